@@ -1,0 +1,271 @@
+"""One preconfigured cattrs converter for every crmcore record, and JSON helpers.
+
+Encoding rules (what :func:`make_converter` produces):
+
+* attrs classes become dicts keyed by field name; ``None`` stays ``None``;
+* ``Decimal`` becomes a string (``"12.50"``): exact, never a float;
+* ``datetime`` becomes ISO 8601 with its offset (``"2025-01-06T09:00:00+00:00"``),
+  ``date`` becomes ``"2025-01-06"``; naive datetimes are rejected when read back;
+* enums become their value; tuples, lists and frozensets become lists
+  (frozensets sorted); numpy arrays become lists and numpy scalars Python numbers;
+* floats are kept, except NaN and infinity, which JSON cannot hold: they are
+  refused when writing JSON.
+
+Structuring bad input raises :class:`~crmcore.errors.ValidationError` whose
+``problems`` list every bad path, for example ``$.contact_points[1].value``.
+The global ``cattrs`` converter is never touched.
+
+>>> from crmcore.model import Money
+>>> to_dict(Money("12.50", "EUR"))
+{'amount': '12.50', 'currency': 'EUR'}
+>>> from_json(Money, '{"amount": "3", "currency": "usd"}')
+Money(amount=Decimal('3'), currency='USD')
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, TypeVar
+
+import cattrs
+import numpy as np
+from cattrs.errors import BaseValidationError, ClassValidationError, IterableValidationError
+
+from crmcore.errors import ValidationError
+from crmcore.model._fields import enum_converter
+from crmcore.model.money import _to_decimal
+
+__all__ = [
+    "configure_converter",
+    "converter",
+    "from_dict",
+    "from_json",
+    "make_converter",
+    "register_hooks",
+    "to_dict",
+    "to_json",
+]
+
+T = TypeVar("T")
+
+_hook_registry: list[Callable[[cattrs.Converter], None]] = []
+
+
+def _structure_datetime(value: object, _t: type) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValidationError(f"expected an ISO 8601 datetime with offset: {value!r}")
+
+
+def _structure_date(value: object, _t: type) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ValidationError(f"expected an ISO 8601 date (YYYY-MM-DD): {value!r}")
+
+
+def _structure_str(value: object, _t: type) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"expected a string: {value!r}")
+    return value
+
+
+def _structure_int(value: object, _t: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ValidationError(f"expected an integer: {value!r}")
+    return value
+
+
+def _structure_float(value: object, _t: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"expected a number: {value!r}")
+    return float(value)
+
+
+def _structure_bool(value: object, _t: type) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f"expected true or false: {value!r}")
+    return value
+
+
+def configure_converter(conv: cattrs.Converter) -> cattrs.Converter:
+    """Install crmcore's encoding rules (see the module docstring) on ``conv`` and return it.
+
+    Also runs the hooks that crmcore's packages registered with :func:`register_hooks`.
+
+    >>> import cattrs
+    >>> c = configure_converter(cattrs.Converter())
+    >>> from decimal import Decimal
+    >>> c.unstructure(Decimal("1.10"))
+    '1.10'
+    """
+    conv.register_unstructure_hook(Decimal, str)
+    conv.register_structure_hook(Decimal, lambda v, _t: _to_decimal(v))
+    conv.register_unstructure_hook(datetime, lambda d: d.isoformat())
+    conv.register_structure_hook(datetime, _structure_datetime)
+    conv.register_unstructure_hook(date, lambda d: d.isoformat())
+    conv.register_structure_hook(date, _structure_date)
+    conv.register_structure_hook(str, _structure_str)
+    conv.register_structure_hook(int, _structure_int)
+    conv.register_structure_hook(float, _structure_float)
+    conv.register_structure_hook(bool, _structure_bool)
+    conv.register_unstructure_hook_func(
+        lambda t: isinstance(t, type) and issubclass(t, Enum), lambda e: e.value
+    )
+    conv.register_structure_hook_func(
+        lambda t: isinstance(t, type) and issubclass(t, Enum),
+        lambda v, t: enum_converter(t)(v),
+    )
+    conv.register_unstructure_hook(frozenset, lambda s: sorted(conv.unstructure(x) for x in s))
+    conv.register_unstructure_hook(np.ndarray, lambda a: a.tolist())
+    conv.register_unstructure_hook_func(
+        lambda t: isinstance(t, type) and issubclass(t, np.generic), lambda x: x.item()
+    )
+    for hook in _hook_registry:
+        hook(conv)
+    return conv
+
+
+def make_converter() -> cattrs.Converter:
+    """A new converter with crmcore's rules; use it to add hooks for your own types.
+
+    >>> conv = make_converter()
+    >>> from crmcore.model import Customer
+    >>> conv.structure({"id": "c-1", "name": "Ada"}, Customer).name
+    'Ada'
+    """
+    return configure_converter(cattrs.Converter(detailed_validation=True, forbid_extra_keys=True))
+
+
+def register_hooks(hook: Callable[[cattrs.Converter], None]) -> None:
+    """Register ``hook`` to configure the shared converter (and every later :func:`make_converter`).
+
+    crmcore's packages call this for their own types (funnel definitions,
+    rules, fitted models) at import time.
+
+    >>> register_hooks(lambda conv: None)
+    """
+    _hook_registry.append(hook)
+    hook(converter)
+
+
+converter: cattrs.Converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=True)
+"""The shared, preconfigured converter."""
+configure_converter(converter)
+
+_FIELD_MSG = re.compile(r"^'([A-Za-z_][A-Za-z0-9_]*)' (.*)$", re.S)
+
+
+def _flatten(exc: BaseException, path: str) -> list[str]:
+    from cattrs.errors import ForbiddenExtraKeysError
+
+    out: list[str] = []
+    if isinstance(exc, ForbiddenExtraKeysError):
+        return [f"{path}: unknown field(s) {sorted(exc.extra_fields)}"]
+    if isinstance(exc, BaseValidationError):
+        if isinstance(exc, ClassValidationError):
+            with_notes, without = exc.group_exceptions()
+            for inner, note in with_notes:
+                out += _flatten(inner, f"{path}.{note.name}")
+            for inner in without:
+                out += _flatten(inner, path)
+        elif isinstance(exc, IterableValidationError):
+            with_inotes, iwithout = exc.group_exceptions()
+            for inner, inote in with_inotes:
+                out += _flatten(inner, f"{path}[{inote.index!r}]")
+            for inner in iwithout:
+                out += _flatten(inner, path)
+        else:
+            for inner in exc.exceptions:
+                out += _flatten(inner, path)
+        return out
+    if isinstance(exc, KeyError):
+        return [f"{path}.{exc.args[0]}: required field is missing"]
+    msg = str(exc)
+    m = _FIELD_MSG.match(msg)
+    if m:
+        return [f"{path}.{m.group(1)}: {m.group(2)}"]
+    if isinstance(exc, TypeError) and "missing" in msg and "required" in msg:
+        return [f"{path}: {msg}"]
+    return [f"{path}: {msg}"]
+
+
+def from_dict(cls: type[T], data: Any, *, conv: cattrs.Converter | None = None) -> T:
+    """Structure ``data`` (JSON-safe dicts and lists) into ``cls``, validating everything.
+
+    >>> from crmcore.model import Customer
+    >>> from_dict(Customer, {"id": "c-1", "name": "Ada",
+    ...     "contact_points": [{"kind": "email", "value": "ada@example.com"},
+    ...                        {"kind": "email", "value": "nope"}]})
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: cannot read Customer: $.contact_points[1].value: must be an email address: 'nope'
+    """
+    c = conv or converter
+    try:
+        return c.structure(data, cls)
+    except ValidationError as e:
+        if e.problems:
+            raise
+        problems = _flatten(e, "$")
+    except (BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as e:
+        problems = _flatten(e, "$")
+    name = getattr(cls, "__name__", str(cls))
+    raise ValidationError(
+        f"cannot read {name}: " + "; ".join(problems), problems=problems
+    ) from None
+
+
+def to_dict(obj: object, *, conv: cattrs.Converter | None = None) -> Any:
+    """Unstructure ``obj`` into JSON-safe dicts, lists, strings, numbers and None.
+
+    >>> from datetime import datetime, timezone
+    >>> from crmcore.model import SurveyResponse
+    >>> to_dict(SurveyResponse(id="s", customer_id="c", nps=10,
+    ...         responded_at=datetime(2025, 1, 1, tzinfo=timezone.utc)))["responded_at"]
+    '2025-01-01T00:00:00+00:00'
+    """
+    return (conv or converter).unstructure(obj)
+
+
+def to_json(obj: object, *, conv: cattrs.Converter | None = None, indent: int | None = None) -> str:
+    """``obj`` as a JSON string (NaN and infinity are refused, not written).
+
+    >>> from crmcore.model import Money
+    >>> to_json(Money("1", "EUR"))
+    '{"amount": "1", "currency": "EUR"}'
+    """
+    try:
+        return json.dumps(to_dict(obj, conv=conv), allow_nan=False, indent=indent)
+    except ValueError as e:
+        raise ValidationError(f"cannot write {type(obj).__name__} as JSON: {e}") from e
+
+
+def from_json(cls: type[T], text: str | bytes, *, conv: cattrs.Converter | None = None) -> T:
+    """Read ``cls`` from a JSON string, validating everything (see :func:`from_dict`).
+
+    >>> from crmcore.model import Money
+    >>> from_json(Money, "{not json")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: not valid JSON for Money: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValidationError(f"not valid JSON for {cls.__name__}: {e}") from None
+    return from_dict(cls, data, conv=conv)

@@ -1,0 +1,124 @@
+"""``StageHistory``: opportunities' stage changes as numpy columns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from crmcore.arrays import FloatArray, IntArray, check_same_length
+from crmcore.model.opportunity import StageChange
+from crmcore.tables._columns import factorize, to_datetime64
+
+__all__ = ["StageHistory"]
+
+
+@attrs.frozen(eq=False)
+class StageHistory:
+    """Stage-change events as aligned columns; row ``i`` is one move.
+
+    * ``opportunity``: int64 index into ``opportunity_ids``;
+    * ``sequence``: the event's number within its opportunity (0 = creation);
+    * ``from_stage`` / ``to_stage``: int64 index into ``stages`` (``from_stage`` is -1 for creation);
+    * ``at``: ``datetime64[us]`` UTC;
+    * ``amount``: float64 amount at that moment (NaN where the deal had no amount yet);
+    * ``owner``: int64 index into ``owner_ids``;
+    * ``product``: int64 index into ``products`` (-1 where none).
+
+    >>> from datetime import datetime, timezone
+    >>> ev = [StageChange(opportunity_id="o", sequence=0, from_stage=None, to_stage="lead",
+    ...                   at=datetime(2025, 1, 1, tzinfo=timezone.utc), by="r", owner_id="r")]
+    >>> h = StageHistory.from_events(ev)
+    >>> h.stages.tolist(), h.from_stage.tolist()
+    (['lead'], [-1])
+    """
+
+    opportunity: IntArray
+    sequence: IntArray
+    from_stage: IntArray
+    to_stage: IntArray
+    at: npt.NDArray[np.datetime64]
+    amount: FloatArray
+    owner: IntArray
+    product: IntArray
+    opportunity_ids: npt.NDArray[Any]
+    stages: npt.NDArray[Any]
+    owner_ids: npt.NDArray[Any]
+    products: npt.NDArray[Any]
+
+    def __attrs_post_init__(self) -> None:
+        check_same_length(
+            opportunity=self.opportunity, sequence=self.sequence, from_stage=self.from_stage,
+            to_stage=self.to_stage, at=self.at, amount=self.amount, owner=self.owner,
+            product=self.product,
+        )
+
+    def __len__(self) -> int:
+        return len(self.opportunity)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        *,
+        opportunity_ids: npt.ArrayLike,
+        sequence: npt.ArrayLike,
+        from_stage: npt.ArrayLike,
+        to_stage: npt.ArrayLike,
+        at: Any,
+        amount: npt.ArrayLike | None = None,
+        owner_ids: npt.ArrayLike | None = None,
+        products: npt.ArrayLike | None = None,
+    ) -> StageHistory:
+        """Build from per-row arrays of names; ``from_stage`` uses "" or None for creation events."""
+        opp, opp_labels = factorize(opportunity_ids, name="opportunity_id")
+        n = len(opp)
+        fr = np.asarray(from_stage, dtype=object)
+        fr = np.where(fr == None, "", fr).astype(str)  # noqa: E711 (element-wise None test)
+        to = np.asarray(to_stage).astype(str)
+        stages = np.unique(np.concatenate([to, fr[fr != ""]]))
+        from_codes = np.where(fr == "", -1, np.searchsorted(stages, fr)).astype(np.int64)
+        to_codes = np.searchsorted(stages, to).astype(np.int64)
+        amt = (
+            np.full(n, np.nan)
+            if amount is None
+            else np.asarray(amount, dtype=np.float64)
+        )
+        own, own_labels = factorize(
+            owner_ids if owner_ids is not None else np.array([""] * n), name="owner_id"
+        )
+        pr = np.asarray(products if products is not None else [""] * n, dtype=object)
+        pr = np.where(pr == None, "", pr).astype(str)  # noqa: E711
+        prod_labels = np.unique(pr[pr != ""])
+        prod = np.where(pr == "", -1, np.searchsorted(prod_labels, pr)).astype(np.int64)
+        return cls(
+            opp, np.asarray(sequence, dtype=np.int64), from_codes, to_codes,
+            to_datetime64(at, name="at"), amt, own, prod, opp_labels, stages, own_labels, prod_labels,
+        )
+
+    @classmethod
+    def from_events(cls, events: Iterable[StageChange]) -> StageHistory:
+        """Build from :class:`~crmcore.model.StageChange` records."""
+        ev = list(events)
+        return cls.from_arrays(
+            opportunity_ids=np.array([e.opportunity_id for e in ev], dtype=str),
+            sequence=[e.sequence for e in ev],
+            from_stage=[e.from_stage for e in ev],
+            to_stage=[e.to_stage for e in ev],
+            at=[e.at for e in ev],
+            amount=[np.nan if e.amount is None else float(e.amount.amount) for e in ev],
+            owner_ids=np.array([e.owner_id or e.by for e in ev], dtype=str),
+            products=[e.product for e in ev],
+        )
+
+    def sorted(self) -> StageHistory:
+        """Rows ordered by opportunity, then sequence."""
+        order = np.lexsort((self.sequence, self.opportunity))
+        return attrs.evolve(
+            self,
+            opportunity=self.opportunity[order], sequence=self.sequence[order],
+            from_stage=self.from_stage[order], to_stage=self.to_stage[order], at=self.at[order],
+            amount=self.amount[order], owner=self.owner[order], product=self.product[order],
+        )

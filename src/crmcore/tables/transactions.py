@@ -1,0 +1,327 @@
+"""``TransactionLog``: customers' transactions as numpy columns."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from crmcore.arrays import FloatArray, IntArray, as_float_array, check_nonnegative, check_same_length
+from crmcore.errors import ValidationError
+from crmcore.model.transaction import Transaction, TransactionKind
+from crmcore.tables._columns import factorize, to_datetime64
+
+__all__ = ["KIND_CODES", "TransactionLog"]
+
+KIND_CODES: dict[str, int] = {k.value: k.code for k in TransactionKind}
+"""Transaction kind value → the int8 code used in the ``kind`` column."""
+
+
+def _kind_codes(kinds: Any, n: int) -> npt.NDArray[np.int8]:
+    if kinds is None:
+        return np.zeros(n, dtype=np.int8)
+    arr = np.asarray(kinds)
+    if arr.dtype.kind in "iu":
+        bad = (arr < 0) | (arr >= len(KIND_CODES))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValidationError(f"'kind' code must be in [0, {len(KIND_CODES) - 1}]: {arr[i]} at index {i}")
+        return arr.astype(np.int8)
+    labels, codes = np.unique(arr.astype(str), return_inverse=True)
+    table = np.empty(len(labels), dtype=np.int8)
+    for j, lab in enumerate(labels):
+        if lab not in KIND_CODES:
+            raise ValidationError(f"'kind' must be one of {sorted(KIND_CODES)}: {lab!r}")
+        table[j] = KIND_CODES[lab]
+    return table[codes]
+
+
+@attrs.frozen(eq=False)
+class TransactionLog:
+    """Transactions as aligned columns; row ``i`` is one transaction.
+
+    * ``customer``: int64 index into ``customer_ids`` (sorted unique ids);
+    * ``time``: ``datetime64[us]`` UTC timestamps;
+    * ``amount``: float64, never negative (``kind`` gives the direction);
+    * ``kind``: int8 codes of :class:`~crmcore.model.TransactionKind` (``KIND_CODES``);
+    * ``quantity``: optional int64 units per transaction;
+    * ``currency``: the one currency of ``amount`` (None when unknown).
+
+    Build it with a ``from_*`` classmethod; the constructor only checks
+    that the columns line up.
+    """
+
+    customer: IntArray
+    time: npt.NDArray[np.datetime64]
+    amount: FloatArray
+    kind: npt.NDArray[np.int8]
+    customer_ids: npt.NDArray[Any]
+    quantity: IntArray | None = None
+    currency: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        cols = {"customer": self.customer, "time": self.time, "amount": self.amount, "kind": self.kind}
+        if self.quantity is not None:
+            cols["quantity"] = self.quantity
+        check_same_length(**cols)
+        if len(self.customer) and (self.customer.min() < 0 or self.customer.max() >= len(self.customer_ids)):
+            raise ValidationError("'customer' codes must index into 'customer_ids'")
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_arrays(
+        cls,
+        *,
+        customer_ids: npt.ArrayLike,
+        timestamps: Any,
+        amounts: npt.ArrayLike,
+        kinds: Any = None,
+        quantities: npt.ArrayLike | None = None,
+        currency: str | None = None,
+    ) -> TransactionLog:
+        """Build from aligned array-likes, validating every column once.
+
+        ``customer_ids`` are per-row ids (str or int); ``timestamps`` as for
+        :func:`~crmcore.tables._columns.to_datetime64`; ``kinds`` as kind
+        values (``"purchase"``) or codes; default all purchases.
+
+        >>> TransactionLog.from_arrays(customer_ids=["a"], timestamps=["2020-01-01"], amounts=[-1.0])
+        Traceback (most recent call last):
+        crmcore.errors.ValidationError: 'amount' must be >= 0: -1.0 at index 0
+        """
+        codes, labels = factorize(customer_ids, name="customer_id")
+        time = to_datetime64(timestamps, name="time")
+        amount = as_float_array(amounts, name="amount")
+        check_nonnegative(amount, name="amount")
+        check_same_length(customer_id=codes, time=time, amount=amount)
+        qty = None
+        if quantities is not None:
+            q = as_float_array(quantities, name="quantity")
+            check_nonnegative(q, name="quantity")
+            qty = q.astype(np.int64)
+        if currency is not None:
+            from crmcore.model.money import _to_currency
+
+            currency = _to_currency(currency)
+        return cls(codes, time, amount, _kind_codes(kinds, len(codes)), labels, qty, currency)
+
+    @classmethod
+    def from_transactions(cls, transactions: Iterable[Transaction]) -> TransactionLog:
+        """Build from model objects (convenient for small sets; repositories read columns directly).
+
+        >>> from datetime import datetime, timezone
+        >>> from crmcore.model import Money
+        >>> t = Transaction(id="t", customer_id="c", occurred_at=datetime(2020, 1, 1, tzinfo=timezone.utc),
+        ...                 amount=Money("5", "EUR"))
+        >>> TransactionLog.from_transactions([t]).currency
+        'EUR'
+        """
+        ids: list[str] = []
+        times: list[datetime] = []
+        amounts: list[float] = []
+        kinds: list[int] = []
+        qty: list[int] = []
+        currencies: set[str] = set()
+        for t in transactions:
+            ids.append(t.customer_id)
+            times.append(t.occurred_at)
+            amounts.append(float(t.amount.amount))
+            kinds.append(t.kind.code)
+            qty.append(t.quantity)
+            currencies.add(t.amount.currency)
+        if len(currencies) > 1:
+            raise ValidationError(f"transactions mix currencies {sorted(currencies)}: convert first")
+        return cls.from_arrays(
+            customer_ids=np.array(ids, dtype=str),
+            timestamps=times,
+            amounts=amounts,
+            kinds=np.array(kinds, dtype=np.int8),
+            quantities=qty,
+            currency=next(iter(currencies), None),
+        )
+
+    @classmethod
+    def from_csv(
+        cls,
+        path: str | Path,
+        *,
+        customer: str = "customer_id",
+        time: str = "occurred_at",
+        amount: str = "amount",
+        kind: str | None = None,
+        quantity: str | None = None,
+        currency: str | None = None,
+        delimiter: str = ",",
+        encoding: str = "utf-8",
+    ) -> TransactionLog:
+        """Read a CSV file with a header row; columns are named by the keyword arguments.
+
+        For validated import into a repository (reject report, idempotency)
+        use :mod:`crmcore.ingest`; this reads analytics input straight into columns.
+        """
+        p = Path(path)
+        try:
+            with p.open(newline="", encoding=encoding) as f:
+                reader = csv.reader(f, delimiter=delimiter)
+                header = next(reader, None)
+                if header is None:
+                    raise ValidationError(f"{p.name}: the file is empty (expected a header row)")
+                rows = list(reader)
+        except UnicodeDecodeError as e:
+            raise ValidationError(f"{p.name}: not {encoding} text ({e.reason} at byte {e.start})") from e
+        except OSError as e:
+            raise ValidationError(f"{p.name}: cannot read the file: {e.strerror}") from e
+        wanted = [c for c in (customer, time, amount, kind, quantity) if c is not None]
+        missing = [c for c in wanted if c not in header]
+        if missing:
+            raise ValidationError(f"{p.name}: missing column(s) {missing}; found {header}")
+        bad = [i + 2 for i, r in enumerate(rows) if len(r) != len(header)]
+        if bad:
+            raise ValidationError(
+                f"{p.name}: line {bad[0]} has a different number of fields than the header "
+                f"({len(bad)} such line(s))"
+            )
+        cols = list(zip(*rows, strict=True)) if rows else [() for _ in header]
+        col = {name: np.array(cols[i], dtype=str) for i, name in enumerate(header)}
+        return cls.from_arrays(
+            customer_ids=col[customer],
+            timestamps=col[time],
+            amounts=col[amount],
+            kinds=col[kind] if kind else None,
+            quantities=col[quantity] if quantity else None,
+            currency=currency,
+        )
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: Any,
+        *,
+        customer: str = "customer_id",
+        time: str = "occurred_at",
+        amount: str = "amount",
+        kind: str | None = None,
+        quantity: str | None = None,
+        currency: str | None = None,
+    ) -> TransactionLog:
+        """Build from a pandas or polars DataFrame or a pyarrow Table (columns by name).
+
+        Timezone-aware timestamp columns are converted to UTC; naive ones are taken as UTC.
+        """
+        def column(name: str) -> npt.NDArray[Any]:
+            try:
+                c = frame[name]
+            except (KeyError, IndexError, TypeError, ValueError) as e:
+                raise ValidationError(f"the frame has no column {name!r}") from e
+            except Exception as e:  # polars raises its own ColumnNotFoundError
+                raise ValidationError(f"the frame has no column {name!r}") from e
+            if hasattr(c, "dt") and getattr(getattr(c, "dt", None), "tz", None) is not None:
+                c = c.dt.tz_convert("UTC").dt.tz_localize(None)  # pandas aware
+            if hasattr(c, "to_numpy"):
+                try:
+                    arr = c.to_numpy()
+                except TypeError:
+                    arr = c.to_numpy(zero_copy_only=False)
+            else:
+                arr = np.asarray(c)
+            if arr.dtype.kind == "O" and len(arr) and isinstance(arr[0], datetime):
+                return to_datetime64(arr, name=name)
+            return np.asarray(arr)
+
+        return cls.from_arrays(
+            customer_ids=column(customer),
+            timestamps=column(time),
+            amounts=column(amount),
+            kinds=column(kind) if kind else None,
+            quantities=column(quantity) if quantity else None,
+            currency=currency,
+        )
+
+    # -- reading ---------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.customer)
+
+    @property
+    def n_customers(self) -> int:
+        """Number of distinct customers the log can refer to."""
+        return len(self.customer_ids)
+
+    @property
+    def row_customer_ids(self) -> npt.NDArray[Any]:
+        """The customer id of every row."""
+        return self.customer_ids[self.customer]
+
+    def signed_amount(self) -> FloatArray:
+        """Amounts with the kind's sign (refunds, withdrawals, transfers out negative).
+
+        >>> log = TransactionLog.from_arrays(customer_ids=["a", "a"], timestamps=["2020-01-01"] * 2,
+        ...                                  amounts=[5.0, 2.0], kinds=["deposit", "withdrawal"])
+        >>> log.signed_amount().tolist()
+        [5.0, -2.0]
+        """
+        signs = np.array([k.sign for k in TransactionKind], dtype=np.float64)
+        return self.amount * signs[self.kind]
+
+    def sorted(self) -> TransactionLog:
+        """Rows ordered by customer, then time (stable)."""
+        order = np.lexsort((self.time, self.customer))
+        return self.take(order)
+
+    def take(self, rows: npt.NDArray[Any]) -> TransactionLog:
+        """A log with the given rows (an index array or a boolean mask); ids are kept."""
+        return attrs.evolve(
+            self,
+            customer=self.customer[rows],
+            time=self.time[rows],
+            amount=self.amount[rows],
+            kind=self.kind[rows],
+            quantity=None if self.quantity is None else self.quantity[rows],
+        )
+
+    def select(
+        self,
+        *,
+        customer_ids: Sequence[Any] | None = None,
+        start: datetime | np.datetime64 | str | None = None,
+        end: datetime | np.datetime64 | str | None = None,
+        kinds: Sequence[TransactionKind | str] | None = None,
+    ) -> TransactionLog:
+        """Rows of some customers, in ``[start, end)``, of some kinds.
+
+        >>> log = TransactionLog.from_arrays(customer_ids=["a", "b"], timestamps=["2020-01-01", "2021-01-01"],
+        ...                                  amounts=[1.0, 2.0])
+        >>> len(log.select(start="2020-06-01")), len(log.select(customer_ids=["a"]))
+        (1, 1)
+        """
+        mask = np.ones(len(self), dtype=bool)
+        if customer_ids is not None:
+            wanted = np.isin(self.customer_ids, np.asarray(customer_ids))
+            mask &= wanted[self.customer]
+        if start is not None:
+            mask &= self.time >= to_datetime64([start], name="start")[0]
+        if end is not None:
+            mask &= self.time < to_datetime64([end], name="end")[0]
+        if kinds is not None:
+            codes = [TransactionKind(k).code for k in kinds]
+            mask &= np.isin(self.kind, codes)
+        return self.take(mask)
+
+    def to_columns(self) -> dict[str, npt.NDArray[Any]]:
+        """The columns as a dict of arrays (ids per row), ready for ``pandas.DataFrame(...)``."""
+        out: dict[str, npt.NDArray[Any]] = {
+            "customer_id": self.row_customer_ids,
+            "time": self.time,
+            "amount": self.amount,
+            "kind": np.array([k.value for k in TransactionKind], dtype=object)[self.kind],
+        }
+        if self.quantity is not None:
+            out["quantity"] = self.quantity
+        return out
+
+
