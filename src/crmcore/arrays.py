@@ -75,7 +75,9 @@ def as_float_array(
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as e:
         shown = repr(values) if len(repr(values)) < 60 else repr(values)[:57] + "..."
-        raise ValidationError(f"{name!r} must be numeric: could not convert {shown} to float") from e
+        raise ValidationError(
+            f"{name!r} must be numeric: could not convert {shown} to float"
+        ) from e
     if ndim is not None and arr.ndim != ndim:
         if ndim == 1 and arr.ndim == 0:
             arr = arr.reshape(1)
@@ -93,9 +95,7 @@ def as_float_array(
         inf = np.isinf(arr)
         if inf.any():
             i = _first_bad(inf.ravel())
-            raise ValidationError(
-                f"{name!r} must be finite: {arr.ravel()[i]} at index {i}"
-            )
+            raise ValidationError(f"{name!r} must be finite: {arr.ravel()[i]} at index {i}")
     return arr
 
 
@@ -218,9 +218,7 @@ class NanSplit:
         return int((~self.mask).sum())
 
 
-def apply_nan_policy(
-    arrays: Mapping[str, npt.ArrayLike], *, policy: str = "raise"
-) -> NanSplit:
+def apply_nan_policy(arrays: Mapping[str, npt.ArrayLike], *, policy: str = "raise") -> NanSplit:
     """Apply the NaN policy once to aligned inputs (same length, 1-D).
 
     ``raise`` rejects any NaN naming the argument and index; ``omit`` keeps the
@@ -233,9 +231,7 @@ def apply_nan_policy(
     crmcore.errors.ValidationError: 'x' must not contain NaN: found at index 1 (1 in all); use nan_policy='omit' to drop such rows
     """
     pol = validate_nan_policy(policy)
-    converted = {
-        k: as_float_array(v, name=k, allow_nan=pol != "raise") for k, v in arrays.items()
-    }
+    converted = {k: as_float_array(v, name=k, allow_nan=pol != "raise") for k, v in arrays.items()}
     n = check_same_length(**converted)
     mask = np.ones(n, dtype=bool)
     if pol == "omit":

@@ -19,6 +19,7 @@ __all__ = [
     "opt_utc",
     "record_id",
     "str_tuple",
+    "to_enum",
     "utc",
 ]
 
@@ -41,12 +42,7 @@ def _fail(attribute: attrs.Attribute[Any], value: object, expected: str) -> Vali
 
 def record_id(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     """Validator: a non-empty identifier string without surrounding blanks, at most 128 chars."""
-    if (
-        not isinstance(value, str)
-        or not value
-        or value != value.strip()
-        or len(value) > _MAX_ID
-    ):
+    if not isinstance(value, str) or not value or value != value.strip() or len(value) > _MAX_ID:
         raise _fail(attribute, value, f"a non-empty string id of at most {_MAX_ID} characters")
 
 
@@ -137,6 +133,18 @@ def enum_converter(enum_type: type[E]) -> Callable[[object], E]:
             ) from None
 
     return convert
+
+
+def to_enum(enum_type: type[E], value: object) -> E:
+    """Convert ``value`` to a member of ``enum_type`` (see :func:`enum_converter`).
+
+    >>> from crmcore.model.interaction import Channel
+    >>> to_enum(Channel, "email")
+    <Channel.EMAIL: 'email'>
+    """
+    if isinstance(value, enum_type):
+        return value
+    return enum_converter(enum_type)(value)
 
 
 def str_tuple(value: Iterable[str] | None) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ from enum import StrEnum
 import attrs
 
 from crmcore.errors import ValidationError
-from crmcore.model._fields import enum_converter, opt_record_id, opt_str, opt_utc, record_id
+from crmcore.model._fields import opt_record_id, opt_str, opt_utc, record_id, to_enum
 
 __all__ = ["Activity", "ActivityKind", "ActivityStatus"]
 
@@ -42,6 +42,14 @@ class ActivityStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+def _to_activity_kind(value: object) -> ActivityKind:
+    return to_enum(ActivityKind, value)
+
+
+def _to_activity_status(value: object) -> ActivityStatus:
+    return to_enum(ActivityStatus, value)
+
+
 @attrs.frozen
 class Activity:
     """One activity of a rep, optionally about a customer and an opportunity.
@@ -55,13 +63,13 @@ class Activity:
     """
 
     id: str = attrs.field(validator=record_id)
-    kind: ActivityKind = attrs.field(converter=enum_converter(ActivityKind))
+    kind: ActivityKind = attrs.field(converter=_to_activity_kind)
     rep_id: str = attrs.field(validator=record_id)
     customer_id: str | None = attrs.field(default=None, validator=opt_record_id)
     opportunity_id: str | None = attrs.field(default=None, validator=opt_record_id)
     subject: str | None = attrs.field(default=None, validator=opt_str)
     status: ActivityStatus = attrs.field(
-        default=ActivityStatus.PLANNED, converter=enum_converter(ActivityStatus)
+        default=ActivityStatus.PLANNED, converter=_to_activity_status
     )
     due_at: datetime | None = attrs.field(default=None, validator=opt_utc)
     done_at: datetime | None = attrs.field(default=None, validator=opt_utc)

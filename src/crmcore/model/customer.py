@@ -18,6 +18,7 @@ records that point to the customer by id; together they are the 360° view.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -26,7 +27,6 @@ import attrs
 
 from crmcore.errors import ValidationError
 from crmcore.model._fields import (
-    enum_converter,
     non_empty_str,
     opt_date,
     opt_record_id,
@@ -34,6 +34,7 @@ from crmcore.model._fields import (
     opt_utc,
     record_id,
     str_tuple,
+    to_enum,
     version,
 )
 
@@ -81,6 +82,14 @@ def _contact_value(inst: ContactPoint, attribute: attrs.Attribute[Any], value: o
         raise ValidationError(f"'value' must be a phone number: {value!r}")
 
 
+def _to_contact_kind(value: object) -> ContactKind:
+    return to_enum(ContactKind, value)
+
+
+def _to_customer_kind(value: object) -> CustomerKind:
+    return to_enum(CustomerKind, value)
+
+
 @attrs.frozen
 class ContactPoint:
     """One way to reach a customer.
@@ -92,9 +101,13 @@ class ContactPoint:
     crmcore.errors.ValidationError: 'value' must be an email address: 'not-an-email'
     """
 
-    kind: ContactKind = attrs.field(converter=enum_converter(ContactKind))
+    kind: ContactKind = attrs.field(converter=_to_contact_kind)
     value: str = attrs.field(validator=_contact_value)
     label: str | None = attrs.field(default=None, validator=opt_str)
+
+
+def _lines(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
 
 
 @attrs.frozen
@@ -108,7 +121,7 @@ class Address:
     country: str = attrs.field()
     city: str | None = attrs.field(default=None, validator=opt_str)
     postal_code: str | None = attrs.field(default=None, validator=opt_str)
-    lines: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    lines: tuple[str, ...] = attrs.field(default=(), converter=_lines)
 
     @country.validator
     def _check_country(self, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -140,6 +153,14 @@ class Relationship:
     customer_id: str = attrs.field(validator=record_id)
 
 
+def _contacts(value: Iterable[ContactPoint]) -> tuple[ContactPoint, ...]:
+    return tuple(value)
+
+
+def _relationships(value: Iterable[Relationship]) -> tuple[Relationship, ...]:
+    return tuple(value)
+
+
 def _birthday(inst: Customer, attribute: attrs.Attribute[Any], value: object) -> None:
     opt_date(inst, attribute, value)
     if value is not None and inst.kind is CustomerKind.ORGANIZATION:
@@ -160,10 +181,8 @@ class Customer:
 
     id: str = attrs.field(validator=record_id)
     name: str = attrs.field(validator=non_empty_str)
-    kind: CustomerKind = attrs.field(
-        default=CustomerKind.PERSON, converter=enum_converter(CustomerKind)
-    )
-    contact_points: tuple[ContactPoint, ...] = attrs.field(default=(), converter=tuple)
+    kind: CustomerKind = attrs.field(default=CustomerKind.PERSON, converter=_to_customer_kind)
+    contact_points: tuple[ContactPoint, ...] = attrs.field(default=(), converter=_contacts)
     birthday: date | None = attrs.field(default=None, validator=_birthday)
     address: Address | None = attrs.field(default=None)
     tags: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
@@ -172,7 +191,7 @@ class Customer:
     owner_id: str | None = attrs.field(default=None, validator=opt_record_id)
     segment: str | None = attrs.field(default=None, validator=opt_str)
     consent: Consent = attrs.field(factory=Consent)
-    relationships: tuple[Relationship, ...] = attrs.field(default=(), converter=tuple)
+    relationships: tuple[Relationship, ...] = attrs.field(default=(), converter=_relationships)
     external_key: str | None = attrs.field(default=None, validator=opt_str)
     erased: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     version: int = attrs.field(default=0, validator=version)

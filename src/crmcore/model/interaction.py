@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from crmcore.errors import ValidationError
-from crmcore.model._fields import enum_converter, opt_record_id, opt_str, record_id, utc
+from crmcore.model._fields import opt_record_id, opt_str, record_id, to_enum, utc
 
 __all__ = ["Channel", "Direction", "Interaction"]
 
@@ -54,6 +54,14 @@ def _nonneg_seconds(_inst: object, attribute: attrs.Attribute[Any], value: objec
         raise ValidationError(f"'duration_seconds' must be a non-negative integer: {value!r}")
 
 
+def _to_channel(value: object) -> Channel:
+    return to_enum(Channel, value)
+
+
+def _to_direction(value: object) -> Direction:
+    return to_enum(Direction, value)
+
+
 @attrs.frozen
 class Interaction:
     """One contact with a customer on one channel.
@@ -67,8 +75,8 @@ class Interaction:
 
     id: str = attrs.field(validator=record_id)
     customer_id: str = attrs.field(validator=record_id)
-    channel: Channel = attrs.field(converter=enum_converter(Channel))
-    direction: Direction = attrs.field(converter=enum_converter(Direction))
+    channel: Channel = attrs.field(converter=_to_channel)
+    direction: Direction = attrs.field(converter=_to_direction)
     occurred_at: datetime = attrs.field(validator=utc)
     rep_id: str | None = attrs.field(default=None, validator=opt_record_id)
     subject: str | None = attrs.field(default=None, validator=opt_str)

@@ -35,13 +35,11 @@ SGD2 SHP2 SLE2 SLL2 SOS2 SRD2 SSP2 STN2 SVC2 SYP2 SZL2 THB2 TJS2 TMT2 TND3 TOP2 
 TWD2 TZS2 UAH2 UGX0 USD2 USN2 UYI0 UYU2 UYW4 UZS2 VED2 VES2 VND0 VUV0 WST2 XAF0 XCD2 XCG2
 XOF0 XPF0 YER2 ZAR2 ZMW2 ZWG2 ZWL2
 """
-CURRENCY_MINOR_UNITS: dict[str, int] = {
-    tok[:3]: int(tok[3:]) for tok in _ISO_4217.split()
-}
+CURRENCY_MINOR_UNITS: dict[str, int] = {tok[:3]: int(tok[3:]) for tok in _ISO_4217.split()}
 
 
 def _to_decimal(value: object) -> Decimal:
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise ValidationError(
             f"'amount' must be a Decimal, int or numeric string, not {type(value).__name__}: "
             f"{value!r} (use Money.from_float to convert a float explicitly)"
@@ -54,9 +52,7 @@ def _to_decimal(value: object) -> Decimal:
         except InvalidOperation:
             raise ValidationError(f"'amount' must be a number: {value!r}") from None
     else:
-        raise ValidationError(
-            f"'amount' must be a Decimal, int or numeric string: {value!r}"
-        )
+        raise ValidationError(f"'amount' must be a Decimal, int or numeric string: {value!r}")
     if not d.is_finite():
         raise ValidationError(f"'amount' must be finite: {value!r}")
     return d

@@ -14,6 +14,7 @@ the records only.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import attrs
 
@@ -33,7 +34,7 @@ from crmcore.model.money import Money
 __all__ = ["Opportunity", "StageChange"]
 
 
-def _opt_money(_inst: object, attribute: attrs.Attribute[object], value: object) -> None:
+def _opt_money(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is None:
         return
     if not isinstance(value, Money):

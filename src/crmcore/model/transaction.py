@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from crmcore.errors import ValidationError
-from crmcore.model._fields import enum_converter, opt_str, record_id, utc
+from crmcore.model._fields import opt_str, record_id, to_enum, utc
 from crmcore.model.money import Money
 
 __all__ = ["Transaction", "TransactionKind"]
@@ -58,7 +58,9 @@ class TransactionKind(StrEnum):
         return _CODES[self]
 
 
-_OUTGOING = frozenset({TransactionKind.REFUND, TransactionKind.WITHDRAWAL, TransactionKind.TRANSFER_OUT})
+_OUTGOING = frozenset(
+    {TransactionKind.REFUND, TransactionKind.WITHDRAWAL, TransactionKind.TRANSFER_OUT}
+)
 _CODES = {k: i for i, k in enumerate(TransactionKind)}
 
 
@@ -74,6 +76,10 @@ def _amount(_inst: object, attribute: attrs.Attribute[Any], value: object) -> No
 def _quantity(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValidationError(f"'quantity' must be a non-negative integer: {value!r}")
+
+
+def _to_transaction_kind(value: object) -> TransactionKind:
+    return to_enum(TransactionKind, value)
 
 
 @attrs.frozen
@@ -92,7 +98,7 @@ class Transaction:
     occurred_at: datetime = attrs.field(validator=utc)
     amount: Money = attrs.field(validator=_amount)
     kind: TransactionKind = attrs.field(
-        default=TransactionKind.PURCHASE, converter=enum_converter(TransactionKind)
+        default=TransactionKind.PURCHASE, converter=_to_transaction_kind
     )
     quantity: int = attrs.field(default=1, validator=_quantity)
     product: str | None = attrs.field(default=None, validator=opt_str)

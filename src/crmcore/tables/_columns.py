@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 import warnings
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -16,7 +16,9 @@ __all__ = ["factorize", "to_datetime64", "to_python_datetimes"]
 DT = np.dtype("datetime64[us]")
 
 
-def factorize(values: npt.ArrayLike, *, name: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
+def factorize(
+    values: npt.ArrayLike, *, name: str
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
     """Codes (int64) and sorted unique labels of ``values`` (ids as str or int).
 
     >>> codes, labels = factorize(["b", "a", "b"], name="customer_id")
@@ -72,7 +74,9 @@ def to_datetime64(values: Any, *, name: str) -> npt.NDArray[np.datetime64]:
             try:
                 v = datetime.fromisoformat(v)
             except ValueError:
-                raise ValidationError(f"{name!r} must be ISO 8601 timestamps: {v!r} at index {i}") from None
+                raise ValidationError(
+                    f"{name!r} must be ISO 8601 timestamps: {v!r} at index {i}"
+                ) from None
             if v.tzinfo is None:
                 v = v.replace(tzinfo=UTC)
         if not isinstance(v, datetime):

@@ -51,8 +51,13 @@ class StageHistory:
 
     def __attrs_post_init__(self) -> None:
         check_same_length(
-            opportunity=self.opportunity, sequence=self.sequence, from_stage=self.from_stage,
-            to_stage=self.to_stage, at=self.at, amount=self.amount, owner=self.owner,
+            opportunity=self.opportunity,
+            sequence=self.sequence,
+            from_stage=self.from_stage,
+            to_stage=self.to_stage,
+            at=self.at,
+            amount=self.amount,
+            owner=self.owner,
             product=self.product,
         )
 
@@ -65,12 +70,12 @@ class StageHistory:
         *,
         opportunity_ids: npt.ArrayLike,
         sequence: npt.ArrayLike,
-        from_stage: npt.ArrayLike,
+        from_stage: Any,
         to_stage: npt.ArrayLike,
         at: Any,
         amount: npt.ArrayLike | None = None,
         owner_ids: npt.ArrayLike | None = None,
-        products: npt.ArrayLike | None = None,
+        products: Any = None,
     ) -> StageHistory:
         """Build from per-row arrays of names; ``from_stage`` uses "" or None for creation events."""
         opp, opp_labels = factorize(opportunity_ids, name="opportunity_id")
@@ -81,11 +86,7 @@ class StageHistory:
         stages = np.unique(np.concatenate([to, fr[fr != ""]]))
         from_codes = np.where(fr == "", -1, np.searchsorted(stages, fr)).astype(np.int64)
         to_codes = np.searchsorted(stages, to).astype(np.int64)
-        amt = (
-            np.full(n, np.nan)
-            if amount is None
-            else np.asarray(amount, dtype=np.float64)
-        )
+        amt = np.full(n, np.nan) if amount is None else np.asarray(amount, dtype=np.float64)
         own, own_labels = factorize(
             owner_ids if owner_ids is not None else np.array([""] * n), name="owner_id"
         )
@@ -94,8 +95,18 @@ class StageHistory:
         prod_labels = np.unique(pr[pr != ""])
         prod = np.where(pr == "", -1, np.searchsorted(prod_labels, pr)).astype(np.int64)
         return cls(
-            opp, np.asarray(sequence, dtype=np.int64), from_codes, to_codes,
-            to_datetime64(at, name="at"), amt, own, prod, opp_labels, stages, own_labels, prod_labels,
+            opp,
+            np.asarray(sequence, dtype=np.int64),
+            from_codes,
+            to_codes,
+            to_datetime64(at, name="at"),
+            amt,
+            own,
+            prod,
+            opp_labels,
+            stages,
+            own_labels,
+            prod_labels,
         )
 
     @classmethod
@@ -118,7 +129,12 @@ class StageHistory:
         order = np.lexsort((self.sequence, self.opportunity))
         return attrs.evolve(
             self,
-            opportunity=self.opportunity[order], sequence=self.sequence[order],
-            from_stage=self.from_stage[order], to_stage=self.to_stage[order], at=self.at[order],
-            amount=self.amount[order], owner=self.owner[order], product=self.product[order],
+            opportunity=self.opportunity[order],
+            sequence=self.sequence[order],
+            from_stage=self.from_stage[order],
+            to_stage=self.to_stage[order],
+            at=self.at[order],
+            amount=self.amount[order],
+            owner=self.owner[order],
+            product=self.product[order],
         )

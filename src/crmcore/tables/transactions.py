@@ -12,7 +12,13 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from crmcore.arrays import FloatArray, IntArray, as_float_array, check_nonnegative, check_same_length
+from crmcore.arrays import (
+    FloatArray,
+    IntArray,
+    as_float_array,
+    check_nonnegative,
+    check_same_length,
+)
 from crmcore.errors import ValidationError
 from crmcore.model.transaction import Transaction, TransactionKind
 from crmcore.tables._columns import factorize, to_datetime64
@@ -31,7 +37,9 @@ def _kind_codes(kinds: Any, n: int) -> npt.NDArray[np.int8]:
         bad = (arr < 0) | (arr >= len(KIND_CODES))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ValidationError(f"'kind' code must be in [0, {len(KIND_CODES) - 1}]: {arr[i]} at index {i}")
+            raise ValidationError(
+                f"'kind' code must be in [0, {len(KIND_CODES) - 1}]: {arr[i]} at index {i}"
+            )
         return arr.astype(np.int8)
     labels, codes = np.unique(arr.astype(str), return_inverse=True)
     table = np.empty(len(labels), dtype=np.int8)
@@ -40,6 +48,18 @@ def _kind_codes(kinds: Any, n: int) -> npt.NDArray[np.int8]:
             raise ValidationError(f"'kind' must be one of {sorted(KIND_CODES)}: {lab!r}")
         table[j] = KIND_CODES[lab]
     return table[codes]
+
+
+_OPTIONAL = ("quantity", "ids", "external_refs", "products", "categories", "channels")
+
+
+def _text_column(values: Any, *, name: str) -> npt.NDArray[Any] | None:
+    if values is None:
+        return None
+    arr = np.asarray(values, dtype=object)
+    if arr.ndim != 1:
+        raise ValidationError(f"{name!r} must be 1-dimensional, got shape {arr.shape}")
+    return arr
 
 
 @attrs.frozen(eq=False)
@@ -51,7 +71,10 @@ class TransactionLog:
     * ``amount``: float64, never negative (``kind`` gives the direction);
     * ``kind``: int8 codes of :class:`~crmcore.model.TransactionKind` (``KIND_CODES``);
     * ``quantity``: optional int64 units per transaction;
-    * ``currency``: the one currency of ``amount`` (None when unknown).
+    * ``currency``: the one currency of ``amount`` (None when unknown);
+    * optional per-row text columns, present when the log is to be stored or
+      came from storage: ``ids`` (transaction ids), ``external_refs``,
+      ``products``, ``categories``, ``channels`` (object arrays, None = missing).
 
     Build it with a ``from_*`` classmethod; the constructor only checks
     that the columns line up.
@@ -64,13 +87,27 @@ class TransactionLog:
     customer_ids: npt.NDArray[Any]
     quantity: IntArray | None = None
     currency: str | None = None
+    ids: npt.NDArray[Any] | None = None
+    external_refs: npt.NDArray[Any] | None = None
+    products: npt.NDArray[Any] | None = None
+    categories: npt.NDArray[Any] | None = None
+    channels: npt.NDArray[Any] | None = None
 
     def __attrs_post_init__(self) -> None:
-        cols = {"customer": self.customer, "time": self.time, "amount": self.amount, "kind": self.kind}
-        if self.quantity is not None:
-            cols["quantity"] = self.quantity
+        cols = {
+            "customer": self.customer,
+            "time": self.time,
+            "amount": self.amount,
+            "kind": self.kind,
+        }
+        for name in _OPTIONAL:
+            value = getattr(self, name)
+            if value is not None:
+                cols[name] = value
         check_same_length(**cols)
-        if len(self.customer) and (self.customer.min() < 0 or self.customer.max() >= len(self.customer_ids)):
+        if len(self.customer) and (
+            self.customer.min() < 0 or self.customer.max() >= len(self.customer_ids)
+        ):
             raise ValidationError("'customer' codes must index into 'customer_ids'")
 
     # -- construction -------------------------------------------------------------------------
@@ -84,6 +121,11 @@ class TransactionLog:
         kinds: Any = None,
         quantities: npt.ArrayLike | None = None,
         currency: str | None = None,
+        ids: Any = None,
+        external_refs: Any = None,
+        products: Any = None,
+        categories: Any = None,
+        channels: Any = None,
     ) -> TransactionLog:
         """Build from aligned array-likes, validating every column once.
 
@@ -109,7 +151,17 @@ class TransactionLog:
             from crmcore.model.money import _to_currency
 
             currency = _to_currency(currency)
-        return cls(codes, time, amount, _kind_codes(kinds, len(codes)), labels, qty, currency)
+        texts = {
+            "ids": ids,
+            "external_refs": external_refs,
+            "products": products,
+            "categories": categories,
+            "channels": channels,
+        }
+        text_cols = {k: _text_column(v, name=k) for k, v in texts.items()}
+        return cls(
+            codes, time, amount, _kind_codes(kinds, len(codes)), labels, qty, currency, **text_cols
+        )
 
     @classmethod
     def from_transactions(cls, transactions: Iterable[Transaction]) -> TransactionLog:
@@ -123,12 +175,22 @@ class TransactionLog:
         'EUR'
         """
         ids: list[str] = []
+        tx_ids: list[str] = []
+        refs: list[str | None] = []
+        products: list[str | None] = []
+        categories: list[str | None] = []
+        channels: list[str | None] = []
         times: list[datetime] = []
         amounts: list[float] = []
         kinds: list[int] = []
         qty: list[int] = []
         currencies: set[str] = set()
         for t in transactions:
+            tx_ids.append(t.id)
+            refs.append(t.external_ref)
+            products.append(t.product)
+            categories.append(t.category)
+            channels.append(t.channel)
             ids.append(t.customer_id)
             times.append(t.occurred_at)
             amounts.append(float(t.amount.amount))
@@ -136,7 +198,9 @@ class TransactionLog:
             qty.append(t.quantity)
             currencies.add(t.amount.currency)
         if len(currencies) > 1:
-            raise ValidationError(f"transactions mix currencies {sorted(currencies)}: convert first")
+            raise ValidationError(
+                f"transactions mix currencies {sorted(currencies)}: convert first"
+            )
         return cls.from_arrays(
             customer_ids=np.array(ids, dtype=str),
             timestamps=times,
@@ -144,6 +208,11 @@ class TransactionLog:
             kinds=np.array(kinds, dtype=np.int8),
             quantities=qty,
             currency=next(iter(currencies), None),
+            ids=tx_ids,
+            external_refs=refs,
+            products=products,
+            categories=categories,
+            channels=channels,
         )
 
     @classmethod
@@ -174,7 +243,9 @@ class TransactionLog:
                     raise ValidationError(f"{p.name}: the file is empty (expected a header row)")
                 rows = list(reader)
         except UnicodeDecodeError as e:
-            raise ValidationError(f"{p.name}: not {encoding} text ({e.reason} at byte {e.start})") from e
+            raise ValidationError(
+                f"{p.name}: not {encoding} text ({e.reason} at byte {e.start})"
+            ) from e
         except OSError as e:
             raise ValidationError(f"{p.name}: cannot read the file: {e.strerror}") from e
         wanted = [c for c in (customer, time, amount, kind, quantity) if c is not None]
@@ -214,6 +285,7 @@ class TransactionLog:
 
         Timezone-aware timestamp columns are converted to UTC; naive ones are taken as UTC.
         """
+
         def column(name: str) -> npt.NDArray[Any]:
             try:
                 c = frame[name]
@@ -275,13 +347,17 @@ class TransactionLog:
 
     def take(self, rows: npt.NDArray[Any]) -> TransactionLog:
         """A log with the given rows (an index array or a boolean mask); ids are kept."""
+        optional: dict[str, Any] = {
+            name: None if getattr(self, name) is None else getattr(self, name)[rows]
+            for name in _OPTIONAL
+        }
         return attrs.evolve(
             self,
             customer=self.customer[rows],
             time=self.time[rows],
             amount=self.amount[rows],
             kind=self.kind[rows],
-            quantity=None if self.quantity is None else self.quantity[rows],
+            **optional,
         )
 
     def select(
@@ -320,8 +396,8 @@ class TransactionLog:
             "amount": self.amount,
             "kind": np.array([k.value for k in TransactionKind], dtype=object)[self.kind],
         }
-        if self.quantity is not None:
-            out["quantity"] = self.quantity
+        for name in _OPTIONAL:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
         return out
-
-

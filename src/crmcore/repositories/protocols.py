@@ -1,0 +1,364 @@
+"""Repository and unit-of-work protocols: the storage-agnostic API.
+
+Every backend (``MemoryUnitOfWork``, ``SqlUnitOfWork`` and a user's own)
+implements these. Filters are keyword-only. Reads that can return many rows
+have an ``iter_*`` form that streams in batches. Time ranges are half-open
+``[start, end)`` in UTC and are answered by an index range scan in the SQL
+backend.
+
+A unit of work is a context manager: changes are visible to other units of
+work only after ``commit()``; leaving the block without committing rolls
+everything back.
+
+>>> from crmcore.repositories import MemoryUnitOfWork
+>>> from crmcore.model import Customer
+>>> uow = MemoryUnitOfWork()
+>>> with uow:
+...     uow.customers.add(Customer(id="c-1", name="Ada"))
+...     uow.commit()
+>>> with uow:
+...     uow.customers.get("c-1").name
+'Ada'
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, Self, runtime_checkable
+
+from crmcore.model import (
+    Activity,
+    CostEntry,
+    Customer,
+    Interaction,
+    Opportunity,
+    StageChange,
+    SurveyResponse,
+    Transaction,
+)
+from crmcore.model.interaction import Channel
+from crmcore.model.transaction import TransactionKind
+from crmcore.tables import StageHistory, TransactionLog
+
+__all__ = [
+    "ActivityRepository",
+    "CostRepository",
+    "CustomerRepository",
+    "DocumentRepository",
+    "InteractionRepository",
+    "OpportunityRepository",
+    "SurveyRepository",
+    "TransactionRepository",
+    "UnitOfWork",
+]
+
+
+class CustomerRepository(Protocol):
+    """Customers, with optimistic concurrency on ``version``."""
+
+    def add(self, customer: Customer) -> Customer:
+        """Store a new customer (its version must be 0); returns it. Duplicate id → DuplicateError."""
+        ...
+
+    def add_many(self, customers: Iterable[Customer]) -> int:
+        """Store new customers in bulk; returns how many. Any duplicate → DuplicateError, none stored."""
+        ...
+
+    def get(self, customer_id: str) -> Customer:
+        """The customer, or NotFoundError."""
+        ...
+
+    def find(self, customer_id: str) -> Customer | None:
+        """The customer, or None."""
+        ...
+
+    def update(self, customer: Customer) -> Customer:
+        """Store a changed customer whose ``version`` is the stored one; returns it with version + 1.
+
+        A stale version raises ConcurrencyError and changes nothing.
+        """
+        ...
+
+    def list(
+        self,
+        *,
+        owner_id: str | None = None,
+        segment: str | None = None,
+        acquired_from: datetime | None = None,
+        acquired_to: datetime | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[Customer]:
+        """Customers matching every given filter, ordered by id."""
+        ...
+
+    def iter(self, *, batch_size: int = 1000) -> Iterator[Customer]:
+        """Every customer, streamed in id order."""
+        ...
+
+    def by_external_keys(self, keys: Sequence[str]) -> dict[str, str]:
+        """``external_key → customer id`` for the keys that are stored (idempotent imports)."""
+        ...
+
+    def count(self) -> int:
+        """How many customers are stored."""
+        ...
+
+
+class InteractionRepository(Protocol):
+    """The interaction history of every channel (append-only)."""
+
+    def add(self, interaction: Interaction) -> Interaction: ...
+
+    def add_many(self, interactions: Iterable[Interaction]) -> int: ...
+
+    def get(self, interaction_id: str) -> Interaction: ...
+
+    def list(
+        self,
+        *,
+        customer_id: str | None = None,
+        rep_id: str | None = None,
+        channels: Sequence[Channel | str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[Interaction]:
+        """Interactions matching every filter, in time order (``[start, end)`` is an index range scan)."""
+        ...
+
+    def iter(
+        self,
+        *,
+        customer_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[Interaction]: ...
+
+
+class TransactionRepository(Protocol):
+    """Customer transactions (append-only), with a columnar read into a TransactionLog."""
+
+    def add(self, transaction: Transaction) -> Transaction: ...
+
+    def add_many(self, transactions: Iterable[Transaction]) -> int: ...
+
+    def get(self, transaction_id: str) -> Transaction: ...
+
+    def list(
+        self,
+        *,
+        customer_id: str | None = None,
+        kinds: Sequence[TransactionKind | str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[Transaction]: ...
+
+    def iter(
+        self,
+        *,
+        customer_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[Transaction]: ...
+
+    def add_log(self, log: TransactionLog) -> int:
+        """Columnar bulk insert of a log that carries ``ids`` and a ``currency``; returns the count.
+
+        The fast path of validated imports: no Python object per row. A
+        duplicate id raises DuplicateError and nothing of the log is stored.
+        """
+        ...
+
+    def existing_external_refs(self, refs: Sequence[str]) -> set[str]:
+        """The subset of ``refs`` already stored as ``external_ref`` (idempotent imports)."""
+        ...
+
+    def read_log(
+        self,
+        *,
+        customer_ids: Sequence[str] | None = None,
+        kinds: Sequence[TransactionKind | str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> TransactionLog:
+        """The matching transactions as columns, without one Python object per row."""
+        ...
+
+    def count(self) -> int: ...
+
+
+class OpportunityRepository(Protocol):
+    """Opportunities (aggregates with a version) and their stage-change history."""
+
+    def add(self, opportunity: Opportunity, event: StageChange | None = None) -> Opportunity:
+        """Store a new opportunity (version 0) with its creation event."""
+        ...
+
+    def get(self, opportunity_id: str) -> Opportunity: ...
+
+    def find(self, opportunity_id: str) -> Opportunity | None: ...
+
+    def save(self, opportunity: Opportunity, events: Sequence[StageChange] = ()) -> Opportunity:
+        """Store a changed opportunity whose ``version`` is the stored one, appending ``events``.
+
+        Returns it with version + 1; a stale version raises ConcurrencyError and changes nothing.
+        """
+        ...
+
+    def list(
+        self,
+        *,
+        owner_id: str | None = None,
+        customer_id: str | None = None,
+        funnel: str | None = None,
+        stage: str | None = None,
+        open_only: bool = False,
+        limit: int | None = None,
+    ) -> builtins.list[Opportunity]: ...
+
+    def history(self, opportunity_id: str) -> builtins.list[StageChange]:
+        """The opportunity's events in sequence order."""
+        ...
+
+    def read_history(
+        self,
+        *,
+        funnel: str | None = None,
+        owner_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> StageHistory:
+        """Stage changes as columns (``[start, end)`` on the event time)."""
+        ...
+
+
+class ActivityRepository(Protocol):
+    """Reps' activities, planned and done."""
+
+    def add(self, activity: Activity) -> Activity: ...
+
+    def add_many(self, activities: Iterable[Activity]) -> int: ...
+
+    def get(self, activity_id: str) -> Activity: ...
+
+    def update(self, activity: Activity) -> Activity:
+        """Replace a stored activity (activities are not versioned)."""
+        ...
+
+    def list(
+        self,
+        *,
+        rep_id: str | None = None,
+        customer_id: str | None = None,
+        opportunity_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[Activity]:
+        """Activities matching the filters; the time range applies to ``due_at`` or ``done_at``."""
+        ...
+
+
+class SurveyRepository(Protocol):
+    """Survey responses (append-only)."""
+
+    def add(self, response: SurveyResponse) -> SurveyResponse: ...
+
+    def add_many(self, responses: Iterable[SurveyResponse]) -> int: ...
+
+    def get(self, response_id: str) -> SurveyResponse: ...
+
+    def list(
+        self,
+        *,
+        customer_id: str | None = None,
+        survey: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[SurveyResponse]: ...
+
+
+class CostRepository(Protocol):
+    """Cost-to-serve entries (append-only)."""
+
+    def add(self, entry: CostEntry) -> CostEntry: ...
+
+    def add_many(self, entries: Iterable[CostEntry]) -> int: ...
+
+    def get(self, entry_id: str) -> CostEntry: ...
+
+    def list(
+        self,
+        *,
+        customer_id: str | None = None,
+        category: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[CostEntry]: ...
+
+
+class DocumentRepository(Protocol):
+    """Versioned JSON documents of configuration (funnel definitions, rules, tier sets, state).
+
+    Documents are JSON-safe values stored under ``(kind, key)``; each save of
+    an existing key must carry the version it read (optimistic concurrency),
+    and every version is kept so that a rule or funnel can be read as it was.
+    """
+
+    def put(self, kind: str, key: str, document: Any, *, expected_version: int | None) -> int:
+        """Store a new version; ``expected_version`` is None for a new key. Returns the new version.
+
+        A mismatch raises ConcurrencyError and changes nothing.
+        """
+        ...
+
+    def get(self, kind: str, key: str, *, version: int | None = None) -> tuple[Any, int]:
+        """``(document, version)``: the latest, or the given version. Missing → NotFoundError."""
+        ...
+
+    def keys(self, kind: str) -> builtins.list[str]:
+        """The keys stored for ``kind``, sorted."""
+        ...
+
+    def delete(self, kind: str, key: str) -> None:
+        """Remove every version of a key (NotFoundError when absent)."""
+        ...
+
+
+@runtime_checkable
+class UnitOfWork(Protocol):
+    """One atomic change across repositories: commit, or everything is rolled back."""
+
+    customers: CustomerRepository
+    interactions: InteractionRepository
+    transactions: TransactionRepository
+    opportunities: OpportunityRepository
+    activities: ActivityRepository
+    surveys: SurveyRepository
+    costs: CostRepository
+    documents: DocumentRepository
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None:
+        """Make the changes of this block durable and visible."""
+        ...
+
+    def rollback(self) -> None:
+        """Discard the changes made since the last commit."""
+        ...
