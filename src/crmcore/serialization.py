@@ -182,7 +182,10 @@ def _flatten(exc: BaseException, path: str) -> list[str]:
         if isinstance(exc, ClassValidationError):
             with_notes, without = exc.group_exceptions()
             for inner, note in with_notes:
-                out += _flatten(inner, f"{path}.{note.name}")
+                if isinstance(inner, KeyError):
+                    out.append(f"{path}.{note.name}: required field is missing")
+                else:
+                    out += _flatten(inner, f"{path}.{note.name}")
             for inner in without:
                 out += _flatten(inner, path)
         elif isinstance(exc, IterableValidationError):

@@ -118,7 +118,7 @@ def int_range(low: int, high: int) -> Callable[[object, attrs.Attribute[Any], ob
     return check
 
 
-def enum_converter(enum_type: type[E]) -> Callable[[object], E]:
+def enum_converter(enum_type: type[E], field: str | None = None) -> Callable[[object], E]:
     """Converter: accept the enum member or its value; reject anything else naming the choices."""
 
     def convert(value: object) -> E:
@@ -128,14 +128,13 @@ def enum_converter(enum_type: type[E]) -> Callable[[object], E]:
             return enum_type(value)
         except ValueError:
             choices = ", ".join(repr(m.value) for m in enum_type)
-            raise ValidationError(
-                f"{enum_type.__name__} must be one of {choices}: {value!r}"
-            ) from None
+            what = f"{field!r}" if field else enum_type.__name__
+            raise ValidationError(f"{what} must be one of {choices}: {value!r}") from None
 
     return convert
 
 
-def to_enum(enum_type: type[E], value: object) -> E:
+def to_enum(enum_type: type[E], value: object, field: str | None = None) -> E:
     """Convert ``value`` to a member of ``enum_type`` (see :func:`enum_converter`).
 
     >>> from crmcore.model.interaction import Channel
@@ -144,7 +143,7 @@ def to_enum(enum_type: type[E], value: object) -> E:
     """
     if isinstance(value, enum_type):
         return value
-    return enum_converter(enum_type)(value)
+    return enum_converter(enum_type, field)(value)
 
 
 def str_tuple(value: Iterable[str] | None) -> tuple[str, ...]:

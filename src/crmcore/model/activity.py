@@ -43,11 +43,11 @@ class ActivityStatus(StrEnum):
 
 
 def _to_activity_kind(value: object) -> ActivityKind:
-    return to_enum(ActivityKind, value)
+    return to_enum(ActivityKind, value, field="kind")
 
 
 def _to_activity_status(value: object) -> ActivityStatus:
-    return to_enum(ActivityStatus, value)
+    return to_enum(ActivityStatus, value, field="status")
 
 
 @attrs.frozen

@@ -83,11 +83,11 @@ def _contact_value(inst: ContactPoint, attribute: attrs.Attribute[Any], value: o
 
 
 def _to_contact_kind(value: object) -> ContactKind:
-    return to_enum(ContactKind, value)
+    return to_enum(ContactKind, value, field="kind")
 
 
 def _to_customer_kind(value: object) -> CustomerKind:
-    return to_enum(CustomerKind, value)
+    return to_enum(CustomerKind, value, field="kind")
 
 
 @attrs.frozen

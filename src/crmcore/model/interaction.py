@@ -55,11 +55,11 @@ def _nonneg_seconds(_inst: object, attribute: attrs.Attribute[Any], value: objec
 
 
 def _to_channel(value: object) -> Channel:
-    return to_enum(Channel, value)
+    return to_enum(Channel, value, field="channel")
 
 
 def _to_direction(value: object) -> Direction:
-    return to_enum(Direction, value)
+    return to_enum(Direction, value, field="direction")
 
 
 @attrs.frozen
@@ -70,7 +70,7 @@ class Interaction:
     >>> Interaction(id="i", customer_id="c", channel="pigeon", direction="inbound",
     ...             occurred_at=datetime(2023, 1, 1))
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: Channel must be one of 'phone', 'email', 'fax', 'letter', 'visit', 'meeting', 'web', 'chat', 'sms', 'social', 'branch', 'call_center', 'other': 'pigeon'
+    crmcore.errors.ValidationError: 'channel' must be one of 'phone', 'email', 'fax', 'letter', 'visit', 'meeting', 'web', 'chat', 'sms', 'social', 'branch', 'call_center', 'other': 'pigeon'
     """
 
     id: str = attrs.field(validator=record_id)

@@ -79,7 +79,7 @@ def _quantity(_inst: object, attribute: attrs.Attribute[Any], value: object) -> 
 
 
 def _to_transaction_kind(value: object) -> TransactionKind:
-    return to_enum(TransactionKind, value)
+    return to_enum(TransactionKind, value, field="kind")
 
 
 @attrs.frozen

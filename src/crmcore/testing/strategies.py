@@ -173,7 +173,7 @@ def interactions(
     return st.builds(
         Interaction,
         id=ids("i"),
-        customer_id=customer_id or ids("c"),
+        customer_id=ids("c") if customer_id is None else customer_id,
         channel=st.sampled_from(list(Channel)),
         direction=st.sampled_from(list(Direction)),
         occurred_at=utc_datetimes(),
@@ -191,7 +191,7 @@ def transactions(
     return st.builds(
         Transaction,
         id=ids("t"),
-        customer_id=customer_id or ids("c"),
+        customer_id=ids("c") if customer_id is None else customer_id,
         occurred_at=utc_datetimes(),
         amount=money(currency, max_value=10**7),
         kind=st.sampled_from(list(TransactionKind)),
