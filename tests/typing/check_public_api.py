@@ -1,0 +1,40 @@
+"""Type-checked by ``mypy --strict`` in the gate (tasks.py): the public API as a user types it.
+
+Not collected by pytest (the file name does not start with ``test_``); it is
+imported by ``test_typing_file_runs`` so it also runs.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import numpy as np
+
+from crmcore import CRMError, Customer, Money, Transaction, ValidationError
+from crmcore.arrays import FloatArray, apply_nan_policy, as_float_array
+from crmcore.datasets import load_cdnow_sample
+from crmcore.model import TransactionKind
+from crmcore.serialization import from_json, to_json
+from crmcore.tables import TransactionLog
+
+
+def exercise() -> list[object]:
+    m: Money = Money("1.50", "EUR") + Money(Decimal("2"), "EUR")
+    amount: Decimal = m.amount
+    c = Customer(id="c-1", name="Ada")
+    back: Customer = from_json(Customer, to_json(c))
+    t = Transaction(
+        id="t-1",
+        customer_id=c.id,
+        occurred_at=datetime(2025, 1, 1, tzinfo=UTC),
+        amount=m,
+        kind=TransactionKind.PURCHASE,
+    )
+    log: TransactionLog = TransactionLog.from_transactions([t])
+    x: FloatArray = as_float_array([1.0, 2.0], name="x")
+    kept = apply_nan_policy({"x": x}, policy="omit")
+    total: float = float(np.sum(kept.arrays["x"]))
+    cdnow: TransactionLog = load_cdnow_sample()
+    errors: tuple[type[Exception], ...] = (CRMError, ValidationError)
+    return [amount, back, log, total, cdnow, errors]
