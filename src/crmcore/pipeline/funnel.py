@@ -73,31 +73,32 @@ def _to_str_tuple(value: object) -> tuple[str, ...]:
     return tuple(value)
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class RequireFields:
     """Guard: the named opportunity fields must be set before entering the stage.
 
     >>> RequireFields("amount", "expected_close").fields
     ('amount', 'expected_close')
+    >>> RequireFields("colour")
+    Traceback (most recent call last):
+    crmcore.errors.ConfigurationError: RequireFields: unknown opportunity field 'colour'; expected one of ['amount', 'expected_close', 'parent_id', 'probability', 'product']
     """
 
-    fields: tuple[str, ...] = attrs.field(converter=_to_str_tuple)
+    fields: tuple[str, ...]
 
     def __init__(self, *fields: str | Iterable[str]) -> None:
         flat: list[str] = []
         for f in fields:
             flat.extend(_to_str_tuple(f))
-        self.__attrs_init__(tuple(flat))  # type: ignore[attr-defined]  # attrs generates __attrs_init__ when __init__ is custom
-
-    def __attrs_post_init__(self) -> None:
-        if not self.fields:
+        if not flat:
             raise ConfigurationError("RequireFields needs at least one field name")
-        bad = [f for f in self.fields if f not in GUARDABLE_FIELDS]
+        bad = [f for f in flat if f not in GUARDABLE_FIELDS]
         if bad:
             raise ConfigurationError(
                 f"RequireFields: unknown opportunity field {bad[0]!r}; "
                 f"expected one of {sorted(GUARDABLE_FIELDS)}"
             )
+        object.__setattr__(self, "fields", tuple(flat))
 
     def failure(self, opportunity: Opportunity, reason: str | None) -> str | None:
         """Why the move is refused, or None when the guard passes.
@@ -187,9 +188,18 @@ class Stage:
     guards: tuple[Guard, ...] = attrs.field(default=(), converter=_to_guards)
 
     def __attrs_post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip() or self.name != self.name.strip():
-            raise ConfigurationError(f"a stage needs a non-empty name without blanks around: {self.name!r}")
-        fixed = {StageKind.WON: (1.0, ForecastCategory.CLOSED), StageKind.LOST: (0.0, ForecastCategory.OMITTED)}
+        if (
+            not isinstance(self.name, str)
+            or not self.name.strip()
+            or self.name != self.name.strip()
+        ):
+            raise ConfigurationError(
+                f"a stage needs a non-empty name without blanks around: {self.name!r}"
+            )
+        fixed = {
+            StageKind.WON: (1.0, ForecastCategory.CLOSED),
+            StageKind.LOST: (0.0, ForecastCategory.OMITTED),
+        }
         p = self.probability
         if p is not None and (
             isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0
@@ -204,7 +214,7 @@ class Stage:
             if self.forecast_category not in (None, want_c):
                 raise ConfigurationError(
                     f"stage {self.name!r}: a {self.kind.value} stage has forecast category "
-                    f"{want_c.value!r}: {self.forecast_category.value!r}"  # type: ignore[union-attr]  # not None here
+                    f"{want_c.value!r}: {self.forecast_category!s}"
                 )
             object.__setattr__(self, "probability", want_p)
             object.__setattr__(self, "forecast_category", want_c)
@@ -293,6 +303,7 @@ class Funnel:
     _by_name: dict[str, Stage] = attrs.field(init=False, repr=False, eq=False)
     _targets: dict[str, frozenset[str]] = attrs.field(init=False, repr=False, eq=False)
     _rank: dict[str, int] = attrs.field(init=False, repr=False, eq=False)
+    _targets_by_stage: dict[str, dict[str, Stage]] = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         where = f"funnel {self.name!r}"
@@ -342,7 +353,9 @@ class Funnel:
                     f"{where}: stage {s.name!r} is not reachable from the entry stage(s) {list(entry)}"
                 )
             if s.kind is StageKind.OPEN and not targets[s.name]:
-                raise ConfigurationError(f"{where}: open stage {s.name!r} has no way out (dead end)")
+                raise ConfigurationError(
+                    f"{where}: open stage {s.name!r} has no way out (dead end)"
+                )
         if self.follow_up is not None and self.follow_up.stage not in entry:
             raise ConfigurationError(
                 f"{where}: follow-up stage {self.follow_up.stage!r} must be an entry stage {list(entry)}"
@@ -357,6 +370,8 @@ class Funnel:
         object.__setattr__(self, "_by_name", by_name)
         object.__setattr__(self, "_targets", {k: frozenset(v) for k, v in targets.items()})
         object.__setattr__(self, "_rank", rank)
+        moves = {k: {t: by_name[t] for t in sorted(v)} for k, v in targets.items()}
+        object.__setattr__(self, "_targets_by_stage", moves)
 
     def stage(self, name: str) -> Stage:
         """The stage called ``name`` (ConfigurationError when unknown).

@@ -81,9 +81,7 @@ def to_e6(amount: Decimal, field: str) -> int:
     """
     scaled = amount * _SCALE
     if scaled != scaled.to_integral_value():
-        raise ValidationError(
-            f"{field!r} can be stored with at most 6 decimal places: {amount!r}"
-        )
+        raise ValidationError(f"{field!r} can be stored with at most 6 decimal places: {amount!r}")
     n = int(scaled)
     if not -MAX_E6 <= n <= MAX_E6:
         raise ValidationError(f"{field!r} is too large to store (|amount| < 9.2e12): {amount!r}")

@@ -14,7 +14,7 @@ everything back.
 >>> from crmcore.model import Customer
 >>> uow = MemoryUnitOfWork()
 >>> with uow:
-...     uow.customers.add(Customer(id="c-1", name="Ada"))
+...     _ = uow.customers.add(Customer(id="c-1", name="Ada"))
 ...     uow.commit()
 >>> with uow:
 ...     uow.customers.get("c-1").name
@@ -115,6 +115,13 @@ class InteractionRepository(Protocol):
     def add_many(self, interactions: Iterable[Interaction]) -> int: ...
 
     def get(self, interaction_id: str) -> Interaction: ...
+
+    def replace(self, interaction: Interaction) -> Interaction:
+        """Overwrite the stored interaction with the same id (privacy erasure, corrections).
+
+        A missing id raises NotFoundError.
+        """
+        ...
 
     def list(
         self,
@@ -274,6 +281,10 @@ class SurveyRepository(Protocol):
 
     def get(self, response_id: str) -> SurveyResponse: ...
 
+    def replace(self, response: SurveyResponse) -> SurveyResponse:
+        """Overwrite the stored response with the same id (privacy erasure). Missing → NotFoundError."""
+        ...
+
     def list(
         self,
         *,
@@ -293,6 +304,10 @@ class CostRepository(Protocol):
     def add_many(self, entries: Iterable[CostEntry]) -> int: ...
 
     def get(self, entry_id: str) -> CostEntry: ...
+
+    def replace(self, entry: CostEntry) -> CostEntry:
+        """Overwrite the stored entry with the same id (privacy erasure). Missing → NotFoundError."""
+        ...
 
     def list(
         self,

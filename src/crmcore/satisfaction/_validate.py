@@ -61,6 +61,11 @@ def competition_array(values: npt.ArrayLike, *, name: str = "competition") -> Fl
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'competition' must be in [0, 1]: 1.5 at index 0
     """
+    raw = np.asarray(values)
+    if raw.dtype == np.float64 and raw.ndim == 1 and raw.size:
+        # fast path: min/max are NaN when any value is, so NaN and inf fall through to the checks
+        if raw.min() >= 0.0 and raw.max() <= 1.0:
+            return raw
     arr = as_float_array(values, name=name)
     check_in_range(arr, name=name, low=0.0, high=1.0)
     return arr
@@ -113,7 +118,7 @@ def scoring_inputs(
 
     >>> s, c, nan, _ = scoring_inputs([1, float("nan")], 0.5, nan_policy="propagate")
     >>> s.tolist(), c.tolist(), nan.tolist()
-    ([1, 5], [0.5, 0.5], [False, True])
+    ([1, 5], [0.5, 0.0], [False, True])
     """
     policy = validate_nan_policy(nan_policy)
     extra = dict(extra or {})
@@ -141,7 +146,9 @@ def scoring_inputs(
             stacked |= np.isnan(v)
         if stacked.any():
             nan = stacked
-            got = {k: np.where(stacked, 5.0 if k == "satisfaction" else 0.0, v) for k, v in got.items()}
+            got = {
+                k: np.where(stacked, 5.0 if k == "satisfaction" else 0.0, v) for k, v in got.items()
+            }
     s = satisfaction_array(got.pop("satisfaction"))
     c = competition_array(got.pop("competition"))
     return s, c, nan, got

@@ -19,14 +19,14 @@ of a contested one (Jones & Sasser 1995).
 >>> curve = preset_curve("high")
 >>> curve.probabilities().round(3).tolist()
 [0.01, 0.01, 0.015, 0.133, 0.8]
->>> round(curve.probabilities()[4] / curve.probabilities()[3], 1)  # Xerox: 5s six times 4s
+>>> round(float(curve.probabilities()[4] / curve.probabilities()[3]), 1)  # Xerox: 5s six times 4s
 6.0
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any, Literal
 
 import attrs
@@ -34,9 +34,14 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import expit, logit
 
-from crmcore.arrays import FloatArray
+from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
-from crmcore.satisfaction._validate import LEVELS, competition_array, scoring_inputs
+from crmcore.satisfaction._validate import (
+    LEVELS,
+    competition_array,
+    satisfaction_array,
+    scoring_inputs,
+)
 
 __all__ = [
     "PARAMETER_NAMES",
@@ -74,7 +79,9 @@ def _floor(_inst: object, attribute: attrs.Attribute[Any], value: object) -> Non
 def _slope(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     _finite(_inst, attribute, value)
     if float(value) < 0.0:  # type: ignore[arg-type]  # checked numeric just above
-        raise ValidationError(f"{attribute.name!r} must be >= 0 (loyalty never falls with satisfaction): {value!r}")
+        raise ValidationError(
+            f"{attribute.name!r} must be >= 0 (loyalty never falls with satisfaction): {value!r}"
+        )
 
 
 @attrs.frozen
@@ -156,6 +163,14 @@ class LoyaltyCurve:
         q = expit(self.intercept + self.slope * (_LEVELS - LEVELS))
         return np.asarray(self.floor + (1.0 - self.floor) * q, dtype=np.float64)
 
+    def probability(self, satisfaction: npt.ArrayLike) -> FloatArray:
+        """P(loyal) for each customer's satisfaction score (whole numbers 1–5).
+
+        >>> preset_curve("high").probability([5, 4]).round(3).tolist()
+        [0.8, 0.133]
+        """
+        return self.probabilities()[satisfaction_array(satisfaction) - 1]
+
     def earned(self) -> FloatArray:
         """The logistic part σ(a + b(s − 5)) at 1..5: loyalty among customers free to leave.
 
@@ -208,7 +223,7 @@ class LoyaltyModel:
     >>> m.curve(1.0).probabilities().round(3).tolist()
     [0.01, 0.01, 0.015, 0.133, 0.8]
     >>> m.probability([5, 4, 1], [1.0, 1.0, 0.0]).round(3).tolist()
-    [0.8, 0.133, 0.703]
+    [0.8, 0.133, 0.702]
     """
 
     intercept: float = attrs.field(validator=_finite)
@@ -244,7 +259,7 @@ class LoyaltyModel:
         )
 
     @classmethod
-    def from_params(cls, params: Sequence[float]) -> LoyaltyModel:
+    def from_params(cls, params: Iterable[float]) -> LoyaltyModel:
         """Build from six coefficients in :data:`PARAMETER_NAMES` order.
 
         >>> LoyaltyModel.from_params([1, 0, 0, 0, -2, 0]).floor_logit
@@ -281,7 +296,7 @@ class LoyaltyModel:
         """The curve at one effective-competition level in [0, 1].
 
         >>> preset_model().curve(0.5).probabilities().round(3).tolist()
-        [0.172, 0.174, 0.189, 0.325, 0.875]
+        [0.133, 0.137, 0.169, 0.398, 0.841]
         """
         c = float(competition_array([competition])[0])
         return LoyaltyCurve(
@@ -317,19 +332,52 @@ class LoyaltyModel:
         if np.ndim(competition) == 0 and nan is None:
             out = self.curve(float(c[0]) if len(c) else 0.0).probabilities()[s - 1]
         else:
-            out = _probability(np.asarray(self.params), s, c)
+            out = _probability_1d(np.asarray(self.params), s, c)
         if nan is not None:
             out[nan] = np.nan
         return out
 
 
 def _probability(theta: FloatArray, s: npt.ArrayLike, c: npt.ArrayLike) -> FloatArray:
+    """P(loyal) for broadcastable satisfaction and competition (small inputs, tables)."""
     a0, a1, b0, b1, g0, g1 = (float(x) for x in theta)
     c_arr = np.asarray(c, dtype=np.float64)
     f = expit(g0 + g1 * c_arr)
     eta = (a0 + a1 * c_arr) + np.exp(b0 + b1 * c_arr) * (np.asarray(s, dtype=np.float64) - LEVELS)
     q = expit(eta)
     return np.asarray(f + (1.0 - f) * q, dtype=np.float64)
+
+
+_BLOCK = 1 << 15
+
+
+def _probability_1d(theta: FloatArray, s: IntArray, c: FloatArray) -> FloatArray:
+    """P(loyal) per customer, in cache-sized blocks with in-place ufuncs (the scoring hot path)."""
+    a0, a1, b0, b1, g0, g1 = (float(x) for x in theta)
+    n = len(s)
+    out = np.empty(n, dtype=np.float64)
+    f_buf, e_buf, x_buf = np.empty(_BLOCK), np.empty(_BLOCK), np.empty(_BLOCK)
+    for i in range(0, n, _BLOCK):
+        cc = c[i : i + _BLOCK]
+        k = len(cc)
+        f, e, x = f_buf[:k], e_buf[:k], x_buf[:k]
+        np.multiply(cc, b1, out=e)
+        e += b0
+        np.exp(e, out=e)  # slope b(c)
+        np.subtract(s[i : i + k], LEVELS, out=x, casting="unsafe")
+        e *= x
+        np.multiply(cc, a1, out=x)
+        x += a0
+        e += x  # eta = a(c) + b(c)(s - 5)
+        expit(e, out=e)
+        np.multiply(cc, g1, out=f)
+        f += g0
+        expit(f, out=f)  # floor f(c)
+        o = out[i : i + k]
+        np.subtract(1.0, f, out=o)
+        o *= e
+        o += f
+    return out
 
 
 _PRESETS: dict[str, LoyaltyCurve] = {

@@ -2,4 +2,18 @@
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from crmcore.valuation.btyd.bgnbd import (
+    BGNBDModel,
+    BGNBDParams,
+    MBGNBDModel,
+    fit_bgnbd,
+    fit_mbgnbd,
+)
+
+__all__: list[str] = [
+    "BGNBDModel",
+    "BGNBDParams",
+    "MBGNBDModel",
+    "fit_bgnbd",
+    "fit_mbgnbd",
+]

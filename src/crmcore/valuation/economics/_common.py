@@ -18,7 +18,15 @@ from scipy import special
 from crmcore.arrays import FloatArray, IntArray, as_float_array, check_nonnegative
 from crmcore.errors import ValidationError
 
-__all__ = ["as_labels", "check_confidence", "group_codes", "optional_weights", "z_value"]
+__all__ = [
+    "as_labels",
+    "check_confidence",
+    "fbincount",
+    "group_codes",
+    "optional_weights",
+    "show_label",
+    "z_value",
+]
 
 
 def as_labels(values: Any, *, name: str) -> npt.NDArray[Any]:
@@ -54,18 +62,65 @@ def as_labels(values: Any, *, name: str) -> npt.NDArray[Any]:
 def group_codes(values: Any, *, name: str) -> tuple[npt.NDArray[Any], IntArray]:
     """Sorted unique labels and the int64 code of every element (``labels[codes] == values``).
 
-    Every input goes through :func:`numpy.unique`, so labels may be strings,
-    integers or ``datetime64`` periods.
+    Labels may be strings, integers or ``datetime64`` periods. Integer and
+    datetime labels take a linear-time path (a presence table instead of a
+    sort) when their range is not much larger than their number; strings go
+    through :func:`numpy.unique` (sorting), so for millions of rows integer
+    codes are faster.
 
     >>> group_codes([3, 1, 3], name="g")[1].tolist()
     [1, 0, 1]
+    >>> group_codes(np.array(["2025-02", "2025-01"], dtype="datetime64[M]"), name="g")[0]
+    array(['2025-01', '2025-02'], dtype='datetime64[M]')
     """
     arr = as_labels(values, name=name)
+    if arr.dtype.kind in "iuM" and len(arr):
+        ints = arr.view(np.int64) if arr.dtype.kind == "M" else arr.astype(np.int64, copy=False)
+        lo, hi = int(ints.min()), int(ints.max())
+        span = hi - lo + 1
+        if span <= max(4 * len(ints), 1 << 16):
+            shifted = ints - lo
+            present = np.bincount(shifted, minlength=span) > 0
+            remap = np.cumsum(present) - 1
+            uniq = np.flatnonzero(present) + lo
+            labels = uniq.view(arr.dtype) if arr.dtype.kind == "M" else uniq.astype(arr.dtype)
+            return labels, remap[shifted].astype(np.int64, copy=False)
+    if arr.dtype.kind == "O" and len(arr) and all(isinstance(v, str) for v in arr):
+        arr = arr.astype(str)
+    if arr.dtype.kind in "US" and len(arr):
+        fast = _string_codes(arr)
+        if fast is not None:
+            return fast
     try:
         labels, codes = np.unique(arr, return_inverse=True)
     except TypeError as e:
         raise ValidationError(f"{name!r} labels must be mutually comparable: {e}") from e
     return labels, codes.astype(np.int64, copy=False).reshape(-1)
+
+
+def _string_codes(arr: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], IntArray] | None:
+    """Codes of fixed-width strings by hashing their characters (sorts n integers, not n strings).
+
+    Returns None on a hash collision (the caller then sorts the strings).
+    """
+    size = arr.dtype.itemsize
+    if size == 0:
+        return None
+    unit = np.uint64 if size % 8 == 0 else np.uint32 if size % 4 == 0 else np.uint8
+    words = np.ascontiguousarray(arr).view(unit).reshape(len(arr), -1)
+    h = np.zeros(len(arr), dtype=np.uint64)
+    mult = np.uint64(0x100000001B3)
+    for j in range(words.shape[1]):  # over machine words of the string, not rows
+        h = h * mult + words[:, j]
+    uniq, first, inv = np.unique(h, return_index=True, return_inverse=True)
+    reps = arr[first]
+    inv = inv.reshape(-1)
+    if not bool(np.all(arr == reps[inv])):
+        return None
+    order = np.argsort(reps, kind="stable")
+    rank = np.empty(len(uniq), dtype=np.int64)
+    rank[order] = np.arange(len(uniq))
+    return reps[order], rank[inv]
 
 
 def check_confidence(confidence: float) -> float:
@@ -107,3 +162,24 @@ def optional_weights(weights: npt.ArrayLike | None, n: int) -> FloatArray | None
         raise ValidationError(f"'weights' must have one weight per response: {len(w)} for {n}")
     check_nonnegative(w, name="weights")
     return w
+
+
+def show_label(label: Any) -> str:
+    """``repr`` of a label, unwrapping numpy scalars so messages read ``'web'`` or ``3``.
+
+    >>> show_label(np.int64(3)), show_label(np.str_("web"))
+    ('3', "'web'")
+    """
+    value = label.item() if isinstance(label, np.generic) else label
+    return repr(value)
+
+
+def fbincount(
+    codes: npt.NDArray[np.int64], weights: npt.ArrayLike | None = None, *, minlength: int
+) -> FloatArray:
+    """:func:`numpy.bincount` as float64 (sums of ``weights`` per code, or counts).
+
+    >>> fbincount(np.array([0, 2, 2]), minlength=4).tolist()
+    [1.0, 0.0, 2.0, 0.0]
+    """
+    return np.bincount(codes, weights=weights, minlength=minlength).astype(np.float64, copy=False)

@@ -1,0 +1,247 @@
+"""Alerts: what fired, for whom, with which numbers; routed, deduplicated, with a lifecycle.
+
+An alert's id is a hash of the rule set, the rule, the customer and the
+alert window, so re-running the same rules over the same history gives the
+same ids (and a store keeps one alert per customer, rule and window).
+
+>>> from datetime import datetime, timezone
+>>> t = datetime(2025, 3, 4, 10, 0, tzinfo=timezone.utc)
+>>> a = Alert(id=alert_id("bank", "large-withdrawal", "c-77", "tx:t-9"), ruleset="bank",
+...           rule="large-withdrawal", rule_version=1, rule_type="robust_z", customer_id="c-77",
+...           transaction_ids=("t-9",), occurred_at=t, observed=480_000.0, baseline=39_000.0,
+...           deviation=24.1, history=20, explanation="...", routed_to="rep-3", window="tx:t-9",
+...           steps=(AlertStep(status="open", at=t),))
+>>> b = a.contacted(at=t, by="rep-3", note="daughter buys a flat").resolved(
+...     "retained deposit", at=t, by="rep-3")
+>>> b.status.value, b.outcome, [s.status.value for s in b.steps]
+('resolved', 'retained deposit', ['open', 'contacted', 'resolved'])
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import attrs
+
+from crmcore.errors import TransitionError, ValidationError
+from crmcore.model._fields import non_empty_str, opt_str, opt_utc, record_id, utc
+
+__all__ = [
+    "OUTCOMES",
+    "Alert",
+    "AlertStatus",
+    "AlertStep",
+    "AlertSummary",
+    "alert_id",
+    "summarize",
+]
+
+OUTCOMES: tuple[str, ...] = (
+    "retained deposit",
+    "new loan",
+    "new product",
+    "account transferred in",
+    "customer left",
+    "fraud confirmed",
+    "no action",
+)
+"""Common outcomes of a contacted alert (any non-empty text is accepted)."""
+
+
+class AlertStatus(StrEnum):
+    """Where an alert is in its lifecycle: open → contacted → resolved."""
+
+    OPEN = "open"
+    CONTACTED = "contacted"
+    RESOLVED = "resolved"
+
+
+_NEXT = {
+    AlertStatus.OPEN: (AlertStatus.CONTACTED, AlertStatus.RESOLVED),
+    AlertStatus.CONTACTED: (AlertStatus.RESOLVED,),
+    AlertStatus.RESOLVED: (),
+}
+
+
+def alert_id(ruleset: str, rule: str, customer_id: str, window: str) -> str:
+    """The deterministic id of the alert of ``rule`` for ``customer_id`` in ``window``.
+
+    >>> alert_id("bank", "big", "c-1", "tx:t-1") == alert_id("bank", "big", "c-1", "tx:t-1")
+    True
+    >>> len(alert_id("bank", "big", "c-1", "tx:t-1"))
+    24
+    """
+    raw = "\x1f".join((ruleset, rule, customer_id, window)).encode()
+    return hashlib.sha256(raw).hexdigest()[:24]
+
+
+@attrs.frozen
+class AlertStep:
+    """One step of an alert's lifecycle: the status reached, when, by whom, and a note."""
+
+    status: AlertStatus = attrs.field(converter=AlertStatus)
+    at: datetime = attrs.field(validator=utc)
+    by: str | None = attrs.field(default=None, validator=opt_str)
+    note: str | None = attrs.field(default=None, validator=opt_str)
+
+
+def _finite(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if (
+        not isinstance(value, float | int)
+        or value != value
+        or value in (float("inf"), -float("inf"))
+    ):
+        raise ValidationError(f"{attribute.name!r} must be a finite number: {value!r}")
+
+
+def _ids(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _steps(value: Iterable[AlertStep]) -> tuple[AlertStep, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class Alert:
+    """One customer-state alert (see the module docstring for an example).
+
+    ``observed`` is the number the rule looked at (an amount, a count, a
+    sum, a gap in days), ``baseline`` what it was compared with (median, EW
+    mean, limit, previous window), ``deviation`` how far apart they are
+    (robust z, EW z, ratio), ``history`` how many earlier transactions the
+    baseline used. ``window`` is the deduplication key (``tx:<id>`` or
+    ``<alert window>@<bucket>``).
+    """
+
+    id: str = attrs.field(validator=record_id)
+    ruleset: str = attrs.field(validator=non_empty_str)
+    rule: str = attrs.field(validator=non_empty_str)
+    rule_version: int
+    rule_type: str
+    customer_id: str = attrs.field(validator=record_id)
+    transaction_ids: tuple[str, ...] = attrs.field(converter=_ids)
+    occurred_at: datetime = attrs.field(validator=utc)
+    observed: float = attrs.field(validator=_finite)
+    baseline: float = attrs.field(validator=_finite)
+    deviation: float = attrs.field(validator=_finite)
+    history: int
+    explanation: str
+    routed_to: str = attrs.field(validator=non_empty_str)
+    window: str
+    owner_id: str | None = None
+    status: AlertStatus = attrs.field(default=AlertStatus.OPEN, converter=AlertStatus)
+    outcome: str | None = attrs.field(default=None, validator=opt_str)
+    steps: tuple[AlertStep, ...] = attrs.field(default=(), converter=_steps)
+
+    def _move(self, status: AlertStatus, at: datetime, by: str | None, note: str | None) -> Alert:
+        if status not in _NEXT[self.status]:
+            raise TransitionError(
+                f"alert {self.id!r} cannot go from {self.status.value!r} to {status.value!r}"
+            )
+        opt_utc(None, attrs.fields(AlertStep).at, at)
+        step = AlertStep(status=status, at=at, by=by, note=note)
+        return attrs.evolve(self, status=status, steps=(*self.steps, step))
+
+    def contacted(self, *, at: datetime, by: str | None = None, note: str | None = None) -> Alert:
+        """The alert after its owner contacted the customer (from ``open`` only)."""
+        return self._move(AlertStatus.CONTACTED, at, by, note)
+
+    def resolved(
+        self, outcome: str, *, at: datetime, by: str | None = None, note: str | None = None
+    ) -> Alert:
+        """The alert closed with an ``outcome`` (see :data:`OUTCOMES`); from open or contacted."""
+        if not isinstance(outcome, str) or not outcome.strip():
+            raise ValidationError(f"'outcome' must be a non-empty text: {outcome!r}")
+        return attrs.evolve(self._move(AlertStatus.RESOLVED, at, by, note), outcome=outcome)
+
+    @property
+    def opened_at(self) -> datetime:
+        """When the alert was raised (its first step, else the transaction time)."""
+        return self.steps[0].at if self.steps else self.occurred_at
+
+
+@attrs.frozen
+class AlertSummary:
+    """Counts of the alerts of a period ``[start, end)`` (on the transaction time).
+
+    ``by_owner`` counts by ``routed_to`` (an owner or a team queue);
+    ``by_outcome`` counts resolved alerts only.
+    """
+
+    start: datetime | None
+    end: datetime | None
+    total: int
+    by_rule: dict[str, int]
+    by_owner: dict[str, int]
+    by_status: dict[str, int]
+    by_outcome: dict[str, int]
+    customers: int
+
+    def lines(self) -> list[str]:
+        """A short text report.
+
+        >>> print("\\n".join(summarize([]).lines()))
+        0 alerts for 0 customers
+        """
+        out = [f"{self.total:,} alerts for {self.customers:,} customers"]
+        for title, counts in (
+            ("by rule", self.by_rule),
+            ("by owner", self.by_owner),
+            ("by status", self.by_status),
+            ("by outcome", self.by_outcome),
+        ):
+            if counts:
+                out.append(f"  {title:<11}" + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+        return out
+
+
+def _sorted_counts(c: Counter[str]) -> dict[str, int]:
+    return dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def summarize(
+    alerts: Iterable[Alert], *, start: datetime | None = None, end: datetime | None = None
+) -> AlertSummary:
+    """Counts by rule, owner (or queue), status and outcome of the alerts in ``[start, end)``.
+
+    Counts are ordered from the largest.
+
+    >>> summarize([]).total
+    0
+    """
+    opt_utc(None, attrs.fields(AlertSummary).start, start)
+    opt_utc(None, attrs.fields(AlertSummary).end, end)
+    by_rule: Counter[str] = Counter()
+    by_owner: Counter[str] = Counter()
+    by_status: Counter[str] = Counter()
+    by_outcome: Counter[str] = Counter()
+    customers: set[str] = set()
+    total = 0
+    for a in alerts:
+        if (start is not None and a.occurred_at < start) or (
+            end is not None and a.occurred_at >= end
+        ):
+            continue
+        total += 1
+        by_rule[a.rule] += 1
+        by_owner[a.routed_to] += 1
+        by_status[a.status.value] += 1
+        if a.outcome is not None:
+            by_outcome[a.outcome] += 1
+        customers.add(a.customer_id)
+    return AlertSummary(
+        start=start,
+        end=end,
+        total=total,
+        by_rule=_sorted_counts(by_rule),
+        by_owner=_sorted_counts(by_owner),
+        by_status=_sorted_counts(by_status),
+        by_outcome=_sorted_counts(by_outcome),
+        customers=len(customers),
+    )

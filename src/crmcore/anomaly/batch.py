@@ -1,0 +1,367 @@
+"""The batch engine: every rule over a whole :class:`~crmcore.tables.TransactionLog` in arrays.
+
+The log is ordered by customer then time once (stable: ties keep their row
+order, which is the order a streaming engine must see them in); each leaf
+rule runs as one array kernel over its in-scope rows; combinations are
+boolean masks; alerts are deduplicated per customer, rule and alert window
+and materialised only for the rows that fired.
+
+>>> from crmcore.tables import TransactionLog
+>>> from crmcore.anomaly import RuleSet, Threshold, CustomerContext
+>>> log = TransactionLog.from_arrays(customer_ids=["c-1", "c-1", "c-2"],
+...     timestamps=["2025-01-02", "2025-01-05", "2025-01-03"], amounts=[50.0, 9_000.0, 20.0],
+...     kinds=["deposit", "withdrawal", "deposit"], ids=["t-1", "t-2", "t-3"])
+>>> found = detect(log, RuleSet(name="bank", rules=[Threshold(name="big", at_least=5_000)]),
+...                {"c-1": CustomerContext(owner_id="rep-9")})
+>>> [(a.customer_id, a.transaction_ids, a.routed_to, a.explanation) for a in found.alerts()]
+[('c-1', ('t-2',), 'rep-9', 'Withdrawal of 9,000.00 is above the fixed limit of 5,000.00')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from crmcore.anomaly import kernels as kern
+from crmcore.anomaly.alerts import Alert, AlertStep, alert_id
+from crmcore.anomaly.context import (
+    DEFAULT_QUEUE,
+    CustomerContext,
+    UnknownCustomerError,
+    check_policy,
+)
+from crmcore.anomaly.plan import Hit, Node, Plan, compile_plan, describe
+from crmcore.anomaly.rules import TAGS as _TAGS
+from crmcore.anomaly.rules import (
+    AllOf,
+    AnyOf,
+    BehaviourChange,
+    Dormant,
+    EWBaseline,
+    RobustZ,
+    Rule,
+    RuleSet,
+    Scope,
+    Threshold,
+    Velocity,
+)
+from crmcore.arrays import IntArray
+from crmcore.errors import ConfigurationError, ValidationError
+from crmcore.tables import TransactionLog
+
+__all__ = ["MAX_AMOUNT", "Detection", "detect", "window_label"]
+
+MAX_AMOUNT = 1e13
+"""Largest amount the engines accept (keeps exact cent sums inside 64 bits)."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+Bool = npt.NDArray[np.bool_]
+
+
+def window_label(rule: Rule) -> str:
+    """The text of a rule's alert window ('' = one alert per transaction).
+
+    >>> window_label(Velocity(window="7d")), window_label(Threshold(at_least=1))
+    ('7d', '')
+    """
+    if rule.alert_window is not None:
+        return rule.alert_window
+    if isinstance(rule, Velocity | BehaviourChange):
+        return rule.window
+    return ""
+
+
+def check_amounts(x: npt.NDArray[np.float64]) -> None:
+    """Amounts must be finite, non-negative and at most :data:`MAX_AMOUNT`.
+
+    >>> check_amounts(np.array([1.0, np.nan]))
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'amount' must be a finite number in [0, 1e+13]: nan at row 1
+    """
+    bad = ~((x >= 0) & (x <= MAX_AMOUNT))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValidationError(
+            f"'amount' must be a finite number in [0, {MAX_AMOUNT:g}]: {x[i]} at row {i}"
+        )
+
+
+def _sort_order(c: IntArray, t: IntArray) -> IntArray | None:
+    if len(c) < 2:
+        return None
+    dc = np.diff(c)
+    if (dc >= 0).all() and ((dc > 0) | (np.diff(t) >= 0)).all():
+        return None
+    tmin = int(t.min())
+    span = int(t.max()) - tmin + 1
+    if (int(c.max()) + 1) * span < 2**62:
+        return np.argsort(c * span + (t - tmin), kind="stable")
+    return np.lexsort((t, c))
+
+
+@attrs.frozen(eq=False)
+class Detection:
+    """What a batch run found: per top-level rule, the sorted rows that raised an alert.
+
+    ``counts()`` is cheap; ``alerts()`` builds the :class:`~crmcore.anomaly.Alert` records.
+    """
+
+    plan: Plan
+    log: TransactionLog
+    order: IntArray | None
+    c: IntArray
+    t: IntArray
+    leaf_hits: tuple[kern.LeafHits, ...]
+    fired: tuple[IntArray, ...]
+    customers: Mapping[str, CustomerContext]
+    team_queue: str
+
+    def __len__(self) -> int:
+        return sum(len(r) for r in self.fired)
+
+    def counts(self) -> dict[str, int]:
+        """Alerts per rule name, in rule-set order."""
+        return {r.name: len(f) for r, f in zip(self.plan.ruleset.rules, self.fired, strict=True)}
+
+    def _row(self, r: int) -> int:
+        return int(r) if self.order is None else int(self.order[r])
+
+    def alerts(self) -> list[Alert]:
+        """The alerts, ordered by rule, customer and time."""
+        log, rs = self.log, self.plan.ruleset
+        out: list[Alert] = []
+        for top, rows in zip(self.plan.tops, self.fired, strict=True):
+            label = window_label(top.rule)
+            width = self.plan.alert_windows[self.plan.tops.index(top)]
+            for r in rows.tolist():
+                orig = self._row(r)
+                cid = str(log.customer_ids[self.c[r]])
+                tx = str(log.ids[orig]) if log.ids is not None else f"row:{orig}"
+                kind, amount = int(log.kind[orig]), float(log.amount[orig])
+                hit, text = describe(
+                    top, self._hit_lookup(r), self._scope_check(orig, cid), kind, amount
+                )
+                tus = int(self.t[r])
+                when = _EPOCH + timedelta(microseconds=tus)
+                window = f"tx:{tx}" if not width else f"{label}@{tus // width}"
+                ctx = self.customers.get(cid)
+                owner = ctx.owner_id if ctx is not None else None
+                out.append(
+                    Alert(
+                        id=alert_id(rs.name, top.rule.name, cid, window),
+                        ruleset=rs.name,
+                        rule=top.rule.name,
+                        rule_version=rs.version,
+                        rule_type=_TAGS[type(top.rule)],
+                        customer_id=cid,
+                        transaction_ids=(tx,),
+                        occurred_at=when,
+                        observed=float(hit.observed),
+                        baseline=float(hit.baseline),
+                        deviation=float(hit.deviation),
+                        history=int(hit.history),
+                        explanation=text,
+                        routed_to=owner if owner is not None else self.team_queue,
+                        window=window,
+                        owner_id=owner,
+                        steps=(AlertStep(status="open", at=when),),
+                    )
+                )
+        return out
+
+    def _hit_lookup(self, r: int) -> Any:
+        def hit_of(i: int) -> Hit | None:
+            h = self.leaf_hits[i]
+            j = int(np.searchsorted(h.rows, r))
+            if j < len(h.rows) and h.rows[j] == r:
+                return Hit(
+                    float(h.observed[j]),
+                    float(h.baseline[j]),
+                    float(h.deviation[j]),
+                    int(h.history[j]),
+                )
+            return None
+
+        return hit_of
+
+    def _scope_check(self, orig: int, cid: str) -> Any:
+        log = self.log
+        ctx = self.customers.get(cid)
+
+        def in_scope(scope: Scope) -> bool:
+            return _row_in_scope(scope, log, orig, ctx)
+
+        return in_scope
+
+
+def _row_in_scope(scope: Scope, log: TransactionLog, i: int, ctx: CustomerContext | None) -> bool:
+    if scope.kinds and int(log.kind[i]) not in {k.code for k in scope.kinds}:
+        return False
+    if scope.channels and (log.channels is None or log.channels[i] not in scope.channels):
+        return False
+    if scope.products and (log.products is None or log.products[i] not in scope.products):
+        return False
+    if scope.segments and (ctx is None or ctx.segment not in scope.segments):
+        return False
+    return not (scope.tiers and (ctx is None or ctx.tier not in scope.tiers))
+
+
+class _Table:
+    """The log ordered by customer then time, with per-customer attributes on demand."""
+
+    def __init__(
+        self, log: TransactionLog, order: IntArray | None, customers: Mapping[str, CustomerContext]
+    ) -> None:
+        def take(a: Any) -> Any:
+            return a if order is None or a is None else a[order]
+
+        self.log = log
+        self.c: IntArray = take(log.customer)
+        self.t: IntArray = take(log.time.astype("datetime64[us]").view(np.int64))
+        self.x = take(log.amount)
+        self.kind = take(log.kind)
+        self.channels = take(log.channels)
+        self.products = take(log.products)
+        self.customers = customers
+        self._attr: dict[str, npt.NDArray[Any]] = {}
+
+    def customer_attr(self, name: str) -> npt.NDArray[Any]:
+        if name not in self._attr:
+            vals = [
+                getattr(self.customers.get(str(cid)), name, None) for cid in self.log.customer_ids
+            ]
+            self._attr[name] = np.array(vals, dtype=object)
+        return self._attr[name]
+
+    def scope_mask(self, scope: Scope, rule_name: str) -> Bool | None:
+        if scope.is_everything:
+            return None
+        m = np.ones(len(self.c), dtype=bool)
+        if scope.kinds:
+            m &= np.isin(self.kind, [k.code for k in scope.kinds])
+        for field, col in (("channels", self.channels), ("products", self.products)):
+            wanted = getattr(scope, field)
+            if wanted:
+                if col is None:
+                    raise ConfigurationError(
+                        f"rule {rule_name!r} is scoped by {field!r} but the transaction log has "
+                        f"no {field!r} column"
+                    )
+                m &= np.isin(col, list(wanted))
+        for field, attr in (("segments", "segment"), ("tiers", "tier")):
+            wanted = getattr(scope, field)
+            if wanted:
+                per_customer = np.isin(self.customer_attr(attr), list(wanted))
+                m &= per_customer[self.c]
+        return m
+
+    def run_leaf(self, rule: Rule, name: str) -> kern.LeafHits:
+        mask = self.scope_mask(rule.scope, name)
+        idx = None if mask is None else np.flatnonzero(mask)
+        c = self.c if idx is None else self.c[idx]
+        t = self.t if idx is None else self.t[idx]
+        x = self.x if idx is None else self.x[idx]
+        n = len(c)
+        is_start = np.ones(n, dtype=bool)
+        if n:
+            is_start[1:] = c[1:] != c[:-1]
+        starts = np.flatnonzero(is_start)
+        gstart = starts[np.cumsum(is_start) - 1] if n else np.zeros(0, np.int64)
+        pos = np.arange(n) - gstart
+        if isinstance(rule, Threshold):
+            h = kern.threshold(x, rule)
+        elif isinstance(rule, RobustZ):
+            h = kern.robust_z(x, pos, rule)
+        elif isinstance(rule, EWBaseline):
+            lengths = np.diff(np.append(starts, n))
+            h = kern.ew_baseline(x, starts, lengths, rule)
+        elif isinstance(rule, Velocity):
+            h = kern.velocity(c, t, x, gstart, rule)
+        elif isinstance(rule, BehaviourChange):
+            h = kern.behaviour_change(c, t, x, gstart, rule)
+        else:
+            assert isinstance(rule, Dormant)
+            h = kern.dormant(c, t, pos, rule)
+        return h if idx is None else h._replace(rows=idx[h.rows])
+
+
+def _node_mask(node: Node, table: _Table, hits: tuple[kern.LeafHits, ...], name: str) -> Bool:
+    n = len(table.c)
+    if node.leaf >= 0:
+        m = np.zeros(n, dtype=bool)
+        m[hits[node.leaf].rows] = True
+        return m
+    scope = table.scope_mask(node.rule.scope, name)
+    kids = [_node_mask(ch, table, hits, name) for ch in node.children]
+    if isinstance(node.rule, AllOf):
+        m = np.logical_and.reduce(kids)
+    elif isinstance(node.rule, AnyOf):
+        m = np.logical_or.reduce(kids)
+    else:
+        m = ~kids[0]
+    return m if scope is None else m & scope
+
+
+def detect(
+    log: TransactionLog,
+    ruleset: RuleSet,
+    customers: Mapping[str, CustomerContext] | None = None,
+    *,
+    unknown_customers: str = "queue",
+    team_queue: str = DEFAULT_QUEUE,
+) -> Detection:
+    """Run every rule of ``ruleset`` over ``log``; see the module docstring.
+
+    ``customers`` maps customer ids (as strings) to their owner, segment and
+    tier. With ``unknown_customers="error"`` a customer missing from it is an
+    :class:`~crmcore.anomaly.UnknownCustomerError`; with ``"queue"`` their
+    alerts go to ``team_queue``.
+    """
+    policy = check_policy(unknown_customers)
+    ctx: Mapping[str, CustomerContext] = customers if customers is not None else {}
+    if policy == "error":
+        present = np.unique(log.customer)
+        missing = [str(log.customer_ids[i]) for i in present if str(log.customer_ids[i]) not in ctx]
+        if missing:
+            raise UnknownCustomerError(
+                f"{len(missing)} customer(s) of the log are unknown to the engine, "
+                f"e.g. {missing[0]!r} (unknown_customers='error')"
+            )
+    check_amounts(log.amount)
+    plan = compile_plan(ruleset)
+    t_all = log.time.astype("datetime64[us]").view(np.int64)
+    order = _sort_order(log.customer, t_all)
+    table = _Table(log, order, ctx)
+    names = _leaf_names(plan)
+    hits = tuple(table.run_leaf(rule, names[i]) for i, rule in enumerate(plan.leaves))
+    fired: list[IntArray] = []
+    for top, width in zip(plan.tops, plan.alert_windows, strict=True):
+        if top.leaf >= 0:
+            rows = hits[top.leaf].rows
+        else:
+            rows = np.flatnonzero(_node_mask(top, table, hits, top.rule.name))
+        if width and len(rows):
+            c, b = table.c[rows], table.t[rows] // width
+            keep = np.ones(len(rows), dtype=bool)
+            keep[1:] = (c[1:] != c[:-1]) | (b[1:] != b[:-1])
+            rows = rows[keep]
+        fired.append(rows.astype(np.int64))
+    return Detection(plan, log, order, table.c, table.t, hits, tuple(fired), ctx, team_queue)
+
+
+def _leaf_names(plan: Plan) -> list[str]:
+    names: list[str] = [""] * len(plan.leaves)
+
+    def walk(node: Node, top: str) -> None:
+        if node.leaf >= 0:
+            names[node.leaf] = top
+        for ch in node.children:
+            walk(ch, top)
+
+    for top in plan.tops:
+        walk(top, top.rule.name)
+    return names

@@ -1,0 +1,130 @@
+"""A rule set compiled for the engines: leaves numbered, combinations as a small tree.
+
+Both engines evaluate every *leaf* rule (threshold, baselines, windows) with
+their own machinery, then combine the leaves with the same functions here,
+so "which rule fired" and "what the alert says" cannot differ between them.
+
+>>> from crmcore.anomaly.rules import AllOf, Dormant, Not, RuleSet, Threshold
+>>> plan = compile_plan(RuleSet(name="b", rules=[
+...     AllOf(name="big-active", rules=[Threshold(at_least=100), Not(rule=Dormant(gap="30d"))])]))
+>>> [type(r).__name__ for r in plan.leaves]
+['Threshold', 'Dormant']
+>>> fires(plan.tops[0], {0: Hit(150.0, 100.0, 1.5, 0)}.get, lambda scope: True)
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import attrs
+
+from crmcore.anomaly.explain import explain_leaf, rule_label
+from crmcore.anomaly.rules import (
+    AllOf,
+    AnyOf,
+    BehaviourChange,
+    Not,
+    Rule,
+    RuleSet,
+    Scope,
+    Velocity,
+    parse_window,
+)
+
+__all__ = ["Hit", "Node", "Plan", "compile_plan", "describe", "fires"]
+
+
+class Hit(NamedTuple):
+    """The numbers of one fired leaf on one transaction."""
+
+    observed: float
+    baseline: float
+    deviation: float
+    history: int
+
+
+@attrs.frozen
+class Node:
+    """A rule in the compiled tree: a leaf (``leaf`` is its index) or a combination."""
+
+    rule: Rule
+    leaf: int = -1
+    children: tuple[Node, ...] = ()
+
+
+@attrs.frozen
+class Plan:
+    """The compiled rule set: top-level nodes, the leaves in order, and alert windows (µs, 0 = per transaction)."""
+
+    ruleset: RuleSet
+    tops: tuple[Node, ...]
+    leaves: tuple[Rule, ...]
+    alert_windows: tuple[int, ...]
+
+
+def _alert_window(rule: Rule) -> int:
+    if rule.alert_window is not None:
+        return parse_window(rule.alert_window, name="alert_window")
+    if isinstance(rule, Velocity | BehaviourChange):
+        return parse_window(rule.window)
+    return 0
+
+
+def compile_plan(ruleset: RuleSet) -> Plan:
+    """Number the leaves of every top-level rule (depth first) and build the tree."""
+    leaves: list[Rule] = []
+
+    def build(rule: Rule) -> Node:
+        if isinstance(rule, AllOf | AnyOf):
+            return Node(rule, -1, tuple(build(r) for r in rule.rules))
+        if isinstance(rule, Not):
+            return Node(rule, -1, (build(rule.rule),))
+        leaves.append(rule)
+        return Node(rule, len(leaves) - 1)
+
+    tops = tuple(build(r) for r in ruleset.rules)
+    return Plan(ruleset, tops, tuple(leaves), tuple(_alert_window(r) for r in ruleset.rules))
+
+
+LeafLookup = Callable[[int], "Hit | None"]
+ScopeCheck = Callable[[Scope], bool]
+
+
+def fires(node: Node, hit_of: LeafLookup, in_scope: ScopeCheck) -> bool:
+    """Whether ``node`` fires on a transaction, given its leaves' hits and a scope test."""
+    if node.leaf >= 0:
+        return hit_of(node.leaf) is not None
+    if not in_scope(node.rule.scope):
+        return False
+    if isinstance(node.rule, AllOf):
+        return all(fires(c, hit_of, in_scope) for c in node.children)
+    if isinstance(node.rule, AnyOf):
+        return any(fires(c, hit_of, in_scope) for c in node.children)
+    return not fires(node.children[0], hit_of, in_scope)
+
+
+def describe(
+    node: Node, hit_of: LeafLookup, in_scope: ScopeCheck, kind: int, amount: float
+) -> tuple[Hit, str]:
+    """The numbers and the sentence of a node that fired (see :func:`fires`).
+
+    The numbers are those of the first fired leaf inside it; a combination
+    made only of negations reports the amount with no baseline.
+    """
+    if node.leaf >= 0:
+        hit = hit_of(node.leaf)
+        assert hit is not None
+        return hit, explain_leaf(node.rule, kind, *hit)
+    if isinstance(node.rule, Not):
+        return Hit(amount, 0.0, 0.0, 0), f"not {rule_label(node.children[0].rule)}"
+    parts: list[tuple[Hit, str, bool]] = []
+    for c in node.children:
+        if fires(c, hit_of, in_scope):
+            hit, text = describe(c, hit_of, in_scope, kind, amount)
+            parts.append((hit, text, isinstance(c.rule, Not)))
+            if isinstance(node.rule, AnyOf):
+                break
+    primary = next((h for h, _, neg in parts if not neg), parts[0][0])
+    return primary, "; ".join(t for _, t, _ in parts)

@@ -1,0 +1,144 @@
+"""Rule sets and alerts kept through the :class:`~crmcore.repositories.DocumentRepository` protocol.
+
+Rule sets are documents of kind ``"anomaly_ruleset"`` (every version is
+kept, so an alert's ``rule_version`` can be read back as it was); alerts are
+documents of kind ``"anomaly_alert"`` keyed by their deterministic id, so
+saving the same alert twice stores it once. The store needs nothing beyond
+the protocol; listing reads every alert document (the protocol has no query
+by field), which is fine for the alerts of a bank's branch, not for
+millions.
+
+>>> from datetime import datetime, timezone
+>>> from crmcore.repositories import MemoryUnitOfWork
+>>> from crmcore.anomaly import RuleSet, Threshold
+>>> uow = MemoryUnitOfWork()
+>>> with uow:
+...     v = save_ruleset(uow, RuleSet(name="bank", rules=[Threshold(name="big", at_least=9e4)]))
+...     uow.commit()
+>>> with uow:
+...     rs = load_ruleset(uow, "bank")
+>>> v, rs.version, rs.rules[0].at_least
+(1, 1, 90000.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from crmcore.anomaly.alerts import Alert, AlertStatus, AlertSummary, summarize
+from crmcore.anomaly.rules import RuleSet
+from crmcore.errors import NotFoundError
+from crmcore.serialization import from_dict, to_dict
+
+__all__ = ["ALERT_KIND", "RULESET_KIND", "AlertStore", "load_ruleset", "save_ruleset"]
+
+RULESET_KIND = "anomaly_ruleset"
+ALERT_KIND = "anomaly_alert"
+
+
+def save_ruleset(uow: Any, ruleset: RuleSet, *, expected_version: int | None = None) -> int:
+    """Store a new version of ``ruleset`` (by name); returns the version number.
+
+    ``expected_version`` is the version the change was based on (None for a
+    new rule set); a stale one raises ConcurrencyError and stores nothing.
+    """
+    doc = to_dict(ruleset)
+    doc.pop("version", None)
+    version: int = uow.documents.put(
+        RULESET_KIND, ruleset.name, doc, expected_version=expected_version
+    )
+    return version
+
+
+def load_ruleset(uow: Any, name: str, *, version: int | None = None) -> RuleSet:
+    """The stored rule set (latest or ``version``), validated, with its ``version`` set."""
+    doc, v = uow.documents.get(RULESET_KIND, name, version=version)
+    return from_dict(RuleSet, {**doc, "version": v})
+
+
+@attrs.define
+class AlertStore:
+    """Alerts in a unit of work's documents: add (deduplicated), read, move along the lifecycle.
+
+    >>> from crmcore.repositories import MemoryUnitOfWork
+    >>> with MemoryUnitOfWork() as uow:
+    ...     AlertStore(uow).list()
+    []
+    """
+
+    uow: Any
+
+    def add(self, alerts: Iterable[Alert]) -> list[Alert]:
+        """Store the alerts not stored yet (by id); returns those that were new."""
+        docs = self.uow.documents
+        new: list[Alert] = []
+        for a in alerts:
+            try:
+                docs.get(ALERT_KIND, a.id)
+            except NotFoundError:
+                docs.put(ALERT_KIND, a.id, to_dict(a), expected_version=None)
+                new.append(a)
+        return new
+
+    def get(self, alert_id: str) -> Alert:
+        """The stored alert (NotFoundError when there is none)."""
+        doc, _ = self.uow.documents.get(ALERT_KIND, alert_id)
+        return from_dict(Alert, doc)
+
+    def _change(self, alert_id: str, change: Any) -> Alert:
+        doc, v = self.uow.documents.get(ALERT_KIND, alert_id)
+        updated: Alert = change(from_dict(Alert, doc))
+        self.uow.documents.put(ALERT_KIND, alert_id, to_dict(updated), expected_version=v)
+        return updated
+
+    def contact(
+        self, alert_id: str, *, at: datetime, by: str | None = None, note: str | None = None
+    ) -> Alert:
+        """Record that the owner contacted the customer (TransitionError unless the alert is open)."""
+        return self._change(alert_id, lambda a: a.contacted(at=at, by=by, note=note))
+
+    def resolve(
+        self,
+        alert_id: str,
+        outcome: str,
+        *,
+        at: datetime,
+        by: str | None = None,
+        note: str | None = None,
+    ) -> Alert:
+        """Close the alert with an outcome such as ``"retained deposit"``."""
+        return self._change(alert_id, lambda a: a.resolved(outcome, at=at, by=by, note=note))
+
+    def list(
+        self,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        routed_to: str | None = None,
+        status: AlertStatus | str | None = None,
+        customer_id: str | None = None,
+    ) -> list[Alert]:
+        """Stored alerts matching every filter (``[start, end)`` on the transaction time), by time."""
+        st = None if status is None else AlertStatus(status)
+        out = []
+        for key in self.uow.documents.keys(ALERT_KIND):
+            a = self.get(key)
+            if (
+                (start is None or a.occurred_at >= start)
+                and (end is None or a.occurred_at < end)
+                and (routed_to is None or a.routed_to == routed_to)
+                and (st is None or a.status is st)
+                and (customer_id is None or a.customer_id == customer_id)
+            ):
+                out.append(a)
+        return sorted(out, key=lambda a: (a.occurred_at, a.id))
+
+    def summary(
+        self, *, start: datetime | None = None, end: datetime | None = None
+    ) -> AlertSummary:
+        """Counts by rule, owner, status and outcome of the alerts of ``[start, end)``."""
+        return summarize(self.list(start=start, end=end), start=start, end=end)

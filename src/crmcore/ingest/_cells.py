@@ -1,0 +1,528 @@
+"""Column-wise parsing of import cells with the model's rules, one column at a time.
+
+Every parser takes the cells of one column (``str`` from a CSV file, or any
+Python value from a mapping; ``None`` and ``""`` mean *missing*) and returns
+the parsed numpy column plus ``(row index, reason)`` pairs for the bad cells.
+Common, canonical strings go through a vectorised numpy path; everything
+else is parsed once per distinct value by the reference rule in Python, so
+both paths accept exactly the same cells.
+
+>>> micros, errors = parse_times(["2024-01-02T03:04:05Z", "2024-01-02", "soon"], assume_utc=True)
+>>> micros[:2].astype("datetime64[us]").astype(str).tolist(), errors
+(['2024-01-02T03:04:05.000000', '2024-01-02T00:00:00.000000'], [(2, "must be an ISO 8601 timestamp: 'soon'")])
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from crmcore.errors import ValidationError
+from crmcore.model.money import CURRENCY_MINOR_UNITS, Money
+from crmcore.model.transaction import TransactionKind
+from crmcore.repositories._codec import KEY_LENGTH, to_e6
+
+__all__ = [
+    "MAX_ID_LENGTH",
+    "Errors",
+    "is_missing",
+    "parse_amounts",
+    "parse_currencies",
+    "parse_ids",
+    "parse_kinds",
+    "parse_quantities",
+    "parse_texts",
+    "parse_times",
+]
+
+Errors = list[tuple[int, str]]
+"""``(row index in the batch, reason)`` for every bad cell of a column."""
+
+MAX_ID_LENGTH = 128
+"""Longest record id the model accepts (``crmcore.model._fields.record_id``)."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_MIN_MICROS = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _US
+_MAX_MICROS = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - _EPOCH) // _US
+_INT64_MAX = 2**63 - 1
+_KIND_CODES = {k.value: k.code for k in TransactionKind}
+_DEFAULT_KIND = TransactionKind.PURCHASE.code
+
+X = TypeVar("X")
+
+
+class _Bad:
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def is_missing(value: object) -> bool:
+    """``None`` and the empty string are missing cells (whitespace is a value).
+
+    >>> is_missing(""), is_missing(None), is_missing(" ")
+    (True, True, False)
+    """
+    return value is None or (isinstance(value, str) and value == "")
+
+
+def show(value: object, limit: int = 80) -> str:
+    """A short ``repr`` of a cell for messages.
+
+    >>> show("x" * 100)[-5:]
+    "x...'"
+    """
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def _apply(
+    cells: Sequence[object],
+    rows: npt.NDArray[np.intp] | Sequence[int],
+    fn: Callable[[object], X],
+    errors: Errors,
+) -> list[tuple[int, X]]:
+    """Run ``fn`` once per distinct cell among ``rows``; a ValidationError marks the cell bad."""
+    cache: dict[tuple[type, object], X | _Bad] = {}
+    out: list[tuple[int, X]] = []
+    for i in rows:
+        v = cells[i]
+        key = (type(v), v)
+        try:
+            r = cache.get(key)
+        except TypeError:  # unhashable cell (a list in a mapping): no caching
+            r = None
+        if r is None:
+            try:
+                r = fn(v)
+            except ValidationError as e:
+                r = _Bad(str(e))
+            with contextlib.suppress(TypeError):
+                cache[key] = r
+        if isinstance(r, _Bad):
+            errors.append((int(i), r.reason))
+        else:
+            out.append((int(i), r))
+    return out
+
+
+def _missing_rows(cells: Sequence[object]) -> npt.NDArray[np.bool_]:
+    return np.fromiter(
+        (v is None or v == "" for v in cells), dtype=bool, count=len(cells)
+    )  # "v == ''" is False for every non-str value
+
+
+def _char_matrix(strs: Sequence[str], width: int) -> npt.NDArray[np.uint32]:
+    """Code points as an ``(n, width)`` matrix, zero-padded (a numpy ``U`` array viewed as uint32)."""
+    arr = np.array(strs, dtype=f"U{max(width, 1)}")
+    return arr.view(np.uint32).reshape(len(strs), max(width, 1))
+
+
+def _str_rows(cells: Sequence[object], rows: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
+    return np.fromiter((type(cells[i]) is str for i in rows), dtype=bool, count=len(rows))
+
+
+# -- ids and text -----------------------------------------------------------------------------
+def _check_id(value: object) -> str:
+    if (
+        not isinstance(value, str)
+        or not value
+        or value != value.strip()
+        or len(value) > MAX_ID_LENGTH
+    ):
+        raise ValidationError(
+            f"must be a non-empty string id of at most {MAX_ID_LENGTH} characters "
+            f"without surrounding blanks: {show(value)}"
+        )
+    return value
+
+
+def parse_ids(cells: Sequence[object]) -> tuple[list[object], Errors]:
+    """Record ids (the model's ``record_id`` rule); missing cells are errors.
+
+    >>> parse_ids(["c-1", " c-2", ""])[1]
+    [(1, "must be a non-empty string id of at most 128 characters without surrounding blanks: ' c-2'"), (2, 'is required')]
+    """
+    errors: Errors = []
+    bad_values: dict[object, str] = {}
+    for v in dict.fromkeys(c for c in cells if not is_missing(c) and type(c) is str):
+        try:
+            _check_id(v)
+        except ValidationError as e:
+            bad_values[v] = str(e)
+    odd = any(type(c) is not str for c in cells)
+    if bad_values or odd or any(c == "" for c in cells):
+        for i, c in enumerate(cells):
+            if is_missing(c):
+                errors.append((i, "is required"))
+            elif type(c) is not str:
+                try:
+                    _check_id(c)
+                except ValidationError as e:
+                    errors.append((i, str(e)))
+            elif c in bad_values:
+                errors.append((i, bad_values[c]))
+    return list(cells), errors
+
+
+def parse_texts(
+    cells: Sequence[object], *, max_length: int | None = None
+) -> tuple[list[object], Errors]:
+    """Optional text (``None`` when missing); any string is accepted, up to ``max_length``.
+
+    >>> parse_texts(["web", "", 3])
+    (['web', None, None], [(2, 'must be a string: 3')])
+    """
+    errors: Errors = []
+    out: list[object] = []
+    for i, c in enumerate(cells):
+        if is_missing(c):
+            out.append(None)
+        elif not isinstance(c, str):
+            errors.append((i, f"must be a string: {show(c)}"))
+            out.append(None)
+        elif max_length is not None and len(c) > max_length:
+            errors.append(
+                (i, f"must be at most {max_length} characters to be stored: {len(c)} characters")
+            )
+            out.append(None)
+        else:
+            out.append(c)
+    return out, errors
+
+
+# -- timestamps -------------------------------------------------------------------------------
+def _days_from_civil(
+    y: npt.NDArray[np.int64], m: npt.NDArray[np.int64], d: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Days since 1970-01-01 of proleptic Gregorian dates (H. Hinnant's algorithm, years >= 0)."""
+    y = y - (m <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * ((m + 9) % 12) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days: npt.NDArray[np.int64] = era * 146097 + doe - 719468
+    return days
+
+
+_DIM = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def _iso_fast(
+    strs: list[str],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Vectorised parse of ``YYYY-MM-DD[(T| )hh:mm:ss[Z|±hh:mm]]``.
+
+    Returns micros, ``canonical`` (the string has that shape: its verdict is
+    final) and ``valid`` (a real instant in years 1-9999 once in UTC).
+    """
+    n = len(strs)
+    lengths = np.fromiter(map(len, strs), dtype=np.int64, count=n)
+    m = _char_matrix(strs, 25).astype(np.int64)[:, :25] if n else np.zeros((0, 25), np.int64)
+    if m.shape[1] < 25:
+        m = np.pad(m, ((0, 0), (0, 25 - m.shape[1])))
+    dig = (m >= 48) & (m <= 57)
+    v = m - 48
+
+    def num(*cols: int) -> npt.NDArray[np.int64]:
+        out = np.zeros(n, dtype=np.int64)
+        for c in cols:
+            out = out * 10 + v[:, c]
+        return out
+
+    date_ok = dig[:, [0, 1, 2, 3, 5, 6, 8, 9]].all(axis=1) & (m[:, 4] == 45) & (m[:, 7] == 45)
+    time_ok = (
+        ((m[:, 10] == 84) | (m[:, 10] == 32))
+        & dig[:, [11, 12, 14, 15, 17, 18]].all(axis=1)
+        & (m[:, 13] == 58)
+        & (m[:, 16] == 58)
+    )
+    zulu = m[:, 19] == 90
+    off_ok = (
+        ((m[:, 19] == 43) | (m[:, 19] == 45))
+        & dig[:, [20, 21, 23, 24]].all(axis=1)
+        & (m[:, 22] == 58)
+    )
+    canonical = date_ok & (
+        (lengths == 10)
+        | (time_ok & ((lengths == 19) | ((lengths == 20) & zulu) | ((lengths == 25) & off_ok)))
+    )
+    has_time = lengths >= 19
+    year, month, day = num(0, 1, 2, 3), num(5, 6), num(8, 9)
+    hour = np.where(has_time, num(11, 12), 0)
+    minute = np.where(has_time, num(14, 15), 0)
+    second = np.where(has_time, num(17, 18), 0)
+    has_off = lengths == 25
+    off_h = np.where(has_off, num(20, 21), 0)
+    off_m = np.where(has_off, num(23, 24), 0)
+    sign = np.where(m[:, 19] == 45, -1, 1)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_c = np.clip(month, 0, 12)
+    dim = _DIM[month_c] + ((month_c == 2) & leap)
+    valid = (
+        canonical
+        & (year >= 1)
+        & (month >= 1)
+        & (month <= 12)
+        & (day >= 1)
+        & (day <= dim)
+        & (hour < 24)
+        & (minute < 60)
+        & (second < 60)
+        & (off_h < 24)
+        & (off_m < 60)
+    )
+    days = _days_from_civil(year, month_c, day)
+    seconds = days * 86400 + hour * 3600 + minute * 60 + second - sign * (off_h * 3600 + off_m * 60)
+    micros = seconds * 1_000_000
+    valid &= (micros >= _MIN_MICROS) & (micros <= _MAX_MICROS)
+    return micros, canonical, valid
+
+
+def _time_ref(value: object, *, assume_utc: bool, time_format: str | None) -> int:
+    """The reference rule for one timestamp cell: microseconds since the epoch, UTC."""
+    if isinstance(value, str):
+        try:
+            if time_format is None:
+                dt = datetime.fromisoformat(value)
+            else:
+                dt = datetime.strptime(value, time_format)
+        except ValueError:
+            expected = (
+                "an ISO 8601 timestamp" if time_format is None else f"a {time_format!r} timestamp"
+            )
+            raise ValidationError(f"must be {expected}: {show(value)}") from None
+    elif isinstance(value, datetime):
+        dt = value
+    else:
+        raise ValidationError(f"must be a timestamp string or a datetime: {show(value)}")
+    if dt.utcoffset() is None:
+        if not assume_utc:
+            raise ValidationError(
+                f"must have a UTC offset (naive timestamps are rejected with assume_utc=False): {show(value)}"
+            )
+        dt = dt.replace(tzinfo=UTC)
+    try:
+        dt = dt.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(
+            f"is out of the range of years 1-9999 in UTC: {show(value)}"
+        ) from None
+    return (dt - _EPOCH) // _US
+
+
+def parse_times(
+    cells: Sequence[object], *, assume_utc: bool = True, time_format: str | None = None
+) -> tuple[npt.NDArray[np.int64], Errors]:
+    """Timestamps as int64 microseconds since the epoch (UTC).
+
+    Strings are ISO 8601 as :meth:`datetime.fromisoformat` reads them (or
+    parsed with ``time_format`` for :meth:`datetime.strptime`); an offset is
+    converted to UTC, a missing offset means UTC unless ``assume_utc=False``.
+    ``datetime`` values follow the same rule.
+
+    >>> parse_times(["2024-01-01T08:00:00+08:00"])[0].astype("datetime64[us]").astype(str).tolist()
+    ['2024-01-01T00:00:00.000000']
+    >>> parse_times(["2024-01-01"], assume_utc=False)[1]
+    [(0, "must have a UTC offset (naive timestamps are rejected with assume_utc=False): '2024-01-01'")]
+    """
+    n = len(cells)
+    out = np.zeros(n, dtype=np.int64)
+    errors: Errors = []
+    missing = _missing_rows(cells)
+    errors.extend((int(i), "is required") for i in np.flatnonzero(missing))
+    rows = np.flatnonzero(~missing)
+    slow = rows
+    if time_format is None and len(rows):
+        is_str = _str_rows(cells, rows)
+        str_rows = rows[is_str]
+        strs = [cells[i] for i in str_rows]
+        micros, canonical, valid = _iso_fast(strs)
+        # naive canonical strings need the assume_utc rule: route them to the slow path when rejecting
+        if not assume_utc:
+            lengths = np.fromiter(map(len, strs), dtype=np.int64, count=len(strs))
+            canonical &= (lengths == 20) | (lengths == 25)
+        fast = canonical & valid
+        out[str_rows[fast]] = micros[fast]
+        slow = np.concatenate([rows[~is_str], str_rows[~fast]])
+        slow.sort()
+    for i, r in _apply(
+        cells, slow, lambda v: _time_ref(v, assume_utc=assume_utc, time_format=time_format), errors
+    ):
+        out[i] = r
+    errors.sort()
+    return out, errors
+
+
+# -- amounts, quantities, kinds, currencies -----------------------------------------------------
+def _amount_ref(value: object) -> float:
+    """The reference rule: the model's Money amount, >= 0, storable with 6 decimals."""
+    amount = Money(value, "USD").amount
+    if amount < 0:
+        raise ValidationError(f"must be >= 0 (the kind gives the direction): {show(value)}")
+    to_e6(amount, "amount")
+    return float(amount) + 0.0
+
+
+def _plain_decimal_fast(
+    strs: list[str],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Vectorised parse of ``ddd[.ddd]`` strings with <= 12 integer and <= 6 decimal digits."""
+    n = len(strs)
+    lengths = np.fromiter(map(len, strs), dtype=np.int64, count=n)
+    width = 19
+    m = _char_matrix(strs, width)[:, :width] if n else np.zeros((0, width), np.uint32)
+    if m.shape[1] < width:
+        m = np.pad(m, ((0, 0), (0, width - m.shape[1])))
+    dig = (m >= 48) & (m <= 57)
+    dot = m == 46
+    col = np.arange(width)
+    inside = col[None, :] < lengths[:, None]
+    ndots = dot.sum(axis=1)
+    ok = (lengths >= 1) & (lengths <= width) & ((dig | dot) | ~inside).all(axis=1) & (ndots <= 1)
+    ok &= dig.any(axis=1)
+    dot_pos = np.where(ndots == 1, np.argmax(dot, axis=1), lengths)
+    ok &= (dot_pos <= 12) & (lengths - dot_pos - 1 <= 6)
+    values = np.zeros(n, dtype=np.float64)
+    if ok.any():
+        values[ok] = np.array([s for s, k in zip(strs, ok, strict=True) if k]).astype(np.float64)
+    return values, ok
+
+
+def parse_amounts(cells: Sequence[object]) -> tuple[npt.NDArray[np.float64], Errors]:
+    """Amounts as float64: the model's ``Money`` rule (Decimal, int or numeric string; no floats,
+    finite), never negative, and storable (at most 6 decimal places, below 9.2e12).
+
+    >>> parse_amounts(["19.99", "-1", "NaN", 2.5])[1]
+    [(1, "must be >= 0 (the kind gives the direction): '-1'"), (2, "'amount' must be finite: 'NaN'"), (3, "'amount' must be a Decimal, int or numeric string, not float: 2.5 (use Money.from_float to convert a float explicitly)")]
+    """
+    n = len(cells)
+    out = np.zeros(n, dtype=np.float64)
+    errors: Errors = []
+    missing = _missing_rows(cells)
+    errors.extend((int(i), "is required") for i in np.flatnonzero(missing))
+    rows = np.flatnonzero(~missing)
+    is_str = _str_rows(cells, rows)
+    str_rows = rows[is_str]
+    values, fast = _plain_decimal_fast([cells[i] for i in str_rows])
+    out[str_rows[fast]] = values[fast]
+    slow = np.sort(np.concatenate([rows[~is_str], str_rows[~fast]]))
+    for i, r in _apply(cells, slow, _amount_ref, errors):
+        out[i] = r
+    errors.sort()
+    return out, errors
+
+
+def _quantity_ref(value: object) -> int:
+    if isinstance(value, str):
+        try:
+            q = int(value)
+        except ValueError:
+            raise ValidationError(f"must be a non-negative integer: {show(value)}") from None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        q = value
+    else:
+        raise ValidationError(f"must be a non-negative integer: {show(value)}")
+    if q < 0:
+        raise ValidationError(f"must be a non-negative integer: {show(value)}")
+    if q > _INT64_MAX:
+        raise ValidationError(f"is too large to store (at most 2**63 - 1): {show(value)}")
+    return q
+
+
+def parse_quantities(cells: Sequence[object]) -> tuple[npt.NDArray[np.int64], Errors]:
+    """Quantities as int64 (missing → 1): integers or integer strings, never negative.
+
+    >>> q, errors = parse_quantities(["2", "", "-1", "1.5"])
+    >>> q[:2].tolist(), [i for i, _ in errors]
+    ([2, 1], [2, 3])
+    """
+    n = len(cells)
+    out = np.ones(n, dtype=np.int64)
+    errors: Errors = []
+    rows = np.flatnonzero(~_missing_rows(cells))
+    is_str = _str_rows(cells, rows)
+    str_rows = rows[is_str]
+    strs: list[str] = [cells[i] for i in str_rows]
+    fast = np.zeros(len(strs), dtype=bool)
+    if strs:
+        lengths = np.fromiter(map(len, strs), dtype=np.int64, count=len(strs))
+        m = _char_matrix(strs, 18)[:, :18]
+        inside = np.arange(m.shape[1])[None, :] < lengths[:, None]
+        fast = (lengths >= 1) & (lengths <= 18) & (((m >= 48) & (m <= 57)) | ~inside).all(axis=1)
+        if fast.any():
+            out[str_rows[fast]] = np.array(
+                [s for s, k in zip(strs, fast, strict=True) if k]
+            ).astype(np.int64)
+    slow = np.sort(np.concatenate([rows[~is_str], str_rows[~fast]]))
+    for i, r in _apply(cells, slow, _quantity_ref, errors):
+        out[i] = r
+    errors.sort()
+    return out, errors
+
+
+def _kind_ref(value: object) -> int:
+    if isinstance(value, TransactionKind):
+        return value.code
+    if isinstance(value, str) and value in _KIND_CODES:
+        return _KIND_CODES[value]
+    choices = ", ".join(repr(k) for k in _KIND_CODES)
+    raise ValidationError(f"must be one of {choices}: {show(value)}")
+
+
+def parse_kinds(cells: Sequence[object]) -> tuple[npt.NDArray[np.int8], Errors]:
+    """Kind codes (int8, ``TransactionKind.code``); missing → purchase.
+
+    >>> codes, errors = parse_kinds(["refund", "", "Refund"])
+    >>> codes[:2].tolist(), [i for i, _ in errors]
+    ([1, 0], [2])
+    """
+    out = np.full(len(cells), _DEFAULT_KIND, dtype=np.int8)
+    errors: Errors = []
+    rows = np.flatnonzero(~_missing_rows(cells))
+    for i, r in _apply(cells, rows, _kind_ref, errors):
+        out[i] = r
+    return out, errors
+
+
+def currency_code(value: object) -> str:
+    """The model's currency rule: an ISO 4217 code (case and blanks ignored).
+
+    >>> currency_code(" usd ")
+    'USD'
+    """
+    if not isinstance(value, str) or value.strip().upper() not in CURRENCY_MINOR_UNITS:
+        raise ValidationError(f"must be an ISO 4217 currency code: {show(value)}")
+    return value.strip().upper()
+
+
+def parse_currencies(cells: Sequence[object]) -> tuple[list[str | None], Errors]:
+    """Currency codes per row (required).
+
+    >>> parse_currencies(["eur", "EURO", ""])
+    (['EUR', None, None], [(1, "must be an ISO 4217 currency code: 'EURO'"), (2, 'is required')])
+    """
+    out: list[str | None] = [None] * len(cells)
+    errors: Errors = []
+    missing = _missing_rows(cells)
+    errors.extend((int(i), "is required") for i in np.flatnonzero(missing))
+    for i, r in _apply(cells, np.flatnonzero(~missing), currency_code, errors):
+        out[i] = r
+    errors.sort()
+    return out, errors
+
+
+def storable_key(value: str) -> bool:
+    """Whether an external key fits the indexed text columns of every backend.
+
+    >>> storable_key("x" * 255), storable_key("x" * 256)
+    (True, False)
+    """
+    return len(value) <= KEY_LENGTH

@@ -1,0 +1,321 @@
+"""Import sources: CSV files (checked whole before anything is stored) and iterables of mappings.
+
+A source yields :class:`Batch` objects: the cells of each wanted field as a
+list (``None`` where a mapping has no such key), the 1-based data row number
+of every row, and for CSV files the line where each record starts.
+
+>>> from pathlib import Path
+>>> import tempfile
+>>> with tempfile.TemporaryDirectory() as d:
+...     p = Path(d, "x.csv")
+...     _ = p.write_text("id,name\\n1,Ada\\n\\n2,Bob\\n", encoding="utf-8")
+...     src = CsvSource(p, fields=("id", "name"), required=("id",), column_of={})
+...     [(b.columns["name"], b.rows.tolist(), b.lines.tolist()) for b in src.batches(10)]
+[(['Ada', 'Bob'], [1, 2], [2, 4])]
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import itertools
+import operator
+from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from os import PathLike
+from pathlib import Path
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from crmcore.errors import ValidationError
+
+__all__ = ["Batch", "CsvSource", "MappingSource", "resolve_columns"]
+
+_UTF8 = {"utf-8", "utf8", "utf_8", "utf-8-sig", "utf_8_sig"}
+
+
+@attrs.frozen(eq=False)
+class Batch:
+    """Up to ``batch_size`` rows of a source, as columns of cells."""
+
+    columns: dict[str, list[object]]
+    rows: npt.NDArray[np.int64]
+    lines: npt.NDArray[np.int64] | None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def resolve_columns(columns: Mapping[str, str] | None, fields: Sequence[str]) -> dict[str, str]:
+    """``field → source column`` from a ``source column → field`` mapping; unmapped fields keep their name.
+
+    >>> resolve_columns({"order_no": "external_ref"}, ["external_ref", "amount"])
+    {'external_ref': 'order_no', 'amount': 'amount'}
+    >>> resolve_columns({"x": "colour"}, ["amount"])
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'columns' maps 'x' to an unknown field 'colour'; fields are ['amount']
+    """
+    out = {f: f for f in fields}
+    if columns is None:
+        return out
+    if not isinstance(columns, Mapping):
+        raise ValidationError(f"'columns' must be a mapping of source column → field: {columns!r}")
+    seen: dict[str, str] = {}
+    for src, field in columns.items():
+        if not isinstance(src, str) or not isinstance(field, str):
+            raise ValidationError(f"'columns' must map strings to strings: {src!r} → {field!r}")
+        if field not in out:
+            raise ValidationError(
+                f"'columns' maps {src!r} to an unknown field {field!r}; fields are {list(fields)}"
+            )
+        if field in seen:
+            raise ValidationError(
+                f"'columns' maps both {seen[field]!r} and {src!r} to the field {field!r}"
+            )
+        seen[field] = src
+        out[field] = src
+    return out
+
+
+def _locate_decode_error(path: Path, encoding: str, header: Sequence[str] | None) -> str:
+    data = path.read_bytes()
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as e:
+        start = data.rfind(b"\n", 0, e.start) + 1
+        line = data.count(b"\n", 0, e.start) + 1
+        prefix = data[start : e.start].decode(encoding, errors="replace")
+        where = f"line {line}, byte {e.start - start + 1} of the line"
+        if header:
+            fields = next(csv.reader([prefix]), [""])
+            j = len(fields) - 1
+            if 0 <= j < len(header):
+                where += f", column {header[j]!r}"
+        bad = data[e.start : e.end]
+        return (
+            f"{path.name}, {where}: not {encoding} text ({e.reason}: {bad!r}); "
+            "re-save the file as UTF-8 or pass the right encoding="
+        )
+    return f"{path.name}: not {encoding} text"
+
+
+@attrs.define
+class CsvSource:
+    """A CSV file with a header row; its structure is checked by :meth:`scan` before any batch.
+
+    ``fields`` are the wanted fields, ``column_of`` maps a field to its header
+    name (default: the field name). A file-level problem (unreadable, wrong
+    encoding, UTF-16/32 byte order mark, empty, blank or duplicate header
+    names, a missing required column, a record with a different number of
+    fields than the header) raises ValidationError naming the file, the line
+    and the column, before anything is stored. A UTF-8 byte order mark is
+    accepted and dropped; blank lines are skipped.
+    """
+
+    path: Path = attrs.field(converter=Path)
+    fields: Sequence[str]
+    required: Sequence[str]
+    column_of: Mapping[str, str]
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    header: list[str] = attrs.field(init=False, factory=list)
+    index: dict[str, int] = attrs.field(init=False, factory=dict)
+    line_starts: npt.NDArray[np.int64] = attrs.field(
+        init=False, factory=lambda: np.zeros(0, dtype=np.int64)
+    )
+    _scanned: bool = attrs.field(init=False, default=False)
+
+    @property
+    def name(self) -> str:
+        """The file name used in messages and reports."""
+        return self.path.name
+
+    def _open_encoding(self) -> str:
+        enc = self.encoding.lower()
+        return "utf-8-sig" if enc in _UTF8 else self.encoding
+
+    def present(self) -> frozenset[str]:
+        """The wanted fields that the file has a column for."""
+        self.scan()
+        return frozenset(self.index)
+
+    def scan(self) -> None:
+        """Check the whole file's structure and record where each record starts."""
+        if self._scanned:
+            return
+        p = self.path
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ValidationError(f"'encoding' is not a known codec: {self.encoding!r}") from None
+        try:
+            with p.open("rb") as fb:
+                head = fb.read(4)
+        except OSError as e:
+            raise ValidationError(f"{p.name}: cannot read the file: {e.strerror}") from e
+        wide_bom = head.startswith(
+            (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+        )
+        if wide_bom and "16" not in self.encoding and "32" not in self.encoding:
+            raise ValidationError(
+                f"{p.name}, line 1: the file starts with a UTF-16/32 byte order mark; "
+                "re-save it as UTF-8 or pass encoding='utf-16'"
+            )
+        header: list[str] | None = None
+        starts = array("q")
+        ragged: list[str] = []
+        prev = 0
+        try:
+            with p.open(newline="", encoding=self._open_encoding()) as f:
+                reader = csv.reader(f, delimiter=self.delimiter)
+                header = next(reader, None)
+                if header is None or not any(h.strip() for h in header):
+                    raise ValidationError(
+                        f"{p.name}, line 1: the file is empty or its first line is blank "
+                        "(expected a header row)"
+                    )
+                self._check_header(header)
+                width = len(header)
+                prev = reader.line_num
+                for row in reader:
+                    if row:
+                        if len(row) != width:
+                            ragged.append(
+                                f"{p.name}, line {prev + 1}: {len(row)} fields, "
+                                f"the header has {width} (ragged row)"
+                            )
+                        starts.append(prev + 1)
+                    prev = reader.line_num
+        except UnicodeDecodeError:
+            raise ValidationError(_locate_decode_error(p, self._open_encoding(), header)) from None
+        except csv.Error as e:
+            raise ValidationError(f"{p.name}, line {prev + 1}: malformed CSV ({e})") from e
+        except OSError as e:
+            raise ValidationError(f"{p.name}: cannot read the file: {e.strerror}") from e
+        if ragged:
+            raise ValidationError(
+                ragged[0]
+                + (f" (and {len(ragged) - 1} more such lines)" if len(ragged) > 1 else ""),
+                problems=ragged,
+            )
+        self.line_starts = np.frombuffer(starts, dtype=np.int64).copy()
+        self._scanned = True
+
+    def _check_header(self, raw: list[str]) -> None:
+        p = self.path
+        header = [h.strip() for h in raw]
+        for j, h in enumerate(header):
+            if not h:
+                raise ValidationError(f"{p.name}, line 1, column {j + 1}: blank column name")
+        dupes = sorted({h for h in header if header.count(h) > 1})
+        if dupes:
+            raise ValidationError(f"{p.name}, line 1: repeated column name(s) {dupes}")
+        missing = [
+            self.column_of.get(f, f)
+            for f in self.required
+            if self.column_of.get(f, f) not in header
+        ]
+        if missing:
+            raise ValidationError(
+                f"{p.name}, line 1: missing column(s) {missing}; the header has {header} "
+                "(map other names with columns={'source name': 'field'})"
+            )
+        self.header = header
+        self.index = {
+            f: header.index(self.column_of.get(f, f))
+            for f in self.fields
+            if self.column_of.get(f, f) in header
+        }
+
+    def batches(self, batch_size: int) -> Iterator[Batch]:
+        """The data rows in batches (after :meth:`scan`, which this calls)."""
+        self.scan()
+        getters = {f: operator.itemgetter(j) for f, j in self.index.items()}
+        done = 0
+        with self.path.open(newline="", encoding=self._open_encoding()) as f:
+            reader = csv.reader(f, delimiter=self.delimiter)
+            next(reader)
+            while True:
+                rows = list(itertools.islice(reader, batch_size))
+                if not rows:
+                    return
+                if not all(rows):
+                    rows = [r for r in rows if r]
+                    if not rows:
+                        continue
+                n = len(rows)
+                cols: dict[str, list[object]] = {f: list(map(g, rows)) for f, g in getters.items()}
+                yield Batch(
+                    cols,
+                    np.arange(done + 1, done + n + 1, dtype=np.int64),
+                    self.line_starts[done : done + n],
+                )
+                done += n
+
+
+@attrs.define
+class MappingSource:
+    """An iterable of mappings (``dict`` rows); keys are source column names."""
+
+    rows: Iterable[Mapping[str, object]]
+    fields: Sequence[str]
+    column_of: Mapping[str, str]
+    name: str = "<rows>"
+
+    def present(self) -> frozenset[str]:
+        """Every field (a mapping may hold any key)."""
+        return frozenset(self.fields)
+
+    def batches(self, batch_size: int) -> Iterator[Batch]:
+        """The rows in batches; a missing key is a missing cell."""
+        if isinstance(self.rows, str | bytes | Mapping):
+            raise ValidationError(
+                f"rows must be an iterable of mappings, not {type(self.rows).__name__}"
+            )
+        keys = {f: self.column_of.get(f, f) for f in self.fields}
+        it = iter(self.rows)
+        done = 0
+        while True:
+            chunk = list(itertools.islice(it, batch_size))
+            if not chunk:
+                return
+            for k, r in enumerate(chunk):
+                if not isinstance(r, Mapping):
+                    raise ValidationError(
+                        f"row {done + k + 1} must be a mapping of column → value: {r!r}"
+                    )
+            cols: dict[str, list[object]] = {
+                f: [r.get(key) for r in chunk] for f, key in keys.items()
+            }
+            n = len(chunk)
+            yield Batch(cols, np.arange(done + 1, done + n + 1, dtype=np.int64), None)
+            done += n
+
+
+def open_source(
+    source: str | PathLike[str] | Iterable[Mapping[str, object]],
+    *,
+    fields: Sequence[str],
+    required: Sequence[str],
+    column_of: Mapping[str, str],
+    delimiter: str,
+    encoding: str,
+) -> CsvSource | MappingSource:
+    """A CSV source for a path, a mapping source for an iterable of mappings.
+
+    >>> open_source([{"a": 1}], fields=("a",), required=(), column_of={}, delimiter=",",
+    ...             encoding="utf-8").name
+    '<rows>'
+    """
+    if isinstance(source, str | PathLike):
+        return CsvSource(
+            Path(source),
+            fields=fields,
+            required=required,
+            column_of=column_of,
+            delimiter=delimiter,
+            encoding=encoding,
+        )
+    return MappingSource(source, fields=fields, column_of=column_of)

@@ -1,0 +1,125 @@
+"""The result of an import: counts and one :class:`RowError` per bad cell.
+
+>>> report = ImportReport(source="orders.csv", target="transactions", rows_read=3, stored=1,
+...                       rejected=1, skipped=1, batches_committed=1,
+...                       errors=(RowError(row=2, line=3, column="amount", value="'-5'",
+...                                        reason="must be >= 0"),))
+>>> print(report.summary())
+orders.csv → transactions: 3 rows read, 1 stored, 1 rejected, 1 skipped (already present), 1 batch committed
+  row 2 (line 3), column 'amount', value '-5': must be >= 0
+>>> from crmcore.serialization import to_dict
+>>> to_dict(report)["errors"][0]["column"]
+'amount'
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+from crmcore.errors import ImportRejectedError
+
+__all__ = ["ImportReport", "RejectedImportError", "RowError"]
+
+
+@attrs.frozen
+class RowError:
+    """Why one cell (or a whole row, ``column=None``) was rejected.
+
+    ``row`` is the 1-based number of the data row (the header is not
+    counted, blank lines are skipped); ``line`` is the physical line of the
+    CSV file where the record starts (the header is line 1), or None for
+    rows that came from an iterable. ``value`` is the ``repr`` of the cell,
+    shortened to 80 characters.
+
+    >>> RowError(row=1, line=2, column="kind", value="'gift'", reason="must be one of ...").row
+    1
+    """
+
+    row: int
+    line: int | None
+    column: str | None
+    value: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" + (f" (line {self.line})" if self.line is not None else "")
+        if self.column is not None:
+            where += f", column {self.column!r}"
+        if self.value is not None:
+            where += f", value {self.value}"
+        return f"{where}: {self.reason}"
+
+
+@attrs.frozen
+class ImportReport:
+    """Counts of an import, and the errors of every rejected row.
+
+    * ``rows_read``: data rows seen (``stored + rejected + skipped``);
+    * ``stored``: rows written and committed;
+    * ``rejected``: rows with at least one error (none of them is stored);
+    * ``skipped``: valid rows whose external key was already stored, or
+      repeated earlier in the same source (the first occurrence wins);
+    * ``batches_committed``: commits made (a crash leaves only these);
+    * ``all_or_nothing``: the mode; such an import with ``rejected > 0``
+      stored nothing.
+
+    >>> ImportReport(source="x", target="customers").ok
+    True
+    """
+
+    source: str
+    target: Literal["transactions", "customers"]
+    rows_read: int = 0
+    stored: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    batches_committed: int = 0
+    all_or_nothing: bool = False
+    errors: tuple[RowError, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when no row was rejected."""
+        return self.rejected == 0
+
+    def summary(self, max_errors: int = 10) -> str:
+        """A printable summary: the counts, then up to ``max_errors`` errors.
+
+        >>> print(ImportReport(source="a.csv", target="customers", rows_read=2, stored=2,
+        ...                    batches_committed=1).summary())
+        a.csv → customers: 2 rows read, 2 stored, 0 rejected, 0 skipped (already present), 1 batch committed
+        """
+        batches = f"{self.batches_committed} batch{'es' if self.batches_committed != 1 else ''}"
+        lines = [
+            f"{self.source} → {self.target}: {self.rows_read} rows read, {self.stored} stored, "
+            f"{self.rejected} rejected, {self.skipped} skipped (already present), "
+            f"{batches} committed"
+            + (" (all or nothing: nothing stored)" if self.all_or_nothing and self.rejected else "")
+        ]
+        lines.extend(f"  {e}" for e in self.errors[:max_errors])
+        if len(self.errors) > max_errors:
+            lines.append(f"  ... and {len(self.errors) - max_errors} more errors")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+class RejectedImportError(ImportRejectedError):
+    """An all-or-nothing import found bad rows and stored nothing; ``report`` says why.
+
+    >>> e = RejectedImportError(ImportReport(source="a.csv", target="customers", rows_read=1,
+    ...                                      rejected=1, all_or_nothing=True))
+    >>> isinstance(e, ImportRejectedError), e.report.stored
+    (True, 0)
+    """
+
+    def __init__(self, report: ImportReport) -> None:
+        super().__init__(
+            f"{report.source}: {report.rejected} of {report.rows_read} rows rejected; "
+            "nothing was stored (all_or_nothing=True)",
+            problems=[str(e) for e in report.errors],
+        )
+        self.report = report

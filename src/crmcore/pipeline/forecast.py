@@ -1,0 +1,456 @@
+"""Forecasts from history: who will win, when, how much, and how sure; and their back-test.
+
+* :func:`win_probabilities` — the empirical probability of eventually
+  winning from each open stage, among closed deals that reached it,
+  smoothed towards the funnel's stage probability with a Beta prior:
+  ``p = (won + w * p0) / (closed + w)`` (``w`` pseudo-deals, default 2).
+* :func:`time_to_close` — the empirical distribution of days from entering
+  a stage to winning, over won deals.
+* :func:`forecast` — expected won revenue per future month from the open
+  pipeline: each open deal ``i`` in stage ``s``, aged ``a`` days in it, wins
+  in month ``m`` with ``q_im = p_s * P(a + t_m < T <= a + t_m+1 | T > a)``,
+  ``T`` drawn from the stage's time-to-close sample. Expected revenue is
+  ``sum_i v_i q_im``; deals are independent Bernoulli events, so the
+  variance is ``sum_i v_i^2 q_im (1 - q_im)`` (a weighted Poisson-binomial)
+  and the band is the normal interval at ``level``.
+  ``method="stage"`` uses the funnel's stage probabilities instead of the
+  history's, with the same timing, so the two differ only in the odds.
+* :func:`backtest` — replay history to a past date, forecast, and score
+  against what actually closed (MAPE and bias per method).
+
+>>> from crmcore.pipeline.synthetic import synthetic_pipeline
+>>> from crmcore.pipeline.presets import B2B
+>>> p = synthetic_pipeline(B2B, n_opportunities=2000, seed=11)
+>>> fc = forecast(FunnelHistory.build(p.history, B2B, as_of=p.as_of), months=3)
+>>> fc.months.astype(str).tolist(), bool(np.all(fc.low <= fc.expected))
+(['2025-06', '2025-07', '2025-08'], True)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+from scipy.special import ndtri
+
+from crmcore.arrays import FloatArray, IntArray
+from crmcore.errors import ValidationError
+from crmcore.pipeline.funnel import Funnel
+from crmcore.pipeline.history import FunnelHistory, as_datetime64, days_between, wsum
+from crmcore.pipeline.metrics import _ratio, view
+from crmcore.tables import StageHistory
+
+__all__ = [
+    "Backtest",
+    "Forecast",
+    "TimeToClose",
+    "WinProbabilities",
+    "backtest",
+    "forecast",
+    "time_to_close",
+    "win_probabilities",
+]
+
+Method = Literal["history", "stage"]
+_MAX_WEIGHT = 10.0
+_MAX_DAYS = 2000  # the day grid of the timing tables (longer paths count as 2000 days)
+
+
+@attrs.frozen(eq=False)
+class WinProbabilities:
+    """Per open stage: closed deals that reached it, how many were won, raw and smoothed rates."""
+
+    stages: tuple[str, ...]
+    closed: IntArray
+    won: IntArray
+    empirical: FloatArray
+    prior: FloatArray
+    smoothed: FloatArray
+    prior_weight: float
+
+
+def _check_weight(prior_weight: float) -> float:
+    if isinstance(prior_weight, bool) or not isinstance(prior_weight, int | float):
+        raise ValidationError(f"'prior_weight' must be a number >= 0: {prior_weight!r}")
+    if not np.isfinite(prior_weight) or prior_weight < 0:
+        raise ValidationError(f"'prior_weight' must be a finite number >= 0: {prior_weight!r}")
+    return float(prior_weight)
+
+
+def win_probabilities(
+    data: FunnelHistory | StageHistory, funnel: Funnel | None = None, *, prior_weight: float = 2.0
+) -> WinProbabilities:
+    """Smoothed empirical probability of eventually winning from each open stage.
+
+    >>> from crmcore.pipeline.presets import TOP_IN_BEST
+    >>> h = StageHistory.from_arrays(
+    ...     opportunity_ids=["a", "a", "b", "b"], sequence=[0, 1, 0, 1],
+    ...     from_stage=[None, "TOP", None, "TOP"], to_stage=["TOP", "LOST", "TOP", "LOST"],
+    ...     at=["2025-01-01", "2025-01-02", "2025-01-01", "2025-01-03"])
+    >>> wp = win_probabilities(h, TOP_IN_BEST, prior_weight=2)
+    >>> wp.closed[0], wp.empirical[0], wp.smoothed[0]  # (0 + 2 * 0.1) / (2 + 2)
+    (np.int64(2), np.float64(0.0), np.float64(0.05))
+    """
+    w = _check_weight(prior_weight)
+    fh = view(data, funnel)
+    r = fh.n_open_stages
+    closed = ~fh.is_open & (fh.max_rank >= 0)
+    depth = np.clip(fh.max_rank[closed], 0, r)
+    won = fh.is_won[closed]
+    at_depth = np.bincount(depth, minlength=r + 1)
+    won_depth = np.bincount(depth[won], minlength=r + 1)
+    n = np.cumsum(at_depth[::-1])[::-1][:r]
+    k = np.cumsum(won_depth[::-1])[::-1][:r]
+    open_idx = np.flatnonzero(fh.stage_kind == 0)
+    p0 = fh.stage_probability[open_idx]
+    smoothed = _ratio(k + w * p0, n + w)
+    return WinProbabilities(
+        stages=tuple(fh.funnel.stage_names[i] for i in open_idx),
+        closed=n.astype(np.int64),
+        won=k.astype(np.int64),
+        empirical=_ratio(k, n),
+        prior=p0,
+        smoothed=smoothed,
+        prior_weight=w,
+    )
+
+
+@attrs.frozen(eq=False)
+class TimeToClose:
+    """Days from entering each open stage to the win, over won deals (sorted samples per stage).
+
+    ``samples[offsets[i]:offsets[i + 1]]`` are open stage ``i``'s durations
+    (sorted), ``stays`` the days the same deals stayed in that stage, and
+    ``weights`` their weights (None: all 1). :func:`time_to_close` weights a
+    duration ``d`` by ``min(L / (L - d), 10)``, ``L`` the length of the
+    history: a long road to a win is less likely to have finished inside
+    the observed window, so each one observed stands for more
+    (inverse-probability weighting for a steady flow of new deals).
+    """
+
+    stages: tuple[str, ...]
+    samples: FloatArray
+    offsets: IntArray
+    stays: FloatArray | None = None
+    weights: FloatArray | None = None
+
+    def stage_sample(self, i: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Sorted durations of open stage number ``i``, the stays in it, and their weights.
+
+        >>> TimeToClose(("TOP",), np.array([2.0, 5.0]), np.array([0, 2])).stage_sample(0)[2].tolist()
+        [1.0, 1.0]
+        """
+        lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
+        d = self.samples[lo:hi]
+        w = self.weights[lo:hi] if self.weights is not None else np.ones(hi - lo)
+        st = self.stays[lo:hi] if self.stays is not None else d
+        return d, st, w
+
+    def of(self, stage: str) -> FloatArray:
+        """The sorted durations of one stage.
+
+        >>> TimeToClose(("TOP",), np.array([2.0, 5.0]), np.array([0, 2])).of("TOP").tolist()
+        [2.0, 5.0]
+        """
+        if stage not in self.stages:
+            raise ValidationError(f"'stage' must be one of {list(self.stages)}: {stage!r}")
+        return self.stage_sample(self.stages.index(stage))[0]
+
+    def quantiles(self, q: npt.ArrayLike = (0.25, 0.5, 0.75)) -> FloatArray:
+        """Weighted quantiles per stage (rows) in days; NaN for a stage without won deals.
+
+        >>> TimeToClose(("TOP",), np.array([2.0, 4.0]), np.array([0, 2])).quantiles([0.5]).tolist()
+        [[3.0]]
+        """
+        qs = np.atleast_1d(np.asarray(q, dtype=np.float64))
+        out = np.full((len(self.stages), len(qs)), np.nan)
+        for i in range(len(self.stages)):  # one pass per stage
+            s, _, w = self.stage_sample(i)
+            if len(s):
+                mid = (np.cumsum(w) - w / 2) / w.sum()  # weighted plotting positions
+                out[i] = np.interp(qs, mid, s)
+        return out
+
+
+def time_to_close(data: FunnelHistory | StageHistory, funnel: Funnel | None = None) -> TimeToClose:
+    """The empirical distribution of days from entering each open stage to winning.
+
+    >>> from crmcore.pipeline.presets import TOP_IN_BEST
+    >>> h = StageHistory.from_arrays(
+    ...     opportunity_ids=["a"] * 4, sequence=[0, 1, 2, 3],
+    ...     from_stage=[None, "TOP", "IN", "BEST"], to_stage=["TOP", "IN", "BEST", "WIN"],
+    ...     at=["2025-01-01", "2025-01-03", "2025-01-07", "2025-01-11"])
+    >>> time_to_close(h, TOP_IN_BEST).quantiles([0.5]).ravel().tolist()
+    [10.0, 8.0, 4.0]
+    """
+    fh = view(data, funnel)
+    open_idx = np.flatnonzero(fh.stage_kind == 0)
+    pos = np.full(len(fh.stage_kind), -1, dtype=np.int64)
+    pos[open_idx] = np.arange(len(open_idx))
+    ev_pos = pos[fh.ev_stage]
+    sel = (ev_pos >= 0) & fh.is_won[fh.ev_opp] & ~np.isnat(fh.ev_exit)
+    d = days_between(fh.ev_at[sel], fh.closed_at[fh.ev_opp[sel]])
+    stay = days_between(fh.ev_at[sel], fh.ev_exit[sel])
+    p = ev_pos[sel]
+    order = np.lexsort((d, p))
+    counts = np.bincount(p, minlength=len(open_idx))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    span = float(days_between(fh.ev_at[:1], np.array([fh.as_of]))[0]) if len(fh.ev_at) else 0.0
+    d = d[order]
+    span = max(span, float(np.max(d, initial=0.0)))
+    w = np.minimum(span / np.maximum(span - d, span / _MAX_WEIGHT), _MAX_WEIGHT)
+    return TimeToClose(
+        tuple(fh.funnel.stage_names[i] for i in open_idx),
+        d,
+        offsets,
+        stay[order],
+        w.astype(np.float64) if span > 0 else np.ones(len(d)),
+    )
+
+
+@attrs.frozen(eq=False)
+class Forecast:
+    """Expected won revenue per future month from the open pipeline, with a band at ``level``.
+
+    Month 0 runs from ``as_of`` to the end of its calendar month. ``total_*``
+    cover the whole horizon. ``missing_amounts`` open deals had no amount
+    (counted as 0); ``stale`` open deals had no won look-alike (see
+    :func:`_close_probabilities`) and contribute nothing.
+    """
+
+    method: str
+    as_of: np.datetime64
+    months: npt.NDArray[Any]
+    expected: FloatArray
+    sd: FloatArray
+    low: FloatArray
+    high: FloatArray
+    total_expected: float
+    total_sd: float
+    total_low: float
+    total_high: float
+    level: float
+    n_open: int
+    missing_amounts: int
+    stale: int
+
+
+def _month_edges(as_of: np.datetime64, months: int) -> tuple[npt.NDArray[Any], FloatArray]:
+    m0 = as_of.astype("M8[M]")
+    labels = m0 + np.arange(months)
+    starts = (m0 + np.arange(1, months + 1)).astype("M8[us]")
+    edges = np.concatenate([[as_of], starts]).astype("M8[us]")
+    return labels, days_between(np.full(len(edges), as_of), edges)
+
+
+def _close_probabilities(
+    fh: FunnelHistory,
+    p_stage: FloatArray,
+    ttc: TimeToClose,
+    edge_days: FloatArray,
+    rows: IntArray,
+) -> tuple[FloatArray, int]:
+    """``q[i, m]``: probability open deal ``rows[i]`` is won in month ``m``, and the stale count.
+
+    For a deal ``a`` days into stage ``s``, the won deals that stayed in
+    ``s`` longer than ``a`` days are its look-alikes: ``P(win in month m) =
+    p_s * W(stay > a, a + t_m < T <= a + t_m+1) / W(stay > a)`` with ``W``
+    the summed weights, counted on a day grid with one 2-D cumulative table
+    per stage. A deal older in its stage than every won look-alike (or in a
+    stage no deal was ever won from) is stale: nothing is expected from it.
+    """
+    open_idx = np.flatnonzero(fh.stage_kind == 0)
+    pos = np.full(len(fh.stage_kind), -1, dtype=np.int64)
+    pos[open_idx] = np.arange(len(open_idx))
+    sp = pos[fh.final_stage[rows]]
+    age = days_between(fh.entered[rows], np.full(len(rows), fh.as_of))
+    q = np.zeros((len(rows), len(edge_days) - 1))
+    stale = 0
+    for s in range(len(open_idx)):  # one vectorised pass per stage
+        mine = np.flatnonzero(sp == s)
+        if not len(mine):
+            continue
+        dur, stay, w = ttc.stage_sample(s)
+        if not len(dur):
+            stale += len(mine)
+            continue
+        grid = min(int(dur.max()) + 2, _MAX_DAYS)
+        t_bin = np.minimum(dur.astype(np.int64), grid - 1)
+        s_bin = np.minimum(stay.astype(np.int64), grid - 1)
+        table = wsum(s_bin * grid + t_bin, weights=w, minlength=grid * grid).reshape(grid, grid)
+        # cum[r, t] = weight of look-alikes with stay >= r days and T <= t days
+        cum = np.zeros((grid + 1, grid))
+        cum[:grid] = np.cumsum(np.cumsum(table[::-1], axis=0)[::-1], axis=1)
+        a = age[mine]
+        row = np.minimum(a.astype(np.int64) + 1, grid)
+        alive = cum[row, grid - 1]
+        col = np.minimum((a[:, None] + edge_days[None, :]).astype(np.int64), grid - 1)
+        hits = cum[row[:, None], col]
+        share = np.diff(hits, axis=1) / np.where(alive > 0, alive, 1.0)[:, None]
+        share[alive <= 0] = 0.0
+        stale += int(np.count_nonzero(alive <= 0))
+        q[mine] = p_stage[s] * share
+    return q, stale
+
+
+def forecast(
+    data: FunnelHistory | StageHistory,
+    funnel: Funnel | None = None,
+    *,
+    months: int = 3,
+    method: Method = "history",
+    prior_weight: float = 2.0,
+    level: float = 0.8,
+    train: FunnelHistory | None = None,
+) -> Forecast:
+    """Expected won revenue per month for ``months`` months after ``as_of`` (see the module docstring).
+
+    ``train`` is the history the probabilities and timing are learnt from
+    (default: ``data`` itself, i.e. everything before ``as_of``).
+
+    >>> from crmcore.pipeline.presets import TOP_IN_BEST
+    >>> h = StageHistory.from_arrays(opportunity_ids=["a"], sequence=[0], from_stage=[None],
+    ...                              to_stage=["TOP"], at=["2025-01-01"], amount=[100.0])
+    >>> forecast(h, TOP_IN_BEST, months=0)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'months' must be an integer in [1, 120]: 0
+    """
+    if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 120:
+        raise ValidationError(f"'months' must be an integer in [1, 120]: {months!r}")
+    if method not in ("history", "stage"):
+        raise ValidationError(f"'method' must be 'history' or 'stage': {method!r}")
+    if not isinstance(level, float | int) or not 0 < level < 1:
+        raise ValidationError(f"'level' must be in (0, 1): {level!r}")
+    fh = view(data, funnel)
+    learn = train if train is not None else fh
+    ttc = time_to_close(learn)
+    open_idx = np.flatnonzero(fh.stage_kind == 0)
+    if method == "history":
+        p_stage = win_probabilities(learn, prior_weight=prior_weight).smoothed
+        p_stage = np.where(np.isnan(p_stage), fh.stage_probability[open_idx], p_stage)
+    else:
+        p_stage = fh.stage_probability[open_idx]
+    labels, edge_days = _month_edges(fh.as_of, months)
+    rows = np.flatnonzero(fh.is_open)
+    q, stale = _close_probabilities(fh, p_stage, ttc, edge_days, rows)
+    v = np.nan_to_num(fh.amount[rows], nan=0.0)
+    expected = v @ q
+    var = (v * v) @ (q * (1 - q))
+    tot_q = q.sum(axis=1)
+    tot_e = float(v @ tot_q)
+    tot_sd = float(np.sqrt((v * v) @ (tot_q * (1 - tot_q))))
+    z = float(ndtri(0.5 + level / 2))
+    sd = np.sqrt(var)
+    return Forecast(
+        method=method,
+        as_of=fh.as_of,
+        months=labels,
+        expected=expected,
+        sd=sd,
+        low=np.maximum(expected - z * sd, 0.0),
+        high=expected + z * sd,
+        total_expected=tot_e,
+        total_sd=tot_sd,
+        total_low=max(tot_e - z * tot_sd, 0.0),
+        total_high=tot_e + z * tot_sd,
+        level=float(level),
+        n_open=len(rows),
+        missing_amounts=int(np.isnan(fh.amount[rows]).sum()),
+        stale=stale,
+    )
+
+
+@attrs.frozen(eq=False)
+class Backtest:
+    """A forecast made at a past ``as_of`` scored against what the open deals actually won.
+
+    ``mape`` averages ``|forecast - actual| / actual`` over the months with
+    actual revenue (None when none had any); ``bias`` is
+    ``(sum forecast - sum actual) / sum actual`` (positive = optimistic).
+    """
+
+    as_of: np.datetime64
+    months: npt.NDArray[Any]
+    actual: FloatArray
+    methods: tuple[str, ...]
+    expected: FloatArray
+    mape: tuple[float | None, ...]
+    bias: tuple[float | None, ...]
+
+    def best(self) -> str:
+        """The method with the lowest MAPE (ties: the first).
+
+        >>> Backtest(np.datetime64("2025-01-01"), np.array([]), np.array([]), ("history", "stage"),
+        ...          np.zeros((2, 0)), (0.1, 0.3), (0.0, 0.2)).best()
+        'history'
+        """
+        scores = [m if m is not None else float("inf") for m in self.mape]
+        return self.methods[int(np.argmin(scores))]
+
+
+def backtest(
+    history: StageHistory,
+    funnel: Funnel,
+    *,
+    as_of: datetime | np.datetime64 | str,
+    months: int = 3,
+    methods: tuple[Method, ...] = ("history", "stage"),
+    prior_weight: float = 2.0,
+) -> Backtest:
+    """Forecast as if it were ``as_of`` (only earlier events known) and score against what followed.
+
+    >>> from crmcore.pipeline.synthetic import synthetic_pipeline
+    >>> from crmcore.pipeline.presets import B2B
+    >>> p = synthetic_pipeline(B2B, n_opportunities=3000, seed=4)
+    >>> bt = backtest(p.history, B2B, as_of="2025-01-01", months=3)
+    >>> bt.methods, len(bt.actual), bt.best()
+    (('history', 'stage'), 3, 'history')
+    """
+    cut = as_datetime64(as_of, name="as_of")
+    past = FunnelHistory.build(history, funnel, as_of=cut)
+    full = FunnelHistory.build(history, funnel)
+    labels, _ = _month_edges(cut, months)
+    edges = np.concatenate(
+        [[cut], (cut.astype("M8[M]") + np.arange(1, months + 1)).astype("M8[us]")]
+    )
+    if full.as_of < edges[-1]:
+        raise ValidationError(
+            f"'as_of' {cut} + {months} months ends after the history ({full.as_of}): "
+            "choose an earlier as_of"
+        )
+    # the deals open at as_of, found in the full history
+    where = np.full(len(history.opportunity_ids), -1, dtype=np.int64)
+    where[full.opportunity_codes] = np.arange(full.n_opportunities)
+    rows = where[past.opportunity_codes[past.is_open]]
+    won_later = full.is_won[rows]
+    closed = full.closed_at[rows][won_later]
+    value = np.nan_to_num(full.amount[rows][won_later], nan=0.0)
+    month = np.searchsorted(edges, closed, side="right") - 1
+    inside = (month >= 0) & (month < months)
+    actual = wsum(month[inside], weights=value[inside], minlength=months)
+    exp_rows = []
+    mapes: list[float | None] = []
+    biases: list[float | None] = []
+    for m in methods:
+        fc = forecast(past, months=months, method=m, prior_weight=prior_weight)
+        exp_rows.append(fc.expected)
+        has = actual > 0
+        mapes.append(
+            float(np.mean(np.abs(fc.expected[has] - actual[has]) / actual[has]))
+            if has.any()
+            else None
+        )
+        tot = float(actual.sum())
+        biases.append((float(fc.expected.sum()) - tot) / tot if tot > 0 else None)
+    return Backtest(
+        as_of=cut,
+        months=labels,
+        actual=actual,
+        methods=tuple(methods),
+        expected=np.array(exp_rows),
+        mape=tuple(mapes),
+        bias=tuple(biases),
+    )

@@ -1,0 +1,295 @@
+"""``FunnelHistory``: a stage history checked against a funnel, summarised per opportunity.
+
+Every metric and forecast starts from one :class:`FunnelHistory`: the
+events of a :class:`~crmcore.tables.StageHistory` up to ``as_of`` (events at
+or after it are ignored), ordered by opportunity and sequence, with their
+stages mapped onto the funnel, plus per-opportunity columns (creation time,
+final stage, closing time, last amount, owner, product, deepest stage
+reached). Building it is a handful of vectorised passes (no Python loop per
+event); build it once and pass it to several metrics.
+
+>>> from crmcore.pipeline.presets import TOP_IN_BEST
+>>> h = StageHistory.from_arrays(
+...     opportunity_ids=["a", "a", "b"], sequence=[0, 1, 0],
+...     from_stage=[None, "TOP", None], to_stage=["TOP", "IN", "TOP"],
+...     at=["2025-01-01", "2025-01-05", "2025-01-02"], amount=[10.0, 10.0, 5.0])
+>>> fh = FunnelHistory.build(h, TOP_IN_BEST)
+>>> fh.n_opportunities, [TOP_IN_BEST.stage_names[s] for s in fh.final_stage]
+(2, ['IN', 'TOP'])
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from crmcore.arrays import FloatArray, IntArray
+from crmcore.errors import ValidationError
+from crmcore.pipeline.funnel import ForecastCategory, Funnel, StageKind
+from crmcore.tables import StageHistory
+from crmcore.tables._columns import factorize, to_datetime64
+
+__all__ = ["KIND_CODES", "FunnelHistory", "as_datetime64", "days_between", "wsum"]
+
+KIND_CODES: dict[StageKind, int] = {StageKind.OPEN: 0, StageKind.WON: 1, StageKind.LOST: 2}
+"""Integer codes of stage kinds in :attr:`FunnelHistory.stage_kind`."""
+
+_CATEGORIES = tuple(ForecastCategory)
+_DAY = np.timedelta64(86_400_000_000, "us")
+DT64 = npt.NDArray[np.datetime64]
+
+
+def as_datetime64(value: datetime | np.datetime64 | str, *, name: str) -> np.datetime64:
+    """One UTC instant as ``datetime64[us]`` (aware datetimes, ISO strings or datetime64).
+
+    >>> as_datetime64("2025-01-01", name="as_of")
+    np.datetime64('2025-01-01T00:00:00.000000')
+    """
+    arr = to_datetime64([value], name=name)
+    out: np.datetime64 = arr[0]
+    if np.isnat(out):
+        raise ValidationError(f"{name!r} must be a time, not NaT: {value!r}")
+    return out
+
+
+def wsum(codes: npt.NDArray[Any], *, weights: npt.ArrayLike, minlength: int) -> FloatArray:
+    """Weighted counts per code (``np.bincount`` with weights, typed as float64).
+
+    >>> wsum(np.array([0, 2, 2]), weights=[1.0, 2.0, 3.0], minlength=3).tolist()
+    [1.0, 0.0, 5.0]
+    """
+    out: FloatArray = np.bincount(codes, weights=weights, minlength=minlength).astype(
+        np.float64, copy=False
+    )
+    return out
+
+
+def days_between(start: DT64, end: DT64) -> FloatArray:
+    """Elapsed days (float) from ``start`` to ``end``, element-wise.
+
+    >>> days_between(np.array(["2025-01-01"], dtype="M8[us]"), np.array(["2025-01-02T12"], dtype="M8[us]"))
+    array([1.5])
+    """
+    out: FloatArray = (end - start) / _DAY
+    return out
+
+
+@attrs.frozen(eq=False)
+class FunnelHistory:
+    """A :class:`StageHistory` up to ``as_of``, mapped onto ``funnel`` (see the module docstring).
+
+    Event columns (ordered by opportunity, then sequence): ``ev_opp``
+    (0..n-1), ``ev_stage`` / ``ev_from`` (funnel stage index, -1 for
+    creation), ``ev_at``, ``ev_amount``, ``ev_reason`` (index into
+    ``reasons``, -1 for none), ``ev_exit`` (time of the opportunity's next
+    event, NaT for its last). Opportunity columns: ``opportunity_codes``
+    (codes into the source history's ``opportunity_ids``), ``created``,
+    ``entered`` (when the current stage was entered), ``final_stage``,
+    ``closed_at`` (NaT while open), ``amount``, ``owner``, ``product``,
+    ``max_rank`` (deepest open rank reached, ``n_open_stages`` once won).
+    Stage tables: ``stage_kind`` (see :data:`KIND_CODES`), ``stage_probability``,
+    ``stage_category`` (index into :class:`ForecastCategory`), ``stage_rank``.
+    """
+
+    funnel: Funnel
+    as_of: np.datetime64
+    ev_opp: IntArray
+    ev_stage: IntArray
+    ev_from: IntArray
+    ev_at: DT64
+    ev_amount: FloatArray
+    ev_owner: IntArray
+    ev_reason: IntArray
+    ev_exit: DT64
+    opportunity_codes: IntArray
+    created: DT64
+    entered: DT64
+    final_stage: IntArray
+    closed_at: DT64
+    amount: FloatArray
+    owner: IntArray
+    product: IntArray
+    max_rank: IntArray
+    stage_kind: IntArray
+    stage_probability: FloatArray
+    stage_category: IntArray
+    stage_rank: IntArray
+    opportunity_ids: npt.NDArray[Any]
+    owner_ids: npt.NDArray[Any]
+    products: npt.NDArray[Any]
+    reasons: npt.NDArray[Any]
+
+    @property
+    def n_opportunities(self) -> int:
+        """How many opportunities have at least one event before ``as_of``."""
+        return len(self.final_stage)
+
+    @property
+    def n_open_stages(self) -> int:
+        """How many open stages the funnel has (the won rank)."""
+        return int(np.count_nonzero(self.stage_kind == 0))
+
+    @property
+    def is_open(self) -> npt.NDArray[np.bool_]:
+        """Per opportunity: still open at ``as_of``."""
+        out: npt.NDArray[np.bool_] = self.stage_kind[self.final_stage] == 0
+        return out
+
+    @property
+    def is_won(self) -> npt.NDArray[np.bool_]:
+        """Per opportunity: won by ``as_of``."""
+        out: npt.NDArray[np.bool_] = self.stage_kind[self.final_stage] == 1
+        return out
+
+    @property
+    def is_lost(self) -> npt.NDArray[np.bool_]:
+        """Per opportunity: lost by ``as_of`` (and not reopened)."""
+        out: npt.NDArray[np.bool_] = self.stage_kind[self.final_stage] == 2
+        return out
+
+    @classmethod
+    def build(
+        cls,
+        history: StageHistory,
+        funnel: Funnel,
+        *,
+        as_of: datetime | np.datetime64 | str | None = None,
+        reasons: npt.ArrayLike | None = None,
+    ) -> FunnelHistory:
+        """Check ``history`` against ``funnel`` and summarise it (events before ``as_of`` only).
+
+        ``reasons`` is an optional column aligned with the history's rows
+        (the ``StageChange.reason`` of each event, None or "" for none), or
+        the same as ``(codes, labels)`` with code -1 for none (the fast
+        path); it feeds the lost-reason breakdown. Without ``as_of``, every event is
+        used and ``as_of`` is one microsecond after the last one.
+
+        >>> from crmcore.pipeline.presets import B2B
+        >>> h = StageHistory.from_arrays(opportunity_ids=["a"], sequence=[0], from_stage=[None],
+        ...                              to_stage=["pitch"], at=["2025-01-01"])
+        >>> FunnelHistory.build(h, B2B)
+        Traceback (most recent call last):
+        crmcore.errors.ValidationError: 'to_stage' holds stage 'pitch', which funnel 'b2b' does not have; stages are ['lead', 'qualified', 'proposal', 'negotiation', 'won', 'lost']
+        """
+        names = funnel.stage_names
+        index = {n: i for i, n in enumerate(names)}
+        unknown = [s for s in history.stages.tolist() if s not in index]
+        if unknown:
+            raise ValidationError(
+                f"'to_stage' holds stage {unknown[0]!r}, which funnel {funnel.name!r} does not "
+                f"have; stages are {list(names)}"
+            )
+        lut = np.array([index[s] for s in history.stages.tolist()] + [-1], dtype=np.int64)
+        n_all = len(history)
+        reason_codes: IntArray
+        if reasons is None:
+            reason_codes = np.full(n_all, -1, dtype=np.int64)
+            reason_labels: npt.NDArray[Any] = np.array([], dtype=str)
+        elif isinstance(reasons, tuple) and len(reasons) == 2:
+            reason_codes = np.asarray(reasons[0])
+            reason_labels = np.asarray(reasons[1]).astype(str)
+            if (
+                reason_codes.dtype.kind not in "iu"
+                or reason_codes.shape != (n_all,)
+                or (n_all and (reason_codes.min() < -1 or reason_codes.max() >= len(reason_labels)))
+            ):
+                raise ValidationError(
+                    f"'reasons' as (codes, labels) needs {n_all} integer codes in "
+                    f"[-1, {len(reason_labels) - 1}]"
+                )
+            reason_codes = reason_codes.astype(np.int64, copy=False)
+        else:
+            r = np.asarray(reasons, dtype=object)
+            if r.shape != (n_all,):
+                raise ValidationError(
+                    f"'reasons' must have one entry per history row ({n_all}): shape {r.shape}"
+                )
+            given = np.flatnonzero((r != None) & (r != ""))  # noqa: E711 (element-wise None test)
+            codes, reason_labels = factorize(r[given].astype(str), name="reasons")
+            reason_codes = np.full(n_all, -1, dtype=np.int64)
+            reason_codes[given] = codes
+        at_all = history.at
+        if as_of is None:
+            cut = (at_all.max() if n_all else np.datetime64("1970-01-01", "us")) + np.timedelta64(
+                1, "us"
+            )
+        else:
+            cut = as_datetime64(as_of, name="as_of")
+        opp_all, seq_all = history.opportunity, history.sequence
+        in_order = n_all < 2 or bool(
+            np.all(
+                (opp_all[1:] > opp_all[:-1])
+                | ((opp_all[1:] == opp_all[:-1]) & (seq_all[1:] > seq_all[:-1]))
+            )
+        )
+        keep = at_all < cut
+        if in_order:
+            rows = np.flatnonzero(keep) if not keep.all() else None
+        else:
+            order = np.lexsort((seq_all, opp_all))
+            rows = order[keep[order]]
+
+        def take(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            return a if rows is None else a[rows]
+
+        opp_src = take(opp_all)
+        n = len(opp_src)
+        stage = lut[take(history.to_stage)]
+        frm = lut[take(history.from_stage)]  # -1 maps to the appended -1
+        at = take(at_all)
+        new = np.empty(n, dtype=bool)
+        if n:
+            new[0] = True
+            np.not_equal(opp_src[1:], opp_src[:-1], out=new[1:])
+        starts = np.flatnonzero(new)
+        ends = np.append(starts[1:] - 1, n - 1) if n else starts
+        ev_opp = np.cumsum(new, dtype=np.int64) - 1
+        ev_exit = np.empty(n, dtype="M8[us]")
+        if n:
+            ev_exit[:-1] = at[1:]
+            ev_exit[ends] = np.datetime64("NaT")
+        kind = np.array([KIND_CODES[s.kind] for s in funnel.stages], dtype=np.int64)
+        rank = np.array([funnel.rank(s) for s in names], dtype=np.int64)
+        prob = np.array([s.probability for s in funnel.stages], dtype=np.float64)
+        cat = np.array(
+            [_CATEGORIES.index(s.forecast_category) for s in funnel.stages],
+            dtype=np.int64,
+        )
+        final = stage[ends]
+        last_at = at[ends]
+        closed_at = np.where(kind[final] != 0, last_at, np.datetime64("NaT"))
+        max_rank = np.maximum.reduceat(rank[stage], starts) if n else np.zeros(0, dtype=np.int64)
+        amount = take(history.amount)
+        return cls(
+            funnel=funnel,
+            as_of=cut,
+            ev_opp=ev_opp,
+            ev_stage=stage,
+            ev_from=frm,
+            ev_at=at,
+            ev_amount=amount,
+            ev_owner=take(history.owner),
+            ev_reason=take(reason_codes),
+            ev_exit=ev_exit,
+            opportunity_codes=opp_src[starts],
+            created=at[starts],
+            entered=last_at,
+            final_stage=final,
+            closed_at=closed_at,
+            amount=amount[ends],
+            owner=take(history.owner)[ends],
+            product=take(history.product)[ends],
+            max_rank=max_rank.astype(np.int64, copy=False),
+            stage_kind=kind,
+            stage_probability=prob,
+            stage_category=cat,
+            stage_rank=rank,
+            opportunity_ids=history.opportunity_ids,
+            owner_ids=history.owner_ids,
+            products=history.products,
+            reasons=reason_labels,
+        )

@@ -1,0 +1,432 @@
+"""Pipeline metrics over whole stage histories (array world, vectorised with numpy).
+
+Every function takes a :class:`~crmcore.pipeline.history.FunnelHistory`
+(or a ``StageHistory`` plus its funnel) and returns a frozen result. Rates
+whose denominator is zero are NaN, with the counts beside them. Amounts are
+each opportunity's amount on its last event before ``as_of``; opportunities
+without an amount count in the count-based figures and are reported as
+``missing_amounts`` in the value-based ones. See ``docs/pipeline.md`` for
+the formulas.
+
+>>> from crmcore.pipeline.synthetic import synthetic_history
+>>> from crmcore.pipeline.presets import B2B
+>>> fh = FunnelHistory.build(synthetic_history(B2B, n_opportunities=500, seed=1), B2B)
+>>> wr = win_rate(fh)
+>>> 0 <= wr.by_count <= 1 and wr.won + wr.lost == wr.closed
+True
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from crmcore.arrays import FloatArray, IntArray
+from crmcore.errors import ValidationError
+from crmcore.pipeline.funnel import ForecastCategory, Funnel
+from crmcore.pipeline.history import FunnelHistory, days_between, wsum
+from crmcore.tables import StageHistory
+
+__all__ = [
+    "Coverage",
+    "SalesCycle",
+    "SalesVelocity",
+    "StageConversion",
+    "TimeInStage",
+    "WeightedPipeline",
+    "WinRate",
+    "pipeline_coverage",
+    "sales_cycle",
+    "sales_velocity",
+    "stage_conversion",
+    "time_in_stage",
+    "view",
+    "weighted_pipeline",
+    "win_rate",
+]
+
+
+def view(
+    data: FunnelHistory | StageHistory,
+    funnel: Funnel | None = None,
+    *,
+    as_of: datetime | np.datetime64 | str | None = None,
+) -> FunnelHistory:
+    """``data`` as a :class:`FunnelHistory` (built when a ``StageHistory`` and funnel are given).
+
+    >>> view(None)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: expected a FunnelHistory, or a StageHistory with funnel=: None
+    """
+    if isinstance(data, FunnelHistory):
+        if as_of is not None:
+            raise ValidationError("'as_of' applies when building: pass it to FunnelHistory.build")
+        return data
+    if isinstance(data, StageHistory) and funnel is not None:
+        return FunnelHistory.build(data, funnel, as_of=as_of)
+    raise ValidationError(f"expected a FunnelHistory, or a StageHistory with funnel=: {data!r}")
+
+
+def _ratio(num: npt.ArrayLike, den: npt.ArrayLike) -> FloatArray:
+    n = np.asarray(num, dtype=np.float64)
+    d = np.asarray(den, dtype=np.float64)
+    out = np.full(np.broadcast(n, d).shape, np.nan)
+    np.divide(n, d, out=out, where=d > 0)
+    return out
+
+
+def _scalar_ratio(num: float, den: float) -> float:
+    return float(num) / float(den) if den > 0 else float("nan")
+
+
+@attrs.frozen(eq=False)
+class StageConversion:
+    """Stage-to-stage conversion through the open stages (the last one converts to won).
+
+    ``reached[i]``: opportunities that reached open stage ``i`` or a deeper
+    one; ``advanced[i]``: those that went deeper than ``i``; ``decided[i]``:
+    ``advanced[i]`` plus those that were lost without going deeper (deals
+    still open in stage ``i`` are pending, not failures);
+    ``rate = advanced / decided``.
+    """
+
+    stages: tuple[str, ...]
+    reached: IntArray
+    advanced: IntArray
+    decided: IntArray
+    rate: FloatArray
+
+
+def stage_conversion(
+    data: FunnelHistory | StageHistory, funnel: Funnel | None = None
+) -> StageConversion:
+    """Conversion from each open stage to the next (see :class:`StageConversion`).
+
+    >>> from crmcore.pipeline.presets import TOP_IN_BEST
+    >>> h = StageHistory.from_arrays(
+    ...     opportunity_ids=["a", "a", "b", "b", "c"], sequence=[0, 1, 0, 1, 0],
+    ...     from_stage=[None, "TOP", None, "TOP", None], to_stage=["TOP", "IN", "TOP", "LOST", "TOP"],
+    ...     at=["2025-01-01", "2025-01-02", "2025-01-01", "2025-01-03", "2025-01-04"])
+    >>> c = stage_conversion(h, TOP_IN_BEST)
+    >>> c.stages, c.reached.tolist(), c.decided.tolist(), c.rate.tolist()[0]
+    (('TOP', 'IN', 'BEST'), [3, 1, 0], [2, 0, 0], 0.5)
+    """
+    fh = view(data, funnel)
+    r = fh.n_open_stages
+    mr = fh.max_rank
+    ok = mr >= 0
+    at_depth = np.bincount(mr[ok], minlength=r + 1)
+    closed_at_depth = np.bincount(mr[ok & ~fh.is_open], minlength=r + 1)
+    reached = np.cumsum(at_depth[::-1])[::-1]
+    advanced = reached[1:]
+    decided = advanced + closed_at_depth[:r]
+    open_names = tuple(
+        n for n, k in zip(fh.funnel.stage_names, fh.stage_kind, strict=True) if k == 0
+    )
+    return StageConversion(
+        open_names,
+        reached[:r].astype(np.int64),
+        advanced.astype(np.int64),
+        decided.astype(np.int64),
+        _ratio(advanced, decided),
+    )
+
+
+@attrs.frozen
+class WinRate:
+    """Won share of closed opportunities, by count and by value."""
+
+    won: int
+    lost: int
+    closed: int
+    by_count: float
+    won_value: float
+    lost_value: float
+    by_value: float
+    missing_amounts: int
+
+
+def win_rate(data: FunnelHistory | StageHistory, funnel: Funnel | None = None) -> WinRate:
+    """``won / (won + lost)`` by count and by amount, over opportunities closed before ``as_of``.
+
+    >>> from crmcore.pipeline.presets import TOP_IN_BEST
+    >>> h = StageHistory.from_arrays(
+    ...     opportunity_ids=["a", "a", "b", "b"], sequence=[0, 1, 0, 1],
+    ...     from_stage=[None, "TOP", None, "TOP"], to_stage=["TOP", "LOST", "TOP", "LOST"],
+    ...     at=["2025-01-01", "2025-01-02", "2025-01-01", "2025-01-03"], amount=[1.0, 1.0, 3.0, 3.0])
+    >>> win_rate(h, TOP_IN_BEST).by_value
+    0.0
+    """
+    fh = view(data, funnel)
+    won, lost = fh.is_won, fh.is_lost
+    amt = fh.amount
+    has = ~np.isnan(amt)
+    wv = float(amt[won & has].sum())
+    lv = float(amt[lost & has].sum())
+    nw, nl = int(won.sum()), int(lost.sum())
+    return WinRate(
+        won=nw,
+        lost=nl,
+        closed=nw + nl,
+        by_count=_scalar_ratio(nw, nw + nl),
+        won_value=wv,
+        lost_value=lv,
+        by_value=_scalar_ratio(wv, wv + lv),
+        missing_amounts=int(((won | lost) & ~has).sum()),
+    )
+
+
+@attrs.frozen(eq=False)
+class TimeInStage:
+    """Completed stays per stage (entered, then left before ``as_of``), in days."""
+
+    stages: tuple[str, ...]
+    count: IntArray
+    mean_days: FloatArray
+    median_days: FloatArray
+
+
+def time_in_stage(data: FunnelHistory | StageHistory, funnel: Funnel | None = None) -> TimeInStage:
+    """Average and median days spent in each stage, over stays that ended before ``as_of``.
+
+    >>> from crmcore.pipeline.presets import TOP_IN_BEST
+    >>> h = StageHistory.from_arrays(
+    ...     opportunity_ids=["a", "a", "b", "b"], sequence=[0, 1, 0, 1],
+    ...     from_stage=[None, "TOP", None, "TOP"], to_stage=["TOP", "IN", "TOP", "IN"],
+    ...     at=["2025-01-01", "2025-01-03", "2025-01-01", "2025-01-07"])
+    >>> t = time_in_stage(h, TOP_IN_BEST)
+    >>> t.count[0], t.mean_days[0], t.median_days[0]
+    (np.int64(2), np.float64(4.0), np.float64(4.0))
+    """
+    fh = view(data, funnel)
+    n_st = len(fh.stage_kind)
+    done = ~np.isnat(fh.ev_exit)
+    st = fh.ev_stage[done]
+    d = days_between(fh.ev_at[done], fh.ev_exit[done])
+    count = np.bincount(st, minlength=n_st)
+    mean = _ratio(wsum(st, weights=d, minlength=n_st), count)
+    median = np.full(n_st, np.nan)
+    order = np.argsort(st.astype(np.int16), kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(count)])
+    d_sorted = d[order]
+    for s in np.flatnonzero(count):  # one pass per stage, not per event
+        median[s] = float(np.median(d_sorted[bounds[s] : bounds[s + 1]]))
+    return TimeInStage(fh.funnel.stage_names, count.astype(np.int64), mean, median)
+
+
+@attrs.frozen
+class SalesCycle:
+    """Days from creation to close, for won deals (and for all closed deals)."""
+
+    won: int
+    mean_days: float
+    median_days: float
+    p25_days: float
+    p75_days: float
+    closed_mean_days: float
+
+
+def sales_cycle(data: FunnelHistory | StageHistory, funnel: Funnel | None = None) -> SalesCycle:
+    """Sales cycle length: days from an opportunity's creation to its win.
+
+    >>> from crmcore.pipeline.presets import TOP_IN_BEST
+    >>> h = StageHistory.from_arrays(
+    ...     opportunity_ids=["a"] * 4, sequence=[0, 1, 2, 3],
+    ...     from_stage=[None, "TOP", "IN", "BEST"], to_stage=["TOP", "IN", "BEST", "WIN"],
+    ...     at=["2025-01-01", "2025-01-03", "2025-01-07", "2025-01-11"])
+    >>> sales_cycle(h, TOP_IN_BEST).median_days
+    10.0
+    """
+    fh = view(data, funnel)
+    closed = ~fh.is_open
+    days = days_between(fh.created[closed], fh.closed_at[closed])
+    won_days = days[fh.is_won[closed]]
+    if len(won_days):
+        p25, med, p75 = (float(x) for x in np.percentile(won_days, [25, 50, 75]))
+        mean = float(won_days.mean())
+    else:
+        p25 = med = p75 = mean = float("nan")
+    return SalesCycle(
+        won=len(won_days),
+        mean_days=mean,
+        median_days=med,
+        p25_days=p25,
+        p75_days=p75,
+        closed_mean_days=float(days.mean()) if len(days) else float("nan"),
+    )
+
+
+@attrs.frozen
+class SalesVelocity:
+    """``open opportunities × average won deal × win rate / cycle days``: revenue per day."""
+
+    opportunities: int
+    average_deal: float
+    win_rate: float
+    cycle_days: float
+    per_day: float
+
+
+def sales_velocity(
+    data: FunnelHistory | StageHistory, funnel: Funnel | None = None
+) -> SalesVelocity:
+    """Sales velocity from the open pipeline and the closed history (see :class:`SalesVelocity`).
+
+    >>> from crmcore.pipeline.synthetic import synthetic_history
+    >>> from crmcore.pipeline.presets import B2B
+    >>> v = sales_velocity(synthetic_history(B2B, n_opportunities=300, seed=2), B2B)
+    >>> v.per_day > 0
+    True
+    """
+    fh = view(data, funnel)
+    wr = win_rate(fh)
+    cyc = sales_cycle(fh)
+    won_amt = fh.amount[fh.is_won]
+    won_amt = won_amt[~np.isnan(won_amt)]
+    avg = float(won_amt.mean()) if len(won_amt) else float("nan")
+    n_open = int(fh.is_open.sum())
+    per_day = (
+        n_open * avg * wr.by_count / cyc.mean_days
+        if cyc.mean_days > 0 and not np.isnan(avg * wr.by_count)
+        else float("nan")
+    )
+    return SalesVelocity(n_open, avg, wr.by_count, cyc.mean_days, per_day)
+
+
+@attrs.frozen(eq=False)
+class WeightedPipeline:
+    """Open pipeline per stage and per forecast category, raw and probability-weighted.
+
+    ``categories`` are pipeline, best case, commit, closed (won since
+    ``closed_since``), omitted; ``cumulative`` rolls them up the Salesforce
+    way: closed, commit (+ closed), best case (+ commit), pipeline (+ best
+    case); omitted is never rolled up.
+    """
+
+    stages: tuple[str, ...]
+    count: IntArray
+    total: FloatArray
+    weighted: FloatArray
+    categories: tuple[str, ...]
+    category_total: FloatArray
+    category_weighted: FloatArray
+    cumulative: FloatArray
+    missing_amounts: int
+
+    @property
+    def open_total(self) -> float:
+        """Sum of open amounts."""
+        return float(self.total.sum())
+
+    @property
+    def weighted_total(self) -> float:
+        """Sum of open amounts times stage probabilities."""
+        return float(self.weighted.sum())
+
+
+def weighted_pipeline(
+    data: FunnelHistory | StageHistory,
+    funnel: Funnel | None = None,
+    *,
+    closed_since: datetime | np.datetime64 | str | None = None,
+) -> WeightedPipeline:
+    """Open amounts per stage weighted by stage probability, and per forecast category.
+
+    >>> from crmcore.pipeline.presets import TOP_IN_BEST
+    >>> h = StageHistory.from_arrays(
+    ...     opportunity_ids=["a", "b", "b"], sequence=[0, 0, 1],
+    ...     from_stage=[None, None, "TOP"], to_stage=["TOP", "TOP", "BEST"],
+    ...     at=["2025-01-01", "2025-01-01", "2025-01-02"], amount=[100.0, 50.0, 50.0])
+    >>> w = weighted_pipeline(h, TOP_IN_BEST)
+    >>> w.weighted.tolist()[:3], w.open_total, w.weighted_total
+    ([10.0, 0.0, 35.0], 150.0, 45.0)
+    """
+    fh = view(data, funnel)
+    n_st = len(fh.stage_kind)
+    is_open = fh.is_open
+    amt = np.nan_to_num(fh.amount, nan=0.0)
+    st = fh.final_stage[is_open]
+    a = amt[is_open]
+    count = np.bincount(st, minlength=n_st)
+    total = wsum(st, weights=a, minlength=n_st)
+    weighted = total * fh.stage_probability
+    cats = tuple(c.value for c in ForecastCategory)
+    cat_total = wsum(fh.stage_category[st], weights=a, minlength=len(cats))
+    cat_weighted = wsum(
+        fh.stage_category[st], weights=a * fh.stage_probability[st], minlength=len(cats)
+    )
+    closed_i = cats.index(ForecastCategory.CLOSED.value)
+    if closed_since is not None:
+        from crmcore.pipeline.history import as_datetime64
+
+        since = as_datetime64(closed_since, name="closed_since")
+        won_recent = fh.is_won & (fh.closed_at >= since)
+        cat_total[closed_i] = cat_weighted[closed_i] = float(amt[won_recent].sum())
+    c = dict(zip(cats, cat_total, strict=True))
+    closed = c["closed"]
+    commit = closed + c["commit"]
+    best = commit + c["best_case"]
+    pipe = best + c["pipeline"]
+    cumulative = np.array([pipe, best, commit, closed, c["omitted"]])
+    return WeightedPipeline(
+        stages=fh.funnel.stage_names,
+        count=count.astype(np.int64),
+        total=total,
+        weighted=weighted,
+        categories=cats,
+        category_total=cat_total,
+        category_weighted=cat_weighted,
+        cumulative=cumulative,
+        missing_amounts=int((is_open & np.isnan(fh.amount)).sum()),
+    )
+
+
+@attrs.frozen
+class Coverage:
+    """Open pipeline against what is still to be sold: ``pipeline / (target - achieved)``."""
+
+    target: float
+    achieved: float
+    remaining: float
+    open_pipeline: float
+    weighted_pipeline: float
+    coverage: float
+    weighted_coverage: float
+
+
+def pipeline_coverage(
+    data: FunnelHistory | StageHistory,
+    funnel: Funnel | None = None,
+    *,
+    target: float,
+    achieved: float = 0.0,
+) -> Coverage:
+    """Pipeline coverage against a revenue target (3x is a common rule of thumb).
+
+    >>> from crmcore.pipeline.presets import TOP_IN_BEST
+    >>> h = StageHistory.from_arrays(opportunity_ids=["a"], sequence=[0], from_stage=[None],
+    ...                              to_stage=["TOP"], at=["2025-01-01"], amount=[300.0])
+    >>> pipeline_coverage(h, TOP_IN_BEST, target=100.0).coverage
+    3.0
+    >>> pipeline_coverage(h, TOP_IN_BEST, target=0.0)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'target' must be a positive finite number: 0.0
+    """
+    if not isinstance(target, int | float) or not np.isfinite(target) or target <= 0:
+        raise ValidationError(f"'target' must be a positive finite number: {target!r}")
+    if not isinstance(achieved, int | float) or not np.isfinite(achieved) or achieved < 0:
+        raise ValidationError(f"'achieved' must be a non-negative finite number: {achieved!r}")
+    wp = weighted_pipeline(data, funnel)
+    remaining = max(float(target) - float(achieved), 0.0)
+    return Coverage(
+        target=float(target),
+        achieved=float(achieved),
+        remaining=remaining,
+        open_pipeline=wp.open_total,
+        weighted_pipeline=wp.weighted_total,
+        coverage=_scalar_ratio(wp.open_total, remaining),
+        weighted_coverage=_scalar_ratio(wp.weighted_total, remaining),
+    )

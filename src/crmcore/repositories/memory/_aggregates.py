@@ -1,0 +1,388 @@
+"""Memory repositories of the versioned aggregates: customers, opportunities, documents."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+
+from crmcore.errors import ConcurrencyError, DuplicateError, NotFoundError, ValidationError
+from crmcore.model import Customer, Opportunity, StageChange
+from crmcore.repositories._args import check_batch, check_ids, check_limit, time_bounds
+from crmcore.repositories._codec import check_storable, to_e6, to_micros
+from crmcore.repositories.memory._store import DELETED, MUST_NOT_EXIST, ChangeSet
+from crmcore.tables import StageHistory
+
+if TYPE_CHECKING:
+    from crmcore.repositories.memory.uow import MemoryUnitOfWork
+
+__all__ = [
+    "MemoryCustomerRepository",
+    "MemoryDocumentRepository",
+    "MemoryOpportunityRepository",
+    "check_document_key",
+    "check_events",
+    "check_new_version",
+    "history_from_rows",
+]
+
+
+def check_new_version(record: Customer | Opportunity, label: str) -> None:
+    """A new aggregate must have version 0."""
+    if record.version != 0:
+        raise ValidationError(
+            f"'version' of a new {label} must be 0 (the repository counts updates): "
+            f"{record.version}"
+        )
+
+
+def check_events(opportunity: Opportunity, events: Sequence[StageChange]) -> None:
+    """Events must be StageChanges of this opportunity with distinct sequence numbers."""
+    seen: set[int] = set()
+    for i, e in enumerate(events):
+        if not isinstance(e, StageChange):
+            raise ValidationError(f"'events[{i}]' must be a StageChange: {e!r}")
+        if e.opportunity_id != opportunity.id:
+            raise ValidationError(
+                f"'events[{i}].opportunity_id' must be {opportunity.id!r}: {e.opportunity_id!r}"
+            )
+        if e.sequence in seen:
+            raise DuplicateError(f"stage change {e.sequence} of {opportunity.id!r} repeats")
+        seen.add(e.sequence)
+        check_storable(e)
+
+
+def check_document_key(kind: str, key: str) -> None:
+    """Document kinds and keys are non-empty strings of at most 255 characters."""
+    for name, value in (("kind", kind), ("key", key)):
+        if not isinstance(value, str) or not value.strip() or len(value) > 255:
+            raise ValidationError(
+                f"{name!r} must be a non-empty string of at most 255 characters: {value!r}"
+            )
+
+
+def dump_document(document: Any) -> str:
+    """The JSON text of a document (JSON-safe values only; NaN refused)."""
+    try:
+        return json.dumps(document, allow_nan=False, sort_keys=True)
+    except (TypeError, ValueError) as e:
+        raise ValidationError(f"'document' must be JSON-safe: {e}") from e
+
+
+class MemoryCustomerRepository:
+    """Customers held in memory (see :class:`~crmcore.repositories.CustomerRepository`)."""
+
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def _cs(self) -> ChangeSet:
+        return self._uow._changes()
+
+    @staticmethod
+    def _check(customer: object) -> Customer:
+        if not isinstance(customer, Customer):
+            raise ValidationError(f"expected Customer: {customer!r}")
+        check_storable(customer)
+        return customer
+
+    def add(self, customer: Customer) -> Customer:
+        """Store a new customer (version 0)."""
+        self._check(customer)
+        check_new_version(customer, "customer")
+        cs = self._cs()
+        if cs.get("customers", customer.id) is not None:
+            raise DuplicateError(f"customer {customer.id!r} is already stored")
+        cs.put("customers", customer.id, customer, expected=MUST_NOT_EXIST)
+        return customer
+
+    def add_many(self, customers: Iterable[Customer]) -> int:
+        """Store new customers; any duplicate → DuplicateError and none is stored."""
+        items = [self._check(c) for c in customers]
+        cs = self._cs()
+        seen: set[str] = set()
+        for c in items:
+            check_new_version(c, "customer")
+            if c.id in seen or cs.get("customers", c.id) is not None:
+                raise DuplicateError(f"customer {c.id!r} is already stored; none was added")
+            seen.add(c.id)
+        for c in items:
+            cs.put("customers", c.id, c, expected=MUST_NOT_EXIST)
+        return len(items)
+
+    def get(self, customer_id: str) -> Customer:
+        """The customer, or NotFoundError."""
+        found = self.find(customer_id)
+        if found is None:
+            raise NotFoundError(f"customer {customer_id!r} not found")
+        return found
+
+    def find(self, customer_id: str) -> Customer | None:
+        """The customer, or None."""
+        found: Customer | None = self._cs().get("customers", customer_id)
+        return found
+
+    def update(self, customer: Customer) -> Customer:
+        """Store a changed customer whose version is the stored one; returns version + 1."""
+        self._check(customer)
+        cs = self._cs()
+        current = self.get(customer.id)
+        if current.version != customer.version:
+            raise ConcurrencyError(
+                f"customer {customer.id!r} is at version {current.version}, "
+                f"the update was based on version {customer.version}; nothing was changed"
+            )
+        stored = attrs.evolve(customer, version=customer.version + 1)
+        cs.put("customers", customer.id, stored, expected=customer.version)
+        return stored
+
+    def list(
+        self,
+        *,
+        owner_id: str | None = None,
+        segment: str | None = None,
+        acquired_from: datetime | None = None,
+        acquired_to: datetime | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[Customer]:
+        """Customers matching every filter, ordered by id."""
+        limit = check_limit(limit)
+        lo, hi = time_bounds(acquired_from, acquired_to, names=("acquired_from", "acquired_to"))
+
+        def keep(c: Customer) -> bool:
+            if owner_id is not None and c.owner_id != owner_id:
+                return False
+            if segment is not None and c.segment != segment:
+                return False
+            if lo is None and hi is None:
+                return True
+            if c.acquired_at is None:
+                return False
+            t = to_micros(c.acquired_at, "acquired_at")
+            return (lo is None or t >= lo) and (hi is None or t < hi)
+
+        rows = sorted(self._cs().values("customers", keep), key=lambda c: c.id)
+        return rows if limit is None else rows[:limit]
+
+    def iter(self, *, batch_size: int = 1000) -> Iterator[Customer]:
+        """Every customer in id order."""
+        check_batch(batch_size)
+        yield from self.list()
+
+    def by_external_keys(self, keys: Sequence[str]) -> dict[str, str]:
+        """``external_key → customer id`` for the stored keys."""
+        wanted = set(check_ids(keys, "keys"))
+        return {
+            c.external_key: c.id
+            for c in sorted(self._cs().values("customers"), key=lambda c: c.id, reverse=True)
+            if c.external_key is not None and c.external_key in wanted
+        }
+
+    def count(self) -> int:
+        """How many customers are stored."""
+        return len(self._cs().values("customers"))
+
+
+def history_from_rows(rows: Sequence[tuple[StageChange, Opportunity]]) -> StageHistory:
+    """A StageHistory of events with their opportunity (owner/product fall back to it)."""
+    rows = sorted(rows, key=lambda r: (r[0].opportunity_id, r[0].sequence))
+    amounts = [
+        np.nan if e.amount is None else to_e6(e.amount.amount, "amount") / 1e6 for e, _ in rows
+    ]
+    return StageHistory.from_arrays(
+        opportunity_ids=np.array([e.opportunity_id for e, _ in rows], dtype=str),
+        sequence=np.array([e.sequence for e, _ in rows], dtype=np.int64),
+        from_stage=[e.from_stage for e, _ in rows],
+        to_stage=np.array([e.to_stage for e, _ in rows], dtype=str),
+        at=np.array([to_micros(e.at, "at") for e, _ in rows], dtype=np.int64).view(
+            "datetime64[us]"
+        ),
+        amount=np.array(amounts, dtype=np.float64),
+        owner_ids=np.array([e.owner_id or o.owner_id for e, o in rows], dtype=str),
+        products=[e.product or o.product for e, o in rows],
+    )
+
+
+class MemoryOpportunityRepository:
+    """Opportunities held in memory (see :class:`~crmcore.repositories.OpportunityRepository`)."""
+
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def _cs(self) -> ChangeSet:
+        return self._uow._changes()
+
+    @staticmethod
+    def _check(opportunity: object) -> Opportunity:
+        if not isinstance(opportunity, Opportunity):
+            raise ValidationError(f"expected Opportunity: {opportunity!r}")
+        check_storable(opportunity)
+        return opportunity
+
+    def add(self, opportunity: Opportunity, event: StageChange | None = None) -> Opportunity:
+        """Store a new opportunity (version 0) with its creation event."""
+        self._check(opportunity)
+        check_new_version(opportunity, "opportunity")
+        events = () if event is None else (event,)
+        check_events(opportunity, events)
+        cs = self._cs()
+        if cs.get("opportunities", opportunity.id) is not None:
+            raise DuplicateError(f"opportunity {opportunity.id!r} is already stored")
+        cs.put("opportunities", opportunity.id, opportunity, expected=MUST_NOT_EXIST)
+        cs.put("stage_changes", opportunity.id, events, expected=None)
+        return opportunity
+
+    def get(self, opportunity_id: str) -> Opportunity:
+        """The opportunity, or NotFoundError."""
+        found = self.find(opportunity_id)
+        if found is None:
+            raise NotFoundError(f"opportunity {opportunity_id!r} not found")
+        return found
+
+    def find(self, opportunity_id: str) -> Opportunity | None:
+        """The opportunity, or None."""
+        found: Opportunity | None = self._cs().get("opportunities", opportunity_id)
+        return found
+
+    def save(self, opportunity: Opportunity, events: Sequence[StageChange] = ()) -> Opportunity:
+        """Store a changed opportunity at the stored version, appending ``events``."""
+        self._check(opportunity)
+        events = tuple(events)
+        check_events(opportunity, events)
+        cs = self._cs()
+        current = self.get(opportunity.id)
+        if current.version != opportunity.version:
+            raise ConcurrencyError(
+                f"opportunity {opportunity.id!r} is at version {current.version}, "
+                f"the save was based on version {opportunity.version}; nothing was changed"
+            )
+        old: tuple[StageChange, ...] = cs.get("stage_changes", opportunity.id) or ()
+        taken = {e.sequence for e in old}
+        for e in events:
+            if e.sequence in taken:
+                raise DuplicateError(
+                    f"stage change {e.sequence} of {opportunity.id!r} is already stored"
+                )
+        stored = attrs.evolve(opportunity, version=opportunity.version + 1)
+        cs.put("opportunities", opportunity.id, stored, expected=opportunity.version)
+        cs.put("stage_changes", opportunity.id, old + events, expected=None)
+        return stored
+
+    def list(
+        self,
+        *,
+        owner_id: str | None = None,
+        customer_id: str | None = None,
+        funnel: str | None = None,
+        stage: str | None = None,
+        open_only: bool = False,
+        limit: int | None = None,
+    ) -> builtins.list[Opportunity]:
+        """Opportunities matching every filter, ordered by id."""
+        limit = check_limit(limit)
+
+        def keep(o: Opportunity) -> bool:
+            return (
+                (owner_id is None or o.owner_id == owner_id)
+                and (customer_id is None or o.customer_id == customer_id)
+                and (funnel is None or o.funnel == funnel)
+                and (stage is None or o.stage == stage)
+                and (not open_only or o.closed_at is None)
+            )
+
+        rows = sorted(self._cs().values("opportunities", keep), key=lambda o: o.id)
+        return rows if limit is None else rows[:limit]
+
+    def history(self, opportunity_id: str) -> builtins.list[StageChange]:
+        """The opportunity's events in sequence order."""
+        self.get(opportunity_id)
+        events: tuple[StageChange, ...] = self._cs().get("stage_changes", opportunity_id) or ()
+        return sorted(events, key=lambda e: e.sequence)
+
+    def read_history(
+        self,
+        *,
+        funnel: str | None = None,
+        owner_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> StageHistory:
+        """Stage changes as columns, ordered by opportunity then sequence."""
+        lo, hi = time_bounds(start, end)
+        cs = self._cs()
+        rows: list[tuple[StageChange, Opportunity]] = []
+        for opp in cs.values("opportunities"):
+            for e in cs.get("stage_changes", opp.id) or ():
+                t = to_micros(e.at, "at")
+                if (
+                    (funnel is None or (e.funnel or opp.funnel) == funnel)
+                    and (owner_id is None or (e.owner_id or opp.owner_id) == owner_id)
+                    and (lo is None or t >= lo)
+                    and (hi is None or t < hi)
+                ):
+                    rows.append((e, opp))
+        return history_from_rows(rows)
+
+
+class MemoryDocumentRepository:
+    """Versioned JSON documents held in memory (see :class:`~crmcore.repositories.DocumentRepository`)."""
+
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def _cs(self) -> ChangeSet:
+        return self._uow._changes()
+
+    def put(self, kind: str, key: str, document: Any, *, expected_version: int | None) -> int:
+        """Store a new version; returns its number (1 for a new key)."""
+        check_document_key(kind, key)
+        text = dump_document(document)
+        cs = self._cs()
+        versions: tuple[str, ...] = cs.get("documents", (kind, key)) or ()
+        latest = len(versions) if versions else None
+        if latest != expected_version:
+            raise ConcurrencyError(
+                f"document {kind}/{key} is at version {latest}, the write expected "
+                f"{expected_version}; nothing was changed"
+            )
+        cs.put(
+            "documents",
+            (kind, key),
+            (*versions, text),
+            expected=MUST_NOT_EXIST if latest is None else latest,
+        )
+        return len(versions) + 1
+
+    def get(self, kind: str, key: str, *, version: int | None = None) -> tuple[Any, int]:
+        """``(document, version)``: the latest or the given version."""
+        check_document_key(kind, key)
+        versions: tuple[str, ...] = self._cs().get("documents", (kind, key)) or ()
+        if not versions:
+            raise NotFoundError(f"document {kind}/{key} not found")
+        v = len(versions) if version is None else version
+        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= len(versions):
+            raise NotFoundError(f"document {kind}/{key} has no version {version!r}")
+        return json.loads(versions[v - 1]), v
+
+    def keys(self, kind: str) -> builtins.list[str]:
+        """The keys stored for ``kind``, sorted."""
+        return sorted(k for (kd, k), _ in self._items() if kd == kind)
+
+    def _items(self) -> builtins.list[tuple[tuple[str, str], Any]]:
+        cs = self._cs()
+        with cs.store.lock:
+            keys = set(cs.store.tables["documents"]) | set(cs.writes["documents"])
+        return [(k, v) for k in keys if (v := cs.get("documents", k)) is not None]
+
+    def delete(self, kind: str, key: str) -> None:
+        """Remove every version of a key."""
+        check_document_key(kind, key)
+        cs = self._cs()
+        versions = cs.get("documents", (kind, key))
+        if not versions:
+            raise NotFoundError(f"document {kind}/{key} not found")
+        cs.put("documents", (kind, key), DELETED, expected=len(versions))

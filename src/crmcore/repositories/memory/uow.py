@@ -1,0 +1,106 @@
+"""The in-memory unit of work: same semantics as the SQL backend, for tests and notebooks."""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+from typing import Self
+
+from crmcore.errors import RepositoryError
+from crmcore.repositories.memory._aggregates import (
+    MemoryCustomerRepository,
+    MemoryDocumentRepository,
+    MemoryOpportunityRepository,
+)
+from crmcore.repositories.memory._records import (
+    MemoryActivityRepository,
+    MemoryCostRepository,
+    MemoryInteractionRepository,
+    MemorySurveyRepository,
+    MemoryTransactionRepository,
+)
+from crmcore.repositories.memory._store import ChangeSet, MemoryStore
+
+__all__ = ["MemoryUnitOfWork"]
+
+
+class MemoryUnitOfWork:
+    """A unit of work over records held in memory.
+
+    Each thread that enters ``with uow:`` gets its own change set over the
+    shared committed state (so one object may serve several threads); reads
+    see the committed state plus this block's own changes. ``commit()``
+    checks every versioned write against the committed state and applies
+    all of them at once, or raises :class:`~crmcore.errors.ConcurrencyError`
+    (first committer wins). Leaving the block without ``commit()`` discards
+    the changes. Pass ``store=`` to share the state of another unit of work.
+
+    >>> from crmcore.model import Customer
+    >>> uow = MemoryUnitOfWork()
+    >>> with uow:
+    ...     uow.customers.add(Customer(id="c-1", name="Ada")).version
+    ...     uow.commit()
+    0
+    >>> with uow:
+    ...     c = uow.customers.update(uow.customers.get("c-1").with_changes(segment="gold"))
+    >>> with uow:
+    ...     uow.customers.get("c-1").segment is None
+    True
+    """
+
+    def __init__(self, store: MemoryStore | None = None) -> None:
+        self.store = store if store is not None else MemoryStore()
+        self._local = threading.local()
+        self.customers = MemoryCustomerRepository(self)
+        self.interactions = MemoryInteractionRepository(self)
+        self.transactions = MemoryTransactionRepository(self)
+        self.opportunities = MemoryOpportunityRepository(self)
+        self.activities = MemoryActivityRepository(self)
+        self.surveys = MemorySurveyRepository(self)
+        self.costs = MemoryCostRepository(self)
+        self.documents = MemoryDocumentRepository(self)
+
+    def _changes(self) -> ChangeSet:
+        cs: ChangeSet | None = getattr(self._local, "changes", None)
+        if cs is None:
+            raise RepositoryError(
+                "the unit of work is not active: use the repositories inside `with uow:`"
+            )
+        return cs
+
+    def __enter__(self) -> Self:
+        if getattr(self._local, "changes", None) is not None:
+            raise RepositoryError("this unit of work is already active in this thread")
+        self._local.changes = ChangeSet(self.store)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._local.changes = None
+
+    def commit(self) -> None:
+        """Apply this block's changes atomically; a stale write raises ConcurrencyError.
+
+        When the commit fails, every change of the block is discarded.
+        """
+        cs = self._changes()
+        self._local.changes = ChangeSet(self.store)
+        cs.apply()
+
+    def rollback(self) -> None:
+        """Discard the changes made since the last commit."""
+        self._changes()
+        self._local.changes = ChangeSet(self.store)
+
+    @property
+    def active(self) -> bool:
+        """True inside ``with uow:`` in this thread.
+
+        >>> MemoryUnitOfWork().active
+        False
+        """
+        return getattr(self._local, "changes", None) is not None

@@ -1,0 +1,265 @@
+"""SQL transactions, with the columnar bulk insert and the columnar read (the bridge)."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from crmcore.errors import ConcurrencyError
+from crmcore.model import Transaction, TransactionKind
+from crmcore.repositories._args import check_ids, parse_kinds, time_bounds
+from crmcore.repositories._codec import from_e6, from_micros, to_e6, to_micros
+from crmcore.repositories._columnar import build_log, log_rows, single_currency
+from crmcore.repositories.sql import schema
+from crmcore.repositories.sql._records import SqlTable, in_range
+from crmcore.tables import TransactionLog
+
+__all__ = ["SqlTransactionRepository"]
+
+_KINDS = list(TransactionKind)
+_CHUNK = 500  # ids per IN (...) list
+_LOG_COLUMNS = (
+    "id",
+    "customer_id",
+    "occurred_at",
+    "amount_e6",
+    "currency",
+    "kind",
+    "quantity",
+    "product",
+    "category",
+    "channel",
+    "external_ref",
+)
+_ROW_DTYPE = np.dtype([("t", "i8"), ("a", "i8"), ("k", "i8"), ("q", "i8")])
+
+
+def _raw_sql(conn: Connection, stmt: Any) -> tuple[str, Any]:
+    """The driver SQL and parameters of a statement, for the raw DBAPI cursor."""
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.params
+    if compiled.positiontup is not None:
+        return str(compiled), tuple(params[name] for name in compiled.positiontup)
+    return str(compiled), params
+
+
+class SqlTransactionRepository(SqlTable[Transaction]):
+    """Transactions in SQL (see :class:`~crmcore.repositories.TransactionRepository`)."""
+
+    table, kind, label = schema.transactions, Transaction, "transaction"
+
+    def _row(self, r: Transaction) -> dict[str, Any]:
+        return {
+            "id": r.id,
+            "customer_id": r.customer_id,
+            "occurred_at": to_micros(r.occurred_at, "occurred_at"),
+            "amount_e6": to_e6(r.amount.amount, "amount"),
+            "currency": r.amount.currency,
+            "kind": r.kind.code,
+            "quantity": r.quantity,
+            "product": r.product,
+            "category": r.category,
+            "channel": r.channel,
+            "external_ref": r.external_ref,
+        }
+
+    def _obj(self, row: Any) -> Transaction:
+        return Transaction(
+            id=row.id,
+            customer_id=row.customer_id,
+            occurred_at=from_micros(row.occurred_at),
+            amount=from_e6(row.amount_e6, row.currency),
+            kind=_KINDS[row.kind],
+            quantity=int(row.quantity),
+            product=row.product,
+            category=row.category,
+            channel=row.channel,
+            external_ref=row.external_ref,
+        )
+
+    def _order(self) -> builtins.list[Any]:
+        return [self.table.c.occurred_at, self.table.c.id]
+
+    def _where(
+        self,
+        kinds: Sequence[TransactionKind | str] | None,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> builtins.list[Any]:
+        c = self.table.c
+        lo, hi = time_bounds(start, end)
+        ks = parse_kinds(kinds)
+        where = in_range(c.occurred_at, lo, hi)
+        if ks is not None:
+            where.append(c.kind.in_([k.code for k in ks]))
+        return where
+
+    def list(
+        self,
+        *,
+        customer_id: str | None = None,
+        kinds: Sequence[TransactionKind | str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[Transaction]:
+        """Transactions matching every filter, in time order."""
+        where = self._where(kinds, start, end)
+        if customer_id is not None:
+            where.append(self.table.c.customer_id == customer_id)
+        return self._select(where, limit)
+
+    def iter(
+        self,
+        *,
+        customer_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[Transaction]:
+        """Matching transactions in time order, fetched ``batch_size`` at a time."""
+        where = self._where(None, start, end)
+        if customer_id is not None:
+            where.append(self.table.c.customer_id == customer_id)
+        return self._iter(where, self.table.c.occurred_at, batch_size)
+
+    def count(self) -> int:
+        """How many transactions are stored."""
+        with self._uow._reading("counting transactions") as conn:
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
+            )
+
+    def existing_external_refs(self, refs: Sequence[str]) -> set[str]:
+        """The subset of ``refs`` already stored as ``external_ref`` (an index lookup per chunk)."""
+        wanted = sorted(set(check_ids(refs, "refs")))
+        col = self.table.c.external_ref
+        found: set[str] = set()
+        with self._uow._reading("looking up external references") as conn:
+            for i in range(0, len(wanted), _CHUNK):
+                q = sa.select(col).where(col.in_(wanted[i : i + _CHUNK])).distinct()
+                found.update(r[0] for r in conn.execute(q))
+        return found
+
+    # -- the bridge ----------------------------------------------------------------------------
+    def add_log(self, log: TransactionLog) -> int:
+        """Columnar bulk insert: one ``executemany`` per chunk on the raw DBAPI cursor.
+
+        All or nothing: a duplicate id raises DuplicateError and no row of the log is stored.
+        """
+        cols = log_rows(log)
+        n = len(cols["id"])
+        if n == 0:
+            return 0
+        step = self._uow.batch_size
+        with self._uow._writing(f"adding {n} transactions") as conn:
+            dialect = conn.dialect
+            names = ", ".join(dialect.identifier_preparer.quote(c) for c in _LOG_COLUMNS)
+            mark = "?" if dialect.paramstyle == "qmark" else "%s"
+            sql = (
+                f"INSERT INTO {dialect.identifier_preparer.quote(self.table.name)} ({names}) "
+                f"VALUES ({', '.join([mark] * len(_LOG_COLUMNS))})"
+            )
+            columns = [cols[c] for c in _LOG_COLUMNS]
+            dbapi_conn = conn.connection.driver_connection
+            assert dbapi_conn is not None
+            cur = dbapi_conn.cursor()
+            try:
+                for i in range(0, n, step):
+                    chunk = list(zip(*(c[i : i + step] for c in columns), strict=True))
+                    cur.executemany(sql, chunk)
+            except dialect.loaded_dbapi.Error as e:
+                raise sa.exc.DBAPIError.instance(
+                    sql, None, e, dialect.loaded_dbapi.Error, dialect=dialect
+                ) from e
+            finally:
+                cur.close()
+        return n
+
+    def read_log(
+        self,
+        *,
+        customer_ids: Sequence[str] | None = None,
+        kinds: Sequence[TransactionKind | str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> TransactionLog:
+        """Matching transactions as columns, ordered by customer id, then time.
+
+        Reads ints straight from the raw DBAPI cursor into one structured
+        numpy array (``np.fromiter``), scanning the covering index
+        ``(customer_id, occurred_at, amount_e6, kind, quantity, currency)``;
+        the customer codes come from a grouped count over the same index,
+        so no customer id string is fetched per row.
+        """
+        where = self._where(kinds, start, end)
+        if customer_ids is None:
+            groups: builtins.list[builtins.list[Any]] = [where]
+        else:
+            ids = sorted(set(check_ids(customer_ids, "customer_ids")))
+            col = self.table.c.customer_id
+            groups = [[*where, col.in_(ids[i : i + _CHUNK])] for i in range(0, len(ids), _CHUNK)]
+        labels: builtins.list[str] = []
+        counts: builtins.list[int] = []
+        currencies: builtins.list[str] = []
+        parts: builtins.list[np.ndarray[Any, Any]] = []
+        with self._uow._reading("reading transactions as columns") as conn:
+            for cond in groups:
+                self._read_group(conn, cond, labels, counts, currencies, parts)
+        currency = single_currency(currencies)
+        rows = np.concatenate(parts) if parts else np.empty(0, dtype=_ROW_DTYPE)
+        if int(np.sum(counts, dtype=np.int64)) != len(rows):
+            raise ConcurrencyError(
+                "transactions were added while they were read as columns: retry the read"
+            )
+        codes = np.repeat(np.arange(len(labels), dtype=np.int64), counts)
+        return build_log(codes, labels, rows["t"], rows["a"], rows["k"], rows["q"], currency)
+
+    def _read_group(
+        self,
+        conn: Connection,
+        cond: builtins.list[Any],
+        labels: builtins.list[str],
+        counts: builtins.list[int],
+        currencies: builtins.list[str],
+        parts: builtins.list[np.ndarray[Any, Any]],
+    ) -> None:
+        c = self.table.c
+        grouped = (
+            sa.select(c.customer_id, sa.func.count())
+            .where(*cond)
+            .group_by(c.customer_id)
+            .order_by(c.customer_id)
+        )
+        got = conn.execute(grouped).all()
+        if not got:
+            return
+        labels.extend(str(r[0]) for r in got)
+        counts.extend(int(r[1]) for r in got)
+        currencies.extend(
+            str(r[0]) for r in conn.execute(sa.select(c.currency).where(*cond).distinct().limit(2))
+        )
+        stmt = (
+            sa.select(c.occurred_at, c.amount_e6, c.kind, c.quantity)
+            .where(*cond)
+            .order_by(c.customer_id, c.occurred_at)
+        )
+        sql, params = _raw_sql(conn, stmt)
+        dbapi_conn = conn.connection.driver_connection
+        assert dbapi_conn is not None
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(sql, params)
+            parts.append(np.fromiter(cur, dtype=_ROW_DTYPE))
+        except conn.dialect.loaded_dbapi.Error as e:
+            raise sa.exc.DBAPIError.instance(
+                sql, params, e, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+            ) from e
+        finally:
+            cur.close()

@@ -1,0 +1,310 @@
+"""The SQL schema (SQLAlchemy Core tables), its version and the migration hook.
+
+Encodings: timestamps are BIGINT microseconds since the Unix epoch (UTC);
+money is BIGINT ``amount_e6`` (the amount times 10**6, exact to 6 decimal
+places) plus a ``currency`` column; enums are their string value, except the
+transaction kind, stored as its small int code (``TransactionKind.code``).
+A customer's nested value parts (contact points, address, tags,
+relationships, consent, birthday) are one JSON text column ``profile``; the
+queried parts are real, indexed columns.
+
+Identifiers compare and sort by code point on every server: ``COLLATE "C"``
+on PostgreSQL, ``utf8mb4_bin`` tables on MariaDB/MySQL.
+
+>>> sorted(metadata.tables)[:3]
+['activities', 'costs', 'crmcore_schema']
+>>> SCHEMA_VERSION
+1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
+
+from crmcore.errors import RepositoryError
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "activities",
+    "costs",
+    "customers",
+    "documents",
+    "ensure_schema",
+    "interactions",
+    "metadata",
+    "opportunities",
+    "schema_table",
+    "stage_changes",
+    "surveys",
+    "transactions",
+]
+
+SCHEMA_VERSION = 1
+"""The schema version this release writes."""
+
+metadata = sa.MetaData()
+_MYSQL: dict[str, Any] = {
+    "mysql_engine": "InnoDB",
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+}
+
+
+def _id() -> sa.types.TypeEngine[str]:
+    return sa.String(128).with_variant(postgresql.VARCHAR(128, collation="C"), "postgresql")
+
+
+def _key() -> sa.types.TypeEngine[str]:
+    return sa.String(255).with_variant(postgresql.VARCHAR(255, collation="C"), "postgresql")
+
+
+def _time() -> sa.types.TypeEngine[int]:
+    return sa.BigInteger()
+
+
+schema_table = sa.Table(
+    "crmcore_schema",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    **_MYSQL,
+)
+
+customers = sa.Table(
+    "customers",
+    metadata,
+    sa.Column("id", _id(), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("owner_id", _id()),
+    sa.Column("segment", _key()),
+    sa.Column("acquired_at", _time()),
+    sa.Column("acquisition_channel", sa.Text),
+    sa.Column("external_key", _key()),
+    sa.Column("erased", sa.Boolean, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("profile", sa.Text, nullable=False),
+    sa.Index("ix_customers_owner", "owner_id"),
+    sa.Index("ix_customers_segment", "segment"),
+    sa.Index("ix_customers_acquired", "acquired_at"),
+    sa.Index("ix_customers_external_key", "external_key"),
+    **_MYSQL,
+)
+
+interactions = sa.Table(
+    "interactions",
+    metadata,
+    sa.Column("id", _id(), primary_key=True),
+    sa.Column("customer_id", _id(), nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("direction", sa.String(16), nullable=False),
+    sa.Column("occurred_at", _time(), nullable=False),
+    sa.Column("rep_id", _id()),
+    sa.Column("subject", sa.Text),
+    sa.Column("outcome", sa.Text),
+    sa.Column("duration_seconds", sa.BigInteger),
+    sa.Column("opportunity_id", _id()),
+    sa.Index("ix_interactions_customer_time", "customer_id", "occurred_at"),
+    sa.Index("ix_interactions_time", "occurred_at"),
+    sa.Index("ix_interactions_rep_time", "rep_id", "occurred_at"),
+    sa.Index("ix_interactions_channel_time", "channel", "occurred_at"),
+    **_MYSQL,
+)
+
+transactions = sa.Table(
+    "transactions",
+    metadata,
+    sa.Column("id", _id(), primary_key=True),
+    sa.Column("customer_id", _id(), nullable=False),
+    sa.Column("occurred_at", _time(), nullable=False),
+    sa.Column("amount_e6", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("kind", sa.SmallInteger, nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("product", sa.Text),
+    sa.Column("category", sa.Text),
+    sa.Column("channel", sa.Text),
+    sa.Column("external_ref", _key()),
+    # covering index of the columnar read (read_log scans it in customer/time order)
+    sa.Index(
+        "ix_transactions_customer_time",
+        "customer_id",
+        "occurred_at",
+        "amount_e6",
+        "kind",
+        "quantity",
+        "currency",
+    ),
+    sa.Index("ix_transactions_time", "occurred_at"),
+    sa.Index("ix_transactions_external_ref", "external_ref"),
+    **_MYSQL,
+)
+
+opportunities = sa.Table(
+    "opportunities",
+    metadata,
+    sa.Column("id", _id(), primary_key=True),
+    sa.Column("customer_id", _id(), nullable=False),
+    sa.Column("owner_id", _id(), nullable=False),
+    sa.Column("funnel", _key(), nullable=False),
+    sa.Column("stage", _key(), nullable=False),
+    sa.Column("created_at", _time(), nullable=False),
+    sa.Column("amount_e6", sa.BigInteger),
+    sa.Column("currency", sa.String(3)),
+    sa.Column("expected_close", sa.Date),
+    sa.Column("probability", sa.Double),
+    sa.Column("product", sa.Text),
+    sa.Column("lost_reason", sa.Text),
+    sa.Column("stage_entered_at", _time()),
+    sa.Column("closed_at", _time()),
+    sa.Column("parent_id", _id()),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Index("ix_opportunities_owner", "owner_id", "closed_at"),
+    sa.Index("ix_opportunities_customer", "customer_id"),
+    sa.Index("ix_opportunities_funnel_stage", "funnel", "stage"),
+    **_MYSQL,
+)
+
+stage_changes = sa.Table(
+    "stage_changes",
+    metadata,
+    sa.Column(
+        "opportunity_id",
+        _id(),
+        sa.ForeignKey("opportunities.id", name="fk_stage_changes_opportunity"),
+        primary_key=True,
+    ),
+    sa.Column("sequence", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("from_stage", _key()),
+    sa.Column("to_stage", _key(), nullable=False),
+    sa.Column("at", _time(), nullable=False),
+    sa.Column("by", _id(), nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("amount_e6", sa.BigInteger),
+    sa.Column("currency", sa.String(3)),
+    sa.Column("probability", sa.Double),
+    sa.Column("customer_id", _id()),
+    sa.Column("owner_id", _id()),
+    sa.Column("funnel", _key()),
+    sa.Column("product", sa.Text),
+    sa.Index("ix_stage_changes_at", "at"),
+    sa.Index("ix_stage_changes_owner_at", "owner_id", "at"),
+    **_MYSQL,
+)
+
+activities = sa.Table(
+    "activities",
+    metadata,
+    sa.Column("id", _id(), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("rep_id", _id(), nullable=False),
+    sa.Column("customer_id", _id()),
+    sa.Column("opportunity_id", _id()),
+    sa.Column("subject", sa.Text),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("due_at", _time()),
+    sa.Column("done_at", _time()),
+    sa.Column("outcome", sa.Text),
+    sa.Index("ix_activities_rep_due", "rep_id", "due_at"),
+    sa.Index("ix_activities_rep_done", "rep_id", "done_at"),
+    sa.Index("ix_activities_due", "due_at"),
+    sa.Index("ix_activities_done", "done_at"),
+    sa.Index("ix_activities_customer", "customer_id"),
+    sa.Index("ix_activities_opportunity", "opportunity_id"),
+    **_MYSQL,
+)
+
+surveys = sa.Table(
+    "surveys",
+    metadata,
+    sa.Column("id", _id(), primary_key=True),
+    sa.Column("customer_id", _id(), nullable=False),
+    sa.Column("responded_at", _time(), nullable=False),
+    sa.Column("csat", sa.SmallInteger),
+    sa.Column("nps", sa.SmallInteger),
+    sa.Column("comment", sa.Text),
+    sa.Column("survey", _key()),
+    sa.Column("channel", sa.Text),
+    sa.Index("ix_surveys_customer_time", "customer_id", "responded_at"),
+    sa.Index("ix_surveys_time", "responded_at"),
+    sa.Index("ix_surveys_survey_time", "survey", "responded_at"),
+    **_MYSQL,
+)
+
+costs = sa.Table(
+    "costs",
+    metadata,
+    sa.Column("id", _id(), primary_key=True),
+    sa.Column("customer_id", _id(), nullable=False),
+    sa.Column("incurred_at", _time(), nullable=False),
+    sa.Column("amount_e6", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("category", _key(), nullable=False),
+    sa.Column("channel", sa.Text),
+    sa.Column("note", sa.Text),
+    sa.Index("ix_costs_customer_time", "customer_id", "incurred_at"),
+    sa.Index("ix_costs_time", "incurred_at"),
+    sa.Index("ix_costs_category_time", "category", "incurred_at"),
+    **_MYSQL,
+)
+
+documents = sa.Table(
+    "documents",
+    metadata,
+    sa.Column("kind", _key(), primary_key=True),
+    sa.Column("key", _key(), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("body", sa.Text, nullable=False),
+    **_MYSQL,
+)
+
+Migration = Callable[[Connection], None]
+MIGRATIONS: dict[int, Migration] = {}
+"""``from_version → step``: each step moves a database from that version to the next.
+
+A later release that changes the schema bumps :data:`SCHEMA_VERSION` and
+registers ``MIGRATIONS[old] = upgrade_function``; :func:`ensure_schema` runs
+the missing steps in order inside the caller's transaction.
+"""
+
+
+def ensure_schema(conn: Connection) -> int:
+    """Create the tables on first use, or migrate an older schema; returns the version.
+
+    A database written by a newer crmcore (higher version) raises RepositoryError.
+
+    >>> import sqlalchemy as sa
+    >>> with sa.create_engine("sqlite://").begin() as conn:
+    ...     ensure_schema(conn)
+    1
+    """
+    metadata.create_all(conn, checkfirst=True)
+    row = conn.execute(
+        sa.select(schema_table.c.version).where(schema_table.c.name == "crmcore")
+    ).first()
+    if row is None:
+        conn.execute(sa.insert(schema_table).values(name="crmcore", version=SCHEMA_VERSION))
+        return SCHEMA_VERSION
+    version = int(row[0])
+    if version > SCHEMA_VERSION:
+        raise RepositoryError(
+            f"the database schema is version {version}, newer than this crmcore "
+            f"understands ({SCHEMA_VERSION}): upgrade crmcore"
+        )
+    while version < SCHEMA_VERSION:
+        step = MIGRATIONS.get(version)
+        if step is None:
+            raise RepositoryError(f"no migration from schema version {version}")
+        step(conn)
+        version += 1
+        conn.execute(
+            sa.update(schema_table).where(schema_table.c.name == "crmcore").values(version=version)
+        )
+    return version

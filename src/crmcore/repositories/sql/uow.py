@@ -1,0 +1,271 @@
+"""The SQL unit of work (SQLAlchemy Core): SQLite, PostgreSQL, MariaDB/MySQL."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from crmcore.errors import CRMError, RepositoryError, ValidationError
+from crmcore.repositories.sql._aggregates import (
+    SqlCustomerRepository,
+    SqlDocumentRepository,
+    SqlOpportunityRepository,
+)
+from crmcore.repositories.sql._engine import make_engine, translate
+from crmcore.repositories.sql._records import (
+    SqlActivityRepository,
+    SqlCostRepository,
+    SqlInteractionRepository,
+    SqlSurveyRepository,
+)
+from crmcore.repositories.sql._transactions import SqlTransactionRepository
+from crmcore.repositories.sql.schema import ensure_schema
+
+__all__ = ["SqlUnitOfWork"]
+
+_ready: weakref.WeakSet[Any] = weakref.WeakSet()
+_ready_lock = threading.Lock()
+
+
+class _State:
+    def __init__(self, conn: Connection, tx: sa.engine.Transaction) -> None:
+        self.conn = conn
+        self.tx = tx
+
+
+class SqlUnitOfWork:
+    """A unit of work on an SQL database through SQLAlchemy Core.
+
+    Build it from a URL (``sqlite:///crm.db`` is the embedded default;
+    ``postgresql+psycopg://...`` and ``mysql+pymysql://...`` use the same
+    code), from your own ``engine=``, or from an open ``connection=`` whose
+    transaction it joins: then each ``with`` block is a savepoint inside
+    your transaction, ``commit()`` releases the savepoint, and committing
+    or closing the connection stays your business.
+
+    Each thread that enters ``with uow:`` gets its own connection and
+    transaction from the engine's pool. Tables are created on first use
+    and the schema version is checked (see :mod:`crmcore.repositories.sql.schema`).
+
+    >>> import tempfile, pathlib
+    >>> from crmcore.model import Customer
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "crm.db"
+    >>> uow = SqlUnitOfWork.from_url(f"sqlite:///{path}")
+    >>> with uow:
+    ...     _ = uow.customers.add(Customer(id="c-1", name="Ada"))
+    ...     uow.commit()
+    >>> with uow:
+    ...     uow.customers.get("c-1").name
+    'Ada'
+    >>> uow.close()
+    """
+
+    def __init__(
+        self,
+        engine: Engine | None = None,
+        *,
+        connection: Connection | None = None,
+        batch_size: int = 50_000,
+    ) -> None:
+        if (engine is None) == (connection is None):
+            raise ValidationError("pass exactly one of 'engine' and 'connection'")
+        if engine is not None and not isinstance(engine, Engine):
+            raise ValidationError(f"'engine' must be an SQLAlchemy Engine: {engine!r}")
+        if connection is not None and not isinstance(connection, Connection):
+            raise ValidationError(f"'connection' must be an SQLAlchemy Connection: {connection!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValidationError(f"'batch_size' must be a positive integer: {batch_size!r}")
+        self._engine: Engine = engine if engine is not None else connection.engine  # type: ignore[union-attr]  # one of them is set (checked above)
+        self._connection = connection
+        self._owns_engine = False
+        self.batch_size = batch_size
+        """Rows per statement of the bulk writes (``add_log``, ``add_many``)."""
+        self._local = threading.local()
+        self.customers = SqlCustomerRepository(self)
+        self.interactions = SqlInteractionRepository(self)
+        self.transactions = SqlTransactionRepository(self)
+        self.opportunities = SqlOpportunityRepository(self)
+        self.activities = SqlActivityRepository(self)
+        self.surveys = SqlSurveyRepository(self)
+        self.costs = SqlCostRepository(self)
+        self.documents = SqlDocumentRepository(self)
+
+    @classmethod
+    def from_url(cls, url: str | sa.URL | Path, **engine_kwargs: Any) -> SqlUnitOfWork:
+        """A unit of work on a new engine for ``url`` (a ``Path`` means an SQLite file).
+
+        SQLite engines get WAL, foreign keys and a busy timeout
+        (:func:`~crmcore.repositories.sql.configure_sqlite_engine`).
+        """
+        if isinstance(url, Path):
+            url = f"sqlite:///{url}"
+        uow = cls(make_engine(url, **engine_kwargs))
+        uow._owns_engine = True
+        return uow
+
+    @property
+    def engine(self) -> Engine:
+        """The engine (yours, or the one :meth:`from_url` made)."""
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """The dialect name: ``sqlite``, ``postgresql``, ``mysql`` (MariaDB too)."""
+        return str(self._engine.dialect.name)
+
+    @property
+    def active(self) -> bool:
+        """True inside ``with uow:`` in this thread."""
+        return getattr(self._local, "state", None) is not None
+
+    def close(self) -> None:
+        """Dispose of the engine if :meth:`from_url` made it (yours is left alone)."""
+        if self._owns_engine:
+            self._engine.dispose()
+
+    # -- the transaction -------------------------------------------------------------------
+    def _ensure_schema(self, conn: Connection | None) -> None:
+        key: Any = self._connection if self._connection is not None else self._engine
+        with _ready_lock:
+            if key in _ready:
+                return
+        if conn is not None:
+            with conn.begin_nested():
+                ensure_schema(conn)
+        else:
+            last: sa.exc.SQLAlchemyError | None = None
+            for _ in range(5):  # several processes may create the tables at once
+                try:
+                    with self._engine.begin() as c:
+                        ensure_schema(c)
+                    break
+                except sa.exc.SQLAlchemyError as e:
+                    last = e
+            else:
+                assert last is not None
+                raise translate(last, "creating the crmcore schema") from last
+        with _ready_lock:
+            _ready.add(key)
+
+    def __enter__(self) -> Self:
+        if self.active:
+            raise RepositoryError("this unit of work is already active in this thread")
+        try:
+            if self._connection is not None:
+                conn = self._connection
+                self._ensure_schema(conn)
+                tx: sa.engine.Transaction = conn.begin_nested()
+            else:
+                self._ensure_schema(None)
+                conn = self._engine.connect()
+                tx = conn.begin()
+        except sa.exc.SQLAlchemyError as e:
+            raise translate(e, "opening the unit of work") from e
+        self._local.state = _State(conn, tx)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        state: _State | None = getattr(self._local, "state", None)
+        self._local.state = None
+        if state is None:
+            return
+        try:
+            if state.tx.is_active:
+                state.tx.rollback()
+        except sa.exc.SQLAlchemyError as e:
+            if exc is None:
+                raise translate(e, "rolling back") from e
+        finally:
+            if self._connection is None:
+                state.conn.close()
+
+    def _state(self) -> _State:
+        state: _State | None = getattr(self._local, "state", None)
+        if state is None:
+            raise RepositoryError(
+                "the unit of work is not active: use the repositories inside `with uow:`"
+            )
+        return state
+
+    def _begin(self, conn: Connection) -> sa.engine.Transaction:
+        return conn.begin_nested() if self._connection is not None else conn.begin()
+
+    def commit(self) -> None:
+        """Make this block's changes durable and visible (or, on a joined connection, part of
+        the outer transaction). The block may go on with a fresh transaction."""
+        state = self._state()
+        try:
+            state.tx.commit()
+        except sa.exc.SQLAlchemyError as e:
+            raise translate(e, "committing") from e
+        finally:
+            if not state.tx.is_active:
+                state.tx = self._begin(state.conn)
+
+    def rollback(self) -> None:
+        """Discard the changes made since the last commit."""
+        state = self._state()
+        try:
+            state.tx.rollback()
+        except sa.exc.SQLAlchemyError as e:
+            raise translate(e, "rolling back") from e
+        finally:
+            state.tx = self._begin(state.conn)
+
+    # -- helpers for the repositories ------------------------------------------------------
+    def _conn(self) -> Connection:
+        return self._state().conn
+
+    @contextmanager
+    def _writing(self, what: str) -> Iterator[Connection]:
+        """A savepoint around one repository write: an error undoes the write only."""
+        conn = self._conn()
+        try:
+            sp = conn.begin_nested()
+        except sa.exc.SQLAlchemyError as e:
+            raise translate(e, what) from e
+        try:
+            yield conn
+        except sa.exc.SQLAlchemyError as e:
+            _quiet_rollback(sp)
+            raise translate(e, what) from e
+        except BaseException:
+            _quiet_rollback(sp)
+            raise
+        else:
+            try:
+                sp.commit()
+            except sa.exc.SQLAlchemyError as e:
+                raise translate(e, what) from e
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[Connection]:
+        """Translate driver errors of a read."""
+        conn = self._conn()
+        try:
+            yield conn
+        except CRMError:
+            raise
+        except sa.exc.SQLAlchemyError as e:
+            raise translate(e, what) from e
+
+
+def _quiet_rollback(sp: sa.engine.NestedTransaction) -> None:
+    try:
+        if sp.is_active:
+            sp.rollback()
+    except sa.exc.SQLAlchemyError:
+        pass  # the outer transaction is rolled back by the unit of work anyway

@@ -1,0 +1,401 @@
+"""Concentration of a value over customers: Pareto curve, Lorenz curve, Gini, ABC classes.
+
+One sort of the values, then everything is read from it: the sorted values
+are cut into blocks of ``_BLOCK`` and only the block sums are accumulated, so
+no second array of the customers' size is made unless a whole curve is asked for.
+
+Definitions (``s`` sorted ascending, ``S`` the total, ``n`` customers):
+
+* the Pareto (cumulative share) curve passes through ``(k/n, D_k/S)`` where
+  ``D_k`` is the sum of the ``k`` largest values; between the points it is
+  linear, so :meth:`Concentration.top_share` is defined for any ``x`` in [0, 1];
+* the Lorenz curve is ``(j/n, C_j/S)`` with ``C_j`` the sum of the ``j`` smallest;
+* ``G = 2·Σ_i i·s_(i) / (n·S) − (n+1)/n`` (``i`` = 1..n); it lies in
+  ``[0, (n−1)/n]``; the small-sample correction multiplies by ``n/(n−1)``
+  so that one customer holding everything gives exactly 1;
+* a share is "reached" up to a relative tolerance of 1e-12 of the total, so
+  that ``0.8·S`` computed in floating point is reached by customers holding 80%.
+
+>>> c = concentration([50, 30, 10, 5, 5])
+>>> round(c.top_share(0.2), 3), c.customers_for_share(0.8)
+(0.5, 2)
+>>> round(c.gini(), 3), round(c.gini(corrected=True), 3)
+(0.46, 0.575)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from crmcore.arrays import FloatArray, as_float_array, validate_nan_policy
+from crmcore.errors import ValidationError
+
+__all__ = [
+    "ABCClasses",
+    "Concentration",
+    "abc_classes",
+    "concentration",
+    "gini",
+    "lorenz_curve",
+]
+
+_BLOCK = 4096
+_RTOL = 1e-12
+
+
+def _sorted_values(values: npt.ArrayLike, *, name: str, nan_policy: str) -> tuple[FloatArray, int]:
+    """Sorted copy of the finite values and the number of NaN rows dropped (policy ``omit``)."""
+    pol = validate_nan_policy(nan_policy)
+    if pol == "propagate":
+        raise ValidationError(
+            f"'nan_policy' 'propagate' has no meaning for a ranking of {name!r}: use 'omit' or 'raise'"
+        )
+    x = as_float_array(values, name=name, allow_nan=True, allow_inf=True)
+    s = np.sort(x)  # the one sort; NaN sorts to the end, -inf first, inf before NaN
+    n_nan = 0
+    if len(s) and np.isnan(s[-1]):
+        if pol == "raise":
+            as_float_array(x, name=name)  # raises the standard message naming the index
+        n_nan = len(s) - int(np.searchsorted(s, np.nan, side="left"))
+        s = s[: len(s) - n_nan]
+    if len(s) and (np.isinf(s[0]) or np.isinf(s[-1])):
+        as_float_array(x[~np.isnan(x)], name=name)  # raises naming the infinite value
+    return s, n_nan
+
+
+@attrs.frozen(eq=False)
+class Concentration:
+    """The values sorted once, with block sums; every concentration measure is read from it.
+
+    Build it with :func:`concentration`. ``n`` customers (after NaN rows were
+    omitted), ``total`` their sum, ``negatives`` how many values are < 0.
+    """
+
+    sorted_values: FloatArray  # ascending
+    block_cumsum: FloatArray  # C at positions 0, B, 2B, ..., n
+    nan_omitted: int = 0
+
+    @property
+    def n(self) -> int:
+        """Number of customers ranked."""
+        return len(self.sorted_values)
+
+    @property
+    def total(self) -> float:
+        """Sum of the values.
+
+        >>> concentration([1.0, 2.0]).total
+        3.0
+        """
+        return float(self.block_cumsum[-1]) if self.n else 0.0
+
+    @property
+    def negatives(self) -> int:
+        """How many values are below zero (loss-making customers when the value is profit)."""
+        return int(np.searchsorted(self.sorted_values, 0.0, side="left"))
+
+    # -- exact prefix sums ---------------------------------------------------------------
+    def _prefix(self, j: int) -> float:
+        """``C_j``: the sum of the ``j`` smallest values."""
+        b = j // _BLOCK
+        return float(self.block_cumsum[b] + self.sorted_values[b * _BLOCK : j].sum())
+
+    def _positions(self) -> npt.NDArray[np.int64]:
+        pos = np.arange(0, self.n + 1, _BLOCK, dtype=np.int64)
+        if pos[-1] != self.n:
+            pos = np.append(pos, self.n)
+        return pos
+
+    def _largest_prefix_le(self, u: float) -> int:
+        """Largest ``j`` in ``[negatives, n]`` with ``C_j <= u`` (``C`` is nondecreasing there)."""
+        j0 = self.negatives
+        pos = self._positions()
+        bc = self.block_cumsum
+        first = int(np.searchsorted(pos, j0, side="left"))
+        i = first + int(np.searchsorted(bc[first:], u, side="right")) - 1
+        if i < first:
+            lo, hi = j0, int(pos[first])
+        else:
+            lo = int(pos[i])
+            hi = int(pos[i + 1]) if i + 1 < len(pos) else self.n
+        base = self._prefix(lo)
+        local = base + np.cumsum(self.sorted_values[lo:hi])
+        return lo + int(np.searchsorted(local, u, side="right"))
+
+    def _require_shares(self) -> float:
+        if self.n == 0:
+            raise ValidationError("'values' is empty: shares of the total are undefined")
+        total = self.total
+        if total <= 0:
+            raise ValidationError(f"the total of 'values' must be > 0 for shares of it: {total!r}")
+        return total
+
+    # -- the Pareto curve ----------------------------------------------------------------------
+    def top_value(self, k: int) -> float:
+        """``D_k``: the sum held by the ``k`` customers with the largest values.
+
+        >>> concentration([5, 1, 3]).top_value(2)
+        8.0
+        """
+        if not 0 <= k <= self.n:
+            raise ValidationError(f"'k' must be in [0, {self.n}]: {k}")
+        return self.total - self._prefix(self.n - k)
+
+    def top_share(self, x: float) -> float:
+        """Share of the total held by the top fraction ``x`` of customers (linear between ranks).
+
+        Monotone in ``x`` for non-negative values; with negative values (profit)
+        the share rises above 1 before the loss-makers bring it back to 1.
+
+        >>> concentration([50, 30, 10, 5, 5]).top_share(0.4)
+        0.8
+        """
+        total = self._require_shares()
+        if not 0.0 <= x <= 1.0:
+            raise ValidationError(f"'x' must be in [0, 1]: {x!r}")
+        kf = x * self.n
+        k0 = min(int(np.floor(kf)), self.n)
+        d = total - self._prefix(self.n - k0)
+        if k0 < self.n:
+            d += (kf - k0) * float(self.sorted_values[self.n - k0 - 1])
+        return d / total
+
+    def customers_for_share(self, y: float) -> int:
+        """The smallest number of top customers holding at least share ``y`` of the total.
+
+        Ties do not matter here: the ``k`` largest values have one sum however
+        tied customers are ordered.
+
+        >>> concentration([50, 30, 10, 5, 5]).customers_for_share(0.81)
+        3
+        """
+        total = self._require_shares()
+        if not 0.0 <= y <= 1.0:
+            raise ValidationError(f"'y' must be in [0, 1]: {y!r}")
+        if y == 0.0:
+            return 0
+        u = total - y * total + _RTOL * abs(total)
+        return self.n - self._largest_prefix_le(u)
+
+    def fraction_for_share(self, y: float) -> float:
+        """``customers_for_share(y) / n``: the smallest top fraction holding share ``y``.
+
+        >>> concentration([50, 30, 10, 5, 5]).fraction_for_share(0.8)
+        0.4
+        """
+        return self.customers_for_share(y) / self.n if self.n else 0.0
+
+    def pareto_curve(self) -> tuple[FloatArray, FloatArray]:
+        """The whole curve: ``(k/n, D_k/S)`` for ``k = 0..n`` (allocates two arrays of n+1).
+
+        >>> [a.tolist() for a in concentration([3.0, 1.0]).pareto_curve()]
+        [[0.0, 0.5, 1.0], [0.0, 0.75, 1.0]]
+        """
+        total = self._require_shares()
+        d = np.empty(self.n + 1)
+        d[0] = 0.0
+        np.cumsum(self.sorted_values[::-1], out=d[1:])
+        return np.arange(self.n + 1) / self.n, d / total
+
+    # -- the Lorenz curve and Gini --------------------------------------------------------------
+    def _require_nonnegative(self, what: str) -> float:
+        total = self._require_shares()
+        if self.negatives:
+            raise ValidationError(
+                f"{what} needs non-negative 'values' (revenue, not profit): "
+                f"{self.negatives} value(s) < 0, the smallest {float(self.sorted_values[0])!r}"
+            )
+        return total
+
+    def lorenz(self) -> tuple[FloatArray, FloatArray]:
+        """The Lorenz curve ``(j/n, C_j/S)`` for ``j = 0..n``: convex, from (0, 0) to (1, 1).
+
+        >>> [a.tolist() for a in concentration([3.0, 1.0]).lorenz()]
+        [[0.0, 0.5, 1.0], [0.0, 0.25, 1.0]]
+        """
+        total = self._require_nonnegative("the Lorenz curve")
+        c = np.empty(self.n + 1)
+        c[0] = 0.0
+        np.cumsum(self.sorted_values, out=c[1:])
+        return np.arange(self.n + 1) / self.n, c / total
+
+    def gini(self, *, corrected: bool = False) -> float:
+        """The Gini coefficient; ``corrected=True`` multiplies by ``n/(n−1)`` (0.0 for one customer).
+
+        Computed as ``(n+1)/n − 2·Σ_j C_j/(n·S)`` from the block sums, without a
+        second full-size array; clipped to ``[0, 1]`` against rounding.
+
+        >>> concentration([1.0, 1.0, 1.0]).gini()
+        0.0
+        >>> concentration([0.0, 0.0, 9.0]).gini(corrected=True)
+        1.0
+        """
+        total = self._require_nonnegative("the Gini coefficient")
+        n = self.n
+        s = self.sorted_values
+        nb = n // _BLOCK
+        # Σ_{j=1..n} C_j = Σ_i (n − i)·s_i (i 0-based), summed block by block
+        full = s[: nb * _BLOCK].reshape(nb, _BLOCK)
+        bsum = np.diff(self.block_cumsum[: nb + 1])
+        starts = np.arange(nb, dtype=np.float64) * _BLOCK
+        acc = float(np.dot(n - starts, bsum)) - float(
+            (full @ np.arange(_BLOCK, dtype=np.float64)).sum()
+        )
+        tail = s[nb * _BLOCK :]
+        acc += float(np.dot(n - nb * _BLOCK - np.arange(len(tail), dtype=np.float64), tail))
+        g = (n + 1) / n - 2.0 * acc / (n * total)
+        if corrected:
+            g = g * n / (n - 1) if n > 1 else 0.0
+        return float(min(max(g, 0.0), 1.0))
+
+    # -- ABC ------------------------------------------------------------------------------------
+    def abc_thresholds(self, cutoffs: Sequence[float] = (0.8, 0.95)) -> FloatArray:
+        """The smallest value of each class but the last (see :func:`abc_classes`).
+
+        >>> concentration([50, 30, 10, 5, 5]).abc_thresholds((0.8, 0.95)).tolist()
+        [30.0, 5.0]
+        """
+        total = self._require_shares()
+        cuts = _check_cutoffs(cutoffs)
+        out = np.empty(len(cuts))
+        for i, y in enumerate(cuts):
+            k = self.customers_for_share(float(y)) if total else 0
+            out[i] = self.sorted_values[self.n - k] if k else np.inf
+        return out
+
+
+def _check_cutoffs(cutoffs: Sequence[float]) -> FloatArray:
+    cuts = as_float_array(list(cutoffs), name="cutoffs")
+    if len(cuts) == 0:
+        raise ValidationError("'cutoffs' must hold at least one share")
+    bad = (cuts <= 0) | (cuts > 1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValidationError(f"'cutoffs' must be in (0, 1]: {cuts[i]!r} at index {i}")
+    if np.any(np.diff(cuts) <= 0):
+        raise ValidationError(f"'cutoffs' must be strictly increasing: {cuts.tolist()}")
+    return cuts
+
+
+def concentration(values: npt.ArrayLike, *, nan_policy: str = "raise") -> Concentration:
+    """Sort the values once and return the :class:`Concentration` read from them.
+
+    Negative values are allowed (profit); the Lorenz curve and Gini then raise.
+    ``nan_policy``: ``"raise"`` (default) or ``"omit"`` (NaN rows are left out
+    of the ranking); ``"propagate"`` is refused, a ranking cannot hold NaN.
+
+    >>> concentration([1.0, float("nan"), 2.0], nan_policy="omit").n
+    2
+    """
+    s, n_nan = _sorted_values(values, name="values", nan_policy=nan_policy)
+    n = len(s)
+    nb = n // _BLOCK
+    sums = np.empty(nb + (1 if n % _BLOCK else 0) + 1)
+    sums[0] = 0.0
+    if nb:
+        sums[1 : nb + 1] = s[: nb * _BLOCK].reshape(nb, _BLOCK).sum(axis=1)
+    if n % _BLOCK:
+        sums[-1] = s[nb * _BLOCK :].sum()
+    np.cumsum(sums, out=sums)
+    return Concentration(sorted_values=s, block_cumsum=sums, nan_omitted=n_nan)
+
+
+def gini(values: npt.ArrayLike, *, corrected: bool = False, nan_policy: str = "raise") -> float:
+    """Gini coefficient of non-negative values (see :meth:`Concentration.gini`).
+
+    >>> round(gini([1, 2, 3, 4]), 4), round(gini([1, 2, 3, 4], corrected=True), 4)
+    (0.25, 0.3333)
+    >>> gini([5.0, -1.0])
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: the Gini coefficient needs non-negative 'values' (revenue, not profit): 1 value(s) < 0, the smallest -1.0
+    """
+    return concentration(values, nan_policy=nan_policy).gini(corrected=corrected)
+
+
+def lorenz_curve(
+    values: npt.ArrayLike, *, nan_policy: str = "raise"
+) -> tuple[FloatArray, FloatArray]:
+    """The Lorenz curve ``(population share, value share)`` with ``n + 1`` points.
+
+    >>> p, L = lorenz_curve([1, 1, 2])
+    >>> L.tolist()
+    [0.0, 0.25, 0.5, 1.0]
+    """
+    return concentration(values, nan_policy=nan_policy).lorenz()
+
+
+@attrs.frozen(eq=False)
+class ABCClasses:
+    """Class per customer (``codes``: 0 = first label; -1 = NaN row, unclassified).
+
+    ``thresholds[i]`` is the smallest value in class ``i`` (classes but the last),
+    ``counts`` and ``shares`` are per class.
+    """
+
+    codes: npt.NDArray[np.int8]
+    labels: tuple[str, ...]
+    thresholds: FloatArray
+    counts: npt.NDArray[np.int64]
+    shares: FloatArray
+
+    def names(self) -> npt.NDArray[np.str_]:
+        """The class label of every customer ("" for unclassified rows).
+
+        >>> abc_classes([10, 1, 1]).names().tolist()
+        ['A', 'B', 'B']
+        """
+        table = np.array([*self.labels, ""])
+        return table[self.codes]
+
+
+def abc_classes(
+    values: npt.ArrayLike,
+    cutoffs: Sequence[float] = (0.8, 0.95),
+    *,
+    labels: Sequence[str] = ("A", "B", "C"),
+    nan_policy: str = "raise",
+) -> ABCClasses:
+    """ABC classes: A = the smallest top group holding ``cutoffs[0]`` of the total, B up to ``cutoffs[1]``, ...
+
+    Tie policy: tied values are never split across classes. A class is
+    defined by its smallest value (the value of the customer that reaches the
+    cut-off), and every customer with that value or more is in it, so a class
+    can hold a little more than its cut-off share. Empty input gives empty codes.
+
+    >>> r = abc_classes([50, 30, 10, 6, 4])
+    >>> r.codes.tolist(), r.counts.tolist(), r.shares.round(2).tolist()
+    ([0, 0, 1, 1, 2], [2, 2, 1], [0.8, 0.16, 0.04])
+    >>> abc_classes([50, 30, 10, 5, 5]).codes.tolist()  # the two 5s stay together in B
+    [0, 0, 1, 1, 1]
+    >>> abc_classes([1, 1, 1, 1, 1]).codes.tolist()  # ties are never split
+    [0, 0, 0, 0, 0]
+    """
+    cuts = _check_cutoffs(cutoffs)
+    labs = tuple(str(x) for x in labels)
+    if len(labs) != len(cuts) + 1:
+        raise ValidationError(
+            f"'labels' must have one more entry than 'cutoffs' ({len(cuts) + 1}): {list(labs)}"
+        )
+    x = as_float_array(values, name="values", allow_nan=True, allow_inf=True)
+    c = concentration(x, nan_policy=nan_policy)
+    k = len(labs)
+    if c.n == 0:
+        empty = np.zeros(len(x), dtype=np.int8) - 1
+        return ABCClasses(empty, labs, np.full(k - 1, np.inf), np.zeros(k, np.int64), np.zeros(k))
+    th = c.abc_thresholds(cuts.tolist())
+    codes = np.zeros(len(x), dtype=np.int8)
+    for t in th:  # one comparison per cut-off; class = number of thresholds above the value
+        codes += (x < t).view(np.int8)
+    if c.nan_omitted:
+        codes[np.isnan(x)] = -1
+    s = c.sorted_values
+    # class i holds the values in [th[i], th[i-1]) → positions by searchsorted on the sorted values
+    bounds = np.concatenate(([c.n], np.searchsorted(s, th, side="left"), [0]))
+    counts = (bounds[:-1] - bounds[1:]).astype(np.int64)
+    pref = np.array([c._prefix(int(b)) for b in bounds])
+    shares = (pref[:-1] - pref[1:]) / c.total
+    return ABCClasses(codes, labs, th, counts, shares)

@@ -1,0 +1,170 @@
+"""Value-based tiers (CLV or profit deciles) and tier migration between two dates.
+
+Deciles use the tie policy of the RFM scores: a value's group depends on the
+value only, so tied customers are never split (group 1 = the top values).
+
+A migration compares two snapshots ``(customer id, tier)``: the transition
+matrix has one row per tier before and one column per tier after, best tier
+first, plus a last row/column ``(none)`` for customers absent on that date
+(new customers are in the ``(none)`` row, customers who left in the
+``(none)`` column). The ids behind every cell are kept, grouped by cell.
+
+>>> m = tier_migration(["a", "b", "c"], ["gold", "silver", "gold"],
+...                    ["a", "b", "d"], ["silver", "gold", "silver"], tiers=["gold", "silver"])
+>>> m.matrix.tolist()
+[[0, 1, 1], [1, 0, 0], [0, 1, 0]]
+>>> m.moved_up, m.moved_down, m.stayed, m.left, m.new
+(1, 1, 0, 1, 1)
+>>> m.customers("gold", "(none)").tolist()
+['c']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from crmcore.arrays import IntArray, check_same_length
+from crmcore.errors import ValidationError
+from crmcore.segmentation.rfm import quantile_scores
+from crmcore.segmentation.tiers import TierAssignment
+
+__all__ = ["NONE", "TierMigration", "decile_groups", "tier_migration", "value_tiers"]
+
+NONE = "(none)"
+"""The row / column label of customers absent on one of the two dates."""
+
+
+def decile_groups(values: npt.ArrayLike, groups: int = 10) -> npt.NDArray[np.int8]:
+    """Group ``1..groups`` by value, 1 = the highest: ``1 + floor(groups · #{values > v} / n)``.
+
+    Ties share the group of their first occurrence from the top.
+
+    >>> decile_groups([100, 90, 10, 10, 5], groups=5).tolist()
+    [1, 2, 3, 3, 5]
+    """
+    return quantile_scores(values, groups, reverse=True, name="values")
+
+
+def value_tiers(
+    values: npt.ArrayLike,
+    *,
+    tiers: Sequence[str] = ("platinum", "gold", "silver", "bronze"),
+    deciles: Sequence[int] = (1, 2, 3, 4),
+) -> TierAssignment:
+    """Tiers from value deciles (CLV or profit): ``deciles[i]`` is the number of deciles of tier ``i``.
+
+    The default gives the top 10% platinum, the next 20% gold, 30% silver and
+    the bottom 40% bronze (ties never split, so the counts are approximate).
+
+    >>> value_tiers(np.arange(10.0)).labels().tolist()
+    ['bronze', 'bronze', 'bronze', 'bronze', 'silver', 'silver', 'silver', 'gold', 'gold', 'platinum']
+    """
+    if len(tiers) != len(deciles) or sum(deciles) != 10 or min(deciles, default=0) < 1:
+        raise ValidationError(
+            f"'deciles' must give each of the {len(tiers)} tiers at least one decile, "
+            f"10 in all: {list(deciles)}"
+        )
+    d = decile_groups(values, 10)
+    table = np.repeat(np.arange(len(tiers), dtype=np.int16), list(deciles))
+    return TierAssignment(table[d.astype(np.int64) - 1], tuple(tiers))
+
+
+@attrs.frozen(eq=False)
+class TierMigration:
+    """Transition matrix between two snapshots and the customers behind every cell."""
+
+    labels: tuple[str, ...]  # tiers best first, then NONE
+    matrix: IntArray
+    cell_ids: npt.NDArray[Any]  # ids grouped by cell (row-major)
+    cell_offsets: IntArray  # cell c holds cell_ids[offsets[c]:offsets[c+1]]
+
+    def _index(self, label: str) -> int:
+        if label not in self.labels:
+            raise ValidationError(f"unknown tier {label!r}; known: {list(self.labels)}")
+        return self.labels.index(label)
+
+    def customers(self, before: str, after: str) -> npt.NDArray[Any]:
+        """The ids that were in tier ``before`` and are in tier ``after`` (``NONE`` = absent)."""
+        c = self._index(before) * len(self.labels) + self._index(after)
+        return self.cell_ids[self.cell_offsets[c] : self.cell_offsets[c + 1]]
+
+    @property
+    def _k(self) -> int:
+        return len(self.labels) - 1
+
+    @property
+    def stayed(self) -> int:
+        """Customers in the same tier on both dates."""
+        return int(np.trace(self.matrix[: self._k, : self._k]))
+
+    @property
+    def moved_up(self) -> int:
+        """Customers now in a better tier (below the diagonal: a smaller index after)."""
+        return int(np.tril(self.matrix[: self._k, : self._k], -1).sum())
+
+    @property
+    def moved_down(self) -> int:
+        """Customers now in a worse tier."""
+        return int(np.triu(self.matrix[: self._k, : self._k], 1).sum())
+
+    @property
+    def left(self) -> int:
+        """Customers present before, absent after."""
+        return int(self.matrix[: self._k, self._k].sum())
+
+    @property
+    def new(self) -> int:
+        """Customers absent before, present after."""
+        return int(self.matrix[self._k, : self._k].sum())
+
+
+def _codes(
+    ids: Any, tiers: Any, order: tuple[str, ...], which: str
+) -> tuple[npt.NDArray[Any], IntArray]:
+    i = np.asarray(ids)
+    t = np.asarray(tiers).astype(str)
+    check_same_length(**{f"{which}_ids": i, f"{which}_tiers": t})
+    uniq, counts = np.unique(i, return_counts=True)
+    if (counts > 1).any():
+        raise ValidationError(f"'{which}_ids' must be unique: {uniq[counts > 1][0]!r} repeats")
+    labels, inv = np.unique(t, return_inverse=True)
+    pos = {lab: j for j, lab in enumerate(order)}
+    unknown = [str(lab) for lab in labels if str(lab) not in pos]
+    if unknown:
+        raise ValidationError(
+            f"'{which}_tiers' holds unknown tier {unknown[0]!r}; known: {list(order)}"
+        )
+    table = np.array([pos[str(lab)] for lab in labels], dtype=np.int64)
+    return i, table[inv] if len(t) else np.zeros(0, dtype=np.int64)
+
+
+def tier_migration(
+    before_ids: npt.ArrayLike,
+    before_tiers: npt.ArrayLike,
+    after_ids: npt.ArrayLike,
+    after_tiers: npt.ArrayLike,
+    *,
+    tiers: Sequence[str],
+) -> TierMigration:
+    """The migration between two snapshots; ``tiers`` is the order of tiers, best first."""
+    order = tuple(str(x) for x in tiers)
+    if len(set(order)) != len(order) or NONE in order:
+        raise ValidationError(f"'tiers' must be unique names other than {NONE!r}: {list(order)}")
+    k = len(order)
+    bi, bc = _codes(before_ids, before_tiers, order, "before")
+    ai, ac = _codes(after_ids, after_tiers, order, "after")
+    all_ids = np.unique(np.concatenate([bi, ai])) if len(bi) + len(ai) else np.asarray(bi)
+    frm = np.full(len(all_ids), k, dtype=np.int64)
+    to = np.full(len(all_ids), k, dtype=np.int64)
+    frm[np.searchsorted(all_ids, bi)] = bc
+    to[np.searchsorted(all_ids, ai)] = ac
+    cell = frm * (k + 1) + to
+    counts = np.bincount(cell, minlength=(k + 1) ** 2)
+    grouped = all_ids[np.argsort(cell, kind="stable")]
+    offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    return TierMigration((*order, NONE), counts.reshape(k + 1, k + 1), grouped, offsets)

@@ -1,0 +1,438 @@
+"""Customer profitability: activity-based cost to serve, profit, the whale curve, quantile tables.
+
+``profit = revenue − cost of goods − cost to serve``, where the cost to serve
+is the sum of (a) interactions priced by a rate table (cost per call-center
+call, visit, service case, ... by channel or type) and (b) direct cost
+entries (discounts, returns, bad debt, litigation: the categories of
+:class:`~crmcore.model.CostEntry`). Everything is summed per customer with
+one ``bincount`` over ``customer × category`` codes.
+
+The whale curve ranks customers from most to least profitable and plots the
+cumulative profit as a share of the total: it rises above 100% (its *peak*,
+often 150–300%) while the profitable customers are added, then the
+loss-makers *erode* it back to 100%.
+
+>>> w = whale_curve([60.0, 50.0, 10.0, -20.0])
+>>> round(w.peak_share, 3), w.peak_customers, round(w.erosion, 3)
+(1.2, 3, 0.2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from crmcore.arrays import (
+    FloatArray,
+    IntArray,
+    as_float_array,
+    as_int_array,
+    check_nonnegative,
+    check_same_length,
+)
+from crmcore.errors import ValidationError
+from crmcore.model import CostEntry
+from crmcore.segmentation.concentration import concentration
+
+__all__ = [
+    "CostBreakdown",
+    "CostRates",
+    "Profitability",
+    "QuantileRow",
+    "WhaleCurve",
+    "activity_costs",
+    "cost_entries_to_arrays",
+    "customer_index",
+    "customer_profitability",
+    "entry_costs",
+    "profit_quantile_table",
+    "whale_curve",
+]
+
+
+def customer_index(row_ids: npt.ArrayLike, customer_ids: npt.ArrayLike) -> IntArray:
+    """Map per-row customer ids to positions in ``customer_ids`` (sorted or not); unknown ids raise.
+
+    >>> customer_index(["b", "a", "b"], ["a", "b"]).tolist()
+    [1, 0, 1]
+    >>> customer_index(["z"], ["a", "b"])
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'customer_id' 'z' at index 0 is not among the customers
+    """
+    ids = np.asarray(customer_ids)
+    rows = np.asarray(row_ids)
+    order = np.argsort(ids, kind="stable")
+    srt = ids[order]
+    if len(rows) == 0:
+        return np.zeros(0, dtype=np.int64)
+    pos = np.searchsorted(srt, rows).clip(0, max(len(srt) - 1, 0))
+    bad = srt[pos] != rows if len(srt) else np.ones(len(rows), dtype=bool)
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise ValidationError(
+            f"'customer_id' {rows[i].item()!r} at index {i} is not among the customers"
+        )
+    out: IntArray = order[pos].astype(np.int64)
+    return out
+
+
+def _as_dict(m: Mapping[str, float]) -> dict[str, float]:
+    return dict(m)
+
+
+@attrs.frozen
+class CostRates:
+    """Cost per interaction by activity key (a channel or an interaction type): a rate table as data.
+
+    >>> CostRates({"call_center": 4.2, "visit": 85.0}).rate("visit")
+    85.0
+    """
+
+    rates: Mapping[str, float] = attrs.field(converter=_as_dict)
+    currency: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        for key, value in self.rates.items():
+            if not isinstance(key, str) or not key:
+                raise ValidationError(f"'rates' keys must be non-empty strings: {key!r}")
+            if not isinstance(value, int | float) or not np.isfinite(value) or value < 0:
+                raise ValidationError(f"'rates[{key!r}]' must be a finite number >= 0: {value!r}")
+
+    def rate(self, key: str) -> float:
+        """The cost of one interaction of ``key`` (unknown key → ValidationError)."""
+        if key not in self.rates:
+            raise ValidationError(f"no cost rate for activity {key!r}; known: {sorted(self.rates)}")
+        return float(self.rates[key])
+
+
+@attrs.frozen(eq=False)
+class CostBreakdown:
+    """Cost per customer (rows) and category (columns).
+
+    >>> b = entry_costs([0, 1, 1], ["discount", "bad_debt", "discount"], [5.0, 40.0, 1.0], n_customers=2)
+    >>> b.categories, b.total().tolist(), b.column("discount").tolist()
+    (('bad_debt', 'discount'), [5.0, 41.0], [5.0, 1.0])
+    """
+
+    categories: tuple[str, ...]
+    amounts: FloatArray  # shape (n_customers, len(categories))
+
+    @property
+    def n_customers(self) -> int:
+        """Number of customers (rows)."""
+        return int(self.amounts.shape[0])
+
+    def total(self) -> FloatArray:
+        """Cost to serve per customer, all categories."""
+        out: FloatArray = self.amounts.sum(axis=1)
+        return out
+
+    def column(self, category: str) -> FloatArray:
+        """The cost of one category per customer."""
+        if category not in self.categories:
+            raise ValidationError(f"no category {category!r}; known: {list(self.categories)}")
+        return self.amounts[:, self.categories.index(category)]
+
+    def by_category(self) -> dict[str, float]:
+        """Total cost per category over all customers."""
+        sums = self.amounts.sum(axis=0)
+        return {c: float(v) for c, v in zip(self.categories, sums, strict=True)}
+
+    def merge(self, other: CostBreakdown) -> CostBreakdown:
+        """The sum of two breakdowns of the same customers (categories united, sorted).
+
+        >>> a = entry_costs([0], ["discount"], [2.0], n_customers=1)
+        >>> a.merge(activity_costs([0, 0], ["visit", "visit"], rates=CostRates({"visit": 3.0}),
+        ...                        n_customers=1)).by_category()
+        {'discount': 2.0, 'visit': 6.0}
+        """
+        if other.n_customers != self.n_customers:
+            raise ValidationError(
+                f"cannot merge cost breakdowns of {self.n_customers} and {other.n_customers} customers"
+            )
+        cats = tuple(sorted(set(self.categories) | set(other.categories)))
+        out = np.zeros((self.n_customers, len(cats)))
+        for src in (self, other):
+            cols = [cats.index(c) for c in src.categories]
+            out[:, cols] += src.amounts
+        return CostBreakdown(cats, out)
+
+
+def _grouped(
+    customer: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    weights: FloatArray,
+    *,
+    n_customers: int,
+    name: str,
+) -> tuple[tuple[str, ...], IntArray, FloatArray]:
+    cust = as_int_array(customer, name="customer")
+    lab = np.asarray(labels)
+    check_same_length(customer=cust, **{name: lab}, amount=weights)
+    if len(cust) and (cust.min() < 0 or cust.max() >= n_customers):
+        bad = int(np.flatnonzero((cust < 0) | (cust >= n_customers))[0])
+        raise ValidationError(
+            f"'customer' must index into {n_customers} customers: {cust[bad]} at index {bad}"
+        )
+    uniq, code = np.unique(lab.astype(str), return_inverse=True)
+    cats = tuple(str(u) for u in uniq)
+    k = max(len(cats), 1)
+    flat = np.bincount(cust * k + code, weights=weights, minlength=n_customers * k)
+    amounts: FloatArray = flat.astype(np.float64).reshape(n_customers, k)[:, : len(cats)]
+    return cats, code.astype(np.int64), amounts
+
+
+def activity_costs(
+    customer: npt.ArrayLike,
+    activity: npt.ArrayLike,
+    *,
+    rates: CostRates,
+    n_customers: int,
+    quantity: npt.ArrayLike | None = None,
+) -> CostBreakdown:
+    """Activity-based cost to serve: interactions (customer index, activity key) × the rate table.
+
+    ``quantity`` counts interactions per row (default 1 each). A key missing
+    from the rate table is an error naming it.
+
+    >>> rates = CostRates({"call_center": 4.0, "visit": 80.0, "web": 0.1})
+    >>> b = activity_costs([0, 0, 1, 1], ["web", "call_center", "visit", "call_center"],
+    ...                    rates=rates, n_customers=2, quantity=[10, 1, 1, 2])
+    >>> b.total().tolist()
+    [5.0, 88.0]
+    """
+    lab = np.asarray(activity).astype(str)
+    qty = np.ones(len(lab)) if quantity is None else as_float_array(quantity, name="quantity")
+    check_nonnegative(qty, name="quantity")
+    uniq = np.unique(lab)
+    missing = [str(u) for u in uniq if str(u) not in rates.rates]
+    if missing:
+        raise ValidationError(
+            f"no cost rate for activity {missing[0]!r} ({len(missing)} unknown); "
+            f"known: {sorted(rates.rates)}"
+        )
+    price = np.array([rates.rate(str(u)) for u in uniq])
+    code = np.searchsorted(uniq, lab)
+    cats, _, amounts = _grouped(
+        customer, lab, qty * price[code], n_customers=n_customers, name="activity"
+    )
+    return CostBreakdown(cats, amounts)
+
+
+def entry_costs(
+    customer: npt.ArrayLike,
+    category: npt.ArrayLike,
+    amount: npt.ArrayLike,
+    *,
+    n_customers: int,
+) -> CostBreakdown:
+    """Direct cost entries (discounts, returns, bad debt, ...) summed per customer and category.
+
+    >>> entry_costs([0], ["bad_debt"], [-1.0], n_customers=1)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'amount' must be >= 0: -1.0 at index 0
+    """
+    amt = as_float_array(amount, name="amount")
+    check_nonnegative(amt, name="amount")
+    cats, _, amounts = _grouped(customer, category, amt, n_customers=n_customers, name="category")
+    return CostBreakdown(cats, amounts)
+
+
+def cost_entries_to_arrays(
+    entries: Iterable[CostEntry], customer_ids: npt.ArrayLike
+) -> tuple[IntArray, npt.NDArray[np.str_], FloatArray]:
+    """``(customer index, category, amount)`` arrays from :class:`~crmcore.model.CostEntry` records.
+
+    >>> from datetime import datetime, timezone
+    >>> from crmcore.model import Money
+    >>> e = CostEntry(id="k", customer_id="c-2", incurred_at=datetime(2025, 1, 1, tzinfo=timezone.utc),
+    ...               amount=Money("12.5", "EUR"), category="return")
+    >>> [a.tolist() for a in cost_entries_to_arrays([e], ["c-1", "c-2"])]
+    [[1], ['return'], [12.5]]
+    """
+    rows = list(entries)
+    ids = np.array([e.customer_id for e in rows], dtype=object)
+    cats = np.array([e.category for e in rows], dtype=str)
+    amounts = np.array([float(e.amount.amount) for e in rows], dtype=np.float64)
+    return customer_index(ids.astype(str), np.asarray(customer_ids).astype(str)), cats, amounts
+
+
+@attrs.frozen(eq=False)
+class Profitability:
+    """Revenue, cost of goods and cost to serve per customer; profit is their difference."""
+
+    revenue: FloatArray
+    cost_of_goods: FloatArray
+    cost_to_serve: FloatArray
+
+    @property
+    def cost(self) -> FloatArray:
+        """All cost per customer: cost of goods + cost to serve."""
+        return self.cost_of_goods + self.cost_to_serve
+
+    @property
+    def profit(self) -> FloatArray:
+        """``revenue − cost of goods − cost to serve`` per customer."""
+        return self.revenue - self.cost_of_goods - self.cost_to_serve
+
+    def whale_curve(self) -> WhaleCurve:
+        """The whale curve of :attr:`profit`."""
+        return whale_curve(self.profit)
+
+    def quantile_table(self, groups: int = 5) -> tuple[QuantileRow, ...]:
+        """Equal-count groups ranked by profit (see :func:`profit_quantile_table`)."""
+        return profit_quantile_table(self.revenue, self.cost, groups=groups)
+
+
+def customer_profitability(
+    revenue: npt.ArrayLike,
+    cost_of_goods: npt.ArrayLike,
+    cost_to_serve: npt.ArrayLike | CostBreakdown,
+) -> Profitability:
+    """Per-customer profitability; every input is non-negative and aligned by customer.
+
+    >>> p = customer_profitability([100.0, 20.0], [60.0, 12.0], [5.0, 30.0])
+    >>> p.profit.tolist()
+    [35.0, -22.0]
+    """
+    cts = cost_to_serve.total() if isinstance(cost_to_serve, CostBreakdown) else cost_to_serve
+    arrays = {
+        "revenue": as_float_array(revenue, name="revenue"),
+        "cost_of_goods": as_float_array(cost_of_goods, name="cost_of_goods"),
+        "cost_to_serve": as_float_array(cts, name="cost_to_serve"),
+    }
+    check_same_length(**arrays)
+    for key, a in arrays.items():
+        check_nonnegative(a, name=key)
+    return Profitability(**arrays)
+
+
+@attrs.frozen
+class WhaleCurve:
+    """The whale curve summarised: ``peak_share`` = profit of the profitable customers / total profit.
+
+    ``erosion = peak_share − 1``: the share of total profit the loss-makers
+    destroy; ``loss`` is their (negative) profit in currency.
+    """
+
+    n: int
+    total_profit: float
+    peak_profit: float
+    peak_customers: int
+    loss: float
+    loss_customers: int
+
+    @property
+    def peak_share(self) -> float:
+        """The height of the hump, as a share of total profit (e.g. 1.5–3.0)."""
+        return self.peak_profit / self.total_profit
+
+    @property
+    def peak_fraction(self) -> float:
+        """Share of customers ranked before the peak (the profitable ones)."""
+        return self.peak_customers / self.n
+
+    @property
+    def erosion(self) -> float:
+        """``peak_share − 1``: what the loss-making customers take back, as a share of total profit."""
+        return self.peak_share - 1.0
+
+
+def whale_curve(profit: npt.ArrayLike, *, nan_policy: str = "raise") -> WhaleCurve:
+    """Summarise the whale curve of per-customer profit (one sort).
+
+    The total profit must be > 0 (shares of it are undefined otherwise);
+    customers with zero profit are counted after the peak but do not erode it.
+    The curve itself: ``concentration(profit).pareto_curve()``.
+
+    >>> whale_curve([-5.0, -1.0])
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: the total of 'values' must be > 0 for shares of it: -6.0
+    """
+    c = concentration(profit, nan_policy=nan_policy)
+    c._require_shares()
+    s = c.sorted_values
+    n_neg = c.negatives
+    n_pos = c.n - int(np.searchsorted(s, 0.0, side="right"))
+    loss = c._prefix(n_neg)
+    return WhaleCurve(
+        n=c.n,
+        total_profit=c.total,
+        peak_profit=c.total - loss,
+        peak_customers=n_pos,
+        loss=loss,
+        loss_customers=n_neg,
+    )
+
+
+@attrs.frozen
+class QuantileRow:
+    """One group of a profit-ranked quantile table (group 1 = the most profitable customers)."""
+
+    group: int
+    customers: int
+    revenue: float
+    cost: float
+
+    @property
+    def profit(self) -> float:
+        """Revenue − cost of the group."""
+        return self.revenue - self.cost
+
+    @property
+    def revenue_to_cost(self) -> float | None:
+        """Revenue / cost (None when the group has no cost)."""
+        return self.revenue / self.cost if self.cost else None
+
+    @property
+    def cost_to_revenue(self) -> float | None:
+        """Cost / revenue (None when the group has no revenue)."""
+        return self.cost / self.revenue if self.revenue else None
+
+
+def profit_quantile_table(
+    revenue: npt.ArrayLike,
+    cost: npt.ArrayLike,
+    *,
+    groups: int = 5,
+    rank_by: npt.ArrayLike | None = None,
+) -> tuple[QuantileRow, ...]:
+    """Quintile (``groups=5``) or decile table of revenue and cost, ranked by profit (best first).
+
+    Groups have equal counts (the first ``n % groups`` get one more). Tie
+    policy: this is the one place where ties can be split, because the
+    groups must have equal counts; tied customers are ordered by their index
+    (a stable sort), so the table is deterministic. ``rank_by`` replaces
+    profit as the ranking value (for example CLV).
+
+    >>> rows = profit_quantile_table([120, 60, 30, 10, 5], [20, 30, 25, 30, 20], groups=5)
+    >>> [(r.group, r.profit, round(r.revenue_to_cost, 2)) for r in rows]
+    [(1, 100.0, 6.0), (2, 30.0, 2.0), (3, 5.0, 1.2), (4, -15.0, 0.25), (5, -20.0, 0.33)]
+    """
+    rev = as_float_array(revenue, name="revenue")
+    cst = as_float_array(cost, name="cost")
+    n = check_same_length(revenue=rev, cost=cst)
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValidationError(f"'groups' must be a positive integer: {groups!r}")
+    if n < groups:
+        raise ValidationError(f"{groups} groups need at least {groups} customers: got {n}")
+    key = rev - cst if rank_by is None else as_float_array(rank_by, name="rank_by")
+    check_same_length(revenue=rev, rank_by=key)
+    order = np.argsort(-key, kind="stable")
+    sizes = np.full(groups, n // groups)
+    sizes[: n % groups] += 1
+    bounds = np.concatenate(([0], np.cumsum(sizes)))
+    r_cum = np.concatenate(([0.0], np.cumsum(rev[order])))
+    c_cum = np.concatenate(([0.0], np.cumsum(cst[order])))
+    return tuple(
+        QuantileRow(
+            group=g + 1,
+            customers=int(sizes[g]),
+            revenue=float(r_cum[bounds[g + 1]] - r_cum[bounds[g]]),
+            cost=float(c_cum[bounds[g + 1]] - c_cum[bounds[g]]),
+        )
+        for g in range(groups)
+    )

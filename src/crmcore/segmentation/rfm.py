@@ -1,0 +1,399 @@
+"""RFM: recency, frequency and monetary scores by quantile, and named segments.
+
+Score of a value ``v`` among ``n`` customers with ``q`` bins:
+
+* frequency and monetary: ``1 + floor(q · #{values < v} / n)``;
+* recency (days since the last purchase; smaller is better) is reversed:
+  ``1 + floor(q · #{values > v} / n)``.
+
+Tie policy: the score depends on the value only (the rank of the first
+occurrence of the value), so tied customers always get the same score and
+ties are never split across bins; when many customers share a value (one
+purchase), the bins are uneven and some scores may be absent. Scores lie in
+``1..q`` and are monotone in the value. Computed from ``q − 1`` order
+statistics of one sort; NaN rows (``nan_policy="omit"``) get score 0.
+
+>>> quantile_scores([10, 20, 30, 40, 50], bins=5).tolist()
+[1, 2, 3, 4, 5]
+>>> quantile_scores([1, 1, 1, 2, 5], bins=5).tolist()
+[1, 1, 1, 4, 5]
+>>> quantile_scores([3, 30, 300], bins=3, reverse=True).tolist()
+[3, 2, 1]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from crmcore.arrays import FloatArray, IntArray, as_float_array, check_same_length
+from crmcore.errors import ConfigurationError, ValidationError
+from crmcore.segmentation.concentration import _sorted_values
+from crmcore.tables import TransactionLog
+from crmcore.tables._columns import to_datetime64
+
+__all__ = [
+    "DEFAULT_SEGMENTS",
+    "RFMScores",
+    "RFMSummary",
+    "SegmentMap",
+    "SegmentRule",
+    "Segments",
+    "quantile_scores",
+    "rfm_from_log",
+    "rfm_scores",
+    "rfm_summary",
+    "segment_table",
+]
+
+_DAY_US = 86_400_000_000
+
+
+def _check_bins(bins: int) -> int:
+    if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or not 2 <= bins <= 100:
+        raise ValidationError(f"'bins' must be an integer in [2, 100]: {bins!r}")
+    return int(bins)
+
+
+def quantile_scores(
+    values: npt.ArrayLike,
+    bins: int = 5,
+    *,
+    reverse: bool = False,
+    nan_policy: str = "raise",
+    name: str = "values",
+) -> npt.NDArray[np.int8]:
+    """Quantile scores ``1..bins`` (see the module docstring for the formula and tie policy).
+
+    ``reverse=True`` gives the highest score to the smallest values (recency).
+    Empty input gives an empty array.
+
+    >>> quantile_scores([4.0, float("nan"), 1.0], bins=2, nan_policy="omit").tolist()
+    [2, 0, 1]
+    """
+    q = _check_bins(bins)
+    x = as_float_array(values, name=name, allow_nan=True, allow_inf=True)
+    s, n_nan = _sorted_values(
+        x, name=name, nan_policy="omit" if nan_policy == "propagate" else nan_policy
+    )
+    n = len(s)
+    out = np.zeros(len(x), dtype=np.int8)
+    if n == 0:
+        return out
+    m = -((-np.arange(1, q, dtype=np.int64) * n) // q)  # ceil(j·n/q), j = 1..q-1
+    if reverse:
+        th = s[n - m]  # score >= j+1  ⇔  v < s[n − m_j]
+        for t in th:
+            out += (x < t).view(np.int8)
+    else:
+        th = s[m - 1]  # score >= j+1  ⇔  v > s[m_j − 1]
+        for t in th:
+            out += (x > t).view(np.int8)
+    out += 1
+    if n_nan:
+        out[np.isnan(x)] = 0
+    return out
+
+
+@attrs.frozen(eq=False)
+class RFMSummary:
+    """Per-customer recency (days since the last purchase), frequency and monetary value.
+
+    Build it from a :class:`~crmcore.tables.TransactionLog` with :func:`rfm_summary`.
+    """
+
+    customer_ids: npt.NDArray[Any]
+    recency: FloatArray
+    frequency: IntArray
+    monetary: FloatArray
+    as_of: np.datetime64
+
+    def __len__(self) -> int:
+        return len(self.customer_ids)
+
+
+def rfm_summary(
+    log: TransactionLog,
+    as_of: datetime | np.datetime64 | str,
+    *,
+    monetary: str = "total",
+) -> RFMSummary:
+    """Summarise a transaction log per customer as of a date, vectorized.
+
+    Rows after ``as_of`` are ignored. ``frequency`` counts purchase rows,
+    ``recency`` is in days from the last purchase to ``as_of``, ``monetary``
+    is the ``"total"`` (default) or ``"mean"`` of purchases net of refunds.
+    Customers without a purchase by ``as_of`` are left out.
+
+    >>> log = TransactionLog.from_arrays(customer_ids=["a", "a", "b"],
+    ...     timestamps=["1998-06-01", "1998-06-21", "1998-06-30"], amounts=[10.0, 30.0, 5.0])
+    >>> r = rfm_summary(log, "1998-06-30")
+    >>> r.customer_ids.tolist(), r.recency.tolist(), r.frequency.tolist(), r.monetary.tolist()
+    (['a', 'b'], [9.0, 0.0], [2, 1], [40.0, 5.0])
+    """
+    if monetary not in ("total", "mean"):
+        raise ValidationError(f"'monetary' must be 'total' or 'mean': {monetary!r}")
+    t_end = to_datetime64([as_of], name="as_of")[0]
+    n = log.n_customers
+    inside = log.time <= t_end
+    purchase = inside & (log.kind == 0)
+    refund = inside & (log.kind == 1)
+    cust = log.customer[purchase]
+    freq = np.bincount(cust, minlength=n)
+    money = np.bincount(cust, weights=log.amount[purchase], minlength=n)
+    if refund.any():
+        money -= np.bincount(log.customer[refund], weights=log.amount[refund], minlength=n)
+    last = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(last, cust, log.time[purchase].view(np.int64))
+    keep = freq > 0
+    end_us = t_end.astype("datetime64[us]").view(np.int64)
+    recency = (end_us - last[keep]) / _DAY_US
+    f = freq[keep].astype(np.int64)
+    mon: FloatArray = money[keep].astype(np.float64)
+    if monetary == "mean":
+        mon = mon / f
+    return RFMSummary(log.customer_ids[keep], recency, f, mon, t_end)
+
+
+@attrs.frozen
+class SegmentRule:
+    """A named segment: inclusive score ranges ``(low, high)`` for R, F and M.
+
+    >>> SegmentRule("champions", recency=(5, 5), frequency=(4, 5)).monetary
+    (1, 100)
+    """
+
+    name: str
+    recency: tuple[int, int] = (1, 100)
+    frequency: tuple[int, int] = (1, 100)
+    monetary: tuple[int, int] = (1, 100)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.name:
+            raise ConfigurationError("'name' of a segment rule must not be empty")
+        for field in ("recency", "frequency", "monetary"):
+            lo, hi = getattr(self, field)
+            if not 1 <= lo <= hi:
+                raise ConfigurationError(
+                    f"segment {self.name!r}: '{field}' must be a range (low, high) with "
+                    f"1 <= low <= high: {(lo, hi)}"
+                )
+
+
+@attrs.frozen
+class SegmentMap:
+    """Score patterns → segment names; the first matching rule wins, else ``default``.
+
+    ``bins`` (when set) is the number of bins the rules were written for.
+    """
+
+    rules: tuple[SegmentRule, ...]
+    default: str = "other"
+    bins: int | None = None
+
+    def lookup(self, bins: int) -> tuple[npt.NDArray[np.int16], tuple[str, ...]]:
+        """A ``(bins+1)³`` table of segment codes (index 0 = unscored) and the segment names.
+
+        >>> table, names = DEFAULT_SEGMENTS.lookup(5)
+        >>> names[table[5, 5, 5]], names[table[1, 1, 1]]
+        ('champions', 'lost')
+        """
+        if self.bins is not None and self.bins != bins:
+            raise ConfigurationError(
+                f"this segment map is written for {self.bins} bins, the scores have {bins}"
+            )
+        names = tuple(dict.fromkeys([*(r.name for r in self.rules), self.default, "unscored"]))
+        code = {nm: i for i, nm in enumerate(names)}
+        table = np.full((bins + 1,) * 3, code[self.default], dtype=np.int16)
+        done = np.zeros((bins + 1,) * 3, dtype=bool)
+        idx = np.arange(bins + 1)
+        for rule in self.rules:
+            r = (idx >= rule.recency[0]) & (idx <= rule.recency[1])
+            f = (idx >= rule.frequency[0]) & (idx <= rule.frequency[1])
+            m = (idx >= rule.monetary[0]) & (idx <= rule.monetary[1])
+            hit = r[:, None, None] & f[None, :, None] & m[None, None, :] & ~done
+            table[hit] = code[rule.name]
+            done |= hit
+        table[0, :, :] = table[:, 0, :] = table[:, :, 0] = code["unscored"]
+        return table, names
+
+
+DEFAULT_SEGMENTS = SegmentMap(
+    rules=(
+        SegmentRule("champions", recency=(5, 5), frequency=(4, 5)),
+        SegmentRule("loyal", recency=(3, 4), frequency=(4, 5)),
+        SegmentRule("potential loyalist", recency=(4, 5), frequency=(2, 3)),
+        SegmentRule("new", recency=(5, 5), frequency=(1, 1)),
+        SegmentRule("promising", recency=(4, 4), frequency=(1, 1)),
+        SegmentRule("need attention", recency=(3, 3), frequency=(3, 3)),
+        SegmentRule("about to sleep", recency=(3, 3), frequency=(1, 2)),
+        SegmentRule("can't lose", recency=(1, 2), frequency=(5, 5)),
+        SegmentRule("at risk", recency=(1, 2), frequency=(3, 4)),
+        SegmentRule("hibernating", recency=(2, 2), frequency=(1, 2)),
+        SegmentRule("lost", recency=(1, 1), frequency=(1, 2)),
+    ),
+    default="other",
+    bins=5,
+)
+"""The shipped map for 5 bins, on R and F (M is reported beside it); it covers all 25 RF cells."""
+
+
+@attrs.frozen(eq=False)
+class Segments:
+    """Segment code per customer, the names the codes index, and counts per name."""
+
+    codes: npt.NDArray[np.int16]
+    names: tuple[str, ...]
+
+    def counts(self) -> dict[str, int]:
+        """Customers per segment (segments with none left out), in map order.
+
+        >>> s = rfm_scores([1, 50], [9, 1], [100, 5], bins=2).segments(
+        ...     SegmentMap((SegmentRule("best", recency=(2, 2)),), default="rest"))
+        >>> s.counts()
+        {'best': 1, 'rest': 1}
+        """
+        c = np.bincount(self.codes, minlength=len(self.names))
+        return {nm: int(k) for nm, k in zip(self.names, c, strict=True) if k}
+
+    def labels(self) -> npt.NDArray[np.str_]:
+        """The segment name of every customer."""
+        return np.array(self.names)[self.codes]
+
+
+@attrs.frozen(eq=False)
+class RFMScores:
+    """R, F and M scores (``1..bins``, 0 = unscored NaN row) of each customer."""
+
+    recency: npt.NDArray[np.int8]
+    frequency: npt.NDArray[np.int8]
+    monetary: npt.NDArray[np.int8]
+    bins: int
+    customer_ids: npt.NDArray[Any] | None = None
+
+    def cells(self) -> IntArray:
+        """The classic three-digit cell ``100·R + 10·F + M`` (555 = best with 5 bins).
+
+        >>> rfm_scores([1, 50], [9, 1], [100, 5], bins=2).cells().tolist()
+        [222, 111]
+        """
+        return (
+            self.recency.astype(np.int64) * 100
+            + self.frequency.astype(np.int64) * 10
+            + self.monetary.astype(np.int64)
+        )
+
+    def segments(self, segment_map: SegmentMap = DEFAULT_SEGMENTS) -> Segments:
+        """Name every customer's segment with ``segment_map`` (a table lookup, vectorized).
+
+        >>> s = rfm_scores([0, 10, 20, 30, 400], [12, 5, 4, 3, 1], [900.0, 80, 70, 60, 10])
+        >>> s.segments().labels().tolist()
+        ['champions', 'loyal', 'need attention', 'hibernating', 'lost']
+        """
+        table, names = segment_map.lookup(self.bins)
+        return Segments(table[self.recency, self.frequency, self.monetary], names)
+
+
+def rfm_scores(
+    recency: npt.ArrayLike,
+    frequency: npt.ArrayLike,
+    monetary: npt.ArrayLike,
+    *,
+    bins: int = 5,
+    nan_policy: str = "raise",
+    customer_ids: npt.ArrayLike | None = None,
+) -> RFMScores:
+    """RFM scores from per-customer arrays (recency in any time unit; smaller = more recent).
+
+    >>> s = rfm_scores([2, 30, 300], [5, 2, 1], [500.0, 80.0, 20.0], bins=3)
+    >>> s.recency.tolist(), s.frequency.tolist(), s.monetary.tolist()
+    ([3, 2, 1], [3, 2, 1], [3, 2, 1])
+    """
+    arrays = {
+        "recency": as_float_array(recency, name="recency", allow_nan=True, allow_inf=True),
+        "frequency": as_float_array(frequency, name="frequency", allow_nan=True, allow_inf=True),
+        "monetary": as_float_array(monetary, name="monetary", allow_nan=True, allow_inf=True),
+    }
+    check_same_length(**arrays)
+    ids = None if customer_ids is None else np.asarray(customer_ids)
+    if ids is not None:
+        check_same_length(customer_ids=ids, recency=arrays["recency"])
+    for key in ("recency", "frequency"):
+        a = arrays[key]
+        if (a < 0).any():
+            i = int(np.flatnonzero(a < 0)[0])
+            raise ValidationError(f"{key!r} must be >= 0: {a[i]} at index {i}")
+    r = quantile_scores(
+        arrays["recency"], bins, reverse=True, nan_policy=nan_policy, name="recency"
+    )
+    f = quantile_scores(arrays["frequency"], bins, nan_policy=nan_policy, name="frequency")
+    m = quantile_scores(arrays["monetary"], bins, nan_policy=nan_policy, name="monetary")
+    if nan_policy != "raise":  # a customer with any NaN is unscored on all three
+        bad = (r == 0) | (f == 0) | (m == 0)
+        if bad.any():
+            r[bad] = f[bad] = m[bad] = 0
+    return RFMScores(r, f, m, _check_bins(bins), ids)
+
+
+def rfm_from_log(
+    log: TransactionLog,
+    as_of: datetime | np.datetime64 | str,
+    *,
+    bins: int = 5,
+    monetary: str = "total",
+) -> tuple[RFMSummary, RFMScores]:
+    """Summarise the log as of a date (:func:`rfm_summary`) and score it (:func:`rfm_scores`).
+
+    >>> from crmcore.datasets import load_cdnow_sample
+    >>> summary, scores = rfm_from_log(load_cdnow_sample(), "1998-06-30")
+    >>> len(summary), scores.segments().counts()["champions"]
+    (2357, 414)
+    """
+    summary = rfm_summary(log, as_of, monetary=monetary)
+    scores = rfm_scores(
+        summary.recency,
+        summary.frequency,
+        summary.monetary,
+        bins=bins,
+        customer_ids=summary.customer_ids,
+    )
+    return summary, scores
+
+
+def segment_table(
+    summary: RFMSummary, segments: Segments
+) -> list[tuple[str, int, float, float, float]]:
+    """Per segment: ``(name, customers, mean recency, mean frequency, mean monetary)``.
+
+    >>> log = TransactionLog.from_arrays(customer_ids=["a", "b"], timestamps=["1998-06-01", "1998-06-30"],
+    ...                                  amounts=[10.0, 5.0])
+    >>> summary, scores = rfm_from_log(log, "1998-06-30", bins=2)
+    >>> segment_table(summary, scores.segments(SegmentMap((SegmentRule("recent", recency=(2, 2)),))))
+    [('recent', 1, 0.0, 1.0, 5.0), ('other', 1, 29.0, 1.0, 10.0)]
+    """
+    k = len(segments.names)
+    cnt = np.bincount(segments.codes, minlength=k)
+    out: list[tuple[str, int, float, float, float]] = []
+    sums: Mapping[str, FloatArray] = {
+        "r": np.bincount(segments.codes, weights=summary.recency, minlength=k).astype(float),
+        "f": np.bincount(segments.codes, weights=summary.frequency, minlength=k).astype(float),
+        "m": np.bincount(segments.codes, weights=summary.monetary, minlength=k).astype(float),
+    }
+    for i, nm in enumerate(segments.names):
+        if cnt[i]:
+            c = float(cnt[i])
+            out.append(
+                (
+                    nm,
+                    int(cnt[i]),
+                    float(sums["r"][i] / c),
+                    float(sums["f"][i] / c),
+                    float(sums["m"][i] / c),
+                )
+            )
+    return out

@@ -1,0 +1,417 @@
+"""Shared machinery of the BTYD models: input checks, row compression, maximum likelihood.
+
+Every fit goes through :func:`maximize`: the negative mean log-likelihood is
+minimised over the logarithms of the (positive) parameters with BFGS and the
+analytic gradient, restarted from a Nelder-Mead polish when BFGS stalls;
+standard errors come from a numerical Hessian of the log-likelihood in the
+natural parametrisation at the optimum.
+
+>>> import numpy as np
+>>> rows, w = compress_rows(np.array([1, 1, 0]), np.array([2.0, 2.0, 0.0]), weights=None)
+>>> [r.tolist() for r in rows], w.tolist()
+[[0, 1], [0.0, 2.0]], [1.0, 2.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+from scipy import optimize
+
+from crmcore.arrays import FloatArray, as_float_array, check_nonnegative, check_same_length
+from crmcore.errors import FitError, ValidationError
+
+__all__ = [
+    "CHUNK",
+    "MaxResult",
+    "as_counts",
+    "check_rft",
+    "chunked",
+    "compress_rows",
+    "factorize_rows",
+    "maximize",
+    "positive",
+    "time_steps",
+    "weights_or_ones",
+]
+
+CHUNK = 1 << 16
+"""Rows per block in element-wise predictions (keeps temporaries in cache, memory flat)."""
+
+
+def positive(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    """attrs validator: a finite float > 0 (model parameters, standard errors).
+
+    >>> positive(None, attrs.fields(MaxResult).log_likelihood, -1.0)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'log_likelihood' must be a finite number > 0: -1.0
+    """
+    if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
+        raise ValidationError(f"{attribute.name!r} must be a finite number > 0: {value!r}")
+
+
+def chunked(
+    fn: Callable[..., FloatArray], *arrays: FloatArray, size: int = CHUNK
+) -> FloatArray:
+    """Apply an element-wise ``fn`` block by block (same result, bounded temporaries).
+
+    >>> chunked(lambda a, b: a + b, np.arange(5.0), np.ones(5), size=2).tolist()
+    [1.0, 2.0, 3.0, 4.0, 5.0]
+    """
+    n = len(arrays[0])
+    if n <= size:
+        return fn(*arrays)
+    out = np.empty(n, dtype=np.float64)
+    for lo in range(0, n, size):
+        out[lo : lo + size] = fn(*(a[lo : lo + size] for a in arrays))
+    return out
+
+
+def as_counts(values: npt.ArrayLike, *, name: str) -> FloatArray:
+    """Non-negative whole numbers as float64 (frequencies, periods).
+
+    >>> as_counts([0, 2], name="frequency").tolist()
+    [0.0, 2.0]
+    """
+    arr = as_float_array(values, name=name)
+    check_nonnegative(arr, name=name)
+    frac = arr != np.floor(arr)
+    if frac.any():
+        i = int(np.flatnonzero(frac)[0])
+        raise ValidationError(f"{name!r} must hold whole numbers: {arr[i]} at index {i}")
+    return arr
+
+
+def check_rft(
+    frequency: npt.ArrayLike,
+    recency: npt.ArrayLike,
+    T: npt.ArrayLike,
+    *,
+    broadcast: bool = True,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Validate a (frequency, recency, T) history: counts, 0 <= recency <= T, recency 0 iff x = 0.
+
+    >>> check_rft([1], [5.0], [4.0])
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'recency' must be <= 'T': 5.0 > 4.0 at index 0
+    """
+    x = as_counts(frequency, name="frequency")
+    t_x = as_float_array(recency, name="recency")
+    tt = as_float_array(T, name="T")
+    if broadcast:
+        x, t_x, tt = (np.ascontiguousarray(a) for a in np.broadcast_arrays(x, t_x, tt))
+    check_same_length(frequency=x, recency=t_x, T=tt)
+    check_nonnegative(t_x, name="recency")
+    check_nonnegative(tt, name="T")
+    bad = t_x > tt
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValidationError(f"'recency' must be <= 'T': {t_x[i]} > {tt[i]} at index {i}")
+    bad = (x == 0) & (t_x != 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValidationError(
+            f"'recency' must be 0 when 'frequency' is 0: {t_x[i]} at index {i}"
+        )
+    return x, t_x, tt
+
+
+def weights_or_ones(weights: npt.ArrayLike | None, n: int) -> FloatArray:
+    """Per-row weights (counts of identical customers); ones when None.
+
+    >>> weights_or_ones(None, 2).tolist()
+    [1.0, 1.0]
+    """
+    if weights is None:
+        return np.ones(n, dtype=np.float64)
+    w = as_float_array(weights, name="weights")
+    check_same_length(weights=w, rows=np.empty(n))
+    check_nonnegative(w, name="weights")
+    if not (w > 0).any():
+        raise ValidationError("'weights' must not all be 0")
+    return w
+
+
+def _codes(col: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]:
+    uniq = np.unique(col)
+    return uniq, np.searchsorted(uniq, col).astype(np.int64)
+
+
+def compress_rows(
+    *cols: npt.NDArray[Any], weights: FloatArray | None
+) -> tuple[list[npt.NDArray[Any]], FloatArray]:
+    """Identical rows of aligned columns merged into one with the summed weight (exact).
+
+    Returns the unique rows (column by column, sorted) and their weights.
+    Sort-based: each column is coded against its sorted unique values, the
+    codes are packed into one int64 key and the keys sorted once.
+    """
+    n = len(cols[0])
+    uniqs: list[npt.NDArray[Any]] = []
+    key = np.zeros(n, dtype=np.int64)
+    size = 1
+    for c in cols:
+        u, code = _codes(c)
+        uniqs.append(u)
+        size *= len(u)
+        if size >= 2**62:
+            order = np.lexsort(tuple(reversed(cols)))
+            return _compress_by_order(cols, weights, order)
+        key *= len(u)
+        key += code
+    if weights is None:
+        skey = np.sort(key)
+        starts = np.flatnonzero(np.r_[True, skey[1:] != skey[:-1]])
+        w = np.diff(np.r_[starts, n]).astype(np.float64)
+    else:
+        order = np.argsort(key, kind="stable")
+        skey = key[order]
+        starts = np.flatnonzero(np.r_[True, skey[1:] != skey[:-1]])
+        w = np.add.reduceat(weights[order], starts)
+    ukey = skey[starts]
+    out: list[npt.NDArray[Any]] = []
+    for u in reversed(uniqs):
+        out.append(u[ukey % len(u)])
+        ukey = ukey // len(u)
+    out.reverse()
+    keep = w > 0
+    return [c[keep] for c in out], w[keep]
+
+
+def _compress_by_order(
+    cols: Sequence[npt.NDArray[Any]], weights: FloatArray | None, order: npt.NDArray[np.intp]
+) -> tuple[list[npt.NDArray[Any]], FloatArray]:
+    scols = [c[order] for c in cols]
+    change = np.zeros(len(order), dtype=bool)
+    change[0] = True
+    for c in scols:
+        change[1:] |= c[1:] != c[:-1]
+    starts = np.flatnonzero(change)
+    w = np.ones(len(order)) if weights is None else weights[order]
+    ws = np.add.reduceat(w, starts)
+    keep = ws > 0
+    return [c[starts][keep] for c in scols], ws[keep]
+
+
+@attrs.frozen
+class MaxResult:
+    """The optimum of a fit: natural parameters, log-likelihood, standard errors, status."""
+
+    theta: FloatArray
+    log_likelihood: float
+    standard_errors: FloatArray | None
+    converged: bool
+    message: str
+    iterations: int
+
+
+LogLik = Callable[[FloatArray], tuple[float, FloatArray | None]]
+"""theta (natural) -> (total log-likelihood, gradient wrt theta or None)."""
+
+
+def _hessian(loglik: LogLik, theta: FloatArray) -> FloatArray:
+    k = len(theta)
+    H = np.empty((k, k))
+    f0, g0 = loglik(theta)
+    if g0 is not None:
+        for j in range(k):
+            h = 1e-5 * theta[j]
+            e = np.zeros(k)
+            e[j] = h
+            gp = loglik(theta + e)[1]
+            gm = loglik(theta - e)[1]
+            assert gp is not None and gm is not None
+            H[:, j] = (gp - gm) / (2 * h)
+        return (H + H.T) / 2
+    hs = 1e-4 * theta
+
+    def f(*steps: tuple[int, float]) -> float:
+        t = theta.copy()
+        for j, sign in steps:
+            t[j] += sign * hs[j]
+        return loglik(t)[0]
+
+    for j in range(k):
+        H[j, j] = (f((j, 1)) - 2 * f0 + f((j, -1))) / hs[j] ** 2
+        for i in range(j):
+            H[i, j] = H[j, i] = (
+                f((i, 1), (j, 1)) - f((i, 1), (j, -1)) - f((i, -1), (j, 1)) + f((i, -1), (j, -1))
+            ) / (4 * hs[i] * hs[j])
+    return H
+
+
+def _standard_errors(loglik: LogLik, theta: FloatArray) -> FloatArray | None:
+    try:
+        H = _hessian(loglik, theta)
+    except (FloatingPointError, ValueError, ZeroDivisionError):
+        return None
+    if not np.isfinite(H).all():
+        return None
+    try:
+        cov = np.linalg.inv(-H)
+    except np.linalg.LinAlgError:
+        return None
+    d = np.diag(cov)
+    if not (np.isfinite(d).all() and (d > 0).all()):
+        return None
+    return np.sqrt(d)
+
+
+def maximize(
+    loglik: LogLik,
+    theta0: FloatArray,
+    *,
+    total_weight: float,
+    model: str,
+    names: Sequence[str],
+    log_bound: float = 25.0,
+) -> MaxResult:
+    """Maximise ``loglik`` over positive parameters (optimising their logs); raise FitError on failure.
+
+    >>> import numpy as np
+    >>> def ll(th):  # Poisson rate 3 from 10 observations summing to 30
+    ...     return 30 * np.log(th[0]) - 10 * th[0], np.array([30 / th[0] - 10])
+    >>> res = maximize(ll, np.array([1.0]), total_weight=10, model="toy", names=["lam"])
+    >>> round(float(res.theta[0]), 6), res.converged
+    (3.0, True)
+    """
+
+    def objective(u: FloatArray) -> tuple[float, FloatArray]:
+        if np.any(np.abs(u) > 50):
+            return np.inf, np.zeros_like(u)
+        th = np.exp(u)
+        with np.errstate(all="ignore"):
+            ll, g = loglik(th)
+            if g is None:  # forward differences in log space: relative steps
+                gu = np.empty_like(u)
+                for j in range(len(u)):
+                    e = np.zeros_like(u)
+                    e[j] = 1e-7
+                    gu[j] = (loglik(np.exp(u + e))[0] - ll) / 1e-7
+            else:
+                gu = g * th
+        if not np.isfinite(ll) or not np.isfinite(gu).all():
+            return np.inf, np.zeros_like(u)
+        return -ll / total_weight, -gu / total_weight
+
+    u0 = np.log(np.asarray(theta0, dtype=np.float64))
+    f0, _ = objective(u0)
+    if not np.isfinite(f0):
+        raise FitError(
+            f"{model}: the log-likelihood is not finite at the initial values "
+            f"{dict(zip(names, np.round(theta0, 6).tolist(), strict=True))}; check the data"
+        )
+    best = None
+    iterations = 0
+    start = u0
+    for attempt in range(3):
+        res = optimize.minimize(
+            objective, start, jac=True, method="BFGS", options={"gtol": 1e-9, "maxiter": 2000}
+        )
+        iterations += int(res.nit)
+        if best is None or res.fun < best.fun:
+            best = res
+        gnorm = float(np.max(np.abs(res.jac))) if np.isfinite(res.fun) else np.inf
+        if np.isfinite(res.fun) and gnorm < 1e-6:
+            break
+        nm = optimize.minimize(
+            lambda u: objective(u)[0],
+            res.x if np.isfinite(res.fun) else u0 + 0.5 * (attempt + 1),
+            method="Nelder-Mead",
+            options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 4000},
+        )
+        iterations += int(nm.nit)
+        start = nm.x
+    assert best is not None
+    u = best.x
+    gnorm = float(np.max(np.abs(best.jac))) if np.isfinite(best.fun) else np.inf
+    named = dict(zip(names, np.exp(u).round(6).tolist(), strict=True))
+    if not np.isfinite(best.fun) or not np.isfinite(u).all():
+        raise FitError(f"{model}: the optimiser found no finite log-likelihood ({best.message})")
+    if np.any(np.abs(u) > log_bound):
+        raise FitError(
+            f"{model}: the maximum likelihood lies at the edge of the parameter space "
+            f"{named}: the data cannot identify the model (for example no sign of drop-out)"
+        )
+    converged = gnorm < 1e-5
+    if not converged:
+        raise FitError(
+            f"{model}: the optimiser did not converge (largest gradient {gnorm:.2e} at {named}): "
+            f"{best.message}"
+        )
+    theta = np.exp(u)
+    ll = float(loglik(theta)[0])
+    se = _standard_errors(loglik, theta)
+    return MaxResult(theta, ll, se, converged, str(best.message), iterations)
+
+
+def _column_codes(col: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    n = len(col)
+    if n:
+        lo, hi = float(col.min()), float(col.max())
+        if hi - lo < 4 * n + 1024 and lo == np.floor(lo):
+            shifted = col - lo
+            as_int = shifted.astype(np.int64)
+            if np.array_equal(as_int, shifted):
+                present = np.zeros(int(hi - lo) + 1, dtype=bool)
+                present[as_int] = True
+                pos = np.cumsum(present) - 1
+                return np.flatnonzero(present) + lo, pos[as_int]
+    uniq = np.unique(col)
+    return uniq, np.searchsorted(uniq, col).astype(np.int64)
+
+
+def factorize_rows(*cols: FloatArray) -> tuple[list[FloatArray], npt.NDArray[np.int64]]:
+    """Unique rows of aligned float columns and, per input row, the index of its unique row.
+
+    Whole-number columns with a small range are coded without sorting; the
+    packed keys are made unique through a dense table when it is small.
+
+    >>> rows, inv = factorize_rows(np.array([2.0, 0.0, 2.0]), np.array([1.5, 0.0, 1.5]))
+    >>> [r.tolist() for r in rows], inv.tolist()
+    ([[0.0, 2.0], [0.0, 1.5]], [1, 0, 1])
+    """
+    n = len(cols[0])
+    uniqs: list[FloatArray] = []
+    key = np.zeros(n, dtype=np.int64)
+    size = 1
+    for c in cols:
+        u, code = _column_codes(c)
+        uniqs.append(u)
+        size *= max(len(u), 1)
+        if size >= 2**62:
+            stacked = np.column_stack(cols)
+            urows, inv = np.unique(stacked, axis=0, return_inverse=True)
+            return [urows[:, j].copy() for j in range(len(cols))], inv.reshape(-1).astype(np.int64)
+        key *= len(u)
+        key += code
+    if size <= 4 * n + 1024:
+        present = np.zeros(size, dtype=bool)
+        present[key] = True
+        ukey = np.flatnonzero(present)
+        pos = np.cumsum(present) - 1
+        inverse = pos[key]
+    else:
+        ukey, inverse = np.unique(key, return_inverse=True)
+    out: list[FloatArray] = []
+    for u in reversed(uniqs):
+        out.append(u[ukey % len(u)])
+        ukey = ukey // len(u)
+    out.reverse()
+    return out, inverse.astype(np.int64)
+
+
+def time_steps(t: npt.ArrayLike, *, name: str = "t") -> FloatArray:
+    """Validate a horizon (scalar or array, >= 0).
+
+    >>> time_steps(-1.0)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 't' must be >= 0: -1.0 at index 0
+    """
+    arr = as_float_array(t, name=name, ndim=None)
+    check_nonnegative(arr.reshape(-1), name=name)
+    return arr

@@ -1,0 +1,219 @@
+"""Closed-form CLV for a constant retention rate, the retention what-if, repurchase propensity.
+
+Convention (stated once, used everywhere here): a customer is acquired at
+time 0, no margin is counted at time 0, and a margin ``m`` is received at
+the **end** of every period ``t = 1, 2, …`` the customer is still active;
+the customer is active at the end of period ``t`` with probability ``r^t``
+and money at ``t`` is worth ``1/(1 + d)^t`` today. Then, with
+``q = r / (1 + d)``,
+
+* infinite horizon: ``CLV = Σ_{t≥1} m·q^t = m·r / (1 + d − r)``;
+* horizon of ``H`` periods: ``CLV_H = m·q·(1 − q^H) / (1 − q)``.
+
+If your margin is received at the *start* of each period (first period
+included), add ``m`` to the value: ``m·(1 + d)/(1 + d − r)``.
+
+>>> round(retention_clv(100.0, 0.8, 0.1), 2)
+266.67
+>>> round(retention_clv(100.0, 0.8, 0.1, horizon=3), 2)
+164.09
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from crmcore.arrays import FloatArray, as_float_array, check_in_range, check_nonnegative
+from crmcore.errors import ValidationError
+
+__all__ = [
+    "PurchaseModel",
+    "RetentionWhatIf",
+    "repurchase_propensity",
+    "retention_clv",
+    "retention_what_if",
+]
+
+
+def _broadcast(**arrays: npt.ArrayLike) -> dict[str, FloatArray]:
+    conv = {k: as_float_array(v, name=k, ndim=None) for k, v in arrays.items()}
+    try:
+        out = np.broadcast_arrays(*conv.values())
+    except ValueError as e:
+        shapes = ", ".join(f"{k} {v.shape}" for k, v in conv.items())
+        raise ValidationError(f"inputs must broadcast to one shape: {shapes}") from e
+    return dict(zip(conv, out, strict=True))
+
+
+def retention_clv(
+    margin: npt.ArrayLike,
+    retention: npt.ArrayLike,
+    discount: npt.ArrayLike,
+    *,
+    horizon: int | None = None,
+) -> Any:
+    """CLV with constant retention ``r``, margin ``m`` per period and discount rate ``d`` (broadcasts).
+
+    Returns a float for scalar inputs, else an array. An infinite horizon
+    with ``r = 1`` and ``d = 0`` has no finite value and is refused.
+
+    >>> retention_clv([10, 20], 0.5, 0.0).tolist()
+    [10.0, 20.0]
+    >>> retention_clv(10, 1.0, 0.0)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: CLV is infinite with retention 1 and discount 0: pass a 'horizon'
+    >>> retention_clv(10, 1.2, 0.1)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'retention' must be in [0, 1]: 1.2 at index 0
+    """
+    scalar = all(np.ndim(x) == 0 for x in (margin, retention, discount))
+    a = _broadcast(margin=margin, retention=retention, discount=discount)
+    m, r, d = a["margin"], a["retention"], a["discount"]
+    check_in_range(r, name="retention", low=0, high=1)
+    check_nonnegative(d, name="discount")
+    q = r / (1.0 + d)
+    if horizon is None:
+        bad = q >= 1.0
+        if bad.any():
+            raise ValidationError(
+                "CLV is infinite with retention 1 and discount 0: pass a 'horizon'"
+            )
+        out = m * r / (1.0 + d - r)
+    else:
+        if int(horizon) != horizon or horizon < 0:
+            raise ValidationError(f"'horizon' must be a whole number >= 0: {horizon!r}")
+        h = int(horizon)
+        one = q == 1.0
+        safe_q = np.where(one, 0.5, q)
+        geo = safe_q * (1.0 - safe_q**h) / (1.0 - safe_q)
+        out = m * np.where(one, float(h), geo)
+    return float(out) if scalar else out
+
+
+@attrs.frozen(eq=False)
+class RetentionWhatIf:
+    """Effect of raising retention by ``points`` percentage points, per cohort.
+
+    ``clv_before``/``clv_after`` per customer, ``profit_effect`` =
+    (after − before) × cohort size, ``relative_change`` = after / before − 1.
+    """
+
+    retention_before: FloatArray
+    retention_after: FloatArray
+    clv_before: FloatArray
+    clv_after: FloatArray
+    profit_effect: FloatArray
+    relative_change: FloatArray
+    points: float
+
+    @property
+    def total_effect(self) -> float:
+        """Sum of the profit effect over all cohorts."""
+        return float(self.profit_effect.sum())
+
+
+def retention_what_if(
+    margin: npt.ArrayLike,
+    retention: npt.ArrayLike,
+    discount: npt.ArrayLike,
+    cohort_sizes: npt.ArrayLike,
+    *,
+    points: float,
+    horizon: int | None = None,
+) -> RetentionWhatIf:
+    """Profit effect of ``+points`` of retention (e.g. ``points=5``: 0.80 → 0.85) for each cohort.
+
+    >>> w = retention_what_if([100.0, 100.0], [0.6, 0.8], 0.1, [1000, 500], points=5)
+    >>> w.clv_before.round(2).tolist(), w.clv_after.round(2).tolist()
+    ([120.0, 266.67], [144.44, 340.0])
+    >>> w.profit_effect.round(0).tolist(), round(w.total_effect)
+    ([24444.0, 36667.0], 61111)
+    """
+    p = float(points)
+    a = _broadcast(margin=margin, retention=retention, discount=discount, cohort_sizes=cohort_sizes)
+    check_nonnegative(a["cohort_sizes"], name="cohort_sizes")
+    r0 = a["retention"]
+    r1 = r0 + p / 100.0
+    over = (r1 > 1.0) | (r1 < 0.0)
+    if over.any():
+        i = int(np.flatnonzero(over.ravel())[0])
+        raise ValidationError(
+            f"'points' {p:g} moves retention {r0.ravel()[i]:g} outside [0, 1] at index {i}"
+        )
+    before = np.asarray(retention_clv(a["margin"], r0, a["discount"], horizon=horizon))
+    after = np.asarray(retention_clv(a["margin"], r1, a["discount"], horizon=horizon))
+    rel = np.divide(after - before, before, out=np.zeros_like(before), where=before != 0)
+    return RetentionWhatIf(
+        retention_before=r0,
+        retention_after=r1,
+        clv_before=before,
+        clv_after=after,
+        profit_effect=(after - before) * a["cohort_sizes"],
+        relative_change=rel,
+        points=p,
+    )
+
+
+@runtime_checkable
+class PurchaseModel(Protocol):
+    """Any fitted purchase model offering ``probability_of_repurchase`` (e.g. BG/NBD)."""
+
+    def probability_of_repurchase(
+        self, t: Any, frequency: Any, recency: Any, T: Any
+    ) -> Any:  # pragma: no cover - protocol
+        """P(at least one purchase in the next ``t`` periods | frequency, recency, T)."""
+        ...
+
+
+def repurchase_propensity(
+    model: PurchaseModel,
+    t: float,
+    frequency: npt.ArrayLike,
+    recency: npt.ArrayLike,
+    T: npt.ArrayLike,
+) -> FloatArray:
+    """Per-customer probability of at least one purchase in the next ``t`` periods.
+
+    Delegates to ``model.probability_of_repurchase`` (duck-typed: any fitted
+    model with that method), after validating the inputs, and checks that
+    the model answered with probabilities.
+
+    >>> class Coin:
+    ...     def probability_of_repurchase(self, t, frequency, recency, T):
+    ...         return 1.0 - 0.5 ** (t * (frequency > 0) + 1)
+    >>> repurchase_propensity(Coin(), 1, [0, 3], [0, 5], [10, 10]).tolist()
+    [0.5, 0.75]
+    """
+    if not isinstance(model, PurchaseModel):
+        raise ValidationError(
+            f"'model' must offer probability_of_repurchase(t, frequency, recency, T): "
+            f"{type(model).__name__}"
+        )
+    if not float(t) > 0:
+        raise ValidationError(f"'t' must be > 0: {t!r}")
+    f = as_float_array(frequency, name="frequency")
+    rec = as_float_array(recency, name="recency")
+    big_t = as_float_array(T, name="T")
+    for name, arr in (("frequency", f), ("recency", rec), ("T", big_t)):
+        check_nonnegative(arr, name=name)
+    if not len(f) == len(rec) == len(big_t):
+        raise ValidationError(
+            f"inputs must have the same length: frequency {len(f)}, recency {len(rec)}, T {len(big_t)}"
+        )
+    late = rec > big_t
+    if late.any():
+        i = int(np.flatnonzero(late)[0])
+        raise ValidationError(f"'recency' must be <= 'T': {rec[i]:g} > {big_t[i]:g} at index {i}")
+    out = np.asarray(model.probability_of_repurchase(float(t), f, rec, big_t), dtype=np.float64)
+    out = np.broadcast_to(out, f.shape).astype(np.float64)
+    bad = ~np.isfinite(out) | (out < 0) | (out > 1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValidationError(
+            f"the purchase model returned a non-probability {out[i]!r} at index {i}"
+        )
+    return out

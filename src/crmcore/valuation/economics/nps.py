@@ -1,0 +1,427 @@
+"""Net promoter score from 0–10 answers: shares, trinomial standard error, intervals, tests.
+
+Answers 9–10 are promoters, 7–8 passives, 0–6 detractors. With shares
+``p`` (promoters) and ``d`` (detractors) out of ``n`` answers the score is
+``s = p − d`` (a fraction in [−1, 1]; multiply by 100 for "NPS points") and
+its trinomial variance is ``Var(s) = (p + d − s²) / n``.
+
+Intervals (``method=``):
+
+* ``"adjusted-wald"`` (default): add 3 pseudo-answers, ¾ promoter, 1½ passive
+  and ¾ detractor, then use the Wald formula on the adjusted shares:
+  ``ñ = n + 3``, ``p̃ = (n·p + ¾)/ñ``, ``d̃ = (n·d + ¾)/ñ``,
+  ``s̃ ± z·sqrt((p̃ + d̃ − s̃²)/ñ)``. This is the adjusted Wald interval of
+  Rocks (2016, "Interval estimation for the 'net promoter score'", The American
+  Statistician 70(4)) as described by Sauro & Lewis (MeasuringU, 2021); its
+  coverage is measured in ``docs/surveys.md``.
+* ``"wald"``: ``s ± z·sqrt((p + d − s²)/n)``; undercovers for small ``n``.
+
+Weighted answers use the weighted shares and Kish's effective sample size
+``n_eff = (Σw)² / Σw²`` in place of ``n``.
+
+>>> r = nps([10, 9, 9, 8, 7, 6, 3, 10, 9, 5])
+>>> r.score, r.promoters, r.passives, r.detractors
+(0.2, 0.5, 0.2, 0.3)
+>>> round(r.se, 4), round(r.low, 3), round(r.high, 3)
+(0.2757, -0.303, 0.611)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+from scipy import special
+
+from crmcore.arrays import FloatArray, as_float_array, check_in_range, check_integer_valued
+from crmcore.errors import ValidationError
+from crmcore.valuation.economics._common import (
+    fbincount,
+    group_codes,
+    optional_weights,
+    show_label,
+    z_value,
+)
+
+__all__ = [
+    "NPSComparison",
+    "NPSResult",
+    "NPSTable",
+    "compare_nps",
+    "nps",
+    "nps_by_group",
+    "nps_counts",
+]
+
+_METHODS = ("adjusted-wald", "wald")
+_PSEUDO = (
+    3.0  # pseudo-answers of the adjusted Wald interval: 3/4 promoter, 3/2 passive, 3/4 detractor
+)
+
+
+def _check_method(method: str) -> str:
+    if method not in _METHODS:
+        raise ValidationError(f"'method' must be one of {_METHODS}: {method!r}")
+    return method
+
+
+def _interval(
+    p: FloatArray, d: FloatArray, n: FloatArray, z: float, method: str
+) -> tuple[FloatArray, FloatArray]:
+    if method == "adjusted-wald":
+        nt = n + _PSEUDO
+        pt = (n * p + _PSEUDO / 4) / nt
+        dt = (n * d + _PSEUDO / 4) / nt
+    else:
+        nt, pt, dt = n, p, d
+    s = pt - dt
+    half = z * np.sqrt(np.maximum(pt + dt - s * s, 0.0) / nt)
+    return np.clip(s - half, -1.0, 1.0), np.clip(s + half, -1.0, 1.0)
+
+
+def _categories(scores: npt.ArrayLike) -> tuple[npt.NDArray[np.int8], int]:
+    raw = np.asarray(scores)
+    if raw.dtype.kind in "iu" and raw.ndim == 1 and len(raw):
+        lo, hi = int(raw.min()), int(raw.max())
+        if lo < 0 or hi > 10:
+            i = int(np.flatnonzero((raw < 0) | (raw > 10))[0])
+            raise ValidationError(f"'scores' must be in [0, 10]: {raw[i]} at index {i}")
+        x: npt.NDArray[Any] = raw
+    else:
+        x = as_float_array(raw, name="scores")
+        if len(x) == 0:
+            raise ValidationError("'scores' is empty: an NPS needs at least one answer")
+        check_integer_valued(x, name="scores")
+        check_in_range(x, name="scores", low=0, high=10)
+    # 0 detractor, 1 passive, 2 promoter
+    cat = (x >= 7).view(np.int8) + (x >= 9).view(np.int8)
+    return cat, len(x)
+
+
+@attrs.frozen
+class NPSResult:
+    """One NPS: shares (fractions), score ``p − d`` in [−1, 1], its SE and interval.
+
+    ``n`` is the (weighted) number of answers, ``effective_n`` the sample size
+    used for the variance (equal to ``n`` without weights).
+    """
+
+    n: float
+    effective_n: float
+    promoters: float
+    passives: float
+    detractors: float
+    score: float
+    se: float
+    low: float
+    high: float
+    confidence: float
+    method: str
+
+    @property
+    def points(self) -> float:
+        """The score on the usual −100…+100 scale.
+
+        >>> nps([10, 10, 3]).points
+        33.3...
+        """
+        return 100.0 * self.score
+
+
+@attrs.frozen(eq=False)
+class NPSTable:
+    """NPS per group (segment or period), as aligned arrays; ``labels[i]`` names row ``i``.
+
+    >>> t = nps_by_group([10, 2, 9, 9], ["a", "a", "b", "b"])
+    >>> t.labels.tolist(), t.score.tolist()
+    (['a', 'b'], [0.0, 1.0])
+    >>> t.row(1).promoters
+    1.0
+    """
+
+    labels: npt.NDArray[Any]
+    n: FloatArray
+    effective_n: FloatArray
+    promoters: FloatArray
+    passives: FloatArray
+    detractors: FloatArray
+    score: FloatArray
+    se: FloatArray
+    low: FloatArray
+    high: FloatArray
+    confidence: float
+    method: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def row(self, i: int) -> NPSResult:
+        """Row ``i`` as an :class:`NPSResult`."""
+        return NPSResult(
+            n=float(self.n[i]),
+            effective_n=float(self.effective_n[i]),
+            promoters=float(self.promoters[i]),
+            passives=float(self.passives[i]),
+            detractors=float(self.detractors[i]),
+            score=float(self.score[i]),
+            se=float(self.se[i]),
+            low=float(self.low[i]),
+            high=float(self.high[i]),
+            confidence=self.confidence,
+            method=self.method,
+        )
+
+    def changes(self) -> NPSComparison:
+        """Each row against the previous one (rows in label order, e.g. periods over time).
+
+        >>> t = nps_by_group([10] * 50 + [3] * 50 + [10] * 80 + [3] * 20, [1] * 100 + [2] * 100)
+        >>> c = t.changes()
+        >>> c.difference.round(2).tolist(), bool(c.p_value[0] < 0.001)
+        ([0.6], True)
+        """
+        if len(self) < 2:
+            raise ValidationError(f"'changes' needs at least 2 rows: {len(self)}")
+        return _compare(
+            (self.promoters[:-1], self.detractors[:-1], self.effective_n[:-1]),
+            (self.promoters[1:], self.detractors[1:], self.effective_n[1:]),
+            confidence=self.confidence,
+            method=self.method,
+        )
+
+
+@attrs.frozen(eq=False)
+class NPSComparison:
+    """Difference ``second − first`` of independent NPS values with a z-test and interval.
+
+    Arrays (one element for :func:`compare_nps`); ``p_value`` is two-sided.
+    """
+
+    difference: FloatArray
+    se: FloatArray
+    z: FloatArray
+    p_value: FloatArray
+    low: FloatArray
+    high: FloatArray
+    confidence: float
+    method: str
+
+
+def _table(
+    labels: npt.NDArray[Any],
+    pro: FloatArray,
+    pas: FloatArray,
+    det: FloatArray,
+    n_eff: FloatArray,
+    *,
+    confidence: float,
+    method: str,
+) -> NPSTable:
+    _check_method(method)
+    z = z_value(confidence)
+    total = pro + pas + det
+    empty = (total <= 0) | (n_eff <= 0)
+    if empty.any():
+        i = int(np.flatnonzero(empty)[0])
+        raise ValidationError(
+            f"NPS group {show_label(labels[i])} is empty (total weight {total[i]:g}): no answers to score"
+        )
+    p, q, d = pro / total, pas / total, det / total
+    s = p - d
+    se = np.sqrt(np.maximum(p + d - s * s, 0.0) / n_eff)
+    low, high = _interval(p, d, n_eff, z, method)
+    return NPSTable(
+        labels=labels,
+        n=total,
+        effective_n=n_eff,
+        promoters=p,
+        passives=q,
+        detractors=d,
+        score=s,
+        se=se,
+        low=low,
+        high=high,
+        confidence=confidence,
+        method=method,
+    )
+
+
+def nps_counts(
+    promoters: npt.ArrayLike,
+    passives: npt.ArrayLike,
+    detractors: npt.ArrayLike,
+    *,
+    effective_n: npt.ArrayLike | None = None,
+    labels: npt.ArrayLike | None = None,
+    confidence: float = 0.95,
+    method: str = "adjusted-wald",
+) -> NPSTable:
+    """NPS from category counts (arrays: one row per survey); vectorized.
+
+    Counts may be weighted sums; then pass ``effective_n`` (default: the total).
+
+    >>> t = nps_counts([50, 5], [30, 0], [20, 0])
+    >>> t.score.tolist(), t.low.round(3).tolist()
+    ([0.3, 1.0], [0.141, 0.175])
+    >>> nps_counts([0], [0], [0])
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: NPS group 0 is empty (total weight 0): no answers to score
+    """
+    pro = as_float_array(promoters, name="promoters")
+    pas = as_float_array(passives, name="passives")
+    det = as_float_array(detractors, name="detractors")
+    for name, arr in (("promoters", pro), ("passives", pas), ("detractors", det)):
+        if (arr < 0).any():
+            i = int(np.flatnonzero(arr < 0)[0])
+            raise ValidationError(f"{name!r} must be >= 0: {arr[i]} at index {i}")
+    if not len(pro) == len(pas) == len(det):
+        raise ValidationError(
+            f"counts must have the same length: {len(pro)}, {len(pas)}, {len(det)}"
+        )
+    n_eff = (
+        pro + pas + det if effective_n is None else as_float_array(effective_n, name="effective_n")
+    )
+    labs = np.arange(len(pro)) if labels is None else np.asarray(labels)
+    return _table(labs, pro, pas, det, n_eff, confidence=confidence, method=method)
+
+
+def nps(
+    scores: npt.ArrayLike,
+    *,
+    weights: npt.ArrayLike | None = None,
+    confidence: float = 0.95,
+    method: str = "adjusted-wald",
+) -> NPSResult:
+    """NPS of 0–10 answers, optionally weighted, with a confidence interval.
+
+    >>> nps([11])
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'scores' must be in [0, 10]: 11 at index 0
+    >>> nps([])
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'scores' is empty: an NPS needs at least one answer
+    >>> round(nps([10, 0], weights=[3, 1]).score, 2)
+    0.5
+    """
+    cat, n = _categories(scores)
+    codes = np.zeros(n, dtype=np.int64)
+    return _grouped(
+        cat, codes, np.array(["all"]), weights, confidence=confidence, method=method
+    ).row(0)
+
+
+def nps_by_group(
+    scores: npt.ArrayLike,
+    groups: npt.ArrayLike,
+    *,
+    weights: npt.ArrayLike | None = None,
+    confidence: float = 0.95,
+    method: str = "adjusted-wald",
+) -> NPSTable:
+    """NPS per segment or period: ``groups[i]`` labels answer ``scores[i]``; one pass of bincount.
+
+    Rows are in sorted label order (periods come out in time order).
+
+    >>> t = nps_by_group([9, 10, 0], ["2025-02", "2025-01", "2025-01"])
+    >>> t.labels.tolist(), t.score.tolist()
+    (['2025-01', '2025-02'], [0.0, 1.0])
+    """
+    cat, n = _categories(scores)
+    labels, codes = group_codes(groups, name="groups")
+    if len(codes) != n:
+        raise ValidationError(f"'groups' must label every answer: {len(codes)} labels for {n}")
+    return _grouped(cat, codes, labels, weights, confidence=confidence, method=method)
+
+
+def _grouped(
+    cat: npt.NDArray[np.int8],
+    codes: npt.NDArray[np.int64],
+    labels: npt.NDArray[Any],
+    weights: npt.ArrayLike | None,
+    *,
+    confidence: float,
+    method: str,
+) -> NPSTable:
+    n = len(cat)
+    w = optional_weights(weights, n)
+    g = len(labels)
+    counts = fbincount(codes * 3 + cat, weights=w, minlength=3 * g).reshape(g, 3)
+    counts = counts.astype(np.float64)
+    if w is None:
+        n_eff = counts.sum(axis=1)
+    else:
+        sw2 = fbincount(codes, weights=w * w, minlength=g)
+        tot = counts.sum(axis=1)
+        n_eff = np.divide(tot * tot, sw2, out=np.zeros(g), where=sw2 > 0)
+    return _table(
+        labels,
+        counts[:, 2],
+        counts[:, 1],
+        counts[:, 0],
+        n_eff,
+        confidence=confidence,
+        method=method,
+    )
+
+
+def _compare(
+    first: tuple[FloatArray, FloatArray, FloatArray],
+    second: tuple[FloatArray, FloatArray, FloatArray],
+    *,
+    confidence: float,
+    method: str,
+) -> NPSComparison:
+    _check_method(method)
+    z = z_value(confidence)
+
+    def adjusted(p: FloatArray, d: FloatArray, n: FloatArray) -> tuple[FloatArray, FloatArray]:
+        if method == "adjusted-wald":
+            nt = n + _PSEUDO
+            p = (n * p + _PSEUDO / 4) / nt
+            d = (n * d + _PSEUDO / 4) / nt
+            n = nt
+        s = p - d
+        return s, np.maximum(p + d - s * s, 0.0) / n
+
+    s1, v1 = adjusted(*first)
+    s2, v2 = adjusted(*second)
+    diff = second[0] - second[1] - (first[0] - first[1])
+    se = np.sqrt(v1 + v2)
+    center = s2 - s1
+    zs = np.divide(center, se, out=np.zeros_like(se), where=se > 0)
+    # se == 0 only with the Wald method and two unanimous samples: identical -> p = 1, else 0
+    p_value = np.where(se > 0, 2.0 * special.ndtr(-np.abs(zs)), np.where(center == 0, 1.0, 0.0))
+    return NPSComparison(
+        difference=diff,
+        se=se,
+        z=zs,
+        p_value=p_value,
+        low=np.clip(center - z * se, -2.0, 2.0),
+        high=np.clip(center + z * se, -2.0, 2.0),
+        confidence=confidence,
+        method=method,
+    )
+
+
+def compare_nps(
+    first: NPSResult, second: NPSResult, *, confidence: float = 0.95, method: str | None = None
+) -> NPSComparison:
+    """Test ``second − first`` for two independent samples (two periods or two segments).
+
+    Uses the unpooled variance ``Var(s₁) + Var(s₂)``; with the adjusted-Wald
+    method both samples get their 3 pseudo-answers first (the interval and z
+    are centred on the adjusted difference; ``difference`` is the raw one).
+
+    >>> a = nps([10] * 40 + [8] * 30 + [2] * 30)
+    >>> b = nps([10] * 55 + [8] * 25 + [2] * 20)
+    >>> c = compare_nps(a, b)
+    >>> round(float(c.difference[0]), 2), round(float(c.p_value[0]), 3)
+    (0.25, 0.032)
+    """
+    m = method if method is not None else first.method
+
+    def arr(r: NPSResult) -> tuple[FloatArray, FloatArray, FloatArray]:
+        return (np.array([r.promoters]), np.array([r.detractors]), np.array([r.effective_n]))
+
+    return _compare(arr(first), arr(second), confidence=confidence, method=m)

@@ -1,0 +1,210 @@
+"""CLV:CAC per channel and cohort with unprofitable customers flagged; CAC payback period.
+
+``clv_to_cac`` compares each customer's CLV (from any model: the BTYD
+models, :func:`~crmcore.valuation.economics.retention_clv`, an sBG DERL
+times margin) with the CAC of the channel × period cell the customer was
+acquired in. A customer is flagged when ``CLV < CAC`` of her cell; a channel
+or cohort when its mean CLV is below its CAC. The ratio is ``mean CLV / CAC``;
+where CAC is 0 (free customers) it has no value: ``ratio`` is nan there and
+``ratio_defined`` is False.
+
+Payback (same convention as the closed-form CLV: margin at the end of each
+month, survival ``r^t``, monthly discount ``d``, ``q = r/(1 + d)``): the
+expected cumulative margin after ``k`` months is ``m·q·(1 − q^k)/(1 − q)``
+(``m·k`` when ``q = 1``), and the payback period is the ``k`` at which it
+reaches CAC:
+
+* no decay (``r = 1``, ``d = 0``): ``k = CAC / m``;
+* with decay: ``k = ln(1 − CAC·(1 − q)/(m·q)) / ln q``, which exists only
+  when ``CAC < m·q/(1 − q)`` (the CLV); otherwise ``recovered`` is False and
+  ``months`` is ``inf``.
+
+>>> p = cac_payback([300.0, 300.0], 50.0)
+>>> p.months.tolist(), p.whole_months.tolist()
+([6.0, 6.0], [6, 6])
+>>> p = cac_payback(300.0, 50.0, retention=0.9)
+>>> round(float(p.months[0]), 2), bool(p.recovered[0])
+(10.43, True)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from crmcore.arrays import FloatArray, as_float_array, check_in_range, check_nonnegative
+from crmcore.errors import ValidationError
+from crmcore.valuation.economics._common import fbincount
+from crmcore.valuation.economics.acquisition import CACReport
+
+__all__ = ["CLVCACReport", "CLVCACTable", "PaybackResult", "cac_payback", "clv_to_cac"]
+
+
+@attrs.frozen(eq=False)
+class CLVCACTable:
+    """Mean CLV, CAC and their ratio per group; ``flagged`` where mean CLV < CAC."""
+
+    channel: npt.NDArray[Any] | None
+    period: npt.NDArray[Any] | None
+    customers: FloatArray
+    mean_clv: FloatArray
+    cac: FloatArray
+    ratio: FloatArray
+    ratio_defined: npt.NDArray[np.bool_]
+    flagged: npt.NDArray[np.bool_]
+    flagged_customers: FloatArray
+
+
+@attrs.frozen(eq=False)
+class CLVCACReport:
+    """CLV:CAC per channel, per cohort and per cell; per-customer CAC and flags."""
+
+    by_channel: CLVCACTable
+    by_period: CLVCACTable
+    cells: CLVCACTable
+    customer_cac: FloatArray
+    customer_flag: npt.NDArray[np.bool_]
+    blended_ratio: float
+
+    @property
+    def flagged_channels(self) -> list[Any]:
+        """Channels whose mean CLV is below their CAC."""
+        ch = self.by_channel.channel
+        assert ch is not None
+        return [x.item() if isinstance(x, np.generic) else x for x in ch[self.by_channel.flagged]]
+
+
+def _ratio_table(
+    channel: npt.NDArray[Any] | None,
+    period: npt.NDArray[Any] | None,
+    codes: npt.NDArray[np.int64],
+    size: int,
+    clv: FloatArray,
+    flag: npt.NDArray[np.bool_],
+    cac: FloatArray,
+) -> CLVCACTable:
+    n = fbincount(codes, minlength=size).astype(np.float64)
+    total = fbincount(codes, weights=clv, minlength=size)
+    mean = np.divide(total, n, out=np.zeros(size), where=n > 0)
+    defined = (cac > 0) & (n > 0)
+    ratio = np.divide(mean, cac, out=np.full(size, np.nan), where=defined)
+    flagged = (n > 0) & (mean < np.nan_to_num(cac, nan=0.0))
+    return CLVCACTable(
+        channel=channel,
+        period=period,
+        customers=n,
+        mean_clv=mean,
+        cac=cac,
+        ratio=ratio,
+        ratio_defined=defined,
+        flagged=flagged,
+        flagged_customers=fbincount(codes, weights=flag.astype(np.float64), minlength=size),
+    )
+
+
+def clv_to_cac(report: CACReport, clv: npt.ArrayLike) -> CLVCACReport:
+    """CLV:CAC for the customers of ``report`` (``clv[i]`` belongs to the i-th customer passed there).
+
+    >>> from crmcore.valuation.economics.acquisition import SpendTable, acquisition_cost
+    >>> spend = SpendTable.from_arrays(channel=["ads", "mail"], period=[1, 1], amount=[300, 100])
+    >>> cac = acquisition_cost(spend, ["ads", "ads", "mail"], [1, 1, 1])
+    >>> r = clv_to_cac(cac, [100.0, 180.0, 400.0])
+    >>> r.by_channel.ratio.tolist(), r.flagged_channels, r.customer_flag.tolist()
+    ([0.9333333333333333, 4.0], ['ads'], [True, False, False])
+    """
+    v = as_float_array(clv, name="clv")
+    if len(v) != report.total_customers:
+        raise ValidationError(
+            f"'clv' needs one value per acquired customer: {len(v)} for {report.total_customers}"
+        )
+    cells = report.cells
+    cust_cac = cells.cac[report.customer_cell]  # every customer's cell has >= 1 customer
+    flag = v < cust_cac
+    by_cell = _ratio_table(
+        cells.channel,
+        cells.period,
+        report.customer_cell,
+        len(cells),
+        v,
+        flag,
+        np.where(cells.defined, cells.cac, np.nan),
+    )
+    bc, bp = report.by_channel, report.by_period
+    by_channel = _ratio_table(bc.channel, None, report.customer_channel, len(bc), v, flag, bc.cac)
+    by_period = _ratio_table(
+        bp.channel, bp.period, report.customer_period, len(bp), v, flag, bp.cac
+    )
+    blended = float(v.mean() / report.blended) if report.blended > 0 else float("nan")
+    return CLVCACReport(
+        by_channel=by_channel,
+        by_period=by_period,
+        cells=by_cell,
+        customer_cac=cust_cac,
+        customer_flag=flag,
+        blended_ratio=blended,
+    )
+
+
+@attrs.frozen(eq=False)
+class PaybackResult:
+    """Months of margin to recover CAC: ``months`` (fractional; inf where never recovered)."""
+
+    months: FloatArray
+    recovered: npt.NDArray[np.bool_]
+
+    @property
+    def whole_months(self) -> npt.NDArray[np.int64]:
+        """Months rounded up; -1 where CAC is never recovered."""
+        out = np.full(self.months.shape, -1, dtype=np.int64)
+        ok = self.recovered
+        out[ok] = np.ceil(self.months[ok] - 1e-9).astype(np.int64)
+        return out
+
+
+def cac_payback(
+    cac: npt.ArrayLike,
+    monthly_margin: npt.ArrayLike,
+    *,
+    retention: npt.ArrayLike | None = None,
+    discount: float = 0.0,
+) -> PaybackResult:
+    """CAC payback in months from the gross margin per customer per month (arrays broadcast).
+
+    >>> cac_payback(300.0, 50.0, retention=0.8).recovered.tolist()
+    [False]
+    >>> cac_payback(-1.0, 50.0)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'cac' must be >= 0: -1.0 at index 0
+    """
+    c = as_float_array(cac, name="cac", ndim=None)
+    m = as_float_array(monthly_margin, name="monthly_margin", ndim=None)
+    check_nonnegative(c, name="cac")
+    r = (
+        np.asarray(1.0)
+        if retention is None
+        else as_float_array(retention, name="retention", ndim=None)
+    )
+    check_in_range(r, name="retention", low=0, high=1)
+    d = float(discount)
+    if not d >= 0:
+        raise ValidationError(f"'discount' must be >= 0: {discount!r}")
+    try:
+        c, m, r = np.broadcast_arrays(c, m, r)
+    except ValueError as e:
+        raise ValidationError(f"inputs must broadcast: {e}") from e
+    c, m, r = (np.atleast_1d(x).astype(np.float64) for x in (c, m, r))
+    q = r / (1.0 + d)
+    months = np.full(c.shape, np.inf)
+    zero = c == 0
+    months[zero] = 0.0
+    flat = (q == 1.0) & (m > 0) & ~zero
+    months[flat] = c[flat] / m[flat]
+    decay = (q < 1.0) & (q > 0) & (m > 0) & ~zero
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inner = 1.0 - c * (1.0 - q) / (m * q)
+        ok = decay & (inner > 0)
+        months[ok] = np.log(inner[ok]) / np.log(q[ok])
+    return PaybackResult(months=months, recovered=np.isfinite(months))

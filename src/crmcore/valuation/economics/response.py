@@ -1,0 +1,197 @@
+"""Channel response: response rates with Wilson intervals, cost per response and per customer.
+
+Reference ranges of response rates by communication type, from the seeds
+(DOMAIN.md §7): mass / traditional 2–5%, information-on-demand 1–3%,
+differentiated 6–15%, one-to-one relationship 18–30%. They are typical
+figures, not laws; :func:`compare_response` says whether an observed rate's
+interval lies below, inside or above the range for its type.
+
+>>> t = channel_response(["mail", "mail", "call"], contacts=[1000, 1000, 200],
+...                      responses=[30, 10, 50], cost=[800, 800, 1000], acquired=[8, 4, 20])
+>>> t.channel.tolist(), t.rate.tolist()
+(['call', 'mail'], [0.25, 0.02])
+>>> t.cost_per_response.tolist(), t.cost_per_customer.round(2).tolist()
+([20.0, 40.0], [50.0, 133.33])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from crmcore.arrays import FloatArray, as_float_array, check_integer_valued, check_nonnegative
+from crmcore.errors import ValidationError
+from crmcore.valuation.economics._common import fbincount, group_codes, show_label
+from crmcore.valuation.economics.intervals import proportion_interval
+
+__all__ = [
+    "RESPONSE_BENCHMARKS",
+    "ResponseComparison",
+    "ResponseTable",
+    "channel_response",
+    "compare_response",
+]
+
+RESPONSE_BENCHMARKS: dict[str, tuple[float, float]] = {
+    "mass": (0.02, 0.05),
+    "information_on_demand": (0.01, 0.03),
+    "differentiated": (0.06, 0.15),
+    "one_to_one": (0.18, 0.30),
+}
+"""Typical response-rate ranges by communication type (seeds, DOMAIN.md §7)."""
+
+
+@attrs.frozen(eq=False)
+class ResponseTable:
+    """Per channel: contacts, responses, rate with interval, cost per response / acquired customer.
+
+    ``cost_per_response`` (``cost_per_customer``) is nan where there were no
+    responses (customers); ``*_defined`` says where they exist.
+    """
+
+    channel: npt.NDArray[Any]
+    contacts: FloatArray
+    responses: FloatArray
+    rate: FloatArray
+    low: FloatArray
+    high: FloatArray
+    cost: FloatArray
+    acquired: FloatArray
+    cost_per_response: FloatArray
+    cost_per_response_defined: npt.NDArray[np.bool_]
+    cost_per_customer: FloatArray
+    cost_per_customer_defined: npt.NDArray[np.bool_]
+    confidence: float
+    method: str
+
+
+def _counts(values: npt.ArrayLike | None, name: str, n: int) -> FloatArray:
+    if values is None:
+        return np.zeros(n)
+    arr = as_float_array(values, name=name)
+    if len(arr) != n:
+        raise ValidationError(f"{name!r} must have one value per row: {len(arr)} for {n}")
+    check_nonnegative(arr, name=name)
+    return arr
+
+
+def channel_response(
+    channels: npt.ArrayLike,
+    *,
+    contacts: npt.ArrayLike,
+    responses: npt.ArrayLike,
+    cost: npt.ArrayLike | None = None,
+    acquired: npt.ArrayLike | None = None,
+    confidence: float = 0.95,
+    method: str = "wilson",
+) -> ResponseTable:
+    """Aggregate campaign rows by channel (or communication type); interval: Wilson by default.
+
+    >>> channel_response(["web"], contacts=[0], responses=[0])
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: channel 'web' has 0 contacts: no response rate
+    >>> channel_response(["web"], contacts=[10], responses=[11])
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: channel 'web' has more responses than contacts: 11 > 10
+    """
+    labels, codes = group_codes(channels, name="channels")
+    n = len(codes)
+    con = _counts(contacts, "contacts", n)
+    res = _counts(responses, "responses", n)
+    check_integer_valued(con, name="contacts")
+    check_integer_valued(res, name="responses")
+    cst = _counts(cost, "cost", n)
+    acq = _counts(acquired, "acquired", n)
+    g = len(labels)
+    con_g = fbincount(codes, weights=con, minlength=g)
+    res_g = fbincount(codes, weights=res, minlength=g)
+    cst_g = fbincount(codes, weights=cst, minlength=g)
+    acq_g = fbincount(codes, weights=acq, minlength=g)
+    for i in range(g):
+        if con_g[i] == 0:
+            raise ValidationError(
+                f"channel {show_label(labels[i])} has 0 contacts: no response rate"
+            )
+        if res_g[i] > con_g[i]:
+            raise ValidationError(
+                f"channel {show_label(labels[i])} has more responses than contacts: "
+                f"{res_g[i]:g} > {con_g[i]:g}"
+            )
+    lo, hi = proportion_interval(res_g, con_g, confidence=confidence, method=method)
+    has_r = res_g > 0
+    has_a = acq_g > 0
+    return ResponseTable(
+        channel=labels,
+        contacts=con_g,
+        responses=res_g,
+        rate=res_g / con_g,
+        low=lo,
+        high=hi,
+        cost=cst_g,
+        acquired=acq_g,
+        cost_per_response=np.divide(cst_g, res_g, out=np.full(g, np.nan), where=has_r),
+        cost_per_response_defined=has_r,
+        cost_per_customer=np.divide(cst_g, acq_g, out=np.full(g, np.nan), where=has_a),
+        cost_per_customer_defined=has_a,
+        confidence=confidence,
+        method=method,
+    )
+
+
+@attrs.frozen
+class ResponseComparison:
+    """An observed rate against the reference range of its communication type.
+
+    ``verdict`` is ``"below"`` / ``"above"`` when the whole interval lies
+    outside the range, else ``"within"`` (the data are consistent with it).
+    """
+
+    kind: str
+    rate: float
+    low: float
+    high: float
+    range_low: float
+    range_high: float
+    verdict: str
+
+
+def compare_response(
+    responses: int,
+    contacts: int,
+    kind: str,
+    *,
+    confidence: float = 0.95,
+    method: str = "wilson",
+    benchmarks: dict[str, tuple[float, float]] | None = None,
+) -> ResponseComparison:
+    """Compare ``responses / contacts`` with the reference range for ``kind``.
+
+    >>> compare_response(12, 100, "differentiated").verdict
+    'within'
+    >>> compare_response(40, 1000, "one_to_one").verdict
+    'below'
+    >>> compare_response(1, 10, "telepathy")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'kind' must be one of ['differentiated', 'information_on_demand', 'mass', 'one_to_one']: 'telepathy'
+    """
+    table = benchmarks if benchmarks is not None else RESPONSE_BENCHMARKS
+    if kind not in table:
+        raise ValidationError(f"'kind' must be one of {sorted(table)}: {kind!r}")
+    t = channel_response(
+        [kind], contacts=[contacts], responses=[responses], confidence=confidence, method=method
+    )
+    lo_r, hi_r = table[kind]
+    lo, hi = float(t.low[0]), float(t.high[0])
+    verdict = "below" if hi < lo_r else "above" if lo > hi_r else "within"
+    return ResponseComparison(
+        kind=kind,
+        rate=float(t.rate[0]),
+        low=lo,
+        high=hi,
+        range_low=lo_r,
+        range_high=hi_r,
+        verdict=verdict,
+    )
