@@ -29,7 +29,7 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any, TypeVar
 
 import cattrs
@@ -125,9 +125,9 @@ def configure_converter(conv: cattrs.Converter) -> cattrs.Converter:
     conv.register_structure_hook(int, _structure_int)
     conv.register_structure_hook(float, _structure_float)
     conv.register_structure_hook(bool, _structure_bool)
-    conv.register_unstructure_hook_func(
-        lambda t: isinstance(t, type) and issubclass(t, Enum), lambda e: e.value
-    )
+    # StrEnum before str in the MRO: without its own hook, str's pass-through would keep the member
+    conv.register_unstructure_hook(StrEnum, lambda e: e.value)
+    conv.register_unstructure_hook(Enum, lambda e: e.value)
     conv.register_structure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, Enum),
         lambda v, t: enum_converter(t)(v),

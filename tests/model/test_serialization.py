@@ -23,7 +23,7 @@ def _json_safe(value: Any) -> bool:
         return all(isinstance(k, str) and _json_safe(v) for k, v in value.items())
     if isinstance(value, list):
         return all(_json_safe(v) for v in value)
-    return isinstance(value, JSON_SCALARS)
+    return type(value) in JSON_SCALARS  # exact types: an enum member is a str subclass, not JSON
 
 
 @pytest.mark.parametrize("cls", MODEL_TYPES, ids=lambda c: c.__name__)
@@ -127,3 +127,11 @@ def test_opportunity_round_trip_with_dates() -> None:
     o = from_dict(Opportunity, data)
     assert to_dict(o)["expected_close"] == "2025-03-31"
     assert to_dict(o)["amount"] == {"amount": "1200.00", "currency": "EUR"}
+
+
+def test_enums_are_written_as_their_plain_values() -> None:
+    from crmcore.model import Activity
+
+    value = to_dict(Activity(id="a", kind="call", rep_id="r"))["kind"]
+    assert type(value) is str
+    assert value == "call"

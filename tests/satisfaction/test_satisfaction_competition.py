@@ -85,7 +85,12 @@ def test_in_unit_interval_and_never_above_raw(
 @given(raw=unit, lo=unit, hi=unit)
 def test_a_stronger_factor_never_raises_competition(raw: float, lo: float, hi: float) -> None:
     lo, hi = min(lo, hi), max(lo, hi)
-    for factor in ("regulated_monopoly", "switching_cost", "proprietary_technology", "loyalty_rewards"):
+    for factor in (
+        "regulated_monopoly",
+        "switching_cost",
+        "proprietary_technology",
+        "loyalty_rewards",
+    ):
         weak = effective_competition(raw, **{factor: lo})[0]
         strong = effective_competition(raw, **{factor: hi})[0]
         assert strong <= weak + 1e-15

@@ -20,9 +20,15 @@ unit = st.floats(0.0, 1.0)
 def _p(theta: tuple[float, ...], s: int, c: float) -> float:
     """Independent scalar implementation of P(loyal | s, c) with math only."""
     a0, a1, b0, b1, g0, g1 = theta
-    f = 1.0 / (1.0 + math.exp(-(g0 + g1 * c)))
-    eta = a0 + a1 * c + math.exp(b0 + b1 * c) * (s - 5)
-    q = 1.0 / (1.0 + math.exp(-eta)) if eta > -700 else 0.0
+
+    def sigmoid(x: float) -> float:
+        if x >= 0:
+            return 1.0 / (1.0 + math.exp(-x))
+        e = math.exp(x)
+        return e / (1.0 + e)
+
+    f = sigmoid(g0 + g1 * c)
+    q = sigmoid(a0 + a1 * c + math.exp(b0 + b1 * c) * (s - 5))
     return f + (1.0 - f) * q
 
 
@@ -78,10 +84,14 @@ def test_zones_hand_cases() -> None:
     z = LoyaltyCurve(floor=0.0, intercept=2.0, slope=2.0).zones()
     # P = σ(2 + 2(s − 5)): 0.0025, 0.018, 0.119, 0.5, 0.881
     assert z == Zones(
-        defection=(1, 2, 3), indifference=(4,), affection=(5,), defect_below=0.5, affection_from=0.75
+        defection=(1, 2, 3),
+        indifference=(4,),
+        affection=(5,),
+        defect_below=0.5,
+        affection_from=0.75,
     )
+    z2 = LoyaltyCurve(floor=0.0, intercept=2.0, slope=2.0)
     with pytest.raises(ValidationError, match="defect_below"):
-        z2 = LoyaltyCurve(floor=0.0, intercept=2.0, slope=2.0)
         z2.zones(defect_below=0.9, affection_from=0.5)
     with pytest.raises(ValidationError, match="'level'"):
         z.zone_of(6)
@@ -165,3 +175,16 @@ def test_models_round_trip_through_the_converter() -> None:
     assert from_json(LoyaltyCurve, to_json(c)) == c
     z = c.zones()
     assert from_json(Zones, to_json(z)) == z
+
+
+def test_segment_levels_give_the_same_probabilities_as_per_customer_levels() -> None:
+    rng = np.random.default_rng(8)
+    s = rng.integers(1, 6, 1000)
+    seg = rng.integers(0, 7, 1000)
+    levels = rng.random(7)
+    m = preset_model()
+    assert m.probability_by_segment(s, seg, levels) == pytest.approx(m.probability(s, levels[seg]))
+    with pytest.raises(ValidationError, match="same length"):
+        m.probability_by_segment(s, seg[:-1], levels)
+    with pytest.raises(ValidationError, match="'segment' must be in \\[0, 6\\]: -1"):
+        m.probability_by_segment([1], [-1], levels)

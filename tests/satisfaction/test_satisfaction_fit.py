@@ -29,7 +29,9 @@ TRUE = LoyaltyModel(
 )
 
 
-def _simulate(model: LoyaltyModel, n: int, seed: int, levels: list[float]) -> tuple[np.ndarray, ...]:
+def _simulate(
+    model: LoyaltyModel, n: int, seed: int, levels: list[float]
+) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng(seed)
     s = rng.integers(1, 6, n)
     c = rng.choice(levels, n)
@@ -134,7 +136,9 @@ def test_nan_policy_omit_drops_rows_and_raise_names_them() -> None:
     s, y, c = _simulate(preset_model(), 2_000, seed=6, levels=[0.2, 0.8])
     sf = s.astype(float)
     sf[[3, 10]] = np.nan
-    with pytest.raises(ValidationError, match="'satisfaction' must not contain NaN: found at index 3"):
+    with pytest.raises(
+        ValidationError, match="'satisfaction' must not contain NaN: found at index 3"
+    ):
         fit_loyalty(sf, y, c)
     omitted = fit_loyalty(sf, y, c, nan_policy="omit")
     keep = ~np.isnan(sf)
@@ -146,7 +150,11 @@ def test_nan_policy_omit_drops_rows_and_raise_names_them() -> None:
 @pytest.mark.parametrize(
     ("args", "error", "match"),
     [
-        (([1, 2], [0, 2], [0.1, 0.2]), ValidationError, "'outcome' must be binary \\(0 or 1\\): 2.0 at index 1"),
+        (
+            ([1, 2], [0, 2], [0.1, 0.2]),
+            ValidationError,
+            "'outcome' must be binary \\(0 or 1\\): 2.0 at index 1",
+        ),
         (([1, 2], [0, 0.5], None), ValidationError, "'outcome' must be binary"),
         (([1, 7], [0, 1], None), ValidationError, "'satisfaction' must be in \\[1, 5\\]: 7"),
         (([1, 2.5], [0, 1], None), ValidationError, "whole numbers: 2.5"),
@@ -178,3 +186,27 @@ def test_unidentified_data_raise_fit_error_not_nan() -> None:
     # perfectly separated outcomes run to the edge of the logit scale
     with pytest.raises(FitError, match="diverged"):
         fit_loyalty([1, 2, 3, 4, 5] * 20, [0, 0, 0, 1, 1] * 20)
+
+
+def test_a_zero_floor_is_fixed_on_its_boundary_not_an_error() -> None:
+    """Plain logistic data (no captive customers): the floor's MLE is 0, on the boundary."""
+    truth = LoyaltyModel(intercept=1.5, log_slope=0.3, floor_logit=-40.0)
+    s, y, c = _simulate(truth, 20_000, seed=12, levels=[0.3, 0.7])
+    fit = fit_loyalty(s, y, c)
+    assert "floor_logit" not in fit.parameter_names
+    assert "boundary" in fit.message
+    assert fit.model.curve(0.5).floor < 1e-12
+    assert abs(fit.model.intercept - 1.5) < 3 * fit.standard_error("intercept")
+    assert abs(fit.model.log_slope - 0.3) < 3 * fit.standard_error("log_slope")
+
+
+def test_quasi_newton_fallback_reaches_the_same_optimum(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If Fisher scoring stalls, scipy's BFGS takes over from where it stopped."""
+    import crmcore.satisfaction.fit as fit_module
+
+    s, y, c = _simulate(TRUE, 4_000, seed=13, levels=[0.0, 0.5, 1.0])
+    normal = fit_loyalty(s, y, c)
+    monkeypatch.setattr(fit_module, "_scoring", lambda fun, info, t0: (fun(t0)[0], t0, 0))
+    fallback = fit_loyalty(s, y, c)
+    assert fallback.log_likelihood == pytest.approx(normal.log_likelihood, abs=1e-6)
+    assert fallback.model.params == pytest.approx(normal.model.params, abs=1e-4)

@@ -68,7 +68,9 @@ def test_restricted_and_full_fits_are_the_nested_models() -> None:
     assert t.restricted.model == fit_loyalty(s, y, c, moderated=False).model
     assert t.full.log_likelihood >= t.restricted.log_likelihood - 1e-9
     assert not t.restricted.moderated and t.full.moderated
-    assert t.statistic == pytest.approx(2 * (t.full.log_likelihood - t.restricted.log_likelihood), abs=1e-8)
+    assert t.statistic == pytest.approx(
+        2 * (t.full.log_likelihood - t.restricted.log_likelihood), abs=1e-8
+    )
 
 
 def test_needs_two_competition_levels() -> None:

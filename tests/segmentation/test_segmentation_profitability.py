@@ -72,9 +72,23 @@ def test_activity_costs_equal_plain_loop(rows):
 def test_cost_entries_from_records():
     t = datetime(2025, 1, 1, tzinfo=UTC)
     entries = [
-        CostEntry(id="k1", customer_id="c-2", incurred_at=t, amount=Money("10", "EUR"), category="discount"),
-        CostEntry(id="k2", customer_id="c-1", incurred_at=t, amount=Money("40", "EUR"), category="bad_debt"),
-        CostEntry(id="k3", customer_id="c-2", incurred_at=t, amount=Money("2.5", "EUR"), category="return"),
+        CostEntry(
+            id="k1",
+            customer_id="c-2",
+            incurred_at=t,
+            amount=Money("10", "EUR"),
+            category="discount",
+        ),
+        CostEntry(
+            id="k2",
+            customer_id="c-1",
+            incurred_at=t,
+            amount=Money("40", "EUR"),
+            category="bad_debt",
+        ),
+        CostEntry(
+            id="k3", customer_id="c-2", incurred_at=t, amount=Money("2.5", "EUR"), category="return"
+        ),
     ]
     cust, cat, amt = cost_entries_to_arrays(entries, ["c-1", "c-2"])
     b = entry_costs(cust, cat, amt, n_customers=2)
@@ -133,7 +147,9 @@ def test_quantile_table_sizes_ties_and_errors():
     rows = profit_quantile_table([1.0] * 7, [0.0] * 7, groups=3)
     assert [r.customers for r in rows] == [3, 2, 2]
     assert rows[0].revenue_to_cost is None  # no cost
-    rows = profit_quantile_table([5.0, 1.0, 9.0], [0.0, 0.0, 0.0], groups=3, rank_by=[0.0, 2.0, 1.0])
+    rows = profit_quantile_table(
+        [5.0, 1.0, 9.0], [0.0, 0.0, 0.0], groups=3, rank_by=[0.0, 2.0, 1.0]
+    )
     assert [r.revenue for r in rows] == [1.0, 9.0, 5.0]
     with pytest.raises(ValidationError, match="at least 5"):
         profit_quantile_table([1.0], [1.0])

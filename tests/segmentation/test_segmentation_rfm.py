@@ -144,9 +144,7 @@ def test_summary_matches_pandas_groupby_on_cdnow():
     """Cross-check against an independent pandas groupby on the CDNOW sample."""
     log = load_cdnow_sample()
     summary, scores = rfm_from_log(log, "1998-06-30")
-    df = pd.DataFrame(
-        {"c": log.row_customer_ids, "t": log.time, "amount": log.amount}
-    )
+    df = pd.DataFrame({"c": log.row_customer_ids, "t": log.time, "amount": log.amount})
     g = df.groupby("c").agg(last=("t", "max"), n=("t", "size"), m=("amount", "sum"))
     g = g.loc[summary.customer_ids]
     rec = (pd.Timestamp("1998-06-30") - g["last"]).dt.days.to_numpy()

@@ -67,7 +67,10 @@ def plain_tier(tiers: list[dict[str, Any]], row: dict[str, Any]) -> str:
 
 num_value = st.sampled_from([0, 1, 5, 12, 100, 1000, 100_000])
 numeric_cond = st.builds(
-    Condition, st.sampled_from(NUMERIC), st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), num_value
+    Condition,
+    st.sampled_from(NUMERIC),
+    st.sampled_from(["==", "!=", "<", "<=", ">", ">="]),
+    num_value,
 )
 numeric_in = st.builds(
     Condition,
@@ -76,7 +79,9 @@ numeric_in = st.builds(
     st.lists(num_value, min_size=1, max_size=3).map(tuple),
 )
 text_cond = st.one_of(
-    st.builds(Condition, st.just("region"), st.sampled_from(["==", "!="]), st.sampled_from(REGIONS)),
+    st.builds(
+        Condition, st.just("region"), st.sampled_from(["==", "!="]), st.sampled_from(REGIONS)
+    ),
     st.builds(
         Condition,
         st.just("region"),
@@ -160,7 +165,9 @@ def test_brokerage_golden():
 
 
 def test_unknown_field_and_bad_rules_name_the_path():
-    with pytest.raises(ConfigurationError, match=r"\$\.tiers\[1\]\.rule\.any\[1\]\.field: unknown field 'trades'"):
+    with pytest.raises(
+        ConfigurationError, match=r"\$\.tiers\[1\]\.rule\.any\[1\]\.field: unknown field 'trades'"
+    ):
         TierSet(
             "t",
             (Tier("a"), Tier("b", any_of(cond("assets", ">", 1), cond("trades", ">", 1)))),
@@ -199,13 +206,21 @@ def test_empty_customer_base_and_no_catch_all():
     assert a.labels().tolist() == ["", "vip"]
 
 
-def test_stored_and_versioned():
+def _unit_of_work(backend: str, tmp_path: Any) -> Any:
     repositories = pytest.importorskip("crmcore.repositories")
-    if not hasattr(repositories, "MemoryUnitOfWork"):
-        pytest.skip("crmcore.repositories.MemoryUnitOfWork is not available yet")
+    name = "MemoryUnitOfWork" if backend == "memory" else "SqlUnitOfWork"
+    if not hasattr(repositories, name):
+        pytest.skip(f"crmcore.repositories.{name} is not available yet")
+    if backend == "memory":
+        return repositories.MemoryUnitOfWork()
+    return repositories.SqlUnitOfWork.from_url(f"sqlite:///{tmp_path / 'tiers.db'}")
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_stored_and_versioned(backend, tmp_path):
     from crmcore.errors import ConcurrencyError
 
-    uow = repositories.MemoryUnitOfWork()
+    uow = _unit_of_work(backend, tmp_path)
     ts = brokerage()
     with uow:
         v1 = save_tier_set(uow.documents, ts, expected_version=None)
@@ -219,3 +234,5 @@ def test_stored_and_versioned():
         assert load_tier_set(uow.documents, "brokerage", version=v1) == (ts, v1)
         with pytest.raises(ConcurrencyError):
             save_tier_set(uow.documents, ts, expected_version=v1)
+    if hasattr(uow, "close"):
+        uow.close()

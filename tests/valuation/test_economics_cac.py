@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -36,7 +36,9 @@ CUST_PE = ["2025-01"] * 10 + ["2025-02"] * 6 + ["2025-01", "2025-02"]
 def test_hand_computed_spread() -> None:
     """Jan: 11 customers (5 search, 5 social, 1 referral) share 600 of brand spend -> 600/11 each."""
     r = acquisition_cost(_spend(), CUST_CH, CUST_PE)
-    cells = {(c, p): v for c, p, v in zip(r.cells.channel, r.cells.period, r.cells.cac, strict=True)}
+    cells = {
+        (c, p): v for c, p, v in zip(r.cells.channel, r.cells.period, r.cells.cac, strict=True)
+    }
     assert cells[("search", "2025-01")] == pytest.approx((1000 + 600 * 5 / 11) / 5)
     assert cells[("social", "2025-01")] == pytest.approx((500 + 600 * 5 / 11) / 5)
     assert cells[("referral", "2025-01")] == pytest.approx(600 / 11)
@@ -126,7 +128,7 @@ def test_spend_from_cost_entries() -> None:
         return CostEntry(
             id=f"k{i}",
             customer_id="c",
-            incurred_at=datetime(2025, month, 3, tzinfo=timezone.utc),
+            incurred_at=datetime(2025, month, 3, tzinfo=UTC),
             amount=Money(amount, "EUR"),
             category=category,
             channel=channel,
@@ -143,7 +145,7 @@ def test_spend_from_cost_entries() -> None:
     usd = CostEntry(
         id="k9",
         customer_id="c",
-        incurred_at=datetime(2025, 1, 1, tzinfo=timezone.utc),
+        incurred_at=datetime(2025, 1, 1, tzinfo=UTC),
         amount=Money("1", "USD"),
         category="marketing",
     )
@@ -209,9 +211,10 @@ def test_payback_properties(cac: float, m: float, r: float, d: float) -> None:
     p = cac_payback(cac, m, retention=r, discount=d)
     brute = _brute_payback(cac, m, r, d)
     if p.recovered[0]:
-        assert int(np.ceil(p.months[0] - 1e-9)) == int(np.ceil(brute - 1e-9)) or abs(
-            p.months[0] - brute
-        ) < 1.0
+        assert (
+            int(np.ceil(p.months[0] - 1e-9)) == int(np.ceil(brute - 1e-9))
+            or abs(p.months[0] - brute) < 1.0
+        )
         assert p.whole_months[0] >= 0
     else:
         q = r / (1 + d)
@@ -244,3 +247,27 @@ def test_spread_conserves_spend(
     assert r.cells.customers.sum() == len(customers) == r.total_customers
     assert np.all(r.cells.cac[r.cells.defined] >= 0)
     assert np.all(np.isnan(r.cells.cac[~r.cells.defined]))
+
+
+def test_cac_per_campaign() -> None:
+    spend = SpendTable.from_arrays(
+        channel=["web", "web", "mail"],
+        period=[1, 1, 1],
+        amount=[100.0, 300.0, 50.0],
+        campaign=["spring", "summer", "letters"],
+    )
+    r = acquisition_cost(spend.by_campaign(), ["spring", "summer", "summer", "letters"], [1] * 4)
+    assert dict(zip(r.by_channel.channel, r.by_channel.cac, strict=True)) == {
+        "letters": 50.0,
+        "spring": 100.0,
+        "summer": 150.0,
+    }
+
+
+def test_label_kinds() -> None:
+    spend = SpendTable.from_arrays(channel=["a", "b"], period=[1, 1], amount=[10.0, 20.0])
+    obj = np.array(["a", "b", "b"], dtype=object)  # e.g. a pandas object column
+    assert acquisition_cost(spend, obj, [1, 1, 1]).by_channel.cac.tolist() == [10.0, 10.0]
+    months = np.array(["2025-01"], dtype="datetime64[M]")
+    with pytest.raises(ValidationError, match="must be of one kind"):
+        acquisition_cost(spend, ["a"], months)

@@ -155,7 +155,7 @@ def test_properties(scores: list[int]) -> None:
     assert w.low - 1e-12 <= w.score <= w.high + 1e-12
     # the adjusted interval is centred on a score shrunk towards 0
     center = (r.low + r.high) / 2
-    if -1 < r.low and r.high < 1:
+    if r.low > -1 and r.high < 1:
         assert abs(center) <= abs(r.score) + 1e-12
 
 

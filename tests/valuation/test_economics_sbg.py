@@ -106,7 +106,9 @@ def test_survival_and_retention_from_the_mixture() -> None:
     """S(t) = E[(1 - theta)^t] by numerical integration; r(t) = S(t) / S(t - 1)."""
     m = _model(0.704, 1.182)
     for t in (1, 2, 5, 12):
-        s = integrate.quad(lambda th: (1 - th) ** t * stats.beta.pdf(th, 0.704, 1.182), 0, 1)[0]
+        s = integrate.quad(lambda th, t=t: (1 - th) ** t * stats.beta.pdf(th, 0.704, 1.182), 0, 1)[
+            0
+        ]
         assert m.survival([t])[0] == pytest.approx(s, rel=1e-6)
     s = m.survival(np.arange(0, 13))
     assert np.allclose(m.retention(np.arange(1, 13)), s[1:] / s[:-1])

@@ -130,8 +130,13 @@ class Detection:
     def _row(self, r: int) -> int:
         return int(r) if self.order is None else int(self.order[r])
 
-    def alerts(self) -> list[Alert]:
-        """The alerts, ordered by rule, customer and time."""
+    def alerts(self, *, transactions: Any = None) -> list[Alert]:
+        """The alerts, ordered by rule, customer and time.
+
+        A log read from a repository carries no transaction ids; pass the
+        repository (``uow.transactions``) to look the ids of the alerting
+        rows up, otherwise they are named ``row:<index>``.
+        """
         log, rs = self.log, self.plan.ruleset
         out: list[Alert] = []
         for top, rows in zip(self.plan.tops, self.fired, strict=True):
@@ -140,7 +145,7 @@ class Detection:
             for r in rows.tolist():
                 orig = self._row(r)
                 cid = str(log.customer_ids[self.c[r]])
-                tx = str(log.ids[orig]) if log.ids is not None else f"row:{orig}"
+                tx = self._tx_id(r, orig, cid, transactions)
                 kind, amount = int(log.kind[orig]), float(log.amount[orig])
                 hit, text = describe(
                     top, self._hit_lookup(r), self._scope_check(orig, cid), kind, amount
@@ -172,6 +177,19 @@ class Detection:
                     )
                 )
         return out
+
+    def _tx_id(self, r: int, orig: int, cid: str, repo: Any) -> str:
+        if self.log.ids is not None:
+            return str(self.log.ids[orig])
+        if repo is None:
+            return f"row:{orig}"
+        k = 0  # rank among this customer's rows at the same instant (the repository orders by id)
+        while r - k - 1 >= 0 and self.c[r - k - 1] == self.c[r] and self.t[r - k - 1] == self.t[r]:
+            k += 1
+        when = _EPOCH + timedelta(microseconds=int(self.t[r]))
+        found = repo.list(customer_id=cid, start=when, end=when + timedelta(microseconds=1))
+        ids = sorted(t.id for t in found)
+        return ids[k] if k < len(ids) else f"row:{orig}"
 
     def _hit_lookup(self, r: int) -> Any:
         def hit_of(i: int) -> Hit | None:

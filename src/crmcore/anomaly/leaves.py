@@ -49,6 +49,38 @@ def _passes(direction: Direction, z: float, limit: float) -> bool:
     return z >= limit or z <= -limit
 
 
+def _mad(s: list[float], n: int, k1: int, k2: int, med: float) -> float:
+    """Median of ``|s_i - med|`` for sorted ``s`` without building the deviations.
+
+    They form two ascending runs from the middle outwards, ``A[p] = med - s[k1 - p]``
+    and ``B[q] = s[k1 + 1 + q] - med``; a binary search finds how many of the
+    ``k1 + 1`` smallest come from each run (the k-th of two sorted arrays).
+    """
+    big = n - k1 - 1
+    want = k1 + 1
+    lo, hi = max(0, want - big), want
+    while lo < hi:
+        i = (lo + hi) >> 1
+        if med - s[k1 - i] < s[k1 + want - i] - med:
+            lo = i + 1
+        else:
+            hi = i
+    i, j = lo, want - lo
+    d1 = med - s[k1 - i + 1] if i > 0 else -1.0
+    if j > 0:
+        b = s[k1 + j] - med
+        if b > d1:
+            d1 = b
+    if k1 == k2:
+        return d1
+    d2 = med - s[k1 - i] if i <= k1 else math.inf
+    if j < big:
+        b = s[k1 + 1 + j] - med
+        if b < d2:
+            d2 = b
+    return (d1 + d2) / 2
+
+
 class Evaluator:
     """Base class: ``new_state()``, ``step(state, t_us, amount, cents)``, and JSON state."""
 
@@ -97,8 +129,7 @@ class _Robust(Evaluator):
             med = (s[k1] + s[k2]) / 2
             d = x - med
             if (d > 0) if self.up else (d < 0) if self.down else (d != 0):
-                dev = sorted([abs(v - med) for v in buf])
-                mad = (dev[k1] + dev[k2]) / 2
+                mad = _mad(s, n, k1, k2, med)
                 scale = 1.4826 * mad
                 if mad == 0:
                     acc = 0.0

@@ -204,6 +204,20 @@ class Scope:
         return not (self.kinds or self.channels or self.products or self.segments or self.tiers)
 
 
+def _direction(value: Any) -> Direction:
+    try:
+        return Direction(value)
+    except ValueError:
+        raise ValidationError(f"'direction' must be 'up', 'down' or 'both': {value!r}") from None
+
+
+def _measure(value: Any) -> Measure:
+    try:
+        return Measure(value)
+    except ValueError:
+        raise ValidationError(f"'measure' must be 'count', 'sum' or 'mean': {value!r}") from None
+
+
 _SCOPE = attrs.field(factory=Scope, validator=attrs.validators.instance_of(Scope))
 
 
@@ -243,7 +257,7 @@ class RobustZ:
     lookback: int = attrs.field(default=20, validator=_count(3, 1000))
     min_history: int = attrs.field(default=5, validator=_count(3, 1000))
     z: float = attrs.field(default=5.0, validator=_number(0, strict=True))
-    direction: Direction = attrs.field(default=Direction.UP, converter=Direction)
+    direction: Direction = attrs.field(default=Direction.UP, converter=_direction)
     min_scale: float = attrs.field(default=1.0, validator=_number(0, strict=True))
     scope: Scope = _SCOPE
     alert_window: str | None = attrs.field(default=None, validator=_opt_window)
@@ -273,7 +287,7 @@ class EWBaseline:
     alpha: float = attrs.field(default=0.1, validator=_number(0, strict=True, high=1))
     min_history: int = attrs.field(default=5, validator=_count(2, 100_000))
     z: float = attrs.field(default=5.0, validator=_number(0, strict=True))
-    direction: Direction = attrs.field(default=Direction.UP, converter=Direction)
+    direction: Direction = attrs.field(default=Direction.UP, converter=_direction)
     min_scale: float = attrs.field(default=1.0, validator=_number(0, strict=True))
     scope: Scope = _SCOPE
     alert_window: str | None = attrs.field(default=None, validator=_opt_window)
@@ -293,7 +307,7 @@ class Velocity:
 
     name: str = attrs.field(default="", validator=_name)
     window: str = attrs.field(default="1d", validator=_window)
-    measure: Measure = attrs.field(default=Measure.COUNT, converter=Measure)
+    measure: Measure = attrs.field(default=Measure.COUNT, converter=_measure)
     at_least: float = attrs.field(default=1.0, validator=_number(0, strict=True))
     scope: Scope = _SCOPE
     alert_window: str | None = attrs.field(default=None, validator=_opt_window)
@@ -320,9 +334,9 @@ class BehaviourChange:
 
     name: str = attrs.field(default="", validator=_name)
     window: str = attrs.field(default="30d", validator=_window)
-    measure: Measure = attrs.field(default=Measure.SUM, converter=Measure)
+    measure: Measure = attrs.field(default=Measure.SUM, converter=_measure)
     ratio: float = attrs.field(default=3.0, validator=_number(1, strict=True))
-    direction: Direction = attrs.field(default=Direction.UP, converter=Direction)
+    direction: Direction = attrs.field(default=Direction.UP, converter=_direction)
     min_history: int = attrs.field(default=1, validator=_count(1, 100_000))
     scope: Scope = _SCOPE
     alert_window: str | None = attrs.field(default=None, validator=_opt_window)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 from crmcore.anomaly.alerts import Alert, AlertStep, alert_id
 from crmcore.anomaly.batch import MAX_AMOUNT, window_label
@@ -41,7 +41,7 @@ from crmcore.anomaly.context import (
 )
 from crmcore.anomaly.leaves import make_evaluator
 from crmcore.anomaly.plan import Hit, compile_plan, describe, fires
-from crmcore.anomaly.rules import TAGS, RuleSet, Scope
+from crmcore.anomaly.rules import TAGS, BehaviourChange, RuleSet, Scope, Threshold, Velocity
 from crmcore.errors import ConfigurationError, NotFoundError, ValidationError
 from crmcore.model.transaction import Transaction, TransactionKind
 from crmcore.serialization import to_json
@@ -79,9 +79,11 @@ class Event(NamedTuple):
 class _Customer:
     __slots__ = ("buckets", "ctx", "last_t", "states")
 
-    def __init__(self, ctx: CustomerContext | None, states: list[Any], n_rules: int) -> None:
+    def __init__(
+        self, ctx: CustomerContext | None, states: list[Any], n_rules: int, last_t: int
+    ) -> None:
         self.ctx = ctx
-        self.last_t: int | None = None
+        self.last_t = last_t
         self.states = states
         self.buckets: list[int | None] = [None] * n_rules
 
@@ -120,13 +122,32 @@ class StreamingEngine:
             (i, e.step, k, None if _kinds_only(sc) else sc)
             for i, (e, k, sc) in enumerate(zip(self._evals, self._kinds, self._scopes, strict=True))
         ]
+        simple = all(top.leaf >= 0 for top in self._plan.tops) and all(
+            _kinds_only(sc) for sc in self._scopes
+        )
+        self._simple = (
+            [
+                (
+                    top.leaf,
+                    None if isinstance(top.rule, Threshold) else self._evals[top.leaf].step,
+                    self._kinds[top.leaf],
+                    w,
+                    float(top.rule.at_least) if isinstance(top.rule, Threshold) else 0.0,
+                )
+                for top, w in zip(self._plan.tops, self._plan.alert_windows, strict=True)
+            ]
+            if simple
+            else None
+        )
+        self._need_cents = any(isinstance(r, Velocity | BehaviourChange) for r in self._plan.leaves)
         self._topspecs = [
             (j, top.leaf, top, w)
-            for j, (top, w) in enumerate(zip(self._plan.tops, self._plan.alert_windows, strict=True))
+            for j, (top, w) in enumerate(
+                zip(self._plan.tops, self._plan.alert_windows, strict=True)
+            )
         ]
         self._state: dict[str, _Customer] = {}
         self._state_version: int | None = None
-        self.events = 0
 
     # -- events --------------------------------------------------------------------------------
     def process(self, tx: Transaction) -> list[Alert]:
@@ -144,35 +165,54 @@ class StreamingEngine:
         )
 
     def process_event(self, event: Event) -> list[Alert]:
-        """Feed one :class:`Event`; returns the alerts it raised."""
+        """Feed one :class:`Event`; returns the alerts it raised (the fast path)."""
         eid, cid, when, amount, kind, channel, product = event
-        if not isinstance(eid, str) or not eid:
-            raise ValidationError(f"'id' of an event must be a non-empty string: {eid!r}")
-        if not isinstance(cid, str) or not cid:
-            raise ValidationError(
-                f"'customer_id' of event {eid!r} must be a non-empty string: {cid!r}"
-            )
         if type(when) is int:
             t = when
-        elif isinstance(when, datetime) and (when.tzinfo is UTC or when.utcoffset() == _ZERO):
+        elif type(when) is datetime and when.tzinfo is UTC:
             t = (when - _EPOCH) // _US
         else:
-            raise ValidationError(
-                f"'time' of event {eid!r} must be a timezone-aware UTC datetime "
-                f"(or integer microseconds since 1970): {when!r}"
-            )
+            t = _event_time(eid, when)
         code = _KIND_CODES.get(kind)
-        if code is None:
-            raise ValidationError(
-                f"'kind' of event {eid!r} must be one of {sorted(_KIND_CODES)}: {kind!r}"
-            )
-        try:
-            x = float(amount)
-        except (TypeError, ValueError):
-            raise ValidationError(
-                f"'amount' of event {eid!r} must be a number: {amount!r}"
-            ) from None
-        return self._process(eid, cid, t, x, code, channel, product)
+        x = amount if type(amount) is float else _event_amount(eid, amount)
+        if (
+            code is None
+            or type(eid) is not str
+            or type(cid) is not str
+            or not eid
+            or not cid
+            or not (0.0 <= x <= MAX_AMOUNT)
+        ):
+            _reject(eid, cid, kind, x)
+        cust = self._state.get(cid)
+        if cust is None or t < cust.last_t:
+            cust = self._admit(eid, cid, t, cust)
+        cust.last_t = t
+        spec = self._simple
+        if spec is None:
+            return self._evaluate(cust, eid, cid, t, x, code, channel, product)
+        alerts: list[Alert] = []
+        cents = round(x * 100) if self._need_cents else 0
+        for i, step, kinds, width, lim in spec:
+            if kinds is not None and code not in kinds:
+                continue
+            if step is None:  # a threshold, evaluated inline
+                if x < lim:
+                    continue
+                hit: Hit | None = Hit(x, lim, x / lim, 0)
+            else:
+                hit = step(cust.states[i], t, x, cents)
+                if hit is None:
+                    continue
+            if width:
+                b = t // width
+                if cust.buckets[i] == b:
+                    continue
+                cust.buckets[i] = b
+            one: list[Hit | None] = [None] * len(self._evals)
+            one[i] = hit
+            alerts.append(self._alert(i, eid, cid, t, x, code, channel, product, cust.ctx, one))
+        return alerts
 
     def process_many(self, events: Iterable[Transaction | Event]) -> list[Alert]:
         """Feed events in order; returns all alerts (stops at the first bad event, raising)."""
@@ -180,6 +220,22 @@ class StreamingEngine:
         for e in events:
             out += self.process(e) if isinstance(e, Transaction) else self.process_event(e)
         return out
+
+    def _admit(self, eid: str, cid: str, t: int, cust: _Customer | None) -> _Customer:
+        if cust is not None:
+            raise OutOfOrderError(
+                f"event {eid!r} of customer {cid!r} at {(_EPOCH + t * _US).isoformat()} is older "
+                f"than the customer's last event at {(_EPOCH + cust.last_t * _US).isoformat()}; "
+                "streaming needs each customer's events in time order"
+            )
+        ctx = self.customers.get(cid)
+        if ctx is None and self.policy == "error":
+            raise UnknownCustomerError(
+                f"event {eid!r}: customer {cid!r} is unknown to the engine (unknown_customers='error')"
+            )
+        cust = _Customer(ctx, [e.new_state() for e in self._evals], len(self._plan.tops), t)
+        self._state[cid] = cust
+        return cust
 
     def _process(
         self,
@@ -192,26 +248,24 @@ class StreamingEngine:
         product: str | None,
     ) -> list[Alert]:
         if not (0.0 <= x <= MAX_AMOUNT):
-            raise ValidationError(
-                f"'amount' of event {eid!r} must be a finite number in [0, {MAX_AMOUNT:g}]: {x}"
-            )
+            _reject(eid, cid, "purchase", x)
         cust = self._state.get(cid)
-        if cust is None:
-            ctx = self.customers.get(cid)
-            if ctx is None and self.policy == "error":
-                raise UnknownCustomerError(
-                    f"event {eid!r}: customer {cid!r} is unknown to the engine (unknown_customers='error')"
-                )
-            cust = _Customer(ctx, [e.new_state() for e in self._evals], len(self._plan.tops))
-            self._state[cid] = cust
-        elif cust.last_t is not None and t < cust.last_t:
-            raise OutOfOrderError(
-                f"event {eid!r} of customer {cid!r} at {(_EPOCH + t * _US).isoformat()} is older "
-                f"than the customer's last event at {(_EPOCH + cust.last_t * _US).isoformat()}; "
-                "streaming needs each customer's events in time order"
-            )
+        if cust is None or t < cust.last_t:
+            cust = self._admit(eid, cid, t, cust)
         cust.last_t = t
-        self.events += 1
+        return self._evaluate(cust, eid, cid, t, x, kind, channel, product)
+
+    def _evaluate(
+        self,
+        cust: _Customer,
+        eid: str,
+        cid: str,
+        t: int,
+        x: float,
+        kind: int,
+        channel: str | None,
+        product: str | None,
+    ) -> list[Alert]:
         cents = round(x * 100)
         ctx = cust.ctx
         states = cust.states
@@ -298,7 +352,6 @@ class StreamingEngine:
             "ruleset": self.ruleset.name,
             "ruleset_version": self.ruleset.version,
             "fingerprint": _fingerprint(self.ruleset),
-            "events": self.events,
             "customers": customers,
         }
 
@@ -315,15 +368,13 @@ class StreamingEngine:
         state: dict[str, _Customer] = {}
         try:
             for cid, (last_t, states, buckets) in data["customers"].items():
-                c = _Customer(self.customers.get(cid), [], len(self._plan.tops))
-                c.last_t = None if last_t is None else int(last_t)
+                c = _Customer(self.customers.get(cid), [], len(self._plan.tops), int(last_t))
                 c.states = [e.load(s) for e, s in zip(self._evals, states, strict=True)]
                 c.buckets = [None if b is None else int(b) for b in buckets]
                 state[cid] = c
-            events = int(data["events"])
         except (KeyError, TypeError, ValueError) as e:
             raise ValidationError(f"the anomaly state document is damaged: {e!r}") from e
-        self._state, self.events = state, events
+        self._state = state
 
     def checkpoint(self, uow: Any) -> int:
         """Store the state in ``uow.documents`` (kind ``"anomaly_state"``); returns its version.
@@ -354,6 +405,36 @@ class StreamingEngine:
     def customer_count(self) -> int:
         """How many customers the engine holds state for."""
         return len(self._state)
+
+
+def _event_time(eid: object, when: object) -> int:
+    if isinstance(when, datetime) and when.utcoffset() == _ZERO:
+        return (when - _EPOCH) // _US
+    raise ValidationError(
+        f"'time' of event {eid!r} must be a timezone-aware UTC datetime "
+        f"(or integer microseconds since 1970): {when!r}"
+    )
+
+
+def _event_amount(eid: object, amount: object) -> float:
+    try:
+        return float(amount)  # type: ignore[arg-type]  # anything float() takes; the rest is an error
+    except (TypeError, ValueError):
+        raise ValidationError(f"'amount' of event {eid!r} must be a number: {amount!r}") from None
+
+
+def _reject(eid: object, cid: object, kind: object, x: float) -> NoReturn:
+    if type(eid) is not str or not eid:
+        raise ValidationError(f"'id' of an event must be a non-empty string: {eid!r}")
+    if type(cid) is not str or not cid:
+        raise ValidationError(f"'customer_id' of event {eid!r} must be a non-empty string: {cid!r}")
+    if kind not in _KIND_CODES:
+        raise ValidationError(
+            f"'kind' of event {eid!r} must be one of {sorted(_KIND_CODES)}: {kind!r}"
+        )
+    raise ValidationError(
+        f"'amount' of event {eid!r} must be a finite number in [0, {MAX_AMOUNT:g}]: {x}"
+    )
 
 
 def _kinds_only(scope: Scope) -> bool:

@@ -15,9 +15,11 @@ both paths accept exactly the same cells.
 from __future__ import annotations
 
 import contextlib
+import operator
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -25,7 +27,7 @@ import numpy.typing as npt
 from crmcore.errors import ValidationError
 from crmcore.model.money import CURRENCY_MINOR_UNITS, Money
 from crmcore.model.transaction import TransactionKind
-from crmcore.repositories._codec import KEY_LENGTH, to_e6
+from crmcore.repositories._codec import to_e6
 
 __all__ = [
     "MAX_ID_LENGTH",
@@ -52,6 +54,8 @@ _MIN_MICROS = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _US
 _MAX_MICROS = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - _EPOCH) // _US
 _INT64_MAX = 2**63 - 1
 _KIND_CODES = {k.value: k.code for k in TransactionKind}
+_TEXT_TYPES = {str, type(None)}
+_PLAIN_AMOUNT = re.compile(r"^(?:[0-9]{1,12}(?:\.[0-9]{0,6})?|\.[0-9]{1,6})$", re.MULTILINE)
 _DEFAULT_KIND = TransactionKind.PURCHASE.code
 
 X = TypeVar("X")
@@ -113,10 +117,59 @@ def _apply(
     return out
 
 
-def _missing_rows(cells: Sequence[object]) -> npt.NDArray[np.bool_]:
+def _text_only(cells: Sequence[object]) -> bool:
+    """Whether every cell is a str or None (CSV columns are): the fast paths apply."""
+    return set(map(type, cells)) <= _TEXT_TYPES
+
+
+def _missing_rows(cells: Sequence[object], text_only: bool | None = None) -> npt.NDArray[np.bool_]:
+    if text_only is None:
+        text_only = _text_only(cells)
+    if text_only:  # only "" and None are falsy among str/None
+        return np.fromiter(map(operator.not_, cells), dtype=bool, count=len(cells))
     return np.fromiter(
-        (v is None or v == "" for v in cells), dtype=bool, count=len(cells)
-    )  # "v == ''" is False for every non-str value
+        (v is None or (type(v) is str and v == "") for v in cells), dtype=bool, count=len(cells)
+    )
+
+
+def _table(
+    cells: Sequence[Any], fn: Callable[[Any], X], *, default: X, required: bool
+) -> tuple[list[X], Errors]:
+    """Apply ``fn`` once per distinct cell of a text-only column; missing cells get ``default``."""
+    table: dict[Any, X] = {}
+    bad: dict[Any, str] = {}
+    for v in dict.fromkeys(cells):
+        if not v:
+            table[v] = default
+            if required:
+                bad[v] = "is required"
+            continue
+        try:
+            table[v] = fn(v)
+        except ValidationError as e:
+            bad[v] = str(e)
+            table[v] = default
+    values = list(map(table.__getitem__, cells))
+    errors = [(i, bad[v]) for i, v in enumerate(cells) if v in bad] if bad else []
+    return values, errors
+
+
+def _plain_rows(cells: Sequence[Any], pattern: re.Pattern[str]) -> npt.NDArray[np.bool_]:
+    """Rows whose cell matches ``pattern`` (a whole-line, MULTILINE regex), scanned in one pass."""
+    n = len(cells)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    strs = [c or "" for c in cells]
+    joined = "\n".join(strs)
+    if joined.count("\n") != n - 1:  # a cell holds a newline: check cell by cell
+        return np.fromiter(
+            (pattern.fullmatch(c) is not None and "\n" not in c for c in strs), dtype=bool, count=n
+        )
+    left = pattern.sub("\x00", joined).split("\n")
+    plain: npt.NDArray[np.bool_] = np.fromiter(
+        map("\x00".__eq__, left), dtype=bool, count=n
+    ) & np.fromiter(map("\x00".__ne__, strs), dtype=bool, count=n)
+    return plain
 
 
 def _char_matrix(strs: Sequence[str], width: int) -> npt.NDArray[np.uint32]:
@@ -150,25 +203,18 @@ def parse_ids(cells: Sequence[object]) -> tuple[list[object], Errors]:
     >>> parse_ids(["c-1", " c-2", ""])[1]
     [(1, "must be a non-empty string id of at most 128 characters without surrounding blanks: ' c-2'"), (2, 'is required')]
     """
-    errors: Errors = []
-    bad_values: dict[object, str] = {}
-    for v in dict.fromkeys(c for c in cells if not is_missing(c) and type(c) is str):
-        try:
-            _check_id(v)
-        except ValidationError as e:
-            bad_values[v] = str(e)
-    odd = any(type(c) is not str for c in cells)
-    if bad_values or odd or any(c == "" for c in cells):
-        for i, c in enumerate(cells):
-            if is_missing(c):
-                errors.append((i, "is required"))
-            elif type(c) is not str:
-                try:
-                    _check_id(c)
-                except ValidationError as e:
-                    errors.append((i, str(e)))
-            elif c in bad_values:
-                errors.append((i, bad_values[c]))
+    if not _text_only(cells):
+        errors: Errors = []
+        rows = np.flatnonzero(~_missing_rows(cells, False))
+        errors.extend((int(i), "is required") for i in np.flatnonzero(_missing_rows(cells, False)))
+        _apply(cells, rows, _check_id, errors)
+        errors.sort()
+        return list(cells), errors
+    uniq = dict.fromkeys(cast("Sequence[str | None]", cells))
+    bad = [v for v in uniq if not v or len(v) > MAX_ID_LENGTH or v != v.strip()]
+    if not bad:
+        return list(cells), []
+    _, errors = _table(cells, _check_id, default="", required=True)
     return list(cells), errors
 
 
@@ -181,20 +227,25 @@ def parse_texts(
     (['web', None, None], [(2, 'must be a string: 3')])
     """
     errors: Errors = []
-    out: list[object] = []
-    for i, c in enumerate(cells):
+    if _text_only(cells):
+        texts = cast("Sequence[str | None]", cells)
+        out: list[object] = [c or None for c in texts]
+        longest = max(map(len, filter(None, texts)), default=0)
+        if max_length is None or longest <= max_length:
+            return out, errors
+    else:
+        out = list(cells)
+    for i, c in enumerate(out):
         if is_missing(c):
-            out.append(None)
+            out[i] = None
         elif not isinstance(c, str):
             errors.append((i, f"must be a string: {show(c)}"))
-            out.append(None)
+            out[i] = None
         elif max_length is not None and len(c) > max_length:
             errors.append(
                 (i, f"must be at most {max_length} characters to be stored: {len(c)} characters")
             )
-            out.append(None)
-        else:
-            out.append(c)
+            out[i] = None
     return out, errors
 
 
@@ -225,15 +276,16 @@ def _iso_fast(
     """
     n = len(strs)
     lengths = np.fromiter(map(len, strs), dtype=np.int64, count=n)
-    m = _char_matrix(strs, 25).astype(np.int64)[:, :25] if n else np.zeros((0, 25), np.int64)
-    if m.shape[1] < 25:
-        m = np.pad(m, ((0, 0), (0, 25 - m.shape[1])))
-    dig = (m >= 48) & (m <= 57)
-    v = m - 48
+    raw = _char_matrix(strs, 25)[:, :25] if n else np.zeros((0, 25), np.uint32)
+    if raw.shape[1] < 25:
+        raw = np.pad(raw, ((0, 0), (0, 25 - raw.shape[1])))
+    v = raw.view(np.int32) - 48  # code points < 2**31: the view is exact
+    m = raw
+    dig = (raw - np.uint32(48)) <= 9  # wraps around below '0'
 
     def num(*cols: int) -> npt.NDArray[np.int64]:
-        out = np.zeros(n, dtype=np.int64)
-        for c in cols:
+        out = v[:, cols[0]].astype(np.int64)
+        for c in cols[1:]:
             out = out * 10 + v[:, c]
         return out
 
@@ -273,7 +325,7 @@ def _iso_fast(
         & (month <= 12)
         & (day >= 1)
         & (day <= dim)
-        & (hour < 24)
+        & (hour < 25)
         & (minute < 60)
         & (second < 60)
         & (off_h < 24)
@@ -336,23 +388,23 @@ def parse_times(
     n = len(cells)
     out = np.zeros(n, dtype=np.int64)
     errors: Errors = []
-    missing = _missing_rows(cells)
+    text = _text_only(cells)
+    missing = _missing_rows(cells, text)
     errors.extend((int(i), "is required") for i in np.flatnonzero(missing))
     rows = np.flatnonzero(~missing)
     slow = rows
     if time_format is None and len(rows):
-        is_str = _str_rows(cells, rows)
-        str_rows = rows[is_str]
-        strs = [cells[i] for i in str_rows]
+        str_rows = rows if text else rows[_str_rows(cells, rows)]
+        texts = cast("Sequence[str]", cells)
+        strs = [texts[i] for i in str_rows] if len(str_rows) < n else list(texts)
         micros, canonical, valid = _iso_fast(strs)
-        # naive canonical strings need the assume_utc rule: route them to the slow path when rejecting
-        if not assume_utc:
+        if not assume_utc:  # naive canonical strings take the slow path to be rejected
             lengths = np.fromiter(map(len, strs), dtype=np.int64, count=len(strs))
             canonical &= (lengths == 20) | (lengths == 25)
         fast = canonical & valid
         out[str_rows[fast]] = micros[fast]
-        slow = np.concatenate([rows[~is_str], str_rows[~fast]])
-        slow.sort()
+        rest = str_rows[~fast]
+        slow = rest if text else np.sort(np.concatenate([np.setdiff1d(rows, str_rows), rest]))
     for i, r in _apply(
         cells, slow, lambda v: _time_ref(v, assume_utc=assume_utc, time_format=time_format), errors
     ):
@@ -406,14 +458,22 @@ def parse_amounts(cells: Sequence[object]) -> tuple[npt.NDArray[np.float64], Err
     n = len(cells)
     out = np.zeros(n, dtype=np.float64)
     errors: Errors = []
-    missing = _missing_rows(cells)
+    text = _text_only(cells)
+    missing = _missing_rows(cells, text)
     errors.extend((int(i), "is required") for i in np.flatnonzero(missing))
-    rows = np.flatnonzero(~missing)
-    is_str = _str_rows(cells, rows)
-    str_rows = rows[is_str]
-    values, fast = _plain_decimal_fast([cells[i] for i in str_rows])
-    out[str_rows[fast]] = values[fast]
-    slow = np.sort(np.concatenate([rows[~is_str], str_rows[~fast]]))
+    if text:
+        texts = cast("Sequence[str]", cells)
+        plain = _plain_rows(texts, _PLAIN_AMOUNT)
+        if plain.all():
+            out[:] = np.fromiter(map(float, texts), dtype=np.float64, count=n)
+            return out, errors
+        idx = np.flatnonzero(plain)
+        out[idx] = np.fromiter(
+            (float(texts[i]) for i in idx.tolist()), dtype=np.float64, count=len(idx)
+        )
+        slow = np.flatnonzero(~plain & ~missing)
+    else:
+        slow = np.flatnonzero(~missing)
     for i, r in _apply(cells, slow, _amount_ref, errors):
         out[i] = r
     errors.sort()
@@ -445,26 +505,13 @@ def parse_quantities(cells: Sequence[object]) -> tuple[npt.NDArray[np.int64], Er
     ([2, 1], [2, 3])
     """
     n = len(cells)
+    if _text_only(cells):
+        values, errors = _table(cells, _quantity_ref, default=1, required=False)
+        return np.fromiter(values, dtype=np.int64, count=n), errors
     out = np.ones(n, dtype=np.int64)
-    errors: Errors = []
-    rows = np.flatnonzero(~_missing_rows(cells))
-    is_str = _str_rows(cells, rows)
-    str_rows = rows[is_str]
-    strs: list[str] = [cells[i] for i in str_rows]
-    fast = np.zeros(len(strs), dtype=bool)
-    if strs:
-        lengths = np.fromiter(map(len, strs), dtype=np.int64, count=len(strs))
-        m = _char_matrix(strs, 18)[:, :18]
-        inside = np.arange(m.shape[1])[None, :] < lengths[:, None]
-        fast = (lengths >= 1) & (lengths <= 18) & (((m >= 48) & (m <= 57)) | ~inside).all(axis=1)
-        if fast.any():
-            out[str_rows[fast]] = np.array(
-                [s for s, k in zip(strs, fast, strict=True) if k]
-            ).astype(np.int64)
-    slow = np.sort(np.concatenate([rows[~is_str], str_rows[~fast]]))
-    for i, r in _apply(cells, slow, _quantity_ref, errors):
+    errors = []
+    for i, r in _apply(cells, np.flatnonzero(~_missing_rows(cells, False)), _quantity_ref, errors):
         out[i] = r
-    errors.sort()
     return out, errors
 
 
@@ -484,10 +531,13 @@ def parse_kinds(cells: Sequence[object]) -> tuple[npt.NDArray[np.int8], Errors]:
     >>> codes[:2].tolist(), [i for i, _ in errors]
     ([1, 0], [2])
     """
-    out = np.full(len(cells), _DEFAULT_KIND, dtype=np.int8)
-    errors: Errors = []
-    rows = np.flatnonzero(~_missing_rows(cells))
-    for i, r in _apply(cells, rows, _kind_ref, errors):
+    n = len(cells)
+    if _text_only(cells):
+        values, errors = _table(cells, _kind_ref, default=_DEFAULT_KIND, required=False)
+        return np.fromiter(values, dtype=np.int8, count=n), errors
+    out = np.full(n, _DEFAULT_KIND, dtype=np.int8)
+    errors = []
+    for i, r in _apply(cells, np.flatnonzero(~_missing_rows(cells, False)), _kind_ref, errors):
         out[i] = r
     return out, errors
 
@@ -509,20 +559,14 @@ def parse_currencies(cells: Sequence[object]) -> tuple[list[str | None], Errors]
     >>> parse_currencies(["eur", "EURO", ""])
     (['EUR', None, None], [(1, "must be an ISO 4217 currency code: 'EURO'"), (2, 'is required')])
     """
+    if _text_only(cells):
+        values, errors = _table(cells, currency_code, default=None, required=True)
+        return values, errors
     out: list[str | None] = [None] * len(cells)
-    errors: Errors = []
-    missing = _missing_rows(cells)
+    errors = []
+    missing = _missing_rows(cells, False)
     errors.extend((int(i), "is required") for i in np.flatnonzero(missing))
     for i, r in _apply(cells, np.flatnonzero(~missing), currency_code, errors):
         out[i] = r
     errors.sort()
     return out, errors
-
-
-def storable_key(value: str) -> bool:
-    """Whether an external key fits the indexed text columns of every backend.
-
-    >>> storable_key("x" * 255), storable_key("x" * 256)
-    (True, False)
-    """
-    return len(value) <= KEY_LENGTH

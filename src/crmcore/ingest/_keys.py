@@ -7,12 +7,16 @@
   ``"#k"`` for the k-th repetition of identical content within one import
   (k >= 1), so that two identical rows are two transactions and a re-run
   maps them to the same two keys again.
-* A transaction's **id** is ``"t-"`` and 32 hex digits of BLAKE2b of its key;
-  a customer's derived id is ``"c-"`` and 32 hex digits of BLAKE2b of its
+* A transaction's **id** is ``"t:"`` followed by its key when that is a
+  valid id (at most 126 characters, no trailing blank), which keeps the
+  source's order of keys in the primary-key index (sequential order numbers
+  are appended, not scattered); otherwise ``"t-"`` and 32 hex digits of
+  BLAKE2b of the key. Both forms are one-to-one and cannot collide.
+* A customer's derived id is ``"c-"`` and 32 hex digits of BLAKE2b of its
   external key.
 
->>> transaction_id("order-1") == transaction_id("order-1"), len(transaction_id("order-1"))
-(True, 34)
+>>> transaction_id("order-1"), len(transaction_id("x" * 200))
+('t:order-1', 34)
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ def _digest(text: str, prefix: bytes = b"") -> str:
 
 def transaction_id(key: str) -> str:
     """The id of the transaction whose external key is ``key``."""
+    if len(key) <= 126 and key == key.rstrip():
+        return "t:" + key
     return "t-" + _digest(key)
 
 

@@ -235,8 +235,8 @@ def _keys_for(checked: TransactionColumns, ref_prefix: str, occurrences: Occurre
     return _Keyed(rows, [k for k in keys if k is not None])
 
 
-def _factorize(values: list[object]) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
-    labels = sorted(dict.fromkeys(values))  # type: ignore[type-var]  # validated str ids
+def _factorize(values: list[Any]) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
+    labels: list[str] = sorted(dict.fromkeys(values))  # validated str ids
     index = {v: j for j, v in enumerate(labels)}
     codes = np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
     label_arr = np.empty(len(labels), dtype=object)

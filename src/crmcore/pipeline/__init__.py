@@ -1,5 +1,181 @@
-"""crmcore.pipeline (in progress)."""
+"""The sales pipeline: funnels as data, validated moves with full history, metrics, forecasts, plans.
+
+* **Funnels** (:mod:`~crmcore.pipeline.funnel`, :mod:`~crmcore.pipeline.presets`):
+  stages with kind, probability and forecast category, transitions, guards,
+  the follow-up cycle; validated when built, serialized as JSON.
+* **Moves** (:mod:`~crmcore.pipeline.moves`): ``open_opportunity``, ``move``,
+  ``reopen``, ``win`` / ``follow_up``, ``replay``; each returns the new
+  opportunity and its :class:`~crmcore.model.StageChange`.
+* **Persistence** (:mod:`~crmcore.pipeline.service`): funnels as versioned
+  documents, moves saved with their events, history read back as columns.
+* **Metrics and forecasts** (array world, over a :class:`FunnelHistory`):
+  conversion, win rate, time in stage, cycle, velocity, coverage, weighted
+  pipeline, cohorts, breakdowns, lost reasons; win probabilities and timing
+  from history, monthly revenue forecast with a band, back-test.
+* **Plans and scorecards**: quantified day / week / month plans, plan versus
+  actual, next-period forecast, the four failure modes.
+
+>>> from datetime import datetime, timezone
+>>> from crmcore.pipeline import B2B, open_opportunity, move
+>>> o, e = open_opportunity(B2B, id="o-1", customer_id="c-1", owner_id="ann",
+...                         at=datetime(2025, 1, 6, tzinfo=timezone.utc))
+>>> o, e = move(o, "qualified", funnel=B2B, by="ann", at=datetime(2025, 1, 9, tzinfo=timezone.utc), after=e)
+>>> (e.from_stage, e.to_stage, e.sequence)
+('lead', 'qualified', 1)
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from crmcore.pipeline.breakdowns import (
+    Breakdown,
+    CohortConversion,
+    LostReasons,
+    SalesMatrix,
+    breakdown,
+    cohort_conversion,
+    lost_reasons,
+    who_sells_what,
+)
+from crmcore.pipeline.forecast import (
+    Backtest,
+    Forecast,
+    TimeToClose,
+    WinProbabilities,
+    backtest,
+    forecast,
+    time_to_close,
+    win_probabilities,
+)
+from crmcore.pipeline.funnel import (
+    FollowUp,
+    ForecastCategory,
+    Funnel,
+    Guard,
+    RequireFields,
+    RequireReason,
+    Stage,
+    StageKind,
+    Transition,
+    _register,
+)
+from crmcore.pipeline.history import FunnelHistory
+from crmcore.pipeline.metrics import (
+    Coverage,
+    SalesCycle,
+    SalesVelocity,
+    StageConversion,
+    TimeInStage,
+    WeightedPipeline,
+    WinRate,
+    pipeline_coverage,
+    sales_cycle,
+    sales_velocity,
+    stage_conversion,
+    time_in_stage,
+    weighted_pipeline,
+    win_rate,
+)
+from crmcore.pipeline.moves import Won, follow_up, move, open_opportunity, reopen, replay, win
+from crmcore.pipeline.plans import (
+    Actuals,
+    NextPeriodForecast,
+    Period,
+    PeriodKind,
+    Plan,
+    PlanReport,
+    Targets,
+    actuals,
+    next_period_forecast,
+    plan_vs_actual,
+)
+from crmcore.pipeline.presets import B2B, FOUR_PHASES, LOST_REASONS, PRESETS, TOP_IN_BEST
+from crmcore.pipeline.scorecard import Diagnosis, Scorecards, scorecards
+from crmcore.pipeline.service import (
+    Advanced,
+    advance,
+    create_opportunity,
+    load_funnel,
+    load_history,
+    save_funnel,
+)
+from crmcore.pipeline.synthetic import SyntheticPipeline, synthetic_history, synthetic_pipeline
+from crmcore.serialization import register_hooks
+
+register_hooks(_register)
+
+__all__ = [
+    "B2B",
+    "FOUR_PHASES",
+    "LOST_REASONS",
+    "PRESETS",
+    "TOP_IN_BEST",
+    "Actuals",
+    "Advanced",
+    "Backtest",
+    "Breakdown",
+    "CohortConversion",
+    "Coverage",
+    "Diagnosis",
+    "FollowUp",
+    "Forecast",
+    "ForecastCategory",
+    "Funnel",
+    "FunnelHistory",
+    "Guard",
+    "LostReasons",
+    "NextPeriodForecast",
+    "Period",
+    "PeriodKind",
+    "Plan",
+    "PlanReport",
+    "RequireFields",
+    "RequireReason",
+    "SalesCycle",
+    "SalesMatrix",
+    "SalesVelocity",
+    "Scorecards",
+    "Stage",
+    "StageConversion",
+    "StageKind",
+    "SyntheticPipeline",
+    "Targets",
+    "TimeInStage",
+    "TimeToClose",
+    "Transition",
+    "WeightedPipeline",
+    "WinProbabilities",
+    "WinRate",
+    "Won",
+    "actuals",
+    "advance",
+    "backtest",
+    "breakdown",
+    "cohort_conversion",
+    "create_opportunity",
+    "follow_up",
+    "forecast",
+    "load_funnel",
+    "load_history",
+    "lost_reasons",
+    "move",
+    "next_period_forecast",
+    "open_opportunity",
+    "pipeline_coverage",
+    "plan_vs_actual",
+    "reopen",
+    "replay",
+    "sales_cycle",
+    "sales_velocity",
+    "save_funnel",
+    "scorecards",
+    "stage_conversion",
+    "synthetic_history",
+    "synthetic_pipeline",
+    "time_in_stage",
+    "time_to_close",
+    "weighted_pipeline",
+    "who_sells_what",
+    "win",
+    "win_probabilities",
+    "win_rate",
+]

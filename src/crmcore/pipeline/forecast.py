@@ -198,7 +198,11 @@ def time_to_close(data: FunnelHistory | StageHistory, funnel: Funnel | None = No
     order = np.lexsort((d, p))
     counts = np.bincount(p, minlength=len(open_idx))
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    span = float(days_between(fh.ev_at[:1], np.array([fh.as_of]))[0]) if len(fh.ev_at) else 0.0
+    span = (
+        float(days_between(fh.ev_at.min(keepdims=True), np.array([fh.as_of]))[0])
+        if len(fh.ev_at)
+        else 0.0
+    )
     d = d[order]
     span = max(span, float(np.max(d, initial=0.0)))
     w = np.minimum(span / np.maximum(span - d, span / _MAX_WEIGHT), _MAX_WEIGHT)

@@ -20,6 +20,7 @@ event); build it once and pass it to several metrics.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -158,7 +159,7 @@ class FunnelHistory:
         funnel: Funnel,
         *,
         as_of: datetime | np.datetime64 | str | None = None,
-        reasons: npt.ArrayLike | None = None,
+        reasons: Sequence[str | None] | npt.ArrayLike | None = None,
     ) -> FunnelHistory:
         """Check ``history`` against ``funnel`` and summarise it (events before ``as_of`` only).
 

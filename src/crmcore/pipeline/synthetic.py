@@ -62,11 +62,13 @@ def synthetic_pipeline(
     advance: float = 0.62,
     mean_days_in_stage: float = 12.0,
     rep_skill: Sequence[float] | None = None,
+    close_skill: Sequence[float] | None = None,
 ) -> SyntheticPipeline:
     """A seeded synthetic pipeline over ``days`` from ``start``; ``as_of`` is the end of that period.
 
     ``rep_skill`` multiplies each rep's chance to advance (default: spread
-    from 0.75 to 1.25).
+    from 0.75 to 1.25); ``close_skill`` multiplies it again at the last open
+    stage (default 1: a rep with 0 advances deals but never closes).
 
     >>> from crmcore.pipeline.presets import TOP_IN_BEST
     >>> synthetic_pipeline(TOP_IN_BEST, n_opportunities=0, seed=1)
@@ -93,6 +95,11 @@ def synthetic_pipeline(
     product = rng.integers(0, len(products), n)
     amount = np.round(rng.lognormal(np.log(8000.0), 0.7, n) * (1 + 0.5 * product), -1)
     p_adv = np.clip(advance * skill[owner], 0.0, 0.98)
+    closing = np.ones(len(skill)) if close_skill is None else np.asarray(close_skill, dtype=float)
+    if closing.shape != skill.shape:
+        raise ValidationError(
+            f"'close_skill' needs one value per rep ({len(skill)}): {len(closing)} given"
+        )
     # walk the open stages: step k moves from open stage k to k+1 (or won / lost)
     times = [created]
     stages = [np.full(n, code[open_names[0]])]
@@ -102,7 +109,8 @@ def synthetic_pipeline(
         stay = rng.exponential(mean_days_in_stage * (1 + 0.3 * k), n) * day_us
         t = t + stay.astype("m8[us]")
         alive = alive & (t < end)
-        go = rng.random(n) < p_adv
+        last = k + 1 == len(open_names)
+        go = rng.random(n) < (p_adv * closing[owner] if last else p_adv)
         nxt_name = open_names[k + 1] if k + 1 < len(open_names) else won_name
         to = np.where(go, code[nxt_name], code[lost_names[0]] if lost_names else code[nxt_name])
         to = np.where(alive, to, -1)

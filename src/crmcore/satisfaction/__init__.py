@@ -37,11 +37,13 @@ from crmcore.satisfaction.quadrants import (
     classify_quadrants,
     competition_scenario,
 )
+from crmcore.satisfaction.survey import CsatColumns, csat_by_group, csat_columns, csat_score
 from crmcore.satisfaction.value import UpliftRanking, gain_table, marginal_gain, uplift_value
 
 __all__ = [
     "DEFAULT_WEIGHTS",
     "PARAMETER_NAMES",
+    "CsatColumns",
     "DampeningWeights",
     "LoyaltyCurve",
     "LoyaltyFit",
@@ -55,6 +57,9 @@ __all__ = [
     "Zones",
     "classify_quadrants",
     "competition_scenario",
+    "csat_by_group",
+    "csat_columns",
+    "csat_score",
     "effective_competition",
     "fit_loyalty",
     "fit_loyalty_table",

@@ -62,10 +62,15 @@ def competition_array(values: npt.ArrayLike, *, name: str = "competition") -> Fl
     crmcore.errors.ValidationError: 'competition' must be in [0, 1]: 1.5 at index 0
     """
     raw = np.asarray(values)
-    if raw.dtype == np.float64 and raw.ndim == 1 and raw.size:
-        # fast path: min/max are NaN when any value is, so NaN and inf fall through to the checks
-        if raw.min() >= 0.0 and raw.max() <= 1.0:
-            return raw
+    # fast path: min/max are NaN when any value is, so NaN and inf fall through to the checks
+    if (
+        raw.dtype == np.float64
+        and raw.ndim == 1
+        and raw.size
+        and raw.min() >= 0.0
+        and raw.max() <= 1.0
+    ):
+        return raw
     arr = as_float_array(values, name=name)
     check_in_range(arr, name=name, low=0.0, high=1.0)
     return arr

@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import expit, logit
 
-from crmcore.arrays import FloatArray, IntArray
+from crmcore.arrays import FloatArray, IntArray, as_int_array, check_in_range
 from crmcore.errors import ValidationError
 from crmcore.satisfaction._validate import (
     LEVELS,
@@ -336,6 +336,37 @@ class LoyaltyModel:
         if nan is not None:
             out[nan] = np.nan
         return out
+
+    def probability_by_segment(
+        self, satisfaction: npt.ArrayLike, segment: npt.ArrayLike, competition: npt.ArrayLike
+    ) -> FloatArray:
+        """P(loyal) per customer when competition is set per segment (market).
+
+        ``segment`` holds each customer's code 0..k−1 and ``competition`` the
+        k segment levels: one 5-entry curve per segment, then a lookup, which
+        is several times faster than a level per customer.
+
+        >>> preset_model().probability_by_segment([5, 5, 1], [0, 1, 1], [1.0, 0.0]).round(2).tolist()
+        [0.8, 0.95, 0.7]
+        >>> preset_model().probability_by_segment([5], [2], [1.0, 0.0])
+        Traceback (most recent call last):
+        crmcore.errors.ValidationError: 'segment' must be in [0, 1]: 2 at index 0
+        """
+        s = satisfaction_array(satisfaction)
+        table = self.table(competition)
+        seg = _segment_codes(segment, len(s), len(table))
+        return np.asarray(table.ravel()[seg * LEVELS + (s - 1)], dtype=np.float64)
+
+
+def _segment_codes(segment: npt.ArrayLike, n: int, k: int) -> IntArray:
+    seg = as_int_array(segment, name="segment")
+    if len(seg) != n:
+        raise ValidationError(
+            f"inputs must have the same length: satisfaction has {n}, segment has {len(seg)}"
+        )
+    if n and (seg.min() < 0 or seg.max() >= k):
+        check_in_range(seg, name="segment", low=0, high=k - 1)
+    return seg
 
 
 def _probability(theta: FloatArray, s: npt.ArrayLike, c: npt.ArrayLike) -> FloatArray:

@@ -10,6 +10,14 @@ gradient). A fit that does not converge, or whose Hessian is not positive
 definite (the data do not identify the parameters), raises
 :class:`~crmcore.errors.FitError` instead of returning NaN.
 
+One boundary is handled rather than refused: when the data show no captive
+customers, the floor's estimate runs to 0. If the floor terms then do not
+improve the likelihood significantly (likelihood ratio below the 95% point
+of χ²(2)), the fit returns the model with the floor fixed on its boundary
+(``floor_logit`` = −30, i.e. a floor of 1e-13): the floor coefficients are
+left out of ``parameter_names`` and ``message`` says so. The moderation test
+then counts the parameters actually estimated for its degrees of freedom.
+
 >>> import numpy as np
 >>> from crmcore.satisfaction import preset_model
 >>> rng = np.random.default_rng(7)
@@ -25,21 +33,27 @@ True
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Literal
 
 import attrs
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize, stats
-from scipy.special import log_expit, logit
+from scipy.special import chdtrc, chdtri
 
-from crmcore.arrays import FloatArray, apply_nan_policy, as_float_array, check_same_length
+from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import FitError, ValidationError
-from crmcore.satisfaction._validate import (
-    LEVELS,
-    binary_array,
-    competition_array,
-    satisfaction_array,
+from crmcore.satisfaction._likelihood import (
+    BOUND,
+    _Cells,
+    _cells_from_responses,
+    _cells_from_table,
+    _check_moderated,
+    _converged,
+    _fisher,
+    _hessian,
+    _nll_grad,
+    _scoring,
+    _starts,
 )
 from crmcore.satisfaction.curve import PARAMETER_NAMES, LoyaltyModel
 
@@ -53,7 +67,9 @@ __all__ = [
 ]
 
 _MODERATION = (1, 3, 5)  # indices of the competition coefficients in PARAMETER_NAMES
-_BOUND = 20.0
+_FLOOR_EDGE = 10.0  # floor below σ(−10) ≈ 4.5e-5 at every observed level: the floor is 0
+_FLOOR_LR_CRITICAL = float(chdtri(2, 0.05))  # floor terms not significant: drop them
+_NO_FLOOR = -30.0  # floor_logit of a floor fixed on its boundary (σ(−30) ≈ 1e-13)
 
 
 @attrs.frozen
@@ -165,74 +181,23 @@ class ModerationTest:
         return self.p_value < alpha
 
 
-def _nll_grad(
-    theta: FloatArray, x: FloatArray, c: FloatArray, k: FloatArray, m: FloatArray
-) -> tuple[float, FloatArray]:
-    """Negative log-likelihood and its gradient over cells (x = s − 5)."""
-    a0, a1, b0, b1, g0, g1 = theta
-    g = g0 + g1 * c
-    logf, log1mf = log_expit(g), log_expit(-g)
-    b = np.exp(b0 + b1 * c)
-    eta = a0 + a1 * c + b * x
-    logq, log1mq = log_expit(eta), log_expit(-eta)
-    logp = np.logaddexp(logf, log1mf + logq)
-    nk = m - k
-    ll = float(np.dot(k, logp) + np.dot(nk, log1mf + log1mq))
-    d_eta = k * np.exp(log1mf + logq + log1mq - logp) - nk * np.exp(logq)
-    d_g = k * np.exp(logf + log1mf + log1mq - logp) - nk * np.exp(logf)
-    dbx = d_eta * b * x
-    grad = np.array(
-        [d_eta.sum(), d_eta @ c, dbx.sum(), dbx @ c, d_g.sum(), d_g @ c], dtype=np.float64
-    )
-    return -ll, -grad
-
-
-def _fisher(theta: FloatArray, x: FloatArray, c: FloatArray, m: FloatArray) -> FloatArray:
-    """Expected information of the cells (the Gauss-Newton matrix of the negative log-likelihood)."""
-    a0, a1, b0, b1, g0, g1 = theta
-    g = g0 + g1 * c
-    f = np.exp(log_expit(g))
-    b = np.exp(b0 + b1 * c)
-    eta = a0 + a1 * c + b * x
-    q, one_q = np.exp(log_expit(eta)), np.exp(log_expit(-eta))
-    p = f + (1.0 - f) * q
-    d_eta = (1.0 - f) * q * one_q
-    d_g = f * (1.0 - f) * one_q
-    jac = np.stack([d_eta, d_eta * c, d_eta * b * x, d_eta * b * x * c, d_g, d_g * c], axis=1)
-    w = m / np.maximum(p * (1.0 - p), 1e-300)
-    return np.asarray((jac * w[:, None]).T @ jac, dtype=np.float64)
-
-
-@attrs.frozen
-class _Cells:
-    x: FloatArray
-    c: FloatArray
-    k: FloatArray
-    m: FloatArray
-    levels: int
-
-
-def _starts(cells: _Cells) -> list[FloatArray]:
-    rates = np.full(LEVELS, np.nan)
-    for i in range(LEVELS):
-        sel = cells.x == i + 1 - LEVELS
-        if sel.any():
-            rates[i] = (cells.k[sel].sum() + 0.5) / (cells.m[sel].sum() + 1.0)
-    lo, hi = float(np.nanmin(rates)), float(np.nanmax(rates))
-    out = []
-    for share, log_slope in ((0.5, 0.0), (0.9, 1.0)):
-        f = min(max(lo * share, 1e-3), 0.95)
-        q5 = min(max((hi - f) / (1.0 - f), 0.02), 0.98)
-        out.append(np.array([logit(q5), 0.0, log_slope, 0.0, logit(f), 0.0]))
-    return out
-
-
-def _fit_cells(cells: _Cells, moderated: bool, extra_start: FloatArray | None = None) -> LoyaltyFit:
-    free = np.array([i for i in range(6) if moderated or i not in _MODERATION])
+def _fit_cells(
+    cells: _Cells,
+    moderated: bool,
+    extra_start: FloatArray | None = None,
+    *,
+    floor_free: bool = True,
+) -> LoyaltyFit:
+    fixed = set() if moderated else set(_MODERATION)
+    base = np.zeros(6)
+    if not floor_free:  # the floor sits on its boundary 0: fix it there
+        fixed |= {4, 5}
+        base[4] = _NO_FLOOR
+    free = np.array([i for i in range(6) if i not in fixed])
     n = float(cells.m.sum())
 
     def full(t: FloatArray) -> FloatArray:
-        th = np.zeros(6)
+        th = base.copy()
         th[free] = t
         return th
 
@@ -242,7 +207,9 @@ def _fit_cells(cells: _Cells, moderated: bool, extra_start: FloatArray | None = 
 
     def hess_fn(t: FloatArray) -> FloatArray:
         info = _fisher(full(t), cells.x, cells.c, cells.m)
-        return np.asarray(info[np.ix_(free, free)] / n + 1e-12 * np.eye(len(free)), dtype=np.float64)
+        return np.asarray(
+            info[np.ix_(free, free)] / n + 1e-12 * np.eye(len(free)), dtype=np.float64
+        )
 
     starts = [s[free] for s in _starts(cells)]
     if extra_start is not None:
@@ -253,6 +220,8 @@ def _fit_cells(cells: _Cells, moderated: bool, extra_start: FloatArray | None = 
         for t0 in starts:
             v, t_hat, its = _scoring(fun, hess_fn, t0)
             if not _converged(fun, t_hat):  # fall back on scipy's quasi-Newton from there
+                from scipy import optimize  # only on this rare path: a slow import
+
                 res = optimize.minimize(
                     fun, t_hat, jac=True, method="BFGS", options={"maxiter": 1000, "gtol": 1e-10}
                 )
@@ -282,25 +251,22 @@ def _fit_cells(cells: _Cells, moderated: bool, extra_start: FloatArray | None = 
         else:
             break
         hess = _hessian(fun, t)
-    if np.abs(t).max() > _BOUND:
-        name = PARAMETER_NAMES[int(free[int(np.argmax(np.abs(t)))])]
-        raise FitError(
-            f"loyalty fit failed: {name!r} diverged beyond ±{_BOUND:g} (the data put a level's "
-            "loyalty at exactly 0 or 1); add data at more satisfaction levels or fit moderated=False"
-        )
-    if not np.all(np.isfinite(grad)) or np.abs(grad).max() > 1e-5:
-        raise FitError(f"loyalty fit did not converge: gradient {np.abs(grad).max():.3g}")
+    theta = full(t)
+    if floor_free and np.all(theta[4] + theta[5] * cells.c < -_FLOOR_EDGE):
+        return _fit_cells(cells, moderated, extra_start=theta, floor_free=False)
+    failure = _failure(t, grad, hess * n, free, moderated)
+    if failure is not None:
+        if floor_free:  # a floor running to 0 at some level: is no floor at all as good?
+            try:
+                alt = _fit_cells(cells, moderated, extra_start=theta, floor_free=False)
+            except FitError:
+                raise failure from None
+            if 2.0 * (-val * n - alt.log_likelihood) < _FLOOR_LR_CRITICAL:
+                return alt
+        raise failure
     info = hess * n
-    eig = np.linalg.eigvalsh(info)
-    if eig.min() <= 1e-9 * max(eig.max(), 1.0):
-        raise FitError(
-            "the data do not identify the loyalty model (the Hessian is singular): "
-            "responses are needed at several satisfaction levels"
-            + (" and at least two competition levels" if moderated else "")
-        )
     cov = np.linalg.inv(info)
     cov = (cov + cov.T) / 2.0
-    theta = full(t)
     return LoyaltyFit(
         model=LoyaltyModel.from_params(theta),
         parameter_names=tuple(PARAMETER_NAMES[i] for i in free),
@@ -312,124 +278,31 @@ def _fit_cells(cells: _Cells, moderated: bool, extra_start: FloatArray | None = 
         competition_levels=cells.levels,
         converged=True,
         iterations=iterations,
-        message="converged: Fisher scoring then Newton on the observed Hessian",
+        message="converged: Fisher scoring then Newton on the observed Hessian"
+        + ("" if floor_free else f"; floor on its boundary 0 (floor_logit fixed at {_NO_FLOOR:g})"),
     )
 
 
-def _converged(fun: Any, t: FloatArray) -> bool:
-    v, g = fun(t)
-    return bool(np.isfinite(v) and np.all(np.isfinite(g)) and np.abs(g).max() < 1e-5)
-
-
-def _scoring(fun: Any, info: Any, t0: FloatArray) -> tuple[float, FloatArray, int]:
-    """Fisher scoring with step halving: robust far from the optimum, fast near it."""
-    t = np.asarray(t0, dtype=np.float64)
-    v, g = fun(t)
-    its = 0
-    for its in range(1, 101):  # noqa: B007 - the count is reported
-        if not np.isfinite(v) or np.abs(g).max() < 1e-6:
-            break  # close enough: the Newton polish in _fit_cells takes it from here
-        try:
-            step = np.linalg.solve(info(t), g)
-        except np.linalg.LinAlgError:
-            break
-        for _half in range(40):
-            cand = t - step
-            cv, cg = fun(cand)
-            if np.isfinite(cv) and cv <= v:
-                break
-            step = step / 2.0
-        else:
-            break
-        t, v, g = cand, cv, cg
-        if np.abs(t).max() > 2 * _BOUND:
-            break
-    return float(v), t, its
-
-
-def _hessian(fun: Any, t: FloatArray) -> FloatArray:
-    k = len(t)
-    h = np.empty((k, k))
-    for i in range(k):
-        e = np.zeros(k)
-        e[i] = 1e-5 * max(1.0, abs(t[i]))
-        h[i] = (fun(t + e)[1] - fun(t - e)[1]) / (2 * e[i])
-    return np.asarray((h + h.T) / 2.0, dtype=np.float64)
-
-
-def _cells_from_responses(
-    satisfaction: npt.ArrayLike,
-    outcome: npt.ArrayLike,
-    competition: npt.ArrayLike | None,
-    nan_policy: str,
-) -> _Cells:
-    arrays: dict[str, npt.ArrayLike] = {"satisfaction": satisfaction, "outcome": outcome}
-    if competition is not None:
-        c_in = np.asarray(competition)
-        n = len(np.asarray(satisfaction).reshape(-1))
-        arrays["competition"] = np.full(n, float(c_in)) if c_in.ndim == 0 else c_in
-    split = apply_nan_policy(arrays, policy=nan_policy)
-    if nan_policy == "propagate" and any(np.isnan(v).any() for v in split.arrays.values()):
-        raise ValidationError("fitting cannot propagate NaN: use nan_policy='omit' or 'raise'")
-    s = satisfaction_array(split.arrays["satisfaction"])
-    y = binary_array(split.arrays["outcome"])
-    if len(s) == 0:
-        raise ValidationError("no responses to fit: 'satisfaction' is empty")
-    if competition is None:
-        c_levels, inv = np.zeros(1), np.zeros(len(s), dtype=np.int64)
-    else:
-        c = competition_array(split.arrays["competition"])
-        c_levels, inv = np.unique(c, return_inverse=True)
-    key = inv.astype(np.int64) * LEVELS + (s - 1)
-    size = len(c_levels) * LEVELS
-    m = np.bincount(key, minlength=size).astype(np.float64)
-    k = np.asarray(np.bincount(key, weights=y, minlength=size), dtype=np.float64)
-    keep = m > 0
-    idx = np.flatnonzero(keep)
-    return _Cells(
-        x=(idx % LEVELS + 1 - LEVELS).astype(np.float64),
-        c=c_levels[idx // LEVELS].astype(np.float64),
-        k=k[keep],
-        m=m[keep],
-        levels=len(c_levels),
-    )
-
-
-def _cells_from_table(
-    satisfaction: npt.ArrayLike,
-    competition: npt.ArrayLike,
-    loyal: npt.ArrayLike,
-    total: npt.ArrayLike,
-) -> _Cells:
-    s = satisfaction_array(satisfaction)
-    c = competition_array(competition)
-    k = as_float_array(loyal, name="loyal")
-    m = as_float_array(total, name="total")
-    check_same_length(satisfaction=s, competition=c, loyal=k, total=m)
-    for name, v in (("loyal", k), ("total", m)):
-        bad = (v < 0) | (v != np.floor(v))
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValidationError(f"{name!r} must hold whole counts >= 0: {v[i]} at index {i}")
-    over = k > m
-    if over.any():
-        i = int(np.flatnonzero(over)[0])
-        raise ValidationError(f"'loyal' must not exceed 'total': {k[i]} > {m[i]} at index {i}")
-    if m.sum() == 0:
-        raise ValidationError("no responses to fit: every 'total' is 0")
-    keep = m > 0
-    return _Cells(
-        x=(s[keep] - LEVELS).astype(np.float64), c=c[keep], k=k[keep], m=m[keep],
-        levels=len(np.unique(c[keep])),
-    )  # fmt: skip
-
-
-def _check_moderated(cells: _Cells, moderated: bool) -> None:
-    if moderated and cells.levels < 2:
-        raise FitError(
-            f"cannot estimate how competition moderates the curve from {cells.levels} "
-            "competition level: give at least two levels or fit with moderated=False"
+def _failure(
+    t: FloatArray, grad: FloatArray, info: FloatArray, free: IntArray, moderated: bool
+) -> FitError | None:
+    """Why the optimum found is not a usable estimate, or None when it is."""
+    if np.abs(t).max() > BOUND:
+        name = PARAMETER_NAMES[int(free[int(np.argmax(np.abs(t)))])]
+        return FitError(
+            f"loyalty fit failed: {name!r} diverged beyond ±{BOUND:g} (the data put a level's "
+            "loyalty at exactly 0 or 1); add data at more satisfaction levels or fit moderated=False"
         )
+    if not np.all(np.isfinite(grad)) or np.abs(grad).max() > 1e-5:
+        return FitError(f"loyalty fit did not converge: gradient {np.abs(grad).max():.3g}")
+    eig = np.linalg.eigvalsh(info)
+    if eig.min() <= 1e-9 * max(eig.max(), 1.0):
+        return FitError(
+            "the data do not identify the loyalty model (the Hessian is singular): "
+            "responses are needed at several satisfaction levels"
+            + (" and at least two competition levels" if moderated else "")
+        )
+    return None
 
 
 def fit_loyalty(
@@ -493,11 +366,11 @@ def _test(cells: _Cells) -> ModerationTest:
     restricted = _fit_cells(cells, False)
     full = _fit_cells(cells, True, extra_start=np.asarray(restricted.model.params))
     stat = max(0.0, 2.0 * (full.log_likelihood - restricted.log_likelihood))
-    df = len(_MODERATION)
+    df = len(full.parameter_names) - len(restricted.parameter_names)  # 3 unless a floor is 0
     return ModerationTest(
         statistic=stat,
         df=df,
-        p_value=float(stats.chi2.sf(stat, df)),
+        p_value=float(chdtrc(df, stat)),
         restricted=restricted,
         full=full,
     )

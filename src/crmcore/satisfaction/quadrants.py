@@ -88,15 +88,17 @@ class QuadrantResult:
     """
 
     codes: npt.NDArray[np.int8] = attrs.field(eq=False, repr=False)
+    extremes: bool = False
 
     def counts(self) -> dict[str, int]:
-        """Customers per quadrant, in :class:`Quadrant` order.
+        """Customers per quadrant, in :class:`Quadrant` order (the extremes only if asked for).
 
-        >>> classify_quadrants([2, 3], [1, 1]).counts()["hostage"]
-        2
+        >>> classify_quadrants([2, 3], [1, 1]).counts()
+        {'loyalist': 0, 'mercenary': 0, 'hostage': 2, 'defector': 0}
         """
         n = np.bincount(self.codes, minlength=len(Quadrant))
-        return {q.label: int(n[q]) for q in Quadrant}
+        shown = list(Quadrant) if self.extremes else list(Quadrant)[:4]
+        return {q.label: int(n[q]) for q in shown}
 
     def labels(self) -> npt.NDArray[np.str_]:
         """Each customer's quadrant name.
@@ -150,7 +152,7 @@ def classify_quadrants(
     if extremes:
         codes[sat & loyal & (s == LEVELS)] = Quadrant.APOSTLE
         codes[~sat & ~loyal & (s == 1)] = Quadrant.TERRORIST
-    return QuadrantResult(codes=codes)
+    return QuadrantResult(codes=codes, extremes=bool(extremes))
 
 
 @attrs.frozen

@@ -45,6 +45,7 @@ from crmcore.segmentation.profitability import (
     customer_index,
     customer_profitability,
     entry_costs,
+    interactions_to_arrays,
     profit_quantile_table,
     whale_curve,
 )
@@ -125,6 +126,7 @@ __all__ = [
     "expr_from_dict",
     "expr_to_dict",
     "gini",
+    "interactions_to_arrays",
     "load_tier_set",
     "lorenz_curve",
     "not_",

@@ -26,6 +26,7 @@ Definitions (``s`` sorted ascending, ``S`` the total, ``n`` customers):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import attrs
 import numpy as np
@@ -39,6 +40,7 @@ __all__ = [
     "Concentration",
     "abc_classes",
     "concentration",
+    "count_exceeding",
     "gini",
     "lorenz_curve",
 ]
@@ -78,6 +80,7 @@ class Concentration:
     sorted_values: FloatArray  # ascending
     block_cumsum: FloatArray  # C at positions 0, B, 2B, ..., n
     nan_omitted: int = 0
+    _cache: dict[str, float] = attrs.field(factory=dict, repr=False, alias="_cache")
 
     @property
     def n(self) -> int:
@@ -236,21 +239,29 @@ class Concentration:
         """
         total = self._require_nonnegative("the Gini coefficient")
         n = self.n
-        s = self.sorted_values
-        nb = n // _BLOCK
-        # Σ_{j=1..n} C_j = Σ_i (n − i)·s_i (i 0-based), summed block by block
-        full = s[: nb * _BLOCK].reshape(nb, _BLOCK)
-        bsum = np.diff(self.block_cumsum[: nb + 1])
-        starts = np.arange(nb, dtype=np.float64) * _BLOCK
-        acc = float(np.dot(n - starts, bsum)) - float(
-            (full @ np.arange(_BLOCK, dtype=np.float64)).sum()
-        )
-        tail = s[nb * _BLOCK :]
-        acc += float(np.dot(n - nb * _BLOCK - np.arange(len(tail), dtype=np.float64), tail))
+        acc = self._cache.get("sum_c")
+        if acc is None:
+            acc = self._cache["sum_c"] = self._sum_of_prefixes()
         g = (n + 1) / n - 2.0 * acc / (n * total)
         if corrected:
             g = g * n / (n - 1) if n > 1 else 0.0
         return float(min(max(g, 0.0), 1.0))
+
+    def _sum_of_prefixes(self) -> float:
+        """``Σ_{j=1..n} C_j = Σ_i (n − i)·s_i`` (i 0-based), summed block by block."""
+        n = self.n
+        s = self.sorted_values
+        nb = n // _BLOCK
+        bsum = np.diff(self.block_cumsum[: nb + 1])
+        starts = np.arange(nb, dtype=np.float64) * _BLOCK
+        weighted = self._cache.get("weighted")
+        if weighted is None:
+            full = s[: nb * _BLOCK].reshape(nb, _BLOCK)
+            weighted = float((full @ np.arange(_BLOCK, dtype=np.float64)).sum())
+        acc = float(np.dot(n - starts, bsum)) - weighted
+        tail = s[nb * _BLOCK :]
+        acc += float(np.dot(n - nb * _BLOCK - np.arange(len(tail), dtype=np.float64), tail))
+        return acc
 
     # -- ABC ------------------------------------------------------------------------------------
     def abc_thresholds(self, cutoffs: Sequence[float] = (0.8, 0.95)) -> FloatArray:
@@ -266,6 +277,46 @@ class Concentration:
             k = self.customers_for_share(float(y)) if total else 0
             out[i] = self.sorted_values[self.n - k] if k else np.inf
         return out
+
+    def abc(
+        self,
+        values: npt.ArrayLike,
+        cutoffs: Sequence[float] = (0.8, 0.95),
+        *,
+        labels: Sequence[str] = ("A", "B", "C"),
+    ) -> ABCClasses:
+        """ABC classes of ``values``, the same values this was built from, without sorting again.
+
+        >>> v = [50, 30, 10, 6, 4]
+        >>> concentration(v).abc(v).codes.tolist()
+        [0, 0, 1, 1, 2]
+        """
+        x = as_float_array(values, name="values", allow_nan=True, allow_inf=True)
+        return _abc(x, self, cutoffs, labels)
+
+
+_CHUNK = 1 << 16
+
+
+def count_exceeding(x: FloatArray, thresholds: FloatArray, cmp: Any) -> npt.NDArray[np.int8]:
+    """``Σ_t cmp(x, t)`` as int8, chunk by chunk so that the work stays in the CPU cache.
+
+    >>> count_exceeding(np.array([1.0, 5.0, 9.0]), np.array([4.0, 8.0]), np.greater).tolist()
+    [0, 1, 2]
+    """
+    out = np.zeros(len(x), dtype=np.int8)
+    if len(thresholds) == 0:
+        return out
+    buf = np.empty(min(_CHUNK, len(x)), dtype=bool)
+    for start in range(0, len(x), _CHUNK):
+        xs = x[start : start + _CHUNK]
+        os_ = out[start : start + _CHUNK]
+        b = buf[: len(xs)]
+        cmp(xs, thresholds[0], out=os_.view(np.bool_))
+        for t in thresholds[1:]:
+            cmp(xs, t, out=b)
+            os_ += b.view(np.int8)
+    return out
 
 
 def _check_cutoffs(cutoffs: Sequence[float]) -> FloatArray:
@@ -296,12 +347,25 @@ def concentration(values: npt.ArrayLike, *, nan_policy: str = "raise") -> Concen
     nb = n // _BLOCK
     sums = np.empty(nb + (1 if n % _BLOCK else 0) + 1)
     sums[0] = 0.0
+    weighted = 0.0  # Σ_r r·s_(b,r) within blocks, for the Gini coefficient
     if nb:
-        sums[1 : nb + 1] = s[: nb * _BLOCK].reshape(nb, _BLOCK).sum(axis=1)
+        # one pass over the sorted values gives both the block sums and the weighted sums
+        both = s[: nb * _BLOCK].reshape(nb, _BLOCK) @ _block_weights()
+        sums[1 : nb + 1] = both[:, 0]
+        weighted = float(both[:, 1].sum())
     if n % _BLOCK:
         sums[-1] = s[nb * _BLOCK :].sum()
     np.cumsum(sums, out=sums)
-    return Concentration(sorted_values=s, block_cumsum=sums, nan_omitted=n_nan)
+    return Concentration(
+        sorted_values=s, block_cumsum=sums, nan_omitted=n_nan, _cache={"weighted": weighted}
+    )
+
+
+def _block_weights() -> FloatArray:
+    w = np.empty((_BLOCK, 2))
+    w[:, 0] = 1.0
+    w[:, 1] = np.arange(_BLOCK, dtype=np.float64)
+    return w
 
 
 def gini(values: npt.ArrayLike, *, corrected: bool = False, nan_policy: str = "raise") -> float:
@@ -374,22 +438,31 @@ def abc_classes(
     >>> abc_classes([1, 1, 1, 1, 1]).codes.tolist()  # ties are never split
     [0, 0, 0, 0, 0]
     """
+    x = as_float_array(values, name="values", allow_nan=True, allow_inf=True)
+    return _abc(x, concentration(x, nan_policy=nan_policy), cutoffs, labels)
+
+
+def _abc(
+    x: FloatArray, c: Concentration, cutoffs: Sequence[float], labels: Sequence[str]
+) -> ABCClasses:
     cuts = _check_cutoffs(cutoffs)
-    labs = tuple(str(x) for x in labels)
+    labs = tuple(str(v) for v in labels)
     if len(labs) != len(cuts) + 1:
         raise ValidationError(
             f"'labels' must have one more entry than 'cutoffs' ({len(cuts) + 1}): {list(labs)}"
         )
-    x = as_float_array(values, name="values", allow_nan=True, allow_inf=True)
-    c = concentration(x, nan_policy=nan_policy)
+    if len(x) != c.n + c.nan_omitted:
+        raise ValidationError(
+            f"'values' must be the {c.n + c.nan_omitted} values the concentration was built from: "
+            f"got {len(x)}"
+        )
     k = len(labs)
     if c.n == 0:
         empty = np.zeros(len(x), dtype=np.int8) - 1
         return ABCClasses(empty, labs, np.full(k - 1, np.inf), np.zeros(k, np.int64), np.zeros(k))
     th = c.abc_thresholds(cuts.tolist())
-    codes = np.zeros(len(x), dtype=np.int8)
-    for t in th:  # one comparison per cut-off; class = number of thresholds above the value
-        codes += (x < t).view(np.int8)
+    # one comparison per cut-off; class = number of thresholds above the value
+    codes = count_exceeding(x, th, np.less)
     if c.nan_omitted:
         codes[np.isnan(x)] = -1
     s = c.sorted_values

@@ -34,7 +34,7 @@ from crmcore.arrays import (
     check_same_length,
 )
 from crmcore.errors import ValidationError
-from crmcore.model import CostEntry
+from crmcore.model import CostEntry, Interaction
 from crmcore.segmentation.concentration import concentration
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "customer_index",
     "customer_profitability",
     "entry_costs",
+    "interactions_to_arrays",
     "profit_quantile_table",
     "whale_curve",
 ]
@@ -258,6 +259,26 @@ def cost_entries_to_arrays(
     cats = np.array([e.category for e in rows], dtype=str)
     amounts = np.array([float(e.amount.amount) for e in rows], dtype=np.float64)
     return customer_index(ids.astype(str), np.asarray(customer_ids).astype(str)), cats, amounts
+
+
+def interactions_to_arrays(
+    interactions: Iterable[Interaction], customer_ids: npt.ArrayLike
+) -> tuple[IntArray, npt.NDArray[np.str_]]:
+    """``(customer index, channel)`` arrays from :class:`~crmcore.model.Interaction` records.
+
+    Feed them to :func:`activity_costs` with a rate table keyed by channel.
+
+    >>> from datetime import datetime, timezone
+    >>> i = Interaction(id="i", customer_id="c-1", channel="call_center", direction="inbound",
+    ...                 occurred_at=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    >>> cust, chan = interactions_to_arrays([i, i], ["c-1"])
+    >>> activity_costs(cust, chan, rates=CostRates({"call_center": 4.5}), n_customers=1).total().tolist()
+    [9.0]
+    """
+    rows = list(interactions)
+    ids = np.array([r.customer_id for r in rows], dtype=str)
+    channels = np.array([r.channel.value for r in rows], dtype=str)
+    return customer_index(ids, np.asarray(customer_ids).astype(str)), channels
 
 
 @attrs.frozen(eq=False)

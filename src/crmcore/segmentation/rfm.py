@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from crmcore.arrays import FloatArray, IntArray, as_float_array, check_same_length
 from crmcore.errors import ConfigurationError, ValidationError
-from crmcore.segmentation.concentration import _sorted_values
+from crmcore.segmentation.concentration import _sorted_values, count_exceeding
 from crmcore.tables import TransactionLog
 from crmcore.tables._columns import to_datetime64
 
@@ -71,32 +71,60 @@ def quantile_scores(
     """Quantile scores ``1..bins`` (see the module docstring for the formula and tie policy).
 
     ``reverse=True`` gives the highest score to the smallest values (recency).
-    Empty input gives an empty array.
+    Empty input gives an empty array. ``nan_policy``: ``"raise"`` (default),
+    or ``"omit"`` / ``"propagate"``: NaN rows are left out of the ranking and
+    get score 0 (unscored).
 
     >>> quantile_scores([4.0, float("nan"), 1.0], bins=2, nan_policy="omit").tolist()
     [2, 0, 1]
     """
     q = _check_bins(bins)
+    raw = np.asarray(values)
+    if raw.dtype.kind in "iu" and raw.ndim == 1:
+        fast = _counting_scores(raw.astype(np.int64, copy=False), q, reverse)
+        if fast is not None:
+            return fast
     x = as_float_array(values, name=name, allow_nan=True, allow_inf=True)
+    head = x[:1024]
+    if len(x) and np.array_equal(head, np.floor(head)):  # cheap reject of non-integers first
+        with np.errstate(invalid="ignore"):  # NaN / huge values do not cast; they fail the test
+            whole = x.astype(np.int64)
+        if np.array_equal(whole, x):  # whole numbers (days, counts): no sort needed
+            fast = _counting_scores(whole, q, reverse)
+            if fast is not None:
+                return fast
     s, n_nan = _sorted_values(
         x, name=name, nan_policy="omit" if nan_policy == "propagate" else nan_policy
     )
     n = len(s)
-    out = np.zeros(len(x), dtype=np.int8)
     if n == 0:
-        return out
+        return np.zeros(len(x), dtype=np.int8)
     m = -((-np.arange(1, q, dtype=np.int64) * n) // q)  # ceil(j·n/q), j = 1..q-1
-    if reverse:
-        th = s[n - m]  # score >= j+1  ⇔  v < s[n − m_j]
-        for t in th:
-            out += (x < t).view(np.int8)
-    else:
-        th = s[m - 1]  # score >= j+1  ⇔  v > s[m_j − 1]
-        for t in th:
-            out += (x > t).view(np.int8)
+    # score >= j+1  ⇔  v < s[n − m_j] (reversed)  or  v > s[m_j − 1]
+    th, cmp = (s[n - m], np.less) if reverse else (s[m - 1], np.greater)
+    out = count_exceeding(x, th, cmp)
     out += 1
     if n_nan:
         out[np.isnan(x)] = 0
+    return out
+
+
+def _counting_scores(
+    ints: npt.NDArray[np.int64], q: int, reverse: bool
+) -> npt.NDArray[np.int8] | None:
+    """The same scores by counting (bincount) when the values are integers in a small range."""
+    n = len(ints)
+    if n == 0:
+        return np.zeros(0, dtype=np.int8)
+    lo, hi = int(ints.min()), int(ints.max())
+    if hi - lo > 4 * n + 1024:
+        return None
+    shifted = ints - lo
+    cnt = np.bincount(shifted, minlength=hi - lo + 1)
+    upto = np.cumsum(cnt)
+    worse = n - upto if reverse else upto - cnt  # #values > v, or #values < v
+    table = (1 + (q * worse) // n).astype(np.int8)
+    out: npt.NDArray[np.int8] = table[shifted]
     return out
 
 
@@ -143,13 +171,16 @@ def rfm_summary(
     inside = log.time <= t_end
     purchase = inside & (log.kind == 0)
     refund = inside & (log.kind == 1)
-    cust = log.customer[purchase]
+    if purchase.all():  # the common case: no copies of the columns
+        cust, amount, when = log.customer, log.amount, log.time
+    else:
+        cust, amount, when = log.customer[purchase], log.amount[purchase], log.time[purchase]
     freq = np.bincount(cust, minlength=n)
-    money = np.bincount(cust, weights=log.amount[purchase], minlength=n)
+    money = np.bincount(cust, weights=amount, minlength=n)
     if refund.any():
         money -= np.bincount(log.customer[refund], weights=log.amount[refund], minlength=n)
     last = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-    np.maximum.at(last, cust, log.time[purchase].view(np.int64))
+    np.maximum.at(last, cust, when.view(np.int64))
     keep = freq > 0
     end_us = t_end.astype("datetime64[us]").view(np.int64)
     recency = (end_us - last[keep]) / _DAY_US
@@ -296,7 +327,20 @@ class RFMScores:
         ['champions', 'loyal', 'need attention', 'hibernating', 'lost']
         """
         table, names = segment_map.lookup(self.bins)
-        return Segments(table[self.recency, self.frequency, self.monetary], names)
+        side = self.bins + 1
+        cell = self.recency.astype(np.int32)  # flat cell index, built in place
+        cell *= side
+        cell += self.frequency
+        cell *= side
+        cell += self.monetary
+        return Segments(table.ravel().take(cell), names)
+
+
+def _numeric(values: npt.ArrayLike, name: str) -> npt.NDArray[Any]:
+    raw = np.asarray(values)
+    if raw.dtype.kind in "iu" and raw.ndim == 1:
+        return raw  # integers stay integers: their scores are counted, not sorted
+    return as_float_array(values, name=name, allow_nan=True, allow_inf=True)
 
 
 def rfm_scores(
@@ -315,9 +359,8 @@ def rfm_scores(
     ([3, 2, 1], [3, 2, 1], [3, 2, 1])
     """
     arrays = {
-        "recency": as_float_array(recency, name="recency", allow_nan=True, allow_inf=True),
-        "frequency": as_float_array(frequency, name="frequency", allow_nan=True, allow_inf=True),
-        "monetary": as_float_array(monetary, name="monetary", allow_nan=True, allow_inf=True),
+        key: _numeric(v, key)
+        for key, v in (("recency", recency), ("frequency", frequency), ("monetary", monetary))
     }
     check_same_length(**arrays)
     ids = None if customer_ids is None else np.asarray(customer_ids)

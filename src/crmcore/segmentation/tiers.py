@@ -347,11 +347,13 @@ class TierSet:
                 )
         ev = _Evaluator(columns, n, pol, self.name)
         codes = np.full(n, -1, dtype=np.int16)
-        open_ = np.ones(n, dtype=bool)
-        for i, t in enumerate(self.tiers):
-            hit = open_.copy() if t.rule is None else ev.mask(t.rule) & open_
-            codes[hit] = i
-            open_ &= ~hit
+        # worst tier first, so that a better tier overwrites: the first match in order wins
+        for i in range(len(self.tiers) - 1, -1, -1):
+            rule = self.tiers[i].rule
+            if rule is None:
+                codes.fill(i)
+            else:
+                np.copyto(codes, np.int16(i), where=ev.mask(rule))
         return TierAssignment(codes, tuple(t.name for t in self.tiers))
 
 
@@ -371,8 +373,6 @@ class _Evaluator:
         col = self.cache.get(field)
         if col is None:
             col = np.asarray(self.columns[field])
-            if col.dtype.kind in "iub":
-                col = col.astype(np.float64) if col.dtype.kind != "b" else col
             if col.dtype.kind == "f" and self.policy == "raise":
                 nan = np.isnan(col)
                 if nan.any():
@@ -382,7 +382,7 @@ class _Evaluator:
                         "use nan_policy='propagate' to let NaN match no condition"
                     )
             self.cache[field] = col
-        if numeric and col.dtype.kind not in "fb":
+        if numeric and col.dtype.kind not in "fbiu":
             raise ValidationError(
                 f"tier set {self.name!r}: column {field!r} must be numeric for an order comparison"
             )
@@ -434,7 +434,7 @@ _ORDER_OPS: dict[str, Any] = {
 
 
 def _comparable(col: npt.NDArray[Any], v: object) -> bool:
-    if col.dtype.kind in "fb":
+    if col.dtype.kind in "fbiu":
         return _is_number(v) or isinstance(v, bool)
     return isinstance(v, str)
 

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 
@@ -111,7 +112,11 @@ def _interaction(i: int, channel: str, at: datetime, **kw: object) -> Interactio
     )
 
 
-def _opportunity(i: int, **kw: object) -> Opportunity:
+def _ids(records: Sequence[Customer] | Sequence[Opportunity]) -> list[str]:
+    return [r.id for r in records]
+
+
+def _opportunity(i: int, **kw: Any) -> Opportunity:
     base = Opportunity(
         id=f"o-{i}",
         customer_id="c-1",
@@ -252,13 +257,12 @@ class RepositoryContract:
             customer(4),
         )
         with uow:
-            ids = lambda cs: [c.id for c in cs]  # noqa: E731
-            assert ids(uow.customers.list()) == ["c-1", "c-2", "c-3", "c-4"]
-            assert ids(uow.customers.list(owner_id="rep-1")) == ["c-1", "c-3"]
-            assert ids(uow.customers.list(segment="gold")) == ["c-2", "c-3"]
-            assert ids(uow.customers.list(acquired_from=_t(2021), acquired_to=_t(2022))) == ["c-1"]
-            assert ids(uow.customers.list(owner_id="rep-1", segment="gold")) == ["c-3"]
-            assert ids(uow.customers.list(limit=2)) == ["c-1", "c-2"]
+            assert _ids(uow.customers.list()) == ["c-1", "c-2", "c-3", "c-4"]
+            assert _ids(uow.customers.list(owner_id="rep-1")) == ["c-1", "c-3"]
+            assert _ids(uow.customers.list(segment="gold")) == ["c-2", "c-3"]
+            assert _ids(uow.customers.list(acquired_from=_t(2021), acquired_to=_t(2022))) == ["c-1"]
+            assert _ids(uow.customers.list(owner_id="rep-1", segment="gold")) == ["c-3"]
+            assert _ids(uow.customers.list(limit=2)) == ["c-1", "c-2"]
 
     def test_iter_streams_in_order(self) -> None:
         uow = self._seeded(*[customer(i) for i in (5, 1, 4, 2, 3, 10)])
@@ -523,6 +527,7 @@ class RepositoryContract:
             log = uow.transactions.read_log()
             objects = uow.transactions.list()
         expected = TransactionLog.from_transactions(objects).sorted()
+        assert log.quantity is not None and expected.quantity is not None
         assert log.currency == "EUR" and len(log) == 30
         assert log.customer_ids.tolist() == ["c-0", "c-1", "c-2"]
         got = sorted(
@@ -533,7 +538,7 @@ class RepositoryContract:
                 log.kind.tolist(),
                 log.quantity.tolist(),
                 strict=True,
-            )  # type: ignore[union-attr]  # read_log fills quantity
+            )
         )
         want = sorted(
             zip(
@@ -543,7 +548,7 @@ class RepositoryContract:
                 expected.kind.tolist(),
                 expected.quantity.tolist(),
                 strict=True,
-            )  # type: ignore[union-attr]  # from_transactions fills quantity
+            )
         )
         assert got == want
         same = np.diff(log.customer) == 0
@@ -679,11 +684,10 @@ class RepositoryContract:
                 _opportunity(2, owner_id="rep-2", stage="won", closed_at=_t(2024, 2))
             )
             uow.opportunities.add(_opportunity(3, funnel="retail", customer_id="c-2"))
-            ids = lambda os: [o.id for o in os]  # noqa: E731
-            assert ids(uow.opportunities.list(open_only=True)) == ["o-1", "o-3"]
-            assert ids(uow.opportunities.list(owner_id="rep-2")) == ["o-2"]
-            assert ids(uow.opportunities.list(funnel="retail")) == ["o-3"]
-            assert ids(uow.opportunities.list(customer_id="c-1", stage="lead")) == ["o-1"]
+            assert _ids(uow.opportunities.list(open_only=True)) == ["o-1", "o-3"]
+            assert _ids(uow.opportunities.list(owner_id="rep-2")) == ["o-2"]
+            assert _ids(uow.opportunities.list(funnel="retail")) == ["o-3"]
+            assert _ids(uow.opportunities.list(customer_id="c-1", stage="lead")) == ["o-1"]
 
     def test_read_history_matches_events(self) -> None:
         uow = self.make_uow()

@@ -28,7 +28,12 @@ from crmcore.errors import require
 require("hypothesis", "testing")
 
 from hypothesis import strategies as st  # noqa: E402
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule  # noqa: E402
+from hypothesis.stateful import (  # noqa: E402
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+)
 
 from crmcore.errors import ConcurrencyError, DuplicateError, NotFoundError  # noqa: E402
 from crmcore.model import Customer, Money, Transaction, TransactionKind  # noqa: E402
@@ -91,21 +96,25 @@ class RepositoryStateMachine(RuleBasedStateMachine):
             assert self.uow.customers.add(c) == c
             self.customers[cid] = c
 
-    @rule(cid=_CUSTOMER_IDS, segment=_SEGMENTS, stale=st.sampled_from([0, -1, 1]))
-    def update_customer(self, cid: str, segment: str | None, stale: int) -> None:
-        current = self.customers.get(cid)
-        if current is None:
-            with raises(NotFoundError):
-                self.uow.customers.update(Customer(id=cid, name="ghost"))
-            return
-        based_on = current.version + stale
-        if stale != 0 and based_on >= 0:
+    @precondition(lambda self: bool(self.customers))
+    @rule(data=st.data(), segment=_SEGMENTS, stale=st.booleans())
+    def update_customer(self, data: st.DataObject, segment: str | None, stale: bool) -> None:
+        cid = data.draw(st.sampled_from(sorted(self.customers)), label="customer id")
+        current = self.customers[cid]
+        if stale:
+            based_on = current.version - 1 if current.version > 0 else current.version + 1
             with raises(ConcurrencyError):
                 self.uow.customers.update(current.with_changes(segment=segment, version=based_on))
             return
         stored = self.uow.customers.update(current.with_changes(segment=segment))
         assert stored.version == current.version + 1
         self.customers[cid] = stored
+
+    @rule(cid=_CUSTOMER_IDS)
+    def update_missing_customer(self, cid: str) -> None:
+        if cid not in self.customers:
+            with raises(NotFoundError):
+                self.uow.customers.update(Customer(id=cid, name="ghost"))
 
     @rule(
         tid=_TX_IDS,

@@ -20,6 +20,16 @@ from crmcore.repositories.memory._records import (
     MemoryTransactionRepository,
 )
 from crmcore.repositories.memory._store import ChangeSet, MemoryStore
+from crmcore.repositories.protocols import (
+    ActivityRepository,
+    CostRepository,
+    CustomerRepository,
+    DocumentRepository,
+    InteractionRepository,
+    OpportunityRepository,
+    SurveyRepository,
+    TransactionRepository,
+)
 
 __all__ = ["MemoryUnitOfWork"]
 
@@ -51,14 +61,14 @@ class MemoryUnitOfWork:
     def __init__(self, store: MemoryStore | None = None) -> None:
         self.store = store if store is not None else MemoryStore()
         self._local = threading.local()
-        self.customers = MemoryCustomerRepository(self)
-        self.interactions = MemoryInteractionRepository(self)
-        self.transactions = MemoryTransactionRepository(self)
-        self.opportunities = MemoryOpportunityRepository(self)
-        self.activities = MemoryActivityRepository(self)
-        self.surveys = MemorySurveyRepository(self)
-        self.costs = MemoryCostRepository(self)
-        self.documents = MemoryDocumentRepository(self)
+        self.customers: CustomerRepository = MemoryCustomerRepository(self)
+        self.interactions: InteractionRepository = MemoryInteractionRepository(self)
+        self.transactions: TransactionRepository = MemoryTransactionRepository(self)
+        self.opportunities: OpportunityRepository = MemoryOpportunityRepository(self)
+        self.activities: ActivityRepository = MemoryActivityRepository(self)
+        self.surveys: SurveyRepository = MemorySurveyRepository(self)
+        self.costs: CostRepository = MemoryCostRepository(self)
+        self.documents: DocumentRepository = MemoryDocumentRepository(self)
 
     def _changes(self) -> ChangeSet:
         cs: ChangeSet | None = getattr(self._local, "changes", None)

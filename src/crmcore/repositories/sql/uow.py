@@ -14,6 +14,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from crmcore.errors import CRMError, RepositoryError, ValidationError
+from crmcore.repositories.protocols import (
+    ActivityRepository,
+    CostRepository,
+    CustomerRepository,
+    DocumentRepository,
+    InteractionRepository,
+    OpportunityRepository,
+    SurveyRepository,
+    TransactionRepository,
+)
 from crmcore.repositories.sql._aggregates import (
     SqlCustomerRepository,
     SqlDocumentRepository,
@@ -27,7 +37,7 @@ from crmcore.repositories.sql._records import (
     SqlSurveyRepository,
 )
 from crmcore.repositories.sql._transactions import SqlTransactionRepository
-from crmcore.repositories.sql.schema import ensure_schema
+from crmcore.repositories.sql.schema import ensure_schema, schema_table
 
 __all__ = ["SqlUnitOfWork"]
 
@@ -89,14 +99,14 @@ class SqlUnitOfWork:
         self.batch_size = batch_size
         """Rows per statement of the bulk writes (``add_log``, ``add_many``)."""
         self._local = threading.local()
-        self.customers = SqlCustomerRepository(self)
-        self.interactions = SqlInteractionRepository(self)
-        self.transactions = SqlTransactionRepository(self)
-        self.opportunities = SqlOpportunityRepository(self)
-        self.activities = SqlActivityRepository(self)
-        self.surveys = SqlSurveyRepository(self)
-        self.costs = SqlCostRepository(self)
-        self.documents = SqlDocumentRepository(self)
+        self.customers: CustomerRepository = SqlCustomerRepository(self)
+        self.interactions: InteractionRepository = SqlInteractionRepository(self)
+        self.transactions: TransactionRepository = SqlTransactionRepository(self)
+        self.opportunities: OpportunityRepository = SqlOpportunityRepository(self)
+        self.activities: ActivityRepository = SqlActivityRepository(self)
+        self.surveys: SurveyRepository = SqlSurveyRepository(self)
+        self.costs: CostRepository = SqlCostRepository(self)
+        self.documents: DocumentRepository = SqlDocumentRepository(self)
 
     @classmethod
     def from_url(cls, url: str | sa.URL | Path, **engine_kwargs: Any) -> SqlUnitOfWork:
@@ -135,11 +145,14 @@ class SqlUnitOfWork:
     def _ensure_schema(self, conn: Connection | None) -> None:
         key: Any = self._connection if self._connection is not None else self._engine
         with _ready_lock:
-            if key in _ready:
-                return
+            ready = key in _ready
         if conn is not None:
-            with conn.begin_nested():
-                ensure_schema(conn)
+            # the application's transaction may have rolled our tables back: look every time
+            if not ready or not sa.inspect(conn).has_table(schema_table.name):
+                with conn.begin_nested():
+                    ensure_schema(conn)
+        elif ready:
+            return
         else:
             last: sa.exc.SQLAlchemyError | None = None
             for _ in range(5):  # several processes may create the tables at once

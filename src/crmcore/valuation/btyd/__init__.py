@@ -1,7 +1,13 @@
-"""Buy-till-you-die models: summaries, BG/NBD, MBG/NBD, Pareto/NBD, BG/BB, Gamma-Gamma, CLV."""
+"""Buy-till-you-die models: summaries, BG/NBD, MBG/NBD, Pareto/NBD, BG/BB, Gamma-Gamma, CLV.
+
+>>> from crmcore.valuation import fit_bgnbd, summarize_transactions
+>>> callable(fit_bgnbd) and callable(summarize_transactions)
+True
+"""
 
 from __future__ import annotations
 
+from crmcore.valuation.btyd.bgbb import BGBBModel, BGBBParams, fit_bgbb
 from crmcore.valuation.btyd.bgnbd import (
     BGNBDModel,
     BGNBDParams,
@@ -9,11 +15,41 @@ from crmcore.valuation.btyd.bgnbd import (
     fit_bgnbd,
     fit_mbgnbd,
 )
+from crmcore.valuation.btyd.clv import STEP_LENGTHS, customer_lifetime_value
+from crmcore.valuation.btyd.gamma_gamma import GammaGammaModel, GammaGammaParams, fit_gamma_gamma
+from crmcore.valuation.btyd.pareto_nbd import ParetoNBDModel, ParetoNBDParams, fit_pareto_nbd
+from crmcore.valuation.btyd.simulate import (
+    simulate_bgbb,
+    simulate_bgnbd,
+    simulate_gamma_gamma,
+    simulate_mbgnbd,
+    simulate_pareto_nbd,
+)
+from crmcore.valuation.btyd.summary import RFMSummary, summarize_arrays, summarize_transactions
 
 __all__: list[str] = [
+    "STEP_LENGTHS",
+    "BGBBModel",
+    "BGBBParams",
     "BGNBDModel",
     "BGNBDParams",
+    "GammaGammaModel",
+    "GammaGammaParams",
     "MBGNBDModel",
+    "ParetoNBDModel",
+    "ParetoNBDParams",
+    "RFMSummary",
+    "customer_lifetime_value",
+    "fit_bgbb",
     "fit_bgnbd",
+    "fit_gamma_gamma",
     "fit_mbgnbd",
+    "fit_pareto_nbd",
+    "simulate_bgbb",
+    "simulate_bgnbd",
+    "simulate_gamma_gamma",
+    "simulate_mbgnbd",
+    "simulate_pareto_nbd",
+    "summarize_arrays",
+    "summarize_transactions",
 ]

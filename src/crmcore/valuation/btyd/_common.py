@@ -9,7 +9,7 @@ natural parametrisation at the optimum.
 >>> import numpy as np
 >>> rows, w = compress_rows(np.array([1, 1, 0]), np.array([2.0, 2.0, 0.0]), weights=None)
 >>> [r.tolist() for r in rows], w.tolist()
-[[0, 1], [0.0, 2.0]], [1.0, 2.0]
+([[0, 1], [0.0, 2.0]], [1.0, 2.0])
 """
 
 from __future__ import annotations
@@ -54,9 +54,7 @@ def positive(_inst: object, attribute: attrs.Attribute[float], value: float) -> 
         raise ValidationError(f"{attribute.name!r} must be a finite number > 0: {value!r}")
 
 
-def chunked(
-    fn: Callable[..., FloatArray], *arrays: FloatArray, size: int = CHUNK
-) -> FloatArray:
+def chunked(fn: Callable[..., FloatArray], *arrays: FloatArray, size: int = CHUNK) -> FloatArray:
     """Apply an element-wise ``fn`` block by block (same result, bounded temporaries).
 
     >>> chunked(lambda a, b: a + b, np.arange(5.0), np.ones(5), size=2).tolist()
@@ -114,9 +112,7 @@ def check_rft(
     bad = (x == 0) & (t_x != 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValidationError(
-            f"'recency' must be 0 when 'frequency' is 0: {t_x[i]} at index {i}"
-        )
+        raise ValidationError(f"'recency' must be 0 when 'frequency' is 0: {t_x[i]} at index {i}")
     return x, t_x, tt
 
 
@@ -269,6 +265,7 @@ def maximize(
     model: str,
     names: Sequence[str],
     log_bound: float = 25.0,
+    gtol: float = 1e-9,
 ) -> MaxResult:
     """Maximise ``loglik`` over positive parameters (optimising their logs); raise FitError on failure.
 
@@ -310,19 +307,19 @@ def maximize(
     start = u0
     for attempt in range(3):
         res = optimize.minimize(
-            objective, start, jac=True, method="BFGS", options={"gtol": 1e-9, "maxiter": 2000}
+            objective, start, jac=True, method="BFGS", options={"gtol": gtol, "maxiter": 2000}
         )
         iterations += int(res.nit)
         if best is None or res.fun < best.fun:
             best = res
         gnorm = float(np.max(np.abs(res.jac))) if np.isfinite(res.fun) else np.inf
-        if np.isfinite(res.fun) and gnorm < 1e-6:
+        if np.isfinite(res.fun) and gnorm < 1e-5:
             break
         nm = optimize.minimize(
             lambda u: objective(u)[0],
             res.x if np.isfinite(res.fun) else u0 + 0.5 * (attempt + 1),
             method="Nelder-Mead",
-            options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 4000},
+            options={"xatol": 1e-8, "fatol": 1e-13, "maxiter": 800},
         )
         iterations += int(nm.nit)
         start = nm.x
@@ -360,7 +357,8 @@ def _column_codes(col: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:
                 present = np.zeros(int(hi - lo) + 1, dtype=bool)
                 present[as_int] = True
                 pos = np.cumsum(present) - 1
-                return np.flatnonzero(present) + lo, pos[as_int]
+                uniq_int: FloatArray = (np.flatnonzero(present) + lo).astype(np.float64)
+                return uniq_int, pos[as_int].astype(np.int64)
     uniq = np.unique(col)
     return uniq, np.searchsorted(uniq, col).astype(np.int64)
 

@@ -9,13 +9,17 @@ transform 2F1(1, e; M + 1; z / (z - 1)) (a value in (0, 1]) is tried, and
 as a last resort the integral is computed by adaptive quadrature of the
 scaled integrand. The result is never NaN.
 
->>> import numpy as np
+>>> import itertools
+
+import numpy as np
 >>> v = log_power_integral(np.array([2.0]), np.array([1.0]), 1.0, 1.0, np.array([0.0]), np.array([np.inf]))
 >>> round(float(np.exp(v[0])), 12)  # ∫_0^∞ (1+τ)^-3 dτ = 1/2
 0.5
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 from scipy import integrate
@@ -90,7 +94,7 @@ def _log_h(M: FloatArray, e: FloatArray, z: FloatArray) -> tuple[FloatArray, np.
     return out, bad
 
 
-def _log_F(
+def _log_big_f(
     M: FloatArray, e: FloatArray, gamma: FloatArray, d: FloatArray, tau: FloatArray
 ) -> tuple[FloatArray, np.ndarray]:
     """log[(gamma + τ)^-M / M * 2F1(M, e; M + 1; d / (gamma + τ))]; -inf at τ = ∞."""
@@ -115,7 +119,7 @@ def _quad_one(p: float, q: float, alpha: float, beta: float, lo: float, hi: floa
         step *= 4
     edges.append(hi)
     total = 0.0
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
+    for a, b in itertools.pairwise(edges):
         val, _ = integrate.quad(lambda t: np.exp(log_f(t) - c), a, b, epsabs=0.0, epsrel=1e-11)
         total += val
     return float(np.log(total) + c) if total > 0 else -np.inf
@@ -145,8 +149,8 @@ def log_power_integral(
     gamma = np.where(a_ge, al, be)
     d = np.abs(al - be)
     e = np.where(a_ge, q, p)
-    f_lo, bad_lo = _log_F(M, e, gamma, d, lo)
-    f_hi, bad_hi = _log_F(M, e, gamma, d, hi)
+    f_lo, bad_lo = _log_big_f(M, e, gamma, d, lo)
+    f_hi, bad_hi = _log_big_f(M, e, gamma, d, hi)
     with np.errstate(all="ignore"):
         diff = f_hi - f_lo
         out = f_lo + np.log1p(-np.exp(np.minimum(diff, 0.0)))

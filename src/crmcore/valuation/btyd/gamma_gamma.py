@@ -47,7 +47,9 @@ class GammaGammaParams:
     gamma: float = attrs.field(validator=positive)
 
 
-def _check(frequency: npt.ArrayLike, monetary_value: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+def _check(
+    frequency: npt.ArrayLike, monetary_value: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray]:
     x = as_counts(frequency, name="frequency")
     m = as_float_array(monetary_value, name="monetary_value")
     x, m = (np.ascontiguousarray(a) for a in np.broadcast_arrays(x, m))
@@ -131,9 +133,8 @@ def fit_gamma_gamma(
 class GammaGammaModel:
     """A fitted Gamma-Gamma spend model (frozen; round-trips through ``crmcore.serialization``).
 
-    Fader, Hardie & Lee (2005, "RFM and CLV", p. 420): with p = 6.25,
-    q = 3.74, gamma = 15.44 the population mean is $35.85, and a customer
-    with x = 2 repeat transactions averaging $35 is expected to spend $35.91... per transaction.
+    With the CDNOW estimates p = 6.25, q = 3.74, gamma = 15.44 the mean
+    transaction value across customers is p gamma / (q - 1):
 
     >>> m = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44), None, 0.0, 946, True, "")
     >>> round(m.mean_transaction_value, 2)

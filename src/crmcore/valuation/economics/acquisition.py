@@ -88,6 +88,26 @@ class SpendTable:
             raise ValidationError(f"spend columns must have the same length: {shown}")
         return cls(channel=ch, period=pe, amount=am, campaign=ca)
 
+    def by_campaign(self) -> SpendTable:
+        """The same spend with campaigns in the channel column, for CAC per campaign.
+
+        Pass each customer's acquiring campaign as her "channel" to
+        :func:`acquisition_cost`; rows of the shared label keep it.
+
+        >>> t = SpendTable.from_arrays(channel=["web", "web"], period=[1, 1], amount=[10, 20],
+        ...                            campaign=["spring", "summer"])
+        >>> t.by_campaign().channel.tolist()
+        ['spring', 'summer']
+        >>> SpendTable.from_arrays(channel=["web"], period=[1], amount=[1]).by_campaign()
+        Traceback (most recent call last):
+        crmcore.errors.ValidationError: this spend table has no 'campaign' column
+        """
+        if self.campaign is None:
+            raise ValidationError("this spend table has no 'campaign' column")
+        return SpendTable(
+            channel=self.campaign, period=self.period, amount=self.amount, campaign=self.campaign
+        )
+
     @classmethod
     def from_cost_entries(
         cls,
@@ -140,6 +160,10 @@ class CACTable:
     """Spend, customers and CAC per group; ``channel`` and/or ``period`` name the rows.
 
     ``defined`` is False where no customer was acquired (then ``cac`` is nan).
+
+    >>> spend = SpendTable.from_arrays(channel=["web"], period=[1], amount=[90.0])
+    >>> acquisition_cost(spend, ["web"] * 3, [1] * 3).by_channel.cac.tolist()
+    [30.0]
     """
 
     channel: npt.NDArray[Any] | None
@@ -159,6 +183,11 @@ class CACReport:
 
     ``unattributed`` holds the shared spend per period (rows of ``by_period``)
     and ``customer_cell`` the cell row of every customer (for :func:`clv_to_cac`).
+
+    >>> spend = SpendTable.from_arrays(channel=["web", "tv"], period=[1, 1], amount=[90.0, 30.0])
+    >>> r = acquisition_cost(spend, ["web", "web", "tv"], [1, 1, 1])
+    >>> r.blended, r.customer_cell.tolist()
+    (40.0, [1, 1, 0])
     """
 
     cells: CACTable
@@ -187,12 +216,9 @@ def _union_codes(
             both = np.concatenate([a, b])
         except (TypeError, ValueError) as e:
             raise ValidationError(
-                f"{name!r} labels of spend and customers must be comparable: {e}"
+                f"{name!r} labels of spend ({a.dtype}) and customers ({b.dtype}) "
+                "must be of one kind (all strings, all integers or all dates)"
             ) from e
-        if both.dtype.kind == "O" and (a.dtype.kind != "O" or b.dtype.kind != "O"):
-            raise ValidationError(
-                f"{name!r} labels of spend ({a.dtype}) and customers ({b.dtype}) differ in kind"
-            )
     else:
         both = a if len(a) else b
     labels, inv = group_codes(both, name=name)

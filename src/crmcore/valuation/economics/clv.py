@@ -100,6 +100,10 @@ class RetentionWhatIf:
 
     ``clv_before``/``clv_after`` per customer, ``profit_effect`` =
     (after − before) × cohort size, ``relative_change`` = after / before − 1.
+
+    >>> w = retention_what_if(10.0, 0.5, 0.0, 100, points=10)
+    >>> w.clv_before.tolist(), w.clv_after.round(4).tolist(), round(w.total_effect, 2)
+    (10.0, 15.0, 500.0)
     """
 
     retention_before: FloatArray
@@ -160,7 +164,14 @@ def retention_what_if(
 
 @runtime_checkable
 class PurchaseModel(Protocol):
-    """Any fitted purchase model offering ``probability_of_repurchase`` (e.g. BG/NBD)."""
+    """Any fitted purchase model offering ``probability_of_repurchase`` (e.g. BG/NBD).
+
+    >>> class Always:
+    ...     def probability_of_repurchase(self, t, frequency, recency, T):
+    ...         return 1.0
+    >>> isinstance(Always(), PurchaseModel)
+    True
+    """
 
     def probability_of_repurchase(
         self, t: Any, frequency: Any, recency: Any, T: Any

@@ -27,6 +27,7 @@ from crmcore.arrays import FloatArray, as_float_array, check_in_range, check_int
 from crmcore.errors import ValidationError
 from crmcore.valuation.economics._common import (
     check_confidence,
+    drop_missing,
     fbincount,
     group_codes,
     optional_weights,
@@ -39,7 +40,12 @@ __all__ = ["CSATComparison", "CSATResult", "CSATTable", "compare_csat", "csat", 
 
 @attrs.frozen
 class CSATResult:
-    """One CSAT summary; ``distribution`` holds the shares of answers 1, 2, 3, 4, 5."""
+    """One CSAT summary; ``distribution`` holds the shares of answers 1, 2, 3, 4, 5.
+
+    >>> r = csat([5, 4, 2, 5])
+    >>> r.mean, r.top_box, r.top2_box, r.distribution.tolist()
+    (4.0, 0.5, 0.75, [0.0, 0.25, 0.0, 0.25, 0.5])
+    """
 
     n: float
     effective_n: float
@@ -111,6 +117,10 @@ class CSATComparison:
 
     Mean: Welch's t-test; top-2-box: Newcombe's hybrid score interval (from
     the two Wilson intervals) and a pooled two-proportion z-test.
+
+    >>> c = compare_csat(csat([3, 4] * 10), csat([4, 5] * 10))
+    >>> c.mean_difference, c.top2_difference
+    (1.0, 0.5)
     """
 
     mean_difference: float
@@ -139,6 +149,7 @@ def csat_by_group(
     *,
     weights: npt.ArrayLike | None = None,
     confidence: float = 0.95,
+    nan_policy: str = "raise",
 ) -> CSATTable:
     """CSAT per segment or period (rows in sorted label order), vectorized with bincount.
 
@@ -146,8 +157,9 @@ def csat_by_group(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'scores' must be in [1, 5]: 6.0 at index 0
     """
+    scores, kept, weights = drop_missing(scores, nan_policy, groups=groups, weights=weights)
     idx = _scores(scores)
-    labels, codes = group_codes(groups, name="groups")
+    labels, codes = group_codes(groups if kept is None else kept, name="groups")
     if len(codes) != len(idx):
         raise ValidationError(
             f"'groups' must label every answer: {len(codes)} labels for {len(idx)}"
@@ -156,7 +168,11 @@ def csat_by_group(
 
 
 def csat(
-    scores: npt.ArrayLike, *, weights: npt.ArrayLike | None = None, confidence: float = 0.95
+    scores: npt.ArrayLike,
+    *,
+    weights: npt.ArrayLike | None = None,
+    confidence: float = 0.95,
+    nan_policy: str = "raise",
 ) -> CSATResult:
     """CSAT summary of 1–5 answers, optionally weighted.
 
@@ -167,6 +183,7 @@ def csat(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'scores' is empty: a CSAT needs at least one answer
     """
+    scores, _, weights = drop_missing(scores, nan_policy, weights=weights)
     idx = _scores(scores)
     codes = np.zeros(len(idx), dtype=np.int64)
     return _grouped(idx, codes, np.array(["all"]), weights, confidence).row(0)

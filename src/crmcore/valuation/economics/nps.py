@@ -38,6 +38,7 @@ from scipy import special
 from crmcore.arrays import FloatArray, as_float_array, check_in_range, check_integer_valued
 from crmcore.errors import ValidationError
 from crmcore.valuation.economics._common import (
+    drop_missing,
     fbincount,
     group_codes,
     optional_weights,
@@ -106,6 +107,10 @@ class NPSResult:
 
     ``n`` is the (weighted) number of answers, ``effective_n`` the sample size
     used for the variance (equal to ``n`` without weights).
+
+    >>> r = nps([10, 9, 8, 2])
+    >>> r.n, r.promoters, r.detractors, r.score
+    (4.0, 0.5, 0.25, 0.25)
     """
 
     n: float
@@ -196,6 +201,10 @@ class NPSComparison:
     """Difference ``second − first`` of independent NPS values with a z-test and interval.
 
     Arrays (one element for :func:`compare_nps`); ``p_value`` is two-sided.
+
+    >>> c = compare_nps(nps([10, 2] * 20), nps([10, 10, 2] * 20))
+    >>> round(float(c.difference[0]), 3)
+    0.333
     """
 
     difference: FloatArray
@@ -279,9 +288,14 @@ def nps_counts(
         raise ValidationError(
             f"counts must have the same length: {len(pro)}, {len(pas)}, {len(det)}"
         )
-    n_eff = (
-        pro + pas + det if effective_n is None else as_float_array(effective_n, name="effective_n")
-    )
+    if effective_n is None:
+        n_eff = pro + pas + det
+    else:
+        n_eff = as_float_array(effective_n, name="effective_n")
+        if len(n_eff) != len(pro):
+            raise ValidationError(
+                f"'effective_n' must have one value per row: {len(n_eff)} for {len(pro)}"
+            )
     labs = np.arange(len(pro)) if labels is None else np.asarray(labels)
     return _table(labs, pro, pas, det, n_eff, confidence=confidence, method=method)
 
@@ -292,6 +306,7 @@ def nps(
     weights: npt.ArrayLike | None = None,
     confidence: float = 0.95,
     method: str = "adjusted-wald",
+    nan_policy: str = "raise",
 ) -> NPSResult:
     """NPS of 0–10 answers, optionally weighted, with a confidence interval.
 
@@ -303,7 +318,10 @@ def nps(
     crmcore.errors.ValidationError: 'scores' is empty: an NPS needs at least one answer
     >>> round(nps([10, 0], weights=[3, 1]).score, 2)
     0.5
+    >>> nps([10, float("nan"), 0], nan_policy="omit").n
+    2.0
     """
+    scores, _, weights = drop_missing(scores, nan_policy, weights=weights)
     cat, n = _categories(scores)
     codes = np.zeros(n, dtype=np.int64)
     return _grouped(
@@ -318,6 +336,7 @@ def nps_by_group(
     weights: npt.ArrayLike | None = None,
     confidence: float = 0.95,
     method: str = "adjusted-wald",
+    nan_policy: str = "raise",
 ) -> NPSTable:
     """NPS per segment or period: ``groups[i]`` labels answer ``scores[i]``; one pass of bincount.
 
@@ -327,8 +346,9 @@ def nps_by_group(
     >>> t.labels.tolist(), t.score.tolist()
     (['2025-01', '2025-02'], [0.0, 1.0])
     """
+    scores, kept, weights = drop_missing(scores, nan_policy, groups=groups, weights=weights)
     cat, n = _categories(scores)
-    labels, codes = group_codes(groups, name="groups")
+    labels, codes = group_codes(groups if kept is None else kept, name="groups")
     if len(codes) != n:
         raise ValidationError(f"'groups' must label every answer: {len(codes)} labels for {n}")
     return _grouped(cat, codes, labels, weights, confidence=confidence, method=method)

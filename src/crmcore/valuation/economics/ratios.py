@@ -45,7 +45,13 @@ __all__ = ["CLVCACReport", "CLVCACTable", "PaybackResult", "cac_payback", "clv_t
 
 @attrs.frozen(eq=False)
 class CLVCACTable:
-    """Mean CLV, CAC and their ratio per group; ``flagged`` where mean CLV < CAC."""
+    """Mean CLV, CAC and their ratio per group; ``flagged`` where mean CLV < CAC.
+
+    >>> from crmcore.valuation.economics.acquisition import SpendTable, acquisition_cost
+    >>> rep = acquisition_cost(SpendTable.from_arrays(channel=["a"], period=[1], amount=[10.0]), ["a"], [1])
+    >>> clv_to_cac(rep, [25.0]).by_channel.ratio.tolist()
+    [2.5]
+    """
 
     channel: npt.NDArray[Any] | None
     period: npt.NDArray[Any] | None
@@ -60,7 +66,13 @@ class CLVCACTable:
 
 @attrs.frozen(eq=False)
 class CLVCACReport:
-    """CLV:CAC per channel, per cohort and per cell; per-customer CAC and flags."""
+    """CLV:CAC per channel, per cohort and per cell; per-customer CAC and flags.
+
+    >>> from crmcore.valuation.economics.acquisition import SpendTable, acquisition_cost
+    >>> rep = acquisition_cost(SpendTable.from_arrays(channel=["a"], period=[1], amount=[20.0]), ["a"] * 2, [1] * 2)
+    >>> clv_to_cac(rep, [5.0, 30.0]).customer_flag.tolist()
+    [True, False]
+    """
 
     by_channel: CLVCACTable
     by_period: CLVCACTable
@@ -150,7 +162,12 @@ def clv_to_cac(report: CACReport, clv: npt.ArrayLike) -> CLVCACReport:
 
 @attrs.frozen(eq=False)
 class PaybackResult:
-    """Months of margin to recover CAC: ``months`` (fractional; inf where never recovered)."""
+    """Months of margin to recover CAC: ``months`` (fractional; inf where never recovered).
+
+    >>> p = cac_payback([100.0, 500.0], 50.0, retention=0.9)
+    >>> p.recovered.tolist(), p.whole_months.tolist()
+    ([True, False], [3, -1])
+    """
 
     months: FloatArray
     recovered: npt.NDArray[np.bool_]

@@ -50,6 +50,10 @@ class ResponseTable:
 
     ``cost_per_response`` (``cost_per_customer``) is nan where there were no
     responses (customers); ``*_defined`` says where they exist.
+
+    >>> t = channel_response(["web"], contacts=[200], responses=[0], cost=[50.0])
+    >>> t.rate.tolist(), t.cost_per_response_defined.tolist()
+    ([0.0], [False])
     """
 
     channel: npt.NDArray[Any]
@@ -147,6 +151,10 @@ class ResponseComparison:
 
     ``verdict`` is ``"below"`` / ``"above"`` when the whole interval lies
     outside the range, else ``"within"`` (the data are consistent with it).
+
+    >>> c = compare_response(30, 1000, "mass")
+    >>> c.verdict, (c.range_low, c.range_high)
+    ('within', (0.02, 0.05))
     """
 
     kind: str

@@ -108,7 +108,13 @@ def sbg_log_likelihood(
 
 @attrs.frozen
 class SBGModel:
-    """A fitted shifted-beta-geometric model (immutable; round-trips through the converter)."""
+    """A fitted shifted-beta-geometric model (immutable; round-trips through the converter).
+
+    >>> from crmcore.serialization import from_json, to_json
+    >>> m = fit_sbg([1000, 869, 743, 653, 593, 551, 517, 491])
+    >>> round(m.alpha, 3), round(m.beta, 3), from_json(SBGModel, to_json(m)) == m
+    (0.668, 3.806, True)
+    """
 
     alpha: float
     beta: float

@@ -1,0 +1,208 @@
+"""Rep scorecards that tell apart the four ways a sales team under-performs (DOMAIN.md §1).
+
+For each rep in a period: activities done, opportunities advanced, deals
+won, revenue and profit (revenue minus the cost of the won deals), each
+with the rep's percentile in the team. The diagnosis is the first failure
+in the chain activity → advance → win → profit:
+
+1. **present but not working** — (almost) no activities;
+2. **working without effort** — activities, but (almost) no opportunity advanced;
+3. **effort without orders** — advances, but no win;
+4. **orders without profit** — wins whose costs exceed their revenue;
+
+otherwise **performing**. "Almost none" is below ``low_share`` (default
+25%) of the team's median, so a quiet week for the whole team is not
+flagged on everyone.
+
+>>> from datetime import date
+>>> from crmcore.pipeline.presets import TOP_IN_BEST
+>>> from crmcore.pipeline.plans import Period
+>>> from crmcore.tables import StageHistory
+>>> h = StageHistory.from_arrays(
+...     opportunity_ids=["a"] * 4, sequence=[0, 1, 2, 3], from_stage=[None, "TOP", "IN", "BEST"],
+...     to_stage=["TOP", "IN", "BEST", "WIN"], at=["2025-03-03", "2025-03-04", "2025-03-05", "2025-03-06"],
+...     amount=[100.0] * 4, owner_ids=["ann"] * 4)
+>>> sc = scorecards(Period.week(date(2025, 3, 3)), history=FunnelHistory.build(h, TOP_IN_BEST),
+...                 costs={"a": 150.0})
+>>> sc.diagnosis
+('present but not working',)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+
+import attrs
+import numpy as np
+
+from crmcore.arrays import FloatArray, IntArray
+from crmcore.errors import ValidationError
+from crmcore.model.activity import Activity
+from crmcore.pipeline.history import FunnelHistory, wsum
+from crmcore.pipeline.plans import Period, actuals
+
+__all__ = ["Diagnosis", "Scorecards", "scorecards"]
+
+
+class Diagnosis(StrEnum):
+    """The four failure modes of DOMAIN.md §1, and success."""
+
+    NOT_WORKING = "present but not working"
+    NO_EFFORT = "working without effort"
+    NO_ORDERS = "effort without orders"
+    NO_PROFIT = "orders without profit"
+    PERFORMING = "performing"
+
+
+@attrs.frozen(eq=False)
+class Scorecards:
+    """One scorecard per rep (aligned arrays) with percentiles (0-100) against the team.
+
+    ``percentile[m][i]`` is rep ``i``'s mid-rank percentile on measure ``m``
+    (``measures`` order); ``team_median`` is the team's median per measure.
+    ``uncosted_wins`` counts won deals with no cost given (costed at 0).
+    """
+
+    period: Period
+    reps: tuple[str, ...]
+    activities: IntArray
+    advances: IntArray
+    wins: IntArray
+    revenue: FloatArray
+    cost: FloatArray
+    profit: FloatArray
+    measures: tuple[str, ...]
+    percentile: FloatArray
+    team_median: FloatArray
+    diagnosis: tuple[str, ...]
+    uncosted_wins: int
+
+    def lines(self) -> list[str]:
+        """A plain-text table, one line per rep.
+
+        >>> Scorecards(Period.day(__import__("datetime").date(2025, 1, 1)), (), *[np.zeros(0)] * 6,
+        ...            (), np.zeros((0, 0)), np.zeros(0), (), 0).lines()[0].split()[:3]
+        ['rep', 'activities', 'advances']
+        """
+        out = [
+            f"{'rep':<10} {'activities':>10} {'advances':>9} {'wins':>5} {'revenue':>11} "
+            f"{'profit':>11}  diagnosis"
+        ]
+        for i, r in enumerate(self.reps):
+            out.append(
+                f"{r:<10} {self.activities[i]:>10d} {self.advances[i]:>9d} {self.wins[i]:>5d} "
+                f"{self.revenue[i]:>11,.0f} {self.profit[i]:>11,.0f}  {self.diagnosis[i]}"
+            )
+        return out
+
+
+def _percentiles(values: FloatArray) -> FloatArray:
+    """Mid-rank percentile of each value within ``values`` (ties share the average rank)."""
+    s = np.sort(values)
+    below = np.searchsorted(s, values, side="left")
+    upto = np.searchsorted(s, values, side="right")
+    out = 100.0 * (below + upto) / (2.0 * max(len(values), 1))
+    return np.asarray(out, dtype=np.float64)
+
+
+def scorecards(
+    period: Period,
+    *,
+    history: FunnelHistory,
+    activities: Sequence[Activity] = (),
+    costs: Mapping[str, float] | None = None,
+    reps: Sequence[str] | None = None,
+    low_share: float = 0.25,
+) -> Scorecards:
+    """Score every rep in ``period`` and diagnose the first failing link (see the module docstring).
+
+    ``costs`` maps a won opportunity's id to its cost (delivery, discount,
+    cost to serve); profit is the won revenue minus those costs.
+
+    >>> from datetime import date
+    >>> from crmcore.pipeline.presets import B2B
+    >>> from crmcore.tables import StageHistory
+    >>> h = StageHistory.from_arrays(opportunity_ids=["a"], sequence=[0], from_stage=[None],
+    ...                              to_stage=["lead"], at=["2025-03-03"])
+    >>> scorecards(Period.day(date(2025, 3, 3)), history=FunnelHistory.build(h, B2B), low_share=2)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'low_share' must be in [0, 1]: 2
+    """
+    if (
+        isinstance(low_share, bool)
+        or not isinstance(low_share, int | float)
+        or not 0 <= low_share <= 1
+    ):
+        raise ValidationError(f"'low_share' must be in [0, 1]: {low_share!r}")
+    act = actuals(period, history=history, activities=activities, reps=reps)
+    fh = history
+    k = len(act.reps)
+    # the cost of each deal won in the period, credited to its owner then
+    lo, hi = period.bounds()
+    won_ev = (
+        (fh.ev_at >= lo) & (fh.ev_at < hi) & (fh.stage_kind[fh.ev_stage] == 1) & (fh.ev_from >= 0)
+    )
+    opp_cost = np.full(len(fh.opportunity_ids), np.nan)
+    if costs:
+        ids = np.asarray(fh.opportunity_ids).astype(str)
+        keys = np.array(list(costs.keys()), dtype=str)
+        vals = np.array([float(v) for v in costs.values()], dtype=np.float64)
+        if not np.all(np.isfinite(vals)) or np.any(vals < 0):
+            bad = vals[~np.isfinite(vals) | (vals < 0)][0]
+            raise ValidationError(f"'costs' must be finite numbers >= 0: {bad!r}")
+        order = np.argsort(ids)
+        at = np.searchsorted(ids, keys, sorter=order)
+        at = np.minimum(at, len(ids) - 1)
+        found = ids[order[at]] == keys if len(ids) else np.zeros(len(keys), dtype=bool)
+        opp_cost[order[at[found]]] = vals[found]
+    ev_cost = opp_cost[fh.opportunity_codes[fh.ev_opp]]
+    pos = {r: i for i, r in enumerate(act.reps)}
+    owner_map = np.array(
+        [pos.get(str(o), -1) for o in fh.owner_ids.tolist()] + [-1], dtype=np.int64
+    )
+    who = owner_map[fh.ev_owner]
+    sel = won_ev & (who >= 0)
+    cost = wsum(who[sel], weights=np.nan_to_num(ev_cost[sel], nan=0.0), minlength=k)
+    uncosted = int(np.count_nonzero(np.isnan(ev_cost[sel])))
+    profit = act.revenue - cost
+    measures = ("activities", "advances", "wins", "revenue", "profit")
+    table = np.stack(
+        [
+            act.activities.astype(np.float64),
+            act.advances.astype(np.float64),
+            act.wins.astype(np.float64),
+            act.revenue,
+            profit,
+        ]
+    )
+    pct = np.stack([_percentiles(row) for row in table]) if k else np.zeros((5, 0))
+    med = np.median(table, axis=1) if k else np.zeros(5)
+    diagnosis = []
+    for i in range(k):  # one verdict per rep
+        if act.activities[i] == 0 or act.activities[i] < low_share * med[0]:
+            d = Diagnosis.NOT_WORKING
+        elif act.advances[i] == 0 or act.advances[i] < low_share * med[1]:
+            d = Diagnosis.NO_EFFORT
+        elif act.wins[i] == 0:
+            d = Diagnosis.NO_ORDERS
+        elif profit[i] < 0:
+            d = Diagnosis.NO_PROFIT
+        else:
+            d = Diagnosis.PERFORMING
+        diagnosis.append(d.value)
+    return Scorecards(
+        period=period,
+        reps=act.reps,
+        activities=act.activities,
+        advances=act.advances,
+        wins=act.wins,
+        revenue=act.revenue,
+        cost=cost,
+        profit=profit,
+        measures=measures,
+        percentile=pct,
+        team_median=med,
+        diagnosis=tuple(diagnosis),
+        uncosted_wins=uncosted,
+    )

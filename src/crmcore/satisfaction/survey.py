@@ -1,0 +1,120 @@
+"""From survey records to arrays, and the CSAT score.
+
+:class:`~crmcore.model.SurveyResponse` records hold a ``csat`` answer on 1–5;
+:func:`csat_columns` turns a batch of them into the arrays the models take
+(responses without a CSAT answer are skipped, counted in ``skipped``).
+CSAT is the share of satisfied answers (top-two box, 4 and 5, by default).
+
+>>> csat_score([5, 4, 3, 1])
+0.5
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from crmcore.arrays import FloatArray, IntArray, as_int_array
+from crmcore.errors import ValidationError
+from crmcore.model import SurveyResponse
+from crmcore.satisfaction._validate import LEVELS, satisfaction_array
+
+__all__ = ["CsatColumns", "csat_by_group", "csat_columns", "csat_score"]
+
+
+@attrs.frozen
+class CsatColumns:
+    """Customer ids and their CSAT answers as aligned arrays, in input order.
+
+    >>> from datetime import datetime, timezone
+    >>> t = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    >>> cols = csat_columns([SurveyResponse(id="s1", customer_id="c1", responded_at=t, csat=4),
+    ...                      SurveyResponse(id="s2", customer_id="c2", responded_at=t, nps=9)])
+    >>> cols.customer_ids.tolist(), cols.satisfaction.tolist(), cols.skipped
+    (['c1'], [4], 1)
+    """
+
+    customer_ids: npt.NDArray[np.str_] = attrs.field(eq=False)
+    satisfaction: IntArray = attrs.field(eq=False)
+    skipped: int
+
+
+def csat_columns(responses: Iterable[SurveyResponse]) -> CsatColumns:
+    """Collect the CSAT answers of survey records (records without one are skipped).
+
+    >>> csat_columns(["not a response"])
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'responses' must hold SurveyResponse records: 'not a response' at index 0
+    """
+    ids: list[str] = []
+    scores: list[int] = []
+    skipped = 0
+    for i, r in enumerate(responses):
+        if not isinstance(r, SurveyResponse):
+            raise ValidationError(
+                f"'responses' must hold SurveyResponse records: {r!r} at index {i}"
+            )
+        if r.csat is None:
+            skipped += 1
+            continue
+        ids.append(r.customer_id)
+        scores.append(r.csat)
+    return CsatColumns(
+        customer_ids=np.array(ids, dtype=str),
+        satisfaction=np.array(scores, dtype=np.int64),
+        skipped=skipped,
+    )
+
+
+def _satisfied_from(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= LEVELS:
+        raise ValidationError(f"'satisfied_from' must be a whole number in [1, 5]: {value!r}")
+    return value
+
+
+def csat_score(satisfaction: npt.ArrayLike, *, satisfied_from: int = 4) -> float:
+    """CSAT: the share of answers at or above ``satisfied_from`` (top-two box by default).
+
+    >>> csat_score([])
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'satisfaction' is empty: CSAT needs at least one answer
+    """
+    s = satisfaction_array(satisfaction)
+    if len(s) == 0:
+        raise ValidationError("'satisfaction' is empty: CSAT needs at least one answer")
+    return float(np.mean(s >= _satisfied_from(satisfied_from)))
+
+
+def csat_by_group(
+    satisfaction: npt.ArrayLike, group: npt.ArrayLike, *, satisfied_from: int = 4
+) -> FloatArray:
+    """CSAT per group code 0..k−1 (every group needs at least one answer).
+
+    >>> csat_by_group([5, 2, 4, 4], [0, 0, 1, 1]).tolist()
+    [0.5, 1.0]
+    >>> csat_by_group([5, 2], [0, 2])
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'group' 1 has no answers (every group 0..2 needs at least one)
+    """
+    s = satisfaction_array(satisfaction)
+    g = as_int_array(group, name="group")
+    if len(g) != len(s):
+        raise ValidationError(
+            f"inputs must have the same length: satisfaction has {len(s)}, group has {len(g)}"
+        )
+    if len(s) == 0:
+        raise ValidationError("'satisfaction' is empty: CSAT needs at least one answer")
+    if g.min() < 0:
+        raise ValidationError(f"'group' codes must be >= 0: {int(g.min())}")
+    k = int(g.max()) + 1
+    n = np.bincount(g, minlength=k)
+    empty = np.flatnonzero(n == 0)
+    if len(empty):
+        raise ValidationError(
+            f"'group' {int(empty[0])} has no answers (every group 0..{k - 1} needs at least one)"
+        )
+    sat = np.bincount(g, weights=(s >= _satisfied_from(satisfied_from)).astype(float), minlength=k)
+    return np.asarray(sat / n, dtype=np.float64)

@@ -1,0 +1,100 @@
+"""Discounted customer lifetime value from a purchase model and a spend model.
+
+CLV_i = margin * E[value_i] * sum_{k=1}^{K} (E[Y_i(k h)] - E[Y_i((k-1) h)]) / (1 + d)^k
+
+with K steps of length h (in the purchase model's time unit), a discount
+rate d per step, E[Y_i(t)] the conditional expected purchases and
+E[value_i] the spend model's conditional expected transaction value (or the
+given monetary value). Every purchase model here factors as
+E[Y_i(t)] = P(alive_i) * G(t; x_i, T_i), so the K-step sum is evaluated once
+per distinct (x, T) pair as one (pairs x K) numpy expression and gathered
+back: exact, no loop over customers or periods.
+
+>>> from crmcore.valuation.btyd.bgnbd import BGNBDModel, BGNBDParams
+>>> from crmcore.valuation.btyd.gamma_gamma import GammaGammaModel, GammaGammaParams
+>>> bg = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426), None, -9582.4, 2357, True, "")
+>>> gg = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44), None, -4055.9, 946, True, "")
+>>> clv = customer_lifetime_value(bg, gg, [2, 0], [30.43, 0.0], [38.86, 38.86], [22.35, 0.0],
+...                               horizon=12, step=52 / 12, discount_rate=0.01)
+>>> [round(float(v), 2) for v in clv]
+[36.21, 8.35]
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from crmcore.arrays import FloatArray, as_float_array, check_nonnegative
+from crmcore.errors import ValidationError
+from crmcore.valuation.btyd._common import check_rft, factorize_rows
+from crmcore.valuation.btyd.gamma_gamma import GammaGammaModel
+
+__all__ = ["STEP_LENGTHS", "PurchaseModel", "customer_lifetime_value"]
+
+STEP_LENGTHS: dict[str, float] = {"D": 30.0, "W": 52.0 / 12.0, "M": 1.0}
+"""Length of a one-month step in a model's time unit (days, weeks, months)."""
+
+
+class PurchaseModel(Protocol):
+    """What CLV needs from a fitted purchase model (BG/NBD, MBG/NBD, Pareto/NBD)."""
+
+    def _alive(self, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray: ...
+
+    def _future(self, t: Any, x: FloatArray, T: FloatArray) -> FloatArray: ...
+
+
+def customer_lifetime_value(
+    purchase_model: PurchaseModel,
+    spend_model: GammaGammaModel | None,
+    frequency: npt.ArrayLike,
+    recency: npt.ArrayLike,
+    T: npt.ArrayLike,
+    monetary_value: npt.ArrayLike,
+    *,
+    horizon: int = 12,
+    discount_rate: float = 0.01,
+    margin: float = 1.0,
+    step: float | None = None,
+    time_unit: str = "W",
+) -> FloatArray:
+    """Discounted expected margin over ``horizon`` steps per customer.
+
+    ``step`` is the length of one step in the purchase model's time unit;
+    by default one month in ``time_unit`` (``STEP_LENGTHS``: 30 days,
+    52/12 weeks or 1 month). ``discount_rate`` is per step, ``margin`` the
+    share of the value kept. With ``spend_model`` None the given
+    ``monetary_value`` is used as the expected value per transaction.
+
+    >>> customer_lifetime_value(None, None, [1], [1.0], [2.0], [1.0], horizon=0)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'horizon' must be a whole number >= 1: 0
+    """
+    if not isinstance(horizon, int | np.integer) or horizon < 1:
+        raise ValidationError(f"'horizon' must be a whole number >= 1: {horizon!r}")
+    if not (np.isfinite(discount_rate) and discount_rate > -1):
+        raise ValidationError(f"'discount_rate' must be > -1: {discount_rate!r}")
+    if not np.isfinite(margin):
+        raise ValidationError(f"'margin' must be finite: {margin!r}")
+    if step is None:
+        if time_unit not in STEP_LENGTHS:
+            raise ValidationError(
+                f"'time_unit' must be one of {sorted(STEP_LENGTHS)}: {time_unit!r}"
+            )
+        step = STEP_LENGTHS[time_unit]
+    if not (np.isfinite(step) and step > 0):
+        raise ValidationError(f"'step' must be > 0: {step!r}")
+    x, tx, tt = check_rft(frequency, recency, T)
+    m = as_float_array(monetary_value, name="monetary_value")
+    m = np.broadcast_to(m, x.shape)
+    check_nonnegative(m, name="monetary_value")
+    value = m if spend_model is None else spend_model.conditional_expected_average_value(x, m)
+    (ux, uT), inv = factorize_rows(x, tt)
+    times = step * np.arange(horizon + 1, dtype=np.float64)
+    cum = purchase_model._future(times[None, :], ux[:, None], uT[:, None])
+    disc = (1.0 + discount_rate) ** -np.arange(1, horizon + 1, dtype=np.float64)
+    per_pair = np.diff(cum, axis=1) @ disc
+    out: FloatArray = margin * value * purchase_model._alive(x, tx, tt) * per_pair[inv]
+    return out

@@ -1,0 +1,207 @@
+"""Moves: legal and illegal transitions, guards, time order, reopen, follow-up, replay, fast path."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crmcore.errors import TransitionError, ValidationError
+from crmcore.model import Money, Opportunity, StageChange
+from crmcore.pipeline import (
+    B2B,
+    FOUR_PHASES,
+    TOP_IN_BEST,
+    move,
+    open_opportunity,
+    reopen,
+    replay,
+    win,
+)
+from crmcore.pipeline._fast import event as _event
+from crmcore.pipeline._fast import restage as _restage
+from crmcore.testing.strategies import opportunities
+
+T0 = datetime(2025, 3, 3, 9, tzinfo=UTC)
+
+
+def _open(funnel=B2B, **kw):  # type: ignore[no-untyped-def]
+    return open_opportunity(funnel, id="o-1", customer_id="c-1", owner_id="ann", at=T0, **kw)
+
+
+def test_illegal_move_names_from_to_and_allowed_targets() -> None:
+    o, e = _open()
+    with pytest.raises(TransitionError) as info:
+        move(o, "won", funnel=B2B, by="ann", at=T0, after=e)
+    msg = str(info.value)
+    assert "from 'lead' to 'won'" in msg
+    assert "allowed targets are ['lost', 'qualified']" in msg
+
+
+def test_unknown_target_and_wrong_funnel() -> None:
+    o, e = _open()
+    with pytest.raises(TransitionError, match="'nowhere'"):
+        move(o, "nowhere", funnel=B2B, by="ann", at=T0, after=e)
+    with pytest.raises(TransitionError, match="is in funnel 'b2b', not 'top-in-best'"):
+        move(o, "IN", funnel=TOP_IN_BEST, by="ann", at=T0, after=e)
+
+
+def test_guard_requires_fields_then_passes() -> None:
+    o, e = _open()
+    o, e = move(o, "qualified", funnel=B2B, by="ann", at=T0, after=e)
+    with pytest.raises(TransitionError, match="'amount' is required"):
+        move(o, "proposal", funnel=B2B, by="ann", at=T0, after=e)
+    o = attrs.evolve(o, amount=Money("100", "EUR"))
+    with pytest.raises(TransitionError, match="'expected_close' is required"):
+        move(o, "proposal", funnel=B2B, by="ann", at=T0, after=e)
+    o = attrs.evolve(o, expected_close=date(2025, 6, 30))
+    o2, e2 = move(o, "proposal", funnel=B2B, by="ann", at=T0, after=e)
+    assert (o2.stage, e2.amount, e2.probability) == ("proposal", Money("100", "EUR"), 0.4)
+
+
+def test_lost_needs_a_reason_and_keeps_it() -> None:
+    o, e = _open()
+    with pytest.raises(TransitionError, match="a reason is required"):
+        move(o, "lost", funnel=B2B, by="ann", at=T0, after=e)
+    o, e = move(o, "lost", funnel=B2B, by="ann", at=T0, after=e, reason="price")
+    assert (o.lost_reason, o.closed_at, o.probability, e.reason) == ("price", T0, 0.0, "price")
+
+
+def test_time_cannot_run_backwards() -> None:
+    o, e = _open()
+    with pytest.raises(TransitionError, match="time cannot run backwards"):
+        move(o, "qualified", funnel=B2B, by="ann", at=T0 - timedelta(seconds=1), after=e)
+
+
+def test_inputs_are_validated() -> None:
+    o, e = _open()
+    with pytest.raises(ValidationError, match="'at' must be a timezone-aware UTC"):
+        move(o, "qualified", funnel=B2B, by="ann", at=datetime(2025, 3, 4), after=e)
+    cet = timezone(timedelta(hours=1))
+    with pytest.raises(ValidationError, match="'at'"):
+        move(o, "qualified", funnel=B2B, by="ann", at=datetime(2025, 3, 4, tzinfo=cet), after=e)
+    with pytest.raises(ValidationError, match="'by'"):
+        move(o, "qualified", funnel=B2B, by=" ann", at=T0, after=e)
+    with pytest.raises(ValidationError, match="'reason'"):
+        move(o, "qualified", funnel=B2B, by="ann", at=T0, after=e, reason=3)  # type: ignore[arg-type]
+
+
+def test_after_must_be_the_last_event_of_this_opportunity() -> None:
+    o, e0 = _open()
+    o1, e1 = move(o, "qualified", funnel=B2B, by="ann", at=T0, after=e0)
+    with pytest.raises(ValidationError, match="'after' must be the last event"):
+        move(o1, "lost", funnel=B2B, by="ann", at=T0, after=e0, reason="x")
+    other = attrs.evolve(e1, opportunity_id="o-2")
+    with pytest.raises(ValidationError, match="'after' must be the last event"):
+        move(o1, "lost", funnel=B2B, by="ann", at=T0, after=other, reason="x")
+
+
+def test_lost_is_left_only_by_an_explicit_reopen() -> None:
+    o, e = _open()
+    o, e = move(o, "lost", funnel=B2B, by="ann", at=T0, after=e, reason="timing")
+    with pytest.raises(TransitionError, match="reopened with reopen"):
+        move(o, "lead", funnel=B2B, by="ann", at=T0, after=e)
+    o2, e2 = reopen(o, funnel=B2B, by="boss", at=T0 + timedelta(days=1), after=e, to="qualified")
+    assert (o2.stage, o2.closed_at, o2.lost_reason) == ("qualified", None, None)
+    assert (e2.from_stage, e2.to_stage, e2.sequence, e2.reason) == (
+        "lost",
+        "qualified",
+        2,
+        "reopened",
+    )
+    with pytest.raises(TransitionError, match="only a lost opportunity can be reopened"):
+        reopen(o2, funnel=B2B, by="boss", at=T0 + timedelta(days=1), after=e2)
+
+
+def test_won_is_terminal_and_opens_the_follow_up_cycle() -> None:
+    o, e = _open(FOUR_PHASES)
+    for s in ("design", "closing"):
+        o, e = move(o, s, funnel=FOUR_PHASES, by="ann", at=T0, after=e)
+    w = win(o, funnel=FOUR_PHASES, by="ann", at=T0 + timedelta(days=2), after=e, follow_up_id="o-2")
+    assert w.opportunity.closed_at == T0 + timedelta(days=2)
+    assert w.follow_up is not None and w.follow_up_event is not None
+    assert (w.follow_up.parent_id, w.follow_up.kind, w.follow_up.customer_id) == (
+        "o-1",
+        "repurchase",
+        "c-1",
+    )
+    assert (w.follow_up_event.sequence, w.follow_up_event.to_stage) == (0, "needs")
+    with pytest.raises(TransitionError, match="allowed targets are \\[\\]"):
+        move(
+            w.opportunity,
+            "needs",
+            funnel=FOUR_PHASES,
+            by="ann",
+            at=T0 + timedelta(days=3),
+            after=w.event,
+        )
+
+
+def test_replay_reproduces_state_and_rejects_gaps() -> None:
+    o, e0 = _open(amount=Money("10", "EUR"))
+    o, e1 = move(o, "qualified", funnel=B2B, by="ann", at=T0 + timedelta(days=1), after=e0)
+    o, e2 = move(o, "lost", funnel=B2B, by="bob", at=T0 + timedelta(days=2), after=e1, reason="fit")
+    o, e3 = reopen(o, funnel=B2B, by="bob", at=T0 + timedelta(days=3), after=e2)
+    assert replay([e3, e1, e0, e2], funnel=B2B, base=o) == o
+    plain = replay([e0, e1, e2, e3], funnel=B2B)
+    assert (plain.stage, plain.stage_entered_at, plain.amount) == (
+        "lead",
+        e3.at,
+        Money("10", "EUR"),
+    )
+    with pytest.raises(ValidationError, match="without gaps"):
+        replay([e0, e2], funnel=B2B)
+    with pytest.raises(ValidationError, match="creation event"):
+        replay([e1, e2], funnel=B2B)
+
+
+@given(opportunities(), st.sampled_from(["lead", "won", "lost"]), st.none() | st.text(max_size=5))
+def test_fast_constructors_equal_the_validated_ones(
+    opp: Opportunity, stage: str, reason: str | None
+) -> None:
+    """The move path builds records without re-running validators: it must equal attrs.evolve."""
+    at = (opp.stage_entered_at or opp.created_at) + timedelta(days=1)
+    fast = _restage(opp, stage, at, at, reason, 0.5)
+    slow = attrs.evolve(
+        opp, stage=stage, stage_entered_at=at, closed_at=at, lost_reason=reason, probability=0.5
+    )
+    assert type(fast) is Opportunity
+    assert fast == slow
+    assert hash(fast) == hash(slow)
+    ev = _event(
+        opp.id,
+        3,
+        opp.stage,
+        stage,
+        at,
+        "rep",
+        reason,
+        opp.amount,
+        0.5,
+        opp.customer_id,
+        opp.owner_id,
+        opp.funnel,
+        opp.product,
+    )
+    ref = StageChange(
+        opportunity_id=opp.id,
+        sequence=3,
+        from_stage=opp.stage,
+        to_stage=stage,
+        at=at,
+        by="rep",
+        reason=reason,
+        amount=opp.amount,
+        probability=0.5,
+        customer_id=opp.customer_id,
+        owner_id=opp.owner_id,
+        funnel=opp.funnel,
+        product=opp.product,
+    )
+    assert type(ev) is StageChange
+    assert ev == ref
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        fast.stage = "x"  # type: ignore[misc]

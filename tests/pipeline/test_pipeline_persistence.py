@@ -1,0 +1,175 @@
+"""Persistence round trips through the unit of work: memory and SQLite backends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import attrs
+import numpy as np
+import pytest
+
+from crmcore.errors import ConcurrencyError, DuplicateError, TransitionError
+from crmcore.model import Money
+from crmcore.pipeline import (
+    B2B,
+    FOUR_PHASES,
+    PRESETS,
+    FunnelHistory,
+    advance,
+    create_opportunity,
+    load_funnel,
+    load_history,
+    lost_reasons,
+    move,
+    replay,
+    save_funnel,
+    stage_conversion,
+    win_rate,
+)
+from crmcore.repositories import MemoryUnitOfWork, SqlUnitOfWork, UnitOfWork
+from crmcore.tables import StageHistory
+
+T0 = datetime(2023, 1, 2, 9, tzinfo=UTC)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def uow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[UnitOfWork]:
+    if request.param == "memory":
+        yield MemoryUnitOfWork()
+    else:
+        yield SqlUnitOfWork.from_url(tmp_path / "crm.db")
+
+
+def test_funnels_are_versioned_documents(uow: UnitOfWork) -> None:
+    with uow:
+        for f in PRESETS:
+            assert save_funnel(uow, f) == 1
+        changed = attrs.evolve(B2B, description="v2")
+        assert save_funnel(uow, changed, expected_version=1) == 2
+        with pytest.raises(ConcurrencyError):
+            save_funnel(uow, changed, expected_version=1)
+        uow.commit()
+    with uow:
+        assert load_funnel(uow, "b2b") == changed
+        assert load_funnel(uow, "b2b", version=1) == B2B
+        for f in PRESETS[:2]:
+            assert load_funnel(uow, f.name) == f
+
+
+def _story(uow: UnitOfWork) -> None:
+    """Three years of a few deals: won with follow-up, lost, reopened, open."""
+    with uow:
+        save_funnel(uow, B2B)
+        for i in range(6):
+            create_opportunity(
+                uow,
+                B2B,
+                id=f"o{i}",
+                customer_id=f"c{i % 2}",
+                owner_id=f"rep{i % 3}",
+                at=T0 + timedelta(days=i),
+                amount=Money(1000 * (i + 1), "EUR"),
+                expected_close=(T0 + timedelta(days=90)).date(),
+            )
+        uow.commit()
+    steps = [
+        ("o0", "qualified", 10, None),
+        ("o0", "proposal", 20, None),
+        ("o0", "negotiation", 30, None),
+        ("o0", "won", 40, None),
+        ("o1", "lost", 15, "price"),
+        ("o2", "qualified", 12, None),
+        ("o2", "lost", 400, "competitor"),
+        ("o2", "qualified", 800, "budget back"),
+        ("o3", "qualified", 900, None),
+    ]
+    for oid, to, day, reason in steps:
+        with uow:
+            advance(
+                uow,
+                oid,
+                to,
+                funnel=B2B,
+                by="mgr",
+                at=T0 + timedelta(days=day),
+                reason=reason,
+                follow_up_id=f"{oid}-next",
+            )
+            uow.commit()
+
+
+def test_moves_and_history_round_trip(uow: UnitOfWork) -> None:
+    _story(uow)
+    with uow:
+        won = uow.opportunities.get("o0")
+        assert (won.stage, won.version, won.closed_at) == ("won", 4, T0 + timedelta(days=40))
+        nxt = uow.opportunities.get("o0-next")
+        assert (nxt.parent_id, nxt.kind, nxt.stage) == ("o0", "cross-sell", "lead")
+        o2 = uow.opportunities.get("o2")
+        events = uow.opportunities.history("o2")
+        assert [(e.from_stage, e.to_stage) for e in events] == [
+            (None, "lead"),
+            ("lead", "qualified"),
+            ("qualified", "lost"),
+            ("lost", "qualified"),
+        ]
+        assert events[2].reason == "competitor" and events[3].reason == "budget back"
+        assert replay(events, funnel=B2B, base=o2) == o2
+        # a stale copy cannot be saved over a newer one
+        stale = attrs.evolve(o2, version=o2.version - 1)
+        moved, ev = move(
+            stale, "proposal", funnel=B2B, by="x", at=T0 + timedelta(days=901), after=events[-1]
+        )
+        with pytest.raises(ConcurrencyError):
+            uow.opportunities.save(moved, [ev])
+        with pytest.raises(DuplicateError):
+            uow.opportunities.save(attrs.evolve(moved, version=o2.version), [events[-1]])
+
+
+def test_illegal_moves_store_nothing(uow: UnitOfWork) -> None:
+    _story(uow)
+    with uow, pytest.raises(TransitionError, match="allowed targets"):
+        advance(uow, "o4", "won", funnel=B2B, by="x", at=T0 + timedelta(days=999))
+    with uow:
+        assert uow.opportunities.get("o4").stage == "lead"
+        assert len(uow.opportunities.history("o4")) == 1
+
+
+def test_stored_history_feeds_the_metrics(uow: UnitOfWork) -> None:
+    _story(uow)
+    with uow:
+        fh = load_history(uow, B2B)
+        events = [e for o in uow.opportunities.list() for e in uow.opportunities.history(o.id)]
+    ref = FunnelHistory.build(
+        StageHistory.from_events(events), B2B, reasons=[e.reason for e in events]
+    )
+    assert fh.n_opportunities == ref.n_opportunities == 7
+    assert stage_conversion(fh).decided.tolist() == stage_conversion(ref).decided.tolist()
+    assert win_rate(fh) == win_rate(ref)
+    assert (win_rate(fh).won, win_rate(fh).lost) == (1, 1)
+    lr = lost_reasons(fh)
+    assert dict(zip(lr.reasons, lr.count.tolist(), strict=True)) == {"price": 1, "(none)": 0}
+    assert np.array_equal(fh.ev_at, ref.ev_at)
+    # reports reach back years: the history as it stood in early 2023
+    with uow:
+        early = load_history(uow, B2B, as_of=T0 + timedelta(days=35))
+    assert early.n_opportunities == 6 and int(early.is_won.sum()) == 0
+
+
+def test_follow_up_can_be_skipped(uow: UnitOfWork) -> None:
+    with uow:
+        create_opportunity(uow, FOUR_PHASES, id="x", customer_id="c", owner_id="r", at=T0)
+        for i, s in enumerate(("design", "closing", "follow_up")):
+            r = advance(
+                uow,
+                "x",
+                s,
+                funnel=FOUR_PHASES,
+                by="r",
+                at=T0 + timedelta(days=i),
+                open_follow_up=False,
+            )
+        assert r.follow_up is None
+        assert [o.id for o in uow.opportunities.list()] == ["x"]
