@@ -247,7 +247,11 @@ def focused_stamps(draw: st.DrawFn) -> str:
     return _stamp(p["y"], p["mo"], p["d"], p["h"], p["mi"], p["s"], p["sep"], p["tz"], p["form"])
 
 
-@given(st.lists(st.one_of(focused_stamps(), focused_stamps(), stamps), min_size=1, max_size=40), st.booleans())
+@settings(max_examples=300)
+@given(
+    st.lists(st.one_of(focused_stamps(), focused_stamps(), stamps), min_size=10, max_size=40),
+    st.booleans(),
+)
 def test_timestamps_match_fromisoformat(cells: list[str], assume_utc: bool) -> None:
     from crmcore.ingest._cells import parse_times
 
@@ -270,7 +274,8 @@ focused_amounts = st.one_of(
 )
 
 
-@given(st.lists(focused_amounts, min_size=1, max_size=40))
+@settings(max_examples=300)
+@given(st.lists(focused_amounts, min_size=10, max_size=40))
 def test_amounts_match_money(cells: list[str]) -> None:
     from crmcore.ingest._cells import parse_amounts
 

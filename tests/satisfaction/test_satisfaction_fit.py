@@ -160,12 +160,18 @@ def test_nan_policy_omit_drops_rows_and_raise_names_them() -> None:
         (([1, 2.5], [0, 1], None), ValidationError, "whole numbers: 2.5"),
         (([1, 2], [0, 1], [0.1, 1.1]), ValidationError, "'competition' must be in \\[0, 1\\]: 1.1"),
         (([], [], None), ValidationError, "no responses"),
-        (([1, 2, 3], [0, 1, 1], [0.3, 0.3, 0.3]), FitError, "from 1 competition level"),
     ],
 )
 def test_bad_input(args: tuple[object, ...], error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         fit_loyalty(*args)
+
+
+def test_moderation_needs_two_levels_and_defaults_off_with_one() -> None:
+    s, y, _ = _simulate(preset_model(), 2_000, seed=14, levels=[0.4])
+    with pytest.raises(FitError, match="from 1 competition level"):
+        fit_loyalty(s, y, 0.4, moderated=True)
+    assert not fit_loyalty(s, y, 0.4).moderated
 
 
 def test_bad_tables() -> None:

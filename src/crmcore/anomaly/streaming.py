@@ -54,6 +54,7 @@ _US = timedelta(microseconds=1)
 _ZERO = timedelta(0)
 _KIND_CODES = {k.value: k.code for k in TransactionKind}
 _KINDS = list(TransactionKind)
+_kind_code = _KIND_CODES.get
 
 
 class OutOfOrderError(ValidationError):
@@ -147,6 +148,7 @@ class StreamingEngine:
             )
         ]
         self._state: dict[str, _Customer] = {}
+        self._get = self._state.get
         self._state_version: int | None = None
 
     # -- events --------------------------------------------------------------------------------
@@ -173,7 +175,7 @@ class StreamingEngine:
             t = (when - _EPOCH) // _US
         else:
             t = _event_time(eid, when)
-        code = _KIND_CODES.get(kind)
+        code = _kind_code(kind)
         x = amount if type(amount) is float else _event_amount(eid, amount)
         if (
             code is None
@@ -184,7 +186,7 @@ class StreamingEngine:
             or not (0.0 <= x <= MAX_AMOUNT)
         ):
             _reject(eid, cid, kind, x)
-        cust = self._state.get(cid)
+        cust = self._get(cid)
         if cust is None or t < cust.last_t:
             cust = self._admit(eid, cid, t, cust)
         cust.last_t = t
@@ -375,6 +377,7 @@ class StreamingEngine:
         except (KeyError, TypeError, ValueError) as e:
             raise ValidationError(f"the anomaly state document is damaged: {e!r}") from e
         self._state = state
+        self._get = state.get
 
     def checkpoint(self, uow: Any) -> int:
         """Store the state in ``uow.documents`` (kind ``"anomaly_state"``); returns its version.

@@ -319,7 +319,8 @@ def fit_loyalty(
     retained, intends to stay: whichever loyalty outcome you have);
     ``competition`` each response's effective competition in [0, 1] (one
     value for all, or none: then the competition terms are not estimated).
-    ``moderated`` defaults to ``competition is not None``.
+    ``moderated`` defaults to "more than one distinct competition level";
+    ``moderated=True`` with a single level is a :class:`FitError`.
 
     >>> fit = fit_loyalty([1, 2, 3, 4, 5] * 40, [0, 0, 1, 1, 1] * 40)
     Traceback (most recent call last):
@@ -329,7 +330,7 @@ def fit_loyalty(
     crmcore.errors.ValidationError: 'satisfaction' must be in [1, 5]: 6 at index 1
     """
     cells = _cells_from_responses(satisfaction, outcome, competition, nan_policy)
-    mod = competition is not None if moderated is None else bool(moderated)
+    mod = cells.levels > 1 if moderated is None else bool(moderated)
     _check_moderated(cells, mod)
     return _fit_cells(cells, mod)
 
