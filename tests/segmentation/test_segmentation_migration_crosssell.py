@@ -146,3 +146,10 @@ def test_co_purchase_equals_plain_python(rows, score):
         assert set(got) == set(expected)
         for j, s in expected.items():
             assert got[j] == pytest.approx(s)
+
+
+def test_co_purchase_empty():
+    cp = co_purchase([], [])
+    assert cp.n_customers == 0
+    assert cp.pairs() == []
+    assert cp.recommend().codes.shape == (0, 3)

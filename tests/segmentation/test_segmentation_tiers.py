@@ -115,9 +115,11 @@ rows = st.lists(
 
 
 @settings(max_examples=40)
-@given(tier_sets, rows)
-def test_vectorized_equals_plain_python(ts, data):
+@given(tier_sets, rows, st.booleans())
+def test_vectorized_equals_plain_python(ts, data, int_trades):
     cols = {k: np.array([r[k] for r in data]) for k in ("assets", "trades", "region")}
+    if int_trades:  # integer columns are compared as they are
+        cols["trades"] = cols["trades"].astype(np.int64)
     got = ts.evaluate(cols).labels().tolist()
     spec = tier_set_to_dict(ts)["tiers"]
     assert got == [plain_tier(spec, r) for r in data]

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from crmcore.anomaly.alerts import summarize
+from crmcore.anomaly.alerts import Alert, summarize
 from crmcore.anomaly.batch import detect
 from crmcore.anomaly.context import CustomerContext
 from crmcore.anomaly.rules import (
@@ -46,10 +46,10 @@ DEMO_RULES = RuleSet(
 
 
 def synthetic_owners(customer_ids: list[str], *, seed: int = 7) -> dict[str, CustomerContext]:
-    """Synthetic account owners: five reps; one customer in five has none (team queue).
+    """Synthetic account owners: five reps; one customer in six has none (team queue).
 
     >>> sorted({c.owner_id for c in synthetic_owners([str(i) for i in range(50)]).values()}, key=str)
-    ['rep-1', 'rep-2', 'rep-3', 'rep-4', 'rep-5', None]
+    [None, 'rep-1', 'rep-2', 'rep-3', 'rep-4', 'rep-5']
     """
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, 6, len(customer_ids))
@@ -89,10 +89,16 @@ def demo(write: Callable[[str], None], *, transactions: TransactionLog) -> None:
     kinds = [k.value for k in TransactionKind]
     engine = StreamingEngine(DEMO_RULES, owners)
     t0 = time.perf_counter()
-    streamed = []
+    streamed: list[Alert] = []
     for i in order.tolist():
         streamed += engine.process_event(
-            Event(f"row:{i}", ids[log.customer[i]], int(micros[i]), float(log.amount[i]), kinds[log.kind[i]])
+            Event(
+                f"row:{i}",
+                ids[log.customer[i]],
+                int(micros[i]),
+                float(log.amount[i]),
+                kinds[log.kind[i]],
+            )
         )
     stream_ms = (time.perf_counter() - t0) * 1000
     same = sorted(a.id for a in streamed) == sorted(a.id for a in alerts)

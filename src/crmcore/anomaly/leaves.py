@@ -139,7 +139,8 @@ class _Robust(Evaluator):
                 if not scale >= self.min_scale:
                     scale = self.min_scale
                 z = d / scale
-                if _passes(self.direction, z, self.z):
+                lim = self.z
+                if (z >= lim) if self.up else (z <= -lim) if self.down else (z >= lim or z <= -lim):
                     hit = Hit(x, med, z, n)
         if n == self.n_max:
             del s[bisect_left(s, buf[0])]
@@ -216,6 +217,33 @@ class _Velocity(Evaluator):
     def load(self, data: Any) -> list[Any]:
         dq = deque((int(a), int(b)) for a, b in data)
         return [dq, sum(b for _, b in dq)]
+
+
+class _VelocityCount(Evaluator):
+    # a count needs only the times: state is a deque of times within the window
+    def __init__(self, rule: Velocity) -> None:
+        self.width = parse_window(rule.window)
+        self.lim = float(rule.at_least)
+
+    def new_state(self) -> deque[int]:
+        return deque()
+
+    def step(self, state: deque[int], t: int, x: float, cents: int) -> Hit | None:
+        edge = t - self.width
+        while state and state[0] <= edge:
+            state.popleft()
+        state.append(t)
+        n = len(state)
+        if n < self.lim:
+            return None
+        obs = float(n)
+        return Hit(obs, self.lim, obs / self.lim, n)
+
+    def dump(self, state: deque[int]) -> list[int]:
+        return list(state)
+
+    def load(self, data: Any) -> deque[int]:
+        return deque(int(a) for a in data)
 
 
 class _Change(Evaluator):
@@ -306,7 +334,7 @@ def make_evaluator(rule: Rule) -> Evaluator:
     if isinstance(rule, EWBaseline):
         return _EW(rule)
     if isinstance(rule, Velocity):
-        return _Velocity(rule)
+        return _VelocityCount(rule) if rule.measure is Measure.COUNT else _Velocity(rule)
     if isinstance(rule, BehaviourChange):
         return _Change(rule)
     if isinstance(rule, Dormant):

@@ -152,8 +152,8 @@ class StreamingEngine:
         self._state_version: int | None = None
 
     # -- events --------------------------------------------------------------------------------
-    def process(self, tx: Transaction) -> list[Alert]:
-        """Feed one :class:`~crmcore.model.Transaction`; returns the alerts it raised."""
+    def process(self, tx: Transaction) -> tuple[Alert, ...]:
+        """Feed one :class:`~crmcore.model.Transaction`; returns the alerts it raised (a tuple)."""
         if not isinstance(tx, Transaction):
             raise ValidationError(f"expected a Transaction: {tx!r}")
         return self._process(
@@ -166,8 +166,8 @@ class StreamingEngine:
             tx.product,
         )
 
-    def process_event(self, event: Event) -> list[Alert]:
-        """Feed one :class:`Event`; returns the alerts it raised (the fast path)."""
+    def process_event(self, event: Event) -> tuple[Alert, ...]:
+        """Feed one :class:`Event`; returns the alerts it raised (the fast path; usually ``()``)."""
         eid, cid, when, amount, kind, channel, product = event
         if type(when) is int:
             t = when
@@ -193,7 +193,7 @@ class StreamingEngine:
         spec = self._simple
         if spec is None:
             return self._evaluate(cust, eid, cid, t, x, code, channel, product)
-        alerts: list[Alert] = []
+        alerts: list[Alert] | None = None
         cents = round(x * 100) if self._need_cents else 0
         for i, step, kinds, width, lim in spec:
             if kinds is not None and code not in kinds:
@@ -213,8 +213,9 @@ class StreamingEngine:
                 cust.buckets[i] = b
             one: list[Hit | None] = [None] * len(self._evals)
             one[i] = hit
-            alerts.append(self._alert(i, eid, cid, t, x, code, channel, product, cust.ctx, one))
-        return alerts
+            found = self._alert(i, eid, cid, t, x, code, channel, product, cust.ctx, one)
+            alerts = [found] if alerts is None else [*alerts, found]
+        return () if alerts is None else tuple(alerts)
 
     def process_many(self, events: Iterable[Transaction | Event]) -> list[Alert]:
         """Feed events in order; returns all alerts (stops at the first bad event, raising)."""
@@ -248,7 +249,7 @@ class StreamingEngine:
         kind: int,
         channel: str | None,
         product: str | None,
-    ) -> list[Alert]:
+    ) -> tuple[Alert, ...]:
         if not (0.0 <= x <= MAX_AMOUNT):
             _reject(eid, cid, "purchase", x)
         cust = self._state.get(cid)
@@ -267,7 +268,7 @@ class StreamingEngine:
         kind: int,
         channel: str | None,
         product: str | None,
-    ) -> list[Alert]:
+    ) -> tuple[Alert, ...]:
         cents = round(x * 100)
         ctx = cust.ctx
         states = cust.states
@@ -294,7 +295,7 @@ class StreamingEngine:
                     continue
                 cust.buckets[j] = b
             alerts.append(self._alert(j, eid, cid, t, x, kind, channel, product, ctx, hits))
-        return alerts
+        return tuple(alerts)
 
     def _alert(
         self,

@@ -6,8 +6,10 @@
   named segments;
 * :mod:`~crmcore.segmentation.profitability`: activity-based cost to serve,
   profit per customer, the whale curve, quintile / decile tables;
-* :mod:`~crmcore.segmentation.tiers`: tier rules as data with service levels,
-  stored and versioned;
+* :mod:`~crmcore.segmentation.rules`: rules as data (field, operator, value;
+  all / any / not), evaluated as numpy masks;
+* :mod:`~crmcore.segmentation.tiers`: tiers with service levels, first match
+  wins, stored and versioned;
 * :mod:`~crmcore.segmentation.migration`: value-based tiers and tier migration;
 * :mod:`~crmcore.segmentation.crosssell`: co-purchase support, confidence,
   lift and per-customer candidates.
@@ -62,23 +64,26 @@ from crmcore.segmentation.rfm import (
     rfm_summary,
     segment_table,
 )
-from crmcore.segmentation.tiers import (
+from crmcore.segmentation.rules import (
     AllOf,
     AnyOf,
     Condition,
     Expr,
     Not,
-    ServiceLevel,
-    Tier,
-    TierAssignment,
-    TierSet,
+    RuleEvaluator,
     all_of,
     any_of,
     cond,
     expr_from_dict,
     expr_to_dict,
-    load_tier_set,
     not_,
+)
+from crmcore.segmentation.tiers import (
+    ServiceLevel,
+    Tier,
+    TierAssignment,
+    TierSet,
+    load_tier_set,
     save_tier_set,
     tier_set_from_dict,
     tier_set_to_dict,
@@ -102,6 +107,7 @@ __all__ = [
     "RFMScores",
     "RFMSummary",
     "Recommendations",
+    "RuleEvaluator",
     "SegmentMap",
     "SegmentRule",
     "Segments",

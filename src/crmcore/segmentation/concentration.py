@@ -75,6 +75,10 @@ class Concentration:
 
     Build it with :func:`concentration`. ``n`` customers (after NaN rows were
     omitted), ``total`` their sum, ``negatives`` how many values are < 0.
+
+    >>> c = concentration([4.0, -1.0, 7.0])
+    >>> c.n, c.total, c.negatives
+    (3, 10.0, 1)
     """
 
     sorted_values: FloatArray  # ascending
@@ -398,6 +402,9 @@ class ABCClasses:
 
     ``thresholds[i]`` is the smallest value in class ``i`` (classes but the last),
     ``counts`` and ``shares`` are per class.
+
+    >>> abc_classes([9, 1]).thresholds.tolist()
+    [9.0, 1.0]
     """
 
     codes: npt.NDArray[np.int8]

@@ -40,7 +40,11 @@ __all__ = ["CoPurchase", "PairStat", "Recommendations", "co_purchase"]
 
 @attrs.frozen
 class PairStat:
-    """Association of two products: both bought by ``count`` customers."""
+    """Association of two products: both bought by ``count`` customers.
+
+    >>> co_purchase([1, 1], ["x", "y"]).pairs()[0].confidence
+    1.0
+    """
 
     antecedent: str
     consequent: str
@@ -52,7 +56,12 @@ class PairStat:
 
 @attrs.frozen(eq=False)
 class Recommendations:
-    """Top-k candidate products per customer (``codes`` index ``products``; -1 = none)."""
+    """Top-k candidate products per customer (``codes`` index ``products``; -1 = none).
+
+    >>> rec = co_purchase([1, 1, 2, 3], ["x", "y", "x", "z"]).recommend(k=2)
+    >>> rec.codes.tolist()
+    [[-1, -1], [1, -1], [-1, -1]]
+    """
 
     customer_ids: npt.NDArray[Any]
     products: npt.NDArray[Any]
@@ -74,7 +83,11 @@ class Recommendations:
 
 @attrs.frozen(eq=False)
 class CoPurchase:
-    """The co-purchase counts of products over customers (see the module docstring)."""
+    """The co-purchase counts of products over customers (see the module docstring).
+
+    >>> co_purchase([1, 1, 2], ["x", "y", "x"]).n_customers
+    2
+    """
 
     customer_ids: npt.NDArray[Any]
     products: npt.NDArray[Any]

@@ -76,7 +76,12 @@ def value_tiers(
 
 @attrs.frozen(eq=False)
 class TierMigration:
-    """Transition matrix between two snapshots and the customers behind every cell."""
+    """Transition matrix between two snapshots and the customers behind every cell.
+
+    >>> m = tier_migration([1, 2], ["a", "b"], [1, 2], ["a", "a"], tiers=["a", "b"])
+    >>> m.labels, m.moved_up, m.customers("b", "a").tolist()
+    (('a', 'b', '(none)'), 1, [2])
+    """
 
     labels: tuple[str, ...]  # tiers best first, then NONE
     matrix: IntArray
@@ -151,7 +156,11 @@ def tier_migration(
     *,
     tiers: Sequence[str],
 ) -> TierMigration:
-    """The migration between two snapshots; ``tiers`` is the order of tiers, best first."""
+    """The migration between two snapshots; ``tiers`` is the order of tiers, best first.
+
+    >>> tier_migration([1], ["a"], [2], ["b"], tiers=["a", "b"]).matrix.tolist()
+    [[0, 0, 1], [0, 0, 0], [0, 1, 0]]
+    """
     order = tuple(str(x) for x in tiers)
     if len(set(order)) != len(order) or NONE in order:
         raise ValidationError(f"'tiers' must be unique names other than {NONE!r}: {list(order)}")

@@ -283,7 +283,11 @@ def interactions_to_arrays(
 
 @attrs.frozen(eq=False)
 class Profitability:
-    """Revenue, cost of goods and cost to serve per customer; profit is their difference."""
+    """Revenue, cost of goods and cost to serve per customer; profit is their difference.
+
+    >>> customer_profitability([10.0], [4.0], [1.0]).cost.tolist()
+    [5.0]
+    """
 
     revenue: FloatArray
     cost_of_goods: FloatArray
@@ -337,6 +341,9 @@ class WhaleCurve:
 
     ``erosion = peak_share − 1``: the share of total profit the loss-makers
     destroy; ``loss`` is their (negative) profit in currency.
+
+    >>> whale_curve([30.0, -10.0]).peak_share
+    1.5
     """
 
     n: int
@@ -391,7 +398,11 @@ def whale_curve(profit: npt.ArrayLike, *, nan_policy: str = "raise") -> WhaleCur
 
 @attrs.frozen
 class QuantileRow:
-    """One group of a profit-ranked quantile table (group 1 = the most profitable customers)."""
+    """One group of a profit-ranked quantile table (group 1 = the most profitable customers).
+
+    >>> QuantileRow(group=5, customers=10, revenue=100.0, cost=350.0).cost_to_revenue
+    3.5
+    """
 
     group: int
     customers: int

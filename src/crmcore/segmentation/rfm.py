@@ -133,6 +133,10 @@ class RFMSummary:
     """Per-customer recency (days since the last purchase), frequency and monetary value.
 
     Build it from a :class:`~crmcore.tables.TransactionLog` with :func:`rfm_summary`.
+
+    >>> log = TransactionLog.from_arrays(customer_ids=["a"], timestamps=["2020-01-01"], amounts=[3.0])
+    >>> len(rfm_summary(log, "2020-01-11")), rfm_summary(log, "2020-01-11").recency.tolist()
+    (1, [10.0])
     """
 
     customer_ids: npt.NDArray[Any]
@@ -221,6 +225,9 @@ class SegmentMap:
     """Score patterns → segment names; the first matching rule wins, else ``default``.
 
     ``bins`` (when set) is the number of bins the rules were written for.
+
+    >>> SegmentMap((SegmentRule("top", recency=(2, 2), frequency=(2, 2)),), default="rest").default
+    'rest'
     """
 
     rules: tuple[SegmentRule, ...]
@@ -276,7 +283,11 @@ DEFAULT_SEGMENTS = SegmentMap(
 
 @attrs.frozen(eq=False)
 class Segments:
-    """Segment code per customer, the names the codes index, and counts per name."""
+    """Segment code per customer, the names the codes index, and counts per name.
+
+    >>> Segments(np.array([1, 0, 1], dtype=np.int16), ("a", "b")).labels().tolist()
+    ['b', 'a', 'b']
+    """
 
     codes: npt.NDArray[np.int16]
     names: tuple[str, ...]
@@ -299,7 +310,11 @@ class Segments:
 
 @attrs.frozen(eq=False)
 class RFMScores:
-    """R, F and M scores (``1..bins``, 0 = unscored NaN row) of each customer."""
+    """R, F and M scores (``1..bins``, 0 = unscored NaN row) of each customer.
+
+    >>> rfm_scores([1, 9], [3, 1], [50.0, 5.0], bins=2).recency.tolist()
+    [2, 1]
+    """
 
     recency: npt.NDArray[np.int8]
     frequency: npt.NDArray[np.int8]

@@ -1,10 +1,9 @@
 """Tiers with service levels: rules as data, evaluated over all customers at once.
 
-A rule is a small expression: a condition ``(field, op, value)`` or
-``all`` / ``any`` / ``not`` of rules. It serializes to plain JSON::
-
-    {"any": [{"field": "assets", "op": ">", "value": 100000},
-             {"field": "trades_per_year", "op": ">=", "value": 12}]}
+Rules are the expressions of :mod:`crmcore.segmentation.rules` (a condition
+``(field, op, value)`` or ``all`` / ``any`` / ``not`` of rules, plain JSON).
+Importing this module registers their encoding with the shared converter,
+so a :class:`TierSet` round-trips through :func:`crmcore.serialization.to_json`.
 
 A :class:`TierSet` is an ordered list of tiers, best first; each customer
 gets the *first* tier whose rule matches (a tier without a rule matches
@@ -23,8 +22,8 @@ satisfies no condition (not even ``!=``), while ``not`` still inverts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -32,199 +31,39 @@ import numpy.typing as npt
 
 from crmcore.arrays import validate_nan_policy
 from crmcore.errors import ConfigurationError, ValidationError
+from crmcore.segmentation.rules import (
+    AllOf,
+    AnyOf,
+    Condition,
+    Expr,
+    Not,
+    RuleEvaluator,
+    any_of,  # noqa: F401  (used by the doctests of this module)
+    cond,  # noqa: F401  (used by the doctests of this module)
+    expr_fields,
+    expr_from_dict,
+    expr_to_dict,
+)
 
 if TYPE_CHECKING:
     from crmcore.repositories.protocols import DocumentRepository
 
 __all__ = [
-    "OPERATORS",
-    "AllOf",
-    "AnyOf",
-    "Condition",
-    "Expr",
-    "Not",
     "ServiceLevel",
     "Tier",
     "TierAssignment",
     "TierSet",
-    "all_of",
-    "any_of",
-    "cond",
-    "expr_from_dict",
-    "expr_to_dict",
     "load_tier_set",
-    "not_",
     "save_tier_set",
     "tier_set_from_dict",
     "tier_set_to_dict",
 ]
-
-OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in")
-"""The comparison operators of a :class:`Condition`."""
-
-Scalar: TypeAlias = float | int | str | bool
 
 
 def _is_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-@attrs.frozen
-class Condition:
-    """``field op value``; ``in`` / ``not_in`` take a tuple of values.
-
-    >>> Condition("assets", ">", "lots")
-    Traceback (most recent call last):
-    crmcore.errors.ConfigurationError: condition on 'assets': operator '>' needs a number: 'lots'
-    """
-
-    field: str
-    op: str
-    value: Scalar | tuple[Scalar, ...]
-
-    def __attrs_post_init__(self) -> None:
-        if not isinstance(self.field, str) or not self.field:
-            raise ConfigurationError(f"'field' must be a non-empty string: {self.field!r}")
-        if self.op not in OPERATORS:
-            raise ConfigurationError(
-                f"condition on {self.field!r}: 'op' must be one of {OPERATORS}: {self.op!r}"
-            )
-        v = self.value
-        if self.op in ("in", "not_in"):
-            if not isinstance(v, tuple) or not v:
-                raise ConfigurationError(
-                    f"condition on {self.field!r}: operator {self.op!r} needs a non-empty list: {v!r}"
-                )
-        elif self.op in ("<", "<=", ">", ">="):
-            if not _is_number(v) or not np.isfinite(float(v)):  # type: ignore[arg-type]  # checked number
-                raise ConfigurationError(
-                    f"condition on {self.field!r}: operator {self.op!r} needs a number: {v!r}"
-                )
-        elif not isinstance(v, int | float | str | bool):
-            raise ConfigurationError(
-                f"condition on {self.field!r}: operator {self.op!r} needs a number, text or "
-                f"true/false: {v!r}"
-            )
-
-
-@attrs.frozen
-class AllOf:
-    """True where every item is true (an empty ``all`` is true)."""
-
-    items: tuple[Expr, ...]
-
-
-@attrs.frozen
-class AnyOf:
-    """True where at least one item is true (an empty ``any`` is false)."""
-
-    items: tuple[Expr, ...]
-
-
-@attrs.frozen
-class Not:
-    """True where the item is false."""
-
-    item: Expr
-
-
-Expr: TypeAlias = Condition | AllOf | AnyOf | Not
-"""A rule: a condition, or all / any / not of rules."""
-
-
-def cond(field: str, op: str, value: Scalar | Sequence[Scalar]) -> Condition:
-    """Shorthand for :class:`Condition` (a list value becomes a tuple).
-
-    >>> cond("segment", "in", ["gold", "silver"]).value
-    ('gold', 'silver')
-    """
-    if isinstance(value, str | int | float):
-        return Condition(field, op, value)
-    return Condition(field, op, tuple(value))
-
-
-def all_of(*items: Expr) -> AllOf:
-    """``all`` of the items.
-
-    >>> expr_to_dict(all_of(cond("a", ">", 1)))
-    {'all': [{'field': 'a', 'op': '>', 'value': 1}]}
-    """
-    return AllOf(tuple(items))
-
-
-def any_of(*items: Expr) -> AnyOf:
-    """``any`` of the items."""
-    return AnyOf(tuple(items))
-
-
-def not_(item: Expr) -> Not:
-    """``not`` the item."""
-    return Not(item)
-
-
-# -- serialization -------------------------------------------------------------------------------
-def expr_to_dict(expr: Expr) -> dict[str, Any]:
-    """The JSON-safe form of a rule.
-
-    >>> expr_to_dict(not_(cond("region", "in", ("north",))))
-    {'not': {'field': 'region', 'op': 'in', 'value': ['north']}}
-    """
-    if isinstance(expr, Condition):
-        v = list(expr.value) if isinstance(expr.value, tuple) else expr.value
-        return {"field": expr.field, "op": expr.op, "value": v}
-    if isinstance(expr, AllOf):
-        return {"all": [expr_to_dict(e) for e in expr.items]}
-    if isinstance(expr, AnyOf):
-        return {"any": [expr_to_dict(e) for e in expr.items]}
-    return {"not": expr_to_dict(expr.item)}
-
-
-def expr_from_dict(data: Any, *, path: str = "$") -> Expr:
-    """Read a rule from its JSON-safe form; errors name the path of the bad part.
-
-    >>> expr_from_dict({"any": [{"field": "a", "op": ">", "value": 1}, {"feld": "b"}]})
-    Traceback (most recent call last):
-    crmcore.errors.ValidationError: $.any[1]: expected a condition {field, op, value} or one of all/any/not: {'feld': 'b'}
-    """
-    if isinstance(data, dict):
-        keys = set(data)
-        if keys == {"all"} or keys == {"any"}:
-            (key,) = keys
-            items = data[key]
-            if not isinstance(items, list):
-                raise ValidationError(f"{path}.{key}: expected a list of rules: {items!r}")
-            parsed = tuple(
-                expr_from_dict(e, path=f"{path}.{key}[{i}]") for i, e in enumerate(items)
-            )
-            return AllOf(parsed) if key == "all" else AnyOf(parsed)
-        if keys == {"not"}:
-            return Not(expr_from_dict(data["not"], path=f"{path}.not"))
-        if keys == {"field", "op", "value"}:
-            value = data["value"]
-            if isinstance(value, list):
-                value = tuple(value)
-            try:
-                return Condition(data["field"], data["op"], value)
-            except ConfigurationError as e:
-                raise ValidationError(f"{path}: {e}") from None
-    raise ValidationError(
-        f"{path}: expected a condition {{field, op, value}} or one of all/any/not: {data!r}"
-    )
-
-
-def _fields(expr: Expr, path: str) -> list[tuple[str, str]]:
-    if isinstance(expr, Condition):
-        return [(expr.field, f"{path}.field")]
-    if isinstance(expr, Not):
-        return _fields(expr.item, f"{path}.not")
-    key = "all" if isinstance(expr, AllOf) else "any"
-    out: list[tuple[str, str]] = []
-    for i, e in enumerate(expr.items):
-        out += _fields(e, f"{path}.{key}[{i}]")
-    return out
-
-
-# -- tiers ---------------------------------------------------------------------------------------
 @attrs.frozen
 class ServiceLevel:
     """How a tier is served: a dedicated rep, skipping the queue, a response-time promise.
@@ -247,7 +86,11 @@ class ServiceLevel:
 
 @attrs.frozen
 class Tier:
-    """A named tier, its rule (None = everyone) and its service level."""
+    """A named tier, its rule (None = everyone) and its service level.
+
+    >>> Tier("standard").service.dedicated_rep
+    False
+    """
 
     name: str
     rule: Expr | None = None
@@ -256,7 +99,11 @@ class Tier:
 
 @attrs.frozen(eq=False)
 class TierAssignment:
-    """Tier code per customer (index into ``tiers``, best first; -1 = no tier matched)."""
+    """Tier code per customer (index into ``tiers``, best first; -1 = no tier matched).
+
+    >>> TierAssignment(np.array([1, -1], dtype=np.int16), ("gold", "silver")).labels().tolist()
+    ['silver', '']
+    """
 
     codes: npt.NDArray[np.int16]
     tiers: tuple[str, ...]
@@ -315,7 +162,7 @@ class TierSet:
         out: list[tuple[str, str]] = []
         for i, t in enumerate(self.tiers):
             if t.rule is not None:
-                out += _fields(t.rule, f"$.tiers[{i}].rule")
+                out += expr_fields(t.rule, f"$.tiers[{i}].rule")
         return out
 
     def service(self, tier: str) -> ServiceLevel:
@@ -345,7 +192,7 @@ class TierSet:
                     f"tier set {self.name!r}: {path}: no column {field!r} in the data; "
                     f"columns: {sorted(columns)}"
                 )
-        ev = _Evaluator(columns, n, pol, self.name)
+        ev = RuleEvaluator(columns, n, pol, f"tier set {self.name!r}")
         codes = np.full(n, -1, dtype=np.int16)
         # worst tier first, so that a better tier overwrites: the first match in order wins
         for i in range(len(self.tiers) - 1, -1, -1):
@@ -355,88 +202,6 @@ class TierSet:
             else:
                 np.copyto(codes, np.int16(i), where=ev.mask(rule))
         return TierAssignment(codes, tuple(t.name for t in self.tiers))
-
-
-class _Evaluator:
-    """Turns a rule into a boolean mask; each column is converted once."""
-
-    def __init__(
-        self, columns: Mapping[str, npt.ArrayLike], n: int, policy: str, name: str
-    ) -> None:
-        self.columns = columns
-        self.n = n
-        self.policy = policy
-        self.name = name
-        self.cache: dict[str, npt.NDArray[Any]] = {}
-
-    def column(self, field: str, numeric: bool) -> npt.NDArray[Any]:
-        col = self.cache.get(field)
-        if col is None:
-            col = np.asarray(self.columns[field])
-            if col.dtype.kind == "f" and self.policy == "raise":
-                nan = np.isnan(col)
-                if nan.any():
-                    i = int(np.flatnonzero(nan)[0])
-                    raise ValidationError(
-                        f"tier set {self.name!r}: column {field!r} has NaN at index {i}; "
-                        "use nan_policy='propagate' to let NaN match no condition"
-                    )
-            self.cache[field] = col
-        if numeric and col.dtype.kind not in "fbiu":
-            raise ValidationError(
-                f"tier set {self.name!r}: column {field!r} must be numeric for an order comparison"
-            )
-        return col
-
-    def mask(self, expr: Expr) -> npt.NDArray[np.bool_]:
-        if isinstance(expr, AllOf):
-            out = np.ones(self.n, dtype=bool)
-            for e in expr.items:
-                out &= self.mask(e)
-            return out
-        if isinstance(expr, AnyOf):
-            out = np.zeros(self.n, dtype=bool)
-            for e in expr.items:
-                out |= self.mask(e)
-            return out
-        if isinstance(expr, Not):
-            return ~self.mask(expr.item)
-        return self.condition(expr)
-
-    def condition(self, c: Condition) -> npt.NDArray[np.bool_]:
-        op, v = c.op, c.value
-        col = self.column(c.field, numeric=op in ("<", "<=", ">", ">="))
-        if op in _ORDER_OPS:
-            res: npt.NDArray[np.bool_] = _ORDER_OPS[op](col, v)
-            return res
-        if op in ("in", "not_in"):
-            assert isinstance(v, tuple)
-            hit = np.isin(col, np.asarray(v, dtype=col.dtype if col.dtype.kind == "f" else None))
-            if op == "in":
-                return hit
-            out = ~hit
-        else:
-            hit = np.equal(col, v) if _comparable(col, v) else np.zeros(self.n, dtype=bool)
-            if op == "==":
-                return hit
-            out = ~hit
-        if col.dtype.kind == "f":
-            out &= ~np.isnan(col)  # NaN satisfies no condition, not even != / not_in
-        return out
-
-
-_ORDER_OPS: dict[str, Any] = {
-    ">": np.greater,
-    ">=": np.greater_equal,
-    "<": np.less,
-    "<=": np.less_equal,
-}
-
-
-def _comparable(col: npt.NDArray[Any], v: object) -> bool:
-    if col.dtype.kind in "fbiu":
-        return _is_number(v) or isinstance(v, bool)
-    return isinstance(v, str)
 
 
 # -- persistence ---------------------------------------------------------------------------------
@@ -466,7 +231,18 @@ def tier_set_from_dict(data: Any) -> TierSet:
 def save_tier_set(
     documents: DocumentRepository, ts: TierSet, *, expected_version: int | None
 ) -> int:
-    """Store a new version of the tier set under ``("tier_set", ts.name)``; returns the version."""
+    """Store a new version of the tier set under ``("tier_set", ts.name)``; returns the version.
+
+    >>> from crmcore.repositories import MemoryUnitOfWork
+    >>> uow = MemoryUnitOfWork()
+    >>> with uow:
+    ...     save_tier_set(uow.documents, TierSet("vip", (Tier("all"),)), expected_version=None)
+    ...     uow.commit()
+    1
+    >>> with uow:
+    ...     load_tier_set(uow.documents, "vip")[1]
+    1
+    """
     return documents.put(
         "tier_set", ts.name, tier_set_to_dict(ts), expected_version=expected_version
     )
@@ -475,7 +251,10 @@ def save_tier_set(
 def load_tier_set(
     documents: DocumentRepository, name: str, *, version: int | None = None
 ) -> tuple[TierSet, int]:
-    """The stored tier set (latest or the given version) and its version."""
+    """The stored tier set (latest or the given version) and its version.
+
+    See :func:`save_tier_set` for an example; a missing name raises NotFoundError.
+    """
     data, v = documents.get("tier_set", name, version=version)
     return tier_set_from_dict(data), v
 
@@ -491,9 +270,6 @@ def _register(conv: Any) -> None:
 def _install() -> None:
     from crmcore.serialization import register_hooks
 
-    attrs.resolve_types(AllOf, globals(), locals())
-    attrs.resolve_types(AnyOf, globals(), locals())
-    attrs.resolve_types(Not, globals(), locals())
     attrs.resolve_types(Tier, globals(), locals())
     attrs.resolve_types(TierSet, globals(), locals())
     register_hooks(_register)

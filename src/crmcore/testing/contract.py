@@ -389,6 +389,39 @@ class RepositoryContract:
             got = uow.customers.get("c-1")
             assert (got.segment, got.version) == ("x", 1)
 
+    def test_two_blocks_updating_one_version_only_one_lands(self) -> None:
+        uow = self._seeded(customer(1))
+        both_read = threading.Barrier(2, timeout=30)
+        # a database that locks the row makes the second writer wait inside update():
+        # then this barrier times out and the first writer commits on its own
+        both_wrote = threading.Barrier(2, timeout=1.0)
+        outcomes: list[str] = []
+
+        def writer(segment: str) -> None:
+            peer = self.clone_uow(uow)
+            try:
+                with peer:
+                    c = peer.customers.get("c-1")
+                    both_read.wait()
+                    peer.customers.update(c.with_changes(segment=segment))
+                    try:
+                        both_wrote.wait()
+                    except threading.BrokenBarrierError:
+                        pass
+                    peer.commit()
+                outcomes.append("landed")
+            except ConcurrencyError:
+                outcomes.append("refused")
+
+        threads = [threading.Thread(target=writer, args=(s,)) for s in ("a", "b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["landed", "refused"], outcomes
+        with uow:
+            assert uow.customers.get("c-1").version == 1
+
     def test_concurrent_threads_lose_no_update(self) -> None:
         uow = self._seeded(customer(1))
         results: list[tuple[int, int]] = []

@@ -84,6 +84,31 @@ def as_counts(values: npt.ArrayLike, *, name: str) -> FloatArray:
     return arr
 
 
+def _fast_rft(
+    frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray, FloatArray] | None:
+    """The common case (aligned valid float arrays) checked with few passes; None otherwise."""
+    arrs = []
+    for v in (frequency, recency, T):
+        if not isinstance(v, np.ndarray) or v.ndim != 1:
+            return None
+        a = v if v.dtype == np.float64 else v.astype(np.float64)
+        if len(a) == 0:
+            return None
+        lo, hi = a.min(), a.max()
+        if not (lo >= 0 and hi < np.inf):  # also False for NaN
+            return None
+        arrs.append(a)
+    x, t_x, tt = arrs
+    if not (len(x) == len(t_x) == len(tt)):
+        return None
+    if not np.all(t_x <= tt) or not np.all(np.floor(x) == x):
+        return None
+    if np.any(t_x[x == 0]):
+        return None
+    return x, t_x, tt
+
+
 def check_rft(
     frequency: npt.ArrayLike,
     recency: npt.ArrayLike,
@@ -97,6 +122,9 @@ def check_rft(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'recency' must be <= 'T': 5.0 > 4.0 at index 0
     """
+    fast = _fast_rft(frequency, recency, T)
+    if fast is not None:
+        return fast
     x = as_counts(frequency, name="frequency")
     t_x = as_float_array(recency, name="recency")
     tt = as_float_array(T, name="T")

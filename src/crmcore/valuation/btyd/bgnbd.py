@@ -18,7 +18,7 @@ from __future__ import annotations
 import attrs
 import numpy as np
 import numpy.typing as npt
-from scipy.special import betainc, betaln, digamma, expit, gammaln, hyp2f1, xlogy
+from scipy.special import betainc, betaln, digamma, gammaln, hyp2f1, xlogy
 
 from crmcore.arrays import FloatArray
 from crmcore.errors import FitError
@@ -52,33 +52,54 @@ class BGNBDParams:
 
 
 def _loglik(
-    theta: FloatArray, x: FloatArray, tx: FloatArray, T: FloatArray, w: FloatArray, shift: int
+    theta: FloatArray,
+    x: FloatArray,
+    tx: FloatArray,
+    T: FloatArray,
+    w: FloatArray,
+    shift: int,
+    xs: tuple[FloatArray, npt.NDArray[np.int64], FloatArray] | None = None,
 ) -> tuple[float, FloatArray]:
-    """Total log-likelihood and gradient; ``shift`` 0 = BG/NBD, 1 = MBG/NBD."""
+    """Total log-likelihood and gradient; ``shift`` 0 = BG/NBD, 1 = MBG/NBD.
+
+    Terms that depend on x alone (the special functions) are evaluated once per
+    distinct x (``xs`` = distinct x, row -> distinct index, weight per distinct x).
+    """
     r, alpha, a, b = theta
+    if xs is None:
+        ux, inv = np.unique(x, return_inverse=True)
+        xi = inv.astype(np.int64)
+        wu = np.bincount(xi, weights=w, minlength=len(ux)).astype(np.float64)
+    else:
+        ux, xi, wu = xs
     lab = betaln(a, b)
-    rx = r + x
     ab = digamma(a + b)
-    dab = digamma(a + b + x + shift)
-    A1 = gammaln(rx) - gammaln(r) + r * np.log(alpha)
-    A2 = betaln(a, b + x + shift) - lab - rx * np.log(alpha + T)
-    has3 = (x > 0) | (shift == 1)
-    A3 = np.full_like(A2, -np.inf)
-    b3 = b + x[has3] - 1 + shift
-    A3[has3] = betaln(a + 1, b3) - lab - rx[has3] * np.log(alpha + tx[has3])
+    has3_u = (ux > 0) | (shift == 1)
+    b3_u = np.where(has3_u, b + ux - 1 + shift, 1.0)
+    B2 = betaln(a, b + ux + shift) - lab
+    B3 = np.where(has3_u, betaln(a + 1, b3_u) - lab, -np.inf)
+    dab_u = digamma(a + b + ux + shift)
+    dbx_u = digamma(b + ux + shift)
+    db3_u = np.where(has3_u, digamma(b3_u), 0.0)
+    rx = r + x
+    log_aT = np.log(alpha + T)
+    log_atx = np.log(alpha + tx)
+    A2 = B2[xi] - rx * log_aT
+    A3 = B3[xi] - rx * log_atx
     L = np.logaddexp(A2, A3)
-    ll = float(np.dot(w, A1 + L))
     p3 = np.exp(A3 - L)
     p2 = 1.0 - p3
-    d3b = np.zeros_like(A2)
-    d3b[has3] = digamma(b3)
-    g_r = digamma(rx) - digamma(r) + np.log(alpha) - p2 * np.log(alpha + T)
-    g_r[has3] -= p3[has3] * np.log(alpha + tx[has3])
-    g_alpha = r / alpha - rx * (p2 / (alpha + T) + p3 / (alpha + tx))
-    g_a = ab - dab + p3 / a
-    g_b = ab - dab - digamma(b) + p2 * digamma(b + x + shift) + p3 * d3b
-    grad = np.array([np.dot(w, g) for g in (g_r, g_alpha, g_a, g_b)])
-    return ll, grad
+    wp2, wp3 = w * p2, w * p3
+    lin = gammaln(r + ux) - gammaln(r) + r * np.log(alpha)
+    ll = float(np.dot(wu, lin) + np.dot(w, L))
+    total = float(wu.sum())
+    g_r = float(np.dot(wu, digamma(r + ux)) + total * (np.log(alpha) - digamma(r)))
+    g_r -= float(np.dot(wp2, log_aT) + np.dot(wp3, log_atx))
+    g_alpha = total * r / alpha - float(np.dot(rx, wp2 / (alpha + T) + wp3 / (alpha + tx)))
+    g_a = float(np.dot(wu, ab - dab_u)) + float(wp3.sum()) / a
+    g_b = float(np.dot(wu, ab - dab_u - digamma(b)))
+    g_b += float(np.dot(wp2, dbx_u[xi]) + np.dot(wp3, db3_u[xi]))
+    return ll, np.array([g_r, g_alpha, g_a, g_b])
 
 
 def _fit(
@@ -100,8 +121,10 @@ def _fit(
         raise FitError(f"{name}: no customer made a repeat purchase; the model cannot be fitted")
     rate = mean_x / max(float(np.dot(w, tt)) / total, 1e-12)
     theta0 = np.array([1.0, 1.0 / rate, 1.0, 3.0])
+    ux, xi = np.unique(x, return_inverse=True)
+    xs = (ux, xi.astype(np.int64), np.bincount(xi, weights=w, minlength=len(ux)).astype(np.float64))
     res = maximize(
-        lambda th: _loglik(th, x, tx, tt, w, shift),
+        lambda th: _loglik(th, x, tx, tt, w, shift, xs),
         theta0,
         total_weight=total,
         model=name,
@@ -127,15 +150,33 @@ class _BetaGeoBase:
     def _alive(self, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray:
         p = self.params
         s = self._shift
-        log_odds_const = np.log(p.a)
+        x_max = float(x.max()) if len(x) else 0.0
+        # log(a / (b + x - 1 + s)) looked up per whole x (x = 0 without shift: alive for sure)
+        table = None
+        if x_max < 1e6:
+            k = np.arange(int(x_max) + 1, dtype=np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                table = np.log(p.a) - np.log(p.b + k - 1 + s)
+            if not s:
+                table[0] = -np.inf
 
         def block(x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray:
-            bx = np.maximum(p.b + x - 1 + s, 1e-300)
-            z = (p.r + x) * np.log((p.alpha + T) / (p.alpha + tx)) + log_odds_const - np.log(bx)
-            out = expit(-z)
-            if not s:
-                out[x == 0] = 1.0
-            return np.asarray(out, dtype=np.float64)
+            num = T + p.alpha
+            den = tx + p.alpha
+            np.divide(num, den, out=num)
+            np.log(num, out=num)
+            np.add(x, p.r, out=den)
+            num *= den
+            if table is not None:
+                num += table[x.astype(np.intp)]
+            else:
+                num += np.log(p.a) - np.log(np.maximum(p.b + x - 1 + s, 1e-300))
+                if not s:
+                    num[x == 0] = -np.inf
+            with np.errstate(over="ignore"):
+                np.exp(num, out=num)
+            num += 1.0
+            return np.reciprocal(num, out=num)
 
         return chunked(block, x, tx, T)
 

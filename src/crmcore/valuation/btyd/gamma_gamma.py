@@ -57,27 +57,42 @@ def _check(
     return x, m
 
 
+_Pre = tuple[FloatArray, npt.NDArray[np.int64], FloatArray, float, float]
+
+
+def _prepare(x: FloatArray, m: FloatArray, w: FloatArray) -> _Pre:
+    """Distinct x, row -> distinct index, weight per distinct x, and the data-only sums
+    sum w x (log m + log x) and sum w log m."""
+    ux, xi = np.unique(x, return_inverse=True)
+    wu = np.bincount(xi, weights=w, minlength=len(ux)).astype(np.float64)
+    log_m = np.log(m)
+    c_mx = float(np.dot(w * x, log_m + np.log(x)))
+    return ux, xi.astype(np.int64), wu, c_mx, float(np.dot(w, log_m))
+
+
 def _loglik(
-    theta: FloatArray, x: FloatArray, m: FloatArray, w: FloatArray
+    theta: FloatArray, x: FloatArray, m: FloatArray, w: FloatArray, pre: _Pre | None = None
 ) -> tuple[float, FloatArray]:
+    """Log-likelihood and gradient; special functions run once per distinct x."""
     p, q, g = theta
-    px = p * x
-    lgx = np.log(g + x * m)
+    ux, _, wu, c_mx, c_m = _prepare(x, m, w) if pre is None else pre
+    pu = p * ux
+    dpq_u = digamma(pu + q)
+    gxm = g + x * m
+    lgx = np.log(gxm)
+    total = float(wu.sum())
+    pxq = p * x + q
     ll = (
-        gammaln(px + q)
-        - gammaln(px)
-        - gammaln(q)
-        + q * np.log(g)
-        + (px - 1) * np.log(m)
-        + px * np.log(x)
-        - (px + q) * lgx
+        float(np.dot(wu, gammaln(pu + q) - gammaln(pu)))
+        + total * (q * np.log(g) - gammaln(q))
+        + p * c_mx
+        - c_m
+        - float(np.dot(w, pxq * lgx))
     )
-    dpq = digamma(px + q)
-    g_p = x * (dpq - digamma(px) + np.log(m) + np.log(x) - lgx)
-    g_q = dpq - digamma(q) + np.log(g) - lgx
-    g_g = q / g - (px + q) / (g + x * m)
-    grad = np.array([np.dot(w, v) for v in (g_p, g_q, g_g)])
-    return float(np.dot(w, ll)), grad
+    g_p = float(np.dot(wu, ux * (dpq_u - digamma(pu)))) + c_mx - float(np.dot(w * x, lgx))
+    g_q = float(np.dot(wu, dpq_u)) + total * (np.log(g) - digamma(q)) - float(np.dot(w, lgx))
+    g_g = total * q / g - float(np.dot(w, pxq / gxm))
+    return ll, np.array([g_p, g_q, g_g])
 
 
 def fit_gamma_gamma(
@@ -111,8 +126,9 @@ def fit_gamma_gamma(
     # moments: E[zbar] = p gamma / (q - 1); start with q = 3 and p from the spread
     p0 = float(np.clip(mean**2 / max(var, 1e-12), 0.5, 50.0))
     theta0 = np.array([p0, 3.0, 2.0 * mean / p0])
+    pre = _prepare(x, m, w)
     res = maximize(
-        lambda th: _loglik(th, x, m, w),
+        lambda th: _loglik(th, x, m, w, pre),
         theta0,
         total_weight=total,
         model="Gamma-Gamma",

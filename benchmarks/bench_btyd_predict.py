@@ -1,0 +1,101 @@
+"""Predictions on many customers: crmcore vs lifetimes 0.11.3 (same run, same machine).
+
+    .venv/bin/python benchmarks/bench_btyd_predict.py                  # 200,000 customers
+    .venv/bin/python benchmarks/bench_btyd_predict.py --size 1000000   # the issue's size
+
+Customers are the CDNOW calibration summary replicated to --size, and (second
+block) --size simulated BG/NBD customers on a daily grid (nearly all distinct
+histories). Prints seconds, the ratio and the peak memory of each call
+(tracemalloc, which sees numpy's allocations).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import tracemalloc
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from crmcore.datasets import load_cdnow_summary
+from crmcore.valuation import (
+    BGNBDParams,
+    customer_lifetime_value,
+    fit_bgnbd,
+    fit_gamma_gamma,
+    simulate_bgnbd,
+)
+
+
+def measure(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
+    best = np.inf
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return best, peak
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", type=int, default=200_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    import lifetimes
+    import pandas as pd
+
+    s = load_cdnow_summary()
+    rep = s["x"] > 0
+    bg = fit_bgnbd(s["x"], s["t_x"], s["T"])
+    gg = fit_gamma_gamma(s["x"][rep], s["zbar"][rep])
+    lb = lifetimes.BetaGeoFitter()
+    lb.params_ = pd.Series(
+        {"r": bg.params.r, "alpha": bg.params.alpha, "a": bg.params.a, "b": bg.params.b}
+    )
+    lb.predict = lb.conditional_expected_number_of_purchases_up_to_time
+    lg = lifetimes.GammaGammaFitter()
+    lg.params_ = pd.Series({"p": gg.params.p, "q": gg.params.q, "v": gg.params.gamma})
+
+    k = -(-args.size // len(s["x"]))
+    replicated = tuple(np.tile(s[c], k)[: args.size] for c in ("x", "t_x", "T", "zbar"))
+    T = np.round(np.random.default_rng(1).uniform(30, 39, args.size) * 7) / 7
+    x, tx, TT = simulate_bgnbd(BGNBDParams(0.243, 4.414, 0.793, 2.426), T, seed=2)
+    tx = np.round(tx * 7) / 7
+    m = np.where(x > 0, np.random.default_rng(3).gamma(6.0, 6.0, args.size), 0.0)
+    for label, (fx, ftx, fT, fm) in (
+        ("CDNOW replicated", replicated),
+        ("simulated, daily grid", (x, tx, TT, m)),
+    ):
+        print(f"-- {args.size:,} customers, {label}")
+        print(f"{'prediction':<34}{'crmcore s':>10}{'lifetimes s':>12}{'ratio':>8}{'crmcore MiB':>13}{'lifetimes MiB':>15}")
+        sx, stx, sT, sm = (pd.Series(a) for a in (fx, ftx, fT, fm))
+        cases = [
+            ("conditional expected purchases 39w",
+             lambda: bg.conditional_expected_purchases(39.0, fx, ftx, fT),
+             lambda: lb.conditional_expected_number_of_purchases_up_to_time(39.0, fx, ftx, fT)),
+            ("P(alive)",
+             lambda: bg.probability_alive(fx, ftx, fT),
+             lambda: lb.conditional_probability_alive(fx, ftx, fT)),
+            ("CLV 12 months (BG/NBD + GG)",
+             lambda: customer_lifetime_value(bg, gg, fx, ftx, fT, fm, horizon=12, step=4.345, discount_rate=0.01),
+             lambda: lg.customer_lifetime_value(lb, sx, stx, sT, sm, time=12, discount_rate=0.01, freq="W")),
+        ]
+        for name, ours, theirs in cases:
+            a = np.asarray(ours())
+            b = np.asarray(theirs())
+            assert np.allclose(a, b, rtol=1e-8, atol=1e-10), name
+            t_o, m_o = measure(ours, args.repeat)
+            t_l, m_l = measure(theirs, 1 if "CLV" in name else args.repeat)
+            print(f"{name:<34}{t_o:>10.3f}{t_l:>12.3f}{t_l / t_o:>7.1f}x{m_o:>13.1f}{m_l:>15.1f}")
+
+
+if __name__ == "__main__":
+    main()
