@@ -32,46 +32,92 @@ def best_of(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--full", action="store_true", help="also CDNOW replicated to 1,000,000 customers")
+    ap.add_argument(
+        "--full", action="store_true", help="also CDNOW replicated to 1,000,000 customers"
+    )
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
-    import lifetimes
 
     s = load_cdnow_summary()
     d = load_donations()
     rep = s["x"] > 0
     sizes = [1, 20] + ([425] if args.full else [])  # 425 x 2357 = 1,001,725 customers
-    print(f"{'model':<12}{'customers':>11}{'crmcore s':>11}{'lifetimes s':>13}{'ratio':>8}{'max rel diff':>14}")
+    print(
+        f"{'model':<12}{'customers':>11}{'crmcore s':>11}{'lifetimes s':>13}{'ratio':>8}{'max rel diff':>14}"
+    )
     for k in sizes:
-        x, tx, T = (np.tile(s[c], k) for c in ("x", "t_x", "T"))
-        xr, mr = np.tile(s["x"][rep], k), np.tile(s["zbar"][rep], k)
-        rep_n = 1 if k > 20 else args.repeat
-        cases: list[tuple[str, int, Callable[[], Any], Callable[[], Any], Callable[[Any], list[float]], Callable[[Any], list[float]]]] = [
-            ("BG/NBD", len(x), lambda: fit_bgnbd(x, tx, T), lambda: lifetimes.BetaGeoFitter().fit(x, tx, T),
-             lambda m: [m.params.r, m.params.alpha, m.params.a, m.params.b], lambda f: list(f.params_.values)),
-            ("MBG/NBD", len(x), lambda: fit_mbgnbd(x, tx, T), lambda: lifetimes.ModifiedBetaGeoFitter().fit(x, tx, T),
-             lambda m: [m.params.r, m.params.alpha, m.params.a, m.params.b], lambda f: list(f.params_.values)),
-            ("Pareto/NBD", len(x), lambda: fit_pareto_nbd(x, tx, T), lambda: lifetimes.ParetoNBDFitter().fit(x, tx, T),
-             lambda m: [m.params.r, m.params.alpha, m.params.s, m.params.beta], lambda f: list(f.params_.values)),
-            ("Gamma-Gamma", len(xr), lambda: fit_gamma_gamma(xr, mr), lambda: lifetimes.GammaGammaFitter().fit(xr, mr),
-             lambda m: [m.params.p, m.params.q, m.params.gamma], lambda f: list(f.params_.values)),
+        run_size(k, s, d, rep, args.repeat)
+
+
+def run_size(k: int, s: dict[str, Any], d: dict[str, Any], rep: Any, repeat: int) -> None:
+    import lifetimes
+
+    x, tx, T = (np.tile(s[c], k) for c in ("x", "t_x", "T"))
+    xr, mr = np.tile(s["x"][rep], k), np.tile(s["zbar"][rep], k)
+    rep_n = 1 if k > 20 else repeat
+    cases: list[
+        tuple[
+            str,
+            int,
+            Callable[[], Any],
+            Callable[[], Any],
+            Callable[[Any], list[float]],
+            Callable[[Any], list[float]],
         ]
-        if k == 1:
-            cases.append(
-                ("BG/BB", int(d["weights"].sum()),
-                 lambda: fit_bgbb(d["frequency"], d["recency"], d["periods"], weights=d["weights"]),
-                 lambda: lifetimes.BetaGeoBetaBinomFitter().fit(d["frequency"], d["recency"], d["periods"], weights=d["weights"]),
-                 lambda m: [m.params.alpha, m.params.beta, m.params.gamma, m.params.delta], lambda f: list(f.params_.values)))
-        for name, n, ours, theirs, p_ours, p_theirs in cases:
-            if name == "Pareto/NBD" and k > 20:
-                rep_l = 1
-            else:
-                rep_l = rep_n
-            t_o, m = best_of(ours, rep_n)
-            t_l, f = best_of(theirs, rep_l)
-            diff = np.max(np.abs(np.array(p_ours(m)) / np.array(p_theirs(f)) - 1))
-            print(f"{name:<12}{n:>11,}{t_o:>11.4f}{t_l:>13.3f}{t_l / t_o:>7.1f}x{diff:>14.1e}")
+    ] = [
+        (
+            "BG/NBD",
+            len(x),
+            lambda: fit_bgnbd(x, tx, T),
+            lambda: lifetimes.BetaGeoFitter().fit(x, tx, T),
+            lambda m: [m.params.r, m.params.alpha, m.params.a, m.params.b],
+            lambda f: list(f.params_.values),
+        ),
+        (
+            "MBG/NBD",
+            len(x),
+            lambda: fit_mbgnbd(x, tx, T),
+            lambda: lifetimes.ModifiedBetaGeoFitter().fit(x, tx, T),
+            lambda m: [m.params.r, m.params.alpha, m.params.a, m.params.b],
+            lambda f: list(f.params_.values),
+        ),
+        (
+            "Pareto/NBD",
+            len(x),
+            lambda: fit_pareto_nbd(x, tx, T),
+            lambda: lifetimes.ParetoNBDFitter().fit(x, tx, T),
+            lambda m: [m.params.r, m.params.alpha, m.params.s, m.params.beta],
+            lambda f: list(f.params_.values),
+        ),
+        (
+            "Gamma-Gamma",
+            len(xr),
+            lambda: fit_gamma_gamma(xr, mr),
+            lambda: lifetimes.GammaGammaFitter().fit(xr, mr),
+            lambda m: [m.params.p, m.params.q, m.params.gamma],
+            lambda f: list(f.params_.values),
+        ),
+    ]
+    if k == 1:
+        cases.append(
+            (
+                "BG/BB",
+                int(d["weights"].sum()),
+                lambda: fit_bgbb(d["frequency"], d["recency"], d["periods"], weights=d["weights"]),
+                lambda: lifetimes.BetaGeoBetaBinomFitter().fit(
+                    d["frequency"], d["recency"], d["periods"], weights=d["weights"]
+                ),
+                lambda m: [m.params.alpha, m.params.beta, m.params.gamma, m.params.delta],
+                lambda f: list(f.params_.values),
+            )
+        )
+    for name, n, ours, theirs, p_ours, p_theirs in cases:
+        rep_l = 1 if name == "Pareto/NBD" and k > 20 else rep_n
+        t_o, m = best_of(ours, rep_n)
+        t_l, f = best_of(theirs, rep_l)
+        diff = np.max(np.abs(np.array(p_ours(m)) / np.array(p_theirs(f)) - 1))
+        print(f"{name:<12}{n:>11,}{t_o:>11.4f}{t_l:>13.3f}{t_l / t_o:>7.1f}x{diff:>14.1e}")
 
 
 if __name__ == "__main__":

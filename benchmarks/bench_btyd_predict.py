@@ -74,27 +74,57 @@ def main() -> None:
         ("CDNOW replicated", replicated),
         ("simulated, daily grid", (x, tx, TT, m)),
     ):
-        print(f"-- {args.size:,} customers, {label}")
-        print(f"{'prediction':<34}{'crmcore s':>10}{'lifetimes s':>12}{'ratio':>8}{'crmcore MiB':>13}{'lifetimes MiB':>15}")
-        sx, stx, sT, sm = (pd.Series(a) for a in (fx, ftx, fT, fm))
-        cases = [
-            ("conditional expected purchases 39w",
-             lambda: bg.conditional_expected_purchases(39.0, fx, ftx, fT),
-             lambda: lb.conditional_expected_number_of_purchases_up_to_time(39.0, fx, ftx, fT)),
-            ("P(alive)",
-             lambda: bg.probability_alive(fx, ftx, fT),
-             lambda: lb.conditional_probability_alive(fx, ftx, fT)),
-            ("CLV 12 months (BG/NBD + GG)",
-             lambda: customer_lifetime_value(bg, gg, fx, ftx, fT, fm, horizon=12, step=4.345, discount_rate=0.01),
-             lambda: lg.customer_lifetime_value(lb, sx, stx, sT, sm, time=12, discount_rate=0.01, freq="W")),
-        ]
-        for name, ours, theirs in cases:
-            a = np.asarray(ours())
-            b = np.asarray(theirs())
-            assert np.allclose(a, b, rtol=1e-8, atol=1e-10), name
-            t_o, m_o = measure(ours, args.repeat)
-            t_l, m_l = measure(theirs, 1 if "CLV" in name else args.repeat)
-            print(f"{name:<34}{t_o:>10.3f}{t_l:>12.3f}{t_l / t_o:>7.1f}x{m_o:>13.1f}{m_l:>15.1f}")
+        run_block(label, fx, ftx, fT, fm, bg, gg, lb, lg, args.size, args.repeat)
+
+
+def run_block(
+    label: str,
+    fx: Any,
+    ftx: Any,
+    fT: Any,
+    fm: Any,
+    bg: Any,
+    gg: Any,
+    lb: Any,
+    lg: Any,
+    size: int,
+    repeat: int,
+) -> None:
+    import pandas as pd
+
+    print(f"-- {size:,} customers, {label}")
+    print(
+        f"{'prediction':<34}{'crmcore s':>10}{'lifetimes s':>12}{'ratio':>8}{'crmcore MiB':>13}{'lifetimes MiB':>15}"
+    )
+    sx, stx, sT, sm = (pd.Series(a) for a in (fx, ftx, fT, fm))
+    cases = [
+        (
+            "conditional expected purchases 39w",
+            lambda: bg.conditional_expected_purchases(39.0, fx, ftx, fT),
+            lambda: lb.conditional_expected_number_of_purchases_up_to_time(39.0, fx, ftx, fT),
+        ),
+        (
+            "P(alive)",
+            lambda: bg.probability_alive(fx, ftx, fT),
+            lambda: lb.conditional_probability_alive(fx, ftx, fT),
+        ),
+        (
+            "CLV 12 months (BG/NBD + GG)",
+            lambda: customer_lifetime_value(
+                bg, gg, fx, ftx, fT, fm, horizon=12, step=4.345, discount_rate=0.01
+            ),
+            lambda: lg.customer_lifetime_value(
+                lb, sx, stx, sT, sm, time=12, discount_rate=0.01, freq="W"
+            ),
+        ),
+    ]
+    for name, ours, theirs in cases:
+        a = np.asarray(ours())
+        b = np.asarray(theirs())
+        assert np.allclose(a, b, rtol=1e-8, atol=1e-10), name
+        t_o, m_o = measure(ours, repeat)
+        t_l, m_l = measure(theirs, 1 if "CLV" in name else repeat)
+        print(f"{name:<34}{t_o:>10.3f}{t_l:>12.3f}{t_l / t_o:>7.1f}x{m_o:>13.1f}{m_l:>15.1f}")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,10 @@ def test_out_of_order_event_is_rejected_and_changes_nothing():
             "'kind' of event 'x' must be one of",
         ),
         (Event("", "c1", T0, 5.0), "'id' of an event"),
+        (
+            Event("x", " c9", T0, 5.0),
+            "'customer_id' of event 'x' must be an id without surrounding blanks",
+        ),
     ],
 )
 def test_bad_events_raise_validation_errors_and_keep_state(event, message):

@@ -17,6 +17,7 @@ results.
 
 from __future__ import annotations
 
+from crmcore.anomaly import codec as codec  # installs the rule converter hooks
 from crmcore.anomaly.alerts import (
     OUTCOMES,
     Alert,

@@ -9,6 +9,7 @@ Withdrawal of 480,000.00 is 12.3 times this customer's typical amount (median 39
 
 from __future__ import annotations
 
+from crmcore.anomaly._checks import window_words
 from crmcore.anomaly.rules import (
     AllOf,
     AnyOf,
@@ -22,7 +23,6 @@ from crmcore.anomaly.rules import (
     Rule,
     Threshold,
     Velocity,
-    window_words,
 )
 from crmcore.model.transaction import TransactionKind
 

@@ -22,18 +22,22 @@ crmcore.errors.ValidationError: cannot read RuleSet: $.rules[0].window: must be 
 
 from __future__ import annotations
 
-import math
-import re
 from enum import StrEnum
 from typing import Any, Union
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
+from crmcore.anomaly._checks import (
+    _count,
+    _name,
+    _number,
+    _opt_window,
+    _str_tuple,
+    _window,
+    parse_window,
+)
 from crmcore.errors import ValidationError
 from crmcore.model.transaction import TransactionKind
-from crmcore.serialization import register_hooks
 
 __all__ = [
     "AllOf",
@@ -53,101 +57,6 @@ __all__ = [
     "leaf_rules",
     "parse_window",
 ]
-
-_WINDOW = re.compile(r"^([1-9][0-9]{0,8})([smhdw])$")
-_UNIT_US = {"s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000}
-_UNIT_US["w"] = 7 * _UNIT_US["d"]
-_UNIT_WORD = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week"}
-
-
-def parse_window(text: str, *, name: str = "window") -> int:
-    """A window such as ``"7d"`` in microseconds (the resolution of transaction times).
-
-    >>> parse_window("7d") == 7 * 86_400 * 10**6
-    True
-    >>> parse_window("0d")
-    Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'window' must be a whole number and a unit s, m, h, d or w (e.g. '7d'): '0d'
-    """
-    m = _WINDOW.match(text) if isinstance(text, str) else None
-    if m is None:
-        raise ValidationError(
-            f"{name!r} must be a whole number and a unit s, m, h, d or w (e.g. '7d'): {text!r}"
-        )
-    return int(m.group(1)) * _UNIT_US[m.group(2)]
-
-
-def window_words(text: str) -> str:
-    """``"7d"`` → ``"7 days"`` (for explanations).
-
-    >>> window_words("1d"), window_words("12h")
-    ('1 day', '12 hours')
-    """
-    m = _WINDOW.match(text)
-    assert m is not None
-    n, unit = int(m.group(1)), _UNIT_WORD[m.group(2)]
-    return f"{n} {unit}" + ("" if n == 1 else "s")
-
-
-def _window(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    parse_window(value, name=attribute.name)  # type: ignore[arg-type]  # validated inside
-
-
-def _opt_window(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
-        _window(inst, attribute, value)
-
-
-def _name(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or value != value.strip() or len(value) > 128:
-        raise ValidationError(
-            f"{attribute.name!r} must be a string without surrounding blanks, at most 128 characters: {value!r}"
-        )
-
-
-def _number(low: float | None = None, *, strict: bool = False, high: float | None = None) -> Any:
-    def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if ok:
-            v = float(value)  # type: ignore[arg-type]  # checked to be a number just above
-            ok = math.isfinite(v)
-            if ok and low is not None:
-                ok = v > low if strict else v >= low
-            if ok and high is not None:
-                ok = v <= high
-        if not ok:
-            bound = []
-            if low is not None:
-                bound.append(f"{'>' if strict else '>='} {low:g}")
-            if high is not None:
-                bound.append(f"<= {high:g}")
-            raise ValidationError(
-                f"{attribute.name!r} must be a finite number {' and '.join(bound)}: {value!r}".replace(
-                    "number  :", "number:"
-                )
-            )
-
-    return check
-
-
-def _count(low: int, high: int = 100_000) -> Any:
-    def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise ValidationError(
-                f"{attribute.name!r} must be a whole number in [{low}, {high}]: {value!r}"
-            )
-
-    return check
-
-
-def _str_tuple(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str) or value is None:
-        raise ValidationError(f"expected a list of strings: {value!r}")
-    items: tuple[Any, ...] = tuple(value)
-    for item in items:
-        if not isinstance(item, str) or not item:
-            raise ValidationError(f"expected a list of non-empty strings: {item!r}")
-    return items
 
 
 def _kinds(value: object) -> tuple[TransactionKind, ...]:
@@ -532,70 +441,3 @@ def _check_top_level(rules: list[tuple[object, bool]]) -> None:
             )
     if problems:
         raise ValidationError("; ".join(problems), problems=problems)
-
-
-def _install(conv: cattrs.Converter) -> None:
-    scope_un = make_dict_unstructure_fn(Scope, conv)
-    conv.register_unstructure_hook(Scope, lambda s: _plain(scope_un(s)))
-    for cls, tag in TAGS.items():
-        un: Any = make_dict_unstructure_fn(cls, conv)
-        conv.register_unstructure_hook(cls, _tagged_unstructure(un, tag))
-        st: Any = make_dict_structure_fn(
-            cls, conv, _cattrs_forbid_extra_keys=True, _cattrs_detailed_validation=True
-        )
-        conv.register_structure_hook(cls, _tagged_structure(st, tag))
-
-    def structure_rule(value: Any, _t: Any) -> Any:
-        if not isinstance(value, dict):
-            raise ValidationError(f"expected a rule object: {value!r}")
-        tag = value.get("type")
-        if tag not in _BY_TAG:
-            raise ValidationError(f"'type' must be one of {sorted(_BY_TAG)}: {tag!r}")
-        return conv.structure(value, _BY_TAG[tag])
-
-    rs = make_dict_structure_fn(
-        RuleSet, conv, _cattrs_forbid_extra_keys=True, _cattrs_detailed_validation=True
-    )
-
-    def structure_ruleset(value: Any, cls: Any) -> RuleSet:
-        rules = value.get("rules") if isinstance(value, dict) else None
-        if isinstance(rules, list) and all(isinstance(r, dict) for r in rules):
-            _check_top_level([(r.get("name", ""), r.get("type") == "not") for r in rules])
-        return rs(value, cls)
-
-    conv.register_structure_hook(RuleSet, structure_ruleset)
-    conv.register_structure_hook(Rule, structure_rule)
-    conv.register_unstructure_hook(Rule, lambda r: conv.unstructure(r, type(r)))
-
-
-def _tagged_unstructure(fn: Any, tag: str) -> Any:
-    def un(obj: Any) -> dict[str, Any]:
-        return {"type": tag, **_plain(fn(obj))}
-
-    return un
-
-
-def _plain(d: dict[str, Any]) -> dict[str, Any]:
-    # cattrs passes str-valued enums through its generated functions; JSON wants plain values
-    return {
-        k: v.value
-        if isinstance(v, StrEnum)
-        else [x.value if isinstance(x, StrEnum) else x for x in v]
-        if isinstance(v, list)
-        else v
-        for k, v in d.items()
-    }
-
-
-def _tagged_structure(fn: Any, tag: str) -> Any:
-    def st(value: Any, cls: Any) -> Any:
-        if isinstance(value, dict) and "type" in value:
-            if value["type"] != tag:
-                raise ValidationError(f"'type' must be {tag!r} here: {value['type']!r}")
-            value = {k: v for k, v in value.items() if k != "type"}
-        return fn(value, cls)
-
-    return st
-
-
-register_hooks(_install)

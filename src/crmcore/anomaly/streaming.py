@@ -231,6 +231,11 @@ class StreamingEngine:
                 f"than the customer's last event at {(_EPOCH + cust.last_t * _US).isoformat()}; "
                 "streaming needs each customer's events in time order"
             )
+        if cid != cid.strip() or len(cid) > 128:  # checked once per new customer
+            raise ValidationError(
+                f"'customer_id' of event {eid!r} must be an id without surrounding blanks, "
+                f"at most 128 characters: {cid!r}"
+            )
         ctx = self.customers.get(cid)
         if ctx is None and self.policy == "error":
             raise UnknownCustomerError(

@@ -324,7 +324,7 @@ def _iso_fast(
         & (month >= 1)
         & (month <= 12)
         & (day >= 1)
-        & (day <= 31)
+        & (day <= dim)
         & (hour < 24)
         & (minute < 60)
         & (second < 60)

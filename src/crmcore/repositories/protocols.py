@@ -194,7 +194,12 @@ class TransactionRepository(Protocol):
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> TransactionLog:
-        """The matching transactions as columns, without one Python object per row."""
+        """The matching transactions as columns, without one Python object per row.
+
+        Rows are ordered by customer id, then time; ``customer_ids`` of the log
+        are the sorted ids of the selected rows; a selection that mixes
+        currencies raises ValidationError.
+        """
         ...
 
     def count(self) -> int: ...

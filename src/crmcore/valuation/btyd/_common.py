@@ -1,8 +1,8 @@
 """Shared machinery of the BTYD models: input checks, row compression, maximum likelihood.
 
 Every fit goes through :func:`maximize`: the negative mean log-likelihood is
-minimised over the logarithms of the (positive) parameters with BFGS and the
-analytic gradient, restarted from a Nelder-Mead polish when BFGS stalls;
+minimised over the logarithms of the (positive) parameters with L-BFGS-B and
+the analytic gradient, restarted from a Nelder-Mead polish when it stalls;
 standard errors come from a numerical Hessian of the log-likelihood in the
 natural parametrisation at the optimum.
 
@@ -335,7 +335,12 @@ def maximize(
     start = u0
     for attempt in range(3):
         res = optimize.minimize(
-            objective, start, jac=True, method="BFGS", options={"gtol": gtol, "maxiter": 2000}
+            objective,
+            start,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(-40.0, 40.0)] * len(start),
+            options={"gtol": gtol, "ftol": 1e-15, "maxiter": 2000},
         )
         iterations += int(res.nit)
         if best is None or res.fun < best.fun:

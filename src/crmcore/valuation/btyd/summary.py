@@ -135,10 +135,12 @@ def summarize_transactions(
         if v not in _UNIT_DAYS:
             raise ValidationError(f"{name!r} must be one of {sorted(_UNIT_DAYS)}: {v!r}")
     codes = [TransactionKind(k).code for k in kinds]
-    mask = np.isin(log.kind, codes)
-    cust = log.customer[mask]
-    days = log.time[mask].astype("datetime64[D]").astype(np.int64)
-    amount = log.amount[mask]
+    if len(codes) == 1 and len(log) and int(log.kind.min()) == int(log.kind.max()) == codes[0]:
+        cust, time, amount = log.customer, log.time, log.amount  # no copies when all rows count
+    else:
+        mask = np.isin(log.kind, codes)
+        cust, time, amount = log.customer[mask], log.time[mask], log.amount[mask]
+    days = time.astype("datetime64[D]").astype(np.int64)
     if len(days) == 0:
         raise ValidationError("the log holds no transactions of the kinds " + repr(kinds))
     obs = _day(observation_end, "observation_end") if observation_end is not None else days.max()
@@ -148,8 +150,9 @@ def summarize_transactions(
             f"'calibration_end' must not be after 'observation_end': "
             f"{np.datetime64(int(cal), 'D')} > {np.datetime64(int(obs), 'D')}"
         )
-    keep = days <= obs
-    cust, days, amount = cust[keep], days[keep], amount[keep]
+    if days.max() > obs:
+        keep = days <= obs
+        cust, days, amount = cust[keep], days[keep], amount[keep]
     pstart = _period_start(days, period)
     # one row per (customer, period): sort by a packed key, merge equal keys
     lo = int(pstart.min()) if len(pstart) else 0
@@ -166,7 +169,10 @@ def summarize_transactions(
     g_start = g_key % span + lo
     cal_end_p = _period_start(np.array([cal]), period)[0]
     in_cal = g_start <= cal_end_p
-    c_cust, c_start, c_amount = g_cust[in_cal], g_start[in_cal], g_amount[in_cal]
+    if in_cal.all():
+        c_cust, c_start, c_amount = g_cust, g_start, g_amount
+    else:
+        c_cust, c_start, c_amount = g_cust[in_cal], g_start[in_cal], g_amount[in_cal]
     if len(c_cust) == 0:
         raise ValidationError("no customer has a transaction up to 'calibration_end'")
     c_first = np.flatnonzero(np.r_[True, c_cust[1:] != c_cust[:-1]])

@@ -1,0 +1,91 @@
+"""The converter hooks of the rule records: a ``"type"`` tag on every rule, paths in errors.
+
+Installed on crmcore's shared converter (and every later ``make_converter()``)
+when :mod:`crmcore.anomaly` is imported.
+
+>>> from crmcore.serialization import to_dict
+>>> from crmcore.anomaly.rules import Dormant
+>>> to_dict(Dormant(name="d"))["type"]
+'dormant'
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
+
+from crmcore.anomaly.rules import _BY_TAG, TAGS, Rule, RuleSet, Scope, _check_top_level
+from crmcore.errors import ValidationError
+from crmcore.serialization import register_hooks
+
+__all__: list[str] = []
+
+
+def _install(conv: cattrs.Converter) -> None:
+    scope_un = make_dict_unstructure_fn(Scope, conv)
+    conv.register_unstructure_hook(Scope, lambda s: _plain(scope_un(s)))
+    for cls, tag in TAGS.items():
+        un: Any = make_dict_unstructure_fn(cls, conv)
+        conv.register_unstructure_hook(cls, _tagged_unstructure(un, tag))
+        st: Any = make_dict_structure_fn(
+            cls, conv, _cattrs_forbid_extra_keys=True, _cattrs_detailed_validation=True
+        )
+        conv.register_structure_hook(cls, _tagged_structure(st, tag))
+
+    def structure_rule(value: Any, _t: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValidationError(f"expected a rule object: {value!r}")
+        tag = value.get("type")
+        if tag not in _BY_TAG:
+            raise ValidationError(f"'type' must be one of {sorted(_BY_TAG)}: {tag!r}")
+        return conv.structure(value, _BY_TAG[tag])
+
+    rs = make_dict_structure_fn(
+        RuleSet, conv, _cattrs_forbid_extra_keys=True, _cattrs_detailed_validation=True
+    )
+
+    def structure_ruleset(value: Any, cls: Any) -> RuleSet:
+        rules = value.get("rules") if isinstance(value, dict) else None
+        if isinstance(rules, list) and all(isinstance(r, dict) for r in rules):
+            _check_top_level([(r.get("name", ""), r.get("type") == "not") for r in rules])
+        return rs(value, cls)
+
+    conv.register_structure_hook(RuleSet, structure_ruleset)
+    conv.register_structure_hook(Rule, structure_rule)
+    conv.register_unstructure_hook(Rule, lambda r: conv.unstructure(r, type(r)))
+
+
+def _tagged_unstructure(fn: Any, tag: str) -> Any:
+    def un(obj: Any) -> dict[str, Any]:
+        return {"type": tag, **_plain(fn(obj))}
+
+    return un
+
+
+def _plain(d: dict[str, Any]) -> dict[str, Any]:
+    # cattrs passes str-valued enums through its generated functions; JSON wants plain values
+    return {
+        k: v.value
+        if isinstance(v, StrEnum)
+        else [x.value if isinstance(x, StrEnum) else x for x in v]
+        if isinstance(v, list)
+        else v
+        for k, v in d.items()
+    }
+
+
+def _tagged_structure(fn: Any, tag: str) -> Any:
+    def st(value: Any, cls: Any) -> Any:
+        if isinstance(value, dict) and "type" in value:
+            if value["type"] != tag:
+                raise ValidationError(f"'type' must be {tag!r} here: {value['type']!r}")
+            value = {k: v for k, v in value.items() if k != "type"}
+        return fn(value, cls)
+
+    return st
+
+
+register_hooks(_install)
