@@ -35,7 +35,7 @@ def main() -> None:
     ap.add_argument(
         "--full", action="store_true", help="also CDNOW replicated to 1,000,000 customers"
     )
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=7)
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
 

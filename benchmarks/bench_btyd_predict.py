@@ -46,7 +46,7 @@ def measure(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=200_000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=7)
     args = ap.parse_args()
     warnings.filterwarnings("ignore")
     import lifetimes

@@ -68,7 +68,12 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="the issue's size: 1,000,000")
     args = parser.parse_args()
     n = 1_000_000 if args.full else args.size
-    tmp = Path(tempfile.mkdtemp(prefix="crmcore-bench-"))
+    with tempfile.TemporaryDirectory(prefix="crmcore-bench-") as tmp:
+        run(n, Path(tmp))
+
+
+def run(n: int, tmp: Path) -> None:
+    """The benchmark on ``n`` rows, with its files in ``tmp``."""
     print(
         f"crmcore columnar repository benchmark: {n:,} synthetic transactions, SQLite file in {tmp}"
     )

@@ -419,7 +419,12 @@ def _amount_ref(value: object) -> float:
     amount = Money(value, "USD").amount
     if amount < 0:
         raise ValidationError(f"must be >= 0 (the kind gives the direction): {show(value)}")
-    to_e6(amount, "amount")
+    try:
+        to_e6(amount, "amount")
+    except ArithmeticError:  # decimal.Overflow for exponents beyond the decimal context
+        raise ValidationError(
+            f"'amount' is too large to store (|amount| < 9.2e12): {show(value)}"
+        ) from None
     return float(amount) + 0.0
 
 

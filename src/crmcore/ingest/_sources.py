@@ -79,26 +79,26 @@ def resolve_columns(columns: Mapping[str, str] | None, fields: Sequence[str]) ->
     return out
 
 
-def _locate_decode_error(path: Path, encoding: str, header: Sequence[str] | None) -> str:
+def _locate_decode_error(path: Path, encoding: str, shown: str, delimiter: str) -> str:
+    """Where the first undecodable byte is: line, byte in the line, and the CSV column."""
     data = path.read_bytes()
     try:
         data.decode(encoding)
     except UnicodeDecodeError as e:
         start = data.rfind(b"\n", 0, e.start) + 1
         line = data.count(b"\n", 0, e.start) + 1
-        prefix = data[start : e.start].decode(encoding, errors="replace")
         where = f"line {line}, byte {e.start - start + 1} of the line"
-        if header:
-            fields = next(csv.reader([prefix]), [""])
-            j = len(fields) - 1
-            if 0 <= j < len(header):
-                where += f", column {header[j]!r}"
-        bad = data[e.start : e.end]
+        first = data.split(b"\n", 1)[0].decode(encoding, errors="replace").lstrip("\ufeff")
+        header = next(csv.reader([first], delimiter=delimiter), [])
+        prefix = data[start : e.start].decode(encoding, errors="replace")
+        j = len(next(csv.reader([prefix], delimiter=delimiter), [""])) - 1
+        if line > 1 and 0 <= j < len(header):
+            where += f", column {header[j].strip()!r}"
         return (
-            f"{path.name}, {where}: not {encoding} text ({e.reason}: {bad!r}); "
+            f"{path.name}, {where}: not {shown} text ({e.reason}: {data[e.start : e.end]!r}); "
             "re-save the file as UTF-8 or pass the right encoding="
         )
-    return f"{path.name}: not {encoding} text"
+    return f"{path.name}: not {shown} text"
 
 
 @attrs.define

@@ -24,11 +24,8 @@ from crmcore.repositories.protocols import (
     SurveyRepository,
     TransactionRepository,
 )
-from crmcore.repositories.sql._aggregates import (
-    SqlCustomerRepository,
-    SqlDocumentRepository,
-    SqlOpportunityRepository,
-)
+from crmcore.repositories.sql._aggregates import SqlCustomerRepository, SqlOpportunityRepository
+from crmcore.repositories.sql._documents import SqlDocumentRepository
 from crmcore.repositories.sql._engine import make_engine, translate
 from crmcore.repositories.sql._records import (
     SqlActivityRepository,
