@@ -251,7 +251,7 @@ def focused_stamps(draw: st.DrawFn) -> str:
     st.booleans(),
 )
 def test_timestamps_match_fromisoformat(cells: list[str], assume_utc: bool) -> None:
-    from crmcore.ingest._cells import parse_times
+    from crmcore.ingest._times import parse_times
 
     micros, errors = parse_times(cells, assume_utc=assume_utc)
     bad = {i for i, _ in errors}

@@ -41,7 +41,7 @@ def _count(uow: MemoryUnitOfWork) -> int:
         ),
         (
             (HEADER + GOOD).encode() + b"o-2,c-\xe9,2024-01-01,5,USD\n",
-            "t.csv, line 3, byte 6 of the line, column 'customer_id': not utf-8 text",
+            "t.csv, line 3, byte 7 of the line, column 'customer_id': not utf-8 text",
         ),
         (codecs.BOM_UTF16_LE + HEADER.encode("utf-16-le"), "UTF-16/32 byte order mark"),
         (b"amount,amount,customer_id,occurred_at,currency\n", "repeated column name(s) ['amount']"),

@@ -27,7 +27,13 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Occurrences", "content_keys", "customer_id_for", "transaction_id"]
+__all__ = [
+    "Occurrences",
+    "content_keys",
+    "customer_id_for",
+    "transaction_id",
+    "transaction_ids",
+]
 
 _U64 = np.uint64
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
@@ -45,6 +51,17 @@ def transaction_id(key: str) -> str:
     if len(key) <= 126 and key == key.rstrip():
         return "t:" + key
     return "t-" + _digest(key)
+
+
+def transaction_ids(keys: list[str]) -> list[str]:
+    """:func:`transaction_id` of many keys (non-empty strings).
+
+    >>> transaction_ids(["a", "b "])[0], transaction_ids(["a", "b "])[1][:2]
+    ('t:a', 't-')
+    """
+    return [
+        ("t:" + k) if len(k) <= 126 and not k[-1].isspace() else "t-" + _digest(k) for k in keys
+    ]
 
 
 def customer_id_for(external_key: str) -> str:
@@ -149,13 +166,14 @@ class Occurrences:
             else np.zeros(n, bool)
         )
         prior = np.where(found, self._counts[pos_c] if len(self._keys) else 0, 0)
-        uniq, counts = np.unique(h, return_counts=True)
-        merged = np.concatenate([self._keys, uniq])
-        merged_counts = np.concatenate([self._counts, counts])
-        keys, inverse = np.unique(merged, return_inverse=True)
-        totals = np.zeros(len(keys), dtype=np.int64)
-        np.add.at(totals, inverse, merged_counts)
-        self._keys, self._counts = keys, totals
+        # merge the counts with sorts (np.unique's hash path is slow on large arrays)
+        merged = np.concatenate([self._keys, sh])
+        merged_counts = np.concatenate([self._counts, np.ones(n, dtype=np.int64)])
+        order2 = np.argsort(merged, kind="stable")
+        merged, merged_counts = merged[order2], merged_counts[order2]
+        first2 = np.flatnonzero(np.r_[True, merged[1:] != merged[:-1]])
+        self._keys = merged[first2]
+        self._counts = np.add.reduceat(merged_counts, first2)
         occ: npt.NDArray[np.int64] = within + prior
         return occ
 

@@ -21,6 +21,7 @@ import csv
 import itertools
 import operator
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
@@ -179,6 +180,16 @@ class CsvSource:
                 self._check_header(header)
                 width = len(header)
                 prev = reader.line_num
+                # fast path: count record widths at C speed; one record per line means
+                # that data row i starts on line i + 1 + (header lines)
+                widths = Counter(map(len, reader))
+                if set(widths) <= {width} and reader.line_num - prev == widths[width]:
+                    self.line_starts = np.arange(prev + 1, prev + 1 + widths[width], dtype=np.int64)
+                    self._scanned = True
+                    return
+                f.seek(0)  # a record spans lines or is blank: scan again, record by record
+                reader = csv.reader(f, delimiter=self.delimiter)
+                next(reader)
                 for row in reader:
                     if row:
                         if len(row) != width:
@@ -189,7 +200,9 @@ class CsvSource:
                         starts.append(prev + 1)
                     prev = reader.line_num
         except UnicodeDecodeError:
-            raise ValidationError(_locate_decode_error(p, self._open_encoding(), header)) from None
+            raise ValidationError(
+                _locate_decode_error(p, self._open_encoding(), self.encoding, self.delimiter)
+            ) from None
         except csv.Error as e:
             raise ValidationError(f"{p.name}, line {prev + 1}: malformed CSV ({e})") from e
         except OSError as e:

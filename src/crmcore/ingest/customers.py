@@ -23,9 +23,10 @@ from os import PathLike
 from typing import Any
 
 from crmcore.errors import ValidationError
-from crmcore.ingest._cells import is_missing, parse_times, show
+from crmcore.ingest._cells import is_missing, show
 from crmcore.ingest._keys import customer_id_for
 from crmcore.ingest._sources import Batch, open_source, resolve_columns
+from crmcore.ingest._times import parse_times
 from crmcore.ingest.report import ImportReport, RejectedImportError, RowError
 from crmcore.model import Address, Consent, ContactPoint, Customer
 from crmcore.repositories._codec import check_storable

@@ -35,11 +35,11 @@ from crmcore.ingest._cells import (
     parse_kinds,
     parse_quantities,
     parse_texts,
-    parse_times,
     show,
 )
-from crmcore.ingest._keys import Occurrences, content_hashes, content_keys, transaction_id
+from crmcore.ingest._keys import Occurrences, content_hashes, content_keys, transaction_ids
 from crmcore.ingest._sources import Batch, open_source, resolve_columns
+from crmcore.ingest._times import parse_times
 from crmcore.ingest.report import ImportReport, RejectedImportError, RowError
 from crmcore.repositories._codec import KEY_LENGTH
 from crmcore.repositories.protocols import UnitOfWork
@@ -250,7 +250,37 @@ def _objects(values: list[object]) -> npt.NDArray[Any]:
     return arr
 
 
-def _store(uow: UnitOfWork, checked: TransactionColumns, keyed: _Keyed) -> tuple[int, int]:
+class _KeyFilter:
+    """Keys stored by this import, as 64-bit hashes, for imports into an empty table.
+
+    When the table held no transaction at the start, a key can only be
+    stored already if this import stored it: only keys whose hash was seen
+    are looked up in the repository (exactly), the rest are new for sure.
+    """
+
+    def __init__(self) -> None:
+        self.hashes = np.zeros(0, dtype=np.int64)
+
+    @staticmethod
+    def hash(keys: list[str]) -> npt.NDArray[np.int64]:
+        return np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys))
+
+    def candidates(self, keys: list[str]) -> list[str]:
+        h = self.hash(keys)
+        if not len(self.hashes):
+            return []
+        pos = np.minimum(np.searchsorted(self.hashes, h), len(self.hashes) - 1)
+        hit = self.hashes[pos] == h
+        return [k for k, c in zip(keys, hit, strict=True) if c]
+
+    def add(self, keys: list[str]) -> None:
+        # a plain sort (not np.union1d, whose hash-based unique is slow on large arrays)
+        self.hashes = np.sort(np.concatenate([self.hashes, self.hash(keys)]))
+
+
+def _store(
+    uow: UnitOfWork, checked: TransactionColumns, keyed: _Keyed, fresh: _KeyFilter | None
+) -> tuple[int, int]:
     """Store the good rows whose key is new; returns ``(stored, skipped)``."""
     rows, keys = keyed.rows, keyed.keys
     if not len(rows):
@@ -263,7 +293,8 @@ def _store(uow: UnitOfWork, checked: TransactionColumns, keyed: _Keyed) -> tuple
             if k in seen:
                 keep[j] = False
             seen.add(k)
-    existing = uow.transactions.existing_external_refs(list(first))
+    lookup = list(first) if fresh is None else fresh.candidates(list(first))
+    existing = uow.transactions.existing_external_refs(lookup) if lookup else set()
     if existing:
         keep &= np.fromiter((k not in existing for k in keys), dtype=bool, count=len(keys))
     sel = rows[keep]
@@ -271,7 +302,9 @@ def _store(uow: UnitOfWork, checked: TransactionColumns, keyed: _Keyed) -> tuple
     skipped = len(rows) - len(sel)
     if not len(sel):
         return 0, skipped
-    ids = [transaction_id(k) for k in kept_keys]
+    ids = transaction_ids(kept_keys)
+    if fresh is not None:
+        fresh.add(kept_keys)
     currencies = [checked.currencies[i] for i in sel]
     groups: dict[str | None, list[int]] = {}
     if len(set(currencies)) == 1:
@@ -369,13 +402,16 @@ def import_transactions(
             errors.extend(_row_errors(batch, checked, column_of))
         return checked, _keys_for(checked, ref_prefix, occurrences)
 
+    fresh: _KeyFilter | None = None
     if all_or_nothing:
         with uow:
+            if uow.transactions.count() == 0:
+                fresh = _KeyFilter()
             for batch in src.batches(batch_size):
                 checked, keyed = prepare(batch)
                 if counts["rejected"]:
                     continue
-                stored, skipped = _store(uow, checked, keyed)
+                stored, skipped = _store(uow, checked, keyed, fresh)
                 counts["stored"] += stored
                 counts["skipped"] += skipped
             if counts["rejected"]:
@@ -386,10 +422,13 @@ def import_transactions(
         if counts["rejected"]:
             raise RejectedImportError(_report(src.name, counts, errors, True, stored=0))
         return _report(src.name, counts, errors, True)
+    with uow:
+        if uow.transactions.count() == 0:
+            fresh = _KeyFilter()
     for batch in src.batches(batch_size):
         checked, keyed = prepare(batch)
         with uow:
-            stored, skipped = _store(uow, checked, keyed)
+            stored, skipped = _store(uow, checked, keyed, fresh)
             if stored:
                 uow.commit()
                 counts["batches"] += 1
