@@ -186,3 +186,17 @@ def test_models_round_trip_through_json() -> None:
     assert from_json(BGBBModel, to_json(bb)) == bb
     with pytest.raises(ValidationError, match="alpha"):
         from_json(BGBBModel, to_json(bb).replace('"alpha": 1.2', '"alpha": -1.2'))
+
+
+def test_vectorised_quadrature_fallback_matches_adaptive_quadrature() -> None:
+    from crmcore.valuation.btyd._pareto_math import _quad_panels
+
+    rng = np.random.default_rng(0)
+    n = 60
+    p = 10 ** rng.uniform(-1, 3.5, n)
+    q = 10 ** rng.uniform(-1, 1, n) + 1
+    al, be = 10 ** rng.uniform(-2, 3, n), 10 ** rng.uniform(-2, 3, n)
+    lo = rng.uniform(0, 100, n)
+    hi = lo + 10 ** rng.uniform(-3, 3, n)
+    ref = np.array([_quad_one(*a) for a in zip(p, q, al, be, lo, hi, strict=True)])
+    np.testing.assert_allclose(_quad_panels(p, q, al, be, lo, hi), ref, rtol=0, atol=1e-9)

@@ -201,8 +201,16 @@ def parse_ids(cells: Sequence[object]) -> tuple[list[object], Errors]:
     bad = [v for v in uniq if not v or len(v) > MAX_ID_LENGTH or v != v.strip()]
     if not bad:
         return list(cells), []
-    _, errors = _table(cells, _check_id, default="", required=True)
-    return list(cells), errors
+    reasons: dict[str | None, str] = {}
+    for v in bad:  # only the bad distinct values get a message (the rest are ids)
+        if not v:
+            reasons[v] = "is required"
+            continue
+        try:
+            _check_id(v)
+        except ValidationError as e:
+            reasons[v] = str(e)
+    return list(cells), [(i, reasons[v]) for i, v in enumerate(cells) if v in reasons]
 
 
 def parse_texts(
@@ -271,9 +279,8 @@ def parse_amounts(cells: Sequence[object]) -> tuple[npt.NDArray[np.float64], Err
             out[:] = np.fromiter(map(float, texts), dtype=np.float64, count=n)
             return out, errors
         idx = np.flatnonzero(plain)
-        out[idx] = np.fromiter(
-            (float(texts[i]) for i in idx.tolist()), dtype=np.float64, count=len(idx)
-        )
+        picked = [texts[i] for i in idx.tolist()]
+        out[idx] = np.fromiter(map(float, picked), dtype=np.float64, count=len(idx))
         slow = np.flatnonzero(~plain & ~missing)
     else:
         slow = np.flatnonzero(~missing)

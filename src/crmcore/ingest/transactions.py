@@ -17,9 +17,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from os import PathLike
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 import numpy as np
@@ -38,7 +38,7 @@ from crmcore.ingest._cells import (
     show,
 )
 from crmcore.ingest._keys import Occurrences, content_hashes, content_keys, transaction_ids
-from crmcore.ingest._sources import Batch, open_source, resolve_columns
+from crmcore.ingest._sources import Batch, CsvSource, MappingSource, open_source, resolve_columns
 from crmcore.ingest._times import parse_times
 from crmcore.ingest.report import ImportReport, RejectedImportError, RowError
 from crmcore.repositories._codec import KEY_LENGTH
@@ -335,6 +335,21 @@ def _store(
     return stored, skipped
 
 
+@runtime_checkable
+class _BulkLoading(Protocol):
+    """A repository that can set its costly indexes aside for a bulk load (SQL on SQLite)."""
+
+    def defer_indexes(self, rows: int) -> list[str]: ...
+
+    def restore_indexes(self) -> list[str]: ...
+
+
+def _expected_rows(src: CsvSource | MappingSource) -> int:
+    if isinstance(src, CsvSource):
+        return len(src.line_starts)
+    return len(src.rows) if isinstance(src.rows, Sized) else 0
+
+
 def import_transactions(
     uow: UnitOfWork,
     source: str | PathLike[str] | Iterable[Mapping[str, object]],
@@ -365,6 +380,11 @@ def import_transactions(
     * Idempotent: rows whose external key (``ref_prefix + external_ref``, or
       the content key, see :mod:`crmcore.ingest._keys`) is stored already, or
       repeated in this import, are skipped.
+
+    * Bulk load: on SQLite, an import of >= 50,000 rows and at least as many
+      as the table holds drops the two ordering indexes of ``transactions``
+      first and rebuilds them at the end (also after a failure); after a crash
+      the next open of the database rebuilds them (docs/ingest.md).
 
     ``uow`` must not be inside a ``with`` block: the import opens its own.
     A file-level problem raises ValidationError before anything is stored.
@@ -403,10 +423,14 @@ def import_transactions(
         return checked, _keys_for(checked, ref_prefix, occurrences)
 
     fresh: _KeyFilter | None = None
+    repo = uow.transactions
+    bulk = repo if isinstance(repo, _BulkLoading) else None
     if all_or_nothing:
         with uow:
             if uow.transactions.count() == 0:
                 fresh = _KeyFilter()
+            if bulk is not None:  # one transaction: the rebuild commits with the rows
+                bulk.defer_indexes(_expected_rows(src))
             for batch in src.batches(batch_size):
                 checked, keyed = prepare(batch)
                 if counts["rejected"]:
@@ -417,23 +441,36 @@ def import_transactions(
             if counts["rejected"]:
                 uow.rollback()
             else:
+                if bulk is not None:
+                    bulk.restore_indexes()
                 uow.commit()
                 counts["batches"] = 1
         if counts["rejected"]:
             raise RejectedImportError(_report(src.name, counts, errors, True, stored=0))
         return _report(src.name, counts, errors, True)
+    deferred: list[str] = []
     with uow:
         if uow.transactions.count() == 0:
             fresh = _KeyFilter()
-    for batch in src.batches(batch_size):
-        checked, keyed = prepare(batch)
-        with uow:
-            stored, skipped = _store(uow, checked, keyed, fresh)
-            if stored:
+        if bulk is not None:
+            deferred = bulk.defer_indexes(_expected_rows(src))
+            uow.commit()
+    try:
+        for batch in src.batches(batch_size):
+            checked, keyed = prepare(batch)
+            with uow:
+                stored, skipped = _store(uow, checked, keyed, fresh)
+                if stored:
+                    uow.commit()
+                    counts["batches"] += 1
+            counts["stored"] += stored
+            counts["skipped"] += skipped
+    finally:
+        if deferred and bulk is not None:
+            # committed batches stay; a crash before this point is repaired on the next open
+            with uow:
+                bulk.restore_indexes()
                 uow.commit()
-                counts["batches"] += 1
-        counts["stored"] += stored
-        counts["skipped"] += skipped
     return _report(src.name, counts, errors, False)
 
 

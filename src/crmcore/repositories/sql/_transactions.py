@@ -24,7 +24,10 @@ __all__ = ["SqlTransactionRepository"]
 
 _KINDS = list(TransactionKind)
 _CHUNK = 500  # ids per IN (...) list
-_DEFER_INDEXES_ROWS = 50_000  # an initial load this big rebuilds the SQLite indexes afterwards
+_DEFER_INDEXES_ROWS = 50_000  # a load this big (and >= the rows stored) rebuilds SQLite indexes
+_ORDER_INDEXES = ("ix_transactions_customer_time", "ix_transactions_time")
+"""Secondary indexes on random keys: the costly ones to grow row by row. ``external_ref`` stays
+during a multi-batch bulk load: the import's idempotency lookups need it."""
 _LOG_COLUMNS = (
     "id",
     "customer_id",
@@ -38,6 +41,7 @@ _LOG_COLUMNS = (
     "channel",
     "external_ref",
 )
+_OPTIONAL = frozenset({"product", "category", "channel", "external_ref"})
 _ROW_DTYPE = np.dtype([("tk", "i8"), ("a", "i8"), ("q", "i8")])
 assert len(TransactionKind) <= 8  # read_log packs the kind code into 3 bits
 
@@ -162,13 +166,15 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         step = self._uow.batch_size
         with self._uow._writing(f"adding {n} transactions") as conn:
             dialect = conn.dialect
-            names = ", ".join(dialect.identifier_preparer.quote(c) for c in _LOG_COLUMNS)
+            # an optional column that is NULL in every row is left out (fewer binds per row)
+            used = [c for c in _LOG_COLUMNS if c not in _OPTIONAL or cols[c].count(None) != n]
+            names = ", ".join(dialect.identifier_preparer.quote(c) for c in used)
             mark = "?" if dialect.paramstyle == "qmark" else "%s"
             sql = (
                 f"INSERT INTO {dialect.identifier_preparer.quote(self.table.name)} ({names}) "
-                f"VALUES ({', '.join([mark] * len(_LOG_COLUMNS))})"
+                f"VALUES ({', '.join([mark] * len(used))})"
             )
-            columns = [cols[c] for c in _LOG_COLUMNS]
+            columns = [cols[c] for c in used]
             rebuild = self._defer_indexes(conn, n)
             dbapi_conn = conn.connection.driver_connection
             assert dbapi_conn is not None
@@ -188,21 +194,62 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         return n
 
     def _defer_indexes(self, conn: Connection, n: int) -> builtins.list[sa.Index]:
-        """SQLite, first big load into an empty table: drop the secondary indexes, to be
-        rebuilt by one sort each after the insert (1.5x faster than growing them row by row).
+        """SQLite, a load of ``n`` rows at least as big as the table: drop the secondary indexes,
+        to be rebuilt by one sort each after the insert (SQLite grows indexes on random keys
+        row by row 3x slower than it sorts them afresh).
 
         SQLite's DDL is transactional: a failure rolls the savepoint back, indexes included,
         and other connections never see the table without them.
         """
-        if conn.dialect.name != "sqlite" or n < _DEFER_INDEXES_ROWS:
-            return []
-        if conn.execute(sa.select(self.table.c.id).limit(1)).first() is not None:
+        if not self._worth_deferring(conn, n):
             return []
         present = {ix["name"] for ix in sa.inspect(conn).get_indexes(self.table.name)}
         dropped = [ix for ix in self.table.indexes if ix.name in present]
         for index in dropped:
             index.drop(conn)
         return dropped
+
+    def _worth_deferring(self, conn: Connection, n: int) -> bool:
+        if conn.dialect.name != "sqlite" or n < _DEFER_INDEXES_ROWS:
+            return False
+        # max(rowid) bounds the row count and costs one B-tree descent (count(*) scans)
+        top = conn.exec_driver_sql(f"SELECT max(rowid) FROM {self.table.name}").scalar()
+        return top is None or int(top) <= n
+
+    def defer_indexes(self, rows: int) -> builtins.list[str]:
+        """Before a bulk load of about ``rows`` rows in several committed batches: on SQLite,
+        when ``rows`` >= 50,000 and >= the rows stored, drop the two ordering indexes
+        (customer/time covering index, time index) so that :meth:`add_log` only appends;
+        returns their names (empty: nothing dropped, nothing to do).
+
+        Call :meth:`restore_indexes` after the load (in a ``finally``). Until then reads
+        are correct but slower. If the process dies in between, the stored batches are
+        complete and the next open of the database re-creates the indexes
+        (:func:`~crmcore.repositories.sql.schema.ensure_schema`).
+
+        >>> from crmcore.repositories import SqlUnitOfWork
+        >>> uow = SqlUnitOfWork.from_url("sqlite://")
+        >>> with uow:
+        ...     uow.transactions.defer_indexes(10), uow.transactions.restore_indexes()
+        ([], [])
+        """
+        with self._uow._writing("deferring the transaction indexes") as conn:
+            if not self._worth_deferring(conn, rows):
+                return []
+            present = {ix["name"] for ix in sa.inspect(conn).get_indexes(self.table.name)}
+            dropped: builtins.list[str] = []
+            for index in sorted(self.table.indexes, key=lambda ix: str(ix.name)):
+                if index.name in _ORDER_INDEXES and index.name in present:
+                    conn.execute(sa.schema.DropIndex(index, if_exists=True))  # racing importers
+                    dropped.append(str(index.name))
+            return dropped
+
+    def restore_indexes(self) -> builtins.list[str]:
+        """Re-create every missing index of the table (after :meth:`defer_indexes`); returns
+        their names. Idempotent: a no-op when every index is there (see :meth:`defer_indexes`).
+        """
+        with self._uow._writing("rebuilding the transaction indexes") as conn:
+            return schema.create_missing_indexes(conn, self.table)
 
     def read_log(
         self,

@@ -33,6 +33,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "activities",
     "costs",
+    "create_missing_indexes",
     "customers",
     "documents",
     "ensure_schema",
@@ -275,10 +276,37 @@ the missing steps in order inside the caller's transaction.
 """
 
 
+def create_missing_indexes(conn: Connection, table: sa.Table) -> list[str]:
+    """Create the indexes of ``table`` that the database lacks (``CREATE INDEX``, one sort each);
+    returns their names.
+
+    A bulk load into SQLite may drop secondary indexes and commit batches
+    before it rebuilds them; if it dies in between, the data is complete and
+    this (run by :func:`ensure_schema` on every first open) brings them back.
+
+    >>> import sqlalchemy as sa
+    >>> with sa.create_engine("sqlite://").begin() as conn:
+    ...     _ = ensure_schema(conn)
+    ...     _ = conn.exec_driver_sql("DROP INDEX ix_transactions_time")
+    ...     create_missing_indexes(conn, transactions)
+    ['ix_transactions_time']
+    """
+    present = {ix["name"] for ix in sa.inspect(conn).get_indexes(table.name)}
+    made: list[str] = []
+    for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
+        if index.name not in present:
+            # IF NOT EXISTS on SQLite: a concurrent opener may have just made it
+            conn.execute(sa.schema.CreateIndex(index, if_not_exists=conn.dialect.name == "sqlite"))
+            made.append(str(index.name))
+    return made
+
+
 def ensure_schema(conn: Connection) -> int:
     """Create the tables on first use, or migrate an older schema; returns the version.
 
     A database written by a newer crmcore (higher version) raises RepositoryError.
+    The indexes of ``transactions`` that an interrupted bulk load left dropped
+    are re-created (:func:`create_missing_indexes`).
 
     >>> import sqlalchemy as sa
     >>> with sa.create_engine("sqlite://").begin() as conn:
@@ -286,6 +314,7 @@ def ensure_schema(conn: Connection) -> int:
     1
     """
     metadata.create_all(conn, checkfirst=True)
+    create_missing_indexes(conn, transactions)
     row = conn.execute(
         sa.select(schema_table.c.version).where(schema_table.c.name == "crmcore")
     ).first()
