@@ -28,6 +28,7 @@ from crmcore.tables import TransactionLog
 __all__ = ["SECTIONS", "build_parser", "customer_base_summary", "main"]
 
 SECTIONS: dict[str, tuple[str, str]] = {
+    "storage": ("crmcore.repositories.demo", "Repositories: columnar reads, range scans, privacy"),
     "clv": ("crmcore.valuation.btyd.demo", "Customer lifetime value (buy-till-you-die models)"),
     "economics": ("crmcore.valuation.economics.demo", "Unit economics, retention and NPS"),
     "pipeline": ("crmcore.pipeline.demo", "Sales pipeline"),
