@@ -85,7 +85,7 @@ def _demo(args: argparse.Namespace, write: Callable[[str], None]) -> int:
     uow = SqlUnitOfWork.from_url(f"sqlite:///{db}")
     report = import_cdnow_sample(uow)
     write("== Validated import of the CDNOW sample")
-    write(str(report.summary()) if hasattr(report, "summary") else str(report))
+    write(report.summary())
     with uow:
         log = uow.transactions.read_log()
     write(f"(import and columnar read: {time.perf_counter() - t0:.2f} s)")

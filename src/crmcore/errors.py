@@ -24,6 +24,7 @@ __all__ = [
     "RepositoryError",
     "TransitionError",
     "ValidationError",
+    "require",
 ]
 
 

@@ -37,7 +37,7 @@ import numpy as np
 from cattrs.errors import BaseValidationError, ClassValidationError, IterableValidationError
 
 from crmcore.errors import ValidationError
-from crmcore.model._fields import enum_converter
+from crmcore.model._fields import to_enum
 from crmcore.model.money import _to_decimal
 
 __all__ = [
@@ -130,7 +130,7 @@ def configure_converter(conv: cattrs.Converter) -> cattrs.Converter:
     conv.register_unstructure_hook(Enum, lambda e: e.value)
     conv.register_structure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, Enum),
-        lambda v, t: enum_converter(t)(v),
+        lambda v, t: to_enum(t, v),
     )
     conv.register_unstructure_hook(frozenset, lambda s: sorted(conv.unstructure(x) for x in s))
     conv.register_unstructure_hook(np.ndarray, lambda a: a.tolist())
@@ -204,8 +204,6 @@ def _flatten(exc: BaseException, path: str) -> list[str]:
     m = _FIELD_MSG.match(msg)
     if m:
         return [f"{path}.{m.group(1)}: {m.group(2)}"]
-    if isinstance(exc, TypeError) and "missing" in msg and "required" in msg:
-        return [f"{path}: {msg}"]
     return [f"{path}: {msg}"]
 
 

@@ -14,7 +14,6 @@ import attrs
 from crmcore.errors import ValidationError
 
 __all__ = [
-    "enum_converter",
     "new_id",
     "opt_utc",
     "record_id",
@@ -118,32 +117,24 @@ def int_range(low: int, high: int) -> Callable[[object, attrs.Attribute[Any], ob
     return check
 
 
-def enum_converter(enum_type: type[E], field: str | None = None) -> Callable[[object], E]:
-    """Converter: accept the enum member or its value; reject anything else naming the choices."""
-
-    def convert(value: object) -> E:
-        if isinstance(value, enum_type):
-            return value
-        try:
-            return enum_type(value)
-        except ValueError:
-            choices = ", ".join(repr(m.value) for m in enum_type)
-            what = f"{field!r}" if field else enum_type.__name__
-            raise ValidationError(f"{what} must be one of {choices}: {value!r}") from None
-
-    return convert
-
-
 def to_enum(enum_type: type[E], value: object, field: str | None = None) -> E:
-    """Convert ``value`` to a member of ``enum_type`` (see :func:`enum_converter`).
+    """Convert ``value`` (a member or its value) to ``enum_type``; anything else names the choices.
 
     >>> from crmcore.model.interaction import Channel
     >>> to_enum(Channel, "email")
     <Channel.EMAIL: 'email'>
+    >>> to_enum(Channel, "pigeon", field="channel")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'channel' must be one of 'phone', 'email', ...: 'pigeon'
     """
     if isinstance(value, enum_type):
         return value
-    return enum_converter(enum_type, field)(value)
+    try:
+        return enum_type(value)
+    except ValueError:
+        choices = ", ".join(repr(m.value) for m in enum_type)
+        what = f"{field!r}" if field else enum_type.__name__
+        raise ValidationError(f"{what} must be one of {choices}: {value!r}") from None
 
 
 def str_tuple(value: Iterable[str] | None) -> tuple[str, ...]:
