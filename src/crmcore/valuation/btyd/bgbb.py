@@ -29,6 +29,7 @@ from crmcore.valuation.btyd._common import (
     compress_rows,
     maximize,
     positive,
+    trigamma,
     weights_or_ones,
 )
 
@@ -103,51 +104,70 @@ def _terms(
     return logs, ll, i
 
 
+def _beta_ratio(
+    a: float, b: float, u: FloatArray, v: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Derivatives of log B(a + u, b + v) - log B(a, b) wrt (a, b): d/da, d/db, d2/da2,
+    d2/dadb, d2/db2 (digamma and trigamma differences)."""
+    s = a + b + u + v
+    ds, ts = digamma(s), trigamma(s)
+    d0, t0 = digamma(a + b), trigamma(a + b)
+    ga = digamma(a + u) - ds - digamma(a) + d0
+    gb = digamma(b + v) - ds - digamma(b) + d0
+    haa = trigamma(a + u) - ts - trigamma(a) + t0
+    hbb = trigamma(b + v) - ts - trigamma(b) + t0
+    return ga, gb, haa, t0 - ts, hbb
+
+
 def _loglik_block(
     theta: FloatArray, x: FloatArray, tx: FloatArray, n: FloatArray, w: FloatArray
-) -> tuple[float, FloatArray]:
+) -> tuple[float, FloatArray, FloatArray]:
+    """Log-likelihood, gradient and Hessian of a block of rows.
+
+    Each row's likelihood is a sum of terms ``B(al + x, be + y) B(ga + c, de + z) / (B(al, be)
+    B(ga, de))``; the log of the sum has gradient ``E[g]`` and Hessian ``E[H + g g'] - E[g] E[g]'``
+    under the terms' shares ``P``.
+    """
     al, be, ga, de = theta
     logs, ll, i = _terms(theta, x, tx, n)
-    P = np.exp(logs - ll[:, None])
-    P0, Pr = P[:, 0], P[:, 1:]
-    dab, dgd = digamma(al + be), digamma(ga + de)
-    base_a = digamma(al + x) - digamma(al) + dab
-    g_al = base_a - P0 * digamma(al + be + n) - (Pr * digamma(al + be + tx[:, None] + i)).sum(1)
-    g_be = (
-        -digamma(be)
-        + dab
-        + P0 * (digamma(be + n - x) - digamma(al + be + n))
-        + (
-            Pr * (digamma(be + tx[:, None] - x[:, None] + i) - digamma(al + be + tx[:, None] + i))
-        ).sum(1)
-    )
-    g_ga = (
-        dgd
-        + P0 * (-digamma(ga + de + n))
-        + (Pr * (1 / ga - digamma(ga + de + tx[:, None] + i + 1))).sum(1)
-    )
-    g_de = (
-        -digamma(de)
-        + dgd
-        + P0 * (digamma(de + n) - digamma(ga + de + n))
-        + (Pr * (digamma(de + tx[:, None] + i) - digamma(ga + de + tx[:, None] + i + 1))).sum(1)
-    )
-    grad = np.array([np.dot(w, g) for g in (g_al, g_be, g_ga, g_de)])
-    return float(np.dot(w, ll)), grad
+    P = np.exp(logs - ll[:, None]) * w[:, None]  # weighted shares; 0 for the padding terms
+    txc, xc = tx[:, None], x[:, None]
+    y = np.concatenate([(n - x)[:, None], txc - xc + i], axis=1)  # beta-side offsets per term
+    z = np.concatenate([n[:, None], txc + i], axis=1)  # delta-side offsets per term
+    c = np.concatenate([np.zeros((len(x), 1)), np.ones_like(i + txc)], axis=1)
+    g_al, g_be, h_aa, h_ab, h_bb = _beta_ratio(al, be, np.broadcast_to(xc, y.shape), y)
+    g_ga, g_de, h_gg, h_gd, h_dd = _beta_ratio(ga, de, c, z)
+    G = (g_al, g_be, g_ga, g_de)
+    mean = np.array([float((P * g).sum()) for g in G])
+    Pg = [(P * g).sum(axis=1) for g in G]  # per row E[g] (weighted)
+    H = np.zeros((4, 4))
+    for j in range(4):
+        for k in range(j + 1):
+            H[j, k] = float((P * G[j] * G[k]).sum()) - float(np.dot(Pg[j], Pg[k] / w))
+    H[0, 0] += float((P * h_aa).sum())
+    H[1, 0] += float((P * h_ab).sum())
+    H[1, 1] += float((P * h_bb).sum())
+    H[2, 2] += float((P * h_gg).sum())
+    H[3, 2] += float((P * h_gd).sum())
+    H[3, 3] += float((P * h_dd).sum())
+    iu = np.triu_indices(4, 1)
+    H[iu] = H.T[iu]
+    return float(np.dot(w, ll)), mean, H
 
 
 def _loglik(
     theta: FloatArray, x: FloatArray, tx: FloatArray, n: FloatArray, w: FloatArray
-) -> tuple[float, FloatArray]:
+) -> tuple[float, FloatArray, FloatArray]:
     K = int((n - tx).max()) + 1 if len(n) else 1
     rows = max(1, _BLOCK // K)
-    ll, grad = 0.0, np.zeros(4)
+    ll, grad, hess = 0.0, np.zeros(4), np.zeros((4, 4))
     for lo in range(0, len(x), rows):
         sl = slice(lo, lo + rows)
-        a, g = _loglik_block(theta, x[sl], tx[sl], n[sl], w[sl])
+        a, g, h = _loglik_block(theta, x[sl], tx[sl], n[sl], w[sl])
         ll += a
         grad += g
-    return ll, grad
+        hess += h
+    return ll, grad, hess
 
 
 def fit_bgbb(
@@ -171,11 +191,12 @@ def fit_bgbb(
         raise FitError("BG/BB: no customer transacted; the model cannot be fitted")
     share = float(np.dot(w, x)) / float(np.dot(w, n))
     res = maximize(
-        lambda th: _loglik(th, x, tx, n, w),
+        lambda th: _loglik(th, x, tx, n, w)[:2],
         np.array([share * 2, (1 - share) * 2 + 0.1, 1.0, 2.0]),
         total_weight=total,
         model="BG/BB",
         names=["alpha", "beta", "gamma", "delta"],
+        newton=lambda th: _loglik(th, x, tx, n, w),
     )
     se = None if res.standard_errors is None else BGBBParams(*res.standard_errors.tolist())
     return BGBBModel(

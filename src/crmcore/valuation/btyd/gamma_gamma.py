@@ -28,6 +28,7 @@ from crmcore.valuation.btyd._common import (
     compress_rows,
     maximize,
     positive,
+    trigamma,
     weights_or_ones,
 )
 
@@ -72,16 +73,19 @@ def _prepare(x: FloatArray, m: FloatArray, w: FloatArray) -> _Pre:
 
 def _loglik(
     theta: FloatArray, x: FloatArray, m: FloatArray, w: FloatArray, pre: _Pre | None = None
-) -> tuple[float, FloatArray]:
-    """Log-likelihood and gradient; special functions run once per distinct x."""
+) -> tuple[float, FloatArray, FloatArray]:
+    """Log-likelihood, gradient and Hessian; special functions run once per distinct x."""
     p, q, g = theta
     ux, _, wu, c_mx, c_m = _prepare(x, m, w) if pre is None else pre
     pu = p * ux
     dpq_u = digamma(pu + q)
+    tpq_u = trigamma(pu + q)
     gxm = g + x * m
     lgx = np.log(gxm)
+    igx = 1.0 / gxm
     total = float(wu.sum())
     pxq = p * x + q
+    wx = w * x
     ll = (
         float(np.dot(wu, gammaln(pu + q) - gammaln(pu)))
         + total * (q * np.log(g) - gammaln(q))
@@ -89,10 +93,18 @@ def _loglik(
         - c_m
         - float(np.dot(w, pxq * lgx))
     )
-    g_p = float(np.dot(wu, ux * (dpq_u - digamma(pu)))) + c_mx - float(np.dot(w * x, lgx))
+    g_p = float(np.dot(wu, ux * (dpq_u - digamma(pu)))) + c_mx - float(np.dot(wx, lgx))
     g_q = float(np.dot(wu, dpq_u)) + total * (np.log(g) - digamma(q)) - float(np.dot(w, lgx))
-    g_g = total * q / g - float(np.dot(w, pxq / gxm))
-    return ll, np.array([g_p, g_q, g_g])
+    w_ig = w * igx
+    g_g = total * q / g - float(np.dot(w_ig, pxq))
+    H = np.empty((3, 3))
+    H[0, 0] = float(np.dot(wu * ux * ux, tpq_u - trigamma(pu)))
+    H[0, 1] = H[1, 0] = float(np.dot(wu * ux, tpq_u))
+    H[0, 2] = H[2, 0] = -float(np.dot(wx, igx))
+    H[1, 1] = float(np.dot(wu, tpq_u)) - total * float(trigamma(q))
+    H[1, 2] = H[2, 1] = total / g - float(w_ig.sum())
+    H[2, 2] = -total * q / g**2 + float(np.dot(w_ig * igx, pxq))
+    return ll, np.array([g_p, g_q, g_g]), H
 
 
 def fit_gamma_gamma(
@@ -128,11 +140,12 @@ def fit_gamma_gamma(
     theta0 = np.array([p0, 3.0, 2.0 * mean / p0])
     pre = _prepare(x, m, w)
     res = maximize(
-        lambda th: _loglik(th, x, m, w, pre),
+        lambda th: _loglik(th, x, m, w, pre)[:2],
         theta0,
         total_weight=total,
         model="Gamma-Gamma",
         names=["p", "q", "gamma"],
+        newton=lambda th: _loglik(th, x, m, w, pre),
     )
     se = None if res.standard_errors is None else GammaGammaParams(*res.standard_errors.tolist())
     return GammaGammaModel(
