@@ -5,8 +5,10 @@
 
 Customers are the CDNOW calibration summary replicated to --size, and (second
 block) --size simulated BG/NBD customers on a daily grid (nearly all distinct
-histories). Prints seconds, the ratio and the peak memory of each call
-(tracemalloc, which sees numpy's allocations).
+histories); a third block times P(alive) of the other models (MBG/NBD and
+Pareto/NBD on CDNOW replicated, BG/BB on the donations data replicated).
+Prints seconds, the ratio and the peak memory of each call (tracemalloc, which
+sees numpy's allocations).
 """
 
 from __future__ import annotations
@@ -18,14 +20,18 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import numpy as np
 
-from crmcore.datasets import load_cdnow_summary
+from crmcore.datasets import load_cdnow_summary, load_donations
 from crmcore.valuation import (
     BGNBDParams,
     customer_lifetime_value,
+    fit_bgbb,
     fit_bgnbd,
     fit_gamma_gamma,
+    fit_mbgnbd,
+    fit_pareto_nbd,
     simulate_bgnbd,
 )
 
@@ -75,6 +81,64 @@ def main() -> None:
         ("simulated, daily grid", (x, tx, TT, m)),
     ):
         run_block(label, fx, ftx, fT, fm, bg, gg, lb, lg, args.size, args.repeat)
+    other_models(s, replicated[:3], args.size, args.repeat)
+
+
+def other_models(s: dict[str, Any], hist: tuple[Any, ...], size: int, repeat: int) -> None:
+    import lifetimes
+    import pandas as pd
+
+    fx, ftx, fT = hist
+    mbg = fit_mbgnbd(s["x"], s["t_x"], s["T"])
+    pn = fit_pareto_nbd(s["x"], s["t_x"], s["T"])
+    d = load_donations()
+    bb = fit_bgbb(d["frequency"], d["recency"], d["periods"], weights=d["weights"])
+    k = -(-size // len(d["frequency"]))
+    reps = np.repeat(np.arange(len(d["frequency"])), d["weights"].astype(int))
+    bx, btx, bn = (np.tile(d[c][reps], k)[:size] for c in ("frequency", "recency", "periods"))
+    lm = lifetimes.ModifiedBetaGeoFitter()
+    lm.params_ = pd.Series(
+        dict(zip(["r", "alpha", "a", "b"], attrs.astuple(mbg.params), strict=True))
+    )
+    lp = lifetimes.ParetoNBDFitter()
+    lp.params_ = pd.Series(
+        dict(zip(["r", "alpha", "s", "beta"], attrs.astuple(pn.params), strict=True))
+    )
+    lbb = lifetimes.BetaGeoBetaBinomFitter()
+    lbb.params_ = pd.Series(
+        dict(zip(["alpha", "beta", "gamma", "delta"], attrs.astuple(bb.params), strict=True))
+    )
+    print(f"-- {size:,} customers, P(alive) of the other models")
+    print(
+        f"{'model':<34}{'crmcore s':>10}{'lifetimes s':>12}{'ratio':>8}{'crmcore MiB':>13}{'lifetimes MiB':>15}"
+    )
+    cases = [
+        (
+            "MBG/NBD (CDNOW replicated)",
+            lambda: mbg.probability_alive(fx, ftx, fT),
+            lambda: lm.conditional_probability_alive(fx, ftx, fT),
+            repeat,
+        ),
+        (
+            "Pareto/NBD (CDNOW replicated)",
+            lambda: pn.probability_alive(fx, ftx, fT),
+            lambda: lp.conditional_probability_alive(fx, ftx, fT),
+            1,
+        ),
+        (
+            "BG/BB (donations replicated)",
+            lambda: bb.probability_alive(bx, btx, bn),
+            lambda: lbb.conditional_probability_alive(0, bx, btx, bn),
+            repeat,
+        ),
+    ]
+    for name, ours, theirs, rep_l in cases:
+        a = np.asarray(ours())
+        b = np.asarray(theirs())
+        assert np.allclose(a, b, rtol=1e-6, atol=1e-10), name
+        t_o, m_o = measure(ours, repeat)
+        t_l, m_l = measure(theirs, rep_l)
+        print(f"{name:<34}{t_o:>10.3f}{t_l:>12.3f}{t_l / t_o:>7.1f}x{m_o:>13.1f}{m_l:>15.1f}")
 
 
 def run_block(
