@@ -1,10 +1,13 @@
 """Shared machinery of the BTYD models: input checks, row compression, maximum likelihood.
 
 Every fit goes through :func:`maximize`: the negative mean log-likelihood is
-minimised over the logarithms of the (positive) parameters with BFGS and the
-analytic gradient, restarted from a Nelder-Mead polish when it stalls;
-standard errors come from a numerical Hessian of the log-likelihood in the
-natural parametrisation at the optimum.
+minimised over the logarithms of the (positive) parameters. Models that give
+their analytic Hessian (all but Pareto/NBD's fallback path) run scipy's
+trust-region Newton method (``trust-krylov``), a handful of iterations from
+data-driven start values; otherwise, or when it stalls, BFGS with the analytic
+gradient, restarted from a Nelder-Mead polish. Standard errors come from the
+Hessian of the log-likelihood in the natural parametrisation at the optimum
+(analytic where the model has it, numerical otherwise).
 
 >>> import numpy as np
 >>> rows, w = compress_rows(np.array([1, 1, 0]), np.array([2.0, 2.0, 0.0]), weights=None)
