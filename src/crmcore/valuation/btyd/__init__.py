@@ -16,6 +16,7 @@ from crmcore.valuation.btyd.bgnbd import (
     fit_mbgnbd,
 )
 from crmcore.valuation.btyd.clv import STEP_LENGTHS, customer_lifetime_value
+from crmcore.valuation.btyd.covariates import CovariateEffects
 from crmcore.valuation.btyd.gamma_gamma import GammaGammaModel, GammaGammaParams, fit_gamma_gamma
 from crmcore.valuation.btyd.pareto_nbd import ParetoNBDModel, ParetoNBDParams, fit_pareto_nbd
 from crmcore.valuation.btyd.simulate import (
@@ -33,6 +34,7 @@ __all__: list[str] = [
     "BGBBParams",
     "BGNBDModel",
     "BGNBDParams",
+    "CovariateEffects",
     "GammaGammaModel",
     "GammaGammaParams",
     "MBGNBDModel",

@@ -395,9 +395,10 @@ def _hessian(loglik: LogLik, theta: FloatArray) -> FloatArray:
     k = len(theta)
     H = np.empty((k, k))
     f0, g0 = loglik(theta)
+    step = 1e-5 * np.maximum(np.abs(theta), 1e-3)
     if g0 is not None:
         for j in range(k):
-            h = 1e-5 * theta[j]
+            h = step[j]
             e = np.zeros(k)
             e[j] = h
             gp = loglik(theta + e)[1]
@@ -491,8 +492,12 @@ def maximize(
     gtol: float = 1e-7,
     hessian: Callable[[FloatArray], FloatArray] | None = None,
     newton: Newton | None = None,
+    free: int = 0,
 ) -> MaxResult:
     """Maximise ``loglik`` over positive parameters (optimising their logs); raise FitError on failure.
+
+    The last ``free`` parameters (regression coefficients) are unconstrained and optimised as
+    they are.
 
     With ``newton`` (value, gradient and Hessian in one call) the exact trust-region
     Newton method runs first: a handful of iterations from the data-driven start.
@@ -506,10 +511,15 @@ def maximize(
     (3.0, True)
     """
 
+    k0 = len(theta0) - free
+
+    def natural(u: FloatArray) -> FloatArray:
+        return np.concatenate([np.exp(u[:k0]), u[k0:]])
+
     def objective(u: FloatArray) -> tuple[float, FloatArray]:
         if np.any(np.abs(u) > 50):
             return np.inf, np.zeros_like(u)
-        th = np.exp(u)
+        th = natural(u)
         with np.errstate(all="ignore"):
             ll, g = loglik(th)
             if g is None:  # forward differences in log space: relative steps
@@ -517,14 +527,15 @@ def maximize(
                 for j in range(len(u)):
                     e = np.zeros_like(u)
                     e[j] = 1e-7
-                    gu[j] = (loglik(np.exp(u + e))[0] - ll) / 1e-7
+                    gu[j] = (loglik(natural(u + e))[0] - ll) / 1e-7
             else:
-                gu = g * th
+                gu = g * np.concatenate([th[:k0], np.ones(free)])
         if not np.isfinite(ll) or not np.isfinite(gu).all():
             return np.inf, np.zeros_like(u)
         return -ll / total_weight, -gu / total_weight
 
-    u0 = np.log(np.asarray(theta0, dtype=np.float64))
+    theta0 = np.asarray(theta0, dtype=np.float64)
+    u0 = np.concatenate([np.log(theta0[:k0]), theta0[k0:]])
     f0, _ = objective(u0)
     if not np.isfinite(f0):
         raise FitError(
@@ -534,6 +545,8 @@ def maximize(
     best = None
     iterations = 0
     start = u0
+    if newton is not None and free:
+        raise ValueError("maximize: the Newton path takes positive parameters only")
     if newton is not None:
         res, seen = _trust_region(newton, u0, total_weight, gtol)
         iterations += int(res.nit)
@@ -544,7 +557,7 @@ def maximize(
             def at_optimum(th: FloatArray) -> tuple[float, FloatArray, FloatArray]:
                 return cached if cached is not None else newton(th)
 
-            return _result(loglik, at_optimum, hessian, res, iterations, model, names, log_bound)
+            return _result(loglik, at_optimum, hessian, res, iterations, model, names, log_bound, k0)
         start = res.x if np.isfinite(res.fun) else u0
     for attempt in range(3):
         # BFGS, not L-BFGS-B: the latter's per-step overhead (tiny LAPACK calls)
@@ -567,7 +580,7 @@ def maximize(
         iterations += int(nm.nit)
         start = nm.x
     assert best is not None
-    return _result(loglik, newton, hessian, best, iterations, model, names, log_bound)
+    return _result(loglik, newton, hessian, best, iterations, model, names, log_bound, k0)
 
 
 def _result(
@@ -579,14 +592,19 @@ def _result(
     model: str,
     names: Sequence[str],
     log_bound: float,
+    k0: int,
 ) -> MaxResult:
-    """Check the optimum (finite, inside the parameter space, converged) and add standard errors."""
+    """Check the optimum (finite, inside the parameter space, converged) and add standard errors.
+
+    The first ``k0`` entries of the optimiser's ``x`` are log-parameters, the rest free ones.
+    """
     u = best.x
     gnorm = float(np.max(np.abs(best.jac))) if np.isfinite(best.fun) else np.inf
-    named = dict(zip(names, np.exp(u).round(6).tolist(), strict=True))
+    theta = np.concatenate([np.exp(u[:k0]), u[k0:]])
+    named = dict(zip(names, theta.round(6).tolist(), strict=True))
     if not np.isfinite(best.fun) or not np.isfinite(u).all():
         raise FitError(f"{model}: the optimiser found no finite log-likelihood ({best.message})")
-    if np.any(np.abs(u) > log_bound):
+    if np.any(np.abs(u[:k0]) > log_bound):
         raise FitError(
             f"{model}: the maximum likelihood lies at the edge of the parameter space "
             f"{named}: the data cannot identify the model (for example no sign of drop-out)"
@@ -597,7 +615,6 @@ def _result(
             f"{model}: the optimiser did not converge (largest gradient {gnorm:.2e} at {named}): "
             f"{best.message}"
         )
-    theta = np.exp(u)
     if newton is not None:
         ll_n, _, H = newton(theta)
         ll = float(ll_n)

@@ -21,7 +21,7 @@ import numpy.typing as npt
 from scipy.special import betainc, betaln, digamma, gammaln, hyp2f1, xlogy
 
 from crmcore.arrays import FloatArray
-from crmcore.errors import FitError
+from crmcore.errors import FitError, ValidationError
 from crmcore.valuation.btyd._common import (
     as_counts,
     check_rft,
@@ -34,6 +34,12 @@ from crmcore.valuation.btyd._common import (
     time_steps,
     trigamma,
     weights_or_ones,
+)
+from crmcore.valuation.btyd.covariates import (
+    CovariateEffects,
+    bg_row_derivatives,
+    covariate_matrix,
+    customer_scales,
 )
 
 __all__ = ["BGNBDModel", "BGNBDParams", "MBGNBDModel", "fit_bgnbd", "fit_mbgnbd"]
@@ -184,6 +190,69 @@ def _fit(
     return params, se, res.log_likelihood, round(total), res.converged, res.message
 
 
+def _fit_covariates(
+    frequency: npt.ArrayLike,
+    recency: npt.ArrayLike,
+    T: npt.ArrayLike,
+    weights: npt.ArrayLike | None,
+    purchase: npt.ArrayLike | None,
+    dropout: npt.ArrayLike | None,
+    shift: int,
+) -> tuple[BGNBDParams, BGNBDParams | None, float, int, bool, str, CovariateEffects]:
+    """Maximum likelihood with customer-specific alpha, a, b (see :mod:`.covariates`); starts
+    from the fit without covariates, coefficients at 0."""
+    name = "MBG/NBD" if shift else "BG/NBD"
+    x, tx, tt = check_rft(frequency, recency, T, broadcast=False)
+    n = len(x)
+    zp = covariate_matrix(purchase, n, name="purchase_covariates")
+    zd = covariate_matrix(dropout, n, name="dropout_covariates")
+    kp, kd = zp.shape[1], zd.shape[1]
+    w0 = None if weights is None else weights_or_ones(weights, n)
+    cols, w = compress_rows(x, tx, tt, *zp.T, *zd.T, weights=w0)
+    x, tx, tt = cols[:3]
+    zp = np.column_stack(cols[3 : 3 + kp]) if kp else np.zeros((len(x), 0))
+    zd = np.column_stack(cols[3 + kp :]) if kd else np.zeros((len(x), 0))
+    base, *_ = _fit(x, tx, tt, w, shift)
+    total = float(w.sum())
+
+    def loglik(th: FloatArray) -> tuple[float, FloatArray]:
+        r, alpha, a, b = th[:4]
+        ai = alpha * np.exp(-(zp @ th[4 : 4 + kp]))
+        m = np.exp(zd @ th[4 + kp :])
+        ll, d_r, d_al, d_a, d_b = bg_row_derivatives(r, ai, a * m, b * m, x, tx, tt, shift)
+        wal = w * d_al * ai
+        wab = w * (d_a * a * m + d_b * b * m)
+        g = [np.dot(w, d_r), wal.sum() / alpha, np.dot(w * d_a, m), np.dot(w * d_b, m)]
+        return float(np.dot(w, ll)), np.concatenate([g, -(zp.T @ wal), zd.T @ wab])
+
+    names = ["r", "alpha", "a", "b"]
+    names += [f"purchase[{j}]" for j in range(kp)] + [f"dropout[{j}]" for j in range(kd)]
+    res = maximize(
+        loglik,
+        np.concatenate([attrs.astuple(base), np.zeros(kp + kd)]),
+        total_weight=total,
+        model=f"{name} with covariates",
+        names=names,
+        free=kp + kd,
+    )
+    se = res.standard_errors
+    effects = CovariateEffects(
+        tuple(res.theta[4 : 4 + kp].tolist()),
+        tuple(res.theta[4 + kp :].tolist()),
+        None if se is None else tuple(se[4 : 4 + kp].tolist()),
+        None if se is None else tuple(se[4 + kp :].tolist()),
+    )
+    return (
+        BGNBDParams(*res.theta[:4].tolist()),
+        None if se is None else BGNBDParams(*se[:4].tolist()),
+        res.log_likelihood,
+        round(total),
+        res.converged,
+        res.message,
+        effects,
+    )
+
+
 @attrs.frozen
 class _BetaGeoBase:
     params: BGNBDParams
@@ -192,6 +261,7 @@ class _BetaGeoBase:
     n: int
     converged: bool
     message: str
+    covariates: CovariateEffects | None = None
 
     _shift = 0
 
@@ -229,19 +299,67 @@ class _BetaGeoBase:
     def _future(self, t: FloatArray | float, x: FloatArray, T: FloatArray) -> FloatArray:
         """E[purchases in (T, T+t] | alive at T, x], Euler-transformed hypergeometric form."""
         p = self.params
-        a = p.a if abs(p.a - 1) > 1e-7 else 1 + 1e-7
-        c = a + p.b + x - 1 + self._shift
-        z = t / (p.alpha + T + t)
-        f = hyp2f1(c - p.r - x, a - 1, c, z)
-        out: FloatArray = c / (a - 1) * (1 - np.exp((a - 1) * np.log1p(-z)) * f)
-        return out
+        return _future_bg(t, x, T, p.r, p.alpha, p.a, p.b, self._shift)
+
+    def _scales(
+        self, purchase: npt.ArrayLike | None, dropout: npt.ArrayLike | None, n: int
+    ) -> tuple[FloatArray, FloatArray, FloatArray] | None:
+        """Per-customer (alpha_i, a_i, b_i) of a model with covariates; None without them."""
+        if self.covariates is None:
+            if purchase is not None or dropout is not None:
+                raise ValidationError(
+                    "covariates were given, but the model was fitted without covariates"
+                )
+            return None
+        p = self.params
+        return customer_scales(self.covariates, p.alpha, p.a, p.b, purchase, dropout, n)
+
+    def _covariate_path(
+        self,
+        times: FloatArray,
+        x: FloatArray,
+        tx: FloatArray,
+        T: FloatArray,
+        purchase: npt.ArrayLike | None,
+        dropout: npt.ArrayLike | None,
+    ) -> tuple[FloatArray, FloatArray] | None:
+        """P(alive) per customer and E[purchases in (T, T + times]] given alive (customers x
+        times), for a model with covariates; None without them (used by the CLV)."""
+        sc = self._scales(purchase, dropout, len(x))
+        if sc is None:
+            return None
+        al, a, b = sc
+        s = self._shift
+        alive = _alive_bg(x, tx, T, self.params.r, al, a, b, s)
+        cum = _future_bg(
+            times[None, :],
+            x[:, None],
+            T[:, None],
+            self.params.r,
+            al[:, None],
+            a[:, None],
+            b[:, None],
+            s,
+        )
+        return alive, cum
 
     # -- public predictions -------------------------------------------------------------------
     def probability_alive(
-        self, frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike
+        self,
+        frequency: npt.ArrayLike,
+        recency: npt.ArrayLike,
+        T: npt.ArrayLike,
+        *,
+        purchase_covariates: npt.ArrayLike | None = None,
+        dropout_covariates: npt.ArrayLike | None = None,
     ) -> FloatArray:
-        """P(alive at T | x, t_x, T) per customer."""
-        return map_rft(self._alive_block, frequency, recency, T)
+        """P(alive at T | x, t_x, T) per customer (covariates: for a model fitted with them)."""
+        if self.covariates is None and purchase_covariates is None and dropout_covariates is None:
+            return map_rft(self._alive_block, frequency, recency, T)
+        x, tx, tt = check_rft(frequency, recency, T)
+        sc = self._scales(purchase_covariates, dropout_covariates, len(x))
+        assert sc is not None
+        return _alive_bg(x, tx, tt, self.params.r, *sc, self._shift)
 
     def conditional_expected_purchases(
         self,
@@ -249,10 +367,19 @@ class _BetaGeoBase:
         frequency: npt.ArrayLike,
         recency: npt.ArrayLike,
         T: npt.ArrayLike,
+        *,
+        purchase_covariates: npt.ArrayLike | None = None,
+        dropout_covariates: npt.ArrayLike | None = None,
     ) -> FloatArray:
         """E[purchases in (T, T+t] | x, t_x, T] per customer (t scalar or per customer)."""
         x, tx, tt = check_rft(frequency, recency, T)
         ts = time_steps(t)
+        sc = self._scales(purchase_covariates, dropout_covariates, len(x))
+        if sc is not None:
+            al, a, b = sc
+            r, s = self.params.r, self._shift
+            g = _future_bg(np.broadcast_to(ts, x.shape), x, tt, r, al, a, b, s)
+            return _alive_bg(x, tx, tt, r, al, a, b, s) * g
         if ts.ndim == 0:
             (ux, uT), inv = factorize_rows(x, tt)
             g = self._future(float(ts), ux, uT)[inv]
@@ -267,16 +394,25 @@ class _BetaGeoBase:
         frequency: npt.ArrayLike,
         recency: npt.ArrayLike,
         T: npt.ArrayLike,
+        *,
+        purchase_covariates: npt.ArrayLike | None = None,
+        dropout_covariates: npt.ArrayLike | None = None,
     ) -> FloatArray:
         """P(at least one purchase in (T, T+t] | x, t_x, T): alive, then a Poisson arrival."""
         x, tx, tt = check_rft(frequency, recency, T)
         ts = time_steps(t)
         p = self.params
+        sc = self._scales(purchase_covariates, dropout_covariates, len(x))
+        if sc is not None:
+            al, a, b = sc
+            none = np.exp(-(p.r + x) * np.log1p(ts / (al + tt)))
+            return _alive_bg(x, tx, tt, p.r, al, a, b, self._shift) * (1.0 - none)
         none = np.exp(-(p.r + x) * np.log1p(ts / (p.alpha + tt)))
         return self._alive(x, tx, tt) * (1.0 - none)
 
     def expected_purchases(self, t: npt.ArrayLike) -> FloatArray:
-        """E[X(t)]: expected purchases in (0, t] of a new customer."""
+        """E[X(t)]: expected purchases in (0, t] of a new customer (with covariates: a baseline
+        customer, every covariate 0)."""
         ts = np.atleast_1d(time_steps(t))
         zero = np.zeros(1)
         out: FloatArray = self._alive(zero, zero, zero)[0] * self._future(
@@ -295,6 +431,45 @@ class _BetaGeoBase:
         at0 = p.a / (p.a + p.b)
         pmf: FloatArray = (1 - at0) * _bg_pmf(xs, ts, p.r, p.alpha, p.a, p.b + 1)
         return np.asarray(pmf + at0 * (xs == 0), dtype=np.float64)
+
+
+def _alive_bg(
+    x: FloatArray,
+    tx: FloatArray,
+    T: FloatArray,
+    r: float,
+    alpha: FloatArray,
+    a: FloatArray,
+    b: FloatArray,
+    shift: int,
+) -> FloatArray:
+    """P(alive) with customer-specific alpha, a, b (the covariate models)."""
+    with np.errstate(divide="ignore", over="ignore"):
+        ld = (r + x) * np.log((alpha + T) / (alpha + tx)) + np.log(a) - np.log(b + x - 1 + shift)
+        out = 1.0 / (1.0 + np.exp(ld))
+    if not shift:
+        out = np.where(x == 0, 1.0, out)
+    return np.asarray(out, dtype=np.float64)
+
+
+def _future_bg(
+    t: FloatArray | float,
+    x: FloatArray,
+    T: FloatArray,
+    r: float,
+    alpha: float | FloatArray,
+    a: float | FloatArray,
+    b: float | FloatArray,
+    shift: int,
+) -> FloatArray:
+    """E[purchases in (T, T+t] | alive at T, x] in the Euler-transformed hypergeometric form
+    (a within 1e-7 of 1 is nudged off the removable singularity)."""
+    a = np.where(np.abs(np.subtract(a, 1)) > 1e-7, a, 1 + 1e-7)
+    c = a + b + x - 1 + shift
+    z = t / (alpha + T + t)
+    f = hyp2f1(c - r - x, a - 1, c, z)
+    out: FloatArray = c / (a - 1) * (1 - np.exp((a - 1) * np.log1p(-z)) * f)
+    return out
 
 
 def _bg_pmf(x: FloatArray, t: FloatArray, r: float, alpha: float, a: float, b: float) -> FloatArray:
@@ -349,14 +524,23 @@ def fit_bgnbd(
     T: npt.ArrayLike,
     *,
     weights: npt.ArrayLike | None = None,
+    purchase_covariates: npt.ArrayLike | None = None,
+    dropout_covariates: npt.ArrayLike | None = None,
 ) -> BGNBDModel:
     """Fit BG/NBD by maximum likelihood (identical rows are merged exactly into weights).
+
+    Time-invariant covariates (one row per customer; see :mod:`.covariates`) make alpha
+    (``purchase_covariates``) and a, b (``dropout_covariates``) customer-specific.
 
     >>> fit_bgnbd([0, 0], [0, 0], [5, 5])
     Traceback (most recent call last):
     crmcore.errors.FitError: BG/NBD: no customer made a repeat purchase; the model cannot be fitted
     """
-    return BGNBDModel(*_fit(frequency, recency, T, weights, 0))
+    if purchase_covariates is None and dropout_covariates is None:
+        return BGNBDModel(*_fit(frequency, recency, T, weights, 0))
+    return BGNBDModel(
+        *_fit_covariates(frequency, recency, T, weights, purchase_covariates, dropout_covariates, 0)
+    )
 
 
 def fit_mbgnbd(
@@ -365,12 +549,18 @@ def fit_mbgnbd(
     T: npt.ArrayLike,
     *,
     weights: npt.ArrayLike | None = None,
+    purchase_covariates: npt.ArrayLike | None = None,
+    dropout_covariates: npt.ArrayLike | None = None,
 ) -> MBGNBDModel:
-    """Fit MBG/NBD by maximum likelihood.
+    """Fit MBG/NBD by maximum likelihood (covariates as for :func:`fit_bgnbd`).
 
     >>> from crmcore.datasets import load_cdnow_summary
     >>> s = load_cdnow_summary()
     >>> round(fit_mbgnbd(s["x"], s["t_x"], s["T"]).params.r, 2)
     0.52
     """
-    return MBGNBDModel(*_fit(frequency, recency, T, weights, 1))
+    if purchase_covariates is None and dropout_covariates is None:
+        return MBGNBDModel(*_fit(frequency, recency, T, weights, 1))
+    return MBGNBDModel(
+        *_fit_covariates(frequency, recency, T, weights, purchase_covariates, dropout_covariates, 1)
+    )

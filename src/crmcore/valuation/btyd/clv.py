@@ -59,6 +59,8 @@ def customer_lifetime_value(
     margin: float = 1.0,
     step: float | None = None,
     time_unit: str = "W",
+    purchase_covariates: npt.ArrayLike | None = None,
+    dropout_covariates: npt.ArrayLike | None = None,
 ) -> FloatArray:
     """Discounted expected margin over ``horizon`` steps per customer.
 
@@ -66,7 +68,9 @@ def customer_lifetime_value(
     by default one month in ``time_unit`` (``STEP_LENGTHS``: 30 days,
     52/12 weeks or 1 month). ``discount_rate`` is per step, ``margin`` the
     share of the value kept. With ``spend_model`` None the given
-    ``monetary_value`` is used as the expected value per transaction.
+    ``monetary_value`` is used as the expected value per transaction. A
+    purchase model fitted with covariates takes them per customer
+    (``purchase_covariates``, ``dropout_covariates``).
 
     >>> customer_lifetime_value(None, None, [1], [1.0], [2.0], [1.0], horizon=0)  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
@@ -91,10 +95,19 @@ def customer_lifetime_value(
     m = np.broadcast_to(m, x.shape)
     check_nonnegative(m, name="monetary_value")
     value = m if spend_model is None else spend_model.conditional_expected_average_value(x, m)
-    (ux, uT), inv = factorize_rows(x, tt)
     times = step * np.arange(horizon + 1, dtype=np.float64)
-    cum = purchase_model._future(times[None, :], ux[:, None], uT[:, None])
     disc = (1.0 + discount_rate) ** -np.arange(1, horizon + 1, dtype=np.float64)
+    path = getattr(purchase_model, "_covariate_path", None)
+    per_customer = (
+        None if path is None else path(times, x, tx, tt, purchase_covariates, dropout_covariates)
+    )
+    if per_customer is not None:  # covariates: every customer has her own parameters
+        alive, cum_i = per_customer
+        return np.asarray(margin * value * alive * (np.diff(cum_i, axis=1) @ disc))
+    if path is None and (purchase_covariates is not None or dropout_covariates is not None):
+        raise ValidationError("covariates were given, but the purchase model takes none")
+    (ux, uT), inv = factorize_rows(x, tt)
+    cum = purchase_model._future(times[None, :], ux[:, None], uT[:, None])
     per_pair = np.diff(cum, axis=1) @ disc
     out: FloatArray = margin * value * purchase_model._alive(x, tx, tt) * per_pair[inv]
     return out
