@@ -557,7 +557,9 @@ def maximize(
             def at_optimum(th: FloatArray) -> tuple[float, FloatArray, FloatArray]:
                 return cached if cached is not None else newton(th)
 
-            return _result(loglik, at_optimum, hessian, res, iterations, model, names, log_bound, k0)
+            return _result(
+                loglik, at_optimum, hessian, res, iterations, model, names, log_bound, k0
+            )
         start = res.x if np.isfinite(res.fun) else u0
     for attempt in range(3):
         # BFGS, not L-BFGS-B: the latter's per-step overhead (tiny LAPACK calls)
