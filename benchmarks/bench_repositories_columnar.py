@@ -89,7 +89,7 @@ def run(n: int, tmp: Path) -> None:
             uow.transactions.add_log(log)
             uow.commit()
 
-    _, t_add = timed("crmcore add_log (raw executemany per chunk)", insert_columnar)
+    _, t_add = timed("crmcore add_log (multi-row INSERTs, raw cursor)", insert_columnar)
 
     peer = configure_sqlite_engine(sa.create_engine(f"sqlite:///{tmp / 'peer.db'}"))
     schema.metadata.create_all(peer)

@@ -17,13 +17,14 @@ from hypothesis import strategies as st
 
 from crmcore.errors import RepositoryError
 from crmcore.ingest import import_transactions
+from crmcore.ingest._bytecells import ByteCells
 from crmcore.ingest._sources import CsvSource
 from crmcore.repositories import MemoryUnitOfWork, SqlUnitOfWork
 from crmcore.repositories.sql import _transactions
 
 _ALL = ["ix_transactions_customer_time", "ix_transactions_external_ref", "ix_transactions_time"]
 
-# cells without quotes, CR, LF or the delimiter; spaces and non-ASCII included
+# cells without quotes, CR, LF or the delimiter; spaces, NUL and non-ASCII included
 _cell = st.text(
     alphabet=st.characters(blacklist_characters='",\r\n', blacklist_categories=("Cs",)),
     max_size=6,
@@ -58,6 +59,12 @@ def test_the_plain_split_equals_the_csv_module(
     lines = [int(x) for b in got for x in (b.lines if b.lines is not None else [])]
     assert lines == list(range(2, 2 + len(expected)))
     assert src._plain is not None  # the fast path was taken
+    # the same cells kept as bytes of the file: one by one, and all at once
+    raw = list(src.batches(batch, raw=True))
+    assert all(isinstance(b.columns["c"], ByteCells) for b in raw)
+    one = [b.columns["c"][i] for b in raw for i in range(len(b))]
+    assert one == [c for b in raw for c in b.columns["c"]] == [r[2] for r in expected]
+    assert [c for b in raw for c in b.columns["a"]] == [r[0] for r in expected]
 
 
 def test_quotes_take_the_csv_module_path(tmp_path: Path) -> None:
@@ -92,17 +99,17 @@ def _indexes(db: Path) -> list[str]:
 
 
 class _Dies:
-    """Wraps a repository: ``add_log`` raises on its (k+1)-th call; ``restore_indexes`` too
-    (as if the process died before the rebuild)."""
+    """Wraps a repository: ``add_validated`` raises on its (k+1)-th call; ``restore_indexes``
+    too (as if the process died before the rebuild)."""
 
     def __init__(self, inner: Any, k: int) -> None:
         self.inner, self.k, self.calls = inner, k, 0
 
-    def add_log(self, log: Any) -> int:
+    def add_validated(self, rows: Any) -> int:
         self.calls += 1
         if self.calls > self.k:
             raise RepositoryError("killed (injected)")
-        return int(self.inner.add_log(log))
+        return int(self.inner.add_validated(rows))
 
     def restore_indexes(self) -> list[str]:
         raise RepositoryError("killed before the rebuild (injected)")
@@ -182,13 +189,13 @@ def test_a_failure_mid_bulk_import_restores_the_indexes_at_once(
     real = uow.transactions
     calls = {"n": 0}
 
-    def failing(log: Any) -> int:
+    def failing(rows: Any) -> int:
         calls["n"] += 1
         if calls["n"] > 2:
             raise RepositoryError("disk full (injected)")
-        return int(real.add_log(log))
+        return int(real.add_validated(rows))
 
-    monkeypatch.setattr(real, "add_log", failing)
+    monkeypatch.setattr(real, "add_validated", failing)
     with pytest.raises(RepositoryError, match="disk full"):
         import_transactions(uow, path, batch_size=10)
     with uow:
@@ -212,3 +219,63 @@ def test_small_or_relatively_small_loads_keep_the_indexes(tmp_path: Path) -> Non
         ]
         assert uow.transactions.restore_indexes() == []
     uow.close()
+
+
+def test_a_failed_commit_while_the_next_batch_is_parsed_keeps_whole_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next batch of a CSV file is parsed beside the commit of the current one: a failed
+    commit still leaves whole batches only, raises, and leaves no helper thread behind."""
+    import threading
+
+    path = tmp_path / "t.csv"
+    _csv(path, 60)
+    uow = SqlUnitOfWork.from_url(f"sqlite:///{tmp_path / 'crm.db'}")
+    real_commit = uow.commit
+    calls = {"n": 0}
+
+    def failing_commit() -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RepositoryError("disk full at commit (injected)")
+        real_commit()
+
+    monkeypatch.setattr(uow, "commit", failing_commit)
+    threads = threading.active_count()
+    with pytest.raises(RepositoryError, match="at commit"):
+        import_transactions(uow, path, batch_size=10)
+    assert threading.active_count() == threads
+    monkeypatch.setattr(uow, "commit", real_commit)
+    with uow:
+        stored = uow.transactions.count()
+    good_per_batch = [sum(1 for i in range(j, j + 10) if i % 13 != 5) for j in range(0, 60, 10)]
+    # commit 1 is the import's opening one (indexes), 2 the first batch, 3 the second: failed
+    assert stored == good_per_batch[0]
+    rerun = import_transactions(uow, path, batch_size=10)
+    assert rerun.stored == sum(good_per_batch[1:]) and rerun.skipped == stored
+    uow.close()
+
+
+def test_an_error_while_parsing_ahead_surfaces_after_the_batches_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crmcore.ingest import transactions
+
+    path = tmp_path / "t.csv"
+    _csv(path, 60)
+    real = transactions.validate_transaction_columns
+    calls = {"n": 0}
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise RuntimeError("parser bug (injected)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(transactions, "validate_transaction_columns", failing)
+    uow = MemoryUnitOfWork()
+    with pytest.raises(RuntimeError, match="parser bug"):
+        import_transactions(uow, path, batch_size=10)
+    with uow:
+        stored = uow.transactions.count()
+    assert stored == sum(sum(1 for i in range(j, j + 10) if i % 13 != 5) for j in (0, 10, 20))

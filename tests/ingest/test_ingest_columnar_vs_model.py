@@ -11,13 +11,18 @@ places, 255-character keys) and the int64 quantity column complete it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
+import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crmcore.errors import ValidationError
 from crmcore.ingest import validate_transaction_columns
+from crmcore.ingest._bytecells import ByteCells
+from crmcore.ingest._sources import CsvSource
 from crmcore.model import Money, Transaction
 from crmcore.repositories._codec import check_storable
 
@@ -292,3 +297,122 @@ def test_amounts_match_money(cells: list[str]) -> None:
         assert (i not in bad) == ok, cell
         if ok:
             assert values[i] == float(m.amount), cell
+
+
+# -- the plain-CSV path: cells parsed from the file's bytes ----------------------------------
+def byte_cells(cells: list[str]) -> Any:
+    """``cells`` as a ByteCells column (each cell followed by a line feed in one buffer)."""
+    from crmcore.ingest._bytecells import ByteCells
+
+    encoded = [c.encode("utf-8") for c in cells]
+    data = b"".join(e + b"\n" for e in encoded)
+    sizes = np.array([len(e) + 1 for e in encoded], dtype=np.int64)
+    start = np.cumsum(sizes) - sizes
+    end = start + sizes - 1
+    return ByteCells(data, np.frombuffer(data, dtype=np.uint8), start, end)
+
+
+def _plain(cell: str) -> str:
+    """A cell that a plain CSV line can hold (no quote, delimiter, CR or LF)."""
+    return cell.translate({ord(","): ";", ord('"'): "'", ord("\r"): " ", ord("\n"): " "})
+
+
+@settings(max_examples=150)
+@given(st.lists(rows(), min_size=1, max_size=30), st.booleans())
+def test_a_plain_csv_file_is_validated_like_the_model(
+    tmp_path_factory: pytest.TempPathFactory, batch: list[dict[str, Any]], assume_utc: bool
+) -> None:
+    """The byte path (a plain CSV file) accepts exactly the model's rows, with the same values
+    and messages as the string path (itself checked against the model above)."""
+    batch = [{f: _plain(v) for f, v in r.items()} for r in batch]
+    path = tmp_path_factory.mktemp("plain") / "t.csv"
+    lines = [",".join(FIELDS)] + [",".join(r[f] for f in FIELDS) for r in batch]
+    path.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
+    src = CsvSource(path, fields=FIELDS, required=(), column_of={})
+    (got,) = src.batches(len(batch), raw=True)
+    assert src._plain is not None and isinstance(got.columns["amount"], ByteCells)
+    on_bytes = validate_transaction_columns(got.columns, assume_utc=assume_utc)
+    assert on_bytes.good.tolist() == [model_accepts(r, assume_utc=assume_utc) for r in batch]
+    on_str = validate_transaction_columns(_columns(batch), assume_utc=assume_utc)
+    assert on_bytes.errors == on_str.errors
+    good = on_str.good
+    for name in ("micros", "amounts_e6", "amounts", "kinds", "quantities"):
+        a, b = getattr(on_bytes, name)[good], getattr(on_str, name)[good]
+        assert a.tolist() == b.tolist(), name
+    for name in ("customer_ids", "currencies", "external_refs", "products"):
+        a, b = getattr(on_bytes, name), getattr(on_str, name)
+        assert [a[i] for i in np.flatnonzero(good)] == [b[i] for i in np.flatnonzero(good)], name
+
+
+@settings(max_examples=200)
+@given(st.lists(focused_amounts.map(lambda c: c.replace("\n", " ")), min_size=10, max_size=40))
+def test_byte_amounts_match_money(cells: list[str]) -> None:
+    from crmcore.ingest import _bytecells
+
+    e6, values, errors = _bytecells.parse_money(byte_cells(cells))
+    bad = {i for i, _ in errors}
+    for i, cell in enumerate(cells):
+        try:
+            m = Money(cell or None, "USD")
+            ok = m.amount >= 0 and abs(m.amount) < Decimal(2**63) / 10**6
+            exact = m.amount.scaleb(6)
+            ok = ok and exact == exact.to_integral_value()
+        except (ValidationError, ArithmeticError):
+            ok = False
+        assert (i not in bad) == ok, cell
+        if ok:
+            assert int(e6[i]) == int(m.amount.scaleb(6)), cell
+            assert values[i] == float(m.amount), cell
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(
+        st.one_of(focused_stamps(), stamps).map(lambda c: c.replace("\n", " ")),
+        min_size=10,
+        max_size=40,
+    ),
+    st.booleans(),
+)
+def test_byte_timestamps_match_fromisoformat(cells: list[str], assume_utc: bool) -> None:
+    from crmcore.ingest import _bytecells
+
+    micros, errors = _bytecells.parse_times(byte_cells(cells), assume_utc=assume_utc)
+    bad = {i for i, _ in errors}
+    for i, cell in enumerate(cells):
+        expected = _ref_micros(cell, assume_utc)
+        assert (i not in bad) == (expected is not None), cell
+        if expected is not None:
+            assert int(micros[i]) == expected, cell
+
+
+_category_cells = st.one_of(
+    st.sampled_from(["", "purchase", "refund", "withdrawal", "transfer_out", " fee", "Purchase"]),
+    st.sampled_from(["USD", "usd", " eur ", "EURO", "XXX", "JPY"]),
+    st.sampled_from(["1", "0", "12", "007", "+2", " 3", "1_0", "-1", "1.5", "x", "٣"]),
+    st.integers(0, 2**64).map(str),
+    st.text(max_size=20).map(lambda c: c.replace("\n", " ")),
+)
+
+
+@settings(max_examples=200)
+@given(st.lists(_category_cells, min_size=1, max_size=60))
+def test_byte_kinds_currencies_quantities_and_ids_equal_the_string_parsers(
+    cells: list[str],
+) -> None:
+    """Categories are peeled off 16 distinct values at a time, the rest goes to the reference
+    parser: the results and messages are those of the string parsers, cell by cell."""
+    from crmcore.ingest import _bytecells, _cells
+
+    b = byte_cells(cells)
+    for name in ("parse_kinds", "parse_quantities"):
+        (x, ex), (y, ey) = getattr(_bytecells, name)(b), getattr(_cells, name)(cells)
+        assert x.tolist() == y.tolist() and sorted(ex) == sorted(ey), name
+    for name in ("parse_currencies", "parse_ids"):
+        (p, ep), (q, eq) = getattr(_bytecells, name)(b), getattr(_cells, name)(cells)
+        assert list(p) == list(q) and sorted(ep) == sorted(eq), name
+    (t, et), (u, eu) = (
+        _bytecells.parse_texts(b, max_length=5),
+        _cells.parse_texts(cells, max_length=5),
+    )
+    assert t == u and et == eu

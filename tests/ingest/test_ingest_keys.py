@@ -32,3 +32,17 @@ def test_transaction_ids_are_one_to_one_valid_ids(keys: list[str]) -> None:
     assert ids == [transaction_id(k) for k in keys]
     assert len(set(ids)) == len(keys)
     assert all(0 < len(i) <= 128 and i == i.strip() for i in ids)
+
+
+_short_keys = st.text(
+    alphabet=st.sampled_from(["a", "b", "-", " ", "\t", "\x00", "\xa0", "\u3000", "é"]),
+    min_size=1,
+    max_size=6,
+)
+
+
+@given(st.lists(_short_keys, max_size=20))
+def test_the_batch_fast_path_of_ids_equals_the_rule_per_key(keys: list[str]) -> None:
+    """Short keys take the whole-batch path unless one ends in white space (Unicode's too):
+    both give the ids of :func:`transaction_id`, key by key."""
+    assert transaction_ids(keys) == [transaction_id(k) for k in keys]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -142,15 +143,23 @@ def test_time_format_and_naive_policy(make_uow: Any) -> None:
 
 
 class _FailingTransactions:
-    """Wraps a repository: ``add_log`` raises on its (k+1)-th call (a crash mid-import)."""
+    """Wraps a repository: its (k+1)-th write (``add_validated`` or ``add_log``) raises (a crash
+    mid-import)."""
 
     def __init__(self, inner: Any, k: int) -> None:
         self.inner, self.k, self.calls = inner, k, 0
 
-    def add_log(self, log: Any) -> int:
+    def _tick(self) -> None:
         self.calls += 1
         if self.calls > self.k:
             raise RepositoryError("disk full (injected)")
+
+    def add_validated(self, rows: Any) -> int:
+        self._tick()
+        return int(self.inner.add_validated(rows))
+
+    def add_log(self, log: Any) -> int:
+        self._tick()
         return int(self.inner.add_log(log))
 
     def __getattr__(self, name: str) -> Any:
@@ -189,3 +198,65 @@ def test_report_round_trips_through_json() -> None:
     text = to_json(report)
     assert json.loads(text)["errors"][0]["column"] == "amount"
     assert from_json(ImportReport, text) == report
+
+
+class _LogOnly:
+    """A repository of the protocol alone (no ``add_validated``), as a user's backend may be."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def add_log(self, log: Any) -> int:
+        return int(self.inner.add_log(log))
+
+    def existing_external_refs(self, refs: Any) -> set[str]:
+        return set(self.inner.existing_external_refs(refs))
+
+    def count(self) -> int:
+        return int(self.inner.count())
+
+
+def test_a_repository_without_the_trusted_path_stores_the_same(
+    make_uow: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "mixed.csv"
+    lines = ["external_ref,customer_id,occurred_at,amount,currency,kind,quantity,channel"]
+    for i in range(60):
+        ref = "" if i % 7 == 0 else f"o-{i % 50}"  # content keys, and repeats across batches
+        cur = "EUR" if i % 3 else "usd"
+        amount = "-2" if i % 11 == 4 else f"{i}.{i:02d}"
+        channel = "web" if i % 2 else ""
+        lines.append(f"{ref},c-{i % 5},2024-03-{1 + i % 28:02d},{amount},{cur},refund,2,{channel}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    trusted = make_uow()
+    plain = MemoryUnitOfWork()
+    plain.transactions = _LogOnly(plain.transactions)  # type: ignore[assignment]
+    a = import_transactions(trusted, path, batch_size=9)
+    b = import_transactions(plain, path, batch_size=9)
+    assert (a.stored, a.skipped, a.rejected, a.errors) == (
+        b.stored,
+        b.skipped,
+        b.rejected,
+        b.errors,
+    )
+    with trusted:
+        x = sorted(trusted.transactions.list(), key=lambda t: t.id)
+    with plain:
+        y = sorted(plain.transactions.inner.list(), key=lambda t: t.id)  # type: ignore[attr-defined]
+    assert x == y and len(x) == a.stored
+
+
+def test_amounts_are_stored_exactly_to_six_places(make_uow: Any, tmp_path: Path) -> None:
+    """Amounts beyond float precision (2**53 micro-units) keep every digit."""
+    path = tmp_path / "big.csv"
+    amounts = ["999999999999.123456", "9007199254.740993", "0.000001", "123456789012.345677"]
+    rows_ = [f"o-{i},c-1,2024-01-01T00:00:00Z,{a},EUR" for i, a in enumerate(amounts)]
+    path.write_text(
+        "external_ref,customer_id,occurred_at,amount,currency\n" + "\n".join(rows_) + "\n",
+        encoding="utf-8",
+    )
+    uow = make_uow()
+    assert import_transactions(uow, path).stored == 4
+    with uow:
+        got = {t.external_ref: t.amount.amount for t in uow.transactions.list()}
+    assert got == {f"o-{i}": Decimal(a) for i, a in enumerate(amounts)}

@@ -34,6 +34,49 @@ def test_six_decimal_places_are_exact(amount: Decimal) -> None:
     assert from_e6(to_e6(amount, "amount"), "EUR").amount == amount
 
 
+_decimals = st.one_of(
+    st.builds(
+        lambda sign, coeff, exp: Decimal((sign, tuple(int(c) for c in str(coeff)), exp)),
+        st.integers(0, 1),
+        st.integers(0, 10**40),
+        st.integers(-40, 40),
+    ),
+    st.decimals(allow_nan=False, allow_infinity=False, places=None),
+)
+
+
+@given(_decimals)
+def test_to_e6_is_exact_on_any_decimal(amount: Decimal) -> None:
+    """Independent reference: the exact rational ``amount * 10**6`` (no 28-digit context)."""
+    from fractions import Fraction
+
+    exp = amount.as_tuple().exponent
+    assert isinstance(exp, int)
+    if exp > 60:  # the reference would build a huge integer: beyond any storable amount
+        with pytest.raises(ValidationError, match="too large"):
+            to_e6(amount, "amount")
+        return
+    scaled = Fraction(amount) * 10**6
+    if scaled.denominator != 1:
+        with pytest.raises(ValidationError, match="at most 6 decimal places"):
+            to_e6(amount, "amount")
+    elif abs(scaled) > 2**63 - 1:
+        with pytest.raises(ValidationError, match="too large"):
+            to_e6(amount, "amount")
+    else:
+        assert to_e6(amount, "amount") == scaled
+
+
+def test_to_e6_refuses_huge_exponents_at_once() -> None:
+    for text in ("1E+999999999", "-9E+99999"):
+        with pytest.raises(ValidationError, match="too large"):
+            to_e6(Decimal(text), "amount")
+    assert to_e6(Decimal("0E+999999999"), "amount") == 0
+    # 29 significant digits: 28-digit Decimal arithmetic would round this to 1.000000
+    with pytest.raises(ValidationError, match="at most 6 decimal places"):
+        to_e6(Decimal("1.0000000000000000000000000001"), "amount")
+
+
 @given(st.integers(7, 12), st.integers(1, 9))
 def test_more_places_are_refused_naming_the_value(places: int, digit: int) -> None:
     amount = Decimal(digit).scaleb(-places)

@@ -318,3 +318,25 @@ def test_big_first_load_rebuilds_indexes_and_a_failure_keeps_them(
     with uow:
         assert len(uow.transactions.read_log(start=_t(2020, 1, 10))) == n - 9
     uow.close()
+
+
+def test_index_builds_use_a_small_cache_and_give_the_connection_its_own_back(
+    tmp_path: Path,
+) -> None:
+    """``CREATE INDEX`` sorts faster in small runs; the 64 MiB cache of bulk inserts returns
+    after the build, and after a failed one."""
+    uow = SqlUnitOfWork.from_url(tmp_path / "cache.db")
+    with uow:
+        conn = uow._conn()
+        seen: list[int] = []
+        with schema.index_build_memory(conn):
+            seen.append(int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one()))
+        assert seen == [-schema.SORT_CACHE_KIB]
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == -65_536
+        with pytest.raises(RuntimeError), schema.index_build_memory(conn):
+            raise RuntimeError("boom")
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == -65_536
+        conn.exec_driver_sql("DROP INDEX ix_transactions_time")
+        assert uow.transactions.restore_indexes() == ["ix_transactions_time"]
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == -65_536
+    uow.close()

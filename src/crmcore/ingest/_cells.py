@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import operator
-import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
@@ -30,11 +29,13 @@ from crmcore.repositories._codec import to_e6
 __all__ = [
     "MAX_ID_LENGTH",
     "Errors",
+    "amount_matrix",
     "is_missing",
     "parse_amounts",
     "parse_currencies",
     "parse_ids",
     "parse_kinds",
+    "parse_money",
     "parse_quantities",
     "parse_texts",
 ]
@@ -48,7 +49,6 @@ MAX_ID_LENGTH = 128
 _INT64_MAX = 2**63 - 1
 _KIND_CODES = {k.value: k.code for k in TransactionKind}
 _TEXT_TYPES = {str, type(None)}
-_PLAIN_AMOUNT = re.compile(r"^(?:[0-9]{1,12}(?:\.[0-9]{0,6})?|\.[0-9]{1,6})$", re.MULTILINE)
 _DEFAULT_KIND = TransactionKind.PURCHASE.code
 
 X = TypeVar("X")
@@ -147,24 +147,6 @@ def _table(
     return values, errors
 
 
-def _plain_rows(cells: Sequence[Any], pattern: re.Pattern[str]) -> npt.NDArray[np.bool_]:
-    """Rows whose cell matches ``pattern`` (a whole-line, MULTILINE regex), scanned in one pass."""
-    n = len(cells)
-    if n == 0:
-        return np.zeros(0, dtype=bool)
-    strs = [c or "" for c in cells]
-    joined = "\n".join(strs)
-    if joined.count("\n") != n - 1:  # a cell holds a newline: check cell by cell
-        return np.fromiter(
-            (pattern.fullmatch(c) is not None and "\n" not in c for c in strs), dtype=bool, count=n
-        )
-    left = pattern.sub("\x00", joined).split("\n")
-    plain: npt.NDArray[np.bool_] = np.fromiter(
-        map("\x00".__eq__, left), dtype=bool, count=n
-    ) & np.fromiter(map("\x00".__ne__, strs), dtype=bool, count=n)
-    return plain
-
-
 def _str_rows(cells: Sequence[object], rows: npt.NDArray[np.intp]) -> npt.NDArray[np.bool_]:
     return np.fromiter((type(cells[i]) is str for i in rows), dtype=bool, count=len(rows))
 
@@ -245,18 +227,96 @@ def parse_texts(
 
 
 # -- amounts, quantities, kinds, currencies -----------------------------------------------------
-def _amount_ref(value: object) -> float:
-    """The reference rule: the model's Money amount, >= 0, storable with 6 decimals."""
+def _amount_ref(value: object) -> tuple[int, float]:
+    """The reference rule: the model's Money amount, >= 0, storable with 6 decimals;
+    returns ``(amount_e6, float amount)``."""
     amount = Money(value, "USD").amount
     if amount < 0:
         raise ValidationError(f"must be >= 0 (the kind gives the direction): {show(value)}")
     try:
-        to_e6(amount, "amount")
+        e6 = to_e6(amount, "amount")
     except ArithmeticError:  # decimal.Overflow for exponents beyond the decimal context
         raise ValidationError(
             f"'amount' is too large to store (|amount| < 9.2e12): {show(value)}"
         ) from None
-    return float(amount) + 0.0
+    return e6, float(amount) + 0.0
+
+
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
+_EXACT_FLOAT = 2**53  # integers up to here are exact as float64
+
+
+def amount_matrix(
+    m: npt.NDArray[np.unsignedinteger[Any]], lengths: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+    """Vectorised parse of plain amounts ``[0-9]{1,12}(.[0-9]{0,6})?`` or ``.[0-9]{1,6}``.
+
+    ``m`` holds the code units of each cell (bytes or code points) left-aligned in a row
+    (what follows a cell's length is never looked at); a cell longer than the matrix is never
+    plain. Returns
+    ``plain`` and the exact ``amount_e6`` of the plain cells (0 elsewhere).
+
+    >>> cells = ["19.9", "5.", ".25", "1e3", "1.1234567", "007"]
+    >>> m = np.array(cells, dtype="U19").view(np.uint32).reshape(len(cells), 19)
+    >>> ok, e6 = amount_matrix(m, np.array([len(c) for c in cells]))
+    >>> ok.tolist(), e6.tolist()
+    ([True, True, True, False, False, True], [19900000, 5000000, 250000, 0, 0, 7000000])
+    """
+    n, width = m.shape
+    within = np.arange(width) < lengths[:, None]
+    dot = (m == 46) & within
+    dig = ((m - m.dtype.type(48)) <= 9) & within  # unsigned: below '0' wraps around
+    ndot = dot.sum(axis=1)
+    p = np.where(ndot > 0, dot.argmax(axis=1), lengths)  # digits before the point
+    frac = np.where(ndot > 0, lengths - p - 1, 0)
+    plain = (
+        (dig | dot | ~within).all(axis=1)
+        & (ndot <= 1)
+        & (lengths >= 1)
+        & (lengths <= min(width, 19))
+        & (frac <= 6)
+        & (((p >= 1) & (p <= 12)) | ((p == 0) & (frac >= 1)))
+    )
+    digits = m.astype(np.int64) - 48
+    v = np.zeros(n, dtype=np.int64)
+    for j in range(width):  # Horner over the digits, skipping the point (wraps harmlessly
+        v = np.where(dig[:, j], v * 10 + digits[:, j], v)  # on rows that are not plain)
+    e6 = v * _POW10[6 - np.clip(frac, 0, 6)]
+    return plain, np.where(plain, e6, 0)
+
+
+def parse_money(
+    cells: Sequence[object],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], Errors]:
+    """Amounts as exact ``amount_e6`` int64 and as float64, with the rule of :func:`parse_amounts`.
+
+    >>> e6, amounts, errors = parse_money(["19.99", "999999999999.123456", "-1"])
+    >>> e6.tolist(), amounts[:2].tolist(), errors
+    ([19990000, 999999999999123456, 0], [19.99, 999999999999.1234], [(2, "must be >= 0 (the kind gives the direction): '-1'")])
+    """
+    n = len(cells)
+    e6 = np.zeros(n, dtype=np.int64)
+    out = np.zeros(n, dtype=np.float64)
+    errors: Errors = []
+    text = _text_only(cells)
+    missing = _missing_rows(cells, text)
+    errors.extend((int(i), "is required") for i in np.flatnonzero(missing))
+    if text:
+        texts = cast("Sequence[str]", cells)
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+        m = np.array(texts, dtype="U19").view(np.uint32).reshape(n, 19)
+        plain, e6 = amount_matrix(m, lengths)
+        out = e6 / 1e6  # exact below 2**53 (one correctly rounded division)
+        for i in np.flatnonzero(plain & (e6 > _EXACT_FLOAT)).tolist():
+            out[i] = float(texts[i])
+        slow = np.flatnonzero(~plain & ~missing)
+    else:
+        slow = np.flatnonzero(~missing)
+    for i, (a, f) in _apply(cells, slow, _amount_ref, errors):
+        e6[i] = a
+        out[i] = f
+    errors.sort()
+    return e6, out, errors
 
 
 def parse_amounts(cells: Sequence[object]) -> tuple[npt.NDArray[np.float64], Errors]:
@@ -266,27 +326,7 @@ def parse_amounts(cells: Sequence[object]) -> tuple[npt.NDArray[np.float64], Err
     >>> parse_amounts(["19.99", "-1", "NaN", 2.5])[1]
     [(1, "must be >= 0 (the kind gives the direction): '-1'"), (2, "'amount' must be finite: 'NaN'"), (3, "'amount' must be a Decimal, int or numeric string, not float: 2.5 (use Money.from_float to convert a float explicitly)")]
     """
-    n = len(cells)
-    out = np.zeros(n, dtype=np.float64)
-    errors: Errors = []
-    text = _text_only(cells)
-    missing = _missing_rows(cells, text)
-    errors.extend((int(i), "is required") for i in np.flatnonzero(missing))
-    if text:
-        texts = cast("Sequence[str]", cells)
-        plain = _plain_rows(texts, _PLAIN_AMOUNT)
-        if plain.all():
-            out[:] = np.fromiter(map(float, texts), dtype=np.float64, count=n)
-            return out, errors
-        idx = np.flatnonzero(plain)
-        picked = [texts[i] for i in idx.tolist()]
-        out[idx] = np.fromiter(map(float, picked), dtype=np.float64, count=len(idx))
-        slow = np.flatnonzero(~plain & ~missing)
-    else:
-        slow = np.flatnonzero(~missing)
-    for i, r in _apply(cells, slow, _amount_ref, errors):
-        out[i] = r
-    errors.sort()
+    _, out, errors = parse_money(cells)
     return out, errors
 
 

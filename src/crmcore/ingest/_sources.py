@@ -32,8 +32,9 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore.errors import ValidationError
+from crmcore.ingest._bytecells import ByteCells
 
-__all__ = ["Batch", "CsvSource", "MappingSource", "resolve_columns"]
+__all__ = ["Batch", "ByteCells", "CsvSource", "MappingSource", "resolve_columns"]
 
 _UTF8 = {"utf-8", "utf8", "utf_8", "utf-8-sig", "utf_8_sig"}
 
@@ -42,7 +43,7 @@ _UTF8 = {"utf-8", "utf8", "utf_8", "utf-8-sig", "utf_8_sig"}
 class Batch:
     """Up to ``batch_size`` rows of a source, as columns of cells."""
 
-    columns: dict[str, list[object]]
+    columns: dict[str, Sequence[object]]
     rows: npt.NDArray[np.int64]
     lines: npt.NDArray[np.int64] | None
 
@@ -103,6 +104,33 @@ def _locate_decode_error(path: Path, encoding: str, shown: str, delimiter: str) 
     return f"{path.name}: not {shown} text"
 
 
+def _separators(buf: npt.NDArray[np.uint8], delimiter: int) -> npt.NDArray[np.int64]:
+    """Offsets of every ``delimiter`` and line feed byte, in order (in cache-sized slices:
+    no temporary as large as the file)."""
+    step = 1 << 18
+    size = min(step, len(buf))
+    hit, lf = np.empty(size, dtype=bool), np.empty(size, dtype=bool)
+    parts = [np.zeros(0, dtype=np.int64)]
+    for i in range(0, len(buf), step):
+        b = buf[i : i + step]
+        k = len(b)
+        np.equal(b, delimiter, out=hit[:k])
+        np.equal(b, 10, out=lf[:k])
+        np.logical_or(hit[:k], lf[:k], out=hit[:k])
+        parts.append(np.flatnonzero(hit[:k]) + i)
+    return np.concatenate(parts)
+
+
+@attrs.frozen(eq=False)
+class _Plain:
+    """A plain CSV file (see :meth:`CsvSource._scan_plain`): its bytes and separator offsets."""
+
+    data: bytes
+    buf: npt.NDArray[np.uint8]
+    seps: npt.NDArray[np.int64]  # (lines, width): offsets of each line's delimiters and line end
+    crlf: bool
+
+
 @attrs.define
 class CsvSource:
     """A CSV file with a header row; its structure is checked by :meth:`scan` before any batch.
@@ -128,9 +156,7 @@ class CsvSource:
         init=False, factory=lambda: np.zeros(0, dtype=np.int64)
     )
     _scanned: bool = attrs.field(init=False, default=False)
-    _plain: tuple[bytes, npt.NDArray[np.int64], npt.NDArray[np.int64], str] | None = attrs.field(
-        init=False, default=None
-    )
+    _plain: _Plain | None = attrs.field(init=False, default=None)
 
     @property
     def name(self) -> str:
@@ -224,9 +250,14 @@ class CsvSource:
         self._scanned = True
 
     def _scan_plain(self, p: Path) -> bool:
-        """The fast path: a UTF-8 file without quotes, CR or blank lines, one record per line,
-        every line as wide as the header, is split by byte offsets (numpy) instead of the csv
-        module; anything else (or any problem) returns False for the record-by-record scan.
+        """The fast path: a UTF-8 file without quotes, CR (other than in CRLF line ends) or
+        blank lines, every line as wide as the header, is cut into cells by byte offsets
+        (numpy) instead of the csv module; anything else (or any problem) returns False for the
+        record-by-record scan.
+
+        The offsets of every delimiter and line end, in file order, are kept: in such a file
+        they alternate as ``width - 1`` delimiters and one line end per line, so cell ``j`` of
+        data row ``i`` ends at ``seps[i + 1, j]`` (:meth:`_cells_of`).
         """
         d = self.delimiter
         if self.encoding.lower() not in _UTF8 or len(d) != 1 or not d.isascii() or d in '"\r\n':
@@ -239,55 +270,82 @@ class CsvSource:
             data = data[len(codecs.BOM_UTF8) :]
         if b'"' in data:
             return False
-        eol = b"\n"
-        if b"\r" in data:  # CRLF line ends only (csv.writer's default), no other CR
-            crlf = data.count(b"\r\n")
-            if data.count(b"\r") != crlf or data.count(b"\n") != crlf:
+        crlf = b"\r" in data
+        if not data.isascii():
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
                 return False
-            eol = b"\r\n"
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError:
+        buf = np.frombuffer(data, dtype=np.uint8)
+        seps = _separators(buf, ord(d))
+        is_eol = buf[seps] == 10
+        if crlf:  # CRLF line ends only (csv.writer's default), no other CR
+            lf = seps[is_eol]
+            if (
+                not len(lf)
+                or lf[0] == 0
+                or (buf[lf - 1] != 13).any()
+                or data.count(b"\r") != len(lf)
+            ):
+                return False
+        if not data.endswith(b"\n"):  # the last line has no line end: pretend one (after a CR)
+            seps = np.append(seps, len(data) + crlf)
+            is_eol = np.append(is_eol, True)
+        if not len(seps):
             return False
-        raw = np.frombuffer(data, dtype=np.uint8)
-        nl = np.flatnonzero(raw == 10).astype(np.int64, copy=False)
-        starts = np.concatenate([np.zeros(1, np.int64), nl + 1])
-        ends = np.concatenate([nl - (len(eol) - 1), np.array([len(data)], np.int64)])
-        if data.endswith(eol):
-            starts, ends = starts[:-1], ends[:-1]
-        if not len(starts):
+        width = int(np.argmax(is_eol)) + 1  # fields of the header line
+        if width < 2 or len(seps) % width:
             return False
-        first = data[: ends[0]].decode("utf-8")
-        header = next(csv.reader([first], delimiter=d), None)
-        if header is None or not any(h.strip() for h in header):
-            return False
-        starts, ends = starts[1:], ends[1:]
-        if np.any(ends == starts):  # a blank line
-            return False
-        marks = np.flatnonzero(raw == ord(d))  # delimiter offsets: widths by two binary searches
-        widths = np.searchsorted(marks, ends) - np.searchsorted(marks, starts) + 1
-        del marks
-        if np.any(widths != len(header)):
+        grid = is_eol.reshape(-1, width)
+        if not grid[:, -1].all() or grid[:, :-1].any():
+            return False  # a line of another width, or a blank line
+        del grid, is_eol
+        table = seps.reshape(-1, width)
+        first = data[: int(table[0, -1]) - crlf].decode("utf-8")
+        header = first.split(d)
+        if not any(h.strip() for h in header):
             return False
         self._check_header(header)
-        self.line_starts = np.arange(2, len(starts) + 2, dtype=np.int64)
-        self._plain = (data, starts, ends, eol.decode())
+        rows = len(table) - 1
+        self.line_starts = np.arange(2, rows + 2, dtype=np.int64)
+        self._plain = _Plain(data, buf, table, crlf)
         return True
 
-    def _plain_batches(self, batch_size: int) -> Iterator[Batch]:
+    def _cells_of(self, b0: int, b1: int, column: int) -> ByteCells:
+        """The cells of data rows ``[b0, b1)`` in one column, as byte ranges of the file."""
         assert self._plain is not None
-        data, starts, ends, eol = self._plain
-        width, d = len(self.header), self.delimiter
-        for b0 in range(0, len(starts), batch_size):
-            b1 = min(b0 + batch_size, len(starts))
+        plain = self._plain
+        seps = plain.seps
+        last = seps.shape[1] - 1
+        start = (seps[b0:b1, last] if column == 0 else seps[b0 + 1 : b1 + 1, column - 1]) + 1
+        end = seps[b0 + 1 : b1 + 1, column]
+        if column == last and plain.crlf:
+            end = end - 1
+        return ByteCells(plain.data, plain.buf, start, end)
+
+    def _plain_batches(self, batch_size: int, raw: bool) -> Iterator[Batch]:
+        assert self._plain is not None
+        plain = self._plain
+        data, seps, d = plain.data, plain.seps, self.delimiter
+        width, eol = seps.shape[1], "\r\n" if plain.crlf else "\n"
+        rows = len(seps) - 1
+        for b0 in range(0, rows, batch_size):
+            b1 = min(b0 + batch_size, rows)
             n = b1 - b0
-            # every line holds width - 1 delimiters: one flat split gives width cells per row
-            flat = data[starts[b0] : ends[b1 - 1]].decode("utf-8").replace(eol, d).split(d)
-            assert len(flat) == n * width
-            cells = cast("list[object]", flat)
-            cols: dict[str, list[object]] = {f: cells[j::width] for f, j in self.index.items()}
+            cols: dict[str, Sequence[object]]
+            if raw:
+                cols = {f: self._cells_of(b0, b1, j) for f, j in self.index.items()}
+            else:
+                # every line holds width - 1 delimiters: one flat split gives width cells per row
+                lo, hi = int(seps[b0, -1]) + 1, int(seps[b1, -1]) - plain.crlf
+                flat = data[lo:hi].decode("utf-8").replace(eol, d).split(d)
+                assert len(flat) == n * width
+                cells = cast("list[object]", flat)
+                cols = {f: cells[j::width] for f, j in self.index.items()}
             yield Batch(
-                cols, np.arange(b0 + 1, b1 + 1, dtype=np.int64), self.line_starts[b0:b1].copy()
+                cols,
+                np.arange(b0 + 1, b1 + 1, dtype=np.int64),
+                self.line_starts[b0:b1].copy(),
             )
 
     def _check_header(self, raw: list[str]) -> None:
@@ -316,11 +374,15 @@ class CsvSource:
             if self.column_of.get(f, f) in header
         }
 
-    def batches(self, batch_size: int) -> Iterator[Batch]:
-        """The data rows in batches (after :meth:`scan`, which this calls)."""
+    def batches(self, batch_size: int, *, raw: bool = False) -> Iterator[Batch]:
+        """The data rows in batches (after :meth:`scan`, which this calls).
+
+        ``raw=True``: on the fast path the columns are :class:`ByteCells` (the cells stay
+        bytes of the file until a parser asks; they are a ``Sequence[str]`` all the same).
+        """
         self.scan()
         if self._plain is not None:
-            yield from self._plain_batches(batch_size)
+            yield from self._plain_batches(batch_size, raw)
             return
         getters = {f: operator.itemgetter(j) for f, j in self.index.items()}
         done = 0
@@ -336,7 +398,9 @@ class CsvSource:
                     if not rows:
                         continue
                 n = len(rows)
-                cols: dict[str, list[object]] = {f: list(map(g, rows)) for f, g in getters.items()}
+                cols: dict[str, Sequence[object]] = {
+                    f: list(map(g, rows)) for f, g in getters.items()
+                }
                 yield Batch(
                     cols,
                     np.arange(done + 1, done + n + 1, dtype=np.int64),
@@ -358,8 +422,8 @@ class MappingSource:
         """Every field (a mapping may hold any key)."""
         return frozenset(self.fields)
 
-    def batches(self, batch_size: int) -> Iterator[Batch]:
-        """The rows in batches; a missing key is a missing cell."""
+    def batches(self, batch_size: int, *, raw: bool = False) -> Iterator[Batch]:
+        """The rows in batches; a missing key is a missing cell (``raw`` changes nothing)."""
         if isinstance(self.rows, str | bytes | Mapping):
             raise ValidationError(
                 f"rows must be an iterable of mappings, not {type(self.rows).__name__}"
@@ -376,7 +440,7 @@ class MappingSource:
                     raise ValidationError(
                         f"row {done + k + 1} must be a mapping of column → value: {r!r}"
                     )
-            cols: dict[str, list[object]] = {
+            cols: dict[str, Sequence[object]] = {
                 f: [r.get(key) for r in chunk] for f, key in keys.items()
             }
             n = len(chunk)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -24,7 +24,7 @@ from crmcore.ingest._cells import (
     show,
 )
 
-__all__ = ["parse_times"]
+__all__ = ["iso_matrix", "parse_times"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -57,19 +57,27 @@ _DIM = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.in
 def _iso_fast(
     strs: list[str],
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-    """Vectorised parse of ``YYYY-MM-DD[(T| )hh:mm:ss[Z|±hh:mm]]``.
-
-    Returns micros, ``canonical`` (the string has that shape: its verdict is
-    final) and ``valid`` (a real instant in years 1-9999 once in UTC).
-    """
+    """:func:`iso_matrix` of strings."""
     n = len(strs)
     lengths = np.fromiter(map(len, strs), dtype=np.int64, count=n)
     raw = _char_matrix(strs, 25)[:, :25] if n else np.zeros((0, 25), np.uint32)
     if raw.shape[1] < 25:
         raw = np.pad(raw, ((0, 0), (0, 25 - raw.shape[1])))
-    v = raw.view(np.int32) - 48  # code points < 2**31: the view is exact
-    m = raw
-    dig = (raw - np.uint32(48)) <= 9  # wraps around below '0'
+    return iso_matrix(raw, lengths)
+
+
+def iso_matrix(
+    m: npt.NDArray[np.unsignedinteger[Any]], lengths: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Vectorised parse of ``YYYY-MM-DD[(T| )hh:mm:ss[Z|±hh:mm]]``.
+
+    ``m`` is ``(n, 25)``: the first 25 code units of each cell (code points, or UTF-8
+    bytes: the shape is ASCII), anything past a cell's length is never read for a
+    verdict. Returns micros, ``canonical`` (the cell has that shape: its verdict is
+    final) and ``valid`` (a real instant in years 1-9999 once in UTC).
+    """
+    v = m.view(np.int32) - 48 if m.dtype == np.uint32 else m.astype(np.int32) - 48
+    dig = (m - m.dtype.type(48)) <= 9  # wraps around below '0'
 
     def num(*cols: int) -> npt.NDArray[np.int64]:
         out = v[:, cols[0]].astype(np.int64)

@@ -17,33 +17,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence, Sized
+from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
+from concurrent.futures import Future, ThreadPoolExecutor
 from os import PathLike
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
 from crmcore.errors import ValidationError
+from crmcore.ingest import _bytecells
+from crmcore.ingest._bytecells import ByteCells
 from crmcore.ingest._cells import (
     Errors,
     currency_code,
-    parse_amounts,
     parse_currencies,
     parse_ids,
     parse_kinds,
+    parse_money,
     parse_quantities,
     parse_texts,
     show,
 )
-from crmcore.ingest._keys import Occurrences, content_hashes, content_keys, transaction_ids
+from crmcore.ingest._keys import Occurrences
 from crmcore.ingest._sources import Batch, CsvSource, MappingSource, open_source, resolve_columns
+from crmcore.ingest._store import Keyed, KeyFilter, keys_for, store
 from crmcore.ingest._times import parse_times
 from crmcore.ingest.report import ImportReport, RejectedImportError, RowError
 from crmcore.repositories._codec import KEY_LENGTH
 from crmcore.repositories.protocols import UnitOfWork
-from crmcore.tables import TransactionLog
 
 __all__ = [
     "TRANSACTION_FIELDS",
@@ -67,6 +70,7 @@ TRANSACTION_FIELDS: tuple[str, ...] = (
 """The fields a transaction row can carry (default column names)."""
 
 DEFAULT_BATCH_SIZE = 50_000
+V = TypeVar("V")
 
 
 @attrs.frozen(eq=False)
@@ -74,7 +78,8 @@ class TransactionColumns:
     """A validated batch: parsed columns for every row, ``good`` rows, and the errors of the others.
 
     ``errors`` holds ``(row index, field, reason)``; ``good[i]`` is False for
-    every row with at least one error.
+    every row with at least one error. ``amounts_e6`` are the exact amounts
+    times 10**6 (the storage encoding), ``amounts`` the same as float64.
     """
 
     customer_ids: list[object]
@@ -89,6 +94,7 @@ class TransactionColumns:
     external_refs: list[object]
     errors: list[tuple[int, str, str]]
     good: npt.NDArray[np.bool_]
+    amounts_e6: npt.NDArray[np.int64]
 
 
 def _check_options(batch_size: int, currency: str | None) -> str | None:
@@ -135,28 +141,49 @@ def validate_transaction_columns(
     def take(name: str, errs: Errors) -> None:
         errors.extend((i, name, reason) for i, reason in errs)
 
-    customer_ids, e = parse_ids(col("customer_id"))
-    take("customer_id", e)
-    micros, e = parse_times(col("occurred_at"), assume_utc=assume_utc, time_format=time_format)
-    take("occurred_at", e)
-    amounts, e = parse_amounts(col("amount"))
-    take("amount", e)
+    def parse(
+        name: str,
+        on_bytes: Callable[[ByteCells], tuple[V, Errors]],
+        on_cells: Callable[[Sequence[object]], tuple[V, Errors]],
+    ) -> V:
+        cells = col(name)  # a plain CSV file's cells are parsed from its bytes
+        got, e = on_bytes(cells) if isinstance(cells, ByteCells) else on_cells(cells)
+        take(name, e)
+        return got
+
+    customer_ids = parse("customer_id", _bytecells.parse_ids, parse_ids)
+    if time_format is None:
+        micros = parse(
+            "occurred_at",
+            lambda c: _bytecells.parse_times(c, assume_utc=assume_utc),
+            lambda c: parse_times(c, assume_utc=assume_utc),
+        )
+    else:
+        micros = parse(
+            "occurred_at",
+            lambda c: parse_times(c, assume_utc=assume_utc, time_format=time_format),
+            lambda c: parse_times(c, assume_utc=assume_utc, time_format=time_format),
+        )
+    amounts_e6, amounts = parse("amount", _pair(_bytecells.parse_money), _pair(parse_money))
     if currency is not None:
         code = _check_options(1, currency)
         currencies: list[str | None] = [code] * n
     else:
-        currencies, e = parse_currencies(col("currency"))
-        take("currency", e)
-    kinds, e = parse_kinds(col("kind"))
-    take("kind", e)
-    quantities, e = parse_quantities(col("quantity"))
-    take("quantity", e)
+        currencies = parse("currency", _bytecells.parse_currencies, parse_currencies)
+    kinds = parse("kind", _bytecells.parse_kinds, parse_kinds)
+    quantities = parse("quantity", _bytecells.parse_quantities, parse_quantities)
     texts: dict[str, list[object]] = {}
     for name in ("product", "category", "channel"):
-        texts[name], e = parse_texts(col(name))
-        take(name, e)
-    refs, e = parse_texts(col("external_ref"), max_length=KEY_LENGTH - len(ref_prefix))
-    take("external_ref", e)
+        if name in columns:
+            texts[name] = parse(name, _bytecells.parse_texts, parse_texts)
+        else:
+            texts[name] = [None] * n  # absent: None in every row
+    limit = KEY_LENGTH - len(ref_prefix)
+    refs = parse(
+        "external_ref",
+        lambda c: _bytecells.parse_texts(c, max_length=limit),
+        lambda c: parse_texts(c, max_length=limit),
+    )
     good = np.ones(n, dtype=bool)
     if errors:
         good[[i for i, _, _ in errors]] = False
@@ -175,164 +202,52 @@ def validate_transaction_columns(
         refs,
         errors,
         good,
+        amounts_e6,
     )
+
+
+def _pair(
+    fn: Callable[[Any], tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], Errors]],
+) -> Callable[[Any], tuple[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]], Errors]]:
+    """A money parser as ``((amount_e6, amounts), errors)``."""
+
+    def run(cells: Any) -> tuple[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]], Errors]:
+        e6, amounts, errors = fn(cells)
+        return (e6, amounts), errors
+
+    return run
 
 
 def _row_errors(
     batch: Batch, checked: TransactionColumns, column_of: Mapping[str, str]
 ) -> list[RowError]:
-    out = []
-    for i, field, reason in checked.errors:
+    out: list[RowError] = []
+    if not checked.errors:
+        return out
+    rows = batch.rows.tolist()
+    lines = None if batch.lines is None else batch.lines.tolist()
+    # the bad cells, fetched column by column (a plain file's cells are decoded only here)
+    wanted: dict[str, list[int]] = {}
+    for i, field, _ in checked.errors:
+        wanted.setdefault(field, []).append(i)
+    values: dict[tuple[str, int], object] = {}
+    for field, idx in wanted.items():
         cells = batch.columns.get(field)
-        value = None if cells is None or cells[i] is None else show(cells[i])
+        if cells is not None:
+            got = cells.take(idx) if isinstance(cells, ByteCells) else [cells[i] for i in idx]
+            values.update(zip(((field, i) for i in idx), got, strict=True))
+    for i, field, reason in checked.errors:
+        cell = values.get((field, i))
         out.append(
             RowError(
-                row=int(batch.rows[i]),
-                line=None if batch.lines is None else int(batch.lines[i]),
+                row=rows[i],
+                line=None if lines is None else lines[i],
                 column=column_of.get(field, field),
-                value=value,
+                value=None if cell is None else show(cell),
                 reason=reason,
             )
         )
     return out
-
-
-@attrs.define
-class _Keyed:
-    rows: npt.NDArray[np.intp]  # batch indices of the good rows, in order
-    keys: list[str]
-
-
-def _keys_for(checked: TransactionColumns, ref_prefix: str, occurrences: Occurrences) -> _Keyed:
-    rows = np.flatnonzero(checked.good)
-    refs = [checked.external_refs[i] for i in rows]
-    keys: list[str | None] = [None if r is None else ref_prefix + str(r) for r in refs]
-    need = np.array([k is None for k in keys], dtype=bool)
-    if need.any():
-        sub = rows[need]
-
-        def pick(values: Sequence[Any]) -> list[Any]:
-            return [values[i] for i in sub]
-
-        h1, h2 = content_hashes(
-            [
-                pick(checked.customer_ids),
-                pick(checked.currencies),
-                pick(checked.products),
-                pick(checked.categories),
-                pick(checked.channels),
-            ],
-            [
-                checked.micros[sub],
-                checked.amounts[sub],
-                checked.kinds[sub],
-                checked.quantities[sub],
-            ],
-        )
-        derived = content_keys(h1, h2, occurrences.next(h1))
-        for j, k in zip(np.flatnonzero(need), derived, strict=True):
-            keys[j] = k
-    return _Keyed(rows, [k for k in keys if k is not None])
-
-
-def _factorize(values: list[Any]) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
-    labels: list[str] = sorted(dict.fromkeys(values))  # validated str ids
-    index = {v: j for j, v in enumerate(labels)}
-    codes = np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
-    label_arr = np.empty(len(labels), dtype=object)
-    label_arr[:] = labels
-    return codes, label_arr
-
-
-def _objects(values: list[object]) -> npt.NDArray[Any]:
-    arr = np.empty(len(values), dtype=object)
-    arr[:] = values
-    return arr
-
-
-class _KeyFilter:
-    """Keys stored by this import, as 64-bit hashes, for imports into an empty table.
-
-    When the table held no transaction at the start, a key can only be
-    stored already if this import stored it: only keys whose hash was seen
-    are looked up in the repository (exactly), the rest are new for sure.
-    """
-
-    def __init__(self) -> None:
-        self.hashes = np.zeros(0, dtype=np.int64)
-
-    @staticmethod
-    def hash(keys: list[str]) -> npt.NDArray[np.int64]:
-        return np.fromiter(map(hash, keys), dtype=np.int64, count=len(keys))
-
-    def candidates(self, keys: list[str]) -> list[str]:
-        h = self.hash(keys)
-        if not len(self.hashes):
-            return []
-        pos = np.minimum(np.searchsorted(self.hashes, h), len(self.hashes) - 1)
-        hit = self.hashes[pos] == h
-        return [k for k, c in zip(keys, hit, strict=True) if c]
-
-    def add(self, keys: list[str]) -> None:
-        # a plain sort (not np.union1d, whose hash-based unique is slow on large arrays)
-        self.hashes = np.sort(np.concatenate([self.hashes, self.hash(keys)]))
-
-
-def _store(
-    uow: UnitOfWork, checked: TransactionColumns, keyed: _Keyed, fresh: _KeyFilter | None
-) -> tuple[int, int]:
-    """Store the good rows whose key is new; returns ``(stored, skipped)``."""
-    rows, keys = keyed.rows, keyed.keys
-    if not len(rows):
-        return 0, 0
-    first = dict.fromkeys(keys)
-    keep = np.ones(len(rows), dtype=bool)
-    if len(first) != len(keys):
-        seen: set[str] = set()
-        for j, k in enumerate(keys):
-            if k in seen:
-                keep[j] = False
-            seen.add(k)
-    lookup = list(first) if fresh is None else fresh.candidates(list(first))
-    existing = uow.transactions.existing_external_refs(lookup) if lookup else set()
-    if existing:
-        keep &= np.fromiter((k not in existing for k in keys), dtype=bool, count=len(keys))
-    sel = rows[keep]
-    kept_keys = [k for k, ok in zip(keys, keep, strict=True) if ok]
-    skipped = len(rows) - len(sel)
-    if not len(sel):
-        return 0, skipped
-    ids = transaction_ids(kept_keys)
-    if fresh is not None:
-        fresh.add(kept_keys)
-    currencies = [checked.currencies[i] for i in sel]
-    groups: dict[str | None, list[int]] = {}
-    if len(set(currencies)) == 1:
-        groups[currencies[0]] = list(range(len(sel)))
-    else:
-        for j, c in enumerate(currencies):
-            groups.setdefault(c, []).append(j)
-    stored = 0
-    for cur, members in groups.items():
-        part = np.asarray(members, dtype=np.intp)
-        idx = sel[part]
-        codes, labels = _factorize([checked.customer_ids[i] for i in idx])
-        log = TransactionLog(
-            customer=codes,
-            time=checked.micros[idx].view("datetime64[us]"),
-            amount=checked.amounts[idx],
-            kind=checked.kinds[idx],
-            customer_ids=labels,
-            quantity=checked.quantities[idx],
-            currency=cur,
-            ids=_objects([ids[j] for j in part]),
-            external_refs=_objects([kept_keys[j] for j in part]),
-            products=_objects([checked.products[i] for i in idx]),
-            categories=_objects([checked.categories[i] for i in idx]),
-            channels=_objects([checked.channels[i] for i in idx]),
-        )
-        stored += uow.transactions.add_log(log)
-    return stored, skipped
 
 
 @runtime_checkable
@@ -384,7 +299,9 @@ def import_transactions(
     * Bulk load: on SQLite, an import of >= 50,000 rows and at least as many
       as the table holds drops the two ordering indexes of ``transactions``
       first and rebuilds them at the end (also after a failure); after a crash
-      the next open of the database rebuilds them (docs/ingest.md).
+      the next open of the database rebuilds them (docs/ingest.md). The next
+      batch of a CSV file is parsed on a helper thread while the current one
+      commits.
 
     ``uow`` must not be inside a ``with`` block: the import opens its own.
     A file-level problem raises ValidationError before anything is stored.
@@ -407,7 +324,7 @@ def import_transactions(
     errors: list[RowError] = []
     counts = {"read": 0, "stored": 0, "rejected": 0, "skipped": 0, "batches": 0}
 
-    def prepare(batch: Batch) -> tuple[TransactionColumns, _Keyed]:
+    def prepare(batch: Batch) -> tuple[TransactionColumns, Keyed]:
         checked = validate_transaction_columns(
             batch.columns,
             currency=fixed,
@@ -420,22 +337,22 @@ def import_transactions(
         if bad:
             counts["rejected"] += bad
             errors.extend(_row_errors(batch, checked, column_of))
-        return checked, _keys_for(checked, ref_prefix, occurrences)
+        return checked, keys_for(checked, ref_prefix, occurrences)
 
-    fresh: _KeyFilter | None = None
+    fresh: KeyFilter | None = None
     repo = uow.transactions
     bulk = repo if isinstance(repo, _BulkLoading) else None
     if all_or_nothing:
         with uow:
             if uow.transactions.count() == 0:
-                fresh = _KeyFilter()
+                fresh = KeyFilter()
             if bulk is not None:  # one transaction: the rebuild commits with the rows
                 bulk.defer_indexes(_expected_rows(src))
-            for batch in src.batches(batch_size):
+            for batch in src.batches(batch_size, raw=True):
                 checked, keyed = prepare(batch)
                 if counts["rejected"]:
                     continue
-                stored, skipped = _store(uow, checked, keyed, fresh)
+                stored, skipped = store(uow, checked, keyed, fresh)
                 counts["stored"] += stored
                 counts["skipped"] += skipped
             if counts["rejected"]:
@@ -451,21 +368,41 @@ def import_transactions(
     deferred: list[str] = []
     with uow:
         if uow.transactions.count() == 0:
-            fresh = _KeyFilter()
+            fresh = KeyFilter()
         if bulk is not None:
             deferred = bulk.defer_indexes(_expected_rows(src))
             uow.commit()
+    batches = iter(src.batches(batch_size, raw=True))
+
+    def prepare_next() -> tuple[TransactionColumns, Keyed] | None:
+        batch = next(batches, None)
+        return None if batch is None else prepare(batch)
+
+    # A CSV file's next batch is parsed on a helper thread while SQLite commits the current
+    # one: the commit (WAL write, checkpoint, fsync) releases the GIL, and the inserts, which
+    # take and drop the GIL once per statement, never run beside the parsing. Batches are
+    # still parsed, stored and committed one after the other, in order. Rows from an
+    # iterable are read on the caller's thread only (they may come from a thread-bound
+    # cursor).
+    pool = ThreadPoolExecutor(1, "crmcore-ingest") if isinstance(src, CsvSource) else None
     try:
-        for batch in src.batches(batch_size):
-            checked, keyed = prepare(batch)
+        item = prepare_next()
+        while item is not None:
+            checked, keyed = item
+            ahead: Future[tuple[TransactionColumns, Keyed] | None] | None = None
             with uow:
-                stored, skipped = _store(uow, checked, keyed, fresh)
+                stored, skipped = store(uow, checked, keyed, fresh)
+                if pool is not None:
+                    ahead = pool.submit(prepare_next)
                 if stored:
                     uow.commit()
                     counts["batches"] += 1
             counts["stored"] += stored
             counts["skipped"] += skipped
+            item = prepare_next() if ahead is None else ahead.result()
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True)  # a failed commit waits for the batch being parsed
         if deferred and bulk is not None:
             # committed batches stay; a crash before this point is repaired on the next open
             with uow:

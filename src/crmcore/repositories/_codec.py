@@ -39,7 +39,6 @@ KEY_LENGTH = 255
 """Longest text stored in an indexed column (segment, category, external key, ...)."""
 MAX_E6 = 2**63 - 1
 """Largest storable ``amount_e6`` (about 9.2e12 in currency units)."""
-_SCALE = Decimal(10) ** 6
 
 
 def to_micros(value: datetime, field: str) -> int:
@@ -79,13 +78,26 @@ def to_e6(amount: Decimal, field: str) -> int:
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'amount' can be stored with at most 6 decimal places: Decimal('0.1234567')
     """
-    scaled = amount * _SCALE
-    if scaled != scaled.to_integral_value():
-        raise ValidationError(f"{field!r} can be stored with at most 6 decimal places: {amount!r}")
-    n = int(scaled)
-    if not -MAX_E6 <= n <= MAX_E6:
+    # exact on the digits (Decimal arithmetic would round to the context's 28 digits), and
+    # never builds the huge int of an amount like 1E+999999
+    sign, digits, exp = amount.as_tuple()
+    if not isinstance(exp, int):
+        raise ValidationError(f"{field!r} must be finite: {amount!r}")
+    shift = exp + 6  # the exponent of amount * 10**6
+    if not any(digits):
+        return 0
+    if shift < 0:
+        if any(digits[shift:]):
+            raise ValidationError(
+                f"{field!r} can be stored with at most 6 decimal places: {amount!r}"
+            )
+        digits, shift = digits[:shift], 0
+    if len(digits) + shift > 19:  # at least 10**19 (leading zeros are never stored)
         raise ValidationError(f"{field!r} is too large to store (|amount| < 9.2e12): {amount!r}")
-    return n
+    n: int = int("".join(map(str, digits))) * 10**shift
+    if n > MAX_E6:
+        raise ValidationError(f"{field!r} is too large to store (|amount| < 9.2e12): {amount!r}")
+    return -n if sign else n
 
 
 def from_e6(value: int, currency: str) -> Money:

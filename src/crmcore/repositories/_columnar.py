@@ -12,9 +12,10 @@ columns to the SQL one (amounts go through the same ``amount_e6`` integers).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 
@@ -24,10 +25,81 @@ from crmcore.model.money import _to_currency
 from crmcore.repositories._codec import KEY_LENGTH, MAX_E6
 from crmcore.tables import TransactionLog
 
-__all__ = ["LogRows", "build_log", "log_rows"]
+__all__ = [
+    "LOG_COLUMNS",
+    "OPTIONAL_COLUMNS",
+    "LogRows",
+    "ValidatedRows",
+    "build_log",
+    "log_rows",
+    "validated_columns",
+]
 
 LogRows = dict[str, list[Any]]
 """Per-column Python lists, ready for an ``executemany``."""
+
+LOG_COLUMNS = (
+    "id",
+    "customer_id",
+    "occurred_at",
+    "amount_e6",
+    "currency",
+    "kind",
+    "quantity",
+    "product",
+    "category",
+    "channel",
+    "external_ref",
+)
+"""The stored columns of a transaction, in table order."""
+OPTIONAL_COLUMNS = frozenset({"product", "category", "channel", "external_ref"})
+
+
+@attrs.frozen(eq=False)
+class ValidatedRows:
+    """Transactions as storage columns, built by :mod:`crmcore.ingest` from cells that it
+    validated with the model's and the storage rules (internal: the trusted path of imports).
+
+    ``columns`` maps the names of :data:`LOG_COLUMNS` to equally long sequences of
+    plain Python values in their storage encoding (ids and texts as ``str``,
+    ``occurred_at`` as int microseconds, ``amount_e6`` as int, ``kind`` as int code);
+    an optional column that is absent is NULL in every row. A repository's
+    ``add_validated`` stores them without checking every value again: it trusts
+    the import that made them, so nothing else should build one. Ids must be unique
+    and new, as for ``add_log``.
+    """
+
+    columns: Mapping[str, Sequence[Any]]
+
+    def __len__(self) -> int:
+        return len(self.columns["id"])
+
+
+def validated_columns(rows: ValidatedRows) -> Mapping[str, Sequence[Any]]:
+    """The columns of ``rows`` after the structural checks (names, lengths) of ``add_validated``.
+
+    >>> validated_columns(ValidatedRows({"id": ["t:1"]}))
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: ValidatedRows lacks the column(s) ['amount_e6', 'currency', 'customer_id', 'kind', 'occurred_at', 'quantity']
+    """
+    if not isinstance(rows, ValidatedRows):
+        raise ValidationError(
+            f"add_validated takes the ValidatedRows of crmcore.ingest (use add_log): "
+            f"{type(rows).__name__}"
+        )
+    cols = rows.columns
+    missing = sorted(c for c in LOG_COLUMNS if c not in OPTIONAL_COLUMNS and c not in cols)
+    if missing:
+        raise ValidationError(f"ValidatedRows lacks the column(s) {missing}")
+    unknown = sorted(set(cols) - set(LOG_COLUMNS))
+    if unknown:
+        raise ValidationError(f"ValidatedRows has unknown column(s) {unknown}")
+    n = len(cols["id"])
+    uneven = sorted(c for c, v in cols.items() if len(v) != n)
+    if uneven:
+        raise ValidationError(f"ValidatedRows columns {uneven} are not {n} rows long")
+    return cols
+
 
 _N_KINDS = len(TransactionKind)
 

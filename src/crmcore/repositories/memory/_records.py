@@ -4,7 +4,7 @@ surveys, costs."""
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
@@ -29,7 +29,13 @@ from crmcore.repositories._args import (
     time_bounds,
 )
 from crmcore.repositories._codec import check_storable, from_e6, to_e6, to_micros
-from crmcore.repositories._columnar import build_log, log_rows, single_currency
+from crmcore.repositories._columnar import (
+    ValidatedRows,
+    build_log,
+    log_rows,
+    single_currency,
+    validated_columns,
+)
 from crmcore.repositories.memory._store import MUST_NOT_EXIST, ChangeSet
 from crmcore.tables import TransactionLog
 
@@ -226,8 +232,18 @@ class MemoryTransactionRepository(_Records[Transaction]):
 
     def add_log(self, log: TransactionLog) -> int:
         """Store every row of a log carrying ``ids`` and ``currency``; all or nothing."""
-        cols = log_rows(log)
+        return self._add_columns(log_rows(log))
+
+    def add_validated(self, rows: ValidatedRows) -> int:
+        """:meth:`add_log` for the rows that :mod:`crmcore.ingest` built and validated."""
+        return self._add_columns(validated_columns(rows))
+
+    def _add_columns(self, cols: Mapping[str, Sequence[Any]]) -> int:
         n = len(cols["id"])
+        none: list[None] = [None] * n
+        product, category, channel, ref = (
+            cols.get(c, none) for c in ("product", "category", "channel", "external_ref")
+        )
         records = [
             Transaction(
                 id=cols["id"][i],
@@ -236,10 +252,10 @@ class MemoryTransactionRepository(_Records[Transaction]):
                 amount=from_e6(cols["amount_e6"][i], cols["currency"][i]),
                 kind=_KINDS[cols["kind"][i]],
                 quantity=int(cols["quantity"][i]),
-                product=cols["product"][i],
-                category=cols["category"][i],
-                channel=cols["channel"][i],
-                external_ref=cols["external_ref"][i],
+                product=product[i],
+                category=category[i],
+                channel=channel[i],
+                external_ref=ref[i],
             )
             for i in range(n)
         ]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Sequence
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,15 @@ from crmcore.errors import ConcurrencyError
 from crmcore.model import Transaction, TransactionKind
 from crmcore.repositories._args import check_ids, parse_kinds, time_bounds
 from crmcore.repositories._codec import from_e6, from_micros, to_e6, to_micros
-from crmcore.repositories._columnar import build_log, log_rows, single_currency
+from crmcore.repositories._columnar import (
+    LOG_COLUMNS,
+    OPTIONAL_COLUMNS,
+    ValidatedRows,
+    build_log,
+    log_rows,
+    single_currency,
+    validated_columns,
+)
 from crmcore.repositories.sql import schema
 from crmcore.repositories.sql._records import SqlTable, in_range
 from crmcore.tables import TransactionLog
@@ -24,24 +33,11 @@ __all__ = ["SqlTransactionRepository"]
 
 _KINDS = list(TransactionKind)
 _CHUNK = 500  # ids per IN (...) list
+_ROWS_PER_INSERT = 128  # rows per INSERT statement on SQLite (within its bound-parameter limit)
 _DEFER_INDEXES_ROWS = 50_000  # a load this big (and >= the rows stored) rebuilds SQLite indexes
 _ORDER_INDEXES = ("ix_transactions_customer_time", "ix_transactions_time")
 """Secondary indexes on random keys: the costly ones to grow row by row. ``external_ref`` stays
 during a multi-batch bulk load: the import's idempotency lookups need it."""
-_LOG_COLUMNS = (
-    "id",
-    "customer_id",
-    "occurred_at",
-    "amount_e6",
-    "currency",
-    "kind",
-    "quantity",
-    "product",
-    "category",
-    "channel",
-    "external_ref",
-)
-_OPTIONAL = frozenset({"product", "category", "channel", "external_ref"})
 _ROW_DTYPE = np.dtype([("tk", "i8"), ("a", "i8"), ("q", "i8")])
 assert len(TransactionKind) <= 8  # read_log packs the kind code into 3 bits
 
@@ -143,14 +139,36 @@ class SqlTransactionRepository(SqlTable[Transaction]):
             )
 
     def existing_external_refs(self, refs: Sequence[str]) -> set[str]:
-        """The subset of ``refs`` already stored as ``external_ref`` (an index lookup per chunk)."""
+        """The subset of ``refs`` already stored as ``external_ref`` (an index lookup per chunk).
+
+        The chunks of :data:`_CHUNK` keys go through one prepared statement on the raw DBAPI
+        cursor (an idempotent re-run of a large import looks up every key).
+        """
         wanted = sorted(set(check_ids(refs, "refs")))
-        col = self.table.c.external_ref
         found: set[str] = set()
+        if not wanted:
+            return found
         with self._uow._reading("looking up external references") as conn:
-            for i in range(0, len(wanted), _CHUNK):
-                q = sa.select(col).where(col.in_(wanted[i : i + _CHUNK])).distinct()
-                found.update(r[0] for r in conn.execute(q))
+            dialect = conn.dialect
+            q = dialect.identifier_preparer.quote
+            mark = "?" if dialect.paramstyle == "qmark" else "%s"
+            head = f"SELECT DISTINCT {q('external_ref')} FROM {q(self.table.name)} WHERE {q('external_ref')} IN "
+            dbapi_conn = conn.connection.driver_connection
+            assert dbapi_conn is not None
+            cur = dbapi_conn.cursor()
+            sql = head
+            try:
+                for i in range(0, len(wanted), _CHUNK):
+                    part = wanted[i : i + _CHUNK]
+                    sql = head + f"({', '.join([mark] * len(part))})"
+                    cur.execute(sql, part)
+                    found.update(r[0] for r in cur.fetchall())
+            except dialect.loaded_dbapi.Error as e:
+                raise sa.exc.DBAPIError.instance(
+                    sql, None, e, dialect.loaded_dbapi.Error, dialect=dialect
+                ) from e
+            finally:
+                cur.close()
         return found
 
     # -- the bridge ----------------------------------------------------------------------------
@@ -161,36 +179,72 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         """
         cols = log_rows(log)
         n = len(cols["id"])
+        # an optional column that is NULL in every row is left out (fewer binds per row)
+        used = [c for c in LOG_COLUMNS if c not in OPTIONAL_COLUMNS or cols[c].count(None) != n]
+        return self._insert({c: cols[c] for c in used})
+
+    def add_validated(self, rows: ValidatedRows) -> int:
+        """:meth:`add_log` for the rows that :mod:`crmcore.ingest` built and validated: the
+        values are not checked again (see :class:`~crmcore.repositories._columnar.ValidatedRows`).
+        """
+        return self._insert(validated_columns(rows))
+
+    def _insert(self, cols: Mapping[str, Sequence[Any]]) -> int:
+        """Insert the given columns (the others are NULL); all or nothing.
+
+        On SQLite, up to :data:`_ROWS_PER_INSERT` rows go in one ``INSERT ... VALUES (...), (...)``:
+        one statement step per group instead of per row (pysqlite's ``executemany`` costs
+        about as much per step as SQLite's insert itself); the rows travel as one flat list
+        of values, interleaved column by column with slice assignments.
+        """
+        n = len(cols["id"])
         if n == 0:
             return 0
         step = self._uow.batch_size
         with self._uow._writing(f"adding {n} transactions") as conn:
             dialect = conn.dialect
-            # an optional column that is NULL in every row is left out (fewer binds per row)
-            used = [c for c in _LOG_COLUMNS if c not in _OPTIONAL or cols[c].count(None) != n]
+            used = [c for c in LOG_COLUMNS if c in cols]
+            width = len(used)
             names = ", ".join(dialect.identifier_preparer.quote(c) for c in used)
             mark = "?" if dialect.paramstyle == "qmark" else "%s"
-            sql = (
-                f"INSERT INTO {dialect.identifier_preparer.quote(self.table.name)} ({names}) "
-                f"VALUES ({', '.join([mark] * len(used))})"
-            )
+            row = f"({', '.join([mark] * width)})"
+            sql = f"INSERT INTO {dialect.identifier_preparer.quote(self.table.name)} ({names}) VALUES "
             columns = [cols[c] for c in used]
             rebuild = self._defer_indexes(conn, n)
             dbapi_conn = conn.connection.driver_connection
             assert dbapi_conn is not None
+            group = 1
+            if dialect.name == "sqlite":  # as many rows as the bound-parameter limit allows
+                limit = dbapi_conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+                group = max(1, min(_ROWS_PER_INSERT, limit // width))
             cur = dbapi_conn.cursor()
             try:
                 for i in range(0, n, step):
-                    chunk = list(zip(*(c[i : i + step] for c in columns), strict=True))
-                    cur.executemany(sql, chunk)
+                    part = columns if n <= step else [c[i : i + step] for c in columns]
+                    m = len(part[0])
+                    full = m - m % group
+                    if full:
+                        flat: list[Any] = [None] * (full * width)
+                        for j, c in enumerate(part):
+                            flat[j::width] = c if full == m else c[:full]
+                        values = zip(*[iter(flat)] * (width * group), strict=True)
+                        # pysqlite takes the iterator; other drivers get a list, as documented
+                        cur.executemany(
+                            sql + ", ".join([row] * group), values if group > 1 else list(values)
+                        )
+                    if full < m:
+                        rest = zip(*(c[full:] for c in part), strict=True)
+                        cur.executemany(sql + row, list(rest))
             except dialect.loaded_dbapi.Error as e:
                 raise sa.exc.DBAPIError.instance(
                     sql, None, e, dialect.loaded_dbapi.Error, dialect=dialect
                 ) from e
             finally:
                 cur.close()
-            for index in rebuild:
-                index.create(conn)
+            if rebuild:
+                with schema.index_build_memory(conn):
+                    for index in rebuild:
+                        index.create(conn)
         return n
 
     def _defer_indexes(self, conn: Connection, n: int) -> builtins.list[sa.Index]:
