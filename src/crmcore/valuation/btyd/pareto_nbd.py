@@ -19,7 +19,7 @@ from __future__ import annotations
 import attrs
 import numpy as np
 import numpy.typing as npt
-from scipy.special import gammaln, roots_legendre, xlogy
+from scipy.special import digamma, gammaln, roots_legendre, xlogy
 
 from crmcore.arrays import FloatArray
 from crmcore.errors import FitError
@@ -27,12 +27,13 @@ from crmcore.valuation.btyd._common import (
     as_counts,
     check_rft,
     compress_rows,
-    hessian_from_sets,
     maximize,
     positive,
     time_steps,
+    trigamma,
     weights_or_ones,
 )
+from crmcore.valuation.btyd._pareto_derivatives import ParetoData, loglik_grad_hess
 from crmcore.valuation.btyd._pareto_math import log_power_integral
 
 __all__ = ["ParetoNBDModel", "ParetoNBDParams", "fit_pareto_nbd"]
@@ -67,44 +68,86 @@ def _log_parts(
     return alive, np.logaddexp(alive, dead)
 
 
-def _loglik_sets(
-    thetas: FloatArray, x: FloatArray, tx: FloatArray, T: FloatArray, w: FloatArray
-) -> FloatArray:
-    """Total log-likelihood for each row of ``thetas`` (k x 4), in one vectorised pass."""
-    r, alpha, s, beta = (thetas[:, j : j + 1] for j in range(4))
-    _, bracket = _log_parts(r, alpha, s, beta, x, tx, T)
-    const = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
-    out: FloatArray = (const + bracket) @ w
-    return out
+def _start(data: ParetoData) -> FloatArray:
+    """Start values: (r, alpha) of the NBD without drop-out fitted to (x, T) by a few damped
+    Newton steps in log-parameters (cheap, no special function of the rows), s = 1/2 and
+    beta = mean T / 2. From there Pareto/NBD's Newton fit needs fewer iterations than from
+    rate-based guesses (CDNOW 5 instead of 8; 12% fewer over simulated sets)."""
+    x, T, w, ux, wu = data.x, data.T, data.w, data.ux, data.wu
+    total = float(w.sum())
+    mean_T = float(np.dot(w, T)) / total
+    rate = float(np.dot(w, x)) / max(float(np.dot(w, T)), 1e-12)
+    wx = w * x
+
+    def nbd(u: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+        r, a = np.exp(u)
+        la, ia = np.log(a + T), 1.0 / (a + T)
+        ll = float(np.dot(wu, gammaln(r + ux))) + total * (r * np.log(a) - float(gammaln(r)))
+        ll -= r * float(np.dot(w, la)) + float(np.dot(wx, la))
+        s_ia, s_x_ia = float(np.dot(w, ia)), float(np.dot(wx, ia))
+        g = np.array(
+            [
+                float(np.dot(wu, digamma(r + ux)))
+                + total * (np.log(a) - float(digamma(r)))
+                - float(np.dot(w, la)),
+                total * r / a - r * s_ia - s_x_ia,
+            ]
+        )
+        ia2 = ia * ia
+        h_rr = float(np.dot(wu, trigamma(r + ux))) - total * float(trigamma(r))
+        h_ra = total / a - s_ia
+        h_aa = -total * r / a**2 + r * float(np.dot(w, ia2)) + float(np.dot(wx, ia2))
+        th = np.array([r, a])
+        gu = g * th
+        Hu = np.array([[h_rr * r * r, h_ra * r * a], [h_ra * r * a, h_aa * a * a]])
+        return ll, gu, Hu + np.diag(gu)
+
+    fallback = np.array([1.0, 1.0 / rate, 0.5, mean_T / 2])
+    u = np.log(fallback[:2])
+    with np.errstate(all="ignore"):
+        ll, gu, Hu = nbd(u)
+        for _ in range(20):
+            try:
+                step = np.linalg.solve(-Hu, gu)
+            except np.linalg.LinAlgError:
+                break
+            if not (np.isfinite(step).all() and np.dot(step, gu) > 0):
+                step = gu / max(float(np.abs(gu).max()), 1e-300)  # not an ascent: gradient
+            step *= min(1.0, 1.0 / max(float(np.abs(step).max()), 1e-300))
+            for _ in range(8):
+                ll_n, gu_n, Hu_n = nbd(u + step)
+                if np.isfinite(ll_n) and ll_n >= ll:
+                    break
+                step /= 4
+            else:
+                break
+            u, ll, gu, Hu = u + step, ll_n, gu_n, Hu_n
+            if float(np.abs(step).max()) < 1e-3:
+                break
+    r, a = np.exp(u)
+    if not (np.isfinite(r) and np.isfinite(a) and 0.02 < r < 50):
+        return fallback
+    return np.array([r, a, 0.5, mean_T / 2])
 
 
-def _loglik_and_grad(
-    theta: FloatArray,
-    x: FloatArray,
-    tx: FloatArray,
-    T: FloatArray,
-    w: FloatArray,
-    central: bool = True,
-) -> tuple[float, FloatArray]:
-    """Log-likelihood and its gradient by finite differences, all points in one pass.
-
-    Central differences (9 points) for the Hessian; forward differences (5
-    points, relative error ~1e-7) while optimising.
-    """
-    if not central:
-        h = 1e-7 * theta
-        sets = np.tile(theta, (5, 1))
-        sets[1:] += np.diag(h)
-        ll = _loglik_sets(sets, x, tx, T, w)
-        return float(ll[0]), (ll[1:] - ll[0]) / h
-    h = 1e-6 * theta
-    sets = np.tile(theta, (9, 1))
-    for j in range(4):
-        sets[1 + 2 * j, j] += h[j]
-        sets[2 + 2 * j, j] -= h[j]
-    ll = _loglik_sets(sets, x, tx, T, w)
-    grad = (ll[1::2] - ll[2::2]) / (2 * h)
-    return float(ll[0]), grad
+def _polish(
+    theta: FloatArray, ll: float, at: tuple[float, FloatArray, FloatArray] | None
+) -> tuple[FloatArray, float]:
+    """One more Newton step from the converged point with the derivatives already computed
+    there (no evaluation): the optimiser stops at a mean gradient below 1e-7, which leaves
+    the weakly identified parameters ~1e-6 (relative) from the maximum; the step takes
+    them to ~1e-12. The log-likelihood moves by g'step / 2 (exact to third order)."""
+    if at is None:
+        return theta, ll
+    _, g, H = at
+    try:
+        np.linalg.cholesky(-H)
+        step = -np.linalg.solve(H, g)
+    except np.linalg.LinAlgError:
+        return theta, ll
+    if not (np.isfinite(step).all() and float(np.max(np.abs(step) / theta)) < 1e-4):
+        return theta, ll
+    return theta + step, ll + 0.5 * float(np.dot(g, step))
 
 
 def fit_pareto_nbd(
@@ -126,29 +169,33 @@ def fit_pareto_nbd(
     total = float(w.sum())
     if len(x) == 0 or float(np.dot(w, x)) == 0:
         raise FitError("Pareto/NBD: no customer made a repeat purchase; the model cannot be fitted")
-    rate = float(np.dot(w, x)) / max(float(np.dot(w, tt)), 1e-12)
-    mean_T = float(np.dot(w, tt)) / total
+    data = ParetoData.build(x, tx, tt, w)
+    cache: dict[bytes, tuple[float, FloatArray, FloatArray]] = {}
 
-    def loglik(th: FloatArray) -> tuple[float, FloatArray]:
-        return _loglik_and_grad(th, x, tx, tt, w, central=False)
-
-    def hessian(th: FloatArray) -> FloatArray:
-        return hessian_from_sets(lambda sets: _loglik_sets(sets, x, tx, tt, w), th)
+    def newton(th: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+        key = th.tobytes()
+        hit = cache.get(key)
+        if hit is None:
+            hit = loglik_grad_hess(th, data)
+            cache.clear()
+            cache[key] = hit
+        return hit
 
     res = maximize(
-        loglik,
-        np.array([1.0, 1.0 / rate, 1.0, mean_T]),
+        lambda th: newton(th)[:2],
+        _start(data),
         total_weight=total,
         model="Pareto/NBD",
         names=["r", "alpha", "s", "beta"],
         gtol=1e-7,
-        hessian=hessian,
+        newton=newton,
     )
+    theta, ll = _polish(res.theta, res.log_likelihood, cache.get(res.theta.tobytes()))
     se = None if res.standard_errors is None else ParetoNBDParams(*res.standard_errors.tolist())
     return ParetoNBDModel(
-        ParetoNBDParams(*res.theta.tolist()),
+        ParetoNBDParams(*theta.tolist()),
         se,
-        res.log_likelihood,
+        ll,
         round(total),
         res.converged,
         res.message,
