@@ -23,7 +23,7 @@ from crmcore.valuation import (
     simulate_bgnbd,
     simulate_gamma_gamma,
 )
-from crmcore.valuation.btyd import bgbb, bgnbd, gamma_gamma
+from crmcore.valuation.btyd import _bgnbd_loglik, bgbb, gamma_gamma
 from crmcore.valuation.btyd._common import blocks, map_rft
 
 Derivs = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
@@ -68,7 +68,7 @@ def test_bgnbd_family_derivatives(theta: tuple[float, ...], shift: int, seed: in
     x, tx, TT = simulate_bgnbd(BGNBDParams(0.5, 5.0, 0.8, 2.5), T, seed=seed)
     w = rng.integers(1, 4, len(x)).astype(float)
     th = np.array(theta) * np.array([1.0, 8.0, 1.0, 2.0])
-    _assert_close(lambda t: bgnbd._loglik(t, x, tx, TT, w, shift), th)
+    _assert_close(lambda t: _bgnbd_loglik._loglik(t, x, tx, TT, w, shift), th)
 
 
 @settings(max_examples=25, deadline=None)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -380,14 +381,18 @@ def _trust_region(
         last[key] = out
         return out
 
-    res = optimize.minimize(
-        lambda u: triple(u)[0],
-        u0,
-        jac=lambda u: triple(u)[1],
-        hess=lambda u: triple(u)[2],
-        method="trust-krylov",
-        options={"gtol": gtol, "maxiter": 200},
-    )
+    # near the optimum the Krylov subproblem can divide 0 by 0 inside scipy (a RuntimeWarning
+    # that must not reach users) and idle without new evaluations: silenced, and capped
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = optimize.minimize(
+            lambda u: triple(u)[0],
+            u0,
+            jac=lambda u: triple(u)[1],
+            hess=lambda u: triple(u)[2],
+            method="trust-krylov",
+            options={"gtol": gtol, "maxiter": 60},
+        )
     return res, natural
 
 
