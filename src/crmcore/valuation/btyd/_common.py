@@ -190,6 +190,8 @@ def map_rft(
     frequency: npt.ArrayLike,
     recency: npt.ArrayLike,
     T: npt.ArrayLike,
+    *,
+    size: int = CHUNK,
 ) -> FloatArray:
     """Validate a (frequency, recency, T) history and apply the element-wise ``fn`` in the same
     pass, block by block (each block is checked while it is in cache, then computed); a bad
@@ -200,7 +202,7 @@ def map_rft(
     """
     arrs = _aligned(frequency, recency, T)
     if arrs is None:
-        return chunked(fn, *check_rft(frequency, recency, T))
+        return chunked(fn, *check_rft(frequency, recency, T), size=size)
     x, t_x, tt = arrs
     out = np.empty(len(x), dtype=np.float64)
     ok = [True]
@@ -212,9 +214,9 @@ def map_rft(
         else:
             ok[0] = False
 
-    blocks(run, len(x))
+    blocks(run, len(x), size)
     if not ok[0]:
-        return chunked(fn, *check_rft(frequency, recency, T))
+        return chunked(fn, *check_rft(frequency, recency, T), size=size)
     return out
 
 

@@ -24,9 +24,12 @@ from scipy.special import digamma, gammaln, roots_legendre, xlogy
 from crmcore.arrays import FloatArray
 from crmcore.errors import FitError
 from crmcore.valuation.btyd._common import (
+    CHUNK,
     as_counts,
     check_rft,
+    chunked,
     compress_rows,
+    map_rft,
     maximize,
     positive,
     time_steps,
@@ -230,10 +233,14 @@ class ParetoNBDModel:
     converged: bool
     message: str
 
-    def _alive(self, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray:
+    def _alive_block(self, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray:
         p = self.params
         alive, bracket = _log_parts(p.r, p.alpha, p.s, p.beta, x, tx, T)
         return np.asarray(np.exp(alive - bracket), dtype=np.float64)
+
+    def _alive(self, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray:
+        """P(alive), block by block (bounded temporaries; blocks in parallel)."""
+        return chunked(self._alive_block, x, tx, T, size=CHUNK // 4)
 
     def _future(self, t: FloatArray | float, x: FloatArray, T: FloatArray) -> FloatArray:
         p = self.params
@@ -246,8 +253,7 @@ class ParetoNBDModel:
         self, frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike
     ) -> FloatArray:
         """P(alive at T | x, t_x, T) per customer."""
-        x, tx, tt = check_rft(frequency, recency, T)
-        return self._alive(x, tx, tt)
+        return map_rft(self._alive_block, frequency, recency, T, size=CHUNK // 4)
 
     def conditional_expected_purchases(
         self,
