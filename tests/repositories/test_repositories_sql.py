@@ -340,3 +340,37 @@ def test_index_builds_use_a_small_cache_and_give_the_connection_its_own_back(
         assert uow.transactions.restore_indexes() == ["ix_transactions_time"]
         assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == -65_536
     uow.close()
+
+
+def test_read_log_as_concatenated_columns_equals_the_row_by_row_read(
+    uow: SqlUnitOfWork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite reads the columns as three joined strings; the result must be the row path's."""
+    from crmcore.repositories.sql import _transactions
+
+    rng = np.random.default_rng(3)
+    with uow:
+        for i in range(300):
+            uow.transactions.add(
+                Transaction(
+                    id=f"t{i}",
+                    customer_id=f"c{int(rng.integers(0, 40))}",
+                    occurred_at=_t(2020) + timedelta(hours=int(rng.integers(0, 5000))),
+                    amount=Money(
+                        f"{int(rng.integers(0, 10**9))}.{int(rng.integers(0, 100)):02d}", "EUR"
+                    ),
+                    quantity=int(rng.integers(1, 5)),
+                )
+            )
+        uow.commit()
+    reads = []
+    for limit in (_transactions._CONCAT_MAX, 0):  # 0: every read goes row by row
+        monkeypatch.setattr(_transactions, "_CONCAT_MAX", limit)
+        with uow:
+            reads.append(uow.transactions.read_log())
+            reads.append(uow.transactions.read_log(customer_ids=["c1", "c7"], start=_t(2020, 3)))
+    for fast, slow in ((reads[0], reads[2]), (reads[1], reads[3])):
+        assert len(fast) > 0
+        assert fast.customer_ids.tolist() == slow.customer_ids.tolist()
+        for name in ("customer", "time", "amount", "quantity", "kind"):
+            np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import sqlite3
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -39,6 +40,55 @@ _ORDER_INDEXES = ("ix_transactions_customer_time", "ix_transactions_time")
 """Secondary indexes on random keys: the costly ones to grow row by row. ``external_ref`` stays
 during a multi-batch bulk load: the import's idempotency lookups need it."""
 _ROW_DTYPE = np.dtype([("tk", "i8"), ("a", "i8"), ("q", "i8")])
+_CONCAT_MAX = 4_000_000  # rows read as three concatenated strings on SQLite (~40 MB of text)
+
+
+def _read_concatenated(
+    conn: Connection, stmt: sa.Select[Any], counts: builtins.list[int]
+) -> np.ndarray[Any, Any] | None:
+    """SQLite: the ordered rows as three comma-joined strings (one Python object per column,
+    not three per row), parsed by numpy: about twice as fast as iterating the cursor.
+
+    SQLite concatenates in the order its subquery delivers, which its documentation does
+    not promise: the result is checked (count, and time order within each customer) and
+    None returned when it does not hold, so the caller reads row by row instead.
+    """
+    inner = stmt.subquery()
+    concat = sa.select(*(sa.func.group_concat(col) for col in inner.c))
+    sql, params = _raw_sql(conn, concat)
+    dbapi_conn = conn.connection.driver_connection
+    assert dbapi_conn is not None
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(sql, params)
+        got = cur.fetchone()
+    except conn.dialect.loaded_dbapi.Error as e:
+        raise sa.exc.DBAPIError.instance(
+            sql, params, e, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+        ) from e
+    finally:
+        cur.close()
+    n = sum(counts)
+    if got is None or any(not isinstance(v, str) for v in got):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a malformed string: read row by row instead
+        try:
+            cols = [np.fromstring(v, dtype=np.int64, sep=",") for v in got]
+        except (DeprecationWarning, ValueError):
+            return None
+    if any(len(col) != n for col in cols):
+        return None
+    times = cols[0] >> 3
+    step = np.diff(times) < 0
+    step[np.cumsum(counts)[:-1] - 1] = False  # a new customer may start earlier
+    if step.any():
+        return None
+    rows = np.empty(n, dtype=_ROW_DTYPE)
+    rows["tk"], rows["a"], rows["q"] = cols
+    return rows
+
+
 assert len(TransactionKind) <= 8  # read_log packs the kind code into 3 bits
 
 
@@ -377,6 +427,12 @@ class SqlTransactionRepository(SqlTable[Transaction]):
             .where(*cond)
             .order_by(c.customer_id, c.occurred_at)
         )
+        n_group = sum(int(r[1]) for r in got)
+        if conn.dialect.name == "sqlite" and n_group <= _CONCAT_MAX:
+            rows = _read_concatenated(conn, stmt, [int(r[1]) for r in got])
+            if rows is not None:
+                parts.append(rows)
+                return
         sql, params = _raw_sql(conn, stmt)
         dbapi_conn = conn.connection.driver_connection
         assert dbapi_conn is not None
