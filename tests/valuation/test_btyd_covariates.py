@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -16,9 +17,12 @@ from crmcore.valuation import (
     GammaGammaModel,
     GammaGammaParams,
     MBGNBDModel,
+    ParetoNBDModel,
+    ParetoNBDParams,
     customer_lifetime_value,
     fit_bgnbd,
     fit_mbgnbd,
+    fit_pareto_nbd,
 )
 from crmcore.valuation.btyd.covariates import bg_row_derivatives
 
@@ -179,3 +183,56 @@ def test_models_with_covariates_round_trip_through_json() -> None:
     mbg = MBGNBDModel(COV_MODEL.params, None, -1.0, 3, True, "ok", EFFECTS)
     for model in (COV_MODEL, mbg):
         assert from_json(type(model), to_json(model)) == model
+
+
+def test_pareto_nbd_recovers_known_coefficients() -> None:
+    """Pareto/NBD's own story with alpha_i = alpha exp(-g_p z), beta_i = beta exp(-g_d z)."""
+    rng = np.random.default_rng(21)
+    n = 3000
+    z_p = rng.integers(0, 2, n).astype(float)
+    z_d = rng.integers(0, 2, n).astype(float)
+    r, alpha, s, beta, g_p, g_d = 0.6, 8.0, 0.8, 12.0, 0.7, 0.8
+    T = np.round(rng.uniform(30, 80, n) * 7) / 7
+    lam = rng.gamma(r, 1.0 / (alpha * np.exp(-g_p * z_p)))
+    mu = rng.gamma(s, 1.0 / (beta * np.exp(-g_d * z_d)))
+    death = rng.exponential(1.0 / mu)
+    end = np.minimum(death, T)
+    x = rng.poisson(lam * end).astype(float)
+    tx = np.where(x > 0, end * rng.beta(np.maximum(x, 1), 1.0), 0.0)  # last of x uniform times
+    model = fit_pareto_nbd(x, tx, T, purchase_covariates=z_p, dropout_covariates=z_d)
+    eff = model.covariates
+    assert eff is not None and eff.purchase_errors is not None and eff.dropout_errors is not None
+    got = [*attrs.astuple(model.params), eff.purchase[0], eff.dropout[0]]
+    se = [*attrs.astuple(model.standard_errors), eff.purchase_errors[0], eff.dropout_errors[0]]
+    z = np.abs(np.array(got) - [r, alpha, s, beta, g_p, g_d]) / np.array(se)
+    assert (z < 4).all(), (got, se)
+
+
+def test_pareto_nbd_predictions_with_covariates_are_the_plain_model_per_customer() -> None:
+    eff = CovariateEffects(purchase=(0.5,), dropout=(-0.3, 0.2))
+    params = ParetoNBDParams(0.55, 10.6, 0.61, 11.7)
+    model = ParetoNBDModel(params, None, 0.0, 1, True, "", eff)
+    zp = np.array([0.0, 1.0, 2.0])
+    zd = np.array([[0.0, 0.0], [1.0, 2.0], [-1.0, 0.5]])
+    kw = {"purchase_covariates": zp, "dropout_covariates": zd}
+    alive = model.probability_alive(X, TX, TT, **kw)
+    expect = model.conditional_expected_purchases(26, X, TX, TT, **kw)
+    gg = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44), None, 0.0, 1, True, "")
+    m = np.array([0.0, 30.0, 45.0])
+    clv = customer_lifetime_value(model, gg, X, TX, TT, m, horizon=6, **kw)
+    for i in range(3):
+        al = params.alpha * np.exp(-zp[i] * 0.5)
+        be = params.beta * np.exp(-(zd[i] @ np.array([-0.3, 0.2])))
+        plain = ParetoNBDModel(
+            ParetoNBDParams(0.55, float(al), 0.61, float(be)), None, 0.0, 1, True, ""
+        )
+        one = (X[i : i + 1], TX[i : i + 1], TT[i : i + 1])
+        assert alive[i] == pytest.approx(plain.probability_alive(*one)[0], rel=1e-12)
+        assert expect[i] == pytest.approx(
+            plain.conditional_expected_purchases(26, *one)[0], rel=1e-10
+        )
+        plain_clv = customer_lifetime_value(plain, gg, *one, m[i : i + 1], horizon=6)
+        assert clv[i] == pytest.approx(plain_clv[0], rel=1e-10)
+    with pytest.raises(ValidationError, match="'dropout_covariates' are required"):
+        model.probability_alive(X, TX, TT, purchase_covariates=zp)
+    assert from_json(ParetoNBDModel, to_json(model)) == model

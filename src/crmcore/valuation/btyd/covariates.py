@@ -11,7 +11,9 @@ of R's CLVTools, so coefficients compare one to one)::
 A positive purchase coefficient raises the expected purchase rate r / alpha_i;
 a positive drop-out coefficient scales a and b together (the mean drop-out
 probability a / (a + b) stays, its heterogeneity shrinks). With every
-covariate 0 the customer is the baseline model. Columns are used as given:
+covariate 0 the customer is the baseline model. Pareto/NBD takes the same
+purchase side and ``beta_i = beta * exp(-z_dropout_i . gamma_dropout)`` (a
+positive drop-out coefficient: a higher drop-out rate s / beta_i). Columns are used as given:
 centre or standardise them first for well-conditioned fits.
 
 >>> import numpy as np
@@ -38,6 +40,7 @@ __all__ = [
     "bg_row_derivatives",
     "covariate_matrix",
     "customer_scales",
+    "linear_predictors",
 ]
 
 
@@ -90,16 +93,14 @@ def covariate_matrix(values: npt.ArrayLike | None, n: int, *, name: str) -> Floa
     return np.ascontiguousarray(z)
 
 
-def customer_scales(
+def linear_predictors(
     effects: CovariateEffects,
-    alpha: float,
-    a: float,
-    b: float,
     purchase: npt.ArrayLike | None,
     dropout: npt.ArrayLike | None,
     n: int,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Per-customer (alpha_i, a_i, b_i) from the covariates (checked against the coefficients)."""
+) -> tuple[FloatArray, FloatArray]:
+    """z_purchase . gamma_purchase and z_dropout . gamma_dropout per customer, the covariates
+    checked against the fitted coefficients (count of columns, one row per customer)."""
     out = []
     for values, coef, name in (
         (purchase, effects.purchase, "purchase_covariates"),
@@ -115,7 +116,20 @@ def customer_scales(
                 f"{name!r} must have {len(coef)} column(s), as when fitted: got {z.shape[1]}"
             )
         out.append(z @ np.asarray(coef, dtype=np.float64) if coef else np.zeros(n))
-    lin_p, lin_d = out
+    return out[0], out[1]
+
+
+def customer_scales(
+    effects: CovariateEffects,
+    alpha: float,
+    a: float,
+    b: float,
+    purchase: npt.ArrayLike | None,
+    dropout: npt.ArrayLike | None,
+    n: int,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per-customer BG/NBD (alpha_i, a_i, b_i) from the covariates."""
+    lin_p, lin_d = linear_predictors(effects, purchase, dropout, n)
     m = np.exp(lin_d)
     return alpha * np.exp(-lin_p), a * m, b * m
 

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from scipy.special import digamma, gammaln, roots_legendre, xlogy
 
 from crmcore.arrays import FloatArray
-from crmcore.errors import FitError
+from crmcore.errors import FitError, ValidationError
 from crmcore.valuation.btyd._common import (
     CHUNK,
     as_counts,
@@ -36,8 +36,14 @@ from crmcore.valuation.btyd._common import (
     trigamma,
     weights_or_ones,
 )
+from crmcore.valuation.btyd._pareto_covariates import fit_with_covariates
 from crmcore.valuation.btyd._pareto_derivatives import ParetoData, loglik_grad_hess
 from crmcore.valuation.btyd._pareto_math import log_power_integral
+from crmcore.valuation.btyd.covariates import (
+    CovariateEffects,
+    covariate_matrix,
+    linear_predictors,
+)
 
 __all__ = ["ParetoNBDModel", "ParetoNBDParams", "fit_pareto_nbd"]
 
@@ -159,8 +165,13 @@ def fit_pareto_nbd(
     T: npt.ArrayLike,
     *,
     weights: npt.ArrayLike | None = None,
+    purchase_covariates: npt.ArrayLike | None = None,
+    dropout_covariates: npt.ArrayLike | None = None,
 ) -> ParetoNBDModel:
     """Fit Pareto/NBD by maximum likelihood (identical rows merged exactly into weights).
+
+    Time-invariant covariates (one row per customer) make alpha (``purchase_covariates``)
+    and beta (``dropout_covariates``) customer-specific, as in :mod:`.covariates`.
 
     >>> fit_pareto_nbd([0], [0], [1])
     Traceback (most recent call last):
@@ -168,6 +179,27 @@ def fit_pareto_nbd(
     """
     x, tx, tt = check_rft(frequency, recency, T, broadcast=False)
     w0 = None if weights is None else weights_or_ones(weights, len(x))
+    if purchase_covariates is not None or dropout_covariates is not None:
+        zp = covariate_matrix(purchase_covariates, len(x), name="purchase_covariates")
+        zd = covariate_matrix(dropout_covariates, len(x), name="dropout_covariates")
+        base = fit_pareto_nbd(x, tx, tt, weights=w0)
+        res = fit_with_covariates(x, tx, tt, w0, zp, zd, np.array(attrs.astuple(base.params)))
+        kp, cse = zp.shape[1], res.standard_errors
+        effects = CovariateEffects(
+            tuple(res.theta[4 : 4 + kp].tolist()),
+            tuple(res.theta[4 + kp :].tolist()),
+            None if cse is None else tuple(cse[4 : 4 + kp].tolist()),
+            None if cse is None else tuple(cse[4 + kp :].tolist()),
+        )
+        return ParetoNBDModel(
+            ParetoNBDParams(*res.theta[:4].tolist()),
+            None if cse is None else ParetoNBDParams(*cse[:4].tolist()),
+            res.log_likelihood,
+            base.n,
+            res.converged,
+            res.message,
+            effects,
+        )
     (x, tx, tt), w = compress_rows(x, tx, tt, weights=w0)
     total = float(w.sum())
     if len(x) == 0 or float(np.dot(w, x)) == 0:
@@ -232,6 +264,41 @@ class ParetoNBDModel:
     n: int
     converged: bool
     message: str
+    covariates: CovariateEffects | None = None
+
+    def _scales(
+        self, purchase: npt.ArrayLike | None, dropout: npt.ArrayLike | None, n: int
+    ) -> tuple[FloatArray, FloatArray] | None:
+        """Per-customer (alpha_i, beta_i) of a model with covariates; None without them."""
+        if self.covariates is None:
+            if purchase is not None or dropout is not None:
+                raise ValidationError(
+                    "covariates were given, but the model was fitted without covariates"
+                )
+            return None
+        lin_p, lin_d = linear_predictors(self.covariates, purchase, dropout, n)
+        return self.params.alpha * np.exp(-lin_p), self.params.beta * np.exp(-lin_d)
+
+    def _covariate_path(
+        self,
+        times: FloatArray,
+        x: FloatArray,
+        tx: FloatArray,
+        T: FloatArray,
+        purchase: npt.ArrayLike | None,
+        dropout: npt.ArrayLike | None,
+    ) -> tuple[FloatArray, FloatArray] | None:
+        """P(alive) and E[purchases in (T, T + times] | alive] per customer (customers x
+        times) for a model with covariates; None without them (used by the CLV)."""
+        sc = self._scales(purchase, dropout, len(x))
+        if sc is None:
+            return None
+        al, be = sc
+        p = self.params
+        alive, bracket = _log_parts(p.r, al, p.s, be, x, tx, T)
+        ab, bb, xb, Tb = al[:, None], be[:, None], x[:, None], T[:, None]
+        cum = (p.r + xb) * (bb + Tb) / (ab + Tb) * _rate_factor(p.s, np.log1p(times / (bb + Tb)))
+        return np.exp(alive - bracket), cum
 
     def _alive_block(self, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray:
         p = self.params
@@ -250,10 +317,21 @@ class ParetoNBDModel:
         return out
 
     def probability_alive(
-        self, frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike
+        self,
+        frequency: npt.ArrayLike,
+        recency: npt.ArrayLike,
+        T: npt.ArrayLike,
+        *,
+        purchase_covariates: npt.ArrayLike | None = None,
+        dropout_covariates: npt.ArrayLike | None = None,
     ) -> FloatArray:
-        """P(alive at T | x, t_x, T) per customer."""
-        return map_rft(self._alive_block, frequency, recency, T, size=CHUNK // 4)
+        """P(alive at T | x, t_x, T) per customer (covariates: for a model fitted with them)."""
+        if self.covariates is None and purchase_covariates is None and dropout_covariates is None:
+            return map_rft(self._alive_block, frequency, recency, T, size=CHUNK // 4)
+        x, tx, tt = check_rft(frequency, recency, T)
+        path = self._covariate_path(np.zeros(1), x, tx, tt, purchase_covariates, dropout_covariates)
+        assert path is not None
+        return path[0]
 
     def conditional_expected_purchases(
         self,
@@ -261,10 +339,20 @@ class ParetoNBDModel:
         frequency: npt.ArrayLike,
         recency: npt.ArrayLike,
         T: npt.ArrayLike,
+        *,
+        purchase_covariates: npt.ArrayLike | None = None,
+        dropout_covariates: npt.ArrayLike | None = None,
     ) -> FloatArray:
         """E[purchases in (T, T+t] | x, t_x, T] per customer."""
         x, tx, tt = check_rft(frequency, recency, T)
         ts = np.broadcast_to(time_steps(t), x.shape)
+        sc = self._scales(purchase_covariates, dropout_covariates, len(x))
+        if sc is not None:
+            al, be = sc
+            p = self.params
+            alive, bracket = _log_parts(p.r, al, p.s, be, x, tx, tt)
+            g = (p.r + x) * (be + tt) / (al + tt) * _rate_factor(p.s, np.log1p(ts / (be + tt)))
+            return np.asarray(np.exp(alive - bracket) * g)
         return self._alive(x, tx, tt) * self._future(ts, x, tt)
 
     def probability_of_repurchase(
