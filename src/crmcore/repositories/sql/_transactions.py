@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import sqlite3
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +43,32 @@ _ROW_DTYPE = np.dtype([("tk", "i8"), ("a", "i8"), ("q", "i8")])
 _CONCAT_MAX = 4_000_000  # rows read as three concatenated strings on SQLite (~40 MB of text)
 
 
+def _raw_read(conn: Connection, stmt: sa.Select[Any], consume: Callable[[Any], Any]) -> Any:
+    """Run ``stmt`` on the raw DBAPI cursor (no SQLAlchemy row objects) and return
+    ``consume(cursor)``; driver errors become SQLAlchemy's, like any other statement's."""
+    sql, params = _raw_sql(conn, stmt)
+    dbapi_conn = conn.connection.driver_connection
+    assert dbapi_conn is not None
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute(sql, params)
+        return consume(cur)
+    except conn.dialect.loaded_dbapi.Error as e:
+        raise sa.exc.DBAPIError.instance(
+            sql, params, e, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+        ) from e
+    finally:
+        cur.close()
+
+
+def _one(cur: Any) -> Any:
+    return cur.fetchone()
+
+
+def _structured_rows(cur: Any) -> np.ndarray[Any, Any]:
+    return np.fromiter(cur, dtype=_ROW_DTYPE)
+
+
 def _read_concatenated(
     conn: Connection, stmt: sa.Select[Any], counts: builtins.list[int]
 ) -> np.ndarray[Any, Any] | None:
@@ -54,20 +80,7 @@ def _read_concatenated(
     None returned when it does not hold, so the caller reads row by row instead.
     """
     inner = stmt.subquery()
-    concat = sa.select(*(sa.func.group_concat(col) for col in inner.c))
-    sql, params = _raw_sql(conn, concat)
-    dbapi_conn = conn.connection.driver_connection
-    assert dbapi_conn is not None
-    cur = dbapi_conn.cursor()
-    try:
-        cur.execute(sql, params)
-        got = cur.fetchone()
-    except conn.dialect.loaded_dbapi.Error as e:
-        raise sa.exc.DBAPIError.instance(
-            sql, params, e, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
-        ) from e
-    finally:
-        cur.close()
+    got = _raw_read(conn, sa.select(*(sa.func.group_concat(col) for col in inner.c)), _one)
     n = sum(counts)
     if got is None or any(not isinstance(v, str) for v in got):
         return None
@@ -433,16 +446,4 @@ class SqlTransactionRepository(SqlTable[Transaction]):
             if rows is not None:
                 parts.append(rows)
                 return
-        sql, params = _raw_sql(conn, stmt)
-        dbapi_conn = conn.connection.driver_connection
-        assert dbapi_conn is not None
-        cur = dbapi_conn.cursor()
-        try:
-            cur.execute(sql, params)
-            parts.append(np.fromiter(cur, dtype=_ROW_DTYPE))
-        except conn.dialect.loaded_dbapi.Error as e:
-            raise sa.exc.DBAPIError.instance(
-                sql, params, e, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
-            ) from e
-        finally:
-            cur.close()
+        parts.append(_raw_read(conn, stmt, _structured_rows))
