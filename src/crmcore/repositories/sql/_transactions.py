@@ -6,6 +6,7 @@ import builtins
 import sqlite3
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -43,22 +44,31 @@ _ROW_DTYPE = np.dtype([("tk", "i8"), ("a", "i8"), ("q", "i8")])
 _CONCAT_MAX = 4_000_000  # rows read as three concatenated strings on SQLite (~40 MB of text)
 
 
-def _raw_read(conn: Connection, stmt: sa.Select[Any], consume: Callable[[Any], Any]) -> Any:
-    """Run ``stmt`` on the raw DBAPI cursor (no SQLAlchemy row objects) and return
-    ``consume(cursor)``; driver errors become SQLAlchemy's, like any other statement's."""
-    sql, params = _raw_sql(conn, stmt)
+@contextmanager
+def _raw_cursor(conn: Connection, statement: str) -> Iterator[Any]:
+    """The raw DBAPI cursor of ``conn`` (no SQLAlchemy row objects or parameter processing,
+    for the bulk paths), closed after use; a driver error becomes SQLAlchemy's DBAPIError
+    naming ``statement``, like any other statement's, so the unit of work translates it."""
+    dialect = conn.dialect
     dbapi_conn = conn.connection.driver_connection
     assert dbapi_conn is not None
     cur = dbapi_conn.cursor()
     try:
-        cur.execute(sql, params)
-        return consume(cur)
-    except conn.dialect.loaded_dbapi.Error as e:
+        yield cur
+    except dialect.loaded_dbapi.Error as e:
         raise sa.exc.DBAPIError.instance(
-            sql, params, e, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect
+            statement, None, e, dialect.loaded_dbapi.Error, dialect=dialect
         ) from e
     finally:
         cur.close()
+
+
+def _raw_read(conn: Connection, stmt: sa.Select[Any], consume: Callable[[Any], Any]) -> Any:
+    """Run ``stmt`` on the raw DBAPI cursor and return ``consume(cursor)``."""
+    sql, params = _raw_sql(conn, stmt)
+    with _raw_cursor(conn, sql) as cur:
+        cur.execute(sql, params)
+        return consume(cur)
 
 
 def _one(cur: Any) -> Any:
@@ -216,22 +226,11 @@ class SqlTransactionRepository(SqlTable[Transaction]):
             q = dialect.identifier_preparer.quote
             mark = "?" if dialect.paramstyle == "qmark" else "%s"
             head = f"SELECT DISTINCT {q('external_ref')} FROM {q(self.table.name)} WHERE {q('external_ref')} IN "
-            dbapi_conn = conn.connection.driver_connection
-            assert dbapi_conn is not None
-            cur = dbapi_conn.cursor()
-            sql = head
-            try:
+            with _raw_cursor(conn, head + "(...)") as cur:
                 for i in range(0, len(wanted), _CHUNK):
                     part = wanted[i : i + _CHUNK]
-                    sql = head + f"({', '.join([mark] * len(part))})"
-                    cur.execute(sql, part)
+                    cur.execute(head + f"({', '.join([mark] * len(part))})", part)
                     found.update(r[0] for r in cur.fetchall())
-            except dialect.loaded_dbapi.Error as e:
-                raise sa.exc.DBAPIError.instance(
-                    sql, None, e, dialect.loaded_dbapi.Error, dialect=dialect
-                ) from e
-            finally:
-                cur.close()
         return found
 
     # -- the bridge ----------------------------------------------------------------------------
@@ -274,14 +273,11 @@ class SqlTransactionRepository(SqlTable[Transaction]):
             sql = f"INSERT INTO {dialect.identifier_preparer.quote(self.table.name)} ({names}) VALUES "
             columns = [cols[c] for c in used]
             rebuild = self._defer_indexes(conn, n)
-            dbapi_conn = conn.connection.driver_connection
-            assert dbapi_conn is not None
-            group = 1
-            if dialect.name == "sqlite":  # as many rows as the bound-parameter limit allows
-                limit = dbapi_conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
-                group = max(1, min(_ROWS_PER_INSERT, limit // width))
-            cur = dbapi_conn.cursor()
-            try:
+            with _raw_cursor(conn, sql + row) as cur:
+                group = 1
+                if dialect.name == "sqlite":  # as many rows as the bound-parameter limit allows
+                    limit = cur.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+                    group = max(1, min(_ROWS_PER_INSERT, limit // width))
                 for i in range(0, n, step):
                     part = columns if n <= step else [c[i : i + step] for c in columns]
                     m = len(part[0])
@@ -298,12 +294,6 @@ class SqlTransactionRepository(SqlTable[Transaction]):
                     if full < m:
                         rest = zip(*(c[full:] for c in part), strict=True)
                         cur.executemany(sql + row, list(rest))
-            except dialect.loaded_dbapi.Error as e:
-                raise sa.exc.DBAPIError.instance(
-                    sql, None, e, dialect.loaded_dbapi.Error, dialect=dialect
-                ) from e
-            finally:
-                cur.close()
             if rebuild:
                 with schema.index_build_memory(conn):
                     for index in rebuild:
