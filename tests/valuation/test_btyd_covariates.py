@@ -217,6 +217,7 @@ def test_pareto_nbd_predictions_with_covariates_are_the_plain_model_per_customer
     kw = {"purchase_covariates": zp, "dropout_covariates": zd}
     alive = model.probability_alive(X, TX, TT, **kw)
     expect = model.conditional_expected_purchases(26, X, TX, TT, **kw)
+    rep = model.probability_of_repurchase(13, X, TX, TT, **kw)
     gg = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44), None, 0.0, 1, True, "")
     m = np.array([0.0, 30.0, 45.0])
     clv = customer_lifetime_value(model, gg, X, TX, TT, m, horizon=6, **kw)
@@ -231,6 +232,7 @@ def test_pareto_nbd_predictions_with_covariates_are_the_plain_model_per_customer
         assert expect[i] == pytest.approx(
             plain.conditional_expected_purchases(26, *one)[0], rel=1e-10
         )
+        assert rep[i] == pytest.approx(plain.probability_of_repurchase(13, *one)[0], rel=1e-10)
         plain_clv = customer_lifetime_value(plain, gg, *one, m[i : i + 1], horizon=6)
         assert clv[i] == pytest.approx(plain_clv[0], rel=1e-10)
     with pytest.raises(ValidationError, match="'dropout_covariates' are required"):

@@ -237,6 +237,34 @@ def fit_pareto_nbd(
     )
 
 
+def _alive_at(
+    x: FloatArray,
+    tx: FloatArray,
+    T: FloatArray,
+    r: float,
+    alpha: float | FloatArray,
+    s: float,
+    beta: float | FloatArray,
+) -> FloatArray:
+    """P(alive): the share of the 'alive at T' term in the likelihood's bracket."""
+    alive, bracket = _log_parts(r, alpha, s, beta, x, tx, T)
+    return np.asarray(np.exp(alive - bracket), dtype=np.float64)
+
+
+def _future_at(
+    t: FloatArray | float,
+    x: FloatArray,
+    T: FloatArray,
+    r: float,
+    alpha: float | FloatArray,
+    s: float,
+    beta: float | FloatArray,
+) -> FloatArray:
+    """E[purchases in (T, T+t] | alive at T, x] (alpha, beta scalars or per customer)."""
+    out: FloatArray = (r + x) * (beta + T) / (alpha + T) * _rate_factor(s, np.log1p(t / (beta + T)))
+    return out
+
+
 def _rate_factor(s: float, log_ratio: FloatArray) -> FloatArray:
     """[1 - exp(-(s - 1) L)] / (s - 1), with its limit L at s = 1."""
     if abs(s - 1) < 1e-10:
@@ -295,15 +323,12 @@ class ParetoNBDModel:
             return None
         al, be = sc
         p = self.params
-        alive, bracket = _log_parts(p.r, al, p.s, be, x, tx, T)
-        ab, bb, xb, Tb = al[:, None], be[:, None], x[:, None], T[:, None]
-        cum = (p.r + xb) * (bb + Tb) / (ab + Tb) * _rate_factor(p.s, np.log1p(times / (bb + Tb)))
-        return np.exp(alive - bracket), cum
+        cum = _future_at(times, x[:, None], T[:, None], p.r, al[:, None], p.s, be[:, None])
+        return _alive_at(x, tx, T, p.r, al, p.s, be), cum
 
     def _alive_block(self, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray:
         p = self.params
-        alive, bracket = _log_parts(p.r, p.alpha, p.s, p.beta, x, tx, T)
-        return np.asarray(np.exp(alive - bracket), dtype=np.float64)
+        return _alive_at(x, tx, T, p.r, p.alpha, p.s, p.beta)
 
     def _alive(self, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray:
         """P(alive), block by block (bounded temporaries; blocks in parallel)."""
@@ -311,10 +336,7 @@ class ParetoNBDModel:
 
     def _future(self, t: FloatArray | float, x: FloatArray, T: FloatArray) -> FloatArray:
         p = self.params
-        out: FloatArray = (
-            (p.r + x) * (p.beta + T) / (p.alpha + T) * _rate_factor(p.s, np.log1p(t / (p.beta + T)))
-        )
-        return out
+        return _future_at(t, x, T, p.r, p.alpha, p.s, p.beta)
 
     def probability_alive(
         self,
@@ -329,9 +351,9 @@ class ParetoNBDModel:
         if self.covariates is None and purchase_covariates is None and dropout_covariates is None:
             return map_rft(self._alive_block, frequency, recency, T, size=CHUNK // 4)
         x, tx, tt = check_rft(frequency, recency, T)
-        path = self._covariate_path(np.zeros(1), x, tx, tt, purchase_covariates, dropout_covariates)
-        assert path is not None
-        return path[0]
+        sc = self._scales(purchase_covariates, dropout_covariates, len(x))
+        assert sc is not None  # the model has covariates, or _scales refused the given ones
+        return _alive_at(x, tx, tt, self.params.r, sc[0], self.params.s, sc[1])
 
     def conditional_expected_purchases(
         self,
@@ -350,9 +372,7 @@ class ParetoNBDModel:
         if sc is not None:
             al, be = sc
             p = self.params
-            alive, bracket = _log_parts(p.r, al, p.s, be, x, tx, tt)
-            g = (p.r + x) * (be + tt) / (al + tt) * _rate_factor(p.s, np.log1p(ts / (be + tt)))
-            return np.asarray(np.exp(alive - bracket) * g)
+            return _alive_at(x, tx, tt, p.r, al, p.s, be) * _future_at(ts, x, tt, p.r, al, p.s, be)
         return self._alive(x, tx, tt) * self._future(ts, x, tt)
 
     def probability_of_repurchase(
@@ -361,6 +381,9 @@ class ParetoNBDModel:
         frequency: npt.ArrayLike,
         recency: npt.ArrayLike,
         T: npt.ArrayLike,
+        *,
+        purchase_covariates: npt.ArrayLike | None = None,
+        dropout_covariates: npt.ArrayLike | None = None,
     ) -> FloatArray:
         """P(at least one purchase in (T, T+t] | x, t_x, T).
 
@@ -370,16 +393,23 @@ class ParetoNBDModel:
         x, tx, tt = check_rft(frequency, recency, T)
         ts = np.broadcast_to(time_steps(t), x.shape)
         p = self.params
+        sc = self._scales(purchase_covariates, dropout_covariates, len(x))
+        al: float | FloatArray
+        be: float | FloatArray
+        if sc is None:
+            al, be, alive = p.alpha, p.beta, self._alive(x, tx, tt)
+        else:
+            al, be = sc
+            alive = _alive_at(x, tx, tt, p.r, al, p.s, be)
         log_int = log_power_integral(
-            p.r + x + 1, np.full_like(x, p.s), p.alpha + tt, p.beta + tt, np.zeros_like(x), ts
+            p.r + x + 1, np.full_like(x, p.s), al + tt, be + tt, np.zeros_like(x), ts
         )
-        log_given_alive = (
-            np.log(p.r + x) + (p.r + x) * np.log(p.alpha + tt) + p.s * np.log(p.beta + tt) + log_int
-        )
-        return self._alive(x, tx, tt) * np.minimum(np.exp(log_given_alive), 1.0)
+        log_given_alive = np.log(p.r + x) + (p.r + x) * np.log(al + tt) + p.s * np.log(be + tt)
+        return alive * np.minimum(np.exp(log_given_alive + log_int), 1.0)
 
     def expected_purchases(self, t: npt.ArrayLike) -> FloatArray:
-        """E[X(t)] for a new customer: r beta / (alpha (s - 1)) [1 - (beta / (beta + t))^(s - 1)]."""
+        """E[X(t)] for a new customer: r beta / (alpha (s - 1)) [1 - (beta / (beta + t))^(s - 1)]
+        (with covariates: a baseline customer, every covariate 0)."""
         ts = np.atleast_1d(time_steps(t))
         p = self.params
         return p.r * p.beta / p.alpha * _rate_factor(p.s, np.log1p(ts / p.beta))
