@@ -250,6 +250,18 @@ def focused_stamps(draw: st.DrawFn) -> str:
     return _stamp(p["y"], p["mo"], p["d"], p["h"], p["mi"], p["s"], p["sep"], p["tz"], p["form"])
 
 
+def _assert_times_match(
+    cells: list[str], micros: Any, errors: list[tuple[int, str]], assume_utc: bool
+) -> None:
+    """Every cell accepted exactly when fromisoformat's reference accepts it, with its value."""
+    bad = {i for i, _ in errors}
+    for i, cell in enumerate(cells):
+        expected = _ref_micros(cell, assume_utc)
+        assert (i not in bad) == (expected is not None), cell
+        if expected is not None:
+            assert int(micros[i]) == expected, cell
+
+
 @settings(max_examples=300)
 @given(
     st.lists(st.one_of(focused_stamps(), focused_stamps(), stamps), min_size=10, max_size=40),
@@ -259,12 +271,7 @@ def test_timestamps_match_fromisoformat(cells: list[str], assume_utc: bool) -> N
     from crmcore.ingest._times import parse_times
 
     micros, errors = parse_times(cells, assume_utc=assume_utc)
-    bad = {i for i, _ in errors}
-    for i, cell in enumerate(cells):
-        expected = _ref_micros(cell, assume_utc)
-        assert (i not in bad) == (expected is not None), cell
-        if expected is not None:
-            assert int(micros[i]) == expected, cell
+    _assert_times_match(cells, micros, errors, assume_utc)
 
 
 focused_amounts = st.one_of(
@@ -378,12 +385,7 @@ def test_byte_timestamps_match_fromisoformat(cells: list[str], assume_utc: bool)
     from crmcore.ingest import _bytecells
 
     micros, errors = _bytecells.parse_times(byte_cells(cells), assume_utc=assume_utc)
-    bad = {i for i, _ in errors}
-    for i, cell in enumerate(cells):
-        expected = _ref_micros(cell, assume_utc)
-        assert (i not in bad) == (expected is not None), cell
-        if expected is not None:
-            assert int(micros[i]) == expected, cell
+    _assert_times_match(cells, micros, errors, assume_utc)
 
 
 _category_cells = st.one_of(
