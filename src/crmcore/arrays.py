@@ -2,26 +2,57 @@
 
 Array functions in crmcore take array-likes, validate them once with these
 helpers, and work on numpy arrays from then on. Messages name the argument,
-the offending value and its position.
+the offending value and its position. Aligned inputs must have the same
+length; this is checked before anything is broadcast, and the message names
+every argument with its length. Scalar options (probabilities, counts,
+horizons, seeds, method names) are checked by :mod:`crmcore.options`.
 
-The NaN policy (``nan_policy=``) is the same everywhere:
+The NaN policy (``nan_policy=``) means the same in every function that takes
+it. A row is *missing* when any of the function's aligned inputs is NaN in
+that row. Infinite values are never missing: they are refused unless a
+function documents them.
 
-* ``"raise"`` (default for fitting): any NaN is a :class:`~crmcore.errors.ValidationError`;
-* ``"omit"``: rows with a NaN in any of the aligned inputs are dropped;
-* ``"propagate"``: NaN rows give NaN results (element-wise functions only).
+============  ==========================  ===========================  ======================
+policy        element-wise functions      rankings and scores          aggregates
+              (one result per row)        (a row's result depends on   (one result from
+                                          the other rows)              all rows)
+============  ==========================  ===========================  ======================
+``raise``     a missing row is a          same                         same
+              ValidationError naming the
+              argument, the first row
+              and how many in all
+``omit``      missing rows are left out:  ranks among the rows kept;   computed over the
+              ``f(x, nan_policy="omit")   the result holds the rows    rows kept
+              == f(x[~missing])``; every  kept, and every index or
+              index or order a result     order refers to the
+              returns is a row number     caller's rows
+              of the caller's input
+``propagate`` a missing row gives NaN in  a missing row is unranked    the result is NaN
+              that row's result; the      (NaN, or the documented
+              other rows are unaffected   "unscored" value of an
+                                          integer score) and does not
+                                          move the others' ranks
+============  ==========================  ===========================  ======================
+
+A function for which one of the policies has no meaning (a survey summary
+cannot propagate a missing answer) refuses it with a message that says which
+policies it takes.
 
 >>> import numpy as np
 >>> x = as_float_array([1.0, 2.5], name="amount")
 >>> x.dtype, x.shape
 (dtype('float64'), (2,))
 >>> kept = apply_nan_policy({"x": [1.0, np.nan, 3.0], "y": [1, 2, 3]}, policy="omit")
->>> kept.arrays["x"].tolist(), kept.mask.tolist()
-([1.0, 3.0], [True, False, True])
+>>> kept.arrays["x"].tolist(), kept.mask.tolist(), kept.to_caller([1]).tolist()
+([1.0, 3.0], [True, False, True], [2])
+>>> prop = apply_nan_policy({"x": [1.0, np.nan, 3.0]}, policy="propagate")
+>>> prop.fill(prop.clean()["x"] * 10).tolist()
+[10.0, nan, 30.0]
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Literal, TypeAlias
 
 import attrs
@@ -203,10 +234,18 @@ def validate_nan_policy(policy: str) -> NanPolicy:
 
 @attrs.frozen
 class NanSplit:
-    """Aligned arrays after the NaN policy, and the mask of rows kept (True = kept)."""
+    """Aligned inputs after the NaN policy.
+
+    ``arrays`` are the rows the function works on: all rows for ``raise`` and
+    ``propagate``, the rows kept for ``omit``. ``mask`` marks, over the
+    caller's rows, the rows in ``arrays`` (all True unless ``omit`` dropped
+    some); ``complete`` marks, over the rows of ``arrays``, those with no NaN.
+    """
 
     arrays: Mapping[str, FloatArray]
     mask: npt.NDArray[np.bool_]
+    complete: npt.NDArray[np.bool_]
+    policy: NanPolicy = "raise"
 
     @property
     def dropped(self) -> int:
@@ -217,26 +256,108 @@ class NanSplit:
         """
         return int((~self.mask).sum())
 
+    @property
+    def has_missing(self) -> bool:
+        """Whether any row of ``arrays`` holds a NaN (only possible with ``propagate``).
 
-def apply_nan_policy(arrays: Mapping[str, npt.ArrayLike], *, policy: str = "raise") -> NanSplit:
-    """Apply the NaN policy once to aligned inputs (same length, 1-D).
+        >>> apply_nan_policy({"x": [float("nan")]}, policy="propagate").has_missing
+        True
+        """
+        return not bool(self.complete.all())
 
-    ``raise`` rejects any NaN naming the argument and index; ``omit`` keeps the
-    rows where no input is NaN; ``propagate`` keeps every row (the caller's
-    arithmetic turns NaN rows into NaN results). Infinite values are always
-    rejected.
+    @property
+    def rows(self) -> IntArray:
+        """The caller's row numbers of the rows in ``arrays``.
+
+        >>> apply_nan_policy({"x": [float("nan"), 2.0]}, policy="omit").rows.tolist()
+        [1]
+        """
+        return np.flatnonzero(self.mask).astype(np.int64, copy=False)
+
+    def to_caller(self, indices: npt.ArrayLike) -> IntArray:
+        """Row numbers into ``arrays`` mapped to the caller's row numbers.
+
+        >>> apply_nan_policy({"x": [float("nan"), 2.0, 3.0]}, policy="omit").to_caller([0, 1]).tolist()
+        [1, 2]
+        """
+        idx = np.asarray(indices, dtype=np.int64)
+        if self.mask.all():
+            return idx
+        return self.rows[idx]
+
+    def clean(self) -> dict[str, FloatArray]:
+        """The rows of ``arrays`` that hold no NaN (all of them unless ``propagate`` kept some).
+
+        >>> apply_nan_policy({"x": [float("nan"), 2.0]}, policy="propagate").clean()["x"].tolist()
+        [2.0]
+        """
+        if not self.has_missing:
+            return dict(self.arrays)
+        return {k: v[self.complete] for k, v in self.arrays.items()}
+
+    def fill(self, values: npt.ArrayLike, fill_value: float = np.nan) -> FloatArray:
+        """Per-row results computed on :meth:`clean` rows, placed back on the rows of ``arrays``.
+
+        Rows with a NaN input get ``fill_value`` (NaN: the ``propagate`` rule).
+
+        >>> s = apply_nan_policy({"x": [1.0, float("nan")]}, policy="propagate")
+        >>> s.fill([5.0]).tolist()
+        [5.0, nan]
+        """
+        v = np.asarray(values, dtype=np.float64)
+        if not self.has_missing:
+            return v
+        out = np.full(len(self.complete), fill_value, dtype=np.float64)
+        out[self.complete] = v
+        return out
+
+
+def apply_nan_policy(
+    arrays: Mapping[str, npt.ArrayLike],
+    *,
+    policy: str = "raise",
+    broadcast: Collection[str] = (),
+    allow_inf: bool = False,
+) -> NanSplit:
+    """Apply the NaN policy once to aligned 1-D inputs (see the table in this module's doc).
+
+    Lengths are checked before anything is broadcast: only the inputs named
+    in ``broadcast`` may be scalars, which are then repeated to the common
+    length. ``raise`` rejects any NaN naming the argument and row; ``omit``
+    keeps the rows where no input is NaN; ``propagate`` keeps every row and
+    marks the incomplete ones in ``complete``. Infinite values are rejected
+    unless ``allow_inf``.
 
     >>> apply_nan_policy({"x": [1.0, float("nan")]}, policy="raise")
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'x' must not contain NaN: found at index 1 (1 in all); use nan_policy='omit' to drop such rows
+    >>> apply_nan_policy({"x": [1.0, 2.0], "t": [1.0, 2.0, 3.0]})
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: inputs must have the same length: x has 2, t has 3
+    >>> apply_nan_policy({"x": [1.0, 2.0], "t": 4.0}, broadcast=("t",)).arrays["t"].tolist()
+    [4.0, 4.0]
     """
     pol = validate_nan_policy(policy)
-    converted = {k: as_float_array(v, name=k, allow_nan=pol != "raise") for k, v in arrays.items()}
-    n = check_same_length(**converted)
-    mask = np.ones(n, dtype=bool)
-    if pol == "omit":
+    converted: dict[str, FloatArray] = {}
+    scalars: dict[str, FloatArray] = {}
+    for k, v in arrays.items():
+        if k in broadcast and np.ndim(v) == 0:
+            scalars[k] = as_float_array(v, name=k, ndim=None, allow_inf=allow_inf)
+            if np.isnan(scalars[k]):
+                raise ValidationError(f"{k!r} must be a number, not NaN")
+            continue
+        converted[k] = as_float_array(v, name=k, allow_nan=pol != "raise", allow_inf=allow_inf)
+    n = check_same_length(**converted) if converted else 1
+    for k, v in scalars.items():
+        converted[k] = np.full(n, float(v), dtype=np.float64)
+    converted = {k: converted[k] for k in arrays}
+    complete = np.ones(n, dtype=bool)
+    if pol != "raise":
         for v in converted.values():
-            mask &= ~np.isnan(v)
-        if not mask.all():
-            converted = {k: v[mask] for k, v in converted.items()}
-    return NanSplit(arrays=converted, mask=mask)
+            complete &= ~np.isnan(v)
+    mask = np.ones(n, dtype=bool)
+    if pol == "omit" and not complete.all():
+        mask = complete
+        converted = {k: v[mask] for k, v in converted.items()}
+        complete = np.ones(len(next(iter(converted.values()))), dtype=bool)
+    return NanSplit(arrays=converted, mask=mask, complete=complete, policy=pol)
