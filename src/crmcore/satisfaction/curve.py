@@ -309,7 +309,7 @@ class LoyaltyModel:
         """P(loyal) for each competition level (rows) and satisfaction 1..5 (columns).
 
         >>> preset_model().table([0.0, 1.0]).round(2).tolist()
-        [[0.7, 0.71, 0.75, 0.85, 0.95], [0.01, 0.01, 0.01, 0.13, 0.8]]
+        [[0.7, 0.71, 0.75, 0.85, 0.95], [0.01, 0.01, 0.02, 0.13, 0.8]]
         """
         c = competition_array(competition)
         return _probability(np.asarray(self.params), _LEVELS[None, :], c[:, None])
