@@ -106,7 +106,7 @@ class UpliftRanking:
         """The expected value of raising every customer by one level (NaN rows skipped).
 
         >>> from crmcore.satisfaction import preset_curve
-        >>> uplift_value(preset_curve("high"), [4], [30.0]).total
+        >>> round(uplift_value(preset_curve("high"), [4], [30.0]).total, 2)   # (0.8 - 2/15) * 30
         20.0
         """
         return float(np.nansum(self.value))
