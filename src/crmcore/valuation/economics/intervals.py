@@ -12,7 +12,7 @@ Both are vectorized over arrays of successes ``k`` and trials ``n``.
 
 >>> lo, hi = wilson_interval(3, 100)
 >>> round(float(lo), 4), round(float(hi), 4)
-(0.0103, 0.0846)
+(0.0103, 0.0845)
 >>> lo, hi = agresti_coull_interval(3, 100)
 >>> round(float(lo), 4), round(float(hi), 4)
 (0.0065, 0.0883)
