@@ -52,7 +52,7 @@ policies it takes.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
 import attrs
@@ -80,6 +80,7 @@ FloatArray: TypeAlias = npt.NDArray[np.float64]
 IntArray: TypeAlias = npt.NDArray[np.int64]
 NanPolicy: TypeAlias = Literal["propagate", "omit", "raise"]
 _POLICIES = ("propagate", "omit", "raise")
+_INT64_MAX = 2**63 - 1
 
 
 def _first_bad(mask: npt.NDArray[np.bool_]) -> int:
@@ -104,7 +105,7 @@ def as_float_array(
     """
     try:
         arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         shown = repr(values) if len(repr(values)) < 60 else repr(values)[:57] + "..."
         raise ValidationError(
             f"{name!r} must be numeric: could not convert {shown} to float"
@@ -115,13 +116,7 @@ def as_float_array(
         else:
             raise ValidationError(f"{name!r} must be {ndim}-dimensional, got shape {arr.shape}")
     if not allow_nan:
-        nan = np.isnan(arr)
-        if nan.any():
-            i = _first_bad(nan.ravel())
-            raise ValidationError(
-                f"{name!r} must not contain NaN: found at index {i} "
-                f"({int(nan.sum())} in all); use nan_policy='omit' to drop such rows"
-            )
+        _refuse_nan(arr, name=name)
     if not allow_inf:
         inf = np.isinf(arr)
         if inf.any():
@@ -130,16 +125,58 @@ def as_float_array(
     return arr
 
 
+def _show(value: object) -> str:
+    text = repr(value.item() if isinstance(value, np.generic) else value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _refuse_nan(arr: FloatArray, *, name: str, hint: str = "") -> None:
+    nan = np.isnan(arr)
+    if nan.any():
+        i = _first_bad(nan.ravel())
+        raise ValidationError(
+            f"{name!r} must not contain NaN: found at index {i} ({int(nan.sum())} in all){hint}"
+        )
+
+
+def _refuse_big_ints(values: Sequence[object], *, name: str) -> None:
+    for i, v in enumerate(values):
+        if isinstance(v, int) and not -(2**63) <= v <= _INT64_MAX:
+            raise ValidationError(
+                f"{name!r} must be within the 64-bit integer range: {_show(v)} at index {i}"
+            )
+
+
 def as_int_array(values: npt.ArrayLike, *, name: str, ndim: int | None = 1) -> IntArray:
     """Convert integer-valued input to an int64 array; 2.0 is accepted, 2.5 is not.
+
+    Values outside the signed 64-bit range are refused rather than wrapped
+    around, and so are NaN and infinite values.
 
     >>> as_int_array([1, 2.0], name="frequency").tolist()
     [1, 2]
     >>> as_int_array([1.5], name="frequency")
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'frequency' must hold whole numbers: 1.5 at index 0
+    >>> as_int_array([2**63], name="quantity")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'quantity' must be within the 64-bit integer range: 9223372036854775808 at index 0
     """
-    arr = np.asarray(values)
+    if isinstance(values, list | tuple):  # Python ints: check before numpy rounds them to float
+        _refuse_big_ints(values, name=name)
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise ValidationError(f"{name!r} must hold whole numbers: {e}") from e
+    if arr.dtype.kind == "b":
+        raise ValidationError(f"{name!r} must hold whole numbers, not booleans")
+    if arr.dtype.kind == "u" and arr.dtype.itemsize >= 8:
+        big = arr > np.uint64(_INT64_MAX)
+        if big.any():
+            i = _first_bad(big.ravel())
+            raise ValidationError(
+                f"{name!r} must be within the 64-bit integer range: {_show(arr.ravel()[i])} at index {i}"
+            )
     if arr.dtype.kind in "iu":
         out = arr.astype(np.int64, copy=False)
         if ndim is not None and out.ndim != ndim:
@@ -147,8 +184,16 @@ def as_int_array(values: npt.ArrayLike, *, name: str, ndim: int | None = 1) -> I
                 return out.reshape(1)
             raise ValidationError(f"{name!r} must be {ndim}-dimensional, got shape {out.shape}")
         return out
+    if arr.dtype.kind == "O":
+        _refuse_big_ints(arr.ravel().tolist(), name=name)
     f = as_float_array(arr, name=name, ndim=ndim)
     check_integer_valued(f, name=name)
+    out_of_range = (f >= 2.0**63) | (f < -(2.0**63))
+    if out_of_range.any():
+        i = _first_bad(out_of_range.ravel())
+        raise ValidationError(
+            f"{name!r} must be within the 64-bit integer range: {_show(f.ravel()[i])} at index {i}"
+        )
     return f.astype(np.int64)
 
 
@@ -346,7 +391,9 @@ def apply_nan_policy(
             if np.isnan(scalars[k]):
                 raise ValidationError(f"{k!r} must be a number, not NaN")
             continue
-        converted[k] = as_float_array(v, name=k, allow_nan=pol != "raise", allow_inf=allow_inf)
+        converted[k] = as_float_array(v, name=k, allow_nan=True, allow_inf=allow_inf)
+        if pol == "raise":
+            _refuse_nan(converted[k], name=k, hint="; use nan_policy='omit' to drop such rows")
     n = check_same_length(**converted) if converted else 1
     for k, v in scalars.items():
         converted[k] = np.full(n, float(v), dtype=np.float64)
