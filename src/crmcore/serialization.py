@@ -9,8 +9,16 @@ Encoding rules (what :func:`make_converter` produces):
 * enums become their value; tuples, lists and frozensets become lists
   (frozensets sorted); numpy arrays become lists and numpy scalars Python numbers;
 * floats are kept, except NaN and infinity, which JSON cannot hold: they are
-  refused when writing JSON.
+  refused when writing JSON;
+* crmcore's versioned documents and analytical records carry their own forms,
+  installed by :func:`configure_converter` itself (never at import time):
+  funnel guards as ``{"type": "require_fields" | "require_reason", ...}``,
+  tier and segment rule expressions as ``{field, op, value}`` /
+  ``{"all" | "any": [...]}`` / ``{"not": ...}``, anomaly rules with a
+  ``"type"`` tag (``{"type": "dormant", ...}``).
 
+Every converter from :func:`make_converter` reads everything crmcore writes,
+whatever was imported first: there is no registry that packages add to.
 Structuring bad input raises :class:`~crmcore.errors.ValidationError` whose
 ``problems`` list every bad path, for example ``$.contact_points[1].value``.
 The global ``cattrs`` converter is never touched.
@@ -26,10 +34,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
+from functools import cache
 from typing import Any, TypeVar
 
 import cattrs
@@ -46,14 +54,11 @@ __all__ = [
     "from_dict",
     "from_json",
     "make_converter",
-    "register_hooks",
     "to_dict",
     "to_json",
 ]
 
 T = TypeVar("T")
-
-_hook_registry: list[Callable[[cattrs.Converter], None]] = []
 
 
 def _structure_datetime(value: object, _t: type) -> datetime:
@@ -107,7 +112,9 @@ def _structure_bool(value: object, _t: type) -> bool:
 def configure_converter(conv: cattrs.Converter) -> cattrs.Converter:
     """Install crmcore's encoding rules (see the module docstring) on ``conv`` and return it.
 
-    Also runs the hooks that crmcore's packages registered with :func:`register_hooks`.
+    The forms of the packages' own records (funnel guards, rule expressions,
+    anomaly rules) are installed here too, so ``conv`` is complete whatever
+    was imported before.
 
     >>> import cattrs
     >>> c = configure_converter(cattrs.Converter())
@@ -137,9 +144,19 @@ def configure_converter(conv: cattrs.Converter) -> cattrs.Converter:
     conv.register_unstructure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, np.generic), lambda x: x.item()
     )
-    for hook in _hook_registry:
-        hook(conv)
+    _configure_packages(conv)
     return conv
+
+
+def _configure_packages(conv: cattrs.Converter) -> None:
+    # A fixed list, imported here rather than at the top: these packages import this module.
+    from crmcore.anomaly.codec import configure_rules
+    from crmcore.pipeline.funnel import configure_guards
+    from crmcore.segmentation.tiers import configure_rule_expressions
+
+    configure_guards(conv)
+    configure_rule_expressions(conv)
+    configure_rules(conv)
 
 
 def make_converter() -> cattrs.Converter:
@@ -153,21 +170,22 @@ def make_converter() -> cattrs.Converter:
     return configure_converter(cattrs.Converter(detailed_validation=True, forbid_extra_keys=True))
 
 
-def register_hooks(hook: Callable[[cattrs.Converter], None]) -> None:
-    """Register ``hook`` to configure the shared converter (and every later :func:`make_converter`).
-
-    crmcore's packages call this for their own types (funnel definitions,
-    rules, fitted models) at import time.
-
-    >>> register_hooks(lambda conv: None)
-    """
-    _hook_registry.append(hook)
-    hook(converter)
+converter: cattrs.Converter
+"""The shared, preconfigured converter (built by :func:`make_converter` on first use)."""
 
 
-converter: cattrs.Converter = cattrs.Converter(detailed_validation=True, forbid_extra_keys=True)
-"""The shared, preconfigured converter."""
-configure_converter(converter)
+@cache
+def _shared() -> cattrs.Converter:
+    # built on first use, not at import: configuring it imports the domain packages
+    return make_converter()
+
+
+def __getattr__(name: str) -> cattrs.Converter:
+    # ``converter``: the shared, preconfigured converter (built on first use)
+    if name == "converter":
+        return _shared()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _FIELD_MSG = re.compile(r"^'([A-Za-z_][A-Za-z0-9_]*)' (.*)$", re.S)
 
@@ -217,7 +235,7 @@ def from_dict(cls: type[T], data: Any, *, conv: cattrs.Converter | None = None) 
     Traceback (most recent call last):
     crmcore.errors.ValidationError: cannot read Customer: $.contact_points[1].value: must be an email address: 'nope'
     """
-    c = conv or converter
+    c = conv or _shared()
     try:
         return c.structure(data, cls)
     except ValidationError as e:
@@ -241,7 +259,7 @@ def to_dict(obj: object, *, conv: cattrs.Converter | None = None) -> Any:
     ...         responded_at=datetime(2025, 1, 1, tzinfo=timezone.utc)))["responded_at"]
     '2025-01-01T00:00:00+00:00'
     """
-    return (conv or converter).unstructure(obj)
+    return (conv or _shared()).unstructure(obj)
 
 
 def to_json(obj: object, *, conv: cattrs.Converter | None = None, indent: int | None = None) -> str:

@@ -17,7 +17,6 @@ results.
 
 from __future__ import annotations
 
-from crmcore.anomaly import codec as codec  # installs the rule converter hooks
 from crmcore.anomaly.alerts import (
     OUTCOMES,
     Alert,

@@ -1,7 +1,7 @@
 """The converter hooks of the rule records: a ``"type"`` tag on every rule, paths in errors.
 
-Installed on crmcore's shared converter (and every later ``make_converter()``)
-when :mod:`crmcore.anomaly` is imported.
+Installed by :func:`crmcore.serialization.configure_converter` on every
+converter it configures (never at import time).
 
 >>> from crmcore.serialization import to_dict
 >>> from crmcore.anomaly.rules import Dormant
@@ -19,12 +19,12 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
 from crmcore.anomaly.rules import _BY_TAG, TAGS, Rule, RuleSet, Scope, _check_top_level
 from crmcore.errors import ValidationError
-from crmcore.serialization import register_hooks
 
 __all__: list[str] = []
 
 
-def _install(conv: cattrs.Converter) -> None:
+def configure_rules(conv: cattrs.Converter) -> None:
+    """Install the rule forms on ``conv`` (called by :func:`crmcore.serialization.configure_converter`)."""
     scope_un = make_dict_unstructure_fn(Scope, conv)
     conv.register_unstructure_hook(Scope, lambda s: _plain(scope_un(s)))
     for cls, tag in TAGS.items():
@@ -86,6 +86,3 @@ def _tagged_structure(fn: Any, tag: str) -> Any:
         return fn(value, cls)
 
     return st
-
-
-register_hooks(_install)

@@ -56,7 +56,6 @@ from crmcore.pipeline.funnel import (
     Stage,
     StageKind,
     Transition,
-    _register,
 )
 from crmcore.pipeline.history import FunnelHistory
 from crmcore.pipeline.metrics import (
@@ -99,9 +98,6 @@ from crmcore.pipeline.service import (
     save_funnel,
 )
 from crmcore.pipeline.synthetic import SyntheticPipeline, synthetic_history, synthetic_pipeline
-from crmcore.serialization import register_hooks
-
-register_hooks(_register)
 
 __all__ = [
     "B2B",

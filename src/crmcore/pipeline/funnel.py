@@ -491,7 +491,8 @@ def _guard_structure(value: object, _t: object) -> Guard:
     return RequireReason(choices=_to_str_tuple(data.get("choices", ())))
 
 
-def _register(conv: Any) -> None:
+def configure_guards(conv: Any) -> None:
+    """Install the guard form on ``conv`` (called by :func:`crmcore.serialization.configure_converter`)."""
     conv.register_unstructure_hook(RequireFields, _guard_unstructure)
     conv.register_unstructure_hook(RequireReason, _guard_unstructure)
     conv.register_structure_hook_func(lambda t: t == Guard, _guard_structure)

@@ -2,8 +2,8 @@
 
 Rules are the expressions of :mod:`crmcore.segmentation.rules` (a condition
 ``(field, op, value)`` or ``all`` / ``any`` / ``not`` of rules, plain JSON).
-Importing this module registers their encoding with the shared converter,
-so a :class:`TierSet` round-trips through :func:`crmcore.serialization.to_json`.
+Their encoding is part of every converter :func:`crmcore.serialization.make_converter`
+builds, so a :class:`TierSet` round-trips through :func:`crmcore.serialization.to_json`.
 
 A :class:`TierSet` is an ordered list of tiers, best first; each customer
 gets the *first* tier whose rule matches (a tier without a rule matches
@@ -259,7 +259,8 @@ def load_tier_set(
     return tier_set_from_dict(data), v
 
 
-def _register(conv: Any) -> None:
+def configure_rule_expressions(conv: Any) -> None:
+    """Install the rule-expression form on ``conv`` (called by :func:`crmcore.serialization.configure_converter`)."""
     is_expr = lambda t: t == Expr or t == (Expr | None) or t in (Condition, AllOf, AnyOf, Not)  # noqa: E731
     conv.register_unstructure_hook_func(is_expr, lambda e: None if e is None else expr_to_dict(e))
     conv.register_structure_hook_func(
@@ -267,12 +268,5 @@ def _register(conv: Any) -> None:
     )
 
 
-def _install() -> None:
-    from crmcore.serialization import register_hooks
-
-    attrs.resolve_types(Tier, globals(), locals())
-    attrs.resolve_types(TierSet, globals(), locals())
-    register_hooks(_register)
-
-
-_install()
+attrs.resolve_types(Tier, globals(), locals())
+attrs.resolve_types(TierSet, globals(), locals())
