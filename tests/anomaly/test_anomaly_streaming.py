@@ -85,7 +85,7 @@ def test_out_of_order_event_is_rejected_and_changes_nothing():
         (Event("", "c1", T0, 5.0), "'id' of an event"),
         (
             Event("x", " c9", T0, 5.0),
-            "'customer_id' of event 'x' must be an id without surrounding blanks",
+            "'customer_id' of event 'x' must be a non-empty string id",
         ),
     ],
 )

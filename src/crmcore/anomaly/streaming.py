@@ -6,10 +6,12 @@ exact cent sums (velocity, change) or the last time (dormant), plus the last
 alert window per rule (deduplication). ``checkpoint(uow)`` stores all of it
 as one ``"anomaly_state"`` document; ``restore(uow)`` reads it back exactly.
 
-Bad events never change the state: an event for a customer older than
+Bad events never change the state: every event is checked in full (ids,
+time, amount, kind) before any state is touched. An event for a customer older than
 that customer's last event is rejected with :class:`OutOfOrderError`
 (equal times are accepted, in arrival order); NaN, negative or huge
-amounts, naive times and unknown kinds raise
+amounts, naive or out-of-range times, unknown kinds and ids that no backend can store
+(NUL characters, lone surrogates, too long) raise
 :class:`~crmcore.errors.ValidationError`; unknown customers follow the
 ``unknown_customers`` policy (see :mod:`crmcore.anomaly.context`).
 
@@ -43,6 +45,7 @@ from crmcore.anomaly.leaves import make_evaluator
 from crmcore.anomaly.plan import Hit, compile_plan, describe, fires
 from crmcore.anomaly.rules import TAGS, BehaviourChange, RuleSet, Scope, Threshold, Velocity
 from crmcore.errors import ConfigurationError, NotFoundError, ValidationError
+from crmcore.model._storable import id_problem, text_problem
 from crmcore.model.transaction import Transaction, TransactionKind
 from crmcore.serialization import to_json
 
@@ -52,6 +55,8 @@ STATE_KIND = "anomaly_state"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _ZERO = timedelta(0)
+_T_MIN = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _US
+_T_MAX = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - _EPOCH) // _US
 _KIND_CODES = {k.value: k.code for k in TransactionKind}
 _KINDS = list(TransactionKind)
 _kind_code = _KIND_CODES.get
@@ -169,7 +174,7 @@ class StreamingEngine:
     def process_event(self, event: Event) -> tuple[Alert, ...]:
         """Feed one :class:`Event`; returns the alerts it raised (the fast path; usually ``()``)."""
         eid, cid, when, amount, kind, channel, product = event
-        if type(when) is int:
+        if type(when) is int and _T_MIN <= when <= _T_MAX:
             t = when
         elif type(when) is datetime and when.tzinfo is UTC:
             t = (when - _EPOCH) // _US
@@ -184,6 +189,9 @@ class StreamingEngine:
             or not eid
             or not cid
             or not (0.0 <= x <= MAX_AMOUNT)
+            or "\x00" in eid
+            # O(1) for ASCII ids: only the others take the storable-text check
+            or (not eid.isascii() and text_problem(eid) is not None)
         ):
             _reject(eid, cid, kind, x)
         cust = self._get(cid)
@@ -231,11 +239,9 @@ class StreamingEngine:
                 f"than the customer's last event at {(_EPOCH + cust.last_t * _US).isoformat()}; "
                 "streaming needs each customer's events in time order"
             )
-        if cid != cid.strip() or len(cid) > 128:  # checked once per new customer
-            raise ValidationError(
-                f"'customer_id' of event {eid!r} must be an id without surrounding blanks, "
-                f"at most 128 characters: {cid!r}"
-            )
+        problem = id_problem(cid)  # checked once per new customer, before any state
+        if problem is not None:
+            raise ValidationError(f"'customer_id' of event {eid!r} {problem}: {cid!r}")
         ctx = self.customers.get(cid)
         if ctx is None and self.policy == "error":
             raise UnknownCustomerError(
@@ -255,7 +261,7 @@ class StreamingEngine:
         channel: str | None,
         product: str | None,
     ) -> tuple[Alert, ...]:
-        if not (0.0 <= x <= MAX_AMOUNT):
+        if not (0.0 <= x <= MAX_AMOUNT):  # the ids passed the model's (storable) rule
             _reject(eid, cid, "purchase", x)
         cust = self._state.get(cid)
         if cust is None or t < cust.last_t:
@@ -419,6 +425,11 @@ class StreamingEngine:
 def _event_time(eid: object, when: object) -> int:
     if isinstance(when, datetime) and when.utcoffset() == _ZERO:
         return (when - _EPOCH) // _US
+    if type(when) is int:
+        raise ValidationError(
+            f"'time' of event {eid!r} must be microseconds since 1970 within the years "
+            f"1-9999 ([{_T_MIN}, {_T_MAX}]): {when!r}"
+        )
     raise ValidationError(
         f"'time' of event {eid!r} must be a timezone-aware UTC datetime "
         f"(or integer microseconds since 1970): {when!r}"
@@ -435,6 +446,9 @@ def _event_amount(eid: object, amount: object) -> float:
 def _reject(eid: object, cid: object, kind: object, x: float) -> NoReturn:
     if type(eid) is not str or not eid:
         raise ValidationError(f"'id' of an event must be a non-empty string: {eid!r}")
+    problem = text_problem(eid)
+    if problem is not None:
+        raise ValidationError(f"'id' of an event {problem}: {eid!r}")
     if type(cid) is not str or not cid:
         raise ValidationError(f"'customer_id' of event {eid!r} must be a non-empty string: {cid!r}")
     if kind not in _KIND_CODES:

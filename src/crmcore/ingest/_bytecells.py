@@ -34,7 +34,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from crmcore.ingest import _cells, _times
 from crmcore.ingest._cells import MAX_ID_LENGTH, Errors, amount_matrix
-from crmcore.ingest._times import iso_matrix
+from crmcore.timestamps import iso_matrix
 
 __all__ = [
     "ByteCells",
@@ -140,6 +140,15 @@ class ByteCells(Sequence[str]):
             m[np.arange(width) >= self.lengths()[:, None]] = 0
         return m
 
+    def has_nul(self) -> npt.NDArray[np.bool_]:
+        """Which cells hold a NUL byte (text no backend stores): one memchr over the buffer
+        when there is none, a cumulative count otherwise."""
+        if self.data.find(b"\x00") < 0:
+            return np.zeros(len(self), dtype=bool)
+        count = np.concatenate([[0], np.cumsum(self.buf == 0)])
+        out: npt.NDArray[np.bool_] = count[self.end] > count[self.start]
+        return out
+
     def edges(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
         """The first and the last byte of each cell (0 for an empty cell)."""
         if not len(self.buf):
@@ -184,6 +193,7 @@ def parse_ids(cells: ByteCells) -> tuple[list[object], Errors]:
         | _is_space(last)
         | (first >= 128)
         | (last >= 128)
+        | cells.has_nul()
     )
     errors: Errors = []
     if len(suspect):
@@ -197,12 +207,14 @@ def parse_texts(cells: ByteCells, *, max_length: int | None = None) -> tuple[lis
     lengths = cells.lengths()
     out: list[object] = [s or None for s in strs] if (lengths == 0).any() else list(strs)
     errors: Errors = []
+    suspect = cells.has_nul()  # storable text: a CSV's UTF-8 holds no lone surrogate
     if max_length is not None:
-        long = np.flatnonzero(lengths > max_length)  # bytes >= characters: check those
-        if len(long):
-            _subset(cells, long, lambda c: _cells.parse_texts(c, max_length=max_length), errors)
-            for i, _ in errors:
-                out[i] = None
+        suspect |= lengths > max_length  # bytes >= characters: check those
+    rows = np.flatnonzero(suspect)
+    if len(rows):
+        _subset(cells, rows, lambda c: _cells.parse_texts(c, max_length=max_length), errors)
+        for i, _ in errors:
+            out[i] = None
     return out, errors
 
 
@@ -211,10 +223,9 @@ def parse_times(
     cells: ByteCells, *, assume_utc: bool = True
 ) -> tuple[npt.NDArray[np.int64], Errors]:
     """:func:`crmcore.ingest._times.parse_times` of byte cells (ISO 8601, no ``time_format``)."""
-    lengths = cells.lengths()
-    micros, canonical, valid = iso_matrix(cells.matrix(25, pad=False), lengths)
-    if not assume_utc:  # naive canonical cells take the reference rule to be rejected
-        canonical &= (lengths == 20) | (lengths == 25)
+    micros, canonical, valid = iso_matrix(
+        cells.matrix(25, pad=False), cells.lengths(), assume_utc=assume_utc
+    )
     fast = canonical & valid
     out = np.where(fast, micros, 0)
     errors: Errors = []

@@ -22,9 +22,16 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore.errors import ValidationError
+from crmcore.model._storable import (
+    INT64_MAX,
+    MAX_ID_LENGTH,
+    bad_text_rows,
+    id_problem,
+    text_problem,
+    to_e6,
+)
 from crmcore.model.money import CURRENCY_MINOR_UNITS, Money
 from crmcore.model.transaction import TransactionKind
-from crmcore.repositories._codec import to_e6
 
 __all__ = [
     "MAX_ID_LENGTH",
@@ -43,10 +50,7 @@ __all__ = [
 Errors = list[tuple[int, str]]
 """``(row index in the batch, reason)`` for every bad cell of a column."""
 
-MAX_ID_LENGTH = 128
-"""Longest record id the model accepts (``crmcore.model._fields.record_id``)."""
-
-_INT64_MAX = 2**63 - 1
+_INT64_MAX = INT64_MAX
 _KIND_CODES = {k.value: k.code for k in TransactionKind}
 _TEXT_TYPES = {str, type(None)}
 _DEFAULT_KIND = TransactionKind.PURCHASE.code
@@ -153,16 +157,9 @@ def _str_rows(cells: Sequence[object], rows: npt.NDArray[np.intp]) -> npt.NDArra
 
 # -- ids and text -----------------------------------------------------------------------------
 def _check_id(value: object) -> str:
-    if (
-        not isinstance(value, str)
-        or not value
-        or value != value.strip()
-        or len(value) > MAX_ID_LENGTH
-    ):
-        raise ValidationError(
-            f"must be a non-empty string id of at most {MAX_ID_LENGTH} characters "
-            f"without surrounding blanks: {show(value)}"
-        )
+    problem = id_problem(value)
+    if problem is not None:
+        raise ValidationError(f"{problem}: {show(value)}")
     return value
 
 
@@ -181,6 +178,8 @@ def parse_ids(cells: Sequence[object]) -> tuple[list[object], Errors]:
         return list(cells), errors
     uniq = dict.fromkeys(cast("Sequence[str | None]", cells))
     bad = [v for v in uniq if not v or len(v) > MAX_ID_LENGTH or v != v.strip()]
+    distinct = list(uniq)
+    bad += [distinct[j] for j, _ in bad_text_rows(distinct)]  # storable text (one C pass)
     if not bad:
         return list(cells), []
     reasons: dict[str | None, str] = {}
@@ -208,7 +207,7 @@ def parse_texts(
         texts = cast("Sequence[str | None]", cells)
         out: list[object] = [c or None for c in texts]
         longest = max(map(len, filter(None, texts)), default=0)
-        if max_length is None or longest <= max_length:
+        if (max_length is None or longest <= max_length) and not bad_text_rows(texts):
             return out, errors
     else:
         out = list(cells)
@@ -217,6 +216,9 @@ def parse_texts(
             out[i] = None
         elif not isinstance(c, str):
             errors.append((i, f"must be a string: {show(c)}"))
+            out[i] = None
+        elif (problem := text_problem(c)) is not None:
+            errors.append((i, f"{problem}: {show(c)}"))
             out[i] = None
         elif max_length is not None and len(c) > max_length:
             errors.append(

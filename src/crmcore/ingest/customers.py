@@ -29,7 +29,6 @@ from crmcore.ingest._sources import Batch, open_source, resolve_columns
 from crmcore.ingest._times import parse_times
 from crmcore.ingest.report import ImportReport, RejectedImportError, RowError
 from crmcore.model import Address, Consent, ContactPoint, Customer
-from crmcore.repositories._codec import check_storable
 from crmcore.repositories.protocols import UnitOfWork
 
 __all__ = ["CUSTOMER_FIELDS", "import_customers"]
@@ -187,7 +186,6 @@ def build_customer(
             "external_key": key,
         }
         customer = Customer(**fields)  # the model validates every cell
-        check_storable(customer)
     except ValidationError as e:
         row.errors.append((_field_of(str(e), None), str(e)))
         return None, row.errors

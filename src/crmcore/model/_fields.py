@@ -12,6 +12,15 @@ from typing import Any, TypeVar
 import attrs
 
 from crmcore.errors import ValidationError
+from crmcore.model._storable import (
+    COUNT_MAX,
+    INT64_MAX,
+    KEY_LENGTH,
+    id_problem,
+    text_problem,
+    to_e6,
+)
+from crmcore.model.money import Money
 
 __all__ = [
     "new_id",
@@ -23,7 +32,6 @@ __all__ = [
 ]
 
 E = TypeVar("E", bound=Enum)
-_MAX_ID = 128
 
 
 def new_id() -> str:
@@ -39,10 +47,23 @@ def _fail(attribute: attrs.Attribute[Any], value: object, expected: str) -> Vali
     return ValidationError(f"{attribute.name!r} must be {expected}: {value!r}")
 
 
+def _storable_text(attribute: attrs.Attribute[Any], value: str, max_length: int | None) -> None:
+    """Refuse text no backend can store (crmcore.model._storable), naming the field."""
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValidationError(f"{attribute.name!r} {problem}: {value!r}")
+    if max_length is not None and len(value) > max_length:
+        raise ValidationError(
+            f"{attribute.name!r} must be at most {max_length} characters to be stored: "
+            f"{len(value)} characters"
+        )
+
+
 def record_id(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     """Validator: a non-empty identifier string without surrounding blanks, at most 128 chars."""
-    if not isinstance(value, str) or not value or value != value.strip() or len(value) > _MAX_ID:
-        raise _fail(attribute, value, f"a non-empty string id of at most {_MAX_ID} characters")
+    problem = id_problem(value)
+    if problem is not None:
+        raise ValidationError(f"{attribute.name!r} {problem}: {value!r}")
 
 
 def opt_record_id(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -55,12 +76,30 @@ def non_empty_str(_inst: object, attribute: attrs.Attribute[Any], value: object)
     """Validator: a string with at least one non-blank character."""
     if not isinstance(value, str) or not value.strip():
         raise _fail(attribute, value, "a non-empty string")
+    _storable_text(attribute, value, None)
 
 
 def opt_str(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """Validator: ``None`` or a string."""
-    if value is not None and not isinstance(value, str):
-        raise _fail(attribute, value, "a string or None")
+    """Validator: ``None`` or a (storable) string."""
+    if value is not None:
+        if not isinstance(value, str):
+            raise _fail(attribute, value, "a string or None")
+        _storable_text(attribute, value, None)
+
+
+def key_str(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Validator: a non-empty string stored in an indexed column (at most 255 characters)."""
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(attribute, value, "a non-empty string")
+    _storable_text(attribute, value, KEY_LENGTH)
+
+
+def opt_key(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Validator: ``None`` or a string stored in an indexed column (at most 255 characters)."""
+    if value is not None:
+        if not isinstance(value, str):
+            raise _fail(attribute, value, "a string or None")
+        _storable_text(attribute, value, KEY_LENGTH)
 
 
 def utc(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -87,9 +126,99 @@ def opt_date(_inst: object, attribute: attrs.Attribute[Any], value: object) -> N
 
 
 def version(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """Validator: a non-negative int (booleans are not versions)."""
+    """Validator: an int in [0, 2**31 - 1] (booleans are not versions; 32-bit columns)."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise _fail(attribute, value, "a non-negative integer")
+    if value > COUNT_MAX:
+        raise _fail(attribute, value, "an integer in [0, 2**31 - 1] to be stored")
+
+
+def count64(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Validator: a non-negative int that fits a 64-bit column (booleans are refused)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise _fail(attribute, value, "a non-negative integer")
+    if value > INT64_MAX:
+        raise _fail(attribute, value, "an integer in [0, 2**63 - 1] to be stored")
+
+
+def money_field(
+    *, optional: bool = False, what: str = ""
+) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    """Validator factory: Money (or ``None`` when ``optional``) that is >= 0 and storable
+    (at most 6 decimal places, below 9.2e12); ``what`` follows the ">= 0" in the message."""
+    expected = "Money or None" if optional else "Money"
+    suffix = f" ({what})" if what else ""
+
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is None and optional:
+            return
+        if not isinstance(value, Money):
+            raise _fail(attribute, value, expected)
+        if value.amount < 0:
+            raise ValidationError(f"{attribute.name!r} must be >= 0{suffix}: {value.amount}")
+        to_e6(value.amount, attribute.name)
+
+    return check
+
+
+def tuple_of(
+    kind: type[Any] | tuple[type[Any], ...], what: str
+) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    """Validator factory: a tuple whose items are all ``kind``; the message names the item
+    (``'rules[2]' must be a Rule: 'x'``)."""
+
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, tuple):
+            raise _fail(attribute, value, f"a tuple of {what}")
+        for i, item in enumerate(value):
+            if not isinstance(item, kind):
+                raise ValidationError(f"'{attribute.name}[{i}]' must be {what}: {item!r}")
+
+    return check
+
+
+def text_items(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Validator: a tuple of storable strings (``'lines[1]' must be a string: 3``)."""
+    tuple_of(str, "a string")(_inst, attribute, value)
+    assert isinstance(value, tuple)
+    for i, item in enumerate(value):
+        problem = text_problem(item)
+        if problem is not None:
+            raise ValidationError(f"'{attribute.name}[{i}]' {problem}: {item!r}")
+
+
+def instance(
+    kind: type[Any] | tuple[type[Any], ...], what: str, *, optional: bool = False
+) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    """Validator factory: an instance of ``kind`` (or ``None`` when ``optional``), with a
+    message that names the field (``'address' must be an Address or None: 'x'``)."""
+    expected = f"{what} or None" if optional else what
+
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value is None and optional:
+            return
+        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _kinds(kind)):
+            raise _fail(attribute, value, expected)
+
+    return check
+
+
+def to_tuple(field: str) -> Callable[[object], tuple[Any, ...]]:
+    """Converter factory: any iterable (not a string, not a mapping) to a tuple; anything else
+    raises ValidationError naming ``field``."""
+
+    def convert(value: object) -> tuple[Any, ...]:
+        if isinstance(value, tuple):
+            return value
+        if isinstance(value, str | bytes | dict) or not isinstance(value, Iterable):
+            raise ValidationError(f"{field!r} must be a sequence: {value!r}")
+        return tuple(value)
+
+    return convert
+
+
+def _kinds(kind: type[Any] | tuple[type[Any], ...]) -> tuple[type[Any], ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
 
 
 def probability(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -147,4 +276,7 @@ def str_tuple(value: Iterable[str] | None) -> tuple[str, ...]:
     for item in items:
         if not isinstance(item, str) or not item.strip():
             raise ValidationError(f"'tags' must hold non-empty strings: {item!r}")
+        problem = text_problem(item)
+        if problem is not None:
+            raise ValidationError(f"'tags' items {problem}: {item!r}")
     return tuple(sorted(set(items)))

@@ -10,12 +10,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import attrs
 
-from crmcore.errors import ValidationError
-from crmcore.model._fields import non_empty_str, opt_str, record_id, utc
+from crmcore.model._fields import key_str, money_field, opt_str, record_id, utc
 from crmcore.model.money import Money
 
 __all__ = ["COST_CATEGORIES", "CostEntry"]
@@ -37,13 +35,6 @@ COST_CATEGORIES = (
 """Common categories; any non-empty category is accepted."""
 
 
-def _amount(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, Money):
-        raise ValidationError(f"'amount' must be Money: {value!r}")
-    if value.amount < 0:
-        raise ValidationError(f"'amount' must be >= 0 (a cost): {value.amount}")
-
-
 @attrs.frozen
 class CostEntry:
     """A cost incurred to serve one customer (activity-based costing input)."""
@@ -51,7 +42,7 @@ class CostEntry:
     id: str = attrs.field(validator=record_id)
     customer_id: str = attrs.field(validator=record_id)
     incurred_at: datetime = attrs.field(validator=utc)
-    amount: Money = attrs.field(validator=_amount)
-    category: str = attrs.field(validator=non_empty_str)
+    amount: Money = attrs.field(validator=money_field(what="a cost"))
+    category: str = attrs.field(validator=key_str)
     channel: str | None = attrs.field(default=None, validator=opt_str)
     note: str | None = attrs.field(default=None, validator=opt_str)

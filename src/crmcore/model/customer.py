@@ -18,7 +18,6 @@ records that point to the customer by id; together they are the 360° view.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -27,14 +26,18 @@ import attrs
 
 from crmcore.errors import ValidationError
 from crmcore.model._fields import (
+    instance,
     non_empty_str,
     opt_date,
+    opt_key,
     opt_record_id,
     opt_str,
     opt_utc,
     record_id,
     str_tuple,
+    text_items,
     to_enum,
+    to_tuple,
     version,
 )
 
@@ -106,10 +109,6 @@ class ContactPoint:
     label: str | None = attrs.field(default=None, validator=opt_str)
 
 
-def _lines(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
-
-
 @attrs.frozen
 class Address:
     """A postal address (all parts optional except the country code).
@@ -121,7 +120,9 @@ class Address:
     country: str = attrs.field()
     city: str | None = attrs.field(default=None, validator=opt_str)
     postal_code: str | None = attrs.field(default=None, validator=opt_str)
-    lines: tuple[str, ...] = attrs.field(default=(), converter=_lines)
+    lines: tuple[str, ...] = attrs.field(
+        default=(), converter=to_tuple("lines"), validator=text_items
+    )
 
     @country.validator
     def _check_country(self, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -153,14 +154,6 @@ class Relationship:
     customer_id: str = attrs.field(validator=record_id)
 
 
-def _contacts(value: Iterable[ContactPoint]) -> tuple[ContactPoint, ...]:
-    return tuple(value)
-
-
-def _relationships(value: Iterable[Relationship]) -> tuple[Relationship, ...]:
-    return tuple(value)
-
-
 def _birthday(inst: Customer, attribute: attrs.Attribute[Any], value: object) -> None:
     opt_date(inst, attribute, value)
     if value is not None and inst.kind is CustomerKind.ORGANIZATION:
@@ -182,17 +175,23 @@ class Customer:
     id: str = attrs.field(validator=record_id)
     name: str = attrs.field(validator=non_empty_str)
     kind: CustomerKind = attrs.field(default=CustomerKind.PERSON, converter=_to_customer_kind)
-    contact_points: tuple[ContactPoint, ...] = attrs.field(default=(), converter=_contacts)
+    contact_points: tuple[ContactPoint, ...] = attrs.field(
+        default=(), converter=to_tuple("contact_points")
+    )
     birthday: date | None = attrs.field(default=None, validator=_birthday)
-    address: Address | None = attrs.field(default=None)
+    address: Address | None = attrs.field(
+        default=None, validator=instance(Address, "an Address", optional=True)
+    )
     tags: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     acquisition_channel: str | None = attrs.field(default=None, validator=opt_str)
     acquired_at: datetime | None = attrs.field(default=None, validator=opt_utc)
     owner_id: str | None = attrs.field(default=None, validator=opt_record_id)
-    segment: str | None = attrs.field(default=None, validator=opt_str)
-    consent: Consent = attrs.field(factory=Consent)
-    relationships: tuple[Relationship, ...] = attrs.field(default=(), converter=_relationships)
-    external_key: str | None = attrs.field(default=None, validator=opt_str)
+    segment: str | None = attrs.field(default=None, validator=opt_key)
+    consent: Consent = attrs.field(factory=Consent, validator=instance(Consent, "a Consent"))
+    relationships: tuple[Relationship, ...] = attrs.field(
+        default=(), converter=to_tuple("relationships")
+    )
+    external_key: str | None = attrs.field(default=None, validator=opt_key)
     erased: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     version: int = attrs.field(default=0, validator=version)
 

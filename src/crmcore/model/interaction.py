@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 import attrs
 
-from crmcore.errors import ValidationError
-from crmcore.model._fields import opt_record_id, opt_str, record_id, to_enum, utc
+from crmcore.model._fields import count64, opt_record_id, opt_str, record_id, to_enum, utc
 
 __all__ = ["Channel", "Direction", "Interaction"]
 
@@ -47,13 +45,6 @@ class Direction(StrEnum):
     OUTBOUND = "outbound"
 
 
-def _nonneg_seconds(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValidationError(f"'duration_seconds' must be a non-negative integer: {value!r}")
-
-
 def _to_channel(value: object) -> Channel:
     return to_enum(Channel, value, field="channel")
 
@@ -81,5 +72,7 @@ class Interaction:
     rep_id: str | None = attrs.field(default=None, validator=opt_record_id)
     subject: str | None = attrs.field(default=None, validator=opt_str)
     outcome: str | None = attrs.field(default=None, validator=opt_str)
-    duration_seconds: int | None = attrs.field(default=None, validator=_nonneg_seconds)
+    duration_seconds: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(count64)
+    )
     opportunity_id: str | None = attrs.field(default=None, validator=opt_record_id)

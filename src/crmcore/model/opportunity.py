@@ -14,14 +14,16 @@ the records only.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 import attrs
 
 from crmcore.errors import ValidationError
 from crmcore.model._fields import (
+    key_str,
+    money_field,
     non_empty_str,
     opt_date,
+    opt_key,
     opt_record_id,
     opt_str,
     probability,
@@ -34,13 +36,7 @@ from crmcore.model.money import Money
 __all__ = ["Opportunity", "StageChange"]
 
 
-def _opt_money(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
-    if not isinstance(value, Money):
-        raise ValidationError(f"{attribute.name!r} must be Money or None: {value!r}")
-    if value.amount < 0:
-        raise ValidationError(f"{attribute.name!r} must be >= 0: {value.amount}")
+_opt_money = money_field(optional=True)
 
 
 @attrs.frozen
@@ -55,8 +51,8 @@ class Opportunity:
     id: str = attrs.field(validator=record_id)
     customer_id: str = attrs.field(validator=record_id)
     owner_id: str = attrs.field(validator=record_id)
-    funnel: str = attrs.field(validator=non_empty_str)
-    stage: str = attrs.field(validator=non_empty_str)
+    funnel: str = attrs.field(validator=key_str)
+    stage: str = attrs.field(validator=key_str)
     created_at: datetime = attrs.field(validator=utc)
     amount: Money | None = attrs.field(default=None, validator=_opt_money)
     expected_close: date | None = attrs.field(default=None, validator=opt_date)
@@ -101,8 +97,8 @@ class StageChange:
 
     opportunity_id: str = attrs.field(validator=record_id)
     sequence: int = attrs.field(validator=version)
-    from_stage: str | None = attrs.field(validator=opt_str)
-    to_stage: str = attrs.field(validator=non_empty_str)
+    from_stage: str | None = attrs.field(validator=opt_key)
+    to_stage: str = attrs.field(validator=key_str)
     at: datetime = attrs.field(validator=utc)
     by: str = attrs.field(validator=record_id)
     reason: str | None = attrs.field(default=None, validator=opt_str)
@@ -110,5 +106,5 @@ class StageChange:
     probability: float | None = attrs.field(default=None, validator=probability)
     customer_id: str | None = attrs.field(default=None, validator=opt_record_id)
     owner_id: str | None = attrs.field(default=None, validator=opt_record_id)
-    funnel: str | None = attrs.field(default=None, validator=opt_str)
+    funnel: str | None = attrs.field(default=None, validator=opt_key)
     product: str | None = attrs.field(default=None, validator=opt_str)

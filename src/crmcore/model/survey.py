@@ -14,7 +14,7 @@ from datetime import datetime
 import attrs
 
 from crmcore.errors import ValidationError
-from crmcore.model._fields import int_range, opt_str, record_id, utc
+from crmcore.model._fields import int_range, opt_key, opt_str, record_id, utc
 
 __all__ = ["SurveyResponse"]
 
@@ -35,7 +35,7 @@ class SurveyResponse:
     csat: int | None = attrs.field(default=None, validator=int_range(1, 5))
     nps: int | None = attrs.field(default=None, validator=int_range(0, 10))
     comment: str | None = attrs.field(default=None, validator=opt_str)
-    survey: str | None = attrs.field(default=None, validator=opt_str)
+    survey: str | None = attrs.field(default=None, validator=opt_key)
     channel: str | None = attrs.field(default=None, validator=opt_str)
 
     def __attrs_post_init__(self) -> None:

@@ -16,12 +16,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 import attrs
 
-from crmcore.errors import ValidationError
-from crmcore.model._fields import opt_str, record_id, to_enum, utc
+from crmcore.model._fields import count64, money_field, opt_key, opt_str, record_id, to_enum, utc
 from crmcore.model.money import Money
 
 __all__ = ["Transaction", "TransactionKind"]
@@ -64,20 +62,6 @@ _OUTGOING = frozenset(
 _CODES = {k: i for i, k in enumerate(TransactionKind)}
 
 
-def _amount(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, Money):
-        raise ValidationError(f"'amount' must be Money: {value!r}")
-    if value.amount < 0:
-        raise ValidationError(
-            f"'amount' must be >= 0 (the kind gives the direction): {value.amount}"
-        )
-
-
-def _quantity(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValidationError(f"'quantity' must be a non-negative integer: {value!r}")
-
-
 def _to_transaction_kind(value: object) -> TransactionKind:
     return to_enum(TransactionKind, value, field="kind")
 
@@ -96,15 +80,15 @@ class Transaction:
     id: str = attrs.field(validator=record_id)
     customer_id: str = attrs.field(validator=record_id)
     occurred_at: datetime = attrs.field(validator=utc)
-    amount: Money = attrs.field(validator=_amount)
+    amount: Money = attrs.field(validator=money_field(what="the kind gives the direction"))
     kind: TransactionKind = attrs.field(
         default=TransactionKind.PURCHASE, converter=_to_transaction_kind
     )
-    quantity: int = attrs.field(default=1, validator=_quantity)
+    quantity: int = attrs.field(default=1, validator=count64)
     product: str | None = attrs.field(default=None, validator=opt_str)
     category: str | None = attrs.field(default=None, validator=opt_str)
     channel: str | None = attrs.field(default=None, validator=opt_str)
-    external_ref: str | None = attrs.field(default=None, validator=opt_str)
+    external_ref: str | None = attrs.field(default=None, validator=opt_key)
 
     @property
     def signed_amount(self) -> Money:

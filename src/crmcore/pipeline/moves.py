@@ -35,6 +35,7 @@ import attrs
 
 from crmcore.errors import TransitionError, ValidationError
 from crmcore.model._fields import new_id
+from crmcore.model._storable import MAX_ID_LENGTH, check_text, id_problem
 from crmcore.model.money import Money
 from crmcore.model.opportunity import Opportunity, StageChange
 from crmcore.pipeline._fast import event as _event
@@ -47,15 +48,14 @@ _ZERO = timedelta(0)
 _UTC = UTC
 _OPEN = StageKind.OPEN
 _LOST = StageKind.LOST
-_MAX_ID = 128
+_MAX_ID = MAX_ID_LENGTH
 
 
 def _check_by(by: object) -> str:
-    if type(by) is not str or not by or len(by) > _MAX_ID or by != by.strip():
-        raise ValidationError(
-            f"'by' must be a non-empty string id of at most {_MAX_ID} characters: {by!r}"
-        )
-    return by
+    problem = id_problem(by)
+    if problem is not None:
+        raise ValidationError(f"'by' {problem}: {by!r}")
+    return by  # type: ignore[return-value]  # id_problem accepts only str
 
 
 def _check_at(at: object) -> datetime:
@@ -65,8 +65,10 @@ def _check_at(at: object) -> datetime:
 
 
 def _check_reason(reason: object) -> str | None:
-    if reason is not None and type(reason) is not str:
-        raise ValidationError(f"'reason' must be a string or None: {reason!r}")
+    if reason is not None:
+        if type(reason) is not str:
+            raise ValidationError(f"'reason' must be a string or None: {reason!r}")
+        check_text(reason, "reason")
     return reason
 
 
@@ -194,11 +196,18 @@ def move(
     target = row.get(to) if row is not None else None
     if target is None:
         _refuse(opportunity, to, funnel)
-    if type(by) is not str or not by or len(by) > _MAX_ID or by != by.strip():
+    if (
+        type(by) is not str
+        or not by
+        or len(by) > _MAX_ID
+        or by != by.strip()
+        or not by.isascii()  # O(1): only non-ASCII ids take the full (storable text) check
+        or "\x00" in by
+    ):
         _check_by(by)
     if not isinstance(at, datetime) or (at.tzinfo is not _UTC and at.utcoffset() != _ZERO):
         _check_at(at)
-    if reason is not None and type(reason) is not str:
+    if reason is not None and (type(reason) is not str or not reason.isascii() or "\x00" in reason):
         _check_reason(reason)
     if (
         type(after) is not StageChange

@@ -21,8 +21,8 @@ import numpy.typing as npt
 
 from crmcore.errors import ValidationError
 from crmcore.model import TransactionKind
+from crmcore.model._storable import KEY_LENGTH, MAX_E6, MAX_ID_LENGTH, bad_text_rows
 from crmcore.model.money import _to_currency
-from crmcore.repositories._codec import KEY_LENGTH, MAX_E6
 from crmcore.tables import TransactionLog
 
 __all__ = [
@@ -117,7 +117,16 @@ def _text_list(col: npt.NDArray[Any] | None, n: int, name: str, *, key: bool) ->
             raise ValidationError(
                 f"{name!r} must be at most {KEY_LENGTH} characters to be stored: row {i}"
             )
+    _check_texts(out, name)
     return out
+
+
+def _check_texts(values: list[Any], name: str, where: str = "row") -> None:
+    """Refuse the first text no backend can store (crmcore.model._storable)."""
+    bad = bad_text_rows(values)
+    if bad:
+        i, reason = bad[0]
+        raise ValidationError(f"{name!r} {reason} at {where} {i}")
 
 
 def log_rows(log: TransactionLog) -> LogRows:
@@ -144,10 +153,12 @@ def log_rows(log: TransactionLog) -> LogRows:
     currency = _to_currency(log.currency)
     ids = log.ids.tolist()
     for i, v in enumerate(ids):
-        if not isinstance(v, str) or not v or v != v.strip() or len(v) > 128:
+        if not isinstance(v, str) or not v or v != v.strip() or len(v) > MAX_ID_LENGTH:
             raise ValidationError(
-                f"'ids' must be non-empty string ids of at most 128 characters: {v!r} at row {i}"
+                f"'ids' must be non-empty string ids of at most {MAX_ID_LENGTH} characters: "
+                f"{v!r} at row {i}"
             )
+    _check_texts(ids, "ids")
     if len(set(ids)) != n:
         seen: set[str] = set()
         for v in ids:
@@ -157,8 +168,9 @@ def log_rows(log: TransactionLog) -> LogRows:
     labels = np.asarray(log.customer_ids)
     label_list = [str(x) for x in labels.tolist()]
     for v in label_list:
-        if not v or v != v.strip() or len(v) > 128:
+        if not v or v != v.strip() or len(v) > MAX_ID_LENGTH:
             raise ValidationError(f"'customer_id' must be a valid id: {v!r}")
+    _check_texts(label_list, "customer_ids", "label")
     amount = np.asarray(log.amount, dtype=np.float64)
     if not np.isfinite(amount).all():
         i = int(np.flatnonzero(~np.isfinite(amount))[0])

@@ -11,10 +11,17 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
-from crmcore.errors import ConcurrencyError, DuplicateError, NotFoundError, ValidationError
+from crmcore.errors import ConcurrencyError, DuplicateError, NotFoundError
 from crmcore.model import Customer, Opportunity, StageChange
 from crmcore.repositories._args import check_batch, check_ids, check_limit, time_bounds
-from crmcore.repositories._codec import check_storable, to_e6, to_micros
+from crmcore.repositories._codec import to_e6, to_micros
+from crmcore.repositories._writes import (
+    check_document_key,
+    check_events,
+    check_new_version,
+    check_record,
+    dump_document,
+)
 from crmcore.repositories.memory._store import DELETED, MUST_NOT_EXIST, ChangeSet
 from crmcore.tables import StageHistory
 
@@ -25,53 +32,8 @@ __all__ = [
     "MemoryCustomerRepository",
     "MemoryDocumentRepository",
     "MemoryOpportunityRepository",
-    "check_document_key",
-    "check_events",
-    "check_new_version",
     "history_from_rows",
 ]
-
-
-def check_new_version(record: Customer | Opportunity, label: str) -> None:
-    """A new aggregate must have version 0."""
-    if record.version != 0:
-        raise ValidationError(
-            f"'version' of a new {label} must be 0 (the repository counts updates): "
-            f"{record.version}"
-        )
-
-
-def check_events(opportunity: Opportunity, events: Sequence[StageChange]) -> None:
-    """Events must be StageChanges of this opportunity with distinct sequence numbers."""
-    seen: set[int] = set()
-    for i, e in enumerate(events):
-        if not isinstance(e, StageChange):
-            raise ValidationError(f"'events[{i}]' must be a StageChange: {e!r}")
-        if e.opportunity_id != opportunity.id:
-            raise ValidationError(
-                f"'events[{i}].opportunity_id' must be {opportunity.id!r}: {e.opportunity_id!r}"
-            )
-        if e.sequence in seen:
-            raise DuplicateError(f"stage change {e.sequence} of {opportunity.id!r} repeats")
-        seen.add(e.sequence)
-        check_storable(e)
-
-
-def check_document_key(kind: str, key: str) -> None:
-    """Document kinds and keys are non-empty strings of at most 255 characters."""
-    for name, value in (("kind", kind), ("key", key)):
-        if not isinstance(value, str) or not value.strip() or len(value) > 255:
-            raise ValidationError(
-                f"{name!r} must be a non-empty string of at most 255 characters: {value!r}"
-            )
-
-
-def dump_document(document: Any) -> str:
-    """The JSON text of a document (JSON-safe values only; NaN refused)."""
-    try:
-        return json.dumps(document, allow_nan=False, sort_keys=True)
-    except (TypeError, ValueError) as e:
-        raise ValidationError(f"'document' must be JSON-safe: {e}") from e
 
 
 class MemoryCustomerRepository:
@@ -85,10 +47,7 @@ class MemoryCustomerRepository:
 
     @staticmethod
     def _check(customer: object) -> Customer:
-        if not isinstance(customer, Customer):
-            raise ValidationError(f"expected Customer: {customer!r}")
-        check_storable(customer)
-        return customer
+        return check_record(customer, Customer)
 
     def add(self, customer: Customer) -> Customer:
         """Store a new customer (version 0)."""
@@ -218,10 +177,7 @@ class MemoryOpportunityRepository:
 
     @staticmethod
     def _check(opportunity: object) -> Opportunity:
-        if not isinstance(opportunity, Opportunity):
-            raise ValidationError(f"expected Opportunity: {opportunity!r}")
-        check_storable(opportunity)
-        return opportunity
+        return check_record(opportunity, Opportunity)
 
     def add(self, opportunity: Opportunity, event: StageChange | None = None) -> Opportunity:
         """Store a new opportunity (version 0) with its creation event."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import numpy as np
 
-from crmcore.errors import DuplicateError, NotFoundError, ValidationError
+from crmcore.errors import DuplicateError, NotFoundError
 from crmcore.model import (
     Activity,
     Channel,
@@ -28,7 +28,7 @@ from crmcore.repositories._args import (
     parse_kinds,
     time_bounds,
 )
-from crmcore.repositories._codec import check_storable, from_e6, to_e6, to_micros
+from crmcore.repositories._codec import from_e6, to_e6, to_micros
 from crmcore.repositories._columnar import (
     ValidatedRows,
     build_log,
@@ -36,6 +36,7 @@ from crmcore.repositories._columnar import (
     single_currency,
     validated_columns,
 )
+from crmcore.repositories._writes import check_record
 from crmcore.repositories.memory._store import MUST_NOT_EXIST, ChangeSet
 from crmcore.tables import TransactionLog
 
@@ -82,10 +83,7 @@ class _Records(Generic[R]):
         raise NotImplementedError
 
     def _check(self, record: object) -> R:
-        if not isinstance(record, self.kind):
-            raise ValidationError(f"expected {self.kind.__name__}: {record!r}")
-        check_storable(record)
-        return cast(R, record)
+        return cast(R, check_record(record, self.kind))
 
     def add(self, record: R) -> R:
         """Store a new record; a stored id raises DuplicateError."""

@@ -12,21 +12,17 @@ import attrs
 import numpy as np
 import sqlalchemy as sa
 
-from crmcore.errors import ConcurrencyError, NotFoundError, ValidationError
+from crmcore.errors import ConcurrencyError, NotFoundError
 from crmcore.model import Customer, Opportunity, StageChange
 from crmcore.repositories._args import check_batch, check_ids, check_limit, time_bounds
 from crmcore.repositories._codec import (
-    check_storable,
     from_e6,
     from_micros,
     money_e6,
     opt_micros,
     to_micros,
 )
-from crmcore.repositories.memory._aggregates import (
-    check_events,
-    check_new_version,
-)
+from crmcore.repositories._writes import check_events, check_new_version, check_record
 from crmcore.repositories.sql import schema
 from crmcore.repositories.sql._records import in_range
 from crmcore.serialization import from_dict, to_dict
@@ -91,10 +87,7 @@ class SqlCustomerRepository:
 
     @staticmethod
     def _check(customer: object) -> Customer:
-        if not isinstance(customer, Customer):
-            raise ValidationError(f"expected Customer: {customer!r}")
-        check_storable(customer)
-        return customer
+        return check_record(customer, Customer)
 
     def add(self, customer: Customer) -> Customer:
         """Store a new customer (version 0); a stored id raises DuplicateError."""
@@ -322,10 +315,7 @@ class SqlOpportunityRepository:
 
     @staticmethod
     def _check(opportunity: object) -> Opportunity:
-        if not isinstance(opportunity, Opportunity):
-            raise ValidationError(f"expected Opportunity: {opportunity!r}")
-        check_storable(opportunity)
-        return opportunity
+        return check_record(opportunity, Opportunity)
 
     def add(self, opportunity: Opportunity, event: StageChange | None = None) -> Opportunity:
         """Store a new opportunity (version 0) with its creation event."""

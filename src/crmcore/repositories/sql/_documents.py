@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from crmcore.errors import ConcurrencyError, NotFoundError
-from crmcore.repositories.memory._aggregates import check_document_key, dump_document
+from crmcore.repositories._writes import check_document_key, dump_document
 from crmcore.repositories.sql import schema
 
 if TYPE_CHECKING:

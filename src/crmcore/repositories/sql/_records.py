@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import sqlalchemy as sa
 
-from crmcore.errors import NotFoundError, ValidationError
+from crmcore.errors import NotFoundError
 from crmcore.model import Activity, Channel, CostEntry, Interaction, SurveyResponse
 from crmcore.repositories._args import (
     check_batch,
@@ -18,13 +18,13 @@ from crmcore.repositories._args import (
     time_bounds,
 )
 from crmcore.repositories._codec import (
-    check_storable,
     from_e6,
     from_micros,
     opt_micros,
     to_e6,
     to_micros,
 )
+from crmcore.repositories._writes import check_record
 from crmcore.repositories.sql import schema
 
 if TYPE_CHECKING:
@@ -78,10 +78,7 @@ class SqlTable(Generic[R]):
         raise NotImplementedError
 
     def _check(self, record: object) -> R:
-        if not isinstance(record, self.kind):
-            raise ValidationError(f"expected {self.kind.__name__}: {record!r}")
-        check_storable(record)
-        return cast(R, record)
+        return cast(R, check_record(record, self.kind))
 
     def add(self, record: R) -> R:
         """Store a new record; a stored id raises DuplicateError."""

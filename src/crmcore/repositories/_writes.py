@@ -1,0 +1,93 @@
+"""Checks every backend applies to what it is asked to write (records, events, documents).
+
+One place for the memory and the SQL backends, so that both accept and refuse
+exactly the same writes; what a value must be to be stored at all is the rule
+of :mod:`crmcore.model._storable`, which the model's validators apply.
+
+>>> check_document_key("funnel", "b2b")
+>>> check_document_key("funnel", "b2b\\x00")
+Traceback (most recent call last):
+crmcore.errors.ValidationError: 'key' must not contain a NUL character to be stored: 'b2b\\x00'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from crmcore.errors import DuplicateError, ValidationError
+from crmcore.model import Customer, Opportunity, StageChange
+from crmcore.model._storable import KEY_LENGTH, check_text
+from crmcore.repositories._codec import check_storable
+
+__all__ = [
+    "check_document_key",
+    "check_events",
+    "check_new_version",
+    "check_record",
+    "dump_document",
+]
+
+R = TypeVar("R")
+
+
+def check_record(record: object, kind: type[R]) -> R:
+    """``record`` if it is a ``kind`` that can be stored; anything else → ValidationError.
+
+    >>> check_record("c-1", Customer)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: expected Customer: 'c-1'
+    """
+    if not isinstance(record, kind):
+        raise ValidationError(f"expected {kind.__name__}: {record!r}")
+    check_storable(record)
+    return record
+
+
+def check_new_version(record: Customer | Opportunity, label: str) -> None:
+    """A new aggregate must have version 0."""
+    if record.version != 0:
+        raise ValidationError(
+            f"'version' of a new {label} must be 0 (the repository counts updates): "
+            f"{record.version}"
+        )
+
+
+def check_events(opportunity: Opportunity, events: Sequence[StageChange]) -> None:
+    """Events must be storable StageChanges of this opportunity with distinct sequence numbers."""
+    seen: set[int] = set()
+    for i, e in enumerate(events):
+        if not isinstance(e, StageChange):
+            raise ValidationError(f"'events[{i}]' must be a StageChange: {e!r}")
+        if e.opportunity_id != opportunity.id:
+            raise ValidationError(
+                f"'events[{i}].opportunity_id' must be {opportunity.id!r}: {e.opportunity_id!r}"
+            )
+        if e.sequence in seen:
+            raise DuplicateError(f"stage change {e.sequence} of {opportunity.id!r} repeats")
+        seen.add(e.sequence)
+        check_storable(e)
+
+
+def check_document_key(kind: str, key: str) -> None:
+    """Document kinds and keys are non-empty storable strings of at most 255 characters."""
+    for name, value in (("kind", kind), ("key", key)):
+        if not isinstance(value, str) or not value.strip() or len(value) > KEY_LENGTH:
+            raise ValidationError(
+                f"{name!r} must be a non-empty string of at most {KEY_LENGTH} characters: {value!r}"
+            )
+        check_text(value, name)
+
+
+def dump_document(document: Any) -> str:
+    """The JSON text of a document (JSON-safe values only; NaN refused). The text is ASCII
+    (non-ASCII characters, NUL and lone surrogates are escaped), so every backend stores it.
+
+    >>> dump_document({"a": "\\x00"})
+    '{"a": "\\\\u0000"}'
+    """
+    try:
+        return json.dumps(document, allow_nan=False, sort_keys=True)
+    except (TypeError, ValueError) as e:
+        raise ValidationError(f"'document' must be JSON-safe: {e}") from e
