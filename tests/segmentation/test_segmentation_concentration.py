@@ -134,7 +134,9 @@ def test_nan_policy():
         concentration([1.0, math.nan])
     c = concentration([1.0, math.nan, 3.0], nan_policy="omit")
     assert (c.n, c.nan_omitted, c.total) == (2, 1, 4.0)
-    r = abc_classes([10.0, math.nan, 1.0], nan_policy="omit")
+    # omit: the codes of the rows kept; propagate: the NaN row unclassified (-1)
+    assert abc_classes([10.0, math.nan, 1.0], nan_policy="omit").codes.tolist() == [0, 1]
+    r = abc_classes([10.0, math.nan, 1.0], nan_policy="propagate")
     assert r.codes.tolist() == [0, -1, 1]
     assert r.names().tolist() == ["A", "", "B"]
     with pytest.raises(ValidationError, match="propagate"):

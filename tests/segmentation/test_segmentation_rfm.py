@@ -74,7 +74,8 @@ def test_scores_monotone_in_value(values, q):
 
 
 def test_nan_policy_rows_unscored():
-    s = rfm_scores([1, math.nan, 3], [1, 2, 3], [5, 6, 7], bins=2, nan_policy="omit")
+    # propagate: the NaN customer is unscored (0); omit: only the kept customers' scores
+    s = rfm_scores([1, math.nan, 3], [1, 2, 3], [5, 6, 7], bins=2, nan_policy="propagate")
     assert s.recency.tolist() == [2, 0, 1]
     assert s.frequency.tolist() == [1, 0, 2]
     assert s.segments(SegmentMap((SegmentRule("x"),))).labels().tolist() == [
@@ -82,6 +83,9 @@ def test_nan_policy_rows_unscored():
         "unscored",
         "x",
     ]
+    assert rfm_scores(
+        [1, math.nan, 3], [1, 2, 3], [5, 6, 7], bins=2, nan_policy="omit"
+    ).recency.tolist() == [2, 1]
     with pytest.raises(ValidationError, match="NaN"):
         rfm_scores([1, math.nan], [1, 2], [1, 2])
     with pytest.raises(ValidationError, match="'frequency' must be >= 0"):

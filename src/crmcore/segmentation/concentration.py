@@ -14,7 +14,15 @@ Definitions (``s`` sorted ascending, ``S`` the total, ``n`` customers):
   ``[0, (n−1)/n]``; the small-sample correction multiplies by ``n/(n−1)``
   so that one customer holding everything gives exactly 1;
 * a share is "reached" up to a relative tolerance of 1e-12 of the total, so
-  that ``0.8·S`` computed in floating point is reached by customers holding 80%.
+  that ``0.8·S`` computed in floating point is reached by customers holding 80%;
+* values so large that their sums would overflow (``1e308``) are summed scaled
+  by an exact power of two, so shares, curves and Gini stay finite and right.
+
+NaN rows follow the one NaN policy of :mod:`crmcore.arrays`: ``raise``
+(default) or ``omit`` (left out of the ranking; a per-customer result then
+holds the rows kept); ``propagate`` makes :func:`gini` NaN and leaves a
+customer of :func:`abc_classes` unclassified, and has no meaning for a curve
+(:func:`concentration`, :func:`lorenz_curve` refuse it).
 
 >>> c = concentration([50, 30, 10, 5, 5])
 >>> round(c.top_share(0.2), 3), c.customers_for_share(0.8)
@@ -25,6 +33,7 @@ Definitions (``s`` sorted ascending, ``S`` the total, ``n`` customers):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,8 +41,9 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from crmcore.arrays import FloatArray, as_float_array, validate_nan_policy
+from crmcore.arrays import FloatArray, NanSplit, apply_nan_policy, validate_nan_policy
 from crmcore.errors import ValidationError
+from crmcore.options import as_count, as_probability
 
 __all__ = [
     "ABCClasses",
@@ -47,26 +57,25 @@ __all__ = [
 
 _BLOCK = 4096
 _RTOL = 1e-12
+_HUGE = 2.0**1000  # sums of values up to this size cannot overflow
+
+
+def _split(
+    values: npt.ArrayLike, *, name: str, nan_policy: str, what: str | None = None
+) -> NanSplit:
+    """The values under the NaN policy; ``what`` names a curve that refuses ``propagate``."""
+    pol = validate_nan_policy(nan_policy)
+    if pol == "propagate" and what is not None:
+        raise ValidationError(
+            f"'nan_policy' 'propagate' has no meaning for {what}: it takes 'raise' or 'omit'"
+        )
+    return apply_nan_policy({name: values}, policy=pol)
 
 
 def _sorted_values(values: npt.ArrayLike, *, name: str, nan_policy: str) -> tuple[FloatArray, int]:
-    """Sorted copy of the finite values and the number of NaN rows dropped (policy ``omit``)."""
-    pol = validate_nan_policy(nan_policy)
-    if pol == "propagate":
-        raise ValidationError(
-            f"'nan_policy' 'propagate' has no meaning for a ranking of {name!r}: use 'omit' or 'raise'"
-        )
-    x = as_float_array(values, name=name, allow_nan=True, allow_inf=True)
-    s = np.sort(x)  # the one sort; NaN sorts to the end, -inf first, inf before NaN
-    n_nan = 0
-    if len(s) and np.isnan(s[-1]):
-        if pol == "raise":
-            as_float_array(x, name=name)  # raises the standard message naming the index
-        n_nan = len(s) - int(np.searchsorted(s, np.nan, side="left"))
-        s = s[: len(s) - n_nan]
-    if len(s) and (np.isinf(s[0]) or np.isinf(s[-1])):
-        as_float_array(x[~np.isnan(x)], name=name)  # raises naming the infinite value
-    return s, n_nan
+    """Sorted copy of the values kept and the number of NaN rows dropped (``omit``)."""
+    split = _split(values, name=name, nan_policy=nan_policy, what=f"a ranking of {name!r}")
+    return np.sort(split.arrays[name]), split.dropped
 
 
 @attrs.frozen(eq=False)
@@ -93,11 +102,30 @@ class Concentration:
 
     @property
     def total(self) -> float:
-        """Sum of the values.
+        """Sum of the values (``inf`` only when the true sum is beyond the float range).
 
         >>> concentration([1.0, 2.0]).total
         3.0
         """
+        return self._unscale(float(self.block_cumsum[-1])) if self.n else 0.0
+
+    # -- sums of huge values are kept scaled by 2**-exp (exact), see concentration() -----
+    @property
+    def _exp(self) -> int:
+        return int(self._cache.get("exp", 0))
+
+    def _unscale(self, v: float) -> float:
+        e = self._exp
+        return float(np.ldexp(v, e)) if e else v
+
+    def _scaled(self, lo: int, hi: int) -> FloatArray:
+        """``sorted_values[lo:hi]`` in the units the sums are kept in."""
+        seg = self.sorted_values[lo:hi]
+        e = self._exp
+        return np.ldexp(seg, -e) if e else seg
+
+    @property
+    def _total_s(self) -> float:
         return float(self.block_cumsum[-1]) if self.n else 0.0
 
     @property
@@ -107,9 +135,9 @@ class Concentration:
 
     # -- exact prefix sums ---------------------------------------------------------------
     def _prefix(self, j: int) -> float:
-        """``C_j``: the sum of the ``j`` smallest values."""
+        """``C_j``: the sum of the ``j`` smallest values (scaled, see :meth:`_unscale`)."""
         b = j // _BLOCK
-        return float(self.block_cumsum[b] + self.sorted_values[b * _BLOCK : j].sum())
+        return float(self.block_cumsum[b] + self._scaled(b * _BLOCK, j).sum())
 
     def _positions(self) -> npt.NDArray[np.int64]:
         pos = np.arange(0, self.n + 1, _BLOCK, dtype=np.int64)
@@ -130,15 +158,18 @@ class Concentration:
             lo = int(pos[i])
             hi = int(pos[i + 1]) if i + 1 < len(pos) else self.n
         base = self._prefix(lo)
-        local = base + np.cumsum(self.sorted_values[lo:hi])
+        local = base + np.cumsum(self._scaled(lo, hi))
         return lo + int(np.searchsorted(local, u, side="right"))
 
     def _require_shares(self) -> float:
+        """The (scaled) total, after checking that shares of it are defined."""
         if self.n == 0:
             raise ValidationError("'values' is empty: shares of the total are undefined")
-        total = self.total
+        total = self._total_s
         if total <= 0:
-            raise ValidationError(f"the total of 'values' must be > 0 for shares of it: {total!r}")
+            raise ValidationError(
+                f"the total of 'values' must be > 0 for shares of it: {self.total!r}"
+            )
         return total
 
     # -- the Pareto curve ----------------------------------------------------------------------
@@ -148,9 +179,8 @@ class Concentration:
         >>> concentration([5, 1, 3]).top_value(2)
         8.0
         """
-        if not 0 <= k <= self.n:
-            raise ValidationError(f"'k' must be in [0, {self.n}]: {k}")
-        return self.total - self._prefix(self.n - k)
+        k = as_count(k, name="k", high=self.n)
+        return self._unscale(self._total_s - self._prefix(self.n - k))
 
     def top_share(self, x: float) -> float:
         """Share of the total held by the top fraction ``x`` of customers (linear between ranks).
@@ -162,13 +192,12 @@ class Concentration:
         0.8
         """
         total = self._require_shares()
-        if not 0.0 <= x <= 1.0:
-            raise ValidationError(f"'x' must be in [0, 1]: {x!r}")
+        x = as_probability(x, name="x")
         kf = x * self.n
         k0 = min(int(np.floor(kf)), self.n)
         d = total - self._prefix(self.n - k0)
         if k0 < self.n:
-            d += (kf - k0) * float(self.sorted_values[self.n - k0 - 1])
+            d += (kf - k0) * float(self._scaled(self.n - k0 - 1, self.n - k0)[0])
         return d / total
 
     def customers_for_share(self, y: float) -> int:
@@ -181,8 +210,7 @@ class Concentration:
         3
         """
         total = self._require_shares()
-        if not 0.0 <= y <= 1.0:
-            raise ValidationError(f"'y' must be in [0, 1]: {y!r}")
+        y = as_probability(y, name="y")
         if y == 0.0:
             return 0
         u = total - y * total + _RTOL * abs(total)
@@ -205,7 +233,7 @@ class Concentration:
         total = self._require_shares()
         d = np.empty(self.n + 1)
         d[0] = 0.0
-        np.cumsum(self.sorted_values[::-1], out=d[1:])
+        np.cumsum(self._scaled(0, self.n)[::-1], out=d[1:])
         return np.arange(self.n + 1) / self.n, d / total
 
     # -- the Lorenz curve and Gini --------------------------------------------------------------
@@ -227,7 +255,7 @@ class Concentration:
         total = self._require_nonnegative("the Lorenz curve")
         c = np.empty(self.n + 1)
         c[0] = 0.0
-        np.cumsum(self.sorted_values, out=c[1:])
+        np.cumsum(self._scaled(0, self.n), out=c[1:])
         return np.arange(self.n + 1) / self.n, c / total
 
     def gini(self, *, corrected: bool = False) -> float:
@@ -254,7 +282,7 @@ class Concentration:
     def _sum_of_prefixes(self) -> float:
         """``Σ_{j=1..n} C_j = Σ_i (n − i)·s_i`` (i 0-based), summed block by block."""
         n = self.n
-        s = self.sorted_values
+        s = self._scaled(0, n)
         nb = n // _BLOCK
         bsum = np.diff(self.block_cumsum[: nb + 1])
         starts = np.arange(nb, dtype=np.float64) * _BLOCK
@@ -295,8 +323,13 @@ class Concentration:
         >>> concentration(v).abc(v).codes.tolist()
         [0, 0, 1, 1, 2]
         """
-        x = as_float_array(values, name="values", allow_nan=True, allow_inf=True)
-        return _abc(x, self, cutoffs, labels)
+        split = apply_nan_policy({"values": values}, policy="omit" if self.nan_omitted else "raise")
+        if len(split.mask) != self.n + self.nan_omitted:
+            raise ValidationError(
+                f"'values' must be the {self.n + self.nan_omitted} values the concentration was "
+                f"built from: got {len(split.mask)}"
+            )
+        return _abc(split.arrays["values"], self, cutoffs, labels)
 
 
 _CHUNK = 1 << 16
@@ -324,13 +357,15 @@ def count_exceeding(x: FloatArray, thresholds: FloatArray, cmp: Any) -> npt.NDAr
 
 
 def _check_cutoffs(cutoffs: Sequence[float]) -> FloatArray:
-    cuts = as_float_array(list(cutoffs), name="cutoffs")
-    if len(cuts) == 0:
+    try:
+        items = list(cutoffs)
+    except TypeError:
+        raise ValidationError(f"'cutoffs' must be a sequence of shares: {cutoffs!r}") from None
+    if len(items) == 0:
         raise ValidationError("'cutoffs' must hold at least one share")
-    bad = (cuts <= 0) | (cuts > 1)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValidationError(f"'cutoffs' must be in (0, 1]: {cuts[i]!r} at index {i}")
+    cuts = np.array([as_probability(v, name=f"cutoffs[{i}]") for i, v in enumerate(items)])
+    if cuts[0] == 0.0:
+        raise ValidationError(f"'cutoffs[0]' must be in (0, 1]: {items[0]!r}")
     if np.any(np.diff(cuts) <= 0):
         raise ValidationError(f"'cutoffs' must be strictly increasing: {cuts.tolist()}")
     return cuts
@@ -341,28 +376,40 @@ def concentration(values: npt.ArrayLike, *, nan_policy: str = "raise") -> Concen
 
     Negative values are allowed (profit); the Lorenz curve and Gini then raise.
     ``nan_policy``: ``"raise"`` (default) or ``"omit"`` (NaN rows are left out
-    of the ranking); ``"propagate"`` is refused, a ranking cannot hold NaN.
+    of the ranking); ``"propagate"`` is refused, a curve cannot hold NaN.
 
     >>> concentration([1.0, float("nan"), 2.0], nan_policy="omit").n
     2
     """
     s, n_nan = _sorted_values(values, name="values", nan_policy=nan_policy)
+    return _build(s, n_nan)
+
+
+def _build(s: FloatArray, n_nan: int) -> Concentration:
     n = len(s)
+    cache: dict[str, float] = {}
+    sv = s
+    big = max(-float(s[0]), float(s[-1])) if n else 0.0
+    if n and big > _HUGE / (
+        float(n) * float(n)
+    ):  # Σ (n − i)·s_i could overflow: sum scaled by 2**-e
+        e = math.frexp(big)[1]
+        cache["exp"] = float(e)
+        sv = np.ldexp(s, -e)
     nb = n // _BLOCK
     sums = np.empty(nb + (1 if n % _BLOCK else 0) + 1)
     sums[0] = 0.0
     weighted = 0.0  # Σ_r r·s_(b,r) within blocks, for the Gini coefficient
     if nb:
         # one pass over the sorted values gives both the block sums and the weighted sums
-        both = s[: nb * _BLOCK].reshape(nb, _BLOCK) @ _block_weights()
+        both = sv[: nb * _BLOCK].reshape(nb, _BLOCK) @ _block_weights()
         sums[1 : nb + 1] = both[:, 0]
         weighted = float(both[:, 1].sum())
     if n % _BLOCK:
-        sums[-1] = s[nb * _BLOCK :].sum()
+        sums[-1] = sv[nb * _BLOCK :].sum()
     np.cumsum(sums, out=sums)
-    return Concentration(
-        sorted_values=s, block_cumsum=sums, nan_omitted=n_nan, _cache={"weighted": weighted}
-    )
+    cache["weighted"] = weighted
+    return Concentration(sorted_values=s, block_cumsum=sums, nan_omitted=n_nan, _cache=cache)
 
 
 def _block_weights() -> FloatArray:
@@ -380,8 +427,13 @@ def gini(values: npt.ArrayLike, *, corrected: bool = False, nan_policy: str = "r
     >>> gini([5.0, -1.0])
     Traceback (most recent call last):
     crmcore.errors.ValidationError: the Gini coefficient needs non-negative 'values' (revenue, not profit): 1 value(s) < 0, the smallest -1.0
+    >>> gini([1e308, 1.0]), gini([1.0, float("nan")], nan_policy="propagate")
+    (0.5, nan)
     """
-    return concentration(values, nan_policy=nan_policy).gini(corrected=corrected)
+    split = _split(values, name="values", nan_policy=nan_policy)
+    if split.has_missing:
+        return float("nan")
+    return _build(np.sort(split.arrays["values"]), split.dropped).gini(corrected=corrected)
 
 
 def lorenz_curve(
@@ -393,12 +445,13 @@ def lorenz_curve(
     >>> L.tolist()
     [0.0, 0.25, 0.5, 1.0]
     """
-    return concentration(values, nan_policy=nan_policy).lorenz()
+    s, n_nan = _sorted_values(values, name="values", nan_policy=nan_policy)
+    return _build(s, n_nan).lorenz()
 
 
 @attrs.frozen(eq=False)
 class ABCClasses:
-    """Class per customer (``codes``: 0 = first label; -1 = NaN row, unclassified).
+    """Class per customer (``codes``: 0 = first label; -1 = unclassified NaN row, ``propagate``).
 
     ``thresholds[i]`` is the smallest value in class ``i`` (classes but the last),
     ``counts`` and ``shares`` are per class.
@@ -436,6 +489,9 @@ def abc_classes(
     defined by its smallest value (the value of the customer that reaches the
     cut-off), and every customer with that value or more is in it, so a class
     can hold a little more than its cut-off share. Empty input gives empty codes.
+    With ``nan_policy="omit"`` the codes are those of the rows kept; with
+    ``"propagate"`` a NaN row gets code -1 and the others are classed as if
+    it were absent.
 
     >>> r = abc_classes([50, 30, 10, 6, 4])
     >>> r.codes.tolist(), r.counts.tolist(), r.shares.round(2).tolist()
@@ -445,8 +501,12 @@ def abc_classes(
     >>> abc_classes([1, 1, 1, 1, 1]).codes.tolist()  # ties are never split
     [0, 0, 0, 0, 0]
     """
-    x = as_float_array(values, name="values", allow_nan=True, allow_inf=True)
-    return _abc(x, concentration(x, nan_policy=nan_policy), cutoffs, labels)
+    split = _split(values, name="values", nan_policy=nan_policy)
+    x = split.arrays["values"]
+    if split.has_missing:  # propagate: classed among the complete rows, NaN rows -1
+        kept = x[split.complete]
+        return _abc(x, _build(np.sort(kept), len(x) - len(kept)), cutoffs, labels)
+    return _abc(x, _build(np.sort(x), 0), cutoffs, labels)
 
 
 def _abc(
@@ -458,11 +518,6 @@ def _abc(
         raise ValidationError(
             f"'labels' must have one more entry than 'cutoffs' ({len(cuts) + 1}): {list(labs)}"
         )
-    if len(x) != c.n + c.nan_omitted:
-        raise ValidationError(
-            f"'values' must be the {c.n + c.nan_omitted} values the concentration was built from: "
-            f"got {len(x)}"
-        )
     k = len(labs)
     if c.n == 0:
         empty = np.zeros(len(x), dtype=np.int8) - 1
@@ -470,12 +525,12 @@ def _abc(
     th = c.abc_thresholds(cuts.tolist())
     # one comparison per cut-off; class = number of thresholds above the value
     codes = count_exceeding(x, th, np.less)
-    if c.nan_omitted:
+    if len(x) > c.n:  # propagate: the NaN rows are unclassified
         codes[np.isnan(x)] = -1
     s = c.sorted_values
     # class i holds the values in [th[i], th[i-1]) → positions by searchsorted on the sorted values
     bounds = np.concatenate(([c.n], np.searchsorted(s, th, side="left"), [0]))
     counts = (bounds[:-1] - bounds[1:]).astype(np.int64)
     pref = np.array([c._prefix(int(b)) for b in bounds])
-    shares = (pref[:-1] - pref[1:]) / c.total
+    shares = (pref[:-1] - pref[1:]) / c._total_s
     return ABCClasses(codes, labs, th, counts, shares)

@@ -11,7 +11,12 @@ occurrence of the value), so tied customers always get the same score and
 ties are never split across bins; when many customers share a value (one
 purchase), the bins are uneven and some scores may be absent. Scores lie in
 ``1..q`` and are monotone in the value. Computed from ``q − 1`` order
-statistics of one sort; NaN rows (``nan_policy="omit"``) get score 0.
+statistics of one sort.
+
+NaN rows follow the one NaN policy of :mod:`crmcore.arrays`: ``raise``
+(default); ``omit`` scores the rows kept among themselves and returns their
+scores only; ``propagate`` returns a score for every row, 0 (unscored) for a
+NaN row, which does not move the others' scores.
 
 >>> quantile_scores([10, 20, 30, 40, 50], bins=5).tolist()
 [1, 2, 3, 4, 5]
@@ -31,11 +36,19 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from crmcore.arrays import FloatArray, IntArray, as_float_array, check_same_length
+from crmcore.arrays import (
+    FloatArray,
+    IntArray,
+    NanSplit,
+    apply_nan_policy,
+    check_same_length,
+    validate_nan_policy,
+)
 from crmcore.errors import ConfigurationError, ValidationError
-from crmcore.segmentation.concentration import _sorted_values, count_exceeding
+from crmcore.options import as_choice, as_count
+from crmcore.segmentation.concentration import count_exceeding
 from crmcore.tables import TransactionLog
-from crmcore.tables._columns import to_datetime64
+from crmcore.timestamps import as_instant
 
 __all__ = [
     "DEFAULT_SEGMENTS",
@@ -55,9 +68,7 @@ _DAY_US = 86_400_000_000
 
 
 def _check_bins(bins: int) -> int:
-    if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or not 2 <= bins <= 100:
-        raise ValidationError(f"'bins' must be an integer in [2, 100]: {bins!r}")
-    return int(bins)
+    return as_count(bins, name="bins", low=2, high=100)
 
 
 def quantile_scores(
@@ -71,41 +82,62 @@ def quantile_scores(
     """Quantile scores ``1..bins`` (see the module docstring for the formula and tie policy).
 
     ``reverse=True`` gives the highest score to the smallest values (recency).
-    Empty input gives an empty array. ``nan_policy``: ``"raise"`` (default),
-    or ``"omit"`` / ``"propagate"``: NaN rows are left out of the ranking and
-    get score 0 (unscored).
+    Empty input gives an empty array. ``nan_policy``: ``"raise"`` (default);
+    ``"omit"``: the scores of the rows kept, ranked among themselves;
+    ``"propagate"``: NaN rows get score 0 (unscored) and are left out of the ranking.
 
-    >>> quantile_scores([4.0, float("nan"), 1.0], bins=2, nan_policy="omit").tolist()
+    >>> quantile_scores([4.0, float("nan"), 1.0], bins=2, nan_policy="propagate").tolist()
     [2, 0, 1]
+    >>> quantile_scores([4.0, float("nan"), 1.0], bins=2, nan_policy="omit").tolist()
+    [2, 1]
     """
     q = _check_bins(bins)
+    validate_nan_policy(nan_policy)
     raw = np.asarray(values)
-    if raw.dtype.kind in "iu" and raw.ndim == 1:
-        fast = _counting_scores(raw.astype(np.int64, copy=False), q, reverse)
+    if raw.dtype.kind in "iu" and raw.ndim == 1:  # integers hold no NaN: every policy agrees
+        return _scores(raw.astype(np.int64, copy=False), q, reverse)
+    split = apply_nan_policy({name: values}, policy=nan_policy)
+    return _fill_unscored(split, _scores(_complete(split, name), q, reverse))
+
+
+def _complete(split: NanSplit, name: str) -> FloatArray:
+    x = split.arrays[name]
+    return x[split.complete] if split.has_missing else x
+
+
+def _fill_unscored(split: NanSplit, scores: npt.NDArray[np.int8]) -> npt.NDArray[np.int8]:
+    """Scores of the complete rows placed back on every row, 0 (unscored) on a NaN row."""
+    if not split.has_missing:
+        return scores
+    out = np.zeros(len(split.complete), dtype=np.int8)
+    out[split.complete] = scores
+    return out
+
+
+def _scores(x: npt.NDArray[Any], q: int, reverse: bool) -> npt.NDArray[np.int8]:
+    """Quantile scores of values free of NaN and inf (integers counted, floats sorted once)."""
+    if x.dtype.kind in "iu":
+        fast = _counting_scores(x, q, reverse)
         if fast is not None:
             return fast
-    x = as_float_array(values, name=name, allow_nan=True, allow_inf=True)
+        x = x.astype(np.float64)
     head = x[:1024]
     if len(x) and np.array_equal(head, np.floor(head)):  # cheap reject of non-integers first
-        with np.errstate(invalid="ignore"):  # NaN / huge values do not cast; they fail the test
+        with np.errstate(invalid="ignore"):  # huge values do not cast; they fail the test
             whole = x.astype(np.int64)
         if np.array_equal(whole, x):  # whole numbers (days, counts): no sort needed
             fast = _counting_scores(whole, q, reverse)
             if fast is not None:
                 return fast
-    s, n_nan = _sorted_values(
-        x, name=name, nan_policy="omit" if nan_policy == "propagate" else nan_policy
-    )
+    s = np.sort(x)
     n = len(s)
     if n == 0:
-        return np.zeros(len(x), dtype=np.int8)
+        return np.zeros(0, dtype=np.int8)
     m = -((-np.arange(1, q, dtype=np.int64) * n) // q)  # ceil(j·n/q), j = 1..q-1
     # score >= j+1  ⇔  v < s[n − m_j] (reversed)  or  v > s[m_j − 1]
     th, cmp = (s[n - m], np.less) if reverse else (s[m - 1], np.greater)
     out = count_exceeding(x, th, cmp)
     out += 1
-    if n_nan:
-        out[np.isnan(x)] = 0
     return out
 
 
@@ -168,9 +200,8 @@ def rfm_summary(
     >>> r.customer_ids.tolist(), r.recency.tolist(), r.frequency.tolist(), r.monetary.tolist()
     (['a', 'b'], [9.0, 0.0], [2, 1], [40.0, 5.0])
     """
-    if monetary not in ("total", "mean"):
-        raise ValidationError(f"'monetary' must be 'total' or 'mean': {monetary!r}")
-    t_end = to_datetime64([as_of], name="as_of")[0]
+    monetary = as_choice(monetary, name="monetary", allowed=("total", "mean"))
+    t_end = as_instant(as_of, name="as_of")
     n = log.n_customers
     inside = log.time <= t_end
     purchase = inside & (log.kind == 0)
@@ -351,13 +382,6 @@ class RFMScores:
         return Segments(table.ravel().take(cell), names)
 
 
-def _numeric(values: npt.ArrayLike, name: str) -> npt.NDArray[Any]:
-    raw = np.asarray(values)
-    if raw.dtype.kind in "iu" and raw.ndim == 1:
-        return raw  # integers stay integers: their scores are counted, not sorted
-    return as_float_array(values, name=name, allow_nan=True, allow_inf=True)
-
-
 def rfm_scores(
     recency: npt.ArrayLike,
     frequency: npt.ArrayLike,
@@ -369,33 +393,46 @@ def rfm_scores(
 ) -> RFMScores:
     """RFM scores from per-customer arrays (recency in any time unit; smaller = more recent).
 
+    A customer is missing when any of the three is NaN (the one NaN policy):
+    ``omit`` scores the other customers among themselves and returns theirs
+    only (``customer_ids`` kept alongside); ``propagate`` gives a missing
+    customer 0 on all three scores without moving the others'.
+
     >>> s = rfm_scores([2, 30, 300], [5, 2, 1], [500.0, 80.0, 20.0], bins=3)
     >>> s.recency.tolist(), s.frequency.tolist(), s.monetary.tolist()
     ([3, 2, 1], [3, 2, 1], [3, 2, 1])
     """
-    arrays = {
-        key: _numeric(v, key)
-        for key, v in (("recency", recency), ("frequency", frequency), ("monetary", monetary))
-    }
-    check_same_length(**arrays)
+    q = _check_bins(bins)
+    given = {"recency": recency, "frequency": frequency, "monetary": monetary}
+    raw = {k: np.asarray(v) for k, v in given.items()}
+    # integer columns hold no NaN and stay integers (their scores are counted, not sorted)
+    ints = {k: a for k, a in raw.items() if a.dtype.kind in "iu" and a.ndim == 1}
+    others = {k: given[k] for k in given if k not in ints}
+    if others:
+        split = apply_nan_policy(others, policy=nan_policy)
+    else:
+        validate_nan_policy(nan_policy)
+        n = len(next(iter(ints.values())))
+        split = NanSplit(arrays={}, mask=np.ones(n, bool), complete=np.ones(n, bool))
+    check_same_length(**{k: ints.get(k, split.mask) for k in given})
     ids = None if customer_ids is None else np.asarray(customer_ids)
     if ids is not None:
-        check_same_length(customer_ids=ids, recency=arrays["recency"])
-    for key in ("recency", "frequency"):
-        a = arrays[key]
-        if (a < 0).any():
-            i = int(np.flatnonzero(a < 0)[0])
-            raise ValidationError(f"{key!r} must be >= 0: {a[i]} at index {i}")
-    r = quantile_scores(
-        arrays["recency"], bins, reverse=True, nan_policy=nan_policy, name="recency"
-    )
-    f = quantile_scores(arrays["frequency"], bins, nan_policy=nan_policy, name="frequency")
-    m = quantile_scores(arrays["monetary"], bins, nan_policy=nan_policy, name="monetary")
-    if nan_policy != "raise":  # a customer with any NaN is unscored on all three
-        bad = (r == 0) | (f == 0) | (m == 0)
-        if bad.any():
-            r[bad] = f[bad] = m[bad] = 0
-    return RFMScores(r, f, m, _check_bins(bins), ids)
+        check_same_length(customer_ids=ids, recency=split.mask)
+    kept = split.rows[split.complete]  # the caller's rows that are scored
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    for key in given:
+        a = ints[key][split.mask] if key in ints and split.dropped else ints.get(key)
+        a = split.arrays[key] if a is None else a
+        arrays[key] = a[split.complete] if split.has_missing else a
+        if key != "monetary" and (arrays[key] < 0).any():
+            i = int(np.flatnonzero(arrays[key] < 0)[0])
+            raise ValidationError(f"{key!r} must be >= 0: {arrays[key][i]} at index {kept[i]}")
+    if ids is not None and split.dropped:
+        ids = ids[split.mask]
+    r = _fill_unscored(split, _scores(arrays["recency"], q, True))
+    f = _fill_unscored(split, _scores(arrays["frequency"], q, False))
+    m = _fill_unscored(split, _scores(arrays["monetary"], q, False))
+    return RFMScores(r, f, m, q, ids)
 
 
 def rfm_from_log(
