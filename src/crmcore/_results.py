@@ -1,0 +1,259 @@
+"""What a result may hold: the validators of every field of crmcore's result types.
+
+Result types (NPS, CSAT, CAC, fitted models, pipeline metrics, segment
+tables, import reports...) are frozen attrs classes whose numeric fields use
+one of these validators, so a result cannot be built half-valid, by crmcore
+or from outside: NaN, infinity, a negative count, a probability outside
+[0, 1] or arrays of different lengths raise
+:class:`~crmcore.errors.ValidationError` naming the class, the field and the
+value. NaN is accepted only where a field documents why (``nan="..."``: an
+undefined ratio, a ``nan_policy="propagate"`` output); the reason is kept on
+the validator (:attr:`Number.nan`) so tests and docs can list those fields.
+
+Arrays are checked with one vectorised pass per bound (``min`` / ``max``;
+NaN and infinity show up in them), never element by element.
+
+>>> import attrs
+>>> @attrs.frozen
+... class Share:
+...     part: int = attrs.field(validator=COUNT)
+...     share: float = attrs.field(validator=PROBABILITY)
+>>> Share(3, 0.25)
+Share(part=3, share=0.25)
+>>> Share(-1, 0.25)
+Traceback (most recent call last):
+crmcore.errors.ValidationError: Share: 'part' must be an integer >= 0: -1
+>>> Share(3, float("nan"))
+Traceback (most recent call last):
+crmcore.errors.ValidationError: Share: 'share' must be a number in [0, 1]: nan
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import attrs
+import numpy as np
+
+from crmcore.errors import ValidationError
+
+__all__ = [
+    "COUNT",
+    "FINITE",
+    "NONNEGATIVE",
+    "PROBABILITY",
+    "Array",
+    "Number",
+    "array",
+    "number",
+]
+
+
+def _range(lo: float | None, hi: float | None, integer: bool) -> str:
+    what = "an integer" if integer else "a number"
+    if lo is not None and hi is not None:
+        return f"{what} in [{lo:g}, {hi:g}]"
+    if lo is not None:
+        return f"{what} >= {lo:g}"
+    if hi is not None:
+        return f"{what} <= {hi:g}"
+    return what if integer else "a finite number"
+
+
+def _fail(
+    inst: object, attr: attrs.Attribute[Any], expected: str, value: object
+) -> ValidationError:
+    shown = value if isinstance(value, _Shown) else repr(_plain(value))
+    return ValidationError(f"{type(inst).__name__}: {attr.name!r} must be {expected}: {shown}")
+
+
+class _Shown(str):
+    """A value already formatted for a message (an array element and its index)."""
+
+    __slots__ = ()
+
+
+def _plain(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+@attrs.frozen
+class Number:
+    """Validator of a scalar field: a finite number (an integer when ``integer``) in [lo, hi].
+
+    ``nan`` is the documented reason a field may hold NaN (None: it may not);
+    ``optional`` lets the field be None. Booleans are not numbers here.
+    """
+
+    lo: float | None = None
+    hi: float | None = None
+    integer: bool = False
+    nan: str | None = None
+    optional: bool = False
+
+    def __call__(self, inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+        if value is None and self.optional:
+            return
+        kind = numbers.Integral if self.integer else numbers.Real
+        expected = _range(self.lo, self.hi, self.integer)
+        if isinstance(value, bool | np.bool_) or not isinstance(value, kind):
+            raise _fail(inst, attr, expected, value)
+        if self.integer:
+            ok = (self.lo is None or value >= self.lo) and (self.hi is None or value <= self.hi)
+        else:
+            try:
+                v = float(value)
+            except OverflowError:  # an integer beyond float range (10**400)
+                v = math.inf
+            if math.isnan(v):
+                ok = self.nan is not None
+            else:
+                ok = (
+                    math.isfinite(v)
+                    and (self.lo is None or v >= self.lo)
+                    and (self.hi is None or v <= self.hi)
+                )
+        if not ok:
+            raise _fail(inst, attr, expected + (" (or NaN)" if self.nan else ""), value)
+
+
+@attrs.frozen
+class Array:
+    """Validator of an array field: a numpy array of ``ndim`` dimensions and dtype kind ``kind``.
+
+    ``kind``: ``"f"`` numbers (integers accepted), ``"i"`` integers, ``"b"``
+    booleans, ``"M"`` datetime64 without NaT, ``"O"`` anything (labels).
+    Numbers must be finite and in [lo, hi]; NaN only where ``nan`` gives the
+    documented reason. ``length`` names the field whose length (first
+    dimension) this one must have.
+    """
+
+    kind: str = "f"
+    lo: float | None = None
+    hi: float | None = None
+    nan: str | None = None
+    length: str | None = None
+    ndim: int = 1
+    optional: bool = False
+
+    def __call__(self, inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+        if value is None and self.optional:
+            return
+        kinds = {"f": "fiu", "i": "iu", "b": "b", "M": "M", "O": "OUSTiufb"}[self.kind]
+        if (
+            not isinstance(value, np.ndarray)
+            or value.ndim != self.ndim
+            or value.dtype.kind not in kinds
+        ):
+            what = {
+                "f": "numbers",
+                "i": "integers",
+                "b": "booleans",
+                "M": "datetimes",
+                "O": "values",
+            }
+            raise _fail(
+                inst, attr, f"a {self.ndim}-D numpy array of {what[self.kind]}", _short(value)
+            )
+        if self.length is not None:
+            other = getattr(inst, self.length)
+            n = None if other is None else len(other)
+            if n is not None and value.shape[0] != n:
+                raise ValidationError(
+                    f"{type(inst).__name__}: {attr.name!r} must have the length of "
+                    f"{self.length!r} ({n}): {value.shape[0]}"
+                )
+        if value.size == 0:
+            return
+        if value.dtype.kind == "M":
+            if np.isnat(value.min()):
+                raise _fail(inst, attr, "datetimes (no NaT)", _first(value, np.isnat(value)))
+            return
+        if value.dtype.kind not in "fiu":
+            return
+        self._check_numbers(inst, attr, value)
+
+    def _check_numbers(self, inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+        floating = value.dtype.kind == "f"
+        if floating and self.nan is not None:
+            lo, hi = np.fmin.reduce(value, axis=None), np.fmax.reduce(value, axis=None)
+            if np.isnan(lo):  # all NaN
+                return
+        else:
+            lo, hi = value.min(), value.max()
+        ok = (
+            (not floating or (np.isfinite(lo) and np.isfinite(hi)))
+            and (self.lo is None or lo >= self.lo)
+            and (self.hi is None or hi <= self.hi)
+        )
+        if ok:
+            return
+        expected = _range(self.lo, self.hi, self.kind == "i")
+        if floating:
+            bad = ~np.isfinite(value)
+            if self.nan is not None:
+                bad &= ~np.isnan(value)
+                expected += " (or NaN)"
+        else:
+            bad = np.zeros(value.shape, dtype=bool)
+        if self.lo is not None:
+            bad |= value < self.lo
+        if self.hi is not None:
+            bad |= value > self.hi
+        raise _fail(inst, attr, expected, _first(value, bad))
+
+
+def _first(value: Any, bad: Any) -> _Shown:
+    i = tuple(int(j) for j in np.argwhere(bad)[0])
+    return _Shown(f"{_plain(value[i])!r} at index {i[0] if len(i) == 1 else i}")
+
+
+def _short(value: Any) -> _Shown:
+    r = repr(value)
+    return _Shown(r if len(r) <= 80 else r[:77] + "...")
+
+
+def number(
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    integer: bool = False,
+    nan: str | None = None,
+    optional: bool = False,
+) -> Number:
+    """A scalar validator (see :class:`Number`).
+
+    >>> number(-1, 1, nan="undefined without answers").nan
+    'undefined without answers'
+    """
+    return Number(lo, hi, integer, nan, optional)
+
+
+def array(
+    kind: str = "f",
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    nan: str | None = None,
+    length: str | None = None,
+    ndim: int = 1,
+    optional: bool = False,
+) -> Array:
+    """An array validator (see :class:`Array`).
+
+    >>> array("i", 0, length="labels").length
+    'labels'
+    """
+    return Array(kind, lo, hi, nan, length, ndim, optional)
+
+
+FINITE = number()
+"""A finite number."""
+NONNEGATIVE = number(0)
+"""A finite number >= 0."""
+PROBABILITY = number(0, 1)
+"""A number in [0, 1]."""
+COUNT = number(0, integer=True)
+"""An integer >= 0."""
