@@ -5,7 +5,8 @@ Encoding rules (what :func:`make_converter` produces):
 * attrs classes become dicts keyed by field name; ``None`` stays ``None``;
 * ``Decimal`` becomes a string (``"12.50"``): exact, never a float;
 * ``datetime`` becomes ISO 8601 with its offset (``"2025-01-06T09:00:00+00:00"``),
-  ``date`` becomes ``"2025-01-06"``; naive datetimes are rejected when read back;
+  ``date`` becomes ``"2025-01-06"``; read back by the rule of :mod:`crmcore.timestamps`
+  (an offset is converted to UTC; naive datetimes are rejected);
 * enums become their value; tuples, lists and frozensets become lists
   (frozensets sorted); numpy arrays become lists and numpy scalars Python numbers;
 * floats are kept, except NaN and infinity, which JSON cannot hold: they are
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum, StrEnum
 from functools import cache
@@ -47,6 +48,7 @@ from cattrs.errors import BaseValidationError, ClassValidationError, IterableVal
 from crmcore.errors import ValidationError
 from crmcore.model._fields import to_enum
 from crmcore.model.money import _to_decimal
+from crmcore.timestamps import time_ref
 
 __all__ = [
     "configure_converter",
@@ -59,17 +61,20 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _structure_datetime(value: object, _t: type) -> datetime:
     if isinstance(value, datetime):
         return value
-    if isinstance(value, str):
+    if isinstance(value, str):  # the one timestamp rule (crmcore.timestamps), offset required
         try:
-            return datetime.fromisoformat(value)
-        except ValueError:
+            return _EPOCH + timedelta(microseconds=time_ref(value, assume_utc=False))
+        except ValidationError:
             pass
-    raise ValidationError(f"expected an ISO 8601 datetime with offset: {value!r}")
+    raise ValidationError(
+        f"expected a timezone-aware ISO 8601 datetime (with its offset) in the years 1-9999: {value!r}"
+    )
 
 
 def _structure_date(value: object, _t: type) -> date:

@@ -197,9 +197,17 @@ def test_mixed_native_values_follow_the_model() -> None:
     checked = validate_transaction_columns(cols)
     assert checked.good.tolist() == [True, False, False, False, False]
     fields = {(i, f) for i, f, _ in checked.errors}
-    assert fields == {(1, "quantity"), (2, "amount"), (3, "customer_id"), (4, "occurred_at")}
+    assert fields == {
+        (1, "occurred_at"),
+        (1, "quantity"),
+        (2, "amount"),
+        (3, "customer_id"),
+        (4, "occurred_at"),
+    }
+    # a naive datetime object is ambiguous, as in the model, even with assume_utc=True
+    # (which is about strings without an offset: crmcore.timestamps)
     naive = validate_transaction_columns({k: v[1:2] for k, v in cols.items()}, assume_utc=True)
-    assert {f for _, f, _ in naive.errors} == {"quantity"}  # the naive datetime is taken as UTC
+    assert {f for _, f, _ in naive.errors} == {"occurred_at", "quantity"}
 
 
 def _ref_micros(cell: str, assume_utc: bool) -> int | None:

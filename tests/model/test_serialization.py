@@ -60,7 +60,9 @@ def test_every_bad_path_is_listed() -> None:
     assert any(p.startswith("$.contact_points[1].value:") for p in problems), problems
     assert "$.contact_points[2].kind: must be one of" in "|".join(problems), problems
     assert any(p.startswith("$.version:") for p in problems), problems
-    assert len(problems) == 3  # the naive datetime is reported once the record can be built
+    # the naive datetime is refused by the timestamp rule while structuring, with its path
+    assert any(p.startswith("$.acquired_at: expected a timezone-aware") for p in problems), problems
+    assert len(problems) == 4
 
 
 def test_naive_datetime_strings_are_rejected_on_read() -> None:

@@ -39,9 +39,10 @@ from scipy.special import ndtri
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
 from crmcore.pipeline.funnel import Funnel
-from crmcore.pipeline.history import FunnelHistory, as_datetime64, days_between, wsum
+from crmcore.pipeline.history import FunnelHistory, days_between, wsum
 from crmcore.pipeline.metrics import _ratio, view
 from crmcore.tables import StageHistory
+from crmcore.timestamps import as_instant
 
 __all__ = [
     "Backtest",
@@ -413,7 +414,7 @@ def backtest(
     >>> bt.methods, len(bt.actual), bt.best()
     (('history', 'stage'), 3, 'history')
     """
-    cut = as_datetime64(as_of, name="as_of")
+    cut = as_instant(as_of, name="as_of")
     past = FunnelHistory.build(history, funnel, as_of=cut)
     full = FunnelHistory.build(history, funnel)
     labels, _ = _month_edges(cut, months)

@@ -32,9 +32,10 @@ from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
 from crmcore.pipeline.funnel import ForecastCategory, Funnel, StageKind
 from crmcore.tables import StageHistory
-from crmcore.tables._columns import factorize, to_datetime64
+from crmcore.tables._columns import factorize
+from crmcore.timestamps import as_instant
 
-__all__ = ["KIND_CODES", "FunnelHistory", "as_datetime64", "days_between", "wsum"]
+__all__ = ["KIND_CODES", "FunnelHistory", "days_between", "wsum"]
 
 KIND_CODES: dict[StageKind, int] = {StageKind.OPEN: 0, StageKind.WON: 1, StageKind.LOST: 2}
 """Integer codes of stage kinds in :attr:`FunnelHistory.stage_kind`."""
@@ -42,19 +43,6 @@ KIND_CODES: dict[StageKind, int] = {StageKind.OPEN: 0, StageKind.WON: 1, StageKi
 _CATEGORIES = tuple(ForecastCategory)
 _DAY = np.timedelta64(86_400_000_000, "us")
 DT64 = npt.NDArray[np.datetime64]
-
-
-def as_datetime64(value: datetime | np.datetime64 | str, *, name: str) -> np.datetime64:
-    """One UTC instant as ``datetime64[us]`` (aware datetimes, ISO strings or datetime64).
-
-    >>> as_datetime64("2025-01-01", name="as_of")
-    np.datetime64('2025-01-01T00:00:00.000000')
-    """
-    arr = to_datetime64([value], name=name)
-    out: np.datetime64 = arr[0]
-    if np.isnat(out):
-        raise ValidationError(f"{name!r} must be a time, not NaT: {value!r}")
-    return out
 
 
 def wsum(codes: npt.NDArray[Any], *, weights: npt.ArrayLike, minlength: int) -> FloatArray:
@@ -219,7 +207,7 @@ class FunnelHistory:
                 1, "us"
             )
         else:
-            cut = as_datetime64(as_of, name="as_of")
+            cut = as_instant(as_of, name="as_of")
         opp_all, seq_all = history.opportunity, history.sequence
         in_order = n_all < 2 or bool(
             np.all(

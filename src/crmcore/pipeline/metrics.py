@@ -29,6 +29,7 @@ from crmcore.errors import ValidationError
 from crmcore.pipeline.funnel import ForecastCategory, Funnel
 from crmcore.pipeline.history import FunnelHistory, days_between, wsum
 from crmcore.tables import StageHistory
+from crmcore.timestamps import as_instant
 
 __all__ = [
     "Coverage",
@@ -360,9 +361,7 @@ def weighted_pipeline(
     )
     closed_i = cats.index(ForecastCategory.CLOSED.value)
     if closed_since is not None:
-        from crmcore.pipeline.history import as_datetime64
-
-        since = as_datetime64(closed_since, name="closed_since")
+        since = as_instant(closed_since, name="closed_since")
         won_recent = fh.is_won & (fh.closed_at >= since)
         cat_total[closed_i] = cat_weighted[closed_i] = float(amt[won_recent].sum())
     c = dict(zip(cats, cat_total, strict=True))

@@ -10,12 +10,13 @@ crmcore.errors.ValidationError: 'limit' must be a non-negative integer or None: 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+
+import numpy as np
 
 from crmcore.errors import ValidationError
 from crmcore.model import Channel, TransactionKind
 from crmcore.model._fields import to_enum
-from crmcore.repositories._codec import to_micros
+from crmcore.timestamps import TimeLike, as_instant
 
 __all__ = ["check_batch", "check_limit", "parse_channels", "parse_kinds", "time_bounds"]
 
@@ -42,16 +43,16 @@ def check_batch(batch_size: int) -> int:
 
 
 def time_bounds(
-    start: datetime | None, end: datetime | None, *, names: tuple[str, str] = ("start", "end")
+    start: TimeLike | None, end: TimeLike | None, *, names: tuple[str, str] = ("start", "end")
 ) -> tuple[int | None, int | None]:
-    """``[start, end)`` as microseconds (None = open); aware UTC datetimes only.
+    """``[start, end)`` as microseconds (None = open), by :func:`crmcore.timestamps.as_instant`.
 
-    >>> from datetime import timezone
+    >>> from datetime import datetime, timezone
     >>> time_bounds(datetime(1970, 1, 1, tzinfo=timezone.utc), None)
     (0, None)
     """
-    lo = None if start is None else to_micros(start, names[0])
-    hi = None if end is None else to_micros(end, names[1])
+    lo = None if start is None else int(as_instant(start, name=names[0]).astype(np.int64))
+    hi = None if end is None else int(as_instant(end, name=names[1]).astype(np.int64))
     return lo, hi
 
 

@@ -9,9 +9,10 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from crmcore.arrays import FloatArray, IntArray, check_same_length
+from crmcore.arrays import FloatArray, IntArray, as_int_array, check_same_length
 from crmcore.model.opportunity import StageChange
-from crmcore.tables._columns import factorize, to_datetime64
+from crmcore.tables._columns import factorize
+from crmcore.timestamps import parse_timestamps
 
 __all__ = ["StageHistory"]
 
@@ -96,10 +97,10 @@ class StageHistory:
         prod = np.where(pr == "", -1, np.searchsorted(prod_labels, pr)).astype(np.int64)
         return cls(
             opp,
-            np.asarray(sequence, dtype=np.int64),
+            as_int_array(sequence, name="sequence"),
             from_codes,
             to_codes,
-            to_datetime64(at, name="at"),
+            parse_timestamps(at, name="at"),
             amt,
             own,
             prod,

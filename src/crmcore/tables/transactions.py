@@ -16,12 +16,14 @@ from crmcore.arrays import (
     FloatArray,
     IntArray,
     as_float_array,
+    as_int_array,
     check_nonnegative,
     check_same_length,
 )
 from crmcore.errors import ValidationError
 from crmcore.model.transaction import Transaction, TransactionKind
-from crmcore.tables._columns import factorize, to_datetime64
+from crmcore.tables._columns import factorize
+from crmcore.timestamps import as_instant, pandas_utc, parse_timestamps
 
 __all__ = ["KIND_CODES", "TransactionLog"]
 
@@ -130,7 +132,7 @@ class TransactionLog:
         """Build from aligned array-likes, validating every column once.
 
         ``customer_ids`` are per-row ids (str or int); ``timestamps`` as for
-        :func:`~crmcore.tables._columns.to_datetime64`; ``kinds`` as kind
+        :func:`crmcore.timestamps.parse_timestamps`; ``kinds`` as kind
         values (``"purchase"``) or codes; default all purchases.
 
         >>> TransactionLog.from_arrays(customer_ids=["a"], timestamps=["2020-01-01"], amounts=[-1.0])
@@ -138,15 +140,14 @@ class TransactionLog:
         crmcore.errors.ValidationError: 'amount' must be >= 0: -1.0 at index 0
         """
         codes, labels = factorize(customer_ids, name="customer_id")
-        time = to_datetime64(timestamps, name="time")
+        time = parse_timestamps(timestamps, name="time")
         amount = as_float_array(amounts, name="amount")
         check_nonnegative(amount, name="amount")
         check_same_length(customer_id=codes, time=time, amount=amount)
         qty = None
         if quantities is not None:
-            q = as_float_array(quantities, name="quantity")
-            check_nonnegative(q, name="quantity")
-            qty = q.astype(np.int64)
+            qty = as_int_array(quantities, name="quantity")
+            check_nonnegative(qty, name="quantity")
         if currency is not None:
             from crmcore.model.money import _to_currency
 
@@ -293,8 +294,7 @@ class TransactionLog:
                 raise ValidationError(f"the frame has no column {name!r}") from e
             except Exception as e:  # polars raises its own ColumnNotFoundError
                 raise ValidationError(f"the frame has no column {name!r}") from e
-            if hasattr(c, "dt") and getattr(getattr(c, "dt", None), "tz", None) is not None:
-                c = c.dt.tz_convert("UTC").dt.tz_localize(None)  # pandas aware
+            c = pandas_utc(c)  # a tz-aware pandas column as UTC datetime64
             if hasattr(c, "to_numpy"):
                 try:
                     arr = c.to_numpy()
@@ -303,7 +303,7 @@ class TransactionLog:
             else:
                 arr = np.asarray(c)
             if arr.dtype.kind == "O" and len(arr) and isinstance(arr[0], datetime):
-                return to_datetime64(arr, name=name)
+                return parse_timestamps(arr, name=name)
             return np.asarray(arr)
 
         return cls.from_arrays(
@@ -380,9 +380,9 @@ class TransactionLog:
             wanted = np.isin(self.customer_ids, np.asarray(customer_ids))
             mask &= wanted[self.customer]
         if start is not None:
-            mask &= self.time >= to_datetime64([start], name="start")[0]
+            mask &= self.time >= as_instant(start, name="start")
         if end is not None:
-            mask &= self.time < to_datetime64([end], name="end")[0]
+            mask &= self.time < as_instant(end, name="end")
         if kinds is not None:
             codes = [TransactionKind(k).code for k in kinds]
             mask &= np.isin(self.kind, codes)

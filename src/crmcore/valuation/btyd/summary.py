@@ -29,7 +29,7 @@ from crmcore.arrays import FloatArray
 from crmcore.errors import ValidationError
 from crmcore.model.transaction import TransactionKind
 from crmcore.tables import TransactionLog
-from crmcore.tables._columns import to_datetime64
+from crmcore.timestamps import as_instant
 
 __all__ = ["RFMSummary", "summarize_arrays", "summarize_transactions"]
 
@@ -64,7 +64,7 @@ class RFMSummary:
 
 
 def _day(value: Any, name: str) -> np.int64:
-    d = to_datetime64([value], name=name)[0].astype("datetime64[D]")
+    d = as_instant(value, name=name).astype("datetime64[D]")
     return np.int64(d.astype(np.int64))
 
 
