@@ -43,16 +43,21 @@ __all__ = [
     "COUNT",
     "FINITE",
     "NONNEGATIVE",
+    "POSITIVE",
     "PROBABILITY",
     "Array",
+    "Choice",
     "Number",
     "array",
+    "choice",
     "number",
 ]
 
 
-def _range(lo: float | None, hi: float | None, integer: bool) -> str:
+def _range(lo: float | None, hi: float | None, integer: bool, gt: float | None = None) -> str:
     what = "an integer" if integer else "a number"
+    if gt is not None:
+        return f"{what} > {gt:g}" + ("" if hi is None else f" and <= {hi:g}")
     if lo is not None and hi is not None:
         return f"{what} in [{lo:g}, {hi:g}]"
     if lo is not None:
@@ -84,7 +89,8 @@ class Number:
     """Validator of a scalar field: a finite number (an integer when ``integer``) in [lo, hi].
 
     ``nan`` is the documented reason a field may hold NaN (None: it may not);
-    ``optional`` lets the field be None. Booleans are not numbers here.
+    ``optional`` lets the field be None; ``gt`` is a strict lower bound (a
+    parameter that must be positive). Booleans are not numbers here.
     """
 
     lo: float | None = None
@@ -92,12 +98,13 @@ class Number:
     integer: bool = False
     nan: str | None = None
     optional: bool = False
+    gt: float | None = None
 
     def __call__(self, inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
         if value is None and self.optional:
             return
         kind = numbers.Integral if self.integer else numbers.Real
-        expected = _range(self.lo, self.hi, self.integer)
+        expected = _range(self.lo, self.hi, self.integer, self.gt)
         if isinstance(value, bool | np.bool_) or not isinstance(value, kind):
             raise _fail(inst, attr, expected, value)
         if self.integer:
@@ -114,6 +121,7 @@ class Number:
                     math.isfinite(v)
                     and (self.lo is None or v >= self.lo)
                     and (self.hi is None or v <= self.hi)
+                    and (self.gt is None or v > self.gt)
                 )
         if not ok:
             raise _fail(inst, attr, expected + (" (or NaN)" if self.nan else ""), value)
@@ -126,8 +134,9 @@ class Array:
     ``kind``: ``"f"`` numbers (integers accepted), ``"i"`` integers, ``"b"``
     booleans, ``"M"`` datetime64 without NaT, ``"O"`` anything (labels).
     Numbers must be finite and in [lo, hi]; NaN only where ``nan`` gives the
-    documented reason. ``length`` names the field whose length (first
-    dimension) this one must have.
+    documented reason, infinity only where ``inf`` does. ``length`` names the
+    field whose length (first dimension) this one must have; ``ndim=None``
+    accepts any number of dimensions (results broadcast from their inputs).
     """
 
     kind: str = "f"
@@ -135,16 +144,19 @@ class Array:
     hi: float | None = None
     nan: str | None = None
     length: str | None = None
-    ndim: int = 1
+    ndim: int | None = 1
     optional: bool = False
+    inf: str | None = None
 
     def __call__(self, inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
         if value is None and self.optional:
             return
-        kinds = {"f": "fiu", "i": "iu", "b": "b", "M": "M", "O": "OUSTiufb"}[self.kind]
+        if self.ndim is None and isinstance(value, np.generic):
+            value = np.asarray(value)  # a broadcast result of 0-D inputs
+        kinds = {"f": "fiu", "i": "iu", "b": "b", "M": "M", "O": "OUSTiufbMmc"}[self.kind]
         if (
             not isinstance(value, np.ndarray)
-            or value.ndim != self.ndim
+            or (self.ndim is not None and value.ndim != self.ndim)
             or value.dtype.kind not in kinds
         ):
             what = {
@@ -154,9 +166,8 @@ class Array:
                 "M": "datetimes",
                 "O": "values",
             }
-            raise _fail(
-                inst, attr, f"a {self.ndim}-D numpy array of {what[self.kind]}", _short(value)
-            )
+            dims = "" if self.ndim is None else f"{self.ndim}-D "
+            raise _fail(inst, attr, f"a {dims}numpy array of {what[self.kind]}", _short(value))
         if self.length is not None:
             other = getattr(inst, self.length)
             n = None if other is None else len(other)
@@ -183,11 +194,11 @@ class Array:
                 return
         else:
             lo, hi = value.min(), value.max()
-        ok = (
-            (not floating or (np.isfinite(lo) and np.isfinite(hi)))
-            and (self.lo is None or lo >= self.lo)
-            and (self.hi is None or hi <= self.hi)
-        )
+        if self.inf is None:
+            whole = not floating or (np.isfinite(lo) and np.isfinite(hi))
+        else:  # infinities allowed: only NaN (which min / max propagate) is out
+            whole = not (np.isnan(lo) or np.isnan(hi))
+        ok = whole and (self.lo is None or lo >= self.lo) and (self.hi is None or hi <= self.hi)
         if ok:
             return
         expected = _range(self.lo, self.hi, self.kind == "i")
@@ -196,6 +207,9 @@ class Array:
             if self.nan is not None:
                 bad &= ~np.isnan(value)
                 expected += " (or NaN)"
+            if self.inf is not None:
+                bad &= ~np.isinf(value)
+                expected += " (or infinite)"
         else:
             bad = np.zeros(value.shape, dtype=bool)
         if self.lo is not None:
@@ -215,6 +229,26 @@ def _short(value: Any) -> _Shown:
     return _Shown(r if len(r) <= 80 else r[:77] + "...")
 
 
+@attrs.frozen
+class Choice:
+    """Validator of a string field that names one of ``allowed`` (a method, a rule, a kind)."""
+
+    allowed: tuple[str, ...]
+
+    def __call__(self, inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, str) or value not in self.allowed:
+            raise _fail(inst, attr, f"one of {self.allowed}", value)
+
+
+def choice(*allowed: str) -> Choice:
+    """A string validator (see :class:`Choice`).
+
+    >>> choice("wald", "adjusted-wald").allowed
+    ('wald', 'adjusted-wald')
+    """
+    return Choice(allowed)
+
+
 def number(
     lo: float | None = None,
     hi: float | None = None,
@@ -222,13 +256,14 @@ def number(
     integer: bool = False,
     nan: str | None = None,
     optional: bool = False,
+    gt: float | None = None,
 ) -> Number:
     """A scalar validator (see :class:`Number`).
 
     >>> number(-1, 1, nan="undefined without answers").nan
     'undefined without answers'
     """
-    return Number(lo, hi, integer, nan, optional)
+    return Number(lo, hi, integer, nan, optional, gt)
 
 
 def array(
@@ -238,15 +273,16 @@ def array(
     *,
     nan: str | None = None,
     length: str | None = None,
-    ndim: int = 1,
+    ndim: int | None = 1,
     optional: bool = False,
+    inf: str | None = None,
 ) -> Array:
     """An array validator (see :class:`Array`).
 
     >>> array("i", 0, length="labels").length
     'labels'
     """
-    return Array(kind, lo, hi, nan, length, ndim, optional)
+    return Array(kind, lo, hi, nan, length, ndim, optional, inf)
 
 
 FINITE = number()
@@ -257,3 +293,5 @@ PROBABILITY = number(0, 1)
 """A number in [0, 1]."""
 COUNT = number(0, integer=True)
 """An integer >= 0."""
+POSITIVE = number(gt=0)
+"""A finite number > 0 (a model parameter)."""

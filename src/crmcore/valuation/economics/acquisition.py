@@ -33,6 +33,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import COUNT, NONNEGATIVE, array, choice, number
 from crmcore.arrays import FloatArray, IntArray, as_float_array, check_nonnegative
 from crmcore.errors import ValidationError
 from crmcore.model import CostEntry
@@ -59,10 +60,12 @@ class SpendTable:
     crmcore.errors.ValidationError: 'amount' must be >= 0: -5.0 at index 0
     """
 
-    channel: npt.NDArray[Any]
-    period: npt.NDArray[Any]
-    amount: FloatArray
-    campaign: npt.NDArray[Any] | None = None
+    channel: npt.NDArray[Any] = attrs.field(validator=array("O"))
+    period: npt.NDArray[Any] = attrs.field(validator=array("O", length="channel"))
+    amount: FloatArray = attrs.field(validator=array(lo=0, length="channel"))
+    campaign: npt.NDArray[Any] | None = attrs.field(
+        default=None, validator=array("O", length="channel", optional=True)
+    )
 
     @classmethod
     def from_arrays(
@@ -166,12 +169,18 @@ class CACTable:
     [30.0]
     """
 
-    channel: npt.NDArray[Any] | None
-    period: npt.NDArray[Any] | None
-    spend: FloatArray
-    customers: FloatArray
-    cac: FloatArray
-    defined: npt.NDArray[np.bool_]
+    channel: npt.NDArray[Any] | None = attrs.field(
+        validator=array("O", length="spend", optional=True)
+    )
+    period: npt.NDArray[Any] | None = attrs.field(
+        validator=array("O", length="spend", optional=True)
+    )
+    spend: FloatArray = attrs.field(validator=array(lo=0))
+    customers: FloatArray = attrs.field(validator=array(lo=0, length="spend"))
+    cac: FloatArray = attrs.field(
+        validator=array(lo=0, length="spend", nan="no customer acquired (defined is False)")
+    )
+    defined: npt.NDArray[np.bool_] = attrs.field(validator=array("b", length="spend"))
 
     def __len__(self) -> int:
         return len(self.spend)
@@ -193,14 +202,16 @@ class CACReport:
     cells: CACTable
     by_channel: CACTable
     by_period: CACTable
-    blended: float
-    total_spend: float
-    total_customers: int
-    unattributed: FloatArray
-    rule: str
-    customer_cell: IntArray
-    customer_channel: IntArray
-    customer_period: IntArray
+    blended: float = attrs.field(
+        validator=number(0, nan='zero_customers="flag" and no customer acquired at all')
+    )
+    total_spend: float = attrs.field(validator=NONNEGATIVE)
+    total_customers: int = attrs.field(validator=COUNT)
+    unattributed: FloatArray = attrs.field(validator=array(lo=0))
+    rule: str = attrs.field(validator=choice("spread", "report"))
+    customer_cell: IntArray = attrs.field(validator=array("i", lo=0))
+    customer_channel: IntArray = attrs.field(validator=array("i", lo=0, length="customer_cell"))
+    customer_period: IntArray = attrs.field(validator=array("i", lo=0, length="customer_cell"))
 
     @property
     def blended_defined(self) -> bool:

@@ -27,6 +27,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import FINITE, array
 from crmcore.arrays import FloatArray, as_float_array, check_in_range, check_nonnegative
 from crmcore.errors import ValidationError
 
@@ -106,13 +107,13 @@ class RetentionWhatIf:
     (10.0, 15.0, 500.0)
     """
 
-    retention_before: FloatArray
-    retention_after: FloatArray
-    clv_before: FloatArray
-    clv_after: FloatArray
-    profit_effect: FloatArray
-    relative_change: FloatArray
-    points: float
+    retention_before: FloatArray = attrs.field(validator=array(lo=0, hi=1, ndim=None))
+    retention_after: FloatArray = attrs.field(validator=array(lo=0, hi=1, ndim=None))
+    clv_before: FloatArray = attrs.field(validator=array(ndim=None))
+    clv_after: FloatArray = attrs.field(validator=array(ndim=None))
+    profit_effect: FloatArray = attrs.field(validator=array(ndim=None))
+    relative_change: FloatArray = attrs.field(validator=array(ndim=None))
+    points: float = attrs.field(validator=FINITE)
 
     @property
     def total_effect(self) -> float:

@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special, stats
 
+from crmcore._results import NONNEGATIVE, PROBABILITY, array, number
 from crmcore.arrays import FloatArray, as_float_array, check_in_range, check_integer_valued
 from crmcore.errors import ValidationError
 from crmcore.valuation.economics._common import (
@@ -47,20 +48,20 @@ class CSATResult:
     (4.0, 0.5, 0.75, [0.0, 0.25, 0.0, 0.25, 0.5])
     """
 
-    n: float
-    effective_n: float
-    mean: float
-    sd: float
-    mean_low: float
-    mean_high: float
-    top_box: float
-    top_box_low: float
-    top_box_high: float
-    top2_box: float
-    top2_box_low: float
-    top2_box_high: float
-    distribution: FloatArray = attrs.field(eq=False)
-    confidence: float
+    n: float = attrs.field(validator=NONNEGATIVE)
+    effective_n: float = attrs.field(validator=NONNEGATIVE)
+    mean: float = attrs.field(validator=number(1, 5))
+    sd: float = attrs.field(validator=NONNEGATIVE)
+    mean_low: float = attrs.field(validator=number(1, 5))
+    mean_high: float = attrs.field(validator=number(1, 5))
+    top_box: float = attrs.field(validator=PROBABILITY)
+    top_box_low: float = attrs.field(validator=PROBABILITY)
+    top_box_high: float = attrs.field(validator=PROBABILITY)
+    top2_box: float = attrs.field(validator=PROBABILITY)
+    top2_box_low: float = attrs.field(validator=PROBABILITY)
+    top2_box_high: float = attrs.field(validator=PROBABILITY)
+    distribution: FloatArray = attrs.field(eq=False, validator=array(lo=0, hi=1))
+    confidence: float = attrs.field(validator=PROBABILITY)
 
 
 @attrs.frozen(eq=False)
@@ -72,21 +73,21 @@ class CSATTable:
     (['a', 'b'], [3.0, 4.0], [0.5, 1.0])
     """
 
-    labels: npt.NDArray[Any]
-    n: FloatArray
-    effective_n: FloatArray
-    mean: FloatArray
-    sd: FloatArray
-    mean_low: FloatArray
-    mean_high: FloatArray
-    top_box: FloatArray
-    top_box_low: FloatArray
-    top_box_high: FloatArray
-    top2_box: FloatArray
-    top2_box_low: FloatArray
-    top2_box_high: FloatArray
-    distribution: FloatArray
-    confidence: float
+    labels: npt.NDArray[Any] = attrs.field(validator=array("O"))
+    n: FloatArray = attrs.field(validator=array(lo=0, length="labels"))
+    effective_n: FloatArray = attrs.field(validator=array(lo=0, length="labels"))
+    mean: FloatArray = attrs.field(validator=array(lo=1, hi=5, length="labels"))
+    sd: FloatArray = attrs.field(validator=array(lo=0, length="labels"))
+    mean_low: FloatArray = attrs.field(validator=array(lo=1, hi=5, length="labels"))
+    mean_high: FloatArray = attrs.field(validator=array(lo=1, hi=5, length="labels"))
+    top_box: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="labels"))
+    top_box_low: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="labels"))
+    top_box_high: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="labels"))
+    top2_box: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="labels"))
+    top2_box_low: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="labels"))
+    top2_box_high: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="labels"))
+    distribution: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="labels", ndim=2))
+    confidence: float = attrs.field(validator=PROBABILITY)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -123,15 +124,15 @@ class CSATComparison:
     (1.0, 0.5)
     """
 
-    mean_difference: float
-    mean_low: float
-    mean_high: float
-    mean_p_value: float
-    top2_difference: float
-    top2_low: float
-    top2_high: float
-    top2_p_value: float
-    confidence: float
+    mean_difference: float = attrs.field(validator=number(-4, 4))
+    mean_low: float = attrs.field(validator=number(-4, 4))
+    mean_high: float = attrs.field(validator=number(-4, 4))
+    mean_p_value: float = attrs.field(validator=PROBABILITY)
+    top2_difference: float = attrs.field(validator=number(-1, 1))
+    top2_low: float = attrs.field(validator=number(-1, 1))
+    top2_high: float = attrs.field(validator=number(-1, 1))
+    top2_p_value: float = attrs.field(validator=PROBABILITY)
+    confidence: float = attrs.field(validator=PROBABILITY)
 
 
 def _scores(scores: npt.ArrayLike) -> npt.NDArray[np.int64]:

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
+from crmcore._results import NONNEGATIVE, PROBABILITY, array, choice, number
 from crmcore.arrays import FloatArray, as_float_array, check_in_range, check_integer_valued
 from crmcore.errors import ValidationError
 from crmcore.valuation.economics._common import (
@@ -113,17 +114,17 @@ class NPSResult:
     (4.0, 0.5, 0.25, 0.25)
     """
 
-    n: float
-    effective_n: float
-    promoters: float
-    passives: float
-    detractors: float
-    score: float
-    se: float
-    low: float
-    high: float
-    confidence: float
-    method: str
+    n: float = attrs.field(validator=NONNEGATIVE)
+    effective_n: float = attrs.field(validator=NONNEGATIVE)
+    promoters: float = attrs.field(validator=PROBABILITY)
+    passives: float = attrs.field(validator=PROBABILITY)
+    detractors: float = attrs.field(validator=PROBABILITY)
+    score: float = attrs.field(validator=number(-1, 1))
+    se: float = attrs.field(validator=NONNEGATIVE)
+    low: float = attrs.field(validator=number(-1, 1))
+    high: float = attrs.field(validator=number(-1, 1))
+    confidence: float = attrs.field(validator=PROBABILITY)
+    method: str = attrs.field(validator=choice(*_METHODS))
 
     @property
     def points(self) -> float:
@@ -146,18 +147,18 @@ class NPSTable:
     1.0
     """
 
-    labels: npt.NDArray[Any]
-    n: FloatArray
-    effective_n: FloatArray
-    promoters: FloatArray
-    passives: FloatArray
-    detractors: FloatArray
-    score: FloatArray
-    se: FloatArray
-    low: FloatArray
-    high: FloatArray
-    confidence: float
-    method: str
+    labels: npt.NDArray[Any] = attrs.field(validator=array("O"))
+    n: FloatArray = attrs.field(validator=array(lo=0, length="labels"))
+    effective_n: FloatArray = attrs.field(validator=array(lo=0, length="labels"))
+    promoters: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="labels"))
+    passives: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="labels"))
+    detractors: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="labels"))
+    score: FloatArray = attrs.field(validator=array(lo=-1, hi=1, length="labels"))
+    se: FloatArray = attrs.field(validator=array(lo=0, length="labels"))
+    low: FloatArray = attrs.field(validator=array(lo=-1, hi=1, length="labels"))
+    high: FloatArray = attrs.field(validator=array(lo=-1, hi=1, length="labels"))
+    confidence: float = attrs.field(validator=PROBABILITY)
+    method: str = attrs.field(validator=choice(*_METHODS))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -207,14 +208,14 @@ class NPSComparison:
     0.333
     """
 
-    difference: FloatArray
-    se: FloatArray
-    z: FloatArray
-    p_value: FloatArray
-    low: FloatArray
-    high: FloatArray
-    confidence: float
-    method: str
+    difference: FloatArray = attrs.field(validator=array(lo=-2, hi=2))
+    se: FloatArray = attrs.field(validator=array(lo=0, length="difference"))
+    z: FloatArray = attrs.field(validator=array(length="difference"))
+    p_value: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="difference"))
+    low: FloatArray = attrs.field(validator=array(lo=-2, hi=2, length="difference"))
+    high: FloatArray = attrs.field(validator=array(lo=-2, hi=2, length="difference"))
+    confidence: float = attrs.field(validator=PROBABILITY)
+    method: str = attrs.field(validator=choice(*_METHODS))
 
 
 def _table(

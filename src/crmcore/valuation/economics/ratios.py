@@ -35,6 +35,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import array, number
 from crmcore.arrays import FloatArray, as_float_array, check_in_range, check_nonnegative
 from crmcore.errors import ValidationError
 from crmcore.valuation.economics._common import fbincount
@@ -53,15 +54,26 @@ class CLVCACTable:
     [2.5]
     """
 
-    channel: npt.NDArray[Any] | None
-    period: npt.NDArray[Any] | None
-    customers: FloatArray
-    mean_clv: FloatArray
-    cac: FloatArray
-    ratio: FloatArray
-    ratio_defined: npt.NDArray[np.bool_]
-    flagged: npt.NDArray[np.bool_]
-    flagged_customers: FloatArray
+    channel: npt.NDArray[Any] | None = attrs.field(
+        validator=array("O", length="customers", optional=True)
+    )
+    period: npt.NDArray[Any] | None = attrs.field(
+        validator=array("O", length="customers", optional=True)
+    )
+    customers: FloatArray = attrs.field(validator=array(lo=0))
+    mean_clv: FloatArray = attrs.field(validator=array(length="customers"))
+    cac: FloatArray = attrs.field(
+        validator=array(lo=0, length="customers", nan="no CAC for the group (no customer acquired)")
+    )
+    ratio: FloatArray = attrs.field(
+        validator=array(
+            length="customers",
+            nan="undefined where CAC is 0 or there is no customer (ratio_defined is False)",
+        )
+    )
+    ratio_defined: npt.NDArray[np.bool_] = attrs.field(validator=array("b", length="customers"))
+    flagged: npt.NDArray[np.bool_] = attrs.field(validator=array("b", length="customers"))
+    flagged_customers: FloatArray = attrs.field(validator=array(lo=0, length="customers"))
 
 
 @attrs.frozen(eq=False)
@@ -77,9 +89,9 @@ class CLVCACReport:
     by_channel: CLVCACTable
     by_period: CLVCACTable
     cells: CLVCACTable
-    customer_cac: FloatArray
-    customer_flag: npt.NDArray[np.bool_]
-    blended_ratio: float
+    customer_cac: FloatArray = attrs.field(validator=array(lo=0))
+    customer_flag: npt.NDArray[np.bool_] = attrs.field(validator=array("b", length="customer_cac"))
+    blended_ratio: float = attrs.field(validator=number(nan="the blended CAC is 0 or undefined"))
 
     @property
     def flagged_channels(self) -> list[Any]:
@@ -169,8 +181,10 @@ class PaybackResult:
     ([True, False], [3, -1])
     """
 
-    months: FloatArray
-    recovered: npt.NDArray[np.bool_]
+    months: FloatArray = attrs.field(
+        validator=array(lo=0, ndim=None, inf="the CAC is never recovered")
+    )
+    recovered: npt.NDArray[np.bool_] = attrs.field(validator=array("b", ndim=None))
 
     @property
     def whole_months(self) -> npt.NDArray[np.int64]:

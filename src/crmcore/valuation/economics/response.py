@@ -22,6 +22,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import PROBABILITY, array, choice
 from crmcore.arrays import FloatArray, as_float_array, check_integer_valued, check_nonnegative
 from crmcore.errors import ValidationError
 from crmcore.valuation.economics._common import fbincount, group_codes, show_label
@@ -56,19 +57,31 @@ class ResponseTable:
     ([0.0], [False])
     """
 
-    channel: npt.NDArray[Any]
-    contacts: FloatArray
-    responses: FloatArray
-    rate: FloatArray
-    low: FloatArray
-    high: FloatArray
-    cost: FloatArray
-    acquired: FloatArray
-    cost_per_response: FloatArray
-    cost_per_response_defined: npt.NDArray[np.bool_]
-    cost_per_customer: FloatArray
-    cost_per_customer_defined: npt.NDArray[np.bool_]
-    confidence: float
+    channel: npt.NDArray[Any] = attrs.field(validator=array("O"))
+    contacts: FloatArray = attrs.field(validator=array(lo=0, length="channel"))
+    responses: FloatArray = attrs.field(validator=array(lo=0, length="channel"))
+    rate: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="channel"))
+    low: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="channel"))
+    high: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="channel"))
+    cost: FloatArray = attrs.field(validator=array(lo=0, length="channel"))
+    acquired: FloatArray = attrs.field(validator=array(lo=0, length="channel"))
+    cost_per_response: FloatArray = attrs.field(
+        validator=array(
+            lo=0, length="channel", nan="no responses (cost_per_response_defined is False)"
+        )
+    )
+    cost_per_response_defined: npt.NDArray[np.bool_] = attrs.field(
+        validator=array("b", length="channel")
+    )
+    cost_per_customer: FloatArray = attrs.field(
+        validator=array(
+            lo=0, length="channel", nan="no customer acquired (cost_per_customer_defined is False)"
+        )
+    )
+    cost_per_customer_defined: npt.NDArray[np.bool_] = attrs.field(
+        validator=array("b", length="channel")
+    )
+    confidence: float = attrs.field(validator=PROBABILITY)
     method: str
 
 
@@ -158,12 +171,12 @@ class ResponseComparison:
     """
 
     kind: str
-    rate: float
-    low: float
-    high: float
-    range_low: float
-    range_high: float
-    verdict: str
+    rate: float = attrs.field(validator=PROBABILITY)
+    low: float = attrs.field(validator=PROBABILITY)
+    high: float = attrs.field(validator=PROBABILITY)
+    range_low: float = attrs.field(validator=PROBABILITY)
+    range_high: float = attrs.field(validator=PROBABILITY)
+    verdict: str = attrs.field(validator=choice("below", "within", "above"))
 
 
 def compare_response(

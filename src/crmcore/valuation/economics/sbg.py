@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, special
 
+from crmcore._results import COUNT, NONNEGATIVE, POSITIVE, number
 from crmcore.arrays import FloatArray, as_float_array, check_integer_valued
 from crmcore.errors import FitError, ValidationError
 
@@ -116,15 +117,15 @@ class SBGModel:
     (0.668, 3.806, True)
     """
 
-    alpha: float
-    beta: float
-    alpha_se: float
-    beta_se: float
-    log_likelihood: float
-    n_periods: int
-    n_customers: float
+    alpha: float = attrs.field(validator=POSITIVE)
+    beta: float = attrs.field(validator=POSITIVE)
+    alpha_se: float = attrs.field(validator=NONNEGATIVE)
+    beta_se: float = attrs.field(validator=NONNEGATIVE)
+    log_likelihood: float = attrs.field(validator=number(hi=0))
+    n_periods: int = attrs.field(validator=COUNT)
+    n_customers: float = attrs.field(validator=NONNEGATIVE)
     converged: bool
-    iterations: int
+    iterations: int = attrs.field(validator=COUNT)
 
     @property
     def mean_churn(self) -> float:
