@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import TypeVar
 
@@ -51,12 +51,15 @@ __all__ = [
     "as_number",
     "as_probability",
     "as_seed",
+    "expect_instance",
+    "expect_items",
 ]
 
 MAX_PERIODS = 1_000_000
 """The largest horizon, in periods, that a period-by-period projection accepts."""
 
 E = TypeVar("E", bound=Enum)
+T = TypeVar("T")
 
 
 def _show(value: object) -> str:
@@ -218,3 +221,51 @@ def as_enum(value: object, enum: type[E], *, name: str) -> E:
     except (ValueError, TypeError):
         shown = ", ".join(repr(m.value) for m in enum)
         raise ValidationError(f"{name!r} must be one of {shown}: {_show(value)}") from None
+
+
+def expect_instance(value: object, cls: type[T], *, name: str, what: str | None = None) -> T:
+    """``value`` itself when it is a ``cls``; anything else (a dict, a string, None where an
+    object goes) is refused with a message naming the argument, the type expected and the value.
+
+    ``what`` replaces the class name in the message (``"a unit of work"``).
+
+    >>> from crmcore.pipeline import B2B, Funnel
+    >>> expect_instance(B2B, Funnel, name="funnel") is B2B
+    True
+    >>> expect_instance({"name": "b2b"}, Funnel, name="funnel")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'funnel' must be a Funnel, not a dict: {'name': 'b2b'}
+    """
+    if isinstance(value, cls):
+        return value
+    expected = what if what is not None else _article(cls.__name__)
+    got = "" if value is None else f", not {_article(type(value).__name__)}"
+    raise ValidationError(f"{name!r} must be {expected}{got}: {_show(value)}")
+
+
+def _article(noun: str) -> str:
+    return f"an {noun}" if noun[:1].lower() in "aeiou" else f"a {noun}"
+
+
+def expect_items(value: object, cls: type[T], *, name: str, what: str | None = None) -> list[T]:
+    """The items of a collection (not a string, bytes or mapping) that must all be ``cls``,
+    as a list; a wrong item is named by its position (``'events[2]'``).
+
+    >>> from crmcore.pipeline import Stage
+    >>> expect_items("lead", Stage, name="stages")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'stages' must be a collection of Stage, not a str: 'lead'
+    >>> expect_items([Stage("won", kind="won"), {"name": "lost"}], Stage, name="stages")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'stages[1]' must be a Stage, not a dict: {'name': 'lost'}
+    """
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        got = "" if value is None else f", not {_article(type(value).__name__)}"
+        raise ValidationError(
+            f"{name!r} must be a collection of {cls.__name__}{got}: {_show(value)}"
+        )
+    items = list(value)
+    if not all(isinstance(v, cls) for v in items):
+        for i, v in enumerate(items):
+            expect_instance(v, cls, name=f"{name}[{i}]", what=what)
+    return items  # type: ignore[return-value]  # every item checked above

@@ -146,7 +146,7 @@ def test_scorecards_tell_the_four_failure_modes_apart() -> None:
     )
     assert sc2.uncosted_wins == 2
     assert dict(zip(sc2.reps, sc2.diagnosis, strict=True))["bob"] == Diagnosis.NO_ORDERS.value
-    with pytest.raises(ValidationError, match="'costs'"):
+    with pytest.raises(ValidationError, match=r"'costs\[a\]' must be >= 0"):
         scorecards(WEEK, history=_fh(), costs={"a": -1.0})
     assert len(sc.lines()) == 6
 

@@ -24,8 +24,9 @@ from typing import Any
 import attrs
 
 from crmcore.errors import ConfigurationError
-from crmcore.model._fields import to_enum
+from crmcore.model._fields import instance, name_text
 from crmcore.model.opportunity import Opportunity
+from crmcore.options import as_enum
 
 __all__ = [
     "GUARDABLE_FIELDS",
@@ -65,12 +66,27 @@ GUARDABLE_FIELDS: frozenset[str] = frozenset(
 """Opportunity fields a :class:`RequireFields` guard may name."""
 
 
-def _to_str_tuple(value: object) -> tuple[str, ...]:
+def _to_str_tuple(value: object, field: str) -> tuple[str, ...]:
+    """One string, or a collection (not a mapping) of strings; the message names ``field``."""
     if isinstance(value, str):
         return (value,)
-    if not isinstance(value, Iterable):
-        raise ConfigurationError(f"expected a collection of strings: {value!r}")
-    return tuple(value)
+    if isinstance(value, bytes | Mapping) or not isinstance(value, Iterable):
+        raise ConfigurationError(
+            f"{field!r} must be a string or a collection of strings: {value!r}"
+        )
+    out = tuple(value)
+    for i, item in enumerate(out):
+        if not isinstance(item, str):
+            raise ConfigurationError(f"'{field}[{i}]' must be a string: {item!r}")
+    return out
+
+
+def _entry_tuple(value: object) -> tuple[str, ...]:
+    return _to_str_tuple(value, "entry")
+
+
+def _choices_tuple(value: object) -> tuple[str, ...]:
+    return _to_str_tuple(value, "choices")
 
 
 @attrs.frozen(init=False)
@@ -81,7 +97,7 @@ class RequireFields:
     ('amount', 'expected_close')
     >>> RequireFields("colour")
     Traceback (most recent call last):
-    crmcore.errors.ConfigurationError: RequireFields: unknown opportunity field 'colour'; expected one of ['amount', 'expected_close', 'parent_id', 'probability', 'product']
+    crmcore.errors.ConfigurationError: 'fields' must be one of ['amount', 'expected_close', 'parent_id', 'probability', 'product']: 'colour'
     """
 
     fields: tuple[str, ...]
@@ -89,14 +105,13 @@ class RequireFields:
     def __init__(self, *fields: str | Iterable[str]) -> None:
         flat: list[str] = []
         for f in fields:
-            flat.extend(_to_str_tuple(f))
+            flat.extend(_to_str_tuple(f, "fields"))
         if not flat:
             raise ConfigurationError("RequireFields needs at least one field name")
         bad = [f for f in flat if f not in GUARDABLE_FIELDS]
         if bad:
             raise ConfigurationError(
-                f"RequireFields: unknown opportunity field {bad[0]!r}; "
-                f"expected one of {sorted(GUARDABLE_FIELDS)}"
+                f"'fields' must be one of {sorted(GUARDABLE_FIELDS)}: {bad[0]!r}"
             )
         object.__setattr__(self, "fields", tuple(flat))
 
@@ -123,7 +138,7 @@ class RequireReason:
     "a reason in ['price', 'competitor'] is required: 'weather'"
     """
 
-    choices: tuple[str, ...] = attrs.field(default=(), converter=_to_str_tuple)
+    choices: tuple[str, ...] = attrs.field(default=(), converter=_choices_tuple)
 
     def failure(self, opportunity: Opportunity, reason: str | None) -> str | None:
         """Why the move is refused, or None when the guard passes.
@@ -148,17 +163,17 @@ _GUARD_TAGS: dict[str, type[RequireFields] | type[RequireReason]] = {
 
 
 def _to_kind(value: object) -> StageKind:
-    return to_enum(StageKind, value)
+    return as_enum(value, StageKind, name="kind")
 
 
 def _to_category(value: object) -> ForecastCategory | None:
-    return None if value is None else to_enum(ForecastCategory, value)
+    return None if value is None else as_enum(value, ForecastCategory, name="forecast_category")
 
 
 def _to_guards(value: object) -> tuple[Guard, ...]:
     if isinstance(value, RequireFields | RequireReason):
         return (value,)
-    if not isinstance(value, Iterable):
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
         raise ConfigurationError(f"'guards' must be a collection of guards: {value!r}")
     out = tuple(value)
     for g in out:
@@ -181,21 +196,13 @@ class Stage:
     crmcore.errors.ConfigurationError: stage 'lead': an open stage needs a 'probability' in [0, 1]: None
     """
 
-    name: str
+    name: str = attrs.field(validator=name_text(error=ConfigurationError))
     kind: StageKind = attrs.field(default=StageKind.OPEN, converter=_to_kind)
     probability: float | None = None
     forecast_category: ForecastCategory | None = attrs.field(default=None, converter=_to_category)
     guards: tuple[Guard, ...] = attrs.field(default=(), converter=_to_guards)
 
     def __attrs_post_init__(self) -> None:
-        if (
-            not isinstance(self.name, str)
-            or not self.name.strip()
-            or self.name != self.name.strip()
-        ):
-            raise ConfigurationError(
-                f"a stage needs a non-empty name without blanks around: {self.name!r}"
-            )
         fixed = {
             StageKind.WON: (1.0, ForecastCategory.CLOSED),
             StageKind.LOST: (0.0, ForecastCategory.OMITTED),
@@ -232,18 +239,20 @@ class Stage:
             )
 
 
-def _to_transition(value: object) -> Transition:
-    if isinstance(value, Transition):
-        return value
-    if isinstance(value, tuple | list) and len(value) == 2:
-        return Transition(str(value[0]), str(value[1]))
-    raise ConfigurationError(f"a transition is (source, target): {value!r}")
-
-
 def _to_transitions(value: object) -> tuple[Transition, ...]:
-    if not isinstance(value, Iterable):
-        raise ConfigurationError(f"'transitions' must be a collection: {value!r}")
-    return tuple(_to_transition(v) for v in value)
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise ConfigurationError(
+            f"'transitions' must be a collection of (source, target) pairs: {value!r}"
+        )
+    out = []
+    for i, v in enumerate(value):
+        if isinstance(v, Transition):
+            out.append(v)
+        elif isinstance(v, tuple | list) and len(v) == 2:
+            out.append(Transition(v[0], v[1]))
+        else:
+            raise ConfigurationError(f"'transitions[{i}]' must be a (source, target) pair: {v!r}")
+    return tuple(out)
 
 
 @attrs.frozen
@@ -252,10 +261,13 @@ class Transition:
 
     >>> Transition("lead", "qualified")
     Transition(source='lead', target='qualified')
+    >>> Transition(None, 3)
+    Traceback (most recent call last):
+    crmcore.errors.ConfigurationError: 'source' must be a non-empty string without blanks around: None
     """
 
-    source: str
-    target: str
+    source: str = attrs.field(validator=name_text(error=ConfigurationError))
+    target: str = attrs.field(validator=name_text(error=ConfigurationError))
 
 
 @attrs.frozen
@@ -266,17 +278,17 @@ class FollowUp:
     'repurchase'
     """
 
-    stage: str
-    kind: str = "repurchase"
+    stage: str = attrs.field(validator=name_text(error=ConfigurationError))
+    kind: str = attrs.field(default="repurchase", validator=name_text(error=ConfigurationError))
 
 
 def _stages_tuple(value: object) -> tuple[Stage, ...]:
-    if not isinstance(value, Iterable):
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
         raise ConfigurationError(f"'stages' must be a collection of Stage: {value!r}")
     out = tuple(value)
-    for s in out:
+    for i, s in enumerate(out):
         if not isinstance(s, Stage):
-            raise ConfigurationError(f"'stages' must hold Stage records: {s!r}")
+            raise ConfigurationError(f"'stages[{i}]' must be a Stage: {s!r}")
     return out
 
 
@@ -294,12 +306,17 @@ class Funnel:
     crmcore.errors.ConfigurationError: funnel 'x': stage 'b' is not reachable from the entry stage(s) ['a']
     """
 
-    name: str
+    name: str = attrs.field(validator=name_text(error=ConfigurationError))
     stages: tuple[Stage, ...] = attrs.field(converter=_stages_tuple)
     transitions: tuple[Transition, ...] = attrs.field(converter=_to_transitions)
-    entry: tuple[str, ...] = attrs.field(default=(), converter=_to_str_tuple)
-    follow_up: FollowUp | None = None
-    description: str = ""
+    entry: tuple[str, ...] = attrs.field(default=(), converter=_entry_tuple)
+    follow_up: FollowUp | None = attrs.field(
+        default=None,
+        validator=instance(FollowUp, "a FollowUp", optional=True, error=ConfigurationError),
+    )
+    description: str = attrs.field(
+        default="", validator=instance(str, "a string", error=ConfigurationError)
+    )
     _by_name: dict[str, Stage] = attrs.field(init=False, repr=False, eq=False)
     _targets: dict[str, frozenset[str]] = attrs.field(init=False, repr=False, eq=False)
     _rank: dict[str, int] = attrs.field(init=False, repr=False, eq=False)
@@ -307,8 +324,6 @@ class Funnel:
 
     def __attrs_post_init__(self) -> None:
         where = f"funnel {self.name!r}"
-        if not isinstance(self.name, str) or not self.name.strip():
-            raise ConfigurationError(f"a funnel needs a non-empty 'name': {self.name!r}")
         if not self.stages:
             raise ConfigurationError(f"{where}: 'stages' must not be empty")
         by_name: dict[str, Stage] = {}
@@ -382,7 +397,7 @@ class Funnel:
         """
         try:
             return self._by_name[name]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: an unhashable name
             raise ConfigurationError(
                 f"funnel {self.name!r} has no stage {name!r}; stages are {list(self._by_name)}"
             ) from None
@@ -424,7 +439,7 @@ class Funnel:
         >>> B2B.names_of("lost")
         ('lost',)
         """
-        k = to_enum(StageKind, kind)
+        k = as_enum(kind, StageKind, name="kind")
         return tuple(s.name for s in self.stages if s.kind is k)
 
     @classmethod
@@ -446,6 +461,13 @@ class Funnel:
         >>> [(t.source, t.target) for t in f.transitions]
         [('a', 'b'), ('a', 'lost'), ('b', 'won'), ('b', 'lost')]
         """
+        for arg, given in (
+            ("open_stages", open_stages),
+            ("categories", categories),
+            ("guards", guards),
+        ):
+            if not isinstance(given, Mapping) and (given is not None or arg == "open_stages"):
+                raise ConfigurationError(f"{arg!r} must be a mapping of stage names: {given!r}")
         cats = dict(categories or {})
         gs = dict(guards or {})
         names = list(open_stages)
@@ -485,10 +507,10 @@ def _guard_structure(value: object, _t: object) -> Guard:
     if value["type"] == "require_fields":
         if set(data) - {"fields"}:
             raise ConfigurationError(f"unknown guard keys: {sorted(set(data) - {'fields'})}")
-        return RequireFields(*_to_str_tuple(data.get("fields", ())))
+        return RequireFields(*_to_str_tuple(data.get("fields", ()), "fields"))
     if set(data) - {"choices"}:
         raise ConfigurationError(f"unknown guard keys: {sorted(set(data) - {'choices'})}")
-    return RequireReason(choices=_to_str_tuple(data.get("choices", ())))
+    return RequireReason(choices=_choices_tuple(data.get("choices", ())))
 
 
 def configure_guards(conv: Any) -> None:

@@ -14,7 +14,6 @@ activity log and the stage history say happened.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -25,8 +24,9 @@ import numpy as np
 
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
-from crmcore.model._fields import to_enum
+from crmcore.model._fields import instance, record_id
 from crmcore.model.activity import Activity, ActivityStatus
+from crmcore.options import as_choice, as_count, as_enum, as_number, expect_instance, expect_items
 from crmcore.pipeline.forecast import _close_probabilities, time_to_close, win_probabilities
 from crmcore.pipeline.history import FunnelHistory, days_between, wsum
 
@@ -53,7 +53,7 @@ class PeriodKind(StrEnum):
 
 
 def _to_period_kind(value: object) -> PeriodKind:
-    return to_enum(PeriodKind, value)
+    return as_enum(value, PeriodKind, name="kind")
 
 
 def _add_months(d: date, n: int) -> date:
@@ -112,7 +112,19 @@ class Period:
 
         >>> Period.day(date(2025, 1, 1)).shift(-1).start
         datetime.date(2024, 12, 31)
+        >>> Period.day(date(2025, 1, 1)).shift(3_000_000)
+        Traceback (most recent call last):
+        crmcore.errors.ValidationError: 'n' moves the period outside the years 1 to 9999: 3000000
         """
+        n = as_count(n, name="n", low=-_MAX_SHIFT, high=_MAX_SHIFT)
+        try:
+            return self._shift(n)
+        except (OverflowError, ValueError):  # date arithmetic past year 1 or 9999
+            raise ValidationError(
+                f"'n' moves the period outside the years 1 to 9999: {n!r}"
+            ) from None
+
+    def _shift(self, n: int) -> Period:
         if self.kind is PeriodKind.DAY:
             return Period(self.kind, self.start + timedelta(days=n))
         if self.kind is PeriodKind.WEEK:
@@ -132,14 +144,15 @@ class Period:
         return datetime(self.start.year, self.start.month, self.start.day, tzinfo=UTC)
 
 
+_MAX_SHIFT = 3_660_000
+"""More days than the calendar holds (years 1 to 9999): a larger shift is refused at once."""
+
+_MAX_LOOKBACK = 1000
+"""The most past periods :func:`next_period_forecast` averages over."""
+
+
 def _non_negative(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ValidationError(f"{attribute.name!r} must be a finite number >= 0: {value!r}")
+    as_number(value, name=attribute.name, low=0)
 
 
 @attrs.frozen
@@ -148,7 +161,7 @@ class Targets:
 
     >>> Targets(activities=-1)
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'activities' must be a finite number >= 0: -1
+    crmcore.errors.ValidationError: 'activities' must be >= 0: -1
     """
 
     activities: int = attrs.field(default=0, validator=_non_negative)
@@ -165,9 +178,9 @@ class Plan:
     0
     """
 
-    rep_id: str
-    period: Period
-    targets: Targets
+    rep_id: str = attrs.field(validator=record_id)
+    period: Period = attrs.field(validator=instance(Period, "a Period"))
+    targets: Targets = attrs.field(validator=instance(Targets, "a Targets"))
 
 
 @attrs.frozen(eq=False)
@@ -240,6 +253,11 @@ def actuals(
     >>> a.reps, a.advances.tolist(), a.wins.tolist()
     (('ann',), [1], [0])
     """
+    expect_instance(period, Period, name="period")
+    expect_instance(history, FunnelHistory, name="history")
+    activities = expect_items(activities, Activity, name="activities")
+    if reps is not None:
+        reps = expect_items(reps, str, name="reps")
     lo, hi = period.bounds()
     fh = history
     counts = _activity_counts(activities, lo, hi)
@@ -295,6 +313,9 @@ def plan_vs_actual(
     >>> r.measures[1], r.attainment[0, 1]
     ('advances', np.float64(0.25))
     """
+    plans = expect_items(plans, Plan, name="plans")
+    expect_instance(history, FunnelHistory, name="history")
+    activities = expect_items(activities, Activity, name="activities")
     measures = ("activities", "advances", "wins", "revenue")
     tgt = np.zeros((len(plans), 4))
     act = np.zeros((len(plans), 4))
@@ -344,6 +365,10 @@ def next_period_forecast(
 ) -> NextPeriodForecast:
     """Forecast ``period`` (usually the one after ``history.as_of``) per rep.
 
+    ``lookback`` (1 to 1000 periods) is how many past periods the run-rate
+    averages; ``method`` is ``"history"`` (stage win rates learnt from the
+    history) or ``"stage"`` (the funnel's stage probabilities).
+
     >>> from crmcore.pipeline.synthetic import synthetic_pipeline
     >>> from crmcore.pipeline.presets import B2B
     >>> p = synthetic_pipeline(B2B, n_opportunities=800, seed=3)
@@ -352,8 +377,10 @@ def next_period_forecast(
     >>> len(nf.reps), nf.total > 0
     (6, True)
     """
-    if isinstance(lookback, bool) or not isinstance(lookback, int) or lookback < 1:
-        raise ValidationError(f"'lookback' must be a positive integer: {lookback!r}")
+    expect_instance(history, FunnelHistory, name="history")
+    expect_instance(period, Period, name="period")
+    lookback = as_count(lookback, name="lookback", low=1, high=_MAX_LOOKBACK)
+    method = as_choice(method, name="method", allowed=("history", "stage"))
     fh = history
     lo, hi = period.bounds()
     if hi <= fh.as_of:
@@ -366,10 +393,8 @@ def next_period_forecast(
     if method == "history":
         p_stage = win_probabilities(fh, prior_weight=prior_weight).smoothed
         p_stage = np.where(np.isnan(p_stage), fh.stage_probability[open_idx], p_stage)
-    elif method == "stage":
+    else:  # "stage"
         p_stage = fh.stage_probability[open_idx]
-    else:
-        raise ValidationError(f"'method' must be 'history' or 'stage': {method!r}")
     edges = days_between(np.array([fh.as_of, fh.as_of]), np.array([max(lo, fh.as_of), hi]))
     rows = np.flatnonzero(fh.is_open)
     q, _ = _close_probabilities(fh, p_stage, time_to_close(fh), edges, rows)

@@ -39,6 +39,7 @@ import numpy as np
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
 from crmcore.model.activity import Activity
+from crmcore.options import as_number, as_probability
 from crmcore.pipeline.history import FunnelHistory, wsum
 from crmcore.pipeline.plans import Period, actuals
 
@@ -129,12 +130,9 @@ def scorecards(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'low_share' must be in [0, 1]: 2
     """
-    if (
-        isinstance(low_share, bool)
-        or not isinstance(low_share, int | float)
-        or not 0 <= low_share <= 1
-    ):
-        raise ValidationError(f"'low_share' must be in [0, 1]: {low_share!r}")
+    low_share = as_probability(low_share, name="low_share")
+    if costs is not None and not isinstance(costs, Mapping):
+        raise ValidationError(f"'costs' must be a mapping of opportunity id to cost: {costs!r}")
     act = actuals(period, history=history, activities=activities, reps=reps)
     fh = history
     k = len(act.reps)
@@ -146,11 +144,14 @@ def scorecards(
     opp_cost = np.full(len(fh.opportunity_ids), np.nan)
     if costs:
         ids = np.asarray(fh.opportunity_ids).astype(str)
+        for key in costs:
+            if not isinstance(key, str):
+                raise ValidationError(f"'costs' keys must be opportunity ids (strings): {key!r}")
         keys = np.array(list(costs.keys()), dtype=str)
-        vals = np.array([float(v) for v in costs.values()], dtype=np.float64)
-        if not np.all(np.isfinite(vals)) or np.any(vals < 0):
-            bad = vals[~np.isfinite(vals) | (vals < 0)][0]
-            raise ValidationError(f"'costs' must be finite numbers >= 0: {bad!r}")
+        vals = np.array(
+            [as_number(v, name=f"costs[{k}]", low=0) for k, v in costs.items()],
+            dtype=np.float64,
+        )
         order = np.argsort(ids)
         at = np.searchsorted(ids, keys, sorter=order)
         at = np.minimum(at, len(ids) - 1)

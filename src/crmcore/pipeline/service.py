@@ -32,10 +32,11 @@ import numpy as np
 
 from crmcore.errors import ValidationError
 from crmcore.model.opportunity import Opportunity, StageChange
+from crmcore.options import as_count, expect_instance
 from crmcore.pipeline.funnel import Funnel, StageKind
 from crmcore.pipeline.history import FunnelHistory
 from crmcore.pipeline.moves import follow_up, move, open_opportunity, reopen
-from crmcore.repositories.protocols import UnitOfWork
+from crmcore.repositories.protocols import UnitOfWork, expect_unit_of_work
 from crmcore.serialization import from_dict, to_dict
 
 __all__ = [
@@ -57,6 +58,10 @@ def save_funnel(uow: UnitOfWork, funnel: Funnel, *, expected_version: int | None
 
     ``expected_version`` is the version read before changing it (None for a new funnel).
     """
+    uow = expect_unit_of_work(uow)
+    expect_instance(funnel, Funnel, name="funnel")
+    if expected_version is not None:
+        as_count(expected_version, name="expected_version")
     return uow.documents.put(
         FUNNEL_KIND, funnel.name, to_dict(funnel), expected_version=expected_version
     )
@@ -64,12 +69,16 @@ def save_funnel(uow: UnitOfWork, funnel: Funnel, *, expected_version: int | None
 
 def load_funnel(uow: UnitOfWork, name: str, *, version: int | None = None) -> Funnel:
     """The stored funnel ``name`` (latest, or the given version), validated again when read."""
+    uow = expect_unit_of_work(uow)
+    if version is not None:
+        as_count(version, name="version", low=1)
     doc, _ = uow.documents.get(FUNNEL_KIND, name, version=version)
     return from_dict(Funnel, doc)
 
 
 def create_opportunity(uow: UnitOfWork, funnel: Funnel, **fields: Any) -> Opportunity:
     """Open an opportunity (see :func:`~crmcore.pipeline.moves.open_opportunity`) and store it with its event."""
+    uow = expect_unit_of_work(uow)
     opp, event = open_opportunity(funnel, **fields)
     return uow.opportunities.add(opp, event)
 
@@ -100,6 +109,8 @@ def advance(
     A win in a funnel with a follow-up setting also stores the follow-up
     opportunity (unless ``open_follow_up`` is false).
     """
+    uow = expect_unit_of_work(uow)
+    expect_instance(funnel, Funnel, name="funnel")
     opp = uow.opportunities.get(opportunity_id)
     events = uow.opportunities.history(opportunity_id)
     if not events:
@@ -135,6 +146,8 @@ def load_history(
     Lost reasons come from the stored lost opportunities' ``lost_reason``
     (one look-up per lost deal), placed on their last event.
     """
+    uow = expect_unit_of_work(uow)
+    expect_instance(funnel, Funnel, name="funnel")
     hist = uow.opportunities.read_history(
         funnel=funnel.name, owner_id=owner_id, start=start, end=as_of
     ).sorted()

@@ -41,6 +41,7 @@ from crmcore.model import (
 )
 from crmcore.model.interaction import Channel
 from crmcore.model.transaction import TransactionKind
+from crmcore.options import expect_instance
 from crmcore.tables import StageHistory, TransactionLog
 
 __all__ = [
@@ -382,3 +383,15 @@ class UnitOfWork(Protocol):
     def rollback(self) -> None:
         """Discard the changes made since the last commit."""
         ...
+
+
+def expect_unit_of_work(value: object, *, name: str = "uow") -> UnitOfWork:
+    """``value`` when it is a unit of work (anything with the :class:`UnitOfWork` shape), else a
+    ValidationError naming the argument (the entry-point check of every function taking a ``uow``).
+
+    >>> expect_unit_of_work({}, name="uow")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'uow' must be a unit of work, not a dict: {}
+    """
+    # a runtime-checkable protocol is a valid isinstance() target; mypy wants a concrete class
+    return expect_instance(value, UnitOfWork, name=name, what="a unit of work")  # type: ignore[type-abstract]

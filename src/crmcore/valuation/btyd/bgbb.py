@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import betaln, digamma, gammaln
 
+from crmcore._results import COUNT, FINITE
 from crmcore.arrays import FloatArray
 from crmcore.errors import FitError, ValidationError
 from crmcore.valuation.btyd._common import (
@@ -228,8 +229,8 @@ class BGBBModel:
 
     params: BGBBParams
     standard_errors: BGBBParams | None
-    log_likelihood: float
-    n: int
+    log_likelihood: float = attrs.field(validator=FINITE)
+    n: int = attrs.field(validator=COUNT)
     converged: bool
     message: str
 

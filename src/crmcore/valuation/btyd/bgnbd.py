@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import betainc, betaln, gammaln, hyp2f1, xlogy
 
+from crmcore._results import COUNT, FINITE
 from crmcore.arrays import FloatArray
 from crmcore.errors import FitError, ValidationError
 from crmcore.valuation.btyd._bgnbd_loglik import _loglik
@@ -160,8 +161,8 @@ def _fit_covariates(
 class _BetaGeoBase:
     params: BGNBDParams
     standard_errors: BGNBDParams | None
-    log_likelihood: float
-    n: int
+    log_likelihood: float = attrs.field(validator=FINITE)
+    n: int = attrs.field(validator=COUNT)
     converged: bool
     message: str
     covariates: CovariateEffects | None = None

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import digamma, gammaln
 
+from crmcore._results import COUNT, FINITE
 from crmcore.arrays import FloatArray, as_float_array, check_nonnegative
 from crmcore.errors import FitError, ValidationError
 from crmcore.valuation.btyd._common import (
@@ -176,8 +177,8 @@ class GammaGammaModel:
 
     params: GammaGammaParams
     standard_errors: GammaGammaParams | None
-    log_likelihood: float
-    n: int
+    log_likelihood: float = attrs.field(validator=FINITE)
+    n: int = attrs.field(validator=COUNT)
     converged: bool
     message: str
 

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import digamma, gammaln, roots_legendre, xlogy
 
+from crmcore._results import COUNT, FINITE
 from crmcore.arrays import FloatArray
 from crmcore.errors import FitError, ValidationError
 from crmcore.valuation.btyd._common import (
@@ -288,8 +289,8 @@ class ParetoNBDModel:
 
     params: ParetoNBDParams
     standard_errors: ParetoNBDParams | None
-    log_likelihood: float
-    n: int
+    log_likelihood: float = attrs.field(validator=FINITE)
+    n: int = attrs.field(validator=COUNT)
     converged: bool
     message: str
     covariates: CovariateEffects | None = None

@@ -25,6 +25,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import array, number
 from crmcore.arrays import FloatArray
 from crmcore.errors import ValidationError
 from crmcore.model.transaction import TransactionKind
@@ -46,18 +47,22 @@ class RFMSummary:
     end up to the observation end, and their mean value (0 if none).
     """
 
-    customer_ids: npt.NDArray[Any]
-    frequency: FloatArray
-    recency: FloatArray
-    T: FloatArray
-    monetary_value: FloatArray
+    customer_ids: npt.NDArray[Any] = attrs.field(validator=array("O", length="frequency"))
+    frequency: FloatArray = attrs.field(validator=array(lo=0))
+    recency: FloatArray = attrs.field(validator=array(lo=0, length="frequency"))
+    T: FloatArray = attrs.field(validator=array(lo=0, length="frequency"))
+    monetary_value: FloatArray = attrs.field(validator=array(length="frequency"))
     time_unit: str
     period: str
     calibration_end: np.datetime64
     observation_end: np.datetime64
-    holdout_frequency: FloatArray | None = None
-    holdout_monetary_value: FloatArray | None = None
-    holdout_duration: float | None = None
+    holdout_frequency: FloatArray | None = attrs.field(
+        default=None, validator=array(lo=0, length="frequency", optional=True)
+    )
+    holdout_monetary_value: FloatArray | None = attrs.field(
+        default=None, validator=array(length="frequency", optional=True)
+    )
+    holdout_duration: float | None = attrs.field(default=None, validator=number(0, optional=True))
 
     def __len__(self) -> int:
         return len(self.frequency)
