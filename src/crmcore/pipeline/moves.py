@@ -38,6 +38,7 @@ from crmcore.model._fields import new_id
 from crmcore.model._storable import MAX_ID_LENGTH, check_text, id_problem
 from crmcore.model.money import Money
 from crmcore.model.opportunity import Opportunity, StageChange
+from crmcore.options import expect_instance
 from crmcore.pipeline._fast import event as _event
 from crmcore.pipeline._fast import restage as _restage
 from crmcore.pipeline.funnel import Funnel, Stage, StageKind
@@ -70,6 +71,11 @@ def _check_reason(reason: object) -> str | None:
             raise ValidationError(f"'reason' must be a string or None: {reason!r}")
         check_text(reason, "reason")
     return reason
+
+
+def _check_objects(opportunity: object, funnel: object) -> None:
+    expect_instance(opportunity, Opportunity, name="opportunity")
+    expect_instance(funnel, Funnel, name="funnel")
 
 
 def _check_guards(opp: Opportunity, target: Stage, reason: str | None, funnel: Funnel) -> None:
@@ -121,6 +127,7 @@ def open_opportunity(
     >>> o.stage, e.sequence, e.from_stage, e.by
     ('lead', 0, None, 'bob')
     """
+    expect_instance(funnel, Funnel, name="funnel")
     name = stage if stage is not None else funnel.entry[0]
     if name not in funnel.entry:
         raise TransitionError(
@@ -191,8 +198,12 @@ def move(
     """
     # The hot path: one inlined function (each call saved is ~0.1 µs); the
     # same checks as _apply, which reopen() uses.
-    src = opportunity.stage
-    row = funnel._targets_by_stage.get(src) if opportunity.funnel == funnel.name else None
+    try:
+        src = opportunity.stage
+        row = funnel._targets_by_stage.get(src) if opportunity.funnel == funnel.name else None
+    except AttributeError:  # free on the hot path: a dict or a string where an object goes
+        _check_objects(opportunity, funnel)
+        raise
     target = row.get(to) if row is not None else None
     if target is None:
         _refuse(opportunity, to, funnel)
@@ -327,6 +338,7 @@ def reopen(
     >>> o.stage, o.is_closed, o.lost_reason, (e.from_stage, e.to_stage, e.reason)
     ('lead', False, None, ('lost', 'lead', 'budget found'))
     """
+    _check_objects(opportunity, funnel)
     if opportunity.funnel != funnel.name:
         raise TransitionError(
             f"opportunity {opportunity.id!r} is in funnel {opportunity.funnel!r}, not {funnel.name!r}"
@@ -377,6 +389,8 @@ def follow_up(
     >>> nxt.stage, nxt.parent_id, nxt.kind, ev.sequence
     ('needs', 'o-1', 'repurchase', 0)
     """
+    expect_instance(won, Opportunity, name="won")
+    expect_instance(funnel, Funnel, name="funnel")
     if funnel.follow_up is None:
         raise TransitionError(f"funnel {funnel.name!r} has no follow-up setting")
     if funnel.stage(won.stage).kind is not StageKind.WON or won.closed_at is None:
@@ -425,6 +439,7 @@ def win(
     >>> w.opportunity.stage, w.follow_up.parent_id, w.follow_up.stage
     ('follow_up', 'o-1', 'needs')
     """
+    _check_objects(opportunity, funnel)
     target = to if to is not None else funnel.names_of(StageKind.WON)[0]
     if funnel.stage(target).kind is not StageKind.WON:
         raise TransitionError(f"win() moves to a won stage, not {target!r}")
@@ -452,7 +467,15 @@ def replay(
     >>> replay([e1, e0], funnel=B2B, base=o) == o
     True
     """
-    evs = sorted(events, key=lambda e: e.sequence)
+    expect_instance(funnel, Funnel, name="funnel")
+    if base is not None:
+        expect_instance(base, Opportunity, name="base")
+    if isinstance(events, str | bytes | dict) or not isinstance(events, Iterable):
+        raise ValidationError(f"'events' must be a sequence of StageChange events: {events!r}")
+    evs = list(events)
+    for i, ev in enumerate(evs):
+        expect_instance(ev, StageChange, name=f"events[{i}]")
+    evs.sort(key=lambda e: e.sequence)
     if not evs:
         raise ValidationError("'events' must hold at least the creation event: []")
     first = evs[0]
