@@ -25,12 +25,14 @@ from crmcore.arrays import (
     validate_nan_policy,
 )
 from crmcore.errors import ValidationError
+from crmcore.options import as_count, as_probability
 
 __all__ = [
     "LEVELS",
     "binary_array",
     "competition_array",
     "satisfaction_array",
+    "satisfied_from",
     "scoring_inputs",
     "unit_scalar",
 ]
@@ -39,16 +41,22 @@ LEVELS = 5
 """Satisfaction is measured on 1 (very dissatisfied) … 5 (completely satisfied)."""
 
 
-def satisfaction_array(values: npt.ArrayLike, *, name: str = "satisfaction") -> IntArray:
-    """Whole scores in 1..5 as int64; anything else is a :class:`ValidationError`.
+def satisfaction_array(
+    values: npt.ArrayLike, *, name: str = "satisfaction", high: int | None = LEVELS
+) -> IntArray:
+    """Whole scores in 1..5 as int64 (codes >= 0 with ``high=None``); else a ValidationError.
 
     >>> satisfaction_array([4.5])
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'satisfaction' must hold whole numbers: 4.5 at index 0
     """
     arr = as_int_array(values, name=name)
-    if arr.size and (arr.min() < 1 or arr.max() > LEVELS):
-        check_in_range(arr, name=name, low=1, high=LEVELS)
+    if high is None:
+        if arr.size and arr.min() < 0:
+            i = int(np.flatnonzero(arr < 0)[0])
+            raise ValidationError(f"{name!r} codes must be >= 0: {arr[i]} at index {i}")
+    elif arr.size and (arr.min() < 1 or arr.max() > high):
+        check_in_range(arr, name=name, low=1, high=high)
     return arr
 
 
@@ -94,17 +102,25 @@ def binary_array(values: npt.ArrayLike, *, name: str = "outcome") -> FloatArray:
 
 
 def unit_scalar(value: float, *, name: str) -> float:
-    """A finite number in [0, 1].
+    """A finite number in [0, 1] (:func:`crmcore.options.as_probability`).
 
     >>> unit_scalar(0.5, name="loyal_from")
     0.5
     >>> unit_scalar(2, name="loyal_from")
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'loyal_from' must be a number in [0, 1]: 2
+    crmcore.errors.ValidationError: 'loyal_from' must be in [0, 1]: 2
     """
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-        raise ValidationError(f"{name!r} must be a number in [0, 1]: {value!r}")
-    return float(value)
+    return as_probability(value, name=name)
+
+
+def satisfied_from(value: object, *, low: int = 1) -> int:
+    """The ``satisfied_from`` option: a level in ``low..5``.
+
+    >>> satisfied_from(6)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'satisfied_from' must be <= 5: 6
+    """
+    return as_count(value, name="satisfied_from", low=low, high=LEVELS)
 
 
 def scoring_inputs(
@@ -113,17 +129,23 @@ def scoring_inputs(
     *,
     nan_policy: str,
     extra: Mapping[str, npt.ArrayLike] | None = None,
-) -> tuple[IntArray, FloatArray, npt.NDArray[np.bool_] | None, dict[str, FloatArray]]:
-    """Validate aligned scoring inputs under the NaN policy.
+) -> tuple[
+    IntArray, FloatArray, npt.NDArray[np.bool_] | None, dict[str, FloatArray], IntArray | None
+]:
+    """Validate aligned scoring inputs under the one NaN policy (:func:`~crmcore.arrays.apply_nan_policy`).
 
     Returns the satisfaction scores (NaN rows replaced by a placeholder), the
     competition levels broadcast to the scores' length, the mask of NaN rows to
-    blank out (``propagate`` only, else ``None``) and the ``extra`` arrays.
+    blank out (``propagate`` only, else ``None``), the ``extra`` arrays, and
+    the caller's row numbers of the rows kept when ``omit`` dropped some
+    (else ``None``), to map any index a result returns.
     A scalar competition applies to every customer.
 
-    >>> s, c, nan, _ = scoring_inputs([1, float("nan")], 0.5, nan_policy="propagate")
+    >>> s, c, nan, _, _ = scoring_inputs([1, float("nan")], 0.5, nan_policy="propagate")
     >>> s.tolist(), c.tolist(), nan.tolist()
     ([1, 5], [0.5, 0.0], [False, True])
+    >>> scoring_inputs([1, float("nan"), 3], 0.5, nan_policy="omit")[4].tolist()
+    [0, 2]
     """
     policy = validate_nan_policy(nan_policy)
     extra = dict(extra or {})
@@ -137,12 +159,10 @@ def scoring_inputs(
         if scalar_c:
             c = np.full(s.shape, c[0])
         check_same_length(satisfaction=s, competition=c)
-        return s, c, None, {}
-    arrays: dict[str, npt.ArrayLike] = {"satisfaction": satisfaction}
-    n = len(np.asarray(satisfaction).reshape(-1))
-    arrays["competition"] = np.full(n, float(c_raw)) if scalar_c else c_raw
+        return s, c, None, {}, None
+    arrays: dict[str, npt.ArrayLike] = {"satisfaction": satisfaction, "competition": c_raw}
     arrays.update(extra)
-    split = apply_nan_policy(arrays, policy=policy)
+    split = apply_nan_policy(arrays, policy=policy, broadcast=("competition",))
     got = dict(split.arrays)
     nan: npt.NDArray[np.bool_] | None = None
     if policy == "propagate":
@@ -156,4 +176,4 @@ def scoring_inputs(
             }
     s = satisfaction_array(got.pop("satisfaction"))
     c = competition_array(got.pop("competition"))
-    return s, c, nan, got
+    return s, c, nan, got, (split.rows if split.dropped else None)

@@ -27,18 +27,17 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-import numpy as np
 import numpy.typing as npt
 
-from crmcore.arrays import FloatArray, as_float_array, check_in_range
+from crmcore.arrays import FloatArray, apply_nan_policy, check_in_range
 from crmcore.errors import ValidationError
+from crmcore.options import as_probability
 
 __all__ = ["DEFAULT_WEIGHTS", "DampeningWeights", "MarketConditions", "effective_competition"]
 
 
 def _unit(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-        raise ValidationError(f"{attribute.name!r} must be a number in [0, 1]: {value!r}")
+    as_probability(value, name=attribute.name)
 
 
 @attrs.frozen
@@ -53,7 +52,7 @@ class DampeningWeights:
     0.8
     >>> DampeningWeights(loyalty_rewards=1.2)
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'loyalty_rewards' must be a number in [0, 1]: 1.2
+    crmcore.errors.ValidationError: 'loyalty_rewards' must be in [0, 1]: 1.2
     """
 
     regulated_monopoly: float = attrs.field(default=1.0, validator=_unit)
@@ -109,8 +108,13 @@ def effective_competition(
     proprietary_technology: npt.ArrayLike = 0.0,
     loyalty_rewards: npt.ArrayLike = 0.0,
     weights: DampeningWeights = DEFAULT_WEIGHTS,
+    nan_policy: str = "raise",
 ) -> FloatArray:
-    """Effective competition per market, vectorized (inputs broadcast; all in [0, 1]).
+    """Effective competition per market, vectorized (all in [0, 1]; a number applies to every market).
+
+    Arrays must have one entry per market (lengths are checked, only scalars
+    are repeated). A market with a NaN input follows the one NaN policy:
+    ``omit`` leaves it out, ``propagate`` gives it NaN.
 
     ``c = raw · (1 − w_m·monopoly)(1 − w_s·switching)(1 − w_p·proprietary)(1 − w_r·rewards)``
 
@@ -130,18 +134,12 @@ def effective_competition(
         "proprietary_technology": proprietary_technology,
         "loyalty_rewards": loyalty_rewards,
     }
-    arrs: dict[str, FloatArray] = {}
-    for name, v in inputs.items():
-        a = as_float_array(v, name=name, ndim=None)
-        check_in_range(a.reshape(-1), name=name, low=0.0, high=1.0)
-        arrs[name] = a
-    try:
-        shape = np.broadcast_shapes(*(a.shape for a in arrs.values()))
-    except ValueError as e:
-        shown = ", ".join(f"{k} {a.shape}" for k, a in arrs.items())
-        raise ValidationError(f"market inputs must broadcast together: {shown}") from e
+    split = apply_nan_policy(inputs, policy=nan_policy, broadcast=tuple(inputs))
+    arrs = split.clean()
+    for name, a in arrs.items():
+        check_in_range(a, name=name, low=0.0, high=1.0)
     out = arrs["raw_intensity"] * (1.0 - weights.regulated_monopoly * arrs["regulated_monopoly"])
     out = out * (1.0 - weights.switching_cost * arrs["switching_cost"])
     out = out * (1.0 - weights.proprietary_technology * arrs["proprietary_technology"])
     out = out * (1.0 - weights.loyalty_rewards * arrs["loyalty_rewards"])
-    return np.asarray(np.broadcast_to(out, shape), dtype=np.float64).reshape(-1).copy()
+    return split.fill(out)

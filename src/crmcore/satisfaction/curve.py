@@ -328,7 +328,7 @@ class LoyaltyModel:
         >>> preset_model().probability([1, float("nan")], 1.0, nan_policy="propagate").round(2).tolist()
         [0.01, nan]
         """
-        s, c, nan, _ = scoring_inputs(satisfaction, competition, nan_policy=nan_policy)
+        s, c, nan, _, _ = scoring_inputs(satisfaction, competition, nan_policy=nan_policy)
         if np.ndim(competition) == 0 and nan is None:
             out = self.curve(float(c[0]) if len(c) else 0.0).probabilities()[s - 1]
         else:

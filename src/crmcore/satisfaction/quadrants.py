@@ -30,13 +30,23 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from crmcore.arrays import FloatArray, IntArray, as_float_array, as_int_array, check_in_range
+from crmcore.arrays import (
+    FloatArray,
+    IntArray,
+    apply_nan_policy,
+    as_int_array,
+    check_in_range,
+    validate_nan_policy,
+)
 from crmcore.errors import ValidationError
 from crmcore.satisfaction._validate import (
     LEVELS,
     competition_array,
     satisfaction_array,
     unit_scalar,
+)
+from crmcore.satisfaction._validate import (
+    satisfied_from as satisfied_from_option,
 )
 from crmcore.satisfaction.curve import LoyaltyModel
 
@@ -73,9 +83,7 @@ _LABELS = np.array([q.label for q in Quadrant])
 
 
 def _satisfied_from(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= LEVELS:
-        raise ValidationError(f"'satisfied_from' must be a whole number in [2, 5]: {value!r}")
-    return value
+    return satisfied_from_option(value, low=2)
 
 
 @attrs.frozen
@@ -124,8 +132,13 @@ def classify_quadrants(
     satisfied_from: int = 4,
     loyal_from: float = 0.5,
     extremes: bool = False,
+    nan_policy: str = "raise",
 ) -> QuadrantResult:
     """Place customers in the loyalty quadrants.
+
+    ``nan_policy``: ``"raise"`` (default) or ``"omit"`` (a customer with a NaN
+    input is left out: the codes are those of the rows kept); a quadrant code
+    cannot hold NaN, so ``"propagate"`` is refused.
 
     Satisfied means ``satisfaction >= satisfied_from`` (default 4); loyal
     means ``loyalty >= loyal_from`` (loyalty is behaviour in [0, 1]: a 0/1
@@ -138,13 +151,11 @@ def classify_quadrants(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'loyalty' must be in [0, 1]: 1.5 at index 0
     """
-    s = satisfaction_array(satisfaction)
-    y = as_float_array(loyalty, name="loyalty")
+    validate_nan_policy(nan_policy, allowed=("raise", "omit"), what="quadrant codes")
+    split = apply_nan_policy({"satisfaction": satisfaction, "loyalty": loyalty}, policy=nan_policy)
+    s = satisfaction_array(split.arrays["satisfaction"])
+    y = split.arrays["loyalty"]
     check_in_range(y, name="loyalty", low=0.0, high=1.0)
-    if len(s) != len(y):
-        raise ValidationError(
-            f"inputs must have the same length: satisfaction has {len(s)}, loyalty has {len(y)}"
-        )
     sat = s >= _satisfied_from(satisfied_from)
     loyal = y >= unit_scalar(loyal_from, name="loyal_from")
     codes = np.where(sat, np.where(loyal, Quadrant.LOYALIST, Quadrant.MERCENARY),
@@ -213,13 +224,16 @@ def competition_scenario(
     competition_after: npt.ArrayLike,
     segment: npt.ArrayLike | None = None,
     satisfied_from: int = 4,
+    nan_policy: str = "raise",
 ) -> ScenarioResult:
     """Expected defections and value at risk per segment when competition moves from c0 to c1.
 
     ``segment`` holds each customer's segment code 0..k−1 (default: one
     segment); ``competition_before`` / ``competition_after`` one level for
     all segments or one per segment; ``value`` each customer's revenue or
-    CLV. Every segment must have customers.
+    CLV. Every segment must have customers. ``nan_policy``: ``"raise"``
+    (default) or ``"omit"`` (a customer with a NaN input is left out; then
+    ``customer_risk`` holds the rows kept).
 
     >>> from crmcore.satisfaction import preset_model
     >>> r = competition_scenario(preset_model(), [1, 5, 1, 5], value=[10.0] * 4, segment=[0, 0, 1, 1],
@@ -233,22 +247,19 @@ def competition_scenario(
     """
     if not isinstance(model, LoyaltyModel):
         raise ValidationError(f"'model' must be a LoyaltyModel: {model!r}")
-    s = satisfaction_array(satisfaction)
-    v = as_float_array(value, name="value")
+    validate_nan_policy(nan_policy, allowed=("raise", "omit"), what="a scenario's sums")
+    inputs = {"satisfaction": satisfaction, "value": value}
+    if segment is not None:
+        inputs["segment"] = segment
+    split = apply_nan_policy(inputs, policy=nan_policy)
+    s = satisfaction_array(split.arrays["satisfaction"])
+    v = split.arrays["value"]
     n = len(s)
-    if len(v) != n:
-        raise ValidationError(
-            f"inputs must have the same length: satisfaction has {n}, value has {len(v)}"
-        )
     if segment is None:
         seg = np.zeros(n, dtype=np.int64)
         k = 1
     else:
-        seg = as_int_array(segment, name="segment")
-        if len(seg) != n:
-            raise ValidationError(
-                f"inputs must have the same length: satisfaction has {n}, segment has {len(seg)}"
-            )
+        seg = as_int_array(split.arrays["segment"], name="segment")
         if n and seg.min() < 0:
             check_in_range(seg, name="segment", low=0, high=float(seg.max()))
         sizes = [np.size(competition_before), np.size(competition_after)]
@@ -267,6 +278,14 @@ def competition_scenario(
     p1 = model.table(c1)[seg, s - 1]
     risk = p0 - p1
     host = s < _satisfied_from(satisfied_from)
+    with np.errstate(over="ignore"):  # refused by name below
+        at_risk = _sum_by(seg, risk * v, k)
+        total_value = _sum_by(seg, np.abs(v), k)
+    if not np.isfinite(total_value).all():
+        raise ValidationError(
+            "the sum of 'value' in a segment overflows the float range (beyond 1.8e308): "
+            "express 'value' in larger units"
+        )
     return ScenarioResult(
         competition_before=c0,
         competition_after=c1,
@@ -274,7 +293,7 @@ def competition_scenario(
         loyal_before=_sum_by(seg, p0, k),
         loyal_after=_sum_by(seg, p1, k),
         hostage_defections=_sum_by(seg, risk * host, k),
-        value_at_risk=_sum_by(seg, risk * v, k),
+        value_at_risk=at_risk,
         hostage_value_at_risk=_sum_by(seg, risk * v * host, k),
         customer_risk=risk,
     )

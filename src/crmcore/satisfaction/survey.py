@@ -17,10 +17,11 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from crmcore.arrays import FloatArray, IntArray, as_int_array
+from crmcore.arrays import FloatArray, IntArray, apply_nan_policy, validate_nan_policy
 from crmcore.errors import ValidationError
 from crmcore.model import SurveyResponse
-from crmcore.satisfaction._validate import LEVELS, satisfaction_array
+from crmcore.satisfaction._validate import satisfaction_array
+from crmcore.satisfaction._validate import satisfied_from as _satisfied_from
 
 __all__ = ["CsatColumns", "csat_by_group", "csat_columns", "csat_score"]
 
@@ -69,29 +70,40 @@ def csat_columns(responses: Iterable[SurveyResponse]) -> CsatColumns:
     )
 
 
-def _satisfied_from(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= LEVELS:
-        raise ValidationError(f"'satisfied_from' must be a whole number in [1, 5]: {value!r}")
-    return value
-
-
-def csat_score(satisfaction: npt.ArrayLike, *, satisfied_from: int = 4) -> float:
+def csat_score(
+    satisfaction: npt.ArrayLike, *, satisfied_from: int = 4, nan_policy: str = "raise"
+) -> float:
     """CSAT: the share of answers at or above ``satisfied_from`` (top-two box by default).
 
+    A missing answer (NaN) follows the one NaN policy: ``omit`` scores the
+    answers given, ``propagate`` makes the score NaN.
+
+    >>> csat_score([5, float("nan"), 2], nan_policy="omit")
+    0.5
     >>> csat_score([])
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'satisfaction' is empty: CSAT needs at least one answer
     """
-    s = satisfaction_array(satisfaction)
+    split = apply_nan_policy({"satisfaction": satisfaction}, policy=nan_policy)
+    if split.has_missing:
+        return float("nan")
+    s = satisfaction_array(split.arrays["satisfaction"])
     if len(s) == 0:
         raise ValidationError("'satisfaction' is empty: CSAT needs at least one answer")
     return float(np.mean(s >= _satisfied_from(satisfied_from)))
 
 
 def csat_by_group(
-    satisfaction: npt.ArrayLike, group: npt.ArrayLike, *, satisfied_from: int = 4
+    satisfaction: npt.ArrayLike,
+    group: npt.ArrayLike,
+    *,
+    satisfied_from: int = 4,
+    nan_policy: str = "raise",
 ) -> FloatArray:
     """CSAT per group code 0..k−1 (every group needs at least one answer).
+
+    ``nan_policy``: ``"raise"`` (default) or ``"omit"`` (an answer with a NaN
+    score or group is left out).
 
     >>> csat_by_group([5, 2, 4, 4], [0, 0, 1, 1]).tolist()
     [0.5, 1.0]
@@ -99,12 +111,10 @@ def csat_by_group(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'group' 1 has no answers (every group 0..2 needs at least one)
     """
-    s = satisfaction_array(satisfaction)
-    g = as_int_array(group, name="group")
-    if len(g) != len(s):
-        raise ValidationError(
-            f"inputs must have the same length: satisfaction has {len(s)}, group has {len(g)}"
-        )
+    validate_nan_policy(nan_policy, allowed=("raise", "omit"), what="CSAT by group")
+    split = apply_nan_policy({"satisfaction": satisfaction, "group": group}, policy=nan_policy)
+    s = satisfaction_array(split.arrays["satisfaction"])
+    g = satisfaction_array(split.arrays["group"], name="group", high=None)
     if len(s) == 0:
         raise ValidationError("'satisfaction' is empty: CSAT needs at least one answer")
     if g.min() < 0:

@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
+from crmcore.options import as_count
 from crmcore.satisfaction._validate import LEVELS, competition_array, scoring_inputs
 from crmcore.satisfaction.curve import LoyaltyCurve, LoyaltyModel
 
@@ -75,7 +76,7 @@ def marginal_gain(
     [0.118, 0.667, 0.0]
     """
     _check_model(model)
-    s, c, nan, _ = scoring_inputs(satisfaction, competition, nan_policy=nan_policy)
+    s, c, nan, _, _ = scoring_inputs(satisfaction, competition, nan_policy=nan_policy)
     out = _gains(model, s, c, competition)
     if nan is not None:
         out = out.astype(np.float64, copy=True)
@@ -88,7 +89,10 @@ class UpliftRanking:
     """Expected value of raising each customer's satisfaction by one level, ranked.
 
     ``gain`` is ΔP(loyal) per customer, ``value`` = gain × CLV, ``order``
-    the customer indices from most to least valuable (NaN last).
+    the customer indices from most to least valuable (NaN last). ``order``
+    and :meth:`top` are always row numbers of the caller's input, so
+    ``sat[r.top(100)]`` picks the right customers; with ``nan_policy="omit"``
+    ``gain``, ``value`` and ``satisfaction`` hold the rows kept only.
 
     >>> from crmcore.satisfaction import preset_model
     >>> r = uplift_value(preset_model(), [4, 2, 5, 4], [100.0, 1000.0, 500.0, 50.0], 1.0)
@@ -118,9 +122,7 @@ class UpliftRanking:
         >>> uplift_value(preset_curve("high"), [3, 4], [100.0, 100.0]).top(1).tolist()
         [1]
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ValidationError(f"'n' must be a whole number >= 0: {n!r}")
-        return self.order[:n]
+        return self.order[: as_count(n, name="n")]
 
     def by_level(self) -> FloatArray:
         """Total uplift value of the customers currently at satisfaction 1, 2, 3, 4 (and 5: 0).
@@ -146,15 +148,22 @@ def uplift_value(
     """ΔP(loyal) × CLV for raising each customer's satisfaction by one level, ranked.
 
     ``clv`` is any per-customer value array (a CLV from :mod:`crmcore.valuation`
-    or your own); negative values (loss-making customers) rank last.
+    or your own); negative values (loss-making customers) rank last. NaN rows
+    follow the one NaN policy: ``omit`` ranks the rows kept, and ``order``
+    holds the caller's row numbers.
 
     >>> from crmcore.satisfaction import preset_curve
+    >>> r = uplift_value(preset_curve("high"), [3, float("nan"), 4], [100.0, 1.0, 100.0],
+    ...                  nan_policy="omit")
+    >>> r.top(2).tolist(), r.value.round(1).tolist()
+    ([2, 0], [11.8, 66.7])
+
     >>> uplift_value(preset_curve("high"), [4, 4], [10.0, float("inf")])
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'clv' must be finite: inf at index 1
     """
     _check_model(model)
-    s, c, nan, extra = scoring_inputs(
+    s, c, nan, extra, rows = scoring_inputs(
         satisfaction, competition, nan_policy=nan_policy, extra={"clv": clv}
     )
     value_in = extra["clv"]
@@ -165,9 +174,10 @@ def uplift_value(
         gain[nan] = np.nan
         value[nan] = np.nan
     key = np.where(np.isnan(value), np.inf, -value)
+    order = np.argsort(key, kind="stable").astype(np.int64)
     return UpliftRanking(
         gain=np.asarray(gain, dtype=np.float64),
         value=np.asarray(value, dtype=np.float64),
-        order=np.argsort(key, kind="stable").astype(np.int64),
+        order=order if rows is None else rows[order],
         satisfaction=s,
     )

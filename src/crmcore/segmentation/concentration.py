@@ -64,12 +64,9 @@ def _split(
     values: npt.ArrayLike, *, name: str, nan_policy: str, what: str | None = None
 ) -> NanSplit:
     """The values under the NaN policy; ``what`` names a curve that refuses ``propagate``."""
-    pol = validate_nan_policy(nan_policy)
-    if pol == "propagate" and what is not None:
-        raise ValidationError(
-            f"'nan_policy' 'propagate' has no meaning for {what}: it takes 'raise' or 'omit'"
-        )
-    return apply_nan_policy({name: values}, policy=pol)
+    if what is not None:
+        validate_nan_policy(nan_policy, allowed=("raise", "omit"), what=what)
+    return apply_nan_policy({name: values}, policy=nan_policy)
 
 
 def _sorted_values(values: npt.ArrayLike, *, name: str, nan_policy: str) -> tuple[FloatArray, int]:
@@ -116,7 +113,10 @@ class Concentration:
 
     def _unscale(self, v: float) -> float:
         e = self._exp
-        return float(np.ldexp(v, e)) if e else v
+        if not e:
+            return v
+        with np.errstate(over="ignore"):  # a true sum beyond the float range is inf
+            return float(np.ldexp(v, e))
 
     def _scaled(self, lo: int, hi: int) -> FloatArray:
         """``sorted_values[lo:hi]`` in the units the sums are kept in."""

@@ -20,6 +20,7 @@ loss-makers *erode* it back to 100%.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import attrs
 import numpy as np
@@ -28,13 +29,15 @@ import numpy.typing as npt
 from crmcore.arrays import (
     FloatArray,
     IntArray,
-    as_float_array,
+    apply_nan_policy,
     as_int_array,
     check_nonnegative,
     check_same_length,
+    validate_nan_policy,
 )
 from crmcore.errors import ValidationError
 from crmcore.model import CostEntry, Interaction
+from crmcore.options import as_count
 from crmcore.segmentation.concentration import concentration
 
 __all__ = [
@@ -78,6 +81,19 @@ def customer_index(row_ids: npt.ArrayLike, customer_ids: npt.ArrayLike) -> IntAr
         )
     out: IntArray = order[pos].astype(np.int64)
     return out
+
+
+MAX_CUSTOMERS = 2**31
+"""The largest ``n_customers`` a cost breakdown accepts (it allocates one row per customer)."""
+
+
+def _check_finite_sums(values: FloatArray, *, what: str, inputs: str) -> None:
+    """Raise when a sum or product of finite inputs left the float range (NaN is the policy's)."""
+    if np.isinf(values).any():
+        i = int(np.flatnonzero(np.isinf(values).ravel())[0])
+        raise ValidationError(
+            f"{what} overflows the float range (beyond 1.8e308) at index {i}: check {inputs}"
+        )
 
 
 def _as_dict(m: Mapping[str, float]) -> dict[str, float]:
@@ -170,9 +186,11 @@ def _grouped(
     n_customers: int,
     name: str,
 ) -> tuple[tuple[str, ...], IntArray, FloatArray]:
+    n_customers = as_count(n_customers, name="n_customers", high=MAX_CUSTOMERS)
     cust = as_int_array(customer, name="customer")
     lab = np.asarray(labels)
-    check_same_length(customer=cust, **{name: lab}, amount=weights)
+    if len(weights) != len(cust):  # NaN rows omitted from the weights: drop them here too
+        raise ValidationError(f"internal: {len(weights)} weights for {len(cust)} rows")
     if len(cust) and (cust.min() < 0 or cust.max() >= n_customers):
         bad = int(np.flatnonzero((cust < 0) | (cust >= n_customers))[0])
         raise ValidationError(
@@ -183,7 +201,33 @@ def _grouped(
     k = max(len(cats), 1)
     flat = np.bincount(cust * k + code, weights=weights, minlength=n_customers * k)
     amounts: FloatArray = flat.astype(np.float64).reshape(n_customers, k)[:, : len(cats)]
+    _check_finite_sums(amounts, what="a customer's cost", inputs=f"'amount' and {name!r}")
     return cats, code.astype(np.int64), amounts
+
+
+def _rows(
+    customer: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    label_name: str,
+    values: npt.ArrayLike | None,
+    value_name: str,
+    nan_policy: str,
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any], FloatArray]:
+    """Aligned rows (customer, label, value) after the length check and the NaN policy on the value."""
+    cust = np.asarray(customer)
+    lab = np.asarray(labels)
+    for nm, a in (("customer", cust), (label_name, lab)):
+        if a.ndim != 1:
+            raise ValidationError(f"{nm!r} must be 1-dimensional, got shape {a.shape}")
+    if values is None:
+        check_same_length(customer=cust, **{label_name: lab})
+        validate_nan_policy(nan_policy)
+        return cust, lab, np.ones(len(lab))
+    split = apply_nan_policy({value_name: values}, policy=nan_policy)
+    check_same_length(customer=cust, **{label_name: lab}, **{value_name: split.mask})
+    if split.dropped:
+        cust, lab = cust[split.mask], lab[split.mask]
+    return cust, lab, split.arrays[value_name]
 
 
 def activity_costs(
@@ -193,11 +237,14 @@ def activity_costs(
     rates: CostRates,
     n_customers: int,
     quantity: npt.ArrayLike | None = None,
+    nan_policy: str = "raise",
 ) -> CostBreakdown:
     """Activity-based cost to serve: interactions (customer index, activity key) × the rate table.
 
     ``quantity`` counts interactions per row (default 1 each). A key missing
-    from the rate table is an error naming it.
+    from the rate table is an error naming it. A NaN quantity follows the one
+    NaN policy: ``omit`` leaves the row out, ``propagate`` makes that
+    customer's cost of that activity NaN.
 
     >>> rates = CostRates({"call_center": 4.0, "visit": 80.0, "web": 0.1})
     >>> b = activity_costs([0, 0, 1, 1], ["web", "call_center", "visit", "call_center"],
@@ -205,8 +252,10 @@ def activity_costs(
     >>> b.total().tolist()
     [5.0, 88.0]
     """
+    customer, activity, qty = _rows(
+        customer, activity, "activity", quantity, "quantity", nan_policy
+    )
     lab = np.asarray(activity).astype(str)
-    qty = np.ones(len(lab)) if quantity is None else as_float_array(quantity, name="quantity")
     check_nonnegative(qty, name="quantity")
     uniq = np.unique(lab)
     missing = [str(u) for u in uniq if str(u) not in rates.rates]
@@ -217,9 +266,9 @@ def activity_costs(
         )
     price = np.array([rates.rate(str(u)) for u in uniq])
     code = np.searchsorted(uniq, lab)
-    cats, _, amounts = _grouped(
-        customer, lab, qty * price[code], n_customers=n_customers, name="activity"
-    )
+    with np.errstate(over="ignore"):  # an overflow is refused by name in _grouped
+        cost = qty * price[code]
+    cats, _, amounts = _grouped(customer, lab, cost, n_customers=n_customers, name="activity")
     return CostBreakdown(cats, amounts)
 
 
@@ -229,14 +278,18 @@ def entry_costs(
     amount: npt.ArrayLike,
     *,
     n_customers: int,
+    nan_policy: str = "raise",
 ) -> CostBreakdown:
     """Direct cost entries (discounts, returns, bad debt, ...) summed per customer and category.
+
+    A NaN amount follows the one NaN policy (``omit``: the entry is left out;
+    ``propagate``: that customer's cost of that category is NaN).
 
     >>> entry_costs([0], ["bad_debt"], [-1.0], n_customers=1)
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'amount' must be >= 0: -1.0 at index 0
     """
-    amt = as_float_array(amount, name="amount")
+    customer, category, amt = _rows(customer, category, "category", amount, "amount", nan_policy)
     check_nonnegative(amt, name="amount")
     cats, _, amounts = _grouped(customer, category, amt, n_customers=n_customers, name="category")
     return CostBreakdown(cats, amounts)
@@ -316,23 +369,33 @@ def customer_profitability(
     revenue: npt.ArrayLike,
     cost_of_goods: npt.ArrayLike,
     cost_to_serve: npt.ArrayLike | CostBreakdown,
+    *,
+    nan_policy: str = "raise",
 ) -> Profitability:
     """Per-customer profitability; every input is non-negative and aligned by customer.
+
+    A customer is missing when any input is NaN (the one NaN policy): ``omit``
+    keeps the other customers only, ``propagate`` gives the missing customer
+    a NaN profit. A cost or profit beyond the float range is an error.
 
     >>> p = customer_profitability([100.0, 20.0], [60.0, 12.0], [5.0, 30.0])
     >>> p.profit.tolist()
     [35.0, -22.0]
     """
     cts = cost_to_serve.total() if isinstance(cost_to_serve, CostBreakdown) else cost_to_serve
-    arrays = {
-        "revenue": as_float_array(revenue, name="revenue"),
-        "cost_of_goods": as_float_array(cost_of_goods, name="cost_of_goods"),
-        "cost_to_serve": as_float_array(cts, name="cost_to_serve"),
-    }
-    check_same_length(**arrays)
+    split = apply_nan_policy(
+        {"revenue": revenue, "cost_of_goods": cost_of_goods, "cost_to_serve": cts},
+        policy=nan_policy,
+    )
+    arrays = dict(split.arrays)
     for key, a in arrays.items():
         check_nonnegative(a, name=key)
-    return Profitability(**arrays)
+    result = Profitability(**arrays)
+    with np.errstate(over="ignore"):  # an overflow is refused by name just below
+        cost, profit = result.cost, result.profit
+    _check_finite_sums(cost, what="'cost_of_goods' + 'cost_to_serve'", inputs="the costs")
+    _check_finite_sums(profit, what="the profit", inputs="'revenue' and the costs")
+    return result
 
 
 @attrs.frozen
@@ -381,15 +444,22 @@ def whale_curve(profit: npt.ArrayLike, *, nan_policy: str = "raise") -> WhaleCur
     crmcore.errors.ValidationError: the total of 'values' must be > 0 for shares of it: -6.0
     """
     c = concentration(profit, nan_policy=nan_policy)
-    c._require_shares()
+    total_s = c._require_shares()
     s = c.sorted_values
     n_neg = c.negatives
     n_pos = c.n - int(np.searchsorted(s, 0.0, side="right"))
-    loss = c._prefix(n_neg)
+    loss_s = c._prefix(n_neg)  # sums are kept scaled for huge values: unscaled once here
+    with np.errstate(over="ignore"):  # refused by name just below
+        total, peak, loss = (c._unscale(v) for v in (total_s, total_s - loss_s, loss_s))
+    if not np.isfinite([total, peak, loss]).all():
+        raise ValidationError(
+            "the total profit of 'profit' overflows the float range (beyond 1.8e308): "
+            f"{total!r}; express it in larger units"
+        )
     return WhaleCurve(
         n=c.n,
-        total_profit=c.total,
-        peak_profit=c.total - loss,
+        total_profit=total,
+        peak_profit=peak,
         peak_customers=n_pos,
         loss=loss,
         loss_customers=n_neg,
@@ -431,6 +501,7 @@ def profit_quantile_table(
     *,
     groups: int = 5,
     rank_by: npt.ArrayLike | None = None,
+    nan_policy: str = "raise",
 ) -> tuple[QuantileRow, ...]:
     """Quintile (``groups=5``) or decile table of revenue and cost, ranked by profit (best first).
 
@@ -438,27 +509,35 @@ def profit_quantile_table(
     policy: this is the one place where ties can be split, because the
     groups must have equal counts; tied customers are ordered by their index
     (a stable sort), so the table is deterministic. ``rank_by`` replaces
-    profit as the ranking value (for example CLV).
+    profit as the ranking value (for example CLV). ``nan_policy``: ``"raise"``
+    (default) or ``"omit"`` (a customer with any NaN input is left out);
+    a table of sums cannot propagate NaN.
 
     >>> rows = profit_quantile_table([120, 60, 30, 10, 5], [20, 30, 25, 30, 20], groups=5)
     >>> [(r.group, r.profit, round(r.revenue_to_cost, 2)) for r in rows]
     [(1, 100.0, 6.0), (2, 30.0, 2.0), (3, 5.0, 1.2), (4, -15.0, 0.25), (5, -20.0, 0.33)]
     """
-    rev = as_float_array(revenue, name="revenue")
-    cst = as_float_array(cost, name="cost")
-    n = check_same_length(revenue=rev, cost=cst)
-    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-        raise ValidationError(f"'groups' must be a positive integer: {groups!r}")
+    validate_nan_policy(nan_policy, allowed=("raise", "omit"), what="a table of sums")
+    inputs = {"revenue": revenue, "cost": cost}
+    if rank_by is not None:
+        inputs["rank_by"] = rank_by
+    split = apply_nan_policy(inputs, policy=nan_policy)
+    rev, cst = split.arrays["revenue"], split.arrays["cost"]
+    n = len(rev)
+    groups = as_count(groups, name="groups", low=1)
     if n < groups:
         raise ValidationError(f"{groups} groups need at least {groups} customers: got {n}")
-    key = rev - cst if rank_by is None else as_float_array(rank_by, name="rank_by")
-    check_same_length(revenue=rev, rank_by=key)
-    order = np.argsort(-key, kind="stable")
+    with np.errstate(over="ignore"):  # overflows are refused by name below
+        key = rev - cst if rank_by is None else split.arrays["rank_by"]
+        order = np.argsort(-key, kind="stable")
+        r_cum = np.concatenate(([0.0], np.cumsum(rev[order])))
+        c_cum = np.concatenate(([0.0], np.cumsum(cst[order])))
+    _check_finite_sums(key, what="'revenue' − 'cost'", inputs="'revenue' and 'cost'")
     sizes = np.full(groups, n // groups)
     sizes[: n % groups] += 1
     bounds = np.concatenate(([0], np.cumsum(sizes)))
-    r_cum = np.concatenate(([0.0], np.cumsum(rev[order])))
-    c_cum = np.concatenate(([0.0], np.cumsum(cst[order])))
+    _check_finite_sums(r_cum, what="the sum of 'revenue'", inputs="'revenue'")
+    _check_finite_sums(c_cum, what="the sum of 'cost'", inputs="'cost'")
     return tuple(
         QuantileRow(
             group=g + 1,
