@@ -266,14 +266,27 @@ def check_same_length(**arrays: npt.NDArray[Any]) -> int:
     return next(iter(lengths.values()), 0)
 
 
-def validate_nan_policy(policy: str) -> NanPolicy:
+def validate_nan_policy(
+    policy: str, *, allowed: Collection[str] = _POLICIES, what: str = "this function"
+) -> NanPolicy:
     """Return ``policy`` if it is one of the three policies, else raise.
+
+    A function for which a policy has no meaning passes the ones it takes as
+    ``allowed`` and names itself in ``what``.
 
     >>> validate_nan_policy("omit")
     'omit'
+    >>> validate_nan_policy("propagate", allowed=("raise", "omit"), what="a curve")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'nan_policy' 'propagate' has no meaning for a curve: it takes 'raise' or 'omit'
     """
-    if policy not in _POLICIES:
+    if not isinstance(policy, str) or policy not in _POLICIES:
         raise ValidationError(f"'nan_policy' must be one of {_POLICIES}: {policy!r}")
+    if policy not in allowed:
+        takes = " or ".join(repr(p) for p in allowed)
+        raise ValidationError(
+            f"'nan_policy' {policy!r} has no meaning for {what}: it takes {takes}"
+        )
     return policy  # type: ignore[return-value]
 
 
