@@ -40,7 +40,7 @@ def _reference(model, x, tx, T, value, horizon, step, rate, margin):  # type: ig
 @given(
     st.lists(
         st.tuples(
-            st.integers(0, 40), st.floats(0.0, 1.0), st.floats(1.0, 80.0), st.floats(0.0, 500.0)
+            st.integers(0, 40), st.floats(1e-6, 1.0), st.floats(1.0, 80.0), st.floats(0.0, 500.0)
         ),
         min_size=1,
         max_size=6,

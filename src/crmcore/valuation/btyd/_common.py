@@ -30,21 +30,32 @@ import numpy.typing as npt
 from scipy import optimize
 from scipy.special import zeta
 
-from crmcore.arrays import FloatArray, as_float_array, check_nonnegative, check_same_length
+from crmcore.arrays import (
+    FloatArray,
+    apply_nan_policy,
+    as_float_array,
+    check_nonnegative,
+    check_same_length,
+    validate_nan_policy,
+)
 from crmcore.errors import FitError, ValidationError
 
 __all__ = [
     "CHUNK",
     "MaxResult",
+    "aligned",
     "as_counts",
     "blocks",
+    "check_customers",
     "check_rft",
     "chunked",
     "compress_rows",
     "factorize_rows",
+    "fit_rows",
     "hessian_from_sets",
     "map_rft",
     "maximize",
+    "per_row",
     "positive",
     "time_steps",
     "trigamma",
@@ -146,12 +157,13 @@ def as_counts(values: npt.ArrayLike, *, name: str) -> FloatArray:
 
 
 def _valid_block(x: FloatArray, t_x: FloatArray, tt: FloatArray) -> bool:
-    """True when a block of (frequency, recency, T) is valid (no NaN, see check_rft)."""
-    if not (x.min() >= 0 and t_x.min() >= 0 and tt.max() < np.inf):  # also False for NaN
-        return False
+    """True when a block of (frequency, recency, T) passes every rule of :func:`check_rft`
+    (no NaN or inf; the slow path names the first bad row)."""
+    if not (x.min() >= 0 and x.max() < np.inf and t_x.min() >= 0 and tt.max() < np.inf):
+        return False  # also False for NaN
     if not (np.all(t_x <= tt) and np.all(np.floor(x) == x)):
         return False
-    return not np.any((x == 0) & (t_x != 0))
+    return not np.any((x == 0) != (t_x == 0))
 
 
 def _aligned(
@@ -227,21 +239,33 @@ def check_rft(
     *,
     broadcast: bool = True,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Validate a (frequency, recency, T) history: counts, 0 <= recency <= T, recency 0 iff x = 0.
+    """Validate a (frequency, recency, T) history: finite counts, 0 <= recency <= T, and
+    recency 0 exactly when frequency is 0 (a repeat purchase happens after the first one).
+
+    The one rule for every BTYD fit and prediction (the block-wise fast path of
+    :func:`map_rft` applies the same rule). Lengths are checked before anything is
+    broadcast: with ``broadcast`` a scalar stands for every customer, but 1-D inputs must
+    have one length.
 
     >>> check_rft([1], [5.0], [4.0])
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'recency' must be <= 'T': 5.0 > 4.0 at index 0
+    >>> check_rft([1, 2], [1.0, 2.0, 3.0], 4.0)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: inputs must have the same length: frequency has 2, recency has 3
     """
     fast = _fast_rft(frequency, recency, T)
     if fast is not None:
         return fast
-    x = as_counts(frequency, name="frequency")
-    t_x = as_float_array(recency, name="recency")
-    tt = as_float_array(T, name="T")
-    if broadcast:
-        x, t_x, tt = (np.ascontiguousarray(a) for a in np.broadcast_arrays(x, t_x, tt))
-    check_same_length(frequency=x, recency=t_x, T=tt)
+    x, t_x, tt = aligned(
+        {"frequency": frequency, "recency": recency, "T": T},
+        {
+            "frequency": as_counts(frequency, name="frequency"),
+            "recency": as_float_array(recency, name="recency"),
+            "T": as_float_array(T, name="T"),
+        },
+        broadcast=broadcast,
+    )
     check_nonnegative(t_x, name="recency")
     check_nonnegative(tt, name="T")
     bad = t_x > tt
@@ -252,7 +276,103 @@ def check_rft(
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValidationError(f"'recency' must be 0 when 'frequency' is 0: {t_x[i]} at index {i}")
+    bad = (x > 0) & (t_x == 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValidationError(
+            f"'recency' must be > 0 when 'frequency' is > 0 (repeat purchases come after "
+            f"the first): frequency {x[i]} with recency 0 at index {i}"
+        )
     return x, t_x, tt
+
+
+def aligned(
+    raw: dict[str, Any], converted: dict[str, FloatArray], *, broadcast: bool = True
+) -> list[FloatArray]:
+    """The ``converted`` 1-D columns of aligned inputs at one length, checked before any
+    broadcasting: with ``broadcast`` an input given as a scalar (``raw``) stands for every
+    row; 1-D inputs must have the same length (the message names each and its length).
+
+    >>> [a.tolist() for a in aligned({"x": [1, 2], "m": 3.0}, {"x": np.array([1.0, 2.0]), "m": np.array([3.0])})]
+    [[1.0, 2.0], [3.0, 3.0]]
+    """
+    scalar = {k for k, v in raw.items() if broadcast and np.ndim(v) == 0}
+    arrays = {k: v for k, v in converted.items() if k not in scalar}
+    n = check_same_length(**arrays) if arrays else 1
+    return [np.full(n, v[0]) if k in scalar else v for k, v in converted.items()]
+
+
+def check_customers(n: int, *, model: str) -> None:
+    """Raise unless a fit has at least one customer (after ``nan_policy='omit'``).
+
+    >>> check_customers(0, model="BG/NBD")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: BG/NBD needs at least one customer: got 0 rows
+    """
+    if n < 1:
+        raise ValidationError(f"{model} needs at least one customer: got {n} rows")
+
+
+def fit_rows(
+    nan_policy: str,
+    columns: dict[str, npt.ArrayLike | None],
+    *,
+    model: str,
+    rows: dict[str, npt.ArrayLike | None] | None = None,
+) -> dict[str, Any]:
+    """The NaN policy of a fit (an aggregate over customers): ``'raise'`` leaves the inputs to
+    the fit's checks (a NaN is an error), ``'omit'`` drops every customer with a NaN in one of
+    ``columns`` (aligned 1-D inputs; None entries are absent) and the same rows of the
+    row-aligned ``rows`` (covariate matrices); ``'propagate'`` is refused, because a fit of
+    data with a NaN would only be a NaN.
+
+    >>> out = fit_rows("omit", {"frequency": [1, float("nan")], "weights": None}, model="BG/NBD")
+    >>> out["frequency"].tolist(), out["weights"]
+    ([1.0], None)
+    >>> fit_rows("propagate", {"frequency": [1]}, model="BG/NBD")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: nan_policy='propagate' does not apply to fitting BG/NBD (the fit would be NaN): use 'omit' or 'raise'
+    """
+    pol = validate_nan_policy(nan_policy)
+    given = {k: v for k, v in columns.items() if v is not None}
+    extra = dict(rows or {})
+    if pol == "raise":
+        return {**columns, **extra}
+    if pol == "propagate":
+        raise ValidationError(
+            f"nan_policy='propagate' does not apply to fitting {model} "
+            "(the fit would be NaN): use 'omit' or 'raise'"
+        )
+    split = apply_nan_policy(given, policy="omit")
+    out: dict[str, Any] = {k: split.arrays.get(k) for k in columns}
+    for k, v in extra.items():
+        out[k] = None if v is None or split.mask.all() else np.asarray(v)[split.mask]
+    return out
+
+
+def per_row(
+    fn: Callable[..., FloatArray],
+    nan_policy: str,
+    columns: dict[str, npt.ArrayLike],
+    *,
+    broadcast: Sequence[str] = (),
+    rows: dict[str, npt.ArrayLike | None] | None = None,
+) -> FloatArray:
+    """The element-wise NaN policy of a prediction (see :mod:`crmcore.arrays`): ``fn`` (the
+    prediction under ``'raise'``) runs on the rows without NaN, keyword by keyword; with
+    ``'omit'`` the result holds the rows kept, with ``'propagate'`` every row, NaN where an
+    input is NaN. ``rows`` (covariate matrices) are cut to the same rows.
+
+    >>> per_row(lambda x: x * 2, "propagate", {"x": [1.0, float("nan")]}).tolist()
+    [2.0, nan]
+    """
+    split = apply_nan_policy(columns, policy=nan_policy, broadcast=broadcast)
+    keep = split.rows[split.complete]
+    cut = len(keep) < len(split.mask)
+    extra = {
+        k: np.asarray(v)[keep] if cut and v is not None else v for k, v in (rows or {}).items()
+    }
+    return split.fill(fn(**split.clean(), **extra))
 
 
 def weights_or_ones(weights: npt.ArrayLike | None, n: int) -> FloatArray:
@@ -692,12 +812,19 @@ def factorize_rows(*cols: FloatArray) -> tuple[list[FloatArray], npt.NDArray[np.
 
 
 def time_steps(t: npt.ArrayLike, *, name: str = "t") -> FloatArray:
-    """Validate a horizon (scalar or array, >= 0).
+    """Validate a horizon (scalar or array, finite and >= 0; a horizon has no NaN policy).
 
     >>> time_steps(-1.0)
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 't' must be >= 0: -1.0 at index 0
+    >>> time_steps(float("nan"))
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 't' must be a number, not NaN: nan at index 0
     """
-    arr = as_float_array(t, name=name, ndim=None)
+    arr = as_float_array(t, name=name, ndim=None, allow_nan=True)
+    nan = np.isnan(arr.reshape(-1))
+    if nan.any():
+        i = int(np.flatnonzero(nan)[0])
+        raise ValidationError(f"{name!r} must be a number, not NaN: nan at index {i}")
     check_nonnegative(arr.reshape(-1), name=name)
     return arr

@@ -23,12 +23,16 @@ import numpy.typing as npt
 from scipy.special import betaln, digamma, gammaln
 
 from crmcore._results import COUNT, FINITE
-from crmcore.arrays import FloatArray
+from crmcore.arrays import FloatArray, NanPolicy
 from crmcore.errors import FitError, ValidationError
 from crmcore.valuation.btyd._common import (
+    aligned,
     as_counts,
+    check_customers,
     compress_rows,
+    fit_rows,
     maximize,
+    per_row,
     positive,
     trigamma,
     weights_or_ones,
@@ -62,10 +66,13 @@ def check_bgbb(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'frequency' must be <= 'recency': 2.0 > 1.0 at index 0
     """
-    x, tx, n = np.broadcast_arrays(
-        as_counts(frequency, name="frequency"),
-        as_counts(recency, name="recency"),
-        as_counts(n_periods, name="n_periods"),
+    x, tx, n = aligned(
+        {"frequency": frequency, "recency": recency, "n_periods": n_periods},
+        {
+            "frequency": as_counts(frequency, name="frequency"),
+            "recency": as_counts(recency, name="recency"),
+            "n_periods": as_counts(n_periods, name="n_periods"),
+        },
     )
     for lo, hi, a, b in ((x, tx, "frequency", "recency"), (tx, n, "recency", "n_periods")):
         bad = lo > hi
@@ -177,15 +184,25 @@ def fit_bgbb(
     n_periods: npt.ArrayLike,
     *,
     weights: npt.ArrayLike | None = None,
+    nan_policy: NanPolicy = "raise",
 ) -> BGBBModel:
     """Fit BG/BB by maximum likelihood (rows with the same history merged exactly).
+
+    ``nan_policy='omit'`` leaves out every customer with a NaN (and her weight);
+    ``'propagate'`` is refused (see :func:`._common.fit_rows`).
 
     >>> fit_bgbb([0, 0], [0, 0], [6, 6])
     Traceback (most recent call last):
     crmcore.errors.FitError: BG/BB: no customer transacted; the model cannot be fitted
     """
-    x, tx, n = check_bgbb(frequency, recency, n_periods)
-    w0 = None if weights is None else weights_or_ones(weights, len(x))
+    d = fit_rows(
+        nan_policy,
+        {"frequency": frequency, "recency": recency, "n_periods": n_periods, "weights": weights},
+        model="BG/BB",
+    )
+    x, tx, n = check_bgbb(d["frequency"], d["recency"], d["n_periods"])
+    check_customers(len(x), model="BG/BB")
+    w0 = None if d["weights"] is None else weights_or_ones(d["weights"], len(x))
     (x, tx, n), w = compress_rows(x, tx, n, weights=w0)
     total = float(w.sum())
     if len(x) == 0 or float(np.dot(w, x)) == 0:
@@ -256,9 +273,24 @@ class BGBBModel:
         return mean_p * _survival_sum(p.gamma, p.delta + n, np.asarray(m, dtype=np.float64))
 
     def probability_alive(
-        self, frequency: npt.ArrayLike, recency: npt.ArrayLike, n_periods: npt.ArrayLike
+        self,
+        frequency: npt.ArrayLike,
+        recency: npt.ArrayLike,
+        n_periods: npt.ArrayLike,
+        *,
+        nan_policy: NanPolicy = "raise",
     ) -> FloatArray:
-        """P(alive after the n observed opportunities | x, t_x, n)."""
+        """P(alive after the n observed opportunities | x, t_x, n).
+
+        ``nan_policy`` follows the element-wise rule of :mod:`crmcore.arrays`.
+        """
+        if nan_policy != "raise":
+            return per_row(
+                self.probability_alive,
+                nan_policy,
+                {"frequency": frequency, "recency": recency, "n_periods": n_periods},
+                broadcast=("frequency", "recency", "n_periods"),
+            )
         return self._alive(*check_bgbb(frequency, recency, n_periods))
 
     def conditional_expected_purchases(
@@ -267,8 +299,17 @@ class BGBBModel:
         frequency: npt.ArrayLike,
         recency: npt.ArrayLike,
         n_periods: npt.ArrayLike,
+        *,
+        nan_policy: NanPolicy = "raise",
     ) -> FloatArray:
         """E[transactions in the next m opportunities | x, t_x, n] (FHS 2010, eq. 13)."""
+        if nan_policy != "raise":
+            return per_row(
+                self.conditional_expected_purchases,
+                nan_policy,
+                {"m": m, "frequency": frequency, "recency": recency, "n_periods": n_periods},
+                broadcast=("m", "frequency", "recency", "n_periods"),
+            )
         x, tx, n = check_bgbb(frequency, recency, n_periods)
         ms = as_counts(np.atleast_1d(np.asarray(m, dtype=np.float64)), name="m")
         return self._alive(x, tx, n) * self._future(ms if ms.size > 1 else float(ms[0]), x, n)
@@ -279,8 +320,17 @@ class BGBBModel:
         frequency: npt.ArrayLike,
         recency: npt.ArrayLike,
         n_periods: npt.ArrayLike,
+        *,
+        nan_policy: NanPolicy = "raise",
     ) -> FloatArray:
         """P(at least one transaction in the next m opportunities | x, t_x, n) (m scalar)."""
+        if nan_policy != "raise":
+            return per_row(
+                self.probability_of_repurchase,
+                nan_policy,
+                {"m": m, "frequency": frequency, "recency": recency, "n_periods": n_periods},
+                broadcast=("m", "frequency", "recency", "n_periods"),
+            )
         x, tx, n = check_bgbb(frequency, recency, n_periods)
         mm = int(as_counts(np.atleast_1d(np.asarray(m, dtype=np.float64)), name="m").max())
         p = self.params

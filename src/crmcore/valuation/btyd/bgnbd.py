@@ -15,23 +15,28 @@ time zero) she drops out with probability ``p`` (beta(a, b) across customers).
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import numpy as np
 import numpy.typing as npt
 from scipy.special import betainc, betaln, gammaln, hyp2f1, xlogy
 
 from crmcore._results import COUNT, FINITE
-from crmcore.arrays import FloatArray
+from crmcore.arrays import FloatArray, NanPolicy
 from crmcore.errors import FitError, ValidationError
 from crmcore.valuation.btyd._bgnbd_loglik import _loglik
 from crmcore.valuation.btyd._common import (
     as_counts,
+    check_customers,
     check_rft,
     chunked,
     compress_rows,
     factorize_rows,
+    fit_rows,
     map_rft,
     maximize,
+    per_row,
     positive,
     time_steps,
     weights_or_ones,
@@ -69,6 +74,7 @@ def _fit(
 ) -> tuple[BGNBDParams, BGNBDParams | None, float, int, bool, str]:
     name = "MBG/NBD" if shift else "BG/NBD"
     x, tx, tt = check_rft(frequency, recency, T, broadcast=False)
+    check_customers(len(x), model=name)
     w0 = None if weights is None else weights_or_ones(weights, len(x))
     (x, tx, tt), w = compress_rows(x, tx, tt, weights=w0)
     total = float(w.sum())
@@ -108,6 +114,7 @@ def _fit_covariates(
     name = "MBG/NBD" if shift else "BG/NBD"
     x, tx, tt = check_rft(frequency, recency, T, broadcast=False)
     n = len(x)
+    check_customers(n, model=name)
     zp = covariate_matrix(purchase, n, name="purchase_covariates")
     zd = covariate_matrix(dropout, n, name="dropout_covariates")
     kp, kd = zp.shape[1], zd.shape[1]
@@ -256,8 +263,24 @@ class _BetaGeoBase:
         *,
         purchase_covariates: npt.ArrayLike | None = None,
         dropout_covariates: npt.ArrayLike | None = None,
+        nan_policy: NanPolicy = "raise",
     ) -> FloatArray:
-        """P(alive at T | x, t_x, T) per customer (covariates: for a model fitted with them)."""
+        """P(alive at T | x, t_x, T) per customer (covariates: for a model fitted with them).
+
+        ``nan_policy`` follows the element-wise rule of :mod:`crmcore.arrays` (a customer
+        with a NaN is an error, left out, or NaN in the result).
+        """
+        if nan_policy != "raise":
+            return per_row(
+                self.probability_alive,
+                nan_policy,
+                {"frequency": frequency, "recency": recency, "T": T},
+                broadcast=("frequency", "recency", "T"),
+                rows={
+                    "purchase_covariates": purchase_covariates,
+                    "dropout_covariates": dropout_covariates,
+                },
+            )
         if self.covariates is None and purchase_covariates is None and dropout_covariates is None:
             return map_rft(self._alive_block, frequency, recency, T)
         x, tx, tt = check_rft(frequency, recency, T)
@@ -274,8 +297,20 @@ class _BetaGeoBase:
         *,
         purchase_covariates: npt.ArrayLike | None = None,
         dropout_covariates: npt.ArrayLike | None = None,
+        nan_policy: NanPolicy = "raise",
     ) -> FloatArray:
         """E[purchases in (T, T+t] | x, t_x, T] per customer (t scalar or per customer)."""
+        if nan_policy != "raise":
+            return per_row(
+                self.conditional_expected_purchases,
+                nan_policy,
+                {"t": t, "frequency": frequency, "recency": recency, "T": T},
+                broadcast=("t", "frequency", "recency", "T"),
+                rows={
+                    "purchase_covariates": purchase_covariates,
+                    "dropout_covariates": dropout_covariates,
+                },
+            )
         x, tx, tt = check_rft(frequency, recency, T)
         ts = time_steps(t)
         sc = self._scales(purchase_covariates, dropout_covariates, len(x))
@@ -301,8 +336,20 @@ class _BetaGeoBase:
         *,
         purchase_covariates: npt.ArrayLike | None = None,
         dropout_covariates: npt.ArrayLike | None = None,
+        nan_policy: NanPolicy = "raise",
     ) -> FloatArray:
         """P(at least one purchase in (T, T+t] | x, t_x, T): alive, then a Poisson arrival."""
+        if nan_policy != "raise":
+            return per_row(
+                self.probability_of_repurchase,
+                nan_policy,
+                {"t": t, "frequency": frequency, "recency": recency, "T": T},
+                broadcast=("t", "frequency", "recency", "T"),
+                rows={
+                    "purchase_covariates": purchase_covariates,
+                    "dropout_covariates": dropout_covariates,
+                },
+            )
         x, tx, tt = check_rft(frequency, recency, T)
         ts = time_steps(t)
         p = self.params
@@ -430,21 +477,32 @@ def fit_bgnbd(
     weights: npt.ArrayLike | None = None,
     purchase_covariates: npt.ArrayLike | None = None,
     dropout_covariates: npt.ArrayLike | None = None,
+    nan_policy: NanPolicy = "raise",
 ) -> BGNBDModel:
     """Fit BG/NBD by maximum likelihood (identical rows are merged exactly into weights).
 
     Time-invariant covariates (one row per customer; see :mod:`.covariates`) make alpha
     (``purchase_covariates``) and a, b (``dropout_covariates``) customer-specific.
+    ``nan_policy='omit'`` leaves out every customer with a NaN (with her weight and
+    covariate rows); ``'propagate'`` is refused (see :func:`._common.fit_rows`).
 
     >>> fit_bgnbd([0, 0], [0, 0], [5, 5])
     Traceback (most recent call last):
     crmcore.errors.FitError: BG/NBD: no customer made a repeat purchase; the model cannot be fitted
     """
-    if purchase_covariates is None and dropout_covariates is None:
-        return BGNBDModel(*_fit(frequency, recency, T, weights, 0))
-    return BGNBDModel(
-        *_fit_covariates(frequency, recency, T, weights, purchase_covariates, dropout_covariates, 0)
+    d = _fit_inputs(
+        nan_policy,
+        "BG/NBD",
+        frequency,
+        recency,
+        T,
+        weights,
+        purchase_covariates,
+        dropout_covariates,
     )
+    if d["purchase_covariates"] is None and d["dropout_covariates"] is None:
+        return BGNBDModel(*_fit(d["frequency"], d["recency"], d["T"], d["weights"], 0))
+    return BGNBDModel(*_fit_covariates(*d.values(), 0))
 
 
 def fit_mbgnbd(
@@ -455,6 +513,7 @@ def fit_mbgnbd(
     weights: npt.ArrayLike | None = None,
     purchase_covariates: npt.ArrayLike | None = None,
     dropout_covariates: npt.ArrayLike | None = None,
+    nan_policy: NanPolicy = "raise",
 ) -> MBGNBDModel:
     """Fit MBG/NBD by maximum likelihood (covariates as for :func:`fit_bgnbd`).
 
@@ -463,8 +522,35 @@ def fit_mbgnbd(
     >>> round(fit_mbgnbd(s["x"], s["t_x"], s["T"]).params.r, 2)
     0.52
     """
-    if purchase_covariates is None and dropout_covariates is None:
-        return MBGNBDModel(*_fit(frequency, recency, T, weights, 1))
-    return MBGNBDModel(
-        *_fit_covariates(frequency, recency, T, weights, purchase_covariates, dropout_covariates, 1)
+    d = _fit_inputs(
+        nan_policy,
+        "MBG/NBD",
+        frequency,
+        recency,
+        T,
+        weights,
+        purchase_covariates,
+        dropout_covariates,
+    )
+    if d["purchase_covariates"] is None and d["dropout_covariates"] is None:
+        return MBGNBDModel(*_fit(d["frequency"], d["recency"], d["T"], d["weights"], 1))
+    return MBGNBDModel(*_fit_covariates(*d.values(), 1))
+
+
+def _fit_inputs(
+    nan_policy: str,
+    model: str,
+    frequency: npt.ArrayLike,
+    recency: npt.ArrayLike,
+    T: npt.ArrayLike,
+    weights: npt.ArrayLike | None,
+    purchase: npt.ArrayLike | None,
+    dropout: npt.ArrayLike | None,
+) -> dict[str, Any]:
+    """A fit's inputs after its NaN policy, in the order of :func:`_fit_covariates`."""
+    return fit_rows(
+        nan_policy,
+        {"frequency": frequency, "recency": recency, "T": T, "weights": weights},
+        model=model,
+        rows={"purchase_covariates": purchase, "dropout_covariates": dropout},
     )

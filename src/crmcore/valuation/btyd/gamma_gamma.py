@@ -26,12 +26,16 @@ import numpy.typing as npt
 from scipy.special import digamma, gammaln
 
 from crmcore._results import COUNT, FINITE
-from crmcore.arrays import FloatArray, as_float_array, check_nonnegative
+from crmcore.arrays import FloatArray, NanPolicy, as_float_array, check_nonnegative
 from crmcore.errors import FitError, ValidationError
 from crmcore.valuation.btyd._common import (
+    aligned,
     as_counts,
+    check_customers,
     compress_rows,
+    fit_rows,
     maximize,
+    per_row,
     positive,
     trigamma,
     weights_or_ones,
@@ -56,9 +60,13 @@ class GammaGammaParams:
 def _check(
     frequency: npt.ArrayLike, monetary_value: npt.ArrayLike
 ) -> tuple[FloatArray, FloatArray]:
-    x = as_counts(frequency, name="frequency")
-    m = as_float_array(monetary_value, name="monetary_value")
-    x, m = (np.ascontiguousarray(a) for a in np.broadcast_arrays(x, m))
+    x, m = aligned(
+        {"frequency": frequency, "monetary_value": monetary_value},
+        {
+            "frequency": as_counts(frequency, name="frequency"),
+            "monetary_value": as_float_array(monetary_value, name="monetary_value"),
+        },
+    )
     check_nonnegative(m, name="monetary_value")
     return x, m
 
@@ -117,14 +125,25 @@ def fit_gamma_gamma(
     monetary_value: npt.ArrayLike,
     *,
     weights: npt.ArrayLike | None = None,
+    nan_policy: NanPolicy = "raise",
 ) -> GammaGammaModel:
     """Fit Gamma-Gamma on repeat customers (frequency > 0, mean repeat value > 0).
+
+    ``nan_policy='omit'`` leaves out every customer with a NaN (and her weight);
+    ``'propagate'`` is refused (see :func:`._common.fit_rows`).
 
     >>> fit_gamma_gamma([0, 1], [0.0, 5.0])
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'frequency' must be > 0 for the spend model (repeat customers only): 0.0 at index 0
     """
-    x, m = _check(frequency, monetary_value)
+    d = fit_rows(
+        nan_policy,
+        {"frequency": frequency, "monetary_value": monetary_value, "weights": weights},
+        model="Gamma-Gamma",
+    )
+    x, m = _check(d["frequency"], d["monetary_value"])
+    check_customers(len(x), model="Gamma-Gamma")
+    weights = d["weights"]
     for arr, name in ((x, "frequency"), (m, "monetary_value")):
         bad = arr <= 0
         if bad.any():
@@ -191,9 +210,23 @@ class GammaGammaModel:
         return p.p * p.gamma / (p.q - 1)
 
     def conditional_expected_average_value(
-        self, frequency: npt.ArrayLike, monetary_value: npt.ArrayLike
+        self,
+        frequency: npt.ArrayLike,
+        monetary_value: npt.ArrayLike,
+        *,
+        nan_policy: NanPolicy = "raise",
     ) -> FloatArray:
-        """E[Z | x, zbar] = (p gamma + p x zbar) / (p x + q - 1); the population mean when x = 0."""
+        """E[Z | x, zbar] = (p gamma + p x zbar) / (p x + q - 1); the population mean when x = 0.
+
+        ``nan_policy`` follows the element-wise rule of :mod:`crmcore.arrays`.
+        """
+        if nan_policy != "raise":
+            return per_row(
+                self.conditional_expected_average_value,
+                nan_policy,
+                {"frequency": frequency, "monetary_value": monetary_value},
+                broadcast=("frequency", "monetary_value"),
+            )
         x, m = _check(frequency, monetary_value)
         p = self.params
         if p.q <= 1:

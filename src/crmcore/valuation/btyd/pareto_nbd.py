@@ -22,16 +22,19 @@ import numpy.typing as npt
 from scipy.special import digamma, gammaln, roots_legendre, xlogy
 
 from crmcore._results import COUNT, FINITE
-from crmcore.arrays import FloatArray
+from crmcore.arrays import FloatArray, NanPolicy
 from crmcore.errors import FitError, ValidationError
 from crmcore.valuation.btyd._common import (
     CHUNK,
     as_counts,
+    check_customers,
     check_rft,
     chunked,
     compress_rows,
+    fit_rows,
     map_rft,
     maximize,
+    per_row,
     positive,
     time_steps,
     trigamma,
@@ -168,18 +171,29 @@ def fit_pareto_nbd(
     weights: npt.ArrayLike | None = None,
     purchase_covariates: npt.ArrayLike | None = None,
     dropout_covariates: npt.ArrayLike | None = None,
+    nan_policy: NanPolicy = "raise",
 ) -> ParetoNBDModel:
     """Fit Pareto/NBD by maximum likelihood (identical rows merged exactly into weights).
 
     Time-invariant covariates (one row per customer) make alpha (``purchase_covariates``)
     and beta (``dropout_covariates``) customer-specific, as in :mod:`.covariates`.
+    ``nan_policy='omit'`` leaves out every customer with a NaN (with her weight and
+    covariate rows); ``'propagate'`` is refused (see :func:`._common.fit_rows`).
 
     >>> fit_pareto_nbd([0], [0], [1])
     Traceback (most recent call last):
     crmcore.errors.FitError: Pareto/NBD: no customer made a repeat purchase; the model cannot be fitted
     """
-    x, tx, tt = check_rft(frequency, recency, T, broadcast=False)
-    w0 = None if weights is None else weights_or_ones(weights, len(x))
+    d = fit_rows(
+        nan_policy,
+        {"frequency": frequency, "recency": recency, "T": T, "weights": weights},
+        model="Pareto/NBD",
+        rows={"purchase_covariates": purchase_covariates, "dropout_covariates": dropout_covariates},
+    )
+    purchase_covariates, dropout_covariates = d["purchase_covariates"], d["dropout_covariates"]
+    x, tx, tt = check_rft(d["frequency"], d["recency"], d["T"], broadcast=False)
+    check_customers(len(x), model="Pareto/NBD")
+    w0 = None if d["weights"] is None else weights_or_ones(d["weights"], len(x))
     if purchase_covariates is not None or dropout_covariates is not None:
         zp = covariate_matrix(purchase_covariates, len(x), name="purchase_covariates")
         zd = covariate_matrix(dropout_covariates, len(x), name="dropout_covariates")
@@ -247,9 +261,19 @@ def _alive_at(
     s: float,
     beta: float | FloatArray,
 ) -> FloatArray:
-    """P(alive): the share of the 'alive at T' term in the likelihood's bracket."""
-    alive, bracket = _log_parts(r, alpha, s, beta, x, tx, T)
-    return np.asarray(np.exp(alive - bracket), dtype=np.float64)
+    """P(alive): the share of the 'alive at T' term in the likelihood's bracket.
+
+    At frequencies so large (about 1e306) that both logarithms overflow to -inf, the
+    share is its limit: 1 when the last purchase was at T, else 0 (the ratio of the two
+    terms is then below exp(-1e290)).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        alive, bracket = _log_parts(r, alpha, s, beta, x, tx, T)
+        out = np.exp(alive - bracket)
+    lost = np.isnan(out)
+    if lost.any():
+        out[lost] = np.where(np.broadcast_to(tx >= T, out.shape)[lost], 1.0, 0.0)
+    return np.asarray(out, dtype=np.float64)
 
 
 def _future_at(
@@ -347,8 +371,23 @@ class ParetoNBDModel:
         *,
         purchase_covariates: npt.ArrayLike | None = None,
         dropout_covariates: npt.ArrayLike | None = None,
+        nan_policy: NanPolicy = "raise",
     ) -> FloatArray:
-        """P(alive at T | x, t_x, T) per customer (covariates: for a model fitted with them)."""
+        """P(alive at T | x, t_x, T) per customer (covariates: for a model fitted with them).
+
+        ``nan_policy`` follows the element-wise rule of :mod:`crmcore.arrays`.
+        """
+        if nan_policy != "raise":
+            return per_row(
+                self.probability_alive,
+                nan_policy,
+                {"frequency": frequency, "recency": recency, "T": T},
+                broadcast=("frequency", "recency", "T"),
+                rows={
+                    "purchase_covariates": purchase_covariates,
+                    "dropout_covariates": dropout_covariates,
+                },
+            )
         if self.covariates is None and purchase_covariates is None and dropout_covariates is None:
             return map_rft(self._alive_block, frequency, recency, T, size=CHUNK // 4)
         x, tx, tt = check_rft(frequency, recency, T)
@@ -365,8 +404,20 @@ class ParetoNBDModel:
         *,
         purchase_covariates: npt.ArrayLike | None = None,
         dropout_covariates: npt.ArrayLike | None = None,
+        nan_policy: NanPolicy = "raise",
     ) -> FloatArray:
         """E[purchases in (T, T+t] | x, t_x, T] per customer."""
+        if nan_policy != "raise":
+            return per_row(
+                self.conditional_expected_purchases,
+                nan_policy,
+                {"t": t, "frequency": frequency, "recency": recency, "T": T},
+                broadcast=("t", "frequency", "recency", "T"),
+                rows={
+                    "purchase_covariates": purchase_covariates,
+                    "dropout_covariates": dropout_covariates,
+                },
+            )
         x, tx, tt = check_rft(frequency, recency, T)
         ts = np.broadcast_to(time_steps(t), x.shape)
         sc = self._scales(purchase_covariates, dropout_covariates, len(x))
@@ -385,12 +436,24 @@ class ParetoNBDModel:
         *,
         purchase_covariates: npt.ArrayLike | None = None,
         dropout_covariates: npt.ArrayLike | None = None,
+        nan_policy: NanPolicy = "raise",
     ) -> FloatArray:
         """P(at least one purchase in (T, T+t] | x, t_x, T).
 
         Given alive at T: ∫_0^t E[λ e^(-λy)] E[e^(-μy)] dy under the posteriors,
         the same power integral as the likelihood.
         """
+        if nan_policy != "raise":
+            return per_row(
+                self.probability_of_repurchase,
+                nan_policy,
+                {"t": t, "frequency": frequency, "recency": recency, "T": T},
+                broadcast=("t", "frequency", "recency", "T"),
+                rows={
+                    "purchase_covariates": purchase_covariates,
+                    "dropout_covariates": dropout_covariates,
+                },
+            )
         x, tx, tt = check_rft(frequency, recency, T)
         ts = np.broadcast_to(time_steps(t), x.shape)
         p = self.params
