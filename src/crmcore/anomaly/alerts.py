@@ -30,7 +30,19 @@ from typing import Any
 import attrs
 
 from crmcore.errors import TransitionError, ValidationError
-from crmcore.model._fields import non_empty_str, opt_str, opt_utc, record_id, utc
+from crmcore.model._fields import (
+    as_tuple,
+    count64,
+    instance,
+    non_empty_str,
+    opt_record_id,
+    opt_str,
+    opt_utc,
+    record_id,
+    text_items,
+    tuple_of,
+    utc,
+)
 
 __all__ = [
     "OUTCOMES",
@@ -97,14 +109,6 @@ def _finite(_inst: object, attribute: attrs.Attribute[Any], value: object) -> No
         raise ValidationError(f"{attribute.name!r} must be a finite number: {value!r}")
 
 
-def _ids(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
-
-
-def _steps(value: Iterable[AlertStep]) -> tuple[AlertStep, ...]:
-    return tuple(value)
-
-
 @attrs.frozen
 class Alert:
     """One customer-state alert (see the module docstring for an example).
@@ -120,22 +124,24 @@ class Alert:
     id: str = attrs.field(validator=record_id)
     ruleset: str = attrs.field(validator=non_empty_str)
     rule: str = attrs.field(validator=non_empty_str)
-    rule_version: int
-    rule_type: str
+    rule_version: int = attrs.field(validator=count64)
+    rule_type: str = attrs.field(validator=non_empty_str)
     customer_id: str = attrs.field(validator=record_id)
-    transaction_ids: tuple[str, ...] = attrs.field(converter=_ids)
+    transaction_ids: tuple[str, ...] = attrs.field(converter=as_tuple, validator=text_items)
     occurred_at: datetime = attrs.field(validator=utc)
     observed: float = attrs.field(validator=_finite)
     baseline: float = attrs.field(validator=_finite)
     deviation: float = attrs.field(validator=_finite)
-    history: int
-    explanation: str
+    history: int = attrs.field(validator=count64)
+    explanation: str = attrs.field(validator=instance(str, "a string"))
     routed_to: str = attrs.field(validator=non_empty_str)
-    window: str
-    owner_id: str | None = None
+    window: str = attrs.field(validator=non_empty_str)
+    owner_id: str | None = attrs.field(default=None, validator=opt_record_id)
     status: AlertStatus = attrs.field(default=AlertStatus.OPEN, converter=AlertStatus)
     outcome: str | None = attrs.field(default=None, validator=opt_str)
-    steps: tuple[AlertStep, ...] = attrs.field(default=(), converter=_steps)
+    steps: tuple[AlertStep, ...] = attrs.field(
+        default=(), converter=as_tuple, validator=tuple_of(AlertStep, "an AlertStep")
+    )
 
     def _move(self, status: AlertStatus, at: datetime, by: str | None, note: str | None) -> Alert:
         if status not in _NEXT[self.status]:

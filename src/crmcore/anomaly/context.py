@@ -43,7 +43,7 @@ class CustomerContext:
 
     >>> CustomerContext(owner_id=" rep")
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'owner_id' must be a non-empty string id of at most 128 characters: ' rep'
+    crmcore.errors.ValidationError: 'owner_id' must be a non-empty string id of at most 128 characters without surrounding blanks: ' rep'
     """
 
     owner_id: str | None = attrs.field(default=None, validator=opt_record_id)

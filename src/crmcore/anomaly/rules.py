@@ -37,6 +37,7 @@ from crmcore.anomaly._checks import (
     parse_window,
 )
 from crmcore.errors import ValidationError
+from crmcore.model._fields import as_tuple, name_items
 from crmcore.model.transaction import TransactionKind
 
 __all__ = [
@@ -98,10 +99,10 @@ class Scope:
     """
 
     kinds: tuple[TransactionKind, ...] = attrs.field(default=(), converter=_kinds)
-    channels: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
-    products: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
-    segments: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
-    tiers: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    channels: tuple[str, ...] = attrs.field(default=(), converter=as_tuple, validator=name_items)
+    products: tuple[str, ...] = attrs.field(default=(), converter=as_tuple, validator=name_items)
+    segments: tuple[str, ...] = attrs.field(default=(), converter=as_tuple, validator=name_items)
+    tiers: tuple[str, ...] = attrs.field(default=(), converter=as_tuple, validator=name_items)
 
     @property
     def is_everything(self) -> bool:
@@ -268,7 +269,9 @@ class Dormant:
 def _rules_tuple(value: Any) -> tuple[Any, ...]:
     if isinstance(value, str | bytes) or value is None:
         raise ValidationError(f"'rules' must be a list of rules: {value!r}")
-    items: tuple[Any, ...] = tuple(value)
+    items = as_tuple(value)
+    if not isinstance(items, tuple):
+        raise ValidationError(f"'rules' must be a list of rules: {value!r}")
     for i, r in enumerate(items):
         if not isinstance(r, _RULE_CLASSES):
             raise ValidationError(f"'rules' must hold rules: {r!r} at index {i}")

@@ -160,6 +160,7 @@ def _check_id(value: object) -> str:
     problem = id_problem(value)
     if problem is not None:
         raise ValidationError(f"{problem}: {show(value)}")
+    assert isinstance(value, str)  # id_problem refuses anything else
     return value
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any, TypeVar
 
 import attrs
 
-from crmcore.errors import ValidationError
+from crmcore.errors import CRMError, ValidationError
 from crmcore.model._storable import (
     COUNT_MAX,
     INT64_MAX,
@@ -162,17 +162,30 @@ def money_field(
 
 
 def tuple_of(
-    kind: type[Any] | tuple[type[Any], ...], what: str
+    kind: type[Any] | tuple[type[Any], ...],
+    what: str,
+    *,
+    error: type[CRMError] = ValidationError,
 ) -> Callable[[object, attrs.Attribute[Any], object], None]:
     """Validator factory: a tuple whose items are all ``kind``; the message names the item
-    (``'rules[2]' must be a Rule: 'x'``)."""
+    (``'tiers[2]' must be a Tier: 'x'``). ``error`` is the exception raised (configuration
+    objects raise ConfigurationError).
+
+    >>> @attrs.frozen
+    ... class Box:
+    ...     items: tuple[int, ...] = attrs.field(converter=as_tuple,
+    ...                                          validator=tuple_of(int, "an int"))
+    >>> Box([1, "2"])
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'items[1]' must be an int: '2'
+    """
 
     def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
         if not isinstance(value, tuple):
-            raise _fail(attribute, value, f"a tuple of {what}")
+            raise error(f"{attribute.name!r} must be a sequence, each {what}: {value!r}")
         for i, item in enumerate(value):
-            if not isinstance(item, kind):
-                raise ValidationError(f"'{attribute.name}[{i}]' must be {what}: {item!r}")
+            if not isinstance(item, kind) or (isinstance(item, bool) and bool not in _kinds(kind)):
+                raise error(f"'{attribute.name}[{i}]' must be {what}: {item!r}")
 
     return check
 
@@ -187,34 +200,71 @@ def text_items(_inst: object, attribute: attrs.Attribute[Any], value: object) ->
             raise ValidationError(f"'{attribute.name}[{i}]' {problem}: {item!r}")
 
 
+def name_items(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """Validator: a tuple of non-empty storable strings (``'channels[0]' must be ...``)."""
+    text_items(_inst, attribute, value)
+    assert isinstance(value, tuple)
+    for i, item in enumerate(value):
+        if not item:
+            raise ValidationError(f"'{attribute.name}[{i}]' must be a non-empty string: {item!r}")
+
+
+def name_text(
+    *, error: type[CRMError] = ValidationError, max_length: int | None = KEY_LENGTH
+) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    """Validator factory: a name (of a stage, a tier, a funnel, ...): a non-empty string
+    without surrounding blanks, storable, at most ``max_length`` characters."""
+
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, str) or not value.strip() or value != value.strip():
+            raise error(
+                f"{attribute.name!r} must be a non-empty string without blanks around: {value!r}"
+            )
+        problem = text_problem(value)
+        if problem is None and max_length is not None and len(value) > max_length:
+            problem = f"must be at most {max_length} characters to be stored"
+        if problem is not None:
+            raise error(f"{attribute.name!r} {problem}: {value!r}")
+
+    return check
+
+
 def instance(
-    kind: type[Any] | tuple[type[Any], ...], what: str, *, optional: bool = False
+    kind: type[Any] | tuple[type[Any], ...],
+    what: str,
+    *,
+    optional: bool = False,
+    error: type[CRMError] = ValidationError,
 ) -> Callable[[object, attrs.Attribute[Any], object], None]:
     """Validator factory: an instance of ``kind`` (or ``None`` when ``optional``), with a
-    message that names the field (``'address' must be an Address or None: 'x'``)."""
+    message that names the field; booleans are not ints or floats unless ``kind`` is bool.
+
+    >>> from crmcore.model import Customer
+    >>> Customer(id="c", name="A", address="Main St 1")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'address' must be an Address or None: 'Main St 1'
+    """
     expected = f"{what} or None" if optional else what
 
     def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
         if value is None and optional:
             return
         if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _kinds(kind)):
-            raise _fail(attribute, value, expected)
+            raise error(f"{attribute.name!r} must be {expected}: {value!r}")
 
     return check
 
 
-def to_tuple(field: str) -> Callable[[object], tuple[Any, ...]]:
-    """Converter factory: any iterable (not a string, not a mapping) to a tuple; anything else
-    raises ValidationError naming ``field``."""
+def as_tuple(value: Any) -> Any:
+    """Converter: any iterable but a string, bytes or mapping becomes a tuple; anything else is
+    left as it is for the field's validator (``tuple_of``, ``text_items``) to refuse by name.
 
-    def convert(value: object) -> tuple[Any, ...]:
-        if isinstance(value, tuple):
-            return value
-        if isinstance(value, str | bytes | dict) or not isinstance(value, Iterable):
-            raise ValidationError(f"{field!r} must be a sequence: {value!r}")
-        return tuple(value)
-
-    return convert
+    >>> as_tuple(["a", "b"]), as_tuple("ab")
+    (('a', 'b'), 'ab')
+    """
+    if isinstance(value, tuple | str | bytes | Mapping) or not isinstance(value, Iterable):
+        return value
+    return tuple(value)
 
 
 def _kinds(kind: type[Any] | tuple[type[Any], ...]) -> tuple[type[Any], ...]:

@@ -26,6 +26,7 @@ import attrs
 
 from crmcore.errors import ValidationError
 from crmcore.model._fields import (
+    as_tuple,
     instance,
     non_empty_str,
     opt_date,
@@ -37,7 +38,7 @@ from crmcore.model._fields import (
     str_tuple,
     text_items,
     to_enum,
-    to_tuple,
+    tuple_of,
     version,
 )
 
@@ -120,9 +121,7 @@ class Address:
     country: str = attrs.field()
     city: str | None = attrs.field(default=None, validator=opt_str)
     postal_code: str | None = attrs.field(default=None, validator=opt_str)
-    lines: tuple[str, ...] = attrs.field(
-        default=(), converter=to_tuple("lines"), validator=text_items
-    )
+    lines: tuple[str, ...] = attrs.field(default=(), converter=as_tuple, validator=text_items)
 
     @country.validator
     def _check_country(self, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -175,9 +174,7 @@ class Customer:
     id: str = attrs.field(validator=record_id)
     name: str = attrs.field(validator=non_empty_str)
     kind: CustomerKind = attrs.field(default=CustomerKind.PERSON, converter=_to_customer_kind)
-    contact_points: tuple[ContactPoint, ...] = attrs.field(
-        default=(), converter=to_tuple("contact_points")
-    )
+    contact_points: tuple[ContactPoint, ...] = attrs.field(default=(), converter=as_tuple)
     birthday: date | None = attrs.field(default=None, validator=_birthday)
     address: Address | None = attrs.field(
         default=None, validator=instance(Address, "an Address", optional=True)
@@ -188,26 +185,21 @@ class Customer:
     owner_id: str | None = attrs.field(default=None, validator=opt_record_id)
     segment: str | None = attrs.field(default=None, validator=opt_key)
     consent: Consent = attrs.field(factory=Consent, validator=instance(Consent, "a Consent"))
-    relationships: tuple[Relationship, ...] = attrs.field(
-        default=(), converter=to_tuple("relationships")
-    )
+    relationships: tuple[Relationship, ...] = attrs.field(default=(), converter=as_tuple)
     external_key: str | None = attrs.field(default=None, validator=opt_key)
     erased: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     version: int = attrs.field(default=0, validator=version)
 
     @contact_points.validator
     def _check_contacts(self, attribute: attrs.Attribute[Any], value: tuple[object, ...]) -> None:
-        for i, cp in enumerate(value):
-            if not isinstance(cp, ContactPoint):
-                raise ValidationError(f"'contact_points[{i}]' must be a ContactPoint: {cp!r}")
+        tuple_of(ContactPoint, "a ContactPoint")(self, attribute, value)
 
     @relationships.validator
     def _check_relationships(
-        self, attribute: attrs.Attribute[Any], value: tuple[object, ...]
+        self, attribute: attrs.Attribute[Any], value: tuple[Relationship, ...]
     ) -> None:
+        tuple_of(Relationship, "a Relationship")(self, attribute, value)
         for i, r in enumerate(value):
-            if not isinstance(r, Relationship):
-                raise ValidationError(f"'relationships[{i}]' must be a Relationship: {r!r}")
             if r.customer_id == self.id:
                 raise ValidationError(f"'relationships[{i}]' points to the customer itself: {r!r}")
 

@@ -56,7 +56,8 @@ def _check_by(by: object) -> str:
     problem = id_problem(by)
     if problem is not None:
         raise ValidationError(f"'by' {problem}: {by!r}")
-    return by  # type: ignore[return-value]  # id_problem accepts only str
+    assert isinstance(by, str)  # id_problem refuses anything else
+    return by
 
 
 def _check_at(at: object) -> datetime:

@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from crmcore.arrays import validate_nan_policy
 from crmcore.errors import ConfigurationError, ValidationError
+from crmcore.model._fields import as_tuple, instance, name_text, tuple_of
 from crmcore.segmentation.rules import (
     AllOf,
     AnyOf,
@@ -60,6 +61,9 @@ __all__ = [
 ]
 
 
+_CE = ConfigurationError
+
+
 def _is_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
@@ -73,10 +77,10 @@ class ServiceLevel:
     crmcore.errors.ConfigurationError: 'response_time_hours' must be > 0: -1
     """
 
-    dedicated_rep: bool = False
-    skip_queue: bool = False
+    dedicated_rep: bool = attrs.field(default=False, validator=instance(bool, "a bool", error=_CE))
+    skip_queue: bool = attrs.field(default=False, validator=instance(bool, "a bool", error=_CE))
     response_time_hours: float | None = None
-    description: str = ""
+    description: str = attrs.field(default="", validator=instance(str, "a string", error=_CE))
 
     def __attrs_post_init__(self) -> None:
         h = self.response_time_hours
@@ -90,11 +94,24 @@ class Tier:
 
     >>> Tier("standard").service.dedicated_rep
     False
+    >>> Tier("gold", rule="assets > 1")
+    Traceback (most recent call last):
+    crmcore.errors.ConfigurationError: 'rule' must be a rule expression (cond, all_of, any_of, not_) or None: 'assets > 1'
     """
 
-    name: str
-    rule: Expr | None = None
-    service: ServiceLevel = ServiceLevel()
+    name: str = attrs.field(validator=name_text(error=_CE))
+    rule: Expr | None = attrs.field(
+        default=None,
+        validator=instance(
+            (Condition, AllOf, AnyOf, Not),
+            "a rule expression (cond, all_of, any_of, not_)",
+            optional=True,
+            error=_CE,
+        ),
+    )
+    service: ServiceLevel = attrs.field(
+        factory=ServiceLevel, validator=instance(ServiceLevel, "a ServiceLevel", error=_CE)
+    )
 
 
 @attrs.frozen(eq=False)
@@ -137,13 +154,17 @@ class TierSet:
     crmcore.errors.ConfigurationError: tier set 't': $.tiers[0].rule.field: unknown field 'asets'; known: ['assets']
     """
 
-    name: str
-    tiers: tuple[Tier, ...]
-    fields: tuple[str, ...] = ()
+    name: str = attrs.field(validator=name_text(error=_CE))
+    tiers: tuple[Tier, ...] = attrs.field(
+        converter=as_tuple, validator=tuple_of(Tier, "a Tier", error=_CE)
+    )
+    fields: tuple[str, ...] = attrs.field(
+        default=(),
+        converter=as_tuple,
+        validator=tuple_of(str, "a field name", error=_CE),
+    )
 
     def __attrs_post_init__(self) -> None:
-        if not self.name:
-            raise ConfigurationError("'name' of a tier set must not be empty")
         names = [t.name for t in self.tiers]
         if len(set(names)) != len(names) or not all(names):
             raise ConfigurationError(
