@@ -30,9 +30,9 @@ import numpy.typing as npt
 
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
+from crmcore.labels import factorize_labels
 from crmcore.pipeline.funnel import ForecastCategory, Funnel, StageKind
 from crmcore.tables import StageHistory
-from crmcore.tables._columns import factorize
 from crmcore.timestamps import as_instant
 
 __all__ = ["KIND_CODES", "FunnelHistory", "days_between", "wsum"]
@@ -152,7 +152,8 @@ class FunnelHistory:
         """Check ``history`` against ``funnel`` and summarise it (events before ``as_of`` only).
 
         ``reasons`` is an optional column aligned with the history's rows
-        (the ``StageChange.reason`` of each event, None or "" for none), or
+        (the ``StageChange.reason`` of each event; a missing value of
+        :mod:`crmcore.labels` -- None, NaN, "" -- for none), or
         the same as ``(codes, labels)`` with code -1 for none (the fast
         path); it feeds the lost-reason breakdown. Without ``as_of``, every event is
         used and ``as_of`` is one microsecond after the last one.
@@ -192,15 +193,12 @@ class FunnelHistory:
                 )
             reason_codes = reason_codes.astype(np.int64, copy=False)
         else:
-            r = np.asarray(reasons, dtype=object)
-            if r.shape != (n_all,):
+            reason_labels, reason_codes = factorize_labels(reasons, name="reasons", missing="code")
+            if reason_codes.shape != (n_all,):
                 raise ValidationError(
-                    f"'reasons' must have one entry per history row ({n_all}): shape {r.shape}"
+                    f"'reasons' must have one entry per history row ({n_all}): "
+                    f"shape {reason_codes.shape}"
                 )
-            given = np.flatnonzero((r != None) & (r != ""))  # noqa: E711 (element-wise None test)
-            codes, reason_labels = factorize(r[given].astype(str), name="reasons")
-            reason_codes = np.full(n_all, -1, dtype=np.int64)
-            reason_codes[given] = codes
         at_all = history.at
         if as_of is None:
             cut = (at_all.max() if n_all else np.datetime64("1970-01-01", "us")) + np.timedelta64(

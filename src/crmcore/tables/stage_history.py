@@ -10,8 +10,8 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore.arrays import FloatArray, IntArray, as_int_array, check_same_length
+from crmcore.labels import factorize_labels
 from crmcore.model.opportunity import StageChange
-from crmcore.tables._columns import factorize
 from crmcore.timestamps import parse_timestamps
 
 __all__ = ["StageHistory"]
@@ -78,23 +78,34 @@ class StageHistory:
         owner_ids: npt.ArrayLike | None = None,
         products: Any = None,
     ) -> StageHistory:
-        """Build from per-row arrays of names; ``from_stage`` uses "" or None for creation events."""
-        opp, opp_labels = factorize(opportunity_ids, name="opportunity_id")
+        """Build from per-row arrays of names.
+
+        Ids and names follow :mod:`crmcore.labels`: a missing opportunity id,
+        ``to_stage`` or owner id is refused with its row; a missing
+        ``from_stage`` (None, NaN, "") marks a creation event and a missing
+        product a deal without one (code -1).
+
+        >>> h = StageHistory.from_arrays(opportunity_ids=["o", "o"], sequence=[0, 1],
+        ...     from_stage=[None, "lead"], to_stage=["lead", "won"], at=["2025-01-01", "2025-01-02"])
+        >>> h.stages.tolist(), h.from_stage.tolist(), h.to_stage.tolist()
+        (['lead', 'won'], [-1, 0], [0, 1])
+        """
+        opp_labels, opp = factorize_labels(opportunity_ids, name="opportunity_id")
         n = len(opp)
-        fr = np.asarray(from_stage, dtype=object)
-        fr = np.where(fr == None, "", fr).astype(str)  # noqa: E711 (element-wise None test)
-        to = np.asarray(to_stage).astype(str)
-        stages = np.unique(np.concatenate([to, fr[fr != ""]]))
-        from_codes = np.where(fr == "", -1, np.searchsorted(stages, fr)).astype(np.int64)
-        to_codes = np.searchsorted(stages, to).astype(np.int64)
+        to_labels, to_c = factorize_labels(to_stage, name="to_stage")
+        fr_labels, fr_c = factorize_labels(from_stage, name="from_stage", missing="code")
+        stages, inv = factorize_labels(np.concatenate([to_labels, fr_labels]), name="stage")
+        to_codes = inv[: len(to_labels)][to_c]
+        from_codes = np.append(inv[len(to_labels) :], -1)[fr_c]  # code -1 stays -1
         amt = np.full(n, np.nan) if amount is None else np.asarray(amount, dtype=np.float64)
-        own, own_labels = factorize(
-            owner_ids if owner_ids is not None else np.array([""] * n), name="owner_id"
-        )
-        pr = np.asarray(products if products is not None else [""] * n, dtype=object)
-        pr = np.where(pr == None, "", pr).astype(str)  # noqa: E711
-        prod_labels = np.unique(pr[pr != ""])
-        prod = np.where(pr == "", -1, np.searchsorted(prod_labels, pr)).astype(np.int64)
+        if owner_ids is None:
+            own, own_labels = np.zeros(n, dtype=np.int64), np.array([""])
+        else:
+            own_labels, own = factorize_labels(owner_ids, name="owner_id")
+        if products is None:
+            prod, prod_labels = np.full(n, -1, dtype=np.int64), np.array([], dtype=str)
+        else:
+            prod_labels, prod = factorize_labels(products, name="product", missing="code")
         return cls(
             opp,
             as_int_array(sequence, name="sequence"),

@@ -21,8 +21,8 @@ from crmcore.arrays import (
     check_same_length,
 )
 from crmcore.errors import ValidationError
+from crmcore.labels import factorize_labels
 from crmcore.model.transaction import Transaction, TransactionKind
-from crmcore.tables._columns import factorize
 from crmcore.timestamps import as_instant, pandas_utc, parse_timestamps
 
 __all__ = ["KIND_CODES", "TransactionLog"]
@@ -43,7 +43,7 @@ def _kind_codes(kinds: Any, n: int) -> npt.NDArray[np.int8]:
                 f"'kind' code must be in [0, {len(KIND_CODES) - 1}]: {arr[i]} at index {i}"
             )
         return arr.astype(np.int8)
-    labels, codes = np.unique(arr.astype(str), return_inverse=True)
+    labels, codes = factorize_labels(kinds, name="kind")
     table = np.empty(len(labels), dtype=np.int8)
     for j, lab in enumerate(labels):
         if lab not in KIND_CODES:
@@ -131,7 +131,8 @@ class TransactionLog:
     ) -> TransactionLog:
         """Build from aligned array-likes, validating every column once.
 
-        ``customer_ids`` are per-row ids (str or int); ``timestamps`` as for
+        ``customer_ids`` are per-row ids (str or int; a missing id is refused
+        with its row, see :mod:`crmcore.labels`); ``timestamps`` as for
         :func:`crmcore.timestamps.parse_timestamps`; ``kinds`` as kind
         values (``"purchase"``) or codes; default all purchases.
 
@@ -139,7 +140,7 @@ class TransactionLog:
         Traceback (most recent call last):
         crmcore.errors.ValidationError: 'amount' must be >= 0: -1.0 at index 0
         """
-        codes, labels = factorize(customer_ids, name="customer_id")
+        labels, codes = factorize_labels(customer_ids, name="customer_id")
         time = parse_timestamps(timestamps, name="time")
         amount = as_float_array(amounts, name="amount")
         check_nonnegative(amount, name="amount")
@@ -287,14 +288,16 @@ class TransactionLog:
         Timezone-aware timestamp columns are converted to UTC; naive ones are taken as UTC.
         """
 
-        def column(name: str) -> npt.NDArray[Any]:
+        def lookup(name: str) -> Any:
             try:
-                c = frame[name]
+                return frame[name]
             except (KeyError, IndexError, TypeError, ValueError) as e:
                 raise ValidationError(f"the frame has no column {name!r}") from e
             except Exception as e:  # polars raises its own ColumnNotFoundError
                 raise ValidationError(f"the frame has no column {name!r}") from e
-            c = pandas_utc(c)  # a tz-aware pandas column as UTC datetime64
+
+        def column(name: str) -> npt.NDArray[Any]:
+            c = pandas_utc(lookup(name))  # a tz-aware pandas column as UTC datetime64
             if hasattr(c, "to_numpy"):
                 try:
                     arr = c.to_numpy()
@@ -307,7 +310,7 @@ class TransactionLog:
             return np.asarray(arr)
 
         return cls.from_arrays(
-            customer_ids=column(customer),
+            customer_ids=lookup(customer),  # as given: categories, nulls (crmcore.labels)
             timestamps=column(time),
             amounts=column(amount),
             kinds=column(kind) if kind else None,
