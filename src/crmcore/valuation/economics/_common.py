@@ -1,8 +1,7 @@
-"""Shared helpers of the economics package: group codes, confidence levels, weights.
+"""Shared helpers of the economics package: confidence levels, weights, survey NaN policy.
 
->>> labels, codes = group_codes(["b", "a", "b"], name="channel")
->>> labels.tolist(), codes.tolist()
-(['a', 'b'], [1, 0, 1])
+Group labels go through :mod:`crmcore.labels` (one missing-value rule).
+
 >>> round(z_value(0.95), 4)
 1.96
 """
@@ -17,143 +16,21 @@ from scipy import special
 
 from crmcore.arrays import (
     FloatArray,
-    IntArray,
     as_float_array,
     check_nonnegative,
     validate_nan_policy,
 )
 from crmcore.errors import ValidationError
+from crmcore.labels import check_labels
 
 __all__ = [
-    "as_labels",
     "check_confidence",
     "drop_missing",
     "fbincount",
-    "group_codes",
     "optional_weights",
     "show_label",
     "z_value",
 ]
-
-
-def as_labels(values: Any, *, name: str) -> npt.NDArray[Any]:
-    """A 1-D array of group labels (any sortable dtype); missing labels are rejected.
-
-    >>> as_labels(["x", "y"], name="channel").tolist()
-    ['x', 'y']
-    >>> as_labels([None], name="channel")
-    Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'channel' must not contain missing labels: None at index 0
-    """
-    arr = np.asarray(values)
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
-    if arr.ndim != 1:
-        raise ValidationError(f"{name!r} must be 1-dimensional, got shape {arr.shape}")
-    if arr.dtype.kind == "O":
-        bad = np.array([v is None or (isinstance(v, float) and v != v) for v in arr], dtype=bool)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValidationError(
-                f"{name!r} must not contain missing labels: {arr[i]!r} at index {i}"
-            )
-    elif arr.dtype.kind == "f" and np.isnan(arr).any():
-        i = int(np.flatnonzero(np.isnan(arr))[0])
-        raise ValidationError(f"{name!r} must not contain missing labels: nan at index {i}")
-    elif arr.dtype.kind == "M" and np.isnat(arr).any():
-        i = int(np.flatnonzero(np.isnat(arr))[0])
-        raise ValidationError(f"{name!r} must not contain missing labels: NaT at index {i}")
-    return arr
-
-
-def group_codes(values: Any, *, name: str) -> tuple[npt.NDArray[Any], IntArray]:
-    """Sorted unique labels and the int64 code of every element (``labels[codes] == values``).
-
-    Labels may be strings, integers or ``datetime64`` periods. Integer and
-    datetime labels take a linear-time path (a presence table instead of a
-    sort) when their range is not much larger than their number; strings go
-    through :func:`numpy.unique` (sorting), so for millions of rows integer
-    codes are faster.
-
-    >>> group_codes([3, 1, 3], name="g")[1].tolist()
-    [1, 0, 1]
-    >>> group_codes(np.array(["2025-02", "2025-01"], dtype="datetime64[M]"), name="g")[0]
-    array(['2025-01', '2025-02'], dtype='datetime64[M]')
-    """
-    arr = as_labels(values, name=name)
-    if arr.dtype.kind in "iuM" and len(arr):
-        ints = arr.view(np.int64) if arr.dtype.kind == "M" else arr.astype(np.int64, copy=False)
-        lo, hi = int(ints.min()), int(ints.max())
-        span = hi - lo + 1
-        if span <= max(4 * len(ints), 1 << 16):
-            shifted = ints - lo if lo else ints
-            present = np.bincount(shifted, minlength=span) > 0
-            uniq = np.flatnonzero(present) + lo
-            labels = uniq.view(arr.dtype) if arr.dtype.kind == "M" else uniq.astype(arr.dtype)
-            if present.all():  # labels are already the codes 0..G-1 (after the shift)
-                return labels, shifted
-            remap = np.cumsum(present) - 1
-            return labels, remap[shifted].astype(np.int64, copy=False)
-    if arr.dtype.kind == "O" and len(arr) and all(_plain_str(v) for v in arr):
-        arr = arr.astype(str)
-    if arr.dtype.kind in "US" and len(arr):
-        fast = _string_codes(arr)
-        if fast is not None:
-            return fast
-    try:
-        labels, codes = np.unique(arr, return_inverse=True)
-    except TypeError as e:
-        raise ValidationError(f"{name!r} labels must be mutually comparable: {e}") from e
-    return labels, codes.astype(np.int64, copy=False).reshape(-1)
-
-
-def _plain_str(v: object) -> bool:
-    # numpy's fixed-width strings drop trailing NULs, so such strings stay objects
-    return isinstance(v, str) and not v.endswith("\x00")
-
-
-def _few_values(h: npt.NDArray[np.uint64], *, limit: int) -> npt.NDArray[np.uint64] | None:
-    """Sorted distinct values of ``h`` if there are at most ``limit`` of them, else None."""
-    found: list[np.uint64] = []
-    rest = h
-    while len(rest):
-        if len(found) == limit:
-            return None
-        v = rest[0]
-        found.append(v)
-        rest = rest[rest != v]
-    return np.sort(np.array(found, dtype=np.uint64))
-
-
-def _string_codes(arr: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], IntArray] | None:
-    """Codes of fixed-width strings by hashing their characters (sorts n integers, not n strings).
-
-    Returns None on a hash collision (the caller then sorts the strings).
-    """
-    size = arr.dtype.itemsize
-    if size == 0:
-        return None
-    unit = np.uint64 if size % 8 == 0 else np.uint32 if size % 4 == 0 else np.uint8
-    words = np.ascontiguousarray(arr).view(unit).reshape(len(arr), -1)
-    h = np.zeros(len(arr), dtype=np.uint64)
-    mult = np.uint64(0x100000001B3)
-    for j in range(words.shape[1]):  # over machine words of the string, not rows
-        h = h * mult + words[:, j].astype(np.uint64, copy=False)
-    few = _few_values(h, limit=32)
-    if few is None:
-        uniq, first, inv = np.unique(h, return_index=True, return_inverse=True)
-        inv = inv.reshape(-1)
-    else:  # low cardinality (channels, segments): k linear passes beat an n log n sort
-        uniq = few
-        inv = np.searchsorted(uniq, h)
-        first = np.array([int(np.argmax(h == u)) for u in uniq], dtype=np.int64)
-    reps = arr[first]
-    if not bool(np.all(arr == reps[inv])):
-        return None
-    order = np.argsort(reps, kind="stable")
-    rank = np.empty(len(uniq), dtype=np.int64)
-    rank[order] = np.arange(len(uniq))
-    return reps[order], rank[inv]
 
 
 def check_confidence(confidence: float) -> float:
@@ -249,7 +126,7 @@ def drop_missing(
     keep = ~np.isnan(arr)
     n = len(arr)
     if groups is not None:
-        g = as_labels(groups, name="groups")
+        g = check_labels(groups, name="groups")
         if len(g) != n:
             raise ValidationError(f"'groups' must label every answer: {len(g)} labels for {n}")
         groups = g[keep]

@@ -36,8 +36,9 @@ import numpy.typing as npt
 from crmcore._results import COUNT, NONNEGATIVE, array, choice, number
 from crmcore.arrays import FloatArray, IntArray, as_float_array, check_nonnegative
 from crmcore.errors import ValidationError
+from crmcore.labels import check_labels, factorize_labels
 from crmcore.model import CostEntry
-from crmcore.valuation.economics._common import as_labels, fbincount, group_codes, show_label
+from crmcore.valuation.economics._common import fbincount, show_label
 
 __all__ = [
     "ACQUISITION_CATEGORIES",
@@ -77,14 +78,14 @@ class SpendTable:
         campaign: npt.ArrayLike | None = None,
     ) -> SpendTable:
         """Validate aligned columns (``period`` labels: month strings, ints, ``datetime64[M]``...)."""
-        ch = as_labels(channel, name="channel")
-        pe = as_labels(period, name="period")
+        ch = check_labels(channel, name="channel")
+        pe = check_labels(period, name="period")
         am = as_float_array(amount, name="amount")
         check_nonnegative(am, name="amount")
         cols = {"channel": len(ch), "period": len(pe), "amount": len(am)}
         ca = None
         if campaign is not None:
-            ca = as_labels(campaign, name="campaign")
+            ca = check_labels(campaign, name="campaign")
             cols["campaign"] = len(ca)
         if len(set(cols.values())) > 1:
             shown = ", ".join(f"{k} has {v}" for k, v in cols.items())
@@ -232,7 +233,7 @@ def _union_codes(
             ) from e
     else:
         both = a if len(a) else b
-    labels, inv = group_codes(both, name=name)
+    labels, inv = factorize_labels(both, name=name)
     return labels, inv[: len(a)], inv[len(a) :]
 
 
@@ -290,8 +291,8 @@ def acquisition_cost(
         raise ValidationError(f"'unattributed' must be 'spread' or 'report': {unattributed!r}")
     if zero_customers not in ("raise", "flag"):
         raise ValidationError(f"'zero_customers' must be 'raise' or 'flag': {zero_customers!r}")
-    cch = as_labels(customer_channels, name="customer_channels")
-    cpe = as_labels(customer_periods, name="customer_periods")
+    cch = check_labels(customer_channels, name="customer_channels")
+    cpe = check_labels(customer_periods, name="customer_periods")
     if len(cch) != len(cpe):
         raise ValidationError(
             f"every customer needs a channel and a period: {len(cch)} channels, {len(cpe)} periods"

@@ -26,11 +26,11 @@ from scipy import special, stats
 from crmcore._results import NONNEGATIVE, PROBABILITY, array, number
 from crmcore.arrays import FloatArray, as_float_array, check_in_range, check_integer_valued
 from crmcore.errors import ValidationError
+from crmcore.labels import factorize_labels
 from crmcore.valuation.economics._common import (
     check_confidence,
     drop_missing,
     fbincount,
-    group_codes,
     optional_weights,
     show_label,
 )
@@ -160,7 +160,7 @@ def csat_by_group(
     """
     scores, kept, weights = drop_missing(scores, nan_policy, groups=groups, weights=weights)
     idx = _scores(scores)
-    labels, codes = group_codes(groups if kept is None else kept, name="groups")
+    labels, codes = factorize_labels(groups if kept is None else kept, name="groups")
     if len(codes) != len(idx):
         raise ValidationError(
             f"'groups' must label every answer: {len(codes)} labels for {len(idx)}"

@@ -38,10 +38,10 @@ from scipy import special
 from crmcore._results import NONNEGATIVE, PROBABILITY, array, choice, number
 from crmcore.arrays import FloatArray, as_float_array, check_in_range, check_integer_valued
 from crmcore.errors import ValidationError
+from crmcore.labels import check_labels, factorize_labels
 from crmcore.valuation.economics._common import (
     drop_missing,
     fbincount,
-    group_codes,
     optional_weights,
     show_label,
     z_value,
@@ -297,7 +297,7 @@ def nps_counts(
             raise ValidationError(
                 f"'effective_n' must have one value per row: {len(n_eff)} for {len(pro)}"
             )
-    labs = np.arange(len(pro)) if labels is None else np.asarray(labels)
+    labs = np.arange(len(pro)) if labels is None else check_labels(labels, name="labels")
     return _table(labs, pro, pas, det, n_eff, confidence=confidence, method=method)
 
 
@@ -349,7 +349,7 @@ def nps_by_group(
     """
     scores, kept, weights = drop_missing(scores, nan_policy, groups=groups, weights=weights)
     cat, n = _categories(scores)
-    labels, codes = group_codes(groups if kept is None else kept, name="groups")
+    labels, codes = factorize_labels(groups if kept is None else kept, name="groups")
     if len(codes) != n:
         raise ValidationError(f"'groups' must label every answer: {len(codes)} labels for {n}")
     return _grouped(cat, codes, labels, weights, confidence=confidence, method=method)

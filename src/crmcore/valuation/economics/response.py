@@ -25,7 +25,8 @@ import numpy.typing as npt
 from crmcore._results import PROBABILITY, array, choice
 from crmcore.arrays import FloatArray, as_float_array, check_integer_valued, check_nonnegative
 from crmcore.errors import ValidationError
-from crmcore.valuation.economics._common import fbincount, group_codes, show_label
+from crmcore.labels import factorize_labels
+from crmcore.valuation.economics._common import fbincount, show_label
 from crmcore.valuation.economics.intervals import proportion_interval
 
 __all__ = [
@@ -114,7 +115,7 @@ def channel_response(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: channel 'web' has more responses than contacts: 11 > 10
     """
-    labels, codes = group_codes(channels, name="channels")
+    labels, codes = factorize_labels(channels, name="channels")
     n = len(codes)
     con = _counts(contacts, "contacts", n)
     res = _counts(responses, "responses", n)
