@@ -26,6 +26,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import COUNT, FINITE, array
 from crmcore.arrays import (
     FloatArray,
     IntArray,
@@ -37,6 +38,7 @@ from crmcore.arrays import (
 )
 from crmcore.errors import ValidationError
 from crmcore.model import CostEntry, Interaction
+from crmcore.model.money import _to_currency
 from crmcore.options import as_count
 from crmcore.segmentation.concentration import concentration
 
@@ -97,7 +99,13 @@ def _check_finite_sums(values: FloatArray, *, what: str, inputs: str) -> None:
 
 
 def _as_dict(m: Mapping[str, float]) -> dict[str, float]:
+    if not isinstance(m, Mapping):
+        raise ValidationError(f"'rates' must be a mapping of activity key to cost: {m!r}")
     return dict(m)
+
+
+def _opt_currency(value: object) -> str | None:
+    return None if value is None else _to_currency(value)
 
 
 @attrs.frozen
@@ -109,7 +117,7 @@ class CostRates:
     """
 
     rates: Mapping[str, float] = attrs.field(converter=_as_dict)
-    currency: str | None = None
+    currency: str | None = attrs.field(default=None, converter=_opt_currency)
 
     def __attrs_post_init__(self) -> None:
         for key, value in self.rates.items():
@@ -135,7 +143,9 @@ class CostBreakdown:
     """
 
     categories: tuple[str, ...]
-    amounts: FloatArray  # shape (n_customers, len(categories))
+    amounts: FloatArray = attrs.field(
+        validator=array(lo=0, ndim=2, nan='nan_policy="propagate": a customer with a missing input')
+    )  # shape (n_customers, len(categories))
 
     @property
     def n_customers(self) -> int:
@@ -342,9 +352,19 @@ class Profitability:
     [5.0]
     """
 
-    revenue: FloatArray
-    cost_of_goods: FloatArray
-    cost_to_serve: FloatArray
+    revenue: FloatArray = attrs.field(
+        validator=array(lo=0, nan='nan_policy="propagate": a customer with a missing input')
+    )
+    cost_of_goods: FloatArray = attrs.field(
+        validator=array(
+            lo=0, length="revenue", nan='nan_policy="propagate": a customer with a missing input'
+        )
+    )
+    cost_to_serve: FloatArray = attrs.field(
+        validator=array(
+            lo=0, length="revenue", nan='nan_policy="propagate": a customer with a missing input'
+        )
+    )
 
     @property
     def cost(self) -> FloatArray:
@@ -409,12 +429,12 @@ class WhaleCurve:
     1.5
     """
 
-    n: int
-    total_profit: float
-    peak_profit: float
-    peak_customers: int
-    loss: float
-    loss_customers: int
+    n: int = attrs.field(validator=COUNT)
+    total_profit: float = attrs.field(validator=FINITE)
+    peak_profit: float = attrs.field(validator=FINITE)
+    peak_customers: int = attrs.field(validator=COUNT)
+    loss: float = attrs.field(validator=FINITE)
+    loss_customers: int = attrs.field(validator=COUNT)
 
     @property
     def peak_share(self) -> float:
@@ -474,10 +494,10 @@ class QuantileRow:
     3.5
     """
 
-    group: int
-    customers: int
-    revenue: float
-    cost: float
+    group: int = attrs.field(validator=COUNT)
+    customers: int = attrs.field(validator=COUNT)
+    revenue: float = attrs.field(validator=FINITE)
+    cost: float = attrs.field(validator=FINITE)
 
     @property
     def profit(self) -> float:

@@ -36,6 +36,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import array, number
 from crmcore.arrays import (
     FloatArray,
     IntArray,
@@ -45,6 +46,7 @@ from crmcore.arrays import (
     validate_nan_policy,
 )
 from crmcore.errors import ConfigurationError, ValidationError
+from crmcore.model._fields import as_tuple, instance, name_text, tuple_of
 from crmcore.options import as_choice, as_count
 from crmcore.segmentation.concentration import count_exceeding
 from crmcore.tables import TransactionLog
@@ -171,10 +173,10 @@ class RFMSummary:
     (1, [10.0])
     """
 
-    customer_ids: npt.NDArray[Any]
-    recency: FloatArray
-    frequency: IntArray
-    monetary: FloatArray
+    customer_ids: npt.NDArray[Any] = attrs.field(validator=array("O"))
+    recency: FloatArray = attrs.field(validator=array(lo=0, length="customer_ids"))
+    frequency: IntArray = attrs.field(validator=array("i", lo=0, length="customer_ids"))
+    monetary: FloatArray = attrs.field(validator=array(length="customer_ids"))
     as_of: np.datetime64
 
     def __len__(self) -> int:
@@ -234,21 +236,26 @@ class SegmentRule:
     (1, 100)
     """
 
-    name: str
-    recency: tuple[int, int] = (1, 100)
-    frequency: tuple[int, int] = (1, 100)
-    monetary: tuple[int, int] = (1, 100)
+    name: str = attrs.field(validator=name_text(error=ConfigurationError))
+    recency: tuple[int, int] = attrs.field(default=(1, 100), validator=lambda *a: _score_range(*a))
+    frequency: tuple[int, int] = attrs.field(
+        default=(1, 100), validator=lambda *a: _score_range(*a)
+    )
+    monetary: tuple[int, int] = attrs.field(default=(1, 100), validator=lambda *a: _score_range(*a))
 
-    def __attrs_post_init__(self) -> None:
-        if not self.name:
-            raise ConfigurationError("'name' of a segment rule must not be empty")
-        for field in ("recency", "frequency", "monetary"):
-            lo, hi = getattr(self, field)
-            if not 1 <= lo <= hi:
-                raise ConfigurationError(
-                    f"segment {self.name!r}: '{field}' must be a range (low, high) with "
-                    f"1 <= low <= high: {(lo, hi)}"
-                )
+
+def _score_range(inst: SegmentRule, attribute: attrs.Attribute[Any], value: object) -> None:
+    ok = (
+        isinstance(value, tuple | list)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        and 1 <= value[0] <= value[1]
+    )
+    if not ok:
+        raise ConfigurationError(
+            f"segment {inst.name!r}: {attribute.name!r} must be a range (low, high) of integers "
+            f"with 1 <= low <= high: {value!r}"
+        )
 
 
 @attrs.frozen
@@ -261,9 +268,14 @@ class SegmentMap:
     'rest'
     """
 
-    rules: tuple[SegmentRule, ...]
-    default: str = "other"
-    bins: int | None = None
+    rules: tuple[SegmentRule, ...] = attrs.field(
+        converter=as_tuple,
+        validator=tuple_of(SegmentRule, "a SegmentRule", error=ConfigurationError),
+    )
+    default: str = attrs.field(default="other", validator=name_text(error=ConfigurationError))
+    bins: int | None = attrs.field(
+        default=None, validator=instance(int, "an integer", optional=True, error=ConfigurationError)
+    )
 
     def lookup(self, bins: int) -> tuple[npt.NDArray[np.int16], tuple[str, ...]]:
         """A ``(bins+1)³`` table of segment codes (index 0 = unscored) and the segment names.
@@ -320,7 +332,7 @@ class Segments:
     ['b', 'a', 'b']
     """
 
-    codes: npt.NDArray[np.int16]
+    codes: npt.NDArray[np.int16] = attrs.field(validator=array("i", lo=-1))
     names: tuple[str, ...]
 
     def counts(self) -> dict[str, int]:
@@ -347,11 +359,13 @@ class RFMScores:
     [2, 1]
     """
 
-    recency: npt.NDArray[np.int8]
-    frequency: npt.NDArray[np.int8]
-    monetary: npt.NDArray[np.int8]
-    bins: int
-    customer_ids: npt.NDArray[Any] | None = None
+    recency: npt.NDArray[np.int8] = attrs.field(validator=array("i", lo=0))
+    frequency: npt.NDArray[np.int8] = attrs.field(validator=array("i", lo=0, length="recency"))
+    monetary: npt.NDArray[np.int8] = attrs.field(validator=array("i", lo=0, length="recency"))
+    bins: int = attrs.field(validator=number(1, integer=True))
+    customer_ids: npt.NDArray[Any] | None = attrs.field(
+        default=None, validator=array("O", length="recency", optional=True)
+    )
 
     def cells(self) -> IntArray:
         """The classic three-digit cell ``100·R + 10·F + M`` (555 = best with 5 bins).

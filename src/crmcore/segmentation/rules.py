@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore.errors import ConfigurationError, ValidationError
+from crmcore.model._fields import as_tuple, instance, tuple_of
 
 __all__ = [
     "OPERATORS",
@@ -102,7 +103,7 @@ class AllOf:
     [True, True]
     """
 
-    items: tuple[Expr, ...]
+    items: tuple[Expr, ...] = attrs.field(converter=as_tuple, validator=lambda *a: _exprs(*a))
 
 
 @attrs.frozen
@@ -111,9 +112,12 @@ class AnyOf:
 
     >>> RuleEvaluator({"x": [1, 2]}, 2).mask(AnyOf(())).tolist()
     [False, False]
+    >>> AnyOf(["x"])
+    Traceback (most recent call last):
+    crmcore.errors.ConfigurationError: 'items[0]' must be a rule expression (cond, all_of, any_of, not_): 'x'
     """
 
-    items: tuple[Expr, ...]
+    items: tuple[Expr, ...] = attrs.field(converter=as_tuple, validator=lambda *a: _exprs(*a))
 
 
 @attrs.frozen
@@ -124,11 +128,15 @@ class Not:
     [False, True]
     """
 
-    item: Expr
+    item: Expr = attrs.field(validator=lambda *a: _expr(*a))
 
 
 Expr: TypeAlias = Condition | AllOf | AnyOf | Not
 """A rule: a condition, or all / any / not of rules."""
+EXPR_TYPES = (Condition, AllOf, AnyOf, Not)
+EXPR_WHAT = "a rule expression (cond, all_of, any_of, not_)"
+_exprs = tuple_of(EXPR_TYPES, EXPR_WHAT, error=ConfigurationError)
+_expr = instance(EXPR_TYPES, EXPR_WHAT, error=ConfigurationError)
 
 
 def cond(field: str, op: str, value: Scalar | Sequence[Scalar]) -> Condition:

@@ -29,10 +29,13 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import array
 from crmcore.arrays import validate_nan_policy
 from crmcore.errors import ConfigurationError, ValidationError
 from crmcore.model._fields import as_tuple, instance, name_text, tuple_of
 from crmcore.segmentation.rules import (
+    EXPR_TYPES,
+    EXPR_WHAT,
     AllOf,
     AnyOf,
     Condition,
@@ -102,12 +105,7 @@ class Tier:
     name: str = attrs.field(validator=name_text(error=_CE))
     rule: Expr | None = attrs.field(
         default=None,
-        validator=instance(
-            (Condition, AllOf, AnyOf, Not),
-            "a rule expression (cond, all_of, any_of, not_)",
-            optional=True,
-            error=_CE,
-        ),
+        validator=instance(EXPR_TYPES, EXPR_WHAT, optional=True, error=_CE),
     )
     service: ServiceLevel = attrs.field(
         factory=ServiceLevel, validator=instance(ServiceLevel, "a ServiceLevel", error=_CE)
@@ -122,7 +120,7 @@ class TierAssignment:
     ['silver', '']
     """
 
-    codes: npt.NDArray[np.int16]
+    codes: npt.NDArray[np.int16] = attrs.field(validator=array("i", lo=-1))
     tiers: tuple[str, ...]
 
     def labels(self) -> npt.NDArray[np.str_]:
