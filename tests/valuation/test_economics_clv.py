@@ -49,7 +49,7 @@ def test_edge_cases() -> None:
         retention_clv(10.0, 0.5, -0.2)
     with pytest.raises(ValidationError, match="'horizon'"):
         retention_clv(10.0, 0.5, 0.1, horizon=-1)
-    with pytest.raises(ValidationError, match="broadcast"):
+    with pytest.raises(ValidationError, match="same length: margin has 2, retention has 3"):
         retention_clv([1, 2], [0.5, 0.5, 0.5], 0.1)
 
 

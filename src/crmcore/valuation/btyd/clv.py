@@ -27,9 +27,10 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from crmcore.arrays import FloatArray, as_float_array, check_nonnegative
+from crmcore.arrays import FloatArray, NanPolicy, as_float_array, check_nonnegative
 from crmcore.errors import ValidationError
-from crmcore.valuation.btyd._common import check_rft, factorize_rows
+from crmcore.options import as_choice, as_horizon, as_number
+from crmcore.valuation.btyd._common import aligned, check_rft, factorize_rows, per_row
 from crmcore.valuation.btyd.gamma_gamma import GammaGammaModel
 
 __all__ = ["STEP_LENGTHS", "PurchaseModel", "customer_lifetime_value"]
@@ -61,6 +62,7 @@ def customer_lifetime_value(
     time_unit: str = "W",
     purchase_covariates: npt.ArrayLike | None = None,
     dropout_covariates: npt.ArrayLike | None = None,
+    nan_policy: NanPolicy = "raise",
 ) -> FloatArray:
     """Discounted expected margin over ``horizon`` steps per customer.
 
@@ -70,29 +72,49 @@ def customer_lifetime_value(
     share of the value kept. With ``spend_model`` None the given
     ``monetary_value`` is used as the expected value per transaction. A
     purchase model fitted with covariates takes them per customer
-    (``purchase_covariates``, ``dropout_covariates``).
+    (``purchase_covariates``, ``dropout_covariates``). ``nan_policy`` follows the
+    element-wise rule of :mod:`crmcore.arrays` (one value per customer).
 
-    >>> customer_lifetime_value(None, None, [1], [1.0], [2.0], [1.0], horizon=0)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    >>> customer_lifetime_value(None, None, [1], [1.0], [2.0], [1.0], horizon=0)
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'horizon' must be a whole number >= 1: 0
+    crmcore.errors.ValidationError: 'horizon' must be >= 1: 0
     """
-    if not isinstance(horizon, int | np.integer) or horizon < 1:
-        raise ValidationError(f"'horizon' must be a whole number >= 1: {horizon!r}")
-    if not (np.isfinite(discount_rate) and discount_rate > -1):
-        raise ValidationError(f"'discount_rate' must be > -1: {discount_rate!r}")
-    if not np.isfinite(margin):
-        raise ValidationError(f"'margin' must be finite: {margin!r}")
+    if nan_policy != "raise":
+        return per_row(
+            lambda **cols: customer_lifetime_value(
+                purchase_model,
+                spend_model,
+                **cols,
+                horizon=horizon,
+                discount_rate=discount_rate,
+                margin=margin,
+                step=step,
+                time_unit=time_unit,
+            ),
+            nan_policy,
+            {"frequency": frequency, "recency": recency, "T": T, "monetary_value": monetary_value},
+            broadcast=("frequency", "recency", "T", "monetary_value"),
+            rows={
+                "purchase_covariates": purchase_covariates,
+                "dropout_covariates": dropout_covariates,
+            },
+        )
+    horizon = as_horizon(horizon, name="horizon", low=1)
+    discount_rate = as_number(discount_rate, name="discount_rate", low=-1, inclusive=(False, True))
+    margin = as_number(margin, name="margin")
     if step is None:
-        if time_unit not in STEP_LENGTHS:
-            raise ValidationError(
-                f"'time_unit' must be one of {sorted(STEP_LENGTHS)}: {time_unit!r}"
-            )
-        step = STEP_LENGTHS[time_unit]
-    if not (np.isfinite(step) and step > 0):
-        raise ValidationError(f"'step' must be > 0: {step!r}")
+        step = STEP_LENGTHS[as_choice(time_unit, name="time_unit", allowed=sorted(STEP_LENGTHS))]
+    step = as_number(step, name="step", low=0, inclusive=(False, True))
     x, tx, tt = check_rft(frequency, recency, T)
-    m = as_float_array(monetary_value, name="monetary_value")
-    m = np.broadcast_to(m, x.shape)
+    x, tx, tt, m = aligned(
+        {"frequency": frequency, "recency": recency, "T": T, "monetary_value": monetary_value},
+        {
+            "frequency": x,
+            "recency": tx,
+            "T": tt,
+            "monetary_value": as_float_array(monetary_value, name="monetary_value"),
+        },
+    )
     check_nonnegative(m, name="monetary_value")
     value = m if spend_model is None else spend_model.conditional_expected_average_value(x, m)
     times = step * np.arange(horizon + 1, dtype=np.float64)

@@ -28,8 +28,17 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore._results import FINITE, array
-from crmcore.arrays import FloatArray, as_float_array, check_in_range, check_nonnegative
+from crmcore.arrays import (
+    FloatArray,
+    NanPolicy,
+    NanSplit,
+    apply_nan_policy,
+    check_in_range,
+    check_nonnegative,
+)
 from crmcore.errors import ValidationError
+from crmcore.options import as_horizon, as_number
+from crmcore.valuation.btyd._common import check_rft, per_row
 
 __all__ = [
     "PurchaseModel",
@@ -40,14 +49,9 @@ __all__ = [
 ]
 
 
-def _broadcast(**arrays: npt.ArrayLike) -> dict[str, FloatArray]:
-    conv = {k: as_float_array(v, name=k, ndim=None) for k, v in arrays.items()}
-    try:
-        out = np.broadcast_arrays(*conv.values())
-    except ValueError as e:
-        shapes = ", ".join(f"{k} {v.shape}" for k, v in conv.items())
-        raise ValidationError(f"inputs must broadcast to one shape: {shapes}") from e
-    return dict(zip(conv, out, strict=True))
+def _rows(nan_policy: str, **arrays: npt.ArrayLike) -> NanSplit:
+    """Aligned per-cohort inputs (scalars stand for every row) after the element-wise NaN policy."""
+    return apply_nan_policy(arrays, policy=nan_policy, broadcast=tuple(arrays))
 
 
 def retention_clv(
@@ -56,11 +60,15 @@ def retention_clv(
     discount: npt.ArrayLike,
     *,
     horizon: int | None = None,
+    nan_policy: NanPolicy = "raise",
 ) -> Any:
     """CLV with constant retention ``r``, margin ``m`` per period and discount rate ``d`` (broadcasts).
 
     Returns a float for scalar inputs, else an array. An infinite horizon
-    with ``r = 1`` and ``d = 0`` has no finite value and is refused.
+    with ``r = 1`` and ``d = 0`` has no finite value and is refused. Arrays
+    must have one length (scalars stand for every row); ``nan_policy``
+    follows the element-wise rule of :mod:`crmcore.arrays`; ``horizon`` is
+    capped at :data:`crmcore.options.MAX_PERIODS`.
 
     >>> retention_clv([10, 20], 0.5, 0.0).tolist()
     [10.0, 20.0]
@@ -72,7 +80,8 @@ def retention_clv(
     crmcore.errors.ValidationError: 'retention' must be in [0, 1]: 1.2 at index 0
     """
     scalar = all(np.ndim(x) == 0 for x in (margin, retention, discount))
-    a = _broadcast(margin=margin, retention=retention, discount=discount)
+    split = _rows(nan_policy, margin=margin, retention=retention, discount=discount)
+    a = split.clean()
     m, r, d = a["margin"], a["retention"], a["discount"]
     check_in_range(r, name="retention", low=0, high=1)
     check_nonnegative(d, name="discount")
@@ -85,14 +94,13 @@ def retention_clv(
             )
         out = m * r / (1.0 + d - r)
     else:
-        if int(horizon) != horizon or horizon < 0:
-            raise ValidationError(f"'horizon' must be a whole number >= 0: {horizon!r}")
-        h = int(horizon)
+        h = as_horizon(horizon, name="horizon")
         one = q == 1.0
         safe_q = np.where(one, 0.5, q)
         geo = safe_q * (1.0 - safe_q**h) / (1.0 - safe_q)
         out = m * np.where(one, float(h), geo)
-    return float(out) if scalar else out
+    full = split.fill(out)
+    return float(full[0]) if scalar else full
 
 
 @attrs.frozen(eq=False)
@@ -104,7 +112,7 @@ class RetentionWhatIf:
 
     >>> w = retention_what_if(10.0, 0.5, 0.0, 100, points=10)
     >>> w.clv_before.tolist(), w.clv_after.round(4).tolist(), round(w.total_effect, 2)
-    (10.0, 15.0, 500.0)
+    ([10.0], [15.0], 500.0)
     """
 
     retention_before: FloatArray = attrs.field(validator=array(lo=0, hi=1, ndim=None))
@@ -129,8 +137,12 @@ def retention_what_if(
     *,
     points: float,
     horizon: int | None = None,
+    nan_policy: NanPolicy = "raise",
 ) -> RetentionWhatIf:
     """Profit effect of ``+points`` of retention (e.g. ``points=5``: 0.80 → 0.85) for each cohort.
+
+    ``nan_policy='omit'`` leaves out cohorts with a NaN input (the result holds the
+    cohorts kept); ``'propagate'`` is refused (the result holds no NaN).
 
     >>> w = retention_what_if([100.0, 100.0], [0.6, 0.8], 0.1, [1000, 500], points=5)
     >>> w.clv_before.round(2).tolist(), w.clv_after.round(2).tolist()
@@ -138,8 +150,19 @@ def retention_what_if(
     >>> w.profit_effect.round(0).tolist(), round(w.total_effect)
     ([24444.0, 36667.0], 61111)
     """
-    p = float(points)
-    a = _broadcast(margin=margin, retention=retention, discount=discount, cohort_sizes=cohort_sizes)
+    p = as_number(points, name="points")
+    if nan_policy == "propagate":
+        raise ValidationError(
+            "nan_policy='propagate' does not apply to a retention what-if (its result holds "
+            "no NaN): use 'omit' or 'raise'"
+        )
+    a = _rows(
+        nan_policy,
+        margin=margin,
+        retention=retention,
+        discount=discount,
+        cohort_sizes=cohort_sizes,
+    ).arrays
     check_nonnegative(a["cohort_sizes"], name="cohort_sizes")
     r0 = a["retention"]
     r1 = r0 + p / 100.0
@@ -187,12 +210,16 @@ def repurchase_propensity(
     frequency: npt.ArrayLike,
     recency: npt.ArrayLike,
     T: npt.ArrayLike,
+    *,
+    nan_policy: NanPolicy = "raise",
 ) -> FloatArray:
     """Per-customer probability of at least one purchase in the next ``t`` periods.
 
     Delegates to ``model.probability_of_repurchase`` (duck-typed: any fitted
-    model with that method), after validating the inputs, and checks that
-    the model answered with probabilities.
+    model with that method), after validating the inputs (the BTYD rule of
+    :func:`crmcore.valuation.btyd._common.check_rft`), and checks that the
+    model answered with probabilities. ``nan_policy`` follows the element-wise
+    rule of :mod:`crmcore.arrays`.
 
     >>> class Coin:
     ...     def probability_of_repurchase(self, t, frequency, recency, T):
@@ -205,21 +232,15 @@ def repurchase_propensity(
             f"'model' must offer probability_of_repurchase(t, frequency, recency, T): "
             f"{type(model).__name__}"
         )
-    if not float(t) > 0:
-        raise ValidationError(f"'t' must be > 0: {t!r}")
-    f = as_float_array(frequency, name="frequency")
-    rec = as_float_array(recency, name="recency")
-    big_t = as_float_array(T, name="T")
-    for name, arr in (("frequency", f), ("recency", rec), ("T", big_t)):
-        check_nonnegative(arr, name=name)
-    if not len(f) == len(rec) == len(big_t):
-        raise ValidationError(
-            f"inputs must have the same length: frequency {len(f)}, recency {len(rec)}, T {len(big_t)}"
+    t = as_number(t, name="t", low=0, inclusive=(False, True))
+    if nan_policy != "raise":
+        return per_row(
+            lambda **cols: repurchase_propensity(model, t, **cols),
+            nan_policy,
+            {"frequency": frequency, "recency": recency, "T": T},
+            broadcast=("frequency", "recency", "T"),
         )
-    late = rec > big_t
-    if late.any():
-        i = int(np.flatnonzero(late)[0])
-        raise ValidationError(f"'recency' must be <= 'T': {rec[i]:g} > {big_t[i]:g} at index {i}")
+    f, rec, big_t = check_rft(frequency, recency, T)
     out = np.asarray(model.probability_of_repurchase(float(t), f, rec, big_t), dtype=np.float64)
     out = np.broadcast_to(out, f.shape).astype(np.float64)
     bad = ~np.isfinite(out) | (out < 0) | (out > 1)
