@@ -34,10 +34,19 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore._results import COUNT, NONNEGATIVE, array, choice, number
-from crmcore.arrays import FloatArray, IntArray, as_float_array, check_nonnegative
+from crmcore.arrays import (
+    FloatArray,
+    IntArray,
+    NanPolicy,
+    as_float_array,
+    check_nonnegative,
+    check_same_length,
+    validate_nan_policy,
+)
 from crmcore.errors import ValidationError
 from crmcore.labels import check_labels, factorize_labels
 from crmcore.model import CostEntry
+from crmcore.options import as_choice
 from crmcore.valuation.economics._common import fbincount, show_label
 
 __all__ = [
@@ -264,6 +273,24 @@ def _table(
     )
 
 
+def _omit_missing(nan_policy: str, **labels: npt.ArrayLike) -> list[npt.ArrayLike]:
+    """Aligned per-customer labels after an aggregate's NaN policy (missing: the rule of
+    :mod:`crmcore.labels`): as given for ``'raise'``, without the rows where any is missing
+    for ``'omit'``; ``'propagate'`` is refused."""
+    pol = validate_nan_policy(nan_policy)
+    if pol == "raise":
+        return list(labels.values())
+    if pol == "propagate":
+        raise ValidationError(
+            "nan_policy='propagate' does not apply to a CAC report (it would be NaN): "
+            "use 'omit' or 'raise'"
+        )
+    coded = {k: factorize_labels(v, name=k, missing="code") for k, v in labels.items()}
+    check_same_length(**{k: c for k, (_, c) in coded.items()})
+    keep = np.logical_and.reduce([c >= 0 for _, c in coded.values()])
+    return [u[c[keep]] for u, c in coded.values()]
+
+
 def acquisition_cost(
     spend: SpendTable,
     customer_channels: npt.ArrayLike,
@@ -272,12 +299,16 @@ def acquisition_cost(
     shared: str = "unattributed",
     unattributed: str = "spread",
     zero_customers: str = "raise",
+    nan_policy: NanPolicy = "raise",
 ) -> CACReport:
     """CAC from spend records and the acquisition channel and period of every customer.
 
     Cells with neither spend nor customers do not appear; customers of a
     channel without spend (organic, referral) get a CAC of 0 (plus their share
-    of spread spend).
+    of spread spend). ``nan_policy`` follows the aggregate rule of
+    :mod:`crmcore.arrays` for customers whose channel or period is missing:
+    ``'raise'`` refuses them, ``'omit'`` leaves them out; ``'propagate'`` is
+    refused (a CAC report of NaN would say nothing).
 
     >>> spend = SpendTable.from_arrays(channel=["tv", "web"], period=[1, 1], amount=[500, 100])
     >>> acquisition_cost(spend, ["web"], [1])
@@ -287,10 +318,11 @@ def acquisition_cost(
     >>> r.by_channel.defined.tolist(), r.blended
     ([False, True], 600.0)
     """
-    if unattributed not in ("spread", "report"):
-        raise ValidationError(f"'unattributed' must be 'spread' or 'report': {unattributed!r}")
-    if zero_customers not in ("raise", "flag"):
-        raise ValidationError(f"'zero_customers' must be 'raise' or 'flag': {zero_customers!r}")
+    unattributed = as_choice(unattributed, name="unattributed", allowed=("spread", "report"))
+    zero_customers = as_choice(zero_customers, name="zero_customers", allowed=("raise", "flag"))
+    customer_channels, customer_periods = _omit_missing(
+        nan_policy, customer_channels=customer_channels, customer_periods=customer_periods
+    )
     cch = check_labels(customer_channels, name="customer_channels")
     cpe = check_labels(customer_periods, name="customer_periods")
     if len(cch) != len(cpe):
