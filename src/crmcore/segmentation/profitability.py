@@ -37,6 +37,7 @@ from crmcore.arrays import (
     validate_nan_policy,
 )
 from crmcore.errors import ValidationError
+from crmcore.labels import check_labels, factorize_labels
 from crmcore.model import CostEntry, Interaction
 from crmcore.model.money import _to_currency
 from crmcore.options import as_count
@@ -68,8 +69,8 @@ def customer_index(row_ids: npt.ArrayLike, customer_ids: npt.ArrayLike) -> IntAr
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'customer_id' 'z' at index 0 is not among the customers
     """
-    ids = np.asarray(customer_ids)
-    rows = np.asarray(row_ids)
+    ids = check_labels(customer_ids, name="customer_ids")
+    rows = check_labels(row_ids, name="row_ids")
     order = np.argsort(ids, kind="stable")
     srt = ids[order]
     if len(rows) == 0:
@@ -79,7 +80,7 @@ def customer_index(row_ids: npt.ArrayLike, customer_ids: npt.ArrayLike) -> IntAr
     if np.any(bad):
         i = int(np.flatnonzero(bad)[0])
         raise ValidationError(
-            f"'customer_id' {rows[i].item()!r} at index {i} is not among the customers"
+            f"'customer_id' {rows[i : i + 1].tolist()[0]!r} at index {i} is not among the customers"
         )
     out: IntArray = order[pos].astype(np.int64)
     return out
@@ -190,7 +191,7 @@ class CostBreakdown:
 
 def _grouped(
     customer: npt.ArrayLike,
-    labels: npt.ArrayLike,
+    labels: tuple[npt.NDArray[Any], IntArray],
     weights: FloatArray,
     *,
     n_customers: int,
@@ -198,7 +199,7 @@ def _grouped(
 ) -> tuple[tuple[str, ...], IntArray, FloatArray]:
     n_customers = as_count(n_customers, name="n_customers", high=MAX_CUSTOMERS)
     cust = as_int_array(customer, name="customer")
-    lab = np.asarray(labels)
+    uniq, code = labels  # from crmcore.labels.factorize_labels
     if len(weights) != len(cust):  # NaN rows omitted from the weights: drop them here too
         raise ValidationError(f"internal: {len(weights)} weights for {len(cust)} rows")
     if len(cust) and (cust.min() < 0 or cust.max() >= n_customers):
@@ -206,7 +207,6 @@ def _grouped(
         raise ValidationError(
             f"'customer' must index into {n_customers} customers: {cust[bad]} at index {bad}"
         )
-    uniq, code = np.unique(lab.astype(str), return_inverse=True)
     cats = tuple(str(u) for u in uniq)
     k = max(len(cats), 1)
     flat = np.bincount(cust * k + code, weights=weights, minlength=n_customers * k)
@@ -225,7 +225,7 @@ def _rows(
 ) -> tuple[npt.NDArray[Any], npt.NDArray[Any], FloatArray]:
     """Aligned rows (customer, label, value) after the length check and the NaN policy on the value."""
     cust = np.asarray(customer)
-    lab = np.asarray(labels)
+    lab = check_labels(labels, name=label_name)  # no missing label, over all rows
     for nm, a in (("customer", cust), (label_name, lab)):
         if a.ndim != 1:
             raise ValidationError(f"{nm!r} must be 1-dimensional, got shape {a.shape}")
@@ -265,9 +265,8 @@ def activity_costs(
     customer, activity, qty = _rows(
         customer, activity, "activity", quantity, "quantity", nan_policy
     )
-    lab = np.asarray(activity).astype(str)
+    uniq, code = factorize_labels(activity, name="activity")
     check_nonnegative(qty, name="quantity")
-    uniq = np.unique(lab)
     missing = [str(u) for u in uniq if str(u) not in rates.rates]
     if missing:
         raise ValidationError(
@@ -275,10 +274,11 @@ def activity_costs(
             f"known: {sorted(rates.rates)}"
         )
     price = np.array([rates.rate(str(u)) for u in uniq])
-    code = np.searchsorted(uniq, lab)
     with np.errstate(over="ignore"):  # an overflow is refused by name in _grouped
         cost = qty * price[code]
-    cats, _, amounts = _grouped(customer, lab, cost, n_customers=n_customers, name="activity")
+    cats, _, amounts = _grouped(
+        customer, (uniq, code), cost, n_customers=n_customers, name="activity"
+    )
     return CostBreakdown(cats, amounts)
 
 
@@ -301,7 +301,8 @@ def entry_costs(
     """
     customer, category, amt = _rows(customer, category, "category", amount, "amount", nan_policy)
     check_nonnegative(amt, name="amount")
-    cats, _, amounts = _grouped(customer, category, amt, n_customers=n_customers, name="category")
+    labels = factorize_labels(category, name="category")
+    cats, _, amounts = _grouped(customer, labels, amt, n_customers=n_customers, name="category")
     return CostBreakdown(cats, amounts)
 
 
@@ -321,7 +322,13 @@ def cost_entries_to_arrays(
     ids = np.array([e.customer_id for e in rows], dtype=object)
     cats = np.array([e.category for e in rows], dtype=str)
     amounts = np.array([float(e.amount.amount) for e in rows], dtype=np.float64)
-    return customer_index(ids.astype(str), np.asarray(customer_ids).astype(str)), cats, amounts
+    return (
+        customer_index(
+            ids.astype(str), check_labels(customer_ids, name="customer_ids").astype(str)
+        ),
+        cats,
+        amounts,
+    )
 
 
 def interactions_to_arrays(
@@ -341,7 +348,9 @@ def interactions_to_arrays(
     rows = list(interactions)
     ids = np.array([r.customer_id for r in rows], dtype=str)
     channels = np.array([r.channel.value for r in rows], dtype=str)
-    return customer_index(ids, np.asarray(customer_ids).astype(str)), channels
+    return customer_index(
+        ids, check_labels(customer_ids, name="customer_ids").astype(str)
+    ), channels
 
 
 @attrs.frozen(eq=False)
