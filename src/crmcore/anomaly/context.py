@@ -23,6 +23,7 @@ import attrs
 from crmcore.errors import NotFoundError, ValidationError
 from crmcore.model import Customer
 from crmcore.model._fields import opt_record_id, opt_str
+from crmcore.options import as_choice
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -84,8 +85,6 @@ def check_policy(policy: str) -> UnknownPolicy:
 
     >>> check_policy("drop")
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'unknown_customers' must be 'queue' or 'error': 'drop'
+    crmcore.errors.ValidationError: 'unknown_customers' must be one of 'queue', 'error': 'drop'
     """
-    if policy not in ("queue", "error"):
-        raise ValidationError(f"'unknown_customers' must be 'queue' or 'error': {policy!r}")
-    return policy  # type: ignore[return-value]  # narrowed by the check above
+    return as_choice(policy, name="unknown_customers", allowed=("queue", "error"))  # type: ignore[return-value]  # narrowed by the check

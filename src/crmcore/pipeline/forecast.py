@@ -38,6 +38,7 @@ from scipy.special import ndtri
 
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
+from crmcore.options import as_choice, as_confidence, as_horizon, as_number
 from crmcore.pipeline.funnel import Funnel
 from crmcore.pipeline.history import FunnelHistory, days_between, wsum
 from crmcore.pipeline.metrics import _ratio, view
@@ -57,6 +58,7 @@ __all__ = [
 
 Method = Literal["history", "stage"]
 _MAX_WEIGHT = 10.0
+_MAX_MONTHS = 120  # the longest forecast, in months
 _MAX_DAYS = 2000  # the day grid of the timing tables (longer paths count as 2000 days)
 
 
@@ -73,12 +75,16 @@ class WinProbabilities:
     prior_weight: float
 
 
+def _check_months(months: object) -> int:
+    return as_horizon(months, name="months", low=1, cap=_MAX_MONTHS)
+
+
+def _check_method(method: object) -> Method:
+    return as_choice(method, name="method", allowed=("history", "stage"))  # type: ignore[return-value]  # narrowed by the check
+
+
 def _check_weight(prior_weight: float) -> float:
-    if isinstance(prior_weight, bool) or not isinstance(prior_weight, int | float):
-        raise ValidationError(f"'prior_weight' must be a number >= 0: {prior_weight!r}")
-    if not np.isfinite(prior_weight) or prior_weight < 0:
-        raise ValidationError(f"'prior_weight' must be a finite number >= 0: {prior_weight!r}")
-    return float(prior_weight)
+    return as_number(prior_weight, name="prior_weight", low=0.0)
 
 
 def win_probabilities(
@@ -321,14 +327,11 @@ def forecast(
     ...                              to_stage=["TOP"], at=["2025-01-01"], amount=[100.0])
     >>> forecast(h, TOP_IN_BEST, months=0)
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'months' must be an integer in [1, 120]: 0
+    crmcore.errors.ValidationError: 'months' must be >= 1: 0
     """
-    if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 120:
-        raise ValidationError(f"'months' must be an integer in [1, 120]: {months!r}")
-    if method not in ("history", "stage"):
-        raise ValidationError(f"'method' must be 'history' or 'stage': {method!r}")
-    if not isinstance(level, float | int) or not 0 < level < 1:
-        raise ValidationError(f"'level' must be in (0, 1): {level!r}")
+    months = _check_months(months)
+    method = _check_method(method)
+    level = as_confidence(level, name="level")
     fh = view(data, funnel)
     learn = train if train is not None else fh
     ttc = time_to_close(learn)
@@ -414,6 +417,10 @@ def backtest(
     >>> bt.methods, len(bt.actual), bt.best()
     (('history', 'stage'), 3, 'history')
     """
+    months = _check_months(months)
+    if isinstance(methods, str) or not isinstance(methods, tuple | list) or not methods:
+        raise ValidationError(f"'methods' must be a non-empty tuple of methods: {methods!r}")
+    methods = tuple(_check_method(m) for m in methods)
     cut = as_instant(as_of, name="as_of")
     past = FunnelHistory.build(history, funnel, as_of=cut)
     full = FunnelHistory.build(history, funnel)
