@@ -117,7 +117,7 @@ def test_bad_arguments_are_refused(uow: UnitOfWork) -> None:
             uow.customers.list(limit=-1)
         with pytest.raises(ValidationError, match="'batch_size'"):
             list(uow.customers.iter(batch_size=0))
-        with pytest.raises(ValidationError, match="Channel must be one of"):
+        with pytest.raises(ValidationError, match="'channels' must be one of"):
             uow.interactions.list(channels=["pigeon"])
         with pytest.raises(ValidationError, match="not one string"):
             uow.transactions.read_log(customer_ids="c-1")

@@ -4,30 +4,39 @@
 (3, None)
 >>> check_limit(-1)
 Traceback (most recent call last):
-crmcore.errors.ValidationError: 'limit' must be a non-negative integer or None: -1
+crmcore.errors.ValidationError: 'limit' must be >= 0: -1
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from crmcore.errors import ValidationError
 from crmcore.model import Channel, TransactionKind
-from crmcore.model._fields import to_enum
+from crmcore.model._storable import INT64_MAX, id_problem, text_problem
+from crmcore.options import as_count, as_enum
 from crmcore.timestamps import TimeLike, as_instant
 
-__all__ = ["check_batch", "check_limit", "parse_channels", "parse_kinds", "time_bounds"]
+__all__ = [
+    "check_batch",
+    "check_filter",
+    "check_filters",
+    "check_id",
+    "check_ids",
+    "check_limit",
+    "parse_channels",
+    "parse_kinds",
+    "time_bounds",
+]
 
 
 def check_limit(limit: int | None) -> int | None:
-    """``limit`` must be None or a non-negative int."""
+    """``limit`` must be None or a whole number in [0, 2**63 - 1] (what every backend can bind)."""
     if limit is None:
         return None
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-        raise ValidationError(f"'limit' must be a non-negative integer or None: {limit!r}")
-    return limit
+    return as_count(limit, name="limit", high=INT64_MAX)
 
 
 def check_batch(batch_size: int) -> int:
@@ -35,11 +44,36 @@ def check_batch(batch_size: int) -> int:
 
     >>> check_batch(0)
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'batch_size' must be a positive integer: 0
+    crmcore.errors.ValidationError: 'batch_size' must be >= 1: 0
     """
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValidationError(f"'batch_size' must be a positive integer: {batch_size!r}")
-    return batch_size
+    return as_count(batch_size, name="batch_size", low=1, high=INT64_MAX)
+
+
+def check_filter(value: object, name: str) -> str | None:
+    """A keyword filter on a text column: None (no filter) or a string every backend can bind
+    (no NUL, no lone surrogate); anything else names the filter.
+
+    >>> check_filter("vip", "segment"), check_filter(None, "segment")
+    ('vip', None)
+    >>> check_filter({"a": 1}, "segment")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'segment' must be a string or None: {'a': 1}
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{name!r} must be a string or None: {value!r}")
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValidationError(f"{name!r} {problem}: {value!r}")
+    return value
+
+
+def _items(values: object, name: str, what: str) -> list[object]:
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+        shown = "one string" if isinstance(values, str) else repr(type(values).__name__)
+        raise ValidationError(f"{name!r} must be a sequence of {what}, not {shown}: {values!r}")
+    return list(values)
 
 
 def time_bounds(
@@ -64,9 +98,7 @@ def parse_kinds(kinds: Sequence[TransactionKind | str] | None) -> list[Transacti
     """
     if kinds is None:
         return None
-    if isinstance(kinds, str):
-        raise ValidationError(f"'kinds' must be a sequence of kinds, not one string: {kinds!r}")
-    return [to_enum(TransactionKind, k) for k in kinds]
+    return [as_enum(k, TransactionKind, name="kinds") for k in _items(kinds, "kinds", "kinds")]
 
 
 def parse_channels(channels: Sequence[Channel | str] | None) -> list[Channel] | None:
@@ -77,11 +109,8 @@ def parse_channels(channels: Sequence[Channel | str] | None) -> list[Channel] | 
     """
     if channels is None:
         return None
-    if isinstance(channels, str):
-        raise ValidationError(
-            f"'channels' must be a sequence of channels, not one string: {channels!r}"
-        )
-    return [to_enum(Channel, c) for c in channels]
+    items = _items(channels, "channels", "channels")
+    return [as_enum(c, Channel, name="channels") for c in items]
 
 
 def check_ids(values: Sequence[str], field: str) -> list[str]:
@@ -91,12 +120,37 @@ def check_ids(values: Sequence[str], field: str) -> list[str]:
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'keys' must be a sequence of strings, not one string: 'abc'
     """
-    if isinstance(values, str):
-        raise ValidationError(
-            f"{field!r} must be a sequence of strings, not one string: {values!r}"
-        )
-    out = list(values)
+    out = _items(values, field, "strings")
     for v in out:
         if not isinstance(v, str):
             raise ValidationError(f"{field!r} must hold strings: {v!r}")
-    return out
+        problem = text_problem(v)
+        if problem is not None:
+            raise ValidationError(f"{field!r} items {problem}: {v!r}")
+    return out  # type: ignore[return-value]  # every item checked above
+
+
+def check_filters(**filters: object) -> None:
+    """:func:`check_filter` on each keyword filter of a query, named by its keyword.
+
+    >>> check_filters(customer_id="c-1", rep_id=7)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'rep_id' must be a string or None: 7
+    """
+    for name, value in filters.items():
+        if value is not None:
+            check_filter(value, name)
+
+
+def check_id(value: object, name: str) -> str:
+    """A record id argument (a storable, non-empty string id), named in the message.
+
+    >>> check_id(None, "customer_id")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'customer_id' must be a non-empty string id of at most 128 characters without surrounding blanks: None
+    """
+    problem = id_problem(value)
+    if problem is not None:
+        raise ValidationError(f"{name!r} {problem}: {value!r}")
+    assert isinstance(value, str)  # id_problem refuses anything else
+    return value

@@ -42,7 +42,8 @@ from typing import Any
 import attrs
 
 from crmcore.model import Consent
-from crmcore.repositories.protocols import UnitOfWork
+from crmcore.repositories._args import check_id
+from crmcore.repositories.protocols import UnitOfWork, expect_unit_of_work
 from crmcore.serialization import to_dict
 
 __all__ = ["ERASED_NAME", "EXPORT_FORMAT", "erase_customer", "export_customer"]
@@ -68,7 +69,8 @@ def export_customer(uow: UnitOfWork, customer_id: str) -> dict[str, Any]:
     Traceback (most recent call last):
     crmcore.errors.NotFoundError: customer 'nobody' not found
     """
-    customer = uow.customers.get(customer_id)
+    uow = expect_unit_of_work(uow)
+    customer = uow.customers.get(check_id(customer_id, "customer_id"))
     opportunities = [
         {
             "opportunity": to_dict(o),
@@ -95,7 +97,8 @@ def erase_customer(uow: UnitOfWork, customer_id: str) -> dict[str, int]:
     Nothing is durable until the caller commits; erasing twice is harmless.
     A missing customer raises NotFoundError.
     """
-    customer = uow.customers.get(customer_id)
+    uow = expect_unit_of_work(uow)
+    customer = uow.customers.get(check_id(customer_id, "customer_id"))
     anonymous = attrs.evolve(
         customer,
         name=ERASED_NAME,

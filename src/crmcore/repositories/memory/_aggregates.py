@@ -13,7 +13,13 @@ import numpy as np
 
 from crmcore.errors import ConcurrencyError, DuplicateError, NotFoundError
 from crmcore.model import Customer, Opportunity, StageChange
-from crmcore.repositories._args import check_batch, check_ids, check_limit, time_bounds
+from crmcore.repositories._args import (
+    check_batch,
+    check_filters,
+    check_ids,
+    check_limit,
+    time_bounds,
+)
 from crmcore.repositories._codec import to_e6, to_micros
 from crmcore.repositories._writes import (
     check_document_key,
@@ -109,6 +115,7 @@ class MemoryCustomerRepository:
         limit: int | None = None,
     ) -> builtins.list[Customer]:
         """Customers matching every filter, ordered by id."""
+        check_filters(owner_id=owner_id, segment=segment)
         limit = check_limit(limit)
         lo, hi = time_bounds(acquired_from, acquired_to, names=("acquired_from", "acquired_to"))
 
@@ -239,6 +246,7 @@ class MemoryOpportunityRepository:
         limit: int | None = None,
     ) -> builtins.list[Opportunity]:
         """Opportunities matching every filter, ordered by id."""
+        check_filters(owner_id=owner_id, customer_id=customer_id, funnel=funnel, stage=stage)
         limit = check_limit(limit)
 
         def keep(o: Opportunity) -> bool:
@@ -268,6 +276,7 @@ class MemoryOpportunityRepository:
         end: datetime | None = None,
     ) -> StageHistory:
         """Stage changes as columns, ordered by opportunity then sequence."""
+        check_filters(funnel=funnel, owner_id=owner_id)
         lo, hi = time_bounds(start, end)
         cs = self._cs()
         rows: list[tuple[StageChange, Opportunity]] = []
@@ -326,6 +335,7 @@ class MemoryDocumentRepository:
 
     def keys(self, kind: str) -> builtins.list[str]:
         """The keys stored for ``kind``, sorted."""
+        check_filters(kind=kind)
         return sorted(k for (kd, k), _ in self._items() if kd == kind)
 
     def _items(self) -> builtins.list[tuple[tuple[str, str], Any]]:

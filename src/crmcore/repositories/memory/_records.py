@@ -22,6 +22,7 @@ from crmcore.model import (
 )
 from crmcore.repositories._args import (
     check_batch,
+    check_filters,
     check_ids,
     check_limit,
     parse_channels,
@@ -149,6 +150,7 @@ class MemoryInteractionRepository(_Records[Interaction]):
         limit: int | None = None,
     ) -> builtins.list[Interaction]:
         """Interactions matching every filter, in time order."""
+        check_filters(customer_id=customer_id, rep_id=rep_id)
         lo, hi = time_bounds(start, end)
         chans = parse_channels(channels)
 
@@ -171,6 +173,7 @@ class MemoryInteractionRepository(_Records[Interaction]):
         batch_size: int = 1000,
     ) -> Iterator[Interaction]:
         """Matching interactions, streamed in time order."""
+        check_filters(customer_id=customer_id)
         check_batch(batch_size)
         yield from self.list(customer_id=customer_id, start=start, end=end)
 
@@ -213,6 +216,7 @@ class MemoryTransactionRepository(_Records[Transaction]):
         limit: int | None = None,
     ) -> builtins.list[Transaction]:
         """Transactions matching every filter, in time order."""
+        check_filters(customer_id=customer_id)
         ids = None if customer_id is None else [customer_id]
         return self._select(self._filter(ids, kinds, start, end), limit)
 
@@ -225,6 +229,7 @@ class MemoryTransactionRepository(_Records[Transaction]):
         batch_size: int = 1000,
     ) -> Iterator[Transaction]:
         """Matching transactions, streamed in time order."""
+        check_filters(customer_id=customer_id)
         check_batch(batch_size)
         yield from self.list(customer_id=customer_id, start=start, end=end)
 
@@ -330,6 +335,7 @@ class MemoryActivityRepository(_Records[Activity]):
         limit: int | None = None,
     ) -> builtins.list[Activity]:
         """Activities matching the filters, ordered by done (else due) time, then id."""
+        check_filters(rep_id=rep_id, customer_id=customer_id, opportunity_id=opportunity_id)
         lo, hi = time_bounds(start, end)
 
         def keep(r: Activity) -> bool:
@@ -361,6 +367,7 @@ class MemorySurveyRepository(_Records[SurveyResponse]):
         limit: int | None = None,
     ) -> builtins.list[SurveyResponse]:
         """Responses matching every filter, in time order."""
+        check_filters(customer_id=customer_id, survey=survey)
         lo, hi = time_bounds(start, end)
 
         def keep(r: SurveyResponse) -> bool:
@@ -391,6 +398,7 @@ class MemoryCostRepository(_Records[CostEntry]):
         limit: int | None = None,
     ) -> builtins.list[CostEntry]:
         """Cost entries matching every filter, in time order."""
+        check_filters(customer_id=customer_id, category=category)
         lo, hi = time_bounds(start, end)
 
         def keep(r: CostEntry) -> bool:

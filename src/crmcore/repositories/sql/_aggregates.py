@@ -14,7 +14,13 @@ import sqlalchemy as sa
 
 from crmcore.errors import ConcurrencyError, NotFoundError
 from crmcore.model import Customer, Opportunity, StageChange
-from crmcore.repositories._args import check_batch, check_ids, check_limit, time_bounds
+from crmcore.repositories._args import (
+    check_batch,
+    check_filters,
+    check_ids,
+    check_limit,
+    time_bounds,
+)
 from crmcore.repositories._codec import (
     from_e6,
     from_micros,
@@ -160,6 +166,7 @@ class SqlCustomerRepository:
         limit: int | None = None,
     ) -> builtins.list[Customer]:
         """Customers matching every filter, ordered by id."""
+        check_filters(owner_id=owner_id, segment=segment)
         limit = check_limit(limit)
         c = self.table.c
         lo, hi = time_bounds(acquired_from, acquired_to, names=("acquired_from", "acquired_to"))
@@ -381,6 +388,7 @@ class SqlOpportunityRepository:
         limit: int | None = None,
     ) -> builtins.list[Opportunity]:
         """Opportunities matching every filter, ordered by id."""
+        check_filters(owner_id=owner_id, customer_id=customer_id, funnel=funnel, stage=stage)
         limit = check_limit(limit)
         c = self.table.c
         where: list[Any] = []
@@ -417,6 +425,7 @@ class SqlOpportunityRepository:
         end: datetime | None = None,
     ) -> StageHistory:
         """Stage changes as columns (owner and product fall back to the opportunity's)."""
+        check_filters(funnel=funnel, owner_id=owner_id)
         lo, hi = time_bounds(start, end)
         e, o = self.events.c, self.table.c
         funnel_col = sa.func.coalesce(e.funnel, o.funnel)

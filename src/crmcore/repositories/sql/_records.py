@@ -13,6 +13,7 @@ from crmcore.errors import NotFoundError
 from crmcore.model import Activity, Channel, CostEntry, Interaction, SurveyResponse
 from crmcore.repositories._args import (
     check_batch,
+    check_filters,
     check_limit,
     parse_channels,
     time_bounds,
@@ -215,6 +216,7 @@ class SqlInteractionRepository(SqlTable[Interaction]):
         limit: int | None = None,
     ) -> builtins.list[Interaction]:
         """Interactions matching every filter, in time order (an index range scan)."""
+        check_filters(customer_id=customer_id, rep_id=rep_id)
         return self._select(self._where(customer_id, rep_id, channels, start, end), limit)
 
     def iter(
@@ -226,6 +228,7 @@ class SqlInteractionRepository(SqlTable[Interaction]):
         batch_size: int = 1000,
     ) -> Iterator[Interaction]:
         """Matching interactions in time order, fetched ``batch_size`` at a time."""
+        check_filters(customer_id=customer_id)
         where = self._where(customer_id, None, None, start, end)
         return self._iter(where, self.table.c.occurred_at, batch_size)
 
@@ -282,6 +285,7 @@ class SqlActivityRepository(SqlTable[Activity]):
         limit: int | None = None,
     ) -> builtins.list[Activity]:
         """Activities matching the filters, ordered by done (else due) time, then id."""
+        check_filters(rep_id=rep_id, customer_id=customer_id, opportunity_id=opportunity_id)
         c = self.table.c
         lo, hi = time_bounds(start, end)
         where: list[Any] = []
@@ -343,6 +347,7 @@ class SqlSurveyRepository(SqlTable[SurveyResponse]):
         limit: int | None = None,
     ) -> builtins.list[SurveyResponse]:
         """Responses matching every filter, in time order."""
+        check_filters(customer_id=customer_id, survey=survey)
         c = self.table.c
         lo, hi = time_bounds(start, end)
         where = in_range(c.responded_at, lo, hi)
@@ -394,6 +399,7 @@ class SqlCostRepository(SqlTable[CostEntry]):
         limit: int | None = None,
     ) -> builtins.list[CostEntry]:
         """Cost entries matching every filter, in time order."""
+        check_filters(customer_id=customer_id, category=category)
         c = self.table.c
         lo, hi = time_bounds(start, end)
         where = in_range(c.incurred_at, lo, hi)

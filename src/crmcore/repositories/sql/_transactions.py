@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from crmcore.errors import ConcurrencyError
 from crmcore.model import Transaction, TransactionKind
-from crmcore.repositories._args import check_ids, parse_kinds, time_bounds
+from crmcore.repositories._args import check_filters, check_ids, parse_kinds, time_bounds
 from crmcore.repositories._codec import from_e6, from_micros, to_e6, to_micros
 from crmcore.repositories._columnar import (
     LOG_COLUMNS,
@@ -185,6 +185,7 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         limit: int | None = None,
     ) -> builtins.list[Transaction]:
         """Transactions matching every filter, in time order."""
+        check_filters(customer_id=customer_id)
         where = self._where(kinds, start, end)
         if customer_id is not None:
             where.append(self.table.c.customer_id == customer_id)
@@ -199,6 +200,7 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         batch_size: int = 1000,
     ) -> Iterator[Transaction]:
         """Matching transactions in time order, fetched ``batch_size`` at a time."""
+        check_filters(customer_id=customer_id)
         where = self._where(None, start, end)
         if customer_id is not None:
             where.append(self.table.c.customer_id == customer_id)
