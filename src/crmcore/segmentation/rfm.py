@@ -228,6 +228,20 @@ def rfm_summary(
     return RFMSummary(log.customer_ids[keep], recency, f, mon, t_end)
 
 
+def _score_range(inst: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+    ok = (
+        isinstance(value, tuple | list)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        and 1 <= value[0] <= value[1]
+    )
+    if not ok:
+        raise ConfigurationError(
+            f"segment {getattr(inst, 'name', '?')!r}: {attribute.name!r} must be a range (low, high) of integers "
+            f"with 1 <= low <= high: {value!r}"
+        )
+
+
 @attrs.frozen
 class SegmentRule:
     """A named segment: inclusive score ranges ``(low, high)`` for R, F and M.
@@ -237,25 +251,9 @@ class SegmentRule:
     """
 
     name: str = attrs.field(validator=name_text(error=ConfigurationError))
-    recency: tuple[int, int] = attrs.field(default=(1, 100), validator=lambda *a: _score_range(*a))
-    frequency: tuple[int, int] = attrs.field(
-        default=(1, 100), validator=lambda *a: _score_range(*a)
-    )
-    monetary: tuple[int, int] = attrs.field(default=(1, 100), validator=lambda *a: _score_range(*a))
-
-
-def _score_range(inst: SegmentRule, attribute: attrs.Attribute[Any], value: object) -> None:
-    ok = (
-        isinstance(value, tuple | list)
-        and len(value) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        and 1 <= value[0] <= value[1]
-    )
-    if not ok:
-        raise ConfigurationError(
-            f"segment {inst.name!r}: {attribute.name!r} must be a range (low, high) of integers "
-            f"with 1 <= low <= high: {value!r}"
-        )
+    recency: tuple[int, int] = attrs.field(default=(1, 100), validator=_score_range)
+    frequency: tuple[int, int] = attrs.field(default=(1, 100), validator=_score_range)
+    monetary: tuple[int, int] = attrs.field(default=(1, 100), validator=_score_range)
 
 
 @attrs.frozen

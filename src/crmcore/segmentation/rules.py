@@ -95,6 +95,14 @@ class Condition:
             )
 
 
+def _expr_items(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    tuple_of(EXPR_TYPES, EXPR_WHAT, error=ConfigurationError)(inst, attribute, value)
+
+
+def _one_expr(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    instance(EXPR_TYPES, EXPR_WHAT, error=ConfigurationError)(inst, attribute, value)
+
+
 @attrs.frozen
 class AllOf:
     """True where every item is true (an empty ``all`` is true).
@@ -103,7 +111,7 @@ class AllOf:
     [True, True]
     """
 
-    items: tuple[Expr, ...] = attrs.field(converter=as_tuple, validator=lambda *a: _exprs(*a))
+    items: tuple[Expr, ...] = attrs.field(converter=as_tuple, validator=_expr_items)
 
 
 @attrs.frozen
@@ -117,7 +125,7 @@ class AnyOf:
     crmcore.errors.ConfigurationError: 'items[0]' must be a rule expression (cond, all_of, any_of, not_): 'x'
     """
 
-    items: tuple[Expr, ...] = attrs.field(converter=as_tuple, validator=lambda *a: _exprs(*a))
+    items: tuple[Expr, ...] = attrs.field(converter=as_tuple, validator=_expr_items)
 
 
 @attrs.frozen
@@ -128,15 +136,13 @@ class Not:
     [False, True]
     """
 
-    item: Expr = attrs.field(validator=lambda *a: _expr(*a))
+    item: Expr = attrs.field(validator=_one_expr)
 
 
 Expr: TypeAlias = Condition | AllOf | AnyOf | Not
 """A rule: a condition, or all / any / not of rules."""
 EXPR_TYPES = (Condition, AllOf, AnyOf, Not)
 EXPR_WHAT = "a rule expression (cond, all_of, any_of, not_)"
-_exprs = tuple_of(EXPR_TYPES, EXPR_WHAT, error=ConfigurationError)
-_expr = instance(EXPR_TYPES, EXPR_WHAT, error=ConfigurationError)
 
 
 def cond(field: str, op: str, value: Scalar | Sequence[Scalar]) -> Condition:
