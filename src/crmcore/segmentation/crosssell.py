@@ -32,8 +32,10 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from crmcore._results import COUNT, NONNEGATIVE, PROBABILITY, array
 from crmcore.arrays import FloatArray, IntArray, check_same_length
 from crmcore.errors import ValidationError
+from crmcore.labels import factorize_labels
 
 __all__ = ["CoPurchase", "PairStat", "Recommendations", "co_purchase"]
 
@@ -48,10 +50,10 @@ class PairStat:
 
     antecedent: str
     consequent: str
-    count: int
-    support: float
-    confidence: float
-    lift: float
+    count: int = attrs.field(validator=COUNT)
+    support: float = attrs.field(validator=PROBABILITY)
+    confidence: float = attrs.field(validator=PROBABILITY)
+    lift: float = attrs.field(validator=NONNEGATIVE)
 
 
 @attrs.frozen(eq=False)
@@ -65,8 +67,8 @@ class Recommendations:
 
     customer_ids: npt.NDArray[Any]
     products: npt.NDArray[Any]
-    codes: IntArray  # (customers, k)
-    scores: FloatArray  # (customers, k)
+    codes: IntArray = attrs.field(validator=array("i", lo=-1, ndim=2))  # (customers, k)
+    scores: FloatArray = attrs.field(validator=array(ndim=2, length="codes"))  # (customers, k)
 
     def for_customer(self, customer_id: Any) -> list[tuple[str, float]]:
         """``(product, score)`` candidates of one customer, best first."""
@@ -92,7 +94,7 @@ class CoPurchase:
     customer_ids: npt.NDArray[Any]
     products: npt.NDArray[Any]
     incidence: sp.csr_matrix
-    counts: IntArray  # (products, products)
+    counts: IntArray = attrs.field(validator=array("i", lo=0, ndim=2))  # (products, products)
 
     @property
     def n_customers(self) -> int:
@@ -205,11 +207,9 @@ def co_purchase(customer_ids: npt.ArrayLike, products: npt.ArrayLike) -> CoPurch
     Traceback (most recent call last):
     crmcore.errors.ValidationError: inputs must have the same length: customer_ids has 1, products has 0
     """
-    cid = np.asarray(customer_ids)
-    prod = np.asarray(products).astype(str)
-    check_same_length(customer_ids=cid, products=prod)
-    cust_labels, ci = np.unique(cid, return_inverse=True)
-    prod_labels, pi = np.unique(prod, return_inverse=True)
+    cust_labels, ci = factorize_labels(customer_ids, name="customer_ids")
+    prod_labels, pi = factorize_labels(products, name="products")
+    check_same_length(customer_ids=ci, products=pi)
     n, p = len(cust_labels), len(prod_labels)
     x = sp.csr_matrix(
         (np.ones(len(ci), dtype=np.int64), (ci.astype(np.int64), pi.astype(np.int64))), shape=(n, p)

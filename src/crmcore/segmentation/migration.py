@@ -28,8 +28,10 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import array
 from crmcore.arrays import IntArray, check_same_length
 from crmcore.errors import ValidationError
+from crmcore.labels import factorize_labels
 from crmcore.segmentation.rfm import quantile_scores
 from crmcore.segmentation.tiers import TierAssignment
 
@@ -84,9 +86,10 @@ class TierMigration:
     """
 
     labels: tuple[str, ...]  # tiers best first, then NONE
-    matrix: IntArray
-    cell_ids: npt.NDArray[Any]  # ids grouped by cell (row-major)
-    cell_offsets: IntArray  # cell c holds cell_ids[offsets[c]:offsets[c+1]]
+    matrix: IntArray = attrs.field(validator=array("i", lo=0, ndim=2))
+    # ids grouped by cell (row-major); cell c holds cell_ids[offsets[c]:offsets[c+1]]
+    cell_ids: npt.NDArray[Any] = attrs.field(validator=array("O"))
+    cell_offsets: IntArray = attrs.field(validator=array("i", lo=0))
 
     def _index(self, label: str) -> int:
         if label not in self.labels:
@@ -131,21 +134,22 @@ class TierMigration:
 def _codes(
     ids: Any, tiers: Any, order: tuple[str, ...], which: str
 ) -> tuple[npt.NDArray[Any], IntArray]:
-    i = np.asarray(ids)
-    t = np.asarray(tiers).astype(str)
-    check_same_length(**{f"{which}_ids": i, f"{which}_tiers": t})
-    uniq, counts = np.unique(i, return_counts=True)
-    if (counts > 1).any():
-        raise ValidationError(f"'{which}_ids' must be unique: {uniq[counts > 1][0]!r} repeats")
-    labels, inv = np.unique(t, return_inverse=True)
+    """The snapshot's ids (validated, as given) and the position of each one's tier in ``order``."""
+    id_labels, id_codes = factorize_labels(ids, name=f"{which}_ids")
+    labels, inv = factorize_labels(tiers, name=f"{which}_tiers")
+    check_same_length(**{f"{which}_ids": id_codes, f"{which}_tiers": inv})
+    repeats = np.bincount(id_codes, minlength=len(id_labels)) > 1
+    if repeats.any():
+        shown = id_labels[repeats][:1].tolist()[0]
+        raise ValidationError(f"'{which}_ids' must be unique: {shown!r} repeats")
     pos = {lab: j for j, lab in enumerate(order)}
-    unknown = [str(lab) for lab in labels if str(lab) not in pos]
+    unknown = [str(lab) for lab in labels.tolist() if str(lab) not in pos]
     if unknown:
         raise ValidationError(
             f"'{which}_tiers' holds unknown tier {unknown[0]!r}; known: {list(order)}"
         )
-    table = np.array([pos[str(lab)] for lab in labels], dtype=np.int64)
-    return i, table[inv] if len(t) else np.zeros(0, dtype=np.int64)
+    table = np.array([pos[str(lab)] for lab in labels.tolist()], dtype=np.int64)
+    return id_labels[id_codes], table[inv] if len(inv) else np.zeros(0, dtype=np.int64)
 
 
 def tier_migration(
@@ -167,11 +171,17 @@ def tier_migration(
     k = len(order)
     bi, bc = _codes(before_ids, before_tiers, order, "before")
     ai, ac = _codes(after_ids, after_tiers, order, "after")
-    all_ids = np.unique(np.concatenate([bi, ai])) if len(bi) + len(ai) else np.asarray(bi)
+    try:
+        both = np.concatenate([bi, ai])
+    except (TypeError, ValueError) as e:
+        raise ValidationError(
+            f"'before_ids' ({bi.dtype}) and 'after_ids' ({ai.dtype}) must be ids of one kind"
+        ) from e
+    all_ids, where = factorize_labels(both, name="before_ids and after_ids")
     frm = np.full(len(all_ids), k, dtype=np.int64)
     to = np.full(len(all_ids), k, dtype=np.int64)
-    frm[np.searchsorted(all_ids, bi)] = bc
-    to[np.searchsorted(all_ids, ai)] = ac
+    frm[where[: len(bi)]] = bc
+    to[where[len(bi) :]] = ac
     cell = frm * (k + 1) + to
     counts = np.bincount(cell, minlength=(k + 1) ** 2)
     grouped = all_ids[np.argsort(cell, kind="stable")]
