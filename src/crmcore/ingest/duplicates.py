@@ -20,6 +20,7 @@ from collections.abc import Iterable
 
 import attrs
 
+from crmcore._results import number
 from crmcore.errors import ValidationError
 from crmcore.model import ContactKind, Customer
 
@@ -113,7 +114,7 @@ class DuplicatePair:
     first_id: str
     second_id: str
     keys: tuple[str, ...]
-    score: float
+    score: float = attrs.field(validator=number(gt=0, hi=1))
 
 
 def _keys(

@@ -18,6 +18,7 @@ from typing import Literal
 
 import attrs
 
+from crmcore._results import COUNT, choice, number
 from crmcore.errors import ImportRejectedError
 
 __all__ = ["ImportReport", "RejectedImportError", "RowError"]
@@ -37,8 +38,8 @@ class RowError:
     1
     """
 
-    row: int
-    line: int | None
+    row: int = attrs.field(validator=COUNT)
+    line: int | None = attrs.field(validator=number(0, integer=True, optional=True))
     column: str | None
     value: str | None
     reason: str
@@ -70,12 +71,14 @@ class ImportReport:
     """
 
     source: str
-    target: Literal["transactions", "customers"]
-    rows_read: int = 0
-    stored: int = 0
-    rejected: int = 0
-    skipped: int = 0
-    batches_committed: int = 0
+    target: Literal["transactions", "customers"] = attrs.field(
+        validator=choice("transactions", "customers")
+    )
+    rows_read: int = attrs.field(default=0, validator=COUNT)
+    stored: int = attrs.field(default=0, validator=COUNT)
+    rejected: int = attrs.field(default=0, validator=COUNT)
+    skipped: int = attrs.field(default=0, validator=COUNT)
+    batches_committed: int = attrs.field(default=0, validator=COUNT)
     all_or_nothing: bool = False
     errors: tuple[RowError, ...] = ()
 

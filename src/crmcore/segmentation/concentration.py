@@ -41,6 +41,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import COUNT, array
 from crmcore.arrays import FloatArray, NanSplit, apply_nan_policy, validate_nan_policy
 from crmcore.errors import ValidationError
 from crmcore.options import as_count, as_probability
@@ -87,9 +88,9 @@ class Concentration:
     (3, 10.0, 1)
     """
 
-    sorted_values: FloatArray  # ascending
-    block_cumsum: FloatArray  # C at positions 0, B, 2B, ..., n
-    nan_omitted: int = 0
+    sorted_values: FloatArray = attrs.field(validator=array())  # ascending
+    block_cumsum: FloatArray = attrs.field(validator=array())  # C at positions 0, B, 2B, ..., n
+    nan_omitted: int = attrs.field(default=0, validator=COUNT)
     _cache: dict[str, float] = attrs.field(factory=dict, repr=False, alias="_cache")
 
     @property
@@ -460,11 +461,11 @@ class ABCClasses:
     [9.0, 1.0]
     """
 
-    codes: npt.NDArray[np.int8]
+    codes: npt.NDArray[np.int8] = attrs.field(validator=array("i", lo=-1))
     labels: tuple[str, ...]
-    thresholds: FloatArray
-    counts: npt.NDArray[np.int64]
-    shares: FloatArray
+    thresholds: FloatArray = attrs.field(validator=array(inf="a class that no value reaches"))
+    counts: npt.NDArray[np.int64] = attrs.field(validator=array("i", lo=0))
+    shares: FloatArray = attrs.field(validator=array(length="counts"))
 
     def names(self) -> npt.NDArray[np.str_]:
         """The class label of every customer ("" for unclassified rows).
