@@ -41,22 +41,32 @@ import numpy.typing as npt
 from scipy import optimize, special
 
 from crmcore._results import COUNT, NONNEGATIVE, POSITIVE, number
-from crmcore.arrays import FloatArray, as_float_array, check_integer_valued
+from crmcore.arrays import FloatArray, as_float_array, check_integer_valued, check_nonnegative
 from crmcore.errors import FitError, ValidationError
+from crmcore.options import as_horizon, as_number
 
 __all__ = ["SBGModel", "fit_sbg", "sbg_log_likelihood"]
 
 
+def _whole(values: npt.ArrayLike, name: str) -> FloatArray:
+    """Finite whole numbers (periods, survivor counts); a NaN is an error: a count or a
+    period has no NaN policy (a gap in a survivor series is not a missing row)."""
+    c = as_float_array(values, name=name, allow_nan=True)
+    nan = np.isnan(c)
+    if nan.any():
+        i = int(np.flatnonzero(nan)[0])
+        raise ValidationError(f"{name!r} must be a whole number, not NaN: nan at index {i}")
+    check_integer_valued(c, name=name)
+    return c
+
+
 def _check_cohort(counts: npt.ArrayLike, name: str) -> FloatArray:
-    c = as_float_array(counts, name=name)
+    c = _whole(counts, name)
     if len(c) < 2:
         raise ValidationError(
             f"{name!r} needs the cohort size and at least one later count: {c.tolist()}"
         )
-    check_integer_valued(c, name=name)
-    if (c < 0).any():
-        i = int(np.flatnonzero(c < 0)[0])
-        raise ValidationError(f"{name!r} must be >= 0: {c[i]:g} at index {i}")
+    check_nonnegative(c, name=name)
     if c[0] <= 0:
         raise ValidationError(f"{name!r} must start with a positive cohort size: {c[0]:g}")
     up = np.diff(c) > 0
@@ -83,14 +93,23 @@ def _cohorts(counts: npt.ArrayLike | Sequence[npt.ArrayLike]) -> list[FloatArray
 
 
 def _loglik(alpha: float, beta: float, cohorts: list[FloatArray]) -> float:
-    lb = special.betaln(alpha, beta)
+    """Σ lost_t ln P(T = t) + n_T ln S(T), in log space from the per-period churn
+    θ_k = α / (α + β + k) = 1 / (1 + (β + k) / α): ln S(t) = Σ_{k<t} ln(1 − θ_k) and
+    ln P(T = t) = ln S(t − 1) + ln θ_{t−1} (no difference of two log-beta functions, which
+    cancels to nothing for α, β near 1e300)."""
+    n = max(len(c) for c in cohorts) - 1
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        u = (beta + np.arange(n, dtype=np.float64)) / alpha
+        log_churn = -np.log1p(u)  # ln θ_k
+        log_stay = np.where(np.isinf(u), 0.0, np.log(u) - np.log1p(u))  # ln(1 − θ_k)
+    log_s = np.concatenate([[0.0], np.cumsum(log_stay)])  # ln S(0..n)
     total = 0.0
     for c in cohorts:
-        t = np.arange(1, len(c))
+        t = len(c) - 1
         lost = c[:-1] - c[1:]
-        log_p = special.betaln(alpha + 1.0, beta + t - 1.0) - lb
-        log_s = special.betaln(alpha, beta + t[-1]) - lb
-        total += float(np.sum(np.where(lost > 0, lost * log_p, 0.0))) + float(c[-1] * log_s)
+        log_p = log_s[:t] + log_churn[:t]
+        total += float(np.sum(np.where(lost > 0, lost * log_p, 0.0)))
+        total += float(c[-1] * log_s[t]) if c[-1] > 0 else 0.0
     return float(total)
 
 
@@ -102,9 +121,9 @@ def sbg_log_likelihood(
     >>> round(sbg_log_likelihood(1.0, 1.0, [1000, 869, 743, 653, 593, 551, 517, 491]), 1)
     -2115.5
     """
-    if not (alpha > 0 and beta > 0):
-        raise ValidationError(f"'alpha' and 'beta' must be > 0: {alpha!r}, {beta!r}")
-    return _loglik(float(alpha), float(beta), _cohorts(counts))
+    a = as_number(alpha, name="alpha", low=0, inclusive=(False, True))
+    b = as_number(beta, name="beta", low=0, inclusive=(False, True))
+    return _loglik(a, b, _cohorts(counts))
 
 
 @attrs.frozen
@@ -172,14 +191,17 @@ class SBGModel:
     def project(self, cohort_size: float, periods: int) -> FloatArray:
         """Expected active customers at the start of periods 0…``periods`` for a new cohort.
 
+        ``periods`` is capped at :data:`crmcore.options.MAX_PERIODS`.
+
         >>> SBGModel(1.0, 1.0, 0.0, 0.0, 0.0, 1, 1.0, True, 0).project(100, 3).tolist()
         [100.0, 50.0, 33.33333333333333, 25.0]
+        >>> SBGModel(1.0, 1.0, 0.0, 0.0, 0.0, 1, 1.0, True, 0).project(float("nan"), 3)
+        Traceback (most recent call last):
+        crmcore.errors.ValidationError: 'cohort_size' must be a finite number: nan
         """
-        if periods < 0:
-            raise ValidationError(f"'periods' must be >= 0: {periods}")
-        if cohort_size < 0:
-            raise ValidationError(f"'cohort_size' must be >= 0: {cohort_size}")
-        return float(cohort_size) * self.survival(np.arange(periods + 1))
+        n = as_horizon(periods, name="periods")
+        size = as_number(cohort_size, name="cohort_size", low=0)
+        return size * self.survival(np.arange(n + 1))
 
     def expected_residual_lifetime(
         self, renewals: npt.ArrayLike, *, horizon: int | None = None
@@ -207,9 +229,7 @@ class SBGModel:
                     "discounted_residual_lifetime"
                 )
             return b / (self.alpha - 1.0)
-        if horizon < 0:
-            raise ValidationError(f"'horizon' must be >= 0: {horizon}")
-        k = np.arange(1, horizon + 1)
+        k = np.arange(1, as_horizon(horizon, name="horizon") + 1)
         terms = np.exp(
             special.betaln(self.alpha, b[:, None] + k[None, :])
             - special.betaln(self.alpha, b)[:, None]
@@ -225,9 +245,7 @@ class SBGModel:
         >>> round(float(m.discounted_residual_lifetime(0, 0.1)[0]), 4)
         1.8015
         """
-        d = float(discount)
-        if not d > 0:
-            raise ValidationError(f"'discount' must be > 0 for DERL: {discount!r}")
+        d = as_number(discount, name="discount", low=0, inclusive=(False, True))
         n1 = _periods(renewals, low=0)
         b = self.beta + n1
         a = self.alpha
@@ -236,8 +254,7 @@ class SBGModel:
 
 
 def _periods(t: npt.ArrayLike, *, low: int) -> FloatArray:
-    tt = as_float_array(t, name="t")
-    check_integer_valued(tt, name="t")
+    tt = _whole(t, "t")
     if (tt < low).any():
         i = int(np.flatnonzero(tt < low)[0])
         raise ValidationError(f"'t' must be >= {low}: {tt[i]:g} at index {i}")
