@@ -49,11 +49,12 @@ from crmcore.testing._contract_base import (
     ts,
 )
 from crmcore.testing._contract_records import RecordContract
+from crmcore.testing._contract_storable import StorableContract
 
 __all__ = ["ContractBase", "RepositoryContract", "contract_tests", "raises"]
 
 
-class RepositoryContract(RecordContract):
+class RepositoryContract(RecordContract, StorableContract):
     """The contract: every ``test_*`` method checks one promise of the repository protocols.
 
     Override :meth:`make_uow`. Override :meth:`clone_uow` when one unit of
