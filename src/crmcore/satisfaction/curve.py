@@ -34,6 +34,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import expit, logit
 
+from crmcore._results import PROBABILITY
 from crmcore.arrays import FloatArray, IntArray, as_int_array, check_in_range
 from crmcore.errors import ValidationError
 from crmcore.satisfaction._validate import (
@@ -103,8 +104,8 @@ class Zones:
     defection: tuple[int, ...]
     indifference: tuple[int, ...]
     affection: tuple[int, ...]
-    defect_below: float
-    affection_from: float
+    defect_below: float = attrs.field(validator=PROBABILITY)
+    affection_from: float = attrs.field(validator=PROBABILITY)
 
     def zone_of(self, level: int) -> str:
         """The zone that satisfaction ``level`` (1–5) falls in.

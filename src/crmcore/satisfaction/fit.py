@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import chdtrc, chdtri
 
+from crmcore._results import COUNT, FINITE, NONNEGATIVE, PROBABILITY
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import FitError, ValidationError
 from crmcore.satisfaction._likelihood import (
@@ -93,12 +94,12 @@ class LoyaltyFit:
     parameter_names: tuple[str, ...]
     standard_errors: tuple[float, ...]
     covariance: tuple[tuple[float, ...], ...]
-    log_likelihood: float
-    n_responses: int
-    n_cells: int
-    competition_levels: int
+    log_likelihood: float = attrs.field(validator=FINITE)
+    n_responses: int = attrs.field(validator=COUNT)
+    n_cells: int = attrs.field(validator=COUNT)
+    competition_levels: int = attrs.field(validator=COUNT)
     converged: bool
-    iterations: int
+    iterations: int = attrs.field(validator=COUNT)
     message: str = ""
 
     def __attrs_post_init__(self) -> None:
@@ -164,9 +165,9 @@ class ModerationTest:
     (3, True)
     """
 
-    statistic: float
-    df: int
-    p_value: float
+    statistic: float = attrs.field(validator=NONNEGATIVE)
+    df: int = attrs.field(validator=COUNT)
+    p_value: float = attrs.field(validator=PROBABILITY)
     restricted: LoyaltyFit
     full: LoyaltyFit
 

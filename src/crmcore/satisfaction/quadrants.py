@@ -30,6 +30,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import array
 from crmcore.arrays import (
     FloatArray,
     IntArray,
@@ -95,7 +96,7 @@ class QuadrantResult:
     {'loyalist': 0, 'mercenary': 0, 'hostage': 0, 'defector': 0, 'apostle': 2, 'terrorist': 1}
     """
 
-    codes: npt.NDArray[np.int8] = attrs.field(eq=False, repr=False)
+    codes: npt.NDArray[np.int8] = attrs.field(eq=False, repr=False, validator=array("i", lo=0))
     extremes: bool = False
 
     def counts(self) -> dict[str, int]:
@@ -180,15 +181,27 @@ class ScenarioResult:
     ([1.55], [1.4])
     """
 
-    competition_before: FloatArray = attrs.field(eq=False)
-    competition_after: FloatArray = attrs.field(eq=False)
-    customers: IntArray = attrs.field(eq=False)
-    loyal_before: FloatArray = attrs.field(eq=False)
-    loyal_after: FloatArray = attrs.field(eq=False)
-    hostage_defections: FloatArray = attrs.field(eq=False)
-    value_at_risk: FloatArray = attrs.field(eq=False)
-    hostage_value_at_risk: FloatArray = attrs.field(eq=False)
-    customer_risk: FloatArray = attrs.field(eq=False, repr=False)
+    competition_before: FloatArray = attrs.field(eq=False, validator=array(lo=0, hi=1))
+    competition_after: FloatArray = attrs.field(
+        eq=False, validator=array(lo=0, hi=1, length="competition_before")
+    )
+    customers: IntArray = attrs.field(
+        eq=False, validator=array("i", lo=0, length="competition_before")
+    )
+    loyal_before: FloatArray = attrs.field(
+        eq=False, validator=array(lo=0, length="competition_before")
+    )
+    loyal_after: FloatArray = attrs.field(
+        eq=False, validator=array(lo=0, length="competition_before")
+    )
+    hostage_defections: FloatArray = attrs.field(
+        eq=False, validator=array(length="competition_before")
+    )
+    value_at_risk: FloatArray = attrs.field(eq=False, validator=array(length="competition_before"))
+    hostage_value_at_risk: FloatArray = attrs.field(
+        eq=False, validator=array(length="competition_before")
+    )
+    customer_risk: FloatArray = attrs.field(eq=False, repr=False, validator=array())
 
     @property
     def defections(self) -> FloatArray:

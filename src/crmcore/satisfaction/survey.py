@@ -17,6 +17,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import COUNT, array
 from crmcore.arrays import FloatArray, IntArray, apply_nan_policy, validate_nan_policy
 from crmcore.errors import ValidationError
 from crmcore.model import SurveyResponse
@@ -38,9 +39,11 @@ class CsatColumns:
     (['c1'], [4], 1)
     """
 
-    customer_ids: npt.NDArray[np.str_] = attrs.field(eq=False)
-    satisfaction: IntArray = attrs.field(eq=False)
-    skipped: int
+    customer_ids: npt.NDArray[np.str_] = attrs.field(
+        eq=False, validator=array("O", length="satisfaction")
+    )
+    satisfaction: IntArray = attrs.field(eq=False, validator=array("i", lo=0))
+    skipped: int = attrs.field(validator=COUNT)
 
 
 def csat_columns(responses: Iterable[SurveyResponse]) -> CsatColumns:

@@ -21,6 +21,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import array
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
 from crmcore.options import as_count
@@ -100,10 +101,22 @@ class UpliftRanking:
     ([0, 3, 1, 2], 104.9)
     """
 
-    gain: FloatArray = attrs.field(eq=False, repr=False)
-    value: FloatArray = attrs.field(eq=False, repr=False)
-    order: IntArray = attrs.field(eq=False, repr=False)
-    satisfaction: IntArray = attrs.field(eq=False, repr=False)
+    gain: FloatArray = attrs.field(
+        eq=False,
+        repr=False,
+        validator=array(nan='nan_policy="propagate": a customer with a missing input'),
+    )
+    value: FloatArray = attrs.field(
+        eq=False,
+        repr=False,
+        validator=array(
+            length="gain", nan='nan_policy="propagate": a customer with a missing input'
+        ),
+    )
+    order: IntArray = attrs.field(eq=False, repr=False, validator=array("i", lo=0))
+    satisfaction: IntArray = attrs.field(
+        eq=False, repr=False, validator=array("i", lo=0, length="gain")
+    )
 
     @property
     def total(self) -> float:
