@@ -52,7 +52,7 @@ import numpy.typing as npt
 
 from crmcore.errors import ValidationError
 
-__all__ = ["MissingLabels", "check_labels", "factorize_labels"]
+__all__ = ["MissingLabels", "check_labels", "factorize_labels", "missing_mask"]
 
 MissingLabels = Literal["raise", "code"]
 """What :func:`factorize_labels` does with missing values: refuse them, or give them code -1."""
@@ -271,38 +271,13 @@ def _prepare_objects(
         if missing == "raise":
             _missing_error(empty, arr, name)
         return arr[~empty], empty
-    tlist = list(tset)
-    position = {t: j for j, t in enumerate(tlist)}
-    tcode = np.fromiter(map(position.__getitem__, map(type, arr)), dtype=np.int64, count=len(arr))
-    miss = np.zeros(len(arr), dtype=bool)
-    kinds: dict[int, npt.NDArray[np.bool_]] = {}
-    for j, t in enumerate(tlist):
-        k = _kind_of(t)
-        at = tcode == j
-        if k is None:
-            i = int(np.flatnonzero(at)[0])
-            raise ValidationError(
-                f"{name!r} must hold strings, integers or dates: {arr[i]!r} "
-                f"({t.__name__}) at index {i}"
-            )
-        if k == _MISSING:
-            miss |= at
-            continue
-        if k != _INT and k != _BOOL and k != _DATE:
-            idx = np.flatnonzero(at)
-            sub = arr[idx]
-            if k == _STR:
-                gone = sub == ""
-            elif k == _BYTES:
-                gone = sub == b""
-            else:  # NaN and NaT are the values that differ from themselves
-                gone = np.fromiter((v != v for v in sub), dtype=bool, count=len(sub))
-            if gone.any():
-                miss[idx[gone]] = True
-                at[idx[gone]] = False
-                if not at.any():
-                    continue
-        kinds[k] = at | kinds[k] if k in kinds else at
+    miss, kinds, unknown = _scan_objects(arr, tset)
+    if unknown is not None:
+        i = unknown
+        raise ValidationError(
+            f"{name!r} must hold strings, integers or dates: {arr[i]!r} "
+            f"({type(arr[i]).__name__}) at index {i}"
+        )
     if miss.any() and missing == "raise":
         _missing_error(miss, arr, name)
     if _FLOAT in kinds:
@@ -479,3 +454,73 @@ def _from_categorical(
     remap = np.cumsum(present) - 1
     out = np.where(gone, -1, remap[np.maximum(codes, 0)]).astype(np.int64)
     return cat_labels[present], out
+
+
+def _not_itself(v: Any) -> bool:
+    """NaN and NaT are the values that differ from themselves (a signalling NaN raises)."""
+    try:
+        return bool(v != v)
+    except ArithmeticError:
+        return True
+
+
+def _scan_objects(
+    arr: npt.NDArray[Any], tset: set[type]
+) -> tuple[npt.NDArray[np.bool_], dict[int, npt.NDArray[np.bool_]], int | None]:
+    """Missing rows, the rows of each label kind, and the first row of an unknown type."""
+    unknown: int | None = None
+    tlist = list(tset)
+    position = {t: j for j, t in enumerate(tlist)}
+    tcode = np.fromiter(map(position.__getitem__, map(type, arr)), dtype=np.int64, count=len(arr))
+    miss = np.zeros(len(arr), dtype=bool)
+    kinds: dict[int, npt.NDArray[np.bool_]] = {}
+    for j, t in enumerate(tlist):
+        k = _kind_of(t)
+        at = tcode == j
+        if k is None:
+            first = int(np.argmax(at))
+            unknown = first if unknown is None else min(unknown, first)
+            continue
+        if k == _MISSING:
+            miss |= at
+            continue
+        if k != _INT and k != _BOOL and k != _DATE:
+            idx = np.flatnonzero(at)
+            sub = arr[idx]
+            if k == _STR:
+                gone = sub == ""
+            elif k == _BYTES:
+                gone = sub == b""
+            else:  # NaN and NaT are the values that differ from themselves
+                gone = np.fromiter(map(_not_itself, sub), dtype=bool, count=len(sub))
+            if gone.any():
+                miss[idx[gone]] = True
+                at[idx[gone]] = False
+                if not at.any():
+                    continue
+        kinds[k] = at | kinds[k] if k in kinds else at
+    return miss, kinds, unknown
+
+
+def missing_mask(values: Any) -> npt.NDArray[np.bool_]:
+    """Which rows hold a missing value under the rule of :func:`factorize_labels`.
+
+    For callers that report missing cells themselves (the validated import's
+    reject report) instead of refusing the whole column.
+
+    >>> missing_mask(["a", None, float("nan"), "", "nan"]).tolist()
+    [False, True, True, True, False]
+    """
+    arr = _as_array(values)
+    kind = arr.dtype.kind
+    if kind == "T":
+        arr, kind = arr.astype(object), "O"
+    if kind in "fc":
+        return np.asarray(np.isnan(arr), dtype=bool)
+    if kind in "Mm":
+        return np.asarray(np.isnat(arr), dtype=bool)
+    if kind in "US":
+        return np.asarray(arr == arr.dtype.type(), dtype=bool)
+    if kind == "O" and arr.ndim == 1 and len(arr):
+        return _scan_objects(arr, set(map(type, arr)))[0]
+    return np.zeros(arr.shape, dtype=bool)

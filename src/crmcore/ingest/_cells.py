@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore.errors import ValidationError
+from crmcore.labels import missing_mask
 from crmcore.model._storable import (
     INT64_MAX,
     MAX_ID_LENGTH,
@@ -124,9 +125,7 @@ def _missing_rows(cells: Sequence[object], text_only: bool | None = None) -> npt
         text_only = _text_only(cells)
     if text_only:  # only "" and None are falsy among str/None
         return np.fromiter(map(operator.not_, cells), dtype=bool, count=len(cells))
-    return np.fromiter(
-        (v is None or (type(v) is str and v == "") for v in cells), dtype=bool, count=len(cells)
-    )
+    return missing_mask(cells)  # None, NaN, pandas NA/NaT, NaT, "": crmcore.labels' one rule
 
 
 def _table(

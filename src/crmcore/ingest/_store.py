@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore.ingest._keys import Occurrences, content_hashes, content_keys, transaction_ids
+from crmcore.labels import factorize_labels
 from crmcore.repositories._columnar import ValidatedRows
 from crmcore.repositories.protocols import UnitOfWork
 from crmcore.tables import TransactionLog
@@ -85,15 +86,6 @@ def keys_for(checked: TransactionColumns, ref_prefix: str, occurrences: Occurren
         for j, k in zip(np.flatnonzero(need).tolist(), derived, strict=True):
             keys[j] = k
     return Keyed(rows, keys)
-
-
-def _factorize(values: list[Any]) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
-    labels: list[str] = sorted(dict.fromkeys(values))  # validated str ids
-    index = {v: j for j, v in enumerate(labels)}
-    codes = np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
-    label_arr = np.empty(len(labels), dtype=object)
-    label_arr[:] = labels
-    return codes, label_arr
 
 
 def _objects(values: list[Any]) -> npt.NDArray[Any]:
@@ -184,7 +176,9 @@ def _add_logs(
     for cur, members in groups.items():
         part = np.asarray(members, dtype=np.intp)
         idx = sel[part]
-        codes, labels = _factorize([checked.customer_ids[i] for i in idx])
+        labels, codes = factorize_labels(
+            [checked.customer_ids[i] for i in idx], name="customer_id"
+        )
         log = TransactionLog(
             customer=codes,
             time=checked.micros[idx].view("datetime64[us]"),
