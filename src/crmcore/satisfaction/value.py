@@ -135,7 +135,7 @@ class UpliftRanking:
         >>> uplift_value(preset_curve("high"), [3, 4], [100.0, 100.0]).top(1).tolist()
         [1]
         """
-        return self.order[: as_count(n, name="n")]
+        return self.order[: as_count(n, name="n", high=2**63 - 1)]
 
     def by_level(self) -> FloatArray:
         """Total uplift value of the customers currently at satisfaction 1, 2, 3, 4 (and 5: 0).
