@@ -46,6 +46,7 @@ from crmcore.arrays import (
     validate_nan_policy,
 )
 from crmcore.errors import ConfigurationError, ValidationError
+from crmcore.labels import check_labels
 from crmcore.model._fields import as_tuple, instance, name_text, tuple_of
 from crmcore.options import as_choice, as_count
 from crmcore.segmentation.concentration import count_exceeding
@@ -427,7 +428,7 @@ def rfm_scores(
         n = len(next(iter(ints.values())))
         split = NanSplit(arrays={}, mask=np.ones(n, bool), complete=np.ones(n, bool))
     check_same_length(**{k: ints.get(k, split.mask) for k in given})
-    ids = None if customer_ids is None else np.asarray(customer_ids)
+    ids = None if customer_ids is None else check_labels(customer_ids, name="customer_ids")
     if ids is not None:
         check_same_length(customer_ids=ids, recency=split.mask)
     kept = split.rows[split.complete]  # the caller's rows that are scored
