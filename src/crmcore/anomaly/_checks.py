@@ -6,13 +6,14 @@ True
 
 from __future__ import annotations
 
-import math
 import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
 from crmcore.errors import ValidationError
+from crmcore.options import as_count, as_number
 
 __all__ = ["parse_window", "window_words"]
 
@@ -68,45 +69,32 @@ def _name(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None
 
 
 def _number(low: float | None = None, *, strict: bool = False, high: float | None = None) -> Any:
+    """Validator factory: :func:`crmcore.options.as_number` (``strict``: the low bound is open)."""
+
     def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if ok:
-            v = float(value)  # type: ignore[arg-type]  # checked to be a number just above
-            ok = math.isfinite(v)
-            if ok and low is not None:
-                ok = v > low if strict else v >= low
-            if ok and high is not None:
-                ok = v <= high
-        if not ok:
-            bound = []
-            if low is not None:
-                bound.append(f"{'>' if strict else '>='} {low:g}")
-            if high is not None:
-                bound.append(f"<= {high:g}")
-            raise ValidationError(
-                f"{attribute.name!r} must be a finite number {' and '.join(bound)}: {value!r}".replace(
-                    "number  :", "number:"
-                )
-            )
+        as_number(value, name=attribute.name, low=low, high=high, inclusive=(not strict, True))
 
     return check
 
 
 def _count(low: int, high: int = 100_000) -> Any:
+    """Validator factory: an ``int`` (not ``2.0``: the field keeps what it is given) checked by
+    :func:`crmcore.options.as_count`."""
+
     def check(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            raise ValidationError(
-                f"{attribute.name!r} must be a whole number in [{low}, {high}]: {value!r}"
-            )
+        if isinstance(value, float):
+            raise ValidationError(f"{attribute.name!r} must be an int: {value!r}")
+        as_count(value, name=attribute.name, low=low, high=high)
 
     return check
 
 
-def _str_tuple(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str) or value is None:
-        raise ValidationError(f"expected a list of strings: {value!r}")
+def _str_tuple(value: Any, name: str) -> tuple[str, ...]:
+    """A list of non-empty strings (one string alone, a mapping or a non-iterable is refused)."""
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise ValidationError(f"{name!r} must be a list of strings: {value!r}")
     items: tuple[Any, ...] = tuple(value)
-    for item in items:
+    for i, item in enumerate(items):
         if not isinstance(item, str) or not item:
-            raise ValidationError(f"expected a list of non-empty strings: {item!r}")
+            raise ValidationError(f"'{name}[{i}]' must be a non-empty string: {item!r}")
     return items

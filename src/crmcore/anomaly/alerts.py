@@ -20,7 +20,6 @@ same ids (and a store keeps one alert per customer, rule and window).
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
@@ -43,6 +42,8 @@ from crmcore.model._fields import (
     tuple_of,
     utc,
 )
+from crmcore.model._storable import text_problem
+from crmcore.options import as_enum, as_number, expect_items
 
 __all__ = [
     "OUTCOMES",
@@ -89,24 +90,37 @@ def alert_id(ruleset: str, rule: str, customer_id: str, window: str) -> str:
     >>> len(alert_id("bank", "big", "c-1", "tx:t-1"))
     24
     """
+    for name, value in (
+        ("ruleset", ruleset),
+        ("rule", rule),
+        ("customer_id", customer_id),
+        ("window", window),
+    ):
+        if not isinstance(value, str):
+            raise ValidationError(f"{name!r} must be a string: {value!r}")
+        problem = text_problem(value)
+        if problem is not None:
+            raise ValidationError(f"{name!r} {problem}: {value!r}")
     raw = "\x1f".join((ruleset, rule, customer_id, window)).encode()
     return hashlib.sha256(raw).hexdigest()[:24]
+
+
+def _status(value: object) -> AlertStatus:
+    return as_enum(value, AlertStatus, name="status")
 
 
 @attrs.frozen
 class AlertStep:
     """One step of an alert's lifecycle: the status reached, when, by whom, and a note."""
 
-    status: AlertStatus = attrs.field(converter=AlertStatus)
+    status: AlertStatus = attrs.field(converter=_status)
     at: datetime = attrs.field(validator=utc)
     by: str | None = attrs.field(default=None, validator=opt_str)
     note: str | None = attrs.field(default=None, validator=opt_str)
 
 
 def _finite(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    ok = type(value) is float or (isinstance(value, int) and not isinstance(value, bool))
-    if not ok or not math.isfinite(value):  # type: ignore[arg-type]  # a real number after the check
-        raise ValidationError(f"{attribute.name!r} must be a finite number: {value!r}")
+    as_number(value, name=attribute.name)
 
 
 @attrs.frozen
@@ -137,7 +151,7 @@ class Alert:
     routed_to: str = attrs.field(validator=non_empty_str)
     window: str = attrs.field(validator=non_empty_str)
     owner_id: str | None = attrs.field(default=None, validator=opt_record_id)
-    status: AlertStatus = attrs.field(default=AlertStatus.OPEN, converter=AlertStatus)
+    status: AlertStatus = attrs.field(default=AlertStatus.OPEN, converter=_status)
     outcome: str | None = attrs.field(default=None, validator=opt_str)
     steps: tuple[AlertStep, ...] = attrs.field(
         default=(), converter=as_tuple, validator=tuple_of(AlertStep, "an AlertStep")
@@ -227,7 +241,7 @@ def summarize(
     by_outcome: Counter[str] = Counter()
     customers: set[str] = set()
     total = 0
-    for a in alerts:
+    for a in expect_items(alerts, Alert, name="alerts"):
         if (start is not None and a.occurred_at < start) or (
             end is not None and a.occurred_at >= end
         ):

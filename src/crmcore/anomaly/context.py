@@ -23,7 +23,7 @@ import attrs
 from crmcore.errors import NotFoundError, ValidationError
 from crmcore.model import Customer
 from crmcore.model._fields import opt_record_id, opt_str
-from crmcore.options import as_choice
+from crmcore.options import as_choice, expect_items
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -73,10 +73,12 @@ def contexts_from_customers(
     ...                         tiers={"c-1": "gold"})
     {'c-1': CustomerContext(owner_id='rep-1', segment='retail', tier='gold')}
     """
+    if tiers is not None and not isinstance(tiers, Mapping):
+        raise ValidationError(f"'tiers' must be a mapping of customer id to tier: {tiers!r}")
     t = tiers or {}
     return {
         c.id: CustomerContext(owner_id=c.owner_id, segment=c.segment, tier=t.get(c.id))
-        for c in customers
+        for c in expect_items(customers, Customer, name="customers")
     }
 
 

@@ -32,6 +32,8 @@ from crmcore.anomaly.rules import (
     Velocity,
     parse_window,
 )
+from crmcore.errors import ValidationError
+from crmcore.options import expect_instance
 
 __all__ = ["Hit", "Node", "Plan", "compile_plan", "describe", "fires"]
 
@@ -74,6 +76,7 @@ def _alert_window(rule: Rule) -> int:
 
 def compile_plan(ruleset: RuleSet) -> Plan:
     """Number the leaves of every top-level rule (depth first) and build the tree."""
+    expect_instance(ruleset, RuleSet, name="ruleset")
     leaves: list[Rule] = []
 
     def build(rule: Rule) -> Node:
@@ -94,10 +97,17 @@ ScopeCheck = Callable[[Scope], bool]
 
 def fires(node: Node, hit_of: LeafLookup, in_scope: ScopeCheck) -> bool:
     """Whether ``node`` fires on a transaction, given its leaves' hits and a scope test."""
-    if node.leaf >= 0:
-        return hit_of(node.leaf) is not None
-    if not in_scope(node.rule.scope):
-        return False
+    try:
+        if node.leaf >= 0:
+            return hit_of(node.leaf) is not None
+        if not in_scope(node.rule.scope):
+            return False
+    except (AttributeError, TypeError):  # free on the hot path: checked only when it fails
+        expect_instance(node, Node, name="node")
+        for name, f in (("hit_of", hit_of), ("in_scope", in_scope)):
+            if not callable(f):
+                raise ValidationError(f"{name!r} must be a function: {f!r}") from None
+        raise
     if isinstance(node.rule, AllOf):
         return all(fires(c, hit_of, in_scope) for c in node.children)
     if isinstance(node.rule, AnyOf):

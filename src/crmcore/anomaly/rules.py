@@ -22,6 +22,7 @@ crmcore.errors.ValidationError: cannot read RuleSet: $.rules[0].window: must be 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any, Union
 
@@ -39,6 +40,7 @@ from crmcore.anomaly._checks import (
 from crmcore.errors import ValidationError
 from crmcore.model._fields import as_tuple, name_items
 from crmcore.model.transaction import TransactionKind
+from crmcore.options import as_enum
 
 __all__ = [
     "AllOf",
@@ -61,14 +63,10 @@ __all__ = [
 
 
 def _kinds(value: object) -> tuple[TransactionKind, ...]:
-    out = []
-    for k in _str_tuple([str(v) if isinstance(v, TransactionKind) else v for v in value or ()]):  # type: ignore[attr-defined]  # iterable checked by _str_tuple
-        try:
-            out.append(TransactionKind(k))
-        except ValueError:
-            choices = ", ".join(repr(m.value) for m in TransactionKind)
-            raise ValidationError(f"'kinds' must hold kinds among {choices}: {k!r}") from None
-    return tuple(out)
+    if value is None:
+        return ()
+    items = _str_tuple([str(v) if isinstance(v, TransactionKind) else v for v in value], "kinds")  # type: ignore[attr-defined]  # iterable checked below
+    return tuple(as_enum(k, TransactionKind, name="kinds") for k in items)
 
 
 class Direction(StrEnum):
@@ -95,7 +93,7 @@ class Scope:
     (<TransactionKind.WITHDRAWAL: 'withdrawal'>, <TransactionKind.TRANSFER_OUT: 'transfer_out'>)
     >>> Scope(kinds=("loan",))
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'kinds' must hold kinds among 'purchase', 'refund', 'deposit', 'withdrawal', 'payment', 'fee', 'transfer_in', 'transfer_out': 'loan'
+    crmcore.errors.ValidationError: 'kinds' must be one of 'purchase', 'refund', 'deposit', 'withdrawal', 'payment', 'fee', 'transfer_in', 'transfer_out': 'loan'
     """
 
     kinds: tuple[TransactionKind, ...] = attrs.field(default=(), converter=_kinds)
@@ -115,17 +113,11 @@ class Scope:
 
 
 def _direction(value: Any) -> Direction:
-    try:
-        return Direction(value)
-    except ValueError:
-        raise ValidationError(f"'direction' must be 'up', 'down' or 'both': {value!r}") from None
+    return as_enum(value, Direction, name="direction")
 
 
 def _measure(value: Any) -> Measure:
-    try:
-        return Measure(value)
-    except ValueError:
-        raise ValidationError(f"'measure' must be 'count', 'sum' or 'mean': {value!r}") from None
+    return as_enum(value, Measure, name="measure")
 
 
 _SCOPE = attrs.field(factory=Scope, validator=attrs.validators.instance_of(Scope))
@@ -139,7 +131,7 @@ class Threshold:
     10000
     >>> Threshold(name="big", at_least=0)
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'at_least' must be a finite number > 0: 0
+    crmcore.errors.ValidationError: 'at_least' must be > 0: 0
     """
 
     name: str = attrs.field(default="", validator=_name)
@@ -190,7 +182,7 @@ class EWBaseline:
 
     >>> EWBaseline(name="e", alpha=1.5)
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'alpha' must be a finite number > 0 and <= 1: 1.5
+    crmcore.errors.ValidationError: 'alpha' must be in (0, 1]: 1.5
     """
 
     name: str = attrs.field(default="", validator=_name)
@@ -239,7 +231,7 @@ class BehaviourChange:
 
     >>> BehaviourChange(name="c", ratio=1.0)
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'ratio' must be a finite number > 1: 1.0
+    crmcore.errors.ValidationError: 'ratio' must be > 1: 1.0
     """
 
     name: str = attrs.field(default="", validator=_name)
@@ -267,7 +259,7 @@ class Dormant:
 
 
 def _rules_tuple(value: Any) -> tuple[Any, ...]:
-    if isinstance(value, str | bytes) or value is None:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
         raise ValidationError(f"'rules' must be a list of rules: {value!r}")
     items = as_tuple(value)
     if not isinstance(items, tuple):
@@ -378,6 +370,10 @@ def leaf_rules(rule: Rule) -> list[Rule]:
         return [leaf for r in rule.rules for leaf in leaf_rules(r)]
     if isinstance(rule, Not):
         return leaf_rules(rule.rule)
+    if not isinstance(rule, _RULE_CLASSES):
+        raise ValidationError(
+            f"'rule' must be a rule (one of {', '.join(TAGS.values())}): {rule!r}"
+        )
     return [rule]
 
 

@@ -32,6 +32,8 @@ import attrs
 from crmcore.anomaly.alerts import Alert, AlertStatus, AlertSummary, summarize
 from crmcore.anomaly.rules import RuleSet
 from crmcore.errors import NotFoundError
+from crmcore.options import as_count, as_enum, expect_instance, expect_items
+from crmcore.repositories.protocols import expect_unit_of_work
 from crmcore.serialization import from_dict, to_dict
 
 __all__ = ["ALERT_KIND", "RULESET_KIND", "AlertStore", "load_ruleset", "save_ruleset"]
@@ -46,6 +48,10 @@ def save_ruleset(uow: Any, ruleset: RuleSet, *, expected_version: int | None = N
     ``expected_version`` is the version the change was based on (None for a
     new rule set); a stale one raises ConcurrencyError and stores nothing.
     """
+    uow = expect_unit_of_work(uow)
+    expect_instance(ruleset, RuleSet, name="ruleset")
+    if expected_version is not None:
+        as_count(expected_version, name="expected_version")
     doc = to_dict(ruleset)
     doc.pop("version", None)
     version: int = uow.documents.put(
@@ -56,6 +62,9 @@ def save_ruleset(uow: Any, ruleset: RuleSet, *, expected_version: int | None = N
 
 def load_ruleset(uow: Any, name: str, *, version: int | None = None) -> RuleSet:
     """The stored rule set (latest or ``version``), validated, with its ``version`` set."""
+    uow = expect_unit_of_work(uow)
+    if version is not None:
+        as_count(version, name="version", low=1)
     doc, v = uow.documents.get(RULESET_KIND, name, version=version)
     return from_dict(RuleSet, {**doc, "version": v})
 
@@ -70,13 +79,13 @@ class AlertStore:
     []
     """
 
-    uow: Any
+    uow: Any = attrs.field(converter=expect_unit_of_work)
 
     def add(self, alerts: Iterable[Alert]) -> list[Alert]:
         """Store the alerts not stored yet (by id); returns those that were new."""
         docs = self.uow.documents
         new: list[Alert] = []
-        for a in alerts:
+        for a in expect_items(alerts, Alert, name="alerts"):
             try:
                 docs.get(ALERT_KIND, a.id)
             except NotFoundError:
@@ -123,7 +132,7 @@ class AlertStore:
         customer_id: str | None = None,
     ) -> list[Alert]:
         """Stored alerts matching every filter (``[start, end)`` on the transaction time), by time."""
-        st = None if status is None else AlertStatus(status)
+        st = None if status is None else as_enum(status, AlertStatus, name="status")
         out = []
         for key in self.uow.documents.keys(ALERT_KIND):
             a = self.get(key)
