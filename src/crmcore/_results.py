@@ -151,6 +151,8 @@ class Array:
     def __call__(self, inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
         if value is None and self.optional:
             return
+        if isinstance(value, np.ndarray) and value.size == 0 and value.ndim == (self.ndim or 1):
+            return  # an empty array holds no wrong value, whatever its dtype
         if self.ndim is None and isinstance(value, np.generic):
             value = np.asarray(value)  # a broadcast result of 0-D inputs
         kinds = {"f": "fiu", "i": "iu", "b": "b", "M": "M", "O": "OUSTiufbMmc"}[self.kind]

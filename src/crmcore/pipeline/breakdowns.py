@@ -17,6 +17,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import array
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
 from crmcore.pipeline.funnel import Funnel
@@ -42,14 +43,21 @@ class Breakdown:
 
     by: str
     labels: tuple[str, ...]
-    opportunities: IntArray
-    open: IntArray
-    won: IntArray
-    lost: IntArray
-    win_rate: FloatArray
-    won_value: FloatArray
-    pipeline_value: FloatArray
-    weighted_value: FloatArray
+    opportunities: IntArray = attrs.field(validator=array("i", lo=0))
+    open: IntArray = attrs.field(validator=array("i", lo=0, length="opportunities"))
+    won: IntArray = attrs.field(validator=array("i", lo=0, length="opportunities"))
+    lost: IntArray = attrs.field(validator=array("i", lo=0, length="opportunities"))
+    win_rate: FloatArray = attrs.field(
+        validator=array(
+            lo=0,
+            hi=1,
+            length="opportunities",
+            nan="a ratio whose denominator is 0 (the counts beside it say so)",
+        )
+    )
+    won_value: FloatArray = attrs.field(validator=array(lo=0, length="opportunities"))
+    pipeline_value: FloatArray = attrs.field(validator=array(lo=0, length="opportunities"))
+    weighted_value: FloatArray = attrs.field(validator=array(lo=0, length="opportunities"))
 
 
 def breakdown(
@@ -111,8 +119,8 @@ class SalesMatrix:
 
     owners: tuple[str, ...]
     products: tuple[str, ...]
-    won_value: FloatArray
-    won_count: IntArray
+    won_value: FloatArray = attrs.field(validator=array(lo=0, ndim=2))
+    won_count: IntArray = attrs.field(validator=array("i", lo=0, ndim=2, length="won_value"))
 
 
 def who_sells_what(data: FunnelHistory | StageHistory, funnel: Funnel | None = None) -> SalesMatrix:
@@ -148,11 +156,18 @@ class LostReasons:
     """Lost deals per reason: count, value, share of lost deals, and the stage they were lost from."""
 
     reasons: tuple[str, ...]
-    count: IntArray
-    value: FloatArray
-    share: FloatArray
+    count: IntArray = attrs.field(validator=array("i", lo=0))
+    value: FloatArray = attrs.field(validator=array(lo=0, length="count"))
+    share: FloatArray = attrs.field(
+        validator=array(
+            lo=0,
+            hi=1,
+            length="count",
+            nan="a ratio whose denominator is 0 (the counts beside it say so)",
+        )
+    )
     from_stages: tuple[str, ...]
-    by_stage: IntArray
+    by_stage: IntArray = attrs.field(validator=array("i", lo=0, ndim=2, length="count"))
 
 
 def lost_reasons(data: FunnelHistory) -> LostReasons:
@@ -208,14 +223,21 @@ class CohortConversion:
     stage ``i`` or deeper; ``win_rate`` is won / (won + lost) of the cohort.
     """
 
-    months: npt.NDArray[Any]
+    months: npt.NDArray[Any] = attrs.field(validator=array("M"))
     stages: tuple[str, ...]
-    created: IntArray
-    reached: IntArray
-    won: IntArray
-    lost: IntArray
-    open: IntArray
-    win_rate: FloatArray
+    created: IntArray = attrs.field(validator=array("i", lo=0, length="months"))
+    reached: IntArray = attrs.field(validator=array("i", lo=0, length="months", ndim=2))
+    won: IntArray = attrs.field(validator=array("i", lo=0, length="months"))
+    lost: IntArray = attrs.field(validator=array("i", lo=0, length="months"))
+    open: IntArray = attrs.field(validator=array("i", lo=0, length="months"))
+    win_rate: FloatArray = attrs.field(
+        validator=array(
+            lo=0,
+            hi=1,
+            length="months",
+            nan="a ratio whose denominator is 0 (the counts beside it say so)",
+        )
+    )
 
 
 def cohort_conversion(

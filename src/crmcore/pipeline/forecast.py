@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import ndtri
 
+from crmcore._results import COUNT, NONNEGATIVE, PROBABILITY, array
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
 from crmcore.options import as_choice, as_confidence, as_horizon, as_number
@@ -67,12 +68,19 @@ class WinProbabilities:
     """Per open stage: closed deals that reached it, how many were won, raw and smoothed rates."""
 
     stages: tuple[str, ...]
-    closed: IntArray
-    won: IntArray
-    empirical: FloatArray
-    prior: FloatArray
-    smoothed: FloatArray
-    prior_weight: float
+    closed: IntArray = attrs.field(validator=array("i", lo=0))
+    won: IntArray = attrs.field(validator=array("i", lo=0, length="closed"))
+    empirical: FloatArray = attrs.field(
+        validator=array(
+            lo=0,
+            hi=1,
+            length="closed",
+            nan="a ratio whose denominator is 0 (the counts beside it say so)",
+        )
+    )
+    prior: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="closed"))
+    smoothed: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="closed"))
+    prior_weight: float = attrs.field(validator=NONNEGATIVE)
 
 
 def _check_months(months: object) -> int:
@@ -139,10 +147,14 @@ class TimeToClose:
     """
 
     stages: tuple[str, ...]
-    samples: FloatArray
-    offsets: IntArray
-    stays: FloatArray | None = None
-    weights: FloatArray | None = None
+    samples: FloatArray = attrs.field(validator=array(lo=0))
+    offsets: IntArray = attrs.field(validator=array("i", lo=0))
+    stays: FloatArray | None = attrs.field(
+        default=None, validator=array(lo=0, length="samples", optional=True)
+    )
+    weights: FloatArray | None = attrs.field(
+        default=None, validator=array(lo=0, length="samples", optional=True)
+    )
 
     def stage_sample(self, i: int) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Sorted durations of open stage number ``i``, the stays in it, and their weights.
@@ -234,19 +246,19 @@ class Forecast:
 
     method: str
     as_of: np.datetime64
-    months: npt.NDArray[Any]
-    expected: FloatArray
-    sd: FloatArray
-    low: FloatArray
-    high: FloatArray
-    total_expected: float
-    total_sd: float
-    total_low: float
-    total_high: float
-    level: float
-    n_open: int
-    missing_amounts: int
-    stale: int
+    months: npt.NDArray[Any] = attrs.field(validator=array("M"))
+    expected: FloatArray = attrs.field(validator=array(lo=0, length="months"))
+    sd: FloatArray = attrs.field(validator=array(lo=0, length="months"))
+    low: FloatArray = attrs.field(validator=array(lo=0, length="months"))
+    high: FloatArray = attrs.field(validator=array(lo=0, length="months"))
+    total_expected: float = attrs.field(validator=NONNEGATIVE)
+    total_sd: float = attrs.field(validator=NONNEGATIVE)
+    total_low: float = attrs.field(validator=NONNEGATIVE)
+    total_high: float = attrs.field(validator=NONNEGATIVE)
+    level: float = attrs.field(validator=PROBABILITY)
+    n_open: int = attrs.field(validator=COUNT)
+    missing_amounts: int = attrs.field(validator=COUNT)
+    stale: int = attrs.field(validator=COUNT)
 
 
 def _month_edges(as_of: np.datetime64, months: int) -> tuple[npt.NDArray[Any], FloatArray]:
@@ -381,10 +393,10 @@ class Backtest:
     """
 
     as_of: np.datetime64
-    months: npt.NDArray[Any]
-    actual: FloatArray
+    months: npt.NDArray[Any] = attrs.field(validator=array("M"))
+    actual: FloatArray = attrs.field(validator=array(lo=0, length="months"))
     methods: tuple[str, ...]
-    expected: FloatArray
+    expected: FloatArray = attrs.field(validator=array(lo=0, ndim=2))
     mape: tuple[float | None, ...]
     bias: tuple[float | None, ...]
 

@@ -24,6 +24,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import COUNT, NONNEGATIVE, POSITIVE, array, number
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
 from crmcore.pipeline.funnel import ForecastCategory, Funnel
@@ -95,10 +96,17 @@ class StageConversion:
     """
 
     stages: tuple[str, ...]
-    reached: IntArray
-    advanced: IntArray
-    decided: IntArray
-    rate: FloatArray
+    reached: IntArray = attrs.field(validator=array("i", lo=0))
+    advanced: IntArray = attrs.field(validator=array("i", lo=0, length="reached"))
+    decided: IntArray = attrs.field(validator=array("i", lo=0, length="reached"))
+    rate: FloatArray = attrs.field(
+        validator=array(
+            lo=0,
+            hi=1,
+            length="reached",
+            nan="a ratio whose denominator is 0 (the counts beside it say so)",
+        )
+    )
 
 
 def stage_conversion(
@@ -140,14 +148,18 @@ def stage_conversion(
 class WinRate:
     """Won share of closed opportunities, by count and by value."""
 
-    won: int
-    lost: int
-    closed: int
-    by_count: float
-    won_value: float
-    lost_value: float
-    by_value: float
-    missing_amounts: int
+    won: int = attrs.field(validator=COUNT)
+    lost: int = attrs.field(validator=COUNT)
+    closed: int = attrs.field(validator=COUNT)
+    by_count: float = attrs.field(
+        validator=number(0, 1, nan="a ratio whose denominator is 0 (the counts beside it say so)")
+    )
+    won_value: float = attrs.field(validator=NONNEGATIVE)
+    lost_value: float = attrs.field(validator=NONNEGATIVE)
+    by_value: float = attrs.field(
+        validator=number(0, 1, nan="a ratio whose denominator is 0 (the counts beside it say so)")
+    )
+    missing_amounts: int = attrs.field(validator=COUNT)
 
 
 def win_rate(data: FunnelHistory | StageHistory, funnel: Funnel | None = None) -> WinRate:
@@ -185,9 +197,13 @@ class TimeInStage:
     """Completed stays per stage (entered, then left before ``as_of``), in days."""
 
     stages: tuple[str, ...]
-    count: IntArray
-    mean_days: FloatArray
-    median_days: FloatArray
+    count: IntArray = attrs.field(validator=array("i", lo=0))
+    mean_days: FloatArray = attrs.field(
+        validator=array(lo=0, length="count", nan="no deal to measure")
+    )
+    median_days: FloatArray = attrs.field(
+        validator=array(lo=0, length="count", nan="no deal to measure")
+    )
 
 
 def time_in_stage(data: FunnelHistory | StageHistory, funnel: Funnel | None = None) -> TimeInStage:
@@ -222,12 +238,12 @@ def time_in_stage(data: FunnelHistory | StageHistory, funnel: Funnel | None = No
 class SalesCycle:
     """Days from creation to close, for won deals (and for all closed deals)."""
 
-    won: int
-    mean_days: float
-    median_days: float
-    p25_days: float
-    p75_days: float
-    closed_mean_days: float
+    won: int = attrs.field(validator=COUNT)
+    mean_days: float = attrs.field(validator=number(0, nan="no deal to measure"))
+    median_days: float = attrs.field(validator=number(0, nan="no deal to measure"))
+    p25_days: float = attrs.field(validator=number(0, nan="no deal to measure"))
+    p75_days: float = attrs.field(validator=number(0, nan="no deal to measure"))
+    closed_mean_days: float = attrs.field(validator=number(0, nan="no deal to measure"))
 
 
 def sales_cycle(data: FunnelHistory | StageHistory, funnel: Funnel | None = None) -> SalesCycle:
@@ -264,11 +280,15 @@ def sales_cycle(data: FunnelHistory | StageHistory, funnel: Funnel | None = None
 class SalesVelocity:
     """``open opportunities × average won deal × win rate / cycle days``: revenue per day."""
 
-    opportunities: int
-    average_deal: float
-    win_rate: float
-    cycle_days: float
-    per_day: float
+    opportunities: int = attrs.field(validator=COUNT)
+    average_deal: float = attrs.field(validator=number(0, nan="no deal to measure"))
+    win_rate: float = attrs.field(
+        validator=number(0, 1, nan="a ratio whose denominator is 0 (the counts beside it say so)")
+    )
+    cycle_days: float = attrs.field(validator=number(0, nan="no deal to measure"))
+    per_day: float = attrs.field(
+        validator=number(0, nan="a ratio whose denominator is 0 (the counts beside it say so)")
+    )
 
 
 def sales_velocity(
@@ -308,14 +328,14 @@ class WeightedPipeline:
     """
 
     stages: tuple[str, ...]
-    count: IntArray
-    total: FloatArray
-    weighted: FloatArray
+    count: IntArray = attrs.field(validator=array("i", lo=0))
+    total: FloatArray = attrs.field(validator=array(lo=0, length="count"))
+    weighted: FloatArray = attrs.field(validator=array(lo=0, length="count"))
     categories: tuple[str, ...]
-    category_total: FloatArray
-    category_weighted: FloatArray
-    cumulative: FloatArray
-    missing_amounts: int
+    category_total: FloatArray = attrs.field(validator=array(lo=0))
+    category_weighted: FloatArray = attrs.field(validator=array(lo=0, length="category_total"))
+    cumulative: FloatArray = attrs.field(validator=array(lo=0, length="category_total"))
+    missing_amounts: int = attrs.field(validator=COUNT)
 
     @property
     def open_total(self) -> float:
@@ -387,13 +407,17 @@ def weighted_pipeline(
 class Coverage:
     """Open pipeline against what is still to be sold: ``pipeline / (target - achieved)``."""
 
-    target: float
-    achieved: float
-    remaining: float
-    open_pipeline: float
-    weighted_pipeline: float
-    coverage: float
-    weighted_coverage: float
+    target: float = attrs.field(validator=POSITIVE)
+    achieved: float = attrs.field(validator=NONNEGATIVE)
+    remaining: float = attrs.field(validator=NONNEGATIVE)
+    open_pipeline: float = attrs.field(validator=NONNEGATIVE)
+    weighted_pipeline: float = attrs.field(validator=NONNEGATIVE)
+    coverage: float = attrs.field(
+        validator=number(0, nan="a ratio whose denominator is 0 (the counts beside it say so)")
+    )
+    weighted_coverage: float = attrs.field(
+        validator=number(0, nan="a ratio whose denominator is 0 (the counts beside it say so)")
+    )
 
 
 def pipeline_coverage(

@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from crmcore._results import array
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
 from crmcore.model._fields import instance, record_id
@@ -189,10 +190,10 @@ class Actuals:
 
     period: Period
     reps: tuple[str, ...]
-    activities: IntArray
-    advances: IntArray
-    wins: IntArray
-    revenue: FloatArray
+    activities: IntArray = attrs.field(validator=array("i", lo=0))
+    advances: IntArray = attrs.field(validator=array("i", lo=0, length="activities"))
+    wins: IntArray = attrs.field(validator=array("i", lo=0, length="activities"))
+    revenue: FloatArray = attrs.field(validator=array(lo=0, length="activities"))
 
     def of(self, rep_id: str) -> Targets:
         """One rep's actuals, in the shape of targets.
@@ -290,9 +291,9 @@ class PlanReport:
 
     plans: tuple[Plan, ...]
     measures: tuple[str, ...]
-    target: FloatArray
-    actual: FloatArray
-    attainment: FloatArray
+    target: FloatArray = attrs.field(validator=array(lo=0, ndim=None))
+    actual: FloatArray = attrs.field(validator=array(lo=0, ndim=None))
+    attainment: FloatArray = attrs.field(validator=array(lo=0, ndim=None, nan="a target of 0"))
 
 
 def plan_vs_actual(
@@ -344,10 +345,10 @@ class NextPeriodForecast:
 
     period: Period
     reps: tuple[str, ...]
-    pipeline: FloatArray
-    run_rate: FloatArray
-    expected: FloatArray
-    sd: FloatArray
+    pipeline: FloatArray = attrs.field(validator=array(lo=0))
+    run_rate: FloatArray = attrs.field(validator=array(lo=0, length="pipeline"))
+    expected: FloatArray = attrs.field(validator=array(lo=0, length="pipeline"))
+    sd: FloatArray = attrs.field(validator=array(lo=0, length="pipeline"))
 
     @property
     def total(self) -> float:

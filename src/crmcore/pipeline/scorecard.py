@@ -36,6 +36,7 @@ from enum import StrEnum
 import attrs
 import numpy as np
 
+from crmcore._results import COUNT, array
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
 from crmcore.model.activity import Activity
@@ -67,17 +68,17 @@ class Scorecards:
 
     period: Period
     reps: tuple[str, ...]
-    activities: IntArray
-    advances: IntArray
-    wins: IntArray
-    revenue: FloatArray
-    cost: FloatArray
-    profit: FloatArray
+    activities: IntArray = attrs.field(validator=array("i", lo=0))
+    advances: IntArray = attrs.field(validator=array("i", lo=0, length="activities"))
+    wins: IntArray = attrs.field(validator=array("i", lo=0, length="activities"))
+    revenue: FloatArray = attrs.field(validator=array(lo=0, length="activities"))
+    cost: FloatArray = attrs.field(validator=array(lo=0, length="activities"))
+    profit: FloatArray = attrs.field(validator=array(length="activities"))
     measures: tuple[str, ...]
-    percentile: FloatArray
-    team_median: FloatArray
+    percentile: FloatArray = attrs.field(validator=array(lo=0, hi=100, ndim=None))
+    team_median: FloatArray = attrs.field(validator=array(ndim=None))
     diagnosis: tuple[str, ...]
-    uncosted_wins: int
+    uncosted_wins: int = attrs.field(validator=COUNT)
 
     def lines(self) -> list[str]:
         """A plain-text table, one line per rep.
