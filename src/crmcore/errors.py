@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "ArgumentTypeError",
     "CRMError",
     "ConcurrencyError",
     "ConfigurationError",
@@ -53,6 +54,14 @@ class ValidationError(CRMError, ValueError):
     def __init__(self, message: str, *, problems: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.problems: tuple[str, ...] = tuple(problems)
+
+
+class ArgumentTypeError(CRMError, TypeError):
+    """An argument of the wrong kind (``None`` or a dict where a ``Funnel`` goes): names the argument.
+
+    >>> issubclass(ArgumentTypeError, TypeError) and issubclass(ArgumentTypeError, CRMError)
+    True
+    """
 
 
 class NotFoundError(CRMError, KeyError):
