@@ -28,6 +28,7 @@ from typing import Any
 
 import attrs
 
+from crmcore._results import COUNT
 from crmcore.errors import TransitionError, ValidationError
 from crmcore.model._fields import (
     as_tuple,
@@ -194,12 +195,12 @@ class AlertSummary:
 
     start: datetime | None
     end: datetime | None
-    total: int
+    total: int = attrs.field(validator=COUNT)
     by_rule: dict[str, int]
     by_owner: dict[str, int]
     by_status: dict[str, int]
     by_outcome: dict[str, int]
-    customers: int
+    customers: int = attrs.field(validator=COUNT)
 
     def lines(self) -> list[str]:
         """A short text report.
