@@ -139,6 +139,8 @@ def _as_array(values: Any) -> npt.NDArray[Any]:
     if isinstance(values, np.ndarray):
         return values
     if isinstance(values, list | tuple):
+        if values and isinstance(values[0], list | tuple | np.ndarray):
+            return np.asarray(values, dtype=object)  # nested: its shape is reported
         return _object_array(values)
     package = type(values).__module__.split(".")[0]
     if package == "polars" and hasattr(values, "null_count"):
