@@ -454,3 +454,29 @@ def test_effective_competition_policies(rows: list[tuple[float, bool]], sw_l: li
     )
     prop = effective_competition(raw, switching_cost=sw, nan_policy="propagate")
     assert np.isnan(prop).tolist() == nan.tolist() and prop[~nan].tolist() == kept.tolist()
+
+
+@FEW
+@given(_with_nan(st.floats(0.0, 100.0, allow_nan=False)))
+def test_tier_set_policies(rows: list[tuple[float, bool]]) -> None:
+    from crmcore.segmentation import Tier, TierSet, cond, not_
+
+    x, nan = _split(rows)
+    region = np.array(["n", "s"] * len(x))[: len(x)]
+    ts = TierSet(
+        "t",
+        (Tier("hi", cond("x", ">", 50)), Tier("mid", not_(cond("x", "<", 10))), Tier("rest")),
+    )
+    cols = {"x": x, "region": region}
+    kept = ts.evaluate({"x": x[~nan], "region": region[~nan]})
+    assert ts.evaluate(cols, nan_policy="omit").codes.tolist() == kept.codes.tolist()
+    prop = ts.evaluate(cols, nan_policy="propagate").codes
+    assert (prop[nan] == -1).all() and prop[~nan].tolist() == kept.codes.tolist()
+
+
+def test_tier_set_lengths_are_named() -> None:
+    from crmcore.segmentation import Tier, TierSet, cond
+
+    ts = TierSet("t", (Tier("hi", cond("x", ">", 50)),))
+    with pytest.raises(ValidationError, match="x has 2, y has 1"):
+        ts.evaluate({"x": [1.0, 2.0], "y": [1.0]})

@@ -195,10 +195,14 @@ def test_unknown_field_and_bad_rules_name_the_path():
 
 def test_nan_policy():
     ts = TierSet("t", (Tier("hi", cond("x", "!=", 1)), Tier("rest")))
-    with pytest.raises(ValidationError, match="NaN at index 1"):
+    with pytest.raises(ValidationError, match="'x' must not contain NaN: found at index 1"):
         ts.evaluate({"x": [2.0, math.nan]})
+    # the one NaN policy: propagate leaves the missing customer without a tier (even the
+    # catch-all), omit assigns the others only
     got = ts.evaluate({"x": [2.0, math.nan, 1.0]}, nan_policy="propagate")
-    assert got.labels().tolist() == ["hi", "rest", "rest"]  # NaN satisfies no condition
+    assert got.labels().tolist() == ["hi", "", "rest"]
+    got = ts.evaluate({"x": [2.0, math.nan, 1.0]}, nan_policy="omit")
+    assert got.labels().tolist() == ["hi", "rest"]
 
 
 def test_empty_customer_base_and_no_catch_all():

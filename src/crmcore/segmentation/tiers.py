@@ -9,9 +9,11 @@ A :class:`TierSet` is an ordered list of tiers, best first; each customer
 gets the *first* tier whose rule matches (a tier without a rule matches
 everyone: the catch-all). Evaluation turns every condition into one numpy
 comparison over the whole column, so 10 million customers take a fraction
-of a second. Missing values: with ``nan_policy="raise"`` (default) a NaN in a
-numeric column used by a rule is an error; with ``"propagate"`` a NaN
-satisfies no condition (not even ``!=``), while ``not`` still inverts.
+of a second. Missing values follow the one NaN policy of :mod:`crmcore.arrays`
+(a customer is missing when a numeric column used by a rule is NaN): with
+``nan_policy="raise"`` (default) it is an error naming the column and row;
+``"omit"`` assigns the other customers only; ``"propagate"`` leaves a missing
+customer without a tier (code -1) whatever the rules say.
 
 >>> platinum = Tier("platinum", any_of(cond("assets", ">", 100_000), cond("trades_per_year", ">=", 12)),
 ...                 ServiceLevel(dedicated_rep=True, skip_queue=True, response_time_hours=1))
@@ -30,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore._results import array
-from crmcore.arrays import validate_nan_policy
+from crmcore.arrays import apply_nan_policy, check_same_length
 from crmcore.errors import ConfigurationError, ValidationError
 from crmcore.model._fields import as_tuple, instance, name_text, tuple_of
 from crmcore.segmentation.rules import (
@@ -200,18 +202,28 @@ class TierSet:
         Traceback (most recent call last):
         crmcore.errors.ValidationError: tier set 't': $.tiers[0].rule.field: no column 'assets' in the data; columns: ['asets']
         """
-        pol = validate_nan_policy(nan_policy)
-        lengths = {len(np.asarray(c)) for c in columns.values()}
-        if len(lengths) > 1:
-            raise ValidationError(f"tier set {self.name!r}: columns must have the same length")
-        n = lengths.pop() if lengths else 0
+        cols = {k: np.asarray(c) for k, c in columns.items()}
+        for k, c in cols.items():
+            if c.ndim != 1:
+                raise ValidationError(
+                    f"tier set {self.name!r}: column {k!r} must be 1-dimensional: {c.shape}"
+                )
+        n = check_same_length(**cols) if cols else 0
+        used = []
         for field, path in self.field_paths():
-            if field not in columns:
+            if field not in cols:
                 raise ValidationError(
                     f"tier set {self.name!r}: {path}: no column {field!r} in the data; "
-                    f"columns: {sorted(columns)}"
+                    f"columns: {sorted(cols)}"
                 )
-        ev = RuleEvaluator(columns, n, pol, f"tier set {self.name!r}")
+            used.append(field)
+        floats = {f: cols[f] for f in dict.fromkeys(used) if cols[f].dtype.kind == "f"}
+        split = apply_nan_policy(floats, policy=nan_policy, allow_inf=True) if floats else None
+        if split is not None and split.dropped:
+            cols = {k: c[split.mask] for k, c in cols.items()}
+            n = int(split.mask.sum())
+        # NaN left only under propagate: those rows are blanked below, whatever the rules say
+        ev = RuleEvaluator(cols, n, "propagate", f"tier set {self.name!r}")
         codes = np.full(n, -1, dtype=np.int16)
         # worst tier first, so that a better tier overwrites: the first match in order wins
         for i in range(len(self.tiers) - 1, -1, -1):
@@ -220,6 +232,8 @@ class TierSet:
                 codes.fill(i)
             else:
                 np.copyto(codes, np.int16(i), where=ev.mask(rule))
+        if split is not None and split.has_missing:
+            codes[~split.complete] = -1
         return TierAssignment(codes, tuple(t.name for t in self.tiers))
 
 
