@@ -34,6 +34,7 @@ from crmcore.arrays import (
     FloatArray,
     apply_nan_policy,
     as_float_array,
+    check_integer_valued,
     check_nonnegative,
     check_same_length,
     validate_nan_policy,
@@ -148,12 +149,13 @@ def as_counts(values: npt.ArrayLike, *, name: str) -> FloatArray:
     [0.0, 2.0]
     """
     arr = as_float_array(values, name=name)
-    check_nonnegative(arr, name=name)
-    frac = arr != np.floor(arr)
-    if frac.any():
-        i = int(np.flatnonzero(frac)[0])
-        raise ValidationError(f"{name!r} must hold whole numbers: {arr[i]} at index {i}")
+    _check_counts(arr, name=name)
     return arr
+
+
+def _check_counts(arr: FloatArray, *, name: str) -> None:
+    check_nonnegative(arr, name=name)
+    check_integer_valued(arr, name=name)
 
 
 def _valid_block(x: FloatArray, t_x: FloatArray, tt: FloatArray) -> bool:
@@ -259,11 +261,7 @@ def check_rft(
         return fast
     x, t_x, tt = aligned(
         {"frequency": frequency, "recency": recency, "T": T},
-        {
-            "frequency": as_counts(frequency, name="frequency"),
-            "recency": as_float_array(recency, name="recency"),
-            "T": as_float_array(T, name="T"),
-        },
+        counts=("frequency",),
         broadcast=broadcast,
     )
     check_nonnegative(t_x, name="recency")
@@ -287,19 +285,26 @@ def check_rft(
 
 
 def aligned(
-    raw: dict[str, Any], converted: dict[str, FloatArray], *, broadcast: bool = True
+    columns: dict[str, npt.ArrayLike],
+    *,
+    counts: Sequence[str] = (),
+    broadcast: bool = True,
 ) -> list[FloatArray]:
-    """The ``converted`` 1-D columns of aligned inputs at one length, checked before any
-    broadcasting: with ``broadcast`` an input given as a scalar (``raw``) stands for every
-    row; 1-D inputs must have the same length (the message names each and its length).
+    """Aligned 1-D inputs of a function that takes ``nan_policy``, under ``'raise'``: float64,
+    finite, one length checked before any broadcasting (with ``broadcast`` an input given as
+    a scalar stands for every row); the inputs named in ``counts`` must hold whole numbers
+    >= 0. A NaN is refused naming the argument and row, recommending ``nan_policy='omit'``.
 
-    >>> [a.tolist() for a in aligned({"x": [1, 2], "m": 3.0}, {"x": np.array([1.0, 2.0]), "m": np.array([3.0])})]
+    >>> [a.tolist() for a in aligned({"x": [1, 2], "m": 3.0}, counts=("x",))]
     [[1.0, 2.0], [3.0, 3.0]]
+    >>> aligned({"x": [1, 2], "m": [3.0]})
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: inputs must have the same length: x has 2, m has 1
     """
-    scalar = {k for k, v in raw.items() if broadcast and np.ndim(v) == 0}
-    arrays = {k: v for k, v in converted.items() if k not in scalar}
-    n = check_same_length(**arrays) if arrays else 1
-    return [np.full(n, v[0]) if k in scalar else v for k, v in converted.items()]
+    split = apply_nan_policy(columns, policy="raise", broadcast=tuple(columns) if broadcast else ())
+    for name in counts:
+        _check_counts(split.arrays[name], name=name)
+    return [split.arrays[k] for k in columns]
 
 
 def check_customers(n: int, *, model: str) -> None:
@@ -331,18 +336,15 @@ def fit_rows(
     ([1.0], None)
     >>> fit_rows("propagate", {"frequency": [1]}, model="BG/NBD")
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: nan_policy='propagate' does not apply to fitting BG/NBD (the fit would be NaN): use 'omit' or 'raise'
+    crmcore.errors.ValidationError: 'nan_policy' 'propagate' has no meaning for a BG/NBD fit (it would be NaN): it takes 'raise' or 'omit'
     """
-    pol = validate_nan_policy(nan_policy)
+    pol = validate_nan_policy(
+        nan_policy, allowed=("raise", "omit"), what=f"a {model} fit (it would be NaN)"
+    )
     given = {k: v for k, v in columns.items() if v is not None}
     extra = dict(rows or {})
     if pol == "raise":
         return {**columns, **extra}
-    if pol == "propagate":
-        raise ValidationError(
-            f"nan_policy='propagate' does not apply to fitting {model} "
-            "(the fit would be NaN): use 'omit' or 'raise'"
-        )
     split = apply_nan_policy(given, policy="omit")
     out: dict[str, Any] = {k: split.arrays.get(k) for k in columns}
     for k, v in extra.items():

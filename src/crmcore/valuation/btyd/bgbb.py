@@ -68,11 +68,7 @@ def check_bgbb(
     """
     x, tx, n = aligned(
         {"frequency": frequency, "recency": recency, "n_periods": n_periods},
-        {
-            "frequency": as_counts(frequency, name="frequency"),
-            "recency": as_counts(recency, name="recency"),
-            "n_periods": as_counts(n_periods, name="n_periods"),
-        },
+        counts=("frequency", "recency", "n_periods"),
     )
     for lo, hi, a, b in ((x, tx, "frequency", "recency"), (tx, n, "recency", "n_periods")):
         bad = lo > hi

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from crmcore.arrays import FloatArray, NanPolicy, as_float_array, check_nonnegative
+from crmcore.arrays import FloatArray, NanPolicy, check_nonnegative
 from crmcore.errors import ValidationError
 from crmcore.options import as_choice, as_horizon, as_number
 from crmcore.valuation.btyd._common import aligned, check_rft, factorize_rows, per_row
@@ -105,16 +105,10 @@ def customer_lifetime_value(
     if step is None:
         step = STEP_LENGTHS[as_choice(time_unit, name="time_unit", allowed=sorted(STEP_LENGTHS))]
     step = as_number(step, name="step", low=0, inclusive=(False, True))
-    x, tx, tt = check_rft(frequency, recency, T)
     x, tx, tt, m = aligned(
-        {"frequency": frequency, "recency": recency, "T": T, "monetary_value": monetary_value},
-        {
-            "frequency": x,
-            "recency": tx,
-            "T": tt,
-            "monetary_value": as_float_array(monetary_value, name="monetary_value"),
-        },
+        {"frequency": frequency, "recency": recency, "T": T, "monetary_value": monetary_value}
     )
+    x, tx, tt = check_rft(x, tx, tt)
     check_nonnegative(m, name="monetary_value")
     value = m if spend_model is None else spend_model.conditional_expected_average_value(x, m)
     times = step * np.arange(horizon + 1, dtype=np.float64)

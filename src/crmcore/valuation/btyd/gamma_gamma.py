@@ -26,11 +26,10 @@ import numpy.typing as npt
 from scipy.special import digamma, gammaln
 
 from crmcore._results import COUNT, FINITE
-from crmcore.arrays import FloatArray, NanPolicy, as_float_array, check_nonnegative
+from crmcore.arrays import FloatArray, NanPolicy, check_nonnegative
 from crmcore.errors import FitError, ValidationError
 from crmcore.valuation.btyd._common import (
     aligned,
-    as_counts,
     check_customers,
     compress_rows,
     fit_rows,
@@ -61,11 +60,7 @@ def _check(
     frequency: npt.ArrayLike, monetary_value: npt.ArrayLike
 ) -> tuple[FloatArray, FloatArray]:
     x, m = aligned(
-        {"frequency": frequency, "monetary_value": monetary_value},
-        {
-            "frequency": as_counts(frequency, name="frequency"),
-            "monetary_value": as_float_array(monetary_value, name="monetary_value"),
-        },
+        {"frequency": frequency, "monetary_value": monetary_value}, counts=("frequency",)
     )
     check_nonnegative(m, name="monetary_value")
     return x, m

@@ -16,34 +16,23 @@ from scipy import special
 
 from crmcore.arrays import (
     FloatArray,
+    apply_nan_policy,
     as_float_array,
     check_nonnegative,
     validate_nan_policy,
 )
 from crmcore.errors import ValidationError
-from crmcore.labels import check_labels
+from crmcore.labels import factorize_labels
+from crmcore.options import as_confidence
 
 __all__ = [
-    "check_confidence",
     "drop_missing",
     "fbincount",
     "optional_weights",
     "show_label",
+    "weighted_counts",
     "z_value",
 ]
-
-
-def check_confidence(confidence: float) -> float:
-    """Return ``confidence`` if it lies strictly between 0 and 1.
-
-    >>> check_confidence(1.5)
-    Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'confidence' must be in (0, 1): 1.5
-    """
-    c = float(confidence)
-    if not 0.0 < c < 1.0:
-        raise ValidationError(f"'confidence' must be in (0, 1): {confidence!r}")
-    return c
 
 
 def z_value(confidence: float) -> float:
@@ -52,7 +41,7 @@ def z_value(confidence: float) -> float:
     >>> round(z_value(0.90), 4)
     1.6449
     """
-    c = check_confidence(confidence)
+    c = as_confidence(confidence)
     return float(special.ndtri(0.5 + c / 2.0))
 
 
@@ -95,6 +84,62 @@ def fbincount(
     return np.bincount(codes, weights=weights, minlength=minlength).astype(np.float64, copy=False)
 
 
+def weighted_counts(
+    codes: npt.NDArray[np.int64],
+    cells: npt.NDArray[Any],
+    weights: FloatArray | None,
+    *,
+    labels: npt.NDArray[Any],
+    k: int,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Survey answers per (group, category): shares, total weight and Kish's effective n.
+
+    ``codes`` are group codes, ``cells`` the category (0..k-1) of every answer. Returns
+    the (groups x k) shares, the total weight per group and the effective sample size
+    ``(Σw)² / Σw²`` (the count without weights). Weights are summed in units of the
+    largest weight, so shares and effective n are right for weights up to 1e308; a total
+    beyond the range of a float is an error naming the group. Empty groups get total 0.
+
+    >>> shares, n, n_eff = weighted_counts(np.array([0, 0]), np.array([1, 0]), np.array([1e308, 5e307]), labels=np.array(["a"]), k=2)
+    >>> shares.round(4).tolist(), n.tolist(), n_eff.round(4).tolist()
+    ([[0.3333, 0.6667]], [1.5e+308], [1.8])
+    >>> weighted_counts(np.array([0, 0]), np.array([1, 0]), np.array([1e308, 1e308]), labels=np.array(["a"]), k=2)[1]
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'weights' of group 'a' sum beyond the range of a float: divide them by a common factor
+    """
+    g = len(labels)
+    flat = codes * k + cells
+    if weights is None:
+        counts = fbincount(flat, minlength=k * g).reshape(g, k)
+        total = counts.sum(axis=1)
+        n_eff = total
+    else:
+        top = float(weights.max()) if len(weights) else 0.0
+        scale = top if top > 0 else 1.0
+        ws = weights / scale
+        counts = fbincount(flat, weights=ws, minlength=k * g).reshape(g, k)
+        tot = counts.sum(axis=1)
+        sw2 = fbincount(codes, weights=ws * ws, minlength=g)
+        n_eff = np.divide(tot * tot, sw2, out=np.zeros(g), where=sw2 > 0)
+        with np.errstate(over="ignore"):
+            total = tot * scale
+        big = ~np.isfinite(total)
+        if big.any():
+            i = int(np.flatnonzero(big)[0])
+            raise ValidationError(
+                f"'weights' of group {show_label(labels[i])} sum beyond the range of a float: "
+                "divide them by a common factor"
+            )
+        total = np.where(tot > 0, total, 0.0)
+        counts_sum = tot
+    if weights is None:
+        counts_sum = total
+    shares = np.divide(
+        counts, counts_sum[:, None], out=np.zeros_like(counts), where=counts_sum[:, None] > 0
+    )
+    return shares, total, n_eff
+
+
 def drop_missing(
     scores: npt.ArrayLike,
     nan_policy: str,
@@ -104,31 +149,42 @@ def drop_missing(
 ) -> tuple[npt.ArrayLike, npt.ArrayLike | None, npt.ArrayLike | None]:
     """Apply the NaN policy to survey answers (NaN = no answer), with their groups and weights.
 
-    ``"raise"`` leaves the input to the usual checks (a NaN is an error),
-    ``"omit"`` drops unanswered rows, ``"propagate"`` is refused: a survey
-    summary of missing answers would be a silent NaN.
+    ``"raise"`` refuses a NaN score or weight (recommending ``'omit'``) and
+    leaves the rest to the usual checks,
+    ``"omit"`` drops unanswered rows (a NaN score, a NaN weight or a missing
+    group label), ``"propagate"`` is refused: a survey summary of missing
+    answers would be a silent NaN.
 
     >>> s, g, w = drop_missing([9, float("nan"), 3], "omit", groups=["a", "b", "c"])
     >>> s.tolist(), g.tolist(), w
     ([9.0, 3.0], ['a', 'c'], None)
     >>> drop_missing([1], "propagate")
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: nan_policy='propagate' does not apply to a survey summary: use 'omit' or 'raise'
+    crmcore.errors.ValidationError: 'nan_policy' 'propagate' has no meaning for a survey summary (it would be NaN): it takes 'raise' or 'omit'
     """
-    pol = validate_nan_policy(nan_policy)
-    if pol == "propagate":
-        raise ValidationError(
-            "nan_policy='propagate' does not apply to a survey summary: use 'omit' or 'raise'"
-        )
+    pol = validate_nan_policy(
+        nan_policy, allowed=("raise", "omit"), what="a survey summary (it would be NaN)"
+    )
     if pol == "raise":
+        for name, values in (("scores", scores), ("weights", weights)):
+            if values is not None and np.asarray(values).dtype.kind not in "iub":
+                apply_nan_policy({name: values}, policy="raise")  # NaN: named, 'omit' suggested
         return scores, groups, weights
     arr = as_float_array(scores, name="scores", allow_nan=True)
     keep = ~np.isnan(arr)
     n = len(arr)
     if groups is not None:
-        g = check_labels(groups, name="groups")
-        if len(g) != n:
-            raise ValidationError(f"'groups' must label every answer: {len(g)} labels for {n}")
-        groups = g[keep]
-    w = optional_weights(weights, n)
-    return arr[keep], groups, (None if w is None else w[keep])
+        labels, codes = factorize_labels(groups, name="groups", missing="code")
+        if len(codes) != n:
+            raise ValidationError(f"'groups' must label every answer: {len(codes)} labels for {n}")
+        keep &= codes >= 0
+    w = None
+    if weights is not None:
+        w = as_float_array(weights, name="weights", allow_nan=True)
+        if len(w) != n:
+            raise ValidationError(f"'weights' must have one weight per response: {len(w)} for {n}")
+        keep &= ~np.isnan(w)
+        w = optional_weights(w[keep], int(keep.sum()))
+    if groups is not None:
+        groups = labels[codes[keep]]
+    return arr[keep], groups, w

@@ -277,14 +277,11 @@ def _omit_missing(nan_policy: str, **labels: npt.ArrayLike) -> list[npt.ArrayLik
     """Aligned per-customer labels after an aggregate's NaN policy (missing: the rule of
     :mod:`crmcore.labels`): as given for ``'raise'``, without the rows where any is missing
     for ``'omit'``; ``'propagate'`` is refused."""
-    pol = validate_nan_policy(nan_policy)
+    pol = validate_nan_policy(
+        nan_policy, allowed=("raise", "omit"), what="a CAC report (it would be NaN)"
+    )
     if pol == "raise":
         return list(labels.values())
-    if pol == "propagate":
-        raise ValidationError(
-            "nan_policy='propagate' does not apply to a CAC report (it would be NaN): "
-            "use 'omit' or 'raise'"
-        )
     coded = {k: factorize_labels(v, name=k, missing="code") for k, v in labels.items()}
     check_same_length(**{k: c for k, (_, c) in coded.items()})
     keep = np.logical_and.reduce([c >= 0 for _, c in coded.values()])

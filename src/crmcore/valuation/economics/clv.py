@@ -35,6 +35,7 @@ from crmcore.arrays import (
     apply_nan_policy,
     check_in_range,
     check_nonnegative,
+    validate_nan_policy,
 )
 from crmcore.errors import ValidationError
 from crmcore.options import as_horizon, as_number
@@ -151,11 +152,9 @@ def retention_what_if(
     ([24444.0, 36667.0], 61111)
     """
     p = as_number(points, name="points")
-    if nan_policy == "propagate":
-        raise ValidationError(
-            "nan_policy='propagate' does not apply to a retention what-if (its result holds "
-            "no NaN): use 'omit' or 'raise'"
-        )
+    validate_nan_policy(
+        nan_policy, allowed=("raise", "omit"), what="a retention what-if (it holds no NaN)"
+    )
     a = _rows(
         nan_policy,
         margin=margin,

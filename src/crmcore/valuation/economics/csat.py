@@ -24,15 +24,21 @@ import numpy.typing as npt
 from scipy import special, stats
 
 from crmcore._results import NONNEGATIVE, PROBABILITY, array, number
-from crmcore.arrays import FloatArray, as_float_array, check_in_range, check_integer_valued
+from crmcore.arrays import (
+    FloatArray,
+    NanPolicy,
+    as_float_array,
+    check_in_range,
+    check_integer_valued,
+)
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
+from crmcore.options import as_confidence
 from crmcore.valuation.economics._common import (
-    check_confidence,
     drop_missing,
-    fbincount,
     optional_weights,
     show_label,
+    weighted_counts,
 )
 from crmcore.valuation.economics.intervals import wilson_interval
 
@@ -150,7 +156,7 @@ def csat_by_group(
     *,
     weights: npt.ArrayLike | None = None,
     confidence: float = 0.95,
-    nan_policy: str = "raise",
+    nan_policy: NanPolicy = "raise",
 ) -> CSATTable:
     """CSAT per segment or period (rows in sorted label order), vectorized with bincount.
 
@@ -173,7 +179,7 @@ def csat(
     *,
     weights: npt.ArrayLike | None = None,
     confidence: float = 0.95,
-    nan_policy: str = "raise",
+    nan_policy: NanPolicy = "raise",
 ) -> CSATResult:
     """CSAT summary of 1–5 answers, optionally weighted.
 
@@ -197,21 +203,12 @@ def _grouped(
     weights: npt.ArrayLike | None,
     confidence: float,
 ) -> CSATTable:
-    check_confidence(confidence)
+    confidence = as_confidence(confidence)
     w = optional_weights(weights, len(idx))
-    g = len(labels)
-    counts = fbincount(codes * 5 + idx, weights=w, minlength=5 * g).reshape(g, 5)
-    counts = counts.astype(np.float64)
-    total = counts.sum(axis=1)
+    dist, total, n_eff = weighted_counts(codes, idx, w, labels=labels, k=5)
     if (total <= 0).any():
         i = int(np.flatnonzero(total <= 0)[0])
         raise ValidationError(f"CSAT group {show_label(labels[i])} is empty (total weight 0)")
-    if w is None:
-        n_eff = total
-    else:
-        sw2 = fbincount(codes, weights=w * w, minlength=g)
-        n_eff = total * total / sw2
-    dist = counts / total[:, None]
     values = np.arange(1.0, 6.0)
     mean = dist @ values
     pop_var = dist @ (values * values) - mean * mean

@@ -36,14 +36,21 @@ import numpy.typing as npt
 from scipy import special
 
 from crmcore._results import NONNEGATIVE, PROBABILITY, array, choice, number
-from crmcore.arrays import FloatArray, as_float_array, check_in_range, check_integer_valued
+from crmcore.arrays import (
+    FloatArray,
+    NanPolicy,
+    as_float_array,
+    check_in_range,
+    check_integer_valued,
+)
 from crmcore.errors import ValidationError
 from crmcore.labels import check_labels, factorize_labels
+from crmcore.options import as_choice
 from crmcore.valuation.economics._common import (
     drop_missing,
-    fbincount,
     optional_weights,
     show_label,
+    weighted_counts,
     z_value,
 )
 
@@ -64,9 +71,7 @@ _PSEUDO = (
 
 
 def _check_method(method: str) -> str:
-    if method not in _METHODS:
-        raise ValidationError(f"'method' must be one of {_METHODS}: {method!r}")
-    return method
+    return as_choice(method, name="method", allowed=_METHODS)
 
 
 def _interval(
@@ -227,23 +232,33 @@ def _table(
     *,
     confidence: float,
     method: str,
+    total: FloatArray | None = None,
 ) -> NPSTable:
-    _check_method(method)
+    """The table from category counts, or from shares with the ``total`` weight per group
+    given beside (as :func:`._common.weighted_counts` returns them)."""
+    method = _check_method(method)
     z = z_value(confidence)
-    total = pro + pas + det
-    empty = (total <= 0) | (n_eff <= 0)
+    with np.errstate(over="ignore"):
+        parts = pro + pas + det
+    n_total = parts if total is None else total
+    if not np.isfinite(parts).all():
+        i = int(np.flatnonzero(~np.isfinite(parts))[0])
+        raise ValidationError(
+            f"NPS group {show_label(labels[i])}: the counts sum beyond the range of a float"
+        )
+    empty = (n_total <= 0) | (n_eff <= 0)
     if empty.any():
         i = int(np.flatnonzero(empty)[0])
         raise ValidationError(
-            f"NPS group {show_label(labels[i])} is empty (total weight {total[i]:g}): no answers to score"
+            f"NPS group {show_label(labels[i])} is empty (total weight {n_total[i]:g}): no answers to score"
         )
-    p, q, d = pro / total, pas / total, det / total
+    p, q, d = pro / parts, pas / parts, det / parts
     s = p - d
     se = np.sqrt(np.maximum(p + d - s * s, 0.0) / n_eff)
     low, high = _interval(p, d, n_eff, z, method)
     return NPSTable(
         labels=labels,
-        n=total,
+        n=n_total,
         effective_n=n_eff,
         promoters=p,
         passives=q,
@@ -307,7 +322,7 @@ def nps(
     weights: npt.ArrayLike | None = None,
     confidence: float = 0.95,
     method: str = "adjusted-wald",
-    nan_policy: str = "raise",
+    nan_policy: NanPolicy = "raise",
 ) -> NPSResult:
     """NPS of 0–10 answers, optionally weighted, with a confidence interval.
 
@@ -337,7 +352,7 @@ def nps_by_group(
     weights: npt.ArrayLike | None = None,
     confidence: float = 0.95,
     method: str = "adjusted-wald",
-    nan_policy: str = "raise",
+    nan_policy: NanPolicy = "raise",
 ) -> NPSTable:
     """NPS per segment or period: ``groups[i]`` labels answer ``scores[i]``; one pass of bincount.
 
@@ -364,25 +379,17 @@ def _grouped(
     confidence: float,
     method: str,
 ) -> NPSTable:
-    n = len(cat)
-    w = optional_weights(weights, n)
-    g = len(labels)
-    counts = fbincount(codes * 3 + cat, weights=w, minlength=3 * g).reshape(g, 3)
-    counts = counts.astype(np.float64)
-    if w is None:
-        n_eff = counts.sum(axis=1)
-    else:
-        sw2 = fbincount(codes, weights=w * w, minlength=g)
-        tot = counts.sum(axis=1)
-        n_eff = np.divide(tot * tot, sw2, out=np.zeros(g), where=sw2 > 0)
+    w = optional_weights(weights, len(cat))
+    shares, total, n_eff = weighted_counts(codes, cat, w, labels=labels, k=3)
     return _table(
         labels,
-        counts[:, 2],
-        counts[:, 1],
-        counts[:, 0],
+        shares[:, 2],
+        shares[:, 1],
+        shares[:, 0],
         n_eff,
         confidence=confidence,
         method=method,
+        total=total,
     )
 
 
