@@ -3,6 +3,8 @@
 Used for recovery tests and benchmarks, and by users to check what a model
 implies. Every function returns ``(frequency, recency, T)`` arrays (BG/BB:
 ``(frequency, recency, n_periods)``; Gamma-Gamma: mean transaction values).
+Ages, period counts and frequencies are capped at
+:data:`crmcore.options.MAX_PERIODS`; seeds go through :func:`crmcore.options.as_seed`.
 
 >>> x, t_x, T = simulate_bgnbd(BGNBDParams(0.243, 4.414, 0.793, 2.426), T=[38.86] * 5, seed=1)
 >>> bool(((t_x <= T) & ((x == 0) == (t_x == 0))).all())
@@ -15,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore.arrays import FloatArray, as_float_array, check_nonnegative
+from crmcore.options import MAX_PERIODS, as_horizon, as_number, as_seed, expect_instance
 from crmcore.valuation.btyd._common import as_counts
 from crmcore.valuation.btyd.bgbb import BGBBParams
 from crmcore.valuation.btyd.bgnbd import BGNBDParams
@@ -35,6 +38,8 @@ History = tuple[FloatArray, FloatArray, FloatArray]
 def _ages(T: npt.ArrayLike) -> FloatArray:
     tt = as_float_array(T, name="T")
     check_nonnegative(tt, name="T")
+    if len(tt):
+        as_number(float(tt.max()), name="T", high=MAX_PERIODS)
     return tt
 
 
@@ -48,8 +53,13 @@ def _last_of(
     return t_x
 
 
+def _rng(seed: object) -> np.random.Generator:
+    return np.random.default_rng(as_seed(seed))
+
+
 def _beta_geo(params: BGNBDParams, T: npt.ArrayLike, seed: int | None, at_zero: bool) -> History:
-    rng = np.random.default_rng(seed)
+    expect_instance(params, BGNBDParams, name="params")
+    rng = _rng(seed)
     tt = _ages(T)
     n = len(tt)
     lam = rng.gamma(params.r, 1.0 / params.alpha, n)
@@ -85,7 +95,8 @@ def simulate_pareto_nbd(
     >>> bool((t_x <= T).all())
     True
     """
-    rng = np.random.default_rng(seed)
+    expect_instance(params, ParetoNBDParams, name="params")
+    rng = _rng(seed)
     tt = _ages(T)
     n = len(tt)
     lam = rng.gamma(params.r, 1.0 / params.alpha, n)
@@ -105,9 +116,12 @@ def simulate_bgbb(
     >>> bool((x <= t_x).all() and (t_x <= n).all())
     True
     """
-    rng = np.random.default_rng(seed)
+    expect_instance(params, BGBBParams, name="params")
+    rng = _rng(seed)
     n = as_counts(n_periods, name="n_periods")
     size = len(n)
+    if size:
+        as_horizon(float(n.max()), name="n_periods")
     p = rng.beta(params.alpha, params.beta, size)
     theta = rng.beta(params.gamma, params.delta, size)
     alive = np.minimum(rng.geometric(theta).astype(np.float64) - 1.0, n)
@@ -132,8 +146,11 @@ def simulate_gamma_gamma(
     >>> simulate_gamma_gamma(GammaGammaParams(6.25, 3.74, 15.44), [1, 3], seed=5).shape
     (2,)
     """
-    rng = np.random.default_rng(seed)
+    expect_instance(params, GammaGammaParams, name="params")
+    rng = _rng(seed)
     x = as_counts(frequency, name="frequency")
+    if len(x):
+        as_number(float(x.max()), name="frequency", high=MAX_PERIODS)
     nu = rng.gamma(params.q, 1.0 / params.gamma, len(x))
     total = rng.gamma(params.p * np.maximum(x, 1), 1.0 / nu)
     out: FloatArray = total / np.maximum(x, 1)
