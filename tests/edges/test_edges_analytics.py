@@ -480,3 +480,45 @@ def test_tier_set_lengths_are_named() -> None:
     ts = TierSet("t", (Tier("hi", cond("x", ">", 50)),))
     with pytest.raises(ValidationError, match="x has 2, y has 1"):
         ts.evaluate({"x": [1.0, 2.0], "y": [1.0]})
+
+
+@FEW
+@given(_with_nan(st.floats(-1e6, 1e6, allow_nan=False)))
+def test_value_tiers_and_deciles_policies(rows: list[tuple[float, bool]]) -> None:
+    from crmcore.segmentation import decile_groups, value_tiers
+
+    x, nan = _split(rows)
+    kept = decile_groups(x[~nan])
+    assert decile_groups(x, nan_policy="omit").tolist() == kept.tolist()
+    prop = decile_groups(x, nan_policy="propagate")
+    assert (prop[nan] == 0).all() and prop[~nan].tolist() == kept.tolist()
+    tiers = value_tiers(x[~nan]).codes
+    assert value_tiers(x, nan_policy="omit").codes.tolist() == tiers.tolist()
+    prop_t = value_tiers(x, nan_policy="propagate").codes
+    assert (prop_t[nan] == -1).all() and prop_t[~nan].tolist() == tiers.tolist()
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda cp: cp.recommend(k=HUGE), "k"),
+        (lambda cp: cp.recommend(k=2.5), "k"),
+        (lambda cp: cp.recommend(min_count=HUGE), "min_count"),
+        (lambda cp: cp.recommend(score="support"), "score"),
+        (lambda cp: cp.pairs(top=-1), "top"),
+        (lambda cp: cp.pairs(min_count=HUGE), "min_count"),
+    ],
+)
+def test_cross_sell_options(call: Callable[[Any], object], field: str) -> None:
+    from crmcore.segmentation import co_purchase
+
+    cp = co_purchase(["a", "a", "b"], ["x", "y", "x"])
+    with pytest.raises(ValidationError, match=f"'{field}'"):
+        call(cp)
+
+
+def test_value_tiers_deciles_checked() -> None:
+    from crmcore.segmentation import value_tiers
+
+    with pytest.raises(ValidationError, match=r"'deciles\[0\]'"):
+        value_tiers([1.0], deciles=(HUGE, 1, 1, 1))

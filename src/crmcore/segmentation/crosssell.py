@@ -36,8 +36,12 @@ from crmcore._results import COUNT, NONNEGATIVE, PROBABILITY, array
 from crmcore.arrays import FloatArray, IntArray, check_same_length
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
+from crmcore.options import as_choice, as_count
 
 __all__ = ["CoPurchase", "PairStat", "Recommendations", "co_purchase"]
+
+_INT64_MAX = 2**63 - 1
+_MAX_K = 65_536  # recommendations per customer (the result holds n × k codes)
 
 
 @attrs.frozen
@@ -142,6 +146,8 @@ class CoPurchase:
         >>> [(p.antecedent, p.consequent, p.count, round(p.lift, 2)) for p in cp.pairs()]
         [('x', 'y', 2, 1.5), ('y', 'x', 2, 1.5)]
         """
+        min_count = as_count(min_count, name="min_count", high=_INT64_MAX)
+        top = None if top is None else as_count(top, name="top", high=_INT64_MAX)
         lift = self.lift_matrix()
         conf = self.confidence_matrix()
         i, j = np.nonzero(self.counts >= max(min_count, 1))
@@ -174,10 +180,10 @@ class CoPurchase:
         >>> cp.recommend(k=1, score="confidence").for_customer("c")
         [('dvd', 0.6666666666666666)]
         """
-        if score not in ("lift", "confidence"):
-            raise ValidationError(f"'score' must be 'lift' or 'confidence': {score!r}")
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValidationError(f"'k' must be a positive integer: {k!r}")
+        score = as_choice(score, name="score", allowed=("lift", "confidence"))
+        k = as_count(k, name="k", low=1, high=_MAX_K)
+        min_count = as_count(min_count, name="min_count", high=_INT64_MAX)
+        chunk = as_count(chunk, name="chunk", low=1, high=_INT64_MAX)
         w = self.lift_matrix() if score == "lift" else self.confidence_matrix()
         w = np.where(self.counts >= max(min_count, 1), w, 0.0)
         if score == "lift":

@@ -32,6 +32,7 @@ from crmcore._results import array
 from crmcore.arrays import IntArray, check_same_length
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
+from crmcore.options import as_count
 from crmcore.segmentation.rfm import quantile_scores
 from crmcore.segmentation.tiers import TierAssignment
 
@@ -41,15 +42,19 @@ NONE = "(none)"
 """The row / column label of customers absent on one of the two dates."""
 
 
-def decile_groups(values: npt.ArrayLike, groups: int = 10) -> npt.NDArray[np.int8]:
+def decile_groups(
+    values: npt.ArrayLike, groups: int = 10, *, nan_policy: str = "raise"
+) -> npt.NDArray[np.int8]:
     """Group ``1..groups`` by value, 1 = the highest: ``1 + floor(groups · #{values > v} / n)``.
 
-    Ties share the group of their first occurrence from the top.
+    Ties share the group of their first occurrence from the top. NaN values
+    follow the NaN policy of :func:`~crmcore.segmentation.quantile_scores`
+    (``propagate``: group 0, ungrouped).
 
     >>> decile_groups([100, 90, 10, 10, 5], groups=5).tolist()
     [1, 2, 3, 3, 5]
     """
-    return quantile_scores(values, groups, reverse=True, name="values")
+    return quantile_scores(values, groups, reverse=True, name="values", nan_policy=nan_policy)
 
 
 def value_tiers(
@@ -57,22 +62,27 @@ def value_tiers(
     *,
     tiers: Sequence[str] = ("platinum", "gold", "silver", "bronze"),
     deciles: Sequence[int] = (1, 2, 3, 4),
+    nan_policy: str = "raise",
 ) -> TierAssignment:
     """Tiers from value deciles (CLV or profit): ``deciles[i]`` is the number of deciles of tier ``i``.
 
     The default gives the top 10% platinum, the next 20% gold, 30% silver and
     the bottom 40% bronze (ties never split, so the counts are approximate).
+    A NaN value follows the one NaN policy: ``omit`` assigns the other
+    customers only, ``propagate`` leaves the customer without a tier (-1).
 
     >>> value_tiers(np.arange(10.0)).labels().tolist()
     ['bronze', 'bronze', 'bronze', 'bronze', 'silver', 'silver', 'silver', 'gold', 'gold', 'platinum']
     """
-    if len(tiers) != len(deciles) or sum(deciles) != 10 or min(deciles, default=0) < 1:
+    counts = [as_count(v, name=f"deciles[{i}]", low=1, high=10) for i, v in enumerate(deciles)]
+    if len(tiers) != len(counts) or sum(counts) != 10:
         raise ValidationError(
             f"'deciles' must give each of the {len(tiers)} tiers at least one decile, "
             f"10 in all: {list(deciles)}"
         )
-    d = decile_groups(values, 10)
-    table = np.repeat(np.arange(len(tiers), dtype=np.int16), list(deciles))
+    d = decile_groups(values, 10, nan_policy=nan_policy)
+    table = np.repeat(np.arange(len(tiers), dtype=np.int16), counts)
+    table = np.append(table, np.int16(-1))  # group 0 (a NaN row under propagate): no tier
     return TierAssignment(table[d.astype(np.int64) - 1], tuple(tiers))
 
 
