@@ -25,6 +25,7 @@ from scipy.special import betaln, digamma, gammaln
 from crmcore._results import COUNT, FINITE
 from crmcore.arrays import FloatArray, NanPolicy
 from crmcore.errors import FitError, ValidationError
+from crmcore.options import as_horizon
 from crmcore.valuation.btyd._common import (
     aligned,
     as_counts,
@@ -70,6 +71,8 @@ def check_bgbb(
         {"frequency": frequency, "recency": recency, "n_periods": n_periods},
         counts=("frequency", "recency", "n_periods"),
     )
+    if len(n):  # the likelihood walks through every opportunity after t_x
+        as_horizon(float(n.max()), name="n_periods")
     for lo, hi, a, b in ((x, tx, "frequency", "recency"), (tx, n, "recency", "n_periods")):
         bad = lo > hi
         if bad.any():
@@ -328,7 +331,10 @@ class BGBBModel:
                 broadcast=("m", "frequency", "recency", "n_periods"),
             )
         x, tx, n = check_bgbb(frequency, recency, n_periods)
-        mm = int(as_counts(np.atleast_1d(np.asarray(m, dtype=np.float64)), name="m").max())
+        mm = as_horizon(
+            float(as_counts(np.atleast_1d(np.asarray(m, dtype=np.float64)), name="m").max()),
+            name="m",
+        )
         p = self.params
         k = np.arange(mm, dtype=np.float64)[None, :]
         A, B = (p.alpha + x)[:, None], (p.beta + n - x)[:, None]
@@ -351,6 +357,7 @@ class BGBBModel:
         """P(X(n) = x) for a new customer (FHS 2010, eq. 7)."""
         xs = as_counts(np.atleast_1d(np.asarray(x, dtype=np.float64)), name="x")
         ns = as_counts(np.atleast_1d(np.asarray(n, dtype=np.float64)), name="n")
+        as_horizon(float(ns.max()), name="n")
         xs, ns = np.broadcast_arrays(xs, ns)
         p = self.params
         lab, lgd = betaln(p.alpha, p.beta), betaln(p.gamma, p.delta)

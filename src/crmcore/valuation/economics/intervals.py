@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from crmcore.arrays import FloatArray, as_float_array, check_nonnegative
 from crmcore.errors import ValidationError
+from crmcore.options import as_choice
 from crmcore.valuation.economics._common import z_value
 
 __all__ = ["IntervalMethod", "agresti_coull_interval", "proportion_interval", "wilson_interval"]
@@ -109,10 +110,8 @@ def proportion_interval(
 
     >>> proportion_interval(5, 10, method="exact")
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'method' must be 'wilson' or 'agresti-coull': 'exact'
+    crmcore.errors.ValidationError: 'method' must be one of 'wilson', 'agresti-coull': 'exact'
     """
-    if method == "wilson":
+    if as_choice(method, name="method", allowed=("wilson", "agresti-coull")) == "wilson":
         return wilson_interval(successes, trials, confidence=confidence)
-    if method == "agresti-coull":
-        return agresti_coull_interval(successes, trials, confidence=confidence)
-    raise ValidationError(f"'method' must be 'wilson' or 'agresti-coull': {method!r}")
+    return agresti_coull_interval(successes, trials, confidence=confidence)
