@@ -229,6 +229,37 @@ def test_lookups_with_unstorable_text_do_not_raise_driver_errors(
             uow.documents.put("notes", bad, {}, expected_version=None)
 
 
+def test_mariadb_schema_1_is_migrated_to_longtext() -> None:
+    """A MariaDB database made by schema version 1 (TEXT: 64 KiB) is migrated on first open,
+    after which long text is stored as on every other backend."""
+    import sqlalchemy as sa
+
+    from crmcore.repositories.sql import make_engine, schema
+
+    gen = _servers()._server_database("mysql")
+    url = next(gen)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            schema.ensure_schema(conn)
+            for col in ("name", "profile"):  # back to what version 1 created
+                null = "NOT NULL"
+                conn.exec_driver_sql(f"ALTER TABLE customers MODIFY {col} TEXT {null}")
+            conn.execute(sa.update(schema.schema_table).values(version=1))
+        uow = SqlUnitOfWork(engine)
+        c = Customer(id="c-1", name="x" * 70_000)
+        with uow:
+            uow.customers.add(c)
+            uow.commit()
+        with uow:
+            assert uow.customers.get("c-1") == c
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(schema.schema_table.c.version)).scalar() == 2
+    finally:
+        engine.dispose()
+        next(gen, None)
+
+
 # -- the import reports them as rejected rows with the field -------------------------------------
 def test_import_rejects_unstorable_cells_with_their_field() -> None:
     rows: list[dict[str, object]] = [

@@ -66,6 +66,18 @@ class StorableContract(ContractBase):
         with uow:
             assert uow.customers.get(c.id) == c
 
+    def test_long_text_and_large_documents_round_trip(self) -> None:
+        long = _TEXT * 5000  # about 120,000 characters: beyond a 64 KiB TEXT column
+        c = customer(1, name=long, contact_points=[ContactPoint("web", long)])
+        uow = self.make_uow()
+        with uow:
+            uow.customers.add(c)
+            uow.documents.put("notes", "big", {"text": long}, expected_version=None)
+            uow.commit()
+        with uow:
+            assert uow.customers.get(c.id) == c
+            assert uow.documents.get("notes", "big")[0] == {"text": long}
+
     def test_integers_at_the_64_bit_limit_round_trip(self) -> None:
         uow = self.make_uow()
         with uow:

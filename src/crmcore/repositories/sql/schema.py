@@ -14,7 +14,7 @@ on PostgreSQL, ``utf8mb4_bin`` tables on MariaDB/MySQL.
 >>> sorted(metadata.tables)[:3]
 ['activities', 'costs', 'crmcore_schema']
 >>> SCHEMA_VERSION
-1
+2
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.engine import Connection
 
 from crmcore.errors import RepositoryError
@@ -48,7 +48,7 @@ __all__ = [
     "transactions",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema version this release writes."""
 
 metadata = sa.MetaData()
@@ -67,6 +67,12 @@ def _key() -> sa.types.TypeEngine[str]:
     return sa.String(255).with_variant(postgresql.VARCHAR(255, collation="C"), "postgresql")
 
 
+def _text() -> sa.types.TypeEngine[str]:
+    """Free text: LONGTEXT on MariaDB/MySQL (whose TEXT holds only 64 KiB, so that a long
+    comment or a large document would pass the other backends and fail there), TEXT elsewhere."""
+    return sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+
+
 def _time() -> sa.types.TypeEngine[int]:
     return sa.BigInteger()
 
@@ -83,16 +89,16 @@ customers = sa.Table(
     "customers",
     metadata,
     sa.Column("id", _id(), primary_key=True),
-    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("name", _text(), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("owner_id", _id()),
     sa.Column("segment", _key()),
     sa.Column("acquired_at", _time()),
-    sa.Column("acquisition_channel", sa.Text),
+    sa.Column("acquisition_channel", _text()),
     sa.Column("external_key", _key()),
     sa.Column("erased", sa.Boolean, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("profile", sa.Text, nullable=False),
+    sa.Column("profile", _text(), nullable=False),
     sa.Index("ix_customers_owner", "owner_id"),
     sa.Index("ix_customers_segment", "segment"),
     sa.Index("ix_customers_acquired", "acquired_at"),
@@ -109,8 +115,8 @@ interactions = sa.Table(
     sa.Column("direction", sa.String(16), nullable=False),
     sa.Column("occurred_at", _time(), nullable=False),
     sa.Column("rep_id", _id()),
-    sa.Column("subject", sa.Text),
-    sa.Column("outcome", sa.Text),
+    sa.Column("subject", _text()),
+    sa.Column("outcome", _text()),
     sa.Column("duration_seconds", sa.BigInteger),
     sa.Column("opportunity_id", _id()),
     sa.Index("ix_interactions_customer_time", "customer_id", "occurred_at"),
@@ -130,9 +136,9 @@ transactions = sa.Table(
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("kind", sa.SmallInteger, nullable=False),
     sa.Column("quantity", sa.BigInteger, nullable=False),
-    sa.Column("product", sa.Text),
-    sa.Column("category", sa.Text),
-    sa.Column("channel", sa.Text),
+    sa.Column("product", _text()),
+    sa.Column("category", _text()),
+    sa.Column("channel", _text()),
     sa.Column("external_ref", _key()),
     # covering index of the columnar read (read_log scans it in customer/time order)
     sa.Index(
@@ -162,12 +168,12 @@ opportunities = sa.Table(
     sa.Column("currency", sa.String(3)),
     sa.Column("expected_close", sa.Date),
     sa.Column("probability", sa.Double),
-    sa.Column("product", sa.Text),
-    sa.Column("lost_reason", sa.Text),
+    sa.Column("product", _text()),
+    sa.Column("lost_reason", _text()),
     sa.Column("stage_entered_at", _time()),
     sa.Column("closed_at", _time()),
     sa.Column("parent_id", _id()),
-    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("kind", _text(), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Index("ix_opportunities_owner", "owner_id", "closed_at"),
     sa.Index("ix_opportunities_customer", "customer_id"),
@@ -189,14 +195,14 @@ stage_changes = sa.Table(
     sa.Column("to_stage", _key(), nullable=False),
     sa.Column("at", _time(), nullable=False),
     sa.Column("by", _id(), nullable=False),
-    sa.Column("reason", sa.Text),
+    sa.Column("reason", _text()),
     sa.Column("amount_e6", sa.BigInteger),
     sa.Column("currency", sa.String(3)),
     sa.Column("probability", sa.Double),
     sa.Column("customer_id", _id()),
     sa.Column("owner_id", _id()),
     sa.Column("funnel", _key()),
-    sa.Column("product", sa.Text),
+    sa.Column("product", _text()),
     sa.Index("ix_stage_changes_at", "at"),
     sa.Index("ix_stage_changes_owner_at", "owner_id", "at"),
     **_MYSQL,
@@ -210,11 +216,11 @@ activities = sa.Table(
     sa.Column("rep_id", _id(), nullable=False),
     sa.Column("customer_id", _id()),
     sa.Column("opportunity_id", _id()),
-    sa.Column("subject", sa.Text),
+    sa.Column("subject", _text()),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("due_at", _time()),
     sa.Column("done_at", _time()),
-    sa.Column("outcome", sa.Text),
+    sa.Column("outcome", _text()),
     sa.Index("ix_activities_rep_due", "rep_id", "due_at"),
     sa.Index("ix_activities_rep_done", "rep_id", "done_at"),
     sa.Index("ix_activities_due", "due_at"),
@@ -232,9 +238,9 @@ surveys = sa.Table(
     sa.Column("responded_at", _time(), nullable=False),
     sa.Column("csat", sa.SmallInteger),
     sa.Column("nps", sa.SmallInteger),
-    sa.Column("comment", sa.Text),
+    sa.Column("comment", _text()),
     sa.Column("survey", _key()),
-    sa.Column("channel", sa.Text),
+    sa.Column("channel", _text()),
     sa.Index("ix_surveys_customer_time", "customer_id", "responded_at"),
     sa.Index("ix_surveys_time", "responded_at"),
     sa.Index("ix_surveys_survey_time", "survey", "responded_at"),
@@ -250,8 +256,8 @@ costs = sa.Table(
     sa.Column("amount_e6", sa.BigInteger, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("category", _key(), nullable=False),
-    sa.Column("channel", sa.Text),
-    sa.Column("note", sa.Text),
+    sa.Column("channel", _text()),
+    sa.Column("note", _text()),
     sa.Index("ix_costs_customer_time", "customer_id", "incurred_at"),
     sa.Index("ix_costs_time", "incurred_at"),
     sa.Index("ix_costs_category_time", "category", "incurred_at"),
@@ -264,17 +270,34 @@ documents = sa.Table(
     sa.Column("kind", _key(), primary_key=True),
     sa.Column("key", _key(), primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("body", _text(), nullable=False),
     **_MYSQL,
 )
 
 Migration = Callable[[Connection], None]
-MIGRATIONS: dict[int, Migration] = {}
+
+
+def _longtext_on_mysql(conn: Connection) -> None:
+    """1 → 2: free-text columns become LONGTEXT on MariaDB/MySQL (nothing changes elsewhere)."""
+    if conn.dialect.name not in ("mysql", "mariadb"):
+        return
+    q = conn.dialect.identifier_preparer.quote
+    for table in metadata.sorted_tables:
+        for col in table.columns:
+            if isinstance(col.type, sa.Text):
+                null = "NULL" if col.nullable else "NOT NULL"
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {q(table.name)} MODIFY {q(col.name)} LONGTEXT {null}"
+                )
+
+
+MIGRATIONS: dict[int, Migration] = {1: _longtext_on_mysql}
 """``from_version → step``: each step moves a database from that version to the next.
 
 A later release that changes the schema bumps :data:`SCHEMA_VERSION` and
 registers ``MIGRATIONS[old] = upgrade_function``; :func:`ensure_schema` runs
-the missing steps in order inside the caller's transaction.
+the missing steps in order inside the caller's transaction. Version 2 made
+free-text columns LONGTEXT on MariaDB/MySQL.
 """
 
 
@@ -345,7 +368,7 @@ def ensure_schema(conn: Connection) -> int:
     >>> import sqlalchemy as sa
     >>> with sa.create_engine("sqlite://").begin() as conn:
     ...     ensure_schema(conn)
-    1
+    2
     """
     metadata.create_all(conn, checkfirst=True)
     create_missing_indexes(conn, transactions)
