@@ -523,6 +523,8 @@ def _all_strings(arr: np.ndarray) -> bool:
 
 def show(value: Any, limit: int = 120) -> str:
     """A one-line repr, cut at ``limit`` characters."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        return f"{'-' if value < 0 else ''}10**{len(str(abs(value))) - 1}"
     try:
         with np.printoptions(threshold=8, edgeitems=3):
             text = repr(value)
@@ -609,6 +611,14 @@ def nonfinite(
     return None
 
 
+def _default(fn: Any, param: str) -> Any:
+    try:
+        p = inspect.signature(fn).parameters.get(param)
+    except (TypeError, ValueError):
+        return None
+    return None if p is None or p.default is p.empty else p.default
+
+
 def _is_unit_of_work(value: Any) -> bool:
     return all(hasattr(value, n) for n in ("__enter__", "commit", "rollback", "customers"))
 
@@ -645,8 +655,10 @@ def run_case(
         param = call.param_name(label)
         where = f"argument {param!r}" + (f" ({label})" if label.startswith("#") else "")
         names = (param, param.lstrip("_"))
-        if isinstance(kwargs.get("name"), str) and param != "name":
-            names = (*names, kwargs["name"])  # crmcore.arrays checks name the caller's field
+        if param != "name":  # the shared checks (arrays, options, labels) name the caller's field
+            given_name = kwargs.get("name", _default(call.fn, "name"))
+            if isinstance(given_name, str):
+                names = (*names, given_name)
     head = f"{key}: {where} = {show(value) if label is not None else ''}".rstrip(" =")
     try:
         with contextlib.ExitStack() as stack:
@@ -665,6 +677,8 @@ def run_case(
         message = str(e)
         if any(n and n in message for n in names):
             return None
+        if message.startswith("cannot read ") and "$" in message:
+            return None  # a structuring error: the path from '$', the argument's root
         return f"{head} -> {type(e).__name__} not naming {names[0]!r}: {show(message, 300)}"
     except RecursionError as e:
         return f"{head} -> RecursionError: {show(str(e), 200)}"

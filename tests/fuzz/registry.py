@@ -87,6 +87,13 @@ def _hand() -> dict[str, Callable[[], Call]]:
             uow.commit()
         return uow
 
+    def abc_classes_call() -> Call:
+        from crmcore.segmentation.concentration import ABCClasses, abc_classes
+
+        r = abc_classes([9.0, 1.0])
+        fields = ("codes", "labels", "thresholds", "counts", "shares")
+        return Call(ABCClasses, kwargs={f: getattr(r, f) for f in fields})
+
     def in_uow(fn: Any, *args: Any, **kwargs: Any) -> Callable[[], Call]:
         """A call on a fresh stored unit of work (its first argument), inside ``with uow:``."""
 
@@ -150,6 +157,18 @@ def _hand() -> dict[str, Callable[[], Call]]:
             (np.array([3, 5]), np.array([10, 10])),
             {"confidence": 0.9, "method": "agresti-coull"},
         ),
+        "crmcore.options.expect_items": lambda: Call(
+            __import__("crmcore.options", fromlist=["x"]).expect_items,
+            ([B2B.stages[0]], type(B2B.stages[0])),
+            {"name": "stages"},
+        ),
+        "crmcore.segmentation.demo.demo": lambda: Call(
+            __import__("crmcore.segmentation.demo", fromlist=["x"]).demo,
+            (lambda line: None,),
+            {"transactions": small_cdnow()},
+            only=(),
+        ),
+        "crmcore.segmentation.concentration.ABCClasses": abc_classes_call,
         "crmcore.anomaly.alerts.AlertSummary": lambda: Call(
             AlertSummary,
             kwargs={
