@@ -139,7 +139,7 @@ def test_customers_file_needs_an_identity_column(tmp_path: Path) -> None:
 
 def test_bad_options_are_refused() -> None:
     uow = MemoryUnitOfWork()
-    with pytest.raises(ValidationError, match="'batch_size' must be a positive integer: 0"):
+    with pytest.raises(ValidationError, match="'batch_size' must be >= 1: 0"):
         import_transactions(uow, [], batch_size=0)
     with pytest.raises(ValidationError, match="'currency' must be an ISO 4217 code: 'EURO'"):
         import_transactions(uow, [], currency="EURO")

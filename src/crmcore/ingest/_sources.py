@@ -33,6 +33,9 @@ import numpy.typing as npt
 
 from crmcore.errors import ValidationError
 from crmcore.ingest._bytecells import ByteCells
+from crmcore.model._storable import text_problem
+from crmcore.repositories._args import check_batch
+from crmcore.repositories.protocols import UnitOfWork, expect_unit_of_work
 
 __all__ = ["Batch", "ByteCells", "CsvSource", "MappingSource", "resolve_columns"]
 
@@ -235,6 +238,10 @@ class CsvSource:
         except UnicodeDecodeError:
             raise ValidationError(
                 _locate_decode_error(p, self._open_encoding(), self.encoding, self.delimiter)
+            ) from None
+        except UnicodeError as e:  # e.g. a UTF-16 stream without a byte order mark
+            raise ValidationError(
+                f"{p.name}: not {self.encoding} text ({e}); pass the right encoding="
             ) from None
         except csv.Error as e:
             raise ValidationError(f"{p.name}, line {prev + 1}: malformed CSV ({e})") from e
@@ -462,8 +469,31 @@ def open_source(
     >>> open_source([{"a": 1}], fields=("a",), required=(), column_of={}, delimiter=",",
     ...             encoding="utf-8").name
     '<rows>'
+    >>> open_source("a.csv", fields=("a",), required=(), column_of={}, delimiter=";;",
+    ...             encoding="utf-8")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'delimiter' must be one character other than a quote or a line break: ';;'
     """
+    if (
+        not isinstance(delimiter, str)
+        or len(delimiter) != 1
+        or delimiter in '"\r\n'
+        or text_problem(delimiter) is not None
+    ):
+        raise ValidationError(
+            f"'delimiter' must be one character other than a quote or a line break: {delimiter!r}"
+        )
+    try:
+        if not isinstance(encoding, str):
+            raise LookupError(encoding)
+        codecs.lookup(encoding)
+    except (LookupError, ValueError):  # ValueError: a NUL or a lone surrogate in the name
+        raise ValidationError(f"'encoding' is not a known codec: {encoding!r}") from None
     if isinstance(source, str | PathLike):
+        text = str(source)
+        problem = text_problem(text)
+        if problem is not None:
+            raise ValidationError(f"'source' (a file path) {problem}: {text!r}")
         return CsvSource(
             Path(source),
             fields=fields,
@@ -472,4 +502,32 @@ def open_source(
             delimiter=delimiter,
             encoding=encoding,
         )
+    if isinstance(source, bytes | Mapping) or not isinstance(source, Iterable):
+        raise ValidationError(
+            f"'source' must be a CSV file path or an iterable of mappings: {source!r}"
+        )
     return MappingSource(source, fields=fields, column_of=column_of)
+
+
+def check_import_options(uow: object, *, batch_size: object, time_format: object) -> UnitOfWork:
+    """The options every import takes, checked once: the unit of work, ``batch_size`` (a whole
+    number >= 1) and ``time_format`` (None or a :meth:`~datetime.datetime.strptime` format).
+
+    >>> from crmcore.repositories import MemoryUnitOfWork
+    >>> check_import_options(MemoryUnitOfWork(), batch_size=10**400, time_format=None)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'batch_size' must be <= 9223372036854775807: 1000000000...
+    """
+    checked = expect_unit_of_work(uow)
+    check_batch(batch_size)  # type: ignore[arg-type]  # checked inside
+    check_time_format(time_format)
+    return checked
+
+
+def check_time_format(time_format: object) -> str | None:
+    """``time_format``: None (ISO 8601) or a :meth:`~datetime.datetime.strptime` format string."""
+    if time_format is not None and not isinstance(time_format, str):
+        raise ValidationError(
+            f"'time_format' must be a strptime format string or None: {time_format!r}"
+        )
+    return time_format

@@ -19,6 +19,7 @@ from crmcore.errors import ValidationError
 from crmcore.ingest.customers import import_customers
 from crmcore.ingest.report import ImportReport
 from crmcore.ingest.transactions import import_transactions
+from crmcore.options import as_count
 from crmcore.repositories.protocols import UnitOfWork
 
 __all__ = ["CDNOW_FILE", "cdnow_customer_id", "import_cdnow_sample"]
@@ -33,7 +34,7 @@ def cdnow_customer_id(sample_id: int) -> str:
     >>> cdnow_customer_id(7)
     'cdnow-0007'
     """
-    return f"cdnow-{sample_id:04d}"
+    return f"cdnow-{as_count(sample_id, name='sample_id'):04d}"
 
 
 def _lines() -> Iterator[list[str]]:

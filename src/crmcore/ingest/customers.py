@@ -25,10 +25,11 @@ from typing import Any
 from crmcore.errors import ValidationError
 from crmcore.ingest._cells import is_missing, show
 from crmcore.ingest._keys import customer_id_for
-from crmcore.ingest._sources import Batch, open_source, resolve_columns
+from crmcore.ingest._sources import Batch, check_import_options, open_source, resolve_columns
 from crmcore.ingest._times import parse_times
 from crmcore.ingest.report import ImportReport, RejectedImportError, RowError
 from crmcore.model import Address, Consent, ContactPoint, Customer
+from crmcore.options import as_count
 from crmcore.repositories.protocols import UnitOfWork
 
 __all__ = ["CUSTOMER_FIELDS", "import_customers"]
@@ -126,6 +127,12 @@ def _field_of(message: str, default: str | None) -> str | None:
     return name if name in CUSTOMER_FIELDS else default
 
 
+_MIN_MICROS = -62_135_596_800_000_000
+"""0001-01-01T00:00:00Z in microseconds since the epoch (the earliest ``datetime``)."""
+_MAX_MICROS = 253_402_300_799_999_999
+"""9999-12-31T23:59:59.999999Z in microseconds since the epoch (the latest ``datetime``)."""
+
+
 def build_customer(
     cells: Mapping[str, object], acquired_micros: int | None = None
 ) -> tuple[Customer | None, list[tuple[str | None, str]]]:
@@ -137,6 +144,10 @@ def build_customer(
     >>> build_customer({"name": "Ada"})[1]
     [('id', 'needs an id or an external_key')]
     """
+    if not isinstance(cells, Mapping):
+        raise ValidationError(f"'cells' must be a mapping of field name to cell: {cells!r}")
+    if acquired_micros is not None:
+        as_count(acquired_micros, name="acquired_micros", low=_MIN_MICROS, high=_MAX_MICROS)
     row = _Row(cells)
     contacts = []
     for field in ("email", "phone", "mobile"):
@@ -260,8 +271,7 @@ def import_customers(
     id is already stored under another key is rejected. Modes, batches and
     the report are those of :func:`~crmcore.ingest.import_transactions`.
     """
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValidationError(f"'batch_size' must be a positive integer: {batch_size!r}")
+    uow = check_import_options(uow, batch_size=batch_size, time_format=time_format)
     column_of = resolve_columns(columns, CUSTOMER_FIELDS)
     src = open_source(
         source,

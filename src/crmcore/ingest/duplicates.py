@@ -23,6 +23,7 @@ import attrs
 from crmcore._results import number
 from crmcore.errors import ValidationError
 from crmcore.model import ContactKind, Customer
+from crmcore.options import as_choice, as_count, as_number, expect_items
 
 __all__ = [
     "KEY_WEIGHTS",
@@ -40,6 +41,12 @@ _GMAIL = {"gmail.com", "googlemail.com"}
 _NON_WORD = re.compile(r"[^\w]+")
 
 
+def _text(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{name!r} must be a string: {value!r}")
+    return value
+
+
 def normalize_email(email: str, *, gmail_rules: bool = True) -> str | None:
     """Lowercase, stripped; for gmail.com/googlemail.com drop dots and ``+tag`` in the local part.
 
@@ -50,7 +57,7 @@ def normalize_email(email: str, *, gmail_rules: bool = True) -> str | None:
     >>> normalize_email("no-at-sign") is None
     True
     """
-    e = email.strip().lower()
+    e = _text(email, "email").strip().lower()
     local, at, domain = e.rpartition("@")
     if not at or not local or not domain:
         return None
@@ -74,11 +81,13 @@ def normalize_phone(phone: str, *, default_country_code: str | None = None) -> s
     >>> normalize_phone("010 1234 5678", default_country_code="86")
     '861012345678'
     """
-    if default_country_code is not None and not default_country_code.isdigit():
+    if default_country_code is not None and (
+        not isinstance(default_country_code, str) or not default_country_code.isdigit()
+    ):
         raise ValidationError(
             f"'default_country_code' must be digits (like '86'): {default_country_code!r}"
         )
-    s = phone.strip()
+    s = _text(phone, "phone").strip()
     digits = "".join(ch for ch in s if "0" <= ch <= "9")
     if s.startswith("+"):
         pass
@@ -95,7 +104,7 @@ def normalize_name(name: str) -> str | None:
     >>> normalize_name("  Ålvarez,   JOSÉ ")
     'alvarez jose'
     """
-    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    decomposed = unicodedata.normalize("NFKD", _text(name, "name").casefold())
     plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     tokens = sorted(t for t in _NON_WORD.sub(" ", plain).replace("_", " ").split() if t)
     return " ".join(tokens) or None
@@ -159,21 +168,17 @@ def find_duplicate_customers(
     >>> find_duplicate_customers(cs, default_country_code="86")
     [DuplicatePair(first_id='a', second_id='b', keys=('phone', 'name'), score=0.9)]
     """
-    wanted = tuple(keys)
-    for k in wanted:
-        if k not in KEY_WEIGHTS:
-            raise ValidationError(f"'keys' must be among {sorted(KEY_WEIGHTS)}: {k!r}")
-    if (
-        isinstance(max_block_size, bool)
-        or not isinstance(max_block_size, int)
-        or max_block_size < 2
-    ):
-        raise ValidationError(f"'max_block_size' must be an integer >= 2: {max_block_size!r}")
+    allowed = sorted(KEY_WEIGHTS)
+    wanted = tuple(
+        as_choice(k, name="keys", allowed=allowed) for k in expect_items(keys, str, name="keys")
+    )
+    max_block_size = as_count(max_block_size, name="max_block_size", low=2)
+    min_score = as_number(min_score, name="min_score")
+    if default_country_code is not None:
+        normalize_phone("000000", default_country_code=default_country_code)  # checks the code
     blocks: dict[tuple[str, str], list[str]] = {}
     seen_ids: set[str] = set()
-    for c in customers:
-        if not isinstance(c, Customer):
-            raise ValidationError(f"'customers' must hold Customer records: {c!r}")
+    for c in expect_items(customers, Customer, name="customers"):
         if c.erased or c.id in seen_ids:
             continue
         seen_ids.add(c.id)

@@ -41,7 +41,15 @@ from crmcore.ingest._cells import (
     show,
 )
 from crmcore.ingest._keys import Occurrences
-from crmcore.ingest._sources import Batch, CsvSource, MappingSource, open_source, resolve_columns
+from crmcore.ingest._sources import (
+    Batch,
+    CsvSource,
+    MappingSource,
+    check_import_options,
+    check_time_format,
+    open_source,
+    resolve_columns,
+)
 from crmcore.ingest._store import Keyed, KeyFilter, keys_for, store
 from crmcore.ingest._times import parse_times
 from crmcore.ingest.report import ImportReport, RejectedImportError, RowError
@@ -97,9 +105,7 @@ class TransactionColumns:
     amounts_e6: npt.NDArray[np.int64]
 
 
-def _check_options(batch_size: int, currency: str | None) -> str | None:
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValidationError(f"'batch_size' must be a positive integer: {batch_size!r}")
+def _fixed_currency(currency: str | None) -> str | None:
     if currency is None:
         return None
     try:
@@ -127,6 +133,12 @@ def validate_transaction_columns(
     >>> v.good.tolist(), v.errors
     ([True, False], [(1, 'occurred_at', "must be an ISO 8601 timestamp: 'x'")])
     """
+    if not isinstance(columns, Mapping):
+        raise ValidationError(f"'columns' must be a mapping of field name to cells: {columns!r}")
+    for name, cells in columns.items():
+        if not isinstance(cells, Sized) or isinstance(cells, str | bytes | Mapping):
+            raise ValidationError(f"'columns[{name}]' must be a sequence of cells: {cells!r}")
+    check_time_format(time_format)
     n = len(next(iter(columns.values()))) if columns else 0
     for name, cells in columns.items():
         if len(cells) != n:
@@ -166,7 +178,7 @@ def validate_transaction_columns(
         )
     amounts_e6, amounts = parse("amount", _pair(_bytecells.parse_money), _pair(parse_money))
     if currency is not None:
-        code = _check_options(1, currency)
+        code = _fixed_currency(currency)
         currencies: list[str | None] = [code] * n
     else:
         currencies = parse("currency", _bytecells.parse_currencies, parse_currencies)
@@ -306,7 +318,8 @@ def import_transactions(
     ``uow`` must not be inside a ``with`` block: the import opens its own.
     A file-level problem raises ValidationError before anything is stored.
     """
-    fixed = _check_options(batch_size, currency)
+    uow = check_import_options(uow, batch_size=batch_size, time_format=time_format)
+    fixed = _fixed_currency(currency)
     if not isinstance(ref_prefix, str):
         raise ValidationError(f"'ref_prefix' must be a string: {ref_prefix!r}")
     column_of = resolve_columns(columns, TRANSACTION_FIELDS)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from crmcore.errors import CRMError, RepositoryError, ValidationError
+from crmcore.repositories._args import check_batch
 from crmcore.repositories.protocols import (
     ActivityRepository,
     CostRepository,
@@ -88,8 +89,7 @@ class SqlUnitOfWork:
             raise ValidationError(f"'engine' must be an SQLAlchemy Engine: {engine!r}")
         if connection is not None and not isinstance(connection, Connection):
             raise ValidationError(f"'connection' must be an SQLAlchemy Connection: {connection!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValidationError(f"'batch_size' must be a positive integer: {batch_size!r}")
+        check_batch(batch_size)
         self._engine: Engine = engine if engine is not None else connection.engine  # type: ignore[union-attr]  # one of them is set (checked above)
         self._connection = connection
         self._owns_engine = False
