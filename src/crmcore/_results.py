@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 from typing import Any
 
 import attrs
@@ -105,10 +106,12 @@ class Number:
             return
         kind = numbers.Integral if self.integer else numbers.Real
         expected = _range(self.lo, self.hi, self.integer, self.gt)
-        if isinstance(value, bool | np.bool_) or not isinstance(value, kind):
+        is_number = isinstance(value, kind) and not isinstance(value, bool | np.bool_)
+        if not is_number:
             raise _fail(inst, attr, expected, value)
         if self.integer:
-            ok = (self.lo is None or value >= self.lo) and (self.hi is None or value <= self.hi)
+            i = operator.index(value)
+            ok = (self.lo is None or i >= self.lo) and (self.hi is None or i <= self.hi)
         else:
             try:
                 v = float(value)

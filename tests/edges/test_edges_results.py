@@ -188,7 +188,7 @@ def test_every_numeric_field_of_a_result_refuses_nan_infinity_and_negative_count
         _refused(cls_name, field, True)
     else:
         assert isinstance(v, Array)
-        shape = (2,) if (v.ndim or 1) == 1 else (2,) * v.ndim
+        shape = (2,) * (v.ndim or 1)
         if kind == "farray":
             for bad, reason in ((NAN, v.nan), (INF, v.inf), (-INF, v.inf)):
                 x = np.ones(shape)
