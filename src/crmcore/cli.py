@@ -23,6 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from crmcore import __version__
+from crmcore.errors import CRMError
+from crmcore.model._storable import text_problem
+from crmcore.options import expect_instance
 from crmcore.tables import TransactionLog
 
 __all__ = ["SECTIONS", "build_parser", "customer_base_summary", "main"]
@@ -51,6 +54,7 @@ def customer_base_summary(log: TransactionLog) -> list[str]:
     repeat buyers             1,152 (48.9%)
     mean revenue / customer   103.56 USD
     """
+    expect_instance(log, TransactionLog, name="log")
     n = log.n_customers
     per_customer = np.bincount(log.customer, minlength=n)
     revenue = np.bincount(log.customer, weights=log.signed_amount(), minlength=n)
@@ -77,6 +81,10 @@ def _demo(args: argparse.Namespace, write: Callable[[str], None]) -> int:
     unknown = [s for s in wanted if s not in SECTIONS and s != "summary"]
     if unknown:
         write(f"unknown section(s) {unknown}; choose from summary, {', '.join(SECTIONS)}")
+        return 2
+    problem = text_problem(args.db) or ("must not be empty" if not args.db.strip() else None)
+    if problem is not None:
+        write(f"--db {problem}: {args.db!r}")
         return 2
     db = Path(args.db)
     write(f"crmcore {__version__} demo: the CDNOW sample in an embedded SQLite database ({db})")
@@ -124,9 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m crmcore`` and the ``crmcore`` script."""
+    if isinstance(argv, str):  # one string would be read character by character
+        argv = argv.split()
     args = build_parser().parse_args(argv)
     if args.command == "demo":
-        return _demo(args, lambda line: print(line, flush=True))
+        try:
+            return _demo(args, lambda line: print(line, flush=True))
+        except CRMError as e:  # a clear message on stderr, not a traceback
+            print(f"python -m crmcore: error: {e}", file=sys.stderr, flush=True)
+            return 1
     return 2  # pragma: no cover (argparse requires a command)
 
 
