@@ -364,6 +364,18 @@ def test_streaming_changes_no_state_for_a_refused_event(event: Event) -> None:
     assert eng.snapshot() == ref.snapshot()
 
 
+def test_streaming_names_that_go_into_alerts_are_checked_up_front() -> None:
+    """Rule names, rule-set names and the team queue end up in every alert: refused at
+    construction, not after a customer's state has been updated."""
+    with pytest.raises(ValidationError, match="^'name'"):
+        Threshold(name="big\x00", at_least=1.0)
+    with pytest.raises(ValidationError, match="^'name'"):
+        RuleSet(name="s\ud800", rules=[Threshold(name="big", at_least=1.0)])
+    rules = RuleSet(name="s", rules=[Threshold(name="big", at_least=1.0)])
+    with pytest.raises(ValidationError, match="^'team_queue'"):
+        StreamingEngine(rules, team_queue="q\x00")
+
+
 def test_streaming_accepts_non_ascii_ids() -> None:
     eng = _engine()
     alerts = eng.process_event(Event("tä", "kundé-1", T0, 500.0))

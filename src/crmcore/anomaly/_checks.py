@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 
 from crmcore.errors import ValidationError
+from crmcore.model._storable import MAX_ID_LENGTH, text_problem
 from crmcore.options import as_count, as_number
 
 __all__ = ["parse_window", "window_words"]
@@ -62,10 +63,14 @@ def _opt_window(inst: object, attribute: attrs.Attribute[Any], value: object) ->
 
 
 def _name(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or value != value.strip() or len(value) > 128:
+    if not isinstance(value, str) or value != value.strip() or len(value) > MAX_ID_LENGTH:
         raise ValidationError(
-            f"{attribute.name!r} must be a string without surrounding blanks, at most 128 characters: {value!r}"
+            f"{attribute.name!r} must be a string without surrounding blanks, at most "
+            f"{MAX_ID_LENGTH} characters: {value!r}"
         )
+    problem = text_problem(value)  # rule names go into alerts and documents
+    if problem is not None:
+        raise ValidationError(f"{attribute.name!r} {problem}: {value!r}")
 
 
 def _number(low: float | None = None, *, strict: bool = False, high: float | None = None) -> Any:

@@ -34,6 +34,7 @@ from crmcore.anomaly.context import (
     CustomerContext,
     UnknownCustomerError,
     check_policy,
+    check_queue,
 )
 from crmcore.anomaly.plan import Hit, Node, Plan, compile_plan, describe
 from crmcore.anomaly.rules import TAGS as _TAGS
@@ -340,6 +341,7 @@ def detect(
     alerts go to ``team_queue``.
     """
     policy = check_policy(unknown_customers)
+    team_queue = check_queue(team_queue)
     ctx: Mapping[str, CustomerContext] = customers if customers is not None else {}
     if policy == "error":
         present = np.unique(log.customer)

@@ -23,6 +23,7 @@ import attrs
 from crmcore.errors import NotFoundError, ValidationError
 from crmcore.model import Customer
 from crmcore.model._fields import opt_record_id, opt_str
+from crmcore.model._storable import check_text
 from crmcore.options import as_choice, expect_items
 
 __all__ = [
@@ -80,6 +81,18 @@ def contexts_from_customers(
         c.id: CustomerContext(owner_id=c.owner_id, segment=c.segment, tier=t.get(c.id))
         for c in expect_items(customers, Customer, name="customers")
     }
+
+
+def check_queue(queue: object) -> str:
+    """Validate a ``team_queue`` (a non-empty storable string: alerts are routed to it).
+
+    >>> check_queue("team\\x00")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'team_queue' must not contain a NUL character to be stored: 'team\\x00'
+    """
+    if not isinstance(queue, str) or not queue.strip():
+        raise ValidationError(f"'team_queue' must be a non-empty string: {queue!r}")
+    return check_text(queue, "team_queue")
 
 
 def check_policy(policy: str) -> UnknownPolicy:

@@ -38,7 +38,8 @@ from crmcore.anomaly._checks import (
     parse_window,
 )
 from crmcore.errors import ValidationError
-from crmcore.model._fields import as_tuple, name_items
+from crmcore.model._fields import as_tuple, name_items, name_text
+from crmcore.model._storable import MAX_ID_LENGTH
 from crmcore.model.transaction import TransactionKind
 from crmcore.options import as_enum
 
@@ -378,15 +379,7 @@ def leaf_rules(rule: Rule) -> list[Rule]:
 
 
 def _ruleset_name(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if (
-        not isinstance(value, str)
-        or not value.strip()
-        or value != value.strip()
-        or len(value) > 128
-    ):
-        raise ValidationError(
-            f"'name' must be a non-empty name of at most 128 characters: {value!r}"
-        )
+    name_text(max_length=MAX_ID_LENGTH)(_inst, attribute, value)
 
 
 @attrs.frozen

@@ -40,6 +40,7 @@ from crmcore.anomaly.context import (
     CustomerContext,
     UnknownCustomerError,
     check_policy,
+    check_queue,
 )
 from crmcore.anomaly.leaves import make_evaluator
 from crmcore.anomaly.plan import Hit, compile_plan, describe, fires
@@ -117,7 +118,7 @@ class StreamingEngine:
         self.ruleset = ruleset
         self.customers: Mapping[str, CustomerContext] = customers if customers is not None else {}
         self.policy = check_policy(unknown_customers)
-        self.team_queue = team_queue
+        self.team_queue = check_queue(team_queue)
         self.state_key = state_key or ruleset.name
         self._plan = compile_plan(ruleset)
         self._evals = [make_evaluator(r) for r in self._plan.leaves]

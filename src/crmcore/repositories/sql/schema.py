@@ -28,6 +28,7 @@ from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.engine import Connection
 
 from crmcore.errors import RepositoryError
+from crmcore.model._storable import KEY_LENGTH, MAX_ID_LENGTH
 
 __all__ = [
     "MIGRATIONS",
@@ -60,11 +61,13 @@ _MYSQL: dict[str, Any] = {
 
 
 def _id() -> sa.types.TypeEngine[str]:
-    return sa.String(128).with_variant(postgresql.VARCHAR(128, collation="C"), "postgresql")
+    n = MAX_ID_LENGTH
+    return sa.String(n).with_variant(postgresql.VARCHAR(n, collation="C"), "postgresql")
 
 
 def _key() -> sa.types.TypeEngine[str]:
-    return sa.String(255).with_variant(postgresql.VARCHAR(255, collation="C"), "postgresql")
+    n = KEY_LENGTH
+    return sa.String(n).with_variant(postgresql.VARCHAR(n, collation="C"), "postgresql")
 
 
 def _text() -> sa.types.TypeEngine[str]:
