@@ -522,3 +522,33 @@ def test_value_tiers_deciles_checked() -> None:
 
     with pytest.raises(ValidationError, match=r"'deciles\[0\]'"):
         value_tiers([1.0], deciles=(HUGE, 1, 1, 1))
+
+
+def _survey(n: int = 3000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    sat = rng.integers(1, 6, n).astype(float)
+    comp = rng.choice([0.0, 0.5, 1.0], n)
+    out = (rng.random(n) < preset_model().probability(sat, comp)).astype(float)
+    return sat, out, comp
+
+
+@settings(max_examples=5, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.floats(0.0, 0.3), st.sampled_from(["sat", "out", "comp"]))
+def test_loyalty_fits_omit_equal_the_fit_on_the_kept_rows(
+    seed: int, share: float, col: str
+) -> None:
+    from crmcore.satisfaction import fit_loyalty, moderation_test
+
+    data = dict(zip(("sat", "out", "comp"), _survey(), strict=True))
+    nan = np.random.default_rng(seed).random(len(data["sat"])) < share
+    data[col] = data[col].copy()
+    data[col][nan] = np.nan
+    sat, out, comp = data["sat"], data["out"], data["comp"]
+    keep = ~nan
+    got = fit_loyalty(sat, out, comp, nan_policy="omit")
+    ref = fit_loyalty(sat[keep], out[keep], comp[keep])
+    assert got.model == ref.model and got.log_likelihood == ref.log_likelihood
+    t = moderation_test(sat, out, comp, nan_policy="omit")
+    assert t.statistic == moderation_test(sat[keep], out[keep], comp[keep]).statistic
+    with pytest.raises(ValidationError, match="'raise' or 'omit'"):
+        fit_loyalty(sat, out, comp, nan_policy="propagate")

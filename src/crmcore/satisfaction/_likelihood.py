@@ -15,7 +15,13 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import log_expit, logit
 
-from crmcore.arrays import FloatArray, apply_nan_policy, as_float_array, check_same_length
+from crmcore.arrays import (
+    FloatArray,
+    apply_nan_policy,
+    as_float_array,
+    check_same_length,
+    validate_nan_policy,
+)
 from crmcore.errors import FitError, ValidationError
 from crmcore.satisfaction._validate import (
     LEVELS,
@@ -138,14 +144,11 @@ def _cells_from_responses(
     competition: npt.ArrayLike | None,
     nan_policy: str,
 ) -> _Cells:
+    validate_nan_policy(nan_policy, allowed=("raise", "omit"), what="a fit")
     arrays: dict[str, npt.ArrayLike] = {"satisfaction": satisfaction, "outcome": outcome}
     if competition is not None:
-        c_in = np.asarray(competition)
-        n = len(np.asarray(satisfaction).reshape(-1))
-        arrays["competition"] = np.full(n, float(c_in)) if c_in.ndim == 0 else c_in
-    split = apply_nan_policy(arrays, policy=nan_policy)
-    if nan_policy == "propagate" and any(np.isnan(v).any() for v in split.arrays.values()):
-        raise ValidationError("fitting cannot propagate NaN: use nan_policy='omit' or 'raise'")
+        arrays["competition"] = competition
+    split = apply_nan_policy(arrays, policy=nan_policy, broadcast=("competition",))
     s = satisfaction_array(split.arrays["satisfaction"])
     y = binary_array(split.arrays["outcome"])
     if len(s) == 0:
