@@ -130,14 +130,16 @@ def time_ref(value: object, *, assume_utc: bool = True, time_format: str | None 
     try:
         utc = dt.astimezone(UTC)
     except (OverflowError, ValueError):
-        raise ValidationError(f"is out of the range of years 1-9999 in UTC: {show(value)}") from None
+        raise ValidationError(
+            f"is out of the range of years 1-9999 in UTC: {show(value)}"
+        ) from None
     micros: int = (utc - _EPOCH) // _US
     return micros
 
 
 # -- the vectorised path: canonical shapes ---------------------------------------------------
 def _days_from_civil(
-    y: npt.NDArray[np.int64], m: npt.NDArray[np.int64], d: npt.NDArray[np.int64]
+    y: npt.NDArray[np.int64], m: npt.NDArray[np.int64], d: npt.NDArray[np.integer[Any]]
 ) -> npt.NDArray[np.int64]:
     """Days since 1970-01-01 of proleptic Gregorian dates (H. Hinnant's algorithm, years >= 0)."""
     y = y - (m <= 2)
@@ -160,11 +162,11 @@ _BASIC_LENGTHS[[8, 15, 16, 20]] = [10, 19, 20, 25]  # basic length -> extended l
 
 
 def _basic_to_extended(
-    m: npt.NDArray[np.unsignedinteger[Any]], lengths: npt.NDArray[np.int64]
-) -> tuple[npt.NDArray[np.unsignedinteger[Any]], npt.NDArray[np.int64]]:
+    m: npt.NDArray[np.uint8], lengths: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
     """Rows in a basic shape (a digit at position 4, length 8, 15, 16 or 20) rewritten in the
     extended layout, separators included, so one check serves both."""
-    dig4 = (m[:, 4] - m.dtype.type(48)) <= 9
+    dig4 = (m[:, 4] - np.uint8(48)) <= 9
     basic = dig4 & (_BASIC_LENGTHS[np.minimum(lengths, _WIDTH)] > 0)
     if not basic.any():
         return m, lengths
@@ -180,7 +182,7 @@ def _basic_to_extended(
 
 
 def iso_matrix(
-    m: npt.NDArray[np.unsignedinteger[Any]],
+    m: npt.NDArray[np.uint8],
     lengths: npt.NDArray[np.int64],
     *,
     assume_utc: bool = True,
@@ -188,91 +190,90 @@ def iso_matrix(
     """Vectorised parse of the canonical shapes, extended ``yyyy-mm-dd[(T| )hh:mm:ss[Z|±hh:mm]]``
     and basic ``yyyymmdd[(T| )hhmmss[Z|±hhmm]]``.
 
-    ``m`` is ``(n, 25)``: the first 25 code units of each cell (code points, or UTF-8
-    bytes: the shape is ASCII), anything past a cell's length is never read for a
-    verdict. Returns micros, ``canonical`` (the cell has one of the shapes: the
+    ``m`` is ``(n, 25)`` uint8: the first 25 bytes of each cell (UTF-8 or ASCII: the
+    shapes are ASCII), anything past a cell's length is never read for a verdict. Returns micros, ``canonical`` (the cell has one of the shapes: the
     reference rule agrees with the verdict) and ``valid`` (a real instant in years
     1-9999 once in UTC). With ``assume_utc=False`` a shape without offset is not
     canonical (the reference rule refuses it with its message).
 
     >>> cells = ["2024-05-01T10:00:00Z", "20240501T100000Z", "2024-02-30"]
-    >>> m = np.array(cells, dtype="U25").view(np.uint32).reshape(3, 25)
+    >>> m = np.array(cells, dtype="S25").view(np.uint8).reshape(3, 25)
     >>> micros, canonical, valid = iso_matrix(m, np.array([20, 16, 10]))
     >>> micros[:2].tolist(), canonical.tolist(), valid.tolist()
     ([1714557600000000, 1714557600000000], [True, True, True], [True, True, False])
     """
     m, lengths = _basic_to_extended(m, lengths)
-    v = m.view(np.int32) - 48 if m.dtype == np.uint32 else m.astype(np.int32) - 48
-    dig = (m - m.dtype.type(48)) <= 9  # wraps around below '0'
+    n = len(lengths)
+    t = np.ascontiguousarray(m.T)  # one row per position: each test below reads one row
+    zero = np.uint8(48)
 
-    def num(*cols: int) -> npt.NDArray[np.int64]:
-        out = v[:, cols[0]].astype(np.int64)
+    def dig(*cols: int) -> npt.NDArray[np.bool_]:
+        out: npt.NDArray[np.bool_] = (t[cols[0]] - zero) <= 9  # wraps around below '0'
         for c in cols[1:]:
-            out = out * 10 + v[:, c]
+            out &= (t[c] - zero) <= 9
         return out
 
-    date_ok = dig[:, [0, 1, 2, 3, 5, 6, 8, 9]].all(axis=1) & (m[:, 4] == 45) & (m[:, 7] == 45)
-    time_ok = (
-        ((m[:, 10] == 84) | (m[:, 10] == 32))
-        & dig[:, [11, 12, 14, 15, 17, 18]].all(axis=1)
-        & (m[:, 13] == 58)
-        & (m[:, 16] == 58)
-    )
-    zulu = m[:, 19] == 90
-    off_ok = (
-        ((m[:, 19] == 43) | (m[:, 19] == 45))
-        & dig[:, [20, 21, 23, 24]].all(axis=1)
-        & (m[:, 22] == 58)
-    )
-    with_offset = ((lengths == 20) & zulu) | ((lengths == 25) & off_ok)
-    canonical = date_ok & (
-        (time_ok & with_offset)
-        | (assume_utc & ((lengths == 10) | (time_ok & (lengths == 19))))
-    )
+    def num(a: int, b: int) -> npt.NDArray[np.int32]:
+        out: npt.NDArray[np.int32] = (t[a].astype(np.int32) - 48) * 10 + t[b].astype(np.int32)
+        return out - 48
+
+    date_ok = dig(0, 1, 2, 3, 5, 6, 8, 9) & (t[4] == 45) & (t[7] == 45)
     has_time = lengths >= 19
-    year, month, day = num(0, 1, 2, 3), num(5, 6), num(8, 9)
-    hour = np.where(has_time, num(11, 12), 0)
-    minute = np.where(has_time, num(14, 15), 0)
-    second = np.where(has_time, num(17, 18), 0)
     has_off = lengths == 25
-    off_h = np.where(has_off, num(20, 21), 0)
-    off_m = np.where(has_off, num(23, 24), 0)
-    sign = np.where(m[:, 19] == 45, -1, 1)
+    any_time, any_off = bool(has_time.any()), bool(has_off.any())
+    if any_time:
+        time_ok = (
+            ((t[10] == 84) | (t[10] == 32))
+            & dig(11, 12, 14, 15, 17, 18)
+            & (t[13] == 58)
+            & (t[16] == 58)
+        )
+        with_offset = (lengths == 20) & (t[19] == 90)
+        if any_off:
+            with_offset |= (
+                has_off & ((t[19] == 43) | (t[19] == 45)) & dig(20, 21, 23, 24) & (t[22] == 58)
+            )
+        canonical = date_ok & (
+            (time_ok & with_offset) | (assume_utc & ((lengths == 10) | (time_ok & (lengths == 19))))
+        )
+    else:
+        canonical = date_ok & (lengths == 10) if assume_utc else np.zeros(n, dtype=bool)
+    year = num(0, 1) * 100 + num(2, 3)
+    month, day = num(5, 6), num(8, 9)
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month_c = np.clip(month, 0, 12)
     dim = _DIM[month_c] + ((month_c == 2) & leap)
-    valid = (
-        canonical
-        & (year >= 1)
-        & (month >= 1)
-        & (month <= 12)
-        & (day >= 1)
-        & (day <= dim)
-        & (hour < 24)
-        & (minute < 60)
-        & (second < 60)
-        & (off_h < 24)
-        & (off_m < 60)
-    )
-    days = _days_from_civil(year, month_c, day)
-    seconds = days * 86400 + hour * 3600 + minute * 60 + second - sign * (off_h * 3600 + off_m * 60)
+    valid = canonical & (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= dim)
+    seconds = _days_from_civil(year.astype(np.int64), month_c.astype(np.int64), day) * 86400
+    if any_time:
+        hour = np.where(has_time, num(11, 12), 0)
+        minute = np.where(has_time, num(14, 15), 0)
+        second = np.where(has_time, num(17, 18), 0)
+        valid &= (hour < 24) & (minute < 60) & (second < 60)
+        seconds += hour * 3600 + minute * 60 + second
+        if any_off:
+            off_h = np.where(has_off, num(20, 21), 0)
+            off_m = np.where(has_off, num(23, 24), 0)
+            valid &= (off_h < 24) & (off_m < 60)
+            sign = np.where(t[19] == 45, -1, 1)
+            seconds -= sign * (off_h * 3600 + off_m * 60)
     micros = seconds * 1_000_000
     valid &= (micros >= MIN_MICROS) & (micros <= MAX_MICROS)
     return micros, canonical, valid
 
 
-def _unicode_matrix(arr: npt.NDArray[np.str_]) -> npt.NDArray[np.uint32]:
-    """The first 25 code points of each string of a 1-D ``U`` array, zero past its end."""
+def _ascii_matrix(arr: npt.NDArray[np.str_]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
+    """The first 25 code points of each string of a 1-D ``U`` array as bytes, zero past its
+    end, and whether they are all ASCII (otherwise the bytes mean nothing)."""
     n = len(arr)
-    width = arr.dtype.itemsize // 4
+    width = min(arr.dtype.itemsize // 4, _WIDTH)
+    out = np.zeros((n, _WIDTH), dtype=np.uint8)
     if width == 0 or n == 0:
-        return np.zeros((n, _WIDTH), dtype=np.uint32)
-    codes = np.ascontiguousarray(arr).view(np.uint32).reshape(n, width)
-    if width >= _WIDTH:
-        return codes[:, :_WIDTH]
-    out = np.zeros((n, _WIDTH), dtype=np.uint32)
-    out[:, :width] = codes
-    return out
+        return out, np.ones(n, dtype=bool)
+    codes = np.ascontiguousarray(arr).view(np.uint32).reshape(n, -1)[:, :width]
+    out[:, :width] = codes  # wraps above 255: told apart by the ASCII test
+    ascii_only: npt.NDArray[np.bool_] = codes.max(axis=1) < 128
+    return out, ascii_only
 
 
 def iso_strings(
@@ -291,8 +292,9 @@ def iso_strings(
     else:
         arr = np.array(strs, dtype=f"U{_WIDTH}") if len(strs) else np.zeros(0, f"U{_WIDTH}")
         lengths = np.fromiter(map(len, strs), dtype=np.int64, count=len(strs))
-    micros, canonical, valid = iso_matrix(_unicode_matrix(arr), lengths, assume_utc=assume_utc)
-    return micros, canonical & valid
+    m, ascii_only = _ascii_matrix(arr)
+    micros, canonical, valid = iso_matrix(m, lengths, assume_utc=assume_utc)
+    return micros, canonical & valid & ascii_only
 
 
 # -- datetime64 columns ----------------------------------------------------------------------
