@@ -48,9 +48,11 @@ __all__ = [
     "PROBABILITY",
     "Array",
     "Choice",
+    "Each",
     "Number",
     "array",
     "choice",
+    "each",
     "number",
 ]
 
@@ -243,6 +245,31 @@ class Choice:
     def __call__(self, inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
         if not isinstance(value, str) or value not in self.allowed:
             raise _fail(inst, attr, f"one of {self.allowed}", value)
+
+
+@attrs.frozen
+class Each:
+    """Validator of a tuple field: every item passes ``item`` (a :class:`Number`, or an ``Each`` for rows)."""
+
+    item: Number | Each
+
+    def __call__(self, inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, tuple):
+            raise _fail(inst, attr, "a tuple", value)
+        for i, v in enumerate(value):
+            try:
+                self.item(inst, attr, v)
+            except ValidationError as e:
+                raise ValidationError(f"{e} at index {i}") from None
+
+
+def each(item: Number | Each) -> Each:
+    """A tuple validator (see :class:`Each`).
+
+    >>> each(NONNEGATIVE).item.lo
+    0
+    """
+    return Each(item)
 
 
 def choice(*allowed: str) -> Choice:

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import crmcore
-from crmcore._results import Array, Number
+from crmcore._results import Array, Each, Number
 from crmcore.errors import ValidationError
 from crmcore.ingest import ImportReport
 from crmcore.valuation import NPSResult, nps, nps_by_group
@@ -70,11 +70,13 @@ RESULTS = sorted(n for n in CLASSES if n not in NOT_RESULTS)
 
 
 def _kind(t: Any) -> str | None:
-    """'float' / 'int' for scalar fields, 'farray' / 'iarray' for numeric arrays, else None."""
+    """'float' / 'int' scalars, 'farray' / 'iarray' numeric arrays, 'ftuple' tuples of floats."""
     s = t if isinstance(t, str) else getattr(t, "__name__", str(t))
     s = s.replace(" | None", "")
     if s in ("float", "int"):
         return s
+    if s.startswith("tuple[") and "float" in s:
+        return "ftuple"
     if s == "FloatArray" or "float64" in s:
         return "farray"
     if s == "IntArray" or "np.int" in s:
@@ -168,8 +170,15 @@ def test_every_numeric_field_of_a_result_refuses_nan_infinity_and_negative_count
     cls_name: str, field: str, kind: str
 ) -> None:
     v = attrs.fields_dict(CLASSES[cls_name])[field].validator
-    assert isinstance(v, Number | Array), f"{cls_name}.{field} holds a number but has no check"
-    if kind == "float":
+    assert isinstance(v, Number | Array | Each), f"{cls_name}.{field} holds numbers unchecked"
+    if kind == "ftuple":
+        assert isinstance(v, Each)
+        inner: Any = NAN
+        while isinstance(v, Each):
+            v, inner = v.item, (inner,)  # one level of tuple per Each: ((nan,),) for rows
+        _refused(cls_name, field, inner)
+        _refused(cls_name, field, list(inner))
+    elif kind == "float":
         assert isinstance(v, Number) and not v.integer
         if v.nan is None:
             _refused(cls_name, field, NAN)

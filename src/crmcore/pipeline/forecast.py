@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import ndtri
 
-from crmcore._results import COUNT, NONNEGATIVE, PROBABILITY, array
+from crmcore._results import COUNT, NONNEGATIVE, PROBABILITY, array, each, number
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
 from crmcore.options import as_choice, as_confidence, as_horizon, as_number
@@ -397,8 +397,8 @@ class Backtest:
     actual: FloatArray = attrs.field(validator=array(lo=0, length="months"))
     methods: tuple[str, ...]
     expected: FloatArray = attrs.field(validator=array(lo=0, ndim=2))
-    mape: tuple[float | None, ...]
-    bias: tuple[float | None, ...]
+    mape: tuple[float | None, ...] = attrs.field(validator=each(number(0, optional=True)))
+    bias: tuple[float | None, ...] = attrs.field(validator=each(number(-1, optional=True)))
 
     def best(self) -> str:
         """The method with the lowest MAPE (ties: the first).

@@ -40,7 +40,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import chdtrc, chdtri
 
-from crmcore._results import COUNT, FINITE, NONNEGATIVE, PROBABILITY
+from crmcore._results import COUNT, FINITE, NONNEGATIVE, PROBABILITY, each
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import FitError, ValidationError
 from crmcore.satisfaction._likelihood import (
@@ -92,8 +92,8 @@ class LoyaltyFit:
 
     model: LoyaltyModel
     parameter_names: tuple[str, ...]
-    standard_errors: tuple[float, ...]
-    covariance: tuple[tuple[float, ...], ...]
+    standard_errors: tuple[float, ...] = attrs.field(validator=each(NONNEGATIVE))
+    covariance: tuple[tuple[float, ...], ...] = attrs.field(validator=each(each(FINITE)))
     log_likelihood: float = attrs.field(validator=FINITE)
     n_responses: int = attrs.field(validator=COUNT)
     n_cells: int = attrs.field(validator=COUNT)
