@@ -552,3 +552,32 @@ def test_loyalty_fits_omit_equal_the_fit_on_the_kept_rows(
     assert t.statistic == moderation_test(sat[keep], out[keep], comp[keep]).statistic
     with pytest.raises(ValidationError, match="'raise' or 'omit'"):
         fit_loyalty(sat, out, comp, nan_policy="propagate")
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (({"amount": [1.0]},), "'log'"),
+        ((None,), "'log'"),
+    ],
+)
+def test_detect_refuses_a_dict_where_the_log_goes(args: tuple[Any, ...], field: str) -> None:
+    from crmcore.anomaly import detect
+    from crmcore.anomaly.demo import DEMO_RULES
+
+    with pytest.raises(ValidationError, match=field):
+        detect(*args, DEMO_RULES)
+
+
+def test_detect_options_are_named() -> None:
+    from crmcore.anomaly import detect
+    from crmcore.anomaly.demo import DEMO_RULES
+    from crmcore.datasets import load_cdnow_sample
+
+    log = load_cdnow_sample()
+    with pytest.raises(
+        ValidationError, match="'unknown_customers' must be one of 'queue', 'error'"
+    ):
+        detect(log, DEMO_RULES, unknown_customers="drop")
+    with pytest.raises(ValidationError, match="'customers'"):
+        detect(log, DEMO_RULES, [1, 2])  # type: ignore[arg-type]

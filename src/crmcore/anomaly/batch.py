@@ -53,6 +53,7 @@ from crmcore.anomaly.rules import (
 )
 from crmcore.arrays import IntArray
 from crmcore.errors import ConfigurationError, ValidationError
+from crmcore.options import expect_instance
 from crmcore.tables import TransactionLog
 
 __all__ = ["MAX_AMOUNT", "Detection", "detect", "window_label"]
@@ -340,8 +341,13 @@ def detect(
     :class:`~crmcore.anomaly.UnknownCustomerError`; with ``"queue"`` their
     alerts go to ``team_queue``.
     """
+    log = expect_instance(log, TransactionLog, name="log")
     policy = check_policy(unknown_customers)
     team_queue = check_queue(team_queue)
+    if customers is not None and not isinstance(customers, Mapping):
+        raise ValidationError(
+            f"'customers' must be a mapping of customer id to CustomerContext: {customers!r}"[:200]
+        )
     ctx: Mapping[str, CustomerContext] = customers if customers is not None else {}
     if policy == "error":
         present = np.unique(log.customer)
