@@ -147,6 +147,8 @@ def require(module: str, extra: str) -> object:
     """
     import importlib
 
+    if not isinstance(module, str) or not isinstance(extra, str):
+        raise TypeError(f"'module' and 'extra' must be strings: {module!r}, {extra!r}")
     try:
         return importlib.import_module(module)
     except ImportError as e:

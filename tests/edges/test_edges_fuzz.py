@@ -63,3 +63,31 @@ def test_simulate_bgnbd_is_finite_up_to_the_cap(seed: int, age: float) -> None:
     x, t_x, T = simulate_bgnbd(BGNBDParams(0.5, 5.0, 0.8, 2.5), [age, 1.0], seed=seed)
     assert np.isfinite(x).all() and np.isfinite(t_x).all()
     assert (t_x <= T).all()
+
+
+def test_money_sum_refuses_what_is_not_a_collection_of_money() -> None:
+    from crmcore.model import Money, money_sum
+
+    with pytest.raises(ValidationError, match="'values' must be a collection of Money: None"):
+        money_sum(None, "EUR")
+    with pytest.raises(ValidationError, match=r"'values\[1\]' must be a Money"):
+        money_sum([Money("1", "EUR"), 3], "EUR")
+    assert money_sum(iter([Money("1", "EUR")]), "EUR") == Money("1", "EUR")
+
+
+def test_require_names_its_arguments() -> None:
+    from crmcore.errors import require
+
+    with pytest.raises(TypeError, match="'module' and 'extra' must be strings"):
+        require(None, "x")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("which", ["customers", "transactions"])
+def test_import_of_a_missing_file_names_the_source(which: str, tmp_path) -> None:
+    from crmcore.ingest import import_customers, import_transactions
+    from crmcore.repositories import MemoryUnitOfWork
+
+    run = import_customers if which == "customers" else import_transactions
+    missing = tmp_path / "nope.csv"
+    with pytest.raises(ValidationError, match="'source' .*nope.csv.*: cannot read the file"):
+        run(MemoryUnitOfWork(), missing)

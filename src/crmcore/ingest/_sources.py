@@ -188,7 +188,7 @@ class CsvSource:
             with p.open("rb") as fb:
                 head = fb.read(4)
         except OSError as e:
-            raise ValidationError(f"{p.name}: cannot read the file: {e.strerror}") from e
+            raise ValidationError(f"'source' {str(p)!r}: cannot read the file: {e.strerror}") from e
         wide_bom = head.startswith(
             (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
         )
@@ -246,7 +246,7 @@ class CsvSource:
         except csv.Error as e:
             raise ValidationError(f"{p.name}, line {prev + 1}: malformed CSV ({e})") from e
         except OSError as e:
-            raise ValidationError(f"{p.name}: cannot read the file: {e.strerror}") from e
+            raise ValidationError(f"'source' {str(p)!r}: cannot read the file: {e.strerror}") from e
         if ragged:
             raise ValidationError(
                 ragged[0]

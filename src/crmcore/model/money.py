@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 
 from crmcore.errors import ValidationError
+from crmcore.options import expect_items
 
 __all__ = ["CURRENCY_MINOR_UNITS", "Money"]
 
@@ -180,6 +181,6 @@ def money_sum(values: Any, currency: str) -> Money:
     Money(amount=Decimal('3.5'), currency='EUR')
     """
     total = Money.zero(currency)
-    for v in values:
+    for v in expect_items(values, Money, name="values"):
         total = total + v
     return total
