@@ -50,7 +50,7 @@ import numpy.typing as npt
 
 from crmcore.errors import ValidationError
 
-__all__ = ["as_instant", "parse_timestamps"]
+__all__ = ["as_datetime", "as_instant", "parse_timestamps"]
 
 TimeLike: TypeAlias = datetime | date | np.datetime64 | str
 """What an ``as_of`` / period bound accepts (see the module docstring for the rule)."""
@@ -441,3 +441,34 @@ def as_instant(value: object, *, name: str, assume_utc: bool = True) -> np.datet
     except ValidationError as e:
         raise _bad(name, str(e), None) from None
     return np.datetime64(micros, "us")
+
+
+def as_datetime(value: object, *, name: str) -> datetime:
+    """:func:`as_instant` as an aware UTC ``datetime`` (for bounds compared with records' times).
+
+    >>> as_datetime("20250101T100000+0100", name="start")
+    datetime.datetime(2025, 1, 1, 9, 0, tzinfo=datetime.timezone.utc)
+    """
+    return _EPOCH + timedelta(microseconds=int(as_instant(value, name=name).astype(np.int64)))
+
+
+_ZERO = timedelta(0)
+
+
+def utc_problem(value: object) -> str | None:
+    """Why ``value`` is not a time a record can hold (a ``datetime`` aware and at UTC offset
+    zero: records keep UTC, conversions happen at the edges), or None.
+
+    >>> utc_problem(datetime(2025, 1, 1))
+    'must be timezone-aware (naive datetimes are ambiguous)'
+    """
+    if not isinstance(value, datetime):
+        return "must be a timezone-aware UTC datetime"
+    if value != value:
+        return "must be a time, not NaT"
+    off = value.utcoffset()
+    if off is None:
+        return "must be timezone-aware (naive datetimes are ambiguous)"
+    if off != _ZERO:
+        return "must be in UTC (convert with .astimezone(timezone.utc))"
+    return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -22,6 +22,7 @@ from crmcore.model._storable import (
 )
 from crmcore.model.money import Money
 
+from crmcore.timestamps import utc_problem
 __all__ = [
     "new_id",
     "opt_utc",
@@ -103,14 +104,10 @@ def opt_key(_inst: object, attribute: attrs.Attribute[Any], value: object) -> No
 
 
 def utc(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """Validator: a timezone-aware datetime at UTC offset zero (naive datetimes are rejected)."""
-    if not isinstance(value, datetime):
-        raise _fail(attribute, value, "a timezone-aware UTC datetime")
-    off = value.utcoffset()
-    if off is None:
-        raise _fail(attribute, value, "timezone-aware (naive datetimes are ambiguous)")
-    if off != timedelta(0):
-        raise _fail(attribute, value, "in UTC (convert with .astimezone(timezone.utc))")
+    """Validator: a timezone-aware datetime at UTC offset zero (:func:`crmcore.timestamps.utc_problem`)."""
+    problem = utc_problem(value)
+    if problem is not None:
+        raise ValidationError(f"{attribute.name!r} {problem}: {value!r}")
 
 
 def opt_utc(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:

@@ -42,6 +42,7 @@ from crmcore.options import expect_instance
 from crmcore.pipeline._fast import event as _event
 from crmcore.pipeline._fast import restage as _restage
 from crmcore.pipeline.funnel import Funnel, Stage, StageKind
+from crmcore.timestamps import utc_problem
 
 __all__ = ["Won", "follow_up", "move", "open_opportunity", "reopen", "replay", "win"]
 
@@ -61,8 +62,10 @@ def _check_by(by: object) -> str:
 
 
 def _check_at(at: object) -> datetime:
-    if not isinstance(at, datetime) or at.utcoffset() != _ZERO:
-        raise ValidationError(f"'at' must be a timezone-aware UTC datetime: {at!r}")
+    problem = utc_problem(at)  # the rule of the records' times
+    if problem is not None:
+        raise ValidationError(f"'at' {problem}: {at!r}")
+    assert isinstance(at, datetime)  # utc_problem refuses anything else
     return at
 
 
