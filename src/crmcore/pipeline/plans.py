@@ -25,6 +25,7 @@ import numpy as np
 from crmcore._results import array
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
+from crmcore.labels import factorize_labels
 from crmcore.model._fields import instance, record_id
 from crmcore.model.activity import Activity, ActivityStatus
 from crmcore.options import as_choice, as_count, as_enum, as_number, expect_instance, expect_items
@@ -227,7 +228,8 @@ def _activity_counts(
     reps = np.array([r for r, _ in done])
     at = np.array([d.replace(tzinfo=None) for _, d in done], dtype="M8[us]")
     inside = (at >= lo) & (at < hi)
-    labels, counts = np.unique(reps[inside], return_counts=True)
+    labels, codes = factorize_labels(reps[inside], name="rep_id")
+    counts = np.bincount(codes, minlength=len(labels))
     return {str(k): int(v) for k, v in zip(labels.tolist(), counts.tolist(), strict=True)}
 
 
