@@ -581,3 +581,40 @@ def test_detect_options_are_named() -> None:
         detect(log, DEMO_RULES, unknown_customers="drop")
     with pytest.raises(ValidationError, match="'customers'"):
         detect(log, DEMO_RULES, [1, 2])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"n_opportunities": HUGE}, "n_opportunities"),
+        ({"seed": -1}, "seed"),
+        ({"days": HUGE}, "days"),
+        ({"n_reps": 0}, "n_reps"),
+        ({"advance": 1.5}, "advance"),
+        ({"mean_days_in_stage": math.inf}, "mean_days_in_stage"),
+        ({"rep_skill": [math.nan]}, "rep_skill"),
+        ({"products": ()}, "products"),
+    ],
+)
+def test_synthetic_pipeline_options(kwargs: dict[str, Any], field: str) -> None:
+    args: dict[str, Any] = {"n_opportunities": 5, "seed": 1, **kwargs}
+    with pytest.raises(ValidationError, match=f"'{field}'"):
+        synthetic_pipeline(B2B, **args)
+
+
+def test_pipeline_coverage_and_funnel_arguments() -> None:
+    from crmcore.pipeline import pipeline_coverage
+
+    with pytest.raises(ValidationError, match="'target'"):
+        pipeline_coverage(_PIPE.history, B2B, target=HUGE)
+    with pytest.raises(ValidationError, match="'achieved'"):
+        pipeline_coverage(_PIPE.history, B2B, target=1.0, achieved=-1.0)
+    with pytest.raises(ValidationError, match="'funnel' must be a Funnel, not a dict"):
+        win_probabilities(_PIPE.history, {"name": "b2b"})  # type: ignore[arg-type]
+
+
+def test_forecast_of_a_history_with_nothing_open_yet() -> None:
+    from crmcore.pipeline import FunnelHistory
+
+    fh = FunnelHistory.build(_PIPE.history, B2B, as_of="2000-01-01")
+    assert forecast(fh, months=2).expected.tolist() == [0.0, 0.0]

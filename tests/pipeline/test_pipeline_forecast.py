@@ -32,6 +32,8 @@ def _brute_force(fh: FunnelHistory, months: int) -> list[float]:
     events: dict[int, list[tuple[int, np.datetime64]]] = {}
     for o, s, t in zip(fh.ev_opp.tolist(), fh.ev_stage.tolist(), fh.ev_at, strict=True):
         events.setdefault(o, []).append((s, t))
+    if not events:  # nothing created before as_of: nothing to forecast
+        return [0.0] * months
     # look-alikes per stage: (stay days, days to win, weight), from won deals
     span = (fh.as_of - fh.ev_at.min()) / DAY
     looks: dict[int, list[tuple[float, float, float]]] = {}

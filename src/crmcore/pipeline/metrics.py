@@ -27,6 +27,7 @@ import numpy.typing as npt
 from crmcore._results import COUNT, NONNEGATIVE, POSITIVE, array, number
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
+from crmcore.options import as_number, expect_instance
 from crmcore.pipeline.funnel import ForecastCategory, Funnel
 from crmcore.pipeline.history import FunnelHistory, days_between, wsum
 from crmcore.tables import StageHistory
@@ -68,7 +69,9 @@ def view(
             raise ValidationError("'as_of' applies when building: pass it to FunnelHistory.build")
         return data
     if isinstance(data, StageHistory) and funnel is not None:
-        return FunnelHistory.build(data, funnel, as_of=as_of)
+        return FunnelHistory.build(
+            data, expect_instance(funnel, Funnel, name="funnel"), as_of=as_of
+        )
     raise ValidationError(f"expected a FunnelHistory, or a StageHistory with funnel=: {data!r}")
 
 
@@ -150,7 +153,7 @@ class WinRate:
 
     won: int = attrs.field(validator=COUNT)
     lost: int = attrs.field(validator=COUNT)
-    closed: int = attrs.field(validator=COUNT)
+    closed: int = attrs.field(validator=number(0, integer=True, at_least=("won", "lost")))
     by_count: float = attrs.field(
         validator=number(0, 1, nan="a ratio whose denominator is 0 (the counts beside it say so)")
     )
@@ -240,9 +243,13 @@ class SalesCycle:
 
     won: int = attrs.field(validator=COUNT)
     mean_days: float = attrs.field(validator=number(0, nan="no deal to measure"))
-    median_days: float = attrs.field(validator=number(0, nan="no deal to measure"))
+    median_days: float = attrs.field(
+        validator=number(0, nan="no deal to measure", at_least=("p25_days",))
+    )
     p25_days: float = attrs.field(validator=number(0, nan="no deal to measure"))
-    p75_days: float = attrs.field(validator=number(0, nan="no deal to measure"))
+    p75_days: float = attrs.field(
+        validator=number(0, nan="no deal to measure", at_least=("median_days",))
+    )
     closed_mean_days: float = attrs.field(validator=number(0, nan="no deal to measure"))
 
 
@@ -436,12 +443,10 @@ def pipeline_coverage(
     3.0
     >>> pipeline_coverage(h, TOP_IN_BEST, target=0.0)
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'target' must be a positive finite number: 0.0
+    crmcore.errors.ValidationError: 'target' must be > 0: 0.0
     """
-    if not isinstance(target, int | float) or not np.isfinite(target) or target <= 0:
-        raise ValidationError(f"'target' must be a positive finite number: {target!r}")
-    if not isinstance(achieved, int | float) or not np.isfinite(achieved) or achieved < 0:
-        raise ValidationError(f"'achieved' must be a non-negative finite number: {achieved!r}")
+    target = as_number(target, name="target", low=0.0, inclusive=(False, True))
+    achieved = as_number(achieved, name="achieved", low=0.0)
     wp = weighted_pipeline(data, funnel)
     remaining = max(float(target) - float(achieved), 0.0)
     return Coverage(

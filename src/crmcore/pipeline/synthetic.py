@@ -21,7 +21,9 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore.arrays import FloatArray, as_float_array, check_nonnegative
 from crmcore.errors import ValidationError
+from crmcore.options import as_count, as_number, as_probability, as_seed
 from crmcore.pipeline.funnel import Funnel, StageKind
 from crmcore.pipeline.presets import LOST_REASONS
 from crmcore.tables import StageHistory
@@ -50,6 +52,18 @@ class SyntheticPipeline:
         return self.reason_codes, self.reason_labels
 
 
+_MAX_ROWS = 10_000_000  # opportunities or reps of a synthetic pipeline
+_MAX_DAYS = 36_500  # a century
+
+
+def _skill(values: Sequence[float], name: str) -> FloatArray:
+    arr = as_float_array(values, name=name)
+    if len(arr) == 0:
+        raise ValidationError(f"{name!r} must hold one multiplier per rep: {list(arr)}")
+    check_nonnegative(arr, name=name)
+    return arr
+
+
 def synthetic_pipeline(
     funnel: Funnel,
     *,
@@ -73,10 +87,19 @@ def synthetic_pipeline(
     >>> from crmcore.pipeline.presets import TOP_IN_BEST
     >>> synthetic_pipeline(TOP_IN_BEST, n_opportunities=0, seed=1)
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'n_opportunities' must be a positive integer: 0
+    crmcore.errors.ValidationError: 'n_opportunities' must be >= 1: 0
     """
-    if not isinstance(n_opportunities, int) or n_opportunities <= 0:
-        raise ValidationError(f"'n_opportunities' must be a positive integer: {n_opportunities!r}")
+    n_opportunities = as_count(n_opportunities, name="n_opportunities", low=1, high=_MAX_ROWS)
+    seed = as_seed(seed)  # type: ignore[assignment]  # None is a fresh seed
+    days = as_count(days, name="days", low=1, high=_MAX_DAYS)
+    n_reps = as_count(n_reps, name="n_reps", low=1, high=_MAX_ROWS)
+    advance = as_probability(advance, name="advance")
+    mean_days_in_stage = as_number(
+        mean_days_in_stage, name="mean_days_in_stage", low=0.0, high=float(_MAX_DAYS),
+        inclusive=(False, True),
+    )  # fmt: skip
+    if isinstance(products, str) or len(products) == 0:
+        raise ValidationError(f"'products' must be a non-empty list of names: {products!r}")
     rng = np.random.default_rng(seed)
     open_names = funnel.names_of(StageKind.OPEN)
     won_name = funnel.names_of(StageKind.WON)[0]
@@ -84,9 +107,7 @@ def synthetic_pipeline(
     labels = np.array(funnel.stage_names)
     code = {n: i for i, n in enumerate(funnel.stage_names)}
     n = n_opportunities
-    skill = (
-        np.linspace(0.75, 1.25, n_reps) if rep_skill is None else np.asarray(rep_skill, dtype=float)
-    )
+    skill = np.linspace(0.75, 1.25, n_reps) if rep_skill is None else _skill(rep_skill, "rep_skill")
     t0 = np.datetime64(start, "us")
     end = t0 + np.timedelta64(days, "D")
     day_us = 86_400_000_000
@@ -95,7 +116,7 @@ def synthetic_pipeline(
     product = rng.integers(0, len(products), n)
     amount = np.round(rng.lognormal(np.log(8000.0), 0.7, n) * (1 + 0.5 * product), -1)
     p_adv = np.clip(advance * skill[owner], 0.0, 0.98)
-    closing = np.ones(len(skill)) if close_skill is None else np.asarray(close_skill, dtype=float)
+    closing = np.ones(len(skill)) if close_skill is None else _skill(close_skill, "close_skill")
     if closing.shape != skill.shape:
         raise ValidationError(
             f"'close_skill' needs one value per rep ({len(skill)}): {len(closing)} given"
