@@ -16,13 +16,14 @@ from crmcore.model._storable import (
     COUNT_MAX,
     INT64_MAX,
     KEY_LENGTH,
+    MAX_ID_LENGTH,
     id_problem,
     text_problem,
     to_e6,
 )
 from crmcore.model.money import Money
-
 from crmcore.timestamps import utc_problem
+
 __all__ = [
     "new_id",
     "opt_utc",
@@ -62,6 +63,14 @@ def _storable_text(attribute: attrs.Attribute[Any], value: str, max_length: int 
 
 def record_id(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     """Validator: a non-empty identifier string without surrounding blanks, at most 128 chars."""
+    if (  # the common case inline (a validator runs for every record built)
+        type(value) is str
+        and 0 < len(value) <= MAX_ID_LENGTH
+        and value.isascii()
+        and "\x00" not in value
+        and value == value.strip()
+    ):
+        return
     problem = id_problem(value)
     if problem is not None:
         raise ValidationError(f"{attribute.name!r} {problem}: {value!r}")
@@ -77,7 +86,8 @@ def non_empty_str(_inst: object, attribute: attrs.Attribute[Any], value: object)
     """Validator: a string with at least one non-blank character."""
     if not isinstance(value, str) or not value.strip():
         raise _fail(attribute, value, "a non-empty string")
-    _storable_text(attribute, value, None)
+    if not value.isascii() or "\x00" in value:  # O(1) for ASCII: only the rest is encoded
+        _storable_text(attribute, value, None)
 
 
 def opt_str(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -85,7 +95,8 @@ def opt_str(_inst: object, attribute: attrs.Attribute[Any], value: object) -> No
     if value is not None:
         if not isinstance(value, str):
             raise _fail(attribute, value, "a string or None")
-        _storable_text(attribute, value, None)
+        if not value.isascii() or "\x00" in value:
+            _storable_text(attribute, value, None)
 
 
 def key_str(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:

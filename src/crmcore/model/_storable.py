@@ -164,6 +164,11 @@ def to_e6(amount: Decimal, field: str) -> int:
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'amount' can be stored with at most 6 decimal places: Decimal('0.1234567')
     """
+    if amount.is_finite() and -7 <= amount.adjusted() <= 12:  # the common case, cheaply:
+        scaled = amount.scaleb(6)  # may round beyond the context's 28 digits, so the
+        n = int(scaled)  # round trip below must give back the very same amount
+        if n == scaled and -MAX_E6 <= n <= MAX_E6 and scaled.scaleb(-6) == amount:
+            return n
     # exact on the digits (Decimal arithmetic would round to the context's 28 digits), and
     # never builds the huge int of an amount like 1E+999999
     sign, digits, exp = amount.as_tuple()
