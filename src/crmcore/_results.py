@@ -93,7 +93,10 @@ class Number:
 
     ``nan`` is the documented reason a field may hold NaN (None: it may not);
     ``optional`` lets the field be None; ``gt`` is a strict lower bound (a
-    parameter that must be positive). Booleans are not numbers here.
+    parameter that must be positive). ``at_least`` names fields whose sum
+    this one may not be below (an interval's ``high`` and its ``low``, the
+    rows read and the rows stored, rejected and skipped); a NaN or None on
+    either side is not compared. Booleans are not numbers here.
     """
 
     lo: float | None = None
@@ -102,6 +105,7 @@ class Number:
     nan: str | None = None
     optional: bool = False
     gt: float | None = None
+    at_least: tuple[str, ...] = ()
 
     def __call__(self, inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
         if value is None and self.optional:
@@ -130,6 +134,19 @@ class Number:
                 )
         if not ok:
             raise _fail(inst, attr, expected + (" (or NaN)" if self.nan else ""), value)
+        if self.at_least:
+            self._check_order(inst, attr, value)
+
+    def _check_order(self, inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+        parts = [getattr(inst, name) for name in self.at_least]
+        if any(p is None for p in parts):
+            return
+        floor = sum(parts)
+        if floor != floor or value != value:  # NaN: nothing to compare
+            return
+        if value < floor:
+            names = " + ".join(self.at_least)
+            raise _fail(inst, attr, f">= {names} ({_plain(floor)!r})", value)
 
 
 @attrs.frozen
@@ -289,13 +306,14 @@ def number(
     nan: str | None = None,
     optional: bool = False,
     gt: float | None = None,
+    at_least: tuple[str, ...] = (),
 ) -> Number:
     """A scalar validator (see :class:`Number`).
 
     >>> number(-1, 1, nan="undefined without answers").nan
     'undefined without answers'
     """
-    return Number(lo, hi, integer, nan, optional, gt)
+    return Number(lo, hi, integer, nan, optional, gt, at_least)
 
 
 def array(

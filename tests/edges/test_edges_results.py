@@ -99,6 +99,8 @@ def _check(cls_name: str, field: str, value: Any) -> None:
     v = f.validator
     if isinstance(v, Array) and v.length is not None:
         v = attrs.evolve(v, length=None)  # the length rule is tested on its own below
+    if isinstance(v, Number) and v.at_least:
+        v = attrs.evolve(v, at_least=())  # so is the order rule
     assert v is not None
     v(object.__new__(cls), f, value)
 
@@ -128,7 +130,7 @@ def test_nps_result_with_a_nan_score_is_refused_naming_the_class_field_and_value
 
 
 def test_import_report_with_a_negative_count_is_refused() -> None:
-    assert ImportReport(source="a.csv", target="transactions", stored=3).stored == 3
+    assert ImportReport(source="a.csv", target="transactions", rows_read=3, stored=3).stored == 3
     with pytest.raises(
         ValidationError, match=r"ImportReport: 'stored' must be an integer >= 0: -17253"
     ):
@@ -137,6 +139,21 @@ def test_import_report_with_a_negative_count_is_refused() -> None:
         ImportReport(source="a.csv", target="transactions", rows_read=2.5)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="'target'"):
         ImportReport(source="a.csv", target="orders")  # type: ignore[arg-type]
+    with pytest.raises(
+        ValidationError,
+        match=r"ImportReport: 'rows_read' must be >= stored \+ rejected \+ skipped \(5\): 4",
+    ):
+        ImportReport(source="a.csv", target="customers", rows_read=4, stored=3, rejected=2)
+
+
+def test_intervals_and_totals_are_consistent() -> None:
+    with pytest.raises(ValidationError, match=r"NPSResult: 'high' must be >= low \(0.5\): 0.2"):
+        NPSResult(**_nps_fields(low=0.5, high=0.2))
+    from crmcore.pipeline import WinRate
+
+    with pytest.raises(ValidationError, match=r"WinRate: 'closed' must be >= won \+ lost \(5\): 4"):
+        WinRate(3, 2, 4, 0.6, 0.0, 0.0, NAN, 0)
+    assert WinRate(3, 2, 5, 0.6, 0.0, 0.0, NAN, 0).closed == 5  # NaN: a ratio over no value
 
 
 def test_tables_refuse_arrays_of_other_lengths_and_bad_elements() -> None:

@@ -74,7 +74,9 @@ class ImportReport:
     target: Literal["transactions", "customers"] = attrs.field(
         validator=choice("transactions", "customers")
     )
-    rows_read: int = attrs.field(default=0, validator=COUNT)
+    rows_read: int = attrs.field(
+        default=0, validator=number(0, integer=True, at_least=("stored", "rejected", "skipped"))
+    )
     stored: int = attrs.field(default=0, validator=COUNT)
     rejected: int = attrs.field(default=0, validator=COUNT)
     skipped: int = attrs.field(default=0, validator=COUNT)

@@ -254,7 +254,7 @@ class Forecast:
     total_expected: float = attrs.field(validator=NONNEGATIVE)
     total_sd: float = attrs.field(validator=NONNEGATIVE)
     total_low: float = attrs.field(validator=NONNEGATIVE)
-    total_high: float = attrs.field(validator=NONNEGATIVE)
+    total_high: float = attrs.field(validator=number(0, at_least=("total_low",)))
     level: float = attrs.field(validator=PROBABILITY)
     n_open: int = attrs.field(validator=COUNT)
     missing_amounts: int = attrs.field(validator=COUNT)

@@ -26,7 +26,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from crmcore._results import COUNT, FINITE, array
+from crmcore._results import COUNT, FINITE, array, number
 from crmcore.arrays import (
     FloatArray,
     IntArray,
@@ -438,7 +438,7 @@ class WhaleCurve:
     1.5
     """
 
-    n: int = attrs.field(validator=COUNT)
+    n: int = attrs.field(validator=number(0, integer=True, at_least=("peak_customers",)))
     total_profit: float = attrs.field(validator=FINITE)
     peak_profit: float = attrs.field(validator=FINITE)
     peak_customers: int = attrs.field(validator=COUNT)

@@ -127,7 +127,7 @@ class NPSResult:
     score: float = attrs.field(validator=number(-1, 1))
     se: float = attrs.field(validator=NONNEGATIVE)
     low: float = attrs.field(validator=number(-1, 1))
-    high: float = attrs.field(validator=number(-1, 1))
+    high: float = attrs.field(validator=number(-1, 1, at_least=("low",)))
     confidence: float = attrs.field(validator=PROBABILITY)
     method: str = attrs.field(validator=choice(*_METHODS))
 

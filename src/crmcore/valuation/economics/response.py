@@ -22,7 +22,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from crmcore._results import PROBABILITY, array, choice
+from crmcore._results import PROBABILITY, array, choice, number
 from crmcore.arrays import FloatArray, as_float_array, check_integer_valued, check_nonnegative
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
@@ -174,9 +174,9 @@ class ResponseComparison:
     kind: str
     rate: float = attrs.field(validator=PROBABILITY)
     low: float = attrs.field(validator=PROBABILITY)
-    high: float = attrs.field(validator=PROBABILITY)
+    high: float = attrs.field(validator=number(0, 1, at_least=("low",)))
     range_low: float = attrs.field(validator=PROBABILITY)
-    range_high: float = attrs.field(validator=PROBABILITY)
+    range_high: float = attrs.field(validator=number(0, 1, at_least=("range_low",)))
     verdict: str = attrs.field(validator=choice("below", "within", "above"))
 
 
