@@ -45,6 +45,7 @@ from crmcore.model._fields import (
 )
 from crmcore.model._storable import text_problem
 from crmcore.options import as_enum, as_number, expect_items
+from crmcore.timestamps import TimeLike, as_datetime
 
 __all__ = [
     "OUTCOMES",
@@ -225,17 +226,18 @@ def _sorted_counts(c: Counter[str]) -> dict[str, int]:
 
 
 def summarize(
-    alerts: Iterable[Alert], *, start: datetime | None = None, end: datetime | None = None
+    alerts: Iterable[Alert], *, start: TimeLike | None = None, end: TimeLike | None = None
 ) -> AlertSummary:
     """Counts by rule, owner (or queue), status and outcome of the alerts in ``[start, end)``.
 
-    Counts are ordered from the largest.
+    Counts are ordered from the largest. ``start`` and ``end`` are read by
+    :func:`crmcore.timestamps.as_datetime` (an ISO string, an aware datetime, ...).
 
     >>> summarize([]).total
     0
     """
-    opt_utc(None, attrs.fields(AlertSummary).start, start)
-    opt_utc(None, attrs.fields(AlertSummary).end, end)
+    lo = None if start is None else as_datetime(start, name="start")
+    hi = None if end is None else as_datetime(end, name="end")
     by_rule: Counter[str] = Counter()
     by_owner: Counter[str] = Counter()
     by_status: Counter[str] = Counter()
@@ -243,8 +245,8 @@ def summarize(
     customers: set[str] = set()
     total = 0
     for a in expect_items(alerts, Alert, name="alerts"):
-        if (start is not None and a.occurred_at < start) or (
-            end is not None and a.occurred_at >= end
+        if (lo is not None and a.occurred_at < lo) or (
+            hi is not None and a.occurred_at >= hi
         ):
             continue
         total += 1
@@ -255,8 +257,8 @@ def summarize(
             by_outcome[a.outcome] += 1
         customers.add(a.customer_id)
     return AlertSummary(
-        start=start,
-        end=end,
+        start=lo,
+        end=hi,
         total=total,
         by_rule=_sorted_counts(by_rule),
         by_owner=_sorted_counts(by_owner),

@@ -36,6 +36,7 @@ from crmcore.options import as_count, as_enum, expect_instance, expect_items
 from crmcore.repositories.protocols import expect_unit_of_work
 from crmcore.serialization import from_dict, to_dict
 
+from crmcore.timestamps import TimeLike, as_datetime
 __all__ = ["ALERT_KIND", "RULESET_KIND", "AlertStore", "load_ruleset", "save_ruleset"]
 
 RULESET_KIND = "anomaly_ruleset"
@@ -125,20 +126,23 @@ class AlertStore:
     def list(
         self,
         *,
-        start: datetime | None = None,
-        end: datetime | None = None,
+        start: TimeLike | None = None,
+        end: TimeLike | None = None,
         routed_to: str | None = None,
         status: AlertStatus | str | None = None,
         customer_id: str | None = None,
     ) -> list[Alert]:
-        """Stored alerts matching every filter (``[start, end)`` on the transaction time), by time."""
+        """Stored alerts matching every filter (``[start, end)`` on the transaction time, read by
+        :func:`crmcore.timestamps.as_datetime`), by time."""
+        lo = None if start is None else as_datetime(start, name="start")
+        hi = None if end is None else as_datetime(end, name="end")
         st = None if status is None else as_enum(status, AlertStatus, name="status")
         out = []
         for key in self.uow.documents.keys(ALERT_KIND):
             a = self.get(key)
             if (
-                (start is None or a.occurred_at >= start)
-                and (end is None or a.occurred_at < end)
+                (lo is None or a.occurred_at >= lo)
+                and (hi is None or a.occurred_at < hi)
                 and (routed_to is None or a.routed_to == routed_to)
                 and (st is None or a.status is st)
                 and (customer_id is None or a.customer_id == customer_id)
@@ -147,7 +151,7 @@ class AlertStore:
         return sorted(out, key=lambda a: (a.occurred_at, a.id))
 
     def summary(
-        self, *, start: datetime | None = None, end: datetime | None = None
+        self, *, start: TimeLike | None = None, end: TimeLike | None = None
     ) -> AlertSummary:
         """Counts by rule, owner, status and outcome of the alerts of ``[start, end)``."""
         return summarize(self.list(start=start, end=end), start=start, end=end)
