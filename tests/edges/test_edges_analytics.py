@@ -618,3 +618,15 @@ def test_forecast_of_a_history_with_nothing_open_yet() -> None:
 
     fh = FunnelHistory.build(_PIPE.history, B2B, as_of="2000-01-01")
     assert forecast(fh, months=2).expected.tolist() == [0.0, 0.0]
+
+
+def test_wrong_objects_and_levels_are_named() -> None:
+    from crmcore.satisfaction import gain_table
+
+    with pytest.raises(ValidationError, match="'rates' must be a CostRates, not a dict"):
+        activity_costs([0], ["a"], rates={"a": 1.0}, n_customers=1)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="'competition'"):
+        gain_table(preset_model(), HUGE)
+    with pytest.raises(ValidationError, match="'competition'"):
+        gain_table(preset_model(), "abc")  # type: ignore[arg-type]
+    assert gain_table(preset_model(), 1.0).round(2).tolist() == [[0.0, 0.0, 0.12, 0.67]]

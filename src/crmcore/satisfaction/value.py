@@ -50,7 +50,7 @@ def gain_table(model: _Model, competition: npt.ArrayLike = 0.0) -> FloatArray:
     _check_model(model)
     if isinstance(model, LoyaltyCurve):
         return model.marginal_gains()[None, :]
-    return np.diff(model.table(np.atleast_1d(np.asarray(competition, dtype=np.float64))), axis=1)
+    return np.diff(model.table(competition), axis=1)  # table() checks the levels by name
 
 
 def _gains(model: _Model, s: IntArray, c: FloatArray, competition: npt.ArrayLike) -> FloatArray:

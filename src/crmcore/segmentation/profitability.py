@@ -40,7 +40,7 @@ from crmcore.errors import ValidationError
 from crmcore.labels import check_labels, factorize_labels
 from crmcore.model import CostEntry, Interaction
 from crmcore.model.money import _to_currency
-from crmcore.options import as_count
+from crmcore.options import as_count, expect_instance
 from crmcore.segmentation.concentration import concentration
 
 __all__ = [
@@ -262,6 +262,7 @@ def activity_costs(
     >>> b.total().tolist()
     [5.0, 88.0]
     """
+    rates = expect_instance(rates, CostRates, name="rates")
     customer, activity, qty = _rows(
         customer, activity, "activity", quantity, "quantity", nan_policy
     )
