@@ -55,12 +55,12 @@ def main() -> None:
     def bgnbd(i: int, fit: Callable[..., Any], sim: Callable[..., Any]) -> Any:
         p = BGNBDParams(*rng.uniform([0.1, 1, 0.3, 1.0], [3.0, 20, 2.0, 8.0]))
         x, tx, T = sim(p, ages(), seed=i)
-        return fit(x, np.round(tx * 7) / 7, T)
+        return fit(x, np.minimum(np.ceil(tx * 7) / 7, T), T)
 
     def pareto(i: int) -> Any:
         p = ParetoNBDParams(*rng.uniform([0.1, 1, 0.2, 2], [3.0, 20, 2.0, 30]))
         x, tx, T = simulate_pareto_nbd(p, ages(), seed=i)
-        return fit_pareto_nbd(x, np.round(tx * 7) / 7, T)
+        return fit_pareto_nbd(x, np.minimum(np.ceil(tx * 7) / 7, T), T)
 
     def bgbb(i: int) -> Any:
         p = BGBBParams(*rng.uniform([0.3, 0.3, 0.3, 0.5], [3.0, 3.0, 2.0, 5.0]))
