@@ -40,6 +40,7 @@ from typing import TypeVar
 import numpy as np
 
 from crmcore.errors import ValidationError
+from crmcore.model._storable import id_problem
 
 __all__ = [
     "MAX_PERIODS",
@@ -48,6 +49,7 @@ __all__ = [
     "as_count",
     "as_enum",
     "as_horizon",
+    "as_id",
     "as_number",
     "as_probability",
     "as_seed",
@@ -269,3 +271,20 @@ def expect_items(value: object, cls: type[T], *, name: str, what: str | None = N
         for i, v in enumerate(items):
             expect_instance(v, cls, name=f"{name}[{i}]", what=what)
     return items  # type: ignore[return-value]  # every item checked above
+
+
+def as_id(value: object, *, name: str) -> str:
+    """A record id argument: a non-empty storable string of at most 128 characters without
+    surrounding blanks (the rule of :mod:`crmcore.model._storable`), the argument named.
+
+    >>> as_id("o-2", name="follow_up_id")
+    'o-2'
+    >>> as_id(None, name="customer_id")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'customer_id' must be a non-empty string id of at most 128 characters without surrounding blanks: None
+    """
+    problem = id_problem(value)
+    if problem is not None:
+        raise ValidationError(f"{name!r} {problem}: {_show(value)}")
+    assert isinstance(value, str)  # id_problem refuses anything else
+    return value

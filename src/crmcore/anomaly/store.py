@@ -33,10 +33,11 @@ from crmcore.anomaly.alerts import Alert, AlertStatus, AlertSummary, summarize
 from crmcore.anomaly.rules import RuleSet
 from crmcore.errors import NotFoundError
 from crmcore.options import as_count, as_enum, expect_instance, expect_items
+from crmcore.repositories._writes import check_document_key
 from crmcore.repositories.protocols import expect_unit_of_work
 from crmcore.serialization import from_dict, to_dict
-
 from crmcore.timestamps import TimeLike, as_datetime
+
 __all__ = ["ALERT_KIND", "RULESET_KIND", "AlertStore", "load_ruleset", "save_ruleset"]
 
 RULESET_KIND = "anomaly_ruleset"
@@ -66,6 +67,7 @@ def load_ruleset(uow: Any, name: str, *, version: int | None = None) -> RuleSet:
     uow = expect_unit_of_work(uow)
     if version is not None:
         as_count(version, name="version", low=1)
+    check_document_key(RULESET_KIND, name, names=("kind", "name"))
     doc, v = uow.documents.get(RULESET_KIND, name, version=version)
     return from_dict(RuleSet, {**doc, "version": v})
 

@@ -433,7 +433,7 @@ class MappingSource:
         """The rows in batches; a missing key is a missing cell (``raw`` changes nothing)."""
         if isinstance(self.rows, str | bytes | Mapping):
             raise ValidationError(
-                f"rows must be an iterable of mappings, not {type(self.rows).__name__}"
+                f"'source' rows must be an iterable of mappings, not {type(self.rows).__name__}"
             )
         keys = {f: self.column_of.get(f, f) for f in self.fields}
         it = iter(self.rows)
@@ -445,7 +445,7 @@ class MappingSource:
             for k, r in enumerate(chunk):
                 if not isinstance(r, Mapping):
                     raise ValidationError(
-                        f"row {done + k + 1} must be a mapping of column → value: {r!r}"
+                        f"'source' row {done + k + 1} must be a mapping of column → value: {r!r}"
                     )
             cols: dict[str, Sequence[object]] = {
                 f: [r.get(key) for r in chunk] for f, key in keys.items()

@@ -38,7 +38,7 @@ from crmcore.model._fields import new_id
 from crmcore.model._storable import MAX_ID_LENGTH, check_text, id_problem
 from crmcore.model.money import Money
 from crmcore.model.opportunity import Opportunity, StageChange
-from crmcore.options import expect_instance
+from crmcore.options import as_id, expect_instance
 from crmcore.pipeline._fast import event as _event
 from crmcore.pipeline._fast import restage as _restage
 from crmcore.pipeline.funnel import Funnel, Stage, StageKind
@@ -403,8 +403,8 @@ def follow_up(
         )
     if at < won.closed_at:
         raise TransitionError(
-            f"the follow-up of {won.id!r} cannot open ({at.isoformat()}) before the win "
-            f"({won.closed_at.isoformat()})"
+            f"the follow-up of {won.id!r} cannot open before the win: 'at' {at.isoformat()} is "
+            f"before {won.closed_at.isoformat()}"
         )
     return open_opportunity(
         funnel,
@@ -444,6 +444,8 @@ def win(
     ('follow_up', 'o-1', 'needs')
     """
     _check_objects(opportunity, funnel)
+    if follow_up_id is not None:
+        as_id(follow_up_id, name="follow_up_id")
     target = to if to is not None else funnel.names_of(StageKind.WON)[0]
     if funnel.stage(target).kind is not StageKind.WON:
         raise TransitionError(f"win() moves to a won stage, not {target!r}")
@@ -485,13 +487,13 @@ def replay(
     first = evs[0]
     if first.sequence != 0 or first.from_stage is not None:
         raise ValidationError(
-            f"replay starts at the creation event (sequence 0, no from_stage): event {first.sequence} "
-            f"from {first.from_stage!r}"
+            "'events' must start at the creation event (sequence 0, no from_stage): "
+            f"event {first.sequence} from {first.from_stage!r}"
         )
     for prev, ev in itertools.pairwise(evs):
         if ev.sequence != prev.sequence + 1:
             raise ValidationError(
-                f"events of {first.opportunity_id!r} must be numbered without gaps: "
+                f"'events' of {first.opportunity_id!r} must be numbered without gaps: "
                 f"{prev.sequence} then {ev.sequence}"
             )
     if first.customer_id is None and base is None:

@@ -32,10 +32,11 @@ import numpy as np
 
 from crmcore.errors import ValidationError
 from crmcore.model.opportunity import Opportunity, StageChange
-from crmcore.options import as_count, expect_instance
+from crmcore.options import as_count, as_id, expect_instance
 from crmcore.pipeline.funnel import Funnel, StageKind
 from crmcore.pipeline.history import FunnelHistory
 from crmcore.pipeline.moves import follow_up, move, open_opportunity, reopen
+from crmcore.repositories._writes import check_document_key
 from crmcore.repositories.protocols import UnitOfWork, expect_unit_of_work
 from crmcore.serialization import from_dict, to_dict
 
@@ -72,6 +73,7 @@ def load_funnel(uow: UnitOfWork, name: str, *, version: int | None = None) -> Fu
     uow = expect_unit_of_work(uow)
     if version is not None:
         as_count(version, name="version", low=1)
+    check_document_key(FUNNEL_KIND, name, names=("kind", "name"))
     doc, _ = uow.documents.get(FUNNEL_KIND, name, version=version)
     return from_dict(Funnel, doc)
 
@@ -111,7 +113,7 @@ def advance(
     """
     uow = expect_unit_of_work(uow)
     expect_instance(funnel, Funnel, name="funnel")
-    opp = uow.opportunities.get(opportunity_id)
+    opp = uow.opportunities.get(as_id(opportunity_id, name="opportunity_id"))
     events = uow.opportunities.history(opportunity_id)
     if not events:
         raise ValidationError(

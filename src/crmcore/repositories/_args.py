@@ -15,8 +15,8 @@ import numpy as np
 
 from crmcore.errors import ValidationError
 from crmcore.model import Channel, TransactionKind
-from crmcore.model._storable import INT64_MAX, id_problem, text_problem
-from crmcore.options import as_count, as_enum
+from crmcore.model._storable import INT64_MAX, text_problem
+from crmcore.options import as_count, as_enum, as_id
 from crmcore.timestamps import TimeLike, as_instant
 
 __all__ = [
@@ -143,14 +143,9 @@ def check_filters(**filters: object) -> None:
 
 
 def check_id(value: object, name: str) -> str:
-    """A record id argument (a storable, non-empty string id), named in the message.
+    """A record id argument, by :func:`crmcore.options.as_id`.
 
-    >>> check_id(None, "customer_id")
-    Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'customer_id' must be a non-empty string id of at most 128 characters without surrounding blanks: None
+    >>> check_id("c-1", "customer_id")
+    'c-1'
     """
-    problem = id_problem(value)
-    if problem is not None:
-        raise ValidationError(f"{name!r} {problem}: {value!r}")
-    assert isinstance(value, str)  # id_problem refuses anything else
-    return value
+    return as_id(value, name=name)

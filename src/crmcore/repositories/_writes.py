@@ -70,9 +70,10 @@ def check_events(opportunity: Opportunity, events: Sequence[StageChange]) -> Non
         check_storable(e)
 
 
-def check_document_key(kind: str, key: str) -> None:
-    """Document kinds and keys are non-empty storable strings of at most 255 characters."""
-    for name, value in (("kind", kind), ("key", key)):
+def check_document_key(kind: str, key: str, *, names: tuple[str, str] = ("kind", "key")) -> None:
+    """Document kinds and keys are non-empty storable strings of at most 255 characters
+    (``names``: what the caller calls them, e.g. a funnel's ``"name"``)."""
+    for name, value in zip(names, (kind, key), strict=True):
         if not isinstance(value, str) or not value.strip() or len(value) > KEY_LENGTH:
             raise ValidationError(
                 f"{name!r} must be a non-empty string of at most {KEY_LENGTH} characters: {value!r}"

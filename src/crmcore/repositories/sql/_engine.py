@@ -10,6 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from crmcore.errors import ConcurrencyError, CRMError, DuplicateError, RepositoryError
+from crmcore.options import expect_instance
 
 __all__ = ["BUSY_TIMEOUT_MS", "configure_sqlite_engine", "make_engine", "translate"]
 
@@ -34,6 +35,7 @@ def configure_sqlite_engine(engine: Engine) -> Engine:
     ...     c.exec_driver_sql("PRAGMA foreign_keys").scalar()
     1
     """
+    expect_instance(engine, Engine, name="engine", what="an SQLAlchemy Engine")
     if engine.dialect.name != "sqlite":
         return engine
     if getattr(engine, "_crmcore_configured", False):
@@ -71,7 +73,7 @@ def make_engine(url: str | sa.URL, **kwargs: Any) -> Engine:
     try:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError as e:
-        raise RepositoryError(f"not a database URL: {url!r} ({e})") from e
+        raise RepositoryError(f"'url' is not a database URL: {url!r} ({e})") from e
     if parsed.get_backend_name() == "sqlite":
         kwargs.setdefault("connect_args", {}).setdefault("timeout", BUSY_TIMEOUT_MS / 1000)
     else:

@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 
 from crmcore.errors import RepositoryError
 from crmcore.model._storable import KEY_LENGTH, MAX_ID_LENGTH
+from crmcore.options import expect_instance
 
 __all__ = [
     "MIGRATIONS",
@@ -319,6 +320,8 @@ def create_missing_indexes(conn: Connection, table: sa.Table) -> list[str]:
     ...     create_missing_indexes(conn, transactions)
     ['ix_transactions_time']
     """
+    expect_instance(conn, Connection, name="conn", what="an SQLAlchemy Connection")
+    expect_instance(table, sa.Table, name="table", what="an SQLAlchemy Table")
     present = {ix["name"] for ix in sa.inspect(conn).get_indexes(table.name)}
     missing = [
         ix for ix in sorted(table.indexes, key=lambda ix: str(ix.name)) if ix.name not in present
@@ -373,6 +376,7 @@ def ensure_schema(conn: Connection) -> int:
     ...     ensure_schema(conn)
     2
     """
+    expect_instance(conn, Connection, name="conn", what="an SQLAlchemy Connection")
     metadata.create_all(conn, checkfirst=True)
     create_missing_indexes(conn, transactions)
     row = conn.execute(
