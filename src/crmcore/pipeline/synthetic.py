@@ -27,6 +27,7 @@ from crmcore.options import as_count, as_number, as_probability, as_seed
 from crmcore.pipeline.funnel import Funnel, StageKind
 from crmcore.pipeline.presets import LOST_REASONS
 from crmcore.tables import StageHistory
+from crmcore.timestamps import TimeLike, as_instant
 
 __all__ = ["SyntheticPipeline", "synthetic_history", "synthetic_pipeline"]
 
@@ -69,7 +70,7 @@ def synthetic_pipeline(
     *,
     n_opportunities: int,
     seed: int,
-    start: str = "2024-01-01",
+    start: TimeLike = "2024-01-01",
     days: int = 540,
     n_reps: int = 6,
     products: Sequence[str] = ("crm", "erp", "support"),
@@ -108,7 +109,7 @@ def synthetic_pipeline(
     code = {n: i for i, n in enumerate(funnel.stage_names)}
     n = n_opportunities
     skill = np.linspace(0.75, 1.25, n_reps) if rep_skill is None else _skill(rep_skill, "rep_skill")
-    t0 = np.datetime64(start, "us")
+    t0 = as_instant(start, name="start")
     end = t0 + np.timedelta64(days, "D")
     day_us = 86_400_000_000
     created = t0 + (rng.random(n) * days * day_us).astype("m8[us]")
