@@ -212,6 +212,14 @@ class Array:
 
     def _check_numbers(self, inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
         floating = value.dtype.kind == "f"
+        unbounded = self.lo is None and self.hi is None and self.nan is None and self.inf is None
+        if unbounded:
+            if not floating:
+                return
+            with np.errstate(over="ignore", invalid="ignore"):
+                total = np.add.reduce(value, axis=None)
+            if np.isfinite(total):
+                return  # one pass: a finite sum has no NaN or infinity in it
         if floating and self.nan is not None:
             lo, hi = np.fmin.reduce(value, axis=None), np.fmax.reduce(value, axis=None)
             if np.isnan(lo):  # all NaN
