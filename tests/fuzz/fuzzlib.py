@@ -558,44 +558,65 @@ def time_limit(seconds: float) -> Any:
         signal.signal(signal.SIGALRM, old)
 
 
+def _documented_nan(validator: Any) -> bool:
+    """Whether an attrs field's validator documents NaN as an allowed value (``_results``)."""
+    if validator is None:
+        return False
+    if getattr(validator, "nan", None):
+        return True
+    inner = getattr(validator, "_validators", None) or ()
+    return any(_documented_nan(v) for v in inner)
+
+
 def nonfinite(
-    value: Any, path: str = "result", depth: int = 0, seen: set[int] | None = None
+    value: Any,
+    path: str = "result",
+    depth: int = 0,
+    seen: set[int] | None = None,
+    allow: tuple[str, ...] = (),
+    nan_ok: bool = False,
 ) -> str | None:
-    """The path of the first NaN/inf held by ``value`` (floats, arrays, attrs, containers), or None."""
+    """The path of the first NaN/inf held by ``value`` (floats, arrays, attrs, containers), or None.
+
+    NaN is accepted at the ``allow`` paths and in attrs fields whose validator
+    documents it (``crmcore._results``: ``nan="<reason>"``); infinity never.
+    """
     import decimal
 
     if seen is None:
         seen = set()
-    if depth > 5 or id(value) in seen:
+    if depth > 5 or id(value) in seen or path in allow:
         return None
     if isinstance(value, (bool, int, str, bytes)) or value is None:
         return None
     if isinstance(value, (float, np.floating, complex, np.complexfloating)):
-        return None if np.isfinite(value) else f"{path} = {value!r}"
+        if np.isfinite(value) or (nan_ok and np.isnan(value)):
+            return None
+        return f"{path} = {value!r}"
     if isinstance(value, decimal.Decimal):
         return None if value.is_finite() else f"{path} = {value!r}"
     seen.add(id(value))
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "fc":
-            bad = ~np.isfinite(value)
+            bad = ~(np.isfinite(value) | np.isnan(value)) if nan_ok else ~np.isfinite(value)
             if bad.any():
                 i = np.argwhere(bad)[0]
                 return f"{path}[{', '.join(map(str, i))}] = {value[tuple(i)]!r}"
         elif value.dtype.kind == "O":
             for i, item in enumerate(value.ravel()[:1000]):
-                hit = nonfinite(item, f"{path}.flat[{i}]", depth + 1, seen)
+                hit = nonfinite(item, f"{path}.flat[{i}]", depth + 1, seen, allow, nan_ok)
                 if hit:
                     return hit
         return None
     if isinstance(value, (tuple, list)):
         for i, item in enumerate(value[:1000]):
-            hit = nonfinite(item, f"{path}[{i}]", depth + 1, seen)
+            hit = nonfinite(item, f"{path}[{i}]", depth + 1, seen, allow, nan_ok)
             if hit:
                 return hit
         return None
     if isinstance(value, dict):
         for k, item in list(value.items())[:1000]:
-            hit = nonfinite(item, f"{path}[{k!r}]", depth + 1, seen)
+            hit = nonfinite(item, f"{path}[{k!r}]", depth + 1, seen, allow, nan_ok)
             if hit:
                 return hit
         return None
@@ -605,10 +626,15 @@ def nonfinite(
                 item = getattr(value, f.name)
             except Exception:
                 continue
-            hit = nonfinite(item, f"{path}.{f.name}", depth + 1, seen)
+            documented = _documented_nan(f.validator)
+            hit = nonfinite(item, f"{path}.{f.name}", depth + 1, seen, allow, documented)
             if hit:
                 return hit
     return None
+
+
+def _names_value(message: str, value: Any) -> bool:
+    return isinstance(value, str) and bool(value) and (repr(value) in message or value in message)
 
 
 def _default(fn: Any, param: str) -> Any:
@@ -630,16 +656,22 @@ def _propagates(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
 
 
 def run_case(
-    key: str, call: Call, label: str | None, value: Any, seconds: float = 5.0
+    key: str,
+    call: Call,
+    label: str | None,
+    value: Any,
+    seconds: float = 5.0,
+    allow_nan: tuple[str, ...] = (),
 ) -> str | None:
     """Run ``call`` with argument ``label`` replaced by ``value``; None if the outcome is allowed.
 
     Allowed: a result holding no NaN/inf (unless ``nan_policy="propagate"`` was
-    passed), or a :class:`crmcore.errors.CRMError` / ``TypeError`` whose message
-    names the argument. Anything else, or a call running over ``seconds``, is
+    passed; ``allow_nan`` lists result paths, e.g. ``"result.rate"``, where NaN
+    is a documented "undefined"), or a :class:`crmcore.errors.CRMError` /
+    ``TypeError`` whose message names the argument. Anything else, or a call running over ``seconds``, is
     described in the returned string.
     """
-    from crmcore.errors import CRMError
+    from crmcore.errors import ConcurrencyError, CRMError, DuplicateError, NotFoundError
 
     if call.fresh is not None:
         call = call.fresh()
@@ -679,6 +711,10 @@ def run_case(
             return None
         if message.startswith("cannot read ") and "$" in message:
             return None  # a structuring error: the path from '$', the argument's root
+        if isinstance(e, (NotFoundError, DuplicateError, ConcurrencyError)) and _names_value(
+            message, value
+        ):
+            return None  # about stored state: the message names the key that was looked up
         return f"{head} -> {type(e).__name__} not naming {names[0]!r}: {show(message, 300)}"
     except RecursionError as e:
         return f"{head} -> RecursionError: {show(str(e), 200)}"
@@ -686,7 +722,7 @@ def run_case(
         return f"{head} -> escaped {type(e).__module__}.{type(e).__name__}: {show(str(e), 300)}"
     if not _propagates(args, kwargs):
         try:
-            hit = nonfinite(result)
+            hit = nonfinite(result, allow=allow_nan)
         except Exception as e:
             hit = f"<walking the result raised {e!r}>"
         if hit:
@@ -695,6 +731,16 @@ def run_case(
 
 
 # --------------------------------------------------------------------------- the registry
+
+#: the shared checks: only the checked value is fuzzed (``name=``, bounds, classes and the
+#: allowed choices are the calling code's configuration, not user input)
+CHECK_HELPERS = (
+    "crmcore.arrays.",
+    "crmcore.options.",
+    "crmcore.labels.",
+    "crmcore.timestamps.",
+    "crmcore._checked.",
+)
 
 
 @attrs.define
@@ -739,6 +785,10 @@ class Registry:
                 calls[key] = built
             else:
                 missing[key] = built
+        for key, call in calls.items():
+            if key.startswith(CHECK_HELPERS) and call.only is None:
+                labels = call.labels()
+                call.only = tuple(labels[:1])
         return cls(objects, calls, skipped, missing)
 
     def cases(self, key: str) -> list[tuple[str, Any]]:
