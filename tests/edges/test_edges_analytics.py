@@ -630,3 +630,24 @@ def test_wrong_objects_and_levels_are_named() -> None:
     with pytest.raises(ValidationError, match="'competition'"):
         gain_table(preset_model(), "abc")  # type: ignore[arg-type]
     assert gain_table(preset_model(), 1.0).round(2).tolist() == [[0.0, 0.0, 0.12, 0.67]]
+
+
+def test_loyalty_table_fits_take_the_nan_policy() -> None:
+    from crmcore.satisfaction import fit_loyalty_table, moderation_test_table
+
+    s = [1, 2, 3, 4, 5] * 2 + [3]
+    c = [0.0] * 5 + [1.0] * 5 + [math.nan]
+    k = [70, 72, 75, 85, 95, 2, 2, 5, 20, 80, 1]
+    m = [100] * 11
+    got = fit_loyalty_table(s, c, k, m, nan_policy="omit")
+    assert got.model == fit_loyalty_table(s[:-1], c[:-1], k[:-1], m[:-1]).model
+    t = moderation_test_table(s, c, k, m, nan_policy="omit")
+    assert t.statistic == moderation_test_table(s[:-1], c[:-1], k[:-1], m[:-1]).statistic
+    with pytest.raises(ValidationError, match="'competition' must not contain NaN"):
+        fit_loyalty_table(s, c, k, m)
+    with pytest.raises(ValidationError, match="'raise' or 'omit'"):
+        fit_loyalty_table(s, c, k, m, nan_policy="propagate")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="total has 1"):
+        fit_loyalty_table(s[:2], c[:2], k[:2], [10])
+    with pytest.raises(ValidationError, match="'total' overflows"):
+        fit_loyalty_table([4, 5], [0.5, 0.5], [1, 1], [1e308, 1e308])

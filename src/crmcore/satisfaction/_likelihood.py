@@ -18,8 +18,6 @@ from scipy.special import log_expit, logit
 from crmcore.arrays import (
     FloatArray,
     apply_nan_policy,
-    as_float_array,
-    check_same_length,
     validate_nan_policy,
 )
 from crmcore.errors import FitError, ValidationError
@@ -178,12 +176,16 @@ def _cells_from_table(
     competition: npt.ArrayLike,
     loyal: npt.ArrayLike,
     total: npt.ArrayLike,
+    nan_policy: str = "raise",
 ) -> _Cells:
-    s = satisfaction_array(satisfaction)
-    c = competition_array(competition)
-    k = as_float_array(loyal, name="loyal")
-    m = as_float_array(total, name="total")
-    check_same_length(satisfaction=s, competition=c, loyal=k, total=m)
+    validate_nan_policy(nan_policy, allowed=("raise", "omit"), what="a fit")
+    split = apply_nan_policy(
+        {"satisfaction": satisfaction, "competition": competition, "loyal": loyal, "total": total},
+        policy=nan_policy,
+    )
+    s = satisfaction_array(split.arrays["satisfaction"])
+    c = competition_array(split.arrays["competition"])
+    k, m = split.arrays["loyal"], split.arrays["total"]
     for name, v in (("loyal", k), ("total", m)):
         bad = (v < 0) | (v != np.floor(v))
         if bad.any():
@@ -193,8 +195,14 @@ def _cells_from_table(
     if over.any():
         i = int(np.flatnonzero(over)[0])
         raise ValidationError(f"'loyal' must not exceed 'total': {k[i]} > {m[i]} at index {i}")
-    if m.sum() == 0:
+    with np.errstate(over="ignore"):  # an overflowing total is refused by name below
+        m_total = m.sum()
+    if m_total == 0:
         raise ValidationError("no responses to fit: every 'total' is 0")
+    if not np.isfinite(m_total):
+        raise ValidationError(
+            "the sum of 'total' overflows the float range: counts that large cannot be fitted"
+        )
     keep = m > 0
     return _Cells(
         x=(s[keep] - LEVELS).astype(np.float64), c=c[keep], k=k[keep], m=m[keep],

@@ -343,12 +343,15 @@ def fit_loyalty_table(
     total: npt.ArrayLike,
     *,
     moderated: bool | None = None,
+    nan_policy: Literal["omit", "raise"] = "raise",
 ) -> LoyaltyFit:
     """Fit from an aggregated table: per row a satisfaction level, a competition level,
     the number of loyal customers and the number asked (rows with ``total`` 0 are skipped).
 
     ``moderated`` defaults to "more than one competition level in the table".
     Gives exactly the fit of the individual responses the table summarises.
+    ``nan_policy``: ``"raise"`` (default) or ``"omit"`` (a row with a NaN is
+    left out); a fit cannot propagate NaN.
 
     >>> fit = fit_loyalty_table([1, 2, 3, 4, 5], [0.5] * 5, [30, 34, 45, 70, 90], [100] * 5)
     >>> fit.model.curve(0.5).probabilities().round(2).tolist()
@@ -357,7 +360,7 @@ def fit_loyalty_table(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'loyal' must not exceed 'total': 3.0 > 2.0 at index 0
     """
-    cells = _cells_from_table(satisfaction, competition, loyal, total)
+    cells = _cells_from_table(satisfaction, competition, loyal, total, nan_policy)
     mod = cells.levels > 1 if moderated is None else bool(moderated)
     _check_moderated(cells, mod)
     return _fit_cells(cells, mod)
@@ -406,6 +409,8 @@ def moderation_test_table(
     competition: npt.ArrayLike,
     loyal: npt.ArrayLike,
     total: npt.ArrayLike,
+    *,
+    nan_policy: Literal["omit", "raise"] = "raise",
 ) -> ModerationTest:
     """:func:`moderation_test` on an aggregated table (see :func:`fit_loyalty_table`).
 
@@ -413,4 +418,4 @@ def moderation_test_table(
     ...                       [70, 72, 75, 85, 95, 2, 2, 5, 20, 80], [100] * 10).statistic > 50
     True
     """
-    return _test(_cells_from_table(satisfaction, competition, loyal, total))
+    return _test(_cells_from_table(satisfaction, competition, loyal, total, nan_policy))
