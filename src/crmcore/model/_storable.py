@@ -200,8 +200,7 @@ def bad_text_rows(values: Sequence[str | None]) -> list[tuple[int, str]]:
     >>> bad_text_rows(["a", None, "b\\x00", "\\udc80"])
     [(2, "must not contain a NUL character to be stored: 'b\\\\x00'"), (3, "must be valid Unicode (a lone surrogate at position 0) to be stored: '\\\\udc80'")]
     """
-    present = [v for v in values if v is not None]
-    joined = "".join(present)
+    joined = "".join(filter(None, values))  # C speed: None and "" dropped
     if "\x00" not in joined:
         if joined.isascii():
             return []
