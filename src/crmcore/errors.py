@@ -147,7 +147,7 @@ def require(module: str, extra: str) -> object:
     """
     import importlib
 
-    if not isinstance(module, str) or not isinstance(extra, str):
+    if not (isinstance(module, str) and module and isinstance(extra, str)):
         raise TypeError(f"'module' and 'extra' must be strings: {module!r}, {extra!r}")
     try:
         return importlib.import_module(module)

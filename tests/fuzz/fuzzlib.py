@@ -671,7 +671,13 @@ def run_case(
     ``TypeError`` whose message names the argument. Anything else, or a call running over ``seconds``, is
     described in the returned string.
     """
-    from crmcore.errors import ConcurrencyError, CRMError, DuplicateError, NotFoundError
+    from crmcore.errors import (
+        ConcurrencyError,
+        CRMError,
+        DuplicateError,
+        MissingDependencyError,
+        NotFoundError,
+    )
 
     if call.fresh is not None:
         call = call.fresh()
@@ -711,10 +717,9 @@ def run_case(
             return None
         if message.startswith("cannot read ") and "$" in message:
             return None  # a structuring error: the path from '$', the argument's root
-        if isinstance(e, (NotFoundError, DuplicateError, ConcurrencyError)) and _names_value(
-            message, value
-        ):
-            return None  # about stored state: the message names the key that was looked up
+        state = (NotFoundError, DuplicateError, ConcurrencyError, MissingDependencyError)
+        if isinstance(e, state) and _names_value(message, value):
+            return None  # about stored state or a missing module: the message names the key
         return f"{head} -> {type(e).__name__} not naming {names[0]!r}: {show(message, 300)}"
     except RecursionError as e:
         return f"{head} -> RecursionError: {show(str(e), 200)}"
