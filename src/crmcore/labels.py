@@ -44,6 +44,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import itertools
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -52,7 +54,13 @@ import numpy.typing as npt
 
 from crmcore.errors import ValidationError
 
-__all__ = ["MissingLabels", "check_labels", "factorize_labels", "missing_mask"]
+__all__ = [
+    "MissingLabels",
+    "check_labels",
+    "factorize_labels",
+    "factorize_together",
+    "missing_mask",
+]
 
 MissingLabels = Literal["raise", "code"]
 """What :func:`factorize_labels` does with missing values: refuse them, or give them code -1."""
@@ -93,6 +101,49 @@ def factorize_labels(
     full = np.full(len(miss), -1, dtype=np.int64)
     full[~miss] = codes
     return labels, full
+
+
+def factorize_together(
+    parts: Sequence[Any], *, names: Sequence[str]
+) -> tuple[npt.NDArray[Any], list[npt.NDArray[np.int64]]]:
+    """One set of sorted labels for several label arrays, and the codes of each part.
+
+    For labels that must mean the same thing in two inputs (the channels of
+    spend and of customers, the ids of two snapshots): each part follows the
+    rule of :func:`factorize_labels`, and parts of different kinds are
+    refused (numpy would silently turn the integers into strings).
+
+    >>> labels, (a, b) = factorize_together([["web", "tv"], ["tv", "mail"]], names=["spend", "customers"])
+    >>> labels.tolist(), a.tolist(), b.tolist()
+    (['mail', 'tv', 'web'], [2, 1], [1, 0])
+    >>> factorize_together([[1, 2], ["a"]], names=["before_ids", "after_ids"])
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'before_ids' (int) and 'after_ids' (str) must be labels of one kind (all strings, all integers or all dates)
+    """
+    arrays = [check_labels(part, name=name) for part, name in zip(parts, names, strict=True)]
+    families = [(_family(a), name) for a, name in zip(arrays, names, strict=True) if len(a)]
+    for fam, name in families[1:]:
+        if fam != families[0][0]:
+            raise ValidationError(
+                f"{families[0][1]!r} ({families[0][0]}) and {name!r} ({fam}) must be labels of "
+                "one kind (all strings, all integers or all dates)"
+            )
+    nonempty = [a for a in arrays if len(a)]
+    both = np.concatenate(nonempty) if len(nonempty) > 1 else (nonempty or arrays)[0]
+    labels, codes = _codes(both, name=" and ".join(names))
+    bounds = np.cumsum([0] + [len(a) for a in arrays])
+    return labels, [codes[lo:hi] for lo, hi in itertools.pairwise(bounds.tolist())]
+
+
+def _family(arr: npt.NDArray[Any]) -> str:
+    """The kind of a validated, non-empty label array, as named in errors."""
+    kind = arr.dtype.kind
+    if kind == "O":
+        k = _kind_of(type(arr[0]))
+        return _KIND_NAMES.get(_DATE if k is None else k, "object")
+    return {"U": "str", "S": "bytes", "i": "int", "u": "int", "b": "bool"}.get(
+        kind, "datetime64" if kind == "M" else "timedelta64"
+    )
 
 
 def check_labels(values: Any, *, name: str) -> npt.NDArray[Any]:

@@ -22,12 +22,13 @@ from hypothesis import strategies as st
 
 from crmcore.errors import ValidationError
 from crmcore.ingest import import_transactions
-from crmcore.labels import check_labels, factorize_labels, missing_mask
+from crmcore.labels import check_labels, factorize_labels, factorize_together, missing_mask
 from crmcore.pipeline import FunnelHistory
 from crmcore.pipeline.presets import B2B
 from crmcore.repositories.memory import MemoryUnitOfWork
 from crmcore.segmentation import (
     co_purchase,
+    customer_index,
     entry_costs,
     rfm_scores,
     tier_migration,
@@ -411,3 +412,19 @@ def test_ingest_reports_the_missing_customer_id(kind: str) -> None:
     assert report.rejected == 1 and report.stored == N - 1
     (err,) = report.errors
     assert (err.row, err.column, err.reason) == (1_501, "customer_id", "is required")
+
+
+def test_two_inputs_of_one_meaning_must_share_a_kind() -> None:
+    """numpy would turn the integers into strings when concatenating: refused by name instead."""
+    with pytest.raises(ValidationError, match="'before_ids' \\(int\\) and 'after_ids' \\(str\\)"):
+        tier_migration([1], ["gold"], np.array(["1"]), ["gold"], tiers=["gold"])
+    with pytest.raises(ValidationError, match="'customer_ids' \\(str\\) and 'row_ids' \\(int\\)"):
+        customer_index([1], np.array(["1"]))
+    assert customer_index(["b", "a", "b"], ["a", "b", "a"]).tolist() == [1, 0, 1]
+    spend = SpendTable.from_arrays(channel=["web"], period=[1], amount=[10.0])
+    with pytest.raises(
+        ValidationError, match="'spend channel' \\(str\\) and 'customer channel' \\(int\\)"
+    ):
+        acquisition_cost(spend, np.array([1]), [1])
+    labels, (a, b) = factorize_together([["b"], np.array(["a", "b"])], names=["x", "y"])
+    assert labels.tolist() == ["a", "b"] and a.tolist() == [1] and b.tolist() == [0, 1]

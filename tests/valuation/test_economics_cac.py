@@ -269,5 +269,5 @@ def test_label_kinds() -> None:
     obj = np.array(["a", "b", "b"], dtype=object)  # e.g. a pandas object column
     assert acquisition_cost(spend, obj, [1, 1, 1]).by_channel.cac.tolist() == [10.0, 10.0]
     months = np.array(["2025-01"], dtype="datetime64[M]")
-    with pytest.raises(ValidationError, match="must be of one kind"):
+    with pytest.raises(ValidationError, match="must be labels of one kind"):
         acquisition_cost(spend, ["a"], months)

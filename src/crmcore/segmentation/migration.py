@@ -31,7 +31,7 @@ import numpy.typing as npt
 from crmcore._results import array
 from crmcore.arrays import IntArray, check_same_length
 from crmcore.errors import ValidationError
-from crmcore.labels import factorize_labels
+from crmcore.labels import factorize_labels, factorize_together
 from crmcore.options import as_count
 from crmcore.segmentation.rfm import quantile_scores
 from crmcore.segmentation.tiers import TierAssignment
@@ -181,17 +181,11 @@ def tier_migration(
     k = len(order)
     bi, bc = _codes(before_ids, before_tiers, order, "before")
     ai, ac = _codes(after_ids, after_tiers, order, "after")
-    try:
-        both = np.concatenate([bi, ai])
-    except (TypeError, ValueError) as e:
-        raise ValidationError(
-            f"'before_ids' ({bi.dtype}) and 'after_ids' ({ai.dtype}) must be ids of one kind"
-        ) from e
-    all_ids, where = factorize_labels(both, name="before_ids and after_ids")
+    all_ids, (b_at, a_at) = factorize_together([bi, ai], names=["before_ids", "after_ids"])
     frm = np.full(len(all_ids), k, dtype=np.int64)
     to = np.full(len(all_ids), k, dtype=np.int64)
-    frm[where[: len(bi)]] = bc
-    to[where[len(bi) :]] = ac
+    frm[b_at] = bc
+    to[a_at] = ac
     cell = frm * (k + 1) + to
     counts = np.bincount(cell, minlength=(k + 1) ** 2)
     grouped = all_ids[np.argsort(cell, kind="stable")]

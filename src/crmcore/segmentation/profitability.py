@@ -37,7 +37,7 @@ from crmcore.arrays import (
     validate_nan_policy,
 )
 from crmcore.errors import ValidationError
-from crmcore.labels import check_labels, factorize_labels
+from crmcore.labels import check_labels, factorize_labels, factorize_together
 from crmcore.model import CostEntry, Interaction
 from crmcore.model.money import _to_currency
 from crmcore.options import as_count, expect_instance
@@ -69,20 +69,16 @@ def customer_index(row_ids: npt.ArrayLike, customer_ids: npt.ArrayLike) -> IntAr
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'customer_id' 'z' at index 0 is not among the customers
     """
-    ids = check_labels(customer_ids, name="customer_ids")
-    rows = check_labels(row_ids, name="row_ids")
-    order = np.argsort(ids, kind="stable")
-    srt = ids[order]
-    if len(rows) == 0:
-        return np.zeros(0, dtype=np.int64)
-    pos = np.searchsorted(srt, rows).clip(0, max(len(srt) - 1, 0))
-    bad = srt[pos] != rows if len(srt) else np.ones(len(rows), dtype=bool)
-    if np.any(bad):
-        i = int(np.flatnonzero(bad)[0])
-        raise ValidationError(
-            f"'customer_id' {rows[i : i + 1].tolist()[0]!r} at index {i} is not among the customers"
-        )
-    out: IntArray = order[pos].astype(np.int64)
+    labels, (at_ids, at_rows) = factorize_together(
+        [customer_ids, row_ids], names=["customer_ids", "row_ids"]
+    )
+    where = np.full(len(labels), -1, dtype=np.int64)
+    where[at_ids[::-1]] = np.arange(len(at_ids) - 1, -1, -1)  # first position of each id
+    out: IntArray = where[at_rows]
+    if (out < 0).any():
+        i = int(np.flatnonzero(out < 0)[0])
+        shown = labels[at_rows[i : i + 1]].tolist()[0]
+        raise ValidationError(f"'customer_id' {shown!r} at index {i} is not among the customers")
     return out
 
 

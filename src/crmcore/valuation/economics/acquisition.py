@@ -44,7 +44,7 @@ from crmcore.arrays import (
     validate_nan_policy,
 )
 from crmcore.errors import ValidationError
-from crmcore.labels import check_labels, factorize_labels
+from crmcore.labels import check_labels, factorize_labels, factorize_together
 from crmcore.model import CostEntry
 from crmcore.options import as_choice
 from crmcore.valuation.economics._common import fbincount, show_label
@@ -232,18 +232,8 @@ class CACReport:
 def _union_codes(
     a: npt.NDArray[Any], b: npt.NDArray[Any], name: str
 ) -> tuple[npt.NDArray[Any], IntArray, IntArray]:
-    if len(a) and len(b):
-        try:
-            both = np.concatenate([a, b])
-        except (TypeError, ValueError) as e:
-            raise ValidationError(
-                f"{name!r} labels of spend ({a.dtype}) and customers ({b.dtype}) "
-                "must be of one kind (all strings, all integers or all dates)"
-            ) from e
-    else:
-        both = a if len(a) else b
-    labels, inv = factorize_labels(both, name=name)
-    return labels, inv[: len(a)], inv[len(a) :]
+    labels, (ca, cb) = factorize_together([a, b], names=[f"spend {name}", f"customer {name}"])
+    return labels, ca, cb
 
 
 def _table(
