@@ -17,6 +17,7 @@ from crmcore.model._storable import (
     INT64_MAX,
     KEY_LENGTH,
     MAX_ID_LENGTH,
+    check_text,
     id_problem,
     text_problem,
     to_e6,
@@ -51,14 +52,7 @@ def _fail(attribute: attrs.Attribute[Any], value: object, expected: str) -> Vali
 
 def _storable_text(attribute: attrs.Attribute[Any], value: str, max_length: int | None) -> None:
     """Refuse text no backend can store (crmcore.model._storable), naming the field."""
-    problem = text_problem(value)
-    if problem is not None:
-        raise ValidationError(f"{attribute.name!r} {problem}: {value!r}")
-    if max_length is not None and len(value) > max_length:
-        raise ValidationError(
-            f"{attribute.name!r} must be at most {max_length} characters to be stored: "
-            f"{len(value)} characters"
-        )
+    check_text(value, attribute.name, max_length=max_length)
 
 
 def record_id(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -228,11 +222,7 @@ def name_text(
             raise error(
                 f"{attribute.name!r} must be a non-empty string without blanks around: {value!r}"
             )
-        problem = text_problem(value)
-        if problem is None and max_length is not None and len(value) > max_length:
-            problem = f"must be at most {max_length} characters to be stored"
-        if problem is not None:
-            raise error(f"{attribute.name!r} {problem}: {value!r}")
+        check_text(value, attribute.name, max_length=max_length, error=error)
 
     return check
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from crmcore.errors import ValidationError
+from crmcore.errors import CRMError, ValidationError
 
 __all__ = [
     "COUNT_MAX",
@@ -105,8 +105,15 @@ def id_problem(value: object) -> str | None:
     return text_problem(value)
 
 
-def check_text(value: str, field: str, *, max_length: int | None = None) -> str:
-    """``value`` if it is storable text (see :func:`text_problem`) of at most ``max_length``.
+def check_text(
+    value: str,
+    field: str,
+    *,
+    max_length: int | None = None,
+    error: type[CRMError] = ValidationError,
+) -> str:
+    """``value`` if it is storable text (see :func:`text_problem`) of at most ``max_length``;
+    else ``error`` (configuration objects raise ConfigurationError) naming ``field``.
 
     >>> check_text("x" * 300, "segment", max_length=KEY_LENGTH)
     Traceback (most recent call last):
@@ -114,9 +121,9 @@ def check_text(value: str, field: str, *, max_length: int | None = None) -> str:
     """
     problem = text_problem(value)
     if problem is not None:
-        raise ValidationError(f"{field!r} {problem}: {_show(value)}")
+        raise error(f"{field!r} {problem}: {_show(value)}")
     if max_length is not None and len(value) > max_length:
-        raise ValidationError(
+        raise error(
             f"{field!r} must be at most {max_length} characters to be stored: "
             f"{len(value)} characters"
         )
