@@ -173,9 +173,9 @@ def to_e6(amount: Decimal, field: str) -> int:
     """
     if amount.is_finite() and -7 <= amount.adjusted() <= 12:  # the common case, cheaply:
         scaled = amount.scaleb(6)  # may round beyond the context's 28 digits, so the
-        n = int(scaled)  # round trip below must give back the very same amount
-        if n == scaled and -MAX_E6 <= n <= MAX_E6 and scaled.scaleb(-6) == amount:
-            return n
+        whole = int(scaled)  # round trip below must give back the very same amount
+        if whole == scaled and -MAX_E6 <= whole <= MAX_E6 and scaled.scaleb(-6) == amount:
+            return whole
     # exact on the digits (Decimal arithmetic would round to the context's 28 digits), and
     # never builds the huge int of an amount like 1E+999999
     sign, digits, exp = amount.as_tuple()
