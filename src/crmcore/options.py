@@ -270,7 +270,7 @@ def expect_items(value: object, cls: type[T], *, name: str, what: str | None = N
     if not all(isinstance(v, cls) for v in items):
         for i, v in enumerate(items):
             expect_instance(v, cls, name=f"{name}[{i}]", what=what)
-    return items  # type: ignore[return-value]  # every item checked above
+    return items
 
 
 def as_id(value: object, *, name: str) -> str:

@@ -68,7 +68,7 @@ def _kinds(value: object) -> tuple[TransactionKind, ...]:
         return ()
     if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
         raise ValidationError(f"'kinds' must be a list of transaction kinds: {value!r}")
-    items = _str_tuple([str(v) if isinstance(v, TransactionKind) else v for v in value], "kinds")  # type: ignore[attr-defined]  # iterable checked below
+    items = _str_tuple([str(v) if isinstance(v, TransactionKind) else v for v in value], "kinds")
     return tuple(as_enum(k, TransactionKind, name="kinds") for k in items)
 
 
