@@ -49,13 +49,13 @@ from crmcore.errors import ConfigurationError, NotFoundError, ValidationError
 from crmcore.model._storable import id_problem, text_problem
 from crmcore.model.transaction import Transaction, TransactionKind
 from crmcore.serialization import to_json
+from crmcore.timestamps import utc_problem
 
 __all__ = ["STATE_KIND", "Event", "OutOfOrderError", "StreamingEngine"]
 
 STATE_KIND = "anomaly_state"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
-_ZERO = timedelta(0)
 _T_MIN = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _US
 _T_MAX = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - _EPOCH) // _US
 _KIND_CODES = {k.value: k.code for k in TransactionKind}
@@ -424,7 +424,9 @@ class StreamingEngine:
 
 
 def _event_time(eid: object, when: object) -> int:
-    if isinstance(when, datetime) and when.utcoffset() == _ZERO:
+    problem = utc_problem(when)  # the records' time rule (crmcore.timestamps)
+    if problem is None:
+        assert isinstance(when, datetime)  # utc_problem refuses anything else
         return (when - _EPOCH) // _US
     if type(when) is int:
         raise ValidationError(
