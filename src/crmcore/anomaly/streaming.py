@@ -435,7 +435,7 @@ def _event_time(eid: object, when: object) -> int:
         )
     raise ValidationError(
         f"'time' of event {eid!r} must be a timezone-aware UTC datetime "
-        f"(or integer microseconds since 1970): {when!r}"
+        f"(or integer microseconds since 1970): {problem}: {when!r}"
     )
 
 
