@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from crmcore.errors import ValidationError
 from crmcore.ingest import import_transactions
-from crmcore.model import Transaction
+from crmcore.model import Money, Transaction
 from crmcore.pipeline import TOP_IN_BEST, FunnelHistory
 from crmcore.repositories import MemoryUnitOfWork
 from crmcore.segmentation import rfm_summary
@@ -162,7 +162,7 @@ def test_the_same_string_is_the_same_instant_everywhere(
                 id="t",
                 customer_id="c",
                 occurred_at=want.astype(datetime).replace(tzinfo=UTC),
-                amount=__import__("crmcore.model", fromlist=["Money"]).Money("1", "EUR"),
+                amount=Money("1", "EUR"),
             )
         )
         assert len(uow.transactions.list(start=s)) == 1
@@ -222,6 +222,25 @@ def test_vectorised_shapes_agree_with_the_reference_rule(values: list[str]) -> N
             ref = _reference(cell)
             if done[i]:
                 assert ref == int(micros[i]), cell
+    # the import's byte path: UTF-8 bytes, whatever follows a cell past its length
+    from crmcore.timestamps import iso_matrix, time_ref
+
+    data = [c.encode("utf-8") for c in values]
+    m = np.full((len(data), 25), ord("9"), dtype=np.uint8)
+    for i, b in enumerate(data):
+        m[i, : min(len(b), 25)] = np.frombuffer(b[:25], dtype=np.uint8)
+    lengths = np.array([len(b) for b in data], dtype=np.int64)
+    for assume_utc in (True, False):
+        micros, canonical, valid = iso_matrix(m, lengths, assume_utc=assume_utc)
+        for i, cell in enumerate(values):
+            if canonical[i]:
+                try:
+                    ref: int | None = time_ref(cell, assume_utc=assume_utc)
+                except ValidationError:
+                    ref = None
+                assert (ref is not None) == bool(valid[i]), cell
+                if ref is not None:
+                    assert ref == int(micros[i]), cell
     # and the column parser as a whole: the first refused cell raises, else every value is the rule's
     refs = [_reference(c) for c in values]
     if all(r is not None for r in refs):
@@ -374,3 +393,27 @@ def test_dates_and_pandas_columns() -> None:
     assert TransactionLog.from_frame(frame).time.tolist() == [datetime(2024, 5, 1, 0)]
     with pytest.raises(ValidationError, match=r"^'as_of' must be timezone-aware"):
         as_instant(pd.Timestamp("2024-05-01"), name="as_of")
+
+
+def test_other_bounds_and_record_times_follow_the_rule() -> None:
+    from crmcore.anomaly import summarize
+    from crmcore.pipeline import B2B, synthetic_history
+
+    assert summarize([], start="20240101", end="2024-02-01T00:00:00Z").start == datetime(
+        2024, 1, 1, tzinfo=UTC
+    )
+    with pytest.raises(ValidationError, match=r"^'end' must be timezone-aware"):
+        summarize([], end=datetime(2024, 2, 1))
+    a = synthetic_history(B2B, n_opportunities=5, start="20240101", seed=1)
+    b = synthetic_history(B2B, n_opportunities=5, start="2024-01-01", seed=1)
+    assert a.at.tolist() == b.at.tolist()
+    with pytest.raises(ValidationError, match=r"^'start' must be a time, not NaT"):
+        synthetic_history(B2B, n_opportunities=5, start=np.datetime64("NaT"), seed=1)
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(ValidationError, match=r"^'occurred_at' must be a time, not NaT"):
+        Transaction(
+            id="t",
+            customer_id="c",
+            occurred_at=pd.NaT,
+            amount=Money("1", "EUR"),
+        )
