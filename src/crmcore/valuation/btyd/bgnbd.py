@@ -502,7 +502,17 @@ def fit_bgnbd(
     )
     if d["purchase_covariates"] is None and d["dropout_covariates"] is None:
         return BGNBDModel(*_fit(d["frequency"], d["recency"], d["T"], d["weights"], 0))
-    return BGNBDModel(*_fit_covariates(*d.values(), 0))
+    return BGNBDModel(
+        *_fit_covariates(
+            d["frequency"],
+            d["recency"],
+            d["T"],
+            d["weights"],
+            d["purchase_covariates"],
+            d["dropout_covariates"],
+            0,
+        )
+    )
 
 
 def fit_mbgnbd(
@@ -534,7 +544,17 @@ def fit_mbgnbd(
     )
     if d["purchase_covariates"] is None and d["dropout_covariates"] is None:
         return MBGNBDModel(*_fit(d["frequency"], d["recency"], d["T"], d["weights"], 1))
-    return MBGNBDModel(*_fit_covariates(*d.values(), 1))
+    return MBGNBDModel(
+        *_fit_covariates(
+            d["frequency"],
+            d["recency"],
+            d["T"],
+            d["weights"],
+            d["purchase_covariates"],
+            d["dropout_covariates"],
+            1,
+        )
+    )
 
 
 def _fit_inputs(
@@ -547,7 +567,7 @@ def _fit_inputs(
     purchase: npt.ArrayLike | None,
     dropout: npt.ArrayLike | None,
 ) -> dict[str, Any]:
-    """A fit's inputs after its NaN policy, in the order of :func:`_fit_covariates`."""
+    """A fit's inputs after its NaN policy."""
     return fit_rows(
         nan_policy,
         {"frequency": frequency, "recency": recency, "T": T, "weights": weights},
