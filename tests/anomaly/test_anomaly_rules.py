@@ -159,7 +159,7 @@ def test_impossible_settings_are_rejected(field, value, expected):
 
 def test_impossible_threshold_is_rejected():
     e = _error(lambda d: d["rules"][0].update(at_least=0))
-    assert e.problems == ("$.rules[0].at_least: must be > 0: 0.0",)
+    assert e.problems == ("$.rules[0].at_least: must be >= 1e-06: 0.0",)
 
 
 def test_unknown_rule_type_is_rejected():

@@ -376,6 +376,20 @@ def test_streaming_names_that_go_into_alerts_are_checked_up_front() -> None:
         StreamingEngine(rules, team_queue="q\x00")
 
 
+def test_threshold_limits_that_would_overflow_the_deviation_are_refused() -> None:
+    """A limit of 1e-300 made ``deviation = amount / limit`` infinite: the alert was refused
+    after the customer's state had changed. Limits below the amount resolution are refused."""
+    for make in (
+        lambda: Threshold(name="t", at_least=1e-300),
+        lambda: Velocity(name="v", window="1h", measure="sum", at_least=1e-300),
+    ):
+        with pytest.raises(ValidationError, match="'at_least' must be >= 1e-06"):
+            make()
+    eng = StreamingEngine(RuleSet(name="s", rules=[Threshold(name="t", at_least=1e-6)]))
+    (alert,) = eng.process_event(Event("t1", "c-1", T0, 9.9e12))
+    assert math.isfinite(alert.deviation)
+
+
 def test_streaming_accepts_non_ascii_ids() -> None:
     eng = _engine()
     alerts = eng.process_event(Event("tä", "kundé-1", T0, 500.0))

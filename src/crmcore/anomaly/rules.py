@@ -62,6 +62,10 @@ __all__ = [
     "parse_window",
 ]
 
+_SMALLEST = 1e-6
+"""The smallest positive limit of a threshold or velocity rule: amounts are exact to 6 decimal
+places, and a smaller limit would make the alert's deviation (observed / limit) overflow."""
+
 
 def _kinds(value: object) -> tuple[TransactionKind, ...]:
     if value is None:
@@ -134,11 +138,11 @@ class Threshold:
     10000
     >>> Threshold(name="big", at_least=0)
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'at_least' must be > 0: 0
+    crmcore.errors.ValidationError: 'at_least' must be >= 1e-06: 0
     """
 
     name: str = attrs.field(default="", validator=_name)
-    at_least: float = attrs.field(default=0.0, validator=_number(0, strict=True))
+    at_least: float = attrs.field(default=0.0, validator=_number(_SMALLEST))
     scope: Scope = _SCOPE
     alert_window: str | None = attrs.field(default=None, validator=_opt_window)
 
@@ -213,7 +217,7 @@ class Velocity:
     name: str = attrs.field(default="", validator=_name)
     window: str = attrs.field(default="1d", validator=_window)
     measure: Measure = attrs.field(default=Measure.COUNT, converter=_measure)
-    at_least: float = attrs.field(default=1.0, validator=_number(0, strict=True))
+    at_least: float = attrs.field(default=1.0, validator=_number(_SMALLEST))
     scope: Scope = _SCOPE
     alert_window: str | None = attrs.field(default=None, validator=_opt_window)
 
