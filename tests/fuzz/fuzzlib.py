@@ -568,6 +568,32 @@ def _documented_nan(validator: Any) -> bool:
     return any(_documented_nan(v) for v in inner)
 
 
+#: how much more address space one call may take (a hostile size must not exhaust the machine)
+EXTRA_MEMORY = 4 << 30
+
+
+@contextlib.contextmanager
+def memory_limit(extra: int = EXTRA_MEMORY) -> Any:
+    """Cap the process's address space at its current size + ``extra`` (Linux; else no cap)."""
+    try:
+        import resource
+
+        with open("/proc/self/statm") as f:
+            size = int(f.read().split()[0]) * resource.getpagesize()
+        old = resource.getrlimit(resource.RLIMIT_AS)
+        limit = size + extra
+        if old[1] != resource.RLIM_INFINITY:
+            limit = min(limit, old[1])
+        resource.setrlimit(resource.RLIMIT_AS, (limit, old[1]))
+    except (ImportError, OSError, ValueError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, old)
+
+
 def nonfinite(
     value: Any,
     path: str = "result",
@@ -705,7 +731,7 @@ def run_case(
             for a in (*args, *kwargs.values()):
                 if call.enter_uow and _is_unit_of_work(a) and not a.active:
                     stack.enter_context(a)
-            with time_limit(seconds):
+            with memory_limit(), time_limit(seconds):
                 result = call.fn(*args, **kwargs)
     except CallTimeout:
         return f"{head} -> ran over {seconds:g} s"

@@ -242,11 +242,11 @@ def _hand() -> dict[str, Callable[[], Call]]:
         "crmcore.satisfaction.curve.Zones": lambda: Call(
             Zones,
             kwargs={
-                "defection": (1, 2),
-                "indifference": (3,),
-                "affection": (4, 5),
-                "defect_below": 3.0,
-                "affection_from": 4.0,
+                "defection": (1, 2, 3, 4),
+                "indifference": (),
+                "affection": (5,),
+                "defect_below": 0.5,
+                "affection_from": 0.75,
             },
         ),
         "crmcore.segmentation.crosssell.PairStat": lambda: Call(
