@@ -53,6 +53,7 @@ __all__ = [
     "as_number",
     "as_probability",
     "as_seed",
+    "expect_callable",
     "expect_instance",
     "expect_items",
 ]
@@ -288,3 +289,14 @@ def as_id(value: object, *, name: str) -> str:
         raise ValidationError(f"{name!r} {problem}: {_show(value)}")
     assert isinstance(value, str)  # id_problem refuses anything else
     return value
+
+
+def expect_callable(value: object, *, name: str) -> None:
+    """``value`` must be callable (a function, a bound method, ``list.append``).
+
+    >>> expect_callable(None, name="write")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'write' must be a function: None
+    """
+    if not callable(value):
+        raise ValidationError(f"{name!r} must be a function: {_show(value)}")

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from crmcore._demo import check_demo_args
 from crmcore.anomaly.alerts import Alert, summarize
 from crmcore.anomaly.batch import detect
 from crmcore.anomaly.context import CustomerContext
@@ -28,6 +29,7 @@ from crmcore.anomaly.rules import (
 )
 from crmcore.anomaly.streaming import Event, StreamingEngine
 from crmcore.model.transaction import TransactionKind
+from crmcore.options import as_seed, expect_items
 from crmcore.tables import TransactionLog
 
 __all__ = ["DEMO_RULES", "demo", "synthetic_owners"]
@@ -51,7 +53,8 @@ def synthetic_owners(customer_ids: list[str], *, seed: int = 7) -> dict[str, Cus
     >>> sorted({c.owner_id for c in synthetic_owners([str(i) for i in range(50)]).values()}, key=str)
     [None, 'rep-1', 'rep-2', 'rep-3', 'rep-4', 'rep-5']
     """
-    rng = np.random.default_rng(seed)
+    customer_ids = expect_items(customer_ids, str, name="customer_ids")
+    rng = np.random.default_rng(as_seed(seed))
     picks = rng.integers(0, 6, len(customer_ids))
     return {
         cid: CustomerContext(owner_id=None if k == 5 else f"rep-{k + 1}", segment="music")
@@ -61,6 +64,7 @@ def synthetic_owners(customer_ids: list[str], *, seed: int = 7) -> dict[str, Cus
 
 def demo(write: Callable[[str], None], *, transactions: TransactionLog) -> None:
     """Write the anomaly section: alerts found, routed to synthetic owners, summarised."""
+    check_demo_args(write, transactions)
     log = transactions
     ids = [str(c) for c in log.customer_ids]
     owners = synthetic_owners(ids)

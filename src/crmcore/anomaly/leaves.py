@@ -37,6 +37,7 @@ from crmcore.anomaly.rules import (
     Velocity,
     parse_window,
 )
+from crmcore.errors import ValidationError
 
 __all__ = ["Evaluator", "make_evaluator"]
 
@@ -339,4 +340,7 @@ def make_evaluator(rule: Rule) -> Evaluator:
         return _Change(rule)
     if isinstance(rule, Dormant):
         return _Dormant(rule)
-    raise TypeError(f"not a leaf rule: {rule!r}")
+    raise ValidationError(
+        "'rule' must be a leaf rule (threshold, robust_z, ew_baseline, velocity, "
+        f"behaviour_change or dormant): {rule!r}"
+    )

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 
+from crmcore._demo import check_demo_args
 from crmcore.model.activity import Activity, ActivityStatus
 from crmcore.pipeline.breakdowns import lost_reasons
 from crmcore.pipeline.forecast import backtest, forecast
@@ -64,6 +65,7 @@ def demo(write: Callable[[str], None], *, transactions: TransactionLog) -> None:
     which the CDNOW sample does not have, so this section runs on a seeded
     synthetic pipeline and says so.
     """
+    check_demo_args(write, transactions)
     del transactions
     p = synthetic_pipeline(
         B2B,

@@ -18,6 +18,7 @@ from pathlib import Path
 import attrs
 import numpy as np
 
+from crmcore._demo import check_demo_args
 from crmcore.model import Customer, Interaction
 from crmcore.repositories.privacy import erase_customer, export_customer
 from crmcore.repositories.sql import SqlUnitOfWork
@@ -30,6 +31,7 @@ __all__ = ["demo"]
 def demo(write: Callable[[str], None], *, transactions: TransactionLog) -> None:
     """Store the transactions in a fresh SQLite file, read them back as columns and as objects,
     run an indexed time-range query and a privacy export/erase (synthetic customer)."""
+    check_demo_args(write, transactions)
     log = transactions
     if log.ids is None:
         log = attrs.evolve(log, ids=np.array([f"demo-{i}" for i in range(len(log))], dtype=object))

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from crmcore._demo import check_demo_args
 from crmcore.satisfaction.competition import MarketConditions
 from crmcore.satisfaction.curve import preset_model
 from crmcore.satisfaction.fit import fit_loyalty, moderation_test
@@ -50,6 +51,7 @@ def demo(write: Callable[[str], None], *, transactions: TransactionLog) -> None:
     >>> len(out) <= 40
     True
     """
+    check_demo_args(write, transactions)
     n = transactions.n_customers
     revenue = np.bincount(transactions.customer, weights=transactions.signed_amount(), minlength=n)
     cur = transactions.currency or ""

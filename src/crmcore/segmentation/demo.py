@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from crmcore._demo import check_demo_args
 from crmcore.arrays import FloatArray
 from crmcore.segmentation.concentration import abc_classes, concentration
 from crmcore.segmentation.profitability import (
@@ -89,6 +90,7 @@ def demo(write: Callable[[str], None], *, transactions: TransactionLog) -> None:
     >>> out[-1]
     'the 816 loss-making customers (34.6%) erode 23% of it (-10,392 USD)'
     """
+    check_demo_args(write, transactions)
     summary, scores = rfm_from_log(transactions, AS_OF)
     revenue = summary.monetary
     c = concentration(revenue)

@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from crmcore._demo import check_demo_args
 from crmcore.tables import TransactionLog
 from crmcore.valuation.btyd.bgnbd import fit_bgnbd
 from crmcore.valuation.btyd.clv import customer_lifetime_value
@@ -29,6 +30,7 @@ __all__ = ["demo"]
 
 def demo(write: Callable[[str], None], *, transactions: TransactionLog) -> None:
     """Fit on the CDNOW calibration weeks 1-39, compare with the holdout weeks 40-78, rank customers."""
+    check_demo_args(write, transactions)
     write("== Customer lifetime value: buy-till-you-die models on CDNOW ==")
     s = summarize_transactions(
         transactions, time_unit="W", calibration_end="1997-09-30", observation_end="1998-06-30"

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from crmcore._demo import check_demo_args
 from crmcore.datasets import SBG_COHORTS
 from crmcore.tables import TransactionLog
 from crmcore.valuation.economics.acquisition import SpendTable, acquisition_cost
@@ -154,6 +155,7 @@ def _propensity(write: Callable[[str], None], transactions: TransactionLog) -> N
 
 def demo(write: Callable[[str], None], *, transactions: TransactionLog) -> None:
     """Print the unit-economics, retention and survey section of the demo through ``write``."""
+    check_demo_args(write, transactions)
     rng = np.random.default_rng(2025)
     _sbg(write)
     _unit_economics(write, rng)
