@@ -227,6 +227,10 @@ def test_lookups_with_unstorable_text_do_not_raise_driver_errors(
     for uow in (MemoryUnitOfWork(), sql_uow):
         with uow, pytest.raises(ValidationError, match="^'key'"):
             uow.documents.put("notes", bad, {}, expected_version=None)
+        with uow, pytest.raises(ValidationError, match="^'kind'"):
+            uow.documents.keys(bad)
+        with uow, pytest.raises(ValidationError, match="^'customer_id'"):
+            uow.customers.find(bad)
 
 
 def test_mariadb_schema_1_is_migrated_to_longtext() -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from crmcore.errors import ConcurrencyError, NotFoundError
+from crmcore.repositories._args import check_filters
 from crmcore.repositories._writes import check_document_key, dump_document
 from crmcore.repositories.sql import schema
 
@@ -79,6 +80,7 @@ class SqlDocumentRepository:
 
     def keys(self, kind: str) -> builtins.list[str]:
         """The keys stored for ``kind``, sorted."""
+        check_filters(kind=kind)
         c = self.table.c
         q = sa.select(c.key).where(c.kind == kind).distinct().order_by(c.key)
         with self._uow._reading(f"listing documents of {kind!r}") as conn:
