@@ -17,12 +17,14 @@ Hessian of the log-likelihood in the natural parametrisation at the optimum
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import threading
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import numpy as np
@@ -51,6 +53,7 @@ __all__ = [
     "check_rft",
     "chunked",
     "compress_rows",
+    "elementwise",
     "factorize_rows",
     "fit_rows",
     "hessian_from_sets",
@@ -350,6 +353,43 @@ def fit_rows(
     for k, v in extra.items():
         out[k] = None if v is None or split.mask.all() else np.asarray(v)[split.mask]
     return out
+
+
+_F = TypeVar("_F", bound=Callable[..., FloatArray])
+
+
+def elementwise(*columns: str, rows: Sequence[str] = ()) -> Callable[[_F], _F]:
+    """Give a per-customer prediction its ``nan_policy`` (the element-wise rule of
+    :mod:`crmcore.arrays`), applied once by :func:`per_row`: the decorated function is the
+    prediction under ``'raise'``; ``columns`` name its aligned inputs (scalars stand for
+    every customer), ``rows`` its row-aligned matrices (covariates), cut to the rows kept.
+
+    >>> @elementwise("x")
+    ... def double(x, *, nan_policy="raise"):
+    ...     return np.asarray(x, dtype=float) * 2
+    >>> double([1.0, float("nan")], nan_policy="propagate").tolist()
+    [2.0, nan]
+    """
+
+    def wrap(fn: _F) -> _F:
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> FloatArray:
+            policy = kwargs.pop("nan_policy", "raise")
+            if policy == "raise":
+                return fn(*args, **kwargs)
+            given = sig.bind(*args, **kwargs).arguments
+            cols = {k: given[k] for k in columns}
+            extra = {k: given.get(k) for k in rows}
+            rest = {k: v for k, v in given.items() if k not in cols and k not in extra}
+            return per_row(
+                lambda **kept: fn(**rest, **kept), policy, cols, broadcast=columns, rows=extra
+            )
+
+        return inner  # type: ignore[return-value]
+
+    return wrap
 
 
 def per_row(

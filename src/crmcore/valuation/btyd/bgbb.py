@@ -31,9 +31,9 @@ from crmcore.valuation.btyd._common import (
     as_counts,
     check_customers,
     compress_rows,
+    elementwise,
     fit_rows,
     maximize,
-    per_row,
     positive,
     trigamma,
     weights_or_ones,
@@ -271,6 +271,7 @@ class BGBBModel:
         mean_p = (p.alpha + x) / (p.alpha + p.beta + n)
         return mean_p * _survival_sum(p.gamma, p.delta + n, np.asarray(m, dtype=np.float64))
 
+    @elementwise("frequency", "recency", "n_periods")
     def probability_alive(
         self,
         frequency: npt.ArrayLike,
@@ -283,15 +284,9 @@ class BGBBModel:
 
         ``nan_policy`` follows the element-wise rule of :mod:`crmcore.arrays`.
         """
-        if nan_policy != "raise":
-            return per_row(
-                self.probability_alive,
-                nan_policy,
-                {"frequency": frequency, "recency": recency, "n_periods": n_periods},
-                broadcast=("frequency", "recency", "n_periods"),
-            )
         return self._alive(*check_bgbb(frequency, recency, n_periods))
 
+    @elementwise("m", "frequency", "recency", "n_periods")
     def conditional_expected_purchases(
         self,
         m: npt.ArrayLike,
@@ -302,17 +297,11 @@ class BGBBModel:
         nan_policy: NanPolicy = "raise",
     ) -> FloatArray:
         """E[transactions in the next m opportunities | x, t_x, n] (FHS 2010, eq. 13)."""
-        if nan_policy != "raise":
-            return per_row(
-                self.conditional_expected_purchases,
-                nan_policy,
-                {"m": m, "frequency": frequency, "recency": recency, "n_periods": n_periods},
-                broadcast=("m", "frequency", "recency", "n_periods"),
-            )
         x, tx, n = check_bgbb(frequency, recency, n_periods)
         ms = as_counts(np.atleast_1d(np.asarray(m, dtype=np.float64)), name="m")
         return self._alive(x, tx, n) * self._future(ms if ms.size > 1 else float(ms[0]), x, n)
 
+    @elementwise("m", "frequency", "recency", "n_periods")
     def probability_of_repurchase(
         self,
         m: npt.ArrayLike,
@@ -323,13 +312,6 @@ class BGBBModel:
         nan_policy: NanPolicy = "raise",
     ) -> FloatArray:
         """P(at least one transaction in the next m opportunities | x, t_x, n) (m scalar)."""
-        if nan_policy != "raise":
-            return per_row(
-                self.probability_of_repurchase,
-                nan_policy,
-                {"m": m, "frequency": frequency, "recency": recency, "n_periods": n_periods},
-                broadcast=("m", "frequency", "recency", "n_periods"),
-            )
         x, tx, n = check_bgbb(frequency, recency, n_periods)
         mm = as_horizon(
             float(as_counts(np.atleast_1d(np.asarray(m, dtype=np.float64)), name="m").max()),

@@ -32,11 +32,11 @@ from crmcore.valuation.btyd._common import (
     check_rft,
     chunked,
     compress_rows,
+    elementwise,
     factorize_rows,
     fit_rows,
     map_rft,
     maximize,
-    per_row,
     positive,
     time_steps,
     weights_or_ones,
@@ -255,6 +255,7 @@ class _BetaGeoBase:
         return alive, cum
 
     # -- public predictions -------------------------------------------------------------------
+    @elementwise("frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates"))
     def probability_alive(
         self,
         frequency: npt.ArrayLike,
@@ -270,17 +271,6 @@ class _BetaGeoBase:
         ``nan_policy`` follows the element-wise rule of :mod:`crmcore.arrays` (a customer
         with a NaN is an error, left out, or NaN in the result).
         """
-        if nan_policy != "raise":
-            return per_row(
-                self.probability_alive,
-                nan_policy,
-                {"frequency": frequency, "recency": recency, "T": T},
-                broadcast=("frequency", "recency", "T"),
-                rows={
-                    "purchase_covariates": purchase_covariates,
-                    "dropout_covariates": dropout_covariates,
-                },
-            )
         if self.covariates is None and purchase_covariates is None and dropout_covariates is None:
             return map_rft(self._alive_block, frequency, recency, T)
         x, tx, tt = check_rft(frequency, recency, T)
@@ -288,6 +278,9 @@ class _BetaGeoBase:
         assert sc is not None
         return _alive_bg(x, tx, tt, self.params.r, *sc, self._shift)
 
+    @elementwise(
+        "t", "frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates")
+    )
     def conditional_expected_purchases(
         self,
         t: npt.ArrayLike,
@@ -300,17 +293,6 @@ class _BetaGeoBase:
         nan_policy: NanPolicy = "raise",
     ) -> FloatArray:
         """E[purchases in (T, T+t] | x, t_x, T] per customer (t scalar or per customer)."""
-        if nan_policy != "raise":
-            return per_row(
-                self.conditional_expected_purchases,
-                nan_policy,
-                {"t": t, "frequency": frequency, "recency": recency, "T": T},
-                broadcast=("t", "frequency", "recency", "T"),
-                rows={
-                    "purchase_covariates": purchase_covariates,
-                    "dropout_covariates": dropout_covariates,
-                },
-            )
         x, tx, tt = check_rft(frequency, recency, T)
         ts = time_steps(t)
         sc = self._scales(purchase_covariates, dropout_covariates, len(x))
@@ -327,6 +309,9 @@ class _BetaGeoBase:
             g = self._future(ts, x, tt)
         return self._alive(x, tx, tt) * g
 
+    @elementwise(
+        "t", "frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates")
+    )
     def probability_of_repurchase(
         self,
         t: npt.ArrayLike,
@@ -339,17 +324,6 @@ class _BetaGeoBase:
         nan_policy: NanPolicy = "raise",
     ) -> FloatArray:
         """P(at least one purchase in (T, T+t] | x, t_x, T): alive, then a Poisson arrival."""
-        if nan_policy != "raise":
-            return per_row(
-                self.probability_of_repurchase,
-                nan_policy,
-                {"t": t, "frequency": frequency, "recency": recency, "T": T},
-                broadcast=("t", "frequency", "recency", "T"),
-                rows={
-                    "purchase_covariates": purchase_covariates,
-                    "dropout_covariates": dropout_covariates,
-                },
-            )
         x, tx, tt = check_rft(frequency, recency, T)
         ts = time_steps(t)
         p = self.params

@@ -30,7 +30,7 @@ import numpy.typing as npt
 from crmcore.arrays import FloatArray, NanPolicy, check_nonnegative
 from crmcore.errors import ValidationError
 from crmcore.options import as_choice, as_horizon, as_number
-from crmcore.valuation.btyd._common import aligned, check_rft, factorize_rows, per_row
+from crmcore.valuation.btyd._common import aligned, check_rft, elementwise, factorize_rows
 from crmcore.valuation.btyd.gamma_gamma import GammaGammaModel
 
 __all__ = ["STEP_LENGTHS", "PurchaseModel", "customer_lifetime_value"]
@@ -47,6 +47,13 @@ class PurchaseModel(Protocol):
     def _future(self, t: Any, x: FloatArray, T: FloatArray) -> FloatArray: ...
 
 
+@elementwise(
+    "frequency",
+    "recency",
+    "T",
+    "monetary_value",
+    rows=("purchase_covariates", "dropout_covariates"),
+)
 def customer_lifetime_value(
     purchase_model: PurchaseModel,
     spend_model: GammaGammaModel | None,
@@ -79,26 +86,6 @@ def customer_lifetime_value(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'horizon' must be >= 1: 0
     """
-    if nan_policy != "raise":
-        return per_row(
-            lambda **cols: customer_lifetime_value(
-                purchase_model,
-                spend_model,
-                **cols,
-                horizon=horizon,
-                discount_rate=discount_rate,
-                margin=margin,
-                step=step,
-                time_unit=time_unit,
-            ),
-            nan_policy,
-            {"frequency": frequency, "recency": recency, "T": T, "monetary_value": monetary_value},
-            broadcast=("frequency", "recency", "T", "monetary_value"),
-            rows={
-                "purchase_covariates": purchase_covariates,
-                "dropout_covariates": dropout_covariates,
-            },
-        )
     horizon = as_horizon(horizon, name="horizon", low=1)
     discount_rate = as_number(discount_rate, name="discount_rate", low=-1, inclusive=(False, True))
     margin = as_number(margin, name="margin")

@@ -32,9 +32,9 @@ from crmcore.valuation.btyd._common import (
     aligned,
     check_customers,
     compress_rows,
+    elementwise,
     fit_rows,
     maximize,
-    per_row,
     positive,
     trigamma,
     weights_or_ones,
@@ -204,6 +204,7 @@ class GammaGammaModel:
             raise ValidationError(f"'q' must be > 1 for a finite mean spend: {p.q}")
         return p.p * p.gamma / (p.q - 1)
 
+    @elementwise("frequency", "monetary_value")
     def conditional_expected_average_value(
         self,
         frequency: npt.ArrayLike,
@@ -215,13 +216,6 @@ class GammaGammaModel:
 
         ``nan_policy`` follows the element-wise rule of :mod:`crmcore.arrays`.
         """
-        if nan_policy != "raise":
-            return per_row(
-                self.conditional_expected_average_value,
-                nan_policy,
-                {"frequency": frequency, "monetary_value": monetary_value},
-                broadcast=("frequency", "monetary_value"),
-            )
         x, m = _check(frequency, monetary_value)
         p = self.params
         if p.q <= 1:

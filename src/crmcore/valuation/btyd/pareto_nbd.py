@@ -31,10 +31,10 @@ from crmcore.valuation.btyd._common import (
     check_rft,
     chunked,
     compress_rows,
+    elementwise,
     fit_rows,
     map_rft,
     maximize,
-    per_row,
     positive,
     time_steps,
     trigamma,
@@ -363,6 +363,7 @@ class ParetoNBDModel:
         p = self.params
         return _future_at(t, x, T, p.r, p.alpha, p.s, p.beta)
 
+    @elementwise("frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates"))
     def probability_alive(
         self,
         frequency: npt.ArrayLike,
@@ -377,17 +378,6 @@ class ParetoNBDModel:
 
         ``nan_policy`` follows the element-wise rule of :mod:`crmcore.arrays`.
         """
-        if nan_policy != "raise":
-            return per_row(
-                self.probability_alive,
-                nan_policy,
-                {"frequency": frequency, "recency": recency, "T": T},
-                broadcast=("frequency", "recency", "T"),
-                rows={
-                    "purchase_covariates": purchase_covariates,
-                    "dropout_covariates": dropout_covariates,
-                },
-            )
         if self.covariates is None and purchase_covariates is None and dropout_covariates is None:
             return map_rft(self._alive_block, frequency, recency, T, size=CHUNK // 4)
         x, tx, tt = check_rft(frequency, recency, T)
@@ -395,6 +385,9 @@ class ParetoNBDModel:
         assert sc is not None  # the model has covariates, or _scales refused the given ones
         return _alive_at(x, tx, tt, self.params.r, sc[0], self.params.s, sc[1])
 
+    @elementwise(
+        "t", "frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates")
+    )
     def conditional_expected_purchases(
         self,
         t: npt.ArrayLike,
@@ -407,17 +400,6 @@ class ParetoNBDModel:
         nan_policy: NanPolicy = "raise",
     ) -> FloatArray:
         """E[purchases in (T, T+t] | x, t_x, T] per customer."""
-        if nan_policy != "raise":
-            return per_row(
-                self.conditional_expected_purchases,
-                nan_policy,
-                {"t": t, "frequency": frequency, "recency": recency, "T": T},
-                broadcast=("t", "frequency", "recency", "T"),
-                rows={
-                    "purchase_covariates": purchase_covariates,
-                    "dropout_covariates": dropout_covariates,
-                },
-            )
         x, tx, tt = check_rft(frequency, recency, T)
         ts = np.broadcast_to(time_steps(t), x.shape)
         sc = self._scales(purchase_covariates, dropout_covariates, len(x))
@@ -427,6 +409,9 @@ class ParetoNBDModel:
             return _alive_at(x, tx, tt, p.r, al, p.s, be) * _future_at(ts, x, tt, p.r, al, p.s, be)
         return self._alive(x, tx, tt) * self._future(ts, x, tt)
 
+    @elementwise(
+        "t", "frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates")
+    )
     def probability_of_repurchase(
         self,
         t: npt.ArrayLike,
@@ -443,17 +428,6 @@ class ParetoNBDModel:
         Given alive at T: ∫_0^t E[λ e^(-λy)] E[e^(-μy)] dy under the posteriors,
         the same power integral as the likelihood.
         """
-        if nan_policy != "raise":
-            return per_row(
-                self.probability_of_repurchase,
-                nan_policy,
-                {"t": t, "frequency": frequency, "recency": recency, "T": T},
-                broadcast=("t", "frequency", "recency", "T"),
-                rows={
-                    "purchase_covariates": purchase_covariates,
-                    "dropout_covariates": dropout_covariates,
-                },
-            )
         x, tx, tt = check_rft(frequency, recency, T)
         ts = np.broadcast_to(time_steps(t), x.shape)
         p = self.params

@@ -39,7 +39,7 @@ from crmcore.arrays import (
 )
 from crmcore.errors import ValidationError
 from crmcore.options import as_horizon, as_number
-from crmcore.valuation.btyd._common import check_rft, per_row
+from crmcore.valuation.btyd._common import check_rft, elementwise
 
 __all__ = [
     "PurchaseModel",
@@ -203,6 +203,7 @@ class PurchaseModel(Protocol):
         ...
 
 
+@elementwise("frequency", "recency", "T")
 def repurchase_propensity(
     model: PurchaseModel,
     t: float,
@@ -232,13 +233,6 @@ def repurchase_propensity(
             f"{type(model).__name__}"
         )
     t = as_number(t, name="t", low=0, inclusive=(False, True))
-    if nan_policy != "raise":
-        return per_row(
-            lambda **cols: repurchase_propensity(model, t, **cols),
-            nan_policy,
-            {"frequency": frequency, "recency": recency, "T": T},
-            broadcast=("frequency", "recency", "T"),
-        )
     f, rec, big_t = check_rft(frequency, recency, T)
     out = np.asarray(model.probability_of_repurchase(float(t), f, rec, big_t), dtype=np.float64)
     out = np.broadcast_to(out, f.shape).astype(np.float64)
