@@ -348,6 +348,9 @@ def test_alert_numbers_beyond_a_float_are_refused_by_name() -> None:
         (lambda u: u.costs.list(category="a\x00b"), "category"),
         (lambda u: u.transactions.read_log(customer_ids=["\ud800"]), "customer_ids"),
         (lambda u: u.customers.by_external_keys(None), "keys"),
+        (lambda u: u.customers.find({}), "customer_id"),
+        (lambda u: u.opportunities.history(None), "opportunity_id"),
+        (lambda u: u.interactions.get(["i-1"]), "record_id"),
     ],
 )
 def test_text_filters_are_refused_alike_by_every_backend(

@@ -26,6 +26,7 @@ __all__ = [
     "check_id",
     "check_ids",
     "check_limit",
+    "check_lookup",
     "parse_channels",
     "parse_kinds",
     "time_bounds",
@@ -59,10 +60,12 @@ def check_filter(value: object, name: str) -> str | None:
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'segment' must be a string or None: {'a': 1}
     """
-    if value is None:
-        return None
+    return None if value is None else _bindable(value, name, "a string or None")
+
+
+def _bindable(value: object, name: str, expected: str) -> str:
     if not isinstance(value, str):
-        raise ValidationError(f"{name!r} must be a string or None: {value!r}")
+        raise ValidationError(f"{name!r} must be {expected}: {value!r}")
     problem = text_problem(value)
     if problem is not None:
         raise ValidationError(f"{name!r} {problem}: {value!r}")
@@ -149,3 +152,14 @@ def check_id(value: object, name: str) -> str:
     'c-1'
     """
     return as_id(value, name=name)
+
+
+def check_lookup(value: object, name: str) -> str:
+    """The id a ``get`` / ``find`` / ``history`` looks up: a string every backend can bind
+    (a dict, None or a lone surrogate is refused by name, alike in memory and SQL).
+
+    >>> check_lookup({}, "customer_id")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'customer_id' must be a string id: {}
+    """
+    return _bindable(value, name, "a string id")

@@ -18,6 +18,7 @@ from crmcore.repositories._args import (
     check_filters,
     check_ids,
     check_limit,
+    check_lookup,
     time_bounds,
 )
 from crmcore.repositories._codec import to_e6, to_micros
@@ -88,6 +89,7 @@ class MemoryCustomerRepository:
 
     def find(self, customer_id: str) -> Customer | None:
         """The customer, or None."""
+        check_lookup(customer_id, "customer_id")
         found: Customer | None = self._cs().get("customers", customer_id)
         return found
 
@@ -208,6 +210,7 @@ class MemoryOpportunityRepository:
 
     def find(self, opportunity_id: str) -> Opportunity | None:
         """The opportunity, or None."""
+        check_lookup(opportunity_id, "opportunity_id")
         found: Opportunity | None = self._cs().get("opportunities", opportunity_id)
         return found
 

@@ -25,6 +25,7 @@ from crmcore.repositories._args import (
     check_filters,
     check_ids,
     check_limit,
+    check_lookup,
     parse_channels,
     parse_kinds,
     time_bounds,
@@ -112,6 +113,7 @@ class _Records(Generic[R]):
 
     def get(self, record_id: str) -> R:
         """The record, or NotFoundError."""
+        check_lookup(record_id, "record_id")
         found = self._cs().get(self.table, record_id)
         if found is None:
             raise NotFoundError(f"{self.label} {record_id!r} not found")

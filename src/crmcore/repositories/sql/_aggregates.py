@@ -19,6 +19,7 @@ from crmcore.repositories._args import (
     check_filters,
     check_ids,
     check_limit,
+    check_lookup,
     time_bounds,
 )
 from crmcore.repositories._codec import (
@@ -128,6 +129,7 @@ class SqlCustomerRepository:
 
     def find(self, customer_id: str) -> Customer | None:
         """The customer, or None."""
+        check_lookup(customer_id, "customer_id")
         with self._uow._reading(f"reading customer {customer_id!r}") as conn:
             row = conn.execute(sa.select(self.table).where(self.table.c.id == customer_id)).first()
         return None if row is None else customer_from_row(row)
@@ -345,6 +347,7 @@ class SqlOpportunityRepository:
 
     def find(self, opportunity_id: str) -> Opportunity | None:
         """The opportunity, or None."""
+        check_lookup(opportunity_id, "opportunity_id")
         q = sa.select(self.table).where(self.table.c.id == opportunity_id)
         with self._uow._reading(f"reading opportunity {opportunity_id!r}") as conn:
             row = conn.execute(q).first()

@@ -15,6 +15,7 @@ from crmcore.repositories._args import (
     check_batch,
     check_filters,
     check_limit,
+    check_lookup,
     parse_channels,
     time_bounds,
 )
@@ -101,6 +102,7 @@ class SqlTable(Generic[R]):
 
     def get(self, record_id: str) -> R:
         """The record, or NotFoundError."""
+        check_lookup(record_id, "record_id")
         with self._uow._reading(f"reading {self.label} {record_id!r}") as conn:
             row = conn.execute(sa.select(self.table).where(self.table.c.id == record_id)).first()
         if row is None:
