@@ -98,10 +98,12 @@ class AlertStore:
 
     def get(self, alert_id: str) -> Alert:
         """The stored alert (NotFoundError when there is none)."""
+        check_document_key(ALERT_KIND, alert_id, names=("kind", "alert_id"))
         doc, _ = self.uow.documents.get(ALERT_KIND, alert_id)
         return from_dict(Alert, doc)
 
     def _change(self, alert_id: str, change: Any) -> Alert:
+        check_document_key(ALERT_KIND, alert_id, names=("kind", "alert_id"))
         doc, v = self.uow.documents.get(ALERT_KIND, alert_id)
         updated: Alert = change(from_dict(Alert, doc))
         self.uow.documents.put(ALERT_KIND, alert_id, to_dict(updated), expected_version=v)
