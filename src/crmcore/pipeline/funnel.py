@@ -23,10 +23,10 @@ from typing import Any
 
 import attrs
 
-from crmcore.errors import ConfigurationError
+from crmcore.errors import ConfigurationError, ValidationError
 from crmcore.model._fields import instance, name_text
 from crmcore.model.opportunity import Opportunity
-from crmcore.options import as_enum
+from crmcore.options import as_enum, as_probability
 
 __all__ = [
     "GUARDABLE_FIELDS",
@@ -208,10 +208,11 @@ class Stage:
             StageKind.LOST: (0.0, ForecastCategory.OMITTED),
         }
         p = self.probability
-        if p is not None and (
-            isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0
-        ):
-            raise ConfigurationError(f"stage {self.name!r}: 'probability' must be in [0, 1]: {p!r}")
+        if p is not None:
+            try:
+                as_probability(p, name="probability")
+            except ValidationError as e:  # a funnel definition's error, with the stage named
+                raise ConfigurationError(f"stage {self.name!r}: {e}") from None
         if self.kind in fixed:
             want_p, want_c = fixed[self.kind]
             if p is not None and float(p) != want_p:
