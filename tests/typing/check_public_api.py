@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import numpy as np
+import numpy.typing as npt
 
 from crmcore import CRMError, Customer, Money, Transaction, ValidationError
 from crmcore.arrays import FloatArray, apply_nan_policy, as_float_array
@@ -17,6 +18,7 @@ from crmcore.datasets import load_cdnow_sample
 from crmcore.model import TransactionKind
 from crmcore.serialization import from_json, to_json
 from crmcore.tables import TransactionLog
+from crmcore.timestamps import as_datetime, as_instant, parse_timestamps
 
 
 def exercise() -> list[object]:
@@ -37,4 +39,7 @@ def exercise() -> list[object]:
     total: float = float(np.sum(kept.arrays["x"]))
     cdnow: TransactionLog = load_cdnow_sample()
     errors: tuple[type[Exception], ...] = (CRMError, ValidationError)
-    return [amount, back, log, total, cdnow, errors]
+    as_of: np.datetime64 = as_instant("19970101", name="as_of")
+    start: datetime = as_datetime(np.datetime64("1997-01-01"), name="start")
+    times: npt.NDArray[np.datetime64] = parse_timestamps(["19970101"], name="time")
+    return [amount, back, log, total, cdnow, errors, as_of, start, times]

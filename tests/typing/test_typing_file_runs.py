@@ -13,4 +13,4 @@ def test_typing_exercise_runs() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = module.exercise()
-    assert len(out) == 6
+    assert len(out) == 9
