@@ -159,6 +159,8 @@ class Array:
     documented reason, infinity only where ``inf`` does. ``length`` names the
     field whose length (first dimension) this one must have; ``ndim=None``
     accepts any number of dimensions (results broadcast from their inputs).
+    ``scan=False`` checks the shape and dtype only, in O(1): for the columns of
+    a table whose values its ``from_*`` constructors have checked already.
     """
 
     kind: str = "f"
@@ -169,6 +171,7 @@ class Array:
     ndim: int | None = 1
     optional: bool = False
     inf: str | None = None
+    scan: bool = True
 
     def __call__(self, inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
         if value is None and self.optional:
@@ -200,7 +203,7 @@ class Array:
                     f"{type(inst).__name__}: {attr.name!r} must have the length of "
                     f"{self.length!r} ({n}): {value.shape[0]}"
                 )
-        if value.size == 0:
+        if value.size == 0 or not self.scan:
             return
         if value.dtype.kind == "M":
             if np.isnat(value.min()):
@@ -334,13 +337,14 @@ def array(
     ndim: int | None = 1,
     optional: bool = False,
     inf: str | None = None,
+    scan: bool = True,
 ) -> Array:
     """An array validator (see :class:`Array`).
 
     >>> array("i", 0, length="labels").length
     'labels'
     """
-    return Array(kind, lo, hi, nan, length, ndim, optional, inf)
+    return Array(kind, lo, hi, nan, length, ndim, optional, inf, scan)
 
 
 FINITE = number()

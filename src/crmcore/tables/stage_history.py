@@ -9,6 +9,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import array
 from crmcore.arrays import FloatArray, IntArray, as_int_array, check_same_length
 from crmcore.labels import factorize_labels
 from crmcore.model.opportunity import StageChange
@@ -37,18 +38,20 @@ class StageHistory:
     (['lead'], [-1])
     """
 
-    opportunity: IntArray
-    sequence: IntArray
-    from_stage: IntArray
-    to_stage: IntArray
-    at: npt.NDArray[np.datetime64]
-    amount: FloatArray
-    owner: IntArray
-    product: IntArray
-    opportunity_ids: npt.NDArray[Any]
-    stages: npt.NDArray[Any]
-    owner_ids: npt.NDArray[Any]
-    products: npt.NDArray[Any]
+    opportunity: IntArray = attrs.field(validator=array("i", scan=False))
+    sequence: IntArray = attrs.field(validator=array("i", length="opportunity", scan=False))
+    from_stage: IntArray = attrs.field(validator=array("i", length="opportunity", scan=False))
+    to_stage: IntArray = attrs.field(validator=array("i", length="opportunity", scan=False))
+    at: npt.NDArray[np.datetime64] = attrs.field(
+        validator=array("M", length="opportunity", scan=False)
+    )
+    amount: FloatArray = attrs.field(validator=array(length="opportunity", scan=False))
+    owner: IntArray = attrs.field(validator=array("i", length="opportunity", scan=False))
+    product: IntArray = attrs.field(validator=array("i", length="opportunity", scan=False))
+    opportunity_ids: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
+    stages: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
+    owner_ids: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
+    products: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
 
     def __attrs_post_init__(self) -> None:
         check_same_length(

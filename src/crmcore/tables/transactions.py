@@ -12,6 +12,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import array
 from crmcore.arrays import (
     FloatArray,
     IntArray,
@@ -82,18 +83,32 @@ class TransactionLog:
     that the columns line up.
     """
 
-    customer: IntArray
-    time: npt.NDArray[np.datetime64]
-    amount: FloatArray
-    kind: npt.NDArray[np.int8]
-    customer_ids: npt.NDArray[Any]
-    quantity: IntArray | None = None
+    customer: IntArray = attrs.field(validator=array("i", scan=False))
+    time: npt.NDArray[np.datetime64] = attrs.field(
+        validator=array("M", length="customer", scan=False)
+    )
+    amount: FloatArray = attrs.field(validator=array(length="customer", scan=False))
+    kind: npt.NDArray[np.int8] = attrs.field(validator=array("i", length="customer", scan=False))
+    customer_ids: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
+    quantity: IntArray | None = attrs.field(
+        default=None, validator=array("i", length="customer", optional=True, scan=False)
+    )
     currency: str | None = None
-    ids: npt.NDArray[Any] | None = None
-    external_refs: npt.NDArray[Any] | None = None
-    products: npt.NDArray[Any] | None = None
-    categories: npt.NDArray[Any] | None = None
-    channels: npt.NDArray[Any] | None = None
+    ids: npt.NDArray[Any] | None = attrs.field(
+        default=None, validator=array("O", length="customer", optional=True, scan=False)
+    )
+    external_refs: npt.NDArray[Any] | None = attrs.field(
+        default=None, validator=array("O", length="customer", optional=True, scan=False)
+    )
+    products: npt.NDArray[Any] | None = attrs.field(
+        default=None, validator=array("O", length="customer", optional=True, scan=False)
+    )
+    categories: npt.NDArray[Any] | None = attrs.field(
+        default=None, validator=array("O", length="customer", optional=True, scan=False)
+    )
+    channels: npt.NDArray[Any] | None = attrs.field(
+        default=None, validator=array("O", length="customer", optional=True, scan=False)
+    )
 
     def __attrs_post_init__(self) -> None:
         cols = {
