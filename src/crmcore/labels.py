@@ -65,7 +65,7 @@ __all__ = [
 MissingLabels = Literal["raise", "code"]
 """What :func:`factorize_labels` does with missing values: refuse them, or give them code -1."""
 
-_CHUNK = 1 << 16  # rows hashed at a time: the chunk's words stay in cache
+_CHUNK = 1 << 16  # rows compared at a time when checking the hash groups
 
 
 def factorize_labels(
@@ -424,9 +424,15 @@ def _hash_groups(
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
     """First row of every distinct hash and every row's group (groups in hash order)."""
     few = _few_values(h, limit=32)
-    if few is None:
-        _, first, inv = np.unique(h, return_index=True, return_inverse=True)
-        return first, inv.reshape(-1)
+    if few is None:  # one unstable sort of the hashes (any row of a group represents it)
+        order = np.argsort(h)
+        hs = h[order]
+        new = np.empty(len(h), dtype=bool)
+        new[:1] = True
+        np.not_equal(hs[1:], hs[:-1], out=new[1:])
+        inv = np.empty(len(h), dtype=np.intp)
+        inv[order] = np.cumsum(new) - 1
+        return order[new], inv
     # low cardinality (channels, segments): k linear passes beat an n log n sort
     inv = np.searchsorted(few, h)
     first = np.array([int(np.argmax(h == u)) for u in few], dtype=np.intp)
@@ -436,7 +442,7 @@ def _hash_groups(
 def _ranked(
     reps: npt.NDArray[Any], inv: npt.NDArray[np.intp]
 ) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]:
-    order = np.argsort(reps, kind="stable")
+    order = np.argsort(reps)  # distinct labels: no ties to keep in order
     rank = np.empty(len(reps), dtype=np.int64)
     rank[order] = np.arange(len(reps))
     return reps[order], rank[inv]
@@ -447,23 +453,19 @@ def _string_codes(
 ) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]] | None:
     """Fixed-width strings by hashing their machine words (sorts n integers, not n strings).
 
-    Rows are hashed a chunk at a time so each chunk's words are read from
-    cache; None on a hash collision (the caller then sorts the strings).
+    None on a hash collision (the caller then sorts the strings).
     """
     size = arr.dtype.itemsize
     if size == 0:
         return None
     unit = np.uint64 if size % 8 == 0 else np.uint32 if size % 4 == 0 else np.uint8
     words: npt.NDArray[Any] = np.ascontiguousarray(arr).view(unit).reshape(len(arr), -1)
-    h = np.empty(len(arr), dtype=np.uint64)
-    mult = np.uint64(0x100000001B3)
-    for start in range(0, len(arr), _CHUNK):  # over chunks and machine words, not rows
-        block = words[start : start + _CHUNK]
-        hb = h[start : start + _CHUNK]
-        hb[:] = block[:, 0]
-        for j in range(1, block.shape[1]):
-            hb *= mult
-            hb += block[:, j]
+    # h = sum_j word_j * M**(J-1-j) mod 2**64 (FNV-style): one integer matmul reads the rows once
+    n_words = words.shape[1]
+    powers = np.array(
+        [pow(0x100000001B3, n_words - 1 - j, 1 << 64) for j in range(n_words)], dtype=np.uint64
+    )
+    h = (words if unit is np.uint64 else words.astype(np.uint64)) @ powers
     first, inv = _hash_groups(h)
     reps_words = words[first]
     for start in range(0, len(arr), _CHUNK):
@@ -477,7 +479,9 @@ def _object_string_codes(
     arr: npt.NDArray[Any],
 ) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]] | None:
     """Python strings by their (cached) hashes; labels as a numpy string array when exact."""
-    h = np.fromiter(map(hash, arr), dtype=np.int64, count=len(arr))
+    h = np.fromiter(
+        map(hash, arr.tolist()), dtype=np.int64, count=len(arr)
+    )  # a list iterates faster
     first, inv = _hash_groups(h)
     reps = arr[first]
     if not bool(np.all(arr == reps[inv])):

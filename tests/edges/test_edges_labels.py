@@ -428,3 +428,17 @@ def test_two_inputs_of_one_meaning_must_share_a_kind() -> None:
         acquisition_cost(spend, np.array([1]), [1])
     labels, (a, b) = factorize_together([["b"], np.array(["a", "b"])], names=["x", "y"])
     assert labels.tolist() == ["a", "b"] and a.tolist() == [1] and b.tolist() == [0, 1]
+
+
+def test_hash_collisions_fall_back_to_sorting(monkeypatch: pytest.MonkeyPatch) -> None:
+    # two fixed-width strings with the same word hash: w0*M + w1 == (w0 + 1)*M + (w1 - M)
+    s1 = "ab" + chr(0x1B3 + 0x41) + chr(0x100 + 0x41)
+    s2 = "bbAA"
+    values = np.array([s2, s1, s2] * 50)
+    labels, codes = factorize_labels(values, name="g")
+    assert labels.tolist() == [s1, s2] and codes[:3].tolist() == [1, 0, 1]
+    import crmcore.labels as mod
+
+    monkeypatch.setattr(mod, "hash", lambda v: 7, raising=False)  # every Python string collides
+    labels, codes = factorize_labels(["b", "a", "c", "a"], name="g")
+    assert labels.tolist() == ["a", "b", "c"] and codes.tolist() == [1, 0, 2, 0]
