@@ -464,27 +464,9 @@ def fit_bgnbd(
     Traceback (most recent call last):
     crmcore.errors.FitError: BG/NBD: no customer made a repeat purchase; the model cannot be fitted
     """
-    d = _fit_inputs(
-        nan_policy,
-        "BG/NBD",
-        frequency,
-        recency,
-        T,
-        weights,
-        purchase_covariates,
-        dropout_covariates,
-    )
-    if d["purchase_covariates"] is None and d["dropout_covariates"] is None:
-        return BGNBDModel(*_fit(d["frequency"], d["recency"], d["T"], d["weights"], 0))
     return BGNBDModel(
-        *_fit_covariates(
-            d["frequency"],
-            d["recency"],
-            d["T"],
-            d["weights"],
-            d["purchase_covariates"],
-            d["dropout_covariates"],
-            0,
+        *_fit_either(
+            0, nan_policy, frequency, recency, T, weights, purchase_covariates, dropout_covariates
         )
     )
 
@@ -506,45 +488,33 @@ def fit_mbgnbd(
     >>> round(fit_mbgnbd(s["x"], s["t_x"], s["T"]).params.r, 2)
     0.52
     """
-    d = _fit_inputs(
-        nan_policy,
-        "MBG/NBD",
-        frequency,
-        recency,
-        T,
-        weights,
-        purchase_covariates,
-        dropout_covariates,
-    )
-    if d["purchase_covariates"] is None and d["dropout_covariates"] is None:
-        return MBGNBDModel(*_fit(d["frequency"], d["recency"], d["T"], d["weights"], 1))
     return MBGNBDModel(
-        *_fit_covariates(
-            d["frequency"],
-            d["recency"],
-            d["T"],
-            d["weights"],
-            d["purchase_covariates"],
-            d["dropout_covariates"],
-            1,
+        *_fit_either(
+            1, nan_policy, frequency, recency, T, weights, purchase_covariates, dropout_covariates
         )
     )
 
 
-def _fit_inputs(
+def _fit_either(
+    shift: int,
     nan_policy: str,
-    model: str,
     frequency: npt.ArrayLike,
     recency: npt.ArrayLike,
     T: npt.ArrayLike,
     weights: npt.ArrayLike | None,
     purchase: npt.ArrayLike | None,
     dropout: npt.ArrayLike | None,
-) -> dict[str, Any]:
-    """A fit's inputs after its NaN policy."""
-    return fit_rows(
+) -> tuple[Any, ...]:
+    """BG/NBD (shift 0) or MBG/NBD (shift 1), with or without covariates, after the fit's
+    NaN policy: the fields of the fitted model."""
+    d = fit_rows(
         nan_policy,
         {"frequency": frequency, "recency": recency, "T": T, "weights": weights},
-        model=model,
+        model="MBG/NBD" if shift else "BG/NBD",
         rows={"purchase_covariates": purchase, "dropout_covariates": dropout},
     )
+    x, tx, tt, w = d["frequency"], d["recency"], d["T"], d["weights"]
+    zp, zd = d["purchase_covariates"], d["dropout_covariates"]
+    if zp is None and zd is None:
+        return _fit(x, tx, tt, w, shift)
+    return _fit_covariates(x, tx, tt, w, zp, zd, shift)
