@@ -238,3 +238,19 @@ def test_fields_that_may_hold_nan_are_few_and_documented() -> None:
     assert 0 < len(allowed) < len(FIELDS) // 4
     assert ("NPSResult", "score") not in allowed
     assert ("CACTable", "cac") in allowed  # undefined without customers; `defined` says where
+
+
+def test_bridge_tables_cannot_be_built_with_misaligned_columns() -> None:
+    from crmcore.tables import TransactionLog
+
+    log = TransactionLog.from_arrays(
+        customer_ids=["a", "b"], timestamps=["2024-01-01", "2024-01-02"], amounts=[1.0, 2.0]
+    )
+    fields = {f.name: getattr(log, f.name) for f in attrs.fields(TransactionLog)}
+    with pytest.raises(
+        ValidationError,
+        match=r"TransactionLog: 'amount' must have the length of 'customer' \(2\): 3",
+    ):
+        TransactionLog(**{**fields, "amount": np.array([1.0, 2.0, 3.0])})
+    with pytest.raises(ValidationError, match="TransactionLog: 'time' must be a 1-D numpy array"):
+        TransactionLog(**{**fields, "time": ["2024-01-01", "2024-01-02"]})
