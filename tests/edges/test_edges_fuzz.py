@@ -91,3 +91,77 @@ def test_import_of_a_missing_file_names_the_source(which: str, tmp_path) -> None
     missing = tmp_path / "nope.csv"
     with pytest.raises(ValidationError, match="'source' .*nope.csv.*: cannot read the file"):
         run(MemoryUnitOfWork(), missing)
+
+
+def _rfm_inputs():
+    from crmcore.segmentation import SegmentMap, SegmentRule, rfm_from_log
+    from crmcore.tables import TransactionLog
+
+    log = TransactionLog.from_arrays(
+        customer_ids=["a", "b"], timestamps=["1998-06-01", "1998-06-30"], amounts=[10.0, 5.0]
+    )
+    summary, scores = rfm_from_log(log, "1998-06-30", bins=2)
+    return log, summary, scores.segments(SegmentMap((SegmentRule("recent", recency=(2, 2)),)))
+
+
+@pytest.mark.parametrize("bad", [None, "log", {"customer_ids": ["a"]}])
+def test_rfm_entry_points_refuse_what_is_not_a_log(bad) -> None:
+    from crmcore.segmentation import rfm_from_log, rfm_summary
+
+    with pytest.raises(ValidationError, match="'log' must be a TransactionLog"):
+        rfm_summary(bad, "2024-03-01")
+    with pytest.raises(ValidationError, match="'log' must be a TransactionLog"):
+        rfm_from_log(bad, "2024-03-01")
+
+
+def test_segment_table_names_a_wrong_argument() -> None:
+    from crmcore.segmentation import segment_table
+
+    _, summary, segments = _rfm_inputs()
+    assert len(segment_table(summary, segments)) >= 1
+    with pytest.raises(ValidationError, match="'summary' must be a RFMSummary"):
+        segment_table(None, segments)
+    with pytest.raises(ValidationError, match="'segments' must be a Segments"):
+        segment_table(summary, "vip")
+
+
+@pytest.mark.parametrize("bad", [None, 3, {"field": "x"}])
+def test_rule_serialisation_refuses_what_is_not_a_rule(bad) -> None:
+    from crmcore.segmentation.rules import cond, expr_fields, expr_to_dict
+
+    assert expr_to_dict(cond("x", ">", 1)) == {"field": "x", "op": ">", "value": 1}
+    with pytest.raises(ValidationError, match="'expr' must be a rule"):
+        expr_to_dict(bad)
+    with pytest.raises(ValidationError, match="'expr' must be a rule"):
+        expr_fields(bad)
+
+
+def test_save_tier_set_names_a_wrong_tier_set() -> None:
+    from crmcore.repositories import MemoryUnitOfWork
+    from crmcore.segmentation import save_tier_set
+
+    with MemoryUnitOfWork() as uow, pytest.raises(ValidationError, match="'ts' must be a TierSet"):
+        save_tier_set(uow.documents, {"name": "vip"}, expected_version=None)
+
+
+def test_comparisons_name_a_wrong_result() -> None:
+    from crmcore.valuation import compare_csat, compare_nps, csat, nps
+
+    a, b = nps([10, 9, 3, 8] * 10), nps([10, 10, 3, 8] * 10)
+    assert compare_nps(a, b).difference.shape == (1,)
+    with pytest.raises(ValidationError, match="'first' must be a NPSResult"):
+        compare_nps(None, b)
+    with pytest.raises(ValidationError, match="'second' must be a NPSResult"):
+        compare_nps(a, 0.5)
+    c = csat([3, 4, 5, 2] * 5)
+    with pytest.raises(ValidationError, match="'first' must be a CSATResult"):
+        compare_csat(None, c)
+    with pytest.raises(ValidationError, match="'second' must be a CSATResult"):
+        compare_csat(c, a)
+
+
+def test_clv_to_cac_names_a_wrong_report() -> None:
+    from crmcore.valuation import clv_to_cac
+
+    with pytest.raises(ValidationError, match="'report' must be a CACReport"):
+        clv_to_cac(None, [1.0])

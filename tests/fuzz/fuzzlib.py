@@ -741,7 +741,7 @@ def run_case(
         message = str(e)
         if any(n and n in message for n in names):
             return None
-        if message.startswith("cannot read ") and "$" in message:
+        if message.startswith("$") or (message.startswith("cannot read ") and "$" in message):
             return None  # a structuring error: the path from '$', the argument's root
         state = (NotFoundError, DuplicateError, ConcurrencyError, MissingDependencyError)
         if isinstance(e, state) and _names_value(message, value):

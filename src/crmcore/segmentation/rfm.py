@@ -48,7 +48,7 @@ from crmcore.arrays import (
 from crmcore.errors import ConfigurationError, ValidationError
 from crmcore.labels import check_labels
 from crmcore.model._fields import as_tuple, instance, name_text, tuple_of
-from crmcore.options import as_choice, as_count
+from crmcore.options import as_choice, as_count, expect_instance
 from crmcore.segmentation.concentration import count_exceeding
 from crmcore.tables import TransactionLog
 from crmcore.timestamps import as_instant
@@ -203,6 +203,7 @@ def rfm_summary(
     >>> r.customer_ids.tolist(), r.recency.tolist(), r.frequency.tolist(), r.monetary.tolist()
     (['a', 'b'], [9.0, 0.0], [2, 1], [40.0, 5.0])
     """
+    expect_instance(log, TransactionLog, name="log")
     monetary = as_choice(monetary, name="monetary", allowed=("total", "mean"))
     t_end = as_instant(as_of, name="as_of")
     n = log.n_customers
@@ -462,6 +463,7 @@ def rfm_from_log(
     >>> len(summary), scores.segments().counts()["champions"]
     (2357, 414)
     """
+    expect_instance(log, TransactionLog, name="log")
     summary = rfm_summary(log, as_of, monetary=monetary)
     scores = rfm_scores(
         summary.recency,
@@ -484,6 +486,8 @@ def segment_table(
     >>> segment_table(summary, scores.segments(SegmentMap((SegmentRule("recent", recency=(2, 2)),))))
     [('recent', 1, 0.0, 1.0, 5.0), ('other', 1, 29.0, 1.0, 10.0)]
     """
+    expect_instance(summary, RFMSummary, name="summary")
+    expect_instance(segments, Segments, name="segments")
     k = len(segments.names)
     cnt = np.bincount(segments.codes, minlength=k)
     out: list[tuple[str, int, float, float, float]] = []

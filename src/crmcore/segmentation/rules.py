@@ -184,6 +184,17 @@ def not_(item: Expr) -> Not:
 
 
 # -- serialization -------------------------------------------------------------------------------
+def _rule(expr: Any, name: str) -> Any:
+    """``expr`` when it is a rule node; anything else is refused naming the argument."""
+    if isinstance(expr, Condition | AllOf | AnyOf | Not):
+        return expr
+    shown = repr(expr)[:80]
+    raise ValidationError(
+        f"{name!r} must be a rule (Condition, AllOf, AnyOf or Not), "
+        f"not {type(expr).__name__}: {shown}"
+    )
+
+
 def expr_to_dict(expr: Expr) -> dict[str, Any]:
     """The JSON-safe form of a rule.
 
@@ -197,7 +208,7 @@ def expr_to_dict(expr: Expr) -> dict[str, Any]:
         return {"all": [expr_to_dict(e) for e in expr.items]}
     if isinstance(expr, AnyOf):
         return {"any": [expr_to_dict(e) for e in expr.items]}
-    return {"not": expr_to_dict(expr.item)}
+    return {"not": expr_to_dict(_rule(expr, "expr").item)}
 
 
 def expr_from_dict(data: Any, *, path: str = "$") -> Expr:
@@ -241,6 +252,7 @@ def expr_fields(expr: Expr, path: str = "$") -> list[tuple[str, str]]:
     """
     if isinstance(expr, Condition):
         return [(expr.field, f"{path}.field")]
+    _rule(expr, "expr")
     if isinstance(expr, Not):
         return expr_fields(expr.item, f"{path}.not")
     key = "all" if isinstance(expr, AllOf) else "any"

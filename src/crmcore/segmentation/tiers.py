@@ -35,6 +35,7 @@ from crmcore._results import array
 from crmcore.arrays import apply_nan_policy, check_same_length
 from crmcore.errors import ConfigurationError, ValidationError
 from crmcore.model._fields import as_tuple, instance, name_text, tuple_of
+from crmcore.options import expect_instance
 from crmcore.segmentation.rules import (
     EXPR_TYPES,
     EXPR_WHAT,
@@ -276,6 +277,7 @@ def save_tier_set(
     ...     load_tier_set(uow.documents, "vip")[1]
     1
     """
+    expect_instance(ts, TierSet, name="ts")
     return documents.put(
         "tier_set", ts.name, tier_set_to_dict(ts), expected_version=expected_version
     )

@@ -33,7 +33,7 @@ from crmcore.arrays import (
 )
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
-from crmcore.options import as_confidence
+from crmcore.options import as_confidence, expect_instance
 from crmcore.valuation.economics._common import (
     drop_missing,
     optional_weights,
@@ -252,6 +252,8 @@ def compare_csat(first: CSATResult, second: CSATResult) -> CSATComparison:
     >>> round(c.mean_difference, 2), c.mean_p_value < 0.001, round(c.top2_difference, 2)
     (0.8, True, 0.3)
     """
+    expect_instance(first, CSATResult, name="first")
+    expect_instance(second, CSATResult, name="second")
     conf = first.confidence
     n1, n2 = first.effective_n, second.effective_n
     if n1 < 2 or n2 < 2:

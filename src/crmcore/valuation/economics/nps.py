@@ -45,7 +45,7 @@ from crmcore.arrays import (
 )
 from crmcore.errors import ValidationError
 from crmcore.labels import check_labels, factorize_labels
-from crmcore.options import as_choice
+from crmcore.options import as_choice, expect_instance
 from crmcore.valuation.economics._common import (
     drop_missing,
     optional_weights,
@@ -447,6 +447,8 @@ def compare_nps(
     >>> round(float(c.difference[0]), 2), round(float(c.p_value[0]), 3)
     (0.25, 0.032)
     """
+    expect_instance(first, NPSResult, name="first")
+    expect_instance(second, NPSResult, name="second")
     m = method if method is not None else first.method
 
     def arr(r: NPSResult) -> tuple[FloatArray, FloatArray, FloatArray]:

@@ -38,6 +38,7 @@ import numpy.typing as npt
 from crmcore._results import array, number
 from crmcore.arrays import FloatArray, as_float_array, check_in_range, check_nonnegative
 from crmcore.errors import ValidationError
+from crmcore.options import as_number, expect_instance
 from crmcore.valuation.economics._common import fbincount
 from crmcore.valuation.economics.acquisition import CACReport
 
@@ -139,6 +140,7 @@ def clv_to_cac(report: CACReport, clv: npt.ArrayLike) -> CLVCACReport:
     >>> r.by_channel.ratio.tolist(), r.flagged_channels, r.customer_flag.tolist()
     ([0.9333333333333333, 4.0], ['ads'], [True, False, False])
     """
+    expect_instance(report, CACReport, name="report")
     v = as_float_array(clv, name="clv")
     if len(v) != report.total_customers:
         raise ValidationError(
@@ -219,9 +221,7 @@ def cac_payback(
         else as_float_array(retention, name="retention", ndim=None)
     )
     check_in_range(r, name="retention", low=0, high=1)
-    d = float(discount)
-    if not d >= 0:
-        raise ValidationError(f"'discount' must be >= 0: {discount!r}")
+    d = as_number(discount, name="discount", low=0)
     try:
         c, m, r = np.broadcast_arrays(c, m, r)
     except ValueError as e:
