@@ -48,6 +48,7 @@ from crmcore.valuation import (
     SBGModel,
     SpendTable,
     acquisition_cost,
+    cac_payback,
     csat,
     csat_by_group,
     customer_lifetime_value,
@@ -282,6 +283,8 @@ def test_bgbb_horizons_are_capped() -> None:
         (lambda: retention_what_if(1.0, 0.5, 0.1, 10, points=10**400), "points"),
         (lambda: repurchase_propensity(BG, 10**400, [1], [1.0], [2.0]), "t"),
         (lambda: SBG.discounted_residual_lifetime(1, 10**400), "discount"),
+        (lambda: cac_payback(100.0, 10.0, discount=10**400), "discount"),
+        (lambda: fit_sbg([1000, 500, 300], initial=(10**400, 1.0)), "initial"),
     ],
 )
 def test_huge_integers_are_a_named_validation_error(call: Callable[[], object], field: str) -> None:

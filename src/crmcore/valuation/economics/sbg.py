@@ -297,7 +297,9 @@ def fit_sbg(
     def nll(x: FloatArray) -> float:
         return -_loglik(float(np.exp(x[0])), float(np.exp(x[1])), cohorts)
 
-    x0 = np.log(np.asarray(initial, dtype=np.float64))
+    if not (isinstance(initial, tuple | list) and len(initial) == 2):
+        raise ValidationError(f"'initial' must be a pair (alpha, beta): {initial!r}")
+    x0 = np.log([as_number(v, name="initial", low=0, inclusive=(False, True)) for v in initial])
     res = optimize.minimize(nll, x0, method="BFGS", options={"gtol": 1e-8})
     if not res.success:
         res2 = optimize.minimize(
