@@ -28,6 +28,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import array
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
@@ -86,31 +87,33 @@ class FunnelHistory:
 
     funnel: Funnel
     as_of: np.datetime64
-    ev_opp: IntArray
-    ev_stage: IntArray
-    ev_from: IntArray
-    ev_at: DT64
-    ev_amount: FloatArray
-    ev_owner: IntArray
-    ev_reason: IntArray
-    ev_exit: DT64
-    opportunity_codes: IntArray
-    created: DT64
-    entered: DT64
-    final_stage: IntArray
-    closed_at: DT64
-    amount: FloatArray
-    owner: IntArray
-    product: IntArray
-    max_rank: IntArray
-    stage_kind: IntArray
-    stage_probability: FloatArray
-    stage_category: IntArray
-    stage_rank: IntArray
-    opportunity_ids: npt.NDArray[Any]
-    owner_ids: npt.NDArray[Any]
-    products: npt.NDArray[Any]
-    reasons: npt.NDArray[Any]
+    ev_opp: IntArray = attrs.field(validator=array("i", scan=False))
+    ev_stage: IntArray = attrs.field(validator=array("i", length="ev_opp", scan=False))
+    ev_from: IntArray = attrs.field(validator=array("i", length="ev_opp", scan=False))
+    ev_at: DT64 = attrs.field(validator=array("M", length="ev_opp", scan=False))
+    ev_amount: FloatArray = attrs.field(validator=array(length="ev_opp", scan=False))
+    ev_owner: IntArray = attrs.field(validator=array("i", length="ev_opp", scan=False))
+    ev_reason: IntArray = attrs.field(validator=array("i", length="ev_opp", scan=False))
+    ev_exit: DT64 = attrs.field(validator=array("M", length="ev_opp", scan=False))
+    opportunity_codes: IntArray = attrs.field(
+        validator=array("i", length="final_stage", scan=False)
+    )
+    created: DT64 = attrs.field(validator=array("M", length="final_stage", scan=False))
+    entered: DT64 = attrs.field(validator=array("M", length="final_stage", scan=False))
+    final_stage: IntArray = attrs.field(validator=array("i", scan=False))
+    closed_at: DT64 = attrs.field(validator=array("M", length="final_stage", scan=False))
+    amount: FloatArray = attrs.field(validator=array(length="final_stage", scan=False))
+    owner: IntArray = attrs.field(validator=array("i", length="final_stage", scan=False))
+    product: IntArray = attrs.field(validator=array("i", length="final_stage", scan=False))
+    max_rank: IntArray = attrs.field(validator=array("i", length="final_stage", scan=False))
+    stage_kind: IntArray = attrs.field(validator=array("i", scan=False))
+    stage_probability: FloatArray = attrs.field(validator=array(length="stage_kind", scan=False))
+    stage_category: IntArray = attrs.field(validator=array("i", length="stage_kind", scan=False))
+    stage_rank: IntArray = attrs.field(validator=array("i", length="stage_kind", scan=False))
+    opportunity_ids: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
+    owner_ids: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
+    products: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
+    reasons: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
 
     @property
     def n_opportunities(self) -> int:
