@@ -39,6 +39,7 @@ from crmcore.pipeline.moves import follow_up, move, open_opportunity, reopen
 from crmcore.repositories._writes import check_document_key
 from crmcore.repositories.protocols import UnitOfWork, expect_unit_of_work
 from crmcore.serialization import from_dict, to_dict
+from crmcore.timestamps import as_instant
 
 __all__ = [
     "FUNNEL_KIND",
@@ -150,6 +151,9 @@ def load_history(
     """
     uow = expect_unit_of_work(uow)
     expect_instance(funnel, Funnel, name="funnel")
+    for name, bound in (("as_of", as_of), ("start", start)):
+        if bound is not None:
+            as_instant(bound, name=name)  # named here, not as the repository's 'end'
     hist = uow.opportunities.read_history(
         funnel=funnel.name, owner_id=owner_id, start=start, end=as_of
     ).sorted()
