@@ -165,3 +165,16 @@ def test_clv_to_cac_names_a_wrong_report() -> None:
 
     with pytest.raises(ValidationError, match="'report' must be a CACReport"):
         clv_to_cac(None, [1.0])
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [("first_id", None), ("second_id", "\x00"), ("keys", (float("nan"),)), ("keys", ("",))],
+)
+def test_duplicate_pair_validates_its_ids_and_keys(field: str, bad: object) -> None:
+    from crmcore.ingest import DuplicatePair
+
+    good = {"first_id": "a", "second_id": "b", "keys": ("email",), "score": 0.9}
+    assert DuplicatePair(**good).keys == ("email",)
+    with pytest.raises(ValidationError, match=field):
+        DuplicatePair(**{**good, field: bad})

@@ -59,7 +59,6 @@ OPEN_FINDINGS: dict[str, str] = {
     "crmcore.arrays.check_integer_valued": "argument 'arr' = None -> TypeError not naming 'arr': 'must be real number, not NoneType'",
     "crmcore.arrays.check_nonnegative": "argument 'arr' = 'not-a-choice' -> TypeError not naming 'arr': \"'<' not supported between instances of 'str' and 'int'\"",
     "crmcore.arrays.check_same_length": "argument 'x' = None -> TypeError not naming 'x': \"object of type 'NoneType' has no len()\"",
-    "crmcore.ingest.duplicates.DuplicatePair": "argument 'keys' (#2) = array([nan], dtype=object) -> returned a non-finite value: 'result.keys.flat[0] = nan'",
     "crmcore.ingest.report.ImportReport": "argument 'skipped' = <opaque object> -> TypeError not naming 'skipped': \"unsupported operand type(s) for +: 'int' and '_Opaque'\"",
     "crmcore.ingest.transactions.TransactionColumns": "argument 'currencies' = array([nan, 'USD'], dtype=object) -> returned a non-finite value: 'result.currencies.flat[0] = nan'",
     "crmcore.labels.factorize_together": "argument 'parts' = None -> TypeError not naming 'parts': \"'NoneType' object is not iterable\"",

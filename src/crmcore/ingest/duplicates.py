@@ -23,6 +23,7 @@ import attrs
 from crmcore._results import number
 from crmcore.errors import ValidationError
 from crmcore.model import ContactKind, Customer
+from crmcore.model._fields import as_tuple, name_items, record_id
 from crmcore.options import as_choice, as_count, as_number, expect_items
 
 __all__ = [
@@ -120,9 +121,9 @@ class DuplicatePair:
     0.9
     """
 
-    first_id: str
-    second_id: str
-    keys: tuple[str, ...]
+    first_id: str = attrs.field(validator=record_id)
+    second_id: str = attrs.field(validator=record_id)
+    keys: tuple[str, ...] = attrs.field(converter=as_tuple, validator=name_items)
     score: float = attrs.field(validator=number(gt=0, hi=1))
 
 
