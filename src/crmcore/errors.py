@@ -56,10 +56,14 @@ class ValidationError(CRMError, ValueError):
         self.problems: tuple[str, ...] = tuple(problems)
 
 
-class ArgumentTypeError(CRMError, TypeError):
+
+
+class ArgumentTypeError(ValidationError, TypeError):
     """An argument of the wrong kind (``None`` or a dict where a ``Funnel`` goes): names the argument.
 
-    >>> issubclass(ArgumentTypeError, TypeError) and issubclass(ArgumentTypeError, CRMError)
+    Both a :class:`ValidationError` and a ``TypeError``, so either ``except`` catches it.
+
+    >>> issubclass(ArgumentTypeError, TypeError) and issubclass(ArgumentTypeError, ValidationError)
     True
     """
 
