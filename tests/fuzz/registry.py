@@ -166,7 +166,6 @@ def _hand() -> dict[str, Callable[[], Call]]:
             __import__("crmcore.segmentation.demo", fromlist=["x"]).demo,
             (lambda line: None,),
             {"transactions": small_cdnow()},
-            only=(),
         ),
         "crmcore.segmentation.concentration.ABCClasses": abc_classes_call,
         "crmcore.anomaly.alerts.AlertSummary": lambda: Call(
@@ -200,7 +199,7 @@ def _hand() -> dict[str, Callable[[], Call]]:
         ),
         "crmcore.ingest.cdnow.cdnow_customer_id": lambda: Call(cdnow_customer_id, (7,)),
         "crmcore.ingest.cdnow.import_cdnow_sample": lambda: Call(
-            import_cdnow_sample, (MemoryUnitOfWork(),), only=()
+            import_cdnow_sample, (MemoryUnitOfWork(),)
         ),
         "crmcore.pipeline.breakdowns.SalesMatrix": lambda: Call(
             SalesMatrix,
@@ -237,7 +236,7 @@ def _hand() -> dict[str, Callable[[], Call]]:
         "crmcore.pipeline.moves.reopen": reopen_call,
         "crmcore.pipeline.service.load_history": in_uow(load_history, None, TOP_IN_BEST, as_of=T0),
         "crmcore.repositories.demo.demo": lambda: Call(
-            demo, (lambda line: None,), {"transactions": small_cdnow()}, only=()
+            demo, (lambda line: None,), {"transactions": small_cdnow()}
         ),
         "crmcore.satisfaction.curve.Zones": lambda: Call(
             Zones,
