@@ -60,6 +60,8 @@ from crmcore.valuation import (
     fit_sbg,
     nps,
     nps_by_group,
+    nps_counts,
+    nps_interval_coverage,
     proportion_interval,
     repurchase_propensity,
     retention_clv,
@@ -606,3 +608,34 @@ def test_retention_what_if_omit_is_the_what_if_of_the_cohorts_kept(holes: np.nda
     want = retention_what_if(**{k: v[kept] for k, v in cols.items()}, points=5)
     np.testing.assert_allclose(got.profit_effect, want.profit_effect, rtol=1e-12)
     np.testing.assert_allclose(got.clv_after, want.clv_after, rtol=1e-12)
+
+
+# -- arguments of the wrong kind are named (the fuzz harness's valuation findings) ----------------
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda: fit_bgnbd([1, 0], [1.0, 0.0], np.array(["x", "x"], dtype=object)), "T"),
+        (lambda: fit_pareto_nbd(np.array(["x"], dtype=object), [1.0], [2.0]), "frequency"),
+        (
+            lambda: repurchase_propensity(
+                BG, 1.0, np.array(["x", "x"], dtype=object), [0, 1], [2, 2]
+            ),
+            "frequency",
+        ),
+        (lambda: customer_lifetime_value("\x00", None, [1], [1.0], [2.0], [1.0]), "purchase_model"),
+        (lambda: customer_lifetime_value(BG, "gg", [1], [1.0], [2.0], [1.0]), "spend_model"),
+        (lambda: acquisition_cost(None, ["web"], [1]), "spend"),  # type: ignore[arg-type]
+        (lambda: nps_counts([1, 2], [], [1, 2]), "passives"),
+        (lambda: nps_by_group([10, 2, 9], ["a", "b"]), "groups"),
+        (lambda: csat_by_group([5, 1, 4], ["a", "b"]), "groups"),
+        (lambda: nps_interval_coverage(30, 0.4, None), "detractors"),  # type: ignore[arg-type]
+        (lambda: nps_interval_coverage(10**400, 0.4, 0.2), "n"),
+        (lambda: BGNBDParams(10**400, 1.0, 1.0, 1.0), "r"),
+        (lambda: GammaGammaParams(1.0, float("inf"), 1.0), "q"),
+    ],
+)
+def test_wrong_kinds_are_a_validation_error_naming_the_argument(
+    call: Callable[[], object], field: str
+) -> None:
+    with pytest.raises(ValidationError, match=rf"'{field}'|\b{field} has \d"):
+        call()

@@ -134,7 +134,7 @@ def test_bad_weights_and_groups() -> None:
         nps([10, 1], weights=[1])
     with pytest.raises(ValidationError, match="empty"):
         nps([10, 1], weights=[0, 0])
-    with pytest.raises(ValidationError, match="label every answer"):
+    with pytest.raises(ValidationError, match="same length: scores has 2, groups has 1"):
         nps_by_group([10, 1], ["a"])
     with pytest.raises(ValidationError, match="missing labels"):
         nps_by_group([10, 1], ["a", None])

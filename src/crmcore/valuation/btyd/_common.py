@@ -42,6 +42,7 @@ from crmcore.arrays import (
     validate_nan_policy,
 )
 from crmcore.errors import FitError, ValidationError
+from crmcore.options import as_number
 
 __all__ = [
     "CHUNK",
@@ -81,14 +82,14 @@ def trigamma(z: npt.ArrayLike) -> Any:
 
 
 def positive(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
-    """attrs validator: a finite float > 0 (model parameters, standard errors).
+    """attrs validator: a finite float > 0 (model parameters, standard errors), through
+    :func:`crmcore.options.as_number` (``10**400`` and non-numbers named too).
 
     >>> positive(None, attrs.fields(MaxResult).log_likelihood, -1.0)
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'log_likelihood' must be a finite number > 0: -1.0
+    crmcore.errors.ValidationError: 'log_likelihood' must be > 0: -1.0
     """
-    if not (isinstance(value, int | float) and np.isfinite(value) and value > 0):
-        raise ValidationError(f"{attribute.name!r} must be a finite number > 0: {value!r}")
+    as_number(value, name=attribute.name, low=0, inclusive=(False, True))
 
 
 _pool: ThreadPoolExecutor | None = None
@@ -177,7 +178,7 @@ def _aligned(
     """The three columns as float64 vectors of one length, when they already are numpy vectors."""
     arrs = []
     for v in (frequency, recency, T):
-        if not isinstance(v, np.ndarray) or v.ndim != 1 or len(v) == 0:
+        if not isinstance(v, np.ndarray) or v.ndim != 1 or len(v) == 0 or v.dtype.kind not in "iuf":
             return None
         arrs.append(v if v.dtype == np.float64 else v.astype(np.float64))
     x, t_x, tt = arrs

@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from crmcore.arrays import FloatArray, NanPolicy, check_nonnegative
 from crmcore.errors import ValidationError
-from crmcore.options import as_choice, as_horizon, as_number
+from crmcore.options import as_choice, as_horizon, as_number, expect_instance
 from crmcore.valuation.btyd._common import aligned, check_rft, elementwise, factorize_rows
 from crmcore.valuation.btyd.gamma_gamma import GammaGammaModel
 
@@ -82,10 +82,17 @@ def customer_lifetime_value(
     (``purchase_covariates``, ``dropout_covariates``). ``nan_policy`` follows the
     element-wise rule of :mod:`crmcore.arrays` (one value per customer).
 
-    >>> customer_lifetime_value(None, None, [1], [1.0], [2.0], [1.0], horizon=0)
+    >>> customer_lifetime_value(None, None, [1], [1.0], [2.0], [1.0])
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'horizon' must be >= 1: 0
+    crmcore.errors.ValidationError: 'purchase_model' must be a fitted BG/NBD, MBG/NBD or Pareto/NBD model: None
     """
+    if not all(callable(getattr(purchase_model, k, None)) for k in ("_alive", "_future")):
+        raise ValidationError(
+            "'purchase_model' must be a fitted BG/NBD, MBG/NBD or Pareto/NBD model: "
+            f"{purchase_model!r}"[:200]
+        )
+    if spend_model is not None:
+        expect_instance(spend_model, GammaGammaModel, name="spend_model")
     horizon = as_horizon(horizon, name="horizon", low=1)
     discount_rate = as_number(discount_rate, name="discount_rate", low=-1, inclusive=(False, True))
     margin = as_number(margin, name="margin")

@@ -19,6 +19,7 @@ from crmcore.arrays import (
     apply_nan_policy,
     as_float_array,
     check_nonnegative,
+    check_same_length,
     validate_nan_policy,
 )
 from crmcore.errors import ValidationError
@@ -175,8 +176,7 @@ def drop_missing(
     n = len(arr)
     if groups is not None:
         labels, codes = factorize_labels(groups, name="groups", missing="code")
-        if len(codes) != n:
-            raise ValidationError(f"'groups' must label every answer: {len(codes)} labels for {n}")
+        check_same_length(scores=arr, groups=codes)
         keep &= codes >= 0
     w = None
     if weights is not None:

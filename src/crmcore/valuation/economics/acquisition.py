@@ -46,7 +46,7 @@ from crmcore.arrays import (
 from crmcore.errors import ValidationError
 from crmcore.labels import check_labels, factorize_labels, factorize_together
 from crmcore.model import CostEntry
-from crmcore.options import as_choice
+from crmcore.options import as_choice, expect_instance
 from crmcore.valuation.economics._common import fbincount, show_label
 
 __all__ = [
@@ -305,6 +305,7 @@ def acquisition_cost(
     >>> r.by_channel.defined.tolist(), r.blended
     ([False, True], 600.0)
     """
+    spend = expect_instance(spend, SpendTable, name="spend")
     unattributed = as_choice(unattributed, name="unattributed", allowed=("spread", "report"))
     zero_customers = as_choice(zero_customers, name="zero_customers", allowed=("raise", "flag"))
     customer_channels, customer_periods = _omit_missing(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from crmcore.errors import ValidationError
+from crmcore.options import MAX_PERIODS, as_count, as_probability, as_seed
 from crmcore.valuation.economics.nps import nps_counts
 
 __all__ = ["nps_interval_coverage"]
@@ -36,14 +37,15 @@ def nps_interval_coverage(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: true shares must satisfy p, d >= 0 and p + d <= 1: p=0.7, d=0.5
     """
-    p, d = float(promoters), float(detractors)
-    if not (p >= 0 and d >= 0 and p + d <= 1 + 1e-12):
+    p = as_probability(promoters, name="promoters")
+    d = as_probability(detractors, name="detractors")
+    if p + d > 1 + 1e-12:
         raise ValidationError(
             f"true shares must satisfy p, d >= 0 and p + d <= 1: p={p:g}, d={d:g}"
         )
-    if n < 1 or surveys < 1:
-        raise ValidationError(f"'n' and 'surveys' must be >= 1: n={n}, surveys={surveys}")
-    rng = np.random.default_rng(seed)
+    n = as_count(n, name="n", low=1, high=MAX_PERIODS)
+    surveys = as_count(surveys, name="surveys", low=1, high=MAX_PERIODS)
+    rng = np.random.default_rng(as_seed(seed))
     q = max(0.0, 1.0 - p - d)
     draws = rng.multinomial(n, [p, q, 1.0 - p - q], size=surveys)
     t = nps_counts(draws[:, 0], draws[:, 1], draws[:, 2], confidence=confidence, method=method)

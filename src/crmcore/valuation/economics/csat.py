@@ -30,6 +30,7 @@ from crmcore.arrays import (
     as_float_array,
     check_in_range,
     check_integer_valued,
+    check_same_length,
 )
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
@@ -167,10 +168,7 @@ def csat_by_group(
     scores, kept, weights = drop_missing(scores, nan_policy, groups=groups, weights=weights)
     idx = _scores(scores)
     labels, codes = factorize_labels(groups if kept is None else kept, name="groups")
-    if len(codes) != len(idx):
-        raise ValidationError(
-            f"'groups' must label every answer: {len(codes)} labels for {len(idx)}"
-        )
+    check_same_length(scores=idx, groups=codes)
     return _grouped(idx, codes, labels, weights, confidence)
 
 

@@ -42,6 +42,8 @@ from crmcore.arrays import (
     as_float_array,
     check_in_range,
     check_integer_valued,
+    check_nonnegative,
+    check_same_length,
 )
 from crmcore.errors import ValidationError
 from crmcore.labels import check_labels, factorize_labels
@@ -296,22 +298,14 @@ def nps_counts(
     pro = as_float_array(promoters, name="promoters")
     pas = as_float_array(passives, name="passives")
     det = as_float_array(detractors, name="detractors")
+    check_same_length(promoters=pro, passives=pas, detractors=det)
     for name, arr in (("promoters", pro), ("passives", pas), ("detractors", det)):
-        if (arr < 0).any():
-            i = int(np.flatnonzero(arr < 0)[0])
-            raise ValidationError(f"{name!r} must be >= 0: {arr[i]} at index {i}")
-    if not len(pro) == len(pas) == len(det):
-        raise ValidationError(
-            f"counts must have the same length: {len(pro)}, {len(pas)}, {len(det)}"
-        )
+        check_nonnegative(arr, name=name)
     if effective_n is None:
         n_eff = pro + pas + det
     else:
         n_eff = as_float_array(effective_n, name="effective_n")
-        if len(n_eff) != len(pro):
-            raise ValidationError(
-                f"'effective_n' must have one value per row: {len(n_eff)} for {len(pro)}"
-            )
+        check_same_length(promoters=pro, effective_n=n_eff)
     labs = np.arange(len(pro)) if labels is None else check_labels(labels, name="labels")
     return _table(labs, pro, pas, det, n_eff, confidence=confidence, method=method)
 
@@ -363,10 +357,9 @@ def nps_by_group(
     (['2025-01', '2025-02'], [0.0, 1.0])
     """
     scores, kept, weights = drop_missing(scores, nan_policy, groups=groups, weights=weights)
-    cat, n = _categories(scores)
+    cat, _ = _categories(scores)
     labels, codes = factorize_labels(groups if kept is None else kept, name="groups")
-    if len(codes) != n:
-        raise ValidationError(f"'groups' must label every answer: {len(codes)} labels for {n}")
+    check_same_length(scores=cat, groups=codes)
     return _grouped(cat, codes, labels, weights, confidence=confidence, method=method)
 
 
