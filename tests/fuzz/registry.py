@@ -162,6 +162,11 @@ def _hand() -> dict[str, Callable[[], Call]]:
             ([B2B.stages[0]], type(B2B.stages[0])),
             {"name": "stages"},
         ),
+        "crmcore.options.expect_callable": lambda: Call(
+            __import__("crmcore.options", fromlist=["x"]).expect_callable,
+            (print,),
+            {"name": "write"},
+        ),
         "crmcore.segmentation.demo.demo": lambda: Call(
             __import__("crmcore.segmentation.demo", fromlist=["x"]).demo,
             (lambda line: None,),
