@@ -16,12 +16,14 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import attrs
 
+from crmcore.anomaly._checks import _count
 from crmcore.anomaly.explain import explain_leaf, rule_label
 from crmcore.anomaly.rules import (
+    _RULE_CLASSES,
     AllOf,
     AnyOf,
     BehaviourChange,
@@ -33,7 +35,8 @@ from crmcore.anomaly.rules import (
     parse_window,
 )
 from crmcore.errors import ValidationError
-from crmcore.options import expect_instance
+from crmcore.model._fields import as_tuple, instance, tuple_of
+from crmcore.options import as_count, expect_instance
 
 __all__ = ["Hit", "Node", "Plan", "compile_plan", "describe", "fires"]
 
@@ -47,23 +50,36 @@ class Hit(NamedTuple):
     history: int
 
 
+def _nodes(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    tuple_of(Node, "a Node")(_inst, attribute, value)
+
+
+def _windows(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    tuple_of(int, "a whole number of microseconds")(_inst, attribute, value)
+    assert isinstance(value, tuple)
+    for i, w in enumerate(value):
+        as_count(w, name=f"{attribute.name}[{i}]")
+
+
 @attrs.frozen
 class Node:
     """A rule in the compiled tree: a leaf (``leaf`` is its index) or a combination."""
 
-    rule: Rule
-    leaf: int = -1
-    children: tuple[Node, ...] = ()
+    rule: Rule = attrs.field(validator=instance(_RULE_CLASSES, "a rule"))
+    leaf: int = attrs.field(default=-1, validator=_count(-1, 2**31 - 1))
+    children: tuple[Node, ...] = attrs.field(default=(), converter=as_tuple, validator=_nodes)
 
 
 @attrs.frozen
 class Plan:
     """The compiled rule set: top-level nodes, the leaves in order, and alert windows (µs, 0 = per transaction)."""
 
-    ruleset: RuleSet
-    tops: tuple[Node, ...]
-    leaves: tuple[Rule, ...]
-    alert_windows: tuple[int, ...]
+    ruleset: RuleSet = attrs.field(validator=instance(RuleSet, "a RuleSet"))
+    tops: tuple[Node, ...] = attrs.field(converter=as_tuple, validator=_nodes)
+    leaves: tuple[Rule, ...] = attrs.field(
+        converter=as_tuple, validator=tuple_of(_RULE_CLASSES, "a rule")
+    )
+    alert_windows: tuple[int, ...] = attrs.field(converter=as_tuple, validator=_windows)
 
 
 def _alert_window(rule: Rule) -> int:
