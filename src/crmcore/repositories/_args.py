@@ -25,6 +25,7 @@ __all__ = [
     "check_filters",
     "check_id",
     "check_ids",
+    "check_iterable",
     "check_limit",
     "check_lookup",
     "parse_channels",
@@ -163,3 +164,16 @@ def check_lookup(value: object, name: str) -> str:
     crmcore.errors.ValidationError: 'customer_id' must be a string id: {}
     """
     return _bindable(value, name, "a string id")
+
+
+def check_iterable(values: object, name: str) -> Iterable[object]:
+    """The records an ``add_many`` stores: an iterable that is not a string or a mapping
+    (each record is then checked by the write path).
+
+    >>> check_iterable(None, "customers")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'customers' must be a collection of records: None
+    """
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+        raise ValidationError(f"{name!r} must be a collection of records: {values!r}")
+    return values

@@ -17,6 +17,7 @@ from crmcore.repositories._args import (
     check_batch,
     check_filters,
     check_ids,
+    check_iterable,
     check_limit,
     check_lookup,
     time_bounds,
@@ -68,7 +69,7 @@ class MemoryCustomerRepository:
 
     def add_many(self, customers: Iterable[Customer]) -> int:
         """Store new customers; any duplicate → DuplicateError and none is stored."""
-        items = [self._check(c) for c in customers]
+        items = [self._check(c) for c in check_iterable(customers, "customers")]
         cs = self._cs()
         seen: set[str] = set()
         for c in items:

@@ -24,6 +24,7 @@ from crmcore.repositories._args import (
     check_batch,
     check_filters,
     check_ids,
+    check_iterable,
     check_limit,
     check_lookup,
     parse_channels,
@@ -99,7 +100,7 @@ class _Records(Generic[R]):
 
     def add_many(self, records: Iterable[R]) -> int:
         """Store new records; any duplicate raises DuplicateError and none is stored."""
-        items = [self._check(r) for r in records]
+        items = [self._check(r) for r in check_iterable(records, "records")]
         cs = self._cs()
         seen: set[str] = set()
         for r in items:

@@ -18,6 +18,7 @@ from crmcore.repositories._args import (
     check_batch,
     check_filters,
     check_ids,
+    check_iterable,
     check_limit,
     check_lookup,
     time_bounds,
@@ -108,7 +109,7 @@ class SqlCustomerRepository:
     def add_many(self, customers: Iterable[Customer]) -> int:
         """Store new customers in bulk; any duplicate → DuplicateError and none is stored."""
         rows = []
-        for c in customers:
+        for c in check_iterable(customers, "customers"):
             self._check(c)
             check_new_version(c, "customer")
             rows.append(customer_row(c))

@@ -14,6 +14,7 @@ from crmcore.model import Activity, Channel, CostEntry, Interaction, SurveyRespo
 from crmcore.repositories._args import (
     check_batch,
     check_filters,
+    check_iterable,
     check_limit,
     check_lookup,
     parse_channels,
@@ -91,7 +92,7 @@ class SqlTable(Generic[R]):
 
     def add_many(self, records: Iterable[R]) -> int:
         """Store new records in bulk; any duplicate → DuplicateError and none is stored."""
-        rows = [self._row(self._check(r)) for r in records]
+        rows = [self._row(self._check(r)) for r in check_iterable(records, "records")]
         if not rows:
             return 0
         step = self._uow.batch_size
