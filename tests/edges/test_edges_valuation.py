@@ -49,6 +49,7 @@ from crmcore.valuation import (
     SpendTable,
     acquisition_cost,
     cac_payback,
+    channel_response,
     csat,
     csat_by_group,
     customer_lifetime_value,
@@ -639,3 +640,54 @@ def test_wrong_kinds_are_a_validation_error_naming_the_argument(
 ) -> None:
     with pytest.raises(ValidationError, match=rf"'{field}'|\b{field} has \d"):
         call()
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        wilson_interval,
+        lambda *a, **k: proportion_interval(*a, method="agresti-coull", **k),
+    ],
+    ids=["wilson", "agresti-coull"],
+)
+@_PROP
+@given(holes=_holes(_N), which=st.integers(0, 1))
+def test_interval_omit_and_propagate(f: Callable[..., Any], holes: np.ndarray, which: int) -> None:
+    k, n = np.arange(_N, dtype=float), np.full(_N, 20.0)
+    kept = ~holes
+    args = [_punch(k, holes), n] if which == 0 else [k, _punch(n, holes)]
+    lo_o, hi_o = f(*args, nan_policy="omit")
+    lo_p, hi_p = f(*args, nan_policy="propagate")
+    assert np.isnan(lo_p[holes]).all() and np.isnan(hi_p[holes]).all()
+    if kept.any():
+        lo, hi = f(k[kept], n[kept])
+        for got in (lo_o, lo_p[kept]):
+            np.testing.assert_allclose(got, lo, rtol=1e-12)
+        for got in (hi_o, hi_p[kept]):
+            np.testing.assert_allclose(got, hi, rtol=1e-12)
+
+
+@_PROP
+@given(holes=_holes(_N), which=st.sampled_from(["channels", "contacts", "responses", "cost"]))
+def test_channel_response_omit_is_the_table_of_the_rows_kept(holes: np.ndarray, which: str) -> None:
+    cols: dict[str, Any] = {
+        "channels": np.array(["mail", "web", "phone"] * (_N // 3), dtype=object),
+        "contacts": np.full(_N, 100.0),
+        "responses": np.arange(_N, dtype=float),
+        "cost": np.linspace(10.0, 50.0, _N),
+    }
+    kept = ~holes
+    given_cols = dict(cols)
+    if which == "channels":
+        g = cols["channels"].copy()
+        g[holes] = None
+        given_cols["channels"] = g
+    else:
+        given_cols[which] = _punch(cols[which], holes)
+    if not kept.any():
+        with pytest.raises(ValidationError):
+            channel_response(**given_cols, nan_policy="omit")
+        return
+    got = channel_response(**given_cols, nan_policy="omit")
+    want = channel_response(**{k: v[kept] for k, v in cols.items()})
+    _equal_results(got, want)

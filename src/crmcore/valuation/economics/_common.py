@@ -29,6 +29,7 @@ from crmcore.options import as_confidence
 __all__ = [
     "drop_missing",
     "fbincount",
+    "omit_missing",
     "optional_weights",
     "show_label",
     "weighted_counts",
@@ -139,6 +140,45 @@ def weighted_counts(
         counts, counts_sum[:, None], out=np.zeros_like(counts), where=counts_sum[:, None] > 0
     )
     return shares, total, n_eff
+
+
+def omit_missing(
+    nan_policy: str,
+    *,
+    what: str,
+    labels: dict[str, Any] | None = None,
+    numbers: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The aggregate NaN policy for per-row labels and numbers of a summary (``what``):
+    ``'raise'`` returns them as given (the usual checks refuse a missing value),
+    ``'omit'`` drops every row where a label is missing (the rule of
+    :mod:`crmcore.labels`) or a number is NaN; ``'propagate'`` is refused (the summary
+    would be NaN). Inputs given as None stay None; lengths are checked first.
+
+    >>> out = omit_missing("omit", what="a CAC report", labels={"channel": ["a", None, "b"]},
+    ...                    numbers={"cost": [1.0, 2.0, float("nan")], "acquired": None})
+    >>> out["channel"].tolist(), out["cost"].tolist(), out["acquired"]
+    (['a'], [1.0], None)
+    """
+    pol = validate_nan_policy(
+        nan_policy, allowed=("raise", "omit"), what=f"{what} (it would be NaN)"
+    )
+    given_labels = {k: v for k, v in (labels or {}).items() if v is not None}
+    given_numbers = {k: v for k, v in (numbers or {}).items() if v is not None}
+    out: dict[str, Any] = {**(labels or {}), **(numbers or {})}
+    if pol == "raise":
+        return out
+    coded = {k: factorize_labels(v, name=k, missing="code") for k, v in given_labels.items()}
+    nums = {k: as_float_array(v, name=k, allow_nan=True) for k, v in given_numbers.items()}
+    n = check_same_length(**{k: c for k, (_, c) in coded.items()}, **nums)
+    keep = np.ones(n, dtype=bool)
+    for _, c in coded.values():
+        keep &= c >= 0
+    for v in nums.values():
+        keep &= ~np.isnan(v)
+    out.update({k: u[c[keep]] for k, (u, c) in coded.items()})
+    out.update({k: v[keep] for k, v in nums.items()})
+    return out
 
 
 def drop_missing(

@@ -40,14 +40,12 @@ from crmcore.arrays import (
     NanPolicy,
     as_float_array,
     check_nonnegative,
-    check_same_length,
-    validate_nan_policy,
 )
 from crmcore.errors import ValidationError
-from crmcore.labels import check_labels, factorize_labels, factorize_together
+from crmcore.labels import check_labels, factorize_together
 from crmcore.model import CostEntry
 from crmcore.options import as_choice, expect_instance
-from crmcore.valuation.economics._common import fbincount, show_label
+from crmcore.valuation.economics._common import fbincount, omit_missing, show_label
 
 __all__ = [
     "ACQUISITION_CATEGORIES",
@@ -263,21 +261,6 @@ def _table(
     )
 
 
-def _omit_missing(nan_policy: str, **labels: npt.ArrayLike) -> list[npt.ArrayLike]:
-    """Aligned per-customer labels after an aggregate's NaN policy (missing: the rule of
-    :mod:`crmcore.labels`): as given for ``'raise'``, without the rows where any is missing
-    for ``'omit'``; ``'propagate'`` is refused."""
-    pol = validate_nan_policy(
-        nan_policy, allowed=("raise", "omit"), what="a CAC report (it would be NaN)"
-    )
-    if pol == "raise":
-        return list(labels.values())
-    coded = {k: factorize_labels(v, name=k, missing="code") for k, v in labels.items()}
-    check_same_length(**{k: c for k, (_, c) in coded.items()})
-    keep = np.logical_and.reduce([c >= 0 for _, c in coded.values()])
-    return [u[c[keep]] for u, c in coded.values()]
-
-
 def acquisition_cost(
     spend: SpendTable,
     customer_channels: npt.ArrayLike,
@@ -308,9 +291,12 @@ def acquisition_cost(
     spend = expect_instance(spend, SpendTable, name="spend")
     unattributed = as_choice(unattributed, name="unattributed", allowed=("spread", "report"))
     zero_customers = as_choice(zero_customers, name="zero_customers", allowed=("raise", "flag"))
-    customer_channels, customer_periods = _omit_missing(
-        nan_policy, customer_channels=customer_channels, customer_periods=customer_periods
+    kept = omit_missing(
+        nan_policy,
+        what="a CAC report",
+        labels={"customer_channels": customer_channels, "customer_periods": customer_periods},
     )
+    customer_channels, customer_periods = kept["customer_channels"], kept["customer_periods"]
     cch = check_labels(customer_channels, name="customer_channels")
     cpe = check_labels(customer_periods, name="customer_periods")
     if len(cch) != len(cpe):

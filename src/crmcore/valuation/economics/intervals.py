@@ -20,12 +20,19 @@ Both are vectorized over arrays of successes ``k`` and trials ``n``.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from crmcore.arrays import FloatArray, as_float_array, check_nonnegative
+from crmcore.arrays import (
+    FloatArray,
+    NanPolicy,
+    apply_nan_policy,
+    as_float_array,
+    check_nonnegative,
+)
 from crmcore.errors import ValidationError
 from crmcore.options import as_choice
 from crmcore.valuation.economics._common import z_value
@@ -55,12 +62,36 @@ def _check_counts(k: npt.ArrayLike, n: npt.ArrayLike) -> tuple[FloatArray, Float
     return kk.astype(np.float64), nn.astype(np.float64)
 
 
+def _per_row(
+    fn: Callable[..., tuple[FloatArray, FloatArray]],
+    successes: npt.ArrayLike,
+    trials: npt.ArrayLike,
+    nan_policy: str,
+    **options: Any,
+) -> tuple[FloatArray, FloatArray]:
+    """The element-wise NaN policy of an interval (1-D inputs of one length, or scalars)."""
+    split = apply_nan_policy(
+        {"successes": successes, "trials": trials},
+        policy=nan_policy,
+        broadcast=("successes", "trials"),
+    )
+    clean = split.clean()
+    low, high = fn(clean["successes"], clean["trials"], **options)
+    return split.fill(low), split.fill(high)
+
+
 def wilson_interval(
-    successes: npt.ArrayLike, trials: npt.ArrayLike, *, confidence: float = 0.95
+    successes: npt.ArrayLike,
+    trials: npt.ArrayLike,
+    *,
+    confidence: float = 0.95,
+    nan_policy: NanPolicy = "raise",
 ) -> tuple[FloatArray, FloatArray]:
     """Wilson score interval ``(low, high)`` for ``successes`` out of ``trials`` (arrays broadcast).
 
-    Trials may be weighted (non-integer) effective sample sizes.
+    Trials may be weighted (non-integer) effective sample sizes. ``nan_policy``
+    follows the element-wise rule of :mod:`crmcore.arrays` (then the inputs are
+    scalars or 1-D arrays of one length).
 
     >>> lo, hi = wilson_interval([0, 10], [10, 10])
     >>> lo.round(4).tolist(), hi.round(4).tolist()
@@ -69,6 +100,8 @@ def wilson_interval(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'trials' must be > 0: 0.0 at index 0
     """
+    if nan_policy != "raise":
+        return _per_row(wilson_interval, successes, trials, nan_policy, confidence=confidence)
     k, n = _check_counts(successes, trials)
     z = z_value(confidence)
     z2 = z * z
@@ -82,7 +115,11 @@ def wilson_interval(
 
 
 def agresti_coull_interval(
-    successes: npt.ArrayLike, trials: npt.ArrayLike, *, confidence: float = 0.95
+    successes: npt.ArrayLike,
+    trials: npt.ArrayLike,
+    *,
+    confidence: float = 0.95,
+    nan_policy: NanPolicy = "raise",
 ) -> tuple[FloatArray, FloatArray]:
     """Agresti-Coull interval ``(low, high)``: Wald around ``(k + z²/2)/(n + z²)``, clipped to [0, 1].
 
@@ -90,6 +127,10 @@ def agresti_coull_interval(
     >>> float(lo), round(float(hi), 4)
     (0.0, 0.3209)
     """
+    if nan_policy != "raise":
+        return _per_row(
+            agresti_coull_interval, successes, trials, nan_policy, confidence=confidence
+        )
     k, n = _check_counts(successes, trials)
     z = z_value(confidence)
     z2 = z * z
@@ -105,6 +146,7 @@ def proportion_interval(
     *,
     confidence: float = 0.95,
     method: str = "wilson",
+    nan_policy: NanPolicy = "raise",
 ) -> tuple[FloatArray, FloatArray]:
     """Dispatch to :func:`wilson_interval` (default) or :func:`agresti_coull_interval`.
 
@@ -113,5 +155,5 @@ def proportion_interval(
     crmcore.errors.ValidationError: 'method' must be one of 'wilson', 'agresti-coull': 'exact'
     """
     if as_choice(method, name="method", allowed=("wilson", "agresti-coull")) == "wilson":
-        return wilson_interval(successes, trials, confidence=confidence)
-    return agresti_coull_interval(successes, trials, confidence=confidence)
+        return wilson_interval(successes, trials, confidence=confidence, nan_policy=nan_policy)
+    return agresti_coull_interval(successes, trials, confidence=confidence, nan_policy=nan_policy)

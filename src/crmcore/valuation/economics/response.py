@@ -23,10 +23,16 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore._results import PROBABILITY, array, choice, number
-from crmcore.arrays import FloatArray, as_float_array, check_integer_valued, check_nonnegative
+from crmcore.arrays import (
+    FloatArray,
+    NanPolicy,
+    as_float_array,
+    check_integer_valued,
+    check_nonnegative,
+)
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
-from crmcore.valuation.economics._common import fbincount, show_label
+from crmcore.valuation.economics._common import fbincount, omit_missing, show_label
 from crmcore.valuation.economics.intervals import proportion_interval
 
 __all__ = [
@@ -105,8 +111,13 @@ def channel_response(
     acquired: npt.ArrayLike | None = None,
     confidence: float = 0.95,
     method: str = "wilson",
+    nan_policy: NanPolicy = "raise",
 ) -> ResponseTable:
     """Aggregate campaign rows by channel (or communication type); interval: Wilson by default.
+
+    ``nan_policy='omit'`` leaves out campaign rows with a missing channel or a NaN
+    count, cost or acquisition (the aggregate rule of :mod:`crmcore.arrays`);
+    ``'propagate'`` is refused.
 
     >>> channel_response(["web"], contacts=[0], responses=[0])
     Traceback (most recent call last):
@@ -115,6 +126,14 @@ def channel_response(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: channel 'web' has more responses than contacts: 11 > 10
     """
+    kept = omit_missing(
+        nan_policy,
+        what="a response table",
+        labels={"channels": channels},
+        numbers={"contacts": contacts, "responses": responses, "cost": cost, "acquired": acquired},
+    )
+    channels, contacts, responses = kept["channels"], kept["contacts"], kept["responses"]
+    cost, acquired = kept["cost"], kept["acquired"]
     labels, codes = factorize_labels(channels, name="channels")
     n = len(codes)
     con = _counts(contacts, "contacts", n)
