@@ -10,6 +10,7 @@ crmcore.errors.ValidationError: 'limit' must be >= 0: -1
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -18,6 +19,8 @@ from crmcore.model import Channel, TransactionKind
 from crmcore.model._storable import INT64_MAX, text_problem
 from crmcore.options import as_count, as_enum, as_id
 from crmcore.timestamps import TimeLike, as_instant
+
+T = TypeVar("T")
 
 __all__ = [
     "check_batch",
@@ -166,7 +169,7 @@ def check_lookup(value: object, name: str) -> str:
     return _bindable(value, name, "a string id")
 
 
-def check_iterable(values: object, name: str) -> Iterable[object]:
+def check_iterable(values: Iterable[T], name: str) -> Iterable[T]:
     """The records an ``add_many`` stores: an iterable that is not a string or a mapping
     (each record is then checked by the write path).
 
