@@ -51,8 +51,6 @@ OPEN_FINDINGS: dict[str, str] = {
     "crmcore.anomaly.kernels.velocity": "argument 'c' = None -> escaped builtins.AttributeError: \"'NoneType' object has no attribute 'max'\"",
     "crmcore.anomaly.kernels.window_start": "argument 'c' = None -> escaped builtins.AttributeError: \"'NoneType' object has no attribute 'max'\"",
     "crmcore.anomaly.plan.Hit": "argument 'baseline' = -inf -> returned a non-finite value: 'result[1] = -inf'",
-    "crmcore.anomaly.plan.Node": "argument 'rule' = nan -> returned a non-finite value: 'result.rule = nan'",
-    "crmcore.anomaly.plan.Plan": "argument 'alert_windows' = array([-inf]) -> returned a non-finite value: 'result.alert_windows[0] = np.float64(-inf)'",
     "crmcore.anomaly.streaming.StreamingEngine": "argument 'ruleset' (#0) = None -> escaped builtins.AttributeError: \"'NoneType' object has no attribute 'name'\"",
     "crmcore.arrays.apply_nan_policy": "argument 'arrays' = None -> escaped builtins.AttributeError: \"'NoneType' object has no attribute 'items'\"",
     "crmcore.arrays.check_in_range": "argument 'arr' = None -> TypeError not naming 'arr': \"'>=' not supported between instances of 'NoneType' and 'int'\"",
