@@ -60,7 +60,6 @@ OPEN_FINDINGS: dict[str, str] = {
     "crmcore.ingest.report.ImportReport": "argument 'skipped' = <opaque object> -> TypeError not naming 'skipped': \"unsupported operand type(s) for +: 'int' and '_Opaque'\"",
     "crmcore.ingest.transactions.TransactionColumns": "argument 'currencies' = array([nan, 'USD'], dtype=object) -> returned a non-finite value: 'result.currencies.flat[0] = nan'",
     "crmcore.labels.factorize_together": "argument 'parts' = None -> TypeError not naming 'parts': \"'NoneType' object is not iterable\"",
-    "crmcore.options.expect_callable": "Failed: no valid call (no value for parameter 'value' (<class 'object'>))",
     "crmcore.pipeline.breakdowns.LostReasons": "argument 'reasons' = array([nan, '(none)'], dtype=object) -> returned a non-finite value: 'result.reasons.flat[0] = nan'",
     "crmcore.pipeline.breakdowns.breakdown": "argument 'data' = None -> ValidationError not naming 'data': 'expected a FunnelHistory, or a StageHistory with funnel=: None'",
     "crmcore.pipeline.breakdowns.cohort_conversion": "the valid call -> returned a non-finite value: 'result.win_rate[0] = np.float64(nan)' [valid call from <doctest crmcore.pipeline.breakdowns.cohort_conversion[2]>]",
