@@ -50,6 +50,7 @@ from crmcore.valuation import (
     acquisition_cost,
     cac_payback,
     channel_response,
+    clv_to_cac,
     csat,
     csat_by_group,
     customer_lifetime_value,
@@ -691,3 +692,40 @@ def test_channel_response_omit_is_the_table_of_the_rows_kept(holes: np.ndarray, 
     got = channel_response(**given_cols, nan_policy="omit")
     want = channel_response(**{k: v[kept] for k, v in cols.items()})
     _equal_results(got, want)
+
+
+@_PROP
+@given(holes=_holes(_N))
+def test_cac_payback_omit_is_the_payback_of_the_rows_kept(holes: np.ndarray) -> None:
+    cac = np.linspace(50.0, 600.0, _N)
+    margin = np.full(_N, 40.0)
+    kept = ~holes
+    got = cac_payback(_punch(cac, holes), margin, retention=0.9, nan_policy="omit")
+    want = cac_payback(cac[kept], margin[kept], retention=0.9)
+    assert got.months.tolist() == want.months.tolist()
+    assert got.recovered.tolist() == want.recovered.tolist()
+
+
+def test_cac_payback_lengths_are_named() -> None:
+    with pytest.raises(ValidationError, match="cac has 2, monthly_margin has 3"):
+        cac_payback([1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+@_PROP
+@given(holes=_holes(6))
+def test_clv_to_cac_omit_is_the_report_of_the_customers_kept(holes: np.ndarray) -> None:
+    spend = SpendTable.from_arrays(channel=["ads", "mail"], period=[1, 1], amount=[300, 100])
+    channels = ["ads", "ads", "mail", "ads", "mail", "mail"]
+    clv = np.array([100.0, 180.0, 400.0, 50.0, 20.0, 90.0])
+    kept = ~holes
+    full = acquisition_cost(spend, channels, [1] * 6)
+    if not kept.any():
+        with pytest.raises(ValidationError, match="'clv' holds no value"):
+            clv_to_cac(full, _punch(clv, holes), nan_policy="omit")
+        return
+    got = clv_to_cac(full, _punch(clv, holes), nan_policy="omit")
+    assert got.customer_flag.tolist() == (clv < full.cells.cac[full.customer_cell])[kept].tolist()
+    ads = [i for i in range(6) if kept[i] and channels[i] == "ads"]
+    want_mean = clv[ads].mean() if ads else 0.0
+    assert got.by_channel.mean_clv[0] == pytest.approx(want_mean, rel=1e-12)
+    assert got.blended_ratio == pytest.approx(clv[kept].mean() / full.blended, rel=1e-12)

@@ -36,7 +36,14 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore._results import array, number
-from crmcore.arrays import FloatArray, as_float_array, check_in_range, check_nonnegative
+from crmcore.arrays import (
+    FloatArray,
+    NanPolicy,
+    apply_nan_policy,
+    check_in_range,
+    check_nonnegative,
+    validate_nan_policy,
+)
 from crmcore.errors import ValidationError
 from crmcore.options import as_number, expect_instance
 from crmcore.valuation.economics._common import fbincount
@@ -130,8 +137,14 @@ def _ratio_table(
     )
 
 
-def clv_to_cac(report: CACReport, clv: npt.ArrayLike) -> CLVCACReport:
+def clv_to_cac(
+    report: CACReport, clv: npt.ArrayLike, *, nan_policy: NanPolicy = "raise"
+) -> CLVCACReport:
     """CLV:CAC for the customers of ``report`` (``clv[i]`` belongs to the i-th customer passed there).
+
+    ``nan_policy='omit'`` leaves customers with a NaN CLV out of the means, flags and
+    the blended ratio (``customer_cac`` and ``customer_flag`` then hold the customers
+    kept, in order); ``'propagate'`` is refused (the report would be NaN).
 
     >>> from crmcore.valuation.economics.acquisition import SpendTable, acquisition_cost
     >>> spend = SpendTable.from_arrays(channel=["ads", "mail"], period=[1, 1], amount=[300, 100])
@@ -141,27 +154,38 @@ def clv_to_cac(report: CACReport, clv: npt.ArrayLike) -> CLVCACReport:
     ([0.9333333333333333, 4.0], ['ads'], [True, False, False])
     """
     expect_instance(report, CACReport, name="report")
-    v = as_float_array(clv, name="clv")
-    if len(v) != report.total_customers:
+    validate_nan_policy(
+        nan_policy, allowed=("raise", "omit"), what="a CLV:CAC report (it would be NaN)"
+    )
+    split = apply_nan_policy({"clv": clv}, policy=nan_policy)
+    v = split.arrays["clv"]
+    if len(split.mask) != report.total_customers:
         raise ValidationError(
-            f"'clv' needs one value per acquired customer: {len(v)} for {report.total_customers}"
+            f"'clv' needs one value per acquired customer: {len(split.mask)} for "
+            f"{report.total_customers}"
         )
+    if len(v) == 0 and report.total_customers:
+        raise ValidationError("'clv' holds no value once the NaN rows are omitted")
+    keep = split.mask
+    cell_of = report.customer_cell[keep]
     cells = report.cells
-    cust_cac = cells.cac[report.customer_cell]  # every customer's cell has >= 1 customer
+    cust_cac = cells.cac[cell_of]  # every customer's cell has >= 1 customer
     flag = v < cust_cac
     by_cell = _ratio_table(
         cells.channel,
         cells.period,
-        report.customer_cell,
+        cell_of,
         len(cells),
         v,
         flag,
         np.where(cells.defined, cells.cac, np.nan),
     )
     bc, bp = report.by_channel, report.by_period
-    by_channel = _ratio_table(bc.channel, None, report.customer_channel, len(bc), v, flag, bc.cac)
+    by_channel = _ratio_table(
+        bc.channel, None, report.customer_channel[keep], len(bc), v, flag, bc.cac
+    )
     by_period = _ratio_table(
-        bp.channel, bp.period, report.customer_period, len(bp), v, flag, bp.cac
+        bp.channel, bp.period, report.customer_period[keep], len(bp), v, flag, bp.cac
     )
     blended = float(v.mean() / report.blended) if report.blended > 0 else float("nan")
     return CLVCACReport(
@@ -203,8 +227,13 @@ def cac_payback(
     *,
     retention: npt.ArrayLike | None = None,
     discount: float = 0.0,
+    nan_policy: NanPolicy = "raise",
 ) -> PaybackResult:
-    """CAC payback in months from the gross margin per customer per month (arrays broadcast).
+    """CAC payback in months from the gross margin per customer per month.
+
+    Inputs are scalars (standing for every row) or 1-D arrays of one length.
+    ``nan_policy='omit'`` leaves out rows with a NaN input (the result holds the
+    rows kept); ``'propagate'`` is refused (a payback result holds no NaN).
 
     >>> cac_payback(300.0, 50.0, retention=0.8).recovered.tolist()
     [False]
@@ -212,21 +241,18 @@ def cac_payback(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'cac' must be >= 0: -1.0 at index 0
     """
-    c = as_float_array(cac, name="cac", ndim=None)
-    m = as_float_array(monthly_margin, name="monthly_margin", ndim=None)
-    check_nonnegative(c, name="cac")
-    r = (
-        np.asarray(1.0)
-        if retention is None
-        else as_float_array(retention, name="retention", ndim=None)
-    )
-    check_in_range(r, name="retention", low=0, high=1)
     d = as_number(discount, name="discount", low=0)
-    try:
-        c, m, r = np.broadcast_arrays(c, m, r)
-    except ValueError as e:
-        raise ValidationError(f"inputs must broadcast: {e}") from e
-    c, m, r = (np.atleast_1d(x).astype(np.float64) for x in (c, m, r))
+    validate_nan_policy(
+        nan_policy, allowed=("raise", "omit"), what="a payback result (it holds no NaN)"
+    )
+    cols: dict[str, npt.ArrayLike] = {"cac": cac, "monthly_margin": monthly_margin}
+    if retention is not None:
+        cols["retention"] = retention
+    a = apply_nan_policy(cols, policy=nan_policy, broadcast=tuple(cols)).arrays
+    c, m = a["cac"], a["monthly_margin"]
+    r = a["retention"] if retention is not None else np.ones_like(c)
+    check_nonnegative(c, name="cac")
+    check_in_range(r, name="retention", low=0, high=1)
     q = r / (1.0 + d)
     months = np.full(c.shape, np.inf)
     zero = c == 0
