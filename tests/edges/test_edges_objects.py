@@ -161,14 +161,15 @@ def _wrong_objects() -> list[tuple[str, Callable[[Any], object], str]]:
         ("uow", lambda v: import_transactions(v, []), "a unit of work"),
         ("uow", lambda v: import_customers(v, []), "a unit of work"),
         ("log", lambda v: customer_base_summary(v), "a TransactionLog"),
+        ("store", lambda v: MemoryUnitOfWork(v), "a MemoryStore"),
     ]
 
 
 @pytest.mark.parametrize("wrong", [{"name": "b2b"}, "b2b", None])
 def test_a_dict_string_or_none_where_an_object_goes_names_the_argument(wrong: object) -> None:
     for name, call, expected in _wrong_objects():
-        if wrong is None and name == "base":
-            continue  # base=None is the documented default
+        if wrong is None and name in ("base", "store"):
+            continue  # None is the documented default of these two
         message = _raises(lambda: call(wrong), f"'{name}' must be {expected}")  # noqa: B023 - called at once
         assert repr(wrong) in message
 

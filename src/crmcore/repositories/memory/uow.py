@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Self
 
 from crmcore.errors import RepositoryError
+from crmcore.options import expect_instance
 from crmcore.repositories.memory._aggregates import (
     MemoryCustomerRepository,
     MemoryDocumentRepository,
@@ -59,7 +60,9 @@ class MemoryUnitOfWork:
     """
 
     def __init__(self, store: MemoryStore | None = None) -> None:
-        self.store = store if store is not None else MemoryStore()
+        self.store = (
+            MemoryStore() if store is None else expect_instance(store, MemoryStore, name="store")
+        )
         self._local = threading.local()
         self.customers: CustomerRepository = MemoryCustomerRepository(self)
         self.interactions: InteractionRepository = MemoryInteractionRepository(self)
