@@ -59,6 +59,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._messages import show as _show
 from crmcore.errors import ValidationError
 
 __all__ = [
@@ -115,6 +116,8 @@ def as_float_array(
             arr = arr.reshape(1)
         else:
             raise ValidationError(f"{name!r} must be {ndim}-dimensional, got shape {arr.shape}")
+    if (not allow_nan or not allow_inf) and _all_finite(arr):
+        return arr  # the common case, proved by one sum instead of two element-wise passes
     if not allow_nan:
         _refuse_nan(arr, name=name)
     if not allow_inf:
@@ -125,12 +128,19 @@ def as_float_array(
     return arr
 
 
-def _show(value: object) -> str:
-    text = repr(value.item() if isinstance(value, np.generic) else value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def _all_finite(arr: FloatArray) -> bool:
+    """True when no element is NaN or infinite, by one pairwise sum (no temporary array).
+
+    A NaN or an infinity anywhere makes the sum NaN or infinite; a sum of
+    finite values that overflows only sends the caller to the exact checks.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(np.add.reduce(arr, axis=None)))
 
 
 def _refuse_nan(arr: FloatArray, *, name: str, hint: str = "") -> None:
+    if _all_finite(arr):
+        return
     nan = np.isnan(arr)
     if nan.any():
         i = _first_bad(nan.ravel())
@@ -312,7 +322,9 @@ class NanSplit:
         >>> apply_nan_policy({"x": [1.0, float("nan")]}, policy="omit").dropped
         1
         """
-        return int((~self.mask).sum())
+        if self.policy != "omit":
+            return 0
+        return int(len(self.mask) - np.count_nonzero(self.mask))
 
     @property
     def has_missing(self) -> bool:
@@ -398,26 +410,34 @@ def apply_nan_policy(
     pol = validate_nan_policy(policy)
     converted: dict[str, FloatArray] = {}
     scalars: dict[str, FloatArray] = {}
+    incomplete: list[str] = []  # the inputs that may hold NaN
     for k, v in arrays.items():
         if k in broadcast and np.ndim(v) == 0:
             scalars[k] = as_float_array(v, name=k, ndim=None, allow_inf=allow_inf)
             if np.isnan(scalars[k]):
                 raise ValidationError(f"{k!r} must be a number, not NaN")
             continue
-        converted[k] = as_float_array(v, name=k, allow_nan=True, allow_inf=allow_inf)
-        if pol == "raise":
-            _refuse_nan(converted[k], name=k, hint="; use nan_policy='omit' to drop such rows")
+        arr = as_float_array(v, name=k, allow_nan=True, allow_inf=True)
+        if not _all_finite(arr):  # one sum proves the common case; the exact checks otherwise
+            if pol == "raise":
+                _refuse_nan(arr, name=k, hint="; use nan_policy='omit' to drop such rows")
+            if not allow_inf:
+                as_float_array(arr, name=k, allow_nan=True)  # raises naming the infinite value
+            incomplete.append(k)
+        converted[k] = arr
     n = check_same_length(**converted) if converted else 1
     for k, v in scalars.items():
         converted[k] = np.full(n, float(v), dtype=np.float64)
     converted = {k: converted[k] for k in arrays}
-    complete = np.ones(n, dtype=bool)
-    if pol != "raise":
-        for v in converted.values():
-            complete &= ~np.isnan(v)
-    mask = np.ones(n, dtype=bool)
+    # all rows kept and complete: one read-only view, not two arrays of the callers' size
+    complete = np.broadcast_to(np.True_, (n,))
+    if pol != "raise" and incomplete:
+        complete = np.ones(n, dtype=bool)
+        for k in incomplete:
+            complete &= ~np.isnan(converted[k])
+    mask = np.broadcast_to(np.True_, (n,))
     if pol == "omit" and not complete.all():
         mask = complete
         converted = {k: v[mask] for k, v in converted.items()}
-        complete = np.ones(len(next(iter(converted.values()))), dtype=bool)
+        complete = np.broadcast_to(np.True_, (len(next(iter(converted.values()))),))
     return NanSplit(arrays=converted, mask=mask, complete=complete, policy=pol)

@@ -73,7 +73,8 @@ def _split(
 def _sorted_values(values: npt.ArrayLike, *, name: str, nan_policy: str) -> tuple[FloatArray, int]:
     """Sorted copy of the values kept and the number of NaN rows dropped (``omit``)."""
     split = _split(values, name=name, nan_policy=nan_policy, what=f"a ranking of {name!r}")
-    return np.sort(split.arrays[name]), split.dropped
+    kept = split.arrays[name]
+    return np.sort(kept), len(split.mask) - len(kept)
 
 
 @attrs.frozen(eq=False)

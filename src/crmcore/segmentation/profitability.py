@@ -417,10 +417,17 @@ def customer_profitability(
     for key, a in arrays.items():
         check_nonnegative(a, name=key)
     result = Profitability(**arrays)
-    with np.errstate(over="ignore"):  # an overflow is refused by name just below
-        cost, profit = result.cost, result.profit
-    _check_finite_sums(cost, what="'cost_of_goods' + 'cost_to_serve'", inputs="the costs")
-    _check_finite_sums(profit, what="the profit", inputs="'revenue' and the costs")
+    with np.errstate(over="ignore", invalid="ignore"):
+        # every input is >= 0, so |cost| and |profit| of a customer are at most the sum of
+        # all inputs: when that is finite nothing can overflow (one sum per input, no copy)
+        bound = sum(
+            np.add.reduce(a[~np.isnan(a)] if split.has_missing else a) for a in arrays.values()
+        )
+        if not np.isfinite(bound):  # an overflow is refused by name just below
+            _check_finite_sums(
+                result.cost, what="'cost_of_goods' + 'cost_to_serve'", inputs="the costs"
+            )
+            _check_finite_sums(result.profit, what="the profit", inputs="'revenue' and the costs")
     return result
 
 

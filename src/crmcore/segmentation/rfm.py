@@ -432,7 +432,6 @@ def rfm_scores(
     ids = None if customer_ids is None else check_labels(customer_ids, name="customer_ids")
     if ids is not None:
         check_same_length(customer_ids=ids, recency=split.mask)
-    kept = split.rows[split.complete]  # the caller's rows that are scored
     arrays: dict[str, npt.NDArray[Any]] = {}
     for key in given:
         a = ints[key][split.mask] if key in ints and split.dropped else ints.get(key)
@@ -440,7 +439,8 @@ def rfm_scores(
         arrays[key] = a[split.complete] if split.has_missing else a
         if key != "monetary" and (arrays[key] < 0).any():
             i = int(np.flatnonzero(arrays[key] < 0)[0])
-            raise ValidationError(f"{key!r} must be >= 0: {arrays[key][i]} at index {kept[i]}")
+            row = split.rows[split.complete][i]  # the caller's row
+            raise ValidationError(f"{key!r} must be >= 0: {arrays[key][i]} at index {row}")
     if ids is not None and split.dropped:
         ids = ids[split.mask]
     r = _fill_unscored(split, _scores(arrays["recency"], q, True))
