@@ -729,3 +729,19 @@ def test_clv_to_cac_omit_is_the_report_of_the_customers_kept(holes: np.ndarray) 
     want_mean = clv[ads].mean() if ads else 0.0
     assert got.by_channel.mean_clv[0] == pytest.approx(want_mean, rel=1e-12)
     assert got.blended_ratio == pytest.approx(clv[kept].mean() / full.blended, rel=1e-12)
+
+
+@_PROP
+@given(holes=_holes(6), which=st.sampled_from(["promoters", "passives", "detractors"]))
+def test_nps_counts_omit_keeps_the_callers_row_labels(holes: np.ndarray, which: str) -> None:
+    cols = {
+        "promoters": np.array([50.0, 5, 20, 7, 9, 30]),
+        "passives": np.array([30.0, 0, 10, 3, 1, 30]),
+        "detractors": np.array([20.0, 0, 5, 1, 2, 40]),
+    }
+    kept = ~holes
+    given_cols = {**cols, which: _punch(cols[which], holes)}
+    got = nps_counts(**given_cols, nan_policy="omit")
+    want = nps_counts(**{k: v[kept] for k, v in cols.items()}, labels=np.flatnonzero(kept))
+    _equal_results(got, want)
+    assert got.labels.tolist() == np.flatnonzero(kept).tolist()  # the caller's rows

@@ -50,6 +50,7 @@ from crmcore.labels import check_labels, factorize_labels
 from crmcore.options import as_choice, expect_instance
 from crmcore.valuation.economics._common import (
     drop_missing,
+    omit_missing,
     optional_weights,
     show_label,
     weighted_counts,
@@ -283,10 +284,14 @@ def nps_counts(
     labels: npt.ArrayLike | None = None,
     confidence: float = 0.95,
     method: str = "adjusted-wald",
+    nan_policy: NanPolicy = "raise",
 ) -> NPSTable:
     """NPS from category counts (arrays: one row per survey); vectorized.
 
     Counts may be weighted sums; then pass ``effective_n`` (default: the total).
+    Rows are labelled by ``labels`` (default: the caller's row numbers).
+    ``nan_policy='omit'`` leaves out surveys with a NaN count or a missing label;
+    ``'propagate'`` is refused (a table of NaN scores says nothing).
 
     >>> t = nps_counts([50, 5], [30, 0], [20, 0])
     >>> t.score.tolist(), t.low.round(3).tolist()
@@ -295,6 +300,21 @@ def nps_counts(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: NPS group 0 is empty (total weight 0): no answers to score
     """
+    if labels is None:
+        labels = np.arange(len(np.atleast_1d(np.asarray(promoters, dtype=object))))
+    kept = omit_missing(
+        nan_policy,
+        what="an NPS table",
+        labels={"labels": labels},
+        numbers={
+            "promoters": promoters,
+            "passives": passives,
+            "detractors": detractors,
+            "effective_n": effective_n,
+        },
+    )
+    promoters, passives, detractors = kept["promoters"], kept["passives"], kept["detractors"]
+    effective_n, labels = kept["effective_n"], kept["labels"]
     pro = as_float_array(promoters, name="promoters")
     pas = as_float_array(passives, name="passives")
     det = as_float_array(detractors, name="detractors")
@@ -306,7 +326,8 @@ def nps_counts(
     else:
         n_eff = as_float_array(effective_n, name="effective_n")
         check_same_length(promoters=pro, effective_n=n_eff)
-    labs = np.arange(len(pro)) if labels is None else check_labels(labels, name="labels")
+    labs = check_labels(labels, name="labels")
+    check_same_length(promoters=pro, labels=labs)
     return _table(labs, pro, pas, det, n_eff, confidence=confidence, method=method)
 
 
