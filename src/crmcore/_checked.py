@@ -59,6 +59,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
+from crmcore._messages import show as _show
 from crmcore.errors import ArgumentTypeError, ValidationError
 
 __all__ = ["checked"]
@@ -68,14 +69,6 @@ R = TypeVar("R")
 
 # A check returns None when the value fits, else the description of what was expected.
 Check = Callable[[object], str | None]
-
-
-def _show(value: object) -> str:
-    try:
-        text = repr(value)
-    except Exception:  # a hostile __repr__ must not hide the real error
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 _FLOAT_INT = 2**1023  # Python ints below this convert to float without overflow

@@ -52,6 +52,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._messages import show as _show
 from crmcore.errors import ValidationError
 
 __all__ = [
@@ -208,16 +209,6 @@ def _as_array(values: Any) -> npt.NDArray[Any]:
 
 
 # -- the rule -----------------------------------------------------------------------------------
-def _show(v: Any) -> str:
-    if isinstance(v, float | np.floating) and v != v:
-        return "nan"
-    if type(v).__name__ in ("NAType", "NaTType") or isinstance(v, np.datetime64 | np.timedelta64):
-        return str(v)
-    if isinstance(v, np.generic):
-        return repr(v.item())
-    return repr(v)
-
-
 def _missing_error(miss: npt.NDArray[np.bool_], arr: npt.NDArray[Any], name: str) -> None:
     where = np.flatnonzero(miss)
     i = int(where[0])

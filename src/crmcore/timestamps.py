@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 import warnings
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -48,6 +49,7 @@ from typing import Any, TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._messages import show
 from crmcore.errors import ValidationError
 
 __all__ = ["as_datetime", "as_instant", "parse_timestamps"]
@@ -65,17 +67,20 @@ MAX_MICROS = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - _EPOCH) /
 _WIDTH = 25  # the longest canonical shape: yyyy-mm-ddThh:mm:ss+hh:mm
 
 
-def show(value: object, limit: int = 80) -> str:
-    """A short ``repr`` of a value for messages.
-
-    >>> show("x" * 100)[-5:]
-    "x...'"
-    """
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 4] + "...'"
-
-
 # -- the reference rule: one value -----------------------------------------------------------
+# a UTC offset after the time of day: hours must be below 24 and minutes below 60 (Python's
+# fromisoformat reads ``+0260`` as three hours; ISO 8601 does not allow it)
+_OFFSET = re.compile(r"[+-](\d\d):?(\d\d)")
+
+
+def _bad_offset(text: str) -> bool:
+    cut = max(text.find("T"), text.find(" "), text.find("t"))
+    if cut < 0:
+        return False
+    found = _OFFSET.search(text, cut)
+    return found is not None and (int(found[1]) > 23 or int(found[2]) > 59)
+
+
 def time_ref(value: object, *, assume_utc: bool = True, time_format: str | None = None) -> int:
     """The reference rule for one value: microseconds since the epoch, UTC.
 
@@ -93,6 +98,8 @@ def time_ref(value: object, *, assume_utc: bool = True, time_format: str | None 
             else:
                 dt = datetime.strptime(value, time_format)
         except ValueError:
+            dt = None
+        if dt is None or (time_format is None and _bad_offset(value)):
             expected = (
                 "an ISO 8601 timestamp" if time_format is None else f"a {time_format!r} timestamp"
             )

@@ -10,6 +10,7 @@ places, 255-character keys) and the int64 quantity column complete it.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -211,6 +212,10 @@ def test_mixed_native_values_follow_the_model() -> None:
 
 
 def _ref_micros(cell: str, assume_utc: bool) -> int | None:
+    """fromisoformat, less the offsets ISO 8601 does not allow but Python reads (``+01:60``)."""
+    offset = re.search(r"[Tt ].*[+-](\d\d):?(\d\d)$", cell)
+    if offset is not None and (int(offset[1]) > 23 or int(offset[2]) > 59):
+        return None
     try:
         when = datetime.fromisoformat(cell)
         if when.tzinfo is None:

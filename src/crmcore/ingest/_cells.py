@@ -21,6 +21,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._messages import show as show
 from crmcore.errors import ValidationError
 from crmcore.labels import missing_mask
 from crmcore.model._storable import (
@@ -73,16 +74,6 @@ def is_missing(value: object) -> bool:
     (True, True, False)
     """
     return value is None or (isinstance(value, str) and value == "")
-
-
-def show(value: object, limit: int = 80) -> str:
-    """A short ``repr`` of a cell for messages.
-
-    >>> show("x" * 100)[-5:]
-    "x...'"
-    """
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
 def _apply(

@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
+from crmcore._messages import show as _show
 from crmcore.errors import CRMError, ValidationError
 
 __all__ = [
@@ -61,11 +62,6 @@ COUNT_MAX = 2**31 - 1
 """Largest version or sequence number (stored in 32-bit integer columns)."""
 MAX_E6 = INT64_MAX
 """Largest storable ``amount_e6`` (about 9.2e12 in currency units)."""
-
-
-def _show(value: object, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
 def text_problem(value: str) -> str | None:
