@@ -59,7 +59,6 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from crmcore._messages import show as _show
 from crmcore.errors import ValidationError
 
 __all__ = [
@@ -126,6 +125,11 @@ def as_float_array(
             i = _first_bad(inf.ravel())
             raise ValidationError(f"{name!r} must be finite: {arr.ravel()[i]} at index {i}")
     return arr
+
+
+def _show(value: object) -> str:
+    text = repr(value.item() if isinstance(value, np.generic) else value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _all_finite(arr: FloatArray) -> bool:
