@@ -178,3 +178,13 @@ def test_duplicate_pair_validates_its_ids_and_keys(field: str, bad: object) -> N
     assert DuplicatePair(**good).keys == ("email",)
     with pytest.raises(ValidationError, match=field):
         DuplicatePair(**{**good, field: bad})
+
+
+@pytest.mark.parametrize("bad", [None, "history", {"stages": []}])
+def test_pipeline_metrics_name_a_wrong_data_argument(bad) -> None:
+    from crmcore.pipeline import forecast, win_rate
+    from crmcore.pipeline.metrics import view
+
+    for call in (view, win_rate, forecast):
+        with pytest.raises(ValidationError, match="'data' must be a FunnelHistory"):
+            call(bad)

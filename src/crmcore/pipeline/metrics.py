@@ -62,7 +62,7 @@ def view(
 
     >>> view(None)
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: expected a FunnelHistory, or a StageHistory with funnel=: None
+    crmcore.errors.ValidationError: 'data' must be a FunnelHistory, or a StageHistory with funnel=: None
     """
     if isinstance(data, FunnelHistory):
         if as_of is not None:
@@ -72,7 +72,10 @@ def view(
         return FunnelHistory.build(
             data, expect_instance(funnel, Funnel, name="funnel"), as_of=as_of
         )
-    raise ValidationError(f"expected a FunnelHistory, or a StageHistory with funnel=: {data!r}")
+    shown = repr(data)[:80]
+    raise ValidationError(
+        f"'data' must be a FunnelHistory, or a StageHistory with funnel=: {shown}"
+    )
 
 
 def _ratio(num: npt.ArrayLike, den: npt.ArrayLike) -> FloatArray:
