@@ -42,7 +42,6 @@ VALUES: dict[str, Callable[[], Any]] = {
 def _hand() -> dict[str, Callable[[], Call]]:
     """Hand-made valid calls, by canonical name (imports are local: only what each needs)."""
     from crmcore.anomaly.alerts import AlertSummary
-    from crmcore.anomaly.kernels import LeafHits
     from crmcore.anomaly.plan import Hit
     from crmcore.anomaly.streaming import Event
     from crmcore.datasets import load_cdnow_sample
@@ -184,16 +183,6 @@ def _hand() -> dict[str, Callable[[], Call]]:
                 "by_status": {"open": 1},
                 "by_outcome": {"pending": 1},
                 "customers": 1,
-            },
-        ),
-        "crmcore.anomaly.kernels.LeafHits": lambda: Call(
-            LeafHits,
-            kwargs={
-                "rows": np.array([0, 2]),
-                "observed": np.array([5.0, 7.0]),
-                "baseline": np.array([1.0, 2.0]),
-                "deviation": np.array([4.0, 5.0]),
-                "history": np.array([3, 4]),
             },
         ),
         "crmcore.anomaly.plan.Hit": lambda: Call(

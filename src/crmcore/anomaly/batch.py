@@ -27,7 +27,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from crmcore.anomaly import kernels as kern
+from crmcore.anomaly import _kernels as kern
 from crmcore.anomaly.alerts import Alert, AlertStep, alert_id
 from crmcore.anomaly.context import (
     DEFAULT_QUEUE,

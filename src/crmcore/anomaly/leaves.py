@@ -4,7 +4,7 @@ Each evaluator keeps per-customer state in a plain list or deque, updates it
 with one transaction and says whether the rule fires *before* the update
 sees the transaction (baselines) or including it (windows) — the same
 definitions, and the same floating-point operations, as
-:mod:`crmcore.anomaly.kernels`.
+:mod:`crmcore.anomaly._kernels`.
 
 >>> from crmcore.anomaly.rules import RobustZ
 >>> ev = make_evaluator(RobustZ(lookback=5, min_history=5, z=5))
@@ -23,7 +23,7 @@ from bisect import bisect_left, insort
 from collections import deque
 from typing import Any
 
-from crmcore.anomaly.kernels import DAY_US
+from crmcore.anomaly._kernels import DAY_US
 from crmcore.anomaly.plan import Hit
 from crmcore.anomaly.rules import (
     BehaviourChange,

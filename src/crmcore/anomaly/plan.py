@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import attrs
 
 from crmcore.anomaly._checks import _count
-from crmcore.anomaly.explain import explain_leaf, rule_label
+from crmcore.anomaly._explain import explain_leaf, rule_label
 from crmcore.anomaly.rules import (
     _RULE_CLASSES,
     AllOf,
