@@ -139,8 +139,8 @@ class Number:
 
     def _check_order(self, inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
         parts = [getattr(inst, name) for name in self.at_least]
-        if any(p is None for p in parts):
-            return
+        if not all(isinstance(p, numbers.Real) for p in parts):
+            return  # None, or a wrong value that the part's own validator reports
         floor = sum(parts)
         if floor != floor or value != value:  # NaN: nothing to compare
             return

@@ -188,3 +188,11 @@ def test_pipeline_metrics_name_a_wrong_data_argument(bad) -> None:
     for call in (view, win_rate, forecast):
         with pytest.raises(ValidationError, match="'data' must be a FunnelHistory"):
             call(bad)
+
+
+@pytest.mark.parametrize("bad", [object(), "1", None])
+def test_a_sum_bound_leaves_a_wrong_part_to_its_own_validator(bad) -> None:
+    from crmcore.ingest import ImportReport
+
+    with pytest.raises(ValidationError, match="ImportReport: 'stored' must be an integer >= 0"):
+        ImportReport(target="customers", source="x.csv", rows_read=3, stored=bad)
