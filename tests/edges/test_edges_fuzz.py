@@ -196,3 +196,17 @@ def test_a_sum_bound_leaves_a_wrong_part_to_its_own_validator(bad) -> None:
 
     with pytest.raises(ValidationError, match="ImportReport: 'stored' must be an integer >= 0"):
         ImportReport(target="customers", source="x.csv", rows_read=3, stored=bad)
+
+
+@pytest.mark.parametrize("bad", [1.5, math.nan, 0, -1, "1", object()])
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_document_writes_check_the_expected_version(bad, backend: str) -> None:
+    from crmcore.repositories import MemoryUnitOfWork
+    from crmcore.repositories.sql import SqlUnitOfWork
+
+    uow = MemoryUnitOfWork() if backend == "memory" else SqlUnitOfWork.from_url("sqlite://")
+    with uow:
+        assert uow.documents.put("funnel", "b2b", {"a": 1}, expected_version=None) == 1
+        with pytest.raises(ValidationError, match="'expected_version' must be"):
+            uow.documents.put("funnel", "b2b", {"a": 2}, expected_version=bad)
+        assert uow.documents.put("funnel", "b2b", {"a": 2}, expected_version=1) == 2

@@ -19,11 +19,13 @@ from typing import Any, TypeVar
 from crmcore.errors import DuplicateError, ValidationError
 from crmcore.model import Customer, Opportunity, StageChange
 from crmcore.model._storable import KEY_LENGTH, check_text
+from crmcore.options import as_count
 from crmcore.repositories._codec import check_storable
 
 __all__ = [
     "check_document_key",
     "check_events",
+    "check_expected_version",
     "check_new_version",
     "check_record",
     "dump_document",
@@ -79,6 +81,16 @@ def check_document_key(kind: str, key: str, *, names: tuple[str, str] = ("kind",
                 f"{name!r} must be a non-empty string of at most {KEY_LENGTH} characters: {value!r}"
             )
         check_text(value, name)
+
+
+def check_expected_version(value: object) -> int | None:
+    """The version a document write was based on: None (a new key) or a whole number >= 1.
+
+    >>> check_expected_version(1.5)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'expected_version' must be a whole number: 1.5
+    """
+    return None if value is None else as_count(value, name="expected_version", low=1)
 
 
 def dump_document(document: Any) -> str:

@@ -26,6 +26,7 @@ from crmcore.repositories._codec import to_e6, to_micros
 from crmcore.repositories._writes import (
     check_document_key,
     check_events,
+    check_expected_version,
     check_new_version,
     check_record,
     dump_document,
@@ -309,6 +310,7 @@ class MemoryDocumentRepository:
     def put(self, kind: str, key: str, document: Any, *, expected_version: int | None) -> int:
         """Store a new version; returns its number (1 for a new key)."""
         check_document_key(kind, key)
+        expected_version = check_expected_version(expected_version)
         text = dump_document(document)
         cs = self._cs()
         versions: tuple[str, ...] = cs.get("documents", (kind, key)) or ()

@@ -10,7 +10,11 @@ import sqlalchemy as sa
 
 from crmcore.errors import ConcurrencyError, NotFoundError
 from crmcore.repositories._args import check_filters
-from crmcore.repositories._writes import check_document_key, dump_document
+from crmcore.repositories._writes import (
+    check_document_key,
+    check_expected_version,
+    dump_document,
+)
 from crmcore.repositories.sql import schema
 
 if TYPE_CHECKING:
@@ -42,6 +46,7 @@ class SqlDocumentRepository:
     def put(self, kind: str, key: str, document: Any, *, expected_version: int | None) -> int:
         """Store a new version; returns its number (1 for a new key)."""
         check_document_key(kind, key)
+        expected_version = check_expected_version(expected_version)
         body = dump_document(document)
         with self._uow._writing(f"writing document {kind}/{key}") as conn:
             latest = self._latest(conn, kind, key)
