@@ -210,3 +210,11 @@ def test_document_writes_check_the_expected_version(bad, backend: str) -> None:
         with pytest.raises(ValidationError, match="'expected_version' must be"):
             uow.documents.put("funnel", "b2b", {"a": 2}, expected_version=bad)
         assert uow.documents.put("funnel", "b2b", {"a": 2}, expected_version=1) == 2
+
+
+@pytest.mark.parametrize("bad", [None, "bank", {"name": "bank", "rules": []}])
+def test_streaming_engine_names_a_wrong_ruleset(bad) -> None:
+    from crmcore.anomaly import StreamingEngine
+
+    with pytest.raises(ValidationError, match="'ruleset' must be a RuleSet"):
+        StreamingEngine(bad)
