@@ -48,6 +48,7 @@ from crmcore.anomaly.rules import TAGS, BehaviourChange, RuleSet, Scope, Thresho
 from crmcore.errors import ConfigurationError, NotFoundError, ValidationError
 from crmcore.model._storable import id_problem, text_problem
 from crmcore.model.transaction import Transaction, TransactionKind
+from crmcore.options import expect_instance
 from crmcore.serialization import to_json
 from crmcore.timestamps import utc_problem
 
@@ -115,7 +116,7 @@ class StreamingEngine:
         team_queue: str = DEFAULT_QUEUE,
         state_key: str | None = None,
     ) -> None:
-        self.ruleset = ruleset
+        self.ruleset = expect_instance(ruleset, RuleSet, name="ruleset")
         self.customers: Mapping[str, CustomerContext] = customers if customers is not None else {}
         self.policy = check_policy(unknown_customers)
         self.team_queue = check_queue(team_queue)
