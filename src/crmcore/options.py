@@ -39,7 +39,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from crmcore.errors import ValidationError
+from crmcore.errors import ArgumentTypeError, ValidationError
 from crmcore.model._storable import id_problem
 
 __all__ = [
@@ -210,12 +210,19 @@ def as_choice(value: object, *, name: str, allowed: Iterable[str]) -> str:
     raise ValidationError(f"{name!r} must be one of {shown}: {_show(value)}")
 
 
-def as_enum(value: object, enum: type[E], *, name: str) -> E:
+def as_enum(value: object, enum: type[E], *, name: str | None) -> E:
     """A member of ``enum``, given as the member or its value.
+
+    ``name`` is the field or argument named in the message; ``None`` names the
+    enum instead (for a caller that adds the field's path itself, such as the
+    converter).
 
     >>> from crmcore.model import Channel
     >>> as_enum("email", Channel, name="channel")
     <Channel.EMAIL: 'email'>
+    >>> as_enum("pigeon", Channel, name=None)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: Channel must be one of 'phone', 'email', ...: 'pigeon'
     """
     if isinstance(value, enum):
         return value
@@ -223,7 +230,8 @@ def as_enum(value: object, enum: type[E], *, name: str) -> E:
         return enum(value)
     except (ValueError, TypeError):
         shown = ", ".join(repr(m.value) for m in enum)
-        raise ValidationError(f"{name!r} must be one of {shown}: {_show(value)}") from None
+        what = enum.__name__ if name is None else repr(name)
+        raise ValidationError(f"{what} must be one of {shown}: {_show(value)}") from None
 
 
 def expect_instance(value: object, cls: type[T], *, name: str, what: str | None = None) -> T:
@@ -237,13 +245,13 @@ def expect_instance(value: object, cls: type[T], *, name: str, what: str | None 
     True
     >>> expect_instance({"name": "b2b"}, Funnel, name="funnel")
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'funnel' must be a Funnel, not a dict: {'name': 'b2b'}
+    crmcore.errors.ArgumentTypeError: 'funnel' must be a Funnel, not a dict: {'name': 'b2b'}
     """
     if isinstance(value, cls):
         return value
     expected = what if what is not None else _article(cls.__name__)
     got = "" if value is None else f", not {_article(type(value).__name__)}"
-    raise ValidationError(f"{name!r} must be {expected}{got}: {_show(value)}")
+    raise ArgumentTypeError(f"{name!r} must be {expected}{got}: {_show(value)}")
 
 
 def _article(noun: str) -> str:
@@ -257,14 +265,14 @@ def expect_items(value: object, cls: type[T], *, name: str, what: str | None = N
     >>> from crmcore.pipeline import Stage
     >>> expect_items("lead", Stage, name="stages")
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'stages' must be a collection of Stage, not a str: 'lead'
+    crmcore.errors.ArgumentTypeError: 'stages' must be a collection of Stage, not a str: 'lead'
     >>> expect_items([Stage("won", kind="won"), {"name": "lost"}], Stage, name="stages")
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'stages[1]' must be a Stage, not a dict: {'name': 'lost'}
+    crmcore.errors.ArgumentTypeError: 'stages[1]' must be a Stage, not a dict: {'name': 'lost'}
     """
     if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
         got = "" if value is None else f", not {_article(type(value).__name__)}"
-        raise ValidationError(
+        raise ArgumentTypeError(
             f"{name!r} must be a collection of {cls.__name__}{got}: {_show(value)}"
         )
     items = list(value)
@@ -296,7 +304,7 @@ def expect_callable(value: object, *, name: str) -> None:
 
     >>> expect_callable(None, name="write")
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'write' must be a function: None
+    crmcore.errors.ArgumentTypeError: 'write' must be a function: None
     """
     if not callable(value):
-        raise ValidationError(f"{name!r} must be a function: {_show(value)}")
+        raise ArgumentTypeError(f"{name!r} must be a function: {_show(value)}")

@@ -770,7 +770,6 @@ CHECK_HELPERS = (
     "crmcore.options.",
     "crmcore.labels.",
     "crmcore.timestamps.",
-    "crmcore._checked.",
 )
 
 

@@ -295,7 +295,7 @@ def int_range(low: int, high: int) -> Callable[[object, attrs.Attribute[Any], ob
 
 
 def to_enum(enum_type: type[E], value: object, field: str | None = None) -> E:
-    """Convert ``value`` (a member or its value) to ``enum_type``; anything else names the choices.
+    """Convert ``value`` (a member or its value) to ``enum_type``: :func:`crmcore.options.as_enum`.
 
     >>> from crmcore.model.interaction import Channel
     >>> to_enum(Channel, "email")
@@ -304,14 +304,9 @@ def to_enum(enum_type: type[E], value: object, field: str | None = None) -> E:
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'channel' must be one of 'phone', 'email', ...: 'pigeon'
     """
-    if isinstance(value, enum_type):
-        return value
-    try:
-        return enum_type(value)
-    except ValueError:
-        choices = ", ".join(repr(m.value) for m in enum_type)
-        what = f"{field!r}" if field else enum_type.__name__
-        raise ValidationError(f"{what} must be one of {choices}: {value!r}") from None
+    from crmcore.options import as_enum  # options imports the model's storable rule
+
+    return as_enum(value, enum_type, name=field)
 
 
 def str_tuple(value: Iterable[str] | None) -> tuple[str, ...]:
