@@ -651,3 +651,28 @@ def test_loyalty_table_fits_take_the_nan_policy() -> None:
         fit_loyalty_table(s[:2], c[:2], k[:2], [10])
     with pytest.raises(ValidationError, match="'total' overflows"):
         fit_loyalty_table([4, 5], [0.5, 0.5], [1, 1], [1e308, 1e308])
+
+
+@FEW
+@given(_with_nan(level), st.lists(st.integers(0, 2), min_size=30, max_size=30))
+def test_curve_and_segment_probability_policies(
+    rows: list[tuple[float, bool]], seg_l: list[int]
+) -> None:
+    sat, nan = _split(rows)
+    seg = np.array(seg_l[: len(sat)], dtype=float)
+    keep = ~nan
+    curve = preset_curve("high")
+    kept = curve.probability(sat[keep])
+    assert curve.probability(sat, nan_policy="omit").tolist() == kept.tolist()
+    prop = curve.probability(sat, nan_policy="propagate")
+    assert np.isnan(prop).tolist() == nan.tolist() and prop[keep].tolist() == kept.tolist()
+    model, levels = preset_model(), [0.0, 0.5, 1.0]
+    ref = model.probability_by_segment(sat[keep], seg[keep], levels)
+    assert (
+        model.probability_by_segment(sat, seg, levels, nan_policy="omit").tolist() == ref.tolist()
+    )
+    prop = model.probability_by_segment(sat, seg, levels, nan_policy="propagate")
+    assert np.isnan(prop).tolist() == nan.tolist() and prop[keep].tolist() == ref.tolist()
+    if nan.any():
+        with pytest.raises(ValidationError, match="'satisfaction' must not contain NaN"):
+            model.probability_by_segment(sat, seg, levels)

@@ -35,7 +35,7 @@ import numpy.typing as npt
 from scipy.special import expit, logit
 
 from crmcore._results import PROBABILITY
-from crmcore.arrays import FloatArray, IntArray, as_int_array, check_in_range
+from crmcore.arrays import FloatArray, IntArray, apply_nan_policy, as_int_array, check_in_range
 from crmcore.errors import ValidationError
 from crmcore.satisfaction._validate import (
     LEVELS,
@@ -164,13 +164,26 @@ class LoyaltyCurve:
         q = expit(self.intercept + self.slope * (_LEVELS - LEVELS))
         return np.asarray(self.floor + (1.0 - self.floor) * q, dtype=np.float64)
 
-    def probability(self, satisfaction: npt.ArrayLike) -> FloatArray:
+    def probability(
+        self,
+        satisfaction: npt.ArrayLike,
+        *,
+        nan_policy: Literal["propagate", "omit", "raise"] = "raise",
+    ) -> FloatArray:
         """P(loyal) for each customer's satisfaction score (whole numbers 1–5).
+
+        A missing score (NaN) follows the one NaN policy (``propagate``: NaN there).
 
         >>> preset_curve("high").probability([5, 4]).round(3).tolist()
         [0.8, 0.133]
         """
-        return self.probabilities()[satisfaction_array(satisfaction) - 1]
+        if np.asarray(satisfaction).dtype.kind in "iub":  # no NaN possible: the lookup alone
+            return self.probabilities()[satisfaction_array(satisfaction) - 1]
+        s, _, nan, _, _ = scoring_inputs(satisfaction, 0.0, nan_policy=nan_policy)
+        out = self.probabilities()[s - 1]
+        if nan is not None:
+            out[nan] = np.nan
+        return out
 
     def earned(self) -> FloatArray:
         """The logistic part σ(a + b(s − 5)) at 1..5: loyalty among customers free to leave.
@@ -339,13 +352,19 @@ class LoyaltyModel:
         return out
 
     def probability_by_segment(
-        self, satisfaction: npt.ArrayLike, segment: npt.ArrayLike, competition: npt.ArrayLike
+        self,
+        satisfaction: npt.ArrayLike,
+        segment: npt.ArrayLike,
+        competition: npt.ArrayLike,
+        *,
+        nan_policy: Literal["propagate", "omit", "raise"] = "raise",
     ) -> FloatArray:
         """P(loyal) per customer when competition is set per segment (market).
 
         ``segment`` holds each customer's code 0..k−1 and ``competition`` the
         k segment levels: one 5-entry curve per segment, then a lookup, which
-        is several times faster than a level per customer.
+        is several times faster than a level per customer. A customer with a
+        NaN score or segment follows the one NaN policy (``propagate``: NaN there).
 
         >>> preset_model().probability_by_segment([5, 5, 1], [0, 1, 1], [1.0, 0.0]).round(2).tolist()
         [0.8, 0.95, 0.7]
@@ -353,10 +372,17 @@ class LoyaltyModel:
         Traceback (most recent call last):
         crmcore.errors.ValidationError: 'segment' must be in [0, 1]: 2 at index 0
         """
-        s = satisfaction_array(satisfaction)
         table = self.table(competition)
-        seg = _segment_codes(segment, len(s), len(table))
-        return np.asarray(table.ravel()[seg * LEVELS + (s - 1)], dtype=np.float64)
+        raw_s, raw_g = np.asarray(satisfaction), np.asarray(segment)
+        if raw_s.dtype.kind in "iub" and raw_g.dtype.kind in "iub":  # no NaN possible
+            s = satisfaction_array(raw_s)
+            seg = _segment_codes(raw_g, len(s), len(table))
+            return np.asarray(table.ravel()[seg * LEVELS + (s - 1)], dtype=np.float64)
+        split = apply_nan_policy({"satisfaction": raw_s, "segment": raw_g}, policy=nan_policy)
+        clean = split.clean()
+        s = satisfaction_array(clean["satisfaction"])
+        seg = _segment_codes(clean["segment"], len(s), len(table))
+        return split.fill(table.ravel()[seg * LEVELS + (s - 1)])
 
 
 def _segment_codes(segment: npt.ArrayLike, n: int, k: int) -> IntArray:
