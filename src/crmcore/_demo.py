@@ -2,7 +2,7 @@
 
 >>> check_demo_args(print, None)
 Traceback (most recent call last):
-crmcore.errors.ValidationError: 'transactions' must be a TransactionLog: None
+crmcore.errors.ArgumentTypeError: 'transactions' must be a TransactionLog: None
 """
 
 from __future__ import annotations

@@ -386,12 +386,12 @@ class UnitOfWork(Protocol):
 
 
 def expect_unit_of_work(value: object, *, name: str = "uow") -> UnitOfWork:
-    """``value`` when it is a unit of work (anything with the :class:`UnitOfWork` shape), else a
-    ValidationError naming the argument (the entry-point check of every function taking a ``uow``).
+    """``value`` when it is a unit of work (anything with the :class:`UnitOfWork` shape), else an
+    ArgumentTypeError naming the argument (the entry-point check of every function taking a ``uow``).
 
     >>> expect_unit_of_work({}, name="uow")
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'uow' must be a unit of work, not a dict: {}
+    crmcore.errors.ArgumentTypeError: 'uow' must be a unit of work, not a dict: {}
     """
     # a runtime-checkable protocol is a valid isinstance() target; mypy wants a concrete class
     return expect_instance(value, UnitOfWork, name=name, what="a unit of work")  # type: ignore[type-abstract]
