@@ -224,8 +224,14 @@ def test_nps_with_a_huge_weight_is_finite_and_right() -> None:
 
 
 def test_pareto_probability_alive_at_huge_frequency() -> None:
-    got = PNBD.probability_alive([1e308, 1e308, 1e20], [1.0, 2.0, 1.0], [2.0, 2.0, 2.0])
-    assert got.tolist() == [0.0, 1.0, 0.0]
+    """A frequency counts periods with a repeat purchase: capped like a horizon, named."""
+    got = PNBD.probability_alive([1e6, 1e6], [1.0, 2.0], [2.0, 2.0])
+    assert got.tolist() == [0.0, 1.0]
+    for conv in (np.array, list):
+        with pytest.raises(ValidationError, match="'frequency' must be at most 1000000"):
+            PNBD.probability_alive(conv([1e308, 1.0]), conv([1.0, 1.0]), conv([2.0, 2.0]))
+    with pytest.raises(ValidationError, match="'frequency' must be at most 1000000"):
+        fit_gamma_gamma([2**63, 1, 2], [10.0, 20.0, 30.0])
 
 
 def test_sbg_log_likelihood_refuses_infinity_and_is_right_near_1e300() -> None:
@@ -261,13 +267,15 @@ def test_sbg_projection_refuses_nan_and_huge_horizons() -> None:
 
 
 def test_bgbb_horizons_are_capped() -> None:
-    with pytest.raises(ValidationError, match="'m' must be at most 1000000 periods"):
+    with pytest.raises(ValidationError, match="'m' must be at most 1000000"):
         BB.probability_of_repurchase(3e8, 1, 1, 6)
-    with pytest.raises(ValidationError, match="'n_periods' must be at most 1000000 periods"):
+    with pytest.raises(ValidationError, match="'n_periods' must be at most 1000000"):
         BB.probability_alive(1, 1, 3e8)
-    with pytest.raises(ValidationError, match="'n' must be at most 1000000 periods"):
+    with pytest.raises(ValidationError, match="'n' must be at most 1000000"):
         BB.probability_of_purchases(1, 3e8)
-    assert np.isfinite(BB.expected_purchases(3e8)).all()  # closed form: no walk, no cap
+    with pytest.raises(ValidationError, match="'n' must be at most 1000000"):
+        BB.expected_purchases(3e8)
+    assert np.isfinite(BB.expected_purchases(1e6)).all()
 
 
 # -- scalar options: 10**400, enums --------------------------------------------------------------

@@ -42,7 +42,7 @@ from crmcore.arrays import (
     validate_nan_policy,
 )
 from crmcore.errors import FitError, ValidationError
-from crmcore.options import as_number
+from crmcore.options import MAX_PERIODS, as_number
 
 __all__ = [
     "CHUNK",
@@ -158,14 +158,22 @@ def as_counts(values: npt.ArrayLike, *, name: str) -> FloatArray:
 
 
 def _check_counts(arr: FloatArray, *, name: str) -> None:
+    """Whole numbers in [0, MAX_PERIODS]: a count of purchase periods or opportunities (a
+    frequency counts the periods with a repeat purchase, so it is capped like a horizon)."""
     check_nonnegative(arr, name=name)
     check_integer_valued(arr, name=name)
+    big = arr > MAX_PERIODS
+    if big.any():
+        i = int(np.flatnonzero(big)[0])
+        raise ValidationError(
+            f"{name!r} must be at most {MAX_PERIODS} (a count of periods): {arr[i]:g} at index {i}"
+        )
 
 
 def _valid_block(x: FloatArray, t_x: FloatArray, tt: FloatArray) -> bool:
     """True when a block of (frequency, recency, T) passes every rule of :func:`check_rft`
     (no NaN or inf; the slow path names the first bad row)."""
-    if not (x.min() >= 0 and x.max() < np.inf and t_x.min() >= 0 and tt.max() < np.inf):
+    if not (x.min() >= 0 and x.max() <= MAX_PERIODS and t_x.min() >= 0 and tt.max() < np.inf):
         return False  # also False for NaN
     if not (np.all(t_x <= tt) and np.all(np.floor(x) == x)):
         return False

@@ -25,7 +25,6 @@ from scipy.special import betaln, digamma, gammaln
 from crmcore._results import COUNT, FINITE
 from crmcore.arrays import FloatArray, NanPolicy
 from crmcore.errors import FitError, ValidationError
-from crmcore.options import as_horizon
 from crmcore.valuation.btyd._common import (
     aligned,
     as_counts,
@@ -71,8 +70,6 @@ def check_bgbb(
         {"frequency": frequency, "recency": recency, "n_periods": n_periods},
         counts=("frequency", "recency", "n_periods"),
     )
-    if len(n):  # the likelihood walks through every opportunity after t_x
-        as_horizon(float(n.max()), name="n_periods")
     for lo, hi, a, b in ((x, tx, "frequency", "recency"), (tx, n, "recency", "n_periods")):
         bad = lo > hi
         if bad.any():
@@ -298,7 +295,7 @@ class BGBBModel:
     ) -> FloatArray:
         """E[transactions in the next m opportunities | x, t_x, n] (FHS 2010, eq. 13)."""
         x, tx, n = check_bgbb(frequency, recency, n_periods)
-        ms = as_counts(np.atleast_1d(np.asarray(m, dtype=np.float64)), name="m")
+        ms = as_counts(m, name="m")
         return self._alive(x, tx, n) * self._future(ms if ms.size > 1 else float(ms[0]), x, n)
 
     @elementwise("m", "frequency", "recency", "n_periods")
@@ -313,10 +310,7 @@ class BGBBModel:
     ) -> FloatArray:
         """P(at least one transaction in the next m opportunities | x, t_x, n) (m scalar)."""
         x, tx, n = check_bgbb(frequency, recency, n_periods)
-        mm = as_horizon(
-            float(as_counts(np.atleast_1d(np.asarray(m, dtype=np.float64)), name="m").max()),
-            name="m",
-        )
+        mm = int(as_counts(m, name="m").max())
         p = self.params
         k = np.arange(mm, dtype=np.float64)[None, :]
         A, B = (p.alpha + x)[:, None], (p.beta + n - x)[:, None]
@@ -331,15 +325,14 @@ class BGBBModel:
 
     def expected_purchases(self, n: npt.ArrayLike) -> FloatArray:
         """E[X(n)]: expected transactions of a new customer in n opportunities (FHS eq. 8)."""
-        ns = as_counts(np.atleast_1d(np.asarray(n, dtype=np.float64)), name="n")
+        ns = as_counts(n, name="n")
         p = self.params
         return p.alpha / (p.alpha + p.beta) * _survival_sum(p.gamma, np.full_like(ns, p.delta), ns)
 
     def probability_of_purchases(self, x: npt.ArrayLike, n: npt.ArrayLike) -> FloatArray:
         """P(X(n) = x) for a new customer (FHS 2010, eq. 7)."""
-        xs = as_counts(np.atleast_1d(np.asarray(x, dtype=np.float64)), name="x")
-        ns = as_counts(np.atleast_1d(np.asarray(n, dtype=np.float64)), name="n")
-        as_horizon(float(ns.max()), name="n")
+        xs = as_counts(x, name="x")
+        ns = as_counts(n, name="n")
         xs, ns = np.broadcast_arrays(xs, ns)
         p = self.params
         lab, lgd = betaln(p.alpha, p.beta), betaln(p.gamma, p.delta)

@@ -105,6 +105,8 @@ def customer_lifetime_value(
     x, tx, tt = check_rft(x, tx, tt)
     check_nonnegative(m, name="monetary_value")
     value = m if spend_model is None else spend_model.conditional_expected_average_value(x, m)
+    if not np.isfinite(step * horizon):
+        raise ValidationError(f"'step' times 'horizon' must be a finite time: {step!r} x {horizon}")
     times = step * np.arange(horizon + 1, dtype=np.float64)
     disc = (1.0 + discount_rate) ** -np.arange(1, horizon + 1, dtype=np.float64)
     path = getattr(purchase_model, "_covariate_path", None)

@@ -261,19 +261,11 @@ def _alive_at(
     s: float,
     beta: float | FloatArray,
 ) -> FloatArray:
-    """P(alive): the share of the 'alive at T' term in the likelihood's bracket.
-
-    At frequencies so large (about 1e306) that both logarithms overflow to -inf, the
-    share is its limit: 1 when the last purchase was at T, else 0 (the ratio of the two
-    terms is then below exp(-1e290)).
-    """
-    with np.errstate(over="ignore", invalid="ignore"):
-        alive, bracket = _log_parts(r, alpha, s, beta, x, tx, T)
-        out = np.exp(alive - bracket)
-    lost = np.isnan(out)
-    if lost.any():
-        out[lost] = np.where(np.broadcast_to(tx >= T, out.shape)[lost], 1.0, 0.0)
-    return np.asarray(out, dtype=np.float64)
+    """P(alive): the share of the 'alive at T' term in the likelihood's bracket (finite:
+    frequencies are capped at MAX_PERIODS by the input rule, far below where the
+    logarithms would overflow, about 1e306)."""
+    alive, bracket = _log_parts(r, alpha, s, beta, x, tx, T)
+    return np.asarray(np.exp(alive - bracket), dtype=np.float64)
 
 
 def _future_at(

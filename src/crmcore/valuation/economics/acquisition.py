@@ -40,6 +40,7 @@ from crmcore.arrays import (
     NanPolicy,
     as_float_array,
     check_nonnegative,
+    check_same_length,
 )
 from crmcore.errors import ValidationError
 from crmcore.labels import check_labels, factorize_together
@@ -299,10 +300,7 @@ def acquisition_cost(
     customer_channels, customer_periods = kept["customer_channels"], kept["customer_periods"]
     cch = check_labels(customer_channels, name="customer_channels")
     cpe = check_labels(customer_periods, name="customer_periods")
-    if len(cch) != len(cpe):
-        raise ValidationError(
-            f"every customer needs a channel and a period: {len(cch)} channels, {len(cpe)} periods"
-        )
+    check_same_length(customer_channels=cch, customer_periods=cpe)
     is_shared = spend.channel == shared
     if np.any(cch == shared):
         raise ValidationError(f"customers cannot be acquired via the shared label {shared!r}")
