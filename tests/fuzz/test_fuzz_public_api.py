@@ -74,7 +74,7 @@ OPEN_FINDINGS: dict[str, str] = {
     "crmcore.satisfaction.quadrants.QuadrantResult": "argument 'extremes' = nan -> returned a non-finite value: 'result.extremes = nan'",
     "crmcore.satisfaction.survey.CsatColumns": "argument 'customer_ids' = array([nan], dtype=object) -> returned a non-finite value: 'result.customer_ids.flat[0] = nan'",
     "crmcore.satisfaction.survey.csat_columns": "argument 'responses' = None -> TypeError not naming 'responses': \"'NoneType' object is not iterable\"",
-    "crmcore.segmentation.concentration.ABCClasses": "Failed: no valid call (no value for parameter 'codes' (numpy.ndarray[tuple[typing.Any, ...], numpy.dtype[numpy.int8]]))",
+    "crmcore.segmentation.concentration.ABCClasses": "argument 'labels' = array([nan, 'B', 'C'], dtype=object) -> returned a non-finite value: 'result.labels.flat[0] = nan'",
     "crmcore.segmentation.concentration.abc_classes": "argument 'values' = [] -> ValidationError not naming 'values': \"ABCClasses: 'thresholds' must be a number in [0, 1]: inf at index 0\"",
     "crmcore.segmentation.concentration.count_exceeding": "argument 'cmp' = None -> TypeError not naming 'cmp': \"'NoneType' object is not callable\"",
     "crmcore.segmentation.crosssell.CoPurchase": "argument 'products' = array([nan, 'cd', 'dvd'], dtype=object) -> returned a non-finite value: 'result.products.flat[0] = nan'",
