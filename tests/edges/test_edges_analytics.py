@@ -676,3 +676,12 @@ def test_curve_and_segment_probability_policies(
     if nan.any():
         with pytest.raises(ValidationError, match="'satisfaction' must not contain NaN"):
             model.probability_by_segment(sat, seg, levels)
+
+
+def test_uplift_sums_beyond_the_float_range_are_refused() -> None:
+    up = uplift_value(preset_model(), [4, 4, 4], [1e308] * 3, 1.0)
+    assert np.isfinite(up.value).all()
+    with pytest.raises(ValidationError, match="'clv'"):
+        _ = up.total
+    with pytest.raises(ValidationError, match="'clv'"):
+        up.by_level()

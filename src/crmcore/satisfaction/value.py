@@ -15,7 +15,7 @@ competition every step is worth little.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 import numpy as np
@@ -31,6 +31,14 @@ from crmcore.satisfaction.curve import LoyaltyCurve, LoyaltyModel
 __all__ = ["UpliftRanking", "gain_table", "marginal_gain", "uplift_value"]
 
 _Model = LoyaltyModel | LoyaltyCurve
+
+
+def _check_sums(sums: float | npt.NDArray[Any]) -> None:
+    if not np.isfinite(sums).all():
+        raise ValidationError(
+            "the sum of the uplift values overflows the float range (beyond 1.8e308): "
+            "express 'clv' in larger units"
+        )
 
 
 def _check_model(model: object) -> None:
@@ -126,7 +134,10 @@ class UpliftRanking:
         >>> round(uplift_value(preset_curve("high"), [4], [30.0]).total, 2)   # (0.8 - 2/15) * 30
         20.0
         """
-        return float(np.nansum(self.value))
+        with np.errstate(over="ignore"):  # refused by name just below
+            total = float(np.nansum(self.value))
+        _check_sums(total)
+        return total
 
     def top(self, n: int) -> IntArray:
         """Indices of the ``n`` customers where one more level is worth most.
@@ -145,9 +156,10 @@ class UpliftRanking:
         [0.0, 0.0, 0.0, 40.0, 0.0]
         """
         v = np.where(np.isnan(self.value), 0.0, self.value)
-        return np.asarray(
-            np.bincount(self.satisfaction - 1, weights=v, minlength=LEVELS), dtype=np.float64
-        )
+        with np.errstate(over="ignore"):  # refused by name just below
+            out = np.bincount(self.satisfaction - 1, weights=v, minlength=LEVELS)
+        _check_sums(out)
+        return np.asarray(out, dtype=np.float64)
 
 
 def uplift_value(
