@@ -231,6 +231,16 @@ def test_bgbb_horizons_beyond_a_float_or_not_numbers_are_named(bad: Any) -> None
             call()
 
 
+@pytest.mark.parametrize("bad", [10**400, "abc", date(2024, 1, 1), pd.NA], ids=str)
+def test_bgnbd_purchase_count_that_is_not_a_number_is_named(bad: Any) -> None:
+    """'about 2,100 calls escaped as non-crmcore exceptions' — ``probability_of_purchases`` of
+    BG/NBD turned its count with a bare ``np.asarray(x, float)``: ValueError, OverflowError or a
+    TypeError naming nothing."""
+    with pytest.raises(ValidationError, match=r"^'x' must be numeric: could not convert"):
+        BG.probability_of_purchases(bad, 3)
+    assert BG.probability_of_purchases(2, 3)[0] == pytest.approx(0.01783404, abs=5e-9)
+
+
 # -- NaN policy ---------------------------------------------------------------------------------
 # "quantile_scores treats 'propagate' as 'omit'": test_edges_analytics.py::test_quantile_scores_propagate_is_not_omit.
 # "RFM omit still ranks the omitted customer": test_edges_analytics.py::test_rfm_omit_does_not_rank_the_omitted_customer.

@@ -347,7 +347,7 @@ class _BetaGeoBase:
 
     def probability_of_purchases(self, x: npt.ArrayLike, t: npt.ArrayLike) -> FloatArray:
         """P(X(t) = x) for a new customer (x, t broadcast)."""
-        xs = as_counts(np.atleast_1d(np.asarray(x, dtype=np.float64)), name="x")
+        xs = as_counts(x, name="x")
         ts = np.atleast_1d(time_steps(t))
         xs, ts = np.broadcast_arrays(xs, ts)
         p = self.params
