@@ -685,3 +685,16 @@ def test_uplift_sums_beyond_the_float_range_are_refused() -> None:
         _ = up.total
     with pytest.raises(ValidationError, match="'clv'"):
         up.by_level()
+
+
+def test_segment_table_lengths_are_named() -> None:
+    from crmcore.segmentation import SegmentMap, SegmentRule, rfm_from_log, segment_table
+    from crmcore.tables import TransactionLog
+
+    log = TransactionLog.from_arrays(
+        customer_ids=["a", "b"], timestamps=["1998-06-01", "1998-06-30"], amounts=[10.0, 5.0]
+    )
+    summary, _ = rfm_from_log(log, "1998-06-30", bins=2)
+    other = rfm_scores([1, 2, 3], [1, 2, 3], [1.0, 2.0, 3.0], bins=2)
+    with pytest.raises(ValidationError, match="segments has 3, summary has 2"):
+        segment_table(summary, other.segments(SegmentMap((SegmentRule("x"),))))

@@ -488,6 +488,7 @@ def segment_table(
     """
     expect_instance(summary, RFMSummary, name="summary")
     expect_instance(segments, Segments, name="segments")
+    check_same_length(segments=segments.codes, summary=summary.recency)
     k = len(segments.names)
     cnt = np.bincount(segments.codes, minlength=k)
     out: list[tuple[str, int, float, float, float]] = []
