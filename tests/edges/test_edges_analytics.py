@@ -698,3 +698,14 @@ def test_segment_table_lengths_are_named() -> None:
     other = rfm_scores([1, 2, 3], [1, 2, 3], [1.0, 2.0, 3.0], bins=2)
     with pytest.raises(ValidationError, match="segments has 3, summary has 2"):
         segment_table(summary, other.segments(SegmentMap((SegmentRule("x"),))))
+
+
+def test_rule_evaluator_checks_its_inputs() -> None:
+    from crmcore.segmentation import RuleEvaluator, cond
+
+    with pytest.raises(ValidationError, match="'nan_policy'"):
+        RuleEvaluator({"x": [1.0]}, 1, "bogus")
+    with pytest.raises(ValidationError, match="'n'"):
+        RuleEvaluator({"x": [1.0]}, HUGE)
+    with pytest.raises(ValidationError, match="column 'x' must hold one value per customer"):
+        RuleEvaluator({"x": [1.0, 2.0]}, 5).mask(cond("x", ">", 0))

@@ -20,15 +20,17 @@ error; with ``"propagate"`` a NaN satisfies no condition (not even ``!=`` or
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeAlias
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore.arrays import validate_nan_policy
 from crmcore.errors import ConfigurationError, ValidationError
 from crmcore.model._fields import as_tuple, instance, tuple_of
+from crmcore.options import as_count
 
 __all__ = [
     "OPERATORS",
@@ -55,6 +57,14 @@ Scalar: TypeAlias = float | int | str | bool
 
 def _is_number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _is_finite_number(v: object) -> bool:
+    """A number within the range of a float (10**400 is not: float() would overflow)."""
+    try:
+        return _is_number(v) and bool(np.isfinite(float(v)))  # type: ignore[arg-type]  # checked
+    except OverflowError:
+        return False
 
 
 @attrs.frozen
@@ -84,7 +94,7 @@ class Condition:
                     f"condition on {self.field!r}: operator {self.op!r} needs a non-empty list: {v!r}"
                 )
         elif self.op in ("<", "<=", ">", ">="):
-            if not _is_number(v) or not np.isfinite(float(v)):  # type: ignore[arg-type]  # checked number
+            if not _is_finite_number(v):
                 raise ConfigurationError(
                     f"condition on {self.field!r}: operator {self.op!r} needs a number: {v!r}"
                 )
@@ -150,9 +160,13 @@ def cond(field: str, op: str, value: Scalar | Sequence[Scalar]) -> Condition:
 
     >>> cond("segment", "in", ["gold", "silver"]).value
     ('gold', 'silver')
+    >>> cond("spend", ">", np.float32(1.5)).value  # a numpy number is the number it holds
+    1.5
     """
-    if isinstance(value, str | int | float):
-        return Condition(field, op, value)
+    if isinstance(value, np.generic | np.ndarray):
+        value = value.tolist()
+    if isinstance(value, str | int | float) or not isinstance(value, Iterable):
+        return Condition(field, op, value)  # the condition names a value of the wrong kind
     return Condition(field, op, tuple(value))
 
 
@@ -280,8 +294,12 @@ class RuleEvaluator:
         name: str = "rule",
     ) -> None:
         self.columns = columns
-        self.n = n
-        self.policy = policy
+        self.n = as_count(n, name="n", high=2**63 - 1)
+        # a mask cannot hold NaN: "propagate" here lets a NaN satisfy no condition (the
+        # one NaN policy of crmcore.arrays is applied to whole rows by TierSet.evaluate)
+        self.policy = validate_nan_policy(
+            policy, allowed=("raise", "propagate"), what="a rule mask"
+        )
         self.name = name
         self.cache: dict[str, npt.NDArray[Any]] = {}
 
@@ -289,6 +307,11 @@ class RuleEvaluator:
         col = self.cache.get(field)
         if col is None:
             col = np.asarray(self.columns[field])
+            if col.ndim != 1 or len(col) != self.n:
+                raise ValidationError(
+                    f"{self.name}: column {field!r} must hold one value per customer "
+                    f"({self.n}): shape {col.shape}"
+                )
             if col.dtype.kind == "f" and self.policy == "raise":
                 nan = np.isnan(col)
                 if nan.any():
