@@ -218,3 +218,26 @@ def test_streaming_engine_names_a_wrong_ruleset(bad) -> None:
 
     with pytest.raises(ValidationError, match="'ruleset' must be a RuleSet"):
         StreamingEngine(bad)
+
+
+@pytest.mark.parametrize("bad", [None, "docs", {}])
+def test_tier_set_store_names_a_wrong_document_repository(bad) -> None:
+    from crmcore.segmentation import Tier, TierSet, load_tier_set, save_tier_set
+
+    with pytest.raises(ValidationError, match="'documents' must be a document repository"):
+        save_tier_set(bad, TierSet("vip", (Tier("all"),)), expected_version=None)
+    with pytest.raises(ValidationError, match="'documents' must be a document repository"):
+        load_tier_set(bad, "vip")
+
+
+def test_tier_set_names_and_versions_are_checked_by_name() -> None:
+    from crmcore.repositories import MemoryUnitOfWork
+    from crmcore.segmentation import Tier, TierSet, load_tier_set, save_tier_set, tier_set_to_dict
+
+    with MemoryUnitOfWork() as uow:
+        with pytest.raises(ValidationError, match="'name' must be a non-empty string"):
+            load_tier_set(uow.documents, None)
+        with pytest.raises(ValidationError, match="'expected_version' must be"):
+            save_tier_set(uow.documents, TierSet("vip", (Tier("all"),)), expected_version=10**400)
+    with pytest.raises(ValidationError, match="'ts' must be a TierSet"):
+        tier_set_to_dict(None)

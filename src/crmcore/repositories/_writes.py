@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from crmcore.errors import DuplicateError, ValidationError
 from crmcore.model import Customer, Opportunity, StageChange
-from crmcore.model._storable import KEY_LENGTH, check_text
+from crmcore.model._storable import INT64_MAX, KEY_LENGTH, check_text
 from crmcore.options import as_count
 from crmcore.repositories._codec import check_storable
 
@@ -90,7 +90,9 @@ def check_expected_version(value: object) -> int | None:
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'expected_version' must be a whole number: 1.5
     """
-    return None if value is None else as_count(value, name="expected_version", low=1)
+    if value is None:
+        return None
+    return as_count(value, name="expected_version", low=1, high=INT64_MAX)
 
 
 def dump_document(document: Any) -> str:

@@ -326,6 +326,7 @@ class CostRepository(Protocol):
     ) -> builtins.list[CostEntry]: ...
 
 
+@runtime_checkable
 class DocumentRepository(Protocol):
     """Versioned JSON documents of configuration (funnel definitions, rules, tier sets, state).
 

@@ -25,7 +25,7 @@ customer without a tier (code -1) whatever the rules say.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import numpy as np
@@ -36,6 +36,8 @@ from crmcore.arrays import apply_nan_policy, check_same_length
 from crmcore.errors import ConfigurationError, ValidationError
 from crmcore.model._fields import as_tuple, instance, name_text, tuple_of
 from crmcore.options import expect_instance
+from crmcore.repositories._writes import check_document_key
+from crmcore.repositories.protocols import DocumentRepository
 from crmcore.segmentation.rules import (
     EXPR_TYPES,
     EXPR_WHAT,
@@ -51,9 +53,6 @@ from crmcore.segmentation.rules import (
     expr_from_dict,
     expr_to_dict,
 )
-
-if TYPE_CHECKING:
-    from crmcore.repositories.protocols import DocumentRepository
 
 __all__ = [
     "ServiceLevel",
@@ -245,6 +244,7 @@ def tier_set_to_dict(ts: TierSet) -> dict[str, Any]:
     >>> tier_set_to_dict(TierSet("t", (Tier("all"),)))["tiers"][0]["rule"] is None
     True
     """
+    expect_instance(ts, TierSet, name="ts")
     from crmcore.serialization import to_dict
 
     return dict(to_dict(ts))
@@ -262,6 +262,12 @@ def tier_set_from_dict(data: Any) -> TierSet:
     return from_dict(TierSet, data)
 
 
+def _documents(value: object) -> DocumentRepository:
+    # a runtime-checkable protocol is a valid isinstance() target; mypy wants a concrete class
+    what = "a document repository"
+    return expect_instance(value, DocumentRepository, name="documents", what=what)  # type: ignore[type-abstract]
+
+
 def save_tier_set(
     documents: DocumentRepository, ts: TierSet, *, expected_version: int | None
 ) -> int:
@@ -277,6 +283,7 @@ def save_tier_set(
     ...     load_tier_set(uow.documents, "vip")[1]
     1
     """
+    _documents(documents)
     expect_instance(ts, TierSet, name="ts")
     return documents.put(
         "tier_set", ts.name, tier_set_to_dict(ts), expected_version=expected_version
@@ -290,6 +297,8 @@ def load_tier_set(
 
     See :func:`save_tier_set` for an example; a missing name raises NotFoundError.
     """
+    _documents(documents)
+    check_document_key("tier_set", name, names=("kind", "name"))
     data, v = documents.get("tier_set", name, version=version)
     return tier_set_from_dict(data), v
 
