@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crmcore.errors import ValidationError
+from crmcore.errors import ConfigurationError, ValidationError
 from crmcore.model import Customer
 from crmcore.satisfaction import preset_curve, uplift_value
-from crmcore.segmentation import rfm_summary
+from crmcore.segmentation import Tier, TierSet, cond, rfm_summary
 from crmcore.tables import TransactionLog
 from crmcore.valuation import (
     BGBBModel,
@@ -282,6 +283,29 @@ def test_customer_address_refuses_anything_but_an_address(address: Any) -> None:
     test_edges_storable.py::test_nested_fields_raise_at_construction_naming_the_field)."""
     with pytest.raises(ValidationError, match=r"^'address' must be an Address or None: "):
         Customer(id="c", name="n", address=address)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [10**400, Decimal("1"), date(2024, 1, 1), None, math.nan],
+    ids=["10**400", "Decimal", "date", "None", "nan"],
+)
+def test_a_rule_condition_names_a_value_that_is_not_a_number(value: Any) -> None:
+    """'OverflowError for 10**400' and non-crmcore exceptions — ``cond("x", ">", 10**400)``
+    raised OverflowError; a Decimal, a date or None raised "object is not iterable"."""
+    with pytest.raises(ConfigurationError, match=r"^condition on 'x': operator '>' needs a number"):
+        cond("x", ">", value)
+
+
+def test_a_rule_condition_takes_numpy_numbers() -> None:
+    """A threshold computed with numpy (``np.float32``, ``np.int64``) raised TypeError; it is the
+    number it holds, and the tier set evaluates with it."""
+    assert cond("x", ">", np.float32(1.5)).value == 1.5
+    assert cond("x", "<=", np.int64(3)) == cond("x", "<=", 3)
+    tiers = TierSet(
+        "t", tiers=[Tier("gold", rule=cond("x", ">", np.quantile([1.0, 2.0, 3.0], 0.5)))]
+    )
+    assert tiers.evaluate({"x": [1.0, 3.0]}).counts() == {"gold": 1, "": 1}
 
 
 # "Tier(rule='abc')", "Transition(None, 3)":

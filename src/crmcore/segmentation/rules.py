@@ -155,7 +155,7 @@ EXPR_TYPES = (Condition, AllOf, AnyOf, Not)
 EXPR_WHAT = "a rule expression (cond, all_of, any_of, not_)"
 
 
-def cond(field: str, op: str, value: Scalar | Sequence[Scalar]) -> Condition:
+def cond(field: str, op: str, value: Scalar | np.generic | Sequence[Scalar]) -> Condition:
     """Shorthand for :class:`Condition` (a list value becomes a tuple).
 
     >>> cond("segment", "in", ["gold", "silver"]).value
@@ -163,11 +163,10 @@ def cond(field: str, op: str, value: Scalar | Sequence[Scalar]) -> Condition:
     >>> cond("spend", ">", np.float32(1.5)).value  # a numpy number is the number it holds
     1.5
     """
-    if isinstance(value, np.generic | np.ndarray):
-        value = value.tolist()
-    if isinstance(value, str | int | float) or not isinstance(value, Iterable):
-        return Condition(field, op, value)  # the condition names a value of the wrong kind
-    return Condition(field, op, tuple(value))
+    given: object = value.tolist() if isinstance(value, np.generic | np.ndarray) else value
+    if isinstance(given, str | int | float) or not isinstance(given, Iterable):
+        return Condition(field, op, given)  # type: ignore[arg-type]  # Condition names a wrong kind
+    return Condition(field, op, tuple(given))
 
 
 def all_of(*items: Expr) -> AllOf:
