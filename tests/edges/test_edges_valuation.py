@@ -753,3 +753,19 @@ def test_nps_counts_omit_keeps_the_callers_row_labels(holes: np.ndarray, which: 
     want = nps_counts(**{k: v[kept] for k, v in cols.items()}, labels=np.flatnonzero(kept))
     _equal_results(got, want)
     assert got.labels.tolist() == np.flatnonzero(kept).tolist()  # the caller's rows
+
+
+def test_extreme_weights_values_and_counts_are_named() -> None:
+    with pytest.raises(ValidationError, match="'weights' must sum to at most 2\\*\\*53"):
+        fit_bgbb(_BX, _BTX, _BN, weights=np.r_[1e308, np.ones(len(_BX) - 1)])
+    rep = _X > 0
+    with pytest.raises(ValidationError, match="'monetary_value' must be at most 1e\\+150"):
+        fit_gamma_gamma(_X[rep], np.r_[1e308, _M[rep][1:]])
+    with pytest.raises(ValidationError, match="'monetary_value'"):
+        GG.conditional_expected_average_value([1e6], [1e308])
+    with pytest.raises(FitError, match="'counts'"):
+        fit_sbg([2**63, 631, 468, 382, 326])
+    with pytest.raises(ValidationError, match="channels has 4, contacts has 3"):
+        channel_response(
+            ["mail", "mail", "call", "mail"], contacts=[10, 10, 10], responses=[1, 1, 1, 1]
+        )

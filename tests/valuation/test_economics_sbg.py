@@ -184,7 +184,7 @@ def test_bad_counts_are_rejected(counts: list[float], message: str) -> None:
 
 
 def test_degenerate_cohorts_raise_fit_error() -> None:
-    with pytest.raises(FitError, match="every customer survived"):
+    with pytest.raises(FitError, match="every customer in 'counts' survived"):
         fit_sbg([100, 100, 100])
     with pytest.raises(FitError):
         fit_sbg([100, 0, 0])

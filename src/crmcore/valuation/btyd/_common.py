@@ -427,16 +427,23 @@ def per_row(
 
 
 def weights_or_ones(weights: npt.ArrayLike | None, n: int) -> FloatArray:
-    """Per-row weights (counts of identical customers); ones when None.
+    """Per-row weights (counts of identical customers, at most 2**53 in all: beyond, a
+    count of customers is not exact in float64); ones when None.
 
     >>> weights_or_ones(None, 2).tolist()
     [1.0, 1.0]
+    >>> weights_or_ones([1e308, 1.0], 2)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'weights' must sum to at most 2**53 customers: 1e+308
     """
     if weights is None:
         return np.ones(n, dtype=np.float64)
     w = as_float_array(weights, name="weights")
     check_same_length(weights=w, rows=np.empty(n))
     check_nonnegative(w, name="weights")
+    total = float(w.sum())
+    if not total <= 2.0**53:
+        raise ValidationError(f"'weights' must sum to at most 2**53 customers: {total:g}")
     if not (w > 0).any():
         raise ValidationError("'weights' must not all be 0")
     return w

@@ -56,6 +56,10 @@ class GammaGammaParams:
     gamma: float = attrs.field(validator=positive)
 
 
+_MAX_VALUE = 1e150
+"""The largest mean transaction value the spend model takes (the fit uses squares)."""
+
+
 def _check(
     frequency: npt.ArrayLike, monetary_value: npt.ArrayLike
 ) -> tuple[FloatArray, FloatArray]:
@@ -63,6 +67,13 @@ def _check(
         {"frequency": frequency, "monetary_value": monetary_value}, counts=("frequency",)
     )
     check_nonnegative(m, name="monetary_value")
+    big = m > _MAX_VALUE
+    if big.any():
+        i = int(np.flatnonzero(big)[0])
+        raise ValidationError(
+            f"'monetary_value' must be at most {_MAX_VALUE:g} (its square must be a float; "
+            f"express it in a larger currency unit): {m[i]:g} at index {i}"
+        )
     return x, m
 
 

@@ -29,6 +29,7 @@ from crmcore.arrays import (
     as_float_array,
     check_integer_valued,
     check_nonnegative,
+    check_same_length,
 )
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
@@ -96,8 +97,7 @@ def _counts(values: npt.ArrayLike | None, name: str, n: int) -> FloatArray:
     if values is None:
         return np.zeros(n)
     arr = as_float_array(values, name=name)
-    if len(arr) != n:
-        raise ValidationError(f"{name!r} must have one value per row: {len(arr)} for {n}")
+    check_same_length(channels=np.empty(n), **{name: arr})
     check_nonnegative(arr, name=name)
     return arr
 

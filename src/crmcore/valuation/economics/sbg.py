@@ -33,6 +33,7 @@ start of each renewed period and discount rate ``d``:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import attrs
@@ -290,26 +291,35 @@ def fit_sbg(
     """
     cohorts = _cohorts(counts)
     if all(c[-1] == c[0] for c in cohorts):
-        raise FitError("every customer survived: the churn distribution cannot be estimated")
+        raise FitError(
+            "every customer in 'counts' survived: the churn distribution cannot be estimated"
+        )
     if all(c[1:].sum() == 0 for c in cohorts):
-        raise FitError("every customer churned in the first period: alpha/beta is not identified")
+        raise FitError(
+            "every customer in 'counts' churned in the first period: alpha/beta is not identified"
+        )
 
     def nll(x: FloatArray) -> float:
+        if np.any(np.abs(x) > 700):  # exp would overflow: outside every sensible fit
+            return np.inf
         return -_loglik(float(np.exp(x[0])), float(np.exp(x[1])), cohorts)
 
     if not (isinstance(initial, tuple | list) and len(initial) == 2):
         raise ValidationError(f"'initial' must be a pair (alpha, beta): {initial!r}")
     x0 = np.log([as_number(v, name="initial", low=0, inclusive=(False, True)) for v in initial])
-    res = optimize.minimize(nll, x0, method="BFGS", options={"gtol": 1e-8})
-    if not res.success:
-        res2 = optimize.minimize(
-            nll, res.x, method="Nelder-Mead", options={"xatol": 1e-9, "fatol": 1e-10}
-        )
-        if res2.fun <= res.fun:
-            res = res2
+    # an infinite objective far out makes scipy's finite differences warn: not for users
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = optimize.minimize(nll, x0, method="BFGS", options={"gtol": 1e-8})
+        if not res.success:
+            res2 = optimize.minimize(
+                nll, res.x, method="Nelder-Mead", options={"xatol": 1e-9, "fatol": 1e-10}
+            )
+            if res2.fun <= res.fun:
+                res = res2
     x = np.asarray(res.x, dtype=np.float64)
     if not np.all(np.isfinite(x)) or np.any(np.abs(x) > 25):
-        raise FitError(f"sBG fit diverged: log(alpha), log(beta) = {x.tolist()}")
+        raise FitError(f"sBG fit diverged on these 'counts': log(alpha), log(beta) = {x.tolist()}")
     hess = _hessian(nll, x)
     try:
         cov = np.linalg.inv(hess)
