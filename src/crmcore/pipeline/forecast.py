@@ -39,7 +39,7 @@ from scipy.special import ndtri
 from crmcore._results import COUNT, NONNEGATIVE, PROBABILITY, array, each, number
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
-from crmcore.options import as_choice, as_confidence, as_horizon, as_number
+from crmcore.options import as_choice, as_confidence, as_horizon, as_number, expect_instance
 from crmcore.pipeline.funnel import Funnel
 from crmcore.pipeline.history import FunnelHistory, days_between, wsum
 from crmcore.pipeline.metrics import _ratio, view
@@ -433,6 +433,8 @@ def backtest(
     if isinstance(methods, str) or not isinstance(methods, tuple | list) or not methods:
         raise ValidationError(f"'methods' must be a non-empty tuple of methods: {methods!r}")
     methods = tuple(_check_method(m) for m in methods)
+    history = expect_instance(history, StageHistory, name="history")
+    funnel = expect_instance(funnel, Funnel, name="funnel")
     cut = as_instant(as_of, name="as_of")
     past = FunnelHistory.build(history, funnel, as_of=cut)
     full = FunnelHistory.build(history, funnel)

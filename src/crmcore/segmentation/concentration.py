@@ -163,14 +163,14 @@ class Concentration:
         local = base + np.cumsum(self._scaled(lo, hi))
         return lo + int(np.searchsorted(local, u, side="right"))
 
-    def _require_shares(self) -> float:
+    def _require_shares(self, name: str = "values") -> float:
         """The (scaled) total, after checking that shares of it are defined."""
         if self.n == 0:
-            raise ValidationError("'values' is empty: shares of the total are undefined")
+            raise ValidationError(f"{name!r} is empty: shares of the total are undefined")
         total = self._total_s
         if total <= 0:
             raise ValidationError(
-                f"the total of 'values' must be > 0 for shares of it: {self.total!r}"
+                f"the total of {name!r} must be > 0 for shares of it: {self.total!r}"
             )
         return total
 

@@ -54,6 +54,7 @@ def decile_groups(
     >>> decile_groups([100, 90, 10, 10, 5], groups=5).tolist()
     [1, 2, 3, 3, 5]
     """
+    groups = as_count(groups, name="groups", low=2, high=100)
     return quantile_scores(values, groups, reverse=True, name="values", nan_policy=nan_policy)
 
 

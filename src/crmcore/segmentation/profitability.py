@@ -41,7 +41,7 @@ from crmcore.labels import check_labels, factorize_labels, factorize_together
 from crmcore.model import CostEntry, Interaction
 from crmcore.model.money import _to_currency
 from crmcore.options import as_count, expect_instance
-from crmcore.segmentation.concentration import concentration
+from crmcore.segmentation.concentration import _build, _sorted_values
 
 __all__ = [
     "CostBreakdown",
@@ -474,10 +474,11 @@ def whale_curve(profit: npt.ArrayLike, *, nan_policy: str = "raise") -> WhaleCur
 
     >>> whale_curve([-5.0, -1.0])
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: the total of 'values' must be > 0 for shares of it: -6.0
+    crmcore.errors.ValidationError: the total of 'profit' must be > 0 for shares of it: -6.0
     """
-    c = concentration(profit, nan_policy=nan_policy)
-    total_s = c._require_shares()
+    s_values, n_nan = _sorted_values(profit, name="profit", nan_policy=nan_policy)
+    c = _build(s_values, n_nan)
+    total_s = c._require_shares("profit")
     s = c.sorted_values
     n_neg = c.negatives
     n_pos = c.n - int(np.searchsorted(s, 0.0, side="right"))
