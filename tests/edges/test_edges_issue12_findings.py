@@ -23,6 +23,7 @@ import pytest
 
 from crmcore.errors import ConfigurationError, ValidationError
 from crmcore.model import Customer
+from crmcore.pipeline import B2B, breakdown, synthetic_pipeline
 from crmcore.satisfaction import preset_curve, uplift_value
 from crmcore.segmentation import Tier, TierSet, cond, rfm_summary
 from crmcore.tables import TransactionLog
@@ -240,6 +241,17 @@ def test_bgnbd_purchase_count_that_is_not_a_number_is_named(bad: Any) -> None:
     with pytest.raises(ValidationError, match=r"^'x' must be numeric: could not convert"):
         BG.probability_of_purchases(bad, 3)
     assert BG.probability_of_purchases(2, 3)[0] == pytest.approx(0.01783404, abs=5e-9)
+
+
+@pytest.mark.parametrize("by", ["region", pd.NA, None, 3], ids=["str", "pd.NA", "None", "int"])
+def test_breakdown_by_names_the_field_and_the_choices(by: Any) -> None:
+    """'a bare ValueError for a wrong enum string that names no field' — ``breakdown(by=pd.NA)``
+    raised "TypeError: boolean value of NA is ambiguous"; every wrong ``by`` goes through the one
+    enum coercion."""
+    history = synthetic_pipeline(B2B, n_opportunities=20, seed=1).history
+    with pytest.raises(ValidationError, match=r"^'by' must be one of 'owner', 'product': "):
+        breakdown(history, B2B, by=by)
+    assert set(breakdown(history, B2B, by="product").labels) <= {"crm", "erp", "support", "(none)"}
 
 
 # -- NaN policy ---------------------------------------------------------------------------------

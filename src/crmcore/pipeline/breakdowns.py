@@ -20,6 +20,7 @@ import numpy.typing as npt
 from crmcore._results import array
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
+from crmcore.options import as_choice
 from crmcore.pipeline.funnel import Funnel
 from crmcore.pipeline.history import FunnelHistory, wsum
 from crmcore.pipeline.metrics import _ratio, view
@@ -80,13 +81,11 @@ def breakdown(
     (('ann', 'bob'), [1, 0], [0.0, 7.0])
     """
     fh = view(data, funnel)
-    if by == "owner":
+    if as_choice(by, name="by", allowed=("owner", "product")) == "owner":
         codes, labels = fh.owner, [str(x) for x in fh.owner_ids.tolist()]
-    elif by == "product":
+    else:
         codes = np.where(fh.product < 0, len(fh.products), fh.product)
         labels = [str(x) for x in fh.products.tolist()] + ["(none)"]
-    else:
-        raise ValidationError(f"'by' must be 'owner' or 'product': {by!r}")
     k = len(labels)
     amt = np.nan_to_num(fh.amount, nan=0.0)
     is_open, won, lost = fh.is_open, fh.is_won, fh.is_lost
