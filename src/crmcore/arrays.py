@@ -59,6 +59,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._messages import show as _show
 from crmcore.errors import ValidationError
 
 __all__ = [
@@ -125,11 +126,6 @@ def as_float_array(
             i = _first_bad(inf.ravel())
             raise ValidationError(f"{name!r} must be finite: {arr.ravel()[i]} at index {i}")
     return arr
-
-
-def _show(value: object) -> str:
-    text = repr(value.item() if isinstance(value, np.generic) else value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _all_finite(arr: FloatArray) -> bool:
@@ -433,15 +429,17 @@ def apply_nan_policy(
     for k, v in scalars.items():
         converted[k] = np.full(n, float(v), dtype=np.float64)
     converted = {k: converted[k] for k in arrays}
-    # all rows kept and complete: one read-only view, not two arrays of the callers' size
-    complete = np.broadcast_to(np.True_, (n,))
+    # all rows kept and complete: one read-only all-True array serves as both masks
+    all_rows = np.ones(n, dtype=bool)
+    all_rows.flags.writeable = False
+    complete = all_rows
     if pol != "raise" and incomplete:
         complete = np.ones(n, dtype=bool)
         for k in incomplete:
             complete &= ~np.isnan(converted[k])
-    mask = np.broadcast_to(np.True_, (n,))
+    mask = all_rows
     if pol == "omit" and not complete.all():
         mask = complete
         converted = {k: v[mask] for k, v in converted.items()}
-        complete = np.broadcast_to(np.True_, (len(next(iter(converted.values()))),))
+        complete = np.ones(len(next(iter(converted.values()))), dtype=bool)
     return NanSplit(arrays=converted, mask=mask, complete=complete, policy=pol)
