@@ -1,7 +1,8 @@
 """Shared test configuration: hypothesis profiles.
 
-``CI=true`` (set by .ci/run) selects the "ci" profile: derandomized, so the
-gate is reproducible, with no per-example deadline (2 shared cores).
+``CI=true`` (set by .ci/run) or ``HYPOTHESIS_PROFILE=ci`` (set by ``python3 tasks.py test``)
+selects the "ci" profile: derandomized, so the gate is reproducible on every machine, with
+no per-example deadline (2 shared cores). Plain ``pytest`` uses the randomised "dev" profile.
 """
 
 from __future__ import annotations

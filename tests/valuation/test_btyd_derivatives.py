@@ -45,10 +45,13 @@ def _differences(f: Derivs, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _assert_close(f: Derivs, theta: np.ndarray) -> None:
-    _, g, H = f(theta)
+    ll, g, H = f(theta)
     g_num, H_num = _differences(f, theta)
-    # relative to the scale of each row: entries near 0 are compared against their neighbours
-    g_scale = np.maximum(np.abs(g_num), 1e-3 * np.abs(g_num).max() + 1e-8)
+    # relative to the scale of each row: entries near 0 are compared against their neighbours,
+    # and never below the round-off of a central difference of the log-likelihood itself
+    # (machine epsilon * |ll| / h, times a safety factor of 100)
+    roundoff = 100 * np.finfo(float).eps * abs(ll) / (1e-6 * theta)
+    g_scale = np.maximum(np.abs(g_num), 1e-3 * np.abs(g_num).max() + 1e-8 + 1e4 * roundoff)
     np.testing.assert_array_less(np.abs(g - g_num) / g_scale, 1e-4)
     H_scale = np.maximum(np.abs(H_num), 1e-6 * np.abs(H_num).max())
     np.testing.assert_array_less(np.abs(H - H_num) / H_scale, 1e-4)
