@@ -33,12 +33,14 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+from collections.abc import Callable, Sized
 from typing import Any
 
 import attrs
 import numpy as np
 
 from crmcore.errors import ValidationError
+from crmcore.labels import missing_mask
 
 __all__ = [
     "COUNT",
@@ -53,6 +55,7 @@ __all__ = [
     "array",
     "choice",
     "each",
+    "named_tuple_check",
     "number",
 ]
 
@@ -154,7 +157,9 @@ class Array:
     """Validator of an array field: a numpy array of ``ndim`` dimensions and dtype kind ``kind``.
 
     ``kind``: ``"f"`` numbers (integers accepted), ``"i"`` integers, ``"b"``
-    booleans, ``"M"`` datetime64 without NaT, ``"O"`` anything (labels).
+    booleans, ``"M"`` datetime64 without NaT, ``"O"`` labels of any type, none
+    missing (:func:`crmcore.labels.missing_mask`: None, NaN, NaT, ""; numeric
+    labels are finite numbers).
     Numbers must be finite and in [lo, hi]; NaN only where ``nan`` gives the
     documented reason, infinity only where ``inf`` does. ``length`` names the
     field whose length (first dimension) this one must have; ``ndim=None``
@@ -197,13 +202,18 @@ class Array:
             raise _fail(inst, attr, f"a {dims}numpy array of {what[self.kind]}", _short(value))
         if self.length is not None:
             other = getattr(inst, self.length)
-            n = None if other is None else len(other)
+            n = len(other) if isinstance(other, Sized) and not isinstance(other, str) else None
             if n is not None and value.shape[0] != n:
                 raise ValidationError(
                     f"{type(inst).__name__}: {attr.name!r} must have the length of "
                     f"{self.length!r} ({n}): {value.shape[0]}"
                 )
         if value.size == 0 or not self.scan:
+            return
+        if self.kind == "O" and value.dtype.kind not in "fiu":  # labels: none missing
+            miss = missing_mask(value) if value.ndim == 1 else np.zeros(value.shape, dtype=bool)
+            if miss.any():
+                raise _fail(inst, attr, "labels (none missing: None, NaN, '')", _first(value, miss))
             return
         if value.dtype.kind == "M":
             if np.isnat(value.min()):
@@ -255,6 +265,8 @@ class Array:
 
 
 def _first(value: Any, bad: Any) -> _Shown:
+    if value.ndim == 0:
+        return _Shown(repr(value[()]))
     i = tuple(int(j) for j in np.argwhere(bad)[0])
     return _Shown(f"{_plain(value[i])!r} at index {i[0] if len(i) == 1 else i}")
 
@@ -277,11 +289,17 @@ class Choice:
 
 @attrs.frozen
 class Each:
-    """Validator of a tuple field: every item passes ``item`` (a :class:`Number`, or an ``Each`` for rows)."""
+    """Validator of a tuple field: every item passes ``item`` (a :class:`Number`, or an ``Each`` for rows).
+
+    ``optional`` lets the field be None (standard errors that were not computed).
+    """
 
     item: Number | Each
+    optional: bool = False
 
     def __call__(self, inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
+        if value is None and self.optional:
+            return
         if not isinstance(value, tuple):
             raise _fail(inst, attr, "a tuple", value)
         for i, v in enumerate(value):
@@ -291,13 +309,13 @@ class Each:
                 raise ValidationError(f"{e} at index {i}") from None
 
 
-def each(item: Number | Each) -> Each:
+def each(item: Number | Each, *, optional: bool = False) -> Each:
     """A tuple validator (see :class:`Each`).
 
     >>> each(NONNEGATIVE).item.lo
     0
     """
-    return Each(item)
+    return Each(item, optional)
 
 
 def choice(*allowed: str) -> Choice:
@@ -345,6 +363,31 @@ def array(
     'labels'
     """
     return Array(kind, lo, hi, nan, length, ndim, optional, inf, scan)
+
+
+def named_tuple_check(
+    cls_name: str, **validators: Number | Array | Each | Choice
+) -> Callable[[tuple[Any, ...]], None]:
+    """The check of a ``NamedTuple``'s fields by these validators, in field order.
+
+    A tuple cannot carry attrs validators; its validating ``__new__`` calls
+    this, so the messages are those of the attrs result types.
+
+    >>> check = named_tuple_check("Pair", n=COUNT, share=PROBABILITY)
+    >>> check((2, 1.5))
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: tuple: 'share' must be a number in [0, 1]: 1.5
+    """
+    fields = attrs.fields(
+        attrs.make_class(cls_name, {n: attrs.field(validator=v) for n, v in validators.items()})
+    )
+
+    def check(inst: tuple[Any, ...]) -> None:
+        for a, v in zip(fields, inst, strict=True):
+            assert a.validator is not None
+            a.validator(inst, a, v)
+
+    return check
 
 
 FINITE = number()

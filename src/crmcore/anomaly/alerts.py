@@ -194,13 +194,13 @@ class AlertSummary:
     ``by_outcome`` counts resolved alerts only.
     """
 
-    start: datetime | None
-    end: datetime | None
+    start: datetime | None = attrs.field(validator=opt_utc)
+    end: datetime | None = attrs.field(validator=opt_utc)
     total: int = attrs.field(validator=COUNT)
-    by_rule: dict[str, int]
-    by_owner: dict[str, int]
-    by_status: dict[str, int]
-    by_outcome: dict[str, int]
+    by_rule: dict[str, int] = attrs.field(validator=instance(dict, "a dict of counts"))
+    by_owner: dict[str, int] = attrs.field(validator=instance(dict, "a dict of counts"))
+    by_status: dict[str, int] = attrs.field(validator=instance(dict, "a dict of counts"))
+    by_outcome: dict[str, int] = attrs.field(validator=instance(dict, "a dict of counts"))
     customers: int = attrs.field(validator=COUNT)
 
     def lines(self) -> list[str]:
@@ -245,9 +245,7 @@ def summarize(
     customers: set[str] = set()
     total = 0
     for a in expect_items(alerts, Alert, name="alerts"):
-        if (lo is not None and a.occurred_at < lo) or (
-            hi is not None and a.occurred_at >= hi
-        ):
+        if (lo is not None and a.occurred_at < lo) or (hi is not None and a.occurred_at >= hi):
             continue
         total += 1
         by_rule[a.rule] += 1

@@ -27,6 +27,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import array
 from crmcore.anomaly import _kernels as kern
 from crmcore.anomaly.alerts import Alert, AlertStep, alert_id
 from crmcore.anomaly.context import (
@@ -36,7 +37,7 @@ from crmcore.anomaly.context import (
     check_policy,
     check_queue,
 )
-from crmcore.anomaly.plan import Hit, Node, Plan, compile_plan, describe
+from crmcore.anomaly.plan import Hit, Node, Plan, compile_plan, describe, new_hit
 from crmcore.anomaly.rules import TAGS as _TAGS
 from crmcore.anomaly.rules import (
     AllOf,
@@ -53,8 +54,10 @@ from crmcore.anomaly.rules import (
 )
 from crmcore.arrays import IntArray
 from crmcore.errors import ConfigurationError, ValidationError
+from crmcore.model._fields import instance, tuple_of
 from crmcore.options import expect_instance
 from crmcore.tables import TransactionLog
+from crmcore.timestamps import MAX_MICROS, MIN_MICROS
 
 __all__ = ["MAX_AMOUNT", "Detection", "detect", "window_label"]
 
@@ -112,15 +115,19 @@ class Detection:
     ``counts()`` is cheap; ``alerts()`` builds the :class:`~crmcore.anomaly.Alert` records.
     """
 
-    plan: Plan
-    log: TransactionLog
-    order: IntArray | None
-    c: IntArray
-    t: IntArray
-    leaf_hits: tuple[kern.LeafHits, ...]
-    fired: tuple[IntArray, ...]
-    customers: Mapping[str, CustomerContext]
-    team_queue: str
+    plan: Plan = attrs.field(validator=instance(Plan, "a Plan"))
+    log: TransactionLog = attrs.field(validator=instance(TransactionLog, "a TransactionLog"))
+    order: IntArray | None = attrs.field(validator=array("i", 0, optional=True))
+    c: IntArray = attrs.field(validator=array("i", 0))
+    t: IntArray = attrs.field(validator=array("i", MIN_MICROS, MAX_MICROS, length="c"))
+    leaf_hits: tuple[kern.LeafHits, ...] = attrs.field(
+        validator=tuple_of(kern.LeafHits, "the LeafHits of a leaf")
+    )
+    fired: tuple[IntArray, ...] = attrs.field(validator=tuple_of(np.ndarray, "an array of rows"))
+    customers: Mapping[str, CustomerContext] = attrs.field(
+        validator=instance(Mapping, "a mapping of customer id to CustomerContext")
+    )
+    team_queue: str = attrs.field(validator=instance(str, "a queue name"))
 
     def __len__(self) -> int:
         return sum(len(r) for r in self.fired)
@@ -198,7 +205,7 @@ class Detection:
             h = self.leaf_hits[i]
             j = int(np.searchsorted(h.rows, r))
             if j < len(h.rows) and h.rows[j] == r:
-                return Hit(
+                return new_hit(
                     float(h.observed[j]),
                     float(h.baseline[j]),
                     float(h.deviation[j]),

@@ -24,7 +24,7 @@ from collections import deque
 from typing import Any
 
 from crmcore.anomaly._kernels import DAY_US
-from crmcore.anomaly.plan import Hit
+from crmcore.anomaly.plan import Hit, new_hit
 from crmcore.anomaly.rules import (
     BehaviourChange,
     Direction,
@@ -107,7 +107,7 @@ class _Threshold(Evaluator):
         self.lim = float(rule.at_least)
 
     def step(self, state: Any, t: int, x: float, cents: int) -> Hit | None:
-        return Hit(x, self.lim, x / self.lim, 0) if x >= self.lim else None
+        return new_hit(x, self.lim, x / self.lim, 0) if x >= self.lim else None
 
 
 class _Robust(Evaluator):
@@ -142,7 +142,7 @@ class _Robust(Evaluator):
                 z = d / scale
                 lim = self.z
                 if (z >= lim) if self.up else (z <= -lim) if self.down else (z >= lim or z <= -lim):
-                    hit = Hit(x, med, z, n)
+                    hit = new_hit(x, med, z, n)
         if n == self.n_max:
             del s[bisect_left(s, buf[0])]
         buf.append(x)
@@ -180,7 +180,7 @@ class _EW(Evaluator):
             sd = math.sqrt(var)
             z = (x - mean) / (sd if sd >= self.min_scale else self.min_scale)
             if _passes(self.direction, z, self.z):
-                hit = Hit(x, mean, z, n)
+                hit = new_hit(x, mean, z, n)
         diff = x - mean
         incr = self.alpha * diff
         state[0], state[1], state[2] = n + 1, mean + incr, self.keep * (var + diff * incr)
@@ -210,7 +210,7 @@ class _Velocity(Evaluator):
         state[1] = total
         n = len(dq)
         obs = float(n) if self.count else total / 100
-        return Hit(obs, self.lim, obs / self.lim, n) if obs >= self.lim else None
+        return new_hit(obs, self.lim, obs / self.lim, n) if obs >= self.lim else None
 
     def dump(self, state: list[Any]) -> list[list[int]]:
         return [[a, b] for a, b in state[0]]
@@ -238,7 +238,7 @@ class _VelocityCount(Evaluator):
         if n < self.lim:
             return None
         obs = float(n)
-        return Hit(obs, self.lim, obs / self.lim, n)
+        return new_hit(obs, self.lim, obs / self.lim, n)
 
     def dump(self, state: deque[int]) -> list[int]:
         return list(state)
@@ -290,7 +290,7 @@ class _Change(Evaluator):
             if self.direction is Direction.DOWN
             else up or down
         )
-        return Hit(lv, pv, ratio, n_prev) if f else None
+        return new_hit(lv, pv, ratio, n_prev) if f else None
 
     def dump(self, state: list[Any]) -> list[list[list[int]]]:
         return [[[a, b] for a, b in state[0]], [[a, b] for a, b in state[2]]]
@@ -314,7 +314,7 @@ class _Dormant(Evaluator):
         hit = None
         if last is not None and t - last >= self.gap:
             days = (t - last) / DAY_US
-            hit = Hit(days, self.limit, days / self.limit, n)
+            hit = new_hit(days, self.limit, days / self.limit, n)
         state[0], state[1] = t, n + 1
         return hit
 

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import attrs
 
+from crmcore._results import COUNT, FINITE, named_tuple_check
 from crmcore.anomaly._checks import _count
 from crmcore.anomaly._explain import explain_leaf, rule_label
 from crmcore.anomaly.rules import (
@@ -41,13 +42,42 @@ from crmcore.options import as_count, expect_instance
 __all__ = ["Hit", "Node", "Plan", "compile_plan", "describe", "fires"]
 
 
-class Hit(NamedTuple):
-    """The numbers of one fired leaf on one transaction."""
-
+class _HitFields(NamedTuple):
     observed: float
     baseline: float
     deviation: float
     history: int
+
+
+_check_hit = named_tuple_check(
+    "Hit", observed=FINITE, baseline=FINITE, deviation=FINITE, history=COUNT
+)
+
+
+class Hit(_HitFields):
+    """The numbers of one fired leaf on one transaction: finite numbers and a count >= 0.
+
+    >>> Hit(150.0, 100.0, 1.5, 0).deviation
+    1.5
+    >>> Hit(150.0, float("-inf"), 1.5, 0)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: Hit: 'baseline' must be a finite number: -inf
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, observed: float, baseline: float, deviation: float, history: int) -> Hit:
+        self = tuple.__new__(cls, (observed, baseline, deviation, history))
+        _check_hit(self)
+        return self
+
+
+def new_hit(observed: float, baseline: float, deviation: float, history: int) -> Hit:
+    """A :class:`Hit` from the engines' own finite numbers, without the check (the hot path)."""
+    return _tuple_new(Hit, (observed, baseline, deviation, history))
+
+
+_tuple_new = tuple.__new__
 
 
 def _nodes(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -144,7 +174,7 @@ def describe(
         assert hit is not None
         return hit, explain_leaf(node.rule, kind, *hit)
     if isinstance(node.rule, Not):
-        return Hit(amount, 0.0, 0.0, 0), f"not {rule_label(node.children[0].rule)}"
+        return new_hit(amount, 0.0, 0.0, 0), f"not {rule_label(node.children[0].rule)}"
     parts: list[tuple[Hit, str, bool]] = []
     for c in node.children:
         if fires(c, hit_of, in_scope):

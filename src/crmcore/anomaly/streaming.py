@@ -43,7 +43,7 @@ from crmcore.anomaly.context import (
     check_queue,
 )
 from crmcore.anomaly.leaves import make_evaluator
-from crmcore.anomaly.plan import Hit, compile_plan, describe, fires
+from crmcore.anomaly.plan import Hit, compile_plan, describe, fires, new_hit
 from crmcore.anomaly.rules import TAGS, BehaviourChange, RuleSet, Scope, Threshold, Velocity
 from crmcore.errors import ConfigurationError, NotFoundError, ValidationError
 from crmcore.model._storable import id_problem, text_problem
@@ -211,7 +211,7 @@ class StreamingEngine:
             if step is None:  # a threshold, evaluated inline
                 if x < lim:
                     continue
-                hit: Hit | None = Hit(x, lim, x / lim, 0)
+                hit: Hit | None = new_hit(x, lim, x / lim, 0)
             else:
                 hit = step(cust.states[i], t, x, cents)
                 if hit is None:

@@ -20,6 +20,7 @@ import attrs
 
 from crmcore._results import COUNT, choice, number
 from crmcore.errors import ImportRejectedError
+from crmcore.model._fields import instance, tuple_of
 
 __all__ = ["ImportReport", "RejectedImportError", "RowError"]
 
@@ -70,7 +71,7 @@ class ImportReport:
     True
     """
 
-    source: str
+    source: str = attrs.field(validator=instance(str, "a string naming the source"))
     target: Literal["transactions", "customers"] = attrs.field(
         validator=choice("transactions", "customers")
     )
@@ -81,8 +82,10 @@ class ImportReport:
     rejected: int = attrs.field(default=0, validator=COUNT)
     skipped: int = attrs.field(default=0, validator=COUNT)
     batches_committed: int = attrs.field(default=0, validator=COUNT)
-    all_or_nothing: bool = False
-    errors: tuple[RowError, ...] = ()
+    all_or_nothing: bool = attrs.field(default=False, validator=instance(bool, "a bool"))
+    errors: tuple[RowError, ...] = attrs.field(
+        default=(), validator=tuple_of(RowError, "a RowError")
+    )
 
     @property
     def ok(self) -> bool:

@@ -26,6 +26,8 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import array
+from crmcore.arrays import check_same_length
 from crmcore.errors import ValidationError
 from crmcore.ingest import _bytecells
 from crmcore.ingest._bytecells import ByteCells
@@ -53,6 +55,7 @@ from crmcore.ingest._sources import (
 from crmcore.ingest._store import Keyed, KeyFilter, keys_for, store
 from crmcore.ingest._times import parse_times
 from crmcore.ingest.report import ImportReport, RejectedImportError, RowError
+from crmcore.model._fields import instance
 from crmcore.repositories._codec import KEY_LENGTH
 from crmcore.repositories.protocols import UnitOfWork
 
@@ -81,6 +84,9 @@ DEFAULT_BATCH_SIZE = 50_000
 V = TypeVar("V")
 
 
+_CELLS = instance(list, "a list of parsed cells")
+
+
 @attrs.frozen(eq=False)
 class TransactionColumns:
     """A validated batch: parsed columns for every row, ``good`` rows, and the errors of the others.
@@ -90,19 +96,23 @@ class TransactionColumns:
     times 10**6 (the storage encoding), ``amounts`` the same as float64.
     """
 
-    customer_ids: list[object]
-    micros: npt.NDArray[np.int64]
-    amounts: npt.NDArray[np.float64]
-    kinds: npt.NDArray[np.int8]
-    quantities: npt.NDArray[np.int64]
-    currencies: list[str | None]
-    products: list[object]
-    categories: list[object]
-    channels: list[object]
-    external_refs: list[object]
-    errors: list[tuple[int, str, str]]
-    good: npt.NDArray[np.bool_]
-    amounts_e6: npt.NDArray[np.int64]
+    customer_ids: list[object] = attrs.field(validator=_CELLS)
+    micros: npt.NDArray[np.int64] = attrs.field(validator=array("i"))
+    amounts: npt.NDArray[np.float64] = attrs.field(validator=array(lo=0, length="micros"))
+    kinds: npt.NDArray[np.int8] = attrs.field(validator=array("i", 0, length="micros"))
+    quantities: npt.NDArray[np.int64] = attrs.field(validator=array("i", 0, length="micros"))
+    currencies: list[str | None] = attrs.field(validator=_CELLS)
+    products: list[object] = attrs.field(validator=_CELLS)
+    categories: list[object] = attrs.field(validator=_CELLS)
+    channels: list[object] = attrs.field(validator=_CELLS)
+    external_refs: list[object] = attrs.field(validator=_CELLS)
+    errors: list[tuple[int, str, str]] = attrs.field(validator=instance(list, "a list of errors"))
+    good: npt.NDArray[np.bool_] = attrs.field(validator=array("b", length="micros"))
+    amounts_e6: npt.NDArray[np.int64] = attrs.field(validator=array("i", 0, length="micros"))
+
+    def __attrs_post_init__(self) -> None:
+        lists = ("customer_ids", "currencies", "products", "categories", "channels")
+        check_same_length(micros=self.micros, **{k: getattr(self, k) for k in lists})
 
 
 def _fixed_currency(currency: str | None) -> str | None:

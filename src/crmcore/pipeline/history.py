@@ -32,8 +32,10 @@ from crmcore._results import array
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
+from crmcore.model._fields import instance
 from crmcore.pipeline.funnel import ForecastCategory, Funnel, StageKind
 from crmcore.tables import StageHistory
+from crmcore.tables.stage_history import NO_AMOUNT
 from crmcore.timestamps import as_instant
 
 __all__ = ["KIND_CODES", "FunnelHistory", "days_between", "wsum"]
@@ -76,7 +78,9 @@ class FunnelHistory:
     (0..n-1), ``ev_stage`` / ``ev_from`` (funnel stage index, -1 for
     creation), ``ev_at``, ``ev_amount``, ``ev_reason`` (index into
     ``reasons``, -1 for none), ``ev_exit`` (time of the opportunity's next
-    event, NaT for its last). Opportunity columns: ``opportunity_codes``
+    event, NaT for its last). ``ev_amount`` and ``amount`` are NaN where the
+    deal had no amount (the one meaning of NaN there: reports leave it out of
+    sums and count it as ``missing_amounts``). Opportunity columns: ``opportunity_codes``
     (codes into the source history's ``opportunity_ids``), ``created``,
     ``entered`` (when the current stage was entered), ``final_stage``,
     ``closed_at`` (NaT while open), ``amount``, ``owner``, ``product``,
@@ -85,13 +89,13 @@ class FunnelHistory:
     ``stage_category`` (index into :class:`ForecastCategory`), ``stage_rank``.
     """
 
-    funnel: Funnel
-    as_of: np.datetime64
+    funnel: Funnel = attrs.field(validator=instance(Funnel, "a Funnel"))
+    as_of: np.datetime64 = attrs.field(validator=array("M", ndim=None))
     ev_opp: IntArray = attrs.field(validator=array("i", scan=False))
     ev_stage: IntArray = attrs.field(validator=array("i", length="ev_opp", scan=False))
     ev_from: IntArray = attrs.field(validator=array("i", length="ev_opp", scan=False))
     ev_at: DT64 = attrs.field(validator=array("M", length="ev_opp", scan=False))
-    ev_amount: FloatArray = attrs.field(validator=array(length="ev_opp", scan=False))
+    ev_amount: FloatArray = attrs.field(validator=array(lo=0, nan=NO_AMOUNT, length="ev_opp"))
     ev_owner: IntArray = attrs.field(validator=array("i", length="ev_opp", scan=False))
     ev_reason: IntArray = attrs.field(validator=array("i", length="ev_opp", scan=False))
     ev_exit: DT64 = attrs.field(validator=array("M", length="ev_opp", scan=False))
@@ -102,18 +106,18 @@ class FunnelHistory:
     entered: DT64 = attrs.field(validator=array("M", length="final_stage", scan=False))
     final_stage: IntArray = attrs.field(validator=array("i", scan=False))
     closed_at: DT64 = attrs.field(validator=array("M", length="final_stage", scan=False))
-    amount: FloatArray = attrs.field(validator=array(length="final_stage", scan=False))
+    amount: FloatArray = attrs.field(validator=array(lo=0, nan=NO_AMOUNT, length="final_stage"))
     owner: IntArray = attrs.field(validator=array("i", length="final_stage", scan=False))
     product: IntArray = attrs.field(validator=array("i", length="final_stage", scan=False))
     max_rank: IntArray = attrs.field(validator=array("i", length="final_stage", scan=False))
     stage_kind: IntArray = attrs.field(validator=array("i", scan=False))
-    stage_probability: FloatArray = attrs.field(validator=array(length="stage_kind", scan=False))
+    stage_probability: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="stage_kind"))
     stage_category: IntArray = attrs.field(validator=array("i", length="stage_kind", scan=False))
     stage_rank: IntArray = attrs.field(validator=array("i", length="stage_kind", scan=False))
     opportunity_ids: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
-    owner_ids: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
-    products: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
-    reasons: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
+    owner_ids: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))  # "" = no owner
+    products: npt.NDArray[Any] = attrs.field(validator=array("O"))
+    reasons: npt.NDArray[Any] = attrs.field(validator=array("O"))
 
     @property
     def n_opportunities(self) -> int:

@@ -34,7 +34,7 @@ from datetime import UTC, date, datetime, timedelta
 import attrs
 
 from crmcore.errors import TransitionError, ValidationError
-from crmcore.model._fields import new_id
+from crmcore.model._fields import instance, new_id
 from crmcore.model._storable import MAX_ID_LENGTH, check_text, id_problem
 from crmcore.model.money import Money
 from crmcore.model.opportunity import Opportunity, StageChange
@@ -366,10 +366,14 @@ def reopen(
 class Won:
     """The result of :func:`win`: the won deal, its event, and the follow-up it opened (if any)."""
 
-    opportunity: Opportunity
-    event: StageChange
-    follow_up: Opportunity | None
-    follow_up_event: StageChange | None
+    opportunity: Opportunity = attrs.field(validator=instance(Opportunity, "an Opportunity"))
+    event: StageChange = attrs.field(validator=instance(StageChange, "a StageChange"))
+    follow_up: Opportunity | None = attrs.field(
+        validator=instance(Opportunity, "an Opportunity", optional=True)
+    )
+    follow_up_event: StageChange | None = attrs.field(
+        validator=instance(StageChange, "a StageChange", optional=True)
+    )
 
 
 def follow_up(

@@ -26,7 +26,7 @@ from crmcore._results import array
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
-from crmcore.model._fields import instance, record_id
+from crmcore.model._fields import instance, record_id, tuple_of
 from crmcore.model.activity import Activity, ActivityStatus
 from crmcore.options import as_choice, as_count, as_enum, as_number, expect_instance, expect_items
 from crmcore.pipeline.forecast import _close_probabilities, time_to_close, win_probabilities
@@ -189,8 +189,8 @@ class Plan:
 class Actuals:
     """What each rep did in a period (aligned arrays, one entry per rep)."""
 
-    period: Period
-    reps: tuple[str, ...]
+    period: Period = attrs.field(validator=instance(Period, "a Period"))
+    reps: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a rep id"))
     activities: IntArray = attrs.field(validator=array("i", lo=0))
     advances: IntArray = attrs.field(validator=array("i", lo=0, length="activities"))
     wins: IntArray = attrs.field(validator=array("i", lo=0, length="activities"))
@@ -291,8 +291,8 @@ def actuals(
 class PlanReport:
     """Plan versus actual: one row per plan; ``attainment`` is actual / target (NaN for target 0)."""
 
-    plans: tuple[Plan, ...]
-    measures: tuple[str, ...]
+    plans: tuple[Plan, ...] = attrs.field(validator=tuple_of(Plan, "a Plan"))
+    measures: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a measure name"))
     target: FloatArray = attrs.field(validator=array(lo=0, ndim=None))
     actual: FloatArray = attrs.field(validator=array(lo=0, ndim=None))
     attainment: FloatArray = attrs.field(validator=array(lo=0, ndim=None, nan="a target of 0"))
@@ -345,8 +345,8 @@ class NextPeriodForecast:
     Bernoulli variance with the run-rate's variance across those periods.
     """
 
-    period: Period
-    reps: tuple[str, ...]
+    period: Period = attrs.field(validator=instance(Period, "a Period"))
+    reps: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a rep id"))
     pipeline: FloatArray = attrs.field(validator=array(lo=0))
     run_rate: FloatArray = attrs.field(validator=array(lo=0, length="pipeline"))
     expected: FloatArray = attrs.field(validator=array(lo=0, length="pipeline"))

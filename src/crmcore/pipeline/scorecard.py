@@ -39,6 +39,7 @@ import numpy as np
 from crmcore._results import COUNT, array
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
+from crmcore.model._fields import instance, tuple_of
 from crmcore.model.activity import Activity
 from crmcore.options import as_number, as_probability
 from crmcore.pipeline.history import FunnelHistory, wsum
@@ -66,18 +67,18 @@ class Scorecards:
     ``uncosted_wins`` counts won deals with no cost given (costed at 0).
     """
 
-    period: Period
-    reps: tuple[str, ...]
+    period: Period = attrs.field(validator=instance(Period, "a Period"))
+    reps: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a rep id"))
     activities: IntArray = attrs.field(validator=array("i", lo=0))
     advances: IntArray = attrs.field(validator=array("i", lo=0, length="activities"))
     wins: IntArray = attrs.field(validator=array("i", lo=0, length="activities"))
     revenue: FloatArray = attrs.field(validator=array(lo=0, length="activities"))
     cost: FloatArray = attrs.field(validator=array(lo=0, length="activities"))
     profit: FloatArray = attrs.field(validator=array(length="activities"))
-    measures: tuple[str, ...]
+    measures: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a measure name"))
     percentile: FloatArray = attrs.field(validator=array(lo=0, hi=100, ndim=None))
     team_median: FloatArray = attrs.field(validator=array(ndim=None))
-    diagnosis: tuple[str, ...]
+    diagnosis: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a diagnosis"))
     uncosted_wins: int = attrs.field(validator=COUNT)
 
     def lines(self) -> list[str]:

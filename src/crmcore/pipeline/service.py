@@ -31,6 +31,7 @@ import attrs
 import numpy as np
 
 from crmcore.errors import ValidationError
+from crmcore.model._fields import instance
 from crmcore.model.opportunity import Opportunity, StageChange
 from crmcore.options import as_count, as_id, expect_instance
 from crmcore.pipeline.funnel import Funnel, StageKind
@@ -90,9 +91,11 @@ def create_opportunity(uow: UnitOfWork, funnel: Funnel, **fields: Any) -> Opport
 class Advanced:
     """What :func:`advance` stored: the moved opportunity, its event, and any follow-up it opened."""
 
-    opportunity: Opportunity
-    event: StageChange
-    follow_up: Opportunity | None = None
+    opportunity: Opportunity = attrs.field(validator=instance(Opportunity, "an Opportunity"))
+    event: StageChange = attrs.field(validator=instance(StageChange, "a StageChange"))
+    follow_up: Opportunity | None = attrs.field(
+        default=None, validator=instance(Opportunity, "an Opportunity", optional=True)
+    )
 
 
 def advance(

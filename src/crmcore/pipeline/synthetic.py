@@ -21,8 +21,10 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import array
 from crmcore.arrays import FloatArray, as_float_array, check_nonnegative
 from crmcore.errors import ValidationError
+from crmcore.model._fields import instance
 from crmcore.options import as_count, as_number, as_probability, as_seed
 from crmcore.pipeline.funnel import Funnel, StageKind
 from crmcore.pipeline.presets import LOST_REASONS
@@ -40,12 +42,12 @@ class SyntheticPipeline:
     ``reasons=p.reasons`` to :meth:`FunnelHistory.build`.
     """
 
-    history: StageHistory
-    reason_codes: npt.NDArray[np.int64]
-    reason_labels: npt.NDArray[Any]
-    rep_skill: npt.NDArray[np.float64]
-    start: np.datetime64
-    as_of: np.datetime64
+    history: StageHistory = attrs.field(validator=instance(StageHistory, "a StageHistory"))
+    reason_codes: npt.NDArray[np.int64] = attrs.field(validator=array("i", -1, length="history"))
+    reason_labels: npt.NDArray[Any] = attrs.field(validator=array("O"))
+    rep_skill: npt.NDArray[np.float64] = attrs.field(validator=array(lo=0))
+    start: np.datetime64 = attrs.field(validator=array("M", ndim=None))
+    as_of: np.datetime64 = attrs.field(validator=array("M", ndim=None))
 
     @property
     def reasons(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:

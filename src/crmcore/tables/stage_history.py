@@ -10,12 +10,22 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore._results import array
-from crmcore.arrays import FloatArray, IntArray, as_int_array, check_same_length
+from crmcore.arrays import (
+    FloatArray,
+    IntArray,
+    as_float_array,
+    as_int_array,
+    check_nonnegative,
+    check_same_length,
+)
 from crmcore.labels import factorize_labels
 from crmcore.model.opportunity import StageChange
 from crmcore.timestamps import parse_timestamps
 
 __all__ = ["StageHistory"]
+
+NO_AMOUNT = "no amount: the deal had none (yet); reports leave it out of sums and count it"
+"""Why an amount column of the stage history may hold NaN (the one meaning of NaN there)."""
 
 
 @attrs.frozen(eq=False)
@@ -45,13 +55,13 @@ class StageHistory:
     at: npt.NDArray[np.datetime64] = attrs.field(
         validator=array("M", length="opportunity", scan=False)
     )
-    amount: FloatArray = attrs.field(validator=array(length="opportunity", scan=False))
+    amount: FloatArray = attrs.field(validator=array(lo=0, nan=NO_AMOUNT, length="opportunity"))
     owner: IntArray = attrs.field(validator=array("i", length="opportunity", scan=False))
     product: IntArray = attrs.field(validator=array("i", length="opportunity", scan=False))
     opportunity_ids: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
-    stages: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
-    owner_ids: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
-    products: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
+    stages: npt.NDArray[Any] = attrs.field(validator=array("O"))
+    owner_ids: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))  # "" = no owner
+    products: npt.NDArray[Any] = attrs.field(validator=array("O"))
 
     def __attrs_post_init__(self) -> None:
         check_same_length(
@@ -83,7 +93,8 @@ class StageHistory:
     ) -> StageHistory:
         """Build from per-row arrays of names.
 
-        Ids and names follow :mod:`crmcore.labels`: a missing opportunity id,
+        ``amount`` is >= 0 and finite; NaN (or no ``amount``) means the deal had
+        no amount at that moment. Ids and names follow :mod:`crmcore.labels`: a missing opportunity id,
         ``to_stage`` or owner id is refused with its row; a missing
         ``from_stage`` (None, NaN, "") marks a creation event and a missing
         product a deal without one (code -1).
@@ -100,7 +111,11 @@ class StageHistory:
         stages, inv = factorize_labels(np.concatenate([to_labels, fr_labels]), name="stage")
         to_codes = inv[: len(to_labels)][to_c]
         from_codes = np.append(inv[len(to_labels) :], -1)[fr_c]  # code -1 stays -1
-        amt = np.full(n, np.nan) if amount is None else np.asarray(amount, dtype=np.float64)
+        if amount is None:
+            amt = np.full(n, np.nan)
+        else:  # NaN is "no amount"; infinity and negative amounts are refused with their row
+            amt = as_float_array(amount, name="amount", allow_nan=True)
+            check_nonnegative(amt, name="amount")
         if owner_ids is None:
             own, own_labels = np.zeros(n, dtype=np.int64), np.array([""])
         else:

@@ -25,13 +25,12 @@ centre or standardise them first for well-conditioned fits.
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 import numpy as np
 import numpy.typing as npt
 from scipy.special import betaln, digamma, gammaln
 
+from crmcore._results import FINITE, NONNEGATIVE, each
 from crmcore.arrays import FloatArray
 from crmcore.errors import ValidationError
 
@@ -44,15 +43,6 @@ __all__ = [
 ]
 
 
-def _finite_tuple(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is None:
-        return
-    if not isinstance(value, tuple) or not all(
-        isinstance(v, int | float) and np.isfinite(v) for v in value
-    ):
-        raise ValidationError(f"{attribute.name!r} must be a tuple of finite numbers: {value!r}")
-
-
 @attrs.frozen
 class CovariateEffects:
     """Fitted coefficients of the covariates (and their standard errors, when available).
@@ -61,10 +51,14 @@ class CovariateEffects:
     (0.4, -0.1)
     """
 
-    purchase: tuple[float, ...] = attrs.field(validator=_finite_tuple)
-    dropout: tuple[float, ...] = attrs.field(validator=_finite_tuple)
-    purchase_errors: tuple[float, ...] | None = attrs.field(default=None, validator=_finite_tuple)
-    dropout_errors: tuple[float, ...] | None = attrs.field(default=None, validator=_finite_tuple)
+    purchase: tuple[float, ...] = attrs.field(validator=each(FINITE))
+    dropout: tuple[float, ...] = attrs.field(validator=each(FINITE))
+    purchase_errors: tuple[float, ...] | None = attrs.field(
+        default=None, validator=each(NONNEGATIVE, optional=True)
+    )
+    dropout_errors: tuple[float, ...] | None = attrs.field(
+        default=None, validator=each(NONNEGATIVE, optional=True)
+    )
 
 
 def covariate_matrix(values: npt.ArrayLike | None, n: int, *, name: str) -> FloatArray:
