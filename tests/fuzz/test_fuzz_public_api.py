@@ -77,7 +77,6 @@ OPEN_FINDINGS: dict[str, str] = {
     "crmcore.segmentation.profitability.cost_entries_to_arrays": "argument 'customer_ids' = None -> escaped builtins.IndexError: 'too many indices for array: array is 0-dimensional, but 1 were indexed'",
     "crmcore.segmentation.profitability.customer_index": "argument 'customer_ids' = None -> escaped builtins.IndexError: 'too many indices for array: array is 0-dimensional, but 1 were indexed'",
     "crmcore.segmentation.profitability.interactions_to_arrays": "argument 'customer_ids' = None -> escaped builtins.IndexError: 'too many indices for array: array is 0-dimensional, but 1 were indexed'",
-    "crmcore.segmentation.profitability.whale_curve": "argument 'profit' = array([], dtype=float64) -> ValidationError not naming 'profit': \"'values' is empty: shares of the total are undefined\"",
     "crmcore.segmentation.rfm.RFMSummary": "argument 'as_of' = nan -> returned a non-finite value: 'result.as_of = nan'",
     "crmcore.segmentation.rfm.Segments": "argument 'names' (#1) = array([nan, 'b'], dtype=object) -> returned a non-finite value: 'result.names.flat[0] = nan'",
     "crmcore.segmentation.rules.Condition": "argument 'value' (#2) = None -> ConfigurationError not naming 'value': \"condition on 'assets': operator '>' needs a number: None\"",
