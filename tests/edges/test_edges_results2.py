@@ -210,6 +210,17 @@ def test_covariate_effects_and_import_report_check_every_field() -> None:
 # -- the walk: these classes check every field ---------------------------------------------------
 CHECKED = [
     "crmcore.anomaly.alerts.AlertSummary",
+    "crmcore.pipeline.breakdowns.Breakdown",
+    "crmcore.pipeline.breakdowns.CohortConversion",
+    "crmcore.pipeline.breakdowns.LostReasons",
+    "crmcore.pipeline.breakdowns.SalesMatrix",
+    "crmcore.pipeline.forecast.Backtest",
+    "crmcore.pipeline.forecast.Forecast",
+    "crmcore.pipeline.forecast.TimeToClose",
+    "crmcore.pipeline.forecast.WinProbabilities",
+    "crmcore.pipeline.metrics.StageConversion",
+    "crmcore.pipeline.metrics.TimeInStage",
+    "crmcore.pipeline.metrics.WeightedPipeline",
     "crmcore.anomaly.batch.Detection",
     "crmcore.ingest.report.ImportReport",
     "crmcore.ingest.transactions.TransactionColumns",
@@ -237,3 +248,19 @@ def test_every_field_of_these_classes_has_a_validator_that_refuses_nan(qualname:
         with pytest.raises(ValidationError) as e:
             f.validator(object.__new__(cls), f, NAN)  # NaN is never a table, a record, a list
         assert repr(f.name) in str(e.value) or f"'{f.name}[" in str(e.value), str(e.value)
+
+
+def test_pipeline_results_refuse_stage_names_that_are_not_strings() -> None:
+    from crmcore.pipeline.breakdowns import LostReasons
+    from crmcore.pipeline.forecast import Backtest, TimeToClose
+
+    for cls, field in ((LostReasons, "reasons"), (Backtest, "methods"), (TimeToClose, "stages")):
+        f = attrs.fields_dict(cls)[field]
+        assert f.validator is not None
+        with pytest.raises(ValidationError, match=rf"'{field}' must be a sequence"):
+            f.validator(object.__new__(cls), f, np.array([NAN, "b"], dtype=object))
+        with pytest.raises(ValidationError, match=rf"'{field}\[0\]' must be a .*: nan"):
+            f.validator(object.__new__(cls), f, (NAN, "b"))
+    f = attrs.fields_dict(Backtest)["as_of"]
+    with pytest.raises(ValidationError, match=r"'as_of' must be datetimes \(no NaT\)"):
+        f.validator(object.__new__(Backtest), f, np.datetime64("NaT"))  # type: ignore[misc]

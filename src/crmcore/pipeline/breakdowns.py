@@ -20,6 +20,7 @@ import numpy.typing as npt
 from crmcore._results import array
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
+from crmcore.model._fields import instance, tuple_of
 from crmcore.options import as_choice
 from crmcore.pipeline.funnel import Funnel
 from crmcore.pipeline.history import FunnelHistory, wsum
@@ -42,8 +43,8 @@ __all__ = [
 class Breakdown:
     """Per label (rep or product): counts, win rate, won value, open and weighted pipeline."""
 
-    by: str
-    labels: tuple[str, ...]
+    by: str = attrs.field(validator=instance(str, "what the rows are grouped by"))
+    labels: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a label"))
     opportunities: IntArray = attrs.field(validator=array("i", lo=0))
     open: IntArray = attrs.field(validator=array("i", lo=0, length="opportunities"))
     won: IntArray = attrs.field(validator=array("i", lo=0, length="opportunities"))
@@ -116,8 +117,8 @@ def breakdown(
 class SalesMatrix:
     """Won value per rep (rows) and product (columns)."""
 
-    owners: tuple[str, ...]
-    products: tuple[str, ...]
+    owners: tuple[str, ...] = attrs.field(validator=tuple_of(str, "an owner id"))
+    products: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a product"))
     won_value: FloatArray = attrs.field(validator=array(lo=0, ndim=2))
     won_count: IntArray = attrs.field(validator=array("i", lo=0, ndim=2, length="won_value"))
 
@@ -154,7 +155,7 @@ def who_sells_what(data: FunnelHistory | StageHistory, funnel: Funnel | None = N
 class LostReasons:
     """Lost deals per reason: count, value, share of lost deals, and the stage they were lost from."""
 
-    reasons: tuple[str, ...]
+    reasons: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a reason"))
     count: IntArray = attrs.field(validator=array("i", lo=0))
     value: FloatArray = attrs.field(validator=array(lo=0, length="count"))
     share: FloatArray = attrs.field(
@@ -165,7 +166,7 @@ class LostReasons:
             nan="a ratio whose denominator is 0 (the counts beside it say so)",
         )
     )
-    from_stages: tuple[str, ...]
+    from_stages: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a stage name"))
     by_stage: IntArray = attrs.field(validator=array("i", lo=0, ndim=2, length="count"))
 
 
@@ -223,7 +224,7 @@ class CohortConversion:
     """
 
     months: npt.NDArray[Any] = attrs.field(validator=array("M"))
-    stages: tuple[str, ...]
+    stages: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a stage name"))
     created: IntArray = attrs.field(validator=array("i", lo=0, length="months"))
     reached: IntArray = attrs.field(validator=array("i", lo=0, length="months", ndim=2))
     won: IntArray = attrs.field(validator=array("i", lo=0, length="months"))

@@ -39,6 +39,7 @@ from scipy.special import ndtri
 from crmcore._results import COUNT, NONNEGATIVE, PROBABILITY, array, each, number
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
+from crmcore.model._fields import instance, tuple_of
 from crmcore.options import as_choice, as_confidence, as_horizon, as_number, expect_instance
 from crmcore.pipeline.funnel import Funnel
 from crmcore.pipeline.history import FunnelHistory, days_between, wsum
@@ -67,7 +68,7 @@ _MAX_DAYS = 2000  # the day grid of the timing tables (longer paths count as 200
 class WinProbabilities:
     """Per open stage: closed deals that reached it, how many were won, raw and smoothed rates."""
 
-    stages: tuple[str, ...]
+    stages: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a stage name"))
     closed: IntArray = attrs.field(validator=array("i", lo=0))
     won: IntArray = attrs.field(validator=array("i", lo=0, length="closed"))
     empirical: FloatArray = attrs.field(
@@ -146,7 +147,7 @@ class TimeToClose:
     (inverse-probability weighting for a steady flow of new deals).
     """
 
-    stages: tuple[str, ...]
+    stages: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a stage name"))
     samples: FloatArray = attrs.field(validator=array(lo=0))
     offsets: IntArray = attrs.field(validator=array("i", lo=0))
     stays: FloatArray | None = attrs.field(
@@ -244,8 +245,8 @@ class Forecast:
     :func:`_close_probabilities`) and contribute nothing.
     """
 
-    method: str
-    as_of: np.datetime64
+    method: str = attrs.field(validator=instance(str, "a method name"))
+    as_of: np.datetime64 = attrs.field(validator=array("M", ndim=None))
     months: npt.NDArray[Any] = attrs.field(validator=array("M"))
     expected: FloatArray = attrs.field(validator=array(lo=0, length="months"))
     sd: FloatArray = attrs.field(validator=array(lo=0, length="months"))
@@ -392,10 +393,10 @@ class Backtest:
     ``(sum forecast - sum actual) / sum actual`` (positive = optimistic).
     """
 
-    as_of: np.datetime64
+    as_of: np.datetime64 = attrs.field(validator=array("M", ndim=None))
     months: npt.NDArray[Any] = attrs.field(validator=array("M"))
     actual: FloatArray = attrs.field(validator=array(lo=0, length="months"))
-    methods: tuple[str, ...]
+    methods: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a method name"))
     expected: FloatArray = attrs.field(validator=array(lo=0, ndim=2))
     mape: tuple[float | None, ...] = attrs.field(validator=each(number(0, optional=True)))
     bias: tuple[float | None, ...] = attrs.field(validator=each(number(-1, optional=True)))

@@ -27,6 +27,7 @@ import numpy.typing as npt
 from crmcore._results import COUNT, NONNEGATIVE, POSITIVE, array, number
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
+from crmcore.model._fields import tuple_of
 from crmcore.options import as_number, expect_instance
 from crmcore.pipeline.funnel import ForecastCategory, Funnel
 from crmcore.pipeline.history import FunnelHistory, days_between, wsum
@@ -101,7 +102,7 @@ class StageConversion:
     ``rate = advanced / decided``.
     """
 
-    stages: tuple[str, ...]
+    stages: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a stage name"))
     reached: IntArray = attrs.field(validator=array("i", lo=0))
     advanced: IntArray = attrs.field(validator=array("i", lo=0, length="reached"))
     decided: IntArray = attrs.field(validator=array("i", lo=0, length="reached"))
@@ -202,7 +203,7 @@ def win_rate(data: FunnelHistory | StageHistory, funnel: Funnel | None = None) -
 class TimeInStage:
     """Completed stays per stage (entered, then left before ``as_of``), in days."""
 
-    stages: tuple[str, ...]
+    stages: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a stage name"))
     count: IntArray = attrs.field(validator=array("i", lo=0))
     mean_days: FloatArray = attrs.field(
         validator=array(lo=0, length="count", nan="no deal to measure")
@@ -337,11 +338,11 @@ class WeightedPipeline:
     case); omitted is never rolled up.
     """
 
-    stages: tuple[str, ...]
+    stages: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a stage name"))
     count: IntArray = attrs.field(validator=array("i", lo=0))
     total: FloatArray = attrs.field(validator=array(lo=0, length="count"))
     weighted: FloatArray = attrs.field(validator=array(lo=0, length="count"))
-    categories: tuple[str, ...]
+    categories: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a forecast category"))
     category_total: FloatArray = attrs.field(validator=array(lo=0))
     category_weighted: FloatArray = attrs.field(validator=array(lo=0, length="category_total"))
     cumulative: FloatArray = attrs.field(validator=array(lo=0, length="category_total"))
