@@ -210,6 +210,14 @@ def test_covariate_effects_and_import_report_check_every_field() -> None:
 # -- the walk: these classes check every field ---------------------------------------------------
 CHECKED = [
     "crmcore.anomaly.alerts.AlertSummary",
+    "crmcore.satisfaction.quadrants.QuadrantResult",
+    "crmcore.segmentation.concentration.ABCClasses",
+    "crmcore.segmentation.crosssell.CoPurchase",
+    "crmcore.segmentation.crosssell.Recommendations",
+    "crmcore.segmentation.profitability.CostBreakdown",
+    "crmcore.segmentation.rfm.RFMSummary",
+    "crmcore.segmentation.rfm.Segments",
+    "crmcore.segmentation.tiers.TierAssignment",
     "crmcore.pipeline.breakdowns.Breakdown",
     "crmcore.pipeline.breakdowns.CohortConversion",
     "crmcore.pipeline.breakdowns.LostReasons",
@@ -264,3 +272,20 @@ def test_pipeline_results_refuse_stage_names_that_are_not_strings() -> None:
     f = attrs.fields_dict(Backtest)["as_of"]
     with pytest.raises(ValidationError, match=r"'as_of' must be datetimes \(no NaT\)"):
         f.validator(object.__new__(Backtest), f, np.datetime64("NaT"))  # type: ignore[misc]
+
+
+def test_label_arrays_of_results_refuse_missing_labels_naming_the_index() -> None:
+    from crmcore.segmentation.crosssell import co_purchase
+
+    cp = co_purchase(["a", "a", "b"], ["cd", "dvd", "cd"])
+    assert cp.products.tolist() == ["cd", "dvd"]
+    good = _fields(cp)
+    with pytest.raises(
+        ValidationError,
+        match=r"CoPurchase: 'products' must be labels \(none missing: None, NaN, ''\): nan at index 0",
+    ):
+        type(cp)(**{**good, "products": np.array([NAN, "dvd"], dtype=object)})
+    with pytest.raises(ValidationError, match=r"'customer_ids' must be a finite number: -inf"):
+        type(cp)(**{**good, "customer_ids": np.array([-INF, 2.0])})  # numeric labels: finite
+    with pytest.raises(ValidationError, match="'incidence' must be a scipy.sparse.csr_matrix"):
+        type(cp)(**{**good, "incidence": None})

@@ -40,6 +40,7 @@ from crmcore.arrays import (
     validate_nan_policy,
 )
 from crmcore.errors import ValidationError
+from crmcore.model._fields import instance
 from crmcore.satisfaction._validate import (
     LEVELS,
     competition_array,
@@ -97,7 +98,7 @@ class QuadrantResult:
     """
 
     codes: npt.NDArray[np.int8] = attrs.field(eq=False, repr=False, validator=array("i", lo=0))
-    extremes: bool = False
+    extremes: bool = attrs.field(default=False, validator=instance(bool, "a bool"))
 
     def counts(self) -> dict[str, int]:
         """Customers per quadrant, in :class:`Quadrant` order (the extremes only if asked for).

@@ -44,6 +44,7 @@ import numpy.typing as npt
 from crmcore._results import COUNT, array
 from crmcore.arrays import FloatArray, NanSplit, apply_nan_policy, validate_nan_policy
 from crmcore.errors import ValidationError
+from crmcore.model._fields import tuple_of
 from crmcore.options import as_count, as_probability
 
 __all__ = [
@@ -463,7 +464,7 @@ class ABCClasses:
     """
 
     codes: npt.NDArray[np.int8] = attrs.field(validator=array("i", lo=-1))
-    labels: tuple[str, ...]
+    labels: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a class label"))
     thresholds: FloatArray = attrs.field(validator=array(inf="a class that no value reaches"))
     counts: npt.NDArray[np.int64] = attrs.field(validator=array("i", lo=0))
     shares: FloatArray = attrs.field(validator=array(length="counts"))

@@ -36,6 +36,7 @@ from crmcore._results import COUNT, NONNEGATIVE, PROBABILITY, array
 from crmcore.arrays import FloatArray, IntArray, check_same_length
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
+from crmcore.model._fields import instance
 from crmcore.options import as_choice, as_count
 
 __all__ = ["CoPurchase", "PairStat", "Recommendations", "co_purchase"]
@@ -69,8 +70,8 @@ class Recommendations:
     [[-1, -1], [1, -1], [-1, -1]]
     """
 
-    customer_ids: npt.NDArray[Any]
-    products: npt.NDArray[Any]
+    customer_ids: npt.NDArray[Any] = attrs.field(validator=array("O"))
+    products: npt.NDArray[Any] = attrs.field(validator=array("O"))
     codes: IntArray = attrs.field(validator=array("i", lo=-1, ndim=2))  # (customers, k)
     scores: FloatArray = attrs.field(validator=array(ndim=2, length="codes"))  # (customers, k)
 
@@ -95,9 +96,11 @@ class CoPurchase:
     2
     """
 
-    customer_ids: npt.NDArray[Any]
-    products: npt.NDArray[Any]
-    incidence: sp.csr_matrix
+    customer_ids: npt.NDArray[Any] = attrs.field(validator=array("O"))
+    products: npt.NDArray[Any] = attrs.field(validator=array("O"))
+    incidence: sp.csr_matrix = attrs.field(
+        validator=instance(sp.csr_matrix, "a scipy.sparse.csr_matrix (customers x products)")
+    )
     counts: IntArray = attrs.field(validator=array("i", lo=0, ndim=2))  # (products, products)
 
     @property

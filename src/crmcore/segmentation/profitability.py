@@ -39,6 +39,7 @@ from crmcore.arrays import (
 from crmcore.errors import ValidationError
 from crmcore.labels import check_labels, factorize_labels, factorize_together
 from crmcore.model import CostEntry, Interaction
+from crmcore.model._fields import tuple_of
 from crmcore.model.money import _to_currency
 from crmcore.options import as_count, expect_instance
 from crmcore.segmentation.concentration import _build, _sorted_values
@@ -139,7 +140,7 @@ class CostBreakdown:
     (('bad_debt', 'discount'), [5.0, 41.0], [5.0, 1.0])
     """
 
-    categories: tuple[str, ...]
+    categories: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a cost category"))
     amounts: FloatArray = attrs.field(
         validator=array(lo=0, ndim=2, nan='nan_policy="propagate": a customer with a missing input')
     )  # shape (n_customers, len(categories))

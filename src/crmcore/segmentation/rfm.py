@@ -178,7 +178,7 @@ class RFMSummary:
     recency: FloatArray = attrs.field(validator=array(lo=0, length="customer_ids"))
     frequency: IntArray = attrs.field(validator=array("i", lo=0, length="customer_ids"))
     monetary: FloatArray = attrs.field(validator=array(length="customer_ids"))
-    as_of: np.datetime64
+    as_of: np.datetime64 = attrs.field(validator=array("M", ndim=None))
 
     def __len__(self) -> int:
         return len(self.customer_ids)
@@ -333,7 +333,7 @@ class Segments:
     """
 
     codes: npt.NDArray[np.int16] = attrs.field(validator=array("i", lo=-1))
-    names: tuple[str, ...]
+    names: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a segment name"))
 
     def counts(self) -> dict[str, int]:
         """Customers per segment (segments with none left out), in map order.

@@ -123,7 +123,7 @@ class TierAssignment:
     """
 
     codes: npt.NDArray[np.int16] = attrs.field(validator=array("i", lo=-1))
-    tiers: tuple[str, ...]
+    tiers: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a tier name"))
 
     def labels(self) -> npt.NDArray[np.str_]:
         """Tier name per customer ("" where none matched)."""
