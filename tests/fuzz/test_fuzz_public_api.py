@@ -15,7 +15,8 @@ and at the paths of ``DOCUMENTED_NAN``), or raises a crmcore error
 the argument, the hostile value and what happened.
 
 Findings still open are listed in ``OPEN_FINDINGS`` (strict xfail): remove
-an entry when its fix lands (a fixed name then XPASSes and fails the gate).
+an entry when its fix lands (a fixed name then XPASSes and fails the gate);
+``refresh_open_findings.py`` does it from a JUnit XML of a full run.
 Every hostile case of every name (not only the sampled ones) is run by
 ``.venv/bin/python tests/fuzz/survey.py [name-substring ...]``.
 """
