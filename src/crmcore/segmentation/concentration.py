@@ -42,7 +42,13 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore._results import COUNT, array
-from crmcore.arrays import FloatArray, NanSplit, apply_nan_policy, validate_nan_policy
+from crmcore.arrays import (
+    FloatArray,
+    NanSplit,
+    apply_nan_policy,
+    as_float_array,
+    validate_nan_policy,
+)
 from crmcore.errors import ValidationError
 from crmcore.model._fields import tuple_of
 from crmcore.options import as_count, as_probability
@@ -72,10 +78,19 @@ def _split(
 
 
 def _sorted_values(values: npt.ArrayLike, *, name: str, nan_policy: str) -> tuple[FloatArray, int]:
-    """Sorted copy of the values kept and the number of NaN rows dropped (``omit``)."""
-    split = _split(values, name=name, nan_policy=nan_policy, what=f"a ranking of {name!r}")
-    kept = split.arrays[name]
-    return np.sort(kept), len(split.mask) - len(kept)
+    """Sorted copy of the values kept and the number of NaN rows dropped (``omit``).
+
+    The one sort proves clean input for free (NaN sorts last, infinities to
+    the ends); anything else goes through the one NaN policy, which raises or
+    drops rows, and the kept values are the sorted prefix (NaN sorted last).
+    """
+    validate_nan_policy(nan_policy, allowed=("raise", "omit"), what=f"a ranking of {name!r}")
+    x = as_float_array(values, name=name, allow_nan=True, allow_inf=True)
+    s = np.sort(x)
+    if len(s) == 0 or (np.isfinite(s[0]) and np.isfinite(s[-1])):
+        return s, 0
+    kept = apply_nan_policy({name: x}, policy=nan_policy).arrays[name]
+    return s[: len(kept)], len(x) - len(kept)
 
 
 @attrs.frozen(eq=False)
@@ -433,10 +448,14 @@ def gini(values: npt.ArrayLike, *, corrected: bool = False, nan_policy: str = "r
     >>> gini([1e308, 1.0]), gini([1.0, float("nan")], nan_policy="propagate")
     (0.5, nan)
     """
-    split = _split(values, name="values", nan_policy=nan_policy)
-    if split.has_missing:
-        return float("nan")
-    return _build(np.sort(split.arrays["values"]), split.dropped).gini(corrected=corrected)
+    if validate_nan_policy(nan_policy) == "propagate":
+        split = _split(values, name="values", nan_policy=nan_policy)
+        if split.has_missing:
+            return float("nan")
+    s, n_nan = _sorted_values(
+        values, name="values", nan_policy=nan_policy.replace("propagate", "raise")
+    )
+    return _build(s, n_nan).gini(corrected=corrected)
 
 
 def lorenz_curve(
