@@ -210,6 +210,14 @@ def test_covariate_effects_and_import_report_check_every_field() -> None:
 # -- the walk: these classes check every field ---------------------------------------------------
 CHECKED = [
     "crmcore.anomaly.alerts.AlertSummary",
+    "crmcore.satisfaction.fit.LoyaltyFit",
+    "crmcore.satisfaction.fit.ModerationTest",
+    "crmcore.valuation.btyd.bgbb.BGBBModel",
+    "crmcore.valuation.btyd.bgnbd.BGNBDModel",
+    "crmcore.valuation.btyd.bgnbd.MBGNBDModel",
+    "crmcore.valuation.btyd.gamma_gamma.GammaGammaModel",
+    "crmcore.valuation.btyd.pareto_nbd.ParetoNBDModel",
+    "crmcore.valuation.economics.sbg.SBGModel",
     "crmcore.satisfaction.quadrants.QuadrantResult",
     "crmcore.segmentation.concentration.ABCClasses",
     "crmcore.segmentation.crosssell.CoPurchase",
@@ -289,3 +297,12 @@ def test_label_arrays_of_results_refuse_missing_labels_naming_the_index() -> Non
         type(cp)(**{**good, "customer_ids": np.array([-INF, 2.0])})  # numeric labels: finite
     with pytest.raises(ValidationError, match="'incidence' must be a scipy.sparse.csr_matrix"):
         type(cp)(**{**good, "incidence": None})
+
+
+def test_fitted_models_refuse_a_converged_flag_or_parameters_of_the_wrong_type() -> None:
+    from crmcore.valuation.btyd.bgnbd import BGNBDModel
+
+    f = attrs.fields_dict(BGNBDModel)
+    for name, value in (("converged", NAN), ("params", None), ("message", 3)):
+        with pytest.raises(ValidationError, match=f"'{name}' must be"):
+            f[name].validator(object.__new__(BGNBDModel), f[name], value)  # type: ignore[misc]

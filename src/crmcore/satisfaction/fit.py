@@ -43,6 +43,7 @@ from scipy.special import chdtrc, chdtri
 from crmcore._results import COUNT, FINITE, NONNEGATIVE, PROBABILITY, each
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import FitError, ValidationError
+from crmcore.model._fields import instance, tuple_of
 from crmcore.satisfaction._likelihood import (
     BOUND,
     _Cells,
@@ -90,17 +91,17 @@ class LoyaltyFit:
     ('intercept', 'log_slope', 'floor_logit')
     """
 
-    model: LoyaltyModel
-    parameter_names: tuple[str, ...]
+    model: LoyaltyModel = attrs.field(validator=instance(LoyaltyModel, "a LoyaltyModel"))
+    parameter_names: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a parameter name"))
     standard_errors: tuple[float, ...] = attrs.field(validator=each(NONNEGATIVE))
     covariance: tuple[tuple[float, ...], ...] = attrs.field(validator=each(each(FINITE)))
     log_likelihood: float = attrs.field(validator=FINITE)
     n_responses: int = attrs.field(validator=COUNT)
     n_cells: int = attrs.field(validator=COUNT)
     competition_levels: int = attrs.field(validator=COUNT)
-    converged: bool
+    converged: bool = attrs.field(validator=instance(bool, "a bool"))
     iterations: int = attrs.field(validator=COUNT)
-    message: str = ""
+    message: str = attrs.field(default="", validator=instance(str, "a string"))
 
     def __attrs_post_init__(self) -> None:
         k = len(self.parameter_names)
@@ -168,8 +169,8 @@ class ModerationTest:
     statistic: float = attrs.field(validator=NONNEGATIVE)
     df: int = attrs.field(validator=COUNT)
     p_value: float = attrs.field(validator=PROBABILITY)
-    restricted: LoyaltyFit
-    full: LoyaltyFit
+    restricted: LoyaltyFit = attrs.field(validator=instance(LoyaltyFit, "a LoyaltyFit"))
+    full: LoyaltyFit = attrs.field(validator=instance(LoyaltyFit, "a LoyaltyFit"))
 
     def rejects(self, alpha: float = 0.05) -> bool:
         """Whether H0 (no moderation) is rejected at level ``alpha``.

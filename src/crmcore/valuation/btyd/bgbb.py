@@ -25,6 +25,7 @@ from scipy.special import betaln, digamma, gammaln
 from crmcore._results import COUNT, FINITE
 from crmcore.arrays import FloatArray, NanPolicy
 from crmcore.errors import FitError, ValidationError
+from crmcore.model._fields import instance
 from crmcore.valuation.btyd._common import (
     aligned,
     as_counts,
@@ -240,12 +241,14 @@ class BGBBModel:
     2.22
     """
 
-    params: BGBBParams
-    standard_errors: BGBBParams | None
+    params: BGBBParams = attrs.field(validator=instance(BGBBParams, "a BGBBParams"))
+    standard_errors: BGBBParams | None = attrs.field(
+        validator=instance(BGBBParams, "a BGBBParams", optional=True)
+    )
     log_likelihood: float = attrs.field(validator=FINITE)
     n: int = attrs.field(validator=COUNT)
-    converged: bool
-    message: str
+    converged: bool = attrs.field(validator=instance(bool, "a bool"))
+    message: str = attrs.field(validator=instance(str, "a string"))
 
     def _theta(self) -> FloatArray:
         p = self.params

@@ -25,6 +25,7 @@ from scipy.special import betainc, betaln, gammaln, hyp2f1, xlogy
 from crmcore._results import COUNT, FINITE
 from crmcore.arrays import FloatArray, NanPolicy
 from crmcore.errors import FitError, ValidationError
+from crmcore.model._fields import instance
 from crmcore.valuation.btyd._bgnbd_loglik import _loglik
 from crmcore.valuation.btyd._common import (
     as_counts,
@@ -166,13 +167,17 @@ def _fit_covariates(
 
 @attrs.frozen
 class _BetaGeoBase:
-    params: BGNBDParams
-    standard_errors: BGNBDParams | None
+    params: BGNBDParams = attrs.field(validator=instance(BGNBDParams, "a BGNBDParams"))
+    standard_errors: BGNBDParams | None = attrs.field(
+        validator=instance(BGNBDParams, "a BGNBDParams", optional=True)
+    )
     log_likelihood: float = attrs.field(validator=FINITE)
     n: int = attrs.field(validator=COUNT)
-    converged: bool
-    message: str
-    covariates: CovariateEffects | None = None
+    converged: bool = attrs.field(validator=instance(bool, "a bool"))
+    message: str = attrs.field(validator=instance(str, "a string"))
+    covariates: CovariateEffects | None = attrs.field(
+        default=None, validator=instance(CovariateEffects, "a CovariateEffects", optional=True)
+    )
 
     _shift = 0
 

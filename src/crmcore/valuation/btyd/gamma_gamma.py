@@ -28,6 +28,7 @@ from scipy.special import digamma, gammaln
 from crmcore._results import COUNT, FINITE
 from crmcore.arrays import FloatArray, NanPolicy, check_nonnegative
 from crmcore.errors import FitError, ValidationError
+from crmcore.model._fields import instance
 from crmcore.valuation.btyd._common import (
     aligned,
     check_customers,
@@ -200,12 +201,16 @@ class GammaGammaModel:
     35.22
     """
 
-    params: GammaGammaParams
-    standard_errors: GammaGammaParams | None
+    params: GammaGammaParams = attrs.field(
+        validator=instance(GammaGammaParams, "a GammaGammaParams")
+    )
+    standard_errors: GammaGammaParams | None = attrs.field(
+        validator=instance(GammaGammaParams, "a GammaGammaParams", optional=True)
+    )
     log_likelihood: float = attrs.field(validator=FINITE)
     n: int = attrs.field(validator=COUNT)
-    converged: bool
-    message: str
+    converged: bool = attrs.field(validator=instance(bool, "a bool"))
+    message: str = attrs.field(validator=instance(str, "a string"))
 
     @property
     def mean_transaction_value(self) -> float:

@@ -24,6 +24,7 @@ from scipy.special import digamma, gammaln, roots_legendre, xlogy
 from crmcore._results import COUNT, FINITE
 from crmcore.arrays import FloatArray, NanPolicy
 from crmcore.errors import FitError, ValidationError
+from crmcore.model._fields import instance
 from crmcore.valuation.btyd._common import (
     CHUNK,
     as_counts,
@@ -303,13 +304,17 @@ class ParetoNBDModel:
     1.46
     """
 
-    params: ParetoNBDParams
-    standard_errors: ParetoNBDParams | None
+    params: ParetoNBDParams = attrs.field(validator=instance(ParetoNBDParams, "a ParetoNBDParams"))
+    standard_errors: ParetoNBDParams | None = attrs.field(
+        validator=instance(ParetoNBDParams, "a ParetoNBDParams", optional=True)
+    )
     log_likelihood: float = attrs.field(validator=FINITE)
     n: int = attrs.field(validator=COUNT)
-    converged: bool
-    message: str
-    covariates: CovariateEffects | None = None
+    converged: bool = attrs.field(validator=instance(bool, "a bool"))
+    message: str = attrs.field(validator=instance(str, "a string"))
+    covariates: CovariateEffects | None = attrs.field(
+        default=None, validator=instance(CovariateEffects, "a CovariateEffects", optional=True)
+    )
 
     def _scales(
         self, purchase: npt.ArrayLike | None, dropout: npt.ArrayLike | None, n: int

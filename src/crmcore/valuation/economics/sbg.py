@@ -44,6 +44,7 @@ from scipy import optimize, special
 from crmcore._results import COUNT, NONNEGATIVE, POSITIVE, number
 from crmcore.arrays import FloatArray, as_float_array, check_integer_valued, check_nonnegative
 from crmcore.errors import FitError, ValidationError
+from crmcore.model._fields import instance
 from crmcore.options import as_horizon, as_number
 
 __all__ = ["SBGModel", "fit_sbg", "sbg_log_likelihood"]
@@ -144,7 +145,7 @@ class SBGModel:
     log_likelihood: float = attrs.field(validator=number(hi=0))
     n_periods: int = attrs.field(validator=COUNT)
     n_customers: float = attrs.field(validator=NONNEGATIVE)
-    converged: bool
+    converged: bool = attrs.field(validator=instance(bool, "a bool"))
     iterations: int = attrs.field(validator=COUNT)
 
     @property
