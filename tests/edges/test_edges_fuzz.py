@@ -241,3 +241,13 @@ def test_tier_set_names_and_versions_are_checked_by_name() -> None:
             save_tier_set(uow.documents, TierSet("vip", (Tier("all"),)), expected_version=10**400)
     with pytest.raises(ValidationError, match="'ts' must be a TierSet"):
         tier_set_to_dict(None)
+
+
+@pytest.mark.parametrize("bad", [None, "7d", {"window": "7d"}])
+def test_window_label_names_a_wrong_rule(bad) -> None:
+    from crmcore.anomaly import Velocity
+    from crmcore.anomaly.batch import window_label
+
+    assert window_label(Velocity(window="7d")) == "7d"
+    with pytest.raises(ValidationError, match="'rule' must be a rule"):
+        window_label(bad)

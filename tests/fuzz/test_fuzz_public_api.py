@@ -42,7 +42,6 @@ DOCUMENTED_NAN: dict[str, tuple[str, ...]] = {}
 
 #: open findings: canonical name -> what fails (strict xfail; remove when fixed)
 OPEN_FINDINGS: dict[str, str] = {
-    "crmcore.anomaly.batch.window_label": "argument 'rule' = None -> escaped builtins.AttributeError: \"'NoneType' object has no attribute 'alert_window'\"",
     "crmcore.arrays.apply_nan_policy": "argument 'arrays' = None -> escaped builtins.AttributeError: \"'NoneType' object has no attribute 'items'\"",
     "crmcore.arrays.check_in_range": "argument 'arr' = None -> TypeError not naming 'arr': \"'>=' not supported between instances of 'NoneType' and 'int'\"",
     "crmcore.arrays.check_integer_valued": "argument 'arr' = None -> TypeError not naming 'arr': 'must be real number, not NoneType'",

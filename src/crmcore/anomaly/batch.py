@@ -38,8 +38,8 @@ from crmcore.anomaly.context import (
     check_queue,
 )
 from crmcore.anomaly.plan import Hit, Node, Plan, compile_plan, describe, new_hit
-from crmcore.anomaly.rules import TAGS as _TAGS
 from crmcore.anomaly.rules import (
+    _RULE_CLASSES,
     AllOf,
     AnyOf,
     BehaviourChange,
@@ -52,6 +52,7 @@ from crmcore.anomaly.rules import (
     Threshold,
     Velocity,
 )
+from crmcore.anomaly.rules import TAGS as _TAGS
 from crmcore.arrays import IntArray
 from crmcore.errors import ConfigurationError, ValidationError
 from crmcore.model._fields import instance, tuple_of
@@ -73,6 +74,8 @@ def window_label(rule: Rule) -> str:
     >>> window_label(Velocity(window="7d")), window_label(Threshold(at_least=1))
     ('7d', '')
     """
+    if not isinstance(rule, _RULE_CLASSES):
+        raise ValidationError(f"'rule' must be a rule: {rule!r}"[:200])
     if rule.alert_window is not None:
         return rule.alert_window
     if isinstance(rule, Velocity | BehaviourChange):
