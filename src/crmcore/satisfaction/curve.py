@@ -37,6 +37,7 @@ from scipy.special import expit, logit
 from crmcore._results import PROBABILITY
 from crmcore.arrays import FloatArray, IntArray, apply_nan_policy, as_int_array, check_in_range
 from crmcore.errors import ValidationError
+from crmcore.options import as_number
 from crmcore.satisfaction._validate import (
     LEVELS,
     competition_array,
@@ -67,8 +68,9 @@ _LEVELS = np.arange(1, LEVELS + 1, dtype=np.float64)
 
 
 def _finite(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(f"{attribute.name!r} must be a finite number: {value!r}")
+    as_number(value, name=attribute.name)  # NaN, inf and 10**400 (beyond a float) named
 
 
 def _floor(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
