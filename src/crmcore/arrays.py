@@ -60,7 +60,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore._messages import show as _show
-from crmcore.errors import ValidationError
+from crmcore.errors import ArgumentTypeError, ValidationError
 
 __all__ = [
     "FloatArray",
@@ -104,6 +104,8 @@ def as_float_array(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 't' must be numeric: could not convert ['a'] to float
     """
+    if values is None or isinstance(values, str | bytes | Mapping):
+        raise ArgumentTypeError(f"{name!r} must be numeric values: {_show(values)}")
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError, OverflowError) as e:
@@ -207,11 +209,19 @@ def as_int_array(values: npt.ArrayLike, *, name: str, ndim: int | None = 1) -> I
     return f.astype(np.int64)
 
 
+def _numeric(arr: object, name: str) -> npt.NDArray[Any]:
+    """``arr`` when it is a numeric numpy array, else converted (or refused) by :func:`as_float_array`."""
+    if isinstance(arr, np.ndarray) and arr.dtype.kind in "biuf":
+        return arr
+    return as_float_array(arr, name=name, ndim=None, allow_nan=True, allow_inf=True)  # type: ignore[arg-type]
+
+
 def check_integer_valued(arr: npt.NDArray[Any], *, name: str) -> None:
     """Raise unless every element is a whole number.
 
     >>> check_integer_valued(np.array([1.0, 2.0]), name="x")
     """
+    arr = _numeric(arr, name)
     frac = arr != np.floor(arr)
     if frac.any():
         i = _first_bad(frac.ravel())
@@ -226,6 +236,7 @@ def check_nonnegative(arr: npt.NDArray[Any], *, name: str, strict: bool = False)
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'T' must be > 0: 0.0 at index 0
     """
+    arr = _numeric(arr, name)
     bad = arr <= 0 if strict else arr < 0
     if bad.any():
         i = _first_bad(bad.ravel())
@@ -248,6 +259,7 @@ def check_in_range(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'csat' must be in [1, 5]: 6 at index 0
     """
+    arr = _numeric(arr, name)
     lo_ok = arr >= low if inclusive[0] else arr > low
     hi_ok = arr <= high if inclusive[1] else arr < high
     bad = ~(lo_ok & hi_ok)
@@ -269,6 +281,9 @@ def check_same_length(**arrays: npt.NDArray[Any]) -> int:
     Traceback (most recent call last):
     crmcore.errors.ValidationError: inputs must have the same length: x has 3, t has 2
     """
+    for k, v in arrays.items():
+        if not hasattr(v, "__len__") or isinstance(v, str | bytes | Mapping) or np.ndim(v) == 0:
+            raise ArgumentTypeError(f"{k!r} must be an array of values: {_show(v)}")
     lengths = {k: len(v) for k, v in arrays.items()}
     if len(set(lengths.values())) > 1:
         shown = ", ".join(f"{k} has {n}" for k, n in lengths.items())
@@ -407,6 +422,8 @@ def apply_nan_policy(
     >>> apply_nan_policy({"x": [1.0, 2.0], "t": 4.0}, broadcast=("t",)).arrays["t"].tolist()
     [4.0, 4.0]
     """
+    if not isinstance(arrays, Mapping) or not all(isinstance(k, str) for k in arrays):
+        raise ArgumentTypeError(f"'arrays' must be a mapping of names to arrays: {_show(arrays)}")
     pol = validate_nan_policy(policy)
     converted: dict[str, FloatArray] = {}
     scalars: dict[str, FloatArray] = {}

@@ -42,11 +42,6 @@ DOCUMENTED_NAN: dict[str, tuple[str, ...]] = {}
 
 #: open findings: canonical name -> what fails (strict xfail; remove when fixed)
 OPEN_FINDINGS: dict[str, str] = {
-    "crmcore.arrays.apply_nan_policy": "argument 'arrays' = None -> escaped builtins.AttributeError: \"'NoneType' object has no attribute 'items'\"",
-    "crmcore.arrays.check_in_range": "argument 'arr' = None -> TypeError not naming 'arr': \"'>=' not supported between instances of 'NoneType' and 'int'\"",
-    "crmcore.arrays.check_integer_valued": "argument 'arr' = None -> TypeError not naming 'arr': 'must be real number, not NoneType'",
-    "crmcore.arrays.check_nonnegative": "argument 'arr' = 'not-a-choice' -> TypeError not naming 'arr': \"'<' not supported between instances of 'str' and 'int'\"",
-    "crmcore.arrays.check_same_length": "argument 'x' = None -> TypeError not naming 'x': \"object of type 'NoneType' has no len()\"",
     "crmcore.labels.factorize_together": "argument 'parts' = None -> TypeError not naming 'parts': \"'NoneType' object is not iterable\"",
     "crmcore.pipeline.breakdowns.lost_reasons": "argument 'data' = None -> ValidationError not naming 'data': 'lost_reasons needs a FunnelHistory built with reasons=: FunnelHistory.build(history, funnel, reasons=...), not NoneType'",
     "crmcore.pipeline.forecast.win_probabilities": "the valid call -> returned a non-finite value: 'result.empirical[1] = np.float64(nan)' [valid call from <doctest crmcore.pipeline.forecast.win_probabilities[2]>]",
@@ -81,7 +76,6 @@ OPEN_FINDINGS: dict[str, str] = {
     "crmcore.valuation.btyd.summary.summarize_arrays": "argument 'customer_ids' = None -> TypeError not naming 'customer_ids': 'len() of unsized object'",
     "crmcore.valuation.btyd.summary.summarize_transactions": "argument 'log' = None -> TypeError not naming 'log': \"object of type 'NoneType' has no len()\"",
     "crmcore.valuation.economics.acquisition.acquisition_cost": "argument 'spend' = None -> escaped builtins.AttributeError: \"'NoneType' object has no attribute 'channel'\"",
-    "crmcore.valuation.economics.ratios.CLVCACReport": "argument 'blended_ratio' = nan -> returned a non-finite value: 'result.blended_ratio = nan'",
     "crmcore.valuation.economics.ratios.PaybackResult": "argument 'months' = array([inf, 6.]) -> returned a non-finite value: 'result.months[0] = np.float64(inf)'",
     "crmcore.valuation.economics.ratios.cac_payback": "argument 'monthly_margin' = -1e+308 -> returned a non-finite value: 'result.months[0] = np.float64(inf)'",
 }
