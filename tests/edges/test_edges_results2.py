@@ -210,6 +210,12 @@ def test_covariate_effects_and_import_report_check_every_field() -> None:
 # -- the walk: these classes check every field ---------------------------------------------------
 CHECKED = [
     "crmcore.anomaly.alerts.AlertSummary",
+    "crmcore.ingest.report.RowError",
+    "crmcore.valuation.btyd.summary.RFMSummary",
+    "crmcore.valuation.economics.acquisition.CACReport",
+    "crmcore.valuation.economics.ratios.CLVCACReport",
+    "crmcore.valuation.economics.response.ResponseComparison",
+    "crmcore.valuation.economics.response.ResponseTable",
     "crmcore.satisfaction.fit.LoyaltyFit",
     "crmcore.satisfaction.fit.ModerationTest",
     "crmcore.valuation.btyd.bgbb.BGBBModel",
@@ -261,6 +267,8 @@ def test_every_field_of_these_classes_has_a_validator_that_refuses_nan(qualname:
     cls = getattr(importlib.import_module(mod), name)
     for f in attrs.fields(cls):
         assert f.validator is not None, f"{name}.{f.name} is not checked"
+        if getattr(f.validator, "nan", None):
+            continue  # NaN documented there (an undefined ratio); the walk of part 1 covers it
         with pytest.raises(ValidationError) as e:
             f.validator(object.__new__(cls), f, NAN)  # NaN is never a table, a record, a list
         assert repr(f.name) in str(e.value) or f"'{f.name}[" in str(e.value), str(e.value)

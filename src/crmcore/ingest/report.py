@@ -41,9 +41,9 @@ class RowError:
 
     row: int = attrs.field(validator=COUNT)
     line: int | None = attrs.field(validator=number(0, integer=True, optional=True))
-    column: str | None
-    value: str | None
-    reason: str
+    column: str | None = attrs.field(validator=instance(str, "a column name", optional=True))
+    value: str | None = attrs.field(validator=instance(str, "the repr of a cell", optional=True))
+    reason: str = attrs.field(validator=instance(str, "a reason"))
 
     def __str__(self) -> str:
         where = f"row {self.row}" + (f" (line {self.line})" if self.line is not None else "")

@@ -25,7 +25,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from crmcore._results import array, number
+from crmcore._results import array, choice, number
 from crmcore.arrays import FloatArray
 from crmcore.errors import ValidationError
 from crmcore.model.transaction import TransactionKind
@@ -52,10 +52,10 @@ class RFMSummary:
     recency: FloatArray = attrs.field(validator=array(lo=0, length="frequency"))
     T: FloatArray = attrs.field(validator=array(lo=0, length="frequency"))
     monetary_value: FloatArray = attrs.field(validator=array(length="frequency"))
-    time_unit: str
-    period: str
-    calibration_end: np.datetime64
-    observation_end: np.datetime64
+    time_unit: str = attrs.field(validator=choice("D", "W", "M"))
+    period: str = attrs.field(validator=choice("D", "W", "M"))
+    calibration_end: np.datetime64 = attrs.field(validator=array("M", ndim=None))
+    observation_end: np.datetime64 = attrs.field(validator=array("M", ndim=None))
     holdout_frequency: FloatArray | None = attrs.field(
         default=None, validator=array(lo=0, length="frequency", optional=True)
     )

@@ -45,6 +45,7 @@ from crmcore.arrays import (
 from crmcore.errors import ValidationError
 from crmcore.labels import check_labels, factorize_together
 from crmcore.model import CostEntry
+from crmcore.model._fields import instance
 from crmcore.options import as_choice, expect_instance
 from crmcore.valuation.economics._common import fbincount, omit_missing, show_label
 
@@ -208,9 +209,9 @@ class CACReport:
     (40.0, [1, 1, 0])
     """
 
-    cells: CACTable
-    by_channel: CACTable
-    by_period: CACTable
+    cells: CACTable = attrs.field(validator=instance(CACTable, "a CACTable"))
+    by_channel: CACTable = attrs.field(validator=instance(CACTable, "a CACTable"))
+    by_period: CACTable = attrs.field(validator=instance(CACTable, "a CACTable"))
     blended: float = attrs.field(
         validator=number(0, nan='zero_customers="flag" and no customer acquired at all')
     )

@@ -45,6 +45,7 @@ from crmcore.arrays import (
     validate_nan_policy,
 )
 from crmcore.errors import ValidationError
+from crmcore.model._fields import instance
 from crmcore.options import as_number, expect_instance
 from crmcore.valuation.economics._common import fbincount
 from crmcore.valuation.economics.acquisition import CACReport
@@ -94,9 +95,9 @@ class CLVCACReport:
     [True, False]
     """
 
-    by_channel: CLVCACTable
-    by_period: CLVCACTable
-    cells: CLVCACTable
+    by_channel: CLVCACTable = attrs.field(validator=instance(CLVCACTable, "a CLVCACTable"))
+    by_period: CLVCACTable = attrs.field(validator=instance(CLVCACTable, "a CLVCACTable"))
+    cells: CLVCACTable = attrs.field(validator=instance(CLVCACTable, "a CLVCACTable"))
     customer_cac: FloatArray = attrs.field(validator=array(lo=0))
     customer_flag: npt.NDArray[np.bool_] = attrs.field(validator=array("b", length="customer_cac"))
     blended_ratio: float = attrs.field(validator=number(nan="the blended CAC is 0 or undefined"))

@@ -33,6 +33,7 @@ from crmcore.arrays import (
 )
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
+from crmcore.model._fields import instance
 from crmcore.valuation.economics._common import fbincount, omit_missing, show_label
 from crmcore.valuation.economics.intervals import proportion_interval
 
@@ -90,7 +91,7 @@ class ResponseTable:
         validator=array("b", length="channel")
     )
     confidence: float = attrs.field(validator=PROBABILITY)
-    method: str
+    method: str = attrs.field(validator=instance(str, "an interval method"))
 
 
 def _counts(values: npt.ArrayLike | None, name: str, n: int) -> FloatArray:
@@ -190,7 +191,7 @@ class ResponseComparison:
     ('within', (0.02, 0.05))
     """
 
-    kind: str
+    kind: str = attrs.field(validator=instance(str, "a kind label"))
     rate: float = attrs.field(validator=PROBABILITY)
     low: float = attrs.field(validator=PROBABILITY)
     high: float = attrs.field(validator=number(0, 1, at_least=("low",)))
