@@ -314,3 +314,16 @@ def test_fitted_models_refuse_a_converged_flag_or_parameters_of_the_wrong_type()
     for name, value in (("converged", NAN), ("params", None), ("message", 3)):
         with pytest.raises(ValidationError, match=f"'{name}' must be"):
             f[name].validator(object.__new__(BGNBDModel), f[name], value)  # type: ignore[misc]
+
+
+def test_a_streaming_event_is_checked_where_it_is_used() -> None:
+    """Event is the engine's light input (not validated on construction, by design):
+    process_event refuses its non-finite fields by name, before any state changes."""
+    from crmcore.anomaly import Event, StreamingEngine
+
+    engine = StreamingEngine(RuleSet(name="r", rules=[Threshold(name="t", at_least=10)]))
+    with pytest.raises(ValidationError, match=r"'amount' of event 'e1' must be a finite number"):
+        engine.process_event(Event("e1", "c1", 1_700_000_000_000_000, NAN))
+    with pytest.raises(ValidationError, match=r"'time' of event 'e2'"):
+        engine.process_event(Event("e2", "c1", NAN, 5.0))  # type: ignore[arg-type]
+    assert engine.process_event(Event("e3", "c1", 1_700_000_000_000_000, 50.0))

@@ -72,7 +72,10 @@ class Event(NamedTuple):
     """A light transaction for :meth:`StreamingEngine.process_event` (no Money, no validation cost).
 
     ``time`` is a timezone-aware UTC datetime (or int microseconds since 1970);
-    ``kind`` a kind value or member.
+    ``kind`` a kind value or member. An input, not a result: its fields are
+    checked in one place, where it is used (:meth:`StreamingEngine.process_event`
+    refuses a NaN or infinite amount or time naming the field and the event),
+    so building one costs nothing on the hot path.
     """
 
     id: str
