@@ -34,20 +34,25 @@ Money(amount=Decimal('3'), currency='USD')
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum, StrEnum
 from functools import cache
 from typing import Any, TypeVar
 
+import attrs
 import cattrs
 import numpy as np
 from cattrs.errors import BaseValidationError, ClassValidationError, IterableValidationError
 
-from crmcore.errors import ValidationError
+from crmcore._messages import show
+from crmcore.errors import ArgumentTypeError, ValidationError
 from crmcore.model._fields import to_enum
 from crmcore.model.money import _to_decimal
+from crmcore.options import expect_instance
 from crmcore.timestamps import time_ref
 
 __all__ = [
@@ -127,6 +132,7 @@ def configure_converter(conv: cattrs.Converter) -> cattrs.Converter:
     >>> c.unstructure(Decimal("1.10"))
     '1.10'
     """
+    expect_instance(conv, cattrs.Converter, name="conv", what="a cattrs Converter")
     conv.register_unstructure_hook(Decimal, str)
     conv.register_structure_hook(Decimal, lambda v, _t: _to_decimal(v))
     conv.register_unstructure_hook(datetime, lambda d: d.isoformat())
@@ -240,16 +246,24 @@ def from_dict(cls: type[T], data: Any, *, conv: cattrs.Converter | None = None) 
     Traceback (most recent call last):
     crmcore.errors.ValidationError: cannot read Customer: $.contact_points[1].value: must be an email address: 'nope'
     """
-    c = conv or _shared()
+    c = _converter(conv)
+    if not isinstance(cls, type):
+        raise ArgumentTypeError(f"'cls' must be the class to read: {show(cls)}")
+    name = cls.__name__
+    if attrs.has(cls) and not isinstance(data, Mapping):
+        raise ArgumentTypeError(
+            f"'data' must be a mapping (a JSON object) for {name}: {show(data)}"
+        )
     try:
         return c.structure(data, cls)
+    except cattrs.errors.StructureHandlerNotFoundError:
+        raise ArgumentTypeError(f"'cls' is not a class crmcore can read: {show(cls)}") from None
     except ValidationError as e:
         if e.problems:
             raise
         problems = _flatten(e, "$")
     except (BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as e:
         problems = _flatten(e, "$")
-    name = getattr(cls, "__name__", str(cls))
     raise ValidationError(
         f"cannot read {name}: " + "; ".join(problems), problems=problems
     ) from None
@@ -264,7 +278,41 @@ def to_dict(obj: object, *, conv: cattrs.Converter | None = None) -> Any:
     ...         responded_at=datetime(2025, 1, 1, tzinfo=timezone.utc)))["responded_at"]
     '2025-01-01T00:00:00+00:00'
     """
-    return (conv or _shared()).unstructure(obj)
+    data = _converter(conv).unstructure(obj)
+    where = _not_json(data, "$")
+    if where is not None:
+        raise ValidationError(f"'obj' ({type(obj).__name__}) cannot be written as JSON: {where}")
+    return data
+
+
+def _converter(conv: object) -> cattrs.Converter:
+    if conv is None:
+        return _shared()
+    return expect_instance(conv, cattrs.Converter, name="conv", what="a cattrs Converter")
+
+
+def _not_json(data: object, path: str) -> str | None:
+    """Where ``data`` holds something JSON cannot carry (NaN, infinity, other objects), or None."""
+    stack: list[tuple[object, str]] = [(data, path)]
+    while stack:
+        value, at = stack.pop()
+        if value is None or isinstance(value, str | bool | int):
+            continue
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return f"{at} is {value!r}"
+            continue
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if not isinstance(k, str):
+                    return f"{at} has a key that is not a string: {show(k)}"
+                stack.append((v, f"{at}.{k}"))
+            continue
+        if isinstance(value, list | tuple):
+            stack.extend((v, f"{at}[{i}]") for i, v in enumerate(value))
+            continue
+        return f"{at} holds a value of type {type(value).__name__}: {show(value)}"
+    return None
 
 
 def to_json(obj: object, *, conv: cattrs.Converter | None = None, indent: int | None = None) -> str:
@@ -274,10 +322,7 @@ def to_json(obj: object, *, conv: cattrs.Converter | None = None, indent: int | 
     >>> to_json(Money("1", "EUR"))
     '{"amount": "1", "currency": "EUR"}'
     """
-    try:
-        return json.dumps(to_dict(obj, conv=conv), allow_nan=False, indent=indent)
-    except ValueError as e:
-        raise ValidationError(f"cannot write {type(obj).__name__} as JSON: {e}") from e
+    return json.dumps(to_dict(obj, conv=conv), allow_nan=False, indent=indent)
 
 
 def from_json(cls: type[T], text: str | bytes, *, conv: cattrs.Converter | None = None) -> T:
@@ -286,10 +331,12 @@ def from_json(cls: type[T], text: str | bytes, *, conv: cattrs.Converter | None 
     >>> from crmcore.model import Money
     >>> from_json(Money, "{not json")
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: not valid JSON for Money: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)
+    crmcore.errors.ValidationError: 'text' is not valid JSON for Money: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)
     """
+    if not isinstance(text, str | bytes | bytearray):
+        raise ArgumentTypeError(f"'text' must be a JSON string: {show(text)}")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValidationError(f"not valid JSON for {cls.__name__}: {e}") from None
+        raise ValidationError(f"'text' is not valid JSON for {cls.__name__}: {e}") from None
     return from_dict(cls, data, conv=conv)

@@ -159,3 +159,30 @@ def test_a_converter_made_before_importing_pipeline_reads_a_funnel() -> None:
     )
     done = _run(code)
     assert done.returncode == 0, done.stderr
+
+
+def test_wrong_arguments_to_the_converter_functions_are_named() -> None:
+    """to_dict/to_json write only JSON-safe data; from_dict/from_json name a wrong argument."""
+    import pytest
+
+    from crmcore.errors import ArgumentTypeError, ValidationError
+    from crmcore.model import Money
+    from crmcore.serialization import configure_converter, from_dict, from_json, to_dict, to_json
+
+    with pytest.raises(
+        ValidationError, match=r"'obj' \(float\) cannot be written as JSON: \$ is nan"
+    ):
+        to_dict(float("nan"))
+    with pytest.raises(ValidationError, match=r"'obj' \(object\) .*holds a value of type object"):
+        to_json(object())
+    with pytest.raises(ArgumentTypeError, match="'text' must be a JSON string: None"):
+        from_json(Money, None)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="'text' is not valid JSON for Money"):
+        from_json(Money, "xxx")
+    with pytest.raises(ArgumentTypeError, match=r"'data' must be a mapping \(a JSON object\)"):
+        from_dict(Money, None)
+    with pytest.raises(ArgumentTypeError, match="'cls' must be the class to read"):
+        from_dict("Money", {})  # type: ignore[call-overload]
+    with pytest.raises(ArgumentTypeError, match="'conv' must be a cattrs Converter"):
+        configure_converter(None)  # type: ignore[arg-type]
+    assert to_json(Money("1", "EUR")) == '{"amount": "1", "currency": "EUR"}'

@@ -102,7 +102,9 @@ class _Estimate:
 
 
 def test_nan_is_refused_when_writing_json() -> None:
-    with pytest.raises(ValidationError, match="cannot write _Estimate as JSON"):
+    with pytest.raises(
+        ValidationError, match=r"'obj' \(_Estimate\) cannot be written as JSON: \$\.\w+ is nan"
+    ):
         to_json(_Estimate(float("nan")))
 
 
