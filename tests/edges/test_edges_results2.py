@@ -327,3 +327,17 @@ def test_a_streaming_event_is_checked_where_it_is_used() -> None:
     with pytest.raises(ValidationError, match=r"'time' of event 'e2'"):
         engine.process_event(Event("e2", "c1", NAN, 5.0))  # type: ignore[arg-type]
     assert engine.process_event(Event("e3", "c1", 1_700_000_000_000_000, 50.0))
+
+
+def test_transaction_log_refuses_a_non_finite_or_negative_amount_and_a_non_string_currency() -> (
+    None
+):
+    log = _log()
+    with pytest.raises(
+        ValidationError, match=r"TransactionLog: 'amount' must be a number >= 0: inf at index 1"
+    ):
+        TransactionLog(**_fields(log, amount=np.array([1.0, INF, 2.0])))
+    with pytest.raises(ValidationError, match=r"'amount' must be a number >= 0: nan at index 0"):
+        TransactionLog(**_fields(log, amount=np.array([NAN, 1.0, 2.0])))
+    with pytest.raises(ValidationError, match="'currency' must be a currency code or None: nan"):
+        TransactionLog(**_fields(log, currency=NAN))

@@ -23,6 +23,7 @@ from crmcore.arrays import (
 )
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
+from crmcore.model._fields import instance
 from crmcore.model.transaction import Transaction, TransactionKind
 from crmcore.timestamps import as_instant, pandas_utc, parse_timestamps
 
@@ -87,13 +88,15 @@ class TransactionLog:
     time: npt.NDArray[np.datetime64] = attrs.field(
         validator=array("M", length="customer", scan=False)
     )
-    amount: FloatArray = attrs.field(validator=array(length="customer", scan=False))
+    amount: FloatArray = attrs.field(validator=array(lo=0, length="customer"))
     kind: npt.NDArray[np.int8] = attrs.field(validator=array("i", length="customer", scan=False))
     customer_ids: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
     quantity: IntArray | None = attrs.field(
         default=None, validator=array("i", length="customer", optional=True, scan=False)
     )
-    currency: str | None = None
+    currency: str | None = attrs.field(
+        default=None, validator=instance(str, "a currency code", optional=True)
+    )
     ids: npt.NDArray[Any] | None = attrs.field(
         default=None, validator=array("O", length="customer", optional=True, scan=False)
     )
