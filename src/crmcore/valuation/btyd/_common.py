@@ -869,8 +869,11 @@ def factorize_rows(*cols: FloatArray) -> tuple[list[FloatArray], npt.NDArray[np.
     return out, inverse.astype(np.int64)
 
 
-def time_steps(t: npt.ArrayLike, *, name: str = "t") -> FloatArray:
+def time_steps(t: npt.ArrayLike, *, name: str = "t", customers: int | None = None) -> FloatArray:
     """Validate a horizon (scalar or array, finite and >= 0; a horizon has no NaN policy).
+
+    A horizon per customer (``customers`` given) is a scalar or one value per customer:
+    its length is checked here, before numpy broadcasts it.
 
     >>> time_steps(-1.0)
     Traceback (most recent call last):
@@ -878,8 +881,17 @@ def time_steps(t: npt.ArrayLike, *, name: str = "t") -> FloatArray:
     >>> time_steps(float("nan"))
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 't' must be a number, not NaN: nan at index 0
+    >>> time_steps([1.0, 2.0, 3.0], customers=2)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: inputs must have the same length: t has 3, frequency has 2
     """
     arr = as_float_array(t, name=name, ndim=None, allow_nan=True)
+    if arr.ndim > 1:
+        raise ValidationError(f"{name!r} must be a number or 1-dimensional, got shape {arr.shape}")
+    if customers is not None and arr.ndim == 1 and len(arr) not in (1, customers):
+        raise ValidationError(
+            f"inputs must have the same length: {name} has {len(arr)}, frequency has {customers}"
+        )
     nan = np.isnan(arr.reshape(-1))
     if nan.any():
         i = int(np.flatnonzero(nan)[0])
