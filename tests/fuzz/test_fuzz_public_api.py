@@ -49,7 +49,6 @@ OPEN_FINDINGS: dict[str, str] = {
     "crmcore.pipeline.history.wsum": "argument 'codes' = None -> escaped builtins.ValueError: 'object of too small depth for desired array'",
     "crmcore.pipeline.synthetic.synthetic_history": "argument 'funnel' = None -> escaped builtins.AttributeError: \"'NoneType' object has no attribute 'names_of'\"",
     "crmcore.pipeline.synthetic.synthetic_pipeline": "argument 'funnel' = None -> escaped builtins.AttributeError: \"'NoneType' object has no attribute 'names_of'\"",
-    "crmcore.satisfaction.curve.LoyaltyCurve": "argument 'intercept' = 100000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000... -> escaped builtins.OverflowError: 'int too large to ...",
     "crmcore.satisfaction.curve.Zones": "argument 'affection_from' = inf -> returned a non-finite value: 'result.affection_from = inf'",
     "crmcore.satisfaction.fit.fit_loyalty_table": "argument 'total' = array([9.22337204e+18, 1.00000000e+02, 1.00000000e+02, 1.00000000e+02, 1.00000000e+02]) -> FitError not naming 'total': 'the data do not identify the loyalty model (the Hessian i...",
     "crmcore.satisfaction.fit.moderation_test_table": "argument 'total' = array([9.22337204e+18, 1.00000000e+02, 1.00000000e+02, ..., 1.00000000e+02, 1.00000000e+02, 1.00000000e+02], shape=(1... -> FitError not naming 'total': 'the data do not identify...",
