@@ -43,12 +43,6 @@ DOCUMENTED_NAN: dict[str, tuple[str, ...]] = {}
 #: open findings: canonical name -> what fails (strict xfail; remove when fixed)
 OPEN_FINDINGS: dict[str, str] = {
     "crmcore.labels.factorize_together": "argument 'parts' = None -> TypeError not naming 'parts': \"'NoneType' object is not iterable\"",
-    "crmcore.pipeline.breakdowns.lost_reasons": "argument 'data' = None -> ValidationError not naming 'data': 'lost_reasons needs a FunnelHistory built with reasons=: FunnelHistory.build(history, funnel, reasons=...), not NoneType'",
-    "crmcore.pipeline.forecast.win_probabilities": "the valid call -> returned a non-finite value: 'result.empirical[1] = np.float64(nan)' [valid call from <doctest crmcore.pipeline.forecast.win_probabilities[2]>]",
-    "crmcore.pipeline.history.days_between": "argument 'end' = None -> UFuncTypeError not naming 'end': \"ufunc 'subtract' cannot use operands with types dtype('O') and dtype('<M8[us]')\"",
-    "crmcore.pipeline.history.wsum": "argument 'codes' = None -> escaped builtins.ValueError: 'object of too small depth for desired array'",
-    "crmcore.pipeline.synthetic.synthetic_history": "argument 'funnel' = None -> escaped builtins.AttributeError: \"'NoneType' object has no attribute 'names_of'\"",
-    "crmcore.pipeline.synthetic.synthetic_pipeline": "argument 'funnel' = None -> escaped builtins.AttributeError: \"'NoneType' object has no attribute 'names_of'\"",
     "crmcore.satisfaction.curve.Zones": "argument 'affection_from' = inf -> returned a non-finite value: 'result.affection_from = inf'",
     "crmcore.satisfaction.fit.fit_loyalty_table": "argument 'total' = array([9.22337204e+18, 1.00000000e+02, 1.00000000e+02, 1.00000000e+02, 1.00000000e+02]) -> FitError not naming 'total': 'the data do not identify the loyalty model (the Hessian i...",
     "crmcore.satisfaction.fit.moderation_test_table": "argument 'total' = array([9.22337204e+18, 1.00000000e+02, 1.00000000e+02, ..., 1.00000000e+02, 1.00000000e+02, 1.00000000e+02], shape=(1... -> FitError not naming 'total': 'the data do not identify...",

@@ -19,11 +19,10 @@ import numpy.typing as npt
 
 from crmcore._results import array
 from crmcore.arrays import FloatArray, IntArray
-from crmcore.errors import ValidationError
 from crmcore.model._fields import instance, tuple_of
-from crmcore.options import as_choice
+from crmcore.options import as_choice, expect_instance
 from crmcore.pipeline.funnel import Funnel
-from crmcore.pipeline.history import FunnelHistory, wsum
+from crmcore.pipeline.history import FunnelHistory, _wsum
 from crmcore.pipeline.metrics import _ratio, view
 from crmcore.tables import StageHistory
 
@@ -94,10 +93,10 @@ def breakdown(
     n_open = np.bincount(codes[is_open], minlength=k)
     n_won = np.bincount(codes[won], minlength=k)
     n_lost = np.bincount(codes[lost], minlength=k)
-    won_value = wsum(codes[won], weights=amt[won], minlength=k)
-    pipe = wsum(codes[is_open], weights=amt[is_open], minlength=k)
+    won_value = _wsum(codes[won], weights=amt[won], minlength=k)
+    pipe = _wsum(codes[is_open], weights=amt[is_open], minlength=k)
     weights = amt[is_open] * fh.stage_probability[fh.final_stage[is_open]]
-    weighted = wsum(codes[is_open], weights=weights, minlength=k)
+    weighted = _wsum(codes[is_open], weights=weights, minlength=k)
     keep = np.flatnonzero(n) if by == "product" else np.arange(k)
     return Breakdown(
         by=by,
@@ -141,7 +140,7 @@ def who_sells_what(data: FunnelHistory | StageHistory, funnel: Funnel | None = N
     prod = np.where(fh.product < 0, n_p - 1, fh.product)
     cell = fh.owner[won] * n_p + prod[won]
     amt = np.nan_to_num(fh.amount[won], nan=0.0)
-    value = wsum(cell, weights=amt, minlength=n_o * n_p).reshape(n_o, n_p)
+    value = _wsum(cell, weights=amt, minlength=n_o * n_p).reshape(n_o, n_p)
     count = np.bincount(cell, minlength=n_o * n_p).reshape(n_o, n_p)
     return SalesMatrix(
         tuple(str(x) for x in fh.owner_ids.tolist()),
@@ -185,12 +184,12 @@ def lost_reasons(data: FunnelHistory) -> LostReasons:
     >>> lr.reasons, lr.count.tolist(), lr.value.tolist()
     (('price', '(none)'), [2, 0], [4.0, 0.0])
     """
-    if not isinstance(data, FunnelHistory):
-        raise ValidationError(
-            "lost_reasons needs a FunnelHistory built with reasons=: "
-            f"FunnelHistory.build(history, funnel, reasons=...), not {type(data).__name__}"
-        )
-    fh = data
+    fh = expect_instance(
+        data,
+        FunnelHistory,
+        name="data",
+        what="a FunnelHistory built with reasons= (FunnelHistory.build(history, funnel, reasons=...))",
+    )
     last = np.flatnonzero(np.append(fh.ev_opp[1:] != fh.ev_opp[:-1], True))
     lost = fh.is_lost
     rows = last[lost]
@@ -199,7 +198,7 @@ def lost_reasons(data: FunnelHistory) -> LostReasons:
     code = np.where(code < 0, k - 1, code)
     amt = np.nan_to_num(fh.amount[lost], nan=0.0)
     count = np.bincount(code, minlength=k)
-    value = wsum(code, weights=amt, minlength=k)
+    value = _wsum(code, weights=amt, minlength=k)
     n_st = len(fh.stage_kind)
     frm = fh.ev_from[rows]
     frm = np.where(frm < 0, fh.ev_stage[rows], frm)

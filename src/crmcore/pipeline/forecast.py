@@ -42,7 +42,7 @@ from crmcore.errors import ValidationError
 from crmcore.model._fields import instance, tuple_of
 from crmcore.options import as_choice, as_confidence, as_horizon, as_number, expect_instance
 from crmcore.pipeline.funnel import Funnel
-from crmcore.pipeline.history import FunnelHistory, days_between, wsum
+from crmcore.pipeline.history import FunnelHistory, _days_between, _wsum
 from crmcore.pipeline.metrics import _ratio, view
 from crmcore.tables import StageHistory
 from crmcore.timestamps import as_instant
@@ -66,7 +66,14 @@ _MAX_DAYS = 2000  # the day grid of the timing tables (longer paths count as 200
 
 @attrs.frozen(eq=False)
 class WinProbabilities:
-    """Per open stage: closed deals that reached it, how many were won, raw and smoothed rates."""
+    """Per open stage: closed deals that reached it, how many were won, raw and smoothed rates.
+
+    ``empirical = won / closed`` is NaN at a stage that no closed deal has
+    reached (``closed`` is 0: there is no rate to measure). ``smoothed``
+    is the value to use: ``(won + prior_weight * prior) / (closed + prior_weight)``,
+    always a probability; where ``closed`` and ``prior_weight`` are both 0
+    it is the stage's ``prior`` (the limit of the formula as the weight goes to 0).
+    """
 
     stages: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a stage name"))
     closed: IntArray = attrs.field(validator=array("i", lo=0))
@@ -76,7 +83,7 @@ class WinProbabilities:
             lo=0,
             hi=1,
             length="closed",
-            nan="a ratio whose denominator is 0 (the counts beside it say so)",
+            nan="no closed deals from this stage (closed is 0); use smoothed",
         )
     )
     prior: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="closed"))
@@ -109,6 +116,12 @@ def win_probabilities(
     >>> wp = win_probabilities(h, TOP_IN_BEST, prior_weight=2)
     >>> wp.closed[0], wp.empirical[0], wp.smoothed[0]  # (0 + 2 * 0.1) / (2 + 2)
     (np.int64(2), np.float64(0.0), np.float64(0.05))
+
+    A stage no closed deal has reached has no empirical rate (NaN, see
+    :class:`WinProbabilities`); its smoothed rate is the stage's prior:
+
+    >>> wp.closed[1], wp.empirical[1], wp.smoothed[1] == wp.prior[1]
+    (np.int64(0), np.float64(nan), np.True_)
     """
     w = _check_weight(prior_weight)
     fh = view(data, funnel)
@@ -122,7 +135,8 @@ def win_probabilities(
     k = np.cumsum(won_depth[::-1])[::-1][:r]
     open_idx = np.flatnonzero(fh.stage_kind == 0)
     p0 = fh.stage_probability[open_idx]
-    smoothed = _ratio(k + w * p0, n + w)
+    # no closed deal and no prior weight: the limit of the formula as the weight goes to 0
+    smoothed = np.where(n + w > 0, _ratio(k + w * p0, n + w), p0)
     return WinProbabilities(
         stages=tuple(fh.funnel.stage_names[i] for i in open_idx),
         closed=n.astype(np.int64),
@@ -212,14 +226,14 @@ def time_to_close(data: FunnelHistory | StageHistory, funnel: Funnel | None = No
     pos[open_idx] = np.arange(len(open_idx))
     ev_pos = pos[fh.ev_stage]
     sel = (ev_pos >= 0) & fh.is_won[fh.ev_opp] & ~np.isnat(fh.ev_exit)
-    d = days_between(fh.ev_at[sel], fh.closed_at[fh.ev_opp[sel]])
-    stay = days_between(fh.ev_at[sel], fh.ev_exit[sel])
+    d = _days_between(fh.ev_at[sel], fh.closed_at[fh.ev_opp[sel]])
+    stay = _days_between(fh.ev_at[sel], fh.ev_exit[sel])
     p = ev_pos[sel]
     order = np.lexsort((d, p))
     counts = np.bincount(p, minlength=len(open_idx))
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     span = (
-        float(days_between(fh.ev_at.min(keepdims=True), np.array([fh.as_of]))[0])
+        float(_days_between(fh.ev_at.min(keepdims=True), np.array([fh.as_of]))[0])
         if len(fh.ev_at)
         else 0.0
     )
@@ -267,7 +281,7 @@ def _month_edges(as_of: np.datetime64, months: int) -> tuple[npt.NDArray[Any], F
     labels = m0 + np.arange(months)
     starts = (m0 + np.arange(1, months + 1)).astype("M8[us]")
     edges = np.concatenate([[as_of], starts]).astype("M8[us]")
-    return labels, days_between(np.full(len(edges), as_of), edges)
+    return labels, _days_between(np.full(len(edges), as_of), edges)
 
 
 def _close_probabilities(
@@ -290,7 +304,7 @@ def _close_probabilities(
     pos = np.full(len(fh.stage_kind), -1, dtype=np.int64)
     pos[open_idx] = np.arange(len(open_idx))
     sp = pos[fh.final_stage[rows]]
-    age = days_between(fh.entered[rows], np.full(len(rows), fh.as_of))
+    age = _days_between(fh.entered[rows], np.full(len(rows), fh.as_of))
     q = np.zeros((len(rows), len(edge_days) - 1))
     stale = 0
     for s in range(len(open_idx)):  # one vectorised pass per stage
@@ -304,7 +318,7 @@ def _close_probabilities(
         grid = min(int(dur.max()) + 2, _MAX_DAYS)
         t_bin = np.minimum(dur.astype(np.int64), grid - 1)
         s_bin = np.minimum(stay.astype(np.int64), grid - 1)
-        table = wsum(s_bin * grid + t_bin, weights=w, minlength=grid * grid).reshape(grid, grid)
+        table = _wsum(s_bin * grid + t_bin, weights=w, minlength=grid * grid).reshape(grid, grid)
         # cum[r, t] = weight of look-alikes with stay >= r days and T <= t days
         cum = np.zeros((grid + 1, grid))
         cum[:grid] = np.cumsum(np.cumsum(table[::-1], axis=0)[::-1], axis=1)
@@ -457,7 +471,7 @@ def backtest(
     value = np.nan_to_num(full.amount[rows][won_later], nan=0.0)
     month = np.searchsorted(edges, closed, side="right") - 1
     inside = (month >= 0) & (month < months)
-    actual = wsum(month[inside], weights=value[inside], minlength=months)
+    actual = _wsum(month[inside], weights=value[inside], minlength=months)
     exp_rows = []
     mapes: list[float | None] = []
     biases: list[float | None] = []

@@ -38,7 +38,7 @@ from crmcore.tables import StageHistory
 from crmcore.tables.stage_history import NO_AMOUNT
 from crmcore.timestamps import as_instant
 
-__all__ = ["KIND_CODES", "FunnelHistory", "days_between", "wsum"]
+__all__ = ["KIND_CODES", "FunnelHistory"]
 
 KIND_CODES: dict[StageKind, int] = {StageKind.OPEN: 0, StageKind.WON: 1, StageKind.LOST: 2}
 """Integer codes of stage kinds in :attr:`FunnelHistory.stage_kind`."""
@@ -48,10 +48,10 @@ _DAY = np.timedelta64(86_400_000_000, "us")
 DT64 = npt.NDArray[np.datetime64]
 
 
-def wsum(codes: npt.NDArray[Any], *, weights: npt.ArrayLike, minlength: int) -> FloatArray:
+def _wsum(codes: npt.NDArray[Any], *, weights: npt.ArrayLike, minlength: int) -> FloatArray:
     """Weighted counts per code (``np.bincount`` with weights, typed as float64).
 
-    >>> wsum(np.array([0, 2, 2]), weights=[1.0, 2.0, 3.0], minlength=3).tolist()
+    >>> _wsum(np.array([0, 2, 2]), weights=[1.0, 2.0, 3.0], minlength=3).tolist()
     [1.0, 0.0, 5.0]
     """
     out: FloatArray = np.bincount(codes, weights=weights, minlength=minlength).astype(
@@ -60,10 +60,10 @@ def wsum(codes: npt.NDArray[Any], *, weights: npt.ArrayLike, minlength: int) -> 
     return out
 
 
-def days_between(start: DT64, end: DT64) -> FloatArray:
+def _days_between(start: DT64, end: DT64) -> FloatArray:
     """Elapsed days (float) from ``start`` to ``end``, element-wise.
 
-    >>> days_between(np.array(["2025-01-01"], dtype="M8[us]"), np.array(["2025-01-02T12"], dtype="M8[us]"))
+    >>> _days_between(np.array(["2025-01-01"], dtype="M8[us]"), np.array(["2025-01-02T12"], dtype="M8[us]"))
     array([1.5])
     """
     out: FloatArray = (end - start) / _DAY

@@ -30,7 +30,7 @@ from crmcore.errors import ValidationError
 from crmcore.model._fields import tuple_of
 from crmcore.options import as_number, expect_instance
 from crmcore.pipeline.funnel import ForecastCategory, Funnel
-from crmcore.pipeline.history import FunnelHistory, days_between, wsum
+from crmcore.pipeline.history import FunnelHistory, _days_between, _wsum
 from crmcore.tables import StageHistory
 from crmcore.timestamps import as_instant
 
@@ -229,9 +229,9 @@ def time_in_stage(data: FunnelHistory | StageHistory, funnel: Funnel | None = No
     n_st = len(fh.stage_kind)
     done = ~np.isnat(fh.ev_exit)
     st = fh.ev_stage[done]
-    d = days_between(fh.ev_at[done], fh.ev_exit[done])
+    d = _days_between(fh.ev_at[done], fh.ev_exit[done])
     count = np.bincount(st, minlength=n_st)
-    mean = _ratio(wsum(st, weights=d, minlength=n_st), count)
+    mean = _ratio(_wsum(st, weights=d, minlength=n_st), count)
     median = np.full(n_st, np.nan)
     order = np.argsort(st.astype(np.int16), kind="stable")
     bounds = np.concatenate([[0], np.cumsum(count)])
@@ -270,7 +270,7 @@ def sales_cycle(data: FunnelHistory | StageHistory, funnel: Funnel | None = None
     """
     fh = view(data, funnel)
     closed = ~fh.is_open
-    days = days_between(fh.created[closed], fh.closed_at[closed])
+    days = _days_between(fh.created[closed], fh.closed_at[closed])
     won_days = days[fh.is_won[closed]]
     if len(won_days):
         p25, med, p75 = (float(x) for x in np.percentile(won_days, [25, 50, 75]))
@@ -383,11 +383,11 @@ def weighted_pipeline(
     st = fh.final_stage[is_open]
     a = amt[is_open]
     count = np.bincount(st, minlength=n_st)
-    total = wsum(st, weights=a, minlength=n_st)
+    total = _wsum(st, weights=a, minlength=n_st)
     weighted = total * fh.stage_probability
     cats = tuple(c.value for c in ForecastCategory)
-    cat_total = wsum(fh.stage_category[st], weights=a, minlength=len(cats))
-    cat_weighted = wsum(
+    cat_total = _wsum(fh.stage_category[st], weights=a, minlength=len(cats))
+    cat_weighted = _wsum(
         fh.stage_category[st], weights=a * fh.stage_probability[st], minlength=len(cats)
     )
     closed_i = cats.index(ForecastCategory.CLOSED.value)
@@ -414,21 +414,30 @@ def weighted_pipeline(
     )
 
 
+_TARGET_MET = "the target is already met (remaining is 0): nothing is left to cover"
+
+
 @attrs.frozen
 class Coverage:
-    """Open pipeline against what is still to be sold: ``pipeline / (target - achieved)``."""
+    """Open pipeline against what is still to be sold: ``pipeline / (target - achieved)``.
+
+    Once the target is met (``achieved >= target``, so ``remaining`` is 0)
+    there is nothing left to cover: ``coverage`` and ``weighted_coverage``
+    are then NaN (not infinity, not 0), and :attr:`target_met` is True.
+    """
 
     target: float = attrs.field(validator=POSITIVE)
     achieved: float = attrs.field(validator=NONNEGATIVE)
     remaining: float = attrs.field(validator=NONNEGATIVE)
     open_pipeline: float = attrs.field(validator=NONNEGATIVE)
     weighted_pipeline: float = attrs.field(validator=NONNEGATIVE)
-    coverage: float = attrs.field(
-        validator=number(0, nan="a ratio whose denominator is 0 (the counts beside it say so)")
-    )
-    weighted_coverage: float = attrs.field(
-        validator=number(0, nan="a ratio whose denominator is 0 (the counts beside it say so)")
-    )
+    coverage: float = attrs.field(validator=number(0, nan=_TARGET_MET))
+    weighted_coverage: float = attrs.field(validator=number(0, nan=_TARGET_MET))
+
+    @property
+    def target_met(self) -> bool:
+        """Whether ``achieved`` already reaches ``target`` (coverage is then NaN)."""
+        return self.remaining == 0.0
 
 
 def pipeline_coverage(
@@ -445,6 +454,13 @@ def pipeline_coverage(
     ...                              to_stage=["TOP"], at=["2025-01-01"], amount=[300.0])
     >>> pipeline_coverage(h, TOP_IN_BEST, target=100.0).coverage
     3.0
+
+    Once ``achieved`` reaches ``target`` nothing is left to cover: the
+    coverage is NaN by definition (see :class:`Coverage`), never infinity.
+
+    >>> met = pipeline_coverage(h, TOP_IN_BEST, target=100.0, achieved=120.0)
+    >>> met.target_met, met.remaining, met.coverage
+    (True, 0.0, nan)
     >>> pipeline_coverage(h, TOP_IN_BEST, target=0.0)
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'target' must be > 0: 0.0
@@ -453,12 +469,18 @@ def pipeline_coverage(
     achieved = as_number(achieved, name="achieved", low=0.0)
     wp = weighted_pipeline(data, funnel)
     remaining = max(float(target) - float(achieved), 0.0)
+    coverage = _scalar_ratio(wp.open_total, remaining)
+    if np.isinf(coverage):
+        raise ValidationError(
+            f"'target' minus 'achieved' is too small for a coverage of an open pipeline of "
+            f"{wp.open_total:g} (it overflows a float): 'target' = {target!r}, 'achieved' = {achieved!r}"
+        )
     return Coverage(
         target=float(target),
         achieved=float(achieved),
         remaining=remaining,
         open_pipeline=wp.open_total,
         weighted_pipeline=wp.weighted_total,
-        coverage=_scalar_ratio(wp.open_total, remaining),
+        coverage=coverage,
         weighted_coverage=_scalar_ratio(wp.weighted_total, remaining),
     )

@@ -30,7 +30,7 @@ from crmcore.model._fields import instance, record_id, tuple_of
 from crmcore.model.activity import Activity, ActivityStatus
 from crmcore.options import as_choice, as_count, as_enum, as_number, expect_instance, expect_items
 from crmcore.pipeline.forecast import _close_probabilities, time_to_close, win_probabilities
-from crmcore.pipeline.history import FunnelHistory, days_between, wsum
+from crmcore.pipeline.history import FunnelHistory, _days_between, _wsum
 
 __all__ = [
     "Actuals",
@@ -283,7 +283,7 @@ def actuals(
         activities=np.array([counts.get(r, 0) for r in names], dtype=np.int64),
         advances=np.bincount(who[adv], minlength=k).astype(np.int64),
         wins=np.bincount(who[won], minlength=k).astype(np.int64),
-        revenue=wsum(who[won], weights=amt[won], minlength=k),
+        revenue=_wsum(who[won], weights=amt[won], minlength=k),
     )
 
 
@@ -398,19 +398,19 @@ def next_period_forecast(
         p_stage = np.where(np.isnan(p_stage), fh.stage_probability[open_idx], p_stage)
     else:  # "stage"
         p_stage = fh.stage_probability[open_idx]
-    edges = days_between(np.array([fh.as_of, fh.as_of]), np.array([max(lo, fh.as_of), hi]))
+    edges = _days_between(np.array([fh.as_of, fh.as_of]), np.array([max(lo, fh.as_of), hi]))
     rows = np.flatnonzero(fh.is_open)
     q, _ = _close_probabilities(fh, p_stage, time_to_close(fh), edges, rows)
     v = np.nan_to_num(fh.amount[rows], nan=0.0)
     q1 = q[:, 0]
-    pipe = wsum(fh.owner[rows], weights=v * q1, minlength=k)
-    var = wsum(fh.owner[rows], weights=v * v * q1 * (1 - q1), minlength=k)
+    pipe = _wsum(fh.owner[rows], weights=v * q1, minlength=k)
+    var = _wsum(fh.owner[rows], weights=v * v * q1 * (1 - q1), minlength=k)
     past = np.zeros((lookback, k))
     won = fh.is_won
     for j in range(lookback):  # one pass per past period
         plo, phi = period.shift(-(j + 1)).bounds()
         sel = won & (fh.created >= plo) & (fh.closed_at < phi) & (fh.closed_at >= plo)
-        past[j] = wsum(fh.owner[sel], weights=np.nan_to_num(fh.amount[sel]), minlength=k)
+        past[j] = _wsum(fh.owner[sel], weights=np.nan_to_num(fh.amount[sel]), minlength=k)
     rate = past.mean(axis=0)
     rate_var = past.var(axis=0, ddof=1) if lookback > 1 else np.zeros(k)
     return NextPeriodForecast(

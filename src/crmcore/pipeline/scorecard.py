@@ -42,7 +42,7 @@ from crmcore.errors import ValidationError
 from crmcore.model._fields import instance, tuple_of
 from crmcore.model.activity import Activity
 from crmcore.options import as_number, as_probability
-from crmcore.pipeline.history import FunnelHistory, wsum
+from crmcore.pipeline.history import FunnelHistory, _wsum
 from crmcore.pipeline.plans import Period, actuals
 
 __all__ = ["Diagnosis", "Scorecards", "scorecards"]
@@ -166,7 +166,7 @@ def scorecards(
     )
     who = owner_map[fh.ev_owner]
     sel = won_ev & (who >= 0)
-    cost = wsum(who[sel], weights=np.nan_to_num(ev_cost[sel], nan=0.0), minlength=k)
+    cost = _wsum(who[sel], weights=np.nan_to_num(ev_cost[sel], nan=0.0), minlength=k)
     uncosted = int(np.count_nonzero(np.isnan(ev_cost[sel])))
     profit = act.revenue - cost
     measures = ("activities", "advances", "wins", "revenue", "profit")

@@ -25,7 +25,7 @@ from crmcore._results import array
 from crmcore.arrays import FloatArray, as_float_array, check_nonnegative
 from crmcore.errors import ValidationError
 from crmcore.model._fields import instance
-from crmcore.options import as_count, as_number, as_probability, as_seed
+from crmcore.options import as_count, as_number, as_probability, as_seed, expect_instance
 from crmcore.pipeline.funnel import Funnel, StageKind
 from crmcore.pipeline.presets import LOST_REASONS
 from crmcore.tables import StageHistory
@@ -92,6 +92,7 @@ def synthetic_pipeline(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'n_opportunities' must be >= 1: 0
     """
+    funnel = expect_instance(funnel, Funnel, name="funnel")
     n_opportunities = as_count(n_opportunities, name="n_opportunities", low=1, high=_MAX_ROWS)
     seed = as_seed(seed)  # type: ignore[assignment]  # None is a fresh seed
     days = as_count(days, name="days", low=1, high=_MAX_DAYS)
