@@ -9,6 +9,8 @@ or from outside: NaN, infinity, a negative count, a probability outside
 value. NaN is accepted only where a field documents why (``nan="..."``: an
 undefined ratio, a ``nan_policy="propagate"`` output); the reason is kept on
 the validator (:attr:`Number.nan`) so tests and docs can list those fields.
+Infinity likewise, only where a field documents what it means (``inf="..."``,
+:attr:`Number.inf` / :attr:`Array.inf`: a payback that never happens).
 
 Arrays are checked with one vectorised pass per bound (``min`` / ``max``;
 NaN and infinity show up in them), never element by element.
@@ -94,7 +96,8 @@ def _plain(value: object) -> object:
 class Number:
     """Validator of a scalar field: a finite number (an integer when ``integer``) in [lo, hi].
 
-    ``nan`` is the documented reason a field may hold NaN (None: it may not);
+    ``nan`` is the documented reason a field may hold NaN (None: it may not),
+    ``inf`` the documented meaning of an infinity (None: it may not hold one);
     ``optional`` lets the field be None; ``gt`` is a strict lower bound (a
     parameter that must be positive). ``at_least`` names fields whose sum
     this one may not be below (an interval's ``high`` and its ``low``, the
@@ -109,6 +112,7 @@ class Number:
     optional: bool = False
     gt: float | None = None
     at_least: tuple[str, ...] = ()
+    inf: str | None = None
 
     def __call__(self, inst: object, attr: attrs.Attribute[Any], value: Any) -> None:
         if value is None and self.optional:
@@ -128,6 +132,8 @@ class Number:
                 v = math.inf
             if math.isnan(v):
                 ok = self.nan is not None
+            elif math.isinf(v) and self.inf is not None:
+                ok = (self.lo is None or v >= self.lo) and (self.hi is None or v <= self.hi)
             else:
                 ok = (
                     math.isfinite(v)
@@ -136,7 +142,8 @@ class Number:
                     and (self.gt is None or v > self.gt)
                 )
         if not ok:
-            raise _fail(inst, attr, expected + (" (or NaN)" if self.nan else ""), value)
+            expected += (" (or NaN)" if self.nan else "") + (" (or infinite)" if self.inf else "")
+            raise _fail(inst, attr, expected, value)
         if self.at_least:
             self._check_order(inst, attr, value)
 
@@ -336,13 +343,16 @@ def number(
     optional: bool = False,
     gt: float | None = None,
     at_least: tuple[str, ...] = (),
+    inf: str | None = None,
 ) -> Number:
     """A scalar validator (see :class:`Number`).
 
     >>> number(-1, 1, nan="undefined without answers").nan
     'undefined without answers'
+    >>> number(0, inf="never recovered").inf
+    'never recovered'
     """
-    return Number(lo, hi, integer, nan, optional, gt, at_least)
+    return Number(lo, hi, integer, nan, optional, gt, at_least, inf)
 
 
 def array(

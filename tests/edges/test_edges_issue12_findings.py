@@ -76,7 +76,9 @@ def test_nat_is_refused_in_a_summary_with_its_row() -> None:
     """'NaT is accepted and crashes or fires alerts later' — in ``summarize_arrays`` and as
     an ``as_of`` given as pandas' NaT."""
     ts = np.array(["2024-01-01", "2024-01-02", "NaT"], dtype="datetime64[s]")
-    with pytest.raises(ValidationError, match=r"^'time' must be a time, not NaT: .* at index 2$"):
+    with pytest.raises(
+        ValidationError, match=r"^'timestamps' must be a time, not NaT: .* at index 2$"
+    ):
         summarize_arrays(["a", "b", "c"], ts, [1.0, 2.0, 3.0])
     log = _log(customer_ids=["a"])
     with pytest.raises(ValidationError, match=r"^'as_of' must be a time, not NaT: NaT$"):

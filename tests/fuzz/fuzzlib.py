@@ -558,14 +558,15 @@ def time_limit(seconds: float) -> Any:
         signal.signal(signal.SIGALRM, old)
 
 
-def _documented_nan(validator: Any) -> bool:
-    """Whether an attrs field's validator documents NaN as an allowed value (``_results``)."""
+def _documented_nan(validator: Any, kind: str = "nan") -> bool:
+    """Whether an attrs field's validator documents NaN (``kind="inf"``: infinity) as an
+    allowed value, with its reason (``_results``: ``nan="..."`` / ``inf="..."``)."""
     if validator is None:
         return False
-    if getattr(validator, "nan", None):
+    if getattr(validator, kind, None):
         return True
     inner = getattr(validator, "_validators", None) or ()
-    return any(_documented_nan(v) for v in inner)
+    return any(_documented_nan(v, kind) for v in inner)
 
 
 #: how much more address space one call may take (a hostile size must not exhaust the machine)
@@ -653,6 +654,13 @@ def nonfinite(
             except Exception:
                 continue
             documented = _documented_nan(f.validator)
+            floats = isinstance(item, (float, np.floating, np.ndarray))
+            if (
+                floats
+                and np.asarray(item).dtype.kind == "f"
+                and _documented_nan(f.validator, "inf")
+            ):
+                item = np.where(np.isinf(item), 0.0, item)  # a documented infinity is a value
             hit = nonfinite(item, f"{path}.{f.name}", depth + 1, seen, allow, documented)
             if hit:
                 return hit

@@ -270,12 +270,6 @@ SKIP: dict[str, str] = {
     "crmcore.cli.main": "the command line: argparse exits with SystemExit by design (tests/core/test_cli.py)",
     "crmcore.cli.build_parser": "builds an argparse parser; takes no input",
     "crmcore.anomaly.plan.describe": "internal plan walker: its callbacks are crmcore's own closures",
-    "crmcore.valuation.btyd.covariates.bg_row_derivatives": (
-        "likelihood kernel on already-validated arrays (fit_bgnbd_covariates checks its inputs)"
-    ),
-    "crmcore.valuation.btyd.covariates.linear_predictors": (
-        "design-matrix kernel called by the covariate fits after their checks"
-    ),
     "crmcore.satisfaction.plot.plot_curves": "draws a matplotlib figure (the plot extra); its inputs are fitted curves",
     "crmcore.repositories.sql.schema.index_build_memory": (
         "needs a live SQLAlchemy connection; the SQL backend tests cover it"

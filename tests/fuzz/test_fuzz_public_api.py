@@ -59,12 +59,6 @@ OPEN_FINDINGS: dict[str, str] = {
     "crmcore.segmentation.rules.cond": "argument 'value' = None -> TypeError not naming 'value': \"'NoneType' object is not iterable\"",
     "crmcore.segmentation.tiers.TierSet": "argument 'tiers' (#1) = [Tier(name='platinum', rule=AnyOf(items=(Condition(field='assets', op='>', value=100000), Condition(field='trades_per... -> ConfigurationError not naming 'tiers': \"tier set ...",
     "crmcore.tables.transactions.TransactionLog": "argument 'amount' = None -> TypeError not naming 'amount': \"object of type 'NoneType' has no len()\"",
-    "crmcore.valuation.btyd.covariates.customer_scales": "argument 'b' = None -> TypeError not naming 'b': \"unsupported operand type(s) for *: 'NoneType' and 'float'\"",
-    "crmcore.valuation.btyd.summary.summarize_arrays": "argument 'customer_ids' = None -> TypeError not naming 'customer_ids': 'len() of unsized object'",
-    "crmcore.valuation.btyd.summary.summarize_transactions": "argument 'log' = None -> TypeError not naming 'log': \"object of type 'NoneType' has no len()\"",
-    "crmcore.valuation.economics.acquisition.acquisition_cost": "argument 'spend' = None -> escaped builtins.AttributeError: \"'NoneType' object has no attribute 'channel'\"",
-    "crmcore.valuation.economics.ratios.PaybackResult": "argument 'months' = array([inf, 6.]) -> returned a non-finite value: 'result.months[0] = np.float64(inf)'",
-    "crmcore.valuation.economics.ratios.cac_payback": "argument 'monthly_margin' = -1e+308 -> returned a non-finite value: 'result.months[0] = np.float64(inf)'",
 }
 
 _OBJECTS = fuzzlib.public_objects()

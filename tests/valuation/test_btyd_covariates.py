@@ -24,7 +24,7 @@ from crmcore.valuation import (
     fit_mbgnbd,
     fit_pareto_nbd,
 )
-from crmcore.valuation.btyd.covariates import bg_row_derivatives
+from crmcore.valuation.btyd._covariates import bg_row_derivatives
 
 
 def _simulate(

@@ -42,12 +42,12 @@ from crmcore.valuation.btyd._common import (
     time_steps,
     weights_or_ones,
 )
-from crmcore.valuation.btyd.covariates import (
-    CovariateEffects,
+from crmcore.valuation.btyd._covariates import (
     bg_row_derivatives,
     covariate_matrix,
     customer_scales,
 )
+from crmcore.valuation.btyd.covariates import CovariateEffects
 
 __all__ = ["BGNBDModel", "BGNBDParams", "MBGNBDModel", "fit_bgnbd", "fit_mbgnbd"]
 

@@ -41,14 +41,14 @@ from crmcore.valuation.btyd._common import (
     trigamma,
     weights_or_ones,
 )
-from crmcore.valuation.btyd._pareto_covariates import fit_with_covariates
-from crmcore.valuation.btyd._pareto_derivatives import ParetoData, loglik_grad_hess
-from crmcore.valuation.btyd._pareto_math import log_power_integral
-from crmcore.valuation.btyd.covariates import (
-    CovariateEffects,
+from crmcore.valuation.btyd._covariates import (
     covariate_matrix,
     linear_predictors,
 )
+from crmcore.valuation.btyd._pareto_covariates import fit_with_covariates
+from crmcore.valuation.btyd._pareto_derivatives import ParetoData, loglik_grad_hess
+from crmcore.valuation.btyd._pareto_math import log_power_integral
+from crmcore.valuation.btyd.covariates import CovariateEffects
 
 __all__ = ["ParetoNBDModel", "ParetoNBDParams", "fit_pareto_nbd"]
 

@@ -26,11 +26,13 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore._results import array, choice, number
-from crmcore.arrays import FloatArray
+from crmcore.arrays import FloatArray, as_float_array, check_nonnegative, check_same_length
 from crmcore.errors import ValidationError
+from crmcore.labels import factorize_labels
 from crmcore.model.transaction import TransactionKind
+from crmcore.options import as_choice, expect_instance
 from crmcore.tables import TransactionLog
-from crmcore.timestamps import as_instant
+from crmcore.timestamps import as_instant, parse_timestamps
 
 __all__ = ["RFMSummary", "summarize_arrays", "summarize_transactions"]
 
@@ -136,9 +138,9 @@ def summarize_transactions(
     which defaults to the last transaction. Only customers with a
     transaction up to the calibration end are summarised.
     """
+    log = expect_instance(log, TransactionLog, name="log")
     for name, v in (("time_unit", time_unit), ("period", period)):
-        if v not in _UNIT_DAYS:
-            raise ValidationError(f"{name!r} must be one of {sorted(_UNIT_DAYS)}: {v!r}")
+        as_choice(v, name=name, allowed=sorted(_UNIT_DAYS))
     codes = [TransactionKind(k).code for k in kinds]
     if len(codes) == 1 and len(log) and int(log.kind.min()) == int(log.kind.max()) == codes[0]:
         cust, time, amount = log.customer, log.time, log.amount  # no copies when all rows count
@@ -237,10 +239,12 @@ def summarize_arrays(
     >>> s.monetary_value.tolist()
     [7.0, 0.0]
     """
-    n = len(np.asarray(customer_ids))
-    log = TransactionLog.from_arrays(
-        customer_ids=customer_ids,
-        timestamps=timestamps,
-        amounts=np.zeros(n) if amounts is None else amounts,
-    )
+    # the checks of TransactionLog.from_arrays, each naming this function's own argument
+    labels, codes = factorize_labels(customer_ids, name="customer_ids")
+    time = parse_timestamps(timestamps, name="timestamps")
+    amount = np.zeros(len(codes)) if amounts is None else as_float_array(amounts, name="amounts")
+    check_nonnegative(amount, name="amounts")
+    check_same_length(customer_ids=codes, timestamps=time, amounts=amount)
+    kind = np.full(len(codes), TransactionKind.PURCHASE.code, dtype=np.int8)
+    log = TransactionLog(codes, time, amount, kind, labels)
     return summarize_transactions(log, **options)

@@ -253,9 +253,15 @@ def _table(
             parts.append(f"channel {show_label(channel[i])}")
         if period is not None:
             parts.append(f"period {show_label(period[i])}")
+        args = " and ".join(
+            repr(a)
+            for a, col in (("customer_channels", channel), ("customer_periods", period))
+            if col is not None
+        )
         raise ValidationError(
             f"CAC undefined for {what} {' '.join(parts)}: spend {spend[i]:g} but 0 customers "
-            "acquired; pass zero_customers='flag' to get the cell flagged instead"
+            f"acquired (no row of {args} in it); pass zero_customers='flag' to get the cell "
+            "flagged instead"
         )
     cac = np.divide(spend, customers, out=np.full(len(spend), np.nan), where=defined)
     return CACTable(
@@ -285,7 +291,7 @@ def acquisition_cost(
     >>> spend = SpendTable.from_arrays(channel=["tv", "web"], period=[1, 1], amount=[500, 100])
     >>> acquisition_cost(spend, ["web"], [1])
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: CAC undefined for cell channel 'tv' period 1: spend 500 but 0 customers acquired; pass zero_customers='flag' to get the cell flagged instead
+    crmcore.errors.ValidationError: CAC undefined for cell channel 'tv' period 1: spend 500 but 0 customers acquired (no row of 'customer_channels' and 'customer_periods' in it); pass zero_customers='flag' to get the cell flagged instead
     >>> r = acquisition_cost(spend, ["web"], [1], zero_customers="flag")
     >>> r.by_channel.defined.tolist(), r.blended
     ([False, True], 600.0)
@@ -322,7 +328,8 @@ def acquisition_cost(
         i = int(np.flatnonzero(orphan)[0])
         raise ValidationError(
             f"CAC undefined for period {show_label(pe_labels[i])}: shared spend "
-            f"{shared_pe[i]:g} but 0 customers acquired; pass zero_customers='flag'"
+            f"{shared_pe[i]:g} but 0 customers acquired (no row of 'customer_periods' in it); "
+            "pass zero_customers='flag'"
         )
     if unattributed == "spread":
         share = np.divide(

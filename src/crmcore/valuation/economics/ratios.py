@@ -235,9 +235,16 @@ def cac_payback(
     Inputs are scalars (standing for every row) or 1-D arrays of one length.
     ``nan_policy='omit'`` leaves out rows with a NaN input (the result holds the
     rows kept); ``'propagate'`` is refused (a payback result holds no NaN).
+    ``months`` is ``inf`` where the CAC is never recovered: a ``monthly_margin``
+    of 0 or less (for a CAC above 0), or a retention too low for the cumulative
+    margin ever to reach the CAC; ``recovered`` is False there and
+    ``whole_months`` -1. Infinity means "never" here, a documented value
+    (``PaybackResult.months``), not a failed computation.
 
     >>> cac_payback(300.0, 50.0, retention=0.8).recovered.tolist()
     [False]
+    >>> cac_payback(100.0, [-5.0, 0.0, 50.0]).months.tolist()
+    [inf, inf, 2.0]
     >>> cac_payback(-1.0, 50.0)
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'cac' must be >= 0: -1.0 at index 0
