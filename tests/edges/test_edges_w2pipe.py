@@ -7,6 +7,7 @@ result holds is documented on its field (``crmcore._results``, ``nan=``).
 from __future__ import annotations
 
 import math
+from datetime import UTC
 
 import numpy as np
 import pytest
@@ -14,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import crmcore.pipeline.history as pipeline_history
-from crmcore.errors import CRMError
+from crmcore.errors import ArgumentTypeError, CRMError
+from crmcore.model import SurveyResponse
 from crmcore.pipeline import (
     FunnelHistory,
     lost_reasons,
@@ -23,6 +25,14 @@ from crmcore.pipeline import (
 )
 from crmcore.pipeline.presets import B2B, TOP_IN_BEST
 from crmcore.pipeline.synthetic import synthetic_history, synthetic_pipeline
+from crmcore.satisfaction import (
+    LoyaltyCurve,
+    Zones,
+    csat_columns,
+    fit_loyalty_table,
+    moderation_test_table,
+    preset_curve,
+)
 from crmcore.tables import StageHistory
 
 _PIPE = synthetic_pipeline(B2B, n_opportunities=40, seed=3)
@@ -126,3 +136,91 @@ def test_coverage_is_finite_until_target_met(target: float, achieved: float) -> 
 def test_coverage_overflow_names_target() -> None:
     with pytest.raises(CRMError, match="'target'"):
         pipeline_coverage(_PIPE.history, B2B, target=5e-324)
+
+
+# -- satisfaction ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["floor", "intercept", "slope"])
+@pytest.mark.parametrize("bad", [10**400, math.inf, math.nan, None, "1"])
+def test_loyalty_curve_names_its_parameter(field: str, bad: object) -> None:
+    kwargs: dict[str, object] = {"floor": 0.5, "intercept": 0.0, "slope": 1.0, field: bad}
+    with pytest.raises(CRMError, match=f"'{field}'"):
+        LoyaltyCurve(**kwargs)  # type: ignore[arg-type]
+
+
+_ZONES = preset_curve("high").zones()
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [
+        ("affection_from", math.inf),
+        ("affection_from", math.nan),
+        ("defect_below", -0.1),
+        ("defection", np.array([math.nan, 2.0])),
+        ("affection", np.array([math.inf])),
+        ("affection", (math.inf,)),
+        ("indifference", (0,)),
+        ("defection", (6,)),
+        ("affection", (5.0,)),
+        ("defection", None),
+    ],
+)
+def test_zones_fields_are_checked(field: str, bad: object) -> None:
+    import attrs
+
+    with pytest.raises(CRMError, match=f"'{field}'"):
+        attrs.evolve(_ZONES, **{field: bad})
+
+
+def test_zones_from_a_curve_still_build() -> None:
+    z = preset_curve("low").zones()
+    assert sorted(z.defection + z.indifference + z.affection) == [1, 2, 3, 4, 5]
+    assert Zones((1,), (2, 3, 4), (5,), 0.5, 0.75).zone_of(3) == "indifference"
+
+
+_S = [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("huge", [2.0**63, 1e308, 2.0**53 + 2**12])
+def test_fit_tables_name_an_impossible_total(huge: float) -> None:
+    total = [huge, 100.0, 100.0, 100.0, 100.0]
+    with pytest.raises(CRMError, match="'total' must sum to at most 2\\*\\*53"):
+        fit_loyalty_table(_S, [0.5] * 5, [10.0, 30.0, 50.0, 70.0, 90.0], total, moderated=False)
+    with pytest.raises(CRMError, match="'total' must sum to at most 2\\*\\*53"):
+        moderation_test_table(
+            _S * 2, [0.2] * 5 + [0.8] * 5, [10.0, 30.0, 50.0, 70.0, 90.0] * 2, total * 2
+        )
+
+
+def test_fit_table_with_ordinary_totals_still_fits() -> None:
+    fit = fit_loyalty_table(
+        _S, [0.5] * 5, [10.0, 30.0, 50.0, 70.0, 90.0], [100.0] * 5, moderated=False
+    )
+    assert np.isfinite(fit.model.params).all()
+
+
+@pytest.mark.parametrize("bad", [None, 10**400, object(), "responses", {"a": 1}])
+def test_csat_columns_names_responses(bad: object) -> None:
+    with pytest.raises(ArgumentTypeError, match="'responses'"):
+        csat_columns(bad)  # type: ignore[arg-type]
+
+
+def test_csat_columns_names_the_wrong_item() -> None:
+    with pytest.raises(ArgumentTypeError, match=r"'responses\[0\]' must be a SurveyResponse"):
+        csat_columns(["not a response"])  # type: ignore[list-item]
+
+
+def test_csat_columns_collects_answers() -> None:
+    from datetime import datetime
+
+    t = datetime(2025, 1, 1, tzinfo=UTC)
+    rs = [
+        SurveyResponse(id="r1", customer_id="c1", responded_at=t, csat=4),
+        SurveyResponse(id="r2", customer_id="c2", responded_at=t, nps=9),
+    ]
+    cols = csat_columns(iter(rs))
+    assert cols.customer_ids.tolist() == ["c1"]
+    assert cols.satisfaction.tolist() == [4]
+    assert cols.skipped == 1

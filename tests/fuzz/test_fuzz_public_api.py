@@ -43,10 +43,6 @@ DOCUMENTED_NAN: dict[str, tuple[str, ...]] = {}
 #: open findings: canonical name -> what fails (strict xfail; remove when fixed)
 OPEN_FINDINGS: dict[str, str] = {
     "crmcore.labels.factorize_together": "argument 'parts' = None -> TypeError not naming 'parts': \"'NoneType' object is not iterable\"",
-    "crmcore.satisfaction.curve.Zones": "argument 'affection_from' = inf -> returned a non-finite value: 'result.affection_from = inf'",
-    "crmcore.satisfaction.fit.fit_loyalty_table": "argument 'total' = array([9.22337204e+18, 1.00000000e+02, 1.00000000e+02, 1.00000000e+02, 1.00000000e+02]) -> FitError not naming 'total': 'the data do not identify the loyalty model (the Hessian i...",
-    "crmcore.satisfaction.fit.moderation_test_table": "argument 'total' = array([9.22337204e+18, 1.00000000e+02, 1.00000000e+02, ..., 1.00000000e+02, 1.00000000e+02, 1.00000000e+02], shape=(1... -> FitError not naming 'total': 'the data do not identify...",
-    "crmcore.satisfaction.survey.csat_columns": "argument 'responses' = None -> TypeError not naming 'responses': \"'NoneType' object is not iterable\"",
     "crmcore.segmentation.concentration.ABCClasses": "argument 'labels' = array([nan, 'B', 'C'], dtype=object) -> returned a non-finite value: 'result.labels.flat[0] = nan'",
     "crmcore.segmentation.concentration.abc_classes": "argument 'values' = [] -> ValidationError not naming 'values': \"ABCClasses: 'thresholds' must be a number in [0, 1]: inf at index 0\"",
     "crmcore.segmentation.concentration.count_exceeding": "argument 'cmp' = None -> TypeError not naming 'cmp': \"'NoneType' object is not callable\"",

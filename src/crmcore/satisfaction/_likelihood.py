@@ -199,10 +199,8 @@ def _cells_from_table(
         m_total = m.sum()
     if m_total == 0:
         raise ValidationError("no responses to fit: every 'total' is 0")
-    if not np.isfinite(m_total):
-        raise ValidationError(
-            "the sum of 'total' overflows the float range: counts that large cannot be fitted"
-        )
+    if not m_total <= 2.0**53:  # beyond, a count of responses is not exact in float64
+        raise ValidationError(f"'total' must sum to at most 2**53 responses: {float(m_total):g}")
     keep = m > 0
     return _Cells(
         x=(s[keep] - LEVELS).astype(np.float64), c=c[keep], k=k[keep], m=m[keep],

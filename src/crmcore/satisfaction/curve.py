@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import expit, logit
 
-from crmcore._results import PROBABILITY
+from crmcore._results import PROBABILITY, each, number
 from crmcore.arrays import FloatArray, IntArray, apply_nan_policy, as_int_array, check_in_range
 from crmcore.errors import ValidationError
 from crmcore.options import as_number
@@ -65,6 +65,8 @@ PARAMETER_NAMES: tuple[str, ...] = (
 """The order of :attr:`LoyaltyModel.params` (α₀, α₁, β₀, β₁, γ₀, γ₁)."""
 
 _LEVELS = np.arange(1, LEVELS + 1, dtype=np.float64)
+_LEVEL_TUPLE = each(number(1, LEVELS, integer=True))
+"""A tuple of satisfaction levels (whole numbers 1..5): the levels of one zone."""
 
 
 def _finite(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -103,9 +105,9 @@ class Zones:
     'indifference'
     """
 
-    defection: tuple[int, ...]
-    indifference: tuple[int, ...]
-    affection: tuple[int, ...]
+    defection: tuple[int, ...] = attrs.field(validator=_LEVEL_TUPLE)
+    indifference: tuple[int, ...] = attrs.field(validator=_LEVEL_TUPLE)
+    affection: tuple[int, ...] = attrs.field(validator=_LEVEL_TUPLE)
     defect_below: float = attrs.field(validator=PROBABILITY)
     affection_from: float = attrs.field(validator=PROBABILITY)
 

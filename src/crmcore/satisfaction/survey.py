@@ -21,6 +21,7 @@ from crmcore._results import COUNT, array
 from crmcore.arrays import FloatArray, IntArray, apply_nan_policy, validate_nan_policy
 from crmcore.errors import ValidationError
 from crmcore.model import SurveyResponse
+from crmcore.options import expect_items
 from crmcore.satisfaction._validate import satisfaction_array
 from crmcore.satisfaction._validate import satisfied_from as _satisfied_from
 
@@ -51,16 +52,15 @@ def csat_columns(responses: Iterable[SurveyResponse]) -> CsatColumns:
 
     >>> csat_columns(["not a response"])
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'responses' must hold SurveyResponse records: 'not a response' at index 0
+    crmcore.errors.ArgumentTypeError: 'responses[0]' must be a SurveyResponse, not a str: 'not a response'
+    >>> csat_columns(None)
+    Traceback (most recent call last):
+    crmcore.errors.ArgumentTypeError: 'responses' must be a collection of SurveyResponse: None
     """
     ids: list[str] = []
     scores: list[int] = []
     skipped = 0
-    for i, r in enumerate(responses):
-        if not isinstance(r, SurveyResponse):
-            raise ValidationError(
-                f"'responses' must hold SurveyResponse records: {r!r} at index {i}"
-            )
+    for r in expect_items(responses, SurveyResponse, name="responses"):
         if r.csat is None:
             skipped += 1
             continue
