@@ -22,7 +22,7 @@ import inspect
 import os
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -387,6 +387,7 @@ def elementwise(*columns: str, rows: Sequence[str] = ()) -> Callable[[_F], _F]:
         def inner(*args: Any, **kwargs: Any) -> FloatArray:
             policy = kwargs.pop("nan_policy", "raise")
             if policy == "raise":
+                _check_lengths(sig.bind(*args, **kwargs).arguments, columns)
                 return fn(*args, **kwargs)
             given = sig.bind(*args, **kwargs).arguments
             cols = {k: given[k] for k in columns}
@@ -399,6 +400,22 @@ def elementwise(*columns: str, rows: Sequence[str] = ()) -> Callable[[_F], _F]:
         return inner  # type: ignore[return-value]
 
     return wrap
+
+
+def _check_lengths(given: Mapping[str, Any], columns: Sequence[str]) -> None:
+    """Aligned inputs of one length (a scalar stands for every customer), in O(1) per input,
+    before numpy broadcasts them (a horizon ``t`` per customer was not checked)."""
+    sized: dict[str, int] = {}
+    for k in columns:
+        v = given.get(k)
+        if isinstance(v, np.ndarray):
+            if v.ndim:
+                sized[k] = v.shape[0]
+        elif hasattr(v, "__len__") and not isinstance(v, str | bytes):
+            sized[k] = len(v)
+    if len({n for n in sized.values() if n != 1}) > 1:  # length 1 broadcasts like a scalar
+        shown = ", ".join(f"{k} has {n}" for k, n in sized.items())
+        raise ValidationError(f"inputs must have the same length: {shown}")
 
 
 def per_row(
@@ -869,11 +886,8 @@ def factorize_rows(*cols: FloatArray) -> tuple[list[FloatArray], npt.NDArray[np.
     return out, inverse.astype(np.int64)
 
 
-def time_steps(t: npt.ArrayLike, *, name: str = "t", customers: int | None = None) -> FloatArray:
+def time_steps(t: npt.ArrayLike, *, name: str = "t") -> FloatArray:
     """Validate a horizon (scalar or array, finite and >= 0; a horizon has no NaN policy).
-
-    A horizon per customer (``customers`` given) is a scalar or one value per customer:
-    its length is checked here, before numpy broadcasts it.
 
     >>> time_steps(-1.0)
     Traceback (most recent call last):
@@ -881,17 +895,10 @@ def time_steps(t: npt.ArrayLike, *, name: str = "t", customers: int | None = Non
     >>> time_steps(float("nan"))
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 't' must be a number, not NaN: nan at index 0
-    >>> time_steps([1.0, 2.0, 3.0], customers=2)
-    Traceback (most recent call last):
-    crmcore.errors.ValidationError: inputs must have the same length: t has 3, frequency has 2
     """
     arr = as_float_array(t, name=name, ndim=None, allow_nan=True)
     if arr.ndim > 1:
         raise ValidationError(f"{name!r} must be a number or 1-dimensional, got shape {arr.shape}")
-    if customers is not None and arr.ndim == 1 and len(arr) not in (1, customers):
-        raise ValidationError(
-            f"inputs must have the same length: {name} has {len(arr)}, frequency has {customers}"
-        )
     nan = np.isnan(arr.reshape(-1))
     if nan.any():
         i = int(np.flatnonzero(nan)[0])
