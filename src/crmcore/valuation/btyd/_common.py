@@ -22,7 +22,7 @@ import inspect
 import os
 import threading
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Sized
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -411,7 +411,7 @@ def _check_lengths(given: Mapping[str, Any], columns: Sequence[str]) -> None:
         if isinstance(v, np.ndarray):
             if v.ndim:
                 sized[k] = v.shape[0]
-        elif hasattr(v, "__len__") and not isinstance(v, str | bytes):
+        elif isinstance(v, Sized) and not isinstance(v, str | bytes):
             sized[k] = len(v)
     if len({n for n in sized.values() if n != 1}) > 1:  # length 1 broadcasts like a scalar
         shown = ", ".join(f"{k} has {n}" for k, n in sized.items())
