@@ -224,3 +224,59 @@ def test_csat_columns_collects_answers() -> None:
     assert cols.customer_ids.tolist() == ["c1"]
     assert cols.satisfaction.tolist() == [4]
     assert cols.skipped == 1
+
+
+# -- tables: label columns hold no missing value --------------------------------------------
+
+
+def _log_fields() -> dict[str, object]:
+    from crmcore.tables import TransactionLog
+
+    log = TransactionLog.from_arrays(
+        customer_ids=["c-1", "c-2"], timestamps=["2024-01-01", "2024-01-02"], amounts=[1.0, 2.0]
+    )
+    import attrs
+
+    return attrs.asdict(log, recurse=False)
+
+
+@pytest.mark.parametrize("bad", [math.nan, None, ""])
+def test_transaction_log_customer_ids_refuse_missing(bad: object) -> None:
+    from crmcore.tables import TransactionLog
+
+    fields = _log_fields()
+    fields["customer_ids"] = np.array([bad, "c-2"], dtype=object)
+    with pytest.raises(CRMError, match="'customer_ids'"):
+        TransactionLog(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [None, "amounts", 10**400])
+def test_transaction_log_amount_is_named(bad: object) -> None:
+    from crmcore.tables import TransactionLog
+
+    fields = _log_fields()
+    fields["amount"] = bad
+    with pytest.raises(CRMError, match="'amount'"):
+        TransactionLog(**fields)  # type: ignore[arg-type]
+
+
+def test_stage_history_labels_refuse_missing_but_keep_no_owner() -> None:
+    import attrs
+
+    h = _PIPE.history
+    with pytest.raises(CRMError, match="'opportunity_ids'"):
+        attrs.evolve(h, opportunity_ids=np.array([math.nan, *h.opportunity_ids[1:]], dtype=object))
+    for bad in (math.nan, None):
+        owners = np.array([bad, *h.owner_ids[1:]], dtype=object)
+        with pytest.raises(CRMError, match="'owner_ids'"):
+            attrs.evolve(h, owner_ids=owners)
+        fh = FunnelHistory.build(h, B2B)
+        with pytest.raises(CRMError, match="'owner_ids'"):
+            attrs.evolve(fh, owner_ids=owners)
+    # "" is the one way to say "no owner"
+    no_owner = np.array(["", *h.owner_ids[1:]], dtype=object)
+    assert attrs.evolve(h, owner_ids=no_owner).owner_ids[0] == ""
+    one = StageHistory.from_arrays(
+        opportunity_ids=["a"], sequence=[0], from_stage=[None], to_stage=["TOP"], at=["2025-01-01"]
+    )
+    assert one.owner_ids.tolist() == [""]

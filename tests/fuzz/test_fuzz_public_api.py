@@ -54,7 +54,7 @@ OPEN_FINDINGS: dict[str, str] = {
     "crmcore.segmentation.rules.Condition": "argument 'value' (#2) = None -> ConfigurationError not naming 'value': \"condition on 'assets': operator '>' needs a number: None\"",
     "crmcore.segmentation.rules.cond": "argument 'value' = None -> TypeError not naming 'value': \"'NoneType' object is not iterable\"",
     "crmcore.segmentation.tiers.TierSet": "argument 'tiers' (#1) = [Tier(name='platinum', rule=AnyOf(items=(Condition(field='assets', op='>', value=100000), Condition(field='trades_per... -> ConfigurationError not naming 'tiers': \"tier set ...",
-    "crmcore.tables.transactions.TransactionLog": "argument 'amount' = None -> TypeError not naming 'amount': \"object of type 'NoneType' has no len()\"",
+    "crmcore.tables.transactions.TransactionLog": "argument 'ids' = array([nan, 't-2', 't-3'], dtype=object) -> returned a non-finite value: 'result.ids.flat[0] = nan' (text columns: None = missing, NaN not refused)",
 }
 
 _OBJECTS = fuzzlib.public_objects()

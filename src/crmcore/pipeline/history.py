@@ -35,7 +35,7 @@ from crmcore.labels import factorize_labels
 from crmcore.model._fields import instance
 from crmcore.pipeline.funnel import ForecastCategory, Funnel, StageKind
 from crmcore.tables import StageHistory
-from crmcore.tables.stage_history import NO_AMOUNT
+from crmcore.tables.stage_history import NO_AMOUNT, owner_labels
 from crmcore.timestamps import as_instant
 
 __all__ = ["KIND_CODES", "FunnelHistory"]
@@ -114,8 +114,8 @@ class FunnelHistory:
     stage_probability: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="stage_kind"))
     stage_category: IntArray = attrs.field(validator=array("i", length="stage_kind", scan=False))
     stage_rank: IntArray = attrs.field(validator=array("i", length="stage_kind", scan=False))
-    opportunity_ids: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
-    owner_ids: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))  # "" = no owner
+    opportunity_ids: npt.NDArray[Any] = attrs.field(validator=array("O"))  # unique: one pass
+    owner_ids: npt.NDArray[Any] = attrs.field(validator=owner_labels)  # "" = no owner
     products: npt.NDArray[Any] = attrs.field(validator=array("O"))
     reasons: npt.NDArray[Any] = attrs.field(validator=array("O"))
 

@@ -18,7 +18,8 @@ from crmcore.arrays import (
     check_nonnegative,
     check_same_length,
 )
-from crmcore.labels import factorize_labels
+from crmcore.errors import ValidationError
+from crmcore.labels import factorize_labels, missing_mask
 from crmcore.model.opportunity import StageChange
 from crmcore.timestamps import parse_timestamps
 
@@ -26,6 +27,25 @@ __all__ = ["StageHistory"]
 
 NO_AMOUNT = "no amount: the deal had none (yet); reports leave it out of sums and count it"
 """Why an amount column of the stage history may hold NaN (the one meaning of NaN there)."""
+
+_OWNER_SHAPE = array("O", scan=False)
+
+
+def owner_labels(inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Validator of an ``owner_ids`` column: labels where ``""`` (and only ``""``) means no owner.
+
+    A ``str`` array holds no other missing value; an object array is scanned
+    once (it has one entry per owner, not per row) for None, NaN or NaT.
+    """
+    _OWNER_SHAPE(inst, attribute, value)
+    if value.dtype.kind == "O" and len(value):
+        miss = missing_mask(value) & (value != "")
+        if miss.any():
+            i = int(np.flatnonzero(miss)[0])
+            raise ValidationError(
+                f"{type(inst).__name__}: {attribute.name!r} must be labels "
+                f'("" for no owner; no None, NaN or NaT): {value[i]!r} at index {i}'
+            )
 
 
 @attrs.frozen(eq=False)
@@ -58,9 +78,9 @@ class StageHistory:
     amount: FloatArray = attrs.field(validator=array(lo=0, nan=NO_AMOUNT, length="opportunity"))
     owner: IntArray = attrs.field(validator=array("i", length="opportunity", scan=False))
     product: IntArray = attrs.field(validator=array("i", length="opportunity", scan=False))
-    opportunity_ids: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
+    opportunity_ids: npt.NDArray[Any] = attrs.field(validator=array("O"))  # unique: one pass
     stages: npt.NDArray[Any] = attrs.field(validator=array("O"))
-    owner_ids: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))  # "" = no owner
+    owner_ids: npt.NDArray[Any] = attrs.field(validator=owner_labels)  # "" = no owner
     products: npt.NDArray[Any] = attrs.field(validator=array("O"))
 
     def __attrs_post_init__(self) -> None:

@@ -90,7 +90,7 @@ class TransactionLog:
     )
     amount: FloatArray = attrs.field(validator=array(lo=0, length="customer"))
     kind: npt.NDArray[np.int8] = attrs.field(validator=array("i", length="customer", scan=False))
-    customer_ids: npt.NDArray[Any] = attrs.field(validator=array("O", scan=False))
+    customer_ids: npt.NDArray[Any] = attrs.field(validator=array("O"))  # unique: one pass
     quantity: IntArray | None = attrs.field(
         default=None, validator=array("i", length="customer", optional=True, scan=False)
     )
