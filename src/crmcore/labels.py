@@ -45,7 +45,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -53,7 +53,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore._messages import show as _show
-from crmcore.errors import ValidationError
+from crmcore.errors import ArgumentTypeError, ValidationError
 
 __all__ = [
     "MissingLabels",
@@ -121,6 +121,14 @@ def factorize_together(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'before_ids' (int) and 'after_ids' (str) must be labels of one kind (all strings, all integers or all dates)
     """
+    if isinstance(parts, str | bytes | Mapping) or not isinstance(parts, Sequence):
+        raise ArgumentTypeError(
+            f"'parts' must be a list of label arrays, one per name: {_show(parts)}"
+        )
+    if not parts:
+        raise ValidationError("'parts' must hold at least one label array: []")
+    if isinstance(names, str) or not isinstance(names, Sequence) or len(names) != len(parts):
+        raise ValidationError(f"'names' must name each of the {len(parts)} 'parts': {_show(names)}")
     arrays = [check_labels(part, name=name) for part, name in zip(parts, names, strict=True)]
     families = [(_family(a), name) for a, name in zip(arrays, names, strict=True) if len(a)]
     for fam, name in families[1:]:

@@ -24,7 +24,7 @@ import pytest
 from crmcore.errors import ConfigurationError, ValidationError
 from crmcore.model import Customer
 from crmcore.pipeline import B2B, breakdown, synthetic_pipeline
-from crmcore.satisfaction import preset_curve, uplift_value
+from crmcore.satisfaction import LoyaltyCurve, preset_curve, uplift_value
 from crmcore.segmentation import Tier, TierSet, cond, rfm_summary
 from crmcore.tables import TransactionLog
 from crmcore.valuation import (
@@ -32,6 +32,8 @@ from crmcore.valuation import (
     BGBBParams,
     BGNBDModel,
     BGNBDParams,
+    ParetoNBDModel,
+    ParetoNBDParams,
     SpendTable,
     acquisition_cost,
     summarize_arrays,
@@ -39,6 +41,9 @@ from crmcore.valuation import (
 
 BG = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426), None, -9582.4, 2357, True, "")
 BB = BGBBModel(BGBBParams(1.204, 0.750, 0.657, 2.783), None, -33225.6, 11104, True, "")
+PN = ParetoNBDModel(
+    ParetoNBDParams(0.5534, 10.5802, 0.6061, 11.6562), None, -9595.0, 2357, True, ""
+)
 N = 1_500
 
 
@@ -94,7 +99,7 @@ def test_a_missing_customer_id_after_row_1000_is_refused_by_summarize_arrays(mis
     ids: list[Any] = [f"c{i % 37}" for i in range(N)]
     ids[1_200] = missing
     with pytest.raises(
-        ValidationError, match=r"^'customer_id' must not contain missing labels: .* at index 1200 "
+        ValidationError, match=r"^'customer_ids' must not contain missing labels: .* at index 1200 "
     ):
         summarize_arrays(pd.Series(ids, dtype=object), ["2024-01-01"] * N, [1.0] * N)
 
@@ -154,6 +159,38 @@ def test_infinite_frequency_in_pandas_and_float32_is_refused() -> None:
 # fit_gamma_gamma, CLV and activity_costs": test_edges_valuation.py::test_lengths_are_checked_before_broadcasting
 # and test_edges_analytics.py::test_lengths_are_named (activity_costs).
 # "fit_bgnbd([], [], []) raises IndexError": test_edges_valuation.py::test_empty_fits_need_a_customer.
+
+
+@pytest.mark.parametrize("model", [BG, PN], ids=["bgnbd", "pareto"])
+def test_a_two_dimensional_horizon_is_named_not_broadcast(model: Any) -> None:
+    """'arrays of different lengths reach numpy's broadcast error in every BTYD prediction' —
+    the horizon ``t`` given as a column (``[[1.0], [2.0]]``) reached numpy's "more dimensions
+    than allowed" ValueError, or came back as a customers-by-t matrix."""
+    calls: tuple[Callable[[], object], ...] = (
+        lambda: model.conditional_expected_purchases(
+            [[1.0], [2.0]], [1, 2], [1.0, 2.0], [5.0, 5.0]
+        ),
+        lambda: model.probability_of_repurchase([[1.0], [2.0]], [1, 2], [1.0, 2.0], [5.0, 5.0]),
+        lambda: model.expected_purchases([[1.0], [2.0]]),
+    )
+    for call in calls:
+        with pytest.raises(ValidationError, match=r"^'t' must be a number or 1-dimensional"):
+            call()
+
+
+@pytest.mark.parametrize("model", [BG, PN], ids=["bgnbd", "pareto"])
+def test_a_horizon_per_customer_of_another_length_is_named(model: Any) -> None:
+    """'arrays of different lengths reach numpy's broadcast error in every BTYD prediction' —
+    the per-customer horizon ``t`` was not length-checked: three horizons for two customers
+    reached numpy's "could not be broadcast" ValueError. A scalar still stands for everyone."""
+    for predict in (model.conditional_expected_purchases, model.probability_of_repurchase):
+        with pytest.raises(
+            ValidationError, match=r"^inputs must have the same length: t has 3, frequency has 2"
+        ):
+            predict([1.0, 2.0, 3.0], [1, 2], [1.0, 2.0], [5.0, 5.0])
+        each = predict([4.0, 4.0], [1, 2], [1.0, 2.0], [5.0, 5.0])
+        assert each.tolist() == predict(4.0, [1, 2], [1.0, 2.0], [5.0, 5.0]).tolist()
+
 
 # -- finite but extreme -------------------------------------------------------------------------
 # "gini([1e308, 1.0])": test_edges_analytics.py::test_gini_and_curves_of_huge_values_are_finite_and_right.
@@ -231,7 +268,7 @@ def test_bgbb_horizons_beyond_a_float_or_not_numbers_are_named(bad: Any) -> None
         ("n", lambda: BB.probability_of_purchases(1, bad)),
     ]
     for name, call in calls:
-        with pytest.raises(ValidationError, match=rf"^'{name}' must be numeric: could not convert"):
+        with pytest.raises(ValidationError, match=rf"^'{name}' must be numeric"):
             call()
 
 
@@ -240,7 +277,7 @@ def test_bgnbd_purchase_count_that_is_not_a_number_is_named(bad: Any) -> None:
     """'about 2,100 calls escaped as non-crmcore exceptions' — ``probability_of_purchases`` of
     BG/NBD turned its count with a bare ``np.asarray(x, float)``: ValueError, OverflowError or a
     TypeError naming nothing."""
-    with pytest.raises(ValidationError, match=r"^'x' must be numeric: could not convert"):
+    with pytest.raises(ValidationError, match=r"^'x' must be numeric"):
         BG.probability_of_purchases(bad, 3)
     assert BG.probability_of_purchases(2, 3)[0] == pytest.approx(0.01783404, abs=5e-9)
 
@@ -254,6 +291,39 @@ def test_breakdown_by_names_the_field_and_the_choices(by: Any) -> None:
     with pytest.raises(ValidationError, match=r"^'by' must be one of 'owner', 'product': "):
         breakdown(history, B2B, by=by)
     assert set(breakdown(history, B2B, by="product").labels) <= {"crm", "erp", "support", "(none)"}
+
+
+@pytest.mark.parametrize("field", ["floor", "intercept", "slope"])
+def test_a_loyalty_curve_parameter_beyond_a_float_is_named(field: str) -> None:
+    """'OverflowError for 10**400' — ``LoyaltyCurve(floor=10**400)`` (and intercept, slope)
+    raised OverflowError from ``math.isfinite``."""
+    good = {"floor": 0.1, "intercept": -2.0, "slope": 0.8}
+    with pytest.raises(ValidationError, match=rf"^'{field}' is out of the range of a float: 1000"):
+        LoyaltyCurve(**{**good, field: 10**400})
+    assert LoyaltyCurve(**good).floor == 0.1
+
+
+@pytest.mark.parametrize("gamma", [1.0, 1.0 + 1e-9, 1.0 - 1e-7, 1.0005])
+def test_bgbb_expectations_are_right_when_gamma_is_near_one(gamma: float) -> None:
+    """A silent wrong answer found while verifying 'finite but extreme inputs': near gamma = 1
+    the BG/BB survival sum cancelled (0.4 % off at gamma = 1, delta = 100). One opportunity
+    ahead has the closed form (a+x)/(a+b+n) * D/(gamma+D), D = delta + n, times P(alive)."""
+    for delta in (2.78, 100.0):
+        model = BGBBModel(BGBBParams(1.2, 0.75, gamma, delta), None, -1.0, 1, True, "")
+        got = model.conditional_expected_purchases(1, [10], [90], [97])[0]
+        d = delta + 97
+        alive = model.probability_alive([10], [90], [97])[0]
+        assert got == pytest.approx(alive * 11.2 / 98.95 * d / (gamma + d), rel=1e-9)
+        # a new customer over 50 opportunities: the sum of B(gamma, delta + k) / B(gamma, delta)
+        k = np.arange(1, 51)
+        terms = np.exp([math.lgamma(delta + i) - math.lgamma(gamma + delta + i) for i in k])
+        want = (
+            1.2
+            / 1.95
+            * float(np.sum(terms))
+            * math.exp(math.lgamma(gamma + delta) - math.lgamma(delta))
+        )
+        assert model.expected_purchases(50)[0] == pytest.approx(want, rel=1e-8)
 
 
 # -- NaN policy ---------------------------------------------------------------------------------
@@ -307,7 +377,7 @@ def test_customer_address_refuses_anything_but_an_address(address: Any) -> None:
 def test_a_rule_condition_names_a_value_that_is_not_a_number(value: Any) -> None:
     """'OverflowError for 10**400' and non-crmcore exceptions — ``cond("x", ">", 10**400)``
     raised OverflowError; a Decimal, a date or None raised "object is not iterable"."""
-    with pytest.raises(ConfigurationError, match=r"^condition on 'x': operator '>' needs a number"):
+    with pytest.raises(ConfigurationError, match=r"^condition on 'x': 'value' for operator"):
         cond("x", ">", value)
 
 

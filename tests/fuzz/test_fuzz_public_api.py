@@ -42,18 +42,6 @@ DOCUMENTED_NAN: dict[str, tuple[str, ...]] = {}
 
 #: open findings: canonical name -> what fails (strict xfail; remove when fixed)
 OPEN_FINDINGS: dict[str, str] = {
-    "crmcore.labels.factorize_together": "argument 'parts' = None -> TypeError not naming 'parts': \"'NoneType' object is not iterable\"",
-    "crmcore.segmentation.concentration.ABCClasses": "argument 'labels' = array([nan, 'B', 'C'], dtype=object) -> returned a non-finite value: 'result.labels.flat[0] = nan'",
-    "crmcore.segmentation.concentration.abc_classes": "argument 'values' = [] -> ValidationError not naming 'values': \"ABCClasses: 'thresholds' must be a number in [0, 1]: inf at index 0\"",
-    "crmcore.segmentation.concentration.count_exceeding": "argument 'cmp' = None -> TypeError not naming 'cmp': \"'NoneType' object is not callable\"",
-    "crmcore.segmentation.demo.synthetic_costs": "argument 'orders' = None -> TypeError not naming 'orders': \"unsupported operand type(s) for /: 'NoneType' and 'float'\"",
-    "crmcore.segmentation.migration.tier_migration": "argument 'after_ids' = None -> TypeError not naming 'after_ids': 'len() of unsized object'",
-    "crmcore.segmentation.profitability.cost_entries_to_arrays": "argument 'customer_ids' = None -> escaped builtins.IndexError: 'too many indices for array: array is 0-dimensional, but 1 were indexed'",
-    "crmcore.segmentation.profitability.customer_index": "argument 'customer_ids' = None -> escaped builtins.IndexError: 'too many indices for array: array is 0-dimensional, but 1 were indexed'",
-    "crmcore.segmentation.profitability.interactions_to_arrays": "argument 'customer_ids' = None -> escaped builtins.IndexError: 'too many indices for array: array is 0-dimensional, but 1 were indexed'",
-    "crmcore.segmentation.rules.Condition": "argument 'value' (#2) = None -> ConfigurationError not naming 'value': \"condition on 'assets': operator '>' needs a number: None\"",
-    "crmcore.segmentation.rules.cond": "argument 'value' = None -> TypeError not naming 'value': \"'NoneType' object is not iterable\"",
-    "crmcore.segmentation.tiers.TierSet": "argument 'tiers' (#1) = [Tier(name='platinum', rule=AnyOf(items=(Condition(field='assets', op='>', value=100000), Condition(field='trades_per... -> ConfigurationError not naming 'tiers': \"tier set ...",
     "crmcore.tables.transactions.TransactionLog": "argument 'ids' = array([nan, 't-2', 't-3'], dtype=object) -> returned a non-finite value: 'result.ids.flat[0] = nan' (text columns: None = missing, NaN not refused)",
 }
 

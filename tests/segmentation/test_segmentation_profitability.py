@@ -43,7 +43,7 @@ def test_unknown_activity_and_bad_rates():
         activity_costs([0], ["pigeon"], rates=RATES, n_customers=1)
     with pytest.raises(ValidationError, match="rates"):
         CostRates({"call": -1.0})
-    with pytest.raises(ValidationError, match="index into 2"):
+    with pytest.raises(ValidationError, match="index into 'n_customers' \\(2\\)"):
         activity_costs([2], ["web"], rates=RATES, n_customers=2)
     with pytest.raises(ValidationError, match="quantity"):
         activity_costs([0], ["web"], rates=RATES, n_customers=1, quantity=[-1])
@@ -96,7 +96,7 @@ def test_cost_entries_from_records():
     assert b.column("return").tolist() == [0.0, 2.5]
     merged = b.merge(activity_costs([1], ["visit"], rates=RATES, n_customers=2))
     assert merged.total().tolist() == [40.0, 92.5]
-    with pytest.raises(ValidationError, match="not among"):
+    with pytest.raises(ValidationError, match="not among the .customer_ids."):
         customer_index(["c-9"], ["c-1"])
 
 

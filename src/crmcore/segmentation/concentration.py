@@ -58,7 +58,6 @@ __all__ = [
     "Concentration",
     "abc_classes",
     "concentration",
-    "count_exceeding",
     "gini",
     "lorenz_curve",
 ]
@@ -353,10 +352,13 @@ class Concentration:
 _CHUNK = 1 << 16
 
 
-def count_exceeding(x: FloatArray, thresholds: FloatArray, cmp: Any) -> npt.NDArray[np.int8]:
+def _count_exceeding(x: FloatArray, thresholds: FloatArray, cmp: Any) -> npt.NDArray[np.int8]:
     """``Σ_t cmp(x, t)`` as int8, chunk by chunk so that the work stays in the CPU cache.
 
-    >>> count_exceeding(np.array([1.0, 5.0, 9.0]), np.array([4.0, 8.0]), np.greater).tolist()
+    Implementation detail of :func:`abc_classes` and the RFM scores: the callers
+    pass checked float arrays and a numpy comparison ufunc.
+
+    >>> _count_exceeding(np.array([1.0, 5.0, 9.0]), np.array([4.0, 8.0]), np.greater).tolist()
     [0, 1, 2]
     """
     out = np.zeros(len(x), dtype=np.int8)
@@ -475,8 +477,8 @@ def lorenz_curve(
 class ABCClasses:
     """Class per customer (``codes``: 0 = first label; -1 = unclassified NaN row, ``propagate``).
 
-    ``thresholds[i]`` is the smallest value in class ``i`` (classes but the last),
-    ``counts`` and ``shares`` are per class.
+    ``thresholds[i]`` is the smallest value in class ``i`` (classes but the last;
+    NaN when there is no customer to class), ``counts`` and ``shares`` are per class.
 
     >>> abc_classes([9, 1]).thresholds.tolist()
     [9.0, 1.0]
@@ -484,7 +486,9 @@ class ABCClasses:
 
     codes: npt.NDArray[np.int8] = attrs.field(validator=array("i", lo=-1))
     labels: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a class label"))
-    thresholds: FloatArray = attrs.field(validator=array(inf="a class that no value reaches"))
+    thresholds: FloatArray = attrs.field(
+        validator=array(nan="undefined without customers to class (empty input)")
+    )
     counts: npt.NDArray[np.int64] = attrs.field(validator=array("i", lo=0))
     shares: FloatArray = attrs.field(validator=array(length="counts"))
 
@@ -510,7 +514,9 @@ def abc_classes(
     Tie policy: tied values are never split across classes. A class is
     defined by its smallest value (the value of the customer that reaches the
     cut-off), and every customer with that value or more is in it, so a class
-    can hold a little more than its cut-off share. Empty input gives empty codes.
+    can hold a little more than its cut-off share. Empty input (or nothing left
+    after ``omit``) gives empty codes, zero counts and shares, and NaN thresholds
+    (no smallest value of a class without customers).
     With ``nan_policy="omit"`` the codes are those of the rows kept; with
     ``"propagate"`` a NaN row gets code -1 and the others are classed as if
     it were absent.
@@ -522,6 +528,9 @@ def abc_classes(
     [0, 0, 1, 1, 1]
     >>> abc_classes([1, 1, 1, 1, 1]).codes.tolist()  # ties are never split
     [0, 0, 0, 0, 0]
+    >>> r = abc_classes([])
+    >>> r.codes.tolist(), r.counts.tolist(), r.thresholds.tolist()
+    ([], [0, 0, 0], [nan, nan])
     """
     split = _split(values, name="values", nan_policy=nan_policy)
     x = split.arrays["values"]
@@ -543,10 +552,10 @@ def _abc(
     k = len(labs)
     if c.n == 0:
         empty = np.zeros(len(x), dtype=np.int8) - 1
-        return ABCClasses(empty, labs, np.full(k - 1, np.inf), np.zeros(k, np.int64), np.zeros(k))
+        return ABCClasses(empty, labs, np.full(k - 1, np.nan), np.zeros(k, np.int64), np.zeros(k))
     th = c.abc_thresholds(cuts.tolist())
     # one comparison per cut-off; class = number of thresholds above the value
-    codes = count_exceeding(x, th, np.less)
+    codes = _count_exceeding(x, th, np.less)
     if len(x) > c.n:  # propagate: the NaN rows are unclassified
         codes[np.isnan(x)] = -1
     s = c.sorted_values

@@ -16,9 +16,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 
 from crmcore._demo import check_demo_args
-from crmcore.arrays import FloatArray
+from crmcore.arrays import (
+    FloatArray,
+    as_float_array,
+    as_int_array,
+    check_nonnegative,
+    check_same_length,
+)
+from crmcore.options import as_seed
 from crmcore.segmentation.concentration import abc_classes, concentration
 from crmcore.segmentation.profitability import (
     CostRates,
@@ -41,7 +49,7 @@ SYNTHETIC_RATES = CostRates(
 
 
 def synthetic_costs(
-    revenue: FloatArray, orders: FloatArray, *, seed: int = 6
+    revenue: npt.ArrayLike, orders: npt.ArrayLike, *, seed: int = 6
 ) -> tuple[FloatArray, FloatArray]:
     """SYNTHETIC cost of goods (60% of revenue) and cost to serve for the demo (seeded).
 
@@ -53,9 +61,20 @@ def synthetic_costs(
     >>> cogs, serve = synthetic_costs(np.array([100.0]), np.array([2.0]))
     >>> float(cogs[0])
     60.0
+    >>> synthetic_costs([100.0], [2.5])
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'orders' must hold whole numbers: 2.5 at index 0
+
+    ``revenue`` (finite, >= 0) and ``orders`` (whole numbers >= 0) are per
+    customer and must have the same length; ``seed`` is a whole number >= 0.
     """
-    rng = np.random.default_rng(seed)
-    n = len(revenue)
+    revenue = as_float_array(revenue, name="revenue")
+    check_nonnegative(revenue, name="revenue")
+    counts_in = as_int_array(orders, name="orders")
+    check_nonnegative(counts_in, name="orders")
+    n = check_same_length(revenue=revenue, orders=counts_in)
+    orders = counts_in.astype(np.float64)
+    rng = np.random.default_rng(as_seed(seed))
     cust = np.arange(n)
     counts = {
         "order_handling": orders,
@@ -70,7 +89,7 @@ def synthetic_costs(
         n_customers=n,
         quantity=np.concatenate(list(counts.values())),
     )
-    returns = rng.binomial(orders.astype(np.int64), 0.08) * 0.15 * revenue / np.maximum(orders, 1)
+    returns = rng.binomial(counts_in, 0.08) * 0.15 * revenue / np.maximum(orders, 1)
     bad = (rng.random(n) < 0.015) * 0.30 * revenue
     entries = entry_costs(
         np.concatenate([cust, cust]),

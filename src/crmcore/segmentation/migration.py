@@ -32,7 +32,8 @@ from crmcore._results import array
 from crmcore.arrays import IntArray, check_same_length
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels, factorize_together
-from crmcore.options import as_count
+from crmcore.model._fields import tuple_of
+from crmcore.options import as_count, expect_items
 from crmcore.segmentation.rfm import quantile_scores
 from crmcore.segmentation.tiers import TierAssignment
 
@@ -96,7 +97,9 @@ class TierMigration:
     (('a', 'b', '(none)'), 1, [2])
     """
 
-    labels: tuple[str, ...]  # tiers best first, then NONE
+    labels: tuple[str, ...] = attrs.field(  # tiers best first, then NONE
+        validator=tuple_of(str, "a tier name")
+    )
     matrix: IntArray = attrs.field(validator=array("i", lo=0, ndim=2))
     # ids grouped by cell (row-major); cell c holds cell_ids[offsets[c]:offsets[c+1]]
     cell_ids: npt.NDArray[Any] = attrs.field(validator=array("O"))
@@ -176,9 +179,11 @@ def tier_migration(
     >>> tier_migration([1], ["a"], [2], ["b"], tiers=["a", "b"]).matrix.tolist()
     [[0, 0, 1], [0, 0, 0], [0, 1, 0]]
     """
-    order = tuple(str(x) for x in tiers)
-    if len(set(order)) != len(order) or NONE in order:
-        raise ValidationError(f"'tiers' must be unique names other than {NONE!r}: {list(order)}")
+    order = tuple(expect_items(tiers, str, name="tiers", what="a tier name"))
+    if not order or len(set(order)) != len(order) or NONE in order or "" in order:
+        raise ValidationError(
+            f"'tiers' must be one or more unique non-empty names other than {NONE!r}: {list(order)}"
+        )
     k = len(order)
     bi, bc = _codes(before_ids, before_tiers, order, "before")
     ai, ac = _codes(after_ids, after_tiers, order, "after")

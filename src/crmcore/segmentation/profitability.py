@@ -41,7 +41,7 @@ from crmcore.labels import check_labels, factorize_labels, factorize_together
 from crmcore.model import CostEntry, Interaction
 from crmcore.model._fields import tuple_of
 from crmcore.model.money import _to_currency
-from crmcore.options import as_count, expect_instance
+from crmcore.options import as_count, expect_instance, expect_items
 from crmcore.segmentation.concentration import _build, _sorted_values
 
 __all__ = [
@@ -68,10 +68,16 @@ def customer_index(row_ids: npt.ArrayLike, customer_ids: npt.ArrayLike) -> IntAr
     [1, 0, 1]
     >>> customer_index(["z"], ["a", "b"])
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'customer_id' 'z' at index 0 is not among the customers
+    crmcore.errors.ValidationError: 'row_ids' 'z' at index 0 is not among the 'customer_ids'
     """
+    return _customer_index(row_ids, customer_ids, rows="row_ids", row="'row_ids' {v} at index {i}")
+
+
+def _customer_index(row_ids: Any, customer_ids: Any, *, rows: str, row: str) -> IntArray:
+    """:func:`customer_index`; ``rows`` names the per-row ids, ``row`` (a format of
+    ``v`` and ``i``) the row that is not among the customers."""
     labels, (at_ids, at_rows) = factorize_together(
-        [customer_ids, row_ids], names=["customer_ids", "row_ids"]
+        [customer_ids, row_ids], names=["customer_ids", rows]
     )
     where = np.full(len(labels), -1, dtype=np.int64)
     where[at_ids[::-1]] = np.arange(len(at_ids) - 1, -1, -1)  # first position of each id
@@ -79,7 +85,7 @@ def customer_index(row_ids: npt.ArrayLike, customer_ids: npt.ArrayLike) -> IntAr
     if (out < 0).any():
         i = int(np.flatnonzero(out < 0)[0])
         shown = labels[at_rows[i : i + 1]].tolist()[0]
-        raise ValidationError(f"'customer_id' {shown!r} at index {i} is not among the customers")
+        raise ValidationError(f"{row.format(v=repr(shown), i=i)} is not among the 'customer_ids'")
     return out
 
 
@@ -202,7 +208,8 @@ def _grouped(
     if len(cust) and (cust.min() < 0 or cust.max() >= n_customers):
         bad = int(np.flatnonzero((cust < 0) | (cust >= n_customers))[0])
         raise ValidationError(
-            f"'customer' must index into {n_customers} customers: {cust[bad]} at index {bad}"
+            f"'customer' must index into 'n_customers' ({n_customers}) customers: "
+            f"{cust[bad]} at index {bad}"
         )
     cats = tuple(str(u) for u in uniq)
     k = max(len(cats), 1)
@@ -316,13 +323,16 @@ def cost_entries_to_arrays(
     >>> [a.tolist() for a in cost_entries_to_arrays([e], ["c-1", "c-2"])]
     [[1], ['return'], [12.5]]
     """
-    rows = list(entries)
+    rows = expect_items(entries, CostEntry, name="entries")
     ids = np.array([e.customer_id for e in rows], dtype=object)
     cats = np.array([e.category for e in rows], dtype=str)
     amounts = np.array([float(e.amount.amount) for e in rows], dtype=np.float64)
     return (
-        customer_index(
-            ids.astype(str), check_labels(customer_ids, name="customer_ids").astype(str)
+        _customer_index(
+            ids.astype(str),
+            check_labels(customer_ids, name="customer_ids").astype(str),
+            rows="entries",
+            row="'entries[{i}].customer_id' {v}",
         ),
         cats,
         amounts,
@@ -343,11 +353,14 @@ def interactions_to_arrays(
     >>> activity_costs(cust, chan, rates=CostRates({"call_center": 4.5}), n_customers=1).total().tolist()
     [9.0]
     """
-    rows = list(interactions)
+    rows = expect_items(interactions, Interaction, name="interactions")
     ids = np.array([r.customer_id for r in rows], dtype=str)
     channels = np.array([r.channel.value for r in rows], dtype=str)
-    return customer_index(
-        ids, check_labels(customer_ids, name="customer_ids").astype(str)
+    return _customer_index(
+        ids,
+        check_labels(customer_ids, name="customer_ids").astype(str),
+        rows="interactions",
+        row="'interactions[{i}].customer_id' {v}",
     ), channels
 
 

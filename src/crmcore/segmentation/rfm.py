@@ -49,7 +49,7 @@ from crmcore.errors import ConfigurationError, ValidationError
 from crmcore.labels import check_labels
 from crmcore.model._fields import as_tuple, instance, name_text, tuple_of
 from crmcore.options import as_choice, as_count, expect_instance
-from crmcore.segmentation.concentration import count_exceeding
+from crmcore.segmentation.concentration import _count_exceeding
 from crmcore.tables import TransactionLog
 from crmcore.timestamps import as_instant
 
@@ -139,7 +139,7 @@ def _scores(x: npt.NDArray[Any], q: int, reverse: bool) -> npt.NDArray[np.int8]:
     m = -((-np.arange(1, q, dtype=np.int64) * n) // q)  # ceil(j·n/q), j = 1..q-1
     # score >= j+1  ⇔  v < s[n − m_j] (reversed)  or  v > s[m_j − 1]
     th, cmp = (s[n - m], np.less) if reverse else (s[m - 1], np.greater)
-    out = count_exceeding(x, th, cmp)
+    out = _count_exceeding(x, th, cmp)
     out += 1
     return out
 

@@ -27,6 +27,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._messages import show as _show
 from crmcore.arrays import validate_nan_policy
 from crmcore.errors import ConfigurationError, ValidationError
 from crmcore.model._fields import as_tuple, instance, tuple_of
@@ -67,13 +68,22 @@ def _is_finite_number(v: object) -> bool:
         return False
 
 
+def _is_scalar(v: object) -> bool:
+    """A value a condition can compare with: text, true/false or a finite number."""
+    return isinstance(v, str | bool) or _is_finite_number(v)
+
+
 @attrs.frozen
 class Condition:
     """``field op value``; ``in`` / ``not_in`` take a tuple of values.
 
+    ``value`` is a finite number for ``<``, ``<=``, ``>``, ``>=``; a finite
+    number, text or true/false for ``==`` / ``!=``; a non-empty tuple of those
+    for ``in`` / ``not_in``.
+
     >>> Condition("assets", ">", "lots")
     Traceback (most recent call last):
-    crmcore.errors.ConfigurationError: condition on 'assets': operator '>' needs a number: 'lots'
+    crmcore.errors.ConfigurationError: condition on 'assets': 'value' for operator '>' must be a finite number: 'lots'
     """
 
     field: str
@@ -88,20 +98,22 @@ class Condition:
                 f"condition on {self.field!r}: 'op' must be one of {OPERATORS}: {self.op!r}"
             )
         v = self.value
+        where = f"condition on {self.field!r}: 'value' for operator {self.op!r}"
         if self.op in ("in", "not_in"):
             if not isinstance(v, tuple) or not v:
-                raise ConfigurationError(
-                    f"condition on {self.field!r}: operator {self.op!r} needs a non-empty list: {v!r}"
-                )
+                raise ConfigurationError(f"{where} must be a non-empty list: {_show(v)}")
+            for i, item in enumerate(v):
+                if not _is_scalar(item):
+                    raise ConfigurationError(
+                        f"condition on {self.field!r}: 'value[{i}]' for operator {self.op!r} "
+                        f"must be a finite number, text or true/false: {_show(item)}"
+                    )
         elif self.op in ("<", "<=", ">", ">="):
             if not _is_finite_number(v):
-                raise ConfigurationError(
-                    f"condition on {self.field!r}: operator {self.op!r} needs a number: {v!r}"
-                )
-        elif not isinstance(v, int | float | str | bool):
+                raise ConfigurationError(f"{where} must be a finite number: {_show(v)}")
+        elif not _is_scalar(v):
             raise ConfigurationError(
-                f"condition on {self.field!r}: operator {self.op!r} needs a number, text or "
-                f"true/false: {v!r}"
+                f"{where} must be a finite number, text or true/false: {_show(v)}"
             )
 
 

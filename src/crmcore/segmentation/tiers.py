@@ -35,7 +35,7 @@ from crmcore._results import array
 from crmcore.arrays import apply_nan_policy, check_same_length
 from crmcore.errors import ConfigurationError, ValidationError
 from crmcore.model._fields import as_tuple, instance, name_text, tuple_of
-from crmcore.options import expect_instance
+from crmcore.options import as_number, expect_instance
 from crmcore.repositories._writes import check_document_key
 from crmcore.repositories.protocols import DocumentRepository
 from crmcore.segmentation.rules import (
@@ -77,6 +77,8 @@ def _is_number(v: object) -> bool:
 class ServiceLevel:
     """How a tier is served: a dedicated rep, skipping the queue, a response-time promise.
 
+    ``response_time_hours`` is a finite number of hours > 0, or None (no promise).
+
     >>> ServiceLevel(response_time_hours=-1)
     Traceback (most recent call last):
     crmcore.errors.ConfigurationError: 'response_time_hours' must be > 0: -1
@@ -89,8 +91,16 @@ class ServiceLevel:
 
     def __attrs_post_init__(self) -> None:
         h = self.response_time_hours
-        if h is not None and (not _is_number(h) or not h > 0):
-            raise ConfigurationError(f"'response_time_hours' must be > 0: {h!r}")
+        if h is None:
+            return
+        if not _is_number(h):
+            raise ConfigurationError(
+                f"'response_time_hours' must be a number of hours or None: {h!r}"
+            )
+        try:
+            as_number(h, name="response_time_hours", low=0, inclusive=(False, True))
+        except ValidationError as e:
+            raise ConfigurationError(str(e)) from None
 
 
 @attrs.frozen
@@ -166,10 +176,15 @@ class TierSet:
 
     def __attrs_post_init__(self) -> None:
         names = [t.name for t in self.tiers]
-        if len(set(names)) != len(names) or not all(names):
-            raise ConfigurationError(
-                f"tier set {self.name!r}: tier names must be unique and non-empty: {names}"
-            )
+        if len(set(names)) != len(names):
+            first: dict[str, int] = {}
+            for i, nm in enumerate(names):
+                if nm in first:
+                    raise ConfigurationError(
+                        f"tier set {self.name!r}: 'tiers' must have unique names: "
+                        f"'tiers[{i}]' repeats {nm!r} of 'tiers[{first[nm]}]'"
+                    )
+                first[nm] = i
         if self.fields:
             for field, path in self.field_paths():
                 if field not in self.fields:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import attrs
 import numpy as np
 import numpy.typing as npt
-from scipy.special import betaln, digamma, gammaln
+from scipy.special import betaln, digamma, gammaln, polygamma
 
 from crmcore._results import COUNT, FINITE
 from crmcore.arrays import FloatArray, NanPolicy
@@ -225,11 +225,30 @@ def fit_bgbb(
 
 
 def _survival_sum(gamma: float, D: FloatArray, m: FloatArray) -> FloatArray:
-    """sum_{k=1}^{m} B(gamma, D + k) / B(gamma, D): expected surviving opportunities of m."""
-    g = gamma if abs(gamma - 1) > 1e-8 else 1 + 1e-8
-    E = gammaln(D + m + 1) - gammaln(D + 1) + gammaln(g + D) - gammaln(g + D + m)
-    out: FloatArray = -D * np.expm1(E) / (g - 1)
-    return out
+    """sum_{k=1}^{m} B(gamma, D + k) / B(gamma, D): expected surviving opportunities of m.
+
+    ``-D / c * expm1(E)`` with ``c = gamma - 1`` and ``E`` the log of
+    ``G(g + D) G(D + m + 1) / (G(D + 1) G(g + D + m))``. Near ``gamma = 1`` the
+    difference of log-gammas cancels (0.4 % off at gamma = 1, D = 100), so there ``E``
+    is its Taylor series in ``c`` (through the polygammas; exact limit at ``c = 0``).
+    """
+    c = gamma - 1.0
+    if abs(c) >= 1e-3:
+        E = gammaln(D + m + 1) - gammaln(D + 1) + gammaln(gamma + D) - gammaln(gamma + D + m)
+        out: FloatArray = -D * np.expm1(E) / c
+        return out
+    lo, hi = D + 1, D + m + 1
+    # E / c = sum_j c^(j-1) / j! * (psi_(j-1)(lo) - psi_(j-1)(hi)), to c^3 (error < 1e-9 relative)
+    e_over_c = (
+        (digamma(lo) - digamma(hi))
+        + c / 2 * (polygamma(1, lo) - polygamma(1, hi))
+        + c * c / 6 * (polygamma(2, lo) - polygamma(2, hi))
+        + c**3 / 24 * (polygamma(3, lo) - polygamma(3, hi))
+    )
+    E = c * e_over_c
+    ratio = np.where(E == 0, 1.0, np.expm1(E) / np.where(E == 0, 1.0, E))  # expm1(E) / E
+    near: FloatArray = -D * e_over_c * ratio
+    return near
 
 
 @attrs.frozen
