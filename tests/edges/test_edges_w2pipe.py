@@ -280,3 +280,29 @@ def test_stage_history_labels_refuse_missing_but_keep_no_owner() -> None:
         opportunity_ids=["a"], sequence=[0], from_stage=[None], to_stage=["TOP"], at=["2025-01-01"]
     )
     assert one.owner_ids.tolist() == [""]
+
+
+@pytest.mark.parametrize("column", ["ids", "external_refs", "products", "categories", "channels"])
+def test_transaction_log_text_columns_refuse_nan_on_construction(column: str) -> None:
+    from crmcore.tables import TransactionLog
+
+    fields = _log_fields()
+    fields[column] = np.array([math.nan, "x"], dtype=object)
+    with pytest.raises(CRMError, match=f"'{column}'"):
+        TransactionLog(**fields)  # type: ignore[arg-type]
+    fields[column] = np.array([None, "x"], dtype=object)  # None is the missing value
+    assert getattr(TransactionLog(**fields), column)[0] is None  # type: ignore[arg-type]
+
+
+def test_transaction_log_from_arrays_turns_nan_text_into_none() -> None:
+    from crmcore.tables import TransactionLog
+
+    given = np.array([math.nan, "t-2", None, np.datetime64("NaT")], dtype=object)
+    log = TransactionLog.from_arrays(
+        customer_ids=["a"] * 4, timestamps=["2024-01-01"] * 4, amounts=[1.0] * 4, ids=given
+    )
+    assert log.ids is not None
+    assert log.ids.tolist() == [None, "t-2", None, None]
+    assert math.isnan(given[0])  # the caller's array is left alone
+    kept = log.take(np.array([1, 0]))
+    assert kept.ids is not None and kept.ids.tolist() == ["t-2", None]

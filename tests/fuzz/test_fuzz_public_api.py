@@ -42,7 +42,6 @@ DOCUMENTED_NAN: dict[str, tuple[str, ...]] = {}
 
 #: open findings: canonical name -> what fails (strict xfail; remove when fixed)
 OPEN_FINDINGS: dict[str, str] = {
-    "crmcore.tables.transactions.TransactionLog": "argument 'ids' = array([nan, 't-2', 't-3'], dtype=object) -> returned a non-finite value: 'result.ids.flat[0] = nan' (text columns: None = missing, NaN not refused)",
 }
 
 _OBJECTS = fuzzlib.public_objects()

@@ -22,7 +22,7 @@ from crmcore.arrays import (
     check_same_length,
 )
 from crmcore.errors import ValidationError
-from crmcore.labels import factorize_labels
+from crmcore.labels import factorize_labels, missing_mask
 from crmcore.model._fields import instance
 from crmcore.model.transaction import Transaction, TransactionKind
 from crmcore.timestamps import as_instant, pandas_utc, parse_timestamps
@@ -57,13 +57,52 @@ def _kind_codes(kinds: Any, n: int) -> npt.NDArray[np.int8]:
 _OPTIONAL = ("quantity", "ids", "external_refs", "products", "categories", "channels")
 
 
+def _other_missing(arr: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    """Rows of an object column holding a missing value other than None (NaN, NaT, pd.NA).
+
+    One vectorised pass in the common case: NaN and NaT are the values that
+    differ from themselves; values that cannot be compared (pd.NA) fall back
+    to :func:`crmcore.labels.missing_mask`.
+    """
+    try:
+        with np.errstate(invalid="ignore"):
+            odd = np.asarray(arr != arr, dtype=bool)
+        if odd.shape == arr.shape:
+            return odd
+    except (TypeError, ValueError):
+        pass
+    return missing_mask(arr) & np.fromiter((v is not None for v in arr), bool, len(arr))
+
+
 def _text_column(values: Any, *, name: str) -> npt.NDArray[Any] | None:
+    """An optional text column as a 1-D object array; NaN, NaT or pd.NA become None (missing)."""
     if values is None:
         return None
     arr = np.asarray(values, dtype=object)
     if arr.ndim != 1:
         raise ValidationError(f"{name!r} must be 1-dimensional, got shape {arr.shape}")
+    odd = _other_missing(arr)
+    if odd.any():
+        arr = arr.copy()  # never write into the caller's array
+        arr[odd] = None
     return arr
+
+
+_TEXT_SHAPE = array("O", length="customer", optional=True, scan=False)
+
+
+def _text_labels(inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Validator of an optional text column: object labels, None (and only None) for missing."""
+    _TEXT_SHAPE(inst, attribute, value)
+    if value is None or not len(value) or value.dtype.kind != "O":
+        return
+    odd = _other_missing(value)
+    if odd.any():
+        i = int(np.flatnonzero(odd)[0])
+        raise ValidationError(
+            f"{type(inst).__name__}: {attribute.name!r} must hold text or None "
+            f"(None for missing; no NaN, NaT or NA): {value[i]!r} at index {i}"
+        )
 
 
 @attrs.frozen(eq=False)
@@ -78,7 +117,8 @@ class TransactionLog:
     * ``currency``: the one currency of ``amount`` (None when unknown);
     * optional per-row text columns, present when the log is to be stored or
       came from storage: ``ids`` (transaction ids), ``external_refs``,
-      ``products``, ``categories``, ``channels`` (object arrays, None = missing).
+      ``products``, ``categories``, ``channels`` (object arrays, None = missing;
+      ``from_arrays`` turns a NaN, NaT or ``pd.NA`` into None, the constructor refuses one).
 
     Build it with a ``from_*`` classmethod; the constructor only checks
     that the columns line up.
@@ -97,21 +137,11 @@ class TransactionLog:
     currency: str | None = attrs.field(
         default=None, validator=instance(str, "a currency code", optional=True)
     )
-    ids: npt.NDArray[Any] | None = attrs.field(
-        default=None, validator=array("O", length="customer", optional=True, scan=False)
-    )
-    external_refs: npt.NDArray[Any] | None = attrs.field(
-        default=None, validator=array("O", length="customer", optional=True, scan=False)
-    )
-    products: npt.NDArray[Any] | None = attrs.field(
-        default=None, validator=array("O", length="customer", optional=True, scan=False)
-    )
-    categories: npt.NDArray[Any] | None = attrs.field(
-        default=None, validator=array("O", length="customer", optional=True, scan=False)
-    )
-    channels: npt.NDArray[Any] | None = attrs.field(
-        default=None, validator=array("O", length="customer", optional=True, scan=False)
-    )
+    ids: npt.NDArray[Any] | None = attrs.field(default=None, validator=_text_labels)
+    external_refs: npt.NDArray[Any] | None = attrs.field(default=None, validator=_text_labels)
+    products: npt.NDArray[Any] | None = attrs.field(default=None, validator=_text_labels)
+    categories: npt.NDArray[Any] | None = attrs.field(default=None, validator=_text_labels)
+    channels: npt.NDArray[Any] | None = attrs.field(default=None, validator=_text_labels)
 
     def __attrs_post_init__(self) -> None:
         cols = {
