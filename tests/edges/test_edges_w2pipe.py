@@ -306,3 +306,14 @@ def test_transaction_log_from_arrays_turns_nan_text_into_none() -> None:
     assert math.isnan(given[0])  # the caller's array is left alone
     kept = log.take(np.array([1, 0]))
     assert kept.ids is not None and kept.ids.tolist() == ["t-2", None]
+
+
+def test_loyalty_fit_names_parameter_names_when_sizes_differ() -> None:
+    import attrs
+
+    fit = fit_loyalty_table(
+        _S, [0.5] * 5, [10.0, 30.0, 50.0, 70.0, 90.0], [100.0] * 5, moderated=False
+    )
+    longer = (*fit.parameter_names, "floor_logit_competition")
+    with pytest.raises(CRMError, match="'parameter_names'"):
+        attrs.evolve(fit, parameter_names=longer)

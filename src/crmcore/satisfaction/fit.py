@@ -114,7 +114,10 @@ class LoyaltyFit:
             or len(self.covariance) != k
             or any(len(r) != k for r in self.covariance)
         ):
-            raise ValidationError(f"'standard_errors' and 'covariance' must match {k} parameters")
+            raise ValidationError(
+                f"'standard_errors' and 'covariance' must match the {k} 'parameter_names': "
+                f"{len(self.standard_errors)} standard errors, {len(self.covariance)} covariance rows"
+            )
         bad = [v for v in self.standard_errors if not (math.isfinite(v) and v >= 0)]
         if bad:
             raise ValidationError(f"'standard_errors' must be finite and >= 0: {bad[0]!r}")
