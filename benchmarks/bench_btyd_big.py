@@ -28,7 +28,9 @@ def main() -> None:
     truth = BGNBDParams(0.243, 4.414, 0.793, 2.426)
     T = np.round(np.random.default_rng(1).uniform(26, 39, args.size) * 7) / 7
     x, tx, T = simulate_bgnbd(truth, T, seed=2)
-    tx = np.minimum(np.ceil(tx * 7) / 7, T)  # whole days; a repeat purchase >= 1 day after the first
+    tx = np.minimum(
+        np.ceil(tx * 7) / 7, T
+    )  # whole days; a repeat purchase >= 1 day after the first
     t = time.perf_counter()
     m = fit_bgnbd(x, tx, T)
     took = time.perf_counter() - t

@@ -74,7 +74,9 @@ def main() -> None:
     replicated = tuple(np.tile(s[c], k)[: args.size] for c in ("x", "t_x", "T", "zbar"))
     T = np.round(np.random.default_rng(1).uniform(30, 39, args.size) * 7) / 7
     x, tx, TT = simulate_bgnbd(BGNBDParams(0.243, 4.414, 0.793, 2.426), T, seed=2)
-    tx = np.minimum(np.ceil(tx * 7) / 7, TT)  # whole days; a repeat purchase >= 1 day after the first
+    tx = np.minimum(
+        np.ceil(tx * 7) / 7, TT
+    )  # whole days; a repeat purchase >= 1 day after the first
     m = np.where(x > 0, np.random.default_rng(3).gamma(6.0, 6.0, args.size), 0.0)
     for label, (fx, ftx, fT, fm) in (
         ("CDNOW replicated", replicated),

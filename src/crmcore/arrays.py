@@ -88,6 +88,14 @@ def _first_bad(mask: npt.NDArray[np.bool_]) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
+def _refuse_non_values(values: object, *, name: str) -> None:
+    """None, a string or a mapping where numbers go: refused naming the argument."""
+    if values is None or isinstance(values, str | bytes | Mapping):
+        raise ArgumentTypeError(
+            f"{name!r} must be numeric: could not convert {_show(values)} to numbers"
+        )
+
+
 def as_float_array(
     values: npt.ArrayLike,
     *,
@@ -104,8 +112,7 @@ def as_float_array(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 't' must be numeric: could not convert ['a'] to float
     """
-    if values is None or isinstance(values, str | bytes | Mapping):
-        raise ArgumentTypeError(f"{name!r} must be numeric values: {_show(values)}")
+    _refuse_non_values(values, name=name)
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError, OverflowError) as e:
@@ -174,6 +181,7 @@ def as_int_array(values: npt.ArrayLike, *, name: str, ndim: int | None = 1) -> I
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'quantity' must be within the 64-bit integer range: 9223372036854775808 at index 0
     """
+    _refuse_non_values(values, name=name)
     if isinstance(values, list | tuple):  # Python ints: check before numpy rounds them to float
         _refuse_big_ints(values, name=name)
     try:

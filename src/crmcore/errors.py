@@ -56,8 +56,6 @@ class ValidationError(CRMError, ValueError):
         self.problems: tuple[str, ...] = tuple(problems)
 
 
-
-
 class ArgumentTypeError(ValidationError, TypeError):
     """An argument of the wrong kind (``None`` or a dict where a ``Funnel`` goes): names the argument.
 

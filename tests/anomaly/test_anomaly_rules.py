@@ -149,7 +149,11 @@ def test_nested_bad_window_has_the_nested_path():
         ("z", -1, "$.rules[2].rules[0].z: must be > 0: -1"),
         ("min_history", 30, "$.rules[2].rules[0].min_history: must be <= 'lookback' (20): 30"),
         ("lookback", 2, "$.rules[2].rules[0].lookback: must be >= 3: 2"),
-        ("direction", "sideways", "$.rules[2].rules[0].direction: must be one of 'up', 'down', 'both': 'sideways'"),
+        (
+            "direction",
+            "sideways",
+            "$.rules[2].rules[0].direction: must be one of 'up', 'down', 'both': 'sideways'",
+        ),
     ],
 )
 def test_impossible_settings_are_rejected(field, value, expected):

@@ -41,8 +41,7 @@ SECONDS = 5.0
 DOCUMENTED_NAN: dict[str, tuple[str, ...]] = {}
 
 #: open findings: canonical name -> what fails (strict xfail; remove when fixed)
-OPEN_FINDINGS: dict[str, str] = {
-}
+OPEN_FINDINGS: dict[str, str] = {}
 
 _OBJECTS = fuzzlib.public_objects()
 _SKIPPED = {k for k, o in _OBJECTS.items() if registry.skip_reason(k, o) is not None}

@@ -87,7 +87,9 @@ def test_stage_rules() -> None:
         Stage("x", probability=1.5)
     with pytest.raises(ConfigurationError, match="cannot be in forecast category 'closed'"):
         Stage("x", probability=0.5, forecast_category="closed")
-    with pytest.raises(ValidationError, match="'kind' must be one of 'open', 'won', 'lost': 'pending'"):
+    with pytest.raises(
+        ValidationError, match="'kind' must be one of 'open', 'won', 'lost': 'pending'"
+    ):
         Stage("x", kind="pending", probability=0.5)
 
 

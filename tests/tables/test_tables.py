@@ -74,7 +74,10 @@ def test_offsets_are_converted_to_utc_and_naive_datetimes_refused() -> None:
         ({"amounts": [float("nan")]}, "'amount' must not contain NaN"),
         ({"amounts": [-1.0]}, "'amount' must be >= 0"),
         ({"kinds": ["gift"]}, "'kind' must be one of"),
-        ({"timestamps": ["yesterday"]}, "'time' must be an ISO 8601 timestamp: 'yesterday' at index 0"),
+        (
+            {"timestamps": ["yesterday"]},
+            "'time' must be an ISO 8601 timestamp: 'yesterday' at index 0",
+        ),
         ({"currency": "ABC"}, "'currency' must be an ISO 4217 code"),
     ],
 )

@@ -115,7 +115,9 @@ def test_bad_input() -> None:
     with pytest.raises(ValidationError, match="same length"):
         SpendTable.from_arrays(channel=["tv"], period=[1, 2], amount=[5])
     spend = SpendTable.from_arrays(channel=["tv"], period=[1], amount=[5])
-    with pytest.raises(ValidationError, match="same length: customer_channels has 1, customer_periods has 2"):
+    with pytest.raises(
+        ValidationError, match="same length: customer_channels has 1, customer_periods has 2"
+    ):
         acquisition_cost(spend, ["tv"], [1, 1])
     with pytest.raises(ValidationError, match="shared label"):
         acquisition_cost(spend, ["unattributed"], [1])

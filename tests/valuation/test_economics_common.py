@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crmcore.errors import ValidationError
-from crmcore.valuation import csat, csat_by_group, nps, nps_by_group
 from crmcore.labels import factorize_labels as group_codes
+from crmcore.valuation import csat, csat_by_group, nps, nps_by_group
 
 
 def _reference(values: np.ndarray) -> tuple[list[object], list[int]]:

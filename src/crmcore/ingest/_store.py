@@ -176,9 +176,7 @@ def _add_logs(
     for cur, members in groups.items():
         part = np.asarray(members, dtype=np.intp)
         idx = sel[part]
-        labels, codes = factorize_labels(
-            [checked.customer_ids[i] for i in idx], name="customer_id"
-        )
+        labels, codes = factorize_labels([checked.customer_ids[i] for i in idx], name="customer_id")
         log = TransactionLog(
             customer=codes,
             time=checked.micros[idx].view("datetime64[us]"),

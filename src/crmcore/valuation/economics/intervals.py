@@ -106,8 +106,9 @@ def wilson_interval(
     z = z_value(confidence)
     z2 = z * z
     p = k / n
-    center = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = z * np.sqrt(np.maximum(p * (1 - p) / n + z2 / (4 * n * n), 0.0)) / (1 + z2 / n)
+    # divisions one at a time: 2 * n or n * n would overflow for n near the float limit
+    center = (p + z2 / 2 / n) / (1 + z2 / n)
+    half = z * np.sqrt(np.maximum(p * (1 - p) / n + z2 / 4 / n / n, 0.0)) / (1 + z2 / n)
     # exact endpoints at the boundaries (the subtraction above leaves rounding noise there)
     low = np.where(k <= 0, 0.0, np.clip(center - half, 0.0, 1.0))
     high = np.where(k >= n, 1.0, np.clip(center + half, 0.0, 1.0))
