@@ -71,7 +71,9 @@ def _other_missing(arr: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
             return odd
     except (TypeError, ValueError):
         pass
-    return missing_mask(arr) & np.fromiter((v is not None for v in arr), bool, len(arr))
+    not_none = np.fromiter((v is not None for v in arr), dtype=bool, count=len(arr))
+    out: npt.NDArray[np.bool_] = missing_mask(arr) & not_none
+    return out
 
 
 def _text_column(values: Any, *, name: str) -> npt.NDArray[Any] | None:
