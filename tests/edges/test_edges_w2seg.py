@@ -258,3 +258,24 @@ def test_a_service_level_refuses_a_non_finite_or_non_positive_promise(hours: Any
     with pytest.raises(ConfigurationError, match=r"^'response_time_hours'"):
         ServiceLevel(response_time_hours=hours)
     assert ServiceLevel(response_time_hours=0.5).response_time_hours == 0.5
+
+
+def test_a_tier_migration_must_be_consistent_with_its_labels() -> None:
+    m = tier_migration(["a", "b"], ["gold", "silver"], ["a"], ["gold"], tiers=["gold", "silver"])
+    assert m.customers("silver", "(none)").tolist() == ["b"]
+    with pytest.raises(
+        ValidationError, match=r"'matrix' must be 2 x 2, a row and a column per 'labels'"
+    ):
+        TierMigration(("gold", "(none)"), m.matrix, m.cell_ids, m.cell_offsets)
+    with pytest.raises(ValidationError, match=r"'cell_offsets' must be 0 then the running total"):
+        TierMigration(m.labels, m.matrix, m.cell_ids, m.cell_offsets[:-1])
+    with pytest.raises(ValidationError, match=r"'cell_ids' must hold the 2 customers"):
+        TierMigration(m.labels, m.matrix, m.cell_ids[:1], m.cell_offsets)
+
+
+@pytest.mark.parametrize("orders", [None, "3", {"a": 1}])
+def test_whole_number_arguments_name_none_text_and_mappings(orders: Any) -> None:
+    """as_int_array (the shared check) took None for a NaN ("must not contain NaN") and the
+    text '3' for the number 3; it now refuses them as as_float_array does."""
+    with pytest.raises(ArgumentTypeError, match=r"^'orders' must be numeric: could not convert"):
+        synthetic_costs([1.0], orders)

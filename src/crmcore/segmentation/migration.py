@@ -105,6 +105,26 @@ class TierMigration:
     cell_ids: npt.NDArray[Any] = attrs.field(validator=array("O"))
     cell_offsets: IntArray = attrs.field(validator=array("i", lo=0))
 
+    def __attrs_post_init__(self) -> None:
+        m = len(self.labels)
+        if self.matrix.shape != (m, m):
+            raise ValidationError(
+                f"TierMigration: 'matrix' must be {m} x {m}, a row and a column per 'labels' entry: "
+                f"shape {self.matrix.shape}"
+            )
+        offsets = self.cell_offsets
+        want = np.concatenate(([0], np.cumsum(self.matrix.ravel())))
+        if offsets.shape != want.shape or not np.array_equal(offsets, want):
+            raise ValidationError(
+                "TierMigration: 'cell_offsets' must be 0 then the running total of 'matrix' "
+                f"by cell ({len(want)} values): {offsets.tolist()[:12]}"
+            )
+        if len(self.cell_ids) != want[-1]:
+            raise ValidationError(
+                f"TierMigration: 'cell_ids' must hold the {int(want[-1])} customers of 'matrix': "
+                f"{len(self.cell_ids)}"
+            )
+
     def _index(self, label: str) -> int:
         if label not in self.labels:
             raise ValidationError(f"unknown tier {label!r}; known: {list(self.labels)}")
