@@ -44,3 +44,25 @@ def test_one_enum_coercion_for_fields_arguments_and_the_converter() -> None:
     assert str(argument.value).startswith("'channel' must be one of 'phone', 'email'")
     with pytest.raises(ValidationError, match=r"^Channel must be one of .*: 'pigeon'$"):
         to_enum(Channel, "pigeon")
+
+
+def test_record_converters_do_not_match_integer_ids_to_string_ids() -> None:
+    """Records' customer ids are strings: the caller's ``[1, 2]`` is not ``["1", "2"]`` (one label rule)."""
+    from datetime import UTC, datetime
+
+    from crmcore.model import CostEntry, Interaction, Money
+    from crmcore.segmentation import cost_entries_to_arrays, interactions_to_arrays
+
+    at = datetime(2025, 1, 1, tzinfo=UTC)
+    entry = CostEntry(
+        id="k", customer_id="1", incurred_at=at, amount=Money("2", "EUR"), category="x"
+    )
+    touch = Interaction(
+        id="i", customer_id="1", channel="email", direction="inbound", occurred_at=at
+    )
+    assert cost_entries_to_arrays([entry], ["1", "2"])[0].tolist() == [0]
+    assert interactions_to_arrays([touch], ["2", "1"])[0].tolist() == [1]
+    with pytest.raises(ArgumentTypeError, match="'customer_ids' must be string ids"):
+        cost_entries_to_arrays([entry], [1, 2])
+    with pytest.raises(ArgumentTypeError, match="'customer_ids' must be string ids"):
+        interactions_to_arrays([touch], [1, 2])

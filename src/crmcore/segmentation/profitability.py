@@ -26,6 +26,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._messages import show
 from crmcore._results import COUNT, FINITE, array, number
 from crmcore.arrays import (
     FloatArray,
@@ -36,7 +37,7 @@ from crmcore.arrays import (
     check_same_length,
     validate_nan_policy,
 )
-from crmcore.errors import ValidationError
+from crmcore.errors import ArgumentTypeError, ValidationError
 from crmcore.labels import check_labels, factorize_labels, factorize_together
 from crmcore.model import CostEntry, Interaction
 from crmcore.model._fields import tuple_of
@@ -330,13 +331,23 @@ def cost_entries_to_arrays(
     return (
         _customer_index(
             ids.astype(str),
-            check_labels(customer_ids, name="customer_ids").astype(str),
+            _record_ids(customer_ids),
             rows="entries",
             row="'entries[{i}].customer_id' {v}",
         ),
         cats,
         amounts,
     )
+
+
+def _record_ids(customer_ids: npt.ArrayLike) -> npt.NDArray[np.str_]:
+    """The caller's customer ids as text: records' ids are strings, and ``1`` is not ``"1"``."""
+    ids = check_labels(customer_ids, name="customer_ids")
+    if ids.dtype.kind != "U" and not all(isinstance(v, str) for v in ids.tolist()):
+        raise ArgumentTypeError(
+            f"'customer_ids' must be string ids, as records' customer ids are: {show(ids[:3].tolist())}"
+        )
+    return ids.astype(str)
 
 
 def interactions_to_arrays(
@@ -358,7 +369,7 @@ def interactions_to_arrays(
     channels = np.array([r.channel.value for r in rows], dtype=str)
     return _customer_index(
         ids,
-        check_labels(customer_ids, name="customer_ids").astype(str),
+        _record_ids(customer_ids),
         rows="interactions",
         row="'interactions[{i}].customer_id' {v}",
     ), channels
