@@ -158,3 +158,28 @@ def test_number_validator_takes_a_documented_infinity() -> None:
         R(float("-inf"), 1.0, np.array([1.0]))
     with pytest.raises(ValidationError, match=r"'plain'.*inf"):
         R(1.0, float("inf"), np.array([1.0]))
+
+
+# -- BTYD fits: an extreme time scale is refused by name, up front ---------------------------
+
+
+@pytest.mark.parametrize("fit", ["fit_bgnbd", "fit_mbgnbd", "fit_pareto_nbd"])
+@pytest.mark.parametrize("big", [1e11, 9.223372036854775807e18, 1e308])
+def test_fits_refuse_an_age_beyond_the_time_scale_by_name(fit: str, big: float) -> None:
+    import crmcore.valuation as v
+
+    x, tx, T = [0.0, 2.0, 5.0], [0.0, 10.0, 30.0], [38.0, 38.0, big]
+    with pytest.raises(ValidationError, match=r"^'T' must be at most 1e\+10 .* at index 2"):
+        getattr(v, fit)(x, tx, T)
+
+
+def test_fits_take_a_long_but_fittable_time_scale() -> None:
+    from crmcore.datasets import load_cdnow_summary
+    from crmcore.valuation import fit_bgnbd
+
+    d = load_cdnow_summary()
+    c = 1e10 / float(d["T"].max())  # the oldest customer exactly at the cap
+    base = fit_bgnbd(d["x"], d["t_x"], d["T"])
+    scaled = fit_bgnbd(d["x"], d["t_x"] * c, d["T"] * c)
+    assert scaled.params.r == pytest.approx(base.params.r, rel=1e-5)
+    assert scaled.params.alpha == pytest.approx(base.params.alpha * c, rel=1e-5)

@@ -319,6 +319,35 @@ def aligned(
     return [split.arrays[k] for k in columns]
 
 
+MAX_FIT_AGE = 1e10
+"""The longest customer age ``T`` (in the data's time unit) that a BG/NBD or Pareto/NBD fit
+takes: the fit's time-scale parameters (alpha, beta) live below e**25 (about 7.2e10), so
+ages beyond this cannot be fitted (over 27 million years in days, 317 years in seconds)."""
+
+
+def fit_history(
+    frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike, *, model: str
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The history a fit takes: the rule of :func:`check_rft` (one row per customer, no
+    broadcasting), at least one customer, and ages ``T`` of at most :data:`MAX_FIT_AGE`
+    (recency is at most T), so an extreme time scale is refused by name up front instead of
+    failing inside the optimiser.
+
+    >>> fit_history([1, 0], [2.0, 0.0], [3.0, 1e12], model="BG/NBD")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'T' must be at most 1e+10 (in the data's time unit) for a BG/NBD fit: 1e+12 at index 1; express 'recency' and 'T' in a coarser time unit
+    """
+    x, tx, tt = check_rft(frequency, recency, T, broadcast=False)
+    check_customers(len(x), model=model)
+    if tt.max() > MAX_FIT_AGE:
+        i = int(np.flatnonzero(tt > MAX_FIT_AGE)[0])
+        raise ValidationError(
+            f"'T' must be at most {MAX_FIT_AGE:g} (in the data's time unit) for a {model} fit: "
+            f"{tt[i]:g} at index {i}; express 'recency' and 'T' in a coarser time unit"
+        )
+    return x, tx, tt
+
+
 def check_customers(n: int, *, model: str) -> None:
     """Raise unless a fit has at least one customer (after ``nan_policy='omit'``).
 

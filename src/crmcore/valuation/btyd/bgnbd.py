@@ -29,12 +29,12 @@ from crmcore.model._fields import instance
 from crmcore.valuation.btyd._bgnbd_loglik import _loglik
 from crmcore.valuation.btyd._common import (
     as_counts,
-    check_customers,
     check_rft,
     chunked,
     compress_rows,
     elementwise,
     factorize_rows,
+    fit_history,
     fit_rows,
     map_rft,
     maximize,
@@ -74,8 +74,7 @@ def _fit(
     shift: int,
 ) -> tuple[BGNBDParams, BGNBDParams | None, float, int, bool, str]:
     name = "MBG/NBD" if shift else "BG/NBD"
-    x, tx, tt = check_rft(frequency, recency, T, broadcast=False)
-    check_customers(len(x), model=name)
+    x, tx, tt = fit_history(frequency, recency, T, model=name)
     w0 = None if weights is None else weights_or_ones(weights, len(x))
     (x, tx, tt), w = compress_rows(x, tx, tt, weights=w0)
     total = float(w.sum())
@@ -113,9 +112,8 @@ def _fit_covariates(
     """Maximum likelihood with customer-specific alpha, a, b (see :mod:`.covariates`); starts
     from the fit without covariates, coefficients at 0."""
     name = "MBG/NBD" if shift else "BG/NBD"
-    x, tx, tt = check_rft(frequency, recency, T, broadcast=False)
+    x, tx, tt = fit_history(frequency, recency, T, model=name)
     n = len(x)
-    check_customers(n, model=name)
     zp = covariate_matrix(purchase, n, name="purchase_covariates")
     zd = covariate_matrix(dropout, n, name="dropout_covariates")
     kp, kd = zp.shape[1], zd.shape[1]

@@ -28,11 +28,11 @@ from crmcore.model._fields import instance
 from crmcore.valuation.btyd._common import (
     CHUNK,
     as_counts,
-    check_customers,
     check_rft,
     chunked,
     compress_rows,
     elementwise,
+    fit_history,
     fit_rows,
     map_rft,
     maximize,
@@ -192,8 +192,7 @@ def fit_pareto_nbd(
         rows={"purchase_covariates": purchase_covariates, "dropout_covariates": dropout_covariates},
     )
     purchase_covariates, dropout_covariates = d["purchase_covariates"], d["dropout_covariates"]
-    x, tx, tt = check_rft(d["frequency"], d["recency"], d["T"], broadcast=False)
-    check_customers(len(x), model="Pareto/NBD")
+    x, tx, tt = fit_history(d["frequency"], d["recency"], d["T"], model="Pareto/NBD")
     w0 = None if d["weights"] is None else weights_or_ones(d["weights"], len(x))
     if purchase_covariates is not None or dropout_covariates is not None:
         zp = covariate_matrix(purchase_covariates, len(x), name="purchase_covariates")
