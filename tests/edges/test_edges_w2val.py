@@ -183,3 +183,17 @@ def test_fits_take_a_long_but_fittable_time_scale() -> None:
     scaled = fit_bgnbd(d["x"], d["t_x"] * c, d["T"] * c)
     assert scaled.params.r == pytest.approx(base.params.r, rel=1e-5)
     assert scaled.params.alpha == pytest.approx(base.params.alpha * c, rel=1e-5)
+
+
+@pytest.mark.parametrize("step", [1e11, 2.0**63, 1e300])
+def test_clv_refuses_a_span_beyond_the_time_scale_by_name(step: float) -> None:
+    from crmcore.datasets import load_cdnow_summary
+    from crmcore.valuation import customer_lifetime_value, fit_bgnbd
+
+    d = load_cdnow_summary()
+    m = fit_bgnbd(d["x"], d["t_x"], d["T"])
+    args = ([0.0, 2.0], [0.0, 10.0], [38.0, 38.0], [10.0, 20.0])
+    with pytest.raises(ValidationError, match=r"^'step' times 'horizon' must be at most 1e\+10"):
+        customer_lifetime_value(m, None, *args, horizon=1, step=step)
+    out = customer_lifetime_value(m, None, *args, horizon=12, step=1e8)  # 1.2e9: fine
+    assert np.isfinite(out).all() and (out >= 0).all()

@@ -30,7 +30,13 @@ import numpy.typing as npt
 from crmcore.arrays import FloatArray, NanPolicy, check_nonnegative
 from crmcore.errors import ValidationError
 from crmcore.options import as_choice, as_horizon, as_number, expect_instance
-from crmcore.valuation.btyd._common import aligned, check_rft, elementwise, factorize_rows
+from crmcore.valuation.btyd._common import (
+    MAX_FIT_AGE,
+    aligned,
+    check_rft,
+    elementwise,
+    factorize_rows,
+)
 from crmcore.valuation.btyd.gamma_gamma import GammaGammaModel
 
 __all__ = ["STEP_LENGTHS", "PurchaseModel", "customer_lifetime_value"]
@@ -81,6 +87,8 @@ def customer_lifetime_value(
     purchase model fitted with covariates takes them per customer
     (``purchase_covariates``, ``dropout_covariates``). ``nan_policy`` follows the
     element-wise rule of :mod:`crmcore.arrays` (one value per customer).
+    ``step`` times ``horizon`` is at most 1e10 time units, the longest customer
+    age a BTYD fit takes.
 
     >>> customer_lifetime_value(None, None, [1], [1.0], [2.0], [1.0])
     Traceback (most recent call last):
@@ -105,8 +113,11 @@ def customer_lifetime_value(
     x, tx, tt = check_rft(x, tx, tt)
     check_nonnegative(m, name="monetary_value")
     value = m if spend_model is None else spend_model.conditional_expected_average_value(x, m)
-    if not np.isfinite(step * horizon):
-        raise ValidationError(f"'step' times 'horizon' must be a finite time: {step!r} x {horizon}")
+    if not step * horizon <= MAX_FIT_AGE:  # the expected purchases overflow far beyond it
+        raise ValidationError(
+            f"'step' times 'horizon' must be at most {MAX_FIT_AGE:g} (in the purchase model's "
+            f"time unit, the longest age a BTYD fit takes): {step!r} x {horizon}"
+        )
     times = step * np.arange(horizon + 1, dtype=np.float64)
     disc = (1.0 + discount_rate) ** -np.arange(1, horizon + 1, dtype=np.float64)
     path = getattr(purchase_model, "_covariate_path", None)
