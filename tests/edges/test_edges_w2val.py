@@ -197,3 +197,13 @@ def test_clv_refuses_a_span_beyond_the_time_scale_by_name(step: float) -> None:
         customer_lifetime_value(m, None, *args, horizon=1, step=step)
     out = customer_lifetime_value(m, None, *args, horizon=12, step=1e8)  # 1.2e9: fine
     assert np.isfinite(out).all() and (out >= 0).all()
+
+
+def test_nps_counts_names_the_counts_of_an_empty_survey() -> None:
+    from crmcore.valuation import nps_counts
+
+    with pytest.raises(ValidationError, match=r"'promoters' \+ 'passives' \+ 'detractors'"):
+        nps_counts([0.0, 5.0], [0.0, 1.0], [0.0, 1.0])
+    with pytest.raises(ValidationError, match=r"'effective_n'"):
+        nps_counts([3.0], [1.0], [1.0], effective_n=[0.0])
+    assert nps_counts([3.0], [1.0], [1.0]).score.tolist() == pytest.approx([0.4])

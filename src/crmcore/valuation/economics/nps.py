@@ -236,9 +236,11 @@ def _table(
     confidence: float,
     method: str,
     total: FloatArray | None = None,
+    inputs: str = "",
 ) -> NPSTable:
     """The table from category counts, or from shares with the ``total`` weight per group
-    given beside (as :func:`._common.weighted_counts` returns them)."""
+    given beside (as :func:`._common.weighted_counts` returns them). ``inputs`` names the
+    arguments an empty group comes from, for its error."""
     method = _check_method(method)
     z = z_value(confidence)
     with np.errstate(over="ignore"):
@@ -252,8 +254,10 @@ def _table(
     empty = (n_total <= 0) | (n_eff <= 0)
     if empty.any():
         i = int(np.flatnonzero(empty)[0])
+        source = f" in {inputs}" if inputs else ""
         raise ValidationError(
-            f"NPS group {show_label(labels[i])} is empty (total weight {n_total[i]:g}): no answers to score"
+            f"NPS group {show_label(labels[i])} is empty (total weight {n_total[i]:g}{source}): "
+            "no answers to score"
         )
     p, q, d = pro / parts, pas / parts, det / parts
     s = p - d
@@ -298,7 +302,7 @@ def nps_counts(
     ([0.3, 1.0], [0.141, 0.175])
     >>> nps_counts([0], [0], [0])
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: NPS group 0 is empty (total weight 0): no answers to score
+    crmcore.errors.ValidationError: NPS group 0 is empty (total weight 0 in 'promoters' + 'passives' + 'detractors'): no answers to score
     """
     if labels is None:
         labels = np.arange(len(np.atleast_1d(np.asarray(promoters, dtype=object))))
@@ -328,7 +332,17 @@ def nps_counts(
         check_same_length(promoters=pro, effective_n=n_eff)
     labs = check_labels(labels, name="labels")
     check_same_length(promoters=pro, labels=labs)
-    return _table(labs, pro, pas, det, n_eff, confidence=confidence, method=method)
+    counts = "'promoters' + 'passives' + 'detractors'"
+    return _table(
+        labs,
+        pro,
+        pas,
+        det,
+        n_eff,
+        confidence=confidence,
+        method=method,
+        inputs=counts if effective_n is None else f"{counts} or 'effective_n'",
+    )
 
 
 def nps(
