@@ -207,3 +207,15 @@ def test_nps_counts_names_the_counts_of_an_empty_survey() -> None:
     with pytest.raises(ValidationError, match=r"'effective_n'"):
         nps_counts([3.0], [1.0], [1.0], effective_n=[0.0])
     assert nps_counts([3.0], [1.0], [1.0]).score.tolist() == pytest.approx([0.4])
+
+
+@pytest.mark.parametrize("fit", ["fit_bgnbd", "fit_pareto_nbd"])
+def test_a_fit_at_the_edge_of_the_time_scale_names_recency_and_t(fit: str) -> None:
+    import crmcore.valuation as v
+    from crmcore.datasets import load_cdnow_summary
+    from crmcore.errors import FitError
+
+    d = load_cdnow_summary()
+    c = 1e-13  # ages of about 4e-12 time units: alpha below e**-25
+    with pytest.raises(FitError, match=r"'alpha' is the time scale of 'recency' and 'T'"):
+        getattr(v, fit)(d["x"], d["t_x"] * c, d["T"] * c)

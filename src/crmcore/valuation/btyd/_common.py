@@ -325,6 +325,10 @@ takes: the fit's time-scale parameters (alpha, beta) live below e**25 (about 7.2
 ages beyond this cannot be fitted (over 27 million years in days, 317 years in seconds)."""
 
 
+TIME_SCALES = {"alpha": "'recency' and 'T'", "beta": "'recency' and 'T'"}
+"""The time-scale parameters of the BG/NBD and Pareto/NBD fits (``maximize(scales=...)``)."""
+
+
 def fit_history(
     frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike, *, model: str
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -724,11 +728,14 @@ def maximize(
     hessian: Callable[[FloatArray], FloatArray] | None = None,
     newton: Newton | None = None,
     free: int = 0,
+    scales: dict[str, str] | None = None,
 ) -> MaxResult:
     """Maximise ``loglik`` over positive parameters (optimising their logs); raise FitError on failure.
 
     The last ``free`` parameters (regression coefficients) are unconstrained and optimised as
-    they are.
+    they are. ``scales`` names, per parameter that is a scale of the data (a time scale), the
+    inputs it is the scale of, so a fit ending at the edge of the parameter space says which
+    input to express in another unit.
 
     With ``newton`` (value, gradient and Hessian in one call) the exact trust-region
     Newton method runs first: a handful of iterations from the data-driven start.
@@ -789,7 +796,7 @@ def maximize(
                 return cached if cached is not None else newton(th)
 
             return _result(
-                loglik, at_optimum, hessian, res, iterations, model, names, log_bound, k0
+                loglik, at_optimum, hessian, res, iterations, model, names, log_bound, k0, scales
             )
         start = res.x if np.isfinite(res.fun) else u0
     for attempt in range(3):
@@ -813,7 +820,7 @@ def maximize(
         iterations += int(nm.nit)
         start = nm.x
     assert best is not None
-    return _result(loglik, newton, hessian, best, iterations, model, names, log_bound, k0)
+    return _result(loglik, newton, hessian, best, iterations, model, names, log_bound, k0, scales)
 
 
 def _result(
@@ -826,6 +833,7 @@ def _result(
     names: Sequence[str],
     log_bound: float,
     k0: int,
+    scales: dict[str, str] | None = None,
 ) -> MaxResult:
     """Check the optimum (finite, inside the parameter space, converged) and add standard errors.
 
@@ -838,9 +846,18 @@ def _result(
     if not np.isfinite(best.fun) or not np.isfinite(u).all():
         raise FitError(f"{model}: the optimiser found no finite log-likelihood ({best.message})")
     if np.any(np.abs(u[:k0]) > log_bound):
+        edge = [names[int(j)] for j in np.flatnonzero(np.abs(u[:k0]) > log_bound)]
+        of = scales or {}
+        scaled = [f"{p!r} is the time scale of {of[p]}" for p in edge if p in of]
+        why = (
+            "; ".join(scaled) + f" (a fitted scale lies in e**-{log_bound:g} .. e**{log_bound:g}): "
+            "express them in another time unit"
+            if scaled
+            else "the data cannot identify the model (for example no sign of drop-out)"
+        )
         raise FitError(
             f"{model}: the maximum likelihood lies at the edge of the parameter space "
-            f"{named}: the data cannot identify the model (for example no sign of drop-out)"
+            f"{named}: {why}"
         )
     converged = gnorm < 1e-4  # mean log-likelihood per unit of log-parameter
     if not converged:

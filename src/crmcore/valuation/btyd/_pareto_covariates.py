@@ -21,7 +21,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from crmcore.arrays import FloatArray
-from crmcore.valuation.btyd._common import MaxResult, compress_rows, maximize
+from crmcore.valuation.btyd._common import TIME_SCALES, MaxResult, compress_rows, maximize
 from crmcore.valuation.btyd._pareto_math import log_power_integral
 
 __all__ = ["fit_with_covariates", "loglik_rows"]
@@ -74,5 +74,6 @@ def fit_with_covariates(
         total_weight=float(wt.sum()),
         model="Pareto/NBD with covariates",
         names=names,
+        scales=TIME_SCALES,
         free=kp + kd,
     )

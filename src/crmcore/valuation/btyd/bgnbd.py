@@ -28,6 +28,7 @@ from crmcore.errors import FitError, ValidationError
 from crmcore.model._fields import instance
 from crmcore.valuation.btyd._bgnbd_loglik import _loglik
 from crmcore.valuation.btyd._common import (
+    TIME_SCALES,
     as_counts,
     check_rft,
     chunked,
@@ -93,6 +94,7 @@ def _fit(
         total_weight=total,
         model=name,
         names=["r", "alpha", "a", "b"],
+        scales=TIME_SCALES,
         newton=lambda th: _loglik(th, x, tx, tt, w, shift, xs),
     )
     se = None if res.standard_errors is None else BGNBDParams(*res.standard_errors.tolist())
@@ -143,6 +145,7 @@ def _fit_covariates(
         total_weight=total,
         model=f"{name} with covariates",
         names=names,
+        scales=TIME_SCALES,
         free=kp + kd,
     )
     se = res.standard_errors

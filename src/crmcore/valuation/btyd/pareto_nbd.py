@@ -27,6 +27,7 @@ from crmcore.errors import FitError, ValidationError
 from crmcore.model._fields import instance
 from crmcore.valuation.btyd._common import (
     CHUNK,
+    TIME_SCALES,
     as_counts,
     check_rft,
     chunked,
@@ -237,6 +238,7 @@ def fit_pareto_nbd(
         total_weight=total,
         model="Pareto/NBD",
         names=["r", "alpha", "s", "beta"],
+        scales=TIME_SCALES,
         gtol=1e-7,
         newton=newton,
     )
