@@ -62,6 +62,9 @@ __all__ = [
 ]
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _range(lo: float | None, hi: float | None, integer: bool, gt: float | None = None) -> str:
     what = "an integer" if integer else "a number"
     if gt is not None:
@@ -102,7 +105,14 @@ class Number:
     parameter that must be positive). ``at_least`` names fields whose sum
     this one may not be below (an interval's ``high`` and its ``low``, the
     rows read and the rows stored, rejected and skipped); a NaN or None on
-    either side is not compared. Booleans are not numbers here.
+    either side is not compared. Booleans are not numbers here, and an integer
+    field holds a signed 64-bit value (beyond it is refused, as
+    :func:`crmcore.arrays.as_int_array` refuses it).
+
+    >>> field = attrs.fields(attrs.make_class("Report", ["n"])).n
+    >>> COUNT(None, field, 2**64)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: NoneType: 'n' must be an integer >= 0 within the 64-bit integer range: 18446744073709551616
     """
 
     lo: float | None = None
@@ -122,9 +132,15 @@ class Number:
         is_number = isinstance(value, kind) and not isinstance(value, bool | np.bool_)
         if not is_number:
             raise _fail(inst, attr, expected, value)
-        if self.integer:
+        if self.integer:  # within the signed 64-bit range: what an int64 column stores
             i = operator.index(value)
-            ok = (self.lo is None or i >= self.lo) and (self.hi is None or i <= self.hi)
+            ok = (
+                _INT64_MIN <= i <= _INT64_MAX
+                and (self.lo is None or i >= self.lo)
+                and (self.hi is None or i <= self.hi)
+            )
+            if not ok and not _INT64_MIN <= i <= _INT64_MAX:
+                expected += " within the 64-bit integer range"
         else:
             try:
                 v = float(value)

@@ -111,15 +111,34 @@ def as_float_array(
     >>> as_float_array(["a"], name="t")
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 't' must be numeric: could not convert ['a'] to float
+    >>> as_float_array([True, False], name="amount")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'amount' must hold numbers, not booleans
+
+    Booleans are refused as in :func:`as_int_array` (one rule for numbers): a
+    caller that means a flag as 0/1 converts it explicitly.
     """
     _refuse_non_values(values, name=name)
     try:
-        arr = np.asarray(values, dtype=np.float64)
+        if isinstance(values, np.ndarray) or hasattr(values, "dtype"):  # arrays, Series
+            arr = np.asarray(values)
+            if arr.dtype.kind == "c":  # astype would drop the imaginary part
+                raise TypeError("complex numbers are not real numbers")
+            if arr.dtype.kind != "b":
+                arr = arr.astype(np.float64, copy=False)
+        elif _leads_with_bool(values):  # the only way a list can be all booleans
+            arr = np.asarray(values)
+            if arr.dtype.kind != "b":
+                arr = arr.astype(np.float64, copy=False)
+        else:  # lists of numbers: one conversion (no dtype inference pass)
+            arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError, OverflowError) as e:
         shown = repr(values) if len(repr(values)) < 60 else repr(values)[:57] + "..."
         raise ValidationError(
             f"{name!r} must be numeric: could not convert {shown} to float"
         ) from e
+    if arr.dtype.kind == "b":
+        raise ValidationError(f"{name!r} must hold numbers, not booleans")
     if ndim is not None and arr.ndim != ndim:
         if ndim == 1 and arr.ndim == 0:
             arr = arr.reshape(1)
@@ -135,6 +154,13 @@ def as_float_array(
             i = _first_bad(inf.ravel())
             raise ValidationError(f"{name!r} must be finite: {arr.ravel()[i]} at index {i}")
     return arr
+
+
+def _leads_with_bool(values: object) -> bool:
+    """True when the first scalar of a (nested) list is a boolean: O(depth)."""
+    while isinstance(values, list | tuple) and values:
+        values = values[0]
+    return isinstance(values, bool | np.bool_)
 
 
 def _all_finite(arr: FloatArray) -> bool:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NamedTuple
 
 from crmcore.anomaly.alerts import Alert, AlertStep, alert_id
 from crmcore.anomaly.batch import MAX_AMOUNT, window_label
@@ -198,7 +198,8 @@ class StreamingEngine:
             # O(1) for ASCII ids: only the others take the storable-text check
             or (not eid.isascii() and text_problem(eid) is not None)
         ):
-            _reject(eid, cid, kind, x)
+            eid, cid = _plain_ids(eid, cid, kind, x)  # a str subclass (np.str_) is its text
+            assert code is not None  # _plain_ids refused an unknown kind
         cust = self._get(cid)
         if cust is None or t < cust.last_t:
             cust = self._admit(eid, cid, t, cust)
@@ -267,7 +268,7 @@ class StreamingEngine:
         product: str | None,
     ) -> tuple[Alert, ...]:
         if not (0.0 <= x <= MAX_AMOUNT):  # the ids passed the model's (storable) rule
-            _reject(eid, cid, "purchase", x)
+            _plain_ids(eid, cid, "purchase", x)  # raises naming the amount
         cust = self._state.get(cid)
         if cust is None or t < cust.last_t:
             cust = self._admit(eid, cid, t, cust)
@@ -450,21 +451,31 @@ def _event_amount(eid: object, amount: object) -> float:
         raise ValidationError(f"'amount' of event {eid!r} must be a number: {amount!r}") from None
 
 
-def _reject(eid: object, cid: object, kind: object, x: float) -> NoReturn:
+def _plain_ids(eid: object, cid: object, kind: object, x: float) -> tuple[str, str]:
+    """The event's ids as plain ``str`` when the event is valid (a ``str`` subclass such as
+    ``np.str_`` is the text it holds, as for the model and the backends); else the error
+    naming the field. The customer id follows the one id rule (``model._storable.id_problem``)."""
+    if isinstance(eid, str):
+        eid = str.__str__(eid)
     if type(eid) is not str or not eid:
         raise ValidationError(f"'id' of an event must be a non-empty string: {eid!r}")
     problem = text_problem(eid)
     if problem is not None:
         raise ValidationError(f"'id' of an event {problem}: {eid!r}")
-    if type(cid) is not str or not cid:
-        raise ValidationError(f"'customer_id' of event {eid!r} must be a non-empty string: {cid!r}")
+    problem = id_problem(cid)
+    if problem is not None:
+        raise ValidationError(f"'customer_id' of event {eid!r} {problem}: {cid!r}")
+    assert isinstance(cid, str)  # id_problem refuses anything else
+    cid = str.__str__(cid)
     if kind not in _KIND_CODES:
         raise ValidationError(
             f"'kind' of event {eid!r} must be one of {sorted(_KIND_CODES)}: {kind!r}"
         )
-    raise ValidationError(
-        f"'amount' of event {eid!r} must be a finite number in [0, {MAX_AMOUNT:g}]: {x}"
-    )
+    if not (0.0 <= x <= MAX_AMOUNT):
+        raise ValidationError(
+            f"'amount' of event {eid!r} must be a finite number in [0, {MAX_AMOUNT:g}]: {x}"
+        )
+    return eid, cid
 
 
 def _kinds_only(scope: Scope) -> bool:

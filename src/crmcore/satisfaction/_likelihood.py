@@ -25,6 +25,7 @@ from crmcore.satisfaction._validate import (
     LEVELS,
     binary_array,
     competition_array,
+    flags_as_numbers,
     satisfaction_array,
 )
 
@@ -143,7 +144,10 @@ def _cells_from_responses(
     nan_policy: str,
 ) -> _Cells:
     validate_nan_policy(nan_policy, allowed=("raise", "omit"), what="a fit")
-    arrays: dict[str, npt.ArrayLike] = {"satisfaction": satisfaction, "outcome": outcome}
+    arrays: dict[str, npt.ArrayLike] = {
+        "satisfaction": satisfaction,
+        "outcome": flags_as_numbers(outcome),
+    }
     if competition is not None:
         arrays["competition"] = competition
     split = apply_nan_policy(arrays, policy=nan_policy, broadcast=("competition",))

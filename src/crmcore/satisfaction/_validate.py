@@ -31,6 +31,7 @@ __all__ = [
     "LEVELS",
     "binary_array",
     "competition_array",
+    "flags_as_numbers",
     "satisfaction_array",
     "satisfied_from",
     "scoring_inputs",
@@ -84,16 +85,35 @@ def competition_array(values: npt.ArrayLike, *, name: str = "competition") -> Fl
     return arr
 
 
+def flags_as_numbers(values: npt.ArrayLike) -> npt.ArrayLike:
+    """A boolean outcome as 0/1 floats (a flag is a legitimate 0/1 outcome here, while the
+    numeric rule of :func:`~crmcore.arrays.as_float_array` refuses booleans); anything else as given.
+
+    >>> flags_as_numbers([True, False]).tolist()
+    [1.0, 0.0]
+    """
+    if isinstance(values, np.ndarray | list | tuple) or hasattr(values, "dtype"):
+        try:
+            arr = np.asarray(values)
+        except (TypeError, ValueError):
+            return values  # refused by name where it is converted
+        if arr.dtype.kind == "b":
+            return arr.astype(np.float64)
+    return values
+
+
 def binary_array(values: npt.ArrayLike, *, name: str = "outcome") -> FloatArray:
     """A 0/1 outcome (bools accepted) as float64; any other value is rejected by name.
 
     >>> binary_array([True, 0, 1.0]).tolist()
     [1.0, 0.0, 1.0]
+    >>> binary_array([True, False]).tolist()
+    [1.0, 0.0]
     >>> binary_array([0, 2])
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'outcome' must be binary (0 or 1): 2.0 at index 1
     """
-    arr = as_float_array(values, name=name)
+    arr = as_float_array(flags_as_numbers(values), name=name)
     bad = (arr != 0.0) & (arr != 1.0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])

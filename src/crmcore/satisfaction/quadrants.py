@@ -44,6 +44,7 @@ from crmcore.model._fields import instance
 from crmcore.satisfaction._validate import (
     LEVELS,
     competition_array,
+    flags_as_numbers,
     satisfaction_array,
     unit_scalar,
 )
@@ -149,12 +150,16 @@ def classify_quadrants(
 
     >>> classify_quadrants([3, 3], [0.9, 0.2], satisfied_from=3).labels().tolist()
     ['loyalist', 'mercenary']
+    >>> classify_quadrants([5, 5], [True, False]).labels().tolist()
+    ['loyalist', 'mercenary']
     >>> classify_quadrants([3], [1.5])
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'loyalty' must be in [0, 1]: 1.5 at index 0
     """
     validate_nan_policy(nan_policy, allowed=("raise", "omit"), what="quadrant codes")
-    split = apply_nan_policy({"satisfaction": satisfaction, "loyalty": loyalty}, policy=nan_policy)
+    split = apply_nan_policy(
+        {"satisfaction": satisfaction, "loyalty": flags_as_numbers(loyalty)}, policy=nan_policy
+    )
     s = satisfaction_array(split.arrays["satisfaction"])
     y = split.arrays["loyalty"]
     check_in_range(y, name="loyalty", low=0.0, high=1.0)

@@ -93,15 +93,29 @@ def retention_clv(
             raise ValidationError(
                 "CLV is infinite with retention 1 and discount 0: pass a 'horizon'"
             )
-        out = m * r / (1.0 + d - r)
+        with np.errstate(over="ignore"):
+            out = m * r / (1.0 + d - r)
     else:
         h = as_horizon(horizon, name="horizon")
         one = q == 1.0
         safe_q = np.where(one, 0.5, q)
         geo = safe_q * (1.0 - safe_q**h) / (1.0 - safe_q)
-        out = m * np.where(one, float(h), geo)
+        with np.errstate(over="ignore"):
+            out = m * np.where(one, float(h), geo)
+    _refuse_overflow(out, "margin", m, "the CLV")
     full = split.fill(out)
     return float(full[0]) if scalar else full
+
+
+def _refuse_overflow(out: FloatArray, name: str, given: FloatArray, what: str) -> None:
+    """A finite input whose result overflows float64 is refused naming the argument."""
+    big = ~np.isfinite(out)
+    if big.any():
+        i = int(np.flatnonzero(big.ravel())[0])
+        value = np.broadcast_to(given, out.shape).ravel()[i]
+        raise ValidationError(
+            f"{name!r} {value:g} at index {i} is too large: {what} overflows float64"
+        )
 
 
 @attrs.frozen(eq=False)
@@ -171,15 +185,32 @@ def retention_what_if(
         raise ValidationError(
             f"'points' {p:g} moves retention {r0.ravel()[i]:g} outside [0, 1] at index {i}"
         )
-    before = np.asarray(retention_clv(a["margin"], r0, a["discount"], horizon=horizon))
-    after = np.asarray(retention_clv(a["margin"], r1, a["discount"], horizon=horizon))
-    rel = np.divide(after - before, before, out=np.zeros_like(before), where=before != 0)
+    m, d = a["margin"], a["discount"]
+    before = np.asarray(retention_clv(m, r0, d, horizon=horizon))
+    after = np.asarray(retention_clv(m, r1, d, horizon=horizon))
+    # per unit of margin (m cancels from the relative change: no subnormal m * r0 product)
+    unit0 = np.asarray(retention_clv(1.0, r0, d, horizon=horizon))
+    unit1 = np.asarray(retention_clv(1.0, r1, d, horizon=horizon))
+    with np.errstate(over="ignore"):
+        rel = np.divide(
+            unit1 - unit0, unit0, out=np.zeros_like(unit0), where=(unit0 != 0) & (m != 0)
+        )
+    huge = ~np.isfinite(rel)
+    if huge.any():  # only a retention next to 0 (5e-324) makes the change overflow
+        i = int(np.flatnonzero(huge.ravel())[0])
+        raise ValidationError(
+            f"'retention' {r0.ravel()[i]:g} at index {i} is too close to 0 for a relative "
+            f"change of +{p:g} points: the CLV grows by more than a float64 factor"
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        effect = (after - before) * a["cohort_sizes"]
+    _refuse_overflow(effect, "cohort_sizes", a["cohort_sizes"], "the profit effect")
     return RetentionWhatIf(
         retention_before=r0,
         retention_after=r1,
         clv_before=before,
         clv_after=after,
-        profit_effect=(after - before) * a["cohort_sizes"],
+        profit_effect=effect,
         relative_change=rel,
         points=p,
     )

@@ -49,6 +49,15 @@ from crmcore.options import as_horizon, as_number
 
 __all__ = ["SBGModel", "fit_sbg", "sbg_log_likelihood"]
 
+_MIN_DISCOUNT = 1e-6
+"""The smallest discount rate per period :meth:`SBGModel.discounted_residual_lifetime` takes.
+
+Below it ``1/(1 + d)`` is 1 to within the float64 precision of the answer (at
+``d < 1.1e-16`` it is exactly 1 and the series diverges when α <= 1): the
+result would be wrong or infinite. For no discounting use
+:meth:`SBGModel.expected_residual_lifetime`.
+"""
+
 
 def _whole(values: npt.ArrayLike, name: str) -> FloatArray:
     """Finite whole numbers (periods, survivor counts); a NaN is an error: a count or a
@@ -100,10 +109,13 @@ def _loglik(alpha: float, beta: float, cohorts: list[FloatArray]) -> float:
     ln P(T = t) = ln S(t − 1) + ln θ_{t−1} (no difference of two log-beta functions, which
     cancels to nothing for α, β near 1e300)."""
     n = max(len(c) for c in cohorts) - 1
+    bk = beta + np.arange(n, dtype=np.float64)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        u = (beta + np.arange(n, dtype=np.float64)) / alpha
-        log_churn = -np.log1p(u)  # ln θ_k
-        log_stay = np.where(np.isinf(u), 0.0, np.log(u) - np.log1p(u))  # ln(1 − θ_k)
+        u = bk / alpha  # inf when alpha is tiny (5e-324): then ln θ_k = ln α − ln(β + k)
+        v = alpha / bk  # inf when alpha dwarfs β + k: then ln(1 − θ_k) = ln(β + k) − ln α
+        log_alpha, log_bk = np.log(alpha), np.log(bk)
+        log_churn = np.where(np.isinf(u), log_alpha - log_bk, -np.log1p(u))  # ln θ_k
+        log_stay = np.where(np.isinf(v), log_bk - log_alpha, -np.log1p(v))  # ln(1 − θ_k)
     log_s = np.concatenate([[0.0], np.cumsum(log_stay)])  # ln S(0..n)
     total = 0.0
     for c in cohorts:
@@ -221,7 +233,7 @@ class SBGModel:
         Traceback (most recent call last):
         crmcore.errors.ValidationError: the expected residual lifetime is infinite when alpha <= 1 (alpha = 0.7); pass a finite 'horizon' or use discounted_residual_lifetime
         """
-        n1 = _periods(renewals, low=0)  # renewals made so far = n - 1
+        n1 = _periods(renewals, low=0, name="renewals")  # renewals made so far = n - 1
         b = self.beta + n1
         if horizon is None:
             if self.alpha <= 1.0:
@@ -242,24 +254,40 @@ class SBGModel:
         """DERL (Fader & Hardie 2010, eq. 6) for customers who have made ``renewals`` renewals.
 
         Multiply by the margin per period to get the residual value of a customer.
+        ``discount`` is the rate per period, at least 1e-6: below it ``1/(1 + d)``
+        is 1 to within the precision the answer needs (and the series diverges
+        when α <= 1), so the result would be wrong or infinite; without
+        discounting use :meth:`expected_residual_lifetime`.
 
         >>> m = SBGModel(1.0, 1.0, 0.0, 0.0, 0.0, 1, 1.0, True, 0)
         >>> round(float(m.discounted_residual_lifetime(0, 0.1)[0]), 4)
         1.8015
+        >>> m.discounted_residual_lifetime(0, 1e-9)
+        Traceback (most recent call last):
+        crmcore.errors.ValidationError: 'discount' must be >= 1e-06: 1e-09
         """
-        d = as_number(discount, name="discount", low=0, inclusive=(False, True))
-        n1 = _periods(renewals, low=0)
+        d = as_number(discount, name="discount", low=_MIN_DISCOUNT)
+        n1 = _periods(renewals, low=0, name="renewals")
         b = self.beta + n1
         a = self.alpha
-        out = b / (a + b) * special.hyp2f1(1.0, b + 1.0, a + b + 1.0, 1.0 / (1.0 + d))
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = b / (a + b) * special.hyp2f1(1.0, b + 1.0, a + b + 1.0, 1.0 / (1.0 + d))
+        bad = ~np.isfinite(out)
+        if bad.any():  # scipy's 2F1 gives NaN far out (alpha + beta + renewals beyond ~1e4)
+            i = int(np.flatnonzero(bad)[0])
+            raise ValidationError(
+                f"the discounted residual lifetime is not computable for alpha = {a:g}, "
+                f"beta = {self.beta:g} and 'renewals' {n1[i]:g} at index {i} "
+                f"(discount {d:g}): the hypergeometric series fails there"
+            )
         return np.asarray(out, dtype=np.float64)
 
 
-def _periods(t: npt.ArrayLike, *, low: int) -> FloatArray:
-    tt = _whole(t, "t")
+def _periods(t: npt.ArrayLike, *, low: int, name: str = "t") -> FloatArray:
+    tt = _whole(t, name)
     if (tt < low).any():
         i = int(np.flatnonzero(tt < low)[0])
-        raise ValidationError(f"'t' must be >= {low}: {tt[i]:g} at index {i}")
+        raise ValidationError(f"{name!r} must be >= {low}: {tt[i]:g} at index {i}")
     return tt
 
 
