@@ -769,3 +769,18 @@ def test_extreme_weights_values_and_counts_are_named() -> None:
         channel_response(
             ["mail", "mail", "call", "mail"], contacts=[10, 10, 10], responses=[1, 1, 1, 1]
         )
+
+
+def test_predictions_are_never_a_silent_nan_or_infinity() -> None:
+    """Parameters beyond what the formula can evaluate (a, b in the hundreds of thousands, as a
+    fit to a handful of customers can give) are reported, not returned as NaN; horizons are capped."""
+    import attrs
+
+    from crmcore.valuation import BGNBDParams, fit_bgnbd
+
+    x, tx, T = [2, 1, 0], [5.0, 3.0, 0.0], [10.0, 8.0, 6.0]
+    model = attrs.evolve(fit_bgnbd(x, tx, T), params=BGNBDParams(r=0.5, alpha=5.0, a=1.3e5, b=8e5))
+    with pytest.raises(ValidationError, match="conditional_expected_purchases with BGNBDParams"):
+        model.conditional_expected_purchases(30, x, tx, T)
+    with pytest.raises(ValidationError, match="'t' must be at most 1e\\+10"):
+        model.expected_purchases(1e300)

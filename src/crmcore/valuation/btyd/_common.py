@@ -416,23 +416,51 @@ def elementwise(*columns: str, rows: Sequence[str] = ()) -> Callable[[_F], _F]:
     def wrap(fn: _F) -> _F:
         sig = inspect.signature(fn)
 
+        def finite(out: FloatArray, model: object) -> FloatArray:
+            return finite_prediction(out, fn.__name__, model)
+
         @functools.wraps(fn)
         def inner(*args: Any, **kwargs: Any) -> FloatArray:
             policy = kwargs.pop("nan_policy", "raise")
             if policy == "raise":
                 _check_lengths(sig.bind(*args, **kwargs).arguments, columns)
-                return fn(*args, **kwargs)
+                return finite(fn(*args, **kwargs), args[0] if args else None)
             given = sig.bind(*args, **kwargs).arguments
             cols = {k: given[k] for k in columns}
             extra = {k: given.get(k) for k in rows}
             rest = {k: v for k, v in given.items() if k not in cols and k not in extra}
+            model = next(iter(given.values()), None)
             return per_row(
-                lambda **kept: fn(**rest, **kept), policy, cols, broadcast=columns, rows=extra
+                lambda **kept: finite(fn(**rest, **kept), model),
+                policy,
+                cols,
+                broadcast=columns,
+                rows=extra,
             )
 
         return inner  # type: ignore[return-value]
 
     return wrap
+
+
+def finite_prediction(out: FloatArray, what: str, model: object) -> FloatArray:
+    """``out`` when every value is finite; a prediction of finite inputs is never a silent
+    NaN or infinity (parameters far outside the range the formula can evaluate, such as a
+    BG/NBD fitted to a handful of customers with ``a`` and ``b`` in the hundreds of
+    thousands, are reported instead)."""
+    arr = np.asarray(out)
+    if arr.dtype.kind == "f" and arr.size and not np.isfinite(np.sum(arr)):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            i = int(np.flatnonzero(bad.ravel())[0])
+            params = getattr(model, "params", None)
+            shown = f" with {params}" if params is not None else ""
+            raise ValidationError(
+                f"{what}{shown} is not finite for the customer at index {i} "
+                f"({arr.ravel()[i]}): the parameters are beyond the range where it can be "
+                "evaluated in floating point"
+            )
+    return out
 
 
 def _check_lengths(given: Mapping[str, Any], columns: Sequence[str]) -> None:
@@ -933,7 +961,8 @@ def factorize_rows(*cols: FloatArray) -> tuple[list[FloatArray], npt.NDArray[np.
 
 
 def time_steps(t: npt.ArrayLike, *, name: str = "t") -> FloatArray:
-    """Validate a horizon (scalar or array, finite and >= 0; a horizon has no NaN policy).
+    """Validate a horizon (scalar or array, finite, >= 0 and at most :data:`MAX_FIT_AGE`;
+    a horizon has no NaN policy).
 
     >>> time_steps(-1.0)
     Traceback (most recent call last):
@@ -950,4 +979,10 @@ def time_steps(t: npt.ArrayLike, *, name: str = "t") -> FloatArray:
         i = int(np.flatnonzero(nan)[0])
         raise ValidationError(f"{name!r} must be a number, not NaN: nan at index {i}")
     check_nonnegative(arr.reshape(-1), name=name)
+    if arr.size and arr.max() > MAX_FIT_AGE:
+        i = int(np.flatnonzero(arr.reshape(-1) > MAX_FIT_AGE)[0])
+        raise ValidationError(
+            f"{name!r} must be at most {MAX_FIT_AGE:g} (in the model's time unit): "
+            f"{arr.reshape(-1)[i]} at index {i}"
+        )
     return arr

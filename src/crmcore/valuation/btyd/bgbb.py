@@ -32,6 +32,7 @@ from crmcore.valuation.btyd._common import (
     check_customers,
     compress_rows,
     elementwise,
+    finite_prediction,
     fit_rows,
     maximize,
     positive,
@@ -347,12 +348,20 @@ class BGBBModel:
 
     def expected_purchases(self, n: npt.ArrayLike) -> FloatArray:
         """E[X(n)]: expected transactions of a new customer in n opportunities (FHS eq. 8)."""
+        return finite_prediction(self._expected_purchases(n), "expected_purchases", self)
+
+    def _expected_purchases(self, n: npt.ArrayLike) -> FloatArray:
         ns = as_counts(n, name="n")
         p = self.params
         return p.alpha / (p.alpha + p.beta) * _survival_sum(p.gamma, np.full_like(ns, p.delta), ns)
 
     def probability_of_purchases(self, x: npt.ArrayLike, n: npt.ArrayLike) -> FloatArray:
         """P(X(n) = x) for a new customer (FHS 2010, eq. 7)."""
+        return finite_prediction(
+            self._probability_of_purchases(x, n), "probability_of_purchases", self
+        )
+
+    def _probability_of_purchases(self, x: npt.ArrayLike, n: npt.ArrayLike) -> FloatArray:
         xs = as_counts(x, name="x")
         ns = as_counts(n, name="n")
         xs, ns = np.broadcast_arrays(xs, ns)

@@ -35,6 +35,7 @@ from crmcore.valuation.btyd._common import (
     compress_rows,
     elementwise,
     factorize_rows,
+    finite_prediction,
     fit_history,
     fit_rows,
     map_rft,
@@ -344,6 +345,9 @@ class _BetaGeoBase:
     def expected_purchases(self, t: npt.ArrayLike) -> FloatArray:
         """E[X(t)]: expected purchases in (0, t] of a new customer (with covariates: a baseline
         customer, every covariate 0)."""
+        return finite_prediction(self._expected_purchases(t), "expected_purchases", self)
+
+    def _expected_purchases(self, t: npt.ArrayLike) -> FloatArray:
         ts = np.atleast_1d(time_steps(t))
         zero = np.zeros(1)
         out: FloatArray = self._alive(zero, zero, zero)[0] * self._future(
@@ -353,6 +357,11 @@ class _BetaGeoBase:
 
     def probability_of_purchases(self, x: npt.ArrayLike, t: npt.ArrayLike) -> FloatArray:
         """P(X(t) = x) for a new customer (x, t broadcast)."""
+        return finite_prediction(
+            self._probability_of_purchases(x, t), "probability_of_purchases", self
+        )
+
+    def _probability_of_purchases(self, x: npt.ArrayLike, t: npt.ArrayLike) -> FloatArray:
         xs = as_counts(x, name="x")
         ts = np.atleast_1d(time_steps(t))
         xs, ts = np.broadcast_arrays(xs, ts)
@@ -399,7 +408,10 @@ def _future_bg(
     c = a + b + x - 1 + shift
     z = t / (alpha + T + t)
     f = hyp2f1(c - r - x, a - 1, c, z)
-    out: FloatArray = c / (a - 1) * (1 - np.exp((a - 1) * np.log1p(-z)) * f)
+    # z = 1 (alpha + T = 0): log1p(-1) = -inf, exp(-inf) = 0; an overflowing hyp2f1 gives NaN,
+    # which finite_prediction reports
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: FloatArray = c / (a - 1) * (1 - np.exp((a - 1) * np.log1p(-z)) * f)
     return out
 
 

@@ -33,6 +33,7 @@ from crmcore.valuation.btyd._common import (
     chunked,
     compress_rows,
     elementwise,
+    finite_prediction,
     fit_history,
     fit_rows,
     map_rft,
@@ -446,6 +447,9 @@ class ParetoNBDModel:
     def expected_purchases(self, t: npt.ArrayLike) -> FloatArray:
         """E[X(t)] for a new customer: r beta / (alpha (s - 1)) [1 - (beta / (beta + t))^(s - 1)]
         (with covariates: a baseline customer, every covariate 0)."""
+        return finite_prediction(self._expected_purchases(t), "expected_purchases", self)
+
+    def _expected_purchases(self, t: npt.ArrayLike) -> FloatArray:
         ts = np.atleast_1d(time_steps(t))
         p = self.params
         return p.r * p.beta / p.alpha * _rate_factor(p.s, np.log1p(ts / p.beta))
@@ -456,6 +460,11 @@ class ParetoNBDModel:
         P = P(τ > t) NBD(x; t) + ∫_0^t f(y) NBD(x; y) dy with a Pareto(s, beta)
         death time; the integral by 96-point Gauss-Legendre quadrature.
         """
+        return finite_prediction(
+            self._probability_of_purchases(x, t), "probability_of_purchases", self
+        )
+
+    def _probability_of_purchases(self, x: npt.ArrayLike, t: npt.ArrayLike) -> FloatArray:
         xs = as_counts(np.atleast_1d(np.asarray(x, dtype=np.float64)), name="x")
         ts = np.atleast_1d(time_steps(t))
         xs, ts = np.broadcast_arrays(xs, ts)
