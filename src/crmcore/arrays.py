@@ -70,6 +70,7 @@ __all__ = [
     "apply_nan_policy",
     "as_float_array",
     "as_int_array",
+    "check_exact_total",
     "check_in_range",
     "check_integer_valued",
     "check_nonnegative",
@@ -82,6 +83,7 @@ IntArray: TypeAlias = npt.NDArray[np.int64]
 NanPolicy: TypeAlias = Literal["propagate", "omit", "raise"]
 _POLICIES = ("propagate", "omit", "raise")
 _INT64_MAX = 2**63 - 1
+_EXACT_TOTAL = 2.0**53  # integers up to here are exact in float64
 
 
 def _first_bad(mask: npt.NDArray[np.bool_]) -> int:
@@ -304,6 +306,23 @@ def check_in_range(
         raise ValidationError(
             f"{name!r} must be in {lb}{low:g}, {high:g}{rb}: {arr.ravel()[i]} at index {i}"
         )
+
+
+def check_exact_total(arr: npt.NDArray[Any], *, name: str, unit: str) -> float:
+    """The sum of counts (or weights counting things), refused beyond 2**53, where a count of
+    ``unit`` is no longer exact in float64; returns the sum.
+
+    >>> check_exact_total(np.array([2.0, 3.0]), name="weights", unit="customers")
+    5.0
+    >>> check_exact_total(np.array([1e308, 1e308]), name="total", unit="responses")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'total' must sum to at most 2**53 responses: inf
+    """
+    with np.errstate(over="ignore"):  # an overflowing sum is refused by name below
+        total = float(_numeric(arr, name).sum())
+    if not total <= _EXACT_TOTAL:
+        raise ValidationError(f"{name!r} must sum to at most 2**53 {unit}: {total:g}")
+    return total
 
 
 def check_same_length(**arrays: npt.NDArray[Any]) -> int:

@@ -18,6 +18,7 @@ from scipy.special import log_expit, logit
 from crmcore.arrays import (
     FloatArray,
     apply_nan_policy,
+    check_exact_total,
     validate_nan_policy,
 )
 from crmcore.errors import FitError, ValidationError
@@ -199,12 +200,8 @@ def _cells_from_table(
     if over.any():
         i = int(np.flatnonzero(over)[0])
         raise ValidationError(f"'loyal' must not exceed 'total': {k[i]} > {m[i]} at index {i}")
-    with np.errstate(over="ignore"):  # an overflowing total is refused by name below
-        m_total = m.sum()
-    if m_total == 0:
+    if check_exact_total(m, name="total", unit="responses") == 0:
         raise ValidationError("no responses to fit: every 'total' is 0")
-    if not m_total <= 2.0**53:  # beyond, a count of responses is not exact in float64
-        raise ValidationError(f"'total' must sum to at most 2**53 responses: {float(m_total):g}")
     keep = m > 0
     return _Cells(
         x=(s[keep] - LEVELS).astype(np.float64), c=c[keep], k=k[keep], m=m[keep],

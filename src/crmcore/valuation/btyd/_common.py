@@ -36,6 +36,7 @@ from crmcore.arrays import (
     FloatArray,
     apply_nan_policy,
     as_float_array,
+    check_exact_total,
     check_integer_valued,
     check_nonnegative,
     check_same_length,
@@ -519,9 +520,7 @@ def weights_or_ones(weights: npt.ArrayLike | None, n: int) -> FloatArray:
     w = as_float_array(weights, name="weights")
     check_same_length(weights=w, rows=np.empty(n))
     check_nonnegative(w, name="weights")
-    total = float(w.sum())
-    if not total <= 2.0**53:
-        raise ValidationError(f"'weights' must sum to at most 2**53 customers: {total:g}")
+    check_exact_total(w, name="weights", unit="customers")
     if not (w > 0).any():
         raise ValidationError("'weights' must not all be 0")
     return w
