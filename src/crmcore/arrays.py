@@ -320,7 +320,7 @@ def check_exact_total(arr: npt.NDArray[Any], *, name: str, unit: str) -> float:
     """
     with np.errstate(over="ignore"):  # an overflowing sum is refused by name below
         total = float(_numeric(arr, name).sum())
-    if not total <= _EXACT_TOTAL:
+    if not 0.0 <= total <= _EXACT_TOTAL:  # NaN, infinities and negative sums too
         raise ValidationError(f"{name!r} must sum to at most 2**53 {unit}: {total:g}")
     return total
 
