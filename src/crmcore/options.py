@@ -39,6 +39,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from crmcore._messages import show as _show
 from crmcore.errors import ArgumentTypeError, ValidationError
 from crmcore.model._storable import id_problem
 
@@ -63,11 +64,6 @@ MAX_PERIODS = 1_000_000
 
 E = TypeVar("E", bound=Enum)
 T = TypeVar("T")
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _real(value: object, name: str) -> float:
