@@ -16,7 +16,13 @@ Encoding rules (what :func:`make_converter` produces):
   funnel guards as ``{"type": "require_fields" | "require_reason", ...}``,
   tier and segment rule expressions as ``{field, op, value}`` /
   ``{"all" | "any": [...]}`` / ``{"not": ...}``, anomaly rules with a
-  ``"type"`` tag (``{"type": "dormant", ...}``).
+  ``"type"`` tag (``{"type": "dormant", ...}``);
+* fitted models (BG/NBD, MBG/NBD, Pareto/NBD, BG/BB, Gamma-Gamma, sBG, the
+  loyalty model and fit) carry ``"type"`` (a stable name such as ``"bgnbd"``)
+  and ``"format"`` (:data:`MODEL_FORMAT`); reading checks the type against the
+  class asked for, refuses a format newer than this code, and reads a file
+  without them (crmcore 0.1, format 0) as the class asked for.
+  :func:`load_model` reads any of them by its type.
 
 Every converter from :func:`make_converter` reads everything crmcore writes,
 whatever was imported first: there is no registry that packages add to.
@@ -56,10 +62,12 @@ from crmcore.options import expect_instance
 from crmcore.timestamps import time_ref
 
 __all__ = [
+    "MODEL_FORMAT",
     "configure_converter",
     "converter",
     "from_dict",
     "from_json",
+    "load_model",
     "make_converter",
     "to_dict",
     "to_json",
@@ -168,6 +176,85 @@ def _configure_packages(conv: cattrs.Converter) -> None:
     configure_guards(conv)
     configure_rule_expressions(conv)
     configure_rules(conv)
+    _configure_models(conv)
+
+
+MODEL_FORMAT = 1
+"""The format version written in every fitted model's JSON (0: files of crmcore 0.1, untyped)."""
+
+
+def _model_types() -> dict[str, type]:
+    """The fitted models' stable JSON type names (a fixed list: one place, no registry)."""
+    # imported here, not at the top: these packages import this module
+    from crmcore.satisfaction.curve import LoyaltyModel
+    from crmcore.satisfaction.fit import LoyaltyFit
+    from crmcore.valuation.btyd.bgbb import BGBBModel
+    from crmcore.valuation.btyd.bgnbd import BGNBDModel, MBGNBDModel
+    from crmcore.valuation.btyd.gamma_gamma import GammaGammaModel
+    from crmcore.valuation.btyd.pareto_nbd import ParetoNBDModel
+    from crmcore.valuation.economics.sbg import SBGModel
+
+    return {
+        "bgnbd": BGNBDModel,
+        "mbgnbd": MBGNBDModel,
+        "pareto_nbd": ParetoNBDModel,
+        "bgbb": BGBBModel,
+        "gamma_gamma": GammaGammaModel,
+        "sbg": SBGModel,
+        "loyalty_model": LoyaltyModel,
+        "loyalty_fit": LoyaltyFit,
+    }
+
+
+def _model_type_of(data: Mapping[str, Any], asked: str) -> str | None:
+    """The type named by a model's JSON (None for a crmcore 0.1 file), after checking its format."""
+    fmt = data.get("format", 0)
+    if isinstance(fmt, bool) or not isinstance(fmt, int) or fmt < 0:
+        raise ValidationError(
+            f"'format' of a {asked} must be a whole number >= 0: {show(fmt)}",
+            problems=(f"$.format: must be a whole number >= 0: {show(fmt)}",),
+        )
+    if fmt > MODEL_FORMAT:
+        msg = (
+            f"'format' {fmt} is newer than this crmcore reads ({MODEL_FORMAT}):"
+            f" upgrade crmcore to read this {asked}"
+        )
+        raise ValidationError(msg, problems=(f"$.format: {msg}",))
+    kind = data.get("type")
+    if kind is None and fmt == 0:
+        return None
+    types = _model_types()
+    if not isinstance(kind, str) or kind not in types:
+        msg = f"'type' must be one of {sorted(types)}: {show(kind)}"
+        raise ValidationError(msg, problems=(f"$.type: {msg}",))
+    return kind
+
+
+def _configure_models(conv: cattrs.Converter) -> None:
+    from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
+
+    for kind, cls in _model_types().items():
+        plain_out: Any = make_dict_unstructure_fn(cls, conv)
+        plain_in: Any = make_dict_structure_fn(
+            cls, conv, _cattrs_forbid_extra_keys=conv.forbid_extra_keys
+        )
+
+        def write(obj: Any, _kind: str = kind, _out: Any = plain_out) -> dict[str, Any]:
+            return {"type": _kind, "format": MODEL_FORMAT, **_out(obj)}
+
+        def read(data: Any, cls: type, _kind: str = kind, _in: Any = plain_in) -> Any:
+            if not isinstance(data, Mapping):
+                return _in(data, cls)
+            found = _model_type_of(data, cls.__name__)
+            if found is not None and found != _kind:
+                other = _model_types()[found].__name__
+                msg = f"cannot read {other} (type {found!r}) as {cls.__name__} (type {_kind!r})"
+                raise ValidationError(msg, problems=(f"$.type: {msg}",))
+            rest = {k: v for k, v in data.items() if k not in ("type", "format")}
+            return _in(rest, cls)
+
+        conv.register_unstructure_hook(cls, write)
+        conv.register_structure_hook(cls, read)
 
 
 def make_converter() -> cattrs.Converter:
@@ -340,3 +427,34 @@ def from_json(cls: type[T], text: str | bytes, *, conv: cattrs.Converter | None 
     except json.JSONDecodeError as e:
         raise ValidationError(f"'text' is not valid JSON for {cls.__name__}: {e}") from None
     return from_dict(cls, data, conv=conv)
+
+
+def load_model(text: str | bytes, *, conv: cattrs.Converter | None = None) -> Any:
+    """Read any fitted model from JSON, as the class its ``"type"`` names.
+
+    A file without a type (crmcore 0.1) cannot say what it holds: read it with
+    :func:`from_json` and the class instead.
+
+    >>> from crmcore.valuation import BGNBDParams, MBGNBDModel
+    >>> m = MBGNBDModel(BGNBDParams(0.5, 5.0, 0.8, 2.5), None, -1.0, 10, True, "")
+    >>> type(load_model(to_json(m))).__name__
+    'MBGNBDModel'
+    >>> load_model('{"format": 2, "type": "bgnbd"}')
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'format' 2 is newer than this crmcore reads (1): upgrade crmcore to read this model
+    """
+    if not isinstance(text, str | bytes | bytearray):
+        raise ArgumentTypeError(f"'text' must be a JSON string: {show(text)}")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValidationError(f"'text' is not valid JSON for a model: {e}") from None
+    if not isinstance(data, Mapping):
+        raise ArgumentTypeError(f"'text' must hold a JSON object (a model): {show(data)}")
+    kind = _model_type_of(data, "model")
+    if kind is None:
+        raise ValidationError(
+            "'text' names no model 'type' (a crmcore 0.1 file):"
+            " read it with from_json and the model's class"
+        )
+    return from_dict(_model_types()[kind], data, conv=conv)
