@@ -21,10 +21,13 @@ def test_hand_computed_survey() -> None:
     assert (r.promoters, r.passives, r.detractors) == (0.5, 0.2, 0.3)
     assert r.score == pytest.approx(0.2)
     assert r.points == pytest.approx(20.0)
-    # trinomial variance (p + d - (p - d)^2) / n = (0.8 - 0.04) / 10
-    assert r.se == pytest.approx(math.sqrt(0.076))
-    # adjusted Wald: n~ = 13, p~ = 5.75/13, d~ = 3.75/13
+    # trinomial variance (p + d - (p - d)^2) / n = (0.8 - 0.04) / 10: the Wald se
+    assert nps([10, 9, 9, 8, 7, 6, 3, 10, 9, 5], method="wald").se == pytest.approx(
+        math.sqrt(0.076)
+    )
+    # adjusted Wald: n~ = 13, p~ = 5.75/13, d~ = 3.75/13; se is the adjusted one (issue 13)
     pt, dt = 5.75 / 13, 3.75 / 13
+    assert r.se == pytest.approx(math.sqrt((pt + dt - (pt - dt) ** 2) / 13))
     half = Z * math.sqrt((pt + dt - (pt - dt) ** 2) / 13)
     assert r.low == pytest.approx(pt - dt - half)
     assert r.high == pytest.approx(pt - dt + half)

@@ -16,6 +16,12 @@ Intervals (``method=``):
   coverage is measured in ``docs/surveys.md``.
 * ``"wald"``: ``s ± z·sqrt((p + d − s²)/n)``; undercovers for small ``n``.
 
+``se`` is the standard error of the method the interval uses, so the
+interval is ``centre ± z·se`` (clipped to [−1, 1]): with ``"adjusted-wald"``
+it is ``sqrt((p̃ + d̃ − s̃²)/ñ)`` around the adjusted centre ``s̃``, with
+``"wald"`` the plain ``sqrt((p + d − s²)/n)`` around ``s``. ``score`` is
+always the raw ``p − d``.
+
 Weighted answers use the weighted shares and Kish's effective sample size
 ``n_eff = (Σw)² / Σw²`` in place of ``n``.
 
@@ -23,7 +29,7 @@ Weighted answers use the weighted shares and Kish's effective sample size
 >>> r.score, r.promoters, r.passives, r.detractors
 (0.2, 0.5, 0.2, 0.3)
 >>> round(r.se, 4), round(r.low, 3), round(r.high, 3)
-(0.2757, -0.303, 0.611)
+(0.2332, -0.303, 0.611)
 """
 
 from __future__ import annotations
@@ -77,18 +83,18 @@ def _check_method(method: str) -> str:
     return as_choice(method, name="method", allowed=_METHODS)
 
 
-def _interval(
-    p: FloatArray, d: FloatArray, n: FloatArray, z: float, method: str
+def _centre_and_variance(
+    p: FloatArray, d: FloatArray, n: FloatArray, method: str
 ) -> tuple[FloatArray, FloatArray]:
+    """Centre and variance of the score as ``method`` estimates them: the adjusted
+    shares (3 pseudo-answers) for ``"adjusted-wald"``, the raw ones for ``"wald"``."""
     if method == "adjusted-wald":
         nt = n + _PSEUDO
-        pt = (n * p + _PSEUDO / 4) / nt
-        dt = (n * d + _PSEUDO / 4) / nt
-    else:
-        nt, pt, dt = n, p, d
-    s = pt - dt
-    half = z * np.sqrt(np.maximum(pt + dt - s * s, 0.0) / nt)
-    return np.clip(s - half, -1.0, 1.0), np.clip(s + half, -1.0, 1.0)
+        p = (n * p + _PSEUDO / 4) / nt
+        d = (n * d + _PSEUDO / 4) / nt
+        n = nt
+    s = p - d
+    return s, np.maximum(p + d - s * s, 0.0) / n
 
 
 def _categories(scores: npt.ArrayLike) -> tuple[npt.NDArray[np.int8], int]:
@@ -117,9 +123,23 @@ class NPSResult:
     ``n`` is the (weighted) number of answers, ``effective_n`` the sample size
     used for the variance (equal to ``n`` without weights).
 
+    ``se`` is the standard error of ``method``, the one the interval is built
+    from: ``[low, high] = centre ± z·se`` clipped to [−1, 1]. For
+    ``"adjusted-wald"`` (default) the centre is the adjusted score
+    ``s̃ = p̃ − d̃`` and ``se = sqrt((p̃ + d̃ − s̃²)/ñ)`` with 3 pseudo-answers
+    (``ñ = n + 3``); for ``"wald"`` the centre is ``score`` and
+    ``se = sqrt((p + d − score²)/n)``, the plain Wald standard error. ``score``
+    is always the raw ``p − d``. :func:`compare_nps` uses the same variances.
+
     >>> r = nps([10, 9, 8, 2])
     >>> r.n, r.promoters, r.detractors, r.score
     (4.0, 0.5, 0.25, 0.25)
+    >>> a = nps([10, 9, 9, 8, 7, 6, 3, 10, 9, 5])            # adjusted Wald (default)
+    >>> round(a.se, 4), round(a.low, 3), round(a.high, 3)
+    (0.2332, -0.303, 0.611)
+    >>> w = nps([10, 9, 9, 8, 7, 6, 3, 10, 9, 5], method="wald")
+    >>> round(w.se, 4), round(w.low, 3), round(w.high, 3)      # sqrt(0.76 / 10), 0.2 ± z·se
+    (0.2757, -0.34, 0.74)
     """
 
     n: float = attrs.field(validator=NONNEGATIVE)
@@ -261,8 +281,9 @@ def _table(
         )
     p, q, d = pro / parts, pas / parts, det / parts
     s = p - d
-    se = np.sqrt(np.maximum(p + d - s * s, 0.0) / n_eff)
-    low, high = _interval(p, d, n_eff, z, method)
+    centre, var = _centre_and_variance(p, d, n_eff, method)
+    se = np.sqrt(var)  # the standard error of the method the interval uses
+    low, high = np.clip(centre - z * se, -1.0, 1.0), np.clip(centre + z * se, -1.0, 1.0)
     return NPSTable(
         labels=labels,
         n=n_total,
@@ -431,17 +452,8 @@ def _compare(
     _check_method(method)
     z = z_value(confidence)
 
-    def adjusted(p: FloatArray, d: FloatArray, n: FloatArray) -> tuple[FloatArray, FloatArray]:
-        if method == "adjusted-wald":
-            nt = n + _PSEUDO
-            p = (n * p + _PSEUDO / 4) / nt
-            d = (n * d + _PSEUDO / 4) / nt
-            n = nt
-        s = p - d
-        return s, np.maximum(p + d - s * s, 0.0) / n
-
-    s1, v1 = adjusted(*first)
-    s2, v2 = adjusted(*second)
+    s1, v1 = _centre_and_variance(*first, method)
+    s2, v2 = _centre_and_variance(*second, method)
     diff = second[0] - second[1] - (first[0] - first[1])
     se = np.sqrt(v1 + v2)
     center = s2 - s1

@@ -304,6 +304,43 @@ def _hessian(f: Callable[[FloatArray], float], x: FloatArray, h: float = 1e-4) -
     return hess
 
 
+def _check_two_periods(cohorts: list[FloatArray]) -> None:
+    """Two parameters need at least two retention rates: customers at risk in period 2 or later."""
+    if any(len(c) > 2 and c[1] > 0 for c in cohorts):
+        return
+    rate = sum(float(c[1]) for c in cohorts) / sum(float(c[0]) for c in cohorts)
+    raise FitError(
+        "sBG fit: 'counts' hold one transition (period 1 only, retention "
+        f"{rate:.6g}): one retention rate cannot identify the two parameters alpha and beta; "
+        "give survivor counts for at least two periods"
+    )
+
+
+_GEOMETRIC_TOLERANCE = 1e-6
+"""Log-likelihood gain over the geometric limit below which α, β are not identified."""
+
+
+def _check_not_geometric(cohorts: list[FloatArray], log_likelihood: float) -> None:
+    """The sBG tends to a geometric (constant churn ``p``) as α, β → ∞ with α/(α + β) = p.
+
+    When the best sBG does not beat that limit (survival exactly geometric, or
+    retention not rising), the likelihood is maximised at infinity along the
+    ridge α/(α + β) = p and α, β are not identified: a :class:`FitError` says so
+    and gives ``p``, the maximum-likelihood constant churn."""
+    lost = sum(float(np.sum(c[:-1] - c[1:])) for c in cohorts)
+    at_risk = sum(float(np.sum(c[:-1])) for c in cohorts)
+    p = lost / at_risk
+    geometric = float(special.xlogy(lost, p) + special.xlogy(at_risk - lost, 1.0 - p))
+    if log_likelihood - geometric <= _GEOMETRIC_TOLERANCE * max(1.0, 1e-3 * abs(geometric)):
+        raise FitError(
+            "sBG fit: alpha and beta are not identified by these 'counts': retention does "
+            "not rise with tenure (exactly geometric survival, or falling retention), so the "
+            "sBG likelihood is maximised only in the limit alpha, beta -> infinity with "
+            f"alpha/(alpha + beta) = p, a constant churn p = {p:.6g} per period; use the "
+            f"geometric (constant-churn) answer S(t) = (1 - {p:.6g})**t"
+        )
+
+
 def fit_sbg(
     counts: npt.ArrayLike | Sequence[npt.ArrayLike],
     *,
@@ -314,9 +351,23 @@ def fit_sbg(
     ``counts[t]`` = customers active at the start of period ``t``; ``counts[0]``
     is the cohort size. Counts must not increase.
 
+    Data that cannot identify α and β raise :class:`~crmcore.errors.FitError`
+    (as statsmodels and lifelines refuse a non-identified model) rather than
+    returning arbitrary values: one transition (a single retention rate for
+    two parameters), and survival with no rising retention (exactly
+    geometric, or falling), where the likelihood peaks only as α, β → ∞ with
+    constant churn ``p = α/(α + β)``; the error gives ``p``, the constant-churn
+    answer.
+
     >>> fit_sbg([1000, 1100])
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'counts' must not increase (survivors only leave): 1100 at index 1 after 1000
+    >>> fit_sbg([1000, 600])
+    Traceback (most recent call last):
+    crmcore.errors.FitError: sBG fit: 'counts' hold one transition (period 1 only, retention 0.6): one retention rate cannot identify the two parameters alpha and beta; give survivor counts for at least two periods
+    >>> fit_sbg([1000, 800, 640, 512])
+    Traceback (most recent call last):
+    crmcore.errors.FitError: sBG fit: alpha and beta are not identified by these 'counts': retention does not rise with tenure (exactly geometric survival, or falling retention), so the sBG likelihood is maximised only in the limit alpha, beta -> infinity with alpha/(alpha + beta) = p, a constant churn p = 0.2 per period; use the geometric (constant-churn) answer S(t) = (1 - 0.2)**t
     """
     cohorts = _cohorts(counts)
     if all(c[-1] == c[0] for c in cohorts):
@@ -327,6 +378,8 @@ def fit_sbg(
         raise FitError(
             "every customer in 'counts' churned in the first period: alpha/beta is not identified"
         )
+
+    _check_two_periods(cohorts)
 
     def nll(x: FloatArray) -> float:
         if np.any(np.abs(x) > 700):  # exp would overflow: outside every sensible fit
@@ -347,6 +400,7 @@ def fit_sbg(
             if res2.fun <= res.fun:
                 res = res2
     x = np.asarray(res.x, dtype=np.float64)
+    _check_not_geometric(cohorts, -float(res.fun))
     if not np.all(np.isfinite(x)) or np.any(np.abs(x) > 25):
         raise FitError(f"sBG fit diverged on these 'counts': log(alpha), log(beta) = {x.tolist()}")
     hess = _hessian(nll, x)
