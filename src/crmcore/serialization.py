@@ -420,13 +420,18 @@ def from_json(cls: type[T], text: str | bytes, *, conv: cattrs.Converter | None 
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'text' is not valid JSON for Money: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)
     """
+    what = cls.__name__ if isinstance(cls, type) else show(cls)  # a bad 'cls': from_dict names it
+    return from_dict(cls, _loads(text, what), conv=conv)
+
+
+def _loads(text: object, what: str) -> Any:
+    """``text`` parsed as JSON; ``what`` (the class or "a model") names what it should hold."""
     if not isinstance(text, str | bytes | bytearray):
         raise ArgumentTypeError(f"'text' must be a JSON string: {show(text)}")
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as e:
-        raise ValidationError(f"'text' is not valid JSON for {cls.__name__}: {e}") from None
-    return from_dict(cls, data, conv=conv)
+        raise ValidationError(f"'text' is not valid JSON for {what}: {e}") from None
 
 
 def load_model(text: str | bytes, *, conv: cattrs.Converter | None = None) -> Any:
@@ -443,12 +448,7 @@ def load_model(text: str | bytes, *, conv: cattrs.Converter | None = None) -> An
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'format' 2 is newer than this crmcore reads (1): upgrade crmcore to read this model
     """
-    if not isinstance(text, str | bytes | bytearray):
-        raise ArgumentTypeError(f"'text' must be a JSON string: {show(text)}")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValidationError(f"'text' is not valid JSON for a model: {e}") from None
+    data = _loads(text, "a model")
     if not isinstance(data, Mapping):
         raise ArgumentTypeError(f"'text' must hold a JSON object (a model): {show(data)}")
     kind = _model_type_of(data, "model")
