@@ -8,9 +8,10 @@ that are not fuzzed, each with its reason (``SKIP`` and ``skip_reason``).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,18 @@ VALUES: dict[str, Callable[[], Any]] = {
     "sample_id": lambda: 7,
     "n": lambda: 3,
 }
+
+
+@contextlib.contextmanager
+def _restoring_threads() -> Iterator[None]:
+    """Put crmcore.parallel's process setting back after a fuzzed set_threads call."""
+    import crmcore.parallel as parallel
+
+    before = parallel._process
+    try:
+        yield
+    finally:
+        parallel._process = before
 
 
 def _hand() -> dict[str, Callable[[], Call]]:
@@ -160,6 +173,11 @@ def _hand() -> dict[str, Callable[[], Call]]:
             __import__("crmcore.options", fromlist=["x"]).expect_items,
             ([B2B.stages[0]], type(B2B.stages[0])),
             {"name": "stages"},
+        ),
+        "crmcore.parallel.set_threads": lambda: Call(
+            __import__("crmcore.parallel", fromlist=["x"]).set_threads,
+            (2,),
+            context=_restoring_threads(),
         ),
         "crmcore.options.expect_callable": lambda: Call(
             __import__("crmcore.options", fromlist=["x"]).expect_callable,

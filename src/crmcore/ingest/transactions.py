@@ -56,6 +56,7 @@ from crmcore.ingest._store import Keyed, KeyFilter, keys_for, store
 from crmcore.ingest._times import parse_times
 from crmcore.ingest.report import ImportReport, RejectedImportError, RowError
 from crmcore.model._fields import instance
+from crmcore.parallel import get_threads
 from crmcore.repositories._codec import KEY_LENGTH
 from crmcore.repositories.protocols import UnitOfWork
 
@@ -406,8 +407,9 @@ def import_transactions(
     # take and drop the GIL once per statement, never run beside the parsing. Batches are
     # still parsed, stored and committed one after the other, in order. Rows from an
     # iterable are read on the caller's thread only (they may come from a thread-bound
-    # cursor).
-    pool = ThreadPoolExecutor(1, "crmcore-ingest") if isinstance(src, CsvSource) else None
+    # cursor). With crmcore.parallel's setting at 1 thread everything runs inline.
+    ahead_ok = isinstance(src, CsvSource) and get_threads() > 1
+    pool = ThreadPoolExecutor(1, "crmcore-ingest") if ahead_ok else None
     try:
         item = prepare_next()
         while item is not None:

@@ -19,11 +19,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
-import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence, Sized
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import attrs
@@ -44,6 +41,7 @@ from crmcore.arrays import (
 )
 from crmcore.errors import FitError, ValidationError
 from crmcore.options import MAX_PERIODS, as_number
+from crmcore.parallel import executor
 
 __all__ = [
     "CHUNK",
@@ -93,25 +91,9 @@ def positive(_inst: object, attribute: attrs.Attribute[float], value: float) -> 
     as_number(value, name=attribute.name, low=0, inclusive=(False, True))
 
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _workers() -> ThreadPoolExecutor | None:
-    """A small shared thread pool for block-wise array work (numpy releases the GIL inside its
-    loops, so blocks run in parallel); None on a single-core machine."""
-    global _pool
-    cores = os.cpu_count() or 1
-    if cores < 2:
-        return None
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=min(cores, 4), thread_name_prefix="crmcore")
-    return _pool
-
-
 def blocks(fn: Callable[[int, int], None], n: int, size: int = CHUNK) -> None:
-    """Run ``fn(lo, hi)`` over the blocks of ``range(n)``, in parallel when there are several.
+    """Run ``fn(lo, hi)`` over the blocks of ``range(n)``, in parallel when there are several
+    and :func:`crmcore.parallel.get_threads` allows more than one thread (else inline).
 
     >>> seen = []
     >>> blocks(lambda lo, hi: seen.append((lo, hi)), 5, size=2)
@@ -119,7 +101,7 @@ def blocks(fn: Callable[[int, int], None], n: int, size: int = CHUNK) -> None:
     [(0, 2), (2, 4), (4, 5)]
     """
     starts = range(0, n, size)
-    pool = _workers() if n >= 4 * size else None
+    pool = executor() if n >= 4 * size else None
     if pool is None:
         for lo in starts:
             fn(lo, min(lo + size, n))
