@@ -8,14 +8,20 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+import crmcore.ingest.transactions as ingest_module
 import crmcore.parallel as parallel
 from crmcore.datasets import load_cdnow_summary
 from crmcore.errors import ValidationError
+from crmcore.ingest import import_transactions
 from crmcore.parallel import get_threads, set_threads, threads
+from crmcore.repositories import MemoryUnitOfWork
 from crmcore.valuation import fit_bgnbd, fit_pareto_nbd
 from crmcore.valuation.btyd._common import CHUNK, blocks
 
@@ -157,3 +163,30 @@ def test_results_identical_for_one_and_two_threads() -> None:
     assert out[1][0] == out[2][0]
     for one, two in zip(out[1][1:], out[2][1:], strict=True):
         np.testing.assert_array_equal(one, two)
+
+
+def test_csv_import_reads_ahead_only_with_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "t.csv"
+    lines = ["external_ref,customer_id,occurred_at,amount,currency"]
+    lines += [f"o-{i},c-{i % 7},2024-02-{1 + i % 27:02d},{i}.5,EUR" for i in range(40)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    made: list[int] = []
+    real = ThreadPoolExecutor
+
+    def spy(*args: Any, **kwargs: Any) -> ThreadPoolExecutor:
+        made.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_module, "ThreadPoolExecutor", spy)
+    reports = {}
+    for n in (1, 2):
+        with threads(n):
+            uow = MemoryUnitOfWork()
+            reports[n] = import_transactions(uow, path, batch_size=6)
+        assert made == ([] if n == 1 else [1])
+        with uow:
+            log = uow.transactions.read_log()
+        assert len(log) == 40
+    assert (reports[1].stored, reports[1].rejected) == (reports[2].stored, reports[2].rejected)
