@@ -76,3 +76,42 @@ def test_restricted_and_full_fits_are_the_nested_models() -> None:
 def test_needs_two_competition_levels() -> None:
     with pytest.raises(FitError, match="at least two levels"):
         moderation_test([1, 2, 3, 4, 5], [0, 0, 1, 1, 1], [0.5] * 5)
+
+
+NO_FLOOR = LoyaltyModel(intercept=1.0, log_slope=0.0, floor_logit=-30.0)  # floor at 0
+
+
+@pytest.mark.parametrize(
+    ("truth", "usual_df"), [(NULL, 3), (NO_FLOOR, 2)], ids=["floor-interior", "floor-at-0"]
+)
+def test_nested_fits_with_one_parameterisation_hold_the_size(
+    truth: LoyaltyModel, usual_df: int
+) -> None:
+    """Issue 13: 200 seeded surveys of 1,500 answers without moderation, floor interior and at 0.
+
+    Both fits always share the floor's treatment (free in both: df 3; fixed at 0 in
+    both: df 2; the floor is kept when significant under H0), so they are nested, the
+    df is the one of the true model in most surveys, and the test rejects at 5% within
+    the binomial band.
+    """
+    rng = np.random.default_rng(1313)
+    s = np.tile(np.arange(1, 6), len(LEVELS))
+    c = np.repeat(LEVELS, 5)
+    total = np.full(len(s), 100)
+    p = truth.probability(s, c)
+    reps, rejections, dfs = 200, 0, []
+    for _ in range(reps):
+        t = moderation_test_table(s, c, rng.binomial(total, p), total)
+        floor = "floor_logit" in t.full.parameter_names
+        assert floor == ("floor_logit" in t.restricted.parameter_names)
+        assert set(t.restricted.parameter_names) <= set(t.full.parameter_names)
+        assert (
+            t.df
+            == (3 if floor else 2)
+            == len(t.full.parameter_names) - len(t.restricted.parameter_names)
+        )
+        assert t.p_value == pytest.approx(stats.chi2.sf(t.statistic, t.df))
+        rejections += t.rejects(0.05)
+        dfs.append(t.df)
+    assert dfs.count(usual_df) >= 0.8 * reps, dfs.count(usual_df)
+    assert 0.02 * reps <= rejections <= 0.09 * reps, rejections

@@ -16,7 +16,8 @@ improve the likelihood significantly (likelihood ratio below the 95% point
 of χ²(2)), the fit returns the model with the floor fixed on its boundary
 (``floor_logit`` = −30, i.e. a floor of 1e-13): the floor coefficients are
 left out of ``parameter_names`` and ``message`` says so. The moderation test
-then counts the parameters actually estimated for its degrees of freedom.
+treats the floor the same way in both of its fits (see :func:`moderation_test`),
+so that they are nested.
 
 >>> import numpy as np
 >>> from crmcore.satisfaction import preset_model
@@ -71,6 +72,7 @@ __all__ = [
 _MODERATION = (1, 3, 5)  # indices of the competition coefficients in PARAMETER_NAMES
 _FLOOR_EDGE = 10.0  # floor below σ(−10) ≈ 4.5e-5 at every observed level: the floor is 0
 _FLOOR_LR_CRITICAL = float(chdtri(2, 0.05))  # floor terms not significant: drop them
+_FLOOR_TEST_CRITICAL = float(chdtri(1, 0.10))  # 5% point of ½χ²(0) + ½χ²(1)
 _NO_FLOOR = -30.0  # floor_logit of a floor fixed on its boundary (σ(−30) ≈ 1e-13)
 
 
@@ -161,7 +163,12 @@ class LoyaltyFit:
 
 @attrs.frozen
 class ModerationTest:
-    """Likelihood-ratio test of H0 "competition does not change the curve" (3 restrictions).
+    """Likelihood-ratio test of H0 "competition does not change the curve".
+
+    ``df`` is 3 (the intercept, slope and floor competition terms) when the
+    floor is estimated in both fits, 2 (intercept and slope terms) when the floor
+    is fixed on its boundary 0 in both (see :func:`moderation_test`); ``restricted`` and ``full`` are the two
+    nested fits and ``p_value`` is the upper tail of χ²(``df``) at ``statistic``.
 
     >>> t = moderation_test_table([1, 2, 3, 4, 5] * 2, [0.0] * 5 + [1.0] * 5,
     ...                           [70, 72, 75, 85, 95, 2, 2, 5, 20, 80], [100] * 10)
@@ -373,9 +380,37 @@ def fit_loyalty_table(
 def _test(cells: _Cells) -> ModerationTest:
     _check_moderated(cells, True)
     restricted = _fit_cells(cells, False)
-    full = _fit_cells(cells, True, extra_start=np.asarray(restricted.model.params))
+    start = np.asarray(restricted.model.params)
+    # One parameterisation for both fits, so that they are nested: the floor is free in
+    # both, or fixed on its boundary 0 in both (its competition term then does not exist).
+    # Under H0 the restricted fit decides: the floor stays free only if it is significant
+    # there (boundary test of one parameter: 50:50 mixture of χ²(0) and χ²(1) at 5%).
+    full: LoyaltyFit | None = None
+    if "floor_logit" in restricted.parameter_names:
+        try:
+            no_floor: LoyaltyFit | None = _fit_cells(
+                cells, False, extra_start=start, floor_free=False
+            )
+        except FitError:  # the data need the floor
+            no_floor = None
+        if (
+            no_floor is None
+            or 2.0 * (restricted.log_likelihood - no_floor.log_likelihood) >= _FLOOR_TEST_CRITICAL
+        ):
+            try:
+                full = _fit_cells(cells, True, extra_start=start)
+            except FitError:  # the floor runs to 0 at some competition level
+                if no_floor is None:
+                    raise
+                full = None
+            if full is not None and "floor_logit" not in full.parameter_names:
+                full = None
+        if full is None:
+            restricted = no_floor if no_floor is not None else restricted
+    if full is None:
+        full = _fit_cells(cells, True, extra_start=start, floor_free=False)
     stat = max(0.0, 2.0 * (full.log_likelihood - restricted.log_likelihood))
-    df = len(full.parameter_names) - len(restricted.parameter_names)  # 3 unless a floor is 0
+    df = len(full.parameter_names) - len(restricted.parameter_names)  # 3 with a floor, 2 without
     return ModerationTest(
         statistic=stat,
         df=df,
@@ -394,8 +429,21 @@ def moderation_test(
 ) -> ModerationTest:
     """Does competition moderate the satisfaction → loyalty link in these responses?
 
-    Fits the model with and without the three competition terms and compares
-    ``2·(ℓ_full − ℓ_restricted)`` with a χ²(3) distribution.
+    H0: ``intercept_competition = log_slope_competition = floor_logit_competition = 0``
+    (one curve at every competition level); H1: the three are free. The
+    statistic ``2·(ℓ_full − ℓ_restricted)`` is compared with χ²(3).
+
+    Both fits share one parameterisation, so they are always nested: the floor
+    is free in both, or fixed on its boundary 0 (no captive customers) in both.
+    It is fixed when the restricted fit (the model under H0) does not need it:
+    its floor runs to 0, or the floor is not significant there (likelihood
+    ratio against the floor-0 fit below 2.71, the 5% point of the boundary
+    reference ½χ²(0) + ½χ²(1)), or the full fit's floor runs to 0 at some
+    competition level. The floor's competition term then does not exist, H0
+    restricts the two other terms and the reference distribution is χ²(2).
+    ``df`` reports which one was used (3 or 2). Under H0 the test holds its
+    size with the floor interior and at 0 (checked by simulation in the tests
+    and ``benchmarks/bench_satisfaction_lrtest.py``).
 
     >>> import numpy as np
     >>> from crmcore.satisfaction import preset_model
