@@ -301,6 +301,12 @@ def _failure(
     """Why the optimum found is not a usable estimate, or None when it is."""
     if np.abs(t).max() > BOUND:
         name = PARAMETER_NAMES[int(free[int(np.argmax(np.abs(t)))])]
+        if name == "floor_logit_competition":
+            return FitError(
+                f"loyalty fit failed: {name!r} diverged beyond ±{BOUND:g} (the captive floor "
+                "runs to 0 at some competition levels only, which two floor coefficients "
+                "cannot represent); add responses at low satisfaction or fit moderated=False"
+            )
         return FitError(
             f"loyalty fit failed: {name!r} diverged beyond ±{BOUND:g} (the data put a level's "
             "loyalty at exactly 0 or 1); add data at more satisfaction levels or fit moderated=False"
