@@ -177,10 +177,79 @@ def _configure_packages(conv: cattrs.Converter) -> None:
     configure_rule_expressions(conv)
     configure_rules(conv)
     _configure_models(conv)
+    _configure_field_changes(conv)
 
 
-MODEL_FORMAT = 1
-"""The format version written in every fitted model's JSON (0: files of crmcore 0.1, untyped)."""
+def _configure_field_changes(conv: cattrs.Converter) -> None:
+    """A FieldChange's ``old`` and ``new`` are read by the type of its ``field``
+    (:func:`crmcore.model.opportunity.decode_field_value`)."""
+    from cattrs.gen import make_dict_structure_fn
+
+    from crmcore.model.opportunity import FieldChange, decode_field_value
+
+    plain: Any = make_dict_structure_fn(
+        FieldChange, conv, _cattrs_forbid_extra_keys=conv.forbid_extra_keys
+    )
+
+    def read(data: Any, cls: type) -> Any:
+        if isinstance(data, Mapping) and isinstance(data.get("field"), str):
+            field = data["field"]
+            data = {
+                **data,
+                **{k: decode_field_value(field, data[k]) for k in ("old", "new") if k in data},
+            }
+        return plain(data, cls)
+
+    conv.register_structure_hook(FieldChange, read)
+
+
+MODEL_FORMAT = 2
+"""The format version written in every fitted model's JSON: 2 carries the model's
+``time_unit`` and its fit as one :class:`~crmcore.fitting.FitSummary` (``fit``); 1 had the
+fit's fields beside the parameters (``standard_errors``, ``log_likelihood``, ``n``,
+``converged``, ``message``); 0 is a file of crmcore 0.1, untyped. Older formats load."""
+
+
+_OLD_FIT_KEYS = ("standard_errors", "log_likelihood", "n", "converged", "message")
+
+
+def _upgrade(data: Mapping[str, Any], cls: type) -> dict[str, Any]:
+    """A model's JSON of format 0 or 1 in the form of format 2: the fit's fields beside the
+    parameters become one ``fit`` summary (parameter names from ``params``, covariate
+    coefficients after them; no covariance, iterations unknown: 0), with no time unit."""
+    out = dict(data)
+    names = {f.name for f in attrs.fields(cls)} if attrs.has(cls) else set()
+    if "fit" not in names or "fit" in out or not all(k in out for k in _OLD_FIT_KEYS[1:]):
+        return out
+    old = {k: out.pop(k) for k in _OLD_FIT_KEYS}
+    params = out.get("params")
+    if not isinstance(params, Mapping):
+        return {**out, **old}  # left for the structuring errors to name
+    keys, values = list(params), list(params.values())
+    se = old["standard_errors"]
+    ses = None if not isinstance(se, Mapping) else [se.get(k) for k in keys]
+    cov = out.get("covariates")
+    if isinstance(cov, Mapping):
+        for side in ("purchase", "dropout"):
+            coefs = cov.get(side) or []
+            keys += [f"{side}[{j}]" for j in range(len(coefs))]
+            values += list(coefs)
+            side_se = cov.get(f"{side}_errors")
+            if ses is not None:
+                ses = ses + list(side_se) if side_se is not None else None
+    out["fit"] = {
+        "model": cls.__name__,
+        "names": keys,
+        "estimates": values,
+        "standard_errors": ses,
+        "covariance": None,
+        "log_likelihood": old["log_likelihood"],
+        "n": old["n"],
+        "iterations": 0,
+        "converged": old["converged"],
+        "message": old["message"],
+    }
+    return out
 
 
 def _model_types() -> dict[str, type]:
@@ -251,6 +320,8 @@ def _configure_models(conv: cattrs.Converter) -> None:
                 msg = f"cannot read {other} (type {found!r}) as {cls.__name__} (type {_kind!r})"
                 raise ValidationError(msg, problems=(f"$.type: {msg}",))
             rest = {k: v for k, v in data.items() if k not in ("type", "format")}
+            if data.get("format", 0) < 2:
+                rest = _upgrade(rest, cls)
             return _in(rest, cls)
 
         conv.register_unstructure_hook(cls, write)
@@ -441,12 +512,12 @@ def load_model(text: str | bytes, *, conv: cattrs.Converter | None = None) -> An
     :func:`from_json` and the class instead.
 
     >>> from crmcore.valuation import BGNBDParams, MBGNBDModel
-    >>> m = MBGNBDModel(BGNBDParams(0.5, 5.0, 0.8, 2.5), None, -1.0, 10, True, "")
+    >>> m = MBGNBDModel(BGNBDParams(0.5, 5.0, 0.8, 2.5))
     >>> type(load_model(to_json(m))).__name__
     'MBGNBDModel'
-    >>> load_model('{"format": 2, "type": "bgnbd"}')
+    >>> load_model('{"format": 3, "type": "bgnbd"}')
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'format' 2 is newer than this crmcore reads (1): upgrade crmcore to read this model
+    crmcore.errors.ValidationError: 'format' 3 is newer than this crmcore reads (2): upgrade crmcore to read this model
     """
     data = _loads(text, "a model")
     if not isinstance(data, Mapping):

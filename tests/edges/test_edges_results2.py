@@ -308,12 +308,17 @@ def test_label_arrays_of_results_refuse_missing_labels_naming_the_index() -> Non
 
 
 def test_fitted_models_refuse_a_converged_flag_or_parameters_of_the_wrong_type() -> None:
+    from crmcore.fitting import FitSummary
     from crmcore.valuation.btyd.bgnbd import BGNBDModel
 
     f = attrs.fields_dict(BGNBDModel)
-    for name, value in (("converged", NAN), ("params", None), ("message", 3)):
+    for name, value in (("params", None), ("fit", "x"), ("time_unit", "weeks")):
         with pytest.raises(ValidationError, match=f"'{name}' must be"):
             f[name].validator(object.__new__(BGNBDModel), f[name], value)  # type: ignore[misc]
+    g = attrs.fields_dict(FitSummary)
+    for name, value in (("converged", NAN), ("message", 3)):
+        with pytest.raises(ValidationError, match=f"'{name}' must be"):
+            g[name].validator(object.__new__(FitSummary), g[name], value)  # type: ignore[misc]
 
 
 def test_a_streaming_event_is_checked_where_it_is_used() -> None:

@@ -80,7 +80,7 @@ _SCRIPT = textwrap.dedent(
                                                   not_(cond("region", "in", ("north",))))),
                         Tier("rest"))),
         fit_sbg([1000, 869, 743, 653, 593, 551, 517, 491]),
-        BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426), None, -9582.4, 2357, True, ""),
+        BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426)),
         ParetoNBDModel(ParetoNBDParams(0.553, 10.578, 0.606, 11.668), None, -9595.0, 2357,
                        True, ""),
         GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44), None, -1.0, 946, True, "ok"),

@@ -74,8 +74,8 @@ from crmcore.valuation import (
     wilson_interval,
 )
 
-BG = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426), None, -9582.4, 2357, True, "")
-MBG = MBGNBDModel(BGNBDParams(0.5, 5.0, 0.8, 2.5), None, -1.0, 1, True, "")
+BG = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426))
+MBG = MBGNBDModel(BGNBDParams(0.5, 5.0, 0.8, 2.5))
 PNBD = ParetoNBDModel(
     ParetoNBDParams(0.5534, 10.5802, 0.6061, 11.6562), None, -9595.0, 2357, True, ""
 )

@@ -709,6 +709,7 @@ def run_case(
         ConcurrencyError,
         CRMError,
         DuplicateError,
+        FitError,
         MissingDependencyError,
         NotFoundError,
     )
@@ -751,6 +752,8 @@ def run_case(
             return None
         if message.startswith("$") or (message.startswith("cannot read ") and "$" in message):
             return None  # a structuring error: the path from '$', the argument's root
+        if isinstance(e, FitError) and value is None:
+            return None  # an optional input left out (weights=None): the data itself has no fit
         state = (NotFoundError, DuplicateError, ConcurrencyError, MissingDependencyError)
         if isinstance(e, state) and _names_value(message, value):
             return None  # about stored state or a missing module: the message names the key

@@ -18,7 +18,7 @@ from crmcore.valuation import (
     customer_lifetime_value,
 )
 
-BG = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426), None, -9582.4, 2357, True, "")
+BG = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426))
 PNBD = ParetoNBDModel(ParetoNBDParams(0.553, 10.578, 0.606, 11.668), None, -9595.0, 2357, True, "")
 GG = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44), None, -4055.9, 946, True, "")
 

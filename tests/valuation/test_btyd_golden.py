@@ -36,7 +36,7 @@ def test_bgnbd_cdnow_estimates(cdnow: dict[str, np.ndarray]) -> None:
 def test_bgnbd_worked_example() -> None:
     """FHL 2005, section 5: the customer with x = 2, t_x = 30.43, T = 38.86 is expected
     to make 1.226 purchases in the next 39 weeks (published parameters)."""
-    m = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426), None, -9582.4, 2357, True, "")
+    m = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426))
     got = m.conditional_expected_purchases(39, 2, 30.43, 38.86)[0]
     assert round(float(got), 3) == 1.226
 
@@ -47,7 +47,7 @@ def test_bgnbd_expected_purchases_independent_formula() -> None:
     from scipy.special import hyp2f1
 
     r, alpha, a, b = 0.243, 4.414, 0.793, 2.426
-    m = BGNBDModel(BGNBDParams(r, alpha, a, b), None, 0.0, 1, True, "")
+    m = BGNBDModel(BGNBDParams(r, alpha, a, b))
     t = np.array([1.0, 39.0, 78.0])
     paper = (
         (a + b - 1)

@@ -75,7 +75,7 @@ def models(cdnow: Any) -> dict[str, object]:
         "bgnbd": fit_bgnbd(x, tx, t),
         "mbgnbd": fit_mbgnbd(x, tx, t),
         "pareto_nbd": fit_pareto_nbd(x, tx, t),
-        "bgbb": fit_bgbb([0, 1, 2, 3, 2, 6], [0, 2, 4, 5, 6, 6], 6),
+        "bgbb": fit_bgbb([0, 1, 2, 3, 2, 6, 1, 0, 4, 1], [0, 2, 4, 5, 6, 6, 1, 0, 4, 3], 6),
         "gamma_gamma": fit_gamma_gamma(x[repeat], cdnow["zbar"][repeat]),
         "sbg": fit_sbg([1000, 869, 743, 653, 593, 551, 517, 491]),
         "loyalty_fit": fit,
@@ -116,7 +116,7 @@ def test_every_model_round_trips_with_its_type(kind: str, models: dict[str, obje
     text = to_json(m)
     data = json.loads(text)
     assert data["type"] == kind
-    assert data["format"] == MODEL_FORMAT == 1
+    assert data["format"] == MODEL_FORMAT == 2
     for back in (
         from_json(cls, text),
         from_dict(cls, to_dict(m)),
@@ -158,12 +158,12 @@ def test_file_of_crmcore_01_without_type_still_loads(kind: str, models: dict[str
         load_model(json.dumps(data))
 
 
-@pytest.mark.parametrize("fmt", [2, 10**6])
+@pytest.mark.parametrize("fmt", [3, 10**6])
 def test_a_newer_format_is_refused(fmt: int, models: dict[str, object]) -> None:
     data = to_dict(models["bgnbd"])
     data["format"] = fmt
     with pytest.raises(
-        ValidationError, match=rf"'format' {fmt} is newer than this crmcore reads \(1\)"
+        ValidationError, match=rf"'format' {fmt} is newer than this crmcore reads \(2\)"
     ):
         from_dict(BGNBDModel, data)
     with pytest.raises(ValidationError, match=rf"'format' {fmt} is newer"):
@@ -221,7 +221,41 @@ def test_round_trip_keeps_predictions_exactly(
     from crmcore.valuation import BGNBDParams
 
     cls = MBGNBDModel if modified else BGNBDModel
-    m = cls(BGNBDParams(r, alpha, a, b), None, -1.0, 8, True, "")
+    m = cls(BGNBDParams(r, alpha, a, b))
     back = load_model(to_json(m))
     assert type(back) is cls
     assert _predict(back) == _predict(m)
+
+
+FORMAT_1_BGNBD = {  # what crmcore wrote before the fit summary and the time unit (format 1)
+    "type": "bgnbd",
+    "format": 1,
+    "params": {"r": 0.2426, "alpha": 4.4136, "a": 0.7929, "b": 2.4259},
+    "standard_errors": {"r": 0.0126, "alpha": 0.3781, "a": 0.1857, "b": 0.7054},
+    "log_likelihood": -9582.43,
+    "n": 2357,
+    "converged": True,
+    "message": "Optimization terminated successfully.",
+    "covariates": None,
+}
+
+
+def test_a_format_1_file_loads_with_its_fit_summary() -> None:
+    """Older versions load: the fit's fields of format 1 become the model's FitSummary."""
+    for back in (load_model(json.dumps(FORMAT_1_BGNBD)), from_dict(BGNBDModel, FORMAT_1_BGNBD)):
+        assert isinstance(back, BGNBDModel)
+        assert back.params.r == 0.2426 and back.time_unit is None
+        assert back.fit is not None and back.fit.names == ("r", "alpha", "a", "b")
+        assert back.fit.standard_errors == (0.0126, 0.3781, 0.1857, 0.7054)
+        assert back.log_likelihood == -9582.43 and back.n == 2357 and back.converged
+        assert back.standard_errors is not None and back.standard_errors.b == 0.7054
+        again = json.loads(to_json(back))
+        assert again["format"] == 2 and again["fit"]["log_likelihood"] == -9582.43
+
+
+def test_the_json_of_a_model_names_type_unit_and_version(cdnow: Any) -> None:
+    m = fit_bgnbd(cdnow["x"], cdnow["t_x"], cdnow["T"], time_unit="W")
+    data = json.loads(to_json(m))
+    assert (data["type"], data["format"], data["time_unit"]) == ("bgnbd", 2, "W")
+    assert data["fit"]["names"] == ["r", "alpha", "a", "b"]
+    assert load_model(to_json(m)).time_unit == "W"

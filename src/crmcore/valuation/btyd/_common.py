@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-import warnings
 from collections.abc import Callable, Mapping, Sequence, Sized
 from typing import Any, TypeVar
 
 import attrs
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize
 from scipy.special import zeta
 
 from crmcore.arrays import (
@@ -39,7 +37,8 @@ from crmcore.arrays import (
     check_same_length,
     validate_nan_policy,
 )
-from crmcore.errors import FitError, ValidationError
+from crmcore.errors import ValidationError
+from crmcore.fitting import FitSummary, LogLik, Newton, maximum_likelihood
 from crmcore.options import MAX_PERIODS, as_number
 from crmcore.parallel import executor
 
@@ -56,7 +55,6 @@ __all__ = [
     "elementwise",
     "factorize_rows",
     "fit_rows",
-    "hessian_from_sets",
     "map_rft",
     "maximize",
     "per_row",
@@ -571,7 +569,8 @@ def _compress_by_order(
 
 @attrs.frozen
 class MaxResult:
-    """The optimum of a fit: natural parameters, log-likelihood, standard errors, status."""
+    """The optimum of a fit: natural parameters, log-likelihood, standard errors, status, and
+    the :class:`~crmcore.fitting.FitSummary` it was read from."""
 
     theta: FloatArray
     log_likelihood: float
@@ -579,150 +578,7 @@ class MaxResult:
     converged: bool
     message: str
     iterations: int
-
-
-LogLik = Callable[[FloatArray], tuple[float, FloatArray | None]]
-"""theta (natural) -> (total log-likelihood, gradient wrt theta or None)."""
-
-Newton = Callable[[FloatArray], tuple[float, FloatArray, FloatArray]]
-"""theta (natural) -> (total log-likelihood, gradient, Hessian), all analytic."""
-
-
-def _trust_region(
-    newton: Newton, u0: FloatArray, total_weight: float, gtol: float
-) -> tuple[optimize.OptimizeResult, dict[bytes, tuple[float, FloatArray, FloatArray]]]:
-    """Minimise the negative mean log-likelihood over log-parameters with scipy's
-    trust-region Newton method (``trust-krylov``: fewest iterations on these models). The
-    value, gradient and Hessian of one point come from one call, cached for the optimiser's
-    separate requests; the natural-scale triple of the last point is returned beside."""
-    last: dict[bytes, tuple[float, FloatArray, FloatArray]] = {}
-    natural: dict[bytes, tuple[float, FloatArray, FloatArray]] = {}
-
-    def triple(u: FloatArray) -> tuple[float, FloatArray, FloatArray]:
-        key = u.tobytes()
-        hit = last.get(key)
-        if hit is not None:
-            return hit
-        k = len(u)
-        bad = (np.inf, np.zeros(k), np.eye(k))
-        out = bad
-        if np.all(np.abs(u) <= 50):
-            th = np.exp(u)
-            with np.errstate(all="ignore"):
-                ll, g, H = newton(th)
-                gu = g * th
-                Hu = th[:, None] * H * th[None, :] + np.diag(gu)
-            if np.isfinite(ll) and np.isfinite(gu).all() and np.isfinite(Hu).all():
-                out = (-ll / total_weight, -gu / total_weight, -Hu / total_weight)
-                natural.clear()
-                natural[key] = (ll, g, H)
-        last.clear()
-        last[key] = out
-        return out
-
-    # near the optimum the Krylov subproblem can divide 0 by 0 inside scipy (a RuntimeWarning
-    # that must not reach users) and idle without new evaluations: silenced, and capped
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        res = optimize.minimize(
-            lambda u: triple(u)[0],
-            u0,
-            jac=lambda u: triple(u)[1],
-            hess=lambda u: triple(u)[2],
-            method="trust-krylov",
-            options={"gtol": gtol, "maxiter": 60},
-        )
-    return res, natural
-
-
-def _hessian(loglik: LogLik, theta: FloatArray) -> FloatArray:
-    k = len(theta)
-    H = np.empty((k, k))
-    f0, g0 = loglik(theta)
-    step = 1e-5 * np.maximum(np.abs(theta), 1e-3)
-    if g0 is not None:
-        for j in range(k):
-            h = step[j]
-            e = np.zeros(k)
-            e[j] = h
-            gp = loglik(theta + e)[1]
-            gm = loglik(theta - e)[1]
-            assert gp is not None and gm is not None
-            H[:, j] = (gp - gm) / (2 * h)
-        return (H + H.T) / 2
-    hs = 1e-4 * theta
-
-    def f(*steps: tuple[int, float]) -> float:
-        t = theta.copy()
-        for j, sign in steps:
-            t[j] += sign * hs[j]
-        return loglik(t)[0]
-
-    for j in range(k):
-        H[j, j] = (f((j, 1)) - 2 * f0 + f((j, -1))) / hs[j] ** 2
-        for i in range(j):
-            H[i, j] = H[j, i] = (
-                f((i, 1), (j, 1)) - f((i, 1), (j, -1)) - f((i, -1), (j, 1)) + f((i, -1), (j, -1))
-            ) / (4 * hs[i] * hs[j])
-    return H
-
-
-def hessian_from_sets(
-    loglik_sets: Callable[[FloatArray], FloatArray], theta: FloatArray, rel_step: float = 1e-4
-) -> FloatArray:
-    """Hessian of a log-likelihood by second differences, all points in one vectorised call.
-
-    ``loglik_sets`` maps a (m x k) array of parameter sets to m log-likelihoods.
-
-    >>> f = lambda s: -(s[:, 0] ** 2) - 3 * s[:, 0] * s[:, 1]
-    >>> hessian_from_sets(f, np.array([1.0, 2.0])).round(6).tolist()
-    [[-2.0, -3.0], [-3.0, 0.0]]
-    """
-    k = len(theta)
-    h = rel_step * theta
-    pts = [theta.copy()]
-    for j in range(k):
-        for sj in (1, -1):
-            p = theta.copy()
-            p[j] += sj * h[j]
-            pts.append(p)
-    for j in range(k):
-        for i in range(j):
-            for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
-                p = theta.copy()
-                p[i] += si * h[i]
-                p[j] += sj * h[j]
-                pts.append(p)
-    f = loglik_sets(np.array(pts))
-    H = np.empty((k, k))
-    for j in range(k):
-        H[j, j] = (f[1 + 2 * j] - 2 * f[0] + f[2 + 2 * j]) / h[j] ** 2
-    pos = 1 + 2 * k
-    for j in range(k):
-        for i in range(j):
-            pp, pm, mp, mm = f[pos : pos + 4]
-            H[i, j] = H[j, i] = (pp - pm - mp + mm) / (4 * h[i] * h[j])
-            pos += 4
-    return H
-
-
-def _standard_errors(
-    loglik: LogLik, theta: FloatArray, hessian: Callable[[FloatArray], FloatArray] | None = None
-) -> FloatArray | None:
-    try:
-        H = _hessian(loglik, theta) if hessian is None else hessian(theta)
-    except (FloatingPointError, ValueError, ZeroDivisionError):
-        return None
-    if not np.isfinite(H).all():
-        return None
-    try:
-        cov = np.linalg.inv(-H)
-    except np.linalg.LinAlgError:
-        return None
-    d = np.diag(cov)
-    if not (np.isfinite(d).all() and (d > 0).all()):
-        return None
-    return np.sqrt(d)
+    summary: FitSummary
 
 
 def maximize(
@@ -738,150 +594,42 @@ def maximize(
     newton: Newton | None = None,
     free: int = 0,
     scales: dict[str, str] | None = None,
+    penalizer: float = 0.0,
 ) -> MaxResult:
-    """Maximise ``loglik`` over positive parameters (optimising their logs); raise FitError on failure.
-
-    The last ``free`` parameters (regression coefficients) are unconstrained and optimised as
-    they are. ``scales`` names, per parameter that is a scale of the data (a time scale), the
-    inputs it is the scale of, so a fit ending at the edge of the parameter space says which
-    input to express in another unit.
-
-    With ``newton`` (value, gradient and Hessian in one call) the exact trust-region
-    Newton method runs first: a handful of iterations from the data-driven start.
-    Should it stall, the BFGS / Nelder-Mead path below takes over.
+    """:func:`crmcore.fitting.maximum_likelihood` with the BTYD models' arguments (the one
+    engine; see there).
 
     >>> import numpy as np
     >>> def ll(th):  # Poisson rate 3 from 10 observations summing to 30
     ...     return 30 * np.log(th[0]) - 10 * th[0], np.array([30 / th[0] - 10])
     >>> res = maximize(ll, np.array([1.0]), total_weight=10, model="toy", names=["lam"])
-    >>> round(float(res.theta[0]), 6), res.converged
+    >>> round(float(res.theta[0]), 12), res.converged
     (3.0, True)
     """
-
-    k0 = len(theta0) - free
-
-    def natural(u: FloatArray) -> FloatArray:
-        return np.concatenate([np.exp(u[:k0]), u[k0:]])
-
-    def objective(u: FloatArray) -> tuple[float, FloatArray]:
-        if np.any(np.abs(u) > 50):
-            return np.inf, np.zeros_like(u)
-        th = natural(u)
-        with np.errstate(all="ignore"):
-            ll, g = loglik(th)
-            if g is None:  # forward differences in log space: relative steps
-                gu = np.empty_like(u)
-                for j in range(len(u)):
-                    e = np.zeros_like(u)
-                    e[j] = 1e-7
-                    gu[j] = (loglik(natural(u + e))[0] - ll) / 1e-7
-            else:
-                gu = g * np.concatenate([th[:k0], np.ones(free)])
-        if not np.isfinite(ll) or not np.isfinite(gu).all():
-            return np.inf, np.zeros_like(u)
-        return -ll / total_weight, -gu / total_weight
-
-    theta0 = np.asarray(theta0, dtype=np.float64)
-    u0 = np.concatenate([np.log(theta0[:k0]), theta0[k0:]])
-    f0, _ = objective(u0)
-    if not np.isfinite(f0):
-        raise FitError(
-            f"{model}: the log-likelihood is not finite at the initial values "
-            f"{dict(zip(names, np.round(theta0, 6).tolist(), strict=True))}; check the data"
-        )
-    best = None
-    iterations = 0
-    start = u0
-    if newton is not None and free:
-        raise ValueError("maximize: the Newton path takes positive parameters only")
-    if newton is not None:
-        res, seen = _trust_region(newton, u0, total_weight, gtol)
-        iterations += int(res.nit)
-        best = res
-        if np.isfinite(res.fun) and float(np.max(np.abs(res.jac))) < 1e-5:
-            cached = seen.get(np.asarray(res.x).tobytes())
-
-            def at_optimum(th: FloatArray) -> tuple[float, FloatArray, FloatArray]:
-                return cached if cached is not None else newton(th)
-
-            return _result(
-                loglik, at_optimum, hessian, res, iterations, model, names, log_bound, k0, scales
-            )
-        start = res.x if np.isfinite(res.fun) else u0
-    for attempt in range(3):
-        # BFGS, not L-BFGS-B: the latter's per-step overhead (tiny LAPACK calls)
-        # dominates fits of 3-4 parameters on a busy machine
-        res = optimize.minimize(
-            objective, start, jac=True, method="BFGS", options={"gtol": gtol, "maxiter": 2000}
-        )
-        iterations += int(res.nit)
-        if best is None or res.fun < best.fun:
-            best = res
-        gnorm = float(np.max(np.abs(res.jac))) if np.isfinite(res.fun) else np.inf
-        if np.isfinite(res.fun) and gnorm < 1e-5:
-            break
-        nm = optimize.minimize(
-            lambda u: objective(u)[0],
-            res.x if np.isfinite(res.fun) else u0 + 0.5 * (attempt + 1),
-            method="Nelder-Mead",
-            options={"xatol": 1e-8, "fatol": 1e-13, "maxiter": 800},
-        )
-        iterations += int(nm.nit)
-        start = nm.x
-    assert best is not None
-    return _result(loglik, newton, hessian, best, iterations, model, names, log_bound, k0, scales)
-
-
-def _result(
-    loglik: LogLik,
-    newton: Newton | None,
-    hessian: Callable[[FloatArray], FloatArray] | None,
-    best: optimize.OptimizeResult,
-    iterations: int,
-    model: str,
-    names: Sequence[str],
-    log_bound: float,
-    k0: int,
-    scales: dict[str, str] | None = None,
-) -> MaxResult:
-    """Check the optimum (finite, inside the parameter space, converged) and add standard errors.
-
-    The first ``k0`` entries of the optimiser's ``x`` are log-parameters, the rest free ones.
-    """
-    u = best.x
-    gnorm = float(np.max(np.abs(best.jac))) if np.isfinite(best.fun) else np.inf
-    theta = np.concatenate([np.exp(u[:k0]), u[k0:]])
-    named = dict(zip(names, theta.round(6).tolist(), strict=True))
-    if not np.isfinite(best.fun) or not np.isfinite(u).all():
-        raise FitError(f"{model}: the optimiser found no finite log-likelihood ({best.message})")
-    if np.any(np.abs(u[:k0]) > log_bound):
-        edge = [names[int(j)] for j in np.flatnonzero(np.abs(u[:k0]) > log_bound)]
-        of = scales or {}
-        scaled = [f"{p!r} is the time scale of {of[p]}" for p in edge if p in of]
-        why = (
-            "; ".join(scaled) + f" (a fitted scale lies in e**-{log_bound:g} .. e**{log_bound:g}): "
-            "express them in another time unit"
-            if scaled
-            else "the data cannot identify the model (for example no sign of drop-out)"
-        )
-        raise FitError(
-            f"{model}: the maximum likelihood lies at the edge of the parameter space "
-            f"{named}: {why}"
-        )
-    converged = gnorm < 1e-4  # mean log-likelihood per unit of log-parameter
-    if not converged:
-        raise FitError(
-            f"{model}: the optimiser did not converge (largest gradient {gnorm:.2e} at {named}): "
-            f"{best.message}"
-        )
-    if newton is not None:
-        ll_n, _, H = newton(theta)
-        ll = float(ll_n)
-        se = _standard_errors(loglik, theta, lambda _th: H)
-    else:
-        ll = float(loglik(theta)[0])
-        se = _standard_errors(loglik, theta, hessian)
-    return MaxResult(theta, ll, se, converged, str(best.message), iterations)
+    fit = maximum_likelihood(
+        loglik,
+        theta0,
+        model=model,
+        names=names,
+        n=total_weight,
+        free=free,
+        newton=newton,
+        hessian=hessian,
+        penalizer=penalizer,
+        scales=scales,
+        log_bound=log_bound,
+        gtol=gtol,
+    )
+    se = None if fit.standard_errors is None else np.array(fit.standard_errors)
+    return MaxResult(
+        np.array(fit.estimates),
+        fit.log_likelihood,
+        se,
+        fit.converged,
+        fit.message,
+        fit.iterations,
+        fit,
+    )
 
 
 def _column_codes(col: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:

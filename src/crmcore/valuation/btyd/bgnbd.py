@@ -15,16 +15,17 @@ time zero) she drops out with probability ``p`` (beta(a, b) across customers).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 from scipy.special import betainc, betaln, gammaln, hyp2f1, xlogy
 
-from crmcore._results import COUNT, FINITE
 from crmcore.arrays import FloatArray, NanPolicy
+from crmcore.durations import as_time_unit, optional_time_unit
 from crmcore.errors import FitError, ValidationError
+from crmcore.fitting import FitSummary, FittedModel, initial_values, maximum_likelihood
 from crmcore.model._fields import instance
 from crmcore.valuation.btyd._bgnbd_loglik import _loglik
 from crmcore.valuation.btyd._common import (
@@ -39,7 +40,6 @@ from crmcore.valuation.btyd._common import (
     fit_history,
     fit_rows,
     map_rft,
-    maximize,
     positive,
     time_steps,
     weights_or_ones,
@@ -68,13 +68,18 @@ class BGNBDParams:
     b: float = attrs.field(validator=positive)
 
 
+_NAMES = ("r", "alpha", "a", "b")
+
+
 def _fit(
     frequency: npt.ArrayLike,
     recency: npt.ArrayLike,
     T: npt.ArrayLike,
     weights: npt.ArrayLike | None,
     shift: int,
-) -> tuple[BGNBDParams, BGNBDParams | None, float, int, bool, str]:
+    penalizer: float = 0.0,
+    initial: Mapping[str, float] | Sequence[float] | None = None,
+) -> FitSummary:
     name = "MBG/NBD" if shift else "BG/NBD"
     x, tx, tt = fit_history(frequency, recency, T, model=name)
     w0 = None if weights is None else weights_or_ones(weights, len(x))
@@ -86,21 +91,19 @@ def _fit(
     if mean_x == 0:
         raise FitError(f"{name}: no customer made a repeat purchase; the model cannot be fitted")
     rate = mean_x / max(float(np.dot(w, tt)) / total, 1e-12)
-    theta0 = np.array([1.0, 1.0 / rate, 1.0, 3.0])
+    theta0 = initial_values(initial, np.array([1.0, 1.0 / rate, 1.0, 3.0]), _NAMES, model=name)
     ux, xi = np.unique(x, return_inverse=True)
     xs = (ux, xi.astype(np.int64), np.bincount(xi, weights=w, minlength=len(ux)).astype(np.float64))
-    res = maximize(
+    return maximum_likelihood(
         lambda th: _loglik(th, x, tx, tt, w, shift, xs)[:2],
         theta0,
-        total_weight=total,
         model=name,
-        names=["r", "alpha", "a", "b"],
+        names=_NAMES,
+        n=total,
         scales=TIME_SCALES,
         newton=lambda th: _loglik(th, x, tx, tt, w, shift, xs),
+        penalizer=penalizer,
     )
-    se = None if res.standard_errors is None else BGNBDParams(*res.standard_errors.tolist())
-    params = BGNBDParams(*res.theta.tolist())
-    return params, se, res.log_likelihood, round(total), res.converged, res.message
 
 
 def _fit_covariates(
@@ -111,7 +114,9 @@ def _fit_covariates(
     purchase: npt.ArrayLike | None,
     dropout: npt.ArrayLike | None,
     shift: int,
-) -> tuple[BGNBDParams, BGNBDParams | None, float, int, bool, str, CovariateEffects]:
+    penalizer: float = 0.0,
+    initial: Mapping[str, float] | Sequence[float] | None = None,
+) -> tuple[FitSummary, CovariateEffects]:
     """Maximum likelihood with customer-specific alpha, a, b (see :mod:`.covariates`); starts
     from the fit without covariates, coefficients at 0."""
     name = "MBG/NBD" if shift else "BG/NBD"
@@ -125,7 +130,7 @@ def _fit_covariates(
     x, tx, tt = cols[:3]
     zp = np.column_stack(cols[3 : 3 + kp]) if kp else np.zeros((len(x), 0))
     zd = np.column_stack(cols[3 + kp :]) if kd else np.zeros((len(x), 0))
-    base, *_ = _fit(x, tx, tt, w, shift)
+    base = _fit(x, tx, tt, w, shift, penalizer)
     total = float(w.sum())
 
     def loglik(th: FloatArray) -> tuple[float, FloatArray]:
@@ -138,50 +143,46 @@ def _fit_covariates(
         g = [np.dot(w, d_r), wal.sum() / alpha, np.dot(w * d_a, m), np.dot(w * d_b, m)]
         return float(np.dot(w, ll)), np.concatenate([g, -(zp.T @ wal), zd.T @ wab])
 
-    names = ["r", "alpha", "a", "b"]
+    names = list(_NAMES)
     names += [f"purchase[{j}]" for j in range(kp)] + [f"dropout[{j}]" for j in range(kd)]
-    res = maximize(
+    start = np.concatenate([base.estimates, np.zeros(kp + kd)])
+    fit = maximum_likelihood(
         loglik,
-        np.concatenate([attrs.astuple(base), np.zeros(kp + kd)]),
-        total_weight=total,
+        initial_values(initial, start, names, model=name),
         model=f"{name} with covariates",
         names=names,
+        n=total,
         scales=TIME_SCALES,
         free=kp + kd,
+        penalizer=penalizer,
     )
-    se = res.standard_errors
+    th, se = np.array(fit.estimates), fit.standard_errors
     effects = CovariateEffects(
-        tuple(res.theta[4 : 4 + kp].tolist()),
-        tuple(res.theta[4 + kp :].tolist()),
-        None if se is None else tuple(se[4 : 4 + kp].tolist()),
-        None if se is None else tuple(se[4 + kp :].tolist()),
+        tuple(th[4 : 4 + kp].tolist()),
+        tuple(th[4 + kp :].tolist()),
+        None if se is None else tuple(se[4 : 4 + kp]),
+        None if se is None else tuple(se[4 + kp :]),
     )
-    return (
-        BGNBDParams(*res.theta[:4].tolist()),
-        None if se is None else BGNBDParams(*se[:4].tolist()),
-        res.log_likelihood,
-        round(total),
-        res.converged,
-        res.message,
-        effects,
-    )
+    return fit, effects
 
 
 @attrs.frozen
-class _BetaGeoBase:
+class _BetaGeoBase(FittedModel):
     params: BGNBDParams = attrs.field(validator=instance(BGNBDParams, "a BGNBDParams"))
-    standard_errors: BGNBDParams | None = attrs.field(
-        validator=instance(BGNBDParams, "a BGNBDParams", optional=True)
+    fit: FitSummary | None = attrs.field(
+        default=None, validator=instance(FitSummary, "a FitSummary", optional=True)
     )
-    log_likelihood: float = attrs.field(validator=FINITE)
-    n: int = attrs.field(validator=COUNT)
-    converged: bool = attrs.field(validator=instance(bool, "a bool"))
-    message: str = attrs.field(validator=instance(str, "a string"))
+    time_unit: str | None = attrs.field(default=None, validator=optional_time_unit)
     covariates: CovariateEffects | None = attrs.field(
         default=None, validator=instance(CovariateEffects, "a CovariateEffects", optional=True)
     )
 
     _shift = 0
+
+    @property
+    def standard_errors(self) -> BGNBDParams | None:
+        """Standard errors of r, alpha, a, b (None without a fit or a regular information)."""
+        return self._standard_errors_as(BGNBDParams, 4)
 
     # -- pieces shared by the predictions ---------------------------------------------------
     def _alive_block(self, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray:
@@ -441,7 +442,7 @@ class BGNBDModel(_BetaGeoBase):
     estimates, a customer with x = 2, t_x = 30.43, T = 38.86 is expected to
     make 1.226 purchases in the next 39 weeks.
 
-    >>> m = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426), None, -9582.4, 2357, True, "")
+    >>> m = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426), time_unit="W")
     >>> round(float(m.conditional_expected_purchases(39, 2, 30.43, 38.86)[0]), 3)
     1.226
     """
@@ -453,7 +454,7 @@ class BGNBDModel(_BetaGeoBase):
 class MBGNBDModel(_BetaGeoBase):
     """A fitted MBG/NBD model: as BG/NBD, but a customer may also drop out right after the first purchase.
 
-    >>> m = MBGNBDModel(BGNBDParams(0.5, 5.0, 0.8, 2.5), None, 0.0, 1, True, "")
+    >>> m = MBGNBDModel(BGNBDParams(0.5, 5.0, 0.8, 2.5))
     >>> float(m.probability_alive(0, 0, 10)[0]) < 1
     True
     """
@@ -469,6 +470,9 @@ def fit_bgnbd(
     weights: npt.ArrayLike | None = None,
     purchase_covariates: npt.ArrayLike | None = None,
     dropout_covariates: npt.ArrayLike | None = None,
+    penalizer: float = 0.0,
+    initial: Mapping[str, float] | Sequence[float] | None = None,
+    time_unit: str | None = None,
     nan_policy: NanPolicy = "raise",
 ) -> BGNBDModel:
     """Fit BG/NBD by maximum likelihood (identical rows are merged exactly into weights).
@@ -477,16 +481,29 @@ def fit_bgnbd(
     (``purchase_covariates``) and a, b (``dropout_covariates``) customer-specific.
     ``nan_policy='omit'`` leaves out every customer with a NaN (with her weight and
     covariate rows); ``'propagate'`` is refused (see :func:`._common.fit_rows`).
+    ``penalizer`` adds the L2 penalty ``penalizer * sum(theta**2)`` to the negative mean
+    log-likelihood (lifetimes' ``penalizer_coef``); ``initial`` gives start values by name;
+    ``time_unit`` is the unit of ``recency`` and ``T`` (``"D"``, ``"W"``, ``"M"``), kept on
+    the model. The fit is summarised in ``model.fit`` (:class:`crmcore.fitting.FitSummary`).
 
     >>> fit_bgnbd([0, 0], [0, 0], [5, 5])
     Traceback (most recent call last):
     crmcore.errors.FitError: BG/NBD: no customer made a repeat purchase; the model cannot be fitted
     """
-    return BGNBDModel(
-        *_fit_either(
-            0, nan_policy, frequency, recency, T, weights, purchase_covariates, dropout_covariates
-        )
+    fit, effects = _fit_either(
+        0,
+        nan_policy,
+        frequency,
+        recency,
+        T,
+        weights,
+        purchase_covariates,
+        dropout_covariates,
+        penalizer,
+        initial,
     )
+    unit = None if time_unit is None else as_time_unit(time_unit)
+    return BGNBDModel(_params(fit), fit, unit, effects)
 
 
 def fit_mbgnbd(
@@ -497,6 +514,9 @@ def fit_mbgnbd(
     weights: npt.ArrayLike | None = None,
     purchase_covariates: npt.ArrayLike | None = None,
     dropout_covariates: npt.ArrayLike | None = None,
+    penalizer: float = 0.0,
+    initial: Mapping[str, float] | Sequence[float] | None = None,
+    time_unit: str | None = None,
     nan_policy: NanPolicy = "raise",
 ) -> MBGNBDModel:
     """Fit MBG/NBD by maximum likelihood (covariates as for :func:`fit_bgnbd`).
@@ -506,11 +526,20 @@ def fit_mbgnbd(
     >>> round(fit_mbgnbd(s["x"], s["t_x"], s["T"]).params.r, 2)
     0.52
     """
-    return MBGNBDModel(
-        *_fit_either(
-            1, nan_policy, frequency, recency, T, weights, purchase_covariates, dropout_covariates
-        )
+    fit, effects = _fit_either(
+        1,
+        nan_policy,
+        frequency,
+        recency,
+        T,
+        weights,
+        purchase_covariates,
+        dropout_covariates,
+        penalizer,
+        initial,
     )
+    unit = None if time_unit is None else as_time_unit(time_unit)
+    return MBGNBDModel(_params(fit), fit, unit, effects)
 
 
 def _fit_either(
@@ -522,9 +551,11 @@ def _fit_either(
     weights: npt.ArrayLike | None,
     purchase: npt.ArrayLike | None,
     dropout: npt.ArrayLike | None,
-) -> tuple[Any, ...]:
+    penalizer: float,
+    initial: Mapping[str, float] | Sequence[float] | None,
+) -> tuple[FitSummary, CovariateEffects | None]:
     """BG/NBD (shift 0) or MBG/NBD (shift 1), with or without covariates, after the fit's
-    NaN policy: the fields of the fitted model."""
+    NaN policy: the fit summary and the covariate effects (None without covariates)."""
     d = fit_rows(
         nan_policy,
         {"frequency": frequency, "recency": recency, "T": T, "weights": weights},
@@ -534,5 +565,10 @@ def _fit_either(
     x, tx, tt, w = d["frequency"], d["recency"], d["T"], d["weights"]
     zp, zd = d["purchase_covariates"], d["dropout_covariates"]
     if zp is None and zd is None:
-        return _fit(x, tx, tt, w, shift)
-    return _fit_covariates(x, tx, tt, w, zp, zd, shift)
+        return _fit(x, tx, tt, w, shift, penalizer, initial), None
+    return _fit_covariates(x, tx, tt, w, zp, zd, shift, penalizer, initial)
+
+
+def _params(fit: FitSummary) -> BGNBDParams:
+    r, alpha, a, b = fit.estimates[:4]
+    return BGNBDParams(r, alpha, a, b)

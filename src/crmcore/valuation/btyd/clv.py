@@ -12,7 +12,7 @@ back: exact, no loop over customers or periods.
 
 >>> from crmcore.valuation.btyd.bgnbd import BGNBDModel, BGNBDParams
 >>> from crmcore.valuation.btyd.gamma_gamma import GammaGammaModel, GammaGammaParams
->>> bg = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426), None, -9582.4, 2357, True, "")
+>>> bg = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426))
 >>> gg = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44), None, -4055.9, 946, True, "")
 >>> clv = customer_lifetime_value(bg, gg, [2, 0], [30.43, 0.0], [38.86, 38.86], [22.35, 0.0],
 ...                               horizon=12, step=52 / 12, discount_rate=0.01)
