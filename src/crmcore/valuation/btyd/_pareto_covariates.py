@@ -54,8 +54,11 @@ def fit_with_covariates(
     zp: FloatArray,
     zd: FloatArray,
     start: FloatArray,
+    *,
+    penalizer: float = 0.0,
 ) -> MaxResult:
-    """Maximum likelihood of (r, alpha, s, beta, gamma_purchase..., gamma_dropout...)."""
+    """Maximum likelihood of (r, alpha, s, beta, gamma_purchase..., gamma_dropout...) from
+    ``start`` (the four parameters, coefficients then start at 0, or every parameter)."""
     kp, kd = zp.shape[1], zd.shape[1]
     cols, wt = compress_rows(x, tx, T, *zp.T, *zd.T, weights=w)
     x, tx, T = cols[:3]
@@ -68,9 +71,12 @@ def fit_with_covariates(
 
     names = ["r", "alpha", "s", "beta"]
     names += [f"purchase[{j}]" for j in range(kp)] + [f"dropout[{j}]" for j in range(kd)]
+    if len(start) == 4:
+        start = np.concatenate([start, np.zeros(kp + kd)])
     return maximize(
         loglik,
-        np.concatenate([start, np.zeros(kp + kd)]),
+        start,
+        penalizer=penalizer,
         total_weight=float(wt.sum()),
         model="Pareto/NBD with covariates",
         names=names,
