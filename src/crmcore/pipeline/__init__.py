@@ -14,6 +14,9 @@
   from history, monthly revenue forecast with a band, back-test.
 * **Plans and scorecards**: quantified day / week / month plans, plan versus
   actual, next-period forecast, the four failure modes.
+* **Deal scoring** (:mod:`~crmcore.pipeline.scoring`): P(win) of every open
+  deal learnt from the closed history, explained factor by factor, and
+  back-tested against the stage probabilities and Odoo's frequency method.
 
 >>> from datetime import datetime, timezone
 >>> from crmcore.pipeline import B2B, open_opportunity, move
@@ -89,6 +92,18 @@ from crmcore.pipeline.plans import (
 )
 from crmcore.pipeline.presets import B2B, FOUR_PHASES, LOST_REASONS, PRESETS, TOP_IN_BEST
 from crmcore.pipeline.scorecard import Diagnosis, Scorecards, scorecards
+from crmcore.pipeline.scoring import (
+    DealExplanation,
+    DealFields,
+    DealScoreModel,
+    DealScores,
+    ScoreBacktest,
+    SyntheticScoring,
+    backtest_deal_scores,
+    fit_deal_scores,
+    score_deals,
+    synthetic_scoring_pipeline,
+)
 from crmcore.pipeline.service import (
     Advanced,
     advance,
@@ -111,6 +126,10 @@ __all__ = [
     "Breakdown",
     "CohortConversion",
     "Coverage",
+    "DealExplanation",
+    "DealFields",
+    "DealScoreModel",
+    "DealScores",
     "Diagnosis",
     "FollowUp",
     "Forecast",
@@ -129,11 +148,13 @@ __all__ = [
     "SalesCycle",
     "SalesMatrix",
     "SalesVelocity",
+    "ScoreBacktest",
     "Scorecards",
     "Stage",
     "StageConversion",
     "StageKind",
     "SyntheticPipeline",
+    "SyntheticScoring",
     "Targets",
     "TimeInStage",
     "TimeToClose",
@@ -145,9 +166,11 @@ __all__ = [
     "actuals",
     "advance",
     "backtest",
+    "backtest_deal_scores",
     "breakdown",
     "cohort_conversion",
     "create_opportunity",
+    "fit_deal_scores",
     "follow_up",
     "forecast",
     "load_funnel",
@@ -163,10 +186,12 @@ __all__ = [
     "sales_cycle",
     "sales_velocity",
     "save_funnel",
+    "score_deals",
     "scorecards",
     "stage_conversion",
     "synthetic_history",
     "synthetic_pipeline",
+    "synthetic_scoring_pipeline",
     "time_in_stage",
     "time_to_close",
     "weighted_pipeline",
