@@ -41,9 +41,7 @@ from crmcore.valuation import (
 
 BG = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426))
 BB = BGBBModel(BGBBParams(1.204, 0.750, 0.657, 2.783), None, -33225.6, 11104, True, "")
-PN = ParetoNBDModel(
-    ParetoNBDParams(0.5534, 10.5802, 0.6061, 11.6562), None, -9595.0, 2357, True, ""
-)
+PN = ParetoNBDModel(ParetoNBDParams(0.5534, 10.5802, 0.6061, 11.6562))
 N = 1_500
 
 

@@ -76,9 +76,7 @@ from crmcore.valuation import (
 
 BG = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426))
 MBG = MBGNBDModel(BGNBDParams(0.5, 5.0, 0.8, 2.5))
-PNBD = ParetoNBDModel(
-    ParetoNBDParams(0.5534, 10.5802, 0.6061, 11.6562), None, -9595.0, 2357, True, ""
-)
+PNBD = ParetoNBDModel(ParetoNBDParams(0.5534, 10.5802, 0.6061, 11.6562))
 BB = BGBBModel(BGBBParams(1.204, 0.750, 0.657, 2.783), None, -33225.6, 11104, True, "")
 GG = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44), None, -4055.9, 946, True, "")
 SBG = SBGModel(1.0, 1.0, 0.0, 0.0, 0.0, 1, 1.0, True, 0)

@@ -19,7 +19,7 @@ from crmcore.valuation import (
 )
 
 BG = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426))
-PNBD = ParetoNBDModel(ParetoNBDParams(0.553, 10.578, 0.606, 11.668), None, -9595.0, 2357, True, "")
+PNBD = ParetoNBDModel(ParetoNBDParams(0.553, 10.578, 0.606, 11.668))
 GG = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44), None, -4055.9, 946, True, "")
 
 

@@ -34,8 +34,8 @@ from crmcore.valuation.btyd._pareto_math import _quad_one, log_power_integral
 
 BG = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426))
 MBG = MBGNBDModel(BGNBDParams(0.525, 6.183, 0.891, 1.614))
-PNBD = ParetoNBDModel(ParetoNBDParams(0.553, 10.578, 0.606, 11.668), None, -9595.0, 2357, True, "")
-PNBD_B = ParetoNBDModel(ParetoNBDParams(2.0, 3.0, 1.5, 0.5), None, 0.0, 1, True, "")  # alpha > beta
+PNBD = ParetoNBDModel(ParetoNBDParams(0.553, 10.578, 0.606, 11.668))
+PNBD_B = ParetoNBDModel(ParetoNBDParams(2.0, 3.0, 1.5, 0.5))  # alpha > beta
 
 
 @st.composite

@@ -16,14 +16,17 @@ evaluated stably in log space (see :mod:`._pareto_math`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import attrs
 import numpy as np
 import numpy.typing as npt
 from scipy.special import digamma, gammaln, roots_legendre, xlogy
 
-from crmcore._results import COUNT, FINITE
 from crmcore.arrays import FloatArray, NanPolicy
+from crmcore.durations import as_time_unit, optional_time_unit
 from crmcore.errors import FitError, ValidationError
+from crmcore.fitting import FitSummary, FittedModel, initial_values, maximum_likelihood
 from crmcore.model._fields import instance
 from crmcore.valuation.btyd._common import (
     CHUNK,
@@ -37,7 +40,6 @@ from crmcore.valuation.btyd._common import (
     fit_history,
     fit_rows,
     map_rft,
-    maximize,
     positive,
     time_steps,
     trigamma,
@@ -146,26 +148,6 @@ def _start(data: ParetoData) -> FloatArray:
     return np.array([r, a, 0.5, mean_T / 2])
 
 
-def _polish(
-    theta: FloatArray, ll: float, at: tuple[float, FloatArray, FloatArray] | None
-) -> tuple[FloatArray, float]:
-    """One more Newton step from the converged point with the derivatives already computed
-    there (no evaluation): the optimiser stops at a mean gradient below 1e-7, which leaves
-    the weakly identified parameters ~1e-6 (relative) from the maximum; the step takes
-    them to ~1e-12. The log-likelihood moves by g'step / 2 (exact to third order)."""
-    if at is None:
-        return theta, ll
-    _, g, H = at
-    try:
-        np.linalg.cholesky(-H)
-        step = -np.linalg.solve(H, g)
-    except np.linalg.LinAlgError:
-        return theta, ll
-    if not (np.isfinite(step).all() and float(np.max(np.abs(step) / theta)) < 1e-4):
-        return theta, ll
-    return theta + step, ll + 0.5 * float(np.dot(g, step))
-
-
 def fit_pareto_nbd(
     frequency: npt.ArrayLike,
     recency: npt.ArrayLike,
@@ -174,6 +156,9 @@ def fit_pareto_nbd(
     weights: npt.ArrayLike | None = None,
     purchase_covariates: npt.ArrayLike | None = None,
     dropout_covariates: npt.ArrayLike | None = None,
+    penalizer: float = 0.0,
+    initial: Mapping[str, float] | Sequence[float] | None = None,
+    time_unit: str | None = None,
     nan_policy: NanPolicy = "raise",
 ) -> ParetoNBDModel:
     """Fit Pareto/NBD by maximum likelihood (identical rows merged exactly into weights).
@@ -182,6 +167,8 @@ def fit_pareto_nbd(
     and beta (``dropout_covariates``) customer-specific, as in :mod:`.covariates`.
     ``nan_policy='omit'`` leaves out every customer with a NaN (with her weight and
     covariate rows); ``'propagate'`` is refused (see :func:`._common.fit_rows`).
+    ``penalizer``, ``initial`` and ``time_unit`` as for :func:`.fit_bgnbd`; the fit is
+    summarised in ``model.fit``.
 
     >>> fit_pareto_nbd([0], [0], [1])
     Traceback (most recent call last):
@@ -194,29 +181,26 @@ def fit_pareto_nbd(
         rows={"purchase_covariates": purchase_covariates, "dropout_covariates": dropout_covariates},
     )
     purchase_covariates, dropout_covariates = d["purchase_covariates"], d["dropout_covariates"]
+    unit = None if time_unit is None else as_time_unit(time_unit)
     x, tx, tt = fit_history(d["frequency"], d["recency"], d["T"], model="Pareto/NBD")
     w0 = None if d["weights"] is None else weights_or_ones(d["weights"], len(x))
     if purchase_covariates is not None or dropout_covariates is not None:
         zp = covariate_matrix(purchase_covariates, len(x), name="purchase_covariates")
         zd = covariate_matrix(dropout_covariates, len(x), name="dropout_covariates")
-        base = fit_pareto_nbd(x, tx, tt, weights=w0)
-        res = fit_with_covariates(x, tx, tt, w0, zp, zd, np.array(attrs.astuple(base.params)))
-        kp, cse = zp.shape[1], res.standard_errors
+        base = fit_pareto_nbd(x, tx, tt, weights=w0, penalizer=penalizer)
+        names = [*_NAMES, *(f"purchase[{j}]" for j in range(zp.shape[1]))]
+        names += [f"dropout[{j}]" for j in range(zd.shape[1])]
+        start = np.concatenate([attrs.astuple(base.params), np.zeros(zp.shape[1] + zd.shape[1])])
+        theta0 = initial_values(initial, start, names, model="Pareto/NBD")
+        fit = fit_with_covariates(x, tx, tt, w0, zp, zd, theta0, penalizer=penalizer).summary
+        kp, th, cse = zp.shape[1], np.array(fit.estimates), fit.standard_errors
         effects = CovariateEffects(
-            tuple(res.theta[4 : 4 + kp].tolist()),
-            tuple(res.theta[4 + kp :].tolist()),
-            None if cse is None else tuple(cse[4 : 4 + kp].tolist()),
-            None if cse is None else tuple(cse[4 + kp :].tolist()),
+            tuple(th[4 : 4 + kp].tolist()),
+            tuple(th[4 + kp :].tolist()),
+            None if cse is None else tuple(cse[4 : 4 + kp]),
+            None if cse is None else tuple(cse[4 + kp :]),
         )
-        return ParetoNBDModel(
-            ParetoNBDParams(*res.theta[:4].tolist()),
-            None if cse is None else ParetoNBDParams(*cse[:4].tolist()),
-            res.log_likelihood,
-            base.n,
-            res.converged,
-            res.message,
-            effects,
-        )
+        return ParetoNBDModel(ParetoNBDParams(*th[:4].tolist()), fit, unit, effects)
     (x, tx, tt), w = compress_rows(x, tx, tt, weights=w0)
     total = float(w.sum())
     if len(x) == 0 or float(np.dot(w, x)) == 0:
@@ -233,26 +217,17 @@ def fit_pareto_nbd(
             cache[key] = hit
         return hit
 
-    res = maximize(
+    fit = maximum_likelihood(
         lambda th: newton(th)[:2],
-        _start(data),
-        total_weight=total,
+        initial_values(initial, _start(data), _NAMES, model="Pareto/NBD"),
         model="Pareto/NBD",
-        names=["r", "alpha", "s", "beta"],
+        names=_NAMES,
+        n=total,
         scales=TIME_SCALES,
-        gtol=1e-7,
         newton=newton,
+        penalizer=penalizer,
     )
-    theta, ll = _polish(res.theta, res.log_likelihood, cache.get(res.theta.tobytes()))
-    se = None if res.standard_errors is None else ParetoNBDParams(*res.standard_errors.tolist())
-    return ParetoNBDModel(
-        ParetoNBDParams(*theta.tolist()),
-        se,
-        ll,
-        round(total),
-        res.converged,
-        res.message,
-    )
+    return ParetoNBDModel(ParetoNBDParams(*fit.estimates), fit, unit)
 
 
 def _alive_at(
@@ -293,30 +268,35 @@ def _rate_factor(s: float, log_ratio: FloatArray) -> FloatArray:
     return out
 
 
+_NAMES = ("r", "alpha", "s", "beta")
+
+
 @attrs.frozen
-class ParetoNBDModel:
+class ParetoNBDModel(FittedModel):
     """A fitted Pareto/NBD model (frozen; round-trips through ``crmcore.serialization``).
 
     With the CDNOW estimates, the customer with x = 2, t_x = 30.43, T = 38.86
     (the BG/NBD paper's worked example) is expected to buy about 1.46 times in
     the next 39 weeks:
 
-    >>> m = ParetoNBDModel(ParetoNBDParams(0.5534, 10.5802, 0.6061, 11.6562), None, -9595.0, 2357, True, "")
+    >>> m = ParetoNBDModel(ParetoNBDParams(0.5534, 10.5802, 0.6061, 11.6562), time_unit="W")
     >>> round(float(m.conditional_expected_purchases(39, 2, 30.43, 38.86)[0]), 2)
     1.46
     """
 
     params: ParetoNBDParams = attrs.field(validator=instance(ParetoNBDParams, "a ParetoNBDParams"))
-    standard_errors: ParetoNBDParams | None = attrs.field(
-        validator=instance(ParetoNBDParams, "a ParetoNBDParams", optional=True)
+    fit: FitSummary | None = attrs.field(
+        default=None, validator=instance(FitSummary, "a FitSummary", optional=True)
     )
-    log_likelihood: float = attrs.field(validator=FINITE)
-    n: int = attrs.field(validator=COUNT)
-    converged: bool = attrs.field(validator=instance(bool, "a bool"))
-    message: str = attrs.field(validator=instance(str, "a string"))
+    time_unit: str | None = attrs.field(default=None, validator=optional_time_unit)
     covariates: CovariateEffects | None = attrs.field(
         default=None, validator=instance(CovariateEffects, "a CovariateEffects", optional=True)
     )
+
+    @property
+    def standard_errors(self) -> ParetoNBDParams | None:
+        """Standard errors of r, alpha, s, beta (None without a fit or a regular information)."""
+        return self._standard_errors_as(ParetoNBDParams, 4)
 
     def _scales(
         self, purchase: npt.ArrayLike | None, dropout: npt.ArrayLike | None, n: int
