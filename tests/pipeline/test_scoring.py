@@ -35,7 +35,7 @@ def synth():  # type: ignore[no-untyped-def]
 def test_logistic_model_recovers_the_true_win_probabilities(synth) -> None:  # type: ignore[no-untyped-def]
     fh = FunnelHistory.build(synth.history, B2B, as_of=CUT)
     model = fit_deal_scores(fh, fields=synth.fields)
-    assert model.converged and model.n_deals > 10_000
+    assert model.fit is not None and model.fit.converged and model.n_deals > 10_000
     p = score_deals(model, fh, fields=synth.fields).probability
     truth = synth.true_probability(fh)
     assert np.mean(np.abs(p - truth)) < 0.045

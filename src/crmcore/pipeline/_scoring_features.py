@@ -18,8 +18,9 @@ Every factor maps a moment to one *level* (an index into its labels):
 * ``amount`` and number fields: bands at the training quintiles (edges
   rounded to two significant digits), plus ``(missing)``;
 * ``owner``, ``product`` and label fields: each value seen in at least
-  ``min_count`` training deals, ``(other)`` for the rest (and for values not
-  seen in training), ``(missing)`` for no value.
+  ``min_count`` training deals (the ``MAX_LABELS`` most frequent ones),
+  ``(other)`` for the rest (and for values not seen in training),
+  ``(missing)`` for no value.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ PATHS = (
     "went back+reopened",
     "skipped+went back+reopened",
 )
+MAX_LABELS = 100  # the most frequent labels of a factor that get their own level
 _DAY = np.timedelta64(86_400_000_000, "us")
 _QUANTILES = (0.2, 0.4, 0.6, 0.8)
 KINDS = ("stage", "path", "days", "band", "label")
@@ -260,13 +262,12 @@ def make_spec(
     has = v >= 0
     pairs = np.unique(m.opp[has] * np.int64(len(texts) + 1) + v[has])
     per_label = np.bincount(pairs % (len(texts) + 1), minlength=len(texts) + 1)[: len(texts)]
-    kept = sorted(
-        {
-            t
-            for t, c in zip(texts, per_label.tolist(), strict=True)
-            if t is not None and c >= min_count
-        }
+    ranked = sorted(
+        (-c, t)
+        for t, c in zip(texts, per_label.tolist(), strict=True)
+        if t is not None and c >= min_count
     )
+    kept = sorted(t for _, t in ranked[:MAX_LABELS])
     return Spec(name, "label", (*kept, OTHER, MISSING))
 
 

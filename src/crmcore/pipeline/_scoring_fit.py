@@ -5,13 +5,13 @@ training moment) and return per-level log-odds coefficients and an intercept,
 so a score is ``intercept + sum of the coefficients of the deal's levels``.
 
 * :func:`fit_logistic` maximises the Bernoulli log-likelihood of the won flag
-  minus ``sum(beta**2) / (2 * prior_sd**2)`` (a Gaussian prior on every level
-  effect; the intercept gets a flat-ish N(0, 10**2) prior so that a history
-  with no win or no loss still has a finite optimum). Rows with the same
+  minus ``sum(theta**2) / (2 * prior_sd**2)`` (a Gaussian prior on every level
+  effect and on the intercept, so that a history with no win or no loss
+  still has a finite optimum) through crmcore's one maximum-likelihood
+  engine (:func:`crmcore.fitting.maximum_likelihood`: trust-region Newton on
+  the exact gradient and Hessian, then Newton polish). Rows with the same
   levels are merged first (binomial counts), so the work grows with the
   number of distinct level combinations, not with the number of moments.
-  The objective is convex; scipy's trust-region Newton-CG method solves it
-  with the exact gradient and Hessian-vector products.
 * :func:`fit_naive_bayes` is the frequency method of Odoo's predictive lead
   scoring as its documentation describes it: ``P(won | levels)`` by Bayes'
   rule with the levels independent given the outcome, from won and lost
@@ -22,17 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 
 from crmcore.arrays import FloatArray, IntArray
-from crmcore.errors import FitError
+from crmcore.fitting import FitSummary, maximum_likelihood
 
-__all__ = ["LogisticFit", "fit_logistic", "fit_naive_bayes"]
-
-_INTERCEPT_SD = 10.0
-_DENSE_LEVELS = 1500  # up to this many levels the exact Hessian is built
-LogisticFit = tuple[float, list[FloatArray], float, bool, int]
+__all__ = ["fit_logistic", "fit_naive_bayes"]
 
 
 def _merge(
@@ -58,91 +55,74 @@ def _merge(
 
 
 def fit_logistic(
-    codes: IntArray, sizes: Sequence[int], y: npt.NDArray[np.bool_], *, prior_sd: float
-) -> LogisticFit:
-    """``(intercept, coefficients per factor, log-likelihood, converged, iterations)``.
+    codes: IntArray,
+    sizes: Sequence[int],
+    y: npt.NDArray[np.bool_],
+    *,
+    prior_sd: float,
+    names: Sequence[str],
+) -> tuple[float, list[FloatArray], FitSummary]:
+    """``(intercept, coefficients per factor, fit summary)`` by :func:`~crmcore.fitting.maximum_likelihood`.
+
+    ``names`` names the levels (``factor=level``), in the order of ``sizes``.
+    The penalty ``sum(theta**2) / (2 * prior_sd**2)`` (intercept included) is
+    the engine's L2 ``penalizer`` ``1 / (2 * prior_sd**2 * n)`` on its
+    per-moment objective. Standard errors are not reported: with one level of
+    every factor per moment, the levels of a factor add up to the intercept,
+    so the unpenalised information matrix is singular.
 
     >>> codes = np.array([[0], [0], [1], [1]])
-    >>> b0, (b,), ll, ok, _ = fit_logistic(codes, [2], np.array([1, 0, 1, 1], bool), prior_sd=100.0)
-    >>> round(float(1 / (1 + np.exp(-(b0 + b[0])))), 3), ok
-    (0.5, True)
+    >>> b0, (b,), fit = fit_logistic(codes, [2], np.array([1, 0, 1, 1], bool), prior_sd=100.0,
+    ...                              names=["x=a", "x=b"])
+    >>> round(float(1 / (1 + np.exp(-(b0 + b[0])))), 3), fit.converged, fit.names
+    (0.5, True, ('intercept', 'x=a', 'x=b'))
     """
-    from scipy import optimize  # a slow import, needed only when fitting
+    from scipy import sparse
 
     x, n, wins = _merge(codes, sizes, y)
     total = float(n.sum())
     j = int(np.sum(sizes))
     f = x.shape[1]
-    flat = x.ravel()
-    inv_var = 1.0 / prior_sd**2
-    inv_var0 = 1.0 / _INTERCEPT_SD**2
+    rows = np.repeat(np.arange(len(n)), f + 1)
+    cols = np.concatenate([np.zeros((len(n), 1), dtype=np.int64), x + 1], axis=1).ravel()
+    design = sparse.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(n), j + 1))
+    design_t = design.T.tocsr()
 
-    def eta(theta: FloatArray) -> FloatArray:
-        out: FloatArray = theta[0] + theta[1:][x].sum(axis=1)
-        return out
+    def value_grad(theta: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+        e = np.asarray(design @ theta, dtype=np.float64)
+        p = 0.5 * (1.0 + np.tanh(0.5 * e))  # the logistic function without overflow
+        ll = float(np.sum(wins * e - n * np.logaddexp(0.0, e)))
+        g: FloatArray = np.asarray(design_t @ (wins - n * p), dtype=np.float64)
+        return ll, g, p
 
-    def back(r: FloatArray) -> FloatArray:  # X^T r
-        out: FloatArray = np.bincount(flat, weights=np.repeat(r, f), minlength=j).astype(
-            np.float64, copy=False
-        )
-        return out
+    def loglik(theta: FloatArray) -> tuple[float, FloatArray | None]:
+        ll, g, _ = value_grad(theta)
+        return ll, g
 
-    def objective(theta: FloatArray) -> tuple[float, FloatArray]:
-        e = eta(theta)
-        p = 0.5 * (1.0 + np.tanh(0.5 * e))  # expit without overflow
-        nll = float(np.sum(n * np.logaddexp(0.0, e) - wins * e))
-        pen = 0.5 * (inv_var0 * theta[0] ** 2 + inv_var * float(theta[1:] @ theta[1:]))
-        r = n * p - wins
-        g = np.concatenate([[r.sum() + inv_var0 * theta[0]], back(r) + inv_var * theta[1:]])
-        return (nll + pen) / total, g / total
-
-    def hessp(theta: FloatArray, v: FloatArray) -> FloatArray:
-        e = eta(theta)
-        p = 0.5 * (1.0 + np.tanh(0.5 * e))
-        w = n * p * (1.0 - p)
-        u = w * (v[0] + v[1:][x].sum(axis=1))
-        out = np.concatenate([[u.sum() + inv_var0 * v[0]], back(u) + inv_var * v[1:]])
-        return out / total
+    def newton(theta: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+        ll, g, p = value_grad(theta)
+        weighted = design.multiply((n * p * (1.0 - p))[:, None]).tocsr()
+        h = -np.asarray((design_t @ weighted).toarray(), dtype=np.float64)
+        return ll, g, h
 
     rate = (wins.sum() + 0.5) / (total + 1.0)
-    theta0 = np.zeros(j + 1)
-    theta0[0] = np.log(rate / (1.0 - rate))
-    if j <= _DENSE_LEVELS:  # a small Hessian: build it (one sparse product) and solve exactly
-        from scipy import sparse
-
-        rows = np.repeat(np.arange(len(n)), f + 1)
-        cols = np.concatenate([np.zeros((len(n), 1), dtype=np.int64), x + 1], axis=1).ravel()
-        design = sparse.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(n), j + 1))
-        ridge = np.full(j + 1, inv_var)
-        ridge[0] = inv_var0
-
-        def hess(theta: FloatArray) -> FloatArray:
-            e = eta(theta)
-            p = 0.5 * (1.0 + np.tanh(0.5 * e))
-            weighted = design.multiply((n * p * (1.0 - p))[:, None]).tocsr()
-            h = np.asarray((design.T @ weighted).toarray()) + np.diag(ridge)
-            out: FloatArray = h / total
-            return out
-
-        res = optimize.minimize(
-            objective, theta0, jac=True, hess=hess, method="trust-exact",
-            options={"gtol": 1e-9, "maxiter": 200},
-        )  # fmt: skip
-    else:
-        res = optimize.minimize(
-            objective, theta0, jac=True, hessp=hessp, method="trust-ncg",
-            options={"gtol": 1e-9, "maxiter": 200},
-        )  # fmt: skip
-    theta = np.asarray(res.x, dtype=np.float64)
-    if not np.isfinite(theta).all():
-        raise FitError(f"deal scoring: the logistic fit found no finite optimum ({res.message})")
-    e = eta(theta)
-    loglik = -float(np.sum(n * np.logaddexp(0.0, e) - wins * e))
-    grad = objective(theta)[1]
-    converged = bool(res.success) or float(np.max(np.abs(grad))) < 1e-7
+    start = np.zeros(j + 1)
+    start[0] = np.log(rate / (1.0 - rate))
+    fit = maximum_likelihood(
+        loglik,
+        start,
+        model="deal scoring (logistic)",
+        names=["intercept", *names],
+        n=total,
+        free=j + 1,
+        newton=newton,
+        penalizer=1.0 / (2.0 * prior_sd**2 * total),
+    )
+    fit = attrs.evolve(fit, standard_errors=None, covariance=None)
+    theta = np.asarray(fit.estimates, dtype=np.float64)
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     coefs = [theta[1:][offsets[i] : offsets[i + 1]].copy() for i in range(len(sizes))]
-    return float(theta[0]), coefs, loglik, converged, int(res.nit)
+    return float(theta[0]), coefs, fit
 
 
 def fit_naive_bayes(

@@ -13,6 +13,7 @@ from crmcore._messages import show
 from crmcore._results import COUNT, FINITE, PROBABILITY, array, choice, each, number
 from crmcore.arrays import FloatArray
 from crmcore.errors import ValidationError
+from crmcore.fitting import FitSummary
 from crmcore.model._fields import instance, tuple_of, utc
 from crmcore.pipeline._scoring_features import KINDS
 
@@ -53,7 +54,10 @@ class DealScoreModel:
     centre, starting from :attr:`base_log_odds`, so a contribution says how
     much this deal differs from a typical one. ``n_deals`` closed deals
     (``n_won`` won) gave ``n_moments`` training moments;
-    ``log_likelihood`` is theirs (unpenalised). ``prior_sd`` (logistic) and
+    ``log_likelihood`` is theirs (unpenalised). ``fit`` is the logistic fit's
+    :class:`~crmcore.fitting.FitSummary` (estimates named ``factor=level``,
+    iterations, convergence, penalizer; no standard errors: see
+    :func:`fit_deal_scores`), None for naive Bayes. ``prior_sd`` (logistic) and
     ``smoothing`` (naive Bayes) are the settings used; the other is None.
     """
 
@@ -72,8 +76,9 @@ class DealScoreModel:
     n_won: int = attrs.field(validator=COUNT)
     n_moments: int = attrs.field(validator=COUNT)
     log_likelihood: float = attrs.field(validator=number(hi=0))
-    converged: bool = attrs.field(validator=instance(bool, "True or False"))
-    iterations: int = attrs.field(validator=COUNT)
+    fit: FitSummary | None = attrs.field(
+        validator=instance(FitSummary, "a FitSummary", optional=True)
+    )
     prior_sd: float | None = attrs.field(default=None, validator=number(gt=0, optional=True))
     smoothing: float | None = attrs.field(default=None, validator=number(gt=0, optional=True))
 
@@ -115,7 +120,7 @@ class DealScoreModel:
         >>> from datetime import timezone
         >>> m = DealScoreModel("logistic", "b2b", datetime(2025, 1, 1, tzinfo=timezone.utc), None, ("stage",),
         ...     ("stage",), (("lead", "won?"),), ((),), ((-1.0, 1.0),), 0.5, (0.25,), 10, 4, 20,
-        ...     -12.0, True, 5, prior_sd=1.0)
+        ...     -12.0, None, prior_sd=1.0)
         >>> m.base_log_odds
         0.75
         """
@@ -246,7 +251,7 @@ class DealScores:
 
         >>> from datetime import timezone
         >>> s = DealScores(DealScoreModel("logistic", "f", datetime(2025, 1, 1, tzinfo=timezone.utc), None,
-        ...     (), (), (), (), (), 0.0, (), 1, 0, 1, -1.0, True, 1, prior_sd=1.0),
+        ...     (), (), (), (), (), 0.0, (), 1, 0, 1, -1.0, None, prior_sd=1.0),
         ...     np.datetime64("2025-01-01"), np.array(["a", "b"], dtype=object), np.array([0.2, 0.7]),
         ...     np.array([-1.386, 0.847]), np.zeros((2, 0), dtype=np.int32))
         >>> s.probability_of(["b", "z"]).tolist()

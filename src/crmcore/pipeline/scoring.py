@@ -187,22 +187,22 @@ def fit_deal_scores(
             codes.append(c)
     sizes = [len(s.levels) for s in specs]
     matrix = np.stack(codes, axis=1) if codes else np.zeros((len(y), 0), dtype=np.int64)
+    fit = None
     if method == "logistic":
         if specs:
-            intercept, coefs, loglik, converged, iterations = fit_logistic(
-                matrix, sizes, y, prior_sd=prior_sd
+            level_names = [f"{s.name}={lv}" for s in specs for lv in s.levels]
+            intercept, coefs, fit = fit_logistic(
+                matrix, sizes, y, prior_sd=prior_sd, names=level_names
             )
         else:
             rate = (float(y.sum()) + 0.5) / (len(y) + 1.0)
-            intercept, coefs, converged, iterations = float(np.log(rate / (1 - rate))), [], True, 0
-            loglik = float(np.sum(np.where(y, np.log(rate), np.log1p(-rate))))
+            intercept, coefs = float(np.log(rate / (1 - rate))), []
     else:
         intercept, coefs = _naive_bayes(fh, specs, rows, paths, fields, smoothing)
-        lo = intercept + sum(
-            (np.asarray(c)[matrix[:, f]] for f, c in enumerate(coefs)), np.zeros(len(y))
-        )
-        loglik = float(-np.sum(np.logaddexp(0.0, np.where(y, -lo, lo))))
-        converged, iterations = True, 0
+    lo = intercept + sum(
+        (np.asarray(c)[matrix[:, f]] for f, c in enumerate(coefs)), np.zeros(len(y))
+    )
+    loglik = float(-np.sum(np.logaddexp(0.0, np.where(y, -lo, lo))))
     centre = tuple(float(np.mean(np.asarray(c)[matrix[:, f]])) for f, c in enumerate(coefs))
     closed = ~fh.is_open & (fh.max_rank >= 0)
     return DealScoreModel(
@@ -221,8 +221,7 @@ def fit_deal_scores(
         n_won=int((closed & fh.is_won).sum()),
         n_moments=len(y),
         log_likelihood=min(loglik, 0.0),
-        converged=converged,
-        iterations=iterations,
+        fit=fit,
         prior_sd=prior_sd if method == "logistic" else None,
         smoothing=smoothing if method == "naive_bayes" else None,
     )
