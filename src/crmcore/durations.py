@@ -14,14 +14,25 @@ crmcore.errors.ValidationError: 'time_unit' must be one of ('D', 'W', 'M'): 'w'
 
 from __future__ import annotations
 
+import datetime
+import math
 from typing import Any, Literal
 
 import attrs
+import numpy as np
 
 from crmcore._messages import show
 from crmcore.errors import ValidationError
 
-__all__ = ["DAYS_PER_UNIT", "TIME_UNITS", "TimeUnit", "as_time_unit"]
+__all__ = [
+    "DAYS_PER_UNIT",
+    "TIME_UNITS",
+    "Duration",
+    "TimeUnit",
+    "as_time_unit",
+    "check_same_unit",
+    "in_time_unit",
+]
 
 TimeUnit = Literal["D", "W", "M"]
 """A time unit: days, weeks or (mean Gregorian) months."""
@@ -52,3 +63,95 @@ def optional_time_unit(inst: object, attribute: attrs.Attribute[Any], value: Any
             as_time_unit(value, name=attribute.name)
         except ValidationError as e:
             raise ValidationError(where + str(e)) from None
+
+
+def _nonnegative(inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value < 0:
+        raise ValidationError(
+            f"Duration: {attribute.name!r} must be a finite number >= 0: {show(value)}"
+        )
+
+
+def _unit(inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    try:
+        as_time_unit(value, name=attribute.name)
+    except ValidationError as e:
+        raise ValidationError(f"Duration: {e}") from None
+
+
+@attrs.frozen
+class Duration:
+    """A calendar span: ``amount`` units of ``unit`` (``"D"``, ``"W"``, ``"M"``), for
+    horizons given independently of a model's time unit.
+
+    >>> Duration(3, "M").in_unit("W")
+    13.044375
+    >>> Duration(-1, "D")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: Duration: 'amount' must be a finite number >= 0: -1
+    """
+
+    amount: float = attrs.field(validator=_nonnegative)
+    unit: str = attrs.field(validator=_unit)
+
+    def in_unit(self, unit: str) -> float:
+        """The span in another time unit (a month is 365.2425 / 12 days)."""
+        return float(self.amount) * DAYS_PER_UNIT[self.unit] / DAYS_PER_UNIT[as_time_unit(unit)]
+
+
+def in_time_unit(value: Any, unit: str | None, *, name: str = "t") -> Any:
+    """A horizon in ``unit``: a number (or array of numbers) is taken to be in ``unit``
+    already; a :class:`Duration`, ``datetime.timedelta`` or ``numpy.timedelta64`` (a
+    calendar span) is converted; a span given to a model without a time unit is an error.
+
+    >>> in_time_unit(Duration(2, "W"), "D")
+    14.0
+    >>> import datetime
+    >>> in_time_unit(datetime.timedelta(days=14), "W")
+    2.0
+    >>> in_time_unit(Duration(2, "W"), None)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 't' is a calendar span (Duration(amount=2, unit='W')), but the model has no time unit: fit it with time_unit= (or from a summary), or give 't' in the model's unit
+    """
+    span: float | None = None
+    if isinstance(value, Duration):
+        span = value.amount * DAYS_PER_UNIT[value.unit]
+    elif isinstance(value, datetime.timedelta):
+        span = value.total_seconds() / 86400.0
+    elif isinstance(value, np.timedelta64) or (
+        isinstance(value, np.ndarray) and value.dtype.kind == "m"
+    ):
+        days = np.asarray(value).astype("timedelta64[ns]").astype(np.float64) / 86400e9
+        if unit is None:
+            raise ValidationError(_no_unit(name, value))
+        return days / DAYS_PER_UNIT[unit]
+    if span is None:
+        return value
+    if unit is None:
+        raise ValidationError(_no_unit(name, value))
+    return span / DAYS_PER_UNIT[unit]
+
+
+def _no_unit(name: str, value: object) -> str:
+    return (
+        f"{name!r} is a calendar span ({show(value)}), but the model has no time unit: fit it "
+        f"with time_unit= (or from a summary), or give {name!r} in the model's unit"
+    )
+
+
+def check_same_unit(given: str | None, expected: str | None, *, what: str, against: str) -> None:
+    """Raise when two time units differ (mixing units is an error, never a silent rescale).
+
+    >>> check_same_unit("D", "W", what="the summary", against="the model")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: the summary is in 'D' (days) but the model is in 'W' (weeks): refit or summarise in one unit
+    """
+    if given is not None and expected is not None and given != expected:
+        raise ValidationError(
+            f"{what} is in {given!r} ({_NAMES[given]}) but {against} is in {expected!r} "
+            f"({_NAMES[expected]}): refit or summarise in one unit"
+        )
+
+
+_NAMES = {"D": "days", "W": "weeks", "M": "months"}

@@ -7,6 +7,7 @@ True
 
 from __future__ import annotations
 
+from crmcore.valuation.btyd._family import PurchaseModel, PurchaseModelBase
 from crmcore.valuation.btyd.bgbb import BGBBModel, BGBBParams, fit_bgbb
 from crmcore.valuation.btyd.bgnbd import (
     BGNBDModel,
@@ -15,7 +16,7 @@ from crmcore.valuation.btyd.bgnbd import (
     fit_bgnbd,
     fit_mbgnbd,
 )
-from crmcore.valuation.btyd.clv import STEP_LENGTHS, customer_lifetime_value
+from crmcore.valuation.btyd.clv import customer_lifetime_value
 from crmcore.valuation.btyd.covariates import CovariateEffects
 from crmcore.valuation.btyd.gamma_gamma import GammaGammaModel, GammaGammaParams, fit_gamma_gamma
 from crmcore.valuation.btyd.pareto_nbd import ParetoNBDModel, ParetoNBDParams, fit_pareto_nbd
@@ -29,7 +30,6 @@ from crmcore.valuation.btyd.simulate import (
 from crmcore.valuation.btyd.summary import RFMSummary, summarize_arrays, summarize_transactions
 
 __all__: list[str] = [
-    "STEP_LENGTHS",
     "BGBBModel",
     "BGBBParams",
     "BGNBDModel",
@@ -40,6 +40,8 @@ __all__: list[str] = [
     "MBGNBDModel",
     "ParetoNBDModel",
     "ParetoNBDParams",
+    "PurchaseModel",
+    "PurchaseModelBase",
     "RFMSummary",
     "customer_lifetime_value",
     "fit_bgbb",

@@ -16,6 +16,7 @@ time zero) she drops out with probability ``p`` (beta(a, b) across customers).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 import numpy as np
@@ -24,31 +25,25 @@ from scipy.special import betainc, betaln, gammaln, hyp2f1, xlogy
 
 from crmcore.arrays import FloatArray, NanPolicy
 from crmcore.durations import as_time_unit, optional_time_unit
-from crmcore.errors import FitError, ValidationError
-from crmcore.fitting import FitSummary, FittedModel, initial_values, maximum_likelihood
+from crmcore.errors import FitError
+from crmcore.fitting import FitSummary, initial_values, maximum_likelihood
 from crmcore.model._fields import instance
 from crmcore.valuation.btyd._bgnbd_loglik import _loglik
 from crmcore.valuation.btyd._common import (
     TIME_SCALES,
-    as_counts,
-    check_rft,
     chunked,
     compress_rows,
-    elementwise,
     factorize_rows,
-    finite_prediction,
     fit_history,
     fit_rows,
-    map_rft,
     positive,
-    time_steps,
     weights_or_ones,
 )
 from crmcore.valuation.btyd._covariates import (
     bg_row_derivatives,
     covariate_matrix,
-    customer_scales,
 )
+from crmcore.valuation.btyd._family import Params, PurchaseModelBase
 from crmcore.valuation.btyd.covariates import CovariateEffects
 
 __all__ = ["BGNBDModel", "BGNBDParams", "MBGNBDModel", "fit_bgnbd", "fit_mbgnbd"]
@@ -167,7 +162,7 @@ def _fit_covariates(
 
 
 @attrs.frozen
-class _BetaGeoBase(FittedModel):
+class _BetaGeoBase(PurchaseModelBase):
     params: BGNBDParams = attrs.field(validator=instance(BGNBDParams, "a BGNBDParams"))
     fit: FitSummary | None = attrs.field(
         default=None, validator=instance(FitSummary, "a FitSummary", optional=True)
@@ -184,9 +179,25 @@ class _BetaGeoBase(FittedModel):
         """Standard errors of r, alpha, a, b (None without a fit or a regular information)."""
         return self._standard_errors_as(BGNBDParams, 4)
 
-    # -- pieces shared by the predictions ---------------------------------------------------
+    # -- the family's hooks (see ._family) ------------------------------------------------------
+    def _params_rows(self, lin_p: FloatArray | None, lin_d: FloatArray | None) -> Params:
+        """(r, alpha_i, a_i, b_i): alpha_i = alpha e^(-lin_p), a_i, b_i = a, b times e^(lin_d)."""
+        p = self.params
+        if lin_p is None or lin_d is None:
+            return p.r, p.alpha, p.a, p.b
+        m = np.exp(lin_d)
+        return p.r, p.alpha * np.exp(-lin_p), p.a * m, p.b * m
+
+    def _alive_rows(self, x: FloatArray, tx: FloatArray, T: FloatArray, th: Params) -> FloatArray:
+        """P(alive) = 1 / (1 + a / (b + x - 1 + s) ((alpha + T) / (alpha + t_x))^(r + x))."""
+        r, al, a, b = th
+        if np.ndim(al) == 0 and np.ndim(x) == 1:
+            return chunked(self._alive_block, x, tx, T)
+        return _alive_bg(x, tx, T, r, al, a, b, self._shift)
+
     def _alive_block(self, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray:
-        """P(alive) of one block of customers (element-wise; see ``_alive``)."""
+        """P(alive) of one block of customers with the plain parameters (a lookup table of
+        log(a / (b + x - 1 + s)) per whole x, in place: the fast path of ``_alive_rows``)."""
         p = self.params
         s = self._shift
         num = T + p.alpha
@@ -197,7 +208,7 @@ class _BetaGeoBase(FittedModel):
         num *= den
         x_max = float(x.max()) if len(x) else 0.0
         with np.errstate(divide="ignore", invalid="ignore"):
-            if x_max < 1e6:  # log(a / (b + x - 1 + s)) looked up per whole x
+            if x_max < 1e6:
                 table = np.log(p.a) - np.log(p.b + np.arange(int(x_max) + 1.0) - 1 + s)
                 if not s:
                     table[0] = -np.inf  # x = 0 without shift: alive for sure
@@ -211,167 +222,28 @@ class _BetaGeoBase(FittedModel):
         num += 1.0
         return np.reciprocal(num, out=num)
 
-    def _alive(self, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray:
-        """P(alive) = 1 / (1 + a / (b + x - 1 + s) ((alpha + T) / (alpha + t_x))^(r + x))."""
-        return chunked(self._alive_block, x, tx, T)
+    def _future_rows(self, t: Any, x: FloatArray, T: FloatArray, th: Params) -> FloatArray:
+        """E[purchases in (T, T+t] | alive at T, x], Euler-transformed hypergeometric form
+        (evaluated once per distinct (x, T) for one horizon and the plain parameters)."""
+        r, al, a, b = th
+        if np.ndim(t) == 0 and np.ndim(al) == 0 and np.ndim(x) == 1 and len(x) > 64:
+            (ux, uT), inv = factorize_rows(x, T)
+            return _future_bg(float(t), ux, uT, r, al, a, b, self._shift)[inv]
+        return _future_bg(t, x, T, r, al, a, b, self._shift)
 
-    def _future(self, t: FloatArray | float, x: FloatArray, T: FloatArray) -> FloatArray:
-        """E[purchases in (T, T+t] | alive at T, x], Euler-transformed hypergeometric form."""
-        p = self.params
-        return _future_bg(t, x, T, p.r, p.alpha, p.a, p.b, self._shift)
+    def _none_rows(self, t: Any, x: FloatArray, T: FloatArray, th: Params) -> FloatArray:
+        """P(no purchase in (T, T+t] | alive at T, x) = ((alpha + T) / (alpha + T + t))^(r + x)."""
+        r, al, _a, _b = th
+        return np.asarray(np.exp(-(r + x) * np.log1p(t / (al + T))), dtype=np.float64)
 
-    def _scales(
-        self, purchase: npt.ArrayLike | None, dropout: npt.ArrayLike | None, n: int
-    ) -> tuple[FloatArray, FloatArray, FloatArray] | None:
-        """Per-customer (alpha_i, a_i, b_i) of a model with covariates; None without them."""
-        if self.covariates is None:
-            if purchase is not None or dropout is not None:
-                raise ValidationError(
-                    "covariates were given, but the model was fitted without covariates"
-                )
-            return None
-        p = self.params
-        return customer_scales(self.covariates, p.alpha, p.a, p.b, purchase, dropout, n)
-
-    def _covariate_path(
-        self,
-        times: FloatArray,
-        x: FloatArray,
-        tx: FloatArray,
-        T: FloatArray,
-        purchase: npt.ArrayLike | None,
-        dropout: npt.ArrayLike | None,
-    ) -> tuple[FloatArray, FloatArray] | None:
-        """P(alive) per customer and E[purchases in (T, T + times]] given alive (customers x
-        times), for a model with covariates; None without them (used by the CLV)."""
-        sc = self._scales(purchase, dropout, len(x))
-        if sc is None:
-            return None
-        al, a, b = sc
-        s = self._shift
-        alive = _alive_bg(x, tx, T, self.params.r, al, a, b, s)
-        cum = _future_bg(
-            times[None, :],
-            x[:, None],
-            T[:, None],
-            self.params.r,
-            al[:, None],
-            a[:, None],
-            b[:, None],
-            s,
-        )
-        return alive, cum
-
-    # -- public predictions -------------------------------------------------------------------
-    @elementwise("frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates"))
-    def probability_alive(
-        self,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,
-        *,
-        purchase_covariates: npt.ArrayLike | None = None,
-        dropout_covariates: npt.ArrayLike | None = None,
-        nan_policy: NanPolicy = "raise",
+    def _pmf_rows(
+        self, n: FloatArray, t: FloatArray, x: FloatArray, tx: FloatArray, T: FloatArray, th: Params
     ) -> FloatArray:
-        """P(alive at T | x, t_x, T) per customer (covariates: for a model fitted with them).
-
-        ``nan_policy`` follows the element-wise rule of :mod:`crmcore.arrays` (a customer
-        with a NaN is an error, left out, or NaN in the result).
-        """
-        if self.covariates is None and purchase_covariates is None and dropout_covariates is None:
-            return map_rft(self._alive_block, frequency, recency, T)
-        x, tx, tt = check_rft(frequency, recency, T)
-        sc = self._scales(purchase_covariates, dropout_covariates, len(x))
-        assert sc is not None
-        return _alive_bg(x, tx, tt, self.params.r, *sc, self._shift)
-
-    @elementwise(
-        "t", "frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates")
-    )
-    def conditional_expected_purchases(
-        self,
-        t: npt.ArrayLike,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,
-        *,
-        purchase_covariates: npt.ArrayLike | None = None,
-        dropout_covariates: npt.ArrayLike | None = None,
-        nan_policy: NanPolicy = "raise",
-    ) -> FloatArray:
-        """E[purchases in (T, T+t] | x, t_x, T] per customer (t scalar or per customer)."""
-        x, tx, tt = check_rft(frequency, recency, T)
-        ts = time_steps(t)
-        sc = self._scales(purchase_covariates, dropout_covariates, len(x))
-        if sc is not None:
-            al, a, b = sc
-            r, s = self.params.r, self._shift
-            g = _future_bg(np.broadcast_to(ts, x.shape), x, tt, r, al, a, b, s)
-            return _alive_bg(x, tx, tt, r, al, a, b, s) * g
-        if ts.ndim == 0:
-            (ux, uT), inv = factorize_rows(x, tt)
-            g = self._future(float(ts), ux, uT)[inv]
-        else:
-            ts = np.broadcast_to(ts, x.shape)
-            g = self._future(ts, x, tt)
-        return self._alive(x, tx, tt) * g
-
-    @elementwise(
-        "t", "frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates")
-    )
-    def probability_of_repurchase(
-        self,
-        t: npt.ArrayLike,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,
-        *,
-        purchase_covariates: npt.ArrayLike | None = None,
-        dropout_covariates: npt.ArrayLike | None = None,
-        nan_policy: NanPolicy = "raise",
-    ) -> FloatArray:
-        """P(at least one purchase in (T, T+t] | x, t_x, T): alive, then a Poisson arrival."""
-        x, tx, tt = check_rft(frequency, recency, T)
-        ts = time_steps(t)
-        p = self.params
-        sc = self._scales(purchase_covariates, dropout_covariates, len(x))
-        if sc is not None:
-            al, a, b = sc
-            none = np.exp(-(p.r + x) * np.log1p(ts / (al + tt)))
-            return _alive_bg(x, tx, tt, p.r, al, a, b, self._shift) * (1.0 - none)
-        none = np.exp(-(p.r + x) * np.log1p(ts / (p.alpha + tt)))
-        return self._alive(x, tx, tt) * (1.0 - none)
-
-    def expected_purchases(self, t: npt.ArrayLike) -> FloatArray:
-        """E[X(t)]: expected purchases in (0, t] of a new customer (with covariates: a baseline
-        customer, every covariate 0)."""
-        return finite_prediction(self._expected_purchases(t), "expected_purchases", self)
-
-    def _expected_purchases(self, t: npt.ArrayLike) -> FloatArray:
-        ts = np.atleast_1d(time_steps(t))
-        zero = np.zeros(1)
-        out: FloatArray = self._alive(zero, zero, zero)[0] * self._future(
-            ts, np.zeros_like(ts), zero
-        )
-        return out
-
-    def probability_of_purchases(self, x: npt.ArrayLike, t: npt.ArrayLike) -> FloatArray:
-        """P(X(t) = x) for a new customer (x, t broadcast)."""
-        return finite_prediction(
-            self._probability_of_purchases(x, t), "probability_of_purchases", self
-        )
-
-    def _probability_of_purchases(self, x: npt.ArrayLike, t: npt.ArrayLike) -> FloatArray:
-        xs = as_counts(x, name="x")
-        ts = np.atleast_1d(time_steps(t))
-        xs, ts = np.broadcast_arrays(xs, ts)
-        p = self.params
-        if not self._shift:
-            return _bg_pmf(xs, ts, p.r, p.alpha, p.a, p.b)
-        at0 = p.a / (p.a + p.b)
-        pmf: FloatArray = (1 - at0) * _bg_pmf(xs, ts, p.r, p.alpha, p.a, p.b + 1)
-        return np.asarray(pmf + at0 * (xs == 0), dtype=np.float64)
+        """Given alive at T the rest of her life is a new BG/NBD customer with the posterior
+        parameters (r + x, alpha + T, a, b + x + s): lambda and p are independent given
+        alive, and she has survived the x (MBG/NBD: x + 1) drop-out chances so far."""
+        r, al, a, b = th
+        return _bg_pmf(n, t, r + x, al + T, a, b + x + self._shift)
 
 
 def _alive_bg(
@@ -416,7 +288,12 @@ def _future_bg(
     return out
 
 
-def _bg_pmf(x: FloatArray, t: FloatArray, r: float, alpha: float, a: float, b: float) -> FloatArray:
+def _bg_pmf(x: FloatArray, t: FloatArray, r: Any, alpha: Any, a: Any, b: Any) -> FloatArray:
+    """P(X(t) = x) of a new BG/NBD customer (Fader, Hardie & Lee 2005, eq. 8), element-wise
+    over x, t and the parameters (scalars or arrays)."""
+    x, t, r, alpha, a, b = np.broadcast_arrays(
+        *(np.asarray(v, dtype=np.float64) for v in (x, t, r, alpha, a, b))
+    )
     lab = betaln(a, b)
     q = t / (alpha + t)
     nb = (
@@ -430,7 +307,9 @@ def _bg_pmf(x: FloatArray, t: FloatArray, r: float, alpha: float, a: float, b: f
     )
     out = np.exp(nb)
     pos = x > 0
-    out[pos] += np.exp(betaln(a + 1, b + x[pos] - 1) - lab) * betainc(x[pos], r, q[pos])
+    out[pos] += np.exp(betaln(a[pos] + 1, b[pos] + x[pos] - 1) - lab[pos]) * betainc(
+        x[pos], r[pos], q[pos]
+    )
     return np.asarray(out, dtype=np.float64)
 
 

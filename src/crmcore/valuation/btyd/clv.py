@@ -12,24 +12,31 @@ back: exact, no loop over customers or periods.
 
 >>> from crmcore.valuation.btyd.bgnbd import BGNBDModel, BGNBDParams
 >>> from crmcore.valuation.btyd.gamma_gamma import GammaGammaModel, GammaGammaParams
->>> bg = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426))
->>> gg = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44), None, -4055.9, 946, True, "")
+>>> bg = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426), time_unit="W")
+>>> gg = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44))
 >>> clv = customer_lifetime_value(bg, gg, [2, 0], [30.43, 0.0], [38.86, 38.86], [22.35, 0.0],
 ...                               horizon=12, step=52 / 12, discount_rate=0.01)
 >>> [round(float(v), 2) for v in clv]
 [36.21, 8.35]
+
+The default step is one month (365.2425 / 12 days) in the model's unit, here weeks:
+
+>>> default = customer_lifetime_value(bg, gg, [2], [30.43], [38.86], [22.35])
+>>> round(float(default[0]), 2)
+36.31
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from crmcore.arrays import FloatArray, NanPolicy, check_nonnegative
+from crmcore.durations import Duration, as_time_unit, check_same_unit, in_time_unit
 from crmcore.errors import ValidationError
-from crmcore.options import as_choice, as_horizon, as_number, expect_instance
+from crmcore.options import as_horizon, as_number, expect_instance
 from crmcore.valuation.btyd._common import (
     MAX_FIT_AGE,
     aligned,
@@ -37,20 +44,10 @@ from crmcore.valuation.btyd._common import (
     elementwise,
     factorize_rows,
 )
+from crmcore.valuation.btyd._family import PurchaseModel, PurchaseModelBase
 from crmcore.valuation.btyd.gamma_gamma import GammaGammaModel
 
-__all__ = ["STEP_LENGTHS", "PurchaseModel", "customer_lifetime_value"]
-
-STEP_LENGTHS: dict[str, float] = {"D": 30.0, "W": 52.0 / 12.0, "M": 1.0}
-"""Length of a one-month step in a model's time unit (days, weeks, months)."""
-
-
-class PurchaseModel(Protocol):
-    """What CLV needs from a fitted purchase model (BG/NBD, MBG/NBD, Pareto/NBD)."""
-
-    def _alive(self, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray: ...
-
-    def _future(self, t: Any, x: FloatArray, T: FloatArray) -> FloatArray: ...
+__all__ = ["customer_lifetime_value"]
 
 
 @elementwise(
@@ -71,42 +68,48 @@ def customer_lifetime_value(
     horizon: int = 12,
     discount_rate: float = 0.01,
     margin: float = 1.0,
-    step: float | None = None,
-    time_unit: str = "W",
+    step: Any = None,
+    time_unit: str | None = None,
     purchase_covariates: npt.ArrayLike | None = None,
     dropout_covariates: npt.ArrayLike | None = None,
     nan_policy: NanPolicy = "raise",
 ) -> FloatArray:
     """Discounted expected margin over ``horizon`` steps per customer.
 
-    ``step`` is the length of one step in the purchase model's time unit;
-    by default one month in ``time_unit`` (``STEP_LENGTHS``: 30 days,
-    52/12 weeks or 1 month). ``discount_rate`` is per step, ``margin`` the
-    share of the value kept. With ``spend_model`` None the given
-    ``monetary_value`` is used as the expected value per transaction. A
-    purchase model fitted with covariates takes them per customer
-    (``purchase_covariates``, ``dropout_covariates``). ``nan_policy`` follows the
-    element-wise rule of :mod:`crmcore.arrays` (one value per customer).
-    ``step`` times ``horizon`` is at most 1e10 time units, the longest customer
-    age a BTYD fit takes.
+    ``step`` is the length of one step: a number in the purchase model's time unit or a
+    calendar span (:class:`crmcore.durations.Duration`, ``timedelta``); by default one
+    month (365.2425 / 12 days, the one definition of :mod:`crmcore.durations`) in the
+    model's ``time_unit``. ``time_unit`` is needed only for a model without one (built from
+    parameters by hand or fitted without it) and must agree with the model's otherwise:
+    mixing units is an error, never a silent rescale. ``discount_rate`` is per step,
+    ``margin`` the share of the value kept. With ``spend_model`` None the given
+    ``monetary_value`` is used as the expected value per transaction. A purchase model
+    fitted with covariates takes them per customer (``purchase_covariates``,
+    ``dropout_covariates``). ``nan_policy`` follows the element-wise rule of
+    :mod:`crmcore.arrays` (one value per customer). ``step`` times ``horizon`` is at most
+    1e10 time units, the longest customer age a BTYD fit takes.
 
     >>> customer_lifetime_value(None, None, [1], [1.0], [2.0], [1.0])
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'purchase_model' must be a fitted BG/NBD, MBG/NBD or Pareto/NBD model: None
+    crmcore.errors.ValidationError: 'purchase_model' must be a fitted purchase model (BG/NBD, MBG/NBD, Pareto/NBD, Gamma-Gompertz/NBD or one offering probability_alive and expected_purchases_if_alive): None
     """
-    if not all(callable(getattr(purchase_model, k, None)) for k in ("_alive", "_future")):
+    if not isinstance(purchase_model, PurchaseModel):
         raise ValidationError(
-            "'purchase_model' must be a fitted BG/NBD, MBG/NBD or Pareto/NBD model: "
-            f"{purchase_model!r}"[:200]
+            "'purchase_model' must be a fitted purchase model (BG/NBD, MBG/NBD, Pareto/NBD, "
+            "Gamma-Gompertz/NBD or one offering probability_alive and "
+            f"expected_purchases_if_alive): {purchase_model!r}"[:300]
         )
     if spend_model is not None:
         expect_instance(spend_model, GammaGammaModel, name="spend_model")
     horizon = as_horizon(horizon, name="horizon", low=1)
     discount_rate = as_number(discount_rate, name="discount_rate", low=-1, inclusive=(False, True))
     margin = as_number(margin, name="margin")
+    unit = _unit(purchase_model, time_unit)
     if step is None:
-        step = STEP_LENGTHS[as_choice(time_unit, name="time_unit", allowed=sorted(STEP_LENGTHS))]
-    step = as_number(step, name="step", low=0, inclusive=(False, True))
+        step = Duration(1, "M")
+    step = as_number(
+        in_time_unit(step, unit, name="step"), name="step", low=0, inclusive=(False, True)
+    )
     x, tx, tt, m = aligned(
         {"frequency": frequency, "recency": recency, "T": T, "monetary_value": monetary_value}
     )
@@ -120,17 +123,26 @@ def customer_lifetime_value(
         )
     times = step * np.arange(horizon + 1, dtype=np.float64)
     disc = (1.0 + discount_rate) ** -np.arange(1, horizon + 1, dtype=np.float64)
-    path = getattr(purchase_model, "_covariate_path", None)
-    per_customer = (
-        None if path is None else path(times, x, tx, tt, purchase_covariates, dropout_covariates)
-    )
-    if per_customer is not None:  # covariates: every customer has her own parameters
-        alive, cum_i = per_customer
-        return np.asarray(margin * value * alive * (np.diff(cum_i, axis=1) @ disc))
-    if path is None and (purchase_covariates is not None or dropout_covariates is not None):
-        raise ValidationError("covariates were given, but the purchase model takes none")
-    (ux, uT), inv = factorize_rows(x, tt)
-    cum = purchase_model._future(times[None, :], ux[:, None], uT[:, None])
-    per_pair = np.diff(cum, axis=1) @ disc
-    out: FloatArray = margin * value * purchase_model._alive(x, tx, tt) * per_pair[inv]
-    return out
+    cov = {"purchase_covariates": purchase_covariates, "dropout_covariates": dropout_covariates}
+    plain = purchase_covariates is None and dropout_covariates is None
+    if isinstance(purchase_model, PurchaseModelBase) and plain:
+        th = purchase_model._customer(None, None, len(x))
+        (ux, uT), inv = factorize_rows(x, tt)  # G(t; x, T) once per distinct (x, T)
+        cum = purchase_model._future_rows(times[None, :], ux[:, None], uT[:, None], th)
+        per_pair = np.diff(cum, axis=1) @ disc
+        alive = purchase_model._alive_rows(x, tx, tt, th)
+        out: FloatArray = margin * value * alive * per_pair[inv]
+        return out
+    alive = purchase_model.probability_alive(x, tx, tt, **cov)
+    cum_i = purchase_model.expected_purchases_if_alive(times[None, :], x, tx, tt, **cov)
+    return np.asarray(margin * value * alive * (np.diff(cum_i, axis=1) @ disc))
+
+
+def _unit(model: PurchaseModel, given: str | None) -> str | None:
+    """The time unit of the CLV: the model's; ``time_unit`` only for a model without one."""
+    own = getattr(model, "time_unit", None)
+    if given is None:
+        return own
+    given = as_time_unit(given)
+    check_same_unit(given, own, what="'time_unit'", against="the purchase model")
+    return given

@@ -23,7 +23,6 @@ from crmcore.valuation.economics.acquisition import (
     acquisition_cost,
 )
 from crmcore.valuation.economics.clv import (
-    PurchaseModel,
     RetentionWhatIf,
     repurchase_propensity,
     retention_clv,
@@ -66,7 +65,7 @@ from crmcore.valuation.economics.response import (
     channel_response,
     compare_response,
 )
-from crmcore.valuation.economics.sbg import SBGModel, fit_sbg, sbg_log_likelihood
+from crmcore.valuation.economics.sbg import SBGModel, SBGParams, fit_sbg, sbg_log_likelihood
 
 __all__: list[str] = [
     "ACQUISITION_CATEGORIES",
@@ -82,11 +81,11 @@ __all__: list[str] = [
     "NPSResult",
     "NPSTable",
     "PaybackResult",
-    "PurchaseModel",
     "ResponseComparison",
     "ResponseTable",
     "RetentionWhatIf",
     "SBGModel",
+    "SBGParams",
     "SpendTable",
     "acquisition_cost",
     "agresti_coull_interval",

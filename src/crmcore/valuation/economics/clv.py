@@ -21,7 +21,7 @@ included), add ``m`` to the value: ``m·(1 + d)/(1 + d − r)``.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import attrs
 import numpy as np
@@ -40,9 +40,9 @@ from crmcore.arrays import (
 from crmcore.errors import ValidationError
 from crmcore.options import as_horizon, as_number
 from crmcore.valuation.btyd._common import check_rft, elementwise
+from crmcore.valuation.btyd._family import PurchaseModel
 
 __all__ = [
-    "PurchaseModel",
     "RetentionWhatIf",
     "repurchase_propensity",
     "retention_clv",
@@ -216,24 +216,6 @@ def retention_what_if(
     )
 
 
-@runtime_checkable
-class PurchaseModel(Protocol):
-    """Any fitted purchase model offering ``probability_of_repurchase`` (e.g. BG/NBD).
-
-    >>> class Always:
-    ...     def probability_of_repurchase(self, t, frequency, recency, T):
-    ...         return 1.0
-    >>> isinstance(Always(), PurchaseModel)
-    True
-    """
-
-    def probability_of_repurchase(
-        self, t: Any, frequency: Any, recency: Any, T: Any
-    ) -> Any:  # pragma: no cover - protocol
-        """P(at least one purchase in the next ``t`` periods | frequency, recency, T)."""
-        ...
-
-
 @elementwise("frequency", "recency", "T")
 def repurchase_propensity(
     model: PurchaseModel,
@@ -258,7 +240,7 @@ def repurchase_propensity(
     >>> repurchase_propensity(Coin(), 1, [0, 3], [0, 5], [10, 10]).tolist()
     [0.5, 0.75]
     """
-    if not isinstance(model, PurchaseModel):
+    if not callable(getattr(model, "probability_of_repurchase", None)):
         raise ValidationError(
             f"'model' must offer probability_of_repurchase(t, frequency, recency, T): "
             f"{type(model).__name__}"
