@@ -21,6 +21,7 @@ from crmcore._results import array
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.model._fields import instance, tuple_of
 from crmcore.options import as_choice, expect_instance
+from crmcore.pipeline._paths import open_positions, reached
 from crmcore.pipeline.funnel import Funnel
 from crmcore.pipeline.history import FunnelHistory, _wsum
 from crmcore.pipeline.metrics import _ratio, view
@@ -216,10 +217,12 @@ def lost_reasons(data: FunnelHistory) -> LostReasons:
 
 @attrs.frozen(eq=False)
 class CohortConversion:
-    """Per entry month: created, reached each open stage (or deeper), won, lost, still open.
+    """Per entry month: created, reached each open stage, won, lost, still open.
 
-    ``reached[c, i]`` counts cohort ``c``'s opportunities that reached open
-    stage ``i`` or deeper; ``win_rate`` is won / (won + lost) of the cohort.
+    ``reached[c, i]`` counts cohort ``c``'s opportunities that entered open
+    stage ``i`` (their actual path: a skipped stage was not reached; see
+    :mod:`crmcore.pipeline._paths`); ``win_rate`` is won / (won + lost) of
+    the cohort.
     """
 
     months: npt.NDArray[Any] = attrs.field(validator=array("M"))
@@ -263,22 +266,21 @@ def cohort_conversion(
     m0 = month.min()
     c = (month - m0).astype(np.int64)
     n_c = int(c.max()) + 1
-    r = fh.n_open_stages
-    depth = np.clip(fh.max_rank, -1, r)
-    ok = depth >= 0
-    at_depth = np.bincount(c[ok] * (r + 1) + depth[ok], minlength=n_c * (r + 1)).reshape(n_c, r + 1)
-    reached = np.cumsum(at_depth[:, ::-1], axis=1)[:, ::-1][:, :r]
+    open_idx, names = open_positions(fh)
+    r = len(open_idx)
+    hit = reached(fh)[:, open_idx]  # the deals' actual paths: a skipped stage was not reached
+    deal, stage = np.nonzero(hit)
+    reached_n = np.bincount(c[deal] * r + stage, minlength=n_c * r).reshape(n_c, r)
     won = np.bincount(c[fh.is_won], minlength=n_c)
     lost = np.bincount(c[fh.is_lost], minlength=n_c)
     opn = np.bincount(c[fh.is_open], minlength=n_c)
     created = np.bincount(c, minlength=n_c)
     months = m0 + np.arange(n_c)
-    names = tuple(n for n, k in zip(fh.funnel.stage_names, fh.stage_kind, strict=True) if k == 0)
     return CohortConversion(
         months=months,
         stages=names,
         created=created.astype(np.int64),
-        reached=reached.astype(np.int64),
+        reached=reached_n.astype(np.int64),
         won=won.astype(np.int64),
         lost=lost.astype(np.int64),
         open=opn.astype(np.int64),

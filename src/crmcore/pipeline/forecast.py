@@ -41,6 +41,7 @@ from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
 from crmcore.model._fields import instance, tuple_of
 from crmcore.options import as_choice, as_confidence, as_horizon, as_number, expect_instance
+from crmcore.pipeline._paths import open_positions, reached
 from crmcore.pipeline.funnel import Funnel
 from crmcore.pipeline.history import FunnelHistory, _days_between, _wsum
 from crmcore.pipeline.metrics import _ratio, view
@@ -67,6 +68,9 @@ _MAX_DAYS = 2000  # the day grid of the timing tables (longer paths count as 200
 @attrs.frozen(eq=False)
 class WinProbabilities:
     """Per open stage: closed deals that reached it, how many were won, raw and smoothed rates.
+
+    "Reached" follows each deal's actual path (a deal that skipped a stage
+    did not reach it; see :mod:`crmcore.pipeline._paths`).
 
     ``empirical = won / closed`` is NaN at a stage that no closed deal has
     reached (``closed`` is 0: there is no rate to measure). ``smoothed``
@@ -125,22 +129,17 @@ def win_probabilities(
     """
     w = _check_weight(prior_weight)
     fh = view(data, funnel)
-    r = fh.n_open_stages
-    closed = ~fh.is_open & (fh.max_rank >= 0)
-    depth = np.clip(fh.max_rank[closed], 0, r)
-    won = fh.is_won[closed]
-    at_depth = np.bincount(depth, minlength=r + 1)
-    won_depth = np.bincount(depth[won], minlength=r + 1)
-    n = np.cumsum(at_depth[::-1])[::-1][:r]
-    k = np.cumsum(won_depth[::-1])[::-1][:r]
-    open_idx = np.flatnonzero(fh.stage_kind == 0)
+    open_idx, names = open_positions(fh)
+    hit = reached(fh)[:, open_idx]  # the deals' actual paths: a skipped stage was not reached
+    n = (hit & ~fh.is_open[:, None]).sum(axis=0, dtype=np.int64)
+    k = (hit & fh.is_won[:, None]).sum(axis=0, dtype=np.int64)
     p0 = fh.stage_probability[open_idx]
     # no closed deal and no prior weight: the limit of the formula as the weight goes to 0
     smoothed = np.where(n + w > 0, _ratio(k + w * p0, n + w), p0)
     return WinProbabilities(
-        stages=tuple(fh.funnel.stage_names[i] for i in open_idx),
-        closed=n.astype(np.int64),
-        won=k.astype(np.int64),
+        stages=names,
+        closed=n,
+        won=k,
         empirical=_ratio(k, n),
         prior=p0,
         smoothed=smoothed,

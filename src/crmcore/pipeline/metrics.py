@@ -29,6 +29,7 @@ from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
 from crmcore.model._fields import tuple_of
 from crmcore.options import as_number, expect_instance
+from crmcore.pipeline._paths import advanced_from, open_positions, reached
 from crmcore.pipeline.funnel import ForecastCategory, Funnel
 from crmcore.pipeline.history import FunnelHistory, _days_between, _wsum
 from crmcore.tables import StageHistory
@@ -93,13 +94,16 @@ def _scalar_ratio(num: float, den: float) -> float:
 
 @attrs.frozen(eq=False)
 class StageConversion:
-    """Stage-to-stage conversion through the open stages (the last one converts to won).
+    """Conversion out of each open stage, from each deal's actual path (any funnel graph).
 
-    ``reached[i]``: opportunities that reached open stage ``i`` or a deeper
-    one; ``advanced[i]``: those that went deeper than ``i``; ``decided[i]``:
-    ``advanced[i]`` plus those that were lost without going deeper (deals
-    still open in stage ``i`` are pending, not failures);
-    ``rate = advanced / decided``.
+    ``reached[i]``: deals that entered open stage ``i``; ``advanced[i]``:
+    those that left it by a forward move (to a won stage or an open stage
+    listed later) at least once, counted once however often they went back
+    and forth; ``decided[i]``: ``advanced[i]`` plus those that never advanced
+    from it and are lost at ``as_of`` (deals still open that never advanced
+    are pending, not failures); ``rate = advanced / decided``;
+    ``converted[i]``: deals that entered it and are won at ``as_of``. A deal
+    that skipped a stage did not reach it. See :mod:`crmcore.pipeline._paths`.
     """
 
     stages: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a stage name"))
@@ -114,12 +118,15 @@ class StageConversion:
             nan="a ratio whose denominator is 0 (the counts beside it say so)",
         )
     )
+    converted: IntArray | None = attrs.field(
+        default=None, validator=array("i", lo=0, length="reached", optional=True)
+    )
 
 
 def stage_conversion(
     data: FunnelHistory | StageHistory, funnel: Funnel | None = None
 ) -> StageConversion:
-    """Conversion from each open stage to the next (see :class:`StageConversion`).
+    """Conversion out of each open stage along the deals' actual paths (see :class:`StageConversion`).
 
     >>> from crmcore.pipeline.presets import TOP_IN_BEST
     >>> h = StageHistory.from_arrays(
@@ -131,23 +138,20 @@ def stage_conversion(
     (('TOP', 'IN', 'BEST'), [3, 1, 0], [2, 0, 0], 0.5)
     """
     fh = view(data, funnel)
-    r = fh.n_open_stages
-    mr = fh.max_rank
-    ok = mr >= 0
-    at_depth = np.bincount(mr[ok], minlength=r + 1)
-    closed_at_depth = np.bincount(mr[ok & ~fh.is_open], minlength=r + 1)
-    reached = np.cumsum(at_depth[::-1])[::-1]
-    advanced = reached[1:]
-    decided = advanced + closed_at_depth[:r]
-    open_names = tuple(
-        n for n, k in zip(fh.funnel.stage_names, fh.stage_kind, strict=True) if k == 0
-    )
+    idx, names = open_positions(fh)
+    hit = reached(fh)[:, idx]
+    went_on = advanced_from(fh)[:, idx] & hit
+    failed = hit & ~went_on & fh.is_lost[:, None]
+    n_reached = hit.sum(axis=0, dtype=np.int64)
+    n_advanced = went_on.sum(axis=0, dtype=np.int64)
+    decided = n_advanced + failed.sum(axis=0, dtype=np.int64)
     return StageConversion(
-        open_names,
-        reached[:r].astype(np.int64),
-        advanced.astype(np.int64),
-        decided.astype(np.int64),
-        _ratio(advanced, decided),
+        names,
+        n_reached,
+        n_advanced,
+        decided,
+        _ratio(n_advanced, decided),
+        (hit & fh.is_won[:, None]).sum(axis=0, dtype=np.int64),
     )
 
 

@@ -29,6 +29,7 @@ from crmcore.labels import factorize_labels
 from crmcore.model._fields import instance, record_id, tuple_of
 from crmcore.model.activity import Activity, ActivityStatus
 from crmcore.options import as_choice, as_count, as_enum, as_number, expect_instance, expect_items
+from crmcore.pipeline._paths import advance_events
 from crmcore.pipeline.forecast import _close_probabilities, time_to_close, win_probabilities
 from crmcore.pipeline.history import FunnelHistory, _days_between, _wsum
 
@@ -242,8 +243,11 @@ def actuals(
 ) -> Actuals:
     """Per rep in ``period``: done activities, opportunities advanced, deals won and their revenue.
 
-    An advance is a move to a deeper stage (won included, lost and reopen
-    excluded), credited to the opportunity's owner at that event. Reps
+    An advance is a forward move (to a won stage, or an open stage listed
+    later) into a stage the deal had not entered before: losses, reopens,
+    back-moves and re-entries after going back are not advances (see
+    :mod:`crmcore.pipeline._paths`). It is credited to the opportunity's
+    owner at that event. Reps
     default to every owner in the history and every rep with activities.
 
     >>> from crmcore.pipeline.presets import TOP_IN_BEST
@@ -269,12 +273,9 @@ def actuals(
     pos = {r: i for i, r in enumerate(names)}
     owner_map = np.array([pos.get(o, -1) for o in owner_labels] + [-1], dtype=np.int64)
     inside = (fh.ev_at >= lo) & (fh.ev_at < hi) & (fh.ev_from >= 0)
-    rk = fh.stage_rank
-    frm = np.where(fh.ev_from >= 0, fh.ev_from, 0)
-    deeper = (rk[fh.ev_stage] > rk[frm]) & (fh.stage_kind[frm] == 0)
     who = owner_map[fh.ev_owner]
     k = len(names)
-    adv = inside & deeper & (who >= 0)
+    adv = inside & advance_events(fh) & (who >= 0)
     won = inside & (fh.stage_kind[fh.ev_stage] == 1) & (who >= 0)
     amt = np.nan_to_num(fh.ev_amount, nan=0.0)
     return Actuals(
