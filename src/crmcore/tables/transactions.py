@@ -25,6 +25,7 @@ from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels, missing_mask
 from crmcore.model._fields import instance
 from crmcore.model.transaction import Transaction, TransactionKind
+from crmcore.tables._order import total_order
 from crmcore.timestamps import as_instant, pandas_utc, parse_timestamps
 
 __all__ = ["KIND_CODES", "TransactionLog"]
@@ -394,9 +395,16 @@ class TransactionLog:
         return self.amount * signs[self.kind]
 
     def sorted(self) -> TransactionLog:
-        """Rows ordered by customer, then time (stable)."""
-        order = np.lexsort((self.time, self.customer))
-        return self.take(order)
+        """Rows in the total order of transactions: customer, then time, then transaction id
+        (by code point; without ``ids`` ties keep their row order).
+
+        >>> log = TransactionLog.from_arrays(customer_ids=["a", "a"], timestamps=["2020-01-01"] * 2,
+        ...                                  amounts=[5.0, 2.0], ids=["t-9", "t-10"])
+        >>> log.sorted().ids.tolist()
+        ['t-10', 't-9']
+        """
+        order = total_order(self.customer, self.time, self.ids)
+        return self if order is None else self.take(order)
 
     def take(self, rows: npt.NDArray[Any]) -> TransactionLog:
         """A log with the given rows (an index array or a boolean mask); ids are kept."""

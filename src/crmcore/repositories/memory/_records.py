@@ -284,7 +284,8 @@ class MemoryTransactionRepository(_Records[Transaction]):
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> TransactionLog:
-        """Matching transactions as columns, ordered by customer id, then time."""
+        """Matching transactions as columns with their ids, in the total order of
+        transactions: customer id, time, transaction id."""
         rows = self._cs().values(self.table, self._filter(customer_ids, kinds, start, end))
         rows.sort(key=lambda r: (r.customer_id, r.occurred_at, r.id))
         currency = single_currency([r.amount.currency for r in rows])
@@ -298,6 +299,7 @@ class MemoryTransactionRepository(_Records[Transaction]):
             np.array([r.kind.code for r in rows], dtype=np.int8),
             np.array([r.quantity for r in rows], dtype=np.int64),
             currency,
+            [r.id for r in rows],
         )
 
     def count(self) -> int:

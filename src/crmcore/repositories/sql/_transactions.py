@@ -40,7 +40,7 @@ _DEFER_INDEXES_ROWS = 50_000  # a load this big (and >= the rows stored) rebuild
 _ORDER_INDEXES = ("ix_transactions_customer_time", "ix_transactions_time")
 """Secondary indexes on random keys: the costly ones to grow row by row. ``external_ref`` stays
 during a multi-batch bulk load: the import's idempotency lookups need it."""
-_ROW_DTYPE = np.dtype([("tk", "i8"), ("a", "i8"), ("q", "i8")])
+_ROW_DTYPE = np.dtype([("tk", "i8"), ("a", "i8"), ("q", "i8"), ("id", "O")])
 _CONCAT_MAX = 4_000_000  # rows read as three concatenated strings on SQLite (~40 MB of text)
 
 
@@ -82,25 +82,31 @@ def _structured_rows(cur: Any) -> np.ndarray[Any, Any]:
 def _read_concatenated(
     conn: Connection, stmt: sa.Select[Any], counts: builtins.list[int]
 ) -> np.ndarray[Any, Any] | None:
-    """SQLite: the ordered rows as three comma-joined strings (one Python object per column,
-    not three per row), parsed by numpy: about twice as fast as iterating the cursor.
+    """SQLite: the ordered rows as three comma-joined strings of integers and one
+    NUL-joined string of ids (one Python object per column, not four per row), parsed by
+    numpy and ``str.split``: about twice as fast as iterating the cursor. NUL is the one
+    character no stored id can hold (:mod:`crmcore.model._storable`).
 
     SQLite concatenates in the order its subquery delivers, which its documentation does
     not promise: the result is checked (count, and time order within each customer) and
     None returned when it does not hold, so the caller reads row by row instead.
     """
     inner = stmt.subquery()
-    got = _raw_read(conn, sa.select(*(sa.func.group_concat(col) for col in inner.c)), _one)
+    *numbers, ident = inner.c
+    joined = [sa.func.group_concat(col) for col in numbers]
+    joined.append(sa.func.group_concat(ident, sa.func.char(0)))
+    got = _raw_read(conn, sa.select(*joined), _one)
     n = sum(counts)
     if got is None or any(not isinstance(v, str) for v in got):
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a malformed string: read row by row instead
         try:
-            cols = [np.fromstring(v, dtype=np.int64, sep=",") for v in got]
+            cols = [np.fromstring(v, dtype=np.int64, sep=",") for v in got[:3]]
         except (DeprecationWarning, ValueError):
             return None
-    if any(len(col) != n for col in cols):
+    ids = got[3].split("\x00")
+    if any(len(col) != n for col in cols) or len(ids) != n:
         return None
     times = cols[0] >> 3
     step = np.diff(times) < 0
@@ -109,6 +115,7 @@ def _read_concatenated(
         return None
     rows = np.empty(n, dtype=_ROW_DTYPE)
     rows["tk"], rows["a"], rows["q"] = cols
+    rows["id"] = np.array(ids, dtype=object)
     return rows
 
 
@@ -368,14 +375,15 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> TransactionLog:
-        """Matching transactions as columns, ordered by customer id, then time.
+        """Matching transactions as columns with their ids, in the total order of
+        transactions: customer id, time, transaction id (see :mod:`crmcore.tables._order`).
 
-        Reads ints straight from the raw DBAPI cursor into one structured
-        numpy array (``np.fromiter``; time and kind packed as ``time * 8 + kind``),
-        scanning the covering index
-        ``(customer_id, occurred_at, amount_e6, kind, quantity, currency)``;
-        the customer codes come from a grouped count over the same index,
-        so no customer id string is fetched per row.
+        Reads straight from the raw DBAPI cursor into one structured numpy array
+        (``np.fromiter``; time and kind packed as ``time * 8 + kind``), scanning the
+        customer/time index; the customer codes come from a grouped count over the same
+        index, so the only string fetched per row is the transaction id. The order of ties (one
+        customer, one instant) and of customer ids is settled here, by code point, not
+        left to the database's collation.
         """
         where = self._where(kinds, start, end)
         if customer_ids is None:
@@ -399,7 +407,9 @@ class SqlTransactionRepository(SqlTable[Transaction]):
             )
         codes = np.repeat(np.arange(len(labels), dtype=np.int64), counts)
         packed = rows["tk"]
-        return build_log(codes, labels, packed >> 3, rows["a"], packed & 7, rows["q"], currency)
+        return build_log(
+            codes, labels, packed >> 3, rows["a"], packed & 7, rows["q"], currency, rows["id"]
+        )
 
     def _read_group(
         self,
@@ -428,7 +438,7 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         # time and kind travel packed in one BIGINT (kind < 8, |micros| < 2**60): one Python
         # int less per row is ~15% of the read
         stmt = (
-            sa.select(c.occurred_at * 8 + c.kind, c.amount_e6, c.quantity)
+            sa.select(c.occurred_at * 8 + c.kind, c.amount_e6, c.quantity, c.id)
             .where(*cond)
             .order_by(c.customer_id, c.occurred_at)
         )
