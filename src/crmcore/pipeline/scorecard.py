@@ -12,7 +12,11 @@ in the chain activity → advance → win → profit:
 
 otherwise **performing**. "Almost none" is below ``low_share`` (default
 25%) of the team's median, so a quiet week for the whole team is not
-flagged on everyone.
+flagged on everyone. That comparison with the team is for reps without a
+win in the period: a win is itself an advance and shows the links before
+it worked, so a rep with one large, profitable win is performing however
+few his advances and activities were (none at all is still "present but
+not working").
 
 >>> from datetime import date
 >>> from crmcore.pipeline.presets import TOP_IN_BEST
@@ -183,9 +187,10 @@ def scorecards(
     med = np.median(table, axis=1) if k else np.zeros(5)
     diagnosis = []
     for i in range(k):  # one verdict per rep
-        if act.activities[i] == 0 or act.activities[i] < low_share * med[0]:
+        few = act.wins[i] == 0  # "almost none" against the team counts only without a win
+        if act.activities[i] == 0 or (few and act.activities[i] < low_share * med[0]):
             d = Diagnosis.NOT_WORKING
-        elif act.advances[i] == 0 or act.advances[i] < low_share * med[1]:
+        elif act.advances[i] == 0 or (few and act.advances[i] < low_share * med[1]):
             d = Diagnosis.NO_EFFORT
         elif act.wins[i] == 0:
             d = Diagnosis.NO_ORDERS
