@@ -715,3 +715,33 @@ def time_steps(t: npt.ArrayLike, *, name: str = "t") -> FloatArray:
             f"{arr.reshape(-1)[i]} at index {i}"
         )
     return arr
+
+
+def summary_columns(
+    frequency: Any, recency: Any, T: Any, *, unit: str | None, against: str
+) -> tuple[Any, Any, Any, str | None]:
+    """(frequency, recency, T, time unit) of a call given an
+    :class:`~crmcore.valuation.btyd.summary.RFMSummary` as ``frequency`` (its columns and
+    unit; a unit other than ``unit`` is an error naming ``against``) or three arrays (in
+    ``unit``).
+
+    >>> summary_columns([1], None, [3.0], unit=None, against="the model")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'recency' is required (or pass an RFMSummary as the first argument)
+    """
+    from crmcore.durations import check_same_unit
+    from crmcore.valuation.btyd.summary import RFMSummary
+
+    if isinstance(frequency, RFMSummary):
+        if recency is not None or T is not None:
+            raise ValidationError(
+                "'recency' and 'T' come from the summary: pass the RFMSummary alone"
+            )
+        check_same_unit(frequency.time_unit, unit, what="the summary", against=against)
+        return frequency.frequency, frequency.recency, frequency.T, frequency.time_unit
+    for name, value in (("recency", recency), ("T", T)):
+        if value is None:
+            raise ValidationError(
+                f"{name!r} is required (or pass an RFMSummary as the first argument)"
+            )
+    return frequency, recency, T, unit

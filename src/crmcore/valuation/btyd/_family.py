@@ -41,6 +41,7 @@ from crmcore.valuation.btyd._common import (
     elementwise,
     finite_prediction,
     map_rft,
+    summary_columns,
     time_steps,
 )
 from crmcore.valuation.btyd._covariates import linear_predictors
@@ -68,9 +69,9 @@ class PurchaseModel(Protocol):
 
     def probability_alive(
         self,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,
+        frequency: Any,
+        recency: npt.ArrayLike | None = None,
+        T: npt.ArrayLike | None = None,
         *,
         purchase_covariates: npt.ArrayLike | None = None,
         dropout_covariates: npt.ArrayLike | None = None,
@@ -81,9 +82,9 @@ class PurchaseModel(Protocol):
     def expected_purchases_if_alive(
         self,
         t: Any,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,
+        frequency: Any,
+        recency: npt.ArrayLike | None = None,
+        T: npt.ArrayLike | None = None,
         *,
         purchase_covariates: npt.ArrayLike | None = None,
         dropout_covariates: npt.ArrayLike | None = None,
@@ -94,9 +95,9 @@ class PurchaseModel(Protocol):
     def probability_of_repurchase(
         self,
         t: Any,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,
+        frequency: Any,
+        recency: npt.ArrayLike | None = None,
+        T: npt.ArrayLike | None = None,
         *,
         purchase_covariates: npt.ArrayLike | None = None,
         dropout_covariates: npt.ArrayLike | None = None,
@@ -140,6 +141,13 @@ class PurchaseModelBase(FittedModel):
         a span for a model without a unit is an error)."""
         return time_steps(in_time_unit(t, self.time_unit, name=name), name=name)
 
+    def _columns(self, frequency: Any, recency: Any, T: Any) -> tuple[Any, Any, Any]:
+        """The history's three columns, from arrays or an RFMSummary in the model's unit."""
+        x, tx, tt, _unit = summary_columns(
+            frequency, recency, T, unit=self.time_unit, against="the model"
+        )
+        return x, tx, tt
+
     def _customer(
         self, purchase: npt.ArrayLike | None, dropout: npt.ArrayLike | None, n: int
     ) -> Params:
@@ -168,8 +176,35 @@ class PurchaseModelBase(FittedModel):
         return finite_prediction(np.asarray(out, dtype=np.float64), what, self)
 
     # -- public predictions --------------------------------------------------------------------
-    @elementwise("frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates"))
     def probability_alive(
+        self,
+        frequency: Any,
+        recency: npt.ArrayLike | None = None,
+        T: npt.ArrayLike | None = None,
+        *,
+        purchase_covariates: npt.ArrayLike | None = None,
+        dropout_covariates: npt.ArrayLike | None = None,
+        nan_policy: NanPolicy = "raise",
+    ) -> FloatArray:
+        """P(alive at T | x, t_x, T) per customer (covariates: for a model fitted with them).
+
+        The history is three arrays (frequency, recency, T in the model's time unit) or an
+        :class:`~crmcore.valuation.btyd.summary.RFMSummary` alone (in the model's unit).
+        ``nan_policy`` follows the element-wise rule of :mod:`crmcore.arrays` (a customer
+        with a NaN is an error, left out, or NaN in the result).
+        """
+        x, tx, tt = self._columns(frequency, recency, T)
+        return self._alive_checked(
+            x,
+            tx,
+            tt,
+            purchase_covariates=purchase_covariates,
+            dropout_covariates=dropout_covariates,
+            nan_policy=nan_policy,
+        )
+
+    @elementwise("frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates"))
+    def _alive_checked(
         self,
         frequency: npt.ArrayLike,
         recency: npt.ArrayLike,
@@ -179,11 +214,6 @@ class PurchaseModelBase(FittedModel):
         dropout_covariates: npt.ArrayLike | None = None,
         nan_policy: NanPolicy = "raise",
     ) -> FloatArray:
-        """P(alive at T | x, t_x, T) per customer (covariates: for a model fitted with them).
-
-        ``nan_policy`` follows the element-wise rule of :mod:`crmcore.arrays` (a customer
-        with a NaN is an error, left out, or NaN in the result).
-        """
         block = getattr(self, "_alive_block", None)
         plain = purchase_covariates is None and dropout_covariates is None
         if block is not None and self.covariates is None and plain:
@@ -196,9 +226,9 @@ class PurchaseModelBase(FittedModel):
     def conditional_expected_purchases(
         self,
         t: Any,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,
+        frequency: Any,
+        recency: npt.ArrayLike | None = None,
+        T: npt.ArrayLike | None = None,
         *,
         purchase_covariates: npt.ArrayLike | None = None,
         dropout_covariates: npt.ArrayLike | None = None,
@@ -206,6 +236,7 @@ class PurchaseModelBase(FittedModel):
     ) -> FloatArray:
         """E[purchases in (T, T + t] | x, t_x, T] per customer (``t`` scalar or per customer,
         in the model's time unit or as a calendar span)."""
+        frequency, recency, T = self._columns(frequency, recency, T)
         return self._conditional(
             self._t(t),
             frequency,
@@ -239,9 +270,9 @@ class PurchaseModelBase(FittedModel):
     def expected_purchases_if_alive(
         self,
         t: Any,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,
+        frequency: Any,
+        recency: npt.ArrayLike | None = None,
+        T: npt.ArrayLike | None = None,
         *,
         purchase_covariates: npt.ArrayLike | None = None,
         dropout_covariates: npt.ArrayLike | None = None,
@@ -249,6 +280,7 @@ class PurchaseModelBase(FittedModel):
         """E[purchases in (T, T + t] | alive at T, x, t_x, T] per customer: the conditional
         expectation without the P(alive) factor (``t`` may have one more axis, for example
         ``t[None, :]`` against ``frequency[:, None]`` for a customers x horizons table)."""
+        frequency, recency, T = self._columns(frequency, recency, T)
         ts = self._t(t)
         x, _tx, tt, th = self._history(
             frequency, recency, T, purchase_covariates, dropout_covariates
@@ -263,15 +295,16 @@ class PurchaseModelBase(FittedModel):
     def probability_of_repurchase(
         self,
         t: Any,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,
+        frequency: Any,
+        recency: npt.ArrayLike | None = None,
+        T: npt.ArrayLike | None = None,
         *,
         purchase_covariates: npt.ArrayLike | None = None,
         dropout_covariates: npt.ArrayLike | None = None,
         nan_policy: NanPolicy = "raise",
     ) -> FloatArray:
         """P(at least one purchase in (T, T + t] | x, t_x, T): alive, then a purchase."""
+        frequency, recency, T = self._columns(frequency, recency, T)
         return self._repurchase(
             self._t(t),
             frequency,
@@ -306,9 +339,9 @@ class PurchaseModelBase(FittedModel):
         self,
         n: npt.ArrayLike,
         t: Any,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,
+        frequency: Any,
+        recency: npt.ArrayLike | None = None,
+        T: npt.ArrayLike | None = None,
         *,
         purchase_covariates: npt.ArrayLike | None = None,
         dropout_covariates: npt.ArrayLike | None = None,
@@ -317,6 +350,7 @@ class PurchaseModelBase(FittedModel):
         """P(exactly ``n`` purchases in (T, T + t] | x, t_x, T) per customer: alive at T
         times the count distribution of the rest of her life, plus the probability that she
         is gone for ``n = 0`` (``n`` scalar or per customer)."""
+        frequency, recency, T = self._columns(frequency, recency, T)
         return self._conditional_pmf(
             as_counts(n, name="n"),
             self._t(t),

@@ -37,6 +37,7 @@ from crmcore.valuation.btyd._common import (
     fit_history,
     fit_rows,
     positive,
+    summary_columns,
     weights_or_ones,
 )
 from crmcore.valuation.btyd._covariates import (
@@ -342,9 +343,9 @@ class MBGNBDModel(_BetaGeoBase):
 
 
 def fit_bgnbd(
-    frequency: npt.ArrayLike,
-    recency: npt.ArrayLike,
-    T: npt.ArrayLike,
+    frequency: Any,
+    recency: npt.ArrayLike | None = None,
+    T: npt.ArrayLike | None = None,
     *,
     weights: npt.ArrayLike | None = None,
     purchase_covariates: npt.ArrayLike | None = None,
@@ -369,6 +370,13 @@ def fit_bgnbd(
     Traceback (most recent call last):
     crmcore.errors.FitError: BG/NBD: no customer made a repeat purchase; the model cannot be fitted
     """
+    frequency, recency, T, time_unit = summary_columns(
+        frequency,
+        recency,
+        T,
+        unit=None if time_unit is None else as_time_unit(time_unit),
+        against="'time_unit'",
+    )
     fit, effects = _fit_either(
         0,
         nan_policy,
@@ -386,9 +394,9 @@ def fit_bgnbd(
 
 
 def fit_mbgnbd(
-    frequency: npt.ArrayLike,
-    recency: npt.ArrayLike,
-    T: npt.ArrayLike,
+    frequency: Any,
+    recency: npt.ArrayLike | None = None,
+    T: npt.ArrayLike | None = None,
     *,
     weights: npt.ArrayLike | None = None,
     purchase_covariates: npt.ArrayLike | None = None,
@@ -405,6 +413,13 @@ def fit_mbgnbd(
     >>> round(fit_mbgnbd(s["x"], s["t_x"], s["T"]).params.r, 2)
     0.52
     """
+    frequency, recency, T, time_unit = summary_columns(
+        frequency,
+        recency,
+        T,
+        unit=None if time_unit is None else as_time_unit(time_unit),
+        against="'time_unit'",
+    )
     fit, effects = _fit_either(
         1,
         nan_policy,

@@ -43,27 +43,22 @@ from crmcore.valuation.btyd._common import (
     check_rft,
     elementwise,
     factorize_rows,
+    summary_columns,
 )
 from crmcore.valuation.btyd._family import PurchaseModel, PurchaseModelBase
 from crmcore.valuation.btyd.gamma_gamma import GammaGammaModel
+from crmcore.valuation.btyd.summary import RFMSummary
 
 __all__ = ["customer_lifetime_value"]
 
 
-@elementwise(
-    "frequency",
-    "recency",
-    "T",
-    "monetary_value",
-    rows=("purchase_covariates", "dropout_covariates"),
-)
 def customer_lifetime_value(
     purchase_model: PurchaseModel,
     spend_model: GammaGammaModel | None,
-    frequency: npt.ArrayLike,
-    recency: npt.ArrayLike,
-    T: npt.ArrayLike,
-    monetary_value: npt.ArrayLike,
+    frequency: Any,
+    recency: npt.ArrayLike | None = None,
+    T: npt.ArrayLike | None = None,
+    monetary_value: npt.ArrayLike | None = None,
     *,
     horizon: int = 12,
     discount_rate: float = 0.01,
@@ -75,6 +70,10 @@ def customer_lifetime_value(
     nan_policy: NanPolicy = "raise",
 ) -> FloatArray:
     """Discounted expected margin over ``horizon`` steps per customer.
+
+    The customers are given as arrays (frequency, recency, T, monetary value) or as an
+    :class:`~crmcore.valuation.btyd.summary.RFMSummary` alone (its unit must be the
+    model's).
 
     ``step`` is the length of one step: a number in the purchase model's time unit or a
     calendar span (:class:`crmcore.durations.Duration`, ``timedelta``); by default one
@@ -99,6 +98,58 @@ def customer_lifetime_value(
             "Gamma-Gompertz/NBD or one offering probability_alive and "
             f"expected_purchases_if_alive): {purchase_model!r}"[:300]
         )
+    if isinstance(frequency, RFMSummary):
+        if monetary_value is not None:
+            raise ValidationError(
+                "'monetary_value' comes from the summary: pass the RFMSummary alone"
+            )
+        monetary_value = frequency.monetary_value
+    elif monetary_value is None:
+        raise ValidationError("'monetary_value' is required (or pass an RFMSummary as 'frequency')")
+    own = getattr(purchase_model, "time_unit", None)
+    x, tx, tt, unit = summary_columns(frequency, recency, T, unit=own, against="the purchase model")
+    return _clv(
+        purchase_model,
+        spend_model,
+        x,
+        tx,
+        tt,
+        monetary_value,
+        horizon=horizon,
+        discount_rate=discount_rate,
+        margin=margin,
+        step=step,
+        time_unit=_summary_unit(time_unit, unit) if own is None else time_unit,
+        purchase_covariates=purchase_covariates,
+        dropout_covariates=dropout_covariates,
+        nan_policy=nan_policy,
+    )
+
+
+@elementwise(
+    "frequency",
+    "recency",
+    "T",
+    "monetary_value",
+    rows=("purchase_covariates", "dropout_covariates"),
+)
+def _clv(
+    purchase_model: PurchaseModel,
+    spend_model: GammaGammaModel | None,
+    frequency: npt.ArrayLike,
+    recency: npt.ArrayLike,
+    T: npt.ArrayLike,
+    monetary_value: npt.ArrayLike,
+    *,
+    horizon: int,
+    discount_rate: float,
+    margin: float,
+    step: Any,
+    time_unit: str | None,
+    purchase_covariates: npt.ArrayLike | None,
+    dropout_covariates: npt.ArrayLike | None,
+    nan_policy: NanPolicy = "raise",
+) -> FloatArray:
     if spend_model is not None:
         expect_instance(spend_model, GammaGammaModel, name="spend_model")
     horizon = as_horizon(horizon, name="horizon", low=1)
@@ -136,6 +187,15 @@ def customer_lifetime_value(
     alive = purchase_model.probability_alive(x, tx, tt, **cov)
     cum_i = purchase_model.expected_purchases_if_alive(times[None, :], x, tx, tt, **cov)
     return np.asarray(margin * value * alive * (np.diff(cum_i, axis=1) @ disc))
+
+
+def _summary_unit(given: str | None, summary: str | None) -> str | None:
+    """For a model without a unit: the summary's unit (``time_unit`` must agree with it)."""
+    if summary is None:
+        return given
+    if given is not None:
+        check_same_unit(as_time_unit(given), summary, what="'time_unit'", against="the summary")
+    return summary
 
 
 def _unit(model: PurchaseModel, given: str | None) -> str | None:

@@ -17,6 +17,7 @@ evaluated stably in log space (see :mod:`._pareto_math`).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 import numpy as np
@@ -41,6 +42,7 @@ from crmcore.valuation.btyd._common import (
     fit_rows,
     map_rft,
     positive,
+    summary_columns,
     time_steps,
     trigamma,
     weights_or_ones,
@@ -149,9 +151,9 @@ def _start(data: ParetoData) -> FloatArray:
 
 
 def fit_pareto_nbd(
-    frequency: npt.ArrayLike,
-    recency: npt.ArrayLike,
-    T: npt.ArrayLike,
+    frequency: Any,
+    recency: npt.ArrayLike | None = None,
+    T: npt.ArrayLike | None = None,
     *,
     weights: npt.ArrayLike | None = None,
     purchase_covariates: npt.ArrayLike | None = None,
@@ -174,6 +176,13 @@ def fit_pareto_nbd(
     Traceback (most recent call last):
     crmcore.errors.FitError: Pareto/NBD: no customer made a repeat purchase; the model cannot be fitted
     """
+    frequency, recency, T, time_unit = summary_columns(
+        frequency,
+        recency,
+        T,
+        unit=None if time_unit is None else as_time_unit(time_unit),
+        against="'time_unit'",
+    )
     d = fit_rows(
         nan_policy,
         {"frequency": frequency, "recency": recency, "T": T, "weights": weights},

@@ -19,7 +19,7 @@ repeat transactions (0 without repeats). Times are in ``time_unit``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 import numpy as np
@@ -27,17 +27,15 @@ import numpy.typing as npt
 
 from crmcore._results import array, choice, number
 from crmcore.arrays import FloatArray, as_float_array, check_nonnegative, check_same_length
+from crmcore.durations import DAYS_PER_UNIT, TimeUnit, as_time_unit
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
 from crmcore.model.transaction import TransactionKind
-from crmcore.options import as_choice, expect_instance
+from crmcore.options import expect_instance
 from crmcore.tables import TransactionLog
 from crmcore.timestamps import as_instant, parse_timestamps
 
 __all__ = ["RFMSummary", "summarize_arrays", "summarize_transactions"]
-
-TimeUnit = Literal["D", "W", "M"]
-_UNIT_DAYS = {"D": 1.0, "W": 7.0, "M": 365.2425 / 12}
 
 
 @attrs.frozen(eq=False)
@@ -93,7 +91,7 @@ def _distance(
         m_later = later.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
         m_earlier = earlier.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
         return (m_later - m_earlier).astype(np.float64)
-    out: FloatArray = (later - earlier).astype(np.float64) / _UNIT_DAYS[unit]
+    out: FloatArray = (later - earlier).astype(np.float64) / DAYS_PER_UNIT[unit]
     return out
 
 
@@ -132,15 +130,17 @@ def summarize_transactions(
 
     ``period`` is the granularity at which purchases merge (``"D"`` day,
     ``"W"`` Monday-based week, ``"M"`` calendar month); ``time_unit`` the unit
-    of recency and T (months are 365.2425 / 12 days, or whole months when the
-    period is also ``"M"``). ``calibration_end`` and ``observation_end`` are
+    of recency and T (months are 365.2425 / 12 days, the one month of
+    :mod:`crmcore.durations`, or whole months when the period is also ``"M"``). The
+    summary carries its ``time_unit``; a model fitted from it (``fit_bgnbd(summary)``)
+    carries it on, and predictions from a summary in another unit are refused. ``calibration_end`` and ``observation_end`` are
     inclusive dates; the calibration end defaults to the observation end,
     which defaults to the last transaction. Only customers with a
     transaction up to the calibration end are summarised.
     """
     log = expect_instance(log, TransactionLog, name="log")
-    for name, v in (("time_unit", time_unit), ("period", period)):
-        as_choice(v, name=name, allowed=sorted(_UNIT_DAYS))
+    as_time_unit(time_unit)
+    as_time_unit(period, name="period")
     codes = [TransactionKind(k).code for k in kinds]
     if len(codes) == 1 and len(log) and int(log.kind.min()) == int(log.kind.max()) == codes[0]:
         cust, time, amount = log.customer, log.time, log.amount  # no copies when all rows count
