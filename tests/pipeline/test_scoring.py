@@ -331,3 +331,34 @@ def test_inputs_are_checked_with_clear_errors(synth) -> None:  # type: ignore[no
         DealFields.from_arrays(["a", "b"], {"region": ["n"]})
     with pytest.raises(ValidationError, match="'region' must not contain|mixes label kinds"):
         DealFields.from_arrays(["a", "b"], {"region": ["n", 3]})
+
+
+# -- the weighted pipeline and the forecast ------------------------------------------------------
+def test_weighted_pipeline_and_forecast_take_the_scores(synth) -> None:  # type: ignore[no-untyped-def]
+    import attrs
+
+    from crmcore.pipeline import forecast, weighted_pipeline
+
+    fh = FunnelHistory.build(synth.history, B2B, as_of=CUT)
+    scores = score_deals(fit_deal_scores(fh, fields=synth.fields), fh, fields=synth.fields)
+    plain, scored = weighted_pipeline(fh), weighted_pipeline(fh, scores=scores)
+    amount = np.nan_to_num(fh.amount[fh.is_open])
+    assert scored.weighted_total == pytest.approx(float(amount @ scores.probability))
+    assert scored.open_total == plain.open_total and (scored.count == plain.count).all()
+    stage = fh.final_stage[fh.is_open]
+    by_stage = np.bincount(stage, weights=amount * scores.probability, minlength=len(B2B.stages))
+    np.testing.assert_allclose(scored.weighted, by_stage)
+    assert scored.category_weighted.sum() == pytest.approx(scored.weighted_total)
+    # scores equal to the stage probabilities give the stage method's forecast
+    same = attrs.evolve(scores, probability=fh.stage_probability[stage])
+    by_scores, by_stage_p = forecast(fh, scores=same), forecast(fh, method="stage")
+    np.testing.assert_allclose(by_scores.expected, by_stage_p.expected)
+    assert by_scores.method == "scores"
+    assert forecast(fh, scores=scores).total_expected > 0
+    later = FunnelHistory.build(synth.history, B2B, as_of="2024-07-01")
+    with pytest.raises(ValidationError, match="score the same history"):
+        weighted_pipeline(later, scores=scores)
+    with pytest.raises(ValidationError, match="have no score for open opportunity"):
+        weighted_pipeline(fh, scores=attrs.evolve(
+            scores, opportunity_ids=scores.opportunity_ids[1:], probability=scores.probability[1:],
+            log_odds=scores.log_odds[1:], levels=scores.levels[1:]))  # fmt: skip

@@ -83,12 +83,15 @@ class Spec:
 
 @attrs.frozen(eq=False)
 class Moments:
-    """Open deals at moments: deal row in the history, event in force, age and time in stage (days)."""
+    """Open deals at moments: deal row in the history, event in force, age and time in stage
+    (days); ``current``: the moments are ``as_of`` (amount and owner are then the deal's values
+    at ``as_of``, edits after its last move included), else those of the event in force."""
 
     opp: IntArray
     event: IntArray
     age: FloatArray
     tis: FloatArray
+    current: bool = False
 
 
 def _ends(fh: FunnelHistory) -> IntArray:
@@ -110,6 +113,7 @@ def deal_moments(fh: FunnelHistory, rows: IntArray) -> Moments:
         ends[rows],
         (cut - fh.created[rows]) / _DAY,
         (cut - fh.entered[rows]) / _DAY,
+        current=True,
     )
 
 
@@ -203,9 +207,9 @@ def _raw(
 ) -> tuple[str, Any, Any]:
     """A factor's raw values at the moments: ("number", values, None) or ("label", codes, labels)."""
     if name == "amount":
-        return "number", fh.ev_amount[m.event], None
+        return "number", fh.amount[m.opp] if m.current else fh.ev_amount[m.event], None
     if name == "owner":
-        return "label", fh.ev_owner[m.event], fh.owner_ids
+        return "label", fh.owner[m.opp] if m.current else fh.ev_owner[m.event], fh.owner_ids
     if name == "product":
         return "label", fh.product[m.opp], fh.products
     if name == "age":

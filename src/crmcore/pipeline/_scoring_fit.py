@@ -21,13 +21,16 @@ so a score is ``intercept + sum of the coefficients of the deal's levels``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
 from crmcore.arrays import FloatArray, IntArray
-from crmcore.fitting import FitSummary, maximum_likelihood
+
+if TYPE_CHECKING:  # crmcore.fitting imports scipy.optimize (slow): only when fitting
+    from crmcore.fitting import FitSummary
 
 __all__ = ["fit_logistic", "fit_naive_bayes"]
 
@@ -78,6 +81,8 @@ def fit_logistic(
     (0.5, True, ('intercept', 'x=a', 'x=b'))
     """
     from scipy import sparse
+
+    from crmcore.fitting import maximum_likelihood
 
     x, n, wins = _merge(codes, sizes, y)
     total = float(n.sum())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -13,9 +13,12 @@ from crmcore._messages import show
 from crmcore._results import COUNT, FINITE, PROBABILITY, array, choice, each, number
 from crmcore.arrays import FloatArray
 from crmcore.errors import ValidationError
-from crmcore.fitting import FitSummary
 from crmcore.model._fields import instance, tuple_of, utc
 from crmcore.pipeline._scoring_features import KINDS
+from crmcore.pipeline.history import FunnelHistory
+
+if TYPE_CHECKING:  # crmcore.fitting imports scipy.optimize (slow): checked when given
+    from crmcore.fitting import FitSummary
 
 __all__ = ["METHODS", "DealExplanation", "DealScoreModel", "DealScores"]
 
@@ -35,6 +38,15 @@ def _text_rows(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
                 f"{type(inst).__name__}: '{attr.name}[{i}]' must be a non-empty tuple of "
                 f"strings: {show(row)}"
             )
+
+
+def _fit_summary(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
+    """None or a :class:`~crmcore.fitting.FitSummary` (imported only when there is one)."""
+    if value is None:
+        return
+    from crmcore.fitting import FitSummary
+
+    instance(FitSummary, "a FitSummary", optional=True)(inst, attr, value)
 
 
 def _opt_utc(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
@@ -76,9 +88,7 @@ class DealScoreModel:
     n_won: int = attrs.field(validator=COUNT)
     n_moments: int = attrs.field(validator=COUNT)
     log_likelihood: float = attrs.field(validator=number(hi=0))
-    fit: FitSummary | None = attrs.field(
-        validator=instance(FitSummary, "a FitSummary", optional=True)
-    )
+    fit: FitSummary | None = attrs.field(validator=_fit_summary)
     prior_sd: float | None = attrs.field(default=None, validator=number(gt=0, optional=True))
     smoothing: float | None = attrs.field(default=None, validator=number(gt=0, optional=True))
 
@@ -270,4 +280,40 @@ class DealScores:
         hit = ids[order][pos] == want
         out = np.full(len(want), np.nan)
         out[hit] = self.probability[order][pos[hit]]
+        return out
+
+    def for_history(self, fh: FunnelHistory) -> FloatArray:
+        """P(win) of every opportunity of ``fh`` (NaN for the closed ones), for the weighted
+        pipeline and the forecast: ``fh`` must be at these scores' ``as_of`` and each of its
+        open deals must have a score.
+
+        >>> from crmcore.pipeline.presets import B2B
+        >>> from crmcore.pipeline.scoring import fit_deal_scores, score_deals, synthetic_scoring_pipeline
+        >>> s = synthetic_scoring_pipeline(B2B, n_opportunities=400, seed=5)
+        >>> fh = FunnelHistory.build(s.history, B2B)
+        >>> scores = score_deals(fit_deal_scores(fh), fh)
+        >>> p = scores.for_history(fh)
+        >>> bool(np.isnan(p[~fh.is_open]).all()), bool((p[fh.is_open] == scores.probability).all())
+        (True, True)
+        """
+        if not isinstance(fh, FunnelHistory):
+            raise ValidationError(f"'data' must be a FunnelHistory to apply scores to: {show(fh)}")
+        if fh.as_of != self.as_of:
+            raise ValidationError(
+                f"'scores' are as of {np.datetime_as_string(self.as_of)}, the history as of "
+                f"{np.datetime_as_string(fh.as_of)}: score the same history"
+            )
+        rows = np.flatnonzero(fh.is_open)
+        ids = fh.opportunity_ids[fh.opportunity_codes[rows]]
+        out = np.full(fh.n_opportunities, np.nan)
+        if len(ids) == len(self) and bool(np.array_equal(ids, self.opportunity_ids)):
+            out[rows] = self.probability
+            return out
+        p = self.probability_of(ids)
+        if np.isnan(p).any():
+            missing = ids[int(np.flatnonzero(np.isnan(p))[0])]
+            raise ValidationError(
+                f"'scores' have no score for open opportunity {show(missing)}: score this history"
+            )
+        out[rows] = p
         return out

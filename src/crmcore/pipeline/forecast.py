@@ -29,7 +29,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import numpy as np
@@ -47,6 +47,9 @@ from crmcore.pipeline.history import FunnelHistory, _days_between, _wsum
 from crmcore.pipeline.metrics import _ratio, view
 from crmcore.tables import StageHistory
 from crmcore.timestamps import as_instant
+
+if TYPE_CHECKING:  # scoring imports the forecast: no import at run time
+    from crmcore.pipeline.scoring import DealScores
 
 __all__ = [
     "Backtest",
@@ -289,6 +292,7 @@ def _close_probabilities(
     ttc: TimeToClose,
     edge_days: FloatArray,
     rows: IntArray,
+    p_deal: FloatArray | None = None,
 ) -> tuple[FloatArray, int]:
     """``q[i, m]``: probability open deal ``rows[i]`` is won in month ``m``, and the stale count.
 
@@ -329,7 +333,7 @@ def _close_probabilities(
         share = np.diff(hits, axis=1) / np.where(alive > 0, alive, 1.0)[:, None]
         share[alive <= 0] = 0.0
         stale += int(np.count_nonzero(alive <= 0))
-        q[mine] = p_stage[s] * share
+        q[mine] = (p_stage[s] if p_deal is None else p_deal[mine][:, None]) * share
     return q, stale
 
 
@@ -342,11 +346,14 @@ def forecast(
     prior_weight: float = 2.0,
     level: float = 0.8,
     train: FunnelHistory | None = None,
+    scores: DealScores | None = None,
 ) -> Forecast:
     """Expected won revenue per month for ``months`` months after ``as_of`` (see the module docstring).
 
     ``train`` is the history the probabilities and timing are learnt from
-    (default: ``data`` itself, i.e. everything before ``as_of``).
+    (default: ``data`` itself, i.e. everything before ``as_of``). With ``scores``
+    (:func:`~crmcore.pipeline.scoring.score_deals` of the same history at the same
+    ``as_of``) each open deal's own P(win) replaces its stage's (``method`` "scores").
 
     >>> from crmcore.pipeline.presets import TOP_IN_BEST
     >>> h = StageHistory.from_arrays(opportunity_ids=["a"], sequence=[0], from_stage=[None],
@@ -369,7 +376,8 @@ def forecast(
         p_stage = fh.stage_probability[open_idx]
     labels, edge_days = _month_edges(fh.as_of, months)
     rows = np.flatnonzero(fh.is_open)
-    q, stale = _close_probabilities(fh, p_stage, ttc, edge_days, rows)
+    p_deal = None if scores is None else scores.for_history(fh)[rows]
+    q, stale = _close_probabilities(fh, p_stage, ttc, edge_days, rows, p_deal)
     v = np.nan_to_num(fh.amount[rows], nan=0.0)
     expected = v @ q
     var = (v * v) @ (q * (1 - q))
@@ -379,7 +387,7 @@ def forecast(
     z = float(ndtri(0.5 + level / 2))
     sd = np.sqrt(var)
     return Forecast(
-        method=method,
+        method=method if scores is None else "scores",
         as_of=fh.as_of,
         months=labels,
         expected=expected,

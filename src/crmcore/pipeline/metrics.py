@@ -19,6 +19,7 @@ True
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
@@ -34,6 +35,9 @@ from crmcore.pipeline.funnel import ForecastCategory, Funnel
 from crmcore.pipeline.history import FunnelHistory, _days_between, _wsum
 from crmcore.tables import StageHistory
 from crmcore.timestamps import as_instant
+
+if TYPE_CHECKING:  # scoring imports the metrics: no import at run time
+    from crmcore.pipeline.scoring import DealScores
 
 __all__ = [
     "Coverage",
@@ -368,8 +372,13 @@ def weighted_pipeline(
     funnel: Funnel | None = None,
     *,
     closed_since: datetime | np.datetime64 | str | None = None,
+    scores: DealScores | None = None,
 ) -> WeightedPipeline:
     """Open amounts per stage weighted by stage probability, and per forecast category.
+
+    With ``scores`` (:func:`~crmcore.pipeline.scoring.score_deals` of the same
+    history at the same ``as_of``) each open deal is weighted by its own P(win)
+    instead of its stage's probability.
 
     >>> from crmcore.pipeline.presets import TOP_IN_BEST
     >>> h = StageHistory.from_arrays(
@@ -388,12 +397,13 @@ def weighted_pipeline(
     a = amt[is_open]
     count = np.bincount(st, minlength=n_st)
     total = _wsum(st, weights=a, minlength=n_st)
-    weighted = total * fh.stage_probability
+    p = fh.stage_probability[st] if scores is None else scores.for_history(fh)[is_open]
+    weighted = (
+        total * fh.stage_probability if scores is None else _wsum(st, weights=a * p, minlength=n_st)
+    )
     cats = tuple(c.value for c in ForecastCategory)
     cat_total = _wsum(fh.stage_category[st], weights=a, minlength=len(cats))
-    cat_weighted = _wsum(
-        fh.stage_category[st], weights=a * fh.stage_probability[st], minlength=len(cats)
-    )
+    cat_weighted = _wsum(fh.stage_category[st], weights=a * p, minlength=len(cats))
     closed_i = cats.index(ForecastCategory.CLOSED.value)
     if closed_since is not None:
         since = as_instant(closed_since, name="closed_since")

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import attrs
 import numpy as np
@@ -43,6 +44,7 @@ from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ArgumentTypeError, ValidationError
 from crmcore.model._fields import tuple_of
 from crmcore.options import as_choice, as_count, as_number, expect_instance
+from crmcore.pipeline._paths import reached
 from crmcore.pipeline._scoring_data import BUILTIN_FACTORS, DealFields
 from crmcore.pipeline._scoring_features import (
     Moments,
@@ -85,16 +87,26 @@ def _history(
     data: FunnelHistory | StageHistory,
     funnel: Funnel | None,
     as_of: datetime | np.datetime64 | str | None,
+    known_at: datetime | np.datetime64 | str | None = None,
+    changes: Sequence[Any] | None = None,
 ) -> FunnelHistory:
     if isinstance(data, FunnelHistory):
-        if as_of is not None:
-            raise ValidationError("'as_of' applies when building: pass it to FunnelHistory.build")
+        for name, value in (("as_of", as_of), ("known_at", known_at), ("changes", changes)):
+            if value is not None:
+                raise ValidationError(
+                    f"{name!r} applies when building: pass it to FunnelHistory.build"
+                )
         return data
     if isinstance(data, StageHistory):
         if funnel is None:
             raise ValidationError("'funnel' is needed to score a StageHistory: pass funnel=")
         funnel = expect_instance(funnel, Funnel, name="funnel")
-        return FunnelHistory.build(data, funnel, as_of=as_of)
+        extra: dict[str, Any] = {}
+        if known_at is not None:
+            extra["known_at"] = known_at
+        if changes is not None:
+            extra["changes"] = changes
+        return FunnelHistory.build(data, funnel, as_of=as_of, **extra)
     raise ArgumentTypeError(
         f"'data' must be a FunnelHistory, or a StageHistory with funnel=: {repr(data)[:80]}"
     )
@@ -131,6 +143,8 @@ def fit_deal_scores(
     funnel: Funnel | None = None,
     *,
     as_of: datetime | np.datetime64 | str | None = None,
+    known_at: datetime | np.datetime64 | str | None = None,
+    changes: Sequence[Any] | None = None,
     fields: DealFields | None = None,
     method: str = "logistic",
     factors: Sequence[str] | None = None,
@@ -140,7 +154,10 @@ def fit_deal_scores(
 ) -> DealScoreModel:
     """Learn P(win) from the deals closed before ``as_of`` (see the module docstring).
 
-    ``factors`` chooses among the built-in factors (:data:`BUILTIN_FACTORS`)
+    ``data`` is a :class:`FunnelHistory`, or a :class:`StageHistory` with its
+    ``funnel``, cut at ``as_of`` and, with ``known_at``, at what had been
+    recorded by then (its ``recorded_at`` column), field ``changes`` included
+    (see :meth:`FunnelHistory.build`). ``factors`` chooses among the built-in factors (:data:`BUILTIN_FACTORS`)
     and the ``fields`` names (default: all); a factor with a single level in
     the training history is left out. ``prior_sd`` is the standard deviation
     of the Gaussian prior on each level's log-odds effect (logistic);
@@ -164,7 +181,7 @@ def fit_deal_scores(
     smoothing = as_number(smoothing, name="smoothing", low=0.0, high=1e6, inclusive=(False, True))
     if fields is not None:
         fields = expect_instance(fields, DealFields, name="fields")
-    fh = _history(data, funnel, as_of)
+    fh = _history(data, funnel, as_of, known_at, changes)
     names = _factor_names(factors, fields, method)
     moments, y = training_moments(fh)
     if not len(y):
@@ -209,7 +226,7 @@ def fit_deal_scores(
         method=method,
         funnel=fh.funnel.name,
         as_of=as_datetime(fh.as_of, name="as_of"),
-        known_at=None,
+        known_at=None if known_at is None else as_datetime(known_at, name="known_at"),
         factors=tuple(s.name for s in specs),
         kinds=tuple(s.kind for s in specs),
         levels=tuple(s.levels for s in specs),
@@ -235,24 +252,18 @@ def _naive_bayes(
     fields: DealFields | None,
     smoothing: float,
 ) -> tuple[float, list[FloatArray]]:
-    """Won and lost counts per level over the closed deals (stages: every stage reached)."""
+    """Won and lost counts per level over the closed deals (stages: every stage entered)."""
     closed = np.flatnonzero(~fh.is_open & (fh.max_rank >= 0))
     won = fh.is_won[closed]
     at_close = deal_moments(fh, closed)
     won_counts, lost_counts, skip = [], [], []
     for spec in specs:
         k = len(spec.levels)
-        if spec.kind == "stage":
-            open_idx = np.flatnonzero(fh.stage_kind == 0)
-            level_rank = np.full(k, np.iinfo(np.int64).max)
-            for i in open_idx:
-                name = fh.funnel.stage_names[i]
-                if name in spec.levels:
-                    level_rank[spec.levels.index(name)] = fh.stage_rank[i]
-            depth = fh.max_rank[closed]
-            reached = depth[:, None] >= level_rank[None, :]  # deals x levels
-            w = reached[won].sum(axis=0).astype(np.float64)
-            lo = reached[~won].sum(axis=0).astype(np.float64)
+        if spec.kind == "stage":  # every stage the deal entered (pipeline/_paths.py's rule)
+            hit = reached(fh)[closed]
+            cols = [fh.funnel.stage_names.index(name) for name in spec.levels]
+            w = hit[won][:, cols].sum(axis=0).astype(np.float64)
+            lo = hit[~won][:, cols].sum(axis=0).astype(np.float64)
         else:
             c = encode(spec, fh, at_close, fields=fields, field_rows=rows, paths=paths)
             w = np.bincount(c[won], minlength=k).astype(np.float64)
@@ -282,11 +293,14 @@ def score_deals(
     funnel: Funnel | None = None,
     *,
     as_of: datetime | np.datetime64 | str | None = None,
+    known_at: datetime | np.datetime64 | str | None = None,
+    changes: Sequence[Any] | None = None,
     fields: DealFields | None = None,
 ) -> DealScores:
     """P(win) of every deal open at ``as_of`` under ``model``, with its explanation.
 
-    ``fields`` must hold every field the model uses (deals missing from it
+    ``data``, ``as_of``, ``known_at`` and ``changes`` as in :func:`fit_deal_scores`
+    (a model can score a later date than it was fitted at). ``fields`` must hold every field the model uses (deals missing from it
     have missing values there).
 
     >>> from crmcore.pipeline.presets import B2B
@@ -299,7 +313,7 @@ def score_deals(
     model = expect_instance(model, DealScoreModel, name="model")
     if fields is not None:
         fields = expect_instance(fields, DealFields, name="fields")
-    fh = _history(data, funnel, as_of)
+    fh = _history(data, funnel, as_of, known_at, changes)
     specs = _model_specs(model)
     needed = [s.name for s in specs if s.name not in BUILTIN_FACTORS]
     absent = [n for n in needed if fields is None or n not in fields.names]
@@ -341,7 +355,8 @@ def _score(
 class ScoreBacktest:
     """Scores made at a past ``as_of`` against how the deals open then actually ended.
 
-    ``n_open`` deals were open at ``as_of``; ``n_resolved`` of them have
+    ``known_at`` is when the past was read as known (None: the history has no
+    recording times, so every event before ``as_of`` was used). ``n_open`` deals were open at ``as_of``; ``n_resolved`` of them have
     closed since (``n_won`` won): they are the ones scored here (the others
     have no outcome yet). Per method: ``brier`` (mean squared error of the
     probability), ``log_loss`` (mean negative log-likelihood, probabilities
@@ -351,6 +366,7 @@ class ScoreBacktest:
     """
 
     as_of: np.datetime64 = attrs.field(validator=array("M", ndim=None))
+    known_at: np.datetime64 | None = attrs.field(validator=array("M", ndim=None, optional=True))
     methods: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a method name"))
     n_open: int = attrs.field(validator=number(0, integer=True, at_least=("n_resolved",)))
     n_resolved: int = attrs.field(validator=number(0, integer=True, at_least=("n_won",)))
@@ -370,7 +386,7 @@ class ScoreBacktest:
     def base_rate(self) -> float:
         """The share of the scored deals that were won.
 
-        >>> ScoreBacktest(np.datetime64("2025-01-01"), ("stage",), 10, 4, 1, (0.2,), (0.5,),
+        >>> ScoreBacktest(np.datetime64("2025-01-01"), None, ("stage",), 10, 4, 1, (0.2,), (0.5,),
         ...     np.array([0.0, 1.0]), np.array([[4]]), np.array([[0.3]]), np.array([[0.25]])).base_rate
         0.25
         """
@@ -379,7 +395,7 @@ class ScoreBacktest:
     def best(self, metric: str = "brier") -> str:
         """The method with the lowest ``metric`` (``"brier"`` or ``"log_loss"``).
 
-        >>> ScoreBacktest(np.datetime64("2025-01-01"), ("a", "b"), 3, 2, 1, (0.2, 0.1), (0.6, 0.7),
+        >>> ScoreBacktest(np.datetime64("2025-01-01"), None, ("a", "b"), 3, 2, 1, (0.2, 0.1), (0.6, 0.7),
         ...     np.array([0.0, 1.0]), np.array([[2], [2]]), np.array([[0.5], [0.5]]),
         ...     np.array([[0.5], [0.5]])).best("log_loss")
         'a'
@@ -391,7 +407,7 @@ class ScoreBacktest:
     def lines(self) -> list[str]:
         """The scores and the reliability table as text.
 
-        >>> bt = ScoreBacktest(np.datetime64("2025-01-01"), ("stage",), 3, 2, 1, (0.2,), (0.6,),
+        >>> bt = ScoreBacktest(np.datetime64("2025-01-01"), None, ("stage",), 3, 2, 1, (0.2,), (0.6,),
         ...     np.array([0.0, 0.5, 1.0]), np.array([[1, 1]]), np.array([[0.3, 0.6]]), np.array([[0.0, 1.0]]))
         >>> print("\\n".join(bt.lines()))
         2 of 3 deals open at 2025-01-01 closed since, 1 won (50.0%)
@@ -434,6 +450,8 @@ def backtest_deal_scores(
     funnel: Funnel,
     *,
     as_of: datetime | np.datetime64 | str,
+    known_at: datetime | np.datetime64 | str | None = None,
+    changes: Sequence[Any] | None = None,
     fields: DealFields | None = None,
     methods: Sequence[str] = ("logistic", "naive_bayes", "stage"),
     bins: int = 10,
@@ -444,9 +462,14 @@ def backtest_deal_scores(
     """Fit as if it were ``as_of`` (only the deals closed before it), score the deals open then,
     and compare with how they ended in the whole history (see :class:`ScoreBacktest`).
 
-    Methods: ``"logistic"`` and ``"naive_bayes"`` (:func:`fit_deal_scores`),
-    ``"stage"`` (the funnel's static stage probability of each deal's stage)
-    and ``"history"`` (the stage's smoothed empirical win rate,
+    The past is read as it was known at ``known_at`` (default: ``as_of`` itself,
+    when the history has a ``recorded_at`` column): a loss dated before the
+    cut-off but typed after it is not seen by the fit. The outcomes are read
+    from everything known now. ``changes`` are the deals' field changes (see
+    :meth:`FunnelHistory.build`). Methods: ``"logistic"`` and
+    ``"naive_bayes"`` (:func:`fit_deal_scores`), ``"stage"`` (the funnel's
+    static stage probability of each deal's stage) and ``"history"`` (the
+    stage's smoothed empirical win rate,
     :func:`~crmcore.pipeline.forecast.win_probabilities`).
 
     >>> from crmcore.pipeline.presets import B2B
@@ -464,8 +487,10 @@ def backtest_deal_scores(
     if fields is not None:
         fields = expect_instance(fields, DealFields, name="fields")
     cut = as_instant(as_of, name="as_of")
-    past = FunnelHistory.build(history, funnel, as_of=cut)
-    full = FunnelHistory.build(history, funnel)
+    seen = cut if known_at is None else as_instant(known_at, name="known_at")
+    recorded = getattr(history, "recorded_at", None) is not None
+    past = _history(history, funnel, cut, seen if recorded else None, changes)
+    full = _history(history, funnel, None, None, changes)
     where = np.full(len(history.opportunity_ids), -1, dtype=np.int64)
     where[full.opportunity_codes] = np.arange(full.n_opportunities)
     open_rows = np.flatnonzero(past.is_open)
@@ -512,6 +537,7 @@ def backtest_deal_scores(
         share[i, has] = np.bincount(which[i], weights=y, minlength=bins)[has] / c[has]
     return ScoreBacktest(
         as_of=cut,
+        known_at=seen if recorded else None,
         methods=methods,
         n_open=len(open_rows),
         n_resolved=int(resolved.sum()),
