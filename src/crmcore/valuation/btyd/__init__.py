@@ -27,7 +27,13 @@ from crmcore.valuation.btyd.simulate import (
     simulate_mbgnbd,
     simulate_pareto_nbd,
 )
-from crmcore.valuation.btyd.summary import RFMSummary, summarize_arrays, summarize_transactions
+from crmcore.valuation.btyd.summary import (
+    RFMSummary,
+    repeat_transaction_days,
+    summarize_arrays,
+    summarize_transactions,
+)
+from crmcore.valuation.btyd.tracking import TrackingCurves, tracking_curves
 
 __all__: list[str] = [
     "BGBBModel",
@@ -43,12 +49,14 @@ __all__: list[str] = [
     "PurchaseModel",
     "PurchaseModelBase",
     "RFMSummary",
+    "TrackingCurves",
     "customer_lifetime_value",
     "fit_bgbb",
     "fit_bgnbd",
     "fit_gamma_gamma",
     "fit_mbgnbd",
     "fit_pareto_nbd",
+    "repeat_transaction_days",
     "simulate_bgbb",
     "simulate_bgnbd",
     "simulate_gamma_gamma",
@@ -56,4 +64,5 @@ __all__: list[str] = [
     "simulate_pareto_nbd",
     "summarize_arrays",
     "summarize_transactions",
+    "tracking_curves",
 ]

@@ -35,7 +35,7 @@ from crmcore.options import expect_instance
 from crmcore.tables import TransactionLog
 from crmcore.timestamps import as_instant, parse_timestamps
 
-__all__ = ["RFMSummary", "summarize_arrays", "summarize_transactions"]
+__all__ = ["RFMSummary", "repeat_transaction_days", "summarize_arrays", "summarize_transactions"]
 
 
 @attrs.frozen(eq=False)
@@ -248,3 +248,35 @@ def summarize_arrays(
     kind = np.full(len(codes), TransactionKind.PURCHASE.code, dtype=np.int8)
     log = TransactionLog(codes, time, amount, kind, labels)
     return summarize_transactions(log, **options)
+
+
+def repeat_transaction_days(
+    log: TransactionLog, *, period: str = "D", kinds: tuple[str, ...] = ("purchase",)
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Per customer of ``log`` with a transaction: her code, the day number of her first
+    transaction (the start of its ``period``), and the start days of every repeat
+    transaction, under the summaries' convention (purchases in one period are one
+    transaction; the first is not a repeat).
+
+    >>> from crmcore.tables import TransactionLog
+    >>> log = TransactionLog.from_arrays(customer_ids=["a", "a", "a", "b"],
+    ...     timestamps=["2024-01-01", "2024-01-01T15:00", "2024-01-08", "2024-01-05"],
+    ...     amounts=[1.0, 1, 1, 1])
+    >>> codes, first, repeats = repeat_transaction_days(log)
+    >>> codes.tolist(), first.astype("datetime64[D]").tolist(), repeats.astype("datetime64[D]").tolist()
+    ([0, 1], [datetime.date(2024, 1, 1), datetime.date(2024, 1, 5)], [datetime.date(2024, 1, 8)])
+    """
+    log = expect_instance(log, TransactionLog, name="log")
+    as_time_unit(period, name="period")
+    codes = [TransactionKind(k).code for k in kinds]
+    mask = np.isin(log.kind, codes)
+    cust = log.customer[mask].astype(np.int64)
+    days = _period_start(log.time[mask].astype("datetime64[D]").astype(np.int64), period)
+    if len(days) == 0:
+        raise ValidationError("the log holds no transactions of the kinds " + repr(kinds))
+    order = np.lexsort((days, cust))
+    cust, days = cust[order], days[order]
+    new = np.r_[True, (cust[1:] != cust[:-1]) | (days[1:] != days[:-1])]
+    cust, days = cust[new], days[new]
+    first_row = np.r_[True, cust[1:] != cust[:-1]]
+    return cust[first_row], days[first_row], days[~first_row]
