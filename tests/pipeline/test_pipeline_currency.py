@@ -1,0 +1,103 @@
+"""Rate tables and the one-currency rule of the array world."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crmcore.errors import ValidationError
+from crmcore.model import Money
+from crmcore.pipeline.currency import Rate, RateTable, one_currency
+from crmcore.serialization import from_json, to_json
+
+RATES = RateTable.from_rows(
+    "EUR",
+    [
+        ("JPY", "2025-01-01", "0.0061"),
+        ("JPY", "2025-02-01", "0.0064"),
+        ("USD", "2024-12-01", "0.95"),
+        ("USD", "2025-03-01", "0.92"),
+    ],
+)
+
+
+def test_rates_are_looked_up_by_validity_date() -> None:
+    assert RATES.rate("jpy", date(2025, 1, 1)) == Decimal("0.0061")
+    assert RATES.rate("JPY", date(2025, 1, 31)) == Decimal("0.0061")
+    assert RATES.rate("JPY", date(2025, 2, 1)) == Decimal("0.0064")
+    assert RATES.rate("EUR", date(1990, 1, 1)) == 1
+    with pytest.raises(ValidationError, match="no rate of JPY into EUR on 2024-12-31"):
+        RATES.rate("JPY", date(2024, 12, 31))
+    with pytest.raises(
+        ValidationError,
+        match=r"no rate of GBP into EUR: the table has rates of \['EUR', 'JPY', 'USD'\]",
+    ):
+        RATES.rate("GBP", date(2025, 1, 1))
+    # cross rates go through the base, exact in Decimal
+    assert RATES.convert(Money("1000000", "JPY"), date(2025, 3, 5), to="USD") == Money(
+        "6956.52", "USD"
+    )
+
+
+def test_rate_table_rules() -> None:
+    with pytest.raises(ValidationError, match="'rate' must be a Decimal, int or numeric string"):
+        Rate("USD", "2025-01-01", 0.95)
+    with pytest.raises(ValidationError, match="'rate' must be a finite number: 'abc'"):
+        Rate("USD", "2025-01-01", "abc")
+    with pytest.raises(ValidationError, match="'valid_from' must be a date"):
+        Rate("USD", "2025-01-01T10:00", "1")
+    with pytest.raises(ValidationError, match="'currency' must be an ISO 4217 code"):
+        Rate("XXX", "2025-01-01", "1")
+    with pytest.raises(ValidationError, match="base currency EUR: it is always 1"):
+        RateTable.from_rows("EUR", [("EUR", "2025-01-01", "1")])
+    assert from_json(RateTable, to_json(RATES)) == RATES
+
+
+def test_thousand_euros_and_a_million_yen_are_not_1001000() -> None:
+    amounts = np.array([1000.0, 1_000_000.0, np.nan])
+    codes = np.array([0, 1, -1])
+    days = np.array(["2025-02-10"] * 3, dtype="M8[D]")
+    with pytest.raises(ValidationError, match=r"2 currencies \(EUR, JPY\)"):
+        one_currency(amounts, codes, ["EUR", "JPY"], days)
+    out, cur = one_currency(amounts, codes, ["EUR", "JPY"], days, rates=RATES)
+    assert cur == "EUR" and out[:2].tolist() == [1000.0, 6400.0] and np.isnan(out[2])
+    out, cur = one_currency(amounts, codes, ["EUR", "JPY"], days, rates=RATES, currency="JPY")
+    assert cur == "JPY" and out[:2].tolist() == pytest.approx([156250.0, 1_000_000.0])
+    # one currency needs no rates; asking for another one does
+    assert one_currency(amounts[:1], codes[:1], ["EUR"], days[:1])[1] == "EUR"
+    with pytest.raises(ValidationError, match="not in the report's currency USD"):
+        one_currency(amounts[:1], codes[:1], ["EUR"], days[:1], currency="USD")
+    # amounts without a currency beside amounts with one cannot be placed
+    with pytest.raises(
+        ValidationError, match="1 amount\\(s\\) without a currency beside amounts in EUR"
+    ):
+        one_currency(np.array([1.0, 2.0]), np.array([0, -1]), ["EUR"], days[:2])
+    # a table without currencies at all (built from bare numbers): currency unknown
+    assert one_currency(np.array([1.0]), np.array([-1]), [], days[:1])[1] is None
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["EUR", "JPY", "USD"]), st.integers(0, 120), st.integers(0, 10**7)
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_vectorised_conversion_equals_decimal_conversion(rows: list[tuple[str, int, int]]) -> None:
+    labels = ["EUR", "JPY", "USD"]
+    days = np.datetime64("2025-01-01") + np.array([r[1] for r in rows]).astype("m8[D]")
+    amounts = np.array([float(r[2]) for r in rows])
+    codes = np.array([labels.index(r[0]) for r in rows])
+    out, cur = one_currency(amounts, codes, labels, days, rates=RATES, currency="USD")
+    assert cur == "USD"
+    for (c, d, a), got in zip(rows, out, strict=True):
+        on = date(2025, 1, 1) + (np.timedelta64(d, "D")).astype(object)
+        want = Money(a, c).amount * RATES.rate(c, on) / RATES.rate("USD", on)
+        assert got == pytest.approx(float(want), rel=1e-12)
