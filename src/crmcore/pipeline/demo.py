@@ -19,6 +19,7 @@ import numpy as np
 
 from crmcore._demo import check_demo_args
 from crmcore.model.activity import Activity, ActivityStatus
+from crmcore.pipeline._scoring_demo import scoring_lines
 from crmcore.pipeline.breakdowns import lost_reasons
 from crmcore.pipeline.forecast import backtest, forecast
 from crmcore.pipeline.history import FunnelHistory
@@ -59,7 +60,8 @@ def _activities(period: Period, reps: tuple[str, ...]) -> list[Activity]:
 
 
 def demo(write: Callable[[str], None], *, transactions: TransactionLog) -> None:
-    """Print the pipeline section: weighted pipeline, conversion, next-quarter forecast, scorecards.
+    """Print the pipeline section: weighted pipeline, conversion, next-quarter forecast, scorecards,
+    deal scores with their reasons and their back-test.
 
     ``transactions`` is not used: a sales funnel needs stage histories,
     which the CDNOW sample does not have, so this section runs on a seeded
@@ -138,3 +140,4 @@ def demo(write: Callable[[str], None], *, transactions: TransactionLog) -> None:
     )
     for line in sc.lines():
         write("  " + line)
+    scoring_lines(write, p.history, B2B, fh, backtest_at="2025-03-01")
