@@ -12,6 +12,9 @@ these functions run after the public fits and models have checked their inputs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 from scipy.special import betaln, digamma, gammaln
@@ -21,17 +24,32 @@ from crmcore.errors import ValidationError
 from crmcore.valuation.btyd.covariates import CovariateEffects
 
 
-def covariate_matrix(values: npt.ArrayLike | None, n: int, *, name: str) -> FloatArray:
-    """Covariates as an (n, k) float matrix: None is no column, a vector is one column.
+def covariate_columns(
+    values: Any, n: int, *, name: str
+) -> tuple[FloatArray, tuple[str, ...] | None]:
+    """Covariates as an (n, k) float matrix and their names: a pandas or polars DataFrame
+    (names from its columns), a mapping of name to column, or an array (a vector is one
+    column; names None: positional). None is no column.
 
-    >>> covariate_matrix([1, 0, 1], 3, name="dropout_covariates").shape
-    (3, 1)
-    >>> covariate_matrix([[1.0], [float("nan")]], 2, name="purchase_covariates")
+    >>> z, names = covariate_columns({"age": [30, 40], "vip": [0, 1]}, 2, name="purchase_covariates")
+    >>> z.tolist(), names
+    ([[30.0, 0.0], [40.0, 1.0]], ('age', 'vip'))
+    >>> covariate_columns([[1.0], [float("nan")]], 2, name="purchase_covariates")
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'purchase_covariates' must be finite: nan at row 1, column 0
     """
     if values is None:
-        return np.zeros((n, 0))
+        return np.zeros((n, 0)), None
+    names: tuple[str, ...] | None = None
+    if isinstance(values, Mapping):
+        names = tuple(str(k) for k in values)
+        values = [np.asarray(values[k]) for k in values]
+        values = np.column_stack(values) if values else np.zeros((n, 0))
+    elif hasattr(values, "columns") and hasattr(values, "to_numpy"):  # pandas / polars
+        names = tuple(str(c) for c in values.columns)
+        values = values.to_numpy()
+    if names is not None and len(set(names)) != len(names):
+        raise ValidationError(f"{name!r} must name each column once: {names}")
     try:
         z = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError, OverflowError) as e:
@@ -44,7 +62,44 @@ def covariate_matrix(values: npt.ArrayLike | None, n: int, *, name: str) -> Floa
     if bad.any():
         i, j = (int(v) for v in np.argwhere(bad)[0])
         raise ValidationError(f"{name!r} must be finite: {z[i, j]} at row {i}, column {j}")
-    return np.ascontiguousarray(z)
+    return np.ascontiguousarray(z), names
+
+
+def named_rows(values: Any, *, name: str) -> tuple[Any, tuple[str, ...] | None]:
+    """Covariates given with names (a DataFrame or a mapping) as a plain 2-D array and the
+    names; anything else as it is with names None (for the row-wise NaN policy of a fit).
+
+    >>> named_rows({"age": [30, 40]}, name="purchase_covariates")[1]
+    ('age',)
+    """
+    if values is None or not (
+        isinstance(values, Mapping) or (hasattr(values, "columns") and hasattr(values, "to_numpy"))
+    ):
+        return values, None
+    n = len(next(iter(values.values()))) if isinstance(values, Mapping) and values else None
+    if n is None:
+        n = len(values) if not isinstance(values, Mapping) else 0
+    z, names = covariate_columns(values, n, name=name)
+    return z, names
+
+
+def covariate_matrix(values: npt.ArrayLike | None, n: int, *, name: str) -> FloatArray:
+    """Covariates as an (n, k) float matrix (see :func:`covariate_columns`).
+
+    >>> covariate_matrix([1, 0, 1], 3, name="dropout_covariates").shape
+    (3, 1)
+    """
+    return covariate_columns(values, n, name=name)[0]
+
+
+def coefficient_names(side: str, names: tuple[str, ...] | None, k: int) -> list[str]:
+    """The fit summary's names of one side's coefficients: ``purchase[age]`` by column name,
+    ``purchase[0]`` by position.
+
+    >>> coefficient_names("dropout", None, 2), coefficient_names("purchase", ("age",), 1)
+    (['dropout[0]', 'dropout[1]'], ['purchase[age]'])
+    """
+    return [f"{side}[{c}]" for c in (names if names is not None else range(k))]
 
 
 def linear_predictors(
@@ -64,7 +119,16 @@ def linear_predictors(
             raise ValidationError(
                 f"{name!r} are required: the model was fitted with {len(coef)} of them"
             )
-        z = covariate_matrix(values, n, name=name)
+        z, given = covariate_columns(values, n, name=name)
+        fitted = effects.purchase_names if name == "purchase_covariates" else effects.dropout_names
+        if fitted is not None and given is not None:
+            missing = [c for c in fitted if c not in given]
+            if missing:
+                raise ValidationError(
+                    f"{name!r} lack the column(s) {missing} the model was fitted with "
+                    f"(it has {list(given)})"
+                )
+            z = z[:, [given.index(c) for c in fitted]]
         if z.shape[1] != len(coef):
             raise ValidationError(
                 f"{name!r} must have {len(coef)} column(s), as when fitted: got {z.shape[1]}"

@@ -434,11 +434,11 @@ class PurchaseModelBase(FittedModel):
                 self._params_rows(None, None)
             ), rows
         rows = _rows_of(purchase if purchase is not None else dropout)
-        if len(ts) not in (1, rows):
+        if len(ts) != rows and 1 not in (len(ts), rows):
             raise ValidationError(
                 f"inputs must have the same length: t has {len(ts)}, covariates have {rows} rows"
             )
-        return self._customer(purchase, dropout, rows), rows
+        return self._customer(purchase, dropout, rows), max(rows, len(ts))
 
 
 def _rows_of(values: npt.ArrayLike | None) -> int:

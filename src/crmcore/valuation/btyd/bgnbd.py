@@ -42,7 +42,9 @@ from crmcore.valuation.btyd._common import (
 )
 from crmcore.valuation.btyd._covariates import (
     bg_row_derivatives,
-    covariate_matrix,
+    coefficient_names,
+    covariate_columns,
+    named_rows,
 )
 from crmcore.valuation.btyd._family import Params, PurchaseModelBase
 from crmcore.valuation.btyd.covariates import CovariateEffects
@@ -112,14 +114,16 @@ def _fit_covariates(
     shift: int,
     penalizer: float = 0.0,
     initial: Mapping[str, float] | Sequence[float] | None = None,
+    names_given: tuple[tuple[str, ...] | None, tuple[str, ...] | None] = (None, None),
 ) -> tuple[FitSummary, CovariateEffects]:
     """Maximum likelihood with customer-specific alpha, a, b (see :mod:`.covariates`); starts
     from the fit without covariates, coefficients at 0."""
     name = "MBG/NBD" if shift else "BG/NBD"
     x, tx, tt = fit_history(frequency, recency, T, model=name)
     n = len(x)
-    zp = covariate_matrix(purchase, n, name="purchase_covariates")
-    zd = covariate_matrix(dropout, n, name="dropout_covariates")
+    zp, pnames = covariate_columns(purchase, n, name="purchase_covariates")
+    zd, dnames = covariate_columns(dropout, n, name="dropout_covariates")
+    pnames, dnames = pnames or names_given[0], dnames or names_given[1]
     kp, kd = zp.shape[1], zd.shape[1]
     w0 = None if weights is None else weights_or_ones(weights, n)
     cols, w = compress_rows(x, tx, tt, *zp.T, *zd.T, weights=w0)
@@ -140,7 +144,7 @@ def _fit_covariates(
         return float(np.dot(w, ll)), np.concatenate([g, -(zp.T @ wal), zd.T @ wab])
 
     names = list(_NAMES)
-    names += [f"purchase[{j}]" for j in range(kp)] + [f"dropout[{j}]" for j in range(kd)]
+    names += coefficient_names("purchase", pnames, kp) + coefficient_names("dropout", dnames, kd)
     start = np.concatenate([base.estimates, np.zeros(kp + kd)])
     fit = maximum_likelihood(
         loglik,
@@ -158,6 +162,8 @@ def _fit_covariates(
         tuple(th[4 + kp :].tolist()),
         None if se is None else tuple(se[4 : 4 + kp]),
         None if se is None else tuple(se[4 + kp :]),
+        pnames,
+        dnames,
     )
     return fit, effects
 
@@ -450,6 +456,8 @@ def _fit_either(
 ) -> tuple[FitSummary, CovariateEffects | None]:
     """BG/NBD (shift 0) or MBG/NBD (shift 1), with or without covariates, after the fit's
     NaN policy: the fit summary and the covariate effects (None without covariates)."""
+    purchase, pnames = named_rows(purchase, name="purchase_covariates")
+    dropout, dnames = named_rows(dropout, name="dropout_covariates")
     d = fit_rows(
         nan_policy,
         {"frequency": frequency, "recency": recency, "T": T, "weights": weights},
@@ -460,7 +468,7 @@ def _fit_either(
     zp, zd = d["purchase_covariates"], d["dropout_covariates"]
     if zp is None and zd is None:
         return _fit(x, tx, tt, w, shift, penalizer, initial), None
-    return _fit_covariates(x, tx, tt, w, zp, zd, shift, penalizer, initial)
+    return _fit_covariates(x, tx, tt, w, zp, zd, shift, penalizer, initial, (pnames, dnames))
 
 
 def _params(fit: FitSummary) -> BGNBDParams:

@@ -17,8 +17,10 @@ positive drop-out coefficient: a higher drop-out rate s / beta_i). Columns are u
 centre or standardise them first for well-conditioned fits.
 
 The fits take the covariates as ``purchase_covariates`` / ``dropout_covariates``
-(see ``fit_bgnbd`` and ``fit_pareto_nbd``) and return the coefficients as
-:class:`CovariateEffects`:
+(see ``fit_bgnbd`` and ``fit_pareto_nbd``): a pandas or polars DataFrame or a mapping of
+name to column (the names are kept: the fit summary shows ``purchase[age]``, and
+predictions match columns by name), or an array (positional: ``purchase[0]``). They return
+the coefficients as :class:`CovariateEffects`:
 
 >>> effects = CovariateEffects(purchase=(0.5,), dropout=())
 >>> effects.purchase, effects.dropout
@@ -27,11 +29,33 @@ The fits take the covariates as ``purchase_covariates`` / ``dropout_covariates``
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from crmcore._results import FINITE, NONNEGATIVE, each
+from crmcore.errors import ValidationError
 
 __all__ = ["CovariateEffects"]
+
+
+def _names(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _names_of(side: str) -> Any:
+    def check(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None:
+            return
+        coef = getattr(inst, side)
+        ok = isinstance(value, tuple) and all(isinstance(v, str) for v in value)
+        if not ok or len(value) != len(coef) or len(set(value)) != len(value):
+            raise ValidationError(
+                f"CovariateEffects: {attribute.name!r} must be one distinct name per "
+                f"{side} coefficient ({len(coef)}): {value!r}"[:300]
+            )
+
+    return check
 
 
 @attrs.frozen
@@ -49,4 +73,10 @@ class CovariateEffects:
     )
     dropout_errors: tuple[float, ...] | None = attrs.field(
         default=None, validator=each(NONNEGATIVE, optional=True)
+    )
+    purchase_names: tuple[str, ...] | None = attrs.field(
+        default=None, converter=_names, validator=_names_of("purchase")
+    )
+    dropout_names: tuple[str, ...] | None = attrs.field(
+        default=None, converter=_names, validator=_names_of("dropout")
     )

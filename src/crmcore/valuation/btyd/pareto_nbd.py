@@ -48,8 +48,10 @@ from crmcore.valuation.btyd._common import (
     weights_or_ones,
 )
 from crmcore.valuation.btyd._covariates import (
+    coefficient_names,
     covariate_matrix,
     linear_predictors,
+    named_rows,
 )
 from crmcore.valuation.btyd._pareto_covariates import fit_with_covariates
 from crmcore.valuation.btyd._pareto_derivatives import ParetoData, loglik_grad_hess
@@ -183,6 +185,8 @@ def fit_pareto_nbd(
         unit=None if time_unit is None else as_time_unit(time_unit),
         against="'time_unit'",
     )
+    purchase_covariates, pnames = named_rows(purchase_covariates, name="purchase_covariates")
+    dropout_covariates, dnames = named_rows(dropout_covariates, name="dropout_covariates")
     d = fit_rows(
         nan_policy,
         {"frequency": frequency, "recency": recency, "T": T, "weights": weights},
@@ -197,17 +201,20 @@ def fit_pareto_nbd(
         zp = covariate_matrix(purchase_covariates, len(x), name="purchase_covariates")
         zd = covariate_matrix(dropout_covariates, len(x), name="dropout_covariates")
         base = fit_pareto_nbd(x, tx, tt, weights=w0, penalizer=penalizer)
-        names = [*_NAMES, *(f"purchase[{j}]" for j in range(zp.shape[1]))]
-        names += [f"dropout[{j}]" for j in range(zd.shape[1])]
+        names = [*_NAMES, *coefficient_names("purchase", pnames, zp.shape[1])]
+        names += coefficient_names("dropout", dnames, zd.shape[1])
         start = np.concatenate([attrs.astuple(base.params), np.zeros(zp.shape[1] + zd.shape[1])])
         theta0 = initial_values(initial, start, names, model="Pareto/NBD")
         fit = fit_with_covariates(x, tx, tt, w0, zp, zd, theta0, penalizer=penalizer).summary
+        fit = attrs.evolve(fit, names=tuple(names))
         kp, th, cse = zp.shape[1], np.array(fit.estimates), fit.standard_errors
         effects = CovariateEffects(
             tuple(th[4 : 4 + kp].tolist()),
             tuple(th[4 + kp :].tolist()),
             None if cse is None else tuple(cse[4 : 4 + kp]),
             None if cse is None else tuple(cse[4 + kp :]),
+            pnames,
+            dnames,
         )
         return ParetoNBDModel(ParetoNBDParams(*th[:4].tolist()), fit, unit, effects)
     (x, tx, tt), w = compress_rows(x, tx, tt, weights=w0)
