@@ -199,7 +199,7 @@ def fit_deal_scores(
             min_count=1 if method == "naive_bayes" else min_count,
         )  # fmt: skip
         c = encode(spec, fh, moments, fields=fields, field_rows=rows, paths=paths)
-        if len(np.unique(c)) > 1:
+        if len(c) and c.min() != c.max():  # a factor with one level tells nothing
             specs.append(spec)
             codes.append(c)
     sizes = [len(s.levels) for s in specs]
