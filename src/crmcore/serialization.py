@@ -216,9 +216,12 @@ _OLD_FIT_KEYS = ("standard_errors", "log_likelihood", "n", "converged", "message
 def _upgrade(data: Mapping[str, Any], cls: type) -> dict[str, Any]:
     """A model's JSON of format 0 or 1 in the form of format 2: the fit's fields beside the
     parameters become one ``fit`` summary (parameter names from ``params``, covariate
-    coefficients after them; no covariance, iterations unknown: 0), with no time unit."""
+    coefficients after them; no covariance, iterations unknown: 0), with no time unit; an
+    sBG model's own layout through :func:`_upgrade_sbg`."""
     out = dict(data)
     names = {f.name for f in attrs.fields(cls)} if attrs.has(cls) else set()
+    if "fit" in names and "fit" not in out and all(k in out for k in _OLD_SBG_KEYS):
+        return _upgrade_sbg(out)
     if "fit" not in names or "fit" in out or not all(k in out for k in _OLD_FIT_KEYS[1:]):
         return out
     old = {k: out.pop(k) for k in _OLD_FIT_KEYS}
@@ -248,6 +251,40 @@ def _upgrade(data: Mapping[str, Any], cls: type) -> dict[str, Any]:
         "iterations": 0,
         "converged": old["converged"],
         "message": old["message"],
+    }
+    return out
+
+
+_OLD_SBG_KEYS = (
+    "alpha",
+    "beta",
+    "alpha_se",
+    "beta_se",
+    "log_likelihood",
+    "n_periods",
+    "n_customers",
+    "converged",
+    "iterations",
+)
+
+
+def _upgrade_sbg(data: dict[str, Any]) -> dict[str, Any]:
+    """An sBG model of format 0 or 1 (alpha, beta, their SEs and the fit's fields side by
+    side) in the form of format 2: ``params``, ``fit`` (n: the customers), ``n_periods``."""
+    out = {k: v for k, v in data.items() if k not in _OLD_SBG_KEYS}
+    out["params"] = {"alpha": data["alpha"], "beta": data["beta"]}
+    out["n_periods"] = data["n_periods"]
+    out["fit"] = {
+        "model": "sBG",
+        "names": ["alpha", "beta"],
+        "estimates": [data["alpha"], data["beta"]],
+        "standard_errors": [data["alpha_se"], data["beta_se"]],
+        "covariance": None,
+        "log_likelihood": data["log_likelihood"],
+        "n": data["n_customers"],
+        "iterations": data["iterations"],
+        "converged": data["converged"],
+        "message": "",
     }
     return out
 

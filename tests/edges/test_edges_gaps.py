@@ -23,6 +23,7 @@ from crmcore.satisfaction import classify_quadrants
 from crmcore.tables import TransactionLog
 from crmcore.valuation.economics import (
     SBGModel,
+    SBGParams,
     retention_clv,
     retention_what_if,
     sbg_log_likelihood,
@@ -32,7 +33,7 @@ TINY = 5e-324  # the smallest positive float (subnormal)
 
 
 def _sbg(alpha: float, beta: float) -> SBGModel:
-    return SBGModel(alpha, beta, 0.0, 0.0, 0.0, 1, 1.0, True, 0)
+    return SBGModel(SBGParams(alpha, beta))
 
 
 # 1. sBG: a subnormal discount or alpha ------------------------------------------------------

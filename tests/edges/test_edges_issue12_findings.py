@@ -40,7 +40,7 @@ from crmcore.valuation import (
 )
 
 BG = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426))
-BB = BGBBModel(BGBBParams(1.204, 0.750, 0.657, 2.783), None, -33225.6, 11104, True, "")
+BB = BGBBModel(BGBBParams(1.204, 0.750, 0.657, 2.783))
 PN = ParetoNBDModel(ParetoNBDParams(0.5534, 10.5802, 0.6061, 11.6562))
 N = 1_500
 
@@ -307,7 +307,7 @@ def test_bgbb_expectations_are_right_when_gamma_is_near_one(gamma: float) -> Non
     the BG/BB survival sum cancelled (0.4 % off at gamma = 1, delta = 100). One opportunity
     ahead has the closed form (a+x)/(a+b+n) * D/(gamma+D), D = delta + n, times P(alive)."""
     for delta in (2.78, 100.0):
-        model = BGBBModel(BGBBParams(1.2, 0.75, gamma, delta), None, -1.0, 1, True, "")
+        model = BGBBModel(BGBBParams(1.2, 0.75, gamma, delta))
         got = model.conditional_expected_purchases(1, [10], [90], [97])[0]
         d = delta + 97
         alive = model.probability_alive([10], [90], [97])[0]

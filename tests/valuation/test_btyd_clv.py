@@ -20,7 +20,7 @@ from crmcore.valuation import (
 
 BG = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426))
 PNBD = ParetoNBDModel(ParetoNBDParams(0.553, 10.578, 0.606, 11.668))
-GG = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44), None, -4055.9, 946, True, "")
+GG = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44))
 
 
 def _reference(model, x, tx, T, value, horizon, step, rate, margin):  # type: ignore[no-untyped-def]

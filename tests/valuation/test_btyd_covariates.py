@@ -151,7 +151,7 @@ def test_predictions_are_the_plain_model_with_each_customers_own_parameters() ->
     alive = COV_MODEL.probability_alive(X, TX, TT, **kw)
     expect = COV_MODEL.conditional_expected_purchases(26, X, TX, TT, **kw)
     rep = COV_MODEL.probability_of_repurchase(13, X, TX, TT, **kw)
-    gg = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44), None, 0.0, 1, True, "")
+    gg = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44))
     m = np.array([0.0, 30.0, 45.0])
     clv = customer_lifetime_value(COV_MODEL, gg, X, TX, TT, m, horizon=12, **kw)
     for i in range(3):
@@ -218,7 +218,7 @@ def test_pareto_nbd_predictions_with_covariates_are_the_plain_model_per_customer
     alive = model.probability_alive(X, TX, TT, **kw)
     expect = model.conditional_expected_purchases(26, X, TX, TT, **kw)
     rep = model.probability_of_repurchase(13, X, TX, TT, **kw)
-    gg = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44), None, 0.0, 1, True, "")
+    gg = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44))
     m = np.array([0.0, 30.0, 45.0])
     clv = customer_lifetime_value(model, gg, X, TX, TT, m, horizon=6, **kw)
     for i in range(3):

@@ -89,7 +89,7 @@ def test_power_integral_matches_adaptive_quadrature(
 @settings(max_examples=25)
 @given(st.integers(0, 3000), st.integers(0, 3000), st.integers(0, 200))
 def test_bgbb_finite_for_long_histories(x: int, extra: int, m: int) -> None:
-    model = BGBBModel(BGBBParams(1.204, 0.750, 0.657, 2.783), None, 0.0, 1, True, "")
+    model = BGBBModel(BGBBParams(1.204, 0.750, 0.657, 2.783))
     tx = x + (extra if x > 0 else 0)
     n = tx + extra
     alive = model.probability_alive(x, tx, n)[0]
@@ -178,11 +178,9 @@ def test_models_round_trip_through_json() -> None:
     fitted = fit_bgnbd(d_x, np.ceil(d_tx), d_T)
     for model in (fitted, BG, MBG, PNBD):
         assert from_json(type(model), to_json(model)) == model
-    gg = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44), None, -1.0, 946, True, "ok")
+    gg = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44))
     assert from_json(GammaGammaModel, to_json(gg)) == gg
-    bb = BGBBModel(
-        BGBBParams(1.2, 0.75, 0.66, 2.78), BGBBParams(0.1, 0.1, 0.1, 0.1), -1.0, 5, True, ""
-    )
+    bb = BGBBModel(BGBBParams(1.2, 0.75, 0.66, 2.78), period="year")
     assert from_json(BGBBModel, to_json(bb)) == bb
     with pytest.raises(ValidationError, match="alpha"):
         from_json(BGBBModel, to_json(bb).replace('"alpha": 1.2', '"alpha": -1.2'))

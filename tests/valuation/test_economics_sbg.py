@@ -13,11 +13,11 @@ from scipy import integrate, stats
 from crmcore.datasets import SBG_COHORTS
 from crmcore.errors import FitError, ValidationError
 from crmcore.serialization import from_json, to_json
-from crmcore.valuation import SBGModel, fit_sbg, sbg_log_likelihood
+from crmcore.valuation import SBGModel, SBGParams, fit_sbg, sbg_log_likelihood
 
 
 def _model(alpha: float, beta: float) -> SBGModel:
-    return SBGModel(alpha, beta, 0.0, 0.0, 0.0, 1, 1.0, True, 0)
+    return SBGModel(SBGParams(alpha, beta))
 
 
 def test_regular_cohort_reproduces_published_estimates() -> None:

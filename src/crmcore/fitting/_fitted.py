@@ -124,7 +124,7 @@ def initial_values(
             )
         try:
             v = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # 10**400 does not fit a float
             raise ValidationError(
                 f"{model}: initial value of {key!r} must be a number: {value!r}"
             ) from None

@@ -14,20 +14,22 @@ transactions, see docs/clv-gamma-gamma.md):
 >>> m = fit_gamma_gamma(s["x"][rep], s["zbar"][rep])
 >>> [round(v, 2) for v in (m.params.p, m.params.q, m.params.gamma)]
 [6.25, 3.74, 15.45]
->>> m.n
-946
+>>> m.n, round(m.fit["p"].standard_error, 2)
+(946.0, 1.19)
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 from scipy.special import digamma, gammaln
 
-from crmcore._results import COUNT, FINITE
 from crmcore.arrays import FloatArray, NanPolicy, check_nonnegative
 from crmcore.errors import FitError, ValidationError
+from crmcore.fitting import FitSummary, FittedModel, initial_values, maximum_likelihood
 from crmcore.model._fields import instance
 from crmcore.valuation.btyd._common import (
     aligned,
@@ -35,7 +37,6 @@ from crmcore.valuation.btyd._common import (
     compress_rows,
     elementwise,
     fit_rows,
-    maximize,
     positive,
     trigamma,
     weights_or_ones,
@@ -56,6 +57,8 @@ class GammaGammaParams:
     q: float = attrs.field(validator=positive)
     gamma: float = attrs.field(validator=positive)
 
+
+_NAMES = ("p", "q", "gamma")
 
 _MAX_VALUE = 1e150
 """The largest mean transaction value the spend model takes (the fit uses squares)."""
@@ -132,10 +135,19 @@ def fit_gamma_gamma(
     monetary_value: npt.ArrayLike,
     *,
     weights: npt.ArrayLike | None = None,
+    penalizer: float = 0.0,
+    initial: Mapping[str, float] | Sequence[float] | None = None,
     nan_policy: NanPolicy = "raise",
 ) -> GammaGammaModel:
     """Fit Gamma-Gamma on repeat customers (frequency > 0, mean repeat value > 0).
 
+    The estimate maximises the log-likelihood (identical rows merged exactly into
+    ``weights``) with :func:`crmcore.fitting.maximum_likelihood`; the fit is summarised in
+    ``model.fit`` (estimates, standard errors, covariance, log-likelihood, AIC/BIC).
+    ``penalizer`` adds ``penalizer * (p**2 + q**2 + gamma**2)`` to the negative mean
+    log-likelihood (lifetimes' ``penalizer_coef``; 0 is plain maximum likelihood and the
+    standard errors are always those of the unpenalised likelihood at the estimate);
+    ``initial`` gives start values (a mapping by name or the three values in order).
     ``nan_policy='omit'`` leaves out every customer with a NaN (and her weight);
     ``'propagate'`` is refused (see :func:`._common.fit_rows`).
 
@@ -168,49 +180,50 @@ def fit_gamma_gamma(
     var = float(np.dot(w, (m - mean) ** 2)) / total
     # moments: E[zbar] = p gamma / (q - 1); start with q = 3 and p from the spread
     p0 = float(np.clip(mean**2 / max(var, 1e-12), 0.5, 50.0))
-    theta0 = np.array([p0, 3.0, 2.0 * mean / p0])
+    start = initial_values(
+        initial, np.array([p0, 3.0, 2.0 * mean / p0]), _NAMES, model="Gamma-Gamma"
+    )
     pre = _prepare(x, m, w)
-    res = maximize(
+    fit = maximum_likelihood(
         lambda th: _loglik(th, x, m, w, pre)[:2],
-        theta0,
-        total_weight=total,
+        start,
         model="Gamma-Gamma",
-        names=["p", "q", "gamma"],
+        names=_NAMES,
+        n=total,
         newton=lambda th: _loglik(th, x, m, w, pre),
+        penalizer=penalizer,
     )
-    se = None if res.standard_errors is None else GammaGammaParams(*res.standard_errors.tolist())
-    return GammaGammaModel(
-        GammaGammaParams(*res.theta.tolist()),
-        se,
-        res.log_likelihood,
-        round(total),
-        res.converged,
-        res.message,
-    )
+    return GammaGammaModel(GammaGammaParams(*fit.estimates), fit)
 
 
 @attrs.frozen
-class GammaGammaModel:
+class GammaGammaModel(FittedModel):
     """A fitted Gamma-Gamma spend model (frozen; round-trips through ``crmcore.serialization``).
+
+    ``params`` are the estimates and ``fit`` the :class:`~crmcore.fitting.FitSummary` of the
+    fit (None for a model built from parameters by hand); ``log_likelihood``, ``n``,
+    ``converged``, ``aic``, ``bic`` and ``standard_errors`` are read from it. Values are in
+    the currency unit of the ``monetary_value`` fitted; the model has no time scale.
 
     With the CDNOW estimates p = 6.25, q = 3.74, gamma = 15.44 the mean
     transaction value across customers is p gamma / (q - 1):
 
-    >>> m = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44), None, 0.0, 946, True, "")
-    >>> round(m.mean_transaction_value, 2)
-    35.22
+    >>> m = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44))
+    >>> round(m.mean_transaction_value, 2), m.standard_errors
+    (35.22, None)
     """
 
     params: GammaGammaParams = attrs.field(
         validator=instance(GammaGammaParams, "a GammaGammaParams")
     )
-    standard_errors: GammaGammaParams | None = attrs.field(
-        validator=instance(GammaGammaParams, "a GammaGammaParams", optional=True)
+    fit: FitSummary | None = attrs.field(
+        default=None, validator=instance(FitSummary, "a FitSummary", optional=True)
     )
-    log_likelihood: float = attrs.field(validator=FINITE)
-    n: int = attrs.field(validator=COUNT)
-    converged: bool = attrs.field(validator=instance(bool, "a bool"))
-    message: str = attrs.field(validator=instance(str, "a string"))
+
+    @property
+    def standard_errors(self) -> GammaGammaParams | None:
+        """Standard errors of p, q, gamma (None without a fit or a regular information)."""
+        return self._standard_errors_as(GammaGammaParams, 3)
 
     @property
     def mean_transaction_value(self) -> float:

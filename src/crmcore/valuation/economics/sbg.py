@@ -11,9 +11,10 @@ With ``T`` the period in which a customer churns (``T = 1, 2, …``):
 
 Fit: from cohort counts ``n_0 ≥ n_1 ≥ … ≥ n_T`` (customers active at the
 start of periods 0…T), the log-likelihood is
-``Σ_{t=1..T} (n_{t−1} − n_t) ln P(T = t) + n_T ln S(T)``, maximised over
-``ln α, ln β`` with :func:`scipy.optimize.minimize`; standard errors come
-from the inverse of the numerical Hessian (delta method back to α, β).
+``Σ_{t=1..T} (n_{t−1} − n_t) ln P(T = t) + n_T ln S(T)``, maximised by
+:func:`crmcore.fitting.maximum_likelihood` with its analytic gradient and
+Hessian; the model carries the :class:`~crmcore.fitting.FitSummary` as ``fit``
+(standard errors from the observed information in α, β).
 
 Residual lifetime of a customer who has made ``n − 1`` renewals, evaluated
 just before her ``n``-th renewal decision (Fader & Hardie 2010, Marketing
@@ -24,30 +25,33 @@ start of each renewed period and discount rate ``d``:
 * undiscounted ``E[RL | n − 1] = (β + n − 1)/(α − 1)``, finite only when α > 1.
 
 >>> from crmcore.datasets import SBG_COHORTS
->>> m = fit_sbg(SBG_COHORTS["regular"])
->>> round(m.alpha, 3), round(m.beta, 3)
-(0.704, 1.182)
+>>> m = fit_sbg(SBG_COHORTS["regular"], period="year")
+>>> round(m.alpha, 3), round(m.beta, 3), m.period
+(0.704, 1.182, 'year')
 >>> [round(float(r), 3) for r in m.retention([1, 2, 8])]
 [0.627, 0.756, 0.921]
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 
 import attrs
 import numpy as np
 import numpy.typing as npt
-from scipy import optimize, special
+from scipy import special
 
-from crmcore._results import COUNT, NONNEGATIVE, POSITIVE, number
+from crmcore._results import number
 from crmcore.arrays import FloatArray, as_float_array, check_integer_valued, check_nonnegative
 from crmcore.errors import FitError, ValidationError
+from crmcore.fitting import FitSummary, FittedModel, initial_values, maximum_likelihood
 from crmcore.model._fields import instance
 from crmcore.options import as_horizon, as_number
+from crmcore.valuation._periods import as_period, optional_period
 
-__all__ = ["SBGModel", "fit_sbg", "sbg_log_likelihood"]
+__all__ = ["SBGModel", "SBGParams", "fit_sbg", "sbg_log_likelihood"]
+
+_NAMES = ("alpha", "beta")
 
 _MIN_DISCOUNT = 1e-6
 """The smallest discount rate per period :meth:`SBGModel.discounted_residual_lifetime` takes.
@@ -103,12 +107,22 @@ def _cohorts(counts: npt.ArrayLike | Sequence[npt.ArrayLike]) -> list[FloatArray
     return [_check_cohort(arr, "counts")]
 
 
-def _loglik(alpha: float, beta: float, cohorts: list[FloatArray]) -> float:
-    """Σ lost_t ln P(T = t) + n_T ln S(T), in log space from the per-period churn
-    θ_k = α / (α + β + k) = 1 / (1 + (β + k) / α): ln S(t) = Σ_{k<t} ln(1 − θ_k) and
-    ln P(T = t) = ln S(t − 1) + ln θ_{t−1} (no difference of two log-beta functions, which
-    cancels to nothing for α, β near 1e300)."""
+def _transitions(cohorts: list[FloatArray]) -> tuple[FloatArray, FloatArray]:
+    """Per period k = 0, 1, …: customers lost in period k + 1 and customers renewing it,
+    summed over the cohorts (the sBG log-likelihood depends on the counts only so)."""
     n = max(len(c) for c in cohorts) - 1
+    lost, stay = np.zeros(n), np.zeros(n)
+    for c in cohorts:
+        t = len(c) - 1
+        lost[:t] += c[:-1] - c[1:]
+        stay[:t] += c[1:]
+    return lost, stay
+
+
+def _log_rates(alpha: float, beta: float, n: int) -> tuple[FloatArray, FloatArray]:
+    """ln θ_k and ln(1 − θ_k) for k < n, from the per-period churn
+    θ_k = α / (α + β + k) = 1 / (1 + (β + k) / α) (no difference of two log-beta functions,
+    which cancels to nothing for α, β near 1e300)."""
     bk = beta + np.arange(n, dtype=np.float64)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         u = bk / alpha  # inf when alpha is tiny (5e-324): then ln θ_k = ln α − ln(β + k)
@@ -116,15 +130,42 @@ def _loglik(alpha: float, beta: float, cohorts: list[FloatArray]) -> float:
         log_alpha, log_bk = np.log(alpha), np.log(bk)
         log_churn = np.where(np.isinf(u), log_alpha - log_bk, -np.log1p(u))  # ln θ_k
         log_stay = np.where(np.isinf(v), log_bk - log_alpha, -np.log1p(v))  # ln(1 − θ_k)
-    log_s = np.concatenate([[0.0], np.cumsum(log_stay)])  # ln S(0..n)
-    total = 0.0
-    for c in cohorts:
-        t = len(c) - 1
-        lost = c[:-1] - c[1:]
-        log_p = log_s[:t] + log_churn[:t]
-        total += float(np.sum(np.where(lost > 0, lost * log_p, 0.0)))
-        total += float(c[-1] * log_s[t]) if c[-1] > 0 else 0.0
-    return float(total)
+    return log_churn, log_stay
+
+
+def _value(alpha: float, beta: float, lost: FloatArray, stay: FloatArray) -> float:
+    """Σ_k lost_k ln θ_k + stay_k ln(1 − θ_k): the sBG log-likelihood (a churn in period t
+    has probability S(t − 1) θ_{t−1}, a survivor of T periods S(T) = Π_{k<T} (1 − θ_k))."""
+    log_churn, log_stay = _log_rates(alpha, beta, len(lost))
+    return float(
+        np.sum(np.where(lost > 0, lost * log_churn, 0.0))
+        + np.sum(np.where(stay > 0, stay * log_stay, 0.0))
+    )
+
+
+def _loglik(alpha: float, beta: float, cohorts: list[FloatArray]) -> float:
+    return _value(alpha, beta, *_transitions(cohorts))
+
+
+def _newton(
+    theta: FloatArray, lost: FloatArray, stay: FloatArray
+) -> tuple[float, FloatArray, FloatArray]:
+    """Log-likelihood, gradient and Hessian in (α, β): with s_k = α + β + k, b_k = β + k,
+    N_k = lost_k + stay_k, ln θ_k = ln α − ln s_k and ln(1 − θ_k) = ln b_k − ln s_k."""
+    alpha, beta = float(theta[0]), float(theta[1])
+    k = np.arange(len(lost), dtype=np.float64)
+    s, b = alpha + beta + k, beta + k
+    at_risk = lost + stay
+    total_lost = float(lost.sum())
+    q1, q2 = float(np.sum(at_risk / s)), float(np.sum(at_risk / s**2))
+    grad = np.array([total_lost / alpha - q1, float(np.sum(stay / b)) - q1])
+    hess = np.array(
+        [
+            [q2 - total_lost / alpha**2, q2],
+            [q2, q2 - float(np.sum(stay / b**2))],
+        ]
+    )
+    return _value(alpha, beta, lost, stay), grad, hess
 
 
 def sbg_log_likelihood(
@@ -141,30 +182,87 @@ def sbg_log_likelihood(
 
 
 @attrs.frozen
-class SBGModel:
+class SBGParams:
+    """The sBG mixing distribution: per-period churn probability θ ~ Beta(α, β).
+
+    >>> SBGParams(alpha=0.704, beta=1.182).beta
+    1.182
+    """
+
+    alpha: float = attrs.field(validator=number(gt=0))
+    beta: float = attrs.field(validator=number(gt=0))
+
+
+@attrs.frozen
+class SBGModel(FittedModel):
     """A fitted shifted-beta-geometric model (immutable; round-trips through the converter).
+
+    ``params`` are α and β, ``fit`` the :class:`~crmcore.fitting.FitSummary` of the fit (None
+    for a model built from parameters by hand; ``log_likelihood``, ``n`` (customers),
+    ``converged``, ``aic``, ``bic`` and the standard errors are read from it), ``period``
+    the optional label of one renewal period ("year", "month") and ``n_periods`` the longest
+    cohort's periods in the fit. Every argument counts periods and the discount rate of
+    :meth:`discounted_residual_lifetime` is per period.
 
     >>> from crmcore.serialization import from_json, to_json
     >>> m = fit_sbg([1000, 869, 743, 653, 593, 551, 517, 491])
     >>> round(m.alpha, 3), round(m.beta, 3), from_json(SBGModel, to_json(m)) == m
     (0.668, 3.806, True)
+    >>> round(m.alpha_se, 3), m.n_customers, m.n_periods
+    (0.104, 1000.0, 7)
     """
 
-    alpha: float = attrs.field(validator=POSITIVE)
-    beta: float = attrs.field(validator=POSITIVE)
-    alpha_se: float = attrs.field(validator=NONNEGATIVE)
-    beta_se: float = attrs.field(validator=NONNEGATIVE)
-    log_likelihood: float = attrs.field(validator=number(hi=0))
-    n_periods: int = attrs.field(validator=COUNT)
-    n_customers: float = attrs.field(validator=NONNEGATIVE)
-    converged: bool = attrs.field(validator=instance(bool, "a bool"))
-    iterations: int = attrs.field(validator=COUNT)
+    params: SBGParams = attrs.field(validator=instance(SBGParams, "an SBGParams"))
+    fit: FitSummary | None = attrs.field(
+        default=None, validator=instance(FitSummary, "a FitSummary", optional=True)
+    )
+    period: str | None = attrs.field(default=None, validator=optional_period)
+    n_periods: int | None = attrs.field(
+        default=None, validator=number(1, integer=True, optional=True)
+    )
+
+    @property
+    def alpha(self) -> float:
+        """α of the churn distribution Beta(α, β)."""
+        return self.params.alpha
+
+    @property
+    def beta(self) -> float:
+        """β of the churn distribution Beta(α, β)."""
+        return self.params.beta
+
+    @property
+    def standard_errors(self) -> SBGParams | None:
+        """Standard errors of α and β (None without a fit or a regular information)."""
+        return self._standard_errors_as(SBGParams, 2)
+
+    @property
+    def alpha_se(self) -> float | None:
+        """Standard error of α (None without one)."""
+        se = self.standard_errors
+        return None if se is None else se.alpha
+
+    @property
+    def beta_se(self) -> float | None:
+        """Standard error of β (None without one)."""
+        se = self.standard_errors
+        return None if se is None else se.beta
+
+    @property
+    def n_customers(self) -> float | None:
+        """Customers of the fit: the cohort sizes summed (None without a fit)."""
+        return self.n
+
+    @property
+    def iterations(self) -> int | None:
+        """Optimiser iterations of the fit (None without a fit)."""
+        return None if self.fit is None else self.fit.iterations
 
     @property
     def mean_churn(self) -> float:
         """E[θ] = α / (α + β), the churn probability of a random new customer.
 
-        >>> round(SBGModel(1.0, 3.0, 0.0, 0.0, 0.0, 1, 1.0, True, 0).mean_churn, 2)
+        >>> round(SBGModel(SBGParams(1.0, 3.0)).mean_churn, 2)
         0.25
         """
         return self.alpha / (self.alpha + self.beta)
@@ -172,7 +270,7 @@ class SBGModel:
     def churn_probability(self, t: npt.ArrayLike) -> FloatArray:
         """``P(T = t)``: churn in period ``t`` (t = 1, 2, …).
 
-        >>> SBGModel(1.0, 1.0, 0.0, 0.0, 0.0, 1, 1.0, True, 0).churn_probability([1, 2]).round(4).tolist()
+        >>> SBGModel(SBGParams(1.0, 1.0)).churn_probability([1, 2]).round(4).tolist()
         [0.5, 0.1667]
         """
         tt = _periods(t, low=1)
@@ -184,7 +282,7 @@ class SBGModel:
     def survival(self, t: npt.ArrayLike) -> FloatArray:
         """``S(t)``: share of the cohort still active after ``t`` renewal decisions (S(0) = 1).
 
-        >>> SBGModel(1.0, 1.0, 0.0, 0.0, 0.0, 1, 1.0, True, 0).survival([0, 1, 3]).tolist()
+        >>> SBGModel(SBGParams(1.0, 1.0)).survival([0, 1, 3]).tolist()
         [1.0, 0.5, 0.25]
         """
         tt = _periods(t, low=0)
@@ -196,7 +294,7 @@ class SBGModel:
     def retention(self, t: npt.ArrayLike) -> FloatArray:
         """``r(t) = (β + t − 1)/(α + β + t − 1)``: share of period ``t − 1`` survivors renewing at ``t``.
 
-        >>> SBGModel(1.0, 1.0, 0.0, 0.0, 0.0, 1, 1.0, True, 0).retention([1, 2]).tolist()
+        >>> SBGModel(SBGParams(1.0, 1.0)).retention([1, 2]).tolist()
         [0.5, 0.6666666666666666]
         """
         tt = _periods(t, low=1)
@@ -207,9 +305,9 @@ class SBGModel:
 
         ``periods`` is capped at :data:`crmcore.options.MAX_PERIODS`.
 
-        >>> SBGModel(1.0, 1.0, 0.0, 0.0, 0.0, 1, 1.0, True, 0).project(100, 3).tolist()
+        >>> SBGModel(SBGParams(1.0, 1.0)).project(100, 3).tolist()
         [100.0, 50.0, 33.33333333333333, 25.0]
-        >>> SBGModel(1.0, 1.0, 0.0, 0.0, 0.0, 1, 1.0, True, 0).project(float("nan"), 3)
+        >>> SBGModel(SBGParams(1.0, 1.0)).project(float("nan"), 3)
         Traceback (most recent call last):
         crmcore.errors.ValidationError: 'cohort_size' must be a finite number: nan
         """
@@ -226,10 +324,10 @@ class SBGModel:
         (otherwise the error says so); with ``horizon`` the sum stops after
         that many further periods and is always finite.
 
-        >>> m = SBGModel(3.0, 4.0, 0.0, 0.0, 0.0, 1, 1.0, True, 0)
+        >>> m = SBGModel(SBGParams(3.0, 4.0))
         >>> m.expected_residual_lifetime([0, 2]).tolist()
         [2.0, 3.0]
-        >>> SBGModel(0.7, 1.2, 0.0, 0.0, 0.0, 1, 1.0, True, 0).expected_residual_lifetime(0)
+        >>> SBGModel(SBGParams(0.7, 1.2)).expected_residual_lifetime(0)
         Traceback (most recent call last):
         crmcore.errors.ValidationError: the expected residual lifetime is infinite when alpha <= 1 (alpha = 0.7); pass a finite 'horizon' or use discounted_residual_lifetime
         """
@@ -259,7 +357,7 @@ class SBGModel:
         when α <= 1), so the result would be wrong or infinite; without
         discounting use :meth:`expected_residual_lifetime`.
 
-        >>> m = SBGModel(1.0, 1.0, 0.0, 0.0, 0.0, 1, 1.0, True, 0)
+        >>> m = SBGModel(SBGParams(1.0, 1.0))
         >>> round(float(m.discounted_residual_lifetime(0, 0.1)[0]), 4)
         1.8015
         >>> m.discounted_residual_lifetime(0, 1e-9)
@@ -291,19 +389,6 @@ def _periods(t: npt.ArrayLike, *, low: int, name: str = "t") -> FloatArray:
     return tt
 
 
-def _hessian(f: Callable[[FloatArray], float], x: FloatArray, h: float = 1e-4) -> FloatArray:
-    k = len(x)
-    eye = np.eye(k) * h
-    hess = np.zeros((k, k))
-    for i in range(k):
-        for j in range(k):
-            ei, ej = eye[i], eye[j]
-            hess[i, j] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (
-                4 * h * h
-            )
-    return hess
-
-
 def _check_two_periods(cohorts: list[FloatArray]) -> None:
     """Two parameters need at least two retention rates: customers at risk in period 2 or later."""
     if any(len(c) > 2 and c[1] > 0 for c in cohorts):
@@ -320,7 +405,9 @@ _GEOMETRIC_TOLERANCE = 1e-6
 """Log-likelihood gain over the geometric limit below which α, β are not identified."""
 
 
-def _check_not_geometric(cohorts: list[FloatArray], log_likelihood: float) -> None:
+def _check_not_geometric(
+    cohorts: list[FloatArray], log_likelihood: float, *, cause: Exception | None = None
+) -> None:
     """The sBG tends to a geometric (constant churn ``p``) as α, β → ∞ with α/(α + β) = p.
 
     When the best sBG does not beat that limit (survival exactly geometric, or
@@ -338,18 +425,24 @@ def _check_not_geometric(cohorts: list[FloatArray], log_likelihood: float) -> No
             "sBG likelihood is maximised only in the limit alpha, beta -> infinity with "
             f"alpha/(alpha + beta) = p, a constant churn p = {p:.6g} per period; use the "
             f"geometric (constant-churn) answer S(t) = (1 - {p:.6g})**t"
-        )
+        ) from cause
 
 
 def fit_sbg(
     counts: npt.ArrayLike | Sequence[npt.ArrayLike],
     *,
-    initial: tuple[float, float] = (1.0, 1.0),
+    penalizer: float = 0.0,
+    initial: Mapping[str, float] | Sequence[float] | None = None,
+    period: str | None = None,
 ) -> SBGModel:
     """Fit α, β by maximum likelihood to cohort survivor counts (or several cohorts at once).
 
     ``counts[t]`` = customers active at the start of period ``t``; ``counts[0]``
-    is the cohort size. Counts must not increase.
+    is the cohort size. Counts must not increase. The fit is summarised in ``model.fit``
+    (:class:`crmcore.fitting.FitSummary`: estimates, standard errors, covariance,
+    log-likelihood, AIC/BIC; ``n`` is the number of customers, the cohort sizes summed).
+    ``initial`` gives start values (a mapping by name or the pair α, β; default 1, 1);
+    ``period`` labels one renewal period ("year"; kept on the model and in its JSON).
 
     Data that cannot identify α and β raise :class:`~crmcore.errors.FitError`
     (as statsmodels and lifelines refuse a non-identified model) rather than
@@ -357,7 +450,10 @@ def fit_sbg(
     two parameters), and survival with no rising retention (exactly
     geometric, or falling), where the likelihood peaks only as α, β → ∞ with
     constant churn ``p = α/(α + β)``; the error gives ``p``, the constant-churn
-    answer.
+    answer. ``penalizer`` adds ``penalizer * (α**2 + β**2)`` to the negative mean
+    log-likelihood per customer (lifetimes' ``penalizer_coef``; 0 is plain maximum
+    likelihood): the penalised maximum always exists, so with a penalizer these data are
+    fitted, the penalty (not the data) fixing the scale of α and β.
 
     >>> fit_sbg([1000, 1100])
     Traceback (most recent call last):
@@ -368,7 +464,11 @@ def fit_sbg(
     >>> fit_sbg([1000, 800, 640, 512])
     Traceback (most recent call last):
     crmcore.errors.FitError: sBG fit: alpha and beta are not identified by these 'counts': retention does not rise with tenure (exactly geometric survival, or falling retention), so the sBG likelihood is maximised only in the limit alpha, beta -> infinity with alpha/(alpha + beta) = p, a constant churn p = 0.2 per period; use the geometric (constant-churn) answer S(t) = (1 - 0.2)**t
+    >>> m = fit_sbg([1000, 800, 640, 512], penalizer=1e-8)
+    >>> round(m.alpha, 1), round(m.beta, 1), round(m.mean_churn, 3)
+    (14.7, 58.1, 0.202)
     """
+    label = as_period(period)
     cohorts = _cohorts(counts)
     if all(c[-1] == c[0] for c in cohorts):
         raise FitError(
@@ -378,48 +478,26 @@ def fit_sbg(
         raise FitError(
             "every customer in 'counts' churned in the first period: alpha/beta is not identified"
         )
-
-    _check_two_periods(cohorts)
-
-    def nll(x: FloatArray) -> float:
-        if np.any(np.abs(x) > 700):  # exp would overflow: outside every sensible fit
-            return np.inf
-        return -_loglik(float(np.exp(x[0])), float(np.exp(x[1])), cohorts)
-
-    if not (isinstance(initial, tuple | list) and len(initial) == 2):
-        raise ValidationError(f"'initial' must be a pair (alpha, beta): {initial!r}")
-    x0 = np.log([as_number(v, name="initial", low=0, inclusive=(False, True)) for v in initial])
-    # an infinite objective far out makes scipy's finite differences warn: not for users
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        res = optimize.minimize(nll, x0, method="BFGS", options={"gtol": 1e-8})
-        if not res.success:
-            res2 = optimize.minimize(
-                nll, res.x, method="Nelder-Mead", options={"xatol": 1e-9, "fatol": 1e-10}
-            )
-            if res2.fun <= res.fun:
-                res = res2
-    x = np.asarray(res.x, dtype=np.float64)
-    _check_not_geometric(cohorts, -float(res.fun))
-    if not np.all(np.isfinite(x)) or np.any(np.abs(x) > 25):
-        raise FitError(f"sBG fit diverged on these 'counts': log(alpha), log(beta) = {x.tolist()}")
-    hess = _hessian(nll, x)
+    c = as_number(penalizer, name="penalizer", low=0)
+    if c == 0:
+        _check_two_periods(cohorts)
+    start = initial_values(initial, np.array([1.0, 1.0]), _NAMES, model="sBG")
+    lost, stay = _transitions(cohorts)
     try:
-        cov = np.linalg.inv(hess)
-    except np.linalg.LinAlgError as e:
-        raise FitError("sBG fit: the Hessian is singular; standard errors undefined") from e
-    var = np.diag(cov)
-    if np.any(var <= 0) or not np.all(np.isfinite(var)):
-        raise FitError(f"sBG fit: the Hessian is not positive definite (variances {var.tolist()})")
-    alpha, beta = float(np.exp(x[0])), float(np.exp(x[1]))
-    return SBGModel(
-        alpha=alpha,
-        beta=beta,
-        alpha_se=alpha * float(np.sqrt(var[0])),
-        beta_se=beta * float(np.sqrt(var[1])),
-        log_likelihood=-float(res.fun),
-        n_periods=max(len(c) - 1 for c in cohorts),
-        n_customers=float(sum(c[0] for c in cohorts)),
-        converged=bool(res.success) or bool(np.linalg.norm(res.get("jac", [0.0])) < 1e-3),
-        iterations=int(res.nit),
-    )
+        fit = maximum_likelihood(
+            lambda th: _newton(th, lost, stay)[:2],
+            start,
+            model="sBG",
+            names=_NAMES,
+            n=float(sum(float(c[0]) for c in cohorts)),
+            newton=lambda th: _newton(th, lost, stay),
+            penalizer=c,
+        )
+    except FitError as e:
+        if c == 0:  # with churn and survival past period 1 the likelihood vanishes at every
+            # edge but alpha, beta -> infinity along alpha/(alpha + beta) = p: not identified
+            _check_not_geometric(cohorts, -np.inf, cause=e)
+        raise
+    if c == 0:
+        _check_not_geometric(cohorts, fit.log_likelihood)
+    return SBGModel(SBGParams(*fit.estimates), fit, label, max(len(c) - 1 for c in cohorts))
