@@ -14,9 +14,14 @@ _KINDS = [k.value for k in TransactionKind]
 
 
 def events_in_time_order(log):
-    """The log's rows as streaming events, in time order (ties keep their row order)."""
-    order = np.argsort(log.time, kind="stable")
-    ids = log.ids if log.ids is not None else np.array([f"row:{i}" for i in range(len(log))])
+    """The log's rows as streaming events in time order, ties by transaction id (the batch
+    engine's order; a log without ids keeps its row order among ties)."""
+    if log.ids is None:
+        order = np.argsort(log.time, kind="stable")
+        ids = np.array([f"row:{i}" for i in range(len(log))])
+    else:
+        ids = log.ids
+        order = np.array(sorted(range(len(log)), key=lambda i: (log.time[i], str(ids[i]))))
     out = []
     for i in order.tolist():
         when = log.time[i].astype(datetime).replace(tzinfo=UTC)

@@ -1,10 +1,14 @@
 """The batch engine: every rule over a whole :class:`~crmcore.tables.TransactionLog` in arrays.
 
-The log is ordered by customer then time once (stable: ties keep their row
-order, which is the order a streaming engine must see them in); each leaf
+The log is ordered once in the total order of transactions: customer, time,
+transaction id (ids compared by code point; a log without ids keeps its row
+order among ties). Two transactions of one customer at the same instant thus
+feed the baselines in the same order whatever order the rows came in and
+whichever backend stored them, and a streaming engine agrees when it sees
+them in that order (as ``uow.transactions.iter()`` delivers them). Each leaf
 rule runs as one array kernel over its in-scope rows; combinations are
 boolean masks; alerts are deduplicated per customer, rule and alert window
-and materialised only for the rows that fired.
+and materialised only for the rows that fired, named by transaction id.
 
 >>> from crmcore.tables import TransactionLog
 >>> from crmcore.anomaly import RuleSet, Threshold, CustomerContext
@@ -19,7 +23,7 @@ and materialised only for the rows that fired.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,6 +62,7 @@ from crmcore.errors import ConfigurationError, ValidationError
 from crmcore.model._fields import instance, tuple_of
 from crmcore.options import expect_instance
 from crmcore.tables import TransactionLog
+from crmcore.tables._order import total_order
 from crmcore.timestamps import MAX_MICROS, MIN_MICROS
 
 __all__ = ["MAX_AMOUNT", "Detection", "detect", "window_label"]
@@ -98,19 +103,6 @@ def check_amounts(x: npt.NDArray[np.float64]) -> None:
         )
 
 
-def _sort_order(c: IntArray, t: IntArray) -> IntArray | None:
-    if len(c) < 2:
-        return None
-    dc = np.diff(c)
-    if (dc >= 0).all() and ((dc > 0) | (np.diff(t) >= 0)).all():
-        return None
-    tmin = int(t.min())
-    span = int(t.max()) - tmin + 1
-    if (int(c.max()) + 1) * span < 2**62:
-        return np.argsort(c * span + (t - tmin), kind="stable")
-    return np.lexsort((t, c))
-
-
 @attrs.frozen(eq=False)
 class Detection:
     """What a batch run found: per top-level rule, the sorted rows that raised an alert.
@@ -145,19 +137,25 @@ class Detection:
     def alerts(self, *, transactions: Any = None) -> list[Alert]:
         """The alerts, ordered by rule, customer and time.
 
-        A log read from a repository carries no transaction ids; pass the
-        repository (``uow.transactions``) to look the ids of the alerting
-        rows up, otherwise they are named ``row:<index>``.
+        Each alert names its transaction by id (``tx:<id>`` is also its window, so its
+        id is the same whatever order the rows came in and whatever data were added
+        later). A log read with ``read_log()`` carries the ids. For a log without ids,
+        pass the repository it came from (``transactions=uow.transactions``): the ids
+        of the alerting rows are then found in one ``read_log`` query over the alerting
+        customers (matched on customer, time, amount and kind); rows it cannot match,
+        and every row when no repository is given, are named ``row:<index>``, which
+        is not stable.
         """
         log, rs = self.log, self.plan.ruleset
+        names = self._transaction_ids(transactions)
         out: list[Alert] = []
-        for top, rows in zip(self.plan.tops, self.fired, strict=True):
+        for j, (top, rows) in enumerate(zip(self.plan.tops, self.fired, strict=True)):
             label = window_label(top.rule)
-            width = self.plan.alert_windows[self.plan.tops.index(top)]
+            width = self.plan.alert_windows[j]
             for r in rows.tolist():
                 orig = self._row(r)
                 cid = str(log.customer_ids[self.c[r]])
-                tx = self._tx_id(r, orig, cid, transactions)
+                tx = names(r, orig)
                 kind, amount = int(log.kind[orig]), float(log.amount[orig])
                 hit, text = describe(
                     top, self._hit_lookup(r), self._scope_check(orig, cid), kind, amount
@@ -190,18 +188,58 @@ class Detection:
                 )
         return out
 
-    def _tx_id(self, r: int, orig: int, cid: str, repo: Any) -> str:
-        if self.log.ids is not None:
-            return str(self.log.ids[orig])
-        if repo is None:
-            return f"row:{orig}"
-        k = 0  # rank among this customer's rows at the same instant (the repository orders by id)
-        while r - k - 1 >= 0 and self.c[r - k - 1] == self.c[r] and self.t[r - k - 1] == self.t[r]:
-            k += 1
-        when = _EPOCH + timedelta(microseconds=int(self.t[r]))
-        found = repo.list(customer_id=cid, start=when, end=when + timedelta(microseconds=1))
-        ids = sorted(t.id for t in found)
-        return ids[k] if k < len(ids) else f"row:{orig}"
+    def _transaction_ids(self, repo: Any) -> Callable[[int, int], str]:
+        """``name(sorted row, original row)``: the transaction id of an alerting row."""
+        ids = self.log.ids
+        if ids is not None:
+            return lambda r, orig: str(ids[orig])
+        found = {} if repo is None else self._look_up_ids(repo)
+        return lambda r, orig: found.get(r, f"row:{orig}")
+
+    def _look_up_ids(self, repo: Any) -> dict[int, str]:
+        """The stored ids of the alerting rows of a log without ids, from one ``read_log``."""
+        rows = np.unique(np.concatenate([np.zeros(0, np.int64), *self.fired]))
+        if not len(rows):
+            return {}
+        log = self.log
+        cids = sorted({str(log.customer_ids[c]) for c in self.c[rows].tolist()})
+        lo, hi = int(self.t[rows].min()), int(self.t[rows].max())
+        stored = repo.read_log(
+            customer_ids=cids,
+            start=_EPOCH + timedelta(microseconds=lo),
+            end=None if hi >= MAX_MICROS else _EPOCH + timedelta(microseconds=hi + 1),
+        )
+        if stored.ids is None:
+            return {}
+        # stored ids per (customer, time, amount in millionths, kind), in the total order
+        pool: dict[tuple[str, int, int, int], list[str]] = {}
+        s_t = stored.time.astype("datetime64[us]").view(np.int64).tolist()
+        s_e6 = np.rint(stored.amount * 1e6).astype(np.int64).tolist()
+        s_c = stored.row_customer_ids.tolist()
+        for c, t, a, k, tid in zip(
+            s_c, s_t, s_e6, stored.kind.tolist(), stored.ids.tolist(), strict=True
+        ):
+            pool.setdefault((c, t, a, k), []).append(str(tid))
+        # the k-th row of the log with a key is the k-th stored transaction with that key
+        e6 = np.rint(log.amount * 1e6).astype(np.int64)
+        out: dict[int, str] = {}
+        for r in rows.tolist():
+            orig = self._row(r)
+            key = (
+                str(log.customer_ids[self.c[r]]),
+                int(self.t[r]),
+                int(e6[orig]),
+                int(log.kind[orig]),
+            )
+            k, q = 0, r - 1
+            while q >= 0 and self.c[q] == self.c[r] and self.t[q] == self.t[r]:
+                o = self._row(q)
+                k += int(e6[o]) == key[2] and int(log.kind[o]) == key[3]
+                q -= 1
+            got = pool.get(key, [])
+            if k < len(got):
+                out[r] = got[k]
+        return out
 
     def _hit_lookup(self, r: int) -> Any:
         def hit_of(i: int) -> Hit | None:
@@ -370,7 +408,7 @@ def detect(
     check_amounts(log.amount)
     plan = compile_plan(ruleset)
     t_all = log.time.astype("datetime64[us]").view(np.int64)
-    order = _sort_order(log.customer, t_all)
+    order = total_order(log.customer, t_all, log.ids)
     table = _Table(log, order, ctx)
     names = _leaf_names(plan)
     hits = tuple(table.run_leaf(rule, names[i]) for i, rule in enumerate(plan.leaves))

@@ -31,7 +31,6 @@ import attrs
 
 from crmcore.anomaly.alerts import Alert, AlertStatus, AlertSummary, summarize
 from crmcore.anomaly.rules import RuleSet
-from crmcore.errors import NotFoundError
 from crmcore.options import as_count, as_enum, expect_instance, expect_items
 from crmcore.repositories._writes import check_document_key
 from crmcore.repositories.protocols import expect_unit_of_work
@@ -85,14 +84,23 @@ class AlertStore:
     uow: Any = attrs.field(converter=expect_unit_of_work)
 
     def add(self, alerts: Iterable[Alert]) -> list[Alert]:
-        """Store the alerts not stored yet (by id); returns those that were new."""
+        """Store the alerts not stored yet (by id); returns those that were new.
+
+        Alert ids are stable (rule set, rule, customer and transaction id or window), so
+        the alerts of a daily re-run over the whole history are stored and routed once.
+        The ids already stored come from one ``documents.keys`` query, not one lookup per
+        alert; only the new alerts are written.
+        """
+        items = list(expect_items(alerts, Alert, name="alerts"))
+        if not items:
+            return []
         docs = self.uow.documents
+        stored = set(docs.keys(ALERT_KIND))
         new: list[Alert] = []
-        for a in expect_items(alerts, Alert, name="alerts"):
-            try:
-                docs.get(ALERT_KIND, a.id)
-            except NotFoundError:
+        for a in items:
+            if a.id not in stored:
                 docs.put(ALERT_KIND, a.id, to_dict(a), expected_version=None)
+                stored.add(a.id)
                 new.append(a)
         return new
 
