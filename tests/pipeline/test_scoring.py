@@ -362,3 +362,37 @@ def test_weighted_pipeline_and_forecast_take_the_scores(synth) -> None:  # type:
         weighted_pipeline(fh, scores=attrs.evolve(
             scores, opportunity_ids=scores.opportunity_ids[1:], probability=scores.probability[1:],
             log_odds=scores.log_odds[1:], levels=scores.levels[1:]))  # fmt: skip
+
+
+def test_rare_labels_share_the_other_level_and_unseen_ones_join_it(synth) -> None:  # type: ignore[no-untyped-def]
+    fh = FunnelHistory.build(synth.history, B2B, as_of=CUT)
+    ids = fh.opportunity_ids[fh.opportunity_codes]
+    rng = np.random.default_rng(0)
+    region = np.where(
+        rng.random(len(ids)) < 0.002, "island", rng.choice(["north", "south"], len(ids))
+    )
+    fields = DealFields.from_arrays(ids, {"region": region.astype(object)})
+    m = fit_deal_scores(fh, fields=fields, factors=["stage", "region"], min_count=100)
+    i = m.factors.index("region")
+    assert m.levels[i] == ("north", "south", "(other)", "(missing)")
+    m1 = fit_deal_scores(fh, fields=fields, factors=["stage", "region"], min_count=1)
+    assert "island" in m1.levels[m1.factors.index("region")]
+
+
+def test_a_model_scores_a_later_date_and_fields_come_from_pandas(synth) -> None:  # type: ignore[no-untyped-def]
+    pd = pytest.importorskip("pandas")
+    m = fit_deal_scores(synth.history, B2B, as_of=CUT, fields=synth.fields)
+    f = synth.fields
+    frame = pd.DataFrame({
+        "id": f.opportunity_ids,
+        "source": pd.Series(f.labels[0][np.maximum(f.values[0], 0)]).where(f.values[0] >= 0, None),
+        "employees": f.values[1],
+    })  # fmt: skip
+    fields = DealFields.from_arrays(
+        frame["id"], {"source": frame["source"], "employees": frame["employees"]}
+    )
+    assert fields.kinds == ("label", "number")
+    later = score_deals(m, synth.history, B2B, as_of="2024-09-01", fields=fields)
+    same = score_deals(m, synth.history, B2B, as_of="2024-09-01", fields=synth.fields)
+    assert str(later.as_of)[:10] == "2024-09-01" and m.as_of.isoformat()[:10] == "2024-06-01"
+    np.testing.assert_array_equal(later.probability, same.probability)
