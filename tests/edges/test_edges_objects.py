@@ -142,7 +142,9 @@ def _wrong_objects() -> list[tuple[str, Callable[[Any], object], str]]:
         ("funnel", lambda v: load_history(MemoryUnitOfWork(), v), "a Funnel"),
         (
             "funnel",
-            lambda v: advance(MemoryUnitOfWork(), "o-1", "qualified", funnel=v, by="a", at=T),
+            lambda v: advance(
+                MemoryUnitOfWork(), "o-1", "qualified", expected_version=0, funnel=v, by="a", at=T
+            ),
             "a Funnel",
         ),
         ("period", lambda v: actuals(v, history=h), "a Period"),
@@ -383,7 +385,9 @@ def test_text_filters_are_refused_alike_by_every_backend(
             "'follow_up_id'",
         ),
         (
-            lambda: advance(MemoryUnitOfWork(), NONE, "x", funnel=B2B, by="a", at=T),
+            lambda: advance(
+                MemoryUnitOfWork(), NONE, "x", expected_version=0, funnel=B2B, by="a", at=T
+            ),
             "'opportunity_id'",
         ),
         (lambda: load_funnel(MemoryUnitOfWork(), NONE), "'name'"),

@@ -31,8 +31,8 @@ INF = float("inf")
 NOT_RESULTS = {
     # domain records and their parts
     "Activity", "Address", "Alert", "AlertStep", "Consent", "ContactPoint", "CostEntry",
-    "Customer", "Interaction", "Money", "Opportunity", "Relationship", "StageChange",
-    "SurveyResponse", "Transaction",
+    "Customer", "FieldChange", "Interaction", "Money", "Opportunity", "Relationship",
+    "StageChange", "SurveyResponse", "Transaction",
     # configuration: rules, funnels, plans, tiers, segment maps, model parameters
     "AllOf", "AnyOf", "BehaviourChange", "Condition", "CostRates",
     "CustomerContext", "DampeningWeights", "Dormant", "EWBaseline", "FollowUp", "Funnel",

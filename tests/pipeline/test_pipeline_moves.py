@@ -176,13 +176,15 @@ def test_a_move_builds_its_records_with_the_validated_constructors(
     except (ValidationError, TransitionError):
         return  # a reason no backend can store, refused by the event's validator
     kind = funnel.stage(to).kind.value
+    own = opp.probability is not None and opp.probability != funnel.stage("lead").probability
     assert new == attrs.evolve(
         opp,
         stage=to,
         stage_entered_at=at,
         closed_at=None if kind == "open" else at,
         lost_reason=reason if kind == "lost" else None,
-        probability=funnel.stage(to).probability,
+        # a rep's own probability is kept between open stages (issue 14)
+        probability=opp.probability if own and kind == "open" else funnel.stage(to).probability,
     )
     assert type(new) is Opportunity and type(ev) is StageChange
     assert (ev.sequence, ev.from_stage, ev.to_stage, ev.by) == (1, opp.stage, to, "rep")

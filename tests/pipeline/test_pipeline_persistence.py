@@ -23,6 +23,7 @@ from crmcore.pipeline import (
     load_history,
     lost_reasons,
     move,
+    reopen_opportunity,
     replay,
     save_funnel,
     stage_conversion,
@@ -82,21 +83,35 @@ def _story(uow: UnitOfWork) -> None:
         ("o1", "lost", 15, "price"),
         ("o2", "qualified", 12, None),
         ("o2", "lost", 400, "competitor"),
-        ("o2", "qualified", 800, "budget back"),
+        ("o2", "qualified", 800, "budget back"),  # a reopening
         ("o3", "qualified", 900, None),
     ]
     for oid, to, day, reason in steps:
         with uow:
-            advance(
-                uow,
-                oid,
-                to,
-                funnel=B2B,
-                by="mgr",
-                at=T0 + timedelta(days=day),
-                reason=reason,
-                follow_up_id=f"{oid}-next",
-            )
+            seen = uow.opportunities.get(oid)
+            if seen.stage == "lost":
+                reopen_opportunity(
+                    uow,
+                    oid,
+                    expected_version=seen.version,
+                    funnel=B2B,
+                    by="mgr",
+                    at=T0 + timedelta(days=day),
+                    to=to,
+                    reason=str(reason),
+                )
+            else:
+                advance(
+                    uow,
+                    oid,
+                    to,
+                    expected_version=seen.version,
+                    funnel=B2B,
+                    by="mgr",
+                    at=T0 + timedelta(days=day),
+                    reason=reason,
+                    follow_up_id=f"{oid}-next",
+                )
             uow.commit()
 
 
@@ -131,7 +146,9 @@ def test_moves_and_history_round_trip(uow: UnitOfWork) -> None:
 def test_illegal_moves_store_nothing(uow: UnitOfWork) -> None:
     _story(uow)
     with uow, pytest.raises(TransitionError, match="allowed targets"):
-        advance(uow, "o4", "won", funnel=B2B, by="x", at=T0 + timedelta(days=999))
+        advance(
+            uow, "o4", "won", expected_version=0, funnel=B2B, by="x", at=T0 + timedelta(days=999)
+        )
     with uow:
         assert uow.opportunities.get("o4").stage == "lead"
         assert len(uow.opportunities.history("o4")) == 1
@@ -150,7 +167,15 @@ def test_stored_history_feeds_the_metrics(uow: UnitOfWork) -> None:
     assert win_rate(fh) == win_rate(ref)
     assert (win_rate(fh).won, win_rate(fh).lost) == (1, 1)
     lr = lost_reasons(fh)
-    assert dict(zip(lr.reasons, lr.count.tolist(), strict=True)) == {"price": 1, "(none)": 0}
+    # o2 was lost for "competitor" on day 400 and reopened on day 800: no current loss
+    assert dict(zip(lr.reasons, lr.count.tolist(), strict=True)) == {
+        "price": 1,
+        "competitor": 0,
+        "(none)": 0,
+    }
+    with uow:  # as of day 500 its loss (and its reason) was true
+        mid = lost_reasons(load_history(uow, B2B, as_of=T0 + timedelta(days=500)))
+    assert dict(zip(mid.reasons, mid.count.tolist(), strict=True))["competitor"] == 1
     assert np.array_equal(fh.ev_at, ref.ev_at)
     # reports reach back years: the history as it stood in early 2023
     with uow:
@@ -166,6 +191,7 @@ def test_follow_up_can_be_skipped(uow: UnitOfWork) -> None:
                 uow,
                 "x",
                 s,
+                expected_version=i,
                 funnel=FOUR_PHASES,
                 by="r",
                 at=T0 + timedelta(days=i),

@@ -21,13 +21,14 @@ from crmcore.model.customer import (
 )
 from crmcore.model.interaction import Channel, Direction, Interaction
 from crmcore.model.money import CURRENCY_MINOR_UNITS, Money, money_sum
-from crmcore.model.opportunity import Opportunity, StageChange
+from crmcore.model.opportunity import EDITABLE_FIELDS, FieldChange, Opportunity, StageChange
 from crmcore.model.survey import SurveyResponse
 from crmcore.model.transaction import Transaction, TransactionKind
 
 __all__ = [
     "COST_CATEGORIES",
     "CURRENCY_MINOR_UNITS",
+    "EDITABLE_FIELDS",
     "MODEL_TYPES",
     "Activity",
     "ActivityKind",
@@ -41,6 +42,7 @@ __all__ = [
     "Customer",
     "CustomerKind",
     "Direction",
+    "FieldChange",
     "Interaction",
     "Money",
     "Opportunity",
@@ -64,6 +66,7 @@ MODEL_TYPES: tuple[type, ...] = (
     Transaction,
     Opportunity,
     StageChange,
+    FieldChange,
     Activity,
     SurveyResponse,
     CostEntry,

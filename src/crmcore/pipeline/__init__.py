@@ -4,10 +4,14 @@
   stages with kind, probability and forecast category, transitions, guards,
   the follow-up cycle; validated when built, serialized as JSON.
 * **Moves** (:mod:`~crmcore.pipeline.moves`): ``open_opportunity``, ``move``,
-  ``reopen``, ``win`` / ``follow_up``, ``replay``; each returns the new
-  opportunity and its :class:`~crmcore.model.StageChange`.
+  ``reopen``, ``win`` / ``follow_up``; each returns the new opportunity and
+  its :class:`~crmcore.model.StageChange`. **Edits** (:mod:`~crmcore.pipeline.edits`):
+  ``edit_opportunity`` returns a :class:`~crmcore.model.FieldChange` per changed
+  field; ``replay`` rebuilds a deal from its events alone.
 * **Persistence** (:mod:`~crmcore.pipeline.service`): funnels as versioned
-  documents, moves saved with their events, history read back as columns.
+  documents; moves, reopenings and edits saved with their events under optimistic
+  concurrency (``expected_version``) and idempotent retries (``request_id``);
+  history read back as columns as of any date and as known at any date.
 * **Metrics and forecasts** (array world, over a :class:`FunnelHistory`):
   conversion, win rate, time in stage, cycle, velocity, coverage, weighted
   pipeline, cohorts, breakdowns, lost reasons; win probabilities and timing
@@ -39,6 +43,7 @@ from crmcore.pipeline.breakdowns import (
     lost_reasons,
     who_sells_what,
 )
+from crmcore.pipeline.edits import edit_opportunity, replay
 from crmcore.pipeline.forecast import (
     Backtest,
     Forecast,
@@ -77,7 +82,7 @@ from crmcore.pipeline.metrics import (
     weighted_pipeline,
     win_rate,
 )
-from crmcore.pipeline.moves import Won, follow_up, move, open_opportunity, reopen, replay, win
+from crmcore.pipeline.moves import Won, follow_up, move, open_opportunity, reopen, win
 from crmcore.pipeline.plans import (
     Actuals,
     NextPeriodForecast,
@@ -106,10 +111,14 @@ from crmcore.pipeline.scoring import (
 )
 from crmcore.pipeline.service import (
     Advanced,
+    Edited,
     advance,
     create_opportunity,
+    edit,
     load_funnel,
     load_history,
+    load_opportunity,
+    reopen_opportunity,
     save_funnel,
 )
 from crmcore.pipeline.synthetic import SyntheticPipeline, synthetic_history, synthetic_pipeline
@@ -131,6 +140,7 @@ __all__ = [
     "DealScoreModel",
     "DealScores",
     "Diagnosis",
+    "Edited",
     "FollowUp",
     "Forecast",
     "ForecastCategory",
@@ -170,11 +180,14 @@ __all__ = [
     "breakdown",
     "cohort_conversion",
     "create_opportunity",
+    "edit",
+    "edit_opportunity",
     "fit_deal_scores",
     "follow_up",
     "forecast",
     "load_funnel",
     "load_history",
+    "load_opportunity",
     "lost_reasons",
     "move",
     "next_period_forecast",
@@ -182,6 +195,7 @@ __all__ = [
     "pipeline_coverage",
     "plan_vs_actual",
     "reopen",
+    "reopen_opportunity",
     "replay",
     "sales_cycle",
     "sales_velocity",

@@ -33,12 +33,16 @@ from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
 from crmcore.model._fields import instance
+from crmcore.model.opportunity import FieldChange
 from crmcore.pipeline.funnel import ForecastCategory, Funnel, StageKind
 from crmcore.tables import StageHistory
 from crmcore.tables.stage_history import NO_AMOUNT, owner_labels
 from crmcore.timestamps import as_instant
 
-__all__ = ["KIND_CODES", "FunnelHistory"]
+__all__ = ["AS_OF_FIELDS", "KIND_CODES", "FunnelHistory"]
+
+AS_OF_FIELDS = ("amount", "owner_id", "probability", "forecast_category")
+"""The edited fields a :class:`FunnelHistory` reads as of its date (from ``changes``)."""
 
 KIND_CODES: dict[StageKind, int] = {StageKind.OPEN: 0, StageKind.WON: 1, StageKind.LOST: 2}
 """Integer codes of stage kinds in :attr:`FunnelHistory.stage_kind`."""
@@ -84,8 +88,11 @@ class FunnelHistory:
     (codes into the source history's ``opportunity_ids``), ``created``,
     ``entered`` (when the current stage was entered), ``final_stage``,
     ``closed_at`` (NaT while open), ``amount``, ``owner``, ``product``,
-    ``max_rank`` (deepest open rank reached, ``n_open_stages`` once won).
-    Stage tables: ``stage_kind`` (see :data:`KIND_CODES`), ``stage_probability``,
+    ``max_rank`` (deepest open rank reached, ``n_open_stages`` once won),
+    ``probability`` (the chance of winning at ``as_of``: a rep's own, else the
+    stage's) and ``category`` (index into :class:`ForecastCategory` at
+    ``as_of``: a rep's override while the deal is open, else the stage's);
+    amount, owner, probability and category are those true at ``as_of``. Stage tables: ``stage_kind`` (see :data:`KIND_CODES`), ``stage_probability``,
     ``stage_category`` (index into :class:`ForecastCategory`), ``stage_rank``.
     """
 
@@ -118,6 +125,8 @@ class FunnelHistory:
     owner_ids: npt.NDArray[Any] = attrs.field(validator=owner_labels)  # "" = no owner
     products: npt.NDArray[Any] = attrs.field(validator=array("O"))
     reasons: npt.NDArray[Any] = attrs.field(validator=array("O"))
+    probability: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="final_stage"))
+    category: IntArray = attrs.field(validator=array("i", length="final_stage", scan=False))
 
     @property
     def n_opportunities(self) -> int:
@@ -155,15 +164,24 @@ class FunnelHistory:
         *,
         as_of: datetime | np.datetime64 | str | None = None,
         reasons: Sequence[str | None] | npt.ArrayLike | None = None,
+        known_at: datetime | np.datetime64 | str | None = None,
+        changes: Sequence[FieldChange] | None = None,
     ) -> FunnelHistory:
-        """Check ``history`` against ``funnel`` and summarise it (events before ``as_of`` only).
+        """Check ``history`` against ``funnel`` and summarise it (events before ``as_of`` only,
+        and, with ``known_at``, recorded by then: the history's ``recorded_at`` column).
 
         ``reasons`` is an optional column aligned with the history's rows
         (the ``StageChange.reason`` of each event; a missing value of
         :mod:`crmcore.labels` -- None, NaN, "" -- for none), or
         the same as ``(codes, labels)`` with code -1 for none (the fast
-        path); it feeds the lost-reason breakdown. Without ``as_of``, every event is
-        used and ``as_of`` is one microsecond after the last one.
+        path); it feeds the lost-reason breakdown; without it, the reasons of the
+        moves into lost stages in the history's own ``reason`` column are used, when
+        it has one. Without ``as_of``, every event is
+        used and ``as_of`` is one microsecond after the last one. ``changes`` are the
+        deals' field changes (:class:`~crmcore.model.FieldChange`, as a repository's
+        ``read_changes`` gives them): an edit of the amount, owner, probability or
+        forecast category after a deal's last move before ``as_of`` (and recorded by
+        ``known_at``) sets the value at ``as_of``.
 
         >>> from crmcore.pipeline.presets import B2B
         >>> h = StageHistory.from_arrays(opportunity_ids=["a"], sequence=[0], from_stage=[None],
@@ -183,6 +201,15 @@ class FunnelHistory:
         lut = np.array([index[s] for s in history.stages.tolist()] + [-1], dtype=np.int64)
         n_all = len(history)
         reason_codes: IntArray
+        if reasons is None and history.reason is not None:
+            assert history.reason_labels is not None  # given together (StageHistory checks it)
+            lost_stage = [funnel.stage(str(x)).kind is StageKind.LOST for x in history.stages]
+            lost = np.array(lost_stage, dtype=bool)[history.to_stage]
+            used = np.where(lost, history.reason, -1)
+            labels_used, used = np.unique(used, return_inverse=True)
+            if len(labels_used) and labels_used[0] == -1:
+                used, labels_used = used - 1, labels_used[1:]
+            reasons = (used.astype(np.int64), history.reason_labels[labels_used])
         if reasons is None:
             reason_codes = np.full(n_all, -1, dtype=np.int64)
             reason_labels: npt.NDArray[Any] = np.array([], dtype=str)
@@ -221,6 +248,9 @@ class FunnelHistory:
             )
         )
         keep = at_all < cut
+        seen = None if known_at is None else as_instant(known_at, name="known_at")
+        if seen is not None and history.recorded_at is not None:
+            keep &= history.recorded_at <= seen
         if in_order:
             rows = np.flatnonzero(keep) if not keep.all() else None
         else:
@@ -258,6 +288,30 @@ class FunnelHistory:
         closed_at = np.where(kind[final] != 0, last_at, np.datetime64("NaT"))
         max_rank = np.maximum.reduceat(rank[stage], starts) if n else np.zeros(0, dtype=np.int64)
         amount = take(history.amount)
+        latest = _Latest.of(
+            funnel,
+            stage,
+            ends,
+            final,
+            None if history.probability is None else take(history.probability),
+            None
+            if history.category is None
+            else _category_codes(take(history.category), history.category_labels),
+        )
+        owner_ids, ev_owner = history.owner_ids, take(history.owner)
+        per_owner = ev_owner[ends]
+        amount_last = amount[ends]
+        if changes:
+            owner_ids, ev_owner, per_owner = latest.apply(
+                changes,
+                cut=cut,
+                seen=seen,
+                history=history,
+                opportunity_codes=opp_src[starts],
+                last_sequence=take(history.sequence)[ends],
+                amount=amount_last,
+                owner=(owner_ids, ev_owner, per_owner),
+            )
         return cls(
             funnel=funnel,
             as_of=cut,
@@ -266,7 +320,7 @@ class FunnelHistory:
             ev_from=frm,
             ev_at=at,
             ev_amount=amount,
-            ev_owner=take(history.owner),
+            ev_owner=ev_owner,
             ev_reason=take(reason_codes),
             ev_exit=ev_exit,
             opportunity_codes=opp_src[starts],
@@ -274,8 +328,8 @@ class FunnelHistory:
             entered=last_at,
             final_stage=final,
             closed_at=closed_at,
-            amount=amount[ends],
-            owner=take(history.owner)[ends],
+            amount=amount_last,
+            owner=per_owner,
             product=take(history.product)[ends],
             max_rank=max_rank.astype(np.int64, copy=False),
             stage_kind=kind,
@@ -283,7 +337,169 @@ class FunnelHistory:
             stage_category=cat,
             stage_rank=rank,
             opportunity_ids=history.opportunity_ids,
-            owner_ids=history.owner_ids,
+            owner_ids=owner_ids,
             products=history.products,
             reasons=reason_labels,
+            probability=latest.probability,
+            category=latest.category,
         )
+
+    def select(self, keep: npt.ArrayLike) -> FunnelHistory:
+        """The history of the opportunities where ``keep`` (one bool per opportunity) is True.
+
+        >>> from crmcore.pipeline.presets import TOP_IN_BEST
+        >>> h = StageHistory.from_arrays(opportunity_ids=["a", "b"], sequence=[0, 0],
+        ...     from_stage=[None, None], to_stage=["TOP", "IN"], at=["2025-01-01", "2025-01-02"])
+        >>> fh = FunnelHistory.build(h, TOP_IN_BEST).select([False, True])
+        >>> fh.n_opportunities, fh.opportunity_ids[fh.opportunity_codes].tolist()
+        (1, ['b'])
+        """
+        mask = np.asarray(keep)
+        if mask.dtype != bool or mask.shape != (self.n_opportunities,):
+            raise ValidationError(
+                f"'keep' must hold one bool per opportunity ({self.n_opportunities}): "
+                f"{mask.dtype} of shape {mask.shape}"
+            )
+        rows = mask[self.ev_opp]
+        renumber = np.cumsum(mask, dtype=np.int64) - 1
+        ev = {name: getattr(self, name)[rows] for name in _EVENT_COLUMNS}
+        per = {name: getattr(self, name)[mask] for name in _OPPORTUNITY_COLUMNS}
+        return attrs.evolve(self, ev_opp=renumber[self.ev_opp[rows]], **ev, **per)
+
+
+_EVENT_COLUMNS = (
+    "ev_stage",
+    "ev_from",
+    "ev_at",
+    "ev_amount",
+    "ev_owner",
+    "ev_reason",
+    "ev_exit",
+)
+_OPPORTUNITY_COLUMNS = (
+    "opportunity_codes",
+    "created",
+    "entered",
+    "final_stage",
+    "closed_at",
+    "amount",
+    "owner",
+    "product",
+    "max_rank",
+    "probability",
+    "category",
+)
+
+
+def _category_codes(codes: IntArray, labels: npt.NDArray[Any] | None) -> IntArray:
+    """Codes into a history's category labels as indices into :class:`ForecastCategory` (-1:
+    none; a label that is not a category is refused)."""
+    assert labels is not None  # given together with the codes (StageHistory checks it)
+    lut = np.array([_category_index(str(x)) for x in labels.tolist()] + [-1], dtype=np.int64)
+    out: IntArray = lut[codes]
+    return out
+
+
+def _category_index(label: str) -> int:
+    try:
+        return _CATEGORIES.index(ForecastCategory(label))
+    except ValueError:
+        raise ValidationError(
+            f"'categories' holds {label!r}, which is not a forecast category; categories are "
+            f"{[c.value for c in _CATEGORIES]}"
+        ) from None
+
+
+@attrs.define
+class _Latest:
+    """Per opportunity: probability and forecast category at ``as_of`` (moves, then edits)."""
+
+    probability: FloatArray
+    category: IntArray
+    override: IntArray  # a rep's category (-1: none), in force while the deal is open
+    is_open: npt.NDArray[np.bool_]
+    stage_category: IntArray
+
+    @classmethod
+    def of(
+        cls,
+        funnel: Funnel,
+        stage: IntArray,
+        ends: IntArray,
+        final: IntArray,
+        ev_probability: FloatArray | None,
+        ev_category: IntArray | None,
+    ) -> _Latest:
+        prob = np.array([s.probability for s in funnel.stages], dtype=np.float64)
+        cat = np.array([_CATEGORIES.index(s.forecast_category) for s in funnel.stages])
+        is_open = np.array([s.kind is StageKind.OPEN for s in funnel.stages])[final]
+        p = prob[final]
+        if ev_probability is not None:
+            last = ev_probability[ends]
+            p = np.where(np.isnan(last), p, last)
+        override = (
+            np.full(len(final), -1, dtype=np.int64) if ev_category is None else ev_category[ends]
+        )
+        out = cls(p, cat[final].astype(np.int64), override, is_open, cat[final].astype(np.int64))
+        out._settle()
+        return out
+
+    def _settle(self) -> None:
+        use = self.is_open & (self.override >= 0)
+        self.category = np.where(use, self.override, self.stage_category)
+
+    def apply(
+        self,
+        changes: Sequence[FieldChange],
+        *,
+        cut: np.datetime64,
+        seen: np.datetime64 | None,
+        history: StageHistory,
+        opportunity_codes: IntArray,
+        last_sequence: IntArray,
+        amount: FloatArray,
+        owner: tuple[npt.NDArray[Any], IntArray, IntArray],
+    ) -> tuple[npt.NDArray[Any], IntArray, IntArray]:
+        """Apply the edits made after each deal's last visible move; returns the owner labels
+        and the (re-coded) event and per-deal owner codes. ``amount`` is changed in place."""
+        where = np.full(len(history.opportunity_ids), -1, dtype=np.int64)
+        where[opportunity_codes] = np.arange(len(opportunity_codes))
+        ids = history.opportunity_ids
+        owners: dict[int, str] = {}
+        for i, c in enumerate(changes):
+            if not isinstance(c, FieldChange):
+                raise ValidationError(f"'changes[{i}]' must be a FieldChange: {c!r}")
+            if c.field not in AS_OF_FIELDS:
+                continue
+            code = int(np.searchsorted(ids, c.opportunity_id))
+            if code >= len(ids) or ids[code] != c.opportunity_id:
+                continue
+            j = int(where[code])
+            if j < 0 or c.sequence <= last_sequence[j] or _micros(c.at) >= cut:
+                continue
+            if seen is not None and _micros(c.recorded_at or c.at) > seen:
+                continue
+            if c.field == "amount":
+                amount[j] = np.nan if c.new is None else float(c.new.amount)
+            elif c.field == "owner_id":
+                owners[j] = c.new
+            elif c.field == "probability":
+                self.probability[j] = c.new
+            else:
+                self.override[j] = -1 if c.new is None else _category_index(c.new)
+        self._settle()
+        labels, ev_owner, per_owner = owner
+        if owners:
+            merged = np.union1d(
+                labels.astype(str), np.array(sorted(set(owners.values())), dtype=str)
+            )
+            recode = np.searchsorted(merged, labels.astype(str))
+            ev_owner, per_owner = recode[ev_owner], recode[per_owner]
+            for j, name in owners.items():
+                per_owner[j] = int(np.searchsorted(merged, name))
+            labels = merged.astype(object)
+        return labels, ev_owner, per_owner
+
+
+def _micros(t: datetime) -> np.datetime64:
+    return np.datetime64(t.replace(tzinfo=None), "us")

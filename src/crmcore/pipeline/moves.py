@@ -1,4 +1,4 @@
-"""Moving opportunities through a funnel: open, move, reopen, win with follow-up, replay.
+"""Moving opportunities through a funnel: open, move, reopen, win with follow-up.
 
 Every function returns the new :class:`~crmcore.model.Opportunity` (the old
 one is unchanged) and the :class:`~crmcore.model.StageChange` event that
@@ -9,7 +9,8 @@ event and guarantees that time never runs backwards.
 The funnel's transition tables are precomputed, so finding a move is two
 dictionary look-ups; the new opportunity and its event are plain attrs
 records built by their validated constructors (``attrs.evolve`` and
-``StageChange``). Every move (``move``, ``reopen``, ``win``, ``replay``) goes
+``StageChange``). Every move (``move``, ``reopen``, ``win``, and ``replay`` of
+:mod:`crmcore.pipeline.edits`) goes
 through one set of checks.
 
 >>> from datetime import datetime, timezone
@@ -28,9 +29,9 @@ crmcore.errors.TransitionError: cannot move opportunity 'o-1' from 'IN' to 'WIN'
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable
+from collections.abc import Mapping
 from datetime import date, datetime
+from typing import Any
 
 import attrs
 
@@ -38,12 +39,12 @@ from crmcore.errors import TransitionError, ValidationError
 from crmcore.model._fields import instance, new_id
 from crmcore.model._storable import check_text
 from crmcore.model.money import Money
-from crmcore.model.opportunity import Opportunity, StageChange
+from crmcore.model.opportunity import FieldChange, Opportunity, StageChange
 from crmcore.options import as_id, expect_instance
 from crmcore.pipeline.funnel import Funnel, Stage, StageKind
 from crmcore.timestamps import utc_problem
 
-__all__ = ["Won", "follow_up", "move", "open_opportunity", "reopen", "replay", "win"]
+__all__ = ["Won", "follow_up", "move", "open_opportunity", "reopen", "win"]
 
 
 def _check_at(at: object) -> datetime:
@@ -77,13 +78,21 @@ def _check_guards(opp: Opportunity, target: Stage, reason: str | None, funnel: F
             )
 
 
-def _check_after(opp: Opportunity, after: StageChange, at: datetime) -> None:
-    if type(after) is not StageChange:
-        raise ValidationError(f"'after' must be the opportunity's last StageChange: {after!r}")
-    if after.opportunity_id != opp.id or after.to_stage != opp.stage:
+def check_after(opp: Opportunity, after: StageChange | FieldChange, at: datetime) -> None:
+    """``after`` is the opportunity's last event (a move into its stage, or an edit of it), and
+    ``at`` not before it: the rule that numbers a new event and keeps time running forwards."""
+    if type(after) is not StageChange and type(after) is not FieldChange:
+        raise ValidationError(
+            f"'after' must be the opportunity's last event (a StageChange or a FieldChange): "
+            f"{after!r}"
+        )
+    if after.opportunity_id != opp.id or (
+        type(after) is StageChange and after.to_stage != opp.stage
+    ):
+        into = f" into {after.to_stage!r}" if type(after) is StageChange else ""
         raise ValidationError(
             f"'after' must be the last event of opportunity {opp.id!r} in stage {opp.stage!r}: "
-            f"event {after.sequence} of {after.opportunity_id!r} into {after.to_stage!r}"
+            f"event {after.sequence} of {after.opportunity_id!r}{into}"
         )
     if at < after.at:
         raise TransitionError(
@@ -106,8 +115,13 @@ def open_opportunity(
     product: str | None = None,
     parent_id: str | None = None,
     kind: str = "new",
+    custom: Mapping[str, Any] | None = None,
 ) -> tuple[Opportunity, StageChange]:
     """A new opportunity in an entry stage of ``funnel`` and its creation event (sequence 0).
+
+    The creation event carries everything the deal starts with (what
+    :func:`~crmcore.pipeline.replay` needs); ``custom`` holds the application's
+    own fields (names to strings, integers, finite floats or booleans).
 
     >>> from datetime import datetime, timezone
     >>> from crmcore.pipeline.presets import B2B
@@ -138,6 +152,7 @@ def open_opportunity(
         stage_entered_at=at,
         parent_id=parent_id,
         kind=kind,
+        custom=custom,
     )
     _check_guards(opp, target, None, funnel)
     event = StageChange(
@@ -153,6 +168,10 @@ def open_opportunity(
         owner_id=owner_id,
         funnel=funnel.name,
         product=product,
+        expected_close=expected_close,
+        parent_id=parent_id,
+        deal_kind=kind,
+        custom=opp.custom,
     )
     return opp, event
 
@@ -164,7 +183,7 @@ def move(
     funnel: Funnel,
     by: str,
     at: datetime,
-    after: StageChange,
+    after: StageChange | FieldChange,
     reason: str | None = None,
 ) -> tuple[Opportunity, StageChange]:
     """Move ``opportunity`` to stage ``to``: the moved opportunity and its event.
@@ -225,7 +244,7 @@ def _apply(
     funnel: Funnel,
     by: str,
     at: datetime,
-    after: StageChange,
+    after: StageChange | FieldChange,
     reason: str | None,
 ) -> tuple[Opportunity, StageChange]:
     """The one set of checks of a move to ``target`` (already allowed by the funnel), and its records.
@@ -234,11 +253,19 @@ def _apply(
     """
     _check_at(at)
     _check_reason(reason)
-    _check_after(opp, after, at)
+    check_after(opp, after, at)
     if target.guards:
         _check_guards(opp, target, reason, funnel)
     kind = target.kind
     p = target.probability
+    here = funnel.stage(opp.stage)
+    if (  # a rep's own probability (not the stage's) is kept between open stages
+        kind is StageKind.OPEN
+        and here.kind is StageKind.OPEN
+        and opp.probability is not None
+        and opp.probability != here.probability
+    ):
+        p = opp.probability
     event = StageChange(
         opportunity_id=opp.id,
         sequence=after.sequence + 1,
@@ -253,6 +280,7 @@ def _apply(
         owner_id=opp.owner_id,
         funnel=funnel.name,
         product=opp.product,
+        forecast_category=opp.forecast_category,
     )
     new = attrs.evolve(
         opp,
@@ -271,7 +299,7 @@ def reopen(
     funnel: Funnel,
     by: str,
     at: datetime,
-    after: StageChange,
+    after: StageChange | FieldChange,
     to: str | None = None,
     reason: str | None = "reopened",
 ) -> tuple[Opportunity, StageChange]:
@@ -375,7 +403,7 @@ def win(
     funnel: Funnel,
     by: str,
     at: datetime,
-    after: StageChange,
+    after: StageChange | FieldChange,
     to: str | None = None,
     follow_up_id: str | None = None,
 ) -> Won:
@@ -402,85 +430,3 @@ def win(
         return Won(opp, event, None, None)
     nxt, nev = follow_up(opp, funnel=funnel, at=at, id=follow_up_id, by=by)
     return Won(opp, event, nxt, nev)
-
-
-def replay(
-    events: Iterable[StageChange], *, funnel: Funnel, base: Opportunity | None = None
-) -> Opportunity:
-    """The opportunity's state rebuilt from its events, each move re-validated by ``funnel``.
-
-    ``base`` supplies what events do not carry (expected close date, parent,
-    kind, version); without it they take their defaults. Amount and
-    probability are the ones recorded on the last event.
-
-    >>> from datetime import datetime, timezone
-    >>> from crmcore.pipeline.presets import B2B
-    >>> t = datetime(2025, 1, 2, tzinfo=timezone.utc)
-    >>> o, e0 = open_opportunity(B2B, id="o-1", customer_id="c", owner_id="bob", at=t)
-    >>> o, e1 = move(o, "qualified", funnel=B2B, by="bob", at=t, after=e0)
-    >>> replay([e1, e0], funnel=B2B, base=o) == o
-    True
-    """
-    expect_instance(funnel, Funnel, name="funnel")
-    if base is not None:
-        expect_instance(base, Opportunity, name="base")
-    if isinstance(events, str | bytes | dict) or not isinstance(events, Iterable):
-        raise ValidationError(f"'events' must be a sequence of StageChange events: {events!r}")
-    evs = list(events)
-    for i, ev in enumerate(evs):
-        expect_instance(ev, StageChange, name=f"events[{i}]")
-    evs.sort(key=lambda e: e.sequence)
-    if not evs:
-        raise ValidationError("'events' must hold at least the creation event: []")
-    first = evs[0]
-    if first.sequence != 0 or first.from_stage is not None:
-        raise ValidationError(
-            "'events' must start at the creation event (sequence 0, no from_stage): "
-            f"event {first.sequence} from {first.from_stage!r}"
-        )
-    for prev, ev in itertools.pairwise(evs):
-        if ev.sequence != prev.sequence + 1:
-            raise ValidationError(
-                f"'events' of {first.opportunity_id!r} must be numbered without gaps: "
-                f"{prev.sequence} then {ev.sequence}"
-            )
-    if first.customer_id is None and base is None:
-        raise ValidationError("the creation event has no 'customer_id': pass base=")
-    opp = Opportunity(
-        id=first.opportunity_id,
-        customer_id=first.customer_id if first.customer_id is not None else base.customer_id,  # type: ignore[union-attr]  # checked above
-        owner_id=first.owner_id or first.by,
-        funnel=funnel.name,
-        stage=first.to_stage,
-        created_at=first.at,
-        amount=first.amount,
-        expected_close=base.expected_close if base is not None else None,
-        probability=first.probability,
-        product=first.product,
-        stage_entered_at=first.at,
-        parent_id=base.parent_id if base is not None else None,
-        kind=base.kind if base is not None else "new",
-        version=base.version if base is not None else 0,
-    )
-    funnel.stage(first.to_stage)
-    prev = first
-    for ev in evs[1:]:
-        if ev.amount != opp.amount:
-            opp = attrs.evolve(opp, amount=ev.amount)
-        if ev.from_stage != opp.stage:
-            raise ValidationError(
-                f"event {ev.sequence} of {opp.id!r} moves from {ev.from_stage!r} but the "
-                f"opportunity is in {opp.stage!r}"
-            )
-        if funnel.stage(opp.stage).kind is StageKind.LOST:
-            opp, made = reopen(
-                opp, funnel=funnel, by=ev.by, at=ev.at, after=prev, to=ev.to_stage, reason=ev.reason
-            )
-        else:
-            opp, made = move(
-                opp, ev.to_stage, funnel=funnel, by=ev.by, at=ev.at, after=prev, reason=ev.reason
-            )
-        if made.probability != ev.probability:
-            opp = attrs.evolve(opp, probability=ev.probability)
-        prev = ev
-    return opp

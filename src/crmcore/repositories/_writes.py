@@ -13,18 +13,16 @@ crmcore.errors.ValidationError: 'key' must not contain a NUL character to be sto
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from crmcore.errors import DuplicateError, ValidationError
-from crmcore.model import Customer, Opportunity, StageChange
+from crmcore.errors import ValidationError
+from crmcore.model import Customer, Opportunity
 from crmcore.model._storable import INT64_MAX, KEY_LENGTH, check_text
 from crmcore.options import as_count
 from crmcore.repositories._codec import check_storable
 
 __all__ = [
     "check_document_key",
-    "check_events",
     "check_expected_version",
     "check_new_version",
     "check_record",
@@ -54,22 +52,6 @@ def check_new_version(record: Customer | Opportunity, label: str) -> None:
             f"'version' of a new {label} must be 0 (the repository counts updates): "
             f"{record.version}"
         )
-
-
-def check_events(opportunity: Opportunity, events: Sequence[StageChange]) -> None:
-    """Events must be storable StageChanges of this opportunity with distinct sequence numbers."""
-    seen: set[int] = set()
-    for i, e in enumerate(events):
-        if not isinstance(e, StageChange):
-            raise ValidationError(f"'events[{i}]' must be a StageChange: {e!r}")
-        if e.opportunity_id != opportunity.id:
-            raise ValidationError(
-                f"'events[{i}].opportunity_id' must be {opportunity.id!r}: {e.opportunity_id!r}"
-            )
-        if e.sequence in seen:
-            raise DuplicateError(f"stage change {e.sequence} of {opportunity.id!r} repeats")
-        seen.add(e.sequence)
-        check_storable(e)
 
 
 def check_document_key(kind: str, key: str, *, names: tuple[str, str] = ("kind", "key")) -> None:

@@ -33,6 +33,7 @@ from crmcore.model import (
     Activity,
     CostEntry,
     Customer,
+    FieldChange,
     Interaction,
     Opportunity,
     StageChange,
@@ -207,20 +208,35 @@ class TransactionRepository(Protocol):
 
 
 class OpportunityRepository(Protocol):
-    """Opportunities (aggregates with a version) and their stage-change history."""
+    """Opportunities (aggregates with a version) and their events.
+
+    An opportunity changes only through its events, numbered together from 0:
+    :class:`~crmcore.model.StageChange` (its creation and every move) and
+    :class:`~crmcore.model.FieldChange` (every edit of a field). ``add`` and
+    ``save`` refuse streams that break the rules of
+    :mod:`crmcore.repositories._events` (numbering, moves from the current
+    stage, time order, nothing dated in the future, a change of state without
+    its event) and stamp each event's ``recorded_at`` from the unit of work's
+    clock. The version of an opportunity is the number of its last event.
+    """
 
     def add(self, opportunity: Opportunity, event: StageChange | None = None) -> Opportunity:
-        """Store a new opportunity (version 0) with its creation event."""
+        """Store a new opportunity (version 0) with its creation event (made from the
+        opportunity, by its owner, when None)."""
         ...
 
     def get(self, opportunity_id: str) -> Opportunity: ...
 
     def find(self, opportunity_id: str) -> Opportunity | None: ...
 
-    def save(self, opportunity: Opportunity, events: Sequence[StageChange] = ()) -> Opportunity:
-        """Store a changed opportunity whose ``version`` is the stored one, appending ``events``.
+    def save(
+        self, opportunity: Opportunity, events: Sequence[StageChange | FieldChange] = ()
+    ) -> Opportunity:
+        """Store a changed opportunity whose ``version`` is the stored one, appending ``events``
+        (at least one; the saved opportunity must be the stored one with them applied).
 
-        Returns it with version + 1; a stale version raises ConcurrencyError and changes nothing.
+        Returns it with the version of its last event; a stale version raises
+        ConcurrencyError and changes nothing.
         """
         ...
 
@@ -236,7 +252,14 @@ class OpportunityRepository(Protocol):
     ) -> builtins.list[Opportunity]: ...
 
     def history(self, opportunity_id: str) -> builtins.list[StageChange]:
-        """The opportunity's events in sequence order."""
+        """The opportunity's stage changes in sequence order."""
+        ...
+
+    def events(
+        self, opportunity_id: str, *, request_id: str | None = None
+    ) -> builtins.list[StageChange | FieldChange]:
+        """Every event of the opportunity (stage and field changes) in sequence order, or
+        those a request with the client's ``request_id`` made."""
         ...
 
     def read_history(
@@ -246,8 +269,26 @@ class OpportunityRepository(Protocol):
         owner_id: str | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
+        known_at: datetime | None = None,
     ) -> StageHistory:
-        """Stage changes as columns (``[start, end)`` on the event time)."""
+        """Stage changes as columns, with who (``by``), why (``reason``), when recorded, the
+        probability and forecast category after each; ordered by opportunity, then sequence.
+
+        ``[start, end)`` bounds the effective time, ``owner_id`` is the owner at the
+        time of the move, ``known_at`` leaves out what was recorded after it.
+        """
+        ...
+
+    def read_changes(
+        self,
+        *,
+        funnel: str | None = None,
+        fields: Sequence[str] | None = None,
+        end: datetime | None = None,
+        known_at: datetime | None = None,
+    ) -> builtins.list[FieldChange]:
+        """Field changes (of ``fields``; all when None) of the funnel's opportunities dated
+        before ``end`` and recorded by ``known_at``, ordered by opportunity, then sequence."""
         ...
 
 

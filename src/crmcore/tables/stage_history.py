@@ -25,6 +25,9 @@ from crmcore.timestamps import parse_timestamps
 
 __all__ = ["StageHistory"]
 
+_OPTIONAL_ROWS = ("probability", "by", "reason", "recorded_at", "category")
+"""The optional per-row columns (each None or as long as the history)."""
+
 NO_AMOUNT = "no amount: the deal had none (yet); reports leave it out of sums and count it"
 """Why an amount column of the stage history may hold NaN (the one meaning of NaN there)."""
 
@@ -60,6 +63,16 @@ class StageHistory:
     * ``owner``: int64 index into ``owner_ids``;
     * ``product``: int64 index into ``products`` (-1 where none).
 
+    Optional columns (None when the source did not give them; a repository's
+    ``read_history`` gives them all):
+
+    * ``probability``: float64 chance of winning right after the event (NaN where none);
+    * ``by``: int64 index into ``by_ids``: who made the change;
+    * ``reason``: int64 index into ``reason_labels`` (-1 where none): why;
+    * ``recorded_at``: ``datetime64[us]`` UTC, when the event was stored;
+    * ``category``: int64 index into ``category_labels`` (-1 where none): a rep's
+      forecast category override right after the event.
+
     >>> from datetime import datetime, timezone
     >>> ev = [StageChange(opportunity_id="o", sequence=0, from_stage=None, to_stage="lead",
     ...                   at=datetime(2025, 1, 1, tzinfo=timezone.utc), by="r", owner_id="r")]
@@ -82,6 +95,26 @@ class StageHistory:
     stages: npt.NDArray[Any] = attrs.field(validator=array("O"))
     owner_ids: npt.NDArray[Any] = attrs.field(validator=owner_labels)  # "" = no owner
     products: npt.NDArray[Any] = attrs.field(validator=array("O"))
+    probability: FloatArray | None = attrs.field(
+        default=None, validator=array(lo=0, hi=1, nan="no probability", optional=True)
+    )
+    by: IntArray | None = attrs.field(default=None, validator=array("i", optional=True, scan=False))
+    by_ids: npt.NDArray[Any] | None = attrs.field(default=None, validator=array("O", optional=True))
+    reason: IntArray | None = attrs.field(
+        default=None, validator=array("i", optional=True, scan=False)
+    )
+    reason_labels: npt.NDArray[Any] | None = attrs.field(
+        default=None, validator=array("O", optional=True)
+    )
+    recorded_at: npt.NDArray[np.datetime64] | None = attrs.field(
+        default=None, validator=array("M", optional=True, scan=False)
+    )
+    category: IntArray | None = attrs.field(
+        default=None, validator=array("i", optional=True, scan=False)
+    )
+    category_labels: npt.NDArray[Any] | None = attrs.field(
+        default=None, validator=array("O", optional=True)
+    )
 
     def __attrs_post_init__(self) -> None:
         check_same_length(
@@ -93,7 +126,21 @@ class StageHistory:
             amount=self.amount,
             owner=self.owner,
             product=self.product,
+            **{
+                name: getattr(self, name)
+                for name in _OPTIONAL_ROWS
+                if getattr(self, name) is not None
+            },
         )
+        for codes, labels in (
+            ("by", "by_ids"),
+            ("reason", "reason_labels"),
+            ("category", "category_labels"),
+        ):
+            if (getattr(self, codes) is None) != (getattr(self, labels) is None):
+                raise ValidationError(
+                    f"StageHistory: {codes!r} and {labels!r} are given together or not at all"
+                )
 
     def __len__(self) -> int:
         return len(self.opportunity)
@@ -110,6 +157,11 @@ class StageHistory:
         amount: npt.ArrayLike | None = None,
         owner_ids: npt.ArrayLike | None = None,
         products: Any = None,
+        probability: npt.ArrayLike | None = None,
+        by: npt.ArrayLike | None = None,
+        reasons: Any = None,
+        recorded_at: Any = None,
+        categories: Any = None,
     ) -> StageHistory:
         """Build from per-row arrays of names.
 
@@ -117,7 +169,9 @@ class StageHistory:
         no amount at that moment. Ids and names follow :mod:`crmcore.labels`: a missing opportunity id,
         ``to_stage`` or owner id is refused with its row; a missing
         ``from_stage`` (None, NaN, "") marks a creation event and a missing
-        product a deal without one (code -1).
+        product a deal without one (code -1). The optional columns: ``probability``
+        (NaN: none), ``by`` (who; a missing id is refused), ``reasons`` and
+        ``categories`` (missing: none), ``recorded_at`` (times).
 
         >>> h = StageHistory.from_arrays(opportunity_ids=["o", "o"], sequence=[0, 1],
         ...     from_stage=[None, "lead"], to_stage=["lead", "won"], at=["2025-01-01", "2025-01-02"])
@@ -144,6 +198,21 @@ class StageHistory:
             prod, prod_labels = np.full(n, -1, dtype=np.int64), np.array([], dtype=str)
         else:
             prod_labels, prod = factorize_labels(products, name="product", missing="code")
+        extra: dict[str, Any] = {}
+        if probability is not None:
+            extra["probability"] = as_float_array(probability, name="probability", allow_nan=True)
+        if by is not None:
+            extra["by_ids"], extra["by"] = factorize_labels(by, name="by")
+        if reasons is not None:
+            extra["reason_labels"], extra["reason"] = factorize_labels(
+                reasons, name="reasons", missing="code"
+            )
+        if recorded_at is not None:
+            extra["recorded_at"] = parse_timestamps(recorded_at, name="recorded_at")
+        if categories is not None:
+            extra["category_labels"], extra["category"] = factorize_labels(
+                categories, name="categories", missing="code"
+            )
         return cls(
             opp,
             as_int_array(sequence, name="sequence"),
@@ -157,6 +226,7 @@ class StageHistory:
             stages,
             own_labels,
             prod_labels,
+            **extra,
         )
 
     @classmethod
@@ -172,6 +242,15 @@ class StageHistory:
             amount=[np.nan if e.amount is None else float(e.amount.amount) for e in ev],
             owner_ids=np.array([e.owner_id or e.by for e in ev], dtype=str),
             products=[e.product for e in ev],
+            probability=[np.nan if e.probability is None else e.probability for e in ev],
+            by=np.array([e.by for e in ev], dtype=str),
+            reasons=[e.reason for e in ev],
+            recorded_at=(
+                [e.recorded_at for e in ev]
+                if ev and all(e.recorded_at is not None for e in ev)
+                else None
+            ),
+            categories=[e.forecast_category for e in ev],
         )
 
     def sorted(self) -> StageHistory:
@@ -187,4 +266,9 @@ class StageHistory:
             amount=self.amount[order],
             owner=self.owner[order],
             product=self.product[order],
+            **{
+                name: getattr(self, name)[order]
+                for name in _OPTIONAL_ROWS
+                if getattr(self, name) is not None
+            },
         )

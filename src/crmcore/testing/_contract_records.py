@@ -280,7 +280,9 @@ class RecordContract(ContractBase):
                 opportunity(1, expected_close=date(2024, 6, 30), probability=0.25),
                 event("o-1", 0, None, "lead", ts(2024)),
             )
-            moved = attrs.evolve(o, stage="won", closed_at=ts(2024, 3))
+            moved = attrs.evolve(
+                o, stage="won", stage_entered_at=ts(2024, 3), closed_at=ts(2024, 3)
+            )
             saved = uow.opportunities.save(moved, [event("o-1", 1, "lead", "won", ts(2024, 3))])
             assert saved.version == 1
             uow.commit()
@@ -294,12 +296,12 @@ class RecordContract(ContractBase):
         with uow:
             o = uow.opportunities.add(opportunity(1), event("o-1", 0, None, "lead", ts(2024)))
             uow.opportunities.save(
-                attrs.evolve(o, stage="qualified"),
+                attrs.evolve(o, stage="qualified", stage_entered_at=ts(2024, 2)),
                 [event("o-1", 1, "lead", "qualified", ts(2024, 2))],
             )
             with raises(ConcurrencyError):
                 uow.opportunities.save(
-                    attrs.evolve(o, stage="lost"),
+                    attrs.evolve(o, stage="lost", stage_entered_at=ts(2024, 3)),
                     [event("o-1", 2, "qualified", "lost", ts(2024, 3))],
                 )
             assert uow.opportunities.get("o-1").stage == "qualified"
@@ -309,9 +311,7 @@ class RecordContract(ContractBase):
         uow = self.make_uow()
         with uow:
             uow.opportunities.add(opportunity(1))
-            uow.opportunities.add(
-                opportunity(2, owner_id="rep-2", stage="won", closed_at=ts(2024, 2))
-            )
+            uow.opportunities.add(opportunity(2, owner_id="rep-2", stage="won", closed_at=ts(2024)))
             uow.opportunities.add(opportunity(3, funnel="retail", customer_id="c-2"))
             assert ids_of(uow.opportunities.list(open_only=True)) == ["o-1", "o-3"]
             assert ids_of(uow.opportunities.list(owner_id="rep-2")) == ["o-2"]
@@ -323,11 +323,12 @@ class RecordContract(ContractBase):
         with uow:
             uow.opportunities.add(opportunity(1), event("o-1", 0, None, "lead", ts(2024, 1)))
             o2 = uow.opportunities.add(
-                opportunity(2, owner_id="rep-2", product="crm"),
+                opportunity(2, owner_id="rep-2", product="crm", created_at=ts(2024, 2)),
                 event("o-2", 0, None, "lead", ts(2024, 2)),
             )
             uow.opportunities.save(
-                attrs.evolve(o2, stage="won"), [event("o-2", 1, "lead", "won", ts(2024, 5))]
+                attrs.evolve(o2, stage="won", stage_entered_at=ts(2024, 5)),
+                [event("o-2", 1, "lead", "won", ts(2024, 5))],
             )
             h = uow.opportunities.read_history()
             assert h.opportunity_ids[h.opportunity].tolist() == ["o-1", "o-2", "o-2"]

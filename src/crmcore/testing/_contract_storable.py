@@ -22,14 +22,13 @@ from __future__ import annotations
 from typing import Any
 
 from crmcore.errors import ValidationError
-from crmcore.model import ContactPoint, Money, StageChange
-from crmcore.model._storable import COUNT_MAX, INT64_MAX, KEY_LENGTH, MAX_ID_LENGTH
+from crmcore.model import ContactPoint, Money
+from crmcore.model._storable import INT64_MAX, KEY_LENGTH, MAX_ID_LENGTH
 from crmcore.tables import TransactionLog
 from crmcore.testing._contract_base import (
     ContractBase,
     customer,
     interaction,
-    opportunity,
     raises,
     transaction,
     ts,
@@ -96,23 +95,6 @@ class StorableContract(ContractBase):
             uow.commit()
         with uow:
             assert uow.transactions.get("t-1").amount == largest
-
-    def test_largest_sequence_number_round_trips(self) -> None:
-        opp = opportunity(1)
-        events = [
-            StageChange(
-                opportunity_id=opp.id, sequence=s, from_stage=None, to_stage="lead",
-                at=ts(2024), by="rep-1",
-            )
-            for s in (0, COUNT_MAX)
-        ]  # fmt: skip
-        uow = self.make_uow()
-        with uow:
-            uow.opportunities.add(opp, events[0])
-            uow.opportunities.save(opp, [events[1]])
-            uow.commit()
-        with uow:
-            assert [e.sequence for e in uow.opportunities.history(opp.id)] == [0, COUNT_MAX]
 
     def test_forged_unstorable_text_is_refused_and_nothing_stored(self) -> None:
         for bad in ("a\x00b", "a\ud800b"):

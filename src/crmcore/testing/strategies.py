@@ -38,6 +38,7 @@ from crmcore.model import (  # noqa: E402
     Customer,
     CustomerKind,
     Direction,
+    FieldChange,
     Interaction,
     Money,
     Opportunity,
@@ -54,7 +55,9 @@ __all__ = [
     "contact_points",
     "cost_entries",
     "currencies",
+    "custom_fields",
     "customers",
+    "field_changes",
     "ids",
     "interactions",
     "money",
@@ -225,7 +228,28 @@ def opportunities(draw: Any) -> Opportunity:
         closed_at=closed,
         parent_id=draw(st.none() | ids("o")),
         version=draw(st.integers(0, 20)),
+        forecast_category=draw(st.none() | st.sampled_from(["pipeline", "best_case", "commit"])),
+        custom=draw(custom_fields()),
     )
+
+
+def _custom_values() -> st.SearchStrategy[Any]:
+    return (
+        st.booleans()
+        | st.integers(-(2**63), 2**63 - 1)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | _text
+    )
+
+
+def custom_fields() -> st.SearchStrategy[dict[str, Any]]:
+    """Valid custom fields of an opportunity (names to strings, ints, finite floats, bools).
+
+    >>> from hypothesis import find
+    >>> find(custom_fields(), lambda d: len(d) > 0).keys() <= {"industry", "seats", "region"}
+    True
+    """
+    return st.dictionaries(st.sampled_from(["industry", "seats", "region"]), _custom_values())
 
 
 def stage_changes() -> st.SearchStrategy[StageChange]:
@@ -241,6 +265,47 @@ def stage_changes() -> st.SearchStrategy[StageChange]:
         reason=st.none() | _text,
         amount=st.none() | money(max_value=10**7),
         probability=st.none() | st.floats(0, 1),
+        recorded_at=st.none() | utc_datetimes(),
+        request_id=st.none() | ids("req"),
+        forecast_category=st.none() | st.sampled_from(["pipeline", "commit"]),
+        expected_close=st.none() | st.dates(date(2000, 1, 1), date(2040, 1, 1)),
+        deal_kind=st.none() | st.sampled_from(["new", "repurchase"]),
+        custom=custom_fields(),
+    )
+
+
+_FIELD_VALUES: dict[str, Any] = {
+    "amount": st.none() | money(max_value=10**7),
+    "owner_id": ids("rep"),
+    "expected_close": st.none() | st.dates(date(2000, 1, 1), date(2040, 1, 1)),
+    "probability": st.none() | st.floats(0, 1),
+    "forecast_category": st.none() | st.sampled_from(["pipeline", "best_case", "commit"]),
+    "product": st.none() | _text,
+    "custom.seats": st.none() | _custom_values(),
+}
+
+
+@st.composite
+def field_changes(draw: Any) -> FieldChange:
+    """Valid field-change events (every editable field and a custom one).
+
+    >>> from hypothesis import find
+    >>> find(field_changes(), lambda c: c.field == "amount").field
+    'amount'
+    """
+    field = draw(st.sampled_from(sorted(_FIELD_VALUES)))
+    values = _FIELD_VALUES[field]
+    return FieldChange(
+        opportunity_id=draw(ids("o")),
+        sequence=draw(st.integers(1, 50)),
+        field=field,
+        old=draw(values),
+        new=draw(values),
+        at=draw(utc_datetimes()),
+        by=draw(ids("rep")),
+        reason=draw(st.none() | _text),
+        recorded_at=draw(st.none() | utc_datetimes()),
+        request_id=draw(st.none() | ids("req")),
     )
 
 
@@ -303,6 +368,7 @@ _STRATEGIES: dict[type, Any] = {
     Transaction: transactions(),
     Opportunity: opportunities(),
     StageChange: stage_changes(),
+    FieldChange: field_changes(),
     Activity: activities(),
     SurveyResponse: survey_responses(),
     CostEntry: cost_entries(),

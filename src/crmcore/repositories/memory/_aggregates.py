@@ -12,7 +12,7 @@ import attrs
 import numpy as np
 
 from crmcore.errors import ConcurrencyError, DuplicateError, NotFoundError
-from crmcore.model import Customer, Opportunity, StageChange
+from crmcore.model import Customer, FieldChange, Opportunity, StageChange
 from crmcore.repositories._args import (
     check_batch,
     check_filters,
@@ -23,9 +23,9 @@ from crmcore.repositories._args import (
     time_bounds,
 )
 from crmcore.repositories._codec import to_e6, to_micros
+from crmcore.repositories._events import Event, Tail, appended_events, creation_event
 from crmcore.repositories._writes import (
     check_document_key,
-    check_events,
     check_expected_version,
     check_new_version,
     check_record,
@@ -157,23 +157,31 @@ class MemoryCustomerRepository:
         return len(self._cs().values("customers"))
 
 
-def history_from_rows(rows: Sequence[tuple[StageChange, Opportunity]]) -> StageHistory:
-    """A StageHistory of events with their opportunity (owner/product fall back to it)."""
-    rows = sorted(rows, key=lambda r: (r[0].opportunity_id, r[0].sequence))
-    amounts = [
-        np.nan if e.amount is None else to_e6(e.amount.amount, "amount") / 1e6 for e, _ in rows
-    ]
+def history_from_rows(rows: Sequence[StageChange]) -> StageHistory:
+    """A StageHistory of stage-change events (stored events carry their snapshot: owner,
+    product, probability, forecast category), with who, why and when recorded."""
+    rows = sorted(rows, key=lambda e: (e.opportunity_id, e.sequence))
+    amounts = [np.nan if e.amount is None else to_e6(e.amount.amount, "amount") / 1e6 for e in rows]
+    micros = np.array(
+        [[to_micros(e.at, "at"), to_micros(e.recorded_at or e.at, "recorded_at")] for e in rows],
+        dtype=np.int64,
+    ).reshape(len(rows), 2)
     return StageHistory.from_arrays(
-        opportunity_ids=np.array([e.opportunity_id for e, _ in rows], dtype=str),
-        sequence=np.array([e.sequence for e, _ in rows], dtype=np.int64),
-        from_stage=[e.from_stage for e, _ in rows],
-        to_stage=np.array([e.to_stage for e, _ in rows], dtype=str),
-        at=np.array([to_micros(e.at, "at") for e, _ in rows], dtype=np.int64).view(
-            "datetime64[us]"
-        ),
+        opportunity_ids=np.array([e.opportunity_id for e in rows], dtype=str),
+        sequence=np.array([e.sequence for e in rows], dtype=np.int64),
+        from_stage=[e.from_stage for e in rows],
+        to_stage=np.array([e.to_stage for e in rows], dtype=str),
+        at=micros[:, 0].copy().view("datetime64[us]"),
         amount=np.array(amounts, dtype=np.float64),
-        owner_ids=np.array([e.owner_id or o.owner_id for e, o in rows], dtype=str),
-        products=[e.product or o.product for e, o in rows],
+        owner_ids=np.array([e.owner_id or "" for e in rows], dtype=str),
+        products=[e.product for e in rows],
+        probability=np.array(
+            [np.nan if e.probability is None else e.probability for e in rows], dtype=np.float64
+        ),
+        by=np.array([e.by for e in rows], dtype=str),
+        reasons=[e.reason for e in rows],
+        recorded_at=micros[:, 1].copy().view("datetime64[us]"),
+        categories=[e.forecast_category for e in rows],
     )
 
 
@@ -190,17 +198,20 @@ class MemoryOpportunityRepository:
     def _check(opportunity: object) -> Opportunity:
         return check_record(opportunity, Opportunity)
 
+    def _events(self, opportunity_id: str) -> tuple[Event, ...]:
+        events: tuple[Event, ...] = self._cs().get("stage_changes", opportunity_id) or ()
+        return events
+
     def add(self, opportunity: Opportunity, event: StageChange | None = None) -> Opportunity:
-        """Store a new opportunity (version 0) with its creation event."""
+        """Store a new opportunity (version 0) with its creation event (made when None)."""
         self._check(opportunity)
         check_new_version(opportunity, "opportunity")
-        events = () if event is None else (event,)
-        check_events(opportunity, events)
+        created = creation_event(opportunity, event, now=self._uow.now())
         cs = self._cs()
         if cs.get("opportunities", opportunity.id) is not None:
             raise DuplicateError(f"opportunity {opportunity.id!r} is already stored")
         cs.put("opportunities", opportunity.id, opportunity, expected=MUST_NOT_EXIST)
-        cs.put("stage_changes", opportunity.id, events, expected=None)
+        cs.put("stage_changes", opportunity.id, (created,), expected=None)
         return opportunity
 
     def get(self, opportunity_id: str) -> Opportunity:
@@ -216,11 +227,12 @@ class MemoryOpportunityRepository:
         found: Opportunity | None = self._cs().get("opportunities", opportunity_id)
         return found
 
-    def save(self, opportunity: Opportunity, events: Sequence[StageChange] = ()) -> Opportunity:
+    def save(
+        self, opportunity: Opportunity, events: Sequence[StageChange | FieldChange] = ()
+    ) -> Opportunity:
         """Store a changed opportunity at the stored version, appending ``events``."""
         self._check(opportunity)
-        events = tuple(events)
-        check_events(opportunity, events)
+        check_iterable(events, "events")
         cs = self._cs()
         current = self.get(opportunity.id)
         if current.version != opportunity.version:
@@ -228,16 +240,22 @@ class MemoryOpportunityRepository:
                 f"opportunity {opportunity.id!r} is at version {current.version}, "
                 f"the save was based on version {opportunity.version}; nothing was changed"
             )
-        old: tuple[StageChange, ...] = cs.get("stage_changes", opportunity.id) or ()
-        taken = {e.sequence for e in old}
-        for e in events:
-            if e.sequence in taken:
-                raise DuplicateError(
-                    f"stage change {e.sequence} of {opportunity.id!r} is already stored"
-                )
-        stored = attrs.evolve(opportunity, version=opportunity.version + 1)
+        old = self._events(opportunity.id)
+
+        def used(ids: set[str]) -> set[str]:
+            return {e.request_id for e in old if e.request_id is not None and e.request_id in ids}
+
+        new = appended_events(
+            current,
+            Tail.of(old[-1]),
+            opportunity,
+            list(events),
+            now=self._uow.now(),
+            used_request_ids=used,
+        )
+        stored = attrs.evolve(opportunity, version=new[-1].sequence)
         cs.put("opportunities", opportunity.id, stored, expected=opportunity.version)
-        cs.put("stage_changes", opportunity.id, old + events, expected=None)
+        cs.put("stage_changes", opportunity.id, old + new, expected=None)
         return stored
 
     def list(
@@ -267,10 +285,20 @@ class MemoryOpportunityRepository:
         return rows if limit is None else rows[:limit]
 
     def history(self, opportunity_id: str) -> builtins.list[StageChange]:
-        """The opportunity's events in sequence order."""
+        """The opportunity's stage changes in sequence order."""
         self.get(opportunity_id)
-        events: tuple[StageChange, ...] = self._cs().get("stage_changes", opportunity_id) or ()
-        return sorted(events, key=lambda e: e.sequence)
+        return [e for e in self._events(opportunity_id) if isinstance(e, StageChange)]
+
+    def events(
+        self, opportunity_id: str, *, request_id: str | None = None
+    ) -> builtins.list[StageChange | FieldChange]:
+        """Every event of the opportunity in sequence order (those of one request)."""
+        check_filters(request_id=request_id)
+        self.get(opportunity_id)
+        evs = self._events(opportunity_id)
+        if request_id is not None:
+            return [e for e in evs if e.request_id == request_id]
+        return builtins.list(evs)
 
     def read_history(
         self,
@@ -279,23 +307,54 @@ class MemoryOpportunityRepository:
         owner_id: str | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
+        known_at: datetime | None = None,
     ) -> StageHistory:
         """Stage changes as columns, ordered by opportunity then sequence."""
         check_filters(funnel=funnel, owner_id=owner_id)
         lo, hi = time_bounds(start, end)
-        cs = self._cs()
-        rows: list[tuple[StageChange, Opportunity]] = []
-        for opp in cs.values("opportunities"):
-            for e in cs.get("stage_changes", opp.id) or ():
-                t = to_micros(e.at, "at")
-                if (
-                    (funnel is None or (e.funnel or opp.funnel) == funnel)
-                    and (owner_id is None or (e.owner_id or opp.owner_id) == owner_id)
-                    and (lo is None or t >= lo)
-                    and (hi is None or t < hi)
-                ):
-                    rows.append((e, opp))
+        _, seen = time_bounds(None, known_at, names=("start", "known_at"))
+        rows: list[StageChange] = []
+        for e in self._all_events(funnel):
+            if not isinstance(e, StageChange):
+                continue
+            t = to_micros(e.at, "at")
+            if (
+                (owner_id is None or e.owner_id == owner_id)
+                and (lo is None or t >= lo)
+                and (hi is None or t < hi)
+                and (seen is None or to_micros(e.recorded_at or e.at, "recorded_at") <= seen)
+            ):
+                rows.append(e)
         return history_from_rows(rows)
+
+    def _all_events(self, funnel: str | None) -> Iterator[Event]:
+        cs = self._cs()
+        for opp in cs.values("opportunities"):
+            if funnel is None or opp.funnel == funnel:
+                yield from cs.get("stage_changes", opp.id) or ()
+
+    def read_changes(
+        self,
+        *,
+        funnel: str | None = None,
+        fields: Sequence[str] | None = None,
+        end: datetime | None = None,
+        known_at: datetime | None = None,
+    ) -> builtins.list[FieldChange]:
+        """Field changes (of ``fields``) dated before ``end`` and recorded by ``known_at``."""
+        check_filters(funnel=funnel)
+        wanted = None if fields is None else set(check_ids(fields, "fields"))
+        _, hi = time_bounds(None, end)
+        _, seen = time_bounds(None, known_at, names=("start", "known_at"))
+        out = [
+            e
+            for e in self._all_events(funnel)
+            if isinstance(e, FieldChange)
+            and (wanted is None or e.field in wanted)
+            and (hi is None or to_micros(e.at, "at") < hi)
+            and (seen is None or to_micros(e.recorded_at or e.at, "recorded_at") <= seen)
+        ]
+        return sorted(out, key=lambda e: (e.opportunity_id, e.sequence))
 
 
 class MemoryDocumentRepository:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from types import TracebackType
 from typing import Self
 
 from crmcore.errors import RepositoryError
 from crmcore.options import expect_instance
+from crmcore.repositories._events import Clock, check_clock, clock_now
 from crmcore.repositories.memory._aggregates import (
     MemoryCustomerRepository,
     MemoryDocumentRepository,
@@ -44,7 +46,9 @@ class MemoryUnitOfWork:
     checks every versioned write against the committed state and applies
     all of them at once, or raises :class:`~crmcore.errors.ConcurrencyError`
     (first committer wins). Leaving the block without ``commit()`` discards
-    the changes. Pass ``store=`` to share the state of another unit of work.
+    the changes. Pass ``store=`` to share the state of another unit of work,
+    ``clock=`` (a callable returning an aware UTC datetime) to set the time
+    that stamps events as recorded (tests, imports of history).
 
     >>> from crmcore.model import Customer
     >>> uow = MemoryUnitOfWork()
@@ -59,10 +63,12 @@ class MemoryUnitOfWork:
     True
     """
 
-    def __init__(self, store: MemoryStore | None = None) -> None:
+    def __init__(self, store: MemoryStore | None = None, *, clock: Clock | None = None) -> None:
         self.store = (
             MemoryStore() if store is None else expect_instance(store, MemoryStore, name="store")
         )
+        self.clock: Clock = check_clock(clock)
+        """The clock that stamps events' ``recorded_at`` and bounds their effective times."""
         self._local = threading.local()
         self.customers: CustomerRepository = MemoryCustomerRepository(self)
         self.interactions: InteractionRepository = MemoryInteractionRepository(self)
@@ -72,6 +78,14 @@ class MemoryUnitOfWork:
         self.surveys: SurveyRepository = MemorySurveyRepository(self)
         self.costs: CostRepository = MemoryCostRepository(self)
         self.documents: DocumentRepository = MemoryDocumentRepository(self)
+
+    def now(self) -> datetime:
+        """The current time by :attr:`clock`.
+
+        >>> MemoryUnitOfWork().now().tzinfo is not None
+        True
+        """
+        return clock_now(self.clock)
 
     def _changes(self) -> ChangeSet:
         cs: ChangeSet | None = getattr(self._local, "changes", None)

@@ -14,7 +14,7 @@ on PostgreSQL, ``utf8mb4_bin`` tables on MariaDB/MySQL.
 >>> sorted(metadata.tables)[:3]
 ['activities', 'costs', 'crmcore_schema']
 >>> SCHEMA_VERSION
-2
+3
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ __all__ = [
     "customers",
     "documents",
     "ensure_schema",
+    "field_changes",
     "index_build_memory",
     "interactions",
     "metadata",
@@ -50,8 +51,8 @@ __all__ = [
     "transactions",
 ]
 
-SCHEMA_VERSION = 2
-"""The schema version this release writes."""
+SCHEMA_VERSION = 3
+"""The schema version this release writes (see :data:`MIGRATIONS` for what each changed)."""
 
 metadata = sa.MetaData()
 _MYSQL: dict[str, Any] = {
@@ -179,6 +180,8 @@ opportunities = sa.Table(
     sa.Column("parent_id", _id()),
     sa.Column("kind", _text(), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("forecast_category", _key()),
+    sa.Column("custom", _text()),  # JSON object of the custom fields (NULL: none)
     sa.Index("ix_opportunities_owner", "owner_id", "closed_at"),
     sa.Index("ix_opportunities_customer", "customer_id"),
     sa.Index("ix_opportunities_funnel_stage", "funnel", "stage"),
@@ -207,8 +210,38 @@ stage_changes = sa.Table(
     sa.Column("owner_id", _id()),
     sa.Column("funnel", _key()),
     sa.Column("product", _text()),
+    sa.Column("recorded_at", _time()),
+    sa.Column("request_id", _id()),
+    sa.Column("forecast_category", _key()),
+    # the creation event (sequence 0) also carries what rebuilding the deal needs
+    sa.Column("expected_close", sa.Date),
+    sa.Column("parent_id", _id()),
+    sa.Column("deal_kind", _text()),
+    sa.Column("custom", _text()),
     sa.Index("ix_stage_changes_at", "at"),
     sa.Index("ix_stage_changes_owner_at", "owner_id", "at"),
+    **_MYSQL,
+)
+
+field_changes = sa.Table(
+    "field_changes",
+    metadata,
+    sa.Column(
+        "opportunity_id",
+        _id(),
+        sa.ForeignKey("opportunities.id", name="fk_field_changes_opportunity"),
+        primary_key=True,
+    ),
+    sa.Column("sequence", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("field", _key(), nullable=False),
+    sa.Column("old", _text()),  # JSON of the value (crmcore.model.opportunity.encode_field_value)
+    sa.Column("new", _text()),
+    sa.Column("at", _time(), nullable=False),
+    sa.Column("recorded_at", _time(), nullable=False),
+    sa.Column("by", _id(), nullable=False),
+    sa.Column("reason", _text()),
+    sa.Column("request_id", _id()),
+    sa.Index("ix_field_changes_field_at", "field", "at"),
     **_MYSQL,
 )
 
@@ -281,27 +314,107 @@ documents = sa.Table(
 Migration = Callable[[Connection], None]
 
 
+def _present_columns(conn: Connection, table: sa.Table) -> set[str]:
+    inspector = sa.inspect(conn)
+    if not inspector.has_table(table.name):
+        return set()
+    return {c["name"] for c in inspector.get_columns(table.name)}
+
+
 def _longtext_on_mysql(conn: Connection) -> None:
     """1 → 2: free-text columns become LONGTEXT on MariaDB/MySQL (nothing changes elsewhere)."""
     if conn.dialect.name not in ("mysql", "mariadb"):
         return
     q = conn.dialect.identifier_preparer.quote
     for table in metadata.sorted_tables:
+        present = _present_columns(conn, table)  # columns of later versions come with them
         for col in table.columns:
-            if isinstance(col.type, sa.Text):
+            if isinstance(col.type, sa.Text) and col.name in present:
                 null = "NULL" if col.nullable else "NOT NULL"
                 conn.exec_driver_sql(
                     f"ALTER TABLE {q(table.name)} MODIFY {q(col.name)} LONGTEXT {null}"
                 )
 
 
-MIGRATIONS: dict[int, Migration] = {1: _longtext_on_mysql}
+_V3_COLUMNS = {
+    "opportunities": ("forecast_category", "custom"),
+    "stage_changes": (
+        "recorded_at",
+        "request_id",
+        "forecast_category",
+        "expected_close",
+        "parent_id",
+        "deal_kind",
+        "custom",
+    ),
+}
+
+
+def _event_history(conn: Connection) -> None:
+    """2 → 3: every change of an opportunity is an event (:mod:`crmcore.repositories._events`).
+
+    Adds the recording time, request id, forecast category and creation
+    snapshot to ``stage_changes``, the forecast category and custom fields to
+    ``opportunities`` (``field_changes`` is created with the other tables);
+    fills the events' owner, customer, funnel and product from their
+    opportunity where they were NULL (what reads fell back to before) and
+    their recording time from their effective time (all that is known of
+    older events); gives an opportunity stored without events its creation
+    event; and sets each opportunity's version to its last event's number.
+    """
+    q = conn.dialect.identifier_preparer.quote
+    for name, columns in _V3_COLUMNS.items():
+        table = metadata.tables[name]
+        present = _present_columns(conn, table)
+        for col_name in columns:
+            if col_name not in present:
+                col = table.c[col_name]
+                kind = col.type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {q(name)} ADD COLUMN {q(col_name)} {kind} NULL")
+    s, o = stage_changes.c, opportunities.c
+    conn.execute(
+        sa.insert(stage_changes).from_select(
+            ["opportunity_id", "sequence", "from_stage", "to_stage", "at", "by"],
+            sa.select(o.id, sa.literal(0), sa.null(), o.stage, o.created_at, o.owner_id).where(
+                ~sa.exists().where(s.opportunity_id == o.id)
+            ),
+        )
+    )
+    for name in ("owner_id", "customer_id", "funnel", "product"):
+        conn.execute(
+            sa.update(stage_changes)
+            .where(s[name].is_(None))
+            .values({name: sa.select(o[name]).where(o.id == s.opportunity_id).scalar_subquery()})
+        )
+    conn.execute(sa.update(stage_changes).where(s.recorded_at.is_(None)).values(recorded_at=s.at))
+    creation = {
+        "expected_close": o.expected_close,
+        "parent_id": o.parent_id,
+        "deal_kind": o.kind,
+    }
+    conn.execute(
+        sa.update(stage_changes)
+        .where(s.sequence == 0)
+        .values(
+            {
+                k: sa.select(col).where(o.id == s.opportunity_id).scalar_subquery()
+                for k, col in creation.items()
+            }
+        )
+    )
+    last = sa.select(sa.func.max(s.sequence)).where(s.opportunity_id == o.id).scalar_subquery()
+    conn.execute(sa.update(opportunities).values(version=last))
+
+
+MIGRATIONS: dict[int, Migration] = {1: _longtext_on_mysql, 2: _event_history}
 """``from_version → step``: each step moves a database from that version to the next.
 
 A later release that changes the schema bumps :data:`SCHEMA_VERSION` and
 registers ``MIGRATIONS[old] = upgrade_function``; :func:`ensure_schema` runs
 the missing steps in order inside the caller's transaction. Version 2 made
-free-text columns LONGTEXT on MariaDB/MySQL.
+free-text columns LONGTEXT on MariaDB/MySQL; version 3 keeps every change of
+an opportunity as an event (recording times, field changes, see
+:func:`_event_history`).
 """
 
 
@@ -374,7 +487,7 @@ def ensure_schema(conn: Connection) -> int:
     >>> import sqlalchemy as sa
     >>> with sa.create_engine("sqlite://").begin() as conn:
     ...     ensure_schema(conn)
-    2
+    3
     """
     expect_instance(conn, Connection, name="conn", what="an SQLAlchemy Connection")
     metadata.create_all(conn, checkfirst=True)

@@ -6,6 +6,7 @@ import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from crmcore.errors import CRMError, RepositoryError, ValidationError
 from crmcore.repositories._args import check_batch
+from crmcore.repositories._events import Clock, check_clock, clock_now
 from crmcore.repositories.protocols import (
     ActivityRepository,
     CostRepository,
@@ -25,9 +27,10 @@ from crmcore.repositories.protocols import (
     SurveyRepository,
     TransactionRepository,
 )
-from crmcore.repositories.sql._aggregates import SqlCustomerRepository, SqlOpportunityRepository
+from crmcore.repositories.sql._aggregates import SqlCustomerRepository
 from crmcore.repositories.sql._documents import SqlDocumentRepository
 from crmcore.repositories.sql._engine import make_engine, translate
+from crmcore.repositories.sql._opportunities import SqlOpportunityRepository
 from crmcore.repositories.sql._records import (
     SqlActivityRepository,
     SqlCostRepository,
@@ -62,6 +65,8 @@ class SqlUnitOfWork:
     Each thread that enters ``with uow:`` gets its own connection and
     transaction from the engine's pool. Tables are created on first use
     and the schema version is checked (see :mod:`crmcore.repositories.sql.schema`).
+    ``clock=`` (a callable returning an aware UTC datetime) sets the time that
+    stamps events as recorded (tests, imports of history).
 
     >>> import tempfile, pathlib
     >>> from crmcore.model import Customer
@@ -82,6 +87,7 @@ class SqlUnitOfWork:
         *,
         connection: Connection | None = None,
         batch_size: int = 50_000,
+        clock: Clock | None = None,
     ) -> None:
         if (engine is None) == (connection is None):
             raise ValidationError("pass exactly one of 'engine' and 'connection'")
@@ -90,6 +96,8 @@ class SqlUnitOfWork:
         if connection is not None and not isinstance(connection, Connection):
             raise ValidationError(f"'connection' must be an SQLAlchemy Connection: {connection!r}")
         check_batch(batch_size)
+        self.clock: Clock = check_clock(clock)
+        """The clock that stamps events' ``recorded_at`` and bounds their effective times."""
         self._engine: Engine = engine if engine is not None else connection.engine  # type: ignore[union-attr]  # one of them is set (checked above)
         self._connection = connection
         self._owns_engine = False
@@ -106,7 +114,9 @@ class SqlUnitOfWork:
         self.documents: DocumentRepository = SqlDocumentRepository(self)
 
     @classmethod
-    def from_url(cls, url: str | sa.URL | Path, **engine_kwargs: Any) -> SqlUnitOfWork:
+    def from_url(
+        cls, url: str | sa.URL | Path, *, clock: Clock | None = None, **engine_kwargs: Any
+    ) -> SqlUnitOfWork:
         """A unit of work on a new engine for ``url`` (a ``Path`` means an SQLite file).
 
         SQLite engines get WAL, foreign keys and a busy timeout
@@ -114,9 +124,13 @@ class SqlUnitOfWork:
         """
         if isinstance(url, Path):
             url = f"sqlite:///{url}"
-        uow = cls(make_engine(url, **engine_kwargs))
+        uow = cls(make_engine(url, **engine_kwargs), clock=clock)
         uow._owns_engine = True
         return uow
+
+    def now(self) -> datetime:
+        """The current time by :attr:`clock` (stamps events as recorded)."""
+        return clock_now(self.clock)
 
     @property
     def engine(self) -> Engine:

@@ -1,0 +1,483 @@
+"""SQL repository of opportunities and their events (stage changes and field changes)."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from crmcore.errors import ConcurrencyError, NotFoundError
+from crmcore.model import FieldChange, Opportunity, StageChange
+from crmcore.model.opportunity import decode_field_value, encode_field_value
+from crmcore.repositories._args import (
+    check_filters,
+    check_ids,
+    check_iterable,
+    check_limit,
+    check_lookup,
+    time_bounds,
+)
+from crmcore.repositories._codec import from_e6, from_micros, money_e6, opt_micros, to_micros
+from crmcore.repositories._events import Event, Tail, appended_events, creation_event
+from crmcore.repositories._writes import check_new_version, check_record
+from crmcore.repositories.sql import schema
+from crmcore.repositories.sql._records import in_range
+from crmcore.repositories.sql._transactions import _raw_read
+from crmcore.tables import StageHistory
+
+if TYPE_CHECKING:
+    from crmcore.repositories.sql.uow import SqlUnitOfWork
+
+__all__ = ["SqlOpportunityRepository"]
+
+
+def _opt_time(v: int | None) -> datetime | None:
+    return None if v is None else from_micros(v)
+
+
+def _opt_date(v: Any) -> date | None:
+    if v is None or (isinstance(v, date) and not isinstance(v, datetime)):
+        return v
+    if isinstance(v, datetime):
+        return v.date()
+    return date.fromisoformat(str(v))
+
+
+def _custom_text(custom: Any) -> str | None:
+    return json.dumps(dict(custom), sort_keys=True) if custom else None
+
+
+def _custom(text: str | None) -> dict[str, Any]:
+    return {} if text is None else dict(json.loads(text))
+
+
+def _opportunity_row(o: Opportunity) -> dict[str, Any]:
+    amount_e6, currency = money_e6(o.amount, "amount")
+    return {
+        "id": o.id,
+        "customer_id": o.customer_id,
+        "owner_id": o.owner_id,
+        "funnel": o.funnel,
+        "stage": o.stage,
+        "created_at": to_micros(o.created_at, "created_at"),
+        "amount_e6": amount_e6,
+        "currency": currency,
+        "expected_close": o.expected_close,
+        "probability": o.probability,
+        "product": o.product,
+        "lost_reason": o.lost_reason,
+        "stage_entered_at": opt_micros(o.stage_entered_at, "stage_entered_at"),
+        "closed_at": opt_micros(o.closed_at, "closed_at"),
+        "parent_id": o.parent_id,
+        "kind": o.kind,
+        "version": o.version,
+        "forecast_category": o.forecast_category,
+        "custom": _custom_text(o.custom),
+    }
+
+
+def _opportunity(row: Any) -> Opportunity:
+    return Opportunity(
+        id=row.id,
+        customer_id=row.customer_id,
+        owner_id=row.owner_id,
+        funnel=row.funnel,
+        stage=row.stage,
+        created_at=from_micros(row.created_at),
+        amount=None if row.amount_e6 is None else from_e6(row.amount_e6, row.currency),
+        expected_close=_opt_date(row.expected_close),
+        probability=None if row.probability is None else float(row.probability),
+        product=row.product,
+        lost_reason=row.lost_reason,
+        stage_entered_at=_opt_time(row.stage_entered_at),
+        closed_at=_opt_time(row.closed_at),
+        parent_id=row.parent_id,
+        kind=row.kind,
+        version=int(row.version),
+        forecast_category=row.forecast_category,
+        custom=_custom(row.custom),
+    )
+
+
+def _event_row(e: StageChange) -> dict[str, Any]:
+    amount_e6, currency = money_e6(e.amount, "amount")
+    return {
+        "opportunity_id": e.opportunity_id,
+        "sequence": e.sequence,
+        "from_stage": e.from_stage,
+        "to_stage": e.to_stage,
+        "at": to_micros(e.at, "at"),
+        "by": e.by,
+        "reason": e.reason,
+        "amount_e6": amount_e6,
+        "currency": currency,
+        "probability": e.probability,
+        "customer_id": e.customer_id,
+        "owner_id": e.owner_id,
+        "funnel": e.funnel,
+        "product": e.product,
+        "recorded_at": opt_micros(e.recorded_at, "recorded_at"),
+        "request_id": e.request_id,
+        "forecast_category": e.forecast_category,
+        "expected_close": e.expected_close,
+        "parent_id": e.parent_id,
+        "deal_kind": e.deal_kind,
+        "custom": _custom_text(e.custom),
+    }
+
+
+def _event(row: Any) -> StageChange:
+    return StageChange(
+        opportunity_id=row.opportunity_id,
+        sequence=int(row.sequence),
+        from_stage=row.from_stage,
+        to_stage=row.to_stage,
+        at=from_micros(row.at),
+        by=row.by,
+        reason=row.reason,
+        amount=None if row.amount_e6 is None else from_e6(row.amount_e6, row.currency),
+        probability=None if row.probability is None else float(row.probability),
+        customer_id=row.customer_id,
+        owner_id=row.owner_id,
+        funnel=row.funnel,
+        product=row.product,
+        recorded_at=_opt_time(row.recorded_at),
+        request_id=row.request_id,
+        forecast_category=row.forecast_category,
+        expected_close=_opt_date(row.expected_close),
+        parent_id=row.parent_id,
+        deal_kind=row.deal_kind,
+        custom=_custom(row.custom),
+    )
+
+
+def _value_text(field: str, value: Any) -> str:
+    return json.dumps(encode_field_value(field, value), sort_keys=True)
+
+
+def _change_row(e: FieldChange) -> dict[str, Any]:
+    return {
+        "opportunity_id": e.opportunity_id,
+        "sequence": e.sequence,
+        "field": e.field,
+        "old": _value_text(e.field, e.old),
+        "new": _value_text(e.field, e.new),
+        "at": to_micros(e.at, "at"),
+        "recorded_at": to_micros(e.recorded_at, "recorded_at") if e.recorded_at else None,
+        "by": e.by,
+        "reason": e.reason,
+        "request_id": e.request_id,
+    }
+
+
+def _change(row: Any) -> FieldChange:
+    return FieldChange(
+        opportunity_id=row.opportunity_id,
+        sequence=int(row.sequence),
+        field=row.field,
+        old=decode_field_value(row.field, json.loads(row.old)),
+        new=decode_field_value(row.field, json.loads(row.new)),
+        at=from_micros(row.at),
+        by=row.by,
+        reason=row.reason,
+        recorded_at=from_micros(row.recorded_at),
+        request_id=row.request_id,
+    )
+
+
+_HISTORY_COLUMNS = (
+    "opportunity_id",
+    "sequence",
+    "from_stage",
+    "to_stage",
+    "at",
+    "amount_e6",
+    "owner_id",
+    "product",
+    "probability",
+    "by",
+    "reason",
+    "recorded_at",
+    "forecast_category",
+)
+
+
+class SqlOpportunityRepository:
+    """Opportunities and their events in SQL (see :class:`~crmcore.repositories.OpportunityRepository`).
+
+    Stage changes live in ``stage_changes``, field changes in ``field_changes``;
+    both share the opportunity's event numbering, which the conditional update
+    of the opportunity's version serialises.
+    """
+
+    table = schema.opportunities
+    stages = schema.stage_changes
+    changes = schema.field_changes
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    @staticmethod
+    def _check(opportunity: object) -> Opportunity:
+        return check_record(opportunity, Opportunity)
+
+    def add(self, opportunity: Opportunity, event: StageChange | None = None) -> Opportunity:
+        """Store a new opportunity (version 0) with its creation event (made when None)."""
+        self._check(opportunity)
+        check_new_version(opportunity, "opportunity")
+        created = creation_event(opportunity, event, now=self._uow.now())
+        with self._uow._writing(f"adding opportunity {opportunity.id!r}") as conn:
+            conn.execute(sa.insert(self.table), [_opportunity_row(opportunity)])
+            conn.execute(sa.insert(self.stages), [_event_row(created)])
+        return opportunity
+
+    def get(self, opportunity_id: str) -> Opportunity:
+        """The opportunity, or NotFoundError."""
+        found = self.find(opportunity_id)
+        if found is None:
+            raise NotFoundError(f"opportunity {opportunity_id!r} not found")
+        return found
+
+    def find(self, opportunity_id: str) -> Opportunity | None:
+        """The opportunity, or None."""
+        check_lookup(opportunity_id, "opportunity_id")
+        q = sa.select(self.table).where(self.table.c.id == opportunity_id)
+        with self._uow._reading(f"reading opportunity {opportunity_id!r}") as conn:
+            row = conn.execute(q).first()
+        return None if row is None else _opportunity(row)
+
+    def _tail(self, conn: Connection, opportunity_id: str) -> Tail:
+        best: Tail | None = None
+        for t in (self.stages, self.changes):
+            c = t.c
+            row = conn.execute(
+                sa.select(c.sequence, c.at, c.recorded_at)
+                .where(c.opportunity_id == opportunity_id)
+                .order_by(c.sequence.desc())
+                .limit(1)
+            ).first()
+            if row is not None and (best is None or int(row[0]) > best.sequence):
+                best = Tail(int(row[0]), from_micros(row[1]), _opt_time(row[2]))
+        if best is None:  # pragma: no cover (every stored opportunity has its creation event)
+            raise NotFoundError(f"opportunity {opportunity_id!r} has no stored events")
+        return best
+
+    def _used(self, conn: Connection, opportunity_id: str, ids: set[str]) -> set[str]:
+        out: set[str] = set()
+        for t in (self.stages, self.changes):
+            c = t.c
+            q = sa.select(c.request_id).where(
+                c.opportunity_id == opportunity_id, c.request_id.in_(sorted(ids))
+            )
+            out.update(str(r[0]) for r in conn.execute(q))
+        return out
+
+    def save(
+        self, opportunity: Opportunity, events: Sequence[StageChange | FieldChange] = ()
+    ) -> Opportunity:
+        """Check the events against the stored state (:mod:`crmcore.repositories._events`), then
+        ``UPDATE ... WHERE id = ? AND version = ?`` and insert them, in one savepoint."""
+        self._check(opportunity)
+        check_iterable(events, "events")
+        events = builtins.list(events)
+        c = self.table.c
+        with self._uow._writing(f"saving opportunity {opportunity.id!r}") as conn:
+            row = conn.execute(sa.select(self.table).where(c.id == opportunity.id)).first()
+            if row is None:
+                raise NotFoundError(f"opportunity {opportunity.id!r} not found")
+            stored = _opportunity(row)
+            if stored.version != opportunity.version:
+                raise ConcurrencyError(
+                    f"opportunity {opportunity.id!r} is at version {stored.version}, the save "
+                    f"was based on version {opportunity.version}; nothing was changed"
+                )
+            new = appended_events(
+                stored,
+                self._tail(conn, opportunity.id),
+                opportunity,
+                events,
+                now=self._uow.now(),
+                used_request_ids=lambda ids: self._used(conn, opportunity.id, ids),
+            )
+            saved = attrs.evolve(opportunity, version=new[-1].sequence)
+            values = _opportunity_row(saved)
+            del values["id"]
+            stmt = (
+                sa.update(self.table)
+                .where(c.id == opportunity.id, c.version == opportunity.version)
+                .values(**values)
+            )
+            if conn.execute(stmt).rowcount == 0:
+                raise ConcurrencyError(
+                    f"opportunity {opportunity.id!r} was changed by another unit of work while "
+                    "it was saved; nothing was changed"
+                )
+            moves = [_event_row(e) for e in new if isinstance(e, StageChange)]
+            edits = [_change_row(e) for e in new if isinstance(e, FieldChange)]
+            if moves:
+                conn.execute(sa.insert(self.stages), moves)
+            if edits:
+                conn.execute(sa.insert(self.changes), edits)
+        return saved
+
+    def list(
+        self,
+        *,
+        owner_id: str | None = None,
+        customer_id: str | None = None,
+        funnel: str | None = None,
+        stage: str | None = None,
+        open_only: bool = False,
+        limit: int | None = None,
+    ) -> builtins.list[Opportunity]:
+        """Opportunities matching every filter, ordered by id."""
+        check_filters(owner_id=owner_id, customer_id=customer_id, funnel=funnel, stage=stage)
+        limit = check_limit(limit)
+        c = self.table.c
+        where: builtins.list[Any] = []
+        for col, value in (
+            (c.owner_id, owner_id),
+            (c.customer_id, customer_id),
+            (c.funnel, funnel),
+            (c.stage, stage),
+        ):
+            if value is not None:
+                where.append(col == value)
+        if open_only:
+            where.append(c.closed_at.is_(None))
+        q = sa.select(self.table).where(*where).order_by(c.id)
+        if limit is not None:
+            q = q.limit(limit)
+        with self._uow._reading("listing opportunities") as conn:
+            return [_opportunity(r) for r in conn.execute(q)]
+
+    def history(self, opportunity_id: str) -> builtins.list[StageChange]:
+        """The opportunity's stage changes in sequence order."""
+        self.get(opportunity_id)
+        e = self.stages.c
+        q = sa.select(self.stages).where(e.opportunity_id == opportunity_id).order_by(e.sequence)
+        with self._uow._reading(f"reading the history of {opportunity_id!r}") as conn:
+            return [_event(r) for r in conn.execute(q)]
+
+    def events(
+        self, opportunity_id: str, *, request_id: str | None = None
+    ) -> builtins.list[StageChange | FieldChange]:
+        """Every event of the opportunity in sequence order (those of one request)."""
+        check_filters(request_id=request_id)
+        self.get(opportunity_id)
+        out: builtins.list[Event] = []
+        with self._uow._reading(f"reading the events of {opportunity_id!r}") as conn:
+            for t, build in ((self.stages, _event), (self.changes, _change)):
+                c = t.c
+                q = sa.select(t).where(c.opportunity_id == opportunity_id)
+                if request_id is not None:
+                    q = q.where(c.request_id == request_id)
+                out.extend(build(r) for r in conn.execute(q))
+        return sorted(out, key=lambda e: e.sequence)
+
+    def read_history(
+        self,
+        *,
+        funnel: str | None = None,
+        owner_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        known_at: datetime | None = None,
+    ) -> StageHistory:
+        """Stage changes as columns, with who, why and when recorded; one indexed query read
+        from the raw driver cursor (``owner_id`` and ``[start, end)``: the ``(owner_id, at)``
+        index)."""
+        check_filters(funnel=funnel, owner_id=owner_id)
+        lo, hi = time_bounds(start, end)
+        _, seen = time_bounds(None, known_at, names=("start", "known_at"))
+        e = self.stages.c
+        where = in_range(e.at, lo, hi)
+        if funnel is not None:
+            where.append(e.funnel == funnel)
+        if owner_id is not None:
+            where.append(e.owner_id == owner_id)
+        if seen is not None:
+            where.append(e.recorded_at <= seen)
+        q = (
+            sa.select(*(e[name] for name in _HISTORY_COLUMNS))
+            .where(*where)
+            .order_by(e.opportunity_id, e.sequence)
+        )
+        with self._uow._reading("reading stage history as columns") as conn:
+            rows = _raw_read(conn, q, lambda cur: cur.fetchall())
+        return _history_columns(rows)
+
+    def read_changes(
+        self,
+        *,
+        funnel: str | None = None,
+        fields: Sequence[str] | None = None,
+        end: datetime | None = None,
+        known_at: datetime | None = None,
+    ) -> builtins.list[FieldChange]:
+        """Field changes (of ``fields``) dated before ``end`` and recorded by ``known_at``,
+        ordered by opportunity, then sequence."""
+        check_filters(funnel=funnel)
+        wanted = None if fields is None else sorted(set(check_ids(fields, "fields")))
+        _, hi = time_bounds(None, end)
+        _, seen = time_bounds(None, known_at, names=("start", "known_at"))
+        f, o = self.changes.c, self.table.c
+        where = in_range(f.at, None, hi)
+        if wanted is not None:
+            where.append(f.field.in_(wanted))
+        if seen is not None:
+            where.append(f.recorded_at <= seen)
+        q = sa.select(self.changes)
+        if funnel is not None:
+            q = q.join(self.table, o.id == f.opportunity_id)
+            where.append(o.funnel == funnel)
+        q = q.where(*where).order_by(f.opportunity_id, f.sequence)
+        with self._uow._reading("reading field changes") as conn:
+            return [_change(r) for r in conn.execute(q)]
+
+
+def _missing(values: Sequence[Any]) -> npt.NDArray[np.bool_]:
+    """Where ``values`` hold None (SQL NULL)."""
+    return np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+
+
+def _numbers(values: Sequence[Any], dtype: type, fill: Any) -> npt.NDArray[Any]:
+    """``values`` as ``dtype``, NULL as ``fill``."""
+    arr = np.array(values, dtype=object)
+    arr[_missing(values)] = fill
+    return arr.astype(dtype)
+
+
+def _history_columns(rows: builtins.list[Any]) -> StageHistory:
+    """A StageHistory from the rows of :data:`_HISTORY_COLUMNS`."""
+    cols: builtins.list[Any] = builtins.list(zip(*rows, strict=True)) if rows else [()] * 13
+    no_amount = _missing(cols[5])
+    amounts = _numbers(cols[5], np.int64, 0).astype(np.float64) / 1e6
+    amounts[no_amount] = np.nan
+    times = np.array(cols[4], dtype=np.int64).reshape(len(rows))
+    recorded = _numbers(cols[11], np.int64, 0)
+    unstamped = _missing(cols[11])
+    recorded[unstamped] = times[unstamped]  # rows of schema 2 the migration did not stamp
+    return StageHistory.from_arrays(
+        opportunity_ids=np.array(cols[0], dtype=str),
+        sequence=np.array(cols[1], dtype=np.int64),
+        from_stage=builtins.list(cols[2]),
+        to_stage=np.array(cols[3], dtype=str),
+        at=times.view("datetime64[us]"),
+        amount=amounts,
+        owner_ids=np.array(["" if v is None else v for v in cols[6]], dtype=str),
+        products=builtins.list(cols[7]),
+        probability=_numbers(cols[8], np.float64, np.nan),
+        by=np.array(cols[9], dtype=str),
+        reasons=builtins.list(cols[10]),
+        recorded_at=recorded.view("datetime64[us]"),
+        categories=builtins.list(cols[12]),
+    )
