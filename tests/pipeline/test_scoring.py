@@ -284,6 +284,7 @@ def test_missing_values_have_their_own_level_in_the_model_and_are_left_out_by_na
     f3 = DealFields.from_arrays(ids, {"source": src, "employees": np.full(len(ids), np.nan)})
     e3 = score_deals(lg, fh, fields=f3).explain(ids[0])
     assert e3.levels[lg.factors.index("source")] == "(other)"
+    assert e3.contributions[lg.factors.index("source")] == 0.0  # never seen in training: typical
     assert e3.levels[lg.factors.index("employees")] == "(missing)"
 
 

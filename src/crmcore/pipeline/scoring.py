@@ -162,7 +162,9 @@ def fit_deal_scores(
     the training history is left out. ``prior_sd`` is the standard deviation
     of the Gaussian prior on each level's log-odds effect (logistic);
     ``min_count`` the number of training deals a label needs to get its own
-    level (rarer labels share ``(other)``); ``smoothing`` the pseudo-deals
+    level (rarer labels share ``(other)``; a level no training deal had, such
+    as a value first seen when scoring, gets the factor's average effect: it
+    contributes 0 to the explanation); ``smoothing`` the pseudo-deals
     added to every won and lost count (naive Bayes, which uses the stage,
     owner, product and field factors only, as Odoo does).
 
@@ -221,6 +223,10 @@ def fit_deal_scores(
     )
     loglik = float(-np.sum(np.logaddexp(0.0, np.where(y, -lo, lo))))
     centre = tuple(float(np.mean(np.asarray(c)[matrix[:, f]])) for f, c in enumerate(coefs))
+    if method == "logistic":  # a level no training moment had (a value never seen): typical
+        for f, c in enumerate(coefs):
+            unseen = np.bincount(matrix[:, f], minlength=len(c)) == 0
+            c[unseen] = centre[f]
     closed = ~fh.is_open & (fh.max_rank >= 0)
     return DealScoreModel(
         method=method,
