@@ -22,6 +22,7 @@ import attrs
 import numpy as np
 
 from crmcore._messages import show
+from crmcore.arrays import as_float_array, check_nonnegative
 from crmcore.errors import ValidationError
 
 __all__ = [
@@ -67,7 +68,7 @@ def optional_time_unit(inst: object, attribute: attrs.Attribute[Any], value: Any
 
 def _nonnegative(inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value < 0:
+    if not ok or not math.isfinite(float(value) if abs(value) < 1e308 else math.inf) or value < 0:
         raise ValidationError(
             f"Duration: {attribute.name!r} must be a finite number >= 0: {show(value)}"
         )
@@ -114,6 +115,8 @@ def in_time_unit(value: Any, unit: str | None, *, name: str = "t") -> Any:
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 't' is a calendar span (Duration(amount=2, unit='W')), but the model has no time unit: fit it with time_unit= (or from a summary), or give 't' in the model's unit
     """
+    if unit is not None:
+        unit = as_time_unit(unit, name="unit")
     span: float | None = None
     if isinstance(value, Duration):
         span = value.amount * DAYS_PER_UNIT[value.unit]
@@ -127,7 +130,9 @@ def in_time_unit(value: Any, unit: str | None, *, name: str = "t") -> Any:
             raise ValidationError(_no_unit(name, value))
         return days / DAYS_PER_UNIT[unit]
     if span is None:
-        return value
+        arr = as_float_array(value, name=name, ndim=None)
+        check_nonnegative(arr.reshape(-1), name=name)
+        return arr
     if unit is None:
         raise ValidationError(_no_unit(name, value))
     return span / DAYS_PER_UNIT[unit]
@@ -143,10 +148,15 @@ def _no_unit(name: str, value: object) -> str:
 def check_same_unit(given: str | None, expected: str | None, *, what: str, against: str) -> None:
     """Raise when two time units differ (mixing units is an error, never a silent rescale).
 
+    >>> check_same_unit("W", None, what="the summary", against="the model")  # no unit: no check
     >>> check_same_unit("D", "W", what="the summary", against="the model")
     Traceback (most recent call last):
     crmcore.errors.ValidationError: the summary is in 'D' (days) but the model is in 'W' (weeks): refit or summarise in one unit
     """
+    if given is not None:
+        as_time_unit(given, name="given")
+    if expected is not None:
+        as_time_unit(expected, name="expected")
     if given is not None and expected is not None and given != expected:
         raise ValidationError(
             f"{what} is in {given!r} ({_NAMES[given]}) but {against} is in {expected!r} "
