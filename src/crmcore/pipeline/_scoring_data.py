@@ -15,7 +15,8 @@ NaT and "" are missing values).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -26,6 +27,9 @@ from crmcore._messages import show
 from crmcore.arrays import FloatArray, IntArray, as_float_array
 from crmcore.errors import ArgumentTypeError, ValidationError
 from crmcore.labels import factorize_labels, factorize_together
+from crmcore.model.opportunity import CUSTOM_PREFIX, FieldChange, StageChange
+from crmcore.options import expect_items
+from crmcore.timestamps import as_datetime
 
 __all__ = ["BUILTIN_FACTORS", "DealFields"]
 
@@ -189,6 +193,81 @@ class DealFields:
             tuple(values),
             tuple(labels),
         )
+
+    @classmethod
+    def from_records(
+        cls,
+        events: Iterable[StageChange],
+        changes: Iterable[FieldChange] = (),
+        *,
+        as_of: datetime | np.datetime64 | str | None = None,
+        known_at: datetime | np.datetime64 | str | None = None,
+    ) -> DealFields:
+        """The custom fields of each opportunity as they were at ``as_of``, as known at ``known_at``.
+
+        A deal's custom fields are those of its creation event (``StageChange.custom``,
+        sequence 0), changed by its ``custom.<name>`` :class:`~crmcore.model.FieldChange`
+        records dated before ``as_of`` (and recorded by ``known_at``), in
+        sequence order; a field the deal did not have is a missing value. A
+        field whose values are all numbers is a number field, any other a
+        label field. One pass over the records (object world: for the
+        columnar history, build the table with :meth:`from_arrays`).
+
+        >>> from datetime import datetime, timezone
+        >>> t = datetime(2025, 1, 1, tzinfo=timezone.utc)
+        >>> ev = [StageChange(opportunity_id=o, sequence=0, from_stage=None, to_stage="lead", at=t,
+        ...                   by="ann", custom=c) for o, c in (("a", {"source": "web", "seats": 3}),
+        ...                                                   ("b", {"source": "fair"}))]
+        >>> ch = [FieldChange(opportunity_id="a", sequence=1, field="custom.source", old="web",
+        ...                   new="referral", at=datetime(2025, 2, 1, tzinfo=timezone.utc), by="ann")]
+        >>> f = DealFields.from_records(ev, ch, as_of="2025-01-15")
+        >>> f.names, f.kinds, f.values[0].tolist(), f.labels[1][f.values[1]].tolist()
+        (('seats', 'source'), ('number', 'label'), [3.0, nan], ['web', 'fair'])
+        >>> DealFields.from_records(ev, ch).labels[1].tolist()
+        ['fair', 'referral']
+        """
+        evs = expect_items(events, StageChange, name="events")
+        chs = expect_items(changes, FieldChange, name="changes")
+        cut = None if as_of is None else as_datetime(as_of, name="as_of")
+        seen = None if known_at is None else as_datetime(known_at, name="known_at")
+
+        def visible(at: datetime, recorded: datetime | None) -> bool:
+            return (cut is None or at < cut) and (
+                seen is None or recorded is None or recorded <= seen
+            )
+
+        values: dict[str, dict[str, Any]] = {}
+        order: list[str] = []
+        for e in evs:
+            if e.opportunity_id not in values:
+                values[e.opportunity_id] = {}
+                order.append(e.opportunity_id)
+            if e.sequence == 0 and visible(e.at, e.recorded_at):
+                values[e.opportunity_id].update(e.custom)
+        for c in sorted(chs, key=lambda c: (c.opportunity_id, c.sequence)):
+            if c.field.startswith(CUSTOM_PREFIX) and visible(c.at, c.recorded_at):
+                mine = values.setdefault(c.opportunity_id, {})
+                if c.opportunity_id not in order:
+                    order.append(c.opportunity_id)
+                name = c.field[len(CUSTOM_PREFIX) :]
+                if c.new is None:
+                    mine.pop(name, None)
+                else:
+                    mine[name] = c.new
+        names = sorted({k for v in values.values() for k in v})
+        columns: dict[str, Any] = {}
+        for name in names:
+            col = [values[o].get(name) for o in order]
+            numbers = [x for x in col if x is not None]
+            if numbers and all(
+                isinstance(x, int | float) and not isinstance(x, bool) for x in numbers
+            ):
+                columns[name] = np.array(
+                    [np.nan if x is None else float(x) for x in col], dtype=np.float64
+                )
+            else:
+                columns[name] = np.array(col, dtype=object)
+        return cls.from_arrays(np.array(order, dtype=object), columns)
 
     def rows_for(self, ids: npt.NDArray[Any], codes: IntArray) -> IntArray:
         """The row of each opportunity ``ids[codes]`` in this table (-1 where it has none).

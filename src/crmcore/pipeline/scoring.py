@@ -43,6 +43,7 @@ from crmcore._results import COUNT, PROBABILITY, array, each, number
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ArgumentTypeError, ValidationError
 from crmcore.model._fields import tuple_of
+from crmcore.model.opportunity import FieldChange
 from crmcore.options import as_choice, as_count, as_number, expect_instance
 from crmcore.pipeline._paths import reached
 from crmcore.pipeline._scoring_data import BUILTIN_FACTORS, DealFields
@@ -88,7 +89,7 @@ def _history(
     funnel: Funnel | None,
     as_of: datetime | np.datetime64 | str | None,
     known_at: datetime | np.datetime64 | str | None = None,
-    changes: Sequence[Any] | None = None,
+    changes: Sequence[FieldChange] | None = None,
 ) -> FunnelHistory:
     if isinstance(data, FunnelHistory):
         for name, value in (("as_of", as_of), ("known_at", known_at), ("changes", changes)):
@@ -144,7 +145,7 @@ def fit_deal_scores(
     *,
     as_of: datetime | np.datetime64 | str | None = None,
     known_at: datetime | np.datetime64 | str | None = None,
-    changes: Sequence[Any] | None = None,
+    changes: Sequence[FieldChange] | None = None,
     fields: DealFields | None = None,
     method: str = "logistic",
     factors: Sequence[str] | None = None,
@@ -224,9 +225,8 @@ def fit_deal_scores(
     loglik = float(-np.sum(np.logaddexp(0.0, np.where(y, -lo, lo))))
     centre = tuple(float(np.mean(np.asarray(c)[matrix[:, f]])) for f, c in enumerate(coefs))
     if method == "logistic":  # a level no training moment had (a value never seen): typical
-        for f, c in enumerate(coefs):
-            unseen = np.bincount(matrix[:, f], minlength=len(c)) == 0
-            c[unseen] = centre[f]
+        for f, co in enumerate(coefs):
+            co[np.bincount(matrix[:, f], minlength=len(co)) == 0] = centre[f]
     closed = ~fh.is_open & (fh.max_rank >= 0)
     return DealScoreModel(
         method=method,
@@ -300,7 +300,7 @@ def score_deals(
     *,
     as_of: datetime | np.datetime64 | str | None = None,
     known_at: datetime | np.datetime64 | str | None = None,
-    changes: Sequence[Any] | None = None,
+    changes: Sequence[FieldChange] | None = None,
     fields: DealFields | None = None,
 ) -> DealScores:
     """P(win) of every deal open at ``as_of`` under ``model``, with its explanation.
@@ -457,7 +457,7 @@ def backtest_deal_scores(
     *,
     as_of: datetime | np.datetime64 | str,
     known_at: datetime | np.datetime64 | str | None = None,
-    changes: Sequence[Any] | None = None,
+    changes: Sequence[FieldChange] | None = None,
     fields: DealFields | None = None,
     methods: Sequence[str] = ("logistic", "naive_bayes", "stage"),
     bins: int = 10,
