@@ -32,6 +32,9 @@ the events before ``as_of``:
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 
@@ -41,43 +44,81 @@ __all__ = ["advance_events", "advanced_from", "forward_moves", "open_positions",
 
 BoolArray = npt.NDArray[np.bool_]
 
+_CACHE: weakref.WeakKeyDictionary[FunnelHistory, dict[str, BoolArray]] = weakref.WeakKeyDictionary()
+"""Per FunnelHistory (immutable), the path tables already computed (read-only arrays): several
+reports of one history read the same paths."""
 
-def forward_moves(fh: FunnelHistory) -> BoolArray:
-    """Per event: a forward move (see the module docstring); creation events are not moves."""
+
+def _cached(
+    name: str, compute: Callable[[FunnelHistory], BoolArray]
+) -> Callable[[FunnelHistory], BoolArray]:
+    def get(fh: FunnelHistory) -> BoolArray:
+        mine = _CACHE.setdefault(fh, {})
+        out = mine.get(name)
+        if out is None:
+            out = compute(fh)
+            out.flags.writeable = False
+            mine[name] = out
+        return out
+
+    get.__name__ = compute.__name__
+    get.__doc__ = compute.__doc__
+    return get
+
+
+def _forward_table(fh: FunnelHistory) -> BoolArray:
+    """``[from + 1, to]``: a move from stage ``from`` (-1: creation) to ``to`` is forward."""
     kind, rank = fh.stage_kind, fh.stage_rank
-    has_from = fh.ev_from >= 0
-    frm = np.where(has_from, fh.ev_from, 0)
-    to = fh.ev_stage
-    out: BoolArray = (
-        has_from & (kind[frm] == 0) & ((kind[to] == 1) | ((kind[to] == 0) & (rank[to] > rank[frm])))
+    n_st = len(kind)
+    table = np.zeros((n_st + 1, n_st), dtype=bool)
+    src_open = kind == 0
+    to_won = kind == 1
+    to_open = kind == 0
+    table[1:] = src_open[:, None] & (
+        to_won[None, :] | (to_open[None, :] & (rank[None, :] > rank[:, None]))
     )
+    return table
+
+
+def _forward_moves(fh: FunnelHistory) -> BoolArray:
+    """Per event: a forward move (see the module docstring); creation events are not moves."""
+    n_st = len(fh.stage_kind)
+    out: BoolArray = _forward_table(fh).ravel()[(fh.ev_from + 1) * n_st + fh.ev_stage]
     return out
 
 
-def advance_events(fh: FunnelHistory) -> BoolArray:
+def _advance_events(fh: FunnelHistory) -> BoolArray:
     """Per event: an advance, a forward move into a stage the deal had not entered before."""
     n_st = len(fh.stage_kind)
     key = fh.ev_opp * n_st + fh.ev_stage
-    first = np.zeros(len(key), dtype=bool)
-    if len(key):  # events are ordered by deal, then sequence: the first index is the first entry
-        first[np.unique(key, return_index=True)[1]] = True
+    visits = np.bincount(key, minlength=fh.n_opportunities * n_st)
+    first = visits[key] == 1  # most (deal, stage) pairs are entered once
+    again = np.flatnonzero(~first)
+    if len(again):  # events are ordered by deal, then sequence: the first index is the first entry
+        first[again[np.unique(key[again], return_index=True)[1]]] = True
     out: BoolArray = forward_moves(fh) & first
     return out
 
 
-def reached(fh: FunnelHistory) -> BoolArray:
+def _reached(fh: FunnelHistory) -> BoolArray:
     """``[deal, stage]``: the deal entered the stage (any kind of stage) before ``as_of``."""
     out = np.zeros((fh.n_opportunities, len(fh.stage_kind)), dtype=bool)
     out[fh.ev_opp, fh.ev_stage] = True
     return out
 
 
-def advanced_from(fh: FunnelHistory) -> BoolArray:
+def _advanced_from(fh: FunnelHistory) -> BoolArray:
     """``[deal, stage]``: the deal left the (open) stage by a forward move at least once."""
     out = np.zeros((fh.n_opportunities, len(fh.stage_kind)), dtype=bool)
     fwd = forward_moves(fh)
     out[fh.ev_opp[fwd], fh.ev_from[fwd]] = True
     return out
+
+
+forward_moves = _cached("forward", _forward_moves)
+advance_events = _cached("advances", _advance_events)
+reached = _cached("reached", _reached)
+advanced_from = _cached("advanced_from", _advanced_from)
 
 
 def open_positions(fh: FunnelHistory) -> tuple[npt.NDArray[np.int64], tuple[str, ...]]:

@@ -269,8 +269,9 @@ def cohort_conversion(
     open_idx, names = open_positions(fh)
     r = len(open_idx)
     hit = reached(fh)[:, open_idx]  # the deals' actual paths: a skipped stage was not reached
-    deal, stage = np.nonzero(hit)
-    reached_n = np.bincount(c[deal] * r + stage, minlength=n_c * r).reshape(n_c, r)
+    reached_n = np.zeros((n_c, r), dtype=np.int64)
+    for i in range(r):  # one pass per open stage
+        reached_n[:, i] = np.bincount(c[hit[:, i]], minlength=n_c)
     won = np.bincount(c[fh.is_won], minlength=n_c)
     lost = np.bincount(c[fh.is_lost], minlength=n_c)
     opn = np.bincount(c[fh.is_open], minlength=n_c)
