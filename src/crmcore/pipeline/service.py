@@ -403,8 +403,12 @@ def load_history(
     edits that followed it; events recorded after ``known_at`` are invisible
     (a back-test sees only what was known at its cut-off). ``owner_id`` keeps
     the deals that rep owned at ``as_of`` (whole histories, also of deals
-    reassigned to them); ``start`` keeps the deals with an event at or after it
-    (whole histories: a cycle that began before ``start`` is not cut). Lost
+    reassigned to them); ``start`` keeps the deals active in the window
+    ``[start, as_of)`` -- with a stage event in it (created, moved, closed,
+    reopened) or open all along -- with their whole histories from their true
+    creation: a cycle that began before ``start`` is not cut (a deal created 62
+    days before it and won inside it has a 62-day cycle), and deals closed
+    before ``start`` are left out. Lost
     reasons are the reasons of the stored events (``with_reasons=False``: none).
     """
     uow = expect_unit_of_work(uow)
@@ -437,8 +441,8 @@ def load_history(
     keep = np.ones(fh.n_opportunities, dtype=bool)
     if owner_id is not None:
         keep &= fh.owner_ids[fh.owner] == owner_id
-    if lo is not None:
-        active = np.zeros(fh.n_opportunities, dtype=bool)
+    if lo is not None:  # active in [start, as_of): an event in it, or open all along
+        active = fh.is_open.copy()
         active[fh.ev_opp[fh.ev_at >= lo]] = True
         keep &= active
     return fh.select(keep)
