@@ -191,3 +191,51 @@ def test_stored_versions_chain() -> None:
         assert [f.version for f in fv.versions] == [1, 2]
         assert fv.get(1).description == "edited"  # the newest revision of version 1
         assert fv.latest == V2
+
+
+def test_stored_history_is_reportable_in_either_version() -> None:
+    from crmcore.model import Money
+    from crmcore.pipeline import advance, create_opportunity, load_history
+
+    uow = MemoryUnitOfWork()
+    at = lambda day: datetime.fromisoformat(f"2025-{day}T09:00:00+00:00")  # noqa: E731
+
+    def story(oid: str, funnel: Funnel, path: list[tuple[str | None, str, str]]) -> None:
+        create_opportunity(
+            uow,
+            funnel,
+            id=oid,
+            customer_id="c",
+            owner_id="ann",
+            at=at(path[0][2]),
+            amount=Money("100", "EUR"),
+            expected_close=at("06-30").date(),
+        )
+        for version, (_, to, day) in enumerate(path[1:]):
+            advance(
+                uow,
+                oid,
+                to,
+                expected_version=version,
+                funnel=funnel,
+                by="ann",
+                at=at(day),
+                reason="price" if to == "lost" else None,
+            )
+
+    with uow:
+        save_funnel(uow, B2B)
+        story("v1-won", B2B, DEALS["v1-won"])
+        story("v1-lost", B2B, DEALS["v1-lost"])
+        save_funnel(uow, V2, expected_version=1)
+        story("v2-won", V2, DEALS["v2-won"])
+        story("v2-open", V2, DEALS["v2-open"])
+        new = load_history(uow, V2, as_of=at("04-01"))
+        old = load_history(uow, B2B, as_of=at("04-01"))
+        with pytest.raises(ConfigurationError, match="'proposal' of version 1 has no counterpart"):
+            save_funnel(uow, attrs.evolve(V2, derived_from={}), expected_version=2)
+        with pytest.raises(ValidationError, match="version 4 cannot be stored before version 3"):
+            save_funnel(uow, attrs.evolve(V2, version=4), expected_version=2)
+    # the v1 win opened a follow-up deal in "lead" (B2B's follow-up setting): 5 leads
+    assert stage_conversion(new).reached.tolist() == [5, 4, 4, 1, 2]
+    assert stage_conversion(old).reached.tolist() == [5, 4, 4, 2]

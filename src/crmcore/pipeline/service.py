@@ -50,6 +50,7 @@ from crmcore.pipeline.edits import edit_opportunity, replay
 from crmcore.pipeline.funnel import Funnel, StageKind
 from crmcore.pipeline.history import AS_OF_FIELDS, FunnelHistory
 from crmcore.pipeline.moves import follow_up, move, open_opportunity, reopen
+from crmcore.pipeline.versions import FUNNEL_KIND, check_new_revision, in_version
 from crmcore.repositories._events import utc_now
 from crmcore.repositories._writes import check_document_key
 from crmcore.repositories.protocols import UnitOfWork, expect_unit_of_work
@@ -70,19 +71,20 @@ __all__ = [
     "save_funnel",
 ]
 
-FUNNEL_KIND = "funnel"
-"""The document kind funnel definitions are stored under (key: the funnel's name)."""
-
 
 def save_funnel(uow: UnitOfWork, funnel: Funnel, *, expected_version: int | None = None) -> int:
-    """Store ``funnel`` as a new version of document ``("funnel", funnel.name)``; returns the version.
+    """Store ``funnel`` as a new revision of document ``("funnel", funnel.name)``; returns the
+    revision number.
 
-    ``expected_version`` is the version read before changing it (None for a new funnel).
+    ``expected_version`` is the revision read before changing it (None for a new funnel). A
+    funnel of version ``n > 1`` (see :mod:`crmcore.pipeline.versions`) is refused unless it
+    follows the stored version ``n - 1``.
     """
     uow = expect_unit_of_work(uow)
     expect_instance(funnel, Funnel, name="funnel")
     if expected_version is not None:
         as_count(expected_version, name="expected_version")
+    check_new_revision(uow, funnel)  # the stored versions must still chain
     return uow.documents.put(
         FUNNEL_KIND, funnel.name, to_dict(funnel), expected_version=expected_version
     )
@@ -421,6 +423,9 @@ def load_history(
     end = None if cut is None else _as_datetime(cut)
     known = None if seen is None else _as_datetime(seen)
     hist = uow.opportunities.read_history(funnel=funnel.name, end=end, known_at=known)
+    hist = in_version(
+        uow, funnel, hist
+    )  # history of older (or newer) versions, in this one's terms
     changes = uow.opportunities.read_changes(
         funnel=funnel.name, fields=AS_OF_FIELDS, end=end, known_at=known
     )

@@ -57,7 +57,7 @@ from crmcore.pipeline.funnel import Funnel
 from crmcore.tables import StageHistory
 from crmcore.timestamps import as_instant
 
-__all__ = ["FUNNEL_KIND", "FunnelVersions", "funnel_versions"]
+__all__ = ["FUNNEL_KIND", "FunnelVersions", "check_new_revision", "funnel_versions", "in_version"]
 
 FUNNEL_KIND = "funnel"
 """The document kind funnel definitions are stored under (key: the funnel's name)."""
@@ -287,3 +287,54 @@ def funnel_versions(uow: Any, name: str) -> FunnelVersions:
         return FunnelVersions(tuple(by_version.values()))
     except ConfigurationError as e:
         raise ValidationError(f"the stored versions of funnel {name!r} do not chain: {e}") from e
+
+
+def check_new_revision(uow: Any, funnel: Funnel) -> None:
+    """Refuse storing ``funnel`` unless the stored versions with it still chain (see
+    :class:`FunnelVersions`): version ``n`` needs version ``n - 1`` stored, and a new revision of
+    an older version must still be followed by the stored next one.
+
+    >>> from crmcore.repositories import MemoryUnitOfWork
+    >>> from crmcore.pipeline.presets import B2B
+    >>> from datetime import datetime, timezone
+    >>> v2 = attrs.evolve(B2B, version=2, valid_from=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    >>> with MemoryUnitOfWork() as uow:
+    ...     check_new_revision(uow, v2)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: funnel 'b2b' version 2 cannot be stored before version 1
+    """
+    expect_instance(funnel, Funnel, name="funnel")
+    try:
+        stored = {f.version: f for f in funnel_versions(uow, funnel.name).versions}
+    except NotFoundError:
+        stored = {}
+    top = max(stored, default=0)
+    if funnel.version > top + 1:
+        raise ValidationError(
+            f"funnel {funnel.name!r} version {funnel.version} cannot be stored before version "
+            f"{top + 1}"
+        )
+    stored[funnel.version] = funnel
+    FunnelVersions(tuple(stored.values()))
+
+
+def in_version(uow: Any, funnel: Funnel, history: StageHistory) -> StageHistory:
+    """``history`` of the stored funnel ``funnel.name`` read in ``funnel``'s version (unchanged
+    when the funnel has one stored version, or none).
+
+    >>> from crmcore.repositories import MemoryUnitOfWork
+    >>> from crmcore.pipeline.presets import B2B
+    >>> h = StageHistory.from_arrays(opportunity_ids=["a"], sequence=[0], from_stage=[None],
+    ...                              to_stage=["lead"], at=["2025-01-01"])
+    >>> with MemoryUnitOfWork() as uow:
+    ...     in_version(uow, B2B, h) is h
+    True
+    """
+    expect_instance(funnel, Funnel, name="funnel")
+    try:
+        chain = funnel_versions(uow, funnel.name)
+    except NotFoundError:
+        return history
+    if len(chain.versions) == 1 and funnel.version == 1:
+        return history
+    return chain.translate(history, to=funnel.version)
