@@ -66,7 +66,9 @@ class DealScoreModel:
     centre, starting from :attr:`base_log_odds`, so a contribution says how
     much this deal differs from a typical one. ``n_deals`` closed deals
     (``n_won`` won) gave ``n_moments`` training moments;
-    ``log_likelihood`` is theirs (unpenalised). ``fit`` is the logistic fit's
+    ``log_likelihood`` is theirs (unpenalised). ``known_at`` is the limit on
+    what was recorded that the fit was given (None: none given to the fit; a
+    ``FunnelHistory`` built with ``known_at`` does not carry it). ``fit`` is the logistic fit's
     :class:`~crmcore.fitting.FitSummary` (estimates named ``factor=level``,
     iterations, convergence, penalizer; no standard errors: see
     :func:`fit_deal_scores`), None for naive Bayes. ``prior_sd`` (logistic) and
