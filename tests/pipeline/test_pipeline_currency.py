@@ -101,3 +101,57 @@ def test_vectorised_conversion_equals_decimal_conversion(rows: list[tuple[str, i
         on = date(2025, 1, 1) + (np.timedelta64(d, "D")).astype(object)
         want = Money(a, c).amount * RATES.rate(c, on) / RATES.rate("USD", on)
         assert got == pytest.approx(float(want), rel=1e-12)
+
+
+def test_stage_history_carries_each_amounts_currency() -> None:
+    from datetime import UTC, datetime
+
+    from crmcore.model import StageChange
+    from crmcore.tables import StageHistory
+
+    t = datetime(2025, 2, 1, tzinfo=UTC)
+    ev = [
+        StageChange(
+            opportunity_id="e",
+            sequence=0,
+            from_stage=None,
+            to_stage="lead",
+            at=t,
+            by="ann",
+            amount=Money("1000", "EUR"),
+        ),
+        StageChange(
+            opportunity_id="j",
+            sequence=0,
+            from_stage=None,
+            to_stage="lead",
+            at=t,
+            by="ann",
+            amount=Money("1000000", "JPY"),
+        ),
+        StageChange(
+            opportunity_id="n", sequence=0, from_stage=None, to_stage="lead", at=t, by="ann"
+        ),
+    ]
+    h = StageHistory.from_events(ev).sorted()
+    assert h.currency_labels.tolist() == ["EUR", "JPY"]  # type: ignore[union-attr]
+    assert h.currency.tolist() == [0, 1, -1]  # type: ignore[union-attr]
+    one = StageHistory.from_arrays(
+        opportunity_ids=["a"],
+        sequence=[0],
+        from_stage=[None],
+        to_stage=["lead"],
+        at=["2025-01-01"],
+        amount=[5.0],
+        currencies="USD",
+    )
+    assert one.currency_labels.tolist() == ["USD"]  # type: ignore[union-attr]
+    with pytest.raises(ValidationError, match="'currencies' must hold ISO 4217 codes: 'XYZ'"):
+        StageHistory.from_arrays(
+            opportunity_ids=["a"],
+            sequence=[0],
+            from_stage=[None],
+            to_stage=["lead"],
+            at=["2025-01-01"],
+            currencies=["XYZ"],
+        )

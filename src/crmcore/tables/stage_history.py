@@ -25,7 +25,7 @@ from crmcore.timestamps import parse_timestamps
 
 __all__ = ["StageHistory"]
 
-_OPTIONAL_ROWS = ("probability", "by", "reason", "recorded_at", "category")
+_OPTIONAL_ROWS = ("probability", "by", "reason", "recorded_at", "category", "currency")
 """The optional per-row columns (each None or as long as the history)."""
 
 NO_AMOUNT = "no amount: the deal had none (yet); reports leave it out of sums and count it"
@@ -51,6 +51,23 @@ def owner_labels(inst: object, attribute: attrs.Attribute[Any], value: Any) -> N
             )
 
 
+def _currencies(values: Any, n: int) -> tuple[npt.NDArray[Any], IntArray]:
+    """ISO 4217 codes per row (or one for all rows) as labels and codes (-1: none)."""
+    from crmcore.model.money import CURRENCY_MINOR_UNITS
+
+    if isinstance(values, str):
+        values = [values] * n
+    labels, codes = factorize_labels(values, name="currencies", missing="code")
+    if codes.shape != (n,):
+        raise ValidationError(
+            f"'currencies' must be one code or one per row ({n}): shape {codes.shape}"
+        )
+    for code in labels.tolist():
+        if code not in CURRENCY_MINOR_UNITS:
+            raise ValidationError(f"'currencies' must hold ISO 4217 codes: {code!r}")
+    return np.asarray(labels, dtype=object), codes
+
+
 @attrs.frozen(eq=False)
 class StageHistory:
     """Stage-change events as aligned columns; row ``i`` is one move.
@@ -71,7 +88,10 @@ class StageHistory:
     * ``reason``: int64 index into ``reason_labels`` (-1 where none): why;
     * ``recorded_at``: ``datetime64[us]`` UTC, when the event was stored;
     * ``category``: int64 index into ``category_labels`` (-1 where none): a rep's
-      forecast category override right after the event.
+      forecast category override right after the event;
+    * ``currency``: int64 index into ``currency_labels`` (ISO 4217 codes; -1 where
+      the row has no amount): the currency of ``amount`` (see
+      :mod:`crmcore.pipeline.currency`: a report sums one currency).
 
     >>> from datetime import datetime, timezone
     >>> ev = [StageChange(opportunity_id="o", sequence=0, from_stage=None, to_stage="lead",
@@ -115,6 +135,12 @@ class StageHistory:
     category_labels: npt.NDArray[Any] | None = attrs.field(
         default=None, validator=array("O", optional=True)
     )
+    currency: IntArray | None = attrs.field(
+        default=None, validator=array("i", optional=True, scan=False)
+    )
+    currency_labels: npt.NDArray[Any] | None = attrs.field(
+        default=None, validator=array("O", optional=True)
+    )
 
     def __attrs_post_init__(self) -> None:
         check_same_length(
@@ -136,6 +162,7 @@ class StageHistory:
             ("by", "by_ids"),
             ("reason", "reason_labels"),
             ("category", "category_labels"),
+            ("currency", "currency_labels"),
         ):
             if (getattr(self, codes) is None) != (getattr(self, labels) is None):
                 raise ValidationError(
@@ -162,6 +189,7 @@ class StageHistory:
         reasons: Any = None,
         recorded_at: Any = None,
         categories: Any = None,
+        currencies: Any = None,
     ) -> StageHistory:
         """Build from per-row arrays of names.
 
@@ -171,7 +199,8 @@ class StageHistory:
         ``from_stage`` (None, NaN, "") marks a creation event and a missing
         product a deal without one (code -1). The optional columns: ``probability``
         (NaN: none), ``by`` (who; a missing id is refused), ``reasons`` and
-        ``categories`` (missing: none), ``recorded_at`` (times).
+        ``categories`` (missing: none), ``recorded_at`` (times), ``currencies``
+        (the ISO 4217 code of each row's amount, or one code for every row; missing: none).
 
         >>> h = StageHistory.from_arrays(opportunity_ids=["o", "o"], sequence=[0, 1],
         ...     from_stage=[None, "lead"], to_stage=["lead", "won"], at=["2025-01-01", "2025-01-02"])
@@ -213,6 +242,8 @@ class StageHistory:
             extra["category_labels"], extra["category"] = factorize_labels(
                 categories, name="categories", missing="code"
             )
+        if currencies is not None:
+            extra["currency_labels"], extra["currency"] = _currencies(currencies, n)
         return cls(
             opp,
             as_int_array(sequence, name="sequence"),
@@ -251,6 +282,7 @@ class StageHistory:
                 else None
             ),
             categories=[e.forecast_category for e in ev],
+            currencies=[None if e.amount is None else e.amount.currency for e in ev],
         )
 
     def sorted(self) -> StageHistory:
