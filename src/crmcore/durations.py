@@ -132,7 +132,7 @@ def in_time_unit(value: Any, unit: str | None, *, name: str = "t") -> Any:
     if span is None:
         arr = as_float_array(value, name=name, ndim=None)
         check_nonnegative(arr.reshape(-1), name=name)
-        return arr
+        return float(arr) if arr.ndim == 0 else arr
     if unit is None:
         raise ValidationError(_no_unit(name, value))
     return span / DAYS_PER_UNIT[unit]

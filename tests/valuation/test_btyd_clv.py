@@ -77,11 +77,12 @@ def test_undiscounted_clv_telescopes_to_expected_purchases() -> None:
 
 def test_clv_time_unit_default_step_and_errors() -> None:
     weekly = customer_lifetime_value(BG, GG, [2], [30.43], [38.86], [22.35], time_unit="W")
-    explicit = customer_lifetime_value(BG, GG, [2], [30.43], [38.86], [22.35], step=52 / 12)
-    assert weekly[0] == pytest.approx(explicit[0])
+    month = 365.2425 / 12 / 7  # the one month (crmcore.durations), in weeks
+    explicit = customer_lifetime_value(BG, GG, [2], [30.43], [38.86], [22.35], step=month)
+    assert weekly[0] == pytest.approx(explicit[0], rel=1e-14)
     with pytest.raises(ValidationError, match="'time_unit'"):
         customer_lifetime_value(BG, GG, [2], [30.43], [38.86], [22.35], time_unit="Y")
     with pytest.raises(ValidationError, match="'discount_rate'"):
         customer_lifetime_value(BG, GG, [2], [30.43], [38.86], [22.35], discount_rate=-2.0)
     with pytest.raises(ValidationError, match="'monetary_value' must be >= 0"):
-        customer_lifetime_value(BG, None, [2], [30.43], [38.86], [-1.0])
+        customer_lifetime_value(BG, None, [2], [30.43], [38.86], [-1.0], time_unit="W")

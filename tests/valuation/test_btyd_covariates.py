@@ -133,7 +133,7 @@ def test_row_derivatives_match_finite_differences(
 
 
 EFFECTS = CovariateEffects(purchase=(0.5, -0.2), dropout=(0.3,))
-COV_MODEL = BGNBDModel(BGNBDParams(0.3, 5.0, 0.8, 2.4), covariates=EFFECTS)
+COV_MODEL = BGNBDModel(BGNBDParams(0.3, 5.0, 0.8, 2.4), time_unit="W", covariates=EFFECTS)
 ZP = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 2.0]])
 ZD = np.array([0.0, -1.0, 2.0])
 X, TX, TT = np.array([0.0, 3.0, 7.0]), np.array([0.0, 20.0, 30.0]), np.array([40.0, 40.0, 45.0])
@@ -143,7 +143,7 @@ def _plain(i: int) -> BGNBDModel:
     """Customer i as a model without covariates: her own alpha, a, b."""
     alpha = 5.0 * np.exp(-(ZP[i] @ np.array(EFFECTS.purchase)))
     m = float(np.exp(ZD[i] * EFFECTS.dropout[0]))
-    return BGNBDModel(BGNBDParams(0.3, float(alpha), 0.8 * m, 2.4 * m))
+    return BGNBDModel(BGNBDParams(0.3, float(alpha), 0.8 * m, 2.4 * m), time_unit="W")
 
 
 def test_predictions_are_the_plain_model_with_each_customers_own_parameters() -> None:

@@ -12,7 +12,7 @@ Hessian of the log-likelihood in the natural parametrisation at the optimum
 >>> import numpy as np
 >>> rows, w = compress_rows(np.array([1, 1, 0]), np.array([2.0, 2.0, 0.0]), weights=None)
 >>> [r.tolist() for r in rows], w.tolist()
-([[0, 1], [0.0, 2.0]], [1.0, 2.0])
+([[0.0, 1.0], [0.0, 2.0]], [1.0, 2.0])
 """
 
 from __future__ import annotations
@@ -506,65 +506,23 @@ def weights_or_ones(weights: npt.ArrayLike | None, n: int) -> FloatArray:
     return w
 
 
-def _codes(col: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]:
-    uniq = np.unique(col)
-    return uniq, np.searchsorted(uniq, col).astype(np.int64)
-
-
 def compress_rows(
     *cols: npt.NDArray[Any], weights: FloatArray | None
 ) -> tuple[list[npt.NDArray[Any]], FloatArray]:
-    """Identical rows of aligned columns merged into one with the summed weight (exact).
+    """Identical rows of aligned columns merged into one with the summed weight (exact):
+    the unique rows of :func:`factorize_rows` (column by column, sorted) and their weights
+    (rows whose weights sum to 0 dropped).
 
-    Returns the unique rows (column by column, sorted) and their weights.
-    Sort-based: each column is coded against its sorted unique values, the
-    codes are packed into one int64 key and the keys sorted once.
+    >>> rows, w = compress_rows(np.array([1.0, 1.0, 0.0]), np.array([2.0, 2.0, 0.0]), weights=None)
+    >>> [r.tolist() for r in rows], w.tolist()
+    ([[0.0, 1.0], [0.0, 2.0]], [1.0, 2.0])
     """
-    n = len(cols[0])
-    uniqs: list[npt.NDArray[Any]] = []
-    key = np.zeros(n, dtype=np.int64)
-    size = 1
-    for c in cols:
-        u, code = _codes(c)
-        uniqs.append(u)
-        size *= len(u)
-        if size >= 2**62:
-            order = np.lexsort(tuple(reversed(cols)))
-            return _compress_by_order(cols, weights, order)
-        key *= len(u)
-        key += code
-    if weights is None:
-        skey = np.sort(key)
-        starts = np.flatnonzero(np.r_[True, skey[1:] != skey[:-1]])
-        w = np.diff(np.r_[starts, n]).astype(np.float64)
-    else:
-        order = np.argsort(key, kind="stable")
-        skey = key[order]
-        starts = np.flatnonzero(np.r_[True, skey[1:] != skey[:-1]])
-        w = np.add.reduceat(weights[order], starts)
-    ukey = skey[starts]
-    out: list[npt.NDArray[Any]] = []
-    for u in reversed(uniqs):
-        out.append(u[ukey % len(u)])
-        ukey = ukey // len(u)
-    out.reverse()
+    rows, inverse = factorize_rows(*(np.asarray(c, dtype=np.float64) for c in cols))
+    w = np.bincount(inverse, weights=weights, minlength=len(rows[0])).astype(np.float64)
     keep = w > 0
-    return [c[keep] for c in out], w[keep]
-
-
-def _compress_by_order(
-    cols: Sequence[npt.NDArray[Any]], weights: FloatArray | None, order: npt.NDArray[np.intp]
-) -> tuple[list[npt.NDArray[Any]], FloatArray]:
-    scols = [c[order] for c in cols]
-    change = np.zeros(len(order), dtype=bool)
-    change[0] = True
-    for c in scols:
-        change[1:] |= c[1:] != c[:-1]
-    starts = np.flatnonzero(change)
-    w = np.ones(len(order)) if weights is None else weights[order]
-    ws = np.add.reduceat(w, starts)
-    keep = ws > 0
-    return [c[starts][keep] for c in scols], ws[keep]
+    if keep.all():
+        return list(rows), w
+    return [r[keep] for r in rows], w[keep]
 
 
 @attrs.frozen

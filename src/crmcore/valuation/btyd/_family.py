@@ -139,7 +139,10 @@ class PurchaseModelBase(FittedModel):
     def _t(self, t: Any, name: str = "t") -> FloatArray:
         """A horizon in the model's time unit (a number as it is; a calendar span converted;
         a span for a model without a unit is an error)."""
-        return time_steps(in_time_unit(t, self.time_unit, name=name), name=name)
+        arr = in_time_unit(t, self.time_unit, name=name)
+        if np.ndim(arr) == 2:  # a customers x horizons table (see expected_purchases_if_alive)
+            return time_steps(np.ravel(arr), name=name).reshape(np.shape(arr))
+        return time_steps(arr, name=name)
 
     def _columns(self, frequency: Any, recency: Any, T: Any) -> tuple[Any, Any, Any]:
         """The history's three columns, from arrays or an RFMSummary in the model's unit."""
