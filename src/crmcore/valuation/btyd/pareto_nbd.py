@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 import numpy as np
 import numpy.typing as npt
-from scipy.special import digamma, gammaln, roots_legendre, xlogy
+from scipy.special import digamma, expit, gammaln, xlogy
 
 from crmcore.arrays import FloatArray, NanPolicy
 from crmcore.durations import as_time_unit, optional_time_unit
@@ -55,7 +55,11 @@ from crmcore.valuation.btyd._covariates import (
 )
 from crmcore.valuation.btyd._pareto_covariates import fit_with_covariates
 from crmcore.valuation.btyd._pareto_derivatives import ParetoData, loglik_grad_hess
-from crmcore.valuation.btyd._pareto_math import log_power_integral
+from crmcore.valuation.btyd._pareto_math import (
+    log_concave_integral,
+    log_dead_odds,
+    log_power_integral,
+)
 from crmcore.valuation.btyd.covariates import CovariateEffects
 
 __all__ = ["ParetoNBDModel", "ParetoNBDParams", "fit_pareto_nbd"]
@@ -255,11 +259,56 @@ def _alive_at(
     s: float,
     beta: float | FloatArray,
 ) -> FloatArray:
-    """P(alive): the share of the 'alive at T' term in the likelihood's bracket (finite:
-    frequencies are capped at MAX_PERIODS by the input rule, far below where the
-    logarithms would overflow, about 1e306)."""
-    alive, bracket = _log_parts(r, alpha, s, beta, x, tx, T)
-    return np.asarray(np.exp(alive - bracket), dtype=np.float64)
+    """P(alive) = 1 / (1 + odds of 'died in (t_x, T]'), the odds by
+    :func:`._pareto_math.log_dead_odds` (one vectorised quadrature for every row and every
+    parameter value; no large logarithms cancel)."""
+    out: FloatArray = expit(-log_dead_odds(r, alpha, s, beta, x, tx, T))
+    return out
+
+
+def _pmf_at(
+    n: FloatArray,
+    t: FloatArray,
+    x: FloatArray,
+    T: FloatArray,
+    r: float,
+    alpha: float | FloatArray,
+    s: float,
+    beta: float | FloatArray,
+) -> FloatArray:
+    """P(n purchases in (T, T + t] | alive at T, x): the rest of her life is a new customer
+    with the posterior parameters (r + x, alpha + T, s, beta + T) (lambda and mu are
+    independent given alive at T; the exponential lifetime forgets her age).
+
+    For a new customer (r, a, s, b) with the NBD count nb(n; y) of an immortal one, P(X(t) = n)
+    = (b / (b + t))^s nb(n; t) + ∫_0^t s b^s (b + y)^-(s+1) nb(n; y) dy
+    = nb(n; t) (b / (b + t))^s [1 + s t / (b + t) J]; with y = t e^-η,
+    J = ∫_0^∞ e^-(n+1)η G_a^-(r+n) G_b^-(s+1) dη, G_c = 1 + t / (c + t) (e^-η − 1)
+    (:func:`._pareto_math.log_concave_integral`)."""
+    ra = r + x
+    a = alpha + T
+    b = beta + T
+    shape = np.broadcast_shapes(np.shape(n), np.shape(t), np.shape(ra), np.shape(a), np.shape(b))
+    n, t, ra, a, b = (
+        np.ravel(np.broadcast_to(np.asarray(v, dtype=np.float64), shape)) for v in (n, t, ra, a, b)
+    )
+    out: FloatArray = (n == 0).astype(np.float64)
+    pos = np.flatnonzero(t > 0)
+    if not len(pos):
+        return out.reshape(shape)
+    n, t, ra, a, b = n[pos], t[pos], ra[pos], a[pos], b[pos]
+    sig_a, sig_b = t / (a + t), t / (b + t)
+    log_j = log_concave_integral(
+        np.full(len(pos), np.inf),
+        -(n + 1.0),
+        [(ra + n, sig_a, -1.0), (np.full(len(pos), s + 1.0), sig_b, -1.0)],
+    )
+    log_nb = (
+        gammaln(ra + n) - gammaln(ra) - gammaln(n + 1.0) - ra * np.log1p(t / a) + xlogy(n, sig_a)
+    )
+    log_stay = -s * np.log1p(t / b)
+    out[pos] = np.exp(log_nb + log_stay + np.log1p(s * sig_b * np.exp(log_j)))
+    return out.reshape(shape)
 
 
 def _future_at(
@@ -440,6 +489,41 @@ class ParetoNBDModel(FittedModel):
         log_given_alive = np.log(p.r + x) + (p.r + x) * np.log(al + tt) + p.s * np.log(be + tt)
         return alive * np.minimum(np.exp(log_given_alive + log_int), 1.0)
 
+    @elementwise(
+        "n", "t", "frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates")
+    )
+    def conditional_probability_of_purchases(
+        self,
+        n: npt.ArrayLike,
+        t: npt.ArrayLike,
+        frequency: npt.ArrayLike,
+        recency: npt.ArrayLike,
+        T: npt.ArrayLike,
+        *,
+        purchase_covariates: npt.ArrayLike | None = None,
+        dropout_covariates: npt.ArrayLike | None = None,
+        nan_policy: NanPolicy = "raise",
+    ) -> FloatArray:
+        """P(exactly ``n`` purchases in (T, T + t] | x, t_x, T) per customer: P(alive at T)
+        times the count distribution of the rest of her life (a new customer with the
+        posterior parameters r + x, alpha + T, s, beta + T), plus P(gone) for ``n = 0``.
+
+        >>> m = ParetoNBDModel(ParetoNBDParams(0.5534, 10.5802, 0.6061, 11.6562), time_unit="W")
+        >>> [round(float(v), 4) for v in m.conditional_probability_of_purchases([0, 1, 2], 39, 2, 30.43, 38.86)]
+        [0.4081, 0.2193, 0.1517]
+        """
+        x, tx, tt = check_rft(frequency, recency, T)
+        ns, ts, x, tx, tt = (
+            np.ascontiguousarray(v)
+            for v in np.broadcast_arrays(as_counts(n, name="n"), time_steps(t), x, tx, tt)
+        )
+        p = self.params
+        sc = self._scales(purchase_covariates, dropout_covariates, len(x))
+        al, be = (p.alpha, p.beta) if sc is None else sc
+        alive = _alive_at(x, tx, tt, p.r, al, p.s, be)
+        pmf = _pmf_at(ns, ts, x, tt, p.r, al, p.s, be)
+        return np.asarray(alive * pmf + (1.0 - alive) * (ns == 0), dtype=np.float64)
+
     def expected_purchases(self, t: npt.ArrayLike) -> FloatArray:
         """E[X(t)] for a new customer: r beta / (alpha (s - 1)) [1 - (beta / (beta + t))^(s - 1)]
         (with covariates: a baseline customer, every covariate 0)."""
@@ -454,7 +538,8 @@ class ParetoNBDModel(FittedModel):
         """P(X(t) = x) for a new customer, integrating the NBD count over the death time.
 
         P = P(τ > t) NBD(x; t) + ∫_0^t f(y) NBD(x; y) dy with a Pareto(s, beta)
-        death time; the integral by 96-point Gauss-Legendre quadrature.
+        death time (the integral as in :func:`_pmf_at`, exact to rounding at every parameter
+        value).
         """
         return finite_prediction(
             self._probability_of_purchases(x, t), "probability_of_purchases", self
@@ -465,23 +550,5 @@ class ParetoNBDModel(FittedModel):
         ts = np.atleast_1d(time_steps(t))
         xs, ts = np.broadcast_arrays(xs, ts)
         p = self.params
-
-        def log_nbd(y: FloatArray) -> FloatArray:
-            out: FloatArray = (
-                gammaln(p.r + xs[..., None])
-                - gammaln(p.r)
-                - gammaln(xs[..., None] + 1)
-                + p.r * np.log(p.alpha / (p.alpha + y))
-                + xlogy(xs[..., None], y / (p.alpha + y))
-            )
-            return out
-
-        nodes, wts = roots_legendre(96)
-        # substitute y = t * u^2 to resolve the start of the interval
-        u = (nodes + 1) / 2
-        y = ts[..., None] * u**2
-        jac = ts[..., None] * 2 * u * wts / 2
-        log_dens = np.log(p.s) + p.s * np.log(p.beta) - (p.s + 1) * np.log(p.beta + y)
-        dead = np.sum(np.exp(log_dens + log_nbd(y)) * jac, axis=-1)
-        survive = np.exp(p.s * np.log(p.beta / (p.beta + ts)) + log_nbd(ts[..., None])[..., 0])
-        return np.asarray(survive + dead, dtype=np.float64)
+        zero = np.zeros(xs.shape)
+        return _pmf_at(xs, ts, zero, zero, p.r, p.alpha, p.s, p.beta)
