@@ -182,3 +182,24 @@ def test_gamma_gamma_and_bgbb_models_carry_the_fit() -> None:
     assert bb.standard_errors == BGBBParams(*bb.fit.standard_errors)  # type: ignore[misc, union-attr]
     for m in (gg, bb):
         assert load_model(to_json(m)) == m
+
+
+def test_gamma_gamma_fits_a_summary_alone() -> None:
+    """An RFMSummary alone: its repeat customers (frequency > 0), as the arrays would be."""
+    from crmcore.datasets import load_cdnow_sample
+    from crmcore.valuation import summarize_transactions
+
+    s = summarize_transactions(load_cdnow_sample(), time_unit="W", calibration_end="1997-09-30")
+    rep = s.frequency > 0
+    from_summary = fit_gamma_gamma(s)
+    from_arrays = fit_gamma_gamma(s.frequency[rep], s.monetary_value[rep])
+    assert from_summary == from_arrays and from_summary.n == 946
+    doubled = fit_gamma_gamma(s, weights=np.full(len(s.frequency), 2.0))
+    assert doubled.n == 2 * 946
+    assert doubled.params.p == pytest.approx(from_summary.params.p, rel=1e-10)
+    with pytest.raises(ValidationError, match="'monetary_value' comes from the summary"):
+        fit_gamma_gamma(s, s.monetary_value)
+    with pytest.raises(ValidationError, match="'monetary_value' is required"):
+        fit_gamma_gamma([1, 2])
+    with pytest.raises(ValidationError, match="same length"):
+        fit_gamma_gamma(s, weights=[1.0, 2.0])

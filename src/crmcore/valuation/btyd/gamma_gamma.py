@@ -21,13 +21,20 @@ transactions, see docs/clv-gamma-gamma.md):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 from scipy.special import digamma, gammaln
 
-from crmcore.arrays import FloatArray, NanPolicy, check_nonnegative
+from crmcore.arrays import (
+    FloatArray,
+    NanPolicy,
+    as_float_array,
+    check_nonnegative,
+    check_same_length,
+)
 from crmcore.errors import FitError, ValidationError
 from crmcore.fitting import FitSummary, FittedModel, initial_values, maximum_likelihood
 from crmcore.model._fields import instance
@@ -131,8 +138,8 @@ def _loglik(
 
 
 def fit_gamma_gamma(
-    frequency: npt.ArrayLike,
-    monetary_value: npt.ArrayLike,
+    frequency: Any,
+    monetary_value: npt.ArrayLike | None = None,
     *,
     weights: npt.ArrayLike | None = None,
     penalizer: float = 0.0,
@@ -141,6 +148,9 @@ def fit_gamma_gamma(
 ) -> GammaGammaModel:
     """Fit Gamma-Gamma on repeat customers (frequency > 0, mean repeat value > 0).
 
+    The customers are given as two arrays or as an
+    :class:`~crmcore.valuation.btyd.summary.RFMSummary` alone, whose repeat customers
+    (``frequency > 0``) are fitted.
     The estimate maximises the log-likelihood (identical rows merged exactly into
     ``weights``) with :func:`crmcore.fitting.maximum_likelihood`; the fit is summarised in
     ``model.fit`` (estimates, standard errors, covariance, log-likelihood, AIC/BIC).
@@ -155,6 +165,7 @@ def fit_gamma_gamma(
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'frequency' must be > 0 for the spend model (repeat customers only): 0.0 at index 0
     """
+    frequency, monetary_value, weights = _repeat_customers(frequency, monetary_value, weights)
     d = fit_rows(
         nan_policy,
         {"frequency": frequency, "monetary_value": monetary_value, "weights": weights},
@@ -194,6 +205,28 @@ def fit_gamma_gamma(
         penalizer=penalizer,
     )
     return GammaGammaModel(GammaGammaParams(*fit.estimates), fit)
+
+
+def _repeat_customers(
+    frequency: Any, monetary_value: npt.ArrayLike | None, weights: npt.ArrayLike | None
+) -> tuple[Any, npt.ArrayLike, npt.ArrayLike | None]:
+    """The arrays of a fit: given, or the repeat customers of a summary (with their weights)."""
+    from crmcore.valuation.btyd.summary import RFMSummary
+
+    if not isinstance(frequency, RFMSummary):
+        if monetary_value is None:
+            raise ValidationError(
+                "'monetary_value' is required (or pass an RFMSummary as 'frequency')"
+            )
+        return frequency, monetary_value, weights
+    if monetary_value is not None:
+        raise ValidationError("'monetary_value' comes from the summary: pass the RFMSummary alone")
+    rep = frequency.frequency > 0
+    if weights is not None:
+        w = as_float_array(weights, name="weights", allow_nan=True)
+        check_same_length(weights=w, summary=frequency.frequency)
+        weights = w[rep]
+    return frequency.frequency[rep], frequency.monetary_value[rep], weights
 
 
 @attrs.frozen
