@@ -84,6 +84,7 @@ def _hand() -> dict[str, Callable[[], Call]]:
     from crmcore.anomaly.store import load_ruleset, save_ruleset
     from crmcore.pipeline.presets import TOP_IN_BEST
     from crmcore.pipeline.service import advance, create_opportunity, load_funnel, save_funnel
+    from crmcore.pipeline.versions import funnel_versions
     from crmcore.repositories.sql import SqlUnitOfWork
     from crmcore.repositories.sql.schema import create_missing_indexes, ensure_schema, transactions
     from crmcore.segmentation.tiers import load_tier_set, save_tier_set
@@ -137,6 +138,7 @@ def _hand() -> dict[str, Callable[[], Call]]:
         "crmcore.anomaly.store.load_ruleset": in_uow(load_ruleset, None, "bank"),
         "crmcore.pipeline.service.save_funnel": in_uow(save_funnel, None, B2B),
         "crmcore.pipeline.service.load_funnel": in_uow(load_funnel, None, "top-in-best"),
+        "crmcore.pipeline.versions.funnel_versions": in_uow(funnel_versions, None, "top-in-best"),
         "crmcore.pipeline.service.create_opportunity": in_uow(
             create_opportunity,
             None,

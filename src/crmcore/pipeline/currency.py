@@ -39,12 +39,12 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore._messages import show
-from crmcore.arrays import FloatArray, IntArray
+from crmcore.arrays import FloatArray, IntArray, as_float_array, as_int_array, check_same_length
 from crmcore.errors import ValidationError
 from crmcore.model._fields import tuple_of
 from crmcore.model.money import CURRENCY_MINOR_UNITS, Money, _to_currency, _to_decimal
 
-__all__ = ["Rate", "RateTable", "one_currency"]
+__all__ = ["Rate", "RateTable"]
 
 
 def _to_day(value: object) -> date:
@@ -99,6 +99,13 @@ def _to_rates(value: object) -> tuple[Rate, ...]:
     return tuple(sorted(out, key=lambda r: (r.currency, r.valid_from)))
 
 
+def _to_base(value: object) -> str:
+    try:
+        return _to_currency(value)
+    except ValidationError:
+        raise ValidationError(f"'base' must be an ISO 4217 code: {show(value)}") from None
+
+
 @attrs.frozen
 class RateTable:
     """Dated conversion rates into ``base`` (see the module docstring).
@@ -108,7 +115,7 @@ class RateTable:
     crmcore.errors.ValidationError: 'rates' has two rates of USD valid from 2025-01-01
     """
 
-    base: str = attrs.field(converter=_to_currency)
+    base: str = attrs.field(converter=_to_base)
     rates: tuple[Rate, ...] = attrs.field(converter=_to_rates, validator=tuple_of(Rate, "a Rate"))
     _days: dict[str, npt.NDArray[np.datetime64]] = attrs.field(init=False, repr=False, eq=False)
     _values: dict[str, FloatArray] = attrs.field(init=False, repr=False, eq=False)
@@ -231,6 +238,16 @@ class RateTable:
         return out
 
 
+def _days(value: object, n: int) -> npt.NDArray[np.datetime64]:
+    try:
+        out = np.asarray(value).astype("M8[D]")
+    except (TypeError, ValueError):
+        raise ValidationError(f"'days' must be dates (datetime64): {show(value)}") from None
+    if out.shape != (n,):
+        raise ValidationError(f"'days' must hold one date per amount ({n}): shape {out.shape}")
+    return out
+
+
 def one_currency(
     amounts: FloatArray,
     codes: IntArray,
@@ -261,6 +278,19 @@ def one_currency(
     >>> out.tolist(), cur
     ([1000.0, 6400.0], 'EUR')
     """
+    amounts = as_float_array(amounts, name="amounts", allow_nan=True)
+    codes = as_int_array(codes, name="codes")
+    check_same_length(amounts=amounts, codes=codes)
+    if isinstance(currencies, str | bytes) or not isinstance(currencies, Sequence):
+        raise ValidationError(
+            f"'currencies' must be a sequence of ISO 4217 codes: {show(currencies)}"
+        )
+    if len(codes) and (codes.min() < -1 or codes.max() >= len(currencies)):
+        raise ValidationError(
+            f"'codes' must index 'currencies' ({len(currencies)}) or be -1: "
+            f"{int(codes.min())} to {int(codes.max())}"
+        )
+    days = _days(days, len(codes))
     has = ~np.isnan(amounts)
     used = np.unique(codes[has])
     known = used[used >= 0]

@@ -57,7 +57,7 @@ from crmcore.pipeline.funnel import Funnel
 from crmcore.tables import StageHistory
 from crmcore.timestamps import as_instant
 
-__all__ = ["FUNNEL_KIND", "FunnelVersions", "check_new_revision", "funnel_versions", "in_version"]
+__all__ = ["FUNNEL_KIND", "FunnelVersions", "funnel_versions"]
 
 FUNNEL_KIND = "funnel"
 """The document kind funnel definitions are stored under (key: the funnel's name)."""
@@ -270,10 +270,12 @@ def funnel_versions(uow: Any, name: str) -> FunnelVersions:
     1
     True
     """
+    from crmcore.repositories._writes import check_document_key
     from crmcore.repositories.protocols import expect_unit_of_work
     from crmcore.serialization import from_dict
 
     uow = expect_unit_of_work(uow)
+    check_document_key(FUNNEL_KIND, name, names=("kind", "name"))
     _, last = uow.documents.get(FUNNEL_KIND, name)
     by_version: dict[int, Funnel] = {}
     for revision in range(1, last + 1):
