@@ -4,7 +4,14 @@ Per customer the engine keeps, for every leaf rule, a ring buffer of the
 last amounts (robust z), the EW mean and variance, the window deques with
 exact cent sums (velocity, change) or the last time (dormant), plus the last
 alert window per rule (deduplication). ``checkpoint(uow)`` stores all of it
-as one ``"anomaly_state"`` document; ``restore(uow)`` reads it back exactly.
+as one ``"anomaly_state"`` document, keeping the last ``keep_checkpoints``
+(:mod:`crmcore.anomaly._checkpoints`); ``restore(uow)`` reads it back exactly.
+
+With ``dedup_window`` (e.g. ``"1d"``) the engine also remembers, per customer,
+the ids of the events within that window of the customer's latest event: an
+event delivered again (at-least-once delivery, a replay after a restart) is
+skipped, not counted twice, and the remembered ids travel in the checkpoint.
+An event older than the window is checked for order as any other.
 
 Bad events never change the state: every event is checked in full (ids,
 time, amount, kind) before any state is touched. An event for a customer older than
@@ -30,9 +37,24 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from crmcore.anomaly._checkpoints import STATE_KIND, check_state_key, read_checkpoint
+from crmcore.anomaly._checkpoints import write_checkpoint as _write_checkpoint
+from crmcore.anomaly._checks import parse_window
+from crmcore.anomaly._event_checks import (
+    EPOCH,
+    KIND_CODES,
+    T_MAX,
+    T_MIN,
+    US,
+    event_amount,
+    event_time,
+    in_scope,
+    kinds_only,
+    plain_ids,
+)
 from crmcore.anomaly.alerts import Alert, AlertStep, alert_id
 from crmcore.anomaly.batch import MAX_AMOUNT, window_label
 from crmcore.anomaly.context import (
@@ -44,23 +66,16 @@ from crmcore.anomaly.context import (
 )
 from crmcore.anomaly.leaves import make_evaluator
 from crmcore.anomaly.plan import Hit, compile_plan, describe, fires, new_hit
-from crmcore.anomaly.rules import TAGS, BehaviourChange, RuleSet, Scope, Threshold, Velocity
-from crmcore.errors import ConfigurationError, NotFoundError, ValidationError
+from crmcore.anomaly.rules import TAGS, BehaviourChange, RuleSet, Threshold, Velocity
+from crmcore.errors import ConfigurationError, ValidationError
 from crmcore.model._storable import id_problem, text_problem
-from crmcore.model.transaction import Transaction, TransactionKind
-from crmcore.options import expect_instance
+from crmcore.model.transaction import Transaction
+from crmcore.options import as_count, expect_instance
 from crmcore.serialization import to_json
-from crmcore.timestamps import utc_problem
 
 __all__ = ["STATE_KIND", "Event", "OutOfOrderError", "StreamingEngine"]
 
-STATE_KIND = "anomaly_state"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
-_T_MIN = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _US
-_T_MAX = (datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - _EPOCH) // _US
-_KIND_CODES = {k.value: k.code for k in TransactionKind}
-_KINDS = list(TransactionKind)
+_EPOCH, _US, _T_MIN, _T_MAX, _KIND_CODES = EPOCH, US, T_MIN, T_MAX, KIND_CODES
 _kind_code = _KIND_CODES.get
 
 
@@ -88,7 +103,7 @@ class Event(NamedTuple):
 
 
 class _Customer:
-    __slots__ = ("buckets", "ctx", "last_t", "states")
+    __slots__ = ("buckets", "ctx", "last_t", "seen", "seen_from", "states")
 
     def __init__(
         self, ctx: CustomerContext | None, states: list[Any], n_rules: int, last_t: int
@@ -97,6 +112,32 @@ class _Customer:
         self.last_t = last_t
         self.states = states
         self.buckets: list[int | None] = [None] * n_rules
+        # event de-duplication (only with a dedup_window): id -> time of the customer's
+        # recent events, and a time that every remembered event is at least as recent as
+        self.seen: dict[str, int] | None = None
+        self.seen_from = last_t
+
+    def remember(self, eid: str, t: int, window: int) -> None:
+        """Note event ``eid`` at ``t`` before ``last_t`` moves to ``t`` (the fast path of
+        ``process_event`` inlines this).
+
+        Every event of the last ``window`` stays remembered; older ones are forgotten when
+        the customer's events are all older than the window (the usual case, O(1)) or, in
+        one pass, once the oldest remembered is half a window beyond it (so a busy
+        customer costs O(1) per event, amortised).
+        """
+        seen = self.seen
+        if seen is None:
+            self.seen, self.seen_from = {eid: t}, t
+            return
+        horizon = t - window
+        if self.last_t < horizon:
+            seen.clear()
+            self.seen_from = t
+        elif self.seen_from < horizon - (window >> 1):
+            self.seen = seen = {k: v for k, v in seen.items() if v >= horizon}
+            self.seen_from = horizon
+        seen[eid] = t
 
 
 def _fingerprint(ruleset: RuleSet) -> str:
@@ -107,7 +148,17 @@ class StreamingEngine:
     """Evaluate a rule set one event at a time (see the module docstring).
 
     ``customers`` maps customer ids to :class:`~crmcore.anomaly.CustomerContext`;
-    ``state_key`` names the checkpoint document (default: the rule set's name).
+    ``state_key`` names the checkpoint documents (default: the rule set's name);
+    ``keep_checkpoints`` is how many of them :meth:`checkpoint` keeps (None: all);
+    ``dedup_window`` (a window such as ``"1d"``, None: off) makes the engine skip an
+    event whose id it saw among the customer's events of that window
+    (:attr:`duplicates` counts them).
+
+    >>> rules = RuleSet(name="d", rules=[Threshold(name="big", at_least=100)])
+    >>> eng = StreamingEngine(rules, dedup_window="1d")
+    >>> e = Event("t-1", "c-1", 1_000_000, 150.0)
+    >>> len(eng.process_event(e)), len(eng.process_event(e)), eng.duplicates
+    (1, 0, 1)
     """
 
     def __init__(
@@ -118,23 +169,36 @@ class StreamingEngine:
         unknown_customers: str = "queue",
         team_queue: str = DEFAULT_QUEUE,
         state_key: str | None = None,
+        keep_checkpoints: int | None = 3,
+        dedup_window: str | None = None,
     ) -> None:
         self.ruleset = expect_instance(ruleset, RuleSet, name="ruleset")
         self.customers: Mapping[str, CustomerContext] = customers if customers is not None else {}
         self.policy = check_policy(unknown_customers)
         self.team_queue = check_queue(team_queue)
-        self.state_key = state_key or ruleset.name
+        self.state_key = check_state_key(ruleset.name if state_key is None else state_key)
+        self.keep_checkpoints = (
+            None
+            if keep_checkpoints is None
+            else as_count(keep_checkpoints, name="keep_checkpoints", low=1)
+        )
+        self.dedup_window = dedup_window
+        self._dedup = (
+            None if dedup_window is None else parse_window(dedup_window, name="dedup_window")
+        )
+        self.duplicates = 0
+        """How many events were skipped as already seen (``dedup_window``)."""
         self._plan = compile_plan(ruleset)
         self._evals = [make_evaluator(r) for r in self._plan.leaves]
         self._scopes = [r.scope for r in self._plan.leaves]
         self._kinds = [frozenset(k.code for k in s.kinds) or None for s in self._scopes]
         self._labels = [window_label(r) for r in ruleset.rules]
         self._leafspecs = [
-            (i, e.step, k, None if _kinds_only(sc) else sc)
+            (i, e.step, k, None if kinds_only(sc) else sc)
             for i, (e, k, sc) in enumerate(zip(self._evals, self._kinds, self._scopes, strict=True))
         ]
         simple = all(top.leaf >= 0 for top in self._plan.tops) and all(
-            _kinds_only(sc) for sc in self._scopes
+            kinds_only(sc) for sc in self._scopes
         )
         self._simple = (
             [
@@ -184,9 +248,9 @@ class StreamingEngine:
         elif type(when) is datetime and when.tzinfo is UTC:
             t = (when - _EPOCH) // _US
         else:
-            t = _event_time(eid, when)
+            t = event_time(eid, when)
         code = _kind_code(kind)
-        x = amount if type(amount) is float else _event_amount(eid, amount)
+        x = amount if type(amount) is float else event_amount(eid, amount)
         if (
             code is None
             or type(eid) is not str
@@ -198,11 +262,25 @@ class StreamingEngine:
             # O(1) for ASCII ids: only the others take the storable-text check
             or (not eid.isascii() and text_problem(eid) is not None)
         ):
-            eid, cid = _plain_ids(eid, cid, kind, x)  # a str subclass (np.str_) is its text
-            assert code is not None  # _plain_ids refused an unknown kind
+            eid, cid = plain_ids(eid, cid, kind, x)  # a str subclass (np.str_) is its text
+            assert code is not None  # plain_ids refused an unknown kind
         cust = self._get(cid)
+        dedup = self._dedup
+        if dedup is not None and cust is not None:
+            seen = cust.seen
+            if seen is not None and eid in seen:
+                self.duplicates += 1
+                return ()
         if cust is None or t < cust.last_t:
             cust = self._admit(eid, cid, t, cust)
+        if dedup is not None:
+            seen = cust.seen
+            if seen is not None and cust.last_t < t - dedup:  # the usual case, inlined:
+                seen.clear()  # everything remembered is older than the window
+                cust.seen_from = t
+                seen[eid] = t
+            else:
+                cust.remember(eid, t, dedup)
         cust.last_t = t
         spec = self._simple
         if spec is None:
@@ -268,10 +346,16 @@ class StreamingEngine:
         product: str | None,
     ) -> tuple[Alert, ...]:
         if not (0.0 <= x <= MAX_AMOUNT):  # the ids passed the model's (storable) rule
-            _plain_ids(eid, cid, "purchase", x)  # raises naming the amount
+            plain_ids(eid, cid, "purchase", x)  # raises naming the amount
         cust = self._state.get(cid)
+        dedup = self._dedup
+        if dedup is not None and cust is not None and eid in (cust.seen or ()):
+            self.duplicates += 1
+            return ()
         if cust is None or t < cust.last_t:
             cust = self._admit(eid, cid, t, cust)
+        if dedup is not None:
+            cust.remember(eid, t, dedup)
         cust.last_t = t
         return self._evaluate(cust, eid, cid, t, x, kind, channel, product)
 
@@ -292,7 +376,7 @@ class StreamingEngine:
         hits: list[Hit | None] = []
         for i, step, kinds, scope in self._leafspecs:
             if (kinds is None or kind in kinds) and (
-                scope is None or _in_scope(scope, kind, channel, product, ctx)
+                scope is None or in_scope(scope, kind, channel, product, ctx)
             ):
                 hits.append(step(states[i], t, x, cents))
             else:
@@ -303,7 +387,7 @@ class StreamingEngine:
                 if hits[leaf] is None:
                     continue
             elif not fires(
-                top, hits.__getitem__, lambda s: _in_scope(s, kind, channel, product, ctx)
+                top, hits.__getitem__, lambda s: in_scope(s, kind, channel, product, ctx)
             ):
                 continue
             if width:
@@ -330,7 +414,7 @@ class StreamingEngine:
         top = self._plan.tops[j]
         width = self._plan.alert_windows[j]
         hit, text = describe(
-            top, hits.__getitem__, lambda s: _in_scope(s, kind, channel, product, ctx), kind, x
+            top, hits.__getitem__, lambda s: in_scope(s, kind, channel, product, ctx), kind, x
         )
         when = _EPOCH + t * _US
         window = f"tx:{eid}" if not width else f"{self._labels[j]}@{t // width}"
@@ -358,17 +442,23 @@ class StreamingEngine:
 
     # -- state -------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """The whole state as a JSON-safe dict (what :meth:`checkpoint` stores)."""
+        """The whole state as a JSON-safe dict (what :meth:`checkpoint` stores).
+
+        Format 2: per customer ``[last time, leaf states, alert buckets, recent events]``,
+        the recent events being ``[since, {id: time}]``, the ids that ``dedup_window``
+        remembers (``[]`` when it is off).
+        """
         customers = {
             cid: [
                 c.last_t,
                 [e.dump(s) for e, s in zip(self._evals, c.states, strict=True)],
                 c.buckets,
+                [] if c.seen is None else [c.seen_from, c.seen],
             ]
             for cid, c in sorted(self._state.items())
         }
         return {
-            "format": 1,
+            "format": 2,
             "ruleset": self.ruleset.name,
             "ruleset_version": self.ruleset.version,
             "fingerprint": _fingerprint(self.ruleset),
@@ -376,9 +466,13 @@ class StreamingEngine:
         }
 
     def load_snapshot(self, data: Mapping[str, Any]) -> None:
-        """Replace the state with a :meth:`snapshot` (ConfigurationError if the rules differ)."""
-        if not isinstance(data, Mapping) or data.get("format") != 1:
-            raise ValidationError("not an anomaly state document of format 1")
+        """Replace the state with a :meth:`snapshot` (ConfigurationError if the rules differ).
+
+        Snapshots of format 1 (before de-duplication) are read with no remembered events.
+        """
+        fmt = data.get("format") if isinstance(data, Mapping) else None
+        if fmt not in (1, 2):
+            raise ValidationError("not an anomaly state document of format 1 or 2")
         if data.get("fingerprint") != _fingerprint(self.ruleset):
             raise ConfigurationError(
                 f"the saved state was made by other rules (rule set {data.get('ruleset')!r} "
@@ -387,10 +481,17 @@ class StreamingEngine:
             )
         state: dict[str, _Customer] = {}
         try:
-            for cid, (last_t, states, buckets) in data["customers"].items():
+            for cid, parts in data["customers"].items():
+                last_t, states, buckets, *rest = parts
+                if len(rest) != (fmt == 2):
+                    raise ValueError(f"customer {cid!r} has {len(parts)} parts")
                 c = _Customer(self.customers.get(cid), [], len(self._plan.tops), int(last_t))
                 c.states = [e.load(s) for e, s in zip(self._evals, states, strict=True)]
                 c.buckets = [None if b is None else int(b) for b in buckets]
+                if rest and rest[0] and self._dedup is not None:
+                    seen_from, seen = rest[0]
+                    c.seen = {str(k): int(v) for k, v in seen.items()}
+                    c.seen_from = int(seen_from)
                 state[cid] = c
         except (KeyError, TypeError, ValueError) as e:
             raise ValidationError(f"the anomaly state document is damaged: {e!r}") from e
@@ -398,99 +499,34 @@ class StreamingEngine:
         self._get = state.get
 
     def checkpoint(self, uow: Any) -> int:
-        """Store the state in ``uow.documents`` (kind ``"anomaly_state"``); returns its version.
+        """Store the state in ``uow.documents`` as the next checkpoint; returns its number.
 
-        Call it inside ``with uow:`` and ``uow.commit()`` afterwards. A
-        concurrent checkpoint by another engine raises ConcurrencyError.
+        The checkpoints older than the last ``keep_checkpoints`` are deleted in the same
+        block (see :mod:`crmcore.anomaly._checkpoints`). Call it inside ``with uow:`` and
+        ``uow.commit()`` afterwards. A checkpoint written by another engine with the same
+        ``state_key`` since this one's last checkpoint or restore raises ConcurrencyError.
         """
-        expected = self._state_version
-        if expected is None:
-            try:
-                _, expected = uow.documents.get(STATE_KIND, self.state_key)
-            except NotFoundError:
-                expected = None
-        version: int = uow.documents.put(
-            STATE_KIND, self.state_key, self.snapshot(), expected_version=expected
+        number = _write_checkpoint(
+            uow.documents,
+            self.state_key,
+            self.snapshot(),
+            expected=self._state_version,
+            keep=self.keep_checkpoints,
         )
-        self._state_version = version
-        return version
+        self._state_version = number
+        return number
 
     def restore(self, uow: Any, *, version: int | None = None) -> int:
-        """Replace the state with the stored one (the latest, or ``version``); returns the version."""
-        data, v = uow.documents.get(STATE_KIND, self.state_key, version=version)
+        """Replace the state with a stored checkpoint (the latest, or number ``version``, if
+        it is still kept); returns its number."""
+        if version is not None:
+            version = as_count(version, name="version", low=1)
+        data, number = read_checkpoint(uow.documents, self.state_key, version)
         self.load_snapshot(data)
-        # after reading an older version, the next checkpoint must be based on the latest one
-        self._state_version = v if version is None else None
-        return int(v)
+        # after reading an older checkpoint, the next one continues from the latest
+        self._state_version = number if version is None else None
+        return number
 
     def customer_count(self) -> int:
         """How many customers the engine holds state for."""
         return len(self._state)
-
-
-def _event_time(eid: object, when: object) -> int:
-    problem = utc_problem(when)  # the records' time rule (crmcore.timestamps)
-    if problem is None:
-        assert isinstance(when, datetime)  # utc_problem refuses anything else
-        return (when - _EPOCH) // _US
-    if type(when) is int:
-        raise ValidationError(
-            f"'time' of event {eid!r} must be microseconds since 1970 within the years "
-            f"1-9999 ([{_T_MIN}, {_T_MAX}]): {when!r}"
-        )
-    raise ValidationError(
-        f"'time' of event {eid!r} must be a timezone-aware UTC datetime "
-        f"(or integer microseconds since 1970): {problem}: {when!r}"
-    )
-
-
-def _event_amount(eid: object, amount: object) -> float:
-    try:
-        return float(amount)  # type: ignore[arg-type]  # anything float() takes; the rest is an error
-    except (TypeError, ValueError):
-        raise ValidationError(f"'amount' of event {eid!r} must be a number: {amount!r}") from None
-
-
-def _plain_ids(eid: object, cid: object, kind: object, x: float) -> tuple[str, str]:
-    """The event's ids as plain ``str`` when the event is valid (a ``str`` subclass such as
-    ``np.str_`` is the text it holds, as for the model and the backends); else the error
-    naming the field. The customer id follows the one id rule (``model._storable.id_problem``)."""
-    if isinstance(eid, str):
-        eid = str.__str__(eid)
-    if type(eid) is not str or not eid:
-        raise ValidationError(f"'id' of an event must be a non-empty string: {eid!r}")
-    problem = text_problem(eid)
-    if problem is not None:
-        raise ValidationError(f"'id' of an event {problem}: {eid!r}")
-    problem = id_problem(cid)
-    if problem is not None:
-        raise ValidationError(f"'customer_id' of event {eid!r} {problem}: {cid!r}")
-    assert isinstance(cid, str)  # id_problem refuses anything else
-    cid = str.__str__(cid)
-    if kind not in _KIND_CODES:
-        raise ValidationError(
-            f"'kind' of event {eid!r} must be one of {sorted(_KIND_CODES)}: {kind!r}"
-        )
-    if not (0.0 <= x <= MAX_AMOUNT):
-        raise ValidationError(
-            f"'amount' of event {eid!r} must be a finite number in [0, {MAX_AMOUNT:g}]: {x}"
-        )
-    return eid, cid
-
-
-def _kinds_only(scope: Scope) -> bool:
-    return not (scope.channels or scope.products or scope.segments or scope.tiers)
-
-
-def _in_scope(
-    scope: Scope, kind: int, channel: str | None, product: str | None, ctx: CustomerContext | None
-) -> bool:
-    if scope.kinds and _KINDS[kind] not in scope.kinds:
-        return False
-    if scope.channels and channel not in scope.channels:
-        return False
-    if scope.products and product not in scope.products:
-        return False
-    if scope.segments and (ctx is None or ctx.segment not in scope.segments):
-        return False
-    return not (scope.tiers and (ctx is None or ctx.tier not in scope.tiers))
