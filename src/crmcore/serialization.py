@@ -17,11 +17,12 @@ Encoding rules (what :func:`make_converter` produces):
   tier and segment rule expressions as ``{field, op, value}`` /
   ``{"all" | "any": [...]}`` / ``{"not": ...}``, anomaly rules with a
   ``"type"`` tag (``{"type": "dormant", ...}``);
-* fitted models (BG/NBD, MBG/NBD, Pareto/NBD, BG/BB, Gamma-Gamma, sBG, the
-  loyalty model and fit) carry ``"type"`` (a stable name such as ``"bgnbd"``)
-  and ``"format"`` (:data:`MODEL_FORMAT`); reading checks the type against the
-  class asked for, refuses a format newer than this code, and reads a file
-  without them (crmcore 0.1, format 0) as the class asked for.
+* fitted models (BG/NBD, MBG/NBD, Pareto/NBD, Gamma-Gompertz/NBD, BG/BB,
+  Gamma-Gamma, sBG, the loyalty model and fit) carry ``"type"`` (a stable
+  name such as ``"bgnbd"``) and ``"format"`` (:data:`MODEL_FORMAT`); reading
+  checks the type against the class asked for, refuses a format newer than
+  this code, and reads a file without them (crmcore 0.1, format 0) as the
+  class asked for.
   :func:`load_model` reads any of them by its type.
 
 Every converter from :func:`make_converter` reads everything crmcore writes,
@@ -297,6 +298,7 @@ def _model_types() -> dict[str, type]:
     from crmcore.valuation.btyd.bgbb import BGBBModel
     from crmcore.valuation.btyd.bgnbd import BGNBDModel, MBGNBDModel
     from crmcore.valuation.btyd.gamma_gamma import GammaGammaModel
+    from crmcore.valuation.btyd.ggompertz_nbd import GGompertzNBDModel
     from crmcore.valuation.btyd.pareto_nbd import ParetoNBDModel
     from crmcore.valuation.economics.sbg import SBGModel
 
@@ -304,6 +306,7 @@ def _model_types() -> dict[str, type]:
         "bgnbd": BGNBDModel,
         "mbgnbd": MBGNBDModel,
         "pareto_nbd": ParetoNBDModel,
+        "ggompertz_nbd": GGompertzNBDModel,
         "bgbb": BGBBModel,
         "gamma_gamma": GammaGammaModel,
         "sbg": SBGModel,

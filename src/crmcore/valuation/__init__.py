@@ -1,9 +1,10 @@
 """Customer value: transaction summaries, buy-till-you-die models, CLV, CAC, retention, NPS.
 
 The public names of both halves are re-exported here:
-:mod:`crmcore.valuation.btyd` (summaries, BG/NBD, MBG/NBD, Pareto/NBD, BG/BB,
-Gamma-Gamma, discounted CLV) and :mod:`crmcore.valuation.economics` (CAC,
-CLV:CAC, payback, shifted-beta-geometric retention, NPS and CSAT statistics).
+:mod:`crmcore.valuation.btyd` (summaries, BG/NBD, MBG/NBD, Pareto/NBD,
+Gamma-Gompertz/NBD, BG/BB, Gamma-Gamma, discounted CLV) and
+:mod:`crmcore.valuation.economics` (CAC, CLV:CAC, payback,
+shifted-beta-geometric retention, NPS and CSAT statistics).
 """
 
 from __future__ import annotations

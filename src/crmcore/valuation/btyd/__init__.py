@@ -1,4 +1,5 @@
-"""Buy-till-you-die models: summaries, BG/NBD, MBG/NBD, Pareto/NBD, BG/BB, Gamma-Gamma, CLV.
+"""Buy-till-you-die models: summaries, BG/NBD, MBG/NBD, Pareto/NBD, Gamma-Gompertz/NBD, BG/BB,
+Gamma-Gamma, CLV.
 
 >>> from crmcore.valuation import fit_bgnbd, summarize_transactions
 >>> callable(fit_bgnbd) and callable(summarize_transactions)
@@ -19,6 +20,12 @@ from crmcore.valuation.btyd.bgnbd import (
 from crmcore.valuation.btyd.clv import customer_lifetime_value
 from crmcore.valuation.btyd.covariates import CovariateEffects
 from crmcore.valuation.btyd.gamma_gamma import GammaGammaModel, GammaGammaParams, fit_gamma_gamma
+from crmcore.valuation.btyd.ggompertz_nbd import (
+    GGompertzNBDModel,
+    GGompertzNBDParams,
+    fit_ggompertz_nbd,
+    simulate_ggompertz_nbd,
+)
 from crmcore.valuation.btyd.pareto_nbd import ParetoNBDModel, ParetoNBDParams, fit_pareto_nbd
 from crmcore.valuation.btyd.simulate import (
     simulate_bgbb,
@@ -41,6 +48,8 @@ __all__: list[str] = [
     "BGNBDModel",
     "BGNBDParams",
     "CovariateEffects",
+    "GGompertzNBDModel",
+    "GGompertzNBDParams",
     "GammaGammaModel",
     "GammaGammaParams",
     "MBGNBDModel",
@@ -54,12 +63,14 @@ __all__: list[str] = [
     "fit_bgbb",
     "fit_bgnbd",
     "fit_gamma_gamma",
+    "fit_ggompertz_nbd",
     "fit_mbgnbd",
     "fit_pareto_nbd",
     "repeat_transaction_days",
     "simulate_bgbb",
     "simulate_bgnbd",
     "simulate_gamma_gamma",
+    "simulate_ggompertz_nbd",
     "simulate_mbgnbd",
     "simulate_pareto_nbd",
     "summarize_arrays",
