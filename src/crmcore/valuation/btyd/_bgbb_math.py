@@ -4,13 +4,15 @@ at the start (a new customer, or a customer alive at n with her posterior parame
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy.special import betaln, digamma, gammaln, logsumexp, polygamma
 
 from crmcore.arrays import FloatArray
 from crmcore.valuation.btyd._common import trigamma
 
-__all__ = ["loglik", "pmf_alive_start", "shares", "survival_sum", "terms"]
+__all__ = ["loglik", "loglik_of", "pmf_alive_start", "shares", "survival_sum", "terms"]
 
 _BLOCK = 1 << 21
 """Cells (rows x terms) evaluated at once."""
@@ -94,6 +96,7 @@ def _loglik_block(
 def loglik(
     theta: FloatArray, x: FloatArray, tx: FloatArray, n: FloatArray, w: FloatArray
 ) -> tuple[float, FloatArray, FloatArray]:
+    """Log-likelihood, gradient and Hessian of weighted histories (in blocks of rows)."""
     K = int((n - tx).max()) + 1 if len(n) else 1
     rows = max(1, _BLOCK // K)
     ll, grad, hess = 0.0, np.zeros(4), np.zeros((4, 4))
@@ -104,6 +107,26 @@ def loglik(
         grad += g
         hess += h
     return ll, grad, hess
+
+
+def loglik_of(
+    x: FloatArray, tx: FloatArray, n: FloatArray, w: FloatArray
+) -> Callable[[FloatArray], tuple[float, FloatArray, FloatArray]]:
+    """The fit's hook: theta -> (log-likelihood, gradient, Hessian), the last few points
+    remembered. One evaluation gives all three, and the engine asks for the value and
+    gradient of a point and then its Hessian (or the reverse): computed once."""
+    seen: dict[bytes, tuple[float, FloatArray, FloatArray]] = {}
+
+    def hook(theta: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+        key = np.asarray(theta, dtype=np.float64).tobytes()
+        hit = seen.get(key)
+        if hit is None:
+            if len(seen) >= 8:
+                seen.clear()
+            hit = seen[key] = loglik(theta, x, tx, n, w)
+        return hit
+
+    return hook
 
 
 def survival_sum(gamma: float, D: FloatArray, m: FloatArray) -> FloatArray:

@@ -29,7 +29,7 @@ from crmcore.errors import FitError, ValidationError
 from crmcore.fitting import FitSummary, FittedModel, initial_values, maximum_likelihood
 from crmcore.model._fields import instance
 from crmcore.valuation._periods import as_period, optional_period
-from crmcore.valuation.btyd._bgbb_math import loglik, pmf_alive_start, shares, survival_sum
+from crmcore.valuation.btyd._bgbb_math import loglik_of, pmf_alive_start, shares, survival_sum
 from crmcore.valuation.btyd._common import (
     aligned,
     as_counts,
@@ -131,13 +131,14 @@ def fit_bgbb(
         raise FitError("BG/BB: no customer transacted; the model cannot be fitted")
     share = float(np.dot(w, x)) / float(np.dot(w, n))
     start = np.array([share * 2, (1 - share) * 2 + 0.1, 1.0, 2.0])
+    hook = loglik_of(x, tx, n, w)
     fit = maximum_likelihood(
-        lambda th: loglik(th, x, tx, n, w)[:2],
+        lambda th: hook(th)[:2],
         initial_values(initial, start, _NAMES, model="BG/BB"),
         model="BG/BB",
         names=_NAMES,
         n=total,
-        newton=lambda th: loglik(th, x, tx, n, w),
+        newton=hook,
         penalizer=penalizer,
     )
     return BGBBModel(BGBBParams(*fit.estimates), fit, label)
