@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from scipy import optimize, special, stats
 
 from crmcore.datasets import SBG_COHORTS, load_cdnow_summary, load_donations
@@ -407,3 +409,24 @@ def test_sbg_penalizer_fits_geometric_data_the_plain_fit_refuses() -> None:
     ref = independent_mle(sbg_loglik([counts]), [(1.0, 1.0), (5.0, 20.0)], 1000.0, 1e-6)
     assert _rel((m.alpha, m.beta), ref) < REL
     assert m.mean_churn == pytest.approx(0.2, abs=0.01)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    alpha=st.floats(0.3, 5.0),
+    beta=st.floats(0.5, 10.0),
+    size=st.integers(2_000, 1_000_000),
+    periods=st.integers(3, 10),
+)
+def test_sbg_reaches_the_independent_maximum_on_any_cohort(
+    alpha: float, beta: float, size: int, periods: int
+) -> None:
+    """Cohorts following an sBG (survivors rounded): the fit is the independent maximum."""
+    t = np.arange(periods + 1)
+    survival = np.exp(special.betaln(alpha, beta + t) - special.betaln(alpha, beta))
+    counts = np.round(size * survival).tolist()
+    retention = np.array(counts[1:]) / np.array(counts[:-1])
+    assume(counts[-1] > 0 and np.all(np.diff(retention) > 1e-4))
+    m = fit_sbg(counts)
+    ref = independent_mle(sbg_loglik([counts]), [(1.0, 1.0), (alpha, beta)], float(size))
+    assert _rel((m.alpha, m.beta), ref) < REL
