@@ -361,8 +361,9 @@ def encode_field_value(field: str, value: Any) -> Any:
     return value
 
 
-def decode_field_value(field: str, plain: Any) -> Any:
-    """The value of ``field`` from its JSON-safe form (:func:`encode_field_value`), validated.
+def decode_field_value(field: str, plain: Any, *, check: bool = True) -> Any:
+    """The value of ``field`` from its JSON-safe form (:func:`encode_field_value`), validated
+    (``check=False``: not validated again, for values a repository stored after checking them).
 
     >>> decode_field_value("expected_close", "2025-03-31")
     datetime.date(2025, 3, 31)
@@ -384,6 +385,8 @@ def decode_field_value(field: str, plain: Any) -> Any:
                 raise ValidationError(f"'expected_close' must be a date or None: {plain!r}") from e
         elif field == "probability" and type(plain) is int:
             value = float(plain)
+    if not check:
+        return value
     problem = field_name_problem(field)
     if problem is None:
         problem = field_value_problem(field, value)

@@ -33,9 +33,8 @@ from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
 from crmcore.model._fields import instance
-from crmcore.model.opportunity import FieldChange
 from crmcore.pipeline.funnel import ForecastCategory, Funnel, StageKind
-from crmcore.tables import StageHistory
+from crmcore.tables import FieldHistory, StageHistory
 from crmcore.tables.stage_history import NO_AMOUNT, owner_labels
 from crmcore.timestamps import as_instant
 
@@ -165,7 +164,7 @@ class FunnelHistory:
         as_of: datetime | np.datetime64 | str | None = None,
         reasons: Sequence[str | None] | npt.ArrayLike | None = None,
         known_at: datetime | np.datetime64 | str | None = None,
-        changes: Sequence[FieldChange] | None = None,
+        changes: FieldHistory | None = None,
     ) -> FunnelHistory:
         """Check ``history`` against ``funnel`` and summarise it (events before ``as_of`` only,
         and, with ``known_at``, recorded by then: the history's ``recorded_at`` column).
@@ -178,7 +177,7 @@ class FunnelHistory:
         moves into lost stages in the history's own ``reason`` column are used, when
         it has one. Without ``as_of``, every event is
         used and ``as_of`` is one microsecond after the last one. ``changes`` are the
-        deals' field changes (:class:`~crmcore.model.FieldChange`, as a repository's
+        deals' field changes (a :class:`~crmcore.tables.FieldHistory`, as a repository's
         ``read_changes`` gives them): an edit of the amount, owner, probability or
         forecast category after a deal's last move before ``as_of`` (and recorded by
         ``known_at``) sets the value at ``as_of``.
@@ -301,7 +300,7 @@ class FunnelHistory:
         owner_ids, ev_owner = history.owner_ids, take(history.owner)
         per_owner = ev_owner[ends]
         amount_last = amount[ends]
-        if changes:
+        if changes is not None and len(changes):
             owner_ids, ev_owner, per_owner = latest.apply(
                 changes,
                 cut=cut,
@@ -450,7 +449,7 @@ class _Latest:
 
     def apply(
         self,
-        changes: Sequence[FieldChange],
+        changes: FieldHistory,
         *,
         cut: np.datetime64,
         seen: np.datetime64 | None,
@@ -462,44 +461,51 @@ class _Latest:
     ) -> tuple[npt.NDArray[Any], IntArray, IntArray]:
         """Apply the edits made after each deal's last visible move; returns the owner labels
         and the (re-coded) event and per-deal owner codes. ``amount`` is changed in place."""
-        where = np.full(len(history.opportunity_ids), -1, dtype=np.int64)
-        where[opportunity_codes] = np.arange(len(opportunity_codes))
+        if not isinstance(changes, FieldHistory):
+            raise ValidationError(
+                f"'changes' must be a FieldHistory (FieldHistory.from_changes(...) for "
+                f"FieldChange records): {type(changes).__name__}"
+            )
         ids = history.opportunity_ids
+        if len(ids) == 0:
+            return owner
+        fields = [str(f) for f in changes.fields.tolist()]
+        wanted = np.array([f in AS_OF_FIELDS for f in fields] + [False])[changes.field]
+        rows = wanted & (changes.at < cut)
+        if seen is not None:
+            rows &= changes.recorded_at <= seen
+        # each change's deal, among those of the history (-1: none)
+        code = np.searchsorted(ids, changes.opportunity_ids)
+        known = code < len(ids)
+        known[known] = ids[code[known]] == changes.opportunity_ids[known]
+        where = np.full(len(ids), -1, dtype=np.int64)
+        where[opportunity_codes] = np.arange(len(opportunity_codes))
+        deal = np.where(known, where[np.minimum(code, len(ids) - 1)], -1)[changes.opportunity]
+        rows &= deal >= 0
+        rows[rows] &= changes.sequence[rows] > last_sequence[deal[rows]]
+        idx = np.flatnonzero(rows)
+        # the last change of each (deal, field): rows are in sequence order within a deal
+        key = deal[idx] * len(fields) + changes.field[idx]
+        order = np.lexsort((changes.sequence[idx], key))
+        last = np.append(key[order][1:] != key[order][:-1], True)[: len(idx)]
         owners: dict[int, str] = {}
-        for i, c in enumerate(changes):
-            if not isinstance(c, FieldChange):
-                raise ValidationError(f"'changes[{i}]' must be a FieldChange: {c!r}")
-            if c.field not in AS_OF_FIELDS:
-                continue
-            code = int(np.searchsorted(ids, c.opportunity_id))
-            if code >= len(ids) or ids[code] != c.opportunity_id:
-                continue
-            j = int(where[code])
-            if j < 0 or c.sequence <= last_sequence[j] or _micros(c.at) >= cut:
-                continue
-            if seen is not None and _micros(c.recorded_at or c.at) > seen:
-                continue
-            if c.field == "amount":
-                amount[j] = np.nan if c.new is None else float(c.new.amount)
-            elif c.field == "owner_id":
-                owners[j] = c.new
-            elif c.field == "probability":
-                self.probability[j] = c.new
+        for i in idx[order][last].tolist():
+            j, field, new = int(deal[i]), fields[changes.field[i]], changes.new[i]
+            if field == "amount":
+                amount[j] = np.nan if new is None else float(new.amount)
+            elif field == "owner_id":
+                owners[j] = str(new)
+            elif field == "probability":
+                self.probability[j] = new
             else:
-                self.override[j] = -1 if c.new is None else _category_index(c.new)
+                self.override[j] = -1 if new is None else _category_index(str(new))
         self._settle()
         labels, ev_owner, per_owner = owner
         if owners:
-            merged = np.union1d(
-                labels.astype(str), np.array(sorted(set(owners.values())), dtype=str)
-            )
+            merged = np.union1d(labels.astype(str), np.array(sorted(set(owners.values()))))
             recode = np.searchsorted(merged, labels.astype(str))
             ev_owner, per_owner = recode[ev_owner], recode[per_owner]
             for j, name in owners.items():
                 per_owner[j] = int(np.searchsorted(merged, name))
             labels = merged.astype(object)
         return labels, ev_owner, per_owner
-
-
-def _micros(t: datetime) -> np.datetime64:
-    return np.datetime64(t.replace(tzinfo=None), "us")

@@ -43,7 +43,7 @@ from crmcore.model import (
 from crmcore.model.interaction import Channel
 from crmcore.model.transaction import TransactionKind
 from crmcore.options import expect_instance
-from crmcore.tables import StageHistory, TransactionLog
+from crmcore.tables import FieldHistory, StageHistory, TransactionLog
 
 __all__ = [
     "ActivityRepository",
@@ -286,9 +286,10 @@ class OpportunityRepository(Protocol):
         fields: Sequence[str] | None = None,
         end: datetime | None = None,
         known_at: datetime | None = None,
-    ) -> builtins.list[FieldChange]:
+    ) -> FieldHistory:
         """Field changes (of ``fields``; all when None) of the funnel's opportunities dated
-        before ``end`` and recorded by ``known_at``, ordered by opportunity, then sequence."""
+        before ``end`` and recorded by ``known_at``, as columns ordered by opportunity, then
+        sequence."""
         ...
 
 

@@ -2,7 +2,7 @@
 
 A :class:`TransactionLog` holds customers' transactions as numpy columns
 (customer index, UTC timestamp, amount, kind); a :class:`StageHistory`
-holds opportunities' stage changes. Both are built straight from a
+holds opportunities' stage changes, a :class:`FieldHistory` their edits. Both are built straight from a
 repository query, a CSV file, or a pandas / polars / Arrow frame, without
 one Python object per row.
 
@@ -18,7 +18,8 @@ one Python object per row.
 
 from __future__ import annotations
 
+from crmcore.tables.field_history import FieldHistory
 from crmcore.tables.stage_history import StageHistory
 from crmcore.tables.transactions import TransactionLog
 
-__all__ = ["StageHistory", "TransactionLog"]
+__all__ = ["FieldHistory", "StageHistory", "TransactionLog"]

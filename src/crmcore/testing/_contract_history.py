@@ -28,6 +28,7 @@ import attrs
 from crmcore.errors import ConcurrencyError, DuplicateError, ValidationError
 from crmcore.model import FieldChange, Money, Opportunity, StageChange
 from crmcore.repositories.protocols import UnitOfWork
+from crmcore.tables import FieldHistory
 from crmcore.testing._contract_base import ContractBase, event, opportunity, raises, ts
 
 __all__ = ["HistoryContract"]
@@ -406,15 +407,21 @@ class HistoryContract(ContractBase):
             uow.commit()
         with uow:
             got = uow.opportunities.read_changes()
-            assert [(c.sequence, c.field, c.new) for c in got] == [
-                (1, "owner_id", "rep-2"),
-                (2, "amount", None),
+            assert [(c.sequence, c.field, c.new, c.old, c.by, c.at) for c in got.to_changes()] == [
+                (1, "owner_id", "rep-2", "rep-1", "rep-1", ts(2024, 2)),
+                (2, "amount", None, o.amount, "rep-1", ts(2024, 3)),
             ]
-            assert [c.sequence for c in uow.opportunities.read_changes(fields=["amount"])] == [2]
-            assert [c.sequence for c in uow.opportunities.read_changes(end=ts(2024, 3))] == [1]
-            assert uow.opportunities.read_changes(funnel="other") == []
-            assert uow.opportunities.read_changes(funnel="b2b") == got
-            assert uow.opportunities.read_changes(known_at=ts(2020)) == []
+            stored = [e for e in uow.opportunities.events("o-1") if isinstance(e, FieldChange)]
+            assert got.to_changes() == stored  # with their recording times
+
+            def seqs(h: FieldHistory) -> list[int]:
+                return h.sequence.tolist()  # type: ignore[no-any-return]  # an int64 column
+
+            assert seqs(uow.opportunities.read_changes(fields=["amount"])) == [2]
+            assert seqs(uow.opportunities.read_changes(end=ts(2024, 3))) == [1]
+            assert seqs(uow.opportunities.read_changes(funnel="other")) == []
+            assert seqs(uow.opportunities.read_changes(funnel="b2b")) == [1, 2]
+            assert seqs(uow.opportunities.read_changes(known_at=ts(2020))) == []
 
     # -- a client's request id ---------------------------------------------------------------------
     def test_a_request_id_is_kept_and_not_used_again(self) -> None:

@@ -32,7 +32,7 @@ from crmcore.repositories._writes import (
     dump_document,
 )
 from crmcore.repositories.memory._store import DELETED, MUST_NOT_EXIST, ChangeSet
-from crmcore.tables import StageHistory
+from crmcore.tables import FieldHistory, StageHistory
 
 if TYPE_CHECKING:
     from crmcore.repositories.memory.uow import MemoryUnitOfWork
@@ -340,7 +340,7 @@ class MemoryOpportunityRepository:
         fields: Sequence[str] | None = None,
         end: datetime | None = None,
         known_at: datetime | None = None,
-    ) -> builtins.list[FieldChange]:
+    ) -> FieldHistory:
         """Field changes (of ``fields``) dated before ``end`` and recorded by ``known_at``."""
         check_filters(funnel=funnel)
         wanted = None if fields is None else set(check_ids(fields, "fields"))
@@ -354,7 +354,7 @@ class MemoryOpportunityRepository:
             and (hi is None or to_micros(e.at, "at") < hi)
             and (seen is None or to_micros(e.recorded_at or e.at, "recorded_at") <= seen)
         ]
-        return sorted(out, key=lambda e: (e.opportunity_id, e.sequence))
+        return FieldHistory.from_changes(sorted(out, key=lambda e: (e.opportunity_id, e.sequence)))
 
 
 class MemoryDocumentRepository:

@@ -9,8 +9,6 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
-import numpy as np
-import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -29,9 +27,9 @@ from crmcore.repositories._codec import from_e6, from_micros, money_e6, opt_micr
 from crmcore.repositories._events import Event, Tail, appended_events, creation_event
 from crmcore.repositories._writes import check_new_version, check_record
 from crmcore.repositories.sql import schema
+from crmcore.repositories.sql._history import read_changes_columns, read_history_columns
 from crmcore.repositories.sql._records import in_range
-from crmcore.repositories.sql._transactions import _raw_read
-from crmcore.tables import StageHistory
+from crmcore.tables import FieldHistory, StageHistory
 
 if TYPE_CHECKING:
     from crmcore.repositories.sql.uow import SqlUnitOfWork
@@ -191,23 +189,6 @@ def _change(row: Any) -> FieldChange:
         recorded_at=from_micros(row.recorded_at),
         request_id=row.request_id,
     )
-
-
-_HISTORY_COLUMNS = (
-    "opportunity_id",
-    "sequence",
-    "from_stage",
-    "to_stage",
-    "at",
-    "amount_e6",
-    "owner_id",
-    "product",
-    "probability",
-    "by",
-    "reason",
-    "recorded_at",
-    "forecast_category",
-)
 
 
 class SqlOpportunityRepository:
@@ -398,22 +379,9 @@ class SqlOpportunityRepository:
         check_filters(funnel=funnel, owner_id=owner_id)
         lo, hi = time_bounds(start, end)
         _, seen = time_bounds(None, known_at, names=("start", "known_at"))
-        e = self.stages.c
-        where = in_range(e.at, lo, hi)
-        if funnel is not None:
-            where.append(e.funnel == funnel)
-        if owner_id is not None:
-            where.append(e.owner_id == owner_id)
-        if seen is not None:
-            where.append(e.recorded_at <= seen)
-        q = (
-            sa.select(*(e[name] for name in _HISTORY_COLUMNS))
-            .where(*where)
-            .order_by(e.opportunity_id, e.sequence)
-        )
+        filters = {"funnel": funnel, "owner_id": owner_id, "lo": lo, "hi": hi, "seen": seen}
         with self._uow._reading("reading stage history as columns") as conn:
-            rows = _raw_read(conn, q, lambda cur: cur.fetchall())
-        return _history_columns(rows)
+            return read_history_columns(conn, filters)
 
     def read_changes(
         self,
@@ -422,9 +390,9 @@ class SqlOpportunityRepository:
         fields: Sequence[str] | None = None,
         end: datetime | None = None,
         known_at: datetime | None = None,
-    ) -> builtins.list[FieldChange]:
+    ) -> FieldHistory:
         """Field changes (of ``fields``) dated before ``end`` and recorded by ``known_at``,
-        ordered by opportunity, then sequence."""
+        as columns ordered by opportunity, then sequence."""
         check_filters(funnel=funnel)
         wanted = None if fields is None else sorted(set(check_ids(fields, "fields")))
         _, hi = time_bounds(None, end)
@@ -435,49 +403,12 @@ class SqlOpportunityRepository:
             where.append(f.field.in_(wanted))
         if seen is not None:
             where.append(f.recorded_at <= seen)
-        q = sa.select(self.changes)
+        q = sa.select(
+            f.opportunity_id, f.sequence, f.field, f.old, f.new, f.at, f.recorded_at, f.by, f.reason
+        )
         if funnel is not None:
             q = q.join(self.table, o.id == f.opportunity_id)
             where.append(o.funnel == funnel)
         q = q.where(*where).order_by(f.opportunity_id, f.sequence)
         with self._uow._reading("reading field changes") as conn:
-            return [_change(r) for r in conn.execute(q)]
-
-
-def _missing(values: Sequence[Any]) -> npt.NDArray[np.bool_]:
-    """Where ``values`` hold None (SQL NULL)."""
-    return np.fromiter((v is None for v in values), dtype=bool, count=len(values))
-
-
-def _numbers(values: Sequence[Any], dtype: type, fill: Any) -> npt.NDArray[Any]:
-    """``values`` as ``dtype``, NULL as ``fill``."""
-    arr = np.array(values, dtype=object)
-    arr[_missing(values)] = fill
-    return arr.astype(dtype)
-
-
-def _history_columns(rows: builtins.list[Any]) -> StageHistory:
-    """A StageHistory from the rows of :data:`_HISTORY_COLUMNS`."""
-    cols: builtins.list[Any] = builtins.list(zip(*rows, strict=True)) if rows else [()] * 13
-    no_amount = _missing(cols[5])
-    amounts = _numbers(cols[5], np.int64, 0).astype(np.float64) / 1e6
-    amounts[no_amount] = np.nan
-    times = np.array(cols[4], dtype=np.int64).reshape(len(rows))
-    recorded = _numbers(cols[11], np.int64, 0)
-    unstamped = _missing(cols[11])
-    recorded[unstamped] = times[unstamped]  # rows of schema 2 the migration did not stamp
-    return StageHistory.from_arrays(
-        opportunity_ids=np.array(cols[0], dtype=str),
-        sequence=np.array(cols[1], dtype=np.int64),
-        from_stage=builtins.list(cols[2]),
-        to_stage=np.array(cols[3], dtype=str),
-        at=times.view("datetime64[us]"),
-        amount=amounts,
-        owner_ids=np.array(["" if v is None else v for v in cols[6]], dtype=str),
-        products=builtins.list(cols[7]),
-        probability=_numbers(cols[8], np.float64, np.nan),
-        by=np.array(cols[9], dtype=str),
-        reasons=builtins.list(cols[10]),
-        recorded_at=recorded.view("datetime64[us]"),
-        categories=builtins.list(cols[12]),
-    )
+            return read_changes_columns(conn, q)
