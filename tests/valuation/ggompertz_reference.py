@@ -37,19 +37,21 @@ def _f(t, b, s, beta):
     return b * s * beta**s * mp.exp(b * t) * (beta + mp.expm1(b * t)) ** (-s - 1)
 
 
-def _split(lo, hi, *points):
+def _split(lo, hi, points, depth):
     """The interval cut at the given points, at 16 even steps and geometrically towards both
-    ends (integrands here can fall by hundreds of e-folds within a sliver of the interval)."""
+    ends down to 2**-depth of its length (the likelihood's integrand can fall by hundreds of
+    e-folds within a sliver of the interval)."""
     span = hi - lo
     marks = {lo + span * j / 16 for j in range(1, 16)}
-    marks |= {lo + span * mp.mpf(2) ** -j for j in range(5, 45)}
-    marks |= {hi - span * mp.mpf(2) ** -j for j in range(5, 45)}
+    marks |= {lo + span * mp.mpf(2) ** -j for j in range(5, depth)}
+    marks |= {hi - span * mp.mpf(2) ** -j for j in range(5, depth)}
     inner = sorted({p for p in (*points, *marks) if lo < p < hi})
     return [lo, *inner, hi]
 
 
-def _quad(fn, lo, hi, *points):
-    return mp.quad(fn, _split(mp.mpf(lo), mp.mpf(hi), *[mp.mpf(p) for p in points]))
+def _quad(fn, lo, hi, *points, depth=12):
+    cuts = _split(mp.mpf(lo), mp.mpf(hi), [mp.mpf(p) for p in points], depth)
+    return mp.quad(fn, cuts)
 
 
 @_digits
@@ -57,11 +59,14 @@ def loglik(r, alpha, b, s, beta, x, tx, T):
     r, alpha, b, s, beta, x, tx, T = map(mp.mpf, (r, alpha, b, s, beta, x, tx, T))
     k = r + x
     alive = (alpha + T) ** (-k) * _S(T, b, s, beta)
-    dead = _quad(lambda u: (alpha + u) ** (-k) * _f(u, b, s, beta), tx, T) if tx < T else 0
+    dead = (
+        _quad(lambda u: (alpha + u) ** (-k) * _f(u, b, s, beta), tx, T, depth=45) if tx < T else 0
+    )
     front = mp.loggamma(k) - mp.loggamma(r) + r * mp.log(alpha)
     return front + mp.log(alive + dead), alive / (alive + dead)
 
 
+@functools.lru_cache(maxsize=64)
 @_digits
 def p_alive(r, alpha, b, s, beta, x, tx, T):
     return loglik(r, alpha, b, s, beta, x, tx, T)[1]

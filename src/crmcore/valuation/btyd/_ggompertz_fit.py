@@ -224,8 +224,8 @@ def _boundary_message(model: str, theta: FloatArray, rows: Rows) -> str:
     r, alpha, b, s, beta = (float(v) for v in theta[:5])
     return (
         f"{model}: the likelihood has no maximum: it rises towards b -> 0 (log-likelihood "
-        f"{limit:.4f}), the Pareto/NBD limit with r={r:.4g}, alpha={alpha:.4g}, s={s:.4g}, "
-        f"beta={beta / b:.4g} (beta / b); the data show no ageing of the drop-out rate, so b "
+        f"{limit:.4f}), the Pareto/NBD limit with r={r:.6g}, alpha={alpha:.6g}, s={s:.6g}, "
+        f"beta={beta / b:.6g} (beta / b); the data show no ageing of the drop-out rate, so b "
         "cannot be identified: fit Pareto/NBD (fit_pareto_nbd) instead"
     )
 
