@@ -75,6 +75,17 @@ def test_custom_fields_as_of_and_as_known_feed_the_model() -> None:
     assert f_then.labels[i][f_then.values[i][row]] == "web"
     assert f_now.labels[i][f_now.values[i][row]] == "referral"
     assert f_then.kinds[f_then.names.index("seats")] == "number"
+    with uow:  # the columnar field changes give the same table
+        columnar = uow.opportunities.read_changes(funnel="b2b")
+        read = uow.opportunities.read_history(funnel="b2b")
+    f_cols = DealFields.from_records(events, columnar, as_of=T0 + timedelta(days=100))
+    assert f_cols.names == f_then.names
+    for a, b in zip(f_cols.values, f_then.values, strict=True):
+        np.testing.assert_array_equal(a, b)
+    # a StageHistory with its field changes, as of and as known at the cut-off
+    m_cols = fit_deal_scores(read, B2B, as_of=CUT, known_at=CUT, changes=columnar,
+                             fields=DealFields.from_records(events, columnar, as_of=CUT, known_at=CUT))  # fmt: skip
+    assert m_cols.known_at is not None
     with uow:
         known = load_history(uow, B2B, as_of=CUT, known_at=CUT)
         hindsight = load_history(uow, B2B, as_of=CUT)

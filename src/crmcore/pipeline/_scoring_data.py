@@ -29,6 +29,7 @@ from crmcore.errors import ArgumentTypeError, ValidationError
 from crmcore.labels import factorize_labels, factorize_together
 from crmcore.model.opportunity import CUSTOM_PREFIX, FieldChange, StageChange
 from crmcore.options import expect_items
+from crmcore.tables import FieldHistory
 from crmcore.timestamps import as_datetime
 
 __all__ = ["BUILTIN_FACTORS", "DealFields"]
@@ -198,7 +199,7 @@ class DealFields:
     def from_records(
         cls,
         events: Iterable[StageChange],
-        changes: Iterable[FieldChange] = (),
+        changes: Iterable[FieldChange] | FieldHistory = (),
         *,
         as_of: datetime | np.datetime64 | str | None = None,
         known_at: datetime | np.datetime64 | str | None = None,
@@ -207,8 +208,8 @@ class DealFields:
 
         A deal's custom fields are those of its creation event (``StageChange.custom``,
         sequence 0), changed by its ``custom.<name>`` :class:`~crmcore.model.FieldChange`
-        records dated before ``as_of`` (and recorded by ``known_at``), in
-        sequence order; a field the deal did not have is a missing value. A
+        records (or a :class:`~crmcore.tables.FieldHistory`, as ``read_changes`` gives
+        them) dated before ``as_of`` (and recorded by ``known_at``), in sequence order; a field the deal did not have is a missing value. A
         field whose values are all numbers is a number field, any other a
         label field. One pass over the records (object world: for the
         columnar history, build the table with :meth:`from_arrays`).
@@ -227,6 +228,8 @@ class DealFields:
         ['fair', 'referral']
         """
         evs = expect_items(events, StageChange, name="events")
+        if isinstance(changes, FieldHistory):
+            changes = changes.to_changes()
         chs = expect_items(changes, FieldChange, name="changes")
         cut = None if as_of is None else as_datetime(as_of, name="as_of")
         seen = None if known_at is None else as_datetime(known_at, name="known_at")

@@ -43,7 +43,6 @@ from crmcore._results import COUNT, PROBABILITY, array, each, number
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ArgumentTypeError, ValidationError
 from crmcore.model._fields import tuple_of
-from crmcore.model.opportunity import FieldChange
 from crmcore.options import as_choice, as_count, as_number, expect_instance
 from crmcore.pipeline._paths import reached
 from crmcore.pipeline._scoring_data import BUILTIN_FACTORS, DealFields
@@ -62,7 +61,7 @@ from crmcore.pipeline._scoring_synthetic import SyntheticScoring, synthetic_scor
 from crmcore.pipeline.forecast import win_probabilities
 from crmcore.pipeline.funnel import Funnel
 from crmcore.pipeline.history import FunnelHistory
-from crmcore.tables import StageHistory
+from crmcore.tables import FieldHistory, StageHistory
 from crmcore.timestamps import as_datetime, as_instant
 
 __all__ = [
@@ -89,7 +88,7 @@ def _history(
     funnel: Funnel | None,
     as_of: datetime | np.datetime64 | str | None,
     known_at: datetime | np.datetime64 | str | None = None,
-    changes: Sequence[FieldChange] | None = None,
+    changes: FieldHistory | None = None,
 ) -> FunnelHistory:
     if isinstance(data, FunnelHistory):
         for name, value in (("as_of", as_of), ("known_at", known_at), ("changes", changes)):
@@ -145,7 +144,7 @@ def fit_deal_scores(
     *,
     as_of: datetime | np.datetime64 | str | None = None,
     known_at: datetime | np.datetime64 | str | None = None,
-    changes: Sequence[FieldChange] | None = None,
+    changes: FieldHistory | None = None,
     fields: DealFields | None = None,
     method: str = "logistic",
     factors: Sequence[str] | None = None,
@@ -300,7 +299,7 @@ def score_deals(
     *,
     as_of: datetime | np.datetime64 | str | None = None,
     known_at: datetime | np.datetime64 | str | None = None,
-    changes: Sequence[FieldChange] | None = None,
+    changes: FieldHistory | None = None,
     fields: DealFields | None = None,
 ) -> DealScores:
     """P(win) of every deal open at ``as_of`` under ``model``, with its explanation.
@@ -457,7 +456,7 @@ def backtest_deal_scores(
     *,
     as_of: datetime | np.datetime64 | str,
     known_at: datetime | np.datetime64 | str | None = None,
-    changes: Sequence[FieldChange] | None = None,
+    changes: FieldHistory | None = None,
     fields: DealFields | None = None,
     methods: Sequence[str] = ("logistic", "naive_bayes", "stage"),
     bins: int = 10,
