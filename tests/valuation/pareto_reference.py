@@ -116,3 +116,17 @@ def conditional_probability_of_purchases(
     alive = probability_alive(r, alpha, s, beta, x, tx, T)
     pmf = probability_of_purchases(n, t, r + x, alpha + T, s, beta + T)
     return alive * pmf + (1 - alive) * (1 if n == 0 else 0)
+
+
+def log_likelihood(
+    r: float, alpha: float, s: float, beta: float, x: float, tx: float, T: float
+) -> mp.mpf:
+    """One customer's Pareto/NBD log-likelihood (Fader & Hardie 2005, equation (19)):
+    ln Γ(r+x) − ln Γ(r) + r ln alpha + s ln beta + ln[(alpha+T)^-(r+x) (beta+T)^-s + s I]."""
+    mp.mp.dps = DPS
+    R, A, S, B, X, TT = (mp.mpf(v) for v in (r, alpha, s, beta, x, T))
+    alive = -(R + X) * mp.log(A + TT) - S * mp.log(B + TT)
+    bracket = mp.exp(alive)
+    if tx < T:
+        bracket += S * mp.exp(log_integral(r + x, s + 1, alpha, beta, tx, T))
+    return mp.loggamma(R + X) - mp.loggamma(R) + R * mp.log(A) + S * mp.log(B) + mp.log(bracket)

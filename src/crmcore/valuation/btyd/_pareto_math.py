@@ -227,7 +227,7 @@ def _sum_panels(
             lg *= _col(c, r)
             ln_f -= lg
         f = np.exp(ln_f, out=ln_f)
-        vals = f @ wk
+        vals = np.einsum("ij,j->i", f, wk)  # not BLAS: no threads for a small product
         vals *= half
         out[0] += np.bincount(r, weights=vals, minlength=n)
         if moments:
