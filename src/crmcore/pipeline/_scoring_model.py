@@ -11,16 +11,17 @@ import numpy.typing as npt
 
 from crmcore._messages import show
 from crmcore._results import COUNT, FINITE, PROBABILITY, array, choice, each, number
-from crmcore.arrays import FloatArray
+from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
 from crmcore.model._fields import instance, tuple_of, utc
+from crmcore.options import as_choice
 from crmcore.pipeline._scoring_features import KINDS
 from crmcore.pipeline.history import FunnelHistory
 
 if TYPE_CHECKING:  # crmcore.fitting imports scipy.optimize (slow): checked when given
     from crmcore.fitting import FitSummary
 
-__all__ = ["METHODS", "DealExplanation", "DealScoreModel", "DealScores"]
+__all__ = ["METHODS", "DealExplanation", "DealScoreModel", "DealScores", "ScoreBacktest"]
 
 METHODS = ("logistic", "naive_bayes")
 """The scoring methods: the primary model and the Odoo-style frequency baseline."""
@@ -318,4 +319,98 @@ class DealScores:
                 f"'scores' have no score for open opportunity {show(missing)}: score this history"
             )
         out[rows] = p
+        return out
+
+
+@attrs.frozen(eq=False)
+class ScoreBacktest:
+    """Scores made at a past ``as_of`` against how the deals open then actually ended.
+
+    ``known_at`` is when the past was read as known (None: the history has no
+    recording times, so every event before ``as_of`` was used). ``n_open`` deals were open at ``as_of``; ``n_resolved`` of them have
+    closed since (``n_won`` won): they are the ones scored here (the others
+    have no outcome yet). Per method: ``brier`` (mean squared error of the
+    probability), ``log_loss`` (mean negative log-likelihood, probabilities
+    clipped to [1e-6, 1 - 1e-6]). The reliability table cuts [0, 1] at
+    ``bin_edges``: per method (rows) and bin (columns) the number of deals,
+    their mean predicted probability and the share won (both NaN in an empty bin).
+    """
+
+    as_of: np.datetime64 = attrs.field(validator=array("M", ndim=None))
+    known_at: np.datetime64 | None = attrs.field(validator=array("M", ndim=None, optional=True))
+    methods: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a method name"))
+    n_open: int = attrs.field(validator=number(0, integer=True, at_least=("n_resolved",)))
+    n_resolved: int = attrs.field(validator=number(0, integer=True, at_least=("n_won",)))
+    n_won: int = attrs.field(validator=COUNT)
+    brier: tuple[float, ...] = attrs.field(validator=each(PROBABILITY))
+    log_loss: tuple[float, ...] = attrs.field(validator=each(number(0)))
+    bin_edges: FloatArray = attrs.field(validator=array(lo=0, hi=1))
+    bin_count: IntArray = attrs.field(validator=array("i", lo=0, ndim=2))
+    bin_predicted: FloatArray = attrs.field(
+        validator=array(lo=0, hi=1, ndim=2, nan="an empty bin has no mean")
+    )
+    bin_observed: FloatArray = attrs.field(
+        validator=array(lo=0, hi=1, ndim=2, nan="an empty bin has no mean")
+    )
+
+    @property
+    def base_rate(self) -> float:
+        """The share of the scored deals that were won.
+
+        >>> ScoreBacktest(np.datetime64("2025-01-01"), None, ("stage",), 10, 4, 1, (0.2,), (0.5,),
+        ...     np.array([0.0, 1.0]), np.array([[4]]), np.array([[0.3]]), np.array([[0.25]])).base_rate
+        0.25
+        """
+        return self.n_won / self.n_resolved if self.n_resolved else float("nan")
+
+    def best(self, metric: str = "brier") -> str:
+        """The method with the lowest ``metric`` (``"brier"`` or ``"log_loss"``).
+
+        >>> ScoreBacktest(np.datetime64("2025-01-01"), None, ("a", "b"), 3, 2, 1, (0.2, 0.1), (0.6, 0.7),
+        ...     np.array([0.0, 1.0]), np.array([[2], [2]]), np.array([[0.5], [0.5]]),
+        ...     np.array([[0.5], [0.5]])).best("log_loss")
+        'a'
+        """
+        metric = as_choice(metric, name="metric", allowed=("brier", "log_loss"))
+        values = self.brier if metric == "brier" else self.log_loss
+        return self.methods[int(np.argmin(values))]
+
+    def lines(self) -> list[str]:
+        """The scores and the reliability table as text.
+
+        >>> bt = ScoreBacktest(np.datetime64("2025-01-01"), None, ("stage",), 3, 2, 1, (0.2,), (0.6,),
+        ...     np.array([0.0, 0.5, 1.0]), np.array([[1, 1]]), np.array([[0.3, 0.6]]), np.array([[0.0, 1.0]]))
+        >>> print("\\n".join(bt.lines()))
+        2 of 3 deals open at 2025-01-01 closed since, 1 won (50.0%)
+        method         Brier  log-loss
+        stage         0.2000    0.6000
+        reliability (deals / mean predicted / share won) per bin of predicted P(win):
+        bin             stage
+        0.0-0.5     1 .30 .00
+        0.5-1.0     1 .60 1.0
+        """
+        day = np.datetime_as_string(self.as_of, unit="D")
+        out = [
+            f"{self.n_resolved} of {self.n_open} deals open at {day} closed since, "
+            f"{self.n_won} won ({self.base_rate:.1%})",
+            f"{'method':<12}{'Brier':>8}{'log-loss':>10}",
+        ]
+        out += [
+            f"{m:<12}{b:>8.4f}{ll:>10.4f}"
+            for m, b, ll in zip(self.methods, self.brier, self.log_loss, strict=True)
+        ]
+        out.append("reliability (deals / mean predicted / share won) per bin of predicted P(win):")
+        out.append(f"{'bin':<8}" + "".join(f"{m:>18}" for m in self.methods))
+
+        def two(x: float) -> str:
+            return "  - " if np.isnan(x) else (f"{x:.2f}"[1:] if x < 1 else "1.0")
+
+        e = self.bin_edges
+        for b in range(len(e) - 1):
+            cells = "".join(
+                f"{int(self.bin_count[i, b]):>10} {two(self.bin_predicted[i, b])} "
+                f"{two(self.bin_observed[i, b])}"
+                for i in range(len(self.methods))
+            )
+            out.append(f"{e[b]:.1f}-{e[b + 1]:.1f}" + cells)
         return out
