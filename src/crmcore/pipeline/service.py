@@ -397,8 +397,8 @@ def load_history(
     with_reasons: bool = True,
 ) -> FunnelHistory:
     """The funnel's stored history as a :class:`FunnelHistory`, as it was at ``as_of`` (default:
-    now by the unit of work's clock, or just after the last event when it is dated within
-    the clock's tolerance) as far as was known at ``known_at``.
+    just after now by the unit of work's clock, or after the last event when it is dated
+    within the clock's tolerance) as far as was known at ``known_at``.
 
     Stage, amount, owner, probability, forecast category and lost reason are
     the values true at ``as_of``: each deal's last move before it, and the
@@ -429,10 +429,12 @@ def load_history(
     changes = uow.opportunities.read_changes(
         funnel=funnel.name, fields=AS_OF_FIELDS, end=end, known_at=known
     )
-    if cut is None:  # now, or just after a last event dated within the clock's tolerance
+    if cut is None:  # just after now, or after a last event dated within the clock's tolerance
         cut = as_instant(_now(uow), name="as_of")
-        if len(hist):
-            cut = max(cut, hist.at.max() + np.timedelta64(1, "us"))
+        for times in (hist.at, changes.at):
+            if len(times):
+                cut = max(cut, times.max())
+        cut = cut + np.timedelta64(1, "us")
     fh = FunnelHistory.build(
         hist,
         funnel,
