@@ -107,23 +107,30 @@ def loglik(
 
 
 class _Cached:
-    """loglik with value, gradient and Hessian, cached by theta (the engine asks twice);
-    ``last`` is the point evaluated last (where a failed fit stopped)."""
+    """loglik for the engine: value and gradient (order 1), or with the Hessian (order 2),
+    cached by theta (the engine asks for the same point more than once); ``last`` is the
+    point evaluated last (where a failed fit stopped)."""
 
     def __init__(self, rows: Rows) -> None:
         self.rows = rows
         self.last: FloatArray | None = None
-        self.hit: tuple[float, FloatArray, FloatArray] | None = None
+        self.hit: tuple[float, FloatArray, FloatArray | None] | None = None
 
-    def newton(self, theta: FloatArray) -> tuple[float, FloatArray, FloatArray]:
-        if self.hit is None or self.last is None or not np.array_equal(theta, self.last):
-            ll, g, H = loglik(theta, self.rows, order=2)
-            assert g is not None and H is not None
+    def _at(self, theta: FloatArray, order: int) -> tuple[float, FloatArray, FloatArray | None]:
+        same = self.last is not None and np.array_equal(theta, self.last)
+        if self.hit is None or not same or (order == 2 and self.hit[2] is None):
+            ll, g, H = loglik(theta, self.rows, order=order)
+            assert g is not None
             self.last, self.hit = theta.copy(), (ll, g, H)
         return self.hit
 
+    def newton(self, theta: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+        ll, g, H = self._at(theta, 2)
+        assert H is not None
+        return ll, g, H
+
     def value_grad(self, theta: FloatArray) -> tuple[float, FloatArray | None]:
-        ll, g, _ = self.newton(theta)
+        ll, g, _ = self._at(theta, 1)
         return ll, g
 
 

@@ -26,6 +26,8 @@ Pareto/NBD with drop-out rate gamma(s, β / b).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy.special import digamma, gammaln, xlogy
 
@@ -51,22 +53,38 @@ __all__ = [
 ]
 
 
+def _branches(
+    bu: FloatArray,
+    small: Callable[[FloatArray], FloatArray],
+    big: Callable[[FloatArray], FloatArray],
+) -> FloatArray:
+    """``small(bu)`` where bu <= 1, ``big(bu)`` elsewhere (one branch when all agree)."""
+    bu = np.asarray(bu, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if bu.size and bu.max() <= 1.0:
+            return small(bu)
+        if bu.size and bu.min() > 1.0:
+            return big(bu)
+        out: FloatArray = np.where(bu > 1.0, big(np.maximum(bu, 1.0)), small(np.minimum(bu, 1.0)))
+    return out
+
+
 def log_gb(bu: FloatArray, beta: FloatArray | float) -> FloatArray:
     """ln(β + e^{bu} − 1) without overflow (bu large) or cancellation (bu and β small)."""
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        small = np.log(beta + np.expm1(np.minimum(bu, 1.0)))
-        big = bu + np.log1p((beta - 1.0) * np.exp(-np.maximum(bu, 1.0)))
-    out: FloatArray = np.where(bu > 1.0, big, small)
-    return out
+    return _branches(
+        bu,
+        lambda v: np.log(beta + np.expm1(v)),
+        lambda v: v + np.log1p((beta - 1.0) * np.exp(-v)),
+    )
 
 
 def _lw(bu: FloatArray, beta: FloatArray | float) -> FloatArray:
     """w = ln(1 + (e^{bu} − 1) / β) = −ln S(u) / s, without overflow or cancellation."""
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        small = np.log1p(np.expm1(np.minimum(bu, 1.0)) / beta)
-        big = bu - np.log(beta) + np.log1p((beta - 1.0) * np.exp(-np.maximum(bu, 1.0)))
-    out: FloatArray = np.where(bu > 1.0, big, small)
-    return out
+    return _branches(
+        bu,
+        lambda v: np.log1p(np.expm1(v) / beta),
+        lambda v: v - np.log(beta) + np.log1p((beta - 1.0) * np.exp(-v)),
+    )
 
 
 def log_survival(t: FloatArray, b: float, s: float, beta: FloatArray | float) -> FloatArray:
