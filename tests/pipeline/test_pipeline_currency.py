@@ -155,3 +155,71 @@ def test_stage_history_carries_each_amounts_currency() -> None:
             at=["2025-01-01"],
             currencies=["XYZ"],
         )
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def uow(request: pytest.FixtureRequest, tmp_path):  # type: ignore[no-untyped-def]
+    from crmcore.repositories import MemoryUnitOfWork, SqlUnitOfWork
+
+    if request.param == "memory":
+        return MemoryUnitOfWork()
+    return SqlUnitOfWork.from_url(tmp_path / "crm.db")
+
+
+def test_stored_deals_in_two_currencies_are_refused_or_converted(uow) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from crmcore.pipeline import (
+        TOP_IN_BEST,
+        FunnelHistory,
+        advance,
+        create_opportunity,
+        weighted_pipeline,
+    )
+
+    t = datetime(2025, 1, 20, tzinfo=UTC)
+    with uow:
+        create_opportunity(
+            uow,
+            TOP_IN_BEST,
+            id="eur",
+            customer_id="c",
+            owner_id="ann",
+            at=t,
+            amount=Money("1000", "EUR"),
+        )
+        create_opportunity(
+            uow,
+            TOP_IN_BEST,
+            id="jpy",
+            customer_id="c",
+            owner_id="bob",
+            at=t,
+            amount=Money("1000000", "JPY"),
+        )
+        advance(
+            uow,
+            "jpy",
+            "IN",
+            expected_version=0,
+            funnel=TOP_IN_BEST,
+            by="bob",
+            at=t + timedelta(days=15),
+        )
+        uow.commit()
+    with uow:
+        h = uow.opportunities.read_history(funnel="top-in-best")
+    with pytest.raises(ValidationError, match=r"2 currencies \(EUR, JPY\)"):
+        FunnelHistory.build(h, TOP_IN_BEST)
+    as_of = datetime(2025, 3, 1, tzinfo=UTC)
+    fh = FunnelHistory.build(h, TOP_IN_BEST, as_of=as_of, rates=RATES)
+    assert fh.currency == "EUR"
+    # open deals are valued at as_of's rate (0.0064 from 1 February), events at their day's
+    assert sorted(fh.amount.tolist()) == [1000.0, 6400.0]
+    assert sorted(fh.ev_amount.tolist()) == [1000.0, 6100.0, 6400.0]
+    assert weighted_pipeline(fh).open_total == 7400.0
+    in_yen = FunnelHistory.build(h, TOP_IN_BEST, as_of=as_of, rates=RATES, currency="JPY")
+    assert in_yen.currency == "JPY"
+    assert sorted(in_yen.amount.tolist()) == pytest.approx([156250.0, 1_000_000.0])
+    with pytest.raises(ValidationError, match=r"2 currencies \(EUR, JPY\)"):
+        FunnelHistory.build(h, TOP_IN_BEST, currency="EUR")

@@ -292,7 +292,7 @@ def one_currency(
         )
     days = _days(days, len(codes))
     has = ~np.isnan(amounts)
-    used = np.unique(codes[has])
+    used = np.flatnonzero(np.bincount(codes[has] + 1, minlength=len(currencies) + 1)) - 1
     known = used[used >= 0]
     names = [str(currencies[c]) for c in known]
     if (used < 0).any() and len(known):

@@ -33,6 +33,7 @@ from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
 from crmcore.model._fields import instance
+from crmcore.pipeline.currency import RateTable, one_currency
 from crmcore.pipeline.funnel import ForecastCategory, Funnel, StageKind
 from crmcore.tables import FieldHistory, StageHistory
 from crmcore.tables.stage_history import NO_AMOUNT, owner_labels
@@ -93,6 +94,8 @@ class FunnelHistory:
     ``as_of``: a rep's override while the deal is open, else the stage's);
     amount, owner, probability and category are those true at ``as_of``. Stage tables: ``stage_kind`` (see :data:`KIND_CODES`), ``stage_probability``,
     ``stage_category`` (index into :class:`ForecastCategory`), ``stage_rank``.
+    Every amount is in ``currency`` (None: the history gave no currency; see
+    :meth:`build` and :mod:`crmcore.pipeline.currency`).
     """
 
     funnel: Funnel = attrs.field(validator=instance(Funnel, "a Funnel"))
@@ -126,6 +129,9 @@ class FunnelHistory:
     reasons: npt.NDArray[Any] = attrs.field(validator=array("O"))
     probability: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="final_stage"))
     category: IntArray = attrs.field(validator=array("i", length="final_stage", scan=False))
+    currency: str | None = attrs.field(
+        default=None, validator=instance(str, "an ISO 4217 code", optional=True)
+    )
 
     @property
     def n_opportunities(self) -> int:
@@ -165,6 +171,8 @@ class FunnelHistory:
         reasons: Sequence[str | None] | npt.ArrayLike | None = None,
         known_at: datetime | np.datetime64 | str | None = None,
         changes: FieldHistory | None = None,
+        currency: str | None = None,
+        rates: RateTable | None = None,
     ) -> FunnelHistory:
         """Check ``history`` against ``funnel`` and summarise it (events before ``as_of`` only,
         and, with ``known_at``, recorded by then: the history's ``recorded_at`` column).
@@ -181,6 +189,14 @@ class FunnelHistory:
         ``read_changes`` gives them): an edit of the amount, owner, probability or
         forecast category after a deal's last move before ``as_of`` (and recorded by
         ``known_at``) sets the value at ``as_of``.
+
+        Money in one currency (the history's ``currency`` column; an amount edit's
+        own currency): amounts in several currencies are refused unless ``rates``
+        (a :class:`~crmcore.pipeline.currency.RateTable`) is given; then they are
+        converted into ``currency`` (default: the table's base), each event's amount
+        at the rate of its day, each deal's amount at its close date (closed deals)
+        or at ``as_of`` (open deals). ``currency`` alone requires every amount to be
+        in it.
 
         >>> from crmcore.pipeline.presets import B2B
         >>> h = StageHistory.from_arrays(opportunity_ids=["a"], sequence=[0], from_stage=[None],
@@ -300,6 +316,7 @@ class FunnelHistory:
         owner_ids, ev_owner = history.owner_ids, take(history.owner)
         per_owner = ev_owner[ends]
         amount_last = amount[ends]
+        edited_currency: dict[int, str] = {}
         if changes is not None and len(changes):
             owner_ids, ev_owner, per_owner = latest.apply(
                 changes,
@@ -310,7 +327,20 @@ class FunnelHistory:
                 last_sequence=take(history.sequence)[ends],
                 amount=amount_last,
                 owner=(owner_ids, ev_owner, per_owner),
+                currency_of=edited_currency,
             )
+        amount, amount_last, money = _in_one_currency(
+            history,
+            take,
+            amount,
+            amount_last,
+            edited_currency,
+            ends=ends,
+            days=at,
+            deal_days=np.where(kind[final] != 0, last_at, cut),
+            currency=currency,
+            rates=rates,
+        )
         return cls(
             funnel=funnel,
             as_of=cut,
@@ -341,6 +371,7 @@ class FunnelHistory:
             reasons=reason_labels,
             probability=latest.probability,
             category=latest.category,
+            currency=money,
         )
 
     def select(self, keep: npt.ArrayLike) -> FunnelHistory:
@@ -458,9 +489,11 @@ class _Latest:
         last_sequence: IntArray,
         amount: FloatArray,
         owner: tuple[npt.NDArray[Any], IntArray, IntArray],
+        currency_of: dict[int, str] | None = None,
     ) -> tuple[npt.NDArray[Any], IntArray, IntArray]:
         """Apply the edits made after each deal's last visible move; returns the owner labels
-        and the (re-coded) event and per-deal owner codes. ``amount`` is changed in place."""
+        and the (re-coded) event and per-deal owner codes. ``amount`` is changed in place
+        (and ``currency_of`` gets the currency of each edited amount)."""
         if not isinstance(changes, FieldHistory):
             raise ValidationError(
                 f"'changes' must be a FieldHistory (FieldHistory.from_changes(...) for "
@@ -493,6 +526,8 @@ class _Latest:
             j, field, new = int(deal[i]), fields[changes.field[i]], changes.new[i]
             if field == "amount":
                 amount[j] = np.nan if new is None else float(new.amount)
+                if new is not None and currency_of is not None:
+                    currency_of[j] = new.currency
             elif field == "owner_id":
                 owners[j] = str(new)
             elif field == "probability":
@@ -509,3 +544,40 @@ class _Latest:
                 per_owner[j] = int(np.searchsorted(merged, name))
             labels = merged.astype(object)
         return labels, ev_owner, per_owner
+
+
+def _in_one_currency(
+    history: StageHistory,
+    take: Any,
+    amount: FloatArray,
+    amount_last: FloatArray,
+    edited: dict[int, str],
+    *,
+    ends: IntArray,
+    days: DT64,
+    deal_days: DT64,
+    currency: str | None,
+    rates: RateTable | None,
+) -> tuple[FloatArray, FloatArray, str | None]:
+    """The events' and the deals' amounts in one currency, and that currency (the one rule of
+    :mod:`crmcore.pipeline.currency`, applied to both at once)."""
+    labels = [] if history.currency_labels is None else [str(c) for c in history.currency_labels]
+    codes = (
+        np.full(len(amount), -1, dtype=np.int64)
+        if history.currency is None
+        else take(history.currency)
+    )
+    deal_codes = codes[ends].copy()
+    for j, code in edited.items():
+        if code not in labels:
+            labels.append(code)
+        deal_codes[j] = labels.index(code)
+    both, money = one_currency(
+        np.concatenate([amount, amount_last]),
+        np.concatenate([codes, deal_codes]),
+        labels,
+        np.concatenate([days, deal_days]),
+        currency=currency,
+        rates=rates,
+    )
+    return both[: len(amount)], both[len(amount) :], money

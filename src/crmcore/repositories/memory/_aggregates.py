@@ -182,6 +182,7 @@ def history_from_rows(rows: Sequence[StageChange]) -> StageHistory:
         reasons=[e.reason for e in rows],
         recorded_at=micros[:, 1].copy().view("datetime64[us]"),
         categories=[e.forecast_category for e in rows],
+        currencies=[None if e.amount is None else e.amount.currency for e in rows],
     )
 
 

@@ -38,6 +38,7 @@ _TEXTS = (
     "by",
     "reason",
     "forecast_category",
+    "currency",
 )
 # NULL stand-ins written into the statement (not bound: one compiled text per shape)
 _MINUS_ONE: sa.ColumnClause[Any] = sa.literal_column("-1")
@@ -83,6 +84,7 @@ def _build(
         reasons=texts["reason"],
         recorded_at=numbers["recorded_at"].view("datetime64[us]"),
         categories=texts["forecast_category"],
+        currencies=texts["currency"],
     )
 
 
@@ -151,7 +153,7 @@ def _row_query(filters: Filters) -> sa.Select[Any]:
 
 def _rows(conn: Connection, filters: Filters) -> StageHistory:
     rows = _read(conn, "rows", filters, lambda cur: cur.fetchall())
-    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * 13
+    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * (5 + len(_TEXTS))
     numbers = {
         "sequence": np.array(cols[1], dtype=np.int64),
         "at": np.array(cols[2], dtype=np.int64),
