@@ -372,12 +372,21 @@ def _event_history(conn: Connection) -> None:
                 kind = col.type.compile(dialect=conn.dialect)
                 conn.exec_driver_sql(f"ALTER TABLE {q(name)} ADD COLUMN {q(col_name)} {kind} NULL")
     s, o = stage_changes.c, opportunities.c
+    made = {  # the creation event of an opportunity stored without one: what it holds
+        "opportunity_id": o.id,
+        "sequence": sa.literal(0),
+        "from_stage": sa.null(),
+        "to_stage": o.stage,
+        "at": o.created_at,
+        "by": o.owner_id,
+        "amount_e6": o.amount_e6,
+        "currency": o.currency,
+        "probability": o.probability,
+    }
     conn.execute(
         sa.insert(stage_changes).from_select(
-            ["opportunity_id", "sequence", "from_stage", "to_stage", "at", "by"],
-            sa.select(o.id, sa.literal(0), sa.null(), o.stage, o.created_at, o.owner_id).where(
-                ~sa.exists().where(s.opportunity_id == o.id)
-            ),
+            list(made),
+            sa.select(*made.values()).where(~sa.exists().where(s.opportunity_id == o.id)),
         )
     )
     for name in ("owner_id", "customer_id", "funnel", "product"):
