@@ -41,7 +41,7 @@ from typing import Any
 
 import attrs
 
-from crmcore.model import Consent
+from crmcore.model import Consent, FieldChange, StageChange
 from crmcore.repositories._args import check_id
 from crmcore.repositories.protocols import UnitOfWork, expect_unit_of_work
 from crmcore.serialization import to_dict
@@ -59,7 +59,8 @@ def export_customer(uow: UnitOfWork, customer_id: str) -> dict[str, Any]:
     """Everything held about one customer as a JSON-safe dict (``json.dumps`` works on it).
 
     Keys: ``format``, ``customer`` (the profile), ``interactions``,
-    ``transactions``, ``opportunities`` (each with its stage ``history``),
+    ``transactions``, ``opportunities`` (each with its stage ``history`` and the
+    ``edits`` of its fields: who changed what, when, why),
     ``activities``, ``surveys``, ``costs``. A missing customer raises
     NotFoundError. Call it inside ``with uow:``.
 
@@ -71,13 +72,16 @@ def export_customer(uow: UnitOfWork, customer_id: str) -> dict[str, Any]:
     """
     uow = expect_unit_of_work(uow)
     customer = uow.customers.get(check_id(customer_id, "customer_id"))
-    opportunities = [
-        {
-            "opportunity": to_dict(o),
-            "history": [to_dict(e) for e in uow.opportunities.history(o.id)],
-        }
-        for o in uow.opportunities.list(customer_id=customer_id)
-    ]
+    opportunities = []
+    for o in uow.opportunities.list(customer_id=customer_id):
+        events = uow.opportunities.events(o.id)
+        opportunities.append(
+            {
+                "opportunity": to_dict(o),
+                "history": [to_dict(e) for e in events if isinstance(e, StageChange)],
+                "edits": [to_dict(e) for e in events if isinstance(e, FieldChange)],
+            }
+        )
     return {
         "format": EXPORT_FORMAT,
         "customer": to_dict(customer),

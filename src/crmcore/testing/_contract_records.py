@@ -487,6 +487,7 @@ class RecordContract(ContractBase):
         assert [i["id"] for i in data["interactions"]] == ["i-1"]
         assert data["transactions"][0]["amount"]["amount"] in ("50000", "50000.00", "50000.000")
         assert data["opportunities"][0]["history"][0]["to_stage"] == "lead"
+        assert data["opportunities"][0]["edits"] == []  # field changes, with who and why
         assert [len(data[k]) for k in ("activities", "surveys", "costs")] == [1, 1, 1]
 
     def test_erase_customer_removes_personal_data_keeps_analytics(self) -> None:
