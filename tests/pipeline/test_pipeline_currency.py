@@ -223,3 +223,64 @@ def test_stored_deals_in_two_currencies_are_refused_or_converted(uow) -> None:  
     assert sorted(in_yen.amount.tolist()) == pytest.approx([156250.0, 1_000_000.0])
     with pytest.raises(ValidationError, match=r"2 currencies \(EUR, JPY\)"):
         FunnelHistory.build(h, TOP_IN_BEST, currency="EUR")
+
+
+def test_every_money_report_says_its_currency(uow) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from crmcore.pipeline import (
+        TOP_IN_BEST,
+        Period,
+        advance,
+        breakdown,
+        create_opportunity,
+        forecast,
+        load_history,
+        lost_reasons,
+        pipeline_coverage,
+        sales_velocity,
+        scorecards,
+        weighted_pipeline,
+        who_sells_what,
+        win_rate,
+    )
+
+    t = datetime(2025, 1, 20, tzinfo=UTC)
+    with uow:
+        for oid, money in (("eur", Money("1000", "EUR")), ("jpy", Money("1000000", "JPY"))):
+            create_opportunity(
+                uow, TOP_IN_BEST, id=oid, customer_id="c", owner_id="ann", at=t, amount=money
+            )
+        for i, to in enumerate(("IN", "BEST", "WIN")):
+            advance(
+                uow,
+                "eur",
+                to,
+                expected_version=i,
+                funnel=TOP_IN_BEST,
+                by="ann",
+                at=t + timedelta(days=5 * (i + 1)),
+            )
+        uow.commit()
+    as_of = datetime(2025, 3, 1, tzinfo=UTC)
+    with uow:
+        with pytest.raises(ValidationError, match=r"2 currencies \(EUR, JPY\)"):
+            load_history(uow, TOP_IN_BEST, as_of=as_of)
+        fh = load_history(uow, TOP_IN_BEST, as_of=as_of, rates=RATES, currency="USD")
+    assert fh.currency == "USD"
+    reports = [
+        win_rate(fh),
+        sales_velocity(fh),
+        weighted_pipeline(fh),
+        breakdown(fh),
+        who_sells_what(fh),
+        lost_reasons(fh),
+        forecast(fh, months=1),
+        pipeline_coverage(fh, target=10_000.0),
+        scorecards(Period.month(datetime(2025, 2, 1).date()), history=fh),
+    ]
+    assert {r.currency for r in reports} == {"USD"}
+    # the won EUR deal at its win date's rates (4 Feb: USD 0.95 in EUR); the open JPY deal at
+    # as_of's (1 March: JPY 0.0064, USD 0.92)
+    assert win_rate(fh).won_value == pytest.approx(1000 / 0.95)
+    assert weighted_pipeline(fh).open_total == pytest.approx(1_000_000 * 0.0064 / 0.92)

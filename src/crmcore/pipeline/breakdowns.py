@@ -41,7 +41,8 @@ __all__ = [
 
 @attrs.frozen(eq=False)
 class Breakdown:
-    """Per label (rep or product): counts, win rate, won value, open and weighted pipeline."""
+    """Per label (rep or product): counts, win rate, won value, open and weighted pipeline
+    (values in ``currency``; None: the history gave no currency)."""
 
     by: str = attrs.field(validator=instance(str, "what the rows are grouped by"))
     labels: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a label"))
@@ -60,6 +61,9 @@ class Breakdown:
     won_value: FloatArray = attrs.field(validator=array(lo=0, length="opportunities"))
     pipeline_value: FloatArray = attrs.field(validator=array(lo=0, length="opportunities"))
     weighted_value: FloatArray = attrs.field(validator=array(lo=0, length="opportunities"))
+    currency: str | None = attrs.field(
+        default=None, validator=instance(str, "an ISO 4217 code", optional=True)
+    )
 
 
 def breakdown(
@@ -110,17 +114,21 @@ def breakdown(
         won_value=won_value[keep],
         pipeline_value=pipe[keep],
         weighted_value=weighted[keep],
+        currency=fh.currency,
     )
 
 
 @attrs.frozen(eq=False)
 class SalesMatrix:
-    """Won value per rep (rows) and product (columns)."""
+    """Won value per rep (rows) and product (columns), in ``currency``."""
 
     owners: tuple[str, ...] = attrs.field(validator=tuple_of(str, "an owner id"))
     products: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a product"))
     won_value: FloatArray = attrs.field(validator=array(lo=0, ndim=2))
     won_count: IntArray = attrs.field(validator=array("i", lo=0, ndim=2, length="won_value"))
+    currency: str | None = attrs.field(
+        default=None, validator=instance(str, "an ISO 4217 code", optional=True)
+    )
 
 
 def who_sells_what(data: FunnelHistory | StageHistory, funnel: Funnel | None = None) -> SalesMatrix:
@@ -148,12 +156,14 @@ def who_sells_what(data: FunnelHistory | StageHistory, funnel: Funnel | None = N
         (*(str(x) for x in fh.products.tolist()), "(none)"),
         value,
         count.astype(np.int64),
+        currency=fh.currency,
     )
 
 
 @attrs.frozen(eq=False)
 class LostReasons:
-    """Lost deals per reason: count, value, share of lost deals, and the stage they were lost from."""
+    """Lost deals per reason: count, value (in ``currency``), share of lost deals, and the stage
+    they were lost from."""
 
     reasons: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a reason"))
     count: IntArray = attrs.field(validator=array("i", lo=0))
@@ -168,6 +178,9 @@ class LostReasons:
     )
     from_stages: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a stage name"))
     by_stage: IntArray = attrs.field(validator=array("i", lo=0, ndim=2, length="count"))
+    currency: str | None = attrs.field(
+        default=None, validator=instance(str, "an ISO 4217 code", optional=True)
+    )
 
 
 def lost_reasons(data: FunnelHistory) -> LostReasons:
@@ -212,6 +225,7 @@ def lost_reasons(data: FunnelHistory) -> LostReasons:
         share=_ratio(count, count.sum()),
         from_stages=tuple(fh.funnel.stage_names[i] for i in open_cols),
         by_stage=by_stage[:, open_cols].astype(np.int64),
+        currency=fh.currency,
     )
 
 

@@ -42,6 +42,7 @@ from crmcore.errors import ValidationError
 from crmcore.model._fields import instance, tuple_of
 from crmcore.options import as_choice, as_confidence, as_horizon, as_number, expect_instance
 from crmcore.pipeline._paths import open_positions, reached
+from crmcore.pipeline.currency import RateTable
 from crmcore.pipeline.funnel import Funnel
 from crmcore.pipeline.history import FunnelHistory, _days_between, _wsum
 from crmcore.pipeline.metrics import _ratio, view
@@ -258,7 +259,8 @@ class Forecast:
     Month 0 runs from ``as_of`` to the end of its calendar month. ``total_*``
     cover the whole horizon. ``missing_amounts`` open deals had no amount
     (counted as 0); ``stale`` open deals had no won look-alike (see
-    :func:`_close_probabilities`) and contribute nothing.
+    :func:`_close_probabilities`) and contribute nothing. Revenue is in
+    ``currency`` (None: the history gave no currency).
     """
 
     method: str = attrs.field(validator=instance(str, "a method name"))
@@ -276,6 +278,9 @@ class Forecast:
     n_open: int = attrs.field(validator=COUNT)
     missing_amounts: int = attrs.field(validator=COUNT)
     stale: int = attrs.field(validator=COUNT)
+    currency: str | None = attrs.field(
+        default=None, validator=instance(str, "an ISO 4217 code", optional=True)
+    )
 
 
 def _month_edges(as_of: np.datetime64, months: int) -> tuple[npt.NDArray[Any], FloatArray]:
@@ -402,6 +407,7 @@ def forecast(
         n_open=len(rows),
         missing_amounts=int(np.isnan(fh.amount[rows]).sum()),
         stale=stale,
+        currency=fh.currency,
     )
 
 
@@ -412,6 +418,7 @@ class Backtest:
     ``mape`` averages ``|forecast - actual| / actual`` over the months with
     actual revenue (None when none had any); ``bias`` is
     ``(sum forecast - sum actual) / sum actual`` (positive = optimistic).
+    Revenue is in ``currency``.
     """
 
     as_of: np.datetime64 = attrs.field(validator=array("M", ndim=None))
@@ -421,6 +428,9 @@ class Backtest:
     expected: FloatArray = attrs.field(validator=array(lo=0, ndim=2))
     mape: tuple[float | None, ...] = attrs.field(validator=each(number(0, optional=True)))
     bias: tuple[float | None, ...] = attrs.field(validator=each(number(-1, optional=True)))
+    currency: str | None = attrs.field(
+        default=None, validator=instance(str, "an ISO 4217 code", optional=True)
+    )
 
     def best(self) -> str:
         """The method with the lowest MAPE (ties: the first).
@@ -441,8 +451,13 @@ def backtest(
     months: int = 3,
     methods: tuple[Method, ...] = ("history", "stage"),
     prior_weight: float = 2.0,
+    currency: str | None = None,
+    rates: RateTable | None = None,
 ) -> Backtest:
     """Forecast as if it were ``as_of`` (only earlier events known) and score against what followed.
+
+    ``currency`` and ``rates`` as in :meth:`FunnelHistory.build` (the forecast values the
+    deals open at ``as_of`` at its rates, the actual revenue at the wins' dates).
 
     >>> from crmcore.pipeline.synthetic import synthetic_pipeline
     >>> from crmcore.pipeline.presets import B2B
@@ -458,8 +473,8 @@ def backtest(
     history = expect_instance(history, StageHistory, name="history")
     funnel = expect_instance(funnel, Funnel, name="funnel")
     cut = as_instant(as_of, name="as_of")
-    past = FunnelHistory.build(history, funnel, as_of=cut)
-    full = FunnelHistory.build(history, funnel)
+    past = FunnelHistory.build(history, funnel, as_of=cut, currency=currency, rates=rates)
+    full = FunnelHistory.build(history, funnel, currency=past.currency or currency, rates=rates)
     labels, _ = _month_edges(cut, months)
     edges = np.concatenate(
         [[cut], (cut.astype("M8[M]") + np.arange(1, months + 1)).astype("M8[us]")]
@@ -501,4 +516,5 @@ def backtest(
         expected=np.array(exp_rows),
         mape=tuple(mapes),
         bias=tuple(biases),
+        currency=full.currency,
     )

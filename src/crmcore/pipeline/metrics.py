@@ -28,7 +28,7 @@ import numpy.typing as npt
 from crmcore._results import COUNT, NONNEGATIVE, POSITIVE, array, number
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
-from crmcore.model._fields import tuple_of
+from crmcore.model._fields import instance, tuple_of
 from crmcore.options import as_number, expect_instance
 from crmcore.pipeline._paths import advanced_from, open_positions, reached
 from crmcore.pipeline.funnel import ForecastCategory, Funnel
@@ -161,7 +161,8 @@ def stage_conversion(
 
 @attrs.frozen
 class WinRate:
-    """Won share of closed opportunities, by count and by value."""
+    """Won share of closed opportunities, by count and by value (values in ``currency``;
+    None: the history gave no currency)."""
 
     won: int = attrs.field(validator=COUNT)
     lost: int = attrs.field(validator=COUNT)
@@ -175,6 +176,9 @@ class WinRate:
         validator=number(0, 1, nan="a ratio whose denominator is 0 (the counts beside it say so)")
     )
     missing_amounts: int = attrs.field(validator=COUNT)
+    currency: str | None = attrs.field(
+        default=None, validator=instance(str, "an ISO 4217 code", optional=True)
+    )
 
 
 def win_rate(data: FunnelHistory | StageHistory, funnel: Funnel | None = None) -> WinRate:
@@ -204,6 +208,7 @@ def win_rate(data: FunnelHistory | StageHistory, funnel: Funnel | None = None) -
         lost_value=lv,
         by_value=_scalar_ratio(wv, wv + lv),
         missing_amounts=int(((won | lost) & ~has).sum()),
+        currency=fh.currency,
     )
 
 
@@ -297,7 +302,8 @@ def sales_cycle(data: FunnelHistory | StageHistory, funnel: Funnel | None = None
 
 @attrs.frozen
 class SalesVelocity:
-    """``open opportunities × average won deal × win rate / cycle days``: revenue per day."""
+    """``open opportunities × average won deal × win rate / cycle days``: revenue per day
+    (in ``currency``; None: the history gave no currency)."""
 
     opportunities: int = attrs.field(validator=COUNT)
     average_deal: float = attrs.field(validator=number(0, nan="no deal to measure"))
@@ -307,6 +313,9 @@ class SalesVelocity:
     cycle_days: float = attrs.field(validator=number(0, nan="no deal to measure"))
     per_day: float = attrs.field(
         validator=number(0, nan="a ratio whose denominator is 0 (the counts beside it say so)")
+    )
+    currency: str | None = attrs.field(
+        default=None, validator=instance(str, "an ISO 4217 code", optional=True)
     )
 
 
@@ -333,7 +342,7 @@ def sales_velocity(
         if cyc.mean_days > 0 and not np.isnan(avg * wr.by_count)
         else float("nan")
     )
-    return SalesVelocity(n_open, avg, wr.by_count, cyc.mean_days, per_day)
+    return SalesVelocity(n_open, avg, wr.by_count, cyc.mean_days, per_day, currency=fh.currency)
 
 
 @attrs.frozen(eq=False)
@@ -343,7 +352,8 @@ class WeightedPipeline:
     ``categories`` are pipeline, best case, commit, closed (won since
     ``closed_since``), omitted; ``cumulative`` rolls them up the Salesforce
     way: closed, commit (+ closed), best case (+ commit), pipeline (+ best
-    case); omitted is never rolled up.
+    case); omitted is never rolled up. Amounts are in ``currency`` (None: the
+    history gave no currency; see :mod:`crmcore.pipeline.currency`).
     """
 
     stages: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a stage name"))
@@ -355,6 +365,9 @@ class WeightedPipeline:
     category_weighted: FloatArray = attrs.field(validator=array(lo=0, length="category_total"))
     cumulative: FloatArray = attrs.field(validator=array(lo=0, length="category_total"))
     missing_amounts: int = attrs.field(validator=COUNT)
+    currency: str | None = attrs.field(
+        default=None, validator=instance(str, "an ISO 4217 code", optional=True)
+    )
 
     @property
     def open_total(self) -> float:
@@ -425,6 +438,7 @@ def weighted_pipeline(
         category_weighted=cat_weighted,
         cumulative=cumulative,
         missing_amounts=int((is_open & np.isnan(fh.amount)).sum()),
+        currency=fh.currency,
     )
 
 
@@ -438,6 +452,7 @@ class Coverage:
     Once the target is met (``achieved >= target``, so ``remaining`` is 0)
     there is nothing left to cover: ``coverage`` and ``weighted_coverage``
     are then NaN (not infinity, not 0), and :attr:`target_met` is True.
+    The pipeline amounts are in ``currency`` (the target is taken to be in it too).
     """
 
     target: float = attrs.field(validator=POSITIVE)
@@ -447,6 +462,9 @@ class Coverage:
     weighted_pipeline: float = attrs.field(validator=NONNEGATIVE)
     coverage: float = attrs.field(validator=number(0, nan=_TARGET_MET))
     weighted_coverage: float = attrs.field(validator=number(0, nan=_TARGET_MET))
+    currency: str | None = attrs.field(
+        default=None, validator=instance(str, "an ISO 4217 code", optional=True)
+    )
 
     @property
     def target_met(self) -> bool:
@@ -497,4 +515,5 @@ def pipeline_coverage(
         weighted_pipeline=wp.weighted_total,
         coverage=coverage,
         weighted_coverage=_scalar_ratio(wp.weighted_total, remaining),
+        currency=wp.currency,
     )

@@ -68,7 +68,8 @@ class Scorecards:
 
     ``percentile[m][i]`` is rep ``i``'s mid-rank percentile on measure ``m``
     (``measures`` order); ``team_median`` is the team's median per measure.
-    ``uncosted_wins`` counts won deals with no cost given (costed at 0).
+    ``uncosted_wins`` counts won deals with no cost given (costed at 0). Revenue,
+    cost and profit are in ``currency`` (the costs are taken to be in it too).
     """
 
     period: Period = attrs.field(validator=instance(Period, "a Period"))
@@ -84,6 +85,9 @@ class Scorecards:
     team_median: FloatArray = attrs.field(validator=array(ndim=None))
     diagnosis: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a diagnosis"))
     uncosted_wins: int = attrs.field(validator=COUNT)
+    currency: str | None = attrs.field(
+        default=None, validator=instance(str, "an ISO 4217 code", optional=True)
+    )
 
     def lines(self) -> list[str]:
         """A plain-text table, one line per rep.
@@ -213,4 +217,5 @@ def scorecards(
         team_median=med,
         diagnosis=tuple(diagnosis),
         uncosted_wins=uncosted,
+        currency=fh.currency,
     )

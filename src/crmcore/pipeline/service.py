@@ -46,6 +46,7 @@ from crmcore.model._fields import as_tuple, instance, tuple_of
 from crmcore.model._storable import COUNT_MAX
 from crmcore.model.opportunity import FieldChange, Opportunity, StageChange
 from crmcore.options import as_count, as_id, expect_instance
+from crmcore.pipeline.currency import RateTable
 from crmcore.pipeline.edits import edit_opportunity, replay
 from crmcore.pipeline.funnel import Funnel, StageKind
 from crmcore.pipeline.history import AS_OF_FIELDS, FunnelHistory
@@ -395,6 +396,8 @@ def load_history(
     owner_id: str | None = None,
     start: datetime | None = None,
     with_reasons: bool = True,
+    currency: str | None = None,
+    rates: RateTable | None = None,
 ) -> FunnelHistory:
     """The funnel's stored history as a :class:`FunnelHistory`, as it was at ``as_of`` (default:
     just after now by the unit of work's clock, or after the last event when it is dated
@@ -412,6 +415,9 @@ def load_history(
     days before it and won inside it has a 62-day cycle), and deals closed
     before ``start`` are left out. Lost
     reasons are the reasons of the stored events (``with_reasons=False``: none).
+    Amounts are in one currency (``currency`` and ``rates``: see
+    :meth:`FunnelHistory.build`); stored deals in several currencies need
+    ``rates``.
     """
     uow = expect_unit_of_work(uow)
     expect_instance(funnel, Funnel, name="funnel")
@@ -442,6 +448,8 @@ def load_history(
         known_at=seen,
         changes=changes,
         reasons=None if with_reasons else (np.full(len(hist), -1, dtype=np.int64), []),
+        currency=currency,
+        rates=rates,
     )
     if owner_id is None and lo is None:
         return fh
