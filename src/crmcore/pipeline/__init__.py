@@ -18,6 +18,11 @@
   from history, monthly revenue forecast with a band, back-test.
 * **Plans and scorecards**: quantified day / week / month plans, plan versus
   actual, next-period forecast, the four failure modes.
+* **Hygiene** (:mod:`~crmcore.pipeline.hygiene`): close-date slippage per deal and
+  rep, deals without a next activity, overdue activities, stale close dates.
+* **Money** (:mod:`~crmcore.pipeline.currency`): one currency per report, dated
+  conversion rates. **Versions** (:mod:`~crmcore.pipeline.versions`): history read
+  across funnel versions.
 * **Deal scoring** (:mod:`~crmcore.pipeline.scoring`): P(win) of every open
   deal learnt from the closed history, explained factor by factor, and
   back-tested against the stage probabilities and Odoo's frequency method.
@@ -43,6 +48,7 @@ from crmcore.pipeline.breakdowns import (
     lost_reasons,
     who_sells_what,
 )
+from crmcore.pipeline.currency import Rate, RateTable
 from crmcore.pipeline.edits import edit_opportunity, replay
 from crmcore.pipeline.forecast import (
     Backtest,
@@ -66,6 +72,13 @@ from crmcore.pipeline.funnel import (
     Transition,
 )
 from crmcore.pipeline.history import FunnelHistory
+from crmcore.pipeline.hygiene import (
+    CloseDateChanges,
+    Hygiene,
+    Slippage,
+    close_date_slippage,
+    pipeline_hygiene,
+)
 from crmcore.pipeline.metrics import (
     Coverage,
     SalesCycle,
@@ -122,6 +135,7 @@ from crmcore.pipeline.service import (
     save_funnel,
 )
 from crmcore.pipeline.synthetic import SyntheticPipeline, synthetic_history, synthetic_pipeline
+from crmcore.pipeline.versions import FunnelVersions, funnel_versions
 
 __all__ = [
     "B2B",
@@ -133,6 +147,7 @@ __all__ = [
     "Advanced",
     "Backtest",
     "Breakdown",
+    "CloseDateChanges",
     "CohortConversion",
     "Coverage",
     "DealExplanation",
@@ -146,13 +161,17 @@ __all__ = [
     "ForecastCategory",
     "Funnel",
     "FunnelHistory",
+    "FunnelVersions",
     "Guard",
+    "Hygiene",
     "LostReasons",
     "NextPeriodForecast",
     "Period",
     "PeriodKind",
     "Plan",
     "PlanReport",
+    "Rate",
+    "RateTable",
     "RequireFields",
     "RequireReason",
     "SalesCycle",
@@ -160,6 +179,7 @@ __all__ = [
     "SalesVelocity",
     "ScoreBacktest",
     "Scorecards",
+    "Slippage",
     "Stage",
     "StageConversion",
     "StageKind",
@@ -178,6 +198,7 @@ __all__ = [
     "backtest",
     "backtest_deal_scores",
     "breakdown",
+    "close_date_slippage",
     "cohort_conversion",
     "create_opportunity",
     "edit",
@@ -185,6 +206,7 @@ __all__ = [
     "fit_deal_scores",
     "follow_up",
     "forecast",
+    "funnel_versions",
     "load_funnel",
     "load_history",
     "load_opportunity",
@@ -193,6 +215,7 @@ __all__ = [
     "next_period_forecast",
     "open_opportunity",
     "pipeline_coverage",
+    "pipeline_hygiene",
     "plan_vs_actual",
     "reopen",
     "reopen_opportunity",
