@@ -195,3 +195,53 @@ def test_hygiene_refuses_bad_input() -> None:
         pipeline_hygiene([_opp("a", "ann"), _opp("a", "bob")], [], as_of=T0 + timedelta(days=1))
     with pytest.raises(ValidationError, match="'as_of'"):
         pipeline_hygiene([], [], as_of="yesterday")
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_slippage_from_stored_edits(backend: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from crmcore.pipeline import B2B, create_opportunity, edit, load_history
+    from crmcore.repositories import MemoryUnitOfWork, SqlUnitOfWork
+
+    uow = MemoryUnitOfWork() if backend == "memory" else SqlUnitOfWork.from_url(tmp_path / "c.db")
+    pushes = {"a": ["2025-02-28", "2025-03-31", "2025-05-31"], "b": ["2025-03-31", "2025-03-15"]}
+    with uow:
+        for oid, owner in (("a", "ann"), ("b", "bob")):
+            create_opportunity(
+                uow,
+                B2B,
+                id=oid,
+                customer_id="c",
+                owner_id=owner,
+                at=T0,
+                expected_close=date(2025, 1, 31),
+            )
+            for v, new in enumerate(pushes[oid]):
+                edit(
+                    uow,
+                    oid,
+                    expected_version=v,
+                    changes={"expected_close": date.fromisoformat(new)},
+                    funnel=B2B,
+                    by="boss",
+                    at=T0 + timedelta(days=10 * (v + 1)),
+                )
+        edit(
+            uow,
+            "a",
+            expected_version=3,
+            changes={"owner_id": "cat"},
+            funnel=B2B,
+            by="boss",
+            at=T0 + timedelta(days=40),
+        )
+        uow.commit()
+    with uow:
+        changes = uow.opportunities.read_changes(funnel="b2b", fields=["expected_close"])
+        fh = load_history(uow, B2B, as_of=T0 + timedelta(days=60))
+    s = close_date_slippage(CloseDateChanges.from_field_history(changes, owners=fh))
+    assert s.deals == ("a", "b") and s.owner == ("cat", "bob")  # a's owner at as_of
+    assert s.pushes.tolist() == [3, 1] and s.pull_ins.tolist() == [0, 1]
+    assert s.days_pushed.tolist() == [28 + 31 + 61, 59]
+    assert s.slipped_days.tolist() == [120.0, 43.0]
+    by_editor = close_date_slippage(CloseDateChanges.from_field_history(changes))
+    assert by_editor.reps == ("boss",)

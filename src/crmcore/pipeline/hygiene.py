@@ -6,6 +6,8 @@ Two reports a sales manager reads every week:
   close date was pushed out, per deal and per rep, from the history of
   expected-close changes (``(deal, at, old, new)``: the field-change events
   of ``expected_close``, or any table of them, see :class:`CloseDateChanges`).
+  With a unit of work: ``CloseDateChanges.from_field_history(
+  uow.opportunities.read_changes(funnel=..., fields=["expected_close"]), owners=fh)``.
   A *push* is a change to a later date, a *pull-in* one to an earlier date;
   setting a date where there was none, or clearing it, is neither.
 * :func:`pipeline_hygiene` -- for the deals open at ``as_of``: those with
@@ -46,6 +48,8 @@ from crmcore.model._fields import tuple_of
 from crmcore.model.activity import Activity, ActivityStatus
 from crmcore.model.opportunity import Opportunity
 from crmcore.options import expect_items
+from crmcore.pipeline.history import FunnelHistory
+from crmcore.tables import FieldHistory
 from crmcore.timestamps import as_instant, parse_timestamps
 
 __all__ = [
@@ -194,6 +198,61 @@ class CloseDateChanges:
             at=[r[1] for r in rows],
             old=np.array([r[2] for r in rows] or [], dtype=object),
             new=np.array([r[3] for r in rows] or [], dtype=object),
+            owner_ids=np.array(who, dtype=object),
+        )
+
+    @classmethod
+    def from_field_history(
+        cls,
+        changes: FieldHistory,
+        *,
+        owners: Mapping[str, str] | FunnelHistory | None = None,
+        known_at: datetime | np.datetime64 | str | None = None,
+    ) -> CloseDateChanges:
+        """Build from a repository's field changes (``uow.opportunities.read_changes(...)``):
+        the ``expected_close`` rows, recorded by ``known_at`` when given. A change counts for
+        the deal's owner in ``owners`` (a mapping, or a FunnelHistory: the owner at its
+        ``as_of``), else for who made it.
+
+        >>> from datetime import datetime, timezone
+        >>> from crmcore.model import FieldChange
+        >>> from crmcore.tables import FieldHistory
+        >>> t = datetime(2025, 2, 1, tzinfo=timezone.utc)
+        >>> fc = FieldHistory.from_changes([FieldChange(opportunity_id="a", sequence=2,
+        ...     field="expected_close", old=date(2025, 2, 28), new=date(2025, 4, 30), at=t,
+        ...     by="ann", recorded_at=t)])
+        >>> close_date_slippage(CloseDateChanges.from_field_history(fc)).days_pushed.tolist()
+        [61]
+        """
+        if not isinstance(changes, FieldHistory):
+            raise ValidationError(f"'changes' must be a FieldHistory: {show(changes)}")
+        fields = [str(f) for f in changes.fields.tolist()]
+        if _FIELD not in fields:
+            rows = np.zeros(0, dtype=np.int64)
+        else:
+            mine = changes.field == fields.index(_FIELD)
+            if known_at is not None:
+                mine &= changes.recorded_at <= as_instant(known_at, name="known_at")
+            rows = np.flatnonzero(mine)
+        ids = changes.opportunity_ids[changes.opportunity[rows]]
+        if isinstance(owners, FunnelHistory):
+            owners = dict(
+                zip(
+                    (str(x) for x in owners.opportunity_ids[owners.opportunity_codes]),
+                    (str(x) for x in owners.owner_ids[owners.owner]),
+                    strict=True,
+                )
+            )
+        by = changes.by_ids[changes.by[rows]]
+        who = [
+            owners.get(str(d), str(b)) if owners is not None else str(b)
+            for d, b in zip(ids.tolist(), by.tolist(), strict=True)
+        ]
+        return cls.from_arrays(
+            opportunity_ids=np.asarray(ids, dtype=object),
+            at=changes.at[rows],
+            old=changes.old[rows],
+            new=changes.new[rows],
             owner_ids=np.array(who, dtype=object),
         )
 
