@@ -9,7 +9,7 @@ days (:data:`DAYS_PER_UNIT`).
 30.436875
 >>> as_time_unit("w")
 Traceback (most recent call last):
-crmcore.errors.ValidationError: 'time_unit' must be one of ('D', 'W', 'M'): 'w'
+crmcore.errors.ValidationError: 'time_unit' must be one of 'D', 'W', 'M': 'w'
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 from crmcore._messages import show
 from crmcore.arrays import as_float_array, check_nonnegative
 from crmcore.errors import ValidationError
+from crmcore.options import as_choice
 
 __all__ = [
     "DAYS_PER_UNIT",
@@ -51,9 +52,7 @@ def as_time_unit(value: object, *, name: str = "time_unit") -> str:
     >>> as_time_unit("W")
     'W'
     """
-    if not isinstance(value, str) or value not in TIME_UNITS:
-        raise ValidationError(f"{name!r} must be one of {TIME_UNITS}: {show(value)}")
-    return value
+    return as_choice(value, name=name, allowed=TIME_UNITS)
 
 
 def optional_time_unit(inst: object, attribute: attrs.Attribute[Any], value: Any) -> None:

@@ -39,9 +39,9 @@ from crmcore.valuation import (
     summarize_arrays,
 )
 
-BG = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426))
+BG = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426), time_unit="W")
 BB = BGBBModel(BGBBParams(1.204, 0.750, 0.657, 2.783))
-PN = ParetoNBDModel(ParetoNBDParams(0.5534, 10.5802, 0.6061, 11.6562))
+PN = ParetoNBDModel(ParetoNBDParams(0.5534, 10.5802, 0.6061, 11.6562), time_unit="W")
 N = 1_500
 
 

@@ -75,9 +75,9 @@ from crmcore.valuation import (
     wilson_interval,
 )
 
-BG = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426))
-MBG = MBGNBDModel(BGNBDParams(0.5, 5.0, 0.8, 2.5))
-PNBD = ParetoNBDModel(ParetoNBDParams(0.5534, 10.5802, 0.6061, 11.6562))
+BG = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426), time_unit="W")
+MBG = MBGNBDModel(BGNBDParams(0.5, 5.0, 0.8, 2.5), time_unit="W")
+PNBD = ParetoNBDModel(ParetoNBDParams(0.5534, 10.5802, 0.6061, 11.6562), time_unit="W")
 BB = BGBBModel(BGBBParams(1.204, 0.750, 0.657, 2.783))
 GG = GammaGammaModel(GammaGammaParams(6.25, 3.74, 15.44))
 SBG = SBGModel(SBGParams(1.0, 1.0))
@@ -323,7 +323,7 @@ _SPEND = SpendTable.from_arrays(channel=["tv", "web"], period=[1, 1], amount=[50
         (
             lambda: customer_lifetime_value(BG, None, 1, 1.0, 2.0, 1.0, time_unit="Q"),
             "time_unit",
-            "'D', 'M', 'W'",
+            "'D', 'W', 'M'",
         ),
     ],
 )

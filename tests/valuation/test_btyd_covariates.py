@@ -211,7 +211,7 @@ def test_pareto_nbd_recovers_known_coefficients() -> None:
 def test_pareto_nbd_predictions_with_covariates_are_the_plain_model_per_customer() -> None:
     eff = CovariateEffects(purchase=(0.5,), dropout=(-0.3, 0.2))
     params = ParetoNBDParams(0.55, 10.6, 0.61, 11.7)
-    model = ParetoNBDModel(params, covariates=eff)
+    model = ParetoNBDModel(params, time_unit="W", covariates=eff)
     zp = np.array([0.0, 1.0, 2.0])
     zd = np.array([[0.0, 0.0], [1.0, 2.0], [-1.0, 0.5]])
     kw = {"purchase_covariates": zp, "dropout_covariates": zd}
@@ -224,7 +224,7 @@ def test_pareto_nbd_predictions_with_covariates_are_the_plain_model_per_customer
     for i in range(3):
         al = params.alpha * np.exp(-zp[i] * 0.5)
         be = params.beta * np.exp(-(zd[i] @ np.array([-0.3, 0.2])))
-        plain = ParetoNBDModel(ParetoNBDParams(0.55, float(al), 0.61, float(be)))
+        plain = ParetoNBDModel(ParetoNBDParams(0.55, float(al), 0.61, float(be)), time_unit="W")
         one = (X[i : i + 1], TX[i : i + 1], TT[i : i + 1])
         assert alive[i] == pytest.approx(plain.probability_alive(*one)[0], rel=1e-12)
         assert expect[i] == pytest.approx(

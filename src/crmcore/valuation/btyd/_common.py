@@ -398,7 +398,8 @@ def elementwise(*columns: str, rows: Sequence[str] = ()) -> Callable[[_F], _F]:
         sig = inspect.signature(fn)
 
         def finite(out: FloatArray, model: object) -> FloatArray:
-            return finite_prediction(out, fn.__name__, model)
+            # a public method's checked body is named like it with a leading underscore
+            return finite_prediction(out, fn.__name__.lstrip("_"), model)
 
         @functools.wraps(fn)
         def inner(*args: Any, **kwargs: Any) -> FloatArray:

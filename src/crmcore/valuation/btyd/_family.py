@@ -136,11 +136,11 @@ class PurchaseModelBase(FittedModel):
         raise NotImplementedError  # pragma: no cover
 
     # -- shared pieces -------------------------------------------------------------------------
-    def _t(self, t: Any, name: str = "t") -> FloatArray:
+    def _t(self, t: Any, name: str = "t", *, table: bool = False) -> FloatArray:
         """A horizon in the model's time unit (a number as it is; a calendar span converted;
-        a span for a model without a unit is an error)."""
+        a span for a model without a unit is an error); with ``table`` it may also be 2-D."""
         arr = in_time_unit(t, self.time_unit, name=name)
-        if np.ndim(arr) == 2:  # a customers x horizons table (see expected_purchases_if_alive)
+        if table and np.ndim(arr) == 2:  # a customers x horizons table
             return time_steps(np.ravel(arr), name=name).reshape(np.shape(arr))
         return time_steps(arr, name=name)
 
@@ -197,7 +197,7 @@ class PurchaseModelBase(FittedModel):
         with a NaN is an error, left out, or NaN in the result).
         """
         x, tx, tt = self._columns(frequency, recency, T)
-        return self._alive_checked(
+        return self._probability_alive(
             x,
             tx,
             tt,
@@ -207,7 +207,7 @@ class PurchaseModelBase(FittedModel):
         )
 
     @elementwise("frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates"))
-    def _alive_checked(
+    def _probability_alive(
         self,
         frequency: npt.ArrayLike,
         recency: npt.ArrayLike,
@@ -240,7 +240,7 @@ class PurchaseModelBase(FittedModel):
         """E[purchases in (T, T + t] | x, t_x, T] per customer (``t`` scalar or per customer,
         in the model's time unit or as a calendar span)."""
         frequency, recency, T = self._columns(frequency, recency, T)
-        return self._conditional(
+        return self._conditional_expected_purchases(
             self._t(t),
             frequency,
             recency,
@@ -253,7 +253,7 @@ class PurchaseModelBase(FittedModel):
     @elementwise(
         "t", "frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates")
     )
-    def _conditional(
+    def _conditional_expected_purchases(
         self,
         t: FloatArray,
         frequency: npt.ArrayLike,
@@ -284,7 +284,7 @@ class PurchaseModelBase(FittedModel):
         expectation without the P(alive) factor (``t`` may have one more axis, for example
         ``t[None, :]`` against ``frequency[:, None]`` for a customers x horizons table)."""
         frequency, recency, T = self._columns(frequency, recency, T)
-        ts = self._t(t)
+        ts = self._t(t, table=True)
         x, _tx, tt, th = self._history(
             frequency, recency, T, purchase_covariates, dropout_covariates
         )
@@ -308,7 +308,7 @@ class PurchaseModelBase(FittedModel):
     ) -> FloatArray:
         """P(at least one purchase in (T, T + t] | x, t_x, T): alive, then a purchase."""
         frequency, recency, T = self._columns(frequency, recency, T)
-        return self._repurchase(
+        return self._probability_of_repurchase(
             self._t(t),
             frequency,
             recency,
@@ -321,7 +321,7 @@ class PurchaseModelBase(FittedModel):
     @elementwise(
         "t", "frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates")
     )
-    def _repurchase(
+    def _probability_of_repurchase(
         self,
         t: FloatArray,
         frequency: npt.ArrayLike,
@@ -354,7 +354,7 @@ class PurchaseModelBase(FittedModel):
         times the count distribution of the rest of her life, plus the probability that she
         is gone for ``n = 0`` (``n`` scalar or per customer)."""
         frequency, recency, T = self._columns(frequency, recency, T)
-        return self._conditional_pmf(
+        return self._conditional_probability_of_purchases(
             as_counts(n, name="n"),
             self._t(t),
             frequency,
@@ -368,7 +368,7 @@ class PurchaseModelBase(FittedModel):
     @elementwise(
         "n", "t", "frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates")
     )
-    def _conditional_pmf(
+    def _conditional_probability_of_purchases(
         self,
         n: FloatArray,
         t: FloatArray,
@@ -409,15 +409,15 @@ class PurchaseModelBase(FittedModel):
 
     def probability_of_purchases(
         self,
-        n: npt.ArrayLike,
+        x: npt.ArrayLike,
         t: Any,
         *,
         purchase_covariates: npt.ArrayLike | None = None,
         dropout_covariates: npt.ArrayLike | None = None,
     ) -> FloatArray:
-        """P(X(t) = n) for a new customer (``n``, ``t`` broadcast; covariates as for
+        """P(X(t) = x) for a new customer (``x``, ``t`` broadcast; covariates as for
         :meth:`expected_purchases`)."""
-        ns = np.atleast_1d(as_counts(n, name="n"))
+        ns = np.atleast_1d(as_counts(x, name="x"))
         ts = np.atleast_1d(self._t(t))
         ns, ts = np.broadcast_arrays(ns, ts)
         th, rows = self._new_customers(purchase_covariates, dropout_covariates, ts)

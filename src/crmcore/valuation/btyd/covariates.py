@@ -47,12 +47,13 @@ def _names_of(side: str) -> Any:
     def check(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if value is None:
             return
-        coef = getattr(inst, side)
+        coef = getattr(inst, side, None)
         ok = isinstance(value, tuple) and all(isinstance(v, str) for v in value)
-        if not ok or len(value) != len(coef) or len(set(value)) != len(value):
+        wrong = ok and coef is not None and len(value) != len(coef)
+        if not ok or wrong or len(set(value)) != len(value):
             raise ValidationError(
                 f"CovariateEffects: {attribute.name!r} must be one distinct name per "
-                f"{side} coefficient ({len(coef)}): {value!r}"[:300]
+                f"{side} coefficient ({len(coef or ())}): {value!r}"[:300]
             )
 
     return check

@@ -26,33 +26,27 @@ from scipy.special import digamma, expit, gammaln, xlogy
 
 from crmcore.arrays import FloatArray, NanPolicy
 from crmcore.durations import as_time_unit, optional_time_unit
-from crmcore.errors import FitError, ValidationError
-from crmcore.fitting import FitSummary, FittedModel, initial_values, maximum_likelihood
+from crmcore.errors import FitError
+from crmcore.fitting import FitSummary, initial_values, maximum_likelihood
 from crmcore.model._fields import instance
 from crmcore.valuation.btyd._common import (
     CHUNK,
     TIME_SCALES,
-    as_counts,
-    check_rft,
     chunked,
     compress_rows,
-    elementwise,
-    finite_prediction,
     fit_history,
     fit_rows,
-    map_rft,
     positive,
     summary_columns,
-    time_steps,
     trigamma,
     weights_or_ones,
 )
 from crmcore.valuation.btyd._covariates import (
     coefficient_names,
     covariate_matrix,
-    linear_predictors,
     named_rows,
 )
+from crmcore.valuation.btyd._family import Params, PurchaseModelBase
 from crmcore.valuation.btyd._pareto_covariates import fit_with_covariates
 from crmcore.valuation.btyd._pareto_derivatives import ParetoData, loglik_grad_hess
 from crmcore.valuation.btyd._pareto_math import (
@@ -301,7 +295,10 @@ def _pmf_at(
     log_j = log_concave_integral(
         np.full(len(pos), np.inf),
         -(n + 1.0),
-        [(ra + n, sig_a, -1.0), (np.full(len(pos), s + 1.0), sig_b, -1.0)],
+        [
+            (ra + n, sig_a, a / (a + t), -1.0),
+            (np.full(len(pos), s + 1.0), sig_b, b / (b + t), -1.0),
+        ],
     )
     log_nb = (
         gammaln(ra + n) - gammaln(ra) - gammaln(n + 1.0) - ra * np.log1p(t / a) + xlogy(n, sig_a)
@@ -337,16 +334,19 @@ _NAMES = ("r", "alpha", "s", "beta")
 
 
 @attrs.frozen
-class ParetoNBDModel(FittedModel):
-    """A fitted Pareto/NBD model (frozen; round-trips through ``crmcore.serialization``).
+class ParetoNBDModel(PurchaseModelBase):
+    """A fitted Pareto/NBD model (frozen; round-trips through ``crmcore.serialization``);
+    its predictions are the purchase-model family's (see :class:`._family.PurchaseModelBase`).
 
     With the CDNOW estimates, the customer with x = 2, t_x = 30.43, T = 38.86
     (the BG/NBD paper's worked example) is expected to buy about 1.46 times in
-    the next 39 weeks:
+    the next 39 weeks, and buys nothing with probability 0.408:
 
     >>> m = ParetoNBDModel(ParetoNBDParams(0.5534, 10.5802, 0.6061, 11.6562), time_unit="W")
     >>> round(float(m.conditional_expected_purchases(39, 2, 30.43, 38.86)[0]), 2)
     1.46
+    >>> [round(float(v), 4) for v in m.conditional_probability_of_purchases([0, 1, 2], 39, 2, 30.43, 38.86)]
+    [0.4081, 0.2193, 0.1517]
     """
 
     params: ParetoNBDParams = attrs.field(validator=instance(ParetoNBDParams, "a ParetoNBDParams"))
@@ -363,192 +363,44 @@ class ParetoNBDModel(FittedModel):
         """Standard errors of r, alpha, s, beta (None without a fit or a regular information)."""
         return self._standard_errors_as(ParetoNBDParams, 4)
 
-    def _scales(
-        self, purchase: npt.ArrayLike | None, dropout: npt.ArrayLike | None, n: int
-    ) -> tuple[FloatArray, FloatArray] | None:
-        """Per-customer (alpha_i, beta_i) of a model with covariates; None without them."""
-        if self.covariates is None:
-            if purchase is not None or dropout is not None:
-                raise ValidationError(
-                    "covariates were given, but the model was fitted without covariates"
-                )
-            return None
-        lin_p, lin_d = linear_predictors(self.covariates, purchase, dropout, n)
-        return self.params.alpha * np.exp(-lin_p), self.params.beta * np.exp(-lin_d)
-
-    def _covariate_path(
-        self,
-        times: FloatArray,
-        x: FloatArray,
-        tx: FloatArray,
-        T: FloatArray,
-        purchase: npt.ArrayLike | None,
-        dropout: npt.ArrayLike | None,
-    ) -> tuple[FloatArray, FloatArray] | None:
-        """P(alive) and E[purchases in (T, T + times] | alive] per customer (customers x
-        times) for a model with covariates; None without them (used by the CLV)."""
-        sc = self._scales(purchase, dropout, len(x))
-        if sc is None:
-            return None
-        al, be = sc
+    # -- the family's hooks (see ._family) ------------------------------------------------------
+    def _params_rows(self, lin_p: FloatArray | None, lin_d: FloatArray | None) -> Params:
+        """(r, alpha_i, s, beta_i): alpha_i = alpha e^(-lin_p), beta_i = beta e^(-lin_d)."""
         p = self.params
-        cum = _future_at(times, x[:, None], T[:, None], p.r, al[:, None], p.s, be[:, None])
-        return _alive_at(x, tx, T, p.r, al, p.s, be), cum
+        if lin_p is None or lin_d is None:
+            return p.r, p.alpha, p.s, p.beta
+        return p.r, p.alpha * np.exp(-lin_p), p.s, p.beta * np.exp(-lin_d)
 
     def _alive_block(self, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray:
         p = self.params
         return _alive_at(x, tx, T, p.r, p.alpha, p.s, p.beta)
 
-    def _alive(self, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray:
-        """P(alive), block by block (bounded temporaries; blocks in parallel)."""
-        return chunked(self._alive_block, x, tx, T, size=CHUNK // 4)
+    def _alive_rows(self, x: FloatArray, tx: FloatArray, T: FloatArray, th: Params) -> FloatArray:
+        """P(alive): the share of the 'alive at T' term in the likelihood's bracket."""
+        r, al, s, be = th
+        if np.ndim(al) == 0 and np.ndim(be) == 0 and np.ndim(x) == 1:
+            return chunked(self._alive_block, x, tx, T, size=CHUNK // 4)
+        return _alive_at(x, tx, T, r, al, s, be)
 
-    def _future(self, t: FloatArray | float, x: FloatArray, T: FloatArray) -> FloatArray:
-        p = self.params
-        return _future_at(t, x, T, p.r, p.alpha, p.s, p.beta)
+    def _future_rows(self, t: Any, x: FloatArray, T: FloatArray, th: Params) -> FloatArray:
+        r, al, s, be = th
+        return _future_at(t, x, T, r, al, s, be)
 
-    @elementwise("frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates"))
-    def probability_alive(
-        self,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,
-        *,
-        purchase_covariates: npt.ArrayLike | None = None,
-        dropout_covariates: npt.ArrayLike | None = None,
-        nan_policy: NanPolicy = "raise",
-    ) -> FloatArray:
-        """P(alive at T | x, t_x, T) per customer (covariates: for a model fitted with them).
-
-        ``nan_policy`` follows the element-wise rule of :mod:`crmcore.arrays`.
-        """
-        if self.covariates is None and purchase_covariates is None and dropout_covariates is None:
-            return map_rft(self._alive_block, frequency, recency, T, size=CHUNK // 4)
-        x, tx, tt = check_rft(frequency, recency, T)
-        sc = self._scales(purchase_covariates, dropout_covariates, len(x))
-        assert sc is not None  # the model has covariates, or _scales refused the given ones
-        return _alive_at(x, tx, tt, self.params.r, sc[0], self.params.s, sc[1])
-
-    @elementwise(
-        "t", "frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates")
-    )
-    def conditional_expected_purchases(
-        self,
-        t: npt.ArrayLike,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,
-        *,
-        purchase_covariates: npt.ArrayLike | None = None,
-        dropout_covariates: npt.ArrayLike | None = None,
-        nan_policy: NanPolicy = "raise",
-    ) -> FloatArray:
-        """E[purchases in (T, T+t] | x, t_x, T] per customer."""
-        x, tx, tt = check_rft(frequency, recency, T)
-        ts = np.broadcast_to(time_steps(t), x.shape)
-        sc = self._scales(purchase_covariates, dropout_covariates, len(x))
-        if sc is not None:
-            al, be = sc
-            p = self.params
-            return _alive_at(x, tx, tt, p.r, al, p.s, be) * _future_at(ts, x, tt, p.r, al, p.s, be)
-        return self._alive(x, tx, tt) * self._future(ts, x, tt)
-
-    @elementwise(
-        "t", "frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates")
-    )
-    def probability_of_repurchase(
-        self,
-        t: npt.ArrayLike,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,
-        *,
-        purchase_covariates: npt.ArrayLike | None = None,
-        dropout_covariates: npt.ArrayLike | None = None,
-        nan_policy: NanPolicy = "raise",
-    ) -> FloatArray:
-        """P(at least one purchase in (T, T+t] | x, t_x, T).
-
-        Given alive at T: ∫_0^t E[λ e^(-λy)] E[e^(-μy)] dy under the posteriors,
-        the same power integral as the likelihood.
-        """
-        x, tx, tt = check_rft(frequency, recency, T)
-        ts = np.broadcast_to(time_steps(t), x.shape)
-        p = self.params
-        sc = self._scales(purchase_covariates, dropout_covariates, len(x))
-        al: float | FloatArray
-        be: float | FloatArray
-        if sc is None:
-            al, be, alive = p.alpha, p.beta, self._alive(x, tx, tt)
-        else:
-            al, be = sc
-            alive = _alive_at(x, tx, tt, p.r, al, p.s, be)
+    def _none_rows(self, t: Any, x: FloatArray, T: FloatArray, th: Params) -> FloatArray:
+        """P(no purchase in (T, T+t] | alive at T): one minus
+        ∫_0^t E[λ e^(-λy)] E[e^(-μy)] dy under the posteriors, the likelihood's power integral."""
+        r, al, s, be = th
+        x, T, t = np.broadcast_arrays(x, T, t)
         log_int = log_power_integral(
-            p.r + x + 1, np.full_like(x, p.s), al + tt, be + tt, np.zeros_like(x), ts
+            r + x + 1, np.full(x.shape, float(s)), al + T, be + T, np.zeros(x.shape), t
         )
-        log_given_alive = np.log(p.r + x) + (p.r + x) * np.log(al + tt) + p.s * np.log(be + tt)
-        return alive * np.minimum(np.exp(log_given_alive + log_int), 1.0)
+        log_given_alive = np.log(r + x) + (r + x) * np.log(al + T) + s * np.log(be + T)
+        return np.asarray(1.0 - np.minimum(np.exp(log_given_alive + log_int), 1.0))
 
-    @elementwise(
-        "n", "t", "frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates")
-    )
-    def conditional_probability_of_purchases(
-        self,
-        n: npt.ArrayLike,
-        t: npt.ArrayLike,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,
-        *,
-        purchase_covariates: npt.ArrayLike | None = None,
-        dropout_covariates: npt.ArrayLike | None = None,
-        nan_policy: NanPolicy = "raise",
+    def _pmf_rows(
+        self, n: FloatArray, t: FloatArray, x: FloatArray, tx: FloatArray, T: FloatArray, th: Params
     ) -> FloatArray:
-        """P(exactly ``n`` purchases in (T, T + t] | x, t_x, T) per customer: P(alive at T)
-        times the count distribution of the rest of her life (a new customer with the
-        posterior parameters r + x, alpha + T, s, beta + T), plus P(gone) for ``n = 0``.
-
-        >>> m = ParetoNBDModel(ParetoNBDParams(0.5534, 10.5802, 0.6061, 11.6562), time_unit="W")
-        >>> [round(float(v), 4) for v in m.conditional_probability_of_purchases([0, 1, 2], 39, 2, 30.43, 38.86)]
-        [0.4081, 0.2193, 0.1517]
-        """
-        x, tx, tt = check_rft(frequency, recency, T)
-        ns, ts, x, tx, tt = (
-            np.ascontiguousarray(v)
-            for v in np.broadcast_arrays(as_counts(n, name="n"), time_steps(t), x, tx, tt)
-        )
-        p = self.params
-        sc = self._scales(purchase_covariates, dropout_covariates, len(x))
-        al, be = (p.alpha, p.beta) if sc is None else sc
-        alive = _alive_at(x, tx, tt, p.r, al, p.s, be)
-        pmf = _pmf_at(ns, ts, x, tt, p.r, al, p.s, be)
-        return np.asarray(alive * pmf + (1.0 - alive) * (ns == 0), dtype=np.float64)
-
-    def expected_purchases(self, t: npt.ArrayLike) -> FloatArray:
-        """E[X(t)] for a new customer: r beta / (alpha (s - 1)) [1 - (beta / (beta + t))^(s - 1)]
-        (with covariates: a baseline customer, every covariate 0)."""
-        return finite_prediction(self._expected_purchases(t), "expected_purchases", self)
-
-    def _expected_purchases(self, t: npt.ArrayLike) -> FloatArray:
-        ts = np.atleast_1d(time_steps(t))
-        p = self.params
-        return p.r * p.beta / p.alpha * _rate_factor(p.s, np.log1p(ts / p.beta))
-
-    def probability_of_purchases(self, x: npt.ArrayLike, t: npt.ArrayLike) -> FloatArray:
-        """P(X(t) = x) for a new customer, integrating the NBD count over the death time.
-
-        P = P(τ > t) NBD(x; t) + ∫_0^t f(y) NBD(x; y) dy with a Pareto(s, beta)
-        death time (the integral as in :func:`_pmf_at`, exact to rounding at every parameter
-        value).
-        """
-        return finite_prediction(
-            self._probability_of_purchases(x, t), "probability_of_purchases", self
-        )
-
-    def _probability_of_purchases(self, x: npt.ArrayLike, t: npt.ArrayLike) -> FloatArray:
-        xs = as_counts(np.atleast_1d(np.asarray(x, dtype=np.float64)), name="x")
-        ts = np.atleast_1d(time_steps(t))
-        xs, ts = np.broadcast_arrays(xs, ts)
-        p = self.params
-        zero = np.zeros(xs.shape)
-        return _pmf_at(xs, ts, zero, zero, p.r, p.alpha, p.s, p.beta)
+        """Given alive at T: a new customer with the posterior parameters r + x, alpha + T,
+        s, beta + T; P(X(t) = n) integrates the NBD count over the death time."""
+        r, al, s, be = th
+        return _pmf_at(n, t, x, T, r, al, s, be)
