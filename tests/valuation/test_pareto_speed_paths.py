@@ -217,7 +217,7 @@ def test_log_concave_integral_of_a_pure_exponential_is_exact() -> None:
     M = np.array([1e-6, 0.5, 3.0, 700.0, 5e4])
     W = np.array([1e-9, 2.0, 40.0, 0.01, 1.0])
     one = np.ones_like(M)
-    got = log_concave_integral(W, 1.0 - M, [(one, one, 1.0)])
+    got = log_concave_integral(W, 1.0 - M, [(one, one, 0.0 * one, 1.0)])
     np.testing.assert_allclose(got, np.log(-np.expm1(-M * W) / M), rtol=1e-14)
 
 

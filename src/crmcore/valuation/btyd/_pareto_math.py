@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -53,32 +54,50 @@ _FALL_8 = 3.0  # ... across an 8-node panel
 _NEAR = 2.0  # longest panel next to a pole (poles are π off the real axis)
 _BEND = 8.0  # largest (panel length)^2 x |second derivative of ln f| on a panel
 _DEPTH = 40.0  # the integrand is cut where it is below e^-40 of its peak
-_BLOCK = 2048  # panels evaluated together (temporaries stay in cache)
+_BLOCK = 512  # panels evaluated together (temporaries stay in cache)
 
-Term = tuple[FloatArray, FloatArray, float]
-"""(c, σ, κ) of one factor (1 + σ (e^{κη} − 1))^-c of the integrand; c, σ per row."""
+Term = tuple[FloatArray, FloatArray, FloatArray, float]
+"""(c, σ, 1 − σ, κ) of one factor G^-c, G = (1 − σ) + σ e^{κη}, of the integrand (c, σ and
+1 − σ per row, 1 − σ computed from the inputs so that G keeps every digit; κ = ±1)."""
+
+
+def _log_g(eta: FloatArray, sig: FloatArray, sbar: FloatArray, kap: float) -> FloatArray:
+    """ln G, G = (1 − σ) + σ e^{κη} = 1 + σ (e^{κη} − 1): as log1p(σ expm1(κη)) where G is
+    near 1 (every digit of ln G, which a factor c in the thousands multiplies), as
+    ln((1 − σ) + σ e^{κη}) where G is small (κ = −1 only: no cancellation in 1 + ...)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        dev = sig * np.expm1(kap * eta)
+        out: FloatArray = np.log1p(dev)
+        if kap < 0:
+            small = dev < -0.5
+            if small.any():
+                out = np.where(small, np.log(sbar + sig * np.exp(kap * eta)), out)
+    return out
 
 
 def _psi(eta: FloatArray, c0: FloatArray, terms: Sequence[Term]) -> FloatArray:
-    """ln f(η) = c0 η − Σ c ln(1 + σ (e^{κη} − 1)); 0 at η = 0."""
+    """ln f(η) = c0 η − Σ c ln G; 0 at η = 0."""
     out: FloatArray = c0 * eta
-    for c, sig, kap in terms:
-        out -= c * np.log1p(sig * np.expm1(kap * eta))
+    for c, sig, sbar, kap in terms:
+        out -= c * _log_g(eta, sig, sbar, kap)
+    return out
+
+
+def _pole(term: Term) -> FloatArray:
+    """Real part of the zeros of G, η = κ ln((1 − σ) / σ) (then ± iπ; −inf or inf where a
+    scale vanishes)."""
+    _, sig, sbar, kap = term
+    with np.errstate(divide="ignore"):
+        out: FloatArray = kap * (np.log(sbar) - np.log(sig))
     return out
 
 
 def _slope(eta: FloatArray, c0: FloatArray, terms: Sequence[Term]) -> FloatArray:
-    """d ln f / dη = c0 − Σ c κ expit(κη − ℓ), ℓ = ln((1 − σ) / σ) (no overflow)."""
+    """d ln f / dη = c0 − Σ c κ expit(κ (η − pole)) (no overflow)."""
     out: FloatArray = c0 + 0.0 * eta
-    for c, sig, kap in terms:
-        out -= (c * kap) * expit(kap * eta - _pole(sig))
-    return out
-
-
-def _pole(sig: FloatArray) -> FloatArray:
-    """ℓ = ln((1 − σ) / σ): the factor vanishes at κη = ℓ ± iπ (−inf for σ = 1)."""
-    with np.errstate(divide="ignore"):
-        out: FloatArray = np.log1p(-sig) - np.log(sig)
+    for term in terms:
+        c, _, _, kap = term
+        out -= (c * kap) * expit(kap * (eta - _pole(term)))
     return out
 
 
@@ -88,16 +107,15 @@ def _peak(W: FloatArray, c0: FloatArray, terms: Sequence[Term]) -> FloatArray:
     at0 = _slope(np.zeros_like(W), c0, terms) <= 0
     if at0.all():
         return np.zeros_like(W)
-    if len(terms) == 1 and terms[0][2] == 1:
-        c, sig, _ = terms[0]
+    if len(terms) == 1 and terms[0][3] == 1:
+        c = terms[0][0]
         with np.errstate(divide="ignore", invalid="ignore"):
-            inner = _pole(sig) + np.log(c0) - np.log(c - c0)
+            inner = _pole(terms[0]) + np.log(c0) - np.log(c - c0)
         return np.where(at0, 0.0, np.minimum(np.maximum(inner, 0.0), W))
     out = np.zeros_like(W)
     rows = np.flatnonzero(~at0)
     w = W[rows]
-    c0r = _take(c0, rows)
-    tr = [(_take(c, rows), _take(s, rows), k) for c, s, k in terms]
+    c0r, tr = _take(c0, rows), _take_terms(terms, rows)
     lo = np.zeros(len(rows))
     hi = np.where(np.isfinite(w), w, 1.0)
     for _ in range(64):  # widen to a point where the slope is negative (W = inf)
@@ -117,6 +135,10 @@ def _peak(W: FloatArray, c0: FloatArray, terms: Sequence[Term]) -> FloatArray:
 
 def _take(v: FloatArray, rows: npt.NDArray[np.intp]) -> FloatArray:
     return v[rows] if np.ndim(v) else v
+
+
+def _take_terms(terms: Sequence[Term], rows: npt.NDArray[np.intp]) -> list[Term]:
+    return [(_take(c, rows), _take(s, rows), _take(sb, rows), k) for c, s, sb, k in terms]
 
 
 def _reach(
@@ -141,12 +163,12 @@ def _reach(
 def _bend(
     a: FloatArray, b: FloatArray, terms: Sequence[Term], poles: Sequence[FloatArray]
 ) -> FloatArray:
-    """An upper bound of |d² ln f / dη²| = Σ c g (1 − g), g = expit(κη − ℓ), on the segment
-    between a and b: each term at the point of the segment nearest its pole."""
+    """An upper bound of |d² ln f / dη²| = Σ c g (1 − g), g = expit(κ (η − pole)), on the
+    segment between a and b: each term at the point of the segment nearest its pole."""
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     out = np.zeros(np.broadcast_shapes(np.shape(a), np.shape(b)))
-    for (c, _, kap), ell in zip(terms, poles, strict=True):
-        g = expit(kap * np.clip(ell, lo, hi) - kap * ell)
+    for (c, _, _, _), ell in zip(terms, poles, strict=True):
+        g = expit(np.clip(ell, lo, hi) - ell)
         out += c * g * (1.0 - g)
     return out
 
@@ -158,24 +180,23 @@ def _panels(
     from the peak outwards, each panel as long as ln f falls by at most _FALL across it
     (Newton steps on the concave ln f, then a tangent bound that makes the fall <= _FALL)
     and as :func:`_reach` allows."""
-    poles = [kap * _pole(sig) for _, sig, kap in terms]
+    poles = [_pole(t) for t in terms]
     rows_out, lo_out, hi_out = [], [], []
     for way in (1.0, -1.0):
         end = W if way > 0 else np.zeros_like(W)
         rows = np.arange(len(W))
         a, e_, t_, c0_, tr, pl = peak, end, top, c0, list(terms), poles
         for _ in range(200):
-            live = (a != e_) & (t_ - _psi(a, c0_, tr) < _DEPTH)
+            fa = _psi(a, c0_, tr)
+            live = (a != e_) & (t_ - fa < _DEPTH)
             if not live.all():
                 rows = rows[live]
                 if not len(rows):
                     break
                 idx = np.flatnonzero(live)
-                a, e_, t_ = a[idx], e_[idx], t_[idx]
-                c0_ = _take(c0_, idx)
-                tr = [(_take(c, idx), _take(s, idx), k) for c, s, k in tr]
+                a, e_, t_, fa = a[idx], e_[idx], t_[idx], fa[idx]
+                c0_, tr = _take(c0_, idx), _take_terms(tr, idx)
                 pl = [p[idx] for p in pl]
-            fa = _psi(a, c0_, tr)
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 step = _reach(a, _FALL / np.abs(_slope(a, c0_, tr)), tr, pl, way)
                 for _ in range(3):  # Newton on the fall (convex in the step): from above
@@ -206,72 +227,80 @@ def _sum_panels(
 ) -> None:
     """Add to ``out`` (per row) the Gauss-Legendre sums over the panels (row, lo, hi) of
     ∫ f / f(peak) (out[0]) and, with ``moments`` (one factor with κ = 1), of ∫ g f / f(peak)
-    for g = η, ln G, e^-η, 1 / G with G = 1 + σ (e^η − 1) (out[1:5])."""
+    for g = η, ln G, e^-η, 1 / G (out[1:5])."""
     xk, wk = nodes
     for s in range(0, len(rows), _BLOCK):
         r = rows[s : s + _BLOCK]
         a, b = lo[s : s + _BLOCK], hi[s : s + _BLOCK]
-        half = (b - a) / 2
+        half, mid = (b - a) / 2, (a + b) / 2
+        c0r = _take(c0, r)
         eta: FloatArray = np.multiply.outer(half, xk)
-        eta += ((a + b) / 2)[:, None]
-        ln_f = _col(c0, r) * eta
+        eta += mid[:, None]
+        # ln f − ln f(peak) = c0 η − top − Σ c ln G
+        ln_f: FloatArray = np.multiply(eta, c0r[:, None] if np.ndim(c0r) else c0r)
         ln_f -= top[r][:, None]
-        lg: FloatArray = np.empty_like(eta)
-        for c, sig, kap in terms:
-            np.multiply(eta, kap, out=lg)
-            np.expm1(lg, out=lg)
-            lg *= _col(sig, r)
-            np.log1p(lg, out=lg)
+        g: FloatArray = np.empty_like(eta)
+        for c, sig, sbar, kap in terms:
+            if kap == 1:  # log1p(σ expm1(η)): G >= 1, every digit of ln G near η = 0
+                np.expm1(eta, out=g)
+                g *= _take(sig, r)[:, None]
+                if moments:
+                    inv_g = 1.0 / (1.0 + g)
+                np.log1p(g, out=g)
+            else:
+                g = _log_g(eta, _take(sig, r)[:, None], _take(sbar, r)[:, None], kap)
             if moments:
-                keep = lg.copy()
-            lg *= _col(c, r)
-            ln_f -= lg
+                log_g = g.copy()
+            g *= _take(c, r)[:, None]
+            ln_f -= g
         f = np.exp(ln_f, out=ln_f)
         vals = np.einsum("ij,j->i", f, wk)  # not BLAS: no threads for a small product
         vals *= half
         out[0] += np.bincount(r, weights=vals, minlength=n)
         if moments:
             f *= half[:, None] * wk
-            for j, g in enumerate((eta, keep, np.exp(-eta), np.exp(-keep))):
-                out[j + 1] += np.bincount(r, weights=np.einsum("ij,ij->i", f, g), minlength=n)
+            for j, m in enumerate((eta, log_g, np.exp(-eta), inv_g)):
+                out[j + 1] += np.bincount(r, weights=np.einsum("ij,ij->i", f, m), minlength=n)
 
 
-def _col(v: FloatArray, rows: npt.NDArray[np.intp]) -> FloatArray:
-    return v[rows][:, None] if np.ndim(v) else v
-
-
-def _clearance(W: FloatArray, poles: Sequence[FloatArray]) -> FloatArray:
-    """Distance along the real axis from [0, W] to the nearest pole's real part (0 inside)."""
+def _ellipse(W: FloatArray, poles: Sequence[FloatArray]) -> FloatArray:
+    """ρ of the largest Bernstein ellipse of [0, W] clear of every pole (poles at ℓ ± iπ):
+    Gauss-Legendre with n nodes errs by about ρ^-2n times the integrand's size on it."""
     out = np.full(W.shape, np.inf)
-    for ell in poles:
-        out = np.minimum(out, np.maximum(np.maximum(ell - W, -ell), 0.0))
+    h = W / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        Y = np.pi / h
+        for ell in poles:
+            X = (ell - h) / h
+            A = (np.hypot(X - 1.0, Y) + np.hypot(X + 1.0, Y)) / 2
+            out = np.minimum(out, A + np.sqrt(A * A - 1.0))
     return out
 
 
-# one whole interval [0, W]: (nodes, weights), largest fall of ln f, largest W^2 x bend, and
-# the pole rule W <= max(near, ratio x clearance) of that rule
+# one whole interval [0, W]: (nodes, weights), largest fall of ln f, largest W^2 x bend and
+# smallest ellipse ρ clear of the poles (ρ^-2n below 1e-20 or so: room for the growth of f)
 _WHOLE = (
-    ((_X8, _W8), 3.0, 1.0, 0.0, 0.5),
-    ((_X16, _W16), _FALL, _BEND, _NEAR, 1.0),
-    ((_X32, _W32), _DEPTH, 60.0, 5.0, 4.0),
+    ((_X8, _W8), 3.0, 1.0, 20.0),
+    ((_X16, _W16), _FALL, _BEND, 6.0),
+    ((_X32, _W32), _DEPTH, 60.0, 3.0),
 )
 
 
 def log_concave_integral(
     W: FloatArray, c0: FloatArray, terms: Sequence[Term], *, moments: bool = False
 ) -> FloatArray:
-    """ln ∫_0^W f(η) dη per row for f = e^{c0 η} Π (1 + σ (e^{κη} − 1))^-c (W may be inf;
-    the integral must be finite), by Gauss-Legendre quadrature. With ``moments`` (one
-    factor, κ = 1) also the means of η, ln G, e^-η and 1 / G under f (rows 1-4 of a (5, n)
-    result; row 0 is the logarithm).
+    """ln ∫_0^W f(η) dη per row for f = e^{c0 η} Π G^-c, G = (1 − σ) + σ e^{κη} (terms
+    (c, σ, 1 − σ, κ), κ = ±1; W may be inf; the integral must be finite), by Gauss-Legendre
+    quadrature. With ``moments`` (one factor, κ = 1) also the means of η, ln G, e^-η and
+    1 / G under f (rows 1-4 of a (5, n) result; row 0 is the logarithm).
 
-    ln f is concave and analytic in the strip |Im η| < π (poles where a factor vanishes).
-    An interval across which ln f falls little, that bends little and that keeps clear of
-    the poles takes 8, 16 or 32 nodes as one panel; the others are cut into panels from the
-    peak outwards (:func:`_panels`), 16 nodes each; both exact to rounding.
+    ln f is concave and analytic in the strip |Im η| < π (its poles are the zeros of the
+    G). An interval across which ln f falls little, that bends little and that keeps clear
+    of the poles takes 8, 16 or 32 nodes as one panel; the others are cut into panels from
+    the peak outwards (:func:`_panels`), 16 nodes each; both exact to rounding.
 
     >>> one = np.ones(1)
-    >>> v = log_concave_integral(np.array([np.inf]), -one, [(one, one, 1.0)])
+    >>> v = log_concave_integral(np.array([np.inf]), -one, [(one, one, 0 * one, 1.0)])
     >>> round(float(np.exp(v[0])), 12)  # ∫_0^∞ e^-2η dη
     0.5
     """
@@ -280,23 +309,24 @@ def log_concave_integral(
     peak = _peak(W, c0, terms)
     top = _psi(peak, c0, terms)
     out = np.zeros((5 if moments else 1, n))
-    poles = [kap * _pole(sig) for _, sig, kap in terms]
+    poles = [_pole(t) for t in terms]
     with np.errstate(invalid="ignore", over="ignore"):
         Wf = np.where(np.isfinite(W), W, 0.0)
         fall = 2 * top - _psi(Wf, c0, terms)
         bend = Wf * Wf * _bend(np.zeros(n), Wf, terms, poles)
-        clear = _clearance(Wf, poles)
+        rho = _ellipse(Wf, poles)
     left = np.isfinite(W) & (W > 0)
-    for nodes, max_fall, max_bend, near, ratio in _WHOLE:
-        ok = left & (fall <= max_fall) & (bend <= max_bend) & (np.maximum(near, ratio * clear) >= W)
+    for nodes, max_fall, max_bend, min_rho in _WHOLE:
+        ok = left & (fall <= max_fall) & (bend <= max_bend) & (rho >= min_rho)
         rows = np.flatnonzero(ok)
         if len(rows):
             _sum_panels(n, rows, np.zeros(len(rows)), W[rows], c0, terms, top, nodes, moments, out)
             left &= ~ok
     rest = np.flatnonzero(left | np.isinf(W))
     if len(rest):
-        sub = [(_take(c, rest), _take(s, rest), k) for c, s, k in terms]
-        r, lo, hi = _panels(W[rest], _take(c0, rest), sub, peak[rest], top[rest])
+        r, lo, hi = _panels(
+            W[rest], _take(c0, rest), _take_terms(terms, rest), peak[rest], top[rest]
+        )
         _sum_panels(n, rest[r], lo, hi, c0, terms, top, (_X16, _W16), moments, out)
     with np.errstate(divide="ignore", invalid="ignore"):
         if moments:
@@ -412,6 +442,21 @@ def quad_moments(
     return log_i, mean, H
 
 
+class _Reduced(NamedTuple):
+    p: FloatArray
+    q: FloatArray
+    alpha: FloatArray
+    beta: FloatArray
+    lo: FloatArray
+    hi: FloatArray
+    P: FloatArray
+    Q: FloatArray
+    u0: FloatArray
+    du: FloatArray
+    W: FloatArray
+    term: Term
+
+
 def _reduced(
     p: npt.ArrayLike,
     q: npt.ArrayLike,
@@ -419,9 +464,10 @@ def _reduced(
     beta: npt.ArrayLike,
     lo: npt.ArrayLike,
     hi: npt.ArrayLike,
-) -> tuple[FloatArray, ...]:
-    """Flat float arrays (p, q, alpha, beta, lo, hi, P, Q, u0, d + u0, W, σ, shape code): the
-    integral in the reduced form of the module docstring."""
+) -> _Reduced:
+    """Flat float arrays (p, q, alpha, beta, lo, hi, P, Q, u0, d + u0, W, term) of the
+    reduced form of the module docstring: ``term`` is the factor (Q, σ, 1 − σ, 1) with
+    σ = u0 / (d + u0) and 1 − σ = d / (d + u0) (each from the inputs)."""
     arrays = np.broadcast_arrays(
         *(np.asarray(v, dtype=np.float64) for v in (p, q, alpha, beta, lo, hi))
     )
@@ -434,43 +480,46 @@ def _reduced(
         W = np.where(hi_ > lo_, np.log1p((hi_ - lo_) / u0), 0.0)
     P = np.where(ge, q_, p_)
     Q = np.where(ge, p_, q_)
-    return p_, q_, al, be, lo_, hi_, P, Q, u0, du, W, u0 / du
+    term = (Q, u0 / du, np.abs(al - be) / du, 1.0)
+    return _Reduced(p_, q_, al, be, lo_, hi_, P, Q, u0, du, W, term)
 
 
 _NEAR_EQUAL = 0.1  # largest max(Q, 1) d / (m + lo) summed as the series of _log_j
 
 
-def _log_j(
-    P: FloatArray, Q: FloatArray, W: FloatArray, sig: FloatArray, eps: FloatArray
-) -> FloatArray:
-    """ln J, J = ∫_0^W e^{(1−P)η} G^−Q dη (the reduced integral), ε = d / (m + lo).
+def _log_j(P: FloatArray, W: FloatArray, term: Term, eps: FloatArray) -> FloatArray:
+    """ln J, J = ∫_0^W e^{(1−P)η} G^−Q dη (the reduced integral; ``term`` = (Q, σ, 1 − σ,
+    1)), ε = d / (m + lo).
 
     Where the scales are close (ρ = max(Q, 1) ε <= 0.1; all rows when alpha = beta), G =
     e^η (1 + ε e^−η) / (1 + ε) gives J = (1 + ε)^Q Σ_k (−Q choose k) ε^k (1 − e^{−(M+k)W}) /
     (M + k), M = P + Q − 1, an alternating series whose terms fall by ρ or more (no
     cancellation; a handful of terms); the other rows by :func:`log_concave_integral`."""
-    out = np.empty_like(W)
+    Q = term[0]
     rho = np.maximum(Q, 1.0) * eps
     near = rho <= _NEAR_EQUAL
-    if near.all():
-        idx = None
-    else:
-        idx = np.flatnonzero(near)
+    if not near.any():
+        return log_concave_integral(W, 1.0 - P, [term])
+    out = np.empty_like(W)
+    idx = None if near.all() else np.flatnonzero(near)
+    if idx is not None:
         far = np.flatnonzero(~near)
-        out[far] = log_concave_integral(W[far], 1.0 - P[far], [(Q[far], sig[far], 1.0)])
-        if not len(idx):
-            return out
+        out[far] = log_concave_integral(W[far], 1.0 - P[far], _take_terms([term], far))
     P_, Q_, W_, e_ = (v if idx is None else v[idx] for v in (P, Q, W, eps))
     top = float(rho.max()) if idx is None else float(rho[idx].max())
     terms = 1 if top == 0 else int(np.ceil(-37.0 / np.log(top)))
     M = P_ + Q_ - 1.0
+    # 1 − e^{−(M+k)W} by D_k = D_{k−1} + e^{−(M+k−1)W} (1 − e^−W): positive terms only
+    gone = -np.expm1(-M * W_)
+    left = 1.0 - gone
+    step_gone, step_left = -np.expm1(-W_), np.exp(-W_)
     coef = np.ones_like(M)
-    total = np.zeros_like(M)
-    for k in range(terms):
-        Mk = M + k
-        total += coef * (-np.expm1(-Mk * W_) / Mk)
-        if k + 1 < terms:
-            coef *= (-(Q_ + k) / (k + 1)) * e_
+    total = gone / M
+    for k in range(1, terms):
+        coef *= (-(Q_ + (k - 1)) / k) * e_
+        gone += left * step_gone
+        left *= step_left
+        total += coef * gone / (M + k)
     with np.errstate(divide="ignore"):
         res = Q_ * np.log1p(e_) + np.log(total)
     if idx is None:
@@ -490,8 +539,8 @@ def log_power_integral(
     """ln ∫_lo^hi (alpha + τ)^-p (beta + τ)^-q dτ, element-wise (p, q > 0, p + q > 1,
     alpha, beta > 0, 0 <= lo <= hi; hi may be inf); -inf where hi = lo."""
     shape = np.broadcast_shapes(*(np.shape(v) for v in (p, q, alpha, beta, lo, hi)))
-    _, _, al, be, _, _, P, Q, u0, du, W, sig = _reduced(p, q, alpha, beta, lo, hi)
-    log_j = _log_j(P, Q, W, sig, np.abs(al - be) / u0)
+    _, _, al, be, _, _, P, Q, u0, du, W, term = _reduced(p, q, alpha, beta, lo, hi)
+    log_j = _log_j(P, W, term, np.abs(al - be) / u0)
     out = (1.0 - P) * np.log(u0) - Q * np.log(du) + log_j
     return np.asarray(out, dtype=np.float64).reshape(shape)
 
@@ -513,8 +562,8 @@ def power_integral_moments(
     >>> round(float(np.exp(v[0])), 12), round(float(g[2, 0]), 12)  # 3/8; -2 E[1/(1+τ)] = -14/9
     (0.375, -1.555555555556)
     """
-    p, q, al, be, lo, hi, P, Q, u0, du, W, sig = _reduced(p, q, alpha, beta, lo, hi)
-    res = log_concave_integral(W, 1.0 - P, [(Q, sig, 1.0)], moments=True)
+    p, q, al, be, lo, hi, P, Q, u0, du, W, term = _reduced(p, q, alpha, beta, lo, hi)
+    res = log_concave_integral(W, 1.0 - P, [term], moments=True)
     e_eta, e_lg, e_inv_u, e_inv_g = res[1:]
     log_u0, log_du = np.log(u0), np.log(du)
     log_i = (1.0 - P) * log_u0 - Q * log_du + res[0]
@@ -551,8 +600,8 @@ def log_dead_odds(
     >>> float(log_dead_odds(0.5, 10.0, 0.6, 12.0, np.array([2.0]), np.array([30.0]), np.array([30.0]))[0])
     -inf
     """
-    p, _, al, be, lo, hi, P, Q, u0, _, W, sig = _reduced(r + x, s + 1.0, alpha, beta, tx, T)
-    log_j = _log_j(P, Q, W, sig, np.abs(al - be) / u0)
+    p, _, al, be, lo, hi, P, _, u0, _, W, term = _reduced(r + x, s + 1.0, alpha, beta, tx, T)
+    log_j = _log_j(P, W, term, np.abs(al - be) / u0)
     span = hi - lo
     out: FloatArray = (
         np.log(s)
