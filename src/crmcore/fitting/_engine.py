@@ -60,6 +60,8 @@ class _Objective:
         """(f, df/du, d2f/du2 or None) at u; f = inf outside the usable range."""
         key = u.tobytes() + (b"h" if hessian else b"g")
         hit = self._cache.get(key)
+        if hit is None and not hessian:  # a point evaluated with its Hessian serves both
+            hit = self._cache.get(u.tobytes() + b"h")
         if hit is not None:
             return hit
         k = len(u)
@@ -302,7 +304,9 @@ def _start(start: npt.ArrayLike, names: Sequence[str], k0: int, model: str) -> F
     bad = np.flatnonzero(~(theta0[:k0] > 0))
     if len(bad):
         j = int(bad[0])
-        raise ValidationError(f"{model}: initial value of {names[j]!r} must be > 0: {theta0[j]!r}")
+        raise ValidationError(
+            f"{model}: initial value of {names[j]!r} must be > 0: {float(theta0[j])}"
+        )
     return theta0
 
 

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from crmcore._messages import show
 from crmcore.arrays import FloatArray, as_float_array
 from crmcore.errors import ValidationError
 from crmcore.fitting._summary import FitSummary
@@ -126,9 +127,9 @@ def initial_values(
             v = float(value)
         except (TypeError, ValueError, OverflowError):  # 10**400 does not fit a float
             raise ValidationError(
-                f"{model}: initial value of {key!r} must be a number: {value!r}"
+                f"{model}: initial value of {key!r} must be a number: {show(value)}"
             ) from None
         if not np.isfinite(v):
-            raise ValidationError(f"{model}: initial value of {key!r} must be finite: {v!r}")
+            raise ValidationError(f"{model}: initial value of {key!r} must be finite: {v}")
         out[list(names).index(key)] = v
     return out
