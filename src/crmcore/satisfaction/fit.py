@@ -3,21 +3,23 @@
 Responses are compressed, exactly, to one binomial cell per (satisfaction,
 competition level): the log-likelihood of a million individual 0/1 outcomes
 equals that of their 5 × (distinct levels) counts, so fitting costs the same
-for a thousand or a million customers. The optimiser is scipy's BFGS with the
-analytic gradient, polished by Newton steps; standard errors come from the
-inverse of the observed Hessian (central differences of the analytic
-gradient). A fit that does not converge, or whose Hessian is not positive
-definite (the data do not identify the parameters), raises
-:class:`~crmcore.errors.FitError` instead of returning NaN.
+for a thousand or a million customers. The optimiser is Fisher scoring from
+several starts (scipy's BFGS where it stalls), polished by Newton steps on
+the analytic observed Hessian until the step is at rounding level; standard
+errors come from the inverse of that Hessian.
 
-One boundary is handled rather than refused: when the data show no captive
-customers, the floor's estimate runs to 0. If the floor terms then do not
-improve the likelihood significantly (likelihood ratio below the 95% point
-of χ²(2)), the fit returns the model with the floor fixed on its boundary
-(``floor_logit`` = −30, i.e. a floor of 1e-13): the floor coefficients are
-left out of ``parameter_names`` and ``message`` says so. The moderation test
-treats the floor the same way in both of its fits (see :func:`moderation_test`),
-so that they are nested.
+The maximum may lie on the boundary of the parameter space, where the captive
+floor is 0 at every competition level or at every level but the lowest or the
+highest (see :mod:`crmcore.satisfaction._boundary`): that is a legitimate
+maximum-likelihood estimate, reported with the boundary coefficients fixed and
+named in :attr:`LoyaltyFit.boundary`. Each part of the boundary is fitted and
+kept only where raising the floor from 0 would lower the likelihood; the
+highest likelihood among them and the interior fit is reported. Where no
+maximum exists (loyalty certain at a level, loyalty not rising with
+satisfaction, cells at exactly 0 or 1, too few satisfaction levels)
+:class:`~crmcore.errors.FitError` names that cause. The moderation test
+treats the floor the same way in both of its fits (see
+:func:`moderation_test`), so that they are nested.
 
 >>> import numpy as np
 >>> from crmcore.satisfaction import preset_model
@@ -39,12 +41,25 @@ from typing import Literal
 import attrs
 import numpy as np
 import numpy.typing as npt
-from scipy.special import chdtrc, chdtri
+from scipy.special import chdtrc, chdtri, expit
 
 from crmcore._results import COUNT, FINITE, NONNEGATIVE, PROBABILITY, each
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import FitError, ValidationError
 from crmcore.model._fields import instance, tuple_of
+from crmcore.satisfaction._boundary import (
+    FLOOR_EDGE,
+    KKT_TOLERANCE,
+    NO_FLOOR,
+    Face,
+    data_cause,
+    diverged,
+    exit_slope,
+    faces,
+    floor_vanishes,
+    leave,
+    runaway,
+)
 from crmcore.satisfaction._likelihood import (
     BOUND,
     _Cells,
@@ -53,8 +68,8 @@ from crmcore.satisfaction._likelihood import (
     _check_moderated,
     _converged,
     _fisher,
-    _hessian,
     _nll_grad,
+    _nll_hess,
     _scoring,
     _starts,
 )
@@ -70,10 +85,12 @@ __all__ = [
 ]
 
 _MODERATION = (1, 3, 5)  # indices of the competition coefficients in PARAMETER_NAMES
-_FLOOR_EDGE = 10.0  # floor below σ(−10) ≈ 4.5e-5 at every observed level: the floor is 0
-_FLOOR_LR_CRITICAL = float(chdtri(2, 0.05))  # floor terms not significant: drop them
 _FLOOR_TEST_CRITICAL = float(chdtri(1, 0.10))  # 5% point of ½χ²(0) + ½χ²(1)
-_NO_FLOOR = -30.0  # floor_logit of a floor fixed on its boundary (σ(−30) ≈ 1e-13)
+_GRADIENT_TOLERANCE = 1e-8  # per response, at the end of the Newton polish
+_POLISH_STEPS = 50
+_POLISH_STEP = 1e-12  # a Newton step this small (relative) ends the polish
+_SINGULAR = 1e-12  # smallest eigenvalue of the observed information, relative to its largest
+_TIE = 1e-12  # per-response log-likelihoods this close are the same maximum
 
 
 @attrs.frozen
@@ -82,8 +99,12 @@ class LoyaltyFit:
 
     ``parameter_names`` lists the estimated coefficients (the competition
     terms are fixed at 0 in an unmoderated fit); ``standard_errors`` and
-    ``covariance`` follow that order. Round-trips through
-    :mod:`crmcore.serialization`.
+    ``covariance`` follow that order. ``boundary`` names the coefficients
+    held on the edge of the parameter space because the maximum lies there
+    (the captive floor at 0 at every competition level, or at every level but
+    the lowest or the highest: see ``message``); they have no standard error,
+    and the standard errors of the others hold them fixed. Round-trips
+    through :mod:`crmcore.serialization`.
 
     >>> from crmcore.serialization import to_json, from_json
     >>> fit = fit_loyalty_table([1, 2, 3, 4, 5], [0.5] * 5, [30, 34, 45, 70, 90], [100] * 5)
@@ -104,12 +125,18 @@ class LoyaltyFit:
     converged: bool = attrs.field(validator=instance(bool, "a bool"))
     iterations: int = attrs.field(validator=COUNT)
     message: str = attrs.field(default="", validator=instance(str, "a string"))
+    boundary: tuple[str, ...] = attrs.field(default=(), validator=tuple_of(str, "a parameter name"))
 
     def __attrs_post_init__(self) -> None:
         k = len(self.parameter_names)
         if any(n not in PARAMETER_NAMES for n in self.parameter_names):
             raise ValidationError(
                 f"'parameter_names' must come from {PARAMETER_NAMES}: {self.parameter_names!r}"
+            )
+        if any(n not in PARAMETER_NAMES or n in self.parameter_names for n in self.boundary):
+            raise ValidationError(
+                f"'boundary' must name coefficients of {PARAMETER_NAMES} that are not "
+                f"estimated: {self.boundary!r}"
             )
         if (
             len(self.standard_errors) != k
@@ -147,7 +174,8 @@ class LoyaltyFit:
         return self.standard_errors[self.parameter_names.index(name)]
 
     def summary(self) -> list[str]:
-        """One line per coefficient: estimate, standard error and z.
+        """One line per estimated coefficient: estimate, standard error and z; then one
+        per coefficient on the boundary (its fixed value, marked ``boundary``).
 
         >>> fit = fit_loyalty_table([1, 2, 3, 4, 5], [0.5] * 5, [30, 34, 45, 70, 90], [100] * 5)
         >>> print(fit.summary()[0])
@@ -158,6 +186,10 @@ class LoyaltyFit:
             est = float(getattr(self.model, name))
             z = est / se if se > 0 else float("inf")
             lines.append(f"{name:<26}{est:>12.4f}{se:>11.4f}{z:>9.2f}")
+        lines.extend(
+            f"{name:<26}{float(getattr(self.model, name)):>12.4f}{'boundary':>11}"
+            for name in self.boundary
+        )
         return lines
 
 
@@ -193,18 +225,26 @@ class ModerationTest:
         return self.p_value < alpha
 
 
-def _fit_cells(
-    cells: _Cells,
-    moderated: bool,
-    extra_start: FloatArray | None = None,
-    *,
-    floor_free: bool = True,
-) -> LoyaltyFit:
-    fixed = set() if moderated else set(_MODERATION)
+@attrs.frozen
+class _Optimum:
+    """Where one optimisation ended: all six coefficients, the negative log-likelihood per
+    response and its gradient and Hessian over the free coefficients."""
+
+    theta: FloatArray
+    value: float
+    grad: FloatArray
+    hess: FloatArray
+    free: IntArray
+    iterations: int
+
+
+def _optimise(cells: _Cells, fixed: dict[int, float], starts: list[FloatArray]) -> _Optimum:
+    """Maximise the likelihood over the coefficients not in ``fixed``: Fisher scoring from
+    each start (scipy's BFGS where scoring stalls), then Newton steps on the observed
+    Hessian from the best end point until the step is at rounding level."""
     base = np.zeros(6)
-    if not floor_free:  # the floor sits on its boundary 0: fix it there
-        fixed |= {4, 5}
-        base[4] = _NO_FLOOR
+    for i, v in fixed.items():
+        base[i] = v
     free = np.array([i for i in range(6) if i not in fixed])
     n = float(cells.m.sum())
 
@@ -223,15 +263,17 @@ def _fit_cells(
             info[np.ix_(free, free)] / n + 1e-12 * np.eye(len(free)), dtype=np.float64
         )
 
-    starts = [s[free] for s in _starts(cells)]
-    if extra_start is not None:
-        starts.insert(0, extra_start[free])
+    def observed(t: FloatArray) -> FloatArray:
+        h = _nll_hess(full(t), cells.x, cells.c, cells.k, cells.m)
+        return np.asarray(h[np.ix_(free, free)] / n, dtype=np.float64)
+
     best: tuple[float, FloatArray] | None = None
     iterations = 0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for t0 in starts:
-            v, t_hat, its = _scoring(fun, hess_fn, t0)
-            if not _converged(fun, t_hat):  # fall back on scipy's quasi-Newton from there
+        for start in starts:
+            v, t_hat, its = _scoring(fun, hess_fn, start[free])
+            ran_away = np.abs(t_hat - start[free]).max() > 2 * BOUND  # BFGS would follow
+            if not ran_away and not _converged(fun, t_hat):  # scipy's quasi-Newton from there
                 from scipy import optimize  # only on this rare path: a slow import
 
                 res = optimize.minimize(
@@ -241,85 +283,171 @@ def _fit_cells(
             iterations += its
             if np.isfinite(v) and (best is None or v < best[0]):
                 best = (v, t_hat)
-    if best is None:
-        raise FitError("loyalty fit failed: the likelihood was not finite at any starting point")
-    t = best[1]
-    val, grad = fun(t)
-    hess = _hessian(fun, t)
-    for _ in range(20):  # Newton polish: sharp optimum for the likelihood-ratio test
-        if np.abs(grad).max() < 1e-10:
-            break
-        try:
-            step = np.linalg.solve(hess, grad)
-        except np.linalg.LinAlgError:
-            break
-        for _half in range(30):
-            cand = t - step
-            cv, cg = fun(cand)
-            if np.isfinite(cv) and cv <= val + 1e-15:
-                t, val, grad = cand, cv, cg
+        if best is None:
+            raise FitError(
+                "loyalty fit failed: the likelihood was not finite at any starting point"
+            )
+        t = best[1]
+        val, grad = fun(t)
+        hess = observed(t)
+        previous = np.inf
+        for _ in range(_POLISH_STEPS):  # Newton: the parameters to rounding level
+            if not np.all(np.isfinite(grad)) or not np.any(grad):
                 break
-            step = step / 2.0
-        else:
-            break
-        hess = _hessian(fun, t)
-    theta = full(t)
-    if floor_free and np.all(theta[4] + theta[5] * cells.c < -_FLOOR_EDGE):
-        return _fit_cells(cells, moderated, extra_start=theta, floor_free=False)
-    failure = _failure(t, grad, hess * n, free, moderated)
-    if failure is not None:
-        if floor_free:  # a floor running to 0 at some level: is no floor at all as good?
             try:
-                alt = _fit_cells(cells, moderated, extra_start=theta, floor_free=False)
-            except FitError:
-                raise failure from None
-            if 2.0 * (-val * n - alt.log_likelihood) < _FLOOR_LR_CRITICAL:
-                return alt
+                step = np.linalg.solve(hess, grad)
+            except np.linalg.LinAlgError:
+                break
+            size = float(np.abs(step).max())
+            if not np.isfinite(size) or (size > 0.5 * previous and np.abs(grad).max() < 1e-12):
+                break  # no longer contracting at a vanishing gradient: rounding noise
+            for _half in range(30):
+                cand = t - step
+                cv, cg = fun(cand)
+                if np.isfinite(cv) and cv <= val + 1e-15:
+                    break
+                step = step / 2.0
+            else:
+                break
+            t, val, grad = cand, cv, cg
+            hess = observed(t)
+            iterations += 1
+            previous = size
+            if size <= _POLISH_STEP * max(1.0, float(np.abs(t).max())):
+                break
+    return _Optimum(full(t), float(val), grad, hess, free, iterations)
+
+
+def _fit_cells(
+    cells: _Cells,
+    moderated: bool,
+    extra_start: FloatArray | None = None,
+    *,
+    floor_free: bool = True,
+    seen: dict[str, LoyaltyFit] | None = None,
+) -> LoyaltyFit:
+    """The maximum-likelihood fit over binomial cells; ``floor_free=False`` holds the floor
+    at 0 at every level (the face ``"none"``) instead of estimating it. ``seen`` receives
+    the fit on each face that was fitted on the way (by face name)."""
+    fixed = {} if moderated else dict.fromkeys(_MODERATION, 0.0)
+    starts = _starts(cells)
+    if extra_start is not None:
+        starts.insert(0, np.asarray(extra_start, dtype=np.float64))
+    if not floor_free:
+        face = faces(cells, moderated)[0]
+        opt = _optimise(cells, {**fixed, **face.fixed}, [face.start(s) for s in starts])
+        failure = _failure(opt, cells, moderated, face)
+        if failure is not None:
+            raise failure
+        return _result(cells, opt, face)
+    opt = _optimise(cells, fixed, starts)
+    failure = _failure(opt, cells, moderated)
+    # Off the interior: the floor may be 0 at every level or at every level but an end
+    # one, where the likelihood can be higher than at an interior maximum (or the only
+    # maximum, when the interior search runs towards it). Each face is fitted and kept
+    # when its first-order condition holds.
+    settled = failure is None and not floor_vanishes(opt.theta, cells)
+    candidates: list[tuple[_Optimum, Face | None]] = [] if failure is not None else [(opt, None)]
+    for face in faces(cells, moderated):
+        f_starts = [face.start(opt.theta)]
+        if not settled:
+            f_starts += [face.start(s) for s in starts]
+        f_opt = _optimise(cells, {**fixed, **face.fixed}, f_starts)
+        if _failure(f_opt, cells, moderated, face) is not None or (
+            face.anchor is not None  # its floor ran to 0 at the anchor too: face "none"
+            and f_opt.theta[4] + f_opt.theta[5] * face.anchor < -FLOOR_EDGE
+        ):
+            continue
+        if seen is not None:
+            seen[face.name] = _result(cells, f_opt, face)
+        slope = exit_slope(face, f_opt.theta, cells)
+        if slope < -KKT_TOLERANCE:  # the first-order condition holds
+            candidates.append((f_opt, face))
+            continue
+        if settled or slope <= KKT_TOLERANCE:  # flat off the face: no unique maximum there
+            continue
+        # The likelihood rises off this face to first order: search inside from just off
+        # it. A search that runs back to the boundary with no gain the arithmetic can see
+        # (the rise happens where the floors are below 1e-13) leaves the face the maximum.
+        again = _optimise(cells, fixed, [leave(face, f_opt.theta, cells)])
+        if _failure(again, cells, moderated) is None:
+            candidates.append((again, None))
+        elif floor_vanishes(again.theta, cells) and again.value >= f_opt.value - _TIE * max(
+            1.0, abs(f_opt.value)
+        ):
+            candidates.append((f_opt, face))
+    if not candidates:
+        assert failure is not None  # an interior fit without failure is a candidate
         raise failure
-    info = hess * n
-    cov = np.linalg.inv(info)
+
+    def rank(cand: tuple[_Optimum, Face | None]) -> float:
+        """The highest likelihood; a face wins ties with an interior point drifting to it."""
+        tie = _TIE * max(1.0, abs(cand[0].value))
+        return cand[0].value - (tie if cand[1] is not None and not settled else 0.0)
+
+    best = min(candidates, key=rank)
+    if failure is not None and best[0].value > opt.value + _TIE * max(1.0, abs(opt.value)):
+        raise failure  # the first search went higher: what ran away was not the floor
+    return _result(cells, *best)
+
+
+def _result(cells: _Cells, opt: _Optimum, face: Face | None) -> LoyaltyFit:
+    n = float(cells.m.sum())
+    cov = np.linalg.inv(opt.hess * n)
     cov = (cov + cov.T) / 2.0
+    if face is None:
+        where = ""
+    elif face.anchor is None:
+        where = f"; floor on its boundary 0 at every competition level (floor_logit fixed at {NO_FLOOR:g})"
+    else:
+        floor = float(expit(opt.theta[4] + opt.theta[5] * face.anchor))
+        where = (
+            f"; floor on its boundary 0 at every competition level but the {face.name}, "
+            f"{face.anchor:g}, where it is {floor:.3g} (floor_logit_competition fixed at "
+            f"{opt.theta[5]:.6g}, floor_logit is the floor's logit extrapolated to "
+            "competition 0 along it); standard errors hold it fixed"
+        )
     return LoyaltyFit(
-        model=LoyaltyModel.from_params(theta),
-        parameter_names=tuple(PARAMETER_NAMES[i] for i in free),
+        model=LoyaltyModel.from_params(opt.theta),
+        parameter_names=tuple(PARAMETER_NAMES[i] for i in opt.free),
         standard_errors=tuple(float(math.sqrt(v)) for v in np.diag(cov)),
         covariance=tuple(tuple(float(v) for v in row) for row in cov),
-        log_likelihood=-val * n,
+        log_likelihood=-opt.value * n,
         n_responses=round(n),
         n_cells=len(cells.m),
         competition_levels=cells.levels,
         converged=True,
-        iterations=iterations,
-        message="converged: Fisher scoring then Newton on the observed Hessian"
-        + ("" if floor_free else f"; floor on its boundary 0 (floor_logit fixed at {_NO_FLOOR:g})"),
+        iterations=opt.iterations,
+        message="converged: Fisher scoring then Newton on the observed Hessian" + where,
+        boundary=() if face is None else face.names,
     )
 
 
 def _failure(
-    t: FloatArray, grad: FloatArray, info: FloatArray, free: IntArray, moderated: bool
+    opt: _Optimum, cells: _Cells, moderated: bool, face: Face | None = None
 ) -> FitError | None:
     """Why the optimum found is not a usable estimate, or None when it is."""
-    if np.abs(t).max() > BOUND:
-        name = PARAMETER_NAMES[int(free[int(np.argmax(np.abs(t)))])]
-        if name == "floor_logit_competition":
-            return FitError(
-                f"loyalty fit failed: {name!r} diverged beyond ±{BOUND:g} (the captive floor "
-                "runs to 0 at some competition levels only, which two floor coefficients "
-                "cannot represent); add responses at low satisfaction or fit moderated=False"
-            )
+    out = runaway(opt.theta, cells, face)
+    if out is not None:
+        return diverged(*out, cells, moderated)
+    grad = opt.grad
+    if not np.all(np.isfinite(grad)) or np.abs(grad).max() > _GRADIENT_TOLERANCE:
+        cause = data_cause(cells)
         return FitError(
-            f"loyalty fit failed: {name!r} diverged beyond ±{BOUND:g} (the data put a level's "
-            "loyalty at exactly 0 or 1); add data at more satisfaction levels or fit moderated=False"
+            f"loyalty fit did not converge: gradient {np.abs(grad).max():.3g}"
+            + ("" if cause is None else f": {cause}")
         )
-    if not np.all(np.isfinite(grad)) or np.abs(grad).max() > 1e-5:
-        return FitError(f"loyalty fit did not converge: gradient {np.abs(grad).max():.3g}")
+    info = opt.hess * float(cells.m.sum())
     eig = np.linalg.eigvalsh(info)
-    if eig.min() <= 1e-9 * max(eig.max(), 1.0):
-        return FitError(
-            "the data do not identify the loyalty model (the Hessian is singular): "
-            "responses are needed at several satisfaction levels"
-            + (" and at least two competition levels" if moderated else "")
-        )
+    if eig.min() <= _SINGULAR * max(eig.max(), 1.0):
+        cause = data_cause(cells)
+        if len(np.unique(cells.x)) < 3 or cause is None:
+            return FitError(
+                "the data do not identify the loyalty model (the Hessian is singular): "
+                "responses are needed at three or more satisfaction levels"
+                + (" and at least two competition levels" if moderated else "")
+            )
+        return FitError(f"the data do not identify the loyalty model: {cause}")
     return None
 
 
@@ -338,11 +466,14 @@ def fit_loyalty(
     ``competition`` each response's effective competition in [0, 1] (one
     value for all, or none: then the competition terms are not estimated).
     ``moderated`` defaults to "more than one distinct competition level";
-    ``moderated=True`` with a single level is a :class:`FitError`.
+    ``moderated=True`` with a single level is a :class:`FitError`. When the
+    maximum has the captive floor at 0 at some levels, the fit says so in
+    ``boundary`` and ``message`` (see :class:`LoyaltyFit`); where there is no
+    maximum, the :class:`FitError` names the cause in the data.
 
     >>> fit = fit_loyalty([1, 2, 3, 4, 5] * 40, [0, 0, 1, 1, 1] * 40)
     Traceback (most recent call last):
-    crmcore.errors.FitError: loyalty fit failed: 'intercept' diverged beyond ±20 (the data put a level's loyalty at exactly 0 or 1); add data at more satisfaction levels or fit moderated=False
+    crmcore.errors.FitError: loyalty fit failed: 'intercept' diverged beyond ±20: loyalty is exactly 0 or 1 in 5 of 5 cells (satisfaction 1: 0 of 40 loyal; satisfaction 2: 0 of 40 loyal; satisfaction 3: 40 of 40 loyal; 2 more), which the likelihood approaches without reaching; add responses at more satisfaction levels or fit moderated=False
     >>> fit_loyalty([1, 6], [0, 1])
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'satisfaction' must be in [1, 5]: 6 at index 1
@@ -385,7 +516,8 @@ def fit_loyalty_table(
 
 def _test(cells: _Cells) -> ModerationTest:
     _check_moderated(cells, True)
-    restricted = _fit_cells(cells, False)
+    seen: dict[str, LoyaltyFit] = {}
+    restricted = _fit_cells(cells, False, seen=seen)
     start = np.asarray(restricted.model.params)
     # One parameterisation for both fits, so that they are nested: the floor is free in
     # both, or fixed on its boundary 0 in both (its competition term then does not exist).
@@ -393,30 +525,33 @@ def _test(cells: _Cells) -> ModerationTest:
     # there (boundary test of one parameter: 50:50 mixture of χ²(0) and χ²(1) at 5%).
     full: LoyaltyFit | None = None
     if "floor_logit" in restricted.parameter_names:
-        try:
-            no_floor: LoyaltyFit | None = _fit_cells(
-                cells, False, extra_start=start, floor_free=False
-            )
-        except FitError:  # the data need the floor
-            no_floor = None
+        no_floor: LoyaltyFit | None = seen.get("none")
+        if no_floor is None:
+            try:
+                no_floor = _fit_cells(cells, False, extra_start=start, floor_free=False)
+            except FitError:  # the data need the floor
+                no_floor = None
         if (
             no_floor is None
             or 2.0 * (restricted.log_likelihood - no_floor.log_likelihood) >= _FLOOR_TEST_CRITICAL
         ):
             try:
                 full = _fit_cells(cells, True, extra_start=start)
-            except FitError:  # the floor runs to 0 at some competition level
+            except FitError:
                 if no_floor is None:
                     raise
                 full = None
-            if full is not None and "floor_logit" not in full.parameter_names:
-                full = None
+            if full is not None and full.boundary and no_floor is not None:
+                full = None  # the floor runs to 0 at some competition level: 0 in both fits
         if full is None:
-            restricted = no_floor if no_floor is not None else restricted
+            assert no_floor is not None  # a full fit failing without it raised above
+            restricted = no_floor
     if full is None:
         full = _fit_cells(cells, True, extra_start=start, floor_free=False)
     stat = max(0.0, 2.0 * (full.log_likelihood - restricted.log_likelihood))
-    df = len(full.parameter_names) - len(restricted.parameter_names)  # 3 with a floor, 2 without
+    # γ₁ exists only with a free floor; a full fit on the boundary (the model under H0
+    # needs the floor, the full model's maximum has it at 0 at some levels) still has it
+    df = 3 if "floor_logit" in restricted.parameter_names else 2
     return ModerationTest(
         statistic=stat,
         df=df,
@@ -447,6 +582,9 @@ def moderation_test(
     reference ½χ²(0) + ½χ²(1)), or the full fit's floor runs to 0 at some
     competition level. The floor's competition term then does not exist, H0
     restricts the two other terms and the reference distribution is χ²(2).
+    When the model under H0 needs the floor (it has no maximum without one),
+    the floor stays free in both fits and the full fit is its maximum even if
+    that has the floor at 0 at some levels (``full.boundary``): χ²(3).
     ``df`` reports which one was used (3 or 2). Under H0 the test holds its
     size with the floor interior and at 0 (checked by simulation in the tests
     and ``benchmarks/bench_satisfaction_lrtest.py``).
