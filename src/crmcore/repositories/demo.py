@@ -4,7 +4,7 @@
 >>> lines = []
 >>> demo(lines.append, transactions=load_cdnow_sample())
 >>> lines[0]
-'Repositories: SQLite (WAL, schema version 2), memory, PostgreSQL and MariaDB share one contract'
+'Repositories: SQLite (WAL, schema version 3), memory, PostgreSQL and MariaDB share one contract'
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
 
 from crmcore._demo import check_demo_args
-from crmcore.model import Customer, Interaction
+from crmcore.errors import CRMError
+from crmcore.model import Customer, FieldChange, Interaction, Opportunity, StageChange
 from crmcore.repositories.privacy import erase_customer, export_customer
 from crmcore.repositories.sql import SqlUnitOfWork
 from crmcore.repositories.sql.schema import SCHEMA_VERSION
@@ -30,7 +32,8 @@ __all__ = ["demo"]
 
 def demo(write: Callable[[str], None], *, transactions: TransactionLog) -> None:
     """Store the transactions in a fresh SQLite file, read them back as columns and as objects,
-    run an indexed time-range query and a privacy export/erase (synthetic customer)."""
+    run an indexed time-range query, a privacy export/erase (synthetic customer) and the
+    record of a synthetic deal (as of and as known at past dates; refused writes)."""
     check_demo_args(write, transactions)
     log = transactions
     if log.ids is None:
@@ -46,6 +49,7 @@ def demo(write: Callable[[str], None], *, transactions: TransactionLog) -> None:
         try:
             _columns(write, uow, log)
             _queries(write, uow)
+            _record(write, uow)
         finally:
             uow.close()
 
@@ -116,3 +120,81 @@ def _queries(write: Callable[[str], None], uow: SqlUnitOfWork) -> None:
         f"  privacy: export of the synthetic customer holds {len(exported['interactions'])} "
         f"interactions; erase rewrote {counts['interactions']} of them and the profile"
     )
+
+
+class _Clock:
+    """The demo's clock: when each event of the synthetic deal is typed in."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2022, 3, 1, 9, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _record(write: Callable[[str], None], uow: SqlUnitOfWork) -> None:
+    """A synthetic deal lost for price, reopened, reassigned, and lost for a competitor in a loss
+    typed three weeks after its date; the history read as of past dates, as then known."""
+    clock = _Clock()
+    rec = SqlUnitOfWork(uow.engine, clock=clock)
+    deal = Opportunity(id="demo-o", customer_id="demo-c2", owner_id="ann", funnel="b2b",
+                       stage="lead", created_at=clock.now, probability=0.05)  # fmt: skip
+    steps: list[tuple[datetime, datetime, Any]] = [
+        (datetime(2022, 3, 20, 9, tzinfo=UTC), datetime(2022, 3, 20, 9, tzinfo=UTC),
+         ("lead", "lost", "price", {"closed_at": True, "lost_reason": "price", "probability": 0.0})),
+        (datetime(2023, 2, 1, 9, tzinfo=UTC), datetime(2023, 2, 1, 9, tzinfo=UTC),
+         ("lost", "qualified", "new budget", {"probability": 0.2})),
+        (datetime(2023, 2, 1, 9, tzinfo=UTC), datetime(2023, 2, 1, 9, tzinfo=UTC), "bob"),
+        (datetime(2023, 6, 30, 17, tzinfo=UTC), datetime(2023, 7, 20, 9, tzinfo=UTC),
+         ("qualified", "lost", "competitor",
+          {"closed_at": True, "lost_reason": "competitor", "probability": 0.0})),
+    ]  # fmt: skip
+    with rec:
+        deal = rec.opportunities.add(deal)
+        rec.commit()
+    for at, typed, step in steps:
+        clock.now = typed
+        seq = deal.version + 1
+        with rec:
+            if isinstance(step, str):  # a reassignment: an edit of the owner
+                change = FieldChange(opportunity_id=deal.id, sequence=seq, field="owner_id",
+                                     old=deal.owner_id, new=step, at=at, by="boss")  # fmt: skip
+                deal = rec.opportunities.save(attrs.evolve(deal, owner_id=step), [change])
+            else:
+                frm, to, why, fields = step
+                move = StageChange(opportunity_id=deal.id, sequence=seq, from_stage=frm,
+                                   to_stage=to, at=at, by=deal.owner_id, reason=why,
+                                   probability=fields["probability"])  # fmt: skip
+                moved = attrs.evolve(
+                    deal, stage=to, stage_entered_at=at, probability=fields["probability"],
+                    closed_at=at if fields.get("closed_at") else None,
+                    lost_reason=fields.get("lost_reason"),
+                )  # fmt: skip
+                deal = rec.opportunities.save(moved, [move])
+            rec.commit()
+
+    def state(as_of: datetime, known_at: datetime | None = None) -> str:
+        with rec:
+            h = rec.opportunities.read_history(end=as_of, known_at=known_at)
+        assert h.reason is not None and h.reason_labels is not None
+        last = len(h) - 1
+        why = "" if h.reason[last] < 0 else f" ({h.reason_labels[h.reason[last]]})"
+        return f"{h.stages[h.to_stage[last]]}{why}"
+
+    d = datetime(2023, 7, 1, tzinfo=UTC)
+    write(
+        "  a deal's record (synthetic): as of 2022-12-31 "
+        f"{state(datetime(2022, 12, 31, tzinfo=UTC))}; as of 2023-07-01 as known that day "
+        f"{state(d, d)}, as known now {state(d)} (the loss was typed on 2023-07-20)"
+    )
+    refused = []
+    with rec:
+        late = StageChange(opportunity_id=deal.id, sequence=deal.version + 1, from_stage="lost",
+                           to_stage="lead", at=datetime(2205, 1, 1, tzinfo=UTC), by="ann")  # fmt: skip
+        stale = attrs.evolve(deal, version=2)
+        for what, opp, event in (("a move dated 2205", deal, late), ("a stale save", stale, late)):
+            try:
+                rec.opportunities.save(opp, [event])
+            except CRMError as e:
+                refused.append(f"{what} ({type(e).__name__})")
+    write(f"  {deal.version + 1} events, version {deal.version}; refused: {', '.join(refused)}")
