@@ -130,16 +130,13 @@ def _dead_nodes(
     du on y = ln((α+u)/(α+t_x)), where it is ∫_0^Y e^{-(r+x-1) y} e^{bu} (β + e^{bu} − 1)^-(s+1)
     dy (both factors entire or with poles at least π/b off the axis), with the death time u
     at each node (``v``); and Y = ln((α+T)/(α+t_x)) per row. The likelihood's integral is
-    (α+t_x)^(1−r−x) J. Initial panels end where e^{-(r+x-1) y} has fallen by e^-30 and at
-    the turn of the lifetime density (e^{bu} − 1 = β)."""
+    (α+t_x)^(1−r−x) J. One initial panel per row: on y the integrand is smooth enough that
+    the adaptive rule splits only where needed (initial cuts at the fall of the power
+    factor and the turn of the lifetime density cost more than they saved)."""
     c = r + x - 1.0
     base = a + tx
     Y = np.log1p((T - tx) / base)
-    with np.errstate(divide="ignore", over="ignore"):
-        fall = np.where(c > 0, 30.0 / np.where(c > 0, c, 1.0), Y)
-        scale = np.log1p(be) / b  # where e^{bu} − 1 = β
-    turn = np.log1p(np.maximum(scale - tx, 0.0) / base)
-    edges = _edges(np.zeros_like(Y), np.minimum(fall, Y), turn, Y)
+    edges = _edges(np.zeros_like(Y), Y)
 
     def death(rows: IntArray, y: FloatArray) -> FloatArray:
         out: FloatArray = _col(tx, rows) + _col(base, rows) * np.expm1(y)

@@ -54,7 +54,7 @@ def at_rows(value: float | FloatArray, rows: IntArray) -> float | FloatArray:
     return out
 
 
-def adaptive_nodes(logf: LogF, edges: FloatArray, *, tol: float = 1e-11) -> Nodes:
+def adaptive_nodes(logf: LogF, edges: FloatArray, *, tol: float = 1e-9) -> Nodes:
     """The nodes of ∫ exp(logf) over each row of ``edges`` ((n, k) initial panel edges,
     non-decreasing; empty panels are skipped), refined until every panel's 16- and
     8-point sums agree to ``tol`` of the row's integral (see the module docstring)."""
