@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import sqlite3
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -40,8 +41,12 @@ _DEFER_INDEXES_ROWS = 50_000  # a load this big (and >= the rows stored) rebuild
 _ORDER_INDEXES = ("ix_transactions_customer_time", "ix_transactions_time")
 """Secondary indexes on random keys: the costly ones to grow row by row. ``external_ref`` stays
 during a multi-batch bulk load: the import's idempotency lookups need it."""
-_ROW_DTYPE = np.dtype([("tk", "i8"), ("a", "i8"), ("q", "i8"), ("id", "O")])
+_ROW_DTYPE = np.dtype([("tk", "i8"), ("a", "i8"), ("q", "i8")])
+_ROW_ID_DTYPE = np.dtype([("tk", "i8"), ("a", "i8"), ("q", "i8"), ("id", "O")])
+Rows = tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]
+"""A group's rows read as columns: the integers (``_ROW_DTYPE``) and the ids (objects)."""
 _CONCAT_MAX = 4_000_000  # rows read as three concatenated strings on SQLite (~40 MB of text)
+_ID_SCAN_SHARE = 8  # SQLite: a read of >= 1/8 of the table takes its ids from one id-index scan
 
 
 @contextmanager
@@ -75,48 +80,106 @@ def _one(cur: Any) -> Any:
     return cur.fetchone()
 
 
-def _structured_rows(cur: Any) -> np.ndarray[Any, Any]:
-    return np.fromiter(cur, dtype=_ROW_DTYPE)
+def _structured_rows(cur: Any) -> Rows:
+    got = np.fromiter(cur, dtype=_ROW_ID_DTYPE)
+    rows = np.empty(len(got), dtype=_ROW_DTYPE)
+    rows["tk"], rows["a"], rows["q"] = got["tk"], got["a"], got["q"]
+    return rows, got["id"]
+
+
+IdMap = tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]
+"""The ids of an SQLite table by rowid: ``ids[rowid]`` (None where no row) and ``present[rowid]``."""
+_SPARSE = 4  # rowids more than 4x sparser than the rows: look them up by binary search
+
+
+def _sqlite_id_map(conn: Connection, table: sa.Table) -> IdMap | None:
+    """SQLite: the id of every row of ``table`` by rowid, from one scan of its id index
+    (the primary key's, which holds the rowid): two joined strings, one Python object each.
+    None when the table has no rowid or the strings do not parse."""
+    rowid: Any = sa.literal_column("rowid")
+    stmt = sa.select(sa.func.group_concat(rowid), sa.func.group_concat(table.c.id, sa.func.char(0)))
+    try:
+        got = _raw_read(conn, stmt.select_from(table), _one)
+    except sa.exc.DBAPIError:
+        return None
+    if got is None or got[0] is None:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=object)
+    rowids = _ints(got[0])
+    ids = np.array(got[1].split("\x00"), dtype=object)
+    if rowids is None or len(rowids) != len(ids) or (len(rowids) and rowids.min() < 0):
+        return None
+    top = int(rowids.max()) if len(rowids) else -1
+    if top + 1 > _SPARSE * len(rowids) + 1024:
+        return None  # rowids this sparse: the caller reads the ids row by row
+    by_rowid = np.empty(top + 1, dtype=object)
+    present = np.zeros(top + 1, dtype=bool)
+    by_rowid[rowids] = ids  # one scatter and, per read, one gather: no sort, no search
+    present[rowids] = True
+    return by_rowid, present
+
+
+def _ints(text: str) -> np.ndarray[Any, Any] | None:
+    """A comma-joined string of integers as an int64 array (None when malformed)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a malformed string: read row by row instead
+        try:
+            return np.fromstring(text, dtype=np.int64, sep=",")
+        except (DeprecationWarning, ValueError):
+            return None
 
 
 def _read_concatenated(
-    conn: Connection, stmt: sa.Select[Any], counts: builtins.list[int]
-) -> np.ndarray[Any, Any] | None:
-    """SQLite: the ordered rows as three comma-joined strings of integers and one
-    NUL-joined string of ids (one Python object per column, not four per row), parsed by
-    numpy and ``str.split``: about twice as fast as iterating the cursor. NUL is the one
-    character no stored id can hold (:mod:`crmcore.model._storable`).
+    conn: Connection,
+    stmt: sa.Select[Any],
+    counts: builtins.list[int],
+    id_map: Callable[[], IdMap | None] | None = None,
+) -> Rows | None:
+    """SQLite: the ordered rows as three comma-joined strings of integers and the ids (one
+    Python object per column, not four per row), parsed by numpy: about twice as fast as
+    iterating the cursor. The ids come as one NUL-joined string (NUL is the one character
+    no stored id can hold, :mod:`crmcore.model._storable`) or, with ``id_map``, as rowids
+    looked up in the map (the customer/time index holds the rowid, not the id: a large
+    read scans the id index once instead of visiting the table once per row).
 
     SQLite concatenates in the order its subquery delivers, which its documentation does
     not promise: the result is checked (count, and time order within each customer) and
     None returned when it does not hold, so the caller reads row by row instead.
     """
     inner = stmt.subquery()
-    *numbers, ident = inner.c
+    *numbers, last = inner.c
     joined = [sa.func.group_concat(col) for col in numbers]
-    joined.append(sa.func.group_concat(ident, sa.func.char(0)))
+    joined.append(
+        sa.func.group_concat(last) if id_map else sa.func.group_concat(last, sa.func.char(0))
+    )
     got = _raw_read(conn, sa.select(*joined), _one)
     n = sum(counts)
     if got is None or any(not isinstance(v, str) for v in got):
         return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a malformed string: read row by row instead
-        try:
-            cols = [np.fromstring(v, dtype=np.int64, sep=",") for v in got[:3]]
-        except (DeprecationWarning, ValueError):
-            return None
-    ids = got[3].split("\x00")
-    if any(len(col) != n for col in cols) or len(ids) != n:
+    cols = [_ints(v) for v in got[:3]]
+    if any(col is None or len(col) != n for col in cols):
         return None
-    times = cols[0] >> 3
+    times = cols[0] >> 3  # type: ignore[operator]  # checked above: not None
     step = np.diff(times) < 0
     step[np.cumsum(counts)[:-1] - 1] = False  # a new customer may start earlier
     if step.any():
         return None
+    if id_map is None:
+        ids = np.array(got[3].split("\x00"), dtype=object)
+    else:
+        rowids, mapped = _ints(got[3]), id_map()
+        if rowids is None or mapped is None or len(rowids) != n:
+            return None
+        by_rowid, present = mapped
+        if len(rowids) and (rowids.min() < 0 or rowids.max() >= len(present)):
+            return None  # a row written between the two statements: read row by row
+        if not present[rowids].all():
+            return None
+        ids = by_rowid[rowids]
+    if len(ids) != n:
+        return None
     rows = np.empty(n, dtype=_ROW_DTYPE)
     rows["tk"], rows["a"], rows["q"] = cols
-    rows["id"] = np.array(ids, dtype=object)
-    return rows
+    return rows, ids
 
 
 assert len(TransactionKind) <= 8  # read_log packs the kind code into 3 bits
@@ -395,12 +458,14 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         labels: builtins.list[str] = []
         counts: builtins.list[int] = []
         currencies: builtins.list[str] = []
-        parts: builtins.list[np.ndarray[Any, Any]] = []
+        parts: builtins.list[Rows] = []
         with self._uow._reading("reading transactions as columns") as conn:
+            id_maps: dict[int, Callable[[], IdMap | None]] = {}  # one id scan per read
             for cond in groups:
-                self._read_group(conn, cond, labels, counts, currencies, parts)
+                self._read_group(conn, cond, labels, counts, currencies, parts, id_maps)
         currency = single_currency(currencies)
-        rows = np.concatenate(parts) if parts else np.empty(0, dtype=_ROW_DTYPE)
+        rows = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, dtype=_ROW_DTYPE)
+        tx_ids = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, dtype=object)
         if int(np.sum(counts, dtype=np.int64)) != len(rows):
             raise ConcurrencyError(
                 "transactions were added while they were read as columns: retry the read"
@@ -408,7 +473,7 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         codes = np.repeat(np.arange(len(labels), dtype=np.int64), counts)
         packed = rows["tk"]
         return build_log(
-            codes, labels, packed >> 3, rows["a"], packed & 7, rows["q"], currency, rows["id"]
+            codes, labels, packed >> 3, rows["a"], packed & 7, rows["q"], currency, tx_ids
         )
 
     def _read_group(
@@ -418,7 +483,8 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         labels: builtins.list[str],
         counts: builtins.list[int],
         currencies: builtins.list[str],
-        parts: builtins.list[np.ndarray[Any, Any]],
+        parts: builtins.list[Rows],
+        id_maps: dict[int, Callable[[], IdMap | None]],
     ) -> None:
         c = self.table.c
         grouped = (
@@ -444,8 +510,23 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         )
         n_group = sum(int(r[1]) for r in got)
         if conn.dialect.name == "sqlite" and n_group <= _CONCAT_MAX:
-            rows = _read_concatenated(conn, stmt, [int(r[1]) for r in got])
+            id_map = None
+            if n_group * _ID_SCAN_SHARE >= self._sqlite_rows(conn):
+                id_map = id_maps.setdefault(
+                    0, functools.cache(lambda: _sqlite_id_map(conn, self.table))
+                )
+                stmt = stmt.with_only_columns(
+                    *stmt.selected_columns[:3], sa.literal_column("rowid")
+                )
+            rows = _read_concatenated(conn, stmt, [int(r[1]) for r in got], id_map)
             if rows is not None:
                 parts.append(rows)
                 return
+            stmt = stmt.with_only_columns(*stmt.selected_columns[:3], c.id)
         parts.append(_raw_read(conn, stmt, _structured_rows))
+
+    def _sqlite_rows(self, conn: Connection) -> int:
+        """About how many rows the table holds: ``max(rowid)`` (one B-tree descent)."""
+        rowid: Any = sa.literal_column("rowid")
+        top = conn.execute(sa.select(sa.func.max(rowid)).select_from(self.table)).scalar()
+        return int(top or 0)
