@@ -43,3 +43,47 @@ def exercise() -> list[object]:
     start: datetime = as_datetime(np.datetime64("1997-01-01"), name="start")
     times: npt.NDArray[np.datetime64] = parse_timestamps(["19970101"], name="time")
     return [amount, back, log, total, cdnow, errors, as_of, start, times]
+
+
+def exercise_pipeline() -> list[object]:
+    """The system of record as an application types it (issue 14)."""
+    from crmcore.model import FieldChange, Opportunity
+    from crmcore.pipeline import (
+        B2B,
+        Advanced,
+        Edited,
+        FunnelHistory,
+        advance,
+        create_opportunity,
+        edit,
+        load_history,
+        load_opportunity,
+        replay,
+    )
+    from crmcore.repositories import MemoryUnitOfWork
+    from crmcore.tables import FieldHistory, StageHistory
+
+    now = datetime(2025, 1, 6, 9, tzinfo=UTC)
+    uow = MemoryUnitOfWork(clock=lambda: now)
+    with uow:
+        o: Opportunity = create_opportunity(
+            uow, B2B, id="o-1", customer_id="c-1", owner_id="ann", at=now
+        )
+        e: Edited = edit(
+            uow, o.id, expected_version=o.version, changes={"owner_id": "bob"}, funnel=B2B,
+            by="boss", at=now, reason="territory", request_id="r-1",
+        )  # fmt: skip
+        changes: tuple[FieldChange, ...] = e.changes
+        a: Advanced = advance(
+            uow, o.id, "qualified", expected_version=e.opportunity.version, funnel=B2B,
+            by="bob", at=now,
+        )  # fmt: skip
+        uow.commit()
+    with uow:
+        later = datetime(2025, 1, 6, 10, tzinfo=UTC)  # as_of is exclusive: events before it
+        fh: FunnelHistory = load_history(uow, B2B, as_of=later, known_at=now)
+        then: Opportunity = load_opportunity(uow, o.id, funnel=B2B, as_of=later)
+        moves: StageHistory = uow.opportunities.read_history(owner_id="bob", known_at=now)
+        edits: FieldHistory = uow.opportunities.read_changes(fields=["owner_id"])
+        same: bool = replay(uow.opportunities.events(o.id), funnel=B2B) == a.opportunity
+    return [changes, fh, then, moves, edits, same]

@@ -14,3 +14,4 @@ def test_typing_exercise_runs() -> None:
     spec.loader.exec_module(module)
     out = module.exercise()
     assert len(out) == 9
+    assert module.exercise_pipeline()[-1] is True  # replay rebuilds the stored deal
