@@ -41,6 +41,8 @@ from crmcore.arrays import FloatArray
 
 __all__ = [
     "log_concave_integral",
+    "log_dead_odds",
+    "log_integral_hessian",
     "log_power_integral",
     "power_integral_moments",
     "quad_moments",
@@ -222,12 +224,13 @@ def _sum_panels(
     terms: Sequence[Term],
     top: FloatArray,
     nodes: tuple[FloatArray, FloatArray],
-    moments: bool,
+    moments: int,
     out: FloatArray,
 ) -> None:
     """Add to ``out`` (per row) the Gauss-Legendre sums over the panels (row, lo, hi) of
     ∫ f / f(peak) (out[0]) and, with ``moments`` (one factor with κ = 1), of ∫ g f / f(peak)
-    for g = η, ln G, e^-η, 1 / G (out[1:5])."""
+    for the features g = η, ln G, e^-η, 1 / G (out[1:5]) and, with ``moments`` 2, for their
+    products g_i g_j, i <= j (out[5:15], row-major upper triangle)."""
     xk, wk = nodes
     for s in range(0, len(rows), _BLOCK):
         r = rows[s : s + _BLOCK]
@@ -259,8 +262,20 @@ def _sum_panels(
         out[0] += np.bincount(r, weights=vals, minlength=n)
         if moments:
             f *= half[:, None] * wk
-            for j, m in enumerate((eta, log_g, np.exp(-eta), inv_g)):
-                out[j + 1] += np.bincount(r, weights=np.einsum("ij,ij->i", f, m), minlength=n)
+            feats = (eta, log_g, np.exp(-eta), inv_g)
+            for j, m in enumerate(feats):
+                fm = f * m
+                out[j + 1] += np.bincount(r, weights=fm.sum(axis=1), minlength=n)
+                if moments > 1:
+                    for k in range(j, 4):
+                        col = 5 + _PAIR[j, k]
+                        out[col] += np.bincount(
+                            r, weights=np.einsum("ij,ij->i", fm, feats[k]), minlength=n
+                        )
+
+
+_PAIR = np.full((4, 4), -1)
+_PAIR[np.triu_indices(4)] = np.arange(10)
 
 
 def _ellipse(W: FloatArray, poles: Sequence[FloatArray]) -> FloatArray:
@@ -287,12 +302,13 @@ _WHOLE = (
 
 
 def log_concave_integral(
-    W: FloatArray, c0: FloatArray, terms: Sequence[Term], *, moments: bool = False
+    W: FloatArray, c0: FloatArray, terms: Sequence[Term], *, moments: int = 0
 ) -> FloatArray:
     """ln ∫_0^W f(η) dη per row for f = e^{c0 η} Π G^-c, G = (1 − σ) + σ e^{κη} (terms
     (c, σ, 1 − σ, κ), κ = ±1; W may be inf; the integral must be finite), by Gauss-Legendre
     quadrature. With ``moments`` (one factor, κ = 1) also the means of η, ln G, e^-η and
-    1 / G under f (rows 1-4 of a (5, n) result; row 0 is the logarithm).
+    1 / G under f (rows 1-4 of a (5, n) result; row 0 is the logarithm); with ``moments``
+    2 also the means of their products (rows 5-14, upper triangle, row-major).
 
     ln f is concave and analytic in the strip |Im η| < π (its poles are the zeros of the
     G). An interval across which ln f falls little, that bends little and that keeps clear
@@ -308,7 +324,7 @@ def log_concave_integral(
     n = len(W)
     peak = _peak(W, c0, terms)
     top = _psi(peak, c0, terms)
-    out = np.zeros((5 if moments else 1, n))
+    out = np.zeros(((1, 5, 15)[moments], n))
     poles = [_pole(t) for t in terms]
     with np.errstate(invalid="ignore", over="ignore"):
         Wf = np.where(np.isfinite(W), W, 0.0)
@@ -579,6 +595,62 @@ def power_integral_moments(
     grad[2] = -p * np.where(ge, mean_inv_big, mean_inv_m)
     grad[3] = -q * np.where(ge, mean_inv_m, mean_inv_big)
     return log_i, grad
+
+
+def log_integral_hessian(
+    p: FloatArray,
+    q: FloatArray,
+    alpha: FloatArray,
+    beta: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """ln I of :func:`log_power_integral` (1-D inputs of one length, lo < hi), its gradient
+    (4, n) and Hessian (4, 4, n) in (p, q, ln alpha, ln beta).
+
+    With φ = −p ln(alpha + τ) − q ln(beta + τ) the log-integrand, the gradient is E[∂φ]
+    and the Hessian E[∂²φ] + Cov(∂φ) under the normalised integrand; ∂φ is affine in the
+    quadrature's features (η, ln G, e^-η, 1 / G), whose means and second moments the
+    quadrature returns.
+
+    >>> one = np.ones(1)
+    >>> v, g, h = log_integral_hessian(2 * one, one, one, one, 0 * one, one)
+    >>> round(float(np.exp(v[0])), 12), round(float(g[2, 0]), 12)  # 3/8; -2 E[1/(1+τ)] = -14/9
+    (0.375, -1.555555555556)
+    """
+    red = _reduced(p, q, alpha, beta, lo, hi)
+    res = log_concave_integral(red.W, 1.0 - red.P, [red.term], moments=2)
+    n = len(red.W)
+    ef = res[1:5]
+    m2 = np.empty((4, 4, n))
+    m2[np.triu_indices(4)] = res[5:15]
+    m2[np.tril_indices(4, -1)] = m2.transpose(1, 0, 2)[np.tril_indices(4, -1)]
+    cov_f = m2 - ef[:, None, :] * ef[None, :, :]
+    ge = red.alpha >= red.beta
+    log_u0, log_du = np.log(red.u0), np.log(red.du)
+    # Y = (ln(alpha + τ), ln(beta + τ), alpha / (alpha + τ), beta / (beta + τ)) = k + c F[perm]
+    perm = np.where(ge[None, :], np.array([1, 0, 3, 2])[:, None], np.arange(4)[:, None])
+    scale = np.ones((4, n))
+    scale[2] = red.alpha / np.where(ge, red.du, red.u0)
+    scale[3] = red.beta / np.where(ge, red.u0, red.du)
+    shift = np.zeros((4, n))
+    shift[0] = np.where(ge, log_du, log_u0)
+    shift[1] = np.where(ge, log_u0, log_du)
+    cols = np.arange(n)
+    mean_y = shift + scale * ef[perm, cols]
+    cov_y = cov_f[perm[:, None, :], perm[None, :, :], cols] * scale[:, None, :] * scale[None, :, :]
+    sgn = np.stack([-np.ones(n), -np.ones(n), -red.p, -red.q])  # ∂φ = sgn * Y
+    grad = sgn * mean_y
+    hess = sgn[:, None, :] * cov_y * sgn[None, :, :]
+    e_ua, e_ub = mean_y[2], mean_y[3]
+    hess[0, 2] -= e_ua
+    hess[2, 0] -= e_ua
+    hess[1, 3] -= e_ub
+    hess[3, 1] -= e_ub
+    hess[2, 2] -= red.p * (e_ua - (cov_y[2, 2] + e_ua * e_ua))
+    hess[3, 3] -= red.q * (e_ub - (cov_y[3, 3] + e_ub * e_ub))
+    log_i = (1.0 - red.P) * log_u0 - red.Q * log_du + res[0]
+    return log_i, grad, hess
 
 
 def log_dead_odds(
