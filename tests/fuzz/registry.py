@@ -83,7 +83,16 @@ def _hand() -> dict[str, Callable[[], Call]]:
     from crmcore.anomaly import RuleSet, Threshold
     from crmcore.anomaly.store import load_ruleset, save_ruleset
     from crmcore.pipeline.presets import TOP_IN_BEST
-    from crmcore.pipeline.service import advance, create_opportunity, load_funnel, save_funnel
+    from crmcore.pipeline.service import (
+        Edited,
+        advance,
+        create_opportunity,
+        edit,
+        load_funnel,
+        load_opportunity,
+        reopen_opportunity,
+        save_funnel,
+    )
     from crmcore.pipeline.versions import funnel_versions
     from crmcore.repositories.sql import SqlUnitOfWork
     from crmcore.repositories.sql.schema import create_missing_indexes, ensure_schema, transactions
@@ -99,6 +108,16 @@ def _hand() -> dict[str, Callable[[], Call]]:
             save_tier_set(uow.documents, TierSet("vip", (Tier("all"),)), expected_version=None)
             uow.commit()
         return uow
+
+    def lost_call() -> Call:
+        """reopen_opportunity on a stored deal that was lost."""
+        uow = stored()
+        with uow:
+            advance(uow, "o-1", "LOST", expected_version=0, funnel=TOP_IN_BEST, by="ann", at=T0,
+                    reason="price")  # fmt: skip
+            uow.commit()
+        kwargs = {"expected_version": 1, "funnel": TOP_IN_BEST, "by": "ann", "at": T0}
+        return Call(reopen_opportunity, (uow, "o-1"), kwargs, context=uow)
 
     def abc_classes_call() -> Call:
         from crmcore.segmentation.concentration import ABCClasses, abc_classes
@@ -149,7 +168,30 @@ def _hand() -> dict[str, Callable[[], Call]]:
             at=T0,
         ),
         "crmcore.pipeline.service.advance": in_uow(
-            advance, None, "o-1", "IN", funnel=TOP_IN_BEST, by="ann", at=T0
+            advance, None, "o-1", "IN", expected_version=0, funnel=TOP_IN_BEST, by="ann", at=T0
+        ),
+        "crmcore.pipeline.service.edit": in_uow(
+            edit,
+            None,
+            "o-1",
+            expected_version=0,
+            changes={"owner_id": "bob"},
+            funnel=TOP_IN_BEST,
+            by="ann",
+            at=T0,
+        ),
+        "crmcore.pipeline.service.load_opportunity": in_uow(
+            load_opportunity, None, "o-1", funnel=TOP_IN_BEST
+        ),
+        "crmcore.pipeline.service.reopen_opportunity": lost_call,
+        "crmcore.pipeline.service.Edited": lambda: Call(
+            Edited,
+            kwargs={
+                "opportunity": open_opportunity(
+                    TOP_IN_BEST, id="o-1", customer_id="c", owner_id="ann", at=T0
+                )[0],
+                "changes": (),
+            },
         ),
         "crmcore.segmentation.tiers.save_tier_set": in_uow(
             save_tier_set, "documents", TierSet("gold", (Tier("all"),)), expected_version=None

@@ -51,13 +51,10 @@ __all__ = [
     "FieldChange",
     "Opportunity",
     "StageChange",
-    "custom_fields",
-    "decode_field_value",
-    "encode_field_value",
-    "field_name_problem",
-    "field_value_problem",
-    "same_value",
 ]
+# The helpers below (custom_fields, field_name_problem, field_value_problem,
+# encode_field_value, decode_field_value, same_value) serve the repositories and
+# crmcore.pipeline: one rule each, internal (not exported).
 
 CUSTOM_PREFIX = "custom."
 """A :class:`FieldChange` of custom field ``x`` names the field ``"custom.x"``."""
