@@ -84,7 +84,7 @@ def _build(
         reasons=texts["reason"],
         recorded_at=numbers["recorded_at"].view("datetime64[us]"),
         categories=texts["forecast_category"],
-        currencies=texts["currency"],
+        currencies=np.array(texts["currency"], dtype=str),  # ISO codes ('' = NULL): fast path
     )
 
 
@@ -163,6 +163,7 @@ def _rows(conn: Connection, filters: Filters) -> StageHistory:
     }
     texts = {name: cols[6 + i] for i, name in enumerate(_TEXTS[1:])}
     texts["owner_id"] = ["" if v is None else v for v in texts["owner_id"]]
+    texts["currency"] = ["" if v is None else v for v in texts["currency"]]
     return _build(np.array(cols[0], dtype=str), numbers, texts)
 
 
