@@ -99,3 +99,17 @@ def test_a_log_with_ids_needs_no_repository_query():
     repo = _CountingRepository(_same_instant_log(list(range(8))))
     detect(_same_instant_log([7, 6, 5, 4, 3, 2, 1, 0]), RULES).alerts(transactions=repo)
     assert repo.calls == []
+
+
+def test_the_demo_streams_a_log_with_ids_like_the_batch_engine():
+    """`python -m crmcore demo` runs the anomaly section on a log read from SQLite (with ids
+    whose order is not the row order): the streaming engine must see ties in id order."""
+    from crmcore.anomaly.demo import demo
+    from crmcore.datasets import load_cdnow_sample
+
+    log = load_cdnow_sample()
+    ids = np.array([f"cdnow-{i}" for i in range(len(log))], dtype=object)
+    log = attrs.evolve(log, ids=ids).take(np.random.default_rng(4).permutation(len(log)))
+    lines: list[str] = []
+    demo(lines.append, transactions=log)
+    assert any("identical to the batch alerts" in line for line in lines), lines

@@ -86,10 +86,16 @@ def demo(write: Callable[[str], None], *, transactions: TransactionLog) -> None:
             shown.add(a.rule)
             write(f"  customer {a.customer_id:>5} -> {a.routed_to:<16} {a.explanation}")
 
-    # the same purchases one at a time, in time order, through the streaming engine
+    # the same purchases one at a time, in time order (ties by transaction id, the batch
+    # engine's order; a log without ids keeps its row order), through the streaming engine
     epoch = np.datetime64("1970-01-01T00:00:00", "us")
     micros = (log.time.astype("datetime64[us]") - epoch).astype(np.int64)
-    order = np.argsort(micros, kind="stable")
+    if log.ids is None:
+        names = [f"row:{i}" for i in range(len(log))]
+        order = np.argsort(micros, kind="stable")
+    else:
+        names = [str(v) for v in log.ids.tolist()]
+        order = np.lexsort((np.array(names, dtype=object), micros))
     kinds = [k.value for k in TransactionKind]
     engine = StreamingEngine(DEMO_RULES, owners)
     t0 = time.perf_counter()
@@ -97,7 +103,7 @@ def demo(write: Callable[[str], None], *, transactions: TransactionLog) -> None:
     for i in order.tolist():
         streamed += engine.process_event(
             Event(
-                f"row:{i}",
+                names[i],
                 ids[log.customer[i]],
                 int(micros[i]),
                 float(log.amount[i]),
