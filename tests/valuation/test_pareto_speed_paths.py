@@ -288,3 +288,23 @@ def test_covariate_hessian_is_the_derivative_of_the_gradient(theta: list[float])
             - loglik_and_gradient(dn, x, tx, T, zp, zd, w)[1]
         ) / (2 * h)
     np.testing.assert_allclose(H, fd, rtol=2e-6, atol=1e-6 * np.abs(H).max())
+
+
+@pytest.mark.parametrize(("alpha", "beta"), [(10.0, 1000.0), (1000.0, 10.0), (100.0, 150.0)])
+def test_customers_without_repeat_purchases_computed_once_per_age(
+    alpha: float, beta: float
+) -> None:
+    """Many customers with x = t_x = 0 are scored once per distinct T (whole-day ages by
+    counting, other ages by sorting): the same P(alive) as customer by customer."""
+    x, tx, T = _grid(3000, 9)
+    T2 = T + 0.25 * (np.arange(len(T)) % 3)  # ages off the whole-day grid
+    m = ParetoNBDModel(ParetoNBDParams(0.55, alpha, 0.6, beta))
+    for ages in (T, T2):
+        together = m.probability_alive(x, tx, ages)
+        one_by_one = np.concatenate(
+            [
+                m.probability_alive(x[i : i + 50], tx[i : i + 50], ages[i : i + 50])
+                for i in range(0, len(x), 50)
+            ]
+        )
+        np.testing.assert_array_equal(together, one_by_one)

@@ -653,6 +653,19 @@ def log_integral_hessian(
     return log_i, grad, hess
 
 
+def _distinct(v: FloatArray) -> tuple[FloatArray, npt.NDArray[np.intp]]:
+    """Distinct values and each one's index: by counting for whole numbers in a modest range
+    (ages on a daily or weekly grid), else by sorting."""
+    lo, hi = float(v.min()), float(v.max())
+    if hi - lo < 8 * len(v) + 4096 and bool(np.all(v == np.floor(v))):
+        k = (v - lo).astype(np.intp)
+        present = np.bincount(k, minlength=1) > 0
+        pos = np.cumsum(present) - 1
+        return np.flatnonzero(present).astype(np.float64) + lo, pos[k].astype(np.intp)
+    u, inv = np.unique(v, return_inverse=True)
+    return np.asarray(u, dtype=np.float64), inv.reshape(-1).astype(np.intp)
+
+
 def log_dead_odds(
     r: float,
     alpha: float | FloatArray,
@@ -669,9 +682,28 @@ def log_dead_odds(
     + ln((m + t_x) / (beta + t_x))`` (ratios by log1p: no large logarithms cancel).
     -inf where t_x = T. P(alive) is ``expit(-odds)``.
 
+    With the plain parameters, the customers without a repeat purchase (x = t_x = 0, often
+    most of them) differ only by T: their odds are computed once per distinct T.
+
     >>> float(log_dead_odds(0.5, 10.0, 0.6, 12.0, np.array([2.0]), np.array([30.0]), np.array([30.0]))[0])
     -inf
     """
+    a_, b_ = float(np.max(alpha)), float(np.max(beta))
+    cheap = max(s + 1.0 if a_ < b_ else r, 1.0) * abs(a_ - b_) <= _NEAR_EQUAL * min(a_, b_)
+    if np.ndim(alpha) == 0 and np.ndim(beta) == 0 and len(x) > 64 and not cheap:
+        # (with close scales the series of _log_j is cheaper than finding the distinct T)
+        none = np.flatnonzero((x == 0) & (tx == 0))
+        if 4 * len(none) > len(x):
+            uT, inv = _distinct(T[none])
+            if 2 * len(uT) < len(none):
+                odds = np.empty(len(x))
+                zero = np.zeros(len(uT))
+                odds[none] = log_dead_odds(r, alpha, s, beta, zero, zero, uT)[inv]
+                rest = np.ones(len(x), dtype=bool)
+                rest[none] = False
+                some = np.flatnonzero(rest)
+                odds[some] = log_dead_odds(r, alpha, s, beta, x[some], tx[some], T[some])
+                return odds
     p, _, al, be, lo, hi, P, _, u0, _, W, term = _reduced(r + x, s + 1.0, alpha, beta, tx, T)
     log_j = _log_j(P, W, term, np.abs(al - be) / u0)
     span = hi - lo
