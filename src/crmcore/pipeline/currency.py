@@ -252,7 +252,7 @@ def one_currency(
     amounts: FloatArray,
     codes: IntArray,
     currencies: Sequence[str],
-    days: npt.NDArray[np.datetime64],
+    days: npt.NDArray[np.datetime64] | None,
     *,
     currency: str | None = None,
     rates: RateTable | None = None,
@@ -262,7 +262,8 @@ def one_currency(
 
     ``codes[i]`` indexes ``currencies`` (-1: no currency known). Without
     ``rates`` every amount must be in one currency (``currency`` when given)
-    and is returned as it is; with ``rates`` each amount is converted into
+    and is returned as it is (``days`` may then be None); with ``rates`` each amount is
+    converted into
     ``currency`` (default: the table's base) at the rate of ``days[i]``. The
     currency is None only when no amount carries one (a table built without
     currencies). Amounts without a currency beside amounts with one are
@@ -290,7 +291,6 @@ def one_currency(
             f"'codes' must index 'currencies' ({len(currencies)}) or be -1: "
             f"{int(codes.min())} to {int(codes.max())}"
         )
-    days = _days(days, len(codes))
     has = ~np.isnan(amounts)
     used = np.flatnonzero(np.bincount(codes[has] + 1, minlength=len(currencies) + 1)) - 1
     known = used[used >= 0]
@@ -323,6 +323,7 @@ def one_currency(
     if (used < 0).any():
         raise ValidationError(f"{name!r} has no currencies to convert with 'rates'")
     target = rates.base if target is None else target
+    days = _days(days, len(codes))
     rows = np.flatnonzero(has)
     out = amounts.copy()
     factor = rates.factors(currencies, codes[rows], days[rows])

@@ -33,6 +33,7 @@ from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
 from crmcore.model._fields import instance
+from crmcore.model.money import _to_currency
 from crmcore.pipeline.currency import RateTable, one_currency
 from crmcore.pipeline.funnel import ForecastCategory, Funnel, StageKind
 from crmcore.tables import FieldHistory, StageHistory
@@ -196,7 +197,7 @@ class FunnelHistory:
         converted into ``currency`` (default: the table's base), each event's amount
         at the rate of its day, each deal's amount at its close date (closed deals)
         or at ``as_of`` (open deals). ``currency`` alone requires every amount to be
-        in it.
+        in it (the amounts of a history without currencies are taken to be).
 
         >>> from crmcore.pipeline.presets import B2B
         >>> h = StageHistory.from_arrays(opportunity_ids=["a"], sequence=[0], from_stage=[None],
@@ -561,6 +562,8 @@ def _in_one_currency(
 ) -> tuple[FloatArray, FloatArray, str | None]:
     """The events' and the deals' amounts in one currency, and that currency (the one rule of
     :mod:`crmcore.pipeline.currency`, applied to both at once)."""
+    if history.currency is None and not edited and rates is None:  # no currency anywhere
+        return amount, amount_last, None if currency is None else _to_currency(currency)
     labels = [] if history.currency_labels is None else [str(c) for c in history.currency_labels]
     codes = (
         np.full(len(amount), -1, dtype=np.int64)
@@ -576,8 +579,10 @@ def _in_one_currency(
         np.concatenate([amount, amount_last]),
         np.concatenate([codes, deal_codes]),
         labels,
-        np.concatenate([days, deal_days]),
+        None if rates is None else np.concatenate([days, deal_days]),  # days: to convert only
         currency=currency,
         rates=rates,
     )
+    if rates is None:  # checked, nothing converted
+        return amount, amount_last, money
     return both[: len(amount)], both[len(amount) :], money
