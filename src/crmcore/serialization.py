@@ -223,6 +223,8 @@ def _upgrade(data: Mapping[str, Any], cls: type) -> dict[str, Any]:
     names = {f.name for f in attrs.fields(cls)} if attrs.has(cls) else set()
     if "fit" in names and "fit" not in out and all(k in out for k in _OLD_SBG_KEYS):
         return _upgrade_sbg(out)
+    if "fit" in names and "fit" not in out and all(k in out for k in _OLD_LOYALTY_KEYS):
+        return _upgrade_loyalty(out)
     if "fit" not in names or "fit" in out or not all(k in out for k in _OLD_FIT_KEYS[1:]):
         return out
     old = {k: out.pop(k) for k in _OLD_FIT_KEYS}
@@ -286,6 +288,43 @@ def _upgrade_sbg(data: dict[str, Any]) -> dict[str, Any]:
         "iterations": data["iterations"],
         "converged": data["converged"],
         "message": "",
+    }
+    return out
+
+
+_OLD_LOYALTY_KEYS = (
+    "parameter_names",
+    "standard_errors",
+    "covariance",
+    "log_likelihood",
+    "n_responses",
+    "converged",
+    "iterations",
+)
+
+
+def _upgrade_loyalty(data: dict[str, Any]) -> dict[str, Any]:
+    """A loyalty fit with the fit's fields beside the model (formats 0 and 1, and format 2
+    before the loyalty fit carried a FitSummary) in the form of format 2: ``fit`` holds
+    the estimated coefficients (read from the model), ``boundary`` becomes ``at_bound``."""
+    out = {k: v for k, v in data.items() if k not in (*_OLD_LOYALTY_KEYS, "message", "boundary")}
+    model = data.get("model")
+    names = data["parameter_names"]
+    if not isinstance(model, Mapping) or not isinstance(names, list):
+        return data  # left for the structuring errors to name
+    out["fit"] = {
+        "model": "loyalty",
+        "names": names,
+        "estimates": [model.get(n, 0.0) for n in names],
+        "standard_errors": data["standard_errors"],
+        "covariance": data["covariance"],
+        "log_likelihood": data["log_likelihood"],
+        "n": data["n_responses"],
+        "iterations": data["iterations"],
+        "converged": data["converged"],
+        "message": data.get("message", ""),
+        "scales": ["linear"] * len(names),
+        "at_bound": data.get("boundary", []),
     }
     return out
 
@@ -360,8 +399,8 @@ def _configure_models(conv: cattrs.Converter) -> None:
                 msg = f"cannot read {other} (type {found!r}) as {cls.__name__} (type {_kind!r})"
                 raise ValidationError(msg, problems=(f"$.type: {msg}",))
             rest = {k: v for k, v in data.items() if k not in ("type", "format")}
-            if data.get("format", 0) < 2:
-                rest = _upgrade(rest, cls)
+            if data.get("format", 0) < 2 or "parameter_names" in rest:  # a loyalty fit's
+                rest = _upgrade(rest, cls)  # fields were flat in format 2 until it had a fit
             return _in(rest, cls)
 
         conv.register_unstructure_hook(cls, write)

@@ -6,7 +6,9 @@ equals that of their 5 × (distinct levels) counts, so fitting costs the same
 for a thousand or a million customers. The optimiser is Fisher scoring from
 several starts (scipy's BFGS where it stalls), polished by Newton steps on
 the analytic observed Hessian until the step is at rounding level; standard
-errors come from the inverse of that Hessian.
+errors come from the inverse of that Hessian. A fit is a :class:`LoyaltyFit`: the
+model and its :class:`~crmcore.fitting.FitSummary` (``fit``), the one result
+shape of every maximum-likelihood fit in crmcore.
 
 The maximum may lie on the boundary of the parameter space, where the captive
 floor is 0 at every competition level or at every level but the lowest or the
@@ -36,17 +38,18 @@ True
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 from scipy.special import chdtrc, chdtri, expit
 
-from crmcore._results import COUNT, FINITE, NONNEGATIVE, PROBABILITY, each
+from crmcore._results import COUNT, NONNEGATIVE, PROBABILITY
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import FitError, ValidationError
-from crmcore.model._fields import instance, tuple_of
+from crmcore.fitting import FitSummary
+from crmcore.model._fields import instance
 from crmcore.satisfaction._boundary import (
     FLOOR_EDGE,
     KKT_TOLERANCE,
@@ -93,18 +96,38 @@ _SINGULAR = 1e-12  # smallest eigenvalue of the observed information, relative t
 _TIE = 1e-12  # per-response log-likelihoods this close are the same maximum
 
 
+def _fit_summary(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    instance(FitSummary, "a FitSummary")(_inst, attribute, value)
+    assert isinstance(value, FitSummary)
+    if any(n not in PARAMETER_NAMES for n in (*value.names, *value.at_bound)):
+        raise ValidationError(
+            f"'fit' must name coefficients of {PARAMETER_NAMES}: {value.names!r}, at bound "
+            f"{value.at_bound!r}"
+        )
+    if set(value.names) & set(value.at_bound):
+        raise ValidationError(
+            f"'fit' cannot estimate a coefficient it holds on the boundary: {value.at_bound!r}"
+        )
+    if value.standard_errors is None or value.covariance is None:
+        raise ValidationError("'fit' of a loyalty fit must carry standard errors and covariance")
+
+
 @attrs.frozen
 class LoyaltyFit:
     """A fitted loyalty model: coefficients, standard errors, covariance, log-likelihood.
 
+    ``model`` holds all six coefficients; ``fit`` is the
+    :class:`~crmcore.fitting.FitSummary` of the estimated ones (the one result
+    shape of every fit in crmcore: estimates, standard errors, intervals,
+    covariance, log-likelihood, AIC/BIC, ``n`` = responses, iterations).
     ``parameter_names`` lists the estimated coefficients (the competition
     terms are fixed at 0 in an unmoderated fit); ``standard_errors`` and
     ``covariance`` follow that order. ``boundary`` names the coefficients
     held on the edge of the parameter space because the maximum lies there
     (the captive floor at 0 at every competition level, or at every level but
-    the lowest or the highest: see ``message``); they have no standard error,
-    and the standard errors of the others hold them fixed. Round-trips
-    through :mod:`crmcore.serialization`.
+    the lowest or the highest: see ``message``; ``fit.at_bound`` too); they
+    have no standard error, and the standard errors of the others hold them
+    fixed. Round-trips through :mod:`crmcore.serialization`.
 
     >>> from crmcore.serialization import to_json, from_json
     >>> fit = fit_loyalty_table([1, 2, 3, 4, 5], [0.5] * 5, [30, 34, 45, 70, 90], [100] * 5)
@@ -112,46 +135,79 @@ class LoyaltyFit:
     True
     >>> fit.parameter_names
     ('intercept', 'log_slope', 'floor_logit')
+    >>> round(fit.fit["floor_logit"].estimate, 4) == round(fit.model.floor_logit, 4)
+    True
     """
 
     model: LoyaltyModel = attrs.field(validator=instance(LoyaltyModel, "a LoyaltyModel"))
-    parameter_names: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a parameter name"))
-    standard_errors: tuple[float, ...] = attrs.field(validator=each(NONNEGATIVE))
-    covariance: tuple[tuple[float, ...], ...] = attrs.field(validator=each(each(FINITE)))
-    log_likelihood: float = attrs.field(validator=FINITE)
-    n_responses: int = attrs.field(validator=COUNT)
+    fit: FitSummary = attrs.field(validator=_fit_summary)
     n_cells: int = attrs.field(validator=COUNT)
     competition_levels: int = attrs.field(validator=COUNT)
-    converged: bool = attrs.field(validator=instance(bool, "a bool"))
-    iterations: int = attrs.field(validator=COUNT)
-    message: str = attrs.field(default="", validator=instance(str, "a string"))
-    boundary: tuple[str, ...] = attrs.field(default=(), validator=tuple_of(str, "a parameter name"))
 
     def __attrs_post_init__(self) -> None:
-        k = len(self.parameter_names)
-        if any(n not in PARAMETER_NAMES for n in self.parameter_names):
-            raise ValidationError(
-                f"'parameter_names' must come from {PARAMETER_NAMES}: {self.parameter_names!r}"
-            )
-        if any(n not in PARAMETER_NAMES or n in self.parameter_names for n in self.boundary):
-            raise ValidationError(
-                f"'boundary' must name coefficients of {PARAMETER_NAMES} that are not "
-                f"estimated: {self.boundary!r}"
-            )
-        if (
-            len(self.standard_errors) != k
-            or len(self.covariance) != k
-            or any(len(r) != k for r in self.covariance)
-        ):
-            raise ValidationError(
-                f"'standard_errors' and 'covariance' must match the {k} 'parameter_names': "
-                f"{len(self.standard_errors)} standard errors, {len(self.covariance)} covariance rows"
-            )
-        bad = [v for v in self.standard_errors if not (math.isfinite(v) and v >= 0)]
-        if bad:
-            raise ValidationError(f"'standard_errors' must be finite and >= 0: {bad[0]!r}")
-        if not math.isfinite(self.log_likelihood):
-            raise ValidationError(f"'log_likelihood' must be finite: {self.log_likelihood!r}")
+        for name, value in zip(self.fit.names, self.fit.estimates, strict=True):
+            if float(getattr(self.model, name)) != value:
+                raise ValidationError(
+                    f"'fit' estimates {name!r} at {value!r}, the model holds "
+                    f"{getattr(self.model, name)!r}"
+                )
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        """The estimated coefficients, in :data:`PARAMETER_NAMES` order."""
+        return self.fit.names
+
+    @property
+    def standard_errors(self) -> tuple[float, ...]:
+        """Standard errors of ``parameter_names`` (observed information)."""
+        assert self.fit.standard_errors is not None  # checked on construction
+        return self.fit.standard_errors
+
+    @property
+    def covariance(self) -> tuple[tuple[float, ...], ...]:
+        """Covariance matrix of ``parameter_names`` (rows and columns in that order)."""
+        assert self.fit.covariance is not None  # checked on construction
+        return self.fit.covariance
+
+    @property
+    def log_likelihood(self) -> float:
+        """The maximised log-likelihood."""
+        return self.fit.log_likelihood
+
+    @property
+    def n_responses(self) -> int:
+        """Responses fitted (``fit.n``)."""
+        return round(self.fit.n)
+
+    @property
+    def converged(self) -> bool:
+        """Whether the fit converged (a fit that does not raises FitError instead)."""
+        return self.fit.converged
+
+    @property
+    def iterations(self) -> int:
+        """Optimiser iterations, all starts and boundary fits counted."""
+        return self.fit.iterations
+
+    @property
+    def message(self) -> str:
+        """How the fit ended, and where the floor sits on the boundary if it does."""
+        return self.fit.message
+
+    @property
+    def boundary(self) -> tuple[str, ...]:
+        """Coefficients held on the boundary of the parameter space (``fit.at_bound``)."""
+        return self.fit.at_bound
+
+    @property
+    def aic(self) -> float:
+        """AIC of the fit (estimated coefficients only)."""
+        return self.fit.aic
+
+    @property
+    def bic(self) -> float:
+        """BIC of the fit (estimated coefficients, ``n`` = responses)."""
+        return self.fit.bic
 
     @property
     def moderated(self) -> bool:
@@ -175,7 +231,8 @@ class LoyaltyFit:
 
     def summary(self) -> list[str]:
         """One line per estimated coefficient: estimate, standard error and z; then one
-        per coefficient on the boundary (its fixed value, marked ``boundary``).
+        per coefficient on the boundary (its fixed value, marked ``boundary``). The
+        full table with intervals is ``str(fit.fit)``.
 
         >>> fit = fit_loyalty_table([1, 2, 3, 4, 5], [0.5] * 5, [30, 34, 45, 70, 90], [100] * 5)
         >>> print(fit.summary()[0])
@@ -407,19 +464,25 @@ def _result(cells: _Cells, opt: _Optimum, face: Face | None) -> LoyaltyFit:
             f"{opt.theta[5]:.6g}, floor_logit is the floor's logit extrapolated to "
             "competition 0 along it); standard errors hold it fixed"
         )
+    names = tuple(PARAMETER_NAMES[i] for i in opt.free)
     return LoyaltyFit(
         model=LoyaltyModel.from_params(opt.theta),
-        parameter_names=tuple(PARAMETER_NAMES[i] for i in opt.free),
-        standard_errors=tuple(float(math.sqrt(v)) for v in np.diag(cov)),
-        covariance=tuple(tuple(float(v) for v in row) for row in cov),
-        log_likelihood=-opt.value * n,
-        n_responses=round(n),
+        fit=FitSummary(
+            model="loyalty",
+            names=names,
+            estimates=tuple(float(v) for v in opt.theta[opt.free]),
+            standard_errors=tuple(float(math.sqrt(v)) for v in np.diag(cov)),
+            covariance=tuple(tuple(float(v) for v in row) for row in cov),
+            log_likelihood=-opt.value * n,
+            n=n,
+            iterations=opt.iterations,
+            converged=True,
+            message="converged: Fisher scoring then Newton on the observed Hessian" + where,
+            scales=("linear",) * len(names),
+            at_bound=() if face is None else face.names,
+        ),
         n_cells=len(cells.m),
         competition_levels=cells.levels,
-        converged=True,
-        iterations=opt.iterations,
-        message="converged: Fisher scoring then Newton on the observed Hessian" + where,
-        boundary=() if face is None else face.names,
     )
 
 
