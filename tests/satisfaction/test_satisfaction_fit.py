@@ -212,11 +212,11 @@ def test_a_zero_floor_is_fixed_on_its_boundary_not_an_error() -> None:
 
 def test_quasi_newton_fallback_reaches_the_same_optimum(monkeypatch: pytest.MonkeyPatch) -> None:
     """If Fisher scoring stalls, scipy's BFGS takes over from where it stopped."""
-    import crmcore.satisfaction.fit as fit_module
+    import crmcore.satisfaction._estimate as estimate
 
     s, y, c = _simulate(TRUE, 4_000, seed=13, levels=[0.0, 0.5, 1.0])
     normal = fit_loyalty(s, y, c)
-    monkeypatch.setattr(fit_module, "_scoring", lambda fun, info, t0: (fun(t0)[0], t0, 0))
+    monkeypatch.setattr(estimate, "_scoring", lambda fun, info, t0: (fun(t0)[0], t0, 0))
     fallback = fit_loyalty(s, y, c)
     assert fallback.log_likelihood == pytest.approx(normal.log_likelihood, abs=1e-6)
     assert fallback.model.params == pytest.approx(normal.model.params, abs=1e-4)
