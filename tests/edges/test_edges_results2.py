@@ -253,7 +253,9 @@ CHECKED = [
     "crmcore.pipeline.plans.PlanReport",
     "crmcore.pipeline.scorecard.Scorecards",
     "crmcore.pipeline.service.Advanced",
+    "crmcore.pipeline.service.Edited",
     "crmcore.pipeline.synthetic.SyntheticPipeline",
+    "crmcore.tables.field_history.FieldHistory",
     "crmcore.tables.stage_history.StageHistory",
     "crmcore.valuation.btyd.covariates.CovariateEffects",
 ]
