@@ -139,6 +139,11 @@ def _take(v: FloatArray, rows: npt.NDArray[np.intp]) -> FloatArray:
     return v[rows] if np.ndim(v) else v
 
 
+def _col(v: FloatArray, rows: npt.NDArray[np.intp]) -> FloatArray:
+    """Per-panel column of a per-row value (a scalar stays a scalar)."""
+    return v[rows][:, None] if np.ndim(v) else v
+
+
 def _take_terms(terms: Sequence[Term], rows: npt.NDArray[np.intp]) -> list[Term]:
     return [(_take(c, rows), _take(s, rows), _take(sb, rows), k) for c, s, sb, k in terms]
 
@@ -246,15 +251,15 @@ def _sum_panels(
         for c, sig, sbar, kap in terms:
             if kap == 1:  # log1p(σ expm1(η)): G >= 1, every digit of ln G near η = 0
                 np.expm1(eta, out=g)
-                g *= _take(sig, r)[:, None]
+                g *= _col(sig, r)
                 if moments:
                     inv_g = 1.0 / (1.0 + g)
                 np.log1p(g, out=g)
             else:
-                g = _log_g(eta, _take(sig, r)[:, None], _take(sbar, r)[:, None], kap)
+                g = _log_g(eta, _col(sig, r), _col(sbar, r), kap)
             if moments:
                 log_g = g.copy()
-            g *= _take(c, r)[:, None]
+            g *= _col(c, r)
             ln_f -= g
         f = np.exp(ln_f, out=ln_f)
         vals = np.einsum("ij,j->i", f, wk)  # not BLAS: no threads for a small product
@@ -520,22 +525,23 @@ def _log_j(P: FloatArray, W: FloatArray, term: Term, eps: FloatArray) -> FloatAr
     idx = None if near.all() else np.flatnonzero(near)
     if idx is not None:
         far = np.flatnonzero(~near)
-        out[far] = log_concave_integral(W[far], 1.0 - P[far], _take_terms([term], far))
-    P_, Q_, W_, e_ = (v if idx is None else v[idx] for v in (P, Q, W, eps))
+        out[far] = log_concave_integral(W[far], 1.0 - _take(P, far), _take_terms([term], far))
+    P_, Q_, W_, e_ = (v if idx is None else _take(v, idx) for v in (P, Q, W, eps))
     top = float(rho.max()) if idx is None else float(rho[idx].max())
     terms = 1 if top == 0 else int(np.ceil(-37.0 / np.log(top)))
     M = P_ + Q_ - 1.0
     # 1 − e^{−(M+k)W} by D_k = D_{k−1} + e^{−(M+k−1)W} (1 − e^−W): positive terms only
     gone = -np.expm1(-M * W_)
-    left = 1.0 - gone
-    step_gone, step_left = -np.expm1(-W_), np.exp(-W_)
-    coef = np.ones_like(M)
     total = gone / M
-    for k in range(1, terms):
-        coef *= (-(Q_ + (k - 1)) / k) * e_
-        gone += left * step_gone
-        left *= step_left
-        total += coef * gone / (M + k)
+    if terms > 1:
+        left = 1.0 - gone
+        step_gone, step_left = -np.expm1(-W_), np.exp(-W_)
+        coef = np.ones_like(M)
+        for k in range(1, terms):
+            coef *= (-(Q_ + (k - 1)) / k) * e_
+            gone += left * step_gone
+            left *= step_left
+            total += coef * gone / (M + k)
     with np.errstate(divide="ignore"):
         res = Q_ * np.log1p(e_) + np.log(total)
     if idx is None:
@@ -653,6 +659,13 @@ def log_integral_hessian(
     return log_i, grad, hess
 
 
+_SUB = 16384  # rows per piece of the series pass
+
+
+def _part(v: float | FloatArray, part: slice) -> float | FloatArray:
+    return v[part] if isinstance(v, np.ndarray) and v.ndim else v
+
+
 def _distinct(v: FloatArray) -> tuple[FloatArray, npt.NDArray[np.intp]]:
     """Distinct values and each one's index: by counting for whole numbers in a modest range
     (ages on a daily or weekly grid), else by sorting."""
@@ -690,6 +703,14 @@ def log_dead_odds(
     """
     a_, b_ = float(np.max(alpha)), float(np.max(beta))
     cheap = max(s + 1.0 if a_ < b_ else r, 1.0) * abs(a_ - b_) <= _NEAR_EQUAL * min(a_, b_)
+    if cheap and len(x) > 2 * _SUB:  # the series pass is memory-bound: cache-sized pieces
+        odds = np.empty(len(x))
+        for i in range(0, len(x), _SUB):
+            part = slice(i, i + _SUB)
+            odds[part] = log_dead_odds(
+                r, _part(alpha, part), s, _part(beta, part), x[part], tx[part], T[part]
+            )
+        return odds
     if np.ndim(alpha) == 0 and np.ndim(beta) == 0 and len(x) > 64 and not cheap:
         # (with close scales the series of _log_j is cheaper than finding the distinct T)
         none = np.flatnonzero((x == 0) & (tx == 0))
@@ -704,6 +725,24 @@ def log_dead_odds(
                 some = np.flatnonzero(rest)
                 odds[some] = log_dead_odds(r, alpha, s, beta, x[some], tx[some], T[some])
                 return odds
+    if isinstance(alpha, float | int) and isinstance(beta, float | int):
+        # one alpha and beta: the reduced form without broadcasting the scalars
+        a, b = float(alpha), float(beta)
+        p = r + x
+        ge = a >= b
+        u0 = (b if ge else a) + tx
+        gap = abs(a - b)
+        du = (a if ge else b) + tx
+        span = T - tx
+        W = np.log1p(span / u0)
+        q = np.asarray(s + 1.0)
+        P, Q = (q, p) if ge else (p, q)
+        log_j = _log_j(P, W, (Q, u0 / du, gap / du, 1.0), gap / u0)
+        head: FloatArray = log_j + p * np.log1p(span / (a + tx))
+        head += s * np.log1p(span / (b + tx)) + float(np.log(s))
+        if not ge:
+            head += np.log(u0 / (b + tx))
+        return head
     p, _, al, be, lo, hi, P, _, u0, _, W, term = _reduced(r + x, s + 1.0, alpha, beta, tx, T)
     log_j = _log_j(P, W, term, np.abs(al - be) / u0)
     span = hi - lo
