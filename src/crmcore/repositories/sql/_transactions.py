@@ -526,7 +526,11 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         parts.append(_raw_read(conn, stmt, _structured_rows))
 
     def _sqlite_rows(self, conn: Connection) -> int:
-        """About how many rows the table holds: ``max(rowid)`` (one B-tree descent)."""
+        """About how many rows the table holds: ``max(rowid)`` (one B-tree descent); a table
+        without rowids counts as endless (its ids are read row by row)."""
         rowid: Any = sa.literal_column("rowid")
-        top = conn.execute(sa.select(sa.func.max(rowid)).select_from(self.table)).scalar()
+        try:
+            top = conn.execute(sa.select(sa.func.max(rowid)).select_from(self.table)).scalar()
+        except sa.exc.DBAPIError:
+            return 2**62
         return int(top or 0)
