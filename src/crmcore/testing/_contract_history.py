@@ -18,8 +18,10 @@ are those of :mod:`crmcore.repositories._events`.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -172,6 +174,43 @@ class HistoryContract(ContractBase):
                     [event("o-1", 1, "lead", "lost", ts(2024, 3))],
                 )
             assert uow.opportunities.get("o-1").stage == "qualified"
+
+    def test_two_blocks_saving_one_version_only_one_lands(self) -> None:
+        uow, _ = self._created()
+        both_read = threading.Barrier(2, timeout=30)
+        # a database that locks the row makes the second writer wait inside save():
+        # then this barrier times out and the first writer commits on its own
+        both_wrote = threading.Barrier(2, timeout=1.0)
+        outcomes: list[str] = []
+
+        def writer(to: str) -> None:
+            peer = self.clone_uow(uow)
+            try:
+                with peer:
+                    seen = peer.opportunities.get("o-1")
+                    both_read.wait()
+                    closed = ts(2024, 2) if to == "lost" else None
+                    peer.opportunities.save(
+                        _moved(seen, to, ts(2024, 2), closed_at=closed),
+                        [event("o-1", 1, "lead", to, ts(2024, 2))],
+                    )
+                    with suppress(threading.BrokenBarrierError):
+                        both_wrote.wait()
+                    peer.commit()
+                outcomes.append(to)
+            except (ConcurrencyError, DuplicateError):
+                outcomes.append("refused")
+
+        threads = [threading.Thread(target=writer, args=(s,)) for s in ("qualified", "lost")]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert outcomes.count("refused") == 1, outcomes
+        landed = next(x for x in outcomes if x != "refused")
+        with uow:
+            assert uow.opportunities.get("o-1").stage == landed
+            assert [e.sequence for e in uow.opportunities.events("o-1")] == [0, 1]
 
     # -- moves from the current stage, in time order, not in the future -------------------------
     def test_a_move_from_another_stage_is_refused(self) -> None:
