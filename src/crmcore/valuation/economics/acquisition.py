@@ -33,6 +33,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular
 from crmcore._results import COUNT, NONNEGATIVE, array, choice, number
 from crmcore.arrays import (
     FloatArray,
@@ -62,7 +63,7 @@ ACQUISITION_CATEGORIES = ("marketing", "acquisition")
 
 
 @attrs.frozen(eq=False)
-class SpendTable:
+class SpendTable(Tabular):
     """Acquisition spend records: one row per (channel, period[, campaign]) amount, all >= 0.
 
     >>> SpendTable.from_arrays(channel=["tv"], period=[1], amount=[-5])
@@ -167,9 +168,13 @@ class SpendTable:
             amount=np.array(amounts, dtype=np.float64),
         )
 
+    def _columns(self) -> Columns:
+        cols = {"channel": self.channel, "period": self.period, "amount": self.amount}
+        return cols if self.campaign is None else {**cols, "campaign": self.campaign}
+
 
 @attrs.frozen(eq=False)
-class CACTable:
+class CACTable(Tabular):
     """Spend, customers and CAC per group; ``channel`` and/or ``period`` name the rows.
 
     ``defined`` is False where no customer was acquired (then ``cac`` is nan).
@@ -194,6 +199,16 @@ class CACTable:
 
     def __len__(self) -> int:
         return len(self.spend)
+
+    def _columns(self) -> Columns:
+        groups = {"channel": self.channel, "period": self.period}
+        return {
+            **{k: v for k, v in groups.items() if v is not None},
+            "spend": self.spend,
+            "customers": self.customers,
+            "cac": self.cac,
+            "defined": self.defined,
+        }
 
 
 @attrs.frozen(eq=False)

@@ -27,6 +27,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular, flat
 from crmcore._results import FINITE, array
 from crmcore.arrays import (
     FloatArray,
@@ -119,7 +120,7 @@ def _refuse_overflow(out: FloatArray, name: str, given: FloatArray, what: str) -
 
 
 @attrs.frozen(eq=False)
-class RetentionWhatIf:
+class RetentionWhatIf(Tabular):
     """Effect of raising retention by ``points`` percentage points, per cohort.
 
     ``clv_before``/``clv_after`` per customer, ``profit_effect`` =
@@ -142,6 +143,17 @@ class RetentionWhatIf:
     def total_effect(self) -> float:
         """Sum of the profit effect over all cohorts."""
         return float(self.profit_effect.sum())
+
+    def _columns(self) -> Columns:
+        names = (
+            "retention_before",
+            "retention_after",
+            "clv_before",
+            "clv_after",
+            "profit_effect",
+            "relative_change",
+        )
+        return dict(zip(names, flat(*(getattr(self, n) for n in names)), strict=True))
 
 
 def retention_what_if(

@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special, stats
 
+from crmcore._frames import Columns, Tabular, wide
 from crmcore._results import NONNEGATIVE, PROBABILITY, array, number
 from crmcore.arrays import (
     FloatArray,
@@ -72,7 +73,7 @@ class CSATResult:
 
 
 @attrs.frozen(eq=False)
-class CSATTable:
+class CSATTable(Tabular):
     """CSAT per group as aligned arrays; ``distribution`` has shape ``(groups, 5)``.
 
     >>> t = csat_by_group([5, 1, 4, 4], ["a", "a", "b", "b"])
@@ -117,6 +118,24 @@ class CSATTable:
             distribution=self.distribution[i].copy(),
             confidence=self.confidence,
         )
+
+    def _columns(self) -> Columns:
+        return {
+            "group": self.labels,
+            "n": self.n,
+            "effective_n": self.effective_n,
+            "mean": self.mean,
+            "sd": self.sd,
+            "mean_low": self.mean_low,
+            "mean_high": self.mean_high,
+            "top_box": self.top_box,
+            "top_box_low": self.top_box_low,
+            "top_box_high": self.top_box_high,
+            "top2_box": self.top2_box,
+            "top2_box_low": self.top2_box_low,
+            "top2_box_high": self.top2_box_high,
+            **wide("share_", range(1, self.distribution.shape[1] + 1), self.distribution),
+        }
 
 
 @attrs.frozen(eq=False)

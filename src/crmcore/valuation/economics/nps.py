@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
+from crmcore._frames import Columns, Tabular
 from crmcore._results import NONNEGATIVE, PROBABILITY, array, choice, number
 from crmcore.arrays import (
     FloatArray,
@@ -165,7 +166,7 @@ class NPSResult:
 
 
 @attrs.frozen(eq=False)
-class NPSTable:
+class NPSTable(Tabular):
     """NPS per group (segment or period), as aligned arrays; ``labels[i]`` names row ``i``.
 
     >>> t = nps_by_group([10, 2, 9, 9], ["a", "a", "b", "b"])
@@ -224,9 +225,23 @@ class NPSTable:
             method=self.method,
         )
 
+    def _columns(self) -> Columns:
+        return {
+            "group": self.labels,
+            "n": self.n,
+            "effective_n": self.effective_n,
+            "promoters": self.promoters,
+            "passives": self.passives,
+            "detractors": self.detractors,
+            "score": self.score,
+            "se": self.se,
+            "low": self.low,
+            "high": self.high,
+        }
+
 
 @attrs.frozen(eq=False)
-class NPSComparison:
+class NPSComparison(Tabular):
     """Difference ``second − first`` of independent NPS values with a z-test and interval.
 
     Arrays (one element for :func:`compare_nps`); ``p_value`` is two-sided.
@@ -244,6 +259,16 @@ class NPSComparison:
     high: FloatArray = attrs.field(validator=array(lo=-2, hi=2, length="difference"))
     confidence: float = attrs.field(validator=PROBABILITY)
     method: str = attrs.field(validator=choice(*_METHODS))
+
+    def _columns(self) -> Columns:
+        return {
+            "difference": self.difference,
+            "se": self.se,
+            "z": self.z,
+            "p_value": self.p_value,
+            "low": self.low,
+            "high": self.high,
+        }
 
 
 def _table(

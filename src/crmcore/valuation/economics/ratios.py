@@ -35,6 +35,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular, flat
 from crmcore._results import array, number
 from crmcore.arrays import (
     FloatArray,
@@ -54,7 +55,7 @@ __all__ = ["CLVCACReport", "CLVCACTable", "PaybackResult", "cac_payback", "clv_t
 
 
 @attrs.frozen(eq=False)
-class CLVCACTable:
+class CLVCACTable(Tabular):
     """Mean CLV, CAC and their ratio per group; ``flagged`` where mean CLV < CAC.
 
     >>> from crmcore.valuation.economics.acquisition import SpendTable, acquisition_cost
@@ -83,6 +84,19 @@ class CLVCACTable:
     ratio_defined: npt.NDArray[np.bool_] = attrs.field(validator=array("b", length="customers"))
     flagged: npt.NDArray[np.bool_] = attrs.field(validator=array("b", length="customers"))
     flagged_customers: FloatArray = attrs.field(validator=array(lo=0, length="customers"))
+
+    def _columns(self) -> Columns:
+        groups = {"channel": self.channel, "period": self.period}
+        return {
+            **{k: v for k, v in groups.items() if v is not None},
+            "customers": self.customers,
+            "mean_clv": self.mean_clv,
+            "cac": self.cac,
+            "ratio": self.ratio,
+            "ratio_defined": self.ratio_defined,
+            "flagged": self.flagged,
+            "flagged_customers": self.flagged_customers,
+        }
 
 
 @attrs.frozen(eq=False)
@@ -200,7 +214,7 @@ def clv_to_cac(
 
 
 @attrs.frozen(eq=False)
-class PaybackResult:
+class PaybackResult(Tabular):
     """Months of margin to recover CAC: ``months`` (fractional; inf where never recovered).
 
     >>> p = cac_payback([100.0, 500.0], 50.0, retention=0.9)
@@ -220,6 +234,10 @@ class PaybackResult:
         ok = self.recovered
         out[ok] = np.ceil(self.months[ok] - 1e-9).astype(np.int64)
         return out
+
+    def _columns(self) -> Columns:
+        months, whole, recovered = flat(self.months, self.whole_months, self.recovered)
+        return {"months": months, "whole_months": whole, "recovered": recovered}
 
 
 def cac_payback(

@@ -22,6 +22,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular
 from crmcore._results import PROBABILITY, array, choice, number
 from crmcore.arrays import (
     FloatArray,
@@ -55,7 +56,7 @@ RESPONSE_BENCHMARKS: dict[str, tuple[float, float]] = {
 
 
 @attrs.frozen(eq=False)
-class ResponseTable:
+class ResponseTable(Tabular):
     """Per channel: contacts, responses, rate with interval, cost per response / acquired customer.
 
     ``cost_per_response`` (``cost_per_customer``) is nan where there were no
@@ -92,6 +93,22 @@ class ResponseTable:
     )
     confidence: float = attrs.field(validator=PROBABILITY)
     method: str = attrs.field(validator=instance(str, "an interval method"))
+
+    def _columns(self) -> Columns:
+        return {
+            "channel": self.channel,
+            "contacts": self.contacts,
+            "responses": self.responses,
+            "rate": self.rate,
+            "low": self.low,
+            "high": self.high,
+            "cost": self.cost,
+            "acquired": self.acquired,
+            "cost_per_response": self.cost_per_response,
+            "cost_per_response_defined": self.cost_per_response_defined,
+            "cost_per_customer": self.cost_per_customer,
+            "cost_per_customer_defined": self.cost_per_customer_defined,
+        }
 
 
 def _counts(values: npt.ArrayLike | None, name: str, n: int) -> FloatArray:
