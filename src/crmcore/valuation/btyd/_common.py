@@ -40,7 +40,15 @@ from crmcore.arrays import (
 from crmcore.errors import ValidationError
 from crmcore.fitting import FitSummary, LogLik, Newton, maximum_likelihood
 from crmcore.options import MAX_PERIODS, as_number
-from crmcore.parallel import executor
+from crmcore.valuation.btyd._blocks import (
+    BLOCK,
+    CHUNK,
+    blocks,
+    chunked,
+    is_kernel,
+    scratch,
+    valid_block,
+)
 
 __all__ = [
     "CHUNK",
@@ -64,9 +72,6 @@ __all__ = [
     "weights_or_ones",
 ]
 
-CHUNK = 1 << 16
-"""Rows per block in element-wise predictions (keeps temporaries in cache, memory flat)."""
-
 
 def trigamma(z: npt.ArrayLike) -> Any:
     """The trigamma function psi_1(z) = zeta(2, z) for z > 0 (scipy's ``polygamma(1, z)``
@@ -87,44 +92,6 @@ def positive(_inst: object, attribute: attrs.Attribute[float], value: float) -> 
     crmcore.errors.ValidationError: 'log_likelihood' must be > 0: -1.0
     """
     as_number(value, name=attribute.name, low=0, inclusive=(False, True))
-
-
-def blocks(fn: Callable[[int, int], None], n: int, size: int = CHUNK) -> None:
-    """Run ``fn(lo, hi)`` over the blocks of ``range(n)``, in parallel when there are several
-    and :func:`crmcore.parallel.get_threads` allows more than one thread (else inline).
-
-    >>> seen = []
-    >>> blocks(lambda lo, hi: seen.append((lo, hi)), 5, size=2)
-    >>> sorted(seen)
-    [(0, 2), (2, 4), (4, 5)]
-    """
-    starts = range(0, n, size)
-    pool = executor() if n >= 4 * size else None
-    if pool is None:
-        for lo in starts:
-            fn(lo, min(lo + size, n))
-        return
-    for f in [pool.submit(fn, lo, min(lo + size, n)) for lo in starts]:
-        f.result()
-
-
-def chunked(fn: Callable[..., FloatArray], *arrays: FloatArray, size: int = CHUNK) -> FloatArray:
-    """Apply an element-wise ``fn`` block by block (same result, bounded temporaries; blocks run
-    in parallel threads on large inputs, so ``fn`` must only write its own temporaries).
-
-    >>> chunked(lambda a, b: a + b, np.arange(5.0), np.ones(5), size=2).tolist()
-    [1.0, 2.0, 3.0, 4.0, 5.0]
-    """
-    n = len(arrays[0])
-    if n <= size:
-        return fn(*arrays)
-    out = np.empty(n, dtype=np.float64)
-
-    def run(lo: int, hi: int) -> None:
-        out[lo:hi] = fn(*(a[lo:hi] for a in arrays))
-
-    blocks(run, n, size)
-    return out
 
 
 def as_counts(values: npt.ArrayLike, *, name: str) -> FloatArray:
@@ -151,16 +118,6 @@ def _check_counts(arr: FloatArray, *, name: str) -> None:
         )
 
 
-def _valid_block(x: FloatArray, t_x: FloatArray, tt: FloatArray) -> bool:
-    """True when a block of (frequency, recency, T) passes every rule of :func:`check_rft`
-    (no NaN or inf; the slow path names the first bad row)."""
-    if not (x.min() >= 0 and x.max() <= MAX_PERIODS and t_x.min() >= 0 and tt.max() < np.inf):
-        return False  # also False for NaN
-    if not (np.all(t_x <= tt) and np.all(np.floor(x) == x)):
-        return False
-    return not np.any((x == 0) != (t_x == 0))
-
-
 def _aligned(
     frequency: npt.ArrayLike, recency: npt.ArrayLike, T: npt.ArrayLike
 ) -> tuple[FloatArray, FloatArray, FloatArray] | None:
@@ -185,24 +142,30 @@ def _fast_rft(
     ok = [True]
 
     def check(lo: int, hi: int) -> None:
-        if not _valid_block(x[lo:hi], t_x[lo:hi], tt[lo:hi]):
+        if not valid_block(x[lo:hi], t_x[lo:hi], tt[lo:hi], scratch(hi - lo)):
             ok[0] = False
 
-    blocks(check, len(x))
+    blocks(check, len(x), BLOCK)
     return arrs if ok[0] else None
 
 
 def map_rft(
-    fn: Callable[[FloatArray, FloatArray, FloatArray], FloatArray],
+    fn: Callable[..., Any],
     frequency: npt.ArrayLike,
     recency: npt.ArrayLike,
     T: npt.ArrayLike,
     *,
-    size: int = CHUNK,
+    size: int | None = None,
 ) -> FloatArray:
     """Validate a (frequency, recency, T) history and apply the element-wise ``fn`` in the same
     pass, block by block (each block is checked while it is in cache, then computed); a bad
     value raises the error of :func:`check_rft`, naming the first bad row.
+
+    ``fn(x, t_x, T)`` returns a block's values; a
+    :func:`~crmcore.valuation.btyd._blocks.block_kernel` ``fn(x, t_x, T, out, scratch)``
+    writes them into ``out`` with the thread's scratch buffers, which hold the block's
+    largest frequency and age found by the check (blocks of
+    :data:`~crmcore.valuation.btyd._blocks.BLOCK` rows, else :data:`CHUNK`, unless ``size``).
 
     >>> map_rft(lambda x, tx, T: x + tx, np.array([1.0]), np.array([2.0]), np.array([3.0])).tolist()
     [3.0]
@@ -211,17 +174,21 @@ def map_rft(
     if arrs is None:
         return chunked(fn, *check_rft(frequency, recency, T), size=size)
     x, t_x, tt = arrs
+    kernel = is_kernel(fn)
     out = np.empty(len(x), dtype=np.float64)
     ok = [True]
 
     def run(lo: int, hi: int) -> None:
         xb, tb, Tb = x[lo:hi], t_x[lo:hi], tt[lo:hi]
-        if _valid_block(xb, tb, Tb):
-            out[lo:hi] = fn(xb, tb, Tb)
-        else:
+        sc = scratch(hi - lo)
+        if not valid_block(xb, tb, Tb, sc):
             ok[0] = False
+        elif kernel:
+            fn(xb, tb, Tb, out[lo:hi], sc)
+        else:
+            out[lo:hi] = fn(xb, tb, Tb)
 
-    blocks(run, len(x), size)
+    blocks(run, len(x), size or (BLOCK if kernel else CHUNK))
     if not ok[0]:
         return chunked(fn, *check_rft(frequency, recency, T), size=size)
     return out

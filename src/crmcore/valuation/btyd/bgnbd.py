@@ -15,6 +15,8 @@ time zero) she drops out with probability ``p`` (beta(a, b) across customers).
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,6 +31,7 @@ from crmcore.errors import FitError
 from crmcore.fitting import FitSummary, initial_values, maximum_likelihood
 from crmcore.model._fields import instance
 from crmcore.valuation.btyd._bgnbd_loglik import _loglik
+from crmcore.valuation.btyd._blocks import Scratch, block_kernel
 from crmcore.valuation.btyd._common import (
     TIME_SCALES,
     chunked,
@@ -202,32 +205,40 @@ class _BetaGeoBase(PurchaseModelBase):
             return chunked(self._alive_block, x, tx, T)
         return _alive_bg(x, tx, T, r, al, a, b, self._shift)
 
-    def _alive_block(self, x: FloatArray, tx: FloatArray, T: FloatArray) -> FloatArray:
-        """P(alive) of one block of customers with the plain parameters (a lookup table of
-        log(a / (b + x - 1 + s)) per whole x, in place: the fast path of ``_alive_rows``)."""
+    @block_kernel
+    def _alive_block(
+        self, x: FloatArray, tx: FloatArray, T: FloatArray, out: FloatArray, sc: Scratch
+    ) -> None:
+        """P(alive) of one checked block of customers with the plain parameters, written into
+        ``out`` (the fast path of ``_alive_rows`` and ``probability_alive``): every pass in
+        place in the thread's scratch, log(a / (b + x - 1 + s)) looked up per whole x."""
         p = self.params
         s = self._shift
-        num = T + p.alpha
-        den = tx + p.alpha
+        k = len(x)
+        num, den = sc.f0[:k], sc.f1[:k]
+        x_max = float(x.max()) if sc.x_max is None else sc.x_max
+        np.add(T, p.alpha, out=num)
+        np.add(tx, p.alpha, out=den)
         np.divide(num, den, out=num)
         np.log(num, out=num)
         np.add(x, p.r, out=den)
         num *= den
-        x_max = float(x.max()) if len(x) else 0.0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if x_max < 1e6:
-                table = np.log(p.a) - np.log(p.b + np.arange(int(x_max) + 1.0) - 1 + s)
-                if not s:
-                    table[0] = -np.inf  # x = 0 without shift: alive for sure
-                num += table[x.astype(np.intp)]
-            else:
-                num += np.log(p.a) - np.log(np.maximum(p.b + x - 1 + s, 1e-300))
-                if not s:
-                    num[x == 0] = -np.inf
+        if x_max < _TABLE_ROWS:
+            t_max = float(T.max()) if sc.t_max is None else sc.t_max
+            table = _frequency_terms(p.a, p.b, s, _table_length(x_max), _zero_term(p, s, t_max))
+            xi = sc.i0[:k]
+            np.copyto(xi, x, casting="unsafe")
+            table.take(xi, out=den, mode="clip")  # 0 <= x <= x_max: never clipped
+            num += den
+        else:
+            with np.errstate(divide="ignore"):
+                num += np.log(p.a) - np.log(np.maximum((x - 1 + s) + p.b, 1e-300))
+            if not s:
+                num[x == 0] = -np.inf
         with np.errstate(over="ignore"):
             np.exp(num, out=num)
         num += 1.0
-        return np.reciprocal(num, out=num)
+        np.reciprocal(num, out=out)
 
     def _future_rows(self, t: Any, x: FloatArray, T: FloatArray, th: Params) -> FloatArray:
         """E[purchases in (T, T+t] | alive at T, x], Euler-transformed hypergeometric form
@@ -270,6 +281,40 @@ def _alive_bg(
     if not shift:
         out = np.where(x == 0, 1.0, out)
     return np.asarray(out, dtype=np.float64)
+
+
+_TABLE_ROWS = 1 << 16
+"""Frequencies below this are looked up in a table of log(a / (b + x - 1 + s)) (at most 512 KiB)."""
+
+
+def _table_length(x_max: float) -> int:
+    """Rows of the frequency table for frequencies up to ``x_max``: a power of two, so few
+    tables are built and cached."""
+    return max(64, 1 << int(x_max).bit_length())
+
+
+def _zero_term(p: BGNBDParams, shift: int, t_max: float) -> float | None:
+    """The table's entry for x = 0 when it is not the formula's (None: MBG/NBD). BG/NBD: a
+    customer without repeat purchases is alive for sure, and P = 1 / (1 + e^ld) is 1 exactly
+    once e^ld < 2^-53. The formula's -inf gives that, but exp takes a slow path there (5-10x);
+    -700 gives it too while r log((alpha + T) / alpha) <= 600 (then ld is in [-700, -100],
+    where exp is fast), so -700 up to that age, -inf beyond."""
+    if shift:
+        return None
+    return -700.0 if p.r * math.log1p(t_max / p.alpha) <= 600.0 else -math.inf
+
+
+@functools.lru_cache(maxsize=32)
+def _frequency_terms(a: float, b: float, shift: int, length: int, zero: float | None) -> FloatArray:
+    """log(a) - log(b + x - 1 + s) for x = 0 .. length - 1, read-only (entry 0 replaced by
+    ``zero`` unless None). The whole numbers x - 1 + s are exact, so b is added with one
+    rounding (b + x - 1 lost up to half of b's digits when b << 1 and x = 1)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table: FloatArray = np.log(a) - np.log((np.arange(float(length)) - 1 + shift) + b)
+    if zero is not None:
+        table[0] = zero
+    table.flags.writeable = False
+    return table
 
 
 def _future_bg(
