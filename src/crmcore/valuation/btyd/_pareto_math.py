@@ -505,49 +505,68 @@ def _reduced(
     return _Reduced(p_, q_, al, be, lo_, hi_, P, Q, u0, du, W, term)
 
 
-_NEAR_EQUAL = 0.1  # largest max(Q, 1) d / (m + lo) summed as the series of _log_j
+_NEAR_EQUAL = 0.4  # largest max(Q, 1) d / (m + lo) summed as the series of _log_j
 
 
 def _log_j(P: FloatArray, W: FloatArray, term: Term, eps: FloatArray) -> FloatArray:
     """ln J, J = ∫_0^W e^{(1−P)η} G^−Q dη (the reduced integral; ``term`` = (Q, σ, 1 − σ,
     1)), ε = d / (m + lo).
 
-    Where the scales are close (ρ = max(Q, 1) ε <= 0.1; all rows when alpha = beta), G =
+    Where the scales are close (ρ = max(Q, 1) ε <= 0.4; all rows when alpha = beta), G =
     e^η (1 + ε e^−η) / (1 + ε) gives J = (1 + ε)^Q Σ_k (−Q choose k) ε^k (1 − e^{−(M+k)W}) /
     (M + k), M = P + Q − 1, an alternating series whose terms fall by ρ or more (no
-    cancellation; a handful of terms); the other rows by :func:`log_concave_integral`."""
+    cancellation; 37 / ln(1/ρ) terms, cheaper than the quadrature up to ρ ~ 0.4; rows
+    grouped by ρ so that each group sums only the terms it needs); the other rows by
+    :func:`log_concave_integral`."""
     Q = term[0]
     rho = np.maximum(Q, 1.0) * eps
     near = rho <= _NEAR_EQUAL
     if not near.any():
         return log_concave_integral(W, 1.0 - P, [term])
     out = np.empty_like(W)
-    idx = None if near.all() else np.flatnonzero(near)
-    if idx is not None:
+    if not near.all():
         far = np.flatnonzero(~near)
         out[far] = log_concave_integral(W[far], 1.0 - _take(P, far), _take_terms([term], far))
-    P_, Q_, W_, e_ = (v if idx is None else _take(v, idx) for v in (P, Q, W, eps))
-    top = float(rho.max()) if idx is None else float(rho[idx].max())
-    terms = 1 if top == 0 else int(np.ceil(-37.0 / np.log(top)))
-    M = P_ + Q_ - 1.0
+    lo = -1.0
+    for hi in _SERIES_GROUPS:
+        grp = near & (rho > lo) & (rho <= hi)
+        lo = hi
+        if not grp.any():
+            continue
+        idx = None if grp.all() else np.flatnonzero(grp)
+        P_, Q_, W_, e_ = (v if idx is None else _take(v, idx) for v in (P, Q, W, eps))
+        top = float(rho.max() if idx is None else rho[idx].max())
+        res = _near_equal(P_, Q_, W_, e_, top)
+        if idx is None:
+            return res
+        out[idx] = res
+    return out
+
+
+_SERIES_GROUPS = (0.0, 0.02, 0.1, _NEAR_EQUAL)
+
+
+def _near_equal(
+    P: FloatArray, Q: FloatArray, W: FloatArray, eps: FloatArray, rho: float
+) -> FloatArray:
+    """The alternating series of :func:`_log_j` for rows whose ratio is at most ``rho``."""
+    terms = 1 if rho == 0 else int(np.ceil(-37.0 / np.log(rho)))
+    M = P + Q - 1.0
     # 1 − e^{−(M+k)W} by D_k = D_{k−1} + e^{−(M+k−1)W} (1 − e^−W): positive terms only
-    gone = -np.expm1(-M * W_)
+    gone = -np.expm1(-M * W)
     total = gone / M
     if terms > 1:
         left = 1.0 - gone
-        step_gone, step_left = -np.expm1(-W_), np.exp(-W_)
+        step_gone, step_left = -np.expm1(-W), np.exp(-W)
         coef = np.ones_like(M)
         for k in range(1, terms):
-            coef *= (-(Q_ + (k - 1)) / k) * e_
+            coef *= (-(Q + (k - 1)) / k) * eps
             gone += left * step_gone
             left *= step_left
             total += coef * gone / (M + k)
     with np.errstate(divide="ignore"):
-        res = Q_ * np.log1p(e_) + np.log(total)
-    if idx is None:
-        return res
-    out[idx] = res
-    return out
+        res: FloatArray = Q * np.log1p(eps) + np.log(total)
+    return res
 
 
 def log_power_integral(
@@ -702,7 +721,7 @@ def log_dead_odds(
     -inf
     """
     a_, b_ = float(np.max(alpha)), float(np.max(beta))
-    cheap = max(s + 1.0 if a_ < b_ else r, 1.0) * abs(a_ - b_) <= _NEAR_EQUAL * min(a_, b_)
+    cheap = max(s + 1.0 if a_ < b_ else r, 1.0) * abs(a_ - b_) <= 0.02 * min(a_, b_)
     if cheap and len(x) > 2 * _SUB:  # the series pass is memory-bound: cache-sized pieces
         odds = np.empty(len(x))
         for i in range(0, len(x), _SUB):
