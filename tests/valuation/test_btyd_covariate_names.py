@@ -89,3 +89,16 @@ def test_new_customer_expectations_with_covariates_are_the_plain_model_per_custo
     )
     assert pmf.sum() == pytest.approx(1.0, abs=1e-9)
     assert (np.arange(200) * pmf).sum() == pytest.approx(got[0], rel=1e-8)
+
+
+def test_new_customers_counted_from_a_mapping_of_covariates(data) -> None:  # type: ignore[no-untyped-def]
+    s, df = data
+    m = fit_bgnbd(s["x"], s["t_x"], s["T"], purchase_covariates=df, dropout_covariates=df[["vip"]])
+    rows = {"age": [0.0, 1.0], "vip": [0.0, 1.0]}
+    got = m.expected_purchases(39, purchase_covariates=rows, dropout_covariates={"vip": [0.0, 1.0]})
+    same = m.expected_purchases(
+        39,
+        purchase_covariates=pd.DataFrame(rows),
+        dropout_covariates=pd.DataFrame({"vip": [0.0, 1.0]}),
+    )
+    assert len(got) == 2 and np.array_equal(got, same)

@@ -26,6 +26,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -444,6 +445,12 @@ class PurchaseModelBase(FittedModel):
         return self._customer(purchase, dropout, rows), max(rows, len(ts))
 
 
-def _rows_of(values: npt.ArrayLike | None) -> int:
+def _rows_of(values: Any) -> int:
+    """Rows of covariates given as an array, a DataFrame or a mapping of name to column."""
+    if isinstance(values, Mapping):
+        first = next(iter(values.values()), ())
+        return int(np.shape(first)[0]) if np.ndim(first) else 1
+    if hasattr(values, "columns") and hasattr(values, "to_numpy"):
+        return len(values)
     arr = np.asarray(values)
     return int(arr.shape[0]) if arr.ndim else 1
