@@ -201,6 +201,10 @@ def _meta(result: object) -> dict[str, Any]:
     return out
 
 
+def _instant(v: object) -> bool:
+    return isinstance(v, np.datetime64) and np.datetime_data(v.dtype)[0] not in _CALENDAR
+
+
 def _meta_text(v: object) -> str:
     if isinstance(v, np.datetime64):
         return _cell_instant(v) if np.datetime_data(v.dtype)[0] not in _CALENDAR else str(v)
@@ -242,7 +246,8 @@ class Tabular:
             else:
                 data[c.name] = pandas.Series(c.values, copy=False)
         df = pandas.DataFrame(data)
-        df.attrs.update(_meta(self))
+        for k, v in _meta(self).items():  # instants as UTC Timestamps, like the columns
+            df.attrs[k] = pandas.Timestamp(v).tz_localize("UTC") if _instant(v) else v
         return df
 
     def to_polars(self) -> pl.DataFrame:

@@ -41,6 +41,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular, texts
 from crmcore._results import COUNT, array
 from crmcore.arrays import (
     FloatArray,
@@ -474,7 +475,7 @@ def lorenz_curve(
 
 
 @attrs.frozen(eq=False)
-class ABCClasses:
+class ABCClasses(Tabular):
     """Class per customer (``codes``: 0 = first label; -1 = unclassified NaN row, ``propagate``).
 
     ``thresholds[i]`` is the smallest value in class ``i`` (classes but the last;
@@ -500,6 +501,15 @@ class ABCClasses:
         """
         table = np.array([*self.labels, ""])
         return table[self.codes]
+
+    def _columns(self) -> Columns:
+        last = np.full(len(self.labels) - len(self.thresholds), np.nan)
+        return {
+            "class": texts(self.labels),
+            "customers": self.counts,
+            "share": self.shares,
+            "threshold": np.concatenate((self.thresholds, last)),
+        }
 
 
 def abc_classes(

@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from crmcore._frames import Columns, Tabular
 from crmcore._results import COUNT, NONNEGATIVE, PROBABILITY, array
 from crmcore.arrays import FloatArray, IntArray, check_same_length
 from crmcore.errors import ValidationError
@@ -62,7 +63,7 @@ class PairStat:
 
 
 @attrs.frozen(eq=False)
-class Recommendations:
+class Recommendations(Tabular):
     """Top-k candidate products per customer (``codes`` index ``products``; -1 = none).
 
     >>> rec = co_purchase([1, 1, 2, 3], ["x", "y", "x", "z"]).recommend(k=2)
@@ -86,6 +87,15 @@ class Recommendations:
             for c, s in zip(self.codes[row], self.scores[row], strict=True)
             if c >= 0
         ]
+
+    def _columns(self) -> Columns:
+        row, rank = np.nonzero(self.codes >= 0)
+        return {
+            "customer_id": self.customer_ids[row],
+            "rank": rank + 1,
+            "product": self.products[self.codes[row, rank]],
+            "score": self.scores[row, rank],
+        }
 
 
 @attrs.frozen(eq=False)

@@ -28,6 +28,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular, long_form
 from crmcore._results import array
 from crmcore.arrays import IntArray, check_same_length
 from crmcore.errors import ValidationError
@@ -89,7 +90,7 @@ def value_tiers(
 
 
 @attrs.frozen(eq=False)
-class TierMigration:
+class TierMigration(Tabular):
     """Transition matrix between two snapshots and the customers behind every cell.
 
     >>> m = tier_migration([1, 2], ["a", "b"], [1, 2], ["a", "a"], tiers=["a", "b"])
@@ -163,6 +164,9 @@ class TierMigration:
     def new(self) -> int:
         """Customers absent before, present after."""
         return int(self.matrix[self._k, : self._k].sum())
+
+    def _columns(self) -> Columns:
+        return long_form(("before", self.labels), ("after", self.labels), customers=self.matrix)
 
 
 def _codes(

@@ -26,6 +26,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular, wide
 from crmcore._messages import show
 from crmcore._results import COUNT, FINITE, array, number
 from crmcore.arrays import (
@@ -139,7 +140,7 @@ class CostRates:
 
 
 @attrs.frozen(eq=False)
-class CostBreakdown:
+class CostBreakdown(Tabular):
     """Cost per customer (rows) and category (columns).
 
     >>> b = entry_costs([0, 1, 1], ["discount", "bad_debt", "discount"], [5.0, 40.0, 1.0], n_customers=2)
@@ -191,6 +192,9 @@ class CostBreakdown:
             cols = [cats.index(c) for c in src.categories]
             out[:, cols] += src.amounts
         return CostBreakdown(cats, out)
+
+    def _columns(self) -> Columns:
+        return wide("", self.categories, self.amounts)
 
 
 def _grouped(
@@ -376,7 +380,7 @@ def interactions_to_arrays(
 
 
 @attrs.frozen(eq=False)
-class Profitability:
+class Profitability(Tabular):
     """Revenue, cost of goods and cost to serve per customer; profit is their difference.
 
     >>> customer_profitability([10.0], [4.0], [1.0]).cost.tolist()
@@ -414,6 +418,15 @@ class Profitability:
     def quantile_table(self, groups: int = 5) -> tuple[QuantileRow, ...]:
         """Equal-count groups ranked by profit (see :func:`profit_quantile_table`)."""
         return profit_quantile_table(self.revenue, self.cost, groups=groups)
+
+    def _columns(self) -> Columns:
+        return {
+            "revenue": self.revenue,
+            "cost_of_goods": self.cost_of_goods,
+            "cost_to_serve": self.cost_to_serve,
+            "cost": self.cost,
+            "profit": self.profit,
+        }
 
 
 def customer_profitability(

@@ -28,7 +28,7 @@ NaN row, which does not move the others' scores.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular, decode, texts
 from crmcore._results import array, number
 from crmcore.arrays import (
     FloatArray,
@@ -59,6 +60,7 @@ __all__ = [
     "RFMSummary",
     "SegmentMap",
     "SegmentRule",
+    "SegmentTable",
     "Segments",
     "quantile_scores",
     "rfm_from_log",
@@ -164,7 +166,7 @@ def _counting_scores(
 
 
 @attrs.frozen(eq=False)
-class RFMSummary:
+class RFMSummary(Tabular):
     """Per-customer recency (days since the last purchase), frequency and monetary value.
 
     Build it from a :class:`~crmcore.tables.TransactionLog` with :func:`rfm_summary`.
@@ -182,6 +184,14 @@ class RFMSummary:
 
     def __len__(self) -> int:
         return len(self.customer_ids)
+
+    def _columns(self) -> Columns:
+        return {
+            "customer_id": self.customer_ids,
+            "recency": self.recency,
+            "frequency": self.frequency,
+            "monetary": self.monetary,
+        }
 
 
 def rfm_summary(
@@ -325,7 +335,7 @@ DEFAULT_SEGMENTS = SegmentMap(
 
 
 @attrs.frozen(eq=False)
-class Segments:
+class Segments(Tabular):
     """Segment code per customer, the names the codes index, and counts per name.
 
     >>> Segments(np.array([1, 0, 1], dtype=np.int16), ("a", "b")).labels().tolist()
@@ -350,9 +360,12 @@ class Segments:
         """The segment name of every customer."""
         return np.array(self.names)[self.codes]
 
+    def _columns(self) -> Columns:
+        return {"segment": decode(self.names, self.codes)}
+
 
 @attrs.frozen(eq=False)
-class RFMScores:
+class RFMScores(Tabular):
     """R, F and M scores (``1..bins``, 0 = unscored NaN row) of each customer.
 
     >>> rfm_scores([1, 9], [3, 1], [50.0, 5.0], bins=2).recency.tolist()
@@ -394,6 +407,16 @@ class RFMScores:
         cell *= side
         cell += self.monetary
         return Segments(table.ravel().take(cell), names)
+
+    def _columns(self) -> Columns:
+        ids = {} if self.customer_ids is None else {"customer_id": self.customer_ids}
+        return {
+            **ids,
+            "recency": self.recency,
+            "frequency": self.frequency,
+            "monetary": self.monetary,
+            "cell": self.cells(),
+        }
 
 
 def rfm_scores(
@@ -475,38 +498,81 @@ def rfm_from_log(
     return summary, scores
 
 
-def segment_table(
-    summary: RFMSummary, segments: Segments
-) -> list[tuple[str, int, float, float, float]]:
-    """Per segment: ``(name, customers, mean recency, mean frequency, mean monetary)``.
+@attrs.frozen(eq=False)
+class SegmentTable(Tabular):
+    """Per segment (in the segment map's order, empty segments left out): customers and the
+    mean recency, frequency and monetary value of its customers.
+
+    Built by :func:`segment_table`. Iterating gives one ``(segment, customers, recency,
+    frequency, monetary)`` tuple per row.
+
+    >>> t = SegmentTable(("new", "lost"), np.array([2, 1]), np.array([3.0, 90.0]),
+    ...                  np.array([1.0, 1.0]), np.array([20.0, 5.0]))
+    >>> len(t), list(t)[1]
+    (2, ('lost', 1, 90.0, 1.0, 5.0))
+    >>> SegmentTable(("new",), np.array([-1]), np.array([3.0]), np.array([1.0]), np.array([2.0]))
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: SegmentTable: 'customers' must be an integer >= 0: -1 at index 0
+    """
+
+    segments: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a segment name"))
+    customers: IntArray = attrs.field(validator=array("i", lo=0, length="segments"))
+    recency: FloatArray = attrs.field(validator=array(lo=0, length="segments"))
+    frequency: FloatArray = attrs.field(validator=array(lo=0, length="segments"))
+    monetary: FloatArray = attrs.field(validator=array(length="segments"))
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+    def __iter__(self) -> Iterator[tuple[str, int, float, float, float]]:
+        for i, name in enumerate(self.segments):
+            yield (
+                name,
+                int(self.customers[i]),
+                float(self.recency[i]),
+                float(self.frequency[i]),
+                float(self.monetary[i]),
+            )
+
+    def _columns(self) -> Columns:
+        return {
+            "segment": texts(self.segments),
+            "customers": self.customers,
+            "recency": self.recency,
+            "frequency": self.frequency,
+            "monetary": self.monetary,
+        }
+
+
+def segment_table(summary: RFMSummary, segments: Segments) -> SegmentTable:
+    """Per segment: customers and the mean recency, frequency and monetary value (a
+    :class:`SegmentTable`; empty segments left out).
 
     >>> log = TransactionLog.from_arrays(customer_ids=["a", "b"], timestamps=["1998-06-01", "1998-06-30"],
     ...                                  amounts=[10.0, 5.0])
     >>> summary, scores = rfm_from_log(log, "1998-06-30", bins=2)
-    >>> segment_table(summary, scores.segments(SegmentMap((SegmentRule("recent", recency=(2, 2)),))))
+    >>> table = segment_table(summary, scores.segments(SegmentMap((SegmentRule("recent", recency=(2, 2)),))))
+    >>> list(table)
     [('recent', 1, 0.0, 1.0, 5.0), ('other', 1, 29.0, 1.0, 10.0)]
+    >>> table.segments, table.monetary.tolist()
+    (('recent', 'other'), [5.0, 10.0])
     """
     expect_instance(summary, RFMSummary, name="summary")
     expect_instance(segments, Segments, name="segments")
     check_same_length(segments=segments.codes, summary=summary.recency)
     k = len(segments.names)
     cnt = np.bincount(segments.codes, minlength=k)
-    out: list[tuple[str, int, float, float, float]] = []
     sums: Mapping[str, FloatArray] = {
         "r": np.bincount(segments.codes, weights=summary.recency, minlength=k).astype(float),
         "f": np.bincount(segments.codes, weights=summary.frequency, minlength=k).astype(float),
         "m": np.bincount(segments.codes, weights=summary.monetary, minlength=k).astype(float),
     }
-    for i, nm in enumerate(segments.names):
-        if cnt[i]:
-            c = float(cnt[i])
-            out.append(
-                (
-                    nm,
-                    int(cnt[i]),
-                    float(sums["r"][i] / c),
-                    float(sums["f"][i] / c),
-                    float(sums["m"][i] / c),
-                )
-            )
-    return out
+    seen = cnt > 0
+    c = cnt[seen].astype(np.float64)
+    return SegmentTable(
+        tuple(nm for nm, s in zip(segments.names, seen, strict=True) if s),
+        cnt[seen].astype(np.int64),
+        sums["r"][seen] / c,
+        sums["f"][seen] / c,
+        sums["m"][seen] / c,
+    )

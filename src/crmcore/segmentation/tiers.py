@@ -31,6 +31,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular, decode
 from crmcore._results import array
 from crmcore.arrays import apply_nan_policy, check_same_length
 from crmcore.errors import ConfigurationError, ValidationError
@@ -125,7 +126,7 @@ class Tier:
 
 
 @attrs.frozen(eq=False)
-class TierAssignment:
+class TierAssignment(Tabular):
     """Tier code per customer (index into ``tiers``, best first; -1 = no tier matched).
 
     >>> TierAssignment(np.array([1, -1], dtype=np.int16), ("gold", "silver")).labels().tolist()
@@ -150,6 +151,9 @@ class TierAssignment:
         if c[0]:
             out[""] = int(c[0])
         return out
+
+    def _columns(self) -> Columns:
+        return {"tier": decode(self.tiers, self.codes)}
 
 
 @attrs.frozen
