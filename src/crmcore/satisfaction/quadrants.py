@@ -30,6 +30,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular
 from crmcore._results import array
 from crmcore.arrays import (
     FloatArray,
@@ -90,7 +91,7 @@ def _satisfied_from(value: int) -> int:
 
 
 @attrs.frozen
-class QuadrantResult:
+class QuadrantResult(Tabular):
     """Each customer's :class:`Quadrant` code, with counts and masks.
 
     >>> r = classify_quadrants([5, 5, 1], [1, 1, 0], extremes=True)
@@ -126,6 +127,9 @@ class QuadrantResult:
         [True, False]
         """
         return np.asarray(self.codes == int(Quadrant(quadrant)), dtype=bool)
+
+    def _columns(self) -> Columns:
+        return {"quadrant": self.labels()}
 
 
 def classify_quadrants(
@@ -174,7 +178,7 @@ def classify_quadrants(
 
 
 @attrs.frozen
-class ScenarioResult:
+class ScenarioResult(Tabular):
     """Per segment: customers, expected loyal before and after, defections and value at risk.
 
     ``hostage_*`` restrict the same figures to dissatisfied customers
@@ -219,6 +223,20 @@ class ScenarioResult:
         [0.0]
         """
         return self.loyal_before - self.loyal_after
+
+    def _columns(self) -> Columns:
+        return {
+            "segment": np.arange(len(self.customers)),
+            "competition_before": self.competition_before,
+            "competition_after": self.competition_after,
+            "customers": self.customers,
+            "loyal_before": self.loyal_before,
+            "loyal_after": self.loyal_after,
+            "defections": self.defections,
+            "hostage_defections": self.hostage_defections,
+            "value_at_risk": self.value_at_risk,
+            "hostage_value_at_risk": self.hostage_value_at_risk,
+        }
 
 
 def _sum_by(seg: IntArray, weights: FloatArray, k: int) -> FloatArray:

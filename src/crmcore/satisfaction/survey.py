@@ -17,6 +17,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular
 from crmcore._results import COUNT, array
 from crmcore.arrays import FloatArray, IntArray, apply_nan_policy, validate_nan_policy
 from crmcore.errors import ValidationError
@@ -29,7 +30,7 @@ __all__ = ["CsatColumns", "csat_by_group", "csat_columns", "csat_score"]
 
 
 @attrs.frozen
-class CsatColumns:
+class CsatColumns(Tabular):
     """Customer ids and their CSAT answers as aligned arrays, in input order.
 
     >>> from datetime import datetime, timezone
@@ -45,6 +46,9 @@ class CsatColumns:
     )
     satisfaction: IntArray = attrs.field(eq=False, validator=array("i", lo=0))
     skipped: int = attrs.field(validator=COUNT)
+
+    def _columns(self) -> Columns:
+        return {"customer_id": self.customer_ids, "satisfaction": self.satisfaction}
 
 
 def csat_columns(responses: Iterable[SurveyResponse]) -> CsatColumns:

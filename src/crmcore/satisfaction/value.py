@@ -21,6 +21,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular
 from crmcore._results import array
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
@@ -94,7 +95,7 @@ def marginal_gain(
 
 
 @attrs.frozen
-class UpliftRanking:
+class UpliftRanking(Tabular):
     """Expected value of raising each customer's satisfaction by one level, ranked.
 
     ``gain`` is ΔP(loyal) per customer, ``value`` = gain × CLV, ``order``
@@ -160,6 +161,9 @@ class UpliftRanking:
             out = np.bincount(self.satisfaction - 1, weights=v, minlength=LEVELS)
         _check_sums(out)
         return np.asarray(out, dtype=np.float64)
+
+    def _columns(self) -> Columns:
+        return {"satisfaction": self.satisfaction, "gain": self.gain, "value": self.value}
 
 
 def uplift_value(
