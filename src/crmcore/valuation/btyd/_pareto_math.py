@@ -28,13 +28,11 @@ series does not apply.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from scipy import integrate
 from scipy.special import expit
 
 from crmcore.arrays import FloatArray
@@ -356,59 +354,7 @@ def log_concave_integral(
     return out if moments else out[0]
 
 
-def _quad_one(p: float, q: float, alpha: float, beta: float, lo: float, hi: float) -> float:
-    def log_f(t: float) -> float:
-        return float(-p * np.log(alpha + t) - q * np.log(beta + t))
-
-    c = log_f(lo)
-    scale = 1.0 / (p / (alpha + lo) + q / (beta + lo))
-    edges = [lo]
-    step = scale
-    while lo + step < hi and len(edges) < 60:
-        edges.append(lo + step)
-        step *= 4
-    edges.append(hi)
-    total = 0.0
-    for a, b in itertools.pairwise(edges):
-        # full_output: the accuracy message is returned, not issued as a warning
-        val = integrate.quad(
-            lambda t: np.exp(log_f(t) - c), a, b, epsabs=0.0, epsrel=1e-11, full_output=1
-        )[0]
-        total += val
-    return float(np.log(total) + c) if total > 0 else -np.inf
-
-
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(16)
-
-
-def _quad_panels(
-    p: FloatArray, q: FloatArray, al: FloatArray, be: FloatArray, lo: FloatArray, hi: FloatArray
-) -> FloatArray:
-    """Vectorised fallback: 16-point Gauss-Legendre on 30 geometric panels from ``lo``.
-
-    Panel j covers lo + scale (4^j - 1) / 3 .. lo + scale (4^(j+1) - 1) / 3 (clipped at
-    ``hi``), with ``scale`` the integrand's decay length at ``lo``; the integrand is
-    scaled by its value at ``lo`` (a log-space result, no overflow).
-    """
-
-    def log_f(t: FloatArray) -> FloatArray:
-        out: FloatArray = -p[:, None, None] * np.log(al[:, None, None] + t) - q[
-            :, None, None
-        ] * np.log(be[:, None, None] + t)
-        return out
-
-    scale = 1.0 / (p / (al + lo) + q / (be + lo))
-    j = np.arange(31, dtype=np.float64)
-    finite_hi = np.where(np.isinf(hi), lo + scale * 4.0**30, hi)
-    edges = np.minimum(lo[:, None] + scale[:, None] * (4.0**j - 1) / 3, finite_hi[:, None])
-    a, b = edges[:, :-1, None], edges[:, 1:, None]
-    t = (a + b) / 2 + (b - a) / 2 * _GL_NODES[None, None, :]
-    c = log_f(lo[:, None, None].astype(np.float64) + 0 * t[:, :1, :1])[:, 0, 0]
-    vals = np.exp(log_f(t) - c[:, None, None]) * (b - a) / 2 * _GL_WEIGHTS[None, None, :]
-    total = vals.sum(axis=(1, 2))
-    with np.errstate(divide="ignore"):
-        res: FloatArray = np.log(total) + c
-    return res
 
 
 def quad_moments(
@@ -420,8 +366,8 @@ def quad_moments(
     hi: FloatArray,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """ln I = ln ∫_lo^hi (α+τ)^-p (β+τ)^-q dτ per row (finite limits), its gradient
-    (4, n) and Hessian (n, 4, 4) in (p, α, q, β), by the panels of :func:`_quad_panels`
-    (only as many as the widest interval needs). The derivatives of ln I are moments
+    (4, n) and Hessian (n, 4, 4) in (p, α, q, β), by 16-point Gauss-Legendre on geometric
+    panels from ``lo`` (only as many as the widest interval needs). The derivatives of ln I are moments
     under the normalised integrand: gradient E[φ], Hessian E[∂φ] + Cov(φ), with φ the
     gradient of the log-integrand −p ln(α+τ) − q ln(β+τ).
 
