@@ -13,7 +13,11 @@ strip |Im η| < π (its only singularities are the zeros of G, at
 η = ln((1 − σ) / σ) ± iπ), so Gauss-Legendre quadrature on a few panels chosen
 per row (:func:`log_concave_integral`) is exact to rounding for every parameter
 value, one vectorised pass for all rows, and the interval is integrated
-directly (no difference of two antiderivatives, no cancellation).
+directly (no difference of two antiderivatives, no cancellation). Where the two
+scales are close the same integral is an alternating series with a few terms
+(:func:`_log_j`). :func:`log_dead_odds` gives P(alive);
+:func:`power_integral_moments` and :func:`log_integral_hessian` the derivatives
+of ln I (moments of the same quadrature) for the fit with covariates.
 
 ``quad_moments`` integrates the same integral on geometric panels and also
 returns the gradient and Hessian of the logarithm (moments under the normalised
@@ -50,7 +54,6 @@ _X16, _W16 = np.polynomial.legendre.leggauss(16)
 _X8, _W8 = np.polynomial.legendre.leggauss(8)
 _X32, _W32 = np.polynomial.legendre.leggauss(32)
 _FALL = 12.0  # largest fall of ln f across a 16-node panel
-_FALL_8 = 3.0  # ... across an 8-node panel
 _NEAR = 2.0  # longest panel next to a pole (poles are π off the real axis)
 _BEND = 8.0  # largest (panel length)^2 x |second derivative of ln f| on a panel
 _DEPTH = 40.0  # the integrand is cut where it is below e^-40 of its peak
@@ -298,7 +301,7 @@ def _ellipse(W: FloatArray, poles: Sequence[FloatArray]) -> FloatArray:
 # one whole interval [0, W]: (nodes, weights), largest fall of ln f, largest W^2 x bend and
 # smallest ellipse ρ clear of the poles (ρ^-2n below 1e-20 or so: room for the growth of f)
 _WHOLE = (
-    ((_X8, _W8), 3.0, 1.0, 20.0),
+    ((_X8, _W8), 3.0, 1.0, 20.0),  # an easy interval (a short one, close scales)
     ((_X16, _W16), _FALL, _BEND, 6.0),
     ((_X32, _W32), _DEPTH, 60.0, 3.0),
 )
