@@ -2,14 +2,22 @@
 
 Both run inside the caller's unit of work (``with uow: ...``) and work on
 every backend through the repository protocols; :func:`erase_customer`
-changes nothing durable until the caller commits.
+changes nothing durable until the caller commits. What belongs to a
+customer and which stored values are personal is declared once, in
+:mod:`crmcore.repositories._personal_data` (``PERSONAL_DATA``), and both
+functions follow it.
 
 Erasure anonymises rather than deletes: identifiers, amounts, timestamps,
-kinds, channels and categories stay so that analytics (CLV, RFM, funnel
-metrics) keep working on the anonymised rows; the name, contact points,
-birthday, address, tags, relationships, consent and free text (interaction
-subject/outcome, activity subject/outcome, survey comments, cost notes) are
-removed, and the profile is marked ``erased=True``.
+kinds, stages, products and categories stay so that analytics (CLV, RFM,
+funnel metrics) keep working on the anonymised rows; the name, contact
+points, birthday, address, tags, relationships, consent, external key and
+every free text (interaction and activity subjects and outcomes, survey
+comments, cost notes, lost reasons, the reasons of stage and field changes,
+the text values of custom fields, alert notes and outcomes) are removed, in
+every stored version and event, and the profile is marked ``erased=True``.
+On SQLite the commit of an erasure also overwrites the freed space and
+empties the ``-wal`` file; :func:`purge_erased_copies` is the maintenance
+step that removes older physical copies on every SQL database.
 
 >>> from datetime import datetime, timezone
 >>> from crmcore.model import Customer, ContactPoint, Interaction
@@ -28,7 +36,7 @@ removed, and the profile is marked ``erased=True``.
 >>> with uow:
 ...     erase_customer(uow, "c-1")
 ...     uow.commit()
-{'customers': 1, 'interactions': 1, 'activities': 0, 'surveys': 0, 'costs': 0}
+{'customers': 1, 'interactions': 1, 'opportunities': 0, 'events': 0, 'activities': 0, 'surveys': 0, 'costs': 0, 'alerts': 0}
 >>> with uow:
 ...     c = uow.customers.get("c-1")
 ...     c.name, c.contact_points, c.erased, uow.interactions.get("i-1").subject
@@ -37,31 +45,109 @@ removed, and the profile is marked ``erased=True``.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
-import attrs
-
-from crmcore.model import Consent, FieldChange, StageChange
+from crmcore.errors import RepositoryError
+from crmcore.model import FieldChange, Opportunity, StageChange
 from crmcore.repositories._args import check_id
+from crmcore.repositories._personal_data import (
+    ERASED_NAME,
+    OWNED_DOCUMENTS,
+    OwnedDocument,
+    anonymised,
+    anonymised_document,
+)
 from crmcore.repositories.protocols import UnitOfWork, expect_unit_of_work
 from crmcore.serialization import to_dict
 
-__all__ = ["ERASED_NAME", "EXPORT_FORMAT", "erase_customer", "export_customer"]
+__all__ = [
+    "ERASED_NAME",
+    "EXPORT_FORMAT",
+    "Eraser",
+    "erase_customer",
+    "export_customer",
+    "purge_erased_copies",
+]
 
-ERASED_NAME = "erased"
-"""The name an erased customer keeps (the model requires a non-empty name)."""
+EXPORT_FORMAT = "crmcore.customer-export/2"
+"""The ``format`` field of an export, versioned so a reader can tell layouts apart
+(2: with the customer's ``alerts`` and the activities of their opportunities)."""
 
-EXPORT_FORMAT = "crmcore.customer-export/1"
-"""The ``format`` field of an export, versioned so a reader can tell layouts apart."""
+
+@runtime_checkable
+class Eraser(Protocol):
+    """What a backend gives :func:`erase_customer` (``uow.eraser()``) to rewrite what its
+    repositories never overwrite: an opportunity's events and every stored version of a
+    document. Both overwrite in place (same version, same event numbers); only values
+    change. A backend without ``eraser()`` can erase customers that have neither.
+
+    >>> from crmcore.repositories import MemoryUnitOfWork
+    >>> isinstance(MemoryUnitOfWork().eraser(), Eraser)
+    True
+    """
+
+    def start(self) -> None:
+        """Called inside the block before the erasure writes anything (SQLite: turns on
+        ``secure_delete`` and has the commit checkpoint the write-ahead log)."""
+        ...
+
+    def rewrite_opportunity(
+        self, opportunity: Opportunity, events: Sequence[StageChange | FieldChange]
+    ) -> None:
+        """Overwrite the stored opportunity (at ``opportunity.version``, else
+        ConcurrencyError) and its stored ``events`` matched by sequence number."""
+        ...
+
+    def rewrite_document(self, kind: str, key: str, bodies: Mapping[int, Any]) -> None:
+        """Overwrite the stored versions ``bodies`` (version → body) of a document."""
+        ...
+
+    def purge(self) -> list[str]:
+        """Outside a block: the maintenance step that removes physical copies of erased values
+        (database-specific); returns the statements run."""
+        ...
+
+
+def _eraser_of(uow: UnitOfWork) -> Eraser | None:
+    make: Callable[[], object] | None = getattr(uow, "eraser", None)
+    if make is None:
+        return None
+    eraser = make()
+    if not isinstance(eraser, Eraser):
+        raise RepositoryError(
+            f"uow.eraser() must return a crmcore.repositories.privacy.Eraser: {eraser!r}"
+        )
+    return eraser
+
+
+def _activities(uow: UnitOfWork, customer_id: str, opportunity_ids: Sequence[str]) -> list[Any]:
+    """The customer's activities and those of their opportunities, by id."""
+    found = {a.id: a for a in uow.activities.list(customer_id=customer_id)}
+    for oid in opportunity_ids:
+        found.update((a.id, a) for a in uow.activities.list(opportunity_id=oid))
+    return [found[k] for k in sorted(found)]
+
+
+def _owned_documents(uow: UnitOfWork, spec: OwnedDocument, customer_id: str) -> list[str]:
+    """The keys of the documents of ``spec.kind`` that name the customer (latest version)."""
+    keys = []
+    for key in uow.documents.keys(spec.kind):
+        body, _ = uow.documents.get(spec.kind, key)
+        if isinstance(body, dict) and body.get(spec.customer_field) == customer_id:
+            keys.append(key)
+    return keys
 
 
 def export_customer(uow: UnitOfWork, customer_id: str) -> dict[str, Any]:
     """Everything held about one customer as a JSON-safe dict (``json.dumps`` works on it).
 
-    Keys: ``format``, ``customer`` (the profile), ``interactions``,
-    ``transactions``, ``opportunities`` (each with its stage ``history`` and the
-    ``edits`` of its fields: who changed what, when, why),
-    ``activities``, ``surveys``, ``costs``. A missing customer raises
+    Keys: ``format`` (:data:`EXPORT_FORMAT`), ``customer`` (the profile),
+    ``interactions``, ``transactions``, ``opportunities`` (each with its stage
+    ``history`` and the ``edits`` of its fields: who changed what, when, why),
+    ``activities`` (the customer's and those of their opportunities),
+    ``surveys``, ``costs`` and ``alerts`` (the anomaly alerts about the
+    customer, with their lifecycle and notes). A missing customer raises
     NotFoundError. Call it inside ``with uow:``.
 
     >>> from crmcore.repositories import MemoryUnitOfWork
@@ -73,7 +159,8 @@ def export_customer(uow: UnitOfWork, customer_id: str) -> dict[str, Any]:
     uow = expect_unit_of_work(uow)
     customer = uow.customers.get(check_id(customer_id, "customer_id"))
     opportunities = []
-    for o in uow.opportunities.list(customer_id=customer_id):
+    deals = uow.opportunities.list(customer_id=customer_id)
+    for o in deals:
         events = uow.opportunities.events(o.id)
         opportunities.append(
             {
@@ -82,54 +169,143 @@ def export_customer(uow: UnitOfWork, customer_id: str) -> dict[str, Any]:
                 "edits": [to_dict(e) for e in events if isinstance(e, FieldChange)],
             }
         )
-    return {
+    out: dict[str, Any] = {
         "format": EXPORT_FORMAT,
         "customer": to_dict(customer),
         "interactions": [to_dict(i) for i in uow.interactions.list(customer_id=customer_id)],
         "transactions": [to_dict(t) for t in uow.transactions.list(customer_id=customer_id)],
         "opportunities": opportunities,
-        "activities": [to_dict(a) for a in uow.activities.list(customer_id=customer_id)],
+        "activities": [to_dict(a) for a in _activities(uow, customer_id, [o.id for o in deals])],
         "surveys": [to_dict(s) for s in uow.surveys.list(customer_id=customer_id)],
         "costs": [to_dict(k) for k in uow.costs.list(customer_id=customer_id)],
     }
+    for spec in OWNED_DOCUMENTS:
+        out[spec.export_key] = [
+            uow.documents.get(spec.kind, key)[0] for key in _owned_documents(uow, spec, customer_id)
+        ]
+    return out
 
 
 def erase_customer(uow: UnitOfWork, customer_id: str) -> dict[str, int]:
     """Remove or anonymise the customer's personal data in every repository; returns counts.
 
-    The counts say how many records of each repository were rewritten.
-    Nothing is durable until the caller commits; erasing twice is harmless.
-    A missing customer raises NotFoundError.
+    Every value declared personal (``PERSONAL_DATA`` in
+    :mod:`crmcore.repositories._personal_data`) is erased in the customer's
+    profile, interactions, opportunities and every one of their events,
+    activities (the customer's and their opportunities'), surveys, costs
+    and in every stored version of their alerts. The counts say how many
+    records of each kind were rewritten (``events``: stage and field changes;
+    ``alerts``: documents). Nothing is durable until the caller commits;
+    erasing twice is harmless (the second rewrites nothing). A missing
+    customer raises NotFoundError. A backend whose unit of work has no
+    ``eraser()`` (:class:`Eraser`) raises RepositoryError, before writing
+    anything, when events or document versions would have to be rewritten.
+
+    >>> from crmcore.repositories import MemoryUnitOfWork
+    >>> with MemoryUnitOfWork() as uow:
+    ...     erase_customer(uow, "nobody")
+    Traceback (most recent call last):
+    crmcore.errors.NotFoundError: customer 'nobody' not found
     """
     uow = expect_unit_of_work(uow)
     customer = uow.customers.get(check_id(customer_id, "customer_id"))
-    anonymous = attrs.evolve(
-        customer,
-        name=ERASED_NAME,
-        contact_points=(),
-        birthday=None,
-        address=None,
-        tags=(),
-        relationships=(),
-        consent=Consent(contact=False, data_use=False),
-        erased=True,
+    counts = dict.fromkeys(
+        ("customers", "interactions", "opportunities", "events", "activities", "surveys", "costs"),
+        0,
     )
-    uow.customers.update(anonymous)
-    counts = {"customers": 1, "interactions": 0, "activities": 0, "surveys": 0, "costs": 0}
+    # plan every rewrite first: a backend that cannot make one fails before anything changes
+    deals = []
+    for o in uow.opportunities.list(customer_id=customer_id):
+        events = uow.opportunities.events(o.id)
+        changed = [new for e in events if (new := anonymised(e)) is not e]
+        erased = anonymised(o)
+        if changed or erased is not o:
+            deals.append((erased, changed))
+    documents: list[tuple[OwnedDocument, str, dict[int, Any]]] = []
+    for spec in OWNED_DOCUMENTS:
+        counts[spec.export_key] = 0
+        for key in _owned_documents(uow, spec, customer_id):
+            _, latest = uow.documents.get(spec.kind, key)
+            bodies = {}
+            for v in range(1, latest + 1):
+                body, _ = uow.documents.get(spec.kind, key, version=v)
+                erased_body = anonymised_document(spec.kind, body)
+                if erased_body != body:
+                    bodies[v] = erased_body
+            if bodies:
+                documents.append((spec, key, bodies))
+    eraser = _eraser_of(uow)
+    if eraser is None and (deals or documents):
+        raise RepositoryError(
+            f"cannot erase customer {customer_id!r}: their opportunities' events or their "
+            "documents hold personal data, and this unit of work has no eraser() to rewrite "
+            "them (crmcore.repositories.privacy.Eraser); nothing was changed"
+        )
+    if eraser is not None:
+        eraser.start()
+    erased_customer = anonymised(customer)
+    if erased_customer is not customer:
+        uow.customers.update(erased_customer)
+        counts["customers"] = 1
     for i in uow.interactions.list(customer_id=customer_id):
-        if i.subject is not None or i.outcome is not None:
-            uow.interactions.replace(attrs.evolve(i, subject=None, outcome=None))
+        if (new_i := anonymised(i)) is not i:
+            uow.interactions.replace(new_i)
             counts["interactions"] += 1
-    for a in uow.activities.list(customer_id=customer_id):
-        if a.subject is not None or a.outcome is not None:
-            uow.activities.update(attrs.evolve(a, subject=None, outcome=None))
+    for t in uow.transactions.list(customer_id=customer_id):
+        if anonymised(t) is not t:  # pragma: no cover (no transaction column is declared personal)
+            raise RepositoryError("transactions cannot be rewritten: declare no personal column")
+    for erased, changed in deals:
+        assert eraser is not None
+        eraser.rewrite_opportunity(erased, changed)
+        counts["opportunities"] += 1
+        counts["events"] += len(changed)
+    deal_ids = [o.id for o in uow.opportunities.list(customer_id=customer_id)]
+    for a in _activities(uow, customer_id, deal_ids):
+        if (new_a := anonymised(a)) is not a:
+            uow.activities.update(new_a)
             counts["activities"] += 1
     for s in uow.surveys.list(customer_id=customer_id):
-        if s.comment is not None:
-            uow.surveys.replace(attrs.evolve(s, comment=None))
+        if (new_s := anonymised(s)) is not s:
+            uow.surveys.replace(new_s)
             counts["surveys"] += 1
     for k in uow.costs.list(customer_id=customer_id):
-        if k.note is not None:
-            uow.costs.replace(attrs.evolve(k, note=None))
+        if (new_k := anonymised(k)) is not k:
+            uow.costs.replace(new_k)
             counts["costs"] += 1
+    for spec, key, bodies in documents:
+        assert eraser is not None
+        eraser.rewrite_document(spec.kind, key, bodies)
+        counts[spec.export_key] += 1
     return counts
+
+
+def purge_erased_copies(uow: UnitOfWork) -> list[str]:
+    """The maintenance step after erasures: rewrite the stored tables so that no physical
+    copy of an erased value is left in the database files; returns the statements run.
+
+    SQLite: ``VACUUM``, then a WAL checkpoint (TRUNCATE). PostgreSQL:
+    ``VACUUM (FULL)`` of the tables that hold personal data (an exclusive lock
+    on each while it is rewritten). MariaDB/MySQL: ``OPTIMIZE TABLE`` of those
+    tables (InnoDB rebuilds them). The memory backend keeps no copies
+    (nothing to run). Call it outside ``with uow:``, when no transaction of
+    yours holds those tables. What no database command reaches (its write-ahead
+    or redo log until it is recycled, replicas' logs, backups) is described in
+    docs/repositories.md, "Erasure".
+
+    >>> import pathlib, tempfile
+    >>> from crmcore.repositories import MemoryUnitOfWork, SqlUnitOfWork
+    >>> purge_erased_copies(MemoryUnitOfWork())
+    []
+    >>> uow = SqlUnitOfWork.from_url(pathlib.Path(tempfile.mkdtemp()) / "crm.db")
+    >>> purge_erased_copies(uow)
+    ['VACUUM', 'PRAGMA wal_checkpoint(TRUNCATE)']
+    >>> uow.close()
+    """
+    uow = expect_unit_of_work(uow)
+    if getattr(uow, "active", False):
+        raise RepositoryError(
+            "purge_erased_copies runs outside `with uow:` (its statements cannot run inside a "
+            "transaction): commit and leave the block first"
+        )
+    eraser = _eraser_of(uow)
+    return [] if eraser is None else eraser.purge()

@@ -48,6 +48,7 @@ from crmcore.testing._contract_base import (
     transaction,
     ts,
 )
+from crmcore.testing._contract_erasure import ErasureContract
 from crmcore.testing._contract_history import HistoryContract
 from crmcore.testing._contract_ordering import OrderingContract
 from crmcore.testing._contract_records import RecordContract
@@ -56,7 +57,9 @@ from crmcore.testing._contract_storable import StorableContract
 __all__ = ["ContractBase", "RepositoryContract", "contract_tests", "raises"]
 
 
-class RepositoryContract(RecordContract, StorableContract, OrderingContract, HistoryContract):
+class RepositoryContract(
+    RecordContract, StorableContract, OrderingContract, HistoryContract, ErasureContract
+):
     """The contract: every ``test_*`` method checks one promise of the repository protocols.
 
     Override :meth:`make_uow`. Override :meth:`clone_uow` when one unit of

@@ -15,6 +15,7 @@ from crmcore.repositories.memory._aggregates import (
     MemoryDocumentRepository,
     MemoryOpportunityRepository,
 )
+from crmcore.repositories.memory._erasure import MemoryEraser
 from crmcore.repositories.memory._records import (
     MemoryActivityRepository,
     MemoryCostRepository,
@@ -86,6 +87,15 @@ class MemoryUnitOfWork:
         True
         """
         return clock_now(self.clock)
+
+    def eraser(self) -> MemoryEraser:
+        """What :func:`~crmcore.repositories.privacy.erase_customer` rewrites in place with
+        (:class:`~crmcore.repositories.privacy.Eraser`).
+
+        >>> MemoryUnitOfWork().eraser().purge()
+        []
+        """
+        return MemoryEraser(self)
 
     def _changes(self) -> ChangeSet:
         cs: ChangeSet | None = getattr(self._local, "changes", None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from crmcore.repositories.protocols import (
 from crmcore.repositories.sql._aggregates import SqlCustomerRepository
 from crmcore.repositories.sql._documents import SqlDocumentRepository
 from crmcore.repositories.sql._engine import make_engine, translate
+from crmcore.repositories.sql._erasure import SqlEraser
 from crmcore.repositories.sql._opportunities import SqlOpportunityRepository
 from crmcore.repositories.sql._records import (
     SqlActivityRepository,
@@ -50,6 +51,7 @@ class _State:
     def __init__(self, conn: Connection, tx: sa.engine.Transaction) -> None:
         self.conn = conn
         self.tx = tx
+        self.after_commit: list[Callable[[Connection], None]] = []
 
 
 class SqlUnitOfWork:
@@ -231,8 +233,11 @@ class SqlUnitOfWork:
         """Make this block's changes durable and visible (or, on a joined connection, part of
         the outer transaction). The block may go on with a fresh transaction."""
         state = self._state()
+        actions, state.after_commit = state.after_commit, []
         try:
             state.tx.commit()
+            for action in actions:  # between transactions (an erasure's WAL checkpoint)
+                action(state.conn)
         except sa.exc.SQLAlchemyError as e:
             raise translate(e, "committing") from e
         finally:
@@ -242,6 +247,7 @@ class SqlUnitOfWork:
     def rollback(self) -> None:
         """Discard the changes made since the last commit."""
         state = self._state()
+        state.after_commit = []
         try:
             state.tx.rollback()
         except sa.exc.SQLAlchemyError as e:
@@ -249,9 +255,27 @@ class SqlUnitOfWork:
         finally:
             state.tx = self._begin(state.conn)
 
+    def eraser(self) -> SqlEraser:
+        """What :func:`~crmcore.repositories.privacy.erase_customer` rewrites in place with
+        (:class:`~crmcore.repositories.privacy.Eraser`), and the maintenance step of
+        :func:`~crmcore.repositories.privacy.purge_erased_copies`.
+
+        >>> SqlUnitOfWork.from_url("sqlite://").eraser().purge()
+        ['VACUUM', 'PRAGMA wal_checkpoint(TRUNCATE)']
+        """
+        return SqlEraser(self)
+
     # -- helpers for the repositories ------------------------------------------------------
     def _conn(self) -> Connection:
         return self._state().conn
+
+    def _after_commit(self, action: Callable[[Connection], None]) -> None:
+        """Run ``action(connection)`` once after this block's next successful commit, outside
+        any transaction; dropped on rollback, and when the block joined the caller's
+        connection (whose transaction is the caller's to end)."""
+        state = self._state()
+        if self._connection is None and action not in state.after_commit:
+            state.after_commit.append(action)
 
     @contextmanager
     def _writing(self, what: str) -> Iterator[Connection]:
