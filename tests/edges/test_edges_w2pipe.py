@@ -315,5 +315,6 @@ def test_loyalty_fit_names_parameter_names_when_sizes_differ() -> None:
         _S, [0.5] * 5, [10.0, 30.0, 50.0, 70.0, 90.0], [100.0] * 5, moderated=False
     )
     longer = (*fit.parameter_names, "floor_logit_competition")
-    with pytest.raises(CRMError, match="'parameter_names'"):
-        attrs.evolve(fit, parameter_names=longer)
+    # parameter_names reads from the fit's FitSummary (issue 13), whose check names 'names'
+    with pytest.raises(CRMError, match="one value per parameter in 'names'"):
+        attrs.evolve(fit, fit=attrs.evolve(fit.fit, names=longer))
