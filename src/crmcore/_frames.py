@@ -247,7 +247,9 @@ class Tabular:
                 data[c.name] = pandas.Series(c.values, copy=False)
         df = pandas.DataFrame(data)
         for k, v in _meta(self).items():  # instants as UTC Timestamps, like the columns
-            df.attrs[k] = pandas.Timestamp(v).tz_localize("UTC") if _instant(v) else v
+            if isinstance(v, np.datetime64):  # calendar days as datetime.date
+                v = pandas.Timestamp(v).tz_localize("UTC") if _instant(v) else v.item()
+            df.attrs[k] = v
         return df
 
     def to_polars(self) -> pl.DataFrame:

@@ -10,6 +10,7 @@ import attrs
 import numpy as np
 from scipy import stats
 
+from crmcore._frames import Columns, Tabular, texts
 from crmcore._results import COUNT, FINITE, NONNEGATIVE, choice, each, number
 from crmcore.arrays import FloatArray
 from crmcore.errors import ValidationError
@@ -139,7 +140,7 @@ def _floats_or_strs(value: object) -> object:
 
 
 @attrs.frozen
-class FitSummary:
+class FitSummary(Tabular):
     """How a model was fitted: the one result shape of every maximum-likelihood fit in
     crmcore (BG/NBD, MBG/NBD, Pareto/NBD, Gamma-Gompertz/NBD, BG/BB, Gamma-Gamma, sBG and
     the satisfaction-loyalty model), built by :func:`maximum_likelihood`.
@@ -258,3 +259,21 @@ class FitSummary:
             ci = "" if e.lower is None else f"[{e.lower:.4g}, {e.upper:.4g}]"
             lines.append(f"{e.name:<16}{e.estimate:>14.6g}{se:>12}{z:>9}{ci:>26}")
         return "\n".join(lines)
+
+    def _columns(self) -> Columns:
+        rows = self.table()
+
+        def numbers(values: list[float | None]) -> FloatArray:
+            return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+        return {
+            "parameter": texts(self.names),
+            "estimate": np.array(self.estimates, dtype=np.float64),
+            "standard_error": numbers([e.standard_error for e in rows]),
+            "lower": numbers([e.lower for e in rows]),
+            "upper": numbers([e.upper for e in rows]),
+            "z": numbers([e.z for e in rows]),
+            "p_value": numbers([e.p_value for e in rows]),
+            "scale": texts([e.scale for e in rows]),
+            "at_bound": np.array([n in self.at_bound for n in self.names], dtype=bool),
+        }

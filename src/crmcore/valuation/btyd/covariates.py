@@ -32,7 +32,9 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+import numpy as np
 
+from crmcore._frames import Columns, Tabular, texts
 from crmcore._results import FINITE, NONNEGATIVE, each
 from crmcore.errors import ValidationError
 
@@ -60,7 +62,7 @@ def _names_of(side: str) -> Any:
 
 
 @attrs.frozen
-class CovariateEffects:
+class CovariateEffects(Tabular):
     """Fitted coefficients of the covariates (and their standard errors, when available).
 
     >>> CovariateEffects(purchase=(0.4, -0.1), dropout=(0.2,)).purchase
@@ -81,3 +83,22 @@ class CovariateEffects:
     dropout_names: tuple[str, ...] | None = attrs.field(
         default=None, converter=_names, validator=_names_of("dropout")
     )
+
+    def _columns(self) -> Columns:
+        parts = []
+        for side in ("purchase", "dropout"):
+            coef = getattr(self, side)
+            errors = getattr(self, f"{side}_errors")
+            names = getattr(self, f"{side}_names")
+            parts.append(
+                {
+                    "process": np.full(len(coef), side, dtype=object),
+                    "position": np.arange(len(coef)),
+                    "covariate": texts(names if names is not None else (None,) * len(coef)),
+                    "coefficient": np.array(coef, dtype=np.float64),
+                    "standard_error": np.array(
+                        errors if errors is not None else (np.nan,) * len(coef), dtype=np.float64
+                    ),
+                }
+            )
+        return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

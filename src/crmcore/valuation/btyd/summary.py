@@ -25,6 +25,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular
 from crmcore._results import array, choice, number
 from crmcore.arrays import FloatArray, as_float_array, check_nonnegative, check_same_length
 from crmcore.durations import DAYS_PER_UNIT, TimeUnit, as_time_unit
@@ -39,7 +40,7 @@ __all__ = ["RFMSummary", "repeat_transaction_days", "summarize_arrays", "summari
 
 
 @attrs.frozen(eq=False)
-class RFMSummary:
+class RFMSummary(Tabular):
     """Per-customer summary (row i = ``customer_ids[i]``); times in ``time_unit``.
 
     ``holdout_*`` are None without a calibration/holdout split; otherwise the
@@ -66,6 +67,20 @@ class RFMSummary:
 
     def __len__(self) -> int:
         return len(self.frequency)
+
+    def _columns(self) -> Columns:
+        cols = {
+            "customer_id": self.customer_ids,
+            "frequency": self.frequency,
+            "recency": self.recency,
+            "T": self.T,
+            "monetary_value": self.monetary_value,
+        }
+        if self.holdout_frequency is not None:
+            cols["holdout_frequency"] = self.holdout_frequency
+        if self.holdout_monetary_value is not None:
+            cols["holdout_monetary_value"] = self.holdout_monetary_value
+        return cols
 
 
 def _day(value: Any, name: str) -> np.int64:

@@ -30,6 +30,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular
 from crmcore._results import array, choice
 from crmcore.arrays import FloatArray
 from crmcore.durations import DAYS_PER_UNIT, as_time_unit
@@ -44,7 +45,7 @@ __all__ = ["TrackingCurves", "tracking_curves"]
 
 
 @attrs.frozen(eq=False)
-class TrackingCurves:
+class TrackingCurves(Tabular):
     """Expected and actual repeat transactions of a cohort at the end of each step.
 
     ``dates[k]`` is the last day of step k (the cohort's first day plus ``(k + 1) * step``
@@ -61,6 +62,15 @@ class TrackingCurves:
 
     def __len__(self) -> int:
         return len(self.dates)
+
+    def _columns(self) -> Columns:
+        return {
+            "date": self.dates,
+            "expected_cumulative": self.expected_cumulative,
+            "actual_cumulative": self.actual_cumulative,
+            "expected_incremental": self.expected_incremental,
+            "actual_incremental": self.actual_incremental,
+        }
 
 
 def tracking_curves(
