@@ -42,28 +42,28 @@ CHUNK = 1 << 16
 
 BLOCK = 1 << 14
 """Rows per block of a block kernel and of the block check: a block's three inputs, output
-and scratch (about 0.7 MiB) stay in a core's L2 cache across the dozen passes over it."""
+and scratch (about 0.7 MiB) stay in a core's L2 cache across the two dozen passes over it
+(16,384 measured faster than 8,192 and 32,768 rows with a 2 MiB L2)."""
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class Scratch:
-    """One thread's buffers for a block of at most ``size`` rows (two float64, one intp, two
-    bool), reused from block to block, and what the block check found: the block's largest
+    """One thread's buffers for a block of at most ``size`` rows (two float64, two bool),
+    reused from block to block, and what the block check found: the block's largest
     frequency and age (None until a check or a kernel sets them).
 
     >>> s = Scratch(4)
-    >>> len(s.f0), s.i0.dtype.kind, s.x_max
-    (4, 'i', None)
+    >>> len(s.f0), s.b0.dtype.kind, s.x_max
+    (4, 'b', None)
     """
 
-    __slots__ = ("b0", "b1", "f0", "f1", "i0", "size", "t_max", "x_max")
+    __slots__ = ("b0", "b1", "f0", "f1", "size", "t_max", "x_max")
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.f0: FloatArray = np.empty(size, dtype=np.float64)
         self.f1: FloatArray = np.empty(size, dtype=np.float64)
-        self.i0: npt.NDArray[np.intp] = np.empty(size, dtype=np.intp)
         self.b0: npt.NDArray[np.bool_] = np.empty(size, dtype=np.bool_)
         self.b1: npt.NDArray[np.bool_] = np.empty(size, dtype=np.bool_)
         self.x_max: float | None = None
@@ -201,21 +201,24 @@ def valid_block(x: FloatArray, t_x: FloatArray, tt: FloatArray, sc: Scratch | No
     if k == 0:
         return True
     sc = sc or scratch(k)
-    x_max, t_max = x.max(), tt.max()
-    if not (x.min() >= 0 and x_max <= MAX_PERIODS and t_x.min() >= 0 and t_max < np.inf):
+    x_max, t_max = _max(x), _max(tt)  # ufunc reductions: a third of ndarray.max's overhead
+    if not (_min(x) >= 0 and x_max <= MAX_PERIODS and _min(t_x) >= 0 and t_max < np.inf):
         return False  # also False for NaN
     f, b0, b1 = sc.f0[:k], sc.b0[:k], sc.b1[:k]
     np.floor(x, out=f)
     np.equal(f, x, out=b0)  # whole frequencies
-    if not b0.all():
+    if not _all(b0):
         return False
     np.less_equal(t_x, tt, out=b0)
-    if not b0.all():
+    if not _all(b0):
         return False
     np.equal(x, 0.0, out=b0)
     np.equal(t_x, 0.0, out=b1)
     np.equal(b0, b1, out=b1)  # recency 0 exactly where frequency 0
-    if not b1.all():
+    if not _all(b1):
         return False
     sc.x_max, sc.t_max = float(x_max), float(t_max)
     return True
+
+
+_max, _min, _all = np.maximum.reduce, np.minimum.reduce, np.logical_and.reduce

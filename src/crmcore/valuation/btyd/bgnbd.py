@@ -210,13 +210,15 @@ class _BetaGeoBase(PurchaseModelBase):
         self, x: FloatArray, tx: FloatArray, T: FloatArray, out: FloatArray, sc: Scratch
     ) -> None:
         """P(alive) of one checked block of customers with the plain parameters, written into
-        ``out`` (the fast path of ``_alive_rows`` and ``probability_alive``): every pass in
-        place in the thread's scratch, log(a / (b + x - 1 + s)) looked up per whole x."""
+        ``out`` (the fast path of ``_alive_rows`` and ``probability_alive``): ld = (r + x)
+        log((alpha + T) / (alpha + t_x)) + log(a / (b + x - 1 + s)), P = 1 / (1 + e^ld),
+        every pass in place in the thread's scratch, the last term looked up per whole x
+        (one log and one exp per customer)."""
         p = self.params
         s = self._shift
         k = len(x)
         num, den = sc.f0[:k], sc.f1[:k]
-        x_max = float(x.max()) if sc.x_max is None else sc.x_max
+        x_max = float(np.maximum.reduce(x)) if sc.x_max is None else sc.x_max
         np.add(T, p.alpha, out=num)
         np.add(tx, p.alpha, out=den)
         np.divide(num, den, out=num)
@@ -224,9 +226,10 @@ class _BetaGeoBase(PurchaseModelBase):
         np.add(x, p.r, out=den)
         num *= den
         if x_max < _TABLE_ROWS:
-            t_max = float(T.max()) if sc.t_max is None else sc.t_max
+            t_max = float(np.maximum.reduce(T)) if sc.t_max is None else sc.t_max
             table = _frequency_terms(p.a, p.b, s, _table_length(x_max), _zero_term(p, s, t_max))
-            xi = sc.i0[:k]
+            # the output's memory holds the indices until the last pass (no scratch to warm)
+            xi = out.view(np.intp) if np.intp(0).itemsize == 8 else np.empty(k, np.intp)
             np.copyto(xi, x, casting="unsafe")
             table.take(xi, out=den, mode="clip")  # 0 <= x <= x_max: never clipped
             num += den
