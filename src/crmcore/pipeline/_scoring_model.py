@@ -9,6 +9,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular, texts
 from crmcore._messages import show
 from crmcore._results import COUNT, FINITE, PROBABILITY, array, choice, each, number
 from crmcore.arrays import FloatArray, IntArray
@@ -141,7 +142,7 @@ class DealScoreModel:
 
 
 @attrs.frozen
-class DealExplanation:
+class DealExplanation(Tabular):
     """Why one deal scored what it did: the base log-odds plus one contribution per factor.
 
     ``base_log_odds + sum(contributions) == log_odds`` and ``probability`` is
@@ -173,9 +174,16 @@ class DealExplanation:
             for i in order[:top]
         ]
 
+    def _columns(self) -> Columns:
+        return {
+            "factor": texts(self.factors),
+            "level": texts(self.levels),
+            "contribution": np.array(self.contributions, dtype=np.float64),
+        }
+
 
 @attrs.frozen(eq=False)
-class DealScores:
+class DealScores(Tabular):
     """P(win) of every open deal at ``as_of`` under ``model``, with what it takes to explain each.
 
     ``levels[i, f]`` is deal ``i``'s level of factor ``model.factors[f]``;
@@ -321,9 +329,22 @@ class DealScores:
         out[rows] = p
         return out
 
+    def _columns(self) -> Columns:
+        cols: Columns = {
+            "opportunity_id": self.opportunity_ids,
+            "probability": self.probability,
+            "log_odds": self.log_odds,
+        }
+        for f, (factor, levels) in enumerate(
+            zip(self.model.factors, self.model.levels, strict=True)
+        ):
+            name = factor if factor not in cols else f"factor_{factor}"
+            cols[name] = texts(levels)[self.levels[:, f]] if len(self) else texts(())
+        return cols
+
 
 @attrs.frozen(eq=False)
-class ScoreBacktest:
+class ScoreBacktest(Tabular):
     """Scores made at a past ``as_of`` against how the deals open then actually ended.
 
     ``known_at`` is when the past was read as known (None: the history has no
@@ -414,3 +435,14 @@ class ScoreBacktest:
             )
             out.append(f"{e[b]:.1f}-{e[b + 1]:.1f}" + cells)
         return out
+
+    def _columns(self) -> Columns:
+        k = len(self.bin_edges) - 1
+        return {
+            "method": np.repeat(texts(self.methods), k),
+            "bin_low": np.tile(self.bin_edges[:-1], len(self.methods)),
+            "bin_high": np.tile(self.bin_edges[1:], len(self.methods)),
+            "deals": self.bin_count.reshape(-1),
+            "predicted": self.bin_predicted.reshape(-1),
+            "observed": self.bin_observed.reshape(-1),
+        }

@@ -17,6 +17,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular, long_form, texts, wide
 from crmcore._results import array
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.model._fields import instance, tuple_of
@@ -40,7 +41,7 @@ __all__ = [
 
 
 @attrs.frozen(eq=False)
-class Breakdown:
+class Breakdown(Tabular):
     """Per label (rep or product): counts, win rate, won value, open and weighted pipeline
     (values in ``currency``; None: the history gave no currency)."""
 
@@ -64,6 +65,19 @@ class Breakdown:
     currency: str | None = attrs.field(
         default=None, validator=instance(str, "an ISO 4217 code", optional=True)
     )
+
+    def _columns(self) -> Columns:
+        return {
+            self.by: texts(self.labels),
+            "opportunities": self.opportunities,
+            "open": self.open,
+            "won": self.won,
+            "lost": self.lost,
+            "win_rate": self.win_rate,
+            "won_value": self.won_value,
+            "pipeline_value": self.pipeline_value,
+            "weighted_value": self.weighted_value,
+        }
 
 
 def breakdown(
@@ -119,7 +133,7 @@ def breakdown(
 
 
 @attrs.frozen(eq=False)
-class SalesMatrix:
+class SalesMatrix(Tabular):
     """Won value per rep (rows) and product (columns), in ``currency``."""
 
     owners: tuple[str, ...] = attrs.field(validator=tuple_of(str, "an owner id"))
@@ -129,6 +143,14 @@ class SalesMatrix:
     currency: str | None = attrs.field(
         default=None, validator=instance(str, "an ISO 4217 code", optional=True)
     )
+
+    def _columns(self) -> Columns:
+        return long_form(
+            ("owner", self.owners),
+            ("product", self.products),
+            won_value=self.won_value,
+            won_count=self.won_count,
+        )
 
 
 def who_sells_what(data: FunnelHistory | StageHistory, funnel: Funnel | None = None) -> SalesMatrix:
@@ -161,7 +183,7 @@ def who_sells_what(data: FunnelHistory | StageHistory, funnel: Funnel | None = N
 
 
 @attrs.frozen(eq=False)
-class LostReasons:
+class LostReasons(Tabular):
     """Lost deals per reason: count, value (in ``currency``), share of lost deals, and the stage
     they were lost from."""
 
@@ -181,6 +203,15 @@ class LostReasons:
     currency: str | None = attrs.field(
         default=None, validator=instance(str, "an ISO 4217 code", optional=True)
     )
+
+    def _columns(self) -> Columns:
+        return {
+            "reason": texts(self.reasons),
+            "count": self.count,
+            "value": self.value,
+            "share": self.share,
+            **wide("from_", self.from_stages, self.by_stage),
+        }
 
 
 def lost_reasons(data: FunnelHistory) -> LostReasons:
@@ -230,7 +261,7 @@ def lost_reasons(data: FunnelHistory) -> LostReasons:
 
 
 @attrs.frozen(eq=False)
-class CohortConversion:
+class CohortConversion(Tabular):
     """Per entry month: created, reached each open stage, won, lost, still open.
 
     ``reached[c, i]`` counts cohort ``c``'s opportunities that entered open
@@ -254,6 +285,17 @@ class CohortConversion:
             nan="a ratio whose denominator is 0 (the counts beside it say so)",
         )
     )
+
+    def _columns(self) -> Columns:
+        return {
+            "month": self.months,
+            "created": self.created,
+            **wide("reached_", self.stages, self.reached),
+            "won": self.won,
+            "lost": self.lost,
+            "open": self.open,
+            "win_rate": self.win_rate,
+        }
 
 
 def cohort_conversion(

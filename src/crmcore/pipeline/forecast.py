@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import ndtri
 
+from crmcore._frames import Columns, Tabular, texts, wide
 from crmcore._results import COUNT, NONNEGATIVE, PROBABILITY, array, each, number
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
@@ -70,7 +71,7 @@ _MAX_DAYS = 2000  # the day grid of the timing tables (longer paths count as 200
 
 
 @attrs.frozen(eq=False)
-class WinProbabilities:
+class WinProbabilities(Tabular):
     """Per open stage: closed deals that reached it, how many were won, raw and smoothed rates.
 
     "Reached" follows each deal's actual path (a deal that skipped a stage
@@ -97,6 +98,16 @@ class WinProbabilities:
     prior: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="closed"))
     smoothed: FloatArray = attrs.field(validator=array(lo=0, hi=1, length="closed"))
     prior_weight: float = attrs.field(validator=NONNEGATIVE)
+
+    def _columns(self) -> Columns:
+        return {
+            "stage": texts(self.stages),
+            "closed": self.closed,
+            "won": self.won,
+            "empirical": self.empirical,
+            "prior": self.prior,
+            "smoothed": self.smoothed,
+        }
 
 
 def _check_months(months: object) -> int:
@@ -152,7 +163,7 @@ def win_probabilities(
 
 
 @attrs.frozen(eq=False)
-class TimeToClose:
+class TimeToClose(Tabular):
     """Days from entering each open stage to the win, over won deals (sorted samples per stage).
 
     ``samples[offsets[i]:offsets[i + 1]]`` are open stage ``i``'s durations
@@ -211,6 +222,15 @@ class TimeToClose:
                 out[i] = np.interp(qs, mid, s)
         return out
 
+    def _columns(self) -> Columns:
+        sizes = np.diff(self.offsets)
+        return {
+            "stage": np.repeat(texts(self.stages), sizes),
+            "days": self.samples,
+            "stay_days": self.samples if self.stays is None else self.stays,
+            "weight": np.ones(len(self.samples)) if self.weights is None else self.weights,
+        }
+
 
 def time_to_close(data: FunnelHistory | StageHistory, funnel: Funnel | None = None) -> TimeToClose:
     """The empirical distribution of days from entering each open stage to winning.
@@ -253,7 +273,7 @@ def time_to_close(data: FunnelHistory | StageHistory, funnel: Funnel | None = No
 
 
 @attrs.frozen(eq=False)
-class Forecast:
+class Forecast(Tabular):
     """Expected won revenue per future month from the open pipeline, with a band at ``level``.
 
     Month 0 runs from ``as_of`` to the end of its calendar month. ``total_*``
@@ -281,6 +301,15 @@ class Forecast:
     currency: str | None = attrs.field(
         default=None, validator=instance(str, "an ISO 4217 code", optional=True)
     )
+
+    def _columns(self) -> Columns:
+        return {
+            "month": self.months,
+            "expected": self.expected,
+            "sd": self.sd,
+            "low": self.low,
+            "high": self.high,
+        }
 
 
 def _month_edges(as_of: np.datetime64, months: int) -> tuple[npt.NDArray[Any], FloatArray]:
@@ -412,7 +441,7 @@ def forecast(
 
 
 @attrs.frozen(eq=False)
-class Backtest:
+class Backtest(Tabular):
     """A forecast made at a past ``as_of`` scored against what the open deals actually won.
 
     ``mape`` averages ``|forecast - actual| / actual`` over the months with
@@ -441,6 +470,13 @@ class Backtest:
         """
         scores = [m if m is not None else float("inf") for m in self.mape]
         return self.methods[int(np.argmin(scores))]
+
+    def _columns(self) -> Columns:
+        return {
+            "month": self.months,
+            "actual": self.actual,
+            **wide("expected_", self.methods, self.expected.T),
+        }
 
 
 def backtest(

@@ -39,6 +39,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular, texts
 from crmcore._messages import show
 from crmcore._results import array
 from crmcore.arrays import IntArray
@@ -95,7 +96,7 @@ def _dates(values: Any, *, name: str, n: int) -> DAYS:
 
 
 @attrs.frozen(eq=False)
-class CloseDateChanges:
+class CloseDateChanges(Tabular):
     """Changes of deals' expected close dates as columns, one row per change.
 
     ``opportunity`` codes into ``opportunity_ids``; ``at`` when the change
@@ -256,9 +257,18 @@ class CloseDateChanges:
             owner_ids=np.array(who, dtype=object),
         )
 
+    def _columns(self) -> Columns:
+        return {
+            "opportunity_id": self.opportunity_ids[self.opportunity],
+            "at": self.at,
+            "old": self.old,
+            "new": self.new,
+            "owner_id": self.owner_ids[self.owner],
+        }
+
 
 @attrs.frozen(eq=False)
-class Slippage:
+class Slippage(Tabular):
     """Expected-close changes per deal and per rep (see :func:`close_date_slippage`).
 
     Per deal (``deals``, sorted): ``changes``, ``pushes`` (to a later date),
@@ -287,6 +297,19 @@ class Slippage:
     rep_deals_pushed: IntArray = attrs.field(validator=array("i", lo=0, length="rep_deals"))
     rep_pushes: IntArray = attrs.field(validator=array("i", lo=0, length="rep_deals"))
     rep_days_pushed: IntArray = attrs.field(validator=array("i", lo=0, length="rep_deals"))
+
+    def _columns(self) -> Columns:
+        return {
+            "opportunity_id": texts(self.deals),
+            "owner_id": texts(self.owner),
+            "changes": self.changes,
+            "pushes": self.pushes,
+            "pull_ins": self.pull_ins,
+            "days_pushed": self.days_pushed,
+            "first_close": self.first_close,
+            "current_close": self.current_close,
+            "slipped_days": self.slipped_days,
+        }
 
 
 def close_date_slippage(
@@ -356,7 +379,7 @@ def close_date_slippage(
 
 
 @attrs.frozen(eq=False)
-class Hygiene:
+class Hygiene(Tabular):
     """The state of the open deals at ``as_of`` (see :func:`pipeline_hygiene`).
 
     Per open deal (``deals``, sorted, with their ``owner``):
@@ -411,6 +434,19 @@ class Hygiene:
                 f"{self.rep_no_close_date[i]:>14d} {self.rep_overdue_activities[i]:>14d}"
             )
         return out
+
+    def _columns(self) -> Columns:
+        return {
+            "opportunity_id": texts(self.deals),
+            "owner_id": texts(self.owner),
+            "next_activity": self.next_activity,
+            "planned": self.planned,
+            "overdue": self.overdue,
+            "no_next_activity": self.no_next_activity,
+            "expected_close": self.expected_close,
+            "stale_close": self.stale_close,
+            "no_close_date": self.no_close_date,
+        }
 
 
 def _micros(t: datetime | None) -> np.datetime64:

@@ -25,6 +25,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular, texts
 from crmcore._results import COUNT, NONNEGATIVE, POSITIVE, array, number
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
@@ -97,7 +98,7 @@ def _scalar_ratio(num: float, den: float) -> float:
 
 
 @attrs.frozen(eq=False)
-class StageConversion:
+class StageConversion(Tabular):
     """Conversion out of each open stage, from each deal's actual path (any funnel graph).
 
     ``reached[i]``: deals that entered open stage ``i``; ``advanced[i]``:
@@ -125,6 +126,16 @@ class StageConversion:
     converted: IntArray | None = attrs.field(
         default=None, validator=array("i", lo=0, length="reached", optional=True)
     )
+
+    def _columns(self) -> Columns:
+        cols = {
+            "stage": texts(self.stages),
+            "reached": self.reached,
+            "advanced": self.advanced,
+            "decided": self.decided,
+            "rate": self.rate,
+        }
+        return cols if self.converted is None else {**cols, "converted": self.converted}
 
 
 def stage_conversion(
@@ -213,7 +224,7 @@ def win_rate(data: FunnelHistory | StageHistory, funnel: Funnel | None = None) -
 
 
 @attrs.frozen(eq=False)
-class TimeInStage:
+class TimeInStage(Tabular):
     """Completed stays per stage (entered, then left before ``as_of``), in days."""
 
     stages: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a stage name"))
@@ -224,6 +235,14 @@ class TimeInStage:
     median_days: FloatArray = attrs.field(
         validator=array(lo=0, length="count", nan="no deal to measure")
     )
+
+    def _columns(self) -> Columns:
+        return {
+            "stage": texts(self.stages),
+            "count": self.count,
+            "mean_days": self.mean_days,
+            "median_days": self.median_days,
+        }
 
 
 def time_in_stage(data: FunnelHistory | StageHistory, funnel: Funnel | None = None) -> TimeInStage:
@@ -346,7 +365,7 @@ def sales_velocity(
 
 
 @attrs.frozen(eq=False)
-class WeightedPipeline:
+class WeightedPipeline(Tabular):
     """Open pipeline per stage and per forecast category, raw and probability-weighted.
 
     ``categories`` are pipeline, best case, commit, closed (won since
@@ -378,6 +397,14 @@ class WeightedPipeline:
     def weighted_total(self) -> float:
         """Sum of open amounts times stage probabilities."""
         return float(self.weighted.sum())
+
+    def _columns(self) -> Columns:
+        return {
+            "stage": texts(self.stages),
+            "count": self.count,
+            "total": self.total,
+            "weighted": self.weighted,
+        }
 
 
 def weighted_pipeline(

@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from crmcore._frames import Columns, Tabular, texts
 from crmcore._results import array
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
@@ -187,7 +188,7 @@ class Plan:
 
 
 @attrs.frozen(eq=False)
-class Actuals:
+class Actuals(Tabular):
     """What each rep did in a period (aligned arrays, one entry per rep)."""
 
     period: Period = attrs.field(validator=instance(Period, "a Period"))
@@ -214,6 +215,15 @@ class Actuals:
             int(self.wins[i]),
             float(self.revenue[i]),
         )
+
+    def _columns(self) -> Columns:
+        return {
+            "rep": texts(self.reps),
+            "activities": self.activities,
+            "advances": self.advances,
+            "wins": self.wins,
+            "revenue": self.revenue,
+        }
 
 
 def _activity_counts(
@@ -289,7 +299,7 @@ def actuals(
 
 
 @attrs.frozen(eq=False)
-class PlanReport:
+class PlanReport(Tabular):
     """Plan versus actual: one row per plan; ``attainment`` is actual / target (NaN for target 0)."""
 
     plans: tuple[Plan, ...] = attrs.field(validator=tuple_of(Plan, "a Plan"))
@@ -297,6 +307,19 @@ class PlanReport:
     target: FloatArray = attrs.field(validator=array(lo=0, ndim=None))
     actual: FloatArray = attrs.field(validator=array(lo=0, ndim=None))
     attainment: FloatArray = attrs.field(validator=array(lo=0, ndim=None, nan="a target of 0"))
+
+    def _columns(self) -> Columns:
+        k = len(self.measures)
+        cols: Columns = {
+            "rep": texts([p.rep_id for p in self.plans]),
+            "period": texts([p.period.kind.value for p in self.plans]),
+            "start": np.array([p.period.start for p in self.plans], dtype="datetime64[D]"),
+        }
+        for j, m in enumerate(self.measures):
+            cols[f"{m}_target"] = self.target.reshape(-1, k)[:, j]
+            cols[f"{m}_actual"] = self.actual.reshape(-1, k)[:, j]
+            cols[f"{m}_attainment"] = self.attainment.reshape(-1, k)[:, j]
+        return cols
 
 
 def plan_vs_actual(
@@ -337,7 +360,7 @@ def plan_vs_actual(
 
 
 @attrs.frozen(eq=False)
-class NextPeriodForecast:
+class NextPeriodForecast(Tabular):
     """Revenue expected in ``period`` per rep: from the open pipeline plus the run-rate of new business.
 
     ``run_rate`` is the average, over the ``lookback`` previous periods, of
@@ -357,6 +380,15 @@ class NextPeriodForecast:
     def total(self) -> float:
         """The team's expected revenue."""
         return float(self.expected.sum())
+
+    def _columns(self) -> Columns:
+        return {
+            "rep": texts(self.reps),
+            "pipeline": self.pipeline,
+            "run_rate": self.run_rate,
+            "expected": self.expected,
+            "sd": self.sd,
+        }
 
 
 def next_period_forecast(

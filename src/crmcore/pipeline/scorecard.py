@@ -40,6 +40,7 @@ from enum import StrEnum
 import attrs
 import numpy as np
 
+from crmcore._frames import Columns, Tabular, texts, wide
 from crmcore._results import COUNT, array
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
@@ -63,7 +64,7 @@ class Diagnosis(StrEnum):
 
 
 @attrs.frozen(eq=False)
-class Scorecards:
+class Scorecards(Tabular):
     """One scorecard per rep (aligned arrays) with percentiles (0-100) against the team.
 
     ``percentile[m][i]`` is rep ``i``'s mid-rank percentile on measure ``m``
@@ -106,6 +107,19 @@ class Scorecards:
                 f"{self.revenue[i]:>11,.0f} {self.profit[i]:>11,.0f}  {self.diagnosis[i]}"
             )
         return out
+
+    def _columns(self) -> Columns:
+        return {
+            "rep": texts(self.reps),
+            "activities": self.activities,
+            "advances": self.advances,
+            "wins": self.wins,
+            "revenue": self.revenue,
+            "cost": self.cost,
+            "profit": self.profit,
+            **wide("percentile_", self.measures, self.percentile.reshape(len(self.measures), -1).T),
+            "diagnosis": texts(self.diagnosis),
+        }
 
 
 def _percentiles(values: FloatArray) -> FloatArray:
