@@ -23,6 +23,7 @@ from crmcore.anomaly.alerts import (
     AlertStatus,
     AlertStep,
     AlertSummary,
+    AlertTable,
     alert_id,
     summarize,
 )
@@ -71,6 +72,7 @@ __all__ = [
     "AlertStep",
     "AlertStore",
     "AlertSummary",
+    "AlertTable",
     "AllOf",
     "AnyOf",
     "BehaviourChange",

@@ -27,7 +27,10 @@ from enum import StrEnum
 from typing import Any
 
 import attrs
+import numpy as np
+import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular, texts
 from crmcore._results import COUNT
 from crmcore.errors import TransitionError, ValidationError
 from crmcore.model._fields import (
@@ -45,7 +48,7 @@ from crmcore.model._fields import (
 )
 from crmcore.model._storable import text_problem
 from crmcore.options import as_enum, as_number, expect_items
-from crmcore.timestamps import TimeLike, as_datetime
+from crmcore.timestamps import TimeLike, as_datetime, parse_timestamps
 
 __all__ = [
     "OUTCOMES",
@@ -53,6 +56,7 @@ __all__ = [
     "AlertStatus",
     "AlertStep",
     "AlertSummary",
+    "AlertTable",
     "alert_id",
     "summarize",
 ]
@@ -186,8 +190,62 @@ class Alert:
         return self.steps[0].at if self.steps else self.occurred_at
 
 
+@attrs.frozen(eq=False)
+class AlertTable(Tabular):
+    """Alerts as a table, one row per alert (``to_pandas()``, ``to_polars()``, ``to_arrow()``).
+
+    Columns: the alert's fields (``transaction_ids`` joined by ``", "``; ``status``
+    as its value; ``steps`` left out) and ``opened_at``; times are UTC instants.
+
+    >>> from datetime import datetime, timezone
+    >>> t = datetime(2025, 3, 4, 10, 0, tzinfo=timezone.utc)
+    >>> a = Alert(id="a-1", ruleset="bank", rule="big", rule_version=1, rule_type="threshold",
+    ...           customer_id="c-7", transaction_ids=("t-9",), occurred_at=t, observed=9e4,
+    ...           baseline=5e4, deviation=1.8, history=0, explanation="...", routed_to="queue",
+    ...           window="tx:t-9")
+    >>> table = AlertTable((a,))
+    >>> len(table), table.to_pandas()[["customer_id", "status", "observed"]].values.tolist()
+    (1, [['c-7', 'open', 90000.0]])
+    """
+
+    alerts: tuple[Alert, ...] = attrs.field(
+        converter=as_tuple, validator=tuple_of(Alert, "an Alert")
+    )
+
+    def __len__(self) -> int:
+        return len(self.alerts)
+
+    def _columns(self) -> Columns:
+        rows = self.alerts
+
+        def text(values: Iterable[str | None]) -> npt.NDArray[Any]:
+            return texts(list(values))
+
+        return {
+            "id": text(a.id for a in rows),
+            "ruleset": text(a.ruleset for a in rows),
+            "rule": text(a.rule for a in rows),
+            "rule_version": np.array([a.rule_version for a in rows], dtype=np.int64),
+            "rule_type": text(a.rule_type for a in rows),
+            "customer_id": text(a.customer_id for a in rows),
+            "transaction_ids": text(", ".join(a.transaction_ids) for a in rows),
+            "occurred_at": parse_timestamps([a.occurred_at for a in rows], name="occurred_at"),
+            "opened_at": parse_timestamps([a.opened_at for a in rows], name="opened_at"),
+            "observed": np.array([a.observed for a in rows], dtype=np.float64),
+            "baseline": np.array([a.baseline for a in rows], dtype=np.float64),
+            "deviation": np.array([a.deviation for a in rows], dtype=np.float64),
+            "history": np.array([a.history for a in rows], dtype=np.int64),
+            "status": text(a.status.value for a in rows),
+            "outcome": text(a.outcome for a in rows),
+            "owner_id": text(a.owner_id for a in rows),
+            "routed_to": text(a.routed_to for a in rows),
+            "window": text(a.window for a in rows),
+            "explanation": text(a.explanation for a in rows),
+        }
+
+
 @attrs.frozen
-class AlertSummary:
+class AlertSummary(Tabular):
     """Counts of the alerts of a period ``[start, end)`` (on the transaction time).
 
     ``by_owner`` counts by ``routed_to`` (an owner or a team queue);
@@ -219,6 +277,19 @@ class AlertSummary:
             if counts:
                 out.append(f"  {title:<11}" + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
         return out
+
+    def _columns(self) -> Columns:
+        parts = (
+            ("rule", self.by_rule),
+            ("owner", self.by_owner),
+            ("status", self.by_status),
+            ("outcome", self.by_outcome),
+        )
+        return {
+            "by": texts([by for by, counts in parts for _ in counts]),
+            "key": texts([k for _, counts in parts for k in counts]),
+            "alerts": np.array([v for _, counts in parts for v in counts.values()], dtype=np.int64),
+        }
 
 
 def _sorted_counts(c: Counter[str]) -> dict[str, int]:

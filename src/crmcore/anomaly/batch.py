@@ -31,9 +31,10 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular
 from crmcore._results import array
 from crmcore.anomaly import _kernels as kern
-from crmcore.anomaly.alerts import Alert, AlertStep, alert_id
+from crmcore.anomaly.alerts import Alert, AlertStep, AlertTable, alert_id
 from crmcore.anomaly.context import (
     DEFAULT_QUEUE,
     CustomerContext,
@@ -104,7 +105,7 @@ def check_amounts(x: npt.NDArray[np.float64]) -> None:
 
 
 @attrs.frozen(eq=False)
-class Detection:
+class Detection(Tabular):
     """What a batch run found: per top-level rule, the sorted rows that raised an alert.
 
     ``counts()`` is cheap; ``alerts()`` builds the :class:`~crmcore.anomaly.Alert` records.
@@ -264,6 +265,10 @@ class Detection:
             return _row_in_scope(scope, log, orig, ctx)
 
         return in_scope
+
+    def _columns(self) -> Columns:
+        # the alerts() records, one row per alert (transactions named as alerts() names them)
+        return AlertTable(self.alerts())._columns()
 
 
 def _row_in_scope(scope: Scope, log: TransactionLog, i: int, ctx: CustomerContext | None) -> bool:
