@@ -108,6 +108,10 @@ class Eraser(Protocol):
         (database-specific); returns the statements run."""
         ...
 
+    # optional: documents_naming(kind, field, value) -> list[str], the keys of the documents
+    # of ``kind`` that may name ``value`` in ``field`` (a superset, checked by the caller),
+    # so that finding a customer's alerts does not read every alert back
+
 
 def _eraser_of(uow: UnitOfWork) -> Eraser | None:
     make: Callable[[], object] | None = getattr(uow, "eraser", None)
@@ -130,9 +134,20 @@ def _activities(uow: UnitOfWork, customer_id: str, opportunity_ids: Sequence[str
 
 
 def _owned_documents(uow: UnitOfWork, spec: OwnedDocument, customer_id: str) -> list[str]:
-    """The keys of the documents of ``spec.kind`` that name the customer (latest version)."""
+    """The keys of the documents of ``spec.kind`` that name the customer (latest version).
+
+    Every document of the kind is read, unless the backend's eraser narrows them down first
+    (an optional ``documents_naming(kind, field, value)``: the SQL backend's one LIKE scan).
+    """
+    eraser = _eraser_of(uow)
+    narrow = getattr(eraser, "documents_naming", None)
+    candidates = (
+        narrow(spec.kind, spec.customer_field, customer_id)
+        if narrow is not None
+        else uow.documents.keys(spec.kind)
+    )
     keys = []
-    for key in uow.documents.keys(spec.kind):
+    for key in candidates:
         body, _ = uow.documents.get(spec.kind, key)
         if isinstance(body, dict) and body.get(spec.customer_field) == customer_id:
             keys.append(key)

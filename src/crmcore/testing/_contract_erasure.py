@@ -302,6 +302,19 @@ class ErasureContract(ContractBase):
         assert [a["id"] for a in data["activities"]] == ["a-1", "a-2"]
         assert data["format"] == "crmcore.customer-export/2"
 
+    def test_export_finds_the_alerts_of_any_customer_id(self) -> None:
+        ids = ["c-1", "C-1", "c%1", "c_1", 'c"1', "c\\1", "c-é"]
+        uow = self.make_uow()
+        with uow:
+            for cid in ids:
+                uow.customers.add(customer(0, id=cid))
+            AlertStore(uow).add([_alert(cid, ts(2023)) for cid in ids])
+            uow.commit()
+        with uow:
+            for cid in ids:
+                got = [a["customer_id"] for a in export_customer(uow, cid)["alerts"]]
+                assert got == [cid], (cid, got)
+
     def test_erase_leaves_no_marker_in_any_read(self) -> None:
         uow = self._seeded_person()
         assert len(markers_in(self._everything(uow))) == len(PERSONAL_MARKERS)

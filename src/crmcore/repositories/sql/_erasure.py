@@ -16,6 +16,7 @@ What to erase is decided once for every backend (:mod:`crmcore.repositories._per
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from sqlalchemy.engine import Connection
 
 from crmcore.errors import ConcurrencyError, NotFoundError, RepositoryError, ValidationError
 from crmcore.model import FieldChange, Opportunity, StageChange
+from crmcore.repositories._args import check_filters
 from crmcore.repositories._personal_data import PERSONAL_DATA
 from crmcore.repositories._writes import check_document_key, check_record, dump_document
 from crmcore.repositories.sql import schema
@@ -145,6 +147,22 @@ class SqlEraser:
                     or conn.execute(stmt).rowcount != 1
                 ):
                     raise NotFoundError(f"document {kind}/{key} has no version {v!r}")
+
+    def documents_naming(self, kind: str, field: str, value: str) -> list[str]:
+        """The keys of the documents of ``kind`` whose body may name ``value`` in ``field``:
+        one ``LIKE`` scan in the database for the JSON text ``"field": "value"`` (a superset
+        to check, found without reading every document back)."""
+        check_filters(kind=kind, field=field, value=value)
+        d = schema.documents.c
+        pair = f"{json.dumps(field)}: {json.dumps(value)}"  # as dump_document writes it
+        q = (
+            sa.select(d.key)
+            .where(d.kind == kind, d.body.contains(pair, autoescape=True))
+            .distinct()
+            .order_by(d.key)
+        )
+        with self._uow._reading(f"finding documents of {kind!r}") as conn:
+            return [str(r[0]) for r in conn.execute(q)]
 
     def purge(self) -> list[str]:
         """The maintenance step, on a connection of its own outside any transaction."""
