@@ -18,7 +18,11 @@ instants (``datetime64[us]``)   ``datetime64[us, UTC]``     ``Datetime(us, UTC)`
 calendar days, months           ``datetime64[s]``           ``Date``                ``date32``
 text (``str`` or object)        ``str`` (pandas' default)   ``String``              ``string``
 integer ids (object of int)     ``int64``                   ``Int64``               ``int64``
+nullable integers, flags [#]_  ``Int64``, ``boolean``      ``Int64``, ``Boolean``  ``int64``, ``bool``
 ==============================  ==========================  ======================  ========================
+
+.. [#] a masked array (``np.ma.masked_array``), or object labels with None: a null
+   where masked or None.
 
 A float NaN (a documented "undefined" value, or a ``nan_policy="propagate"``
 row) is pandas' missing value and a null in polars and Arrow; ``NaT`` and a
@@ -104,45 +108,58 @@ class _Column:
     name: str
     kind: Kind
     values: npt.NDArray[Any]
+    missing: npt.NDArray[np.bool_] | None = None  # integers and flags: which rows are null
 
 
-def _kind(name: str, values: npt.NDArray[Any], owner: str) -> tuple[Kind, npt.NDArray[Any]]:
-    """The logical kind of a numpy column and its values in the kind's numpy form."""
+def _kind(
+    name: str, values: npt.NDArray[Any], owner: str
+) -> tuple[Kind, npt.NDArray[Any], npt.NDArray[np.bool_] | None]:
+    """The logical kind of a numpy column, its values in the kind's numpy form and, for
+    integers and flags, which rows are missing (None: none)."""
     k = values.dtype.kind
     if k == "f":
-        return "float", values.astype(np.float64, copy=False)
+        return "float", values.astype(np.float64, copy=False), None
     if k == "b":
-        return "bool", values
+        return "bool", values, None
     if k in "iu":
         if values.dtype == np.uint64 and len(values) and values.max() > np.iinfo(np.int64).max:
             raise TypeError(f"{owner}: column {name!r} holds integers beyond int64")
-        return "int", values.astype(np.int64, copy=False)
+        return "int", values.astype(np.int64, copy=False), None
     if k == "M":
         unit = np.datetime_data(values.dtype)[0]
         if unit in _CALENDAR:
-            return "date", values.astype(_DAY)
-        return "instant", values.astype(_US)
+            return "date", values.astype(_DAY), None
+        return "instant", values.astype(_US), None
     if k in "US":
-        return "text", values.astype(str, copy=False) if k == "S" else values
+        return "text", values.astype(str, copy=False) if k == "S" else values, None
     if k == "O":
         return _object_kind(values)
     raise TypeError(f"{owner}: column {name!r} has dtype {values.dtype}, not a table column")
 
 
-def _object_kind(values: npt.NDArray[Any]) -> tuple[Kind, npt.NDArray[Any]]:
+def _object_kind(
+    values: npt.NDArray[Any],
+) -> tuple[Kind, npt.NDArray[Any], npt.NDArray[np.bool_] | None]:
     """Labels in an object array: integers stay integers, text stays text (None missing)."""
     types = set(map(type, values))  # one pass in C
-    if types and types <= {bool, np.bool_}:
-        return "bool", values.astype(bool)
-    if types and all(issubclass(t, int | np.integer) and t is not bool for t in types):
+    present = types - {type(None)}
+    missing = None
+    if present != types:
+        missing = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+    if present and present <= {bool, np.bool_}:
+        filled = values if missing is None else np.where(missing, False, values)
+        return "bool", filled.astype(bool), missing
+    if present and all(issubclass(t, int | np.integer) for t in present):
         try:
-            return "int", values.astype(np.int64)
+            filled = values if missing is None else np.where(missing, 0, values)
+            return "int", filled.astype(np.int64), missing
         except OverflowError:  # beyond int64: their text
             pass
-    if types <= {str, type(None)}:
-        return "text", values
+    if present <= {str}:
+        return "text", values, None
     # dates, bytes, a mixture: their text (a label is shown as it prints)
-    return "text", np.array([None if v is None else _text(v) for v in values], dtype=object)
+    shown = np.array([None if v is None else _text(v) for v in values], dtype=object)
+    return "text", shown, None
 
 
 def _text(v: object) -> str:
@@ -153,8 +170,27 @@ def _text(v: object) -> str:
     return str(v)
 
 
+def _masked(
+    kind: Kind, values: npt.NDArray[Any], mask: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_] | None]:
+    """A masked column's values with the kind's own missing value, or a mask to keep."""
+    if kind in ("int", "bool"):
+        return values, mask
+    if kind == "float":
+        return np.where(mask, np.nan, values), None
+    if kind in ("instant", "date"):
+        return np.where(mask, np.datetime64("NaT"), values).astype(values.dtype), None
+    out = values.astype(object)
+    out[mask] = None
+    return out, None
+
+
 def frame_columns(result: Tabular) -> list[_Column]:
-    """The checked columns of a result: names unique text, 1-D arrays of one length.
+    """The checked columns of a result: names text, 1-D arrays of one length.
+
+    A numpy masked array declares a column that may have missing values, of any type (an
+    integer column with nulls: ``np.ma.masked_array([3, 0], mask=[False, True])``);
+    integers and flags then get pandas' nullable types even where none is missing.
 
     >>> class Two(Tabular):
     ...     def _columns(self):
@@ -164,12 +200,12 @@ def frame_columns(result: Tabular) -> list[_Column]:
     TypeError: Two: column 'b' has 3 rows, column 'a' 2
     """
     owner = type(result).__name__
-    cols = result._columns()
     out: list[_Column] = []
-    for name, raw in cols.items():
+    for name, raw in result._columns().items():
         if not isinstance(name, str):
             raise TypeError(f"{owner}: column names must be text: {name!r}")
-        values = np.asarray(raw)
+        mask = np.ma.getmaskarray(raw) if isinstance(raw, np.ma.MaskedArray) else None
+        values = np.asarray(np.ma.getdata(raw) if mask is not None else raw)
         if values.ndim != 1:
             raise TypeError(f"{owner}: column {name!r} must be 1-D: shape {values.shape}")
         if out and len(values) != len(out[0].values):
@@ -177,8 +213,10 @@ def frame_columns(result: Tabular) -> list[_Column]:
                 f"{owner}: column {name!r} has {len(values)} rows, "
                 f"column {out[0].name!r} {len(out[0].values)}"
             )
-        kind, normal = _kind(name, values, owner)
-        out.append(_Column(name, kind, normal))
+        kind, normal, missing = _kind(name, values, owner)
+        if mask is not None:  # declared nullable: a nullable type even without a null
+            normal, missing = _masked(kind, normal, mask if missing is None else mask | missing)
+        out.append(_Column(name, kind, normal, missing))
     return out
 
 
@@ -243,6 +281,9 @@ class Tabular:
                 data[c.name] = pandas.Series(c.values.astype("datetime64[s]"), copy=False)
             elif c.kind == "text":
                 data[c.name] = pandas.Series(c.values, dtype=string)
+            elif c.missing is not None:  # integers or flags with nulls: nullable dtypes
+                cls = pandas.arrays.IntegerArray if c.kind == "int" else pandas.arrays.BooleanArray
+                data[c.name] = pandas.Series(cls(c.values, c.missing))
             else:
                 data[c.name] = pandas.Series(c.values, copy=False)
         df = pandas.DataFrame(data)
@@ -270,10 +311,10 @@ class Tabular:
                 series.append(polars.Series(c.name, c.values, dtype=polars.Date))
             elif c.kind == "text":
                 series.append(polars.Series(c.name, c.values, dtype=polars.String))
-            elif c.kind == "int":
-                series.append(polars.Series(c.name, c.values, dtype=polars.Int64))
             else:
-                series.append(polars.Series(c.name, c.values, dtype=polars.Boolean))
+                dtype = polars.Int64 if c.kind == "int" else polars.Boolean
+                values = c.values if c.missing is None else _with_none(c)
+                series.append(polars.Series(c.name, values, dtype=dtype))
         frame: pl.DataFrame = polars.DataFrame(series)
         return frame
 
@@ -293,7 +334,10 @@ class Tabular:
             "text": pyarrow.string(),
         }
         cols = frame_columns(self)
-        arrays = [pyarrow.array(c.values, type=types[c.kind], from_pandas=True) for c in cols]
+        arrays = [
+            pyarrow.array(c.values, type=types[c.kind], from_pandas=True, mask=c.missing)
+            for c in cols
+        ]
         schema = pyarrow.schema(
             [pyarrow.field(c.name, types[c.kind]) for c in cols],
             metadata={k: _meta_text(v) for k, v in _meta(self).items()},
@@ -313,7 +357,13 @@ class Tabular:
         parts.append('<table border="1" class="dataframe"><thead><tr>')
         parts.extend(f"<th>{html.escape(c.name)}</th>" for c in shown)
         parts.append("</tr></thead><tbody>")
-        cells = [[_cell(c.kind, v) for v in c.values[:HTML_ROWS]] for c in shown]
+        cells = [
+            [
+                _cell(c.kind, v)
+                for v in (c.values if c.missing is None else _with_none(c))[:HTML_ROWS]
+            ]
+            for c in shown
+        ]
         parts.extend(
             "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>"
             for row in zip(*cells, strict=True)
@@ -328,6 +378,12 @@ class Tabular:
         parts.extend(f"<p>{html.escape(note)}</p>" for note in notes)
         parts.append("</div>")
         return "".join(parts)
+
+
+def _with_none(c: _Column) -> list[Any]:
+    """A nullable column's values as a list, None where missing."""
+    assert c.missing is not None
+    return [None if m else v for v, m in zip(c.values.tolist(), c.missing.tolist(), strict=True)]
 
 
 def _short(text: str, limit: int = 80) -> str:

@@ -17,7 +17,9 @@ from __future__ import annotations
 from typing import Literal
 
 import attrs
+import numpy as np
 
+from crmcore._frames import Columns, Tabular, texts
 from crmcore._results import COUNT, choice, number
 from crmcore.errors import ImportRejectedError
 from crmcore.model._fields import instance, tuple_of
@@ -55,7 +57,7 @@ class RowError:
 
 
 @attrs.frozen
-class ImportReport:
+class ImportReport(Tabular):
     """Counts of an import, and the errors of every rejected row.
 
     * ``rows_read``: data rows seen (``stored + rejected + skipped``);
@@ -113,6 +115,20 @@ class ImportReport:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def _columns(self) -> Columns:
+        # the rejected cells, one row per error
+        errors = self.errors
+        return {
+            "row": np.array([e.row for e in errors], dtype=np.int64),
+            "line": np.ma.masked_array(
+                np.array([e.line or 0 for e in errors], dtype=np.int64),
+                mask=np.array([e.line is None for e in errors], dtype=bool),
+            ),
+            "column": texts([e.column for e in errors]),
+            "value": texts([e.value for e in errors]),
+            "reason": texts([e.reason for e in errors]),
+        }
 
 
 class RejectedImportError(ImportRejectedError):

@@ -24,6 +24,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular, decode
 from crmcore._results import array
 from crmcore.arrays import IntArray, as_int_array, check_same_length
 from crmcore.errors import ValidationError
@@ -44,7 +45,7 @@ def _objects(values: Iterable[Any]) -> npt.NDArray[Any]:
 
 
 @attrs.frozen(eq=False)
-class FieldHistory:
+class FieldHistory(Tabular):
     """Field-change events as aligned columns; row ``i`` is one change of one field.
 
     * ``opportunity``: int64 index into ``opportunity_ids``; ``sequence``: the
@@ -187,3 +188,16 @@ class FieldHistory:
         """
         order = np.lexsort((self.sequence, self.opportunity))
         return attrs.evolve(self, **{name: getattr(self, name)[order] for name in _ROWS})
+
+    def _columns(self) -> Columns:
+        return {
+            "opportunity_id": self.opportunity_ids[self.opportunity],
+            "sequence": self.sequence,
+            "field": self.fields[self.field],
+            "old": self.old,
+            "new": self.new,
+            "at": self.at,
+            "recorded_at": self.recorded_at,
+            "by": self.by_ids[self.by],
+            "reason": decode(self.reason_labels, self.reason),
+        }

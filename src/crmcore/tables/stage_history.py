@@ -9,6 +9,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular, decode
 from crmcore._results import array
 from crmcore.arrays import (
     FloatArray,
@@ -69,7 +70,7 @@ def _currencies(values: Any, n: int) -> tuple[npt.NDArray[Any], IntArray]:
 
 
 @attrs.frozen(eq=False)
-class StageHistory:
+class StageHistory(Tabular):
     """Stage-change events as aligned columns; row ``i`` is one move.
 
     * ``opportunity``: int64 index into ``opportunity_ids``;
@@ -304,3 +305,29 @@ class StageHistory:
                 if getattr(self, name) is not None
             },
         )
+
+    def _columns(self) -> Columns:
+        cols: Columns = {
+            "opportunity_id": self.opportunity_ids[self.opportunity],
+            "sequence": self.sequence,
+            "from_stage": decode(self.stages, self.from_stage),
+            "to_stage": decode(self.stages, self.to_stage),
+            "at": self.at,
+            "amount": self.amount,
+            "owner_id": self.owner_ids[self.owner],
+            "product": decode(self.products, self.product),
+        }
+        if self.probability is not None:
+            cols["probability"] = self.probability
+        optional = (
+            ("by", self.by, self.by_ids),
+            ("reason", self.reason, self.reason_labels),
+            ("forecast_category", self.category, self.category_labels),
+            ("currency", self.currency, self.currency_labels),
+        )
+        for name, codes, labels in optional:
+            if codes is not None and labels is not None:
+                cols[name] = decode(labels, codes)
+        if self.recorded_at is not None:
+            cols["recorded_at"] = self.recorded_at
+        return cols

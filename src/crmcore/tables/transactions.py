@@ -12,6 +12,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._frames import Columns, Tabular
 from crmcore._results import array
 from crmcore.arrays import (
     FloatArray,
@@ -109,7 +110,7 @@ def _text_labels(inst: object, attribute: attrs.Attribute[Any], value: Any) -> N
 
 
 @attrs.frozen(eq=False)
-class TransactionLog:
+class TransactionLog(Tabular):
     """Transactions as aligned columns; row ``i`` is one transaction.
 
     * ``customer``: int64 index into ``customer_ids`` (sorted unique ids);
@@ -462,3 +463,6 @@ class TransactionLog:
             if value is not None:
                 out[name] = value
         return out
+
+    def _columns(self) -> Columns:
+        return self.to_columns()
