@@ -310,7 +310,8 @@ class Tabular:
             elif c.kind == "date":
                 series.append(polars.Series(c.name, c.values, dtype=polars.Date))
             elif c.kind == "text":
-                series.append(polars.Series(c.name, c.values, dtype=polars.String))
+                text = c.values.tolist() if c.values.dtype == object else c.values
+                series.append(polars.Series(c.name, text, dtype=polars.String))
             else:
                 dtype = polars.Int64 if c.kind == "int" else polars.Boolean
                 values = c.values if c.missing is None else _with_none(c)
