@@ -74,7 +74,9 @@ def _log_g(eta: FloatArray, sig: FloatArray, sbar: FloatArray, kap: float) -> Fl
         if kap < 0:
             small = dev < -0.5
             if small.any():
-                out = np.where(small, np.log(sbar + sig * np.exp(kap * eta)), out)
+                shape = np.broadcast_shapes(np.shape(eta), np.shape(sig), np.shape(sbar))
+                e, sg, sb = (np.broadcast_to(v, shape)[small] for v in (eta, sig, sbar))
+                out[small] = np.log(sb + sg * np.exp(kap * e))
     return out
 
 
@@ -303,7 +305,7 @@ def _ellipse(W: FloatArray, poles: Sequence[FloatArray]) -> FloatArray:
 _WHOLE = (
     ((_X8, _W8), 3.0, 1.0, 20.0),  # an easy interval (a short one, close scales)
     ((_X16, _W16), _FALL, _BEND, 6.0),
-    ((_X32, _W32), _DEPTH, 60.0, 3.0),
+    ((_X32, _W32), 50.0, 60.0, 3.0),
 )
 
 

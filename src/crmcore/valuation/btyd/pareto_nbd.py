@@ -292,8 +292,11 @@ def _pmf_at(
         return out.reshape(shape)
     n, t, ra, a, b = n[pos], t[pos], ra[pos], a[pos], b[pos]
     sig_a, sig_b = t / (a + t), t / (b + t)
+    # beyond W the integrand is below e^-45 of its peak: ln f <= -(n+1) η + S with G >= 1 − σ
+    # and ln f(peak) >= ln f(0) = 0, S = −(r+x+n) ln(a/(a+t)) − (s+1) ln(b/(b+t))
+    S = (ra + n) * np.log1p(t / a) + (s + 1.0) * np.log1p(t / b)
     log_j = log_concave_integral(
-        np.full(len(pos), np.inf),
+        (45.0 + S) / (n + 1.0),
         -(n + 1.0),
         [
             (ra + n, sig_a, a / (a + t), -1.0),
