@@ -40,7 +40,7 @@ NOT_RESULTS = {
     "RequireFields", "RequireReason", "RobustZ", "RuleSet", "Scope", "SegmentMap",
     "SegmentRule", "ServiceLevel", "Stage", "Targets", "Threshold", "Tier", "TierSet",
     "Transition", "Velocity", "BGBBParams", "BGNBDParams", "GammaGammaParams",
-    "ParetoNBDParams",
+    "ParetoNBDParams", "GGompertzNBDParams", "SBGParams",
     # services
     "AlertStore",
     # columnar tables (the bridge): their integer columns are checked by their from_* / build
