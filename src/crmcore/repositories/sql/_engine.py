@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from crmcore.errors import ConcurrencyError, CRMError, DuplicateError, RepositoryError
 from crmcore.options import expect_instance
+from crmcore.repositories.sql._prepared import run_text
 
 __all__ = ["BUSY_TIMEOUT_MS", "configure_sqlite_engine", "make_engine", "translate"]
 
@@ -58,7 +59,7 @@ def configure_sqlite_engine(engine: Engine) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        run_text(conn, "BEGIN")  # on the driver's cursor: no statement set-up per transaction
 
     engine._crmcore_configured = True  # type: ignore[attr-defined]  # marker so we configure once
     return engine

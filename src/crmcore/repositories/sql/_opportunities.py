@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -28,6 +29,8 @@ from crmcore.repositories._events import Event, Tail, appended_events, creation_
 from crmcore.repositories._writes import check_new_version, check_record
 from crmcore.repositories.sql import schema
 from crmcore.repositories.sql._history import read_changes_columns, read_history_columns
+from crmcore.repositories.sql._opportunity_statements import OpportunityStatements
+from crmcore.repositories.sql._prepared import fetch_all, fetch_one, run, run_many
 from crmcore.repositories.sql._records import in_range
 from crmcore.tables import FieldHistory, StageHistory
 
@@ -206,6 +209,11 @@ class SqlOpportunityRepository:
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
 
+    @functools.cached_property
+    def _sql(self) -> OpportunityStatements:
+        """The prepared statements of the hot paths, for this repository's tables."""
+        return OpportunityStatements(self.table, self.stages, self.changes)
+
     @staticmethod
     def _check(opportunity: object) -> Opportunity:
         return check_record(opportunity, Opportunity)
@@ -215,9 +223,10 @@ class SqlOpportunityRepository:
         self._check(opportunity)
         check_new_version(opportunity, "opportunity")
         created = creation_event(opportunity, event, now=self._uow.now())
+        q = self._sql
         with self._uow._writing(f"adding opportunity {opportunity.id!r}") as conn:
-            conn.execute(sa.insert(self.table), [_opportunity_row(opportunity)])
-            conn.execute(sa.insert(self.stages), [_event_row(created)])
+            run(conn, q.insert, _opportunity_row(opportunity))
+            run(conn, q.insert_stage, _event_row(created))
         return opportunity
 
     def get(self, opportunity_id: str) -> Opportunity:
@@ -230,36 +239,42 @@ class SqlOpportunityRepository:
     def find(self, opportunity_id: str) -> Opportunity | None:
         """The opportunity, or None."""
         check_lookup(opportunity_id, "opportunity_id")
-        q = sa.select(self.table).where(self.table.c.id == opportunity_id)
         with self._uow._reading(f"reading opportunity {opportunity_id!r}") as conn:
-            row = conn.execute(q).first()
+            row = fetch_one(conn, self._sql.by_id, {"id": opportunity_id})
         return None if row is None else _opportunity(row)
 
-    def _tail(self, conn: Connection, opportunity_id: str) -> Tail:
+    def _tail(self, conn: Connection, opportunity_id: str, row: Any) -> Tail:
+        """The last stored event's number and times: the event numbered as the version (a
+        save makes the version its last event's number), read with the row ``row``; the
+        highest numbered event when none is (not expected: a database edited by hand)."""
+        for at, recorded in (
+            (row.tail_stage_at, row.tail_stage_recorded_at),
+            (row.tail_field_at, row.tail_field_recorded_at),
+        ):
+            if at is not None:
+                return Tail(int(row.version), from_micros(at), _opt_time(recorded))
         best: Tail | None = None
         for t in (self.stages, self.changes):
             c = t.c
-            row = conn.execute(
+            last = conn.execute(
                 sa.select(c.sequence, c.at, c.recorded_at)
                 .where(c.opportunity_id == opportunity_id)
                 .order_by(c.sequence.desc())
                 .limit(1)
             ).first()
-            if row is not None and (best is None or int(row[0]) > best.sequence):
-                best = Tail(int(row[0]), from_micros(row[1]), _opt_time(row[2]))
+            if last is not None and (best is None or int(last[0]) > best.sequence):
+                best = Tail(int(last[0]), from_micros(last[1]), _opt_time(last[2]))
         if best is None:  # pragma: no cover (every stored opportunity has its creation event)
             raise NotFoundError(f"opportunity {opportunity_id!r} has no stored events")
         return best
 
     def _used(self, conn: Connection, opportunity_id: str, ids: set[str]) -> set[str]:
-        out: set[str] = set()
-        for t in (self.stages, self.changes):
-            c = t.c
-            q = sa.select(c.request_id).where(
-                c.opportunity_id == opportunity_id, c.request_id.in_(sorted(ids))
-            )
-            out.update(str(r[0]) for r in conn.execute(q))
-        return out
+        q = self._sql.request_used
+        return {
+            r
+            for r in sorted(ids)
+            if fetch_one(conn, q, {"id": opportunity_id, "request_id": r}) is not None
+        }
 
     def save(
         self, opportunity: Opportunity, events: Sequence[StageChange | FieldChange] = ()
@@ -269,9 +284,9 @@ class SqlOpportunityRepository:
         self._check(opportunity)
         check_iterable(events, "events")
         events = builtins.list(events)
-        c = self.table.c
+        q = self._sql
         with self._uow._writing(f"saving opportunity {opportunity.id!r}") as conn:
-            row = conn.execute(sa.select(self.table).where(c.id == opportunity.id)).first()
+            row = fetch_one(conn, q.stored, {"id": opportunity.id})
             if row is None:
                 raise NotFoundError(f"opportunity {opportunity.id!r} not found")
             stored = _opportunity(row)
@@ -282,31 +297,30 @@ class SqlOpportunityRepository:
                 )
             new = appended_events(
                 stored,
-                self._tail(conn, opportunity.id),
+                self._tail(conn, opportunity.id, row),
                 opportunity,
                 events,
                 now=self._uow.now(),
                 used_request_ids=lambda ids: self._used(conn, opportunity.id, ids),
             )
             saved = attrs.evolve(opportunity, version=new[-1].sequence)
-            values = _opportunity_row(saved)
-            del values["id"]
-            stmt = (
-                sa.update(self.table)
-                .where(c.id == opportunity.id, c.version == opportunity.version)
-                .values(**values)
-            )
-            if conn.execute(stmt).rowcount == 0:
+            values, before = _opportunity_row(saved), _opportunity_row(stored)
+            # only what changes (the version always does): no index is touched in vain, and a
+            # column this save does not change keeps what another writer stored
+            changed = {k: v for k, v in values.items() if v != before[k] or k == "version"}
+            changed.update(w_id=opportunity.id, w_version=opportunity.version)
+            if run(conn, q.update, changed) == 0:
                 raise ConcurrencyError(
                     f"opportunity {opportunity.id!r} was changed by another unit of work while "
                     "it was saved; nothing was changed"
                 )
             moves = [_event_row(e) for e in new if isinstance(e, StageChange)]
             edits = [_change_row(e) for e in new if isinstance(e, FieldChange)]
-            if moves:
-                conn.execute(sa.insert(self.stages), moves)
-            if edits:
-                conn.execute(sa.insert(self.changes), edits)
+            for statement, rows in ((q.insert_stage, moves), (q.insert_field, edits)):
+                if len(rows) == 1:
+                    run(conn, statement, rows[0])
+                else:
+                    run_many(conn, statement, rows)
         return saved
 
     def list(
@@ -342,26 +356,32 @@ class SqlOpportunityRepository:
 
     def history(self, opportunity_id: str) -> builtins.list[StageChange]:
         """The opportunity's stage changes in sequence order."""
-        self.get(opportunity_id)
-        e = self.stages.c
-        q = sa.select(self.stages).where(e.opportunity_id == opportunity_id).order_by(e.sequence)
+        check_lookup(opportunity_id, "opportunity_id")
+        q, key = self._sql, {"id": opportunity_id}
         with self._uow._reading(f"reading the history of {opportunity_id!r}") as conn:
-            return [_event(r) for r in conn.execute(q)]
+            rows = fetch_all(conn, q.stage_events, key)
+            if not rows and fetch_one(conn, q.exists, key) is None:
+                raise NotFoundError(f"opportunity {opportunity_id!r} not found")
+        return [_event(r) for r in rows]
 
     def events(
         self, opportunity_id: str, *, request_id: str | None = None
     ) -> builtins.list[StageChange | FieldChange]:
         """Every event of the opportunity in sequence order (those of one request)."""
         check_filters(request_id=request_id)
-        self.get(opportunity_id)
-        out: builtins.list[Event] = []
+        check_lookup(opportunity_id, "opportunity_id")
+        q, key = self._sql, {"id": opportunity_id, "request_id": request_id}
+        stage, field = (
+            (q.stage_events, q.field_events)
+            if request_id is None
+            else (q.stage_events_of_request, q.field_events_of_request)
+        )
         with self._uow._reading(f"reading the events of {opportunity_id!r}") as conn:
-            for t, build in ((self.stages, _event), (self.changes, _change)):
-                c = t.c
-                q = sa.select(t).where(c.opportunity_id == opportunity_id)
-                if request_id is not None:
-                    q = q.where(c.request_id == request_id)
-                out.extend(build(r) for r in conn.execute(q))
+            moves, edits = fetch_all(conn, stage, key), fetch_all(conn, field, key)
+            if not moves and not edits and fetch_one(conn, q.exists, key) is None:
+                raise NotFoundError(f"opportunity {opportunity_id!r} not found")
+        out: builtins.list[Event] = [_event(r) for r in moves]
+        out.extend(_change(r) for r in edits)
         return sorted(out, key=lambda e: e.sequence)
 
     def read_history(

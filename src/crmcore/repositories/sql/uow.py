@@ -32,6 +32,7 @@ from crmcore.repositories.sql._documents import SqlDocumentRepository
 from crmcore.repositories.sql._engine import make_engine, translate
 from crmcore.repositories.sql._erasure import SqlEraser
 from crmcore.repositories.sql._opportunities import SqlOpportunityRepository
+from crmcore.repositories.sql._prepared import run_text
 from crmcore.repositories.sql._records import (
     SqlActivityRepository,
     SqlCostRepository,
@@ -48,10 +49,14 @@ _ready_lock = threading.Lock()
 
 
 class _State:
-    def __init__(self, conn: Connection, tx: sa.engine.Transaction) -> None:
+    """A block's connection; its transaction, begun by the first statement after the block
+    starts or commits (None until then), and the depth of the writes' savepoints."""
+
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.tx = tx
+        self.tx: sa.engine.Transaction | None = None
         self.after_commit: list[Callable[[Connection], None]] = []
+        self.savepoints = 0
 
 
 class SqlUnitOfWork:
@@ -188,14 +193,12 @@ class SqlUnitOfWork:
             if self._connection is not None:
                 conn = self._connection
                 self._ensure_schema(conn)
-                tx: sa.engine.Transaction = conn.begin_nested()
             else:
                 self._ensure_schema(None)
                 conn = self._engine.connect()
-                tx = conn.begin()
         except sa.exc.SQLAlchemyError as e:
             raise translate(e, "opening the unit of work") from e
-        self._local.state = _State(conn, tx)
+        self._local.state = _State(conn)
         return self
 
     def __exit__(
@@ -209,7 +212,7 @@ class SqlUnitOfWork:
         if state is None:
             return
         try:
-            if state.tx.is_active:
+            if state.tx is not None and state.tx.is_active:
                 state.tx.rollback()
         except sa.exc.SQLAlchemyError as e:
             if exc is None:
@@ -227,33 +230,43 @@ class SqlUnitOfWork:
         return state
 
     def _begin(self, conn: Connection) -> sa.engine.Transaction:
-        return conn.begin_nested() if self._connection is not None else conn.begin()
+        if self._connection is not None:
+            return conn.begin_nested()
+        tx = conn.get_transaction()  # SQLAlchemy's autobegin, if something ran outside us
+        return tx if tx is not None else conn.begin()
 
     def commit(self) -> None:
         """Make this block's changes durable and visible (or, on a joined connection, part of
-        the outer transaction). The block may go on with a fresh transaction."""
+        the outer transaction). The block may go on: its next statement begins a fresh
+        transaction."""
         state = self._state()
         actions, state.after_commit = state.after_commit, []
+        tx, state.tx = state.tx, None
+        if tx is None:  # nothing ran since the block started or last committed
+            return
         try:
-            state.tx.commit()
+            tx.commit()
+        except sa.exc.SQLAlchemyError as e:
+            if tx.is_active:
+                state.tx = tx
+            raise translate(e, "committing") from e
+        try:
             for action in actions:  # between transactions (an erasure's WAL checkpoint)
                 action(state.conn)
         except sa.exc.SQLAlchemyError as e:
             raise translate(e, "committing") from e
-        finally:
-            if not state.tx.is_active:
-                state.tx = self._begin(state.conn)
 
     def rollback(self) -> None:
         """Discard the changes made since the last commit."""
         state = self._state()
         state.after_commit = []
+        tx, state.tx = state.tx, None
+        if tx is None:
+            return
         try:
-            state.tx.rollback()
+            tx.rollback()
         except sa.exc.SQLAlchemyError as e:
             raise translate(e, "rolling back") from e
-        finally:
-            state.tx = self._begin(state.conn)
 
     def eraser(self) -> SqlEraser:
         """What :func:`~crmcore.repositories.privacy.erase_customer` rewrites in place with
@@ -267,7 +280,14 @@ class SqlUnitOfWork:
 
     # -- helpers for the repositories ------------------------------------------------------
     def _conn(self) -> Connection:
-        return self._state().conn
+        """The block's connection, in its transaction (begun here when none is)."""
+        state = self._state()
+        if state.tx is None:
+            try:
+                state.tx = self._begin(state.conn)
+            except sa.exc.SQLAlchemyError as e:
+                raise translate(e, "beginning a transaction") from e
+        return state.conn
 
     def _after_commit(self, action: Callable[[Connection], None]) -> None:
         """Run ``action(connection)`` once after this block's next successful commit, outside
@@ -279,25 +299,31 @@ class SqlUnitOfWork:
 
     @contextmanager
     def _writing(self, what: str) -> Iterator[Connection]:
-        """A savepoint around one repository write: an error undoes the write only."""
+        """A savepoint around one repository write: an error undoes the write only. The
+        savepoint statements run on the driver's cursor (:mod:`._prepared`)."""
         conn = self._conn()
+        state = self._state()
+        name = f"crmcore_write_{state.savepoints}"
         try:
-            sp = conn.begin_nested()
+            run_text(conn, f"SAVEPOINT {name}")
         except sa.exc.SQLAlchemyError as e:
             raise translate(e, what) from e
+        state.savepoints += 1
         try:
             yield conn
         except sa.exc.SQLAlchemyError as e:
-            _quiet_rollback(sp)
+            _quiet_rollback(conn, name)
             raise translate(e, what) from e
         except BaseException:
-            _quiet_rollback(sp)
+            _quiet_rollback(conn, name)
             raise
         else:
             try:
-                sp.commit()
+                run_text(conn, f"RELEASE SAVEPOINT {name}")
             except sa.exc.SQLAlchemyError as e:
                 raise translate(e, what) from e
+        finally:
+            state.savepoints -= 1
 
     @contextmanager
     def _reading(self, what: str) -> Iterator[Connection]:
@@ -311,9 +337,9 @@ class SqlUnitOfWork:
             raise translate(e, what) from e
 
 
-def _quiet_rollback(sp: sa.engine.NestedTransaction) -> None:
+def _quiet_rollback(conn: Connection, name: str) -> None:
     try:
-        if sp.is_active:
-            sp.rollback()
+        run_text(conn, f"ROLLBACK TO SAVEPOINT {name}")
+        run_text(conn, f"RELEASE SAVEPOINT {name}")
     except sa.exc.SQLAlchemyError:
         pass  # the outer transaction is rolled back by the unit of work anyway
