@@ -158,10 +158,11 @@ def test_replay_reproduces_state_and_rejects_gaps() -> None:
 
 
 @given(opportunities(), st.sampled_from(["lead", "won", "lost"]), st.none() | st.text(max_size=5))
-def test_a_move_builds_its_records_with_the_validated_constructors(
+def test_a_move_builds_the_records_of_the_validated_constructors(
     opp: Opportunity, stage: str, reason: str | None
 ) -> None:
-    """No shortcut constructors: a move's opportunity is attrs.evolve's, its event StageChange's."""
+    """A move validates only its new values, yet its opportunity is attrs.evolve's and its event
+    what StageChange's validated constructor builds from the same values (issue 14)."""
     funnel = Funnel.linear("f", {"lead": 0.2, "deal": 0.5})
     opp = attrs.evolve(opp, funnel="f", stage="lead", closed_at=None, lost_reason=None)
     _, e0 = open_opportunity(
@@ -188,5 +189,46 @@ def test_a_move_builds_its_records_with_the_validated_constructors(
     )
     assert type(new) is Opportunity and type(ev) is StageChange
     assert (ev.sequence, ev.from_stage, ev.to_stage, ev.by) == (1, opp.stage, to, "rep")
+    fields = attrs.asdict(ev, recurse=False)
+    assert StageChange(**fields) == ev  # every value passes the event's own validators
+    assert fields == {
+        **attrs.asdict(StageChange(opp.id, 1, opp.stage, to, at, "rep"), recurse=False),
+        "reason": reason,
+        "amount": opp.amount,
+        "probability": new.probability,
+        "customer_id": opp.customer_id,
+        "owner_id": opp.owner_id,
+        "funnel": "f",
+        "product": opp.product,
+        "forecast_category": opp.forecast_category,
+    }
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         new.stage = "x"  # type: ignore[misc]
+
+
+def test_a_moves_new_values_are_validated_with_the_records_errors() -> None:
+    """What a move does not copy from the validated opportunity and funnel is validated, with
+    the error the validated constructors raise for it."""
+    o, e = _open()
+
+    def error(fn):  # type: ignore[no-untyped-def]
+        with pytest.raises(ValidationError) as info:
+            fn()
+        return str(info.value)
+
+    for by in (" ann", "", 7, "x" * 200):
+        assert error(lambda by=by: move(o, "qualified", funnel=B2B, by=by, at=T0, after=e)) == (
+            error(lambda by=by: StageChange("o-1", 1, "lead", "qualified", T0, by))
+        )
+    for reason in (3, "a\x00b", "\ud800"):
+        assert "'reason'" in error(
+            lambda r=reason: move(o, "lost", funnel=B2B, by="ann", at=T0, after=e, reason=r)
+        )
+    for at in (datetime(2025, 3, 4), datetime(2025, 3, 4, tzinfo=timezone(timedelta(hours=1)))):
+        assert error(lambda at=at: move(o, "qualified", funnel=B2B, by="ann", at=at, after=e)) == (
+            error(lambda at=at: StageChange("o-1", 1, "lead", "qualified", at, "ann"))
+        )
+    last = attrs.evolve(e, sequence=2**31 - 1)  # the next number no backend can store
+    assert error(lambda: move(o, "qualified", funnel=B2B, by="ann", at=T0, after=last)) == error(
+        lambda: StageChange("o-1", 2**31, "lead", "qualified", T0, "ann")
+    )

@@ -7,6 +7,13 @@ of a field (amount, owner, expected close date, probability, forecast
 category, product, custom fields). The rules of movement live in
 :mod:`crmcore.pipeline`; this module holds the records only.
 
+:class:`Opportunity` and :class:`StageChange` keep their fields in an
+instance dictionary (``slots=False``; still frozen): a move copies the
+opportunity with one dictionary update and validates only what changes
+(:mod:`crmcore.model._records`), where copying 18 slots costs a call per
+field. Their instance dictionaries share their keys, so they take the memory
+of slotted records within a few bytes.
+
 >>> from datetime import datetime, timezone
 >>> from crmcore.model.money import Money
 >>> o = Opportunity(id="o-1", customer_id="c-1", owner_id="rep-1", funnel="b2b", stage="lead",
@@ -106,6 +113,10 @@ def _custom_name_problem(name: object) -> str | None:
     return text_problem(name)
 
 
+NO_CUSTOM: Mapping[str, Any] = MappingProxyType({})
+"""The ``custom`` of a record without custom fields (one read-only empty mapping, shared)."""
+
+
 def custom_fields(value: object) -> Mapping[str, Any]:
     """Converter of ``custom``: a mapping of names to strings, integers, finite floats or
     booleans, returned read-only (sorted by name); anything else names the field.
@@ -116,8 +127,8 @@ def custom_fields(value: object) -> Mapping[str, Any]:
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'custom.seats' must be a string, an integer, a finite float or a boolean: [40]
     """
-    if value is None:
-        value = {}
+    if value is None or (type(value) is dict and not value):
+        return NO_CUSTOM
     if not isinstance(value, Mapping):
         raise ValidationError(f"'custom' must be a mapping of field names to values: {value!r}")
     for name, item in value.items():
@@ -137,7 +148,7 @@ def _forecast_category(_inst: object, attribute: attrs.Attribute[Any], value: ob
         )
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # see the module docstring: records a move copies
 class Opportunity:
     """A potential sale to a customer, in one stage of one funnel.
 
@@ -161,8 +172,8 @@ class Opportunity:
     probability: float | None = attrs.field(default=None, validator=probability)
     product: str | None = attrs.field(default=None, validator=opt_str)
     lost_reason: str | None = attrs.field(default=None, validator=opt_str)
-    stage_entered_at: datetime | None = attrs.field(default=None)
-    closed_at: datetime | None = attrs.field(default=None)
+    stage_entered_at: datetime | None = attrs.field(default=None, validator=opt_utc)
+    closed_at: datetime | None = attrs.field(default=None, validator=opt_utc)
     parent_id: str | None = attrs.field(default=None, validator=opt_record_id)
     kind: str = attrs.field(default="new", validator=non_empty_str)
     version: int = attrs.field(default=0, validator=version)
@@ -170,15 +181,21 @@ class Opportunity:
     custom: Mapping[str, Any] = attrs.field(factory=dict, converter=custom_fields, hash=False)
 
     def __attrs_post_init__(self) -> None:
-        for name in ("stage_entered_at", "closed_at"):
-            value = getattr(self, name)
-            if value is not None:
-                utc(self, attrs.fields_dict(Opportunity)[name], value)
-                if value < self.created_at:
-                    raise ValidationError(
-                        f"{name!r} must not be before 'created_at' ({self.created_at.isoformat()}): "
-                        f"{value.isoformat()}"
-                    )
+        """The rule across fields: a stage is entered, and a deal closed, not before it was
+        created (each time is a UTC datetime: checked by its field's validator)."""
+        created = self.created_at
+        entered, closed = self.stage_entered_at, self.closed_at
+        if (entered is not None and entered < created) or (closed is not None and closed < created):
+            name, value = (
+                ("stage_entered_at", entered)
+                if entered is not None and entered < created
+                else ("closed_at", closed)
+            )
+            assert value is not None
+            raise ValidationError(
+                f"{name!r} must not be before 'created_at' ({created.isoformat()}): "
+                f"{value.isoformat()}"
+            )
 
     @property
     def is_closed(self) -> bool:
@@ -204,7 +221,7 @@ class Opportunity:
         return getattr(self, field)
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # see the module docstring: records a move builds
 class StageChange:
     """The record of one move: who moved which opportunity, when, from where, to where, and why.
 

@@ -7,11 +7,13 @@ records the move. Events are chained: a move names the event it comes
 event and guarantees that time never runs backwards.
 
 The funnel's transition tables are precomputed, so finding a move is two
-dictionary look-ups; the new opportunity and its event are plain attrs
-records built by their validated constructors (``attrs.evolve`` and
-``StageChange``). Every move (``move``, ``reopen``, ``win``, and ``replay`` of
-:mod:`crmcore.pipeline.edits`) goes
-through one set of checks.
+dictionary look-ups. Every move (``move``, ``reopen``, ``win``, and ``replay``
+of :mod:`crmcore.pipeline.edits`) goes through one set of checks, which
+validates each new value once: the moved opportunity is the old one with its
+stage fields changed and the event holds those values, so neither record
+runs the validators of the values it copies from the validated opportunity
+and funnel again (:mod:`crmcore.model._records`; the records are plain frozen
+attrs classes, equal to what ``attrs.evolve`` and ``StageChange`` build).
 
 >>> from datetime import datetime, timezone
 >>> from crmcore.model import Money
@@ -30,16 +32,17 @@ crmcore.errors.TransitionError: cannot move opportunity 'o-1' from 'IN' to 'WIN'
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import attrs
 
 from crmcore.errors import TransitionError, ValidationError
 from crmcore.model._fields import instance, new_id
+from crmcore.model._records import derive, evolve_valid
 from crmcore.model._storable import check_text
 from crmcore.model.money import Money
-from crmcore.model.opportunity import FieldChange, Opportunity, StageChange
+from crmcore.model.opportunity import NO_CUSTOM, FieldChange, Opportunity, StageChange
 from crmcore.options import as_id, expect_instance
 from crmcore.pipeline.funnel import Funnel, Stage, StageKind
 from crmcore.timestamps import utc_problem
@@ -48,6 +51,8 @@ __all__ = ["Won", "follow_up", "move", "open_opportunity", "reopen", "win"]
 
 
 def _check_at(at: object) -> datetime:
+    if type(at) is datetime and at.tzinfo is UTC:  # the common case, valid by the rule below
+        return at
     problem = utc_problem(at)  # the rule of the records' times
     if problem is not None:
         raise ValidationError(f"'at' {problem}: {at!r}")
@@ -238,6 +243,11 @@ def _refuse(opportunity: Opportunity, to: str, funnel: Funnel) -> None:
     )
 
 
+_EVENT_CHECKS = ("sequence", "by")
+"""What a move's event validates: the new values that come neither from the validated
+opportunity and funnel nor from the move's own checks of ``at`` and ``reason``."""
+
+
 def _apply(
     opp: Opportunity,
     target: Stage,
@@ -249,7 +259,14 @@ def _apply(
 ) -> tuple[Opportunity, StageChange]:
     """The one set of checks of a move to ``target`` (already allowed by the funnel), and its records.
 
-    ``by`` and the text of ``reason`` are checked by the event's own validators.
+    Each value of the two records is validated once: ``at`` and ``reason`` here
+    (the rules of the records' times and texts; ``reason`` must be a plain
+    string), ``by`` and the event's ``sequence`` by the event's validators;
+    the stage, its probability and the deal's own values come from the
+    validated funnel and opportunity. The opportunity is copied with only its
+    stage fields changed, the event built from those values
+    (:mod:`crmcore.model._records`); ``__attrs_post_init__`` checks the
+    times against the creation time.
     """
     _check_at(at)
     _check_reason(reason)
@@ -258,37 +275,49 @@ def _apply(
         _check_guards(opp, target, reason, funnel)
     kind = target.kind
     p = target.probability
-    here = funnel.stage(opp.stage)
-    if (  # a rep's own probability (not the stage's) is kept between open stages
-        kind is StageKind.OPEN
-        and here.kind is StageKind.OPEN
-        and opp.probability is not None
-        and opp.probability != here.probability
-    ):
-        p = opp.probability
-    event = StageChange(
-        opportunity_id=opp.id,
-        sequence=after.sequence + 1,
-        from_stage=opp.stage,
-        to_stage=target.name,
-        at=at,
-        by=by,
-        reason=reason,
-        amount=opp.amount,
-        probability=p,
-        customer_id=opp.customer_id,
-        owner_id=opp.owner_id,
-        funnel=funnel.name,
-        product=opp.product,
-        forecast_category=opp.forecast_category,
+    if kind is StageKind.OPEN and opp.probability is not None:
+        # a rep's own probability (not the stage's) is kept between open stages
+        here = funnel._by_name[opp.stage]
+        if here.kind is StageKind.OPEN and opp.probability != here.probability:
+            p = opp.probability
+    name = target.name
+    open_ = kind is StageKind.OPEN
+    event = derive(
+        StageChange,
+        {
+            "opportunity_id": opp.id,
+            "from_stage": opp.stage,
+            "to_stage": name,
+            "at": at,
+            "reason": reason,
+            "amount": opp.amount,
+            "probability": p,
+            "customer_id": opp.customer_id,
+            "owner_id": opp.owner_id,
+            "funnel": opp.funnel,
+            "product": opp.product,
+            "recorded_at": None,
+            "request_id": None,
+            "forecast_category": opp.forecast_category,
+            "expected_close": None,
+            "parent_id": None,
+            "deal_kind": None,
+            "custom": NO_CUSTOM,
+            "sequence": after.sequence + 1,
+            "by": by,
+        },
+        check=_EVENT_CHECKS,
     )
-    new = attrs.evolve(
+    new = evolve_valid(
         opp,
-        stage=target.name,
-        stage_entered_at=at,
-        closed_at=None if kind is StageKind.OPEN else at,
-        lost_reason=reason if kind is StageKind.LOST else None,
-        probability=p,
+        {
+            "stage": name,
+            "stage_entered_at": at,
+            "closed_at": None if open_ else at,
+            "lost_reason": reason if kind is StageKind.LOST else None,
+            "probability": p,
+        },
+        check=(),
     )
     return new, event
 
