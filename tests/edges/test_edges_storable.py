@@ -259,7 +259,7 @@ def test_mariadb_schema_1_is_migrated_to_longtext() -> None:
             assert uow.customers.get("c-1") == c
         with engine.connect() as conn:
             version = conn.execute(sa.select(schema.schema_table.c.version)).scalar()
-            assert version == schema.SCHEMA_VERSION  # 1 -> 2 (LONGTEXT) -> 3 (events)
+            assert version == schema.SCHEMA_VERSION  # 1 -> 2 (LONGTEXT) -> 3 (events) -> 4
     finally:
         engine.dispose()
         next(gen, None)

@@ -95,7 +95,12 @@ def _hand() -> dict[str, Callable[[], Call]]:
     )
     from crmcore.pipeline.versions import funnel_versions
     from crmcore.repositories.sql import SqlUnitOfWork
-    from crmcore.repositories.sql.schema import create_missing_indexes, ensure_schema, transactions
+    from crmcore.repositories.sql.schema import (
+        check_schema,
+        create_missing_indexes,
+        ensure_schema,
+        transactions,
+    )
     from crmcore.segmentation.tiers import load_tier_set, save_tier_set
 
     def stored() -> MemoryUnitOfWork:
@@ -198,6 +203,7 @@ def _hand() -> dict[str, Callable[[], Call]]:
         ),
         "crmcore.segmentation.tiers.load_tier_set": in_uow(load_tier_set, "documents", "vip"),
         "crmcore.repositories.sql.schema.ensure_schema": schema_call(ensure_schema),
+        "crmcore.repositories.sql.schema.check_schema": schema_call(check_schema),
         "crmcore.repositories.sql.schema.create_missing_indexes": schema_call(
             create_missing_indexes, transactions
         ),

@@ -85,8 +85,8 @@ def test_sqlite_paths_and_memory_give_the_same_columns(tmp_path: Path, reasons: 
         filters = {"funnel": "b2b", "owner_id": None, "lo": None, "hi": None, "seen": None}
         with sqlite:
             conn = sqlite._conn()
-            concatenated = _history._concatenated(conn, filters)
-            rows = _history._rows(conn, filters)
+            concatenated = _history._concatenated(conn, sqlite.namespace.stage_changes, filters)
+            rows = _history._rows(conn, sqlite.namespace.stage_changes, filters)
             read = sqlite.opportunities.read_history(funnel="b2b")
         assert _columns(rows) == want
         assert _columns(read) == want

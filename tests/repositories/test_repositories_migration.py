@@ -1,10 +1,13 @@
-"""Schema 3 (issue 14: every change of an opportunity is an event) from every earlier version.
+"""The current schema from every earlier version (1, 2 and 3), in the default namespace and in
+a prefixed or schema namespace.
 
 A database written by schema 2 (or 1) holds stage changes without recording times, owners
 or funnels (reads fell back to the opportunity), and opportunities stored without any
 event or saved without one. Opening it with this crmcore migrates it in place; then the
-history reads as before and the service works on the old deals. SQLite files, and fresh
-PostgreSQL and MariaDB databases (skipped when the servers are unreachable).
+history reads as before and the service works on the old deals. Schema 3 lacks the funnel
+version of stage changes and, on MariaDB, compared ids with a padding collation
+(``'c-1 '`` found ``'c-1'``). SQLite files, and fresh PostgreSQL and MariaDB databases
+(skipped when the servers are unreachable).
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from crmcore.model import FieldChange, StageChange
-from crmcore.pipeline import B2B, advance, edit, load_history, replay
+from crmcore.model import Customer, FieldChange, StageChange
+from crmcore.pipeline import B2B, advance, create_opportunity, edit, load_history, replay
 from crmcore.repositories import SqlUnitOfWork
 from crmcore.repositories.sql import make_engine, schema
+from crmcore.repositories.sql._migrations import _fk_clause
 
 from .conftest import _server_database
 
@@ -53,28 +57,60 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine
         next(gen, None)
 
 
-def _as_schema(conn: sa.Connection, version: int) -> None:
-    """Turn a fresh schema-3 database into what schema ``version`` (1 or 2) created."""
-    q = conn.dialect.identifier_preparer.quote
-    conn.execute(sa.text(f"DROP TABLE {q('field_changes')}"))
-    for table, columns in schema._V3_COLUMNS.items():
-        for col in columns:
-            conn.execute(sa.text(f"ALTER TABLE {q(table)} DROP COLUMN {q(col)}"))
-    conn.execute(sa.update(schema.schema_table).values(version=version))
+def _padding_ids_on_mysql(conn: sa.Connection, ns: schema.Namespace) -> None:
+    """MariaDB: id and key columns back to ``utf8mb4_bin`` (PAD SPACE), as schema 3 made them."""
+    if conn.dialect.name != "mysql":
+        return
+    prep = conn.dialect.identifier_preparer
+    inspector = sa.inspect(conn)
+    tables = [t for t in ns.tables.values() if inspector.has_table(t.name, schema=t.schema)]
+    fks = [(t, fk) for t in tables for fk in t.foreign_key_constraints]
+    for t, fk in fks:  # as text: SQLAlchemy's Add/DropConstraint change the shared metadata
+        conn.exec_driver_sql(f"ALTER TABLE {prep.format_table(t)} DROP FOREIGN KEY {fk.name}")
+    for table in tables:
+        parts = [
+            f"MODIFY {prep.quote(c.name)} VARCHAR({c.type.length}) CHARACTER SET utf8mb4 "  # type: ignore[attr-defined]
+            f"COLLATE utf8mb4_bin {'NULL' if c.nullable else 'NOT NULL'}"
+            for c in table.columns
+            if type(c.type).__name__ == "_Exact"
+        ]
+        if parts:
+            conn.exec_driver_sql(f"ALTER TABLE {prep.format_table(table)} {', '.join(parts)}")
+    for t, fk in fks:
+        conn.exec_driver_sql(f"ALTER TABLE {prep.format_table(t)} ADD {_fk_clause(conn, fk)}")
 
 
-def _legacy_rows(conn: sa.Connection) -> None:
+def _as_schema(conn: sa.Connection, version: int, ns: schema.Namespace = schema.DEFAULT) -> None:
+    """Turn a fresh database of the current schema into what schema ``version`` created."""
+    prep = conn.dialect.identifier_preparer
+    _padding_ids_on_mysql(conn, ns)
+    for v in range(schema.SCHEMA_VERSION, version, -1):
+        for base in schema.ADDED_TABLES.get(v, ()):
+            conn.execute(sa.text(f"DROP TABLE {prep.format_table(ns.tables[base])}"))
+        for base, columns in schema.ADDED_COLUMNS.get(v, {}).items():
+            for col in columns:
+                conn.execute(
+                    sa.text(
+                        f"ALTER TABLE {prep.format_table(ns.tables[base])} DROP COLUMN {prep.quote(col)}"
+                    )
+                )
+    conn.execute(sa.update(ns.schema_table).values(version=version))
+
+
+def _legacy_rows(conn: sa.Connection, ns: schema.Namespace = schema.DEFAULT) -> None:
     """Deals as schema 2 stored them: events without owner, funnel or recording time."""
     o = sa.table(
-        "opportunities",
+        ns.opportunities.name,
         *(sa.column(c) for c in ("id", "customer_id", "owner_id", "funnel", "stage", "created_at",
                                  "amount_e6", "currency", "probability", "product", "lost_reason",
                                  "stage_entered_at", "closed_at", "kind", "version")),
+        schema=ns.schema,
     )  # fmt: skip
     s = sa.table(
-        "stage_changes",
+        ns.stage_changes.name,
         *(sa.column(c) for c in ("opportunity_id", "sequence", "from_stage", "to_stage", "at",
                                  "by", "reason", "amount_e6", "currency", "probability")),
+        schema=ns.schema,
     )  # fmt: skip
     t0, t1 = _micros(T), _micros(T + timedelta(days=10))
     conn.execute(
@@ -103,21 +139,43 @@ def _legacy_rows(conn: sa.Connection) -> None:
     )  # fmt: skip
 
 
+def _namespace(engine: sa.Engine, own: bool) -> schema.Namespace:
+    """The default namespace, or one of crmcore's own: a schema on PostgreSQL, a prefix elsewhere."""
+    if not own:
+        return schema.DEFAULT
+    if engine.dialect.name == "postgresql":
+        return schema.namespace(schema="crm")
+    return schema.namespace(table_prefix="crm_")
+
+
+def _open(engine: sa.Engine, ns: schema.Namespace, **kwargs: object) -> SqlUnitOfWork:
+    return SqlUnitOfWork(engine, table_prefix=ns.table_prefix, schema=ns.schema, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("own", [False, True], ids=["default", "namespaced"])
 @pytest.mark.parametrize("version", [1, 2])
-def test_an_old_database_is_migrated_and_its_deals_work(engine: sa.Engine, version: int) -> None:
+def test_an_old_database_is_migrated_and_its_deals_work(
+    engine: sa.Engine, version: int, own: bool
+) -> None:
+    ns = _namespace(engine, own)
     with engine.begin() as conn:
-        schema.ensure_schema(conn)
-        _as_schema(conn, version)
-        _legacy_rows(conn)
+        schema.ensure_schema(conn, ns)
+        _as_schema(conn, version, ns)
+        _legacy_rows(conn, ns)
     now = T + timedelta(days=400)
-    uow = SqlUnitOfWork(engine, clock=lambda: now)
+    uow = _open(engine, ns, clock=lambda: now)
     with uow:  # the first unit of work migrates
         pass
     with engine.connect() as conn:
-        assert conn.execute(sa.select(schema.schema_table.c.version)).scalar() == 3
-        present = {c["name"] for c in sa.inspect(conn).get_columns("stage_changes")}
-        assert set(schema._V3_COLUMNS["stage_changes"]) <= present
-        assert sa.inspect(conn).has_table("field_changes")
+        assert conn.execute(sa.select(ns.schema_table.c.version)).scalar() == 4
+        inspector = sa.inspect(conn)
+        present = {
+            c["name"] for c in inspector.get_columns(ns.stage_changes.name, schema=ns.schema)
+        }
+        assert {c.name for c in ns.stage_changes.columns} == present
+        assert inspector.has_table(ns.field_changes.name, schema=ns.schema)
+        if own:  # nothing of crmcore's outside its namespace
+            assert not inspector.has_table("opportunities")
     with uow:
         old1, old2 = uow.opportunities.get("old-1"), uow.opportunities.get("old-2")
         ev1, ev2 = uow.opportunities.events("old-1"), uow.opportunities.events("old-2")
@@ -146,6 +204,49 @@ def test_an_old_database_is_migrated_and_its_deals_work(engine: sa.Engine, versi
         assert uow.opportunities.get("old-2").version == 2
 
 
+@pytest.mark.parametrize("own", [False, True], ids=["default", "namespaced"])
+def test_a_version_3_database_is_migrated(engine: sa.Engine, own: bool) -> None:
+    """3 -> 4: the funnel version column is added (NULL on older events) and, on MariaDB, the
+    ids stop matching with trailing spaces; the data stays."""
+    ns = _namespace(engine, own)
+    now = T + timedelta(days=2)
+    writer = make_engine(engine.url)  # its own engine: the other one has not seen the schema yet
+    uow = _open(writer, ns, clock=lambda: now)
+    with uow:
+        create_opportunity(uow, B2B, id="c-1", customer_id="c-1", owner_id="ann", at=T)
+        advance(uow, "c-1", "qualified", expected_version=0, funnel=B2B, by="ann", at=T)
+        uow.customers.add(Customer(id="c-1", name="Ann"))
+        uow.commit()
+    with uow:
+        before = uow.opportunities.events("c-1")
+    writer.dispose()
+    with engine.begin() as conn:
+        _as_schema(conn, 3, ns)
+    with engine.connect() as conn:  # the padding collation of schema 3 (MariaDB)
+        padded = conn.execute(
+            sa.select(sa.func.count()).where(ns.customers.c.id == "c-1 ")
+        ).scalar()
+        assert padded == (1 if engine.dialect.name == "mysql" else 0)
+    migrated = _open(engine, ns)
+    with migrated:
+        assert migrated.opportunities.events("c-1") == before
+        assert migrated.customers.find("c-1 ") is None
+        assert migrated.opportunities.find("c-1 ") is None
+        assert migrated.customers.get("c-1").name == "Ann"
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(ns.schema_table.c.version)).scalar() == 4
+        if engine.dialect.name == "mysql":
+            collations = conn.execute(
+                sa.text(
+                    "SELECT DISTINCT COLLATION_NAME FROM information_schema.COLUMNS "
+                    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = :t AND COLUMN_NAME "
+                    "IN ('id', 'customer_id', 'owner_id', 'segment', 'external_key')"
+                ),
+                {"t": ns.customers.name},
+            ).all()
+            assert collations == [("utf8mb4_nopad_bin",)]
+
+
 def test_migrating_twice_changes_nothing(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'twice.db'}")
     try:
@@ -154,10 +255,16 @@ def test_migrating_twice_changes_nothing(tmp_path: Path) -> None:
             _as_schema(conn, 2)
             _legacy_rows(conn)
         with engine.begin() as conn:
-            assert schema.ensure_schema(conn) == 3
-            before = conn.execute(sa.text("SELECT * FROM stage_changes ORDER BY 1, 2")).all()
-            schema._event_history(conn)  # the step again on a migrated database
-            after = conn.execute(sa.text("SELECT * FROM stage_changes ORDER BY 1, 2")).all()
+            assert schema.ensure_schema(conn) == schema.SCHEMA_VERSION
+            names = [t.name for t in schema.metadata.sorted_tables]
+            before = {
+                n: conn.execute(sa.text(f"SELECT * FROM {n} ORDER BY 1, 2")).all() for n in names
+            }
+            for step in schema.MIGRATIONS.values():  # every step again on a migrated database
+                step(conn, schema.DEFAULT.tables)
+            after = {
+                n: conn.execute(sa.text(f"SELECT * FROM {n} ORDER BY 1, 2")).all() for n in names
+            }
         assert before == after
     finally:
         engine.dispose()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -162,7 +162,8 @@ def test_migration_hook_runs_missing_steps(tmp_path: Path, monkeypatch: pytest.M
     first.close()
     ran: list[int] = []
 
-    def step(conn: sa.Connection) -> None:
+    def step(conn: sa.Connection, tables: Mapping[str, sa.Table]) -> None:
+        assert tables["customers"] is schema.customers  # the namespace's tables by base name
         ran.append(1)
         conn.exec_driver_sql("CREATE TABLE crmcore_extra (x INTEGER)")
 

@@ -49,6 +49,7 @@ from crmcore.testing._contract_base import (
     ts,
 )
 from crmcore.testing._contract_erasure import ErasureContract
+from crmcore.testing._contract_exact import ExactIdContract
 from crmcore.testing._contract_history import HistoryContract
 from crmcore.testing._contract_ordering import OrderingContract
 from crmcore.testing._contract_records import RecordContract
@@ -58,7 +59,12 @@ __all__ = ["ContractBase", "RepositoryContract", "contract_tests", "raises"]
 
 
 class RepositoryContract(
-    RecordContract, StorableContract, OrderingContract, HistoryContract, ErasureContract
+    RecordContract,
+    StorableContract,
+    OrderingContract,
+    HistoryContract,
+    ErasureContract,
+    ExactIdContract,
 ):
     """The contract: every ``test_*`` method checks one promise of the repository protocols.
 

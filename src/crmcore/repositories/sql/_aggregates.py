@@ -87,6 +87,7 @@ class SqlCustomerRepository:
 
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
+        self.table = uow.namespace.customers
 
     @staticmethod
     def _check(customer: object) -> Customer:

@@ -35,6 +35,7 @@ class SqlDocumentRepository:
 
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
+        self.table = uow.namespace.documents
 
     def _latest(self, conn: Any, kind: str, key: str) -> int | None:
         c = self.table.c

@@ -41,14 +41,15 @@ CHECKPOINT = "PRAGMA wal_checkpoint(TRUNCATE)"
 """The SQLite checkpoint an erasure's commit runs (copies the WAL in, empties the file)."""
 
 
-def personal_tables() -> list[sa.Table]:
-    """The tables that hold personal data (declared in ``PERSONAL_DATA``), in schema order.
+def personal_tables(namespace: schema.Namespace = schema.DEFAULT) -> list[sa.Table]:
+    """The tables of ``namespace`` that hold personal data (declared in ``PERSONAL_DATA``), in
+    schema order.
 
     >>> [t.name for t in personal_tables()][:3]
     ['activities', 'costs', 'customers']
     """
     names = {f.table for f in PERSONAL_DATA}
-    return [t for t in schema.metadata.sorted_tables if t.name in names]
+    return [t for t in namespace.metadata.sorted_tables if t.info["base"] in names]
 
 
 def checkpoint(conn: Connection) -> None:
@@ -94,12 +95,13 @@ class SqlEraser:
             if not isinstance(e, StageChange | FieldChange):
                 raise ValidationError(f"'events' must hold StageChange or FieldChange: {e!r}")
             check_record(e, type(e))
-        o = schema.opportunities.c
+        ns = self._uow.namespace
+        o = ns.opportunities.c
         row = _opportunity_row(opportunity)
         del row["id"]
         with self._uow._writing(f"erasing opportunity {opportunity.id!r}") as conn:
             stmt = (
-                sa.update(schema.opportunities)
+                sa.update(ns.opportunities)
                 .where(o.id == opportunity.id, o.version == opportunity.version)
                 .values(**row)
             )
@@ -113,9 +115,9 @@ class SqlEraser:
                 )
             for e in events:
                 table, values = (
-                    (schema.stage_changes, _event_row(e))
+                    (ns.stage_changes, _event_row(e))
                     if isinstance(e, StageChange)
-                    else (schema.field_changes, _change_row(e))
+                    else (ns.field_changes, _change_row(e))
                 )
                 c = table.c
                 del values["opportunity_id"], values["sequence"]
@@ -133,11 +135,12 @@ class SqlEraser:
     def rewrite_document(self, kind: str, key: str, bodies: Mapping[int, Any]) -> None:
         """``UPDATE`` the body of each given version."""
         check_document_key(kind, key)
-        d = schema.documents.c
+        documents = self._uow.namespace.documents
+        d = documents.c
         with self._uow._writing(f"erasing document {kind}/{key}") as conn:
             for v, body in bodies.items():
                 stmt = (
-                    sa.update(schema.documents)
+                    sa.update(documents)
                     .where(d.kind == kind, d.key == key, d.version == v)
                     .values(body=dump_document(body))
                 )
@@ -153,7 +156,7 @@ class SqlEraser:
         one ``LIKE`` scan in the database for the JSON text ``"field": "value"`` (a superset
         to check, found without reading every document back)."""
         check_filters(kind=kind, field=field, value=value)
-        d = schema.documents.c
+        d = self._uow.namespace.documents.c
         pair = f"{json.dumps(field)}: {json.dumps(value)}"  # as dump_document writes it
         q = (
             sa.select(d.key)
@@ -168,7 +171,10 @@ class SqlEraser:
         """The maintenance step, on a connection of its own outside any transaction."""
         engine = self._uow.engine
         dialect = engine.dialect
-        names = ", ".join(dialect.identifier_preparer.format_table(t) for t in personal_tables())
+        names = ", ".join(
+            dialect.identifier_preparer.format_table(t)
+            for t in personal_tables(self._uow.namespace)
+        )
         try:
             with engine.connect() as conn:
                 if dialect.name == "sqlite":

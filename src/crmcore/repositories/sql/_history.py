@@ -22,7 +22,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from crmcore.model.opportunity import decode_field_value
-from crmcore.repositories.sql import schema
 from crmcore.repositories.sql._transactions import _raw_cursor, _raw_read
 from crmcore.tables import FieldHistory, StageHistory
 
@@ -93,9 +92,9 @@ Filters = dict[str, Any]
 and ``seen`` (recording time, µs); None: no filter."""
 
 
-def _where(filters: Filters) -> list[Any]:
+def _where(table: sa.Table, filters: Filters) -> list[Any]:
     """Conditions on bound parameters named after the filters that are set."""
-    e = schema.stage_changes.c
+    e = table.c
     tests: dict[str, Callable[[Any], Any]] = {
         "funnel": lambda p: e.funnel == p,
         "owner_id": lambda p: e.owner_id == p,
@@ -108,22 +107,23 @@ def _where(filters: Filters) -> list[Any]:
 
 @functools.lru_cache(maxsize=256)
 def _sql(
-    dialect: str, shape: tuple[str, ...], kind: str, compiler: Any
+    dialect: str, shape: tuple[str, ...], kind: str, compiler: Any, table: sa.Table
 ) -> tuple[str, tuple[str, ...]]:
-    """The driver SQL of a read of ``kind`` with the filters of ``shape``, and the order of its
-    parameters: compiled once per dialect and shape (a read is then one driver call)."""
+    """The driver SQL of a read of ``kind`` from ``table`` (a namespace's ``stage_changes``)
+    with the filters of ``shape``, and the order of its parameters: compiled once per dialect,
+    table and shape (a read is then one driver call)."""
     filters: Filters = dict.fromkeys(("funnel", "owner_id", "lo", "hi", "seen"))
     filters.update(dict.fromkeys(shape, 0))
-    stmt = _row_query(filters) if kind == "rows" else _concat_query(filters)
+    stmt = _row_query(table, filters) if kind == "rows" else _concat_query(table, filters)
     compiled = stmt.compile(dialect=compiler)
     if compiled.positiontup is None:  # named parameters (psycopg): passed as a mapping
         return str(compiled), ()
     return str(compiled), tuple(compiled.positiontup)
 
 
-def _read(conn: Connection, kind: str, filters: Filters, consume: Any) -> Any:
+def _read(conn: Connection, table: sa.Table, kind: str, filters: Filters, consume: Any) -> Any:
     shape = tuple(k for k, v in filters.items() if v is not None)
-    sql, names = _sql(conn.dialect.name, shape, kind, conn.dialect)
+    sql, names = _sql(conn.dialect.name, shape, kind, conn.dialect, table)
     params: Any = (
         tuple(filters[n] for n in names)
         if names
@@ -134,8 +134,8 @@ def _read(conn: Connection, kind: str, filters: Filters, consume: Any) -> Any:
         return consume(cur)
 
 
-def _row_query(filters: Filters) -> sa.Select[Any]:
-    e = schema.stage_changes.c
+def _row_query(table: sa.Table, filters: Filters) -> sa.Select[Any]:
+    e = table.c
     return (
         sa.select(
             e.opportunity_id,
@@ -146,13 +146,13 @@ def _row_query(filters: Filters) -> sa.Select[Any]:
             sa.func.coalesce(e.probability, _MINUS_ONE_F),
             *(e[name] for name in _TEXTS[1:]),
         )
-        .where(*_where(filters))
+        .where(*_where(table, filters))
         .order_by(e.opportunity_id, e.sequence)
     )
 
 
-def _rows(conn: Connection, filters: Filters) -> StageHistory:
-    rows = _read(conn, "rows", filters, lambda cur: cur.fetchall())
+def _rows(conn: Connection, table: sa.Table, filters: Filters) -> StageHistory:
+    rows = _read(conn, table, "rows", filters, lambda cur: cur.fetchall())
     cols: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * (5 + len(_TEXTS))
     numbers = {
         "sequence": np.array(cols[1], dtype=np.int64),
@@ -167,8 +167,8 @@ def _rows(conn: Connection, filters: Filters) -> StageHistory:
     return _build(np.array(cols[0], dtype=str), numbers, texts)
 
 
-def _concat_query(filters: Filters) -> sa.Select[Any]:
-    e = schema.stage_changes.c
+def _concat_query(table: sa.Table, filters: Filters) -> sa.Select[Any]:
+    e = table.c
     inner = (
         sa.select(
             e.sequence.label("q"),
@@ -181,7 +181,7 @@ def _concat_query(filters: Filters) -> sa.Select[Any]:
             ).label("p"),
             *(sa.func.coalesce(e[name], _EMPTY).label(f"s{i}") for i, name in enumerate(_TEXTS)),
         )
-        .where(*_where(filters))
+        .where(*_where(table, filters))
         .subquery()
     )
     parts: list[Any] = [sa.func.count()]
@@ -193,12 +193,12 @@ def _concat_query(filters: Filters) -> sa.Select[Any]:
     return sa.select(*parts)
 
 
-def _concatenated(conn: Connection, filters: Filters) -> StageHistory | None:
+def _concatenated(conn: Connection, table: sa.Table, filters: Filters) -> StageHistory | None:
     """SQLite: every column as one string (see the module docstring); None when unchecked."""
-    got = _read(conn, "concat", filters, lambda cur: cur.fetchone())
+    got = _read(conn, table, "concat", filters, lambda cur: cur.fetchone())
     n = int(got[0])
     if n == 0:
-        return _rows(conn, filters)
+        return _rows(conn, table, filters)
     if n > _CONCAT_MAX or any(not isinstance(v, str) for v in got[1:]):
         return None
     numbers: dict[str, npt.NDArray[Any]] = {}
@@ -219,13 +219,14 @@ def _concatenated(conn: Connection, filters: Filters) -> StageHistory | None:
     return h.sorted()  # the scan's order: sorting in numpy is cheaper than in SQL
 
 
-def read_history_columns(conn: Connection, filters: Filters) -> StageHistory:
-    """The stage changes matching ``filters`` as columns, ordered by opportunity, then sequence."""
+def read_history_columns(conn: Connection, table: sa.Table, filters: Filters) -> StageHistory:
+    """The stage changes of ``table`` (a namespace's ``stage_changes``) matching ``filters`` as
+    columns, ordered by opportunity, then sequence."""
     if conn.dialect.name == "sqlite":
-        h = _concatenated(conn, filters)
+        h = _concatenated(conn, table, filters)
         if h is not None:
             return h
-    return _rows(conn, filters)
+    return _rows(conn, table, filters)
 
 
 def _values(fields: Sequence[str], texts: Sequence[str]) -> list[Any]:

@@ -208,6 +208,8 @@ class SqlOpportunityRepository:
 
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
+        ns = uow.namespace
+        self.table, self.stages, self.changes = ns.opportunities, ns.stage_changes, ns.field_changes
 
     @functools.cached_property
     def _sql(self) -> OpportunityStatements:
@@ -401,7 +403,7 @@ class SqlOpportunityRepository:
         _, seen = time_bounds(None, known_at, names=("start", "known_at"))
         filters = {"funnel": funnel, "owner_id": owner_id, "lo": lo, "hi": hi, "seen": seen}
         with self._uow._reading("reading stage history as columns") as conn:
-            return read_history_columns(conn, filters)
+            return read_history_columns(conn, self.stages, filters)
 
     def read_changes(
         self,

@@ -69,6 +69,8 @@ class SqlTable(Generic[R]):
 
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
+        # the class attribute is the default namespace's table: take the unit of work's
+        self.table = uow.namespace.tables[self.table.info["base"]]
 
     # subclasses say how a record maps to a row and back, and the order of lists
     def _row(self, record: R) -> dict[str, Any]:

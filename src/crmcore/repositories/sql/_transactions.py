@@ -297,7 +297,7 @@ class SqlTransactionRepository(SqlTable[Transaction]):
             dialect = conn.dialect
             q = dialect.identifier_preparer.quote
             mark = "?" if dialect.paramstyle == "qmark" else "%s"
-            head = f"SELECT DISTINCT {q('external_ref')} FROM {q(self.table.name)} WHERE {q('external_ref')} IN "
+            head = f"SELECT DISTINCT {q('external_ref')} FROM {dialect.identifier_preparer.format_table(self.table)} WHERE {q('external_ref')} IN "
             with _raw_cursor(conn, head + "(...)") as cur:
                 for i in range(0, len(wanted), _CHUNK):
                     part = wanted[i : i + _CHUNK]
@@ -342,7 +342,7 @@ class SqlTransactionRepository(SqlTable[Transaction]):
             names = ", ".join(dialect.identifier_preparer.quote(c) for c in used)
             mark = "?" if dialect.paramstyle == "qmark" else "%s"
             row = f"({', '.join([mark] * width)})"
-            sql = f"INSERT INTO {dialect.identifier_preparer.quote(self.table.name)} ({names}) VALUES "
+            sql = f"INSERT INTO {dialect.identifier_preparer.format_table(self.table)} ({names}) VALUES "
             columns = [cols[c] for c in used]
             rebuild = self._defer_indexes(conn, n)
             with _raw_cursor(conn, sql + row) as cur:
@@ -382,7 +382,7 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         """
         if not self._worth_deferring(conn, n):
             return []
-        present = {ix["name"] for ix in sa.inspect(conn).get_indexes(self.table.name)}
+        present = self._present_indexes(conn)
         dropped = [ix for ix in self.table.indexes if ix.name in present]
         for index in dropped:
             index.drop(conn)
@@ -392,8 +392,14 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         if conn.dialect.name != "sqlite" or n < _DEFER_INDEXES_ROWS:
             return False
         # max(rowid) bounds the row count and costs one B-tree descent (count(*) scans)
-        top = conn.exec_driver_sql(f"SELECT max(rowid) FROM {self.table.name}").scalar()
+        top = conn.exec_driver_sql(
+            f"SELECT max(rowid) FROM {conn.dialect.identifier_preparer.format_table(self.table)}"
+        ).scalar()
         return top is None or int(top) <= n
+
+    def _present_indexes(self, conn: Connection) -> set[str]:
+        t = self.table
+        return {str(ix["name"]) for ix in sa.inspect(conn).get_indexes(t.name, schema=t.schema)}
 
     def defer_indexes(self, rows: int) -> builtins.list[str]:
         """Before a bulk load of about ``rows`` rows in several committed batches: on SQLite,
@@ -415,10 +421,10 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         with self._uow._writing("deferring the transaction indexes") as conn:
             if not self._worth_deferring(conn, rows):
                 return []
-            present = {ix["name"] for ix in sa.inspect(conn).get_indexes(self.table.name)}
+            present = self._present_indexes(conn)
             dropped: builtins.list[str] = []
             for index in sorted(self.table.indexes, key=lambda ix: str(ix.name)):
-                if index.name in _ORDER_INDEXES and index.name in present:
+                if index.info.get("base") in _ORDER_INDEXES and index.name in present:
                     conn.execute(sa.schema.DropIndex(index, if_exists=True))  # racing importers
                     dropped.append(str(index.name))
             return dropped

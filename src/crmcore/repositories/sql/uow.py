@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -40,11 +40,11 @@ from crmcore.repositories.sql._records import (
     SqlSurveyRepository,
 )
 from crmcore.repositories.sql._transactions import SqlTransactionRepository
-from crmcore.repositories.sql.schema import ensure_schema, schema_table
+from crmcore.repositories.sql.schema import Namespace, ensure_schema, namespace
 
 __all__ = ["SqlUnitOfWork"]
 
-_ready: weakref.WeakSet[Any] = weakref.WeakSet()
+_ready: weakref.WeakKeyDictionary[Any, set[Namespace]] = weakref.WeakKeyDictionary()
 _ready_lock = threading.Lock()
 
 
@@ -75,6 +75,14 @@ class SqlUnitOfWork:
     ``clock=`` (a callable returning an aware UTC datetime) sets the time that
     stamps events as recorded (tests, imports of history).
 
+    ``table_prefix=`` and ``schema=`` put crmcore's tables in a namespace of
+    their own inside an application's database (``crm_customers``, or
+    ``customers`` in schema ``crm``; see :func:`~crmcore.repositories.sql.schema.crmcore_metadata`).
+    An engine's or connection's ``schema_translate_map`` applies to that
+    schema as SQLAlchemy documents it. On first use crmcore checks that
+    each table of the namespace that exists is its own and refuses a
+    foreign one with a RepositoryError naming it.
+
     >>> import tempfile, pathlib
     >>> from crmcore.model import Customer
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "crm.db"
@@ -95,6 +103,8 @@ class SqlUnitOfWork:
         connection: Connection | None = None,
         batch_size: int = 50_000,
         clock: Clock | None = None,
+        table_prefix: str = "",
+        schema: str | None = None,
     ) -> None:
         if (engine is None) == (connection is None):
             raise ValidationError("pass exactly one of 'engine' and 'connection'")
@@ -106,6 +116,11 @@ class SqlUnitOfWork:
         self.clock: Clock = check_clock(clock)
         """The clock that stamps events' ``recorded_at`` and bounds their effective times."""
         self._engine: Engine = engine if engine is not None else connection.engine  # type: ignore[union-attr]  # one of them is set (checked above)
+        self.namespace: Namespace = _translated(
+            namespace(table_prefix=table_prefix, schema=schema),
+            (connection if connection is not None else self._engine).get_execution_options(),
+        )
+        """Where the tables are: prefix, schema (after ``schema_translate_map``), tables."""
         self._connection = connection
         self._owns_engine = False
         self.batch_size = batch_size
@@ -122,7 +137,13 @@ class SqlUnitOfWork:
 
     @classmethod
     def from_url(
-        cls, url: str | sa.URL | Path, *, clock: Clock | None = None, **engine_kwargs: Any
+        cls,
+        url: str | sa.URL | Path,
+        *,
+        clock: Clock | None = None,
+        table_prefix: str = "",
+        schema: str | None = None,
+        **engine_kwargs: Any,
     ) -> SqlUnitOfWork:
         """A unit of work on a new engine for ``url`` (a ``Path`` means an SQLite file).
 
@@ -131,7 +152,12 @@ class SqlUnitOfWork:
         """
         if isinstance(url, Path):
             url = f"sqlite:///{url}"
-        uow = cls(make_engine(url, **engine_kwargs), clock=clock)
+        uow = cls(
+            make_engine(url, **engine_kwargs),
+            clock=clock,
+            table_prefix=table_prefix,
+            schema=schema,
+        )
         uow._owns_engine = True
         return uow
 
@@ -143,6 +169,11 @@ class SqlUnitOfWork:
     def engine(self) -> Engine:
         """The engine (yours, or the one :meth:`from_url` made)."""
         return self._engine
+
+    @property
+    def metadata(self) -> sa.MetaData:
+        """The SQLAlchemy ``MetaData`` of this unit of work's tables (its namespace)."""
+        return self.namespace.metadata
 
     @property
     def dialect(self) -> str:
@@ -162,13 +193,15 @@ class SqlUnitOfWork:
     # -- the transaction -------------------------------------------------------------------
     def _ensure_schema(self, conn: Connection | None) -> None:
         key: Any = self._connection if self._connection is not None else self._engine
+        ns = self.namespace
         with _ready_lock:
-            ready = key in _ready
+            ready = ns in _ready.get(key, ())
         if conn is not None:
             # the application's transaction may have rolled our tables back: look every time
-            if not ready or not sa.inspect(conn).has_table(schema_table.name):
+            stamp = ns.schema_table
+            if not ready or not sa.inspect(conn).has_table(stamp.name, schema=stamp.schema):
                 with conn.begin_nested():
-                    ensure_schema(conn)
+                    ensure_schema(conn, ns)
         elif ready:
             return
         else:
@@ -176,7 +209,7 @@ class SqlUnitOfWork:
             for _ in range(5):  # several processes may create the tables at once
                 try:
                     with self._engine.begin() as c:
-                        ensure_schema(c)
+                        ensure_schema(c, ns)
                     break
                 except sa.exc.SQLAlchemyError as e:
                     last = e
@@ -184,7 +217,7 @@ class SqlUnitOfWork:
                 assert last is not None
                 raise translate(last, "creating the crmcore schema") from last
         with _ready_lock:
-            _ready.add(key)
+            _ready.setdefault(key, set()).add(ns)
 
     def __enter__(self) -> Self:
         if self.active:
@@ -335,6 +368,23 @@ class SqlUnitOfWork:
             raise
         except sa.exc.SQLAlchemyError as e:
             raise translate(e, what) from e
+
+
+def _translated(ns: Namespace, options: Mapping[str, Any]) -> Namespace:
+    """``ns`` with its schema as the ``schema_translate_map`` of ``options`` renders it, so that
+    every statement, the raw-cursor ones and the inspector's included, names the tables
+    where SQLAlchemy's own statements find them. A map that would translate the result again
+    (``{None: "a", "a": "b"}``) is refused: SQLAlchemy translates once."""
+    mapping = options.get("schema_translate_map") or {}
+    if ns.schema not in mapping:
+        return ns
+    target = mapping[ns.schema]
+    if target != ns.schema and target in mapping and mapping[target] != target:
+        raise ValidationError(
+            f"the schema_translate_map maps crmcore's schema {ns.schema!r} to {target!r} and "
+            f"{target!r} on to {mapping[target]!r}: give crmcore a schema the map translates once"
+        )
+    return namespace(table_prefix=ns.table_prefix, schema=target)
 
 
 def _quiet_rollback(conn: Connection, name: str) -> None:
