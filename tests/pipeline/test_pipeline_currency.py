@@ -231,13 +231,18 @@ def test_every_money_report_says_its_currency(uow) -> None:  # type: ignore[no-u
     from crmcore.pipeline import (
         TOP_IN_BEST,
         Period,
+        Plan,
+        Targets,
+        actuals,
         advance,
         breakdown,
         create_opportunity,
         forecast,
         load_history,
         lost_reasons,
+        next_period_forecast,
         pipeline_coverage,
+        plan_vs_actual,
         sales_velocity,
         scorecards,
         weighted_pipeline,
@@ -278,6 +283,13 @@ def test_every_money_report_says_its_currency(uow) -> None:  # type: ignore[no-u
         forecast(fh, months=1),
         pipeline_coverage(fh, target=10_000.0),
         scorecards(Period.month(datetime(2025, 2, 1).date()), history=fh),
+        # the plans' reports too (issue 14 leftovers)
+        actuals(Period.month(datetime(2025, 2, 1).date()), history=fh),
+        plan_vs_actual(
+            [Plan("ann", Period.month(datetime(2025, 2, 1).date()), Targets(revenue=5000.0))],
+            history=fh,
+        ),
+        next_period_forecast(fh, period=Period.month(datetime(2025, 3, 1).date())),
     ]
     assert {r.currency for r in reports} == {"USD"}
     # the won EUR deal at its win date's rates (4 Feb: USD 0.95 in EUR); the open JPY deal at

@@ -10,7 +10,7 @@ import attrs
 import numpy as np
 import pytest
 
-from crmcore.errors import ConcurrencyError, DuplicateError, TransitionError
+from crmcore.errors import ConcurrencyError, DuplicateError, TransitionError, ValidationError
 from crmcore.model import Money
 from crmcore.pipeline import (
     B2B,
@@ -33,6 +33,7 @@ from crmcore.repositories import MemoryUnitOfWork, SqlUnitOfWork, UnitOfWork
 from crmcore.tables import StageHistory
 
 T0 = datetime(2023, 1, 2, 9, tzinfo=UTC)
+DAY = timedelta(days=1)
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -199,3 +200,33 @@ def test_follow_up_can_be_skipped(uow: UnitOfWork) -> None:
             )
         assert r.follow_up is None
         assert [o.id for o in uow.opportunities.list()] == ["x"]
+
+
+def test_a_retried_create_returns_the_stored_opportunity(uow: UnitOfWork) -> None:
+    """Issue 14: creating with a request id is idempotent like a move: a retry (another unit
+    of work, after the deal moved on) returns the opportunity as it was created, stores nothing."""
+    made = {"customer_id": "c-1", "owner_id": "ann", "at": T0, "amount": Money("10", "EUR")}
+    with uow:
+        save_funnel(uow, B2B)
+        a = create_opportunity(uow, B2B, request_id="create-1", **made)
+        uow.commit()
+    with uow:
+        advance(uow, a.id, "qualified", expected_version=0, funnel=B2B, by="ann", at=T0 + DAY)
+        uow.commit()
+    with uow:
+        b = create_opportunity(uow, B2B, request_id="create-1", **made)
+        assert b == a and b.version == 0 and b.stage == "lead"
+        assert len(uow.opportunities.list()) == 1
+        assert [e.request_id for e in uow.opportunities.events(a.id)] == ["create-1", None]
+        with pytest.raises(ValidationError, match="request id 'create-1' created .* not this"):
+            create_opportunity(uow, B2B, request_id="create-1", **{**made, "customer_id": "c-2"})
+    with uow:  # a caller's own id
+        c = create_opportunity(uow, B2B, id="o-9", request_id="create-2", **made)
+        uow.commit()
+    with uow:
+        assert create_opportunity(uow, B2B, id="o-9", request_id="create-2", **made) == c
+        with pytest.raises(DuplicateError):  # the id is taken by another request
+            create_opportunity(uow, B2B, id="o-9", request_id="create-3", **made)
+        with pytest.raises(DuplicateError):
+            create_opportunity(uow, B2B, id="o-9", **made)
+        assert len(uow.opportunities.list()) == 2

@@ -30,9 +30,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-import attrs
-
 from crmcore.errors import TransitionError, ValidationError
+from crmcore.model._records import evolve_valid
 from crmcore.model.opportunity import (
     CUSTOM_PREFIX,
     FieldChange,
@@ -112,8 +111,8 @@ def _assign(opp: Opportunity, field: str, value: Any) -> Opportunity:
             custom.pop(name, None)
         else:
             custom[name] = value
-        return attrs.evolve(opp, custom=custom)
-    return attrs.evolve(opp, **{field: value})
+        return evolve_valid(opp, {"custom": custom})
+    return evolve_valid(opp, {field: value})
 
 
 def edit_opportunity(
@@ -256,6 +255,7 @@ def replay(
     >>> t = datetime(2025, 1, 2, tzinfo=timezone.utc)
     >>> o, e0 = open_opportunity(B2B, id="o-1", customer_id="c", owner_id="bob", at=t)
     >>> o, e1 = move(o, "qualified", funnel=B2B, by="bob", at=t, after=e0)
+    >>> import attrs
     >>> replay([e1, e0], funnel=B2B) == attrs.evolve(o, version=1)
     True
     """
@@ -296,7 +296,7 @@ def replay(
         else:
             opp = _replay_move(opp, ev, funnel, prev)
         prev = ev
-    return attrs.evolve(opp, version=base.version if base is not None else evs[-1].sequence)
+    return evolve_valid(opp, {"version": base.version if base is not None else evs[-1].sequence})
 
 
 def _replay_edit(
@@ -319,9 +319,9 @@ def _replay_move(
 ) -> Opportunity:
     # crmcore 0.1 kept no edits: its moves' snapshots carry the amount and owner of the time
     if ev.amount != opp.amount:
-        opp = attrs.evolve(opp, amount=ev.amount)
+        opp = evolve_valid(opp, {"amount": ev.amount})
     if ev.owner_id is not None and ev.owner_id != opp.owner_id:
-        opp = attrs.evolve(opp, owner_id=ev.owner_id)
+        opp = evolve_valid(opp, {"owner_id": ev.owner_id})
     if ev.from_stage != opp.stage:
         raise ValidationError(
             f"event {ev.sequence} of {opp.id!r} moves from {ev.from_stage!r} but the "
@@ -336,5 +336,5 @@ def _replay_move(
             opp, ev.to_stage, funnel=funnel, by=ev.by, at=ev.at, after=prev, reason=ev.reason
         )
     if ev.probability is not None and made.probability != ev.probability:
-        opp = attrs.evolve(opp, probability=ev.probability)
+        opp = evolve_valid(opp, {"probability": ev.probability})
     return opp

@@ -189,7 +189,8 @@ class Plan:
 
 @attrs.frozen(eq=False)
 class Actuals(Tabular):
-    """What each rep did in a period (aligned arrays, one entry per rep)."""
+    """What each rep did in a period (aligned arrays, one entry per rep); ``revenue`` is in
+    ``currency`` (the history's; None: the history gave no currency)."""
 
     period: Period = attrs.field(validator=instance(Period, "a Period"))
     reps: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a rep id"))
@@ -197,6 +198,9 @@ class Actuals(Tabular):
     advances: IntArray = attrs.field(validator=array("i", lo=0, length="activities"))
     wins: IntArray = attrs.field(validator=array("i", lo=0, length="activities"))
     revenue: FloatArray = attrs.field(validator=array(lo=0, length="activities"))
+    currency: str | None = attrs.field(
+        default=None, validator=instance(str, "an ISO 4217 code", optional=True)
+    )
 
     def of(self, rep_id: str) -> Targets:
         """One rep's actuals, in the shape of targets.
@@ -295,18 +299,26 @@ def actuals(
         advances=np.bincount(who[adv], minlength=k).astype(np.int64),
         wins=np.bincount(who[won], minlength=k).astype(np.int64),
         revenue=_wsum(who[won], weights=amt[won], minlength=k),
+        currency=fh.currency,
     )
 
 
 @attrs.frozen(eq=False)
 class PlanReport(Tabular):
-    """Plan versus actual: one row per plan; ``attainment`` is actual / target (NaN for target 0)."""
+    """Plan versus actual: one row per plan; ``attainment`` is actual / target (NaN for target 0).
+
+    Revenue is in ``currency`` (the history's; the plans' revenue targets are
+    taken to be in it too; None: the history gave no currency).
+    """
 
     plans: tuple[Plan, ...] = attrs.field(validator=tuple_of(Plan, "a Plan"))
     measures: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a measure name"))
     target: FloatArray = attrs.field(validator=array(lo=0, ndim=None))
     actual: FloatArray = attrs.field(validator=array(lo=0, ndim=None))
     attainment: FloatArray = attrs.field(validator=array(lo=0, ndim=None, nan="a target of 0"))
+    currency: str | None = attrs.field(
+        default=None, validator=instance(str, "an ISO 4217 code", optional=True)
+    )
 
     def _columns(self) -> Columns:
         k = len(self.measures)
@@ -356,7 +368,7 @@ def plan_vs_actual(
         act[i] = [getattr(a, m) for m in measures]
     att = np.full(tgt.shape, np.nan)
     np.divide(act, tgt, out=att, where=tgt > 0)
-    return PlanReport(tuple(plans), measures, tgt, act, att)
+    return PlanReport(tuple(plans), measures, tgt, act, att, currency=history.currency)
 
 
 @attrs.frozen(eq=False)
@@ -367,6 +379,8 @@ class NextPeriodForecast(Tabular):
     revenue from deals created and won inside the same period (business the
     current pipeline cannot show yet). ``sd`` combines the pipeline's
     Bernoulli variance with the run-rate's variance across those periods.
+    Amounts are in ``currency`` (the history's; None: the history gave no
+    currency).
     """
 
     period: Period = attrs.field(validator=instance(Period, "a Period"))
@@ -375,6 +389,9 @@ class NextPeriodForecast(Tabular):
     run_rate: FloatArray = attrs.field(validator=array(lo=0, length="pipeline"))
     expected: FloatArray = attrs.field(validator=array(lo=0, length="pipeline"))
     sd: FloatArray = attrs.field(validator=array(lo=0, length="pipeline"))
+    currency: str | None = attrs.field(
+        default=None, validator=instance(str, "an ISO 4217 code", optional=True)
+    )
 
     @property
     def total(self) -> float:
@@ -453,4 +470,5 @@ def next_period_forecast(
         run_rate=rate,
         expected=pipe + rate,
         sd=np.sqrt(var + rate_var),
+        currency=fh.currency,
     )

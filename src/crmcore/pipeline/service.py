@@ -34,6 +34,7 @@ move id) makes a retry safe: the same id again returns the stored result,
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +44,7 @@ import numpy as np
 
 from crmcore.errors import ConcurrencyError, NotFoundError, TransitionError, ValidationError
 from crmcore.model._fields import as_tuple, instance, tuple_of
+from crmcore.model._records import evolve_valid
 from crmcore.model._storable import COUNT_MAX
 from crmcore.model.opportunity import FieldChange, Opportunity, StageChange
 from crmcore.options import as_count, as_id, expect_instance
@@ -101,12 +103,57 @@ def load_funnel(uow: UnitOfWork, name: str, *, version: int | None = None) -> Fu
     return from_dict(Funnel, doc)
 
 
-def create_opportunity(uow: UnitOfWork, funnel: Funnel, **fields: Any) -> Opportunity:
+_CREATE_REQUESTS = uuid.uuid5(uuid.NAMESPACE_URL, "crmcore:create_opportunity")
+"""The namespace of the opportunity ids derived from create requests' ids."""
+
+
+def create_opportunity(
+    uow: UnitOfWork, funnel: Funnel, *, request_id: str | None = None, **fields: Any
+) -> Opportunity:
     """Open an opportunity (see :func:`~crmcore.pipeline.moves.open_opportunity`) and store it
-    with its creation event (version 0)."""
+    with its creation event (version 0).
+
+    A ``request_id`` (the client's id of the create request) makes a retry safe,
+    as for moves: the same id again returns the stored opportunity as it was
+    created and stores nothing. Without an ``id``, the opportunity's id is
+    derived from the request id (a UUID 5), so a retry finds it; the same
+    request id for a deal of another customer, funnel or entry stage is refused.
+
+    >>> from datetime import datetime, timezone
+    >>> from crmcore.repositories import MemoryUnitOfWork
+    >>> from crmcore.pipeline.presets import B2B
+    >>> uow, t = MemoryUnitOfWork(), datetime(2025, 3, 3, tzinfo=timezone.utc)
+    >>> with uow:
+    ...     a = create_opportunity(uow, B2B, customer_id="c-1", owner_id="ann", at=t,
+    ...                            request_id="req-7")
+    ...     uow.commit()
+    >>> with uow:  # the client did not get the answer and sends the request again
+    ...     b = create_opportunity(uow, B2B, customer_id="c-1", owner_id="ann", at=t,
+    ...                            request_id="req-7")
+    ...     a == b, len(uow.opportunities.list())
+    (True, 1)
+    """
     uow = expect_unit_of_work(uow)
+    if request_id is None:
+        opp, event = open_opportunity(funnel, **fields)
+        return uow.opportunities.add(opp, event)
+    as_id(request_id, name="request_id")
+    if fields.get("id") is None:
+        fields["id"] = uuid.uuid5(_CREATE_REQUESTS, request_id).hex
     opp, event = open_opportunity(funnel, **fields)
-    return uow.opportunities.add(opp, event)
+    if uow.opportunities.find(opp.id) is not None:
+        done = uow.opportunities.events(opp.id, request_id=request_id)
+        if done and done[0].sequence == 0 and isinstance(done[0], StageChange):
+            first = done[0]
+            same = (first.customer_id, first.funnel, first.to_stage)
+            if same != (event.customer_id, event.funnel, event.to_stage):
+                raise ValidationError(
+                    f"request id {request_id!r} created opportunity {opp.id!r} of customer "
+                    f"{first.customer_id!r} in {first.funnel!r} stage {first.to_stage!r}, not "
+                    "this request"
+                )
+            return replay([first], funnel=funnel)
+    return uow.opportunities.add(opp, evolve_valid(event, {"request_id": request_id}))
 
 
 @attrs.frozen
@@ -147,7 +194,7 @@ def _stamp(
     """The events with their recording time (never before ``after``'s) and the request id."""
     floor = after.recorded_at
     at = now if floor is None or now >= floor else floor
-    return [attrs.evolve(e, recorded_at=at, request_id=request) for e in events]
+    return [evolve_valid(e, {"recorded_at": at, "request_id": request}) for e in events]
 
 
 def _stored(
