@@ -1,0 +1,1 @@
+"""A minimal Django application that uses crmcore in its own database and transaction."""
