@@ -38,8 +38,10 @@ class _Objective:
         k0: int,
         n: float,
         penalizer: float,
+        penalty_scales: FloatArray | None = None,
     ) -> None:
         self.loglik, self.newton, self.k0, self.n, self.c = loglik, newton, k0, n, penalizer
+        self.s2 = None if penalty_scales is None else np.asarray(penalty_scales) ** 2
         self._cache: dict[bytes, tuple[float, FloatArray, FloatArray | None]] = {}
 
     def theta(self, u: FloatArray) -> FloatArray:
@@ -47,11 +49,12 @@ class _Objective:
 
     def _penalty(self, th: FloatArray) -> tuple[float, FloatArray, FloatArray]:
         """c * sum(theta**2) with its gradient and Hessian in u."""
-        k0, c = self.k0, self.c
+        k0 = self.k0
+        c = self.c * (np.ones(len(th)) if self.s2 is None else self.s2)  # per parameter
         pos, free = th[:k0], th[k0:]
-        value = c * float(np.dot(th, th))
-        grad = np.concatenate([2 * c * pos**2, 2 * c * free])
-        hess = np.diag(np.concatenate([4 * c * pos**2, np.full(len(free), 2 * c)]))
+        value = float(np.dot(c, th * th))
+        grad = np.concatenate([2 * c[:k0] * pos**2, 2 * c[k0:] * free])
+        hess = np.diag(np.concatenate([4 * c[:k0] * pos**2, 2 * c[k0:]]))
         return value, grad, hess
 
     def triple(
@@ -321,6 +324,7 @@ def maximum_likelihood(
     newton: Newton | None = None,
     hessian: Callable[[FloatArray], FloatArray] | None = None,
     penalizer: float = 0.0,
+    penalty_scales: npt.ArrayLike | None = None,
     scales: Mapping[str, str] | None = None,
     log_bound: float = 25.0,
     gtol: float = 1e-7,
@@ -331,8 +335,11 @@ def maximum_likelihood(
     forward differences); ``newton(theta)`` (optional) the value, gradient and Hessian in one
     call. The first ``len(names) - free`` parameters are positive and optimised as their
     logarithms; the last ``free`` (regression coefficients) as they are. The minimised
-    objective is ``-log L / n + penalizer * sum(theta**2)``, the L2 penalty of lifetimes'
-    ``penalizer_coef`` on the natural parameters (0: plain maximum likelihood).
+    objective is ``-log L / n + penalizer * sum((s_j theta_j)**2)``, an L2 penalty (0: plain
+    maximum likelihood) with ``penalty_scales`` s_j (default 1): a model whose time-scale
+    parameters are penalised in the time rescaled to max(T) = 1, as lifetimes'
+    ``penalizer_coef`` does, passes 1 / max(T) for them, so the penalty does not depend on
+    the time unit.
 
     The path: the trust-region Newton method (``trust-krylov``) when ``newton`` is given,
     else (or when it stalls) BFGS restarted from Nelder-Mead; then Newton steps (analytic or
@@ -363,7 +370,15 @@ def maximum_likelihood(
     n = as_number(n, name="n", low=0, inclusive=(False, True))
     penalizer = as_number(penalizer, name="penalizer", low=0)
     theta0 = _start(start, names, k0, model)
-    obj = _Objective(loglik, newton, k0, n, penalizer)
+    ps = None
+    if penalty_scales is not None:
+        ps = as_float_array(penalty_scales, name="penalty_scales")
+        if len(ps) != len(names):
+            raise ValidationError(
+                f"{model}: 'penalty_scales' must give one value per entry of 'names' "
+                f"({len(names)}): got {len(ps)}"
+            )
+    obj = _Objective(loglik, newton, k0, n, penalizer, ps)
     u0 = np.concatenate([np.log(theta0[:k0]), theta0[k0:]])
     if not np.isfinite(obj.value(u0)):
         shown = dict(zip(names, np.round(theta0, 6).tolist(), strict=True))

@@ -67,6 +67,7 @@ __all__ = [
     "maximize",
     "per_row",
     "positive",
+    "time_penalty_scales",
     "time_steps",
     "trigamma",
     "weights_or_ones",
@@ -521,6 +522,7 @@ def maximize(
     free: int = 0,
     scales: dict[str, str] | None = None,
     penalizer: float = 0.0,
+    penalty_scales: npt.ArrayLike | None = None,
 ) -> MaxResult:
     """:func:`crmcore.fitting.maximum_likelihood` with the BTYD models' arguments (the one
     engine; see there).
@@ -542,6 +544,7 @@ def maximize(
         newton=newton,
         hessian=hessian,
         penalizer=penalizer,
+        penalty_scales=penalty_scales,
         scales=scales,
         log_bound=log_bound,
         gtol=gtol,
@@ -671,3 +674,16 @@ def summary_columns(
                 f"{name!r} is required (or pass an RFMSummary as the first argument)"
             )
     return frequency, recency, T, unit
+
+
+def time_penalty_scales(names: Sequence[str], T: FloatArray) -> FloatArray:
+    """The L2 penalty's scale per parameter of a BG/NBD-type fit: 1 / max(T) for the time
+    scales (alpha, beta), 1 for the rest, so ``penalizer`` acts on the parameters of the time
+    rescaled to max(T) = 1 as lifetimes' ``penalizer_coef`` does, and a penalised fit does not
+    depend on the time unit.
+
+    >>> time_penalty_scales(["r", "alpha", "a", "b"], np.array([10.0, 40.0])).tolist()
+    [1.0, 0.025, 1.0, 1.0]
+    """
+    top = float(np.max(T)) if len(T) else 1.0
+    return np.array([1.0 / top if n in TIME_SCALES and top > 0 else 1.0 for n in names])

@@ -222,6 +222,7 @@ def fit_with_covariates(
     start: FloatArray,
     *,
     penalizer: float = 0.0,
+    penalty_scales: FloatArray | None = None,
 ) -> MaxResult:
     """Maximum likelihood of (r, alpha, s, beta, gamma_purchase..., gamma_dropout...) from
     ``start`` (the four parameters, coefficients then start at 0, or every parameter)."""
@@ -245,6 +246,7 @@ def fit_with_covariates(
         loglik,
         start,
         penalizer=penalizer,
+        penalty_scales=penalty_scales,
         total_weight=float(wt.sum()),
         model="Pareto/NBD with covariates",
         names=names,

@@ -41,6 +41,7 @@ from crmcore.valuation.btyd._common import (
     fit_rows,
     positive,
     summary_columns,
+    time_penalty_scales,
     weights_or_ones,
 )
 from crmcore.valuation.btyd._covariates import (
@@ -104,6 +105,7 @@ def _fit(
         scales=TIME_SCALES,
         newton=lambda th: _loglik(th, x, tx, tt, w, shift, xs),
         penalizer=penalizer,
+        penalty_scales=time_penalty_scales(_NAMES, tt),
     )
 
 
@@ -158,6 +160,7 @@ def _fit_covariates(
         scales=TIME_SCALES,
         free=kp + kd,
         penalizer=penalizer,
+        penalty_scales=time_penalty_scales(names, tt),
     )
     th, se = np.array(fit.estimates), fit.standard_errors
     effects = CovariateEffects(
@@ -416,7 +419,9 @@ def fit_bgnbd(
     ``nan_policy='omit'`` leaves out every customer with a NaN (with her weight and
     covariate rows); ``'propagate'`` is refused (see :func:`._common.fit_rows`).
     ``penalizer`` adds the L2 penalty ``penalizer * sum(theta**2)`` to the negative mean
-    log-likelihood (lifetimes' ``penalizer_coef``); ``initial`` gives start values by name;
+    log-likelihood, alpha taken in the time rescaled to max(T) = 1 (lifetimes'
+    ``penalizer_coef``: the same coefficient, the same model, in any time unit);
+    ``initial`` gives start values by name;
     ``time_unit`` is the unit of ``recency`` and ``T`` (``"D"``, ``"W"``, ``"M"``), kept on
     the model. The fit is summarised in ``model.fit`` (:class:`crmcore.fitting.FitSummary`).
 

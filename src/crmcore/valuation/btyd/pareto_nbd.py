@@ -38,6 +38,7 @@ from crmcore.valuation.btyd._common import (
     fit_rows,
     positive,
     summary_columns,
+    time_penalty_scales,
     trigamma,
     weights_or_ones,
 )
@@ -203,7 +204,17 @@ def fit_pareto_nbd(
         names += coefficient_names("dropout", dnames, zd.shape[1])
         start = np.concatenate([attrs.astuple(base.params), np.zeros(zp.shape[1] + zd.shape[1])])
         theta0 = initial_values(initial, start, names, model="Pareto/NBD")
-        fit = fit_with_covariates(x, tx, tt, w0, zp, zd, theta0, penalizer=penalizer).summary
+        fit = fit_with_covariates(
+            x,
+            tx,
+            tt,
+            w0,
+            zp,
+            zd,
+            theta0,
+            penalizer=penalizer,
+            penalty_scales=time_penalty_scales(names, tt),
+        ).summary
         fit = attrs.evolve(fit, names=tuple(names))
         kp, th, cse = zp.shape[1], np.array(fit.estimates), fit.standard_errors
         effects = CovariateEffects(
@@ -240,6 +251,7 @@ def fit_pareto_nbd(
         scales=TIME_SCALES,
         newton=newton,
         penalizer=penalizer,
+        penalty_scales=time_penalty_scales(_NAMES, tt),
     )
     return ParetoNBDModel(ParetoNBDParams(*fit.estimates), fit, unit)
 
