@@ -43,8 +43,12 @@ _pool_size = 0
 _lock = threading.Lock()
 
 
+MAX_THREADS = 1024
+"""The most threads crmcore runs (a larger setting is refused, not silently capped)."""
+
+
 def _check(value: object, name: str) -> int:
-    return as_count(value, name=name, low=1)
+    return as_count(value, name=name, low=1, high=MAX_THREADS)
 
 
 def _from_env(name: str) -> int | None:
