@@ -1,4 +1,5 @@
-"""The command line: ``python -m crmcore demo`` runs the main job end to end.
+"""The command line: ``python -m crmcore demo`` runs the main job end to end;
+``crmcore db check`` / ``crmcore db upgrade`` look after crmcore's tables in a database.
 
 The demo loads the shipped CDNOW sample into an SQLite file through the
 validated import (a re-run stores nothing new: the import is idempotent),
@@ -6,9 +7,19 @@ reads the transactions back as columns, and runs every analysis section on
 them: customer value, unit economics and NPS, the sales pipeline,
 segmentation, satisfaction and anomaly rules.
 
+``db check URL`` prints what the first open of a unit of work would do to
+crmcore's tables (create them, migrate schema versions, re-create missing
+indexes) and exits 0 when nothing is left to do, 3 when an upgrade is due,
+1 when the database cannot be used (a foreign table of crmcore's name, a
+newer schema, no connection). ``db upgrade URL`` does it now, for
+applications that deploy schema changes as a step of their own (without
+Alembic); ``--table-prefix`` and ``--schema`` name crmcore's namespace.
+
 >>> from crmcore.cli import build_parser
 >>> build_parser().parse_args(["demo", "--sections", "summary"]).sections
 'summary'
+>>> build_parser().parse_args(["db", "check", "sqlite:///crm.db", "--table-prefix", "crm_"]).table_prefix
+'crm_'
 """
 
 from __future__ import annotations
@@ -28,7 +39,7 @@ from crmcore.model._storable import text_problem
 from crmcore.options import expect_instance
 from crmcore.tables import TransactionLog
 
-__all__ = ["SECTIONS", "build_parser", "customer_base_summary", "main"]
+__all__ = ["SECTIONS", "UPGRADE_DUE", "build_parser", "customer_base_summary", "main"]
 
 SECTIONS: dict[str, tuple[str, str]] = {
     "storage": ("crmcore.repositories.demo", "Repositories: columnar reads, range scans, privacy"),
@@ -113,6 +124,58 @@ def _demo(args: argparse.Namespace, write: Callable[[str], None]) -> int:
     return 0
 
 
+UPGRADE_DUE = 3
+"""Exit status of ``db check`` when ``db upgrade`` has work to do."""
+
+
+def _db(args: argparse.Namespace, write: Callable[[str], None]) -> int:
+    import sqlalchemy as sa
+
+    from crmcore.repositories.sql import make_engine
+    from crmcore.repositories.sql._engine import translate
+    from crmcore.repositories.sql.schema import (
+        SCHEMA_VERSION,
+        check_schema,
+        ensure_schema,
+        namespace,
+        schema_plan,
+    )
+
+    ns = namespace(table_prefix=args.table_prefix, schema=args.schema)
+    engine = make_engine(args.url)
+    shown = engine.url.render_as_string(hide_password=True)
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    try:
+        if args.db_command == "check":
+            if path and not path.startswith("file:") and not Path(path).exists():
+                write(f"{shown}: no database file yet; `crmcore db upgrade` would create it")
+                return UPGRADE_DUE  # (connecting would create the file)
+            with engine.connect() as conn:
+                plan = schema_plan(conn, ns)
+                version = check_schema(conn, ns)
+            where = f"crmcore's tables in {shown} ({ns.where()})"
+            if not plan:
+                write(f"{where}: schema version {version}, up to date")
+                return 0
+            state = "none yet" if version is None else f"schema version {version}"
+            write(f"{where}: {state}; this crmcore writes version {SCHEMA_VERSION}")
+            write("`crmcore db upgrade` would:")
+            for step in plan:
+                write(f"  {step}")
+            return UPGRADE_DUE
+        with engine.begin() as conn:
+            plan = schema_plan(conn, ns)
+            version = ensure_schema(conn, ns)
+        for step in plan:
+            write(f"done: {step}")
+        write(f"crmcore's tables in {shown} ({ns.where()}): schema version {version}")
+        return 0
+    except sa.exc.SQLAlchemyError as e:
+        raise translate(e, f"the database at {shown}") from e
+    finally:
+        engine.dispose()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m crmcore``."""
     parser = argparse.ArgumentParser(prog="python -m crmcore", description=__doc__.split("\n")[0])
@@ -127,6 +190,18 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help=f"comma-separated subset of: summary, {', '.join(SECTIONS)} (default: all)",
     )
+    db = sub.add_parser("db", help="check or upgrade crmcore's tables in a database")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    for name, text in (
+        ("check", "what the first open would do (exit status 0: up to date, 3: upgrade due)"),
+        ("upgrade", "create or migrate crmcore's tables now"),
+    ):
+        cmd = db_sub.add_parser(name, help=text)
+        cmd.add_argument(
+            "url", help="SQLAlchemy database URL (sqlite:///crm.db, postgresql+psycopg://...)"
+        )
+        cmd.add_argument("--table-prefix", default="", help="crmcore's table name prefix")
+        cmd.add_argument("--schema", default=None, help="crmcore's schema (default: the default)")
     return parser
 
 
@@ -135,13 +210,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(argv, str):  # one string would be read character by character
         argv = argv.split()
     args = build_parser().parse_args(argv)
-    if args.command == "demo":
-        try:
-            return _demo(args, lambda line: print(line, flush=True))
-        except CRMError as e:  # a clear message on stderr, not a traceback
-            print(f"python -m crmcore: error: {e}", file=sys.stderr, flush=True)
-            return 1
-    return 2  # pragma: no cover (argparse requires a command)
+    run = {"demo": _demo, "db": _db}.get(args.command)
+    if run is None:  # pragma: no cover (argparse requires a command)
+        return 2
+    try:
+        return run(args, lambda line: print(line, flush=True))
+    except CRMError as e:  # a clear message on stderr, not a traceback
+        print(f"python -m crmcore: error: {e}", file=sys.stderr, flush=True)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -99,6 +99,7 @@ def _hand() -> dict[str, Callable[[], Call]]:
         check_schema,
         create_missing_indexes,
         ensure_schema,
+        schema_plan,
         transactions,
     )
     from crmcore.segmentation.tiers import load_tier_set, save_tier_set
@@ -204,6 +205,7 @@ def _hand() -> dict[str, Callable[[], Call]]:
         "crmcore.segmentation.tiers.load_tier_set": in_uow(load_tier_set, "documents", "vip"),
         "crmcore.repositories.sql.schema.ensure_schema": schema_call(ensure_schema),
         "crmcore.repositories.sql.schema.check_schema": schema_call(check_schema),
+        "crmcore.repositories.sql.schema.schema_plan": schema_call(schema_plan),
         "crmcore.repositories.sql.schema.create_missing_indexes": schema_call(
             create_missing_indexes, transactions
         ),

@@ -18,6 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from crmcore.repositories.sql._tables import exact_collation, is_exact
+
 __all__ = ["ADDED_COLUMNS", "ADDED_TABLES", "MIGRATIONS", "Migration", "columns_at"]
 
 Tables = Mapping[str, sa.Table]
@@ -50,7 +52,8 @@ ADDED_TABLES: dict[int, tuple[str, ...]] = {3: ("field_changes",)}
 def columns_at(table: sa.Table, version: int) -> set[str]:
     """The columns ``table`` (current definition) had at schema ``version``.
 
-    >>> from crmcore.repositories.sql.schema import stage_changes
+    >>> from crmcore.repositories.sql._tables import namespace
+    >>> stage_changes = namespace().stage_changes
     >>> len(stage_changes.columns) - len(columns_at(stage_changes, 2))
     8
     """
@@ -157,18 +160,12 @@ def _event_history(conn: Connection, tables: Tables) -> None:
     conn.execute(sa.update(opportunities).values(version=last))
 
 
-def _is_exact(col: sa.Column[Any]) -> bool:
-    return type(col.type).__name__ == "_Exact"  # the id and key columns (schema._Exact)
-
-
 def _exact_ids_on_mysql(conn: Connection, tables: Tables) -> None:
     """MariaDB/MySQL: id and key columns to the binary NO PAD collation
     (:func:`~crmcore.repositories.sql.schema.exact_collation`), one ``ALTER TABLE`` per table
     that has a column in another collation (each rebuilds its table). The foreign keys to
     ``opportunities.id`` are dropped first and added back after (both ends of a foreign key
     must share the collation, and neither can change while it exists)."""
-    from crmcore.repositories.sql.schema import exact_collation
-
     wanted = exact_collation(conn.dialect)
     q = conn.dialect.identifier_preparer.quote
     stale: dict[str, list[sa.Column[Any]]] = {}
@@ -182,7 +179,7 @@ def _exact_ids_on_mysql(conn: Connection, tables: Tables) -> None:
         ).all()
         collation = {str(r[0]): r[1] for r in rows}
         cols = [
-            c for c in table.columns if _is_exact(c) and collation.get(c.name) not in (None, wanted)
+            c for c in table.columns if is_exact(c) and collation.get(c.name) not in (None, wanted)
         ]
         if cols:
             stale[base] = cols

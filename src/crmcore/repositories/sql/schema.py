@@ -32,19 +32,13 @@ stamp and columns) and refuses a foreign one naming it
 
 from __future__ import annotations
 
-import functools
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
 
-from crmcore.errors import RepositoryError, ValidationError
-from crmcore.model._storable import KEY_LENGTH, MAX_ID_LENGTH
+from crmcore.errors import RepositoryError
 from crmcore.options import expect_instance
 from crmcore.repositories.sql._migrations import (
     ADDED_COLUMNS,
@@ -52,6 +46,12 @@ from crmcore.repositories.sql._migrations import (
     MIGRATIONS,
     Migration,
     columns_at,
+)
+from crmcore.repositories.sql._tables import (
+    Namespace,
+    crmcore_metadata,
+    exact_collation,
+    namespace,
 )
 
 __all__ = [
@@ -74,6 +74,7 @@ __all__ = [
     "metadata",
     "namespace",
     "opportunities",
+    "schema_plan",
     "schema_table",
     "stage_changes",
     "surveys",
@@ -82,393 +83,6 @@ __all__ = [
 
 SCHEMA_VERSION = 4
 """The schema version this release writes (see :data:`MIGRATIONS` for what each changed)."""
-
-STAMP = "crmcore_schema"
-"""The base name of the version-stamp table (one row: ``name='crmcore'``, ``version``)."""
-
-_MYSQL: dict[str, Any] = {
-    "mysql_engine": "InnoDB",
-    "mysql_charset": "utf8mb4",
-    "mysql_collate": "utf8mb4_bin",
-}
-_PREFIX = re.compile(r"[a-z_][a-z0-9_]{0,29}")
-
-
-class _Exact(sa.String):
-    """An id or key column: VARCHAR compared byte-wise without padding on every server."""
-
-    cache_ok = True
-
-
-def exact_collation(dialect: sa.Dialect) -> str:
-    """The MariaDB/MySQL collation of id and key columns: binary and NO PAD (``'c-1 '`` is
-    not ``'c-1'``): ``utf8mb4_nopad_bin`` on MariaDB, ``utf8mb4_0900_bin`` on MySQL 8.0.17+
-    (and when the server is not known yet), ``utf8mb4_bin`` on older MySQL, which has no
-    NO PAD collation.
-
-    >>> from sqlalchemy.dialects import mysql
-    >>> exact_collation(mysql.dialect())
-    'utf8mb4_0900_bin'
-    """
-    expect_instance(dialect, sa.Dialect, name="dialect", what="an SQLAlchemy Dialect")
-    if getattr(dialect, "is_mariadb", False):
-        return "utf8mb4_nopad_bin"
-    version = getattr(dialect, "server_version_info", None)
-    if version is not None and tuple(version[:3]) < (8, 0, 17):
-        return "utf8mb4_bin"
-    return "utf8mb4_0900_bin"
-
-
-@compiles(_Exact, "mysql")
-@compiles(_Exact, "mariadb")
-def _exact_on_mysql(type_: _Exact, compiler: Any, **kw: Any) -> str:
-    return (
-        f"VARCHAR({type_.length}) CHARACTER SET utf8mb4 COLLATE {exact_collation(compiler.dialect)}"
-    )
-
-
-def _id() -> sa.types.TypeEngine[str]:
-    n = MAX_ID_LENGTH
-    return _Exact(n).with_variant(postgresql.VARCHAR(n, collation="C"), "postgresql")
-
-
-def _key() -> sa.types.TypeEngine[str]:
-    n = KEY_LENGTH
-    return _Exact(n).with_variant(postgresql.VARCHAR(n, collation="C"), "postgresql")
-
-
-def _text() -> sa.types.TypeEngine[str]:
-    """Free text: LONGTEXT on MariaDB/MySQL (whose TEXT holds only 64 KiB, so that a long
-    comment or a large document would pass the other backends and fail there), TEXT elsewhere."""
-    return sa.Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
-
-
-def _time() -> sa.types.TypeEngine[int]:
-    return sa.BigInteger()
-
-
-def _define(md: sa.MetaData, prefix: str) -> None:
-    """crmcore's tables in ``md``: ``prefix`` before every table, index and constraint name.
-    Each index keeps its unprefixed name in ``info["base"]``."""
-
-    def ix(suffix: str, *columns: str) -> sa.Index:
-        return sa.Index(f"ix_{prefix}{suffix}", *columns, info={"base": f"ix_{suffix}"})
-
-    def table(base: str, *items: Any) -> sa.Table:
-        return sa.Table(prefix + base, md, *items, info={"base": base}, **_MYSQL)
-
-    table(
-        STAMP,
-        sa.Column("name", sa.String(64), primary_key=True),
-        sa.Column("version", sa.Integer, nullable=False),
-    )
-    table(
-        "customers",
-        sa.Column("id", _id(), primary_key=True),
-        sa.Column("name", _text(), nullable=False),
-        sa.Column("kind", sa.String(16), nullable=False),
-        sa.Column("owner_id", _id()),
-        sa.Column("segment", _key()),
-        sa.Column("acquired_at", _time()),
-        sa.Column("acquisition_channel", _text()),
-        sa.Column("external_key", _key()),
-        sa.Column("erased", sa.Boolean, nullable=False),
-        sa.Column("version", sa.Integer, nullable=False),
-        sa.Column("profile", _text(), nullable=False),
-        ix("customers_owner", "owner_id"),
-        ix("customers_segment", "segment"),
-        ix("customers_acquired", "acquired_at"),
-        ix("customers_external_key", "external_key"),
-    )
-    table(
-        "interactions",
-        sa.Column("id", _id(), primary_key=True),
-        sa.Column("customer_id", _id(), nullable=False),
-        sa.Column("channel", sa.String(32), nullable=False),
-        sa.Column("direction", sa.String(16), nullable=False),
-        sa.Column("occurred_at", _time(), nullable=False),
-        sa.Column("rep_id", _id()),
-        sa.Column("subject", _text()),
-        sa.Column("outcome", _text()),
-        sa.Column("duration_seconds", sa.BigInteger),
-        sa.Column("opportunity_id", _id()),
-        ix("interactions_customer_time", "customer_id", "occurred_at"),
-        ix("interactions_time", "occurred_at"),
-        ix("interactions_rep_time", "rep_id", "occurred_at"),
-        ix("interactions_channel_time", "channel", "occurred_at"),
-    )
-    table(
-        "transactions",
-        sa.Column("id", _id(), primary_key=True),
-        sa.Column("customer_id", _id(), nullable=False),
-        sa.Column("occurred_at", _time(), nullable=False),
-        sa.Column("amount_e6", sa.BigInteger, nullable=False),
-        sa.Column("currency", sa.String(3), nullable=False),
-        sa.Column("kind", sa.SmallInteger, nullable=False),
-        sa.Column("quantity", sa.BigInteger, nullable=False),
-        sa.Column("product", _text()),
-        sa.Column("category", _text()),
-        sa.Column("channel", _text()),
-        sa.Column("external_ref", _key()),
-        # covering index of the columnar read (read_log scans it in customer/time order)
-        ix(
-            "transactions_customer_time",
-            "customer_id",
-            "occurred_at",
-            "amount_e6",
-            "kind",
-            "quantity",
-            "currency",
-        ),
-        ix("transactions_time", "occurred_at"),
-        ix("transactions_external_ref", "external_ref"),
-    )
-    opportunities = table(
-        "opportunities",
-        sa.Column("id", _id(), primary_key=True),
-        sa.Column("customer_id", _id(), nullable=False),
-        sa.Column("owner_id", _id(), nullable=False),
-        sa.Column("funnel", _key(), nullable=False),
-        sa.Column("stage", _key(), nullable=False),
-        sa.Column("created_at", _time(), nullable=False),
-        sa.Column("amount_e6", sa.BigInteger),
-        sa.Column("currency", sa.String(3)),
-        sa.Column("expected_close", sa.Date),
-        sa.Column("probability", sa.Double),
-        sa.Column("product", _text()),
-        sa.Column("lost_reason", _text()),
-        sa.Column("stage_entered_at", _time()),
-        sa.Column("closed_at", _time()),
-        sa.Column("parent_id", _id()),
-        sa.Column("kind", _text(), nullable=False),
-        sa.Column("version", sa.Integer, nullable=False),
-        sa.Column("forecast_category", _key()),
-        sa.Column("custom", _text()),  # JSON object of the custom fields (NULL: none)
-        ix("opportunities_owner", "owner_id", "closed_at"),
-        ix("opportunities_customer", "customer_id"),
-        ix("opportunities_funnel_stage", "funnel", "stage"),
-    )
-    table(
-        "stage_changes",
-        sa.Column(
-            "opportunity_id",
-            _id(),
-            sa.ForeignKey(opportunities.c.id, name=f"fk_{prefix}stage_changes_opportunity"),
-            primary_key=True,
-        ),
-        sa.Column("sequence", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("from_stage", _key()),
-        sa.Column("to_stage", _key(), nullable=False),
-        sa.Column("at", _time(), nullable=False),
-        sa.Column("by", _id(), nullable=False),
-        sa.Column("reason", _text()),
-        sa.Column("amount_e6", sa.BigInteger),
-        sa.Column("currency", sa.String(3)),
-        sa.Column("probability", sa.Double),
-        sa.Column("customer_id", _id()),
-        sa.Column("owner_id", _id()),
-        sa.Column("funnel", _key()),
-        sa.Column("product", _text()),
-        sa.Column("recorded_at", _time()),
-        sa.Column("request_id", _id()),
-        sa.Column("forecast_category", _key()),
-        # the creation event (sequence 0) also carries what rebuilding the deal needs
-        sa.Column("expected_close", sa.Date),
-        sa.Column("parent_id", _id()),
-        sa.Column("deal_kind", _text()),
-        sa.Column("custom", _text()),
-        sa.Column("funnel_version", sa.Integer),  # the funnel version the move was made under
-        ix("stage_changes_at", "at"),
-        ix("stage_changes_owner_at", "owner_id", "at"),
-    )
-    table(
-        "field_changes",
-        sa.Column(
-            "opportunity_id",
-            _id(),
-            sa.ForeignKey(opportunities.c.id, name=f"fk_{prefix}field_changes_opportunity"),
-            primary_key=True,
-        ),
-        sa.Column("sequence", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("field", _key(), nullable=False),
-        sa.Column(
-            "old", _text()
-        ),  # JSON of the value (crmcore.model.opportunity.encode_field_value)
-        sa.Column("new", _text()),
-        sa.Column("at", _time(), nullable=False),
-        sa.Column("recorded_at", _time(), nullable=False),
-        sa.Column("by", _id(), nullable=False),
-        sa.Column("reason", _text()),
-        sa.Column("request_id", _id()),
-        ix("field_changes_field_at", "field", "at"),
-    )
-    table(
-        "activities",
-        sa.Column("id", _id(), primary_key=True),
-        sa.Column("kind", sa.String(16), nullable=False),
-        sa.Column("rep_id", _id(), nullable=False),
-        sa.Column("customer_id", _id()),
-        sa.Column("opportunity_id", _id()),
-        sa.Column("subject", _text()),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("due_at", _time()),
-        sa.Column("done_at", _time()),
-        sa.Column("outcome", _text()),
-        ix("activities_rep_due", "rep_id", "due_at"),
-        ix("activities_rep_done", "rep_id", "done_at"),
-        ix("activities_due", "due_at"),
-        ix("activities_done", "done_at"),
-        ix("activities_customer", "customer_id"),
-        ix("activities_opportunity", "opportunity_id"),
-    )
-    table(
-        "surveys",
-        sa.Column("id", _id(), primary_key=True),
-        sa.Column("customer_id", _id(), nullable=False),
-        sa.Column("responded_at", _time(), nullable=False),
-        sa.Column("csat", sa.SmallInteger),
-        sa.Column("nps", sa.SmallInteger),
-        sa.Column("comment", _text()),
-        sa.Column("survey", _key()),
-        sa.Column("channel", _text()),
-        ix("surveys_customer_time", "customer_id", "responded_at"),
-        ix("surveys_time", "responded_at"),
-        ix("surveys_survey_time", "survey", "responded_at"),
-    )
-    table(
-        "costs",
-        sa.Column("id", _id(), primary_key=True),
-        sa.Column("customer_id", _id(), nullable=False),
-        sa.Column("incurred_at", _time(), nullable=False),
-        sa.Column("amount_e6", sa.BigInteger, nullable=False),
-        sa.Column("currency", sa.String(3), nullable=False),
-        sa.Column("category", _key(), nullable=False),
-        sa.Column("channel", _text()),
-        sa.Column("note", _text()),
-        ix("costs_customer_time", "customer_id", "incurred_at"),
-        ix("costs_time", "incurred_at"),
-        ix("costs_category_time", "category", "incurred_at"),
-    )
-    table(
-        "documents",
-        sa.Column("kind", _key(), primary_key=True),
-        sa.Column("key", _key(), primary_key=True),
-        sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
-        sa.Column("body", _text(), nullable=False),
-    )
-
-
-class Namespace:
-    """Where crmcore's tables live in a database: a table-name prefix and a schema, with the
-    SQLAlchemy tables named accordingly (one object per prefix and schema: :func:`namespace`).
-
-    ``tables`` maps each base name (``"customers"``, ...) to its table; the
-    attributes ``customers``, ``transactions``, ... are the same tables.
-
-    >>> ns = namespace(table_prefix="crm_")
-    >>> ns.customers.name, ns.tables["customers"] is ns.customers, ns.schema_table.name
-    ('crm_customers', True, 'crm_crmcore_schema')
-    """
-
-    def __init__(self, table_prefix: str = "", schema: str | None = None) -> None:
-        table_prefix, schema = _check_prefix(table_prefix), _check_schema_name(schema)
-        self.table_prefix = table_prefix
-        """The prefix of every table, index and constraint name ("" by default)."""
-        self.schema = schema
-        """The schema the tables are in (None: the connection's default schema)."""
-        md = sa.MetaData(schema=schema)
-        _define(md, table_prefix)
-        self.metadata = md
-        """The :class:`sqlalchemy.MetaData` holding the namespace's tables."""
-        self.tables: Mapping[str, sa.Table] = {t.info["base"]: t for t in md.sorted_tables}
-        """Every table by its base name."""
-        t = self.tables
-        self.schema_table = t[STAMP]
-        self.customers = t["customers"]
-        self.interactions = t["interactions"]
-        self.transactions = t["transactions"]
-        self.opportunities = t["opportunities"]
-        self.stage_changes = t["stage_changes"]
-        self.field_changes = t["field_changes"]
-        self.activities = t["activities"]
-        self.surveys = t["surveys"]
-        self.costs = t["costs"]
-        self.documents = t["documents"]
-
-    def __repr__(self) -> str:
-        return f"Namespace(table_prefix={self.table_prefix!r}, schema={self.schema!r})"
-
-    def where(self) -> str:
-        """How messages name the namespace: ``'schema "crm"'``, ``'prefix "crm_"'`` or
-        ``"the default namespace"``.
-
-        >>> namespace(table_prefix="crm_", schema="app").where()
-        'schema "app", prefix "crm_"'
-        """
-        parts = [f'schema "{self.schema}"'] if self.schema is not None else []
-        if self.table_prefix:
-            parts.append(f'prefix "{self.table_prefix}"')
-        return ", ".join(parts) or "the default namespace"
-
-
-def _check_prefix(value: object) -> str:
-    if not isinstance(value, str) or (value and not _PREFIX.fullmatch(value)):
-        raise ValidationError(
-            "'table_prefix' must be lowercase ASCII letters, digits and '_', not starting with "
-            f"a digit, at most 30 characters (it goes before every table and index name): {value!r}"
-        )
-    return value
-
-
-def _check_schema_name(value: object) -> str | None:
-    if value is None:
-        return None
-    if (
-        not isinstance(value, str)
-        or not value.strip()
-        or value != value.strip()
-        or len(value) > 63
-        or "\x00" in value
-    ):
-        raise ValidationError(
-            "'schema' must be None or a schema name of 1 to 63 characters without surrounding "
-            f"blanks or NUL: {value!r}"
-        )
-    return value
-
-
-@functools.cache
-def _namespace(table_prefix: str, schema: str | None) -> Namespace:
-    return Namespace(table_prefix, schema)
-
-
-def namespace(*, table_prefix: str = "", schema: str | None = None) -> Namespace:
-    """The :class:`Namespace` of ``table_prefix`` and ``schema`` (checked; one object each: use
-    this rather than the class, whose every instance has its own ``MetaData``).
-
-    >>> namespace() is namespace(table_prefix="", schema=None)
-    True
-    >>> namespace(table_prefix="CRM-")
-    Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'table_prefix' must be lowercase ASCII letters, digits and '_', not starting with a digit, at most 30 characters (it goes before every table and index name): 'CRM-'
-    """
-    return _namespace(_check_prefix(table_prefix), _check_schema_name(schema))
-
-
-def crmcore_metadata(*, table_prefix: str = "", schema: str | None = None) -> sa.MetaData:
-    """crmcore's SQLAlchemy ``MetaData`` for a table prefix and a schema: what a host
-    application's Alembic environment adds to its ``target_metadata`` so that autogenerate
-    neither drops nor re-creates crmcore's tables (docs/repositories.md, *Embedding*).
-
-    The same arguments return the same object; the tables are those that
-    ``SqlUnitOfWork(table_prefix=..., schema=...)`` uses.
-
-    >>> md = crmcore_metadata(table_prefix="crm_")
-    >>> md is crmcore_metadata(table_prefix="crm_"), "crm_transactions" in md.tables
-    (True, True)
-    """
-    return namespace(table_prefix=table_prefix, schema=schema).metadata
-
 
 DEFAULT = namespace()
 metadata = DEFAULT.metadata
@@ -486,11 +100,9 @@ costs = DEFAULT.costs
 documents = DEFAULT.documents
 
 
-def create_missing_indexes(
-    conn: Connection, table: sa.Table, *, only: tuple[str, ...] | None = None
-) -> list[str]:
+def create_missing_indexes(conn: Connection, table: sa.Table) -> list[str]:
     """Create the indexes of ``table`` that the database lacks (``CREATE INDEX``, one sort each);
-    returns their names. ``only``: the base names (``info["base"]``) to consider.
+    returns their names.
 
     A bulk load into SQLite may drop secondary indexes and commit batches
     before it rebuilds them; if it dies in between, the data is complete and
@@ -506,19 +118,30 @@ def create_missing_indexes(
     expect_instance(conn, Connection, name="conn", what="an SQLAlchemy Connection")
     expect_instance(table, sa.Table, name="table", what="an SQLAlchemy Table")
     present = {ix["name"] for ix in sa.inspect(conn).get_indexes(table.name, schema=table.schema)}
-    missing = [
-        ix
-        for ix in sorted(table.indexes, key=lambda ix: str(ix.name))
-        if ix.name not in present and (only is None or ix.info.get("base") in only)
-    ]
-    if missing:
+    missing = [ix for ix in table.indexes if ix.name not in present]
+    return _create_indexes(conn, missing)
+
+
+def _create_indexes(conn: Connection, indexes: list[sa.Index]) -> list[str]:
+    indexes = sorted(indexes, key=lambda ix: str(ix.name))
+    if indexes:
         with index_build_memory(conn):
-            for index in missing:
+            for index in indexes:
                 # IF NOT EXISTS on SQLite: a concurrent opener may have just made it
                 conn.execute(
                     sa.schema.CreateIndex(index, if_not_exists=conn.dialect.name == "sqlite")
                 )
-    return [str(ix.name) for ix in missing]
+    return [str(ix.name) for ix in indexes]
+
+
+def _missing_indexes(conn: Connection, ns: Namespace) -> list[sa.Index]:
+    """The indexes of the namespace's existing tables that the database lacks (one query)."""
+    inspector = sa.inspect(conn)
+    present = set(inspector.get_table_names(schema=ns.schema))
+    tables = [t for t in ns.metadata.sorted_tables if t.name in present]
+    found = inspector.get_multi_indexes(schema=ns.schema, filter_names=[t.name for t in tables])
+    names = {key[1]: {ix["name"] for ix in ixs} for key, ixs in found.items()}
+    return [ix for t in tables for ix in t.indexes if ix.name not in names.get(t.name, ())]
 
 
 SORT_CACHE_KIB = 2_000
@@ -671,9 +294,9 @@ def ensure_schema(conn: Connection, namespace: Namespace | None = None) -> int:
     run first, then the missing tables are created. The version stamp
     is written before the other tables are created (MariaDB/MySQL commit
     each ``CREATE TABLE`` at once: an interrupted first open leaves a stamped,
-    partial namespace that the next open completes). The indexes of
-    ``transactions`` that an interrupted bulk load left dropped are
-    re-created (:func:`create_missing_indexes`).
+    partial namespace that the next open completes). Missing indexes (those
+    of ``transactions`` that an interrupted bulk load left dropped) are
+    re-created. :func:`schema_plan` lists what this would do.
 
     >>> import sqlalchemy as sa
     >>> with sa.create_engine("sqlite://").begin() as conn:
@@ -697,8 +320,55 @@ def ensure_schema(conn: Connection, namespace: Namespace | None = None) -> int:
         version += 1
         conn.execute(sa.update(stamp).where(stamp.c.name == "crmcore").values(version=version))
     ns.metadata.create_all(conn, checkfirst=True)
-    create_missing_indexes(conn, ns.transactions)
+    _create_indexes(conn, _missing_indexes(conn, ns))
     return version
+
+
+def _summary(step: Migration) -> str:
+    """The first sentence of a migration step's docstring, without its ``a → b:`` head."""
+    text = " ".join((step.__doc__ or "").split())
+    head, _, rest = text.partition(": ")
+    return (rest or head).split(". ")[0].rstrip(".")
+
+
+def schema_plan(conn: Connection, namespace: Namespace | None = None) -> list[str]:
+    """What :func:`ensure_schema` would do to ``namespace`` in the database, one line per step
+    (empty: up to date); writes nothing. A foreign table raises RepositoryError
+    (:func:`check_schema`).
+
+    >>> import sqlalchemy as sa
+    >>> conn = sa.create_engine("sqlite://").connect()
+    >>> schema_plan(conn)
+    ["create crmcore's 11 tables at schema version 4 (the default namespace)"]
+    >>> _ = ensure_schema(conn)
+    >>> _ = conn.exec_driver_sql("DROP INDEX ix_transactions_time")
+    >>> schema_plan(conn)
+    ["create index 'ix_transactions_time' on 'transactions'"]
+    >>> conn.close()
+    """
+    expect_instance(conn, Connection, name="conn", what="an SQLAlchemy Connection")
+    ns = DEFAULT if namespace is None else expect_instance(namespace, Namespace, name="namespace")
+    create = f"create crmcore's {len(ns.tables)} tables at schema version {SCHEMA_VERSION} ({ns.where()})"
+    if ns.schema is not None and not sa.inspect(conn).has_schema(ns.schema):
+        if conn.dialect.name != "postgresql":
+            _ensure_container(conn, ns)  # raises: the schema must exist there
+        return [f"create schema {ns.schema!r}", create]
+    version = check_schema(conn, ns)
+    if version is None:
+        return [create]
+    steps = [
+        f"migrate schema {v} -> {v + 1}: {_summary(MIGRATIONS[v])}"
+        for v in range(version, SCHEMA_VERSION)
+    ]
+    present = set(sa.inspect(conn).get_table_names(schema=ns.schema))
+    steps += [
+        f"create table {t.name!r}" for t in ns.metadata.sorted_tables if t.name not in present
+    ]
+    steps += [
+        f"create index {str(ix.name)!r} on {ix.table.name!r}"  # type: ignore[union-attr]
+        for ix in _missing_indexes(conn, ns)
+    ]
+    return steps
 
 
 assert set(ADDED_COLUMNS) | set(ADDED_TABLES) <= set(range(2, SCHEMA_VERSION + 1))
