@@ -18,7 +18,9 @@ from crmcore.pipeline import (
     PRESETS,
     FunnelHistory,
     advance,
+    breakdown,
     create_opportunity,
+    edit,
     load_funnel,
     load_history,
     lost_reasons,
@@ -27,6 +29,7 @@ from crmcore.pipeline import (
     replay,
     save_funnel,
     stage_conversion,
+    weighted_pipeline,
     win_rate,
 )
 from crmcore.repositories import MemoryUnitOfWork, SqlUnitOfWork, UnitOfWork
@@ -230,3 +233,28 @@ def test_a_retried_create_returns_the_stored_opportunity(uow: UnitOfWork) -> Non
         with pytest.raises(DuplicateError):
             create_opportunity(uow, B2B, id="o-9", **made)
         assert len(uow.opportunities.list()) == 2
+
+
+def test_a_reps_own_probability_and_category_weigh_the_pipeline(uow: UnitOfWork) -> None:
+    """Issue 14: a rep's probability and forecast category (set by edit, kept by moves between
+    open stages) are what the weighted pipeline and the breakdowns use, not the stage's."""
+    with uow:
+        save_funnel(uow, B2B)
+        for oid in ("mine", "stage"):
+            create_opportunity(uow, B2B, id=oid, customer_id="c", owner_id="ann", at=T0,
+                               amount=Money("1000", "EUR"))  # fmt: skip
+            advance(uow, oid, "qualified", expected_version=0, funnel=B2B, by="ann", at=T0 + DAY)
+        edit(uow, "mine", expected_version=1, funnel=B2B, by="ann", at=T0 + 2 * DAY,
+             changes={"probability": 0.55, "forecast_category": "commit"})  # fmt: skip
+        uow.commit()
+    with uow:
+        fh = load_history(uow, B2B, as_of=T0 + 3 * DAY)
+        before = load_history(uow, B2B, as_of=T0 + DAY + DAY / 2)
+    w = weighted_pipeline(fh)
+    q = B2B.stage_names.index("qualified")
+    assert w.weighted[q] == pytest.approx(1000 * 0.55 + 1000 * 0.2)
+    cat = dict(zip(w.categories, w.category_total.tolist(), strict=True))
+    assert (cat["commit"], cat["pipeline"]) == (1000.0, 1000.0)
+    assert breakdown(fh).weighted_value.tolist() == pytest.approx([750.0])
+    # as of a date before the edit, both deals weigh their stage's probability
+    assert weighted_pipeline(before).weighted[q] == pytest.approx(400.0)

@@ -239,3 +239,54 @@ def test_stored_history_is_reportable_in_either_version() -> None:
     # the v1 win opened a follow-up deal in "lead" (B2B's follow-up setting): 5 leads
     assert stage_conversion(new).reached.tolist() == [5, 4, 4, 1, 2]
     assert stage_conversion(old).reached.tolist() == [5, 4, 4, 2]
+
+
+def test_a_deal_in_a_stage_the_new_version_split_moves_with_the_old_one() -> None:
+    """A new user's try after a redesign: moving (or editing, or reopening) a deal that is still
+    in "proposal" with version 2 is a TransitionError that says why and what to do (it was a
+    ConfigurationError about the funnel); with version 1 it moves, and both versions read it."""
+    from datetime import timedelta
+
+    from crmcore.errors import TransitionError
+    from crmcore.model import Money
+    from crmcore.pipeline import advance, create_opportunity, edit, load_history
+
+    t = datetime(2025, 1, 6, tzinfo=UTC)
+    uow = MemoryUnitOfWork()
+    with uow:
+        save_funnel(uow, B2B)
+        create_opportunity(uow, B2B, id="d", customer_id="c", owner_id="ann", at=t,
+                           amount=Money("10", "EUR"), expected_close=t.date())  # fmt: skip
+        for i, stage in enumerate(("qualified", "proposal")):
+            advance(uow, "d", stage, expected_version=i, funnel=B2B, by="ann", at=t + timedelta(i))
+        save_funnel(uow, V2, expected_version=1)
+        uow.commit()
+    later = SWITCH + timedelta(days=3)
+    with uow:
+        for attempt in (
+            lambda: advance(uow, "d", "sent", expected_version=2, funnel=V2, by="ann", at=later),
+            lambda: edit(
+                uow,
+                "d",
+                expected_version=2,
+                funnel=V2,
+                by="ann",
+                at=later,
+                changes={"probability": 0.5},
+            ),
+        ):
+            with pytest.raises(TransitionError) as info:
+                attempt()
+            assert str(info.value).startswith(
+                "opportunity 'd' is in stage 'proposal', which version 2 of funnel 'b2b' does "
+                "not have; stages are ['lead', 'qualified', 'draft', 'sent', 'negotiation', "
+                "'won', 'lost'] (a stage of another version of the funnel: the deal moves and is "
+                "edited with a version that has its stage)"
+            )
+        advance(uow, "d", "negotiation", expected_version=2, funnel=B2B, by="ann", at=later)
+        uow.commit()
+    with uow:
+        new = load_history(uow, V2, as_of=later + timedelta(days=1))
+        old = load_history(uow, B2B, as_of=later + timedelta(days=1))
+    assert stage_conversion(new).reached.tolist() == [1, 1, 1, 0, 1]
+    assert stage_conversion(old).reached.tolist() == [1, 1, 1, 1]

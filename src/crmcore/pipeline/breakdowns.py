@@ -43,7 +43,8 @@ __all__ = [
 @attrs.frozen(eq=False)
 class Breakdown(Tabular):
     """Per label (rep or product): counts, win rate, won value, open and weighted pipeline
-    (values in ``currency``; None: the history gave no currency)."""
+    (each open deal weighted by its probability: a rep's own, else its stage's; values in
+    ``currency``; None: the history gave no currency)."""
 
     by: str = attrs.field(validator=instance(str, "what the rows are grouped by"))
     labels: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a label"))
@@ -114,7 +115,7 @@ def breakdown(
     n_lost = np.bincount(codes[lost], minlength=k)
     won_value = _wsum(codes[won], weights=amt[won], minlength=k)
     pipe = _wsum(codes[is_open], weights=amt[is_open], minlength=k)
-    weights = amt[is_open] * fh.stage_probability[fh.final_stage[is_open]]
+    weights = amt[is_open] * fh.probability[is_open]  # a rep's own, else the stage's
     weighted = _wsum(codes[is_open], weights=weights, minlength=k)
     keep = np.flatnonzero(n) if by == "product" else np.arange(k)
     return Breakdown(

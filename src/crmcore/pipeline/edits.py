@@ -43,7 +43,7 @@ from crmcore.model.opportunity import (
 )
 from crmcore.options import as_enum, expect_instance
 from crmcore.pipeline.funnel import ForecastCategory, Funnel, RequireFields, StageKind
-from crmcore.pipeline.moves import check_after, move, reopen
+from crmcore.pipeline.moves import check_after, move, reopen, stage_of
 
 __all__ = ["edit_opportunity", "replay"]
 
@@ -80,7 +80,7 @@ def _wanted(changes: object) -> dict[str, Any]:
 def _resolve(opp: Opportunity, field: str, value: Any, funnel: Funnel) -> Any:
     """The value ``field`` takes: a probability of None is the stage's, a forecast category
     is one of :class:`ForecastCategory` (None: the stage's); refusals name the field."""
-    stage = funnel.stage(opp.stage)
+    stage = stage_of(opp, funnel)
     if field in ("probability", "forecast_category") and stage.kind is not StageKind.OPEN:
         raise TransitionError(
             f"opportunity {opp.id!r} is {stage.kind.value} (stage {stage.name!r}): its "

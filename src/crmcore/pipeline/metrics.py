@@ -368,6 +368,9 @@ def sales_velocity(
 class WeightedPipeline(Tabular):
     """Open pipeline per stage and per forecast category, raw and probability-weighted.
 
+    Each open deal is weighted by its probability and counted in its forecast
+    category as of the history's date: a rep's own (set by an edit) where there
+    is one, else its stage's (``FunnelHistory.probability`` and ``category``).
     ``categories`` are pipeline, best case, commit, closed (won since
     ``closed_since``), omitted; ``cumulative`` rolls them up the Salesforce
     way: closed, commit (+ closed), best case (+ commit), pipeline (+ best
@@ -395,7 +398,7 @@ class WeightedPipeline(Tabular):
 
     @property
     def weighted_total(self) -> float:
-        """Sum of open amounts times stage probabilities."""
+        """Sum of open amounts times their probabilities."""
         return float(self.weighted.sum())
 
     def _columns(self) -> Columns:
@@ -414,11 +417,13 @@ def weighted_pipeline(
     closed_since: datetime | np.datetime64 | str | None = None,
     scores: DealScores | None = None,
 ) -> WeightedPipeline:
-    """Open amounts per stage weighted by stage probability, and per forecast category.
+    """Open amounts per stage weighted by each deal's probability, and per forecast category.
 
-    With ``scores`` (:func:`~crmcore.pipeline.scoring.score_deals` of the same
-    history at the same ``as_of``) each open deal is weighted by its own P(win)
-    instead of its stage's probability.
+    A deal's probability and category are a rep's own where an edit set them,
+    else its stage's (a history without edits or event probabilities: the
+    stage's). With ``scores`` (:func:`~crmcore.pipeline.scoring.score_deals` of
+    the same history at the same ``as_of``) each open deal is weighted by its
+    scored P(win) instead.
 
     >>> from crmcore.pipeline.presets import TOP_IN_BEST
     >>> h = StageHistory.from_arrays(
@@ -437,13 +442,13 @@ def weighted_pipeline(
     a = amt[is_open]
     count = np.bincount(st, minlength=n_st)
     total = _wsum(st, weights=a, minlength=n_st)
-    p = fh.stage_probability[st] if scores is None else scores.for_history(fh)[is_open]
-    weighted = (
-        total * fh.stage_probability if scores is None else _wsum(st, weights=a * p, minlength=n_st)
-    )
+    # each deal's probability and category at as_of: a rep's own, else the stage's (issue 14)
+    p = fh.probability[is_open] if scores is None else scores.for_history(fh)[is_open]
+    weighted = _wsum(st, weights=a * p, minlength=n_st)
     cats = tuple(c.value for c in ForecastCategory)
-    cat_total = _wsum(fh.stage_category[st], weights=a, minlength=len(cats))
-    cat_weighted = _wsum(fh.stage_category[st], weights=a * p, minlength=len(cats))
+    cat = fh.category[is_open]
+    cat_total = _wsum(cat, weights=a, minlength=len(cats))
+    cat_weighted = _wsum(cat, weights=a * p, minlength=len(cats))
     closed_i = cats.index(ForecastCategory.CLOSED.value)
     if closed_since is not None:
         since = as_instant(closed_since, name="closed_since")

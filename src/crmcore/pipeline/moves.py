@@ -177,6 +177,7 @@ def open_opportunity(
         parent_id=parent_id,
         deal_kind=kind,
         custom=opp.custom,
+        funnel_version=funnel.version,
     )
     return opp, event
 
@@ -222,6 +223,27 @@ def move(
     return _apply(opportunity, target, funnel, by, at, after, reason)  # type: ignore[arg-type]  # _refuse raised when None
 
 
+def stage_of(opportunity: Opportunity, funnel: Funnel) -> Stage:
+    """The stage ``opportunity`` is in, in ``funnel``; a TransitionError when the funnel (this
+    version of it) has no such stage: a deal in a stage of another version of the funnel
+    (a stage a redesign split or renamed) moves and is edited with a version that has it."""
+    stage = funnel._by_name.get(opportunity.stage)
+    if stage is None:
+        which = f"funnel {funnel.name!r}"
+        hint = ""
+        if funnel.version > 1:
+            which = f"version {funnel.version} of funnel {funnel.name!r}"
+            hint = (
+                " (a stage of another version of the funnel: the deal moves and is edited with "
+                "a version that has its stage)"
+            )
+        raise TransitionError(
+            f"opportunity {opportunity.id!r} is in stage {opportunity.stage!r}, which {which} "
+            f"does not have; stages are {list(funnel.stage_names)}{hint}"
+        )
+    return stage
+
+
 def _refuse(opportunity: Opportunity, to: str, funnel: Funnel) -> None:
     src = opportunity.stage
     if opportunity.funnel != funnel.name:
@@ -230,10 +252,8 @@ def _refuse(opportunity: Opportunity, to: str, funnel: Funnel) -> None:
         )
     allowed = funnel._targets.get(src)
     if allowed is None:
-        raise TransitionError(
-            f"opportunity {opportunity.id!r} is in stage {src!r}, which funnel {funnel.name!r} "
-            f"does not have; stages are {list(funnel.stage_names)}"
-        )
+        stage_of(opportunity, funnel)  # raises: the funnel has no such stage
+    assert allowed is not None
     hint = ""
     if funnel._by_name[src].kind is StageKind.LOST:
         hint = " (a lost deal is reopened with reopen())"
@@ -303,6 +323,7 @@ def _apply(
             "parent_id": None,
             "deal_kind": None,
             "custom": NO_CUSTOM,
+            "funnel_version": funnel.version,
             "sequence": after.sequence + 1,
             "by": by,
         },
@@ -348,7 +369,7 @@ def reopen(
         raise TransitionError(
             f"opportunity {opportunity.id!r} is in funnel {opportunity.funnel!r}, not {funnel.name!r}"
         )
-    current = funnel.stage(opportunity.stage)
+    current = stage_of(opportunity, funnel)
     if current.kind is not StageKind.LOST:
         raise TransitionError(
             f"only a lost opportunity can be reopened: {opportunity.id!r} is in "

@@ -52,7 +52,7 @@ from crmcore.pipeline.currency import RateTable
 from crmcore.pipeline.edits import edit_opportunity, replay
 from crmcore.pipeline.funnel import Funnel, StageKind
 from crmcore.pipeline.history import AS_OF_FIELDS, FunnelHistory
-from crmcore.pipeline.moves import follow_up, move, open_opportunity, reopen
+from crmcore.pipeline.moves import follow_up, move, open_opportunity, reopen, stage_of
 from crmcore.pipeline.versions import FUNNEL_KIND, check_new_revision, in_version
 from crmcore.repositories._events import utc_now
 from crmcore.repositories._writes import check_document_key
@@ -305,7 +305,7 @@ def advance(
         assert request_id is not None
         return _retried_move(uow, opp, done, funnel, to=to, request_id=request_id)
     _check_version(opp, expected_version)
-    if opp.funnel == funnel.name and funnel.stage(opp.stage).kind is StageKind.LOST:
+    if opp.funnel == funnel.name and stage_of(opp, funnel).kind is StageKind.LOST:
         raise TransitionError(
             f"opportunity {opp.id!r} is lost (stage {opp.stage!r}): reopen it explicitly with "
             "reopen_opportunity() before moving it"
