@@ -214,6 +214,27 @@ def raw_statements(db: sqlite3.Connection, fn: Callable[[], None]) -> int:
     return len(seen)
 
 
+def read_by_id(
+    uow: SqlUnitOfWork,
+    db: sqlite3.Connection,
+    raw_id: Callable[[int], str],
+    crm_id: Callable[[int], str],
+    rounds: int,
+    n: int,
+) -> dict[str, float]:
+    """Best CPU per read of one opportunity by id, each way inside one open transaction."""
+    best = {"sqlite3 (hand-written)": float("inf"), "crmcore opportunities.get": float("inf")}
+    for _ in range(rounds):
+        db.execute("BEGIN")
+        c, _w = timed(lambda i: db.execute(SELECT, (raw_id(i),)).fetchone(), n)
+        db.execute("COMMIT")
+        best["sqlite3 (hand-written)"] = min(best["sqlite3 (hand-written)"], c)
+        with uow:
+            c, _w = timed(lambda i: uow.opportunities.get(crm_id(i)), n)
+        best["crmcore opportunities.get"] = min(best["crmcore opportunities.get"], c)
+    return best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--moves", type=int, default=1000, help="moves per round and way")
@@ -272,6 +293,12 @@ def main() -> None:
         )
     ratio = min(cpu["crmcore repository round trip"]) / base
     print(f"repository round trip / sqlite3: {ratio:.1f}x (target <= 10x)")
+    reads = read_by_id(uow, db, raw_id, crm_id, args.rounds, args.moves)
+    print("one read by id inside an open transaction (the row as a tuple / as an Opportunity)")
+    for name, best in reads.items():
+        print(
+            f"  {name:32s} {best * 1e6:8.1f} us CPU  {best / reads['sqlite3 (hand-written)']:6.1f}x"
+        )
     if args.show_sql:
         for name, sql in (("repository round trip", crm_sql), ("advance()", adv_sql)):
             print(f"statements of the {name}:")

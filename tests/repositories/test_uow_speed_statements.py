@@ -372,3 +372,55 @@ def test_a_joined_connection_gets_a_savepoint_only_when_used(tmp_path: Path) -> 
             assert u.opportunities.find("o-0") is None
         conn.rollback()
     engine.dispose()
+
+
+def test_reads_by_id_and_the_customer_update_are_prepared(
+    sqlite_uow: SqlUnitOfWork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One statement each, compiled once: the issue's "one select by id" on every kind."""
+    from crmcore.model import Interaction, Money, Transaction
+
+    with sqlite_uow:
+        sqlite_uow.customers.add(Customer(id="c-1", name="Ada"))
+        sqlite_uow.interactions.add(
+            Interaction(
+                id="i-1", customer_id="c-1", channel="phone", direction="inbound", occurred_at=T0
+            )
+        )
+        sqlite_uow.transactions.add(
+            Transaction(id="t-1", customer_id="c-1", occurred_at=T0, amount=Money("5", "EUR"))
+        )
+        sqlite_uow.commit()
+
+    def once() -> None:
+        with sqlite_uow:
+            c = sqlite_uow.customers.get("c-1")
+            sqlite_uow.customers.update(c.with_changes(segment=f"v{c.version + 1}"))
+            sqlite_uow.interactions.get("i-1")
+            sqlite_uow.transactions.get("t-1")
+            sqlite_uow.commit()
+
+    once()
+    made: list[str] = []
+    real = _prepared._Compiled.__init__
+
+    def counting(self: Any, *args: Any, **kw: Any) -> None:
+        real(self, *args, **kw)
+        made.append(self.sql)
+
+    monkeypatch.setattr(_prepared._Compiled, "__init__", counting)
+    with sqlite_trace(sqlite_uow.engine) as seen:
+        once()
+    assert made == []
+    assert [s.split()[0] for s in seen] == [
+        "BEGIN",
+        "SELECT",
+        "SAVEPOINT",
+        "UPDATE",
+        "RELEASE",
+        "SELECT",
+        "SELECT",
+        "COMMIT",
+    ]
+    with sqlite_uow:
+        assert sqlite_uow.customers.get("c-1").segment == "v2"

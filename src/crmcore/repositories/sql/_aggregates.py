@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -28,6 +29,7 @@ from crmcore.repositories._codec import (
 )
 from crmcore.repositories._writes import check_new_version, check_record
 from crmcore.repositories.sql import schema
+from crmcore.repositories.sql._prepared import Prepared, fetch_one, run
 from crmcore.repositories.sql._records import in_range
 from crmcore.serialization import from_dict, to_dict
 
@@ -93,6 +95,22 @@ class SqlCustomerRepository:
     def _check(customer: object) -> Customer:
         return check_record(customer, Customer)
 
+    @functools.cached_property
+    def _by_id(self) -> Prepared:
+        """The row by id, prepared once (:mod:`._prepared`)."""
+        return Prepared(sa.select(self.table).where(self.table.c.id == sa.bindparam("id")))
+
+    @functools.cached_property
+    def _update(self) -> Prepared:
+        """``UPDATE ... SET <the given columns> WHERE id = :w_id AND version = :w_version``."""
+        c = self.table.c
+        return Prepared(
+            sa.update(self.table).where(
+                c.id == sa.bindparam("w_id"), c.version == sa.bindparam("w_version")
+            ),
+            keyed=True,
+        )
+
     def add(self, customer: Customer) -> Customer:
         """Store a new customer (version 0); a stored id raises DuplicateError."""
         self._check(customer)
@@ -128,7 +146,7 @@ class SqlCustomerRepository:
         """The customer, or None."""
         check_lookup(customer_id, "customer_id")
         with self._uow._reading(f"reading customer {customer_id!r}") as conn:
-            row = conn.execute(sa.select(self.table).where(self.table.c.id == customer_id)).first()
+            row = fetch_one(conn, self._by_id, {"id": customer_id})
         return None if row is None else customer_from_row(row)
 
     def update(self, customer: Customer) -> Customer:
@@ -137,14 +155,10 @@ class SqlCustomerRepository:
         stored = attrs.evolve(customer, version=customer.version + 1)
         row = customer_row(stored)
         del row["id"]
+        row.update(w_id=customer.id, w_version=customer.version)
         c = self.table.c
-        stmt = (
-            sa.update(self.table)
-            .where(c.id == customer.id, c.version == customer.version)
-            .values(**row)
-        )
         with self._uow._writing(f"updating customer {customer.id!r}") as conn:
-            n = conn.execute(stmt).rowcount
+            n = run(conn, self._update, row)
             if n == 0:
                 cur = conn.execute(sa.select(c.version).where(c.id == customer.id)).first()
                 if cur is None:

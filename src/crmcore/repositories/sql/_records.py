@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
@@ -29,6 +30,7 @@ from crmcore.repositories._codec import (
 )
 from crmcore.repositories._writes import check_record
 from crmcore.repositories.sql import schema
+from crmcore.repositories.sql._prepared import Prepared, fetch_one
 
 if TYPE_CHECKING:
     from crmcore.repositories.sql.uow import SqlUnitOfWork
@@ -85,6 +87,11 @@ class SqlTable(Generic[R]):
     def _check(self, record: object) -> R:
         return cast(R, check_record(record, self.kind))
 
+    @functools.cached_property
+    def _by_id(self) -> Prepared:
+        """The row by id, prepared once (:mod:`._prepared`)."""
+        return Prepared(sa.select(self.table).where(self.table.c.id == sa.bindparam("id")))
+
     def add(self, record: R) -> R:
         """Store a new record; a stored id raises DuplicateError."""
         row = self._row(self._check(record))
@@ -107,7 +114,7 @@ class SqlTable(Generic[R]):
         """The record, or NotFoundError."""
         check_lookup(record_id, "record_id")
         with self._uow._reading(f"reading {self.label} {record_id!r}") as conn:
-            row = conn.execute(sa.select(self.table).where(self.table.c.id == record_id)).first()
+            row = fetch_one(conn, self._by_id, {"id": record_id})
         if row is None:
             raise NotFoundError(f"{self.label} {record_id!r} not found")
         return self._obj(row)
