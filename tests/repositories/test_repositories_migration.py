@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import attrs
 import pytest
 import sqlalchemy as sa
 
@@ -228,8 +229,12 @@ def test_a_version_3_database_is_migrated(engine: sa.Engine, own: bool) -> None:
         ).scalar()
         assert padded == (1 if engine.dialect.name == "mysql" else 0)
     migrated = _open(engine, ns)
-    with migrated:
-        assert migrated.opportunities.events("c-1") == before
+    with migrated:  # the events written under version 1 of the funnel: not known before 4
+        assert [e.funnel_version for e in before if isinstance(e, StageChange)] == [1, 1]
+        assert migrated.opportunities.events("c-1") == [
+            attrs.evolve(e, funnel_version=None) if isinstance(e, StageChange) else e
+            for e in before
+        ]
         assert migrated.customers.find("c-1 ") is None
         assert migrated.opportunities.find("c-1 ") is None
         assert migrated.customers.get("c-1").name == "Ann"

@@ -35,6 +35,7 @@ import attrs
 
 from crmcore.errors import ValidationError
 from crmcore.model._fields import (
+    int_range,
     key_str,
     money_field,
     non_empty_str,
@@ -48,7 +49,7 @@ from crmcore.model._fields import (
     utc,
     version,
 )
-from crmcore.model._storable import INT64_MAX, INT64_MIN, id_problem, text_problem
+from crmcore.model._storable import COUNT_MAX, INT64_MAX, INT64_MIN, id_problem, text_problem
 from crmcore.model.money import Money
 
 __all__ = [
@@ -235,7 +236,10 @@ class StageChange:
     ``expected_close``, ``parent_id``, ``deal_kind`` and ``custom`` (what
     rebuilding the deal from its events needs). ``request_id`` is the
     client's id of the request that made the move (a retry with the same id
-    returns the stored result).
+    returns the stored result). ``funnel_version`` is the version of the
+    funnel the move was made under (:class:`~crmcore.pipeline.Funnel`'s
+    ``version``; None for events stored before schema 4, read from their time
+    by :class:`~crmcore.pipeline.FunnelVersions`).
 
     >>> from datetime import datetime, timezone
     >>> StageChange(opportunity_id="o-1", sequence=0, from_stage=None, to_stage="lead",
@@ -263,6 +267,7 @@ class StageChange:
     parent_id: str | None = attrs.field(default=None, validator=opt_record_id)
     deal_kind: str | None = attrs.field(default=None, validator=opt_str)
     custom: Mapping[str, Any] = attrs.field(factory=dict, converter=custom_fields, hash=False)
+    funnel_version: int | None = attrs.field(default=None, validator=int_range(1, COUNT_MAX))
 
 
 def field_name_problem(field: object) -> str | None:

@@ -371,6 +371,24 @@ class HistoryContract(ContractBase):
         assert all(s is not None and before <= s <= after for s in stamps), stamps
         assert stamps == sorted(stamps)  # type: ignore[type-var]  # all set (checked above)
 
+    def test_each_move_keeps_its_funnel_version(self) -> None:
+        """A stage change stores the funnel version it was made under (None: not known)."""
+        uow = self.make_uow()
+        o = opportunity(1)
+        created = attrs.evolve(event("o-1", 0, None, "lead", ts(2024)), funnel_version=1)
+        moved = attrs.evolve(event("o-1", 1, "lead", "qualified", ts(2024, 2)), funnel_version=2)
+        with uow:
+            o = uow.opportunities.add(o, created)
+            o = uow.opportunities.save(_moved(o, "qualified", ts(2024, 2)), [moved])
+            uow.opportunities.save(
+                _moved(o, "proposal", ts(2024, 3)),
+                [event("o-1", 2, "qualified", "proposal", ts(2024, 3))],
+            )
+            uow.commit()
+        with uow:
+            got = [e.funnel_version for e in uow.opportunities.history("o-1")]
+        assert got == [1, 2, None], got
+
     def test_a_recording_time_other_than_now_is_refused(self) -> None:
         o = opportunity(1)
         backdated = attrs.evolve(

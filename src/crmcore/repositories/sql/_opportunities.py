@@ -132,6 +132,7 @@ def _event_row(e: StageChange) -> dict[str, Any]:
         "parent_id": e.parent_id,
         "deal_kind": e.deal_kind,
         "custom": _custom_text(e.custom),
+        "funnel_version": e.funnel_version,
     }
 
 
@@ -157,6 +158,7 @@ def _event(row: Any) -> StageChange:
         parent_id=row.parent_id,
         deal_kind=row.deal_kind,
         custom=_custom(row.custom),
+        funnel_version=None if row.funnel_version is None else int(row.funnel_version),
     )
 
 
