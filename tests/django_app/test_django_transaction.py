@@ -248,3 +248,26 @@ def test_the_documented_view_is_the_tested_one() -> None:
     shown = section.split("```python\n", 1)[1].split("```", 1)[0]
     views = (Path(__file__).parent / "crm_demo" / "views.py").read_text(encoding="utf-8")
     assert shown.startswith("def move_deal(") and shown in views
+
+
+def _make_tables_then_fail(alias: str) -> None:
+    with transaction.atomic(using=alias):
+        with django_unit_of_work(using=alias) as uow:
+            uow.customers.add(Customer(id="c-1", name="Ada"))
+            uow.commit()
+        raise KeyError("the transaction that made crmcore's tables rolls back")
+
+
+def test_tables_rolled_back_with_their_transaction_are_made_again(alias: str) -> None:
+    """crmcore's tables are checked once per database, then only looked for on each use: a
+    transaction that made them and rolled back does not leave crmcore without them."""
+    with transaction.atomic(using=alias), connections[alias].cursor() as cur:
+        for table in reversed(metadata.sorted_tables):
+            cur.execute(f"DROP TABLE {table.name}")
+    with pytest.raises(KeyError, match="rolls back"):
+        _make_tables_then_fail(alias)
+    with django_unit_of_work(using=alias) as uow:
+        assert uow.customers.count() == 0
+        uow.customers.add(Customer(id="c-2", name="Bo"))
+        uow.commit()
+    assert stored(alias) == ([], [], ["c-2"])

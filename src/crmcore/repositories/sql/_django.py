@@ -41,12 +41,15 @@ import sqlalchemy as sa
 
 from crmcore.errors import RepositoryError, ValidationError
 from crmcore.repositories._events import Clock, check_clock
+from crmcore.repositories.sql import uow as uow_module
 from crmcore.repositories.sql.uow import SqlUnitOfWork
 
 __all__ = ["django_unit_of_work"]
 
 _engines: dict[tuple[Any, ...], sa.Engine] = {}
 _engines_lock = threading.Lock()
+_checked: set[sa.Engine] = set()
+"""Engines whose database's crmcore tables one unit of work has checked (``check_schema``)."""
 
 
 class _Borrowed:
@@ -166,5 +169,12 @@ def _joined(using: str, clock: Clock | None) -> Iterator[SqlUnitOfWork]:
         engine = _engine(connection)
         with engine.connect() as conn:
             uow = SqlUnitOfWork(connection=conn, clock=clock)
+            if engine in _checked:
+                # the tables were created and checked on this database before: on this new
+                # connection the unit of work only looks that they are there (they may have
+                # been rolled back with the transaction that made them), as on a known one
+                with uow_module._ready_lock:
+                    uow_module._ready.setdefault(conn, set()).add(uow.namespace)
             with uow:
                 yield uow
+            _checked.add(engine)
