@@ -271,3 +271,11 @@ def test_tables_rolled_back_with_their_transaction_are_made_again(alias: str) ->
         uow.customers.add(Customer(id="c-2", name="Bo"))
         uow.commit()
     assert stored(alias) == ([], [], ["c-2"])
+
+
+def test_another_vendor_is_refused_naming_it() -> None:
+    from crmcore.errors import RepositoryError
+    from crmcore.repositories.sql._django import _dialect_url
+
+    with pytest.raises(RepositoryError, match="SQLite and PostgreSQL backends, not 'mysql'"):
+        _dialect_url("mysql", object())

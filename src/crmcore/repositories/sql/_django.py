@@ -19,7 +19,8 @@ gets Django's connection behind a facade whose ``commit``, ``rollback`` and
 pool that keeps nothing (``NullPool``): transaction control and the
 connection's life stay Django's.
 
-Supported: Django's SQLite and PostgreSQL (psycopg 3 or psycopg2) backends.
+Supported: Django's SQLite and PostgreSQL backends (tested with psycopg 3; on
+psycopg2 SQLAlchemy's psycopg2 dialect is used, untested).
 crmcore's tables are created on first use inside the transaction (both
 databases have transactional DDL); SQLite columns declared ``DATE`` come back
 converted by Django's ``detect_types`` and are read as dates.
