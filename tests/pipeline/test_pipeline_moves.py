@@ -201,6 +201,7 @@ def test_a_move_builds_the_records_of_the_validated_constructors(
         "funnel": "f",
         "product": opp.product,
         "forecast_category": opp.forecast_category,
+        "funnel_version": funnel.version,
     }
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         new.stage = "x"  # type: ignore[misc]

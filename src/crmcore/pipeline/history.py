@@ -34,6 +34,7 @@ from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
 from crmcore.model._fields import instance
 from crmcore.model.money import _to_currency
+from crmcore.pipeline._streams import check_streams
 from crmcore.pipeline.currency import RateTable, one_currency
 from crmcore.pipeline.funnel import ForecastCategory, Funnel, StageKind
 from crmcore.tables import FieldHistory, StageHistory
@@ -285,6 +286,10 @@ class FunnelHistory:
         if n:
             new[0] = True
             np.not_equal(opp_src[1:], opp_src[:-1], out=new[1:])
+        # the rules of a deal's event stream, as the repositories enforce them on write
+        check_streams(
+            history.opportunity_ids, opp_src, take(seq_all), frm, stage, at, funnel.stage_names
+        )
         starts = np.flatnonzero(new)
         ends = np.append(starts[1:] - 1, n - 1) if n else starts
         ev_opp = np.cumsum(new, dtype=np.int64) - 1
