@@ -60,6 +60,12 @@ _Rule = tuple[
 ]
 
 
+_Checks = tuple[
+    tuple[tuple[str, Callable[[Any], Any]], ...],  # (name, converter) of the checked fields
+    tuple[tuple[str, Callable[..., Any], "attrs.Attribute[Any]"], ...],  # (name, validator, field)
+]
+
+
 @attrs.frozen(slots=False)  # a private plan, built once per class
 class _Plan:
     cls: type
@@ -67,7 +73,7 @@ class _Plan:
     rules: dict[str, _Rule]  # by field name
     post_init: Callable[[Any], None] | None
     in_dict: bool  # the instances keep their fields in a __dict__
-    checks: dict[tuple[str, ...], list[_Rule]]  # the rules to run for a check= (cached)
+    checks: dict[tuple[str, ...], _Checks]  # what to run for a check= (cached)
 
 
 _PLANS: dict[type, _Plan] = {}
@@ -127,38 +133,41 @@ def _unknown(cls: type, name: object) -> TypeError:
     return TypeError(f"{cls.__name__}.__init__() got an unexpected keyword argument {name!r}")
 
 
-def _rules(plan: _Plan, check: Collection[str]) -> list[_Rule]:
-    """The rules of the fields named in ``check``, in field order (cached per ``check`` tuple)."""
+def _checks(plan: _Plan, check: Collection[str]) -> _Checks:
+    """The converters and validators of the fields named in ``check``, in field order (cached
+    per ``check`` tuple: a handful of call sites)."""
     key = check if type(check) is tuple else tuple(check)
-    rules = plan.checks.get(key)
-    if rules is None:
-        out = []
+    found = plan.checks.get(key)
+    if found is None:
+        rules = []
         for name in key:
             rule = plan.rules.get(name)
             if rule is None:
                 raise _unknown(plan.cls, name)
-            out.append(rule)
-        rules = sorted(out, key=lambda r: r[1])
-        if len(plan.checks) < 64:  # a handful of call sites; never grows without bound
-            plan.checks[key] = rules
-    return rules
+            rules.append(rule)
+        rules.sort(key=lambda r: r[1])
+        found = (
+            tuple((r[0], r[2]) for r in rules if r[2] is not None),
+            tuple((r[0], r[3], r[4]) for r in rules if r[3] is not None),
+        )
+        if len(plan.checks) < 64:  # never grows without bound
+            plan.checks[key] = found
+    return found
 
 
 def _validate(plan: _Plan, new: Any, check: Collection[str]) -> None:
     """Convert and validate the values named in ``check`` (set already) in field order, after
     every value is set, as the generated ``__init__`` does."""
-    rules = _rules(plan, check)
-    for name, _, conv, _, _ in rules:
-        if conv is not None:
-            value = conv(getattr(new, name))
-            if plan.in_dict:
-                new.__dict__[name] = value
-            else:
-                _setattr(new, name, value)
-    if not _disabled():
-        for name, _, _, rule, attribute in rules:
-            if rule is not None:
-                rule(new, attribute, getattr(new, name))
+    converters, validators = _checks(plan, check)
+    for name, conv in converters:
+        value = conv(getattr(new, name))
+        if plan.in_dict:
+            new.__dict__[name] = value
+        else:
+            _setattr(new, name, value)
+    if validators and not _disabled():
+        for name, rule, attribute in validators:
+            rule(new, attribute, getattr(new, name))
 
 
 def evolve_valid(inst: R, changes: Mapping[str, Any], /, check: Collection[str] | None = None) -> R:
