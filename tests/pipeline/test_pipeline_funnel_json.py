@@ -150,3 +150,19 @@ def test_stored_documents_of_before_versions_still_read() -> None:
     doc = to_dict(B2B)
     assert set(doc) == {"name", "stages", "transitions", "entry", "follow_up", "description"}
     assert from_dict(Funnel, doc) == B2B
+
+
+def test_an_unknown_entry_stage_is_named_as_unknown() -> None:
+    """A new user's typo in 'entry' was reported as 'must be an open stage'."""
+    doc = {
+        "name": "simple",
+        "stages": [{"name": "new", "probability": 0.1}, {"name": "won", "kind": "won"}],
+        "transitions": [["new", "won"]],
+        "entry": "nwe",
+    }
+    with pytest.raises(ValidationError) as info:
+        from_json(Funnel, json.dumps(doc))
+    assert str(info.value) == (
+        "cannot read Funnel: $.entry[0]: funnel 'simple': entry stage 'nwe' is not a stage of "
+        "the funnel; stages are ['new', 'won']"
+    )

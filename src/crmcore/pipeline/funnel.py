@@ -453,7 +453,12 @@ class Funnel:
             targets[t.source].add(t.target)
         entry = self.entry or (self.stages[0].name,)
         for i, e in enumerate(entry):
-            if e not in by_name or by_name[e].kind is not StageKind.OPEN:
+            if e not in by_name:
+                raise problem(
+                    f"entry stage {e!r} is not a stage of the funnel; stages are {list(by_name)}",
+                    f"entry[{i}]",
+                )
+            if by_name[e].kind is not StageKind.OPEN:
                 raise problem(f"entry stage {e!r} must be an open stage", f"entry[{i}]")
         object.__setattr__(self, "entry", tuple(entry))
         seen = set(entry)
