@@ -23,7 +23,12 @@ from crmcore.ingest.duplicates import (
     normalize_name,
     normalize_phone,
 )
-from crmcore.ingest.report import ImportReport, RejectedImportError, RowError
+from crmcore.ingest.report import (
+    ImportInterruptedError,
+    ImportReport,
+    RejectedImportError,
+    RowError,
+)
 from crmcore.ingest.transactions import (
     TRANSACTION_FIELDS,
     TransactionColumns,
@@ -36,6 +41,7 @@ __all__ = [
     "KEY_WEIGHTS",
     "TRANSACTION_FIELDS",
     "DuplicatePair",
+    "ImportInterruptedError",
     "ImportReport",
     "RejectedImportError",
     "RowError",

@@ -32,7 +32,7 @@ from crmcore.tables import TransactionLog
 if TYPE_CHECKING:
     from crmcore.ingest.transactions import TransactionColumns
 
-__all__ = ["KeyFilter", "Keyed", "keys_for", "store"]
+__all__ = ["EXACT_FLOAT_E6", "KeyFilter", "Keyed", "keys_for", "store"]
 
 X = TypeVar("X")
 
@@ -52,9 +52,45 @@ def _take(values: Sequence[X], rows: npt.NDArray[np.intp]) -> list[X]:
     return list(map(values.__getitem__, rows.tolist()))
 
 
+EXACT_FLOAT_E6 = 2**33 * 10**6
+"""Below this ``amount_e6`` (amounts under 8,589,934,592) the float64 of an amount tells every
+two stored amounts apart (its spacing there is below 10**-6): a content key hashes the float,
+as earlier releases did, so a re-run finds the keys they stored. From here on two amounts can
+share a float (10000000000.000001 and ...000002 do): the key hashes the exact ``amount_e6``,
+with one more column that keeps those keys apart from the float ones."""
+
+_EXACT_TAG = np.uint64(0x65786163745F6536)  # "exact_e6"
+
+
+def _content_hashes(
+    checked: TransactionColumns, sub: npt.NDArray[np.intp], pick: Any
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64]]:
+    """The 128-bit content hash of each row ``sub`` (see :data:`EXACT_FLOAT_E6`)."""
+    texts = [
+        pick(checked.customer_ids),
+        pick(checked.currencies),
+        pick(checked.products),
+        pick(checked.categories),
+        pick(checked.channels),
+    ]
+    micros, kinds, quantities = checked.micros[sub], checked.kinds[sub], checked.quantities[sub]
+    h1, h2 = content_hashes(texts, [micros, checked.amounts[sub], kinds, quantities])
+    e6 = checked.amounts_e6[sub]
+    big = np.flatnonzero(e6 >= EXACT_FLOAT_E6)
+    if len(big):
+        tag = np.full(len(big), _EXACT_TAG, dtype=np.uint64)
+        b1, b2 = content_hashes(
+            [[col[i] for i in big.tolist()] for col in texts],
+            [micros[big], e6[big], kinds[big], quantities[big], tag],
+        )
+        h1[big], h2[big] = b1, b2
+    return h1, h2
+
+
 def keys_for(checked: TransactionColumns, ref_prefix: str, occurrences: Occurrences) -> Keyed:
     """The external key of each good row: ``ref_prefix + external_ref``, or the content key
-    (the float amount is hashed, as in earlier releases: the keys of a re-run stay the same)."""
+    (the float amount is hashed below :data:`EXACT_FLOAT_E6`, as in earlier releases, so the
+    keys of a re-run stay the same; the exact amount from there on)."""
     rows = np.flatnonzero(checked.good)
     refs = _take(checked.external_refs, rows)
     keys: list[Any] = (
@@ -67,21 +103,7 @@ def keys_for(checked: TransactionColumns, ref_prefix: str, occurrences: Occurren
         def pick(values: Sequence[Any]) -> list[Any]:
             return _take(values, sub)
 
-        h1, h2 = content_hashes(
-            [
-                pick(checked.customer_ids),
-                pick(checked.currencies),
-                pick(checked.products),
-                pick(checked.categories),
-                pick(checked.channels),
-            ],
-            [
-                checked.micros[sub],
-                checked.amounts[sub],
-                checked.kinds[sub],
-                checked.quantities[sub],
-            ],
-        )
+        h1, h2 = _content_hashes(checked, sub, pick)
         derived = content_keys(h1, h2, occurrences.next(h1))
         for j, k in zip(np.flatnonzero(need).tolist(), derived, strict=True):
             keys[j] = k

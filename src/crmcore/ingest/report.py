@@ -21,10 +21,10 @@ import numpy as np
 
 from crmcore._frames import Columns, Tabular, texts
 from crmcore._results import COUNT, choice, number
-from crmcore.errors import ImportRejectedError
+from crmcore.errors import ImportRejectedError, RepositoryError
 from crmcore.model._fields import instance, tuple_of
 
-__all__ = ["ImportReport", "RejectedImportError", "RowError"]
+__all__ = ["ImportInterruptedError", "ImportReport", "RejectedImportError", "RowError"]
 
 
 @attrs.frozen
@@ -146,4 +146,33 @@ class RejectedImportError(ImportRejectedError):
             "nothing was stored (all_or_nothing=True)",
             problems=[str(e) for e in report.errors],
         )
+        self.report = report
+
+
+class ImportInterruptedError(RepositoryError):
+    """An import stopped on a storage error (a concurrent writer it could not wait out, a lost
+    connection, a full disk): the message says what was stored and what to do, ``report``
+    holds the counts and every rejected row so far, and ``__cause__`` the error itself.
+
+    Whatever was committed stays: the import is idempotent, so running it again stores the
+    rest and skips what is already there. A RepositoryError: what a storage failure of the
+    import always raised.
+
+    >>> e = ImportInterruptedError(ImportReport(source="a.csv", target="transactions",
+    ...                                         rows_read=10, stored=5, batches_committed=1),
+    ...                            "storing batch 2 failed: database is locked")
+    >>> print(e)
+    a.csv → transactions: storing batch 2 failed: database is locked; 5 rows in 1 committed batch are stored and stay (run the import again: it stores the rest and skips them)
+    """
+
+    def __init__(self, report: ImportReport, what: str) -> None:
+        if report.batches_committed:
+            batches = "batch" if report.batches_committed == 1 else "batches"
+            kept = (
+                f"{report.stored} rows in {report.batches_committed} committed {batches} are "
+                "stored and stay (run the import again: it stores the rest and skips them)"
+            )
+        else:
+            kept = "nothing was stored (run the import again)"
+        super().__init__(f"{report.source} → {report.target}: {what}; {kept}")
         self.report = report

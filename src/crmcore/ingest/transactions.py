@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
 from os import PathLike
@@ -28,8 +29,9 @@ import numpy.typing as npt
 
 from crmcore._results import array
 from crmcore.arrays import check_same_length
-from crmcore.errors import ValidationError
+from crmcore.errors import ConcurrencyError, DuplicateError, RepositoryError, ValidationError
 from crmcore.ingest import _bytecells
+from crmcore.ingest._attempts import _Reserving, attempt, describe, refresh_statistics
 from crmcore.ingest._bytecells import ByteCells
 from crmcore.ingest._cells import (
     Errors,
@@ -54,11 +56,18 @@ from crmcore.ingest._sources import (
 )
 from crmcore.ingest._store import Keyed, KeyFilter, keys_for, store
 from crmcore.ingest._times import parse_times
-from crmcore.ingest.report import ImportReport, RejectedImportError, RowError
+from crmcore.ingest.report import (
+    ImportInterruptedError,
+    ImportReport,
+    RejectedImportError,
+    RowError,
+)
 from crmcore.model._fields import instance
 from crmcore.parallel import get_threads
 from crmcore.repositories._codec import KEY_LENGTH
 from crmcore.repositories.protocols import UnitOfWork
+
+_log = logging.getLogger("crmcore.ingest")
 
 __all__ = [
     "TRANSACTION_FIELDS",
@@ -367,40 +376,60 @@ def import_transactions(
     repo = uow.transactions
     bulk = repo if isinstance(repo, _BulkLoading) else None
     if all_or_nothing:
-        with uow:
-            if uow.transactions.count() == 0:
-                fresh = KeyFilter()
-            if bulk is not None:  # one transaction: the rebuild commits with the rows
-                bulk.defer_indexes(_expected_rows(src))
-            for batch in src.batches(batch_size, raw=True):
-                checked, keyed = prepare(batch)
+        try:
+            with uow:
+                if isinstance(repo, _Reserving):  # SQLite: nobody commits in between
+                    repo.reserve_writes()
+                refresh_statistics(uow)
+                if uow.transactions.count() == 0:
+                    fresh = KeyFilter()
+                if bulk is not None:  # one transaction: the rebuild commits with the rows
+                    bulk.defer_indexes(_expected_rows(src))
+                for batch in src.batches(batch_size, raw=True):
+                    checked, keyed = prepare(batch)
+                    if counts["rejected"]:
+                        continue
+                    stored, skipped = store(uow, checked, keyed, fresh)
+                    counts["stored"] += stored
+                    counts["skipped"] += skipped
                 if counts["rejected"]:
-                    continue
-                stored, skipped = store(uow, checked, keyed, fresh)
-                counts["stored"] += stored
-                counts["skipped"] += skipped
-            if counts["rejected"]:
-                uow.rollback()
-            else:
-                if bulk is not None:
-                    bulk.restore_indexes()
-                uow.commit()
-                counts["batches"] = 1
+                    uow.rollback()
+                else:
+                    if bulk is not None:
+                        bulk.restore_indexes()
+                    uow.commit()
+                    counts["batches"] = 1
+        except (ConcurrencyError, DuplicateError, RepositoryError) as e:
+            report = _report(src.name, counts, errors, True, stored=0)
+            raise ImportInterruptedError(report, f"storing the rows failed: {e}") from e
         if counts["rejected"]:
             raise RejectedImportError(_report(src.name, counts, errors, True, stored=0))
         return _report(src.name, counts, errors, True)
-    deferred: list[str] = []
-    with uow:
-        if uow.transactions.count() == 0:
-            fresh = KeyFilter()
-        if bulk is not None:
-            deferred = bulk.defer_indexes(_expected_rows(src))
-            uow.commit()
+
+    def interrupted(what: str) -> ImportInterruptedError:
+        return ImportInterruptedError(_report(src.name, counts, errors, False), what)
+
+    def start() -> tuple[KeyFilter | None, list[str]]:
+        refresh_statistics(uow)
+        empty = uow.transactions.count() == 0
+        dropped = bulk.defer_indexes(_expected_rows(src)) if bulk is not None else []
+        return (KeyFilter() if empty else None), dropped
+
+    fresh, deferred = attempt(uow, start, what="starting the import", interrupted=interrupted)
     batches = iter(src.batches(batch_size, raw=True))
 
     def prepare_next() -> tuple[TransactionColumns, Keyed] | None:
         batch = next(batches, None)
         return None if batch is None else prepare(batch)
+
+    def look_everything_up() -> bool:
+        """A key this import did not store was there: another import is writing to the same
+        table, so every key is looked up from now on (one retry)."""
+        nonlocal fresh
+        if fresh is None:
+            return False
+        fresh = None
+        return True
 
     # A CSV file's next batch is parsed on a helper thread while SQLite commits the current
     # one: the commit (WAL write, checkpoint, fsync) releases the GIL, and the inserts, which
@@ -412,27 +441,54 @@ def import_transactions(
     pool = ThreadPoolExecutor(1, "crmcore-ingest") if ahead_ok else None
     try:
         item = prepare_next()
+        number = 0
         while item is not None:
             checked, keyed = item
-            ahead: Future[tuple[TransactionColumns, Keyed] | None] | None = None
-            with uow:
-                stored, skipped = store(uow, checked, keyed, fresh)
-                if pool is not None:
-                    ahead = pool.submit(prepare_next)
-                if stored:
-                    uow.commit()
-                    counts["batches"] += 1
+            number += 1
+            ahead: list[Future[tuple[TransactionColumns, Keyed] | None]] = []
+
+            def store_batch(
+                checked: TransactionColumns = checked,
+                keyed: Keyed = keyed,
+                ahead: list[Future[Any]] = ahead,
+            ) -> Any:
+                result = store(uow, checked, keyed, fresh)
+                if pool is not None and not ahead:  # parsed while this batch commits
+                    ahead.append(pool.submit(prepare_next))
+                return result
+
+            stored, skipped = attempt(
+                uow,
+                store_batch,
+                what=f"storing batch {number}",
+                interrupted=interrupted,
+                on_duplicate=look_everything_up,
+            )
+            if stored:
+                counts["batches"] += 1
             counts["stored"] += stored
             counts["skipped"] += skipped
-            item = prepare_next() if ahead is None else ahead.result()
-    finally:
+            item = prepare_next() if not ahead else ahead[0].result()
+    except BaseException as e:
         if pool is not None:
             pool.shutdown(wait=True)  # a failed commit waits for the batch being parsed
         if deferred and bulk is not None:
-            # committed batches stay; a crash before this point is repaired on the next open
-            with uow:
-                bulk.restore_indexes()
-                uow.commit()
+            # committed batches stay; the indexes come back now, or on the next open
+            try:
+                attempt(uow, bulk.restore_indexes, what="rebuilding", interrupted=interrupted)
+            except ImportInterruptedError as again:
+                _log.warning("%s (after: %s)", again, describe(e))
+        raise
+    if pool is not None:
+        pool.shutdown(wait=True)
+    if deferred and bulk is not None:
+        attempt(
+            uow,
+            bulk.restore_indexes,
+            what="rebuilding the transaction indexes (the next open of the database by a new "
+            "engine rebuilds them)",
+            interrupted=interrupted,
+        )
     return _report(src.name, counts, errors, False)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import logging
 import sqlite3
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,9 +31,12 @@ from crmcore.repositories._columnar import (
 )
 from crmcore.repositories.sql import schema
 from crmcore.repositories.sql._records import SqlTable, in_range
+from crmcore.repositories.sql._statistics import MIN_ROWS, analyze, is_stale
 from crmcore.tables import TransactionLog
 
 __all__ = ["SqlTransactionRepository"]
+
+_log = logging.getLogger("crmcore.repositories")
 
 _KINDS = list(TransactionKind)
 _CHUNK = 500  # ids per IN (...) list
@@ -370,7 +374,55 @@ class SqlTransactionRepository(SqlTable[Transaction]):
                 with schema.index_build_memory(conn):
                     for index in rebuild:
                         index.create(conn)
+            if n >= MIN_ROWS and is_stale(conn, self.table, n):
+                self._uow._after_commit(self._analyze_after_commit)
         return n
+
+    def _analyze_after_commit(self, conn: Connection) -> None:
+        """After the commit that stored a bulk load: ``ANALYZE`` in a transaction of its own
+        (a failure is logged: the rows are committed, the statistics stay as they were)."""
+        try:
+            analyze(conn, self.table)
+            conn.commit()
+        except sa.exc.SQLAlchemyError as e:
+            conn.rollback()
+            _log.warning("ANALYZE of %s after a bulk load failed: %s", self.table.name, e)
+
+    def reserve_writes(self) -> None:
+        """SQLite: take the database's write lock now, waiting up to the busy timeout for
+        another writer; call it first in a block that reads, then writes (an import's batch).
+        Without it, a block that read before another writer committed cannot write at all:
+        SQLite refuses it at once, without waiting. Other databases: nothing (their writers
+        lock rows, not the database).
+
+        >>> from crmcore.repositories import SqlUnitOfWork
+        >>> with SqlUnitOfWork.from_url("sqlite://") as uow:
+        ...     uow.transactions.reserve_writes()
+        """
+        if self._uow.dialect != "sqlite":
+            return
+        stamp = self._uow.namespace.schema_table
+        with self._uow._writing("waiting for the database's write lock") as conn:
+            # an UPDATE that matches nothing still takes the lock (RESERVED), and keeps it
+            conn.execute(sa.update(stamp).where(sa.false()).values(version=stamp.c.version))
+
+    def refresh_statistics(self) -> bool:
+        """Refresh the planner statistics of the table where the database needs it and they
+        are stale: ``ANALYZE`` on PostgreSQL when the rows changed since the last analysis
+        reach the rows it counted (at least 10,000; :mod:`._statistics`); True when it ran.
+        :meth:`add_log` does this after the commit of a load that doubles the table; an
+        import calls this first, for the rows a crashed run stored.
+
+        >>> from crmcore.repositories import SqlUnitOfWork
+        >>> with SqlUnitOfWork.from_url("sqlite://") as uow:
+        ...     uow.transactions.refresh_statistics()
+        False
+        """
+        with self._uow._writing("refreshing the statistics of the transactions") as conn:
+            if not is_stale(conn, self.table):
+                return False
+            analyze(conn, self.table)
+            return True
 
     def _defer_indexes(self, conn: Connection, n: int) -> builtins.list[sa.Index]:
         """SQLite, a load of ``n`` rows at least as big as the table: drop the secondary indexes,
