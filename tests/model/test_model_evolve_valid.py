@@ -215,3 +215,24 @@ def test_misuse_is_a_type_error() -> None:
         evolve_valid(Hidden(1), {"x": 2})
     with pytest.raises(TypeError, match="not an attrs class"):
         evolve_valid(object(), {})
+
+
+def test_a_class_with_its_own_init_is_refused_a_wrapped_generated_one_is_not() -> None:
+    @attrs.frozen(init=False)
+    class Own:
+        x: int
+
+        def __init__(self, x: int) -> None:
+            self.__attrs_init__(x * 2)
+
+    with pytest.raises(TypeError, match="Own has its own __init__"):
+        evolve_valid(Own(1), {"x": 2})
+
+    @attrs.frozen(slots=False)
+    class Wrapped:
+        x: int = attrs.field(validator=attrs.validators.instance_of(int))
+
+    generated = Wrapped.__init__
+    type.__setattr__(Wrapped, "__init__", lambda self, *a, **k: generated(self, *a, **k))
+    # a recorder around the generated __init__ (the fuzz test's harvest does this)
+    assert evolve_valid(Wrapped(1), {"x": 2}).x == 2
