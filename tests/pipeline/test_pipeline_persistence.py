@@ -258,3 +258,20 @@ def test_a_reps_own_probability_and_category_weigh_the_pipeline(uow: UnitOfWork)
     assert breakdown(fh).weighted_value.tolist() == pytest.approx([750.0])
     # as of a date before the edit, both deals weigh their stage's probability
     assert weighted_pipeline(before).weighted[q] == pytest.approx(400.0)
+
+
+def test_stored_events_are_compact_records() -> None:
+    """The service stores the events its moves build rebuilt by the validated constructor: the
+    instance dictionaries share their keys, as records read back do (memory as with slots)."""
+    import sys
+
+    from crmcore.model import StageChange
+
+    uow = MemoryUnitOfWork()
+    with uow:
+        create_opportunity(uow, B2B, id="o", customer_id="c", owner_id="ann", at=T0)
+        r = advance(uow, "o", "qualified", expected_version=0, funnel=B2B, by="ann", at=T0)
+        uow.commit()
+    fields = {k: getattr(r.event, k) for k in attrs.fields_dict(StageChange)}
+    assert r.event == StageChange(**fields)
+    assert sys.getsizeof(r.event.__dict__) == sys.getsizeof(StageChange(**fields).__dict__)

@@ -23,7 +23,11 @@ with the constructor's error).
 
 Records of classes that keep their fields in an instance dictionary
 (``slots=False``) are copied with one dictionary update; slotted classes are
-copied field by field.
+copied field by field. A copy made by :func:`evolve_valid` keeps sharing its
+keys with the other instances (the memory of a slotted record); a record made
+by :func:`derive` holds its own dictionary (about twice the memory of the
+record's fields: fine for a record built for the caller, while a record kept
+by the thousand is better rebuilt by its constructor).
 
 >>> from datetime import datetime, timezone
 >>> from crmcore.model.opportunity import Opportunity

@@ -194,7 +194,9 @@ def _stamp(
     """The events with their recording time (never before ``after``'s) and the request id."""
     floor = after.recorded_at
     at = now if floor is None or now >= floor else floor
-    return [evolve_valid(e, {"recorded_at": at, "request_id": request}) for e in events]
+    # rebuilt by the validated constructor: the records to store are checked whole, and keep
+    # the compact key-shared dict (a move's own event is built fast, for the caller)
+    return [attrs.evolve(e, recorded_at=at, request_id=request) for e in events]
 
 
 def _stored(
