@@ -102,9 +102,9 @@ def _longtext_on_mysql(conn: Connection, tables: Tables) -> None:
 
 
 def _event_history(conn: Connection, tables: Tables) -> None:
-    """2 → 3: every change of an opportunity is an event (:mod:`crmcore.repositories._events`).
+    """2 → 3: every change of an opportunity is an event (recording times, field changes).
 
-    Adds the recording time, request id, forecast category and creation
+    See :mod:`crmcore.repositories._events`. Adds the recording time, request id, forecast category and creation
     snapshot to ``stage_changes``, the forecast category and custom fields to
     ``opportunities`` (``field_changes`` is created with the other tables);
     fills the events' owner, customer, funnel and product from their
@@ -229,8 +229,9 @@ def _fk_clause(conn: Connection, fk: sa.ForeignKeyConstraint) -> str:
 
 
 def _funnel_versions(conn: Connection, tables: Tables) -> None:
-    """3 → 4: stage changes carry the funnel version they were written under
-    (``stage_changes.funnel_version``, NULL for older events: read from their time), and on
+    """3 → 4: stage changes carry their funnel version; ids and keys match exactly on MariaDB.
+
+    ``stage_changes.funnel_version`` is NULL for older events (read from their time); on
     MariaDB/MySQL ids and keys compare byte-wise without padding (``'c-1 '`` no longer finds
     ``'c-1'``: :func:`_exact_ids_on_mysql`)."""
     _add_columns(conn, tables["stage_changes"], ADDED_COLUMNS[4]["stage_changes"])

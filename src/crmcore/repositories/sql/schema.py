@@ -325,10 +325,10 @@ def ensure_schema(conn: Connection, namespace: Namespace | None = None) -> int:
 
 
 def _summary(step: Migration) -> str:
-    """The first sentence of a migration step's docstring, without its ``a → b:`` head."""
-    text = " ".join((step.__doc__ or "").split())
+    """The first paragraph of a migration step's docstring, without its ``a → b:`` head."""
+    text = " ".join((step.__doc__ or "").split("\n\n")[0].split())
     head, _, rest = text.partition(": ")
-    return (rest or head).split(". ")[0].rstrip(".")
+    return (rest or head).rstrip(".")
 
 
 def schema_plan(conn: Connection, namespace: Namespace | None = None) -> list[str]:
