@@ -429,26 +429,16 @@ def fit_bgnbd(
     Traceback (most recent call last):
     crmcore.errors.FitError: BG/NBD: no customer made a repeat purchase; the model cannot be fitted
     """
-    frequency, recency, T, time_unit = summary_columns(
-        frequency,
-        recency,
-        T,
-        unit=None if time_unit is None else as_time_unit(time_unit),
-        against="'time_unit'",
-    )
-    fit, effects = _fit_either(
+    fit, effects, unit = _fit_either(
         0,
         nan_policy,
-        frequency,
-        recency,
-        T,
+        (frequency, recency, T, time_unit),
         weights,
         purchase_covariates,
         dropout_covariates,
         penalizer,
         initial,
     )
-    unit = None if time_unit is None else as_time_unit(time_unit)
     return BGNBDModel(_params(fit), fit, unit, effects)
 
 
@@ -472,43 +462,37 @@ def fit_mbgnbd(
     >>> round(fit_mbgnbd(s["x"], s["t_x"], s["T"]).params.r, 2)
     0.52
     """
-    frequency, recency, T, time_unit = summary_columns(
-        frequency,
-        recency,
-        T,
-        unit=None if time_unit is None else as_time_unit(time_unit),
-        against="'time_unit'",
-    )
-    fit, effects = _fit_either(
+    fit, effects, unit = _fit_either(
         1,
         nan_policy,
-        frequency,
-        recency,
-        T,
+        (frequency, recency, T, time_unit),
         weights,
         purchase_covariates,
         dropout_covariates,
         penalizer,
         initial,
     )
-    unit = None if time_unit is None else as_time_unit(time_unit)
     return MBGNBDModel(_params(fit), fit, unit, effects)
 
 
 def _fit_either(
     shift: int,
     nan_policy: str,
-    frequency: npt.ArrayLike,
-    recency: npt.ArrayLike,
-    T: npt.ArrayLike,
+    history: tuple[Any, Any, Any, str | None],
     weights: npt.ArrayLike | None,
     purchase: npt.ArrayLike | None,
     dropout: npt.ArrayLike | None,
     penalizer: float,
     initial: Mapping[str, float] | Sequence[float] | None,
-) -> tuple[FitSummary, CovariateEffects | None]:
+) -> tuple[FitSummary, CovariateEffects | None, str | None]:
     """BG/NBD (shift 0) or MBG/NBD (shift 1), with or without covariates, after the fit's
-    NaN policy: the fit summary and the covariate effects (None without covariates)."""
+    NaN policy, from arrays or an RFMSummary (``history``: frequency, recency, T, time unit):
+    the fit summary, the covariate effects (None without covariates) and the time unit."""
+    frequency, recency, T, unit = summary_columns(
+        *history[:3],
+        unit=None if history[3] is None else as_time_unit(history[3]),
+        against="'time_unit'",
+    )
     purchase, pnames = named_rows(purchase, name="purchase_covariates")
     dropout, dnames = named_rows(dropout, name="dropout_covariates")
     d = fit_rows(
@@ -520,8 +504,11 @@ def _fit_either(
     x, tx, tt, w = d["frequency"], d["recency"], d["T"], d["weights"]
     zp, zd = d["purchase_covariates"], d["dropout_covariates"]
     if zp is None and zd is None:
-        return _fit(x, tx, tt, w, shift, penalizer, initial), None
-    return _fit_covariates(x, tx, tt, w, zp, zd, shift, penalizer, initial, (pnames, dnames))
+        return _fit(x, tx, tt, w, shift, penalizer, initial), None, unit
+    fit, effects = _fit_covariates(
+        x, tx, tt, w, zp, zd, shift, penalizer, initial, (pnames, dnames)
+    )
+    return fit, effects, unit
 
 
 def _params(fit: FitSummary) -> BGNBDParams:
