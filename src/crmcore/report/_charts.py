@@ -1,0 +1,91 @@
+"""Charts as PNG bytes, drawn with :mod:`crmcore.plot` where the ``plot`` extra is installed.
+
+Every chart is drawn by a function of one matplotlib Axes (most of them call
+a :mod:`crmcore.plot` function with ``ax=``) on a figure that needs no
+display (``matplotlib.figure.Figure``, no pyplot state). Without matplotlib
+no chart is drawn and the section carries :data:`PLOT_NOTE` instead.
+
+>>> PLOT_NOTE
+'Charts are not shown: install crmcore[plot] for the charts.'
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from crmcore.report._model import ReportChart
+
+__all__ = ["PLOT_NOTE", "ChartSpec", "plot_function", "plotting_available", "render_charts"]
+
+log = logging.getLogger("crmcore.report")
+
+PLOT_NOTE = "Charts are not shown: install crmcore[plot] for the charts."
+"""The note a section carries where matplotlib (the ``plot`` extra) is not installed."""
+
+
+@attrs.frozen
+class ChartSpec:
+    """A chart to draw: title, text alternative, the drawing function of one Axes, size in inches."""
+
+    title: str
+    alt: str
+    draw: Callable[[Any], object]
+    size: tuple[float, float] = (7.0, 3.8)
+
+
+def plotting_available() -> bool:
+    """True when matplotlib can be imported (looked up on every call, not cached)."""
+    try:
+        importlib.import_module("matplotlib")
+    except ImportError:
+        return False
+    return True
+
+
+def plot_function(name: str) -> Callable[..., Any] | None:
+    """The :mod:`crmcore.plot` function ``name``, or None where this version lacks it."""
+    try:
+        module = importlib.import_module("crmcore.plot")
+    except ImportError:
+        return None
+    fn = getattr(module, name, None)
+    return fn if callable(fn) else None
+
+
+def _png(spec: ChartSpec) -> bytes:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=spec.size, dpi=110, layout="constrained")
+    ax = fig.add_subplot()
+    spec.draw(ax)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def render_charts(specs: Sequence[ChartSpec]) -> tuple[tuple[ReportChart, ...], tuple[str, ...]]:
+    """The charts that could be drawn, and notes for those that could not.
+
+    Without matplotlib: no chart and :data:`PLOT_NOTE`. A chart whose drawing
+    fails (data the plot cannot show) is left out with a note naming it and the
+    reason, so that the rest of the report is still written.
+    """
+    if not specs:
+        return (), ()
+    if not plotting_available():
+        return (), (PLOT_NOTE,)
+    charts: list[ReportChart] = []
+    notes: list[str] = []
+    for spec in specs:
+        try:
+            charts.append(ReportChart(title=spec.title, png=_png(spec), alt=spec.alt))
+        except Exception as e:  # a chart must not take the report down: say what failed
+            log.warning("chart %r not drawn: %s", spec.title, e)
+            notes.append(f"The chart '{spec.title}' could not be drawn: {e}")
+    return tuple(charts), tuple(notes)

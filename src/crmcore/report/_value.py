@@ -1,0 +1,228 @@
+"""Section "Customer value": BG/NBD + Gamma-Gamma CLV, P(alive), top customers, CLV vs CAC.
+
+The models are those of the demo (:mod:`crmcore.valuation.btyd`): BG/NBD for
+purchases, Gamma-Gamma for spend, weekly time, 12 months of CLV discounted at
+1% a month. CAC comes from cost entries of category ``acquisition``
+(channel from the entry, cohort from the entry's month) through
+:func:`~crmcore.valuation.economics.acquisition_cost` and
+:func:`~crmcore.valuation.economics.clv_to_cac`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from crmcore.errors import CRMError
+from crmcore.report._charts import ChartSpec, plot_function, render_charts
+from crmcore.report._data import ReportData
+from crmcore.report._format import count, money, number, plural, share
+from crmcore.report._model import ReportSection, ReportTable
+from crmcore.valuation.btyd.bgnbd import BGNBDModel, fit_bgnbd
+from crmcore.valuation.btyd.clv import customer_lifetime_value
+from crmcore.valuation.btyd.gamma_gamma import fit_gamma_gamma
+from crmcore.valuation.btyd.summary import RFMSummary, summarize_transactions
+from crmcore.valuation.economics.acquisition import SpendTable, acquisition_cost
+from crmcore.valuation.economics.ratios import clv_to_cac
+
+__all__ = ["value_section"]
+
+TITLE = "Customer value: CLV, P(alive), top customers, CLV vs CAC"
+HORIZON_MONTHS = 12
+DISCOUNT = 0.01
+WEEKS_PER_YEAR = 365.2425 / 7
+GONE = 0.2
+_BANDS = (
+    (0.0, 0.2, "below 0.2 (probably gone)"),
+    (0.2, 0.5, "0.2-0.5"),
+    (0.5, 0.8, "0.5-0.8"),
+    (0.8, 1.01, "0.8 and above (active)"),
+)
+
+
+def _unavailable(sentences: tuple[str, str]) -> ReportSection:
+    return ReportSection(id="value", title=TITLE, sentences=sentences, available=False)
+
+
+def _cac(
+    data: ReportData, summary: RFMSummary, clv: Any, cur: str | None
+) -> tuple[list[ReportTable], str]:
+    entries = [c for c in data.costs if c.category == "acquisition"]
+    if not entries:
+        return [], (
+            "No acquisition costs are stored (cost entries of category 'acquisition'), "
+            "so CLV is not compared with CAC."
+        )
+    index = {str(c): i for i, c in enumerate(summary.customer_ids.tolist())}
+    first: dict[str, tuple[str, str]] = {}
+    for e in sorted(entries, key=lambda e: e.incurred_at):
+        first.setdefault(
+            e.customer_id, (e.channel or "unattributed", e.incurred_at.strftime("%Y-%m"))
+        )
+    known = [cid for cid in first if cid in index]
+    if not known:
+        return [], "The acquisition costs stored name no customer who bought: CLV vs CAC not shown."
+    spend = SpendTable.from_arrays(
+        channel=[e.channel or "unattributed" for e in entries],
+        period=[e.incurred_at.strftime("%Y-%m") for e in entries],
+        amount=[float(e.amount.amount) for e in entries],
+    )
+    channels = [first[c][0] for c in known]
+    periods = [first[c][1] for c in known]
+    report = acquisition_cost(
+        spend,
+        channels,
+        periods,
+        zero_customers="flag",
+        unattributed="report" if all(e.channel for e in entries) else "spread",
+    )
+    ratio = clv_to_cac(report, np.asarray(clv)[[index[c] for c in known]])
+    t = ratio.by_channel
+    assert t.channel is not None
+    rows = [
+        (
+            str(t.channel[i]),
+            count(t.customers[i]),
+            money(t.mean_clv[i], cur),
+            money(t.cac[i], cur),
+            number(t.ratio[i]) if t.ratio_defined[i] else "-",
+            count(t.flagged_customers[i]),
+        )
+        for i in range(len(t.customers))
+    ]
+    table = ReportTable(
+        caption="CLV vs CAC by acquisition channel",
+        columns=("channel", "customers", "mean CLV", "CAC", "CLV:CAC", "customers with CLV < CAC"),
+        rows=rows,
+        numeric=(False, True, True, True, True, True),
+        note="CAC from cost entries of category 'acquisition'; CLV over the next 12 months",
+    )
+    flagged = int(ratio.customer_flag.sum())
+    text = (
+        f"Of {plural(len(known), 'customer')} with an acquisition cost, {count(flagged)} "
+        f"({share(flagged / len(known))}) are expected to bring less in 12 months than they cost; "
+        f"the blended CLV:CAC is {number(ratio.blended_ratio)}."
+    )
+    return [table], text
+
+
+def _charts(model: BGNBDModel, summary: RFMSummary) -> list[ChartSpec]:
+    specs = []
+    matrix = plot_function("probability_alive_matrix")
+    if matrix is not None:
+        specs.append(
+            ChartSpec(
+                title="P(alive) by frequency and recency",
+                alt="Heat map of the probability that a customer is still active, by number of repeat "
+                "purchases and weeks since the first purchase of the last one",
+                draw=lambda ax: matrix(model, ax=ax),
+            )
+        )
+    expected = plot_function("frequency_recency_matrix")
+    if expected is not None:
+        specs.append(
+            ChartSpec(
+                title="Expected purchases next year by frequency and recency",
+                alt="Heat map of expected purchases in the next 52 weeks by frequency and recency",
+                draw=lambda ax: expected(model, ax=ax),
+            )
+        )
+    return specs
+
+
+def value_section(data: ReportData) -> ReportSection:
+    """CLV and P(alive) per customer from the fitted models, the top customers, CLV vs CAC."""
+    log = data.log
+    cur = log.currency
+    if not len(log):
+        return _unavailable(
+            (
+                "There are no transactions, so no customer value can be estimated.",
+                "Import purchases to see CLV, P(alive) and the top customers.",
+            )
+        )
+    summary = summarize_transactions(log, time_unit="W", observation_end=str(data.as_of))
+    x = summary.frequency
+    repeat = x > 0
+    try:
+        bg = fit_bgnbd(summary)
+        gg = fit_gamma_gamma(x[repeat], summary.monetary_value[repeat])
+    except CRMError as e:
+        return _unavailable(
+            (
+                f"The purchase models could not be fitted to these {plural(len(summary), 'customer')} "
+                f"({int(repeat.sum()):,} repeat buyers): {e}",
+                "CLV and P(alive) need a few hundred customers, a good share of them repeat buyers.",
+            )
+        )
+    alive = bg.probability_alive(summary)
+    clv = customer_lifetime_value(
+        bg, gg, summary, horizon=HORIZON_MONTHS, discount_rate=DISCOUNT, time_unit="W"
+    )
+    next_year = bg.conditional_expected_purchases(WEEKS_PER_YEAR, summary)
+    order = np.argsort(-clv, kind="stable")
+    top = order[:10]
+    total = float(clv.sum())
+    top_share = (
+        float(clv[order[: max(1, len(order) // 10)]].sum()) / total if total > 0 else float("nan")
+    )
+    weeks_since = summary.T - summary.recency
+    top_table = ReportTable(
+        caption="Top 10 customers by 12-month CLV",
+        columns=(
+            "customer",
+            "purchases",
+            "weeks since last",
+            "P(alive)",
+            "expected purchases, next year",
+            "mean order",
+            "12-month CLV",
+        ),
+        rows=[
+            (
+                str(summary.customer_ids[i]),
+                count(x[i] + 1),
+                number(weeks_since[i], digits=0),
+                number(alive[i]),
+                number(next_year[i]),
+                money(summary.monetary_value[i] if x[i] > 0 else float("nan"), None),
+                money(clv[i], cur),
+            )
+            for i in top.tolist()
+        ],
+        numeric=(False, True, True, True, True, True, True),
+        note=f"BG/NBD + Gamma-Gamma fitted on all {len(summary):,} customers, "
+        f"{HORIZON_MONTHS} months discounted at {DISCOUNT:.0%} a month",
+    )
+    band_rows = []
+    for lo, hi, label in _BANDS:
+        sel = (alive >= lo) & (alive < hi)
+        band_rows.append((label, count(sel.sum()), share(sel.mean()), money(clv[sel].sum(), cur)))
+    bands = ReportTable(
+        caption="Customers by P(alive)",
+        columns=("P(alive)", "customers", "share", "12-month CLV"),
+        rows=band_rows,
+        numeric=(False, True, True, True),
+    )
+    gone = repeat & (alive < GONE)
+    past = np.bincount(log.customer, weights=log.signed_amount(), minlength=log.n_customers)
+    gone_revenue = float(past[gone].sum()) if len(past) == len(alive) else float("nan")
+    cac_tables, cac_text = _cac(data, summary, clv, cur)
+    charts, notes = render_charts(_charts(bg, summary))
+    return ReportSection(
+        id="value",
+        title=TITLE,
+        sentences=(
+            f"The {plural(len(summary), 'customer')} are expected to bring {money(total, cur)} "
+            f"over the next {HORIZON_MONTHS} months; the top 10% of them hold {share(top_share)} "
+            "of that value.",
+            f"{count(gone.sum())} of {count(repeat.sum())} repeat buyers ({share(gone.sum() / max(repeat.sum(), 1))}) "
+            f"have probably stopped buying (P(alive) below {GONE}); they brought "
+            f"{money(gone_revenue, cur)} so far.",
+            cac_text,
+        ),
+        tables=(top_table, bands, *cac_tables),
+        charts=charts,
+        notes=notes,
+    )
