@@ -26,7 +26,7 @@ network. From the command line: ``crmcore report --db URL -o report.html``.
 >>> [s.id for s in report.sections] == list(SECTION_IDS)
 True
 >>> report.html.startswith("<!DOCTYPE html>"), report.as_of
-(True, '1998-06-30')
+(True, '1998-06-27')
 """
 
 from __future__ import annotations
