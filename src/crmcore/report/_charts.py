@@ -49,13 +49,17 @@ def plotting_available() -> bool:
 
 
 def plot_function(name: str) -> Callable[..., Any] | None:
-    """The :mod:`crmcore.plot` function ``name``, or None where this version lacks it."""
+    """The :mod:`crmcore.plot` function ``plot_<name>`` (or ``name``), or None where this
+    version lacks it."""
     try:
         module = importlib.import_module("crmcore.plot")
     except ImportError:
         return None
-    fn = getattr(module, name, None)
-    return fn if callable(fn) else None
+    for candidate in (f"plot_{name}", name):
+        fn = getattr(module, candidate, None)
+        if callable(fn):
+            return fn  # type: ignore[no-any-return]
+    return None
 
 
 def _png(spec: ChartSpec) -> bytes:

@@ -1,18 +1,190 @@
-"""Section "segments" (being built: says so)."""
+"""Section "Segments and profitability": concentration, RFM segments, customer profitability.
+
+The analyses of the demo (:mod:`crmcore.segmentation`): concentration of
+revenue (top shares, Gini), RFM quintile segments as of the report's day,
+and, where cost entries are stored, per-customer profitability (cost of goods
+from entries of category ``cost_of_goods``, cost to serve from every other
+category but ``acquisition`` and ``marketing``) with its whale curve.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
+from crmcore.errors import CRMError
+from crmcore.report._charts import ChartSpec, plot_function, render_charts
 from crmcore.report._data import ReportData
-from crmcore.report._model import ReportSection
+from crmcore.report._format import count, money, number, plural, share, tabular_table
+from crmcore.report._model import ReportSection, ReportTable
+from crmcore.segmentation.concentration import Concentration, concentration
+from crmcore.segmentation.profitability import (
+    Profitability,
+    customer_profitability,
+    entry_costs,
+)
+from crmcore.segmentation.rfm import RFMScores, rfm_from_log, segment_table
 
 __all__ = ["segments_section"]
 
+TITLE = "Segments and profitability"
+NOT_SERVING = frozenset({"acquisition", "marketing"})
+
+
+def _profitability(
+    data: ReportData, ids: Any, revenue: Any
+) -> tuple[Profitability | None, str | None]:
+    entries = [c for c in data.costs if c.category not in NOT_SERVING]
+    if not entries:
+        return None, (
+            "No cost entries are stored, so profitability is not shown: store cost of goods "
+            "and cost-to-serve entries (crmcore.model.CostEntry) to see who earns and who "
+            "costs money."
+        )
+    index = {str(c): i for i, c in enumerate(ids.tolist())}
+    kept = [e for e in entries if e.customer_id in index]
+    if not kept:
+        return None, "The stored cost entries name no customer who bought: profitability not shown."
+    n = len(index)
+    cust = np.array([index[e.customer_id] for e in kept], dtype=np.int64)
+    amount = np.array([float(e.amount.amount) for e in kept])
+    goods = np.array([e.category == "cost_of_goods" for e in kept])
+    cogs = np.bincount(cust[goods], weights=amount[goods], minlength=n)
+    serve = entry_costs(
+        cust[~goods],
+        np.array([e.category for e in kept], dtype=object)[~goods],
+        amount[~goods],
+        n_customers=n,
+    )
+    try:
+        return customer_profitability(np.maximum(revenue, 0.0), cogs, serve), None
+    except CRMError as e:
+        return None, f"Profitability could not be computed from the stored costs: {e}"
+
+
+def _charts(c: Concentration, scores: RFMScores, p: Profitability | None) -> list[ChartSpec]:
+    specs = []
+    lorenz = plot_function("lorenz_curve")
+    if lorenz is not None:
+        specs.append(
+            ChartSpec(
+                title="Concentration of revenue (Lorenz curve)",
+                alt="Lorenz curve: share of revenue against share of customers",
+                draw=lambda ax: lorenz(c, ax=ax),
+            )
+        )
+    segment_map = plot_function("rfm_segment_map")
+    if segment_map is not None:
+        specs.append(
+            ChartSpec(
+                title="RFM segments",
+                alt="Map of the RFM segments by recency and frequency score",
+                draw=lambda ax: segment_map(scores, ax=ax),
+            )
+        )
+    whale = plot_function("whale_curve")
+    if p is not None and whale is not None:
+        specs.append(
+            ChartSpec(
+                title="Whale curve of customer profit",
+                alt="Cumulative profit against customers ranked from most to least profitable",
+                draw=lambda ax: whale(p, ax=ax),
+            )
+        )
+    return specs
+
 
 def segments_section(data: ReportData) -> ReportSection:
-    """Not built yet in this version of the report."""
+    """Who brings the revenue, the RFM segments, and who earns or costs money."""
+    log = data.log
+    cur = log.currency
+    if not len(log):
+        return ReportSection(
+            id="segments",
+            title=TITLE,
+            sentences=(
+                "There are no transactions, so there is nothing to segment.",
+                "Import purchases to see concentration, RFM segments and profitability.",
+            ),
+            available=False,
+        )
+    summary, scores = rfm_from_log(log, str(data.as_of))
+    revenue = np.asarray(summary.monetary, dtype=np.float64)
+    c = concentration(np.maximum(revenue, 0.0))
+    k80 = c.customers_for_share(0.8)
+    conc = ReportTable(
+        caption="Concentration of revenue",
+        columns=("top customers", "customers", "share of revenue"),
+        rows=[
+            (share(x, digits=0), count(max(1, round(x * c.n))), share(c.top_share(x)))
+            for x in (0.01, 0.05, 0.10, 0.20, 0.50)
+        ],
+        numeric=(False, True, True),
+        note=f"Gini {number(c.gini(), digits=3)}; 80% of revenue from the top "
+        f"{share(k80 / c.n)} of customers",
+    )
+    segs = segment_table(summary, scores.segments())
+    order = np.argsort(-(segs.customers * segs.monetary), kind="stable")
+    rfm = tabular_table(
+        segs,
+        f"RFM segments as of {data.as_of}",
+        {
+            "segment": ("segment", None),
+            "customers": ("customers", count),
+            "recency": ("days since last purchase", lambda v: number(v, digits=0)),
+            "frequency": ("purchases", lambda v: number(v, digits=1)),
+            "monetary": (f"revenue per customer{f' ({cur})' if cur else ''}", number),
+        },
+        rows=order,
+        note="quintile scores of recency, frequency and revenue; ordered by segment revenue",
+    )
+    seg_revenue = segs.customers * segs.monetary
+    best = int(order[0])
+    p, problem = _profitability(data, summary.customer_ids, revenue)
+    tables = [conc, rfm]
+    sentences = [
+        f"The top 20% of customers bring {share(c.top_share(0.2))} of revenue and 80% of it "
+        f"comes from {plural(k80, 'customer')} ({share(k80 / c.n)}); the Gini index is "
+        f"{number(c.gini(), digits=2)}.",
+        f"The '{segs.segments[best]}' segment brings the most revenue: "
+        f"{plural(int(segs.customers[best]), 'customer')} with "
+        f"{share(seg_revenue[best] / max(float(seg_revenue.sum()), 1e-300))} of it.",
+    ]
+    if p is not None:
+        rows = p.quantile_table(5)
+        tables.append(
+            ReportTable(
+                caption="Profitability by profit quintile (1 = most profitable)",
+                columns=("quintile", "customers", "revenue", "cost", "profit"),
+                rows=[
+                    (
+                        str(r.group),
+                        count(r.customers),
+                        money(r.revenue, cur),
+                        money(r.cost, cur),
+                        money(r.profit, cur),
+                    )
+                    for r in rows
+                ],
+                numeric=(False, True, True, True, True),
+            )
+        )
+        try:
+            w = p.whale_curve()
+            sentences.append(
+                f"Profit peaks at {share(w.peak_share, digits=0)} of the total with the top "
+                f"{share(w.peak_fraction)} of customers; the {count(w.loss_customers)} "
+                f"loss-making customers take back {money(-w.loss, cur)}."
+            )
+        except CRMError as e:
+            sentences.append(f"The whale curve is undefined here: {e}")
+    charts, notes = render_charts(_charts(c, scores, p))
     return ReportSection(
         id="segments",
-        title="segments",
-        sentences=("This section is not built yet.", "It will be in the next commit."),
-        available=False,
+        title=TITLE,
+        sentences=sentences,
+        tables=tables,
+        charts=charts,
+        notes=(*(n for n in [problem] if n), *notes),
     )

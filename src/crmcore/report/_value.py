@@ -114,18 +114,19 @@ def _charts(model: BGNBDModel, summary: RFMSummary) -> list[ChartSpec]:
         specs.append(
             ChartSpec(
                 title="P(alive) by frequency and recency",
-                alt="Heat map of the probability that a customer is still active, by number of repeat "
-                "purchases and weeks since the first purchase of the last one",
-                draw=lambda ax: matrix(model, ax=ax),
+                alt="Heat map of the probability that a customer is still active, by number of "
+                "repeat purchases and the time of the last one",
+                draw=lambda ax: matrix(model, summary, ax=ax),
             )
         )
-    expected = plot_function("frequency_recency_matrix")
-    if expected is not None:
+    check = plot_function("period_transactions")
+    if check is not None:
         specs.append(
             ChartSpec(
-                title="Expected purchases next year by frequency and recency",
-                alt="Heat map of expected purchases in the next 52 weeks by frequency and recency",
-                draw=lambda ax: expected(model, ax=ax),
+                title="Does the model fit? Customers by repeat purchases, actual vs model",
+                alt="Bars of customers with 0, 1, 2 ... repeat purchases, actual beside the "
+                "number the fitted BG/NBD model expects",
+                draw=lambda ax: check(model, summary, ax=ax),
             )
         )
     return specs
