@@ -2,7 +2,9 @@
 """Bootstrap and run crmcore's two everyday jobs with nothing but Python 3.11+ and pip.
 
     python3 tasks.py demo    # the main job: CDNOW into SQLite, then every analysis
-    python3 tasks.py test    # the whole gate: ruff, ruff format, mypy --strict, pytest + doctests
+    python3 tasks.py test    # the whole gate: ruff, ruff format, mypy --strict, API reference,
+                             # pytest + doctests
+    python3 tasks.py api DIR # the rendered API reference (pdoc, HTML) into DIR
 
 Both create ``.venv`` beside this file on first use and install crmcore
 (editable, with the ``dev`` extra) into it; later runs reinstall only when
@@ -12,11 +14,15 @@ after ``demo`` to ``python -m crmcore demo``.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import venv
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -49,6 +55,75 @@ def ensure_env() -> None:
     STAMP.write_text(digest)
 
 
+# Public names the API check lets pass without a docstring, each with its reason.
+UNDOCUMENTED_OK = {
+    # a contract test's name is its description (pytest prints it on failure)
+    "crmcore.testing.contract.RepositoryContract.test_*": "contract tests: the name says it",
+    # hypothesis rules and invariants: the name is the step that the failing run prints
+    "crmcore.testing.stateful.RepositoryStateMachine.*": "state machine steps: the name says it",
+    # known gap: the repository protocols' per-method docstrings (the class docstring
+    # documents the protocol); listed so that no new gap can join them
+    "crmcore.repositories.*Repository.*": "known gap, documented by the protocol's class",
+}
+
+
+def api(out: Path) -> int:
+    """Render crmcore's API reference with pdoc into ``out``; fail on a pdoc warning (other
+    than an annotation it shows as written) or a public module, class, function or method
+    without a docstring. Runs inside .venv (pdoc is in the ``dev`` extra)."""
+    import pkgutil
+
+    import pdoc
+    import pdoc.doc
+    import pdoc.render
+
+    import crmcore
+
+    public = (
+        m.name
+        for m in pkgutil.iter_modules(crmcore.__path__, "crmcore.")
+        if not m.name.rpartition(".")[2].startswith("_")
+    )
+    modules = ["crmcore", *sorted(public)]
+    # no source listings and no search index: both are slow to build and add nothing to check
+    pdoc.render.configure(docformat="restructuredtext", show_source=False, search=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pdoc.pdoc(*modules, output_directory=out)
+    problems = [
+        f"pdoc: {w.message}"
+        for w in caught
+        if not str(w.message).startswith("Error parsing type annotation")
+    ]
+
+    def visit(doc: pdoc.doc.Namespace) -> None:  # type: ignore[type-arg]
+        for member in doc.own_members:
+            if member.name.startswith("_") or not isinstance(
+                member, pdoc.doc.Module | pdoc.doc.Class | pdoc.doc.Function
+            ):
+                continue
+            name = member.fullname
+            if not member.docstring.strip() and not any(
+                fnmatch.fnmatchcase(name, pat) for pat in UNDOCUMENTED_OK
+            ):
+                problems.append(f"no docstring: {name}")
+            if isinstance(member, pdoc.doc.Class):
+                visit(member)
+
+    for name in modules:
+        module = pdoc.doc.Module.from_name(name)
+        if not module.docstring.strip():
+            problems.append(f"no docstring: {name}")
+        visit(module)
+    pages = sum(1 for _ in out.rglob("*.html"))
+    for p in problems:
+        print(p)
+    print(
+        f"API reference: {len(modules)} modules, {pages} pages in {out}; {len(problems)} problems"
+    )
+    return 1 if problems else 0
+
+
 def test(extra: list[str]) -> int:
     """The gate: every step runs; the exit code is non-zero if any failed."""
     steps: list[tuple[str, list[str | Path]]] = [
@@ -58,6 +133,7 @@ def test(extra: list[str]) -> int:
             [PY, "-m", "ruff", "format", "--check", "src", "tests", "benchmarks", "tasks.py"],
         ),
         ("mypy --strict src", [PY, "-m", "mypy", "--strict", "src", "tests/typing"]),
+        ("API reference (pdoc)", [PY, ROOT / "tasks.py", "api"]),
         ("pytest (tests, doctests in src and docs)", [PY, "-m", "pytest", *extra]),
     ]
     # the gate is reproducible: hypothesis draws the same examples on every machine (the "ci"
@@ -72,15 +148,25 @@ def test(extra: list[str]) -> int:
     if failed:
         print("gate FAILED: " + ", ".join(failed))
         return 1
-    print("gate passed: ruff, ruff format, mypy --strict, pytest")
+    print("gate passed: ruff, ruff format, mypy --strict, API reference, pytest")
     return 0
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"demo", "test", "setup"}:
+    if not argv or argv[0] not in {"demo", "test", "setup", "api"}:
         print(__doc__)
         return 2
     ensure_env()
+    if argv[0] == "api":
+        if Path(sys.prefix).resolve() != VENV.resolve():  # pdoc and crmcore live in .venv
+            return _run(PY, ROOT / "tasks.py", *argv)
+        if len(argv) > 1:
+            return api(Path(argv[1]).resolve())
+        tmp = Path(tempfile.mkdtemp(prefix="crmcore-api-"))
+        try:
+            return api(tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     if argv[0] == "test":
         return test(argv[1:])
     if argv[0] == "demo":
