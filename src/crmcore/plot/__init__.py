@@ -14,6 +14,9 @@ Purchase models (the diagnostic plots lifetimes users know; ``docs/plots.md``):
 :func:`plot_alive_history`, :func:`plot_cumulative_transactions`,
 :func:`plot_incremental_transactions`.
 
+Customers and segments: :func:`plot_lorenz_curve`, :func:`plot_whale_curve`,
+:func:`plot_rfm_segments`, :func:`plot_tier_migration`.
+
 >>> from crmcore.datasets import load_cdnow_sample
 >>> from crmcore.valuation import fit_bgnbd, summarize_transactions
 >>> from crmcore import plot
@@ -26,6 +29,7 @@ Purchase models (the diagnostic plots lifetimes users know; ``docs/plots.md``):
 
 from __future__ import annotations
 
+from crmcore.plot._concentration import plot_lorenz_curve, plot_whale_curve
 from crmcore.plot._history import (
     plot_alive_history,
     plot_cumulative_transactions,
@@ -37,6 +41,7 @@ from crmcore.plot._purchases import (
     plot_period_transactions,
     plot_probability_alive_matrix,
 )
+from crmcore.plot._segments import plot_rfm_segments, plot_tier_migration
 
 __all__ = [
     "plot_alive_history",
@@ -44,6 +49,10 @@ __all__ = [
     "plot_cumulative_transactions",
     "plot_frequency_recency_matrix",
     "plot_incremental_transactions",
+    "plot_lorenz_curve",
     "plot_period_transactions",
     "plot_probability_alive_matrix",
+    "plot_rfm_segments",
+    "plot_tier_migration",
+    "plot_whale_curve",
 ]

@@ -79,3 +79,19 @@ def tidy(ax: Any) -> None:
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
+
+
+def label_text(value: object, *, name: str, optional: bool = False) -> str:
+    """A short non-empty text for a label (at most 80 characters), else an error naming it."""
+    if optional and value is None:
+        return ""
+    if not isinstance(value, str) or not value.strip() or len(value) > 80:
+        raise ArgumentTypeError(
+            f"{name!r} must be a non-empty text of at most 80 characters: {value!r:.80}"
+        )
+    return value
+
+
+def currency_code(value: object) -> str | None:
+    """None or a currency code such as ``"USD"`` (any short text), else an error."""
+    return None if value is None else label_text(value, name="currency")
