@@ -17,6 +17,8 @@ Purchase models (the diagnostic plots lifetimes users know; ``docs/plots.md``):
 Customers and segments: :func:`plot_lorenz_curve`, :func:`plot_whale_curve`,
 :func:`plot_rfm_segments`, :func:`plot_tier_migration`.
 
+Sales pipeline: :func:`plot_funnel_conversion`, :func:`plot_forecast`.
+
 >>> from crmcore.datasets import load_cdnow_sample
 >>> from crmcore.valuation import fit_bgnbd, summarize_transactions
 >>> from crmcore import plot
@@ -35,6 +37,7 @@ from crmcore.plot._history import (
     plot_cumulative_transactions,
     plot_incremental_transactions,
 )
+from crmcore.plot._pipeline import plot_forecast, plot_funnel_conversion
 from crmcore.plot._purchases import (
     plot_calibration_vs_holdout,
     plot_frequency_recency_matrix,
@@ -47,7 +50,9 @@ __all__ = [
     "plot_alive_history",
     "plot_calibration_vs_holdout",
     "plot_cumulative_transactions",
+    "plot_forecast",
     "plot_frequency_recency_matrix",
+    "plot_funnel_conversion",
     "plot_incremental_transactions",
     "plot_lorenz_curve",
     "plot_period_transactions",
