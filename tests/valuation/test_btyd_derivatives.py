@@ -25,6 +25,7 @@ from crmcore.valuation import (
 )
 from crmcore.valuation.btyd import _bgbb_math, _bgnbd_loglik, gamma_gamma
 from crmcore.valuation.btyd._common import blocks, map_rft
+from crmcore.valuation.btyd._design import FitData
 
 Derivs = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
 
@@ -71,7 +72,38 @@ def test_bgnbd_family_derivatives(theta: tuple[float, ...], shift: int, seed: in
     x, tx, TT = simulate_bgnbd(BGNBDParams(0.5, 5.0, 0.8, 2.5), T, seed=seed)
     w = rng.integers(1, 4, len(x)).astype(float)
     th = np.array(theta) * np.array([1.0, 8.0, 1.0, 2.0])
-    _assert_close(lambda t: _bgnbd_loglik._loglik(t, x, tx, TT, w, shift), th)
+    rows = _bg_rows(x, tx, TT, w, np.zeros((len(x), 0)), np.zeros((len(x), 0)))
+    _assert_close(lambda t: _bgnbd_loglik.loglik(t, rows, shift), th)
+
+
+def _bg_rows(
+    x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray, zp: np.ndarray, zd: np.ndarray
+) -> _bgnbd_loglik.BGRows:
+    return _bgnbd_loglik.BGRows.build(FitData.build(x, tx, T, w, zp, zd))
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.tuples(positive, positive, positive, positive),
+    st.tuples(st.floats(0.2, 0.6), st.floats(-0.6, -0.2), st.floats(0.2, 0.6)),
+    st.sampled_from([0, 1]),
+    st.integers(0, 99),
+)
+def test_bgnbd_family_derivatives_with_covariates(
+    theta: tuple[float, ...], coef: tuple[float, ...], shift: int, seed: int
+) -> None:
+    """The one likelihood with a purchase covariate and two drop-out covariates (one of
+    them a segment, so rows share their keys): gradient and Hessian in every parameter
+    (coefficients away from 0: the differences are relative to each parameter)."""
+    rng = np.random.default_rng(seed)
+    T = np.round(rng.uniform(5, 80, 300) * 7) / 7
+    x, tx, TT = simulate_bgnbd(BGNBDParams(0.5, 5.0, 0.8, 2.5), T, seed=seed)
+    w = rng.integers(1, 4, len(x)).astype(float)
+    zp = rng.normal(size=(len(x), 1))
+    zd = np.column_stack([rng.integers(0, 2, len(x)).astype(float), rng.normal(size=len(x))])
+    rows = _bg_rows(x, tx, TT, w, zp, zd)
+    th = np.concatenate([np.array(theta) * np.array([1.0, 8.0, 1.0, 2.0]), coef])
+    _assert_close(lambda t: _bgnbd_loglik.loglik(t, rows, shift), th)
 
 
 @settings(max_examples=25, deadline=None)

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import betaln, digamma, gammaln
 
 from crmcore.arrays import FloatArray
 from crmcore.errors import ValidationError
@@ -163,22 +162,9 @@ def bg_row_derivatives(
     shift: int,
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """Per-customer BG/NBD (shift 0) or MBG/NBD (shift 1) log-likelihood and its derivatives
-    wrt r, alpha_i, a_i, b_i, with customer-specific alpha, a, b."""
-    has3 = (x > 0) | (shift == 1)
-    b3 = np.where(has3, b + x - 1 + shift, 1.0)
-    lab = betaln(a, b)
-    rx = r + x
-    log_aT = np.log(alpha + T)
-    log_atx = np.log(alpha + tx)
-    A2 = betaln(a, b + x + shift) - lab - rx * log_aT
-    A3 = np.where(has3, betaln(a + 1, b3) - lab, -np.inf) - rx * log_atx
-    L = np.logaddexp(A2, A3)
-    p3 = np.exp(A3 - L)
-    p2 = 1.0 - p3
-    ll = gammaln(rx) - gammaln(r) + r * np.log(alpha) + L
-    d_r = digamma(rx) - digamma(r) + np.log(alpha) - p2 * log_aT - p3 * log_atx
-    d_alpha = r / alpha - rx * (p2 / (alpha + T) + p3 / (alpha + tx))
-    common = digamma(a + b) - digamma(a + b + x + shift)
-    d_a = common + p3 / a
-    d_b = common - digamma(b) + p2 * digamma(b + x + shift) + p3 * np.where(has3, digamma(b3), 0.0)
-    return ll, d_r, d_alpha, d_a, d_b
+    wrt r, alpha_i, a_i, b_i, with customer-specific alpha, a, b: the fits' one row
+    likelihood (:func:`._bgnbd_loglik.row_derivatives`) in the natural scale."""
+    from crmcore.valuation.btyd._bgnbd_loglik import row_derivatives
+
+    ll, g, _ = row_derivatives(r, alpha, a, b, x, tx, T, shift, hessian=False)
+    return ll, g[0], g[1] / alpha, g[2] / a, g[3] / b

@@ -30,12 +30,11 @@ from crmcore.durations import as_time_unit, optional_time_unit
 from crmcore.errors import FitError
 from crmcore.fitting import FitSummary, initial_values, maximum_likelihood
 from crmcore.model._fields import instance
-from crmcore.valuation.btyd._bgnbd_loglik import _loglik
+from crmcore.valuation.btyd._bgnbd_loglik import BGRows, loglik
 from crmcore.valuation.btyd._blocks import Scratch, block_kernel
 from crmcore.valuation.btyd._common import (
     TIME_SCALES,
     chunked,
-    compress_rows,
     factorize_rows,
     fit_history,
     fit_rows,
@@ -45,11 +44,11 @@ from crmcore.valuation.btyd._common import (
     weights_or_ones,
 )
 from crmcore.valuation.btyd._covariates import (
-    bg_row_derivatives,
     coefficient_names,
     covariate_columns,
     named_rows,
 )
+from crmcore.valuation.btyd._design import FitData
 from crmcore.valuation.btyd._family import Params, PurchaseModelBase
 from crmcore.valuation.btyd.covariates import CovariateEffects
 
@@ -74,102 +73,56 @@ _NAMES = ("r", "alpha", "a", "b")
 
 
 def _fit(
-    frequency: npt.ArrayLike,
-    recency: npt.ArrayLike,
-    T: npt.ArrayLike,
-    weights: npt.ArrayLike | None,
+    data: FitData,
     shift: int,
     penalizer: float = 0.0,
     initial: Mapping[str, float] | Sequence[float] | None = None,
-) -> FitSummary:
+    names_given: tuple[tuple[str, ...] | None, tuple[str, ...] | None] = (None, None),
+) -> tuple[FitSummary, CovariateEffects | None]:
+    """Maximum likelihood of (r, alpha, a, b) and the covariates' coefficients (none: the
+    plain model) on the compressed rows: one likelihood (:mod:`._bgnbd_loglik`), analytic
+    Newton steps. With covariates the start is the fit without them, coefficients at 0."""
     name = "MBG/NBD" if shift else "BG/NBD"
-    x, tx, tt = fit_history(frequency, recency, T, model=name)
-    w0 = None if weights is None else weights_or_ones(weights, len(x))
-    (x, tx, tt), w = compress_rows(x, tx, tt, weights=w0)
-    total = float(w.sum())
+    x, tt, w = data.x, data.T, data.w
+    total = data.total
     if len(x) == 0:
         raise FitError(f"{name}: no customers to fit")
     mean_x = float(np.dot(w, x)) / total
     if mean_x == 0:
         raise FitError(f"{name}: no customer made a repeat purchase; the model cannot be fitted")
-    rate = mean_x / max(float(np.dot(w, tt)) / total, 1e-12)
-    theta0 = initial_values(initial, np.array([1.0, 1.0 / rate, 1.0, 3.0]), _NAMES, model=name)
-    ux, xi = np.unique(x, return_inverse=True)
-    xs = (ux, xi.astype(np.int64), np.bincount(xi, weights=w, minlength=len(ux)).astype(np.float64))
-    return maximum_likelihood(
-        lambda th: _loglik(th, x, tx, tt, w, shift, xs)[:2],
-        theta0,
-        model=name,
-        names=_NAMES,
-        n=total,
-        scales=TIME_SCALES,
-        newton=lambda th: _loglik(th, x, tx, tt, w, shift, xs),
-        penalizer=penalizer,
-        penalty_scales=time_penalty_scales(_NAMES, tt),
-    )
-
-
-def _fit_covariates(
-    frequency: npt.ArrayLike,
-    recency: npt.ArrayLike,
-    T: npt.ArrayLike,
-    weights: npt.ArrayLike | None,
-    purchase: npt.ArrayLike | None,
-    dropout: npt.ArrayLike | None,
-    shift: int,
-    penalizer: float = 0.0,
-    initial: Mapping[str, float] | Sequence[float] | None = None,
-    names_given: tuple[tuple[str, ...] | None, tuple[str, ...] | None] = (None, None),
-) -> tuple[FitSummary, CovariateEffects]:
-    """Maximum likelihood with customer-specific alpha, a, b (see :mod:`.covariates`); starts
-    from the fit without covariates, coefficients at 0."""
-    name = "MBG/NBD" if shift else "BG/NBD"
-    x, tx, tt = fit_history(frequency, recency, T, model=name)
-    n = len(x)
-    zp, pnames = covariate_columns(purchase, n, name="purchase_covariates")
-    zd, dnames = covariate_columns(dropout, n, name="dropout_covariates")
-    pnames, dnames = pnames or names_given[0], dnames or names_given[1]
-    kp, kd = zp.shape[1], zd.shape[1]
-    w0 = None if weights is None else weights_or_ones(weights, n)
-    cols, w = compress_rows(x, tx, tt, *zp.T, *zd.T, weights=w0)
-    x, tx, tt = cols[:3]
-    zp = np.column_stack(cols[3 : 3 + kp]) if kp else np.zeros((len(x), 0))
-    zd = np.column_stack(cols[3 + kp :]) if kd else np.zeros((len(x), 0))
-    base = _fit(x, tx, tt, w, shift, penalizer)
-    total = float(w.sum())
-
-    def loglik(th: FloatArray) -> tuple[float, FloatArray]:
-        r, alpha, a, b = th[:4]
-        ai = alpha * np.exp(-(zp @ th[4 : 4 + kp]))
-        m = np.exp(zd @ th[4 + kp :])
-        ll, d_r, d_al, d_a, d_b = bg_row_derivatives(r, ai, a * m, b * m, x, tx, tt, shift)
-        wal = w * d_al * ai
-        wab = w * (d_a * a * m + d_b * b * m)
-        g = [np.dot(w, d_r), wal.sum() / alpha, np.dot(w * d_a, m), np.dot(w * d_b, m)]
-        return float(np.dot(w, ll)), np.concatenate([g, -(zp.T @ wal), zd.T @ wab])
-
+    kp, kd = data.kp, data.kd
     names = list(_NAMES)
-    names += coefficient_names("purchase", pnames, kp) + coefficient_names("dropout", dnames, kd)
-    start = np.concatenate([base.estimates, np.zeros(kp + kd)])
+    names += coefficient_names("purchase", names_given[0], kp)
+    names += coefficient_names("dropout", names_given[1], kd)
+    if kp or kd:
+        base = _fit(data.plain(), shift, penalizer)[0]
+        start = np.concatenate([base.estimates, np.zeros(kp + kd)])
+    else:
+        rate = mean_x / max(float(np.dot(w, tt)) / total, 1e-12)
+        start = np.array([1.0, 1.0 / rate, 1.0, 3.0])
+    rows = BGRows.build(data)
     fit = maximum_likelihood(
-        loglik,
+        lambda th: loglik(th, rows, shift, hessian=False)[:2],
         initial_values(initial, start, names, model=name),
-        model=f"{name} with covariates",
+        model=f"{name} with covariates" if kp or kd else name,
         names=names,
         n=total,
         scales=TIME_SCALES,
         free=kp + kd,
+        newton=lambda th: loglik(th, rows, shift),
         penalizer=penalizer,
         penalty_scales=time_penalty_scales(names, tt),
     )
+    if not (kp or kd):
+        return fit, None
     th, se = np.array(fit.estimates), fit.standard_errors
     effects = CovariateEffects(
         tuple(th[4 : 4 + kp].tolist()),
         tuple(th[4 + kp :].tolist()),
         None if se is None else tuple(se[4 : 4 + kp]),
         None if se is None else tuple(se[4 + kp :]),
-        pnames,
-        dnames,
+        names_given[0],
+        names_given[1],
     )
     return fit, effects
 
@@ -501,13 +454,14 @@ def _fit_either(
         model="MBG/NBD" if shift else "BG/NBD",
         rows={"purchase_covariates": purchase, "dropout_covariates": dropout},
     )
-    x, tx, tt, w = d["frequency"], d["recency"], d["T"], d["weights"]
-    zp, zd = d["purchase_covariates"], d["dropout_covariates"]
-    if zp is None and zd is None:
-        return _fit(x, tx, tt, w, shift, penalizer, initial), None, unit
-    fit, effects = _fit_covariates(
-        x, tx, tt, w, zp, zd, shift, penalizer, initial, (pnames, dnames)
-    )
+    name = "MBG/NBD" if shift else "BG/NBD"
+    x, tx, tt = fit_history(d["frequency"], d["recency"], d["T"], model=name)
+    n = len(x)
+    w0 = None if d["weights"] is None else weights_or_ones(d["weights"], n)
+    zp, pn = covariate_columns(d["purchase_covariates"], n, name="purchase_covariates")
+    zd, dn = covariate_columns(d["dropout_covariates"], n, name="dropout_covariates")
+    data = FitData.build(x, tx, tt, w0, zp, zd)
+    fit, effects = _fit(data, shift, penalizer, initial, (pnames or pn, dnames or dn))
     return fit, effects, unit
 
 
