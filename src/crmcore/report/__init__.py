@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from crmcore.report._build import SECTION_IDS, Report, build_report
 from crmcore.report._charts import PLOT_NOTE
+from crmcore.report._example import add_example_data
 from crmcore.report._model import ReportChart, ReportSection, ReportTable
 
 __all__ = [
@@ -42,5 +43,6 @@ __all__ = [
     "ReportChart",
     "ReportSection",
     "ReportTable",
+    "add_example_data",
     "build_report",
 ]

@@ -36,7 +36,7 @@ class ChartSpec:
     title: str
     alt: str
     draw: Callable[[Any], object]
-    size: tuple[float, float] = (7.0, 3.8)
+    size: tuple[float, float] = (6.4, 3.6)
 
 
 def plotting_available() -> bool:
@@ -48,14 +48,14 @@ def plotting_available() -> bool:
     return True
 
 
-def plot_function(name: str) -> Callable[..., Any] | None:
-    """The :mod:`crmcore.plot` function ``plot_<name>`` (or ``name``), or None where this
-    version lacks it."""
+def plot_function(*names: str) -> Callable[..., Any] | None:
+    """The first :mod:`crmcore.plot` function ``plot_<name>`` (or ``name``) of ``names``, or
+    None where this version has none of them."""
     try:
         module = importlib.import_module("crmcore.plot")
     except ImportError:
         return None
-    for candidate in (f"plot_{name}", name):
+    for candidate in (c for name in names for c in (f"plot_{name}", name)):
         fn = getattr(module, candidate, None)
         if callable(fn):
             return fn  # type: ignore[no-any-return]
@@ -65,7 +65,7 @@ def plot_function(name: str) -> Callable[..., Any] | None:
 def _png(spec: ChartSpec) -> bytes:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=spec.size, dpi=110, layout="constrained")
+    fig = Figure(figsize=spec.size, dpi=100, layout="constrained")
     ax = fig.add_subplot()
     spec.draw(ax)
     buf = io.BytesIO()
@@ -80,9 +80,7 @@ def render_charts(specs: Sequence[ChartSpec]) -> tuple[tuple[ReportChart, ...], 
     fails (data the plot cannot show) is left out with a note naming it and the
     reason, so that the rest of the report is still written.
     """
-    if not specs:
-        return (), ()
-    if not plotting_available():
+    if not plotting_available():  # said in every section that has data, charts or not
         return (), (PLOT_NOTE,)
     charts: list[ReportChart] = []
     notes: list[str] = []

@@ -17,7 +17,7 @@ import numpy as np
 from crmcore._frames import Tabular, frame_columns
 from crmcore.report._model import ReportTable
 
-__all__ = ["count", "money", "number", "plural", "share", "tabular_table"]
+__all__ = ["count", "heading", "money", "number", "plural", "share", "tabular_table"]
 
 Formatter = Callable[[Any], str]
 
@@ -52,6 +52,11 @@ def share(x: object, *, digits: int = 1) -> str:
 def number(x: object, *, digits: int = 2) -> str:
     """A real number with thousands separators and ``digits`` decimals."""
     return "-" if _missing(x) else f"{float(x):,.{digits}f}"  # type: ignore[arg-type]
+
+
+def heading(label: str, currency: str | None) -> str:
+    """A column heading with the currency: ``'revenue (USD)'``."""
+    return f"{label} ({currency})" if currency else label
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:

@@ -34,16 +34,19 @@ section h2 { margin: 0 0 10px; font-size: 21px; color: var(--accent); }
 .missing { border-left: 4px solid var(--warn); }
 .note { color: var(--warn); background: #fff8e6; border-radius: 4px; padding: 6px 10px;
   margin: 8px 0; }
-.charts { display: flex; flex-wrap: wrap; gap: 16px; margin: 10px 0; }
-figure { margin: 0; flex: 1 1 480px; max-width: 100%; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(460px, 1fr)); gap: 16px;
+  margin: 10px 0 16px; }
+figure { margin: 0; min-width: 0; }
 figure img { width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
 figcaption { color: var(--muted); font-size: 13px; }
 .tables { display: flex; flex-wrap: wrap; gap: 20px; align-items: flex-start; }
 .table { flex: 1 1 420px; overflow-x: auto; }
+.table.wide { flex-basis: 100%; }
 table { border-collapse: collapse; width: 100%; font-size: 13.5px; }
 caption { text-align: left; font-weight: 600; padding: 4px 0; }
 th, td { padding: 4px 8px; border-bottom: 1px solid var(--line); text-align: left;
-  vertical-align: top; }
+  vertical-align: top; white-space: nowrap; }
+td.long { white-space: normal; min-width: 240px; }
 th { background: #eef2f6; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .tnote { color: var(--muted); font-size: 12.5px; margin: 4px 0 0; }
@@ -83,13 +86,17 @@ def _table(t: ReportTable) -> str:
         return ' class="num"' if numeric[i] else ""
 
     head = "".join(f"<th{cls(i)}>{escape(c)}</th>" for i, c in enumerate(t.columns))
+
+    def cell(i: int, v: str) -> str:
+        kind = cls(i) or (' class="long"' if len(v) > 40 else "")
+        return f"<td{kind}>{escape(v)}</td>"
+
     body = "".join(
-        "<tr>" + "".join(f"<td{cls(i)}>{escape(v)}</td>" for i, v in enumerate(row)) + "</tr>"
-        for row in t.rows
+        "<tr>" + "".join(cell(i, v) for i, v in enumerate(row)) + "</tr>" for row in t.rows
     )
     note = f'<p class="tnote">{escape(t.note)}</p>' if t.note else ""
     return (
-        f'<div class="table"><table><caption>{escape(t.caption)}</caption>'
+        f'<div class="{"table wide" if len(t.columns) > 4 else "table"}"><table><caption>{escape(t.caption)}</caption>'
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}</div>"
     )
 

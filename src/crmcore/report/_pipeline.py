@@ -22,7 +22,7 @@ from crmcore.pipeline.metrics import (
 )
 from crmcore.report._charts import ChartSpec, plot_function, render_charts
 from crmcore.report._data import ReportData
-from crmcore.report._format import count, money, number, plural, share, tabular_table
+from crmcore.report._format import count, heading, money, number, plural, share, tabular_table
 from crmcore.report._model import ReportSection
 
 __all__ = ["pipeline_section"]
@@ -88,8 +88,11 @@ def pipeline_section(data: ReportData) -> ReportSection:
             {
                 "stage": ("stage", None),
                 "count": ("deals", count),
-                "total": ("amount", lambda v: money(v, cur, digits=0)),
-                "weighted": ("weighted by probability", lambda v: money(v, cur, digits=0)),
+                "total": (heading("amount", cur), lambda v: money(v, None, digits=0)),
+                "weighted": (
+                    heading("weighted by probability", cur),
+                    lambda v: money(v, None, digits=0),
+                ),
             },
             rows=[i for i in range(len(wp.stages)) if wp.count[i] > 0] or None,
             note=f"{count(wp.count.sum())} open deals as of {data.as_of}",
@@ -111,9 +114,9 @@ def pipeline_section(data: ReportData) -> ReportSection:
                 f"Forecast of won revenue ({share(fc.level, digits=0)} band)",
                 {
                     "month": ("month", lambda v: str(v)[:7]),
-                    "expected": ("expected", lambda v: money(v, cur, digits=0)),
-                    "low": ("low", lambda v: money(v, cur, digits=0)),
-                    "high": ("high", lambda v: money(v, cur, digits=0)),
+                    "expected": (heading("expected", cur), lambda v: money(v, None, digits=0)),
+                    "low": ("low", lambda v: money(v, None, digits=0)),
+                    "high": ("high", lambda v: money(v, None, digits=0)),
                 },
                 note=f"next {MONTHS} months: {money(fc.total_expected, cur, digits=0)} "
                 f"[{money(fc.total_low, cur, digits=0)} .. {money(fc.total_high, cur, digits=0)}]",

@@ -113,11 +113,11 @@ def satisfaction_section(data: ReportData) -> ReportSection:
         rows += [
             ("CSAT answers", count(len(answers))),
             ("mean CSAT (1-5)", f"{number(c.mean)} ({number(c.mean_low)}-{number(c.mean_high)})"),
-            ("satisfied (4-5)", share(c.top_box)),
+            ("satisfied (4-5)", share(c.top2_box)),
         ]
         sentences.append(
             f"Customers rate their satisfaction {number(c.mean, digits=1)} out of 5 on average "
-            f"and {share(c.top_box, digits=0)} of {plural(len(answers), 'answer')} are satisfied "
+            f"and {share(c.top2_box, digits=0)} of {plural(len(answers), 'answer')} are satisfied "
             "(4 or 5)."
         )
     tables = [

@@ -16,9 +16,9 @@ import numpy as np
 from crmcore.errors import CRMError
 from crmcore.report._charts import ChartSpec, plot_function, render_charts
 from crmcore.report._data import ReportData
-from crmcore.report._format import count, money, number, plural, share, tabular_table
+from crmcore.report._format import count, heading, money, number, plural, share, tabular_table
 from crmcore.report._model import ReportSection, ReportTable
-from crmcore.segmentation.concentration import Concentration, concentration
+from crmcore.segmentation.concentration import concentration
 from crmcore.segmentation.profitability import (
     Profitability,
     customer_profitability,
@@ -63,18 +63,20 @@ def _profitability(
         return None, f"Profitability could not be computed from the stored costs: {e}"
 
 
-def _charts(c: Concentration, scores: RFMScores, p: Profitability | None) -> list[ChartSpec]:
+def _charts(
+    revenue: Any, cur: str | None, scores: RFMScores, p: Profitability | None
+) -> list[ChartSpec]:
     specs = []
     lorenz = plot_function("lorenz_curve")
     if lorenz is not None:
         specs.append(
             ChartSpec(
                 title="Concentration of revenue (Lorenz curve)",
-                alt="Lorenz curve: share of revenue against share of customers",
-                draw=lambda ax: lorenz(c, ax=ax),
+                alt="Lorenz curve: share of revenue held by the customers, smallest first",
+                draw=lambda ax: lorenz(revenue, currency=cur, ax=ax),
             )
         )
-    segment_map = plot_function("rfm_segment_map")
+    segment_map = plot_function("rfm_segments", "rfm_segment_map")
     if segment_map is not None:
         specs.append(
             ChartSpec(
@@ -89,7 +91,7 @@ def _charts(c: Concentration, scores: RFMScores, p: Profitability | None) -> lis
             ChartSpec(
                 title="Whale curve of customer profit",
                 alt="Cumulative profit against customers ranked from most to least profitable",
-                draw=lambda ax: whale(p, ax=ax),
+                draw=lambda ax: whale(p, currency=cur, ax=ax),
             )
         )
     return specs
@@ -134,7 +136,7 @@ def segments_section(data: ReportData) -> ReportSection:
             "customers": ("customers", count),
             "recency": ("days since last purchase", lambda v: number(v, digits=0)),
             "frequency": ("purchases", lambda v: number(v, digits=1)),
-            "monetary": (f"revenue per customer{f' ({cur})' if cur else ''}", number),
+            "monetary": (heading("revenue per customer", cur), number),
         },
         rows=order,
         note="quintile scores of recency, frequency and revenue; ordered by segment revenue",
@@ -156,14 +158,20 @@ def segments_section(data: ReportData) -> ReportSection:
         tables.append(
             ReportTable(
                 caption="Profitability by profit quintile (1 = most profitable)",
-                columns=("quintile", "customers", "revenue", "cost", "profit"),
+                columns=(
+                    "quintile",
+                    "customers",
+                    heading("revenue", cur),
+                    heading("cost", cur),
+                    heading("profit", cur),
+                ),
                 rows=[
                     (
                         str(r.group),
                         count(r.customers),
-                        money(r.revenue, cur),
-                        money(r.cost, cur),
-                        money(r.profit, cur),
+                        money(r.revenue, None, digits=0),
+                        money(r.cost, None, digits=0),
+                        money(r.profit, None, digits=0),
                     )
                     for r in rows
                 ],
@@ -179,7 +187,7 @@ def segments_section(data: ReportData) -> ReportSection:
             )
         except CRMError as e:
             sentences.append(f"The whale curve is undefined here: {e}")
-    charts, notes = render_charts(_charts(c, scores, p))
+    charts, notes = render_charts(_charts(np.maximum(revenue, 0.0), cur, scores, p))
     return ReportSection(
         id="segments",
         title=TITLE,

@@ -17,7 +17,7 @@ import numpy as np
 from crmcore.errors import CRMError
 from crmcore.report._charts import ChartSpec, plot_function, render_charts
 from crmcore.report._data import ReportData
-from crmcore.report._format import count, money, number, plural, share
+from crmcore.report._format import count, heading, money, number, plural, share
 from crmcore.report._model import ReportSection, ReportTable
 from crmcore.valuation.btyd.bgnbd import BGNBDModel, fit_bgnbd
 from crmcore.valuation.btyd.clv import customer_lifetime_value
@@ -84,8 +84,8 @@ def _cac(
         (
             str(t.channel[i]),
             count(t.customers[i]),
-            money(t.mean_clv[i], cur),
-            money(t.cac[i], cur),
+            money(t.mean_clv[i], None),
+            money(t.cac[i], None),
             number(t.ratio[i]) if t.ratio_defined[i] else "-",
             count(t.flagged_customers[i]),
         )
@@ -93,7 +93,14 @@ def _cac(
     ]
     table = ReportTable(
         caption="CLV vs CAC by acquisition channel",
-        columns=("channel", "customers", "mean CLV", "CAC", "CLV:CAC", "customers with CLV < CAC"),
+        columns=(
+            "channel",
+            "customers",
+            heading("mean CLV", cur),
+            heading("CAC", cur),
+            "CLV:CAC",
+            "customers with CLV < CAC",
+        ),
         rows=rows,
         numeric=(False, True, True, True, True, True),
         note="CAC from cost entries of category 'acquisition'; CLV over the next 12 months",
@@ -176,9 +183,9 @@ def value_section(data: ReportData) -> ReportSection:
             "purchases",
             "weeks since last",
             "P(alive)",
-            "expected purchases, next year",
-            "mean order",
-            "12-month CLV",
+            "expected purchases next year",
+            heading("mean order", cur),
+            heading("12-month CLV", cur),
         ),
         rows=[
             (
@@ -188,7 +195,7 @@ def value_section(data: ReportData) -> ReportSection:
                 number(alive[i]),
                 number(next_year[i]),
                 money(summary.monetary_value[i] if x[i] > 0 else float("nan"), None),
-                money(clv[i], cur),
+                money(clv[i], None),
             )
             for i in top.tolist()
         ],
@@ -199,10 +206,10 @@ def value_section(data: ReportData) -> ReportSection:
     band_rows = []
     for lo, hi, label in _BANDS:
         sel = (alive >= lo) & (alive < hi)
-        band_rows.append((label, count(sel.sum()), share(sel.mean()), money(clv[sel].sum(), cur)))
+        band_rows.append((label, count(sel.sum()), share(sel.mean()), money(clv[sel].sum(), None)))
     bands = ReportTable(
         caption="Customers by P(alive)",
-        columns=("P(alive)", "customers", "share", "12-month CLV"),
+        columns=("P(alive)", "customers", "share", heading("12-month CLV", cur)),
         rows=band_rows,
         numeric=(False, True, True, True),
     )
