@@ -30,6 +30,7 @@ from crmcore.arrays import IntArray, as_int_array, check_same_length
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels
 from crmcore.model.opportunity import FieldChange
+from crmcore.tables._frame_in import FrameColumns, renamed
 from crmcore.timestamps import parse_timestamps
 
 __all__ = ["FieldHistory"]
@@ -179,6 +180,49 @@ class FieldHistory(Tabular):
                 )
             )
         return out
+
+    @classmethod
+    def from_frame(cls, frame: Any, *, columns: dict[str, str] | None = None) -> FieldHistory:
+        """Build from a pandas or polars DataFrame (a LazyFrame is collected), a pyarrow Table
+        or a mapping of column name to array, with the columns of :meth:`to_columns`
+        (``reason`` optional); ``columns`` maps the frame's own names to these.
+
+        ``old`` and ``new`` are taken as the frame holds them: :meth:`to_columns` keeps the
+        Python values (Money, dates) and gives the history back exactly; a DataFrame shows
+        them as text (``to_pandas``), and text is what comes back from one.
+
+        >>> h = FieldHistory.from_arrays(opportunity_ids=["o"], sequence=[2], fields=["owner_id"],
+        ...     at=["2025-01-01"], recorded_at=["2025-01-02"], new=["bob"], old=["ann"], by=["ann"])
+        >>> FieldHistory.from_frame(h.to_pandas()).to_changes() == h.to_changes()
+        True
+        """
+        names = ("opportunity_id", "sequence", "field", "old", "new", "at", "recorded_at", "by")
+        cols = renamed(FrameColumns.of(frame), columns, allowed=(*names, "reason"))
+
+        def objects(name: str) -> npt.NDArray[Any]:
+            values = cols.values(name)
+            return values if values.dtype == object else _objects(values.tolist())
+
+        return cls.from_arrays(
+            opportunity_ids=cols.raw("opportunity_id"),
+            sequence=cols.values("sequence"),
+            fields=cols.raw("field"),
+            at=cols.values("at"),
+            recorded_at=cols.values("recorded_at"),
+            new=objects("new"),
+            old=objects("old"),
+            by=cols.raw("by"),
+            reasons=cols.raw("reason") if cols.has("reason") else None,
+        )
+
+    def to_columns(self) -> Columns:
+        """The columns as a dict of arrays (ids and names per row; ``old`` / ``new`` the
+        Python values), named as :meth:`from_frame` reads them.
+
+        >>> list(FieldHistory.from_changes([]).to_columns())
+        ['opportunity_id', 'sequence', 'field', 'old', 'new', 'at', 'recorded_at', 'by', 'reason']
+        """
+        return self._columns()
 
     def sorted(self) -> FieldHistory:
         """Rows ordered by opportunity, then sequence.

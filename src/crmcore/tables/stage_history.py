@@ -22,9 +22,31 @@ from crmcore.arrays import (
 from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels, missing_mask
 from crmcore.model.opportunity import StageChange
+from crmcore.tables._frame_in import FrameColumns, renamed
 from crmcore.timestamps import parse_timestamps
 
 __all__ = ["StageHistory"]
+
+_FRAME_ARGS = {
+    "opportunity_id": "opportunity_ids",
+    "sequence": "sequence",
+    "from_stage": "from_stage",
+    "to_stage": "to_stage",
+    "at": "at",
+    "amount": "amount",
+    "owner_id": "owner_ids",
+    "product": "products",
+    "probability": "probability",
+    "by": "by",
+    "reason": "reasons",
+    "forecast_category": "categories",
+    "currency": "currencies",
+    "recorded_at": "recorded_at",
+}
+"""Column of :meth:`StageHistory.to_columns` -> argument of :meth:`StageHistory.from_arrays`."""
+_FRAME_REQUIRED = ("opportunity_id", "sequence", "from_stage", "to_stage", "at")
+_FRAME_NUMBERS = ("sequence", "amount", "probability")
+_FRAME_TIMES = ("at", "recorded_at")
 
 _OPTIONAL_ROWS = ("probability", "by", "reason", "recorded_at", "category", "currency")
 """The optional per-row columns (each None or as long as the history)."""
@@ -285,6 +307,59 @@ class StageHistory(Tabular):
             categories=[e.forecast_category for e in ev],
             currencies=[None if e.amount is None else e.amount.currency for e in ev],
         )
+
+    @classmethod
+    def from_frame(cls, frame: Any, *, columns: dict[str, str] | None = None) -> StageHistory:
+        """Build from a pandas or polars DataFrame (a LazyFrame is collected), a pyarrow Table
+        or a mapping of column name to array: the pipeline's stage history from a data
+        warehouse or another CRM's export.
+
+        Columns are named as :meth:`to_columns` names them (so
+        ``from_frame(history.to_pandas())`` gives the history back): ``opportunity_id``,
+        ``sequence``, ``from_stage`` (missing: a creation event), ``to_stage`` and ``at``
+        are needed; ``amount``, ``owner_id``, ``product``, ``probability``, ``by``,
+        ``reason``, ``forecast_category``, ``currency`` and ``recorded_at`` are read where
+        the frame has them, with the rules of :meth:`from_arrays`. ``columns`` maps the
+        frame's own names to these (``{"deal": "opportunity_id"}``); a pandas index level
+        counts as a column. An ``owner_id`` column that is empty everywhere means no owners.
+
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"deal": ["d1", "d1"], "sequence": [0, 1],
+        ...     "from_stage": [None, "lead"], "to_stage": ["lead", "won"],
+        ...     "at": pd.to_datetime(["2025-01-02", "2025-01-09"], utc=True), "amount": [100.0, 120.0]})
+        >>> h = StageHistory.from_frame(df, columns={"deal": "opportunity_id"})
+        >>> h.stages.tolist(), h.to_stage.tolist(), h.amount.tolist()
+        (['lead', 'won'], [0, 1], [100.0, 120.0])
+        >>> StageHistory.from_frame(h.to_pandas()).to_columns()["to_stage"].tolist()
+        ['lead', 'won']
+        """
+        cols = renamed(FrameColumns.of(frame), columns, allowed=_FRAME_ARGS)
+        missing = [c for c in _FRAME_REQUIRED if not cols.has(c)]
+        if missing:
+            cols.values(missing[0])  # raises, naming the column and what the frame has
+        args: dict[str, Any] = {}
+        for column, arg in _FRAME_ARGS.items():
+            if not cols.has(column):
+                continue
+            if column in _FRAME_NUMBERS or column in _FRAME_TIMES:
+                args[arg] = cols.values(column)
+            else:
+                args[arg] = cols.raw(column)
+        owners = args.get("owner_ids")
+        if owners is not None and bool(missing_mask(np.asarray(owners, dtype=object)).all()):
+            del args["owner_ids"]  # "" everywhere: the history has no owners
+        return cls.from_arrays(**args)
+
+    def to_columns(self) -> Columns:
+        """The columns as a dict of arrays (ids and names per row, not codes), named as
+        :meth:`from_frame` reads them; the optional columns where the history has them.
+
+        >>> h = StageHistory.from_arrays(opportunity_ids=["o"], sequence=[0], from_stage=[None],
+        ...                              to_stage=["lead"], at=["2025-01-01"])
+        >>> list(h.to_columns())
+        ['opportunity_id', 'sequence', 'from_stage', 'to_stage', 'at', 'amount', 'owner_id', 'product']
+        """
+        return self._columns()
 
     def sorted(self) -> StageHistory:
         """Rows ordered by opportunity, then sequence."""

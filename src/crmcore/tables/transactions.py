@@ -26,8 +26,9 @@ from crmcore.errors import ValidationError
 from crmcore.labels import factorize_labels, missing_mask
 from crmcore.model._fields import instance
 from crmcore.model.transaction import Transaction, TransactionKind
+from crmcore.tables._frame_in import FrameColumns
 from crmcore.tables._order import total_order
-from crmcore.timestamps import as_instant, pandas_utc, parse_timestamps
+from crmcore.timestamps import as_instant, parse_timestamps
 
 __all__ = ["KIND_CODES", "TransactionLog"]
 
@@ -335,39 +336,41 @@ class TransactionLog(Tabular):
         quantity: str | None = None,
         currency: str | None = None,
     ) -> TransactionLog:
-        """Build from a pandas or polars DataFrame or a pyarrow Table (columns by name).
+        """Build from a pandas or polars DataFrame (a LazyFrame is collected), a pyarrow Table
+        or a mapping of column name to array, reading the columns by name.
 
-        Timezone-aware timestamp columns are converted to UTC; naive ones are taken as UTC.
+        The names are those of :meth:`to_columns` (so ``from_frame(log.to_pandas())`` gives
+        the log back): ``customer_id``, ``occurred_at``, ``amount``, and, where the frame has
+        them, ``kind``, ``quantity``, ``ids``, ``external_refs``, ``products``,
+        ``categories`` and ``channels``; ``customer``, ``time``, ``amount``, ``kind`` and
+        ``quantity`` name other columns (a name given must exist). A pandas index level
+        counts as a column. ``currency`` defaults to the frame's own (``DataFrame.attrs`` or
+        the Arrow schema metadata, as ``to_pandas`` and ``to_arrow`` write it). Aware times
+        are converted to UTC; naive ones are taken as UTC.
+
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"customer_id": ["a", "b"], "amount": [5.0, 2.5],
+        ...                    "occurred_at": pd.to_datetime(["2024-01-01", "2024-01-02"])})
+        >>> log = TransactionLog.from_frame(df.set_index("customer_id"), currency="EUR")
+        >>> log.to_pandas().columns.tolist()
+        ['customer_id', 'occurred_at', 'amount', 'kind']
+        >>> TransactionLog.from_frame(log.to_pandas()).currency
+        'EUR'
         """
-
-        def lookup(name: str) -> Any:
-            try:
-                return frame[name]
-            except (KeyError, IndexError, TypeError, ValueError) as e:
-                raise ValidationError(f"the frame has no column {name!r}") from e
-            except Exception as e:  # polars raises its own ColumnNotFoundError
-                raise ValidationError(f"the frame has no column {name!r}") from e
-
-        def column(name: str) -> npt.NDArray[Any]:
-            c = pandas_utc(lookup(name))  # a tz-aware pandas column as UTC datetime64
-            if hasattr(c, "to_numpy"):
-                try:
-                    arr = c.to_numpy()
-                except TypeError:
-                    arr = c.to_numpy(zero_copy_only=False)
-            else:
-                arr = np.asarray(c)
-            if arr.dtype.kind == "O" and len(arr) and isinstance(arr[0], datetime):
-                return parse_timestamps(arr, name=name)
-            return np.asarray(arr)
-
+        cols = FrameColumns.of(frame)
+        optional: dict[str, Any] = {
+            name: cols.raw(name) for name in _OPTIONAL[1:] if cols.has(name)
+        }
+        kind_col = kind if kind is not None else "kind" if cols.has("kind") else None
+        qty_col = quantity if quantity is not None else "quantity" if cols.has("quantity") else None
         return cls.from_arrays(
-            customer_ids=lookup(customer),  # as given: categories, nulls (crmcore.labels)
-            timestamps=column(time),
-            amounts=column(amount),
-            kinds=column(kind) if kind else None,
-            quantities=column(quantity) if quantity else None,
-            currency=currency,
+            customer_ids=cols.raw(customer),  # as given: categories, nulls (crmcore.labels)
+            timestamps=cols.values(time),
+            amounts=cols.values(amount),
+            kinds=cols.values(kind_col) if kind_col else None,
+            quantities=cols.values(qty_col) if qty_col else None,
+            currency=currency if currency is not None else cols.metadata("currency"),
+            **optional,
         )
 
     # -- reading ---------------------------------------------------------------------------
@@ -451,10 +454,19 @@ class TransactionLog(Tabular):
         return self.take(mask)
 
     def to_columns(self) -> dict[str, npt.NDArray[Any]]:
-        """The columns as a dict of arrays (ids per row), ready for ``pandas.DataFrame(...)``."""
+        """The columns as a dict of arrays (ids per row), ready for ``pandas.DataFrame(...)``,
+        named as :meth:`from_frame` reads them (``currency`` is the log's scalar field).
+
+        >>> log = TransactionLog.from_arrays(customer_ids=["a"], timestamps=["2024-01-01"],
+        ...                                  amounts=[5.0], currency="EUR")
+        >>> list(log.to_columns())
+        ['customer_id', 'occurred_at', 'amount', 'kind']
+        >>> TransactionLog.from_frame(log.to_columns(), currency=log.currency).amount.tolist()
+        [5.0]
+        """
         out: dict[str, npt.NDArray[Any]] = {
             "customer_id": self.row_customer_ids,
-            "time": self.time,
+            "occurred_at": self.time,
             "amount": self.amount,
             "kind": np.array([k.value for k in TransactionKind], dtype=object)[self.kind],
         }
