@@ -45,19 +45,26 @@ NONE = "(none)"
 
 
 def decile_groups(
-    values: npt.ArrayLike, groups: int = 10, *, nan_policy: str = "raise"
+    values: npt.ArrayLike,
+    groups: int = 10,
+    *,
+    nan_policy: str = "raise",
+    population: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
 ) -> npt.NDArray[np.int8]:
     """Group ``1..groups`` by value, 1 = the highest: ``1 + floor(groups · #{values > v} / n)``.
 
     Ties share the group of their first occurrence from the top. NaN values
     follow the NaN policy of :func:`~crmcore.segmentation.quantile_scores`
-    (``propagate``: group 0, ungrouped).
+    (``propagate``: group 0, ungrouped). ``population`` (distinct values, counts) ranks
+    ``values`` among that population (as :func:`~crmcore.segmentation.quantile_scores`).
 
     >>> decile_groups([100, 90, 10, 10, 5], groups=5).tolist()
     [1, 2, 3, 3, 5]
     """
     groups = as_count(groups, name="groups", low=2, high=100)
-    return quantile_scores(values, groups, reverse=True, name="values", nan_policy=nan_policy)
+    return quantile_scores(
+        values, groups, reverse=True, name="values", nan_policy=nan_policy, population=population
+    )
 
 
 def value_tiers(
@@ -66,6 +73,7 @@ def value_tiers(
     tiers: Sequence[str] = ("platinum", "gold", "silver", "bronze"),
     deciles: Sequence[int] = (1, 2, 3, 4),
     nan_policy: str = "raise",
+    population: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
 ) -> TierAssignment:
     """Tiers from value deciles (CLV or profit): ``deciles[i]`` is the number of deciles of tier ``i``.
 
@@ -73,6 +81,8 @@ def value_tiers(
     the bottom 40% bronze (ties never split, so the counts are approximate).
     A NaN value follows the one NaN policy: ``omit`` assigns the other
     customers only, ``propagate`` leaves the customer without a tier (-1).
+    ``population`` (distinct values, counts) ranks ``values`` among that population
+    (a part of the base tiered as in the whole base, :mod:`crmcore.dask`).
 
     >>> value_tiers(np.arange(10.0)).labels().tolist()
     ['bronze', 'bronze', 'bronze', 'bronze', 'silver', 'silver', 'silver', 'gold', 'gold', 'platinum']
@@ -83,7 +93,7 @@ def value_tiers(
             f"'deciles' must give each of the {len(tiers)} tiers at least one decile, "
             f"10 in all: {list(deciles)}"
         )
-    d = decile_groups(values, 10, nan_policy=nan_policy)
+    d = decile_groups(values, 10, nan_policy=nan_policy, population=population)
     table = np.repeat(np.arange(len(tiers), dtype=np.int16), counts)
     table = np.append(table, np.int16(-1))  # group 0 (a NaN row under propagate): no tier
     return TierAssignment(table[d.astype(np.int64) - 1], tuple(tiers))

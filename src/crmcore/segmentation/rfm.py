@@ -43,6 +43,7 @@ from crmcore.arrays import (
     IntArray,
     NanSplit,
     apply_nan_policy,
+    as_int_array,
     check_same_length,
     validate_nan_policy,
 )
@@ -83,6 +84,7 @@ def quantile_scores(
     reverse: bool = False,
     nan_policy: str = "raise",
     name: str = "values",
+    population: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
 ) -> npt.NDArray[np.int8]:
     """Quantile scores ``1..bins`` (see the module docstring for the formula and tie policy).
 
@@ -91,18 +93,62 @@ def quantile_scores(
     ``"omit"``: the scores of the rows kept, ranked among themselves;
     ``"propagate"``: NaN rows get score 0 (unscored) and are left out of the ranking.
 
+    ``population`` (distinct values, their counts) ranks ``values`` among that
+    population instead of among themselves: the same formula with ``n`` = the total
+    count, so a part of a customer base (a partition of a Dask DataFrame,
+    :mod:`crmcore.dask`) is scored exactly as the whole base would be, from the
+    base's value counts only.
+
     >>> quantile_scores([4.0, float("nan"), 1.0], bins=2, nan_policy="propagate").tolist()
     [2, 0, 1]
     >>> quantile_scores([4.0, float("nan"), 1.0], bins=2, nan_policy="omit").tolist()
     [2, 1]
+    >>> quantile_scores([1, 5], bins=5, population=([1, 2, 5], [3, 1, 1])).tolist()
+    [1, 5]
     """
     q = _check_bins(bins)
     validate_nan_policy(nan_policy)
+    if population is not None:
+        split = apply_nan_policy({name: values}, policy=nan_policy)
+        cuts, cmp = _population_cuts(population, q, reverse, name)
+        return _fill_unscored(split, 1 + _count_exceeding(_complete(split, name), cuts, cmp))
     raw = np.asarray(values)
     if raw.dtype.kind in "iu" and raw.ndim == 1:  # integers hold no NaN: every policy agrees
         return _scores(raw.astype(np.int64, copy=False), q, reverse)
     split = apply_nan_policy({name: values}, policy=nan_policy)
     return _fill_unscored(split, _scores(_complete(split, name), q, reverse))
+
+
+def _cut_positions(n: int, q: int, reverse: bool) -> IntArray:
+    """Sorted positions of the ``q - 1`` order statistics the scores compare against:
+    score >= j+1  ⇔  v > s[m_j − 1]  (or v < s[n − m_j] reversed), m_j = ceil(j·n/q)."""
+    m = -((-np.arange(1, q, dtype=np.int64) * n) // q)
+    out: IntArray = n - m if reverse else m - 1
+    return out
+
+
+def _population_cuts(
+    population: tuple[npt.ArrayLike, npt.ArrayLike], q: int, reverse: bool, name: str
+) -> tuple[FloatArray, Any]:
+    """The order statistics of a population given as (distinct values, counts)."""
+    if not isinstance(population, tuple) or len(population) != 2:
+        raise ValidationError(
+            f"'population' must be a pair (distinct values, counts): {population!r}"[:200]
+        )
+    split = apply_nan_policy({name: population[0]}, policy="raise")
+    vals = split.arrays[name]
+    counts = as_int_array(population[1], name="population counts")
+    check_same_length(population_values=vals, population_counts=counts)
+    if len(vals) and (counts.min() < 0 or (len(vals) > 1 and (np.diff(vals) <= 0).any())):
+        raise ValidationError(
+            "'population' must hold distinct values in increasing order and counts >= 0"
+        )
+    n = int(counts.sum())
+    if n == 0:
+        raise ValidationError("'population' must count at least one value")
+    cum = np.cumsum(counts)
+    cuts = vals[np.searchsorted(cum, _cut_positions(n, q, reverse), side="right")]
+    return cuts, np.less if reverse else np.greater
 
 
 def _complete(split: NanSplit, name: str) -> FloatArray:
@@ -138,9 +184,7 @@ def _scores(x: npt.NDArray[Any], q: int, reverse: bool) -> npt.NDArray[np.int8]:
     n = len(s)
     if n == 0:
         return np.zeros(0, dtype=np.int8)
-    m = -((-np.arange(1, q, dtype=np.int64) * n) // q)  # ceil(j·n/q), j = 1..q-1
-    # score >= j+1  ⇔  v < s[n − m_j] (reversed)  or  v > s[m_j − 1]
-    th, cmp = (s[n - m], np.less) if reverse else (s[m - 1], np.greater)
+    th, cmp = s[_cut_positions(n, q, reverse)], np.less if reverse else np.greater
     out = _count_exceeding(x, th, cmp)
     out += 1
     return out
