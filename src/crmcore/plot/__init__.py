@@ -19,6 +19,8 @@ Customers and segments: :func:`plot_lorenz_curve`, :func:`plot_whale_curve`,
 
 Sales pipeline: :func:`plot_funnel_conversion`, :func:`plot_forecast`.
 
+Satisfaction and alerts: :func:`plot_loyalty_curves`, :func:`plot_alerts_over_time`.
+
 >>> from crmcore.datasets import load_cdnow_sample
 >>> from crmcore.valuation import fit_bgnbd, summarize_transactions
 >>> from crmcore import plot
@@ -31,12 +33,14 @@ Sales pipeline: :func:`plot_funnel_conversion`, :func:`plot_forecast`.
 
 from __future__ import annotations
 
+from crmcore.plot._alerts import plot_alerts_over_time
 from crmcore.plot._concentration import plot_lorenz_curve, plot_whale_curve
 from crmcore.plot._history import (
     plot_alive_history,
     plot_cumulative_transactions,
     plot_incremental_transactions,
 )
+from crmcore.plot._loyalty import plot_loyalty_curves
 from crmcore.plot._pipeline import plot_forecast, plot_funnel_conversion
 from crmcore.plot._purchases import (
     plot_calibration_vs_holdout,
@@ -47,6 +51,7 @@ from crmcore.plot._purchases import (
 from crmcore.plot._segments import plot_rfm_segments, plot_tier_migration
 
 __all__ = [
+    "plot_alerts_over_time",
     "plot_alive_history",
     "plot_calibration_vs_holdout",
     "plot_cumulative_transactions",
@@ -55,6 +60,7 @@ __all__ = [
     "plot_funnel_conversion",
     "plot_incremental_transactions",
     "plot_lorenz_curve",
+    "plot_loyalty_curves",
     "plot_period_transactions",
     "plot_probability_alive_matrix",
     "plot_rfm_segments",

@@ -1,4 +1,8 @@
-"""A plot of loyalty curves (needs the ``plot`` extra: matplotlib).
+"""``plot_curves``: the loyalty-curve figure of crmcore 0.1, kept for its users.
+
+The plot itself lives in :func:`crmcore.plot.plot_loyalty_curves` (one place), which also
+draws a fit's confidence band and the observed rates and takes ``ax=``; this alias draws
+it on a new ``Figure`` and saves it to ``path``. Needs the ``plot`` extra (matplotlib).
 
 >>> import tempfile, pathlib
 >>> from crmcore.satisfaction import preset_curve
@@ -14,8 +18,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from crmcore.errors import ValidationError, require
 from crmcore.satisfaction.curve import LoyaltyCurve
 
@@ -29,7 +31,8 @@ def plot_curves(
     title: str = "P(loyal) by satisfaction",
     zones: bool = True,
 ) -> Any:
-    """Draw each labelled curve over satisfaction 1–5 and return the matplotlib ``Figure``.
+    """Draw each labelled curve over satisfaction 1–5 and return the matplotlib ``Figure``
+    (an alias of :func:`crmcore.plot.plot_loyalty_curves` on a new figure).
 
     With ``path`` the figure is also saved there (format from the suffix).
     With ``zones`` the zone of each point is marked (▼ defection, ○
@@ -51,28 +54,11 @@ def plot_curves(
     require("matplotlib", "plot")
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6.0, 4.0), dpi=100)
-    ax = fig.subplots()
-    levels = np.arange(1, 6)
-    markers = {"defection": "v", "indifference": "o", "affection": "^"}
-    for label, curve in curves.items():
-        p = curve.probabilities()
-        (line,) = ax.plot(levels, p, label=str(label), linewidth=2)
-        if zones:
-            z = curve.zones()
-            for s, prob in zip(levels, p, strict=True):
-                ax.plot(
-                    [s], [prob], marker=markers[z.zone_of(int(s))], color=line.get_color(),
-                    linestyle="none", label="_nolegend_",
-                )  # fmt: skip
-    ax.set_xticks(list(levels))
-    ax.set_xticklabels(["1\nvery dissatisfied", "2", "3", "4", "5\ncompletely satisfied"])
-    ax.set_ylim(0.0, 1.0)
-    ax.set_ylabel("P(loyal)")
+    from crmcore.plot import plot_loyalty_curves  # plot sits on top: imported on use only
+
+    fig = Figure(figsize=(6.0, 4.0), dpi=100, layout="constrained")
+    ax = plot_loyalty_curves(dict(curves), zones=zones, ax=fig.subplots())
     ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
-    fig.tight_layout()
     if path is not None:
         fig.savefig(Path(path))
     return fig
