@@ -118,6 +118,8 @@ class Stage:
     >>> s.finish()
     >>> [(e.done, e.total) for e in seen]
     [(0, None), (1, None), (2, None), (2, 2)]
+    >>> Stage(None, "rules", 2).done  # nobody listens
+    0
     """
 
     __slots__ = ("_done", "_finished", "_progress", "name", "total")

@@ -27,6 +27,7 @@ from crmcore.valuation.btyd.ggompertz_nbd import (
     simulate_ggompertz_nbd,
 )
 from crmcore.valuation.btyd.pareto_nbd import ParetoNBDModel, ParetoNBDParams, fit_pareto_nbd
+from crmcore.valuation.btyd.scores import CustomerScores, score_customers
 from crmcore.valuation.btyd.simulate import (
     simulate_bgbb,
     simulate_bgnbd,
@@ -48,6 +49,7 @@ __all__: list[str] = [
     "BGNBDModel",
     "BGNBDParams",
     "CovariateEffects",
+    "CustomerScores",
     "GGompertzNBDModel",
     "GGompertzNBDParams",
     "GammaGammaModel",
@@ -67,6 +69,7 @@ __all__: list[str] = [
     "fit_mbgnbd",
     "fit_pareto_nbd",
     "repeat_transaction_days",
+    "score_customers",
     "simulate_bgbb",
     "simulate_bgnbd",
     "simulate_gamma_gamma",
