@@ -88,6 +88,7 @@ def main() -> int:
     parser.add_argument("--out", default="report.png", help="screenshot path (PNG)")
     parser.add_argument("--html", help="also keep the HTML here")
     parser.add_argument("--synthetic", action="store_true", help="add the synthetic records")
+    parser.add_argument("--height", type=int, default=6000, help="window height (px)")
     args = parser.parse_args()
     if not Path(CHROMIUM).exists():
         print(f"FAIL: {CHROMIUM} is not installed (apt-get install chromium)")
@@ -127,7 +128,7 @@ def main() -> int:
                 "--enable-logging=stderr",
                 "--v=0",
                 f"--screenshot={out}",
-                "--window-size=1280,6000",
+                f"--window-size=1280,{args.height}",
                 page.as_uri(),
             ],
             work / "profile-shot",

@@ -52,6 +52,8 @@ def _charts(alerts: list[Alert], end: datetime) -> list[ChartSpec]:
             title="Alerts over time by rule",
             alt="Alerts per period, stacked by rule",
             draw=lambda ax: over_time(alerts, ax=ax),
+            caption="Read: a rising band is a rule firing more often; look at its latest "
+            "alerts below.",
         )
     ]
 

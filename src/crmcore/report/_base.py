@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from crmcore.model.transaction import TransactionKind
@@ -26,21 +28,25 @@ def _monthly(data: ReportData) -> ChartSpec:
     cur = log.currency or "amount"
 
     def draw(ax: object) -> None:
-        from typing import Any
+        from matplotlib.ticker import FuncFormatter
 
         a: Any = ax
         x = np.arange(len(grid))
         a.bar(x, revenue, color="#4c72b0", width=0.8)
         step = max(1, len(grid) // 12)
         a.set_xticks(x[::step], [str(m) for m in grid[::step]], rotation=45, ha="right")
-        a.set_ylabel(f"revenue ({cur})")
-        a.set_xlabel("month")
-        a.set_title("Revenue per month")
+        a.set_ylabel(f"Revenue ({cur})")
+        a.set_xlabel("Month")
+        a.set_title("Revenue per month, net of refunds")
+        a.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
         a.grid(axis="y", alpha=0.3)
+        a.spines[["top", "right"]].set_visible(False)
 
     return ChartSpec(
         title="Revenue per month",
         alt=f"Bar chart of revenue per month from {lo} to {hi}",
+        caption=f"Read: each bar is one month's revenue ({lo} to {hi}); a falling trend after the "
+        "first months is usual for a cohort of new customers.",
         draw=draw,
     )
 

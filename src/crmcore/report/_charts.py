@@ -31,12 +31,14 @@ PLOT_NOTE = "Charts are not shown: install crmcore[plot] for the charts."
 
 @attrs.frozen
 class ChartSpec:
-    """A chart to draw: title, text alternative, the drawing function of one Axes, size in inches."""
+    """A chart to draw: title, text alternative, the drawing function of one Axes, how to read
+    it (the caption), size in inches."""
 
     title: str
     alt: str
     draw: Callable[[Any], object]
-    size: tuple[float, float] = (6.4, 3.6)
+    caption: str = ""
+    size: tuple[float, float] = (7.2, 4.0)
 
 
 def plotting_available() -> bool:
@@ -65,7 +67,7 @@ def plot_function(*names: str) -> Callable[..., Any] | None:
 def _png(spec: ChartSpec) -> bytes:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=spec.size, dpi=100, layout="constrained")
+    fig = Figure(figsize=spec.size, dpi=90, layout="constrained")
     ax = fig.add_subplot()
     spec.draw(ax)
     buf = io.BytesIO()
@@ -86,7 +88,9 @@ def render_charts(specs: Sequence[ChartSpec]) -> tuple[tuple[ReportChart, ...], 
     notes: list[str] = []
     for spec in specs:
         try:
-            charts.append(ReportChart(title=spec.title, png=_png(spec), alt=spec.alt))
+            charts.append(
+                ReportChart(title=spec.title, png=_png(spec), alt=spec.alt, caption=spec.caption)
+            )
         except Exception as e:  # a chart must not take the report down: say what failed
             log.warning("chart %r not drawn: %s", spec.title, e)
             notes.append(f"The chart '{spec.title}' could not be drawn: {e}")

@@ -34,14 +34,11 @@ section h2 { margin: 0 0 10px; font-size: 21px; color: var(--accent); }
 .missing { border-left: 4px solid var(--warn); }
 .note { color: var(--warn); background: #fff8e6; border-radius: 4px; padding: 6px 10px;
   margin: 8px 0; }
-.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(460px, 1fr)); gap: 16px;
-  margin: 10px 0 16px; }
-figure { margin: 0; min-width: 0; }
+.body { display: flex; flex-wrap: wrap; gap: 22px 32px; align-items: flex-start; }
+figure { margin: 0; flex: 1 1 440px; max-width: 530px; min-width: 0; }
 figure img { width: 100%; height: auto; border: 1px solid var(--line); border-radius: 4px; }
 figcaption { color: var(--muted); font-size: 13px; }
-.tables { display: flex; flex-wrap: wrap; gap: 20px; align-items: flex-start; }
-.table { flex: 1 1 420px; overflow-x: auto; }
-.table.wide { flex-basis: 100%; }
+.table { flex: 0 1 auto; min-width: 340px; max-width: 100%; overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: 13.5px; }
 caption { text-align: left; font-weight: 600; padding: 4px 0; }
 th, td { padding: 4px 8px; border-bottom: 1px solid var(--line); text-align: left;
@@ -75,7 +72,7 @@ $sections
 _SECTION = Template("""<section id="$id" class="$cls">
 <h2>$title</h2>
 <div class="summary">$sentences</div>
-$notes$charts<div class="tables">$tables</div>
+$notes<div class="body">$charts$tables</div>
 </section>""")
 
 
@@ -96,7 +93,7 @@ def _table(t: ReportTable) -> str:
     )
     note = f'<p class="tnote">{escape(t.note)}</p>' if t.note else ""
     return (
-        f'<div class="{"table wide" if len(t.columns) > 4 else "table"}"><table><caption>{escape(t.caption)}</caption>'
+        f'<div class="table"><table><caption>{escape(t.caption)}</caption>'
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}</div>"
     )
 
@@ -105,7 +102,7 @@ def _chart(c: ReportChart) -> str:
     data = base64.b64encode(c.png).decode("ascii")
     return (
         f'<figure><img src="data:image/png;base64,{data}" alt="{escape(c.alt)}">'
-        f"<figcaption>{escape(c.title)}</figcaption></figure>"
+        f"<figcaption>{escape(c.caption or c.title)}</figcaption></figure>"
     )
 
 
@@ -117,7 +114,7 @@ def _section(s: ReportSection) -> str:
         title=escape(s.title),
         sentences="".join(f"<p>{escape(x)}</p>" for x in s.sentences),
         notes="".join(f'<p class="note">{escape(n)}</p>\n' for n in s.notes),
-        charts=f'<div class="charts">{charts}</div>\n' if charts else "",
+        charts=charts,
         tables="".join(_table(t) for t in s.tables),
     )
 

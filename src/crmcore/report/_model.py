@@ -70,11 +70,13 @@ class ReportTable:
 
 @attrs.frozen
 class ReportChart:
-    """A chart as a PNG image (bytes) with its title and a text alternative."""
+    """A chart as a PNG image (bytes) with its title, a text alternative and a caption that
+    says how to read it."""
 
     title: str
     png: bytes = attrs.field(repr=lambda b: f"<{len(b):,} bytes of PNG>")
     alt: str
+    caption: str = ""
 
 
 @attrs.frozen

@@ -40,6 +40,8 @@ def _charts(fh: FunnelHistory, conv: StageConversion, fc: Forecast | None) -> li
                 title="Conversion through the funnel",
                 alt="Deals reaching each stage and the share that moved on",
                 draw=lambda ax: funnel(conv, ax=ax),
+                caption="Read: each bar is the deals that reached the stage; the dark part "
+                "ended won.",
             )
         )
     ahead = plot_function("forecast")
@@ -49,6 +51,8 @@ def _charts(fh: FunnelHistory, conv: StageConversion, fc: Forecast | None) -> li
                 title="Won revenue forecast",
                 alt=f"Expected won revenue per month for {MONTHS} months with its band",
                 draw=lambda ax: ahead(fc, ax=ax),
+                caption="Read: the bar is the expected won revenue of the month, the line its "
+                "band.",
             )
         )
     return specs

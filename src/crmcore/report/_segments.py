@@ -74,6 +74,8 @@ def _charts(
                 title="Concentration of revenue (Lorenz curve)",
                 alt="Lorenz curve: share of revenue held by the customers, smallest first",
                 draw=lambda ax: lorenz(revenue, currency=cur, ax=ax),
+                caption="Read: the further the curve sags below the diagonal, the more revenue "
+                "rests on a few customers.",
             )
         )
     segment_map = plot_function("rfm_segments", "rfm_segment_map")
@@ -83,6 +85,9 @@ def _charts(
                 title="RFM segments",
                 alt="Map of the RFM segments by recency and frequency score",
                 draw=lambda ax: segment_map(scores, ax=ax),
+                caption="Read: top right are the best customers (bought recently and often), "
+                "bottom left the lost ones.",
+                size=(7.2, 5.2),
             )
         )
     whale = plot_function("whale_curve")
@@ -92,6 +97,8 @@ def _charts(
                 title="Whale curve of customer profit",
                 alt="Cumulative profit against customers ranked from most to least profitable",
                 draw=lambda ax: whale(p, currency=cur, ax=ax),
+                caption="Read: the hump above 100% is the profit the loss-making customers take "
+                "back.",
             )
         )
     return specs

@@ -124,6 +124,8 @@ def _charts(model: BGNBDModel, summary: RFMSummary) -> list[ChartSpec]:
                 alt="Heat map of the probability that a customer is still active, by number of "
                 "repeat purchases and the time of the last one",
                 draw=lambda ax: matrix(model, summary, ax=ax),
+                caption="Read: customers who bought often but not for a long time (bottom right) "
+                "are probably gone; recent buyers (top) are active.",
             )
         )
     check = plot_function("period_transactions")
@@ -134,6 +136,8 @@ def _charts(model: BGNBDModel, summary: RFMSummary) -> list[ChartSpec]:
                 alt="Bars of customers with 0, 1, 2 ... repeat purchases, actual beside the "
                 "number the fitted BG/NBD model expects",
                 draw=lambda ax: check(model, summary, ax=ax),
+                caption="Read: pairs of bars of the same height mean the model reproduces how "
+                "often customers buy, so its CLV and P(alive) can be trusted.",
             )
         )
     return specs
