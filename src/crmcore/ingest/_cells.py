@@ -286,6 +286,8 @@ def parse_money(
     >>> e6, amounts, errors = parse_money(["19.99", "999999999999.123456", "-1"])
     >>> e6.tolist(), amounts[:2].tolist(), errors
     ([19990000, 999999999999123456, 0], [19.99, 999999999999.1234], [(2, "must be >= 0 (the kind gives the direction): '-1'")])
+    >>> parse_money(["1.5", None])[2]
+    [(1, 'is required')]
     """
     n = len(cells)
     e6 = np.zeros(n, dtype=np.int64)
@@ -294,8 +296,8 @@ def parse_money(
     text = _text_only(cells)
     missing = _missing_rows(cells, text)
     errors.extend((int(i), "is required") for i in np.flatnonzero(missing))
-    if text:
-        texts = cast("Sequence[str]", cells)
+    if text:  # str or None; a missing cell is "" here (no digits: never plain, never parsed)
+        texts = cast("Sequence[str]", [c or "" for c in cells] if missing.any() else cells)
         lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
         m = np.array(texts, dtype="U19").view(np.uint32).reshape(n, 19)
         plain, e6 = amount_matrix(m, lengths)

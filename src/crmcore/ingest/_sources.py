@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import cast
+from typing import IO, Any, Union, cast
 
 import attrs
 import numpy as np
@@ -37,7 +37,7 @@ from crmcore.model._storable import text_problem
 from crmcore.repositories._args import check_batch
 from crmcore.repositories.protocols import UnitOfWork, expect_unit_of_work
 
-__all__ = ["Batch", "ByteCells", "CsvSource", "MappingSource", "resolve_columns"]
+__all__ = ["Batch", "ByteCells", "CsvSource", "MappingSource", "Source", "resolve_columns"]
 
 _UTF8 = {"utf-8", "utf8", "utf_8", "utf-8-sig", "utf_8_sig"}
 
@@ -85,7 +85,9 @@ def resolve_columns(columns: Mapping[str, str] | None, fields: Sequence[str]) ->
     return out
 
 
-def _locate_decode_error(path: Path, encoding: str, shown: str, delimiter: str) -> str:
+def _locate_decode_error(
+    path: Path, encoding: str, shown: str, delimiter: str, name: str | None = None
+) -> str:
     """Where the first undecodable byte is: line, byte in the line, and the CSV column."""
     data = path.read_bytes()
     try:
@@ -101,10 +103,10 @@ def _locate_decode_error(path: Path, encoding: str, shown: str, delimiter: str) 
         if line > 1 and 0 <= j < len(header):
             where += f", column {header[j].strip()!r}"
         return (
-            f"{path.name}, {where}: not {shown} text ({e.reason}: {data[e.start : e.end]!r}); "
+            f"{name or path.name}, {where}: not {shown} text ({e.reason}: {data[e.start : e.end]!r}); "
             "re-save the file as UTF-8 or pass the right encoding="
         )
-    return f"{path.name}: not {shown} text"
+    return f"{name or path.name}: not {shown} text"
 
 
 def _separators(buf: npt.NDArray[np.uint8], delimiter: int) -> npt.NDArray[np.int64]:
@@ -153,6 +155,8 @@ class CsvSource:
     column_of: Mapping[str, str]
     delimiter: str = ","
     encoding: str = "utf-8"
+    label: str | None = None  # the name of an uploaded file object (its bytes are in ``path``)
+    spool: object = None  # the temporary file holding an upload: deleted with the source
     header: list[str] = attrs.field(init=False, factory=list)
     index: dict[str, int] = attrs.field(init=False, factory=dict)
     line_starts: npt.NDArray[np.int64] = attrs.field(
@@ -164,7 +168,7 @@ class CsvSource:
     @property
     def name(self) -> str:
         """The file name used in messages and reports."""
-        return self.path.name
+        return self.label if self.label is not None else self.path.name
 
     def _open_encoding(self) -> str:
         enc = self.encoding.lower()
@@ -194,7 +198,7 @@ class CsvSource:
         )
         if wide_bom and "16" not in self.encoding and "32" not in self.encoding:
             raise ValidationError(
-                f"{p.name}, line 1: the file starts with a UTF-16/32 byte order mark; "
+                f"{self.name}, line 1: the file starts with a UTF-16/32 byte order mark; "
                 "re-save it as UTF-8 or pass encoding='utf-16'"
             )
         if self._scan_plain(p):
@@ -210,7 +214,7 @@ class CsvSource:
                 header = next(reader, None)
                 if header is None or not any(h.strip() for h in header):
                     raise ValidationError(
-                        f"{p.name}, line 1: the file is empty or its first line is blank "
+                        f"{self.name}, line 1: the file is empty or its first line is blank "
                         "(expected a header row)"
                     )
                 self._check_header(header)
@@ -230,21 +234,23 @@ class CsvSource:
                     if row:
                         if len(row) != width:
                             ragged.append(
-                                f"{p.name}, line {prev + 1}: {len(row)} fields, "
+                                f"{self.name}, line {prev + 1}: {len(row)} fields, "
                                 f"the header has {width} (ragged row)"
                             )
                         starts.append(prev + 1)
                     prev = reader.line_num
         except UnicodeDecodeError:
             raise ValidationError(
-                _locate_decode_error(p, self._open_encoding(), self.encoding, self.delimiter)
+                _locate_decode_error(
+                    p, self._open_encoding(), self.encoding, self.delimiter, self.name
+                )
             ) from None
         except UnicodeError as e:  # e.g. a UTF-16 stream without a byte order mark
             raise ValidationError(
-                f"{p.name}: not {self.encoding} text ({e}); pass the right encoding="
+                f"{self.name}: not {self.encoding} text ({e}); pass the right encoding="
             ) from None
         except csv.Error as e:
-            raise ValidationError(f"{p.name}, line {prev + 1}: malformed CSV ({e})") from e
+            raise ValidationError(f"{self.name}, line {prev + 1}: malformed CSV ({e})") from e
         except OSError as e:
             raise ValidationError(f"'source' {str(p)!r}: cannot read the file: {e.strerror}") from e
         if ragged:
@@ -356,14 +362,13 @@ class CsvSource:
             )
 
     def _check_header(self, raw: list[str]) -> None:
-        p = self.path
         header = [h.strip() for h in raw]
         for j, h in enumerate(header):
             if not h:
-                raise ValidationError(f"{p.name}, line 1, column {j + 1}: blank column name")
+                raise ValidationError(f"{self.name}, line 1, column {j + 1}: blank column name")
         dupes = sorted({h for h in header if header.count(h) > 1})
         if dupes:
-            raise ValidationError(f"{p.name}, line 1: repeated column name(s) {dupes}")
+            raise ValidationError(f"{self.name}, line 1: repeated column name(s) {dupes}")
         missing = [
             self.column_of.get(f, f)
             for f in self.required
@@ -371,7 +376,7 @@ class CsvSource:
         ]
         if missing:
             raise ValidationError(
-                f"{p.name}, line 1: missing column(s) {missing}; the header has {header} "
+                f"{self.name}, line 1: missing column(s) {missing}; the header has {header} "
                 "(map other names with columns={'source name': 'field'})"
             )
         self.header = header
@@ -455,8 +460,14 @@ class MappingSource:
             done += n
 
 
+Source = Union[str, "PathLike[str]", Iterable[Mapping[str, object]], IO[str], IO[bytes], Any]
+"""What an import reads: a CSV file's path, a CSV file object (text or binary, like a web
+upload), a pandas or polars DataFrame (a LazyFrame is collected), a pyarrow Table, or an
+iterable of mappings."""
+
+
 def open_source(
-    source: str | PathLike[str] | Iterable[Mapping[str, object]],
+    source: Source,
     *,
     fields: Sequence[str],
     required: Sequence[str],
@@ -464,7 +475,8 @@ def open_source(
     delimiter: str,
     encoding: str,
 ) -> CsvSource | MappingSource:
-    """A CSV source for a path, a mapping source for an iterable of mappings.
+    """A CSV source for a path or a file object, a frame source for a DataFrame or an Arrow
+    table, a mapping source for an iterable of mappings.
 
     >>> open_source([{"a": 1}], fields=("a",), required=(), column_of={}, delimiter=",",
     ...             encoding="utf-8").name
@@ -489,6 +501,14 @@ def open_source(
         codecs.lookup(encoding)
     except (LookupError, ValueError):  # ValueError: a NUL or a lone surrogate in the name
         raise ValidationError(f"'encoding' is not a known codec: {encoding!r}") from None
+    from crmcore.ingest._uploads import (  # they build on this module's sources
+        FrameSource,
+        frame_of,
+        frame_rows,
+        spool_upload,
+        upload_name,
+    )
+
     if isinstance(source, str | PathLike):
         text = str(source)
         problem = text_problem(text)
@@ -502,11 +522,35 @@ def open_source(
             delimiter=delimiter,
             encoding=encoding,
         )
+    if callable(getattr(source, "read", None)):
+        path, spool, enc = spool_upload(source, encoding)
+        return CsvSource(
+            path,
+            fields=fields,
+            required=required,
+            column_of=column_of,
+            delimiter=delimiter,
+            encoding=enc,
+            label=upload_name(source),
+            spool=spool,
+        )
+    frame = frame_of(source)
+    if frame is not None:
+        return FrameSource(
+            # sized only, for the progress total: batches() reads the frame itself
+            cast("Iterable[Mapping[str, object]]", range(frame_rows(frame))),
+            fields=fields,
+            column_of=column_of,
+            frame=frame,
+            required=tuple(required),
+        )
     if isinstance(source, bytes | Mapping) or not isinstance(source, Iterable):
         raise ValidationError(
-            f"'source' must be a CSV file path or an iterable of mappings: {source!r}"
+            "'source' must be a CSV file path or file object, a DataFrame, an Arrow table or "
+            f"an iterable of mappings: {source!r}"
         )
-    return MappingSource(source, fields=fields, column_of=column_of)
+    rows = cast("Iterable[Mapping[str, object]]", source)  # each row is checked as it is read
+    return MappingSource(rows, fields=fields, column_of=column_of)
 
 
 def check_import_options(uow: object, *, batch_size: object, time_format: object) -> UnitOfWork:
