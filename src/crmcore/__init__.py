@@ -10,6 +10,8 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import logging as _logging
+
 from crmcore.errors import (
     ConcurrencyError,
     CRMError,
@@ -29,6 +31,9 @@ from crmcore.model import (
     SurveyResponse,
     Transaction,
 )
+
+# crmcore logs to "crmcore.<package>" loggers; the application decides where they go
+_logging.getLogger("crmcore").addHandler(_logging.NullHandler())
 
 __all__ = [
     "Activity",

@@ -1,21 +1,36 @@
-"""The command line: ``python -m crmcore demo`` runs the main job end to end;
-``crmcore db check`` / ``crmcore db upgrade`` look after crmcore's tables in a database.
+"""The command line: ``crmcore COMMAND ...`` (or ``python -m crmcore COMMAND ...``).
 
-The demo loads the shipped CDNOW sample into an SQLite file through the
-validated import (a re-run stores nothing new: the import is idempotent),
-reads the transactions back as columns, and runs every analysis section on
-them: customer value, unit economics and NPS, the sales pipeline,
-segmentation, satisfaction and anomaly rules.
+Commands (``crmcore COMMAND --help`` describes each; docs/cli.md has examples):
 
-``db check URL`` prints what the first open of a unit of work would do to
-crmcore's tables (create them, migrate schema versions, re-create missing
-indexes) and exits 0 when nothing is left to do, 3 when an upgrade is due,
-1 when the database cannot be used (a foreign table of crmcore's name, a
-newer schema, no connection). ``db upgrade URL`` does it now, for
-applications that deploy schema changes as a step of their own (without
-Alembic); ``--table-prefix`` and ``--schema`` name crmcore's namespace.
+* ``import customers|transactions FILE --db URL``: the validated import of a CSV file,
+  with the reject report (``--rejects rejects.csv``);
+* ``summary --db URL``: a summary of the customer base;
+* ``fit MODEL --db URL [-o model.json]``: a fitted customer-value model as JSON;
+* ``score --db URL --model model.json -o scores.csv``: P(alive), expected purchases and
+  CLV per customer (CSV, JSON or Parquet);
+* ``rules run RULES.json --db URL [-o alerts.csv]``: anomaly rules over the transactions;
+* ``report --db URL -o report.html``: the HTML report of the customer base;
+* ``db check|upgrade URL``: crmcore's tables in a database (create, migrate);
+* ``demo``: the CDNOW sample into SQLite, then every analysis on it.
 
->>> from crmcore.cli import build_parser
+Results go to stdout (and the files named by ``-o``); errors and progress go to stderr.
+Progress is shown for long work when stderr is a terminal, or always with ``--progress``
+(``--no-progress`` hides it); ``-v`` shows crmcore's log messages (schema created or
+migrated, indexes set aside during a bulk load, rows rejected, optimiser fallbacks).
+
+Exit statuses (:data:`EXIT_STATUSES`):
+
+======  ===========================================================================
+status  meaning
+======  ===========================================================================
+0       success
+1       error: one line ``crmcore: error: ...`` on stderr says what
+2       usage: the command line is wrong (argparse's message on stderr)
+3       ``db check``: crmcore's tables need ``crmcore db upgrade``
+4       ``import``: rows were rejected (the reject report lists them)
+130     interrupted (Ctrl-C)
+======  ===========================================================================
+
 >>> build_parser().parse_args(["demo", "--sections", "summary"]).sections
 'summary'
 >>> build_parser().parse_args(["db", "check", "sqlite:///crm.db", "--table-prefix", "crm_"]).table_prefix
@@ -25,32 +40,37 @@ Alembic); ``--table-prefix`` and ``--schema`` name crmcore's namespace.
 from __future__ import annotations
 
 import argparse
-import importlib
+import logging
 import sys
-import time
-from collections.abc import Callable, Sequence
-from pathlib import Path
+import textwrap
+from collections.abc import Sequence
 
 import numpy as np
 
 from crmcore import __version__
+from crmcore._cli import _db, _demo, _imports, _report, _rules, _valuation
+from crmcore._cli._common import (
+    ERROR,
+    EXIT_STATUSES,
+    INTERRUPTED,
+    UPGRADE_DUE,
+    USAGE,
+)
+from crmcore._cli._demo import SECTIONS
 from crmcore.errors import CRMError
-from crmcore.model._storable import text_problem
 from crmcore.options import expect_instance
 from crmcore.tables import TransactionLog
 
-__all__ = ["SECTIONS", "UPGRADE_DUE", "build_parser", "customer_base_summary", "main"]
+__all__ = [
+    "EXIT_STATUSES",
+    "SECTIONS",
+    "UPGRADE_DUE",
+    "build_parser",
+    "customer_base_summary",
+    "main",
+]
 
-SECTIONS: dict[str, tuple[str, str]] = {
-    "storage": ("crmcore.repositories.demo", "Repositories: columnar reads, range scans, privacy"),
-    "clv": ("crmcore.valuation.btyd.demo", "Customer lifetime value (buy-till-you-die models)"),
-    "economics": ("crmcore.valuation.economics.demo", "Unit economics, retention and NPS"),
-    "pipeline": ("crmcore.pipeline.demo", "Sales pipeline"),
-    "segments": ("crmcore.segmentation.demo", "Segmentation and customer profitability"),
-    "satisfaction": ("crmcore.satisfaction.demo", "Satisfaction and loyalty"),
-    "anomaly": ("crmcore.anomaly.demo", "Customer-state anomaly rules"),
-}
-"""Demo section name → (module with a ``demo(write, *, transactions)`` function, title)."""
+PROG = "crmcore"
 
 
 def customer_base_summary(log: TransactionLog) -> list[str]:
@@ -84,140 +104,92 @@ def customer_base_summary(log: TransactionLog) -> list[str]:
     ]
 
 
-def _demo(args: argparse.Namespace, write: Callable[[str], None]) -> int:
-    from crmcore.ingest import import_cdnow_sample
-    from crmcore.repositories import SqlUnitOfWork
-
-    wanted = [s.strip() for s in args.sections.split(",") if s.strip()] if args.sections else []
-    unknown = [s for s in wanted if s not in SECTIONS and s != "summary"]
-    if unknown:
-        write(f"unknown section(s) {unknown}; choose from summary, {', '.join(SECTIONS)}")
-        return 2
-    problem = text_problem(args.db) or ("must not be empty" if not args.db.strip() else None)
-    if problem is not None:
-        write(f"--db {problem}: {args.db!r}")
-        return 2
-    db = Path(args.db)
-    write(f"crmcore {__version__} demo: the CDNOW sample in an embedded SQLite database ({db})")
-    write("")
-    t0 = time.perf_counter()
-    uow = SqlUnitOfWork.from_url(f"sqlite:///{db}")
-    report = import_cdnow_sample(uow)
-    write("== Validated import of the CDNOW sample")
-    write(report.summary())
-    with uow:
-        log = uow.transactions.read_log()
-    write(f"(import and columnar read: {time.perf_counter() - t0:.2f} s)")
-    write("")
-    write("== The customer base")
-    for line in customer_base_summary(log):
-        write(line)
-    for name, (module, title) in SECTIONS.items():
-        if wanted and name not in wanted:
-            continue
-        write("")
-        write(f"== {title}")
-        t1 = time.perf_counter()
-        demo: Callable[..., None] = importlib.import_module(module).demo
-        demo(write, transactions=log)
-        write(f"({name}: {time.perf_counter() - t1:.2f} s)")
-    return 0
-
-
-UPGRADE_DUE = 3
-"""Exit status of ``db check`` when ``db upgrade`` has work to do."""
-
-
-def _db(args: argparse.Namespace, write: Callable[[str], None]) -> int:
-    import sqlalchemy as sa
-
-    from crmcore.repositories.sql import make_engine
-    from crmcore.repositories.sql._engine import translate
-    from crmcore.repositories.sql.schema import (
-        SCHEMA_VERSION,
-        check_schema,
-        ensure_schema,
-        namespace,
-        schema_plan,
+def _epilog() -> str:
+    rows = "\n".join(
+        textwrap.fill(text, 78, initial_indent=f"  {code:<4} ", subsequent_indent=" " * 7)
+        for code, text in EXIT_STATUSES.items()
     )
-
-    ns = namespace(table_prefix=args.table_prefix, schema=args.schema)
-    engine = make_engine(args.url)
-    shown = engine.url.render_as_string(hide_password=True)
-    path = engine.url.database if engine.dialect.name == "sqlite" else None
-    try:
-        if args.db_command == "check":
-            if path and not path.startswith("file:") and not Path(path).exists():
-                write(f"{shown}: no database file yet; `crmcore db upgrade` would create it")
-                return UPGRADE_DUE  # (connecting would create the file)
-            with engine.connect() as conn:
-                plan = schema_plan(conn, ns)
-                version = check_schema(conn, ns)
-            where = f"crmcore's tables in {shown} ({ns.where()})"
-            if not plan:
-                write(f"{where}: schema version {version}, up to date")
-                return 0
-            state = "none yet" if version is None else f"schema version {version}"
-            write(f"{where}: {state}; this crmcore writes version {SCHEMA_VERSION}")
-            write("`crmcore db upgrade` would:")
-            for step in plan:
-                write(f"  {step}")
-            return UPGRADE_DUE
-        with engine.begin() as conn:
-            plan = schema_plan(conn, ns)
-            version = ensure_schema(conn, ns)
-        for step in plan:
-            write(f"done: {step}")
-        write(f"crmcore's tables in {shown} ({ns.where()}): schema version {version}")
-        return 0
-    except sa.exc.SQLAlchemyError as e:
-        raise translate(e, f"the database at {shown}") from e
-    finally:
-        engine.dispose()
+    return f"exit statuses:\n{rows}\n\n'crmcore COMMAND --help' describes each command."
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m crmcore``."""
-    parser = argparse.ArgumentParser(prog="python -m crmcore", description=__doc__.split("\n")[0])
+    """The argument parser of ``crmcore`` (and ``python -m crmcore``)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="crmcore: the domain logic of customer relationship management, "
+        "from the command line.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"crmcore {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="load CDNOW into SQLite and run every analysis on it")
-    demo.add_argument(
-        "--db", default="crmcore-demo.sqlite", help="SQLite file (default: %(default)s)"
+    common = argparse.ArgumentParser(add_help=False)
+    shown = common.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--progress",
+        action="store_true",
+        default=None,
+        help="show progress on stderr (default: when stderr is a terminal)",
     )
-    demo.add_argument(
-        "--sections",
-        default="",
-        help=f"comma-separated subset of: summary, {', '.join(SECTIONS)} (default: all)",
+    shown.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="never show progress"
     )
-    db = sub.add_parser("db", help="check or upgrade crmcore's tables in a database")
-    db_sub = db.add_subparsers(dest="db_command", required=True)
-    for name, text in (
-        ("check", "what the first open would do (exit status 0: up to date, 3: upgrade due)"),
-        ("upgrade", "create or migrate crmcore's tables now"),
-    ):
-        cmd = db_sub.add_parser(name, help=text)
-        cmd.add_argument(
-            "url", help="SQLAlchemy database URL (sqlite:///crm.db, postgresql+psycopg://...)"
-        )
-        cmd.add_argument("--table-prefix", default="", help="crmcore's table name prefix")
-        cmd.add_argument("--schema", default=None, help="crmcore's schema (default: the default)")
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="show crmcore's log messages on stderr (-vv: debug messages too)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (_imports, _valuation, _rules, _report, _db, _demo):
+        module.register(sub, common)
     return parser
 
 
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split("\n")[0].split()) or type(error).__name__
+    return text if len(text) <= 1000 else text[:997] + "..."
+
+
+def _log_to_stderr(verbose: int) -> logging.Handler | None:
+    if not verbose:
+        return None
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("crmcore: %(levelname)s: %(name)s: %(message)s"))
+    logger = logging.getLogger("crmcore")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+    return handler
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m crmcore`` and the ``crmcore`` script."""
+    """Entry point of ``crmcore`` and ``python -m crmcore``: runs one command and returns its
+    exit status (see the module docstring's table)."""
     if isinstance(argv, str):  # one string would be read character by character
         argv = argv.split()
-    args = build_parser().parse_args(argv)
-    run = {"demo": _demo, "db": _db}.get(args.command)
-    if run is None:  # pragma: no cover (argparse requires a command)
-        return 2
+    parser = build_parser()
     try:
-        return run(args, lambda line: print(line, flush=True))
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version (0) and usage errors (2)
+        return int(e.code) if isinstance(e.code, int) else USAGE
+    handler = _log_to_stderr(args.verbose)
+    try:
+        status: int = args.run(args, lambda line: print(line, flush=True))
+        return status
     except CRMError as e:  # a clear message on stderr, not a traceback
-        print(f"python -m crmcore: error: {e}", file=sys.stderr, flush=True)
-        return 1
+        print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr, flush=True)
+        return ERROR
+    except OSError as e:  # a file that cannot be read or written
+        print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr, flush=True)
+        return ERROR
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr, flush=True)
+        return INTERRUPTED
+    finally:
+        if handler is not None:
+            logger = logging.getLogger("crmcore")
+            logger.removeHandler(handler)
+            logger.setLevel(logging.NOTSET)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import pathlib
 
 import pytest
 from hypothesis import given, settings
@@ -75,3 +76,64 @@ def test_no_listener_costs_nothing() -> None:
 def test_an_impossible_event_is_refused(done: int, total: int, match: str) -> None:
     with pytest.raises(ValidationError, match=match):
         ProgressEvent("x", done, total)
+
+
+@settings(max_examples=8)
+@given(rows=st.integers(0, 40), batch=st.integers(1, 15), bad=st.integers(0, 3))
+def test_an_import_reports_its_rows_in_order(rows: int, batch: int, bad: int) -> None:
+    from crmcore.ingest import import_transactions
+    from crmcore.repositories import MemoryUnitOfWork
+
+    data = [
+        {"customer_id": f"c{i % 4}", "occurred_at": f"2024-01-{1 + i % 28:02d}", "amount": i}
+        for i in range(rows)
+    ] + [{"customer_id": "c", "occurred_at": "never", "amount": 1}] * bad
+    events: list[ProgressEvent] = []
+    report = import_transactions(
+        MemoryUnitOfWork(), data, currency="EUR", batch_size=batch, progress=events.append
+    )
+    _check_stream(events, rows + bad or None)
+    assert {e.stage for e in events} == {"import transactions"}
+    assert events[-1].done == report.rows_read
+
+
+def test_a_csv_import_of_customers_reports_its_rows(tmp_path: pathlib.Path) -> None:
+    from crmcore.ingest import import_customers
+    from crmcore.repositories import MemoryUnitOfWork
+
+    source = tmp_path / "c.csv"
+    source.write_text("id,name\n" + "".join(f"c{i},Name {i}\n" for i in range(25)))
+    events: list[ProgressEvent] = []
+    import_customers(MemoryUnitOfWork(), source, batch_size=10, progress=events.append)
+    assert [(e.done, e.total) for e in events] == [(0, 25), (10, 25), (20, 25), (25, 25)]
+
+
+def test_the_batch_rules_report_each_leaf_rule() -> None:
+    from crmcore.anomaly import AllOf, RobustZ, RuleSet, Threshold, detect
+    from crmcore.datasets import load_cdnow_sample
+
+    rules = RuleSet(
+        name="r",
+        rules=[
+            Threshold(name="big", at_least=300),
+            AllOf(name="both", rules=[Threshold(at_least=100), RobustZ(lookback=10, z=3.0)]),
+        ],
+    )
+    events: list[ProgressEvent] = []
+    detect(load_cdnow_sample(), rules, progress=events.append)
+    assert [(e.stage, e.done, e.total) for e in events] == [
+        ("anomaly rules", k, 3) for k in range(4)
+    ]
+
+
+def test_a_bad_progress_is_refused_before_any_work() -> None:
+    from crmcore.errors import ArgumentTypeError
+    from crmcore.ingest import import_transactions
+    from crmcore.repositories import MemoryUnitOfWork
+
+    uow = MemoryUnitOfWork()
+    row = {"customer_id": "c", "occurred_at": "2024-01-01", "amount": 1}
+    with pytest.raises(ArgumentTypeError, match="'progress' must be a function"):
+        import_transactions(uow, [row], currency="EUR", progress="yes")  # type: ignore[arg-type]
+    with uow:
+        assert uow.transactions.count() == 0

@@ -62,6 +62,7 @@ from crmcore.arrays import IntArray
 from crmcore.errors import ConfigurationError, ValidationError
 from crmcore.model._fields import instance, tuple_of
 from crmcore.options import expect_instance
+from crmcore.progress import Progress, stage
 from crmcore.tables import TransactionLog
 from crmcore.tables._order import total_order
 from crmcore.timestamps import MAX_MICROS, MIN_MICROS
@@ -386,13 +387,15 @@ def detect(
     *,
     unknown_customers: str = "queue",
     team_queue: str = DEFAULT_QUEUE,
+    progress: Progress | None = None,
 ) -> Detection:
     """Run every rule of ``ruleset`` over ``log``; see the module docstring.
 
     ``customers`` maps customer ids (as strings) to their owner, segment and
     tier. With ``unknown_customers="error"`` a customer missing from it is an
     :class:`~crmcore.anomaly.UnknownCustomerError`; with ``"queue"`` their
-    alerts go to ``team_queue``.
+    alerts go to ``team_queue``. ``progress`` (:mod:`crmcore.progress`) hears of
+    each leaf rule run (stage ``"anomaly rules"``, ``total`` the number of leaf rules).
     """
     log = expect_instance(log, TransactionLog, name="log")
     policy = check_policy(unknown_customers)
@@ -412,11 +415,14 @@ def detect(
             )
     check_amounts(log.amount)
     plan = compile_plan(ruleset)
+    tick = stage(progress, "anomaly rules", total=len(plan.leaves))
     t_all = log.time.astype("datetime64[us]").view(np.int64)
     order = total_order(log.customer, t_all, log.ids)
     table = _Table(log, order, ctx)
     names = _leaf_names(plan)
-    hits = tuple(table.run_leaf(rule, names[i]) for i, rule in enumerate(plan.leaves))
+    hits = tuple(
+        tick.counting(table.run_leaf)(rule, names[i]) for i, rule in enumerate(plan.leaves)
+    )
     fired: list[IntArray] = []
     for top, width in zip(plan.tops, plan.alert_windows, strict=True):
         if top.leaf >= 0:
@@ -429,6 +435,7 @@ def detect(
             keep[1:] = (c[1:] != c[:-1]) | (b[1:] != b[:-1])
             rows = rows[keep]
         fired.append(rows.astype(np.int64))
+    tick.finish()
     return Detection(plan, log, order, table.c, table.t, hits, tuple(fired), ctx, team_queue)
 
 

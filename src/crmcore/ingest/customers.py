@@ -27,9 +27,11 @@ from crmcore.ingest._cells import is_missing, show
 from crmcore.ingest._keys import customer_id_for
 from crmcore.ingest._sources import Batch, check_import_options, open_source, resolve_columns
 from crmcore.ingest._times import parse_times
-from crmcore.ingest.report import ImportReport, RejectedImportError, RowError
+from crmcore.ingest.report import ImportReport, RejectedImportError, RowError, log_rejected
+from crmcore.ingest.transactions import _expected_rows
 from crmcore.model import Address, Consent, ContactPoint, Customer
 from crmcore.options import as_count
+from crmcore.progress import Progress, check_progress, stage
 from crmcore.repositories.protocols import UnitOfWork
 
 __all__ = ["CUSTOMER_FIELDS", "import_customers"]
@@ -256,6 +258,7 @@ def import_customers(
     all_or_nothing: bool = False,
     delimiter: str = ",",
     encoding: str = "utf-8",
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Validate and store customers from a CSV file (a path) or an iterable of mappings.
 
@@ -269,9 +272,11 @@ def import_customers(
 
     Idempotent on ``external_key`` (rows without one: on ``id``); a row whose
     id is already stored under another key is rejected. Modes, batches and
-    the report are those of :func:`~crmcore.ingest.import_transactions`.
+    the report are those of :func:`~crmcore.ingest.import_transactions`, and so is
+    ``progress`` (stage ``"import customers"``).
     """
     uow = check_import_options(uow, batch_size=batch_size, time_format=time_format)
+    check_progress(progress)
     column_of = resolve_columns(columns, CUSTOMER_FIELDS)
     src = open_source(
         source,
@@ -289,6 +294,7 @@ def import_customers(
     errors: list[RowError] = []
     counts = {"read": 0, "stored": 0, "rejected": 0, "skipped": 0, "batches": 0}
     seen: set[str] = set()
+    tick = stage(progress, "import customers", total=_expected_rows(src) or None)
 
     def error(batch: Batch, i: int, field: str | None, reason: str) -> RowError:
         cells = batch.columns.get(field) if field else None
@@ -336,6 +342,7 @@ def import_customers(
         with uow:
             for batch in src.batches(batch_size):
                 found = prepare(batch)
+                tick.advance(len(batch))
                 if not counts["rejected"]:
                     counts["stored"] += store(batch, found)
             if counts["rejected"]:
@@ -346,13 +353,15 @@ def import_customers(
         errors.sort(key=lambda e: e.row)
         if counts["rejected"]:
             raise RejectedImportError(
-                ImportReport(
-                    source=src.name,
-                    target="customers",
-                    rows_read=counts["read"],
-                    rejected=counts["rejected"],
-                    all_or_nothing=True,
-                    errors=tuple(errors),
+                log_rejected(
+                    ImportReport(
+                        source=src.name,
+                        target="customers",
+                        rows_read=counts["read"],
+                        rejected=counts["rejected"],
+                        all_or_nothing=True,
+                        errors=tuple(errors),
+                    )
                 )
             )
     else:
@@ -364,8 +373,10 @@ def import_customers(
                     uow.commit()
                     counts["batches"] += 1
             counts["stored"] += stored
+            tick.advance(len(batch))
         errors.sort(key=lambda e: e.row)
-    return ImportReport(
+    tick.finish()
+    report = ImportReport(
         source=src.name,
         target="customers",
         rows_read=counts["read"],
@@ -376,3 +387,4 @@ def import_customers(
         all_or_nothing=all_or_nothing,
         errors=tuple(errors),
     )
+    return log_rejected(report)

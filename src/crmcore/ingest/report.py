@@ -14,6 +14,7 @@ orders.csv → transactions: 3 rows read, 1 stored, 1 rejected, 1 skipped (alrea
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import attrs
@@ -25,6 +26,26 @@ from crmcore.errors import ImportRejectedError, RepositoryError
 from crmcore.model._fields import instance, tuple_of
 
 __all__ = ["ImportInterruptedError", "ImportReport", "RejectedImportError", "RowError"]
+
+_log = logging.getLogger("crmcore.ingest")
+
+
+def log_rejected(report: ImportReport) -> ImportReport:
+    """``report`` as it is, after a warning on the ``crmcore.ingest`` logger when rows were
+    rejected (the count and the first reason; the report holds them all)."""
+    if report.rejected:
+        first = f"; first: {report.errors[0]}" if report.errors else ""
+        kept = " (nothing stored: all or nothing)" if report.all_or_nothing else ""
+        _log.warning(
+            "%s → %s: %d of %d rows rejected%s%s",
+            report.source,
+            report.target,
+            report.rejected,
+            report.rows_read,
+            kept,
+            first,
+        )
+    return report
 
 
 @attrs.frozen

@@ -61,9 +61,11 @@ from crmcore.ingest.report import (
     ImportReport,
     RejectedImportError,
     RowError,
+    log_rejected,
 )
 from crmcore.model._fields import instance
 from crmcore.parallel import get_threads
+from crmcore.progress import Progress, check_progress, stage
 from crmcore.repositories._codec import KEY_LENGTH
 from crmcore.repositories.protocols import UnitOfWork
 
@@ -310,6 +312,7 @@ def import_transactions(
     all_or_nothing: bool = False,
     delimiter: str = ",",
     encoding: str = "utf-8",
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Validate and store transactions from a CSV file (a path) or an iterable of mappings.
 
@@ -337,8 +340,12 @@ def import_transactions(
 
     ``uow`` must not be inside a ``with`` block: the import opens its own.
     A file-level problem raises ValidationError before anything is stored.
+    ``progress`` (:mod:`crmcore.progress`) hears of the rows done after each batch
+    (stage ``"import transactions"``; ``total`` the rows of a CSV file or a sized
+    iterable, else None).
     """
     uow = check_import_options(uow, batch_size=batch_size, time_format=time_format)
+    check_progress(progress)
     fixed = _fixed_currency(currency)
     if not isinstance(ref_prefix, str):
         raise ValidationError(f"'ref_prefix' must be a string: {ref_prefix!r}")
@@ -353,6 +360,8 @@ def import_transactions(
         encoding=encoding,
     )
     src.present()  # a CSV file is checked whole here, before anything is stored
+    expected = _expected_rows(src)
+    tick = stage(progress, "import transactions", total=expected or None)
     occurrences = Occurrences()
     errors: list[RowError] = []
     counts = {"read": 0, "stored": 0, "rejected": 0, "skipped": 0, "batches": 0}
@@ -384,9 +393,10 @@ def import_transactions(
                 if uow.transactions.count() == 0:
                     fresh = KeyFilter()
                 if bulk is not None:  # one transaction: the rebuild commits with the rows
-                    bulk.defer_indexes(_expected_rows(src))
+                    bulk.defer_indexes(expected)
                 for batch in src.batches(batch_size, raw=True):
                     checked, keyed = prepare(batch)
+                    tick.advance(len(checked.micros))
                     if counts["rejected"]:
                         continue
                     stored, skipped = store(uow, checked, keyed, fresh)
@@ -404,6 +414,7 @@ def import_transactions(
             raise ImportInterruptedError(report, f"storing the rows failed: {e}") from e
         if counts["rejected"]:
             raise RejectedImportError(_report(src.name, counts, errors, True, stored=0))
+        tick.finish()
         return _report(src.name, counts, errors, True)
 
     def interrupted(what: str) -> ImportInterruptedError:
@@ -412,7 +423,7 @@ def import_transactions(
     def start() -> tuple[KeyFilter | None, list[str]]:
         refresh_statistics(uow)
         empty = uow.transactions.count() == 0
-        dropped = bulk.defer_indexes(_expected_rows(src)) if bulk is not None else []
+        dropped = bulk.defer_indexes(expected) if bulk is not None else []
         return (KeyFilter() if empty else None), dropped
 
     fresh, deferred = attempt(uow, start, what="starting the import", interrupted=interrupted)
@@ -468,6 +479,7 @@ def import_transactions(
                 counts["batches"] += 1
             counts["stored"] += stored
             counts["skipped"] += skipped
+            tick.advance(len(checked.micros))
             item = prepare_next() if not ahead else ahead[0].result()
     except BaseException as e:
         if pool is not None:
@@ -489,6 +501,7 @@ def import_transactions(
             "engine rebuilds them)",
             interrupted=interrupted,
         )
+    tick.finish()
     return _report(src.name, counts, errors, False)
 
 
@@ -503,7 +516,7 @@ def _report(
     read = counts["read"]
     rejected = counts["rejected"]
     stored_n = counts["stored"] if stored is None else stored
-    return ImportReport(
+    report = ImportReport(
         source=source,
         target="transactions",
         rows_read=read,
@@ -514,3 +527,4 @@ def _report(
         all_or_nothing=all_or_nothing,
         errors=tuple(errors),
     )
+    return log_rejected(report)

@@ -479,6 +479,8 @@ class SqlTransactionRepository(SqlTable[Transaction]):
                 if index.info.get("base") in _ORDER_INDEXES and index.name in present:
                     conn.execute(sa.schema.DropIndex(index, if_exists=True))  # racing importers
                     dropped.append(str(index.name))
+            if dropped:
+                _log.info("bulk load of ~%d rows: dropped the indexes %s", rows, dropped)
             return dropped
 
     def restore_indexes(self) -> builtins.list[str]:
@@ -486,7 +488,10 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         their names. Idempotent: a no-op when every index is there (see :meth:`defer_indexes`).
         """
         with self._uow._writing("rebuilding the transaction indexes") as conn:
-            return schema.create_missing_indexes(conn, self.table)
+            rebuilt = schema.create_missing_indexes(conn, self.table)
+            if rebuilt:
+                _log.info("rebuilt the indexes %s after a bulk load", rebuilt)
+            return rebuilt
 
     def read_log(
         self,

@@ -32,6 +32,7 @@ stamp and columns) and refuses a foreign one naming it
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
@@ -53,6 +54,8 @@ from crmcore.repositories.sql._tables import (
     exact_collation,
     namespace,
 )
+
+_log = logging.getLogger("crmcore.repositories")
 
 __all__ = [
     "MIGRATIONS",
@@ -312,15 +315,20 @@ def ensure_schema(conn: Connection, namespace: Namespace | None = None) -> int:
         stamp.create(conn, checkfirst=True)
         conn.execute(sa.insert(stamp).values(name="crmcore", version=SCHEMA_VERSION))
         version = SCHEMA_VERSION
+        _log.info("creating crmcore's tables at schema version %d (%s)", version, ns.where())
     while version < SCHEMA_VERSION:  # the steps first: new tables reference migrated ones
         step = MIGRATIONS.get(version)
         if step is None:  # pragma: no cover (every version below SCHEMA_VERSION has a step)
             raise RepositoryError(f"no migration from schema version {version}")
         step(conn, ns.tables)
         version += 1
+        _log.info("migrated crmcore's tables to schema version %d (%s)", version, ns.where())
         conn.execute(sa.update(stamp).where(stamp.c.name == "crmcore").values(version=version))
     ns.metadata.create_all(conn, checkfirst=True)
-    _create_indexes(conn, _missing_indexes(conn, ns))
+    missing = _missing_indexes(conn, ns)
+    if missing:
+        _log.info("re-creating %d missing index(es) of crmcore's tables", len(missing))
+    _create_indexes(conn, missing)
     return version
 
 

@@ -1,0 +1,244 @@
+"""What every command shares: exit statuses, the database option, output files, progress."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, TextIO
+
+import numpy as np
+
+from crmcore._frames import Tabular, frame_columns
+from crmcore.errors import ValidationError, require
+from crmcore.progress import Progress, ProgressEvent
+
+Write = Callable[[str], None]
+"""Writes one line of a command's output (stdout)."""
+
+OK = 0
+"""Exit status: the command did what it was asked."""
+ERROR = 1
+"""Exit status: an error; one line ``crmcore: error: ...`` on stderr says what."""
+USAGE = 2
+"""Exit status: the command line itself is wrong (argparse's usage message on stderr)."""
+UPGRADE_DUE = 3
+"""Exit status of ``db check`` when ``db upgrade`` has work to do."""
+REJECTED = 4
+"""Exit status of ``import`` when rows were rejected (the others are stored, unless
+``--all-or-nothing``; ``--rejects`` names the file that lists them)."""
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (what shells use for SIGINT)."""
+
+EXIT_STATUSES: dict[int, str] = {
+    OK: "success",
+    ERROR: "error: one line 'crmcore: error: ...' on stderr says what (bad data, a database "
+    "that cannot be used, a missing optional extra, a file that cannot be read)",
+    USAGE: "usage: the command line is wrong (unknown command or option, missing argument)",
+    UPGRADE_DUE: "db check: crmcore's tables need 'crmcore db upgrade'",
+    REJECTED: "import: rows were rejected (the reject report lists them)",
+    INTERRUPTED: "interrupted (Ctrl-C)",
+}
+"""Every exit status of ``crmcore`` and what it means."""
+
+
+def add_db(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """``--db URL`` with crmcore's namespace options (``--table-prefix``, ``--schema``)."""
+    parser.add_argument(
+        "--db",
+        required=required,
+        metavar="URL",
+        help="database: a SQLAlchemy URL (sqlite:///crm.db, postgresql+psycopg://...) "
+        "or the path of an SQLite file",
+    )
+    parser.add_argument(
+        "--table-prefix", default="", metavar="PREFIX", help="crmcore's table name prefix"
+    )
+    parser.add_argument(
+        "--schema", default=None, help="crmcore's database schema (default: the default)"
+    )
+
+
+def db_url(value: str) -> str:
+    """A SQLAlchemy URL from ``--db``: a URL as it is, a plain path as an SQLite file."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"'--db' must be a database URL or an SQLite file: {value!r}")
+    return value if "://" in value else f"sqlite:///{value}"
+
+
+@contextmanager
+def unit_of_work(args: argparse.Namespace) -> Iterator[Any]:
+    """The SQL unit of work of ``--db`` (its engine disposed at the end)."""
+    from crmcore.repositories import SqlUnitOfWork
+
+    uow = SqlUnitOfWork.from_url(
+        db_url(args.db), table_prefix=args.table_prefix, schema=args.schema
+    )
+    try:
+        yield uow
+    finally:
+        uow.close()
+
+
+def read_log(args: argparse.Namespace) -> Any:
+    """Every transaction stored in ``--db``, as columns (an error when there is none)."""
+    with unit_of_work(args) as uow, uow:
+        log = uow.transactions.read_log()
+    if not len(log):
+        raise ValidationError(
+            f"the database {args.db!r} holds no transactions: import some first "
+            "(crmcore import transactions FILE --db URL)"
+        )
+    return log
+
+
+# -- output files ----------------------------------------------------------------------------
+
+
+def _csv_cell(kind: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if kind == "float":
+        return "" if math.isnan(value) else repr(float(value))
+    if kind == "instant":
+        if np.isnat(value):
+            return ""
+        whole = int(value.astype("datetime64[us]").astype(np.int64)) % 1_000_000 == 0
+        return str(np.datetime_as_string(value, unit="s" if whole else "us", timezone="UTC"))
+    if kind == "date":
+        return "" if np.isnat(value) else str(value)
+    if kind == "bool":
+        return "true" if value else "false"
+    return str(value.item() if isinstance(value, np.generic) else value)
+
+
+def write_csv(result: Tabular, stream: IO[str]) -> int:
+    """``result``'s columns as CSV (a header, then one line per row; missing: empty; floats
+    written exactly); returns the rows written."""
+    cols = frame_columns(result)
+    out = csv.writer(stream, lineterminator="\n")
+    out.writerow([c.name for c in cols])
+    n = len(cols[0].values) if cols else 0
+    lists = [c.values.tolist() if c.kind not in ("instant", "date") else c.values for c in cols]
+    for i in range(n):
+        row = []
+        for c, values in zip(cols, lists, strict=True):
+            missing = c.missing is not None and bool(c.missing[i])
+            row.append("" if missing else _csv_cell(c.kind, values[i]))
+        out.writerow(row)
+    return n
+
+
+def table_format(target: str, *, what: str) -> str:
+    """The format of an output file by its extension (``.csv``, ``.parquet``, ``.json``;
+    ``-``: CSV on stdout); checked before any work is done."""
+    suffix = Path(target).suffix.lower() if target != "-" else ".csv"
+    if suffix not in (".csv", ".parquet", ".json"):
+        raise ValidationError(
+            f"{what} must end in .csv, .parquet or .json (or be - for stdout): {target!r}"
+        )
+    if suffix == ".parquet":
+        require("pyarrow.parquet", "arrow")
+    return suffix
+
+
+def write_table(result: Tabular, target: str, *, what: str) -> int:
+    """Write ``result`` to ``target`` by its extension: ``.csv``, ``.parquet`` (pyarrow, the
+    ``arrow`` extra), ``.json`` (one object per row); ``-`` is CSV on stdout. Returns the
+    rows written; nothing is written when the format is refused."""
+    suffix = table_format(target, what=what)
+    if suffix == ".parquet":
+        pq: Any = require("pyarrow.parquet", "arrow")
+        table = result.to_arrow()
+        pq.write_table(table, target)
+        return int(table.num_rows)
+    if suffix == ".json":
+        import json
+
+        cols = frame_columns(result)
+        rows = [
+            {
+                c.name: None
+                if (c.missing is not None and c.missing[i])
+                else _json_cell(c.kind, c.values[i])
+                for c in cols
+            }
+            for i in range(len(cols[0].values) if cols else 0)
+        ]
+        text = json.dumps(rows, indent=2, allow_nan=False)
+        _write_text(target, text + "\n")
+        return len(rows)
+    buffer = io.StringIO()
+    n = write_csv(result, buffer)
+    _write_text(target, buffer.getvalue())
+    return n
+
+
+def _json_cell(kind: str, value: Any) -> Any:
+    if kind == "float":
+        return None if math.isnan(value) else float(value)
+    if kind in ("instant", "date"):
+        return _csv_cell(kind, value) or None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _write_text(target: str, text: str) -> None:
+    if target == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    Path(target).write_text(text, encoding="utf-8")
+
+
+# -- progress on stderr ----------------------------------------------------------------------
+
+
+class StderrProgress:
+    """A :data:`~crmcore.progress.Progress` that shows each stage on stderr: one line
+    rewritten in place on a terminal (at most 10 times a second), or a line at the start,
+    at every tenth and at the end of a stage otherwise."""
+
+    def __init__(self, stream: TextIO, *, tty: bool) -> None:
+        self.stream, self.tty = stream, tty
+        self._last = 0.0
+        self._tenth = -1
+        self._stage: str | None = None
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.stage != self._stage:
+            self._stage, self._tenth = event.stage, -1
+        done = event.total is not None and event.done >= event.total
+        frac = event.fraction
+        text = f"{event.stage}: {event.done:,}" + (
+            f" of {event.total:,} ({frac:.0%})"
+            if event.total is not None and frac is not None
+            else ""
+        )
+        now = time.monotonic()
+        if self.tty:
+            if done or event.done == 0 or now - self._last >= 0.1:
+                self._last = now
+                self.stream.write("\r\x1b[K" + text + ("\n" if done else ""))
+                self.stream.flush()
+            return
+        tenth = -1 if frac is None else int(frac * 10)
+        if event.done == 0 or done or tenth > self._tenth:
+            self._tenth = max(self._tenth, tenth)
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+
+def progress_of(args: argparse.Namespace) -> Progress | None:
+    """The progress callback of a command: on stderr when it is a terminal or with
+    ``--progress``; None otherwise (and with ``--no-progress``)."""
+    wanted = getattr(args, "progress", None)
+    tty = sys.stderr.isatty()
+    if wanted is False or (wanted is None and not tty):
+        return None
+    return StderrProgress(sys.stderr, tty=tty)
