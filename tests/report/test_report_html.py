@@ -220,6 +220,30 @@ def test_any_text_round_trips_through_the_page(cells: list[str]) -> None:
     assert all(c.replace("\r", "\n") in text.replace("\r", "\n") for c in cells)
 
 
+def test_progress_events_and_bad_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crmcore.errors import ArgumentTypeError, ValidationError
+    from crmcore.progress import ProgressEvent
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    events: list[ProgressEvent] = []
+    uow = MemoryUnitOfWork()  # nothing stored: every section says so
+    r = build_report(uow, progress=events.append)
+    assert [(e.stage, e.done, e.total) for e in events] == [
+        ("report", i, len(SECTION_IDS) + 1) for i in range(len(SECTION_IDS) + 2)
+    ]
+    assert [s.id for s in r.sections] == list(SECTION_IDS)
+    assert not any(s.available for s in r.sections)
+    assert parse(r.html).problems == []
+    with pytest.raises(ArgumentTypeError, match="'progress' must be a function"):
+        build_report(uow, progress=3)
+    with pytest.raises(ArgumentTypeError, match="'source' must be a database URL"):
+        build_report(42)
+    with pytest.raises(ValidationError, match="does not exist"):
+        build_report("sqlite:////nonexistent/dir/crm.db")
+    with pytest.raises(ValidationError, match="'title' must be a non-empty text"):
+        build_report(uow, title=" ")
+
+
 def test_when_as_of_is_given_later_rows_are_left_out(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # no charts: faster, not under test
     uow = example(customers=60, deals=6)

@@ -6,11 +6,11 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import attrs
 
 from crmcore import __version__
+from crmcore.progress import Progress, check_progress, stage
 from crmcore.report._data import ReportData, open_source, read_data
 from crmcore.report._html import render_page
 from crmcore.report._model import ReportSection, write_text
@@ -69,51 +69,43 @@ class Report:
         raise KeyError(f"no section {section_id!r}: {[s.id for s in self.sections]}")
 
 
-def _tick(progress: Any, done: int, total: int, label: str) -> None:
-    if progress is not None:
-        progress(done, total, label)
-
-
 def build_report(
     source: object,
     *,
     title: str | None = None,
     as_of: object = None,
-    progress: Callable[[int, int, str], object] | None = None,
+    progress: Progress | None = None,
 ) -> Report:
     """Build the HTML report of the customer base stored in ``source``.
 
     ``source`` is a database URL (``sqlite:///crm.db``, ``postgresql+psycopg://…``),
     the path of an SQLite file, or a unit of work of any backend. ``as_of`` is
     the day the report describes (transactions up to the end of it; default:
-    the day of the last transaction). ``progress`` is called with
-    ``(done, total, label)`` before each section and once at the end.
+    the day of the last transaction). ``progress`` (:data:`crmcore.progress.Progress`)
+    receives events of stage ``"report"``: one unit for reading the data, one for
+    each section.
     A section whose data the source does not hold says so instead of failing.
     """
     if title is not None and (not isinstance(title, str) or not title.strip()):
         from crmcore.errors import ValidationError
 
         raise ValidationError(f"'title' must be a non-empty text: {title!r}")
-    if progress is not None and not callable(progress):
-        from crmcore.errors import ArgumentTypeError
-
-        raise ArgumentTypeError(f"'progress' must be callable: {progress!r}")
+    checked = check_progress(progress)
     builders = _builders()
-    total = len(builders) + 1
     t0 = time.perf_counter()
     uow, release = open_source(source)
-    try:
-        _tick(progress, 0, total, "reading the data")
-        data = read_data(uow, as_of)
-    finally:
-        release()
-    sections = []
-    for i, (sid, _, build) in enumerate(builders, start=1):
-        _tick(progress, i, total, sid)
-        t1 = time.perf_counter()
-        sections.append(build(data))
-        log.info("report section %s: %.2f s", sid, time.perf_counter() - t1)
-    _tick(progress, total, total, "done")
+    with stage(checked, "report", total=len(builders) + 1) as step:
+        try:
+            data = read_data(uow, as_of)
+        finally:
+            release()
+        step.advance()
+        sections = []
+        for sid, _, build in builders:
+            t1 = time.perf_counter()
+            sections.append(build(data))
+            log.info("report section %s: %.2f s", sid, time.perf_counter() - t1)
+            step.advance()
     day = str(data.as_of)
     name = title or f"Customer base report as of {day}"
     subtitle = f"{data.log.n_customers:,} customers, {len(data.log):,} transactions up to {day}" + (

@@ -6,6 +6,8 @@
 >>> s = ReportSection(id="value", title="Value", sentences=("One.", "Two."), tables=(t,))
 >>> s.available, s.charts
 (True, ())
+>>> ReportChart(title="Revenue", png=b"PNG bytes.", alt="Bars of revenue per month")
+ReportChart(title='Revenue', png=<10 bytes of PNG>, alt='Bars of revenue per month', caption='')
 """
 
 from __future__ import annotations
