@@ -235,7 +235,7 @@ def test_progress_events_and_bad_arguments(monkeypatch: pytest.MonkeyPatch) -> N
     assert not any(s.available for s in r.sections)
     assert parse(r.html).problems == []
     with pytest.raises(ArgumentTypeError, match="'progress' must be a function"):
-        build_report(uow, progress=3)
+        build_report(uow, progress=3)  # type: ignore[arg-type]
     with pytest.raises(ArgumentTypeError, match="'source' must be a database URL"):
         build_report(42)
     with pytest.raises(ValidationError, match="does not exist"):
