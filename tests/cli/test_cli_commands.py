@@ -281,6 +281,12 @@ def test_an_error_is_one_line_on_stderr(
 
 
 def test_an_empty_database_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for command in (["summary"], ["fit", "bgnbd"], ["report", "-o", "r.html"]):
+        assert main([*command, "--db", str(tmp_path / "none.db")]) == 1
+        assert "no database file at" in capsys.readouterr().err
+        assert not (tmp_path / "none.db").exists()  # not created by a command that reads
+    with SqlUnitOfWork.from_url(f"sqlite:///{tmp_path / 'empty.db'}") as uow:
+        uow.commit()
     assert main(["summary", "--db", str(tmp_path / "empty.db")]) == 1
     assert "holds no transactions: import some first" in capsys.readouterr().err
 

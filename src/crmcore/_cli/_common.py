@@ -72,14 +72,35 @@ def db_url(value: str) -> str:
     return value if "://" in value else f"sqlite:///{value}"
 
 
+def missing_sqlite_file(url: str) -> str | None:
+    """The path of an SQLite file that ``url`` names and that does not exist (None: the
+    file exists, or the URL is in memory or of another database)."""
+    import sqlalchemy as sa
+
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return None  # the engine names what is wrong with the URL
+    path = parsed.database
+    if not parsed.drivername.startswith("sqlite") or not path or path.startswith("file:"):
+        return None
+    return None if Path(path).exists() else path
+
+
 @contextmanager
-def unit_of_work(args: argparse.Namespace) -> Iterator[Any]:
-    """The SQL unit of work of ``--db`` (its engine disposed at the end)."""
+def unit_of_work(args: argparse.Namespace, *, create: bool = False) -> Iterator[Any]:
+    """The SQL unit of work of ``--db`` (its engine disposed at the end); a missing SQLite
+    file is an error unless ``create`` (an import makes the file and crmcore's tables)."""
     from crmcore.repositories import SqlUnitOfWork
 
-    uow = SqlUnitOfWork.from_url(
-        db_url(args.db), table_prefix=args.table_prefix, schema=args.schema
-    )
+    url = db_url(args.db)
+    missing = None if create else missing_sqlite_file(url)
+    if missing is not None:
+        raise ValidationError(
+            f"no database file at {missing!r}: import data first "
+            "(crmcore import transactions FILE --db URL)"
+        )
+    uow = SqlUnitOfWork.from_url(url, table_prefix=args.table_prefix, schema=args.schema)
     try:
         yield uow
     finally:

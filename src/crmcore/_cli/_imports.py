@@ -46,7 +46,7 @@ def run(args: argparse.Namespace, write: Write) -> int:
         "encoding": args.encoding,
         "progress": progress_of(args),
     }
-    with unit_of_work(args) as uow:
+    with unit_of_work(args, create=True) as uow:
         try:
             if args.target == "customers":
                 report = import_customers(uow, args.file, **options)

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from crmcore._cli._common import OK, Write, add_db, db_url, progress_of
+from crmcore._cli._common import OK, Write, add_db, db_url, missing_sqlite_file, progress_of
 from crmcore.errors import ValidationError
 from crmcore.progress import Progress, ProgressEvent
 
@@ -21,6 +21,12 @@ def run(args: argparse.Namespace, write: Write) -> int:
     progress = progress_of(args)
     if progress is not None:
         options["progress"] = _sections(progress)
+    missing = missing_sqlite_file(db_url(args.db))
+    if missing is not None:
+        raise ValidationError(
+            f"no database file at {missing!r}: import data first "
+            "(crmcore import transactions FILE --db URL)"
+        )
     if args.table_prefix or args.schema:
         from crmcore.repositories import SqlUnitOfWork
 
