@@ -320,3 +320,24 @@ def test_verbose_shows_crmcore_log_messages(
     assert "crmcore: WARNING: crmcore.ingest: " in err and "2 of 7 rows rejected" in err
     assert main(["summary", "--db", url]) == 0  # the handler is gone after the command
     assert capsys.readouterr().err == ""
+
+
+def test_progress_on_a_terminal_is_one_line_rewritten() -> None:
+    import io
+
+    from crmcore._cli._common import StderrProgress
+    from crmcore.progress import stage
+
+    screen = io.StringIO()
+    with stage(StderrProgress(screen, tty=True), "import transactions", total=3) as tick:
+        tick.advance(3)
+    with stage(StderrProgress(screen, tty=True), "fit BG/NBD") as tick:
+        tick.advance(2)
+    shown = screen.getvalue().split("\r\x1b[K")  # each update rewrites the line
+    assert shown[:3] == [
+        "",
+        "import transactions: 0 of 3 (0%)",
+        "import transactions: 3 of 3 (100%)\n",
+    ]
+    assert shown[3] == "fit BG/NBD: 0" and shown[-1] == "fit BG/NBD: 2 of 2 (100%)\n"
+    assert screen.getvalue().count("\n") == 2  # a stage ends its line once

@@ -87,19 +87,26 @@ def missing_sqlite_file(url: str) -> str | None:
     return None if Path(path).exists() else path
 
 
+def existing_db_url(value: str) -> str:
+    """:func:`db_url` of a database that a command reads: a missing SQLite file is an error
+    (connecting would create an empty one)."""
+    url = db_url(value)
+    missing = missing_sqlite_file(url)
+    if missing is not None:
+        raise ValidationError(
+            f"no database file at {missing!r}: import data first "
+            "(crmcore import transactions FILE --db URL)"
+        )
+    return url
+
+
 @contextmanager
 def unit_of_work(args: argparse.Namespace, *, create: bool = False) -> Iterator[Any]:
     """The SQL unit of work of ``--db`` (its engine disposed at the end); a missing SQLite
     file is an error unless ``create`` (an import makes the file and crmcore's tables)."""
     from crmcore.repositories import SqlUnitOfWork
 
-    url = db_url(args.db)
-    missing = None if create else missing_sqlite_file(url)
-    if missing is not None:
-        raise ValidationError(
-            f"no database file at {missing!r}: import data first "
-            "(crmcore import transactions FILE --db URL)"
-        )
+    url = db_url(args.db) if create else existing_db_url(args.db)
     uow = SqlUnitOfWork.from_url(url, table_prefix=args.table_prefix, schema=args.schema)
     try:
         yield uow

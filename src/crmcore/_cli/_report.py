@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import Any
 
-from crmcore._cli._common import OK, Write, add_db, db_url, missing_sqlite_file, progress_of
+from crmcore._cli._common import OK, Write, add_db, existing_db_url, progress_of
 from crmcore.errors import ValidationError
-from crmcore.progress import Progress, ProgressEvent
 
 
 def run(args: argparse.Namespace, write: Write) -> int:
@@ -17,46 +15,25 @@ def run(args: argparse.Namespace, write: Write) -> int:
 
     if not args.output.lower().endswith((".html", ".htm")):
         raise ValidationError(f"'-o' must name an .html file: {args.output!r}")
-    options: dict[str, Any] = {"title": args.title, "as_of": args.as_of}
-    progress = progress_of(args)
-    if progress is not None:
-        options["progress"] = _sections(progress)
-    missing = missing_sqlite_file(db_url(args.db))
-    if missing is not None:
-        raise ValidationError(
-            f"no database file at {missing!r}: import data first "
-            "(crmcore import transactions FILE --db URL)"
-        )
+    url = existing_db_url(args.db)
     if args.table_prefix or args.schema:
         from crmcore.repositories import SqlUnitOfWork
 
         source: Any = SqlUnitOfWork.from_url(
-            db_url(args.db), table_prefix=args.table_prefix, schema=args.schema
+            url, table_prefix=args.table_prefix, schema=args.schema
         )
     else:
-        source = db_url(args.db)
+        source = url
     try:
-        report = build_report(source, **options)
+        report = build_report(
+            source, title=args.title, as_of=args.as_of, progress=progress_of(args)
+        )
     finally:
         if not isinstance(source, str):
             source.close()
     path = report.write(args.output)
     write(f"report of {args.db} written to {path} ({len(report.html):,} characters)")
     return OK
-
-
-def _sections(progress: Progress) -> Callable[..., None]:
-    """The report's progress callback: a :class:`~crmcore.progress.ProgressEvent`, or the
-    ``(done, total, label)`` form of sections, passed on as events of stage ``report``."""
-
-    def call(*args: Any) -> None:
-        if len(args) == 1 and isinstance(args[0], ProgressEvent):
-            progress(args[0])
-            return
-        done, total = int(args[0]), int(args[1])
-        progress(ProgressEvent("report", min(done, total), total))
-
-    return call
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
