@@ -164,7 +164,7 @@ def value_section(data: ReportData) -> ReportSection:
         return _unavailable(
             (
                 f"The purchase models could not be fitted to these {plural(len(summary), 'customer')} "
-                f"({int(repeat.sum()):,} repeat buyers): {e}",
+                f"({plural(int(repeat.sum()), 'repeat buyer')}): {e}",
                 "CLV and P(alive) need a few hundred customers, a good share of them repeat buyers.",
             )
         )
