@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import attrs
 import numpy as np
@@ -108,6 +109,14 @@ def _text_labels(inst: object, attribute: attrs.Attribute[Any], value: Any) -> N
             f"{type(inst).__name__}: {attribute.name!r} must hold text or None "
             f"(None for missing; no NaN, NaT or NA): {value[i]!r} at index {i}"
         )
+
+
+def _csv_rows(name: str, f: Iterable[str], delimiter: str) -> tuple[list[str], list[list[str]]]:
+    reader = csv.reader(f, delimiter=delimiter)
+    header = next(reader, None)
+    if header is None:
+        raise ValidationError(f"{name}: the file is empty (expected a header row)")
+    return header, list(reader)
 
 
 @attrs.frozen(eq=False)
@@ -273,7 +282,7 @@ class TransactionLog(Tabular):
     @classmethod
     def from_csv(
         cls,
-        path: str | Path,
+        path: str | Path | IO[str] | IO[bytes],
         *,
         customer: str = "customer_id",
         time: str = "occurred_at",
@@ -284,33 +293,50 @@ class TransactionLog(Tabular):
         delimiter: str = ",",
         encoding: str = "utf-8",
     ) -> TransactionLog:
-        """Read a CSV file with a header row; columns are named by the keyword arguments.
+        """Read a CSV file (a path, or a text or binary file object) with a header row; columns
+        are named by the keyword arguments.
+
+        >>> import io
+        >>> log = TransactionLog.from_csv(io.StringIO("customer_id,occurred_at,amount\\na,2024-01-05,9.9\\n"))
+        >>> log.row_customer_ids.tolist(), log.amount.tolist()
+        (['a'], [9.9])
 
         For validated import into a repository (reject report, idempotency)
         use :mod:`crmcore.ingest`; this reads analytics input straight into columns.
         """
-        p = Path(path)
-        try:
-            with p.open(newline="", encoding=encoding) as f:
-                reader = csv.reader(f, delimiter=delimiter)
-                header = next(reader, None)
-                if header is None:
-                    raise ValidationError(f"{p.name}: the file is empty (expected a header row)")
-                rows = list(reader)
-        except UnicodeDecodeError as e:
-            raise ValidationError(
-                f"{p.name}: not {encoding} text ({e.reason} at byte {e.start})"
-            ) from e
-        except OSError as e:
-            raise ValidationError(f"{p.name}: cannot read the file: {e.strerror}") from e
+        if callable(getattr(path, "read", None)):  # a file object: text, or bytes to decode
+            name = Path(str(getattr(path, "name", "") or "<file object>")).name
+            data = path.read()  # type: ignore[union-attr]
+            if isinstance(data, bytes | bytearray):
+                try:
+                    data = bytes(data).decode(encoding)
+                except UnicodeDecodeError as e:
+                    raise ValidationError(
+                        f"{name}: not {encoding} text ({e.reason} at byte {e.start})"
+                    ) from e
+            if not isinstance(data, str):
+                raise ValidationError(f"{name}: the file object gave {type(data).__name__}")
+            header, rows = _csv_rows(name, io.StringIO(data, newline=""), delimiter)
+        else:
+            p = Path(path)  # type: ignore[arg-type]
+            name = p.name
+            try:
+                with p.open(newline="", encoding=encoding) as f:
+                    header, rows = _csv_rows(name, f, delimiter)
+            except UnicodeDecodeError as e:
+                raise ValidationError(
+                    f"{p.name}: not {encoding} text ({e.reason} at byte {e.start})"
+                ) from e
+            except OSError as e:
+                raise ValidationError(f"{p.name}: cannot read the file: {e.strerror}") from e
         wanted = [c for c in (customer, time, amount, kind, quantity) if c is not None]
         missing = [c for c in wanted if c not in header]
         if missing:
-            raise ValidationError(f"{p.name}: missing column(s) {missing}; found {header}")
+            raise ValidationError(f"{name}: missing column(s) {missing}; found {header}")
         bad = [i + 2 for i, r in enumerate(rows) if len(r) != len(header)]
         if bad:
             raise ValidationError(
-                f"{p.name}: line {bad[0]} has a different number of fields than the header "
+                f"{name}: line {bad[0]} has a different number of fields than the header "
                 f"({len(bad)} such line(s))"
             )
         cols = list(zip(*rows, strict=True)) if rows else [() for _ in header]
