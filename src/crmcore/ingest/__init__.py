@@ -1,4 +1,5 @@
-"""Validated import: customers and transactions from CSV files or mappings, with a reject report.
+"""Validated import: customers and transactions from CSV files and uploads, DataFrames, Arrow
+tables or mappings, with a reject report.
 
 Data quality is the product: every row is validated with the model's rules,
 bad rows are reported (row, line, column, value, reason) and never stored,

@@ -16,16 +16,21 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from os import PathLike
 from typing import Any
 
 from crmcore.errors import ValidationError
 from crmcore.ingest._cells import is_missing, show
 from crmcore.ingest._keys import customer_id_for
-from crmcore.ingest._sources import Batch, check_import_options, open_source, resolve_columns
+from crmcore.ingest._sources import (
+    Batch,
+    Source,
+    check_import_options,
+    open_source,
+    resolve_columns,
+)
 from crmcore.ingest._times import parse_times
 from crmcore.ingest.report import ImportReport, RejectedImportError, RowError, log_rejected
 from crmcore.ingest.transactions import _expected_rows
@@ -249,7 +254,7 @@ def _store(
 
 def import_customers(
     uow: UnitOfWork,
-    source: str | PathLike[str] | Iterable[Mapping[str, object]],
+    source: Source,
     *,
     columns: Mapping[str, str] | None = None,
     assume_utc: bool = True,
@@ -260,7 +265,9 @@ def import_customers(
     encoding: str = "utf-8",
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Validate and store customers from a CSV file (a path) or an iterable of mappings.
+    """Validate and store customers from a CSV file (a path, or a text or binary file object such
+    as a web upload), a pandas or polars DataFrame (a LazyFrame is collected), a pyarrow
+    Table, or an iterable of mappings (see :mod:`crmcore.ingest._uploads` for frames).
 
     Columns default to :data:`CUSTOMER_FIELDS`; ``name`` is required and
     every row needs an ``id`` or an ``external_key`` (the id is then derived

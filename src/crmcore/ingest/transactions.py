@@ -18,9 +18,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
+from collections.abc import Callable, Mapping, Sequence, Sized
 from concurrent.futures import Future, ThreadPoolExecutor
-from os import PathLike
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import attrs
@@ -49,6 +48,7 @@ from crmcore.ingest._sources import (
     Batch,
     CsvSource,
     MappingSource,
+    Source,
     check_import_options,
     check_time_format,
     open_source,
@@ -301,7 +301,7 @@ def _expected_rows(src: CsvSource | MappingSource) -> int:
 
 def import_transactions(
     uow: UnitOfWork,
-    source: str | PathLike[str] | Iterable[Mapping[str, object]],
+    source: Source,
     *,
     columns: Mapping[str, str] | None = None,
     currency: str | None = None,
@@ -314,7 +314,9 @@ def import_transactions(
     encoding: str = "utf-8",
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Validate and store transactions from a CSV file (a path) or an iterable of mappings.
+    """Validate and store transactions from a CSV file (a path, or a text or binary file object such
+    as a web upload), a pandas or polars DataFrame (a LazyFrame is collected), a pyarrow
+    Table, or an iterable of mappings (see :mod:`crmcore.ingest._uploads` for frames).
 
     * ``columns``: ``{source column: field}`` for the columns not named like
       :data:`TRANSACTION_FIELDS`; ``customer_id``, ``occurred_at`` and
