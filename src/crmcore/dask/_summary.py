@@ -44,6 +44,18 @@ class DaskSummary:
     holdout_duration: float | None
     customer: str = "customer_id"
 
+    def persist(self) -> DaskSummary:
+        """The same summary with its frame computed and kept in the workers' memory (for
+        several passes: statistics, then scoring).
+
+        >>> import pandas as pd, dask.dataframe as dd
+        >>> rows = pd.DataFrame({"customer_id": ["a"], "amount": [1.0],
+        ...                      "occurred_at": pd.to_datetime(["2024-01-01"])})
+        >>> len(summarize_dask(dd.from_pandas(rows, npartitions=1)).persist().frame)
+        1
+        """
+        return attrs.evolve(self, frame=self.frame.persist())
+
     def purchase_statistics(self) -> Any:
         """The sufficient statistics of the purchase models: the distinct (frequency,
         recency, T) rows with the number of customers of each (``count``), sorted, as a

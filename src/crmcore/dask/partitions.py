@@ -98,45 +98,39 @@ def encode_ids(ids: Any, *, name: str = "customer_id") -> tuple[npt.NDArray[np.i
 
 def _log(
     frame: Any,
-    codes: npt.NDArray[np.int64],
     *,
+    customer: str,
     time: str,
     amount: str,
     kind: str | None,
     ids: str | None = None,
-) -> TransactionLog:
-    """The partition's rows as a TransactionLog on customer codes (crmcore's checks)."""
+    order: bool = True,
+) -> tuple[TransactionLog, Any]:
+    """The partition's rows as a TransactionLog on customer codes (crmcore's checks), and
+    the distinct ids the codes index. With ``order`` the rows are taken by customer, time
+    and amount (so that the sums within a period are made in one order, whatever order
+    the engine delivered the rows in); only the numeric columns are reordered."""
     pd = _pd()
-
-    def column(name: str) -> Any:
-        if name not in frame.columns:
+    for name in (customer, time, amount, kind, ids):
+        if name is not None and name not in frame.columns:
             raise ValidationError(f"the frame has no column {name!r}")
-        return frame[name]
-
-    t = pandas_utc(column(time))
-    return TransactionLog.from_arrays(
-        customer_ids=codes,
-        timestamps=t.to_numpy() if isinstance(t, pd.Series) else t,
-        amounts=column(amount).to_numpy(),
-        kinds=None if kind is None else column(kind).to_numpy(),
-        ids=None if ids is None else column(ids).to_numpy(dtype=object),
-    )
-
-
-def _ordered(frame: Any, customer: str, time: str, amount: str) -> tuple[Any, Any]:
-    """Rows by customer code, time and amount (sums within a period in one order whatever
-    order the engine delivered them in), with their codes and distinct ids."""
-    if customer not in frame.columns:
-        raise ValidationError(f"the frame has no column {customer!r}")
     codes, uniques = encode_ids(frame[customer], name="customer_id")
-    if len(frame) > 1:
-        t = pandas_utc(frame[time]) if time in frame.columns else None
-        if t is not None and amount in frame.columns and t.dtype.kind == "M":
-            a = frame[amount].to_numpy()
-            if a.dtype.kind == "f":
-                order = np.lexsort((a, t.to_numpy().view(np.int64), codes))
-                frame, codes = frame.iloc[order], codes[order]
-    return frame, (codes, uniques)
+    t = pandas_utc(frame[time])
+    when = t.to_numpy() if isinstance(t, pd.Series) else np.asarray(t)
+    a = frame[amount].to_numpy()
+    k = None if kind is None else frame[kind].to_numpy()
+    tid = None if ids is None else frame[ids].to_numpy(dtype=object)
+    if order and len(codes) > 1 and when.dtype.kind == "M" and a.dtype.kind == "f":
+        by_amount = np.argsort(a, kind="stable")
+        by_time = by_amount[np.argsort(when.view(np.int64)[by_amount], kind="stable")]
+        rows = by_time[np.argsort(codes[by_time], kind="stable")]
+        codes, when, a = codes[rows], when[rows], a[rows]
+        k = None if k is None else k[rows]
+        tid = None if tid is None else tid[rows]
+    log = TransactionLog.from_arrays(
+        customer_ids=codes, timestamps=when, amounts=a, kinds=k, ids=tid
+    )
+    return log, uniques
 
 
 def _out(uniques: Any, codes: npt.NDArray[Any], columns: Mapping[str, Any], name: str) -> Any:
@@ -189,8 +183,7 @@ def summary_partition(
         cal = as_instant(calibration_end, name="calibration_end").astype("datetime64[D]")
         obs = as_instant(observation_end, name="observation_end").astype("datetime64[D]")
         holdout = bool(cal < obs)
-        frame, (codes, uniques) = _ordered(frame, customer, time, amount)
-        log = _log(frame, codes, time=time, amount=amount, kind=kind)
+        log, uniques = _log(frame, customer=customer, time=time, amount=amount, kind=kind)
         s = None
         mask = _kind_mask(log, kinds)
         if mask.any() and (log.time[mask].astype("datetime64[D]") <= cal).any():
@@ -275,8 +268,7 @@ def rfm_partition(
     recency in days, frequency, monetary)."""
     pd = _pd()
     with _threads(threads):
-        frame, (codes, uniques) = _ordered(frame, customer, time, amount)
-        log = _log(frame, codes, time=time, amount=amount, kind=kind)
+        log, uniques = _log(frame, customer=customer, time=time, amount=amount, kind=kind)
         s = rfm_summary(log, as_of, monetary=monetary)
         if len(s) == 0:
             return pd.DataFrame(
@@ -340,8 +332,9 @@ def alerts_partition(
     pd = _pd()
     with _threads(threads):
         rs = from_json(RuleSet, ruleset)
-        codes, uniques = encode_ids(frame[customer] if customer in frame.columns else None)
-        log = _log(frame, codes, time=time, amount=amount, kind=kind, ids=id)
+        log, uniques = _log(
+            frame, customer=customer, time=time, amount=amount, kind=kind, ids=id, order=False
+        )
         # the engine's ids are the caller's: relabel the codes' log with the real ids
         labels = np.asarray(uniques, dtype=object)
         if len(log):
