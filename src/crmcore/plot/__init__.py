@@ -28,7 +28,6 @@ Satisfaction and alerts: :func:`plot_loyalty_curves`, :func:`plot_alerts_over_ti
 >>> ax = plot.plot_period_transactions(fit_bgnbd(s), s)
 >>> ax.get_ylabel()
 'Customers'
->>> import matplotlib.pyplot as plt; plt.close(ax.figure)
 """
 
 from __future__ import annotations

@@ -88,12 +88,14 @@ def plot_alerts_over_time(
     >>> log = load_cdnow_sample()
     >>> owners = synthetic_owners([str(c) for c in log.customer_ids])
     >>> alerts = detect(log, DEMO_RULES, owners).alerts()
-    >>> ax = plot_alerts_over_time(alerts, by="owner")
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()  # None: a new pyplot figure (Jupyter shows it)
+    >>> plot_alerts_over_time(alerts, by="owner", ax=ax) is ax
+    True
     >>> ax.get_title()
     'Alerts per month, by owner'
     >>> sum(round(b.get_height()) for c in ax.containers for b in c) == len(alerts)
     True
-    >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
     items = list(alerts.alerts) if isinstance(alerts, AlertTable) else alerts
     rows = expect_items(items, Alert, name="alerts", what="an Alert")

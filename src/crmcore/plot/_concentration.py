@@ -58,10 +58,12 @@ def plot_lorenz_curve(
     >>> from crmcore.datasets import load_cdnow_sample
     >>> from crmcore.segmentation import rfm_summary
     >>> revenue = rfm_summary(load_cdnow_sample(), "1998-06-30").monetary
-    >>> ax = plot_lorenz_curve(revenue, currency="USD")
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()  # None: a new pyplot figure (Jupyter shows it)
+    >>> plot_lorenz_curve(revenue, currency="USD", ax=ax) is ax
+    True
     >>> ax.get_title()
     'How concentrated is revenue? (Gini 0.63)'
-    >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
     what = label_text(what, name="what")
     currency = currency_code(currency)
@@ -106,12 +108,14 @@ def plot_whale_curve(profit: Any, *, currency: str | None = None, ax: Axes | Non
     >>> from crmcore.segmentation import customer_profitability
     >>> p = customer_profitability([100.0, 80.0, 50.0, 20.0], [50.0, 40.0, 30.0, 15.0],
     ...                            [5.0, 10.0, 30.0, 20.0])
-    >>> ax = plot_whale_curve(p, currency="USD")
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()  # None: a new pyplot figure (Jupyter shows it)
+    >>> plot_whale_curve(p, currency="USD", ax=ax) is ax
+    True
     >>> ax.get_title()
     'Whale curve: profit peaks at 150% of the total'
     >>> [round(float(v), 3) for v in ax.lines[1].get_ydata()]
     [0.0, 0.9, 1.5, 1.3, 1.0]
-    >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
     currency = currency_code(currency)
     values = profit.profit if isinstance(profit, Profitability) else profit

@@ -88,12 +88,14 @@ def plot_alive_history(
     >>> from crmcore.valuation import fit_bgnbd, summarize_transactions
     >>> log = load_cdnow_sample()
     >>> model = fit_bgnbd(summarize_transactions(log, time_unit="W", calibration_end="1997-09-30"))
-    >>> ax = plot_alive_history(model, log, 1)
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()  # None: a new pyplot figure (Jupyter shows it)
+    >>> plot_alive_history(model, log, 1, ax=ax) is ax
+    True
     >>> ax.get_title()
     'Is customer 1 still a customer? P(alive) day by day'
     >>> round(float(ax.lines[0].get_ydata()[-1]), 3)   # on the log's last day
     0.583
-    >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
     m = purchase_model(model)
     lg = expect_instance(log, TransactionLog, name="log")
@@ -165,10 +167,12 @@ def plot_cumulative_transactions(
     >>> log = load_cdnow_sample()
     >>> model = fit_bgnbd(summarize_transactions(log, time_unit="W", calibration_end="1997-09-30"))
     >>> curves = tracking_curves(model, log, end="1998-06-30")
-    >>> ax = plot_cumulative_transactions(curves, calibration_end="1997-09-30")
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()  # None: a new pyplot figure (Jupyter shows it)
+    >>> plot_cumulative_transactions(curves, calibration_end="1997-09-30", ax=ax) is ax
+    True
     >>> ax.get_title(), int(ax.lines[0].get_ydata()[38])
     ('Repeat purchases to date: actual vs model', 2457)
-    >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
     c, cut = _tracking(curves, calibration_end)
     ax = axes(ax)
@@ -195,10 +199,12 @@ def plot_incremental_transactions(
     >>> from crmcore.valuation import fit_bgnbd, summarize_transactions, tracking_curves
     >>> log = load_cdnow_sample()
     >>> model = fit_bgnbd(summarize_transactions(log, time_unit="W", calibration_end="1997-09-30"))
-    >>> ax = plot_incremental_transactions(tracking_curves(model, log, end="1998-06-30"))
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()  # None: a new pyplot figure (Jupyter shows it)
+    >>> plot_incremental_transactions(tracking_curves(model, log, end="1998-06-30"), ax=ax) is ax
+    True
     >>> ax.get_title(), ax.get_ylabel()
     ('Repeat purchases per week: actual vs model', 'Repeat purchases per week')
-    >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
     c, cut = _tracking(curves, calibration_end)
     ax = axes(ax)

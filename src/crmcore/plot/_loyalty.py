@@ -119,12 +119,14 @@ def plot_loyalty_curves(
     >>> rng = np.random.default_rng(7)
     >>> s = rng.integers(1, 6, 4000); c = rng.choice([0.1, 0.9], 4000)
     >>> y = rng.random(4000) < preset_model().probability(s, c)
-    >>> ax = plot_loyalty_curves(fit_loyalty(s, y, c), satisfaction=s, outcome=y, competition=c)
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()  # None: a new pyplot figure (Jupyter shows it)
+    >>> plot_loyalty_curves(fit_loyalty(s, y, c), satisfaction=s, outcome=y, competition=c, ax=ax) is ax
+    True
     >>> ax.get_title()
     'Loyalty by satisfaction: share of customers who stay, by competition'
     >>> [t.get_text() for t in ax.get_legend().get_texts()][:2]
     ['competition 0.1', 'competition 0.9']
-    >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
     conf = as_confidence(confidence)
     band: tuple[FloatArray, FloatArray] | None = None

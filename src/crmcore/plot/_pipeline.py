@@ -33,12 +33,14 @@ def plot_funnel_conversion(conversion: StageConversion, *, ax: Axes | None = Non
     >>> from crmcore.pipeline import B2B, FunnelHistory, stage_conversion, synthetic_pipeline
     >>> p = synthetic_pipeline(B2B, n_opportunities=2000, seed=4)
     >>> conv = stage_conversion(FunnelHistory.build(p.history, B2B))
-    >>> ax = plot_funnel_conversion(conv)
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()  # None: a new pyplot figure (Jupyter shows it)
+    >>> plot_funnel_conversion(conv, ax=ax) is ax
+    True
     >>> ax.get_title()
     'Sales funnel: 2,000 deals, 15% won'
     >>> [round(b.get_width()) for b in ax.containers[0]] == conv.reached.tolist()
     True
-    >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
     c = expect_instance(conversion, StageConversion, name="conversion", what="a StageConversion")
     k = len(c.stages)
@@ -97,12 +99,14 @@ def plot_forecast(
     >>> p = synthetic_pipeline(B2B, n_opportunities=3000, seed=4)
     >>> fc = forecast(FunnelHistory.build(p.history, B2B), months=3)
     >>> bt = backtest(p.history, B2B, as_of="2025-01-01", months=3)
-    >>> ax = plot_forecast(fc, bt)
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()  # None: a new pyplot figure (Jupyter shows it)
+    >>> plot_forecast(fc, bt, ax=ax) is ax
+    True
     >>> ax.get_title()
     'Won revenue by month: forecast from the open pipeline (80% band) and back-test'
     >>> [t.get_text() for t in ax.get_xticklabels()][-2:] == [str(m) for m in fc.months[1:]]
     True
-    >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
     fc = expect_instance(forecast, Forecast, name="forecast", what="a Forecast")
     bt = None

@@ -86,12 +86,14 @@ def plot_period_transactions(
     >>> from crmcore.valuation import fit_bgnbd, summarize_transactions
     >>> s = summarize_transactions(load_cdnow_sample(), time_unit="W",
     ...                            calibration_end="1997-09-30", observation_end="1998-06-30")
-    >>> ax = plot_period_transactions(fit_bgnbd(s), s)
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()  # None: a new pyplot figure (Jupyter shows it)
+    >>> plot_period_transactions(fit_bgnbd(s), s, ax=ax) is ax
+    True
     >>> ax.get_title(), len(ax.patches)
     ('Repeat purchases per customer: actual vs model', 16)
     >>> [round(p.get_height()) for p in ax.patches[:3]]   # actual: customers with 0, 1, 2
     [1411, 439, 214]
-    >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
     m = purchase_model(model)
     s = _summary(summary, m)
@@ -155,12 +157,14 @@ def plot_calibration_vs_holdout(
     >>> from crmcore.valuation import fit_bgnbd, summarize_transactions
     >>> s = summarize_transactions(load_cdnow_sample(), time_unit="W",
     ...                            calibration_end="1997-09-30", observation_end="1998-06-30")
-    >>> ax = plot_calibration_vs_holdout(fit_bgnbd(s), s)
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()  # None: a new pyplot figure (Jupyter shows it)
+    >>> plot_calibration_vs_holdout(fit_bgnbd(s), s, ax=ax) is ax
+    True
     >>> ax.get_title()
     'Purchases in the holdout period: actual vs model'
     >>> [round(float(v), 3) for v in ax.lines[0].get_ydata()[:2]]   # actual, 0 and 1 repeats
     [0.237, 0.697]
-    >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
     m = purchase_model(model)
     s = _summary(summary, m)
@@ -275,12 +279,14 @@ def plot_frequency_recency_matrix(
     >>> from crmcore.valuation import fit_bgnbd, summarize_transactions
     >>> s = summarize_transactions(load_cdnow_sample(), time_unit="W",
     ...                            calibration_end="1997-09-30", observation_end="1998-06-30")
-    >>> ax = plot_frequency_recency_matrix(fit_bgnbd(s), s, t=4)
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()  # None: a new pyplot figure (Jupyter shows it)
+    >>> plot_frequency_recency_matrix(fit_bgnbd(s), s, t=4, ax=ax) is ax
+    True
     >>> ax.get_title()
     'Expected purchases in the next 4 weeks, by frequency and recency'
     >>> ax.images[0].get_array().shape   # recency 0..38 weeks x frequency 0..29
     (39, 30)
-    >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
     m = purchase_model(model)
     horizon = as_number(t, name="t", low=0, inclusive=(False, True))
@@ -315,12 +321,14 @@ def plot_probability_alive_matrix(
     >>> from crmcore.valuation import fit_bgnbd, summarize_transactions
     >>> s = summarize_transactions(load_cdnow_sample(), time_unit="W",
     ...                            calibration_end="1997-09-30", observation_end="1998-06-30")
-    >>> ax = plot_probability_alive_matrix(fit_bgnbd(s), s)
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()  # None: a new pyplot figure (Jupyter shows it)
+    >>> plot_probability_alive_matrix(fit_bgnbd(s), s, ax=ax) is ax
+    True
     >>> ax.get_title()
     'Probability that a customer is still active, by frequency and recency'
     >>> float(ax.images[0].get_array()[0, 0])   # no repeat purchase: alive for BG/NBD
     1.0
-    >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
     m = purchase_model(model)
     f_hi, r_hi, unit = _grid(m, summary, max_frequency, max_recency)

@@ -59,12 +59,14 @@ def plot_rfm_segments(
     >>> from crmcore.datasets import load_cdnow_sample
     >>> from crmcore.segmentation import rfm_from_log
     >>> _summary, scores = rfm_from_log(load_cdnow_sample(), "1998-06-30")
-    >>> ax = plot_rfm_segments(scores)
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()  # None: a new pyplot figure (Jupyter shows it)
+    >>> plot_rfm_segments(scores, ax=ax) is ax
+    True
     >>> ax.get_title()
     'RFM segments: 2,357 customers by recency and frequency score'
     >>> [t.get_text() for t in ax.texts if t.get_text().startswith("champions")]
     ['champions\\n414 (18%)']
-    >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
     s = expect_instance(scores, RFMScores, name="scores", what="RFMScores")
     m = expect_instance(segment_map, SegmentMap, name="segment_map", what="a SegmentMap")
@@ -145,12 +147,14 @@ def plot_tier_migration(
     >>> m = tier_migration(["a", "b", "c", "d"], ["gold", "silver", "gold", "silver"],
     ...                    ["a", "b", "d", "e"], ["silver", "gold", "silver", "silver"],
     ...                    tiers=["gold", "silver"])
-    >>> ax = plot_tier_migration(m, before="2024", after="2025")
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()  # None: a new pyplot figure (Jupyter shows it)
+    >>> plot_tier_migration(m, before="2024", after="2025", ax=ax) is ax
+    True
     >>> ax.get_title()
     'Tier migration from 2024 to 2025: 1 up, 1 down, 1 stayed, 1 left, 1 new'
     >>> ax.images[0].get_array().tolist()[0]   # gold: a to silver, c left
     [0.0, 0.5, 0.5]
-    >>> import matplotlib.pyplot as plt; plt.close(ax.figure)
     """
     mig = expect_instance(migration, TierMigration, name="migration", what="a TierMigration")
     b = label_text(before, name="before")
