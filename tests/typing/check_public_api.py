@@ -87,3 +87,20 @@ def exercise_pipeline() -> list[object]:
         edits: FieldHistory = uow.opportunities.read_changes(fields=["owner_id"])
         same: bool = replay(uow.opportunities.events(o.id), funnel=B2B) == a.opportunity
     return [changes, fh, then, moves, edits, same]
+
+
+def exercise_report() -> list[object]:
+    """The HTML report: built from a unit of work (here an empty one: every section says what
+    is missing), its sections, tables and page."""
+    from crmcore.progress import ProgressEvent
+    from crmcore.report import Report, ReportSection, ReportTable, build_report
+    from crmcore.repositories import MemoryUnitOfWork
+
+    events: list[ProgressEvent] = []
+    report: Report = build_report(
+        MemoryUnitOfWork(), title="Empty", as_of="2025-06-30", progress=events.append
+    )
+    first: ReportSection = report.section("base")
+    tables: tuple[ReportTable, ...] = first.tables
+    page: str = report.html
+    return [report, first, tables, page, len(events)]

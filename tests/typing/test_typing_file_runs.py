@@ -15,3 +15,4 @@ def test_typing_exercise_runs() -> None:
     out = module.exercise()
     assert len(out) == 9
     assert module.exercise_pipeline()[-1] is True  # replay rebuilds the stored deal
+    assert module.exercise_report()[-1] == 8  # the report's progress: data, then 6 sections
