@@ -341,3 +341,32 @@ def test_progress_on_a_terminal_is_one_line_rewritten() -> None:
     ]
     assert shown[3] == "fit BG/NBD: 0" and shown[-1] == "fit BG/NBD: 2 of 2 (100%)\n"
     assert screen.getvalue().count("\n") == 2  # a stage ends its line once
+
+
+def test_csv_cells_of_every_column_kind() -> None:
+    import io
+
+    import attrs
+
+    from crmcore._cli._common import write_csv
+    from crmcore._frames import Columns, Tabular
+
+    @attrs.frozen
+    class Kinds(Tabular):
+        def _columns(self) -> Columns:
+            return {
+                "id": np.array(["a", None], dtype=object),
+                "x": np.array([0.1 + 0.2, np.nan]),
+                "n": np.ma.masked_array(np.array([3, 0]), mask=[False, True]),
+                "flag": np.array([True, False]),
+                "at": np.array(["2024-01-01T10:00:00.25", "NaT"], dtype="datetime64[us]"),
+                "day": np.array(["2024-01-01", "2024-02-29"], dtype="datetime64[D]"),
+            }
+
+    stream = io.StringIO()
+    assert write_csv(Kinds(), stream) == 2
+    assert stream.getvalue().splitlines() == [
+        "id,x,n,flag,at,day",
+        "a,0.30000000000000004,3,true,2024-01-01T10:00:00.250000Z,2024-01-01",
+        ",,,false,,2024-02-29",
+    ]

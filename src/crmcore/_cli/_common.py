@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 import numpy as np
+import numpy.typing as npt
 
 from crmcore._frames import Tabular, frame_columns
 from crmcore.errors import ValidationError, require
@@ -129,21 +130,34 @@ def read_log(args: argparse.Namespace) -> Any:
 # -- output files ----------------------------------------------------------------------------
 
 
-def _csv_cell(kind: str, value: Any) -> str:
-    if value is None:
-        return ""
-    if kind == "float":
-        return "" if math.isnan(value) else repr(float(value))
-    if kind == "instant":
-        if np.isnat(value):
-            return ""
-        whole = int(value.astype("datetime64[us]").astype(np.int64)) % 1_000_000 == 0
-        return str(np.datetime_as_string(value, unit="s" if whole else "us", timezone="UTC"))
-    if kind == "date":
-        return "" if np.isnat(value) else str(value)
-    if kind == "bool":
-        return "true" if value else "false"
-    return str(value.item() if isinstance(value, np.generic) else value)
+def _instant_text(values: npt.NDArray[Any]) -> list[str]:
+    """UTC instants as ISO 8601 with ``Z``: whole seconds when every value has no fraction."""
+    us = values.astype("datetime64[us]")
+    whole = bool(np.all(us.astype(np.int64) % 1_000_000 == 0))
+    texts = np.datetime_as_string(us, unit="s" if whole else "us", timezone="UTC")
+    return ["" if t == "NaT" else str(t) for t in texts.tolist()]
+
+
+def _column_texts(c: Any) -> list[str]:
+    """One typed column (:func:`crmcore._frames.frame_columns`) as CSV cells, column-wise;
+    a missing value is an empty cell, a float its shortest exact ``repr``."""
+    values = c.values
+    if c.kind == "float":
+        out = [repr(v) for v in values.tolist()]
+        for i in np.flatnonzero(np.isnan(values)).tolist():
+            out[i] = ""
+    elif c.kind == "instant":
+        out = _instant_text(values)
+    elif c.kind == "date":
+        out = ["" if t == "NaT" else str(t) for t in values.astype(str).tolist()]
+    elif c.kind == "bool":
+        out = ["true" if v else "false" for v in values.tolist()]
+    else:
+        out = ["" if v is None else str(v) for v in values.tolist()]
+    if c.missing is not None:
+        for i in np.flatnonzero(c.missing).tolist():
+            out[i] = ""
+    return out
 
 
 def write_csv(result: Tabular, stream: IO[str]) -> int:
@@ -152,15 +166,9 @@ def write_csv(result: Tabular, stream: IO[str]) -> int:
     cols = frame_columns(result)
     out = csv.writer(stream, lineterminator="\n")
     out.writerow([c.name for c in cols])
-    n = len(cols[0].values) if cols else 0
-    lists = [c.values.tolist() if c.kind not in ("instant", "date") else c.values for c in cols]
-    for i in range(n):
-        row = []
-        for c, values in zip(cols, lists, strict=True):
-            missing = c.missing is not None and bool(c.missing[i])
-            row.append("" if missing else _csv_cell(c.kind, values[i]))
-        out.writerow(row)
-    return n
+    cells = [_column_texts(c) for c in cols]
+    out.writerows(zip(*cells, strict=True))
+    return len(cells[0]) if cells else 0
 
 
 def table_format(target: str, *, what: str) -> str:
@@ -211,8 +219,10 @@ def write_table(result: Tabular, target: str, *, what: str) -> int:
 def _json_cell(kind: str, value: Any) -> Any:
     if kind == "float":
         return None if math.isnan(value) else float(value)
-    if kind in ("instant", "date"):
-        return _csv_cell(kind, value) or None
+    if kind == "instant":
+        return None if np.isnat(value) else _instant_text(np.array([value]))[0]
+    if kind == "date":
+        return None if np.isnat(value) else str(value)
     return value.item() if isinstance(value, np.generic) else value
 
 
