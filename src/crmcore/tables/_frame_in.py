@@ -82,8 +82,11 @@ class FrameColumns:
     def raw(self, name: str) -> Any:
         """The column as the frame holds it (a pandas index level as an Index)."""
         if name in self.names:
-            if _module(self.frame) == "pyarrow":
+            kind = _module(self.frame)
+            if kind == "pyarrow":
                 return self.frame.column(name)
+            if kind == "pandas":  # a label that is not text (an integer) by its text
+                return self.frame.iloc[:, [str(c) for c in self.frame.columns].index(name)]
             return self.frame[name]
         if name in self.index_names:
             return self.frame.index.get_level_values(name)
