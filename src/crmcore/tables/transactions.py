@@ -111,6 +111,26 @@ def _text_labels(inst: object, attribute: attrs.Attribute[Any], value: Any) -> N
         )
 
 
+def _text_numbers(values: npt.NDArray[Any], *, name: str, dtype: type) -> npt.NDArray[Any]:
+    """A CSV column's text as numbers; the first cell that is not one is refused with its row.
+
+    >>> _text_numbers(np.array(["1.5", "x"]), name="amount", dtype=np.float64)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'amount' must hold numbers: 'x' at row 2 (after the header)
+    """
+    try:
+        return values.astype(dtype)
+    except (ValueError, OverflowError):
+        for i, v in enumerate(values.tolist()):
+            try:
+                np.array([v]).astype(dtype)
+            except (ValueError, OverflowError):
+                raise ValidationError(
+                    f"{name!r} must hold numbers: {v!r} at row {i + 1} (after the header)"
+                ) from None
+        raise
+
+
 def _csv_rows(name: str, f: Iterable[str], delimiter: str) -> tuple[list[str], list[list[str]]]:
     reader = csv.reader(f, delimiter=delimiter)
     header = next(reader, None)
@@ -344,9 +364,11 @@ class TransactionLog(Tabular):
         return cls.from_arrays(
             customer_ids=col[customer],
             timestamps=col[time],
-            amounts=col[amount],
+            amounts=_text_numbers(col[amount], name="amount", dtype=np.float64),
             kinds=col[kind] if kind else None,
-            quantities=col[quantity] if quantity else None,
+            quantities=_text_numbers(col[quantity], name="quantity", dtype=np.int64)
+            if quantity
+            else None,
             currency=currency,
         )
 
