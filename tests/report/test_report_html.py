@@ -137,6 +137,9 @@ def test_every_section_is_there_with_its_heading(report: Report) -> None:
     for s in report.sections:
         assert len(s.sentences) >= 2 and s.tables, s.id
         assert all(t.rows for t in s.tables), s.id
+        assert s.highlights, s.id  # the key figures at the top of the page
+    text = "".join(page.text)
+    assert all(f"{v}{k}" in text for s in report.sections for k, v in s.highlights)
 
 
 def test_the_page_parses_and_nests(report: Report) -> None:

@@ -124,6 +124,7 @@ def alerts_section(data: ReportData) -> ReportSection:
             ),
         ),
         tables=(by_rule, by_owner, last),
+        highlights=((f"alerts in the last {RECENT_DAYS} days", count(recent.total)),),
         charts=charts,
         notes=(f"Source: {source}.", *notes),
     )

@@ -123,6 +123,7 @@ def base_section(data: ReportData) -> ReportSection:
             ),
         ),
         tables=(facts, quality),
+        highlights=(("customers", count(n)), ("revenue to date", money(total, cur, digits=0))),
         charts=charts,
         notes=notes,
     )

@@ -23,6 +23,14 @@ body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "
 header { background: var(--accent); color: #fff; padding: 24px 40px; }
 header h1 { margin: 0 0 4px; font-size: 26px; }
 header p { margin: 0; opacity: .9; }
+.kpis { display: flex; flex-wrap: wrap; gap: 12px; max-width: 1180px; margin: 16px auto 0;
+  padding: 0 24px; }
+.kpi { text-decoration: none; color: inherit; background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 16px;
+  flex: 1 1 160px; }
+.kpi b { display: block; font-size: 19px; white-space: nowrap; color: var(--accent); font-variant-numeric: tabular-nums; }
+.kpi span { color: var(--muted); font-size: 13px; }
+@media print { nav { display: none; } section { break-inside: avoid-page; }
+  body { background: #fff; } }
 nav { background: #fff; border-bottom: 1px solid var(--line); padding: 10px 40px; }
 nav a { color: var(--accent); margin-right: 18px; text-decoration: none; font-weight: 600; }
 main { max-width: 1180px; margin: 0 auto; padding: 8px 24px 40px; }
@@ -61,6 +69,7 @@ _PAGE = Template("""<!DOCTYPE html>
 <body>
 <header><h1>$title</h1><p>$subtitle</p></header>
 <nav>$nav</nav>
+$kpis
 <main>
 $sections
 </main>
@@ -122,11 +131,18 @@ def _section(s: ReportSection) -> str:
 def render_page(title: str, subtitle: str, sections: Sequence[ReportSection], footer: str) -> str:
     """The whole page as one string."""
     nav = "".join(f'<a href="#{escape(s.id)}">{escape(s.title)}</a>' for s in sections)
+    cards = "".join(
+        f'<a class="kpi" href="#{escape(s.id)}"><b>{escape(v)}</b><span>{escape(k)}</span></a>'
+        for s in sections
+        for k, v in s.highlights
+    )
+    kpis = f'<div class="kpis">{cards}</div>' if cards else ""
     return _PAGE.substitute(
         title=escape(title),
         subtitle=escape(subtitle),
         css=_CSS,
         nav=nav,
+        kpis=kpis,
         sections="\n".join(_section(s) for s in sections),
         footer=escape(footer),
     )

@@ -38,6 +38,10 @@ def _charts(value: Iterable[ReportChart]) -> tuple[ReportChart, ...]:
     return tuple(value)
 
 
+def _pairs(value: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    return tuple((str(k), str(v)) for k, v in value)
+
+
 def _rows(value: object) -> tuple[tuple[str, ...], ...]:
     return tuple(_texts(row) for row in value)  # type: ignore[attr-defined]
 
@@ -88,6 +92,8 @@ class ReportSection:
 
     ``available`` is False when the data source holds nothing this section can
     show; the section is still in the report and its sentences say what is missing.
+    ``highlights`` are its key figures as (label, value) pairs, shown together at the top
+    of the page.
     """
 
     id: str
@@ -97,6 +103,7 @@ class ReportSection:
     charts: tuple[ReportChart, ...] = attrs.field(default=(), converter=_charts)
     notes: tuple[str, ...] = attrs.field(default=(), converter=_texts)
     available: bool = True
+    highlights: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_pairs)
 
 
 def write_text(path: str | Path, text: str) -> Path:

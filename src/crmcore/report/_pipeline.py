@@ -146,6 +146,19 @@ def pipeline_section(data: ReportData) -> ReportSection:
             f"{number(cyc.median_days, digits=0)} days.",
         ),
         tables=tables,
+        highlights=(
+            ("open pipeline", money(wp.open_total, cur, digits=0)),
+            *(
+                [
+                    (
+                        f"won revenue expected, next {MONTHS} months",
+                        money(fc.total_expected, cur, digits=0),
+                    )
+                ]
+                if fc is not None
+                else []
+            ),
+        ),
         charts=charts,
         notes=(*notes, *chart_notes),
     )

@@ -94,6 +94,7 @@ def satisfaction_section(data: ReportData) -> ReportSection:
         )
     rows: list[tuple[str, str]] = []
     sentences: list[str] = []
+    highlights: list[tuple[str, str]] = []
     if len(scores):
         r = nps(scores)
         rows += [
@@ -105,6 +106,7 @@ def satisfaction_section(data: ReportData) -> ReportSection:
                 f"{share(r.detractors, digits=0)}",
             ),
         ]
+        highlights.append(("NPS", f"{r.points:+.0f}"))
         sentences.append(
             f"The NPS is {r.points:+.0f} from {plural(len(scores), 'answer')}: "
             f"{share(r.promoters, digits=0)} promoters against {share(r.detractors, digits=0)} "
@@ -117,6 +119,7 @@ def satisfaction_section(data: ReportData) -> ReportSection:
             ("mean CSAT (1-5)", f"{number(c.mean)} ({number(c.mean_low)}-{number(c.mean_high)})"),
             ("satisfied (4-5)", share(c.top2_box)),
         ]
+        highlights.append(("satisfied customers (CSAT 4-5)", share(c.top2_box, digits=0)))
         sentences.append(
             f"Customers rate their satisfaction {number(c.mean, digits=1)} out of 5 on average "
             f"and {share(c.top2_box, digits=0)} of {plural(len(answers), 'answer')} are satisfied "
@@ -187,4 +190,5 @@ def satisfaction_section(data: ReportData) -> ReportSection:
         tables=tables,
         charts=charts,
         notes=(*notes, *chart_notes),
+        highlights=highlights,
     )

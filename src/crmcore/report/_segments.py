@@ -200,6 +200,7 @@ def segments_section(data: ReportData) -> ReportSection:
         title=TITLE,
         sentences=sentences,
         tables=tables,
+        highlights=(("revenue from the top 20% of customers", share(c.top_share(0.2), digits=0)),),
         charts=charts,
         notes=(*(n for n in [problem] if n), *notes),
     )

@@ -235,6 +235,10 @@ def value_section(data: ReportData) -> ReportSection:
             cac_text,
         ),
         tables=(top_table, bands, *cac_tables),
+        highlights=(
+            (f"expected in the next {HORIZON_MONTHS} months (CLV)", money(total, cur, digits=0)),
+            ("repeat buyers probably gone", share(gone.sum() / max(repeat.sum(), 1), digits=0)),
+        ),
         charts=charts,
         notes=notes,
     )
