@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crmcore.datasets import load_cdnow_summary
+from crmcore.datasets import load_cdnow_summary, load_donations
 from crmcore.errors import ValidationError
 from crmcore.satisfaction import LoyaltyFit, LoyaltyModel, fit_loyalty_table
 from crmcore.serialization import (
@@ -71,11 +71,13 @@ def models(cdnow: Any) -> dict[str, object]:
     x, tx, t = cdnow["x"], cdnow["t_x"], cdnow["T"]
     repeat = x > 0
     fit = fit_loyalty_table([1, 2, 3, 4, 5], [0.5] * 5, [30, 34, 45, 70, 90], [100] * 5)
+    d = load_donations()
     return {
         "bgnbd": fit_bgnbd(x, tx, t),
         "mbgnbd": fit_mbgnbd(x, tx, t),
         "pareto_nbd": fit_pareto_nbd(x, tx, t),
-        "bgbb": fit_bgbb([0, 1, 2, 3, 2, 6, 1, 0, 4, 1], [0, 2, 4, 5, 6, 6, 1, 0, 4, 3], 6),
+        # the published donations data (an interior maximum; ten made-up customers had none)
+        "bgbb": fit_bgbb(d["frequency"], d["recency"], d["periods"], weights=d["weights"]),
         "gamma_gamma": fit_gamma_gamma(x[repeat], cdnow["zbar"][repeat]),
         "sbg": fit_sbg([1000, 869, 743, 653, 593, 551, 517, 491]),
         "loyalty_fit": fit,
