@@ -9,12 +9,12 @@ section says so.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from crmcore.anomaly.alerts import Alert, summarize
 from crmcore.anomaly.batch import detect
 from crmcore.anomaly.demo import DEMO_RULES
-from crmcore.report._charts import ChartSpec, plot_function, render_charts
+from crmcore.report._charts import ChartSpec, render_charts
 from crmcore.report._data import ReportData
 from crmcore.report._format import count, number, plural, share
 from crmcore.report._model import ReportSection, ReportTable
@@ -43,19 +43,14 @@ def _alerts(data: ReportData) -> tuple[list[Alert], str]:
     )
 
 
-def _charts(alerts: list[Alert], end: datetime) -> list[ChartSpec]:
-    over_time = plot_function("alerts_over_time")
-    if over_time is None or not alerts:
-        return []
-    return [
-        ChartSpec(
-            title="Alerts over time by rule",
-            alt="Alerts per period, stacked by rule",
-            draw=lambda ax: over_time(alerts, ax=ax),
-            caption="Read: a rising band is a rule firing more often; look at its latest "
-            "alerts below.",
-        )
-    ]
+def _chart(alerts: list[Alert]) -> ChartSpec:
+    return ChartSpec(
+        title="Alerts over time by rule",
+        alt="Alerts per period, stacked by rule",
+        caption="Read: a rising band is a rule firing more often; look at its latest alerts below.",
+        draw=lambda ax, fn: fn(alerts, ax=ax),
+        plot=("alerts_over_time",),
+    )
 
 
 def alerts_section(data: ReportData) -> ReportSection:
@@ -108,7 +103,7 @@ def alerts_section(data: ReportData) -> ReportSection:
         f"{count(recent.total)} in the last {RECENT_DAYS} days against {count(earlier.total)} in "
         f"the {RECENT_DAYS} days before"
     )
-    charts, notes = render_charts(_charts(alerts, end))
+    charts, notes = render_charts([_chart(alerts)])
     return ReportSection(
         id="alerts",
         title=TITLE,

@@ -27,7 +27,7 @@ def _monthly(data: ReportData) -> ChartSpec:
     )
     cur = log.currency or "amount"
 
-    def draw(ax: object) -> None:
+    def draw(ax: object, _: object) -> None:
         from matplotlib.ticker import FuncFormatter
 
         a: Any = ax

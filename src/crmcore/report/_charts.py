@@ -31,13 +31,19 @@ PLOT_NOTE = "Charts are not shown: install crmcore[plot] for the charts."
 
 @attrs.frozen
 class ChartSpec:
-    """A chart to draw: title, text alternative, the drawing function of one Axes, how to read
-    it (the caption), size in inches."""
+    """A chart to draw: title, text alternative, how to read it (the caption), the drawing
+    function, the :mod:`crmcore.plot` function it uses and the size in inches.
+
+    ``draw(ax, fn)`` draws on ``ax``; ``fn`` is the first :mod:`crmcore.plot` function of
+    ``plot`` this version has (``plot_<name>`` or ``name``), None when ``plot`` is empty. A
+    chart whose plot function this version lacks is left out.
+    """
 
     title: str
     alt: str
-    draw: Callable[[Any], object]
-    caption: str = ""
+    caption: str
+    draw: Callable[[Any, Any], object]
+    plot: tuple[str, ...] = ()
     size: tuple[float, float] = (7.2, 4.0)
 
 
@@ -64,19 +70,22 @@ def plot_function(*names: str) -> Callable[..., Any] | None:
     return None
 
 
-def _png(spec: ChartSpec) -> bytes:
+def _png(spec: ChartSpec, fn: Callable[..., Any] | None) -> bytes:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=spec.size, dpi=90, layout="constrained")
     ax = fig.add_subplot()
-    spec.draw(ax)
+    spec.draw(ax, fn)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     return buf.getvalue()
 
 
-def render_charts(specs: Sequence[ChartSpec]) -> tuple[tuple[ReportChart, ...], tuple[str, ...]]:
-    """The charts that could be drawn, and notes for those that could not.
+def render_charts(
+    specs: Sequence[ChartSpec | None],
+) -> tuple[tuple[ReportChart, ...], tuple[str, ...]]:
+    """The charts that could be drawn (None: a chart the data does not call for), and notes
+    for those that could not.
 
     Without matplotlib: no chart and :data:`PLOT_NOTE`. A chart whose drawing
     fails (data the plot cannot show) is left out with a note naming it and the
@@ -87,9 +96,14 @@ def render_charts(specs: Sequence[ChartSpec]) -> tuple[tuple[ReportChart, ...], 
     charts: list[ReportChart] = []
     notes: list[str] = []
     for spec in specs:
+        fn = plot_function(*spec.plot) if spec is not None and spec.plot else None
+        if spec is None or (spec.plot and fn is None):
+            continue
         try:
             charts.append(
-                ReportChart(title=spec.title, png=_png(spec), alt=spec.alt, caption=spec.caption)
+                ReportChart(
+                    title=spec.title, png=_png(spec, fn), alt=spec.alt, caption=spec.caption
+                )
             )
         except Exception as e:  # a chart must not take the report down: say what failed
             log.warning("chart %r not drawn: %s", spec.title, e)

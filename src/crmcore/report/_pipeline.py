@@ -12,7 +12,6 @@ from typing import Any
 
 from crmcore.errors import CRMError
 from crmcore.pipeline.forecast import Forecast, forecast
-from crmcore.pipeline.history import FunnelHistory
 from crmcore.pipeline.metrics import (
     StageConversion,
     sales_cycle,
@@ -20,7 +19,7 @@ from crmcore.pipeline.metrics import (
     weighted_pipeline,
     win_rate,
 )
-from crmcore.report._charts import ChartSpec, plot_function, render_charts
+from crmcore.report._charts import ChartSpec, render_charts
 from crmcore.report._data import ReportData
 from crmcore.report._format import count, heading, money, number, plural, share, tabular_table
 from crmcore.report._model import ReportSection
@@ -31,31 +30,25 @@ TITLE = "Pipeline and forecast"
 MONTHS = 3
 
 
-def _charts(fh: FunnelHistory, conv: StageConversion, fc: Forecast | None) -> list[ChartSpec]:
-    specs = []
-    funnel = plot_function("funnel_conversion")
-    if funnel is not None:
-        specs.append(
-            ChartSpec(
-                title="Conversion through the funnel",
-                alt="Deals reaching each stage and the share that moved on",
-                draw=lambda ax: funnel(conv, ax=ax),
-                caption="Read: each bar is the deals that reached the stage; the dark part "
-                "ended won.",
-            )
-        )
-    ahead = plot_function("forecast")
-    if ahead is not None and fc is not None:
-        specs.append(
-            ChartSpec(
-                title="Won revenue forecast",
-                alt=f"Expected won revenue per month for {MONTHS} months with its band",
-                draw=lambda ax: ahead(fc, ax=ax),
-                caption="Read: the bar is the expected won revenue of the month, the line its "
-                "band.",
-            )
-        )
-    return specs
+def _charts(conv: StageConversion, fc: Forecast | None) -> list[ChartSpec | None]:
+    return [
+        ChartSpec(
+            title="Conversion through the funnel",
+            alt="Deals reaching each stage and the share that moved on",
+            caption="Read: each bar is the deals that reached the stage; the dark part ended won.",
+            draw=lambda ax, fn: fn(conv, ax=ax),
+            plot=("funnel_conversion",),
+        ),
+        None
+        if fc is None
+        else ChartSpec(
+            title="Won revenue forecast",
+            alt=f"Expected won revenue per month for {MONTHS} months with its band",
+            caption="Read: the bar is the expected won revenue of the month, the line its band.",
+            draw=lambda ax, fn: fn(fc, ax=ax),
+            plot=("forecast",),
+        ),
+    ]
 
 
 def pipeline_section(data: ReportData) -> ReportSection:
@@ -133,7 +126,7 @@ def pipeline_section(data: ReportData) -> ReportSection:
         if fc is not None
         else ""
     )
-    charts, chart_notes = render_charts(_charts(fh, conv, fc))
+    charts, chart_notes = render_charts(_charts(conv, fc))
     return ReportSection(
         id="pipeline",
         title=TITLE,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from crmcore.errors import CRMError
-from crmcore.report._charts import ChartSpec, plot_function, render_charts
+from crmcore.report._charts import ChartSpec, render_charts
 from crmcore.report._data import ReportData
 from crmcore.report._format import count, number, plural, share
 from crmcore.report._model import ReportSection, ReportTable
@@ -61,19 +61,17 @@ def _loyalty(data: ReportData) -> tuple[Any, Any] | None:
     return np.array(sat, dtype=np.int64), np.array(loyal, dtype=bool)
 
 
-def _charts(fit: LoyaltyFit | None, sat: Any, loyal: Any) -> list[ChartSpec]:
-    curves = plot_function("loyalty_curves")
-    if fit is None or curves is None:
-        return []
-    return [
-        ChartSpec(
-            title="Satisfaction and buying again",
-            alt="Fitted probability of buying again by satisfaction level, with observed rates",
-            draw=lambda ax: curves(fit, satisfaction=sat, outcome=loyal, ax=ax),
-            caption="Read: the steeper the curve between 4 and 5, the more it pays to turn "
-            "satisfied customers into very satisfied ones.",
-        )
-    ]
+def _chart(fit: LoyaltyFit | None, sat: Any, loyal: Any) -> ChartSpec | None:
+    if fit is None:
+        return None
+    return ChartSpec(
+        title="Satisfaction and buying again",
+        alt="Fitted probability of buying again by satisfaction level, with observed rates",
+        caption="Read: the steeper the curve between 4 and 5, the more it pays to turn "
+        "satisfied customers into very satisfied ones.",
+        draw=lambda ax, fn: fn(fit, satisfaction=sat, outcome=loyal, ax=ax),
+        plot=("loyalty_curves",),
+    )
 
 
 def satisfaction_section(data: ReportData) -> ReportSection:
@@ -182,7 +180,7 @@ def satisfaction_section(data: ReportData) -> ReportSection:
             f"{share(low_rate, digits=0)} for the others; {count(q.get('hostage', 0))} "
             "dissatisfied customers still buy (hostages) and are at risk."
         )
-    charts, chart_notes = render_charts(_charts(fit, *(pair or (None, None))))
+    charts, chart_notes = render_charts([_chart(fit, *(pair or (None, None)))])
     return ReportSection(
         id="satisfaction",
         title=TITLE,

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from crmcore.errors import CRMError
-from crmcore.report._charts import ChartSpec, plot_function, render_charts
+from crmcore.report._charts import ChartSpec, render_charts
 from crmcore.report._data import ReportData
 from crmcore.report._format import count, heading, money, number, plural, share, tabular_table
 from crmcore.report._model import ReportSection, ReportTable
@@ -65,43 +65,35 @@ def _profitability(
 
 def _charts(
     revenue: Any, cur: str | None, scores: RFMScores, p: Profitability | None
-) -> list[ChartSpec]:
-    specs = []
-    lorenz = plot_function("lorenz_curve")
-    if lorenz is not None:
-        specs.append(
-            ChartSpec(
-                title="Concentration of revenue (Lorenz curve)",
-                alt="Lorenz curve: share of revenue held by the customers, smallest first",
-                draw=lambda ax: lorenz(revenue, currency=cur, ax=ax),
-                caption="Read: the further the curve sags below the diagonal, the more revenue "
-                "rests on a few customers.",
-            )
-        )
-    segment_map = plot_function("rfm_segments", "rfm_segment_map")
-    if segment_map is not None:
-        specs.append(
-            ChartSpec(
-                title="RFM segments",
-                alt="Map of the RFM segments by recency and frequency score",
-                draw=lambda ax: segment_map(scores, ax=ax),
-                caption="Read: top right are the best customers (bought recently and often), "
-                "bottom left the lost ones.",
-                size=(7.2, 5.2),
-            )
-        )
-    whale = plot_function("whale_curve")
-    if p is not None and whale is not None:
-        specs.append(
-            ChartSpec(
-                title="Whale curve of customer profit",
-                alt="Cumulative profit against customers ranked from most to least profitable",
-                draw=lambda ax: whale(p, currency=cur, ax=ax),
-                caption="Read: the hump above 100% is the profit the loss-making customers take "
-                "back.",
-            )
-        )
-    return specs
+) -> list[ChartSpec | None]:
+    return [
+        ChartSpec(
+            title="Concentration of revenue (Lorenz curve)",
+            alt="Lorenz curve: share of revenue held by the customers, smallest first",
+            caption="Read: the further the curve sags below the diagonal, the more revenue "
+            "rests on a few customers.",
+            draw=lambda ax, fn: fn(revenue, currency=cur, ax=ax),
+            plot=("lorenz_curve",),
+        ),
+        ChartSpec(
+            title="RFM segments",
+            alt="Map of the RFM segments by recency and frequency score",
+            caption="Read: top right are the best customers (bought recently and often), "
+            "bottom left the lost ones.",
+            draw=lambda ax, fn: fn(scores, ax=ax),
+            plot=("rfm_segments", "rfm_segment_map"),
+            size=(7.2, 5.2),
+        ),
+        None
+        if p is None
+        else ChartSpec(
+            title="Whale curve of customer profit",
+            alt="Cumulative profit against customers ranked from most to least profitable",
+            caption="Read: the hump above 100% is the profit the loss-making customers take back.",
+            draw=lambda ax, fn: fn(p, currency=cur, ax=ax),
+            plot=("whale_curve",),
+        ),
+    ]
 
 
 def segments_section(data: ReportData) -> ReportSection:

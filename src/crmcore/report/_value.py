@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from crmcore.errors import CRMError
-from crmcore.report._charts import ChartSpec, plot_function, render_charts
+from crmcore.report._charts import ChartSpec, render_charts
 from crmcore.report._data import ReportData
 from crmcore.report._format import count, heading, money, number, plural, share
 from crmcore.report._model import ReportSection, ReportTable
@@ -114,33 +114,27 @@ def _cac(
     return [table], text
 
 
-def _charts(model: BGNBDModel, summary: RFMSummary) -> list[ChartSpec]:
-    specs = []
-    matrix = plot_function("probability_alive_matrix")
-    if matrix is not None:
-        specs.append(
-            ChartSpec(
-                title="P(alive) by frequency and recency",
-                alt="Heat map of the probability that a customer is still active, by number of "
-                "repeat purchases and the time of the last one",
-                draw=lambda ax: matrix(model, summary, ax=ax),
-                caption="Read: customers who bought often but not for a long time (bottom right) "
-                "are probably gone; recent buyers (top) are active.",
-            )
-        )
-    check = plot_function("period_transactions")
-    if check is not None:
-        specs.append(
-            ChartSpec(
-                title="Does the model fit? Customers by repeat purchases, actual vs model",
-                alt="Bars of customers with 0, 1, 2 ... repeat purchases, actual beside the "
-                "number the fitted BG/NBD model expects",
-                draw=lambda ax: check(model, summary, ax=ax),
-                caption="Read: pairs of bars of the same height mean the model reproduces how "
-                "often customers buy, so its CLV and P(alive) can be trusted.",
-            )
-        )
-    return specs
+def _charts(model: BGNBDModel, summary: RFMSummary) -> list[ChartSpec | None]:
+    return [
+        ChartSpec(
+            title="P(alive) by frequency and recency",
+            alt="Heat map of the probability that a customer is still active, by number of "
+            "repeat purchases and the time of the last one",
+            caption="Read: customers who bought often but not for a long time (bottom right) "
+            "are probably gone; recent buyers (top) are active.",
+            draw=lambda ax, fn: fn(model, summary, ax=ax),
+            plot=("probability_alive_matrix",),
+        ),
+        ChartSpec(
+            title="Does the model fit? Customers by repeat purchases, actual vs model",
+            alt="Bars of customers with 0, 1, 2 ... repeat purchases, actual beside the "
+            "number the fitted BG/NBD model expects",
+            caption="Read: pairs of bars of the same height mean the model reproduces how "
+            "often customers buy, so its CLV and P(alive) can be trusted.",
+            draw=lambda ax, fn: fn(model, summary, ax=ax),
+            plot=("period_transactions",),
+        ),
+    ]
 
 
 def value_section(data: ReportData) -> ReportSection:
