@@ -44,9 +44,13 @@ def main() -> None:
     p = truth.probability(s, c)
     rng = np.random.default_rng(2025)
     print(f"moderation LR test under H0: {reps:,} replications per size, 15 cells")
-    print("  n/cell  responses   rej@0.01  rej@0.05  rej@0.10   KS p   ms/test  failed  df2")
+    print(
+        "  n/cell  responses   rej@0.01  rej@0.05  rej@0.10   KS p   ms/test  failed  df2"
+        "  rej@0.05|df2  rej@0.05|df3"
+    )
     for n in args.sizes:
         stat, pvals, df2 = [], [], 0
+        by_df: dict[int, list[bool]] = {2: [], 3: []}
         failed = 0
         t0 = time.perf_counter()
         for _ in range(reps):
@@ -58,6 +62,7 @@ def main() -> None:
                 failed += 1
                 continue
             pvals.append(t.p_value)
+            by_df[t.df].append(t.p_value < 0.05)
             if t.df == 3:
                 stat.append(t.statistic)
             else:
@@ -66,9 +71,10 @@ def main() -> None:
         pv = np.array(pvals)
         rates = [float(np.mean(pv < a)) for a in (0.01, 0.05, 0.10)]
         ks = stats.kstest(stat, "chi2", args=(3,)).pvalue if stat else float("nan")
+        branch = [f"{np.mean(v):.3f} of {len(v):>4}" if v else "    -" for v in by_df.values()]
         print(
             f"  {n:>6}  {n * 15:>9,}   {rates[0]:8.3f}  {rates[1]:8.3f}  {rates[2]:8.3f}"
-            f"  {ks:6.3f}  {ms:8.1f}  {failed:>6}  {df2:>3}"
+            f"  {ks:6.3f}  {ms:8.1f}  {failed:>6}  {df2:>3}  {branch[0]:>12}  {branch[1]:>12}"
         )
     for a in (0.01, 0.05, 0.10):
         lo, hi = stats.binom.interval(0.95, reps, a)

@@ -129,7 +129,7 @@ def test_fit_round_trips_as_json() -> None:
     back = from_json(LoyaltyFit, to_json(fit))
     assert back == fit
     assert back.model.probability([4], 0.5) == pytest.approx(fit.model.probability([4], 0.5))
-    assert len(fit.summary()) == 7
+    assert fit.summary() is fit.fit and len(fit.summary().table()) == 6
 
 
 def test_nan_policy_omit_drops_rows_and_raise_names_them() -> None:
@@ -210,13 +210,21 @@ def test_a_zero_floor_is_fixed_on_its_boundary_not_an_error() -> None:
     assert abs(fit.model.log_slope - 0.3) < 3 * fit.standard_error("log_slope")
 
 
-def test_quasi_newton_fallback_reaches_the_same_optimum(monkeypatch: pytest.MonkeyPatch) -> None:
-    """If Fisher scoring stalls, scipy's BFGS takes over from where it stopped."""
+def test_the_fit_runs_on_the_shared_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13: one maximum-likelihood engine for every model; the loyalty fit is its
+    hooks (likelihood, starts, stop rule), and each start's end point comes from the engine."""
+    import crmcore.fitting as fitting
     import crmcore.satisfaction._estimate as estimate
+
+    calls: list[int] = []
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1 + len(kwargs.get("starts", ())))  # type: ignore[arg-type]
+        return fitting.maximum_likelihood(*args, **kwargs)  # type: ignore[arg-type]
 
     s, y, c = _simulate(TRUE, 4_000, seed=13, levels=[0.0, 0.5, 1.0])
     normal = fit_loyalty(s, y, c)
-    monkeypatch.setattr(estimate, "_scoring", lambda fun, info, t0: (fun(t0)[0], t0, 0))
-    fallback = fit_loyalty(s, y, c)
-    assert fallback.log_likelihood == pytest.approx(normal.log_likelihood, abs=1e-6)
-    assert fallback.model.params == pytest.approx(normal.model.params, abs=1e-4)
+    monkeypatch.setattr(estimate, "maximum_likelihood", counted)
+    again = fit_loyalty(s, y, c)
+    assert calls and max(calls) >= 2  # several starting points, in the engine
+    assert again == normal

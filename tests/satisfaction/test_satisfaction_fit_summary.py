@@ -129,3 +129,32 @@ def test_a_flat_file_with_a_boundary_loads_it_as_at_bound() -> None:
     data["model"]["floor_logit"] = -30.0
     back = from_json(LoyaltyFit, json.dumps(data))
     assert back.boundary == ("floor_logit",) and back.fit.k == 2
+
+
+def test_summary_is_the_shared_result_shape() -> None:
+    """Issue 13: ``LoyaltyFit.summary()`` is the FitSummary of every other model (frozen
+    rows with estimate, SE, interval, z), not lines of text."""
+    fit = fit_loyalty_table(*EDGE)
+    s = fit.summary()
+    assert isinstance(s, FitSummary) and s is fit.fit
+    rows = s.table(0.9)
+    assert [r.name for r in rows] == list(fit.parameter_names)
+    for r, se in zip(rows, fit.standard_errors, strict=True):
+        assert r.standard_error == se and r.z == pytest.approx(r.estimate / se)
+        assert r.lower == pytest.approx(r.estimate - 1.644854 * se, rel=1e-6, abs=1e-6)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        s.log_likelihood = 0.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("covariance", "errors", "match"),
+    [
+        (((0.3, 0.1), (0.2, 0.4)), None, "must be symmetric"),
+        (((-0.3, 0.0), (0.0, 0.4)), None, "variance of 'a'.*must be >= 0: -0.3"),
+        (((0.25, 0.0), (0.0, 0.4)), (0.9, 0.632456), "standard error of 'a'.*0.5.*: 0.9"),
+        (((0.3,),), None, "must be 2 x 2"),
+    ],
+)
+def test_an_inconsistent_covariance_is_refused(covariance: Any, errors: Any, match: str) -> None:
+    with pytest.raises(ValidationError, match=match):
+        FitSummary("toy", ("a", "b"), (1.0, 2.0), errors, covariance, -7.0, 10, 5, True, "")

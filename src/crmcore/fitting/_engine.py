@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +24,7 @@ Newton = Callable[[FloatArray], tuple[float, FloatArray, FloatArray]]
 """theta (natural scale) -> (total log-likelihood, gradient, Hessian), all analytic."""
 
 _EDGE = 50.0  # |log-parameter| beyond which the objective is treated as infinite
+_FREE_EDGE = 1e6  # |initial value| of a free parameter (a coefficient) beyond: refused
 _POLISH_STEPS = 12
 
 
@@ -167,8 +169,33 @@ def _polish(obj: _Objective, u: FloatArray) -> tuple[FloatArray, int]:
     return u, steps
 
 
-def _trust_region(obj: _Objective, u0: FloatArray, gtol: float) -> optimize.OptimizeResult:
-    """scipy's trust-region Newton method (``trust-krylov``) on the analytic triple."""
+def _watch(
+    obj: _Objective, stop: Callable[[FloatArray], bool] | None, seen: list[FloatArray]
+) -> Callable[[optimize.OptimizeResult], None] | None:
+    """scipy's per-iteration callback: records the iterate and halts the search (raising
+    StopIteration, which scipy honours) when the model's ``stop`` rule fires there."""
+    if stop is None:
+        return None
+
+    def callback(intermediate_result: optimize.OptimizeResult) -> None:
+        u = np.asarray(intermediate_result.x, dtype=np.float64)
+        if stop(obj.theta(u)):
+            seen.append(u.copy())
+            raise StopIteration
+
+    return callback
+
+
+def _trust_region(
+    obj: _Objective,
+    u0: FloatArray,
+    gtol: float,
+    callback: Callable[[optimize.OptimizeResult], None] | None = None,
+    method: str = "trust-krylov",
+) -> optimize.OptimizeResult:
+    """scipy's trust-region Newton method on the analytic triple: ``trust-krylov``, or
+    ``trust-exact`` (the subproblem solved exactly: the fallback where the Krylov one
+    fails to predict an improvement)."""
     # near the optimum the Krylov subproblem can divide 0 by 0 inside scipy (a RuntimeWarning
     # that must not reach users) and idle without new evaluations: silenced, and capped
     with warnings.catch_warnings(), np.errstate(all="ignore"):
@@ -183,20 +210,29 @@ def _trust_region(obj: _Objective, u0: FloatArray, gtol: float) -> optimize.Opti
             u0,
             jac=lambda u: obj.triple(u, hessian=True)[1],
             hess=hess,
-            method="trust-krylov",
-            options={"gtol": gtol, "maxiter": 60},
+            method=method,
+            options={"gtol": gtol, "maxiter": 60 if method == "trust-krylov" else 200},
+            callback=callback,
         )
 
 
 def _quasi_newton(
-    obj: _Objective, start: FloatArray, u0: FloatArray, gtol: float
+    obj: _Objective,
+    start: FloatArray,
+    u0: FloatArray,
+    gtol: float,
+    callback: Callable[[optimize.OptimizeResult], None] | None = None,
+    stopped: list[FloatArray] | None = None,
 ) -> tuple[optimize.OptimizeResult, int]:
-    """BFGS with the gradient, restarted from a Nelder-Mead polish (at most 3 rounds)."""
+    """BFGS with the gradient, restarted from a Nelder-Mead polish (at most 3 rounds);
+    a round that the model's ``stop`` rule halts ends the search there."""
     best = None
     iterations = 0
+    halted = stopped if stopped is not None else []
     for attempt in range(3):
         # BFGS, not L-BFGS-B: the latter's per-step overhead (tiny LAPACK calls)
         # dominates fits of 3-4 parameters on a busy machine
+        before = len(halted)
         with np.errstate(all="ignore"):
             res = optimize.minimize(
                 lambda u: obj.triple(u, hessian=False)[:2],
@@ -204,12 +240,16 @@ def _quasi_newton(
                 jac=True,
                 method="BFGS",
                 options={"gtol": gtol, "maxiter": 2000},
+                callback=callback,
             )
         iterations += int(res.nit)
+        if len(halted) > before:
+            res.x = halted[-1]
+            res.fun, res.jac, _ = obj.triple(halted[-1], hessian=False)
         if best is None or res.fun < best.fun:
             best = res
         gnorm = float(np.max(np.abs(res.jac))) if np.isfinite(res.fun) else np.inf
-        if np.isfinite(res.fun) and gnorm < 1e-5:
+        if len(halted) > before or (np.isfinite(res.fun) and gnorm < 1e-5):
             break
         with np.errstate(all="ignore"):
             nm = optimize.minimize(
@@ -297,11 +337,13 @@ def _names(names: Sequence[str], model: str) -> tuple[str, ...]:
     return out
 
 
-def _start(start: npt.ArrayLike, names: Sequence[str], k0: int, model: str) -> FloatArray:
-    theta0 = as_float_array(start, name="start")
+def _start(
+    start: npt.ArrayLike, names: Sequence[str], k0: int, model: str, label: str
+) -> FloatArray:
+    theta0 = as_float_array(start, name=label)
     if len(theta0) != len(names):
         raise ValidationError(
-            f"{model}: 'start' must give {len(names)} values ({', '.join(names)}): "
+            f"{model}: {label!r} must give {len(names)} values ({', '.join(names)}): "
             f"got {len(theta0)}"
         )
     bad = np.flatnonzero(~(theta0[:k0] > 0))
@@ -310,7 +352,66 @@ def _start(start: npt.ArrayLike, names: Sequence[str], k0: int, model: str) -> F
         raise ValidationError(
             f"{model}: initial value of {names[j]!r} must be > 0: {float(theta0[j])}"
         )
+    with np.errstate(divide="ignore"):
+        far = np.flatnonzero(np.abs(np.log(theta0[:k0])) > _EDGE)
+    if len(far):
+        j = int(far[0])
+        raise ValidationError(
+            f"{model}: initial value of {names[j]!r} must be in e**-{_EDGE:g} .. e**{_EDGE:g} "
+            f"(the range the fit searches): {float(theta0[j]):g}"
+        )
+    huge = np.flatnonzero(~np.isfinite(theta0[k0:]) | (np.abs(theta0[k0:]) > _FREE_EDGE))
+    if len(huge):
+        j = k0 + int(huge[0])
+        raise ValidationError(
+            f"{model}: initial value of {names[j]!r} must be a finite number within "
+            f"+-{_FREE_EDGE:g}: {float(theta0[j]):g}"
+        )
     return theta0
+
+
+def _one_start(
+    obj: _Objective,
+    u0: FloatArray,
+    gtol: float,
+    stop: Callable[[FloatArray], bool] | None,
+    subproblem: str = "krylov",
+) -> tuple[optimize.OptimizeResult, int, bool]:
+    """The first stage from one start: (end point, iterations, whether ``stop`` fired)."""
+    halted: list[FloatArray] = []
+    callback = _watch(obj, stop, halted)
+    iterations = 0
+    res = None
+    if obj.newton is not None:
+        res = _trust_region(obj, u0, gtol, callback, f"trust-{subproblem}")
+        iterations += int(res.nit)
+        if halted:
+            res.x = halted[-1]
+            res.fun, res.jac, _ = obj.triple(halted[-1], hessian=False)
+            return res, iterations, True
+        if subproblem == "krylov" and not (
+            np.isfinite(res.fun) and float(np.max(np.abs(res.jac))) < 1e-5
+        ):
+            exact = _trust_region(
+                obj, res.x if np.isfinite(res.fun) else u0, gtol, callback, "trust-exact"
+            )
+            iterations += int(exact.nit)
+            if halted:
+                exact.x = halted[-1]
+                exact.fun, exact.jac, _ = obj.triple(halted[-1], hessian=False)
+                return exact, iterations, True
+            if np.isfinite(exact.fun) and not exact.fun > res.fun:
+                res = exact
+        if not (np.isfinite(res.fun) and float(np.max(np.abs(res.jac))) < 1e-5):
+            start_u = res.x if np.isfinite(res.fun) else u0
+            qn, more = _quasi_newton(obj, start_u, u0, gtol, callback, halted)
+            iterations += more
+            if halted:
+                return qn, iterations, True
+            res = qn if not np.isfinite(res.fun) or qn.fun <= res.fun else res
+    else:
+        res, iterations = _quasi_newton(obj, u0, u0, gtol, callback, halted)
+    return res, iterations, bool(halted)
 
 
 def maximum_likelihood(
@@ -328,6 +429,10 @@ def maximum_likelihood(
     scales: Mapping[str, str] | None = None,
     log_bound: float = 25.0,
     gtol: float = 1e-7,
+    starts: Sequence[npt.ArrayLike] = (),
+    stop: Callable[[FloatArray], bool] | None = None,
+    diverging: Literal["raise", "report"] = "raise",
+    subproblem: Literal["krylov", "exact"] = "krylov",
 ) -> FitSummary:
     """Maximise a log-likelihood; the fit of every model in crmcore goes through here.
 
@@ -341,35 +446,61 @@ def maximum_likelihood(
     ``penalizer_coef`` does, passes 1 / max(T) for them, so the penalty does not depend on
     the time unit.
 
-    The path: the trust-region Newton method (``trust-krylov``) when ``newton`` is given,
-    else (or when it stalls) BFGS restarted from Nelder-Mead; then Newton steps (analytic or
-    numerical Hessian) until every step is below 1e-11 relative, so the estimate is the
-    maximum to 1e-8 relative whatever tolerance the first stage stopped at. Standard errors
-    and covariance come from the observed information of the unpenalised log-likelihood at
-    the estimate. ``scales`` maps a parameter that is a scale of the data to the inputs it
-    is the scale of, so a fit ending at the edge of the parameter space (a log-parameter
-    beyond ``log_bound``) says which input to express in another unit.
+    The path: from ``start`` and from each of ``starts`` (further starting points, for a
+    likelihood with several local maxima), the trust-region Newton method when ``newton``
+    is given (``trust-krylov``, then ``trust-exact`` where it fails to predict an
+    improvement; ``subproblem="exact"``: ``trust-exact`` from the start, cheaper for a
+    handful of parameters), else (or when it stalls) BFGS restarted
+    from Nelder-Mead; the end point with the highest (penalised) likelihood is kept; then
+    Newton steps (analytic or numerical Hessian) until every step is below 1e-11 relative,
+    so the estimate is the maximum to 1e-8 relative whatever tolerance the first stage
+    stopped at. Standard errors and covariance come from the observed information of the
+    unpenalised log-likelihood at the estimate. ``scales`` maps a parameter that is a scale
+    of the data to the inputs it is the scale of, so a fit ending at the edge of the
+    parameter space (a log-parameter beyond ``log_bound``) says which input to express in
+    another unit.
 
-    Raises FitError when the log-likelihood is not finite at the start, the maximum lies at
-    the edge of the parameter space, or the optimiser does not converge.
+    A model whose parameter space has an edge of its own (a probability running to 0, a
+    coefficient to infinity) passes ``stop(theta)``, called with every iterate: True ends
+    that start there, as diverging. With ``diverging="raise"`` (default) a fit whose best
+    end point diverged, lies at the edge or has not converged raises FitError; with
+    ``diverging="report"`` it is returned with ``converged=False``, no standard errors
+    and the reason in ``message``, for the model to apply its own boundary rules.
+
+    Raises FitError when the log-likelihood is not finite at any start, the maximum lies at
+    the edge of the parameter space, or the optimiser does not converge; ValidationError
+    for an initial value outside the range the engine searches (a positive parameter in
+    e**-50 .. e**50) or a ``penalizer`` that makes the objective infinite at the start.
 
     >>> def ll(th):  # Poisson rate from 10 observations summing to 30
     ...     return 30 * np.log(th[0]) - 10 * th[0], np.array([30 / th[0] - 10])
     >>> fit = maximum_likelihood(ll, [1.0], model="toy", names=["lam"], n=10)
     >>> round(fit.estimates[0], 12), round(fit.standard_errors[0] ** 2, 9), fit.converged
     (3.0, 0.3, True)
+    >>> far = maximum_likelihood(ll, [1.0], model="toy", names=["lam"], n=10,
+    ...                          stop=lambda th: th[0] > 2.0, diverging="report")
+    >>> far.converged, far.estimates[0] > 2.0, far.message
+    (False, True, "diverged: the model's stop rule ended the search")
     """
     expect_callable(loglik, name="loglik")
     if newton is not None:
         expect_callable(newton, name="newton")
     if hessian is not None:
         expect_callable(hessian, name="hessian")
+    if stop is not None:
+        expect_callable(stop, name="stop")
+    if diverging not in ("raise", "report"):
+        raise ValidationError(f"'diverging' must be 'raise' or 'report': {diverging!r}")
+    if subproblem not in ("krylov", "exact"):
+        raise ValidationError(f"'subproblem' must be 'krylov' or 'exact': {subproblem!r}")
     names = _names(names, model)
     free = as_count(free, name="free", high=len(names))
     k0 = len(names) - free
     n = as_number(n, name="n", low=0, inclusive=(False, True))
     penalizer = as_number(penalizer, name="penalizer", low=0)
-    theta0 = _start(start, names, k0, model)
+    theta0s = [_start(x, names, k0, model, "start") for x in (start,)] + [
+        _start(x, names, k0, model, f"starts[{i}]") for i, x in enumerate(starts)
+    ]
     ps = None
     if penalty_scales is not None:
         ps = as_float_array(penalty_scales, name="penalty_scales")
@@ -379,41 +510,78 @@ def maximum_likelihood(
                 f"({len(names)}): got {len(ps)}"
             )
     obj = _Objective(loglik, newton, k0, n, penalizer, ps)
-    u0 = np.concatenate([np.log(theta0[:k0]), theta0[k0:]])
-    if not np.isfinite(obj.value(u0)):
-        shown = dict(zip(names, np.round(theta0, 6).tolist(), strict=True))
+    u0s = [np.concatenate([np.log(t[:k0]), t[k0:]]) for t in theta0s]
+    _check_penalty(obj, u0s[0], penalizer, model)
+    usable = [u for u in u0s if np.isfinite(obj.value(u))]
+    if not usable:
+        shown = dict(zip(names, np.round(theta0s[0], 6).tolist(), strict=True))
         raise FitError(
-            f"{model}: the log-likelihood is not finite at the initial values {shown}; "
-            "check the data"
+            f"{model}: the log-likelihood is not finite at the initial values {shown}"
+            + (f" (nor at the {len(starts)} other starts)" if starts else "")
+            + "; check the data"
         )
     iterations = 0
     res = None
-    if newton is not None:
-        res = _trust_region(obj, u0, gtol)
-        iterations += int(res.nit)
-        if not (np.isfinite(res.fun) and float(np.max(np.abs(res.jac))) < 1e-5):
-            start_u = res.x if np.isfinite(res.fun) else u0
-            qn, more = _quasi_newton(obj, start_u, u0, gtol)
-            iterations += more
-            res = qn if res is None or not np.isfinite(res.fun) or qn.fun <= res.fun else res
-    else:
-        res, iterations = _quasi_newton(obj, u0, u0, gtol)
+    halted = False
+    for u_start in usable:
+        one, its, stopped = _one_start(obj, u_start, gtol, stop, subproblem)
+        iterations += its
+        if res is None or (np.isfinite(one.fun) and not one.fun >= res.fun):
+            res, halted = one, stopped
+    assert res is not None
     u = np.asarray(res.x, dtype=np.float64)
     named = dict(zip(names, obj.theta(u).round(6).tolist(), strict=True))
     if not np.isfinite(res.fun) or not np.isfinite(u).all():
         raise FitError(f"{model}: the optimiser found no finite log-likelihood ({res.message})")
-    _check_edge(u, names, k0, log_bound, scales, model, named)
+    report = diverging == "report"
+
+    def unconverged(why: str) -> FitSummary:
+        theta = obj.theta(u)
+        return FitSummary(
+            model=model,
+            names=names,
+            estimates=tuple(theta.tolist()),
+            standard_errors=None,
+            covariance=None,
+            log_likelihood=float(loglik(theta)[0]),
+            n=n,
+            iterations=iterations,
+            converged=False,
+            message=why,
+            penalizer=penalizer,
+            scales=("log",) * k0 + ("linear",) * free,
+        )
+
+    if halted:
+        if report:
+            return unconverged("diverged: the model's stop rule ended the search")
+        raise FitError(f"{model}: the estimates diverged (the search ended at {named})")
+    edge = _edge(u, names, k0, log_bound, scales, model, named, penalizer)
+    if edge is not None:
+        if report:
+            return unconverged(f"diverged: {edge}")
+        raise FitError(edge)
     u, polish = _polish(obj, u)
     iterations += polish
-    _check_edge(u, names, k0, log_bound, scales, model, named)
+    edge = _edge(u, names, k0, log_bound, scales, model, named, penalizer)
+    if edge is not None:
+        if report:
+            return unconverged(f"diverged: {edge}")
+        raise FitError(edge)
+    if stop is not None and stop(obj.theta(u)):
+        if report:
+            return unconverged("diverged: the model's stop rule ended the search")
+        raise FitError(f"{model}: the estimates diverged (the search ended at {named})")
     gnorm = float(np.max(np.abs(obj.grad(u))))
     theta = obj.theta(u)
     named = dict(zip(names, theta.round(6).tolist(), strict=True))
     if not gnorm < 1e-4:  # mean log-likelihood per unit of log-parameter
-        raise FitError(
-            f"{model}: the optimiser did not converge (largest gradient {gnorm:.2e} at {named}): "
-            f"{res.message}"
+        why = f"the optimiser did not converge (largest gradient {gnorm:.2e} at {named}): " + str(
+            res.message
         )
+        if report:
+            return unconverged(why)
+        raise FitError(f"{model}: {why}")
     ll = float(loglik(theta)[0])
     cov = _covariance(_natural_hessian(loglik, newton, hessian, theta))
     return FitSummary(
@@ -432,7 +600,21 @@ def maximum_likelihood(
     )
 
 
-def _check_edge(
+def _check_penalty(obj: _Objective, u0: FloatArray, penalizer: float, model: str) -> None:
+    """A penalizer so large that the penalty alone is not finite at the start is refused."""
+    if penalizer == 0:
+        return
+    with np.errstate(all="ignore"):
+        value = obj._penalty(obj.theta(u0))[0]
+    if not np.isfinite(value):
+        raise ValidationError(
+            f"{model}: 'penalizer' {penalizer:g} makes the penalty infinite at the initial "
+            "values: expected a finite L2 coefficient of ordinary size (for example 0.001 "
+            "to 1; 0 for plain maximum likelihood)"
+        )
+
+
+def _edge(
     u: FloatArray,
     names: tuple[str, ...],
     k0: int,
@@ -440,18 +622,24 @@ def _check_edge(
     scales: Mapping[str, str] | None,
     model: str,
     named: dict[str, float],
-) -> None:
+    penalizer: float = 0.0,
+) -> str | None:
+    """Why a log-parameter beyond ``log_bound`` puts the fit at the edge, or None."""
     if not np.any(np.abs(u[:k0]) > log_bound):
-        return
+        return None
     edge = [names[int(j)] for j in np.flatnonzero(np.abs(u[:k0]) > log_bound)]
     of = scales or {}
     scaled = [f"{p!r} is the time scale of {of[p]}" for p in edge if p in of]
-    why = (
-        "; ".join(scaled) + f" (a fitted scale lies in e**-{log_bound:g} .. e**{log_bound:g}): "
-        "express them in another time unit"
-        if scaled
-        else "the data cannot identify the model (for example no sign of drop-out)"
-    )
-    raise FitError(
-        f"{model}: the maximum likelihood lies at the edge of the parameter space {named}: {why}"
-    )
+    if penalizer > 0 and not scaled:
+        why = (
+            f"the L2 penalizer {penalizer:g} pulls {', '.join(map(repr, edge))} to 0: "
+            "use a smaller 'penalizer'"
+        )
+    elif scaled:
+        why = (
+            "; ".join(scaled) + f" (a fitted scale lies in e**-{log_bound:g} .. e**{log_bound:g}): "
+            "express them in another time unit"
+        )
+    else:
+        why = "the data cannot identify the model (for example no sign of drop-out)"
+    return f"{model}: the maximum likelihood lies at the edge of the parameter space {named}: {why}"

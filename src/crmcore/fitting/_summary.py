@@ -93,6 +93,39 @@ def _square(inst: FitSummary, attribute: attrs.Attribute[Any], value: Any) -> No
         )
 
 
+def _consistent(inst: FitSummary) -> None:
+    """The covariance is symmetric with a non-negative diagonal, and the standard errors
+    (when both are given) are the square roots of that diagonal."""
+    if inst.covariance is None:
+        return
+    cov = np.array(inst.covariance, dtype=np.float64)
+    scale = max(float(np.max(np.abs(np.diag(cov)))), np.finfo(float).tiny)
+    asym = float(np.max(np.abs(cov - cov.T)))
+    if asym > 1e-8 * scale:
+        raise ValidationError(
+            f"FitSummary: 'covariance' must be symmetric: entries differ by up to {asym:.3g} "
+            f"across the diagonal (parameters {inst.names})"
+        )
+    bad = np.flatnonzero(np.diag(cov) < 0)
+    if len(bad):
+        j = int(bad[0])
+        raise ValidationError(
+            f"FitSummary: the variance of {inst.names[j]!r} on the diagonal of 'covariance' "
+            f"must be >= 0: {cov[j, j]}"
+        )
+    if inst.standard_errors is None:
+        return
+    se = np.array(inst.standard_errors, dtype=np.float64)
+    want = np.sqrt(np.diag(cov))
+    off = np.flatnonzero(np.abs(se - want) > 1e-3 * np.maximum(want, 1e-300))
+    if len(off):
+        j = int(off[0])
+        raise ValidationError(
+            f"FitSummary: the standard error of {inst.names[j]!r} must be the square root of "
+            f"its variance in 'covariance' ({want[j]:.6g}): {se[j]}"
+        )
+
+
 def _aligned(inst: FitSummary, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None:
         return
@@ -150,6 +183,8 @@ class FitSummary(Tabular):
     information (minus the Hessian of the unpenalised log-likelihood) at the estimate and are
     None when it is singular; ``n`` is the number of observations (customers, answers) that
     BIC counts; ``penalizer`` the L2 coefficient of the fit (0: plain maximum likelihood).
+    The covariance must be k x k in the order of ``names``, symmetric, with a non-negative
+    diagonal whose square roots are the ``standard_errors`` (to 1e-3 relative).
 
     >>> s = FitSummary("toy", ("lam",), (3.0,), (0.5477,), ((0.3,),), -7.04, 10, 5, True, "")
     >>> round(s.aic, 2), round(s.bic, 2)
@@ -189,6 +224,7 @@ class FitSummary(Tabular):
         _aligned(self, fields.estimates, self.estimates)
         _aligned(self, fields.standard_errors, self.standard_errors)
         _square(self, fields.covariance, self.covariance)
+        _consistent(self)
         _scales(self, fields.scales, self.scales)
 
     @property
@@ -246,18 +282,19 @@ class FitSummary(Tabular):
         return iter(self.table())
 
     def __str__(self) -> str:
+        width = max(16, *(len(name) + 2 for name in self.names))
         lines = [
             f"{self.model}: log-likelihood {self.log_likelihood:.4f}, n {self.n:g}, "
             f"AIC {self.aic:.2f}, BIC {self.bic:.2f}, iterations {self.iterations}, "
             f"{'converged' if self.converged else 'NOT converged'}"
             + (f", L2 penalizer {self.penalizer:g}" if self.penalizer else ""),
-            f"{'parameter':<16}{'estimate':>14}{'SE':>12}{'z':>9}{'95% CI':>26}",
+            f"{'parameter':<{width}}{'estimate':>14}{'SE':>12}{'z':>9}{'95% CI':>26}",
         ]
         for e in self.table():
             se = "" if e.standard_error is None else f"{e.standard_error:.4g}"
             z = "" if e.z is None else f"{e.z:.2f}"
             ci = "" if e.lower is None else f"[{e.lower:.4g}, {e.upper:.4g}]"
-            lines.append(f"{e.name:<16}{e.estimate:>14.6g}{se:>12}{z:>9}{ci:>26}")
+            lines.append(f"{e.name:<{width}}{e.estimate:>14.6g}{se:>12}{z:>9}{ci:>26}")
         return "\n".join(lines)
 
     def _columns(self) -> Columns:

@@ -33,6 +33,8 @@ share of the customers who are free to leave).
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import numpy as np
 import numpy.typing as npt
@@ -239,6 +241,34 @@ def runaway(theta: FloatArray, cells: _Cells, face: Face | None) -> tuple[str, f
     return None if worst is None else worst[1:]
 
 
+FAR = 2.0 * BOUND
+"""A start whose intercept or log-slope at an end level, or floor logit rising towards 1,
+passes ±this has left the range of estimates: the search ends there (:func:`far`)."""
+FLOOR_FAR = 50.0 * BOUND
+"""A floor logit below −this where it is estimated: the floor is 0 to any precision."""
+
+
+def far(theta: FloatArray, cells: _Cells, face: Face | None) -> bool:
+    """The model's stop rule for the engine: whether a search has run far beyond the range
+    of estimates (:func:`runaway` judges the end point with the tighter ±BOUND).
+
+    >>> from crmcore.satisfaction._likelihood import _cells_from_table
+    >>> cells = _cells_from_table([1, 5, 1, 5], [0.2, 0.2, 0.6, 0.6], [5, 9, 1, 9], [10] * 4)
+    >>> far(np.array([1.0, 0.0, 0.0, 0.0, -49.7, 53.1]), cells, None)
+    False
+    >>> far(np.array([1.0, 100.0, 0.0, 0.0, 0.0, 0.0]), cells, None)
+    True
+    """
+    levels = np.unique(cells.c)
+    for c in (float(levels[0]), float(levels[-1])):
+        a, b, g = theta[0] + theta[1] * c, theta[2] + theta[3] * c, theta[4] + theta[5] * c
+        if not (abs(a) <= FAR and abs(b) <= FAR):
+            return True
+        if (face is None or face.anchor == c) and not -FLOOR_FAR <= g <= FAR:
+            return True
+    return False
+
+
 def flat_levels(cells: _Cells) -> list[float]:
     """The competition levels where loyalty does not rise with satisfaction: the best
     non-decreasing curve through the observed rates is flat (no group of the highest
@@ -290,6 +320,63 @@ def data_cause(cells: _Cells) -> str | None:
             "reaching; add responses at more satisfaction levels or fit moderated=False"
         )
     return None
+
+
+STEP = 4.0
+"""A log-slope beyond ±this at a competition level: a slope of more than e**4 ≈ 55 per
+answer (a step between two answers) or less than e**-4 ≈ 0.018 (no rise at all)."""
+
+
+def singular_cause(theta: FloatArray, cells: _Cells, moderated: bool) -> str:
+    """Why the information matrix at a maximum is singular: the cause in the data or in the
+    fitted curve, as a sentence.
+
+    >>> from crmcore.satisfaction._likelihood import _cells_from_table
+    >>> cells = _cells_from_table([4, 5], [0.5] * 2, [30, 60], [100] * 2)
+    >>> singular_cause(np.zeros(6), cells, False)
+    'responses are at 2 satisfaction levels (4, 5): a curve with a floor needs three or more'
+    """
+    cause = data_cause(cells)
+    if cause is not None:
+        return cause
+    answers = np.unique(cells.x) + 5
+    if len(answers) < 3:
+        shown = ", ".join(str(int(v)) for v in answers)
+        return (
+            f"responses are at {len(answers)} satisfaction levels ({shown}): a curve with a "
+            "floor needs three or more"
+        )
+    levels = np.unique(cells.c)
+    log_slope = theta[2] + theta[3] * levels
+    several = moderated and len(levels) > 1
+    for i in np.argsort(-np.abs(log_slope)):
+        b = float(log_slope[i])
+        where = f" at competition {levels[i]:g}" if several else ""
+        if b > STEP:
+            return (
+                f"the best curve{where} is a step between two answers (log-slope {b:.3g}, "
+                f"a rise of {math.exp(b):.3g} in the logit per answer), so its steepness "
+                "cannot be estimated: add responses at the answers around the step"
+                + (" or fit moderated=False" if several else "")
+            )
+        if b < -STEP:
+            return (
+                f"loyalty hardly rises with satisfaction{where} (log-slope {b:.3g}), so the "
+                "floor and the intercept cannot be told apart: check the coding of "
+                "'satisfaction' and 'outcome'" + (" or fit moderated=False" if several else "")
+            )
+    if several:
+        thin = [float(lv) for lv in levels if len(np.unique(cells.x[cells.c == lv])) < 3]
+        if len(levels) - len(thin) < 2:
+            return (
+                "a moderated curve needs two or more competition levels with answers at "
+                f"three or more satisfaction levels each: {len(levels) - len(thin)} here; "
+                "fit moderated=False"
+            )
+    return (
+        "the likelihood is flat along a combination of the coefficients at its maximum "
+        "(the information matrix is singular): add responses or fit moderated=False"
+    )
 
 
 def diverged(name: str, level: float, value: float, cells: _Cells, moderated: bool) -> FitError:

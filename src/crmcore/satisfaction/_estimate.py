@@ -1,8 +1,9 @@
-"""Where the loyalty likelihood is highest: the optimiser and the boundary rules (internal).
+"""Where the loyalty likelihood is highest: the model's hooks into the one engine (internal).
 
-:func:`optimise` maximises over the coefficients not held fixed (Fisher scoring from each
-start, scipy's BFGS where scoring stalls, then Newton steps on the analytic observed
-Hessian to rounding level); :func:`maximise` adds the boundary of the parameter space
+:func:`optimise` maximises over the coefficients not held fixed with
+:func:`crmcore.fitting.maximum_likelihood` (the likelihood, its analytic gradient and
+Hessian, the starting points and the rule that ends a start running out of range are
+this model's hooks); :func:`maximise` adds the boundary of the parameter space
 (:mod:`crmcore.satisfaction._boundary`): it fits the interior and each face and returns
 the highest maximum whose first-order condition holds; :func:`failure_of` says why an
 end point is not an estimate.
@@ -22,6 +23,7 @@ import numpy as np
 
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import FitError
+from crmcore.fitting import maximum_likelihood
 from crmcore.satisfaction._boundary import (
     FLOOR_EDGE,
     KKT_TOLERANCE,
@@ -30,27 +32,19 @@ from crmcore.satisfaction._boundary import (
     diverged,
     exit_slope,
     faces,
+    far,
     floor_vanishes,
     leave,
     runaway,
+    singular_cause,
 )
-from crmcore.satisfaction._likelihood import (
-    BOUND,
-    _Cells,
-    _converged,
-    _fisher,
-    _nll_grad,
-    _nll_hess,
-    _scoring,
-    _starts,
-)
+from crmcore.satisfaction._likelihood import _Cells, _nll_grad, _nll_hess, _starts
+from crmcore.satisfaction.curve import PARAMETER_NAMES
 
 __all__: list[str] = []
 
 MODERATION = (1, 3, 5)  # indices of the competition coefficients in PARAMETER_NAMES
 _GRADIENT_TOLERANCE = 1e-8  # per response, at the end of the Newton polish
-_POLISH_STEPS = 50
-_POLISH_STEP = 1e-12  # a Newton step this small (relative) ends the polish
 _SINGULAR = 1e-12  # smallest eigenvalue of the observed information, relative to its largest
 _TIE = 1e-12  # per-response log-likelihoods this close are the same maximum
 
@@ -68,10 +62,14 @@ class Optimum:
     iterations: int
 
 
-def optimise(cells: _Cells, fixed: dict[int, float], starts: list[FloatArray]) -> Optimum:
-    """Maximise the likelihood over the coefficients not in ``fixed``: Fisher scoring from
-    each start (scipy's BFGS where scoring stalls), then Newton steps on the observed
-    Hessian from the best end point until the step is at rounding level."""
+def optimise(
+    cells: _Cells, fixed: dict[int, float], starts: list[FloatArray], face: Face | None = None
+) -> Optimum:
+    """Maximise the likelihood over the coefficients not in ``fixed`` with the one engine,
+    :func:`crmcore.fitting.maximum_likelihood` (every start, the best end point polished by
+    Newton steps on the analytic Hessian); a start that leaves the range of estimates
+    (:func:`~crmcore.satisfaction._boundary.far`) ends there, for :func:`failure_of` and
+    the faces to judge."""
     base = np.zeros(6)
     for i, v in fixed.items():
         base[i] = v
@@ -83,69 +81,34 @@ def optimise(cells: _Cells, fixed: dict[int, float], starts: list[FloatArray]) -
         th[free] = t
         return th
 
-    def fun(t: FloatArray) -> tuple[float, FloatArray]:
+    def loglik(t: FloatArray) -> tuple[float, FloatArray]:
         v, g = _nll_grad(full(t), cells.x, cells.c, cells.k, cells.m)
-        return v / n, g[free] / n
+        return -v, -g[free]
 
-    def hess_fn(t: FloatArray) -> FloatArray:
-        info = _fisher(full(t), cells.x, cells.c, cells.m)
-        return np.asarray(
-            info[np.ix_(free, free)] / n + 1e-12 * np.eye(len(free)), dtype=np.float64
-        )
+    def newton(t: FloatArray) -> tuple[float, FloatArray, FloatArray]:
+        th = full(t)
+        v, g = _nll_grad(th, cells.x, cells.c, cells.k, cells.m)
+        h = _nll_hess(th, cells.x, cells.c, cells.k, cells.m)
+        return -v, -g[free], -h[np.ix_(free, free)]
 
-    def observed(t: FloatArray) -> FloatArray:
-        h = _nll_hess(full(t), cells.x, cells.c, cells.k, cells.m)
-        return np.asarray(h[np.ix_(free, free)] / n, dtype=np.float64)
-
-    best: tuple[float, FloatArray] | None = None
-    iterations = 0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for start in starts:
-            v, t_hat, its = _scoring(fun, hess_fn, start[free])
-            ran_away = np.abs(t_hat - start[free]).max() > 2 * BOUND  # BFGS would follow
-            if not ran_away and not _converged(fun, t_hat):  # scipy's quasi-Newton from there
-                from scipy import optimize  # only on this rare path: a slow import
-
-                res = optimize.minimize(
-                    fun, t_hat, jac=True, method="BFGS", options={"maxiter": 1000, "gtol": 1e-10}
-                )
-                v, t_hat, its = float(res.fun), np.asarray(res.x, dtype=np.float64), its + res.nit
-            iterations += its
-            if np.isfinite(v) and (best is None or v < best[0]):
-                best = (v, t_hat)
-        if best is None:
-            raise FitError(
-                "loyalty fit failed: the likelihood was not finite at any starting point"
-            )
-        t = best[1]
-        val, grad = fun(t)
-        hess = observed(t)
-        previous = np.inf
-        for _ in range(_POLISH_STEPS):  # Newton: the parameters to rounding level
-            if not np.all(np.isfinite(grad)) or not np.any(grad):
-                break
-            try:
-                step = np.linalg.solve(hess, grad)
-            except np.linalg.LinAlgError:
-                break
-            size = float(np.abs(step).max())
-            if not np.isfinite(size) or (size > 0.5 * previous and np.abs(grad).max() < 1e-12):
-                break  # no longer contracting at a vanishing gradient: rounding noise
-            for _half in range(30):
-                cand = t - step
-                cv, cg = fun(cand)
-                if np.isfinite(cv) and cv <= val + 1e-15:
-                    break
-                step = step / 2.0
-            else:
-                break
-            t, val, grad = cand, cv, cg
-            hess = observed(t)
-            iterations += 1
-            previous = size
-            if size <= _POLISH_STEP * max(1.0, float(np.abs(t).max())):
-                break
-    return Optimum(full(t), float(val), grad, hess, free, iterations)
+        summary = maximum_likelihood(
+            loglik,
+            starts[0][free],
+            starts=[s[free] for s in starts[1:]],
+            model="loyalty",
+            names=[PARAMETER_NAMES[i] for i in free],
+            n=n,
+            free=len(free),
+            newton=newton,
+            stop=lambda t: far(full(t), cells, face),
+            diverging="report",
+            subproblem="exact",
+        )
+        theta = full(np.asarray(summary.estimates, dtype=np.float64))
+        value, grad = _nll_grad(theta, cells.x, cells.c, cells.k, cells.m)
+        hess = _nll_hess(theta, cells.x, cells.c, cells.k, cells.m)[np.ix_(free, free)]
+    return Optimum(theta, float(value) / n, grad[free] / n, hess / n, free, summary.iterations)
 
 
 def maximise(
@@ -166,7 +129,7 @@ def maximise(
         starts.insert(0, np.asarray(extra_start, dtype=np.float64))
     if not floor_free:
         face = faces(cells, moderated)[0]
-        opt = optimise(cells, {**fixed, **face.fixed}, [face.start(s) for s in starts])
+        opt = optimise(cells, {**fixed, **face.fixed}, [face.start(s) for s in starts], face)
         failure = failure_of(opt, cells, moderated, face)
         if failure is not None:
             raise failure
@@ -183,7 +146,7 @@ def maximise(
         f_starts = [face.start(opt.theta)]
         if not settled:
             f_starts += [face.start(s) for s in starts]
-        f_opt = optimise(cells, {**fixed, **face.fixed}, f_starts)
+        f_opt = optimise(cells, {**fixed, **face.fixed}, f_starts, face)
         if failure_of(f_opt, cells, moderated, face) is not None or (
             face.anchor is not None  # its floor ran to 0 at the anchor too: face "none"
             and f_opt.theta[4] + f_opt.theta[5] * face.anchor < -FLOOR_EDGE
@@ -239,12 +202,8 @@ def failure_of(
     info = opt.hess * float(cells.m.sum())
     eig = np.linalg.eigvalsh(info)
     if eig.min() <= _SINGULAR * max(eig.max(), 1.0):
-        cause = data_cause(cells)
-        if len(np.unique(cells.x)) < 3 or cause is None:
-            return FitError(
-                "the data do not identify the loyalty model (the Hessian is singular): "
-                "responses are needed at three or more satisfaction levels"
-                + (" and at least two competition levels" if moderated else "")
-            )
-        return FitError(f"the data do not identify the loyalty model: {cause}")
+        return FitError(
+            "the data do not identify the loyalty model: "
+            + singular_cause(opt.theta, cells, moderated)
+        )
     return None

@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 import numpy as np
 import numpy.typing as npt
@@ -132,7 +130,51 @@ class _Cells:
     levels: int
 
 
+def _nll_many(theta: FloatArray, cells: _Cells) -> FloatArray:
+    """Negative log-likelihood at each row of ``theta`` (rows of six coefficients)."""
+    a = theta[:, 0, None] + theta[:, 1, None] * cells.c
+    b = np.exp(theta[:, 2, None] + theta[:, 3, None] * cells.c)
+    g = theta[:, 4, None] + theta[:, 5, None] * cells.c
+    eta = a + b * cells.x
+    log1mf = log_expit(-g)
+    logp = np.logaddexp(log_expit(g), log1mf + log_expit(eta))
+    out = -(logp @ cells.k + (log1mf + log_expit(-eta)) @ (cells.m - cells.k))
+    return np.asarray(out, dtype=np.float64)
+
+
+# One curve's (intercept, log-slope, floor logit) on a grid: the log-slope from a gentle
+# ramp (e**-1.5 per point) to a step between two answers (e**5), the floor from none to 0.75.
+_GRID = (
+    np.array(
+        np.meshgrid(
+            np.linspace(-2.0, 4.0, 13),
+            np.linspace(-1.5, 5.0, 14),
+            logit(np.array([0.001, 0.05, 0.15, 0.3, 0.45, 0.6, 0.75])),
+            indexing="ij",
+        )
+    )
+    .reshape(3, -1)
+    .T
+)
+
+
+def _best_on_grid(cells: _Cells) -> tuple[float, float, float]:
+    """The grid point of one curve (no moderation) with the highest likelihood on ``cells``."""
+    theta = np.zeros((len(_GRID), 6))
+    theta[:, [0, 2, 4]] = _GRID
+    flat = attrs.evolve(cells, c=np.zeros_like(cells.c))
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        i = int(np.nanargmin(_nll_many(theta, flat)))
+    a, b, g = _GRID[i]
+    return float(a), float(b), float(g)
+
+
 def _starts(cells: _Cells) -> list[FloatArray]:
+    """Starting points: two from the rates at the lowest and highest answers; the best
+    point of a grid of curves over all answers; and, with several competition levels, the
+    line (weighted by responses) through the best grid curve of each level. The likelihood
+    can have several maxima (a gentle ramp against a step between two answers, at one
+    level and not at another): the grid puts a start in the basin of each kind."""
     rates = np.full(LEVELS, np.nan)
     for i in range(LEVELS):
         sel = cells.x == i + 1 - LEVELS
@@ -144,38 +186,21 @@ def _starts(cells: _Cells) -> list[FloatArray]:
         f = min(max(lo * share, 1e-3), 0.95)
         q5 = min(max((hi - f) / (1.0 - f), 0.02), 0.98)
         out.append(np.array([logit(q5), 0.0, log_slope, 0.0, logit(f), 0.0]))
+    a, b, g = _best_on_grid(cells)
+    out.append(np.array([a, 0.0, b, 0.0, g, 0.0]))
+    rows = []
+    for level in np.unique(cells.c):
+        sel = cells.c == level
+        if len(np.unique(cells.x[sel])) >= 2:
+            part = _Cells(cells.x[sel], cells.c[sel], cells.k[sel], cells.m[sel], 1)
+            rows.append((float(level), *_best_on_grid(part), float(part.m.sum())))
+    if len(rows) >= 2:
+        r = np.array(rows)
+        w = np.sqrt(r[:, 4])[:, None]
+        design = np.stack([np.ones(len(r)), r[:, 0]], axis=1) * w
+        coef = np.linalg.lstsq(design, r[:, 1:4] * w, rcond=None)[0]  # 2 x 3: level, slope
+        out.append(coef.T.reshape(-1))
     return out
-
-
-def _converged(fun: Any, t: FloatArray) -> bool:
-    v, g = fun(t)
-    return bool(np.isfinite(v) and np.all(np.isfinite(g)) and np.abs(g).max() < 1e-5)
-
-
-def _scoring(fun: Any, info: Any, t0: FloatArray) -> tuple[float, FloatArray, int]:
-    """Fisher scoring with step halving: robust far from the optimum, fast near it."""
-    t = np.asarray(t0, dtype=np.float64)
-    v, g = fun(t)
-    its = 0
-    for its in range(1, 101):  # noqa: B007 - the count is reported
-        if not np.isfinite(v) or np.abs(g).max() < 1e-6:
-            break  # close enough: the Newton polish in _fit_cells takes it from here
-        try:
-            step = np.linalg.solve(info(t), g)
-        except np.linalg.LinAlgError:
-            break
-        for _half in range(40):
-            cand = t - step
-            cv, cg = fun(cand)
-            if np.isfinite(cv) and cv <= v:
-                break
-            step = step / 2.0
-        else:
-            break
-        t, v, g = cand, cv, cg
-        if np.abs(t - t0).max() > 2 * BOUND:  # running away: leave it to the caller
-            break
-    return float(v), t, its
 
 
 def _cells_from_responses(

@@ -3,10 +3,12 @@
 Responses are compressed, exactly, to one binomial cell per (satisfaction,
 competition level): the log-likelihood of a million individual 0/1 outcomes
 equals that of their 5 × (distinct levels) counts, so fitting costs the same
-for a thousand or a million customers. The optimiser is Fisher scoring from
-several starts (scipy's BFGS where it stalls), polished by Newton steps on
-the analytic observed Hessian until the step is at rounding level; standard
-errors come from the inverse of that Hessian. A fit is a :class:`LoyaltyFit`: the
+for a thousand or a million customers. The maximum is found by
+:func:`crmcore.fitting.maximum_likelihood`, the one engine of every fit in
+crmcore, with this model's hooks: the likelihood with its analytic gradient
+and Hessian, starting points that cover its several local maxima (a grid of
+curves per competition level), and a stop rule for a search that leaves the
+range of estimates; standard errors come from the inverse observed Hessian. A fit is a :class:`LoyaltyFit`: the
 model and its :class:`~crmcore.fitting.FitSummary` (``fit``), the one result
 shape of every maximum-likelihood fit in crmcore.
 
@@ -18,7 +20,8 @@ named in :attr:`LoyaltyFit.boundary`. Each part of the boundary is fitted and
 kept only where raising the floor from 0 would lower the likelihood; the
 highest likelihood among them and the interior fit is reported. Where no
 maximum exists (loyalty certain at a level, loyalty not rising with
-satisfaction, cells at exactly 0 or 1, too few satisfaction levels)
+satisfaction, cells at exactly 0 or 1, too few satisfaction levels, a curve
+that is a step between two answers)
 :class:`~crmcore.errors.FitError` names that cause. The moderation test
 treats the floor the same way in both of its fits (see
 :func:`moderation_test`), so that they are nested.
@@ -205,25 +208,19 @@ class LoyaltyFit:
             raise ValidationError(f"'name' must be one of {self.parameter_names}: {name!r}")
         return self.standard_errors[self.parameter_names.index(name)]
 
-    def summary(self) -> list[str]:
-        """One line per estimated coefficient: estimate, standard error and z; then one
-        per coefficient on the boundary (its fixed value, marked ``boundary``). The
-        full table with intervals is ``str(fit.fit)``.
+    def summary(self) -> FitSummary:
+        """The fit summary, the one result shape of every fit in crmcore (``fit``): one
+        :class:`~crmcore.fitting.Estimate` per estimated coefficient (estimate, standard
+        error, confidence interval, z and its p-value), the covariance, log-likelihood,
+        AIC and BIC; coefficients held on the boundary are in ``at_bound`` (their values
+        in ``model``). ``str()`` of it prints the table; ``to_pandas()`` makes a frame.
 
         >>> fit = fit_loyalty_table([1, 2, 3, 4, 5], [0.5] * 5, [30, 34, 45, 70, 90], [100] * 5)
-        >>> print(fit.summary()[0])
-        coefficient                   estimate    std.err        z
+        >>> row = fit.summary()["log_slope"]
+        >>> round(row.estimate, 3), round(row.standard_error, 3), round(row.lower, 3), round(row.z, 2)
+        (0.416, 0.201, 0.022, 2.07)
         """
-        lines = [f"{'coefficient':<26}{'estimate':>12}{'std.err':>11}{'z':>9}"]
-        for name, se in zip(self.parameter_names, self.standard_errors, strict=True):
-            est = float(getattr(self.model, name))
-            z = est / se if se > 0 else float("inf")
-            lines.append(f"{name:<26}{est:>12.4f}{se:>11.4f}{z:>9.2f}")
-        lines.extend(
-            f"{name:<26}{float(getattr(self.model, name)):>12.4f}{'boundary':>11}"
-            for name in self.boundary
-        )
-        return lines
+        return self.fit
 
 
 @attrs.frozen
@@ -304,7 +301,7 @@ def _result(cells: _Cells, opt: Optimum, face: Face | None) -> LoyaltyFit:
             n=n,
             iterations=opt.iterations,
             converged=True,
-            message="converged: Fisher scoring then Newton on the observed Hessian" + where,
+            message="converged: maximum likelihood (crmcore.fitting), every start and face" + where,
             scales=("linear",) * len(names),
             at_bound=() if face is None else face.names,
         ),
