@@ -8,7 +8,7 @@ drawn from a Pareto/NBD process (r = 0.55, alpha = 100 days, s = 0.6, beta = 300
 days), recencies rounded up to whole days (nearly all histories distinct; about 57%
 without a repeat purchase). The same customers are scored with r = 0.55, s = 0.6 and
 (alpha, beta) = (10, 1000) (alpha << beta), (1000, 10) (alpha >> beta), (100, 100)
-(alpha = beta) and (100, 150) (alpha ~ beta). Prints the best of --repeat runs of
+(alpha = beta) and the close-but-unequal scales (100, 120), (100, 150), (30, 60). Prints the best of --repeat runs of
 P(alive) and of the conditional expected purchases over 30 days, for both libraries,
 the ratio, and the largest relative difference between them. crmcore runs with its
 default parallelism (crmcore.parallel; --threads to set it); lifetimes is single-threaded.
@@ -29,7 +29,14 @@ import numpy as np
 from crmcore.parallel import get_threads, threads
 from crmcore.valuation import ParetoNBDModel, ParetoNBDParams, simulate_pareto_nbd
 
-REGIMES = [(10.0, 1000.0), (1000.0, 10.0), (100.0, 100.0), (100.0, 150.0)]
+REGIMES = [
+    (10.0, 1000.0),
+    (1000.0, 10.0),
+    (100.0, 100.0),
+    (100.0, 120.0),
+    (100.0, 150.0),
+    (30.0, 60.0),
+]
 
 
 CLOCK = time.perf_counter

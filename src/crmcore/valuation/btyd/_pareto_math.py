@@ -40,6 +40,7 @@ import numpy.typing as npt
 from scipy.special import expit
 
 from crmcore.arrays import FloatArray
+from crmcore.valuation.btyd._pareto_alive_kernel import W1_MAX, log1p_pos, log_j_close
 
 __all__ = [
     "log_concave_integral",
@@ -696,23 +697,7 @@ def log_dead_odds(
                 odds[some] = log_dead_odds(r, alpha, s, beta, x[some], tx[some], T[some])
                 return odds
     if isinstance(alpha, float | int) and isinstance(beta, float | int):
-        # one alpha and beta: the reduced form without broadcasting the scalars
-        a, b = float(alpha), float(beta)
-        p = r + x
-        ge = a >= b
-        u0 = (b if ge else a) + tx
-        gap = abs(a - b)
-        du = (a if ge else b) + tx
-        span = T - tx
-        W = np.log1p(span / u0)
-        q = np.asarray(s + 1.0)
-        P, Q = (q, p) if ge else (p, q)
-        log_j = _log_j(P, W, (Q, u0 / du, gap / du, 1.0), gap / u0)
-        head: FloatArray = log_j + p * np.log1p(span / (a + tx))
-        head += s * np.log1p(span / (b + tx)) + float(np.log(s))
-        if not ge:
-            head += np.log(u0 / (b + tx))
-        return head
+        return _log_dead_odds_scalar(r, float(alpha), s, float(beta), x, tx, T)
     p, _, al, be, lo, hi, P, _, u0, _, W, term = _reduced(r + x, s + 1.0, alpha, beta, tx, T)
     log_j = _log_j(P, W, term, np.abs(al - be) / u0)
     span = hi - lo
@@ -724,3 +709,81 @@ def log_dead_odds(
         + np.log(u0 / (be + lo))
     )
     return out
+
+
+def _log_dead_odds_scalar(
+    r: float, a: float, s: float, b: float, x: FloatArray, tx: FloatArray, T: FloatArray
+) -> FloatArray:
+    """:func:`log_dead_odds` with one alpha and beta: the reduced form without broadcasting
+    the scalars. The rows whose scales are close enough (w1 = |alpha − beta| / (max + t_x)
+    <= W1_MAX) and whose R <= 1 (every row with P >= 1) take the positive series of
+    :mod:`._pareto_alive_kernel`; the others :func:`_log_j`. W and W2 are the two
+    logarithms of the odds' head as well."""
+    p = r + x
+    ge = a >= b
+    small, big = (b, a) if ge else (a, b)
+    u0 = small + tx
+    du = big + tx
+    gap = big - small
+    span = T - tx
+    W = log1p_pos(span / u0)
+    W2 = log1p_pos(span / du)
+    q = s + 1.0
+    P: FloatArray | float
+    Q: FloatArray | float
+    P, Q = (q, p) if ge else (p, q)
+    w1 = gap / du
+    close = w1 <= W1_MAX
+    if not ge and r < 1.0:  # R <= 1 (always where P = s + 1 or r + x >= 1)
+        close &= (p - 1.0) * W + q * W2 >= 0.0
+    # ln odds = ln(s J u0 / du [alpha < beta]) + p ln((alpha + T) / (alpha + t_x))
+    #           + s ln((beta + T) / (beta + t_x))
+    head: FloatArray = p * (W2 if ge else W)
+    head += s * (W if ge else W2)
+    if close.all():
+        head += _close(s, ge, P, Q, W, W2, w1, gap, big + T, span, u0, du, None)
+        return head
+    far = np.flatnonzero(~close)
+    if len(far) < len(x):
+        idx = np.flatnonzero(close)
+        head[idx] += _close(s, ge, P, Q, W, W2, w1, gap, big + T, span, u0, du, idx)
+    u0f, duf = u0[far], du[far]
+    log_j = _log_j(
+        np.asarray(_take(P, far) if isinstance(P, np.ndarray) else P),
+        W[far],
+        (np.asarray(_take(Q, far) if isinstance(Q, np.ndarray) else Q), u0f / duf, gap / duf, 1.0),
+        gap / u0f,
+    )
+    log_j += float(np.log(s))
+    if not ge:
+        log_j += np.log(u0f / duf)
+    head[far] += log_j
+    return head
+
+
+def _close(
+    s: float,
+    ge: bool,
+    P: FloatArray | float,
+    Q: FloatArray | float,
+    W: FloatArray,
+    W2: FloatArray,
+    w1: FloatArray,
+    gap: float,
+    big_T: FloatArray,
+    span: FloatArray,
+    u0: FloatArray,
+    du: FloatArray,
+    idx: npt.NDArray[np.intp] | None,
+) -> FloatArray:
+    """ln(s J u0 / du [alpha < beta]) of the rows ``idx`` (all when None) by
+    :func:`._pareto_alive_kernel.log_j_close`."""
+    if idx is not None:
+        W, W2, w1, big_T, span, u0, du = (v[idx] for v in (W, W2, w1, big_T, span, u0, du))
+        P, Q = (v[idx] if isinstance(v, np.ndarray) else v for v in (P, Q))
+    step = span / big_T  # 1 − e^-W2
+    factor: FloatArray | float = s
+    if not ge:
+        factor = u0 / du
+        factor *= s
+    return log_j_close(P, Q, W, W2, w1, step, factor)

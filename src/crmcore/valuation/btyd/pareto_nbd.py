@@ -394,7 +394,7 @@ class ParetoNBDModel(PurchaseModelBase):
         """P(alive): the share of the 'alive at T' term in the likelihood's bracket."""
         r, al, s, be = th
         if np.ndim(al) == 0 and np.ndim(be) == 0 and np.ndim(x) == 1:
-            return chunked(self._alive_block, x, tx, T, size=CHUNK // 4)
+            return chunked(self._alive_block, x, tx, T, size=CHUNK)
         return _alive_at(x, tx, T, r, al, s, be)
 
     def _future_rows(self, t: Any, x: FloatArray, T: FloatArray, th: Params) -> FloatArray:
