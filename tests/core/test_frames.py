@@ -942,7 +942,7 @@ def _anomaly_tables_ingest() -> list[tuple[str, Callable[..., Any], str]]:
         (
             "TransactionLog",
             lambda cdnow, **_: cdnow,
-            "customer_id:int time:instant amount:float kind:text quantity:int",
+            "customer_id:int occurred_at:instant amount:float kind:text quantity:int",
         ),
         (
             "StageHistory",
