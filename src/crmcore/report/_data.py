@@ -49,6 +49,15 @@ class ReportData:
     alerts: list[Alert]
     rulesets: list[RuleSet]
 
+    def costs_in(
+        self, currency: str | None, keep: Callable[[CostEntry], bool]
+    ) -> tuple[list[CostEntry], int]:
+        """The cost entries ``keep`` selects in ``currency`` (any, when None), and how many of
+        the selected are in another currency."""
+        chosen = [c for c in self.costs if keep(c)]
+        same = [c for c in chosen if currency is None or c.amount.currency == currency]
+        return same, len(chosen) - len(same)
+
     @property
     def end(self) -> datetime:
         """The exclusive end of the report's day, as an aware datetime."""

@@ -35,8 +35,13 @@ NOT_SERVING = frozenset({"acquisition", "marketing"})
 def _profitability(
     data: ReportData, ids: Any, revenue: Any
 ) -> tuple[Profitability | None, str | None]:
-    entries = [c for c in data.costs if c.category not in NOT_SERVING]
+    entries, other = data.costs_in(data.log.currency, lambda c: c.category not in NOT_SERVING)
     if not entries:
+        if other:
+            return None, (
+                f"The {plural(other, 'cost entry', 'cost entries')} stored are in another "
+                "currency than the purchases, so profitability is not shown."
+            )
         return None, (
             "No cost entries are stored, so profitability is not shown: store cost of goods "
             "and cost-to-serve entries (crmcore.model.CostEntry) to see who earns and who "

@@ -33,6 +33,7 @@ HORIZON_MONTHS = 12
 DISCOUNT = 0.01
 WEEKS_PER_YEAR = 365.2425 / 7
 GONE = 0.2
+NO_CHANNEL = "(no channel)"
 _BANDS = (
     (0.0, 0.2, "below 0.2 (probably gone)"),
     (0.2, 0.5, "0.2-0.5"),
@@ -48,8 +49,13 @@ def _unavailable(sentences: tuple[str, str]) -> ReportSection:
 def _cac(
     data: ReportData, summary: RFMSummary, clv: Any, cur: str | None
 ) -> tuple[list[ReportTable], str]:
-    entries = [c for c in data.costs if c.category == "acquisition"]
+    entries, other = data.costs_in(cur, lambda c: c.category == "acquisition")
     if not entries:
+        if other:
+            return [], (
+                f"The {plural(other, 'acquisition cost')} stored are in another currency than "
+                f"the purchases ({cur}), so CLV is not compared with CAC."
+            )
         return [], (
             "No acquisition costs are stored (cost entries of category 'acquisition'), "
             "so CLV is not compared with CAC."
@@ -57,27 +63,22 @@ def _cac(
     index = {str(c): i for i, c in enumerate(summary.customer_ids.tolist())}
     first: dict[str, tuple[str, str]] = {}
     for e in sorted(entries, key=lambda e: e.incurred_at):
-        first.setdefault(
-            e.customer_id, (e.channel or "unattributed", e.incurred_at.strftime("%Y-%m"))
-        )
+        first.setdefault(e.customer_id, (e.channel or NO_CHANNEL, e.incurred_at.strftime("%Y-%m")))
     known = [cid for cid in first if cid in index]
     if not known:
         return [], "The acquisition costs stored name no customer who bought: CLV vs CAC not shown."
     spend = SpendTable.from_arrays(
-        channel=[e.channel or "unattributed" for e in entries],
+        channel=[e.channel or NO_CHANNEL for e in entries],
         period=[e.incurred_at.strftime("%Y-%m") for e in entries],
         amount=[float(e.amount.amount) for e in entries],
     )
     channels = [first[c][0] for c in known]
     periods = [first[c][1] for c in known]
-    report = acquisition_cost(
-        spend,
-        channels,
-        periods,
-        zero_customers="flag",
-        unattributed="report" if all(e.channel for e in entries) else "spread",
-    )
-    ratio = clv_to_cac(report, np.asarray(clv)[[index[c] for c in known]])
+    try:  # every entry names its customer: no shared spend to spread
+        report = acquisition_cost(spend, channels, periods, zero_customers="flag")
+        ratio = clv_to_cac(report, np.asarray(clv)[[index[c] for c in known]])
+    except CRMError as e:
+        return [], f"CLV could not be compared with CAC: {e}"
     t = ratio.by_channel
     assert t.channel is not None
     rows = [
@@ -103,7 +104,8 @@ def _cac(
         ),
         rows=rows,
         numeric=(False, True, True, True, True, True),
-        note="CAC from cost entries of category 'acquisition'; CLV over the next 12 months",
+        note="CAC from cost entries of category 'acquisition'; CLV over the next 12 months"
+        + (f"; {plural(other, 'entry', 'entries')} in another currency left out" if other else ""),
     )
     flagged = int(ratio.customer_flag.sum())
     text = (
@@ -151,22 +153,22 @@ def value_section(data: ReportData) -> ReportSection:
     summary = summarize_transactions(log, time_unit="W", observation_end=str(data.as_of))
     x = summary.frequency
     repeat = x > 0
-    try:
+    try:  # a fit, or predictions from parameters at the edge of floating point, can fail
         bg = fit_bgnbd(summary)
         gg = fit_gamma_gamma(x[repeat], summary.monetary_value[repeat])
+        alive = bg.probability_alive(summary)
+        clv = customer_lifetime_value(
+            bg, gg, summary, horizon=HORIZON_MONTHS, discount_rate=DISCOUNT, time_unit="W"
+        )
+        next_year = bg.conditional_expected_purchases(WEEKS_PER_YEAR, summary)
     except CRMError as e:
         return _unavailable(
             (
-                f"The purchase models could not be fitted to these {plural(len(summary), 'customer')} "
+                f"The purchase models could not be used on these {plural(len(summary), 'customer')} "
                 f"({plural(int(repeat.sum()), 'repeat buyer')}): {e}",
                 "CLV and P(alive) need a few hundred customers, a good share of them repeat buyers.",
             )
         )
-    alive = bg.probability_alive(summary)
-    clv = customer_lifetime_value(
-        bg, gg, summary, horizon=HORIZON_MONTHS, discount_rate=DISCOUNT, time_unit="W"
-    )
-    next_year = bg.conditional_expected_purchases(WEEKS_PER_YEAR, summary)
     order = np.argsort(-clv, kind="stable")
     top = order[:10]
     total = float(clv.sum())
