@@ -22,7 +22,9 @@ import time
 import numpy as np
 
 from crmcore.valuation import fit_pareto_nbd
-from crmcore.valuation.btyd import _pareto_covariates as pc
+from crmcore.valuation.btyd import _pareto_loglik as pl
+from crmcore.valuation.btyd import pareto_nbd as pn
+from crmcore.valuation.btyd._design import FitData
 
 
 def data(n: int, seed: int = 5) -> tuple[np.ndarray, ...]:
@@ -46,58 +48,59 @@ def main() -> None:
     args = ap.parse_args()
     x, tx, T, z = data(args.size)
     calls = [0, 0]
-    analytic, with_hessian = pc.loglik_and_gradient, pc.loglik_grad_hess
+    one = pl.loglik  # the fits' one likelihood (plain: no covariate column)
 
-    def counted(*a: object) -> tuple[float, np.ndarray]:
-        calls[0] += 1
-        return analytic(*a)  # type: ignore[arg-type]
+    def counted(th: np.ndarray, rows: pl.ParetoRows, *, hessian: bool = True) -> tuple:  # type: ignore[type-arg]
+        calls[1 if hessian else 0] += 1
+        return one(th, rows, hessian=hessian)
 
-    def counted_h(*a: object) -> tuple[float, np.ndarray, np.ndarray]:
-        calls[1] += 1
-        return with_hessian(*a)  # type: ignore[arg-type]
-
-    pc.loglik_and_gradient, pc.loglik_grad_hess = counted, counted_h  # type: ignore[assignment]
-    best = np.inf
+    pn.loglik = counted  # type: ignore[assignment]
+    best = cpu = np.inf
     for _ in range(args.repeat):
         calls[:] = [0, 0]
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         m = fit_pareto_nbd(x, tx, T, purchase_covariates=z, dropout_covariates=z)
         best = min(best, time.perf_counter() - t)
-    pc.loglik_and_gradient, pc.loglik_grad_hess = analytic, with_hessian  # type: ignore[assignment]
-    t = time.perf_counter()
+        cpu = min(cpu, time.process_time() - c)
+    pn.loglik = one  # type: ignore[assignment]
+    t, c = time.perf_counter(), time.process_time()
     plain = fit_pareto_nbd(x, tx, T)
-    t_plain = time.perf_counter() - t
+    t_plain, c_plain = time.perf_counter() - t, time.process_time() - c
     p, cov = m.params, m.covariates
     assert cov is not None
     theta = np.array([p.r, p.alpha, p.s, p.beta, *cov.purchase, *cov.dropout])
     zz = z[:, None]
-    w = np.ones(len(x))
+    rows = pl.ParetoRows.build(FitData.build(x, tx, T, None, zz, zz))
+
+    def analytic(th: np.ndarray) -> tuple[float, np.ndarray]:
+        ll, g, _ = one(th, rows, hessian=False)
+        return ll, g
+
     away = theta * np.array([1.2, 0.8, 1.1, 1.3, 0.5, 1.5])  # the gradient is large here
-    _, g = analytic(away, x, tx, T, zz, zz, w)
+    _, g = analytic(away)
     fd = np.empty_like(away)
     for j in range(len(away)):
         h = 1e-5 * max(1.0, abs(away[j]))
         up, dn = away.copy(), away.copy()
         up[j] += h
         dn[j] -= h
-        hi, lo = analytic(up, x, tx, T, zz, zz, w)[0], analytic(dn, x, tx, T, zz, zz, w)[0]
-        fd[j] = (hi - lo) / (2 * h)
+        fd[j] = (analytic(up)[0] - analytic(dn)[0]) / (2 * h)
     print(f"{args.size:,} daily-grid customers, one covariate (purchase and drop-out)")
     print(
-        f"  fit with covariates: {best:.2f} s (best of {args.repeat}); evaluations: "
+        f"  fit with covariates: {best:.2f} s (best of {args.repeat}; CPU {cpu:.2f} s); "
+        f"evaluations (with the start, the fit without covariates): "
         f"{calls[1]} with the Hessian, {calls[0]} value and gradient"
     )
     print(f"  estimates r={p.r:.4f} alpha={p.alpha:.2f} s={p.s:.4f} beta={p.beta:.2f} "
           f"gamma_purchase={cov.purchase[0]:.4f} gamma_dropout={cov.dropout[0]:.4f}")  # fmt: skip
     print(f"  gradient away from the optimum, largest |analytic - central difference| / |fd|: "
           f"{float(np.max(np.abs(g - fd) / np.abs(fd))):.1e}")  # fmt: skip
-    print(f"  floor, the fit without covariates: {t_plain:.2f} s")
+    print(f"  floor, the fit without covariates: {t_plain:.2f} s (CPU {c_plain:.2f} s)")
     if args.numerical:
         from crmcore.valuation.btyd._common import TIME_SCALES, maximize
 
         def numeric(th: np.ndarray) -> tuple[float, None]:
-            rows = pc.loglik_rows(th[:4], x, tx, T, z * th[4], z * th[5])
-            return float(rows.sum()), None
+            return analytic(th)[0], None
 
         start = np.array([*map(float, (plain.params.r, plain.params.alpha)),
                           plain.params.s, plain.params.beta, 0.0, 0.0])  # fmt: skip

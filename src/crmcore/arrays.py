@@ -116,11 +116,19 @@ def as_float_array(
     >>> as_float_array([True, False], name="amount")
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'amount' must hold numbers, not booleans
+    >>> as_float_array(np.array(["1000", "600"]), name="counts")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'counts' must hold numbers, not text: '1000' at index 0
 
     Booleans are refused as in :func:`as_int_array` (one rule for numbers): a
     caller that means a flag as 0/1 converts it explicitly.
     """
     _refuse_non_values(values, name=name)
+    if isinstance(values, np.ndarray) and values.dtype.kind in "US":
+        # text is not a number, even text that reads as one ('1000')
+        raise ValidationError(
+            f"{name!r} must hold numbers, not text: {_show(values.ravel()[0])} at index 0"
+        )
     try:
         if isinstance(values, np.ndarray) or hasattr(values, "dtype"):  # arrays, Series
             arr = np.asarray(values)

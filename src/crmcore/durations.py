@@ -116,6 +116,7 @@ def in_time_unit(value: Any, unit: str | None, *, name: str = "t") -> Any:
     """
     if unit is not None:
         unit = as_time_unit(unit, name="unit")
+    _refuse_nat(value, name)
     span: float | None = None
     if isinstance(value, Duration):
         span = value.amount * DAYS_PER_UNIT[value.unit]
@@ -135,6 +136,29 @@ def in_time_unit(value: Any, unit: str | None, *, name: str = "t") -> Any:
     if unit is None:
         raise ValidationError(_no_unit(name, value))
     return span / DAYS_PER_UNIT[unit]
+
+
+def _refuse_nat(value: Any, name: str) -> None:
+    """A missing span (numpy or pandas NaT) is an error naming the field, not a huge
+    negative number of days.
+
+    >>> in_time_unit(np.timedelta64("NaT"), "D")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 't' must be a duration, not NaT (a missing time span) at index 0: give every horizon as a number in the model's unit or a calendar span
+    """
+    if type(value).__name__ == "NaTType":  # pandas.NaT, without importing pandas
+        bad = 0
+    elif isinstance(value, np.timedelta64 | np.ndarray) and np.asarray(value).dtype.kind == "m":
+        nat = np.isnat(np.asarray(value).reshape(-1))
+        if not nat.any():
+            return
+        bad = int(np.flatnonzero(nat)[0])
+    else:
+        return
+    raise ValidationError(
+        f"{name!r} must be a duration, not NaT (a missing time span) at index {bad}: give "
+        "every horizon as a number in the model's unit or a calendar span"
+    )
 
 
 def _no_unit(name: str, value: object) -> str:

@@ -21,11 +21,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import gammaln
 
-from crmcore.valuation.btyd._pareto_derivatives import ParetoData, loglik_grad_hess
+from crmcore.valuation.btyd._design import FitData
+from crmcore.valuation.btyd._pareto_loglik import ParetoRows, loglik
 from crmcore.valuation.btyd.pareto_nbd import _log_parts
 
 sys.path.insert(0, str(Path(__file__).parent))
 from pareto_reference import adaptive_log_integral as _quad_one
+
+
+class ParetoData:
+    """The rows of a plain fit (no covariate column: the series path of the one likelihood)."""
+
+    @staticmethod
+    def build(x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray) -> ParetoRows:
+        none = np.zeros((len(x), 0))
+        return ParetoRows.build(FitData.build(x, tx, T, w, none, none))
+
+
+def loglik_grad_hess(theta: np.ndarray, data: ParetoRows) -> tuple[float, np.ndarray, np.ndarray]:
+    return loglik(theta, data)
 
 
 def _data(

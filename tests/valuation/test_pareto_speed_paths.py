@@ -24,7 +24,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crmcore.valuation import ParetoNBDModel, ParetoNBDParams, simulate_pareto_nbd
-from crmcore.valuation.btyd._pareto_covariates import loglik_and_gradient, loglik_grad_hess
+from crmcore.valuation.btyd._design import FitData
+from crmcore.valuation.btyd._pareto_loglik import ParetoRows, loglik
 from crmcore.valuation.btyd._pareto_math import (
     log_concave_integral,
     log_power_integral,
@@ -32,6 +33,22 @@ from crmcore.valuation.btyd._pareto_math import (
 )
 
 EPS = 2.2e-16
+
+
+def _rows(*cols: np.ndarray) -> ParetoRows:
+    x, tx, T, zp, zd, w = cols
+    return ParetoRows.build(FitData.build(x, tx, T, w, zp, zd))
+
+
+def loglik_and_gradient(theta: np.ndarray, *cols: np.ndarray) -> tuple[float, np.ndarray]:
+    """The fits' one likelihood, value and gradient (the moments of the quadrature)."""
+    ll, g, _ = loglik(theta, _rows(*cols), hessian=False)
+    return ll, g
+
+
+def loglik_grad_hess(theta: np.ndarray, *cols: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """The fits' one likelihood with its Hessian (the Newton steps)."""
+    return loglik(theta, _rows(*cols))
 
 
 def _cond(p: float, q: float, alpha: float, beta: float, lo: float, hi: float) -> float:

@@ -349,11 +349,20 @@ def fit_rows(
 _F = TypeVar("_F", bound=Callable[..., FloatArray])
 
 
-def elementwise(*columns: str, rows: Sequence[str] = ()) -> Callable[[_F], _F]:
+def elementwise(
+    *columns: str,
+    rows: Sequence[str] = (),
+    prepare: Callable[[Any, dict[str, Any]], None] | None = None,
+) -> Callable[[_F], _F]:
     """Give a per-customer prediction its ``nan_policy`` (the element-wise rule of
     :mod:`crmcore.arrays`), applied once by :func:`per_row`: the decorated function is the
     prediction under ``'raise'``; ``columns`` name its aligned inputs (scalars stand for
     every customer), ``rows`` its row-aligned matrices (covariates), cut to the rows kept.
+
+    ``prepare(owner, arguments)`` (optional) rewrites the bound arguments in place before
+    anything else (``owner`` is the first argument, the model of a method): a public
+    prediction reads its columns from a summary and its horizon in the model's time unit
+    there, so its body sees plain arrays.
 
     >>> @elementwise("x")
     ... def double(x, *, nan_policy="raise"):
@@ -366,20 +375,21 @@ def elementwise(*columns: str, rows: Sequence[str] = ()) -> Callable[[_F], _F]:
         sig = inspect.signature(fn)
 
         def finite(out: FloatArray, model: object) -> FloatArray:
-            # a public method's checked body is named like it with a leading underscore
             return finite_prediction(out, fn.__name__.lstrip("_"), model)
 
         @functools.wraps(fn)
         def inner(*args: Any, **kwargs: Any) -> FloatArray:
             policy = kwargs.pop("nan_policy", "raise")
-            if policy == "raise":
-                _check_lengths(sig.bind(*args, **kwargs).arguments, columns)
-                return finite(fn(*args, **kwargs), args[0] if args else None)
             given = sig.bind(*args, **kwargs).arguments
+            model = next(iter(given.values()), None)
+            if prepare is not None:
+                prepare(model, given)
+            if policy == "raise":
+                _check_lengths(given, columns)
+                return finite(fn(**given), model)
             cols = {k: given[k] for k in columns}
             extra = {k: given.get(k) for k in rows}
             rest = {k: v for k, v in given.items() if k not in cols and k not in extra}
-            model = next(iter(given.values()), None)
             return per_row(
                 lambda **kept: finite(fn(**rest, **kept), model),
                 policy,

@@ -107,6 +107,23 @@ class PurchaseModel(Protocol):
         ...
 
 
+_COVARIATES = ("purchase_covariates", "dropout_covariates")
+
+
+def _prepare(model: PurchaseModelBase, args: dict[str, Any]) -> None:
+    """The public predictions' inputs as their bodies take them (the ``prepare`` hook of
+    :func:`._common.elementwise`): the history's columns from arrays or an RFMSummary in the
+    model's unit, the horizon ``t`` in the model's time unit (a calendar span converted), the
+    counts ``n`` checked."""
+    args["frequency"], args["recency"], args["T"] = model._columns(
+        args["frequency"], args.get("recency"), args.get("T")
+    )
+    if "t" in args:
+        args["t"] = model._t(args["t"])
+    if "n" in args:
+        args["n"] = as_counts(args["n"], name="n")
+
+
 class PurchaseModelBase(FittedModel):
     """Base of the purchase models: the public predictions over the model's hooks.
 
@@ -167,9 +184,9 @@ class PurchaseModelBase(FittedModel):
 
     def _history(
         self,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,
+        frequency: Any,
+        recency: Any,
+        T: Any,
         purchase: npt.ArrayLike | None,
         dropout: npt.ArrayLike | None,
     ) -> tuple[FloatArray, FloatArray, FloatArray, Params]:
@@ -180,6 +197,7 @@ class PurchaseModelBase(FittedModel):
         return finite_prediction(np.asarray(out, dtype=np.float64), what, self)
 
     # -- public predictions --------------------------------------------------------------------
+    @elementwise("frequency", "recency", "T", rows=_COVARIATES, prepare=_prepare)
     def probability_alive(
         self,
         frequency: Any,
@@ -197,36 +215,17 @@ class PurchaseModelBase(FittedModel):
         ``nan_policy`` follows the element-wise rule of :mod:`crmcore.arrays` (a customer
         with a NaN is an error, left out, or NaN in the result).
         """
-        x, tx, tt = self._columns(frequency, recency, T)
-        return self._probability_alive(
-            x,
-            tx,
-            tt,
-            purchase_covariates=purchase_covariates,
-            dropout_covariates=dropout_covariates,
-            nan_policy=nan_policy,
-        )
-
-    @elementwise("frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates"))
-    def _probability_alive(
-        self,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,
-        *,
-        purchase_covariates: npt.ArrayLike | None = None,
-        dropout_covariates: npt.ArrayLike | None = None,
-        nan_policy: NanPolicy = "raise",
-    ) -> FloatArray:
         block = getattr(self, "_alive_block", None)
         plain = purchase_covariates is None and dropout_covariates is None
         if block is not None and self.covariates is None and plain:
+            assert recency is not None and T is not None  # filled in by _prepare
             return map_rft(block, frequency, recency, T)  # checked and computed per block
         x, tx, tt, th = self._history(
             frequency, recency, T, purchase_covariates, dropout_covariates
         )
         return self._alive_rows(x, tx, tt, th)
 
+    @elementwise("t", "frequency", "recency", "T", rows=_COVARIATES, prepare=_prepare)
     def conditional_expected_purchases(
         self,
         t: Any,
@@ -240,31 +239,6 @@ class PurchaseModelBase(FittedModel):
     ) -> FloatArray:
         """E[purchases in (T, T + t] | x, t_x, T] per customer (``t`` scalar or per customer,
         in the model's time unit or as a calendar span)."""
-        frequency, recency, T = self._columns(frequency, recency, T)
-        return self._conditional_expected_purchases(
-            self._t(t),
-            frequency,
-            recency,
-            T,
-            purchase_covariates=purchase_covariates,
-            dropout_covariates=dropout_covariates,
-            nan_policy=nan_policy,
-        )
-
-    @elementwise(
-        "t", "frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates")
-    )
-    def _conditional_expected_purchases(
-        self,
-        t: FloatArray,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,
-        *,
-        purchase_covariates: npt.ArrayLike | None = None,
-        dropout_covariates: npt.ArrayLike | None = None,
-        nan_policy: NanPolicy = "raise",
-    ) -> FloatArray:
         x, tx, tt, th = self._history(
             frequency, recency, T, purchase_covariates, dropout_covariates
         )
@@ -296,6 +270,7 @@ class PurchaseModelBase(FittedModel):
             )
         return self._finite(self._future_rows(ts, x, tt, th), "expected_purchases_if_alive")
 
+    @elementwise("t", "frequency", "recency", "T", rows=_COVARIATES, prepare=_prepare)
     def probability_of_repurchase(
         self,
         t: Any,
@@ -308,37 +283,13 @@ class PurchaseModelBase(FittedModel):
         nan_policy: NanPolicy = "raise",
     ) -> FloatArray:
         """P(at least one purchase in (T, T + t] | x, t_x, T): alive, then a purchase."""
-        frequency, recency, T = self._columns(frequency, recency, T)
-        return self._probability_of_repurchase(
-            self._t(t),
-            frequency,
-            recency,
-            T,
-            purchase_covariates=purchase_covariates,
-            dropout_covariates=dropout_covariates,
-            nan_policy=nan_policy,
-        )
-
-    @elementwise(
-        "t", "frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates")
-    )
-    def _probability_of_repurchase(
-        self,
-        t: FloatArray,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,
-        *,
-        purchase_covariates: npt.ArrayLike | None = None,
-        dropout_covariates: npt.ArrayLike | None = None,
-        nan_policy: NanPolicy = "raise",
-    ) -> FloatArray:
         x, tx, tt, th = self._history(
             frequency, recency, T, purchase_covariates, dropout_covariates
         )
         ts = time_steps(t)
         return self._alive_rows(x, tx, tt, th) * (1.0 - self._none_rows(ts, x, tt, th))
 
+    @elementwise("n", "t", "frequency", "recency", "T", rows=_COVARIATES, prepare=_prepare)
     def conditional_probability_of_purchases(
         self,
         n: npt.ArrayLike,
@@ -354,33 +305,6 @@ class PurchaseModelBase(FittedModel):
         """P(exactly ``n`` purchases in (T, T + t] | x, t_x, T) per customer: alive at T
         times the count distribution of the rest of her life, plus the probability that she
         is gone for ``n = 0`` (``n`` scalar or per customer)."""
-        frequency, recency, T = self._columns(frequency, recency, T)
-        return self._conditional_probability_of_purchases(
-            as_counts(n, name="n"),
-            self._t(t),
-            frequency,
-            recency,
-            T,
-            purchase_covariates=purchase_covariates,
-            dropout_covariates=dropout_covariates,
-            nan_policy=nan_policy,
-        )
-
-    @elementwise(
-        "n", "t", "frequency", "recency", "T", rows=("purchase_covariates", "dropout_covariates")
-    )
-    def _conditional_probability_of_purchases(
-        self,
-        n: FloatArray,
-        t: FloatArray,
-        frequency: npt.ArrayLike,
-        recency: npt.ArrayLike,
-        T: npt.ArrayLike,
-        *,
-        purchase_covariates: npt.ArrayLike | None = None,
-        dropout_covariates: npt.ArrayLike | None = None,
-        nan_policy: NanPolicy = "raise",
-    ) -> FloatArray:
         x, tx, tt, th = self._history(
             frequency, recency, T, purchase_covariates, dropout_covariates
         )

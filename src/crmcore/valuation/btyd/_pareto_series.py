@@ -191,6 +191,13 @@ def _tables(M: FloatArray, e: FloatArray, k: int) -> FloatArray:
     return C
 
 
+def _mm(c: FloatArray, z: FloatArray, out: FloatArray) -> None:
+    """out = c @ z by einsum's own loop, not BLAS: a threaded BLAS spins its threads on a
+    busy machine (a Pareto/NBD fit on 20,000 daily-grid customers took 1.2 s of CPU with
+    OpenBLAS's default threads, 0.15 s with one, at a load of 13 on 2 cores)."""
+    np.einsum("jk,ke->je", c, z, out=out)
+
+
 def _accumulate(
     data: ParetoData, C: FloatArray, z: FloatArray, z_max: float, forced_hi: npt.NDArray[np.bool_]
 ) -> FloatArray:
@@ -208,7 +215,7 @@ def _accumulate(
         Z = _powers(z, k_all)
         for j in data.big:
             a, b = starts[j], starts[j + 1]
-            np.matmul(C[:, j], Z[:, a:b], out=acc[:, a:b])
+            _mm(C[:, j], Z[:, a:b], acc[:, a:b])
     else:
         is_hi = (z > _Z_SPLIT) | forced_hi
         m_hi = np.add.reduceat(is_hi, starts[:-1], dtype=np.intp)
@@ -217,13 +224,13 @@ def _accumulate(
         Z = _powers(z_lo, k)
         for j in data.big:
             a, b = starts[j] + m_hi[j], starts[j + 1]
-            np.matmul(C[:, j, :k], Z[:, a:b], out=acc[:, a:b])
+            _mm(C[:, j, :k], Z[:, a:b], acc[:, a:b])
         sm = sm[~is_hi[sm]]
         Zh = _powers(z[is_hi], k_all)
         pos = 0
         for j in np.flatnonzero(m_hi):
             a, m = starts[j], m_hi[j]
-            np.matmul(C[:, j], Zh[:, pos : pos + m], out=acc[:, a : a + m])
+            _mm(C[:, j], Zh[:, pos : pos + m], acc[:, a : a + m])
             pos += m
     if len(sm):
         k = Z.shape[0]

@@ -26,7 +26,8 @@ __all__ = [
 def whole(values: npt.ArrayLike, name: str) -> FloatArray:
     """Finite whole numbers (periods, survivor counts); a NaN is an error: a count or a
     period has no NaN policy (a gap in a survivor series is not a missing row)."""
-    c = as_float_array(values, name=name, allow_nan=True)
+    # as an array first: text, even numeric text ('1000'), is refused by crmcore.arrays
+    c = as_float_array(np.asarray(values), name=name, allow_nan=True)
     nan = np.isnan(c)
     if nan.any():
         i = int(np.flatnonzero(nan)[0])

@@ -293,6 +293,24 @@ def _periods(t: npt.ArrayLike, *, low: int, name: str = "t") -> FloatArray:
     return tt
 
 
+def _note_penalty_only(fit: FitSummary, cohorts: list[FloatArray]) -> FitSummary:
+    """A penalised fit of data that cannot identify alpha and beta on their own: the
+    penalised maximum is unique (the L2 penalty makes the objective strictly concave far
+    out), so the fit is returned as converged, as lifetimes (``penalizer_coef``) and
+    statsmodels (``fit_regularized``) return a ridge estimate; its message says that the
+    penalty, not the data, fixed the scale of alpha and beta."""
+    try:
+        check_two_periods(cohorts)
+        check_not_geometric(cohorts, fit.log_likelihood)
+    except FitError as e:
+        why = str(e).removeprefix("sBG fit: ").split(";")[0]
+        return attrs.evolve(
+            fit,
+            message=f"{fit.message} (alpha and beta identified by the penalty alone: {why})",
+        )
+    return fit
+
+
 def fit_sbg(
     counts: npt.ArrayLike | Sequence[npt.ArrayLike],
     *,
@@ -330,8 +348,10 @@ def fit_sbg(
     Traceback (most recent call last):
     crmcore.errors.FitError: sBG fit: alpha and beta are not identified by these 'counts': retention does not rise with tenure (exactly geometric survival, or falling retention), so the sBG likelihood is maximised only in the limit alpha, beta -> infinity with alpha/(alpha + beta) = p, a constant churn p = 0.2 per period; use the geometric (constant-churn) answer S(t) = (1 - 0.2)**t
     >>> m = fit_sbg([1000, 800, 640, 512], penalizer=1e-8)
-    >>> round(m.alpha, 1), round(m.beta, 1), round(m.mean_churn, 3)
-    (14.7, 58.1, 0.202)
+    >>> round(m.alpha, 1), round(m.beta, 1), round(m.mean_churn, 3), m.fit.converged
+    (14.7, 58.1, 0.202, True)
+    >>> "identified by the penalty alone" in m.fit.message
+    True
     """
     label = as_period(period)
     cohorts = cohorts_of(counts)
@@ -365,4 +385,6 @@ def fit_sbg(
         raise
     if pen == 0:
         check_not_geometric(cohorts, fit.log_likelihood)
+    else:
+        fit = _note_penalty_only(fit, cohorts)
     return SBGModel(SBGParams(*fit.estimates), fit, label, max(len(c) - 1 for c in cohorts))
