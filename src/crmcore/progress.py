@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from crmcore.errors import ValidationError
+from crmcore.errors import ArgumentTypeError, ValidationError
 from crmcore.options import as_count, expect_callable
 
 __all__ = ["Progress", "ProgressEvent", "Stage", "check_progress", "stage"]
@@ -124,10 +124,12 @@ class Stage:
 
     __slots__ = ("_done", "_finished", "_progress", "name", "total")
 
-    def __init__(self, progress: Progress | None, name: str, total: int | None) -> None:
-        self._progress = progress
+    def __init__(self, progress: Progress | None, name: str, total: int | None = None) -> None:
+        self._progress = check_progress(progress)
+        if not isinstance(name, str):
+            raise ArgumentTypeError(f"'name' must be a string naming the stage: {name!r}"[:200])
         self.name = name
-        self.total = total
+        self.total = None if total is None else as_count(total, name="total")
         self._done = 0
         self._finished = False
         self._emit()
@@ -202,7 +204,4 @@ def stage(progress: Progress | None, name: str, *, total: int | None = None) -> 
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'total' must be >= 0: -1
     """
-    checked = check_progress(progress)
-    if total is not None:
-        total = as_count(total, name="total")
-    return Stage(checked, name, total)
+    return Stage(progress, name, total)

@@ -41,6 +41,7 @@ from crmcore.arrays import FloatArray
 from crmcore.durations import in_time_unit
 from crmcore.errors import ValidationError
 from crmcore.options import as_number, expect_instance
+from crmcore.valuation.btyd._common import MAX_FIT_AGE
 from crmcore.valuation.btyd._family import PurchaseModel
 from crmcore.valuation.btyd.clv import customer_lifetime_value
 from crmcore.valuation.btyd.gamma_gamma import GammaGammaModel
@@ -116,9 +117,12 @@ def score_customers(
     summary = expect_instance(summary, RFMSummary, name="summary")
     if spend_model is not None:
         expect_instance(spend_model, GammaGammaModel, name="spend_model")
-    span = as_number(
-        in_time_unit(horizon, model.time_unit, name="horizon"), name="horizon", low=0
-    )  # one number for every customer, in the model's unit
+    span = as_number(  # one number for every customer, in the model's unit
+        in_time_unit(horizon, model.time_unit, name="horizon"),
+        name="horizon",
+        low=0,
+        high=MAX_FIT_AGE,
+    )
     p_alive = model.probability_alive(summary)
     expected = _conditional_expected(model, span, summary)
     clv = None
