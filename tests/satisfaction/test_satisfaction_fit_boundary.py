@@ -325,8 +325,9 @@ def test_without_a_maximum_the_error_names_the_cause(table: tuple[Any, ...], cau
         fit_loyalty_table(*table)
     if "exactly 0 or 1" not in cause:
         assert "exactly 0 or 1" not in str(err.value)
-    if "satisfaction levels" not in cause:  # issue 13: a wrong cause named before
-        assert "satisfaction levels" not in str(err.value)
+    if "a curve with a floor needs" not in cause:  # issue 13: a wrong cause named before
+        assert "three or more satisfaction levels" not in str(err.value)
+        assert "a curve with a floor needs" not in str(err.value)
 
 
 # -- the global maximum, not a local one ----------------------------------------------------
