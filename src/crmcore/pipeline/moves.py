@@ -31,15 +31,16 @@ crmcore.errors.TransitionError: cannot move opportunity 'o-1' from 'IN' to 'WIN'
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
 from crmcore.errors import TransitionError, ValidationError
 from crmcore.model._fields import instance, new_id
-from crmcore.model._records import derive, evolve_valid
+from crmcore.model._records import evolve_valid
 from crmcore.model._storable import check_text
 from crmcore.model.money import Money
 from crmcore.model.opportunity import NO_CUSTOM, FieldChange, Opportunity, StageChange
@@ -210,17 +211,18 @@ def move(
     >>> o.is_closed, o.lost_reason, e.reason
     (True, 'price', 'price')
     """
+    steps = _STEPS.get(id(funnel))
+    if steps is None:
+        steps = _steps(funnel)  # checks that funnel is a Funnel
     try:
-        row = funnel._targets_by_stage.get(opportunity.stage)
-        if opportunity.funnel != funnel.name:
-            row = None
-    except AttributeError:  # a dict or a string where an object goes
+        row = steps.get(opportunity.stage) if opportunity.funnel == funnel.name else None
+    except AttributeError:  # a dict or a string where an opportunity goes
         _check_objects(opportunity, funnel)
         raise
-    target = row.get(to) if row is not None else None
-    if target is None:
+    step = row.get(to) if row is not None else None
+    if step is None:
         _refuse(opportunity, to, funnel)
-    return _apply(opportunity, target, funnel, by, at, after, reason)  # type: ignore[arg-type]  # _refuse raised when None
+    return _apply(opportunity, step, funnel, by, at, after, reason)  # type: ignore[arg-type]  # _refuse raised when None
 
 
 def stage_of(opportunity: Opportunity, funnel: Funnel) -> Stage:
@@ -263,83 +265,145 @@ def _refuse(opportunity: Opportunity, to: str, funnel: Funnel) -> None:
     )
 
 
-_EVENT_CHECKS = ("sequence", "by")
-"""What a move's event validates: the new values that come neither from the validated
-opportunity and funnel nor from the move's own checks of ``at`` and ``reason``."""
+class _Step(NamedTuple):
+    """The plan of a move from one stage to another, worked out once per funnel."""
+
+    target: Stage
+    name: str  # the target stage's
+    probability: float | None  # the target stage's
+    closes: bool  # the target is a won or lost stage: the move sets closed_at
+    lost: bool  # the target is a lost stage: the move keeps the reason as lost_reason
+    keeps_own: bool  # open -> open: a rep's own probability is kept
+    from_probability: float | None  # the source stage's (a probability unlike it is a rep's own)
+
+
+def _step(here: Stage, target: Stage) -> _Step:
+    open_ = target.kind is StageKind.OPEN
+    return _Step(
+        target=target,
+        name=target.name,
+        probability=target.probability,
+        closes=not open_,
+        lost=target.kind is StageKind.LOST,
+        keeps_own=open_ and here.kind is StageKind.OPEN,
+        from_probability=here.probability,
+    )
+
+
+_STEPS: dict[int, dict[str, dict[str, _Step]]] = {}
+"""The steps of every live funnel, by ``id(funnel)``, then source and target stage: an entry is
+dropped when its funnel is (so an id is never reused while it has an entry)."""
+
+
+def _steps(funnel: Funnel) -> dict[str, dict[str, _Step]]:
+    """The plan of every move ``funnel`` allows, by source and target stage (built once)."""
+    expect_instance(funnel, Funnel, name="funnel")
+    by_name = funnel._by_name
+    steps = {
+        source: {to: _step(by_name[source], target) for to, target in row.items()}
+        for source, row in funnel._targets_by_stage.items()
+    }
+    key = id(funnel)
+    _STEPS[key] = steps
+    weakref.finalize(funnel, _STEPS.pop, key, None)
+    return steps
+
+
+_BY = attrs.fields(StageChange).by
+_SEQUENCE = attrs.fields(StageChange).sequence
+_new = object.__new__
+_setattr = object.__setattr__
 
 
 def _apply(
     opp: Opportunity,
-    target: Stage,
+    step: _Step,
     funnel: Funnel,
     by: str,
     at: datetime,
     after: StageChange | FieldChange,
     reason: str | None,
 ) -> tuple[Opportunity, StageChange]:
-    """The one set of checks of a move to ``target`` (already allowed by the funnel), and its records.
+    """The one set of checks of a move (already allowed by the funnel: ``step``), and its records.
 
-    Each value of the two records is validated once: ``at`` and ``reason`` here
-    (the rules of the records' times and texts; ``reason`` must be a plain
-    string), ``by`` and the event's ``sequence`` by the event's validators;
-    the stage, its probability and the deal's own values come from the
-    validated funnel and opportunity. The opportunity is copied with only its
-    stage fields changed, the event built from those values
-    (:mod:`crmcore.model._records`); ``__attrs_post_init__`` checks the
-    times against the creation time.
+    Each value of the two records is validated once: ``at``, ``reason`` and
+    ``after`` here (the rules of the records' times and texts; ``reason``
+    must be a plain string), ``by`` and the event's ``sequence`` by the
+    event's own validators (called directly: a move checks its inputs even
+    where attrs' validators are disabled); the stage, its probability and the
+    deal's own values come from the validated funnel and opportunity. The
+    opportunity is copied with only its stage fields changed and the event is
+    filled field by field (:mod:`crmcore.model._records`: both dictionaries
+    share their keys with every record of their class);
+    ``Opportunity.__attrs_post_init__`` checks the times against the creation
+    time.
     """
-    _check_at(at)
-    _check_reason(reason)
-    check_after(opp, after, at)
+    if type(at) is not datetime or at.tzinfo is not UTC:  # else valid by _check_at's rule
+        _check_at(at)
+    if reason is not None:
+        _check_reason(reason)
+    if (  # the common case, valid by check_after's rule; check_after explains the others
+        type(after) is not StageChange
+        or after.opportunity_id != opp.id
+        or after.to_stage != opp.stage
+        or at < after.at
+    ):
+        check_after(opp, after, at)
+    sequence = after.sequence + 1
+    _SEQUENCE.validator(None, _SEQUENCE, sequence)  # type: ignore[misc]  # the field has one
+    _BY.validator(None, _BY, by)  # type: ignore[misc]
+    target, name, p, closes, lost, keeps_own, from_probability = step
     if target.guards:
         _check_guards(opp, target, reason, funnel)
-    kind = target.kind
-    p = target.probability
-    if kind is StageKind.OPEN and opp.probability is not None:
-        # a rep's own probability (not the stage's) is kept between open stages
-        here = funnel._by_name[opp.stage]
-        if here.kind is StageKind.OPEN and opp.probability != here.probability:
-            p = opp.probability
-    name = target.name
-    open_ = kind is StageKind.OPEN
-    event = derive(
-        StageChange,
-        {
-            "opportunity_id": opp.id,
-            "from_stage": opp.stage,
-            "to_stage": name,
-            "at": at,
-            "reason": reason,
-            "amount": opp.amount,
-            "probability": p,
-            "customer_id": opp.customer_id,
-            "owner_id": opp.owner_id,
-            "funnel": opp.funnel,
-            "product": opp.product,
-            "recorded_at": None,
-            "request_id": None,
-            "forecast_category": opp.forecast_category,
-            "expected_close": None,
-            "parent_id": None,
-            "deal_kind": None,
-            "custom": NO_CUSTOM,
-            "funnel_version": funnel.version,
-            "sequence": after.sequence + 1,
-            "by": by,
-        },
-        check=_EVENT_CHECKS,
-    )
-    new = evolve_valid(
-        opp,
-        {
-            "stage": name,
-            "stage_entered_at": at,
-            "closed_at": None if open_ else at,
-            "lost_reason": reason if kind is StageKind.LOST else None,
-            "probability": p,
-        },
-        check=(),
-    )
+    if keeps_own:
+        own = opp.probability
+        if own is not None and own != from_probability:
+            p = own  # a rep's own probability (not the stage's) is kept between open stages
+    if type(opp) is not Opportunity:  # a subclass: its own fields and rules
+        new = evolve_valid(
+            opp,
+            {
+                "stage": name,
+                "stage_entered_at": at,
+                "closed_at": at if closes else None,
+                "lost_reason": reason if lost else None,
+                "probability": p,
+            },
+            check=(),
+        )
+    else:
+        values = opp.__dict__.copy()  # key-shared, like the original's
+        values["stage"] = name
+        values["stage_entered_at"] = at
+        values["closed_at"] = at if closes else None
+        values["lost_reason"] = reason if lost else None
+        values["probability"] = p
+        new = _new(Opportunity)
+        _setattr(new, "__dict__", values)
+        new.__attrs_post_init__()
+    event = _new(StageChange)
+    e = event.__dict__  # filled in field order: key-shared with every StageChange
+    e["opportunity_id"] = opp.id
+    e["sequence"] = sequence
+    e["from_stage"] = opp.stage
+    e["to_stage"] = name
+    e["at"] = at
+    e["by"] = by
+    e["reason"] = reason
+    e["amount"] = opp.amount
+    e["probability"] = p
+    e["customer_id"] = opp.customer_id
+    e["owner_id"] = opp.owner_id
+    e["funnel"] = opp.funnel
+    e["product"] = opp.product
+    e["recorded_at"] = None
+    e["request_id"] = None
+    e["forecast_category"] = opp.forecast_category
+    e["expected_close"] = None
+    e["parent_id"] = None
+    e["deal_kind"] = None
+    e["custom"] = NO_CUSTOM
+    e["funnel_version"] = funnel.version
     return new, event
 
 
@@ -381,7 +445,7 @@ def reopen(
             f"a lost opportunity is reopened into an open stage, not {target.kind.value} "
             f"stage {target.name!r}"
         )
-    return _apply(opportunity, target, funnel, by, at, after, reason)
+    return _apply(opportunity, _step(current, target), funnel, by, at, after, reason)
 
 
 @attrs.frozen
