@@ -93,3 +93,22 @@ def test_a_bulk_load_logs_its_indexes_and_rejected_rows(
             "'occurred_at', value 'yesterday': must be an ISO 8601 timestamp: 'yesterday'",
         )
     ]
+
+
+def test_an_optimiser_fallback_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    import numpy as np
+
+    from crmcore.fitting import maximum_likelihood
+
+    def ll(th: np.ndarray) -> tuple[float, np.ndarray]:  # Poisson: 30 events in 10 periods
+        return float(30 * np.log(th[0]) - 10 * th[0]), np.array([30 / th[0] - 10])
+
+    def broken_newton(th: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        value, grad = ll(th)
+        return value, grad, np.array([[np.nan]])  # a Hessian the trust region cannot use
+
+    with caplog.at_level(logging.INFO, logger="crmcore.fitting"):
+        fit = maximum_likelihood(ll, [1.0], model="toy", names=["lam"], n=10, newton=broken_newton)
+    assert abs(fit.estimates[0] - 3.0) < 1e-9
+    assert [r.name for r in caplog.records] == ["crmcore.fitting"]
+    assert "trust-region Newton ended short of the optimum" in caplog.records[0].getMessage()

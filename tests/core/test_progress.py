@@ -137,3 +137,25 @@ def test_a_bad_progress_is_refused_before_any_work() -> None:
         import_transactions(uow, [row], currency="EUR", progress="yes")  # type: ignore[arg-type]
     with uow:
         assert uow.transactions.count() == 0
+
+
+def test_a_fit_reports_its_likelihood_evaluations() -> None:
+    import numpy as np
+
+    from crmcore.fitting import maximum_likelihood
+
+    def ll(th: np.ndarray) -> tuple[float, np.ndarray]:
+        return float(30 * np.log(th[0]) - 10 * th[0]), np.array([30 / th[0] - 10])
+
+    calls = 0
+
+    def counted(th: np.ndarray) -> tuple[float, np.ndarray]:
+        nonlocal calls
+        calls += 1
+        return ll(th)
+
+    events: list[ProgressEvent] = []
+    maximum_likelihood(counted, [1.0], model="toy", names=["lam"], n=10, progress=events.append)
+    _check_stream(events, None)
+    assert {e.stage for e in events} == {"fit toy"}
+    assert events[-1].done == calls > 5

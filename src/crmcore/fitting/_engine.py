@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
@@ -14,8 +15,11 @@ from crmcore.arrays import FloatArray, as_float_array
 from crmcore.errors import FitError, ValidationError
 from crmcore.fitting._summary import FitSummary
 from crmcore.options import as_count, as_number, expect_callable, expect_items
+from crmcore.progress import Progress, stage
 
 __all__ = ["LogLik", "Newton", "maximum_likelihood"]
+
+_log = logging.getLogger("crmcore.fitting")
 
 LogLik = Callable[[FloatArray], tuple[float, FloatArray | None]]
 """theta (natural scale) -> (total log-likelihood, its gradient in theta, or None)."""
@@ -404,6 +408,7 @@ def _one_start(
                 res = exact
         if not (np.isfinite(res.fun) and float(np.max(np.abs(res.jac))) < 1e-5):
             start_u = res.x if np.isfinite(res.fun) else u0
+            _log.info("trust-region Newton ended short of the optimum (%s): BFGS", res.message)
             qn, more = _quasi_newton(obj, start_u, u0, gtol, callback, halted)
             iterations += more
             if halted:
@@ -433,6 +438,7 @@ def maximum_likelihood(
     stop: Callable[[FloatArray], bool] | None = None,
     diverging: Literal["raise", "report"] = "raise",
     subproblem: Literal["krylov", "exact"] = "krylov",
+    progress: Progress | None = None,
 ) -> FitSummary:
     """Maximise a log-likelihood; the fit of every model in crmcore goes through here.
 
@@ -466,6 +472,8 @@ def maximum_likelihood(
     end point diverged, lies at the edge or has not converged raises FitError; with
     ``diverging="report"`` it is returned with ``converged=False``, no standard errors
     and the reason in ``message``, for the model to apply its own boundary rules.
+    ``progress`` (:mod:`crmcore.progress`) hears of every likelihood evaluation (stage
+    ``"fit <model>"``, total unknown until the fit ends).
 
     Raises FitError when the log-likelihood is not finite at any start, the maximum lies at
     the edge of the parameter space, or the optimiser does not converge; ValidationError
@@ -493,6 +501,8 @@ def maximum_likelihood(
         raise ValidationError(f"'diverging' must be 'raise' or 'report': {diverging!r}")
     if subproblem not in ("krylov", "exact"):
         raise ValidationError(f"'subproblem' must be 'krylov' or 'exact': {subproblem!r}")
+    tick = stage(progress, f"fit {model}")  # one unit per likelihood evaluation
+    loglik, newton = tick.counting(loglik), None if newton is None else tick.counting(newton)
     names = _names(names, model)
     free = as_count(free, name="free", high=len(names))
     k0 = len(names) - free
@@ -537,6 +547,7 @@ def maximum_likelihood(
 
     def unconverged(why: str) -> FitSummary:
         theta = obj.theta(u)
+        tick.finish()
         return FitSummary(
             model=model,
             names=names,
@@ -584,6 +595,7 @@ def maximum_likelihood(
         raise FitError(f"{model}: {why}")
     ll = float(loglik(theta)[0])
     cov = _covariance(_natural_hessian(loglik, newton, hessian, theta))
+    tick.finish()
     return FitSummary(
         model=model,
         names=names,
