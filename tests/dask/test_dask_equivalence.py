@@ -350,3 +350,35 @@ def test_import_without_dask_names_the_extra() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("MissingDependencyError")
     assert "pip install 'crmcore[dask]'" in out.stdout
+
+
+@pytest.mark.parametrize("parts", [4])
+def test_pipeline_metrics_and_deal_scores_equal_single_machine(client: Any, parts: int) -> None:
+    from crmcore.dask import funnel_history_dask, score_deals_dask
+    from crmcore.pipeline import (
+        FunnelHistory,
+        fit_deal_scores,
+        sales_cycle,
+        score_deals,
+        stage_conversion,
+        synthetic_scoring_pipeline,
+        win_rate,
+    )
+    from crmcore.pipeline.presets import B2B
+
+    s = synthetic_scoring_pipeline(B2B, n_opportunities=150, seed=5)
+    events = s.history.to_pandas().sample(frac=1.0, random_state=2).reset_index(drop=True)
+    frame = dd.from_pandas(events, npartitions=parts, sort=False)
+    fh = funnel_history_dask(frame, B2B, as_of=s.as_of)
+    want = FunnelHistory.build(s.history, B2B, as_of=s.as_of)
+    assert win_rate(fh) == win_rate(want)
+    assert sales_cycle(fh) == sales_cycle(want)
+    np.testing.assert_array_equal(
+        stage_conversion(fh).to_pandas().to_numpy(), stage_conversion(want).to_pandas().to_numpy()
+    )
+    m = fit_deal_scores(s.history, B2B, as_of=s.as_of)
+    got = _by_id(score_deals_dask(frame, m, B2B, as_of=s.as_of).compute(), "opportunity_id")
+    exp = _by_id(score_deals(m, s.history, B2B, as_of=s.as_of).to_pandas(), "opportunity_id")
+    assert got["opportunity_id"].tolist() == exp["opportunity_id"].tolist()
+    np.testing.assert_array_equal(got["probability"], exp["probability"])
+    assert got["owner"].tolist() == exp["owner"].tolist()

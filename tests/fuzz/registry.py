@@ -351,6 +351,11 @@ def skip_reason(key: str, obj: Any) -> str | None:
     """Why ``obj`` is not fuzzed, or None. Category rules first, then the explicit list."""
     if key in SKIP:
         return SKIP[key]
+    if key.startswith("crmcore.dask."):
+        return (
+            "Dask / pandas frames in (the dask extra): each partition runs the single-machine "
+            "function fuzzed here; tests/dask compares every function with it"
+        )
     if key.startswith("crmcore.testing."):
         return (
             "testing support (hypothesis strategies, contract-suite base classes, state machines)"

@@ -24,6 +24,7 @@ require("dask.dataframe", "dask")
 require("distributed", "dask")
 
 from crmcore.dask._anomaly import detect_dask  # noqa: E402 (after the dependency check)
+from crmcore.dask._pipeline import funnel_history_dask, score_deals_dask  # noqa: E402
 from crmcore.dask._scoring import score_dask  # noqa: E402
 from crmcore.dask._segments import (  # noqa: E402
     DaskRFM,
@@ -46,8 +47,10 @@ __all__ = [
     "concentration_dask",
     "detect_dask",
     "fit_from_statistics",
+    "funnel_history_dask",
     "rfm_dask",
     "score_dask",
+    "score_deals_dask",
     "summarize_dask",
     "tier_migration_dask",
     "value_tiers_dask",
