@@ -397,3 +397,20 @@ def test_random_surveys_reach_the_global_maximum(seed: int) -> None:
         return
     _, sup = whole.optimum(_dense_starts(cells, rng), quick=True)
     assert sup <= fit.log_likelihood + 1e-9 * abs(fit.log_likelihood), (seed, sup, fit)
+
+
+@pytest.mark.parametrize(
+    ("value", "cause"),
+    [(25.0, "the best curve at competition 0.5 is a step between two answers"),
+     (-25.0, "loyalty hardly rises with satisfaction at competition 0.5")],
+)  # fmt: skip
+def test_a_diverging_log_slope_names_a_step_or_no_rise(value: float, cause: str) -> None:
+    """The message of a log-slope running out of range where no cell is at 0 or 1."""
+    from crmcore.satisfaction._boundary import diverged
+    from crmcore.satisfaction._likelihood import _cells_from_table
+
+    cells = _cells_from_table(
+        [1, 2, 3, 4, 5] * 2, [0.5] * 5 + [0.9] * 5, [3, 4, 5, 9, 29] * 2, [30] * 10
+    )
+    message = str(diverged("log_slope", 0.5, value, cells, True))
+    assert cause in message and "0 or 1" not in message

@@ -393,6 +393,18 @@ def diverged(name: str, level: float, value: float, cells: _Cells, moderated: bo
     cause = data_cause(cells)
     if cause is not None:
         return FitError(head + cause)
+    if name == "log_slope" and value > 0:
+        return FitError(
+            head + f"the best curve{where} is a step between two answers, so its steepness "
+            "cannot be estimated: add responses at the answers around the step"
+            + (" or fit moderated=False" if moderated else "")
+        )
+    if name == "log_slope":
+        return FitError(
+            head + f"loyalty hardly rises with satisfaction{where}, so the floor and the "
+            "intercept cannot be told apart: check the coding of 'satisfaction' and 'outcome'"
+            + (" or fit moderated=False" if moderated else "")
+        )
     if name == "floor_logit" and value < 0:
         return FitError(
             head + "the captive floor runs to 0 there in a way no boundary fit (floor 0 at "
