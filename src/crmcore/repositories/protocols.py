@@ -272,7 +272,10 @@ class OpportunityRepository(Protocol):
         known_at: datetime | None = None,
     ) -> StageHistory:
         """Stage changes as columns, with who (``by``), why (``reason``), when recorded, the
-        probability and forecast category after each; ordered by opportunity, then sequence.
+        probability and forecast category after each and the funnel version each was made
+        under (``funnel_version``; 0 for events stored before schema 4, whose version
+        :class:`~crmcore.pipeline.FunnelVersions` reads from their time); ordered by
+        opportunity, then sequence.
 
         ``[start, end)`` bounds the effective time, ``owner_id`` is the owner at the
         time of the move, ``known_at`` leaves out what was recorded after it.

@@ -42,13 +42,22 @@ _FRAME_ARGS = {
     "forecast_category": "categories",
     "currency": "currencies",
     "recorded_at": "recorded_at",
+    "funnel_version": "funnel_versions",
 }
 """Column of :meth:`StageHistory.to_columns` -> argument of :meth:`StageHistory.from_arrays`."""
 _FRAME_REQUIRED = ("opportunity_id", "sequence", "from_stage", "to_stage", "at")
-_FRAME_NUMBERS = ("sequence", "amount", "probability")
+_FRAME_NUMBERS = ("sequence", "amount", "probability", "funnel_version")
 _FRAME_TIMES = ("at", "recorded_at")
 
-_OPTIONAL_ROWS = ("probability", "by", "reason", "recorded_at", "category", "currency")
+_OPTIONAL_ROWS = (
+    "probability",
+    "by",
+    "reason",
+    "recorded_at",
+    "category",
+    "currency",
+    "funnel_version",
+)
 """The optional per-row columns (each None or as long as the history)."""
 
 NO_AMOUNT = "no amount: the deal had none (yet); reports leave it out of sums and count it"
@@ -91,6 +100,16 @@ def _currencies(values: Any, n: int) -> tuple[npt.NDArray[Any], IntArray]:
     return np.asarray(labels, dtype=object), codes
 
 
+def _versions(values: npt.ArrayLike) -> IntArray:
+    """Funnel versions per row as int64 (>= 0; missing values -- None, NaN -- are 0: unknown)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "fO":
+        arr = np.where(missing_mask(arr.astype(object)), 0, arr)
+    out = as_int_array(arr, name="funnel_versions")
+    check_nonnegative(out, name="funnel_versions")
+    return out
+
+
 @attrs.frozen(eq=False)
 class StageHistory(Tabular):
     """Stage-change events as aligned columns; row ``i`` is one move.
@@ -114,7 +133,11 @@ class StageHistory(Tabular):
       forecast category override right after the event;
     * ``currency``: int64 index into ``currency_labels`` (ISO 4217 codes; -1 where
       the row has no amount): the currency of ``amount`` (see
-      :mod:`crmcore.pipeline.currency`: a report sums one currency).
+      :mod:`crmcore.pipeline.currency`: a report sums one currency);
+    * ``funnel_version``: int64, the version of the funnel the event was made under
+      (:class:`~crmcore.pipeline.Funnel`'s ``version``, from 1); **0 where unknown**
+      (events stored before schema 4: :class:`~crmcore.pipeline.FunnelVersions`
+      reads their version from their time).
 
     >>> from datetime import datetime, timezone
     >>> ev = [StageChange(opportunity_id="o", sequence=0, from_stage=None, to_stage="lead",
@@ -163,6 +186,9 @@ class StageHistory(Tabular):
     )
     currency_labels: npt.NDArray[Any] | None = attrs.field(
         default=None, validator=array("O", optional=True)
+    )
+    funnel_version: IntArray | None = attrs.field(
+        default=None, validator=array("i", optional=True, scan=False)
     )
 
     def __attrs_post_init__(self) -> None:
@@ -213,6 +239,7 @@ class StageHistory(Tabular):
         recorded_at: Any = None,
         categories: Any = None,
         currencies: Any = None,
+        funnel_versions: npt.ArrayLike | None = None,
     ) -> StageHistory:
         """Build from per-row arrays of names.
 
@@ -223,7 +250,8 @@ class StageHistory(Tabular):
         product a deal without one (code -1). The optional columns: ``probability``
         (NaN: none), ``by`` (who; a missing id is refused), ``reasons`` and
         ``categories`` (missing: none), ``recorded_at`` (times), ``currencies``
-        (the ISO 4217 code of each row's amount, or one code for every row; missing: none).
+        (the ISO 4217 code of each row's amount, or one code for every row; missing: none),
+        ``funnel_versions`` (whole numbers >= 0, 0: unknown; NaN and None also read as 0).
 
         >>> h = StageHistory.from_arrays(opportunity_ids=["o", "o"], sequence=[0, 1],
         ...     from_stage=[None, "lead"], to_stage=["lead", "won"], at=["2025-01-01", "2025-01-02"])
@@ -267,6 +295,8 @@ class StageHistory(Tabular):
             )
         if currencies is not None:
             extra["currency_labels"], extra["currency"] = _currencies(currencies, n)
+        if funnel_versions is not None:
+            extra["funnel_version"] = _versions(funnel_versions)
         return cls(
             opp,
             as_int_array(sequence, name="sequence"),
@@ -306,6 +336,7 @@ class StageHistory(Tabular):
             ),
             categories=[e.forecast_category for e in ev],
             currencies=[None if e.amount is None else e.amount.currency for e in ev],
+            funnel_versions=np.array([e.funnel_version or 0 for e in ev], dtype=np.int64),
         )
 
     @classmethod
@@ -318,7 +349,7 @@ class StageHistory(Tabular):
         ``from_frame(history.to_pandas())`` gives the history back): ``opportunity_id``,
         ``sequence``, ``from_stage`` (missing: a creation event), ``to_stage`` and ``at``
         are needed; ``amount``, ``owner_id``, ``product``, ``probability``, ``by``,
-        ``reason``, ``forecast_category``, ``currency`` and ``recorded_at`` are read where
+        ``reason``, ``forecast_category``, ``currency``, ``recorded_at`` and ``funnel_version`` are read where
         the frame has them, with the rules of :meth:`from_arrays`. ``columns`` maps the
         frame's own names to these (``{"deal": "opportunity_id"}``); a pandas index level
         counts as a column. An ``owner_id`` column that is empty everywhere means no owners.
@@ -405,4 +436,6 @@ class StageHistory(Tabular):
                 cols[name] = decode(labels, codes)
         if self.recorded_at is not None:
             cols["recorded_at"] = self.recorded_at
+        if self.funnel_version is not None:
+            cols["funnel_version"] = self.funnel_version
         return cols

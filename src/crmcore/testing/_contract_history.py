@@ -387,7 +387,12 @@ class HistoryContract(ContractBase):
             uow.commit()
         with uow:
             got = [e.funnel_version for e in uow.opportunities.history("o-1")]
+            h = uow.opportunities.read_history()
+            late = uow.opportunities.read_history(start=ts(2024, 2))
         assert got == [1, 2, None], got
+        # the columns: 0 where the version is not known (stored before schema 4)
+        assert h.funnel_version is not None and h.funnel_version.tolist() == [1, 2, 0]
+        assert late.funnel_version is not None and late.funnel_version.tolist() == [2, 0]
 
     def test_a_recording_time_other_than_now_is_refused(self) -> None:
         o = opportunity(1)

@@ -159,7 +159,8 @@ class MemoryCustomerRepository:
 
 def history_from_rows(rows: Sequence[StageChange]) -> StageHistory:
     """A StageHistory of stage-change events (stored events carry their snapshot: owner,
-    product, probability, forecast category), with who, why and when recorded."""
+    product, probability, forecast category), with who, why, when recorded and the funnel
+    version (0: unknown)."""
     rows = sorted(rows, key=lambda e: (e.opportunity_id, e.sequence))
     amounts = [np.nan if e.amount is None else to_e6(e.amount.amount, "amount") / 1e6 for e in rows]
     micros = np.array(
@@ -183,6 +184,7 @@ def history_from_rows(rows: Sequence[StageChange]) -> StageHistory:
         recorded_at=micros[:, 1].copy().view("datetime64[us]"),
         categories=[e.forecast_category for e in rows],
         currencies=[None if e.amount is None else e.amount.currency for e in rows],
+        funnel_versions=np.array([e.funnel_version or 0 for e in rows], dtype=np.int64),
     )
 
 

@@ -27,7 +27,7 @@ from crmcore.tables import FieldHistory, StageHistory
 
 __all__ = ["read_changes_columns", "read_history_columns"]
 
-_NUMBERS = ("sequence", "at", "amount_e6", "recorded_at", "probability")
+_NUMBERS = ("sequence", "at", "amount_e6", "recorded_at", "probability", "funnel_version")
 _TEXTS = (
     "opportunity_id",
     "from_stage",
@@ -42,6 +42,7 @@ _TEXTS = (
 # NULL stand-ins written into the statement (not bound: one compiled text per shape)
 _MINUS_ONE: sa.ColumnClause[Any] = sa.literal_column("-1")
 _MINUS_ONE_F: sa.ColumnClause[Any] = sa.literal_column("-1.0")
+_ZERO: sa.ColumnClause[Any] = sa.literal_column("0")  # funnel_version NULL: unknown
 _EMPTY: sa.ColumnClause[Any] = sa.literal_column("''")
 _SEP = "\x1f"  # the unit separator: a text holding it makes the check fail (row by row then)
 _CONCAT_MAX = 5_000_000
@@ -64,7 +65,8 @@ def _build(
     numbers: dict[str, npt.NDArray[Any]],
     texts: dict[str, Sequence[Any]],
 ) -> StageHistory:
-    """A StageHistory from the read columns (amount -1 and probability -1: NULL)."""
+    """A StageHistory from the read columns (amount -1 and probability -1: NULL; funnel
+    version 0: NULL, an event stored before schema 4)."""
     amount = numbers["amount_e6"].astype(np.float64) / 1e6
     amount[numbers["amount_e6"] < 0] = np.nan
     prob = numbers["probability"].astype(np.float64)
@@ -84,6 +86,7 @@ def _build(
         recorded_at=numbers["recorded_at"].view("datetime64[us]"),
         categories=texts["forecast_category"],
         currencies=np.array(texts["currency"], dtype=str),  # ISO codes ('' = NULL): fast path
+        funnel_versions=numbers["funnel_version"],
     )
 
 
@@ -144,6 +147,7 @@ def _row_query(table: sa.Table, filters: Filters) -> sa.Select[Any]:
             sa.func.coalesce(e.amount_e6, _MINUS_ONE),
             sa.func.coalesce(e.recorded_at, e.at),
             sa.func.coalesce(e.probability, _MINUS_ONE_F),
+            sa.func.coalesce(e.funnel_version, _ZERO),
             *(e[name] for name in _TEXTS[1:]),
         )
         .where(*_where(table, filters))
@@ -153,15 +157,16 @@ def _row_query(table: sa.Table, filters: Filters) -> sa.Select[Any]:
 
 def _rows(conn: Connection, table: sa.Table, filters: Filters) -> StageHistory:
     rows = _read(conn, table, "rows", filters, lambda cur: cur.fetchall())
-    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * (5 + len(_TEXTS))
+    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * (6 + len(_TEXTS))
     numbers = {
         "sequence": np.array(cols[1], dtype=np.int64),
         "at": np.array(cols[2], dtype=np.int64),
         "amount_e6": np.array(cols[3], dtype=np.int64),
         "recorded_at": np.array(cols[4], dtype=np.int64),
         "probability": np.array(cols[5], dtype=np.float64),
+        "funnel_version": np.array(cols[6], dtype=np.int64),
     }
-    texts = {name: cols[6 + i] for i, name in enumerate(_TEXTS[1:])}
+    texts = {name: cols[7 + i] for i, name in enumerate(_TEXTS[1:])}
     texts["owner_id"] = ["" if v is None else v for v in texts["owner_id"]]
     texts["currency"] = ["" if v is None else v for v in texts["currency"]]
     return _build(np.array(cols[0], dtype=str), numbers, texts)
@@ -179,13 +184,14 @@ def _concat_query(table: sa.Table, filters: Filters) -> sa.Select[Any]:
             sa.func.printf(
                 sa.literal_column("'%!.17g'"), sa.func.coalesce(e.probability, _MINUS_ONE_F)
             ).label("p"),
+            sa.func.coalesce(e.funnel_version, _ZERO).label("v"),
             *(sa.func.coalesce(e[name], _EMPTY).label(f"s{i}") for i, name in enumerate(_TEXTS)),
         )
         .where(*_where(table, filters))
         .subquery()
     )
     parts: list[Any] = [sa.func.count()]
-    parts += [sa.func.group_concat(inner.c[k]) for k in "qtmrp"]
+    parts += [sa.func.group_concat(inner.c[k]) for k in "qtmrpv"]
     parts += [
         sa.func.group_concat(inner.c[f"s{i}"], sa.literal_column("char(31)"))
         for i in range(len(_TEXTS))
@@ -205,13 +211,13 @@ def _concatenated(conn: Connection, table: sa.Table, filters: Filters) -> StageH
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a malformed string: read row by row instead
         try:
-            for name, text in zip(_NUMBERS, got[1:6], strict=True):
+            for name, text in zip(_NUMBERS, got[1 : 1 + len(_NUMBERS)], strict=True):
                 dtype = np.float64 if name == "probability" else np.int64
                 numbers[name] = np.fromstring(text, dtype=dtype, sep=",")
         except (DeprecationWarning, ValueError):
             return None
     texts: dict[str, Sequence[Any]] = {}
-    for name, text in zip(_TEXTS, got[6:], strict=True):
+    for name, text in zip(_TEXTS, got[1 + len(_NUMBERS) :], strict=True):
         texts[name] = text.split(_SEP)
     if any(len(v) != n for v in numbers.values()) or any(len(v) != n for v in texts.values()):
         return None
