@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from crmcore.arrays import FloatArray
 from crmcore.errors import CRMError
+from crmcore.model.transaction import TransactionKind
 from crmcore.report._charts import ChartSpec, render_charts
 from crmcore.report._data import ReportData
 from crmcore.report._format import count, heading, money, number, plural, share, tabular_table
@@ -24,7 +26,7 @@ from crmcore.segmentation.profitability import (
     customer_profitability,
     entry_costs,
 )
-from crmcore.segmentation.rfm import RFMScores, rfm_from_log, segment_table
+from crmcore.segmentation.rfm import RFMScores, RFMSummary, rfm_from_log, segment_table
 
 __all__ = ["segments_section"]
 
@@ -101,22 +103,45 @@ def _charts(
     ]
 
 
+def _unavailable(*sentences: str) -> ReportSection:
+    return ReportSection(id="segments", title=TITLE, sentences=sentences, available=False)
+
+
 def segments_section(data: ReportData) -> ReportSection:
     """Who brings the revenue, the RFM segments, and who earns or costs money."""
     log = data.log
-    cur = log.currency
     if not len(log):
-        return ReportSection(
-            id="segments",
-            title=TITLE,
-            sentences=(
-                "There are no transactions, so there is nothing to segment.",
-                "Import purchases to see concentration, RFM segments and profitability.",
-            ),
-            available=False,
+        return _unavailable(
+            "There are no transactions, so there is nothing to segment.",
+            "Import purchases to see concentration, RFM segments and profitability.",
         )
-    summary, scores = rfm_from_log(log, str(data.as_of))
+    if not (log.kind == TransactionKind.PURCHASE.code).any():
+        return _unavailable(
+            f"There are no purchases up to {data.as_of} (only other kinds of transaction), "
+            "so there is nothing to segment.",
+            "Concentration, RFM segments and profitability need purchases.",
+        )
+    try:
+        summary, scores = rfm_from_log(log, str(data.as_of))
+    except CRMError as e:
+        return _unavailable(
+            f"The customers could not be scored: {e}",
+            "RFM segments need purchases (refunds alone are not scored).",
+        )
     revenue = np.asarray(summary.monetary, dtype=np.float64)
+    if float(np.maximum(revenue, 0.0).sum()) <= 0:
+        return _unavailable(
+            f"The purchases up to {data.as_of} add up to no revenue, so there is no revenue "
+            "to segment.",
+            "Concentration, RFM segments and profitability need purchases with amounts.",
+        )
+    return _segments(data, summary, scores, revenue)
+
+
+def _segments(
+    data: ReportData, summary: RFMSummary, scores: RFMScores, revenue: FloatArray
+) -> ReportSection:
+    cur = data.log.currency
     c = concentration(np.maximum(revenue, 0.0))
     k80 = c.customers_for_share(0.8)
     conc = ReportTable(

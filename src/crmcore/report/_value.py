@@ -150,7 +150,15 @@ def value_section(data: ReportData) -> ReportSection:
                 "Import purchases to see CLV, P(alive) and the top customers.",
             )
         )
-    summary = summarize_transactions(log, time_unit="W", observation_end=str(data.as_of))
+    try:
+        summary = summarize_transactions(log, time_unit="W", observation_end=str(data.as_of))
+    except CRMError as e:
+        return _unavailable(
+            (
+                f"No customer value can be estimated: {e}.",
+                "CLV and P(alive) need purchases (refunds alone are not modelled).",
+            )
+        )
     x = summary.frequency
     repeat = x > 0
     try:  # a fit, or predictions from parameters at the edge of floating point, can fail
