@@ -17,7 +17,7 @@ import numpy as np
 from crmcore.errors import CRMError
 from crmcore.report._charts import ChartSpec, render_charts
 from crmcore.report._data import ReportData
-from crmcore.report._format import count, heading, money, number, plural, share
+from crmcore.report._format import count, heading, money, number, plural, share, tabular_table
 from crmcore.report._model import ReportSection, ReportTable
 from crmcore.valuation.btyd.bgnbd import BGNBDModel, fit_bgnbd
 from crmcore.valuation.btyd.clv import customer_lifetime_value
@@ -79,32 +79,19 @@ def _cac(
         ratio = clv_to_cac(report, np.asarray(clv)[[index[c] for c in known]])
     except CRMError as e:
         return [], f"CLV could not be compared with CAC: {e}"
-    t = ratio.by_channel
-    assert t.channel is not None
-    rows = [
-        (
-            str(t.channel[i]),
-            count(t.customers[i]),
-            money(t.mean_clv[i], None),
-            money(t.cac[i], None),
-            number(t.ratio[i]) if t.ratio_defined[i] else "-",
-            count(t.flagged_customers[i]),
-        )
-        for i in range(len(t.customers))
-    ]
-    table = ReportTable(
-        caption="CLV vs CAC by acquisition channel",
-        columns=(
-            "channel",
-            "customers",
-            heading("mean CLV", cur),
-            heading("CAC", cur),
-            "CLV:CAC",
-            "customers with CLV < CAC",
-        ),
-        rows=rows,
-        numeric=(False, True, True, True, True, True),
-        note="CAC from cost entries of category 'acquisition'; CLV over the next 12 months"
+    note = "CAC from cost entries of category 'acquisition'; CLV over the next 12 months"
+    table = tabular_table(
+        ratio.by_channel,
+        "CLV vs CAC by acquisition channel",
+        {
+            "channel": ("channel", None),
+            "customers": ("customers", count),
+            "mean_clv": (heading("mean CLV", cur), number),
+            "cac": (heading("CAC", cur), number),
+            "ratio": ("CLV:CAC", number),
+            "flagged_customers": ("customers with CLV < CAC", count),
+        },
+        note=note
         + (f"; {plural(other, 'entry', 'entries')} in another currency left out" if other else ""),
     )
     flagged = int(ratio.customer_flag.sum())
