@@ -370,3 +370,12 @@ def test_csv_cells_of_every_column_kind() -> None:
         "a,0.30000000000000004,3,true,2024-01-01T10:00:00.250000Z,2024-01-01",
         ",,,false,,2024-02-29",
     ]
+
+
+def test_fit_shows_its_progress(
+    db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["fit", "bgnbd", "--db", db, "-o", str(tmp_path / "m.json"), "--progress"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "fit BG/NBD: 0"
+    assert lines[-1].startswith("fit BG/NBD: ") and lines[-1].endswith("(100%)")

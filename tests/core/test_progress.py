@@ -159,3 +159,16 @@ def test_a_fit_reports_its_likelihood_evaluations() -> None:
     _check_stream(events, None)
     assert {e.stage for e in events} == {"fit toy"}
     assert events[-1].done == calls > 5
+
+
+@pytest.mark.parametrize("fit_name", ["fit_bgnbd", "fit_mbgnbd", "fit_pareto_nbd"])
+def test_the_purchase_model_fits_report_progress(fit_name: str) -> None:
+    import crmcore.valuation as valuation
+    from crmcore.datasets import load_cdnow_summary
+
+    s = load_cdnow_summary()
+    events: list[ProgressEvent] = []
+    model = getattr(valuation, fit_name)(s["x"], s["t_x"], s["T"], progress=events.append)
+    _check_stream(events, None)
+    assert {e.stage for e in events} == {f"fit {model.fit.model}"}
+    assert events[-1].done > 3

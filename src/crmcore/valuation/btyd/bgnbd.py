@@ -30,6 +30,7 @@ from crmcore.durations import as_time_unit, optional_time_unit
 from crmcore.errors import FitError
 from crmcore.fitting import FitSummary, initial_values, maximum_likelihood
 from crmcore.model._fields import instance
+from crmcore.progress import Progress
 from crmcore.valuation.btyd._bgnbd_loglik import BGRows, loglik
 from crmcore.valuation.btyd._blocks import Scratch, block_kernel
 from crmcore.valuation.btyd._common import (
@@ -78,6 +79,7 @@ def _fit(
     penalizer: float = 0.0,
     initial: Mapping[str, float] | Sequence[float] | None = None,
     names_given: tuple[tuple[str, ...] | None, tuple[str, ...] | None] = (None, None),
+    progress: Progress | None = None,
 ) -> tuple[FitSummary, CovariateEffects | None]:
     """Maximum likelihood of (r, alpha, a, b) and the covariates' coefficients (none: the
     plain model) on the compressed rows: one likelihood (:mod:`._bgnbd_loglik`), analytic
@@ -112,6 +114,7 @@ def _fit(
         newton=lambda th: loglik(th, rows, shift),
         penalizer=penalizer,
         penalty_scales=time_penalty_scales(names, tt),
+        progress=progress,
     )
     if not (kp or kd):
         return fit, None
@@ -368,6 +371,7 @@ def fit_bgnbd(
     initial: Mapping[str, float] | Sequence[float] | None = None,
     time_unit: str | None = None,
     nan_policy: NanPolicy = "raise",
+    progress: Progress | None = None,
 ) -> BGNBDModel:
     """Fit BG/NBD by maximum likelihood (identical rows are merged exactly into weights).
 
@@ -381,6 +385,7 @@ def fit_bgnbd(
     ``initial`` gives start values by name;
     ``time_unit`` is the unit of ``recency`` and ``T`` (``"D"``, ``"W"``, ``"M"``), kept on
     the model. The fit is summarised in ``model.fit`` (:class:`crmcore.fitting.FitSummary`).
+    ``progress`` (:mod:`crmcore.progress`) hears of each likelihood evaluation.
 
     >>> fit_bgnbd([0, 0], [0, 0], [5, 5])
     Traceback (most recent call last):
@@ -395,6 +400,7 @@ def fit_bgnbd(
         dropout_covariates,
         penalizer,
         initial,
+        progress,
     )
     return BGNBDModel(_params(fit), fit, unit, effects)
 
@@ -411,8 +417,10 @@ def fit_mbgnbd(
     initial: Mapping[str, float] | Sequence[float] | None = None,
     time_unit: str | None = None,
     nan_policy: NanPolicy = "raise",
+    progress: Progress | None = None,
 ) -> MBGNBDModel:
-    """Fit MBG/NBD by maximum likelihood (covariates as for :func:`fit_bgnbd`).
+    """Fit MBG/NBD by maximum likelihood (covariates and ``progress`` as for
+    :func:`fit_bgnbd`).
 
     >>> from crmcore.datasets import load_cdnow_summary
     >>> s = load_cdnow_summary()
@@ -428,6 +436,7 @@ def fit_mbgnbd(
         dropout_covariates,
         penalizer,
         initial,
+        progress,
     )
     return MBGNBDModel(_params(fit), fit, unit, effects)
 
@@ -441,6 +450,7 @@ def _fit_either(
     dropout: npt.ArrayLike | None,
     penalizer: float,
     initial: Mapping[str, float] | Sequence[float] | None,
+    progress: Progress | None = None,
 ) -> tuple[FitSummary, CovariateEffects | None, str | None]:
     """BG/NBD (shift 0) or MBG/NBD (shift 1), with or without covariates, after the fit's
     NaN policy, from arrays or an RFMSummary (``history``: frequency, recency, T, time unit):
@@ -465,7 +475,7 @@ def _fit_either(
     zp, pn = covariate_columns(d["purchase_covariates"], n, name="purchase_covariates")
     zd, dn = covariate_columns(d["dropout_covariates"], n, name="dropout_covariates")
     data = FitData.build(x, tx, tt, w0, zp, zd)
-    fit, effects = _fit(data, shift, penalizer, initial, (pnames or pn, dnames or dn))
+    fit, effects = _fit(data, shift, penalizer, initial, (pnames or pn, dnames or dn), progress)
     return fit, effects, unit
 
 

@@ -29,6 +29,7 @@ from crmcore.durations import as_time_unit, optional_time_unit
 from crmcore.errors import FitError
 from crmcore.fitting import FitSummary, initial_values, maximum_likelihood
 from crmcore.model._fields import instance
+from crmcore.progress import Progress
 from crmcore.valuation.btyd._common import (
     CHUNK,
     TIME_SCALES,
@@ -164,6 +165,7 @@ def fit_pareto_nbd(
     initial: Mapping[str, float] | Sequence[float] | None = None,
     time_unit: str | None = None,
     nan_policy: NanPolicy = "raise",
+    progress: Progress | None = None,
 ) -> ParetoNBDModel:
     """Fit Pareto/NBD by maximum likelihood (identical rows merged exactly into weights).
 
@@ -171,8 +173,8 @@ def fit_pareto_nbd(
     and beta (``dropout_covariates``) customer-specific, as in :mod:`.covariates`.
     ``nan_policy='omit'`` leaves out every customer with a NaN (with her weight and
     covariate rows); ``'propagate'`` is refused (see :func:`._common.fit_rows`).
-    ``penalizer``, ``initial`` and ``time_unit`` as for :func:`.fit_bgnbd`; the fit is
-    summarised in ``model.fit``.
+    ``penalizer``, ``initial``, ``time_unit`` and ``progress`` as for :func:`.fit_bgnbd`;
+    the fit is summarised in ``model.fit``.
 
     >>> fit_pareto_nbd([0], [0], [1])
     Traceback (most recent call last):
@@ -200,7 +202,7 @@ def fit_pareto_nbd(
     zp, pn = covariate_columns(d["purchase_covariates"], n, name="purchase_covariates")
     zd, dn = covariate_columns(d["dropout_covariates"], n, name="dropout_covariates")
     data = FitData.build(x, tx, tt, w0, zp, zd)
-    fit, effects = _fit(data, penalizer, initial, (pnames or pn, dnames or dn))
+    fit, effects = _fit(data, penalizer, initial, (pnames or pn, dnames or dn), progress)
     return ParetoNBDModel(ParetoNBDParams(*fit.estimates[:4]), fit, unit, effects)
 
 
@@ -209,6 +211,7 @@ def _fit(
     penalizer: float = 0.0,
     initial: Mapping[str, float] | Sequence[float] | None = None,
     names_given: tuple[tuple[str, ...] | None, tuple[str, ...] | None] = (None, None),
+    progress: Progress | None = None,
 ) -> tuple[FitSummary, CovariateEffects | None]:
     """Maximum likelihood of (r, alpha, s, beta) and the covariates' coefficients (none: the
     plain model) on the compressed rows: one likelihood (:mod:`._pareto_loglik`), analytic
@@ -247,6 +250,7 @@ def _fit(
         newton=newton,
         penalizer=penalizer,
         penalty_scales=time_penalty_scales(names, data.T),
+        progress=progress,
     )
     if not (kp or kd):
         return fit, None
