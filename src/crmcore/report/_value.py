@@ -217,12 +217,12 @@ def value_section(data: ReportData) -> ReportSection:
         id="value",
         title=TITLE,
         sentences=(
-            f"The {plural(len(summary), 'customer')} are expected to bring {money(total, cur)} "
+            f"The {plural(len(summary), 'customer')} are expected to bring {money(total, cur, digits=0)} "
             f"over the next {HORIZON_MONTHS} months; the top 10% of them hold {share(top_share)} "
             "of that value.",
             f"{count(gone.sum())} of {count(repeat.sum())} repeat buyers ({share(gone.sum() / max(repeat.sum(), 1))}) "
             f"have probably stopped buying (P(alive) below {GONE}); they brought "
-            f"{money(gone_revenue, cur)} so far.",
+            f"{money(gone_revenue, cur, digits=0)} so far.",
             cac_text,
         ),
         tables=(top_table, bands, *cac_tables),
