@@ -111,24 +111,29 @@ def _text_labels(inst: object, attribute: attrs.Attribute[Any], value: Any) -> N
         )
 
 
-def _text_numbers(values: npt.NDArray[Any], *, name: str, dtype: type) -> npt.NDArray[Any]:
-    """A CSV column's text as numbers; the first cell that is not one is refused with its row.
+def _text_numbers(values: npt.NDArray[Any], *, name: str) -> list[int | float]:
+    """A CSV column's text as Python numbers (an integer where the text is one), for the one
+    numeric rule of :mod:`crmcore.arrays` to check; text that is no number is refused with
+    its row.
 
-    >>> _text_numbers(np.array(["1.5", "x"]), name="amount", dtype=np.float64)
+    >>> _text_numbers(np.array(["2", "1.5"]), name="quantity")
+    [2, 1.5]
+    >>> _text_numbers(np.array(["1.5", "x"]), name="amount")
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'amount' must hold numbers: 'x' at row 2 (after the header)
     """
-    try:
-        return values.astype(dtype)
-    except (ValueError, OverflowError):
-        for i, v in enumerate(values.tolist()):
+    out: list[int | float] = []
+    for i, v in enumerate(values.tolist()):
+        try:
+            out.append(int(v))
+        except ValueError:
             try:
-                np.array([v]).astype(dtype)
-            except (ValueError, OverflowError):
+                out.append(float(v))
+            except ValueError:
                 raise ValidationError(
                     f"{name!r} must hold numbers: {v!r} at row {i + 1} (after the header)"
                 ) from None
-        raise
+    return out
 
 
 def _csv_rows(name: str, f: Iterable[str], delimiter: str) -> tuple[list[str], list[list[str]]]:
@@ -364,11 +369,9 @@ class TransactionLog(Tabular):
         return cls.from_arrays(
             customer_ids=col[customer],
             timestamps=col[time],
-            amounts=_text_numbers(col[amount], name="amount", dtype=np.float64),
+            amounts=_text_numbers(col[amount], name="amount"),
             kinds=col[kind] if kind else None,
-            quantities=_text_numbers(col[quantity], name="quantity", dtype=np.int64)
-            if quantity
-            else None,
+            quantities=_text_numbers(col[quantity], name="quantity") if quantity else None,
             currency=currency,
         )
 
