@@ -41,7 +41,7 @@ import attrs
 from crmcore.errors import TransitionError, ValidationError
 from crmcore.model._fields import instance, new_id
 from crmcore.model._records import evolve_valid
-from crmcore.model._storable import check_text
+from crmcore.model._storable import COUNT_MAX, check_text
 from crmcore.model.money import Money
 from crmcore.model.opportunity import NO_CUSTOM, FieldChange, Opportunity, StageChange
 from crmcore.options import as_id, expect_instance
@@ -311,6 +311,20 @@ def _steps(funnel: Funnel) -> dict[str, dict[str, _Step]]:
 
 _BY = attrs.fields(StageChange).by
 _SEQUENCE = attrs.fields(StageChange).sequence
+_by_rule: Any = _BY.validator  # the event's own rules of who moved and of the event number
+_sequence_rule: Any = _SEQUENCE.validator
+_CHECKED_BY: set[str] = set()
+"""The ``by`` ids that passed the event's rule (the reps who move deals: a few, each checked
+once; a plain ``str`` is immutable, so it stays valid; cleared when it grows large)."""
+
+
+def _check_by(by: object) -> None:
+    _by_rule(None, _BY, by)
+    if len(_CHECKED_BY) >= 4096:
+        _CHECKED_BY.clear()
+    _CHECKED_BY.add(by)  # type: ignore[arg-type]  # a str: the rule passed
+
+
 _new = object.__new__
 _setattr = object.__setattr__
 
@@ -349,9 +363,11 @@ def _apply(
         or at < after.at
     ):
         check_after(opp, after, at)
-    sequence = after.sequence + 1
-    _SEQUENCE.validator(None, _SEQUENCE, sequence)  # type: ignore[misc]  # the field has one
-    _BY.validator(None, _BY, by)  # type: ignore[misc]
+    sequence = after.sequence + 1  # an int >= 1: after's number passed the same rule
+    if sequence > COUNT_MAX:  # the one way it can fail; the rule says why
+        _sequence_rule(None, _SEQUENCE, sequence)
+    if type(by) is not str or by not in _CHECKED_BY:
+        _check_by(by)
     target, name, p, closes, lost, keeps_own, from_probability = step
     if target.guards:
         _check_guards(opp, target, reason, funnel)
