@@ -29,10 +29,17 @@ def by_customer(frame: Any, customer: str) -> Any:
     return frame.shuffle(on=customer)
 
 
-def on_partitions(frame: Any, fn: Callable[..., Any], **options: Any) -> Any:
-    """``fn(partition, **options)`` on every partition; the meta is ``fn`` of the empty frame."""
-    meta = fn(frame._meta, **options)
-    return frame.map_partitions(fn, meta=meta, **options)
+def on_partitions(
+    frame: Any, fn: Callable[..., Any], *, shared: dict[str, Any] | None = None, **options: Any
+) -> Any:
+    """``fn(partition, **options, **shared)`` on every partition; the meta is ``fn`` of the
+    empty frame. ``shared`` values (large: value counts of the whole base) enter the task
+    graph once, as one object every partition's task depends on, not a copy per task."""
+    shared = shared or {}
+    meta = fn(frame._meta, **options, **shared)
+    dask: Any = require("dask", "dask")
+    once = {k: dask.delayed(v, traverse=False) for k, v in shared.items()}
+    return frame.map_partitions(fn, meta=meta, **options, **once)
 
 
 def kinds_mask(frame: Any, kind: str | None, kinds: tuple[str, ...]) -> Any:

@@ -112,7 +112,11 @@ def rfm_dask(
     counted = _dask().compute(*(summary[c].value_counts() for c in names))
     populations = {k: _pair(v) for k, v in zip(names, counted, strict=True)}
     scores = on_partitions(
-        summary, rfm_scores_partition, populations=populations, bins=bins, threads=threads
+        summary,
+        rfm_scores_partition,
+        shared={"populations": populations},
+        bins=bins,
+        threads=threads,
     )
     return DaskRFM(summary, scores, populations, bins)
 
@@ -171,7 +175,7 @@ def value_tiers_dask(
     pop = population(frame[column])
     pd: Any = require("pandas", "dask")
 
-    def part(p: Any) -> Any:
+    def part(p: Any, pop: tuple[Any, Any]) -> Any:
         t = in_threads(
             threads, value_tiers, p[column].to_numpy(), tiers=tiers, deciles=deciles, population=pop
         )
@@ -182,7 +186,7 @@ def value_tiers_dask(
             }
         )
 
-    return frame.map_partitions(part, meta=part(frame._meta))
+    return on_partitions(frame, part, shared={"pop": pop})
 
 
 def tier_migration_dask(
