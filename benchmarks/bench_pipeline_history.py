@@ -189,9 +189,10 @@ def load_before(uow: SqlUnitOfWork) -> FunnelHistory:
 
 
 HAND_SQL = {
-    "same 13 columns": (
+    "same 15 columns": (
         'SELECT opportunity_id, sequence, from_stage, to_stage, "at", amount_e6, owner_id, '
-        'product, probability, "by", reason, recorded_at, forecast_category FROM stage_changes '
+        'product, probability, "by", reason, recorded_at, forecast_category, currency, '
+        "funnel_version FROM stage_changes "
         'WHERE owner_id = ? AND "at" >= ? AND "at" < ? ORDER BY opportunity_id, sequence'
     ),
     "8 columns only": (

@@ -233,3 +233,25 @@ def test_a_moves_new_values_are_validated_with_the_records_errors() -> None:
     assert error(lambda: move(o, "qualified", funnel=B2B, by="ann", at=T0, after=last)) == error(
         lambda: StageChange("o-1", 2**31, "lead", "qualified", T0, "ann")
     )
+
+
+def test_a_moves_records_take_the_memory_of_constructed_ones() -> None:
+    """The moved opportunity and its event share their dictionaries' keys with the records the
+    constructors build (no per-record key table), and a funnel's move plans go with it."""
+    import gc
+    import sys
+
+    from crmcore.pipeline import moves
+
+    funnel = Funnel.linear("mem", {"lead": 0.2, "deal": 0.5})
+    o, e = open_opportunity(funnel, id="o-1", customer_id="c-1", owner_id="ann", at=T0)
+    moved, ev = move(o, "deal", funnel=funnel, by="ann", at=T0, after=e)
+    built = StageChange(**attrs.asdict(ev, recurse=False))
+    assert built == ev
+    assert sys.getsizeof(ev.__dict__) == sys.getsizeof(built.__dict__)
+    assert sys.getsizeof(moved.__dict__) == sys.getsizeof(attrs.evolve(o, stage="deal").__dict__)
+    key = id(funnel)
+    assert key in moves._STEPS
+    del funnel
+    gc.collect()
+    assert key not in moves._STEPS

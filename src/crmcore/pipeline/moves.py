@@ -6,14 +6,17 @@ records the move. Events are chained: a move names the event it comes
 ``after`` (the previous move, or the creation event), which numbers the new
 event and guarantees that time never runs backwards.
 
-The funnel's transition tables are precomputed, so finding a move is two
-dictionary look-ups. Every move (``move``, ``reopen``, ``win``, and ``replay``
-of :mod:`crmcore.pipeline.edits`) goes through one set of checks, which
-validates each new value once: the moved opportunity is the old one with its
-stage fields changed and the event holds those values, so neither record
-runs the validators of the values it copies from the validated opportunity
-and funnel again (:mod:`crmcore.model._records`; the records are plain frozen
-attrs classes, equal to what ``attrs.evolve`` and ``StageChange`` build).
+What each move a funnel allows needs (the target stage, its probability,
+whether it closes the deal, its guards) is worked out once per funnel, so
+finding a move is three dictionary look-ups. Every move (``move``,
+``reopen``, ``win``, and ``replay`` of :mod:`crmcore.pipeline.edits`) goes
+through one set of checks, which validates each new value once: the moved
+opportunity is the old one's dictionary copied with its stage fields
+changed, and the event is filled with those values, so neither record runs
+the validators of the values it copies from the validated opportunity and
+funnel again. The records are plain frozen attrs classes, equal to what
+``attrs.evolve`` and ``StageChange`` build (the tests compare them), whose
+instance dictionaries share their keys with every record of their class.
 
 >>> from datetime import datetime, timezone
 >>> from crmcore.model import Money
