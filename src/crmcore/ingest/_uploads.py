@@ -14,12 +14,16 @@ NaN, NaT, a null) is a missing cell; a float becomes its shortest decimal text
 the money and ``assume_utc`` rules decide exactly as for the same CSV file. Rows are numbered from 1 in frame order
 (``frame.index[row - 1]`` is a pandas row's label).
 
->>> import io
+>>> import pandas as pd
 >>> from crmcore.repositories import MemoryUnitOfWork
 >>> from crmcore.ingest import import_transactions
->>> upload = io.BytesIO(b"customer_id,occurred_at,amount\\nc-1,2024-01-05,9.90\\n")
->>> import_transactions(MemoryUnitOfWork(), upload, currency="EUR").stored
-1
+>>> frame = pd.DataFrame({"customer_id": ["c-1", "c-2"], "occurred_at": ["2024-01-05", "x"],
+...                       "amount": [9.9, 5.0]})
+>>> r = import_transactions(MemoryUnitOfWork(), frame, currency="EUR")
+>>> r.stored, r.errors[0].row, r.errors[0].column
+(1, 2, 'occurred_at')
+
+(An upload is read once: a file object is consumed by the import.)
 """
 
 from __future__ import annotations
