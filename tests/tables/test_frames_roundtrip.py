@@ -3,6 +3,7 @@ from its own columns, and from its pandas, polars (eager and lazy) and Arrow fra
 
 from __future__ import annotations
 
+import io
 import math
 from typing import Any
 
@@ -187,3 +188,20 @@ def test_field_history_round_trips(rows: list[tuple[str, str, str]]) -> None:
     # text values (as here) come back from every frame too
     for frame in _frames(h)[1:]:
         _same(FieldHistory.from_frame(frame).to_columns(), h.to_columns())
+
+
+def test_from_csv_reads_a_file_object_like_its_path(tmp_path: Any) -> None:
+    text = (
+        "customer_id,occurred_at,amount,qty\na,2024-01-01T10:00:00+02:00,1.5,2\nb,2024-01-02,3,1\n"
+    )
+    path = tmp_path / "orders.csv"
+    path.write_text(text, encoding="utf-8")
+    expected = TransactionLog.from_csv(path, quantity="qty").to_columns()
+    for source in (io.StringIO(text), io.BytesIO(text.encode())):
+        _same(TransactionLog.from_csv(source, quantity="qty").to_columns(), expected)
+    upload = io.BytesIO(b"customer_id,occurred_at,amount\na,2024-01-01,\xff\n")
+    upload.name = "upload.csv"  # type: ignore[misc]
+    with pytest.raises(ValidationError, match=r"^upload.csv: not utf-8 text"):
+        TransactionLog.from_csv(upload)
+    with pytest.raises(ValidationError, match=r"^'amount' must hold numbers: 'x' at row 1"):
+        TransactionLog.from_csv(io.StringIO("customer_id,occurred_at,amount\na,2024-01-01,x\n"))
