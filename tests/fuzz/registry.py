@@ -156,7 +156,20 @@ def _hand() -> dict[str, Callable[[], Call]]:
 
         return make
 
+    def report_call() -> Call:
+        from crmcore.report import build_report
+
+        return Call(build_report, (MemoryUnitOfWork(),), {"title": "t", "as_of": T0})
+
+    def example_data_call() -> Call:
+        from crmcore.report import add_example_data
+
+        kwargs = {"customers": 12, "deals": 2, "seed": 1, "purchases": True}
+        return Call(add_example_data, (MemoryUnitOfWork(),), kwargs, fresh=example_data_call)
+
     return {
+        "crmcore.report._build.build_report": report_call,  # an empty store: the fast path
+        "crmcore.report._example.add_example_data": example_data_call,  # a new store each case
         "crmcore.anomaly.store.save_ruleset": in_uow(
             save_ruleset, None, RuleSet(name="bank2", rules=[Threshold(name="big", at_least=9e4)])
         ),

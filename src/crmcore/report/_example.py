@@ -16,7 +16,7 @@ import numpy as np
 
 from crmcore.model import CostEntry, Customer, SurveyResponse
 from crmcore.model.money import Money
-from crmcore.options import as_count, as_seed
+from crmcore.options import as_count, as_seed, expect_instance
 from crmcore.pipeline.presets import B2B
 from crmcore.pipeline.service import advance, create_opportunity, save_funnel
 from crmcore.repositories.protocols import UnitOfWork, expect_unit_of_work
@@ -24,6 +24,10 @@ from crmcore.tables import TransactionLog
 
 __all__ = ["add_example_data"]
 
+MAX_CUSTOMERS = 100_000
+"""The most customers :func:`add_example_data` makes (an example, not a load test)."""
+MAX_DEALS = 10_000
+"""The most deals :func:`add_example_data` makes."""
 _CHANNELS = ("search", "email", "social", "affiliate")
 _CAC = (38.0, 9.0, 26.0, 17.0)
 _START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -73,6 +77,7 @@ def add_example_data(
     With ``purchases=True`` it first stores ``customers`` customers with two years of
     purchases (2024-2025, USD); with ``purchases=False`` it adds the other records to the
     customers and purchases already stored (the CDNOW demo database, for example).
+    ``customers`` is at most :data:`MAX_CUSTOMERS`, ``deals`` at most :data:`MAX_DEALS`.
 
     >>> from crmcore.repositories import MemoryUnitOfWork
     >>> added = add_example_data(MemoryUnitOfWork(), customers=40, deals=5)
@@ -80,8 +85,9 @@ def add_example_data(
     ['costs', 'customers', 'deals', 'surveys', 'transactions']
     """
     uow = expect_unit_of_work(uow)
-    n = as_count(customers, name="customers", low=1)
-    n_deals = as_count(deals, name="deals")
+    n = as_count(customers, name="customers", low=1, high=MAX_CUSTOMERS)
+    n_deals = as_count(deals, name="deals", high=MAX_DEALS)
+    expect_instance(purchases, bool, name="purchases")
     rng = np.random.default_rng(as_seed(seed))
     added = dict.fromkeys(("customers", "transactions", "surveys", "costs", "deals"), 0)
     with uow:

@@ -17,33 +17,53 @@ from pathlib import Path
 
 import attrs
 
-from crmcore.errors import ValidationError
+from crmcore.errors import ArgumentTypeError, ValidationError
+from crmcore.model._fields import instance, non_empty_str
+from crmcore.options import expect_items
 
 __all__ = ["ReportChart", "ReportSection", "ReportTable"]
 
 
-def _texts(value: object) -> tuple[str, ...]:
-    return tuple(str(v) for v in value)  # type: ignore[attr-defined]
+def _columns(value: object) -> tuple[str, ...]:
+    return tuple(expect_items(value, str, name="columns"))
 
 
-def _flags(value: Iterable[bool]) -> tuple[bool, ...]:
-    return tuple(bool(v) for v in value)
+def _numeric(value: object) -> tuple[bool, ...]:
+    return tuple(expect_items(value, bool, name="numeric"))
 
 
-def _tables(value: Iterable[ReportTable]) -> tuple[ReportTable, ...]:
-    return tuple(value)
+def _sentences(value: object) -> tuple[str, ...]:
+    return tuple(expect_items(value, str, name="sentences"))
 
 
-def _charts(value: Iterable[ReportChart]) -> tuple[ReportChart, ...]:
-    return tuple(value)
+def _notes(value: object) -> tuple[str, ...]:
+    return tuple(expect_items(value, str, name="notes"))
 
 
-def _pairs(value: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    return tuple((str(k), str(v)) for k, v in value)
+def _tables(value: object) -> tuple[ReportTable, ...]:
+    return tuple(expect_items(value, ReportTable, name="tables"))
+
+
+def _charts(value: object) -> tuple[ReportChart, ...]:
+    return tuple(expect_items(value, ReportChart, name="charts"))
 
 
 def _rows(value: object) -> tuple[tuple[str, ...], ...]:
-    return tuple(_texts(row) for row in value)  # type: ignore[attr-defined]
+    rows = expect_items(value, Iterable, name="rows", what="a row of texts")  # type: ignore[type-abstract]
+    return tuple(tuple(expect_items(r, str, name=f"rows[{i}]")) for i, r in enumerate(rows))
+
+
+def _pairs(value: object) -> tuple[tuple[str, str], ...]:
+    pairs = expect_items(value, tuple, name="highlights", what="a (label, value) pair")
+    for i, p in enumerate(pairs):
+        if len(p) != 2 or not all(isinstance(x, str) for x in p):
+            raise ArgumentTypeError(
+                f"'highlights[{i}]' must be a (label, value) pair of texts: {p!r}"
+            )
+    return tuple(pairs)
+
+
+_TEXT = instance(str, "a string")
 
 
 @attrs.frozen
@@ -54,11 +74,11 @@ class ReportTable:
     where its numbers come from; every cell is escaped when rendered.
     """
 
-    caption: str
-    columns: tuple[str, ...] = attrs.field(converter=_texts)
+    caption: str = attrs.field(validator=_TEXT)
+    columns: tuple[str, ...] = attrs.field(converter=_columns)
     rows: tuple[tuple[str, ...], ...] = attrs.field(converter=_rows)
-    note: str | None = None
-    numeric: tuple[bool, ...] = attrs.field(default=(), converter=_flags)
+    note: str | None = attrs.field(default=None, validator=instance(str, "a string", optional=True))
+    numeric: tuple[bool, ...] = attrs.field(default=(), converter=_numeric)
 
     def __attrs_post_init__(self) -> None:
         for i, row in enumerate(self.rows):
@@ -79,10 +99,13 @@ class ReportChart:
     """A chart as a PNG image (bytes) with its title, a text alternative and a caption that
     says how to read it."""
 
-    title: str
-    png: bytes = attrs.field(repr=lambda b: f"<{len(b):,} bytes of PNG>")
-    alt: str
-    caption: str = ""
+    title: str = attrs.field(validator=_TEXT)
+    png: bytes = attrs.field(
+        validator=instance(bytes, "the bytes of a PNG image"),
+        repr=lambda b: f"<{len(b):,} bytes of PNG>",
+    )
+    alt: str = attrs.field(validator=_TEXT)
+    caption: str = attrs.field(default="", validator=_TEXT)
 
 
 @attrs.frozen
@@ -96,13 +119,13 @@ class ReportSection:
     of the page.
     """
 
-    id: str
-    title: str
-    sentences: tuple[str, ...] = attrs.field(converter=_texts)
+    id: str = attrs.field(validator=non_empty_str)
+    title: str = attrs.field(validator=_TEXT)
+    sentences: tuple[str, ...] = attrs.field(converter=_sentences)
     tables: tuple[ReportTable, ...] = attrs.field(default=(), converter=_tables)
     charts: tuple[ReportChart, ...] = attrs.field(default=(), converter=_charts)
-    notes: tuple[str, ...] = attrs.field(default=(), converter=_texts)
-    available: bool = True
+    notes: tuple[str, ...] = attrs.field(default=(), converter=_notes)
+    available: bool = attrs.field(default=True, validator=instance(bool, "True or False"))
     highlights: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_pairs)
 
 
