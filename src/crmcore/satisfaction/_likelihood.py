@@ -1,4 +1,4 @@
-"""The likelihood of the loyalty model over binomial cells, and the optimiser's pieces (internal).
+"""The likelihood of the loyalty model over binomial cells and its starting points (internal).
 
 >>> import numpy as np
 >>> cells = _cells_from_table([1, 5], [0.5, 0.5], [1, 8], [10, 10])
@@ -94,31 +94,6 @@ def _nll_hess(
     v = d_eta * q[:, None] + d_g * f[:, None]
     h -= (u * k[:, None]).T @ u + (v * nk[:, None]).T @ v
     return np.asarray(-h, dtype=np.float64)
-
-
-def _fisher(theta: FloatArray, x: FloatArray, c: FloatArray, m: FloatArray) -> FloatArray:
-    """Expected information of the cells (the Gauss-Newton matrix of the negative log-likelihood)."""
-    a0, a1, b0, b1, g0, g1 = theta
-    n = len(c)
-    b = np.exp(b0 + b1 * c)
-    z = np.empty(3 * n)  # one call per function over g, η and −η: small arrays, few calls
-    z[:n] = g0 + g1 * c
-    z[n : 2 * n] = a0 + a1 * c + b * x
-    z[2 * n :] = -z[n : 2 * n]
-    e = np.exp(log_expit(z))
-    f, q, one_q = e[:n], e[n : 2 * n], e[2 * n :]
-    p = f + (1.0 - f) * q
-    d_eta = (1.0 - f) * q * one_q
-    d_g = f * (1.0 - f) * one_q
-    jac = np.empty((n, 6))
-    jac[:, 0] = d_eta
-    jac[:, 1] = d_eta * c
-    jac[:, 2] = d_eta * b * x
-    jac[:, 3] = jac[:, 2] * c
-    jac[:, 4] = d_g
-    jac[:, 5] = d_g * c
-    w = m / np.maximum(p * (1.0 - p), 1e-300)
-    return np.asarray((jac * w[:, None]).T @ jac, dtype=np.float64)
 
 
 @attrs.frozen
