@@ -160,11 +160,15 @@ def log_j_close(
         M = np.full(len(W), float(M))
     log_r = (1.0 - P) * W
     log_r -= Q * W2
+    if not len(w1) or np.maximum.reduce(w1) == 0.0:  # alpha = beta: M J = 1 − R
+        total: FloatArray = np.expm1(log_r)
+        np.negative(total, out=total)
+        return _finish(total, M, factor)
     key = _groups(w1)
     counts = np.bincount(key, minlength=len(_EDGES))
     q_arr = isinstance(Q, np.ndarray) and Q.ndim > 0
     if np.count_nonzero(counts) <= 1:
-        total = _series(Q, M, w1, step, log_r, _TERMS[int(key[0])] if len(key) else 0)
+        total = _series(Q, M, w1, step, log_r, _TERMS[int(key[0])])
     else:
         total = np.empty(len(W))
         order = np.argsort(key, kind="stable")  # a radix sort of the uint8 keys
@@ -176,8 +180,13 @@ def log_j_close(
             start += count
             Qg = Q[idx] if q_arr else Q  # type: ignore[index]
             total[idx] = _series(Qg, M[idx], w1[idx], step[idx], log_r[idx], _TERMS[i])
+    return _finish(total, M, factor)
+
+
+def _finish(total: FloatArray, M: FloatArray, factor: FloatArray | float) -> FloatArray:
+    """ln(factor J) from M J."""
     total /= M
     total *= factor
     with np.errstate(divide="ignore"):
-        out: FloatArray = np.log(total)
+        out: FloatArray = np.log(total, out=total)
     return out
