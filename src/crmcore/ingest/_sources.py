@@ -545,9 +545,12 @@ def open_source(
             required=tuple(required),
         )
     if isinstance(source, bytes | Mapping) or not isinstance(source, Iterable):
+        hint = ""
+        if callable(getattr(source, "to_pandas", None)):  # a crmcore table, e.g. a TransactionLog
+            hint = " (a crmcore table is imported as its DataFrame: source.to_pandas())"
         raise ValidationError(
             "'source' must be a CSV file path or file object, a DataFrame, an Arrow table or "
-            f"an iterable of mappings: {source!r}"
+            f"an iterable of mappings: a {type(source).__name__}{hint}"
         )
     rows = cast("Iterable[Mapping[str, object]]", source)  # each row is checked as it is read
     return MappingSource(rows, fields=fields, column_of=column_of)

@@ -9,8 +9,9 @@ source. A text object is written as UTF-8, whatever ``encoding`` says.
 A **frame** (pandas or polars DataFrame, a polars LazyFrame, which is collected,
 a pyarrow Table or RecordBatch) is read column by column, one batch of rows at a
 time, into the same cells as an iterable of mappings: a missing value (None,
-NaN, NaT, a null) is a missing cell; a float becomes its shortest decimal text
-(``repr``) and a time its ISO 8601 text (aware ones with their offset), so that
+NaN, NaT, a null) is a missing cell; an integer becomes its decimal text (integer
+customer ids, as CDNOW's, are ids like ``"1"`` in a CSV file), a float its shortest
+decimal text (``repr``) and a time its ISO 8601 text (aware ones with their offset), so that
 the money and ``assume_utc`` rules decide exactly as for the same CSV file. Rows are numbered from 1 in frame order
 (``frame.index[row - 1]`` is a pandas row's label).
 
@@ -105,8 +106,8 @@ def frame_rows(frame: Any) -> int:
 
 
 def _python(values: list[Any]) -> list[object]:
-    """Cells as the import reads them: None where missing, times as ISO 8601 text, floats as
-    their shortest decimal text (what a CSV file holds: amounts are never read through a
+    """Cells as the import reads them: None where missing, times as ISO 8601 text, integers as
+    their decimal text, floats as their shortest decimal text (what a CSV file holds: amounts are never read through a
     binary float, so 0.1 + 0.2 is refused for its digits rather than rounded)."""
     out: list[object] = []
     for v in values:
@@ -119,6 +120,8 @@ def _python(values: list[Any]) -> list[object]:
                 out.append(None)
             else:
                 out.append(v.isoformat())
+        elif isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_):
+            out.append(str(int(v)))  # an id or a count as a CSV file holds it
         elif isinstance(v, np.generic):
             out.append(v.item())
         elif type(v).__name__ in ("NAType", "NaTType"):
