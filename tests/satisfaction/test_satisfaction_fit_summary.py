@@ -151,7 +151,7 @@ def test_summary_is_the_shared_result_shape() -> None:
     [
         (((0.3, 0.1), (0.2, 0.4)), None, "must be symmetric"),
         (((-0.3, 0.0), (0.0, 0.4)), None, "variance of 'a'.*must be >= 0: -0.3"),
-        (((0.25, 0.0), (0.0, 0.4)), (0.9, 0.632456), "standard error of 'a'.*0.5.*: 0.9"),
+        (((0.25, 0.0), (0.0, 0.4)), (0.9, 0.632456), "'standard_errors'.*'a' should be 0.5.*: 0.9"),
         (((0.3,),), None, "must be 2 x 2"),
     ],
 )

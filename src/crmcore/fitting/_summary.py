@@ -121,8 +121,8 @@ def _consistent(inst: FitSummary) -> None:
     if len(off):
         j = int(off[0])
         raise ValidationError(
-            f"FitSummary: the standard error of {inst.names[j]!r} must be the square root of "
-            f"its variance in 'covariance' ({want[j]:.6g}): {se[j]}"
+            f"FitSummary: 'standard_errors' must hold the square roots of the variances in "
+            f"'covariance': the value of {inst.names[j]!r} should be {want[j]:.6g}: {se[j]}"
         )
 
 
