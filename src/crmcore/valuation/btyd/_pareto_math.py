@@ -21,7 +21,7 @@ of ln I (moments of the same quadrature) for the fit with covariates.
 
 ``quad_moments`` integrates the same integral on geometric panels and also
 returns the gradient and Hessian of the logarithm (moments under the normalised
-integrand); the Newton fit (:mod:`._pareto_derivatives`) uses it where its
+integrand); the Newton fit (:mod:`._pareto_loglik`) uses it where its
 series does not apply.
 
 >>> import numpy as np
