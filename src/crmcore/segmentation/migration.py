@@ -74,6 +74,7 @@ def value_tiers(
     deciles: Sequence[int] = (1, 2, 3, 4),
     nan_policy: str = "raise",
     population: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
+    customer_ids: npt.ArrayLike | None = None,
 ) -> TierAssignment:
     """Tiers from value deciles (CLV or profit): ``deciles[i]`` is the number of deciles of tier ``i``.
 
@@ -84,8 +85,13 @@ def value_tiers(
     ``population`` (distinct values, counts) ranks ``values`` among that population
     (a part of the base tiered as in the whole base, :mod:`crmcore.dask`).
 
+    ``customer_ids`` (one per value) come back on the result and its frames as given.
+
     >>> value_tiers(np.arange(10.0)).labels().tolist()
     ['bronze', 'bronze', 'bronze', 'bronze', 'silver', 'silver', 'silver', 'gold', 'gold', 'platinum']
+    >>> value_tiers([5.0, 1.0], customer_ids=["c-9", "c-2"], deciles=(5, 5), tiers=("top", "rest")
+    ...             ).to_pandas().values.tolist()
+    [['c-9', 'top'], ['c-2', 'rest']]
     """
     counts = [as_count(v, name=f"deciles[{i}]", low=1, high=10) for i, v in enumerate(deciles)]
     if len(tiers) != len(counts) or sum(counts) != 10:
@@ -96,7 +102,14 @@ def value_tiers(
     d = decile_groups(values, 10, nan_policy=nan_policy, population=population)
     table = np.repeat(np.arange(len(tiers), dtype=np.int16), counts)
     table = np.append(table, np.int16(-1))  # group 0 (a NaN row under propagate): no tier
-    return TierAssignment(table[d.astype(np.int64) - 1], tuple(tiers))
+    codes = table[d.astype(np.int64) - 1]
+    ids = None
+    if customer_ids is not None:
+        ids = np.asarray(customer_ids, dtype=object)
+        if ids.ndim != 1:
+            raise ValidationError(f"'customer_ids' must be one id per value: shape {ids.shape}")
+        check_same_length(values=codes, customer_ids=ids)
+    return TierAssignment(codes, tuple(tiers), ids)
 
 
 @attrs.frozen(eq=False)

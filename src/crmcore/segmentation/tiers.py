@@ -127,7 +127,9 @@ class Tier:
 
 @attrs.frozen(eq=False)
 class TierAssignment(Tabular):
-    """Tier code per customer (index into ``tiers``, best first; -1 = no tier matched).
+    """Tier code per customer (index into ``tiers``, best first; -1 = no tier matched), and the
+    customers' ids when the caller gave them (row i is ``customer_ids[i]``; its frames
+    start with a ``customer_id`` column).
 
     >>> TierAssignment(np.array([1, -1], dtype=np.int16), ("gold", "silver")).labels().tolist()
     ['silver', '']
@@ -135,6 +137,9 @@ class TierAssignment(Tabular):
 
     codes: npt.NDArray[np.int16] = attrs.field(validator=array("i", lo=-1))
     tiers: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a tier name"))
+    customer_ids: npt.NDArray[Any] | None = attrs.field(
+        default=None, validator=array("O", length="codes", optional=True)
+    )
 
     def labels(self) -> npt.NDArray[np.str_]:
         """Tier name per customer ("" where none matched)."""
@@ -153,7 +158,10 @@ class TierAssignment(Tabular):
         return out
 
     def _columns(self) -> Columns:
-        return {"tier": decode(self.tiers, self.codes)}
+        tier = decode(self.tiers, self.codes)
+        if self.customer_ids is None:
+            return {"tier": tier}
+        return {"customer_id": self.customer_ids, "tier": tier}
 
 
 @attrs.frozen
