@@ -596,7 +596,12 @@ def _segmentation() -> list[tuple[str, Callable[..., Any], str]]:
 
 def _valuation() -> list[tuple[str, Callable[..., Any], str]]:
     from crmcore.fitting import FitSummary
-    from crmcore.valuation import fit_bgnbd, summarize_transactions
+    from crmcore.valuation import (
+        fit_bgnbd,
+        fit_gamma_gamma,
+        score_customers,
+        summarize_transactions,
+    )
     from crmcore.valuation.btyd.covariates import CovariateEffects
     from crmcore.valuation.btyd.tracking import tracking_curves
 
@@ -634,6 +639,16 @@ def _valuation() -> list[tuple[str, Callable[..., Any], str]]:
             lambda cdnow, **_: summary(cdnow),
             "customer_id:int frequency:float recency:float T:float monetary_value:float "
             "holdout_frequency:float holdout_monetary_value:float",
+        ),
+        (
+            "CustomerScores",
+            lambda cdnow, **_: score_customers(
+                fit_bgnbd(summary(cdnow)),
+                summary(cdnow),
+                horizon=13,
+                spend_model=fit_gamma_gamma(summary(cdnow)),
+            ),
+            "customer_id:int p_alive:float expected_purchases:float clv:float",
         ),
         (
             "TrackingCurves",
