@@ -379,3 +379,16 @@ def test_fit_shows_its_progress(
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == "fit BG/NBD: 0"
     assert lines[-1].startswith("fit BG/NBD: ") and lines[-1].endswith("(100%)")
+
+
+def test_db_check_and_upgrade_take_an_sqlite_path_like_db(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``crmcore db check crm.db`` names the file as ``--db crm.db`` does (an acceptance review
+    found it refused as "not a database URL")."""
+    path = tmp_path / "crm.db"
+    assert main(["db", "check", str(path)]) == 3  # no file yet: an upgrade is due
+    assert not path.exists()  # checking created nothing
+    assert main(["db", "upgrade", str(path)]) == 0
+    assert main(["db", "check", str(path)]) == 0
+    assert "up to date" in capsys.readouterr().out

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from crmcore._cli._common import OK, UPGRADE_DUE, Write
+from crmcore._cli._common import OK, UPGRADE_DUE, Write, db_url
 
 
 def run(args: argparse.Namespace, write: Write) -> int:
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace, write: Write) -> int:
     )
 
     ns = namespace(table_prefix=args.table_prefix, schema=args.schema)
-    engine = make_engine(args.url)
+    engine = make_engine(db_url(args.url))  # a URL, or an SQLite file's path as --db takes it
     shown = engine.url.render_as_string(hide_password=True)
     path = engine.url.database if engine.dialect.name == "sqlite" else None
     try:
@@ -74,7 +74,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
             name, help=text, description=text[0].upper() + text[1:] + ".", parents=[common]
         )
         cmd.add_argument(
-            "url", help="SQLAlchemy database URL (sqlite:///crm.db, postgresql+psycopg://...)"
+            "url",
+            help="database: a SQLAlchemy URL (sqlite:///crm.db, postgresql+psycopg://...) "
+            "or the path of an SQLite file",
         )
         cmd.add_argument("--table-prefix", default="", help="crmcore's table name prefix")
         cmd.add_argument("--schema", default=None, help="crmcore's schema (default: the default)")
