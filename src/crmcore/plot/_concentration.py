@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from crmcore.arrays import FloatArray
-from crmcore.plot._base import ACTUAL, MODEL, axes, currency_code, label_text, money, percent, tidy
+from crmcore.plot._base import ACTUAL, MODEL, axes, currency_code, label_text, percent, tidy
 from crmcore.segmentation import (
     Concentration,
     Profitability,
@@ -79,7 +79,7 @@ def plot_lorenz_curve(
     ax.annotate(
         f"the bottom 80% of customers hold {1 - top:.0%} of {what}:\nthe top 20% hold {top:.0%}",
         xy=(0.8, 1 - top),
-        xytext=(0.3, 0.62),
+        xytext=(0.03, 0.7),  # above the diagonal, where the curve never is
         color=MODEL,
         arrowprops={"arrowstyle": "->", "color": MODEL},
     )
@@ -88,7 +88,9 @@ def plot_lorenz_curve(
     percent(ax, "x")
     percent(ax, "y")
     ax.set_xlabel(f"Customers, ranked from the smallest to the largest {what}")
-    ax.set_ylabel(f"Share of total {what}{money(currency)}")
+    # a share has no currency: the unit goes with the total it is a share of
+    of_total = f" ({c.total:,.0f} {currency})" if currency else ""
+    ax.set_ylabel(f"Share of total {what}{of_total}")
     ax.set_title(f"How concentrated is {what}? (Gini {g:.2f})")
     tidy(ax)
     ax.legend(frameon=False, loc="upper left")
