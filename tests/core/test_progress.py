@@ -172,3 +172,37 @@ def test_the_purchase_model_fits_report_progress(fit_name: str) -> None:
     _check_stream(events, None)
     assert {e.stage for e in events} == {f"fit {model.fit.model}"}
     assert events[-1].done > 3
+
+
+def test_the_other_likelihood_fits_report_progress() -> None:
+    """BG/BB, Gamma-Gamma and Gamma-Gompertz/NBD report their evaluations like the rest."""
+    import crmcore.valuation as valuation
+    from crmcore.datasets import load_cdnow_summary, load_donations
+    from crmcore.errors import FitError
+
+    d = load_donations()
+    s = load_cdnow_summary()
+    repeat = s["x"] > 0
+    fits = {
+        "BG/BB": lambda p: valuation.fit_bgbb(
+            d["frequency"], d["recency"], d["periods"], weights=d["weights"], progress=p
+        ),
+        "Gamma-Gamma": lambda p: valuation.fit_gamma_gamma(
+            s["x"][repeat], s["zbar"][repeat], progress=p
+        ),
+    }
+    for name, run in fits.items():
+        events: list[ProgressEvent] = []
+        model = run(events.append)
+        _check_stream(events, None)
+        assert {e.stage for e in events} == {f"fit {model.fit.model}"}, name
+        assert events[-1].done > 3, name
+    # CDNOW has no Gamma-Gompertz/NBD maximum (FitError): the evaluations are heard in
+    # order, and a stage that ends in an error reports no end
+    events = []
+    with pytest.raises(FitError):
+        valuation.fit_ggompertz_nbd(s["x"], s["t_x"], s["T"], progress=events.append)
+    dones = [e.done for e in events]
+    assert dones[0] == 0 and dones == sorted(dones) and dones[-1] > 3
+    assert {e.stage for e in events} == {"fit Gamma-Gompertz/NBD"}
+    assert all(e.total is None for e in events)

@@ -32,6 +32,7 @@ import numpy as np
 from crmcore.arrays import FloatArray
 from crmcore.errors import FitError
 from crmcore.fitting import FitSummary, initial_values, maximum_likelihood
+from crmcore.progress import Progress
 from crmcore.valuation.btyd._common import compress_rows
 from crmcore.valuation.btyd._ggompertz_math import loglik_rows
 
@@ -158,6 +159,7 @@ def fit(
     *,
     penalizer: float,
     initial: Mapping[str, float] | Sequence[float] | None,
+    progress: Progress | None = None,
 ) -> FitSummary:
     """Maximum likelihood (the one engine, Newton with the analytic Hessian). Without
     covariates from :func:`_start`; with covariates from the fit without them, coefficients
@@ -170,7 +172,8 @@ def fit(
     if k:
         none = np.zeros((len(x), 0))
         plain = Rows.build(rows.x, rows.tx, rows.T, rows.w, none, none)
-        base = np.array(fit(plain, NAMES, penalizer=penalizer, initial=None).estimates)
+        start_fit = fit(plain, NAMES, penalizer=penalizer, initial=None, progress=progress)
+        base = np.array(start_fit.estimates)
     else:
         base = _start(rows)
     start = initial_values(initial, np.concatenate([base, np.zeros(k)]), names, model=MODEL)
@@ -187,6 +190,7 @@ def fit(
             newton=cached.newton,
             penalizer=penalizer,
             scales=_SCALES,
+            progress=progress,
         )
     except FitError as e:
         last = cached.last

@@ -28,6 +28,7 @@ from crmcore.arrays import FloatArray, NanPolicy
 from crmcore.errors import FitError, ValidationError
 from crmcore.fitting import FitSummary, FittedModel, initial_values, maximum_likelihood
 from crmcore.model._fields import instance
+from crmcore.progress import Progress
 from crmcore.valuation._periods import as_period, optional_period
 from crmcore.valuation.btyd._bgbb_math import loglik_of, pmf_alive_start, shares, survival_sum
 from crmcore.valuation.btyd._common import (
@@ -99,6 +100,7 @@ def fit_bgbb(
     initial: Mapping[str, float] | Sequence[float] | None = None,
     period: str | None = None,
     nan_policy: NanPolicy = "raise",
+    progress: Progress | None = None,
 ) -> BGBBModel:
     """Fit BG/BB by maximum likelihood (rows with the same history merged exactly).
 
@@ -111,6 +113,7 @@ def fit_bgbb(
     and in its JSON; see :mod:`crmcore.valuation._periods`).
     ``nan_policy='omit'`` leaves out every customer with a NaN (and her weight);
     ``'propagate'`` is refused (see :func:`._common.fit_rows`).
+    ``progress`` (:mod:`crmcore.progress`) hears of each likelihood evaluation.
 
     >>> fit_bgbb([0, 0], [0, 0], [6, 6])
     Traceback (most recent call last):
@@ -140,6 +143,7 @@ def fit_bgbb(
         n=total,
         newton=hook,
         penalizer=penalizer,
+        progress=progress,
     )
     return BGBBModel(BGBBParams(*fit.estimates), fit, label)
 

@@ -38,6 +38,7 @@ from crmcore.arrays import (
 from crmcore.errors import FitError, ValidationError
 from crmcore.fitting import FitSummary, FittedModel, initial_values, maximum_likelihood
 from crmcore.model._fields import instance
+from crmcore.progress import Progress
 from crmcore.valuation.btyd._common import (
     aligned,
     check_customers,
@@ -145,6 +146,7 @@ def fit_gamma_gamma(
     penalizer: float = 0.0,
     initial: Mapping[str, float] | Sequence[float] | None = None,
     nan_policy: NanPolicy = "raise",
+    progress: Progress | None = None,
 ) -> GammaGammaModel:
     """Fit Gamma-Gamma on repeat customers (frequency > 0, mean repeat value > 0).
 
@@ -203,6 +205,7 @@ def fit_gamma_gamma(
         n=total,
         newton=lambda th: _loglik(th, x, m, w, pre),
         penalizer=penalizer,
+        progress=progress,
     )
     return GammaGammaModel(GammaGammaParams(*fit.estimates), fit)
 

@@ -35,6 +35,7 @@ from crmcore.durations import as_time_unit, optional_time_unit
 from crmcore.fitting import FitSummary
 from crmcore.model._fields import instance
 from crmcore.options import expect_instance
+from crmcore.progress import Progress
 from crmcore.valuation.btyd._common import (
     CHUNK,
     chunked,
@@ -211,6 +212,7 @@ def fit_ggompertz_nbd(
     initial: Mapping[str, float] | Sequence[float] | None = None,
     time_unit: str | None = None,
     nan_policy: NanPolicy = "raise",
+    progress: Progress | None = None,
 ) -> GGompertzNBDModel:
     """Fit Gamma-Gompertz/NBD by maximum likelihood (identical rows merged exactly into
     weights; Newton's method with the analytic gradient and Hessian).
@@ -219,7 +221,8 @@ def fit_ggompertz_nbd(
     alone. Time-invariant covariates (one row per customer; a DataFrame or mapping keeps its
     column names) make alpha (``purchase_covariates``) and beta (``dropout_covariates``)
     customer-specific; the fit with covariates starts from the one without. ``weights``,
-    ``penalizer``, ``initial``, ``time_unit`` and ``nan_policy`` as for :func:`.fit_bgnbd`.
+    ``penalizer``, ``initial``, ``time_unit``, ``nan_policy`` and ``progress`` as for
+    :func:`.fit_bgnbd`.
 
     When the data show no ageing of the drop-out rate the likelihood rises towards
     b -> 0, the Pareto/NBD limit, and has no maximum; the fit then raises a FitError naming
@@ -254,7 +257,8 @@ def fit_ggompertz_nbd(
     names = [*NAMES, *coefficient_names("purchase", pnames, kp)]
     names += coefficient_names("dropout", dnames, kd)
     with_covariates = d["purchase_covariates"] is not None or d["dropout_covariates"] is not None
-    summary = fit(Rows.build(x, tx, tt, w, zp, zd), names, penalizer=penalizer, initial=initial)
+    rows = Rows.build(x, tx, tt, w, zp, zd)
+    summary = fit(rows, names, penalizer=penalizer, initial=initial, progress=progress)
     effects = None
     if with_covariates:
         gp, gd, se_p, se_d = split_effects(summary, kp)
