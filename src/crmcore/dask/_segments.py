@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from crmcore._results import number
 from crmcore.dask._base import by_customer, check_frame, dd, on_partitions
 from crmcore.dask.partitions import in_threads, rfm_partition, rfm_scores_partition
 from crmcore.errors import ValidationError, require
@@ -72,7 +73,7 @@ class DaskRFM:
     summary: Any
     scores: Any
     populations: dict[str, tuple[Any, Any]]
-    bins: int
+    bins: int = attrs.field(validator=number(2, integer=True))
 
 
 def rfm_dask(

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from crmcore._results import number
 from crmcore.dask._base import by_customer, kinds_mask, on_partitions
 from crmcore.dask.partitions import summary_partition
 from crmcore.durations import as_time_unit
@@ -41,7 +42,7 @@ class DaskSummary:
     period: str
     calibration_end: np.datetime64
     observation_end: np.datetime64
-    holdout_duration: float | None
+    holdout_duration: float | None = attrs.field(validator=number(0, optional=True))
     customer: str = "customer_id"
 
     def persist(self) -> DaskSummary:
