@@ -14,6 +14,7 @@ after ``demo`` to ``python -m crmcore demo``.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import os
@@ -124,6 +125,47 @@ def api(out: Path) -> int:
     return 1 if problems else 0
 
 
+SERVER_TESTS = (
+    "tests/repositories",
+    "tests/django_app",
+    "tests/edges/test_edges_storable.py",
+    "tests/dask/test_dask_recipes.py",
+)
+"""The tests that use the PostgreSQL and MariaDB servers: one shard runs them all, so no two
+processes share a server's test database."""
+
+SHARD_WITH_SERVERS = (*SERVER_TESTS, "tests/valuation", "tests/satisfaction")
+"""The first of the two pytest processes (about half of the suite's time); the second runs the
+rest of ``testpaths``."""
+
+
+def _pytest_in_shards() -> int:
+    """The whole suite as two pytest processes at once (the gate's machine has two cores);
+    each one's output is printed whole when both are done; non-zero if either failed."""
+    rest = [
+        str(p.relative_to(ROOT))
+        for p in sorted((ROOT / "tests").iterdir())
+        if (p.is_dir() and not p.name.startswith((".", "_")) and p.name != "__pycache__")
+        and str(p.relative_to(ROOT)) not in SHARD_WITH_SERVERS
+    ]
+    ignore = [f"--ignore={t}" for t in SHARD_WITH_SERVERS if t.count("/") > 1]
+    shards = [list(SHARD_WITH_SERVERS), [*rest, *ignore, "src/crmcore", "docs", "README.md"]]
+    with contextlib.ExitStack() as stack:
+        logs = [stack.enter_context(tempfile.TemporaryFile("w+")) for _ in shards]
+        procs = []
+        for args, log in zip(shards, logs, strict=True):
+            print("+", PY, "-m pytest", " ".join(args), flush=True)
+            cmd = [str(PY), "-m", "pytest", *args]
+            procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+        codes = [proc.wait() for proc in procs]
+        for i, log in enumerate(logs):
+            log.seek(0)
+            print(f"\n--- pytest shard {i + 1} of {len(shards)} (exit {codes[i]})", flush=True)
+            sys.stdout.write(log.read())
+    # exit 5 is "no tests collected": a shard without tests is no failure
+    return 0 if all(c in (0, 5) for c in codes) else 1
+
+
 def test(extra: list[str]) -> int:
     """The gate: every step runs; the exit code is non-zero if any failed."""
     steps: list[tuple[str, list[str | Path]]] = [
@@ -134,7 +176,6 @@ def test(extra: list[str]) -> int:
         ),
         ("mypy --strict src", [PY, "-m", "mypy", "--strict", "src", "tests/typing"]),
         ("API reference (pdoc)", [PY, ROOT / "tasks.py", "api"]),
-        ("pytest (tests, doctests in src and docs)", [PY, "-m", "pytest", *extra]),
     ]
     # the gate is reproducible: hypothesis draws the same examples on every machine (the "ci"
     # profile of tests/conftest.py); run pytest directly for the randomised "dev" profile
@@ -144,6 +185,10 @@ def test(extra: list[str]) -> int:
         print(f"\n=== {name}", flush=True)
         if _run(*cmd) != 0:
             failed.append(name)
+    name = "pytest (tests, doctests in src and docs)"
+    print(f"\n=== {name}", flush=True)
+    if (_run(PY, "-m", "pytest", *extra) if extra else _pytest_in_shards()) != 0:
+        failed.append(name)
     print()
     if failed:
         print("gate FAILED: " + ", ".join(failed))
