@@ -15,7 +15,7 @@ from crmcore.repositories._writes import check_document_key, check_record, dump_
 from crmcore.repositories.memory._store import ChangeSet
 
 if TYPE_CHECKING:
-    from crmcore.repositories.memory.uow import MemoryUnitOfWork
+    from crmcore.repositories.memory._session import MemorySession
 
 __all__ = ["MemoryEraser"]
 
@@ -25,11 +25,11 @@ class MemoryEraser:
     :class:`~crmcore.repositories.privacy.Eraser`); the change set's version checks make a
     concurrent save of the same opportunity or document fail at commit."""
 
-    def __init__(self, uow: MemoryUnitOfWork) -> None:
-        self._uow = uow
+    def __init__(self, session: MemorySession) -> None:
+        self._session = session
 
     def _cs(self) -> ChangeSet:
-        return self._uow._changes()
+        return self._session.changes()
 
     def start(self) -> None:
         """Nothing to prepare: memory keeps no physical copies."""

@@ -44,7 +44,7 @@ from crmcore.repositories.memory._store import MUST_NOT_EXIST, ChangeSet
 from crmcore.tables import TransactionLog
 
 if TYPE_CHECKING:
-    from crmcore.repositories.memory.uow import MemoryUnitOfWork
+    from crmcore.repositories.memory._session import MemorySession
 
 __all__ = [
     "MemoryActivityRepository",
@@ -76,11 +76,11 @@ class _Records(Generic[R]):
     kind: type[Any]
     label: str
 
-    def __init__(self, uow: MemoryUnitOfWork) -> None:
-        self._uow = uow
+    def __init__(self, session: MemorySession) -> None:
+        self._session = session
 
     def _cs(self) -> ChangeSet:
-        return self._uow._changes()
+        return self._session.changes()
 
     def _order(self, record: R) -> tuple[Any, ...]:
         raise NotImplementedError

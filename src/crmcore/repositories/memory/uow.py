@@ -10,12 +10,10 @@ from typing import Self
 from crmcore.errors import RepositoryError
 from crmcore.options import expect_instance
 from crmcore.repositories._events import Clock, check_clock, clock_now
-from crmcore.repositories.memory._aggregates import (
-    MemoryCustomerRepository,
-    MemoryDocumentRepository,
-    MemoryOpportunityRepository,
-)
+from crmcore.repositories.memory._customers import MemoryCustomerRepository
+from crmcore.repositories.memory._documents import MemoryDocumentRepository
 from crmcore.repositories.memory._erasure import MemoryEraser
+from crmcore.repositories.memory._opportunities import MemoryOpportunityRepository
 from crmcore.repositories.memory._records import (
     MemoryActivityRepository,
     MemoryCostRepository,
@@ -23,6 +21,7 @@ from crmcore.repositories.memory._records import (
     MemorySurveyRepository,
     MemoryTransactionRepository,
 )
+from crmcore.repositories.memory._session import MemorySession
 from crmcore.repositories.memory._store import ChangeSet, MemoryStore
 from crmcore.repositories.protocols import (
     ActivityRepository,
@@ -71,14 +70,16 @@ class MemoryUnitOfWork:
         self.clock: Clock = check_clock(clock)
         """The clock that stamps events' ``recorded_at`` and bounds their effective times."""
         self._local = threading.local()
-        self.customers: CustomerRepository = MemoryCustomerRepository(self)
-        self.interactions: InteractionRepository = MemoryInteractionRepository(self)
-        self.transactions: TransactionRepository = MemoryTransactionRepository(self)
-        self.opportunities: OpportunityRepository = MemoryOpportunityRepository(self)
-        self.activities: ActivityRepository = MemoryActivityRepository(self)
-        self.surveys: SurveyRepository = MemorySurveyRepository(self)
-        self.costs: CostRepository = MemoryCostRepository(self)
-        self.documents: DocumentRepository = MemoryDocumentRepository(self)
+        self.session: MemorySession = _Session(self)
+        """What the repositories use of this unit of work (:class:`~crmcore.repositories.memory._session.MemorySession`)."""
+        self.customers: CustomerRepository = MemoryCustomerRepository(self.session)
+        self.interactions: InteractionRepository = MemoryInteractionRepository(self.session)
+        self.transactions: TransactionRepository = MemoryTransactionRepository(self.session)
+        self.opportunities: OpportunityRepository = MemoryOpportunityRepository(self.session)
+        self.activities: ActivityRepository = MemoryActivityRepository(self.session)
+        self.surveys: SurveyRepository = MemorySurveyRepository(self.session)
+        self.costs: CostRepository = MemoryCostRepository(self.session)
+        self.documents: DocumentRepository = MemoryDocumentRepository(self.session)
 
     def now(self) -> datetime:
         """The current time by :attr:`clock`.
@@ -95,9 +96,10 @@ class MemoryUnitOfWork:
         >>> MemoryUnitOfWork().eraser().purge()
         []
         """
-        return MemoryEraser(self)
+        return MemoryEraser(self.session)
 
     def _changes(self) -> ChangeSet:
+        """This thread's change set (the session's)."""
         cs: ChangeSet | None = getattr(self._local, "changes", None)
         if cs is None:
             raise RepositoryError(
@@ -141,3 +143,13 @@ class MemoryUnitOfWork:
         False
         """
         return getattr(self._local, "changes", None) is not None
+
+
+class _Session:
+    """The :class:`~crmcore.repositories.memory._session.MemorySession` of one unit of work."""
+
+    __slots__ = ("changes", "now")
+
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self.changes = uow._changes
+        self.now = uow.now

@@ -34,7 +34,7 @@ from crmcore.repositories.sql._records import in_range
 from crmcore.serialization import from_dict, to_dict
 
 if TYPE_CHECKING:
-    from crmcore.repositories.sql.uow import SqlUnitOfWork
+    from crmcore.repositories.sql._session import SqlSession
 
 __all__ = ["SqlCustomerRepository"]
 
@@ -87,9 +87,9 @@ class SqlCustomerRepository:
 
     table = schema.customers
 
-    def __init__(self, uow: SqlUnitOfWork) -> None:
-        self._uow = uow
-        self.table = uow.namespace.customers
+    def __init__(self, session: SqlSession) -> None:
+        self._session = session
+        self.table = session.namespace.customers
 
     @staticmethod
     def _check(customer: object) -> Customer:
@@ -116,7 +116,7 @@ class SqlCustomerRepository:
         self._check(customer)
         check_new_version(customer, "customer")
         row = customer_row(customer)
-        with self._uow._writing(f"adding customer {customer.id!r}") as conn:
+        with self._session.writing(f"adding customer {customer.id!r}") as conn:
             conn.execute(sa.insert(self.table), [row])
         return customer
 
@@ -129,8 +129,8 @@ class SqlCustomerRepository:
             rows.append(customer_row(c))
         if not rows:
             return 0
-        step = self._uow.batch_size
-        with self._uow._writing(f"adding {len(rows)} customers") as conn:
+        step = self._session.batch_size
+        with self._session.writing(f"adding {len(rows)} customers") as conn:
             for i in range(0, len(rows), step):
                 conn.execute(sa.insert(self.table), rows[i : i + step])
         return len(rows)
@@ -145,7 +145,7 @@ class SqlCustomerRepository:
     def find(self, customer_id: str) -> Customer | None:
         """The customer, or None."""
         check_lookup(customer_id, "customer_id")
-        with self._uow._reading(f"reading customer {customer_id!r}") as conn:
+        with self._session.reading(f"reading customer {customer_id!r}") as conn:
             row = fetch_one(conn, self._by_id, {"id": customer_id})
         return None if row is None else customer_from_row(row)
 
@@ -157,7 +157,7 @@ class SqlCustomerRepository:
         del row["id"]
         row.update(w_id=customer.id, w_version=customer.version)
         c = self.table.c
-        with self._uow._writing(f"updating customer {customer.id!r}") as conn:
+        with self._session.writing(f"updating customer {customer.id!r}") as conn:
             n = run(conn, self._update, row)
             if n == 0:
                 cur = conn.execute(sa.select(c.version).where(c.id == customer.id)).first()
@@ -191,7 +191,7 @@ class SqlCustomerRepository:
         q = sa.select(self.table).where(*where).order_by(c.id)
         if limit is not None:
             q = q.limit(limit)
-        with self._uow._reading("listing customers") as conn:
+        with self._session.reading("listing customers") as conn:
             return [customer_from_row(r) for r in conn.execute(q)]
 
     def iter(self, *, batch_size: int = 1000) -> Iterator[Customer]:
@@ -203,7 +203,7 @@ class SqlCustomerRepository:
             q = sa.select(self.table).order_by(c.id).limit(batch_size)
             if last is not None:
                 q = q.where(c.id > last)
-            with self._uow._reading("reading customers") as conn:
+            with self._session.reading("reading customers") as conn:
                 rows = conn.execute(q).all()
             for r in rows:
                 yield customer_from_row(r)
@@ -216,7 +216,7 @@ class SqlCustomerRepository:
         wanted = sorted(set(check_ids(keys, "keys")))
         c = self.table.c
         out: dict[str, str] = {}
-        with self._uow._reading("looking up external keys") as conn:
+        with self._session.reading("looking up external keys") as conn:
             for i in range(0, len(wanted), _CHUNK):
                 q = (
                     sa.select(c.external_key, sa.func.min(c.id))
@@ -228,7 +228,7 @@ class SqlCustomerRepository:
 
     def count(self) -> int:
         """How many customers are stored."""
-        with self._uow._reading("counting customers") as conn:
+        with self._session.reading("counting customers") as conn:
             return int(
                 conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
             )

@@ -18,7 +18,7 @@ from crmcore.repositories._writes import (
 from crmcore.repositories.sql import schema
 
 if TYPE_CHECKING:
-    from crmcore.repositories.sql.uow import SqlUnitOfWork
+    from crmcore.repositories.sql._session import SqlSession
 
 __all__ = ["SqlDocumentRepository"]
 
@@ -33,9 +33,9 @@ class SqlDocumentRepository:
 
     table = schema.documents
 
-    def __init__(self, uow: SqlUnitOfWork) -> None:
-        self._uow = uow
-        self.table = uow.namespace.documents
+    def __init__(self, session: SqlSession) -> None:
+        self._session = session
+        self.table = session.namespace.documents
 
     def _latest(self, conn: Any, kind: str, key: str) -> int | None:
         c = self.table.c
@@ -49,7 +49,7 @@ class SqlDocumentRepository:
         check_document_key(kind, key)
         expected_version = check_expected_version(expected_version)
         body = dump_document(document)
-        with self._uow._writing(f"writing document {kind}/{key}") as conn:
+        with self._session.writing(f"writing document {kind}/{key}") as conn:
             latest = self._latest(conn, kind, key)
             if latest != expected_version:
                 raise ConcurrencyError(
@@ -72,7 +72,7 @@ class SqlDocumentRepository:
         """``(document, version)``: the latest or the given version."""
         check_document_key(kind, key)
         c = self.table.c
-        with self._uow._reading(f"reading document {kind}/{key}") as conn:
+        with self._session.reading(f"reading document {kind}/{key}") as conn:
             v = self._latest(conn, kind, key) if version is None else version
             row = None
             if isinstance(v, int) and not isinstance(v, bool):
@@ -89,14 +89,14 @@ class SqlDocumentRepository:
         check_filters(kind=kind)
         c = self.table.c
         q = sa.select(c.key).where(c.kind == kind).distinct().order_by(c.key)
-        with self._uow._reading(f"listing documents of {kind!r}") as conn:
+        with self._session.reading(f"listing documents of {kind!r}") as conn:
             return [str(r[0]) for r in conn.execute(q)]
 
     def delete(self, kind: str, key: str) -> None:
         """Remove every version of a key."""
         check_document_key(kind, key)
         c = self.table.c
-        with self._uow._writing(f"deleting document {kind}/{key}") as conn:
+        with self._session.writing(f"deleting document {kind}/{key}") as conn:
             n = conn.execute(sa.delete(self.table).where(c.kind == kind, c.key == key)).rowcount
         if n == 0:
             raise NotFoundError(f"document {kind}/{key} not found")

@@ -33,7 +33,7 @@ from crmcore.repositories.sql._engine import translate
 from crmcore.repositories.sql._opportunities import _change_row, _event_row, _opportunity_row
 
 if TYPE_CHECKING:
-    from crmcore.repositories.sql.uow import SqlUnitOfWork
+    from crmcore.repositories.sql._session import SqlSession
 
 __all__ = ["CHECKPOINT", "SqlEraser", "personal_tables"]
 
@@ -73,17 +73,17 @@ class SqlEraser:
     """Rewrites in place for :func:`~crmcore.repositories.privacy.erase_customer` (see
     :class:`~crmcore.repositories.privacy.Eraser`), on the unit of work's connection."""
 
-    def __init__(self, uow: SqlUnitOfWork) -> None:
-        self._uow = uow
+    def __init__(self, session: SqlSession) -> None:
+        self._session = session
 
     def start(self) -> None:
         """On SQLite: ``secure_delete`` on for this connection, and a WAL checkpoint after
         the commit (when the unit of work owns its transaction)."""
-        if self._uow.dialect != "sqlite":
+        if self._session.dialect != "sqlite":
             return
-        with self._uow._writing("preparing the erasure") as conn:
+        with self._session.writing("preparing the erasure") as conn:
             conn.exec_driver_sql("PRAGMA secure_delete = ON")
-        self._uow._after_commit(checkpoint)
+        self._session.after_commit(checkpoint)
 
     def rewrite_opportunity(
         self, opportunity: Opportunity, events: Sequence[StageChange | FieldChange]
@@ -95,11 +95,11 @@ class SqlEraser:
             if not isinstance(e, StageChange | FieldChange):
                 raise ValidationError(f"'events' must hold StageChange or FieldChange: {e!r}")
             check_record(e, type(e))
-        ns = self._uow.namespace
+        ns = self._session.namespace
         o = ns.opportunities.c
         row = _opportunity_row(opportunity)
         del row["id"]
-        with self._uow._writing(f"erasing opportunity {opportunity.id!r}") as conn:
+        with self._session.writing(f"erasing opportunity {opportunity.id!r}") as conn:
             stmt = (
                 sa.update(ns.opportunities)
                 .where(o.id == opportunity.id, o.version == opportunity.version)
@@ -135,9 +135,9 @@ class SqlEraser:
     def rewrite_document(self, kind: str, key: str, bodies: Mapping[int, Any]) -> None:
         """``UPDATE`` the body of each given version."""
         check_document_key(kind, key)
-        documents = self._uow.namespace.documents
+        documents = self._session.namespace.documents
         d = documents.c
-        with self._uow._writing(f"erasing document {kind}/{key}") as conn:
+        with self._session.writing(f"erasing document {kind}/{key}") as conn:
             for v, body in bodies.items():
                 stmt = (
                     sa.update(documents)
@@ -156,7 +156,7 @@ class SqlEraser:
         one ``LIKE`` scan in the database for the JSON text ``"field": "value"`` (a superset
         to check, found without reading every document back)."""
         check_filters(kind=kind, field=field, value=value)
-        d = self._uow.namespace.documents.c
+        d = self._session.namespace.documents.c
         pair = f"{json.dumps(field)}: {json.dumps(value)}"  # as dump_document writes it
         q = (
             sa.select(d.key)
@@ -164,16 +164,16 @@ class SqlEraser:
             .distinct()
             .order_by(d.key)
         )
-        with self._uow._reading(f"finding documents of {kind!r}") as conn:
+        with self._session.reading(f"finding documents of {kind!r}") as conn:
             return [str(r[0]) for r in conn.execute(q)]
 
     def purge(self) -> list[str]:
         """The maintenance step, on a connection of its own outside any transaction."""
-        engine = self._uow.engine
+        engine = self._session.engine
         dialect = engine.dialect
         names = ", ".join(
             dialect.identifier_preparer.format_table(t)
-            for t in personal_tables(self._uow.namespace)
+            for t in personal_tables(self._session.namespace)
         )
         try:
             with engine.connect() as conn:

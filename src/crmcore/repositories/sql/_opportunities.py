@@ -35,7 +35,7 @@ from crmcore.repositories.sql._records import in_range
 from crmcore.tables import FieldHistory, StageHistory
 
 if TYPE_CHECKING:
-    from crmcore.repositories.sql.uow import SqlUnitOfWork
+    from crmcore.repositories.sql._session import SqlSession
 
 __all__ = ["SqlOpportunityRepository"]
 
@@ -208,9 +208,9 @@ class SqlOpportunityRepository:
     stages = schema.stage_changes
     changes = schema.field_changes
 
-    def __init__(self, uow: SqlUnitOfWork) -> None:
-        self._uow = uow
-        ns = uow.namespace
+    def __init__(self, session: SqlSession) -> None:
+        self._session = session
+        ns = session.namespace
         self.table, self.stages, self.changes = ns.opportunities, ns.stage_changes, ns.field_changes
 
     @functools.cached_property
@@ -226,9 +226,9 @@ class SqlOpportunityRepository:
         """Store a new opportunity (version 0) with its creation event (made when None)."""
         self._check(opportunity)
         check_new_version(opportunity, "opportunity")
-        created = creation_event(opportunity, event, now=self._uow.now())
+        created = creation_event(opportunity, event, now=self._session.now())
         q = self._sql
-        with self._uow._writing(f"adding opportunity {opportunity.id!r}") as conn:
+        with self._session.writing(f"adding opportunity {opportunity.id!r}") as conn:
             run(conn, q.insert, _opportunity_row(opportunity))
             run(conn, q.insert_stage, _event_row(created))
         return opportunity
@@ -243,7 +243,7 @@ class SqlOpportunityRepository:
     def find(self, opportunity_id: str) -> Opportunity | None:
         """The opportunity, or None."""
         check_lookup(opportunity_id, "opportunity_id")
-        with self._uow._reading(f"reading opportunity {opportunity_id!r}") as conn:
+        with self._session.reading(f"reading opportunity {opportunity_id!r}") as conn:
             row = fetch_one(conn, self._sql.by_id, {"id": opportunity_id})
         return None if row is None else _opportunity(row)
 
@@ -289,7 +289,7 @@ class SqlOpportunityRepository:
         check_iterable(events, "events")
         events = builtins.list(events)
         q = self._sql
-        with self._uow._writing(f"saving opportunity {opportunity.id!r}") as conn:
+        with self._session.writing(f"saving opportunity {opportunity.id!r}") as conn:
             row = fetch_one(conn, q.stored, {"id": opportunity.id})
             if row is None:
                 raise NotFoundError(f"opportunity {opportunity.id!r} not found")
@@ -304,7 +304,7 @@ class SqlOpportunityRepository:
                 self._tail(conn, opportunity.id, row),
                 opportunity,
                 events,
-                now=self._uow.now(),
+                now=self._session.now(),
                 used_request_ids=lambda ids: self._used(conn, opportunity.id, ids),
             )
             saved = attrs.evolve(opportunity, version=new[-1].sequence)
@@ -355,14 +355,14 @@ class SqlOpportunityRepository:
         q = sa.select(self.table).where(*where).order_by(c.id)
         if limit is not None:
             q = q.limit(limit)
-        with self._uow._reading("listing opportunities") as conn:
+        with self._session.reading("listing opportunities") as conn:
             return [_opportunity(r) for r in conn.execute(q)]
 
     def history(self, opportunity_id: str) -> builtins.list[StageChange]:
         """The opportunity's stage changes in sequence order."""
         check_lookup(opportunity_id, "opportunity_id")
         q, key = self._sql, {"id": opportunity_id}
-        with self._uow._reading(f"reading the history of {opportunity_id!r}") as conn:
+        with self._session.reading(f"reading the history of {opportunity_id!r}") as conn:
             rows = fetch_all(conn, q.stage_events, key)
             if not rows and fetch_one(conn, q.exists, key) is None:
                 raise NotFoundError(f"opportunity {opportunity_id!r} not found")
@@ -380,7 +380,7 @@ class SqlOpportunityRepository:
             if request_id is None
             else (q.stage_events_of_request, q.field_events_of_request)
         )
-        with self._uow._reading(f"reading the events of {opportunity_id!r}") as conn:
+        with self._session.reading(f"reading the events of {opportunity_id!r}") as conn:
             moves, edits = fetch_all(conn, stage, key), fetch_all(conn, field, key)
             if not moves and not edits and fetch_one(conn, q.exists, key) is None:
                 raise NotFoundError(f"opportunity {opportunity_id!r} not found")
@@ -404,7 +404,7 @@ class SqlOpportunityRepository:
         lo, hi = time_bounds(start, end)
         _, seen = time_bounds(None, known_at, names=("start", "known_at"))
         filters = {"funnel": funnel, "owner_id": owner_id, "lo": lo, "hi": hi, "seen": seen}
-        with self._uow._reading("reading stage history as columns") as conn:
+        with self._session.reading("reading stage history as columns") as conn:
             return read_history_columns(conn, self.stages, filters)
 
     def read_changes(
@@ -434,5 +434,5 @@ class SqlOpportunityRepository:
             q = q.join(self.table, o.id == f.opportunity_id)
             where.append(o.funnel == funnel)
         q = q.where(*where).order_by(f.opportunity_id, f.sequence)
-        with self._uow._reading("reading field changes") as conn:
+        with self._session.reading("reading field changes") as conn:
             return read_changes_columns(conn, q)

@@ -33,7 +33,7 @@ from crmcore.repositories.sql import schema
 from crmcore.repositories.sql._prepared import Prepared, fetch_one
 
 if TYPE_CHECKING:
-    from crmcore.repositories.sql.uow import SqlUnitOfWork
+    from crmcore.repositories.sql._session import SqlSession
 
 __all__ = [
     "SqlActivityRepository",
@@ -69,10 +69,10 @@ class SqlTable(Generic[R]):
     kind: type[Any]
     label: str
 
-    def __init__(self, uow: SqlUnitOfWork) -> None:
-        self._uow = uow
+    def __init__(self, session: SqlSession) -> None:
+        self._session = session
         # the class attribute is the default namespace's table: take the unit of work's
-        self.table = uow.namespace.tables[self.table.info["base"]]
+        self.table = session.namespace.tables[self.table.info["base"]]
 
     # subclasses say how a record maps to a row and back, and the order of lists
     def _row(self, record: R) -> dict[str, Any]:
@@ -95,7 +95,7 @@ class SqlTable(Generic[R]):
     def add(self, record: R) -> R:
         """Store a new record; a stored id raises DuplicateError."""
         row = self._row(self._check(record))
-        with self._uow._writing(f"adding {self.label} {row['id']!r}") as conn:
+        with self._session.writing(f"adding {self.label} {row['id']!r}") as conn:
             conn.execute(sa.insert(self.table), [row])
         return record
 
@@ -104,8 +104,8 @@ class SqlTable(Generic[R]):
         rows = [self._row(self._check(r)) for r in check_iterable(records, "records")]
         if not rows:
             return 0
-        step = self._uow.batch_size
-        with self._uow._writing(f"adding {len(rows)} {self.label} records") as conn:
+        step = self._session.batch_size
+        with self._session.writing(f"adding {len(rows)} {self.label} records") as conn:
             for i in range(0, len(rows), step):
                 conn.execute(sa.insert(self.table), rows[i : i + step])
         return len(rows)
@@ -113,7 +113,7 @@ class SqlTable(Generic[R]):
     def get(self, record_id: str) -> R:
         """The record, or NotFoundError."""
         check_lookup(record_id, "record_id")
-        with self._uow._reading(f"reading {self.label} {record_id!r}") as conn:
+        with self._session.reading(f"reading {self.label} {record_id!r}") as conn:
             row = fetch_one(conn, self._by_id, {"id": record_id})
         if row is None:
             raise NotFoundError(f"{self.label} {record_id!r} not found")
@@ -123,7 +123,7 @@ class SqlTable(Generic[R]):
         """Overwrite a stored record with the same id (privacy erasure, corrections)."""
         row = self._row(self._check(record))
         rid = row.pop("id")
-        with self._uow._writing(f"replacing {self.label} {rid!r}") as conn:
+        with self._session.writing(f"replacing {self.label} {rid!r}") as conn:
             n = conn.execute(
                 sa.update(self.table).where(self.table.c.id == rid).values(**row)
             ).rowcount
@@ -136,7 +136,7 @@ class SqlTable(Generic[R]):
         q = sa.select(self.table).where(*where).order_by(*self._order())
         if limit is not None:
             q = q.limit(limit)
-        with self._uow._reading(f"listing {self.label} records") as conn:
+        with self._session.reading(f"listing {self.label} records") as conn:
             return [self._obj(r) for r in conn.execute(q)]
 
     def _iter(self, where: Sequence[Any], time_col: Any, batch_size: int) -> Iterator[R]:
@@ -151,7 +151,7 @@ class SqlTable(Generic[R]):
                     sa.or_(time_col > last[0], sa.and_(time_col == last[0], id_col > last[1]))
                 )
             q = sa.select(self.table).where(*cond).order_by(time_col, id_col).limit(batch_size)
-            with self._uow._reading(f"reading {self.label} records") as conn:
+            with self._session.reading(f"reading {self.label} records") as conn:
                 rows = conn.execute(q).all()
             for r in rows:
                 yield self._obj(r)

@@ -282,7 +282,7 @@ class SqlTransactionRepository(SqlTable[Transaction]):
 
     def count(self) -> int:
         """How many transactions are stored."""
-        with self._uow._reading("counting transactions") as conn:
+        with self._session.reading("counting transactions") as conn:
             return int(
                 conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
             )
@@ -297,7 +297,7 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         found: set[str] = set()
         if not wanted:
             return found
-        with self._uow._reading("looking up external references") as conn:
+        with self._session.reading("looking up external references") as conn:
             dialect = conn.dialect
             q = dialect.identifier_preparer.quote
             mark = "?" if dialect.paramstyle == "qmark" else "%s"
@@ -338,8 +338,8 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         n = len(cols["id"])
         if n == 0:
             return 0
-        step = self._uow.batch_size
-        with self._uow._writing(f"adding {n} transactions") as conn:
+        step = self._session.batch_size
+        with self._session.writing(f"adding {n} transactions") as conn:
             dialect = conn.dialect
             used = [c for c in LOG_COLUMNS if c in cols]
             width = len(used)
@@ -375,7 +375,7 @@ class SqlTransactionRepository(SqlTable[Transaction]):
                     for index in rebuild:
                         index.create(conn)
             if n >= MIN_ROWS and is_stale(conn, self.table, n):
-                self._uow._after_commit(self._analyze_after_commit)
+                self._session.after_commit(self._analyze_after_commit)
         return n
 
     def _analyze_after_commit(self, conn: Connection) -> None:
@@ -399,10 +399,10 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         >>> with SqlUnitOfWork.from_url("sqlite://") as uow:
         ...     uow.transactions.reserve_writes()
         """
-        if self._uow.dialect != "sqlite":
+        if self._session.dialect != "sqlite":
             return
-        stamp = self._uow.namespace.schema_table
-        with self._uow._writing("waiting for the database's write lock") as conn:
+        stamp = self._session.namespace.schema_table
+        with self._session.writing("waiting for the database's write lock") as conn:
             # an UPDATE that matches nothing still takes the lock (RESERVED), and keeps it
             conn.execute(sa.update(stamp).where(sa.false()).values(version=stamp.c.version))
 
@@ -418,7 +418,7 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         ...     uow.transactions.refresh_statistics()
         False
         """
-        with self._uow._writing("refreshing the statistics of the transactions") as conn:
+        with self._session.writing("refreshing the statistics of the transactions") as conn:
             if not is_stale(conn, self.table):
                 return False
             analyze(conn, self.table)
@@ -470,7 +470,7 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         ...     uow.transactions.defer_indexes(10), uow.transactions.restore_indexes()
         ([], [])
         """
-        with self._uow._writing("deferring the transaction indexes") as conn:
+        with self._session.writing("deferring the transaction indexes") as conn:
             if not self._worth_deferring(conn, rows):
                 return []
             present = self._present_indexes(conn)
@@ -487,7 +487,7 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         """Re-create every missing index of the table (after :meth:`defer_indexes`); returns
         their names. Idempotent: a no-op when every index is there (see :meth:`defer_indexes`).
         """
-        with self._uow._writing("rebuilding the transaction indexes") as conn:
+        with self._session.writing("rebuilding the transaction indexes") as conn:
             rebuilt = schema.create_missing_indexes(conn, self.table)
             if rebuilt:
                 _log.info("rebuilt the indexes %s after a bulk load", rebuilt)
@@ -522,7 +522,7 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         counts: builtins.list[int] = []
         currencies: builtins.list[str] = []
         parts: builtins.list[Rows] = []
-        with self._uow._reading("reading transactions as columns") as conn:
+        with self._session.reading("reading transactions as columns") as conn:
             id_maps: dict[int, Callable[[], IdMap | None]] = {}  # one id scan per read
             for cond in groups:
                 self._read_group(conn, cond, labels, counts, currencies, parts, id_maps)

@@ -39,6 +39,7 @@ from crmcore.repositories.sql._records import (
     SqlInteractionRepository,
     SqlSurveyRepository,
 )
+from crmcore.repositories.sql._session import SqlSession
 from crmcore.repositories.sql._transactions import SqlTransactionRepository
 from crmcore.repositories.sql.schema import Namespace, ensure_schema, namespace
 
@@ -126,14 +127,16 @@ class SqlUnitOfWork:
         self.batch_size = batch_size
         """Rows per statement of the bulk writes (``add_log``, ``add_many``)."""
         self._local = threading.local()
-        self.customers: CustomerRepository = SqlCustomerRepository(self)
-        self.interactions: InteractionRepository = SqlInteractionRepository(self)
-        self.transactions: TransactionRepository = SqlTransactionRepository(self)
-        self.opportunities: OpportunityRepository = SqlOpportunityRepository(self)
-        self.activities: ActivityRepository = SqlActivityRepository(self)
-        self.surveys: SurveyRepository = SqlSurveyRepository(self)
-        self.costs: CostRepository = SqlCostRepository(self)
-        self.documents: DocumentRepository = SqlDocumentRepository(self)
+        self.session: SqlSession = _Session(self)
+        """What the repositories use of this unit of work (:class:`~crmcore.repositories.sql._session.SqlSession`)."""
+        self.customers: CustomerRepository = SqlCustomerRepository(self.session)
+        self.interactions: InteractionRepository = SqlInteractionRepository(self.session)
+        self.transactions: TransactionRepository = SqlTransactionRepository(self.session)
+        self.opportunities: OpportunityRepository = SqlOpportunityRepository(self.session)
+        self.activities: ActivityRepository = SqlActivityRepository(self.session)
+        self.surveys: SurveyRepository = SqlSurveyRepository(self.session)
+        self.costs: CostRepository = SqlCostRepository(self.session)
+        self.documents: DocumentRepository = SqlDocumentRepository(self.session)
 
     @classmethod
     def from_url(
@@ -309,7 +312,7 @@ class SqlUnitOfWork:
         >>> SqlUnitOfWork.from_url("sqlite://").eraser().purge()
         ['VACUUM', 'PRAGMA wal_checkpoint(TRUNCATE)']
         """
-        return SqlEraser(self)
+        return SqlEraser(self.session)
 
     # -- helpers for the repositories ------------------------------------------------------
     def _conn(self) -> Connection:
@@ -368,6 +371,36 @@ class SqlUnitOfWork:
             raise
         except sa.exc.SQLAlchemyError as e:
             raise translate(e, what) from e
+
+
+class _Session:
+    """The :class:`~crmcore.repositories.sql._session.SqlSession` of one unit of work: its
+    connection helpers, bound once (no indirection on the hot path of a move)."""
+
+    __slots__ = ("_uow", "after_commit", "now", "reading", "writing")
+
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+        self.reading = uow._reading
+        self.writing = uow._writing
+        self.after_commit = uow._after_commit
+        self.now = uow.now
+
+    @property
+    def namespace(self) -> Namespace:
+        return self._uow.namespace
+
+    @property
+    def batch_size(self) -> int:
+        return self._uow.batch_size
+
+    @property
+    def dialect(self) -> str:
+        return self._uow.dialect
+
+    @property
+    def engine(self) -> Engine:
+        return self._uow.engine
 
 
 def _translated(ns: Namespace, options: Mapping[str, Any]) -> Namespace:

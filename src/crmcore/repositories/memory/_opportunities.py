@@ -1,20 +1,18 @@
-"""Memory repositories of the versioned aggregates: customers, opportunities, documents."""
+"""The memory repository of opportunities and their events."""
 
 from __future__ import annotations
 
 import builtins
-import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
 
 from crmcore.errors import ConcurrencyError, DuplicateError, NotFoundError
-from crmcore.model import Customer, FieldChange, Opportunity, StageChange
+from crmcore.model import FieldChange, Opportunity, StageChange
 from crmcore.repositories._args import (
-    check_batch,
     check_filters,
     check_ids,
     check_iterable,
@@ -25,136 +23,16 @@ from crmcore.repositories._args import (
 from crmcore.repositories._codec import to_e6, to_micros
 from crmcore.repositories._events import Event, Tail, appended_events, creation_event
 from crmcore.repositories._writes import (
-    check_document_key,
-    check_expected_version,
     check_new_version,
     check_record,
-    dump_document,
 )
-from crmcore.repositories.memory._store import DELETED, MUST_NOT_EXIST, ChangeSet
+from crmcore.repositories.memory._store import MUST_NOT_EXIST, ChangeSet
 from crmcore.tables import FieldHistory, StageHistory
 
 if TYPE_CHECKING:
-    from crmcore.repositories.memory.uow import MemoryUnitOfWork
+    from crmcore.repositories.memory._session import MemorySession
 
-__all__ = [
-    "MemoryCustomerRepository",
-    "MemoryDocumentRepository",
-    "MemoryOpportunityRepository",
-    "history_from_rows",
-]
-
-
-class MemoryCustomerRepository:
-    """Customers held in memory (see :class:`~crmcore.repositories.CustomerRepository`)."""
-
-    def __init__(self, uow: MemoryUnitOfWork) -> None:
-        self._uow = uow
-
-    def _cs(self) -> ChangeSet:
-        return self._uow._changes()
-
-    @staticmethod
-    def _check(customer: object) -> Customer:
-        return check_record(customer, Customer)
-
-    def add(self, customer: Customer) -> Customer:
-        """Store a new customer (version 0)."""
-        self._check(customer)
-        check_new_version(customer, "customer")
-        cs = self._cs()
-        if cs.get("customers", customer.id) is not None:
-            raise DuplicateError(f"customer {customer.id!r} is already stored")
-        cs.put("customers", customer.id, customer, expected=MUST_NOT_EXIST)
-        return customer
-
-    def add_many(self, customers: Iterable[Customer]) -> int:
-        """Store new customers; any duplicate → DuplicateError and none is stored."""
-        items = [self._check(c) for c in check_iterable(customers, "customers")]
-        cs = self._cs()
-        seen: set[str] = set()
-        for c in items:
-            check_new_version(c, "customer")
-            if c.id in seen or cs.get("customers", c.id) is not None:
-                raise DuplicateError(f"customer {c.id!r} is already stored; none was added")
-            seen.add(c.id)
-        for c in items:
-            cs.put("customers", c.id, c, expected=MUST_NOT_EXIST)
-        return len(items)
-
-    def get(self, customer_id: str) -> Customer:
-        """The customer, or NotFoundError."""
-        found = self.find(customer_id)
-        if found is None:
-            raise NotFoundError(f"customer {customer_id!r} not found")
-        return found
-
-    def find(self, customer_id: str) -> Customer | None:
-        """The customer, or None."""
-        check_lookup(customer_id, "customer_id")
-        found: Customer | None = self._cs().get("customers", customer_id)
-        return found
-
-    def update(self, customer: Customer) -> Customer:
-        """Store a changed customer whose version is the stored one; returns version + 1."""
-        self._check(customer)
-        cs = self._cs()
-        current = self.get(customer.id)
-        if current.version != customer.version:
-            raise ConcurrencyError(
-                f"customer {customer.id!r} is at version {current.version}, "
-                f"the update was based on version {customer.version}; nothing was changed"
-            )
-        stored = attrs.evolve(customer, version=customer.version + 1)
-        cs.put("customers", customer.id, stored, expected=customer.version)
-        return stored
-
-    def list(
-        self,
-        *,
-        owner_id: str | None = None,
-        segment: str | None = None,
-        acquired_from: datetime | None = None,
-        acquired_to: datetime | None = None,
-        limit: int | None = None,
-    ) -> builtins.list[Customer]:
-        """Customers matching every filter, ordered by id."""
-        check_filters(owner_id=owner_id, segment=segment)
-        limit = check_limit(limit)
-        lo, hi = time_bounds(acquired_from, acquired_to, names=("acquired_from", "acquired_to"))
-
-        def keep(c: Customer) -> bool:
-            if owner_id is not None and c.owner_id != owner_id:
-                return False
-            if segment is not None and c.segment != segment:
-                return False
-            if lo is None and hi is None:
-                return True
-            if c.acquired_at is None:
-                return False
-            t = to_micros(c.acquired_at, "acquired_at")
-            return (lo is None or t >= lo) and (hi is None or t < hi)
-
-        rows = sorted(self._cs().values("customers", keep), key=lambda c: c.id)
-        return rows if limit is None else rows[:limit]
-
-    def iter(self, *, batch_size: int = 1000) -> Iterator[Customer]:
-        """Every customer in id order."""
-        check_batch(batch_size)
-        yield from self.list()
-
-    def by_external_keys(self, keys: Sequence[str]) -> dict[str, str]:
-        """``external_key → customer id`` for the stored keys."""
-        wanted = set(check_ids(keys, "keys"))
-        return {
-            c.external_key: c.id
-            for c in sorted(self._cs().values("customers"), key=lambda c: c.id, reverse=True)
-            if c.external_key is not None and c.external_key in wanted
-        }
-
-    def count(self) -> int:
-        """How many customers are stored."""
-        return len(self._cs().values("customers"))
+__all__ = ["MemoryOpportunityRepository", "history_from_rows"]
 
 
 def history_from_rows(rows: Sequence[StageChange]) -> StageHistory:
@@ -191,11 +69,11 @@ def history_from_rows(rows: Sequence[StageChange]) -> StageHistory:
 class MemoryOpportunityRepository:
     """Opportunities held in memory (see :class:`~crmcore.repositories.OpportunityRepository`)."""
 
-    def __init__(self, uow: MemoryUnitOfWork) -> None:
-        self._uow = uow
+    def __init__(self, session: MemorySession) -> None:
+        self._session = session
 
     def _cs(self) -> ChangeSet:
-        return self._uow._changes()
+        return self._session.changes()
 
     @staticmethod
     def _check(opportunity: object) -> Opportunity:
@@ -209,7 +87,7 @@ class MemoryOpportunityRepository:
         """Store a new opportunity (version 0) with its creation event (made when None)."""
         self._check(opportunity)
         check_new_version(opportunity, "opportunity")
-        created = creation_event(opportunity, event, now=self._uow.now())
+        created = creation_event(opportunity, event, now=self._session.now())
         cs = self._cs()
         if cs.get("opportunities", opportunity.id) is not None:
             raise DuplicateError(f"opportunity {opportunity.id!r} is already stored")
@@ -253,7 +131,7 @@ class MemoryOpportunityRepository:
             Tail.of(old[-1]),
             opportunity,
             list(events),
-            now=self._uow.now(),
+            now=self._session.now(),
             used_request_ids=used,
         )
         stored = attrs.evolve(opportunity, version=new[-1].sequence)
@@ -358,65 +236,3 @@ class MemoryOpportunityRepository:
             and (seen is None or to_micros(e.recorded_at or e.at, "recorded_at") <= seen)
         ]
         return FieldHistory.from_changes(sorted(out, key=lambda e: (e.opportunity_id, e.sequence)))
-
-
-class MemoryDocumentRepository:
-    """Versioned JSON documents held in memory (see :class:`~crmcore.repositories.DocumentRepository`)."""
-
-    def __init__(self, uow: MemoryUnitOfWork) -> None:
-        self._uow = uow
-
-    def _cs(self) -> ChangeSet:
-        return self._uow._changes()
-
-    def put(self, kind: str, key: str, document: Any, *, expected_version: int | None) -> int:
-        """Store a new version; returns its number (1 for a new key)."""
-        check_document_key(kind, key)
-        expected_version = check_expected_version(expected_version)
-        text = dump_document(document)
-        cs = self._cs()
-        versions: tuple[str, ...] = cs.get("documents", (kind, key)) or ()
-        latest = len(versions) if versions else None
-        if latest != expected_version:
-            raise ConcurrencyError(
-                f"document {kind}/{key} is at version {latest}, the write expected "
-                f"{expected_version}; nothing was changed"
-            )
-        cs.put(
-            "documents",
-            (kind, key),
-            (*versions, text),
-            expected=MUST_NOT_EXIST if latest is None else latest,
-        )
-        return len(versions) + 1
-
-    def get(self, kind: str, key: str, *, version: int | None = None) -> tuple[Any, int]:
-        """``(document, version)``: the latest or the given version."""
-        check_document_key(kind, key)
-        versions: tuple[str, ...] = self._cs().get("documents", (kind, key)) or ()
-        if not versions:
-            raise NotFoundError(f"document {kind}/{key} not found")
-        v = len(versions) if version is None else version
-        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= len(versions):
-            raise NotFoundError(f"document {kind}/{key} has no version {version!r}")
-        return json.loads(versions[v - 1]), v
-
-    def keys(self, kind: str) -> builtins.list[str]:
-        """The keys stored for ``kind``, sorted."""
-        check_filters(kind=kind)
-        return sorted(k for (kd, k), _ in self._items() if kd == kind)
-
-    def _items(self) -> builtins.list[tuple[tuple[str, str], Any]]:
-        cs = self._cs()
-        with cs.store.lock:
-            keys = set(cs.store.tables["documents"]) | set(cs.writes["documents"])
-        return [(k, v) for k in keys if (v := cs.get("documents", k)) is not None]
-
-    def delete(self, kind: str, key: str) -> None:
-        """Remove every version of a key."""
-        check_document_key(kind, key)
-        cs = self._cs()
-        versions = cs.get("documents", (kind, key))
-        if not versions:
-            raise NotFoundError(f"document {kind}/{key} not found")
-        cs.put("documents", (kind, key), DELETED, expected=len(versions))
