@@ -290,3 +290,47 @@ def test_a_deal_in_a_stage_the_new_version_split_moves_with_the_old_one() -> Non
         old = load_history(uow, B2B, as_of=later + timedelta(days=1))
     assert stage_conversion(new).reached.tolist() == [1, 1, 1, 0, 1]
     assert stage_conversion(old).reached.tolist() == [1, 1, 1, 1]
+
+
+def _early_pilot() -> StageHistory:
+    """A deal moved under version 2's stages a week before version 2 took effect (a pilot):
+    its time says version 1, which has no "draft"; only its recorded version reads it."""
+    return StageHistory.from_arrays(
+        opportunity_ids=["pilot", "pilot", "pilot", "old", "old"],
+        sequence=[0, 1, 2, 0, 1],
+        from_stage=[None, "lead", "qualified", None, "lead"],
+        to_stage=["lead", "qualified", "draft", "lead", "qualified"],
+        at=["2025-02-20", "2025-02-21", "2025-02-22", "2025-01-02", "2025-01-03"],
+        funnel_versions=[2, 2, 2, 0, 0],  # "old" was stored before schema 4: unknown
+    )
+
+
+def test_the_recorded_funnel_version_reads_a_row_where_its_time_would_not() -> None:
+    h = _early_pilot()
+    out = VERSIONS.translate(h, to=1)
+    assert out.stages[out.to_stage].tolist() == [
+        "lead",
+        "qualified",
+        "proposal",
+        "lead",
+        "qualified",
+    ]
+    # the same rows without their recorded versions: the time says version 1, which lacks "draft"
+    unknown = attrs.evolve(h, funnel_version=np.zeros(len(h), dtype=np.int64))
+    with pytest.raises(ValidationError, match=r"event 2 of opportunity 'pilot' .* -> 'draft'"):
+        VERSIONS.translate(unknown)
+    # versions= given by the caller still wins over what was recorded
+    same = VERSIONS.translate(h, to=1, versions=np.array([2, 2, 2, 1, 1]))
+    assert (same.to_stage == out.to_stage).all()
+
+
+def test_a_recorded_version_the_chain_does_not_have_is_named() -> None:
+    h = attrs.evolve(_early_pilot(), funnel_version=np.array([3, 3, 3, 0, 0], dtype=np.int64))
+    with pytest.raises(
+        ValidationError, match=r"'funnel_version' must be in \[0, 2\].*: 3 at row 0"
+    ):
+        VERSIONS.translate(h)
+    # a recorded version whose stages do not match the row is refused, not guessed
+    wrong = attrs.evolve(_early_pilot(), funnel_version=np.array([1, 1, 1, 0, 0], dtype=np.int64))
+    with pytest.raises(ValidationError, match=r"event 2 of opportunity 'pilot'"):
+        VERSIONS.translate(wrong)

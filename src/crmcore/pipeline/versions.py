@@ -14,11 +14,13 @@ stage history written under any of them in the terms of any one of them:
 * **new history in old terms** -- each new stage becomes the stage it comes
   from (both halves of a split stage become the old stage).
 
-Which version an event was written in: until events carry their funnel
-version, it is read from the event's time -- the newest version valid at
-that time that has the event's stages (so a deal still moving under the old
-stage names after the switch, before it was migrated, reads correctly), or
-given per row (``versions=``).
+Which version an event was written in: the version it was recorded under
+(``StageHistory.funnel_version``, stored with every stage event since schema
+4), or given per row (``versions=``); for an event with no recorded version
+(0: stored before schema 4), it is read from the event's time -- the newest
+version valid at that time that has the event's stages (so a deal still
+moving under the old stage names after the switch, before it was migrated,
+reads correctly).
 
 >>> from datetime import datetime, timezone
 >>> from crmcore.tables import StageHistory
@@ -173,7 +175,8 @@ class FunnelVersions:
         """``history`` (written under any versions) with its stages read in version ``to``'s
         terms (default: the latest); the rows are unchanged otherwise.
 
-        ``versions`` gives each row's funnel version; without it a row is read
+        ``versions`` gives each row's funnel version; without it a row is read in
+        the version recorded with it (``history.funnel_version``, when not 0), else
         in the newest version valid at its time that has its stages. A merge
         of two stages can leave a move from a stage to itself: metrics read
         it as staying in that stage.
@@ -186,16 +189,13 @@ class FunnelVersions:
             [[name in f._by_name for name in labels] + [True] for f in self.versions], dtype=bool
         )  # [version - 1, label code (-1: none)] -> the version has the stage
         if versions is None:
-            upto = self.version_at(history.at)
-            row_v = np.zeros(n, dtype=np.int64)
-            for f in reversed(self.versions):
-                ok = (
-                    (row_v == 0)
-                    & (upto >= f.version)
-                    & known[f.version - 1][history.to_stage]
-                    & known[f.version - 1][history.from_stage]
+            row_v = self._inferred(history, known)
+            recorded = history.funnel_version
+            if recorded is not None and (recorded > 0).any():
+                kept = self._checked(
+                    recorded, known, history, name="funnel_version", unknown_ok=True
                 )
-                row_v[ok] = f.version
+                row_v = np.where(recorded > 0, kept, row_v)
         else:
             row_v = np.asarray(versions)
             if row_v.dtype.kind not in "iu" or row_v.shape != (n,):
@@ -203,21 +203,7 @@ class FunnelVersions:
                     f"'versions' must hold one funnel version per history row ({n}): "
                     f"{show(versions)}"
                 )
-            row_v = row_v.astype(np.int64)
-            bad = (row_v < 1) | (row_v > len(self.versions))
-            if bad.any():
-                raise ValidationError(
-                    f"'versions' must be in [1, {len(self.versions)}]: "
-                    f"{int(row_v[np.argmax(bad)])} at row {int(np.argmax(bad))}"
-                )
-            for f in self.versions:
-                mine = row_v == f.version
-                ok = (
-                    known[f.version - 1][history.to_stage]
-                    & known[f.version - 1][history.from_stage]
-                )
-                if (mine & ~ok).any():
-                    row_v[mine & ~ok] = 0
+            row_v = self._checked(row_v, known, history, name="versions", unknown_ok=False)
         if (row_v == 0).any():
             i = int(np.argmax(row_v == 0))
             code = int(history.opportunity[i])
@@ -247,6 +233,46 @@ class FunnelVersions:
             from_stage=from_code,
             stages=np.array(new_names, dtype=object),
         )
+
+    def _inferred(self, history: StageHistory, known: npt.NDArray[np.bool_]) -> IntArray:
+        """Each row's version read from its time: the newest valid then that has its stages."""
+        upto = self.version_at(history.at)
+        row_v = np.zeros(len(history), dtype=np.int64)
+        for f in reversed(self.versions):
+            ok = (
+                (row_v == 0)
+                & (upto >= f.version)
+                & known[f.version - 1][history.to_stage]
+                & known[f.version - 1][history.from_stage]
+            )
+            row_v[ok] = f.version
+        return row_v
+
+    def _checked(
+        self,
+        given: npt.NDArray[Any],
+        known: npt.NDArray[np.bool_],
+        history: StageHistory,
+        *,
+        name: str,
+        unknown_ok: bool,
+    ) -> IntArray:
+        """Given versions, range-checked (0 allowed as "unknown" when ``unknown_ok``); a row
+        whose stages its version does not have becomes 0 (reported by the caller)."""
+        row_v = given.astype(np.int64)
+        low = 0 if unknown_ok else 1
+        bad = (row_v < low) | (row_v > len(self.versions))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValidationError(
+                f"{name!r} must be in [{low}, {len(self.versions)}] (the versions of funnel "
+                f"{self.latest.name!r}): {int(row_v[i])} at row {i}"
+            )
+        for f in self.versions:
+            mine = row_v == f.version
+            ok = known[f.version - 1][history.to_stage] & known[f.version - 1][history.from_stage]
+            row_v[mine & ~ok] = 0
+        return row_v
 
 
 def _label(labels: list[str], code: Any) -> str | None:
