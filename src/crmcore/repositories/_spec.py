@@ -20,6 +20,11 @@ memory backend its filter and order, and
 >>> parse_query(spec, customer_id=7)
 Traceback (most recent call last):
 crmcore.errors.ValidationError: 'customer_id' must be a string or None: 7
+>>> acquired = TableSpec("customers", object, "customer", time=("acquired_at",),
+...     bounds=("acquired_from", "acquired_to"))
+>>> parse_query(acquired, end="2024-13-01")
+Traceback (most recent call last):
+crmcore.errors.ValidationError: 'acquired_to' must be an ISO 8601 timestamp: '2024-13-01'
 """
 
 from __future__ import annotations
@@ -92,6 +97,9 @@ class TableSpec:
     (not None) is; empty: the table takes no time range."""
     order: tuple[tuple[str, ...], ...] = (("id",),)
     """Order keys; a key of several attributes is the first that is not None (else NEVER)."""
+    bounds: tuple[str, str] = ("start", "end")
+    """What the public ``list()`` calls the range's ``start`` and ``end`` (named by errors),
+    e.g. ``("acquired_from", "acquired_to")``."""
 
     def filter(self, name: str) -> Filter:
         """The filter called ``name``."""
@@ -134,7 +142,7 @@ def parse_query(
         parsed = f.parse(value) if f.parse is not None else check_filter(value, name)
         if parsed is not None:
             values[name] = parsed
-    lo, hi = time_bounds(start, end) if spec.time else (None, None)
+    lo, hi = time_bounds(start, end, names=spec.bounds) if spec.time else (None, None)
     return Query(values, lo, hi)
 
 
