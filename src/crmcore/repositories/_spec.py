@@ -77,6 +77,10 @@ class Filter:
     parse: Callable[[Any], frozenset[Any] | None] | None = None
     flag: bool = False
     """A boolean filter (``open_only``): True keeps the records whose ``attr`` is None."""
+    stored: Callable[[Any], Any] | None = None
+    """How the storage column holds one value of the set ``parse`` makes (None: an enum
+    member as its ``value``, anything else as it is), for the SQL backend's ``IN`` list:
+    a transaction's kind is stored as its ``code``."""
 
     @property
     def column(self) -> str:

@@ -12,6 +12,16 @@
 interactions.customer_id = :customer_id_1 AND interactions.occurred_at < :occurred_at_1
 >>> [str(c) for c in order_by(spec, t)]
 ['interactions.occurred_at', 'interactions.id']
+
+A filter whose column stores something else than the value (``Filter.stored``):
+
+>>> from crmcore.model import TransactionKind
+>>> from crmcore.repositories._spec import parse_kinds_set
+>>> kinds = TableSpec("transactions", object, "transaction",
+...     filters=(Filter("kinds", "kind", parse=parse_kinds_set, stored=lambda k: k.code),))
+>>> [c.right.value for c in where(kinds, sa.table("transactions", sa.column("kind")),
+...                                parse_query(kinds, kinds=["refund", "purchase"]))]
+[[0, 1]]
 """
 
 from __future__ import annotations
@@ -49,7 +59,7 @@ def where(spec: TableSpec, table: Any, query: Query) -> list[Any]:
         if f.flag:
             out.append(col.is_(None))
         elif isinstance(value, frozenset):
-            out.append(col.in_(sorted(_plain(v) for v in value)))
+            out.append(col.in_(sorted((f.stored or _plain)(v) for v in value)))
         else:
             out.append(col == value)
     if query.lo is not None or query.hi is not None:
