@@ -1,0 +1,804 @@
+"""Reminders that become work: reminder rules → planned activities for the owning rep.
+
+:func:`plan_reminders` reads the customers (and, for the rules that need them, the
+purchases and the opportunities) through a unit of work, finds every occasion whose
+reminder falls due in the window ``[as_of's day, + days)``, and adds one planned
+:class:`~crmcore.model.Activity` per occasion:
+
+* **idempotent**: the activity id is a hash of the rule set, the rule, the customer
+  and the occasion (a birthday's date, a deal, the last purchase day of a quiet
+  spell), so running twice, or over overlapping windows, adds nothing new; an
+  activity the rep has done or cancelled since is not planned again;
+* **consent**: a customer without contact consent (``consent.contact``) or erased
+  gets no activity (the reminder is listed as skipped with the reason);
+* **owner**: the customer's owner (a won deal's follow-up: the deal's owner; a
+  renewal: the customer's owner, else the deal's); without one, the rule's team
+  ``queue``; without a queue, skipped ("no owner and no queue");
+* **channel**: the customer's preferred channel (``preferred_channels``, for
+  example learned from the interactions they answer) when the rule allows it and
+  the customer can be reached on it (an e-mail address for e-mail, a phone for
+  phone, call centre and SMS, an address for a letter); else the first of the
+  rule's channels the customer can be reached on; else skipped. An unknown
+  channel in ``preferred_channels`` is an error naming the customer;
+* **explained**: each activity's ``subject`` says why it was made (rule, occasion,
+  figures, channel and why that channel), as does the plan's ``reason`` column.
+
+Dates far away: birthdays recur every year whatever their year (29 February falls
+on 28 February in other years); an anniversary counts from the acquisition, so
+one in the future plans nothing yet; a renewal or follow-up date is planned only
+when its reminder falls due in the window, and never past 9999-12-31.
+
+>>> from datetime import date, datetime, timezone
+>>> from crmcore.model import Customer, Consent, ContactPoint
+>>> from crmcore.repositories import MemoryUnitOfWork
+>>> from crmcore.relationship import Birthday, ReminderRules
+>>> uow = MemoryUnitOfWork()
+>>> rules = ReminderRules(name="bakery", rules=[Birthday(name="birthday", days_ahead=2)])
+>>> with uow:
+...     _ = uow.customers.add(Customer(id="c-1", name="Li Wei", birthday=date(1980, 3, 14),
+...         owner_id="rep-1", consent=Consent(contact=True),
+...         contact_points=[ContactPoint("email", "li@example.com")]))
+...     plan = plan_reminders(uow, rules, as_of="2026-03-12")
+...     again = plan_reminders(uow, rules, as_of="2026-03-12")
+...     uow.commit()
+>>> plan.planned, again.planned, again.existing
+(1, 0, 1)
+>>> a = plan.activities[0]
+>>> a.rep_id, a.kind.value, a.due_at.isoformat()
+('rep-1', 'email', '2026-03-12T09:00:00+00:00')
+>>> print(a.subject)
+Birthday of customer c-1 on 2026-03-14 (rule 'birthday' of 'bakery', 2 days ahead); by email: the first of the rule's channels the customer can be reached on (no preferred channel known)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from crmcore._frames import Columns, Tabular, texts
+from crmcore._results import COUNT, array
+from crmcore.errors import NotFoundError, ValidationError
+from crmcore.model import Activity, ActivityKind, Channel, ContactKind, Customer
+from crmcore.model.transaction import TransactionKind
+from crmcore.options import as_count, as_enum, expect_instance
+from crmcore.relationship._reminder_rules import (
+    Anniversary,
+    Birthday,
+    DormantCustomer,
+    LowPAlive,
+    ReminderRule,
+    ReminderRules,
+    Renewal,
+    WinFollowUp,
+)
+from crmcore.repositories.protocols import expect_unit_of_work
+from crmcore.timestamps import as_datetime
+
+__all__ = ["REMINDER_STATUSES", "ReminderPlan", "plan_reminders", "reminder_activity_id"]
+
+REMINDER_STATUSES = ("planned", "exists", "skipped")
+"""A reminder's status in a plan: a new activity, one stored before, or none (with why)."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MIN_DAY = int(np.datetime64("0001-01-01", "D").astype(np.int64))
+_MAX_DAY = int(np.datetime64("9999-12-31", "D").astype(np.int64))
+
+KIND_OF_CHANNEL: dict[Channel, ActivityKind] = {
+    Channel.PHONE: ActivityKind.CALL,
+    Channel.CALL_CENTER: ActivityKind.CALL,
+    Channel.EMAIL: ActivityKind.EMAIL,
+    Channel.VISIT: ActivityKind.VISIT,
+    Channel.BRANCH: ActivityKind.VISIT,
+    Channel.MEETING: ActivityKind.MEETING,
+}
+"""The activity kind of a channel (the others, such as SMS or a letter, are tasks)."""
+
+
+def reminder_activity_id(rule_set: str, rule: str, customer_id: str, occasion: str) -> str:
+    """The deterministic id of the activity of one reminder: ``"rem-"`` and 32 hex digits of
+    a SHA-256 of the rule set, the rule, the customer and the occasion.
+
+    >>> reminder_activity_id("bakery", "birthday", "c-1", "2026-03-14")
+    'rem-b44d1979406e843fdca7b0ee7058562a'
+    """
+    for name, v in (
+        ("rule_set", rule_set),
+        ("rule", rule),
+        ("customer_id", customer_id),
+        ("occasion", occasion),
+    ):
+        if not isinstance(v, str):
+            raise ValidationError(f"{name!r} must be a string: {v!r}")
+    key = "\x1f".join((rule_set, rule, customer_id, occasion)).encode("utf-8", "surrogatepass")
+    return "rem-" + hashlib.sha256(key).hexdigest()[:32]
+
+
+def _activities(value: Any) -> tuple[Activity, ...]:
+    items = tuple(value)
+    for i, a in enumerate(items):
+        if not isinstance(a, Activity):
+            raise ValidationError(f"'activities[{i}]' must be an Activity: {a!r}")
+    return items
+
+
+@attrs.frozen(eq=False)
+class ReminderPlan(Tabular):
+    """The reminders of one run: one row per occasion found, with its status and reason.
+
+    ``activities`` are the activities added by this run (status ``planned``);
+    ``reason`` explains a planned or existing reminder, or says why one was skipped.
+
+    >>> import numpy as np
+    >>> p = ReminderPlan(ids=np.array([], dtype=object), rules=np.array([], dtype=object),
+    ...     customer_ids=np.array([], dtype=object), occasions=np.array([], dtype=object),
+    ...     due_at=np.array([], dtype="datetime64[us]"), rep_ids=np.array([], dtype=object),
+    ...     channels=np.array([], dtype=object), kinds=np.array([], dtype=object),
+    ...     statuses=np.array([], dtype=object), reasons=np.array([], dtype=object),
+    ...     activities=(), rule_set="bakery", rule_set_version=0, planned=0, existing=0,
+    ...     skipped=0)
+    >>> len(p), p.to_pandas().columns.tolist()[:4]
+    (0, ['id', 'rule', 'customer_id', 'occasion'])
+    """
+
+    ids: npt.NDArray[Any] = attrs.field(validator=array("O"))
+    rules: npt.NDArray[Any] = attrs.field(validator=array("O", length="ids"))
+    customer_ids: npt.NDArray[Any] = attrs.field(validator=array("O", length="ids"))
+    occasions: npt.NDArray[Any] = attrs.field(validator=array("O", length="ids"))
+    due_at: npt.NDArray[np.datetime64] = attrs.field(validator=array("M", length="ids"))
+    rep_ids: npt.NDArray[Any] = attrs.field(validator=array("O", length="ids", scan=False))
+    channels: npt.NDArray[Any] = attrs.field(validator=array("O", length="ids", scan=False))
+    kinds: npt.NDArray[Any] = attrs.field(validator=array("O", length="ids", scan=False))
+    statuses: npt.NDArray[Any] = attrs.field(validator=array("O", length="ids"))
+    reasons: npt.NDArray[Any] = attrs.field(validator=array("O", length="ids"))
+    activities: tuple[Activity, ...] = attrs.field(converter=_activities)
+    rule_set: str = attrs.field()
+    rule_set_version: int = attrs.field(validator=COUNT)
+    planned: int = attrs.field(validator=COUNT)
+    existing: int = attrs.field(validator=COUNT)
+    skipped: int = attrs.field(validator=COUNT)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _columns(self) -> Columns:
+        return {
+            "id": self.ids,
+            "rule": self.rules,
+            "customer_id": self.customer_ids,
+            "occasion": self.occasions,
+            "due_at": self.due_at,
+            "rep_id": self.rep_ids,
+            "channel": self.channels,
+            "kind": self.kinds,
+            "status": self.statuses,
+            "reason": self.reasons,
+        }
+
+    def for_rep(self, rep_id: str) -> list[Activity]:
+        """The activities this run planned for ``rep_id`` (a rep or a team queue), by due time.
+
+        >>> ReminderPlan(ids=np.array([], dtype=object), rules=np.array([], dtype=object),
+        ...     customer_ids=np.array([], dtype=object), occasions=np.array([], dtype=object),
+        ...     due_at=np.array([], dtype="datetime64[us]"), rep_ids=np.array([], dtype=object),
+        ...     channels=np.array([], dtype=object), kinds=np.array([], dtype=object),
+        ...     statuses=np.array([], dtype=object), reasons=np.array([], dtype=object),
+        ...     activities=(), rule_set="b", rule_set_version=0, planned=0, existing=0,
+        ...     skipped=0).for_rep("rep-1")
+        []
+        """
+        if not isinstance(rep_id, str):
+            raise ValidationError(f"'rep_id' must be a string: {rep_id!r}")
+        mine = [a for a in self.activities if a.rep_id == rep_id]
+        return sorted(mine, key=lambda a: (a.due_at or _EPOCH, a.id))
+
+
+# -- the customers as columns -------------------------------------------------------------------
+
+
+@attrs.frozen(eq=False)
+class _Customers:
+    ids: npt.NDArray[Any]
+    owner: list[str | None]
+    segment: list[str | None]
+    contact: npt.NDArray[np.bool_]
+    erased: npt.NDArray[np.bool_]
+    has_email: npt.NDArray[np.bool_]
+    has_phone: npt.NDArray[np.bool_]
+    has_address: npt.NDArray[np.bool_]
+    b_month: npt.NDArray[np.int64]  # 0: no birthday
+    b_day: npt.NDArray[np.int64]
+    b_year: npt.NDArray[np.int64]
+    acq_day: npt.NDArray[np.int64]  # days since 1970; _NONE: unknown
+    index: dict[str, int]
+
+    def row_of(self, ids: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+        """Rows of sorted-or-not ids (-1 where the customer is not stored)."""
+        return np.fromiter((self.index.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+
+
+_NONE = np.iinfo(np.int64).min
+_EMAILS = frozenset({ContactKind.EMAIL})
+_PHONES = frozenset({ContactKind.PHONE, ContactKind.MOBILE})
+
+
+def _read_customers(uow: Any) -> _Customers:
+    ids: list[str] = []
+    owner: list[str | None] = []
+    segment: list[str | None] = []
+    flags: list[int] = []  # bit 0 contact, 1 erased, 2 email, 3 phone, 4 address
+    bmonth: list[int] = []
+    bday: list[int] = []
+    byear: list[int] = []
+    acq: list[int] = []
+    epoch_ord = _EPOCH.toordinal()
+    c: Customer
+    for c in uow.customers.iter(batch_size=10_000):
+        ids.append(c.id)
+        owner.append(c.owner_id)
+        segment.append(c.segment)
+        f = (1 if c.consent.contact else 0) | (2 if c.erased else 0) | (16 if c.address else 0)
+        for cp in c.contact_points:
+            if cp.kind in _EMAILS:
+                f |= 4
+            elif cp.kind in _PHONES:
+                f |= 8
+        flags.append(f)
+        b = c.birthday
+        if b is None:
+            bmonth.append(0)
+            bday.append(0)
+            byear.append(0)
+        else:
+            bmonth.append(b.month)
+            bday.append(b.day)
+            byear.append(b.year)
+        a = c.acquired_at
+        acq.append(_NONE if a is None else a.toordinal() - epoch_ord)
+    fl = np.array(flags, dtype=np.int64)
+    id_arr = texts(ids)
+    return _Customers(
+        ids=id_arr,
+        owner=owner,
+        segment=segment,
+        contact=(fl & 1) != 0,
+        erased=(fl & 2) != 0,
+        has_email=(fl & 4) != 0,
+        has_phone=(fl & 8) != 0,
+        has_address=(fl & 16) != 0,
+        b_month=np.array(bmonth, dtype=np.int64),
+        b_day=np.array(bday, dtype=np.int64),
+        b_year=np.array(byear, dtype=np.int64),
+        acq_day=np.array(acq, dtype=np.int64),
+        index={cid: i for i, cid in enumerate(ids)},
+    )
+
+
+# -- occasions ----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Found:
+    """Occasions of one rule: customer rows, due days, occasion texts and explanations."""
+
+    rows: npt.NDArray[np.int64]
+    due: npt.NDArray[np.int64]
+    occasions: list[str]
+    because: list[str]
+    opportunity_ids: list[str | None]
+    reps: list[str | None]  # the rep the occasion names (a deal's owner), None: the customer's
+
+
+def _day_text(day: int) -> str:
+    return str(np.datetime64(int(day), "D"))
+
+
+def _yearly(
+    months: npt.NDArray[np.int64],
+    days: npt.NDArray[np.int64],
+    lo: int,
+    hi: int,
+    ahead: int,
+) -> Iterator[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+    """For each year whose occasions can fall due in ``[lo, hi)``: (year, positions, occasion
+    days) of the month/day pairs whose reminder (``ahead`` days before) is due then."""
+    y0 = int(str(np.datetime64(lo, "D"))[:4]) if lo > _MIN_DAY else 1
+    y1 = int(str(np.datetime64(min(hi - 1 + ahead, _MAX_DAY), "D"))[:4])
+    for year in range(max(y0, 1), min(y1, 9999) + 1):
+        start = np.datetime64(f"{year:04d}-01", "M") + (months - 1)
+        first = start.astype("datetime64[D]").astype(np.int64)
+        nxt = (start + 1).astype("datetime64[D]").astype(np.int64)
+        occ = first + np.minimum(days, nxt - first) - 1
+        due = occ - ahead
+        pos = np.flatnonzero((due >= lo) & (due < hi))
+        if len(pos):
+            yield year, pos, occ[pos]
+
+
+def _birthdays(rule: Birthday, cs: _Customers, lo: int, hi: int, set_name: str) -> _Found:
+    has = np.flatnonzero(cs.b_month > 0)
+    rows, dues, occs, why = [], [], [], []
+    for year, pos, occ in _yearly(cs.b_month[has], cs.b_day[has], lo, hi, rule.days_ahead):
+        born = cs.b_year[has[pos]] <= year  # no birthday before the birth
+        r, occ = has[pos[born]], occ[born]
+        rows.append(r)
+        dues.append(occ - rule.days_ahead)
+        for i, o in zip(r.tolist(), occ.tolist(), strict=True):
+            text = _day_text(o)
+            occs.append(text)
+            why.append(
+                f"Birthday of customer {cs.ids[i]} on {text} ({_of(rule, set_name)}, "
+                f"{_days(rule.days_ahead)} ahead)"
+            )
+    return _found(rows, dues, occs, why)
+
+
+def _anniversaries(rule: Anniversary, cs: _Customers, lo: int, hi: int, set_name: str) -> _Found:
+    has = np.flatnonzero(cs.acq_day != _NONE)
+    acq = cs.acq_day[has].astype("datetime64[D]")
+    years = acq.astype("datetime64[Y]")
+    months = (acq.astype("datetime64[M]") - years.astype("datetime64[M]")).astype(np.int64) + 1
+    days = (acq - acq.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1
+    acq_year = years.astype(np.int64) + 1970
+    wanted = set(rule.years)
+    rows, dues, occs, why = [], [], [], []
+    for year, pos, occ in _yearly(months, days, lo, hi, rule.days_ahead):
+        n = year - acq_year[pos]
+        keep = n >= 1
+        if wanted:
+            keep &= np.isin(n, list(wanted))
+        r, o_days, n = has[pos[keep]], occ[keep], n[keep]
+        rows.append(r)
+        dues.append(o_days - rule.days_ahead)
+        for i, o, k in zip(r.tolist(), o_days.tolist(), n.tolist(), strict=True):
+            text = _day_text(o)
+            occs.append(text)
+            why.append(
+                f"{_ordinal(k)} anniversary of the relationship with customer {cs.ids[i]} "
+                f"on {text} ({_of(rule, set_name)}, {_days(rule.days_ahead)} ahead)"
+            )
+    return _found(rows, dues, occs, why)
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _days(n: int) -> str:
+    return f"{n} day" + ("" if n == 1 else "s")
+
+
+def _of(rule: ReminderRule, set_name: str) -> str:
+    return f"rule {rule.name!r} of {set_name!r}"
+
+
+def _found(
+    rows: list[Any],
+    dues: list[Any],
+    occs: list[str],
+    why: list[str],
+    opps: list[str | None] | None = None,
+    reps: list[str | None] | None = None,
+) -> _Found:
+    r = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64)
+    d = np.concatenate(dues).astype(np.int64) if dues else np.zeros(0, np.int64)
+    return _Found(r, d, occs, why, opps or [None] * len(occs), reps or [None] * len(occs))
+
+
+def _deals(
+    rule: Renewal | WinFollowUp,
+    cs: _Customers,
+    opportunities: list[Any],
+    lo: int,
+    hi: int,
+    set_name: str,
+    skipped: list[tuple[ReminderRule, str, str, str, int]],
+) -> _Found:
+    rows, dues, occs, why, opps, reps = [], [], [], [], [], []
+    epoch_ord = _EPOCH.toordinal()
+    for o in opportunities:
+        row = cs.index.get(o.customer_id, -1)
+        if isinstance(rule, WinFollowUp):
+            if o.closed_at is None or o.stage not in rule.won_stages:
+                continue
+            won = o.closed_at.toordinal() - epoch_ord
+            due = won + rule.after_days
+            occasion = o.id
+            because = (
+                f"Follow-up {_days(rule.after_days)} after deal {o.id} of customer "
+                f"{o.customer_id} was won on {_day_text(won)} ({_of(rule, set_name)})"
+            )
+            rep: str | None = o.owner_id
+        else:
+            value = o.custom.get(rule.field)
+            if value is None:
+                continue
+            try:
+                renew = int(np.datetime64(str(value), "D").astype(np.int64))
+                ok = isinstance(value, str) and len(value) == 10
+            except ValueError:
+                ok = False
+            if not ok:
+                reason = (
+                    f"deal {o.id}: custom field {rule.field!r} is not an ISO date "
+                    f"(YYYY-MM-DD): {value!r}"
+                )
+                skipped.append((rule, o.customer_id, f"{o.id}@{value}", reason, lo))
+                continue
+            due = renew - rule.days_ahead
+            occasion = f"{o.id}@{_day_text(renew)}"
+            because = (
+                f"Renewal of deal {o.id} of customer {o.customer_id} on {_day_text(renew)} "
+                f"({_of(rule, set_name)}, {_days(rule.days_ahead)} ahead)"
+            )
+            rep = None if row >= 0 and cs.owner[row] else o.owner_id
+        if not lo <= due < hi or due > _MAX_DAY:
+            continue
+        if row < 0:
+            skipped.append((rule, o.customer_id, occasion, "the customer is not stored", due))
+            continue
+        rows.append(row)
+        dues.append(due)
+        occs.append(occasion)
+        why.append(because)
+        opps.append(o.id)
+        reps.append(rep)
+    return _Found(
+        np.array(rows, dtype=np.int64), np.array(dues, dtype=np.int64), occs, why, opps, reps
+    )
+
+
+@attrs.frozen(eq=False)
+class _Purchases:
+    rows: npt.NDArray[np.int64]  # customer row per log customer (-1: not stored)
+    last: npt.NDArray[np.int64]  # last purchase day per log customer
+    gaps: npt.NDArray[np.int64]  # gaps between purchase days, grouped by customer, sorted
+    gap_start: npt.NDArray[np.int64]  # where each log customer's gaps start in ``gaps``
+    gap_count: npt.NDArray[np.int64]
+    revenue: npt.NDArray[np.float64]
+    log: Any
+
+
+def _purchases(uow: Any, cs: _Customers, as_of_day: int) -> _Purchases:
+    log = uow.transactions.read_log(kinds=[TransactionKind.PURCHASE])
+    end = np.datetime64(as_of_day + 1, "D").astype("datetime64[us]")
+    if len(log) and log.time.max() >= end:
+        log = log.take(np.flatnonzero(log.time < end))
+    n = len(log.customer_ids)
+    day = log.time.astype("datetime64[D]").astype(np.int64)
+    cust = log.customer.astype(np.int64)
+    # distinct purchase days per customer (the log is ordered by customer, then time)
+    new = np.ones(len(day), dtype=bool)
+    new[1:] = (cust[1:] != cust[:-1]) | (day[1:] != day[:-1])
+    dc, dd = cust[new], day[new]
+    last = np.full(n, _NONE, dtype=np.int64)
+    last[dc] = dd  # the last write per customer is its latest day
+    same = np.zeros(len(dd), dtype=bool)
+    same[1:] = dc[1:] == dc[:-1]
+    gaps = (dd[1:] - dd[:-1])[same[1:]]
+    gc = dc[1:][same[1:]]
+    order = np.lexsort((gaps, gc))
+    gaps, gc = gaps[order], gc[order]
+    count = np.bincount(gc, minlength=n).astype(np.int64)
+    start = np.concatenate(([0], np.cumsum(count)[:-1])).astype(np.int64)
+    revenue = np.asarray(np.bincount(cust, weights=log.amount, minlength=n), dtype=np.float64)
+    rows = cs.row_of(log.customer_ids)
+    return _Purchases(rows, last, gaps, start, count, revenue, log)
+
+
+def _dormant(
+    rule: DormantCustomer, cs: _Customers, p: _Purchases, lo: int, hi: int, set_name: str
+) -> _Found:
+    ok = (p.gap_count >= rule.min_gaps) & (p.rows >= 0)
+    idx = np.flatnonzero(ok)
+    k = np.floor(rule.quantile * (p.gap_count[idx] - 1)).astype(np.int64)
+    usual = p.gaps[p.gap_start[idx] + k]
+    limit = np.floor(rule.factor * usual).astype(np.int64)
+    due = np.maximum(p.last[idx] + limit + 1, lo)  # quiet beyond factor x usual from this day
+    sel = np.flatnonzero(due < hi)
+    idx, usual, due = idx[sel], usual[sel], due[sel]
+    occs, why = [], []
+    pct = f"{rule.quantile:.0%}"
+    for j, u, g in zip(idx.tolist(), usual.tolist(), p.gap_count[idx].tolist(), strict=True):
+        last = _day_text(int(p.last[j]))
+        occs.append(last)
+        quiet = hi - 1 - int(p.last[j])
+        why.append(
+            f"No purchase since {last} ({_days(quiet)} by the end of the window); customer "
+            f"{p.log.customer_ids[j]}'s usual gap is {_days(int(u))} (the {pct} quantile of "
+            f"{g} gaps), quiet beyond {rule.factor:g}x it ({_of(rule, set_name)})"
+        )
+    return _found([p.rows[idx]], [due], occs, why)
+
+
+def _low_p_alive(
+    rule: LowPAlive,
+    cs: _Customers,
+    p: _Purchases,
+    lo: int,
+    hi: int,
+    set_name: str,
+    model: Any,
+    values: Mapping[str, float] | None,
+) -> _Found:
+    from crmcore.valuation import PurchaseModel, summarize_transactions
+
+    if model is None or not isinstance(model, PurchaseModel):
+        raise ValidationError(
+            f"rule {rule.name!r} ({type(rule).__name__}) needs 'model', a fitted purchase "
+            f"model (BG/NBD, Pareto/NBD, ...): {model!r}"[:300]
+        )
+    if len(p.log) == 0:
+        return _found([], [], [], [])
+    summary = summarize_transactions(
+        p.log, time_unit=cast(Any, model.time_unit or "D"), observation_end=np.datetime64(lo, "D")
+    )
+    alive = np.asarray(model.probability_alive(summary), dtype=np.float64)
+    # summary rows are the log customers with a purchase, in log order
+    pos = np.searchsorted(p.log.customer_ids, summary.customer_ids)
+    if values is None:
+        worth = p.revenue[pos]
+        what = "purchase revenue"
+    else:
+        worth = np.array([values.get(i, math.nan) for i in summary.customer_ids], dtype=float)
+        what = "value"
+    hit = (alive < rule.below) & (worth >= rule.min_value) & (p.rows[pos] >= 0)
+    sel = np.flatnonzero(hit)
+    occs, why = [], []
+    for j in sel.tolist():
+        last = _day_text(int(p.last[pos[j]]))
+        occs.append(last)
+        why.append(
+            f"P(alive) of customer {summary.customer_ids[j]} is {alive[j]:.3f} < {rule.below:g} "
+            f"with a {what} of {worth[j]:,.2f} >= {rule.min_value:,.2f}; last purchase {last} "
+            f"({_of(rule, set_name)})"
+        )
+    return _found([p.rows[pos[sel]]], [np.full(len(sel), lo)], occs, why)
+
+
+# -- from occasions to activities ----------------------------------------------------------------
+
+_REACH = {
+    Channel.EMAIL: "has_email",
+    Channel.PHONE: "has_phone",
+    Channel.CALL_CENTER: "has_phone",
+    Channel.SMS: "has_phone",
+    Channel.LETTER: "has_address",
+}
+"""Which contact data a channel needs (the others need none)."""
+
+
+def _reachable(cs: _Customers, row: int, ch: Channel) -> bool:
+    need = _REACH.get(ch)
+    return need is None or bool(getattr(cs, need)[row])
+
+
+def _channel(
+    rule: ReminderRule, cs: _Customers, row: int, preferred: Channel | None
+) -> tuple[Channel | None, str]:
+    allowed = rule.channels
+    if preferred is not None and preferred in allowed and _reachable(cs, row, preferred):
+        return preferred, "the customer's preferred channel"
+    if preferred is None:
+        note = "no preferred channel known"
+    elif preferred not in allowed:
+        note = f"the preferred channel {preferred.value} is not one of the rule's"
+    else:
+        note = f"no contact data for the preferred channel {preferred.value}"
+    for ch in allowed:
+        if _reachable(cs, row, ch):
+            return ch, f"the first of the rule's channels the customer can be reached on ({note})"
+    return None, (
+        f"no contact data for any of the rule's channels "
+        f"({', '.join(c.value for c in allowed)}); {note}"
+    )
+
+
+def _preferences(preferred: Mapping[str, Any] | None) -> dict[str, Channel]:
+    if preferred is None:
+        return {}
+    if not isinstance(preferred, Mapping):
+        raise ValidationError(
+            f"'preferred_channels' must map customer ids to channels: {type(preferred).__name__}"
+        )
+    out: dict[str, Channel] = {}
+    for cid, ch in preferred.items():
+        if not isinstance(cid, str):
+            raise ValidationError(f"'preferred_channels' keys must be customer ids: {cid!r}")
+        out[cid] = as_enum(ch, Channel, name=f"preferred_channels[{cid!r}]")
+    return out
+
+
+def _values(values: Mapping[str, Any] | None) -> dict[str, float] | None:
+    if values is None:
+        return None
+    if not isinstance(values, Mapping):
+        raise ValidationError(f"'values' must map customer ids to numbers: {type(values).__name__}")
+    out: dict[str, float] = {}
+    for cid, v in values.items():
+        if not isinstance(cid, str) or isinstance(v, bool) or not isinstance(v, int | float):
+            raise ValidationError(f"'values' must map customer ids to numbers: {cid!r}: {v!r}")
+        if not math.isfinite(float(v)):
+            raise ValidationError(f"'values[{cid!r}]' must be a finite number: {v!r}")
+        out[cid] = float(v)
+    return out
+
+
+def plan_reminders(
+    uow: Any,
+    rules: ReminderRules,
+    *,
+    as_of: Any,
+    days: int = 1,
+    preferred_channels: Mapping[str, Any] | None = None,
+    model: Any = None,
+    values: Mapping[str, Any] | None = None,
+    write: bool = True,
+) -> ReminderPlan:
+    """Plan the reminders of ``rules`` falling due in ``[as_of's day, + days)`` (see the module
+    docstring); with ``write`` (the default) add the new activities to ``uow.activities``
+    (the caller commits). ``model`` (a fitted purchase model) is needed by
+    :class:`~crmcore.relationship.LowPAlive` rules, ``values`` (customer id → value, such as
+    CLV) optional for them.
+
+    >>> from crmcore.repositories import MemoryUnitOfWork
+    >>> from crmcore.relationship import Birthday, ReminderRules
+    >>> with MemoryUnitOfWork() as uow:
+    ...     plan_reminders(uow, ReminderRules(name="r", rules=[Birthday(name="b")]),
+    ...                    as_of="2026-01-01", days=0)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'days' must be >= 1: 0
+    """
+    uow = expect_unit_of_work(uow)
+    expect_instance(rules, ReminderRules, name="rules")
+    at = as_datetime(as_of, name="as_of")
+    days = as_count(days, name="days", low=1, high=3660)
+    if not isinstance(write, bool):
+        raise ValidationError(f"'write' must be True or False: {write!r}")
+    prefs = _preferences(preferred_channels)
+    vals = _values(values)
+    lo = at.toordinal() - _EPOCH.toordinal()
+    hi = min(lo + days, _MAX_DAY + 1)
+    cs = _read_customers(uow)
+    kinds = {type(r) for r in rules.rules}
+    purchases = (
+        _purchases(uow, cs, lo) if kinds & {DormantCustomer, LowPAlive} and len(cs.ids) else None
+    )
+    deals = uow.opportunities.list() if kinds & {Renewal, WinFollowUp} else []
+    skipped_early: list[tuple[ReminderRule, str, str, str, int]] = []
+    rows_out: list[tuple[Any, ...]] = []
+    new: list[Activity] = []
+    for rule in rules.rules:
+        found = _occasions(
+            rule, cs, purchases, deals, lo, hi, rules.name, model, vals, skipped_early
+        )
+        _finish(rule, rules.name, cs, found, prefs, uow, rows_out, new)
+    for rule, cid, occasion, reason, day in skipped_early:
+        aid = reminder_activity_id(rules.name, rule.name, cid, occasion)
+        due = _EPOCH + timedelta(days=day, hours=rule.hour)
+        rows_out.append((aid, rule.name, cid, occasion, due, None, None, None, "skipped", reason))
+    if write and new:
+        uow.activities.add_many(new)
+    return _plan(rows_out, new, rules)
+
+
+def _occasions(
+    rule: ReminderRule,
+    cs: _Customers,
+    purchases: _Purchases | None,
+    deals: list[Any],
+    lo: int,
+    hi: int,
+    set_name: str,
+    model: Any,
+    values: dict[str, float] | None,
+    skipped: list[tuple[ReminderRule, str, str, str, int]],
+) -> _Found:
+    if isinstance(rule, Birthday):
+        return _birthdays(rule, cs, lo, hi, set_name)
+    if isinstance(rule, Anniversary):
+        return _anniversaries(rule, cs, lo, hi, set_name)
+    if isinstance(rule, Renewal | WinFollowUp):
+        return _deals(rule, cs, deals, lo, hi, set_name, skipped)
+    if purchases is None:
+        return _found([], [], [], [])
+    if isinstance(rule, DormantCustomer):
+        return _dormant(rule, cs, purchases, lo, hi, set_name)
+    return _low_p_alive(rule, cs, purchases, lo, hi, set_name, model, values)
+
+
+def _finish(
+    rule: ReminderRule,
+    set_name: str,
+    cs: _Customers,
+    found: _Found,
+    prefs: dict[str, Channel],
+    uow: Any,
+    out: list[tuple[Any, ...]],
+    new: list[Activity],
+) -> None:
+    if len(found.rows) == 0:
+        return
+    rows = found.rows
+    keep = np.ones(len(rows), dtype=bool)
+    if rule.segments:
+        seg = set(rule.segments)
+        keep = np.fromiter((cs.segment[r] in seg for r in rows.tolist()), bool, len(rows))
+    get = uow.activities.get
+    ids = cs.ids
+    for j in np.flatnonzero(keep).tolist():
+        row = int(rows[j])
+        cid = ids[row]
+        occasion = found.occasions[j]
+        aid = reminder_activity_id(set_name, rule.name, cid, occasion)
+        due_day = int(found.due[j])
+        due = _EPOCH + timedelta(days=due_day, hours=rule.hour)
+        base = (aid, rule.name, cid, occasion, due)
+        if cs.erased[row]:
+            out.append((*base, None, None, None, "skipped", "the customer's data was erased"))
+            continue
+        if not cs.contact[row]:
+            out.append((*base, None, None, None, "skipped", "no contact consent"))
+            continue
+        rep = found.reps[j] or cs.owner[row] or rule.queue
+        if rep is None:
+            out.append((*base, None, None, None, "skipped", "no owner and no queue"))
+            continue
+        ch, how = _channel(rule, cs, row, prefs.get(cid))
+        if ch is None:
+            out.append((*base, rep, None, None, "skipped", how))
+            continue
+        kind = rule.kind or KIND_OF_CHANNEL.get(ch, ActivityKind.TASK)
+        owner_note = "" if rep == (found.reps[j] or cs.owner[row]) else f"; team queue {rep}"
+        reason = f"{found.because[j]}; by {ch.value}: {how}{owner_note}"
+        try:
+            get(aid)
+        except NotFoundError:
+            pass
+        else:
+            out.append((*base, rep, ch.value, kind.value, "exists", reason))
+            continue
+        new.append(
+            Activity(
+                id=aid,
+                kind=kind,
+                rep_id=rep,
+                customer_id=cid,
+                opportunity_id=found.opportunity_ids[j],
+                subject=reason,
+                due_at=due,
+            )
+        )
+        out.append((*base, rep, ch.value, kind.value, "planned", reason))
+
+
+def _plan(rows: list[tuple[Any, ...]], new: list[Activity], rules: ReminderRules) -> ReminderPlan:
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 10
+    us = timedelta(microseconds=1)
+    due = np.array([(d - _EPOCH) // us for d in cols[4]], dtype=np.int64).view("datetime64[us]")
+    statuses = texts(cols[8])
+    return ReminderPlan(
+        ids=texts(cols[0]),
+        rules=texts(cols[1]),
+        customer_ids=texts(cols[2]),
+        occasions=texts(cols[3]),
+        due_at=due,
+        rep_ids=texts(cols[5]),
+        channels=texts(cols[6]),
+        kinds=texts(cols[7]),
+        statuses=statuses,
+        reasons=texts(cols[9]),
+        activities=tuple(new),
+        rule_set=rules.name,
+        rule_set_version=rules.version,
+        planned=int(np.count_nonzero(statuses == "planned")),
+        existing=int(np.count_nonzero(statuses == "exists")),
+        skipped=int(np.count_nonzero(statuses == "skipped")),
+    )
