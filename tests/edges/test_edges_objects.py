@@ -353,9 +353,9 @@ def test_alert_numbers_beyond_a_float_are_refused_by_name() -> None:
         (lambda u: u.customers.by_external_keys(None), "keys"),
         (lambda u: u.customers.find({}), "customer_id"),
         (lambda u: u.customers.add_many(None), "customers"),
-        (lambda u: u.interactions.add_many("i-1"), "records"),
+        (lambda u: u.interactions.add_many("i-1"), "interactions"),
         (lambda u: u.opportunities.history(None), "opportunity_id"),
-        (lambda u: u.interactions.get(["i-1"]), "record_id"),
+        (lambda u: u.interactions.get(["i-1"]), "interaction_id"),
     ],
 )
 def test_text_filters_are_refused_alike_by_every_backend(

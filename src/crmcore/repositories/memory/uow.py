@@ -10,16 +10,23 @@ from typing import Self
 from crmcore.errors import RepositoryError
 from crmcore.options import expect_instance
 from crmcore.repositories._events import Clock, check_clock, clock_now
+from crmcore.repositories._records import (
+    Activities,
+    Costs,
+    Interactions,
+    Surveys,
+    Transactions,
+)
 from crmcore.repositories.memory._customers import MemoryCustomerRepository
 from crmcore.repositories.memory._documents import MemoryDocumentRepository
 from crmcore.repositories.memory._erasure import MemoryEraser
 from crmcore.repositories.memory._opportunities import MemoryOpportunityRepository
 from crmcore.repositories.memory._records import (
-    MemoryActivityRepository,
-    MemoryCostRepository,
-    MemoryInteractionRepository,
-    MemorySurveyRepository,
-    MemoryTransactionRepository,
+    MemoryActivityStore,
+    MemoryCostStore,
+    MemoryInteractionStore,
+    MemorySurveyStore,
+    MemoryTransactionStore,
 )
 from crmcore.repositories.memory._session import MemorySession
 from crmcore.repositories.memory._store import ChangeSet, MemoryStore
@@ -73,12 +80,16 @@ class MemoryUnitOfWork:
         self.session: MemorySession = _Session(self)
         """What the repositories use of this unit of work (:class:`~crmcore.repositories.memory._session.MemorySession`)."""
         self.customers: CustomerRepository = MemoryCustomerRepository(self.session)
-        self.interactions: InteractionRepository = MemoryInteractionRepository(self.session)
-        self.transactions: TransactionRepository = MemoryTransactionRepository(self.session)
+        self.interactions: InteractionRepository = Interactions(
+            MemoryInteractionStore(self.session)
+        )
+        self.transactions: TransactionRepository = Transactions(
+            MemoryTransactionStore(self.session)
+        )
         self.opportunities: OpportunityRepository = MemoryOpportunityRepository(self.session)
-        self.activities: ActivityRepository = MemoryActivityRepository(self.session)
-        self.surveys: SurveyRepository = MemorySurveyRepository(self.session)
-        self.costs: CostRepository = MemoryCostRepository(self.session)
+        self.activities: ActivityRepository = Activities(MemoryActivityStore(self.session))
+        self.surveys: SurveyRepository = Surveys(MemorySurveyStore(self.session))
+        self.costs: CostRepository = Costs(MemoryCostStore(self.session))
         self.documents: DocumentRepository = MemoryDocumentRepository(self.session)
 
     def now(self) -> datetime:

@@ -1,26 +1,33 @@
-"""SQL repositories of the append-only records: interactions, activities, surveys, costs."""
+"""SQL stores of the append-only records (interactions, activities, surveys, costs; the
+transactions' in :mod:`._transactions`): the backend parts of
+:mod:`crmcore.repositories._records`, which checks every argument.
+
+A store maps a record to its row and back, and selects with
+:func:`~crmcore.repositories.sql._query.where` and
+:func:`~crmcore.repositories.sql._query.order_by` of its table's spec; ``stream`` pages
+through the table by keyset (one bounded query per batch).
+
+>>> from crmcore.repositories import SqlUnitOfWork
+>>> from crmcore.repositories._records import Costs
+>>> uow = SqlUnitOfWork.from_url("sqlite://")
+>>> costs = Costs(SqlCostStore(uow.session))
+>>> with uow:
+...     costs.list(category="support")
+[]
+"""
 
 from __future__ import annotations
 
 import builtins
 import functools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
 import sqlalchemy as sa
 
-from crmcore.errors import NotFoundError
-from crmcore.model import Activity, Channel, CostEntry, Interaction, SurveyResponse
-from crmcore.repositories._args import (
-    check_batch,
-    check_filters,
-    check_iterable,
-    check_limit,
-    check_lookup,
-    parse_channels,
-    time_bounds,
-)
+from crmcore.errors import DuplicateError
+from crmcore.model import Activity, CostEntry, Interaction, SurveyResponse
 from crmcore.repositories._codec import (
     from_e6,
     from_micros,
@@ -28,143 +35,144 @@ from crmcore.repositories._codec import (
     to_e6,
     to_micros,
 )
-from crmcore.repositories._writes import check_record
-from crmcore.repositories.sql import schema
+from crmcore.repositories._records import ACTIVITIES, COSTS, INTERACTIONS, SURVEYS, R
+from crmcore.repositories._spec import Query, TableSpec
 from crmcore.repositories.sql._prepared import Prepared, fetch_one
+from crmcore.repositories.sql._query import order_by, range_conditions, where
 
 if TYPE_CHECKING:
     from crmcore.repositories.sql._session import SqlSession
 
 __all__ = [
-    "SqlActivityRepository",
-    "SqlCostRepository",
-    "SqlInteractionRepository",
-    "SqlSurveyRepository",
-    "SqlTable",
+    "SqlActivityStore",
+    "SqlCostStore",
+    "SqlInteractionStore",
+    "SqlRecordStore",
+    "SqlSurveyStore",
     "in_range",
 ]
 
-R = TypeVar("R")
-_NEVER = -(2**62)
+in_range = range_conditions
+"""Conditions of the half-open range ``[lo, hi)`` on an integer time column (the name the
+other SQL repositories import; :func:`~crmcore.repositories.sql._query.range_conditions`)."""
 
-
-def in_range(column: Any, lo: int | None, hi: int | None) -> list[Any]:
-    """Conditions of the half-open range ``[lo, hi)`` on an int time column."""
-    out: list[Any] = []
-    if lo is not None:
-        out.append(column >= lo)
-    if hi is not None:
-        out.append(column < hi)
-    return out
+_CHUNK = 500  # ids per IN (...) list
 
 
 def _opt_time(v: int | None) -> datetime | None:
     return None if v is None else from_micros(v)
 
 
-class SqlTable(Generic[R]):
-    """Add / get / replace / select / keyset iteration over one table of records."""
+def _after(keys: Sequence[Any], last: Sequence[Any]) -> Any:
+    """The rows after ``last`` in the order of ``keys`` (keyset pagination)."""
+    head, value = keys[0], last[0]
+    if len(keys) == 1:
+        return head > value
+    return sa.or_(head > value, sa.and_(head == value, _after(keys[1:], last[1:])))
 
-    table: sa.Table
-    kind: type[Any]
-    label: str
+
+class SqlRecordStore(Generic[R]):
+    """A :class:`~crmcore.repositories._records.RecordStore` over one table of the session's
+    namespace; a subclass names its spec and maps records to rows (``_row``) and back (``_obj``)."""
+
+    spec: ClassVar[TableSpec]
 
     def __init__(self, session: SqlSession) -> None:
         self._session = session
-        # the class attribute is the default namespace's table: take the unit of work's
-        self.table = session.namespace.tables[self.table.info["base"]]
+        self.table: sa.Table = session.namespace.tables[self.spec.table]
+        self._label = self.spec.label
+        self._order = order_by(self.spec, self.table)
 
-    # subclasses say how a record maps to a row and back, and the order of lists
     def _row(self, record: R) -> dict[str, Any]:
         raise NotImplementedError
 
     def _obj(self, row: Any) -> R:
         raise NotImplementedError
 
-    def _order(self) -> list[Any]:
-        raise NotImplementedError
-
-    def _check(self, record: object) -> R:
-        return cast(R, check_record(record, self.kind))
-
     @functools.cached_property
     def _by_id(self) -> Prepared:
         """The row by id, prepared once (:mod:`._prepared`)."""
         return Prepared(sa.select(self.table).where(self.table.c.id == sa.bindparam("id")))
 
-    def add(self, record: R) -> R:
-        """Store a new record; a stored id raises DuplicateError."""
-        row = self._row(self._check(record))
-        with self._session.writing(f"adding {self.label} {row['id']!r}") as conn:
-            conn.execute(sa.insert(self.table), [row])
-        return record
-
-    def add_many(self, records: Iterable[R]) -> int:
-        """Store new records in bulk; any duplicate → DuplicateError and none is stored."""
-        rows = [self._row(self._check(r)) for r in check_iterable(records, "records")]
-        if not rows:
-            return 0
+    def insert(self, records: Sequence[R]) -> str | None:
+        """Insert the rows, ``batch_size`` per statement, in one savepoint."""
+        rows = [self._row(r) for r in records]
+        if len(rows) == 1:
+            what = f"adding {self._label} {rows[0]['id']!r}"
+        else:
+            what = f"adding {len(rows)} {self._label} records"
         step = self._session.batch_size
-        with self._session.writing(f"adding {len(rows)} {self.label} records") as conn:
-            for i in range(0, len(rows), step):
-                conn.execute(sa.insert(self.table), rows[i : i + step])
-        return len(rows)
+        try:
+            with self._session.writing(what) as conn:
+                for i in range(0, len(rows), step):
+                    conn.execute(sa.insert(self.table), rows[i : i + step])
+        except DuplicateError:
+            clash = self.stored_among([r["id"] for r in rows])
+            if clash is None:
+                raise
+            return clash
+        return None
 
-    def get(self, record_id: str) -> R:
-        """The record, or NotFoundError."""
-        check_lookup(record_id, "record_id")
-        with self._session.reading(f"reading {self.label} {record_id!r}") as conn:
+    def stored_among(self, ids: Sequence[str]) -> str | None:
+        """After a unique violation: the first of ``ids`` that is stored (the clash the front
+        names), or None (a row this block cannot see: the caller raises the violation)."""
+        c = self.table.c
+        found: set[str] = set()
+        with self._session.reading(f"looking up the {self._label} ids") as conn:
+            wanted = sorted(set(ids))
+            for i in range(0, len(wanted), _CHUNK):
+                q = sa.select(c.id).where(c.id.in_(wanted[i : i + _CHUNK]))
+                found.update(conn.execute(q).scalars())
+        return next((rid for rid in ids if rid in found), None)
+
+    def fetch(self, record_id: str) -> R | None:
+        """The row by id as a record, or None."""
+        with self._session.reading(f"reading {self._label} {record_id!r}") as conn:
             row = fetch_one(conn, self._by_id, {"id": record_id})
-        if row is None:
-            raise NotFoundError(f"{self.label} {record_id!r} not found")
-        return self._obj(row)
+        return None if row is None else self._obj(row)
 
-    def replace(self, record: R) -> R:
-        """Overwrite a stored record with the same id (privacy erasure, corrections)."""
-        row = self._row(self._check(record))
+    def overwrite(self, record: R) -> bool:
+        """One ``UPDATE`` by id; False when it matched no row."""
+        row = self._row(record)
         rid = row.pop("id")
-        with self._session.writing(f"replacing {self.label} {rid!r}") as conn:
+        with self._session.writing(f"replacing {self._label} {rid!r}") as conn:
             n = conn.execute(
                 sa.update(self.table).where(self.table.c.id == rid).values(**row)
             ).rowcount
-        if n == 0:
-            raise NotFoundError(f"{self.label} {rid!r} not found")
-        return record
+        return bool(n)
 
-    def _select(self, where: Sequence[Any], limit: int | None) -> builtins.list[R]:
-        limit = check_limit(limit)
-        q = sa.select(self.table).where(*where).order_by(*self._order())
+    def select(self, query: Query, limit: int | None) -> builtins.list[R]:
+        """One ``SELECT ... WHERE ... ORDER BY ... LIMIT``."""
+        q = sa.select(self.table).where(*where(self.spec, self.table, query)).order_by(*self._order)
         if limit is not None:
             q = q.limit(limit)
-        with self._session.reading(f"listing {self.label} records") as conn:
+        with self._session.reading(f"listing {self._label} records") as conn:
             return [self._obj(r) for r in conn.execute(q)]
 
-    def _iter(self, where: Sequence[Any], time_col: Any, batch_size: int) -> Iterator[R]:
-        """Keyset pagination on ``(time, id)``: one bounded query per batch, never a full load."""
-        check_batch(batch_size)
-        last: tuple[int, str] | None = None
-        id_col = self.table.c.id
+    def stream(self, query: Query, batch_size: int) -> Iterator[R]:
+        """Keyset pagination on the order's columns: one bounded query per batch, never a
+        full load (the order's keys must be plain columns)."""
+        base = where(self.spec, self.table, query)
+        keys = self._order
+        names = [k.name for k in keys]
+        last: builtins.list[Any] | None = None
         while True:
-            cond = list(where)
-            if last is not None:
-                cond.append(
-                    sa.or_(time_col > last[0], sa.and_(time_col == last[0], id_col > last[1]))
-                )
-            q = sa.select(self.table).where(*cond).order_by(time_col, id_col).limit(batch_size)
-            with self._session.reading(f"reading {self.label} records") as conn:
+            cond = base if last is None else [*base, _after(keys, last)]
+            q = sa.select(self.table).where(*cond).order_by(*keys).limit(batch_size)
+            with self._session.reading(f"reading {self._label} records") as conn:
                 rows = conn.execute(q).all()
             for r in rows:
                 yield self._obj(r)
             if len(rows) < batch_size:
                 return
             tail = rows[-1]._mapping
-            last = (int(tail[time_col.name]), str(tail["id"]))
+            last = [tail[n] for n in names]
 
 
-class SqlInteractionRepository(SqlTable[Interaction]):
-    """Interactions in SQL (see :class:`~crmcore.repositories.InteractionRepository`)."""
+class SqlInteractionStore(SqlRecordStore[Interaction]):
+    """Interactions in SQL."""
 
-    table, kind, label = schema.interactions, Interaction, "interaction"
+    spec = INTERACTIONS
 
     def _row(self, r: Interaction) -> dict[str, Any]:
         return {
@@ -194,61 +202,11 @@ class SqlInteractionRepository(SqlTable[Interaction]):
             opportunity_id=row.opportunity_id,
         )
 
-    def _order(self) -> list[Any]:
-        return [self.table.c.occurred_at, self.table.c.id]
 
-    def _where(
-        self,
-        customer_id: str | None,
-        rep_id: str | None,
-        channels: Sequence[Channel | str] | None,
-        start: datetime | None,
-        end: datetime | None,
-    ) -> list[Any]:
-        c = self.table.c
-        lo, hi = time_bounds(start, end)
-        chans = parse_channels(channels)
-        where = in_range(c.occurred_at, lo, hi)
-        if customer_id is not None:
-            where.append(c.customer_id == customer_id)
-        if rep_id is not None:
-            where.append(c.rep_id == rep_id)
-        if chans is not None:
-            where.append(c.channel.in_([ch.value for ch in chans]))
-        return where
+class SqlActivityStore(SqlRecordStore[Activity]):
+    """Activities in SQL."""
 
-    def list(
-        self,
-        *,
-        customer_id: str | None = None,
-        rep_id: str | None = None,
-        channels: Sequence[Channel | str] | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        limit: int | None = None,
-    ) -> builtins.list[Interaction]:
-        """Interactions matching every filter, in time order (an index range scan)."""
-        check_filters(customer_id=customer_id, rep_id=rep_id)
-        return self._select(self._where(customer_id, rep_id, channels, start, end), limit)
-
-    def iter(
-        self,
-        *,
-        customer_id: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        batch_size: int = 1000,
-    ) -> Iterator[Interaction]:
-        """Matching interactions in time order, fetched ``batch_size`` at a time."""
-        check_filters(customer_id=customer_id)
-        where = self._where(customer_id, None, None, start, end)
-        return self._iter(where, self.table.c.occurred_at, batch_size)
-
-
-class SqlActivityRepository(SqlTable[Activity]):
-    """Activities in SQL (see :class:`~crmcore.repositories.ActivityRepository`)."""
-
-    table, kind, label = schema.activities, Activity, "activity"
+    spec = ACTIVITIES
 
     def _row(self, r: Activity) -> dict[str, Any]:
         return {
@@ -278,49 +236,11 @@ class SqlActivityRepository(SqlTable[Activity]):
             outcome=row.outcome,
         )
 
-    def _order(self) -> list[Any]:
-        c = self.table.c
-        return [sa.func.coalesce(c.done_at, c.due_at, _NEVER), c.id]
 
-    def update(self, activity: Activity) -> Activity:
-        """Replace a stored activity (activities are not versioned)."""
-        return self.replace(activity)
+class SqlSurveyStore(SqlRecordStore[SurveyResponse]):
+    """Survey responses in SQL."""
 
-    def list(
-        self,
-        *,
-        rep_id: str | None = None,
-        customer_id: str | None = None,
-        opportunity_id: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        limit: int | None = None,
-    ) -> builtins.list[Activity]:
-        """Activities matching the filters, ordered by done (else due) time, then id."""
-        check_filters(rep_id=rep_id, customer_id=customer_id, opportunity_id=opportunity_id)
-        c = self.table.c
-        lo, hi = time_bounds(start, end)
-        where: list[Any] = []
-        if lo is not None or hi is not None:
-            where.append(
-                sa.or_(
-                    sa.and_(c.due_at.is_not(None), *in_range(c.due_at, lo, hi)),
-                    sa.and_(c.done_at.is_not(None), *in_range(c.done_at, lo, hi)),
-                )
-            )
-        if rep_id is not None:
-            where.append(c.rep_id == rep_id)
-        if customer_id is not None:
-            where.append(c.customer_id == customer_id)
-        if opportunity_id is not None:
-            where.append(c.opportunity_id == opportunity_id)
-        return self._select(where, limit)
-
-
-class SqlSurveyRepository(SqlTable[SurveyResponse]):
-    """Survey responses in SQL (see :class:`~crmcore.repositories.SurveyRepository`)."""
-
-    table, kind, label = schema.surveys, SurveyResponse, "survey response"
+    spec = SURVEYS
 
     def _row(self, r: SurveyResponse) -> dict[str, Any]:
         return {
@@ -346,34 +266,11 @@ class SqlSurveyRepository(SqlTable[SurveyResponse]):
             channel=row.channel,
         )
 
-    def _order(self) -> list[Any]:
-        return [self.table.c.responded_at, self.table.c.id]
 
-    def list(
-        self,
-        *,
-        customer_id: str | None = None,
-        survey: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        limit: int | None = None,
-    ) -> builtins.list[SurveyResponse]:
-        """Responses matching every filter, in time order."""
-        check_filters(customer_id=customer_id, survey=survey)
-        c = self.table.c
-        lo, hi = time_bounds(start, end)
-        where = in_range(c.responded_at, lo, hi)
-        if customer_id is not None:
-            where.append(c.customer_id == customer_id)
-        if survey is not None:
-            where.append(c.survey == survey)
-        return self._select(where, limit)
+class SqlCostStore(SqlRecordStore[CostEntry]):
+    """Cost entries in SQL."""
 
-
-class SqlCostRepository(SqlTable[CostEntry]):
-    """Cost entries in SQL (see :class:`~crmcore.repositories.CostRepository`)."""
-
-    table, kind, label = schema.costs, CostEntry, "cost entry"
+    spec = COSTS
 
     def _row(self, r: CostEntry) -> dict[str, Any]:
         return {
@@ -397,26 +294,3 @@ class SqlCostRepository(SqlTable[CostEntry]):
             channel=row.channel,
             note=row.note,
         )
-
-    def _order(self) -> list[Any]:
-        return [self.table.c.incurred_at, self.table.c.id]
-
-    def list(
-        self,
-        *,
-        customer_id: str | None = None,
-        category: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        limit: int | None = None,
-    ) -> builtins.list[CostEntry]:
-        """Cost entries matching every filter, in time order."""
-        check_filters(customer_id=customer_id, category=category)
-        c = self.table.c
-        lo, hi = time_bounds(start, end)
-        where = in_range(c.incurred_at, lo, hi)
-        if customer_id is not None:
-            where.append(c.customer_id == customer_id)
-        if category is not None:
-            where.append(c.category == category)
-        return self._select(where, limit)

@@ -1,4 +1,6 @@
-"""SQL transactions, with the columnar bulk insert and the columnar read (the bridge)."""
+"""The SQL store of transactions, with the columnar bulk insert and the columnar read (the
+bridge): the backend part of :class:`crmcore.repositories._records.BulkTransactions`, which
+checks every argument."""
 
 from __future__ import annotations
 
@@ -9,32 +11,25 @@ import sqlite3
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crmcore.errors import ConcurrencyError
+from crmcore.errors import ConcurrencyError, DuplicateError
 from crmcore.model import Transaction, TransactionKind
-from crmcore.repositories._args import check_filters, check_ids, parse_kinds, time_bounds
 from crmcore.repositories._codec import from_e6, from_micros, to_e6, to_micros
-from crmcore.repositories._columnar import (
-    LOG_COLUMNS,
-    OPTIONAL_COLUMNS,
-    ValidatedRows,
-    build_log,
-    log_rows,
-    single_currency,
-    validated_columns,
-)
+from crmcore.repositories._columnar import LOG_COLUMNS, build_log, single_currency
+from crmcore.repositories._records import TRANSACTIONS
+from crmcore.repositories._spec import Query
 from crmcore.repositories.sql import schema
-from crmcore.repositories.sql._records import SqlTable, in_range
+from crmcore.repositories.sql._query import where
+from crmcore.repositories.sql._records import SqlRecordStore
 from crmcore.repositories.sql._statistics import MIN_ROWS, analyze, is_stale
 from crmcore.tables import TransactionLog
 
-__all__ = ["SqlTransactionRepository"]
+__all__ = ["SqlTransactionStore"]
 
 _log = logging.getLogger("crmcore.repositories")
 
@@ -198,10 +193,10 @@ def _raw_sql(conn: Connection, stmt: Any) -> tuple[str, Any]:
     return str(compiled), params
 
 
-class SqlTransactionRepository(SqlTable[Transaction]):
-    """Transactions in SQL (see :class:`~crmcore.repositories.TransactionRepository`)."""
+class SqlTransactionStore(SqlRecordStore[Transaction]):
+    """Transactions in SQL (a :class:`~crmcore.repositories._records.BulkLoadStore`)."""
 
-    table, kind, label = schema.transactions, Transaction, "transaction"
+    spec = TRANSACTIONS
 
     def _row(self, r: Transaction) -> dict[str, Any]:
         return {
@@ -232,54 +227,6 @@ class SqlTransactionRepository(SqlTable[Transaction]):
             external_ref=row.external_ref,
         )
 
-    def _order(self) -> builtins.list[Any]:
-        return [self.table.c.occurred_at, self.table.c.id]
-
-    def _where(
-        self,
-        kinds: Sequence[TransactionKind | str] | None,
-        start: datetime | None,
-        end: datetime | None,
-    ) -> builtins.list[Any]:
-        c = self.table.c
-        lo, hi = time_bounds(start, end)
-        ks = parse_kinds(kinds)
-        where = in_range(c.occurred_at, lo, hi)
-        if ks is not None:
-            where.append(c.kind.in_([k.code for k in ks]))
-        return where
-
-    def list(
-        self,
-        *,
-        customer_id: str | None = None,
-        kinds: Sequence[TransactionKind | str] | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        limit: int | None = None,
-    ) -> builtins.list[Transaction]:
-        """Transactions matching every filter, in time order."""
-        check_filters(customer_id=customer_id)
-        where = self._where(kinds, start, end)
-        if customer_id is not None:
-            where.append(self.table.c.customer_id == customer_id)
-        return self._select(where, limit)
-
-    def iter(
-        self,
-        *,
-        customer_id: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        batch_size: int = 1000,
-    ) -> Iterator[Transaction]:
-        """Matching transactions in time order, fetched ``batch_size`` at a time."""
-        check_filters(customer_id=customer_id)
-        where = self._where(None, start, end)
-        if customer_id is not None:
-            where.append(self.table.c.customer_id == customer_id)
-        return self._iter(where, self.table.c.occurred_at, batch_size)
-
     def count(self) -> int:
         """How many transactions are stored."""
         with self._session.reading("counting transactions") as conn:
@@ -287,13 +234,13 @@ class SqlTransactionRepository(SqlTable[Transaction]):
                 conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
             )
 
-    def existing_external_refs(self, refs: Sequence[str]) -> set[str]:
+    def external_refs(self, refs: Sequence[str]) -> set[str]:
         """The subset of ``refs`` already stored as ``external_ref`` (an index lookup per chunk).
 
         The chunks of :data:`_CHUNK` keys go through one prepared statement on the raw DBAPI
         cursor (an idempotent re-run of a large import looks up every key).
         """
-        wanted = sorted(set(check_ids(refs, "refs")))
+        wanted = sorted(set(refs))
         found: set[str] = set()
         if not wanted:
             return found
@@ -310,34 +257,26 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         return found
 
     # -- the bridge ----------------------------------------------------------------------------
-    def add_log(self, log: TransactionLog) -> int:
-        """Columnar bulk insert: one ``executemany`` per chunk on the raw DBAPI cursor.
-
-        All or nothing: a duplicate id raises DuplicateError and no row of the log is stored.
-        """
-        cols = log_rows(log)
-        n = len(cols["id"])
-        # an optional column that is NULL in every row is left out (fewer binds per row)
-        used = [c for c in LOG_COLUMNS if c not in OPTIONAL_COLUMNS or cols[c].count(None) != n]
-        return self._insert({c: cols[c] for c in used})
-
-    def add_validated(self, rows: ValidatedRows) -> int:
-        """:meth:`add_log` for the rows that :mod:`crmcore.ingest` built and validated: the
-        values are not checked again (see :class:`~crmcore.repositories._columnar.ValidatedRows`).
-        """
-        return self._insert(validated_columns(rows))
-
-    def _insert(self, cols: Mapping[str, Sequence[Any]]) -> int:
-        """Insert the given columns (the others are NULL); all or nothing.
+    def insert_columns(self, cols: Mapping[str, Sequence[Any]]) -> str | None:
+        """Insert the given columns (the others are NULL); all or nothing: the id of a row
+        already stored (then nothing is), else None.
 
         On SQLite, up to :data:`_ROWS_PER_INSERT` rows go in one ``INSERT ... VALUES (...), (...)``:
         one statement step per group instead of per row (pysqlite's ``executemany`` costs
         about as much per step as SQLite's insert itself); the rows travel as one flat list
         of values, interleaved column by column with slice assignments.
         """
+        try:
+            self._insert(cols)
+        except DuplicateError:
+            clash = self.stored_among(cols["id"])
+            if clash is None:
+                raise
+            return clash
+        return None
+
+    def _insert(self, cols: Mapping[str, Sequence[Any]]) -> None:
         n = len(cols["id"])
-        if n == 0:
-            return 0
         step = self._session.batch_size
         with self._session.writing(f"adding {n} transactions") as conn:
             dialect = conn.dialect
@@ -376,7 +315,6 @@ class SqlTransactionRepository(SqlTable[Transaction]):
                         index.create(conn)
             if n >= MIN_ROWS and is_stale(conn, self.table, n):
                 self._session.after_commit(self._analyze_after_commit)
-        return n
 
     def _analyze_after_commit(self, conn: Connection) -> None:
         """After the commit that stored a bulk load: ``ANALYZE`` in a transaction of its own
@@ -394,10 +332,6 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         Without it, a block that read before another writer committed cannot write at all:
         SQLite refuses it at once, without waiting. Other databases: nothing (their writers
         lock rows, not the database).
-
-        >>> from crmcore.repositories import SqlUnitOfWork
-        >>> with SqlUnitOfWork.from_url("sqlite://") as uow:
-        ...     uow.transactions.reserve_writes()
         """
         if self._session.dialect != "sqlite":
             return
@@ -410,13 +344,8 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         """Refresh the planner statistics of the table where the database needs it and they
         are stale: ``ANALYZE`` on PostgreSQL when the rows changed since the last analysis
         reach the rows it counted (at least 10,000; :mod:`._statistics`); True when it ran.
-        :meth:`add_log` does this after the commit of a load that doubles the table; an
-        import calls this first, for the rows a crashed run stored.
-
-        >>> from crmcore.repositories import SqlUnitOfWork
-        >>> with SqlUnitOfWork.from_url("sqlite://") as uow:
-        ...     uow.transactions.refresh_statistics()
-        False
+        :meth:`insert_columns` does this after the commit of a load that doubles the table;
+        an import calls this first, for the rows a crashed run stored.
         """
         with self._session.writing("refreshing the statistics of the transactions") as conn:
             if not is_stale(conn, self.table):
@@ -456,19 +385,13 @@ class SqlTransactionRepository(SqlTable[Transaction]):
     def defer_indexes(self, rows: int) -> builtins.list[str]:
         """Before a bulk load of about ``rows`` rows in several committed batches: on SQLite,
         when ``rows`` >= 50,000 and >= the rows stored, drop the two ordering indexes
-        (customer/time covering index, time index) so that :meth:`add_log` only appends;
+        (customer/time covering index, time index) so that :meth:`insert_columns` only appends;
         returns their names (empty: nothing dropped, nothing to do).
 
         Call :meth:`restore_indexes` after the load (in a ``finally``). Until then reads
         are correct but slower. If the process dies in between, the stored batches are
         complete and the next open of the database re-creates the indexes
         (:func:`~crmcore.repositories.sql.schema.ensure_schema`).
-
-        >>> from crmcore.repositories import SqlUnitOfWork
-        >>> uow = SqlUnitOfWork.from_url("sqlite://")
-        >>> with uow:
-        ...     uow.transactions.defer_indexes(10), uow.transactions.restore_indexes()
-        ([], [])
         """
         with self._session.writing("deferring the transaction indexes") as conn:
             if not self._worth_deferring(conn, rows):
@@ -493,14 +416,7 @@ class SqlTransactionRepository(SqlTable[Transaction]):
                 _log.info("rebuilt the indexes %s after a bulk load", rebuilt)
             return rebuilt
 
-    def read_log(
-        self,
-        *,
-        customer_ids: Sequence[str] | None = None,
-        kinds: Sequence[TransactionKind | str] | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-    ) -> TransactionLog:
+    def read_log(self, query: Query) -> TransactionLog:
         """Matching transactions as columns with their ids, in the total order of
         transactions: customer id, time, transaction id (see :mod:`crmcore.tables._order`).
 
@@ -511,13 +427,18 @@ class SqlTransactionRepository(SqlTable[Transaction]):
         customer, one instant) and of customer ids is settled here, by code point, not
         left to the database's collation.
         """
-        where = self._where(kinds, start, end)
-        if customer_ids is None:
-            groups: builtins.list[builtins.list[Any]] = [where]
+        wanted = query.values.get("customer_ids")
+        if wanted is not None:  # the IN lists go in chunks
+            query = Query(
+                {k: v for k, v in query.values.items() if k != "customer_ids"}, query.lo, query.hi
+            )
+        cond = where(self.spec, self.table, query)
+        if wanted is None:
+            groups: builtins.list[builtins.list[Any]] = [cond]
         else:
-            ids = sorted(set(check_ids(customer_ids, "customer_ids")))
+            ids = sorted(wanted)
             col = self.table.c.customer_id
-            groups = [[*where, col.in_(ids[i : i + _CHUNK])] for i in range(0, len(ids), _CHUNK)]
+            groups = [[*cond, col.in_(ids[i : i + _CHUNK])] for i in range(0, len(ids), _CHUNK)]
         labels: builtins.list[str] = []
         counts: builtins.list[int] = []
         currencies: builtins.list[str] = []

@@ -17,6 +17,13 @@ from sqlalchemy.engine import Connection, Engine
 from crmcore.errors import CRMError, RepositoryError, ValidationError
 from crmcore.repositories._args import check_batch
 from crmcore.repositories._events import Clock, check_clock, clock_now
+from crmcore.repositories._records import (
+    Activities,
+    BulkTransactions,
+    Costs,
+    Interactions,
+    Surveys,
+)
 from crmcore.repositories.protocols import (
     ActivityRepository,
     CostRepository,
@@ -34,13 +41,13 @@ from crmcore.repositories.sql._erasure import SqlEraser
 from crmcore.repositories.sql._opportunities import SqlOpportunityRepository
 from crmcore.repositories.sql._prepared import run_text
 from crmcore.repositories.sql._records import (
-    SqlActivityRepository,
-    SqlCostRepository,
-    SqlInteractionRepository,
-    SqlSurveyRepository,
+    SqlActivityStore,
+    SqlCostStore,
+    SqlInteractionStore,
+    SqlSurveyStore,
 )
 from crmcore.repositories.sql._session import SqlSession
-from crmcore.repositories.sql._transactions import SqlTransactionRepository
+from crmcore.repositories.sql._transactions import SqlTransactionStore
 from crmcore.repositories.sql.schema import Namespace, ensure_schema, namespace
 
 __all__ = ["SqlUnitOfWork"]
@@ -130,12 +137,14 @@ class SqlUnitOfWork:
         self.session: SqlSession = _Session(self)
         """What the repositories use of this unit of work (:class:`~crmcore.repositories.sql._session.SqlSession`)."""
         self.customers: CustomerRepository = SqlCustomerRepository(self.session)
-        self.interactions: InteractionRepository = SqlInteractionRepository(self.session)
-        self.transactions: TransactionRepository = SqlTransactionRepository(self.session)
+        self.interactions: InteractionRepository = Interactions(SqlInteractionStore(self.session))
+        self.transactions: TransactionRepository = BulkTransactions(
+            SqlTransactionStore(self.session)
+        )
         self.opportunities: OpportunityRepository = SqlOpportunityRepository(self.session)
-        self.activities: ActivityRepository = SqlActivityRepository(self.session)
-        self.surveys: SurveyRepository = SqlSurveyRepository(self.session)
-        self.costs: CostRepository = SqlCostRepository(self.session)
+        self.activities: ActivityRepository = Activities(SqlActivityStore(self.session))
+        self.surveys: SurveyRepository = Surveys(SqlSurveyStore(self.session))
+        self.costs: CostRepository = Costs(SqlCostStore(self.session))
         self.documents: DocumentRepository = SqlDocumentRepository(self.session)
 
     @classmethod
