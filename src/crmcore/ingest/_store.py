@@ -4,10 +4,11 @@ The good rows of a batch get their external key (the ``external_ref`` with
 the import's prefix, or a content key, see :mod:`crmcore.ingest._keys`);
 the rows whose key is stored already, or repeated in the import, are
 skipped; the others go to the repository in one call: ``add_validated``
-(the trusted path of crmcore's backends: plain columns in the storage
-encoding, see :class:`~crmcore.repositories._columnar.ValidatedRows`) or,
-for a repository that has only the protocol's ``add_log``, one
-``TransactionLog`` per currency.
+for a repository with the bulk-load capability
+(:class:`~crmcore.repositories.BulkTransactionLoader`, as crmcore's backends
+have: plain columns in the storage encoding, see
+:class:`~crmcore.repositories.ValidatedRows`) or, for a repository that has
+only the protocol's ``add_log``, one ``TransactionLog`` per currency.
 
 >>> _take(["a", "b", "c"], np.array([0, 2]))
 ['a', 'c']
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import compress
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import numpy as np
@@ -26,7 +27,7 @@ import numpy.typing as npt
 from crmcore.ingest._keys import Occurrences, content_hashes, content_keys, transaction_ids
 from crmcore.labels import factorize_labels
 from crmcore.repositories._columnar import ValidatedRows
-from crmcore.repositories.protocols import UnitOfWork
+from crmcore.repositories.protocols import BulkTransactionLoader, UnitOfWork
 from crmcore.tables import TransactionLog
 
 if TYPE_CHECKING:
@@ -150,13 +151,6 @@ class KeyFilter:
         self.hashes = np.sort(np.concatenate([self.hashes, np.sort(h)]), kind="stable")
 
 
-@runtime_checkable
-class _TrustedWriter(Protocol):
-    """A repository that stores the rows an import validated without checking them again."""
-
-    def add_validated(self, rows: ValidatedRows) -> int: ...
-
-
 def _validated_rows(
     checked: TransactionColumns, sel: npt.NDArray[np.intp], keys: list[str]
 ) -> ValidatedRows:
@@ -249,7 +243,7 @@ def store(
     if fresh is not None and hashes is not None:
         fresh.add(hashes if len(kept_keys) == len(unique) else fresh.hash(kept_keys))
     repo = uow.transactions
-    if isinstance(repo, _TrustedWriter):
+    if isinstance(repo, BulkTransactionLoader):
         stored = repo.add_validated(_validated_rows(checked, sel, kept_keys))
     else:
         stored = _add_logs(uow, checked, sel, kept_keys)

@@ -3,13 +3,25 @@
 >>> from crmcore.repositories import MemoryUnitOfWork, SqlUnitOfWork, UnitOfWork
 >>> isinstance(MemoryUnitOfWork(), UnitOfWork)
 True
+
+Bulk load is an optional capability of a transaction repository
+(:class:`BulkTransactionLoader`: ``add_validated`` of :class:`ValidatedRows`, which
+:mod:`crmcore.ingest` uses when a backend has it); both crmcore backends have it:
+
+>>> from crmcore.repositories import BulkTransactionLoader, ValidatedRows
+>>> sql = SqlUnitOfWork.from_url("sqlite://")
+>>> isinstance(sql.transactions, BulkTransactionLoader)
+True
+>>> sql.close()
 """
 
 from __future__ import annotations
 
+from crmcore.repositories._columnar import ValidatedRows
 from crmcore.repositories.memory import MemoryStore, MemoryUnitOfWork
 from crmcore.repositories.protocols import (
     ActivityRepository,
+    BulkTransactionLoader,
     CostRepository,
     CustomerRepository,
     DocumentRepository,
@@ -23,6 +35,7 @@ from crmcore.repositories.sql import SqlUnitOfWork, configure_sqlite_engine
 
 __all__ = [
     "ActivityRepository",
+    "BulkTransactionLoader",
     "CostRepository",
     "CustomerRepository",
     "DocumentRepository",
@@ -34,5 +47,6 @@ __all__ = [
     "SurveyRepository",
     "TransactionRepository",
     "UnitOfWork",
+    "ValidatedRows",
     "configure_sqlite_engine",
 ]

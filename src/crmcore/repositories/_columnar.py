@@ -20,9 +20,10 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore.errors import ValidationError
-from crmcore.model import TransactionKind
+from crmcore.model import Transaction, TransactionKind
 from crmcore.model._storable import KEY_LENGTH, MAX_E6, MAX_ID_LENGTH, bad_text_rows
 from crmcore.model.money import _to_currency
+from crmcore.repositories._codec import from_e6, from_micros
 from crmcore.tables import TransactionLog
 from crmcore.tables._order import total_order
 
@@ -56,50 +57,132 @@ LOG_COLUMNS = (
 OPTIONAL_COLUMNS = frozenset({"product", "category", "channel", "external_ref"})
 
 
-@attrs.frozen(eq=False)
-class ValidatedRows:
-    """Transactions as storage columns, built by :mod:`crmcore.ingest` from cells that it
-    validated with the model's and the storage rules (internal: the trusted path of imports).
-
-    ``columns`` maps the names of :data:`LOG_COLUMNS` to equally long sequences of
-    plain Python values in their storage encoding (ids and texts as ``str``,
-    ``occurred_at`` as int microseconds, ``amount_e6`` as int, ``kind`` as int code);
-    an optional column that is absent is NULL in every row. A repository's
-    ``add_validated`` stores them without checking every value again: it trusts
-    the import that made them, so nothing else should build one. Ids must be unique
-    and new, as for ``add_log``.
-    """
-
-    columns: Mapping[str, Sequence[Any]]
-
-    def __len__(self) -> int:
-        return len(self.columns["id"])
-
-
-def validated_columns(rows: ValidatedRows) -> Mapping[str, Sequence[Any]]:
-    """The columns of ``rows`` after the structural checks (names, lengths) of ``add_validated``.
-
-    >>> validated_columns(ValidatedRows({"id": ["t:1"]}))
-    Traceback (most recent call last):
-    crmcore.errors.ValidationError: ValidatedRows lacks the column(s) ['amount_e6', 'currency', 'customer_id', 'kind', 'occurred_at', 'quantity']
-    """
-    if not isinstance(rows, ValidatedRows):
+def _check_columns(instance: object, attribute: object, cols: object) -> None:
+    """The structural rule of :class:`ValidatedRows` (names and lengths of the columns)."""
+    if not isinstance(cols, Mapping):
         raise ValidationError(
-            f"add_validated takes the ValidatedRows of crmcore.ingest (use add_log): "
-            f"{type(rows).__name__}"
+            f"'columns' of ValidatedRows must map column names to sequences: {type(cols).__name__}"
         )
-    cols = rows.columns
     missing = sorted(c for c in LOG_COLUMNS if c not in OPTIONAL_COLUMNS and c not in cols)
     if missing:
-        raise ValidationError(f"ValidatedRows lacks the column(s) {missing}")
-    unknown = sorted(set(cols) - set(LOG_COLUMNS))
+        raise ValidationError(f"ValidatedRows lacks the column(s) {missing} ('columns')")
+    unknown = sorted(repr(c) for c in cols if c not in LOG_COLUMNS)
     if unknown:
-        raise ValidationError(f"ValidatedRows has unknown column(s) {unknown}")
+        raise ValidationError(
+            f"ValidatedRows has unknown column(s) [{', '.join(unknown)}] ('columns'); "
+            f"the columns are {list(LOG_COLUMNS)}"
+        )
+    not_sequences = sorted(
+        c for c, v in cols.items() if not isinstance(v, Sequence) or isinstance(v, str | bytes)
+    )
+    if not_sequences:
+        raise ValidationError(
+            f"ValidatedRows columns {not_sequences} must be sequences of values (lists)"
+        )
     n = len(cols["id"])
     uneven = sorted(c for c, v in cols.items() if len(v) != n)
     if uneven:
         raise ValidationError(f"ValidatedRows columns {uneven} are not {n} rows long")
-    return cols
+
+
+@attrs.frozen(eq=False)
+class ValidatedRows:
+    """New transactions as plain storage columns: what :mod:`crmcore.ingest` hands a
+    :class:`~crmcore.repositories.BulkTransactionLoader` (``add_validated``).
+
+    ``columns`` maps the names of :data:`LOG_COLUMNS` to equally long sequences
+    (lists) of plain Python values in their storage encoding:
+
+    ============== ======================================================
+    ``id``          the transaction id, ``str`` (unique, not stored yet)
+    ``customer_id`` ``str``
+    ``occurred_at`` ``int``, microseconds since 1970-01-01T00:00Z (UTC)
+    ``amount_e6``   ``int``, the amount times 10**6 (exact, >= 0)
+    ``currency``    ``str``, an ISO 4217 code
+    ``kind``        ``int``, :attr:`TransactionKind.code <crmcore.model.TransactionKind.code>`
+    ``quantity``    ``int``
+    ``product``, ``category``, ``channel``, ``external_ref``
+                    ``str`` or None; an optional column that is absent is None in every row
+    ============== ======================================================
+
+    The import builds them from cells it validated with the model's and the storage rules
+    (:mod:`crmcore.model._storable`), so a backend may store them without checking each
+    value again; construction checks only the structure (the column names, that each is a
+    sequence, equal lengths) and refuses anything else with a ValidationError. Nothing but
+    the import should build them for real data (build :class:`~crmcore.model.Transaction`
+    objects and use ``add_many``, or a ``TransactionLog`` and ``add_log``, instead).
+    :meth:`transactions` decodes the rows into model objects, which is all a backend that
+    stores objects needs (``return self.add_many(rows.transactions())``).
+
+    >>> rows = ValidatedRows({"id": ["t:1"], "customer_id": ["c-1"],
+    ...     "occurred_at": [1_700_000_000_000_000], "amount_e6": [19_990_000],
+    ...     "currency": ["EUR"], "kind": [0], "quantity": [1], "external_ref": ["order-1"]})
+    >>> len(rows), rows.columns["amount_e6"]
+    (1, [19990000])
+    >>> t = rows.transactions()[0]
+    >>> t.amount, t.occurred_at.isoformat(), t.kind.value, t.product
+    (Money(amount=Decimal('19.99'), currency='EUR'), '2023-11-14T22:13:20+00:00', 'purchase', None)
+    >>> ValidatedRows({"id": ["t:1"]})
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: ValidatedRows lacks the column(s) ['amount_e6', 'currency', 'customer_id', 'kind', 'occurred_at', 'quantity'] ('columns')
+    """
+
+    columns: Mapping[str, Sequence[Any]] = attrs.field(validator=_check_columns)
+    """Column name → values of every row (see the table above)."""
+
+    def __len__(self) -> int:
+        """The number of rows."""
+        return len(self.columns["id"])
+
+    def transactions(self) -> list[Transaction]:
+        """The rows as :class:`~crmcore.model.Transaction` objects, in row order (built and
+        validated by the model, one object per row: the path of a backend that stores objects;
+        crmcore's SQL backend inserts the columns as they are instead).
+
+        >>> ValidatedRows({"id": [], "customer_id": [], "occurred_at": [], "amount_e6": [],
+        ...                "currency": [], "kind": [], "quantity": []}).transactions()
+        []
+        """
+        cols = self.columns
+        n = len(cols["id"])
+        none: list[None] = [None] * n
+        product, category, channel, ref = (
+            cols.get(c, none) for c in ("product", "category", "channel", "external_ref")
+        )
+        kinds = list(TransactionKind)
+        return [
+            Transaction(
+                id=cols["id"][i],
+                customer_id=cols["customer_id"][i],
+                occurred_at=from_micros(cols["occurred_at"][i]),
+                amount=from_e6(cols["amount_e6"][i], cols["currency"][i]),
+                kind=kinds[cols["kind"][i]],
+                quantity=int(cols["quantity"][i]),
+                product=product[i],
+                category=category[i],
+                channel=channel[i],
+                external_ref=ref[i],
+            )
+            for i in range(n)
+        ]
+
+
+def validated_columns(rows: ValidatedRows) -> Mapping[str, Sequence[Any]]:
+    """The columns of ``rows``, which must be :class:`ValidatedRows` (the entry check of
+    ``add_validated``; the structure is checked again, for an instance changed around its
+    validator).
+
+    >>> validated_columns({"id": ["t:1"]})
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: add_validated takes the ValidatedRows of crmcore.ingest (use add_log or add_many): dict
+    """
+    if not isinstance(rows, ValidatedRows):
+        raise ValidationError(
+            f"add_validated takes the ValidatedRows of crmcore.ingest (use add_log or add_many): "
+            f"{type(rows).__name__}"
+        )
+    _check_columns(rows, None, rows.columns)
+    return rows.columns
 
 
 _N_KINDS = len(TransactionKind)

@@ -43,10 +43,12 @@ from crmcore.model import (
 from crmcore.model.interaction import Channel
 from crmcore.model.transaction import TransactionKind
 from crmcore.options import expect_instance
+from crmcore.repositories._columnar import ValidatedRows
 from crmcore.tables import FieldHistory, StageHistory, TransactionLog
 
 __all__ = [
     "ActivityRepository",
+    "BulkTransactionLoader",
     "CostRepository",
     "CustomerRepository",
     "DocumentRepository",
@@ -441,3 +443,48 @@ def expect_unit_of_work(value: object, *, name: str = "uow") -> UnitOfWork:
     """
     # a runtime-checkable protocol is a valid isinstance() target; mypy wants a concrete class
     return expect_instance(value, UnitOfWork, name=name, what="a unit of work")  # type: ignore[type-abstract]
+
+
+@runtime_checkable
+class BulkTransactionLoader(Protocol):
+    """The optional bulk-load capability of a transaction repository: ``add_validated``.
+
+    :func:`crmcore.ingest.import_transactions` stores the new rows of each batch with one
+    ``add_validated(rows)`` call when ``uow.transactions`` is a ``BulkTransactionLoader``,
+    and otherwise through the protocol's ``add_log``, one
+    :class:`~crmcore.tables.TransactionLog` per currency (a backend needs nothing more to
+    be imported into; this is only faster). The rows are
+    :class:`~crmcore.repositories.ValidatedRows`: plain columns in the storage encoding
+    that the import validated already, so the backend need not check each value again.
+
+    A backend that implements it guarantees, as ``add_log`` does:
+
+    * **all or nothing**: it returns ``len(rows)`` once every row is stored in the current
+      block; when it raises, no row of ``rows`` is stored, and the block goes on (the
+      caller may store other rows and commit). Like every write, the rows are visible to
+      other units of work after ``commit()`` only, and a rollback removes them.
+    * **duplicates**: an id already stored, or repeated within ``rows``, raises
+      :class:`~crmcore.errors.DuplicateError` (and nothing is stored). External
+      references are not checked: the import looked them up with
+      ``existing_external_refs`` and left out those already stored.
+    * **order**: the rows come in the source's order; nothing read back depends on it
+      (reads return their documented total order, see docs/repositories.md).
+    * **the same data**: what is read back (``get``, ``list``, ``read_log``,
+      ``existing_external_refs``) is exactly what the same transactions stored with
+      ``add_many`` or ``add_log`` give; an absent optional column is None.
+    * anything other than ``ValidatedRows`` is refused with a
+      :class:`~crmcore.errors.ValidationError`.
+
+    The capability contract :class:`crmcore.testing.contract.BulkLoadContract` tests
+    these; ``rows.transactions()`` decodes the rows for a backend that stores objects.
+
+    >>> from crmcore.repositories import MemoryUnitOfWork
+    >>> isinstance(MemoryUnitOfWork().transactions, BulkTransactionLoader)
+    True
+    >>> isinstance(object(), BulkTransactionLoader)
+    False
+    """
+
+    def add_validated(self, rows: ValidatedRows) -> int:
+        """Store every row of ``rows`` (all or nothing); returns how many were stored."""
+        ...
