@@ -18,8 +18,8 @@ Encoding rules (what :func:`make_converter` produces):
   ``{"all" | "any": [...]}`` / ``{"not": ...}``, anomaly rules with a
   ``"type"`` tag (``{"type": "dormant", ...}``);
 * fitted models (BG/NBD, MBG/NBD, Pareto/NBD, Gamma-Gompertz/NBD, BG/BB,
-  Gamma-Gamma, sBG, the loyalty model and fit) carry ``"type"`` (a stable
-  name such as ``"bgnbd"``) and ``"format"`` (:data:`MODEL_FORMAT`); reading
+  Gamma-Gamma, sBG, the loyalty model and fit, the deal-scoring model) carry
+  ``"type"`` (a stable name such as ``"bgnbd"`` or ``"deal_score"``) and ``"format"`` (:data:`MODEL_FORMAT`); reading
   checks the type against the class asked for, refuses a format newer than
   this code, and reads a file without them (crmcore 0.1, format 0) as the
   class asked for.
@@ -332,6 +332,8 @@ def _upgrade_loyalty(data: dict[str, Any]) -> dict[str, Any]:
 def _model_types() -> dict[str, type]:
     """The fitted models' stable JSON type names (a fixed list: one place, no registry)."""
     # imported here, not at the top: these packages import this module
+    from crmcore.fitting import FitSummary
+    from crmcore.pipeline._scoring_model import DealScoreModel
     from crmcore.satisfaction.curve import LoyaltyModel
     from crmcore.satisfaction.fit import LoyaltyFit
     from crmcore.valuation.btyd.bgbb import BGBBModel
@@ -341,6 +343,9 @@ def _model_types() -> dict[str, type]:
     from crmcore.valuation.btyd.pareto_nbd import ParetoNBDModel
     from crmcore.valuation.economics.sbg import SBGModel
 
+    # DealScoreModel names FitSummary for type checkers only (crmcore.pipeline does not
+    # import scipy): its annotations are resolved here, where the converter needs them
+    attrs.resolve_types(DealScoreModel, localns={"FitSummary": FitSummary})
     return {
         "bgnbd": BGNBDModel,
         "mbgnbd": MBGNBDModel,
@@ -351,6 +356,7 @@ def _model_types() -> dict[str, type]:
         "sbg": SBGModel,
         "loyalty_model": LoyaltyModel,
         "loyalty_fit": LoyaltyFit,
+        "deal_score": DealScoreModel,
     }
 
 

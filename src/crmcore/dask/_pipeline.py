@@ -7,45 +7,14 @@ from typing import Any
 import numpy as np
 
 from crmcore.dask._base import check_frame, on_partitions
+from crmcore.dask.partitions import deals_partition
 from crmcore.errors import require
 from crmcore.options import expect_instance
-from crmcore.parallel import threads as _threads
-from crmcore.pipeline import DealScoreModel, Funnel, FunnelHistory, score_deals
+from crmcore.pipeline import DealScoreModel, Funnel, FunnelHistory
+from crmcore.serialization import to_json
 from crmcore.tables import StageHistory
 
 __all__ = ["funnel_history_dask", "score_deals_dask"]
-
-_SCORE_COLUMNS = {
-    "opportunity_id": object,
-    "probability": np.float64,
-    "log_odds": np.float64,
-    "stage": object,
-    "age": np.float64,
-    "time_in_stage": np.float64,
-    "amount": object,
-    "owner": object,
-    "product": object,
-}
-
-
-def deals_partition(
-    frame: Any,
-    *,
-    model: DealScoreModel,
-    funnel: Funnel,
-    as_of: Any,
-    known_at: Any = None,
-    threads: int | None = 1,
-) -> Any:
-    """:func:`crmcore.pipeline.score_deals` of the deals of one partition (all events of
-    each of its deals), as the rows of its DealScores table."""
-    pd: Any = require("pandas", "dask")
-    with _threads(threads):
-        if len(frame) == 0:
-            return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in _SCORE_COLUMNS.items()})
-        history = StageHistory.from_frame(frame.reset_index(drop=True))
-        scores = score_deals(model, history, funnel, as_of=as_of, known_at=known_at)
-        return scores.to_pandas()
 
 
 def score_deals_dask(
@@ -62,11 +31,13 @@ def score_deals_dask(
     """The deal scores of :func:`crmcore.pipeline.score_deals` (P(win) of every deal open
     at ``as_of`` with its explanation) over a Dask DataFrame of stage-history events
     (the columns of :meth:`crmcore.tables.StageHistory.from_frame`), partitioned by
-    opportunity: every score is one deal's own. The model travels to the workers as an
-    object (Dask's task serialisation): DealScoreModel has no JSON form yet.
+    opportunity: every score is one deal's own. The model and the funnel travel to the
+    workers as their JSON (:func:`crmcore.dask.partitions.deals_partition` reads them).
+    ``partitioned=True`` skips the shuffle when every event of a deal is already in one
+    partition; ``threads`` as for :func:`crmcore.dask.summarize_dask`.
 
     >>> import dask.dataframe as dd
-    >>> from crmcore.pipeline import fit_deal_scores, synthetic_scoring_pipeline
+    >>> from crmcore.pipeline import fit_deal_scores, score_deals, synthetic_scoring_pipeline
     >>> from crmcore.pipeline.presets import B2B
     >>> s = synthetic_scoring_pipeline(B2B, n_opportunities=120, seed=2)
     >>> m = fit_deal_scores(s.history, B2B, as_of=s.as_of)
@@ -82,8 +53,8 @@ def score_deals_dask(
     return on_partitions(
         grouped,
         deals_partition,
-        model=model,
-        funnel=funnel,
+        model=to_json(model),
+        funnel=to_json(funnel),
         as_of=as_of,
         known_at=known_at,
         threads=threads,

@@ -35,14 +35,16 @@ from crmcore.errors import ValidationError, require
 from crmcore.labels import check_labels, factorize_labels
 from crmcore.model.transaction import TransactionKind
 from crmcore.parallel import threads as _threads
+from crmcore.pipeline import DealScoreModel, DealScores, Funnel, score_deals
 from crmcore.segmentation import quantile_scores, rfm_summary
 from crmcore.serialization import from_json, load_model
-from crmcore.tables import TransactionLog
+from crmcore.tables import StageHistory, TransactionLog
 from crmcore.timestamps import as_instant, pandas_utc
 from crmcore.valuation import GammaGammaModel, customer_lifetime_value, summarize_transactions
 
 __all__ = [
     "alerts_partition",
+    "deals_partition",
     "encode_ids",
     "rfm_partition",
     "rfm_scores_partition",
@@ -381,3 +383,42 @@ def from_json_dict(value: Any) -> CustomerContext:
 
 def _empty_alerts(pd: Any) -> Any:
     return AlertTable(()).to_pandas()
+
+
+def deals_partition(
+    frame: Any,
+    *,
+    model: str,
+    funnel: str,
+    as_of: Any,
+    known_at: Any = None,
+    threads: int | None = 1,
+) -> Any:
+    """:func:`crmcore.pipeline.score_deals` of the deals of one partition (every event of
+    each of its deals: partition by opportunity), as the rows of its
+    :class:`~crmcore.pipeline.DealScores` table (``opportunity_id``, ``probability``,
+    ``log_odds``, then each factor's level). ``model`` (a fitted
+    :class:`~crmcore.pipeline.DealScoreModel`) and ``funnel`` come as their JSON
+    (:func:`crmcore.serialization.to_json`); the columns of ``frame`` are those of
+    :meth:`crmcore.tables.StageHistory.from_frame`.
+
+    >>> from crmcore.pipeline import fit_deal_scores, synthetic_scoring_pipeline
+    >>> from crmcore.pipeline.presets import B2B
+    >>> from crmcore.serialization import to_json
+    >>> s = synthetic_scoring_pipeline(B2B, n_opportunities=120, seed=2)
+    >>> m = fit_deal_scores(s.history, B2B, as_of=s.as_of, method="naive_bayes")
+    >>> out = deals_partition(s.history.to_pandas(), model=to_json(m), funnel=to_json(B2B),
+    ...                       as_of=s.as_of)
+    >>> list(out.columns)
+    ['opportunity_id', 'probability', 'log_odds', 'stage', 'owner', 'product']
+    """
+    with _threads(threads):
+        m = from_json(DealScoreModel, model)
+        f = from_json(Funnel, funnel)
+        if len(frame) == 0:  # the columns of this model's scores (one per factor)
+            none = np.zeros(0)
+            at = np.datetime64(m.as_of.replace(tzinfo=None), "us")
+            empty = np.zeros((0, len(m.factors)), dtype=np.int32)
+            return DealScores(m, at, np.zeros(0, dtype=object), none, none, empty).to_pandas()
+        history = StageHistory.from_frame(frame.reset_index(drop=True))
+        return score_deals(m, history, f, as_of=as_of, known_at=known_at).to_pandas()

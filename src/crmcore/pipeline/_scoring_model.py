@@ -14,7 +14,7 @@ from crmcore._messages import show
 from crmcore._results import COUNT, FINITE, PROBABILITY, array, choice, each, number
 from crmcore.arrays import FloatArray, IntArray
 from crmcore.errors import ValidationError
-from crmcore.model._fields import instance, tuple_of, utc
+from crmcore.model._fields import instance, opt_utc, tuple_of, utc
 from crmcore.options import as_choice
 from crmcore.pipeline._scoring_features import KINDS
 from crmcore.pipeline.history import FunnelHistory
@@ -51,11 +51,6 @@ def _fit_summary(inst: object, attr: attrs.Attribute[Any], value: object) -> Non
     instance(FitSummary, "a FitSummary", optional=True)(inst, attr, value)
 
 
-def _opt_utc(inst: object, attr: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
-        utc(inst, attr, value)
-
-
 @attrs.frozen
 class DealScoreModel:
     """A deal-scoring model fitted on the deals closed before ``as_of`` (see :func:`fit_deal_scores`).
@@ -75,12 +70,25 @@ class DealScoreModel:
     iterations, convergence, penalizer; no standard errors: see
     :func:`fit_deal_scores`), None for naive Bayes. ``prior_sd`` (logistic) and
     ``smoothing`` (naive Bayes) are the settings used; the other is None.
+
+    Its JSON, like every fitted model's, carries its type (``"deal_score"``) and the
+    format version (:data:`crmcore.serialization.MODEL_FORMAT`), and reads back equal:
+
+    >>> from crmcore.serialization import load_model, to_json
+    >>> from datetime import timezone
+    >>> m = DealScoreModel("naive_bayes", "b2b", datetime(2025, 1, 1, tzinfo=timezone.utc), None,
+    ...     ("age",), ("days",), (("<7d", "7d+"),), ((7.0,),), ((0.5, -0.5),), -0.25, (0.1,),
+    ...     10, 4, 20, -12.0, None, smoothing=0.1)
+    >>> to_json(m)[:40]
+    '{"type": "deal_score", "format": 2, "met'
+    >>> load_model(to_json(m)) == m
+    True
     """
 
     method: str = attrs.field(validator=choice(*METHODS))
     funnel: str = attrs.field(validator=instance(str, "a funnel name"))
     as_of: datetime = attrs.field(validator=utc)
-    known_at: datetime | None = attrs.field(validator=_opt_utc)
+    known_at: datetime | None = attrs.field(validator=opt_utc)
     factors: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a factor name"))
     kinds: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a factor kind"))
     levels: tuple[tuple[str, ...], ...] = attrs.field(validator=_text_rows)

@@ -1,0 +1,88 @@
+"""score_deals_dask on a local cluster of 2 workers equals score_deals on one machine.
+
+The model and the funnel travel to the workers as their JSON; every score is compared
+with the single-machine one (logistic and naive Bayes models) under one partition, many,
+and deals split across partitions (events shuffled before partitioning).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pd = pytest.importorskip("pandas")
+dd = pytest.importorskip("dask.dataframe")
+dask = pytest.importorskip("dask")
+
+import crmcore.dask._pipeline as dask_pipeline  # noqa: E402
+from crmcore.dask import score_deals_dask  # noqa: E402
+from crmcore.dask.partitions import deals_partition  # noqa: E402
+from crmcore.errors import ValidationError  # noqa: E402
+from crmcore.pipeline import (  # noqa: E402
+    DealScoreModel,
+    Funnel,
+    fit_deal_scores,
+    score_deals,
+    synthetic_scoring_pipeline,
+)
+from crmcore.pipeline.presets import B2B  # noqa: E402
+from crmcore.serialization import from_json  # noqa: E402
+
+PIPELINE = synthetic_scoring_pipeline(B2B, n_opportunities=300, seed=5)
+EVENTS = PIPELINE.history.to_pandas()
+MODELS = {
+    method: fit_deal_scores(PIPELINE.history, B2B, as_of=PIPELINE.as_of, method=method)
+    for method in ("logistic", "naive_bayes")
+}
+
+
+def _frame(label: str) -> Any:
+    if label == "one partition":
+        return dd.from_pandas(EVENTS, npartitions=1)
+    if label == "many partitions":
+        return dd.from_pandas(EVENTS, npartitions=3, sort=False)
+    shuffled = EVENTS.sample(frac=1.0, random_state=2).reset_index(drop=True)
+    return dd.from_pandas(shuffled, npartitions=3, sort=False)  # a deal's events split
+
+
+def _sorted(frame: Any) -> Any:
+    return frame.sort_values("opportunity_id", ignore_index=True)
+
+
+@pytest.mark.parametrize("label", ["one partition", "many partitions", "deals split"])
+def test_scores_equal_single_machine(client: Any, label: str) -> None:
+    frame = _frame(label)
+    lazy = [score_deals_dask(frame, m, B2B, as_of=PIPELINE.as_of) for m in MODELS.values()]
+    for got, model in zip(dask.compute(*lazy), MODELS.values(), strict=True):
+        want = score_deals(model, PIPELINE.history, B2B, as_of=PIPELINE.as_of).to_pandas()
+        assert len(want) >= 10
+        # every column: id, probability and log-odds to the bit, each factor's level
+        pd.testing.assert_frame_equal(_sorted(got), _sorted(want), check_dtype=False)
+
+
+def test_the_model_and_funnel_travel_as_json(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[Any, Any]] = []
+
+    def spy(part: Any, **options: Any) -> Any:
+        seen.append((options["model"], options["funnel"]))
+        return deals_partition(part, **options)
+
+    monkeypatch.setattr(dask_pipeline, "deals_partition", spy)
+    model = MODELS["logistic"]
+    got = score_deals_dask(_frame("deals split"), model, B2B, as_of=PIPELINE.as_of).compute()
+    assert len(got) and len(seen) >= 4  # the meta, then one call per partition on the workers
+    for m, f in seen:
+        assert isinstance(m, str) and isinstance(f, str)
+        assert from_json(DealScoreModel, m) == model and from_json(Funnel, f) == B2B
+
+
+def test_what_is_not_a_model_or_funnel_is_refused(client: Any) -> None:
+    frame = _frame("one partition")
+    with pytest.raises(ValidationError, match="'model'"):
+        score_deals_dask(frame, "model", B2B, as_of=PIPELINE.as_of)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="'funnel'"):
+        score_deals_dask(frame, MODELS["logistic"], "b2b", as_of=PIPELINE.as_of)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="no column"):
+        score_deals_dask(frame.rename(columns={"opportunity_id": "deal"}), MODELS["logistic"],
+                         B2B, as_of=PIPELINE.as_of)  # fmt: skip
