@@ -420,3 +420,64 @@ def test_a_stored_duplicate_is_named_alike(sqlite_uow: SqlUnitOfWork) -> None:
         memory, sql = _both(sqlite_uow, "transactions", [t], ask)
         assert memory == sql
         assert memory[1] == message
+
+
+def test_a_clash_in_the_columnar_paths_is_named_alike(sqlite_uow: SqlUnitOfWork) -> None:
+    """``add_log`` and ``add_validated``: a stored id or one repeated in trusted rows is named
+    alike by both backends, and nothing of the rows is stored."""
+    from crmcore.repositories._columnar import ValidatedRows
+    from crmcore.tables import TransactionLog
+
+    t = Transaction(id="t-1", customer_id="c-1", occurred_at=BASE, amount=Money("1", "EUR"))
+
+    def rows(*ids: str) -> ValidatedRows:
+        n = len(ids)
+        return ValidatedRows(
+            {
+                "id": list(ids),
+                "customer_id": ["c-2"] * n,
+                "occurred_at": [0] * n,
+                "amount_e6": [1_000_000] * n,
+                "currency": ["EUR"] * n,
+                "kind": [0] * n,
+                "quantity": [1] * n,
+            }
+        )
+
+    log = TransactionLog.from_arrays(
+        customer_ids=["c-2", "c-2"],
+        timestamps=["2024-01-01", "2024-01-02"],
+        amounts=[1.0, 2.0],
+        currency="EUR",
+        ids=["t-0", "t-1"],
+    )
+    for ask, message in (
+        (lambda r: r.add_log(log), "transaction 't-1' is already stored; none was added"),
+        (
+            lambda r: r.add_validated(rows("t-2", "t-1")),
+            "transaction 't-1' is already stored; none was added",
+        ),
+        (
+            lambda r: r.add_validated(rows("t-2", "t-3", "t-2")),
+            "transaction 't-2' is given twice in 'rows'; none was added",
+        ),
+    ):
+        memory, sql = _both(
+            sqlite_uow, "transactions", [t], lambda r, ask=ask: (ask(r), r.count())[0]
+        )
+        assert memory == sql
+        assert memory[1] == message
+    counts = _both(
+        sqlite_uow,
+        "transactions",
+        [t],
+        lambda r: [_swallow(lambda: r.add_validated(rows("t-2", "t-1"))), r.count()],
+    )
+    assert counts == ([None, 1], [None, 1])
+
+
+def _swallow(call: Callable[[], Any]) -> None:
+    try:
+        call()
+    except CRMError:
+        return

@@ -173,8 +173,8 @@ class RecordStore(Protocol[R]):
     arguments the front has checked."""
 
     def insert(self, records: Sequence[R]) -> str | None:
-        """Store new records (ids distinct), all or none: the id of one that is already
-        stored (then nothing is stored), else None."""
+        """Store new records, all or none: the id of one that is already stored or repeated
+        in ``records`` (then nothing is stored), else None."""
         ...
 
     def fetch(self, record_id: str) -> R | None:
@@ -199,7 +199,7 @@ class TransactionStore(RecordStore[Transaction], Protocol):
 
     def insert_columns(self, columns: Mapping[str, Sequence[Any]]) -> str | None:
         """Store the rows of storage columns (:data:`~crmcore.repositories._columnar.LOG_COLUMNS`;
-        an absent optional column is NULL; at least one row, ids distinct) like :meth:`insert`."""
+        an absent optional column is NULL; at least one row) like :meth:`insert`."""
         ...
 
     def external_refs(self, refs: Sequence[str]) -> set[str]:
@@ -426,9 +426,11 @@ class Transactions(Records[Transaction]):
         if n == 0:
             return 0
         clash = self._tx.insert_columns(cols)
-        if clash is not None:
-            raise DuplicateError(f"transaction {clash!r} is already stored; none was added")
-        return n
+        if clash is None:
+            return n
+        if list(cols["id"]).count(clash) > 1:  # trusted rows that repeat an id
+            raise DuplicateError(f"transaction {clash!r} is given twice in 'rows'; none was added")
+        raise DuplicateError(f"transaction {clash!r} is already stored; none was added")
 
     def existing_external_refs(self, refs: Sequence[str]) -> set[str]:
         """The subset of ``refs`` already stored as ``external_ref`` (idempotent imports)."""

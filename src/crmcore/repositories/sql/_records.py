@@ -107,15 +107,16 @@ class SqlRecordStore(Generic[R]):
                 for i in range(0, len(rows), step):
                     conn.execute(sa.insert(self.table), rows[i : i + step])
         except DuplicateError:
-            clash = self.stored_among([r["id"] for r in rows])
+            clash = self.clash_among([r["id"] for r in rows])
             if clash is None:
                 raise
             return clash
         return None
 
-    def stored_among(self, ids: Sequence[str]) -> str | None:
-        """After a unique violation: the first of ``ids`` that is stored (the clash the front
-        names), or None (a row this block cannot see: the caller raises the violation)."""
+    def clash_among(self, ids: Sequence[str]) -> str | None:
+        """After a unique violation: the first of ``ids`` that is stored, else the first
+        repeated in ``ids`` (the clash the front names), else None (a row this block cannot
+        see: the caller raises the violation again)."""
         c = self.table.c
         found: set[str] = set()
         with self._session.reading(f"looking up the {self._label} ids") as conn:
@@ -123,7 +124,15 @@ class SqlRecordStore(Generic[R]):
             for i in range(0, len(wanted), _CHUNK):
                 q = sa.select(c.id).where(c.id.in_(wanted[i : i + _CHUNK]))
                 found.update(conn.execute(q).scalars())
-        return next((rid for rid in ids if rid in found), None)
+        stored = next((rid for rid in ids if rid in found), None)
+        if stored is not None:
+            return stored
+        seen: set[str] = set()
+        for rid in ids:
+            if rid in seen:
+                return rid
+            seen.add(rid)
+        return None
 
     def fetch(self, record_id: str) -> R | None:
         """The row by id as a record, or None."""

@@ -269,7 +269,7 @@ class SqlTransactionStore(SqlRecordStore[Transaction]):
         try:
             self._insert(cols)
         except DuplicateError:
-            clash = self.stored_among(cols["id"])
+            clash = self.clash_among(cols["id"])
             if clash is None:
                 raise
             return clash
