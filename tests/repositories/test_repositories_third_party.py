@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -289,3 +290,57 @@ def test_the_contract_helpers_make_what_the_import_makes() -> None:
     """The suite's ValidatedRows decode back to the transactions they came from."""
     rows = bulk_transactions(20)
     assert validated_rows(rows).transactions() == rows
+
+
+class _RowByRow(Transactions):
+    """Broken: stores row by row, so a duplicate leaves the rows before it stored."""
+
+    def add_validated(self, rows: ValidatedRows) -> int:
+        for t in rows.transactions():
+            self.add(t)
+        return len(rows)
+
+
+class _DropsRefs(Transactions):
+    """Broken: loses the external references (a re-run of the import would store again)."""
+
+    def add_validated(self, rows: ValidatedRows) -> int:
+        return self.add_many([attrs.evolve(t, external_ref=None) for t in rows.transactions()])
+
+
+class _Trusting(Transactions):
+    """Broken: takes whatever it is given."""
+
+    def add_validated(self, rows: Any) -> int:
+        return self.add_many(rows.transactions() if isinstance(rows, ValidatedRows) else [])
+
+
+class _Broken(ThirdPartyUnitOfWork):
+    def __init__(self, repo: type[Transactions]) -> None:
+        super().__init__(bulk=False)
+        self.transactions = repo(self._store.transactions, self.calls)
+
+
+@pytest.mark.parametrize(
+    ("repo", "caught_by"),
+    [
+        (_RowByRow, "test_a_stored_id_stores_none_of_the_rows_and_the_block_goes_on"),
+        (_RowByRow, "test_an_id_repeated_in_the_rows_stores_none_of_them"),
+        (_DropsRefs, "test_bulk_load_stores_the_rows_exactly"),
+        (_DropsRefs, "test_loaded_external_refs_are_found"),
+        (_Trusting, "test_anything_but_validated_rows_is_refused"),
+    ],
+)
+def test_the_bulk_load_contract_catches_a_broken_backend(
+    repo: type[Transactions], caught_by: str
+) -> None:
+    """Each broken add_validated claims the capability and fails the bulk-load test that
+    states the guarantee it breaks, with an AssertionError (not an error of the suite)."""
+
+    class Check(BulkLoadContract):
+        def make_uow(self) -> UnitOfWork:
+            return _Broken(repo)
+
+    with pytest.raises(AssertionError):
+        getattr(Check(), caught_by)()
+    Check().test_bulk_load_is_advertised()  # it does claim the capability
