@@ -10,6 +10,8 @@ the repositories is in :mod:`crmcore.relationship._health`.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -234,6 +236,16 @@ def _age_days(updated: npt.NDArray[np.int64], hi: int) -> npt.NDArray[np.float64
     return np.maximum(age, 0.0)
 
 
+def _medians(age: npt.NDArray[np.float64], bounds: npt.NDArray[np.int64]) -> list[float]:
+    """The median of the known ages of each segment ``[bounds[k], bounds[k + 1])`` (NaN: none)."""
+    out = []
+    for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        vals = age[a:b]
+        vals = vals[~np.isnan(vals)]
+        out.append(float(np.median(vals)) if len(vals) else math.nan)
+    return out
+
+
 def _quality_rows(
     entity: str,
     names: Sequence[str],
@@ -247,27 +259,46 @@ def _quality_rows(
 ) -> None:
     s = len(sources)
     stale = ~(age <= stale_after)  # NaN (unknown age) is stale
+    order = np.argsort(source, kind="stable")  # records grouped by source, once
+    src_sorted = source[order]
+    st2 = (stale[:, None] if stale.ndim == 1 else stale) & applies
+    bounds = np.searchsorted(src_sorted, np.arange(s + 1))
+    rec, fil, stl = (_group_sums(m[order], bounds) for m in (applies, filled & applies, st2))
+    cache: dict[tuple[int, bool], tuple[list[float], float]] = {}
     for f, field in enumerate(names):
         ap = applies[:, f]
         ag = age if age.ndim == 1 else age[:, f]
-        st = stale if stale.ndim == 1 else stale[:, f]
-        rec = np.bincount(source[ap], minlength=s)
-        fil = np.bincount(source[ap & filled[:, f]], minlength=s)
-        stl = np.bincount(source[ap & st], minlength=s)
+        every = bool(ap.all())
+        key = (-1 if age.ndim == 1 else f, every)
+        if key not in cache or not every:  # ages by source: shared by the fields that apply to all
+            ap_sorted = ap[order]
+            a_sorted = ag[order][ap_sorted]
+            sub = np.searchsorted(src_sorted[ap_sorted], np.arange(s + 1))
+            known = a_sorted[~np.isnan(a_sorted)]
+            cache[key] = (
+                _medians(a_sorted, sub),
+                float(np.median(known)) if len(known) else math.nan,
+            )
+        meds, med_all = cache[key]
         for code in [*range(s), -1]:
             if code >= 0:
-                sel = ap & (source == code)
-                nrec, nfil, nst = int(rec[code]), int(fil[code]), int(stl[code])
+                nrec, nfil, nst = int(rec[code, f]), int(fil[code, f]), int(stl[code, f])
+                med = meds[code]
             else:
-                sel = ap
-                nrec, nfil, nst = int(rec.sum()), int(fil.sum()), int(stl.sum())
+                nrec, nfil, nst = int(rec[:, f].sum()), int(fil[:, f].sum()), int(stl[:, f].sum())
+                med = med_all
             if code >= 0 and nrec == 0:
                 continue
-            vals = ag[sel]
-            vals = vals[~np.isnan(vals)]
-            med = float(np.median(vals)) if len(vals) else np.nan
             label = sources[code] if code >= 0 else ALL
             out.append((entity, field, label, nrec, nfil, _div(nfil, nrec), med, _div(nst, nrec)))
+
+
+def _group_sums(m: npt.NDArray[np.bool_], bounds: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Column sums of the boolean rows of ``m`` (grouped) per ``[bounds[k], bounds[k + 1])``."""
+    return np.array(
+        [m[a:b].sum(axis=0, dtype=np.int64) for a, b in itertools.pairwise(bounds.tolist())],
+        dtype=np.int64,
+    ).reshape(len(bounds) - 1, m.shape[1])
 
 
 def _fields(cols: HealthColumns, last: npt.NDArray[np.int64], hi: int, stale: int) -> FieldQuality:
@@ -338,6 +369,16 @@ def _sources(cols: HealthColumns) -> SourceQuality:
     )
 
 
+def _distinct(key: npt.NDArray[np.int64], size: int) -> npt.NDArray[np.int64]:
+    """The distinct values of ``key`` (all in ``[0, size)``): a bitmap when it is small, else a sort."""
+    if size <= 64_000_000:
+        seen = np.zeros(size, dtype=bool)
+        seen[key] = True
+        return np.flatnonzero(seen)
+    k = np.sort(key)
+    return k[np.r_[True, k[1:] != k[:-1]]] if len(k) else k
+
+
 def _trends(
     cols: HealthColumns,
     lo: int,
@@ -368,7 +409,7 @@ def _trends(
     tmask = tc >= 0
     exists_then = ~known[tc[tmask]] | (cols.acquired[tc[tmask]] < month_end[tm[tmask]])
     key = tm[tmask][exists_then] * max(n, 1) + tc[tmask][exists_then]
-    touched = np.bincount(np.unique(key) // max(n, 1), minlength=nm) if len(key) else np.zeros(nm)
+    touched = np.bincount(_distinct(key, nm * max(n, 1)) // max(n, 1), minlength=nm)
     wp = (cols.won_time >= lo) & (cols.won_time < hi)
     wm = _month(cols.won_time[wp]) - m0
     won = np.asarray(np.bincount(wm, weights=cols.won_amount[wp], minlength=nm), dtype=np.float64)

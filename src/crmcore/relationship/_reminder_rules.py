@@ -160,6 +160,8 @@ class Renewal:
     customer's owner, else the deal's owner. A value that is not an ISO date is skipped
     with its reason.
 
+    >>> Renewal(name="renewal", days_ahead=60).field
+    'renewal_date'
     >>> Renewal(name="r", field="renews on")
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'field' must be a custom field name (letters, digits, '_'): 'renews on'
@@ -187,6 +189,8 @@ class WinFollowUp:
     """A follow-up ``after_days`` days after a deal was won (its ``closed_at``, in a stage
     named in ``won_stages``). The activity is about the deal and goes to the deal's owner.
 
+    >>> WinFollowUp(name="thank-you", after_days=3).won_stages
+    ('won',)
     >>> WinFollowUp(name="f", won_stages=[]).won_stages
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'won_stages' must name at least one stage: ()
@@ -215,6 +219,8 @@ class DormantCustomer:
     purchase days, once they have at least ``min_gaps`` gaps. The occasion is the last
     purchase day: one reminder per quiet spell.
 
+    >>> DormantCustomer(name="quiet", factor=2.0).quantile
+    0.9
     >>> DormantCustomer(name="d", quantile=1.5)
     Traceback (most recent call last):
     crmcore.errors.ValidationError: 'quantile' must be in [0, 1]: 1.5

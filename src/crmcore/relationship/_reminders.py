@@ -65,7 +65,7 @@ import numpy.typing as npt
 from crmcore._frames import Columns, Tabular, texts
 from crmcore._results import COUNT, array
 from crmcore.errors import NotFoundError, ValidationError
-from crmcore.model import Activity, ActivityKind, Channel, ContactKind, Customer
+from crmcore.model import Activity, ActivityKind, Channel, ContactKind
 from crmcore.model.transaction import TransactionKind
 from crmcore.options import as_count, as_enum, expect_instance
 from crmcore.relationship._reminder_rules import (
@@ -228,43 +228,48 @@ _EMAILS = frozenset({ContactKind.EMAIL})
 _PHONES = frozenset({ContactKind.PHONE, ContactKind.MOBILE})
 
 
+def _contact_flags(points: tuple[Any, ...]) -> int:
+    f = 0
+    for cp in points:
+        if cp.kind in _EMAILS:
+            f |= 4
+        elif cp.kind in _PHONES:
+            f |= 8
+    return f
+
+
 def _read_customers(uow: Any) -> _Customers:
-    ids: list[str] = []
-    owner: list[str | None] = []
-    segment: list[str | None] = []
-    flags: list[int] = []  # bit 0 contact, 1 erased, 2 email, 3 phone, 4 address
-    bmonth: list[int] = []
-    bday: list[int] = []
-    byear: list[int] = []
-    acq: list[int] = []
+    """Every customer as columns: one pass, one tuple per customer, then numpy."""
+    rows = [
+        (
+            c.id,
+            c.owner_id,
+            c.segment,
+            (1 if c.consent.contact else 0)
+            | (2 if c.erased else 0)
+            | (16 if c.address is not None else 0)
+            | (_contact_flags(c.contact_points) if c.contact_points else 0),
+            0 if c.birthday is None else c.birthday.toordinal(),
+            0 if c.acquired_at is None else c.acquired_at.toordinal(),
+        )
+        for c in uow.customers.iter(batch_size=10_000)
+    ]
+    ids, owner, segment, flags, bords, aords = (
+        (list(x) for x in zip(*rows, strict=True)) if rows else ([], [], [], [], [], [])
+    )
+    del rows
     epoch_ord = _EPOCH.toordinal()
-    c: Customer
-    for c in uow.customers.iter(batch_size=10_000):
-        ids.append(c.id)
-        owner.append(c.owner_id)
-        segment.append(c.segment)
-        f = (1 if c.consent.contact else 0) | (2 if c.erased else 0) | (16 if c.address else 0)
-        for cp in c.contact_points:
-            if cp.kind in _EMAILS:
-                f |= 4
-            elif cp.kind in _PHONES:
-                f |= 8
-        flags.append(f)
-        b = c.birthday
-        if b is None:
-            bmonth.append(0)
-            bday.append(0)
-            byear.append(0)
-        else:
-            bmonth.append(b.month)
-            bday.append(b.day)
-            byear.append(b.year)
-        a = c.acquired_at
-        acq.append(_NONE if a is None else a.toordinal() - epoch_ord)
     fl = np.array(flags, dtype=np.int64)
-    id_arr = texts(ids)
+    bo = np.array(bords, dtype=np.int64)
+    has_b = bo > 0
+    bdate = np.where(has_b, bo - epoch_ord, 0).astype("datetime64[D]")
+    bmonth_start = bdate.astype("datetime64[M]")
+    byear = bdate.astype("datetime64[Y]").astype(np.int64) + 1970
+    bmonth = (bdate.astype("datetime64[M]").astype(np.int64) % 12) + 1
+    bday = (bdate - bmonth_start.astype("datetime64[D]")).astype(np.int64) + 1
+    ao = np.array(aords, dtype=np.int64)
     return _Customers(
-        ids=id_arr,
+        ids=texts(ids),
         owner=owner,
         segment=segment,
         contact=(fl & 1) != 0,
@@ -272,10 +277,10 @@ def _read_customers(uow: Any) -> _Customers:
         has_email=(fl & 4) != 0,
         has_phone=(fl & 8) != 0,
         has_address=(fl & 16) != 0,
-        b_month=np.array(bmonth, dtype=np.int64),
-        b_day=np.array(bday, dtype=np.int64),
-        b_year=np.array(byear, dtype=np.int64),
-        acq_day=np.array(acq, dtype=np.int64),
+        b_month=np.where(has_b, bmonth, 0),
+        b_day=np.where(has_b, bday, 0),
+        b_year=np.where(has_b, byear, 0),
+        acq_day=np.where(ao > 0, ao - epoch_ord, _NONE),
         index={cid: i for i, cid in enumerate(ids)},
     )
 
@@ -682,7 +687,7 @@ def plan_reminders(
         _finish(rule, rules.name, cs, found, prefs, uow, rows_out, new)
     for rule, cid, occasion, reason, day in skipped_early:
         aid = reminder_activity_id(rules.name, rule.name, cid, occasion)
-        due = _EPOCH + timedelta(days=day, hours=rule.hour)
+        due = (day * 24 + rule.hour) * 3_600_000_000
         rows_out.append((aid, rule.name, cid, occasion, due, None, None, None, "skipped", reason))
     if write and new:
         uow.activities.add_many(new)
@@ -739,8 +744,8 @@ def _finish(
         occasion = found.occasions[j]
         aid = reminder_activity_id(set_name, rule.name, cid, occasion)
         due_day = int(found.due[j])
-        due = _EPOCH + timedelta(days=due_day, hours=rule.hour)
-        base = (aid, rule.name, cid, occasion, due)
+        due_us = (due_day * 24 + rule.hour) * 3_600_000_000
+        base = (aid, rule.name, cid, occasion, due_us)
         if cs.erased[row]:
             out.append((*base, None, None, None, "skipped", "the customer's data was erased"))
             continue
@@ -773,7 +778,7 @@ def _finish(
                 customer_id=cid,
                 opportunity_id=found.opportunity_ids[j],
                 subject=reason,
-                due_at=due,
+                due_at=_EPOCH + timedelta(microseconds=due_us),
             )
         )
         out.append((*base, rep, ch.value, kind.value, "planned", reason))
@@ -781,8 +786,7 @@ def _finish(
 
 def _plan(rows: list[tuple[Any, ...]], new: list[Activity], rules: ReminderRules) -> ReminderPlan:
     cols = list(zip(*rows, strict=True)) if rows else [()] * 10
-    us = timedelta(microseconds=1)
-    due = np.array([(d - _EPOCH) // us for d in cols[4]], dtype=np.int64).view("datetime64[us]")
+    due = np.array(cols[4], dtype=np.int64).view("datetime64[us]")
     statuses = texts(cols[8])
     return ReminderPlan(
         ids=texts(cols[0]),
