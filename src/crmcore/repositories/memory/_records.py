@@ -28,10 +28,9 @@ from crmcore.model import (
     Interaction,
     SurveyResponse,
     Transaction,
-    TransactionKind,
 )
-from crmcore.repositories._codec import from_e6, from_micros, to_e6, to_micros
-from crmcore.repositories._columnar import build_log, single_currency
+from crmcore.repositories._codec import to_e6, to_micros
+from crmcore.repositories._columnar import ValidatedRows, build_log, single_currency
 from crmcore.repositories._records import (
     ACTIVITIES,
     COSTS,
@@ -133,9 +132,6 @@ class MemoryCostStore(MemoryRecordStore[CostEntry]):
     spec = COSTS
 
 
-_KINDS = list(TransactionKind)
-
-
 class MemoryTransactionStore(MemoryRecordStore[Transaction]):
     """Transactions held in memory, with the columnar bridge (a
     :class:`~crmcore.repositories._records.TransactionStore`)."""
@@ -143,30 +139,10 @@ class MemoryTransactionStore(MemoryRecordStore[Transaction]):
     spec = TRANSACTIONS
 
     def insert_columns(self, columns: Mapping[str, Sequence[Any]]) -> str | None:
-        """The rows of storage columns as :class:`~crmcore.model.Transaction` objects, staged
-        by :meth:`insert`."""
-        cols = columns
-        n = len(cols["id"])
-        none: list[None] = [None] * n
-        product, category, channel, ref = (
-            cols.get(c, none) for c in ("product", "category", "channel", "external_ref")
-        )
-        records = [
-            Transaction(
-                id=cols["id"][i],
-                customer_id=cols["customer_id"][i],
-                occurred_at=from_micros(cols["occurred_at"][i]),
-                amount=from_e6(cols["amount_e6"][i], cols["currency"][i]),
-                kind=_KINDS[cols["kind"][i]],
-                quantity=int(cols["quantity"][i]),
-                product=product[i],
-                category=category[i],
-                channel=channel[i],
-                external_ref=ref[i],
-            )
-            for i in range(n)
-        ]
-        return self.insert(records)
+        """The rows of storage columns as :class:`~crmcore.model.Transaction` objects
+        (:meth:`~crmcore.repositories._columnar.ValidatedRows.transactions`), staged by
+        :meth:`insert`."""
+        return self.insert(ValidatedRows(columns).transactions())
 
     def external_refs(self, refs: Sequence[str]) -> set[str]:
         """The subset of ``refs`` stored as ``external_ref``."""
