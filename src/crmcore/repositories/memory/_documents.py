@@ -1,85 +1,75 @@
-"""The memory repository of versioned JSON documents."""
+"""The memory storage part of versioned JSON documents (the checks are
+:mod:`crmcore.repositories._documents`'): the texts of a key's versions as one tuple.
+
+>>> from crmcore.repositories import MemoryUnitOfWork
+>>> uow = MemoryUnitOfWork()
+>>> store = MemoryDocumentStore(uow.session)
+>>> with uow:
+...     store.append("rule", "a", "[1]", None), store.append("rule", "a", "[2]", None)
+...     store.read("rule", "a", None), store.keys("rule")
+(None, 1)
+(('[1]', 1), ['a'])
+"""
 
 from __future__ import annotations
 
 import builtins
-import json
 from typing import TYPE_CHECKING, Any
 
-from crmcore.errors import ConcurrencyError, NotFoundError
-from crmcore.repositories._args import (
-    check_filters,
-)
-from crmcore.repositories._writes import (
-    check_document_key,
-    check_expected_version,
-    dump_document,
-)
-from crmcore.repositories.memory._store import DELETED, MUST_NOT_EXIST, ChangeSet
+from crmcore.repositories.memory._store import DELETED, MUST_NOT_EXIST
 
 if TYPE_CHECKING:
     from crmcore.repositories.memory._session import MemorySession
 
-__all__ = ["MemoryDocumentRepository"]
+__all__ = ["MemoryDocumentStore"]
+
+_TABLE = "documents"
 
 
-class MemoryDocumentRepository:
-    """Versioned JSON documents held in memory (see :class:`~crmcore.repositories.DocumentRepository`)."""
+class MemoryDocumentStore:
+    """Versioned JSON documents held in memory
+    (:class:`~crmcore.repositories._documents.DocumentStore`)."""
 
     def __init__(self, session: MemorySession) -> None:
-        self._session = session
+        self._changes = session.changes
 
-    def _cs(self) -> ChangeSet:
-        return self._session.changes()
-
-    def put(self, kind: str, key: str, document: Any, *, expected_version: int | None) -> int:
-        """Store a new version; returns its number (1 for a new key)."""
-        check_document_key(kind, key)
-        expected_version = check_expected_version(expected_version)
-        text = dump_document(document)
-        cs = self._cs()
-        versions: tuple[str, ...] = cs.get("documents", (kind, key)) or ()
+    def append(self, kind: str, key: str, text: str, expected: int | None) -> int | None:
+        """Store ``text`` as the next version if the latest is ``expected``; the latest before."""
+        cs = self._changes()
+        versions: tuple[str, ...] = cs.get(_TABLE, (kind, key)) or ()
         latest = len(versions) if versions else None
-        if latest != expected_version:
-            raise ConcurrencyError(
-                f"document {kind}/{key} is at version {latest}, the write expected "
-                f"{expected_version}; nothing was changed"
+        if latest == expected:
+            cs.put(
+                _TABLE,
+                (kind, key),
+                (*versions, text),
+                expected=MUST_NOT_EXIST if latest is None else latest,
             )
-        cs.put(
-            "documents",
-            (kind, key),
-            (*versions, text),
-            expected=MUST_NOT_EXIST if latest is None else latest,
-        )
-        return len(versions) + 1
+        return latest
 
-    def get(self, kind: str, key: str, *, version: int | None = None) -> tuple[Any, int]:
-        """``(document, version)``: the latest or the given version."""
-        check_document_key(kind, key)
-        versions: tuple[str, ...] = self._cs().get("documents", (kind, key)) or ()
-        if not versions:
-            raise NotFoundError(f"document {kind}/{key} not found")
+    def read(self, kind: str, key: str, version: int | None) -> tuple[str, int] | None:
+        """The text and number of the given (None: the latest) version, or None."""
+        versions: tuple[str, ...] = self._changes().get(_TABLE, (kind, key)) or ()
         v = len(versions) if version is None else version
-        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= len(versions):
-            raise NotFoundError(f"document {kind}/{key} has no version {version!r}")
-        return json.loads(versions[v - 1]), v
+        if not 1 <= v <= len(versions):
+            return None
+        return versions[v - 1], v
 
     def keys(self, kind: str) -> builtins.list[str]:
         """The keys stored for ``kind``, sorted."""
-        check_filters(kind=kind)
         return sorted(k for (kd, k), _ in self._items() if kd == kind)
 
     def _items(self) -> builtins.list[tuple[tuple[str, str], Any]]:
-        cs = self._cs()
+        cs = self._changes()
         with cs.store.lock:
-            keys = set(cs.store.tables["documents"]) | set(cs.writes["documents"])
-        return [(k, v) for k in keys if (v := cs.get("documents", k)) is not None]
+            keys = set(cs.store.tables[_TABLE]) | set(cs.writes[_TABLE])
+        return [(k, v) for k in keys if (v := cs.get(_TABLE, k)) is not None]
 
-    def delete(self, kind: str, key: str) -> None:
-        """Remove every version of a key."""
-        check_document_key(kind, key)
-        cs = self._cs()
-        versions = cs.get("documents", (kind, key))
+    def remove(self, kind: str, key: str) -> bool:
+        """Remove every version of a key; False when it has none."""
+        cs = self._changes()
+        versions = cs.get(_TABLE, (kind, key))
         if not versions:
-            raise NotFoundError(f"document {kind}/{key} not found")
-        cs.put("documents", (kind, key), DELETED, expected=len(versions))
+            return False
+        cs.put(_TABLE, (kind, key), DELETED, expected=len(versions))
+        return True

@@ -9,6 +9,8 @@ from typing import Self
 
 from crmcore.errors import RepositoryError
 from crmcore.options import expect_instance
+from crmcore.repositories._customers import Customers
+from crmcore.repositories._documents import Documents
 from crmcore.repositories._events import Clock, check_clock, clock_now
 from crmcore.repositories._records import (
     Activities,
@@ -17,8 +19,8 @@ from crmcore.repositories._records import (
     Surveys,
     Transactions,
 )
-from crmcore.repositories.memory._customers import MemoryCustomerRepository
-from crmcore.repositories.memory._documents import MemoryDocumentRepository
+from crmcore.repositories.memory._customers import MemoryCustomerStore
+from crmcore.repositories.memory._documents import MemoryDocumentStore
 from crmcore.repositories.memory._erasure import MemoryEraser
 from crmcore.repositories.memory._opportunities import MemoryOpportunityRepository
 from crmcore.repositories.memory._records import (
@@ -79,7 +81,7 @@ class MemoryUnitOfWork:
         self._local = threading.local()
         self.session: MemorySession = _Session(self)
         """What the repositories use of this unit of work (:class:`~crmcore.repositories.memory._session.MemorySession`)."""
-        self.customers: CustomerRepository = MemoryCustomerRepository(self.session)
+        self.customers: CustomerRepository = Customers(MemoryCustomerStore(self.session))
         self.interactions: InteractionRepository = Interactions(
             MemoryInteractionStore(self.session)
         )
@@ -90,7 +92,7 @@ class MemoryUnitOfWork:
         self.activities: ActivityRepository = Activities(MemoryActivityStore(self.session))
         self.surveys: SurveyRepository = Surveys(MemorySurveyStore(self.session))
         self.costs: CostRepository = Costs(MemoryCostStore(self.session))
-        self.documents: DocumentRepository = MemoryDocumentRepository(self.session)
+        self.documents: DocumentRepository = Documents(MemoryDocumentStore(self.session))
 
     def now(self) -> datetime:
         """The current time by :attr:`clock`.

@@ -1,37 +1,43 @@
-"""SQL repository of versioned JSON documents (funnel definitions, rules, tier sets, state)."""
+"""The SQL storage part of versioned JSON documents (funnel definitions, rules, tier sets,
+state); the checks are :mod:`crmcore.repositories._documents`'.
+
+Each version is a row keyed ``(kind, key, version)``: two writers that both
+read version ``v`` race for the primary key of ``v + 1``, and the loser is
+told that ``v + 1`` is stored.
+
+>>> from crmcore.repositories import SqlUnitOfWork
+>>> uow = SqlUnitOfWork.from_url("sqlite://")
+>>> store = SqlDocumentStore(uow.session)
+>>> with uow:
+...     store.append("rule", "a", "[1]", None), store.append("rule", "a", "[2]", None)
+...     store.read("rule", "a", None), store.keys("rule"), store.remove("rule", "b")
+(None, 1)
+(('[1]', 1), ['a'], False)
+"""
 
 from __future__ import annotations
 
 import builtins
-import json
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from crmcore.errors import ConcurrencyError, NotFoundError
-from crmcore.repositories._args import check_filters
-from crmcore.repositories._writes import (
-    check_document_key,
-    check_expected_version,
-    dump_document,
-)
-from crmcore.repositories.sql import schema
-
 if TYPE_CHECKING:
     from crmcore.repositories.sql._session import SqlSession
 
-__all__ = ["SqlDocumentRepository"]
+__all__ = ["SqlDocumentStore"]
 
 
-class SqlDocumentRepository:
-    """Versioned JSON documents in SQL (see :class:`~crmcore.repositories.DocumentRepository`).
+class _RacedError(Exception):
+    """Another writer stored ``version`` first (raised out of the write's savepoint)."""
 
-    Each version is a row keyed ``(kind, key, version)``: two writers that
-    both read version ``v`` race for the primary key of ``v + 1``, and the
-    loser gets ConcurrencyError.
-    """
+    def __init__(self, version: int) -> None:
+        super().__init__(version)
+        self.version = version
 
-    table = schema.documents
+
+class SqlDocumentStore:
+    """Versioned JSON documents in SQL (:class:`~crmcore.repositories._documents.DocumentStore`)."""
 
     def __init__(self, session: SqlSession) -> None:
         self._session = session
@@ -44,59 +50,47 @@ class SqlDocumentRepository:
         ).scalar()
         return None if v is None else int(v)
 
-    def put(self, kind: str, key: str, document: Any, *, expected_version: int | None) -> int:
-        """Store a new version; returns its number (1 for a new key)."""
-        check_document_key(kind, key)
-        expected_version = check_expected_version(expected_version)
-        body = dump_document(document)
-        with self._session.writing(f"writing document {kind}/{key}") as conn:
-            latest = self._latest(conn, kind, key)
-            if latest != expected_version:
-                raise ConcurrencyError(
-                    f"document {kind}/{key} is at version {latest}, the write expected "
-                    f"{expected_version}; nothing was changed"
-                )
-            new = (latest or 0) + 1
-            try:
-                conn.execute(
-                    sa.insert(self.table).values(kind=kind, key=key, version=new, body=body)
-                )
-            except sa.exc.IntegrityError as e:
-                raise ConcurrencyError(
-                    f"document {kind}/{key} was written concurrently (version {new} exists); "
-                    "nothing was changed"
-                ) from e
-        return new
+    def append(self, kind: str, key: str, text: str, expected: int | None) -> int | None:
+        """Store ``text`` as the next version if the latest is ``expected``; the latest before
+        (the version a concurrent writer stored first, when one did)."""
+        try:
+            with self._session.writing(f"writing document {kind!r}/{key!r}") as conn:
+                latest = self._latest(conn, kind, key)
+                if latest != expected:
+                    return latest
+                new = (latest or 0) + 1
+                try:
+                    conn.execute(
+                        sa.insert(self.table).values(kind=kind, key=key, version=new, body=text)
+                    )
+                except sa.exc.IntegrityError as e:
+                    raise _RacedError(new) from e
+        except _RacedError as e:
+            return e.version
+        return expected
 
-    def get(self, kind: str, key: str, *, version: int | None = None) -> tuple[Any, int]:
-        """``(document, version)``: the latest or the given version."""
-        check_document_key(kind, key)
+    def read(self, kind: str, key: str, version: int | None) -> tuple[str, int] | None:
+        """The text and number of the given (None: the latest) version, or None."""
         c = self.table.c
-        with self._session.reading(f"reading document {kind}/{key}") as conn:
+        with self._session.reading(f"reading document {kind!r}/{key!r}") as conn:
             v = self._latest(conn, kind, key) if version is None else version
-            row = None
-            if isinstance(v, int) and not isinstance(v, bool):
-                row = conn.execute(
-                    sa.select(c.body).where(c.kind == kind, c.key == key, c.version == v)
-                ).first()
-        if row is None:
-            what = "" if version is None else f" version {version!r}"
-            raise NotFoundError(f"document {kind}/{key}{what} not found")
-        return json.loads(row[0]), int(v)  # type: ignore[arg-type]  # v is an int when a row was found
+            if v is None:
+                return None
+            row = conn.execute(
+                sa.select(c.body).where(c.kind == kind, c.key == key, c.version == v)
+            ).first()
+        return None if row is None else (str(row[0]), v)
 
     def keys(self, kind: str) -> builtins.list[str]:
         """The keys stored for ``kind``, sorted."""
-        check_filters(kind=kind)
         c = self.table.c
         q = sa.select(c.key).where(c.kind == kind).distinct().order_by(c.key)
         with self._session.reading(f"listing documents of {kind!r}") as conn:
             return [str(r[0]) for r in conn.execute(q)]
 
-    def delete(self, kind: str, key: str) -> None:
-        """Remove every version of a key."""
-        check_document_key(kind, key)
+    def remove(self, kind: str, key: str) -> bool:
+        """Remove every version of a key; False when it has none."""
         c = self.table.c
-        with self._session.writing(f"deleting document {kind}/{key}") as conn:
+        with self._session.writing(f"deleting document {kind!r}/{key!r}") as conn:
             n = conn.execute(sa.delete(self.table).where(c.kind == kind, c.key == key)).rowcount
-        if n == 0:
-            raise NotFoundError(f"document {kind}/{key} not found")
+        return bool(n)

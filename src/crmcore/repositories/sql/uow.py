@@ -16,6 +16,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from crmcore.errors import CRMError, RepositoryError, ValidationError
 from crmcore.repositories._args import check_batch
+from crmcore.repositories._customers import Customers
+from crmcore.repositories._documents import Documents
 from crmcore.repositories._events import Clock, check_clock, clock_now
 from crmcore.repositories._records import (
     Activities,
@@ -34,8 +36,8 @@ from crmcore.repositories.protocols import (
     SurveyRepository,
     TransactionRepository,
 )
-from crmcore.repositories.sql._aggregates import SqlCustomerRepository
-from crmcore.repositories.sql._documents import SqlDocumentRepository
+from crmcore.repositories.sql._customers import SqlCustomerStore
+from crmcore.repositories.sql._documents import SqlDocumentStore
 from crmcore.repositories.sql._engine import make_engine, translate
 from crmcore.repositories.sql._erasure import SqlEraser
 from crmcore.repositories.sql._opportunities import SqlOpportunityRepository
@@ -136,7 +138,7 @@ class SqlUnitOfWork:
         self._local = threading.local()
         self.session: SqlSession = _Session(self)
         """What the repositories use of this unit of work (:class:`~crmcore.repositories.sql._session.SqlSession`)."""
-        self.customers: CustomerRepository = SqlCustomerRepository(self.session)
+        self.customers: CustomerRepository = Customers(SqlCustomerStore(self.session))
         self.interactions: InteractionRepository = Interactions(SqlInteractionStore(self.session))
         self.transactions: TransactionRepository = BulkTransactions(
             SqlTransactionStore(self.session)
@@ -145,7 +147,7 @@ class SqlUnitOfWork:
         self.activities: ActivityRepository = Activities(SqlActivityStore(self.session))
         self.surveys: SurveyRepository = Surveys(SqlSurveyStore(self.session))
         self.costs: CostRepository = Costs(SqlCostStore(self.session))
-        self.documents: DocumentRepository = SqlDocumentRepository(self.session)
+        self.documents: DocumentRepository = Documents(SqlDocumentStore(self.session))
 
     @classmethod
     def from_url(
