@@ -22,11 +22,14 @@ For one customer, a list of customers or a segment (``Customer.segment``), as of
 >>> from datetime import datetime, UTC
 >>> from crmcore.model import Customer, Interaction
 >>> from crmcore.repositories import MemoryUnitOfWork
->>> with MemoryUnitOfWork() as uow:
+>>> uow = MemoryUnitOfWork()
+>>> with uow:
 ...     _ = uow.customers.add(Customer(id="c-1", name="Ada",
 ...                                    acquired_at=datetime(2020, 5, 1, tzinfo=UTC)))
 ...     _ = uow.interactions.add(Interaction(id="i-1", customer_id="c-1", channel="meeting",
 ...         direction="outbound", occurred_at=datetime(2022, 3, 1, tzinfo=UTC)))
+...     uow.commit()
+>>> with uow:
 ...     r3 = long_term_report(uow, as_of="2024-12-31", customer_ids=["c-1"], years=3)
 ...     r4 = long_term_report(uow, as_of="2024-12-31", customer_ids=["c-1"], years=4)
 >>> r3.years, len(r3.touches), r3.indices.tenure_days.tolist()
@@ -47,12 +50,15 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore._frames import Columns, Tabular
+from crmcore._results import array, number
 from crmcore.durations import in_time_unit
 from crmcore.errors import ValidationError
 from crmcore.model import ActivityStatus, Customer
+from crmcore.model._fields import instance, tuple_of, utc
 from crmcore.options import as_count, as_id, as_number, expect_instance
 from crmcore.relationship._timeline import customer_timeline, iter_timeline
 from crmcore.relationship._value_state import check_models, model_values
+from crmcore.relationship._view_fields import instants_or_nat, objects, optional_labels
 from crmcore.repositories.protocols import UnitOfWork, expect_unit_of_work
 from crmcore.timestamps import as_datetime
 from crmcore.valuation import CACReport, GammaGammaModel, NPSResult, PurchaseModel, nps
@@ -60,13 +66,6 @@ from crmcore.valuation import CACReport, GammaGammaModel, NPSResult, PurchaseMod
 __all__ = ["LongTermIndices", "LongTermReport", "YearlyTouches", "long_term_report"]
 
 _TOUCH_KINDS = ("interaction", "activity", "transaction", "survey", "stage_change", "field_change")
-
-
-def _objects(values: Iterable[Any]) -> npt.NDArray[Any]:
-    items = list(values)
-    out = np.empty(len(items), dtype=object)
-    out[:] = items
-    return out
 
 
 def _instants(values: Iterable[datetime | None]) -> npt.NDArray[np.datetime64]:
@@ -86,10 +85,17 @@ class YearlyTouches(Tabular):
     0
     """
 
-    year: npt.NDArray[np.int64]
-    kind: npt.NDArray[Any]
-    channel: npt.NDArray[Any]
-    count: npt.NDArray[np.int64]
+    year: npt.NDArray[np.int64] = attrs.field(validator=array("i", lo=1, hi=9999))
+    kind: npt.NDArray[Any] = attrs.field(validator=array("O", length="year"))
+    channel: npt.NDArray[Any] = attrs.field(validator=optional_labels)
+    count: npt.NDArray[np.int64] = attrs.field(validator=array("i", lo=1, length="year"))
+
+    def __attrs_post_init__(self) -> None:
+        if len(self.channel) != len(self.year):
+            raise ValidationError(
+                f"YearlyTouches: 'channel' must have the length of 'year' ({len(self.year)}): "
+                f"{len(self.channel)}"
+            )
 
     def __len__(self) -> int:
         return len(self.year)
@@ -100,8 +106,8 @@ class YearlyTouches(Tabular):
         keys = sorted(counts, key=lambda k: (k[0], k[1], k[2] or ""))
         return cls(
             np.array([k[0] for k in keys], dtype=np.int64),
-            _objects(k[1] for k in keys),
-            _objects(k[2] for k in keys),
+            objects(k[1] for k in keys),
+            objects(k[2] for k in keys),
             np.array([counts[k] for k in keys], dtype=np.int64),
         )
 
@@ -121,15 +127,34 @@ class LongTermIndices(Tabular):
     ['customer_id', 'segment', 'acquisition_channel', 'tenure_days']
     """
 
-    customer_id: npt.NDArray[Any]
-    segment: npt.NDArray[Any]
-    acquisition_channel: npt.NDArray[Any]
-    tenure_days: npt.NDArray[np.float64]
-    last_touch: npt.NDArray[np.datetime64]
-    cac: npt.NDArray[np.float64]
-    clv: npt.NDArray[np.float64]
-    nps: npt.NDArray[np.float64]
-    repurchase: npt.NDArray[np.float64]
+    customer_id: npt.NDArray[Any] = attrs.field(validator=array("O"))
+    segment: npt.NDArray[Any] = attrs.field(validator=optional_labels)
+    acquisition_channel: npt.NDArray[Any] = attrs.field(validator=optional_labels)
+    tenure_days: npt.NDArray[np.float64] = attrs.field(
+        validator=array(lo=0, length="customer_id", nan="no acquisition date and no record")
+    )
+    last_touch: npt.NDArray[np.datetime64] = attrs.field(validator=instants_or_nat)
+    cac: npt.NDArray[np.float64] = attrs.field(
+        validator=array(lo=0, length="customer_id", nan="no CAC report, channel or defined CAC")
+    )
+    clv: npt.NDArray[np.float64] = attrs.field(
+        validator=array(lo=0, length="customer_id", nan="no purchase model or no purchase")
+    )
+    nps: npt.NDArray[np.float64] = attrs.field(
+        validator=array("f", -1, 1, length="customer_id", nan="no NPS answer in the window")
+    )
+    repurchase: npt.NDArray[np.float64] = attrs.field(
+        validator=array("f", 0, 1, length="customer_id", nan="no purchase model or no purchase")
+    )
+
+    def __attrs_post_init__(self) -> None:
+        n = len(self.customer_id)
+        for col in ("segment", "acquisition_channel", "last_touch"):
+            if len(getattr(self, col)) != n:
+                raise ValidationError(
+                    f"LongTermIndices: {col!r} must have the length of 'customer_id' ({n}): "
+                    f"{len(getattr(self, col))}"
+                )
 
     def __len__(self) -> int:
         return len(self.customer_id)
@@ -138,7 +163,7 @@ class LongTermIndices(Tabular):
     def empty(cls) -> LongTermIndices:
         """A table of no customer."""
         e = np.zeros(0)
-        o = _objects([])
+        o = objects([])
         return cls(o, o, o, e, _instants([]), e, e, e, e)
 
     @property
@@ -177,13 +202,15 @@ class LongTermReport:
     True
     """
 
-    as_of: datetime
-    years: tuple[int, ...]
-    touches: YearlyTouches
-    indices: LongTermIndices
-    nps: NPSResult | None
-    mean_clv: float
-    mean_cac: float
+    as_of: datetime = attrs.field(validator=utc)
+    years: tuple[int, ...] = attrs.field(validator=tuple_of(int, "a year"))
+    touches: YearlyTouches = attrs.field(validator=instance(YearlyTouches, "a YearlyTouches"))
+    indices: LongTermIndices = attrs.field(validator=instance(LongTermIndices, "a LongTermIndices"))
+    nps: NPSResult | None = attrs.field(
+        validator=instance(NPSResult, "an NPSResult", optional=True)
+    )
+    mean_clv: float = attrs.field(validator=number(0, nan="no customer with both CLV and CAC"))
+    mean_cac: float = attrs.field(validator=number(0, nan="no customer with both CLV and CAC"))
 
     @property
     def clv_to_cac(self) -> float:
@@ -334,9 +361,9 @@ def long_term_report(
             if cid in values:
                 clv_col[i], again[i] = values[cid][1], values[cid][2]
     indices = LongTermIndices(
-        customer_id=_objects(ids),
-        segment=_objects(c.segment for c in customers),
-        acquisition_channel=_objects(c.acquisition_channel for c in customers),
+        customer_id=objects(ids),
+        segment=objects(c.segment for c in customers),
+        acquisition_channel=objects(c.acquisition_channel for c in customers),
         tenure_days=np.array(tenure, dtype=np.float64),
         last_touch=_instants(last_touch),
         cac=cac_col,

@@ -19,11 +19,14 @@ customer) are read with their events whole, and alerts through the store's ``lis
 >>> from datetime import datetime, UTC
 >>> from crmcore.model import Customer, Interaction
 >>> from crmcore.repositories import MemoryUnitOfWork
->>> with MemoryUnitOfWork() as uow:
+>>> uow = MemoryUnitOfWork()
+>>> with uow:
 ...     _ = uow.customers.add(Customer(id="c-1", name="Ada"))
 ...     _ = uow.interactions.add_many(
 ...         Interaction(id=f"i-{d}", customer_id="c-1", channel="phone", direction="inbound",
 ...                     occurred_at=datetime(2024, 1, d, tzinfo=UTC)) for d in (1, 2, 3))
+...     uow.commit()
+>>> with uow:
 ...     page = customer_timeline(uow, "c-1", limit=2)
 ...     [e.id for e in page.events], page.next_cursor
 ...     [e.id for e in customer_timeline(uow, "c-1", cursor=page.next_cursor).events]
@@ -39,7 +42,6 @@ from typing import Any
 
 import attrs
 import numpy as np
-import numpy.typing as npt
 
 from crmcore._frames import Columns, Tabular
 from crmcore.anomaly import Alert, AlertStore
@@ -54,7 +56,9 @@ from crmcore.model import (
     SurveyResponse,
     Transaction,
 )
+from crmcore.model._fields import instance, non_empty_str, opt_str, record_id, tuple_of, utc
 from crmcore.options import as_count, as_id, expect_instance
+from crmcore.relationship._view_fields import objects
 from crmcore.repositories.protocols import UnitOfWork, expect_unit_of_work
 from crmcore.timestamps import MAX_MICROS, MIN_MICROS, as_datetime
 
@@ -69,6 +73,7 @@ __all__ = [
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _NEVER = -(2**62)
+
 MAX_PAGE = 10_000
 """The largest page ``customer_timeline`` returns (``limit``)."""
 
@@ -91,12 +96,20 @@ class TimelineEvent:
     'v1:1704153600000000:survey:s-1'
     """
 
-    at: datetime
-    kind: str
-    id: str
-    channel: str | None
-    summary: str
+    at: datetime = attrs.field(validator=utc)
+    kind: str = attrs.field()
+    id: str = attrs.field(validator=non_empty_str)
+    channel: str | None = attrs.field(validator=opt_str)
+    summary: str = attrs.field(validator=instance(str, "a string"))
     record: Any = attrs.field(eq=False, repr=False)
+
+    @kind.validator
+    def _check_kind(self, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value not in TIMELINE_KINDS:
+            raise ValidationError(
+                f"TimelineEvent: 'kind' must be one of {', '.join(map(repr, TIMELINE_KINDS))}: "
+                f"{value!r}"[:300]
+            )
 
     @property
     def key(self) -> tuple[int, str, str]:
@@ -120,9 +133,15 @@ class TimelinePage(Tabular):
     ['at', 'kind', 'id', 'channel', 'summary']
     """
 
-    customer_id: str
-    events: tuple[TimelineEvent, ...]
-    next_cursor: str | None
+    customer_id: str = attrs.field(validator=record_id)
+    events: tuple[TimelineEvent, ...] = attrs.field(
+        validator=tuple_of(TimelineEvent, "a TimelineEvent")
+    )
+    next_cursor: str | None = attrs.field()
+
+    @next_cursor.validator
+    def _check_cursor(self, attribute: attrs.Attribute[Any], value: object) -> None:
+        parse_cursor(value)
 
     def __len__(self) -> int:
         return len(self.events)
@@ -131,18 +150,11 @@ class TimelinePage(Tabular):
         ev = self.events
         return {
             "at": np.array([_micros(e.at) for e in ev], dtype=np.int64).astype("datetime64[us]"),
-            "kind": _objects(e.kind for e in ev),
-            "id": _objects(e.id for e in ev),
-            "channel": _objects(e.channel for e in ev),
-            "summary": _objects(e.summary for e in ev),
+            "kind": objects(e.kind for e in ev),
+            "id": objects(e.id for e in ev),
+            "channel": objects(e.channel for e in ev),
+            "summary": objects(e.summary for e in ev),
         }
-
-
-def _objects(values: Iterable[Any]) -> npt.NDArray[Any]:
-    items = list(values)
-    out = np.empty(len(items), dtype=object)
-    out[:] = items
-    return out
 
 
 # -- the sources: one entry per kind of record ------------------------------------------------

@@ -32,10 +32,13 @@ the last record (P(alive) decays with the silence).
 >>> from datetime import datetime, UTC
 >>> from crmcore.model import Customer, Interaction
 >>> from crmcore.repositories import MemoryUnitOfWork
->>> with MemoryUnitOfWork() as uow:
+>>> uow = MemoryUnitOfWork()
+>>> with uow:
 ...     _ = uow.customers.add(Customer(id="c-1", name="Ada"))
 ...     _ = uow.interactions.add(Interaction(id="i-1", customer_id="c-1", channel="email",
 ...         direction="outbound", occurred_at=datetime(2024, 1, 1, tzinfo=UTC), outcome="replied"))
+...     uow.commit()
+>>> with uow:
 ...     s = value_state(uow, "c-1", as_of="2025-01-01")
 >>> s.preferred_channel, s.clv, s.consent.contact
 ('email', None, False)
@@ -52,12 +55,23 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore._frames import Columns, Tabular
+from crmcore._results import array, number
 from crmcore.anomaly import Alert, AlertStatus, AlertStore
 from crmcore.durations import TimeUnit, as_time_unit
 from crmcore.errors import ValidationError
 from crmcore.model import Consent, Customer, Direction, Interaction, Opportunity
+from crmcore.model._fields import (
+    instance,
+    int_range,
+    opt_str,
+    opt_utc,
+    record_id,
+    tuple_of,
+    utc,
+)
 from crmcore.options import as_count, as_id, as_number, expect_instance
 from crmcore.pipeline import DealScores
+from crmcore.relationship._view_fields import objects
 from crmcore.repositories.protocols import UnitOfWork, expect_unit_of_work
 from crmcore.segmentation import DEFAULT_SEGMENTS, RFMScores, SegmentMap, TierAssignment
 from crmcore.timestamps import as_datetime
@@ -106,13 +120,6 @@ def _norm(outcome: str) -> str:
     return outcome.strip().lower().replace("-", "_").replace(" ", "_")
 
 
-def _objects(values: Iterable[Any]) -> npt.NDArray[Any]:
-    items = list(values)
-    out = np.empty(len(items), dtype=object)
-    out[:] = items
-    return out
-
-
 @attrs.frozen(eq=False)
 class ChannelPreference(Tabular):
     """Per channel (sorted by name): contacts the customer started (``inbound``), those the
@@ -124,10 +131,19 @@ class ChannelPreference(Tabular):
     (0, None)
     """
 
-    channel: npt.NDArray[Any]
-    inbound: npt.NDArray[np.int64]
-    outbound: npt.NDArray[np.int64]
-    answered: npt.NDArray[np.int64]
+    channel: npt.NDArray[Any] = attrs.field(validator=array("O"))
+    inbound: npt.NDArray[np.int64] = attrs.field(validator=array("i", lo=0, length="channel"))
+    outbound: npt.NDArray[np.int64] = attrs.field(validator=array("i", lo=0, length="channel"))
+    answered: npt.NDArray[np.int64] = attrs.field(validator=array("i", lo=0, length="channel"))
+
+    def __attrs_post_init__(self) -> None:
+        over = self.answered > self.outbound
+        if over.any():
+            i = int(np.flatnonzero(over)[0])
+            raise ValidationError(
+                f"ChannelPreference: 'answered' must not exceed 'outbound': {self.answered[i]} > "
+                f"{self.outbound[i]} at index {i}"
+            )
 
     def __len__(self) -> int:
         return len(self.channel)
@@ -184,7 +200,7 @@ class ChannelPreference(Tabular):
         names = sorted(counts)
         col = np.array([[counts[n][j] for n in names] for j in range(3)], dtype=np.int64)
         col = col.reshape(3, len(names))
-        return cls(_objects(names), col[0], col[1], col[2])
+        return cls(objects(names), col[0], col[1], col[2])
 
     def _columns(self) -> Columns:
         return {
@@ -202,13 +218,24 @@ class OpenDeals(Tabular):
     amount and currency as stored (NaN / None without one), and its P(win) (NaN when no
     score was given for it).
 
-    >>> OpenDeals((), ()).to_pandas().columns.tolist()
+    >>> OpenDeals((), (), np.zeros(0)).to_pandas().columns.tolist()
     ['opportunity_id', 'stage', 'amount', 'currency', 'score']
     """
 
-    opportunities: tuple[Opportunity, ...]
-    stages: tuple[str, ...]
-    scores: npt.NDArray[np.float64] = attrs.field(factory=lambda: np.zeros(0))
+    opportunities: tuple[Opportunity, ...] = attrs.field(
+        validator=tuple_of(Opportunity, "an Opportunity")
+    )
+    stages: tuple[str, ...] = attrs.field(validator=tuple_of(str, "a stage name"))
+    scores: npt.NDArray[np.float64] = attrs.field(
+        validator=array(lo=0, hi=1, nan="no score was given for the deal", length="opportunities")
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if len(self.stages) != len(self.opportunities):
+            raise ValidationError(
+                f"OpenDeals: 'stages' must have the length of 'opportunities' "
+                f"({len(self.opportunities)}): {len(self.stages)}"
+            )
 
     def __len__(self) -> int:
         return len(self.opportunities)
@@ -216,15 +243,13 @@ class OpenDeals(Tabular):
     def _columns(self) -> Columns:
         ops = self.opportunities
         return {
-            "opportunity_id": _objects(o.id for o in ops),
-            "stage": _objects(self.stages),
+            "opportunity_id": objects(o.id for o in ops),
+            "stage": objects(self.stages),
             "amount": np.array(
                 [float(o.amount.amount) if o.amount else np.nan for o in ops], dtype=np.float64
             ),
-            "currency": _objects(o.amount.currency if o.amount else None for o in ops),
-            "score": np.asarray(self.scores, dtype=np.float64)
-            if len(self.scores) == len(ops)
-            else np.full(len(ops), np.nan),
+            "currency": objects(o.amount.currency if o.amount else None for o in ops),
+            "score": np.asarray(self.scores, dtype=np.float64),
         }
 
 
@@ -244,21 +269,23 @@ class ValueState:
     crmcore.errors.NotFoundError: customer 'c-1' not found
     """
 
-    customer_id: str
-    as_of: datetime
-    p_alive: float | None
-    clv: float | None
-    rfm_segment: str | None
-    rfm_cell: int | None
-    tier: str | None
-    nps: int | None
-    nps_at: datetime | None
-    csat: int | None
-    csat_at: datetime | None
-    open_deals: OpenDeals
-    open_alerts: tuple[Alert, ...]
-    channels: ChannelPreference
-    consent: Consent
+    customer_id: str = attrs.field(validator=record_id)
+    as_of: datetime = attrs.field(validator=utc)
+    p_alive: float | None = attrs.field(validator=number(0, 1, optional=True))
+    clv: float | None = attrs.field(validator=number(0, optional=True))
+    rfm_segment: str | None = attrs.field(validator=opt_str)
+    rfm_cell: int | None = attrs.field(validator=number(0, 999, integer=True, optional=True))
+    tier: str | None = attrs.field(validator=opt_str)
+    nps: int | None = attrs.field(validator=int_range(0, 10))
+    nps_at: datetime | None = attrs.field(validator=opt_utc)
+    csat: int | None = attrs.field(validator=int_range(1, 5))
+    csat_at: datetime | None = attrs.field(validator=opt_utc)
+    open_deals: OpenDeals = attrs.field(validator=instance(OpenDeals, "an OpenDeals"))
+    open_alerts: tuple[Alert, ...] = attrs.field(validator=tuple_of(Alert, "an Alert"))
+    channels: ChannelPreference = attrs.field(
+        validator=instance(ChannelPreference, "a ChannelPreference")
+    )
+    consent: Consent = attrs.field(validator=instance(Consent, "a Consent"))
 
     @property
     def preferred_channel(self) -> str | None:

@@ -3,10 +3,13 @@
 >>> from datetime import datetime, UTC
 >>> from crmcore.model import Customer, Relationship
 >>> from crmcore.repositories import MemoryUnitOfWork
->>> with MemoryUnitOfWork() as uow:
+>>> uow = MemoryUnitOfWork()
+>>> with uow:
 ...     _ = uow.customers.add(Customer(id="org-1", name="ACME", kind="organization"))
 ...     _ = uow.customers.add(Customer(id="c-1", name="Ada",
 ...                                    relationships=[Relationship("employee_of", "org-1")]))
+...     uow.commit()
+>>> with uow:
 ...     v = customer_view(uow, "c-1", as_of="2025-01-01")
 >>> v.profile.name, v.related.name.tolist(), len(v.timeline)
 ('Ada', ['ACME'], 0)
@@ -14,34 +17,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import attrs
-import numpy as np
 import numpy.typing as npt
 
 from crmcore._frames import Columns, Tabular
+from crmcore._results import array
 from crmcore.anomaly import AlertStore
 from crmcore.errors import ValidationError
 from crmcore.model import Customer
+from crmcore.model._fields import instance
 from crmcore.options import as_id
 from crmcore.pipeline import DealScores
 from crmcore.relationship._timeline import TimelinePage, customer_timeline
 from crmcore.relationship._value_state import ValueState, value_state
+from crmcore.relationship._view_fields import objects, optional_labels
 from crmcore.repositories.protocols import UnitOfWork, expect_unit_of_work
 from crmcore.segmentation import DEFAULT_SEGMENTS, RFMScores, SegmentMap, TierAssignment
 from crmcore.timestamps import as_datetime
 from crmcore.valuation import GammaGammaModel, PurchaseModel
 
 __all__ = ["CustomerView", "RelatedParties", "customer_view"]
-
-
-def _objects(values: Iterable[Any]) -> npt.NDArray[Any]:
-    items = list(values)
-    out = np.empty(len(items), dtype=object)
-    out[:] = items
-    return out
 
 
 @attrs.frozen(eq=False)
@@ -54,10 +51,18 @@ class RelatedParties(Tabular):
     (0, 4)
     """
 
-    relation: npt.NDArray[Any]
-    customer_id: npt.NDArray[Any]
-    name: npt.NDArray[Any]
-    customer_kind: npt.NDArray[Any]
+    relation: npt.NDArray[Any] = attrs.field(validator=array("O"))
+    customer_id: npt.NDArray[Any] = attrs.field(validator=array("O", length="relation"))
+    name: npt.NDArray[Any] = attrs.field(validator=optional_labels)
+    customer_kind: npt.NDArray[Any] = attrs.field(validator=optional_labels)
+
+    def __attrs_post_init__(self) -> None:
+        for col in ("name", "customer_kind"):
+            if len(getattr(self, col)) != len(self.relation):
+                raise ValidationError(
+                    f"RelatedParties: {col!r} must have the length of 'relation' "
+                    f"({len(self.relation)}): {len(getattr(self, col))}"
+                )
 
     def __len__(self) -> int:
         return len(self.relation)
@@ -70,10 +75,10 @@ class RelatedParties(Tabular):
         rels = customer.relationships
         found = [stored.get(r.customer_id) for r in rels]
         return cls(
-            _objects(r.kind for r in rels),
-            _objects(r.customer_id for r in rels),
-            _objects(None if c is None else c.name for c in found),
-            _objects(None if c is None else c.kind.value for c in found),
+            objects(r.kind for r in rels),
+            objects(r.customer_id for r in rels),
+            objects(None if c is None else c.name for c in found),
+            objects(None if c is None else c.kind.value for c in found),
         )
 
     def _columns(self) -> Columns:
@@ -99,10 +104,10 @@ class CustomerView:
     crmcore.errors.NotFoundError: customer 'c-9' not found
     """
 
-    profile: Customer
-    related: RelatedParties
-    timeline: TimelinePage
-    value: ValueState
+    profile: Customer = attrs.field(validator=instance(Customer, "a Customer"))
+    related: RelatedParties = attrs.field(validator=instance(RelatedParties, "a RelatedParties"))
+    timeline: TimelinePage = attrs.field(validator=instance(TimelinePage, "a TimelinePage"))
+    value: ValueState = attrs.field(validator=instance(ValueState, "a ValueState"))
 
 
 def customer_view(
