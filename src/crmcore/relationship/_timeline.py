@@ -141,7 +141,7 @@ class TimelinePage(Tabular):
 
     @next_cursor.validator
     def _check_cursor(self, attribute: attrs.Attribute[Any], value: object) -> None:
-        parse_cursor(value)
+        parse_cursor(value, attribute.name)
 
     def __len__(self) -> int:
         return len(self.events)
@@ -316,13 +316,15 @@ TIMELINE_KINDS: tuple[str, ...] = tuple(
 # -- arguments --------------------------------------------------------------------------------
 
 
-def parse_cursor(value: object) -> tuple[int, str, str] | None:
+def parse_cursor(value: object, name: str = "cursor") -> tuple[int, str, str] | None:
     """The key ``(microseconds, kind, id)`` of a cursor token (None: from the start)."""
     if value is None:
         return None
     expected = "a cursor token 'v1:<microseconds>:<kind>:<id>' from a timeline page"
     if not isinstance(value, str):
-        raise ValidationError(f"'cursor' must be {expected}, not {type(value).__name__}: {value!r}")
+        raise ValidationError(
+            f"{name!r} must be {expected}, not {type(value).__name__}: {value!r}"[:300]
+        )
     parts = value.split(":", 3)
     ok = len(parts) == 4 and parts[0] == "v1" and parts[2] in TIMELINE_KINDS and parts[3] != ""
     if ok:
@@ -333,7 +335,7 @@ def parse_cursor(value: object) -> tuple[int, str, str] | None:
         else:
             ok = MIN_MICROS <= us <= MAX_MICROS
     if not ok:
-        raise ValidationError(f"'cursor' must be {expected}: {value[:200]!r}")
+        raise ValidationError(f"{name!r} must be {expected}: {value[:200]!r}")
     return (us, parts[2], parts[3])
 
 
