@@ -131,15 +131,16 @@ def compute_health(
     n, r = len(cols.owner), len(cols.reps)
     tt, tc, tr = cols.touch_time, cols.touch_customer, cols.touch_rep
     before = tt < hi
-    period = before & (tt >= lo)
     # last touch per customer before the end (freshness)
     last = np.full(n, NO_TIME, dtype=np.int64)
-    k = before & (tc >= 0)
+    k = np.flatnonzero(before & (tc >= 0))
     np.maximum.at(last, tc[k], tt[k])
+    pidx = np.flatnonzero(before & (tt >= lo))  # the touches of the period, gathered once
+    pc, pr, pt = tc[pidx], tr[pidx], tt[pidx]
     touched = np.zeros(n, dtype=bool)
-    touched[tc[period & (tc >= 0)]] = True
-    pr = period & (tr >= 0)
-    logged = np.bincount(tr[pr], minlength=r)
+    touched[pc[pc >= 0]] = True
+    by_rep = pr >= 0
+    logged = np.bincount(pr[by_rep], minlength=r)
     has_owner = cols.owner >= 0
     owned = np.bincount(cols.owner[has_owner], minlength=r)
     owned_touched = np.bincount(cols.owner[has_owner & touched], minlength=r)
@@ -158,7 +159,7 @@ def compute_health(
         won,
         rep_rev,
         total=(
-            int(pr.sum()),
+            int(by_rep.sum()),
             n,
             int(touched.sum()),
             float(cols.won_amount[wp].sum()),
@@ -167,7 +168,7 @@ def compute_health(
     )
     fields = _fields(cols, last, hi, stale_after)
     sources = _sources(cols)
-    trends = _trends(cols, lo, hi, hol, period)
+    trends = _trends(cols, lo, hi, hol, pc, pr, pt)
     return CRMHealth(
         start=start,
         end=end,
@@ -384,8 +385,11 @@ def _trends(
     lo: int,
     hi: int,
     hol: npt.NDArray[Any],
-    period: npt.NDArray[np.bool_],
+    tc: npt.NDArray[np.int64],
+    tr: npt.NDArray[np.int64],
+    tt: npt.NDArray[np.int64],
 ) -> MonthlyHealth:
+    """Monthly figures; ``tc``, ``tr``, ``tt``: customer, rep and time of the period's touches."""
     m0 = int(_month(np.array([lo]))[0])
     m1 = int(_month(np.array([hi - 1]))[0])
     nm = m1 - m0 + 1
@@ -394,21 +398,30 @@ def _trends(
     first = np.maximum(months.astype("datetime64[D]"), np.datetime64(lo // _DAY_US, "D"))
     after = np.minimum((months + 1).astype("datetime64[D]"), np.datetime64(-(-hi // _DAY_US), "D"))
     wdays = np.busday_count(first, after, holidays=hol).astype(np.int64)
-    tm = _month(cols.touch_time[period]) - m0
-    tr = cols.touch_rep[period]
-    tc = cols.touch_customer[period]
-    logged = np.bincount(tm[tr >= 0], minlength=nm)
-    seen = np.zeros(nm * max(r, 1), dtype=bool)
-    seen[tm[tr >= 0] * max(r, 1) + tr[tr >= 0]] = True
-    active = seen.reshape(nm, max(r, 1)).sum(axis=1)
+    # month of each touch by a table of the period's days (no calendar arithmetic per row)
+    d_lo = lo // _DAY_US
+    days = np.arange(d_lo, (hi - 1) // _DAY_US + 1).astype("datetime64[D]")
+    table = (days.astype("datetime64[M]").astype(np.int64) - m0).astype(np.int16)
+    tm = table[tt // _DAY_US - d_lo].astype(np.int64)
+    has_rep = tr >= 0
+    tm_r = tm[has_rep]
+    logged = np.bincount(tm_r, minlength=nm)
+    rr = max(r, 1)
+    seen = np.zeros(nm * rr, dtype=bool)
+    seen[tm_r * rr + tr[has_rep]] = True
+    active = seen.reshape(nm, rr).sum(axis=1)
     month_end = ((months + 1).astype("datetime64[us]")).astype(np.int64)
     known = cols.acquired != NO_TIME
     # customers existing at each month's end: acquired before it, or of unknown acquisition
     acq_sorted = np.sort(cols.acquired[known])
     existing = np.searchsorted(acq_sorted, month_end, side="left") + int((~known).sum())
-    tmask = tc >= 0
-    exists_then = ~known[tc[tmask]] | (cols.acquired[tc[tmask]] < month_end[tm[tmask]])
-    key = tm[tmask][exists_then] * max(n, 1) + tc[tmask][exists_then]
+    # a touched customer counts in month m when it exists by then: acquired in m or before
+    acq_m = np.where(known, _month(np.where(known, cols.acquired, 0)) - m0, -1)
+    acq_m = np.clip(acq_m, -1, nm).astype(np.int16)
+    tmask = np.flatnonzero(tc >= 0)
+    c_in, m_in = tc[tmask], tm[tmask]
+    ok = acq_m[c_in] <= m_in
+    key = m_in[ok] * max(n, 1) + c_in[ok]
     touched = np.bincount(_distinct(key, nm * max(n, 1)) // max(n, 1), minlength=nm)
     wp = (cols.won_time >= lo) & (cols.won_time < hi)
     wm = _month(cols.won_time[wp]) - m0

@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from crmcore._frames import Columns, Tabular
 from crmcore._results import COUNT, array, number
+from crmcore.model._fields import opt_str, utc
 
 __all__ = ["CRMHealth", "FieldQuality", "MonthlyHealth", "RepAdoption", "SourceQuality"]
 
@@ -243,14 +244,14 @@ class CRMHealth:
     (0, 1, ['all'])
     """
 
-    start: datetime
-    end: datetime
-    currency: str | None
+    start: datetime = attrs.field(validator=utc)
+    end: datetime = attrs.field(validator=utc)
+    currency: str | None = attrs.field(validator=opt_str)
     customers: int = attrs.field(validator=COUNT)
     duplicate_rate: float = attrs.field(validator=number(0, 1, nan=_NO_BASE))
     consent_coverage: float = attrs.field(validator=number(0, 1, nan=_NO_BASE))
     share_represented: float = attrs.field(validator=number(0, 1, nan=_NO_BASE))
-    adoption: RepAdoption
-    fields: FieldQuality
-    sources: SourceQuality
-    trends: MonthlyHealth
+    adoption: RepAdoption = attrs.field(validator=attrs.validators.instance_of(RepAdoption))
+    fields: FieldQuality = attrs.field(validator=attrs.validators.instance_of(FieldQuality))
+    sources: SourceQuality = attrs.field(validator=attrs.validators.instance_of(SourceQuality))
+    trends: MonthlyHealth = attrs.field(validator=attrs.validators.instance_of(MonthlyHealth))

@@ -66,6 +66,8 @@ from crmcore._frames import Columns, Tabular, texts
 from crmcore._results import COUNT, array
 from crmcore.errors import NotFoundError, ValidationError
 from crmcore.model import Activity, ActivityKind, Channel, ContactKind
+from crmcore.model._fields import name_text
+from crmcore.model._storable import MAX_ID_LENGTH
 from crmcore.model.transaction import TransactionKind
 from crmcore.options import as_count, as_enum, expect_instance
 from crmcore.relationship._reminder_rules import (
@@ -158,7 +160,7 @@ class ReminderPlan(Tabular):
     statuses: npt.NDArray[Any] = attrs.field(validator=array("O", length="ids"))
     reasons: npt.NDArray[Any] = attrs.field(validator=array("O", length="ids"))
     activities: tuple[Activity, ...] = attrs.field(converter=_activities)
-    rule_set: str = attrs.field()
+    rule_set: str = attrs.field(validator=name_text(max_length=MAX_ID_LENGTH))
     rule_set_version: int = attrs.field(validator=COUNT)
     planned: int = attrs.field(validator=COUNT)
     existing: int = attrs.field(validator=COUNT)
