@@ -480,3 +480,25 @@ def test_results_are_immutable(uow: Any) -> None:
         v.value.clv = 1.0  # type: ignore[misc]
     assert Decimal("650") == v.value.open_deals.opportunities[0].amount.amount  # type: ignore[union-attr]
     assert set(TIMELINE_KINDS) >= {e.kind for e in v.timeline.events}
+
+
+def test_open_deals_carry_their_scores() -> None:
+    from crmcore.pipeline import B2B, DealScores, fit_deal_scores, synthetic_scoring_pipeline
+
+    s = synthetic_scoring_pipeline(B2B, n_opportunities=300, seed=2)
+    model = fit_deal_scores(s.history, B2B, as_of=s.as_of)
+    scores = DealScores(
+        model=model,
+        as_of=np.datetime64("2025-01-01T00:00:00", "us"),
+        opportunity_ids=np.array(["o-x", "o-1"], dtype=object),
+        probability=np.array([0.9, 0.35]),
+        log_odds=np.array([2.2, -0.62]),
+        levels=np.zeros((2, len(model.factors)), dtype=np.int32),
+    )
+    uow = MemoryUnitOfWork()
+    build(uow)
+    with uow:
+        state = value_state(uow, "c-1", as_of=AS_OF, deal_scores=scores)
+    assert state.open_deals.scores.tolist() == [0.35]
+    with uow, pytest.raises(ArgumentTypeError, match="'deal_scores' must be a DealScores"):
+        value_state(uow, "c-1", as_of=AS_OF, deal_scores={"o-1": 0.35})  # type: ignore[arg-type]
