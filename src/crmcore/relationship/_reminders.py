@@ -55,7 +55,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 import attrs
@@ -118,6 +118,10 @@ def reminder_activity_id(rule_set: str, rule: str, customer_id: str, occasion: s
     ):
         if not isinstance(v, str):
             raise ValidationError(f"{name!r} must be a string: {v!r}")
+    return _activity_id(rule_set, rule, customer_id, occasion)
+
+
+def _activity_id(rule_set: str, rule: str, customer_id: str, occasion: str) -> str:
     key = "\x1f".join((rule_set, rule, customer_id, occasion)).encode("utf-8", "surrogatepass")
     return "rem-" + hashlib.sha256(key).hexdigest()[:32]
 
@@ -302,8 +306,12 @@ class _Found:
     reps: list[str | None]  # the rep the occasion names (a deal's owner), None: the customer's
 
 
+_EPOCH_ORD = _EPOCH.toordinal()
+
+
 def _day_text(day: int) -> str:
-    return str(np.datetime64(int(day), "D"))
+    """``YYYY-MM-DD`` of a day number (days since 1970-01-01)."""
+    return date.fromordinal(int(day) + _EPOCH_ORD).isoformat()
 
 
 def _yearly(
@@ -744,7 +752,7 @@ def _finish(
         row = int(rows[j])
         cid = ids[row]
         occasion = found.occasions[j]
-        aid = reminder_activity_id(set_name, rule.name, cid, occasion)
+        aid = _activity_id(set_name, rule.name, cid, occasion)
         due_day = int(found.due[j])
         due_us = (due_day * 24 + rule.hour) * 3_600_000_000
         base = (aid, rule.name, cid, occasion, due_us)
