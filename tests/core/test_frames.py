@@ -522,6 +522,7 @@ def _cases() -> list[tuple[str, Callable[..., Any], str]]:
         *[(name, f, cols) for name, f, cols in _satisfaction()],
         *[(name, f, cols) for name, f, cols in _pipeline()],
         *[(name, f, cols) for name, f, cols in _anomaly_tables_ingest()],
+        *[(name, f, cols) for name, f, cols in _relationship_view()],
     ]
 
 
@@ -985,6 +986,89 @@ def _anomaly_tables_ingest() -> list[tuple[str, Callable[..., Any], str]]:
                 ),
             ),
             "row:int line:int column:text value:text reason:text",
+        ),
+    ]
+
+
+def _relationship_view() -> list[tuple[str, Callable[..., Any], str]]:
+    """The customer view's and the long-term report's tables (crmcore.relationship)."""
+    from collections import Counter
+
+    from crmcore.model import Customer, Interaction, Money, Opportunity, Relationship
+    from crmcore.relationship import (
+        ChannelPreference,
+        LongTermIndices,
+        OpenDeals,
+        RelatedParties,
+        TimelineEvent,
+        TimelinePage,
+        YearlyTouches,
+    )
+
+    def objs(*v: Any) -> Any:
+        out = np.empty(len(v), dtype=object)
+        out[:] = v
+        return out
+
+    def page(**_: Any) -> Any:
+        return TimelinePage("c-1", (TimelineEvent(T0, "interaction", "i-1", "phone", "inbound phone", None),
+                                    TimelineEvent(T0, "transaction", "t-1", None, "purchase", None)), None)  # fmt: skip
+
+    def channels(**_: Any) -> Any:
+        return ChannelPreference.from_interactions(
+            Interaction(id=f"i-{k}", customer_id="c", channel=ch, direction=d, occurred_at=T0, outcome=o)
+            for k, (ch, d, o) in enumerate([("phone", "inbound", None), ("sms", "outbound", "ok")])
+        )  # fmt: skip
+
+    def deals(**_: Any) -> Any:
+        o = Opportunity(id="o-1", customer_id="c", owner_id="ann", funnel="b2b", stage="lead",
+                        created_at=T0, amount=Money("5", "EUR"))  # fmt: skip
+        return OpenDeals((o,), ("lead",), np.array([np.nan]))
+
+    def related(**_: Any) -> Any:
+        c = Customer(
+            id="c",
+            name="A",
+            relationships=[Relationship("employee_of", "o"), Relationship("x", "z")],
+        )
+        return RelatedParties.from_customers(
+            c, {"o": Customer(id="o", name="O", kind="organization")}
+        )
+
+    def indices(**_: Any) -> Any:
+        return LongTermIndices(
+            customer_id=objs("c-1", "c-2"), segment=objs("gold", None), acquisition_channel=objs("web", None),
+            tenure_days=np.array([10.0, np.nan]),
+            last_touch=np.array(["2024-01-01T00:00:00", "NaT"], dtype="datetime64[us]"),
+            cac=np.array([5.0, np.nan]), clv=np.array([7.0, 1.0]), nps=np.array([1.0, np.nan]),
+            repurchase=np.array([0.5, np.nan]),
+        )  # fmt: skip
+
+    return [
+        ("TimelinePage", page, "at:instant kind:text id:text channel:text summary:text"),
+        (
+            "ChannelPreference",
+            channels,
+            "channel:text inbound:int outbound:int answered:int response_rate:float",
+        ),
+        (
+            "OpenDeals",
+            deals,
+            "opportunity_id:text stage:text amount:float currency:text score:float",
+        ),
+        ("RelatedParties", related, "relation:text customer_id:text name:text customer_kind:text"),
+        (
+            "YearlyTouches",
+            lambda **_: YearlyTouches.from_counts(
+                Counter({(2024, "interaction", "phone"): 2, (2024, "transaction", None): 1})
+            ),
+            "year:int kind:text channel:text count:int",
+        ),
+        (
+            "LongTermIndices",
+            indices,
+            "customer_id:text segment:text acquisition_channel:text tenure_days:float "
+            "last_touch:instant cac:float clv:float nps:float repurchase:float clv_above_cac:bool",
         ),
     ]
 
