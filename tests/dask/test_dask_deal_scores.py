@@ -2,11 +2,13 @@
 
 The model and the funnel travel to the workers as their JSON; every score is compared
 with the single-machine one (logistic and naive Bayes models) under one partition, many,
-and deals split across partitions (events shuffled before partitioning).
+and deals split across partitions (events shuffled before partitioning); a missing id or
+time is refused with the single-machine message.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -28,6 +30,7 @@ from crmcore.pipeline import (  # noqa: E402
 )
 from crmcore.pipeline.presets import B2B  # noqa: E402
 from crmcore.serialization import from_json  # noqa: E402
+from crmcore.tables import StageHistory  # noqa: E402
 
 PIPELINE = synthetic_scoring_pipeline(B2B, n_opportunities=300, seed=5)
 EVENTS = PIPELINE.history.to_pandas()
@@ -86,3 +89,15 @@ def test_what_is_not_a_model_or_funnel_is_refused(client: Any) -> None:
     with pytest.raises(ValidationError, match="no column"):
         score_deals_dask(frame.rename(columns={"opportunity_id": "deal"}), MODELS["logistic"],
                          B2B, as_of=PIPELINE.as_of)  # fmt: skip
+
+
+@pytest.mark.parametrize(("column", "missing"), [("opportunity_id", None), ("at", pd.NaT)])
+def test_missing_values_are_refused_as_in_memory(client: Any, column: str, missing: Any) -> None:
+    events = EVENTS.copy()
+    events.loc[5, column] = missing
+    with pytest.raises(ValidationError) as single:
+        StageHistory.from_frame(events)
+    rule = str(single.value).split(":")[0]  # the value shown and the row numbers may differ
+    frame = dd.from_pandas(events, npartitions=3, sort=False)
+    with pytest.raises(ValidationError, match=re.escape(rule)):
+        score_deals_dask(frame, MODELS["logistic"], B2B, as_of=PIPELINE.as_of).compute()
