@@ -13,9 +13,8 @@ OPTIMIZE TABLE) the relation files of every crmcore table (heap, TOAST, indexes;
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from crmcore.anomaly.alerts import Alert
-from crmcore.anomaly.store import ALERT_KIND
-from crmcore.errors import ConcurrencyError
+from crmcore.anomaly.store import ALERT_KIND, AlertStore
+from crmcore.errors import ConcurrencyError, RepositoryError
 from crmcore.model import FieldChange, Opportunity
 from crmcore.model._storable import KEY_LENGTH
 from crmcore.repositories import MemoryUnitOfWork, SqlUnitOfWork
@@ -42,13 +41,13 @@ from crmcore.repositories._personal_data import (
     table_of,
 )
 from crmcore.repositories.privacy import erase_customer, purge_erased_copies
-from crmcore.repositories.sql import make_engine
+from crmcore.repositories.sql import _erasure, make_engine
 from crmcore.repositories.sql.schema import metadata
 from crmcore.serialization import to_dict
 from crmcore.testing import strategies as cst
 from crmcore.testing._contract_erasure import PERSONAL_MARKERS, markers_in, seed_personal_data
 
-from .conftest import empty_uow
+from .conftest import _server_database, empty_uow
 
 
 # -- the declaration against the schema and the model ---------------------------------------
@@ -287,7 +286,7 @@ def test_sqlite_joined_connection_leaves_the_checkpoint_to_the_purge(tmp_path: P
 # -- PostgreSQL -----------------------------------------------------------------------------------
 def _postgres_files(engine: sa.Engine) -> list[Path] | None:
     """The files of every crmcore table, its TOAST table and their indexes, and of the
-    database's ``pg_statistic``, after a CHECKPOINT; None when the data directory cannot be
+    database's ``pg_statistic`` and its TOAST table, after a CHECKPOINT; None when the data directory cannot be
     read from here."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         c.exec_driver_sql("CHECKPOINT")
@@ -301,7 +300,9 @@ def _postgres_files(engine: sa.Engine) -> list[Path] | None:
                 " SELECT oid AS r FROM t UNION SELECT reltoastrelid FROM t WHERE reltoastrelid <> 0"
                 " UNION SELECT indexrelid FROM pg_index WHERE indrelid IN "
                 "  (SELECT oid FROM t UNION SELECT reltoastrelid FROM t)"
-                " UNION SELECT 'pg_catalog.pg_statistic'::regclass) x"
+                " UNION SELECT 'pg_catalog.pg_statistic'::regclass"
+                " UNION SELECT reltoastrelid FROM pg_class"
+                "  WHERE oid = 'pg_catalog.pg_statistic'::regclass) x"
             ),
             {"names": names},
         ).scalars()
@@ -312,8 +313,17 @@ def _postgres_files(engine: sa.Engine) -> list[Path] | None:
 
 
 @pytest.fixture
-def postgres_uow(postgres_engine: sa.Engine) -> SqlUnitOfWork:
-    return empty_uow(postgres_engine)
+def postgres_uow() -> Iterator[SqlUnitOfWork]:
+    """A unit of work on a database of its own: ``pg_statistic`` is one file per database,
+    and the session's database also holds the statistics of the contract suite's other
+    namespaces (schema ``crm_contract``), seeded with the same markers and never erased."""
+    gen = _server_database("postgres")
+    engine = make_engine(next(gen), connect_args={"options": "-c synchronous_commit=off"})
+    try:
+        yield empty_uow(engine)
+    finally:
+        engine.dispose()
+        gen.close()
 
 
 def _postgres_statistics(engine: sa.Engine) -> list[str]:
@@ -348,10 +358,40 @@ def test_postgres_holds_no_marker_after_the_documented_vacuum(postgres_uow: SqlU
     files = _postgres_files(uow.engine)  # VACUUM FULL wrote new files
     if files is None:
         pytest.skip("the PostgreSQL data directory is not readable here: checked over SQL only")
-    left = _in_files(files)
-    if left:  # seen in a clean CI-like run on 2026-12-07 (not in the author's runs): open point
-        pytest.xfail(f"markers still in PostgreSQL relation files after the purge: {left}")
-    assert left == {}
+    assert _in_files(files) == {}
+
+
+@pytest.mark.postgres
+def test_postgres_purge_waits_for_older_snapshots_and_names_them(
+    postgres_uow: SqlUnitOfWork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transaction whose snapshot was taken before the erasure committed may still read the
+    erased row versions, and VACUUM (FULL) copies them into the new files: the purge refuses
+    (naming it) instead of leaving them there silently, and runs once it has ended."""
+    uow = postgres_uow
+    seed_personal_data(uow)
+    url = uow.engine.url.render_as_string(hide_password=False)
+    reporting = make_engine(
+        url, isolation_level="REPEATABLE READ", connect_args={"application_name": "r5-report"}
+    )
+    try:
+        with reporting.connect() as reader:
+            reader.exec_driver_sql("SELECT 1")  # its snapshot, no lock on crmcore's tables
+            _erase(uow)
+            monkeypatch.setattr(_erasure, "PURGE_WAIT_SECONDS", 0.3)
+            with pytest.raises(RepositoryError, match=r"did not run at all .*'r5-report'"):
+                purge_erased_copies(uow)
+            files = _postgres_files(uow.engine)
+            if files is not None:  # nothing was purged: the erased versions are still there
+                assert _in_files(files) != {}
+    finally:
+        reporting.dispose()
+    monkeypatch.undo()  # the documented wait: other sessions of this server come and go
+    purge_erased_copies(uow)
+    files = _postgres_files(uow.engine)
+    if files is None:
+        pytest.skip("the PostgreSQL data directory is not readable here: checked over SQL only")
+    assert _in_files(files) == {}
 
 
 # -- MariaDB ------------------------------------------------------------------------------------
@@ -395,31 +435,141 @@ def test_mariadb_holds_no_marker_after_the_documented_optimize(mysql_uow: SqlUni
 
 
 # -- an erasure concurrent with a save of the same deal --------------------------------------
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 15 follow-up: an erasure keeps the deal's version (no event), so a save staged "
-    "before it and committed after it passes the version check and writes the stale deal and "
-    "events back; needs save()/commit to compare the stored record, not only its version",
-)
+def _seats_edit(at: datetime = datetime(2024, 3, 1, tzinfo=UTC)) -> FieldChange:
+    return FieldChange(
+        opportunity_id="o-1",
+        sequence=4,
+        field="custom.seats",
+        old=40,
+        new=41,
+        at=at,
+        by="rep-1",
+    )
+
+
+def _plus_a_seat(o: Opportunity) -> Opportunity:
+    return attrs.evolve(o, custom={**dict(o.custom), "seats": 41})
+
+
 def test_memory_save_staged_before_an_erasure_does_not_bring_values_back() -> None:
     uow = MemoryUnitOfWork()
     seed_personal_data(uow)
     eraser = MemoryUnitOfWork(store=uow.store)
     with uow:
         o = uow.opportunities.get("o-1")
-        edit = FieldChange(
-            opportunity_id="o-1",
-            sequence=4,
-            field="custom.seats",
-            old=40,
-            new=41,
-            at=datetime(2024, 3, 1, tzinfo=UTC),
-            by="rep-1",
-        )
-        uow.opportunities.save(attrs.evolve(o, custom={**dict(o.custom), "seats": 41}), [edit])
+        uow.opportunities.save(_plus_a_seat(o), [_seats_edit()])
         with eraser:
             erase_customer(eraser, "c-1")
             eraser.commit()
-        with contextlib.suppress(ConcurrencyError):  # refusing the stale save is the fix
+        with pytest.raises(ConcurrencyError, match="nothing was committed"):
             uow.commit()
     assert markers_in(repr(uow.store.tables)) == []
+    assert uow.store.tables["opportunities"]["o-1"].version == 4  # the erasure's edit
+
+
+def test_memory_staged_writes_over_an_in_place_erasure_fail_at_commit() -> None:
+    """Where the erasure keeps the version (a deal with no custom text left; an alert's stored
+    versions), the commit compares the record the write was based on."""
+    uow = MemoryUnitOfWork()
+    seed_personal_data(uow)
+    with uow:  # the custom text goes by a user's edit: the erasure will append nothing
+        o = uow.opportunities.get("o-1")
+        drop = FieldChange(
+            opportunity_id="o-1",
+            sequence=4,
+            field="custom.contact",
+            old=PERSONAL_MARKERS["custom field edited"],
+            new=None,
+            at=datetime(2024, 3, 1, tzinfo=UTC),
+            by="rep-1",
+        )
+        uow.opportunities.save(attrs.evolve(o, custom={"seats": 40}), [drop])
+        uow.commit()
+    eraser = MemoryUnitOfWork(store=uow.store)
+    with uow:
+        o = uow.opportunities.get("o-1")
+        edit = attrs.evolve(_seats_edit(), sequence=5)
+        uow.opportunities.save(attrs.evolve(o, custom={"seats": 41}), [edit])
+        (alert,) = AlertStore(uow).list(customer_id="c-1")
+        body, v = uow.documents.get(ALERT_KIND, alert.id)
+        confirmed = {**body, "outcome": f"{body['outcome']} (confirmed)"}
+        uow.documents.put(ALERT_KIND, alert.id, confirmed, expected_version=v)
+        with eraser:
+            erase_customer(eraser, "c-1")
+            eraser.commit()
+        assert uow.store.tables["opportunities"]["o-1"].version == 4  # kept: nothing appended
+        with pytest.raises(ConcurrencyError, match="changed by another unit of work"):
+            uow.commit()
+    assert markers_in(repr(uow.store.tables)) == []
+
+
+def _sql_save_across_an_erasure(uow: SqlUnitOfWork, erase: Callable[[], None]) -> None:
+    """``uow`` saves one more seat on deal o-1; after the save has read the stored deal and
+    before its ``UPDATE``, ``erase()`` erases customer c-1 on another connection and commits.
+    The save must fail (ConcurrencyError), leaving the erased deal as it is."""
+    fired: list[bool] = []
+
+    def before(_c: Any, _cur: Any, statement: str, *_args: Any) -> None:
+        if (
+            not fired
+            and statement.lstrip().upper().startswith("UPDATE")
+            and ("opportunities" in statement)
+        ):
+            fired.append(True)
+            erase()
+
+    sa.event.listen(uow.engine, "before_cursor_execute", before)
+    try:
+        with uow:
+            o = uow.opportunities.get("o-1")
+            with pytest.raises(ConcurrencyError):
+                uow.opportunities.save(_plus_a_seat(o), [_seats_edit()])
+    finally:
+        sa.event.remove(uow.engine, "before_cursor_execute", before)
+    assert fired
+    assert markers_in(_sql_dump(uow.engine)) == []
+    with uow:
+        o = uow.opportunities.get("o-1")
+        assert (o.version, dict(o.custom)) == (4, {"seats": 40})
+
+
+def _erase_with(make: Callable[[], SqlUnitOfWork]) -> Callable[[], None]:
+    def erase() -> None:
+        other = make()
+        with other:
+            erase_customer(other, "c-1")
+            other.commit()
+
+    return erase
+
+
+def test_sqlite_save_across_an_erasure_does_not_bring_values_back(
+    sqlite_file: tuple[SqlUnitOfWork, Path],
+) -> None:
+    uow, _ = sqlite_file
+    seed_personal_data(uow)
+    with uow.engine.connect() as conn:  # joined: its checkpoint would wait for the save's read
+
+        def erase() -> None:
+            _erase_with(lambda: SqlUnitOfWork(connection=conn))()
+            conn.commit()
+
+        _sql_save_across_an_erasure(uow, erase)
+
+
+@pytest.mark.postgres
+def test_postgres_save_across_an_erasure_does_not_bring_values_back(
+    postgres_factory: Callable[[], SqlUnitOfWork],
+) -> None:
+    uow = postgres_factory()
+    seed_personal_data(uow)
+    _sql_save_across_an_erasure(uow, _erase_with(lambda: SqlUnitOfWork(uow.engine)))
+
+
+@pytest.mark.mysql
+def test_mariadb_save_across_an_erasure_does_not_bring_values_back(
+    mysql_factory: Callable[[], SqlUnitOfWork],
+) -> None:
+    uow = mysql_factory()
+    seed_personal_data(uow)
+    _sql_save_across_an_erasure(uow, _erase_with(lambda: SqlUnitOfWork(uow.engine)))

@@ -15,6 +15,13 @@ every free text (interaction and activity subjects and outcomes, survey
 comments, cost notes, lost reasons, the reasons of stage and field changes,
 the text values of custom fields, alert notes and outcomes) are removed, in
 every stored version and event, and the profile is marked ``erased=True``.
+A deal changes only through its events, so the removal of a custom field's
+text is itself an event: a :class:`~crmcore.model.FieldChange` of that field
+(its old value erased, new None) by :data:`ERASED_BY`, numbered after the
+stored ones; the deal's version moves on with it. Likewise an alert whose
+latest version held personal data gets one more version, its erased body. So a
+save based on a version read before the erasure gets ConcurrencyError and
+cannot write the erased values back.
 On SQLite the commit of an erasure also overwrites the freed space and
 empties the ``-wal`` file; :func:`purge_erased_copies` is the maintenance
 step that removes older physical copies on every SQL database.
@@ -46,10 +53,12 @@ step that removes older physical copies on every SQL database.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from crmcore.errors import RepositoryError
 from crmcore.model import FieldChange, Opportunity, StageChange
+from crmcore.model.opportunity import CUSTOM_PREFIX
 from crmcore.repositories._args import check_id
 from crmcore.repositories._personal_data import (
     ERASED_NAME,
@@ -62,6 +71,7 @@ from crmcore.repositories.protocols import UnitOfWork, expect_unit_of_work
 from crmcore.serialization import to_dict
 
 __all__ = [
+    "ERASED_BY",
     "ERASED_NAME",
     "EXPORT_FORMAT",
     "Eraser",
@@ -69,6 +79,9 @@ __all__ = [
     "export_customer",
     "purge_erased_copies",
 ]
+
+ERASED_BY = "crmcore-erasure"
+"""The ``by`` of the events an erasure appends (the removal of a custom field's text)."""
 
 EXPORT_FORMAT = "crmcore.customer-export/2"
 """The ``format`` field of an export, versioned so a reader can tell layouts apart
@@ -79,8 +92,10 @@ EXPORT_FORMAT = "crmcore.customer-export/2"
 class Eraser(Protocol):
     """What a backend gives :func:`erase_customer` (``uow.eraser()``) to rewrite what its
     repositories never overwrite: an opportunity's events and every stored version of a
-    document. Both overwrite in place (same version, same event numbers); only values
-    change. A backend without ``eraser()`` can erase customers that have neither.
+    document. Both overwrite in place (same event numbers, same document versions); only
+    values change, except that an opportunity also takes the erasure's own events (the
+    removal of its custom texts) and their last number as its version. A backend without
+    ``eraser()`` can erase customers that have neither.
 
     >>> from crmcore.repositories import MemoryUnitOfWork
     >>> isinstance(MemoryUnitOfWork().eraser(), Eraser)
@@ -92,11 +107,20 @@ class Eraser(Protocol):
         ``secure_delete`` and has the commit checkpoint the write-ahead log)."""
         ...
 
+    def now(self) -> datetime:
+        """The unit of work's clock (the time of the erasure's own events)."""
+        ...
+
     def rewrite_opportunity(
-        self, opportunity: Opportunity, events: Sequence[StageChange | FieldChange]
+        self,
+        opportunity: Opportunity,
+        events: Sequence[StageChange | FieldChange],
+        appended: Sequence[FieldChange] = (),
     ) -> None:
-        """Overwrite the stored opportunity (at ``opportunity.version``, else
-        ConcurrencyError) and its stored ``events`` matched by sequence number."""
+        """Overwrite the stored opportunity (stored at ``opportunity.version``, else
+        ConcurrencyError) and its stored ``events`` matched by sequence number, and append
+        ``appended`` (numbered from ``opportunity.version + 1``); the stored version becomes
+        the last appended number."""
         ...
 
     def rewrite_document(self, kind: str, key: str, bodies: Mapping[int, Any]) -> None:
@@ -208,9 +232,14 @@ def erase_customer(uow: UnitOfWork, customer_id: str) -> dict[str, int]:
     :mod:`crmcore.repositories._personal_data`) is erased in the customer's
     profile, interactions, opportunities and every one of their events,
     activities (the customer's and their opportunities'), surveys, costs
-    and in every stored version of their alerts. The counts say how many
-    records of each kind were rewritten (``events``: stage and field changes;
-    ``alerts``: documents). Nothing is durable until the caller commits;
+    and in every stored version of their alerts. The removal of a deal's
+    custom text is recorded as an edit of that field by :data:`ERASED_BY`, and
+    the deal's version moves on to it; an alert whose latest version held
+    personal data gets a new version, its erased body. A save or put based on
+    a version read before the erasure therefore gets ConcurrencyError instead of
+    writing the erased values back. The counts say how many records of each kind were
+    rewritten (``events``: stored stage and field changes rewritten, not
+    counting the appended edits; ``alerts``: documents). Nothing is durable until the caller commits;
     erasing twice is harmless (the second rewrites nothing). A missing
     customer raises NotFoundError. A backend whose unit of work has no
     ``eraser()`` (:class:`Eraser`) raises RepositoryError, before writing
@@ -229,14 +258,17 @@ def erase_customer(uow: UnitOfWork, customer_id: str) -> dict[str, int]:
         0,
     )
     # plan every rewrite first: a backend that cannot make one fails before anything changes
+    eraser = _eraser_of(uow)
     deals = []
     for o in uow.opportunities.list(customer_id=customer_id):
         events = uow.opportunities.events(o.id)
         changed = [new for e in events if (new := anonymised(e)) is not e]
         erased = anonymised(o)
         if changed or erased is not o:
-            deals.append((erased, changed))
-    documents: list[tuple[OwnedDocument, str, dict[int, Any]]] = []
+            removed = [k for k in o.custom if k not in erased.custom]
+            appended = _removals(o, events[-1], removed, eraser) if removed else []
+            deals.append((erased, changed, appended))
+    documents: list[tuple[OwnedDocument, str, dict[int, Any], int]] = []
     for spec in OWNED_DOCUMENTS:
         counts[spec.export_key] = 0
         for key in _owned_documents(uow, spec, customer_id):
@@ -248,8 +280,7 @@ def erase_customer(uow: UnitOfWork, customer_id: str) -> dict[str, int]:
                 if erased_body != body:
                     bodies[v] = erased_body
             if bodies:
-                documents.append((spec, key, bodies))
-    eraser = _eraser_of(uow)
+                documents.append((spec, key, bodies, latest))
     if eraser is None and (deals or documents):
         raise RepositoryError(
             f"cannot erase customer {customer_id!r}: their opportunities' events or their "
@@ -269,9 +300,9 @@ def erase_customer(uow: UnitOfWork, customer_id: str) -> dict[str, int]:
     for t in uow.transactions.list(customer_id=customer_id):
         if anonymised(t) is not t:  # pragma: no cover (no transaction column is declared personal)
             raise RepositoryError("transactions cannot be rewritten: declare no personal column")
-    for erased, changed in deals:
+    for erased, changed, appended in deals:
         assert eraser is not None
-        eraser.rewrite_opportunity(erased, changed)
+        eraser.rewrite_opportunity(erased, changed, appended)
         counts["opportunities"] += 1
         counts["events"] += len(changed)
     deal_ids = [o.id for o in uow.opportunities.list(customer_id=customer_id)]
@@ -287,11 +318,42 @@ def erase_customer(uow: UnitOfWork, customer_id: str) -> dict[str, int]:
         if (new_k := anonymised(k)) is not k:
             uow.costs.replace(new_k)
             counts["costs"] += 1
-    for spec, key, bodies in documents:
+    for spec, key, bodies, latest in documents:
         assert eraser is not None
         eraser.rewrite_document(spec.kind, key, bodies)
+        if latest in bodies:  # a new version: a write based on the one read before fails
+            uow.documents.put(spec.kind, key, bodies[latest], expected_version=latest)
         counts[spec.export_key] += 1
     return counts
+
+
+def _removals(
+    deal: Opportunity,
+    last: StageChange | FieldChange,
+    names: Sequence[str],
+    eraser: Eraser | None,
+) -> list[FieldChange]:
+    """The erasure's events of ``deal``: one edit per custom field whose text it removes (old
+    value erased, new None), by :data:`ERASED_BY`, numbered after ``last`` and dated now (not
+    before ``last``); none without an eraser (the erasure is refused before anything)."""
+    if eraser is None:
+        return []
+    now = eraser.now()
+    at = max(now, last.at)
+    recorded = max(now, last.recorded_at or last.at)
+    return [
+        FieldChange(
+            opportunity_id=deal.id,
+            sequence=last.sequence + i,
+            field=f"{CUSTOM_PREFIX}{name}",
+            old=None,
+            new=None,
+            at=at,
+            by=ERASED_BY,
+            recorded_at=recorded,
+        )
+        for i, name in enumerate(names, start=1)
+    ]
 
 
 def purge_erased_copies(uow: UnitOfWork) -> list[str]:

@@ -6,9 +6,11 @@ A customer is seeded with a distinct marker in every value that
 fields, notes, every version of an alert); after
 :func:`~crmcore.repositories.privacy.erase_customer` and ``commit()`` no
 marker may be read back through any repository (every event, every stored
-version of a document), while ids, amounts, stages, event numbers and versions
-stay, the erased deal still takes new events, and a second erasure rewrites
-nothing. A backend needs ``uow.eraser()``
+version of a document), while ids, amounts, stages and event numbers stay,
+the removal of a deal's custom text is an edit of that field appended by the
+erasure and an erased alert gets one more version (so a deal or an alert read
+before the erasure cannot be written over it: ConcurrencyError), the erased
+deal still takes new events, and a second erasure rewrites nothing. A backend needs ``uow.eraser()``
 (:class:`~crmcore.repositories.privacy.Eraser`) to pass. Part of
 :class:`crmcore.testing.contract.RepositoryContract`.
 
@@ -31,7 +33,7 @@ import attrs
 
 from crmcore.anomaly.alerts import Alert, AlertStep, alert_id
 from crmcore.anomaly.store import AlertStore
-from crmcore.errors import RepositoryError, ValidationError
+from crmcore.errors import ConcurrencyError, RepositoryError
 from crmcore.model import (
     Activity,
     Address,
@@ -44,6 +46,7 @@ from crmcore.model import (
     SurveyResponse,
 )
 from crmcore.repositories.privacy import (
+    ERASED_BY,
     ERASED_NAME,
     erase_customer,
     export_customer,
@@ -353,25 +356,40 @@ class ErasureContract(ContractBase):
             o = uow.opportunities.get("o-1")
             assert (o.stage, o.version, o.amount, o.lost_reason) == (
                 "lost",
-                3,
+                4,
                 Money("1200.50", "EUR"),
                 None,
             )
             assert dict(o.custom) == {"seats": 40}
             events = uow.opportunities.events("o-1")
-            assert [e.sequence for e in events] == before
+            assert [e.sequence for e in events] == [*before, 4]
             assert [getattr(e, "to_stage", None) for e in events] == [
                 "lead",
                 None,
                 "qualified",
                 "lost",
+                None,
             ]
+            removal = events[-1]  # the erasure's own edit: custom.contact removed
+            assert isinstance(removal, FieldChange)
+            assert (removal.field, removal.old, removal.new, removal.by, removal.reason) == (
+                "custom.contact",
+                None,
+                None,
+                ERASED_BY,
+                None,
+            )
+            assert removal.at >= events[-2].at
             assert uow.transactions.read_log(customer_ids=["c-1"]).amount.tolist() == [50000.0]
             assert uow.surveys.get("s-1").csat == 4
             assert uow.costs.get("k-1").amount == Money("3", "EUR")
             assert [a.status.value for a in AlertStore(uow).list(customer_id="c-1")] == ["resolved"]
+            key = alert_id("bank", "big", "c-1", "tx:t-1")
+            # the erased alert's three versions, and a fourth: the erased latest again
+            assert uow.documents.get("anomaly_alert", key)[1] == 4
             assert (
-                uow.documents.get("anomaly_alert", alert_id("bank", "big", "c-1", "tx:t-1"))[1] == 3
+                uow.documents.get("anomaly_alert", key)[0]
+                == uow.documents.get("anomaly_alert", key, version=3)[0]
             )
 
     def test_erase_leaves_other_customers_alone(self) -> None:
@@ -409,17 +427,17 @@ class ErasureContract(ContractBase):
             o = uow.opportunities.get("o-1")
             edit = FieldChange(
                 opportunity_id="o-1",
-                sequence=4,
+                sequence=5,
                 field="custom.seats",
                 old=40,
                 new=41,
-                at=ts(2024, 3, 1),
+                at=uow.opportunities.events("o-1")[-1].at,  # not before the erasure's edit
                 by="rep-1",
             )
             saved = uow.opportunities.save(attrs.evolve(o, custom={"seats": 41}), [edit])
             uow.commit()
         with uow:
-            assert uow.opportunities.get("o-1") == saved and saved.version == 4
+            assert uow.opportunities.get("o-1") == saved and saved.version == 5
 
     def test_a_stale_deal_cannot_bring_erased_values_back(self) -> None:
         uow = self._seeded_person()
@@ -438,9 +456,23 @@ class ErasureContract(ContractBase):
                 by="rep-1",
             )
             custom = {**dict(stale.custom), "seats": 41}
-            with raises(ValidationError):  # its events leave the deal without the stale values
+            with raises(ConcurrencyError):  # the erasure's edit moved the version on
                 uow.opportunities.save(attrs.evolve(stale, custom=custom), [edit])
             assert markers_in(json.dumps(to_dict(uow.opportunities.get("o-1")))) == []
+            assert uow.opportunities.get("o-1").version == 4
+
+    def test_a_stale_alert_cannot_bring_erased_values_back(self) -> None:
+        uow = self._seeded_person()
+        key = alert_id("bank", "big", "c-1", "tx:t-1")
+        with uow:
+            stale, version = uow.documents.get("anomaly_alert", key)
+            erase_customer(uow, "c-1")
+            uow.commit()
+        with uow:
+            confirmed = {**stale, "outcome": f"{stale['outcome']} (confirmed)"}
+            with raises(ConcurrencyError):  # the erasure added a version
+                uow.documents.put("anomaly_alert", key, confirmed, expected_version=version)
+            assert markers_in(json.dumps(uow.documents.get("anomaly_alert", key)[0])) == []
 
     def test_purge_erased_copies_runs_outside_a_block(self) -> None:
         uow = self._seeded_person()

@@ -7,7 +7,10 @@ What to erase is decided once for every backend (:mod:`crmcore.repositories._per
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from crmcore.errors import ConcurrencyError, NotFoundError, ValidationError
 from crmcore.model import FieldChange, Opportunity, StageChange
@@ -22,8 +25,9 @@ __all__ = ["MemoryEraser"]
 
 class MemoryEraser:
     """Rewrites in place for :func:`~crmcore.repositories.privacy.erase_customer` (see
-    :class:`~crmcore.repositories.privacy.Eraser`); the change set's version checks make a
-    concurrent save of the same opportunity or document fail at commit."""
+    :class:`~crmcore.repositories.privacy.Eraser`); the change set's checks (version, and
+    the record read) make a concurrent save of the same opportunity or document fail at
+    commit."""
 
     def __init__(self, session: MemorySession) -> None:
         self._session = session
@@ -35,10 +39,18 @@ class MemoryEraser:
         """Nothing to prepare: memory keeps no physical copies."""
         self._cs()
 
+    def now(self) -> datetime:
+        """The unit of work's clock."""
+        return self._session.now()
+
     def rewrite_opportunity(
-        self, opportunity: Opportunity, events: Sequence[StageChange | FieldChange]
+        self,
+        opportunity: Opportunity,
+        events: Sequence[StageChange | FieldChange],
+        appended: Sequence[FieldChange] = (),
     ) -> None:
-        """Overwrite the opportunity (at its stored version) and the events of the same numbers."""
+        """Overwrite the opportunity (at its stored version) and the events of the same numbers,
+        append ``appended``; the version becomes the last appended number."""
         check_record(opportunity, Opportunity)
         cs = self._cs()
         stored: Opportunity | None = cs.get("opportunities", opportunity.id)
@@ -62,7 +74,24 @@ class MemoryEraser:
                     f"number {e.sequence} to overwrite"
                 )
             current[i] = e
-        cs.put("opportunities", opportunity.id, opportunity, expected=stored.version)
+        version = opportunity.version
+        for e in appended:
+            if not isinstance(e, FieldChange):
+                raise ValidationError(f"'appended' must hold FieldChange: {e!r}")
+            check_record(e, FieldChange)
+            if e.opportunity_id != opportunity.id or e.sequence != version + 1:
+                raise ValidationError(
+                    f"the erasure's event {e.sequence} of {e.opportunity_id!r} does not follow "
+                    f"event {version} of opportunity {opportunity.id!r}"
+                )
+            current.append(e)
+            version = e.sequence
+        cs.put(
+            "opportunities",
+            opportunity.id,
+            attrs.evolve(opportunity, version=version),
+            expected=stored.version,
+        )
         cs.put("stage_changes", opportunity.id, tuple(current), expected=None)
 
     def rewrite_document(self, kind: str, key: str, bodies: Mapping[int, Any]) -> None:

@@ -49,12 +49,21 @@ class MemoryStore:
 
 
 class ChangeSet:
-    """The uncommitted writes of one unit of work (a change log over the committed state)."""
+    """The uncommitted writes of one unit of work (a change log over the committed state).
+
+    A write staged with an expected version is based on the committed record this unit of
+    work last read (:meth:`get`) at that version; :meth:`apply` refuses it when the key is no
+    longer at that version, or no longer holds that very record: an erasure rewrites a
+    record (a document's versions, a deal without custom text) in place, keeping its version,
+    and a save staged before it must not write the erased values back.
+    """
 
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
         self.writes: dict[str, dict[Any, Any]] = {name: {} for name in TABLES}
         self.expected: dict[tuple[str, Any], int | None] = {}
+        self.read: dict[tuple[str, Any], Any] = {}
+        self.based_on: dict[tuple[str, Any], Any] = {}
 
     def get(self, table: str, key: Any) -> Any:
         """The record as this unit of work sees it, or None."""
@@ -62,7 +71,10 @@ class ChangeSet:
         if key in pending:
             value = pending[key]
             return None if value is DELETED else value
-        return self.store.tables[table].get(key)
+        found = self.store.tables[table].get(key)
+        if found is not None:
+            self.read[(table, key)] = found
+        return found
 
     def values(self, table: str, keep: Callable[[Any], bool] | None = None) -> list[Any]:
         """Every visible record of ``table`` (optionally filtered), unordered."""
@@ -80,7 +92,12 @@ class ChangeSet:
 
         ``MUST_NOT_EXIST`` for a new key, None when no check is wanted.
         """
-        self.expected.setdefault((table, key), expected)
+        where = (table, key)
+        if where not in self.expected:
+            self.expected[where] = expected
+            seen = self.read.get(where)
+            if expected is not None and seen is not None and _version_of(table, seen) == expected:
+                self.based_on[where] = seen
         self.writes[table][key] = record
 
     def apply(self) -> None:
@@ -102,7 +119,11 @@ class ChangeSet:
                             f"{table[:-1]} {key!r} was stored by another unit of work meanwhile; "
                             "nothing was committed"
                         )
-                elif current is None or _version_of(table, current) != expected:
+                elif (
+                    current is None
+                    or _version_of(table, current) != expected
+                    or self.based_on.get((table, key), current) is not current
+                ):
                     raise ConcurrencyError(
                         f"{table[:-1]} {key!r} was changed by another unit of work meanwhile "
                         f"(based on version {expected}); nothing was committed"
