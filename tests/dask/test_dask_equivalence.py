@@ -270,20 +270,31 @@ def test_random_bases_with_ties(client: Any, data: Any) -> None:
     log = _log(frame)
     cal = data.draw(st.sampled_from(["2024-01-20", "2024-02-10"]), label="calibration_end")
     unit = data.draw(st.sampled_from(["D", "W"]), label="time_unit")
-    got = summarize_dask(ddf, time_unit=unit, calibration_end=cal, observation_end="2024-02-10")
-    want = summarize_transactions(
-        log, time_unit=unit, calibration_end=cal, observation_end="2024-02-10"
-    )  # type: ignore[arg-type]
-    g = got.compute()
-    assert g.customer_ids.tolist() == want.customer_ids.tolist()
-    for col in ("frequency", "recency", "T", "monetary_value", "holdout_frequency",
-                "holdout_monetary_value"):  # fmt: skip
-        a, b = getattr(g, col), getattr(want, col)
-        if a is None or b is None:
-            assert a is b
-        else:
-            np.testing.assert_array_equal(a, b)
-    r = rfm_dask(ddf, "2024-02-10", bins=3)
+    # rows already partitioned by customer (one shuffle for every call: then both units,
+    # each a pass over the kept partitions) or shuffled by each function
+    partitioned = data.draw(st.booleans(), label="partitioned")
+    if partitioned:
+        ddf = ddf.shuffle(on="customer_id").persist()
+    for u in ("D", "W") if partitioned else (unit,):
+        got = summarize_dask(
+            ddf,
+            time_unit=u,
+            calibration_end=cal,
+            observation_end="2024-02-10",
+            partitioned=partitioned,
+        ).compute()
+        want = summarize_transactions(
+            log, time_unit=u, calibration_end=cal, observation_end="2024-02-10"
+        )
+        assert got.customer_ids.tolist() == want.customer_ids.tolist()
+        for col in ("frequency", "recency", "T", "monetary_value", "holdout_frequency",
+                    "holdout_monetary_value"):  # fmt: skip
+            a, b = getattr(got, col), getattr(want, col)
+            if a is None or b is None:
+                assert a is b
+            else:
+                np.testing.assert_array_equal(a, b, err_msg=f"{col} in {u}")
+    r = rfm_dask(ddf, "2024-02-10", bins=3, partitioned=partitioned)
     summary, scores = rfm_from_log(log, "2024-02-10", bins=3)
     rs = _by_id(r.scores.compute())
     assert rs["customer_id"].tolist() == summary.customer_ids.tolist()
