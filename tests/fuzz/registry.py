@@ -156,6 +156,21 @@ def _hand() -> dict[str, Callable[[], Call]]:
 
         return make
 
+    def reminder_rules_call() -> Call:
+        """load_reminder_rules on a unit of work that holds the rule set."""
+        from crmcore.relationship import (
+            Birthday,
+            ReminderRules,
+            load_reminder_rules,
+            save_reminder_rules,
+        )
+
+        uow = MemoryUnitOfWork()
+        with uow:
+            save_reminder_rules(uow, ReminderRules(name="bakery", rules=[Birthday(name="b")]))
+            uow.commit()
+        return Call(load_reminder_rules, (uow, "bakery"), context=uow)
+
     def report_call() -> Call:
         from crmcore.report import build_report
 
@@ -174,6 +189,7 @@ def _hand() -> dict[str, Callable[[], Call]]:
             save_ruleset, None, RuleSet(name="bank2", rules=[Threshold(name="big", at_least=9e4)])
         ),
         "crmcore.anomaly.store.load_ruleset": in_uow(load_ruleset, None, "bank"),
+        "crmcore.relationship._reminder_rules.load_reminder_rules": reminder_rules_call,
         "crmcore.pipeline.service.save_funnel": in_uow(save_funnel, None, B2B),
         "crmcore.pipeline.service.load_funnel": in_uow(load_funnel, None, "top-in-best"),
         "crmcore.pipeline.versions.funnel_versions": in_uow(funnel_versions, None, "top-in-best"),

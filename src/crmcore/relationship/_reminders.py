@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
@@ -127,6 +127,8 @@ def _activity_id(rule_set: str, rule: str, customer_id: str, occasion: str) -> s
 
 
 def _activities(value: Any) -> tuple[Activity, ...]:
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise ValidationError(f"'activities' must be a list of Activity records: {value!r}")
     items = tuple(value)
     for i, a in enumerate(items):
         if not isinstance(a, Activity):
