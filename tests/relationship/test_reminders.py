@@ -374,3 +374,28 @@ def test_invariants_idempotent_and_consent(
         stored = {a.id for a in uow.activities.list()}
     assert stored == {a.id for a in first.activities}
     assert np.all(np.isin(first.statuses, ["planned", "exists", "skipped"]))
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    cs=customers(), as_of=st.dates(date(1990, 1, 1), date(2030, 12, 31)), days=st.integers(1, 60)
+)
+def test_invariants_on_sqlite_match_memory(cs: list[Customer], as_of: date, days: int) -> None:
+    import tempfile
+
+    rules = ReminderRules(
+        name="h", rules=[Birthday(name="b", queue="queue"), Anniversary(name="a", days_ahead=0)]
+    )
+    with tempfile.TemporaryDirectory() as d:
+        sql = SqlUnitOfWork.from_url(f"sqlite:///{d}/h.db")
+        mem = MemoryUnitOfWork()
+        plans = []
+        for uow in (sql, mem):
+            add(uow, *cs)
+            first = run(uow, rules, as_of=as_of.isoformat(), days=days)
+            second = run(uow, rules, as_of=as_of.isoformat(), days=days)
+            assert second.planned == 0 and set(second.ids) == set(first.ids)
+            consent = {c.id: c.consent.contact for c in cs}
+            assert all(consent[a.customer_id] for a in first.activities)
+            plans.append(first.to_pandas().sort_values("id").reset_index(drop=True))
+        assert plans[0].equals(plans[1])
