@@ -164,8 +164,38 @@ def configure_converter(conv: cattrs.Converter) -> cattrs.Converter:
     conv.register_unstructure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, np.generic), lambda x: x.item()
     )
+    _refuse_text_as_items(conv)
     _configure_packages(conv)
     return conv
+
+
+_COLLECTIONS = (list, tuple, set, frozenset)
+
+
+def _refuse_text_as_items(conv: cattrs.Converter) -> None:
+    """A list, tuple or set field refuses a JSON string (or an object) instead of reading its
+    characters (or keys) as the items; the other checks stay cattrs' own."""
+    generating: set[Any] = set()
+
+    def wanted(t: Any) -> bool:
+        origin = getattr(t, "__origin__", t)
+        return isinstance(origin, type) and issubclass(origin, _COLLECTIONS) and t not in generating
+
+    def factory(t: Any) -> Any:
+        generating.add(t)
+        try:
+            default = conv.get_structure_hook(t, cache_result=False)
+        finally:
+            generating.discard(t)
+
+        def structure(value: Any, cls: Any) -> Any:
+            if isinstance(value, str | bytes | Mapping):
+                raise ValidationError(f"expected a list: {value!r}")
+            return default(value, cls)
+
+        return structure
+
+    conv.register_structure_hook_factory(wanted, factory)
 
 
 def _configure_packages(conv: cattrs.Converter) -> None:

@@ -139,3 +139,18 @@ def test_enums_are_written_as_their_plain_values() -> None:
     value = to_dict(Activity(id="a", kind="call", rep_id="r"))["kind"]
     assert type(value) is str
     assert value == "call"
+
+
+@attrs.frozen
+class _Lists:
+    names: tuple[str, ...]
+    counts: list[int]
+    tags: frozenset[str] = frozenset()
+
+
+def test_a_list_field_refuses_a_string_or_an_object_instead_of_reading_its_characters() -> None:
+    for field, wrong in (("names", "abc"), ("counts", {"a": 1}), ("tags", b"xy")):
+        data: dict[str, Any] = {"names": ["a"], "counts": [1], "tags": ["t"], field: wrong}
+        with pytest.raises(ValidationError, match=rf"\$\.{field}: expected a list"):
+            from_dict(_Lists, data)
+    assert from_dict(_Lists, {"names": ["a", "b"], "counts": [2]}) == _Lists(("a", "b"), [2])
