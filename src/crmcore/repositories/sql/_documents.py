@@ -70,16 +70,18 @@ class SqlDocumentStore:
         return expected
 
     def read(self, kind: str, key: str, version: int | None) -> tuple[str, int] | None:
-        """The text and number of the given (None: the latest) version, or None."""
+        """The text and number of the given (None: the latest) version, or None: one indexed
+        select on the primary key ``(kind, key, version)``."""
         c = self.table.c
+        q = sa.select(c.body, c.version).where(c.kind == kind, c.key == key)
+        q = (
+            q.order_by(c.version.desc()).limit(1)
+            if version is None
+            else q.where(c.version == version)
+        )
         with self._session.reading(f"reading document {kind!r}/{key!r}") as conn:
-            v = self._latest(conn, kind, key) if version is None else version
-            if v is None:
-                return None
-            row = conn.execute(
-                sa.select(c.body).where(c.kind == kind, c.key == key, c.version == v)
-            ).first()
-        return None if row is None else (str(row[0]), v)
+            row = conn.execute(q).first()
+        return None if row is None else (str(row[0]), int(row[1]))
 
     def keys(self, kind: str) -> builtins.list[str]:
         """The keys stored for ``kind``, sorted."""
