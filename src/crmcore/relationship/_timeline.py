@@ -402,7 +402,7 @@ def _fetch(
 ) -> list[TimelineEvent]:
     """The source's events that ``keep`` accepts, complete up to some time and at least
     ``need`` of them unless the source has no more (a range read, grown while short)."""
-    limit = need + 1
+    limit = need + 2  # one record at the horizon, one the cursor's own event re-read at its time
     while True:
         records = src.read(ctx, lo, hi, limit)
         events = [e for r in records for e in src.events(r)]
