@@ -1,38 +1,49 @@
-"""The memory repository of opportunities and their events."""
+"""The memory store of opportunities and their events (storage only: the checks and messages
+are the front's, :class:`crmcore.repositories._opportunities.Opportunities`).
+
+The change set holds each opportunity under ``opportunities`` and the tuple
+of its events (stage and field changes, in sequence order) under
+``stage_changes``, both keyed by the opportunity's id.
+
+>>> from datetime import UTC, datetime
+>>> from crmcore.model import Opportunity
+>>> from crmcore.repositories import MemoryUnitOfWork
+>>> uow = MemoryUnitOfWork()
+>>> t = datetime(2025, 1, 6, tzinfo=UTC)
+>>> with uow:
+...     _ = uow.opportunities.add(Opportunity(id="o-1", customer_id="c-1", owner_id="ann",
+...                                           funnel="b2b", stage="lead", created_at=t))
+...     h = uow.opportunities.read_history(owner_id="ann")
+>>> h.opportunity_ids.tolist(), h.sequence.tolist()
+(['o-1'], [0])
+"""
 
 from __future__ import annotations
 
 import builtins
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING
 
-import attrs
 import numpy as np
 
-from crmcore.errors import ConcurrencyError, DuplicateError, NotFoundError
+from crmcore.errors import DuplicateError
 from crmcore.model import FieldChange, Opportunity, StageChange
-from crmcore.repositories._args import (
-    check_filters,
-    check_ids,
-    check_iterable,
-    check_limit,
-    check_lookup,
-    time_bounds,
-)
 from crmcore.repositories._codec import to_e6, to_micros
-from crmcore.repositories._events import Event, Tail, appended_events, creation_event
-from crmcore.repositories._writes import (
-    check_new_version,
-    check_record,
+from crmcore.repositories._events import Event, Tail
+from crmcore.repositories._opportunities import (
+    OPPORTUNITIES,
+    STAGE_CHANGES,
+    ChangesQuery,
+    SavePlan,
 )
-from crmcore.repositories.memory._store import MUST_NOT_EXIST, ChangeSet
+from crmcore.repositories._spec import Query, predicate, sort_key
+from crmcore.repositories.memory._store import MUST_NOT_EXIST
 from crmcore.tables import FieldHistory, StageHistory
 
 if TYPE_CHECKING:
     from crmcore.repositories.memory._session import MemorySession
 
-__all__ = ["MemoryOpportunityRepository", "history_from_rows"]
+__all__ = ["MemoryOpportunityStore", "history_from_rows"]
 
 
 def history_from_rows(rows: Sequence[StageChange]) -> StageHistory:
@@ -66,173 +77,89 @@ def history_from_rows(rows: Sequence[StageChange]) -> StageHistory:
     )
 
 
-class MemoryOpportunityRepository:
-    """Opportunities held in memory (see :class:`~crmcore.repositories.OpportunityRepository`)."""
+def _recorded(e: Event) -> int:
+    return to_micros(e.recorded_at or e.at, "recorded_at")
+
+
+class MemoryOpportunityStore:
+    """Opportunities held in a memory unit of work's change set
+    (:class:`~crmcore.repositories._opportunities.OpportunityStore`)."""
 
     def __init__(self, session: MemorySession) -> None:
-        self._session = session
+        self._changes = session.changes
+        self._by_id = sort_key(OPPORTUNITIES)
 
-    def _cs(self) -> ChangeSet:
-        return self._session.changes()
-
-    @staticmethod
-    def _check(opportunity: object) -> Opportunity:
-        return check_record(opportunity, Opportunity)
-
-    def _events(self, opportunity_id: str) -> tuple[Event, ...]:
-        events: tuple[Event, ...] = self._cs().get("stage_changes", opportunity_id) or ()
-        return events
-
-    def add(self, opportunity: Opportunity, event: StageChange | None = None) -> Opportunity:
-        """Store a new opportunity (version 0) with its creation event (made when None)."""
-        self._check(opportunity)
-        check_new_version(opportunity, "opportunity")
-        created = creation_event(opportunity, event, now=self._session.now())
-        cs = self._cs()
+    def insert(self, opportunity: Opportunity, created: StageChange) -> None:
+        cs = self._changes()
         if cs.get("opportunities", opportunity.id) is not None:
-            raise DuplicateError(f"opportunity {opportunity.id!r} is already stored")
+            raise DuplicateError(opportunity.id)  # the front words the message
         cs.put("opportunities", opportunity.id, opportunity, expected=MUST_NOT_EXIST)
         cs.put("stage_changes", opportunity.id, (created,), expected=None)
-        return opportunity
 
-    def get(self, opportunity_id: str) -> Opportunity:
-        """The opportunity, or NotFoundError."""
-        found = self.find(opportunity_id)
-        if found is None:
-            raise NotFoundError(f"opportunity {opportunity_id!r} not found")
+    def fetch(self, opportunity_id: str) -> Opportunity | None:
+        found: Opportunity | None = self._changes().get("opportunities", opportunity_id)
         return found
 
-    def find(self, opportunity_id: str) -> Opportunity | None:
-        """The opportunity, or None."""
-        check_lookup(opportunity_id, "opportunity_id")
-        found: Opportunity | None = self._cs().get("opportunities", opportunity_id)
-        return found
-
-    def save(
-        self, opportunity: Opportunity, events: Sequence[StageChange | FieldChange] = ()
-    ) -> Opportunity:
-        """Store a changed opportunity at the stored version, appending ``events``."""
-        self._check(opportunity)
-        check_iterable(events, "events")
-        cs = self._cs()
-        current = self.get(opportunity.id)
-        if current.version != opportunity.version:
-            raise ConcurrencyError(
-                f"opportunity {opportunity.id!r} is at version {current.version}, "
-                f"the save was based on version {opportunity.version}; nothing was changed"
-            )
-        old = self._events(opportunity.id)
+    def save(self, opportunity_id: str, plan: SavePlan) -> Opportunity | None:
+        cs = self._changes()
+        stored: Opportunity | None = cs.get("opportunities", opportunity_id)
+        if stored is None:
+            return None
+        old: tuple[Event, ...] = cs.get("stage_changes", opportunity_id) or ()
 
         def used(ids: set[str]) -> set[str]:
             return {e.request_id for e in old if e.request_id is not None and e.request_id in ids}
 
-        new = appended_events(
-            current,
-            Tail.of(old[-1]),
-            opportunity,
-            list(events),
-            now=self._session.now(),
-            used_request_ids=used,
-        )
-        stored = attrs.evolve(opportunity, version=new[-1].sequence)
-        cs.put("opportunities", opportunity.id, stored, expected=opportunity.version)
-        cs.put("stage_changes", opportunity.id, old + new, expected=None)
-        return stored
+        saved, new = plan(stored, Tail.of(old[-1]), used)
+        cs.put("opportunities", opportunity_id, saved, expected=stored.version)
+        cs.put("stage_changes", opportunity_id, old + new, expected=None)
+        return saved
 
-    def list(
-        self,
-        *,
-        owner_id: str | None = None,
-        customer_id: str | None = None,
-        funnel: str | None = None,
-        stage: str | None = None,
-        open_only: bool = False,
-        limit: int | None = None,
-    ) -> builtins.list[Opportunity]:
-        """Opportunities matching every filter, ordered by id."""
-        check_filters(owner_id=owner_id, customer_id=customer_id, funnel=funnel, stage=stage)
-        limit = check_limit(limit)
-
-        def keep(o: Opportunity) -> bool:
-            return (
-                (owner_id is None or o.owner_id == owner_id)
-                and (customer_id is None or o.customer_id == customer_id)
-                and (funnel is None or o.funnel == funnel)
-                and (stage is None or o.stage == stage)
-                and (not open_only or o.closed_at is None)
-            )
-
-        rows = sorted(self._cs().values("opportunities", keep), key=lambda o: o.id)
+    def select(self, query: Query, limit: int | None) -> builtins.list[Opportunity]:
+        keep = predicate(OPPORTUNITIES, query)
+        rows = sorted(self._changes().values("opportunities", keep), key=self._by_id)
         return rows if limit is None else rows[:limit]
 
-    def history(self, opportunity_id: str) -> builtins.list[StageChange]:
-        """The opportunity's stage changes in sequence order."""
-        self.get(opportunity_id)
-        return [e for e in self._events(opportunity_id) if isinstance(e, StageChange)]
-
     def events(
-        self, opportunity_id: str, *, request_id: str | None = None
-    ) -> builtins.list[StageChange | FieldChange]:
-        """Every event of the opportunity in sequence order (those of one request)."""
-        check_filters(request_id=request_id)
-        self.get(opportunity_id)
-        evs = self._events(opportunity_id)
-        if request_id is not None:
-            return [e for e in evs if e.request_id == request_id]
-        return builtins.list(evs)
+        self, opportunity_id: str, *, request_id: str | None, stages_only: bool
+    ) -> builtins.list[Event] | None:
+        cs = self._changes()
+        if cs.get("opportunities", opportunity_id) is None:
+            return None
+        evs: tuple[Event, ...] = cs.get("stage_changes", opportunity_id) or ()
+        return [
+            e
+            for e in evs
+            if (not stages_only or isinstance(e, StageChange))
+            and (request_id is None or e.request_id == request_id)
+        ]
 
-    def read_history(
-        self,
-        *,
-        funnel: str | None = None,
-        owner_id: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        known_at: datetime | None = None,
-    ) -> StageHistory:
-        """Stage changes as columns, ordered by opportunity then sequence."""
-        check_filters(funnel=funnel, owner_id=owner_id)
-        lo, hi = time_bounds(start, end)
-        _, seen = time_bounds(None, known_at, names=("start", "known_at"))
-        rows: list[StageChange] = []
-        for e in self._all_events(funnel):
-            if not isinstance(e, StageChange):
-                continue
-            t = to_micros(e.at, "at")
-            if (
-                (owner_id is None or e.owner_id == owner_id)
-                and (lo is None or t >= lo)
-                and (hi is None or t < hi)
-                and (seen is None or to_micros(e.recorded_at or e.at, "recorded_at") <= seen)
-            ):
-                rows.append(e)
-        return history_from_rows(rows)
+    def _all_events(self) -> Iterator[Event]:
+        for evs in self._changes().values("stage_changes"):
+            yield from evs
 
-    def _all_events(self, funnel: str | None) -> Iterator[Event]:
-        cs = self._cs()
+    def read_history(self, query: Query, seen: int | None) -> StageHistory:
+        keep = predicate(STAGE_CHANGES, query)
+        return history_from_rows(
+            [
+                e
+                for e in self._all_events()
+                if isinstance(e, StageChange) and keep(e) and (seen is None or _recorded(e) <= seen)
+            ]
+        )
+
+    def read_changes(self, query: ChangesQuery) -> FieldHistory:
+        cs = self._changes()
+        funnel, wanted, hi, seen = query.funnel, query.fields, query.hi, query.seen
+        out: builtins.list[FieldChange] = []
         for opp in cs.values("opportunities"):
             if funnel is None or opp.funnel == funnel:
-                yield from cs.get("stage_changes", opp.id) or ()
-
-    def read_changes(
-        self,
-        *,
-        funnel: str | None = None,
-        fields: Sequence[str] | None = None,
-        end: datetime | None = None,
-        known_at: datetime | None = None,
-    ) -> FieldHistory:
-        """Field changes (of ``fields``) dated before ``end`` and recorded by ``known_at``."""
-        check_filters(funnel=funnel)
-        wanted = None if fields is None else set(check_ids(fields, "fields"))
-        _, hi = time_bounds(None, end)
-        _, seen = time_bounds(None, known_at, names=("start", "known_at"))
-        out = [
-            e
-            for e in self._all_events(funnel)
-            if isinstance(e, FieldChange)
-            and (wanted is None or e.field in wanted)
-            and (hi is None or to_micros(e.at, "at") < hi)
-            and (seen is None or to_micros(e.recorded_at or e.at, "recorded_at") <= seen)
-        ]
+                out.extend(
+                    e
+                    for e in cs.get("stage_changes", opp.id) or ()
+                    if isinstance(e, FieldChange)
+                    and (wanted is None or e.field in wanted)
+                    and (hi is None or to_micros(e.at, "at") < hi)
+                    and (seen is None or _recorded(e) <= seen)
+                )
         return FieldHistory.from_changes(sorted(out, key=lambda e: (e.opportunity_id, e.sequence)))

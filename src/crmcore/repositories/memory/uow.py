@@ -12,6 +12,7 @@ from crmcore.options import expect_instance
 from crmcore.repositories._customers import Customers
 from crmcore.repositories._documents import Documents
 from crmcore.repositories._events import Clock, check_clock, clock_now
+from crmcore.repositories._opportunities import Opportunities
 from crmcore.repositories._records import (
     Activities,
     Costs,
@@ -22,7 +23,7 @@ from crmcore.repositories._records import (
 from crmcore.repositories.memory._customers import MemoryCustomerStore
 from crmcore.repositories.memory._documents import MemoryDocumentStore
 from crmcore.repositories.memory._erasure import MemoryEraser
-from crmcore.repositories.memory._opportunities import MemoryOpportunityRepository
+from crmcore.repositories.memory._opportunities import MemoryOpportunityStore
 from crmcore.repositories.memory._records import (
     MemoryActivityStore,
     MemoryCostStore,
@@ -88,7 +89,9 @@ class MemoryUnitOfWork:
         self.transactions: TransactionRepository = Transactions(
             MemoryTransactionStore(self.session)
         )
-        self.opportunities: OpportunityRepository = MemoryOpportunityRepository(self.session)
+        self.opportunities: OpportunityRepository = Opportunities(
+            MemoryOpportunityStore(self.session), self.session.now
+        )
         self.activities: ActivityRepository = Activities(MemoryActivityStore(self.session))
         self.surveys: SurveyRepository = Surveys(MemorySurveyStore(self.session))
         self.costs: CostRepository = Costs(MemoryCostStore(self.session))

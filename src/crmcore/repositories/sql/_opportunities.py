@@ -1,43 +1,45 @@
-"""SQL repository of opportunities and their events (stage changes and field changes)."""
+"""The SQL store of opportunities and their events (stage changes and field changes): storage
+only, under the front :class:`crmcore.repositories._opportunities.Opportunities`, and the
+row <-> object mapping (which the eraser, :mod:`._erasure`, uses too).
+
+>>> from datetime import UTC, datetime
+>>> o = Opportunity(id="o-1", customer_id="c-1", owner_id="ann", funnel="b2b", stage="lead",
+...                 created_at=datetime(2025, 1, 6, tzinfo=UTC))
+>>> row = _opportunity_row(o)
+>>> row["created_at"], row["custom"]
+(1736121600000000, None)
+>>> from types import SimpleNamespace
+>>> _opportunity(SimpleNamespace(**row)) == o
+True
+"""
 
 from __future__ import annotations
 
 import builtins
-import functools
 import json
-from collections.abc import Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crmcore.errors import ConcurrencyError, NotFoundError
+from crmcore.errors import NotFoundError
 from crmcore.model import FieldChange, Opportunity, StageChange
 from crmcore.model.opportunity import decode_field_value, encode_field_value
-from crmcore.repositories._args import (
-    check_filters,
-    check_ids,
-    check_iterable,
-    check_limit,
-    check_lookup,
-    time_bounds,
-)
 from crmcore.repositories._codec import from_e6, from_micros, money_e6, opt_micros, to_micros
-from crmcore.repositories._events import Event, Tail, appended_events, creation_event
-from crmcore.repositories._writes import check_new_version, check_record
-from crmcore.repositories.sql import schema
+from crmcore.repositories._events import Event, Tail
+from crmcore.repositories._opportunities import OPPORTUNITIES, ChangesQuery, SavePlan, lost_race
+from crmcore.repositories._spec import Query
 from crmcore.repositories.sql._history import read_changes_columns, read_history_columns
 from crmcore.repositories.sql._opportunity_statements import OpportunityStatements
 from crmcore.repositories.sql._prepared import fetch_all, fetch_one, run, run_many
-from crmcore.repositories.sql._records import in_range
+from crmcore.repositories.sql._query import order_by, range_conditions, where
 from crmcore.tables import FieldHistory, StageHistory
 
 if TYPE_CHECKING:
     from crmcore.repositories.sql._session import SqlSession
 
-__all__ = ["SqlOpportunityRepository"]
+__all__ = ["SqlOpportunityStore"]
 
 
 def _opt_time(v: int | None) -> datetime | None:
@@ -196,54 +198,31 @@ def _change(row: Any) -> FieldChange:
     )
 
 
-class SqlOpportunityRepository:
-    """Opportunities and their events in SQL (see :class:`~crmcore.repositories.OpportunityRepository`).
+class SqlOpportunityStore:
+    """Opportunities and their events in SQL
+    (:class:`~crmcore.repositories._opportunities.OpportunityStore`).
 
     Stage changes live in ``stage_changes``, field changes in ``field_changes``;
     both share the opportunity's event numbering, which the conditional update
     of the opportunity's version serialises.
     """
 
-    table = schema.opportunities
-    stages = schema.stage_changes
-    changes = schema.field_changes
-
     def __init__(self, session: SqlSession) -> None:
-        self._session = session
         ns = session.namespace
         self.table, self.stages, self.changes = ns.opportunities, ns.stage_changes, ns.field_changes
+        self._reading = session.reading
+        self._writing = session.writing
+        self._sql = OpportunityStatements(self.table, self.stages, self.changes)
+        """The prepared statements of the hot paths, for this store's tables."""
 
-    @functools.cached_property
-    def _sql(self) -> OpportunityStatements:
-        """The prepared statements of the hot paths, for this repository's tables."""
-        return OpportunityStatements(self.table, self.stages, self.changes)
-
-    @staticmethod
-    def _check(opportunity: object) -> Opportunity:
-        return check_record(opportunity, Opportunity)
-
-    def add(self, opportunity: Opportunity, event: StageChange | None = None) -> Opportunity:
-        """Store a new opportunity (version 0) with its creation event (made when None)."""
-        self._check(opportunity)
-        check_new_version(opportunity, "opportunity")
-        created = creation_event(opportunity, event, now=self._session.now())
+    def insert(self, opportunity: Opportunity, created: StageChange) -> None:
         q = self._sql
-        with self._session.writing(f"adding opportunity {opportunity.id!r}") as conn:
+        with self._writing(f"adding opportunity {opportunity.id!r}") as conn:
             run(conn, q.insert, _opportunity_row(opportunity))
             run(conn, q.insert_stage, _event_row(created))
-        return opportunity
 
-    def get(self, opportunity_id: str) -> Opportunity:
-        """The opportunity, or NotFoundError."""
-        found = self.find(opportunity_id)
-        if found is None:
-            raise NotFoundError(f"opportunity {opportunity_id!r} not found")
-        return found
-
-    def find(self, opportunity_id: str) -> Opportunity | None:
-        """The opportunity, or None."""
-        check_lookup(opportunity_id, "opportunity_id")
-        with self._session.reading(f"reading opportunity {opportunity_id!r}") as conn:
+    def fetch(self, opportunity_id: str) -> Opportunity | None:
+        with self._reading(f"reading opportunity {opportunity_id!r}") as conn:
             row = fetch_one(conn, self._sql.by_id, {"id": opportunity_id})
         return None if row is None else _opportunity(row)
 
@@ -280,44 +259,28 @@ class SqlOpportunityRepository:
             if fetch_one(conn, q, {"id": opportunity_id, "request_id": r}) is not None
         }
 
-    def save(
-        self, opportunity: Opportunity, events: Sequence[StageChange | FieldChange] = ()
-    ) -> Opportunity:
-        """Check the events against the stored state (:mod:`crmcore.repositories._events`), then
-        ``UPDATE ... WHERE id = ? AND version = ?`` and insert them, in one savepoint."""
-        self._check(opportunity)
-        check_iterable(events, "events")
-        events = builtins.list(events)
+    def save(self, opportunity_id: str, plan: SavePlan) -> Opportunity | None:
+        """Read the row and its last event in one statement, ``plan``, then ``UPDATE ...
+        WHERE id = ? AND version = ?`` of the changed columns and insert the events, in one
+        savepoint."""
         q = self._sql
-        with self._session.writing(f"saving opportunity {opportunity.id!r}") as conn:
-            row = fetch_one(conn, q.stored, {"id": opportunity.id})
+        with self._writing(f"saving opportunity {opportunity_id!r}") as conn:
+            row = fetch_one(conn, q.stored, {"id": opportunity_id})
             if row is None:
-                raise NotFoundError(f"opportunity {opportunity.id!r} not found")
+                return None
             stored = _opportunity(row)
-            if stored.version != opportunity.version:
-                raise ConcurrencyError(
-                    f"opportunity {opportunity.id!r} is at version {stored.version}, the save "
-                    f"was based on version {opportunity.version}; nothing was changed"
-                )
-            new = appended_events(
+            saved, new = plan(
                 stored,
-                self._tail(conn, opportunity.id, row),
-                opportunity,
-                events,
-                now=self._session.now(),
-                used_request_ids=lambda ids: self._used(conn, opportunity.id, ids),
+                self._tail(conn, opportunity_id, row),
+                lambda ids: self._used(conn, opportunity_id, ids),
             )
-            saved = attrs.evolve(opportunity, version=new[-1].sequence)
             values, before = _opportunity_row(saved), _opportunity_row(stored)
             # only what changes (the version always does): no index is touched in vain, and a
             # column this save does not change keeps what another writer stored
             changed = {k: v for k, v in values.items() if v != before[k] or k == "version"}
-            changed.update(w_id=opportunity.id, w_version=opportunity.version)
+            changed.update(w_id=opportunity_id, w_version=stored.version)
             if run(conn, q.update, changed) == 0:
-                raise ConcurrencyError(
-                    f"opportunity {opportunity.id!r} was changed by another unit of work while "
-                    "it was saved; nothing was changed"
-                )
+                raise lost_race(opportunity_id)
             moves = [_event_row(e) for e in new if isinstance(e, StageChange)]
             edits = [_change_row(e) for e in new if isinstance(e, FieldChange)]
             for statement, rows in ((q.insert_stage, moves), (q.insert_field, edits)):
@@ -327,112 +290,65 @@ class SqlOpportunityRepository:
                     run_many(conn, statement, rows)
         return saved
 
-    def list(
-        self,
-        *,
-        owner_id: str | None = None,
-        customer_id: str | None = None,
-        funnel: str | None = None,
-        stage: str | None = None,
-        open_only: bool = False,
-        limit: int | None = None,
-    ) -> builtins.list[Opportunity]:
-        """Opportunities matching every filter, ordered by id."""
-        check_filters(owner_id=owner_id, customer_id=customer_id, funnel=funnel, stage=stage)
-        limit = check_limit(limit)
-        c = self.table.c
-        where: builtins.list[Any] = []
-        for col, value in (
-            (c.owner_id, owner_id),
-            (c.customer_id, customer_id),
-            (c.funnel, funnel),
-            (c.stage, stage),
-        ):
-            if value is not None:
-                where.append(col == value)
-        if open_only:
-            where.append(c.closed_at.is_(None))
-        q = sa.select(self.table).where(*where).order_by(c.id)
+    def select(self, query: Query, limit: int | None) -> builtins.list[Opportunity]:
+        q = (
+            sa.select(self.table)
+            .where(*where(OPPORTUNITIES, self.table, query))
+            .order_by(*order_by(OPPORTUNITIES, self.table))
+        )
         if limit is not None:
             q = q.limit(limit)
-        with self._session.reading("listing opportunities") as conn:
+        with self._reading("listing opportunities") as conn:
             return [_opportunity(r) for r in conn.execute(q)]
 
-    def history(self, opportunity_id: str) -> builtins.list[StageChange]:
-        """The opportunity's stage changes in sequence order."""
-        check_lookup(opportunity_id, "opportunity_id")
-        q, key = self._sql, {"id": opportunity_id}
-        with self._session.reading(f"reading the history of {opportunity_id!r}") as conn:
-            rows = fetch_all(conn, q.stage_events, key)
-            if not rows and fetch_one(conn, q.exists, key) is None:
-                raise NotFoundError(f"opportunity {opportunity_id!r} not found")
-        return [_event(r) for r in rows]
-
     def events(
-        self, opportunity_id: str, *, request_id: str | None = None
-    ) -> builtins.list[StageChange | FieldChange]:
-        """Every event of the opportunity in sequence order (those of one request)."""
-        check_filters(request_id=request_id)
-        check_lookup(opportunity_id, "opportunity_id")
+        self, opportunity_id: str, *, request_id: str | None, stages_only: bool
+    ) -> builtins.list[Event] | None:
         q, key = self._sql, {"id": opportunity_id, "request_id": request_id}
         stage, field = (
             (q.stage_events, q.field_events)
             if request_id is None
             else (q.stage_events_of_request, q.field_events_of_request)
         )
-        with self._session.reading(f"reading the events of {opportunity_id!r}") as conn:
-            moves, edits = fetch_all(conn, stage, key), fetch_all(conn, field, key)
+        what = "history" if stages_only else "events"
+        with self._reading(f"reading the {what} of {opportunity_id!r}") as conn:
+            moves = fetch_all(conn, stage, key)
+            edits = [] if stages_only else fetch_all(conn, field, key)
             if not moves and not edits and fetch_one(conn, q.exists, key) is None:
-                raise NotFoundError(f"opportunity {opportunity_id!r} not found")
+                return None
         out: builtins.list[Event] = [_event(r) for r in moves]
-        out.extend(_change(r) for r in edits)
-        return sorted(out, key=lambda e: e.sequence)
+        if edits:
+            out.extend(_change(r) for r in edits)
+            out.sort(key=lambda e: e.sequence)
+        return out
 
-    def read_history(
-        self,
-        *,
-        funnel: str | None = None,
-        owner_id: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        known_at: datetime | None = None,
-    ) -> StageHistory:
-        """Stage changes as columns, with who, why and when recorded; one indexed query read
-        from the raw driver cursor (``owner_id`` and ``[start, end)``: the ``(owner_id, at)``
-        index)."""
-        check_filters(funnel=funnel, owner_id=owner_id)
-        lo, hi = time_bounds(start, end)
-        _, seen = time_bounds(None, known_at, names=("start", "known_at"))
-        filters = {"funnel": funnel, "owner_id": owner_id, "lo": lo, "hi": hi, "seen": seen}
-        with self._session.reading("reading stage history as columns") as conn:
+    def read_history(self, query: Query, seen: int | None) -> StageHistory:
+        """One indexed query read from the raw driver cursor (``owner_id`` and
+        ``[start, end)``: the ``(owner_id, at)`` index)."""
+        v = query.values
+        filters = {
+            "funnel": v.get("funnel"),
+            "owner_id": v.get("owner_id"),
+            "lo": query.lo,
+            "hi": query.hi,
+            "seen": seen,
+        }
+        with self._reading("reading stage history as columns") as conn:
             return read_history_columns(conn, self.stages, filters)
 
-    def read_changes(
-        self,
-        *,
-        funnel: str | None = None,
-        fields: Sequence[str] | None = None,
-        end: datetime | None = None,
-        known_at: datetime | None = None,
-    ) -> FieldHistory:
-        """Field changes (of ``fields``) dated before ``end`` and recorded by ``known_at``,
-        as columns ordered by opportunity, then sequence."""
-        check_filters(funnel=funnel)
-        wanted = None if fields is None else sorted(set(check_ids(fields, "fields")))
-        _, hi = time_bounds(None, end)
-        _, seen = time_bounds(None, known_at, names=("start", "known_at"))
+    def read_changes(self, query: ChangesQuery) -> FieldHistory:
         f, o = self.changes.c, self.table.c
-        where = in_range(f.at, None, hi)
-        if wanted is not None:
-            where.append(f.field.in_(wanted))
-        if seen is not None:
-            where.append(f.recorded_at <= seen)
+        conditions = range_conditions(f.at, None, query.hi)
+        if query.fields is not None:
+            conditions.append(f.field.in_(sorted(query.fields)))
+        if query.seen is not None:
+            conditions.append(f.recorded_at <= query.seen)
         q = sa.select(
             f.opportunity_id, f.sequence, f.field, f.old, f.new, f.at, f.recorded_at, f.by, f.reason
         )
-        if funnel is not None:
+        if query.funnel is not None:
             q = q.join(self.table, o.id == f.opportunity_id)
-            where.append(o.funnel == funnel)
-        q = q.where(*where).order_by(f.opportunity_id, f.sequence)
-        with self._session.reading("reading field changes") as conn:
+            conditions.append(o.funnel == query.funnel)
+        q = q.where(*conditions).order_by(f.opportunity_id, f.sequence)
+        with self._reading("reading field changes") as conn:
             return read_changes_columns(conn, q)

@@ -19,6 +19,7 @@ from crmcore.repositories._args import check_batch
 from crmcore.repositories._customers import Customers
 from crmcore.repositories._documents import Documents
 from crmcore.repositories._events import Clock, check_clock, clock_now
+from crmcore.repositories._opportunities import Opportunities
 from crmcore.repositories._records import (
     Activities,
     BulkTransactions,
@@ -40,7 +41,7 @@ from crmcore.repositories.sql._customers import SqlCustomerStore
 from crmcore.repositories.sql._documents import SqlDocumentStore
 from crmcore.repositories.sql._engine import make_engine, translate
 from crmcore.repositories.sql._erasure import SqlEraser
-from crmcore.repositories.sql._opportunities import SqlOpportunityRepository
+from crmcore.repositories.sql._opportunities import SqlOpportunityStore
 from crmcore.repositories.sql._prepared import run_text
 from crmcore.repositories.sql._records import (
     SqlActivityStore,
@@ -143,7 +144,9 @@ class SqlUnitOfWork:
         self.transactions: TransactionRepository = BulkTransactions(
             SqlTransactionStore(self.session)
         )
-        self.opportunities: OpportunityRepository = SqlOpportunityRepository(self.session)
+        self.opportunities: OpportunityRepository = Opportunities(
+            SqlOpportunityStore(self.session), self.session.now
+        )
         self.activities: ActivityRepository = Activities(SqlActivityStore(self.session))
         self.surveys: SurveyRepository = Surveys(SqlSurveyStore(self.session))
         self.costs: CostRepository = Costs(SqlCostStore(self.session))
