@@ -397,8 +397,15 @@ def test_value_state_at_earlier_dates(uow: Any) -> None:
             purchase_model=BGNBDModel(BGNBDParams(*PARAMS), time_unit="D"),
         )
         assert (early.p_alive, early.clv, early.nps, len(early.channels)) == (None, None, None, 0)
-        late = value_state(uow, "c-1", as_of="9999-12-31")  # far future: the whole history
+        late = value_state(
+            uow,
+            "c-1",
+            as_of="9999-12-31",  # far future: the whole history,
+            purchase_model=BGNBDModel(BGNBDParams(*PARAMS), time_unit="D"),
+        )
         assert late.channels.inbound.sum() == 2 and late.open_deals.stages == ("IN",)
+        assert late.p_alive is not None and 0 <= late.p_alive < 1e-3  # ... after 8,000 silent years
+        assert late.clv is not None and 0 <= late.clv < 1e-3
 
 
 def test_value_state_bad_input(uow: Any) -> None:
