@@ -130,6 +130,7 @@ SERVER_TESTS = (
     "tests/django_app",
     "tests/edges/test_edges_storable.py",
     "tests/dask/test_dask_recipes.py",
+    "tests/relationship",
 )
 """The tests that use the PostgreSQL and MariaDB servers: one shard runs them all, so no two
 processes share a server's test database."""
