@@ -523,6 +523,7 @@ def _cases() -> list[tuple[str, Callable[..., Any], str]]:
         *[(name, f, cols) for name, f, cols in _pipeline()],
         *[(name, f, cols) for name, f, cols in _anomaly_tables_ingest()],
         *[(name, f, cols) for name, f, cols in _relationship_view()],
+        *_relationship_work(),
     ]
 
 
@@ -1069,6 +1070,79 @@ def _relationship_view() -> list[tuple[str, Callable[..., Any], str]]:
             indices,
             "customer_id:text segment:text acquisition_channel:text tenure_days:float "
             "last_touch:instant cac:float clv:float nps:float repurchase:float clv_above_cac:bool",
+        ),
+    ]
+
+
+def _relationship_work() -> list[tuple[str, Callable[..., Any], str]]:
+    """The reminders' and CRM health's tables (crmcore.relationship)."""
+    from datetime import UTC, date, datetime
+
+    from crmcore.model import Consent, ContactPoint, Customer, Interaction
+    from crmcore.relationship import Birthday, ReminderRules, crm_health, plan_reminders
+    from crmcore.repositories import MemoryUnitOfWork
+
+    def store() -> Any:
+        uow = MemoryUnitOfWork()
+        with uow:
+            uow.customers.add_many([
+                Customer(id="c-1", name="Ada", birthday=date(1980, 3, 14), owner_id="ann",
+                         acquisition_channel="web", consent=Consent(contact=True),
+                         acquired_at=datetime(2026, 2, 2, tzinfo=UTC),
+                         contact_points=[ContactPoint("email", "ada@example.com")]),
+                Customer(id="c-2", name="Bob", birthday=date(1980, 3, 14)),
+            ])  # fmt: skip
+            uow.interactions.add(Interaction(id="i-1", customer_id="c-1", channel="phone",
+                direction="outbound", occurred_at=datetime(2026, 2, 3, tzinfo=UTC), rep_id="ann"))  # fmt: skip
+            uow.commit()
+        return uow
+
+    def plan(**_: Any) -> Any:
+        uow = store()
+        with uow:
+            rules = ReminderRules(name="r", rules=[Birthday(name="b", days_ahead=0)])
+            return plan_reminders(uow, rules, as_of="2026-03-14")
+
+    def health(part: str) -> Callable[..., Any]:
+        def make(**_: Any) -> Any:
+            uow = store()
+            with uow:
+                return getattr(crm_health(uow, start="2026-01-01", end="2026-04-01"), part)
+
+        return make
+
+    return [
+        (
+            "ReminderPlan",
+            plan,
+            "id:text rule:text customer_id:text occasion:text due_at:instant rep_id:text "
+            "channel:text kind:text status:text reason:text",
+        ),
+        (
+            "RepAdoption",
+            health("adoption"),
+            "level:text name:text team:text reps:int logged:int working_days:int "
+            "logged_per_day:float customers:int touched:int share_touched:float "
+            "won_revenue:float represented_revenue:float share_represented:float",
+        ),
+        (
+            "FieldQuality",
+            health("fields"),
+            "entity:text field:text source:text records:int filled:int completeness:float "
+            "median_age_days:float stale_share:float",
+        ),
+        (
+            "SourceQuality",
+            health("sources"),
+            "source:text customers:int completeness:float duplicates:int duplicate_rate:float "
+            "consented:int consent_coverage:float",
+        ),
+        (
+            "MonthlyHealth",
+            health("trends"),
+            "month:date logged:int active_reps:int working_days:int customers:int touched:int "
+            "share_touched:float won_revenue:float share_represented:float new_customers:int "
+            "new_completeness:float new_duplicate_rate:float new_consent_coverage:float",
         ),
     ]
 
