@@ -41,6 +41,9 @@ NOT_RESULTS = {
     "SegmentRule", "ServiceLevel", "Stage", "Targets", "Threshold", "Tier", "TierSet",
     "Transition", "Velocity", "BGBBParams", "BGNBDParams", "GammaGammaParams",
     "ParetoNBDParams", "GGompertzNBDParams", "SBGParams",
+    # reminder rules (crmcore.relationship): configuration read by their own validators
+    "Anniversary", "Birthday", "DormantCustomer", "LowPAlive", "ReminderRules", "Renewal",
+    "WinFollowUp",
     # services
     "AlertStore",
     # columnar tables (the bridge): their integer columns are checked by their from_* / build
