@@ -85,6 +85,7 @@ def test_declared_columns_exist_in_the_schema_and_the_model() -> None:
         "activities": "Activity",
         "surveys": "SurveyResponse",
         "costs": "CostEntry",
+        "service_cases": "ServiceCase",
     }
     import crmcore.model as model
 

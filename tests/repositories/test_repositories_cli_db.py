@@ -46,12 +46,12 @@ def test_check_then_upgrade_a_new_database(url: str, capsys: pytest.CaptureFixtu
         sa.create_engine(url).connect().close()  # an empty file
     assert main(["db", "check", *_args(url)]) == UPGRADE_DUE
     out = capsys.readouterr().out
-    assert "none yet; this crmcore writes version 4" in out
-    assert "create crmcore's 11 tables at schema version 4" in out
+    assert "none yet; this crmcore writes version 5" in out
+    assert "create crmcore's 12 tables at schema version 5" in out
     assert main(["db", "upgrade", *_args(url)]) == 0
-    assert "schema version 4" in capsys.readouterr().out
+    assert "schema version 5" in capsys.readouterr().out
     assert main(["db", "check", *_args(url)]) == 0
-    assert "schema version 4, up to date" in capsys.readouterr().out
+    assert "schema version 5, up to date" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("version", [1, 3])
@@ -70,14 +70,14 @@ def test_upgrade_migrates_an_old_schema(
         _legacy_rows(conn, ns)
     assert main(["db", "check", *args]) == UPGRADE_DUE
     out = capsys.readouterr().out
-    steps = [f"migrate schema {v} -> {v + 1}" for v in range(version, 4)]
+    steps = [f"migrate schema {v} -> {v + 1}" for v in range(version, schema.SCHEMA_VERSION)]
     assert all(step in out for step in steps), out
     assert main(["db", "upgrade", *args]) == 0
     out = capsys.readouterr().out
     assert all(f"done: {step}" in out for step in steps), out
     assert main(["db", "check", *args]) == 0
     with engine.connect() as conn:
-        assert conn.execute(sa.select(ns.schema_table.c.version)).scalar() == 4
+        assert conn.execute(sa.select(ns.schema_table.c.version)).scalar() == schema.SCHEMA_VERSION
         assert schema.schema_plan(conn, ns) == []
     engine.dispose()
 

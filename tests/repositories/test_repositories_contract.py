@@ -18,6 +18,7 @@ from crmcore.testing.contract import RepositoryContract
 
 class TestMemoryContract(RepositoryContract):
     bulk_load_optional = False
+    service_cases_optional = False
 
     def make_uow(self) -> UnitOfWork:
         return MemoryUnitOfWork()
@@ -25,6 +26,7 @@ class TestMemoryContract(RepositoryContract):
 
 class TestSqliteContract(RepositoryContract):
     bulk_load_optional = False
+    service_cases_optional = False
 
     @pytest.fixture(autouse=True)
     def _files(self, tmp_path: Path) -> Iterator[None]:
@@ -43,6 +45,7 @@ class TestSqliteContract(RepositoryContract):
 @pytest.mark.postgres
 class TestPostgresContract(RepositoryContract):
     bulk_load_optional = False
+    service_cases_optional = False
 
     @pytest.fixture(autouse=True)
     def _factory(self, postgres_factory: Callable[[], UnitOfWork]) -> None:
@@ -73,6 +76,7 @@ def _id_collation_pads_spaces(uow: UnitOfWork) -> bool:
 @pytest.mark.mysql
 class TestMysqlContract(RepositoryContract):
     bulk_load_optional = False
+    service_cases_optional = False
 
     @pytest.fixture(autouse=True)
     def _factory(self, mysql_factory: Callable[[], UnitOfWork]) -> None:

@@ -1,4 +1,4 @@
-"""Validated import: customers and transactions from CSV files and uploads, DataFrames, Arrow
+"""Validated import: customers, transactions and service cases from CSV files and uploads, DataFrames, Arrow
 tables or mappings, with a reject report.
 
 Data quality is the product: every row is validated with the model's rules,
@@ -30,6 +30,7 @@ from crmcore.ingest.report import (
     RejectedImportError,
     RowError,
 )
+from crmcore.ingest.service_cases import SERVICE_CASE_FIELDS, import_service_cases
 from crmcore.ingest.transactions import (
     TRANSACTION_FIELDS,
     TransactionColumns,
@@ -40,6 +41,7 @@ from crmcore.ingest.transactions import (
 __all__ = [
     "CUSTOMER_FIELDS",
     "KEY_WEIGHTS",
+    "SERVICE_CASE_FIELDS",
     "TRANSACTION_FIELDS",
     "DuplicatePair",
     "ImportInterruptedError",
@@ -52,6 +54,7 @@ __all__ = [
     "find_duplicate_customers",
     "import_cdnow_sample",
     "import_customers",
+    "import_service_cases",
     "import_transactions",
     "normalize_email",
     "normalize_name",

@@ -95,8 +95,8 @@ class ImportReport(Tabular):
     """
 
     source: str = attrs.field(validator=instance(str, "a string naming the source"))
-    target: Literal["transactions", "customers"] = attrs.field(
-        validator=choice("transactions", "customers")
+    target: Literal["transactions", "customers", "service_cases"] = attrs.field(
+        validator=choice("transactions", "customers", "service_cases")
     )
     rows_read: int = attrs.field(
         default=0, validator=number(0, integer=True, at_least=("stored", "rejected", "skipped"))

@@ -22,6 +22,7 @@ from crmcore.model.customer import (
 from crmcore.model.interaction import Channel, Direction, Interaction
 from crmcore.model.money import CURRENCY_MINOR_UNITS, Money, money_sum
 from crmcore.model.opportunity import EDITABLE_FIELDS, FieldChange, Opportunity, StageChange
+from crmcore.model.service_case import CasePriority, ServiceCase
 from crmcore.model.survey import SurveyResponse
 from crmcore.model.transaction import Transaction, TransactionKind
 
@@ -34,6 +35,7 @@ __all__ = [
     "ActivityKind",
     "ActivityStatus",
     "Address",
+    "CasePriority",
     "Channel",
     "Consent",
     "ContactKind",
@@ -47,6 +49,7 @@ __all__ = [
     "Money",
     "Opportunity",
     "Relationship",
+    "ServiceCase",
     "StageChange",
     "SurveyResponse",
     "Transaction",
@@ -70,5 +73,6 @@ MODEL_TYPES: tuple[type, ...] = (
     Activity,
     SurveyResponse,
     CostEntry,
+    ServiceCase,
 )
 """Every public record type of the model (the serializer round-trips each)."""

@@ -35,6 +35,7 @@ from crmcore.model import (
     FieldChange,
     Interaction,
     Opportunity,
+    ServiceCase,
     StageChange,
     SurveyResponse,
     Transaction,
@@ -145,6 +146,8 @@ PERSONAL_DATA: tuple[PersonalField, ...] = (
     PersonalField("activities", "outcome", _P.FREE_TEXT),
     PersonalField("surveys", "comment", _P.FREE_TEXT),
     PersonalField("costs", "note", _P.NOTE),
+    PersonalField("service_cases", "subject", _P.FREE_TEXT),
+    PersonalField("service_cases", "resolution", _P.FREE_TEXT),
     PersonalField("documents", "body", _P.NOTE, "steps[].note", document="anomaly_alert"),
     PersonalField("documents", "body", _P.FREE_TEXT, "outcome", document="anomaly_alert"),
 )
@@ -181,6 +184,7 @@ KEPT_TEXT: tuple[KeptText, ...] = (
     KeptText("surveys", "channel", _CATEGORY),
     KeptText("costs", "category", _CATEGORY),
     KeptText("costs", "channel", _CATEGORY),
+    KeptText("service_cases", "category", _CATEGORY),
     KeptText("documents", "kind", "the kind of document"),
     KeptText("documents", "key", _ID),
     KeptText(
@@ -222,6 +226,7 @@ _TABLES: dict[type, str] = {
     Activity: "activities",
     SurveyResponse: "surveys",
     CostEntry: "costs",
+    ServiceCase: "service_cases",
 }
 
 
@@ -235,7 +240,7 @@ def table_of(record: object) -> str:
     'costs'
     >>> table_of("c-1")
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'record' must be a stored model record (Customer, Interaction, Transaction, Opportunity, StageChange, FieldChange, Activity, SurveyResponse, CostEntry): 'c-1'
+    crmcore.errors.ValidationError: 'record' must be a stored model record (Customer, Interaction, Transaction, Opportunity, StageChange, FieldChange, Activity, SurveyResponse, CostEntry, ServiceCase): 'c-1'
     """
     table = _TABLES.get(type(record))
     if table is None:

@@ -43,7 +43,7 @@ step that removes older physical copies on every SQL database.
 >>> with uow:
 ...     erase_customer(uow, "c-1")
 ...     uow.commit()
-{'customers': 1, 'interactions': 1, 'opportunities': 0, 'events': 0, 'activities': 0, 'surveys': 0, 'costs': 0, 'alerts': 0}
+{'customers': 1, 'interactions': 1, 'opportunities': 0, 'events': 0, 'activities': 0, 'surveys': 0, 'costs': 0, 'alerts': 0, 'service_cases': 0}
 >>> with uow:
 ...     c = uow.customers.get("c-1")
 ...     c.name, c.contact_points, c.erased, uow.interactions.get("i-1").subject
@@ -67,7 +67,11 @@ from crmcore.repositories._personal_data import (
     anonymised,
     anonymised_document,
 )
-from crmcore.repositories.protocols import UnitOfWork, expect_unit_of_work
+from crmcore.repositories.protocols import (
+    ServiceCaseUnitOfWork,
+    UnitOfWork,
+    expect_unit_of_work,
+)
 from crmcore.serialization import to_dict
 
 __all__ = [
@@ -185,8 +189,9 @@ def export_customer(uow: UnitOfWork, customer_id: str) -> dict[str, Any]:
     ``interactions``, ``transactions``, ``opportunities`` (each with its stage
     ``history`` and the ``edits`` of its fields: who changed what, when, why),
     ``activities`` (the customer's and those of their opportunities),
-    ``surveys``, ``costs`` and ``alerts`` (the anomaly alerts about the
-    customer, with their lifecycle and notes). A missing customer raises
+    ``surveys``, ``costs``, ``alerts`` (the anomaly alerts about the
+    customer, with their lifecycle and notes) and, for a unit of work that stores
+    them (:class:`~crmcore.repositories.ServiceCaseUnitOfWork`), ``service_cases``. A missing customer raises
     NotFoundError. Call it inside ``with uow:``.
 
     >>> from crmcore.repositories import MemoryUnitOfWork
@@ -218,6 +223,8 @@ def export_customer(uow: UnitOfWork, customer_id: str) -> dict[str, Any]:
         "surveys": [to_dict(s) for s in uow.surveys.list(customer_id=customer_id)],
         "costs": [to_dict(k) for k in uow.costs.list(customer_id=customer_id)],
     }
+    if isinstance(uow, ServiceCaseUnitOfWork):  # an optional capability
+        out["service_cases"] = [to_dict(c) for c in uow.service_cases.list(customer_id=customer_id)]
     for spec in OWNED_DOCUMENTS:
         out[spec.export_key] = [
             uow.documents.get(spec.kind, key)[0] for key in _owned_documents(uow, spec, customer_id)
@@ -231,8 +238,9 @@ def erase_customer(uow: UnitOfWork, customer_id: str) -> dict[str, int]:
     Every value declared personal (``PERSONAL_DATA`` in
     :mod:`crmcore.repositories._personal_data`) is erased in the customer's
     profile, interactions, opportunities and every one of their events,
-    activities (the customer's and their opportunities'), surveys, costs
-    and in every stored version of their alerts. The removal of a deal's
+    activities (the customer's and their opportunities'), surveys, costs,
+    service cases (where the unit of work stores them: the ``service_cases`` count is
+    there only then) and in every stored version of their alerts. The removal of a deal's
     custom text is recorded as an edit of that field by :data:`ERASED_BY`, and
     the deal's version moves on to it; an alert whose latest version held
     personal data gets a new version, its erased body. A save or put based on
@@ -318,6 +326,12 @@ def erase_customer(uow: UnitOfWork, customer_id: str) -> dict[str, int]:
         if (new_k := anonymised(k)) is not k:
             uow.costs.replace(new_k)
             counts["costs"] += 1
+    if isinstance(uow, ServiceCaseUnitOfWork):  # an optional capability
+        counts["service_cases"] = 0
+        for c in uow.service_cases.list(customer_id=customer_id):
+            if (new_c := anonymised(c)) is not c:
+                uow.service_cases.replace(new_c)
+                counts["service_cases"] += 1
     for spec, key, bodies, latest in documents:
         assert eraser is not None
         eraser.rewrite_document(spec.kind, key, bodies)

@@ -36,6 +36,7 @@ from crmcore.model import (
     FieldChange,
     Interaction,
     Opportunity,
+    ServiceCase,
     StageChange,
     SurveyResponse,
     Transaction,
@@ -54,6 +55,8 @@ __all__ = [
     "DocumentRepository",
     "InteractionRepository",
     "OpportunityRepository",
+    "ServiceCaseRepository",
+    "ServiceCaseUnitOfWork",
     "SurveyRepository",
     "TransactionRepository",
     "UnitOfWork",
@@ -488,3 +491,72 @@ class BulkTransactionLoader(Protocol):
     def add_validated(self, rows: ValidatedRows) -> int:
         """Store every row of ``rows`` (all or nothing); returns how many were stored."""
         ...
+
+
+class ServiceCaseRepository(Protocol):
+    """Service cases (the customers' service history): added, corrected and resolved by
+    replacing the stored case; not versioned."""
+
+    def add(self, case: ServiceCase) -> ServiceCase:
+        """Store a new case; a stored id raises DuplicateError."""
+        ...
+
+    def add_many(self, cases: Iterable[ServiceCase]) -> int:
+        """Store new cases; returns how many. Any duplicate → DuplicateError, none stored."""
+        ...
+
+    def get(self, case_id: str) -> ServiceCase:
+        """The case, or NotFoundError."""
+        ...
+
+    def replace(self, case: ServiceCase) -> ServiceCase:
+        """Overwrite the stored case with the same id (resolution, corrections, privacy
+        erasure). A missing id raises NotFoundError."""
+        ...
+
+    def list(
+        self,
+        *,
+        customer_id: str | None = None,
+        owner_id: str | None = None,
+        channels: Sequence[Channel | str] | None = None,
+        category: str | None = None,
+        open_only: bool = False,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[ServiceCase]:
+        """Cases matching every filter (``open_only``: unresolved cases only; ``[start, end)``
+        on ``opened_at``), in order of opening time, then id."""
+        ...
+
+    def iter(
+        self,
+        *,
+        customer_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[ServiceCase]:
+        """Matching cases in the order of :meth:`list`, fetched ``batch_size`` at a time."""
+        ...
+
+
+@runtime_checkable
+class ServiceCaseUnitOfWork(UnitOfWork, Protocol):
+    """The optional service-case capability of a unit of work: ``uow.service_cases``.
+
+    :class:`UnitOfWork` does not require it, so a backend written before service cases
+    existed stays a unit of work; the functions that use service cases
+    (:func:`~crmcore.repositories.privacy.export_customer` and ``erase_customer``,
+    :func:`crmcore.ingest.import_service_cases`, the customer timeline) check
+    ``isinstance(uow, ServiceCaseUnitOfWork)``: export and erasure skip the cases of a
+    backend without them, an import refuses it. crmcore's backends have it; the capability
+    contract :class:`crmcore.testing.contract.ServiceCaseContract` tests it.
+
+    >>> from crmcore.repositories import MemoryUnitOfWork
+    >>> isinstance(MemoryUnitOfWork(), ServiceCaseUnitOfWork)
+    True
+    """
+
+    service_cases: ServiceCaseRepository

@@ -52,7 +52,7 @@ from crmcore.repositories.privacy import (
     export_customer,
     purge_erased_copies,
 )
-from crmcore.repositories.protocols import UnitOfWork
+from crmcore.repositories.protocols import ServiceCaseUnitOfWork, UnitOfWork
 from crmcore.serialization import to_dict
 from crmcore.testing._contract_base import (
     ContractBase,
@@ -333,6 +333,7 @@ class ErasureContract(ContractBase):
             "surveys": 1,
             "costs": 1,
             "alerts": 1,
+            **({"service_cases": 0} if isinstance(uow, ServiceCaseUnitOfWork) else {}),
         }, counts
         assert markers_in(self._everything(uow)) == []
         with uow:

@@ -16,6 +16,8 @@ contracts that a backend opts into:
 :class:`ExactIdContract`         ids and keys compare byte for byte (no padding, case-sensitive)
 :class:`HistoryContract`         the full event-stream rules of opportunities (numbering, time
                                  order, recording times, ``known_at``, request ids)
+:class:`ServiceCaseContract`     ``uow.service_cases`` (:class:`~crmcore.repositories.ServiceCaseUnitOfWork`):
+                                 cases stored exactly, filters, order, export and erasure
 :class:`OrderingContract`        one total order of every read, ties broken by id code points
 :class:`StorableContract`        every value the model accepts is stored exactly, up to the
                                  limits; forged records are refused
@@ -23,8 +25,8 @@ contracts that a backend opts into:
 
 :class:`RepositoryContract` is all of them: what crmcore's own backends
 pass (memory, SQLite, PostgreSQL, MariaDB), as in earlier releases. Its
-bulk-load tests run only for a backend that has the capability (they are
-skipped otherwise). Subclass the pieces you want in a test module, name the
+bulk-load and service-case tests run only for a backend that has the
+capability (they are skipped otherwise). Subclass the pieces you want in a test module, name the
 subclass ``Test...`` and give it ``make_uow()`` returning a fresh, empty unit
 of work; pytest (or unittest-style runners that collect methods named
 ``test_*``) then runs every test of the pieces against your backend::
@@ -45,7 +47,7 @@ The suite does not need pytest: failures are plain ``AssertionError``.
 >>> len(contract_tests()) > 40
 True
 >>> sorted(CAPABILITIES)
-['bulk load', 'erasure', 'exact ids', 'history', 'ordering', 'storable']
+['bulk load', 'erasure', 'exact ids', 'history', 'ordering', 'service cases', 'storable']
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from crmcore.testing._contract_erasure import ErasureContract
 from crmcore.testing._contract_exact import ExactIdContract
 from crmcore.testing._contract_history import HistoryContract
 from crmcore.testing._contract_ordering import OrderingContract
+from crmcore.testing._contract_service_cases import ServiceCaseContract
 from crmcore.testing._contract_storable import StorableContract
 
 __all__ = [
@@ -69,6 +72,7 @@ __all__ = [
     "HistoryContract",
     "OrderingContract",
     "RepositoryContract",
+    "ServiceCaseContract",
     "StorableContract",
     "contract_tests",
     "raises",
@@ -80,6 +84,7 @@ CAPABILITIES: dict[str, type[ContractBase]] = {
     "exact ids": ExactIdContract,
     "history": HistoryContract,
     "ordering": OrderingContract,
+    "service cases": ServiceCaseContract,
     "storable": StorableContract,
 }
 """The capability contracts by name; :class:`CoreContract` is not one of them (every backend
@@ -94,19 +99,22 @@ class RepositoryContract(
     ErasureContract,
     ExactIdContract,
     BulkLoadContract,
+    ServiceCaseContract,
 ):
     """The whole contract: the core and every capability, what crmcore's own backends pass.
 
     Override :meth:`make_uow`. Override :meth:`clone_uow` when one unit of
     work object must not be shared between threads (ours may: each thread
     gets its own transaction). The bulk-load tests are skipped for a backend
-    without ``add_validated`` (``bulk_load_optional``).
+    without ``add_validated`` (``bulk_load_optional``), the service-case tests for one
+    without ``uow.service_cases`` (``service_cases_optional``).
 
     >>> issubclass(RepositoryContract, CoreContract), RepositoryContract.bulk_load_optional
     (True, True)
     """
 
     bulk_load_optional = True
+    service_cases_optional = True
 
 
 def contract_tests(contract: type[ContractBase] = RepositoryContract) -> list[str]:

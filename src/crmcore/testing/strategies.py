@@ -43,6 +43,7 @@ from crmcore.model import (  # noqa: E402
     Money,
     Opportunity,
     Relationship,
+    ServiceCase,
     StageChange,
     SurveyResponse,
     Transaction,
@@ -63,6 +64,7 @@ __all__ = [
     "money",
     "opportunities",
     "register_strategies",
+    "service_cases",
     "stage_changes",
     "strategy_for",
     "survey_responses",
@@ -357,6 +359,36 @@ def cost_entries() -> st.SearchStrategy[CostEntry]:
     )
 
 
+@st.composite
+def service_cases(draw: Any) -> ServiceCase:
+    """Valid service cases, open or resolved (with or without satisfaction and SLA target).
+
+    >>> from hypothesis import find
+    >>> find(service_cases(), lambda c: c.satisfaction is not None).is_open
+    False
+    """
+    opened = draw(utc_datetimes(max_value=datetime(2039, 1, 1)))
+    resolved = draw(
+        st.none() | st.timedeltas(timedelta(0), timedelta(days=300)).map(opened.__add__)
+    )
+    return ServiceCase(
+        id=draw(ids("sc")),
+        customer_id=draw(ids("c")),
+        channel=draw(st.sampled_from(list(Channel))),
+        opened_at=opened,
+        category=draw(st.sampled_from(["billing", "delivery", "repair", "complaint"])),
+        owner_id=draw(ids("rep")),
+        priority=draw(st.sampled_from(["low", "normal", "high", "urgent"])),
+        resolved_at=resolved,
+        satisfaction=None if resolved is None else draw(st.none() | st.integers(1, 5)),
+        sla_due_at=draw(
+            st.none() | st.timedeltas(timedelta(0), timedelta(days=30)).map(opened.__add__)
+        ),
+        subject=draw(st.none() | _text),
+        resolution=None if resolved is None else draw(st.none() | _text),
+    )
+
+
 _STRATEGIES: dict[type, Any] = {
     Money: money(),
     ContactPoint: contact_points(),
@@ -372,6 +404,7 @@ _STRATEGIES: dict[type, Any] = {
     Activity: activities(),
     SurveyResponse: survey_responses(),
     CostEntry: cost_entries(),
+    ServiceCase: service_cases(),
 }
 
 

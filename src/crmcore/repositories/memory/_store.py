@@ -19,6 +19,7 @@ TABLES = (
     "activities",
     "surveys",
     "costs",
+    "service_cases",
     "documents",
 )
 

@@ -20,6 +20,7 @@ from crmcore.repositories._records import (
     Surveys,
     Transactions,
 )
+from crmcore.repositories._service_cases import ServiceCases
 from crmcore.repositories.memory._customers import MemoryCustomerStore
 from crmcore.repositories.memory._documents import MemoryDocumentStore
 from crmcore.repositories.memory._erasure import MemoryEraser
@@ -31,6 +32,7 @@ from crmcore.repositories.memory._records import (
     MemorySurveyStore,
     MemoryTransactionStore,
 )
+from crmcore.repositories.memory._service_cases import MemoryServiceCaseStore
 from crmcore.repositories.memory._session import MemorySession
 from crmcore.repositories.memory._store import ChangeSet, MemoryStore
 from crmcore.repositories.protocols import (
@@ -40,6 +42,7 @@ from crmcore.repositories.protocols import (
     DocumentRepository,
     InteractionRepository,
     OpportunityRepository,
+    ServiceCaseRepository,
     SurveyRepository,
     TransactionRepository,
 )
@@ -95,6 +98,10 @@ class MemoryUnitOfWork:
         self.activities: ActivityRepository = Activities(MemoryActivityStore(self.session))
         self.surveys: SurveyRepository = Surveys(MemorySurveyStore(self.session))
         self.costs: CostRepository = Costs(MemoryCostStore(self.session))
+        self.service_cases: ServiceCaseRepository = ServiceCases(
+            MemoryServiceCaseStore(self.session)
+        )
+        """Service cases (the optional capability :class:`~crmcore.repositories.ServiceCaseUnitOfWork`)."""
         self.documents: DocumentRepository = Documents(MemoryDocumentStore(self.session))
 
     def now(self) -> datetime:

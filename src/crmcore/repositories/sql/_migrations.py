@@ -6,8 +6,8 @@ is idempotent: it looks at what is there and does only what is missing, so
 a step interrupted on MariaDB/MySQL (whose DDL commits statement by
 statement) completes on the next open.
 
->>> sorted(MIGRATIONS), ADDED_COLUMNS[4]
-([1, 2, 3], {'stage_changes': ('funnel_version',)})
+>>> sorted(MIGRATIONS), ADDED_COLUMNS[4], ADDED_TABLES[5]
+([1, 2, 3, 4], {'stage_changes': ('funnel_version',)}, ('service_cases',))
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ ADDED_COLUMNS: dict[int, dict[str, tuple[str, ...]]] = {
 }
 """``version → {table base name: columns}``: the columns that version added to older tables."""
 
-ADDED_TABLES: dict[int, tuple[str, ...]] = {3: ("field_changes",)}
+ADDED_TABLES: dict[int, tuple[str, ...]] = {3: ("field_changes",), 5: ("service_cases",)}
 """``version → table base names``: the tables that version added."""
 
 
@@ -239,10 +239,20 @@ def _funnel_versions(conn: Connection, tables: Tables) -> None:
         _exact_ids_on_mysql(conn, tables)
 
 
+def _service_cases(conn: Connection, tables: Tables) -> None:
+    """4 → 5: service cases (a new table, created with the other missing tables).
+
+    Nothing of the older tables changes: ``ensure_schema`` creates the new table, its
+    indexes and (on MariaDB/MySQL) its exact id collation after the steps, so this step
+    has nothing to do and is idempotent."""
+    del conn, tables
+
+
 MIGRATIONS: dict[int, Migration] = {
     1: _longtext_on_mysql,
     2: _event_history,
     3: _funnel_versions,
+    4: _service_cases,
 }
 """``from_version → step``: each step moves a namespace from that version to the next.
 
@@ -253,5 +263,6 @@ order inside the caller's transaction. Version 2 made free-text columns
 LONGTEXT on MariaDB/MySQL; version 3 keeps every change of an opportunity as
 an event (recording times, field changes, see :func:`_event_history`);
 version 4 adds the funnel version of stage changes and the exact id
-collation on MariaDB/MySQL (:func:`_funnel_versions`).
+collation on MariaDB/MySQL (:func:`_funnel_versions`); version 5 adds the
+service cases' table (:func:`_service_cases`).
 """

@@ -293,6 +293,25 @@ def _define(md: sa.MetaData, prefix: str) -> None:
         ix("costs_category_time", "category", "incurred_at"),
     )
     table(
+        "service_cases",
+        sa.Column("id", _id(), primary_key=True),
+        sa.Column("customer_id", _id(), nullable=False),
+        sa.Column("channel", sa.String(32), nullable=False),
+        sa.Column("opened_at", _time(), nullable=False),
+        sa.Column("category", _key(), nullable=False),
+        sa.Column("owner_id", _id(), nullable=False),
+        sa.Column("priority", sa.String(16), nullable=False),
+        sa.Column("resolved_at", _time()),
+        sa.Column("satisfaction", sa.SmallInteger),
+        sa.Column("sla_due_at", _time()),
+        sa.Column("subject", _text()),
+        sa.Column("resolution", _text()),
+        ix("service_cases_customer_time", "customer_id", "opened_at"),
+        ix("service_cases_time", "opened_at"),
+        ix("service_cases_owner_time", "owner_id", "opened_at"),
+        ix("service_cases_category_time", "category", "opened_at"),
+    )
+    table(
         "documents",
         sa.Column("kind", _key(), primary_key=True),
         sa.Column("key", _key(), primary_key=True),
@@ -336,6 +355,7 @@ class Namespace:
         self.activities = t["activities"]
         self.surveys = t["surveys"]
         self.costs = t["costs"]
+        self.service_cases = t["service_cases"]
         self.documents = t["documents"]
 
     def __repr__(self) -> str:

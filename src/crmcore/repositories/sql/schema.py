@@ -27,7 +27,7 @@ stamp and columns) and refuses a foreign one naming it
 >>> sorted(crmcore_metadata(table_prefix="crm_", schema="app").tables)[:2]
 ['app.crm_activities', 'app.crm_costs']
 >>> SCHEMA_VERSION
-4
+5
 """
 
 from __future__ import annotations
@@ -79,12 +79,13 @@ __all__ = [
     "opportunities",
     "schema_plan",
     "schema_table",
+    "service_cases",
     "stage_changes",
     "surveys",
     "transactions",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The schema version this release writes (see :data:`MIGRATIONS` for what each changed)."""
 
 DEFAULT = namespace()
@@ -100,6 +101,7 @@ field_changes = DEFAULT.field_changes
 activities = DEFAULT.activities
 surveys = DEFAULT.surveys
 costs = DEFAULT.costs
+service_cases = DEFAULT.service_cases
 documents = DEFAULT.documents
 
 
@@ -214,7 +216,7 @@ def check_schema(conn: Connection, namespace: Namespace | None = None) -> int | 
     >>> import sqlalchemy as sa
     >>> conn = sa.create_engine("sqlite://").connect()
     >>> check_schema(conn), ensure_schema(conn), check_schema(conn)
-    (None, 4, 4)
+    (None, 5, 5)
     >>> _ = conn.exec_driver_sql("CREATE TABLE crm_customers (id INTEGER, email TEXT)")
     >>> check_schema(conn, namespace(table_prefix="crm_"))
     Traceback (most recent call last):
@@ -304,7 +306,7 @@ def ensure_schema(conn: Connection, namespace: Namespace | None = None) -> int:
     >>> import sqlalchemy as sa
     >>> with sa.create_engine("sqlite://").begin() as conn:
     ...     ensure_schema(conn), ensure_schema(conn, namespace(table_prefix="crm_"))
-    (4, 4)
+    (5, 5)
     """
     expect_instance(conn, Connection, name="conn", what="an SQLAlchemy Connection")
     ns = DEFAULT if namespace is None else expect_instance(namespace, Namespace, name="namespace")
@@ -347,7 +349,7 @@ def schema_plan(conn: Connection, namespace: Namespace | None = None) -> list[st
     >>> import sqlalchemy as sa
     >>> conn = sa.create_engine("sqlite://").connect()
     >>> schema_plan(conn)
-    ["create crmcore's 11 tables at schema version 4 (the default namespace)"]
+    ["create crmcore's 12 tables at schema version 5 (the default namespace)"]
     >>> _ = ensure_schema(conn)
     >>> _ = conn.exec_driver_sql("DROP INDEX ix_transactions_time")
     >>> schema_plan(conn)

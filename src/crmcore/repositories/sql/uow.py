@@ -27,6 +27,7 @@ from crmcore.repositories._records import (
     Interactions,
     Surveys,
 )
+from crmcore.repositories._service_cases import ServiceCases
 from crmcore.repositories.protocols import (
     ActivityRepository,
     CostRepository,
@@ -34,6 +35,7 @@ from crmcore.repositories.protocols import (
     DocumentRepository,
     InteractionRepository,
     OpportunityRepository,
+    ServiceCaseRepository,
     SurveyRepository,
     TransactionRepository,
 )
@@ -49,6 +51,7 @@ from crmcore.repositories.sql._records import (
     SqlInteractionStore,
     SqlSurveyStore,
 )
+from crmcore.repositories.sql._service_cases import SqlServiceCaseStore
 from crmcore.repositories.sql._session import SqlSession
 from crmcore.repositories.sql._transactions import SqlTransactionStore
 from crmcore.repositories.sql.schema import Namespace, ensure_schema, namespace
@@ -150,6 +153,8 @@ class SqlUnitOfWork:
         self.activities: ActivityRepository = Activities(SqlActivityStore(self.session))
         self.surveys: SurveyRepository = Surveys(SqlSurveyStore(self.session))
         self.costs: CostRepository = Costs(SqlCostStore(self.session))
+        self.service_cases: ServiceCaseRepository = ServiceCases(SqlServiceCaseStore(self.session))
+        """Service cases (the optional capability :class:`~crmcore.repositories.ServiceCaseUnitOfWork`)."""
         self.documents: DocumentRepository = Documents(SqlDocumentStore(self.session))
 
     @classmethod
