@@ -1,8 +1,8 @@
 """One customer's timeline: every kind of record in one time order, paged by a stable cursor.
 
 The timeline merges the customer's interactions, transactions, opportunity stage and
-field changes, activities, survey responses and (given an
-:class:`~crmcore.anomaly.AlertStore`) alerts. Events are ordered by the key
+field changes, activities, survey responses, service cases (of a unit of work that stores
+them) and (given an :class:`~crmcore.anomaly.AlertStore`) alerts. Events are ordered by the key
 ``(time, kind, id)``; a page ends with a cursor, the key of its last event as a text
 token (``v1:<microseconds>:<kind>:<id>``), and the next page starts strictly after it,
 so pages never repeat or skip an event even when many share a time, and a cursor stays
@@ -10,8 +10,8 @@ valid while records are added after it.
 
 Every source is declared once in :data:`_SOURCES` (its kind, how to read one customer's
 records in a time range with a limit, and how a record becomes an event); a new stored
-record type (service cases) is one more entry. Interactions, transactions, activities
-and surveys are read by the repositories' ``list(customer_id=, start=, end=, limit=)``,
+record type is one more entry (service cases were). Interactions, transactions, activities,
+surveys and service cases are read by the repositories' ``list(customer_id=, start=, end=, limit=)``,
 an index range scan in the SQL backend: a page of ``n`` events reads about ``n + 1``
 records of each source, never the customer's whole history. Opportunities (a few per
 customer) are read with their events whole, and alerts through the store's ``list``.
@@ -52,6 +52,7 @@ from crmcore.model import (
     Channel,
     FieldChange,
     Interaction,
+    ServiceCase,
     StageChange,
     SurveyResponse,
     Transaction,
@@ -59,7 +60,11 @@ from crmcore.model import (
 from crmcore.model._fields import instance, non_empty_str, opt_str, record_id, tuple_of, utc
 from crmcore.options import as_count, as_id, expect_instance
 from crmcore.relationship._view_fields import objects
-from crmcore.repositories.protocols import UnitOfWork, expect_unit_of_work
+from crmcore.repositories.protocols import (
+    ServiceCaseUnitOfWork,
+    UnitOfWork,
+    expect_unit_of_work,
+)
 from crmcore.timestamps import MAX_MICROS, MIN_MICROS, as_datetime
 
 __all__ = [
@@ -241,6 +246,28 @@ def _survey(r: SurveyResponse) -> Sequence[TimelineEvent]:
     return (TimelineEvent(r.responded_at, "survey", r.id, r.channel, text, r),)
 
 
+def _read_service_cases(
+    ctx: _Context, start: datetime | None, end: datetime | None, limit: int
+) -> Sequence[Any]:
+    if not isinstance(ctx.uow, ServiceCaseUnitOfWork):  # an optional capability
+        return []
+    channels = None
+    if ctx.channels is not None:
+        channels = sorted(c for c in ctx.channels if c in _CHANNEL_VALUES)
+        if not channels:
+            return []
+    return ctx.uow.service_cases.list(
+        customer_id=ctx.customer_id, channels=channels, start=start, end=end, limit=limit
+    )
+
+
+def _service_case(r: ServiceCase) -> Sequence[TimelineEvent]:
+    state = "open" if r.resolved_at is None else f"resolved {r.resolved_at.isoformat()}"
+    text = f"{r.priority.value} {r.category} case ({state})"
+    text += f": {r.subject}" if r.subject else ""
+    return (TimelineEvent(r.opened_at, "service_case", r.id, r.channel.value, text, r),)
+
+
 def _read_opportunity_events(
     ctx: _Context, start: datetime | None, end: datetime | None, limit: int
 ) -> Sequence[Any]:
@@ -299,6 +326,7 @@ _SOURCES: tuple[_Source, ...] = (
     ),
     _Source("opportunity", _read_opportunity_events, _opportunity_event, ranged=False),
     _Source("alert", _read_alerts, _alert, ranged=False),
+    _Source("service_case", _read_service_cases, _service_case),
 )
 
 _KINDS_OF_SOURCE = {"opportunity": ("stage_change", "field_change")}
@@ -309,7 +337,7 @@ TIMELINE_KINDS: tuple[str, ...] = tuple(
 """Every kind of timeline event (the values ``kinds=`` takes).
 
 >>> TIMELINE_KINDS
-('interaction', 'transaction', 'activity', 'survey', 'stage_change', 'field_change', 'alert')
+('interaction', 'transaction', 'activity', 'survey', 'stage_change', 'field_change', 'alert', 'service_case')
 """
 
 
@@ -436,8 +464,8 @@ def customer_timeline(
     :mod:`crmcore.timestamps`; far-future or far-past bounds simply select nothing);
     ``kinds`` keeps the given :data:`TIMELINE_KINDS`; ``channels`` keeps events whose
     channel label is one of those given (interactions' channels, the free-text channel of
-    transactions and surveys, and the channel of an activity's kind: call → phone, email,
-    meeting and demo → meeting, visit; events without a channel are left out; a label no
+    transactions and surveys, a service case's channel, and the channel of an activity's
+    kind: call → phone, email, meeting and demo → meeting, visit; events without a channel are left out; a label no
     event carries selects nothing). ``alerts`` adds the customer's alerts from that store.
     ``limit`` is the page size, 1 to :data:`MAX_PAGE`. A page reads about ``limit + 1``
     records of each kind by a range read (see the module docstring).
