@@ -32,7 +32,7 @@ NOT_RESULTS = {
     # domain records and their parts
     "Activity", "Address", "Alert", "AlertStep", "Consent", "ContactPoint", "CostEntry",
     "Customer", "FieldChange", "Interaction", "Money", "Opportunity", "Relationship",
-    "StageChange", "SurveyResponse", "Transaction",
+    "ServiceCase", "StageChange", "SurveyResponse", "Transaction",
     # configuration: rules, funnels, plans, tiers, segment maps, model parameters
     "AllOf", "AnyOf", "BehaviourChange", "Condition", "CostRates",
     "CustomerContext", "DampeningWeights", "Dormant", "EWBaseline", "FollowUp", "Funnel",
