@@ -32,7 +32,11 @@ __all__ = ["CasePriority", "ServiceCase"]
 
 
 class CasePriority(StrEnum):
-    """How urgent a service case is."""
+    """How urgent a service case is.
+
+    >>> CasePriority("urgent") is CasePriority.URGENT, [p.value for p in CasePriority]
+    (True, ['low', 'normal', 'high', 'urgent'])
+    """
 
     LOW = "low"
     NORMAL = "normal"

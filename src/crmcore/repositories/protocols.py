@@ -495,7 +495,21 @@ class BulkTransactionLoader(Protocol):
 
 class ServiceCaseRepository(Protocol):
     """Service cases (the customers' service history): added, corrected and resolved by
-    replacing the stored case; not versioned."""
+    replacing the stored case; not versioned. A unit of work has one when it is a
+    :class:`ServiceCaseUnitOfWork`.
+
+    >>> from datetime import datetime, timezone
+    >>> from crmcore.model import ServiceCase
+    >>> from crmcore.repositories import MemoryUnitOfWork
+    >>> t = datetime(2025, 3, 1, tzinfo=timezone.utc)
+    >>> with MemoryUnitOfWork() as uow:
+    ...     repo: ServiceCaseRepository = uow.service_cases
+    ...     _ = repo.add(ServiceCase(id="sc-1", customer_id="c-1", channel="chat", opened_at=t,
+    ...                              category="delivery", owner_id="rep-1"))
+    ...     _ = repo.replace(repo.get("sc-1").resolve(t, satisfaction=4))
+    ...     [(c.id, c.satisfaction) for c in repo.list(customer_id="c-1", open_only=False)]
+    [('sc-1', 4)]
+    """
 
     def add(self, case: ServiceCase) -> ServiceCase:
         """Store a new case; a stored id raises DuplicateError."""

@@ -68,7 +68,14 @@ def service_case(i: int, *, resolved: bool = False, **kw: Any) -> ServiceCase:
 class ServiceCaseContract(ContractBase):
     """The tests of the service-case capability (see the module docstring). Set
     ``service_cases_optional = True`` to skip them for a backend without it instead of
-    failing."""
+    failing.
+
+    >>> from crmcore.repositories import MemoryUnitOfWork
+    >>> class Mine(ServiceCaseContract):
+    ...     def make_uow(self):
+    ...         return MemoryUnitOfWork()
+    >>> Mine().test_service_cases_list_filters_and_order()
+    """
 
     service_cases_optional = False
     """Skip (``unittest.SkipTest``) instead of failing when the unit of work has no
