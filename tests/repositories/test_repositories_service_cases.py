@@ -63,7 +63,7 @@ def _case(draw: Any) -> ServiceCase:
         resolved_at=resolved,
         satisfaction=None if resolved is None else draw(st.none() | st.integers(1, 5)),
         sla_due_at=draw(st.none() | st.just(opened + timedelta(hours=8))),
-        subject=draw(st.none() | st.text(max_size=8)),
+        subject=draw(st.none() | st.text("abc é中", max_size=8)),
     )
 
 
