@@ -62,7 +62,6 @@ from crmcore.errors import ValidationError
 from crmcore.model import Consent, Customer, Direction, Interaction, Opportunity
 from crmcore.model._fields import (
     instance,
-    int_range,
     opt_str,
     opt_utc,
     record_id,
@@ -276,9 +275,9 @@ class ValueState:
     rfm_segment: str | None = attrs.field(validator=opt_str)
     rfm_cell: int | None = attrs.field(validator=number(0, 999, integer=True, optional=True))
     tier: str | None = attrs.field(validator=opt_str)
-    nps: int | None = attrs.field(validator=int_range(0, 10))
+    nps: int | None = attrs.field(validator=number(0, 10, integer=True, optional=True))
     nps_at: datetime | None = attrs.field(validator=opt_utc)
-    csat: int | None = attrs.field(validator=int_range(1, 5))
+    csat: int | None = attrs.field(validator=number(1, 5, integer=True, optional=True))
     csat_at: datetime | None = attrs.field(validator=opt_utc)
     open_deals: OpenDeals = attrs.field(validator=instance(OpenDeals, "an OpenDeals"))
     open_alerts: tuple[Alert, ...] = attrs.field(validator=tuple_of(Alert, "an Alert"))
