@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
 import pytest
 
 pd = pytest.importorskip("pandas")
@@ -30,7 +31,7 @@ from crmcore.pipeline import (  # noqa: E402
 )
 from crmcore.pipeline.presets import B2B  # noqa: E402
 from crmcore.serialization import from_json  # noqa: E402
-from crmcore.tables import StageHistory  # noqa: E402
+from crmcore.tables import FieldHistory, StageHistory  # noqa: E402
 
 PIPELINE = synthetic_scoring_pipeline(B2B, n_opportunities=300, seed=5)
 EVENTS = PIPELINE.history.to_pandas()
@@ -101,3 +102,57 @@ def test_missing_values_are_refused_as_in_memory(client: Any, column: str, missi
     frame = dd.from_pandas(events, npartitions=3, sort=False)
     with pytest.raises(ValidationError, match=re.escape(rule)):
         score_deals_dask(frame, MODELS["logistic"], B2B, as_of=PIPELINE.as_of).compute()
+
+
+WITH_FIELDS = synthetic_scoring_pipeline(B2B, n_opportunities=300, seed=2)
+
+
+def _owner_changes(scores: Any, events: Any, as_of: Any) -> FieldHistory:
+    """An owner edit (before ``as_of``) of six open deals, after each deal's last event."""
+    deals = scores["opportunity_id"].tolist()[:6]
+    last = events.groupby("opportunity_id")["sequence"].max()
+    at = [np.datetime64(as_of, "us") - np.timedelta64(1, "D")] * len(deals)
+    owner = sorted(set(events["owner_id"].dropna()))[-1]
+    return FieldHistory.from_arrays(
+        opportunity_ids=deals, sequence=[int(last[d]) + 1 for d in deals],
+        fields=["owner_id"] * len(deals), at=at, recorded_at=at, new=[owner] * len(deals),
+        old=[None] * len(deals), by=["ann"] * len(deals),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("method", ["logistic", "naive_bayes"])
+def test_a_model_with_deal_fields_and_changes_scores_as_single_machine(
+    client: Any, method: str
+) -> None:
+    s = WITH_FIELDS
+    model = fit_deal_scores(s.history, B2B, as_of=s.as_of, fields=s.fields, method=method)
+    assert {"source", "employees"} <= set(model.factors)
+    events = s.history.to_pandas()
+    plain = score_deals(model, s.history, B2B, as_of=s.as_of, fields=s.fields).to_pandas()
+    changes = _owner_changes(plain, events, s.as_of)
+    shuffled = events.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    frame = dd.from_pandas(shuffled, npartitions=3, sort=False)  # a deal's events split
+    for edits in (None, changes):
+        want = score_deals(
+            model, s.history, B2B, as_of=s.as_of, fields=s.fields, changes=edits
+        ).to_pandas()
+        got = score_deals_dask(
+            frame, model, B2B, as_of=s.as_of, fields=s.fields, changes=edits
+        ).compute()
+        pd.testing.assert_frame_equal(_sorted(got), _sorted(want), check_dtype=False)
+    edited = score_deals(model, s.history, B2B, as_of=s.as_of, fields=s.fields, changes=changes)
+    assert not np.array_equal(edited.probability, plain["probability"])  # the edits count
+
+
+def test_a_model_with_fields_needs_them_as_on_one_machine(client: Any) -> None:
+    s = WITH_FIELDS
+    model = fit_deal_scores(s.history, B2B, as_of=s.as_of, fields=s.fields)
+    frame = dd.from_pandas(s.history.to_pandas(), npartitions=2)
+    with pytest.raises(ValidationError) as single:
+        score_deals(model, s.history, B2B, as_of=s.as_of)
+    with pytest.raises(ValidationError, match=re.escape(str(single.value))):
+        score_deals_dask(frame, model, B2B, as_of=s.as_of)  # before any partition is read
+    with pytest.raises(ValidationError, match="'fields'"):
+        score_deals_dask(frame, model, B2B, as_of=s.as_of, fields={"source": []})  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="'changes'"):
+        score_deals_dask(frame, model, B2B, as_of=s.as_of, fields=s.fields, changes=[])  # type: ignore[arg-type]

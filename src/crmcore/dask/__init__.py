@@ -27,6 +27,7 @@ from crmcore.dask._anomaly import detect_dask  # noqa: E402 (after the dependenc
 from crmcore.dask._pipeline import funnel_history_dask, score_deals_dask  # noqa: E402
 from crmcore.dask._scoring import score_dask  # noqa: E402
 from crmcore.dask._segments import (  # noqa: E402
+    DaskConcentration,
     DaskRFM,
     concentration_dask,
     rfm_dask,
@@ -41,6 +42,7 @@ from crmcore.dask._summary import (  # noqa: E402
 from crmcore.dask._workers import ThreadsPlugin  # noqa: E402
 
 __all__ = [
+    "DaskConcentration",
     "DaskRFM",
     "DaskSummary",
     "ThreadsPlugin",

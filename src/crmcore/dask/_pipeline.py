@@ -8,11 +8,12 @@ import numpy as np
 
 from crmcore.dask._base import check_frame, on_partitions
 from crmcore.dask.partitions import deals_partition
-from crmcore.errors import require
+from crmcore.errors import ValidationError, require
 from crmcore.options import expect_instance
-from crmcore.pipeline import DealScoreModel, Funnel, FunnelHistory
+from crmcore.pipeline import DealFields, DealScoreModel, Funnel, FunnelHistory
+from crmcore.pipeline._scoring_data import BUILTIN_FACTORS
 from crmcore.serialization import to_json
-from crmcore.tables import StageHistory
+from crmcore.tables import FieldHistory, StageHistory
 
 __all__ = ["funnel_history_dask", "score_deals_dask"]
 
@@ -24,6 +25,8 @@ def score_deals_dask(
     *,
     as_of: Any,
     known_at: Any = None,
+    fields: DealFields | None = None,
+    changes: FieldHistory | None = None,
     opportunity: str = "opportunity_id",
     partitioned: bool = False,
     threads: int | None = 1,
@@ -36,6 +39,13 @@ def score_deals_dask(
     ``partitioned=True`` skips the shuffle when every event of a deal is already in one
     partition; ``threads`` as for :func:`crmcore.dask.summarize_dask`.
 
+    ``fields`` (a :class:`~crmcore.pipeline.DealFields`: one row per deal) and ``changes``
+    (a :class:`~crmcore.tables.FieldHistory`: the deals' edits) mean what they mean for
+    ``score_deals`` and are required the same way (a model fitted with fields needs them).
+    They are in-memory tables sized by the number of deals, not by the events: each enters
+    the task graph once, shared by every partition's task, and each partition reads its
+    own deals' rows.
+
     >>> import dask.dataframe as dd
     >>> from crmcore.pipeline import fit_deal_scores, score_deals, synthetic_scoring_pipeline
     >>> from crmcore.pipeline.presets import B2B
@@ -45,14 +55,29 @@ def score_deals_dask(
     >>> len(score_deals_dask(f, m, B2B, as_of=s.as_of).compute()) == len(
     ...     score_deals(m, s.history, B2B, as_of=s.as_of))
     True
+    >>> mf = fit_deal_scores(s.history, B2B, as_of=s.as_of, fields=s.fields)
+    >>> got = score_deals_dask(f, mf, B2B, as_of=s.as_of, fields=s.fields).compute()
+    >>> sorted(got["probability"]) == sorted(
+    ...     score_deals(mf, s.history, B2B, as_of=s.as_of, fields=s.fields).probability)
+    True
     """
     model = expect_instance(model, DealScoreModel, name="model")
     funnel = expect_instance(funnel, Funnel, name="funnel")
+    if fields is not None:
+        fields = expect_instance(fields, DealFields, name="fields")
+    if changes is not None:
+        changes = expect_instance(changes, FieldHistory, name="changes")
+    needed = [n for n in model.factors if n not in BUILTIN_FACTORS]
+    absent = [n for n in needed if fields is None or n not in fields.names]
+    if absent:  # score_deals' message, before any partition is read
+        raise ValidationError(f"the model uses the fields {absent}: pass fields= with them")
     check_frame(frame, opportunity)
     grouped = frame if partitioned else frame.shuffle(on=opportunity)
+    shared = {k: v for k, v in (("fields", fields), ("changes", changes)) if v is not None}
     return on_partitions(
         grouped,
         deals_partition,
+        shared=shared,
         model=to_json(model),
         funnel=to_json(funnel),
         as_of=as_of,

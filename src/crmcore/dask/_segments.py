@@ -3,7 +3,7 @@ concentration (Pareto shares, Gini, ABC) and tier migration."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -11,7 +11,7 @@ import numpy as np
 
 from crmcore._results import number
 from crmcore.dask._base import by_customer, check_frame, dd, on_partitions
-from crmcore.dask.partitions import in_threads, rfm_partition, rfm_scores_partition
+from crmcore.dask.partitions import in_threads, located, rfm_partition, rfm_scores_partition
 from crmcore.errors import ValidationError, require
 from crmcore.segmentation import (
     ABCClasses,
@@ -24,6 +24,7 @@ from crmcore.segmentation import (
 )
 
 __all__ = [
+    "DaskConcentration",
     "DaskRFM",
     "concentration_dask",
     "population",
@@ -134,23 +135,78 @@ def _values(column: Any, name: str) -> Any:
     return column.compute().to_numpy()
 
 
+@attrs.frozen(eq=False)
+class DaskConcentration:
+    """What :func:`concentration_dask` returns: ``concentration`` (Pareto shares, Lorenz
+    curve, Gini), ``abc`` (the ABC classes, in the order of ``customer_ids``) and
+    ``customer_ids`` (the caller's ids of the customers, or None when only a Series of
+    values was given). It unpacks as the pair ``concentration, abc`` (as before).
+
+    >>> import pandas as pd, dask.dataframe as dd
+    >>> f = dd.from_pandas(pd.DataFrame({"customer_id": ["a", "b", "c"],
+    ...                                  "clv": [80.0, 15.0, 5.0]}), npartitions=2)
+    >>> r = concentration_dask(f, column="clv")
+    >>> r.classes().values.tolist()
+    [['a', 'A'], ['b', 'B'], ['c', 'C']]
+    >>> c, abc = r
+    """
+
+    concentration: Concentration
+    abc: ABCClasses
+    customer_ids: Any = None
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.concentration, self.abc))
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, i: int) -> Any:
+        return (self.concentration, self.abc)[i]
+
+    def classes(self, customer: str = "customer_id") -> Any:
+        """A pandas DataFrame of each customer's id (column ``customer``) and ABC class
+        (``class``); a ValidationError when no ids were given."""
+        if self.customer_ids is None:
+            raise ValidationError(
+                "no customer ids: call concentration_dask(frame, column=...) on a frame "
+                "holding the customer column"
+            )
+        pd: Any = require("pandas", "dask")
+        return pd.DataFrame({customer: self.customer_ids, "class": self.abc.names()})
+
+
 def concentration_dask(
-    values: Any, *, nan_policy: str = "raise"
-) -> tuple[Concentration, ABCClasses]:
+    values: Any,
+    *,
+    column: str | None = None,
+    customer: str = "customer_id",
+    nan_policy: str = "raise",
+) -> DaskConcentration:
     """Pareto shares, Lorenz curve, Gini (:func:`crmcore.segmentation.concentration`) and
     the ABC classes (:func:`~crmcore.segmentation.abc_classes`, default cut-offs) of a Dask
-    Series of per-customer values. They need the whole sorted distribution: the values
-    (one float per customer, 80 MB for 10 million customers) are brought to the client
-    and the single-machine functions run there, so the figures are exactly theirs; the
-    ABC codes follow the Series' computed order.
+    Series of per-customer values, or of a Dask DataFrame's ``column`` with its
+    ``customer`` column (then the ABC classes come with the caller's ids: ``.classes()``).
+    They need the whole sorted distribution: the values (one float per customer, 80 MB
+    for 10 million customers; with the ids, those too) are brought to the client in one
+    pass and the single-machine functions run there, so the figures are exactly theirs.
 
     >>> import pandas as pd, dask.dataframe as dd
     >>> c, abc = concentration_dask(dd.from_pandas(pd.Series([80.0, 10, 5, 3, 2]), npartitions=2))
     >>> round(c.top_share(0.2), 2), abc.names().tolist()
     (0.8, ['A', 'B', 'B', 'C', 'C'])
     """
-    v = _values(values, "values")
-    return concentration(v, nan_policy=nan_policy), abc_classes(v, nan_policy=nan_policy)
+    ids = None
+    if column is None:
+        v = _values(values, "values")
+    else:
+        check_frame(values, customer, column)
+        both = values[[customer, column]].compute()  # one pass: ids and values aligned
+        v = both[column].to_numpy()
+        ids = both[customer].to_numpy(dtype=object)
+    return DaskConcentration(
+        concentration(v, nan_policy=nan_policy), abc_classes(v, nan_policy=nan_policy), ids
+    )
 
 
 def value_tiers_dask(
@@ -177,9 +233,18 @@ def value_tiers_dask(
     pd: Any = require("pandas", "dask")
 
     def part(p: Any, pop: tuple[Any, Any]) -> Any:
-        t = in_threads(
-            threads, value_tiers, p[column].to_numpy(), tiers=tiers, deciles=deciles, population=pop
-        )
+        try:  # the ids checked by the single-machine rule (no missing id)
+            t = in_threads(
+                threads,
+                value_tiers,
+                p[column].to_numpy(),
+                customer_ids=p[customer].to_numpy(dtype=object),
+                tiers=tiers,
+                deciles=deciles,
+                population=pop,
+            )
+        except ValidationError as e:
+            raise located(e, p, customer, None) from e
         return pd.DataFrame(
             {
                 customer: p[customer].reset_index(drop=True),

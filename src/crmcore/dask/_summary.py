@@ -10,10 +10,10 @@ import attrs
 import numpy as np
 
 from crmcore._results import number
-from crmcore.dask._base import by_customer, kinds_mask, on_partitions
+from crmcore.dask._base import by_customer, check_frame, kinds_mask, on_partitions
 from crmcore.dask.partitions import summary_partition
 from crmcore.durations import as_time_unit
-from crmcore.errors import ValidationError
+from crmcore.errors import ValidationError, require
 from crmcore.timestamps import as_instant
 from crmcore.valuation import RFMSummary, summarize_arrays
 
@@ -44,6 +44,7 @@ class DaskSummary:
     observation_end: np.datetime64
     holdout_duration: float | None = attrs.field(validator=number(0, optional=True))
     customer: str = "customer_id"
+    partitioned: bool = False
 
     def persist(self) -> DaskSummary:
         """The same summary with its frame computed and kept in the workers' memory (for
@@ -72,16 +73,34 @@ class DaskSummary:
         return self._counts(["frequency", "monetary_value"], f[f["frequency"] > 0])
 
     def _counts(self, columns: list[str], frame: Any) -> Any:
-        counts = frame.groupby(columns).size().compute()
+        lazy = frame.groupby(columns).size()
+        if self.partitioned:  # one pass: the counts, the summary rows, the distinct customers
+            ids = self.frame[self.customer]
+            counts, rows, distinct = _dask().compute(lazy, ids.size, ids.nunique())
+            self._check_partitioned(int(rows), int(distinct))
+        else:
+            counts = lazy.compute()
         out = counts.rename("count").reset_index().sort_values(columns, ignore_index=True)
         out["count"] = out["count"].astype(np.int64)
         out.attrs["time_unit"] = self.time_unit
         return out
 
+    def _check_partitioned(self, rows: int, distinct: int) -> None:
+        """With ``partitioned=True``, one summary row per customer, or a clear error."""
+        if rows != distinct:
+            raise ValidationError(
+                f"partitioned=True, but some customers' rows are in more than one partition: "
+                f"{rows} summary rows for {distinct} customers (each split customer is "
+                "summarised once per partition, with wrong figures); drop partitioned=True "
+                "(the rows are then shuffled by customer) or write the files by customer bucket"
+            )
+
     def compute(self) -> RFMSummary:
         """The whole summary in memory, as the single-machine :class:`RFMSummary` (customers
         in the order of their ids): for bases that fit in memory (tests, checks)."""
         pdf = self.frame.compute().sort_values(self.customer, ignore_index=True)
+        if self.partitioned:
+            self._check_partitioned(len(pdf), int(pdf[self.customer].nunique()))
         holdout = "holdout_frequency" in pdf.columns
         return RFMSummary(
             customer_ids=pdf[self.customer].to_numpy(dtype=object),
@@ -99,6 +118,11 @@ class DaskSummary:
             ),
             holdout_duration=self.holdout_duration,
         )
+
+
+def _dask() -> Any:
+    """The ``dask`` module (the extra's)."""
+    return require("dask", "dask")
 
 
 def _last_day(frame: Any, time: str, kind: str | None, kinds: tuple[str, ...]) -> np.datetime64:
@@ -140,12 +164,17 @@ def summarize_dask(
 
     The rows are first shuffled by customer so that each customer's rows are in one
     partition; ``partitioned=True`` skips that when they already are (Parquet written by
-    customer bucket). ``threads`` is crmcore's thread setting inside each partition
+    customer bucket). It requires every customer's rows in one partition: a customer
+    split across partitions would be summarised once per partition (each with part of
+    its rows), so ``purchase_statistics``, ``spend_statistics`` and ``compute`` check
+    that there is one summary row per customer and raise a ValidationError naming
+    ``partitioned=True`` otherwise. ``threads`` is crmcore's thread setting inside each partition
     (default 1: off, the Dask workers are the parallelism; None: the worker's setting).
     Each customer's figures equal the single-machine summary of the same rows ordered by
     customer, time and amount (each partition is put in that order, so the sum of
     several purchases in one period does not depend on the order Dask delivers them in).
     """
+    check_frame(frame, customer, time, amount, kind)
     as_time_unit(time_unit)
     as_time_unit(period, name="period")
     obs = (
@@ -187,7 +216,9 @@ def summarize_dask(
         kinds=tuple(kinds),
         threads=threads,
     )
-    return DaskSummary(out, time_unit, period, cal, obs, probe.holdout_duration, customer)
+    return DaskSummary(
+        out, time_unit, period, cal, obs, probe.holdout_duration, customer, partitioned
+    )
 
 
 def fit_from_statistics(fit: Callable[..., Any], statistics: Any, **options: Any) -> Any:

@@ -24,21 +24,29 @@ codes, and the caller's ids come back on the output. crmcore's own thread pool f
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from crmcore.anomaly import DEFAULT_QUEUE, AlertTable, CustomerContext, RuleSet, detect
+from crmcore.anomaly import (
+    DEFAULT_QUEUE,
+    AlertTable,
+    CustomerContext,
+    RuleSet,
+    UnknownCustomerError,
+    detect,
+)
 from crmcore.errors import ValidationError, require
 from crmcore.labels import check_labels, factorize_labels
 from crmcore.model.transaction import TransactionKind
 from crmcore.parallel import threads as _threads
-from crmcore.pipeline import DealScoreModel, DealScores, Funnel, score_deals
+from crmcore.pipeline import DealFields, DealScoreModel, DealScores, Funnel, score_deals
 from crmcore.segmentation import quantile_scores, rfm_summary
 from crmcore.serialization import from_json, load_model
-from crmcore.tables import StageHistory, TransactionLog
+from crmcore.tables import FieldHistory, StageHistory, TransactionLog
 from crmcore.timestamps import as_instant, pandas_utc
 from crmcore.valuation import GammaGammaModel, customer_lifetime_value, summarize_transactions
 
@@ -112,24 +120,83 @@ def _log(
     the distinct ids the codes index. With ``order`` the rows are taken by customer, time
     and amount (so that the sums within a period are made in one order, whatever order
     the engine delivered the rows in); only the numeric columns are reordered."""
-    pd = _pd()
     for name in (customer, time, amount, kind, ids):
         if name is not None and name not in frame.columns:
             raise ValidationError(f"the frame has no column {name!r}")
-    codes, uniques = encode_ids(frame[customer], name="customer_id")
+    try:
+        codes, uniques = encode_ids(frame[customer], name="customer_id")
+        return _checked_log(frame, codes, uniques, time, amount, kind, ids, order)
+    except ValidationError as e:
+        raise located(e, frame, customer, ids) from e
+
+
+def located(error: ValidationError, frame: Any, customer: str, ids: str | None) -> ValidationError:
+    """(Not exported: used by :mod:`crmcore.dask` too.) ``error`` with its partition-local position ("at index 3") replaced by the row's
+    label in the caller's frame, its customer and (with an id column) its transaction;
+    counts "in all" are the partition's."""
+    text = str(error)
+    m = re.search(r"at index (\d+)", text)
+    if m is None:
+        return ValidationError(text.replace(" in all)", " in this partition)"))
+    pos = int(m.group(1))
+    if isinstance(error, _ReorderedError):
+        pos = int(error.rows[pos])
+        text = error.message
+        m = re.search(r"at index (\d+)", text)
+        assert m is not None
+    if not 0 <= pos < len(frame):
+        return ValidationError(text)
+    label = frame.index[pos]
+    label = label.item() if isinstance(label, np.generic) else label
+    where = [f"at row {label!r} of the frame"]
+    who = frame[customer].iloc[pos]
+    if isinstance(who, str) and who:
+        where.append(f"customer {who!r}")
+    if ids is not None:
+        where.append(f"transaction {frame[ids].iloc[pos]!r}")
+    located = text[: m.start()] + ", ".join(where) + text[m.end() :]
+    return ValidationError(located.replace(" in all)", " in this partition)"))
+
+
+class _ReorderedError(ValidationError):
+    """A check failed on the rows in customer-time-amount order (``rows``: the order)."""
+
+    def __init__(self, message: str, rows: npt.NDArray[np.intp]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.rows = rows
+
+
+def _checked_log(
+    frame: Any,
+    codes: npt.NDArray[np.int64],
+    uniques: Any,
+    time: str,
+    amount: str,
+    kind: str | None,
+    ids: str | None,
+    order: bool,
+) -> tuple[TransactionLog, Any]:
+    pd = _pd()
     t = pandas_utc(frame[time])
     when = t.to_numpy() if isinstance(t, pd.Series) else np.asarray(t)
     a = frame[amount].to_numpy()
     k = None if kind is None else frame[kind].to_numpy()
     tid = None if ids is None else frame[ids].to_numpy(dtype=object)
+    rows = None
     if order and len(codes) > 1 and when.dtype.kind == "M" and a.dtype.kind == "f":
         rows = _customer_time_amount(codes, when.view(np.int64), a)
         codes, when, a = codes[rows], when[rows], a[rows]
         k = None if k is None else k[rows]
         tid = None if tid is None else tid[rows]
-    log = TransactionLog.from_arrays(
-        customer_ids=codes, timestamps=when, amounts=a, kinds=k, ids=tid
-    )
+    try:
+        log = TransactionLog.from_arrays(
+            customer_ids=codes, timestamps=when, amounts=a, kinds=k, ids=tid
+        )
+    except ValidationError as e:
+        if rows is None:
+            raise
+        raise _ReorderedError(str(e), rows) from e
     return log, uniques
 
 
@@ -369,7 +436,12 @@ def alerts_partition(
                 if v is not None:
                     ctx[str(c)] = v if isinstance(v, CustomerContext) else from_json_dict(v)
         queue = DEFAULT_QUEUE if team_queue is None else team_queue
-        found = detect(log, rs, ctx, unknown_customers=unknown_customers, team_queue=queue)
+        try:
+            found = detect(log, rs, ctx, unknown_customers=unknown_customers, team_queue=queue)
+        except UnknownCustomerError as e:  # the count is this partition's, not the base's
+            raise UnknownCustomerError(
+                str(e).replace(" of the log ", " of one partition (its count only) ", 1)
+            ) from e
         table = AlertTable(tuple(found.alerts()))
         return table.to_pandas() if len(table) else _empty_alerts(pd)
 
@@ -392,6 +464,8 @@ def deals_partition(
     funnel: str,
     as_of: Any,
     known_at: Any = None,
+    fields: DealFields | None = None,
+    changes: FieldHistory | None = None,
     threads: int | None = 1,
 ) -> Any:
     """:func:`crmcore.pipeline.score_deals` of the deals of one partition (every event of
@@ -400,7 +474,10 @@ def deals_partition(
     ``log_odds``, then each factor's level). ``model`` (a fitted
     :class:`~crmcore.pipeline.DealScoreModel`) and ``funnel`` come as their JSON
     (:func:`crmcore.serialization.to_json`); the columns of ``frame`` are those of
-    :meth:`crmcore.tables.StageHistory.from_frame`.
+    :meth:`crmcore.tables.StageHistory.from_frame`. ``fields`` (a
+    :class:`~crmcore.pipeline.DealFields`) and ``changes`` (a
+    :class:`~crmcore.tables.FieldHistory`) are those of ``score_deals``: the whole
+    tables (one row per deal, one per edit), of which each partition reads its deals'.
 
     >>> from crmcore.pipeline import fit_deal_scores, synthetic_scoring_pipeline
     >>> from crmcore.pipeline.presets import B2B
@@ -421,4 +498,7 @@ def deals_partition(
             empty = np.zeros((0, len(m.factors)), dtype=np.int32)
             return DealScores(m, at, np.zeros(0, dtype=object), none, none, empty).to_pandas()
         history = StageHistory.from_frame(frame.reset_index(drop=True))
-        return score_deals(m, history, f, as_of=as_of, known_at=known_at).to_pandas()
+        scores = score_deals(
+            m, history, f, as_of=as_of, known_at=known_at, fields=fields, changes=changes
+        )
+        return scores.to_pandas()
