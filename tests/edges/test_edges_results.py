@@ -42,8 +42,8 @@ NOT_RESULTS = {
     "Transition", "Velocity", "BGBBParams", "BGNBDParams", "GammaGammaParams",
     "ParetoNBDParams", "GGompertzNBDParams", "SBGParams",
     # reminder rules (crmcore.relationship): configuration read by their own validators
-    "Anniversary", "Birthday", "DormantCustomer", "LowPAlive", "ReminderRules", "Renewal",
-    "WinFollowUp",
+    "Anniversary", "Birthday", "CaseFollowUp", "DormantCustomer", "LowPAlive", "ReminderRules",
+    "Renewal", "WinFollowUp",
     # services
     "AlertStore",
     # columnar tables (the bridge): their integer columns are checked by their from_* / build

@@ -47,6 +47,7 @@ __all__ = [
     "REMINDER_RULES_KIND",
     "Anniversary",
     "Birthday",
+    "CaseFollowUp",
     "DormantCustomer",
     "LowPAlive",
     "ReminderRule",
@@ -212,6 +213,44 @@ class WinFollowUp:
             raise ValidationError(f"'won_stages' must name at least one stage: {self.won_stages}")
 
 
+def _opt_satisfaction(value: object) -> int | None:
+    return None if value is None else as_count(value, name="below_satisfaction", low=2, high=5)
+
+
+@attrs.frozen
+class CaseFollowUp:
+    """A follow-up ``after_days`` days after a service case was resolved
+    (:class:`~crmcore.model.ServiceCase` ``resolved_at``), read through ``uow.service_cases``.
+
+    ``below_satisfaction`` (an integer in [2, 5]; None: every resolved case) keeps only the
+    cases whose CSAT after resolution is below it; ``unrated`` says whether a case without a
+    recorded satisfaction is followed up then (default: yes, nobody said they were happy).
+    The occasion is the case; the activity goes to the case's owner (else the customer's
+    owner, else the ``queue``).
+
+    >>> CaseFollowUp(name="after-case", after_days=2, below_satisfaction=4).unrated
+    True
+    >>> CaseFollowUp(name="c", below_satisfaction=6)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'below_satisfaction' must be <= 5: 6
+    """
+
+    name: str = _NAME
+    after_days: int = attrs.field(default=3, validator=_count(0, 3660))
+    below_satisfaction: int | None = attrs.field(default=None, converter=_opt_satisfaction)
+    unrated: bool = attrs.field(default=True)
+    channels: tuple[Channel, ...] = _CHANNELS
+    kind: ActivityKind | None = _KIND
+    queue: str | None = _QUEUE
+    segments: tuple[str, ...] = _SEGMENTS
+    hour: int = _HOUR
+
+    @unrated.validator
+    def _check_unrated(self, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, bool):
+            raise ValidationError(f"'unrated' must be True or False: {value!r}")
+
+
 @attrs.frozen
 class DormantCustomer:
     """A customer quiet beyond their own usual gap: days since the last purchase (day)
@@ -260,7 +299,7 @@ class LowPAlive:
 
 
 ReminderRule = Union[  # noqa: UP007  # a runtime alias that cattrs dispatches on
-    Birthday, Anniversary, Renewal, WinFollowUp, DormantCustomer, LowPAlive
+    Birthday, Anniversary, Renewal, WinFollowUp, CaseFollowUp, DormantCustomer, LowPAlive
 ]
 """Any reminder rule (a tagged union; the JSON ``"type"`` field names the member)."""
 
@@ -269,6 +308,7 @@ TAGS: dict[type, str] = {
     Anniversary: "anniversary",
     Renewal: "renewal",
     WinFollowUp: "win_follow_up",
+    CaseFollowUp: "case_follow_up",
     DormantCustomer: "dormant_customer",
     LowPAlive: "low_p_alive",
 }

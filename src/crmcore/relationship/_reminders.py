@@ -12,11 +12,12 @@ reminder falls due in the window ``[as_of's day, + days)``, and adds one planned
 * **consent**: a customer without contact consent (``consent.contact``) or erased
   gets no activity (the reminder is listed as skipped with the reason);
 * **owner**: the customer's owner (a won deal's follow-up: the deal's owner; a
-  renewal: the customer's owner, else the deal's); without one, the rule's team
+  service case's follow-up: the case's owner; a renewal: the customer's owner, else
+  the deal's); without one, the rule's team
   ``queue``; without a queue, skipped ("no owner and no queue");
-* **channel**: the customer's preferred channel (``preferred_channels``, for
-  example learned from the interactions they answer) when the rule allows it and
-  the customer can be reached on it (an e-mail address for e-mail, a phone for
+* **channel**: the customer's preferred channel (``preferred_channels``; when it is
+  not given, learned per planned customer from the interactions they engage on, see
+  :func:`plan_reminders`) when the rule allows it and the customer can be reached on it (an e-mail address for e-mail, a phone for
   phone, call centre and SMS, an address for a letter); else the first of the
   rule's channels the customer can be reached on; else skipped. An unknown
   channel in ``preferred_channels`` is an error naming the customer;
@@ -73,6 +74,7 @@ from crmcore.options import as_count, as_enum, expect_instance
 from crmcore.relationship._reminder_rules import (
     Anniversary,
     Birthday,
+    CaseFollowUp,
     DormantCustomer,
     LowPAlive,
     ReminderRule,
@@ -80,7 +82,8 @@ from crmcore.relationship._reminder_rules import (
     Renewal,
     WinFollowUp,
 )
-from crmcore.repositories.protocols import expect_unit_of_work
+from crmcore.relationship._value_state import ChannelPreference
+from crmcore.repositories.protocols import ServiceCaseUnitOfWork, expect_unit_of_work
 from crmcore.timestamps import as_datetime
 
 __all__ = ["REMINDER_STATUSES", "ReminderPlan", "plan_reminders", "reminder_activity_id"]
@@ -409,6 +412,68 @@ def _found(
     return _Found(r, d, occs, why, opps or [None] * len(occs), reps or [None] * len(occs))
 
 
+def _read_cases(uow: Any, rules: ReminderRules, hi: int) -> list[Any] | None:
+    """The resolved service cases a :class:`CaseFollowUp` of ``rules`` can fall due for in a
+    window ending at day ``hi`` (None: the unit of work has no service cases). A case opens no
+    later than it is resolved, so only cases opened before ``hi - min(after_days)`` can: one
+    range read on the opening time."""
+    if not isinstance(uow, ServiceCaseUnitOfWork):
+        return None
+    end = hi - min(r.after_days for r in rules.rules if isinstance(r, CaseFollowUp))
+    if end <= _MIN_DAY:
+        return []
+    bound = None if end > _MAX_DAY else _EPOCH + timedelta(days=end)
+    return [c for c in uow.service_cases.iter(end=bound, batch_size=10_000) if c.resolved_at]
+
+
+def _case_follow_ups(
+    rule: CaseFollowUp,
+    cs: _Customers,
+    cases: list[Any],
+    lo: int,
+    hi: int,
+    set_name: str,
+    skipped: list[tuple[ReminderRule, str, str, str, int]],
+) -> _Found:
+    rows, dues, occs, why, reps = [], [], [], [], []
+    below = rule.below_satisfaction
+    for c in cases:
+        resolved = c.resolved_at.toordinal() - _EPOCH_ORD
+        due = resolved + rule.after_days
+        if not lo <= due < hi or due > _MAX_DAY:
+            continue
+        sat = c.satisfaction
+        if sat is None:
+            if below is not None and not rule.unrated:
+                continue
+            score = "no satisfaction recorded"
+        elif below is not None and sat >= below:
+            continue
+        else:
+            score = f"satisfaction {sat}" + ("" if below is None else f" < {below}")
+        row = cs.index.get(c.customer_id, -1)
+        if row < 0:
+            skipped.append((rule, c.customer_id, c.id, "the customer is not stored", due))
+            continue
+        rows.append(row)
+        dues.append(due)
+        occs.append(c.id)
+        reps.append(c.owner_id)
+        why.append(
+            f"Follow-up {_days(rule.after_days)} after service case {c.id} ({c.category}, "
+            f"{c.priority.value} priority) of customer {c.customer_id} was resolved on "
+            f"{_day_text(resolved)}, {score} ({_of(rule, set_name)})"
+        )
+    return _Found(
+        np.array(rows, dtype=np.int64),
+        np.array(dues, dtype=np.int64),
+        occs,
+        why,
+        [None] * len(occs),
+        list(reps),
+    )
+
+
 def _deals(
     rule: Renewal | WinFollowUp,
     cs: _Customers,
@@ -598,10 +663,15 @@ def _reachable(cs: _Customers, row: int, ch: Channel) -> bool:
 
 
 def _channel(
-    rule: ReminderRule, cs: _Customers, row: int, preferred: Channel | None
+    rule: ReminderRule, cs: _Customers, row: int, preferred: Channel | None, learned: bool
 ) -> tuple[Channel | None, str]:
     allowed = rule.channels
     if preferred is not None and preferred in allowed and _reachable(cs, row, preferred):
+        if learned:
+            return preferred, (
+                "the customer's preferred channel (learned: the one they engage on most in "
+                "their interactions)"
+            )
         return preferred, "the customer's preferred channel"
     if preferred is None:
         note = "no preferred channel known"
@@ -616,6 +686,23 @@ def _channel(
         f"no contact data for any of the rule's channels "
         f"({', '.join(c.value for c in allowed)}); {note}"
     )
+
+
+class _Learned:
+    """Each planned customer's preferred channel learned from their interactions before
+    ``as_of`` (:attr:`ChannelPreference.preferred`): one indexed range read of that customer's
+    interactions (``customer_id``, ``occurred_at < as_of``), once per customer per run."""
+
+    def __init__(self, uow: Any, at: datetime) -> None:
+        self.uow, self.at, self.seen = uow, at, cast(dict[str, Channel | None], {})
+
+    def __call__(self, customer_id: str) -> Channel | None:
+        if customer_id not in self.seen:
+            pref = ChannelPreference.from_interactions(
+                self.uow.interactions.iter(customer_id=customer_id, end=self.at)
+            ).preferred
+            self.seen[customer_id] = None if pref is None else Channel(pref)
+        return self.seen[customer_id]
 
 
 def _preferences(preferred: Mapping[str, Any] | None) -> dict[str, Channel]:
@@ -665,6 +752,21 @@ def plan_reminders(
     :class:`~crmcore.relationship.LowPAlive` rules, ``values`` (customer id → value, such as
     CLV) optional for them.
 
+    ``preferred_channels`` maps customer ids to their preferred channel. When it is not given
+    (None), each customer who gets as far as the channel choice (stored, consenting, with an
+    owner or queue) has it learned from their interactions before ``as_of``: the channel
+    they engage on most (:attr:`~crmcore.relationship.ChannelPreference.preferred`), read by
+    one indexed range read of that customer's interactions, once per customer and run; so
+    the extra reads grow with the reminders planned, not with the customer base. Pass ``{}``
+    to use the rules' channel order alone.
+
+    :class:`~crmcore.relationship.CaseFollowUp` rules read the service cases opened before
+    the window's end less the smallest ``after_days`` (one range read on the opening time)
+    through the unit of work's service cases; a unit of work that is not a
+    :class:`~crmcore.repositories.ServiceCaseUnitOfWork` (a backend written before service
+    cases) raises ValidationError naming the rule and plans nothing, as a
+    :class:`~crmcore.relationship.LowPAlive` rule without a model does.
+
     >>> from crmcore.repositories import MemoryUnitOfWork
     >>> from crmcore.relationship import Birthday, ReminderRules
     >>> with MemoryUnitOfWork() as uow:
@@ -680,6 +782,7 @@ def plan_reminders(
     if not isinstance(write, bool):
         raise ValidationError(f"'write' must be True or False: {write!r}")
     prefs = _preferences(preferred_channels)
+    learned = _Learned(uow, at) if preferred_channels is None else None
     vals = _values(values)
     lo = at.toordinal() - _EPOCH.toordinal()
     hi = min(lo + days, _MAX_DAY + 1)
@@ -689,14 +792,21 @@ def plan_reminders(
         _purchases(uow, cs, lo) if kinds & {DormantCustomer, LowPAlive} and len(cs.ids) else None
     )
     deals = uow.opportunities.list() if kinds & {Renewal, WinFollowUp} else []
+    cases = _read_cases(uow, rules, hi) if CaseFollowUp in kinds else []
+    if cases is None:
+        first = next(r for r in rules.rules if isinstance(r, CaseFollowUp))
+        raise ValidationError(
+            f"rule {first.name!r} (CaseFollowUp) needs service cases: the unit of work is not "
+            f"a ServiceCaseUnitOfWork (it has no 'service_cases'): {type(uow).__name__}"
+        )
     skipped_early: list[tuple[ReminderRule, str, str, str, int]] = []
     rows_out: list[tuple[Any, ...]] = []
     new: list[Activity] = []
     for rule in rules.rules:
         found = _occasions(
-            rule, cs, purchases, deals, lo, hi, rules.name, model, vals, skipped_early
+            rule, cs, purchases, deals, cases, lo, hi, rules.name, model, vals, skipped_early
         )
-        _finish(rule, rules.name, cs, found, prefs, uow, rows_out, new)
+        _finish(rule, rules.name, cs, found, prefs, learned, uow, rows_out, new)
     for rule, cid, occasion, reason, day in skipped_early:
         aid = reminder_activity_id(rules.name, rule.name, cid, occasion)
         due = (day * 24 + rule.hour) * 3_600_000_000
@@ -711,6 +821,7 @@ def _occasions(
     cs: _Customers,
     purchases: _Purchases | None,
     deals: list[Any],
+    cases: list[Any],
     lo: int,
     hi: int,
     set_name: str,
@@ -724,6 +835,8 @@ def _occasions(
         return _anniversaries(rule, cs, lo, hi, set_name)
     if isinstance(rule, Renewal | WinFollowUp):
         return _deals(rule, cs, deals, lo, hi, set_name, skipped)
+    if isinstance(rule, CaseFollowUp):
+        return _case_follow_ups(rule, cs, cases, lo, hi, set_name, skipped)
     if purchases is None:
         return _found([], [], [], [])
     if isinstance(rule, DormantCustomer):
@@ -737,6 +850,7 @@ def _finish(
     cs: _Customers,
     found: _Found,
     prefs: dict[str, Channel],
+    learned: _Learned | None,
     uow: Any,
     out: list[tuple[Any, ...]],
     new: list[Activity],
@@ -768,7 +882,8 @@ def _finish(
         if rep is None:
             out.append((*base, None, None, None, "skipped", "no owner and no queue"))
             continue
-        ch, how = _channel(rule, cs, row, prefs.get(cid))
+        pref = prefs.get(cid) if learned is None else learned(cid)
+        ch, how = _channel(rule, cs, row, pref, learned is not None)
         if ch is None:
             out.append((*base, rep, None, None, "skipped", how))
             continue
