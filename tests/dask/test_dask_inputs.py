@@ -77,12 +77,16 @@ def test_partitioned_true_on_split_customers_is_refused(client: Any) -> None:
     for read in (s.purchase_statistics, s.spend_statistics, s.compute):
         with pytest.raises(ValidationError, match="partitioned=True"):
             read()
+    with pytest.raises(ValidationError, match="partitioned=True"):
+        rfm_dask(split, "2024-02-10", kind="kind", partitioned=True)
     # the same rows shuffled by customer (the default), or partitioned by customer: accepted
     whole = summarize_dask(split, kind="kind", observation_end="2024-02-10")
     by_customer = dd.from_pandas(ROWS, npartitions=1)
     ok = summarize_dask(by_customer, kind="kind", observation_end="2024-02-10", partitioned=True)
     assert ok.purchase_statistics().equals(whole.purchase_statistics())
     assert ok.compute().customer_ids.tolist() == ["a", "b", "c", "d"]
+    one = rfm_dask(by_customer, "2024-02-10", kind="kind", partitioned=True)
+    assert one.populations["monetary"][1].sum() == 4
 
 
 def test_value_tiers_refuse_missing_ids_as_in_memory(client: Any) -> None:

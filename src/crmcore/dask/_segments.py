@@ -95,7 +95,8 @@ def rfm_dask(
     counts of recency, frequency and monetary over the whole base (one pass), then each
     partition's scores against them (the documented tie rule, exactly: a score depends
     only on how many customers have a smaller value). ``partitioned`` and ``threads`` as
-    for :func:`summarize_dask`.
+    for :func:`summarize_dask` (with ``partitioned=True``, a customer found in two
+    partitions is refused in the pass that counts the values).
     """
     check_frame(frame, customer, time, amount, kind)
     grouped = frame if partitioned else by_customer(frame, customer)
@@ -111,8 +112,17 @@ def rfm_dask(
         threads=threads,
     ).persist()
     names = ("recency", "frequency", "monetary")
-    counted = _dask().compute(*(summary[c].value_counts() for c in names))
-    populations = {k: _pair(v) for k, v in zip(names, counted, strict=True)}
+    lazy = [summary[c].value_counts() for c in names]
+    if partitioned:  # in the same pass: one summary row per customer, as promised
+        lazy += [summary[customer].size, summary[customer].nunique()]
+    counted = _dask().compute(*lazy)
+    if partitioned and counted[3] != counted[4]:
+        raise ValidationError(
+            f"partitioned=True, but some customers' rows are in more than one partition: "
+            f"{counted[3]} RFM rows for {counted[4]} customers; drop partitioned=True (the "
+            "rows are then shuffled by customer) or write the files by customer bucket"
+        )
+    populations = {k: _pair(v) for k, v in zip(names, counted[:3], strict=True)}
     scores = on_partitions(
         summary,
         rfm_scores_partition,

@@ -131,7 +131,7 @@ def _log(
 
 
 def located(error: ValidationError, frame: Any, customer: str, ids: str | None) -> ValidationError:
-    """(Not exported: used by :mod:`crmcore.dask` too.) ``error`` with its partition-local position ("at index 3") replaced by the row's
+    """``error`` with its partition-local position ("at index 3") replaced by the row's
     label in the caller's frame, its customer and (with an id column) its transaction;
     counts "in all" are the partition's."""
     text = str(error)
