@@ -25,10 +25,10 @@ pytest.importorskip(
 from crm_demo.models import Invoice
 from crm_demo.views import FUNNEL
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import connections, models, transaction
 from django.test import Client
 
-from crmcore.errors import ConcurrencyError, ValidationError
+from crmcore.errors import ConcurrencyError, RepositoryError, ValidationError
 from crmcore.model import Customer
 from crmcore.pipeline.service import create_opportunity
 from crmcore.repositories import SqlUnitOfWork
@@ -279,3 +279,50 @@ def test_another_vendor_is_refused_naming_it() -> None:
 
     with pytest.raises(RepositoryError, match="SQLite and PostgreSQL backends, not 'mysql'"):
         _dialect_url("mysql", object())
+
+
+# -- a namespace: the application's own "customers" beside crmcore's ----------------------------
+class HostCustomer(models.Model):
+    """The application's own customers table, named as crmcore would name its own."""
+
+    email = models.CharField(max_length=64)
+
+    class Meta:
+        app_label = "crm_demo"
+        db_table = "host_customers"
+
+
+def test_a_table_prefix_keeps_crmcore_apart_from_the_applications_own_customers(
+    alias: str,
+) -> None:
+    conn = connections[alias]
+    with conn.schema_editor() as editor:
+        editor.create_model(HostCustomer)
+    try:
+        with (
+            pytest.raises(RepositoryError, match="'host_customers' is not crmcore's"),
+            django_unit_of_work(using=alias, table_prefix="host_") as uow,
+        ):
+            uow.customers.count()
+        with transaction.atomic(using=alias):
+            HostCustomer.objects.using(alias).create(email="ada@example.com")
+            with django_unit_of_work(using=alias, table_prefix="crm_") as uow:
+                uow.customers.add(Customer(id="c-9", name="Ada"))
+                uow.commit()
+        engine = plain_engine(alias)
+        try:
+            with engine.connect() as c:
+                ids = [r[0] for r in c.exec_driver_sql("SELECT id FROM crm_customers")]
+                host = [r[0] for r in c.exec_driver_sql("SELECT email FROM host_customers")]
+        finally:
+            engine.dispose()
+        assert ids == ["c-9"] and host == ["ada@example.com"]
+        # the default namespace is another set of tables: c-9 is not there
+        with django_unit_of_work(using=alias) as uow:
+            assert uow.customers.find("c-9") is None
+    finally:
+        with conn.schema_editor() as editor:
+            editor.delete_model(HostCustomer)
+        with transaction.atomic(using=alias), conn.cursor() as cur:
+            for table in reversed(metadata.sorted_tables):
+                cur.execute(f"DROP TABLE IF EXISTS crm_{table.name}")

@@ -49,8 +49,8 @@ __all__ = ["django_unit_of_work"]
 
 _engines: dict[tuple[Any, ...], sa.Engine] = {}
 _engines_lock = threading.Lock()
-_checked: set[sa.Engine] = set()
-"""Engines whose database's crmcore tables one unit of work has checked (``check_schema``)."""
+_checked: set[tuple[sa.Engine, Any]] = set()
+"""(engine, namespace) pairs whose crmcore tables one unit of work has checked on that database."""
 
 
 class _Borrowed:
@@ -133,7 +133,11 @@ def _engine(connection: Any) -> sa.Engine:
 
 
 def django_unit_of_work(
-    using: str = "default", *, clock: Clock | None = None
+    using: str = "default",
+    *,
+    clock: Clock | None = None,
+    table_prefix: str = "",
+    schema: str | None = None,
 ) -> AbstractContextManager[SqlUnitOfWork]:
     """A Django atomic block on database ``using`` with a crmcore unit of work joined to it.
 
@@ -145,18 +149,21 @@ def django_unit_of_work(
     outermost atomic block normally commits the Django rows and crmcore's
     records together; an exception rolls both back. Nested in an atomic block
     of the view it is a savepoint of Django's, and the view's block decides.
-    ``clock=`` as for :class:`SqlUnitOfWork`.
+    ``clock=``, ``table_prefix=`` and ``schema=`` as for :class:`SqlUnitOfWork`: a
+    Django project whose own tables are called ``customers`` keeps crmcore's apart
+    with ``table_prefix="crm_"`` (or, on PostgreSQL, ``schema="crm"``).
     """
     if not isinstance(using, str) or not using.strip():
         raise ValidationError(
             f"'using' must be the alias of a Django database (a non-empty string): {using!r}"
         )
     check_clock(clock)
-    return _joined(using, clock)
+    options = {"table_prefix": table_prefix, "schema": schema}
+    return _joined(using, clock, options)
 
 
 @contextmanager
-def _joined(using: str, clock: Clock | None) -> Iterator[SqlUnitOfWork]:
+def _joined(using: str, clock: Clock | None, options: dict[str, Any]) -> Iterator[SqlUnitOfWork]:
     try:
         db = import_module("django.db")
     except ImportError as e:  # pragma: no cover (Django is in the dev extra)
@@ -169,8 +176,8 @@ def _joined(using: str, clock: Clock | None) -> Iterator[SqlUnitOfWork]:
         connection.ensure_connection()
         engine = _engine(connection)
         with engine.connect() as conn:
-            uow = SqlUnitOfWork(connection=conn, clock=clock)
-            if engine in _checked:
+            uow = SqlUnitOfWork(connection=conn, clock=clock, **options)
+            if (engine, uow.namespace) in _checked:
                 # the tables were created and checked on this database before: on this new
                 # connection the unit of work only looks that they are there (they may have
                 # been rolled back with the transaction that made them), as on a known one
@@ -178,4 +185,4 @@ def _joined(using: str, clock: Clock | None) -> Iterator[SqlUnitOfWork]:
                     uow_module._ready.setdefault(conn, set()).add(uow.namespace)
             with uow:
                 yield uow
-            _checked.add(engine)
+            _checked.add((engine, uow.namespace))
