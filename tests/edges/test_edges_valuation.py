@@ -772,12 +772,13 @@ def test_extreme_weights_values_and_counts_are_named() -> None:
 def test_predictions_are_never_a_silent_nan_or_infinity() -> None:
     """Parameters beyond what the formula can evaluate (a, b in the hundreds of thousands, as a
     fit to a handful of customers can give) are reported, not returned as NaN; horizons are capped."""
-    import attrs
 
-    from crmcore.valuation import BGNBDParams, fit_bgnbd
+    from crmcore.valuation import BGNBDModel, BGNBDParams
 
     x, tx, T = [2, 1, 0], [5.0, 3.0, 0.0], [10.0, 8.0, 6.0]
-    model = attrs.evolve(fit_bgnbd(x, tx, T), params=BGNBDParams(r=0.5, alpha=5.0, a=1.3e5, b=8e5))
+    # the parameters themselves, not a fit: three customers identify no model (whether the
+    # optimiser stops short of the edge or reports it depends on the numpy/scipy release)
+    model = BGNBDModel(params=BGNBDParams(r=0.5, alpha=5.0, a=1.3e5, b=8e5))
     with pytest.raises(ValidationError, match="conditional_expected_purchases with BGNBDParams"):
         model.conditional_expected_purchases(30, x, tx, T)
     with pytest.raises(ValidationError, match="'t' must be at most 1e\\+10"):
