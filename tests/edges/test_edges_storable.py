@@ -16,9 +16,11 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -463,3 +465,28 @@ def test_valid_nested_values_still_work() -> None:
         "t", tiers=[Tier("gold", rule=AllOf([cond("x", ">", 1)]), service=ServiceLevel(True))]
     )
     assert ts.evaluate({"x": [2, 0]}).counts() == {"gold": 1, "": 1}
+
+
+@pytest.mark.parametrize("amount", [Decimal("NaN"), Decimal("-Infinity"), 1.5, "3"])
+def test_a_forged_money_is_refused_by_the_storability_check_of_every_backend(
+    amount: object,
+) -> None:
+    """A Money whose amount was set around its own checks (object.__setattr__) is refused with
+    a ValidationError naming the field, not a decimal or attribute error, and nothing is stored."""
+    from crmcore.repositories import MemoryUnitOfWork, SqlUnitOfWork
+
+    money = Money("1", "EUR")
+    object.__setattr__(money, "amount", amount)
+    good = Transaction(
+        id="t-1",
+        customer_id="c",
+        occurred_at=datetime(2024, 1, 1, tzinfo=UTC),
+        amount=Money("1", "EUR"),
+    )
+    forged = attrs.evolve(good)
+    object.__setattr__(forged, "amount", money)
+    for uow in (MemoryUnitOfWork(), SqlUnitOfWork.from_url("sqlite://")):
+        with uow:
+            with pytest.raises(ValidationError, match="'amount' must hold a finite decimal amount"):
+                uow.transactions.add(forged)
+            assert uow.transactions.count() == 0

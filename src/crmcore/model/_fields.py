@@ -6,6 +6,7 @@ import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
+from decimal import Decimal
 from enum import Enum
 from typing import Any, TypeVar
 
@@ -156,6 +157,11 @@ def money_field(
             return
         if not isinstance(value, Money):
             raise _fail(attribute, value, expected)
+        if not isinstance(value.amount, Decimal) or not value.amount.is_finite():
+            # a Money forged around its own checks (object.__setattr__, attrs.evolve on a copy)
+            raise ValidationError(
+                f"{attribute.name!r} must hold a finite decimal amount: {value.amount!r}"
+            )
         if value.amount < 0:
             raise ValidationError(f"{attribute.name!r} must be >= 0{suffix}: {value.amount}")
         to_e6(value.amount, attribute.name)
