@@ -21,6 +21,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "segments": ("crmcore.segmentation.demo", "Segmentation and customer profitability"),
     "satisfaction": ("crmcore.satisfaction.demo", "Satisfaction and loyalty"),
     "anomaly": ("crmcore.anomaly.demo", "Customer-state anomaly rules"),
+    "relationship": ("crmcore.relationship.demo", "The relationship: view, reminders, CRM health"),
 }
 """Demo section name → (module with a ``demo(write, *, transactions)`` function, title)."""
 
