@@ -11,13 +11,14 @@ converter it configures (never at import time).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
-from crmcore.anomaly.rules import _BY_TAG, TAGS, Rule, RuleSet, Scope, _check_top_level
+from crmcore.anomaly.rules import TAGS, Rule, RuleSet, Scope, _check_top_level
 from crmcore.errors import ValidationError
 
 __all__: list[str] = []
@@ -27,7 +28,28 @@ def configure_rules(conv: cattrs.Converter) -> None:
     """Install the rule forms on ``conv`` (called by :func:`crmcore.serialization.configure_converter`)."""
     scope_un = make_dict_unstructure_fn(Scope, conv)
     conv.register_unstructure_hook(Scope, lambda s: _plain(scope_un(s)))
-    for cls, tag in TAGS.items():
+    register_rule_family(
+        conv, tags=TAGS, member=Rule, container=RuleSet, what="a rule object", negated="not"
+    )
+
+
+def register_rule_family(
+    conv: cattrs.Converter,
+    *,
+    tags: Mapping[type, str],
+    member: Any,
+    container: type,
+    what: str,
+    negated: str | None = None,
+) -> None:
+    """The JSON form of a family of rules as data, on ``conv``: each rule class of ``tags``
+    tagged with its ``"type"`` (unknown keys refused, every error with its path), ``member``
+    (the union of the classes) read by its tag, and the ``container`` (a named set with a
+    ``rules`` list) checked for top-level names as :func:`~crmcore.anomaly.rules._check_top_level`
+    does (``negated``: the tag of a rule that negates another). The anomaly rules and the
+    reminder rules (:mod:`crmcore.relationship`) are written this way."""
+    by_tag = {tag: cls for cls, tag in tags.items()}
+    for cls, tag in tags.items():
         un: Any = make_dict_unstructure_fn(cls, conv)
         conv.register_unstructure_hook(cls, _tagged_unstructure(un, tag))
         st: Any = make_dict_structure_fn(
@@ -35,27 +57,34 @@ def configure_rules(conv: cattrs.Converter) -> None:
         )
         conv.register_structure_hook(cls, _tagged_structure(st, tag))
 
-    def structure_rule(value: Any, _t: Any) -> Any:
+    def structure_member(value: Any, _t: Any) -> Any:
         if not isinstance(value, dict):
-            raise ValidationError(f"expected a rule object: {value!r}")
+            raise ValidationError(f"expected {what}: {value!r}")
         tag = value.get("type")
-        if tag not in _BY_TAG:
-            raise ValidationError(f"'type' must be one of {sorted(_BY_TAG)}: {tag!r}")
-        return conv.structure(value, _BY_TAG[tag])
+        if tag not in by_tag:
+            raise ValidationError(f"'type' must be one of {sorted(by_tag)}: {tag!r}")
+        return conv.structure(value, by_tag[tag])
 
-    rs = make_dict_structure_fn(
-        RuleSet, conv, _cattrs_forbid_extra_keys=True, _cattrs_detailed_validation=True
+    read_set: Any = make_dict_structure_fn(
+        container, conv, _cattrs_forbid_extra_keys=True, _cattrs_detailed_validation=True
     )
+    write_set: Any = make_dict_unstructure_fn(container, conv)
 
-    def structure_ruleset(value: Any, cls: Any) -> RuleSet:
+    def structure_container(value: Any, cls: Any) -> Any:
         rules = value.get("rules") if isinstance(value, dict) else None
         if isinstance(rules, list) and all(isinstance(r, dict) for r in rules):
-            _check_top_level([(r.get("name", ""), r.get("type") == "not") for r in rules])
-        return rs(value, cls)
+            _check_top_level(
+                [
+                    (r.get("name", ""), negated is not None and r.get("type") == negated)
+                    for r in rules
+                ]
+            )
+        return read_set(value, cls)
 
-    conv.register_structure_hook(RuleSet, structure_ruleset)
-    conv.register_structure_hook(Rule, structure_rule)
-    conv.register_unstructure_hook(Rule, lambda r: conv.unstructure(r, type(r)))
+    conv.register_structure_hook(container, structure_container)
+    conv.register_unstructure_hook(container, lambda r: _plain(write_set(r)))
+    conv.register_structure_hook(member, structure_member)
+    conv.register_unstructure_hook(member, lambda r: conv.unstructure(r, type(r)))
 
 
 def _tagged_unstructure(fn: Any, tag: str) -> Any:

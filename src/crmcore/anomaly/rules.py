@@ -361,7 +361,6 @@ TAGS: dict[type, str] = {
     Not: "not",
 }
 """Rule class → its ``"type"`` tag in JSON."""
-_BY_TAG = {v: k for k, v in TAGS.items()}
 
 for _cls in (Scope, *_RULE_CLASSES):
     attrs.resolve_types(_cls, globals(), locals())

@@ -29,9 +29,8 @@ from typing import Any, Union
 
 import attrs
 import cattrs
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
-from crmcore.anomaly.codec import _plain, _tagged_structure, _tagged_unstructure
+from crmcore.anomaly.codec import register_rule_family
 from crmcore.anomaly.rules import _check_top_level
 from crmcore.errors import ValidationError
 from crmcore.model._fields import as_tuple, name_items, name_text, opt_record_id
@@ -312,7 +311,6 @@ TAGS: dict[type, str] = {
     DormantCustomer: "dormant_customer",
     LowPAlive: "low_p_alive",
 }
-_BY_TAG = {v: k for k, v in TAGS.items()}
 _RULE_CLASSES = tuple(TAGS)
 
 
@@ -351,38 +349,14 @@ for _cls in (*_RULE_CLASSES, ReminderRules):
 
 
 def _configure(conv: cattrs.Converter) -> cattrs.Converter:
-    """The tagged forms of the reminder rules on ``conv`` (the anomaly rules' hooks)."""
-    for cls, tag in TAGS.items():
-        un: Any = make_dict_unstructure_fn(cls, conv)
-        conv.register_unstructure_hook(cls, _tagged_unstructure(un, tag))
-        st: Any = make_dict_structure_fn(
-            cls, conv, _cattrs_forbid_extra_keys=True, _cattrs_detailed_validation=True
-        )
-        conv.register_structure_hook(cls, _tagged_structure(st, tag))
-
-    def structure_rule(value: Any, _t: Any) -> Any:
-        if not isinstance(value, dict):
-            raise ValidationError(f"expected a reminder rule object: {value!r}")
-        tag = value.get("type")
-        if tag not in _BY_TAG:
-            raise ValidationError(f"'type' must be one of {sorted(_BY_TAG)}: {tag!r}")
-        return conv.structure(value, _BY_TAG[tag])
-
-    rs = make_dict_structure_fn(
-        ReminderRules, conv, _cattrs_forbid_extra_keys=True, _cattrs_detailed_validation=True
+    """The tagged forms of the reminder rules on ``conv`` (the anomaly rules' family form)."""
+    register_rule_family(
+        conv,
+        tags=TAGS,
+        member=ReminderRule,
+        container=ReminderRules,
+        what="a reminder rule object",
     )
-    rs_un: Any = make_dict_unstructure_fn(ReminderRules, conv)
-
-    def structure_rules(value: Any, cls: Any) -> ReminderRules:
-        rules = value.get("rules") if isinstance(value, dict) else None
-        if isinstance(rules, list) and all(isinstance(r, dict) for r in rules):
-            _check_top_level([(r.get("name", ""), False) for r in rules])
-        return rs(value, cls)
-
-    conv.register_structure_hook(ReminderRules, structure_rules)
-    conv.register_unstructure_hook(ReminderRules, lambda r: _plain(rs_un(r)))
-    conv.register_structure_hook(ReminderRule, structure_rule)
-    conv.register_unstructure_hook(ReminderRule, lambda r: conv.unstructure(r, type(r)))
     return conv
 
 
