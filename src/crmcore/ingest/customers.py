@@ -24,6 +24,7 @@ from typing import Any
 from crmcore.errors import ValidationError
 from crmcore.ingest._cells import is_missing, show
 from crmcore.ingest._keys import customer_id_for
+from crmcore.ingest._records_import import new_counts, row_error, run_import
 from crmcore.ingest._sources import (
     Batch,
     Source,
@@ -32,7 +33,7 @@ from crmcore.ingest._sources import (
     resolve_columns,
 )
 from crmcore.ingest._times import parse_times
-from crmcore.ingest.report import ImportReport, RejectedImportError, RowError, log_rejected
+from crmcore.ingest.report import ImportReport, RowError
 from crmcore.ingest.transactions import _expected_rows
 from crmcore.model import Address, Consent, ContactPoint, Customer
 from crmcore.options import as_count
@@ -299,20 +300,12 @@ def import_customers(
             f"{src.name}: needs an {column_of['id']!r} or an {column_of['external_key']!r} column"
         )
     errors: list[RowError] = []
-    counts = {"read": 0, "stored": 0, "rejected": 0, "skipped": 0, "batches": 0}
+    counts = new_counts()
     seen: set[str] = set()
     tick = stage(progress, "import customers", total=_expected_rows(src) or None)
 
     def error(batch: Batch, i: int, field: str | None, reason: str) -> RowError:
-        cells = batch.columns.get(field) if field else None
-        cell = None if cells is None else cells[i]
-        return RowError(
-            row=int(batch.rows[i]),
-            line=None if batch.lines is None else int(batch.lines[i]),
-            column=None if field is None else column_of.get(field, field),
-            value=None if cell is None else show(cell),
-            reason=reason,
-        )
+        return row_error(batch, i, field, reason, column_of)
 
     def prepare(batch: Batch) -> list[tuple[int, Customer]]:
         n = len(batch)
@@ -345,53 +338,15 @@ def import_customers(
         errors.extend(error(batch, i, "id", r) for i, r in conflicts)
         return stored
 
-    if all_or_nothing:
-        with uow:
-            for batch in src.batches(batch_size):
-                found = prepare(batch)
-                tick.advance(len(batch))
-                if not counts["rejected"]:
-                    counts["stored"] += store(batch, found)
-            if counts["rejected"]:
-                uow.rollback()
-            else:
-                uow.commit()
-                counts["batches"] = 1
-        errors.sort(key=lambda e: e.row)
-        if counts["rejected"]:
-            raise RejectedImportError(
-                log_rejected(
-                    ImportReport(
-                        source=src.name,
-                        target="customers",
-                        rows_read=counts["read"],
-                        rejected=counts["rejected"],
-                        all_or_nothing=True,
-                        errors=tuple(errors),
-                    )
-                )
-            )
-    else:
-        for batch in src.batches(batch_size):
-            found = prepare(batch)
-            with uow:
-                stored = store(batch, found)
-                if stored:
-                    uow.commit()
-                    counts["batches"] += 1
-            counts["stored"] += stored
-            tick.advance(len(batch))
-        errors.sort(key=lambda e: e.row)
-    tick.finish()
-    report = ImportReport(
-        source=src.name,
+    return run_import(
+        uow,
+        src,
         target="customers",
-        rows_read=counts["read"],
-        stored=counts["stored"],
-        rejected=counts["rejected"],
-        skipped=counts["skipped"],
-        batches_committed=counts["batches"],
+        batch_size=batch_size,
         all_or_nothing=all_or_nothing,
-        errors=tuple(errors),
+        tick=tick,
+        counts=counts,
+        errors=errors,
+        prepare=prepare,
+        store=store,
     )
-    return log_rejected(report)

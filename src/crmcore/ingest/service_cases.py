@@ -23,7 +23,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crmcore.errors import ArgumentTypeError, NotFoundError, ValidationError
-from crmcore.ingest._cells import is_missing, show
+from crmcore.ingest._cells import is_missing
+from crmcore.ingest._records_import import new_counts, row_error, run_import
 from crmcore.ingest._sources import (
     Batch,
     Source,
@@ -32,7 +33,7 @@ from crmcore.ingest._sources import (
     resolve_columns,
 )
 from crmcore.ingest._times import parse_times
-from crmcore.ingest.report import ImportReport, RejectedImportError, RowError, log_rejected
+from crmcore.ingest.report import ImportReport, RowError
 from crmcore.ingest.transactions import _expected_rows
 from crmcore.model import ServiceCase
 from crmcore.progress import Progress, check_progress, stage
@@ -153,20 +154,12 @@ def import_service_cases(
         encoding=encoding,
     )
     errors: list[RowError] = []
-    counts = {"read": 0, "stored": 0, "rejected": 0, "skipped": 0, "batches": 0}
+    counts = new_counts()
     seen: dict[str, ServiceCase] = {}
     tick = stage(progress, "import service cases", total=_expected_rows(src) or None)
 
     def error(batch: Batch, i: int, field: str | None, reason: str) -> RowError:
-        cells = batch.columns.get(field) if field else None
-        cell = None if cells is None else cells[i]
-        return RowError(
-            row=int(batch.rows[i]),
-            line=None if batch.lines is None else int(batch.lines[i]),
-            column=None if field is None else column_of.get(field, field),
-            value=None if cell is None else show(cell),
-            reason=reason,
-        )
+        return row_error(batch, i, field, reason, column_of)
 
     def prepare(batch: Batch) -> list[tuple[int, ServiceCase]]:
         n = len(batch)
@@ -221,58 +214,21 @@ def import_service_cases(
                 )
         return repo.add_many(new) if new else 0
 
-    if all_or_nothing:
-        with checked:
-            for batch in src.batches(batch_size):
-                found = prepare(batch)
-                tick.advance(len(batch))
-                if not counts["rejected"]:
-                    counts["stored"] += store(batch, found)
-            if counts["rejected"]:
-                checked.rollback()
-                counts["stored"] = 0
-            else:
-                checked.commit()
-                counts["batches"] = 1
-        errors.sort(key=lambda e: e.row)
-        if counts["rejected"]:
-            raise RejectedImportError(
-                log_rejected(
-                    ImportReport(
-                        source=src.name,
-                        target="service_cases",
-                        rows_read=counts["read"],
-                        rejected=counts["rejected"],
-                        all_or_nothing=True,
-                        errors=tuple(errors),
-                    )
-                )
-            )
-    else:
-        for batch in src.batches(batch_size):
-            found = prepare(batch)
-            with checked:
-                stored = store(batch, found)
-                if stored:
-                    checked.commit()
-                    counts["batches"] += 1
-                else:  # cases seen in a block that stored nothing are not stored
-                    for _, case in found:
-                        if seen.get(case.id) is case:
-                            del seen[case.id]
-            counts["stored"] += stored
-            tick.advance(len(batch))
-        errors.sort(key=lambda e: e.row)
-    tick.finish()
-    report = ImportReport(
-        source=src.name,
+    def forget(found: list[tuple[int, ServiceCase]]) -> None:
+        for _, case in found:  # cases seen in a block that stored nothing are not stored
+            if seen.get(case.id) is case:
+                del seen[case.id]
+
+    return run_import(
+        checked,
+        src,
         target="service_cases",
-        rows_read=counts["read"],
-        stored=counts["stored"],
-        rejected=counts["rejected"],
-        skipped=counts["skipped"],
-        batches_committed=counts["batches"],
+        batch_size=batch_size,
         all_or_nothing=all_or_nothing,
-        errors=tuple(errors),
+        tick=tick,
+        counts=counts,
+        errors=errors,
+        prepare=prepare,
+        store=store,
+        forget=forget,
     )
-    return log_rejected(report)
