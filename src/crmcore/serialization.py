@@ -60,7 +60,7 @@ from crmcore.errors import ArgumentTypeError, ValidationError
 from crmcore.model._fields import to_enum
 from crmcore.model.money import _to_decimal
 from crmcore.options import expect_instance
-from crmcore.timestamps import time_ref
+from crmcore.timestamps import as_date, time_ref
 
 __all__ = [
     "MODEL_FORMAT",
@@ -92,14 +92,7 @@ def _structure_datetime(value: object, _t: type) -> datetime:
 
 
 def _structure_date(value: object, _t: type) -> date:
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise ValidationError(f"expected an ISO 8601 date (YYYY-MM-DD): {value!r}")
+    return as_date(value, name=None)  # the converter gives the path
 
 
 def _structure_str(value: object, _t: type) -> str:

@@ -52,7 +52,7 @@ import numpy.typing as npt
 from crmcore._messages import show
 from crmcore.errors import ValidationError
 
-__all__ = ["as_datetime", "as_instant", "parse_timestamps"]
+__all__ = ["as_date", "as_datetime", "as_instant", "parse_timestamps"]
 
 TimeLike: TypeAlias = datetime | date | np.datetime64 | str
 """What an ``as_of`` / period bound accepts (see the module docstring for the rule)."""
@@ -457,6 +457,32 @@ def as_datetime(value: object, *, name: str) -> datetime:
     datetime.datetime(2025, 1, 1, 9, 0, tzinfo=datetime.timezone.utc)
     """
     return _EPOCH + timedelta(microseconds=int(as_instant(value, name=name).astype(np.int64)))
+
+
+def as_date(value: object, *, name: str | None = "value") -> date:
+    """A calendar day: a ``date`` (not a ``datetime``) or its ISO 8601 text ``YYYY-MM-DD``; else a
+    ValidationError naming ``name`` (None: the caller names the field, as a JSON path or an
+    import's column does) -- the day of every date field: birthdays, rate tables, holidays,
+    custom renewal dates, JSON dates.
+
+    >>> as_date("2024-02-29")
+    datetime.date(2024, 2, 29)
+    >>> as_date("2024-02-29T10:00", name=None)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: must be a date (YYYY-MM-DD): '2024-02-29T10:00'
+    >>> as_date("2023-02-29", name="valid_from")
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'valid_from' must be a date (YYYY-MM-DD): '2023-02-29'
+    """
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and len(value) == 10 and value[4] == value[7] == "-":
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    prefix = "must" if name is None else f"{name!r} must"
+    raise ValidationError(f"{prefix} be a date (YYYY-MM-DD): {show(value)}")
 
 
 _ZERO = timedelta(0)

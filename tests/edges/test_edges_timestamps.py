@@ -417,3 +417,23 @@ def test_other_bounds_and_record_times_follow_the_rule() -> None:
             occurred_at=pd.NaT,
             amount=Money("1", "EUR"),
         )
+
+
+@given(st.dates())
+def test_as_date_reads_a_day_or_its_iso_text_and_refuses_anything_else(day: date) -> None:
+    """One rule for every date field (birthdays, rate tables, holidays, renewals, JSON)."""
+    from crmcore.pipeline.currency import Rate
+    from crmcore.serialization import from_dict
+    from crmcore.timestamps import as_date
+
+    text = day.isoformat()
+    assert as_date(day) == as_date(text) == day
+    moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    for bad in (moment, text + "T00:00", text.replace("-", ""), None, 20240101):
+        with pytest.raises(ValidationError, match=r"'birthday' must be a date \(YYYY-MM-DD\)"):
+            as_date(bad, name="birthday")
+    # the rate table and the JSON converter read days by the same rule
+    with pytest.raises(ValidationError, match=r"'valid_from' must be a date \(YYYY-MM-DD\)"):
+        Rate("EUR", text + "x", "1.1")
+    with pytest.raises(ValidationError, match=r"\$\.valid_from: .*must be a date \(YYYY-MM-DD\)"):
+        from_dict(Rate, {"currency": "EUR", "valid_from": 7, "rate": "1.1"})

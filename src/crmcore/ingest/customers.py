@@ -39,6 +39,7 @@ from crmcore.model import Address, Consent, ContactPoint, Customer
 from crmcore.options import as_count
 from crmcore.progress import Progress, check_progress, stage
 from crmcore.repositories.protocols import UnitOfWork
+from crmcore.timestamps import as_date
 
 __all__ = ["CUSTOMER_FIELDS", "import_customers"]
 
@@ -91,16 +92,7 @@ def _contact(kind: str, value: Any) -> ContactPoint:
 
 
 def _birthday(value: object) -> date:
-    if isinstance(value, datetime):
-        raise ValidationError(f"must be a date, not a datetime: {show(value)}")
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise ValidationError(f"must be an ISO 8601 date (YYYY-MM-DD): {show(value)}")
+    return as_date(value, name=None)  # the import names the column
 
 
 class _Row:

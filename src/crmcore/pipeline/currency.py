@@ -43,19 +43,13 @@ from crmcore.arrays import FloatArray, IntArray, as_float_array, as_int_array, c
 from crmcore.errors import ValidationError
 from crmcore.model._fields import tuple_of
 from crmcore.model.money import CURRENCY_MINOR_UNITS, Money, _to_currency, _to_decimal
+from crmcore.timestamps import as_date
 
 __all__ = ["Rate", "RateTable"]
 
 
 def _to_day(value: object) -> date:
-    if isinstance(value, datetime) or not isinstance(value, date):
-        if isinstance(value, str):
-            try:
-                return date.fromisoformat(value)
-            except ValueError:
-                pass
-        raise ValidationError(f"'valid_from' must be a date (YYYY-MM-DD): {show(value)}")
-    return value
+    return as_date(value, name="valid_from")
 
 
 def _positive_rate(value: object) -> Decimal:

@@ -66,7 +66,7 @@ from crmcore.relationship._health_core import (
 )
 from crmcore.relationship._health_tables import CRMHealth
 from crmcore.repositories.protocols import expect_unit_of_work
-from crmcore.timestamps import as_datetime
+from crmcore.timestamps import as_date, as_datetime
 
 __all__ = ["crm_health"]
 
@@ -106,15 +106,7 @@ def _holidays(holidays: Any) -> tuple[date, ...]:
     items = as_tuple(holidays)
     if not isinstance(items, tuple):
         raise ValidationError(f"'holidays' must be a list of dates: {holidays!r}")
-    out = []
-    for i, h in enumerate(items):
-        if isinstance(h, datetime) or not isinstance(h, date | str):
-            raise ValidationError(f"'holidays[{i}]' must be a date (YYYY-MM-DD): {h!r}")
-        try:
-            out.append(h if isinstance(h, date) else date.fromisoformat(h))
-        except ValueError:
-            raise ValidationError(f"'holidays[{i}]' must be a date (YYYY-MM-DD): {h!r}") from None
-    return tuple(out)
+    return tuple(as_date(h, name=f"holidays[{i}]") for i, h in enumerate(items))
 
 
 def _won_stages(value: Any) -> frozenset[str]:

@@ -36,6 +36,7 @@ from crmcore.relationship._reminder_rules import (
     WinFollowUp,
 )
 from crmcore.repositories.protocols import ServiceCaseUnitOfWork
+from crmcore.timestamps import as_date
 
 __all__: list[str] = []
 
@@ -337,11 +338,8 @@ def _deals(
             if value is None:
                 continue
             try:
-                renew = int(np.datetime64(str(value), "D").astype(np.int64))
-                ok = isinstance(value, str) and len(value) == 10
-            except ValueError:
-                ok = False
-            if not ok:
+                renew = as_date(value, name=None).toordinal() - _EPOCH_ORD
+            except ValidationError:
                 reason = (
                     f"deal {o.id}: custom field {rule.field!r} is not an ISO date "
                     f"(YYYY-MM-DD): {value!r}"
