@@ -38,7 +38,7 @@ from crmcore.repositories._codec import (
 from crmcore.repositories._records import ACTIVITIES, COSTS, INTERACTIONS, SURVEYS, R
 from crmcore.repositories._spec import Query, TableSpec
 from crmcore.repositories.sql._prepared import Prepared, fetch_one
-from crmcore.repositories.sql._query import order_by, range_conditions, where
+from crmcore.repositories.sql._query import order_by, where
 
 if TYPE_CHECKING:
     from crmcore.repositories.sql._session import SqlSession
@@ -49,12 +49,7 @@ __all__ = [
     "SqlInteractionStore",
     "SqlRecordStore",
     "SqlSurveyStore",
-    "in_range",
 ]
-
-in_range = range_conditions
-"""Conditions of the half-open range ``[lo, hi)`` on an integer time column (the name the
-other SQL repositories import; :func:`~crmcore.repositories.sql._query.range_conditions`)."""
 
 _CHUNK = 500  # ids per IN (...) list
 
