@@ -2,7 +2,7 @@
 ``map_rft`` and ``chunked``), against independent evaluations, and the block check against
 the one (frequency, recency, T) rule.
 
-The fast path checks each block of 16,384 customers while it is in cache (``valid_block``)
+The fast path checks each block of BLOCK customers while it is in cache (``valid_block``)
 and evaluates it pass by pass in place, with a table of log(a / (b + x - 1 + s)) per whole
 frequency and a finite stand-in for the BG/NBD x = 0 entry. What is checked here:
 
@@ -21,6 +21,8 @@ frequency and a finite stand-in for the BG/NBD x = 0 entry. What is checked here
 """
 
 from __future__ import annotations
+
+import warnings
 
 import mpmath
 import numpy as np
@@ -207,6 +209,29 @@ def test_matches_a_50_digit_evaluation_at_ordinary_and_extreme_points(shift: int
             L = float(mpmath.log((al + mpmath.mpf(Ti)) / (al + mpmath.mpf(ti))))
             bound = EPS * (8 + 4 * (1 - float(exact)) * ((p.r + xi) * (2 + L) + 40))
             assert abs(got[i] / float(exact) - 1) <= bound, (p, rows[i])
+
+
+@pytest.mark.parametrize("shift", [0, 1])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_no_floating_point_warning_where_the_exponential_overflows_or_not(
+    shift: int, n_threads: int
+) -> None:
+    """The kernel silences overflow only in blocks whose exponent can pass 709 (errstate
+    costs as much as a pass): P is 0 where e^ld overflows, and nothing else warns."""
+    rng = np.random.default_rng(7)
+    n = 2 * BLOCK + 9
+    T = rng.uniform(1.0, 1e6, n)
+    x = rng.integers(0, 200, n).astype(float)
+    tx = np.where(x > 0, T * rng.uniform(1e-9, 1.0, n), 0.0)
+    x[:BLOCK] = 0.0  # a block of customers without repeat purchases only
+    tx[:BLOCK] = 0.0
+    for p in (BGNBDParams(0.243, 30.9, 0.793, 2.426), BGNBDParams(50.0, 1e-3, 1e-3, 50.0)):
+        m = _model(shift, p)
+        with threads(n_threads), warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with np.errstate(all="raise", under="ignore"):  # the calling thread: FP events raise
+                got = m.probability_alive(x, tx, T)
+        np.testing.assert_array_max_ulp(got, _plain(p, shift, x, tx, T), maxulp=2)
 
 
 BAD = {

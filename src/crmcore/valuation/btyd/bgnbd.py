@@ -172,35 +172,43 @@ class _BetaGeoBase(PurchaseModelBase):
         ``out`` (the fast path of ``_alive_rows`` and ``probability_alive``): ld = (r + x)
         log((alpha + T) / (alpha + t_x)) + log(a / (b + x - 1 + s)), P = 1 / (1 + e^ld),
         every pass in place in the thread's scratch, the last term looked up per whole x
-        (one log and one exp per customer)."""
+        (one log and one exp per customer; the lookup's index is x + 2^52 with its exponent
+        bits masked off, cheaper than a float-to-int conversion)."""
         p = self.params
         s = self._shift
         k = len(x)
         num, den = sc.f0[:k], sc.f1[:k]
         x_max = float(np.maximum.reduce(x)) if sc.x_max is None else sc.x_max
+        t_max = float(np.maximum.reduce(T)) if sc.t_max is None else sc.t_max
+        if x_max < _TABLE_ROWS:
+            length = _table_length(x_max)
+            table, top = _frequency_terms(p.a, p.b, s, length, _zero_term(p, s, t_max))
+            np.add(x, _TWO52, out=den)  # whole x < 2^52: its bits are 2^52's plus x
+            xi = den.view(np.int64)
+            np.bitwise_and(xi, length - 1, out=xi)
+            table.take(xi, out=out, mode="clip")  # 0 <= x <= x_max < length: never clipped
+        else:
+            with np.errstate(divide="ignore"):
+                np.subtract(np.log(p.a), np.log(np.maximum((x - 1 + s) + p.b, 1e-300)), out=out)
+            if not s:
+                out[x == 0] = -np.inf
+            top = math.inf
         np.add(T, p.alpha, out=num)
         np.add(tx, p.alpha, out=den)
         np.divide(num, den, out=num)
         np.log(num, out=num)
         np.add(x, p.r, out=den)
         num *= den
-        if x_max < _TABLE_ROWS:
-            t_max = float(np.maximum.reduce(T)) if sc.t_max is None else sc.t_max
-            table = _frequency_terms(p.a, p.b, s, _table_length(x_max), _zero_term(p, s, t_max))
-            # the output's memory holds the indices until the last pass (no scratch to warm)
-            xi = out.view(np.intp) if np.intp(0).itemsize == 8 else np.empty(k, np.intp)
-            np.copyto(xi, x, casting="unsafe")
-            table.take(xi, out=den, mode="clip")  # 0 <= x <= x_max: never clipped
-            num += den
+        out += num
+        # e^ld overflows (P = 0, correctly) only beyond ld = 709: warnings are silenced only
+        # where the block's bound reaches there (np.errstate costs as much as a pass)
+        if (p.r + x_max) * math.log1p(t_max / p.alpha) + top < 700.0:
+            np.exp(out, out=out)
         else:
-            with np.errstate(divide="ignore"):
-                num += np.log(p.a) - np.log(np.maximum((x - 1 + s) + p.b, 1e-300))
-            if not s:
-                num[x == 0] = -np.inf
-        with np.errstate(over="ignore"):
-            np.exp(num, out=num)
-        num += 1.0
-        np.reciprocal(num, out=out)
+            with np.errstate(over="ignore"):
+                np.exp(out, out=out)
+        out += 1.0
+        np.divide(1.0, out, out=out)
 
     def _future_rows(self, t: Any, x: FloatArray, T: FloatArray, th: Params) -> FloatArray:
         """E[purchases in (T, T+t] | alive at T, x], Euler-transformed hypergeometric form
@@ -270,17 +278,25 @@ def _zero_term(p: BGNBDParams, shift: int, t_max: float) -> float | None:
     return -(38.0 + grow) if grow <= 230 else -math.inf
 
 
+_TWO52 = float(1 << 52)
+"""2^52: a whole number x in [0, 2^52) added to it is exact, and the sum's low bits are x."""
+
+
 @functools.lru_cache(maxsize=32)
-def _frequency_terms(a: float, b: float, shift: int, length: int, zero: float | None) -> FloatArray:
+def _frequency_terms(
+    a: float, b: float, shift: int, length: int, zero: float | None
+) -> tuple[FloatArray, float]:
     """log(a) - log(b + x - 1 + s) for x = 0 .. length - 1, read-only (entry 0 replaced by
-    ``zero`` unless None). The whole numbers x - 1 + s are exact, so b is added with one
-    rounding (b + x - 1 lost up to half of b's digits when b << 1 and x = 1)."""
+    ``zero`` unless None), and its largest finite entry. The whole numbers x - 1 + s are
+    exact, so b is added with one rounding (b + x - 1 lost up to half of b's digits when
+    b << 1 and x = 1)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         table: FloatArray = np.log(a) - np.log((np.arange(float(length)) - 1 + shift) + b)
     if zero is not None:
         table[0] = zero
     table.flags.writeable = False
-    return table
+    finite = table[np.isfinite(table)]
+    return table, float(finite.max()) if len(finite) else math.inf
 
 
 def _future_bg(
