@@ -19,6 +19,7 @@ from crmcore.testing.contract import RepositoryContract
 class TestMemoryContract(RepositoryContract):
     bulk_load_optional = False
     service_cases_optional = False
+    customer_columns_optional = False
 
     def make_uow(self) -> UnitOfWork:
         return MemoryUnitOfWork()
@@ -27,6 +28,7 @@ class TestMemoryContract(RepositoryContract):
 class TestSqliteContract(RepositoryContract):
     bulk_load_optional = False
     service_cases_optional = False
+    customer_columns_optional = False
 
     @pytest.fixture(autouse=True)
     def _files(self, tmp_path: Path) -> Iterator[None]:
@@ -46,6 +48,7 @@ class TestSqliteContract(RepositoryContract):
 class TestPostgresContract(RepositoryContract):
     bulk_load_optional = False
     service_cases_optional = False
+    customer_columns_optional = False
 
     @pytest.fixture(autouse=True)
     def _factory(self, postgres_factory: Callable[[], UnitOfWork]) -> None:
@@ -77,6 +80,7 @@ def _id_collation_pads_spaces(uow: UnitOfWork) -> bool:
 class TestMysqlContract(RepositoryContract):
     bulk_load_optional = False
     service_cases_optional = False
+    customer_columns_optional = False
 
     @pytest.fixture(autouse=True)
     def _factory(self, mysql_factory: Callable[[], UnitOfWork]) -> None:

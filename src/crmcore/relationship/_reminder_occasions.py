@@ -20,7 +20,6 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from crmcore._frames import texts
 from crmcore.errors import ValidationError
 from crmcore.model import ContactKind
 from crmcore.model.transaction import TransactionKind
@@ -35,7 +34,8 @@ from crmcore.relationship._reminder_rules import (
     Renewal,
     WinFollowUp,
 )
-from crmcore.repositories.protocols import ServiceCaseUnitOfWork
+from crmcore.repositories._customers import CustomerColumns, customer_columns
+from crmcore.repositories.protocols import CustomerColumnReader, ServiceCaseUnitOfWork
 from crmcore.timestamps import as_date
 
 __all__: list[str] = []
@@ -48,87 +48,56 @@ _MAX_DAY = int(np.datetime64("9999-12-31", "D").astype(np.int64))
 # -- the customers as columns -------------------------------------------------------------------
 
 
-@attrs.frozen(eq=False)
 class _Customers:
-    ids: npt.NDArray[Any]
-    owner: list[str | None]
-    segment: list[str | None]
-    contact: npt.NDArray[np.bool_]
-    erased: npt.NDArray[np.bool_]
-    has_email: npt.NDArray[np.bool_]
-    has_phone: npt.NDArray[np.bool_]
-    has_address: npt.NDArray[np.bool_]
-    b_month: npt.NDArray[np.int64]  # 0: no birthday
-    b_day: npt.NDArray[np.int64]
-    b_year: npt.NDArray[np.int64]
-    acq_day: npt.NDArray[np.int64]  # days since 1970; _NONE: unknown
-    index: dict[str, int]
+    """The customers' columns the rules read (from :class:`CustomerColumns`), one row per
+    customer in id order; ``index`` (id -> row) is built when a rule first needs it."""
+
+    def __init__(self, cols: CustomerColumns) -> None:
+        self.ids = cols.ids
+        self.owner = cols.owner_ids
+        self.segment = cols.segments
+        self.contact = cols.contact_consent
+        self.erased = cols.erased
+        self.has_email = cols.reachable(ContactKind.EMAIL)
+        self.has_phone = cols.reachable(ContactKind.PHONE, ContactKind.MOBILE)
+        self.has_address = cols.has_address
+        b = cols.birthdays
+        has_b = ~np.isnat(b)
+        months = b.astype("datetime64[M]")
+        self.b_month = np.where(has_b, months.astype(np.int64) % 12 + 1, 0)
+        self.b_day = np.where(has_b, (b - months.astype("datetime64[D]")).astype(np.int64) + 1, 0)
+        self.b_year = np.where(has_b, b.astype("datetime64[Y]").astype(np.int64) + 1970, 0)
+        acq = cols.acquired_at
+        self.acq_day = np.where(
+            np.isnat(acq), _NONE, acq.astype("datetime64[D]").astype(np.int64)
+        ).astype(np.int64)
+        self._index: dict[str, int] | None = None
+
+    @property
+    def index(self) -> dict[str, int]:
+        """Row of each customer id."""
+        if self._index is None:
+            self._index = {cid: i for i, cid in enumerate(self.ids.tolist())}
+        return self._index
 
     def row_of(self, ids: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
         """Rows of sorted-or-not ids (-1 where the customer is not stored)."""
-        return np.fromiter((self.index.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+        get = self.index.get
+        return np.fromiter((get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
 
 
 _NONE = np.iinfo(np.int64).min
-_EMAILS = frozenset({ContactKind.EMAIL})
-_PHONES = frozenset({ContactKind.PHONE, ContactKind.MOBILE})
-
-
-def _contact_flags(points: tuple[Any, ...]) -> int:
-    f = 0
-    for cp in points:
-        if cp.kind in _EMAILS:
-            f |= 4
-        elif cp.kind in _PHONES:
-            f |= 8
-    return f
 
 
 def _read_customers(uow: Any) -> _Customers:
-    """Every customer as columns: one pass, one tuple per customer, then numpy."""
-    rows = [
-        (
-            c.id,
-            c.owner_id,
-            c.segment,
-            (1 if c.consent.contact else 0)
-            | (2 if c.erased else 0)
-            | (16 if c.address is not None else 0)
-            | (_contact_flags(c.contact_points) if c.contact_points else 0),
-            0 if c.birthday is None else c.birthday.toordinal(),
-            0 if c.acquired_at is None else c.acquired_at.toordinal(),
-        )
-        for c in uow.customers.iter(batch_size=10_000)
-    ]
-    ids, owner, segment, flags, bords, aords = (
-        (list(x) for x in zip(*rows, strict=True)) if rows else ([], [], [], [], [], [])
-    )
-    del rows
-    epoch_ord = _EPOCH.toordinal()
-    fl = np.array(flags, dtype=np.int64)
-    bo = np.array(bords, dtype=np.int64)
-    has_b = bo > 0
-    bdate = np.where(has_b, bo - epoch_ord, 0).astype("datetime64[D]")
-    bmonth_start = bdate.astype("datetime64[M]")
-    byear = bdate.astype("datetime64[Y]").astype(np.int64) + 1970
-    bmonth = (bdate.astype("datetime64[M]").astype(np.int64) % 12) + 1
-    bday = (bdate - bmonth_start.astype("datetime64[D]")).astype(np.int64) + 1
-    ao = np.array(aords, dtype=np.int64)
-    return _Customers(
-        ids=texts(ids),
-        owner=owner,
-        segment=segment,
-        contact=(fl & 1) != 0,
-        erased=(fl & 2) != 0,
-        has_email=(fl & 4) != 0,
-        has_phone=(fl & 8) != 0,
-        has_address=(fl & 16) != 0,
-        b_month=np.where(has_b, bmonth, 0),
-        b_day=np.where(has_b, bday, 0),
-        b_year=np.where(has_b, byear, 0),
-        acq_day=np.where(ao > 0, ao - epoch_ord, _NONE),
-        index={cid: i for i, cid in enumerate(ids)},
-    )
+    """Every customer as columns: ``customers.read_columns()`` when the repository is a
+    :class:`CustomerColumnReader`, else one pass over ``customers.iter()``."""
+    repo = uow.customers
+    if isinstance(repo, CustomerColumnReader):
+        cols = repo.read_columns()
+    else:
+        cols = customer_columns(repo.iter(batch_size=10_000))
+    return _Customers(cols)
 
 
 # -- occasions ----------------------------------------------------------------------------------

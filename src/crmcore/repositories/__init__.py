@@ -18,11 +18,13 @@ True
 from __future__ import annotations
 
 from crmcore.repositories._columnar import ValidatedRows
+from crmcore.repositories._customers import CustomerColumns, customer_columns
 from crmcore.repositories.memory import MemoryStore, MemoryUnitOfWork
 from crmcore.repositories.protocols import (
     ActivityRepository,
     BulkTransactionLoader,
     CostRepository,
+    CustomerColumnReader,
     CustomerRepository,
     DocumentRepository,
     InteractionRepository,
@@ -39,6 +41,8 @@ __all__ = [
     "ActivityRepository",
     "BulkTransactionLoader",
     "CostRepository",
+    "CustomerColumnReader",
+    "CustomerColumns",
     "CustomerRepository",
     "DocumentRepository",
     "InteractionRepository",
@@ -53,4 +57,5 @@ __all__ = [
     "UnitOfWork",
     "ValidatedRows",
     "configure_sqlite_engine",
+    "customer_columns",
 ]

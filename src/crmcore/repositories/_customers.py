@@ -30,13 +30,15 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
-from typing import Protocol
+from datetime import date, datetime
+from typing import Any, Protocol
 
 import attrs
+import numpy as np
+import numpy.typing as npt
 
-from crmcore.errors import ConcurrencyError, DuplicateError, NotFoundError
-from crmcore.model import Customer
+from crmcore.errors import ConcurrencyError, DuplicateError, NotFoundError, ValidationError
+from crmcore.model import ContactKind, Customer
 from crmcore.repositories._args import (
     check_batch,
     check_ids,
@@ -44,10 +46,18 @@ from crmcore.repositories._args import (
     check_limit,
     check_lookup,
 )
+from crmcore.repositories._codec import to_micros
 from crmcore.repositories._spec import Filter, Query, TableSpec, parse_query
 from crmcore.repositories._writes import check_new_version, check_record
 
-__all__ = ["CUSTOMERS", "CustomerStore", "Customers"]
+__all__ = [
+    "CONTACT_KIND_BITS",
+    "CUSTOMERS",
+    "CustomerColumns",
+    "CustomerStore",
+    "Customers",
+    "customer_columns",
+]
 
 CUSTOMERS = TableSpec(
     "customers",
@@ -60,6 +70,136 @@ CUSTOMERS = TableSpec(
 )
 """What ``customers.list()`` filters on (owner, segment, ``[acquired_from, acquired_to)``
 on ``acquired_at``) and its order (by id), for the memory predicate and the SQL query."""
+
+
+CONTACT_KIND_BITS: dict[ContactKind, int] = {k: 1 << i for i, k in enumerate(ContactKind)}
+"""The bit of each contact kind in :attr:`CustomerColumns.contact_kinds` (the kinds in their
+declared order: email 1, phone 2, mobile 4, ...)."""
+
+
+def _column(dtype: str) -> Any:
+    """A validator: a 1-D array of ``dtype`` as long as ``ids``."""
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, np.ndarray) or value.ndim != 1 or value.dtype != np.dtype(dtype):
+            raise ValidationError(
+                f"CustomerColumns {attribute.name!r} must be a 1-D {dtype} array: {value!r}"[:300]
+            )
+        if hasattr(instance, "ids") and len(value) != len(instance.ids):
+            raise ValidationError(
+                f"CustomerColumns {attribute.name!r} has {len(value)} rows, 'ids' {len(instance.ids)}"
+            )
+
+    return check
+
+
+@attrs.frozen(eq=False)
+class CustomerColumns:
+    """Every stored customer as columns, one row per customer in id order (the order of
+    ``customers.iter()``), without one Python object per customer: what daily jobs over the
+    whole base read (:func:`crmcore.relationship.plan_reminders`), from
+    ``customers.read_columns()`` (:class:`~crmcore.repositories.protocols.CustomerColumnReader`).
+
+    ``ids``, ``owner_ids``, ``segments``: object arrays (None: none); ``birthdays``:
+    ``datetime64[D]`` and ``acquired_at``: ``datetime64[us]`` (UTC), NaT where unknown;
+    ``contact_consent``, ``data_use_consent`` (:class:`~crmcore.model.Consent`), ``erased``
+    and ``has_address``: booleans; ``contact_kinds``: the kinds of the customer's contact
+    points as a bit set (:data:`CONTACT_KIND_BITS`; :meth:`reachable` reads it).
+
+    >>> from crmcore.model import ContactPoint, Customer
+    >>> cols = customer_columns([Customer(id="c-1", name="Ada", birthday=date(1980, 2, 29),
+    ...     contact_points=[ContactPoint("mobile", "+44 20 1234 5678")])])
+    >>> cols.ids.tolist(), cols.birthdays.astype(str).tolist(), cols.owner_ids.tolist()
+    (['c-1'], ['1980-02-29'], [None])
+    >>> cols.reachable("phone", "mobile").tolist(), cols.reachable("email").tolist()
+    ([True], [False])
+    """
+
+    ids: npt.NDArray[Any] = attrs.field(validator=_column("O"))
+    owner_ids: npt.NDArray[Any] = attrs.field(validator=_column("O"))
+    segments: npt.NDArray[Any] = attrs.field(validator=_column("O"))
+    birthdays: npt.NDArray[np.datetime64] = attrs.field(validator=_column("datetime64[D]"))
+    acquired_at: npt.NDArray[np.datetime64] = attrs.field(validator=_column("datetime64[us]"))
+    contact_consent: npt.NDArray[np.bool_] = attrs.field(validator=_column("bool"))
+    data_use_consent: npt.NDArray[np.bool_] = attrs.field(validator=_column("bool"))
+    erased: npt.NDArray[np.bool_] = attrs.field(validator=_column("bool"))
+    has_address: npt.NDArray[np.bool_] = attrs.field(validator=_column("bool"))
+    contact_kinds: npt.NDArray[np.int64] = attrs.field(validator=_column("int64"))
+
+    def __len__(self) -> int:
+        """The number of customers."""
+        return len(self.ids)
+
+    def reachable(self, *kinds: ContactKind | str) -> npt.NDArray[np.bool_]:
+        """Per customer, whether they have a contact point of any of ``kinds``.
+
+        >>> customer_columns([]).reachable("pigeon")
+        Traceback (most recent call last):
+        crmcore.errors.ValidationError: 'kinds' must be contact kinds ('email', 'phone', 'mobile', 'fax', 'web', 'social', 'postal'): 'pigeon'
+        """
+        mask = 0
+        for k in kinds:
+            try:
+                mask |= CONTACT_KIND_BITS[ContactKind(k)]
+            except ValueError:
+                names = ", ".join(repr(c.value) for c in ContactKind)
+                raise ValidationError(f"'kinds' must be contact kinds ({names}): {k!r}") from None
+        out: npt.NDArray[np.bool_] = (self.contact_kinds & mask) != 0
+        return out
+
+
+def _objects(values: Sequence[Any]) -> npt.NDArray[Any]:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_NAT = np.iinfo(np.int64).min
+
+
+def customer_columns(customers: Iterable[Customer]) -> CustomerColumns:
+    """:class:`CustomerColumns` of customer objects (in id order): one pass, one tuple per
+    customer. The memory backend's ``read_columns``, and the way to read the columns of a
+    backend without that capability (``customer_columns(uow.customers.iter())``).
+
+    >>> customer_columns([]).birthdays.dtype
+    dtype('<M8[D]')
+    """
+    bits = CONTACT_KIND_BITS
+    rows = [
+        (
+            c.id,
+            c.owner_id,
+            c.segment,
+            _NAT if c.birthday is None else c.birthday.toordinal() - _EPOCH_ORDINAL,
+            _NAT if c.acquired_at is None else to_micros(c.acquired_at, "acquired_at"),
+            (1 if c.consent.contact else 0)
+            | (2 if c.consent.data_use else 0)
+            | (4 if c.erased else 0)
+            | (8 if c.address is not None else 0),
+            sum({bits[p.kind] for p in c.contact_points}) if c.contact_points else 0,
+        )
+        for c in sorted(customers, key=_by_id)
+    ]
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 7
+    flags = np.array(cols[5], dtype=np.int64)
+    return CustomerColumns(
+        ids=_objects(cols[0]),
+        owner_ids=_objects(cols[1]),
+        segments=_objects(cols[2]),
+        birthdays=np.array(cols[3], dtype=np.int64).view("datetime64[D]"),
+        acquired_at=np.array(cols[4], dtype=np.int64).view("datetime64[us]"),
+        contact_consent=(flags & 1) != 0,
+        data_use_consent=(flags & 2) != 0,
+        erased=(flags & 4) != 0,
+        has_address=(flags & 8) != 0,
+        contact_kinds=np.array(cols[6], dtype=np.int64),
+    )
+
+
+def _by_id(c: Customer) -> str:
+    return c.id
 
 
 class CustomerStore(Protocol):
@@ -97,12 +237,17 @@ class CustomerStore(Protocol):
         """How many customers are stored."""
         ...
 
+    def columns(self) -> CustomerColumns:
+        """Every customer as columns, in id order."""
+        ...
+
 
 class Customers:
     """Customers, with optimistic concurrency on ``version``
     (:class:`~crmcore.repositories.CustomerRepository`), over a :class:`CustomerStore`."""
 
     __slots__ = (
+        "_columns",
         "_count",
         "_external_keys",
         "_fetch",
@@ -123,6 +268,7 @@ class Customers:
         self._stream = store.stream
         self._external_keys = store.external_keys
         self._count = store.count
+        self._columns = store.columns
 
     def add(self, customer: Customer) -> Customer:
         """Store a new customer (its version must be 0); returns it. Duplicate id → DuplicateError."""
@@ -210,3 +356,8 @@ class Customers:
     def count(self) -> int:
         """How many customers are stored."""
         return self._count()
+
+    def read_columns(self) -> CustomerColumns:
+        """Every customer as :class:`CustomerColumns`, in id order, without one Python object
+        per customer (:class:`~crmcore.repositories.protocols.CustomerColumnReader`)."""
+        return self._columns()

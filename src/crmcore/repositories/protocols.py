@@ -45,12 +45,14 @@ from crmcore.model.interaction import Channel
 from crmcore.model.transaction import TransactionKind
 from crmcore.options import expect_instance
 from crmcore.repositories._columnar import ValidatedRows
+from crmcore.repositories._customers import CustomerColumns
 from crmcore.tables import FieldHistory, StageHistory, TransactionLog
 
 __all__ = [
     "ActivityRepository",
     "BulkTransactionLoader",
     "CostRepository",
+    "CustomerColumnReader",
     "CustomerRepository",
     "DocumentRepository",
     "InteractionRepository",
@@ -111,6 +113,30 @@ class CustomerRepository(Protocol):
 
     def count(self) -> int:
         """How many customers are stored."""
+        ...
+
+
+@runtime_checkable
+class CustomerColumnReader(Protocol):
+    """The optional columnar read of a customer repository: ``read_columns()`` (crmcore's
+    ``uow.customers`` on every backend).
+
+    It returns every stored customer as :class:`~crmcore.repositories.CustomerColumns`
+    (owner, segment, birthday, acquisition time, consents, erased, address present, the
+    kinds of the contact points), one row per customer in id order, without one Python
+    object per customer: what daily jobs over the whole base read
+    (:func:`crmcore.relationship.plan_reminders`), which fall back to
+    ``customer_columns(customers.iter())`` on a repository without it. The columns are
+    exactly those of the same customers read with ``iter``; the capability contract
+    :class:`crmcore.testing.contract.CustomerColumnsContract` tests it.
+
+    >>> from crmcore.repositories import MemoryUnitOfWork
+    >>> isinstance(MemoryUnitOfWork().customers, CustomerColumnReader)
+    True
+    """
+
+    def read_columns(self) -> CustomerColumns:
+        """Every customer as columns, in id order."""
         ...
 
 

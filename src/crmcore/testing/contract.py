@@ -10,6 +10,8 @@ contracts that a backend opts into:
                                  bridge, opportunities, documents, export and a simple erasure
 :class:`BulkLoadContract`        ``add_validated`` (:class:`~crmcore.repositories.BulkTransactionLoader`):
                                  what an import stores through, all or nothing
+:class:`CustomerColumnsContract` ``customers.read_columns()`` (:class:`~crmcore.repositories.CustomerColumnReader`):
+                                 every customer as columns, exactly those of ``iter()``
 :class:`ErasureContract`         ``uow.eraser()`` (:class:`~crmcore.repositories.privacy.Eraser`):
                                  no personal value readable after an erasure, in any event or
                                  document version
@@ -25,7 +27,7 @@ contracts that a backend opts into:
 
 :class:`RepositoryContract` is all of them: what crmcore's own backends
 pass (memory, SQLite, PostgreSQL, MariaDB), as in earlier releases. Its
-bulk-load and service-case tests run only for a backend that has the
+bulk-load, customer-columns and service-case tests run only for a backend that has the
 capability (they are skipped otherwise). Subclass the pieces you want in a test module, name the
 subclass ``Test...`` and give it ``make_uow()`` returning a fresh, empty unit
 of work; pytest (or unittest-style runners that collect methods named
@@ -47,7 +49,7 @@ The suite does not need pytest: failures are plain ``AssertionError``.
 >>> len(contract_tests()) > 40
 True
 >>> sorted(CAPABILITIES)
-['bulk load', 'erasure', 'exact ids', 'history', 'ordering', 'service cases', 'storable']
+['bulk load', 'customer columns', 'erasure', 'exact ids', 'history', 'ordering', 'service cases', 'storable']
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from __future__ import annotations
 from crmcore.testing._contract_base import ContractBase, raises
 from crmcore.testing._contract_bulk import BulkLoadContract
 from crmcore.testing._contract_core import CoreContract
+from crmcore.testing._contract_customer_columns import CustomerColumnsContract
 from crmcore.testing._contract_erasure import ErasureContract
 from crmcore.testing._contract_exact import ExactIdContract
 from crmcore.testing._contract_history import HistoryContract
@@ -67,6 +70,7 @@ __all__ = [
     "BulkLoadContract",
     "ContractBase",
     "CoreContract",
+    "CustomerColumnsContract",
     "ErasureContract",
     "ExactIdContract",
     "HistoryContract",
@@ -80,6 +84,7 @@ __all__ = [
 
 CAPABILITIES: dict[str, type[ContractBase]] = {
     "bulk load": BulkLoadContract,
+    "customer columns": CustomerColumnsContract,
     "erasure": ErasureContract,
     "exact ids": ExactIdContract,
     "history": HistoryContract,
@@ -100,6 +105,7 @@ class RepositoryContract(
     ExactIdContract,
     BulkLoadContract,
     ServiceCaseContract,
+    CustomerColumnsContract,
 ):
     """The whole contract: the core and every capability, what crmcore's own backends pass.
 
@@ -107,7 +113,8 @@ class RepositoryContract(
     work object must not be shared between threads (ours may: each thread
     gets its own transaction). The bulk-load tests are skipped for a backend
     without ``add_validated`` (``bulk_load_optional``), the service-case tests for one
-    without ``uow.service_cases`` (``service_cases_optional``).
+    without ``uow.service_cases`` (``service_cases_optional``), the customer-columns tests
+    for one without ``customers.read_columns()`` (``customer_columns_optional``).
 
     >>> issubclass(RepositoryContract, CoreContract), RepositoryContract.bulk_load_optional
     (True, True)
@@ -115,6 +122,7 @@ class RepositoryContract(
 
     bulk_load_optional = True
     service_cases_optional = True
+    customer_columns_optional = True
 
 
 def contract_tests(contract: type[ContractBase] = RepositoryContract) -> list[str]:

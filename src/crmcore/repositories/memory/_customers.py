@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from crmcore.model import Customer
-from crmcore.repositories._customers import CUSTOMERS
+from crmcore.repositories._customers import CUSTOMERS, CustomerColumns, customer_columns
 from crmcore.repositories._spec import Query, predicate, sort_key
 from crmcore.repositories.memory._store import MUST_NOT_EXIST
 
@@ -82,3 +82,7 @@ class MemoryCustomerStore:
     def count(self) -> int:
         """How many customers are stored."""
         return len(self._changes().values(_TABLE))
+
+    def columns(self) -> CustomerColumns:
+        """Every customer as columns, in id order (one pass over the held objects)."""
+        return customer_columns(self._changes().values(_TABLE))

@@ -13,16 +13,19 @@ from __future__ import annotations
 import builtins
 import functools
 import json
+import re
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from crmcore.errors import DuplicateError
-from crmcore.model import Customer
+from crmcore.model import ContactKind, Customer
 from crmcore.repositories._codec import from_micros, opt_micros
-from crmcore.repositories._customers import CUSTOMERS
+from crmcore.repositories._customers import CONTACT_KIND_BITS, CUSTOMERS, CustomerColumns
 from crmcore.repositories._spec import Query
 from crmcore.repositories.sql._prepared import Prepared, fetch_one, run
 from crmcore.repositories.sql._query import order_by, where
@@ -75,6 +78,65 @@ def customer_from_row(row: Any) -> Customer:
         version=int(row.version),
     )
     return from_dict(Customer, d)
+
+
+def _profile_parts(dialect: str, profile: Any) -> list[Any]:
+    """The parts of the JSON ``profile`` that :class:`CustomerColumns` holds, read by the
+    database's own JSON functions: the birthday (ISO text or NULL), the two consents and
+    whether there is an address (true/false), the kinds of the contact points (text naming
+    each, in any form :func:`_kind_bits` reads; NULL or empty: none)."""
+    if dialect == "postgresql":
+        j = sa.cast(profile, postgresql.JSONB)
+        points = sa.func.jsonb_array_elements(j["contact_points"]).table_valued("value")
+        kinds = (
+            sa.select(sa.func.string_agg(points.c.value.op("->>")("kind"), " "))
+            .select_from(points)
+            .scalar_subquery()
+        )
+        return [
+            j["birthday"].astext,
+            j["consent"]["contact"].astext == "true",
+            j["consent"]["data_use"].astext == "true",
+            sa.func.jsonb_typeof(j["address"]) == "object",
+            kinds,
+        ]
+    if dialect == "sqlite":
+        each = sa.func.json_each(profile, "$.contact_points").table_valued("value")
+        kinds = (
+            sa.select(sa.func.group_concat(sa.func.json_extract(each.c.value, "$.kind"), " "))
+            .select_from(each)
+            .scalar_subquery()
+        )
+        return [
+            sa.func.json_extract(profile, "$.birthday"),
+            sa.func.json_extract(profile, "$.consent.contact") == 1,
+            sa.func.json_extract(profile, "$.consent.data_use") == 1,
+            sa.func.json_type(profile, "$.address") == "object",
+            kinds,
+        ]
+    # MariaDB / MySQL
+    return [
+        sa.func.nullif(sa.func.json_unquote(sa.func.json_extract(profile, "$.birthday")), "null"),
+        sa.func.json_extract(profile, "$.consent.contact") == sa.literal_column("true"),
+        sa.func.json_extract(profile, "$.consent.data_use") == sa.literal_column("true"),
+        sa.func.json_type(sa.func.json_extract(profile, "$.address")) == "OBJECT",
+        sa.func.json_extract(profile, "$.contact_points[*].kind"),
+    ]
+
+
+_WORD = re.compile(r"[a-z]+")
+
+
+def _kind_bits(text: str | None) -> int:
+    """The :data:`CONTACT_KIND_BITS` of the kinds named in ``text`` (``"email phone"``,
+    ``'["email", "phone"]'``; None: none)."""
+    if not text:
+        return 0
+    return sum({CONTACT_KIND_BITS[ContactKind(w)] for w in _WORD.findall(text)})
+
+
+def _flag(v: Any) -> bool:
+    return v is not None and bool(v)
 
 
 class SqlCustomerStore:
@@ -194,3 +256,48 @@ class SqlCustomerStore:
             return int(
                 conn.execute(sa.select(sa.func.count()).select_from(self.table)).scalar_one()
             )
+
+    def columns(self) -> CustomerColumns:
+        """Every customer as columns, in id order: the plain columns and the profile's parts
+        read by the database's JSON functions (:func:`_profile_parts`), one statement."""
+        c = self.table.c
+        parts = _profile_parts(self._session.dialect, c.profile)
+        q = sa.select(c.id, c.owner_id, c.segment, c.acquired_at, c.erased, *parts).order_by(
+            *self._order
+        )
+        with self._session.reading("reading customers as columns") as conn:
+            rows = conn.execute(q).all()
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 10
+        n = len(rows)
+        del rows
+        kinds: dict[str | None, int] = {}
+        bits = np.fromiter(
+            (kinds[k] if k in kinds else kinds.setdefault(k, _kind_bits(k)) for k in cols[9]),
+            dtype=np.int64,
+            count=n,
+        )
+        nat = np.iinfo(np.int64).min
+        return CustomerColumns(
+            ids=_objects(cols[0]),
+            owner_ids=_objects(cols[1]),
+            segments=_objects(cols[2]),
+            birthdays=np.array(cols[5], dtype="datetime64[D]") if n else _no_days(),
+            acquired_at=np.fromiter(
+                (nat if v is None else v for v in cols[3]), dtype=np.int64, count=n
+            ).view("datetime64[us]"),
+            contact_consent=np.fromiter(map(_flag, cols[6]), dtype=bool, count=n),
+            data_use_consent=np.fromiter(map(_flag, cols[7]), dtype=bool, count=n),
+            erased=np.fromiter(map(_flag, cols[4]), dtype=bool, count=n),
+            has_address=np.fromiter(map(_flag, cols[8]), dtype=bool, count=n),
+            contact_kinds=bits,
+        )
+
+
+def _objects(values: Sequence[Any]) -> Any:
+    out = np.empty(len(values), dtype=object)
+    out[:] = [None if v is None else str(v) for v in values]
+    return out
+
+
+def _no_days() -> Any:
+    return np.zeros(0, dtype="datetime64[D]")
