@@ -30,6 +30,10 @@ Newton = Callable[[FloatArray], tuple[float, FloatArray, FloatArray]]
 _EDGE = 50.0  # |log-parameter| beyond which the objective is treated as infinite
 _FREE_EDGE = 1e6  # |initial value| of a free parameter (a coefficient) beyond: refused
 _POLISH_STEPS = 12
+_CONVERGED = "Optimization terminated successfully."
+_RESIDUAL = 1e-10  # predicted distance to the maximum (log-parameters) at which Newton stops
+_LAST_STEP = 1e-6  # the largest final Newton step taken without evaluating its end point
+_REGION_STEPS = 60  # iterations of the trust-region Newton method before scipy's take over
 
 
 class _Objective:
@@ -49,6 +53,9 @@ class _Objective:
         self.loglik, self.newton, self.k0, self.n, self.c = loglik, newton, k0, n, penalizer
         self.s2 = None if penalty_scales is None else np.asarray(penalty_scales) ** 2
         self._cache: dict[bytes, tuple[float, FloatArray, FloatArray | None]] = {}
+        # the natural-scale (log L, gradient, Hessian) of the points evaluated with the
+        # Hessian: the estimate's log-likelihood and covariance without evaluating it again
+        self._natural: dict[bytes, tuple[float, FloatArray, FloatArray]] = {}
 
     def theta(self, u: FloatArray) -> FloatArray:
         return np.concatenate([np.exp(u[: self.k0]), u[self.k0 :]])
@@ -56,6 +63,8 @@ class _Objective:
     def _penalty(self, th: FloatArray) -> tuple[float, FloatArray, FloatArray]:
         """c * sum(theta**2) with its gradient and Hessian in u."""
         k0 = self.k0
+        if self.c == 0:  # plain maximum likelihood: nothing to add
+            return 0.0, np.zeros(len(th)), np.zeros((len(th), len(th)))
         c = self.c * (np.ones(len(th)) if self.s2 is None else self.s2)  # per parameter
         pos, free = th[:k0], th[k0:]
         value = float(np.dot(c, th * th))
@@ -78,14 +87,15 @@ class _Objective:
         if np.all(np.abs(u[: self.k0]) <= _EDGE) and np.all(np.isfinite(u)):
             th = self.theta(u)
             jac = np.concatenate([th[: self.k0], np.ones(k - self.k0)])
+            natural: tuple[float, FloatArray, FloatArray] | None = None
             with np.errstate(all="ignore"):
                 H_u: FloatArray | None = None
                 if hessian and self.newton is not None:
                     ll, g, H = self.newton(th)
+                    natural = (float(ll), g, H)
                     gu = g * jac
-                    H_u = jac[:, None] * H * jac[None, :] + np.diag(
-                        np.concatenate([gu[: self.k0], np.zeros(k - self.k0)])
-                    )
+                    H_u = jac[:, None] * H * jac[None, :]
+                    H_u[np.diag_indices(self.k0)] += gu[: self.k0]
                 else:
                     ll, g_or_none = self.loglik(th)
                     gu = (
@@ -102,10 +112,23 @@ class _Objective:
                 ok = False
             if ok:
                 out = (f, grad, hess)
+            if ok and natural is not None:
+                self._natural[u.tobytes()] = natural
         if len(self._cache) > 64:
             self._cache.clear()
+            self._natural.clear()
         self._cache[key] = out
         return out
+
+    def forget(self, u: FloatArray) -> None:
+        """Drop what is known at u (a failed evaluation with the Hessian must not stand for
+        the value there)."""
+        self._cache.pop(u.tobytes() + b"h", None)
+
+    def natural(self, u: FloatArray) -> tuple[float, FloatArray, FloatArray] | None:
+        """(log L, gradient, Hessian) in the natural parameters at u when u was evaluated
+        with its Hessian (None otherwise)."""
+        return self._natural.get(u.tobytes())
 
     def _forward_gradient(self, u: FloatArray, ll: float) -> FloatArray:
         """Forward differences of log L in u (relative steps in the natural scale)."""
@@ -136,6 +159,115 @@ class _Objective:
             H[:, j] = (self.grad(u + e) - self.grad(u - e)) / 2e-5
         out: FloatArray = (H + H.T) / 2
         return out
+
+
+def _region_step(
+    lam: FloatArray, Q: FloatArray, gt: FloatArray, radius: float
+) -> tuple[FloatArray, float, bool]:
+    """The exact minimiser p of the model g'p + p'Hp/2 over |p| <= radius, with
+    H = Q diag(lam) Q' (lam ascending) and gt = Q'g: (p, the model's predicted decrease,
+    whether p is the interior Newton step). On the boundary p = -(H + mu I)^-1 g with
+    mu > max(0, -lam_1) solving 1/|p(mu)| = 1/radius by Newton's method (the secular
+    equation, nearly linear in mu, approached from below); in the 'hard case' (g without
+    a component along the lowest eigenvector) that eigenvector completes p to the boundary."""
+    if lam[0] > 0:
+        pt = -gt / lam
+        if float(np.sqrt(np.dot(pt, pt))) <= radius:
+            return Q @ pt, -float(np.dot(gt, pt) + 0.5 * np.dot(pt, lam * pt)), True
+    scale = max(float(np.max(np.abs(lam))), np.finfo(float).tiny)
+    lo = max(0.0, -float(lam[0]))
+    g2 = gt * gt
+    mu = lo + 1e-12 * scale
+    with np.errstate(all="ignore"):
+        norm = float(np.sqrt(np.sum(g2 / (lam + mu) ** 2)))
+    if not norm > radius:  # the hard case
+        mu = lo
+        with np.errstate(all="ignore"):
+            pt = np.where(lam + mu > 1e-12 * scale, -gt / (lam + mu), 0.0)
+        rest = radius * radius - float(np.dot(pt, pt))
+        pt[0] += np.sqrt(max(rest, 0.0)) * (-1.0 if gt[0] > 0 else 1.0)
+    else:
+        for _ in range(50):
+            d = lam + mu
+            n2 = float(np.sum(g2 / d**2))
+            norm = np.sqrt(n2)
+            dn = float(np.sum(g2 / d**3)) / (norm * n2)  # d(1/|p|)/dmu
+            change = (1.0 / radius - 1.0 / norm) / dn
+            mu += change
+            if abs(change) <= 1e-14 * max(mu, scale) or abs(norm - radius) <= 1e-10 * radius:
+                break
+        pt = -gt / (lam + mu)
+    return Q @ pt, -float(np.dot(gt, pt) + 0.5 * np.dot(pt, lam * pt)), False
+
+
+def _newton_region(
+    obj: _Objective, u: FloatArray, stop: Callable[[FloatArray], bool] | None
+) -> tuple[FloatArray, FloatArray, int, str]:
+    """The trust-region Newton method with the exact subproblem (a k x k eigenproblem: the
+    models have a handful of parameters), every point evaluated with its analytic Hessian,
+    run until the Newton step from a point with a positive-definite Hessian is below 1e-11
+    in every coordinate (the polish's rule, so no polish follows), or the point cannot be
+    improved in floating point. Returns (end point, iterations, status): ``"converged"``,
+    ``"halted"`` (the model's ``stop`` rule fired at an iterate) or ``"failed"`` (no
+    convergence within the iterations or no usable Hessian: the caller falls back to
+    scipy's methods)."""
+    f, g, H = obj.triple(u, hessian=True)
+    if H is None or not np.isfinite(f):
+        return u, u, 0, "failed"
+    radius, its = 1.0, 0
+    eps = np.finfo(float).eps
+    last = np.inf  # the size of the last step when it was the full Newton step
+    while its < _REGION_STEPS:
+        try:
+            lam, Q = np.linalg.eigh(H)
+        except np.linalg.LinAlgError:
+            return u, u, its, "failed"
+        if not np.isfinite(lam).all():
+            return u, u, its, "failed"
+        gt = Q.T @ g
+        if lam[0] > 0:
+            newton = -(Q @ (gt / lam))
+            size = float(np.max(np.abs(newton)))
+            if size < 1e-11:
+                return u, u, its, "converged"
+            # quadratic convergence: the step after this one is about m * size**2, m the
+            # contraction seen on the last one (at least 1): when that is below
+            # _RESIDUAL the step is taken without evaluating its end point
+            if size <= _LAST_STEP and max(1.0, size / last**2) * size**2 <= _RESIDUAL:
+                return u + newton, u, its + 1, "converged"
+        its += 1
+        step, pred, inside = _region_step(lam, Q, gt, radius)
+        size = float(np.sqrt(np.dot(step, step)))
+        if not (np.isfinite(size) and size > 0):
+            return u, u, its, "failed"
+        cand = u + step
+        f1, g1, H1 = obj.triple(cand, hessian=True)
+        slack = 8 * eps * max(abs(f), 1.0)
+        if H1 is None or not np.isfinite(f1):
+            radius, last = 0.25 * size, np.inf
+            continue
+        rho = (f - f1) / pred if pred > 0 else -np.inf
+        rounding = pred <= slack  # the model's decrease is below f's rounding
+        if rounding:
+            accept = f1 <= f + slack or float(np.max(np.abs(g1))) < float(np.max(np.abs(g)))
+            if not accept:
+                return u, u, its, "converged" if inside and lam[0] > 0 else "failed"
+        else:
+            accept = rho > 0.15
+            if rho < 0.25:
+                radius = 0.25 * size
+            elif rho > 0.75 and not inside:
+                radius = min(2.0 * radius, 1000.0)
+        if accept:
+            u, f, g, H = cand, f1, g1, H1
+            last = float(np.max(np.abs(step))) if inside and lam[0] > 0 else np.inf
+            if stop is not None and stop(obj.theta(u)):
+                return u, u, its, "halted"
+        else:
+            last = np.inf
+        if radius < 1e-13:
+            return u, u, its, "failed"
+    return u, u, its, "failed"
 
 
 def _polish(obj: _Objective, u: FloatArray) -> tuple[FloatArray, int]:
@@ -386,6 +518,23 @@ def _one_start(
     callback = _watch(obj, stop, halted)
     iterations = 0
     res = None
+    if obj.newton is not None and subproblem == "krylov":
+        u, at, its, status = _newton_region(obj, u0, stop)
+        iterations += its
+        if status != "failed":
+            f, grad, _ = obj.triple(at, hessian=False)
+            done = optimize.OptimizeResult(
+                x=u,
+                fun=f,
+                jac=grad,
+                nit=its,
+                success=status == "converged",
+                message=_CONVERGED if status == "converged" else "stopped by the model's rule",
+                polished=status == "converged",
+                evaluated=at,
+            )
+            return done, iterations, status == "halted"
+        _log.info("trust-region Newton (exact subproblem) did not converge: scipy's methods")
     if obj.newton is not None:
         res = _trust_region(obj, u0, gtol, callback, f"trust-{subproblem}")
         iterations += int(res.nit)
@@ -453,14 +602,20 @@ def maximum_likelihood(
     the time unit.
 
     The path: from ``start`` and from each of ``starts`` (further starting points, for a
-    likelihood with several local maxima), the trust-region Newton method when ``newton``
-    is given (``trust-krylov``, then ``trust-exact`` where it fails to predict an
-    improvement; ``subproblem="exact"``: ``trust-exact`` from the start, cheaper for a
-    handful of parameters), else (or when it stalls) BFGS restarted
-    from Nelder-Mead; the end point with the highest (penalised) likelihood is kept; then
-    Newton steps (analytic or numerical Hessian) until every step is below 1e-11 relative,
-    so the estimate is the maximum to 1e-8 relative whatever tolerance the first stage
-    stopped at. Standard errors and covariance come from the observed information of the
+    likelihood with several local maxima), when ``newton`` is given, crmcore's trust-region
+    Newton method (the subproblem solved exactly through the k x k eigenproblem, every
+    point evaluated once with its Hessian) run to the end: until the Newton step is below
+    1e-11 relative, or is below 1e-6 with the step after it predicted (quadratic
+    convergence at the rate seen on the last step) below 1e-10, when it is taken without
+    evaluating its end point (the log-likelihood carried there by Taylor's formula, the
+    covariance that of the point it starts from, within the step's size). Where that does
+    not converge, scipy's ``trust-krylov``, then ``trust-exact`` where it fails to predict
+    an improvement (``subproblem="exact"``: scipy's ``trust-exact`` from the start, for
+    likelihoods with faces and stop rules), else (or when they stall, or without
+    ``newton``) BFGS restarted from Nelder-Mead; the end point with the highest
+    (penalised) likelihood is kept; after scipy's methods, Newton steps (analytic or
+    numerical Hessian) until every step is below 1e-11 relative, so the estimate is the
+    maximum to 1e-8 relative whatever tolerance the first stage stopped at. Standard errors and covariance come from the observed information of the
     unpenalised log-likelihood at the estimate. ``scales`` maps a parameter that is a scale
     of the data to the inputs it is the scale of, so a fit ending at the edge of the
     parameter space (a log-parameter beyond ``log_bound``) says which input to express in
@@ -522,7 +677,7 @@ def maximum_likelihood(
     obj = _Objective(loglik, newton, k0, n, penalizer, ps)
     u0s = [np.concatenate([np.log(t[:k0]), t[k0:]]) for t in theta0s]
     _check_penalty(obj, u0s[0], penalizer, model)
-    usable = [u for u in u0s if np.isfinite(obj.value(u))]
+    usable = [u for u in u0s if _usable(obj, u, newton is not None and subproblem == "krylov")]
     if not usable:
         shown = dict(zip(names, np.round(theta0s[0], 6).tolist(), strict=True))
         raise FitError(
@@ -572,8 +727,9 @@ def maximum_likelihood(
         if report:
             return unconverged(f"diverged: {edge}")
         raise FitError(edge)
-    u, polish = _polish(obj, u)
-    iterations += polish
+    if not res.get("polished", False):  # the trust-region Newton method ends polished
+        u, polish = _polish(obj, u)
+        iterations += polish
     edge = _edge(u, names, k0, log_bound, scales, model, named, penalizer)
     if edge is not None:
         if report:
@@ -583,7 +739,9 @@ def maximum_likelihood(
         if report:
             return unconverged("diverged: the model's stop rule ended the search")
         raise FitError(f"{model}: the estimates diverged (the search ended at {named})")
-    gnorm = float(np.max(np.abs(obj.grad(u))))
+    # the point last evaluated: the end point, or the one the last Newton step started from
+    at = res.get("evaluated", u) if res.get("polished", False) else u
+    gnorm = float(np.max(np.abs(obj.grad(at))))
     theta = obj.theta(u)
     named = dict(zip(names, theta.round(6).tolist(), strict=True))
     if not gnorm < 1e-4:  # mean log-likelihood per unit of log-parameter
@@ -593,8 +751,17 @@ def maximum_likelihood(
         if report:
             return unconverged(why)
         raise FitError(f"{model}: {why}")
-    ll = float(loglik(theta)[0])
-    cov = _covariance(_natural_hessian(loglik, newton, hessian, theta))
+    # log L and the information at that point (evaluated with its Hessian: no new evaluation;
+    # a final Newton step below 1e-6 changes them by less than its size)
+    known = obj.natural(at)
+    if known is None:
+        ll = float(loglik(theta)[0])
+    else:  # at the end point by Taylor's formula from ``at`` (exact to |step|**3)
+        d = theta - obj.theta(at)
+        ll = known[0] + float(np.dot(known[1], d) + 0.5 * np.dot(d, known[2] @ d))
+    cov = _covariance(
+        _natural_hessian(loglik, newton, hessian, theta) if known is None else known[2]
+    )
     tick.finish()
     return FitSummary(
         model=model,
@@ -610,6 +777,16 @@ def maximum_likelihood(
         penalizer=penalizer,
         scales=("log",) * k0 + ("linear",) * free,
     )
+
+
+def _usable(obj: _Objective, u: FloatArray, hessian: bool) -> bool:
+    """Whether the objective is finite at a start; ``hessian``: evaluated with its Hessian
+    (which the first Newton step needs), the value alone only where that fails."""
+    if hessian:
+        if np.isfinite(obj.triple(u, hessian=True)[0]):
+            return True
+        obj.forget(u)
+    return bool(np.isfinite(obj.value(u)))
 
 
 def _check_penalty(obj: _Objective, u0: FloatArray, penalizer: float, model: str) -> None:
