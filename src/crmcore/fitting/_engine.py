@@ -58,6 +58,9 @@ class _Objective:
         self._natural: dict[bytes, tuple[float, FloatArray, FloatArray]] = {}
 
     def theta(self, u: FloatArray) -> FloatArray:
+        if self.k0 == len(u):
+            out: FloatArray = np.exp(u)
+            return out
         return np.concatenate([np.exp(u[: self.k0]), u[self.k0 :]])
 
     def _penalty(self, th: FloatArray) -> tuple[float, FloatArray, FloatArray]:
@@ -86,7 +89,7 @@ class _Objective:
         out: tuple[float, FloatArray, FloatArray | None] = (np.inf, np.zeros(k), None)
         if np.all(np.abs(u[: self.k0]) <= _EDGE) and np.all(np.isfinite(u)):
             th = self.theta(u)
-            jac = np.concatenate([th[: self.k0], np.ones(k - self.k0)])
+            jac = th if self.k0 == k else np.concatenate([th[: self.k0], np.ones(k - self.k0)])
             natural: tuple[float, FloatArray, FloatArray] | None = None
             with np.errstate(all="ignore"):
                 H_u: FloatArray | None = None
@@ -103,10 +106,12 @@ class _Objective:
                         if g_or_none is None
                         else np.asarray(g_or_none) * jac
                     )
-                pv, pg, ph = self._penalty(th)
-                f = -float(ll) / self.n + pv
-                grad = -gu / self.n + pg
-                hess = None if H_u is None else -H_u / self.n + ph
+                f, grad = -float(ll) / self.n, -gu / self.n
+                hess = None if H_u is None else -H_u / self.n
+                if self.c:
+                    pv, pg, ph = self._penalty(th)
+                    f, grad = f + pv, grad + pg
+                    hess = None if hess is None else hess + ph
             ok = np.isfinite(f) and np.isfinite(grad).all()
             if ok and hess is not None and not np.isfinite(hess).all():
                 ok = False

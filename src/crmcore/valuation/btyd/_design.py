@@ -18,6 +18,7 @@ no covariate column: the same rows, the same likelihood, the same chain.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import attrs
@@ -137,6 +138,36 @@ def _channel(parts: Sequence[tuple[int, float]], q: int) -> FloatArray:
     return c
 
 
+@functools.lru_cache(maxsize=16)
+def _plain_plan(layout: Layout) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_], FloatArray]:
+    """The indices :func:`_chain_plain` uses for a layout: the base coordinates, which are
+    logarithms, and the (4, 4) matrix's place of each upper-triangle entry."""
+    base = np.array(layout.base, dtype=np.intp)
+    logs = np.array(layout.logs, dtype=bool)
+    spread = np.zeros((10, 16))  # upper-triangle sums -> the symmetric 4 x 4, flattened
+    for p, (i, j) in enumerate(zip(*UPPER, strict=True)):
+        spread[p, 4 * i + j] = spread[p, 4 * j + i] = 1.0
+    return base, logs, spread
+
+
+def _chain_plain(
+    theta: FloatArray, gv: FloatArray, Hv: FloatArray | None, w: FloatArray, layout: Layout
+) -> tuple[FloatArray, FloatArray | None]:
+    """:func:`chain` without covariates: the weighted sums of the rows' derivatives, from
+    the logarithms of the scales to the scales (a handful of small operations: a fit
+    evaluates this every step)."""
+    base, logs, spread = _plain_plan(layout)
+    g_u = np.einsum("vn,n->v", gv, w)[base]
+    d = np.where(logs, 1.0 / theta[: len(base)], 1.0)
+    grad = g_u * d
+    if Hv is None:
+        return grad, None
+    S = (np.einsum("pn,n->p", Hv, w) @ spread).reshape(4, 4)
+    hess = S[base][:, base] * np.outer(d, d)
+    hess[logs, logs] -= g_u[logs] * d[logs] ** 2
+    return grad, (hess + hess.T) / 2
+
+
 def chain(
     theta: FloatArray,
     gv: FloatArray,
@@ -161,6 +192,8 @@ def chain(
     """
     w, zp, zd = data.w, data.zp, data.zd
     kp, kd = data.kp, data.kd
+    if not (kp or kd):
+        return _chain_plain(theta, gv, Hv, w, layout)
     nb = len(layout.base)
     q = gv.shape[0]
     base = list(layout.base)
