@@ -13,11 +13,12 @@ parametrisation; no covariate: the plain parameters) and
 ``pA HA + pD HD + pA pD (gA − gD)(gA − gD)'``, and carried to the parameters by
 :func:`._design.chain`.
 
-ln I with its gradient and Hessian is :func:`log_integral`: where every row has the same
-α and β (the plain model) by the Euler-transformed series at the distinct ends of the
-intervals (:mod:`._pareto_series`; ``ln I = ln F(t_x) + ln(1 − ω)``, ``ω = F(T) / F(t_x)``,
-rows with ω > 1 − 1e-4 or non-finite ends by Gauss-Legendre quadrature), else row by row
-by the reduced-form quadrature of :mod:`._pareto_math`.
+ln I with its gradient and Hessian is :func:`log_integral`, one method for every row, with
+or without covariates: the Euler-transformed series at the ends of the intervals
+(:mod:`._pareto_series`; ``ln I = ln F(t_x) + ln(1 − ω)``, ``ω = F(T) / F(t_x)``; the ends
+distinct per (x, τ) when every row has the same α and β, two per row with α_i, β_i; the
+case α_i >= β_i per row); rows with ω > 1 − 1e-4 or non-finite ends by the reduced-form
+quadrature of :mod:`._pareto_math`.
 
 >>> import numpy as np
 >>> from crmcore.valuation.btyd._design import FitData
@@ -39,12 +40,8 @@ from scipy.special import digamma, gammaln
 from crmcore.arrays import FloatArray
 from crmcore.valuation.btyd._common import trigamma
 from crmcore.valuation.btyd._design import UPPER, FitData, Layout, chain, linear
-from crmcore.valuation.btyd._pareto_math import (
-    log_integral_hessian,
-    power_integral_moments,
-    quad_moments,
-)
-from crmcore.valuation.btyd._pareto_series import JACOBIANS, ParetoData, series_ends
+from crmcore.valuation.btyd._pareto_math import log_integral_hessian
+from crmcore.valuation.btyd._pareto_series import ParetoEnds, series_ends
 
 __all__ = ["LAYOUT", "ParetoRows", "log_integral", "loglik"]
 
@@ -66,13 +63,14 @@ _P.update({(j, i): p for (i, j), p in list(_P.items())})
 @attrs.frozen
 class ParetoRows:
     """The rows of a fit, those with t_x < T first (``n_act`` of them), with the distinct x
-    and, without covariates, the distinct ends of the intervals (the series' grid)."""
+    and the ends of the active rows' intervals (the series' grid; distinct per (x, τ)
+    without covariates)."""
 
     data: FitData
     n_act: int
     ux: FloatArray
     xi: npt.NDArray[np.intp]
-    ends: ParetoData | None
+    ends: ParetoEnds
 
     @classmethod
     def build(cls, data: FitData) -> ParetoRows:
@@ -80,47 +78,45 @@ class ParetoRows:
         data = data.take(order)
         na = int(np.count_nonzero(data.tx < data.T))
         ux, xi = np.unique(data.x, return_inverse=True)
-        ends = None
-        if data.kp == 0 and data.kd == 0:
-            ends = ParetoData.build(data.x, data.tx, data.T, data.w)
+        shared = data.kp == 0 and data.kd == 0
+        ends = ParetoEnds.build(data.x[:na], data.tx[:na], data.T[:na], shared=shared)
         return cls(data, na, ux, xi.reshape(-1).astype(np.intp), ends)
 
 
-def _to_v(
-    g: FloatArray, H: FloatArray | None, alpha: float, beta: float
-) -> tuple[FloatArray, FloatArray | None]:
-    """Gradient (4, n) and Hessian (4, 4, n) in θ = (p, α, q, β) to v = (p, q, ln α, ln β)
-    (packed, :data:`._design.UPPER`)."""
-    scale = np.array([1.0, alpha, 1.0, beta])
-    perm = [0, 2, 1, 3]  # v coordinate k is θ coordinate perm[k]
-    gv = (g * scale[:, None])[perm]
-    if H is None:
-        return gv, None
-    Hs = H * (scale[:, None] * scale[None, :])[:, :, None]
-    Hv = np.empty((10, H.shape[2]))
-    for p, (i, j) in enumerate(zip(*UPPER, strict=True)):
-        Hv[p] = Hs[perm[i], perm[j]]
-    Hv[_P[2, 2]] += gv[2]
-    Hv[_P[3, 3]] += gv[3]
-    return gv, Hv
-
-
-def _series_integral(
-    theta: FloatArray, rows: ParetoRows, hessian: bool
+def log_integral(
+    theta: FloatArray,
+    rows: ParetoRows,
+    al: FloatArray | float,
+    be: FloatArray | float,
+    hessian: bool,
 ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
-    """ln I of the active rows, its gradient (4, na) and Hessian (10, na) in v, from the
-    series at the distinct ends (one α and β for every row)."""
-    assert rows.ends is not None
-    r, alpha, s, beta = (float(v) for v in theta[:4])
-    d = rows.data
-    J = JACOBIANS[bool(alpha >= beta)]
-    f, gf, hf = series_ends(rows.ends, theta[:4])
-    lo, hi = rows.ends.lo, rows.ends.hi
+    """ln I of the active rows with its gradient (4, na) and packed Hessian (10, na, or
+    None) in v = (r, s, ln α_i, ln β_i) (the derivatives in r and s are those in r + x and
+    s + 1): ``ln I = ln F(t_x) + ln(1 − ω)``, ``ω = F(T) / F(t_x)``, F by the series at
+    the ends (:func:`._pareto_series.series_ends`); rows with ω > 1 − 1e-4 (an interval
+    too short for the difference) or non-finite ends by the reduced-form quadrature
+    (:func:`._pareto_math.log_integral_hessian`)."""
+    r, s = float(theta[0]), float(theta[2])
+    d, na, ends = rows.data, rows.n_act, rows.ends
+    if ends.shared:
+        al_e: FloatArray | float = float(np.asarray(al))
+        be_e: FloatArray | float = float(np.asarray(be))
+    else:
+        n = len(d.x)
+        al_e = np.broadcast_to(np.asarray(al, dtype=np.float64), (n,))[ends.row]
+        be_e = np.broadcast_to(np.asarray(be, dtype=np.float64), (n,))[ends.row]
+    f, gf, hf = series_ends(ends, r, s, al_e, be_e, hessian=hessian)
+    lo, hi = ends.lo, ends.hi
     quad = None
-    if not np.isfinite(float(f.sum() + gf.sum() + hf.sum())):
-        bad = ~(np.isfinite(f) & np.isfinite(gf).all(axis=0) & np.isfinite(hf).all(axis=0))
-        f, gf, hf = f.copy(), gf.copy(), hf.copy()
-        f[bad], gf[:, bad], hf[:, bad] = 0.0, 0.0, 0.0
+    if not np.isfinite(float(f.sum() + gf.sum() + (0.0 if hf is None else hf.sum()))):
+        bad = ~(np.isfinite(f) & np.isfinite(gf).all(axis=0))
+        if hf is not None:
+            bad |= ~np.isfinite(hf).all(axis=0)
+        f, gf = f.copy(), gf.copy()
+        f[bad], gf[:, bad] = 0.0, 0.0
+        if hf is not None:
+            hf = hf.copy()
+            hf[:, bad] = 0.0
         quad = bad[lo] | bad[hi]
     f_lo = f[lo]
     om = np.exp(f[hi] - f_lo)
@@ -132,73 +128,26 @@ def _series_integral(
     inv_1m = 1.0 / (1.0 - om)
     log_i = f_lo + np.log1p(-om)
     g_lo, g_hi = gf[:, lo], gf[:, hi]
-    G = (g_lo - om * g_hi) * inv_1m  # in (M, e, γ, d)
-    scale = np.array([1.0, alpha, 1.0, beta])
-    gv = (np.einsum("ai,an->in", J, G) * scale[:, None])[_PERM]  # einsum: no BLAS threads
+    gv = (g_lo - om * g_hi) * inv_1m
     Hv = None
-    if hessian:
-        # ln I = ln E, E = e^f_lo − e^f_hi: ∂²E/E − (∂E/E)(∂E/E)', packed, then to v
-        H_mv = np.empty((10, len(lo)))
+    if hf is not None:
+        # ln I = ln E, E = e^f_lo − e^f_hi: ∂²E/E − (∂E/E)(∂E/E)', packed
+        Hv = np.empty((10, na))
         h_lo, h_hi = hf[:, lo], hf[:, hi]
         for p, (i, j) in enumerate(zip(*UPPER, strict=True)):
-            H_mv[p] = ((h_lo[p] + g_lo[i] * g_lo[j]) - om * (h_hi[p] + g_hi[i] * g_hi[j])) * inv_1m
-            H_mv[p] -= G[i] * G[j]
-        Hv = np.einsum("kp,pn->kn", _carry(J, alpha, beta), H_mv)
-        Hv[_P[2, 2]] += gv[2]
-        Hv[_P[3, 3]] += gv[3]
+            Hv[p] = ((h_lo[p] + g_lo[i] * g_lo[j]) - om * (h_hi[p] + g_hi[i] * g_hi[j])) * inv_1m
+            Hv[p] -= gv[i] * gv[j]
     if len(qi):
-        x, tx, T = d.x[qi], d.tx[qi], d.T[qi]
-        lq, gq, Hq = quad_moments(r + x, np.full(len(qi), s + 1), alpha, beta, tx, T)
+        rx, q = r + d.x[qi], np.full(len(qi), s + 1.0)
+        al_q, be_q = (
+            np.broadcast_to(np.asarray(v, dtype=np.float64), (len(d.x),))[qi] for v in (al, be)
+        )
+        lq, gq, Hq = log_integral_hessian(rx, q, al_q, be_q, d.tx[qi], d.T[qi])
         log_i[qi] = lq
-        gq_v, Hq_v = _to_v(gq, Hq.transpose(1, 2, 0) if hessian else None, alpha, beta)
-        gv[:, qi] = gq_v
-        if Hv is not None and Hq_v is not None:
-            Hv[:, qi] = Hq_v
+        gv[:, qi] = gq
+        if Hv is not None:
+            Hv[:, qi] = Hq[UPPER[0], UPPER[1]]
     return log_i, gv, Hv
-
-
-_PERM = [0, 2, 1, 3]  # v coordinate k is θ = (r, α, s, β) coordinate _PERM[k]
-
-
-def _carry(J: FloatArray, alpha: float, beta: float) -> FloatArray:
-    """The (10, 10) map of packed Hessians in (M, e, γ, d) to packed Hessians in v (without
-    the first-derivative terms of the logarithms): θ = J' (M, e, γ, d) ..., then scaled."""
-    scale = np.array([1.0, alpha, 1.0, beta])
-    out = np.empty((10, 10))
-    for kl, (k, l_) in enumerate(zip(*UPPER, strict=True)):
-        i, j = _PERM[k], _PERM[l_]
-        for p, (a, b) in enumerate(zip(*UPPER, strict=True)):
-            v = J[a, i] * J[b, j]
-            if a != b:
-                v += J[b, i] * J[a, j]
-            out[kl, p] = v * scale[i] * scale[j]
-    return out
-
-
-def log_integral(
-    theta: FloatArray,
-    rows: ParetoRows,
-    al: FloatArray | float,
-    be: FloatArray | float,
-    hessian: bool,
-) -> tuple[FloatArray, FloatArray, FloatArray | None]:
-    """ln I of the active rows with its gradient (4, na) and Hessian (10, na, or None) in
-    v = (r, s, ln α_i, ln β_i) (the derivatives in r and s are those in r + x and s + 1)."""
-    if rows.ends is not None:
-        return _series_integral(theta, rows, hessian)
-    d, na = rows.data, rows.n_act
-    r, s = float(theta[0]), float(theta[2])
-    rx, q = r + d.x[:na], np.full(na, s + 1.0)
-    n = len(d.x)
-    al_a = np.broadcast_to(np.asarray(al, dtype=np.float64), (n,))[:na]
-    be_a = np.broadcast_to(np.asarray(be, dtype=np.float64), (n,))[:na]
-    if hessian:
-        log_i, g, h = log_integral_hessian(rx, q, al_a, be_a, d.tx[:na], d.T[:na])
-        return log_i, g, h[UPPER[0], UPPER[1]]
-    log_i, g = power_integral_moments(rx, q, al_a, be_a, d.tx[:na], d.T[:na])
-    g[2] *= al_a  # natural alpha, beta to their logarithms
-    g[3] *= be_a
-    return log_i, g, None
 
 
 def loglik(

@@ -15,14 +15,11 @@ per row (:func:`log_concave_integral`) is exact to rounding for every parameter
 value, one vectorised pass for all rows, and the interval is integrated
 directly (no difference of two antiderivatives, no cancellation). Where the two
 scales are close the same integral is an alternating series with a few terms
-(:func:`_log_j`). :func:`log_dead_odds` gives P(alive);
-:func:`power_integral_moments` and :func:`log_integral_hessian` the derivatives
-of ln I (moments of the same quadrature) for the fit with covariates.
-
-``quad_moments`` integrates the same integral on geometric panels and also
-returns the gradient and Hessian of the logarithm (moments under the normalised
-integrand); the Newton fit (:mod:`._pareto_loglik`) uses it where its
-series does not apply.
+(:func:`_log_j`). :func:`log_dead_odds` gives P(alive) (the predictions' one
+method); :func:`log_integral_hessian` ln I with its gradient and Hessian (moments of
+the same quadrature) for the rows and ends of the likelihood that its series
+(:mod:`._pareto_series`) does not take: z > 0.92 and intervals too short for a
+difference of two antiderivatives.
 
 >>> import numpy as np
 >>> v = log_power_integral(np.array([2.0]), np.array([1.0]), 1.0, 1.0, np.array([0.0]), np.array([np.inf]))
@@ -48,8 +45,6 @@ __all__ = [
     "log_dead_odds",
     "log_integral_hessian",
     "log_power_integral",
-    "power_integral_moments",
-    "quad_moments",
 ]
 
 _X16, _W16 = np.polynomial.legendre.leggauss(16)
@@ -361,61 +356,6 @@ def log_concave_integral(
     return out if moments else out[0]
 
 
-_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(16)
-
-
-def quad_moments(
-    p: FloatArray,
-    q: FloatArray,
-    al: float,
-    be: float,
-    lo: FloatArray,
-    hi: FloatArray,
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """ln I = ln ∫_lo^hi (α+τ)^-p (β+τ)^-q dτ per row (finite limits), its gradient
-    (4, n) and Hessian (n, 4, 4) in (p, α, q, β), by 16-point Gauss-Legendre on geometric
-    panels from ``lo`` (only as many as the widest interval needs). The derivatives of ln I are moments
-    under the normalised integrand: gradient E[φ], Hessian E[∂φ] + Cov(φ), with φ the
-    gradient of the log-integrand −p ln(α+τ) − q ln(β+τ).
-
-    >>> lq, g, H = quad_moments(np.array([2.0]), np.array([1.0]), 1.0, 1.0,
-    ...                         np.array([0.0]), np.array([1.0]))
-    >>> round(float(np.exp(lq[0])), 12)  # ∫_0^1 (1+τ)^-3 dτ = 3/8
-    0.375
-    """
-    scale = 1.0 / (p / (al + lo) + q / (be + lo))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        need = np.log(3 * (hi - lo) / scale + 1) / np.log(4.0)
-    n_pan = int(np.clip(np.nan_to_num(np.ceil(need.max())) + 1, 1, 30))
-    j = np.arange(n_pan + 1, dtype=np.float64)
-    edges = np.minimum(lo[:, None] + scale[:, None] * (4.0**j - 1) / 3, hi[:, None])
-    edges[:, -1] = hi
-    a, b = edges[:, :-1, None], edges[:, 1:, None]
-    t = ((a + b) / 2 + (b - a) / 2 * _GL_NODES).reshape(len(p), -1)
-    wq = ((b - a) / 2 * _GL_WEIGHTS).reshape(len(p), -1)
-    la, lb = np.log(al + t), np.log(be + t)
-    ua, ub = 1.0 / (al + t), 1.0 / (be + t)
-    logf = -p[:, None] * la - q[:, None] * lb
-    top = logf.max(axis=1)
-    wts = np.exp(logf - top[:, None]) * wq
-    total = wts.sum(axis=1)
-    pi = wts / total[:, None]
-    phi = np.stack([-la, -p[:, None] * ua, -lb, -q[:, None] * ub])
-    mean = np.einsum("nk,jnk->jn", pi, phi)
-    cen = phi - mean[:, :, None]
-    H = np.einsum("nk,ink,jnk->nij", pi, cen, cen)
-    Eua, Eub = (pi * ua).sum(axis=1), (pi * ub).sum(axis=1)
-    H[:, 0, 1] -= Eua
-    H[:, 1, 0] -= Eua
-    H[:, 1, 1] += p * (pi * ua * ua).sum(axis=1)
-    H[:, 2, 3] -= Eub
-    H[:, 3, 2] -= Eub
-    H[:, 3, 3] += q * (pi * ub * ub).sum(axis=1)
-    with np.errstate(divide="ignore"):
-        log_i = np.log(total) + top
-    return log_i, mean, H
-
-
 class _Reduced(NamedTuple):
     p: FloatArray
     q: FloatArray
@@ -537,42 +477,6 @@ def log_power_integral(
     log_j = _log_j(P, W, term, np.abs(al - be) / u0)
     out = (1.0 - P) * np.log(u0) - Q * np.log(du) + log_j
     return np.asarray(out, dtype=np.float64).reshape(shape)
-
-
-def power_integral_moments(
-    p: FloatArray,
-    q: FloatArray,
-    alpha: FloatArray,
-    beta: FloatArray,
-    lo: FloatArray,
-    hi: FloatArray,
-) -> tuple[FloatArray, FloatArray]:
-    """ln I of :func:`log_power_integral` (1-D inputs of one length, lo < hi) and its
-    gradient (4, n) in (p, q, alpha, beta): the means of −ln(alpha + τ), −ln(beta + τ),
-    −p / (alpha + τ) and −q / (beta + τ) under the normalised integrand.
-
-    >>> one = np.ones(1)
-    >>> v, g = power_integral_moments(2 * one, one, one, one, 0 * one, one)
-    >>> round(float(np.exp(v[0])), 12), round(float(g[2, 0]), 12)  # 3/8; -2 E[1/(1+τ)] = -14/9
-    (0.375, -1.555555555556)
-    """
-    p, q, al, be, lo, hi, P, Q, u0, du, W, term = _reduced(p, q, alpha, beta, lo, hi)
-    res = log_concave_integral(W, 1.0 - P, [term], moments=True)
-    e_eta, e_lg, e_inv_u, e_inv_g = res[1:]
-    log_u0, log_du = np.log(u0), np.log(du)
-    log_i = (1.0 - P) * log_u0 - Q * log_du + res[0]
-    # at m: ln(m + τ) = ln u0 + η, 1/(m + τ) = e^-η / u0; at max(alpha, beta): ln(du) + ln G, 1 / (du G)
-    mean_log_m = log_u0 + e_eta
-    mean_log_big = log_du + e_lg
-    mean_inv_m = e_inv_u / u0
-    mean_inv_big = e_inv_g / du
-    ge = al >= be
-    grad = np.empty((4, len(p)))
-    grad[0] = -np.where(ge, mean_log_big, mean_log_m)
-    grad[1] = -np.where(ge, mean_log_m, mean_log_big)
-    grad[2] = -p * np.where(ge, mean_inv_big, mean_inv_m)
-    grad[3] = -q * np.where(ge, mean_inv_m, mean_inv_big)
-    return log_i, grad
 
 
 def log_integral_hessian(

@@ -1,28 +1,33 @@
-"""ln F(τ) of the Pareto/NBD integral with its derivatives, for every end of every interval.
+"""ln F(τ) of the Pareto/NBD integral with its derivatives, for every end of every interval:
+the one method of the likelihood's integral, for the plain fit and the fit with covariates.
 
 ``I = ∫_{t_x}^{T} (α+τ)^-(r+x) (β+τ)^-(s+1) dτ = F(t_x) − F(T)`` with
 ``F(τ) = (γ+τ)^-M / M · ₂F₁(M, e; M+1; z)``, ``M = r+x+s``, ``z = d/(γ+τ)``; for α ≥ β
-``γ = α, e = s+1, d = α−β``, else ``γ = β, e = r+x, d = β−α``. (M, e, γ, d) are linear in
-(r, α, s, β) (:data:`JACOBIANS`), so the derivatives are taken in them.
+``γ = α, e = s+1, d = α−β``, else ``γ = β, e = r+x, d = β−α``. Each end has its own α and β
+(the fit with covariates: α_i, β_i of its row; the plain fit: one α and β, and the ends
+distinct per (x, τ)), so the case is taken per end. (M, e, γ, d) are linear in (r, α, s, β)
+(:data:`KAPPA`): the derivatives are taken in them, then carried per end to
+v = (r, s, ln α, ln β).
 
 By Euler's transformation ``₂F₁(M, e; M+1; z) = (1−z)^(1−e) U``,
 ``U = Σ_n u_n``, ``u_n = (h)_n / (c)_n z^n`` with ``h = M+1−e``, ``c = M+1``: positive
 terms that fall at least as fast as z^n (no cancellation, no overflow). The
 derivatives of ln U are moments under the term weights ``u_n / U``: the gradient
 the mean of ∂ ln u_n, the Hessian the mean of ∂² ln u_n plus the covariance of
-∂ ln u_n. The terms depend on x only through (M, e), so per distinct x the 12
-accumulators are polynomials in z, and all ends of one x are evaluated by one
-matrix product with a (12 × terms) coefficient table.
+∂ ln u_n. The terms depend on (x, case) only through (M, e), so per (x, case) the 12
+accumulators are polynomials in z, and the ends of one (x, case) are evaluated by one
+matrix product with a (12 × terms) coefficient table (as many terms as the block's
+largest z needs).
 
 Ends with z > 0.92 (α and β far apart, τ small) would need too many terms:
 there F(τ) = ∫_τ^m (α+u)^-(r+x) (β+u)^-(s+1) du + F(m), with m the point where
-z = 0.92, the first part by Gauss-Legendre quadrature (its derivatives are
-moments of the log-integrand's derivatives under the normalised integrand).
+z = 0.92, the first part by the reduced-form Gauss-Legendre quadrature of
+:mod:`._pareto_math` (:func:`._pareto_math.log_integral_hessian`).
 
 >>> import numpy as np
->>> data = ParetoData.build(np.array([0.0, 2.0]), np.array([0.0, 3.0]), np.array([5.0, 6.0]),
-...                         np.array([1.0, 1.0]))
->>> f, grad, hes = series_ends(data, np.array([0.5, 4.0, 0.7, 6.0]))
+>>> ends = ParetoEnds.build(np.array([0.0, 2.0]), np.array([0.0, 3.0]), np.array([5.0, 6.0]),
+...                         shared=True)
+>>> f, grad, hes = series_ends(ends, 0.5, 0.7, 4.0, 6.0)
 >>> f.shape, grad.shape, hes.shape  # ends (x, τ): (0, 0), (0, 5), (2, 3), (2, 6)
 ((4,), (4, 4), (10, 4))
 """
@@ -36,84 +41,84 @@ import numpy as np
 import numpy.typing as npt
 
 from crmcore.arrays import FloatArray
-from crmcore.valuation.btyd._pareto_math import quad_moments
+from crmcore.valuation.btyd._pareto_math import log_integral_hessian
 
-__all__ = ["JACOBIANS", "ParetoData", "series_ends", "sym4"]
+__all__ = ["KAPPA", "ParetoEnds", "series_ends"]
 
 _Z_MAX = 0.92  # largest z summed as a series; beyond, quadrature up to z = _Z_MAX
-_Z_SPLIT = 0.3  # ends above get their own number of terms (0.3^_K_MAX > 1e-300: no subnormals)
+_Z_SPLIT = 0.3  # ends above get their own block (0.3^_K_MAX > 1e-300: no subnormals)
 _K_MAX = 560
 _KK = np.arange(_K_MAX + 2, dtype=np.float64)
 _LOG_EPS, _LOG_EPS1, _LOG_EPS2 = math.log(1e-15), math.log(1e-12), math.log(1e-9)
-_BIG_GROUP = 24  # groups with fewer ends are evaluated together
-
-JACOBIANS = {
-    True: np.array([[1.0, 0, 1, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 1, 0, -1]]),  # α >= β
-    False: np.array([[1.0, 0, 1, 0], [1, 0, 0, 0], [0, 0, 0, 1], [0, -1, 0, 1]]),
-}
-"""d(M, e, γ, d) / d(r, α, s, β) by case α >= β: rows v, columns θ."""
-_J_INV = {k: np.linalg.inv(v) for k, v in JACOBIANS.items()}
+_BIG_BLOCK = 24  # blocks with fewer ends are evaluated together
+_BINS = np.array([0.1, 0.2, _Z_SPLIT, 0.4, 0.5, 0.6, 0.7, 0.8, 0.86])  # blocks' z ranges
 _IU = np.triu_indices(4)
+_GRADIENT_ROWS = [0, 1, 2, 8]  # the accumulators of the value and the gradient
+_P22, _P33 = 7, 9  # packed (row-major upper triangle) positions of (2, 2) and (3, 3)
+
+KAPPA = {
+    True: np.array([[1.0, 0, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 0, 0, -1]]),  # α >= β
+    False: np.array([[1.0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, -1], [0, 0, 1, 1]]),
+}
+"""d(M, e, γ, d) / d(r, s, α, β) by case α >= β: the gradient in (r, s, α, β) is KAPPA @ the
+gradient in (M, e, γ, d) (rows r, s, α, β; columns M, e, γ, d)."""
 
 
-def sym4(h: FloatArray) -> FloatArray:
-    """(..., 10) upper-triangle entries (row-major) -> (..., 4, 4) symmetric."""
-    out = np.empty((*h.shape[:-1], 4, 4))
-    out[..., _IU[0], _IU[1]] = h
-    out[..., _IU[1], _IU[0]] = h
+def _packed_map(K: FloatArray) -> FloatArray:
+    """(10, 10): packed Hessian in (M, e, γ, d) -> packed Hessian in (r, s, α, β), K H K'."""
+    out = np.empty((10, 10))
+    for kl, (k, l_) in enumerate(zip(*_IU, strict=True)):
+        for p, (a, b) in enumerate(zip(*_IU, strict=True)):
+            v = K[k, a] * K[l_, b]
+            if a != b:
+                v += K[k, b] * K[l_, a]
+            out[kl, p] = v
     return out
 
 
-@attrs.frozen
-class ParetoData:
-    """Compressed rows of a fit (rows with t_x < T first) and the ends of their intervals,
-    distinct per (x, τ), grouped by x with τ ascending; built once per fit."""
+_KAPPA10 = {k: _packed_map(v) for k, v in KAPPA.items()}
 
-    x: FloatArray
-    tx: FloatArray
-    T: FloatArray
-    w: FloatArray
-    n_act: int  # rows [:n_act] have t_x < T; the others have I = 0
-    ux: FloatArray  # distinct x
-    wu: FloatArray  # weight per distinct x
-    gx: FloatArray  # x of each group of ends (distinct x of the active rows)
-    end_tau: FloatArray
-    end_g: npt.NDArray[np.intp]  # group of each end
-    starts: npt.NDArray[np.intp]  # ends of group j: starts[j]:starts[j + 1]
-    lo: npt.NDArray[np.intp]  # end of t_x per active row
-    hi: npt.NDArray[np.intp]  # end of T per active row
-    big: npt.NDArray[np.intp]  # groups with many ends (one matrix product each)
-    small: npt.NDArray[np.intp]  # the ends of the other groups (one batched product)
+
+@attrs.frozen
+class ParetoEnds:
+    """The ends t_x and T of the active rows' intervals (t_x < T), grouped by x: distinct per
+    (x, τ) when every row has the same α and β (``shared``), else two per row (each row its
+    own α_i, β_i); built once per fit. ``row`` is the active row each end belongs to (one of
+    them when shared), ``lo`` and ``hi`` each active row's ends of t_x and T."""
+
+    gx: FloatArray  # distinct x of the active rows (the groups)
+    tau: FloatArray
+    group: npt.NDArray[np.intp]  # group of each end
+    row: npt.NDArray[np.intp]
+    lo: npt.NDArray[np.intp]
+    hi: npt.NDArray[np.intp]
+    shared: bool
 
     @classmethod
-    def build(cls, x: FloatArray, tx: FloatArray, T: FloatArray, w: FloatArray) -> ParetoData:
-        order = np.argsort(tx >= T, kind="stable")
-        x, tx, T, w = x[order], tx[order], T[order], w[order]
-        na = int(np.count_nonzero(tx < T))
-        ux, xi = _codes(x)
-        wu = np.bincount(xi, weights=w, minlength=len(ux)).astype(np.float64)
-        gx, gi = _codes(x[:na])
+    def build(cls, x: FloatArray, tx: FloatArray, T: FloatArray, *, shared: bool) -> ParetoEnds:
+        """From the active rows' x, t_x and T."""
+        na = len(x)
+        gx, gi = _codes(x)
+        rows = np.arange(na, dtype=np.intp)
+        if not shared:
+            ends = (np.concatenate([tx, T]), np.concatenate([gi, gi]), np.concatenate([rows, rows]))
+            return cls(gx, *ends, rows, rows + na, False)
         keys = np.concatenate([gi, gi])
-        taus = np.concatenate([tx[:na], T[:na]])
+        taus = np.concatenate([tx, T])
         srt = np.lexsort((taus, keys))
         sk, st = keys[srt], taus[srt]
         new = np.ones(len(srt), dtype=bool)
         new[1:] = (sk[1:] != sk[:-1]) | (st[1:] != st[:-1])
         inv = np.empty(len(srt), dtype=np.intp)
         inv[srt] = np.cumsum(new) - 1
-        end_g = sk[new].astype(np.intp)
-        starts = np.searchsorted(end_g, np.arange(len(gx) + 1)).astype(np.intp)
-        is_big = np.diff(starts) >= _BIG_GROUP
-        big = np.flatnonzero(is_big).astype(np.intp)
-        small = np.flatnonzero(~is_big[end_g]).astype(np.intp)
-        ends = (st[new], end_g, starts, inv[:na], inv[na:], big, small)
-        return cls(x, tx, T, w, na, ux, wu, gx, *ends)
+        row = np.concatenate([rows, rows])[srt][new].astype(np.intp)
+        return cls(gx, st[new], sk[new].astype(np.intp), row, inv[:na], inv[na:], True)
 
 
 def _codes(x: FloatArray) -> tuple[FloatArray, npt.NDArray[np.intp]]:
     """Distinct values of whole numbers x (>= 0) and each one's index, by counting."""
     top = float(x.max()) if len(x) else 0.0
-    if top > 8 * len(x) + 1024:
+    if top > 8 * len(x) + 1024 or not bool(np.all(x == np.floor(x))):
         u, inv = np.unique(x, return_inverse=True)
         return u, inv.reshape(-1).astype(np.intp)
     xi = x.astype(np.intp)
@@ -153,7 +158,7 @@ def _powers(z: FloatArray, k: int) -> FloatArray:
 
 
 def _tables(M: FloatArray, e: FloatArray, k: int) -> FloatArray:
-    """Per group, the coefficients (12, G, k) of the 12 accumulators as polynomials in z.
+    """Per table, the coefficients (12, G, k) of the 12 accumulators as polynomials in z.
 
     With a_n = d ln u_n / dM = Σ_{j<n} e / ((h+j)(c+j)), ψ_n = −d ln u_n / de =
     Σ_{j<n} 1 / (h+j), ψ2_n = Σ_{j<n} 1 / (h+j)^2 and dd_n = d² ln u_n / dM² =
@@ -198,53 +203,57 @@ def _mm(c: FloatArray, z: FloatArray, out: FloatArray) -> None:
     np.einsum("jk,ke->je", c, z, out=out)
 
 
-def _accumulate(
-    data: ParetoData, C: FloatArray, z: FloatArray, z_max: float, forced_hi: npt.NDArray[np.bool_]
-) -> FloatArray:
-    """The 12 accumulators (12, n_end) at each end's z.
+def _accumulate(C: FloatArray, tab: npt.NDArray[np.intp], z: FloatArray) -> FloatArray:
+    """The accumulators (12, n; or those of C's rows) at each end's z, the coefficients of
+    table ``tab``.
 
-    Ends with z above _Z_SPLIT (and ``forced_hi``, placeholders at z = 0) are a prefix of
-    their group's ends (τ ascends) and get all C's terms; the others only as many as the
-    largest z among them needs.
-    """
-    starts, g_of, sm = data.starts, data.end_g, data.small
-    n_end = len(z)
-    acc = np.empty((12, n_end))
-    k_all = C.shape[2]
-    if z_max <= _Z_SPLIT and not forced_hi.any():
-        Z = _powers(z, k_all)
-        for j in data.big:
-            a, b = starts[j], starts[j + 1]
-            _mm(C[:, j], Z[:, a:b], acc[:, a:b])
-    else:
-        is_hi = (z > _Z_SPLIT) | forced_hi
-        m_hi = np.add.reduceat(is_hi, starts[:-1], dtype=np.intp)
-        z_lo = np.where(is_hi, 0.0, z)
-        k = _n_terms(float(z_lo.max()))
-        Z = _powers(z_lo, k)
-        for j in data.big:
-            a, b = starts[j] + m_hi[j], starts[j + 1]
-            _mm(C[:, j, :k], Z[:, a:b], acc[:, a:b])
-        sm = sm[~is_hi[sm]]
-        Zh = _powers(z[is_hi], k_all)
-        pos = 0
-        for j in np.flatnonzero(m_hi):
-            a, m = starts[j], m_hi[j]
-            _mm(C[:, j], Zh[:, pos : pos + m], acc[:, a : a + m])
-            pos += m
-    if len(sm):
-        k = Z.shape[0]
-        acc[:, sm] = np.einsum("jek,ke->je", C[:, g_of[sm], :k], Z[:, sm])
-    return acc
+    The ends are cut into blocks of one table and one side of z = _Z_SPLIT; a block of
+    many ends is one matrix product with as many terms as its largest z needs, the other
+    blocks are evaluated together (one side of _Z_SPLIT at a time)."""
+    n = len(z)
+    if n == 0:
+        return np.empty((len(C), 0))
+    nb = len(_BINS) + 1
+    key = nb * tab + np.searchsorted(_BINS, z)
+    order = np.argsort(key, kind="stable")
+    ks, zs = key[order], z[order]
+    starts = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
+    stops = np.append(starts[1:], n)
+    top = np.maximum.reduceat(zs, starts)
+    acc = np.empty((len(C), n))  # in the sorted order
+    small: list[list[npt.NDArray[np.intp]]] = [[], []]
+    small_top = [0.0, 0.0]
+    for a, b, t, kb in zip(
+        starts.tolist(), stops.tolist(), top.tolist(), ks[starts].tolist(), strict=True
+    ):
+        if b - a < _BIG_BLOCK:
+            side = int(t > _Z_SPLIT)
+            small[side].append(np.arange(a, b))
+            small_top[side] = max(small_top[side], t)
+            continue
+        k = _n_terms(t)
+        _mm(C[:, kb // nb, :k], _powers(zs[a:b], k), acc[:, a:b])
+    ts = tab[order]
+    for side in (0, 1):
+        if small[side]:
+            idx = np.concatenate(small[side])
+            k = _n_terms(small_top[side])
+            acc[:, idx] = np.einsum("jek,ke->je", C[:, ts[idx], :k], _powers(zs[idx], k))
+    out = np.empty_like(acc)
+    out[:, order] = acc
+    return out
 
 
 def _log_f(
-    acc: FloatArray, z: FloatArray, gt: FloatArray, M: FloatArray, e: FloatArray
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """ln F, its gradient (4, n) and Hessian entries (10, n) in (M, e, γ, d) from the
-    accumulators; ``gt`` = γ + τ."""
+    acc: FloatArray, z: FloatArray, gt: FloatArray, M: FloatArray, e: FloatArray, hessian: bool
+) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    """ln F, its gradient (4, n) and Hessian entries (10, n, or None) in (M, e, γ, d) from
+    the accumulators; ``gt`` = γ + τ."""
     U = acc[0]
-    Ea, Ep, Eps2, Edd, Ea2, Eap, Ep2, R, Ear, Epr, Q = acc[1:] / U
+    if hessian:
+        Ea, Ep, Eps2, Edd, Ea2, Eap, Ep2, R, Ear, Epr, Q = acc[1:] / U
+    else:  # the accumulators of the gradient only: 1, a, ψ, n/z
+        Ea, Ep, R = acc[1:] / U
     q = 1.0 / gt
     inv_m = 1.0 / M
     l1z = np.log1p(-z)
@@ -254,9 +263,6 @@ def _log_f(
     f = np.log(U) + e1 * l1z - M * u + np.log(inv_m)
     # derivatives of ln ₂F₁ = (1 - e) ln(1 - z) + ln U in (M, e, z): l_*
     l_z = R - e1 * i1z
-    l_mz = Ear - Ea * R
-    l_ez = i1z - (Epr - Ep * R)
-    l_zz = Q - R * R - e1 * i1z * i1z
     zq = z * q
     n = len(z)
     grad = np.empty((4, n))
@@ -264,6 +270,11 @@ def _log_f(
     grad[1] = -(Ep + l1z)
     grad[2] = -(M * q + l_z * zq)
     grad[3] = l_z * q
+    if not hessian:
+        return f, grad, None
+    l_mz = Ear - Ea * R
+    l_ez = i1z - (Epr - Ep * R)
+    l_zz = Q - R * R - e1 * i1z * i1z
     q2 = q * q
     lzz_z = l_zz * z
     hes = np.empty((10, n))
@@ -280,56 +291,119 @@ def _log_f(
     return f, grad, hes
 
 
-def series_ends(data: ParetoData, theta: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """ln F at every end, its gradient (4, n_end) and Hessian entries (10, n_end) in
-    (M, e, γ, d) (see :data:`JACOBIANS`); NaN where not finite (the caller integrates
-    those rows directly)."""
-    r, alpha, s, beta = (float(v) for v in theta)
-    case_ge = alpha >= beta
-    gx = data.gx
-    M = r + s + gx
-    e = np.full_like(gx, s + 1) if case_ge else r + gx
-    gamma, d = (alpha, alpha - beta) if case_ge else (beta, beta - alpha)
-    tau, g_of = data.end_tau, data.end_g
+def _apply(K: FloatArray, g: FloatArray) -> FloatArray:
+    """K @ g by einsum's loop (no BLAS threads for a small product)."""
+    out: FloatArray = np.einsum("ka,an->kn", K, g)
+    return out
+
+
+def _to_v(
+    g: FloatArray,
+    h: FloatArray | None,
+    ge: npt.NDArray[np.bool_] | bool,
+    alpha: FloatArray | float,
+    beta: FloatArray | float,
+) -> tuple[FloatArray, FloatArray | None]:
+    """Gradient (4, n) and packed Hessian (10, n) in (M, e, γ, d) to v = (r, s, ln α, ln β),
+    the case per end."""
+    if isinstance(ge, bool):
+        gv = _apply(KAPPA[ge], g)
+        hv = None if h is None else _apply(_KAPPA10[ge], h)
+    else:
+        gv = np.where(ge, _apply(KAPPA[True], g), _apply(KAPPA[False], g))
+        hv = None
+        if h is not None:
+            hv = np.where(ge, _apply(_KAPPA10[True], h), _apply(_KAPPA10[False], h))
+    gv[2] *= alpha
+    gv[3] *= beta
+    if hv is not None:
+        for p, (i, j) in enumerate(zip(*_IU, strict=True)):
+            if i >= 2:
+                hv[p] *= alpha if i == 2 else beta
+            if j >= 2:
+                hv[p] *= alpha if j == 2 else beta
+        hv[_P22] += gv[2]
+        hv[_P33] += gv[3]
+    return gv, hv
+
+
+def series_ends(
+    ends: ParetoEnds,
+    r: float,
+    s: float,
+    alpha: FloatArray | float,
+    beta: FloatArray | float,
+    *,
+    hessian: bool = True,
+) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    """ln F at every end, its gradient (4, n_end) and packed Hessian (10, n_end; None
+    without ``hessian``) in v = (r, s, ln α, ln β) (the derivatives in r and s are those in
+    r + x and s + 1); ``alpha`` and ``beta`` one for every end or one per end. NaN where not
+    finite (the caller integrates those rows directly)."""
+    tau, grp, gx = ends.tau, ends.group, ends.gx
     n_end = len(tau)
-    z = d / (gamma + tau)
-    z_max = float(z.max()) if n_end else 0.0
-    if z_max <= _Z_MAX:
-        C = _tables(M, e, _n_terms(z_max))
-        acc = _accumulate(data, C, z, z_max, np.zeros(n_end, dtype=bool))
-        return _log_f(acc, z, gamma + tau, M[g_of], e[g_of])
-    # ends with z > _Z_MAX: F(τ) = Q(τ, m) + F(m), z(m) = _Z_MAX; F(m) once per group
-    bad = z > _Z_MAX
-    m = d / _Z_MAX - gamma
-    vg = np.unique(g_of[bad])
-    z = np.where(bad, 0.0, z)
-    z_v = d / (gamma + m)
-    C = _tables(M, e, _n_terms(max(float(z.max()), z_v)))
-    acc = _accumulate(data, C, z, max(float(z.max()), z_v), bad)
-    acc_v = np.einsum("jek,k->je", C[:, vg], _powers(np.array([z_v]), C.shape[2])[:, 0])
-    ext = np.concatenate([g_of, vg])
-    f, grad, hes = _log_f(
-        np.concatenate([acc, acc_v], axis=1),
-        np.concatenate([z, np.full(len(vg), z_v)]),
-        gamma + np.concatenate([tau, np.full(len(vg), m)]),
-        M[ext],
-        e[ext],
+    ge: npt.NDArray[np.bool_] | bool
+    gam: FloatArray | float
+    d: FloatArray | float
+    M = r + s + gx
+    if isinstance(alpha, float) and isinstance(beta, float):
+        ge = alpha >= beta
+        gam, d = max(alpha, beta), abs(alpha - beta)
+        tab = grp  # one table per x
+        e_all = np.full_like(gx, s + 1.0) if ge else r + gx
+        M_all = M
+    else:  # tables per x for α >= β, then per x for α < β
+        ge = np.asarray(alpha >= beta)
+        gam, d = np.maximum(alpha, beta), np.abs(alpha - beta)
+        tab = grp + len(gx) * (~ge)
+        e_all = np.concatenate([np.full_like(gx, s + 1.0), r + gx])
+        M_all = np.concatenate([M, M])
+    gt = gam + tau
+    z = d / gt
+    bad = np.flatnonzero(z > _Z_MAX)
+    if len(bad):  # F(m) at z = _Z_MAX: γ + m = d / _Z_MAX
+        z[bad] = _Z_MAX
+        gt[bad] = (d if isinstance(d, float) else d[bad]) / _Z_MAX
+    C = _tables(M_all, e_all, _n_terms(float(z.max()) if n_end else 0.0))
+    acc = _accumulate(C if hessian else C[_GRADIENT_ROWS], tab, z)
+    f, gm, hm = _log_f(acc, z, gt, M_all[tab], e_all[tab], hessian)
+    g, h = _to_v(gm, hm, ge, alpha, beta)
+    if len(bad):
+        _add_quadrature(bad, ends, r, s, alpha, beta, d, gam, f, g, h)
+    return f, g, h
+
+
+def _add_quadrature(
+    b: npt.NDArray[np.intp],
+    ends: ParetoEnds,
+    r: float,
+    s: float,
+    alpha: FloatArray | float,
+    beta: FloatArray | float,
+    d: FloatArray | float,
+    gam: FloatArray | float,
+    f: FloatArray,
+    g: FloatArray,
+    h: FloatArray | None,
+) -> None:
+    """F(τ) = Q(τ, m) + F(m) at the ends ``b`` (f, g, h hold F(m)), Q by quadrature, in place."""
+
+    def at(v: FloatArray | float) -> FloatArray:
+        return np.full(len(b), v) if isinstance(v, float) else v[b]
+
+    tau = ends.tau[b]
+    m = at(d) / _Z_MAX - at(gam)
+    lq, gq, Hq = log_integral_hessian(
+        r + ends.gx[ends.group[b]], np.full(len(b), s + 1.0), at(alpha), at(beta), tau, m
     )
-    b = np.flatnonzero(bad)
-    gb = g_of[b]
-    lq, gq, Hq = quad_moments(
-        r + gx[gb], np.full(len(b), s + 1), alpha, beta, tau[b], np.full(len(b), m)
-    )
-    Ji = _J_INV[case_ge]  # quadrature derivatives are in θ: to (M, e, γ, d)
-    gq = Ji.T @ gq
-    Hq = np.einsum("ai,nab,bj->nij", Ji, Hq, Ji)
-    vi = n_end + np.searchsorted(vg, gb)
-    fv, gv, Hv = f[vi], grad[:, vi], sym4(hes[:, vi].T)
+    fv = f[b]
     L = np.logaddexp(lq, fv)
     pq = np.exp(lq - L)
     pv = np.exp(fv - L)
+    gv = g[:, b]
     dl = gq - gv
-    Hb = pq[:, None, None] * Hq + pv[:, None, None] * Hv
-    Hb += (pq * pv)[:, None, None] * (dl.T[:, :, None] * dl.T[:, None, :])
-    f[b], grad[:, b], hes[:, b] = L, pq * gq + pv * gv, Hb[:, _IU[0], _IU[1]].T
-    return f[:n_end], grad[:, :n_end], hes[:, :n_end]
+    f[b] = L
+    g[:, b] = pq * gq + pv * gv
+    if h is not None:
+        hq = Hq[_IU[0], _IU[1]]
+        h[:, b] = pq * hq + pv * h[:, b] + (pq * pv) * dl[_IU[0]] * dl[_IU[1]]
