@@ -257,21 +257,57 @@ def _channel(
     )
 
 
+_SCAN_FROM = 64
+"""From this many customers to learn in a run, one streaming read of the interactions
+before ``as_of`` may replace the per-customer reads (see :class:`_Learned`)."""
+_ROWS_PER_READ = 20
+"""Interactions streamed for the cost of one per-customer indexed read (a statement costs
+about as much as twenty streamed rows): the budget of that one read."""
+
+
 class _Learned:
     """Each planned customer's preferred channel learned from their interactions before
-    ``as_of`` (:attr:`ChannelPreference.preferred`): one indexed range read of that customer's
-    interactions (``customer_id``, ``occurred_at < as_of``), once per customer per run."""
+    ``as_of`` (:attr:`ChannelPreference.preferred`), once per customer per run.
+
+    A customer is read by one indexed range read of their interactions (``customer_id``,
+    ``occurred_at < as_of``). When a run has many customers to learn (:data:`_SCAN_FROM`),
+    one streaming read of every interaction before ``as_of`` is tried first: it learns them
+    all unless it reaches ``_ROWS_PER_READ`` rows per customer to learn, when the rest is
+    left to the per-customer reads; so learning costs at most about twice the cheaper of the
+    two, and a customer without interactions needs no model object."""
 
     def __init__(self, uow: Any, at: datetime) -> None:
         self.uow, self.at, self.seen = uow, at, cast(dict[str, Channel | None], {})
 
+    def learn(self, customer_ids: Iterable[str]) -> None:
+        """Learn the channels of many customers at once when it is cheaper (see the class)."""
+        todo = {c for c in customer_ids if c not in self.seen}
+        if len(todo) < _SCAN_FROM:
+            return
+        budget = _ROWS_PER_READ * len(todo)
+        groups: dict[str, list[Any]] = {}
+        for k, i in enumerate(self.uow.interactions.iter(end=self.at, batch_size=10_000)):
+            if k >= budget:
+                return
+            if i.customer_id in todo:
+                groups.setdefault(i.customer_id, []).append(i)
+        for c in todo:
+            self.seen[c] = _preferred(groups.get(c, ()))
+
     def __call__(self, customer_id: str) -> Channel | None:
         if customer_id not in self.seen:
-            pref = ChannelPreference.from_interactions(
+            self.seen[customer_id] = _preferred(
                 self.uow.interactions.iter(customer_id=customer_id, end=self.at)
-            ).preferred
-            self.seen[customer_id] = None if pref is None else Channel(pref)
+            )
         return self.seen[customer_id]
+
+
+def _preferred(interactions: Iterable[Any]) -> Channel | None:
+    rows = list(interactions)
+    if not rows:  # what ChannelPreference says of no interactions
+        return None
+    pref = ChannelPreference.from_interactions(rows).preferred
+    return None if pref is None else Channel(pref)
 
 
 def _preferences(preferred: Mapping[str, Any] | None) -> dict[str, Channel]:
@@ -371,11 +407,17 @@ def plan_reminders(
     skipped_early: list[tuple[ReminderRule, str, str, str, int]] = []
     rows_out: list[tuple[Any, ...]] = []
     new: list[Activity] = []
+    checked = []
     for rule in rules.rules:
         found = _occasions(
             rule, cs, purchases, deals, cases, lo, hi, rules.name, model, vals, skipped_early
         )
-        _finish(rule, rules.name, cs, found, prefs, learned, uow, rows_out, new)
+        checked.append((rule, found, *_check(rule, rules.name, cs, found)))
+    if learned is not None:  # every rule's customers at once
+        learned.learn(cid for *_, reach in checked for _, _, _, cid in reach)
+    for rule, found, heads, reach in checked:
+        _choose(rule, cs, found, heads, reach, prefs, learned, uow, new)
+        rows_out.extend(heads)
     for rule, cid, occasion, reason, day in skipped_early:
         aid = reminder_activity_id(rules.name, rule.name, cid, occasion)
         due = (day * 24 + rule.hour) * 3_600_000_000
@@ -385,58 +427,84 @@ def plan_reminders(
     return _plan(rows_out, new, rules)
 
 
-def _finish(
+def _check(
+    rule: ReminderRule, set_name: str, cs: _Customers, found: _Found
+) -> tuple[list[tuple[Any, ...]], list[tuple[int, int, str, str]]]:
+    """The occasions of ``rule`` (in occasion order) through the checks that need no
+    channel: skipped (erased, no consent, no owner and no queue) with their reason, or left
+    for :func:`_choose` (``reach``: position in ``heads``, occasion, rep, customer id)."""
+    heads: list[tuple[Any, ...]] = []
+    reach: list[tuple[int, int, str, str]] = []
+    if len(found.rows) == 0:
+        return heads, reach
+    rows = found.rows.tolist()
+    order: list[int] = list(range(len(rows)))
+    if rule.segments:
+        seg = set(rule.segments)
+        segment = cs.segment
+        order = [j for j in order if segment[rows[j]] in seg]
+    ids, erased, contact, owner = cs.ids, cs.erased, cs.contact, cs.owner
+    hour_us = rule.hour * 3_600_000_000
+    reps, due, occasions = found.reps, found.due, found.occasions
+    for j in order:
+        row = rows[j]
+        cid = ids[row]
+        occasion = occasions[j]
+        base = (
+            _activity_id(set_name, rule.name, cid, occasion),
+            rule.name,
+            cid,
+            occasion,
+            int(due[j]) * 86_400_000_000 + hour_us,
+        )
+        if erased[row]:
+            heads.append((*base, None, None, None, "skipped", "the customer's data was erased"))
+            continue
+        if not contact[row]:
+            heads.append((*base, None, None, None, "skipped", "no contact consent"))
+            continue
+        rep = reps[j] or owner[row] or rule.queue
+        if rep is None:
+            heads.append((*base, None, None, None, "skipped", "no owner and no queue"))
+            continue
+        heads.append(base)
+        reach.append((len(heads) - 1, j, rep, cid))
+    return heads, reach
+
+
+def _choose(
     rule: ReminderRule,
-    set_name: str,
     cs: _Customers,
     found: _Found,
+    heads: list[tuple[Any, ...]],
+    reach: list[tuple[int, int, str, str]],
     prefs: dict[str, Channel],
     learned: _Learned | None,
     uow: Any,
-    out: list[tuple[Any, ...]],
     new: list[Activity],
 ) -> None:
-    if len(found.rows) == 0:
-        return
-    rows = found.rows
-    keep = np.ones(len(rows), dtype=bool)
-    if rule.segments:
-        seg = set(rule.segments)
-        keep = np.fromiter((cs.segment[r] in seg for r in rows.tolist()), bool, len(rows))
+    """The channel of each occasion :func:`_check` left (skipped without one), then whether
+    its activity exists; completes ``heads`` and adds the new activities to ``new``."""
     get = uow.activities.get
-    ids = cs.ids
-    for j in np.flatnonzero(keep).tolist():
+    rows, reps, owner = found.rows, found.reps, cs.owner
+    for h, j, rep, cid in reach:
+        base = heads[h]
         row = int(rows[j])
-        cid = ids[row]
-        occasion = found.occasions[j]
-        aid = _activity_id(set_name, rule.name, cid, occasion)
-        due_day = int(found.due[j])
-        due_us = (due_day * 24 + rule.hour) * 3_600_000_000
-        base = (aid, rule.name, cid, occasion, due_us)
-        if cs.erased[row]:
-            out.append((*base, None, None, None, "skipped", "the customer's data was erased"))
-            continue
-        if not cs.contact[row]:
-            out.append((*base, None, None, None, "skipped", "no contact consent"))
-            continue
-        rep = found.reps[j] or cs.owner[row] or rule.queue
-        if rep is None:
-            out.append((*base, None, None, None, "skipped", "no owner and no queue"))
-            continue
         pref = prefs.get(cid) if learned is None else learned(cid)
         ch, how = _channel(rule, cs, row, pref, learned is not None)
         if ch is None:
-            out.append((*base, rep, None, None, "skipped", how))
+            heads[h] = (*base, rep, None, None, "skipped", how)
             continue
         kind = rule.kind or KIND_OF_CHANNEL.get(ch, ActivityKind.TASK)
-        owner_note = "" if rep == (found.reps[j] or cs.owner[row]) else f"; team queue {rep}"
+        owner_note = "" if rep == (reps[j] or owner[row]) else f"; team queue {rep}"
         reason = f"{found.because[j]}; by {ch.value}: {how}{owner_note}"
+        aid = base[0]
         try:
             get(aid)
         except NotFoundError:
             pass
         else:
-            out.append((*base, rep, ch.value, kind.value, "exists", reason))
+            heads[h] = (*base, rep, ch.value, kind.value, "exists", reason)
             continue
         new.append(
             Activity(
@@ -446,10 +514,10 @@ def _finish(
                 customer_id=cid,
                 opportunity_id=found.opportunity_ids[j],
                 subject=reason,
-                due_at=_EPOCH + timedelta(microseconds=due_us),
+                due_at=_EPOCH + timedelta(microseconds=base[4]),
             )
         )
-        out.append((*base, rep, ch.value, kind.value, "planned", reason))
+        heads[h] = (*base, rep, ch.value, kind.value, "planned", reason)
 
 
 def _plan(rows: list[tuple[Any, ...]], new: list[Activity], rules: ReminderRules) -> ReminderPlan:

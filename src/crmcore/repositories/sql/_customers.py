@@ -80,11 +80,11 @@ def customer_from_row(row: Any) -> Customer:
     return from_dict(Customer, d)
 
 
-def _profile_parts(dialect: str, profile: Any) -> list[Any]:
+def _profile_parts(dialect: str, profile: Any) -> tuple[Any, list[Any], Any]:
     """The parts of the JSON ``profile`` that :class:`CustomerColumns` holds, read by the
-    database's own JSON functions: the birthday (ISO text or NULL), the two consents and
-    whether there is an address (true/false), the kinds of the contact points (text naming
-    each, in any form :func:`_kind_bits` reads; NULL or empty: none)."""
+    database's own JSON functions: the birthday (ISO text or NULL); the contact consent, the
+    data-use consent and whether there is an address (conditions); the kinds of the contact
+    points (text naming each, in any form :func:`_kind_bits` reads; NULL or empty: none)."""
     if dialect == "postgresql":
         j = sa.cast(profile, postgresql.JSONB)
         points = sa.func.jsonb_array_elements(j["contact_points"]).table_valued("value")
@@ -93,13 +93,15 @@ def _profile_parts(dialect: str, profile: Any) -> list[Any]:
             .select_from(points)
             .scalar_subquery()
         )
-        return [
+        return (
             j["birthday"].astext,
-            j["consent"]["contact"].astext == "true",
-            j["consent"]["data_use"].astext == "true",
-            sa.func.jsonb_typeof(j["address"]) == "object",
+            [
+                j["consent"]["contact"].astext == "true",
+                j["consent"]["data_use"].astext == "true",
+                sa.func.jsonb_typeof(j["address"]) == "object",
+            ],
             kinds,
-        ]
+        )
     if dialect == "sqlite":
         each = sa.func.json_each(profile, "$.contact_points").table_valued("value")
         kinds = (
@@ -107,21 +109,25 @@ def _profile_parts(dialect: str, profile: Any) -> list[Any]:
             .select_from(each)
             .scalar_subquery()
         )
-        return [
+        return (
             sa.func.json_extract(profile, "$.birthday"),
-            sa.func.json_extract(profile, "$.consent.contact") == 1,
-            sa.func.json_extract(profile, "$.consent.data_use") == 1,
-            sa.func.json_type(profile, "$.address") == "object",
+            [
+                sa.func.json_extract(profile, "$.consent.contact") == 1,
+                sa.func.json_extract(profile, "$.consent.data_use") == 1,
+                sa.func.json_type(profile, "$.address") == "object",
+            ],
             kinds,
-        ]
+        )
     # MariaDB / MySQL
-    return [
+    return (
         sa.func.nullif(sa.func.json_unquote(sa.func.json_extract(profile, "$.birthday")), "null"),
-        sa.func.json_extract(profile, "$.consent.contact") == sa.literal_column("true"),
-        sa.func.json_extract(profile, "$.consent.data_use") == sa.literal_column("true"),
-        sa.func.json_type(sa.func.json_extract(profile, "$.address")) == "OBJECT",
+        [
+            sa.func.json_extract(profile, "$.consent.contact") == sa.literal_column("true"),
+            sa.func.json_extract(profile, "$.consent.data_use") == sa.literal_column("true"),
+            sa.func.json_type(sa.func.json_extract(profile, "$.address")) == "OBJECT",
+        ],
         sa.func.json_extract(profile, "$.contact_points[*].kind"),
-    ]
+    )
 
 
 _WORD = re.compile(r"[a-z]+")
@@ -133,10 +139,6 @@ def _kind_bits(text: str | None) -> int:
     if not text:
         return 0
     return sum({CONTACT_KIND_BITS[ContactKind(w)] for w in _WORD.findall(text)})
-
-
-def _flag(v: Any) -> bool:
-    return v is not None and bool(v)
 
 
 class SqlCustomerStore:
@@ -259,43 +261,58 @@ class SqlCustomerStore:
 
     def columns(self) -> CustomerColumns:
         """Every customer as columns, in id order: the plain columns and the profile's parts
-        read by the database's JSON functions (:func:`_profile_parts`), one statement."""
+        read by the database's JSON functions (:func:`_profile_parts`), the flags summed into
+        one integer; one statement, no type processing of the rows."""
         c = self.table.c
-        parts = _profile_parts(self._session.dialect, c.profile)
-        q = sa.select(c.id, c.owner_id, c.segment, c.acquired_at, c.erased, *parts).order_by(
-            *self._order
+        birthday, conditions, kinds = _profile_parts(self._session.dialect, c.profile)
+        flags = sum(
+            (
+                sa.case((cond, bit), else_=0)
+                for bit, cond in zip((1, 2, 8), conditions, strict=True)
+            ),
+            sa.case((c.erased, 4), else_=0),
         )
+        raw = sa.types.NullType()
+        q = sa.select(
+            *(sa.type_coerce(e, raw) for e in (c.id, c.owner_id, c.segment, c.acquired_at)),
+            sa.type_coerce(birthday, raw),
+            sa.type_coerce(flags, raw),
+            sa.type_coerce(kinds, raw),
+        ).order_by(*self._order)
         with self._session.reading("reading customers as columns") as conn:
             rows = conn.execute(q).all()
-        cols = list(zip(*rows, strict=True)) if rows else [()] * 10
         n = len(rows)
+        ids, owners, segments, acquired, births, bits, points = (
+            zip(*rows, strict=True) if rows else [()] * 7
+        )
         del rows
-        kinds: dict[str | None, int] = {}
-        bits = np.fromiter(
-            (kinds[k] if k in kinds else kinds.setdefault(k, _kind_bits(k)) for k in cols[9]),
+        seen: dict[str | None, int] = {}
+        kind_bits = np.fromiter(
+            (seen[k] if k in seen else seen.setdefault(k, _kind_bits(k)) for k in points),
             dtype=np.int64,
             count=n,
         )
         nat = np.iinfo(np.int64).min
+        fl = np.fromiter(bits, dtype=np.int64, count=n)
         return CustomerColumns(
-            ids=_objects(cols[0]),
-            owner_ids=_objects(cols[1]),
-            segments=_objects(cols[2]),
-            birthdays=np.array(cols[5], dtype="datetime64[D]") if n else _no_days(),
+            ids=_objects(ids),
+            owner_ids=_objects(owners),
+            segments=_objects(segments),
+            birthdays=np.array(births, dtype="datetime64[D]") if n else _no_days(),
             acquired_at=np.fromiter(
-                (nat if v is None else v for v in cols[3]), dtype=np.int64, count=n
+                (nat if v is None else v for v in acquired), dtype=np.int64, count=n
             ).view("datetime64[us]"),
-            contact_consent=np.fromiter(map(_flag, cols[6]), dtype=bool, count=n),
-            data_use_consent=np.fromiter(map(_flag, cols[7]), dtype=bool, count=n),
-            erased=np.fromiter(map(_flag, cols[4]), dtype=bool, count=n),
-            has_address=np.fromiter(map(_flag, cols[8]), dtype=bool, count=n),
-            contact_kinds=bits,
+            contact_consent=(fl & 1) != 0,
+            data_use_consent=(fl & 2) != 0,
+            erased=(fl & 4) != 0,
+            has_address=(fl & 8) != 0,
+            contact_kinds=kind_bits,
         )
 
 
 def _objects(values: Sequence[Any]) -> Any:
     out = np.empty(len(values), dtype=object)
-    out[:] = [None if v is None else str(v) for v in values]
+    out[:] = values
     return out
 
 
