@@ -75,13 +75,22 @@ class _Customers:
 
     @property
     def index(self) -> dict[str, int]:
-        """Row of each customer id."""
+        """Row of each customer id (for the rules that look up a few customers)."""
         if self._index is None:
             self._index = {cid: i for i, cid in enumerate(self.ids.tolist())}
         return self._index
 
     def row_of(self, ids: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
-        """Rows of sorted-or-not ids (-1 where the customer is not stored)."""
+        """Rows of many ids (-1 where the customer is not stored): a binary search in the
+        ids as fixed-width text when they are in strictly increasing code-point order (as
+        ``read_columns`` gives them), else the :attr:`index`."""
+        if len(ids) == 0 or len(self.ids) == 0:
+            return np.full(len(ids), -1, dtype=np.int64)
+        have = self.ids.astype(str)
+        want = np.asarray(ids, dtype=object).astype(str)
+        if bool(np.all(have[1:] > have[:-1])):  # ids hold no NUL, which fixed width drops
+            pos = np.minimum(np.searchsorted(have, want), len(have) - 1)
+            return np.where(have[pos] == want, pos, -1).astype(np.int64)
         get = self.index.get
         return np.fromiter((get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
 
