@@ -33,6 +33,7 @@ _POLISH_STEPS = 12
 _CONVERGED = "Optimization terminated successfully."
 _RESIDUAL = 1e-10  # predicted distance to the maximum (log-parameters) at which Newton stops
 _LAST_STEP = 1e-6  # the largest final Newton step taken without evaluating its end point
+_RADIUS = 1.0  # the first trust radius (log-parameters)
 _REGION_STEPS = 60  # iterations of the trust-region Newton method before scipy's take over
 
 
@@ -66,8 +67,6 @@ class _Objective:
     def _penalty(self, th: FloatArray) -> tuple[float, FloatArray, FloatArray]:
         """c * sum(theta**2) with its gradient and Hessian in u."""
         k0 = self.k0
-        if self.c == 0:  # plain maximum likelihood: nothing to add
-            return 0.0, np.zeros(len(th)), np.zeros((len(th), len(th)))
         c = self.c * (np.ones(len(th)) if self.s2 is None else self.s2)  # per parameter
         pos, free = th[:k0], th[k0:]
         value = float(np.dot(c, th * th))
@@ -219,7 +218,7 @@ def _newton_region(
     f, g, H = obj.triple(u, hessian=True)
     if H is None or not np.isfinite(f):
         return u, u, 0, "failed"
-    radius, its = 1.0, 0
+    radius, its = _RADIUS, 0
     eps = np.finfo(float).eps
     last = np.inf  # the size of the last step when it was the full Newton step
     while its < _REGION_STEPS:
@@ -539,7 +538,7 @@ def _one_start(
                 evaluated=at,
             )
             return done, iterations, status == "halted"
-        _log.info("trust-region Newton (exact subproblem) did not converge: scipy's methods")
+        _log.debug("trust-region Newton (exact subproblem) did not converge: scipy's methods")
     if obj.newton is not None:
         res = _trust_region(obj, u0, gtol, callback, f"trust-{subproblem}")
         iterations += int(res.nit)

@@ -100,8 +100,14 @@ def _fit(
         base = _fit(data.plain(), shift, penalizer)[0]
         start = np.concatenate([base.estimates, np.zeros(kp + kd)])
     else:
-        rate = mean_x / max(float(np.dot(w, tt)) / total, 1e-12)
-        start = np.array([1.0, 1.0 / rate, 1.0, 3.0])
+        # the purchase rate while alive, E[lambda] = r / alpha, read from the repeat buyers'
+        # spans (x / T counts the time after drop-out too; fewer steps than x / T and r = 1),
+        # at most 1000 times x / T (spans far shorter than the ages: a start in range)
+        overall = mean_x / max(float(np.dot(w, tt)) / total, 1e-12)
+        rep = x > 0
+        spans = float(np.dot(w[rep], data.tx[rep]))
+        rate = min(float(np.dot(w[rep], x[rep])) / spans, 1e3 * overall) if spans > 0 else overall
+        start = np.array([0.5, 0.5 / rate, 1.0, 3.0])
     rows = BGRows.build(data)
     fit = maximum_likelihood(
         lambda th: loglik(th, rows, shift, hessian=False)[:2],
