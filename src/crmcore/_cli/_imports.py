@@ -1,4 +1,4 @@
-"""``crmcore import customers|transactions FILE --db URL``: the validated import of a CSV file."""
+"""``crmcore import customers|transactions|service-cases FILE --db URL``: the validated import of a CSV file."""
 
 from __future__ import annotations
 
@@ -33,7 +33,12 @@ def _columns(pairs: list[str] | None) -> dict[str, str] | None:
 
 def run(args: argparse.Namespace, write: Write) -> int:
     """Import the file; exit 4 when rows were rejected (listed in ``--rejects``)."""
-    from crmcore.ingest import RejectedImportError, import_customers, import_transactions
+    from crmcore.ingest import (
+        RejectedImportError,
+        import_customers,
+        import_service_cases,
+        import_transactions,
+    )
 
     if args.rejects is not None:
         table_format(args.rejects, what="'--rejects'")
@@ -50,6 +55,8 @@ def run(args: argparse.Namespace, write: Write) -> int:
         try:
             if args.target == "customers":
                 report = import_customers(uow, args.file, **options)
+            elif args.target == "service-cases":
+                report = import_service_cases(uow, args.file, **options)
             else:
                 report = import_transactions(
                     uow, args.file, currency=args.currency, ref_prefix=args.ref_prefix, **options
@@ -64,18 +71,25 @@ def run(args: argparse.Namespace, write: Write) -> int:
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add ``import customers`` and ``import transactions``."""
+    """Add ``import customers``, ``import transactions`` and ``import service-cases``."""
     imp = sub.add_parser(
         "import",
-        help="validate and store customers or transactions from a CSV file",
-        description="Validate and store customers or transactions from a CSV file. Bad rows "
+        help="import customers, transactions or service cases from a CSV file",
+        description="Validate and store customers, transactions or service cases from a CSV "
+        "file. Bad rows "
         "are reported and never stored; good rows are committed in batches; a re-run skips "
         "what is stored already. Exit status 4 when rows were rejected.",
     )
-    imp_sub = imp.add_subparsers(dest="target", required=True, metavar="{customers,transactions}")
+    imp_sub = imp.add_subparsers(
+        dest="target", required=True, metavar="{customers,transactions,service-cases}"
+    )
     for target, text in (
         ("customers", "customers (id, external_key, name, email, phone, ...)"),
         ("transactions", "transactions (customer_id, occurred_at, amount, currency, kind, ...)"),
+        (
+            "service-cases",
+            "service cases (id, customer_id, channel, opened_at, category, owner_id, ...)",
+        ),
     ):
         cmd = imp_sub.add_parser(
             target,
