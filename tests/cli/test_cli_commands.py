@@ -73,6 +73,7 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     [
         ["import", "customers"],
         ["import", "transactions"],
+        ["import", "service-cases"],
         ["summary"],
         ["fit"],
         ["score"],
@@ -392,3 +393,24 @@ def test_db_check_and_upgrade_take_an_sqlite_path_like_db(
     assert main(["db", "upgrade", str(path)]) == 0
     assert main(["db", "check", str(path)]) == 0
     assert "up to date" in capsys.readouterr().out
+
+
+def test_import_service_cases(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "cases.csv"
+    source.write_text(
+        "case,customer_id,channel,opened_at,category,owner_id,resolved_at,satisfaction\n"
+        "sc-1,c-1,email,2025-01-02T09:00:00Z,billing,rep-1,2025-01-03T10:00:00Z,4\n"
+        "sc-2,c-1,pigeon,2025-01-05T09:00:00Z,billing,rep-1,,\n"
+        "sc-3,c-2,phone,2025-02-01T09:00:00Z,returns,rep-2,,5\n"
+    )
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    argv = ["import", "service-cases", str(source), "--db", url, "--column", "case=id"]
+    assert main([*argv, "--rejects", str(tmp_path / "r.csv")]) == 4
+    assert "3 rows read, 1 stored, 2 rejected" in capsys.readouterr().out
+    with (tmp_path / "r.csv").open() as f:
+        rejected = {(r["row"], r["column"]) for r in csv.DictReader(f)}
+    assert rejected == {("2", "channel"), ("3", "satisfaction")}
+    with SqlUnitOfWork.from_url(url) as uow:
+        assert [c.id for c in uow.service_cases.list()] == ["sc-1"]
+    assert main(argv) == 4  # a re-run stores nothing twice
+    assert "0 stored, 2 rejected, 1 skipped" in capsys.readouterr().out
