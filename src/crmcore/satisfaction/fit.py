@@ -46,13 +46,14 @@ from typing import Any, Literal
 import attrs
 import numpy as np
 import numpy.typing as npt
-from scipy.special import chdtrc, chdtri, expit
+from scipy.special import chdtrc, expit
 
 from crmcore._results import COUNT, NONNEGATIVE, PROBABILITY
 from crmcore.arrays import FloatArray
 from crmcore.errors import FitError, ValidationError
 from crmcore.fitting import FitSummary
 from crmcore.model._fields import instance
+from crmcore.options import as_choice, as_count, as_seed
 from crmcore.satisfaction._boundary import NO_FLOOR, Face
 from crmcore.satisfaction._estimate import Optimum, maximise
 from crmcore.satisfaction._likelihood import (
@@ -72,7 +73,8 @@ __all__ = [
     "moderation_test_table",
 ]
 
-_FLOOR_TEST_CRITICAL = float(chdtri(1, 0.10))  # 5% point of ½χ²(0) + ½χ²(1)
+_METHODS = ("asymptotic", "bootstrap")
+_MAX_BOOT = 100_000
 
 
 def _fit_summary(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -230,12 +232,14 @@ class ModerationTest:
     ``df`` is 3 (the intercept, slope and floor competition terms) when the
     floor is estimated in both fits, 2 (intercept and slope terms) when the floor
     is fixed on its boundary 0 in both (see :func:`moderation_test`); ``restricted`` and ``full`` are the two
-    nested fits and ``p_value`` is the upper tail of χ²(``df``) at ``statistic``.
+    nested fits. ``method`` says where ``p_value`` comes from: ``"asymptotic"``,
+    the upper tail of χ²(``df``) at ``statistic``; ``"bootstrap"``, a parametric
+    bootstrap over ``replicates`` simulated tables (0 for the asymptotic one).
 
     >>> t = moderation_test_table([1, 2, 3, 4, 5] * 2, [0.0] * 5 + [1.0] * 5,
     ...                           [70, 72, 75, 85, 95, 2, 2, 5, 20, 80], [100] * 10)
-    >>> t.df, t.p_value < 0.001
-    (3, True)
+    >>> t.df, t.p_value < 0.001, t.method
+    (3, True, 'asymptotic')
     """
 
     statistic: float = attrs.field(validator=NONNEGATIVE)
@@ -243,6 +247,10 @@ class ModerationTest:
     p_value: float = attrs.field(validator=PROBABILITY)
     restricted: LoyaltyFit = attrs.field(validator=instance(LoyaltyFit, "a LoyaltyFit"))
     full: LoyaltyFit = attrs.field(validator=instance(LoyaltyFit, "a LoyaltyFit"))
+    method: str = attrs.field(
+        default="asymptotic", validator=lambda _i, a, v: as_choice(v, name=a.name, allowed=_METHODS)
+    )
+    replicates: int = attrs.field(default=0, validator=COUNT)
 
     def rejects(self, alpha: float = 0.05) -> bool:
         """Whether H0 (no moderation) is rejected at level ``alpha``.
@@ -373,15 +381,24 @@ def fit_loyalty_table(
     return _fit_cells(cells, mod)
 
 
-def _test(cells: _Cells) -> ModerationTest:
-    _check_moderated(cells, True)
+def _floor_kept(restricted: LoyaltyFit, no_floor: LoyaltyFit | None) -> bool:
+    """Whether the model under H0 keeps its floor: it has no maximum without one, or the
+    floor lowers its BIC (``2·(ℓ − ℓ₀) ≥ log n``, n responses)."""
+    if no_floor is None:
+        return True
+    lr = 2.0 * (restricted.log_likelihood - no_floor.log_likelihood)
+    return lr >= math.log(restricted.fit.n)
+
+
+def _asymptotic(cells: _Cells) -> ModerationTest:
+    """The likelihood-ratio test with its χ²(df) p-value (see :func:`moderation_test`)."""
     seen: dict[str, LoyaltyFit] = {}
     restricted = _fit_cells(cells, False, seen=seen)
     start = np.asarray(restricted.model.params)
     # One parameterisation for both fits, so that they are nested: the floor is free in
     # both, or fixed on its boundary 0 in both (its competition term then does not exist).
-    # Under H0 the restricted fit decides: the floor stays free only if it is significant
-    # there (boundary test of one parameter: 50:50 mixture of χ²(0) and χ²(1) at 5%).
+    # Under H0 the restricted fit decides: the floor stays free only if the BIC keeps it,
+    # a choice whose error vanishes as n grows whether the true floor is 0 or not.
     full: LoyaltyFit | None = None
     if "floor_logit" in restricted.parameter_names:
         no_floor: LoyaltyFit | None = seen.get("none")
@@ -390,10 +407,7 @@ def _test(cells: _Cells) -> ModerationTest:
                 no_floor = _fit_cells(cells, False, extra_start=start, floor_free=False)
             except FitError:  # the data need the floor
                 no_floor = None
-        if (
-            no_floor is None
-            or 2.0 * (restricted.log_likelihood - no_floor.log_likelihood) >= _FLOOR_TEST_CRITICAL
-        ):
+        if _floor_kept(restricted, no_floor):
             try:
                 full = _fit_cells(cells, True, extra_start=start)
             except FitError:
@@ -420,35 +434,82 @@ def _test(cells: _Cells) -> ModerationTest:
     )
 
 
+def _bootstrap(
+    test: ModerationTest, cells: _Cells, n_boot: int, seed: int | None
+) -> ModerationTest:
+    """``test`` with the parametric-bootstrap p-value: ``n_boot`` tables drawn from the
+    model under H0 as fitted (``test.restricted``, same totals per cell), each tested as
+    the data were (the choice of the floor included); the p-value is
+    ``(1 + #{p* ≤ p}) / (1 + B)`` over the ``B`` replicates that have a maximum."""
+    rng = np.random.default_rng(seed)
+    prob = test.restricted.model.probability(cells.x + 5.0, cells.c)
+    m = cells.m.astype(np.int64)
+    below, used = 0, 0
+    for _ in range(n_boot):
+        k = rng.binomial(m, prob).astype(np.float64)
+        try:
+            again = _asymptotic(attrs.evolve(cells, k=k))
+        except FitError:  # no maximum in this replicate: left out, and counted
+            continue
+        used += 1
+        below += again.p_value <= test.p_value
+    if 2 * used < n_boot:
+        raise FitError(
+            f"moderation test: only {used} of {n_boot} bootstrap replicates ('n_boot') have a "
+            "maximum-likelihood fit, too few for a bootstrap p-value; use method='asymptotic'"
+        )
+    return attrs.evolve(
+        test, p_value=(1.0 + below) / (1.0 + used), method="bootstrap", replicates=used
+    )
+
+
+def _test(cells: _Cells, method: object, n_boot: object, seed: object) -> ModerationTest:
+    how = as_choice(method, name="method", allowed=_METHODS)
+    b = as_count(n_boot, name="n_boot", low=1, high=_MAX_BOOT)
+    s = as_seed(seed)
+    _check_moderated(cells, True)
+    test = _asymptotic(cells)
+    return test if how == "asymptotic" else _bootstrap(test, cells, b, s)
+
+
 def moderation_test(
     satisfaction: npt.ArrayLike,
     outcome: npt.ArrayLike,
     competition: npt.ArrayLike,
     *,
+    method: Literal["asymptotic", "bootstrap"] = "asymptotic",
+    n_boot: int = 199,
+    seed: int | None = None,
     nan_policy: Literal["propagate", "omit", "raise"] = "raise",
 ) -> ModerationTest:
     """Does competition moderate the satisfaction → loyalty link in these responses?
 
     H0: ``intercept_competition = log_slope_competition = floor_logit_competition = 0``
-    (one curve at every competition level); H1: the three are free. The
-    statistic ``2·(ℓ_full − ℓ_restricted)`` is compared with χ²(3).
+    (one curve at every competition level); H1: they are free. The statistic is
+    ``LR = 2·(ℓ_full − ℓ_restricted)``.
 
     Both fits share one parameterisation, so they are always nested: the floor
     is free in both, or fixed on its boundary 0 (no captive customers) in both.
-    It is fixed when the restricted fit (the model under H0) does not need it:
-    its floor runs to 0, or the floor is not significant there (likelihood
-    ratio against the floor-0 fit below 2.71, the 5% point of the boundary
-    reference ½χ²(0) + ½χ²(1)), or the full fit's floor runs to 0 at some
-    competition level. The floor's competition term then does not exist, H0
-    restricts the two other terms and the reference distribution is χ²(2).
-    When the model under H0 needs the floor (it has no maximum without one),
-    the floor stays free in both fits and the full fit is its maximum even if
-    that has the floor at 0 at some levels (``full.boundary``): χ²(3).
-    ``df`` reports which one was used (3 or 2). Its size under H0 is measured
-    by ``benchmarks/bench_satisfaction_lrtest.py`` (figures in
-    docs/satisfaction.md): within the Monte-Carlo band with the floor interior;
-    with the floor at 0 and 500 answers per cell slightly liberal at 5% (0.066
-    in 1,000 simulated surveys), from choosing the df on the same data.
+    It is kept (free) when the model under H0 needs it: it has no maximum
+    without one, or the floor lowers its BIC (``2·(ℓ − ℓ_floor 0) ≥ log n``, n
+    responses; a choice whose error vanishes as n grows, whether the true floor
+    is 0 or not). Then H0 restricts three terms and the reference distribution
+    is χ²(3), ``df = 3`` (also when the full fit's maximum has the floor at 0 at
+    some levels while the model under H0 has no maximum without a floor).
+    Otherwise, and when the full fit's floor runs to 0 at some competition
+    level, the floor is 0 in both fits, its competition term does not exist, H0
+    restricts the intercept and slope terms, every other coefficient is
+    interior and the reference is χ²(2), ``df = 2``.
+
+    ``method="asymptotic"`` (default) takes ``p_value`` from χ²(``df``);
+    ``method="bootstrap"`` from a parametric bootstrap: ``n_boot`` tables drawn
+    from the fitted model under H0 (``restricted``, same answers per cell), each
+    tested as the data were, choice of the floor included;
+    ``p = (1 + #{p* ≤ p_χ²}) / (1 + B)`` over the ``B`` replicates with a
+    maximum (``replicates``); ``seed`` makes it reproducible. It costs
+    ``n_boot`` tests. Its size under H0, with the floor interior and at 0, is
+    measured by ``benchmarks/bench_satisfaction_lrtest.py`` (figures in
+    docs/satisfaction.md).
 
     >>> import numpy as np
     >>> from crmcore.satisfaction import preset_model
@@ -457,8 +518,12 @@ def moderation_test(
     >>> y = rng.random(3000) < preset_model().curve(0.5).probability(s)
     >>> moderation_test(s, y, c).p_value > 0.05
     True
+    >>> moderation_test(s, y, c, method="bootstrap", n_boot=0)
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'n_boot' must be >= 1: 0
     """
-    return _test(_cells_from_responses(satisfaction, outcome, competition, nan_policy))
+    cells = _cells_from_responses(satisfaction, outcome, competition, nan_policy)
+    return _test(cells, method, n_boot, seed)
 
 
 def moderation_test_table(
@@ -467,6 +532,9 @@ def moderation_test_table(
     loyal: npt.ArrayLike,
     total: npt.ArrayLike,
     *,
+    method: Literal["asymptotic", "bootstrap"] = "asymptotic",
+    n_boot: int = 199,
+    seed: int | None = None,
     nan_policy: Literal["omit", "raise"] = "raise",
 ) -> ModerationTest:
     """:func:`moderation_test` on an aggregated table (see :func:`fit_loyalty_table`).
@@ -475,4 +543,5 @@ def moderation_test_table(
     ...                       [70, 72, 75, 85, 95, 2, 2, 5, 20, 80], [100] * 10).statistic > 50
     True
     """
-    return _test(_cells_from_table(satisfaction, competition, loyal, total, nan_policy))
+    cells = _cells_from_table(satisfaction, competition, loyal, total, nan_policy)
+    return _test(cells, method, n_boot, seed)
