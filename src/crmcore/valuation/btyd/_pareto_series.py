@@ -51,6 +51,8 @@ _K_MAX = 560
 _KK = np.arange(_K_MAX + 2, dtype=np.float64)
 _LOG_EPS, _LOG_EPS1, _LOG_EPS2 = math.log(1e-15), math.log(1e-12), math.log(1e-9)
 _BIG_BLOCK = 24  # blocks with fewer ends are evaluated together
+_FEW_TERMS = 8  # blocks needing at most this many terms are evaluated with the others
+_PIECE = 2048  # ends per batched evaluation (the gathered coefficients stay small)
 _BINS = np.array([0.1, 0.2, _Z_SPLIT, 0.4, 0.5, 0.6, 0.7, 0.8, 0.86])  # blocks' z ranges
 _IU = np.triu_indices(4)
 _GRADIENT_ROWS = [0, 1, 2, 8]  # the accumulators of the value and the gradient
@@ -145,6 +147,10 @@ def _n_terms(z_max: float) -> int:
     return min(n + 1, _K_MAX)
 
 
+_GRID = 4096
+_TERMS = np.array([_n_terms(v) for v in np.linspace(0.0, _Z_MAX, _GRID + 1)], dtype=np.intp)
+
+
 def _powers(z: FloatArray, k: int) -> FloatArray:
     """z^0 .. z^(k-1) as rows (k, n), by doubling."""
     Z = np.empty((k, len(z)))
@@ -203,13 +209,21 @@ def _mm(c: FloatArray, z: FloatArray, out: FloatArray) -> None:
     np.einsum("jk,ke->je", c, z, out=out)
 
 
+def _terms_of(z: FloatArray) -> npt.NDArray[np.intp]:
+    """:func:`_n_terms` of each z (<= _Z_MAX), read from a table at the grid point above."""
+    i = np.ceil(z * (_GRID / _Z_MAX)).astype(np.intp)
+    out: npt.NDArray[np.intp] = _TERMS[np.minimum(i, _GRID)]
+    return out
+
+
 def _accumulate(C: FloatArray, tab: npt.NDArray[np.intp], z: FloatArray) -> FloatArray:
     """The accumulators (12, n; or those of C's rows) at each end's z, the coefficients of
     table ``tab``.
 
-    The ends are cut into blocks of one table and one side of z = _Z_SPLIT; a block of
-    many ends is one matrix product with as many terms as its largest z needs, the other
-    blocks are evaluated together (one side of _Z_SPLIT at a time)."""
+    The ends are cut into blocks of one table and one range of z (:data:`_BINS`); a block of
+    many ends that needs many terms is one matrix product with as many terms as its
+    largest z needs; the ends of the other blocks are evaluated together, in pieces of
+    ends that need about as many terms."""
     n = len(z)
     if n == 0:
         return np.empty((len(C), 0))
@@ -218,27 +232,24 @@ def _accumulate(C: FloatArray, tab: npt.NDArray[np.intp], z: FloatArray) -> Floa
     order = np.argsort(key, kind="stable")
     ks, zs = key[order], z[order]
     starts = np.flatnonzero(np.concatenate([[True], ks[1:] != ks[:-1]]))
-    stops = np.append(starts[1:], n)
-    top = np.maximum.reduceat(zs, starts)
+    sizes = np.diff(np.append(starts, n))
+    terms = _terms_of(np.maximum.reduceat(zs, starts))
     acc = np.empty((len(C), n))  # in the sorted order
-    small: list[list[npt.NDArray[np.intp]]] = [[], []]
-    small_top = [0.0, 0.0]
-    for a, b, t, kb in zip(
-        starts.tolist(), stops.tolist(), top.tolist(), ks[starts].tolist(), strict=True
-    ):
-        if b - a < _BIG_BLOCK:
-            side = int(t > _Z_SPLIT)
-            small[side].append(np.arange(a, b))
-            small_top[side] = max(small_top[side], t)
-            continue
-        k = _n_terms(t)
-        _mm(C[:, kb // nb, :k], _powers(zs[a:b], k), acc[:, a:b])
-    ts = tab[order]
-    for side in (0, 1):
-        if small[side]:
-            idx = np.concatenate(small[side])
-            k = _n_terms(small_top[side])
-            acc[:, idx] = np.einsum("jek,ke->je", C[:, ts[idx], :k], _powers(zs[idx], k))
+    big = (sizes >= _BIG_BLOCK) & (terms > _FEW_TERMS)
+    for j in np.flatnonzero(big).tolist():
+        a, b, k = int(starts[j]), int(starts[j] + sizes[j]), int(terms[j])
+        _mm(C[:, ks[a] // nb, :k], _powers(zs[a:b], k), acc[:, a:b])
+    if not big.all():
+        rest = np.repeat(~big, sizes)
+        idx = np.flatnonzero(rest)
+        k_end = np.repeat(terms, sizes)[idx]
+        srt = np.argsort(k_end, kind="stable")
+        idx, k_end = idx[srt], k_end[srt]
+        ts = tab[order]
+        for c in range(0, len(idx), _PIECE):
+            p = idx[c : c + _PIECE]
+            k = int(k_end[min(c + _PIECE, len(idx)) - 1])
+            acc[:, p] = np.einsum("jek,ke->je", C[:, ts[p], :k], _powers(zs[p], k))
     out = np.empty_like(acc)
     out[:, order] = acc
     return out
@@ -341,7 +352,6 @@ def series_ends(
     r + x and s + 1); ``alpha`` and ``beta`` one for every end or one per end. NaN where not
     finite (the caller integrates those rows directly)."""
     tau, grp, gx = ends.tau, ends.group, ends.gx
-    n_end = len(tau)
     ge: npt.NDArray[np.bool_] | bool
     gam: FloatArray | float
     d: FloatArray | float
@@ -364,7 +374,9 @@ def series_ends(
     if len(bad):  # F(m) at z = _Z_MAX: γ + m = d / _Z_MAX
         z[bad] = _Z_MAX
         gt[bad] = (d if isinstance(d, float) else d[bad]) / _Z_MAX
-    C = _tables(M_all, e_all, _n_terms(float(z.max()) if n_end else 0.0))
+    C = _tables(
+        M_all, e_all, int(_terms_of(z.max(initial=0.0)))
+    )  # the blocks read C by the same table
     acc = _accumulate(C if hessian else C[_GRADIENT_ROWS], tab, z)
     f, gm, hm = _log_f(acc, z, gt, M_all[tab], e_all[tab], hessian)
     g, h = _to_v(gm, hm, ge, alpha, beta)
