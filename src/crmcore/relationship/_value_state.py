@@ -11,7 +11,10 @@ computed for the whole base:
 * **RFM segment** and **tier**: the customer's row of given
   :class:`~crmcore.segmentation.RFMScores` (named by a segment map) and
   :class:`~crmcore.segmentation.TierAssignment` (both need their ``customer_ids``);
-* **NPS and CSAT**: the latest answers up to ``as_of``;
+* **NPS and CSAT**: the latest answers up to ``as_of``; a resolved service case's
+  ``satisfaction`` is a CSAT answer given when the case was resolved;
+* **open service cases**: the customer's cases opened by ``as_of`` and not resolved by
+  then (a unit of work that stores service cases);
 * **open deals**: the customer's opportunities created by ``as_of`` and not closed by
   then, with their stage at ``as_of`` and their P(win) from given
   :class:`~crmcore.pipeline.DealScores`;
@@ -46,6 +49,7 @@ the last record (P(alive) decays with the silence).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
@@ -59,7 +63,14 @@ from crmcore._results import array, number
 from crmcore.anomaly import Alert, AlertStatus, AlertStore
 from crmcore.durations import TimeUnit, as_time_unit
 from crmcore.errors import ValidationError
-from crmcore.model import Consent, Customer, Direction, Interaction, Opportunity
+from crmcore.model import (
+    Consent,
+    Customer,
+    Direction,
+    Interaction,
+    Opportunity,
+    ServiceCase,
+)
 from crmcore.model._fields import (
     instance,
     opt_str,
@@ -71,7 +82,11 @@ from crmcore.model._fields import (
 from crmcore.options import as_count, as_id, as_number, expect_instance
 from crmcore.pipeline import DealScores
 from crmcore.relationship._view_fields import objects
-from crmcore.repositories.protocols import UnitOfWork, expect_unit_of_work
+from crmcore.repositories.protocols import (
+    ServiceCaseUnitOfWork,
+    UnitOfWork,
+    expect_unit_of_work,
+)
 from crmcore.segmentation import DEFAULT_SEGMENTS, RFMScores, SegmentMap, TierAssignment
 from crmcore.timestamps import as_datetime
 from crmcore.valuation import (
@@ -107,16 +122,21 @@ NO_RESPONSE_OUTCOMES: frozenset[str] = frozenset(
     }
 )
 """Outcomes of an outbound interaction that mean the customer did not answer (compared in
-lower case with blanks and hyphens as ``_``). Any other recorded outcome is an answer; an
-outbound interaction without an outcome is counted as sent, not as answered.
+lower case, every run of characters other than letters and digits read as one ``_``, none
+at either end: ``"No answer."``, ``"no-answer"`` and ``"NO_ANSWER"`` are one outcome). Any
+other recorded outcome is an answer; an outbound interaction without an outcome, or with a
+blank one, is counted as sent, not as answered.
 
 >>> "voicemail" in NO_RESPONSE_OUTCOMES
 True
 """
 
 
+_NOT_WORD = re.compile(r"[^0-9a-z]+")
+
+
 def _norm(outcome: str) -> str:
-    return outcome.strip().lower().replace("-", "_").replace(" ", "_")
+    return _NOT_WORD.sub("_", outcome.lower()).strip("_")
 
 
 @attrs.frozen(eq=False)
@@ -194,7 +214,8 @@ class ChannelPreference(Tabular):
                 c[0] += 1
             else:
                 c[1] += 1
-                if r.outcome is not None and _norm(r.outcome) not in silent:
+                said = None if r.outcome is None else _norm(r.outcome)
+                if said and said not in silent:
                     c[2] += 1
         names = sorted(counts)
         col = np.array([[counts[n][j] for n in names] for j in range(3)], dtype=np.int64)
@@ -257,9 +278,11 @@ class ValueState:
     """One customer's value state at ``as_of`` (see the module docstring for each part).
 
     ``p_alive`` and ``clv`` are None without a purchase model or without a purchase by
-    ``as_of``; ``rfm_segment`` / ``rfm_cell``, ``tier`` are None when no such result was
+    ``as_of``; ``clv`` is also None without a spend model for a customer with no repeat
+    purchase (the value per purchase is then unknown); ``rfm_segment`` / ``rfm_cell``, ``tier`` are None when no such result was
     given or the customer is not in it; ``nps`` / ``csat`` are the latest answers (None:
-    never answered) and ``nps_at`` / ``csat_at`` when they were given.
+    never answered; CSAT from surveys and resolved service cases) and ``nps_at`` /
+    ``csat_at`` when they were given; ``open_cases`` the service cases open at ``as_of``.
 
     >>> from crmcore.repositories import MemoryUnitOfWork
     >>> with MemoryUnitOfWork() as uow:
@@ -285,6 +308,9 @@ class ValueState:
         validator=instance(ChannelPreference, "a ChannelPreference")
     )
     consent: Consent = attrs.field(validator=instance(Consent, "a Consent"))
+    open_cases: tuple[ServiceCase, ...] = attrs.field(
+        default=(), validator=tuple_of(ServiceCase, "a ServiceCase")
+    )
 
     @property
     def preferred_channel(self) -> str | None:
@@ -304,7 +330,13 @@ def _row_of(ids: npt.NDArray[Any] | None, customer_id: str, name: str) -> int | 
         raise ValidationError(
             f"{name!r} must carry customer_ids to find a customer in it: customer_ids is None"
         )
-    hits = np.flatnonzero(np.asarray(ids, dtype=object) == customer_id)
+    ids = np.asarray(ids)
+    if ids.dtype.kind not in "OUS":
+        raise ValidationError(
+            f"{name!r} must carry the customers' text ids to find a customer in it: its "
+            f"customer_ids are {ids.dtype} numbers (build it from a log with the stored ids)"
+        )
+    hits = np.flatnonzero(ids.astype(object) == customer_id)
     return int(hits[0]) if len(hits) else None
 
 
@@ -336,6 +368,8 @@ def model_values(
         horizon=clv_steps,
         discount_rate=discount_rate,
     )
+    if spend_model is None:  # no repeat purchase: no value per purchase to count on
+        clv = np.where(np.asarray(summary.frequency) > 0, clv, np.nan)
     if repurchase_within is None:
         again = np.full(len(summary), np.nan)
     else:
@@ -439,7 +473,8 @@ def value_state(
             discount_rate=discount_rate,
         ).get(customer_id)
         if values is not None:
-            p_alive, clv = values[0], values[1]
+            p_alive = values[0]
+            clv = values[1] if np.isfinite(values[1]) else None
 
     rfm_segment = rfm_cell = None
     if rfm is not None:
@@ -462,6 +497,14 @@ def value_state(
             nps, nps_at = r.nps, r.responded_at
         if r.csat is not None and (csat_at is None or r.responded_at >= csat_at):
             csat, csat_at = r.csat, r.responded_at
+    open_cases: list[ServiceCase] = []
+    if isinstance(uow, ServiceCaseUnitOfWork):
+        for case in uow.service_cases.list(customer_id=customer_id, end=at):
+            done = case.resolved_at
+            if done is None or done >= at:
+                open_cases.append(case)
+            elif case.satisfaction is not None and (csat_at is None or done >= csat_at):
+                csat, csat_at = case.satisfaction, done
 
     opps: list[Opportunity] = []
     stages: list[str] = []
@@ -502,4 +545,5 @@ def value_state(
         open_alerts=open_alerts,
         channels=channels,
         consent=customer.consent,
+        open_cases=tuple(open_cases),
     )
