@@ -3,7 +3,9 @@
 While alive a customer buys as a Poisson process with rate ``lambda``
 (gamma(r, alpha)); her lifetime is exponential with rate ``mu`` (gamma(s,
 beta)). The likelihood's integral over the unobserved death time is
-evaluated stably in log space (see :mod:`._pareto_math`).
+evaluated stably in log space, one way for the fit with and without covariates:
+the Euler-transformed series at the ends of the intervals (:mod:`._pareto_series`);
+the predictions' integrals by the reduced-form quadrature (:mod:`._pareto_math`).
 
 >>> from crmcore.datasets import load_cdnow_summary
 >>> s = load_cdnow_summary()
