@@ -321,3 +321,53 @@ def test_sqlite_columns_plan_as_memory(seed: int) -> None:
         load(uow, customers, [])
         plans.append(run(uow, rules, date(2026 + seed, 2, 26), 5, None).to_pandas())
     assert len(plans[0]) > 0 and plans[0].equals(plans[1])
+
+
+@pytest.mark.parametrize("extra", [0, 2_100])
+def test_many_learned_channels_by_one_read_or_per_customer(extra: int) -> None:
+    """Past 64 customers to learn, one streaming read of the interactions learns them all;
+    past 20 interactions per such customer it gives way to per-customer reads (``extra``
+    interactions of customers without a reminder): the same plan as the reference."""
+    customers = [
+        Customer(
+            id=f"c-{i:03d}",
+            name="N",
+            birthday=date(1970 + i % 30, 3, 14),
+            owner_id="ann",
+            consent=Consent(contact=True),
+            contact_points=[(EMAIL,), (MOBILE,), (PHONE, EMAIL)][i % 3],
+            address=Address(country="CN") if i % 2 else None,
+        )
+        for i in range(90)
+    ] + [Customer(id="z-quiet", name="Q")]
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    interactions = [
+        Interaction(
+            id=f"i-{k}",
+            customer_id=f"c-{(k * 7) % 90:03d}",
+            channel=CHANNELS[k % 7],
+            direction="inbound",
+            occurred_at=at + timedelta(hours=k),
+        )
+        for k in range(150)
+    ] + [
+        Interaction(
+            id=f"x-{k}",
+            customer_id="z-quiet",
+            channel="phone",
+            direction="inbound",
+            occurred_at=at + timedelta(minutes=k),
+        )
+        for k in range(extra)
+    ]
+    rules = ReminderRules(
+        name="many",
+        rules=[Birthday(name="b", days_ahead=2, channels=["email", "sms", "letter", "phone"])],
+    )
+    uow = MemoryUnitOfWork()
+    load(uow, customers, interactions)
+    plan = run(uow, rules, date(2026, 3, 12), 1, None)
+    want = reference(customers, rules, date(2026, 3, 12), 1, None, interactions)
+    assert plan.planned == 90 and rows(plan) == want
+    learned = sum("learned" in r for r in plan.reasons)
+    assert 0 < learned < 90
