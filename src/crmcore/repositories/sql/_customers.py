@@ -282,8 +282,9 @@ class SqlCustomerStore:
         with self._session.reading("reading customers as columns") as conn:
             rows = conn.execute(q).all()
         n = len(rows)
+        # one list per column (transposing with zip(*rows) costs several times more)
         ids, owners, segments, acquired, births, bits, points = (
-            zip(*rows, strict=True) if rows else [()] * 7
+            [r[k] for r in rows] for k in range(7)
         )
         del rows
         seen: dict[str | None, int] = {}
