@@ -360,10 +360,16 @@ def plan_reminders(
     ``preferred_channels`` maps customer ids to their preferred channel. When it is not given
     (None), each customer who gets as far as the channel choice (stored, consenting, with an
     owner or queue) has it learned from their interactions before ``as_of``: the channel
-    they engage on most (:attr:`~crmcore.relationship.ChannelPreference.preferred`), read by
-    one indexed range read of that customer's interactions, once per customer and run; so
-    the extra reads grow with the reminders planned, not with the customer base. Pass ``{}``
-    to use the rules' channel order alone.
+    they engage on most (:attr:`~crmcore.relationship.ChannelPreference.preferred`), once per
+    customer and run: by one indexed range read of that customer's interactions, or, when
+    many customers are to be learned, by one streaming read of the interactions before
+    ``as_of`` while it costs less (see :class:`_Learned`); so the extra reads grow with the
+    reminders planned, not with the customer base. Pass ``{}`` to use the rules' channel
+    order alone.
+
+    The customers are read as columns (``customers.read_columns()``, a
+    :class:`~crmcore.repositories.CustomerColumnReader`; else ``customers.iter()``): model
+    objects are built only for the reminders found.
 
     :class:`~crmcore.relationship.CaseFollowUp` rules read the service cases opened before
     the window's end less the smallest ``after_days`` (one range read on the opening time)
