@@ -315,8 +315,9 @@ def _log_f(
 
 
 def _apply(K: FloatArray, g: FloatArray) -> FloatArray:
-    """K @ g by einsum's loop (no BLAS threads for a small product)."""
-    out: FloatArray = np.einsum("ka,an->kn", K, g)
+    """K @ g (BLAS on the calling thread, :func:`_mm`)."""
+    out = np.empty((K.shape[0], g.shape[1]))
+    _mm(K, g, out)
     return out
 
 
