@@ -165,8 +165,15 @@ def customer_columns(customers: Iterable[Customer]) -> CustomerColumns:
 
     >>> customer_columns([]).birthdays.dtype
     dtype('<M8[D]')
+    >>> customer_columns([None])
+    Traceback (most recent call last):
+    crmcore.errors.ValidationError: 'customers[0]' must be a Customer: None
     """
-    items = sorted(customers, key=_by_id)
+    items = list(check_iterable(customers, "customers"))
+    for i, c in enumerate(items):
+        if not isinstance(c, Customer):
+            raise ValidationError(f"'customers[{i}]' must be a Customer: {c!r}"[:300])
+    items.sort(key=_by_id)
     n = len(items)
     # one list per attribute (transposing tuples with zip(*rows) costs eight times more)
     ids = [c.id for c in items]
