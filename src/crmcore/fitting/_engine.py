@@ -34,6 +34,7 @@ _CONVERGED = "Optimization terminated successfully."
 _RESIDUAL = 1e-10  # predicted distance to the maximum (log-parameters) at which Newton stops
 _LAST_STEP = 1e-6  # the largest final Newton step taken without evaluating its end point
 _RADIUS = 1.0  # the first trust radius (log-parameters)
+_SLOW = 20  # iterations after which a gradient below gtol hands over to the polish
 _REGION_STEPS = 60  # iterations of the trust-region Newton method before scipy's take over
 
 
@@ -205,13 +206,16 @@ def _region_step(
 
 
 def _newton_region(
-    obj: _Objective, u: FloatArray, stop: Callable[[FloatArray], bool] | None
+    obj: _Objective, u: FloatArray, stop: Callable[[FloatArray], bool] | None, gtol: float
 ) -> tuple[FloatArray, FloatArray, int, str]:
     """The trust-region Newton method with the exact subproblem (a k x k eigenproblem: the
     models have a handful of parameters), every point evaluated with its analytic Hessian,
     run until the Newton step from a point with a positive-definite Hessian is below 1e-11
     in every coordinate (the polish's rule, so no polish follows), or the point cannot be
-    improved in floating point. Returns (end point, iterations, status): ``"converged"``,
+    improved in floating point. Returns (end point, the point last evaluated, iterations,
+    status): ``"converged"``, ``"gtol"`` (after :data:`_SLOW` iterations without the
+    quadratic convergence, for example along a direction the data hardly identify, the
+    gradient is below ``gtol``: the polish takes over, as after scipy's methods),
     ``"halted"`` (the model's ``stop`` rule fired at an iterate) or ``"failed"`` (no
     convergence within the iterations or no usable Hessian: the caller falls back to
     scipy's methods)."""
@@ -229,6 +233,8 @@ def _newton_region(
         if not np.isfinite(lam).all():
             return u, u, its, "failed"
         gt = Q.T @ g
+        if its >= _SLOW and float(np.max(np.abs(g))) < gtol:
+            return u, u, its, "gtol"
         if lam[0] > 0:
             newton = -(Q @ (gt / lam))
             size = float(np.max(np.abs(newton)))
@@ -523,7 +529,7 @@ def _one_start(
     iterations = 0
     res = None
     if obj.newton is not None and subproblem == "krylov":
-        u, at, its, status = _newton_region(obj, u0, stop)
+        u, at, its, status = _newton_region(obj, u0, stop, gtol)
         iterations += its
         if status != "failed":
             f, grad, _ = obj.triple(at, hessian=False)
@@ -532,8 +538,8 @@ def _one_start(
                 fun=f,
                 jac=grad,
                 nit=its,
-                success=status == "converged",
-                message=_CONVERGED if status == "converged" else "stopped by the model's rule",
+                success=status != "halted",
+                message=_CONVERGED if status != "halted" else "stopped by the model's rule",
                 polished=status == "converged",
                 evaluated=at,
             )
