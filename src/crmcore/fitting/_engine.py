@@ -618,8 +618,9 @@ def maximum_likelihood(
     1e-11 relative, or is below 1e-6 with the step after it predicted (quadratic
     convergence at the rate seen on the last step) below 1e-10, when it is taken without
     evaluating its end point (the log-likelihood carried there by Taylor's formula, the
-    covariance that of the point it starts from, within the step's size). Where that does
-    not converge, scipy's ``trust-krylov``, then ``trust-exact`` where it fails to predict
+    covariance that of the point it starts from, within the step's size); after 20
+    iterations without that quadratic convergence a gradient below ``gtol`` hands over to
+    the polish below. Where that does not converge, scipy's ``trust-krylov``, then ``trust-exact`` where it fails to predict
     an improvement (``subproblem="exact"``: scipy's ``trust-exact`` from the start, for
     likelihoods with faces and stop rules), else (or when they stall, or without
     ``newton``) BFGS restarted from Nelder-Mead; the end point with the highest
