@@ -37,7 +37,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import attrs
 
@@ -77,13 +77,13 @@ def _check_objects(opportunity: object, funnel: object) -> None:
     expect_instance(funnel, Funnel, name="funnel")
 
 
-def _check_guards(opp: Opportunity, target: Stage, reason: str | None, funnel: Funnel) -> None:
+def _check_guards(opp: Opportunity, target: Stage, reason: str | None, funnel_name: str) -> None:
     for guard in target.guards:
         why = guard.failure(opp, reason)
         if why is not None:
             raise TransitionError(
                 f"cannot move opportunity {opp.id!r} from {opp.stage!r} to {target.name!r} in "
-                f"funnel {funnel.name!r}: {why}"
+                f"funnel {funnel_name!r}: {why}"
             )
 
 
@@ -163,7 +163,7 @@ def open_opportunity(
         kind=kind,
         custom=custom,
     )
-    _check_guards(opp, target, None, funnel)
+    _check_guards(opp, target, None, funnel.name)
     event = StageChange(
         opportunity_id=opp.id,
         sequence=0,
@@ -214,18 +214,11 @@ def move(
     >>> o.is_closed, o.lost_reason, e.reason
     (True, 'price', 'price')
     """
-    steps = _STEPS.get(id(funnel))
-    if steps is None:
-        steps = _steps(funnel)  # checks that funnel is a Funnel
-    try:
-        row = steps.get(opportunity.stage) if opportunity.funnel == funnel.name else None
-    except AttributeError:  # a dict or a string where an opportunity goes
-        _check_objects(opportunity, funnel)
-        raise
-    step = row.get(to) if row is not None else None
-    if step is None:
-        _refuse(opportunity, to, funnel)
-    return _apply(opportunity, step, funnel, by, at, after, reason)  # type: ignore[arg-type]  # _refuse raised when None
+    try:  # the plan of this move: three look-ups (the funnel's plans are built on first use)
+        step = _STEPS[id(funnel)][opportunity.stage][to]
+    except (KeyError, AttributeError, TypeError):
+        step = _plan(opportunity, to, funnel)  # builds the funnel's plans, or refuses the move
+    return _apply(opportunity, step, by, at, after, reason)
 
 
 def stage_of(opportunity: Opportunity, funnel: Funnel) -> Stage:
@@ -249,12 +242,32 @@ def stage_of(opportunity: Opportunity, funnel: Funnel) -> Stage:
     return stage
 
 
-def _refuse(opportunity: Opportunity, to: str, funnel: Funnel) -> None:
+def _plan(opportunity: object, to: object, funnel: object) -> _Step:
+    """The plan of a move the fast look-up did not find: the funnel's plans built on its first
+    move; else the objects are refused by name, or the move by the funnel's rules."""
+    steps = _STEPS.get(id(funnel))
+    if steps is None:
+        steps = _steps(funnel)  # type: ignore[arg-type]  # checks that funnel is a Funnel
+    _check_objects(opportunity, funnel)
+    assert isinstance(opportunity, Opportunity) and isinstance(funnel, Funnel)
+    row = steps.get(opportunity.stage)
+    step = row.get(to) if row is not None and isinstance(to, str) else None
+    if step is None:
+        _refuse(opportunity, to, funnel)
+    assert step is not None  # _refuse raised when None
+    return step
+
+
+def _wrong_funnel(opportunity: Opportunity, funnel_name: str) -> TransitionError:
+    return TransitionError(
+        f"opportunity {opportunity.id!r} is in funnel {opportunity.funnel!r}, not {funnel_name!r}"
+    )
+
+
+def _refuse(opportunity: Opportunity, to: object, funnel: Funnel) -> None:
     src = opportunity.stage
     if opportunity.funnel != funnel.name:
-        raise TransitionError(
-            f"opportunity {opportunity.id!r} is in funnel {opportunity.funnel!r}, not {funnel.name!r}"
-        )
+        raise _wrong_funnel(opportunity, funnel.name)
     allowed = funnel._targets.get(src)
     if allowed is None:
         stage_of(opportunity, funnel)  # raises: the funnel has no such stage
@@ -268,28 +281,33 @@ def _refuse(opportunity: Opportunity, to: str, funnel: Funnel) -> None:
     )
 
 
-class _Step(NamedTuple):
-    """The plan of a move from one stage to another, worked out once per funnel."""
+_Step = tuple[
+    str,  # name: the target stage's
+    float | None,  # probability: the target stage's
+    bool,  # closes: the target is a won or lost stage (the move sets closed_at)
+    bool,  # lost: the target is a lost stage (the move keeps the reason as lost_reason)
+    bool,  # keeps_own: open -> open (a rep's own probability is kept)
+    float | None,  # from_probability: the source stage's (a probability unlike it is a rep's own)
+    Stage,  # target: the target stage (its guards)
+    str,  # the funnel's name (the opportunity's funnel must be it)
+    int,  # the funnel's version (the event records it)
+]
+"""The plan of a move from one stage to another, worked out once per funnel: everything a
+move needs that does not depend on the call (a plain tuple: unpacked in one step)."""
 
-    target: Stage
-    name: str  # the target stage's
-    probability: float | None  # the target stage's
-    closes: bool  # the target is a won or lost stage: the move sets closed_at
-    lost: bool  # the target is a lost stage: the move keeps the reason as lost_reason
-    keeps_own: bool  # open -> open: a rep's own probability is kept
-    from_probability: float | None  # the source stage's (a probability unlike it is a rep's own)
 
-
-def _step(here: Stage, target: Stage) -> _Step:
+def _step(here: Stage, target: Stage, funnel: Funnel) -> _Step:
     open_ = target.kind is StageKind.OPEN
-    return _Step(
-        target=target,
-        name=target.name,
-        probability=target.probability,
-        closes=not open_,
-        lost=target.kind is StageKind.LOST,
-        keeps_own=open_ and here.kind is StageKind.OPEN,
-        from_probability=here.probability,
+    return (
+        target.name,
+        target.probability,
+        not open_,
+        target.kind is StageKind.LOST,
+        open_ and here.kind is StageKind.OPEN,
+        here.probability,
+        target,
+        funnel.name,
+        funnel.version,
     )
 
 
@@ -303,7 +321,7 @@ def _steps(funnel: Funnel) -> dict[str, dict[str, _Step]]:
     expect_instance(funnel, Funnel, name="funnel")
     by_name = funnel._by_name
     steps = {
-        source: {to: _step(by_name[source], target) for to, target in row.items()}
+        source: {to: _step(by_name[source], target, funnel) for to, target in row.items()}
         for source, row in funnel._targets_by_stage.items()
     }
     key = id(funnel)
@@ -335,7 +353,6 @@ _setattr = object.__setattr__
 def _apply(
     opp: Opportunity,
     step: _Step,
-    funnel: Funnel,
     by: str,
     at: datetime,
     after: StageChange | FieldChange,
@@ -348,21 +365,30 @@ def _apply(
     must be a plain string), ``by`` and the event's ``sequence`` by the
     event's own validators (called directly: a move checks its inputs even
     where attrs' validators are disabled); the stage, its probability and the
-    deal's own values come from the validated funnel and opportunity. The
-    opportunity is copied with only its stage fields changed and the event is
-    filled field by field (:mod:`crmcore.model._records`: both dictionaries
-    share their keys with every record of their class);
-    ``Opportunity.__attrs_post_init__`` checks the times against the creation
-    time.
+    deal's own values come from the validated funnel and opportunity. Each
+    check tests the common valid case first, by the rule's own terms, and
+    leaves the rest to the rule (which explains a refusal). The opportunity is
+    copied with only its stage fields changed and the event is filled field by
+    field (:mod:`crmcore.model._records`: both dictionaries share their keys
+    with every record of their class). ``Opportunity.__attrs_post_init__``
+    (a stage entered, a deal closed, not before its creation) can fail here
+    only when ``at`` is before ``created_at``: it runs then, and raises.
     """
+    name, p, closes, lost, keeps_own, from_probability, target, funnel_name, version = step
+    plain = type(opp) is Opportunity
+    if not plain:  # a subclass (its own fields and rules) or not an opportunity
+        expect_instance(opp, Opportunity, name="opportunity")
+    if opp.funnel != funnel_name:
+        raise _wrong_funnel(opp, funnel_name)
     if type(at) is not datetime or at.tzinfo is not UTC:  # else valid by _check_at's rule
         _check_at(at)
     if reason is not None:
         _check_reason(reason)
+    oid, source = opp.id, opp.stage  # read once (each read of a record's field costs)
     if (  # the common case, valid by check_after's rule; check_after explains the others
         type(after) is not StageChange
-        or after.opportunity_id != opp.id
-        or after.to_stage != opp.stage
+        or after.opportunity_id != oid
+        or after.to_stage != source
         or at < after.at
     ):
         check_after(opp, after, at)
@@ -371,14 +397,24 @@ def _apply(
         _sequence_rule(None, _SEQUENCE, sequence)
     if type(by) is not str or by not in _CHECKED_BY:
         _check_by(by)
-    target, name, p, closes, lost, keeps_own, from_probability = step
     if target.guards:
-        _check_guards(opp, target, reason, funnel)
+        _check_guards(opp, target, reason, funnel_name)
     if keeps_own:
         own = opp.probability
         if own is not None and own != from_probability:
             p = own  # a rep's own probability (not the stage's) is kept between open stages
-    if type(opp) is not Opportunity:  # a subclass: its own fields and rules
+    if plain:
+        values = opp.__dict__.copy()  # key-shared, like the original's
+        values["stage"] = name
+        values["stage_entered_at"] = at
+        values["closed_at"] = at if closes else None
+        values["lost_reason"] = reason if lost else None
+        values["probability"] = p
+        new = _new(Opportunity)
+        _setattr(new, "__dict__", values)
+        if at < opp.created_at:  # the one way the class's rule across fields can fail here
+            new.__attrs_post_init__()  # raises its error
+    else:
         new = evolve_valid(
             opp,
             {
@@ -390,21 +426,11 @@ def _apply(
             },
             check=(),
         )
-    else:
-        values = opp.__dict__.copy()  # key-shared, like the original's
-        values["stage"] = name
-        values["stage_entered_at"] = at
-        values["closed_at"] = at if closes else None
-        values["lost_reason"] = reason if lost else None
-        values["probability"] = p
-        new = _new(Opportunity)
-        _setattr(new, "__dict__", values)
-        new.__attrs_post_init__()
     event = _new(StageChange)
     e = event.__dict__  # filled in field order: key-shared with every StageChange
-    e["opportunity_id"] = opp.id
+    e["opportunity_id"] = oid
     e["sequence"] = sequence
-    e["from_stage"] = opp.stage
+    e["from_stage"] = source
     e["to_stage"] = name
     e["at"] = at
     e["by"] = by
@@ -413,7 +439,7 @@ def _apply(
     e["probability"] = p
     e["customer_id"] = opp.customer_id
     e["owner_id"] = opp.owner_id
-    e["funnel"] = opp.funnel
+    e["funnel"] = funnel_name
     e["product"] = opp.product
     e["recorded_at"] = None
     e["request_id"] = None
@@ -422,7 +448,7 @@ def _apply(
     e["parent_id"] = None
     e["deal_kind"] = None
     e["custom"] = NO_CUSTOM
-    e["funnel_version"] = funnel.version
+    e["funnel_version"] = version
     return new, event
 
 
@@ -464,7 +490,7 @@ def reopen(
             f"a lost opportunity is reopened into an open stage, not {target.kind.value} "
             f"stage {target.name!r}"
         )
-    return _apply(opportunity, _step(current, target), funnel, by, at, after, reason)
+    return _apply(opportunity, _step(current, target, funnel), by, at, after, reason)
 
 
 @attrs.frozen
