@@ -348,6 +348,7 @@ def _check_by(by: object) -> None:
 
 _new = object.__new__
 _setattr = object.__setattr__
+_OPPORTUNITY_FIELDS = attrs.fields(Opportunity)
 
 
 def _apply(
@@ -376,20 +377,23 @@ def _apply(
     """
     name, p, closes, lost, keeps_own, from_probability, target, funnel_name, version = step
     plain = type(opp) is Opportunity
-    if not plain:  # a subclass (its own fields and rules) or not an opportunity
+    if plain:  # its fields read from its dictionary (Python 3.11 reads a field of a record
+        od = opp.__dict__  # whose dictionary shares its keys by the slow, generic path)
+    else:  # a subclass (its own fields and rules) or not an opportunity
         expect_instance(opp, Opportunity, name="opportunity")
-    if opp.funnel != funnel_name:
+        od = {a.name: getattr(opp, a.name) for a in _OPPORTUNITY_FIELDS}
+    if od["funnel"] != funnel_name:
         raise _wrong_funnel(opp, funnel_name)
     if type(at) is not datetime or at.tzinfo is not UTC:  # else valid by _check_at's rule
         _check_at(at)
     if reason is not None:
         _check_reason(reason)
-    oid, source = opp.id, opp.stage  # read once (each read of a record's field costs)
+    oid, source = od["id"], od["stage"]
     if (  # the common case, valid by check_after's rule; check_after explains the others
         type(after) is not StageChange
-        or after.opportunity_id != oid
-        or after.to_stage != source
-        or at < after.at
+        or (ad := after.__dict__)["opportunity_id"] != oid
+        or ad["to_stage"] != source
+        or at < ad["at"]
     ):
         check_after(opp, after, at)
     sequence = after.sequence + 1  # an int >= 1: after's number passed the same rule
@@ -400,11 +404,11 @@ def _apply(
     if target.guards:
         _check_guards(opp, target, reason, funnel_name)
     if keeps_own:
-        own = opp.probability
+        own = od["probability"]
         if own is not None and own != from_probability:
             p = own  # a rep's own probability (not the stage's) is kept between open stages
     if plain:
-        values = opp.__dict__.copy()  # key-shared, like the original's
+        values = od.copy()  # key-shared, like the original's
         values["stage"] = name
         values["stage_entered_at"] = at
         values["closed_at"] = at if closes else None
@@ -412,7 +416,7 @@ def _apply(
         values["probability"] = p
         new = _new(Opportunity)
         _setattr(new, "__dict__", values)
-        if at < opp.created_at:  # the one way the class's rule across fields can fail here
+        if at < od["created_at"]:  # the one way the class's rule across fields can fail here
             new.__attrs_post_init__()  # raises its error
     else:
         new = evolve_valid(
@@ -435,15 +439,15 @@ def _apply(
     e["at"] = at
     e["by"] = by
     e["reason"] = reason
-    e["amount"] = opp.amount
+    e["amount"] = od["amount"]
     e["probability"] = p
-    e["customer_id"] = opp.customer_id
-    e["owner_id"] = opp.owner_id
+    e["customer_id"] = od["customer_id"]
+    e["owner_id"] = od["owner_id"]
     e["funnel"] = funnel_name
-    e["product"] = opp.product
+    e["product"] = od["product"]
     e["recorded_at"] = None
     e["request_id"] = None
-    e["forecast_category"] = opp.forecast_category
+    e["forecast_category"] = od["forecast_category"]
     e["expected_close"] = None
     e["parent_id"] = None
     e["deal_kind"] = None
