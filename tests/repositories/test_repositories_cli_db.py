@@ -46,12 +46,12 @@ def test_check_then_upgrade_a_new_database(url: str, capsys: pytest.CaptureFixtu
         sa.create_engine(url).connect().close()  # an empty file
     assert main(["db", "check", *_args(url)]) == UPGRADE_DUE
     out = capsys.readouterr().out
-    assert "none yet; this crmcore writes version 5" in out
-    assert "create crmcore's 12 tables at schema version 5" in out
+    assert "none yet; this crmcore writes version 6" in out
+    assert "create crmcore's 12 tables at schema version 6" in out
     assert main(["db", "upgrade", *_args(url)]) == 0
-    assert "schema version 5" in capsys.readouterr().out
+    assert "schema version 6" in capsys.readouterr().out
     assert main(["db", "check", *_args(url)]) == 0
-    assert "schema version 5, up to date" in capsys.readouterr().out
+    assert "schema version 6, up to date" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("version", [1, 3])

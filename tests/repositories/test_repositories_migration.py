@@ -24,7 +24,7 @@ from crmcore.model import Customer, FieldChange, StageChange
 from crmcore.pipeline import B2B, advance, create_opportunity, edit, load_history, replay
 from crmcore.repositories import SqlUnitOfWork
 from crmcore.repositories.sql import make_engine, schema
-from crmcore.repositories.sql._migrations import _fk_clause
+from crmcore.repositories.sql._migrations import _fk_clause, index_name
 
 from .conftest import _server_database
 
@@ -86,6 +86,25 @@ def _as_schema(conn: sa.Connection, version: int, ns: schema.Namespace = schema.
     prep = conn.dialect.identifier_preparer
     _padding_ids_on_mysql(conn, ns)
     for v in range(schema.SCHEMA_VERSION, version, -1):
+        for base, names in schema.ADDED_INDEXES.get(v, {}).items():
+            table = ns.tables[base]
+            for ix in names:
+                name = prep.quote(index_name(table, ix))
+                if conn.dialect.name in ("mysql", "mariadb"):
+                    conn.execute(sa.text(f"DROP INDEX {name} ON {prep.format_table(table)}"))
+                elif table.schema is not None:
+                    conn.execute(sa.text(f"DROP INDEX {prep.quote(table.schema)}.{name}"))
+                else:
+                    conn.execute(sa.text(f"DROP INDEX {name}"))
+        for base, dropped in schema.DROPPED_INDEXES.get(v, {}).items():
+            table = ns.tables[base]
+            for ix, cols in dropped.items():
+                conn.execute(
+                    sa.text(
+                        f"CREATE INDEX {prep.quote(index_name(table, ix))} ON "
+                        f"{prep.format_table(table)} ({', '.join(map(prep.quote, cols))})"
+                    )
+                )
         for base in schema.ADDED_TABLES.get(v, ()):
             conn.execute(sa.text(f"DROP TABLE {prep.format_table(ns.tables[base])}"))
         for base, columns in schema.ADDED_COLUMNS.get(v, {}).items():

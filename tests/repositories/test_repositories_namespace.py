@@ -285,4 +285,4 @@ def test_the_metadata_is_the_one_the_unit_of_work_uses() -> None:
     with uow:
         uow.customers.add(Customer(id="c-1", name="Ann"))
         assert uow.customers.count() == 1
-    assert SCHEMA_VERSION == 5
+    assert SCHEMA_VERSION == 6

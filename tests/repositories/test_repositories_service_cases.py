@@ -209,7 +209,7 @@ def test_every_earlier_schema_migrates_and_stores_cases(
         assert uow.service_cases.list(customer_id="c-1") == [case]
         assert uow.service_cases.list(open_only=True) == []
     with engine.connect() as conn:
-        assert schema.check_schema(conn, ns) == schema.SCHEMA_VERSION == 5
+        assert schema.check_schema(conn, ns) == schema.SCHEMA_VERSION == 6
         assert schema.schema_plan(conn, ns) == []
         indexes = {
             ix["name"]

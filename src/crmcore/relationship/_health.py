@@ -46,8 +46,9 @@ logging, never for a share of customers.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -65,7 +66,7 @@ from crmcore.relationship._health_core import (
     compute_health,
 )
 from crmcore.relationship._health_tables import CRMHealth
-from crmcore.repositories.protocols import expect_unit_of_work
+from crmcore.repositories.protocols import ColumnarRecordReader, expect_unit_of_work
 from crmcore.timestamps import as_date, as_datetime
 
 __all__ = ["crm_health"]
@@ -77,6 +78,24 @@ _PHONES = frozenset({ContactKind.PHONE, ContactKind.MOBILE})
 def _us(t: datetime) -> int:
     d = t - _EPOCH
     return (d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds
+
+
+def _from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+class _Phases:
+    """CPU seconds per phase into ``out`` (None: nothing is measured)."""
+
+    def __init__(self, out: dict[str, float] | None) -> None:
+        self.out = out
+        self.t = time.process_time()
+
+    def lap(self, name: str) -> None:
+        if self.out is not None:
+            now = time.process_time()
+            self.out[name] = now - self.t
+            self.t = now
 
 
 class _Codes(dict[str, int]):
@@ -164,9 +183,16 @@ def crm_health(
 
 
 def read_health_columns(
-    uow: Any, *, end: datetime, won_stages: frozenset[str], min_score: float
+    uow: Any,
+    *,
+    end: datetime,
+    won_stages: frozenset[str],
+    min_score: float,
+    phases: dict[str, float] | None = None,
 ) -> tuple[HealthColumns, str | None]:
-    """One reading of the repositories into :class:`HealthColumns` (and the won currency)."""
+    """One reading of the repositories into :class:`HealthColumns` (and the won currency);
+    ``phases`` (when given) receives the CPU seconds of each phase (the benchmark's)."""
+    clock = _Phases(phases)
     reps = _Codes()
     sources = _Codes()
     index: dict[str, int] = {}
@@ -202,6 +228,7 @@ def read_health_columns(
         )
         persons.append(c.kind is CustomerKind.PERSON)
     n = len(customers)
+    clock.lap("customers")
     in_pair: set[str] = set()
     for p in find_duplicate_customers(customers, min_score=min_score):
         in_pair.add(p.first_id)
@@ -210,43 +237,109 @@ def read_health_columns(
     filled = np.array(flags, dtype=bool).reshape(n, len(CUSTOMER_FIELDS_CHECKED))
     applies = np.ones_like(filled)
     applies[:, CUSTOMER_FIELDS_CHECKED.index("birthday")] = np.array(persons, dtype=bool)
-    t_cust: list[int] = []
-    t_rep: list[int] = []
-    t_time: list[int] = []
-    linked: set[str] = set()
-    get = index.get
-    for i in uow.interactions.iter(end=end, batch_size=10_000):
-        t_cust.append(get(i.customer_id, -1))
-        t_rep.append(reps.code(i.rep_id))
-        t_time.append(_us(i.occurred_at))
-        if i.opportunity_id is not None:
-            linked.add(i.opportunity_id)
-    for a in uow.activities.list(end=end):
-        if a.status is not ActivityStatus.DONE or a.done_at is None or a.done_at >= end:
-            continue
-        t_cust.append(-1 if a.customer_id is None else get(a.customer_id, -1))
-        t_rep.append(reps.code(a.rep_id))
-        t_time.append(_us(a.done_at))
-        if a.opportunity_id is not None:
-            linked.add(a.opportunity_id)
+    clock.lap("duplicates")
+    touches, linked = _touches(uow, end, index, reps)
+    clock.lap("touches")
     won_cols, opp_cols, currency = _opportunities(uow, end, hi, won_stages, linked, reps)
+    clock.lap("opportunities")
+    # reps in order of their ids (the rows of the adoption table), whatever read saw them first
+    names = sorted(reps)
+    rank_of = {r: i for i, r in enumerate(names)}
+    rank = np.array([rank_of[r] for r in reps] + [-1], dtype=np.int64)
+    touches["touch_rep"] = rank[touches["touch_rep"]]
+    won_cols["won_owner"] = rank[won_cols["won_owner"]]
     cols = HealthColumns(
-        reps=tuple(reps),
+        reps=tuple(names),
         sources=tuple(sources),
-        owner=np.array(owner, dtype=np.int64),
+        owner=rank[np.array(owner, dtype=np.int64)],
         source=np.array(source, dtype=np.int64),
         acquired=np.array(acquired, dtype=np.int64),
         consent=np.array(consent, dtype=bool),
         duplicate=duplicate,
         filled=filled,
         applies=applies,
-        touch_customer=np.array(t_cust, dtype=np.int64),
-        touch_rep=np.array(t_rep, dtype=np.int64),
-        touch_time=np.array(t_time, dtype=np.int64),
+        **touches,
         **won_cols,
         **opp_cols,
     )
     return cols, currency
+
+
+def _touches(
+    uow: Any, end: datetime, index: Mapping[str, int], reps: _Codes
+) -> tuple[dict[str, Any], set[str]]:
+    """The touches before ``end`` (interactions and done activities) by customer row and by
+    rep code, and the opportunities they are about: columnar reads where the repositories
+    have them (:class:`~crmcore.repositories.ColumnarRecordReader`), else the records."""
+    parts: list[tuple[Any, ...]] = []  # (customer rows, their times, rep codes, their times)
+    linked: set[str] = set()
+    hi = _us(end)
+    for repo, time in ((uow.interactions, "occurred_at"), (uow.activities, "done_at")):
+        if isinstance(repo, ColumnarRecordReader):
+            parts.append(_touch_columns(repo, time, hi, index, reps, linked))
+        else:
+            parts.append(_touch_records(repo, time, end, index, reps, linked))
+    cat = [np.concatenate([p[i] for p in parts]) for i in range(4)]
+    cols = {"touch_customer": cat[0], "touch_time": cat[1], "touch_rep": cat[2]}
+    return {**cols, "rep_touch_time": cat[3]}, linked
+
+
+def _touch_columns(
+    repo: ColumnarRecordReader,
+    time: str,
+    hi: int,
+    index: Mapping[str, int],
+    reps: _Codes,
+    linked: set[str],
+) -> tuple[Any, ...]:
+    """One repository's touches by columnar reads: (customer, time), (rep, time) and the
+    linked opportunities, each an index scan in SQL. Activities are read whole (their time
+    range is on the due or the done time) and kept when done (a done time) before ``hi``."""
+    ranged = time == "occurred_at"
+    end = _from_us(hi) if ranged else None
+    out: list[Any] = []
+    for who, to_code in (
+        ("customer_id", lambda lab: index.get(lab, -1)),
+        ("rep_id", reps.code),
+    ):
+        cols = repo.read_columns([who, time], end=end)
+        at = cols.times(time).view(np.int64)
+        keep = (at != NO_TIME) & (at < hi)
+        table = np.array([to_code(lab) for lab in cols.labels[who]] + [-1], dtype=np.int64)
+        out.extend((table[cols.codes(who)[keep]], at[keep]))
+    if ranged:  # interactions: the deals of the range are the opportunity column's values
+        linked.update(repo.read_columns(["opportunity_id"], end=end).labels["opportunity_id"])
+    else:
+        cols = repo.read_columns(["opportunity_id", time])
+        at = cols.times(time).view(np.int64)
+        keep = (at != NO_TIME) & (at < hi)
+        codes = np.unique(cols.codes("opportunity_id")[keep])
+        labels = cols.labels["opportunity_id"]
+        linked.update(labels[c] for c in codes.tolist() if c >= 0)
+    return tuple(out)
+
+
+def _touch_records(
+    repo: Any, time: str, end: datetime, index: Mapping[str, int], reps: _Codes, linked: set[str]
+) -> tuple[Any, ...]:
+    """One repository's touches from its records (a repository without ``read_columns``)."""
+    cust: list[int] = []
+    rep: list[int] = []
+    at: list[int] = []
+    records = repo.iter(end=end, batch_size=10_000) if time == "occurred_at" else repo.list(end=end)
+    for r in records:
+        if time == "done_at" and (r.status is not ActivityStatus.DONE or r.done_at is None):
+            continue
+        t = getattr(r, time)
+        if t >= end:
+            continue
+        cust.append(-1 if r.customer_id is None else index.get(r.customer_id, -1))
+        rep.append(reps.code(r.rep_id))
+        at.append(_us(t))
+        if r.opportunity_id is not None:
+            linked.add(r.opportunity_id)
+    c, tr, t_ = (np.array(v, dtype=np.int64) for v in (cust, rep, at))
+    return c, t_, tr, t_
 
 
 def _opportunities(

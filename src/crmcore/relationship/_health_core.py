@@ -65,8 +65,10 @@ class HealthColumns:
 
     Customers (n, not erased): ``owner`` and ``source`` codes (-1: none), ``acquired``
     (microseconds, ``NO_TIME`` unknown), ``consent``, ``duplicate``, ``filled`` and
-    ``applies`` (n x fields). Touches (m): customer row (-1: not stored), rep code (-1:
-    none), time. Won deals (k): owner code, closing time, amount, represented. Opportunity
+    ``applies`` (n x fields). Touches, two views of the same interactions and done
+    activities (no figure needs a touch's customer and rep together, and each view is one
+    index scan of a database): by customer (customer row, -1: not stored; time) and by rep
+    (rep code, -1: none; time). Won deals (k): owner code, closing time, amount, represented. Opportunity
     fields (o x fields): funnel code, filled, last update time.
     """
 
@@ -80,8 +82,9 @@ class HealthColumns:
     filled: npt.NDArray[np.bool_]
     applies: npt.NDArray[np.bool_]
     touch_customer: npt.NDArray[np.int64]
-    touch_rep: npt.NDArray[np.int64]
     touch_time: npt.NDArray[np.int64]
+    touch_rep: npt.NDArray[np.int64]
+    rep_touch_time: npt.NDArray[np.int64]
     won_owner: npt.NDArray[np.int64]
     won_time: npt.NDArray[np.int64]
     won_amount: npt.NDArray[np.float64]
@@ -129,14 +132,17 @@ def compute_health(
     hol = np.array([np.datetime64(h, "D") for h in holidays], dtype="datetime64[D]")
     wdays = int(np.busday_count(d0, d1, holidays=hol))
     n, r = len(cols.owner), len(cols.reps)
-    tt, tc, tr = cols.touch_time, cols.touch_customer, cols.touch_rep
+    tt, tc = cols.touch_time, cols.touch_customer
     before = tt < hi
     # last touch per customer before the end (freshness)
     last = np.full(n, NO_TIME, dtype=np.int64)
     k = np.flatnonzero(before & (tc >= 0))
     np.maximum.at(last, tc[k], tt[k])
     pidx = np.flatnonzero(before & (tt >= lo))  # the touches of the period, gathered once
-    pc, pr, pt = tc[pidx], tr[pidx], tt[pidx]
+    pc, pt = tc[pidx], tt[pidx]
+    rt = cols.rep_touch_time
+    ridx = np.flatnonzero((rt < hi) & (rt >= lo) & (cols.touch_rep >= 0))
+    pr, prt = cols.touch_rep[ridx], rt[ridx]
     touched = np.zeros(n, dtype=bool)
     touched[pc[pc >= 0]] = True
     by_rep = pr >= 0
@@ -168,7 +174,7 @@ def compute_health(
     )
     fields = _fields(cols, last, hi, stale_after)
     sources = _sources(cols)
-    trends = _trends(cols, lo, hi, hol, pc, pr, pt)
+    trends = _trends(cols, lo, hi, hol, pc, pt, pr, prt)
     return CRMHealth(
         start=start,
         end=end,
@@ -386,10 +392,12 @@ def _trends(
     hi: int,
     hol: npt.NDArray[Any],
     tc: npt.NDArray[np.int64],
-    tr: npt.NDArray[np.int64],
     tt: npt.NDArray[np.int64],
+    tr: npt.NDArray[np.int64],
+    trt: npt.NDArray[np.int64],
 ) -> MonthlyHealth:
-    """Monthly figures; ``tc``, ``tr``, ``tt``: customer, rep and time of the period's touches."""
+    """Monthly figures; ``tc``, ``tt``: customer and time of the period's touches; ``tr``,
+    ``trt``: rep and time of the period's touches by a rep."""
     m0 = int(_month(np.array([lo]))[0])
     m1 = int(_month(np.array([hi - 1]))[0])
     nm = m1 - m0 + 1
@@ -403,12 +411,11 @@ def _trends(
     days = np.arange(d_lo, (hi - 1) // _DAY_US + 1).astype("datetime64[D]")
     table = (days.astype("datetime64[M]").astype(np.int64) - m0).astype(np.int16)
     tm = table[tt // _DAY_US - d_lo].astype(np.int64)
-    has_rep = tr >= 0
-    tm_r = tm[has_rep]
+    tm_r = table[trt // _DAY_US - d_lo].astype(np.int64)
     logged = np.bincount(tm_r, minlength=nm)
     rr = max(r, 1)
     seen = np.zeros(nm * rr, dtype=bool)
-    seen[tm_r * rr + tr[has_rep]] = True
+    seen[tm_r * rr + tr] = True
     active = seen.reshape(nm, rr).sum(axis=1)
     month_end = ((months + 1).astype("datetime64[us]")).astype(np.int64)
     known = cols.acquired != NO_TIME

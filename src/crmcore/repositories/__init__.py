@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from crmcore.repositories._columnar import ValidatedRows
 from crmcore.repositories._customers import CustomerColumns, customer_columns
+from crmcore.repositories._record_columns import RecordColumns
 from crmcore.repositories.memory import MemoryStore, MemoryUnitOfWork
 from crmcore.repositories.protocols import (
     ActivityRepository,
     BulkTransactionLoader,
+    ColumnarRecordReader,
     CostRepository,
     CustomerColumnReader,
     CustomerRepository,
@@ -40,6 +42,7 @@ from crmcore.repositories.sql import SqlUnitOfWork, configure_sqlite_engine
 __all__ = [
     "ActivityRepository",
     "BulkTransactionLoader",
+    "ColumnarRecordReader",
     "CostRepository",
     "CustomerColumnReader",
     "CustomerColumns",
@@ -49,6 +52,7 @@ __all__ = [
     "MemoryStore",
     "MemoryUnitOfWork",
     "OpportunityRepository",
+    "RecordColumns",
     "ServiceCaseRepository",
     "ServiceCaseUnitOfWork",
     "SqlUnitOfWork",

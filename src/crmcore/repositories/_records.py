@@ -66,6 +66,7 @@ from crmcore.repositories._columnar import (
     log_rows,
     validated_columns,
 )
+from crmcore.repositories._record_columns import RecordColumns, check_columns
 from crmcore.repositories._spec import (
     Filter,
     Query,
@@ -86,6 +87,7 @@ __all__ = [
     "Activities",
     "BulkLoadStore",
     "BulkTransactions",
+    "ColumnReads",
     "Costs",
     "Interactions",
     "RecordStore",
@@ -117,12 +119,18 @@ def _customer() -> Filter:
     return Filter("customer_id")
 
 
+def _customers() -> Filter:
+    """``customer_ids`` of the columnar reads (``read_log``, ``read_columns``)."""
+    return Filter("customer_ids", "customer_id", parse=_parse_ids_set)
+
+
 INTERACTIONS = TableSpec(
     "interactions",
     Interaction,
     "interaction",
     filters=(
         _customer(),
+        _customers(),
         Filter("rep_id"),
         Filter("channels", "channel", parse=parse_channels_set),
     ),
@@ -135,7 +143,7 @@ TRANSACTIONS = TableSpec(
     "transaction",
     filters=(
         _customer(),
-        Filter("customer_ids", "customer_id", parse=_parse_ids_set),
+        _customers(),
         Filter("kinds", "kind", parse=parse_kinds_set, stored=_kind_code),
     ),
     time=("occurred_at",),
@@ -145,7 +153,7 @@ ACTIVITIES = TableSpec(
     "activities",
     Activity,
     "activity",
-    filters=(Filter("rep_id"), _customer(), Filter("opportunity_id")),
+    filters=(Filter("rep_id"), _customer(), _customers(), Filter("opportunity_id")),
     time=("due_at", "done_at"),
     order=(("done_at", "due_at"), ("id",)),
 )
@@ -153,7 +161,7 @@ SURVEYS = TableSpec(
     "surveys",
     SurveyResponse,
     "survey response",
-    filters=(_customer(), Filter("survey")),
+    filters=(_customer(), _customers(), Filter("survey")),
     time=("responded_at",),
     order=(("responded_at",), ("id",)),
 )
@@ -191,6 +199,10 @@ class RecordStore(Protocol[R]):
 
     def stream(self, query: Query, batch_size: int) -> Iterator[R]:
         """What :meth:`select` returns without a limit, read ``batch_size`` at a time."""
+        ...
+
+    def read_columns(self, query: Query, columns: Sequence[str]) -> RecordColumns:
+        """The records ``query`` selects as the checked ``columns`` (in any row order)."""
         ...
 
 
@@ -294,7 +306,31 @@ class Records(Generic[R]):
         return self._store.stream(query, check_batch(batch_size))
 
 
-class Interactions(Records[Interaction]):
+class ColumnReads:
+    """``read_columns``: the columnar read of a record front (interactions, activities,
+    survey responses), the :class:`~crmcore.repositories.ColumnarRecordReader` capability."""
+
+    spec: ClassVar[TableSpec]
+    _store: RecordStore[Any]
+
+    def read_columns(
+        self,
+        columns: Sequence[str],
+        *,
+        customer_ids: Sequence[str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> RecordColumns:
+        """The records of ``customer_ids`` (None: every customer) in ``[start, end)`` (the time
+        range of :meth:`list`) as :class:`~crmcore.repositories.RecordColumns` of ``columns``
+        (names of :data:`~crmcore.repositories._record_columns.READABLE`), without one Python
+        object per record; rows in no particular order."""
+        names = check_columns(columns, self.spec.table)
+        query = parse_query(self.spec, start=start, end=end, customer_ids=customer_ids)
+        return self._store.read_columns(query, names)
+
+
+class Interactions(ColumnReads, Records[Interaction]):
     """The interaction history of every channel (append-only): the front of
     :class:`~crmcore.repositories.InteractionRepository` over a :class:`RecordStore`."""
 
@@ -513,7 +549,7 @@ class BulkTransactions(Transactions):
         return self._bulk.restore_indexes()
 
 
-class Activities(Records[Activity]):
+class Activities(ColumnReads, Records[Activity]):
     """Reps' activities, planned and done: the front of
     :class:`~crmcore.repositories.ActivityRepository` over a :class:`RecordStore`."""
 
@@ -564,7 +600,7 @@ class Activities(Records[Activity]):
         )
 
 
-class Surveys(Records[SurveyResponse]):
+class Surveys(ColumnReads, Records[SurveyResponse]):
     """Survey responses (append-only): the front of
     :class:`~crmcore.repositories.SurveyRepository` over a :class:`RecordStore`."""
 

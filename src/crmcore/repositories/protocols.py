@@ -46,11 +46,13 @@ from crmcore.model.transaction import TransactionKind
 from crmcore.options import expect_instance
 from crmcore.repositories._columnar import ValidatedRows
 from crmcore.repositories._customers import CustomerColumns
+from crmcore.repositories._record_columns import RecordColumns
 from crmcore.tables import FieldHistory, StageHistory, TransactionLog
 
 __all__ = [
     "ActivityRepository",
     "BulkTransactionLoader",
+    "ColumnarRecordReader",
     "CostRepository",
     "CustomerColumnReader",
     "CustomerRepository",
@@ -516,6 +518,37 @@ class BulkTransactionLoader(Protocol):
 
     def add_validated(self, rows: ValidatedRows) -> int:
         """Store every row of ``rows`` (all or nothing); returns how many were stored."""
+        ...
+
+
+@runtime_checkable
+class ColumnarRecordReader(Protocol):
+    """The optional columnar read of a record repository: ``read_columns`` (crmcore's
+    ``uow.interactions``, ``uow.activities`` and ``uow.surveys`` on every backend).
+
+    ``read_columns(columns, customer_ids=, start=, end=)`` returns the selected records
+    (the customers given, the time range of ``list``) as
+    :class:`~crmcore.repositories.RecordColumns`, without one Python object per record:
+    what reports over millions of rows read (:func:`crmcore.relationship.crm_health`,
+    :func:`crmcore.relationship.long_term_report`), which fall back to ``list``/``iter``
+    on a repository without it. Rows come in no particular order; a column that is not
+    readable, or named twice, raises ValidationError
+    (``tests/repositories/test_repositories_record_columns.py`` holds every backend to it).
+
+    >>> from crmcore.repositories import MemoryUnitOfWork
+    >>> isinstance(MemoryUnitOfWork().interactions, ColumnarRecordReader)
+    True
+    """
+
+    def read_columns(
+        self,
+        columns: Sequence[str],
+        *,
+        customer_ids: Sequence[str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> RecordColumns:
+        """The selected records as columns (see the class docstring)."""
         ...
 
 

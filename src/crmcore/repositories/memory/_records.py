@@ -31,6 +31,7 @@ from crmcore.model import (
 )
 from crmcore.repositories._codec import to_e6, to_micros
 from crmcore.repositories._columnar import ValidatedRows, build_log, single_currency
+from crmcore.repositories._record_columns import READABLE, TIME, RecordColumns, encode
 from crmcore.repositories._records import (
     ACTIVITIES,
     COSTS,
@@ -106,6 +107,23 @@ class MemoryRecordStore(Generic[R]):
     def stream(self, query: Query, batch_size: int) -> Iterator[R]:
         """:meth:`select`, read when the iteration starts."""
         yield from self.select(query, None)
+
+    def read_columns(self, query: Query, columns: Sequence[str]) -> RecordColumns:
+        """The selected records' ``columns`` (:data:`~crmcore.repositories._record_columns.READABLE`)."""
+        rows: builtins.list[Any] = self._session.changes().values(self._table, self._keep(query))
+        kinds = {c: READABLE[self._table][c] for c in columns}
+        return encode(
+            {c: [_plain(getattr(r, c), kinds[c], c) for r in rows] for c in columns}, kinds
+        )
+
+
+def _plain(value: Any, kind: str, name: str) -> Any:
+    """A record's attribute in the encoding of :func:`~crmcore.repositories._record_columns.encode`."""
+    if value is None:
+        return None
+    if kind == TIME:
+        return to_micros(value, name)
+    return getattr(value, "value", value)  # an enum member as its value
 
 
 class MemoryInteractionStore(MemoryRecordStore[Interaction]):

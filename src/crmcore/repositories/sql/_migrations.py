@@ -6,8 +6,8 @@ is idempotent: it looks at what is there and does only what is missing, so
 a step interrupted on MariaDB/MySQL (whose DDL commits statement by
 statement) completes on the next open.
 
->>> sorted(MIGRATIONS), ADDED_COLUMNS[4], ADDED_TABLES[5]
-([1, 2, 3, 4], {'stage_changes': ('funnel_version',)}, ('service_cases',))
+>>> sorted(MIGRATIONS), ADDED_COLUMNS[4], ADDED_TABLES[5], DROPPED_INDEXES[6]
+([1, 2, 3, 4, 5], {'stage_changes': ('funnel_version',)}, ('service_cases',), {'activities': {'activities_customer': ('customer_id',), 'activities_opportunity': ('opportunity_id',)}})
 """
 
 from __future__ import annotations
@@ -20,7 +20,15 @@ from sqlalchemy.engine import Connection
 
 from crmcore.repositories.sql._tables import exact_collation, is_exact
 
-__all__ = ["ADDED_COLUMNS", "ADDED_TABLES", "MIGRATIONS", "Migration", "columns_at"]
+__all__ = [
+    "ADDED_COLUMNS",
+    "ADDED_INDEXES",
+    "ADDED_TABLES",
+    "DROPPED_INDEXES",
+    "MIGRATIONS",
+    "Migration",
+    "columns_at",
+]
 
 Tables = Mapping[str, sa.Table]
 """A namespace's tables by base name (``"customers"``, ...)."""
@@ -47,6 +55,30 @@ ADDED_COLUMNS: dict[int, dict[str, tuple[str, ...]]] = {
 
 ADDED_TABLES: dict[int, tuple[str, ...]] = {3: ("field_changes",), 5: ("service_cases",)}
 """``version → table base names``: the tables that version added."""
+
+ADDED_INDEXES: dict[int, dict[str, tuple[str, ...]]] = {
+    6: {
+        "activities": (
+            "activities_customer_done",
+            "activities_customer_due",
+            "activities_opportunity_done",
+        ),
+        "interactions": ("interactions_opportunity_time",),
+    },
+}
+"""``version → {table base name: index base names}``: the indexes that version added to
+older tables (``ensure_schema`` creates every missing index after the steps)."""
+
+DROPPED_INDEXES: dict[int, dict[str, dict[str, tuple[str, ...]]]] = {
+    6: {
+        "activities": {
+            "activities_customer": ("customer_id",),
+            "activities_opportunity": ("opportunity_id",),
+        }
+    },
+}
+"""``version → {table base name: {index base name: its columns}}``: the indexes that version
+dropped (the step drops them; a test re-creates them to build the older schema)."""
 
 
 def columns_at(table: sa.Table, version: int) -> set[str]:
@@ -248,11 +280,51 @@ def _service_cases(conn: Connection, tables: Tables) -> None:
     del conn, tables
 
 
+def index_name(table: sa.Table, base: str) -> str:
+    """The name of the index ``base`` of ``table`` in its namespace (``ix_<prefix><base>``).
+
+    >>> from crmcore.repositories.sql._tables import namespace
+    >>> index_name(namespace(table_prefix="crm_").activities, "activities_customer")
+    'ix_crm_activities_customer'
+    """
+    prefix = table.name[: len(table.name) - len(table.info.get("base", table.name))]
+    return f"ix_{prefix}{base}"
+
+
+def _drop_index(conn: Connection, table: sa.Table, name: str) -> None:
+    """``DROP INDEX`` of ``table``'s index ``name`` when it is there (idempotent)."""
+    present = {ix["name"] for ix in sa.inspect(conn).get_indexes(table.name, schema=table.schema)}
+    if name not in present:
+        return
+    q = conn.dialect.identifier_preparer.quote
+    if conn.dialect.name in ("mysql", "mariadb"):
+        conn.exec_driver_sql(f"DROP INDEX {q(name)} ON {_name(conn, table)}")
+    elif table.schema is not None:
+        conn.exec_driver_sql(f"DROP INDEX {q(table.schema)}.{q(name)}")
+    else:
+        conn.exec_driver_sql(f"DROP INDEX {q(name)}")
+
+
+def _activity_timeline_index(conn: Connection, tables: Tables) -> None:
+    """5 → 6: activities get (customer, time) indexes for the customer's timeline.
+
+    ``ix_activities_customer`` and ``ix_activities_opportunity`` are dropped;
+    ``ensure_schema`` then creates ``ix_activities_customer_done`` and
+    ``ix_activities_customer_due`` (customer, done and due time; they serve every lookup by
+    customer too), ``ix_activities_opportunity_done`` and
+    ``ix_interactions_opportunity_time`` (the columnar reads of the deals activities and
+    interactions are about, ``read_columns``). Idempotent."""
+    for base, dropped in DROPPED_INDEXES[6].items():
+        for ix in sorted(dropped):
+            _drop_index(conn, tables[base], index_name(tables[base], ix))
+
+
 MIGRATIONS: dict[int, Migration] = {
     1: _longtext_on_mysql,
     2: _event_history,
     3: _funnel_versions,
     4: _service_cases,
+    5: _activity_timeline_index,
 }
 """``from_version → step``: each step moves a namespace from that version to the next.
 
@@ -264,5 +336,6 @@ LONGTEXT on MariaDB/MySQL; version 3 keeps every change of an opportunity as
 an event (recording times, field changes, see :func:`_event_history`);
 version 4 adds the funnel version of stage changes and the exact id
 collation on MariaDB/MySQL (:func:`_funnel_versions`); version 5 adds the
-service cases' table (:func:`_service_cases`).
+service cases' table (:func:`_service_cases`); version 6 the activities' (customer,
+time) indexes (:func:`_activity_timeline_index`).
 """

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import builtins
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
+import numpy as np
+import numpy.typing as npt
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
-from crmcore.errors import DuplicateError
+from crmcore.errors import ConcurrencyError, DuplicateError
 from crmcore.model import Activity, CostEntry, Interaction, SurveyResponse
 from crmcore.repositories._codec import (
     from_e6,
@@ -34,6 +37,14 @@ from crmcore.repositories._codec import (
     opt_micros,
     to_e6,
     to_micros,
+)
+from crmcore.repositories._record_columns import (
+    READABLE,
+    TEXT,
+    TIME,
+    RecordColumns,
+    recode,
+    text_codes,
 )
 from crmcore.repositories._records import ACTIVITIES, COSTS, INTERACTIONS, SURVEYS, R
 from crmcore.repositories._spec import Query, TableSpec
@@ -52,6 +63,7 @@ __all__ = [
 ]
 
 _CHUNK = 500  # ids per IN (...) list
+_NAT = np.iinfo(np.int64).min  # a NULL time travels as int64's minimum: NaT as datetime64
 
 
 def _opt_time(v: int | None) -> datetime | None:
@@ -171,6 +183,187 @@ class SqlRecordStore(Generic[R]):
                 return
             tail = rows[-1]._mapping
             last = [tail[n] for n in names]
+
+    def read_columns(self, query: Query, columns: Sequence[str]) -> RecordColumns:
+        """The selected rows' ``columns``, read from the raw DBAPI cursor into numpy.
+
+        When a text column of the read leads an index that holds every column the read
+        and its filters touch (``customer_id`` and ``occurred_at`` of interactions: their
+        customer/time index; ``rep_id``: the rep/time index; ``opportunity_id`` alone), that
+        column is not fetched row by row: a grouped count over the index gives its values,
+        and the other columns come in the index's order (the codes repeat each value its
+        count of times), so a read of customers and times fetches one integer per row.
+        Customer ids of ``customer_ids`` go in IN lists of 500.
+        """
+        wanted = query.values.get("customer_ids")
+        if wanted is not None:
+            query = Query(
+                {k: v for k, v in query.values.items() if k != "customer_ids"}, query.lo, query.hi
+            )
+        cond = where(self.spec, self.table, query)
+        if wanted is None:
+            groups: builtins.list[builtins.list[Any]] = [cond]
+        else:
+            ids = sorted(wanted)
+            col = self.table.c.customer_id
+            groups = [[*cond, col.in_(ids[i : i + _CHUNK])] for i in range(0, len(ids), _CHUNK)]
+            groups = groups or [[*cond, sa.false()]]
+        touched = (
+            set(columns)
+            | {self.spec.filter(f).column for f in query.values}
+            | (set(self.spec.time) if query.lo is not None or query.hi is not None else set())
+        )
+        if wanted is not None:
+            touched.add("customer_id")
+        lead = self._lead(columns, touched)
+        kinds = {c: READABLE[self.spec.table][c] for c in columns}
+        lead_labels: builtins.list[str | None] = []
+        with self._session.reading(f"reading {self._label} records as columns") as conn:
+            parts = [self._column_group(conn, g, columns, kinds, lead, lead_labels) for g in groups]
+        data: dict[str, npt.NDArray[Any]] = {}
+        labels: dict[str, tuple[str, ...]] = {}
+        for c in columns:
+            joined = [p[c] for p in parts]
+            if c == lead:
+                data[c], labels[c] = recode(np.concatenate(joined), lead_labels)
+            elif kinds[c] == TEXT:
+                data[c], labels[c] = text_codes(np.concatenate(joined).tolist())
+            elif kinds[c] == TIME:
+                data[c] = np.concatenate(joined).astype(np.int64).view("datetime64[us]")
+            else:
+                values = np.concatenate(joined)
+                data[c] = np.array(
+                    [np.nan if v is None else v for v in values.tolist()], dtype=np.float64
+                )
+        return RecordColumns(data, labels)
+
+    def _lead(self, columns: Sequence[str], touched: set[str]) -> str | None:
+        """The text column of ``columns`` that leads an index holding every column of
+        ``touched`` (the grouped read), else None."""
+        for ix in sorted(self.table.indexes, key=lambda i: str(i.name)):
+            names = [c.name for c in ix.columns]
+            head = names[0]
+            if (
+                head in columns
+                and READABLE[self.spec.table][head] == TEXT
+                and touched <= set(names)
+            ):
+                return head
+        return None
+
+    def _column_group(
+        self,
+        conn: Connection,
+        cond: builtins.list[Any],
+        columns: Sequence[str],
+        kinds: Mapping[str, str],
+        lead: str | None,
+        lead_labels: builtins.list[str | None],
+    ) -> dict[str, npt.NDArray[Any]]:
+        from crmcore.repositories.sql._transactions import _raw_read  # a cycle at import
+
+        c = self.table.c
+        out: dict[str, npt.NDArray[Any]] = {}
+        counts: builtins.list[int] = []
+        order: builtins.list[Any] = []
+        got: Sequence[Any] = ()
+        if lead is not None:
+            got = conn.execute(
+                sa.select(c[lead], sa.func.count()).where(*cond).group_by(c[lead]).order_by(c[lead])
+            ).all()
+            offset = len(lead_labels)
+            lead_labels.extend(r[0] for r in got)
+            counts = [int(r[1]) for r in got]
+            out[lead] = np.repeat(np.arange(offset, offset + len(got), dtype=np.int64), counts)
+            order = [c[lead]]
+        fetched = [n for n in columns if n != lead]
+        if not fetched:
+            return out
+        if (
+            lead is not None
+            and conn.dialect.name == "sqlite"
+            and len(fetched) == 1
+            and kinds[fetched[0]] == TIME
+            and self._second(lead) == fetched[0]
+        ):
+            times = self._concatenated_times(conn, cond, lead, fetched[0], got)
+            if times is not None:
+                out[fetched[0]] = times
+                return out
+        selected = [sa.func.coalesce(c[n], _NAT) if kinds[n] == TIME else c[n] for n in fetched]
+        dtype = np.dtype(
+            [(f"f{i}", "i8" if kinds[n] == TIME else "O") for i, n in enumerate(fetched)]
+        )
+        stmt = sa.select(*selected).where(*cond).order_by(*order)
+        rows = _raw_read(conn, stmt, lambda cur: np.fromiter(cur, dtype=dtype))
+        if lead is not None and len(rows) != sum(counts):
+            raise ConcurrencyError(
+                f"{self._label} records were added while they were read as columns: retry the read"
+            )
+        for i, n in enumerate(fetched):
+            out[n] = rows[f"f{i}"]
+        return out
+
+    def _second(self, lead: str) -> str | None:
+        """The second column of the index :meth:`_lead` chose for ``lead``."""
+        for ix in sorted(self.table.indexes, key=lambda i: str(i.name)):
+            names = [c.name for c in ix.columns]
+            if names[0] == lead and len(names) > 1:
+                return names[1]
+        return None
+
+    def _concatenated_times(
+        self, conn: Connection, cond: builtins.list[Any], lead: str, time: str, got: Sequence[Any]
+    ) -> npt.NDArray[np.int64] | None:
+        """SQLite: the time column of a grouped read as comma-joined integers, one string per
+        run of at most 4,000,000 rows (a range of the lead column's values), parsed by numpy:
+        one Python object per run instead of one per row (the bulk path of ``read_log``).
+
+        SQLite concatenates in the order its subquery delivers, which it does not promise:
+        each run is checked (its count, and the times ascending within each value of the
+        lead column, the order of the (lead, time) index) and None returned when that does
+        not hold, so the caller reads row by row instead."""
+        from crmcore.repositories.sql._transactions import _CONCAT_MAX, _ints, _one, _raw_read
+
+        c = self.table.c
+        runs: builtins.list[builtins.list[int]] = []  # indexes into got, <= _CONCAT_MAX rows each
+        size = 0
+        for i, r in enumerate(got):
+            n = int(r[1])
+            if (
+                runs
+                and size + n <= _CONCAT_MAX
+                and r[0] is not None
+                and got[runs[-1][0]][0] is not None
+            ):
+                runs[-1].append(i)
+                size += n
+            else:
+                runs.append([i])
+                size = n
+        parts: builtins.list[npt.NDArray[np.int64]] = []
+        for run in runs:
+            first, last = got[run[0]][0], got[run[-1]][0]
+            where_run = (
+                [c[lead].is_(None)] if first is None else [c[lead] >= first, c[lead] <= last]
+            )
+            inner = (
+                sa.select(sa.func.coalesce(c[time], _NAT).label("t"))
+                .where(*cond, *where_run)
+                .order_by(c[lead], c[time])
+                .subquery()
+            )
+            text = _raw_read(conn, sa.select(sa.func.group_concat(inner.c.t)), _one)[0]
+            counts = np.array([int(got[i][1]) for i in run], dtype=np.int64)
+            values = np.zeros(0, np.int64) if text is None else _ints(str(text))
+            if values is None or len(values) != int(counts.sum()):
+                return None
+            step = np.diff(values) < 0
+            step[np.cumsum(counts)[:-1] - 1] = False  # the next value of the lead may start earlier
+            if step.any():
+                return None
+            parts.append(values)
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
 class SqlInteractionStore(SqlRecordStore[Interaction]):

@@ -139,6 +139,7 @@ def _define(md: sa.MetaData, prefix: str) -> None:
         ix("interactions_time", "occurred_at"),
         ix("interactions_rep_time", "rep_id", "occurred_at"),
         ix("interactions_channel_time", "channel", "occurred_at"),
+        ix("interactions_opportunity_time", "opportunity_id", "occurred_at"),
     )
     table(
         "transactions",
@@ -261,8 +262,10 @@ def _define(md: sa.MetaData, prefix: str) -> None:
         ix("activities_rep_done", "rep_id", "done_at"),
         ix("activities_due", "due_at"),
         ix("activities_done", "done_at"),
-        ix("activities_customer", "customer_id"),
-        ix("activities_opportunity", "opportunity_id"),
+        # the customer's timeline: a (customer, time) range scan on either time column
+        ix("activities_customer_done", "customer_id", "done_at"),
+        ix("activities_customer_due", "customer_id", "due_at"),
+        ix("activities_opportunity_done", "opportunity_id", "done_at"),
     )
     table(
         "surveys",

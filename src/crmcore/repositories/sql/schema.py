@@ -27,7 +27,7 @@ stamp and columns) and refuses a foreign one naming it
 >>> sorted(crmcore_metadata(table_prefix="crm_", schema="app").tables)[:2]
 ['app.crm_activities', 'app.crm_costs']
 >>> SCHEMA_VERSION
-5
+6
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ from crmcore.errors import RepositoryError
 from crmcore.options import expect_instance
 from crmcore.repositories.sql._migrations import (
     ADDED_COLUMNS,
+    ADDED_INDEXES,
     ADDED_TABLES,
+    DROPPED_INDEXES,
     MIGRATIONS,
     Migration,
     columns_at,
@@ -85,7 +87,7 @@ __all__ = [
     "transactions",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """The schema version this release writes (see :data:`MIGRATIONS` for what each changed)."""
 
 DEFAULT = namespace()
@@ -216,7 +218,7 @@ def check_schema(conn: Connection, namespace: Namespace | None = None) -> int | 
     >>> import sqlalchemy as sa
     >>> conn = sa.create_engine("sqlite://").connect()
     >>> check_schema(conn), ensure_schema(conn), check_schema(conn)
-    (None, 5, 5)
+    (None, 6, 6)
     >>> _ = conn.exec_driver_sql("CREATE TABLE crm_customers (id INTEGER, email TEXT)")
     >>> check_schema(conn, namespace(table_prefix="crm_"))
     Traceback (most recent call last):
@@ -306,7 +308,7 @@ def ensure_schema(conn: Connection, namespace: Namespace | None = None) -> int:
     >>> import sqlalchemy as sa
     >>> with sa.create_engine("sqlite://").begin() as conn:
     ...     ensure_schema(conn), ensure_schema(conn, namespace(table_prefix="crm_"))
-    (5, 5)
+    (6, 6)
     """
     expect_instance(conn, Connection, name="conn", what="an SQLAlchemy Connection")
     ns = DEFAULT if namespace is None else expect_instance(namespace, Namespace, name="namespace")
@@ -349,7 +351,7 @@ def schema_plan(conn: Connection, namespace: Namespace | None = None) -> list[st
     >>> import sqlalchemy as sa
     >>> conn = sa.create_engine("sqlite://").connect()
     >>> schema_plan(conn)
-    ["create crmcore's 12 tables at schema version 5 (the default namespace)"]
+    ["create crmcore's 12 tables at schema version 6 (the default namespace)"]
     >>> _ = ensure_schema(conn)
     >>> _ = conn.exec_driver_sql("DROP INDEX ix_transactions_time")
     >>> schema_plan(conn)
@@ -381,5 +383,7 @@ def schema_plan(conn: Connection, namespace: Namespace | None = None) -> list[st
     return steps
 
 
-assert set(ADDED_COLUMNS) | set(ADDED_TABLES) <= set(range(2, SCHEMA_VERSION + 1))
+assert set(ADDED_COLUMNS) | set(ADDED_TABLES) | set(ADDED_INDEXES) | set(DROPPED_INDEXES) <= set(
+    range(2, SCHEMA_VERSION + 1)
+)
 assert set(MIGRATIONS) == set(range(1, SCHEMA_VERSION))
