@@ -192,7 +192,8 @@ class SqlRecordStore(Generic[R]):
         customer/time index; ``rep_id``: the rep/time index; ``opportunity_id`` alone), that
         column is not fetched row by row: a grouped count over the index gives its values,
         and the other columns come in the index's order (the codes repeat each value its
-        count of times), so a read of customers and times fetches one integer per row.
+        count of times); on SQLite a read of that column and the index's time column is one
+        grouped scan (:meth:`_grouped_times`).
         Customer ids of ``customer_ids`` go in IN lists of 500.
         """
         wanted = query.values.get("customer_ids")
@@ -266,8 +267,17 @@ class SqlRecordStore(Generic[R]):
         out: dict[str, npt.NDArray[Any]] = {}
         counts: builtins.list[int] = []
         order: builtins.list[Any] = []
-        got: Sequence[Any] = ()
         if lead is not None:
+            fetched = [n for n in columns if n != lead]
+            if (
+                conn.dialect.name == "sqlite"
+                and len(fetched) == 1
+                and kinds[fetched[0]] == TIME
+                and self._second(lead) == fetched[0]
+            ):
+                done = self._grouped_times(conn, cond, lead, fetched[0], lead_labels)
+                if done is not None:
+                    return done
             got = conn.execute(
                 sa.select(c[lead], sa.func.count()).where(*cond).group_by(c[lead]).order_by(c[lead])
             ).all()
@@ -279,17 +289,6 @@ class SqlRecordStore(Generic[R]):
         fetched = [n for n in columns if n != lead]
         if not fetched:
             return out
-        if (
-            lead is not None
-            and conn.dialect.name == "sqlite"
-            and len(fetched) == 1
-            and kinds[fetched[0]] == TIME
-            and self._second(lead) == fetched[0]
-        ):
-            times = self._concatenated_times(conn, cond, lead, fetched[0], got)
-            if times is not None:
-                out[fetched[0]] = times
-                return out
         selected = [sa.func.coalesce(c[n], _NAT) if kinds[n] == TIME else c[n] for n in fetched]
         dtype = np.dtype(
             [(f"f{i}", "i8" if kinds[n] == TIME else "O") for i, n in enumerate(fetched)]
@@ -312,58 +311,40 @@ class SqlRecordStore(Generic[R]):
                 return names[1]
         return None
 
-    def _concatenated_times(
-        self, conn: Connection, cond: builtins.list[Any], lead: str, time: str, got: Sequence[Any]
-    ) -> npt.NDArray[np.int64] | None:
-        """SQLite: the time column of a grouped read as comma-joined integers, one string per
-        run of at most 4,000,000 rows (a range of the lead column's values), parsed by numpy:
-        one Python object per run instead of one per row (the bulk path of ``read_log``).
-
-        SQLite concatenates in the order its subquery delivers, which it does not promise:
-        each run is checked (its count, and the times ascending within each value of the
-        lead column, the order of the (lead, time) index) and None returned when that does
-        not hold, so the caller reads row by row instead."""
-        from crmcore.repositories.sql._transactions import _CONCAT_MAX, _ints, _one, _raw_read
+    def _grouped_times(
+        self,
+        conn: Connection,
+        cond: builtins.list[Any],
+        lead: str,
+        time: str,
+        lead_labels: builtins.list[str | None],
+    ) -> dict[str, npt.NDArray[Any]] | None:
+        """SQLite: the lead column and a time column in ONE scan of their (lead, time) index:
+        per value of the lead, its count and its times as comma-joined integers
+        (``group_concat``), parsed by numpy at once; one Python object per value of the lead
+        instead of one per row. Each value's string holds exactly its own rows, so no order
+        is assumed; a malformed or miscounted result returns None (the caller reads the
+        rows instead)."""
+        from crmcore.repositories.sql._transactions import _ints
 
         c = self.table.c
-        runs: builtins.list[builtins.list[int]] = []  # indexes into got, <= _CONCAT_MAX rows each
-        size = 0
-        for i, r in enumerate(got):
-            n = int(r[1])
-            if (
-                runs
-                and size + n <= _CONCAT_MAX
-                and r[0] is not None
-                and got[runs[-1][0]][0] is not None
-            ):
-                runs[-1].append(i)
-                size += n
-            else:
-                runs.append([i])
-                size = n
-        parts: builtins.list[npt.NDArray[np.int64]] = []
-        for run in runs:
-            first, last = got[run[0]][0], got[run[-1]][0]
-            where_run = (
-                [c[lead].is_(None)] if first is None else [c[lead] >= first, c[lead] <= last]
+        stmt = (
+            sa.select(
+                c[lead], sa.func.count(), sa.func.group_concat(sa.func.coalesce(c[time], _NAT))
             )
-            inner = (
-                sa.select(sa.func.coalesce(c[time], _NAT).label("t"))
-                .where(*cond, *where_run)
-                .order_by(c[lead], c[time])
-                .subquery()
-            )
-            text = _raw_read(conn, sa.select(sa.func.group_concat(inner.c.t)), _one)[0]
-            counts = np.array([int(got[i][1]) for i in run], dtype=np.int64)
-            values = np.zeros(0, np.int64) if text is None else _ints(str(text))
-            if values is None or len(values) != int(counts.sum()):
-                return None
-            step = np.diff(values) < 0
-            step[np.cumsum(counts)[:-1] - 1] = False  # the next value of the lead may start earlier
-            if step.any():
-                return None
-            parts.append(values)
-        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+            .where(*cond)
+            .group_by(c[lead])
+            .order_by(c[lead])
+        )
+        got = conn.execute(stmt).all()
+        counts = np.array([int(r[1]) for r in got], dtype=np.int64)
+        values = _ints(",".join(str(r[2]) for r in got)) if got else np.zeros(0, np.int64)
+        if values is None or len(values) != int(counts.sum()):
+            return None
+        offset = len(lead_labels)
+        lead_labels.extend(r[0] for r in got)
+        codes = np.repeat(np.arange(offset, offset + len(got), dtype=np.int64), counts)
+        return {lead: codes, time: values}
 
 
 class SqlInteractionStore(SqlRecordStore[Interaction]):
