@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from crmcore.errors import ValidationError
 from crmcore.model import Consent, ContactPoint, Customer, Money, Transaction
-from crmcore.pipeline import Funnel, advance, create_opportunity, save_funnel
+from crmcore.pipeline import TOP_IN_BEST, Funnel, advance, create_opportunity, save_funnel
 from crmcore.relationship import (
     Anniversary,
     Birthday,
@@ -227,6 +227,43 @@ def test_win_follow_up_and_renewal(make_uow: Callable[[], Any]) -> None:
     assert "not an ISO date" in df["reason"][3]
     assert all(a.opportunity_id in ("o-1", "o-2") for a in plan.activities)
     assert run(uow, rules, as_of="2026-03-01", days=7).planned == 0
+
+
+def _close(uow: Any, oid: str, customer: str, f: Funnel, won_at: datetime, save: bool) -> None:
+    """A deal of ``customer`` on funnel ``f`` moved stage by stage to its won stage."""
+    won = next(s.name for s in f.stages if s.kind.value == "won")
+    with uow:
+        if save:
+            save_funnel(uow, f)
+        create_opportunity(
+            uow, f, id=oid, customer_id=customer, owner_id="bob", at=won_at - timedelta(days=10)
+        )
+        path = [*[s.name for s in f.stages if s.kind.value == "open"][1:], won]
+        for v, stage in enumerate(path):
+            advance(uow, oid, stage, expected_version=v, funnel=f, by="bob", at=won_at)
+        uow.commit()
+
+
+def test_win_follow_up_uses_each_deals_funnel(make_uow: Callable[[], Any]) -> None:
+    """By default a deal is won in its own funnel's won stage: a preset's (TOP_IN_BEST: "WIN",
+    not stored), a stored custom funnel's ("closed_won"); explicit won_stages are used as
+    given for every funnel."""
+    uow = make_uow()
+    add(uow, person("c-1", owner_id="ann"), person("c-2", owner_id="ann"))
+    _close(uow, "o-tib", "c-1", TOP_IN_BEST, t(2026, 2, 25), save=False)
+    custom = Funnel.linear("custom", {"open": 0.5}, won="closed_won")
+    _close(uow, "o-cw", "c-2", custom, t(2026, 2, 26), save=True)
+    default = ReminderRules(name="s", rules=[WinFollowUp(name="f", after_days=5)])
+    plan = run(uow, default, as_of="2026-03-01", days=7, write=False)
+    assert sorted(plan.occasions.tolist()) == ["o-cw", "o-tib"]
+    assert set(plan.statuses.tolist()) == {"planned"}
+    explicit = ReminderRules(name="s", rules=[WinFollowUp(name="f", won_stages=["won"])])
+    assert len(run(uow, explicit, as_of="2026-03-01", days=7, write=False)) == 0
+    only = ReminderRules(name="s", rules=[WinFollowUp(name="f", after_days=5, won_stages=["WIN"])])
+    assert run(uow, only, as_of="2026-03-01", days=7, write=False).occasions.tolist() == ["o-tib"]
+    data = reminder_rules_to_dict(default)
+    assert data["rules"][0]["won_stages"] is None
+    assert reminder_rules_from_dict(json.loads(json.dumps(data))) == default
 
 
 def _purchases(uow: Any, cid: str, days: list[int], amount: str = "10") -> None:

@@ -34,6 +34,7 @@ from crmcore.relationship._reminder_rules import (
     Renewal,
     WinFollowUp,
 )
+from crmcore.relationship._won import as_won_stages, won_deals
 from crmcore.repositories._customers import CustomerColumns, customer_columns
 from crmcore.repositories.protocols import CustomerColumnReader, ServiceCaseUnitOfWork
 from crmcore.timestamps import as_date
@@ -289,6 +290,7 @@ def _case_follow_ups(
 
 def _deals(
     rule: Renewal | WinFollowUp,
+    uow: Any,
     cs: _Customers,
     opportunities: list[Any],
     lo: int,
@@ -298,11 +300,15 @@ def _deals(
 ) -> _Found:
     rows, dues, occs, why, opps, reps = [], [], [], [], [], []
     epoch_ord = _EPOCH.toordinal()
+    is_won = (
+        won_deals(uow, as_won_stages(rule.won_stages)) if isinstance(rule, WinFollowUp) else None
+    )
     for o in opportunities:
         row = cs.index.get(o.customer_id, -1)
-        if isinstance(rule, WinFollowUp):
-            if o.closed_at is None or o.stage not in rule.won_stages:
+        if is_won is not None:
+            if not is_won(o):
                 continue
+            assert o.closed_at is not None
             won = o.closed_at.toordinal() - epoch_ord
             due = won + rule.after_days
             occasion = o.id
@@ -457,6 +463,7 @@ def _low_p_alive(
 
 def _occasions(
     rule: ReminderRule,
+    uow: Any,
     cs: _Customers,
     purchases: _Purchases | None,
     deals: list[Any],
@@ -473,7 +480,7 @@ def _occasions(
     if isinstance(rule, Anniversary):
         return _anniversaries(rule, cs, lo, hi, set_name)
     if isinstance(rule, Renewal | WinFollowUp):
-        return _deals(rule, cs, deals, lo, hi, set_name, skipped)
+        return _deals(rule, uow, cs, deals, lo, hi, set_name, skipped)
     if isinstance(rule, CaseFollowUp):
         return _case_follow_ups(rule, cs, cases, lo, hi, set_name, skipped)
     if purchases is None:

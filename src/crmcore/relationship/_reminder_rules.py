@@ -184,22 +184,39 @@ class Renewal:
             )
 
 
+def _opt_stages(value: object) -> tuple[str, ...] | None:
+    return None if value is None else as_tuple(value)
+
+
+def _opt_name_items(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        name_items(inst, attribute, value)
+
+
 @attrs.frozen
 class WinFollowUp:
-    """A follow-up ``after_days`` days after a deal was won (its ``closed_at``, in a stage
-    named in ``won_stages``). The activity is about the deal and goes to the deal's owner.
+    """A follow-up ``after_days`` days after a deal was won: closed (its ``closed_at``) in a
+    won stage. The activity is about the deal and goes to the deal's owner.
 
-    >>> WinFollowUp(name="thank-you", after_days=3).won_stages
-    ('won',)
+    ``won_stages`` None (the default, JSON null) takes each deal's own won stages: the
+    stages of kind ``WON`` of the funnel stored under the deal's funnel name (any stored
+    version), else of crmcore's preset of that name (``"WIN"`` on ``top-in-best``), else
+    ``"won"`` (:func:`crmcore.relationship._won.won_deals`, the rule CRM health uses too);
+    a non-empty list of stage names is used as given for every funnel.
+
+    >>> WinFollowUp(name="thank-you", after_days=3).won_stages is None
+    True
+    >>> WinFollowUp(name="thank-you", won_stages=["WIN", "won"]).won_stages
+    ('WIN', 'won')
     >>> WinFollowUp(name="f", won_stages=[]).won_stages
     Traceback (most recent call last):
-    crmcore.errors.ValidationError: 'won_stages' must name at least one stage: ()
+    crmcore.errors.ValidationError: 'won_stages' must be None (each deal's funnel's won stages) or name at least one stage: ()
     """
 
     name: str = _NAME
     after_days: int = attrs.field(default=7, validator=_count(0, 3660))
-    won_stages: tuple[str, ...] = attrs.field(
-        default=("won",), converter=as_tuple, validator=name_items
+    won_stages: tuple[str, ...] | None = attrs.field(
+        default=None, converter=_opt_stages, validator=_opt_name_items
     )
     channels: tuple[Channel, ...] = _CHANNELS
     kind: ActivityKind | None = _KIND
@@ -208,8 +225,11 @@ class WinFollowUp:
     hour: int = _HOUR
 
     def __attrs_post_init__(self) -> None:
-        if not self.won_stages:
-            raise ValidationError(f"'won_stages' must name at least one stage: {self.won_stages}")
+        if self.won_stages is not None and not self.won_stages:
+            raise ValidationError(
+                "'won_stages' must be None (each deal's funnel's won stages) or name at least "
+                f"one stage: {self.won_stages}"
+            )
 
 
 def _opt_satisfaction(value: object) -> int | None:

@@ -416,7 +416,7 @@ def plan_reminders(
     checked = []
     for rule in rules.rules:
         found = _occasions(
-            rule, cs, purchases, deals, cases, lo, hi, rules.name, model, vals, skipped_early
+            rule, uow, cs, purchases, deals, cases, lo, hi, rules.name, model, vals, skipped_early
         )
         checked.append((rule, found, *_check(rule, rules.name, cs, found)))
     if learned is not None:  # every rule's customers at once
