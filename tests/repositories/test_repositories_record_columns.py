@@ -190,7 +190,7 @@ BAD: list[tuple[Any, dict[str, Any], type[Exception], str]] = [
 ]
 
 
-@pytest.mark.parametrize("columns,kwargs,error,text", BAD, ids=[str(b[:2]) for b in BAD])
+@pytest.mark.parametrize(("columns", "kwargs", "error", "text"), BAD, ids=[str(b[:2]) for b in BAD])
 def test_bad_arguments_raise_the_same_error_everywhere(
     sql_uow: SqlUnitOfWork, columns: Any, kwargs: dict[str, Any], error: type[Exception], text: str
 ) -> None:

@@ -274,11 +274,11 @@ def _touches(
     parts: list[tuple[Any, ...]] = []  # (customer rows, their times, rep codes, their times)
     linked: set[str] = set()
     hi = _us(end)
-    for repo, time in ((uow.interactions, "occurred_at"), (uow.activities, "done_at")):
+    for repo, at in ((uow.interactions, "occurred_at"), (uow.activities, "done_at")):
         if isinstance(repo, ColumnarRecordReader):
-            parts.append(_touch_columns(repo, time, hi, index, reps, linked))
+            parts.append(_touch_columns(repo, at, hi, index, reps, linked))
         else:
-            parts.append(_touch_records(repo, time, end, index, reps, linked))
+            parts.append(_touch_records(repo, at, end, index, reps, linked))
     cat = [np.concatenate([p[i] for p in parts]) for i in range(4)]
     cols = {"touch_customer": cat[0], "touch_time": cat[1], "touch_rep": cat[2]}
     return {**cols, "rep_touch_time": cat[3]}, linked
