@@ -300,6 +300,43 @@ def test_dormant_against_the_customers_own_gaps(make_uow: Callable[[], Any]) -> 
     assert plan.occasions.tolist() == ["2025-04-11"]
 
 
+def test_purchases_are_read_strictly_before_as_of(make_uow: Callable[[], Any]) -> None:
+    """A purchase later on the as_of day (15:00 after an 08:00 as_of) is not known yet: the
+    dormant and P(alive) rules plan exactly what they plan without it."""
+    rules = ReminderRules(
+        name="r",
+        rules=[
+            DormantCustomer(name="quiet", factor=1.5, quantile=0.9),
+            LowPAlive(name="slipping", below=0.5, min_value=100),
+        ],
+    )
+    model = BGNBDModel(BGNBDParams(0.243, 4.414, 0.793, 2.426), time_unit="D")
+    plans = []
+    for late in (False, True):
+        uow = make_uow() if late else MemoryUnitOfWork()
+        add(uow, person("c", owner_id="ann"))
+        _purchases(uow, "c", [0, 5, 9, 14, 20], amount="500")  # last day 20 = 2025-01-21
+        if late:
+            with uow:
+                uow.transactions.add(
+                    Transaction(
+                        id="late",
+                        customer_id="c",
+                        occurred_at=t(2026, 3, 12, 15),
+                        amount=Money("500", "EUR"),
+                        kind="purchase",
+                    )
+                )
+                uow.commit()
+        plans.append(
+            run(uow, rules, as_of="2026-03-12T08:00Z", model=model, write=False).to_pandas()
+        )
+    without, with_late = plans
+    assert sorted(without["rule"]) == ["quiet", "slipping"]
+    assert set(without["occasion"]) == {"2025-01-21"}
+    assert with_late.equals(without)
+
+
 def test_low_p_alive_for_valuable_customers(make_uow: Callable[[], Any]) -> None:
     uow = make_uow()
     add(uow, person("rich", owner_id="ann"), person("poor", owner_id="ann"))

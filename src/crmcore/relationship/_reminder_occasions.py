@@ -305,10 +305,9 @@ def _deals(
     )
     for o in opportunities:
         row = cs.index.get(o.customer_id, -1)
-        if is_won is not None:
-            if not is_won(o):
+        if isinstance(rule, WinFollowUp):
+            if is_won is None or not is_won(o) or o.closed_at is None:
                 continue
-            assert o.closed_at is not None
             won = o.closed_at.toordinal() - epoch_ord
             due = won + rule.after_days
             occasion = o.id
@@ -364,11 +363,11 @@ class _Purchases:
     log: Any
 
 
-def _purchases(uow: Any, cs: _Customers, as_of_day: int) -> _Purchases:
-    log = uow.transactions.read_log(kinds=[TransactionKind.PURCHASE])
-    end = np.datetime64(as_of_day + 1, "D").astype("datetime64[us]")
-    if len(log) and log.time.max() >= end:
-        log = log.take(np.flatnonzero(log.time < end))
+def _purchases(uow: Any, cs: _Customers, as_of: datetime) -> _Purchases:
+    """The purchases strictly before ``as_of`` (the half-open ``[start, end)`` of every
+    period, as :func:`~crmcore.relationship.value_state` reads them): a purchase later on
+    the as_of day is not known yet."""
+    log = uow.transactions.read_log(kinds=[TransactionKind.PURCHASE], end=as_of)
     n = len(log.customer_ids)
     day = log.time.astype("datetime64[D]").astype(np.int64)
     cust = log.customer.astype(np.int64)

@@ -400,7 +400,7 @@ def plan_reminders(
     cs = _read_customers(uow)
     kinds = {type(r) for r in rules.rules}
     purchases = (
-        _purchases(uow, cs, lo) if kinds & {DormantCustomer, LowPAlive} and len(cs.ids) else None
+        _purchases(uow, cs, at) if kinds & {DormantCustomer, LowPAlive} and len(cs.ids) else None
     )
     deals = uow.opportunities.list() if kinds & {Renewal, WinFollowUp} else []
     cases = _read_cases(uow, rules, hi) if CaseFollowUp in kinds else []
