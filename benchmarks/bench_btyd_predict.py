@@ -25,7 +25,8 @@ is shared: the best of each is kept). Three floors are printed: the issue's, np.
 over an array of as many values as customers (what the target is judged against); the same
 in place (np.log(a, out=b); np.exp(b, out=b): no new memory); and numpy's log + exp per
 element on a 16,384-row array in cache, times the customers (a stricter reference that
-counts no memory traffic at all). The floors are timed in short bursts, which other work on a
+counts no memory traffic at all). As a check of "divided over the threads" on a shared
+machine, the in-place floor is also timed cut into one part per thread. The floors are timed in short bursts, which other work on a
 busy machine rarely interrupts, while a call on a million customers takes several
 milliseconds; so the table also gives the call's CPU time on one thread and the sum of the
 call's blocks (check and kernel, as the call runs them) on one thread, each block timed alone
