@@ -11,12 +11,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crmcore.errors import ValidationError
+from crmcore.errors import ConcurrencyError, ValidationError
 from crmcore.model import Consent, ContactPoint, Customer, Money, Transaction
 from crmcore.pipeline import TOP_IN_BEST, Funnel, advance, create_opportunity, save_funnel
 from crmcore.relationship import (
@@ -105,6 +106,13 @@ def test_a_done_or_cancelled_reminder_is_not_planned_again(make_uow: Callable[[]
         uow.commit()
     again = run(uow, BDAY, as_of="2026-03-11")
     assert (again.planned, again.existing) == (0, 1)
+    # rescheduled far outside the window and done later: still the same reminder
+    with uow:
+        later = attrs.evolve(a, due_at=t(2027, 6, 1)).mark_done(t(2027, 6, 2), outcome="late")
+        uow.activities.update(later)
+        uow.commit()
+    third = run(uow, BDAY, as_of="2026-03-11")
+    assert (third.planned, third.existing) == (0, 1)
 
 
 def test_no_consent_no_activity_and_the_reason(make_uow: Callable[[], Any]) -> None:
@@ -264,6 +272,25 @@ def test_win_follow_up_uses_each_deals_funnel(make_uow: Callable[[], Any]) -> No
     data = reminder_rules_to_dict(default)
     assert data["rules"][0]["won_stages"] is None
     assert reminder_rules_from_dict(json.loads(json.dumps(data))) == default
+
+
+def test_concurrent_runs_on_sqlite_double_nothing(tmp_path: Path) -> None:
+    """Two runs at once on one SQLite file: the second meets the first's write (a
+    ConcurrencyError, nothing of its own written); retried after the first committed, it
+    finds every activity stored (one batch read of the customers' activity ids)."""
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    first, second = SqlUnitOfWork.from_url(url), SqlUnitOfWork.from_url(url)
+    add(first, *(person(f"c-{i}", owner_id="ann", birthday=date(1980, 3, 14)) for i in range(5)))
+    rules = ReminderRules(name="r", rules=[Birthday(name="b", days_ahead=2)])
+    with first:
+        assert plan_reminders(first, rules, as_of="2026-03-12").planned == 5
+        with second, pytest.raises(ConcurrencyError):
+            plan_reminders(second, rules, as_of="2026-03-12")
+        first.commit()
+    again = run(second, rules, as_of="2026-03-12")
+    assert (again.planned, again.existing) == (0, 5)
+    with second:
+        assert len(second.activities.list()) == 5
 
 
 def _purchases(uow: Any, cid: str, days: list[int], amount: str = "10") -> None:

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -90,7 +90,7 @@ from crmcore.relationship._reminder_rules import (
     WinFollowUp,
 )
 from crmcore.relationship._value_state import ChannelPreference
-from crmcore.repositories.protocols import expect_unit_of_work
+from crmcore.repositories.protocols import ColumnarRecordReader, expect_unit_of_work
 from crmcore.timestamps import as_datetime
 
 __all__ = ["REMINDER_STATUSES", "ReminderPlan", "plan_reminders", "reminder_activity_id"]
@@ -421,8 +421,9 @@ def plan_reminders(
         checked.append((rule, found, *_check(rule, rules.name, cs, found)))
     if learned is not None:  # every rule's customers at once
         learned.learn(cid for *_, reach in checked for _, _, _, cid in reach)
+    stored = _stored(uow, checked)
     for rule, found, heads, reach in checked:
-        _choose(rule, cs, found, heads, reach, prefs, learned, uow, new)
+        _choose(rule, cs, found, heads, reach, prefs, learned, stored, new)
         rows_out.extend(heads)
     for rule, cid, occasion, reason, day in skipped_early:
         aid = reminder_activity_id(rules.name, rule.name, cid, occasion)
@@ -478,6 +479,32 @@ def _check(
     return heads, reach
 
 
+def _stored(uow: Any, checked: list[Any]) -> Callable[[str], bool]:
+    """Whether the activity of a reminder is stored: the ids of the activities of every
+    customer a reminder may be planned for, read as one column
+    (``activities.read_columns(["id"], customer_ids=...)``, a
+    :class:`~crmcore.repositories.ColumnarRecordReader`: IN lists of the customers, not a
+    statement per reminder), else ``activities.get`` per reminder. A reminder's activity is
+    about its customer (its id hashes the customer id), so it is among them."""
+    repo = uow.activities
+    customers = {cid for *_, reach in checked for _, _, _, cid in reach}
+    if not isinstance(repo, ColumnarRecordReader) or not customers:
+        get = repo.get
+
+        def found(activity_id: str) -> bool:
+            try:
+                get(activity_id)
+            except NotFoundError:
+                return False
+            return True
+
+        return found
+    cols = repo.read_columns(["id"], customer_ids=sorted(customers))
+    labels = cols.labels["id"]
+    ids = {labels[c] for c in np.unique(cols.codes("id")).tolist() if c >= 0}
+    return ids.__contains__
+
+
 def _choose(
     rule: ReminderRule,
     cs: _Customers,
@@ -486,12 +513,12 @@ def _choose(
     reach: list[tuple[int, int, str, str]],
     prefs: dict[str, Channel],
     learned: _Learned | None,
-    uow: Any,
+    stored: Callable[[str], bool],
     new: list[Activity],
 ) -> None:
     """The channel of each occasion :func:`_check` left (skipped without one), then whether
-    its activity exists; completes ``heads`` and adds the new activities to ``new``."""
-    get = uow.activities.get
+    its activity exists (``stored``); completes ``heads`` and adds the new activities to
+    ``new``."""
     rows, reps, owner = found.rows, found.reps, cs.owner
     for h, j, rep, cid in reach:
         base = heads[h]
@@ -505,11 +532,7 @@ def _choose(
         owner_note = "" if rep == (reps[j] or owner[row]) else f"; team queue {rep}"
         reason = f"{found.because[j]}; by {ch.value}: {how}{owner_note}"
         aid = base[0]
-        try:
-            get(aid)
-        except NotFoundError:
-            pass
-        else:
+        if stored(aid):
             heads[h] = (*base, rep, ch.value, kind.value, "exists", reason)
             continue
         new.append(
