@@ -432,7 +432,7 @@ class ScoreBacktest(Tabular):
         out.append(f"{'bin':<8}" + "".join(f"{m:>18}" for m in self.methods))
 
         def two(x: float) -> str:
-            return "  - " if np.isnan(x) else (f"{x:.2f}"[1:] if x < 1 else "1.0")
+            return "  -" if np.isnan(x) else (f"{x:.2f}"[1:] if x < 1 else "1.0")
 
         e = self.bin_edges
         for b in range(len(e) - 1):
@@ -441,7 +441,7 @@ class ScoreBacktest(Tabular):
                 f"{two(self.bin_observed[i, b])}"
                 for i in range(len(self.methods))
             )
-            out.append(f"{e[b]:.1f}-{e[b + 1]:.1f}" + cells)
+            out.append((f"{e[b]:.1f}-{e[b + 1]:.1f}" + cells).rstrip())
         return out
 
     def _columns(self) -> Columns:

@@ -113,12 +113,15 @@ class FunnelVersions:
         >>> from crmcore.pipeline.presets import B2B
         >>> FunnelVersions((B2B,)).get(2)
         Traceback (most recent call last):
-        crmcore.errors.ValidationError: funnel 'b2b' has versions 1 to 1: 2
+        crmcore.errors.ValidationError: 'version' must be a stored version of funnel 'b2b' (1 to 1): 2; store a new version with save_funnel(uow, funnel, expected_version=1)
         """
         v = as_count(version, name="version", low=1)
         if v > len(self.versions):
+            n = len(self.versions)
             raise ValidationError(
-                f"funnel {self.latest.name!r} has versions 1 to {len(self.versions)}: {version!r}"
+                f"'version' must be a stored version of funnel {self.latest.name!r} (1 to {n}): "
+                f"{version!r}; store a new version with save_funnel(uow, funnel, "
+                f"expected_version={n})"
             )
         return self.versions[v - 1]
 
