@@ -126,3 +126,24 @@ def test_a_blank_outcome_is_sent_not_answered(outcome: str | None) -> None:
 def test_an_answer_is_still_an_answer() -> None:
     p = ChannelPreference.from_interactions([_sent("Replied: will call back.")])
     assert (p.answered.tolist(), p.preferred) == ([1], "email")
+
+
+def test_the_long_term_report_counts_service_cases_like_the_timeline() -> None:
+    from crmcore.relationship import TIMELINE_KINDS, iter_timeline, long_term_report
+
+    uow = _store()
+    with uow:
+        r = long_term_report(uow, as_of=AS_OF, customer_ids=["c-1"], years=3)
+        events = [
+            e
+            for e in iter_timeline(uow, "c-1", start=t(2022, 1, 1), end=AS_OF)
+            if e.kind != "alert"
+        ]
+    got = {(int(y), k): int(n) for y, k, n in zip(r.touches.year, r.touches.kind, r.touches.count)}
+    want: dict[tuple[int, str], int] = {}
+    for e in events:
+        want[(e.at.year, e.kind)] = want.get((e.at.year, e.kind), 0) + 1
+    assert got == want and want[(2024, "service_case")] == 3
+    assert "service_case" in TIMELINE_KINDS
+    # the latest touch of the window is the service case opened on 1 December 2024
+    assert str(r.indices.last_touch[0].astype("datetime64[D]")) == "2024-12-01"

@@ -3,13 +3,14 @@
 For one customer, a list of customers or a segment (``Customer.segment``), as of a date:
 
 * **touches per year** (:class:`YearlyTouches`): the timeline events (interactions,
-  activities, transactions, surveys, opportunity changes) of the last ``years`` calendar
+  activities, transactions, surveys, opportunity changes, service cases; every kind of
+  :data:`~crmcore.relationship.TIMELINE_KINDS` but the alerts) of the last ``years`` calendar
   years up to ``as_of``, counted by year, kind and channel ("show the meetings and calls
   of three years ago" is the rows of that year with kind ``interaction`` or
   ``activity`` and channel ``meeting`` or ``phone``); read by the timeline's range reads;
 * **tenure** (from ``acquired_at``, else from the customer's first record) and the
-  **last touch** (the latest interaction or done activity of the window; NaT when the
-  customer had none in the window);
+  **last touch** (the latest interaction, done activity or service case of the window;
+  NaT when the customer had none in the window);
 * the **four long-term indices** side by side (:class:`LongTermIndices`): the CAC of the
   customer's acquisition channel (its row of a given
   :class:`~crmcore.valuation.CACReport`, :func:`~crmcore.valuation.acquisition_cost`), the
@@ -56,7 +57,7 @@ from crmcore.errors import ValidationError
 from crmcore.model import ActivityStatus, Customer
 from crmcore.model._fields import instance, tuple_of, utc
 from crmcore.options import as_count, as_id, as_number, expect_instance
-from crmcore.relationship._timeline import customer_timeline, iter_timeline
+from crmcore.relationship._timeline import TIMELINE_KINDS, customer_timeline, iter_timeline
 from crmcore.relationship._value_state import check_models, model_values
 from crmcore.relationship._view_fields import instants_or_nat, objects, optional_labels
 from crmcore.repositories.protocols import UnitOfWork, expect_unit_of_work
@@ -65,7 +66,8 @@ from crmcore.valuation import CACReport, GammaGammaModel, NPSResult, PurchaseMod
 
 __all__ = ["LongTermIndices", "LongTermReport", "YearlyTouches", "long_term_report"]
 
-_TOUCH_KINDS = ("interaction", "activity", "transaction", "survey", "stage_change", "field_change")
+_TOUCH_KINDS = tuple(k for k in TIMELINE_KINDS if k != "alert")
+"""Every kind of the timeline but the alerts (raised by rules, not a contact)."""
 
 
 def _instants(values: Iterable[datetime | None]) -> npt.NDArray[np.datetime64]:
@@ -322,7 +324,7 @@ def long_term_report(
         if window_start < at:
             for e in iter_timeline(uow, c.id, start=window_start, end=at, kinds=_TOUCH_KINDS):
                 counts[(e.at.year, e.kind, e.channel)] += 1
-                touched = e.kind == "interaction" or (
+                touched = e.kind in ("interaction", "service_case") or (
                     e.kind == "activity" and e.record.status is ActivityStatus.DONE
                 )
                 if touched:
