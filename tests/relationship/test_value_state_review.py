@@ -139,7 +139,8 @@ def test_the_long_term_report_counts_service_cases_like_the_timeline() -> None:
             for e in iter_timeline(uow, "c-1", start=t(2022, 1, 1), end=AS_OF)
             if e.kind != "alert"
         ]
-    got = {(int(y), k): int(n) for y, k, n in zip(r.touches.year, r.touches.kind, r.touches.count)}
+    rows = zip(r.touches.year, r.touches.kind, r.touches.count, strict=True)
+    got = {(int(y), k): int(n) for y, k, n in rows}
     want: dict[tuple[int, str], int] = {}
     for e in events:
         want[(e.at.year, e.kind)] = want.get((e.at.year, e.kind), 0) + 1
