@@ -148,3 +148,46 @@ def test_the_long_term_report_counts_service_cases_like_the_timeline() -> None:
     assert "service_case" in TIMELINE_KINDS
     # the latest touch of the window is the service case opened on 1 December 2024
     assert str(r.indices.last_touch[0].astype("datetime64[D]")) == "2024-12-01"
+
+
+def _won_deal(uow: MemoryUnitOfWork, oid: str, funnel: object, amount: str) -> None:
+    from datetime import timedelta
+
+    from crmcore.pipeline import Funnel, advance, create_opportunity
+
+    assert isinstance(funnel, Funnel)
+    won = next(s.name for s in funnel.stages if s.kind.value == "won")
+    at = t(2024, 6, 1)
+    with uow:
+        create_opportunity(
+            uow,
+            funnel,
+            id=oid,
+            customer_id="c-1",
+            owner_id="rep-1",
+            at=at - timedelta(days=10),
+            amount=Money(Decimal(amount), "USD"),
+        )
+        path = [*[s.name for s in funnel.stages if s.kind.value == "open"][1:], won]
+        for v, stage in enumerate(path):
+            advance(uow, oid, stage, expected_version=v, funnel=funnel, by="rep-1", at=at)
+        uow.commit()
+
+
+def test_crm_health_counts_a_win_in_the_deals_own_funnel() -> None:
+    from crmcore.pipeline import TOP_IN_BEST, Funnel, save_funnel
+    from crmcore.relationship import crm_health
+
+    uow = _store()
+    custom = Funnel.linear("custom", {"open": 0.5}, won="closed_won")
+    with uow:
+        save_funnel(uow, custom)
+        uow.commit()
+    _won_deal(uow, "o-tib", TOP_IN_BEST, "300")  # a preset's "WIN", the funnel not stored
+    _won_deal(uow, "o-cw", custom, "200")  # a stored funnel's "closed_won"
+    with uow:
+        default = crm_health(uow, start="2024-01-01", end="2025-01-01")
+        named = crm_health(uow, start="2024-01-01", end="2025-01-01", won_stages=["WIN"])
+    total = default.adoption.to_pandas().set_index("level")
+    assert float(total.loc["all", "won_revenue"]) == 500.0
+    assert float(named.adoption.to_pandas().set_index("level").loc["all", "won_revenue"]) == 300.0

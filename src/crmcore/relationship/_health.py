@@ -66,6 +66,7 @@ from crmcore.relationship._health_core import (
     compute_health,
 )
 from crmcore.relationship._health_tables import CRMHealth
+from crmcore.relationship._won import as_won_stages, won_stages_of
 from crmcore.repositories.protocols import ColumnarRecordReader, expect_unit_of_work
 from crmcore.timestamps import as_date, as_datetime
 
@@ -128,20 +129,13 @@ def _holidays(holidays: Any) -> tuple[date, ...]:
     return tuple(as_date(h, name=f"holidays[{i}]") for i, h in enumerate(items))
 
 
-def _won_stages(value: Any) -> frozenset[str]:
-    items = as_tuple(value)
-    if not isinstance(items, tuple) or not items or not all(isinstance(s, str) for s in items):
-        raise ValidationError(f"'won_stages' must be a non-empty list of stage names: {value!r}")
-    return frozenset(items)
-
-
 def crm_health(
     uow: Any,
     *,
     start: Any,
     end: Any,
     teams: Mapping[str, str] | None = None,
-    won_stages: Sequence[str] = ("won",),
+    won_stages: Sequence[str] | None = None,
     holidays: Sequence[Any] = (),
     stale_after: int = 365,
     min_duplicate_score: float = 0.8,
@@ -149,7 +143,8 @@ def crm_health(
     """The health of the CRM's data over ``[start, end)`` (see the module docstring).
 
     ``teams`` maps rep ids to team names (reps not in it are in the team ``"(none)"``);
-    ``won_stages`` names the stages that mean a won deal; ``holidays`` are left out of the
+    ``won_stages`` names the stages that mean a won deal (None: each deal's funnel's stages
+    of kind won, see :func:`~crmcore.relationship.plan_reminders`' ``WinFollowUp``); ``holidays`` are left out of the
     working days; ``stale_after`` (days) is the age beyond which an update is stale.
     Won amounts must share one currency (a deal without an amount counts as 0).
 
@@ -166,7 +161,7 @@ def crm_health(
             f"'end' must be after 'start' ({lo_t.isoformat()}): {hi_t.isoformat()}"
         )
     team_map = _teams(teams)
-    won = _won_stages(won_stages)
+    won = as_won_stages(won_stages)
     hol = _holidays(holidays)
     stale = as_count(stale_after, name="stale_after", high=1_000_000)
     min_score = as_number(min_duplicate_score, name="min_duplicate_score", low=0, high=1)
@@ -186,7 +181,7 @@ def read_health_columns(
     uow: Any,
     *,
     end: datetime,
-    won_stages: frozenset[str],
+    won_stages: frozenset[str] | None,
     min_score: float,
     phases: dict[str, float] | None = None,
 ) -> tuple[HealthColumns, str | None]:
@@ -346,22 +341,24 @@ def _opportunities(
     uow: Any,
     end: datetime,
     hi: int,
-    won_stages: frozenset[str],
+    won_stages: frozenset[str] | None,
     linked: set[str],
     reps: _Codes,
 ) -> tuple[dict[str, Any], dict[str, Any], str | None]:
     opps = [o for o in uow.opportunities.list() if o.created_at < end]
     w_owner, w_time, w_amount, w_rep = [], [], [], []
     currencies: set[str] = set()
+    won_of = won_stages_of(uow, won_stages)
     for o in opps:
-        if o.closed_at is None or o.stage not in won_stages:
+        won = won_of(o.funnel)
+        if o.closed_at is None or o.stage not in won:
             continue
         amount = 0.0
         if o.amount is not None:
             currencies.add(o.amount.currency)
             amount = float(o.amount.amount)
         first = uow.opportunities.history(o.id)
-        piped = bool(first) and first[0].to_stage not in won_stages
+        piped = bool(first) and first[0].to_stage not in won
         w_owner.append(reps.code(o.owner_id))
         w_time.append(_us(o.closed_at))
         w_amount.append(amount)

@@ -31,7 +31,7 @@ from crmcore.pipeline import PRESETS, StageKind, load_funnel
 from crmcore.pipeline.versions import FUNNEL_KIND
 from crmcore.repositories.protocols import UnitOfWork
 
-__all__ = ["as_won_stages", "won_deals"]
+__all__ = ["as_won_stages", "won_deals", "won_stages_of"]
 
 _FALLBACK = frozenset({"won"})
 
@@ -75,19 +75,25 @@ def _funnel_won_stages(uow: UnitOfWork, funnel: str) -> frozenset[str]:
     return frozenset(won)
 
 
-def won_deals(uow: UnitOfWork, won_stages: frozenset[str] | None) -> Callable[[Opportunity], bool]:
-    """The test "this deal is won" (see the module docstring); funnels read once each."""
+def won_stages_of(
+    uow: UnitOfWork, won_stages: frozenset[str] | None
+) -> Callable[[str], frozenset[str]]:
+    """The won stages of a funnel by its name (see the module docstring); funnels read once."""
     if won_stages is not None:
         given = won_stages
-        return lambda o: o.closed_at is not None and o.stage in given
+        return lambda _funnel: given
     cache: dict[str, frozenset[str]] = {}
 
-    def is_won(o: Opportunity) -> bool:
-        if o.closed_at is None:
-            return False
-        stages = cache.get(o.funnel)
+    def of(funnel: str) -> frozenset[str]:
+        stages = cache.get(funnel)
         if stages is None:
-            stages = cache[o.funnel] = _funnel_won_stages(uow, o.funnel)
-        return o.stage in stages
+            stages = cache[funnel] = _funnel_won_stages(uow, funnel)
+        return stages
 
-    return is_won
+    return of
+
+
+def won_deals(uow: UnitOfWork, won_stages: frozenset[str] | None) -> Callable[[Opportunity], bool]:
+    """The test "this deal is won" (see the module docstring); funnels read once each."""
+    of = won_stages_of(uow, won_stages)
+    return lambda o: o.closed_at is not None and o.stage in of(o.funnel)
