@@ -191,3 +191,48 @@ def test_crm_health_counts_a_win_in_the_deals_own_funnel() -> None:
     total = default.adoption.to_pandas().set_index("level")
     assert float(total.loc["all", "won_revenue"]) == 500.0
     assert float(named.adoption.to_pandas().set_index("level").loc["all", "won_revenue"]) == 300.0
+
+
+def test_an_activity_logged_on_the_customers_deal_is_on_the_timeline() -> None:
+    from crmcore.model import Activity
+    from crmcore.pipeline import TOP_IN_BEST
+    from crmcore.relationship import customer_timeline, iter_timeline, long_term_report
+
+    uow = _store()
+    _won_deal(uow, "o-1", TOP_IN_BEST, "100")
+    with uow:
+        uow.activities.add(
+            Activity(
+                id="a-deal",
+                opportunity_id="o-1",
+                rep_id="rep-1",
+                kind="call",
+                status="done",
+                done_at=t(2024, 12, 20),
+            )
+        )
+        uow.activities.add(  # with the customer too: read once, by the customer's range read
+            Activity(
+                id="a-both",
+                customer_id="c-1",
+                opportunity_id="o-1",
+                rep_id="rep-1",
+                kind="meeting",
+                status="done",
+                done_at=t(2024, 12, 21),
+            )
+        )
+        uow.commit()
+    with uow:
+        ids = [e.id for e in iter_timeline(uow, "c-1", kinds="activity")]
+        pages = []
+        cursor = None
+        while True:
+            page = customer_timeline(uow, "c-1", kinds=["activity"], limit=1, cursor=cursor)
+            pages += [e.id for e in page.events]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        r = long_term_report(uow, as_of=AS_OF, customer_ids=["c-1"], years=2)
+    assert ids == pages == ["a-deal", "a-both"]
+    assert str(r.indices.last_touch[0].astype("datetime64[D]")) == "2024-12-21"

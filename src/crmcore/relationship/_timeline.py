@@ -14,7 +14,9 @@ record type is one more entry (service cases were). Interactions, transactions, 
 surveys and service cases are read by the repositories' ``list(customer_id=, start=, end=, limit=)``,
 an index range scan in the SQL backend: a page of ``n`` events reads about ``n + 1``
 records of each source, never the customer's whole history. Opportunities (a few per
-customer) are read with their events whole, and alerts through the store's ``list``.
+customer) are read with their events whole, and so are the activities logged against one
+of the customer's deals without the customer (``Activity.customer_id`` None); alerts are
+read through the store's ``list``.
 
 >>> from datetime import datetime, UTC
 >>> from crmcore.model import Customer, Interaction
@@ -290,6 +292,21 @@ def _opportunity_event(r: StageChange | FieldChange) -> Sequence[TimelineEvent]:
     return (TimelineEvent(r.at, "field_change", rid, None, text, r),)
 
 
+def _read_deal_activities(
+    ctx: _Context, start: datetime | None, end: datetime | None, limit: int
+) -> Sequence[Any]:
+    """Activities logged against one of the customer's deals but not against the customer
+    (those with the customer are read by the customer's own range read)."""
+    out: list[Activity] = []
+    for opp in ctx.uow.opportunities.list(customer_id=ctx.customer_id):
+        out.extend(
+            a
+            for a in ctx.uow.activities.list(opportunity_id=opp.id, start=start, end=end)
+            if a.customer_id is None
+        )
+    return out
+
+
 def _read_alerts(
     ctx: _Context, start: datetime | None, end: datetime | None, limit: int
 ) -> Sequence[Any]:
@@ -325,14 +342,15 @@ _SOURCES: tuple[_Source, ...] = (
         _survey,
     ),
     _Source("opportunity", _read_opportunity_events, _opportunity_event, ranged=False),
+    _Source("deal_activity", _read_deal_activities, _activity, ranged=False),
     _Source("alert", _read_alerts, _alert, ranged=False),
     _Source("service_case", _read_service_cases, _service_case),
 )
 
-_KINDS_OF_SOURCE = {"opportunity": ("stage_change", "field_change")}
+_KINDS_OF_SOURCE = {"opportunity": ("stage_change", "field_change"), "deal_activity": ("activity",)}
 
 TIMELINE_KINDS: tuple[str, ...] = tuple(
-    k for s in _SOURCES for k in _KINDS_OF_SOURCE.get(s.kind, (s.kind,))
+    dict.fromkeys(k for s in _SOURCES for k in _KINDS_OF_SOURCE.get(s.kind, (s.kind,)))
 )
 """Every kind of timeline event (the values ``kinds=`` takes).
 
