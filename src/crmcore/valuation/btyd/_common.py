@@ -606,18 +606,9 @@ def _sorted_rows(cols: Sequence[FloatArray]) -> tuple[list[FloatArray], npt.NDAr
 
 
 def _column_codes(col: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:
-    n = len(col)
-    if n:
-        lo, hi = float(col.min()), float(col.max())
-        if hi - lo < 4 * n + 1024 and lo == np.floor(lo):
-            shifted = col - lo
-            as_int = shifted.astype(np.int64)
-            if np.array_equal(as_int, shifted):
-                present = np.zeros(int(hi - lo) + 1, dtype=bool)
-                present[as_int] = True
-                pos = np.cumsum(present) - 1
-                uniq_int: FloatArray = (np.flatnonzero(present) + lo).astype(np.float64)
-                return uniq_int, pos[as_int].astype(np.int64)
+    whole = _whole_codes(col)
+    if whole is not None:
+        return whole
     uniq = np.unique(col)
     return uniq, np.searchsorted(uniq, col).astype(np.int64)
 
