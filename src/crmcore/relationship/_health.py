@@ -300,8 +300,12 @@ def _touch_columns(
         cols = repo.read_columns([who, time], end=end)
         at = cols.times(time).view(np.int64)
         keep = (at != NO_TIME) & (at < hi)
-        table = np.array([to_code(lab) for lab in cols.labels[who]] + [-1], dtype=np.int64)
-        out.extend((table[cols.codes(who)[keep]], at[keep]))
+        codes = cols.codes(who)[keep]
+        labels = cols.labels[who]
+        table = np.full(len(labels) + 1, -1, dtype=np.int64)
+        for c in np.unique(codes[codes >= 0]).tolist():  # only the values of kept rows
+            table[c] = to_code(labels[c])  # (a rep is registered by a touch of the period)
+        out.extend((table[codes], at[keep]))
     if ranged:  # interactions: the deals of the range are the opportunity column's values
         linked.update(repo.read_columns(["opportunity_id"], end=end).labels["opportunity_id"])
     else:
