@@ -529,9 +529,8 @@ class ColumnarRecordReader(Protocol):
     ``read_columns(columns, customer_ids=, start=, end=)`` returns the selected records
     (the customers given, the time range of ``list``) as
     :class:`~crmcore.repositories.RecordColumns`, without one Python object per record:
-    what reports over millions of rows read (:func:`crmcore.relationship.crm_health`,
-    :func:`crmcore.relationship.long_term_report`), which fall back to ``list``/``iter``
-    on a repository without it. Rows come in no particular order; a column that is not
+    what reports over millions of rows read (:func:`crmcore.relationship.crm_health`),
+    which fall back to ``list``/``iter`` on a repository without it. Rows come in no particular order; a column that is not
     readable, or named twice, raises ValidationError
     (``tests/repositories/test_repositories_record_columns.py`` holds every backend to it).
 
