@@ -28,7 +28,7 @@ from crmcore.repositories._codec import from_micros, opt_micros
 from crmcore.repositories._customers import CONTACT_KIND_BITS, CUSTOMERS, CustomerColumns
 from crmcore.repositories._spec import Query
 from crmcore.repositories.sql._prepared import Prepared, fetch_one, run
-from crmcore.repositories.sql._query import order_by, where
+from crmcore.repositories.sql._query import IN_LIST, order_by, where
 from crmcore.serialization import from_dict, to_dict
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["SqlCustomerStore", "customer_from_row", "customer_row"]
 
 _PROFILE = ("contact_points", "birthday", "address", "tags", "relationships", "consent")
-_CHUNK = 500
+_CHUNK = IN_LIST  # ids per IN (...) list
 
 
 def _opt_time(v: int | None) -> datetime | None:

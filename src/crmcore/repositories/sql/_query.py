@@ -32,7 +32,10 @@ import sqlalchemy as sa
 
 from crmcore.repositories._spec import NEVER, Query, TableSpec
 
-__all__ = ["order_by", "range_conditions", "where"]
+__all__ = ["IN_LIST", "customer_groups", "order_by", "range_conditions", "where"]
+
+IN_LIST = 500
+"""Ids per ``IN (...)`` list (databases limit a statement's parameters)."""
 
 
 def range_conditions(column: Any, lo: int | None, hi: int | None) -> list[Any]:
@@ -75,6 +78,21 @@ def where(spec: TableSpec, table: Any, query: Query) -> list[Any]:
                 )
             )
     return out
+
+
+def customer_groups(spec: TableSpec, table: Any, query: Query) -> list[list[Any]]:
+    """The conditions of ``query`` as groups of conditions read one after the other: one
+    group, or with a ``customer_ids`` filter one group per IN list of :data:`IN_LIST`
+    customer ids (a group that matches nothing when the set is empty)."""
+    wanted = query.values.get("customer_ids")
+    if wanted is None:
+        return [where(spec, table, query)]
+    rest = Query({k: v for k, v in query.values.items() if k != "customer_ids"}, query.lo, query.hi)
+    cond = where(spec, table, rest)
+    ids = sorted(wanted)
+    col = table.c.customer_id
+    groups = [[*cond, col.in_(ids[i : i + IN_LIST])] for i in range(0, len(ids), IN_LIST)]
+    return groups or [[*cond, sa.false()]]
 
 
 def order_by(spec: TableSpec, table: Any) -> list[Any]:

@@ -49,7 +49,7 @@ from crmcore.repositories._record_columns import (
 from crmcore.repositories._records import ACTIVITIES, COSTS, INTERACTIONS, SURVEYS, R
 from crmcore.repositories._spec import Query, TableSpec
 from crmcore.repositories.sql._prepared import Prepared, fetch_one
-from crmcore.repositories.sql._query import order_by, where
+from crmcore.repositories.sql._query import IN_LIST, customer_groups, order_by, where
 
 if TYPE_CHECKING:
     from crmcore.repositories.sql._session import SqlSession
@@ -62,7 +62,7 @@ __all__ = [
     "SqlSurveyStore",
 ]
 
-_CHUNK = 500  # ids per IN (...) list
+_CHUNK = IN_LIST  # ids per IN (...) list
 _NAT = np.iinfo(np.int64).min  # a NULL time travels as int64's minimum: NaT as datetime64
 
 
@@ -196,19 +196,11 @@ class SqlRecordStore(Generic[R]):
         grouped scan (:meth:`_grouped_times`).
         Customer ids of ``customer_ids`` go in IN lists of 500.
         """
+        groups = customer_groups(self.spec, self.table, query)
         wanted = query.values.get("customer_ids")
-        if wanted is not None:
-            query = Query(
-                {k: v for k, v in query.values.items() if k != "customer_ids"}, query.lo, query.hi
-            )
-        cond = where(self.spec, self.table, query)
-        if wanted is None:
-            groups: builtins.list[builtins.list[Any]] = [cond]
-        else:
-            ids = sorted(wanted)
-            col = self.table.c.customer_id
-            groups = [[*cond, col.in_(ids[i : i + _CHUNK])] for i in range(0, len(ids), _CHUNK)]
-            groups = groups or [[*cond, sa.false()]]
+        query = Query(
+            {k: v for k, v in query.values.items() if k != "customer_ids"}, query.lo, query.hi
+        )
         touched = (
             set(columns)
             | {self.spec.filter(f).column for f in query.values}

@@ -24,7 +24,7 @@ from crmcore.repositories._columnar import LOG_COLUMNS, build_log, single_curren
 from crmcore.repositories._records import TRANSACTIONS
 from crmcore.repositories._spec import Query
 from crmcore.repositories.sql import schema
-from crmcore.repositories.sql._query import where
+from crmcore.repositories.sql._query import IN_LIST, customer_groups
 from crmcore.repositories.sql._records import SqlRecordStore
 from crmcore.repositories.sql._statistics import MIN_ROWS, analyze, is_stale
 from crmcore.tables import TransactionLog
@@ -34,7 +34,7 @@ __all__ = ["SqlTransactionStore"]
 _log = logging.getLogger("crmcore.repositories")
 
 _KINDS = list(TransactionKind)
-_CHUNK = 500  # ids per IN (...) list
+_CHUNK = IN_LIST  # ids per IN (...) list
 _ROWS_PER_INSERT = 128  # rows per INSERT statement on SQLite (within its bound-parameter limit)
 _DEFER_INDEXES_ROWS = 50_000  # a load this big (and >= the rows stored) rebuilds SQLite indexes
 _ORDER_INDEXES = ("ix_transactions_customer_time", "ix_transactions_time")
@@ -427,18 +427,7 @@ class SqlTransactionStore(SqlRecordStore[Transaction]):
         customer, one instant) and of customer ids is settled here, by code point, not
         left to the database's collation.
         """
-        wanted = query.values.get("customer_ids")
-        if wanted is not None:  # the IN lists go in chunks
-            query = Query(
-                {k: v for k, v in query.values.items() if k != "customer_ids"}, query.lo, query.hi
-            )
-        cond = where(self.spec, self.table, query)
-        if wanted is None:
-            groups: builtins.list[builtins.list[Any]] = [cond]
-        else:
-            ids = sorted(wanted)
-            col = self.table.c.customer_id
-            groups = [[*cond, col.in_(ids[i : i + _CHUNK])] for i in range(0, len(ids), _CHUNK)]
+        groups = customer_groups(self.spec, self.table, query)
         labels: builtins.list[str] = []
         counts: builtins.list[int] = []
         currencies: builtins.list[str] = []
