@@ -48,7 +48,7 @@ def test_schema_creation_and_index_repair_are_logged(
             assert uow.customers.count() == 0
         created = [r for r in caplog.records if r.name == "crmcore.repositories"]
         assert [r.getMessage() for r in created] == [
-            "creating crmcore's tables at schema version 5 (the default namespace)"
+            "creating crmcore's tables at schema version 6 (the default namespace)"
         ]
         caplog.clear()
         with SqlUnitOfWork.from_url(url) as uow:  # up to date: nothing to say

@@ -37,6 +37,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from crmcore._results import array
 from crmcore.errors import ConcurrencyError, DuplicateError, NotFoundError, ValidationError
 from crmcore.model import ContactKind, Customer
 from crmcore.repositories._args import (
@@ -124,7 +125,7 @@ class CustomerColumns:
     data_use_consent: npt.NDArray[np.bool_] = attrs.field(validator=_column("bool"))
     erased: npt.NDArray[np.bool_] = attrs.field(validator=_column("bool"))
     has_address: npt.NDArray[np.bool_] = attrs.field(validator=_column("bool"))
-    contact_kinds: npt.NDArray[np.int64] = attrs.field(validator=_column("int64"))
+    contact_kinds: npt.NDArray[np.int64] = attrs.field(validator=array("i", 0, length="ids"))
 
     def __len__(self) -> int:
         """The number of customers."""

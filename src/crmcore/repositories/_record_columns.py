@@ -111,7 +111,13 @@ def check_columns(columns: object, table: str) -> tuple[str, ...]:
 
 def _check_data(instance: RecordColumns, attribute: object, data: object) -> None:
     if not isinstance(data, Mapping):
-        raise ValidationError(f"RecordColumns 'data' must map names to arrays: {data!r}")
+        raise ValidationError(f"RecordColumns 'data' must map names to arrays: {data!r}"[:300])
+    for name, col in data.items():
+        if not isinstance(name, str) or not isinstance(col, np.ndarray) or col.ndim != 1:
+            raise ValidationError(
+                f"RecordColumns 'data' must map column names to 1-D numpy arrays: "
+                f"{name!r}: {col!r}"[:300]
+            )
     lengths = {name: len(col) for name, col in data.items()}
     if len(set(lengths.values())) > 1:
         raise ValidationError(f"RecordColumns columns differ in length: {lengths}")

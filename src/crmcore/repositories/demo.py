@@ -4,7 +4,7 @@
 >>> lines = []
 >>> demo(lines.append, transactions=load_cdnow_sample())
 >>> lines[0]
-'Repositories: SQLite (WAL, schema version 5), memory, PostgreSQL and MariaDB share one contract'
+'Repositories: SQLite (WAL, schema version 6), memory, PostgreSQL and MariaDB share one contract'
 """
 
 from __future__ import annotations
