@@ -116,3 +116,23 @@ def sqlite_factory(
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'crm.db'}")
     yield lambda: empty_uow(engine)
     engine.dispose()
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ],
+)
+def sql_module_uow(request: pytest.FixtureRequest) -> Iterator[SqlUnitOfWork]:
+    """One SQL database per backend for a test module (an in-memory SQLite database, or the
+    servers' emptied one); each hypothesis example runs in a block that rolls back."""
+    if request.param == "sqlite":
+        uow = SqlUnitOfWork.from_url("sqlite://")
+        yield uow
+        uow.close()
+        return
+    factory: Callable[[], SqlUnitOfWork] = request.getfixturevalue(f"{request.param}_factory")
+    yield factory()

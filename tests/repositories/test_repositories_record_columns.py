@@ -7,7 +7,6 @@ arguments raise the same error everywhere."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,24 +27,6 @@ from crmcore.repositories._record_columns import READABLE, TIME
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 CUSTOMERS = ["c-1", "c-2", "c-10", "C-3"]
 REPS = [None, "ann", "bob", "Ann"]
-
-
-@pytest.fixture(
-    scope="module",
-    params=[
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.postgres),
-        pytest.param("mysql", marks=pytest.mark.mysql),
-    ],
-)
-def sql_uow(request: pytest.FixtureRequest) -> Iterator[SqlUnitOfWork]:
-    if request.param == "sqlite":
-        uow = SqlUnitOfWork.from_url("sqlite://")
-        yield uow
-        uow.close()
-        return
-    factory: Callable[[], SqlUnitOfWork] = request.getfixturevalue(f"{request.param}_factory")
-    yield factory()
 
 
 def _when(h: int) -> datetime:
@@ -148,7 +129,7 @@ filters = st.fixed_dictionaries(
     a_cols=st.lists(st.sampled_from(sorted(READABLE["activities"])), min_size=1, unique=True),
 )
 def test_every_backend_reads_the_records_columns(
-    sql_uow: SqlUnitOfWork,
+    sql_module_uow: SqlUnitOfWork,
     ints: list[Interaction],
     acts: list[Activity],
     f: dict[str, Any],
@@ -168,7 +149,7 @@ def test_every_backend_reads_the_records_columns(
 
     want_i = _reference(chosen(ints, ("occurred_at",)), i_cols, "interactions")
     want_a = _reference(chosen(acts, ("due_at", "done_at")), a_cols, "activities")
-    for uow in (MemoryUnitOfWork(), sql_uow):
+    for uow in (MemoryUnitOfWork(), sql_module_uow):
         with uow:
             uow.interactions.add_many(ints)
             uow.activities.add_many(acts)
@@ -192,10 +173,14 @@ BAD: list[tuple[Any, dict[str, Any], type[Exception], str]] = [
 
 @pytest.mark.parametrize(("columns", "kwargs", "error", "text"), BAD, ids=[str(b[:2]) for b in BAD])
 def test_bad_arguments_raise_the_same_error_everywhere(
-    sql_uow: SqlUnitOfWork, columns: Any, kwargs: dict[str, Any], error: type[Exception], text: str
+    sql_module_uow: SqlUnitOfWork,
+    columns: Any,
+    kwargs: dict[str, Any],
+    error: type[Exception],
+    text: str,
 ) -> None:
     messages = []
-    for uow in (MemoryUnitOfWork(), sql_uow):
+    for uow in (MemoryUnitOfWork(), sql_module_uow):
         with uow, pytest.raises(error) as e:
             uow.interactions.read_columns(columns, **kwargs)
         assert text in str(e.value)

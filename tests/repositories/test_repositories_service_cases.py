@@ -101,36 +101,17 @@ def _reference(cases: list[ServiceCase], f: dict[str, Any]) -> list[str]:
     return ids if "limit" not in f else ids[: f["limit"]]
 
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        "sqlite",
-        pytest.param("postgres", marks=pytest.mark.postgres),
-        pytest.param("mysql", marks=pytest.mark.mysql),
-    ],
-)
-def sql_uow(request: pytest.FixtureRequest) -> Iterator[SqlUnitOfWork]:
-    """One SQL database per backend for the module; each example rolls its block back."""
-    if request.param == "sqlite":
-        uow = SqlUnitOfWork.from_url("sqlite://")
-        yield uow
-        uow.close()
-        return
-    factory: Callable[[], SqlUnitOfWork] = request.getfixturevalue(f"{request.param}_factory")
-    yield factory()
-
-
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(cases=cases_lists, f=filters, batch=st.integers(1, 4))
 def test_memory_and_sql_list_and_iter_agree(
-    sql_uow: SqlUnitOfWork, cases: list[ServiceCase], f: dict[str, Any], batch: int
+    sql_module_uow: SqlUnitOfWork, cases: list[ServiceCase], f: dict[str, Any], batch: int
 ) -> None:
     want = _reference(cases, f)
     it = {k: v for k, v in f.items() if k in ("customer_id", "start", "end")}
     mem = MemoryUnitOfWork()
-    for uow in (mem, sql_uow):
+    for uow in (mem, sql_module_uow):
         with uow:
             uow.service_cases.add_many(cases)
             got = uow.service_cases.list(**f)
@@ -158,10 +139,10 @@ BAD_CALLS: list[dict[str, Any]] = [
 
 @pytest.mark.parametrize("call", BAD_CALLS, ids=[str(c) for c in BAD_CALLS])
 def test_bad_filters_raise_the_same_error_everywhere(
-    sql_uow: SqlUnitOfWork, call: dict[str, Any]
+    sql_module_uow: SqlUnitOfWork, call: dict[str, Any]
 ) -> None:
     errors = []
-    for uow in (MemoryUnitOfWork(), sql_uow):
+    for uow in (MemoryUnitOfWork(), sql_module_uow):
         with uow, pytest.raises(CRMError) as info:
             uow.service_cases.list(**call)
         errors.append((type(info.value), str(info.value)))
